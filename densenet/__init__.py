@@ -1,0 +1,55 @@
+"""densenet: a small, fast, vectorised neural-network framework on NumPy and SciPy.
+
+Conventions, everywhere in the package:
+
+- batch first: an input is ``(n_samples, n_features)``, an output ``(n_samples, n_outputs)``;
+- ``Dense(in_features, out_features)`` has ``W`` of shape ``(in, out)`` and ``b`` of
+  shape ``(out,)``; its forward pass is ``X @ W + b`` and column ``j`` of ``W``
+  holds neuron ``j``'s weights;
+- a ``Sequential`` keeps every parameter in one flat vector ``params`` and every
+  gradient in ``grads``; the layers' ``W``, ``b``, ``dW``, ``db`` are views into them.
+
+>>> import numpy as np
+>>> import densenet as dn
+>>> model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+>>> history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=dn.SGD(lr=0.1),
+...                     epochs=1000, batch_size=1, shuffle=False)
+>>> bool(history.loss[-1] < history.loss[0])
+True
+"""
+
+__version__ = "0.1.0"
+
+import importlib
+
+from . import init
+from .callbacks import Callback
+from .io import load
+from .layers import Dense, Module, Sigmoid
+from .losses import MSELoss
+from .model import Sequential
+from .optim import SGD
+from .training import DivergenceError, History
+
+__all__ = [
+    "Callback",
+    "Dense",
+    "DivergenceError",
+    "History",
+    "MSELoss",
+    "Module",
+    "SGD",
+    "Sequential",
+    "init",
+    "load",
+    "reference",
+    "tutorial",
+]
+
+
+def __getattr__(name: str):
+    # The tutorial's data and the scalar reference are not part of the core:
+    # they load on first use (``dn.tutorial.X``), and the core never imports them.
+    if name in ("tutorial", "reference"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'densenet' has no attribute {name!r}")

@@ -1,0 +1,50 @@
+"""Checks for user data, run once at the model's boundary (never inside the step loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_NUMERIC_KINDS = "biuf"
+
+
+def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+    """``data`` as an array of ``dtype``; copies only when the dtype differs.
+
+    Raises ``TypeError`` for data that is not real numbers (strings, objects,
+    complex) and ``ValueError`` for ragged data, empty data or NaN/inf.
+    """
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
+        raise TypeError(f"{name} must hold real numbers, got {kind}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
+        array = np.asarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))
+        first = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{name} holds {len(bad)} non-finite value(s) (NaN or inf) as {np.dtype(dtype).name}, "
+            f"the first at index {first}"
+        )
+    return array
+
+
+def as_matrix(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+    """``data`` as a 2-D ``(n_samples, n_features)`` array of ``dtype``."""
+    array = as_numeric(data, name, dtype)
+    if array.ndim != 2:
+        hint = (
+            "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
+            if array.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D shape {array.shape}{hint}"
+        )
+    return array

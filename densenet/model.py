@@ -1,0 +1,250 @@
+"""``Sequential``: modules in a chain, over one flat parameter vector."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from . import init as _init
+from ._validation import as_matrix
+from .layers import Dense, Module
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from .losses import MSELoss
+    from .optim import SGD
+    from .training import Callback, History
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def model_dtype(dtype: DTypeLike) -> np.dtype:
+    """``dtype`` as a NumPy dtype, which must be float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in _DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
+    return dt
+
+
+class Sequential:
+    r"""Modules applied in order, with all parameters in one flat vector.
+
+    Args:
+        *modules: the layers and activations, in order (``Dense``, ``Sigmoid``, ...).
+        dtype: ``numpy.float64`` (default) or ``numpy.float32``, for every
+            parameter, gradient and activation of the model.
+        seed: an int, a ``numpy.random.Generator`` or None (fresh entropy); it
+            initialises the parameters and is the default for shuffling in ``fit``.
+
+    Shape:
+        - Input: ``(N, in_features)`` of the first ``Dense``
+        - Output: ``(N, out_features)`` of the last ``Dense``
+
+    Attributes:
+        params: every parameter, one flat 1-D array. Each ``Dense`` holds
+            ``[W; b]`` as a contiguous block, in module order; its ``W`` and
+            ``b`` are views into this array.
+        grads: the gradients, same size, dtype and layout; ``dW`` and ``db``
+            are views into it.
+
+    ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
+    return a new array; ``backward`` writes ``grads`` (overwriting them) and
+    returns dL/dX.
+
+    Example:
+        >>> import numpy as np
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+        >>> model.params.shape, model[0].W.shape, model[2].b.shape
+        ((9,), (2, 2), (1,))
+        >>> np.shares_memory(model[0].W, model.params)
+        True
+        >>> model.predict(np.zeros((3, 2))).shape
+        (3, 1)
+    """
+
+    def __init__(
+        self,
+        *modules: Module,
+        dtype: DTypeLike = np.float64,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        if not modules:
+            raise ValueError("Sequential needs at least one module")
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(
+                    f"Sequential: module {i} must be a densenet Module, got {type(module).__name__}"
+                )
+            if getattr(module, "_in_model", False) or any(m is module for m in modules[:i]):
+                raise ValueError(
+                    f"Sequential: {module!r} at index {i} already belongs to a model; "
+                    "every model needs its own module objects"
+                )
+        self.dtype = model_dtype(dtype)
+        self.in_features, self.out_features = _check_chain(modules)
+        self._modules = tuple(modules)
+        self._rng = _init.as_generator(seed)
+
+        size = sum(m.n_params for m in modules)
+        self.params = np.zeros(size, self.dtype)
+        self.grads = np.zeros(size, self.dtype)
+        start = 0
+        for module in modules:
+            stop = start + module.n_params
+            module.bind(self.params[start:stop], self.grads[start:stop])
+            module._in_model = True
+            start = stop
+        self._trainable = [i for i, m in enumerate(modules) if m.n_params]
+        self._out: NDArray | None = None
+        self.reset_parameters(self._rng)
+
+    def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
+        """Draw every parameter afresh, layer by layer, each with its own initialiser."""
+        rng = _init.as_generator(seed)
+        for module in self._modules:
+            module.reset_parameters(rng)
+        self.grads[...] = 0
+
+    # -- the container ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules)
+
+    def __getitem__(self, index: int) -> Module:
+        return self._modules[index]
+
+    @property
+    def layers(self) -> tuple[Module, ...]:
+        """The modules, in order."""
+        return self._modules
+
+    def __repr__(self) -> str:
+        lines = [f"  ({i}): {m!r}" for i, m in enumerate(self._modules)]
+        tail = f"dtype={self.dtype.name}, params={self.params.size}"
+        return "Sequential(\n" + "\n".join(lines) + f"\n)  # {tail}"
+
+    # -- forward and backward --------------------------------------------------
+
+    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
+        """``X`` validated and converted to the model's dtype (a copy only if needed)."""
+        X = as_matrix(X, name, self.dtype)
+        if self.in_features is not None and X.shape[1] != self.in_features:
+            first = self._modules[self._trainable[0]]
+            raise ValueError(
+                f"{name} has {X.shape[1]} features (shape {X.shape}), but {first!r} "
+                f"at index {self._trainable[0]} expects {self.in_features} features as input"
+            )
+        return X
+
+    def forward(self, X: ArrayLike) -> NDArray:
+        """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.
+
+        Caches what ``backward`` needs.
+        """
+        out = self._forward(self.check_input(X))
+        self._out = out
+        return out.copy()
+
+    __call__ = forward
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array."""
+        return self.forward(X)
+
+    def backward(self, dY: ArrayLike) -> NDArray:
+        """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
+
+        ``dY`` must have exactly the shape of the last output.
+        """
+        if self._out is None:
+            raise RuntimeError("Sequential.backward called before forward")
+        dY = np.asarray(dY, dtype=self.dtype)
+        if dY.shape != self._out.shape:
+            raise ValueError(
+                f"backward: dY has shape {dY.shape}, but the last forward output "
+                f"has shape {self._out.shape}"
+            )
+        for module in reversed(self._modules):
+            dY = module.backward(dY)
+        return dY.copy()
+
+    def _forward(self, X: NDArray) -> NDArray:
+        for module in self._modules:
+            X = module.forward(X)
+        return X
+
+    def _backward_params(self, dY: NDArray) -> None:
+        """Write ``grads`` only, skipping dL/dX of the first layer with parameters."""
+        modules, first = self._modules, self._trainable[0]
+        for i in range(len(modules) - 1, first, -1):
+            dY = modules[i].backward(dY)
+        modules[first].backward_params(dY)
+
+    # -- training ----------------------------------------------------------------
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        optimizer: SGD | None = None,
+        loss: MSELoss | None = None,
+        epochs: int = 1,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int | np.random.Generator | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> History:
+        """Train on ``(X, y)``; see ``densenet.training.fit``."""
+        from .training import fit
+
+        return fit(
+            self, X, y, optimizer=optimizer, loss=loss, epochs=epochs,
+            batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
+        )
+
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: MSELoss | None = None) -> float:
+        """The loss of the model's predictions for ``X`` against ``y``."""
+        from .losses import MSELoss
+        from .training import check_data
+
+        X, y = check_data(self, X, y)
+        return (loss or MSELoss()).forward(self._forward(X), y)
+
+    # -- persistence -----------------------------------------------------------
+
+    def save(self, path: str | PathLike) -> None:
+        """Write the model to one ``.npz`` file, atomically; see ``densenet.io``."""
+        from .io import save
+
+        save(self, path)
+
+
+def _check_chain(modules: Sequence[Module]) -> tuple[int | None, int | None]:
+    """The model's input and output widths; raises if Dense sizes do not chain."""
+    width: int | None = None
+    n_in: int | None = None
+    previous: tuple[int, Module] | None = None
+    for i, module in enumerate(modules):
+        if isinstance(module, Dense):
+            if width is None:
+                n_in = module.in_features
+            elif module.in_features != width:
+                j, before = previous
+                raise ValueError(
+                    f"Sequential: {module!r} at index {i} expects {module.in_features} input "
+                    f"features, but {before!r} at index {j} gives {width}"
+                )
+            previous = (i, module)
+            width = module.out_features
+    return n_in, width

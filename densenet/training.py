@@ -1,0 +1,250 @@
+"""The training loop: ``fit``, its ``History`` and the ``DivergenceError`` it raises.
+
+The loop runs on the model's flat buffers and the modules' preallocated work
+arrays: after the first epoch a step allocates nothing (no copy of ``X`` when it
+already has the model's dtype, shuffled batches gathered with ``np.take(out=)``,
+one in-place optimiser update). Data is validated once, before training starts.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import init as _init
+from ._validation import as_numeric
+from .losses import MSELoss
+from .optim import SGD
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
+    from .model import Sequential
+
+
+@dataclass
+class History:
+    """What ``fit`` recorded, one entry per epoch run.
+
+    Attributes:
+        loss: the mean training loss over each epoch's batches (each batch
+            weighted by its number of samples), ``(epochs_run,)``.
+        val_loss: the loss on ``validation_data`` after each epoch, or None.
+        stopped_early: True when a callback stopped training before ``epochs``.
+    """
+
+    loss: NDArray = field(default_factory=lambda: np.empty(0))
+    val_loss: NDArray | None = None
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """The number of epochs that ran."""
+        return len(self.loss)
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or non-finite weights.
+
+    Attributes:
+        epoch, batch: where (0-based) the first bad step happened.
+        history: the ``History`` of the epochs completed before it.
+
+    The model keeps the weights from before that step.
+    """
+
+    def __init__(self, epoch: int, batch: int, history: History) -> None:
+        super().__init__(
+            f"training diverged at epoch {epoch}, batch {batch}: the loss or the weights "
+            "became non-finite (NaN or inf); the model keeps the weights from before that "
+            "step. Try a smaller learning rate or scaled inputs."
+        )
+        self.epoch, self.batch, self.history = epoch, batch, history
+
+
+def check_data(model: Sequential, X: ArrayLike, y: ArrayLike, names: str = "X, y") -> tuple[NDArray, NDArray]:
+    """``X`` and ``y`` validated against ``model`` and converted to its dtype.
+
+    ``y`` may be ``(N, out_features)`` or, for a one-output model, ``(N,)``,
+    which becomes the view ``y.reshape(-1, 1)``.
+    """
+    x_name, y_name = names.split(", ")
+    X = model.check_input(X, x_name)
+    y = as_numeric(y, y_name, model.dtype)
+    if y.ndim == 1 and model.out_features == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or (model.out_features is not None and y.shape[1] != model.out_features):
+        one = " or (n_samples,)" if model.out_features == 1 else ""
+        raise ValueError(
+            f"{y_name} has shape {y.shape}, but the model's output is (n_samples, "
+            f"{model.out_features}); {y_name} must be (n_samples, {model.out_features}){one}"
+        )
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{x_name} and {y_name} have different numbers of samples: "
+            f"{x_name} {X.shape}, {y_name} {y.shape}"
+        )
+    return X, y
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer >= 1, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer >= 1, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {n}")
+    return n
+
+
+class _Epoch:
+    """One epoch's batches over preallocated buffers, and the steps on them."""
+
+    def __init__(self, model: Sequential, X: NDArray, y: NDArray, batch_size: int,
+                 shuffle: bool, loss: MSELoss, optimizer: SGD) -> None:
+        self.model, self.X, self.y = model, X, y
+        self.loss, self.optimizer = loss, optimizer
+        n = len(X)
+        self.batch_size = min(batch_size, n)
+        self.starts = range(0, n, self.batch_size)
+        self.shuffle = shuffle
+        self.order = np.arange(n)
+        if shuffle:
+            self.Xb = np.empty((self.batch_size, X.shape[1]), X.dtype)
+            self.yb = np.empty((self.batch_size, y.shape[1]), y.dtype)
+            rest = n - (len(self.starts) - 1) * self.batch_size
+            self.Xlast, self.ylast = self.Xb[:rest], self.yb[:rest]
+
+    def batch(self, start: int) -> tuple[NDArray, NDArray]:
+        stop = start + self.batch_size
+        if not self.shuffle:
+            return self.X[start:stop], self.y[start:stop]
+        idx = self.order[start:stop]
+        full = len(idx) == self.batch_size
+        Xb, yb = (self.Xb, self.yb) if full else (self.Xlast, self.ylast)
+        np.take(self.X, idx, axis=0, out=Xb, mode="clip")
+        np.take(self.y, idx, axis=0, out=yb, mode="clip")
+        return Xb, yb
+
+    def run(self, on_batch: Sequence[Callback] = ()) -> tuple[float, int | None]:
+        """Train one epoch: returns (sum of batch losses x rows, None), or stops at
+        the first non-finite loss with (partial sum, that batch's index)."""
+        forward, backward = self.model._forward, self.model._backward_params
+        loss_forward, loss_backward = self.loss._forward, self.loss.backward
+        step, params, grads = self.optimizer.step, self.model.params, self.model.grads
+        total = 0.0
+        for i, start in enumerate(self.starts):
+            Xb, yb = self.batch(start)
+            value = loss_forward(forward(Xb), yb)
+            if not math.isfinite(value):
+                return total, i
+            backward(loss_backward())
+            step(params, grads)
+            total += value * len(Xb)
+            for callback in on_batch:
+                callback.on_batch_end(self.model, i, value)
+        return total, None
+
+    def find_bad_step(self) -> int:
+        """Replay the epoch one checked step at a time from the current weights;
+        stop before the first step with a non-finite loss, gradient or result."""
+        model, params, grads = self.model, self.model.params, self.model.grads
+        before = np.empty_like(params)
+        for i, start in enumerate(self.starts):
+            Xb, yb = self.batch(start)
+            value = self.loss._forward(model._forward(Xb), yb)
+            if not math.isfinite(value):
+                return i
+            model._backward_params(self.loss.backward())
+            before[...] = params
+            self.optimizer.step(params, grads)
+            if not (np.isfinite(grads).all() and np.isfinite(params).all()):
+                params[...] = before
+                return i
+        return len(self.starts) - 1
+
+
+def fit(
+    model: Sequential,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    optimizer: SGD | None = None,
+    loss: MSELoss | None = None,
+    epochs: int = 1,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
+
+    Args:
+        X: ``(N, in_features)``.
+        y: ``(N, out_features)``, or ``(N,)`` for a one-output model.
+        optimizer: default ``SGD(lr=0.1)``.
+        loss: default ``MSELoss()``.
+        epochs: passes over the data, >= 1.
+        batch_size: samples per step, >= 1; the last batch of an epoch holds
+            the remainder when ``batch_size`` does not divide N.
+        shuffle: visit the samples in a fresh random order each epoch
+            (otherwise in the given order).
+        seed: the shuffling Generator or its seed; None uses the model's own
+            Generator (seeded by ``Sequential(seed=...)``), so the same model
+            seed and calls give bit-identical weights.
+        callbacks: ``densenet.callbacks.Callback`` objects.
+
+    Returns:
+        A ``History`` of per-epoch losses.
+
+    Raises:
+        ValueError, TypeError: for bad data or arguments, before any change to the model.
+        DivergenceError: when a step makes the loss or the weights non-finite;
+            the model keeps the weights from before that step.
+
+    ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
+    """
+    X, y = check_data(model, X, y)
+    epochs = _count(epochs, "epochs")
+    batch_size = _count(batch_size, "batch_size")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    optimizer = SGD(0.1) if optimizer is None else optimizer
+    loss = MSELoss() if loss is None else loss
+    rng = model._rng if seed is None else _init.as_generator(seed)
+    if not model._trainable:
+        raise ValueError("the model has no parameters to train")
+
+    from .callbacks import Callback
+
+    callbacks = tuple(callbacks)
+    on_batch = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+    epoch_run = _Epoch(model, X, y, batch_size, bool(shuffle), loss, optimizer)
+    losses = np.full(epochs, np.nan)
+    history = History(losses[:0])
+    start_weights = np.empty_like(model.params)
+    for callback in callbacks:
+        callback.on_train_begin(model)
+    for epoch in range(epochs):
+        if shuffle:
+            rng.shuffle(epoch_run.order)
+        start_weights[...] = model.params
+        total, bad = epoch_run.run(on_batch)
+        if bad is not None or not np.isfinite(model.params).all():
+            model.params[...] = start_weights
+            raise DivergenceError(epoch, epoch_run.find_bad_step(), history)
+        losses[epoch] = total / len(X)
+        history.loss = losses[: epoch + 1]
+        logs = {"loss": float(losses[epoch])}
+        if any([callback.on_epoch_end(model, epoch, logs) for callback in callbacks]):
+            history.stopped_early = True
+            break
+    for callback in callbacks:
+        callback.on_train_end(model)
+    return history
