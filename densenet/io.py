@@ -113,14 +113,18 @@ def load(path: str | os.PathLike) -> Sequential:
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive")
+            with data:
+                arrays = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
         raise ValueError(
             f"load: {path!r} is not a readable densenet .npz file (truncated, corrupted "
             f"or holding pickled objects): {error}"
         ) from None
-    if not isinstance(arrays, dict) or arrays.get("format", np.array("")).tolist() != FORMAT:
+    if arrays.get("format", np.array("")).tolist() != FORMAT:
         raise ValueError(f"load: {path!r} is not a densenet model file (no 'format' entry 'densenet')")
     try:
         version = int(arrays["version"])

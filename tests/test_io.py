@@ -1,0 +1,204 @@
+"""save and load."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+
+from .conftest import mlp
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_is_bit_exact(tmp_path, dtype):
+    model = mlp((3, 7, 5, 2), dtype=dtype, seed=4)
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    model.fit(X, np.ones((10, 2)), epochs=2, batch_size=3)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = dn.load(path)
+    assert loaded.dtype == dtype and loaded.params.dtype == dtype
+    assert_array_equal(loaded.params, model.params)
+    assert_array_equal(loaded.predict(X), model.predict(X))
+    assert repr(loaded) == repr(model)
+    assert [m.init for m in loaded if isinstance(m, dn.Dense)] == ["glorot_uniform"] * 3
+
+
+def test_loaded_model_continues_training_like_the_original(tmp_path):
+    X = np.random.default_rng(0).standard_normal((12, 3))
+    y = np.random.default_rng(1).uniform(size=(12, 1))
+    model = mlp((3, 4, 1), seed=2)
+    model.fit(X, y, epochs=1, batch_size=4)
+    model.save(tmp_path / "m.npz")
+    loaded = dn.load(tmp_path / "m.npz")
+    model.fit(X, y, epochs=2, batch_size=4)
+    loaded.fit(X, y, epochs=2, batch_size=4)
+    assert_array_equal(loaded.params, model.params)
+
+
+def test_save_uses_the_path_as_given_and_str_paths_work(tmp_path):
+    model = mlp((2, 2, 1))
+    model.save(str(tmp_path / "weights"))
+    assert os.listdir(tmp_path) == ["weights"]
+    assert_array_equal(dn.load(str(tmp_path / "weights")).params, model.params)
+
+
+def test_file_holds_plain_arrays_only(tmp_path):
+    mlp((2, 2, 1)).save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:
+        assert sorted(data.files) == ["config", "format", "params", "version"]
+        config = json.loads(str(data["config"]))
+    assert [m["type"] for m in config["modules"]] == ["Dense", "Sigmoid", "Dense", "Sigmoid"]
+
+
+class Boom(Exception):
+    pass
+
+
+def test_failed_save_keeps_the_earlier_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    old = mlp((2, 3, 1), seed=1)
+    old.save(path)
+    before = path.read_bytes()
+
+    real_savez = np.savez
+
+    def failing_savez(file, **arrays):
+        file.write(b"partial garbage")
+        raise Boom("disk full")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(Boom):
+        mlp((2, 3, 1), seed=2).save(path)
+    monkeypatch.setattr(np, "savez", real_savez)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
+    assert_array_equal(dn.load(path).params, old.params)
+
+
+def test_failed_fsync_keeps_the_earlier_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    mlp((2, 3, 1), seed=1).save(path)
+    before = path.read_bytes()
+
+    def failing_fsync(fd):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        mlp((2, 3, 1), seed=2).save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        dn.load(tmp_path / "nothing.npz")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "m.npz"
+    mlp((2, 3, 1)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable densenet .npz file"):
+        dn.load(path)
+
+
+def test_not_a_zip_file(tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable densenet"):
+        dn.load(path)
+
+
+def test_foreign_npz(tmp_path):
+    path = tmp_path / "foreign.npz"
+    np.savez(path, weights=np.ones(3))
+    with pytest.raises(ValueError, match="not a densenet model file"):
+        dn.load(path)
+
+
+def test_object_arrays_are_never_unpickled(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, format=np.array("densenet"), version=np.array(1),
+             config=np.array([{"modules": []}], dtype=object), params=np.ones(3))
+    with pytest.raises(ValueError, match="pickled objects"):
+        dn.load(path)
+
+
+def _write(path, *, version=1, config=None, params=None, fmt="densenet"):
+    config = config if config is not None else {
+        "modules": [{"type": "Dense", "in_features": 2, "out_features": 1, "init": "glorot_uniform"}],
+        "dtype": "float64",
+    }
+    params = params if params is not None else np.ones(3)
+    with open(path, "wb") as f:
+        np.savez(f, format=np.array(fmt), version=np.array(version),
+                 config=np.array(json.dumps(config)), params=params)
+
+
+def test_hand_written_file_loads(tmp_path):
+    _write(tmp_path / "ok.npz")
+    assert_array_equal(dn.load(tmp_path / "ok.npz").params, np.ones(3))
+
+
+def test_wrong_format_version(tmp_path):
+    _write(tmp_path / "v2.npz", version=2)
+    with pytest.raises(ValueError, match="format version 2"):
+        dn.load(tmp_path / "v2.npz")
+
+
+@pytest.mark.parametrize("config, params, message", [
+    ({"modules": [{"type": "Conv2d"}], "dtype": "float64"}, None, "unknown module type 'Conv2d'"),
+    ({"modules": [{"type": "Dense", "in_features": 2, "out_features": 3},
+                  {"type": "Dense", "in_features": 4, "out_features": 1}], "dtype": "float64"},
+     np.ones(14), "expects 4 input features"),
+    ({"dtype": "float64"}, None, "invalid model description"),
+    ({"modules": [{"type": "Dense", "in_features": 2, "out_features": 1}], "dtype": "float64"},
+     np.ones(4), "stores 4 parameters, but its architecture has 3"),
+    ({"modules": [{"type": "Dense", "in_features": 2, "out_features": 1}], "dtype": "float32"},
+     np.ones(3), "expected a 1-D float32 vector"),
+    ({"modules": [{"type": "Dense", "in_features": 2, "out_features": 1}], "dtype": "int8"},
+     np.ones(3, np.int8), "float32 or float64"),
+    ({"modules": [{"type": "Dense", "in_features": 0, "out_features": 1}], "dtype": "float64"},
+     np.ones(3), "positive integer"),
+])
+def test_invalid_descriptions(tmp_path, config, params, message):
+    _write(tmp_path / "bad.npz", config=config, params=params)
+    with pytest.raises(ValueError, match=message):
+        dn.load(tmp_path / "bad.npz")
+
+
+def test_corrupted_member(tmp_path):
+    path = tmp_path / "m.npz"
+    mlp((2, 3, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"NUMPY", data.find(b"params.npy"))
+    data[start + 20: start + 40] = b"\xff" * 20
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="load"):
+        dn.load(path)
+
+
+def test_unsaveable_custom_module(tmp_path):
+    class Custom(dn.Module):
+        def forward(self, X):
+            return X
+
+    with pytest.raises(TypeError, match="cannot save module"):
+        dn.Sequential(dn.Dense(2, 2), Custom()).save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_plain_npy_file(tmp_path):
+    path = tmp_path / "m.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.ones(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        dn.load(path)

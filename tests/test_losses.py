@@ -1,0 +1,56 @@
+"""MSELoss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import densenet as dn
+
+
+def test_mse_is_the_mean_over_all_elements():
+    rng = np.random.default_rng(0)
+    p, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    assert_allclose(dn.MSELoss().forward(p, t), np.mean((p - t) ** 2), rtol=1e-14)
+
+
+def test_mse_gradient_is_2_diff_over_size():
+    rng = np.random.default_rng(1)
+    p, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    loss = dn.MSELoss()
+    loss.forward(p, t)
+    assert_allclose(loss.backward(), 2 * (p - t) / p.size, rtol=1e-14)
+
+
+def test_mse_gradient_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    p, t = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    loss, eps = dn.MSELoss(), 1e-6
+    loss.forward(p, t)
+    analytic = loss.backward().copy()
+    numeric = np.empty_like(p)
+    for idx in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (loss.forward(up, t) - loss.forward(down, t)) / (2 * eps)
+    assert_allclose(analytic, numeric, rtol=1e-7)
+
+
+@pytest.mark.parametrize("p_shape, t_shape", [((4, 1), (4,)), ((4,), (4, 1)), ((4, 2), (4, 1)), ((3, 1), (4, 1))])
+def test_mse_never_broadcasts(p_shape, t_shape):
+    with pytest.raises(ValueError, match=r"MSELoss: y_pred has shape .* but y_true has shape"):
+        dn.MSELoss().forward(np.zeros(p_shape), np.zeros(t_shape))
+
+
+def test_mse_rejects_empty_input():
+    with pytest.raises(ValueError, match="empty"):
+        dn.MSELoss().forward(np.zeros((0, 1)), np.zeros((0, 1)))
+
+
+def test_mse_keeps_float32():
+    p, t = np.ones((2, 1), np.float32), np.zeros((2, 1), np.float32)
+    loss = dn.MSELoss()
+    assert loss.forward(p, t) == 1.0
+    assert loss.backward().dtype == np.float32

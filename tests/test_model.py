@@ -1,0 +1,220 @@
+"""Sequential: the container, the flat buffers, forward and backward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import analytic_grads, mlp, numerical_grads, snapshot
+
+
+def test_container_protocol_and_repr():
+    layers = [dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1)]
+    model = dn.Sequential(*layers, seed=0)
+    assert len(model) == 3 and list(model) == layers and model[2] is layers[2]
+    assert model[-1] is layers[2] and model.layers == tuple(layers)
+    assert model.in_features == 2 and model.out_features == 1
+    assert repr(model).splitlines() == [
+        "Sequential(",
+        "  (0): Dense(in_features=2, out_features=3)",
+        "  (1): Sigmoid()",
+        "  (2): Dense(in_features=3, out_features=1)",
+        ")  # dtype=float64, params=13",
+    ]
+
+
+def test_parameters_are_views_into_one_flat_buffer():
+    model = mlp((3, 4, 2))
+    assert model.params.ndim == 1 and model.params.shape == model.grads.shape
+    assert model.params.size == (3 + 1) * 4 + (4 + 1) * 2
+    for layer in (model[0], model[2]):
+        for view in (layer.W, layer.b):
+            assert np.shares_memory(view, model.params)
+        for view in (layer.dW, layer.db):
+            assert np.shares_memory(view, model.grads)
+    model[2].b[...] = 7.0
+    assert_array_equal(model.params[-2:], [7.0, 7.0])
+    model.params[:12] = np.arange(12)
+    assert_array_equal(model[0].W, np.arange(12).reshape(3, 4))
+
+
+def test_seed_gives_identical_models_and_generators_are_accepted():
+    a, b = mlp((2, 5, 1), seed=3), mlp((2, 5, 1), seed=3)
+    assert_array_equal(a.params, b.params)
+    assert not np.array_equal(a.params, mlp((2, 5, 1), seed=4).params)
+    c = mlp((2, 5, 1), seed=np.random.default_rng(3))
+    assert_array_equal(a.params, c.params)
+
+
+def test_layers_that_do_not_chain_are_rejected():
+    with pytest.raises(ValueError, match=r"Dense\(in_features=4, out_features=1\) at index 2 expects 4 "
+                                         r"input features, but Dense\(in_features=2, out_features=3\) "
+                                         r"at index 0 gives 3"):
+        dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(4, 1))
+
+
+@pytest.mark.parametrize("bad", [[], ["dense"], [dn.Dense]])
+def test_bad_module_lists_are_rejected(bad):
+    with pytest.raises((TypeError, ValueError), match="Sequential"):
+        dn.Sequential(*bad)
+
+
+def test_a_module_belongs_to_one_model():
+    layer = dn.Dense(2, 2)
+    dn.Sequential(layer)
+    with pytest.raises(ValueError, match="already belongs to a model"):
+        dn.Sequential(layer)
+    act = dn.Sigmoid()
+    with pytest.raises(ValueError, match="already belongs"):
+        dn.Sequential(dn.Dense(2, 2), act, act)
+
+
+@pytest.mark.parametrize("dtype, error", [(np.int64, ValueError), (np.float16, ValueError), ("nonsense", TypeError)])
+def test_only_float32_and_float64(dtype, error):
+    with pytest.raises(error, match="float32 or float64"):
+        dn.Sequential(dn.Dense(2, 2), dtype=dtype)
+
+
+def test_forward_and_predict_return_new_arrays():
+    model = mlp((2, 3, 1))
+    X = np.random.default_rng(0).standard_normal((4, 2))
+    a = model.forward(X)
+    b = model.predict(X + 1)
+    assert not np.shares_memory(a, b)
+    assert_allclose(a, model(X), rtol=0)
+    assert_allclose(model.predict(X), a, rtol=0)
+
+
+@pytest.mark.parametrize("sizes", [(2, 2, 1), (3, 8, 5, 2), (4, 16, 16, 16, 3)])
+def test_gradients_match_central_differences(sizes):
+    model = mlp(sizes, seed=1, init="normal")
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((6, sizes[0])), rng.uniform(size=(6, sizes[-1]))
+    assert_allclose(analytic_grads(model, X, y), numerical_grads(model, X, y), rtol=1e-5, atol=1e-10)
+
+
+def test_input_gradient_matches_central_differences():
+    model = mlp((3, 5, 2), seed=1)
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((4, 3)), rng.uniform(size=(4, 2))
+    loss, eps = dn.MSELoss(), 1e-6
+    loss.forward(model.forward(X), y)
+    dX = model.backward(loss.backward())
+    numeric = np.empty_like(X)
+    for idx in np.ndindex(X.shape):
+        up, down = X.copy(), X.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (loss.forward(model.forward(up), y) - loss.forward(model.forward(down), y)) / (2 * eps)
+    assert_allclose(dX, numeric, rtol=1e-6, atol=1e-12)
+
+
+def test_batch_gradient_is_the_mean_of_per_sample_gradients():
+    model = mlp((3, 6, 2), seed=5)
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((7, 3)), rng.uniform(size=(7, 2))
+    batch = analytic_grads(model, X, y)
+    per_sample = [analytic_grads(model, X[i:i + 1], y[i:i + 1]) for i in range(7)]
+    assert_allclose(batch, np.mean(per_sample, axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_backward_overwrites_gradients():
+    model = mlp((2, 3, 1))
+    X, y = np.ones((2, 2)), np.zeros((2, 1))
+    first = analytic_grads(model, X, y)
+    assert_array_equal(analytic_grads(model, X, y), first)
+
+
+def test_float32_model_stays_float32():
+    model = mlp((2, 4, 1), dtype=np.float32)
+    X, y = np.random.default_rng(0).standard_normal((8, 2)), np.ones((8, 1))
+    assert model.params.dtype == model.grads.dtype == np.float32
+    assert model.predict(X).dtype == np.float32
+    model.fit(X, y, epochs=3, batch_size=3)
+    assert model.params.dtype == model.grads.dtype == np.float32
+    assert model[0].W.dtype == np.float32 and np.shares_memory(model[0].W, model.params)
+
+
+def test_views_stay_views_after_training():
+    model = mlp((2, 4, 1))
+    model.fit(dn.tutorial.X, dn.tutorial.y, epochs=5, batch_size=2)
+    for layer in (model[0], model[2]):
+        assert np.shares_memory(layer.W, model.params) and np.shares_memory(layer.b, model.params)
+        assert np.shares_memory(layer.dW, model.grads) and np.shares_memory(layer.db, model.grads)
+
+
+@pytest.mark.parametrize("X, error, message", [
+    (np.ones((4, 3)), ValueError, r"X has 3 features \(shape \(4, 3\)\), but Dense\(in_features=2, "
+                                  r"out_features=3\) at index 0 expects 2"),
+    (np.ones(2), ValueError, r"X must be 2-D .* got 1-D shape \(2,\); use X.reshape"),
+    (np.ones((1, 2, 2)), ValueError, "got 3-D"),
+    (5.0, ValueError, "got 0-D"),
+    (np.ones((0, 2)), ValueError, "empty"),
+    ([["a", "b"]], TypeError, "real numbers"),
+    (np.ones((2, 2), complex), TypeError, "complex"),
+    ([[1.0, None]], TypeError, "real numbers"),
+    ([[1.0, 2.0], [3.0]], ValueError, "rectangular"),
+    ([[1.0, np.nan]], ValueError, r"non-finite .* index \(0, 1\)"),
+    ([[np.inf, 1.0]], ValueError, "non-finite"),
+])
+def test_bad_input_is_rejected_and_the_model_is_unchanged(X, error, message):
+    model = mlp((2, 3, 1))
+    model.fit(np.ones((2, 2)), np.ones((2, 1)), epochs=1)
+    before = snapshot(model)
+    with pytest.raises(error, match=message):
+        model.predict(X)
+    assert_array_equal(model.params, before[0])
+    assert_array_equal(model.grads, before[1])
+
+
+def test_legitimate_inputs_are_accepted():
+    model = mlp((2, 3, 1))
+    X = np.arange(12.0).reshape(6, 2)
+    want = model.predict(X)
+    readonly = X.copy()
+    readonly.flags.writeable = False
+    wide = np.zeros((6, 4))
+    wide[:, ::2] = X
+    for same in (X.tolist(), X.astype(np.int64), readonly, wide[:, ::2], np.asfortranarray(X)):
+        assert_allclose(model.predict(same), want, rtol=1e-15)
+    assert_allclose(model.predict(X.astype(np.float32)), want, rtol=1e-6)
+
+
+def test_backward_checks_its_gradient_shape():
+    model = mlp((2, 3, 1))
+    with pytest.raises(RuntimeError, match="before forward"):
+        model.backward(np.ones((1, 1)))
+    model.forward(np.ones((4, 2)))
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"dY has shape \(4,\), but the last forward output has shape \(4, 1\)"):
+        model.backward(np.ones(4))
+    assert_array_equal(model.grads, before[1])
+
+
+def test_matches_pytorch_autograd():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for sizes in [(2, 2, 1), (5, 7, 3), (3, 16, 8, 2)]:
+        model = mlp(sizes, seed=int(rng.integers(1000)))
+        X, y = rng.standard_normal((9, sizes[0])), rng.uniform(size=(9, sizes[-1]))
+        ours = analytic_grads(model, X, y)
+
+        tensors = []
+        out = torch.tensor(X, requires_grad=True)
+        x_in = out
+        for layer in (m for m in model if isinstance(m, dn.Dense)):
+            W = torch.tensor(layer.W.copy(), requires_grad=True)
+            b = torch.tensor(layer.b.copy(), requires_grad=True)
+            tensors += [W, b]
+            out = torch.sigmoid(out @ W + b)
+        value = torch.nn.functional.mse_loss(out, torch.tensor(y))
+        value.backward()
+        theirs = np.concatenate([torch.cat([W.grad, b.grad[None]]).numpy().ravel()
+                                 for W, b in zip(tensors[::2], tensors[1::2])])
+        assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+        loss = dn.MSELoss()
+        assert_allclose(loss.forward(model.forward(X), y), value.item(), rtol=1e-13)
+        assert_allclose(model.backward(loss.backward()), x_in.grad.numpy(), rtol=1e-12, atol=1e-15)

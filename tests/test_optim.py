@@ -1,0 +1,43 @@
+"""SGD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+
+
+def test_sgd_step_written_out_by_hand():
+    params = np.array([1.0, -2.0, 0.5])
+    grads = np.array([0.25, 1.0, -4.0])
+    view = params[:2]
+    dn.SGD(lr=0.1).step(params, grads)
+    assert_array_equal(params, [1.0 - 0.1 * 0.25, -2.0 - 0.1 * 1.0, 0.5 + 0.1 * 4.0])
+    assert np.shares_memory(view, params) and view[0] == params[0]
+    assert_array_equal(grads, [0.25, 1.0, -4.0])
+
+
+def test_sgd_keeps_float32():
+    params, grads = np.ones(3, np.float32), np.ones(3, np.float32)
+    dn.SGD(lr=0.5).step(params, grads)
+    assert params.dtype == np.float32 and params[0] == np.float32(0.5)
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), -float("inf")])
+def test_sgd_rejects_bad_learning_rates(lr):
+    with pytest.raises(ValueError, match="learning rate"):
+        dn.SGD(lr=lr)
+
+
+@pytest.mark.parametrize("lr", ["0.1", None, True, 1j])
+def test_sgd_rejects_non_numbers(lr):
+    with pytest.raises(TypeError, match="learning rate"):
+        dn.SGD(lr=lr)
+
+
+def test_sgd_accepts_ints_and_numpy_scalars():
+    assert dn.SGD(lr=1).lr == 1.0
+    assert dn.SGD(lr=np.float32(0.5)).lr == 0.5
+    assert repr(dn.SGD(lr=0.1)) == "SGD(lr=0.1)"

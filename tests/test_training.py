@@ -1,0 +1,218 @@
+"""fit and evaluate: the training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import mlp, snapshot
+
+
+def two_blobs(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(-1, 0.5, (n // 2, 2)), rng.normal(1, 0.5, (n // 2, 2))])
+    y = np.repeat([0.0, 1.0], n // 2).reshape(-1, 1)
+    return X, y
+
+
+def manual_training(model, X, y, lr, epochs, batch_size):
+    """The same SGD written with the public forward/backward API."""
+    loss, sgd = dn.MSELoss(), dn.SGD(lr)
+    for _ in range(epochs):
+        for start in range(0, len(X), batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            loss.forward(model.forward(xb), yb)
+            model.backward(loss.backward())
+            sgd.step(model.params, model.grads)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 16, 64, 1000])
+def test_fit_equals_hand_written_sgd_including_the_last_partial_batch(batch_size):
+    X, y = two_blobs(22)
+    a, b = mlp((2, 4, 1), seed=1), mlp((2, 4, 1), seed=1)
+    history = a.fit(X, y, optimizer=dn.SGD(0.5), epochs=3, batch_size=batch_size, shuffle=False)
+    manual_training(b, X, y, 0.5, 3, batch_size)
+    assert_allclose(a.params, b.params, rtol=1e-13, atol=1e-15)
+    assert history.loss.shape == (3,) and history.epochs == 3
+
+
+def test_history_loss_is_the_sample_weighted_mean_of_batch_losses():
+    X, y = two_blobs(10)
+    model, twin = mlp((2, 3, 1), seed=2), mlp((2, 3, 1), seed=2)
+    history = model.fit(X, y, epochs=2, batch_size=4, shuffle=False)
+    loss, sgd, want = dn.MSELoss(), dn.SGD(0.1), []
+    for _ in range(2):
+        total = 0.0
+        for start in range(0, 10, 4):
+            xb, yb = X[start:start + 4], y[start:start + 4]
+            total += loss.forward(twin.forward(xb), yb) * len(xb)
+            twin.backward(loss.backward())
+            sgd.step(twin.params, twin.grads)
+        want.append(total / 10)
+    assert_allclose(history.loss, want, rtol=1e-13)
+
+
+def test_training_learns_a_separable_problem():
+    X, y = two_blobs(200)
+    model = mlp((2, 8, 1), seed=0)
+    history = model.fit(X, y, optimizer=dn.SGD(1.0), epochs=30, batch_size=8, seed=0)
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert np.mean((model.predict(X) > 0.5) == (y > 0.5)) > 0.95
+    assert model.evaluate(X, y) < 0.05
+
+
+def test_same_seed_gives_bit_identical_weights():
+    X, y = two_blobs(50)
+    runs = []
+    for _ in range(2):
+        model = mlp((2, 6, 1), seed=3)
+        model.fit(X, y, epochs=4, batch_size=7, shuffle=True, seed=11)
+        runs.append(model.params.copy())
+    assert_array_equal(runs[0], runs[1])
+    other = mlp((2, 6, 1), seed=3)
+    other.fit(X, y, epochs=4, batch_size=7, shuffle=True, seed=12)
+    assert not np.array_equal(runs[0], other.params)
+
+
+def test_model_seed_drives_shuffling_when_fit_has_none():
+    X, y = two_blobs(50)
+    a, b = mlp((2, 6, 1), seed=3), mlp((2, 6, 1), seed=3)
+    a.fit(X, y, epochs=2, batch_size=5)
+    b.fit(X, y, epochs=2, batch_size=5)
+    assert_array_equal(a.params, b.params)
+
+
+def test_shuffled_epoch_visits_every_sample_once():
+    # with lr tiny the update is linear in the gradient sum; full-batch-equivalent check:
+    # each epoch's set of batches must be a partition of the data
+    X, y = two_blobs(20)
+    seen = []
+
+    class Spy(dn.Callback):
+        def on_batch_end(self, model, batch, loss):
+            seen.append(model[0]._X.copy())
+
+    mlp((2, 3, 1)).fit(X, y, epochs=1, batch_size=6, shuffle=True, seed=0, callbacks=[Spy()])
+    rows = np.concatenate(seen)
+    assert [len(s) for s in seen] == [6, 6, 6, 2]
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, X))
+    assert not np.array_equal(rows, X)
+
+
+def test_fit_continues_training():
+    X, y = two_blobs(30)
+    once, twice = mlp((2, 4, 1), seed=1), mlp((2, 4, 1), seed=1)
+    once.fit(X, y, epochs=4, batch_size=5, shuffle=False)
+    twice.fit(X, y, epochs=2, batch_size=5, shuffle=False)
+    twice.fit(X, y, epochs=2, batch_size=5, shuffle=False)
+    assert_array_equal(once.params, twice.params)
+
+
+def test_fit_never_modifies_the_callers_arrays():
+    X, y = two_blobs(30)
+    X32 = X.astype(np.float32)
+    copies = X.copy(), y.copy(), X32.copy()
+    mlp((2, 4, 1)).fit(X, y, epochs=2, batch_size=4)
+    mlp((2, 4, 1), dtype=np.float32).fit(X32, y, epochs=2, batch_size=4)
+    assert_array_equal(X, copies[0]) and assert_array_equal(y, copies[1])
+    assert_array_equal(X32, copies[2])
+
+
+def test_one_output_model_accepts_1d_targets():
+    X, y = two_blobs(20)
+    a, b = mlp((2, 3, 1), seed=1), mlp((2, 3, 1), seed=1)
+    a.fit(X, y, epochs=2, batch_size=4, shuffle=False)
+    b.fit(X, y.ravel(), epochs=2, batch_size=4, shuffle=False)
+    assert_array_equal(a.params, b.params)
+    assert a.evaluate(X, y.ravel()) == a.evaluate(X, y)
+
+
+def test_callbacks_see_every_epoch_and_can_stop():
+    X, y = two_blobs(20)
+    events = []
+
+    class Recorder(dn.Callback):
+        def on_train_begin(self, model):
+            events.append("begin")
+
+        def on_epoch_end(self, model, epoch, logs):
+            events.append((epoch, round(logs["loss"], 12)))
+            return epoch == 2
+
+        def on_train_end(self, model):
+            events.append("end")
+
+    history = mlp((2, 3, 1)).fit(X, y, epochs=10, callbacks=[Recorder()])
+    assert events[0] == "begin" and events[-1] == "end"
+    assert [e[0] for e in events[1:-1]] == [0, 1, 2]
+    assert [e[1] for e in events[1:-1]] == [round(v, 12) for v in history.loss]
+    assert history.epochs == 3 and history.stopped_early
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(epochs=0), ValueError, "epochs must be an integer >= 1, got 0"),
+    (dict(epochs=2.5), TypeError, "epochs"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(batch_size=None), TypeError, "batch_size"),
+    (dict(shuffle="yes"), TypeError, "shuffle"),
+    (dict(seed="x"), TypeError, "seed"),
+])
+def test_bad_arguments_are_rejected_before_any_change(kwargs, error, message):
+    X, y = two_blobs(10)
+    model = mlp((2, 3, 1))
+    before = snapshot(model)
+    with pytest.raises(error, match=message):
+        model.fit(X, y, **kwargs)
+    assert_array_equal(model.params, before[0])
+    assert_array_equal(model.grads, before[1])
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.ones((5, 2)), np.ones((4, 1)), r"different numbers of samples: X \(5, 2\), y \(4, 1\)"),
+    (np.ones((5, 2)), np.ones((5, 2)), r"y has shape \(5, 2\), but the model's output is \(n_samples, 1\)"),
+    (np.ones((5, 2)), np.ones((5, 1, 1)), r"y has shape \(5, 1, 1\)"),
+    (np.ones((5, 2)), [[1.0]] * 4 + [[np.nan]], "y holds 1 non-finite"),
+    (np.ones((5, 3)), np.ones((5, 1)), "X has 3 features"),
+])
+def test_bad_data_is_rejected_before_any_change(X, y, message):
+    model = mlp((2, 3, 1))
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(X, y)
+    assert_array_equal(model.params, before[0])
+
+
+def test_divergence_stops_with_epoch_and_batch_and_keeps_finite_weights():
+    X = np.array([[1e200, 1e200], [1.0, 1.0], [2.0, 2.0]])
+    y = np.array([[1e200], [0.0], [1.0]])
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    with pytest.raises(dn.DivergenceError, match=r"epoch 0, batch 0") as caught:
+        model.fit(X, y, epochs=3, batch_size=1, shuffle=False)
+    assert caught.value.epoch == 0 and caught.value.batch == 0
+    assert np.isfinite(model.params).all()
+
+
+def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_before_it():
+    X = np.array([[1.0], [3.0]])
+    y = np.array([[0.0], [1.0]])
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=dn.SGD(lr=50.0), epochs=1000, batch_size=1, shuffle=False)
+    error = caught.value
+    assert error.epoch > 0 and error.history.epochs == error.epoch
+    assert np.isfinite(model.params).all()
+    # replaying from the same start, one more step from the kept weights is the bad one
+    twin = dn.Sequential(dn.Dense(1, 1), seed=0)
+    if error.epoch:
+        twin.fit(X, y, optimizer=dn.SGD(lr=50.0), epochs=error.epoch, batch_size=1, shuffle=False)
+    loss, sgd = dn.MSELoss(), dn.SGD(lr=50.0)
+    for i in range(error.batch):
+        loss.forward(twin.forward(X[i:i + 1]), y[i:i + 1])
+        twin.backward(loss.backward())
+        sgd.step(twin.params, twin.grads)
+    assert_array_equal(twin.params, model.params)
