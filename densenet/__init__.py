@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 import importlib
 
 from . import init
-from .callbacks import Callback
+from .callbacks import Callback, EarlyStopping
 from .io import load
 from .layers import Dense, Module, Sigmoid
 from .losses import MSELoss
@@ -35,6 +35,7 @@ __all__ = [
     "Callback",
     "Dense",
     "DivergenceError",
+    "EarlyStopping",
     "History",
     "MSELoss",
     "Module",

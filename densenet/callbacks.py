@@ -1,8 +1,18 @@
-"""Callbacks: hooks that ``fit`` calls while it trains."""
+"""Callbacks: hooks that ``fit`` calls while it trains.
+
+- ``Callback``: the base class; override the hooks you need.
+- ``EarlyStopping``: stop when a monitored loss stops improving, and restore
+  the best weights.
+- ``Progress``: what ``fit(verbose=True)`` adds: a tqdm bar or plain lines.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -16,8 +26,9 @@ class Callback:
     step loop pays nothing for the others.
     """
 
-    def on_train_begin(self, model: Sequential) -> None:
-        """Called once before the first epoch."""
+    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
+        """Called once before the first epoch; ``metrics`` names what ``logs`` will hold
+        (``"loss"``, and ``"val_loss"`` when ``fit`` has validation data)."""
 
     def on_batch_end(self, model: Sequential, batch: int, loss: float) -> None:
         """Called after each optimiser step with the batch's index and loss."""
@@ -27,4 +38,108 @@ class Callback:
         return None
 
     def on_train_end(self, model: Sequential) -> None:
-        """Called once after the last epoch."""
+        """Called once after the last epoch (not after a ``DivergenceError``)."""
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``.
+        patience: epochs without improvement before stopping, >= 1.
+        min_delta: the least decrease that counts as an improvement, >= 0.
+        restore_best_weights: at the end of training, put back the parameters
+            of the best epoch (default True).
+
+    Attributes:
+        best: the best value seen; ``best_epoch`` the epoch (0-based) it came from.
+        stopped_epoch: the epoch after which training stopped, or None.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> model = dn.Sequential(dn.Dense(1, 1), seed=0)
+        >>> X = np.linspace(-1, 1, 20).reshape(-1, 1)
+        >>> stop = dn.EarlyStopping(monitor="loss", patience=2, min_delta=1e-3)
+        >>> history = model.fit(X, 3 * X, epochs=500, batch_size=4, callbacks=[stop])
+        >>> history.epochs < 500 and stop.stopped_epoch == history.epochs - 1
+        True
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best_weights: bool = True) -> None:
+        if monitor not in ("loss", "val_loss"):
+            raise ValueError(f"EarlyStopping: monitor must be 'loss' or 'val_loss', got {monitor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best, self.best_epoch, self.stopped_epoch = math.inf, -1, None
+        self._best_params: np.ndarray | None = None
+        self._wait = 0
+
+    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
+        if self.monitor not in metrics:
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, but fit records only {list(metrics)}; "
+                "pass validation_data=(X_val, y_val) or use monitor='loss'"
+            )
+        self.best, self.best_epoch, self.stopped_epoch, self._wait = math.inf, -1, None, 0
+        self._best_params = np.empty_like(model.params) if self.restore_best_weights else None
+
+    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> bool:
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self._best_params is not None:
+                self._best_params[...] = model.params
+            return False
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, model: Sequential) -> None:
+        if self._best_params is not None and self.best_epoch >= 0:
+            model.params[...] = self._best_params
+
+
+class Progress(Callback):
+    """Progress for ``fit(verbose=True)``.
+
+    A tqdm bar over the epochs with the latest losses when tqdm is installed
+    (``pip install densenet[progress]``) and ``stream`` is a terminal;
+    otherwise a plain line every ``max(1, epochs // 20)`` epochs and after the last.
+    """
+
+    def __init__(self, epochs: int, stream: Any = None) -> None:
+        self.epochs = epochs
+        self.stream = sys.stderr if stream is None else stream
+        self.every = max(1, epochs // 20)
+        self._bar: Any = None
+
+    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
+        self._bar = None
+        isatty = getattr(self.stream, "isatty", None)
+        if isatty is not None and isatty():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self._bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
+
+    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
+        text = "  ".join(f"{name} {value:.4g}" for name, value in logs.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.update(1)
+        elif epoch % self.every == 0 or epoch + 1 == self.epochs:
+            width = len(str(self.epochs))
+            print(f"epoch {epoch + 1:>{width}}/{self.epochs}  {text}", file=self.stream, flush=True)
+
+    def on_train_end(self, model: Sequential) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -133,6 +133,31 @@ class Sequential:
         tail = f"dtype={self.dtype.name}, params={self.params.size}"
         return "Sequential(\n" + "\n".join(lines) + f"\n)  # {tail}"
 
+    def summary(self) -> str:
+        """A table of the layers, their output shapes and parameter counts.
+
+        >>> import densenet as dn
+        >>> print(dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), seed=0).summary())
+        #  layer                                 output  params
+        0  Dense(in_features=2, out_features=3)  (N, 3)       9
+        1  Sigmoid()                             (N, 3)       0
+        2  Dense(in_features=3, out_features=1)  (N, 1)       4
+        total: 13 parameters, float64, 104 bytes
+        """
+        rows, width = [], self.in_features
+        for i, module in enumerate(self._modules):
+            width = getattr(module, "out_features", width)
+            shape = f"(N, {width})" if width is not None else "(N, ?)"
+            rows.append((str(i), repr(module), shape, str(module.n_params)))
+        head = ("#", "layer", "output", "params")
+        widths = [max(len(r[k]) for r in [head, *rows]) for k in range(4)]
+        lines = [
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+            for r in [head, *rows]
+        ]
+        lines.append(f"total: {self.params.size} parameters, {self.dtype.name}, {self.params.nbytes} bytes")
+        return "\n".join(lines)
+
     # -- forward and backward --------------------------------------------------
 
     def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
@@ -203,14 +228,20 @@ class Sequential:
         batch_size: int = 32,
         shuffle: bool = True,
         seed: int | np.random.Generator | None = None,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: Sequence[Callback] = (),
+        verbose: bool = False,
     ) -> History:
-        """Train on ``(X, y)``; see ``densenet.training.fit``."""
+        """Train on ``(X, y)`` by mini-batch SGD; returns a ``History``.
+
+        See ``densenet.training.fit`` for every argument.
+        """
         from .training import fit
 
         return fit(
             self, X, y, optimizer=optimizer, loss=loss, epochs=epochs,
-            batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
+            batch_size=batch_size, shuffle=shuffle, seed=seed,
+            validation_data=validation_data, callbacks=callbacks, verbose=verbose,
         )
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: MSELoss | None = None) -> float:

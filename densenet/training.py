@@ -8,6 +8,7 @@ one in-place optimiser update). Data is validated once, before training starts.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 from dataclasses import dataclass, field
@@ -181,7 +182,9 @@ def fit(
     batch_size: int = 32,
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
     callbacks: Sequence[Callback] = (),
+    verbose: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -198,7 +201,12 @@ def fit(
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights.
-        callbacks: ``densenet.callbacks.Callback`` objects.
+        validation_data: ``(X_val, y_val)``, evaluated with ``loss`` after
+            every epoch (``History.val_loss``, ``logs["val_loss"]``).
+        callbacks: ``densenet.callbacks.Callback`` objects, e.g. ``EarlyStopping``.
+        verbose: report progress: a tqdm bar with the latest losses when tqdm
+            is installed (the ``progress`` extra) and stderr is a terminal,
+            otherwise a plain line every ``max(1, epochs // 20)`` epochs.
 
     Returns:
         A ``History`` of per-epoch losses.
@@ -220,31 +228,47 @@ def fit(
     rng = model._rng if seed is None else _init.as_generator(seed)
     if not model._trainable:
         raise ValueError("the model has no parameters to train")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        X_val, y_val = check_data(model, *validation_data, names="X_val, y_val")
 
-    from .callbacks import Callback
+    from .callbacks import Callback, Progress
 
-    callbacks = tuple(callbacks)
+    callbacks = tuple(callbacks) + ((Progress(epochs),) if verbose else ())
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
+    metrics = ("loss",) if validation_data is None else ("loss", "val_loss")
+    for callback in callbacks:
+        callback.on_train_begin(model, metrics)
+
     on_batch = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
     epoch_run = _Epoch(model, X, y, batch_size, bool(shuffle), loss, optimizer)
-    losses = np.full(epochs, np.nan)
-    history = History(losses[:0])
+    val_loss = copy.copy(loss)  # its own work buffers, sized for the validation set
+    recorded = {name: np.full(epochs, np.nan) for name in metrics}
+    history = History(recorded["loss"][:0], None if validation_data is None else recorded["val_loss"][:0])
     start_weights = np.empty_like(model.params)
-    for callback in callbacks:
-        callback.on_train_begin(model)
-    for epoch in range(epochs):
-        if shuffle:
-            rng.shuffle(epoch_run.order)
-        start_weights[...] = model.params
-        total, bad = epoch_run.run(on_batch)
-        if bad is not None or not np.isfinite(model.params).all():
-            model.params[...] = start_weights
-            raise DivergenceError(epoch, epoch_run.find_bad_step(), history)
-        losses[epoch] = total / len(X)
-        history.loss = losses[: epoch + 1]
-        logs = {"loss": float(losses[epoch])}
-        if any([callback.on_epoch_end(model, epoch, logs) for callback in callbacks]):
-            history.stopped_early = True
-            break
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        for epoch in range(epochs):
+            if shuffle:
+                rng.shuffle(epoch_run.order)
+            start_weights[...] = model.params
+            total, bad = epoch_run.run(on_batch)
+            if bad is not None or not np.isfinite(model.params).all():
+                model.params[...] = start_weights
+                raise DivergenceError(epoch, epoch_run.find_bad_step(), history)
+            logs = {"loss": total / len(X)}
+            if validation_data is not None:
+                logs["val_loss"] = val_loss._forward(model._forward(X_val), y_val)
+            for name, value in logs.items():
+                recorded[name][epoch] = value
+            history.loss = recorded["loss"][: epoch + 1]
+            if validation_data is not None:
+                history.val_loss = recorded["val_loss"][: epoch + 1]
+            if any([callback.on_epoch_end(model, epoch, logs) for callback in callbacks]):
+                history.stopped_early = epoch + 1 < epochs
+                break
     for callback in callbacks:
         callback.on_train_end(model)
     return history

@@ -135,8 +135,8 @@ def test_callbacks_see_every_epoch_and_can_stop():
     events = []
 
     class Recorder(dn.Callback):
-        def on_train_begin(self, model):
-            events.append("begin")
+        def on_train_begin(self, model, metrics):
+            events.append(("begin", metrics))
 
         def on_epoch_end(self, model, epoch, logs):
             events.append((epoch, round(logs["loss"], 12)))
@@ -146,7 +146,7 @@ def test_callbacks_see_every_epoch_and_can_stop():
             events.append("end")
 
     history = mlp((2, 3, 1)).fit(X, y, epochs=10, callbacks=[Recorder()])
-    assert events[0] == "begin" and events[-1] == "end"
+    assert events[0] == ("begin", ("loss",)) and events[-1] == "end"
     assert [e[0] for e in events[1:-1]] == [0, 1, 2]
     assert [e[1] for e in events[1:-1]] == [round(v, 12) for v in history.loss]
     assert history.epochs == 3 and history.stopped_early

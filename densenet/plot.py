@@ -1,0 +1,52 @@
+"""Plots of training (matplotlib, the ``plot`` extra, imported only when called)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .training import History
+
+
+def _matplotlib_figure() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "densenet.plot needs matplotlib: pip install 'densenet[plot]'"
+        ) from None
+    return Figure
+
+
+def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
+               log_scale: bool = True) -> Any:
+    """Plot ``history.loss`` (and ``history.val_loss``) against the epoch.
+
+    Args:
+        history: what ``fit`` returned.
+        ax: a matplotlib ``Axes`` to draw on; by default a new ``Figure`` with one.
+        title: the axes title.
+        log_scale: a logarithmic loss axis (default True).
+
+    Returns:
+        The matplotlib ``Figure``. No pyplot and no GUI backend are involved, so
+        it works headless: ``loss_curve(history).savefig("loss.png")``.
+    """
+    if ax is None:
+        fig = _matplotlib_figure()(figsize=(6, 4), layout="constrained")
+        ax = fig.add_subplot()
+    epochs = np.arange(1, history.epochs + 1)
+    ax.plot(epochs, history.loss, label="training loss")
+    if history.val_loss is not None:
+        ax.plot(epochs, history.val_loss, label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if log_scale and np.all(history.loss > 0):
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax.figure
