@@ -111,7 +111,8 @@ class Progress(Callback):
 
     A tqdm bar over the epochs with the latest losses when tqdm is installed
     (``pip install densenet[progress]``) and ``stream`` is a terminal;
-    otherwise a plain line every ``max(1, epochs // 20)`` epochs and after the last.
+    otherwise a plain line after the first epoch, every ``max(1, epochs // 20)``
+    epochs and after the last.
     """
 
     def __init__(self, epochs: int, stream: Any = None) -> None:
@@ -135,7 +136,7 @@ class Progress(Callback):
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.update(1)
-        elif epoch % self.every == 0 or epoch + 1 == self.epochs:
+        elif epoch == 0 or (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             width = len(str(self.epochs))
             print(f"epoch {epoch + 1:>{width}}/{self.epochs}  {text}", file=self.stream, flush=True)
 

@@ -5,7 +5,9 @@ Starts from nine standard normals (the tutorial's random start, drawn from
 Bob, Charlie, Diana in order), prints the MSE over all four people every 10
 epochs, then classifies Emily and Frank.
 
-    python examples/tutorial.py [--seed 0] [--epochs 1000] [--lr 0.1]
+    python examples/tutorial.py [--seed 0] [--epochs 1000] [--lr 0.1] [--plot loss.png]
+
+``--plot`` writes the training-loss curve (needs matplotlib: the ``plot`` extra).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random start (default 0)")
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--plot", metavar="PNG", help="write the loss curve to this file")
     args = parser.parse_args()
 
     start = tutorial.initial_params(args.seed)
@@ -49,9 +52,15 @@ def main() -> None:
     print("start:", ", ".join(f"{name}={value:+.3f}" for name, value in start.items()))
 
     record = EveryTenEpochs()
-    model.fit(tutorial.X, tutorial.y, optimizer=dn.SGD(lr=args.lr), loss=dn.MSELoss(),
-              epochs=args.epochs, batch_size=1, shuffle=False, callbacks=[record])
+    history = model.fit(tutorial.X, tutorial.y, optimizer=dn.SGD(lr=args.lr), loss=dn.MSELoss(),
+                        epochs=args.epochs, batch_size=1, shuffle=False, callbacks=[record])
     print_loss_table(record.losses)
+    if args.plot:
+        from densenet.plot import loss_curve
+
+        title = f"tutorial 2-2-1 network, SGD lr {args.lr}, batch size 1, seed {args.seed}"
+        loss_curve(history, title=title).savefig(args.plot, dpi=120)
+        print(f"loss curve written to {args.plot}")
 
     print("\nafter training:")
     for name, x in tutorial.NEW_PEOPLE.items():

@@ -24,3 +24,30 @@ def test_tutorial_example_trains_and_classifies():
     assert last < first / 10
     assert any(line.split()[:1] == ["Emily"] and line.endswith("-> F") for line in lines)
     assert any(line.split()[:1] == ["Frank"] and line.endswith("-> M") for line in lines)
+
+
+def test_tutorial_example_writes_the_loss_curve(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    out = run("tutorial.py", "--epochs", "50", "--plot", str(tmp_path / "loss.png"))
+    assert "loss curve written to" in out
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_scaling_example_reports_every_network():
+    out = run("scaling.py", "--samples", "900", "--epochs", "10")
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit() and "-" in line.split()[0]]
+    assert [r[0] for r in rows] == ["2-2-1", "2-16-1", "2-64-64-1", "2-64-64-1"]
+    assert [r[1] for r in rows] == ["float64", "float64", "float64", "float32"]
+    assert all(0.5 < float(r[5].rstrip("%")) / 100 <= 1 for r in rows)
+
+
+def test_digits_example_reaches_its_target():
+    import pytest
+
+    pytest.importorskip("sklearn")
+    out = run("digits.py", "--seeds", "0", "1")
+    accuracies = [float(line.split("test accuracy ")[1].split("%")[0]) for line in out.splitlines()
+                  if "test accuracy" in line]
+    assert len(accuracies) == 2 and min(accuracies) >= 95.0

@@ -218,3 +218,12 @@ def test_matches_pytorch_autograd():
         loss = dn.MSELoss()
         assert_allclose(loss.forward(model.forward(X), y), value.item(), rtol=1e-13)
         assert_allclose(model.backward(loss.backward()), x_in.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_summary_lists_layers_shapes_and_parameter_counts():
+    model = dn.Sequential(dn.Dense(4, 8), dn.Sigmoid(), dn.Dense(8, 3), dn.Sigmoid(), dtype=np.float32)
+    lines = model.summary().splitlines()
+    assert lines[0].split() == ["#", "layer", "output", "params"]
+    assert lines[1].split()[-3:] == ["(N,", "8)", "40"]
+    assert lines[3].split()[-3:] == ["(N,", "3)", "27"]
+    assert lines[-1] == "total: 67 parameters, float32, 268 bytes"

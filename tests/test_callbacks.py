@@ -1,0 +1,136 @@
+"""EarlyStopping and progress reporting."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+from densenet.callbacks import Progress
+
+from .conftest import mlp, snapshot
+
+
+def noisy_regression(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (40, 1))
+    y = 1 / (1 + np.exp(-3 * X)) + rng.normal(0, 0.2, X.shape)
+    return X[:20], y[:20], X[20:], y[20:]
+
+
+class Snapshots(dn.Callback):
+    """Keeps the parameters and logs after every epoch."""
+
+    def __init__(self):
+        self.params, self.logs = [], []
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.params.append(model.params.copy())
+        self.logs.append(dict(logs))
+
+
+def test_validation_loss_is_recorded_each_epoch():
+    X, y, Xv, yv = noisy_regression()
+    model, spy = mlp((1, 8, 1), seed=0), Snapshots()
+    history = model.fit(X, y, epochs=5, batch_size=4, validation_data=(Xv, yv), callbacks=[spy])
+    assert history.val_loss.shape == history.loss.shape == (5,)
+    for epoch, params in enumerate(spy.params):
+        twin = mlp((1, 8, 1))
+        twin.params[...] = params
+        assert_allclose(history.val_loss[epoch], twin.evaluate(Xv, yv), rtol=1e-14)
+        assert spy.logs[epoch] == {"loss": history.loss[epoch], "val_loss": history.val_loss[epoch]}
+
+
+@pytest.mark.parametrize("validation_data, error, message", [
+    ((np.ones((3, 2)), np.ones((3, 1))), ValueError, r"X_val has 2 features"),
+    ((np.ones((3, 1)), np.ones((4, 1))), ValueError, "different numbers of samples: X_val"),
+    ((np.ones((3, 1)),), TypeError, "pair"),
+    ("data", TypeError, "pair"),
+])
+def test_bad_validation_data_is_rejected_before_training(validation_data, error, message):
+    X, y, _, _ = noisy_regression()
+    model = mlp((1, 4, 1))
+    before = snapshot(model)
+    with pytest.raises(error, match=message):
+        model.fit(X, y, validation_data=validation_data)
+    assert_array_equal(model.params, before[0])
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    X, y, Xv, yv = noisy_regression()
+    model, spy = mlp((1, 32, 1), seed=0), Snapshots()
+    stop = dn.EarlyStopping(monitor="val_loss", patience=3)
+    history = model.fit(X, y, optimizer=dn.SGD(5.0), epochs=2000, batch_size=2,
+                        validation_data=(Xv, yv), callbacks=[spy, stop])
+    assert history.stopped_early and history.epochs < 2000
+    assert stop.stopped_epoch == history.epochs - 1
+    best = int(np.argmin(history.val_loss))
+    assert stop.best_epoch == best and stop.best == history.val_loss[best]
+    assert stop.stopped_epoch - best == 3
+    assert_array_equal(model.params, spy.params[best])
+    assert model.evaluate(Xv, yv) == history.val_loss[best]
+
+
+def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():
+    X, y, _, _ = noisy_regression()
+    model, spy = mlp((1, 4, 1), seed=0), Snapshots()
+    stop = dn.EarlyStopping(monitor="loss", patience=1, min_delta=10.0, restore_best_weights=False)
+    history = model.fit(X, y, epochs=50, callbacks=[spy, stop])
+    assert history.epochs == 2 and stop.best_epoch == 0
+    assert_array_equal(model.params, spy.params[-1])
+
+
+def test_early_stopping_needs_validation_data_to_monitor_val_loss():
+    X, y, _, _ = noisy_regression()
+    model = mlp((1, 4, 1))
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="pass validation_data"):
+        model.fit(X, y, callbacks=[dn.EarlyStopping()])
+    assert_array_equal(model.params, before[0])
+
+
+@pytest.mark.parametrize("kwargs", [dict(monitor="acc"), dict(patience=0), dict(patience=1.5),
+                                    dict(min_delta=-1.0), dict(min_delta=float("nan"))])
+def test_early_stopping_checks_its_arguments(kwargs):
+    with pytest.raises(ValueError, match="EarlyStopping"):
+        dn.EarlyStopping(**kwargs)
+
+
+def test_non_callbacks_are_rejected():
+    with pytest.raises(TypeError, match="Callback"):
+        mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[print])
+
+
+def test_verbose_prints_plain_lines_when_not_a_terminal(capsys):
+    X, y, Xv, yv = noisy_regression()
+    mlp((1, 4, 1)).fit(X, y, epochs=40, validation_data=(Xv, yv), verbose=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 21
+    assert lines[0].startswith("epoch  1/40  loss ") and "val_loss" in lines[0]
+    assert lines[1].startswith("epoch  2/40") and lines[2].startswith("epoch  4/40")
+    assert lines[-1].startswith("epoch 40/40")
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal():
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(epochs=5, stream=stream)
+    X, y, _, _ = noisy_regression()
+    mlp((1, 4, 1)).fit(X, y, epochs=5, callbacks=[progress])
+    text = stream.getvalue()
+    assert "5/5" in text and "loss" in text and "epoch" in text
+    assert progress._bar is None
+
+
+def test_silent_by_default(capsys):
+    X, y, _, _ = noisy_regression()
+    mlp((1, 4, 1)).fit(X, y, epochs=3)
+    assert capsys.readouterr() == ("", "")

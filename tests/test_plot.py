@@ -1,0 +1,39 @@
+"""densenet.plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import densenet as dn
+
+from .conftest import mlp
+
+matplotlib = pytest.importorskip("matplotlib")
+
+
+def test_loss_curve_returns_a_figure_and_saves_headless(tmp_path):
+    from densenet.plot import loss_curve
+
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    y = (X[:, :1] > 0).astype(float)
+    history = mlp((2, 4, 1)).fit(X, y, epochs=15, validation_data=(X, y))
+    fig = loss_curve(history, title="demo")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["training loss", "validation loss"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), history.loss)
+    assert ax.get_yscale() == "log" and ax.get_title() == "demo"
+    fig.savefig(tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_loss_curve_draws_on_a_given_axes():
+    from matplotlib.figure import Figure
+
+    from densenet.plot import loss_curve
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    history = dn.History(loss=np.array([0.5, 0.25, 0.0]))
+    assert loss_curve(history, ax=ax) is fig
+    assert ax.get_yscale() == "linear" and len(ax.get_lines()) == 1
