@@ -4,24 +4,32 @@ Conventions (see the package docstring): batch first, an input is
 ``(n_samples, in_features)``; ``Dense.W`` is ``(in_features, out_features)`` so
 the forward pass is ``X @ W + b`` with no transpose.
 
-``forward(X)`` caches exactly what ``backward`` needs and returns the module's
-output; ``backward(dY)`` returns the gradient with respect to the input and
-overwrites (never accumulates) the parameter gradients ``dW`` and ``db``.
+``forward(X)`` caches exactly what ``backward`` needs and returns a new array;
+``backward(dY)`` returns dL/dX and overwrites (never accumulates) the
+parameter gradients ``dW`` and ``db``. Modules trust their inputs:
+``Sequential`` validates data once, at its boundary.
 
-Modules trust their inputs: ``Sequential`` validates data once at its boundary.
-The arrays a module returns are its own work buffers, reused by its next call
-with the same batch size; ``Sequential.forward`` and ``predict`` return copies.
+Each module also *plans* its two passes for the training loop:
+``plan_forward(X)`` and ``plan_backward(X, Y, dY, input_grad)`` return the
+same computation as a list of argument-free NumPy calls on arrays allocated
+once (see ``densenet.step``), so a training step allocates nothing and pays
+only for its NumPy calls. The planned and the direct passes make the same
+NumPy calls in the same order, so their results are bit-identical.
 """
 
 from __future__ import annotations
 
 import operator
+from functools import partial
+from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
 from . import init as _init
+
+Call = Callable[[], object]
 
 
 class Module:
@@ -41,9 +49,23 @@ class Module:
         """Given dL/dY, write the parameter gradients and return dL/dX."""
         raise NotImplementedError
 
-    def backward_params(self, dY: NDArray) -> None:
-        """Write the parameter gradients only (the first layer's dL/dX is never needed)."""
-        self.backward(dY)
+    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
+        """The forward pass from the fixed array ``X``, as calls writing a fixed output.
+
+        This default wraps ``forward``; modules override it to avoid the copy.
+        """
+        Y = np.zeros_like(self.forward(X))
+        return [lambda: np.copyto(Y, self.forward(X))], Y
+
+    def plan_backward(self, X: NDArray, Y: NDArray, dY: NDArray,
+                      input_grad: bool) -> tuple[list[Call], NDArray | None]:
+        """The backward pass from the fixed array ``dY`` (``X``, ``Y``: this module's
+        planned input and output); dL/dX is written only if ``input_grad``.
+
+        This default wraps ``backward``; modules override it to avoid the copy.
+        """
+        dX = np.zeros_like(X)
+        return [lambda: np.copyto(dX, self.backward(dY))], dX
 
     def bind(self, params: NDArray, grads: NDArray) -> None:
         """Make this module's parameters and gradients views into the given 1-D slices."""
@@ -56,17 +78,6 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _work(base: NDArray, n: int, m: int, dtype: np.dtype) -> tuple[NDArray, NDArray]:
-    """An ``(n, m)`` work array: the first ``n`` rows of ``base`` when it fits, else a new base.
-
-    Returns ``(base, view)``. Keeping the larger base means alternating batch
-    sizes (a last partial batch, say) never reallocate.
-    """
-    if base.shape[1] != m or base.shape[0] < n or base.dtype != dtype:
-        base = np.empty((n, m), dtype)
-    return base, base[:n]
 
 
 def _positive_int(value: object, what: str) -> int:
@@ -128,34 +139,45 @@ class Dense(Module):
         block, gblock = params.reshape(shape), grads.reshape(shape)
         self.W, self.b = block[:-1], block[-1]
         self.dW, self.db = gblock[:-1], gblock[-1]
+        # (1, out) views of b and db and a view of W.T, made once: at batch size 1
+        # the cost of a step is the number and kind of NumPy calls, and a same-shape
+        # add or copy is several times cheaper than a broadcast or a reduction.
+        self._b_row, self._db_row, self._WT = block[-1:], gblock[-1:], self.W.T
         self._X: NDArray | None = None
-        self._Ybase = self._Y = np.empty((0, self.out_features), params.dtype)
-        self._dXbase = self._dX = np.empty((0, self.in_features), params.dtype)
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
         _init.initialise(self.init, self.W, self.b, rng)
 
     def forward(self, X: NDArray) -> NDArray:
-        Y = self._Y
-        if Y.shape[0] != X.shape[0]:
-            self._Ybase, Y = _work(self._Ybase, X.shape[0], self.out_features, self.W.dtype)
-            self._Y = Y
-        np.matmul(X, self.W, out=Y)
-        np.add(Y, self.b, out=Y)
+        Y = np.dot(X, self.W)
+        np.add(Y, self._b_row, out=Y)
         self._X = X
         return Y
 
-    def backward_params(self, dY: NDArray) -> None:
-        np.matmul(self._X.T, dY, out=self.dW)
-        np.add.reduce(dY, axis=0, out=self.db)
-
     def backward(self, dY: NDArray) -> NDArray:
-        self.backward_params(dY)
-        dX = self._dX
-        if dX.shape[0] != dY.shape[0]:
-            self._dXbase, dX = _work(self._dXbase, dY.shape[0], self.in_features, self.W.dtype)
-            self._dX = dX
-        return np.matmul(dY, self.W.T, out=dX)
+        np.dot(self._X.T, dY, out=self.dW)
+        np.add.reduce(dY, axis=0, out=self.db)
+        return np.dot(dY, self._WT)
+
+    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
+        # X @ W and the bias go to different arrays: NumPy's in-place ufuncs are
+        # about 3x slower on one-element arrays (a batch of 1 into one neuron).
+        XW = np.zeros((X.shape[0], self.out_features), self.W.dtype)
+        Y = np.zeros_like(XW)
+        return [partial(np.dot, X, self.W, XW), partial(np.add, XW, self._b_row, Y)], Y
+
+    def plan_backward(self, X: NDArray, Y: NDArray, dY: NDArray,
+                      input_grad: bool) -> tuple[list[Call], NDArray | None]:
+        calls: list[Call] = [partial(np.dot, X.T, dY, self.dW)]
+        if dY.shape[0] == 1:
+            calls.append(partial(self._db_row.__setitem__, Ellipsis, dY))
+        else:
+            calls.append(partial(np.add.reduce, dY, axis=0, out=self.db))
+        if not input_grad:
+            return calls, None
+        dX = np.zeros_like(X)
+        calls.append(partial(np.dot, dY, self._WT, dX))
+        return calls, dX
 
     def __repr__(self) -> str:
         return f"Dense(in_features={self.in_features}, out_features={self.out_features})"
@@ -179,21 +201,25 @@ class Sigmoid(Module):
     """
 
     def __init__(self) -> None:
-        self._Ybase = self._Y = np.empty((0, 0))
-        self._dXbase = self._dX = np.empty((0, 0))
+        self._Y: NDArray | None = None
 
     def forward(self, X: NDArray) -> NDArray:
-        Y = self._Y
-        if Y.shape != X.shape or Y.dtype != X.dtype:
-            self._Ybase, Y = _work(self._Ybase, X.shape[0], X.shape[1], X.dtype)
-            self._Y = Y
-        return expit(X, out=Y)
+        self._Y = expit(X)
+        return self._Y
 
     def backward(self, dY: NDArray) -> NDArray:
-        Y, dX = self._Y, self._dX
-        if dX.shape != Y.shape or dX.dtype != Y.dtype:
-            self._dXbase, dX = _work(self._dXbase, Y.shape[0], Y.shape[1], Y.dtype)
-            self._dX = dX
-        np.subtract(1, Y, out=dX)
-        np.multiply(dX, Y, out=dX)
-        return np.multiply(dX, dY, out=dX)
+        Y = self._Y
+        return (1 - Y) * Y * dY
+
+    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
+        Y = np.zeros_like(X)
+        return [partial(expit, X, Y)], Y
+
+    def plan_backward(self, X: NDArray, Y: NDArray, dY: NDArray,
+                      input_grad: bool) -> tuple[list[Call], NDArray | None]:
+        dX, tmp = np.zeros_like(Y), np.zeros_like(Y)
+        one = np.ones((), Y.dtype)  # a 0-d array: no Python-scalar conversion per call
+        # ((1 - Y) * Y) * dY as in backward, never in place: NumPy's in-place
+        # ufuncs are ~3x slower on one-element arrays
+        return [partial(np.subtract, one, Y, dX), partial(np.multiply, dX, Y, tmp),
+                partial(np.multiply, tmp, dY, dX)], dX

@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import init as _init
 from ._validation import as_matrix
 from .layers import Dense, Module
+from .step import ModelPlan, plan_model
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -55,7 +56,8 @@ class Sequential:
 
     ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
     return a new array; ``backward`` writes ``grads`` (overwriting them) and
-    returns dL/dX.
+    returns dL/dX. ``fit`` runs planned steps (``densenet.step``) that give
+    bit-identical results without allocating.
 
     Example:
         >>> import numpy as np
@@ -103,6 +105,8 @@ class Sequential:
             start = stop
         self._trainable = [i for i, m in enumerate(modules) if m.n_params]
         self._out: NDArray | None = None
+        self._plans: dict[int, ModelPlan] = {}
+        self._snapshot: NDArray | None = None
         self.reset_parameters(self._rng)
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
@@ -174,11 +178,10 @@ class Sequential:
     def forward(self, X: ArrayLike) -> NDArray:
         """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.
 
-        Caches what ``backward`` needs.
+        Each module caches what its ``backward`` needs.
         """
-        out = self._forward(self.check_input(X))
-        self._out = out
-        return out.copy()
+        out = self._out = self._forward(self.check_input(X))
+        return out
 
     __call__ = forward
 
@@ -201,19 +204,30 @@ class Sequential:
             )
         for module in reversed(self._modules):
             dY = module.backward(dY)
-        return dY.copy()
+        return dY
 
     def _forward(self, X: NDArray) -> NDArray:
         for module in self._modules:
             X = module.forward(X)
         return X
 
-    def _backward_params(self, dY: NDArray) -> None:
-        """Write ``grads`` only, skipping dL/dX of the first layer with parameters."""
-        modules, first = self._modules, self._trainable[0]
-        for i in range(len(modules) - 1, first, -1):
-            dY = modules[i].backward(dY)
-        modules[first].backward_params(dY)
+    def _plan(self, n: int) -> ModelPlan:
+        """The planned passes for batches of ``n`` (see ``densenet.step``), kept for reuse.
+
+        A fit uses at most two batch sizes (full and last); a few are kept.
+        """
+        plan = self._plans.get(n)
+        if plan is None:
+            if len(self._plans) >= 4:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[n] = plan_model(self, n)
+        return plan
+
+    def _weights_snapshot(self) -> NDArray:
+        """A spare array the size of ``params``, kept for reuse (fit's divergence guard)."""
+        if self._snapshot is None:
+            self._snapshot = np.empty_like(self.params)
+        return self._snapshot
 
     # -- training ----------------------------------------------------------------
 

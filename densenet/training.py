@@ -1,14 +1,14 @@
 """The training loop: ``fit``, its ``History`` and the ``DivergenceError`` it raises.
 
-The loop runs on the model's flat buffers and the modules' preallocated work
-arrays: after the first epoch a step allocates nothing (no copy of ``X`` when it
-already has the model's dtype, shuffled batches gathered with ``np.take(out=)``,
-one in-place optimiser update). Data is validated once, before training starts.
+Data is validated once, before training starts. The loop then runs planned
+steps (``densenet.step``) on the model's flat buffers: a step allocates
+nothing (no copy of ``X`` when it already has the model's dtype, batches
+copied or gathered with ``np.take(out=)`` into the plan's input arrays, one
+in-place optimiser update).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 from dataclasses import dataclass, field
@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg import blas
 
 from . import init as _init
 from ._validation import as_numeric
 from .losses import MSELoss
 from .optim import SGD
+from .step import TrainStep
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -104,50 +106,60 @@ def _count(value: object, what: str) -> int:
     return n
 
 
+_ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
+
+
+def all_finite(v: NDArray) -> bool:
+    """True when every element of the 1-D contiguous float vector ``v`` is finite.
+
+    A BLAS sum of absolute values is NaN or inf as soon as one element is; it
+    costs one call instead of ``np.isfinite(v).all()``'s temporary. Only when
+    the sum itself overflows is the exact check needed.
+    """
+    return math.isfinite(_ASUM[v.dtype](v)) or bool(np.isfinite(v).all())
+
+
 class _Epoch:
-    """One epoch's batches over preallocated buffers, and the steps on them."""
+    """One epoch's batches, fed through planned steps (``densenet.step``)."""
 
     def __init__(self, model: Sequential, X: NDArray, y: NDArray, batch_size: int,
                  shuffle: bool, loss: MSELoss, optimizer: SGD) -> None:
-        self.model, self.X, self.y = model, X, y
-        self.loss, self.optimizer = loss, optimizer
+        self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
         n = len(X)
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         self.shuffle = shuffle
         self.order = np.arange(n)
-        if shuffle:
-            self.Xb = np.empty((self.batch_size, X.shape[1]), X.dtype)
-            self.yb = np.empty((self.batch_size, y.shape[1]), y.dtype)
-            rest = n - (len(self.starts) - 1) * self.batch_size
-            self.Xlast, self.ylast = self.Xb[:rest], self.yb[:rest]
+        self.full = TrainStep(model, loss, self.batch_size)
+        rest = n - self.starts[-1]
+        self.last = self.full if rest == self.batch_size else TrainStep(model, loss, rest)
 
-    def batch(self, start: int) -> tuple[NDArray, NDArray]:
+    def batch(self, i: int, start: int) -> TrainStep:
+        """The step for batch ``i``, its input and target arrays filled."""
+        step = self.full if i < len(self.starts) - 1 else self.last
         stop = start + self.batch_size
-        if not self.shuffle:
-            return self.X[start:stop], self.y[start:stop]
-        idx = self.order[start:stop]
-        full = len(idx) == self.batch_size
-        Xb, yb = (self.Xb, self.yb) if full else (self.Xlast, self.ylast)
-        np.take(self.X, idx, axis=0, out=Xb, mode="clip")
-        np.take(self.y, idx, axis=0, out=yb, mode="clip")
-        return Xb, yb
+        if self.shuffle:
+            rows = self.order[start:stop]
+            np.take(self.X, rows, axis=0, out=step.X, mode="clip")
+            np.take(self.y, rows, axis=0, out=step.y, mode="clip")
+        else:
+            step.X[...] = self.X[start:stop]
+            step.y[...] = self.y[start:stop]
+        return step
 
     def run(self, on_batch: Sequence[Callback] = ()) -> tuple[float, int | None]:
         """Train one epoch: returns (sum of batch losses x rows, None), or stops at
         the first non-finite loss with (partial sum, that batch's index)."""
-        forward, backward = self.model._forward, self.model._backward_params
-        loss_forward, loss_backward = self.loss._forward, self.loss.backward
-        step, params, grads = self.optimizer.step, self.model.params, self.model.grads
+        batch, update = self.batch, self.optimizer.step
+        params, grads, isfinite = self.model.params, self.model.grads, math.isfinite
         total = 0.0
         for i, start in enumerate(self.starts):
-            Xb, yb = self.batch(start)
-            value = loss_forward(forward(Xb), yb)
-            if not math.isfinite(value):
+            step = batch(i, start)
+            value = step()
+            if not isfinite(value):
                 return total, i
-            backward(loss_backward())
-            step(params, grads)
-            total += value * len(Xb)
+            update(params, grads)
+            total += value * step.n
             for callback in on_batch:
                 callback.on_batch_end(self.model, i, value)
         return total, None
@@ -155,17 +167,15 @@ class _Epoch:
     def find_bad_step(self) -> int:
         """Replay the epoch one checked step at a time from the current weights;
         stop before the first step with a non-finite loss, gradient or result."""
-        model, params, grads = self.model, self.model.params, self.model.grads
+        params, grads = self.model.params, self.model.grads
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
-            Xb, yb = self.batch(start)
-            value = self.loss._forward(model._forward(Xb), yb)
+            value = self.batch(i, start)()
             if not math.isfinite(value):
                 return i
-            model._backward_params(self.loss.backward())
             before[...] = params
             self.optimizer.step(params, grads)
-            if not (np.isfinite(grads).all() and np.isfinite(params).all()):
+            if not (all_finite(grads) and all_finite(params)):
                 params[...] = before
                 return i
         return len(self.starts) - 1
@@ -245,22 +255,21 @@ def fit(
 
     on_batch = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
     epoch_run = _Epoch(model, X, y, batch_size, bool(shuffle), loss, optimizer)
-    val_loss = copy.copy(loss)  # its own work buffers, sized for the validation set
     recorded = {name: np.full(epochs, np.nan) for name in metrics}
     history = History(recorded["loss"][:0], None if validation_data is None else recorded["val_loss"][:0])
-    start_weights = np.empty_like(model.params)
+    start_weights = model._weights_snapshot()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for epoch in range(epochs):
             if shuffle:
                 rng.shuffle(epoch_run.order)
             start_weights[...] = model.params
             total, bad = epoch_run.run(on_batch)
-            if bad is not None or not np.isfinite(model.params).all():
+            if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
                 raise DivergenceError(epoch, epoch_run.find_bad_step(), history)
             logs = {"loss": total / len(X)}
             if validation_data is not None:
-                logs["val_loss"] = val_loss._forward(model._forward(X_val), y_val)
+                logs["val_loss"] = loss.forward(model._forward(X_val), y_val)
             for name, value in logs.items():
                 recorded[name][epoch] = value
             history.loss = recorded["loss"][: epoch + 1]
