@@ -21,7 +21,7 @@ from scipy.linalg import blas
 from . import init as _init
 from ._validation import as_numeric
 from .losses import MSELoss
-from .optim import SGD
+from .optim import BLAS_SMALL, SGD
 from .step import TrainStep
 
 if TYPE_CHECKING:
@@ -112,11 +112,13 @@ _ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
 def all_finite(v: NDArray) -> bool:
     """True when every element of the 1-D contiguous float vector ``v`` is finite.
 
-    A BLAS sum of absolute values is NaN or inf as soon as one element is; it
-    costs one call instead of ``np.isfinite(v).all()``'s temporary. Only when
-    the sum itself overflows is the exact check needed.
+    For small vectors a BLAS sum of absolute values is NaN or inf as soon as one
+    element is, in one call instead of ``np.isfinite(v).all()``'s three; only
+    when that sum itself overflows is the exact check needed.
     """
-    return math.isfinite(_ASUM[v.dtype](v)) or bool(np.isfinite(v).all())
+    if v.size <= BLAS_SMALL:
+        return math.isfinite(_ASUM[v.dtype](v)) or bool(np.isfinite(v).all())
+    return bool(np.isfinite(v).all())
 
 
 class _Epoch:

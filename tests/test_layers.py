@@ -71,17 +71,33 @@ def test_dense_rejects_unknown_initialiser():
         dn.Dense(2, 2, init="lecun")
 
 
+@pytest.mark.parametrize("rows", [1, 400])  # below and above EXP_SIGMOID_MIN_SIZE
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_is_stable_for_every_finite_input(dtype):
+def test_sigmoid_is_stable_for_every_finite_input(dtype, rows):
     big = np.finfo(dtype).max
-    X = np.array([[-big, -1e4, -745.0, -88.0, -1.0, 0.0, 1.0, 88.0, 745.0, 1e4, big]], dtype=dtype)
+    X = np.tile(np.array([-big, -1e4, -745.0, -88.0, -1.0, 0.0, 1.0, 88.0, 745.0, 1e4, big],
+                         dtype=dtype), (rows, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Y = dn.Sigmoid().forward(X)
     assert Y.dtype == dtype
     assert np.all(np.isfinite(Y)) and np.all((Y >= 0) & (Y <= 1))
-    assert Y[0, 0] == 0 and Y[0, -1] == 1 and Y[0, 5] == 0.5
-    assert np.all(np.diff(Y[0]) >= 0)
+    assert np.all(Y[:, 0] == 0) and np.all(Y[:, -1] == 1) and np.all(Y[:, 5] == 0.5)
+    assert np.all(np.diff(Y, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_fast_path_is_accurate_to_a_few_ulp(dtype):
+    from scipy.special import expit
+
+    from densenet.layers import EXP_SIGMOID_MIN_SIZE
+
+    X = np.linspace(-60, 60, 4 * EXP_SIGMOID_MIN_SIZE).reshape(-1, 8).astype(dtype)
+    Y = dn.Sigmoid().forward(X)
+    truth = expit(X.astype(np.float64))  # float64 expit: within 1 ulp of exact
+    assert np.all(np.abs(Y - truth) <= 3 * np.spacing(truth.astype(dtype)))
+    small = dn.Sigmoid().forward(X[:1])
+    assert_array_equal(small, expit(X[:1]))
 
 
 def test_sigmoid_values_and_backward_from_cached_output():

@@ -41,3 +41,35 @@ def test_sgd_accepts_ints_and_numpy_scalars():
     assert dn.SGD(lr=1).lr == 1.0
     assert dn.SGD(lr=np.float32(0.5)).lr == 0.5
     assert repr(dn.SGD(lr=0.1)) == "SGD(lr=0.1)"
+
+
+@pytest.mark.parametrize("size", [3, 8192, 8193, 100_000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_updates_vectors_of_any_size_in_place(size, dtype):
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(size).astype(dtype)
+    grads = rng.standard_normal(size).astype(dtype)
+    want = params - dtype(0.25) * grads
+    view = params[-3:]
+    sgd = dn.SGD(lr=0.25)
+    sgd.step(params, grads)
+    np.testing.assert_allclose(params, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert np.shares_memory(view, params) and view[-1] == params[-1]
+    sgd.lr = 0.5  # changing the rate between steps takes effect
+    before = params.copy()
+    sgd.step(params, grads)
+    np.testing.assert_allclose(params, before - dtype(0.5) * grads, rtol=4 * np.finfo(dtype).eps)
+
+
+def test_sgd_falls_back_for_strided_or_mixed_arrays():
+    params = np.arange(10.0)[::2]
+    grads = np.ones(5, np.float32)
+    dn.SGD(lr=1.0).step(params, grads)
+    assert_array_equal(params, [-1.0, 1.0, 3.0, 5.0, 7.0])
+
+
+def test_sgd_learning_rate_is_checked_when_changed():
+    sgd = dn.SGD(lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        sgd.lr = -1.0
+    assert sgd.lr == 0.1

@@ -1,0 +1,246 @@
+"""The work the benchmarks time, shared by the pytest-benchmark suites and report.py.
+
+Every workload is a pair of callables doing the same work two ways (densenet
+and a reference or peer), built from the same starting parameters and data, so
+their times can be compared as a ratio measured side by side in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Callable
+
+import numpy as np
+
+import densenet as dn
+from densenet import reference, tutorial
+
+Work = Callable[[], object]
+
+
+# -- models and data ----------------------------------------------------------------
+
+def sigmoid_mlp(sizes: tuple[int, ...], dtype: type = np.float64, seed: int = 0) -> dn.Sequential:
+    """Dense + Sigmoid for every layer of ``sizes``, default initialisation."""
+    modules: list[dn.Module] = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        modules += [dn.Dense(n_in, n_out), dn.Sigmoid()]
+    return dn.Sequential(*modules, dtype=dtype, seed=seed)
+
+
+def regression_data(n: int, sizes: tuple[int, ...], dtype: type = np.float64,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` standard-normal inputs and uniform targets in (0, 1) for a ``sizes`` network."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    y = rng.uniform(0.05, 0.95, (n, sizes[-1])).astype(dtype)
+    return X, y
+
+
+# -- the tutorial: densenet fit vs the scalar version ---------------------------------
+
+class EveryTenEpochs(dn.Callback):
+    """The MSE over the whole data set every 10 epochs, as the scalar version records it."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch % 10 == 0:
+            self.losses.append(model.evaluate(tutorial.X, tutorial.y))
+
+
+def tutorial_training(seed: int = 0, epochs: int = 1000) -> tuple[Work, Work]:
+    """(densenet, scalar): the tutorial's whole training from the same random start."""
+    start = tutorial.initial_params(seed)
+
+    def densenet() -> list[float]:
+        record = EveryTenEpochs()
+        tutorial.network(start).fit(tutorial.X, tutorial.y, optimizer=dn.SGD(lr=0.1),
+                                    loss=dn.MSELoss(), epochs=epochs, batch_size=1,
+                                    shuffle=False, callbacks=[record])
+        return record.losses
+
+    def scalar() -> list[float]:
+        return reference.ScalarNetwork(start).train(tutorial.X, tutorial.y, lr=0.1, epochs=epochs)
+
+    return densenet, scalar
+
+
+# -- MLPs: densenet fit vs the scalar MLP -----------------------------------------------
+
+def mlp_epoch(sizes: tuple[int, ...], n: int, batch_size: int,
+              dtype: type = np.float64, lr: float = 0.1) -> tuple[Work, Work, int]:
+    """(densenet, scalar, steps): one epoch of SGD over ``n`` samples in order.
+
+    Both start from the same parameters; each call continues training.
+    """
+    model = sigmoid_mlp(sizes, dtype)
+    scalar_net = reference.ScalarMLP(sizes, model.params)
+    X, y = regression_data(n, sizes, dtype)
+    X_list, y_list = X.tolist(), y.tolist()
+    optimizer = dn.SGD(lr)
+
+    def densenet() -> object:
+        return model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+
+    def scalar() -> None:
+        scalar_net.train(X_list, y_list, lr=lr, epochs=1, batch_size=batch_size)
+
+    return densenet, scalar, -(-n // batch_size)
+
+
+def densenet_epoch(sizes: tuple[int, ...], n: int, batch_size: int,
+                   dtype: type = np.float64, lr: float = 0.1) -> Work:
+    """One densenet epoch alone (for sweeps where the scalar version would take minutes)."""
+    model = sigmoid_mlp(sizes, dtype)
+    X, y = regression_data(n, sizes, dtype)
+    optimizer = dn.SGD(lr)
+    return lambda: model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+
+
+# -- big layers: a planned SGD step vs its matrix products alone ------------------------
+
+BIG = (784, 512, 512, 10)
+
+
+def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
+             lr: float = 0.01) -> tuple[Work, Work]:
+    """(step, floor) at ``batch_size``.
+
+    step: one SGD step of a sigmoid MLP, as ``fit`` runs it: the planned forward,
+    loss and backward passes, then the optimiser's in-place update.
+    floor: only that step's matrix products (forward ``X @ W`` for every layer,
+    ``X.T @ dY`` for every layer, ``dY @ W.T`` for all but the first) on
+    preallocated arrays: the BLAS time no implementation of the step can beat.
+    """
+    from densenet.step import TrainStep
+
+    model = sigmoid_mlp(sizes, dtype)
+    X, y = regression_data(batch_size, sizes, dtype)
+    step, optimizer = TrainStep(model, dn.MSELoss(), batch_size), dn.SGD(lr)
+    step.X[...] = X
+    step.y[...] = y
+
+    def densenet() -> None:
+        step()
+        optimizer.step(model.params, model.grads)
+
+    rng = np.random.default_rng(1)
+    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
+    acts = [X] + [np.zeros((batch_size, b), dtype) for b in sizes[1:]]
+    grads = [np.zeros_like(a) for a in acts]
+    dWs = [np.zeros_like(W) for W in Ws]
+    WTs = [W.T for W in Ws]
+
+    def floor() -> None:
+        for i, W in enumerate(Ws):
+            np.dot(acts[i], W, out=acts[i + 1])
+        for i in range(len(Ws) - 1, -1, -1):
+            np.dot(acts[i].T, grads[i + 1], out=dWs[i])
+            if i:
+                np.dot(grads[i + 1], WTs[i], out=grads[i])
+
+    return densenet, floor
+
+
+# -- peers -----------------------------------------------------------------------------
+
+def torch_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
+               lr: float = 0.01) -> Work:
+    """One SGD step of the same sigmoid MLP in PyTorch (CPU), the usual way."""
+    import torch
+
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    layers: list[torch.nn.Module] = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.Sigmoid()]
+    net = torch.nn.Sequential(*layers).to(torch_dtype)
+    X, y = (torch.from_numpy(a) for a in regression_data(batch_size, sizes, dtype))
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss_fn = torch.nn.MSELoss()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=False)
+        loss_fn(net(X), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def torch_tutorial(seed: int = 0, epochs: int = 1000) -> Work:
+    """The tutorial's training in PyTorch: 2-2-1 sigmoid, batch 1, loss every 10 epochs."""
+    import torch
+
+    start = tutorial.initial_params(seed)
+    X = torch.tensor(tutorial.X)
+    y = torch.tensor(tutorial.y)
+
+    def train() -> list[float]:
+        net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(),
+                                  torch.nn.Linear(2, 1), torch.nn.Sigmoid()).double()
+        with torch.no_grad():
+            net[0].weight[...] = torch.tensor([[start["w1"], start["w2"]], [start["w3"], start["w4"]]])
+            net[0].bias[...] = torch.tensor([start["b1"], start["b2"]])
+            net[2].weight[...] = torch.tensor([[start["w5"], start["w6"]]])
+            net[2].bias[...] = torch.tensor([start["b3"]])
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        loss_fn = torch.nn.MSELoss()
+        losses = []
+        for epoch in range(epochs):
+            for i in range(4):
+                optimizer.zero_grad()
+                loss_fn(net(X[i:i + 1]), y[i:i + 1]).backward()
+                optimizer.step()
+            if epoch % 10 == 0:
+                with torch.no_grad():
+                    losses.append(loss_fn(net(X), y).item())
+        return losses
+
+    return train
+
+
+def sklearn_epochs(sizes: tuple[int, ...], n: int, batch_size: int, epochs: int = 1) -> Work:
+    """scikit-learn's MLPRegressor (logistic hidden units, squared error, plain SGD)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = regression_data(n, sizes)
+    target = y.ravel() if sizes[-1] == 1 else y
+
+    def train() -> None:
+        net = MLPRegressor(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd",
+                           learning_rate_init=0.1, momentum=0.0, batch_size=batch_size,
+                           max_iter=epochs, shuffle=False, alpha=0.0, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            net.fit(X, target)
+
+    return train
+
+
+# -- what the machine ran ---------------------------------------------------------------
+
+def blas_info() -> list[dict[str, object]]:
+    """The BLAS libraries loaded, with their kernel (``architecture``) and thread count."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl not installed: pip install -e '.[bench]'"}]
+    return [{key: info.get(key) for key in ("internal_api", "version", "architecture",
+                                            "num_threads", "prefix")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "unset"),
+    }
