@@ -1,0 +1,45 @@
+"""Group ``big``: 784-512-512-10 sigmoid at batch size 256, one SGD step vs its matrix
+products alone (target P3: <= 1.15), and PyTorch's step on the same work (P4: <= 1.0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import workloads
+
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.benchmark(group="big")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("side", ["densenet-step", "matmul-floor", "pytorch-step"])
+def test_step(benchmark, side, dtype):
+    step, floor = workloads.big_step(dtype)
+    if side == "pytorch-step":
+        torch = pytest.importorskip("torch")
+        import threadpoolctl
+
+        threads = threadpoolctl.threadpool_info()[0]["num_threads"]
+        torch.set_num_threads(threads)
+        work = workloads.torch_step(dtype)
+    else:
+        work = step if side == "densenet-step" else floor
+    benchmark.extra_info.update(network="784-512-512-10", batch_size=256, dtype=np.dtype(dtype).name)
+    benchmark.pedantic(work, rounds=10, warmup_rounds=2)
+
+
+def test_step_trains():
+    """Not timed: the planned step lowers the loss."""
+    import densenet as dn
+    from densenet.step import TrainStep
+
+    model = workloads.sigmoid_mlp(workloads.BIG)
+    X, y = workloads.regression_data(256, workloads.BIG)
+    step, sgd = TrainStep(model, dn.MSELoss(), 256), dn.SGD(0.5)
+    step.X[...], step.y[...] = X, y
+    first = step()
+    for _ in range(5):
+        sgd.step(model.params, model.grads)
+        last = step()
+    assert last < first
