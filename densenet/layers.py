@@ -62,12 +62,13 @@ class Module:
             call()
         return dX
 
-    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
-        """The forward pass from the fixed array ``X``: calls that write a fixed output.
+    def plan_forward(self, X: NDArray, out: NDArray | None = None) -> tuple[list[Call], NDArray]:
+        """The forward pass from the fixed array ``X``: calls that write a fixed output,
+        ``out`` when given (it may be a strided view), else a new array.
 
         This default wraps ``forward`` (for modules that define only that).
         """
-        Y = np.zeros_like(self.forward(X))
+        Y = np.zeros_like(self.forward(X)) if out is None else out
         return [lambda: np.copyto(Y, self.forward(X))], Y
 
     def plan_backward(self, X: NDArray, Y: NDArray, dY: NDArray,
@@ -155,30 +156,49 @@ class Dense(Module):
         # (1, out) views of b and db and a view of W.T, made once: at batch size 1
         # the cost of a step is the number and kind of NumPy calls, and a same-shape
         # add or copy is several times cheaper than a broadcast or a reduction.
+        self._block, self._gblock = block, gblock
         self._b_row, self._db_row, self._WT = block[-1:], gblock[-1:], self.W.T
         self._cache = None
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
         _init.initialise(self.init, self.W, self.b, rng)
 
-    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
-        # X @ W and the bias go to different arrays: NumPy's in-place ufuncs are
-        # about 3x slower on one-element arrays (a batch of 1 into one neuron).
-        XW = np.zeros((X.shape[0], self.out_features), self.W.dtype)
-        Y = np.zeros_like(XW)
-        return [partial(np.dot, X, self.W, XW), partial(np.add, XW, self._b_row, Y)], Y
+    def plan_forward(self, X: NDArray, out: NDArray | None = None) -> tuple[list[Call], NDArray]:
+        """``X @ W + b``. An ``X`` with one column more than ``in_features`` is taken
+        as ``[X, 1]`` (its last column all ones, kept so by the planner): then
+        ``[X, 1] @ [W; b]`` is one matrix product, with no separate bias pass."""
+        n, dtype = X.shape[0], self.W.dtype
+        Y = np.zeros((n, self.out_features), dtype) if out is None else out
+        if X.shape[1] == self.in_features + 1:
+            if Y.flags.c_contiguous:
+                return [partial(np.dot, X, self._block, Y)], Y
+            XW = np.zeros((n, self.out_features), dtype)
+            return [partial(np.dot, X, self._block, XW), partial(Y.__setitem__, Ellipsis, XW)], Y
+        XW = np.zeros((n, self.out_features), dtype)
+        calls: list[Call] = [partial(np.dot, X, self.W, XW)]
+        if n == 1:
+            # never in place: NumPy's in-place ufuncs are ~3x slower on one-element arrays
+            calls.append(partial(np.add, XW, self._b_row, Y))
+        else:
+            # the bias rows as a BLAS outer product, then a same-shape add: a
+            # broadcasting add would take a 32 KiB iterator buffer every call
+            B = np.zeros_like(XW)
+            calls += [partial(np.dot, np.ones((n, 1), dtype), self._b_row, B), partial(np.add, XW, B, Y)]
+        return calls, Y
 
     def plan_backward(self, X: NDArray, Y: NDArray, dY: NDArray,
                       input_grad: bool) -> tuple[list[Call], NDArray | None]:
-        calls: list[Call] = [partial(np.dot, X.T, dY, self.dW)]
-        if dY.shape[0] == 1:
-            calls.append(partial(self._db_row.__setitem__, Ellipsis, dY))
-        else:  # the column sums as a BLAS product: 2-4x faster than np.add.reduce
-            ones = np.ones(dY.shape[0], dY.dtype)
-            calls.append(partial(np.dot, ones, dY, self.db))
+        if X.shape[1] == self.in_features + 1:  # [X, 1].T @ dY is [dW; db] in one product
+            calls: list[Call] = [partial(np.dot, X.T, dY, self._gblock)]
+        else:
+            calls = [partial(np.dot, X.T, dY, self.dW)]
+            if dY.shape[0] == 1:
+                calls.append(partial(self._db_row.__setitem__, Ellipsis, dY))
+            else:  # the column sums as a BLAS product: 2-4x faster than np.add.reduce
+                calls.append(partial(np.dot, np.ones(dY.shape[0], dY.dtype), dY, self.db))
         if not input_grad:
             return calls, None
-        dX = np.zeros_like(X)
+        dX = np.zeros((dY.shape[0], self.in_features), dY.dtype)
         calls.append(partial(np.dot, dY, self._WT, dX))
         return calls, dX
 
@@ -205,8 +225,8 @@ class Sigmoid(Module):
         array([[0.5       , 0.99908895]])
     """
 
-    def plan_forward(self, X: NDArray) -> tuple[list[Call], NDArray]:
-        Y = np.zeros_like(X)
+    def plan_forward(self, X: NDArray, out: NDArray | None = None) -> tuple[list[Call], NDArray]:
+        Y = np.zeros_like(X) if out is None else out
         if X.size < EXP_SIGMOID_MIN_SIZE:
             return [partial(expit, X, Y)], Y
         return [partial(_sigmoid_by_exp, X, Y)], Y

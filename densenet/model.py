@@ -104,7 +104,7 @@ class Sequential:
             module._in_model = True
             start = stop
         self._trainable = [i for i, m in enumerate(modules) if m.n_params]
-        self._out: NDArray | None = None
+        self._last: ModelPlan | None = None
         self._plans: dict[int, ModelPlan] = {}
         self._snapshot: NDArray | None = None
         self.reset_parameters(self._rng)
@@ -178,10 +178,14 @@ class Sequential:
     def forward(self, X: ArrayLike) -> NDArray:
         """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.
 
-        Each module caches what its ``backward`` needs.
+        Runs the same planned NumPy calls as ``fit`` (on fresh arrays), so a
+        hand-written training loop over ``forward``/``backward`` gives bit-identical
+        weights; the plan is kept for ``backward``.
         """
-        out = self._out = self._forward(self.check_input(X))
-        return out
+        X = self.check_input(X)
+        plan = self._last = plan_model(self, len(X), input_grad=True)
+        plan.X[...] = X
+        return plan.run_forward()
 
     __call__ = forward
 
@@ -194,22 +198,24 @@ class Sequential:
 
         ``dY`` must have exactly the shape of the last output.
         """
-        if self._out is None:
+        if self._last is None:
             raise RuntimeError("Sequential.backward called before forward")
+        plan = self._last
         dY = np.asarray(dY, dtype=self.dtype)
-        if dY.shape != self._out.shape:
+        if dY.shape != plan.Y.shape:
             raise ValueError(
                 f"backward: dY has shape {dY.shape}, but the last forward output "
-                f"has shape {self._out.shape}"
+                f"has shape {plan.Y.shape}"
             )
-        for module in reversed(self._modules):
-            dY = module.backward(dY)
-        return dY
+        plan.dY[...] = dY
+        return plan.run_backward()
 
     def _forward(self, X: NDArray) -> NDArray:
-        for module in self._modules:
-            X = module.forward(X)
-        return X
+        """The output for validated ``X`` (``evaluate``, validation in ``fit``), in an array
+        of a plan kept for that batch size: valid until the next call."""
+        plan = self._plan(len(X))
+        plan.X[...] = X
+        return plan.run_forward()
 
     def _plan(self, n: int) -> ModelPlan:
         """The planned passes for batches of ``n`` (see ``densenet.step``), kept for reuse.

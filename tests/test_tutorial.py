@@ -67,7 +67,7 @@ def test_section6_backpropagation_worked_example():
     assert_allclose(dL_dypred, [[-0.9526096518320006]], **TOL)
 
     # dy_pred/dh1: a unit gradient at the output, back through Sigmoid and Dense(2, 1)
-    model.forward(X)
+    model[3].forward(model[2].forward(h))
     dypred_dh = model[2].backward(model[3].backward(np.ones((1, 1))))
     assert_allclose(dypred_dh[0, 0], 0.24943853872512894, **TOL)
 
@@ -75,7 +75,6 @@ def test_section6_backpropagation_worked_example():
     model[0].backward(model[1].backward(np.array([[1.0, 0.0]])))
     assert_allclose(model[0].dW[0, 0], -0.09035331946182427, **TOL)
 
-    model.forward(X)
     loss.forward(model.forward(X), y)
     model.backward(loss.backward())
     dL_dw1 = model[0].dW[0, 0]
