@@ -1,0 +1,331 @@
+"""A compact benchmark sweep in one process: tables of ratios and plots.
+
+    python benchmarks/report.py [--quick | --smoke] [--out benchmarks/results]
+
+Writes ``report.md`` (every figure a ratio measured side by side in this run:
+min / median / max over repetitions), ``speedup_vs_width.png``,
+``samples_per_second.png`` and ``big_step.png``, plus the BLAS library,
+kernel and thread count it ran with. Absolute times are printed for context
+only: on a shared machine they are noise, the ratios are the result.
+
+Measuring: for each pair, both sides are warmed up, then each repetition times
+a block of calls of one side, then a block of the other (median per block), and
+takes the ratio. Where both sides use multi-threaded BLAS or OpenMP, a pause
+before each block lets the other side's idle worker threads stop spinning. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, not changed: unset
+them in the command that runs this script if you want OpenBLAS to pick its kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads  # noqa: E402
+
+import densenet as dn  # noqa: E402
+
+Work = Callable[[], object]
+
+#: Seconds of pause before timed blocks (see ``compare``); 0 in a smoke run.
+PAUSE = 0.3
+
+
+def block_time(work: Work, calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(a: Work, b: Work, reps: int, block: int = 3, pause: float = 0.0) -> dict[str, float]:
+    """time(a) / time(b), side by side: min, median, max over ``reps`` repetitions.
+
+    ``pause`` seconds before each block let the other side's worker threads
+    (OpenBLAS, OpenMP) stop spinning, so neither side is timed against them.
+    """
+    a(), b()
+    ratios, ta, tb = [], [], []
+    for _ in range(reps):
+        time.sleep(pause)
+        ta.append(block_time(a, block))
+        time.sleep(pause)
+        tb.append(block_time(b, block))
+        ratios.append(ta[-1] / tb[-1])
+    return {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios),
+            "a_s": statistics.median(ta), "b_s": statistics.median(tb)}
+
+
+def fmt(r: dict[str, float], digits: int = 2) -> str:
+    return f"{r['median']:.{digits}f} ({r['min']:.{digits}f}-{r['max']:.{digits}f})"
+
+
+def seconds(t: float) -> str:
+    return f"{t * 1e3:.3g} ms" if t >= 1e-3 else f"{t * 1e6:.3g} us"
+
+
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.data: dict[str, object] = {}
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+        for line in lines:
+            print(line, flush=True)
+
+    def table(self, head: list[str], rows: list[list[str]]) -> None:
+        self.add("| " + " | ".join(head) + " |", "|" + "---|" * len(head))
+        for row in rows:
+            self.add("| " + " | ".join(row) + " |")
+        self.add("")
+
+
+def tutorial(rep: Report, reps: int) -> None:
+    densenet, scalar = workloads.tutorial_training(seed=0)
+    r = compare(densenet, scalar, reps)
+    rep.data["P1"] = r
+    rep.add("## Tutorial training (P1)", "",
+            "2-2-1 sigmoid, SGD lr 0.1, batch size 1, 1000 epochs, the MSE over all four "
+            "samples recorded every 10 epochs on both sides: densenet `fit` vs "
+            "`reference.ScalarNetwork.train` (the tutorial's scalar code style).", "")
+    rows = [["densenet / scalar (P1, target <= 1.25, goal <= 1.0)", fmt(r),
+             f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"]]
+    try:
+        torch_train = workloads.torch_tutorial(seed=0)
+        t = compare(torch_train, densenet, min(reps, 3), block=1, pause=PAUSE)
+        rows.append(["PyTorch / densenet, same training", fmt(t, 1),
+                     f"{seconds(t['a_s'])} vs {seconds(t['b_s'])}"])
+        rep.data["tutorial_torch"] = t
+    except ImportError:
+        rows.append(["PyTorch / densenet", "torch not installed", ""])
+    rep.table(["ratio", "median (min-max)", "median times"], rows)
+
+
+def width(rep: Report, reps: int, widths: list[int]) -> None:
+    rep.add("## Width: 2-h-1, densenet vs the scalar MLP", "",
+            "Batch-1 SGD over 256 samples (per step) and one full-batch step on 1024 samples "
+            "(one epoch); speedup = scalar time / densenet time (`reference.ScalarMLP`: Python "
+            "floats and `math.exp`, the fastest honest scalar version).", "")
+    rows, step_speedups, step_mins, epoch_speedups, step_times = [], [], [], [], []
+    for h in widths:
+        d1, s1, steps = workloads.mlp_epoch((2, h, 1), n=256, batch_size=1)
+        r1 = compare(s1, d1, reps, block=1)
+        dF, sF, _ = workloads.mlp_epoch((2, h, 1), n=1024, batch_size=1024)
+        rF = compare(sF, dF, reps, block=1)
+        step_speedups.append(r1["median"])
+        step_mins.append(r1["min"])
+        epoch_speedups.append(rF["median"])
+        step_times.append(r1["b_s"] / steps)
+        rows.append([f"2-{h}-1", fmt(r1, 1), seconds(r1["b_s"] / steps), fmt(rF, 0)])
+    rep.table(["network", "batch-1 step speedup", "densenet step", "full-batch epoch speedup"], rows)
+    crossover = next((h for h, m in zip(widths, step_mins) if m > 1), None)
+    flat = max(h for h, t in zip(widths, step_times) if t <= 1.25 * step_times[0])
+    rep.add(f"Crossover: at batch size 1 the 2-{widths[0]}-1 network runs at "
+            f"{step_speedups[0]:.2f}x the scalar MLP's speed; from width {crossover} on densenet is "
+            f"faster in every repetition. Its step time stays within 25% of the "
+            f"2-{widths[0]}-1 step up to width {flat}: there it pays only for its NumPy calls, "
+            f"while the scalar version pays for every weight. Full-batch, densenet is ahead at "
+            f"every width.", "")
+    rep.data["width"] = {"widths": widths, "step_speedup": step_speedups,
+                         "epoch_speedup": epoch_speedups, "crossover": crossover, "flat_up_to": flat}
+
+
+def p2(rep: Report, reps: int) -> None:
+    sizes = (2, 64, 64, 1)
+    d1, s1, steps = workloads.mlp_epoch(sizes, n=256, batch_size=1)
+    r1 = compare(s1, d1, reps, block=1)
+    dF, sF, _ = workloads.mlp_epoch(sizes, n=1024, batch_size=1024)
+    rF = compare(sF, dF, reps, block=1)
+    rep.data["P2"], rep.data["P2b"] = r1, rF
+    rep.add("## 2-64-64-1 (P2, P2b)", "")
+    rep.table(["work", "scalar / densenet", "target", "median times"], [
+        ["batch-1 SGD step (P2)", fmt(r1, 0), ">= 50",
+         f"{seconds(r1['a_s'] / steps)} vs {seconds(r1['b_s'] / steps)} per step"],
+        ["full-batch epoch, 1024 samples (P2b)", fmt(rF, 0), ">= 1000",
+         f"{seconds(rF['a_s'])} vs {seconds(rF['b_s'])}"],
+    ])
+
+
+def depth(rep: Report, reps: int) -> None:
+    rep.add("## Depth: 2-32-...-32-1, batch size 1", "")
+    rows = []
+    for d in (1, 2, 4, 8):
+        sizes = (2,) + (32,) * d + (1,)
+        dn_, sc, steps = workloads.mlp_epoch(sizes, n=32, batch_size=1)
+        r = compare(sc, dn_, reps, block=1)
+        rows.append([f"{d}", fmt(r, 0), seconds(r["b_s"] / steps)])
+    rep.table(["hidden layers", "scalar / densenet", "densenet step"], rows)
+
+
+def batch(rep: Report, reps: int) -> tuple[list[int], list[float]]:
+    rep.add("## Batch size: 2-64-64-1, one epoch over 1024 samples", "")
+    sizes, rates, rows = [1, 4, 16, 64, 256, 1024], [], []
+    for b in sizes:
+        work = workloads.densenet_epoch((2, 64, 64, 1), n=1024, batch_size=b)
+        work()
+        t = statistics.median(block_time(work, 3) for _ in range(reps))
+        rates.append(1024 / t)
+        rows.append([str(b), f"{1024 / t:,.0f}", f"{rates[-1] / rates[0]:.0f}x"])
+    rep.table(["batch size", "samples / s", "vs batch size 1"], rows)
+    rep.data["batch"] = {"sizes": sizes, "samples_per_s": rates}
+    return sizes, rates
+
+
+def big(rep: Report, reps: int) -> None:
+    rep.add("## Big layers: 784-512-512-10 sigmoid, batch size 256 (P3, P4)", "",
+            "One SGD step as `fit` runs it (planned forward, loss, backward, in-place update) "
+            "vs only that step's eight matrix products on preallocated arrays (the BLAS floor), "
+            "and vs PyTorch's step on the same network with the same thread count.", "")
+    rows = []
+    threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
+    for dtype in (np.float64, np.float32):
+        step, floor = workloads.big_step(dtype)
+        r3 = compare(step, floor, reps, block=5, pause=PAUSE)
+        name = np.dtype(dtype).name
+        rep.data[f"P3_{name}"] = r3
+        row = [name, fmt(r3), seconds(r3["a_s"]), seconds(r3["b_s"])]
+        try:
+            import torch
+
+            if threads:
+                torch.set_num_threads(int(threads))
+            r4 = compare(step, workloads.torch_step(dtype), reps, block=5, pause=PAUSE)
+            rep.data[f"P4_{name}"] = r4
+            row += [fmt(r4), seconds(r4["b_s"])]
+        except ImportError:
+            row += ["torch not installed", ""]
+        rows.append(row)
+    rep.table(["dtype", "step / floor (P3, <= 1.15)", "step", "floor",
+               "densenet / PyTorch (P4, <= 1.0)", "PyTorch step"], rows)
+
+
+def memory(rep: Report) -> None:
+    rep.add("## Allocation (P5)", "",
+            "tracemalloc peak during a further `fit` (3 epochs) of 64-128-10 on 256 x 64 float64 data, "
+            "after a first `fit` has planned the steps (target <= 64 KiB):", "")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((256, 64)), rng.uniform(size=(256, 10))
+    rows = []
+    for b in (1, 32):
+        model = workloads.sigmoid_mlp((64, 128, 10))
+        model.fit(X, y, epochs=1, batch_size=b)
+        tracemalloc.start()
+        model.fit(X, y, epochs=3, batch_size=b)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append([str(b), f"{peak / 1024:.1f} KiB"])
+        rep.data[f"P5_batch{b}"] = peak
+    rep.table(["batch size", "peak"], rows)
+
+
+def peers(rep: Report, reps: int) -> None:
+    rep.add("## scikit-learn", "",
+            "`MLPRegressor` (logistic hidden units, plain SGD, no momentum, no L2; its output "
+            "layer is linear) vs densenet, one epoch of 2-64-64-1 over 1024 samples:", "")
+    try:
+        rows = []
+        for b in (1, 64):
+            sk = workloads.sklearn_epochs((2, 64, 64, 1), n=1024, batch_size=b)
+            ours = workloads.densenet_epoch((2, 64, 64, 1), n=1024, batch_size=b)
+            r = compare(sk, ours, min(reps, 3), block=1)
+            rows.append([str(b), fmt(r, 1)])
+        rep.table(["batch size", "scikit-learn / densenet"], rows)
+    except ImportError:
+        rep.add("scikit-learn not installed.", "")
+
+
+def plots(out: Path, data: dict[str, object]) -> list[str]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return []
+    written = []
+    w = data["width"]
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(w["widths"], w["step_speedup"], "o-", label="batch-1 SGD step")
+    ax.plot(w["widths"], w["epoch_speedup"], "s-", label="full-batch epoch, 1024 samples")
+    ax.axhline(1, color="grey", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="hidden width h (2-h-1)",
+           ylabel="speedup over the scalar MLP", title="Where vectorisation pays")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.savefig(out / "speedup_vs_width.png", dpi=110)
+    written.append("speedup_vs_width.png")
+
+    b = data["batch"]
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(b["sizes"], b["samples_per_s"], "o-")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples / s",
+           title="2-64-64-1 training throughput")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.savefig(out / "samples_per_second.png", dpi=110)
+    written.append("samples_per_second.png")
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    names, values = [], []
+    for dtype in ("float64", "float32"):
+        r3 = data[f"P3_{dtype}"]
+        names += [f"BLAS floor\n{dtype}", f"densenet step\n{dtype}"]
+        values += [r3["b_s"] * 1e3, r3["a_s"] * 1e3]
+        if f"P4_{dtype}" in data:
+            names.append(f"PyTorch step\n{dtype}")
+            values.append(data[f"P4_{dtype}"]["b_s"] * 1e3)
+    ax.bar(names, values, color=["grey", "C0", "C1"] * 2 if len(names) == 6 else None)
+    ax.set(ylabel="ms (median, this run)", title="784-512-512-10, batch 256: one SGD step")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.savefig(out / "big_step.png", dpi=110)
+    written.append("big_step.png")
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--quick", action="store_true", help="3 repetitions, 3 widths")
+    parser.add_argument("--smoke", action="store_true", help="1 repetition, 2 widths: checks the report runs")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    reps = 1 if args.smoke else 3 if args.quick else 7
+    global PAUSE
+    PAUSE = 0.0 if args.smoke else 0.3
+    widths = [2, 8] if args.smoke else [2, 16, 64] if args.quick else [2, 4, 8, 16, 64, 256]
+
+    rep = Report()
+    started = time.perf_counter()
+    rep.add("# densenet benchmark report", "",
+            f"densenet {dn.__version__}; every figure is a ratio of medians measured side by side "
+            f"in this run, median (min-max) over {reps} repetitions.", "")
+    rep.add("Machine: `" + json.dumps(workloads.machine()) + "`", "")
+    rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`", "")
+    tutorial(rep, reps)
+    p2(rep, reps)
+    width(rep, reps, widths)
+    depth(rep, reps)
+    batch(rep, reps)
+    big(rep, reps)
+    memory(rep)
+    peers(rep, reps)
+    written = plots(args.out, rep.data)
+    rep.add(*[f"![{name}]({name})" for name in written], "",
+            f"Ran in {time.perf_counter() - started:.0f} s: `python benchmarks/report.py`.")
+    (args.out / "report.md").write_text("\n".join(rep.lines) + "\n")
+    (args.out / "report.json").write_text(json.dumps(rep.data, indent=1, default=float) + "\n")
+    print(f"\nwritten: {args.out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""report.py runs end to end and writes every section and plot (a one-repetition smoke run)."""
+
+from __future__ import annotations
+
+import json
+
+import report
+
+
+def test_report_smoke_run(tmp_path, capsys):
+    report.main(["--smoke", "--out", str(tmp_path)])
+    text = (tmp_path / "report.md").read_text()
+    for heading in ("Tutorial training (P1)", "2-64-64-1 (P2, P2b)", "Width", "Depth",
+                    "Batch size", "Big layers", "Allocation (P5)", "scikit-learn"):
+        assert f"## {heading}" in text
+    assert "BLAS:" in text and "Crossover" in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["P1"]["min"] <= data["P1"]["median"] <= data["P1"]["max"]
+    assert data["P5_batch1"] > 0
+    for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
