@@ -24,6 +24,7 @@ import importlib
 
 from . import init
 from .callbacks import Callback, EarlyStopping
+from .gradcheck import GradcheckError, gradcheck
 from .io import load
 from .layers import Dense, Module, Sigmoid
 from .losses import MSELoss
@@ -36,11 +37,13 @@ __all__ = [
     "Dense",
     "DivergenceError",
     "EarlyStopping",
+    "GradcheckError",
     "History",
     "MSELoss",
     "Module",
     "SGD",
     "Sequential",
+    "gradcheck",
     "init",
     "load",
     "reference",

@@ -166,6 +166,16 @@ def load(path: str | os.PathLike) -> Sequential:
     return model
 
 
+def clone(model: Sequential, dtype: np.dtype | type | None = None) -> Sequential:
+    """A new model with ``model``'s architecture and parameters (cast to ``dtype``)."""
+    from .model import Sequential
+
+    modules = [_build_module(_module_config(m)) for m in model]
+    twin = Sequential(*modules, dtype=model.dtype if dtype is None else dtype, seed=0)
+    twin.params[...] = model.params
+    return twin
+
+
 def _build_module(spec: dict[str, Any]) -> Module:
     kind = MODULES.get(spec["type"])
     if kind is None:

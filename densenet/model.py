@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+#: Inputs above these magnitudes (2**511 and 2**63, the square roots of the
+#: largest floats) go through ``Sequential._rescaled``, whose sums cannot overflow.
+_HUGE = {np.dtype(np.float64): 2.0 ** 511, np.dtype(np.float32): 2.0 ** 63}
+
 
 def model_dtype(dtype: DTypeLike) -> np.dtype:
     """``dtype`` as a NumPy dtype, which must be float32 or float64."""
@@ -184,8 +188,7 @@ class Sequential:
         """
         X = self.check_input(X)
         plan = self._last = plan_model(self, len(X), input_grad=True)
-        plan.X[...] = X
-        return plan.run_forward()
+        return self._run(plan, X)
 
     __call__ = forward
 
@@ -213,9 +216,31 @@ class Sequential:
     def _forward(self, X: NDArray) -> NDArray:
         """The output for validated ``X`` (``evaluate``, validation in ``fit``), in an array
         of a plan kept for that batch size: valid until the next call."""
-        plan = self._plan(len(X))
-        plan.X[...] = X
-        return plan.run_forward()
+        return self._run(self._plan(len(X)), X)
+
+    def _run(self, plan: ModelPlan, X: NDArray) -> NDArray:
+        """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
+        huge = isinstance(self._modules[0], Dense) and np.abs(X).max() > _HUGE[self.dtype]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if huge:
+                return self._rescaled(X)
+            plan.X[...] = X
+            return plan.run_forward()
+
+    def _rescaled(self, X: NDArray) -> NDArray:
+        """The output for inputs so large that the first layer's sums could overflow.
+
+        Finite inputs can make ``X @ W`` overflow, or hit ``inf - inf = nan``
+        (float32 inputs near 3e38, say). With ``X = 2**k * Xs``, ``|Xs| <= 1``,
+        ``2**k * (Xs @ W) + b`` is exact as far as it is representable and
+        otherwise a signed infinity, which a following sigmoid makes 0 or 1.
+        """
+        first = self._modules[0]
+        k = int(np.frexp(np.abs(X).max())[1])
+        Z = np.ldexp(np.dot(np.ldexp(X, -k), first.W), k) + first.b
+        for module in self._modules[1:]:
+            Z = module.forward(Z)
+        return Z
 
     def _plan(self, n: int) -> ModelPlan:
         """The planned passes for batches of ``n`` (see ``densenet.step``), kept for reuse.

@@ -1,0 +1,167 @@
+"""``gradcheck``: backpropagation against central finite differences.
+
+Every parameter of the flat vector and every input element is nudged by
+``+-eps``; the slope of the loss, ``(L(p + eps) - L(p - eps)) / (2 eps)``, is
+compared with what ``backward`` wrote, element by element:
+``|analytic - numeric| <= atol + rtol * |numeric|``. The defaults are
+PyTorch's ``gradcheck`` defaults (eps 1e-6, atol 1e-5, rtol 1e-3). The check
+runs in float64: a float32 model is checked through a float64 copy of itself,
+with a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .layers import Dense
+from .losses import MSELoss
+from .model import Sequential
+
+
+class GradcheckError(AssertionError):
+    """Backpropagated gradients disagree with finite differences; ``report`` says where."""
+
+    def __init__(self, report: GradcheckReport) -> None:
+        super().__init__(f"gradcheck failed:\n{report}")
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Check:
+    """One block of gradients: a layer's ``W`` or ``b``, or the input ``X``."""
+
+    name: str
+    analytic: NDArray
+    numeric: NDArray
+    atol: float
+    rtol: float
+
+    @property
+    def error(self) -> NDArray:
+        return np.abs(self.analytic - self.numeric)
+
+    @property
+    def max_abs_error(self) -> float:
+        return float(self.error.max())
+
+    @property
+    def max_rel_error(self) -> float:
+        return float((self.error / np.maximum(np.abs(self.numeric), np.finfo(float).tiny)).max())
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.all(self.error <= self.atol + self.rtol * np.abs(self.numeric)))
+
+
+@dataclass(frozen=True)
+class GradcheckReport:
+    """The result of ``gradcheck``: ``ok`` and one ``Check`` per block."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        width = max(len(c.name) for c in self.checks)
+        lines = [f"{'block':<{width}}  {'size':>6}  {'max abs err':>11}  {'max rel err':>11}  ok"]
+        for c in self.checks:
+            lines.append(f"{c.name:<{width}}  {c.analytic.size:>6}  {c.max_abs_error:>11.3e}  "
+                         f"{c.max_rel_error:>11.3e}  {'yes' if c.ok else 'NO'}")
+        return "\n".join(lines)
+
+
+def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: MSELoss | None = None, *,
+              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> GradcheckReport:
+    """Check ``model``'s gradients of ``loss`` at ``(X, y)`` against central differences.
+
+    Args:
+        model: the model; its parameters and gradients are left exactly as they were.
+        X, y: a batch, validated like ``fit``'s.
+        loss: default ``MSELoss()``.
+        eps, atol, rtol: step and tolerances (PyTorch's defaults).
+        raise_exception: raise ``GradcheckError`` on a mismatch (default), else
+            only return the report.
+
+    Returns:
+        A ``GradcheckReport``: per layer, the largest absolute and relative
+        errors of ``W`` and ``b``, and of the input gradient.
+
+    Example:
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), dn.Sigmoid(), seed=0)
+        >>> gradcheck(model, dn.tutorial.X, dn.tutorial.y).ok
+        True
+    """
+    from .training import check_data
+
+    loss = MSELoss() if loss is None else loss
+    X, y = check_data(model, X, y)
+    if model.dtype != np.float64:
+        warnings.warn(
+            f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
+            "(finite differences need float64)", UserWarning, stacklevel=2)
+        from .io import clone
+
+        model = clone(model, dtype=np.float64)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    saved_params, saved_grads, saved_last = model.params.copy(), model.grads.copy(), model._last
+    try:
+        loss.forward(model.forward(X), y)
+        dX = model.backward(loss.backward()).copy()
+        analytic = model.grads.copy()
+
+        def value() -> float:
+            return loss.forward(model._forward(X), y)
+
+        numeric = _central_differences(model.params, value, eps)
+        numeric_dX = _central_differences(X, value, eps)
+    finally:
+        model.params[...] = saved_params
+        model.grads[...] = saved_grads
+        model._last = saved_last
+
+    checks: list[Check] = []
+    start = 0
+    for i, module in enumerate(model):
+        if not module.n_params:
+            continue
+        stop = start + module.n_params
+        a, n = analytic[start:stop], numeric[start:stop]
+        if isinstance(module, Dense):
+            block = (module.in_features + 1, module.out_features)
+            a, n = a.reshape(block), n.reshape(block)
+            checks.append(Check(f"{i}: Dense.W", a[:-1], n[:-1], atol, rtol))
+            checks.append(Check(f"{i}: Dense.b", a[-1], n[-1], atol, rtol))
+        else:
+            checks.append(Check(f"{i}: {type(module).__name__}", a, n, atol, rtol))
+        start = stop
+    checks.append(Check("input X", dX, numeric_dX, atol, rtol))
+    report = GradcheckReport(tuple(checks))
+    if raise_exception and not report.ok:
+        raise GradcheckError(report)
+    return report
+
+
+def _central_differences(v: NDArray, value, eps: float) -> NDArray:
+    """d value / d v by central differences, nudging ``v`` in place (restored)."""
+    flat = v.reshape(-1)
+    out = np.empty(flat.size)
+    for k in range(flat.size):
+        saved = flat[k]
+        flat[k] = saved + eps
+        up = value()
+        flat[k] = saved - eps
+        down = value()
+        flat[k] = saved
+        out[k] = (up - down) / (2 * eps)
+    return out.reshape(v.shape)

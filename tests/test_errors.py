@@ -1,0 +1,74 @@
+"""Every entry point rejects bad input with a clear error and leaves the model exactly as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+
+from .conftest import mlp
+
+X_OK, Y_OK = np.ones((6, 2)), np.full((6, 1), 0.5)
+
+
+def state(model):
+    return (model.params.copy(), model.grads.copy(), model._rng.bit_generator.state,
+            model._last, tuple(model._plans))
+
+
+BAD_CALLS = {
+    "predict 1-D": (lambda m: m.predict(np.ones(2)), ValueError, "reshape"),
+    "predict features": (lambda m: m.predict(np.ones((3, 5))), ValueError,
+                         r"X has 5 features .* expects 2 features"),
+    "predict strings": (lambda m: m.predict([["a", "b"]]), TypeError, "real numbers"),
+    "predict inf": (lambda m: m.predict([[np.inf, 0.0]]), ValueError, "non-finite"),
+    "forward empty": (lambda m: m.forward(np.ones((0, 2))), ValueError, "empty"),
+    "fit nan y": (lambda m: m.fit(X_OK, [[0.5]] * 5 + [[np.nan]]), ValueError,
+                  r"y holds 1 non-finite .* index \(5, 0\)"),
+    "fit y rows": (lambda m: m.fit(X_OK, Y_OK[:5]), ValueError, "different numbers of samples"),
+    "fit y width": (lambda m: m.fit(X_OK, np.ones((6, 3))), ValueError, r"y has shape \(6, 3\)"),
+    "fit complex y": (lambda m: m.fit(X_OK, Y_OK + 1j), TypeError, "complex"),
+    "fit epochs": (lambda m: m.fit(X_OK, Y_OK, epochs=0), ValueError, "epochs"),
+    "fit batch": (lambda m: m.fit(X_OK, Y_OK, batch_size=-2), ValueError, "batch_size"),
+    "fit validation": (lambda m: m.fit(X_OK, Y_OK, validation_data=(X_OK, Y_OK[:2])), ValueError,
+                       "X_val and y_val"),
+    "fit early stopping": (lambda m: m.fit(X_OK, Y_OK, callbacks=[dn.EarlyStopping()]), ValueError,
+                           "validation_data"),
+    "fit callbacks": (lambda m: m.fit(X_OK, Y_OK, callbacks=[object()]), TypeError, "Callback"),
+    "evaluate y": (lambda m: m.evaluate(X_OK, np.ones(5)), ValueError, "different numbers"),
+    "backward shape": (lambda m: m.backward(np.ones((6, 2))), ValueError, "dY has shape"),
+    "gradcheck X": (lambda m: dn.gradcheck(m, np.ones((2, 3)), np.ones((2, 1))), ValueError, "features"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CALLS))
+def test_bad_calls_raise_clearly_and_change_nothing(name):
+    call, error, message = BAD_CALLS[name]
+    model = mlp((2, 3, 1))
+    model.fit(X_OK, Y_OK, epochs=1, batch_size=4)
+    model.forward(X_OK)
+    before = state(model)
+    with pytest.raises(error, match=message):
+        call(model)
+    after = state(model)
+    assert_array_equal(after[0], before[0])
+    assert_array_equal(after[1], before[1])
+    assert after[2] == before[2] and after[3] is before[3] and after[4] == before[4]
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: dn.Dense(0, 3), ValueError, "positive integer, got 0"),
+    (lambda: dn.Dense(2.5, 3), TypeError, "positive integer, got 2.5"),
+    (lambda: dn.Dense(2, 3, init="xavier"), ValueError, "unknown initialiser 'xavier'"),
+    (lambda: dn.Sequential(dn.Dense(2, 3), dn.Dense(2, 1)), ValueError, "gives 3"),
+    (lambda: dn.Sequential(dn.Dense(2, 3), seed=1.5), TypeError, "seed"),
+    (lambda: dn.SGD(lr=float("inf")), ValueError, "learning rate"),
+    (lambda: dn.SGD(lr=0), ValueError, "learning rate"),
+    (lambda: dn.EarlyStopping(patience=0), ValueError, "patience"),
+    (lambda: dn.MSELoss().forward(np.ones((3, 1)), np.ones(3)), ValueError, "must match exactly"),
+])
+def test_constructors_and_arguments_are_checked(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

@@ -1,0 +1,69 @@
+"""densenet.gradcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+
+from .conftest import mlp
+
+
+def batch(sizes, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, sizes[0])), rng.uniform(size=(n, sizes[-1]))
+
+
+@pytest.mark.parametrize("sizes", [(2, 2, 1), (3, 7, 4, 2)])
+def test_correct_gradients_pass_with_a_per_layer_report(sizes):
+    model = mlp(sizes, seed=1)
+    report = dn.gradcheck(model, *batch(sizes))
+    assert report.ok and bool(report)
+    names = [c.name for c in report.checks]
+    assert names[:2] == ["0: Dense.W", "0: Dense.b"] and names[-1] == "input X"
+    assert len(names) == 2 * (len(sizes) - 1) + 1
+    assert all(c.max_abs_error < 1e-8 for c in report.checks)
+    assert "max abs err" in str(report)
+
+
+def test_a_wrong_backward_is_caught_and_located():
+    class BrokenSigmoid(dn.Sigmoid):
+        def plan_backward(self, Xt, Y, dY, input_grad):
+            calls, dX = super().plan_backward(Xt, Y, dY, input_grad)
+            return calls + [lambda: np.multiply(dX, 1.1, out=dX)], dX  # 10% too steep
+
+    model = dn.Sequential(dn.Dense(3, 4), dn.Sigmoid(), dn.Dense(4, 2), BrokenSigmoid(), seed=0)
+    X, y = batch((3, 4, 2))
+    with pytest.raises(dn.GradcheckError, match="gradcheck failed") as caught:
+        dn.gradcheck(model, X, y)
+    report = caught.value.report
+    assert not report.ok
+    assert all(not c.ok for c in report.checks)  # the error enters at the output
+    report = dn.gradcheck(model, X, y, raise_exception=False)
+    assert not report.ok and "NO" in str(report)
+
+
+def test_the_model_is_left_exactly_as_it_was():
+    model = mlp((3, 4, 2), seed=2)
+    X, y = batch((3, 4, 2))
+    model.fit(X, y, epochs=1, batch_size=2)
+    params, grads = model.params.copy(), model.grads.copy()
+    dn.gradcheck(model, X, y)
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.grads, grads)
+
+
+def test_float32_models_are_checked_in_float64_with_a_warning():
+    model = mlp((3, 4, 2), dtype=np.float32)
+    params = model.params.copy()
+    with pytest.warns(UserWarning, match="float32; checking a float64 copy"):
+        assert dn.gradcheck(model, *batch((3, 4, 2))).ok
+    assert model.params.dtype == np.float32
+    assert_array_equal(model.params, params)
+
+
+def test_bad_data_is_rejected():
+    with pytest.raises(ValueError, match="X has 2 features"):
+        dn.gradcheck(mlp((3, 4, 2)), np.ones((2, 2)), np.ones((2, 2)))

@@ -1,0 +1,104 @@
+"""Property tests over random architectures, batches and dtypes (hypothesis)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+EXAMPLES = 200
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def networks(draw, dtypes=(np.float64, np.float32)):
+    """A model of 1-4 Dense layers, widths 1-16, each followed by a Sigmoid
+    except perhaps the last; a batch of 1-8 samples for it."""
+    widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=5))
+    dtype = draw(st.sampled_from(dtypes))
+    modules: list[dn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        modules.append(dn.Dense(n_in, n_out, init=draw(st.sampled_from(["glorot_uniform", "normal"]))))
+        if i < len(widths) - 2 or draw(st.booleans()):
+            modules.append(dn.Sigmoid())
+    model = dn.Sequential(*modules, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1, 8))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    X = rng.standard_normal((n, widths[0]))
+    y = rng.uniform(size=(n, widths[-1]))
+    return model, X, y
+
+
+def tolerance(model):
+    return dict(rtol=1e-12, atol=1e-15) if model.dtype == np.float64 else dict(rtol=1e-5, atol=1e-7)
+
+
+@SETTINGS
+@given(networks(dtypes=(np.float64,)))
+def test_gradients_pass_gradcheck(case):
+    model, X, y = case
+    assert dn.gradcheck(model, X, y).ok
+
+
+@SETTINGS
+@given(networks(dtypes=(np.float64,)))
+def test_batch_gradient_is_the_mean_of_per_sample_gradients(case):
+    model, X, y = case
+    loss = dn.MSELoss()
+
+    def grads(xb, yb):
+        loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        return model.grads.copy()
+
+    per_sample = [grads(X[i:i + 1], y[i:i + 1]) for i in range(len(X))]
+    assert_allclose(grads(X, y), np.mean(per_sample, axis=0), rtol=1e-10, atol=1e-14)
+
+
+@SETTINGS
+@given(networks(), st.randoms(use_true_random=False))
+def test_predictions_are_per_row_and_follow_row_order(case, random):
+    model, X, _ = case
+    Y = model.predict(X)
+    for i in range(len(X)):
+        assert_allclose(model.predict(X[i:i + 1]), Y[i:i + 1], **tolerance(model))
+    order = list(range(len(X)))
+    random.shuffle(order)
+    assert_allclose(model.predict(X[order]), Y[order], **tolerance(model))
+
+
+@SETTINGS
+@given(networks())
+def test_save_load_round_trip_is_bit_exact(case):
+    model, X, y = case
+    model.fit(X, y, epochs=2, batch_size=3)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.npz")
+        model.save(path)
+        loaded = dn.load(path)
+    assert loaded.dtype == model.dtype
+    assert_array_equal(loaded.params, model.params)
+    assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@SETTINGS
+@given(networks(), st.sampled_from(["plain", "readonly", "strided", "list"]), st.booleans())
+def test_fit_never_changes_the_callers_arrays(case, layout, shuffle):
+    model, X, y = case
+    if layout == "readonly":
+        X.flags.writeable = y.flags.writeable = False
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=1)[:, ::2]
+    before = X.copy(), y.copy()
+    data = (X.tolist(), y.tolist()) if layout == "list" else (X, y)
+    model.fit(*data, epochs=2, batch_size=3, shuffle=shuffle, seed=0)
+    assert_array_equal(X, before[0])
+    assert_array_equal(y, before[1])
+    assert np.all(np.isfinite(model.params))
