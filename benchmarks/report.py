@@ -9,8 +9,8 @@ kernel and thread count it ran with. Absolute times are printed for context
 only: on a shared machine they are noise, the ratios are the result.
 
 Measuring: for each pair, both sides are warmed up, then each repetition times
-a block of calls of one side, then a block of the other (median per block), and
-takes the ratio. Where both sides use multi-threaded BLAS or OpenMP, a pause
+a block of calls of one side, then a block of the other (median per block, a
+block lasting at least 0.25 s), and takes the ratio. Where both sides use multi-threaded BLAS or OpenMP, a pause
 before each block lets the other side's idle worker threads stop spinning. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, not changed: unset
 them in the command that runs this script if you want OpenBLAS to pick its kernel.
 """
@@ -39,9 +39,16 @@ Work = Callable[[], object]
 PAUSE = 0.3
 
 
+#: Each timed block runs for at least this long (and at least ``block`` calls),
+#: so a fast side is a median over many calls, not one call caught by a neighbour's burst.
+BUDGET = 0.25
+
+
 def block_time(work: Work, calls: int) -> float:
-    times = []
-    for _ in range(calls):
+    """The median time of one call of ``work`` over a block of calls."""
+    times: list[float] = []
+    begin = time.perf_counter()
+    while len(times) < calls or time.perf_counter() - begin < BUDGET:
         start = time.perf_counter()
         work()
         times.append(time.perf_counter() - start)
@@ -300,8 +307,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     reps = 1 if args.smoke else 3 if args.quick else 7
-    global PAUSE
+    global PAUSE, BUDGET
     PAUSE = 0.0 if args.smoke else 0.3
+    BUDGET = 0.0 if args.smoke else 0.25
     widths = [2, 8] if args.smoke else [2, 16, 64] if args.quick else [2, 4, 8, 16, 64, 256]
 
     rep = Report()
