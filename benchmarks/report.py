@@ -10,9 +10,11 @@ only: on a shared machine they are noise, the ratios are the result.
 
 Measuring: for each pair, both sides are warmed up, then each repetition times
 a block of calls of one side, then a block of the other (median per block, a
-block lasting at least 0.25 s), and takes the ratio. Where both sides use multi-threaded BLAS or OpenMP, a pause
-before each block lets the other side's idle worker threads stop spinning. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, not changed: unset
-them in the command that runs this script if you want OpenBLAS to pick its kernel.
+block lasting at least 0.25 s), and takes the ratio. Where both sides use
+multi-threaded BLAS or OpenMP, a pause before each block lets the other side's
+idle worker threads stop spinning. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+reported, not changed: unset them in the command that runs this script if you
+want OpenBLAS to pick its kernel.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -7,7 +7,6 @@ second; ``extra_info["samples"]`` gives the factor).
 from __future__ import annotations
 
 import pytest
-
 import workloads
 
 BATCH_SIZES = [1, 4, 16, 64, 256, 1024]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import workloads
 
 DTYPES = [np.float64, np.float32]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 import workloads
 
 DEPTHS = [1, 2, 4, 8]

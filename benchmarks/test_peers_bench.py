@@ -8,7 +8,6 @@ is linear, ours a sigmoid. PyTorch appears in the ``tutorial`` and ``big`` group
 from __future__ import annotations
 
 import pytest
-
 import workloads
 
 

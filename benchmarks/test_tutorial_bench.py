@@ -8,9 +8,8 @@ scalar <= 1.25, goal <= 1.0).
 from __future__ import annotations
 
 import pytest
-from numpy.testing import assert_allclose
-
 import workloads
+from numpy.testing import assert_allclose
 
 pytestmark = pytest.mark.benchmark(group="tutorial")
 

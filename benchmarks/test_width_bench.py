@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import workloads
 
 WIDTHS = [2, 4, 8, 16, 64, 256]

@@ -43,6 +43,7 @@ __all__ = [
     "Module",
     "SGD",
     "Sequential",
+    "Sigmoid",
     "gradcheck",
     "init",
     "load",

@@ -26,7 +26,7 @@ gradients roughly constant across sigmoid and tanh layers. He suits ReLU.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray

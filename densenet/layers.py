@@ -20,8 +20,8 @@ on fresh arrays and run it once, so both paths give bit-identical results.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray

@@ -6,8 +6,8 @@ A loss is its own module and knows nothing about the output activation:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray

@@ -12,7 +12,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import blas
 
-
 _AXPY = {np.dtype(np.float64): blas.daxpy, np.dtype(np.float32): blas.saxpy}
 
 #: Up to this size SciPy's BLAS level-1 calls beat two NumPy ufunc calls and

@@ -13,7 +13,7 @@ Nothing in the core imports this module.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -17,8 +17,9 @@ nothing is validated, and the results are bit-identical to calling
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,7 +96,8 @@ def plan_model(model: Sequential, n: int, input_grad: bool = False) -> ModelPlan
     return ModelPlan(X, outputs[-1], dY, grad if input_grad else None, tuple(forward), tuple(backward))
 
 
-def _plan_loss(loss: MSELoss, Y: NDArray, T: NDArray, dY: NDArray) -> tuple[list[Call], Callable[[], float], list[Call]]:
+def _plan_loss(loss: MSELoss, Y: NDArray, T: NDArray,
+               dY: NDArray) -> tuple[list[Call], Callable[[], float], list[Call]]:
     plan = getattr(loss, "plan", None)
     if plan is not None:
         return plan(Y, T, dY)

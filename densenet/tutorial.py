@@ -19,7 +19,7 @@ In densenet's convention (``X @ W + b``) that is ``Dense(2, 2)`` with
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import DTypeLike

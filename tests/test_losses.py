@@ -38,7 +38,8 @@ def test_mse_gradient_matches_finite_differences():
     assert_allclose(analytic, numeric, rtol=1e-7)
 
 
-@pytest.mark.parametrize("p_shape, t_shape", [((4, 1), (4,)), ((4,), (4, 1)), ((4, 2), (4, 1)), ((3, 1), (4, 1))])
+@pytest.mark.parametrize("p_shape, t_shape",
+                         [((4, 1), (4,)), ((4,), (4, 1)), ((4, 2), (4, 1)), ((3, 1), (4, 1))])
 def test_mse_never_broadcasts(p_shape, t_shape):
     with pytest.raises(ValueError, match=r"MSELoss: y_pred has shape .* but y_true has shape"):
         dn.MSELoss().forward(np.zeros(p_shape), np.zeros(t_shape))

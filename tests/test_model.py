@@ -72,7 +72,8 @@ def test_a_module_belongs_to_one_model():
         dn.Sequential(dn.Dense(2, 2), act, act)
 
 
-@pytest.mark.parametrize("dtype, error", [(np.int64, ValueError), (np.float16, ValueError), ("nonsense", TypeError)])
+@pytest.mark.parametrize("dtype, error",
+                         [(np.int64, ValueError), (np.float16, ValueError), ("nonsense", TypeError)])
 def test_only_float32_and_float64(dtype, error):
     with pytest.raises(error, match="float32 or float64"):
         dn.Sequential(dn.Dense(2, 2), dtype=dtype)
@@ -189,7 +190,8 @@ def test_backward_checks_its_gradient_shape():
         model.backward(np.ones((1, 1)))
     model.forward(np.ones((4, 2)))
     before = snapshot(model)
-    with pytest.raises(ValueError, match=r"dY has shape \(4,\), but the last forward output has shape \(4, 1\)"):
+    with pytest.raises(ValueError, match=r"dY has shape \(4,\), but the last forward output "
+                                         r"has shape \(4, 1\)"):
         model.backward(np.ones(4))
     assert_array_equal(model.grads, before[1])
 
