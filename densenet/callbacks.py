@@ -75,7 +75,8 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
-        self.best, self.best_epoch, self.stopped_epoch = math.inf, -1, None
+        self.best, self.best_epoch = math.inf, -1
+        self.stopped_epoch: int | None = None
         self._best_params: np.ndarray | None = None
         self._wait = 0
 

@@ -43,6 +43,7 @@ class Module:
 
     n_params: int = 0
     _cache: tuple[NDArray, NDArray] | None = None
+    _in_model: bool = False  # set by the Sequential that owns the module
 
     def forward(self, X: NDArray) -> NDArray:
         """The output for a batch ``X``, as a new array; caches what ``backward`` needs."""

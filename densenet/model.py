@@ -96,6 +96,8 @@ class Sequential:
                 )
         self.dtype = model_dtype(dtype)
         self.in_features, self.out_features = _check_chain(modules)
+        if self.in_features is None:
+            raise ValueError("Sequential needs at least one Dense layer: it fixes the input width")
         self._modules = tuple(modules)
         self._rng = _init.as_generator(seed)
 
@@ -221,14 +223,14 @@ class Sequential:
 
     def _run(self, plan: ModelPlan, X: NDArray) -> NDArray:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
-        huge = isinstance(self._modules[0], Dense) and np.abs(X).max() > _HUGE[self.dtype]
+        first = self._modules[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            if huge:
-                return self._rescaled(X)
+            if isinstance(first, Dense) and np.abs(X).max() > _HUGE[self.dtype]:
+                return self._rescaled(first, X)
             plan.X[...] = X
             return plan.run_forward()
 
-    def _rescaled(self, X: NDArray) -> NDArray:
+    def _rescaled(self, first: Dense, X: NDArray) -> NDArray:
         """The output for inputs so large that the first layer's sums could overflow.
 
         Finite inputs can make ``X @ W`` overflow, or hit ``inf - inf = nan``
@@ -236,7 +238,6 @@ class Sequential:
         ``2**k * (Xs @ W) + b`` is exact as far as it is representable and
         otherwise a signed infinity, which a following sigmoid makes 0 or 1.
         """
-        first = self._modules[0]
         k = int(np.frexp(np.abs(X).max())[1])
         Z = np.ldexp(np.dot(np.ldexp(X, -k), first.W), k) + first.b
         for module in self._modules[1:]:
@@ -309,19 +310,18 @@ class Sequential:
 
 def _check_chain(modules: Sequence[Module]) -> tuple[int | None, int | None]:
     """The model's input and output widths; raises if Dense sizes do not chain."""
-    width: int | None = None
     n_in: int | None = None
-    previous: tuple[int, Module] | None = None
+    previous: tuple[int, Dense] | None = None
     for i, module in enumerate(modules):
-        if isinstance(module, Dense):
-            if width is None:
-                n_in = module.in_features
-            elif module.in_features != width:
-                j, before = previous
-                raise ValueError(
-                    f"Sequential: {module!r} at index {i} expects {module.in_features} input "
-                    f"features, but {before!r} at index {j} gives {width}"
-                )
-            previous = (i, module)
-            width = module.out_features
-    return n_in, width
+        if not isinstance(module, Dense):
+            continue
+        if previous is None:
+            n_in = module.in_features
+        elif module.in_features != previous[1].out_features:
+            j, before = previous
+            raise ValueError(
+                f"Sequential: {module!r} at index {i} expects {module.in_features} input "
+                f"features, but {before!r} at index {j} gives {before.out_features}"
+            )
+        previous = (i, module)
+    return n_in, None if previous is None else previous[1].out_features

@@ -56,7 +56,7 @@ def test_layers_that_do_not_chain_are_rejected():
         dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(4, 1))
 
 
-@pytest.mark.parametrize("bad", [[], ["dense"], [dn.Dense]])
+@pytest.mark.parametrize("bad", [[], ["dense"], [dn.Dense], [dn.Sigmoid()]])
 def test_bad_module_lists_are_rejected(bad):
     with pytest.raises((TypeError, ValueError), match="Sequential"):
         dn.Sequential(*bad)
