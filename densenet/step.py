@@ -1,18 +1,19 @@
 """The training step, planned once per batch size.
 
 At small batch sizes a step costs what its Python and NumPy calls cost, not
-what its arithmetic costs: a 2-2-1 network at batch size 1 does 17 flops of
-matrix products per step and spends microseconds on call overhead. So ``fit``
-does not call ``module.forward`` and ``module.backward`` per step. It asks
-each module once for a *plan*: the same NumPy calls bound to arrays allocated
-up front (``functools.partial`` objects taking no arguments). A step then
+what its arithmetic costs: a 2-2-1 network at batch size 1 does a few dozen
+flops per step and spends microseconds on call overhead. So ``fit`` does not
+call ``module.forward`` and ``module.backward`` per step. It asks each module
+once for a *plan*: its NumPy calls bound to arrays allocated up front
+(``functools.partial`` objects taking no arguments). A step then
 
 1. copies (or gathers) the batch into the plan's input arrays,
 2. runs the forward calls, reads the loss, runs the backward calls,
 
 and the optimiser updates ``model.params`` in place. Nothing is allocated,
-nothing is validated, and the results are bit-identical to calling
-``forward``/``backward``, which make the same NumPy calls in the same order.
+nothing is validated, and the results are bit-identical to a hand-written
+loop over ``Sequential.forward``/``backward``, which run the same plan on
+fresh arrays.
 """
 
 from __future__ import annotations
