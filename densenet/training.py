@@ -269,7 +269,11 @@ def fit(
             total, bad = epoch_run.run(on_batch)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
-                raise DivergenceError(epoch, epoch_run.find_bad_step(), history)
+                error = DivergenceError(epoch, epoch_run.find_bad_step(), history)
+                for callback in callbacks:
+                    if isinstance(callback, Progress):
+                        callback.on_train_end(model)  # close the bar
+                raise error
             logs = {"loss": total / len(X)}
             if validation_data is not None:
                 logs["val_loss"] = loss.forward(model._forward(X_val), y_val)

@@ -134,3 +134,15 @@ def test_silent_by_default(capsys):
     X, y, _, _ = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=3)
     assert capsys.readouterr() == ("", "")
+
+
+def test_progress_bar_is_closed_when_training_diverges():
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(epochs=50, stream=stream)
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    X, y = np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]])
+    with pytest.raises(dn.DivergenceError):
+        model.fit(X, y, optimizer=dn.SGD(lr=50.0), epochs=1000, batch_size=1, shuffle=False,
+                  callbacks=[progress])
+    assert progress._bar is None
