@@ -1,0 +1,50 @@
+"""The public contract of DESIGN.md, name for name: these lines must keep working."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import densenet as dn
+
+
+def test_the_public_contract(tmp_path):
+    model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid())
+    model32 = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dtype=np.float32, seed=0)
+    assert model32.params.dtype == np.float32
+    dn.Sequential(dn.Dense(2, 1), seed=np.random.default_rng(0))
+
+    assert model.params.ndim == model.grads.ndim == 1
+    assert model.params.size == model.grads.size and model.params.dtype == model.grads.dtype
+    for view, flat in ((model[0].W, model.params), (model[0].b, model.params),
+                       (model[0].dW, model.grads), (model[0].db, model.grads)):
+        assert np.shares_memory(view, flat)
+
+    X, T = dn.tutorial.X, dn.tutorial.y
+    Y = model.forward(X)
+    np.testing.assert_array_equal(model(X), Y)
+    loss = dn.MSELoss()
+    value = loss.forward(Y, T)
+    assert isinstance(value, float)
+    dX = model.backward(loss.backward())
+    assert dX.shape == X.shape
+    before = model.params.copy()
+    dn.SGD(lr=0.1).step(model.params, model.grads)
+    assert not np.array_equal(before, model.params)
+
+    history = model.fit(X, T, optimizer=dn.SGD(lr=0.1), loss=dn.MSELoss(),
+                        epochs=1000, batch_size=1, shuffle=False)
+    assert history.loss.shape == (1000,)
+    model.fit(X, T.ravel(), epochs=1)  # y of shape (N,) for a one-output model
+    P = model.predict(X)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(dn.load(tmp_path / "m.npz").predict(X), P)
+
+    assert dn.tutorial.X.shape == (4, 2) and dn.tutorial.y.shape == (4, 1)
+    start = dn.tutorial.initial_params(0)
+    net = dn.tutorial.network(start)
+    assert dn.tutorial.network(list(start.values())).params.tolist() == net.params.tolist()
+    assert dn.tutorial.named_params(net) == start
+    scalar = dn.reference.ScalarNetwork(start)
+    assert isinstance(scalar.feedforward(X[0]), float)
+    scalar.train(X, T, lr=0.1, epochs=1000)
+    assert set(scalar.params()) == set(dn.tutorial.NAMES)
