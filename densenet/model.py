@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+#: ``predict`` works through its input this many rows at a time.
+PREDICT_BATCH = 4096
+
 #: Inputs above these magnitudes (2**511 and 2**63, the square roots of the
 #: largest floats) go through ``Sequential._rescaled``, whose sums cannot overflow.
 _HUGE = {np.dtype(np.float64): 2.0 ** 511, np.dtype(np.float32): 2.0 ** 63}
@@ -195,9 +198,27 @@ class Sequential:
 
     __call__ = forward
 
-    def predict(self, X: ArrayLike) -> NDArray:
-        """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array."""
-        return self.forward(X)
+    def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray:
+        """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array.
+
+        Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``), so the
+        memory it takes does not grow with N; rows are independent, so the result
+        is the same as one batch to rounding.
+        """
+        X = self.check_input(X)
+        size = PREDICT_BATCH if batch_size is None else _positive(batch_size, "batch_size")
+        return self._predict(X, size)
+
+    def _predict(self, X: NDArray, batch_size: int = 0) -> NDArray:
+        """``predict`` for validated ``X`` (also ``evaluate`` and validation in ``fit``)."""
+        size = min(len(X), batch_size or PREDICT_BATCH)
+        if size == len(X):
+            return self._run(self._plan(size), X).copy()
+        Y = np.empty((len(X), self.out_features), self.dtype)
+        for start in range(0, len(X), size):
+            rows = X[start:start + size]
+            Y[start:start + len(rows)] = self._run(self._plan(len(rows)), rows)
+        return Y
 
     def backward(self, dY: ArrayLike) -> NDArray:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
@@ -217,8 +238,8 @@ class Sequential:
         return plan.run_backward()
 
     def _forward(self, X: NDArray) -> NDArray:
-        """The output for validated ``X`` (``evaluate``, validation in ``fit``), in an array
-        of a plan kept for that batch size: valid until the next call."""
+        """The output for validated ``X`` in an array of a plan kept for that batch
+        size, valid until the next call (``gradcheck``'s many small passes)."""
         return self._run(self._plan(len(X)), X)
 
     def _run(self, plan: ModelPlan, X: NDArray) -> NDArray:
@@ -297,7 +318,7 @@ class Sequential:
         from .training import check_data
 
         X, y = check_data(self, X, y)
-        return (loss or MSELoss()).forward(self._forward(X), y)
+        return (loss or MSELoss()).forward(self._predict(X), y)
 
     # -- persistence -----------------------------------------------------------
 
@@ -306,6 +327,12 @@ class Sequential:
         from .io import save
 
         save(self, path)
+
+
+def _positive(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def _check_chain(modules: Sequence[Module]) -> tuple[int | None, int | None]:

@@ -276,7 +276,7 @@ def fit(
                 raise error
             logs = {"loss": total / len(X)}
             if validation_data is not None:
-                logs["val_loss"] = loss.forward(model._forward(X_val), y_val)
+                logs["val_loss"] = loss.forward(model._predict(X_val), y_val)
             for name, value in logs.items():
                 recorded[name][epoch] = value
             history.loss = recorded["loss"][: epoch + 1]

@@ -229,3 +229,14 @@ def test_summary_lists_layers_shapes_and_parameter_counts():
     assert lines[1].split()[-3:] == ["(N,", "8)", "40"]
     assert lines[3].split()[-3:] == ["(N,", "3)", "27"]
     assert lines[-1] == "total: 67 parameters, float32, 268 bytes"
+
+
+def test_predict_works_in_bounded_batches():
+    model = mlp((3, 8, 2), seed=0)
+    X = np.random.default_rng(0).standard_normal((1000, 3))
+    whole = model.predict(X)
+    for batch_size in (1, 7, 256, 999, 5000):
+        assert_allclose(model.predict(X, batch_size=batch_size), whole, rtol=1e-13, atol=1e-15)
+    assert_allclose(model.predict(X[:5]), model.forward(X[:5]), rtol=0)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        model.predict(X, batch_size=0)
