@@ -105,12 +105,12 @@ class Sequential:
         self._rng = _init.as_generator(seed)
 
         size = sum(m.n_params for m in modules)
-        self.params = np.zeros(size, self.dtype)
-        self.grads = np.zeros(size, self.dtype)
+        self._params = np.zeros(size, self.dtype)
+        self._grads = np.zeros(size, self.dtype)
         start = 0
         for module in modules:
             stop = start + module.n_params
-            module.bind(self.params[start:stop], self.grads[start:stop])
+            module.bind(self._params[start:stop], self._grads[start:stop])
             module._in_model = True
             start = stop
         self._trainable = [i for i, m in enumerate(modules) if m.n_params]
@@ -118,6 +118,20 @@ class Sequential:
         self._plans: dict[int, ModelPlan] = {}
         self._snapshot: NDArray | None = None
         self.reset_parameters(self._rng)
+
+    @property
+    def params(self) -> NDArray:
+        """Every parameter, one flat vector; the layers' ``W`` and ``b`` are views into it.
+
+        Write into it (``model.params[...] = values``); it cannot be rebound,
+        which would silently detach the layers' views.
+        """
+        return self._params
+
+    @property
+    def grads(self) -> NDArray:
+        """Every gradient, one flat vector laid out like ``params``."""
+        return self._grads
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw every parameter afresh, layer by layer, each with its own initialiser."""

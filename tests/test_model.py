@@ -240,3 +240,13 @@ def test_predict_works_in_bounded_batches():
     assert_allclose(model.predict(X[:5]), model.forward(X[:5]), rtol=0)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         model.predict(X, batch_size=0)
+
+
+def test_the_flat_buffers_cannot_be_rebound():
+    model = mlp((2, 3, 1))
+    with pytest.raises(AttributeError):
+        model.params = np.zeros_like(model.params)
+    with pytest.raises(AttributeError):
+        model.grads = np.zeros_like(model.grads)
+    model.params[...] = 1.0
+    assert np.all(model[0].W == 1.0)
