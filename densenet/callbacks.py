@@ -110,20 +110,24 @@ class EarlyStopping(Callback):
 class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
-    A tqdm bar over the epochs with the latest losses when tqdm is installed
-    (``pip install densenet[progress]``) and ``stream`` is a terminal;
-    otherwise a plain line after the first epoch, every ``max(1, epochs // 20)``
-    epochs and after the last.
+    When tqdm is installed (``pip install densenet[progress]``) and ``stream``
+    is a terminal: a bar over the epochs showing the running mean of the
+    current epoch's batch losses (refreshed about 20 times an epoch), then each
+    epoch's ``logs``. Otherwise a plain line after the first epoch, every
+    ``max(1, epochs // 20)`` epochs and after the last.
     """
 
-    def __init__(self, epochs: int, stream: Any = None) -> None:
+    def __init__(self, epochs: int, batches: int = 1, stream: Any = None) -> None:
         self.epochs = epochs
         self.stream = sys.stderr if stream is None else stream
         self.every = max(1, epochs // 20)
+        self.batch_every = max(1, batches // 20)
         self._bar: Any = None
+        self._epoch, self._sum, self._count = 0, 0.0, 0
 
     def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
         self._bar = None
+        self._epoch, self._sum, self._count = 0, 0.0, 0
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():
             try:
@@ -132,8 +136,18 @@ class Progress(Callback):
                 return
             self._bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
 
+    def on_batch_end(self, model: Sequential, batch: int, loss: float) -> None:
+        if self._bar is None:
+            return
+        self._sum += loss
+        self._count += 1
+        if (batch + 1) % self.batch_every == 0:
+            self._bar.set_postfix_str(
+                f"epoch {self._epoch + 1} running loss {self._sum / self._count:.4g}", refresh=True)
+
     def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
         text = "  ".join(f"{name} {value:.4g}" for name, value in logs.items())
+        self._epoch, self._sum, self._count = epoch + 1, 0.0, 0
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.update(1)

@@ -217,9 +217,10 @@ def fit(
         validation_data: ``(X_val, y_val)``, evaluated with ``loss`` after
             every epoch (``History.val_loss``, ``logs["val_loss"]``).
         callbacks: ``densenet.callbacks.Callback`` objects, e.g. ``EarlyStopping``.
-        verbose: report progress: a tqdm bar with the latest losses when tqdm
+        verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
-            otherwise a plain line every ``max(1, epochs // 20)`` epochs.
+            otherwise a plain line every ``max(1, epochs // 20)`` epochs
+            (``densenet.callbacks.Progress``).
 
     Returns:
         A ``History`` of per-epoch losses.
@@ -248,7 +249,8 @@ def fit(
 
     from .callbacks import Callback, Progress
 
-    callbacks = tuple(callbacks) + ((Progress(epochs),) if verbose else ())
+    batches = -(-len(X) // min(batch_size, len(X)))
+    callbacks = tuple(callbacks) + ((Progress(epochs, batches),) if verbose else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")

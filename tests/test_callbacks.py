@@ -119,14 +119,14 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_bar_on_a_terminal():
+def test_progress_bar_on_a_terminal_shows_the_running_loss():
     pytest.importorskip("tqdm")
     stream = FakeTerminal()
-    progress = Progress(epochs=5, stream=stream)
+    progress = Progress(epochs=5, batches=10, stream=stream)
     X, y, _, _ = noisy_regression()
-    mlp((1, 4, 1)).fit(X, y, epochs=5, callbacks=[progress])
+    mlp((1, 4, 1)).fit(X, y, epochs=5, batch_size=2, callbacks=[progress])
     text = stream.getvalue()
-    assert "5/5" in text and "loss" in text and "epoch" in text
+    assert "5/5" in text and "epoch 5 running loss" in text and "loss" in text
     assert progress._bar is None
 
 
