@@ -17,8 +17,10 @@ predictions are bit-identical to the saved one's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from typing import TYPE_CHECKING, Any
@@ -78,11 +80,23 @@ def save(model: Sequential, path: str | os.PathLike) -> None:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the saved file private
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
     _fsync_folder(folder)
+
+
+def _file_mode(path: str) -> int:
+    """The mode of the file being replaced, else what ``open`` would give a new file."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_folder(folder: str) -> None:

@@ -201,3 +201,16 @@ def test_plain_npy_file(tmp_path):
         np.save(f, np.ones(3))
     with pytest.raises(ValueError, match="not an .npz archive"):
         dn.load(path)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import stat
+
+    path = tmp_path / "m.npz"
+    mlp((2, 2, 1)).save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    path.chmod(0o640)
+    mlp((2, 2, 1)).save(path)  # replacing keeps the file's mode
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
