@@ -40,23 +40,12 @@ def regression_data(n: int, sizes: tuple[int, ...], dtype: type = np.float64,
 
 # -- the tutorial: densenet fit vs the scalar version ---------------------------------
 
-class EveryTenEpochs(dn.Callback):
-    """The MSE over the whole data set every 10 epochs, as the scalar version records it."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_epoch_end(self, model, epoch, logs):
-        if epoch % 10 == 0:
-            self.losses.append(model.evaluate(tutorial.X, tutorial.y))
-
-
 def tutorial_training(seed: int = 0, epochs: int = 1000) -> tuple[Work, Work]:
     """(densenet, scalar): the tutorial's whole training from the same random start."""
     start = tutorial.initial_params(seed)
 
     def densenet() -> list[float]:
-        record = EveryTenEpochs()
+        record = tutorial.EveryTenEpochs()
         tutorial.network(start).fit(tutorial.X, tutorial.y, optimizer=dn.SGD(lr=0.1),
                                     loss=dn.MSELoss(), epochs=epochs, batch_size=1,
                                     shuffle=False, callbacks=[record])

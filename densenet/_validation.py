@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -48,3 +50,17 @@ def as_matrix(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
             f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D shape {array.shape}{hint}"
         )
     return array
+
+
+def positive_int(value: object, what: str, expected: str = "an integer >= 1") -> int:
+    """``value`` as an int >= 1; ``TypeError`` for non-integers (bools included),
+    ``ValueError`` below 1, both saying ``{what} must be {expected}``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be {expected}, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be {expected}, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{what} must be {expected}, got {n}")
+    return n

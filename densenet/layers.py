@@ -22,7 +22,6 @@ run the same plans as ``fit``.)
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from functools import partial
 
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 from scipy.special import expit
 
 from . import init as _init
+from ._validation import positive_int
 
 Call = Callable[[], object]
 
@@ -98,18 +98,6 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a positive integer, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be a positive integer, got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n}")
-    return n
-
-
 class Dense(Module):
     r"""A fully connected layer: ``Y = X @ W + b``.
 
@@ -145,8 +133,8 @@ class Dense(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
-        self.in_features = _positive_int(in_features, "Dense in_features")
-        self.out_features = _positive_int(out_features, "Dense out_features")
+        self.in_features = positive_int(in_features, "Dense in_features", "a positive integer")
+        self.out_features = positive_int(out_features, "Dense out_features", "a positive integer")
         _init.get(init)
         self.init = init
         self.n_params = (self.in_features + 1) * self.out_features

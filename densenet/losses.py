@@ -68,7 +68,9 @@ class MSELoss:
 
         Returns ``(forward calls, value, backward calls)``: after the forward
         calls, ``value()`` is the loss; the backward calls write dL/dy_pred into
-        ``grad``. The same NumPy calls as ``forward`` and ``backward``.
+        ``grad``, with the same NumPy calls as ``backward``. ``value`` uses BLAS
+        dot directly for small arrays, so it may differ from ``forward`` in the
+        last bit; the gradient, and so training, does not.
         """
         diff = np.zeros_like(y_pred)
         size = diff.size

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
-from ._validation import as_matrix
+from ._validation import as_matrix, positive_int
 from .layers import Dense, Module
 from .step import ModelPlan, plan_model
 
@@ -220,7 +220,7 @@ class Sequential:
         is the same as one batch to rounding.
         """
         X = self.check_input(X)
-        size = PREDICT_BATCH if batch_size is None else _positive(batch_size, "batch_size")
+        size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
         return self._predict(X, size)
 
     def _predict(self, X: NDArray, batch_size: int = 0) -> NDArray:
@@ -341,12 +341,6 @@ class Sequential:
         from .io import save
 
         save(self, path)
-
-
-def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _check_chain(modules: Sequence[Module]) -> tuple[int | None, int | None]:

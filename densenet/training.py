@@ -10,7 +10,6 @@ in-place optimiser update).
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import blas
 
 from . import init as _init
-from ._validation import as_numeric
+from ._validation import as_numeric, positive_int
 from .losses import MSELoss
 from .optim import BLAS_SMALL, SGD
 from .step import TrainStep
@@ -93,18 +92,6 @@ def check_data(model: Sequential, X: ArrayLike, y: ArrayLike, names: str = "X, y
             f"{x_name} {X.shape}, {y_name} {y.shape}"
         )
     return X, y
-
-
-def _count(value: object, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an integer >= 1, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer >= 1, got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{what} must be an integer >= 1, got {n}")
-    return n
 
 
 _ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
@@ -233,8 +220,8 @@ def fit(
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
     X, y = check_data(model, X, y)
-    epochs = _count(epochs, "epochs")
-    batch_size = _count(batch_size, "batch_size")
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     optimizer = SGD(0.1) if optimizer is None else optimizer

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .callbacks import Callback
 from .layers import Dense, Sigmoid
 from .model import Sequential
 
@@ -89,3 +90,15 @@ def initial_params(seed: int | np.random.Generator | None = None) -> dict[str, f
     """The tutorial's random start: nine standard normals, drawn in ``NAMES`` order."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return dict(zip(NAMES, rng.standard_normal(len(NAMES)).tolist()))
+
+
+class EveryTenEpochs(Callback):
+    """Record the MSE over all four people every 10 epochs (0, 10, ...), as the
+    tutorial reports it and ``reference.ScalarNetwork.train`` returns it."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
+        if epoch % 10 == 0:
+            self.losses.append(model.evaluate(X, y))

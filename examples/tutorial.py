@@ -18,17 +18,6 @@ import densenet as dn
 from densenet import tutorial
 
 
-class EveryTenEpochs(dn.Callback):
-    """Record the MSE over the whole data set every 10 epochs, as the tutorial reports it."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_epoch_end(self, model, epoch, logs):
-        if epoch % 10 == 0:
-            self.losses.append(model.evaluate(tutorial.X, tutorial.y))
-
-
 def print_loss_table(losses: list[float]) -> None:
     """One row per 100 epochs, one column per 10."""
     print("MSE over all four people, every 10 epochs:")
@@ -51,7 +40,7 @@ def main() -> None:
     print(model)
     print("start:", ", ".join(f"{name}={value:+.3f}" for name, value in start.items()))
 
-    record = EveryTenEpochs()
+    record = tutorial.EveryTenEpochs()
     history = model.fit(tutorial.X, tutorial.y, optimizer=dn.SGD(lr=args.lr), loss=dn.MSELoss(),
                         epochs=args.epochs, batch_size=1, shuffle=False, callbacks=[record])
     print_loss_table(record.losses)

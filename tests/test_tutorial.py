@@ -124,15 +124,7 @@ def test_section7_first_steps_follow_scalar_version(tutorial_start):
 def test_section7_reported_losses_match_scalar_version(tutorial_start):
     """The MSE over all four samples every 10 epochs, as the tutorial reports it."""
 
-    class Every10(dn.Callback):
-        def __init__(self):
-            self.losses = []
-
-        def on_epoch_end(self, model, epoch, logs):
-            if epoch % 10 == 0:
-                self.losses.append(model.evaluate(dn.tutorial.X, dn.tutorial.y))
-
-    model, record = dn.tutorial.network(tutorial_start), Every10()
+    model, record = dn.tutorial.network(tutorial_start), dn.tutorial.EveryTenEpochs()
     model.fit(dn.tutorial.X, dn.tutorial.y, epochs=1000, batch_size=1, shuffle=False,
               callbacks=[record])
     scalar = dn.reference.ScalarNetwork(tutorial_start)
