@@ -31,14 +31,13 @@ def test_step(benchmark, side, dtype):
 def test_step_trains():
     """Not timed: the planned step lowers the loss."""
     import densenet as dn
-    from densenet.step import TrainStep
+    from densenet.plan import TrainStep
 
     model = workloads.sigmoid_mlp(workloads.BIG)
     X, y = workloads.regression_data(256, workloads.BIG)
-    step, sgd = TrainStep(model, dn.MSELoss(), 256), dn.SGD(0.5)
+    step = TrainStep(model, dn.MSELoss(), dn.SGD(0.5), 256, y)
     step.X[...], step.y[...] = X, y
     first = step()
     for _ in range(5):
-        sgd.step(model.params, model.grads)
         last = step()
     assert last < first

@@ -104,17 +104,13 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
     ``X.T @ dY`` for every layer, ``dY @ W.T`` for all but the first) on
     preallocated arrays: the BLAS time no implementation of the step can beat.
     """
-    from densenet.step import TrainStep
+    from densenet.plan import TrainStep
 
     model = sigmoid_mlp(sizes, dtype)
     X, y = regression_data(batch_size, sizes, dtype)
-    step, optimizer = TrainStep(model, dn.MSELoss(), batch_size), dn.SGD(lr)
+    step = TrainStep(model, dn.MSELoss(), dn.SGD(lr), batch_size, y)
     step.X[...] = X
     step.y[...] = y
-
-    def densenet() -> None:
-        step()
-        optimizer.step(model.params, model.grads)
 
     rng = np.random.default_rng(1)
     Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
@@ -131,7 +127,7 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
             if i:
                 np.dot(grads[i + 1], WTs[i], out=grads[i])
 
-    return densenet, floor
+    return step, floor
 
 
 # -- peers -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ Conventions, everywhere in the package:
   shape ``(out,)``; its forward pass is ``X @ W + b`` and column ``j`` of ``W``
   holds neuron ``j``'s weights;
 - a ``Sequential`` keeps every parameter in one flat vector ``params`` and every
-  gradient in ``grads``; the layers' ``W``, ``b``, ``dW``, ``db`` are views into them.
+  gradient in ``grads``; the layers' ``W``, ``b``, ``dW``, ``db`` are views into them;
+- a module, a loss and an optimiser each follow one protocol (``Module``,
+  ``Loss``, ``Optimizer``): a new one is one class in one file.
 
 >>> import numpy as np
 >>> import densenet as dn
@@ -24,12 +26,15 @@ import importlib
 
 from . import init
 from .callbacks import Callback, EarlyStopping
+from .dense import Dense
 from .gradcheck import GradcheckError, gradcheck
-from .io import load
-from .layers import Dense, Module, Sigmoid
-from .losses import MSELoss
-from .model import Sequential
-from .optim import SGD
+from .loss import Loss
+from .model import Sequential, load
+from .module import Module
+from .mse import MSELoss
+from .optimizer import Optimizer
+from .sgd import SGD
+from .sigmoid import Sigmoid
 from .training import DivergenceError, History
 
 __all__ = [
@@ -39,8 +44,10 @@ __all__ = [
     "EarlyStopping",
     "GradcheckError",
     "History",
+    "Loss",
     "MSELoss",
     "Module",
+    "Optimizer",
     "SGD",
     "Sequential",
     "Sigmoid",

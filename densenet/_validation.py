@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -64,3 +65,13 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1") ->
     if n < 1:
         raise ValueError(f"{what} must be {expected}, got {n}")
     return n
+
+
+def learning_rate(lr: object, owner: str) -> float:
+    """``lr`` as a float that is finite and > 0; ``TypeError`` for non-numbers (bools
+    included), ``ValueError`` otherwise, both naming ``owner``."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: learning rate must be a real number, got {type(lr).__name__}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"{owner}: invalid learning rate {lr}; it must be finite and > 0")
+    return float(lr)

@@ -40,6 +40,10 @@ class Callback:
     def on_train_end(self, model: Sequential) -> None:
         """Called once after the last epoch (not after a ``DivergenceError``)."""
 
+    def on_train_error(self, model: Sequential, error: Exception) -> None:
+        """Called instead of ``on_train_end`` when training stops with ``error``
+        (a ``DivergenceError``): release what the callback holds."""
+
 
 class EarlyStopping(Callback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
@@ -159,3 +163,6 @@ class Progress(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def on_train_error(self, model: Sequential, error: Exception) -> None:
+        self.on_train_end(model)

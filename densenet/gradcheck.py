@@ -5,8 +5,9 @@ Every parameter of the flat vector and every input element is nudged by
 compared with what ``backward`` wrote, element by element:
 ``|analytic - numeric| <= atol + rtol * |numeric|``. The defaults are
 PyTorch's ``gradcheck`` defaults (eps 1e-6, atol 1e-5, rtol 1e-3). The check
-runs in float64: a float32 model is checked through a float64 copy of itself,
-with a warning.
+runs on a copy of the model (``Sequential.clone``), in float64: a float32
+model is checked through a float64 copy of itself, with a warning. The
+report names each parameter block as its module names it (``Module.param_views``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .layers import Dense
-from .losses import MSELoss
+from .loss import Loss
 from .model import Sequential
+from .module import split
+from .mse import MSELoss
 
 
 class GradcheckError(AssertionError):
@@ -79,22 +81,22 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: MSELoss | None = None, *,
+def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None = None, *,
               eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               raise_exception: bool = True) -> GradcheckReport:
     """Check ``model``'s gradients of ``loss`` at ``(X, y)`` against central differences.
 
     Args:
-        model: the model; its parameters and gradients are left exactly as they were.
+        model: the model; it is not touched (a copy is checked).
         X, y: a batch, validated like ``fit``'s.
-        loss: default ``MSELoss()``.
+        loss: a ``densenet.Loss``; default ``MSELoss()``.
         eps, atol, rtol: step and tolerances (PyTorch's defaults).
         raise_exception: raise ``GradcheckError`` on a mismatch (default), else
             only return the report.
 
     Returns:
-        A ``GradcheckReport``: per layer, the largest absolute and relative
-        errors of ``W`` and ``b``, and of the input gradient.
+        A ``GradcheckReport``: per parameter block (``0: Dense.W``, ``0: Dense.b``, ...),
+        the largest absolute and relative errors, and those of the input gradient.
 
     Example:
         >>> import densenet as dn
@@ -102,48 +104,37 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: MSELoss | Non
         >>> gradcheck(model, dn.tutorial.X, dn.tutorial.y).ok
         True
     """
-    from .training import check_data
-
     loss = MSELoss() if loss is None else loss
-    X, y = check_data(model, X, y)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
+    model.check_data(X, y, loss)
     if model.dtype != np.float64:
         warnings.warn(
             f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
             "(finite differences need float64)", UserWarning, stacklevel=2)
-        from .io import clone
+    model = model.clone(dtype=np.float64)
+    X, y = model.check_data(X, y, loss)
+    X = X.copy()  # nudged in place below
 
-        model = clone(model, dtype=np.float64)
-    X, y = X.astype(np.float64), y.astype(np.float64)
-    saved_params, saved_grads, saved_last = model.params.copy(), model.grads.copy(), model._last
-    try:
-        loss.forward(model.forward(X), y)
-        dX = model.backward(loss.backward()).copy()
-        analytic = model.grads.copy()
+    loss.forward(model.forward(X), y)
+    dX = model.backward(loss.backward())
+    analytic = model.grads.copy()
 
-        def value() -> float:
-            return loss.forward(model._forward(X), y)
+    def value() -> float:
+        return loss.forward(model.predict(X), y)
 
-        numeric = _central_differences(model.params, value, eps)
-        numeric_dX = _central_differences(X, value, eps)
-    finally:
-        model.params[...] = saved_params
-        model.grads[...] = saved_grads
-        model._last = saved_last
+    numeric = _central_differences(model.params, value, eps)
+    numeric_dX = _central_differences(X, value, eps)
 
     checks: list[Check] = []
     start = 0
     for i, module in enumerate(model):
-        if not module.n_params:
-            continue
         stop = start + module.n_params
-        a, n = analytic[start:stop], numeric[start:stop]
-        if isinstance(module, Dense):
-            block = (module.in_features + 1, module.out_features)
-            a, n = a.reshape(block), n.reshape(block)
-            checks.append(Check(f"{i}: Dense.W", a[:-1], n[:-1], atol, rtol))
-            checks.append(Check(f"{i}: Dense.b", a[-1], n[-1], atol, rtol))
-        else:
-            checks.append(Check(f"{i}: {type(module).__name__}", a, n, atol, rtol))
+        shapes = module.param_shapes()
+        a = module.param_views(split(analytic[start:stop], shapes))
+        n = module.param_views(split(numeric[start:stop], shapes))
+        for name in a:
+            checks.append(Check(f"{i}: {type(module).__name__}.{name}", a[name], n[name], atol, rtol))
         start = stop
     checks.append(Check("input X", dX, numeric_dX, atol, rtol))
     report = GradcheckReport(tuple(checks))

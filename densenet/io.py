@@ -1,18 +1,20 @@
-"""Saving and loading models: one ``.npz`` file, no pickle.
+"""The model file format: one ``.npz`` file, no pickle.
 
-A file holds four plain arrays:
+``Sequential.save`` and ``densenet.load`` describe a model and rebuild it;
+this file only writes and reads the description, safely. A file holds four
+plain arrays:
 
 - ``format``: the string ``"densenet"``;
 - ``version``: the format version, an integer (this module writes ``FORMAT_VERSION``);
 - ``config``: JSON text with the architecture (each module's type and
-  arguments), the dtype and the model's random-generator state;
+  ``config()``), the dtype, the model's random-generator state and the
+  densenet version that wrote it;
 - ``params``: the flat parameter vector, in the model's dtype.
 
-``save`` writes atomically: to a temporary file in the same folder, flushed and
+``write`` writes atomically: to a temporary file in the same folder, flushed and
 fsync'ed, then moved over ``path`` with ``os.replace``. A failure part-way
 leaves any earlier file at ``path`` intact and no temporary file behind.
-``load`` reads with ``allow_pickle=False`` and rebuilds a model whose
-predictions are bit-identical to the saved one's.
+``read`` uses ``allow_pickle=False``: a file can hold nothing but numbers and text.
 """
 
 from __future__ import annotations
@@ -23,55 +25,30 @@ import os
 import stat
 import tempfile
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import __version__
-from .layers import Dense, Module, Sigmoid
-
-if TYPE_CHECKING:
-    from .model import Sequential
 
 FORMAT = "densenet"
 FORMAT_VERSION = 1
-MODULES: dict[str, type[Module]] = {"Dense": Dense, "Sigmoid": Sigmoid}
 
 
-def _module_config(module: Module) -> dict[str, Any]:
-    name = type(module).__name__
-    if MODULES.get(name) is not type(module):
-        raise TypeError(f"save: cannot save module {module!r}: {name} is not a densenet module type")
-    if isinstance(module, Dense):
-        return {"type": name, "in_features": module.in_features,
-                "out_features": module.out_features, "init": module.init}
-    return {"type": name}
-
-
-def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:
-    """The generator's state when it is JSON text (PCG64, NumPy's default), else None."""
-    state = rng.bit_generator.state
-    return state if state.get("bit_generator") == "PCG64" else None
-
-
-def save(model: Sequential, path: str | os.PathLike) -> None:
-    """Write ``model`` to the ``.npz`` file ``path`` (the name is used as given).
+def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray) -> None:
+    """Write ``config`` (JSON values) and the flat ``params`` to the ``.npz`` file
+    ``path`` (the name is used as given).
 
     The write is atomic: either the new file is complete at ``path``, or an
     exception propagates and whatever was at ``path`` before is untouched.
     """
     path = os.fspath(path)
-    config = {
-        "modules": [_module_config(m) for m in model],
-        "dtype": model.dtype.name,
-        "rng_state": _rng_state(model._rng),
-        "densenet_version": __version__,
-    }
     arrays = {
         "format": np.array(FORMAT),
         "version": np.array(FORMAT_VERSION),
-        "config": np.array(json.dumps(config)),
-        "params": model.params,
+        "config": np.array(json.dumps({**config, "densenet_version": __version__})),
+        "params": params,
     }
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -113,16 +90,14 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def load(path: str | os.PathLike) -> Sequential:
-    """Rebuild the model saved at ``path``.
+def read(path: str | os.PathLike) -> tuple[dict[str, Any], NDArray]:
+    """The ``config`` and ``params`` that ``write`` wrote to ``path``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: the file is truncated or corrupted, is not a densenet model
-            file, has another format version, or describes an invalid model.
+            file, has another format version, or its entries are malformed.
     """
-    from .model import Sequential
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path!r}")
@@ -151,50 +126,9 @@ def load(path: str | os.PathLike) -> Sequential:
         )
     try:
         config = json.loads(str(arrays["config"]))
-        modules = [_build_module(spec) for spec in config["modules"]]
-        dtype = np.dtype(config["dtype"])
         params = arrays["params"]
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"load: {path!r} has an invalid model description: {error}") from None
-    if params.dtype != dtype or params.ndim != 1:
-        raise ValueError(
-            f"load: {path!r} stores params as {params.dtype} {params.shape}, "
-            f"expected a 1-D {dtype} vector"
-        )
-    try:
-        model = Sequential(*modules, dtype=dtype, seed=0)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"load: {path!r} describes an invalid model: {error}") from None
-    if params.size != model.params.size:
-        raise ValueError(
-            f"load: {path!r} stores {params.size} parameters, but its architecture has "
-            f"{model.params.size}"
-        )
-    model.params[...] = params
-    state = config.get("rng_state")
-    if state is not None:
-        try:
-            model._rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError):
-            raise ValueError(f"load: {path!r} has an invalid random-generator state") from None
-    return model
-
-
-def clone(model: Sequential, dtype: np.dtype | type | None = None) -> Sequential:
-    """A new model with ``model``'s architecture and parameters (cast to ``dtype``)."""
-    from .model import Sequential
-
-    modules = [_build_module(_module_config(m)) for m in model]
-    twin = Sequential(*modules, dtype=model.dtype if dtype is None else dtype, seed=0)
-    twin.params[...] = model.params
-    return twin
-
-
-def _build_module(spec: dict[str, Any]) -> Module:
-    kind = MODULES.get(spec["type"])
-    if kind is None:
-        raise ValueError(f"unknown module type {spec['type']!r}")
-    args = {key: value for key, value in spec.items() if key != "type"}
-    if kind is Dense:
-        return Dense(args.pop("in_features"), args.pop("out_features"), **args)
-    return kind(**args)
+    if not isinstance(config, dict):
+        raise ValueError(f"load: {path!r} has an invalid model description: not a JSON object")
+    return config, params

@@ -1,29 +1,39 @@
-"""``Sequential``: modules in a chain, over one flat parameter vector."""
+"""``Sequential``: modules in a chain, over one flat parameter vector; and ``load``.
+
+The model is where the core comes together: it lays its modules' parameter
+blocks out in one flat vector (``Module.param_shapes``, ``Module.attach``),
+plans its passes (``densenet.chain``), trains through ``densenet.training``
+and saves through ``densenet.io``. It asks its modules, never inspects them.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
+from . import io
 from ._validation import as_matrix, positive_int
-from .layers import Dense, Module
-from .step import ModelPlan, plan_model
-
-if TYPE_CHECKING:
-    from os import PathLike
-
-    from .losses import MSELoss
-    from .optim import SGD
-    from .training import Callback, History
+from .callbacks import Callback
+from .chain import Plan, plan_chain
+from .loss import Loss
+from .module import Module, build, describe
+from .mse import MSELoss
+from .optimizer import Optimizer
+from .training import History, fit
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: ``predict`` works through its input this many rows at a time.
 PREDICT_BATCH = 4096
+
+#: The model keeps its planned passes for this many (batch size, input gradient) pairs.
+_KEPT_PLANS = 6
 
 #: Inputs above these magnitudes (2**511 and 2**63, the square roots of the
 #: largest floats) go through ``Sequential._rescaled``, whose sums cannot overflow.
@@ -45,27 +55,29 @@ class Sequential:
     r"""Modules applied in order, with all parameters in one flat vector.
 
     Args:
-        *modules: the layers and activations, in order (``Dense``, ``Sigmoid``, ...).
+        *modules: the layers and activations, in order (``Dense``, ``Sigmoid``, ...),
+            each a ``densenet.Module`` that belongs to no other model.
         dtype: ``numpy.float64`` (default) or ``numpy.float32``, for every
             parameter, gradient and activation of the model.
         seed: an int, a ``numpy.random.Generator`` or None (fresh entropy); it
             initialises the parameters and is the default for shuffling in ``fit``.
 
     Shape:
-        - Input: ``(N, in_features)`` of the first ``Dense``
-        - Output: ``(N, out_features)`` of the last ``Dense``
+        - Input: ``(N, in_features)``, fixed by the first module that fixes a width
+        - Output: ``(N, out_features)``
 
     Attributes:
-        params: every parameter, one flat 1-D array. Each ``Dense`` holds
-            ``[W; b]`` as a contiguous block, in module order; its ``W`` and
-            ``b`` are views into this array.
+        params: every parameter, one flat 1-D array. Each module's parameter
+            blocks (``Dense``: ``[W; b]``) are contiguous slices, in module
+            order; its ``W`` and ``b`` are views into this array.
         grads: the gradients, same size, dtype and layout; ``dW`` and ``db``
             are views into it.
 
     ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
     return a new array; ``backward`` writes ``grads`` (overwriting them) and
-    returns dL/dX. ``fit`` runs planned steps (``densenet.step``) that give
-    bit-identical results without allocating.
+    returns dL/dX. ``fit`` runs planned steps (``densenet.plan``) that give
+    bit-identical results without allocating. ``copy.deepcopy``, pickle and
+    joblib give an independent model that trains exactly like the original.
 
     Example:
         >>> import numpy as np
@@ -85,39 +97,27 @@ class Sequential:
         dtype: DTypeLike = np.float64,
         seed: int | np.random.Generator | None = None,
     ) -> None:
-        if not modules:
-            raise ValueError("Sequential needs at least one module")
-        for i, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(
-                    f"Sequential: module {i} must be a densenet Module, got {type(module).__name__}"
-                )
-            if getattr(module, "_in_model", False) or any(m is module for m in modules[:i]):
-                raise ValueError(
-                    f"Sequential: {module!r} at index {i} already belongs to a model; "
-                    "every model needs its own module objects"
-                )
+        _check_modules(modules)
         self.dtype = model_dtype(dtype)
-        self.in_features, self.out_features = _check_chain(modules)
-        if self.in_features is None:
-            raise ValueError("Sequential needs at least one Dense layer: it fixes the input width")
-        self._modules = tuple(modules)
+        self.in_features, self.out_features = _widths(modules)
         self._rng = _init.as_generator(seed)
-
-        size = sum(m.n_params for m in modules)
-        self._params = np.zeros(size, self.dtype)
-        self._grads = np.zeros(size, self.dtype)
-        start = 0
-        for module in modules:
-            stop = start + module.n_params
-            module.bind(self._params[start:stop], self._grads[start:stop])
-            module._in_model = True
-            start = stop
-        self._trainable = [i for i, m in enumerate(modules) if m.n_params]
-        self._last: ModelPlan | None = None
-        self._plans: dict[int, ModelPlan] = {}
-        self._snapshot: NDArray | None = None
+        self._modules = tuple(modules)
+        sizes = [m.n_params for m in modules]
+        self._params = np.zeros(sum(sizes), self.dtype)
+        self._grads = np.zeros(sum(sizes), self.dtype)
+        self._attach()
         self.reset_parameters(self._rng)
+
+    def _attach(self) -> None:
+        """Bind every module to its slices of ``params`` and ``grads``."""
+        start = 0
+        for module in self._modules:
+            stop = start + module.n_params
+            module.attach(self._params[start:stop], self._grads[start:stop])
+            start = stop
+        self._plans: dict[tuple[int, bool], Plan] = {}
+        self._last: Plan | None = None
+        self._snapshot: NDArray | None = None
 
     @property
     def params(self) -> NDArray:
@@ -132,6 +132,11 @@ class Sequential:
     def grads(self) -> NDArray:
         """Every gradient, one flat vector laid out like ``params``."""
         return self._grads
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The model's random generator: ``fit`` shuffles with it when given no seed."""
+        return self._rng
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw every parameter afresh, layer by layer, each with its own initialiser."""
@@ -174,9 +179,8 @@ class Sequential:
         """
         rows, width = [], self.in_features
         for i, module in enumerate(self._modules):
-            width = getattr(module, "out_features", width)
-            shape = f"(N, {width})" if width is not None else "(N, ?)"
-            rows.append((str(i), repr(module), shape, str(module.n_params)))
+            width = module.output_width(width)
+            rows.append((str(i), repr(module), f"(N, {width})", str(module.n_params)))
         head = ("#", "layer", "output", "params")
         widths = [max(len(r[k]) for r in [head, *rows]) for k in range(4)]
         lines = [
@@ -186,29 +190,61 @@ class Sequential:
         lines.append(f"total: {self.params.size} parameters, {self.dtype.name}, {self.params.nbytes} bytes")
         return "\n".join(lines)
 
-    # -- forward and backward --------------------------------------------------
+    # -- checks at the boundary -------------------------------------------------
 
     def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
         """``X`` validated and converted to the model's dtype (a copy only if needed)."""
         X = as_matrix(X, name, self.dtype)
-        if self.in_features is not None and X.shape[1] != self.in_features:
-            first = self._modules[self._trainable[0]]
+        if X.shape[1] != self.in_features:
+            index, first = next((i, m) for i, m in enumerate(self._modules) if m.input_width is not None)
             raise ValueError(
                 f"{name} has {X.shape[1]} features (shape {X.shape}), but {first!r} "
-                f"at index {self._trainable[0]} expects {self.in_features} features as input"
+                f"at index {index} expects {self.in_features} features as input"
             )
         return X
+
+    def check_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
+                   names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray]:
+        """``X`` and ``y`` validated for this model and ``loss`` (default ``MSELoss``):
+        ``X`` by ``check_input``, ``y`` by ``loss.target``, the same number of rows."""
+        x_name, y_name = names
+        X = self.check_input(X, x_name)
+        y = (MSELoss() if loss is None else loss).target(y, self.out_features, self.dtype, y_name)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{x_name} and {y_name} have different numbers of samples: "
+                f"{x_name} {X.shape}, {y_name} {y.shape}"
+            )
+        return X, y
+
+    # -- forward and backward --------------------------------------------------
+
+    def plan(self, n: int, input_grad: bool = False) -> Plan:
+        """The planned passes for batches of ``n`` rows (``densenet.chain``), kept for reuse.
+
+        ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
+        without. A fit uses at most two batch sizes (full and last); a few are kept.
+        """
+        key = (n, input_grad)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _KEPT_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[key] = plan_chain(self._modules, n, self.in_features, self.dtype, input_grad)
+        return plan
 
     def forward(self, X: ArrayLike) -> NDArray:
         """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.
 
-        Runs the same planned NumPy calls as ``fit`` (on fresh arrays), so a
+        Runs the same planned NumPy calls as ``fit`` (kept per batch size), so a
         hand-written training loop over ``forward``/``backward`` gives bit-identical
         weights; the plan is kept for ``backward``.
         """
         X = self.check_input(X)
-        plan = self._last = plan_model(self, len(X), input_grad=True)
-        return self._run(plan, X)
+        plan = self.plan(len(X), input_grad=True)
+        Y, rescued = self._run(plan, X)
+        self._last = None if rescued else plan
+        return Y.copy()
 
     __call__ = forward
 
@@ -223,15 +259,14 @@ class Sequential:
         size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
         return self._predict(X, size)
 
-    def _predict(self, X: NDArray, batch_size: int = 0) -> NDArray:
-        """``predict`` for validated ``X`` (also ``evaluate`` and validation in ``fit``)."""
-        size = min(len(X), batch_size or PREDICT_BATCH)
+    def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH) -> NDArray:
+        size = min(len(X), batch_size)
         if size == len(X):
-            return self._run(self._plan(size), X).copy()
+            return self._run(self.plan(size), X)[0].copy()
         Y = np.empty((len(X), self.out_features), self.dtype)
         for start in range(0, len(X), size):
             rows = X[start:start + size]
-            Y[start:start + len(rows)] = self._run(self._plan(len(rows)), rows)
+            Y[start:start + len(rows)] = self._run(self.plan(len(rows)), rows)[0]
         return Y
 
     def backward(self, dY: ArrayLike) -> NDArray:
@@ -239,9 +274,10 @@ class Sequential:
 
         ``dY`` must have exactly the shape of the last output.
         """
-        if self._last is None:
-            raise RuntimeError("Sequential.backward called before forward")
         plan = self._last
+        if plan is None:
+            raise RuntimeError("Sequential.backward called before forward (or after a forward "
+                               "on inputs so large that they were rescaled)")
         dY = np.asarray(dY, dtype=self.dtype)
         if dY.shape != plan.Y.shape:
             raise ValueError(
@@ -249,50 +285,37 @@ class Sequential:
                 f"has shape {plan.Y.shape}"
             )
         plan.dY[...] = dY
-        return plan.run_backward()
+        return plan.run_backward().copy()
 
-    def _forward(self, X: NDArray) -> NDArray:
-        """The output for validated ``X`` in an array of a plan kept for that batch
-        size, valid until the next call (``gradcheck``'s many small passes)."""
-        return self._run(self._plan(len(X)), X)
-
-    def _run(self, plan: ModelPlan, X: NDArray) -> NDArray:
+    def _run(self, plan: Plan, X: NDArray) -> tuple[NDArray, bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
-        first = self._modules[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            if isinstance(first, Dense) and np.abs(X).max() > _HUGE[self.dtype]:
-                return self._rescaled(first, X)
+            if np.abs(X).max() > _HUGE[self.dtype]:
+                return self._rescaled(X), True
             plan.X[...] = X
-            return plan.run_forward()
+            return plan.run_forward(), False
 
-    def _rescaled(self, first: Dense, X: NDArray) -> NDArray:
-        """The output for inputs so large that the first layer's sums could overflow.
+    def _rescaled(self, X: NDArray) -> NDArray:
+        """The output for inputs so large that the first module's sums could overflow.
 
-        Finite inputs can make ``X @ W`` overflow, or hit ``inf - inf = nan``
-        (float32 inputs near 3e38, say). With ``X = 2**k * Xs``, ``|Xs| <= 1``,
-        ``2**k * (Xs @ W) + b`` is exact as far as it is representable and
+        With ``X = 2**k * Xs``, ``|Xs| <= 1``, the first module computes its
+        output from ``Xs`` and ``k`` (``Module.forward_scaled``): a ``Dense``
+        gives ``2**k * (Xs @ W) + b``, exact as far as it is representable and
         otherwise a signed infinity, which a following sigmoid makes 0 or 1.
         """
         k = int(np.frexp(np.abs(X).max())[1])
-        Z = np.ldexp(np.dot(np.ldexp(X, -k), first.W), k) + first.b
-        for module in self._modules[1:]:
-            Z = module.forward(Z)
-        return Z
+        first, rest = self._modules[0], self._modules[1:]
+        Z = first.forward_scaled(np.ldexp(X, -k), k)
+        if not rest:
+            return Z
+        plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False)
+        plan.X[...] = Z
+        return plan.run_forward()
 
-    def _plan(self, n: int) -> ModelPlan:
-        """The planned passes for batches of ``n`` (see ``densenet.step``), kept for reuse.
-
-        A fit uses at most two batch sizes (full and last); a few are kept.
-        """
-        plan = self._plans.get(n)
-        if plan is None:
-            if len(self._plans) >= 4:
-                self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[n] = plan_model(self, n)
-        return plan
-
-    def _weights_snapshot(self) -> NDArray:
-        """A spare array the size of ``params``, kept for reuse (fit's divergence guard)."""
+    def snapshot_buffer(self) -> NDArray:
+        """A spare array shaped like ``params``, owned by the model and reused:
+        ``fit`` copies the weights into it at each epoch, so that a diverging
+        epoch can be undone without allocating."""
         if self._snapshot is None:
             self._snapshot = np.empty_like(self.params)
         return self._snapshot
@@ -304,8 +327,8 @@ class Sequential:
         X: ArrayLike,
         y: ArrayLike,
         *,
-        optimizer: SGD | None = None,
-        loss: MSELoss | None = None,
+        optimizer: Optimizer | None = None,
+        loss: Loss | None = None,
         epochs: int = 1,
         batch_size: int = 32,
         shuffle: bool = True,
@@ -314,49 +337,165 @@ class Sequential:
         callbacks: Sequence[Callback] = (),
         verbose: bool = False,
     ) -> History:
-        """Train on ``(X, y)`` by mini-batch SGD; returns a ``History``.
+        """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
         See ``densenet.training.fit`` for every argument.
         """
-        from .training import fit
-
         return fit(
             self, X, y, optimizer=optimizer, loss=loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
         )
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: MSELoss | None = None) -> float:
-        """The loss of the model's predictions for ``X`` against ``y``."""
-        from .losses import MSELoss
-        from .training import check_data
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None) -> float:
+        """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``."""
+        loss = MSELoss() if loss is None else loss
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
+                            f"got {type(loss).__name__} {loss!r}")
+        X, y = self.check_data(X, y, loss)
+        return loss.forward(self._predict(X), y)
 
-        X, y = check_data(self, X, y)
-        return (loss or MSELoss()).forward(self._predict(X), y)
+    # -- copies ----------------------------------------------------------------------
+
+    def clone(self, dtype: DTypeLike | None = None) -> Sequential:
+        """An independent copy: same modules, parameters and random-generator state
+        (in ``dtype``, if given). ``copy.deepcopy(model)`` is ``model.clone()``."""
+        if dtype is None or model_dtype(dtype) == self.dtype:
+            return copy.deepcopy(self)
+        twin = Sequential(*(copy.deepcopy(m) for m in self._modules), dtype=dtype, seed=0)
+        twin.params[...] = self.params
+        twin.rng.bit_generator.state = self._rng.bit_generator.state
+        return twin
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The modules carry their own parameter slices; the flat buffers, and the
+        # plans and views into them, are rebuilt by __setstate__.
+        return {"modules": self._modules, "dtype": self.dtype, "rng": self._rng,
+                "widths": (self.in_features, self.out_features)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._modules, self.dtype, self._rng = state["modules"], state["dtype"], state["rng"]
+        self.in_features, self.out_features = state["widths"]
+        empty = np.zeros(0, self.dtype)
+        self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)]).astype(self.dtype)
+        self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)]).astype(self.dtype)
+        self._attach()
+
+    def __copy__(self) -> Sequential:
+        raise TypeError("copy.copy(model): a shallow copy would share the parameters and the "
+                        "modules of the original; use model.clone() or copy.deepcopy(model)")
 
     # -- persistence -----------------------------------------------------------
 
-    def save(self, path: str | PathLike) -> None:
-        """Write the model to one ``.npz`` file, atomically; see ``densenet.io``."""
-        from .io import save
+    def config(self) -> dict[str, Any]:
+        """The model's description (JSON values): its modules' ``config()``, the
+        dtype and the random-generator state. Raises ``TypeError`` for a module
+        that its config cannot rebuild."""
+        modules = []
+        for i, module in enumerate(self._modules):
+            try:
+                modules.append(describe(module))
+            except TypeError as error:
+                raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
+        return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
 
-        save(self, path)
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
+        ``densenet.load(path)`` rebuilds it. The name is used as given."""
+        try:
+            config = self.config()
+        except TypeError as error:
+            raise TypeError(f"save: {error}") from None
+        io.write(path, config, self.params)
 
 
-def _check_chain(modules: Sequence[Module]) -> tuple[int | None, int | None]:
-    """The model's input and output widths; raises if Dense sizes do not chain."""
-    n_in: int | None = None
-    previous: tuple[int, Dense] | None = None
+def load(path: str | os.PathLike) -> Sequential:
+    """Rebuild the model saved at ``path``: predictions are bit-identical.
+
+    Modules are found by the name they were saved under (``densenet.module.type_name``);
+    a custom module's class must be defined (imported) before loading.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is truncated or corrupted, is not a densenet model
+            file, has another format version, or describes an invalid model.
+    """
+    config, params = io.read(path)
+    where = repr(os.fspath(path))
+    try:
+        modules = [build(spec) for spec in config["modules"]]
+        dtype = np.dtype(config["dtype"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"load: {where} has an invalid model description: {error}") from None
+    if params.dtype != dtype or params.ndim != 1:
+        raise ValueError(
+            f"load: {where} stores params as {params.dtype} {params.shape}, "
+            f"expected a 1-D {dtype} vector"
+        )
+    try:
+        model = Sequential(*modules, dtype=dtype, seed=0)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"load: {where} describes an invalid model: {error}") from None
+    if params.size != model.params.size:
+        raise ValueError(
+            f"load: {where} stores {params.size} parameters, but its architecture has "
+            f"{model.params.size}"
+        )
+    model.params[...] = params
+    state = config.get("rng_state")
+    if state is not None:
+        try:
+            model.rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"load: {where} has an invalid random-generator state") from None
+    return model
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:
+    """The generator's state when it is JSON text (PCG64, NumPy's default), else None."""
+    state = rng.bit_generator.state
+    return state if state.get("bit_generator") == "PCG64" else None
+
+
+def _check_modules(modules: Sequence[object]) -> None:
+    """Raise unless ``modules`` are Modules that can run and belong to no model yet."""
+    if not modules:
+        raise ValueError("Sequential needs at least one module")
     for i, module in enumerate(modules):
-        if not isinstance(module, Dense):
-            continue
-        if previous is None:
-            n_in = module.in_features
-        elif module.in_features != previous[1].out_features:
-            j, before = previous
+        if not isinstance(module, Module):
+            kind = f"the class {module.__name__}" if isinstance(module, type) else type(module).__name__
+            raise TypeError(f"Sequential: module {i} must be a densenet Module instance, got {kind}")
+        module.check_defined()
+        if module.in_model or any(m is module for m in modules[:i]):
             raise ValueError(
-                f"Sequential: {module!r} at index {i} expects {module.in_features} input "
-                f"features, but {before!r} at index {j} gives {before.out_features}"
+                f"Sequential: {module!r} at index {i} already belongs to a model; "
+                "every model needs its own module objects (copy.deepcopy(module) gives one)"
             )
-        previous = (i, module)
-    return n_in, None if previous is None else previous[1].out_features
+
+
+def _widths(modules: Sequence[Module]) -> tuple[int, int]:
+    """The model's input and output widths; raises if the modules' widths do not chain."""
+    n_in: int | None = None
+    width: int | None = None
+    fixed_by: tuple[int, Module] | None = None
+    for i, module in enumerate(modules):
+        wanted = module.input_width
+        if wanted is not None:
+            if width is None:
+                n_in = width = wanted
+            elif wanted != width:
+                j, before = fixed_by
+                raise ValueError(
+                    f"Sequential: {module!r} at index {i} expects {wanted} input "
+                    f"features, but {before!r} at index {j} gives {width}"
+                )
+            fixed_by = (i, module)
+        if width is not None:
+            out = module.output_width(width)
+            if out != width:
+                fixed_by = (i, module)
+            width = out
+    if n_in is None:
+        raise ValueError("Sequential needs a module that fixes the input width (such as a Dense layer)")
+    return n_in, width

@@ -1,10 +1,14 @@
 """The training loop: ``fit``, its ``History`` and the ``DivergenceError`` it raises.
 
 Data is validated once, before training starts. The loop then runs planned
-steps (``densenet.step``) on the model's flat buffers: a step allocates
+steps (``densenet.plan``) on the model's flat buffers: a step allocates
 nothing (no copy of ``X`` when it already has the model's dtype, batches
-copied or gathered with ``np.take(out=)`` into the plan's input arrays, one
+copied or gathered with ``np.take(out=)`` into the step's input arrays, one
 in-place optimiser update).
+
+The loop works on any model through its public interface (``check_data``,
+``plan``, ``params``, ``grads``, ``rng``, ``evaluate``, ``snapshot_buffer``):
+``Sequential.fit`` calls it, and this file never imports the model.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg import blas
 
 from . import init as _init
-from ._validation import as_numeric, positive_int
-from .losses import MSELoss
-from .optim import BLAS_SMALL, SGD
-from .step import TrainStep
+from ._validation import positive_int
+from .backend import all_finite
+from .callbacks import Callback, Progress
+from .loss import Loss
+from .mse import MSELoss
+from .optimizer import Optimizer
+from .plan import TrainStep
+from .sgd import SGD
 
 if TYPE_CHECKING:
-    from .callbacks import Callback
     from .model import Sequential
 
 
@@ -69,60 +75,20 @@ class DivergenceError(FloatingPointError):
         self.epoch, self.batch, self.history = epoch, batch, history
 
 
-def check_data(model: Sequential, X: ArrayLike, y: ArrayLike, names: str = "X, y") -> tuple[NDArray, NDArray]:
-    """``X`` and ``y`` validated against ``model`` and converted to its dtype.
-
-    ``y`` may be ``(N, out_features)`` or, for a one-output model, ``(N,)``,
-    which becomes the view ``y.reshape(-1, 1)``.
-    """
-    x_name, y_name = names.split(", ")
-    X = model.check_input(X, x_name)
-    y = as_numeric(y, y_name, model.dtype)
-    if y.ndim == 1 and model.out_features == 1:
-        y = y.reshape(-1, 1)
-    if y.ndim != 2 or (model.out_features is not None and y.shape[1] != model.out_features):
-        one = " or (n_samples,)" if model.out_features == 1 else ""
-        raise ValueError(
-            f"{y_name} has shape {y.shape}, but the model's output is (n_samples, "
-            f"{model.out_features}); {y_name} must be (n_samples, {model.out_features}){one}"
-        )
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{x_name} and {y_name} have different numbers of samples: "
-            f"{x_name} {X.shape}, {y_name} {y.shape}"
-        )
-    return X, y
-
-
-_ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
-
-
-def all_finite(v: NDArray) -> bool:
-    """True when every element of the 1-D contiguous float vector ``v`` is finite.
-
-    For small vectors a BLAS sum of absolute values is NaN or inf as soon as one
-    element is, in one call instead of ``np.isfinite(v).all()``'s three; only
-    when that sum itself overflows is the exact check needed.
-    """
-    if v.size <= BLAS_SMALL:
-        return math.isfinite(_ASUM[v.dtype](v)) or bool(np.isfinite(v).all())
-    return bool(np.isfinite(v).all())
-
-
 class _Epoch:
-    """One epoch's batches, fed through planned steps (``densenet.step``)."""
+    """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
     def __init__(self, model: Sequential, X: NDArray, y: NDArray, batch_size: int,
-                 shuffle: bool, loss: MSELoss, optimizer: SGD) -> None:
+                 shuffle: bool, loss: Loss, optimizer: Optimizer) -> None:
         self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
         n = len(X)
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         self.shuffle = shuffle
         self.order = np.arange(n)
-        self.full = TrainStep(model, loss, self.batch_size)
+        self.full = TrainStep(model, loss, optimizer, self.batch_size, y)
         rest = n - self.starts[-1]
-        self.last = self.full if rest == self.batch_size else TrainStep(model, loss, rest)
+        self.last = self.full if rest == self.batch_size else TrainStep(model, loss, optimizer, rest, y)
 
     def batch(self, i: int, start: int) -> TrainStep:
         """The step for batch ``i``, its input and target arrays filled."""
@@ -140,33 +106,31 @@ class _Epoch:
     def run(self, on_batch: Sequence[Callback] = ()) -> tuple[float, int | None]:
         """Train one epoch: returns (sum of batch losses x rows, None), or stops at
         the first non-finite loss with (partial sum, that batch's index)."""
-        batch, update = self.batch, self.optimizer.step
-        params, grads, isfinite = self.model.params, self.model.grads, math.isfinite
+        batch, isfinite = self.batch, math.isfinite
         total = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
             value = step()
             if not isfinite(value):
                 return total, i
-            update(params, grads)
             total += value * step.n
             for callback in on_batch:
                 callback.on_batch_end(self.model, i, value)
         return total, None
 
     def find_bad_step(self) -> int:
-        """Replay the epoch one checked step at a time from the current weights;
-        stop before the first step with a non-finite loss, gradient or result."""
-        params, grads = self.model.params, self.model.grads
+        """Replay the epoch one checked step at a time from the current weights and
+        optimiser state; stop before the first step with a non-finite loss,
+        gradient or result, with the weights and state from before it."""
+        params, grads, optimizer = self.model.params, self.model.grads, self.optimizer
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
-            value = self.batch(i, start)()
-            if not math.isfinite(value):
-                return i
             before[...] = params
-            self.optimizer.step(params, grads)
-            if not (all_finite(grads) and all_finite(params)):
+            state = optimizer.state_dict()
+            value = self.batch(i, start)()
+            if not (math.isfinite(value) and all_finite(grads) and all_finite(params)):
                 params[...] = before
+                optimizer.load_state_dict(state)
                 return i
         return len(self.starts) - 1
 
@@ -176,8 +140,8 @@ def fit(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    optimizer: SGD | None = None,
-    loss: MSELoss | None = None,
+    optimizer: Optimizer | None = None,
+    loss: Loss | None = None,
     epochs: int = 1,
     batch_size: int = 32,
     shuffle: bool = True,
@@ -190,9 +154,10 @@ def fit(
 
     Args:
         X: ``(N, in_features)``.
-        y: ``(N, out_features)``, or ``(N,)`` for a one-output model.
-        optimizer: default ``SGD(lr=0.1)``.
-        loss: default ``MSELoss()``.
+        y: what ``loss`` accepts as targets (``Loss.target``); for ``MSELoss``
+            ``(N, out_features)``, or ``(N,)`` for a one-output model.
+        optimizer: a ``densenet.Optimizer``; default ``SGD(lr=0.1)``.
+        loss: a ``densenet.Loss``; default ``MSELoss()``.
         epochs: passes over the data, >= 1.
         batch_size: samples per step, >= 1; the last batch of an epoch holds
             the remainder when ``batch_size`` does not divide N.
@@ -203,7 +168,7 @@ def fit(
             seed and calls give bit-identical weights.
         validation_data: ``(X_val, y_val)``, evaluated with ``loss`` after
             every epoch (``History.val_loss``, ``logs["val_loss"]``).
-        callbacks: ``densenet.callbacks.Callback`` objects, e.g. ``EarlyStopping``.
+        callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping``.
         verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
             otherwise a plain line every ``max(1, epochs // 20)`` epochs
@@ -215,26 +180,30 @@ def fit(
     Raises:
         ValueError, TypeError: for bad data or arguments, before any change to the model.
         DivergenceError: when a step makes the loss or the weights non-finite;
-            the model keeps the weights from before that step.
+            the model (and the optimiser's state) keep the values from before that step.
 
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
-    X, y = check_data(model, X, y)
+    optimizer = SGD(0.1) if optimizer is None else optimizer
+    loss = MSELoss() if loss is None else loss
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a densenet Optimizer (such as dn.SGD(lr=0.1)), "
+                        f"got {type(optimizer).__name__} {optimizer!r}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
+                        f"got {type(loss).__name__} {loss!r}")
+    X, y = model.check_data(X, y, loss)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    optimizer = SGD(0.1) if optimizer is None else optimizer
-    loss = MSELoss() if loss is None else loss
-    rng = model._rng if seed is None else _init.as_generator(seed)
-    if not model._trainable:
+    rng = model.rng if seed is None else _init.as_generator(seed)
+    if not model.params.size:
         raise ValueError("the model has no parameters to train")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        X_val, y_val = check_data(model, *validation_data, names="X_val, y_val")
-
-    from .callbacks import Callback, Progress
+        X_val, y_val = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
 
     batches = -(-len(X) // min(batch_size, len(X)))
     callbacks = tuple(callbacks) + ((Progress(epochs, batches),) if verbose else ())
@@ -249,23 +218,24 @@ def fit(
     epoch_run = _Epoch(model, X, y, batch_size, bool(shuffle), loss, optimizer)
     recorded = {name: np.full(epochs, np.nan) for name in metrics}
     history = History(recorded["loss"][:0], None if validation_data is None else recorded["val_loss"][:0])
-    start_weights = model._weights_snapshot()
+    start_weights = model.snapshot_buffer()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for epoch in range(epochs):
             if shuffle:
                 rng.shuffle(epoch_run.order)
             start_weights[...] = model.params
+            start_state = optimizer.state_dict()
             total, bad = epoch_run.run(on_batch)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
+                optimizer.load_state_dict(start_state)
                 error = DivergenceError(epoch, epoch_run.find_bad_step(), history)
                 for callback in callbacks:
-                    if isinstance(callback, Progress):
-                        callback.on_train_end(model)  # close the bar
+                    callback.on_train_error(model, error)
                 raise error
             logs = {"loss": total / len(X)}
             if validation_data is not None:
-                logs["val_loss"] = loss.forward(model._predict(X_val), y_val)
+                logs["val_loss"] = model.evaluate(X_val, y_val, loss)
             for name, value in logs.items():
                 recorded[name][epoch] = value
             history.loss = recorded["loss"][: epoch + 1]

@@ -25,8 +25,9 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .callbacks import Callback
-from .layers import Dense, Sigmoid
+from .dense import Dense
 from .model import Sequential
+from .sigmoid import Sigmoid
 
 #: The parameter names, in the tutorial's order (also the order of its random start).
 NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3")

@@ -13,9 +13,11 @@ from .conftest import mlp
 X_OK, Y_OK = np.ones((6, 2)), np.full((6, 1), 0.5)
 
 
+DY = np.ones((len(X_OK), 1))
+
+
 def state(model):
-    return (model.params.copy(), model.grads.copy(), model._rng.bit_generator.state,
-            model._last, tuple(model._plans))
+    return model.params.copy(), model.grads.copy(), model.rng.bit_generator.state
 
 
 BAD_CALLS = {
@@ -49,13 +51,17 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     model = mlp((2, 3, 1))
     model.fit(X_OK, Y_OK, epochs=1, batch_size=4)
     model.forward(X_OK)
+    dX = model.backward(DY)
     before = state(model)
     with pytest.raises(error, match=message):
         call(model)
     after = state(model)
     assert_array_equal(after[0], before[0])
     assert_array_equal(after[1], before[1])
-    assert after[2] == before[2] and after[3] is before[3] and after[4] == before[4]
+    assert after[2] == before[2]
+    # backward still refers to the forward pass before the bad call
+    assert_array_equal(model.backward(DY), dX)
+    assert_array_equal(model.grads, before[1])
 
 
 @pytest.mark.parametrize("make, error, message", [

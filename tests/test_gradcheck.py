@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import densenet as dn
+from densenet.chain import Passes
 
 from .conftest import mlp
 
@@ -30,9 +31,10 @@ def test_correct_gradients_pass_with_a_per_layer_report(sizes):
 
 def test_a_wrong_backward_is_caught_and_located():
     class BrokenSigmoid(dn.Sigmoid):
-        def plan_backward(self, Xt, Y, dY, input_grad):
-            calls, dX = super().plan_backward(Xt, Y, dY, input_grad)
-            return calls + [lambda: np.multiply(dX, 1.1, out=dX)], dX  # 10% too steep
+        def plan(self, buffers):
+            passes = super().plan(buffers)
+            dX = buffers.dX  # 10% too steep:
+            return Passes(passes.forward, [*passes.backward, lambda: np.multiply(dX, 1.1, out=dX)])
 
     model = dn.Sequential(dn.Dense(3, 4), dn.Sigmoid(), dn.Dense(4, 2), BrokenSigmoid(), seed=0)
     X, y = batch((3, 4, 2))

@@ -185,14 +185,48 @@ def test_corrupted_member(tmp_path):
         dn.load(path)
 
 
-def test_unsaveable_custom_module(tmp_path):
-    class Custom(dn.Module):
-        def forward(self, X):
-            return X
+class Scaled(dn.Module):
+    """A custom module with a constructor argument but no config(): it cannot be rebuilt."""
 
-    with pytest.raises(TypeError, match="cannot save module"):
-        dn.Sequential(dn.Dense(2, 2), Custom()).save(tmp_path / "m.npz")
+    def __init__(self, factor):
+        self.factor = factor
+
+    def forward(self, X):
+        return X * self.factor
+
+
+class Opaque(Scaled):
+    def config(self):
+        return {"factor": np.float64(self.factor).view(np.int64)}  # not a JSON value
+
+
+class Narrowing(dn.Dense):
+    def config(self):
+        return {"in_features": self.in_features, "out_features": 1}  # rebuilds another layer
+
+
+@pytest.mark.parametrize("module, message", [
+    (Scaled(2.0), r"cannot be rebuilt from its config \{\}"),
+    (Opaque(2.0), "JSON values only"),
+    (Narrowing(2, 2), "not rebuilt by its config"),
+])
+def test_modules_their_config_cannot_rebuild_are_refused(tmp_path, module, message):
+    model = dn.Sequential(dn.Dense(2, 2), module)
+    with pytest.raises(TypeError, match=rf"save: cannot save module .* at index 1: .*{message}"):
+        model.save(tmp_path / "m.npz")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_custom_module_without_arguments_saves_and_loads(tmp_path):
+    class Twice(dn.Module):
+        def forward(self, X):
+            return 2 * X
+
+    model = dn.Sequential(dn.Dense(2, 2), Twice(), seed=0)
+    model.save(tmp_path / "m.npz")
+    loaded = dn.load(tmp_path / "m.npz")
+    assert type(loaded[1]) is Twice
+    assert_array_equal(loaded.predict(np.ones((3, 2))), model.predict(np.ones((3, 2))))
 
 
 def test_plain_npy_file(tmp_path):

@@ -90,7 +90,7 @@ def test_sigmoid_is_stable_for_every_finite_input(dtype, rows):
 def test_sigmoid_fast_path_is_accurate_to_a_few_ulp(dtype):
     from scipy.special import expit
 
-    from densenet.layers import EXP_SIGMOID_MIN_SIZE
+    from densenet.sigmoid import EXP_SIGMOID_MIN_SIZE
 
     X = np.linspace(-60, 60, 4 * EXP_SIGMOID_MIN_SIZE).reshape(-1, 8).astype(dtype)
     Y = dn.Sigmoid().forward(X)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import densenet as dn
-from densenet.step import TrainStep
+from densenet.plan import TrainStep
 
 from .conftest import mlp
 
@@ -51,13 +51,14 @@ def test_a_further_fit_peaks_below_64_kib(data, batch_size, shuffle):
 def test_training_steps_allocate_nothing(data, batch_size, dtype):
     X, y = data
     model = mlp((64, 128, 10), dtype=dtype)
-    step, sgd = TrainStep(model, dn.MSELoss(), batch_size), dn.SGD(0.1)
+    loss = dn.MSELoss()
+    X, y = model.check_data(X, y, loss)
+    step = TrainStep(model, loss, dn.SGD(0.1), batch_size, y)
     step.X[...], step.y[...] = X[:batch_size], y[:batch_size]
 
     def hundred_steps():
         for _ in range(100):
             step()
-            sgd.step(model.params, model.grads)
 
     hundred_steps()  # warm-up
     peak, left = traced_peak(hundred_steps)

@@ -1,0 +1,151 @@
+"""Planning a chain of modules for one batch size.
+
+At small batch sizes a pass costs what its Python and NumPy calls cost, not
+what its arithmetic costs: a 2-2-1 network at batch size 1 does a few dozen
+flops per step and spends microseconds on call overhead. So nothing runs
+``module.forward`` per step. The planner allocates every array a pass needs
+once, for one batch size, and asks each module (``Module.plan``) for its
+forward and backward passes as NumPy calls bound to those arrays
+(``functools.partial`` objects taking no arguments). Running a pass is then
+a loop over calls: nothing is allocated and nothing is validated.
+
+Who allocates what: the planner allocates each module's output ``Y``, the
+gradient ``dY`` that flows into it, and its input gradient ``dX``, which is
+the previous module's ``dY``. A module that asks for a ones column
+(``wants_ones_column``) gets, at the batch sizes where it pays
+(``backend.ones_column``), an input ``X1 = [X, 1]`` whose last column the
+planner made ones and nothing ever writes; the previous module writes into
+``X1[:, :-1]`` and never knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import backend
+
+if TYPE_CHECKING:
+    from .module import Module
+
+Call = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """The arrays one module's passes work on, for one batch size of ``n`` rows.
+
+    Attributes:
+        X: the input, ``(n, in)``; read, never written.
+        X1: ``[X, 1]``, ``(n, in + 1)``, when the module wants a ones column and
+            the planner gave it one at this batch size; else None. ``X`` is then
+            ``X1[:, :-1]``.
+        Y: the output to write, ``(n, out)``; may be a strided view.
+        dY: dL/dY, ``(n, out)``, filled before the backward pass runs.
+        dX: dL/dX to write, ``(n, in)``, or None when nobody needs it.
+        params, grads: the module's parameter and gradient blocks, shaped as
+            its ``param_shapes()``; write gradients into ``grads`` (overwrite).
+    """
+
+    X: NDArray
+    X1: NDArray | None
+    Y: NDArray
+    dY: NDArray
+    dX: NDArray | None
+    params: tuple[NDArray, ...]
+    grads: tuple[NDArray, ...]
+
+
+@dataclass(frozen=True)
+class Passes:
+    """A module's planned passes: calls that compute ``Y`` from ``X`` (forward),
+    and the parameter gradients and ``dX`` from ``dY`` (backward; None for a
+    module that cannot backpropagate)."""
+
+    forward: Sequence[Call]
+    backward: Sequence[Call] | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chain's forward and backward passes for one batch size.
+
+    Fill ``X``, run ``run_forward()`` (the output is ``Y``), fill ``dY``, run
+    ``run_backward()``: the parameter gradients are written, and dL/dX into
+    ``dX`` if the plan was made with ``input_grad``. ``no_backward`` says why
+    there is no backward pass (a module that defines none), or is None.
+    """
+
+    X: NDArray
+    Y: NDArray
+    dY: NDArray
+    dX: NDArray | None
+    forward: tuple[Call, ...]
+    backward: tuple[Call, ...]
+    no_backward: str | None = None
+
+    def run_forward(self) -> NDArray:
+        for call in self.forward:
+            call()
+        return self.Y
+
+    def check_backward(self) -> None:
+        """Raise ``TypeError`` if the chain has no backward pass."""
+        if self.no_backward is not None:
+            raise TypeError(self.no_backward)
+
+    def run_backward(self) -> NDArray | None:
+        self.check_backward()
+        for call in self.backward:
+            call()
+        return self.dX
+
+
+def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
+               input_grad: bool) -> Plan:
+    """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
+
+    Without ``input_grad`` the backward pass starts at the first module with
+    parameters and skips its dL/dX: training never needs it.
+    """
+    ones = backend.ones_column(n)
+
+    def output_for(consumer: Module | None, cols: int) -> tuple[NDArray, NDArray | None]:
+        if ones and consumer is not None and consumer.wants_ones_column:
+            X1 = np.ones((n, cols + 1), dtype)
+            return X1[:, :-1], X1
+        return np.zeros((n, cols), dtype), None
+
+    count = len(modules)
+    first = 0 if input_grad else next((i for i, m in enumerate(modules) if m.n_params), count)
+    inputs = [output_for(modules[0], width)]
+    widths = [width]
+    for i, module in enumerate(modules):
+        widths.append(module.output_width(widths[-1]))
+        inputs.append(output_for(modules[i + 1] if i + 1 < count else None, widths[-1]))
+    grads = [np.zeros((n, w), dtype) for w in widths]
+    if first < count and not input_grad:
+        grads[first] = None
+
+    forward: list[Call] = []
+    backward: list[Call] = []
+    no_backward = None
+    for i, module in enumerate(modules):
+        params, param_grads = module.blocks()
+        buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
+                          dX=grads[i], params=params, grads=param_grads)
+        passes = module.plan(buffers)
+        forward += passes.forward
+        if i < first:
+            continue
+        if passes.backward is None:
+            no_backward = (f"{module!r} at index {i} has no backward pass: it cannot be trained or "
+                           "backpropagated through (define backward() or plan())")
+        else:
+            backward[:0] = passes.backward
+    return Plan(inputs[0][0], inputs[-1][0], grads[-1], grads[0] if input_grad else None,
+                tuple(forward), tuple(backward), no_backward)

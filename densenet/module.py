@@ -1,0 +1,335 @@
+"""The ``Module`` protocol: what every layer and activation tells the rest of densenet.
+
+A module is a function of a batch, with or without parameters. The planner,
+``Sequential``, save/load, ``gradcheck`` and ``summary`` learn what they need
+from it through these, never through its class or its private attributes:
+
+==========================  ===============================================================
+``param_shapes()``          its parameter blocks by shape (``Dense``: one ``(in + 1, out)``
+                            block ``[W; b]``); the model lays them out in its flat vector
+``param_views(blocks)``     the named views users see (``{"W": ..., "b": ...}``); gradients
+                            get the same names with a ``d`` in front (``dW``, ``db``)
+``input_width``             the number of input features it requires, or None (any)
+``output_width(width)``     the number of output features for ``width`` input features
+``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
+``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
+                            rebuilds it; used by save/load and ``repr``
+``reset_parameters(rng)``   draws fresh parameters
+``plan(buffers)``           its forward and backward passes as NumPy calls on the arrays
+                            the planner allocated (``densenet.chain``)
+==========================  ===============================================================
+
+``forward`` and ``backward`` derive from ``plan``. A module may instead define
+``forward(X) -> Y`` and ``backward(dY) -> dX`` itself (caching what backward
+needs): the default ``plan`` then wraps them, at the cost of a copy per pass.
+
+Every subclass is registered by name when its class is defined, so a saved
+model can name it and ``load`` can find it (in the process that defines it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import as_matrix, as_numeric
+from .chain import Buffers, Passes, Plan, plan_chain
+
+_TYPES: dict[str, type[Module]] = {}
+
+#: A standalone module keeps its plans for this many batch shapes.
+_KEPT_PLANS = 4
+
+
+def type_name(cls: type) -> str:
+    """The name a module class is saved under: ``"Dense"`` for densenet's own,
+    ``"package.module.ClassName"`` for any other."""
+    if cls.__module__ == "densenet" or cls.__module__.startswith("densenet."):
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def module_type(name: str) -> type[Module]:
+    """The Module class registered under ``name`` (see ``type_name``)."""
+    try:
+        return _TYPES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown module type {name!r}: only Module classes defined in this process can be "
+            "rebuilt; import the code that defines it first"
+        ) from None
+
+
+def split(flat: NDArray, shapes: Sequence[tuple[int, ...]]) -> tuple[NDArray, ...]:
+    """Consecutive views of the 1-D ``flat``, shaped as ``shapes``."""
+    blocks, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        blocks.append(flat[start:start + size].reshape(shape))
+        start += size
+    return tuple(blocks)
+
+
+class Module:
+    """Base class of every layer and activation: see the module docstring for the protocol.
+
+    A module with parameters holds them as views into flat vectors: its own
+    zeros until a ``Sequential`` binds it to a slice of the model's ``params``
+    and ``grads``. Copies (``copy.deepcopy``, pickle) rebuild the views.
+    """
+
+    #: Whether the passes can use ``[X, 1]`` (see ``Buffers.X1``).
+    wants_ones_column: ClassVar[bool] = False
+
+    _flat: tuple[NDArray, NDArray] | None = None
+    _view_names: tuple[str, ...] = ()
+    _plans: dict[tuple[int, int, np.dtype], Plan] | None = None
+    _last: Plan | None = None
+    _in_model: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _TYPES[type_name(cls)] = cls
+
+    # -- what a module declares ------------------------------------------------
+
+    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the parameter blocks, in their order in the flat vector."""
+        return ()
+
+    def param_views(self, blocks: tuple[NDArray, ...]) -> dict[str, NDArray]:
+        """Named views of ``blocks`` (shaped as ``param_shapes()``), for users."""
+        return {}
+
+    @property
+    def input_width(self) -> int | None:
+        """The number of input features this module requires, or None for any."""
+        return None
+
+    def output_width(self, width: int) -> int:
+        """The number of output features for ``width`` input features."""
+        return width
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON values) that rebuild this module."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Module:
+        """A new module of this class from ``config()``'s output."""
+        return cls(**config)
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        """Draw fresh parameters from ``rng`` (nothing to do without parameters)."""
+
+    def plan(self, buffers: Buffers) -> Passes:
+        """The forward and backward passes on ``buffers`` (see ``densenet.chain``).
+
+        This default wraps a ``forward`` and ``backward`` the subclass defines.
+        """
+        self.check_defined()
+        forward, b = self.forward, buffers
+
+        def run_forward() -> None:
+            Y = forward(b.X)
+            if np.shape(Y) != b.Y.shape:
+                raise ValueError(f"{self!r}.forward returned shape {np.shape(Y)}, expected {b.Y.shape}")
+            np.copyto(b.Y, Y)
+
+        if not self._defines("backward"):
+            return Passes([run_forward], None)
+        backward = self.backward
+
+        def run_backward() -> None:
+            dX = backward(b.dY)
+            if b.dX is not None:
+                np.copyto(b.dX, dX)
+
+        return Passes([run_forward], [run_backward])
+
+    def forward_scaled(self, X: NDArray, exponent: int) -> NDArray:
+        """The output for the input ``X * 2**exponent`` (``|X| <= 1``), computed so
+        that sums of huge inputs do not overflow where the module can (``Dense``
+        does); ``Sequential`` uses it for inputs near the float range. This
+        default computes the output of ``X * 2**exponent`` directly."""
+        return self.forward(np.ldexp(X, exponent))
+
+    def check_defined(self) -> None:
+        """Raise ``TypeError`` unless the module defines ``plan()`` or ``forward()``."""
+        if not (self._defines("plan") or self._defines("forward")):
+            raise TypeError(f"{self!r} ({type_name(type(self))}) defines neither plan() nor forward() "
+                            "and backward(): a Module must define one or the other")
+
+    def _defines(self, name: str) -> bool:
+        return getattr(type(self), name) is not getattr(Module, name)
+
+    # -- parameters --------------------------------------------------------------
+
+    @property
+    def n_params(self) -> int:
+        """The number of parameters."""
+        return sum(math.prod(shape) for shape in self.param_shapes())
+
+    @property
+    def in_model(self) -> bool:
+        """True once a ``Sequential`` owns this module (a module belongs to one model)."""
+        return self._in_model
+
+    def bind(self, params: NDArray | None = None, grads: NDArray | None = None) -> None:
+        """Make the parameters and gradients views into the 1-D ``params`` and ``grads``
+        (fresh float64 zeros when not given: a module on its own)."""
+        size = self.n_params
+        if params is None or grads is None:
+            params, grads = np.zeros(size), np.zeros(size)
+        if params.shape != (size,) or grads.shape != (size,):
+            raise ValueError(f"{self!r} has {size} parameters; cannot bind it to vectors of "
+                             f"shapes {params.shape} and {grads.shape}")
+        shapes = self.param_shapes()
+        views = self.param_views(split(params, shapes))
+        views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
+        for name, view in views.items():
+            setattr(self, name, view)
+        self._flat, self._view_names = (params, grads), tuple(views)
+        self._plans, self._last = None, None  # they hold the old views
+
+    def attach(self, params: NDArray, grads: NDArray) -> None:
+        """Bind to a model's slices for good (``Sequential`` calls this once)."""
+        if self._in_model:
+            raise ValueError(f"{self!r} already belongs to a model")
+        self.bind(params, grads)
+        self._in_model = True
+
+    def blocks(self) -> tuple[tuple[NDArray, ...], tuple[NDArray, ...]]:
+        """The parameter blocks and the gradient blocks, shaped as ``param_shapes()``."""
+        params, grads = self.flat_params, self.flat_grads
+        shapes = self.param_shapes()
+        return split(params, shapes), split(grads, shapes)
+
+    @property
+    def flat_params(self) -> NDArray:
+        """Every parameter of this module, one 1-D view (a slice of ``model.params``)."""
+        if self._flat is None:
+            self.bind()
+        return self._flat[0]
+
+    @property
+    def flat_grads(self) -> NDArray:
+        """Every gradient of this module, one 1-D view laid out like ``flat_params``."""
+        if self._flat is None:
+            self.bind()
+        return self._flat[1]
+
+    # -- the module on its own -----------------------------------------------------
+
+    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
+        """``X`` as a 2-D float array this module accepts: its parameters' dtype, else
+        X's own float32/float64 (float64 for anything else); the width checked."""
+        dtype = self.flat_params.dtype if self.n_params else _float_dtype_of(X)
+        X = as_matrix(X, name, dtype)
+        width = self.input_width
+        if width is not None and X.shape[1] != width:
+            raise ValueError(f"{name} has {X.shape[1]} features (shape {X.shape}), but {self!r} "
+                             f"expects {width} features as input")
+        return X
+
+    def forward(self, X: ArrayLike) -> NDArray:
+        """The output for a batch ``X``, as a new array; the input is validated."""
+        X = self.check_input(X)
+        plan = self._standalone_plan(X)
+        plan.X[...] = X
+        self._last = plan
+        return plan.run_forward().copy()
+
+    def backward(self, dY: ArrayLike) -> NDArray:
+        """Given dL/dY for the last ``forward``, write the parameter gradients
+        (overwriting them) and return dL/dX as a new array."""
+        plan = self._last
+        if plan is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        dY = as_numeric(dY, "dY", plan.dY.dtype)
+        if dY.shape != plan.dY.shape:
+            raise ValueError(f"{self!r}.backward: dY has shape {dY.shape}, but the last forward "
+                             f"output has shape {plan.Y.shape}")
+        plan.dY[...] = dY
+        return plan.run_backward().copy()
+
+    def _standalone_plan(self, X: NDArray) -> Plan:
+        key = (X.shape[0], X.shape[1], X.dtype)
+        plans = self._plans if self._plans is not None else {}
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _KEPT_PLANS:
+                plans.pop(next(iter(plans)))
+            plan = plans[key] = plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
+        self._plans = plans
+        return plan
+
+    def __call__(self, X: ArrayLike) -> NDArray:
+        return self.forward(X)
+
+    # -- copies and text -------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in (*self._view_names, "_view_names", "_plans", "_last", "_in_model"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._flat is not None:
+            # writeable arrays of its own: joblib may hand over read-only memory maps
+            self.bind(*(np.require(a, requirements="CWO") for a in self._flat))
+
+    def __copy__(self) -> Module:
+        raise TypeError(f"copy.copy({self!r}): a shallow copy would share its parameters; "
+                        "use copy.deepcopy")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def describe(module: Module) -> dict[str, Any]:
+    """``{"type": ..., **config}``, checked to rebuild the module: JSON values
+    only, and ``from_config`` gives a module with the same config and parameter
+    shapes. Raises ``TypeError`` naming the module otherwise."""
+    cls = type(module)
+    config = module.config()
+    what = f"{module!r} ({type_name(cls)})"
+    if not isinstance(config, dict) or "type" in config:
+        raise TypeError(f"{what}: config() must return a dict of constructor arguments without "
+                        f"a 'type' key, got {config!r}")
+    try:
+        text = json.dumps(config)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what}: config() must hold JSON values only: {error}") from None
+    try:
+        rebuilt = cls.from_config(json.loads(text))
+    except Exception as error:
+        raise TypeError(f"{what} cannot be rebuilt from its config {config!r}: {error}; "
+                        "define config() to return its constructor arguments") from None
+    if json.dumps(rebuilt.config()) != text or rebuilt.param_shapes() != module.param_shapes():
+        raise TypeError(f"{what} is not rebuilt by its config {config!r} (the rebuilt module is "
+                        f"{rebuilt!r}); define config() to return its constructor arguments")
+    if module_type(type_name(cls)) is not cls:
+        raise TypeError(f"{what}: another class has since been registered under the same name")
+    return {"type": type_name(cls), **config}
+
+
+def build(spec: dict[str, Any]) -> Module:
+    """The module ``describe`` described (a new module; parameters not set)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise ValueError(f"a module description must be a dict with a 'type' name, got {spec!r}")
+    config = {key: value for key, value in spec.items() if key != "type"}
+    return module_type(spec["type"]).from_config(config)
+
+
+def _float_dtype_of(X: ArrayLike) -> np.dtype:
+    dtype = getattr(X, "dtype", None)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)

@@ -1,0 +1,64 @@
+"""The training step: a model, a loss and an optimiser planned for one batch size.
+
+``TrainStep`` joins the model's planned passes (``Sequential.plan``), the
+loss's plan and the optimiser's in-place update into one list of calls on
+arrays allocated once. A step then
+
+1. takes the batch the caller copied (or gathered) into ``step.X`` and ``step.y``,
+2. runs the forward calls, reads the loss, runs the backward calls,
+3. updates ``model.params`` in place,
+
+and allocates nothing. Because ``Sequential.forward``/``backward`` and
+``Loss.forward``/``backward`` run the same planned calls, a hand-written loop
+gives bit-identical weights.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .loss import Loss
+    from .model import Sequential
+    from .optimizer import Optimizer
+
+
+class TrainStep:
+    """One planned training step on batches of ``n`` rows.
+
+    Args:
+        model: the model; its plan for batch size ``n`` is reused.
+        loss: the loss.
+        optimizer: updates ``model.params`` from ``model.grads`` at the end of the step.
+        n: the batch size.
+        target: a target array as ``loss.target`` returns it; ``step.y`` gets its
+            dtype and trailing shape.
+
+    Fill ``step.X`` and ``step.y``, then ``step()`` returns the batch's loss;
+    ``model.grads`` holds its gradient and ``model.params`` has been updated.
+    """
+
+    def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer, n: int,
+                 target: NDArray) -> None:
+        plan = model.plan(n)
+        plan.check_backward()
+        self.n, self.X = n, plan.X
+        self.y = np.zeros((n, *target.shape[1:]), target.dtype)
+        planned = loss.plan(plan.Y, self.y, plan.dY)
+        self.forward = plan.forward + tuple(planned.forward)
+        self.value = planned.value
+        self.backward = tuple(planned.backward) + plan.backward
+        self.optimizer, self.params, self.grads = optimizer, model.params, model.grads
+
+    def __call__(self) -> float:
+        for call in self.forward:
+            call()
+        value = self.value()
+        for call in self.backward:
+            call()
+        self.optimizer.step(self.params, self.grads)
+        return value

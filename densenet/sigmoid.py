@@ -1,0 +1,66 @@
+"""``Sigmoid``: the logistic activation."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .backend import expit
+from .chain import Buffers, Passes
+from .module import Module
+
+#: From this many elements on, ``Sigmoid`` computes ``1 / (1 + exp(-x))`` with
+#: NumPy's vectorised ``exp`` (3.4x faster than ``expit`` in float64, 4.7x in
+#: float32, on 256 x 512); below it, the one ``expit`` call is cheaper.
+EXP_SIGMOID_MIN_SIZE = 2048
+
+
+class Sigmoid(Module):
+    r"""The logistic sigmoid, elementwise: ``Y = 1 / (1 + exp(-X))``.
+
+    Stable for every finite input in float32 and float64: no overflow warning,
+    outputs in [0, 1], accurate to a few ulp. Small arrays use
+    ``scipy.special.expit`` (one call); from ``EXP_SIGMOID_MIN_SIZE`` elements
+    on, NumPy's vectorised ``exp`` is several times faster. The backward pass
+    uses the output: ``dX = dY * Y * (1 - Y)``.
+
+    Shape:
+        - Input: ``(N, features)``
+        - Output: ``(N, features)``
+
+    Example:
+        >>> import numpy as np
+        >>> Sigmoid().forward(np.array([[0.0, 7.0]]))
+        array([[0.5       , 0.99908895]])
+    """
+
+    def plan(self, buffers: Buffers) -> Passes:
+        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
+        one = np.ones((), Y.dtype)  # a 0-d array: no Python-scalar conversion per call
+        if X.size < EXP_SIGMOID_MIN_SIZE:
+            forward = [partial(expit, X, Y)]
+        else:
+            forward = [partial(_sigmoid_by_exp, X, Y, one)]
+        if dX is None:
+            return Passes(forward, [])
+        tmp = np.zeros_like(dX)
+        # ((1 - Y) * Y) * dY, never in place: NumPy's in-place ufuncs are ~3x
+        # slower on one-element arrays
+        return Passes(forward, [partial(np.subtract, one, Y, dX), partial(np.multiply, dX, Y, tmp),
+                                partial(np.multiply, tmp, dY, dX)])
+
+
+def _sigmoid_by_exp(X: NDArray, Y: NDArray, one: NDArray) -> None:
+    """``Y = 1 / (1 + exp(-X))`` (``one``: a 0-d 1 of ``Y``'s dtype): within a few
+    ulp of the exact value (tested against float64 ``expit``), limits exactly 0 and 1.
+
+    ``exp(-x)`` overflows to inf for very negative ``x`` and ``1 / (1 + inf)``
+    is the correct limit 0, so the overflow flag is silenced, not an error.
+    """
+    with np.errstate(over="ignore"):
+        np.negative(X, out=Y)
+        np.exp(Y, out=Y)
+        np.add(Y, one, out=Y)
+        np.divide(one, Y, out=Y)
