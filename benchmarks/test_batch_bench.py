@@ -18,4 +18,4 @@ def test_epoch(benchmark, batch_size):
     work = workloads.densenet_epoch((2, 64, 64, 1), n=1024, batch_size=batch_size)
     benchmark.extra_info.update(network="2-64-64-1", batch_size=batch_size, samples=1024)
     history = benchmark.pedantic(work, rounds=5, warmup_rounds=1)
-    assert history.loss.shape == (1,)
+    workloads.check_epoch(history, (2, 64, 64, 1))

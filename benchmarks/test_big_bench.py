@@ -25,7 +25,12 @@ def test_step(benchmark, side, dtype):
     else:
         work = step if side == "densenet-step" else floor
     benchmark.extra_info.update(network="784-512-512-10", batch_size=256, dtype=np.dtype(dtype).name)
-    benchmark.pedantic(work, rounds=10, warmup_rounds=2)
+    result = benchmark.pedantic(work, rounds=10, warmup_rounds=2)
+    if side == "matmul-floor":  # the weight gradients of the three layers
+        assert [dW.shape for dW in result] == [(784, 512), (512, 512), (512, 10)]
+        assert all(np.isfinite(dW).all() and dW.any() for dW in result)
+    else:  # the loss of a sigmoid output against targets in (0, 1)
+        assert 0 < float(result) < 1
 
 
 def test_step_trains():

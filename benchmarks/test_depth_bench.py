@@ -15,4 +15,5 @@ def test_batch1_steps(benchmark, depth, side):
     sizes = (2,) + (32,) * depth + (1,)
     densenet, scalar, steps = workloads.mlp_epoch(sizes, n=32, batch_size=1)
     benchmark.extra_info.update(network="-".join(map(str, sizes)), batch_size=1, steps=steps)
-    benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=5, warmup_rounds=1)
+    result = benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=5, warmup_rounds=1)
+    workloads.check_epoch(result, sizes)

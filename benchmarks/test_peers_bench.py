@@ -7,6 +7,7 @@ is linear, ours a sigmoid. PyTorch appears in the ``tutorial`` and ``big`` group
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import workloads
 
@@ -17,7 +18,8 @@ def test_sklearn(benchmark, batch_size):
     pytest.importorskip("sklearn")
     work = workloads.sklearn_epochs((2, 64, 64, 1), n=1024, batch_size=batch_size)
     benchmark.extra_info.update(network="2-64-64-1", batch_size=batch_size, samples=1024)
-    benchmark.pedantic(work, rounds=3, warmup_rounds=1)
+    net = benchmark.pedantic(work, rounds=3, warmup_rounds=1)
+    assert net.n_iter_ == 1 and np.isfinite(net.loss_)
 
 
 @pytest.mark.benchmark(group="peers")
@@ -25,4 +27,5 @@ def test_sklearn(benchmark, batch_size):
 def test_densenet(benchmark, batch_size):
     work = workloads.densenet_epoch((2, 64, 64, 1), n=1024, batch_size=batch_size)
     benchmark.extra_info.update(network="2-64-64-1", batch_size=batch_size, samples=1024)
-    benchmark.pedantic(work, rounds=3, warmup_rounds=1)
+    history = benchmark.pedantic(work, rounds=3, warmup_rounds=1)
+    workloads.check_epoch(history, (2, 64, 64, 1))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import report
+
+pytest.importorskip("matplotlib")  # the report's plots
 
 
 def test_report_smoke_run(tmp_path, capsys):

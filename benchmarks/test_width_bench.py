@@ -20,7 +20,8 @@ WIDTHS = [2, 4, 8, 16, 64, 256]
 def test_batch1_steps(benchmark, h, side):
     densenet, scalar, steps = workloads.mlp_epoch((2, h, 1), n=64, batch_size=1)
     benchmark.extra_info.update(network=f"2-{h}-1", batch_size=1, steps=steps)
-    benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=5, warmup_rounds=1)
+    result = benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=5, warmup_rounds=1)
+    workloads.check_epoch(result, (2, h, 1))
 
 
 @pytest.mark.benchmark(group="width-epoch")
@@ -30,7 +31,8 @@ def test_full_batch_epoch(benchmark, h, side):
     densenet, scalar, steps = workloads.mlp_epoch((2, h, 1), n=1024, batch_size=1024)
     benchmark.extra_info.update(network=f"2-{h}-1", batch_size=1024, steps=steps)
     rounds = 5 if side == "densenet" or h <= 16 else 2
-    benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=rounds, warmup_rounds=1)
+    result = benchmark.pedantic(densenet if side == "densenet" else scalar, rounds=rounds, warmup_rounds=1)
+    workloads.check_epoch(result, (2, h, 1))
 
 
 @pytest.mark.parametrize("h", [2, 16])

@@ -74,8 +74,9 @@ def mlp_epoch(sizes: tuple[int, ...], n: int, batch_size: int,
     def densenet() -> object:
         return model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
 
-    def scalar() -> None:
+    def scalar() -> list[float]:
         scalar_net.train(X_list, y_list, lr=lr, epochs=1, batch_size=batch_size)
+        return scalar_net.params()
 
     return densenet, scalar, -(-n // batch_size)
 
@@ -87,6 +88,18 @@ def densenet_epoch(sizes: tuple[int, ...], n: int, batch_size: int,
     X, y = regression_data(n, sizes, dtype)
     optimizer = dn.SGD(lr)
     return lambda: model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+
+
+def check_epoch(result: object, sizes: tuple[int, ...]) -> None:
+    """What an ``mlp_epoch`` or ``densenet_epoch`` side returned says it trained:
+    densenet's one-epoch ``History`` with a loss in (0, 1) (sigmoid outputs,
+    targets in (0.05, 0.95)), or the scalar network's finite parameters."""
+    if isinstance(result, dn.History):
+        assert result.loss.shape == (1,) and 0 < result.loss[0] < 1
+    else:
+        params = np.asarray(result)
+        n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        assert params.shape == (n_params,) and np.isfinite(params).all()
 
 
 # -- big layers: a planned SGD step vs its matrix products alone ------------------------
@@ -116,16 +129,18 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
     Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
     acts = [X] + [np.zeros((batch_size, b), dtype) for b in sizes[1:]]
     grads = [np.zeros_like(a) for a in acts]
+    grads[-1][...] = rng.standard_normal(grads[-1].shape)  # the loss gradient the products start from
     dWs = [np.zeros_like(W) for W in Ws]
     WTs = [W.T for W in Ws]
 
-    def floor() -> None:
+    def floor() -> list[np.ndarray]:
         for i, W in enumerate(Ws):
             np.dot(acts[i], W, out=acts[i + 1])
         for i in range(len(Ws) - 1, -1, -1):
             np.dot(acts[i].T, grads[i + 1], out=dWs[i])
             if i:
                 np.dot(grads[i + 1], WTs[i], out=grads[i])
+        return dWs
 
     return step, floor
 
@@ -146,10 +161,12 @@ def torch_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss_fn = torch.nn.MSELoss()
 
-    def step() -> None:
+    def step() -> object:
         optimizer.zero_grad(set_to_none=False)
-        loss_fn(net(X), y).backward()
+        loss = loss_fn(net(X), y)
+        loss.backward()
         optimizer.step()
+        return loss.detach()
 
     return step
 
@@ -196,13 +213,14 @@ def sklearn_epochs(sizes: tuple[int, ...], n: int, batch_size: int, epochs: int 
     X, y = regression_data(n, sizes)
     target = y.ravel() if sizes[-1] == 1 else y
 
-    def train() -> None:
+    def train() -> MLPRegressor:
         net = MLPRegressor(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd",
                            learning_rate_init=0.1, momentum=0.0, batch_size=batch_size,
                            max_iter=epochs, shuffle=False, alpha=0.0, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             net.fit(X, target)
+        return net
 
     return train
 

@@ -26,6 +26,7 @@ import importlib
 
 from . import init
 from .callbacks import Callback, EarlyStopping
+from .chain import Buffers, Passes
 from .dense import Dense
 from .gradcheck import GradcheckError, gradcheck
 from .loss import Loss
@@ -38,6 +39,7 @@ from .sigmoid import Sigmoid
 from .training import DivergenceError, History
 
 __all__ = [
+    "Buffers",
     "Callback",
     "Dense",
     "DivergenceError",
@@ -48,6 +50,7 @@ __all__ = [
     "MSELoss",
     "Module",
     "Optimizer",
+    "Passes",
     "SGD",
     "Sequential",
     "Sigmoid",

@@ -74,8 +74,8 @@ class Loss:
         y_pred, y_true = as_numeric(y_pred, "y_pred", dtype), as_numeric(y_true, "y_true", dtype)
         if y_pred.shape != y_true.shape:
             raise ValueError(
-                f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape {y_true.shape}; "
-                "they must match exactly"
+                f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape "
+                f"{y_true.shape}; they must match exactly"
             )
         return y_pred, y_true
 

@@ -115,7 +115,8 @@ def test_fit_never_modifies_the_callers_arrays():
     copies = X.copy(), y.copy(), X32.copy()
     mlp((2, 4, 1)).fit(X, y, epochs=2, batch_size=4)
     mlp((2, 4, 1), dtype=np.float32).fit(X32, y, epochs=2, batch_size=4)
-    assert_array_equal(X, copies[0]) and assert_array_equal(y, copies[1])
+    assert_array_equal(X, copies[0])
+    assert_array_equal(y, copies[1])
     assert_array_equal(X32, copies[2])
 
 

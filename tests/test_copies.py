@@ -1,0 +1,178 @@
+"""Copies of a model (deepcopy, pickle, joblib, clone) are whole models: they train
+exactly like the original, and apart from it."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+
+
+def model_of_every_module(dtype):
+    """Dense followed by Sigmoid and by Dense (both ones-column paths at batch size 1)."""
+    return dn.Sequential(dn.Dense(3, 5), dn.Sigmoid(), dn.Dense(5, 4), dn.Dense(4, 2), dn.Sigmoid(),
+                         dtype=dtype, seed=0)
+
+
+def data():
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((13, 3)), rng.uniform(size=(13, 2))
+
+
+def by_pickle(model):
+    return pickle.loads(pickle.dumps(model))
+
+
+def by_joblib(model, tmp_path=None):
+    joblib = pytest.importorskip("joblib")
+    import io
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    buffer.seek(0)
+    return joblib.load(buffer)
+
+
+COPIES = {"deepcopy": copy.deepcopy, "pickle": by_pickle, "joblib": by_joblib,
+          "clone": lambda m: m.clone()}
+
+
+def assert_views_into(model):
+    """Every parameter and gradient view of every module lies in the model's own buffers."""
+    for module in model:
+        params, grads = module.blocks()
+        for view in params:
+            assert np.shares_memory(view, model.params)
+        for view in grads:
+            assert np.shares_memory(view, model.grads)
+    for layer in (m for m in model if m.n_params):
+        assert np.shares_memory(layer.W, model.params) and np.shares_memory(layer.dW, model.grads)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("how", list(COPIES))
+def test_a_copy_trains_bit_identically_to_the_original_and_apart_from_it(how, dtype):
+    X, y = data()
+    model = model_of_every_module(dtype)
+    model.fit(X, y, epochs=1, batch_size=4)  # plans, a snapshot buffer and a generator state
+    model.forward(X[:2])
+    twin = COPIES[how](model)
+
+    assert twin is not model and twin.dtype == model.dtype
+    assert_views_into(twin)
+    assert not np.shares_memory(twin.params, model.params)
+    assert not np.shares_memory(twin.grads, model.grads)
+    assert_array_equal(twin.params, model.params)
+    assert repr(twin) == repr(model)
+
+    before = model.params.copy()
+    for batch_size in (1, 4):
+        twin.fit(X, y, optimizer=dn.SGD(0.5), epochs=2, batch_size=batch_size)
+    assert_array_equal(model.params, before)  # training the copy leaves the original alone
+    assert not np.array_equal(twin.params, before)  # and the copy did train
+    for batch_size in (1, 4):
+        model.fit(X, y, optimizer=dn.SGD(0.5), epochs=2, batch_size=batch_size)
+    assert_array_equal(twin.params, model.params)
+    assert_array_equal(twin.predict(X), model.predict(X))
+    assert twin.rng.bit_generator.state == model.rng.bit_generator.state
+
+
+@pytest.mark.parametrize("how", list(COPIES))
+def test_a_trained_copy_saves_and_reloads_what_it_predicts(how, tmp_path):
+    X, y = data()
+    twin = COPIES[how](model_of_every_module(np.float64))
+    twin.fit(X, y, epochs=3, batch_size=2)
+    twin.save(tmp_path / "twin.npz")
+    assert_array_equal(dn.load(tmp_path / "twin.npz").predict(X), twin.predict(X))
+
+
+def test_joblib_memory_maps_become_writeable_parameters(tmp_path):
+    """joblib hands large arrays to workers as read-only memory maps."""
+    joblib = pytest.importorskip("joblib")
+    X, y = data()
+    model = model_of_every_module(np.float64)
+    joblib.dump(model, tmp_path / "m.joblib")
+    twin = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+    assert twin.params.flags.writeable and twin.params.flags.owndata
+    twin.fit(X, y, epochs=2, batch_size=3, seed=0)
+    model.fit(X, y, epochs=2, batch_size=3, seed=0)
+    assert_array_equal(twin.params, model.params)
+
+
+def _train_in_a_worker(model, X, y):
+    model.fit(X, y, epochs=3, batch_size=2, seed=0)
+    return model
+
+
+def test_models_trained_in_joblib_worker_processes_come_back_trained():
+    joblib = pytest.importorskip("joblib")
+    X, y = data()
+    models = [model_of_every_module(np.float64) for _ in range(2)]
+    back = joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(_train_in_a_worker)(m, X, y) for m in models)
+    for model, trained in zip(models, back):
+        _train_in_a_worker(model, X, y)
+        assert_array_equal(trained.params, model.params)
+        assert_views_into(trained)
+
+
+def test_clone_to_another_dtype_keeps_the_values_and_the_generator():
+    model = model_of_every_module(np.float32)
+    twin = model.clone(dtype=np.float64)
+    assert twin.dtype == np.float64 and twin.params.dtype == np.float64
+    assert_array_equal(twin.params, model.params.astype(np.float64))
+    assert twin.rng.bit_generator.state == model.rng.bit_generator.state
+    assert_views_into(twin)
+
+
+def test_a_shallow_copy_is_refused():
+    model = model_of_every_module(np.float64)
+    with pytest.raises(TypeError, match=r"copy\.copy\(model\): a shallow copy would share"):
+        copy.copy(model)
+    with pytest.raises(TypeError, match="a shallow copy would share its parameters"):
+        copy.copy(model[0])
+
+
+def test_a_module_copied_out_of_a_model_is_its_own_and_can_join_another():
+    model = model_of_every_module(np.float64)
+    layer = copy.deepcopy(model[0])
+    assert not layer.in_model and not np.shares_memory(layer.W, model.params)
+    assert_array_equal(layer.W, model[0].W)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    assert_array_equal(layer.forward(X), model[0].forward(X))
+    layer.W[...] = 0  # the original is untouched
+    assert model[0].W.any()
+    other = dn.Sequential(layer, dn.Sigmoid(), seed=1)
+    assert np.shares_memory(other[0].W, other.params)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_standalone_modules_copy_with_their_parameters(how):
+    layer = dn.Dense(2, 3)
+    layer.reset_parameters(np.random.default_rng(0))
+    X = np.ones((4, 2))
+    layer.forward(X)
+    twin = COPIES[how](layer)
+    assert_array_equal(twin.forward(X), layer.forward(X))
+    twin.backward(np.ones((4, 3)))
+    assert np.shares_memory(twin.dW, twin.flat_grads) and twin.dW.any()
+    assert not layer.dW.any()  # the original's gradients untouched
+
+
+def test_optimizers_and_losses_copy_without_their_caches():
+    model = model_of_every_module(np.float64)
+    sgd, loss = dn.SGD(0.3), dn.MSELoss()
+    X, y = data()
+    model.fit(X, y, optimizer=sgd, loss=loss, epochs=1)
+    for thing in (sgd, loss):
+        assert len(pickle.dumps(thing)) < 400  # no arrays of the model travel with them
+    twin_sgd = pickle.loads(pickle.dumps(sgd))
+    twin = model.clone()
+    twin.fit(X, y, optimizer=twin_sgd, epochs=1, seed=0)
+    model.fit(X, y, optimizer=sgd, epochs=1, seed=0)
+    assert_array_equal(twin.params, model.params)

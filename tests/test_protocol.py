@@ -1,0 +1,239 @@
+"""The protocols: a new module, loss or optimiser is one class; bad ones fail loudly."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import expit
+
+import densenet as dn
+
+from .conftest import mlp, snapshot
+
+
+class Softplus(dn.Module):
+    """``Y = log(1 + exp(X))``; its slope is the sigmoid: the README's example."""
+
+    def plan(self, b):
+        forward = [partial(np.logaddexp, 0.0, b.X, b.Y)]
+        if b.dX is None:
+            return dn.Passes(forward, [])
+        slope = np.zeros_like(b.dX)
+        return dn.Passes(forward, [partial(expit, b.X, slope), partial(np.multiply, slope, b.dY, b.dX)])
+
+
+class ForwardBackwardSigmoid(dn.Module):
+    """A sigmoid written the generic way: forward and backward, no plan."""
+
+    def forward(self, X):
+        self.Y = expit(X)
+        return self.Y
+
+    def backward(self, dY):
+        return ((1 - self.Y) * self.Y) * dY
+
+
+def regression(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n, 2))
+    return X, np.sin(X[:, :1]) + 0.5 * X[:, 1:]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_custom_activation_trains_saves_loads_and_passes_gradcheck(tmp_path, dtype):
+    X, y = regression()
+    model = dn.Sequential(dn.Dense(2, 16), Softplus(), dn.Dense(16, 1), dtype=dtype, seed=0)
+    history = model.fit(X, y, optimizer=dn.SGD(0.05), epochs=200, batch_size=8, seed=0)
+    assert history.loss[-1] < history.loss[0] / 10
+    model.save(tmp_path / "softplus.npz")
+    loaded = dn.load(tmp_path / "softplus.npz")
+    assert type(loaded[1]) is Softplus and loaded.dtype == dtype
+    assert_array_equal(loaded.predict(X), model.predict(X))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "gradcheck: the model is float32", UserWarning)
+        assert dn.gradcheck(model, X[:6], y[:6]).ok
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_the_generic_path_trains_exactly_like_the_planned_one(batch_size):
+    X, y = regression(23)
+    planned = dn.Sequential(dn.Dense(2, 4), dn.Sigmoid(), dn.Dense(4, 1), seed=3)
+    generic = dn.Sequential(dn.Dense(2, 4), ForwardBackwardSigmoid(), dn.Dense(4, 1), seed=3)
+    for model in (planned, generic):
+        model.fit(X, y, optimizer=dn.SGD(0.3), epochs=3, batch_size=batch_size, seed=1)
+    assert_array_equal(generic.params, planned.params)
+    assert dn.gradcheck(generic, X[:4], y[:4]).ok
+
+
+def test_a_forward_only_module_predicts_but_cannot_train():
+    class Double(dn.Module):
+        def forward(self, X):
+            return 2 * X
+
+    model = dn.Sequential(dn.Dense(2, 3), Double(), seed=0)
+    X, y = regression(6)
+    assert_allclose(model.predict(X), 2 * (X @ model[0].W + model[0].b), rtol=1e-15)
+    before = snapshot(model)
+    with pytest.raises(TypeError, match=r"Double\(\) at index 1 has no backward pass"):
+        model.fit(X, np.zeros((6, 3)))
+    model.forward(X)
+    with pytest.raises(TypeError, match="has no backward pass"):
+        model.backward(np.ones((6, 3)))
+    assert_array_equal(model.params, before[0])
+    assert_array_equal(model.grads, before[1])
+
+
+def test_a_module_that_defines_nothing_is_refused_not_recursed():
+    class Nothing(dn.Module):
+        pass
+
+    with pytest.raises(TypeError, match=r"Nothing\(\) .* defines neither plan\(\) nor forward\(\)"):
+        dn.Sequential(dn.Dense(2, 2), Nothing())
+    with pytest.raises(TypeError, match="defines neither plan"):
+        Nothing().forward(np.ones((2, 2)))
+
+
+def test_a_forward_returning_the_wrong_shape_is_an_error():
+    class Collapse(dn.Module):
+        def forward(self, X):
+            return X.sum(axis=0, keepdims=True)
+
+    model = dn.Sequential(dn.Dense(2, 2), Collapse(), seed=0)
+    with pytest.raises(ValueError, match=r"Collapse\(\)\.forward returned shape \(1, 2\), expected \(5, 2\)"):
+        model.predict(np.ones((5, 2)))
+
+
+def test_modules_of_another_model_are_refused_and_that_model_is_unchanged():
+    owner = mlp((2, 3, 1), seed=0)
+    X = np.ones((4, 2))
+    before, prediction = owner.params.copy(), owner.predict(X)
+    with pytest.raises(ValueError, match=r"Dense\(in_features=2, out_features=3\) at index 0 already "
+                                         r"belongs to a model"):
+        dn.Sequential(owner[0], dn.Sigmoid(), seed=5)
+    assert_array_equal(owner.params, before)
+    assert_array_equal(owner.predict(X), prediction)
+    assert np.shares_memory(owner[0].W, owner.params)
+
+
+@pytest.mark.parametrize("thing, message", [
+    ("dense", "module 0 must be a densenet Module instance, got str"),
+    (dn.Dense, "got the class Dense"),
+])
+def test_non_modules_are_refused(thing, message):
+    with pytest.raises(TypeError, match=message):
+        dn.Sequential(thing)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(optimizer=0.1), r"optimizer must be a densenet Optimizer .* got float 0\.1"),
+    (dict(optimizer=dn.MSELoss()), "optimizer must be a densenet Optimizer .* got MSELoss"),
+    (dict(loss="mse"), "loss must be a densenet Loss .* got str 'mse'"),
+    (dict(loss=dn.SGD(0.1)), "loss must be a densenet Loss .* got SGD"),
+])
+def test_fit_refuses_losses_and_optimizers_of_the_wrong_kind(kwargs, message):
+    model = mlp((2, 3, 1))
+    X, y = regression(6)
+    before = snapshot(model)
+    state = model.rng.bit_generator.state
+    with pytest.raises(TypeError, match=message):
+        model.fit(X, y, **kwargs)
+    assert_array_equal(model.params, before[0])
+    assert_array_equal(model.grads, before[1])
+    assert model.rng.bit_generator.state == state
+    with pytest.raises(TypeError, match="loss must be a densenet Loss"):
+        model.evaluate(X, y, loss="mse")
+    with pytest.raises(TypeError, match="loss must be a densenet Loss"):
+        dn.gradcheck(model, X, y, loss=len)
+
+
+def test_a_loss_decides_which_targets_fit_accepts():
+    class LabelLoss(dn.MSELoss):
+        """Integer labels (N,), compared with the first output: a loss with its own targets."""
+
+        def target(self, y, n_outputs, dtype, name="y"):
+            labels = np.asarray(y)
+            if labels.ndim != 1 or labels.dtype.kind not in "iu":
+                raise ValueError(f"{name} must be integer labels (n_samples,), got {labels.dtype} {labels.shape}")
+            return np.repeat(labels.astype(dtype)[:, None], n_outputs, axis=1)
+
+    model = mlp((2, 3, 2))
+    X = np.ones((4, 2))
+    history = model.fit(X, np.array([0, 1, 1, 0]), loss=LabelLoss(), epochs=2)
+    assert history.loss.shape == (2,)
+    with pytest.raises(ValueError, match="must be integer labels"):
+        model.fit(X, np.ones((4, 2)), loss=LabelLoss())
+
+
+def test_a_custom_optimizer_is_one_class():
+    class SignDescent(dn.Optimizer):
+        def step(self, params, grads):
+            params -= self.lr * np.sign(grads)
+
+    X, y = regression()
+    model = mlp((2, 4, 1), seed=0)
+    start = model.params.copy()
+    model.fit(X[:1], y[:1], optimizer=SignDescent(0.01), epochs=1, batch_size=1)
+    grads = model.grads.copy()  # the gradient at the start, written by the one step
+    assert_allclose(model.params, start - 0.01 * np.sign(grads), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="SignDescent: invalid learning rate"):
+        SignDescent(-1.0)
+
+
+class CountingSGD(dn.SGD):
+    """SGD with state (a step count), to test that fit undoes the state with the weights."""
+
+    def __init__(self, lr):
+        super().__init__(lr)
+        self.steps = np.zeros(1)
+
+    def step(self, params, grads):
+        super().step(params, grads)
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps.copy()}
+
+    def load_state_dict(self, state):
+        self.steps[...] = state["steps"]
+
+
+def test_divergence_rolls_the_optimizer_state_back_with_the_weights():
+    X = np.array([[1.0], [3.0], [2.0]])
+    y = np.array([[0.0], [1.0], [0.5]])
+    model, sgd = dn.Sequential(dn.Dense(1, 1), seed=0), CountingSGD(lr=30.0)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=sgd, epochs=1000, batch_size=1, shuffle=False)
+    error = caught.value
+    assert error.batch > 0 or error.epoch > 0
+    assert sgd.steps[0] == 3 * error.epoch + error.batch  # the steps before the bad one
+
+
+def test_a_standalone_dense_checks_what_it_is_fed():
+    layer = dn.Dense(2, 1)
+    layer.W[...] = [[1.0], [2.0]]
+    layer.b[...] = 10.0
+    with pytest.raises(ValueError, match=r"X has 3 features \(shape \(1, 3\)\), but Dense\(in_features=2, "
+                                         r"out_features=1\) expects 2 features as input"):
+        layer.forward([[1.0, 2.0, 5.0]])
+    with pytest.raises(ValueError, match="must be 2-D"):
+        layer.forward([1.0, 2.0])
+    with pytest.raises(TypeError, match="real numbers"):
+        layer.forward([["a", "b"]])
+    assert_array_equal(layer.forward([[1.0, 2.0]]), [[15.0]])
+    assert layer.forward(np.ones((1, 2), np.float32)).dtype == np.float64  # the layer's dtype
+    with pytest.raises(ValueError, match=r"dY has shape \(2, 1\), but the last forward output has shape \(1, 1\)"):
+        layer.backward(np.ones((2, 1)))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        dn.Dense(2, 1).backward(np.ones((1, 1)))
+
+
+def test_a_standalone_activation_keeps_the_input_dtype_and_checks_its_input():
+    act = dn.Sigmoid()
+    assert act.forward(np.zeros((2, 3), np.float32)).dtype == np.float32
+    assert act.forward([[0, 1]]).dtype == np.float64
+    with pytest.raises(ValueError, match="non-finite"):
+        act.forward([[np.nan, 0.0]])
