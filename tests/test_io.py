@@ -181,7 +181,8 @@ def test_corrupted_member(tmp_path):
     start = data.find(b"NUMPY", data.find(b"params.npy"))
     data[start + 20: start + 40] = b"\xff" * 20
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"not a readable densenet \.npz file .*Bad CRC-32 for file 'params\.npy'"):
+    with pytest.raises(ValueError, match=r"not a readable densenet \.npz file .*Bad CRC-32 for "
+                                         r"file 'params\.npy'"):
         dn.load(path)
 
 

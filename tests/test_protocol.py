@@ -157,7 +157,7 @@ def test_a_loss_decides_which_targets_fit_accepts():
         def target(self, y, n_outputs, dtype, name="y"):
             labels = np.asarray(y)
             if labels.ndim != 1 or labels.dtype.kind not in "iu":
-                raise ValueError(f"{name} must be integer labels (n_samples,), got {labels.dtype} {labels.shape}")
+                raise ValueError(f"{name} must be integer labels (n_samples,), got {labels.shape}")
             return np.repeat(labels.astype(dtype)[:, None], n_outputs, axis=1)
 
     model = mlp((2, 3, 2))
@@ -225,7 +225,8 @@ def test_a_standalone_dense_checks_what_it_is_fed():
         layer.forward([["a", "b"]])
     assert_array_equal(layer.forward([[1.0, 2.0]]), [[15.0]])
     assert layer.forward(np.ones((1, 2), np.float32)).dtype == np.float64  # the layer's dtype
-    with pytest.raises(ValueError, match=r"dY has shape \(2, 1\), but the last forward output has shape \(1, 1\)"):
+    with pytest.raises(ValueError, match=r"dY has shape \(2, 1\), but the last forward output "
+                                         r"has shape \(1, 1\)"):
         layer.backward(np.ones((2, 1)))
     with pytest.raises(RuntimeError, match="backward called before forward"):
         dn.Dense(2, 1).backward(np.ones((1, 1)))
