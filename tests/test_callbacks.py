@@ -92,15 +92,20 @@ def test_early_stopping_needs_validation_data_to_monitor_val_loss():
     assert_array_equal(model.params, before[0])
 
 
-@pytest.mark.parametrize("kwargs", [dict(monitor="acc"), dict(patience=0), dict(patience=1.5),
-                                    dict(min_delta=-1.0), dict(min_delta=float("nan"))])
-def test_early_stopping_checks_its_arguments(kwargs):
-    with pytest.raises(ValueError, match="EarlyStopping"):
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(monitor="acc"), "monitor must be 'loss' or 'val_loss', got 'acc'"),
+    (dict(patience=0), "patience must be an integer >= 1, got 0"),
+    (dict(patience=1.5), "patience must be an integer >= 1, got 1.5"),
+    (dict(min_delta=-1.0), "min_delta must be a finite number >= 0, got -1.0"),
+    (dict(min_delta=float("nan")), "min_delta must be a finite number >= 0, got nan"),
+])
+def test_early_stopping_checks_its_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=f"EarlyStopping: {message}"):
         dn.EarlyStopping(**kwargs)
 
 
 def test_non_callbacks_are_rejected():
-    with pytest.raises(TypeError, match="Callback"):
+    with pytest.raises(TypeError, match="callbacks must be densenet Callback objects, got builtin_function"):
         mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[print])
 
 

@@ -53,12 +53,15 @@ def test_dense_work_buffers_follow_the_batch_size():
         assert layer.backward(np.ones((n, 3))).shape == (n, 2)
 
 
-@pytest.mark.parametrize("args, error", [
-    ((0, 3), ValueError), ((2, -1), ValueError), ((2.5, 3), TypeError),
-    ((True, 3), TypeError), (("2", 3), TypeError),
+@pytest.mark.parametrize("args, error, message", [
+    ((0, 3), ValueError, "Dense in_features must be a positive integer, got 0"),
+    ((2, -1), ValueError, "Dense out_features must be a positive integer, got -1"),
+    ((2.5, 3), TypeError, "Dense in_features must be a positive integer, got 2.5"),
+    ((True, 3), TypeError, "Dense in_features must be a positive integer, got True"),
+    (("2", 3), TypeError, "Dense in_features must be a positive integer, got '2'"),
 ])
-def test_dense_rejects_bad_sizes(args, error):
-    with pytest.raises(error, match="Dense"):
+def test_dense_rejects_bad_sizes(args, error, message):
+    with pytest.raises(error, match=message):
         dn.Dense(*args)
 
 

@@ -56,9 +56,14 @@ def test_layers_that_do_not_chain_are_rejected():
         dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(4, 1))
 
 
-@pytest.mark.parametrize("bad", [[], ["dense"], [dn.Dense], [dn.Sigmoid()]])
-def test_bad_module_lists_are_rejected(bad):
-    with pytest.raises((TypeError, ValueError), match="Sequential"):
+@pytest.mark.parametrize("bad, error, message", [
+    ([], ValueError, "Sequential needs at least one module"),
+    (["dense"], TypeError, "Sequential: module 0 must be a densenet Module instance, got str"),
+    ([dn.Dense], TypeError, "Sequential: module 0 must be a densenet Module instance, got the class Dense"),
+    ([dn.Sigmoid()], ValueError, "Sequential needs a module that fixes the input width"),
+])
+def test_bad_module_lists_are_rejected(bad, error, message):
+    with pytest.raises(error, match=message):
         dn.Sequential(*bad)
 
 
