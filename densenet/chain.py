@@ -127,9 +127,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     for i, module in enumerate(modules):
         widths.append(module.output_width(widths[-1]))
         inputs.append(output_for(modules[i + 1] if i + 1 < count else None, widths[-1]))
-    grads = [np.zeros((n, w), dtype) for w in widths]
-    if first < count and not input_grad:
-        grads[first] = None
+    grads = [np.zeros((n, w), dtype) for w in widths]  # dL/d(input of module i); the last: dL/dY
 
     forward: list[Call] = []
     backward: list[Call] = []
@@ -137,7 +135,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     for i, module in enumerate(modules):
         params, param_grads = module.blocks()
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
-                          dX=grads[i], params=params, grads=param_grads)
+                          dX=grads[i] if input_grad or i > first else None,
+                          params=params, grads=param_grads)
         passes = module.plan(buffers)
         forward += passes.forward
         if i < first:

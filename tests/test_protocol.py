@@ -238,3 +238,22 @@ def test_a_standalone_activation_keeps_the_input_dtype_and_checks_its_input():
     assert act.forward([[0, 1]]).dtype == np.float64
     with pytest.raises(ValueError, match="non-finite"):
         act.forward([[np.nan, 0.0]])
+
+
+def test_modules_before_the_first_trainable_one_need_no_backward_in_fit():
+    """Training never backpropagates into the input: a forward-only module there is fine."""
+
+    class Standardise(dn.Module):
+        def forward(self, X):
+            return (X - 1.0) / 2.0
+
+    X, y = regression(12)
+    model = dn.Sequential(Standardise(), dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), seed=0)
+    twin = dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), seed=0)
+    for batch_size in (1, 5):
+        model.fit(X, y, epochs=2, batch_size=batch_size, shuffle=False)
+        twin.fit((X - 1.0) / 2.0, y, epochs=2, batch_size=batch_size, shuffle=False)
+    assert_array_equal(model.params, twin.params)
+    model.forward(X)
+    with pytest.raises(TypeError, match=r"Standardise\(\) at index 0 has no backward pass"):
+        model.backward(np.ones((12, 1)))  # dL/dX would need it
