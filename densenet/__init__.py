@@ -25,8 +25,13 @@ __version__ = "0.1.0"
 import importlib
 
 from . import init
+from .adam import Adam
+from .adamw import AdamW
+from .bce import BCELoss
+from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback, EarlyStopping
 from .chain import Buffers, Passes
+from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .gradcheck import GradcheckError, gradcheck
 from .loss import Loss
@@ -34,13 +39,21 @@ from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
+from .relu import ReLU
 from .sgd import SGD
 from .sigmoid import Sigmoid
+from .softmax import Softmax
+from .tanh import Tanh
 from .training import DivergenceError, History
 
 __all__ = [
+    "Adam",
+    "AdamW",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "Buffers",
     "Callback",
+    "CrossEntropyLoss",
     "Dense",
     "DivergenceError",
     "EarlyStopping",
@@ -51,9 +64,12 @@ __all__ = [
     "Module",
     "Optimizer",
     "Passes",
+    "ReLU",
     "SGD",
     "Sequential",
     "Sigmoid",
+    "Softmax",
+    "Tanh",
     "gradcheck",
     "init",
     "load",

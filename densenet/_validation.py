@@ -75,3 +75,29 @@ def learning_rate(lr: object, owner: str) -> float:
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"{owner}: invalid learning rate {lr}; it must be finite and > 0")
     return float(lr)
+
+
+def unit_interval(values: NDArray, name: str, owner: str) -> NDArray:
+    """``values`` unchanged if every one lies in [0, 1]; else ``ValueError`` naming
+    ``owner``, ``name``, how many do not and the first."""
+    outside = (values < 0) | (values > 1)
+    if outside.any():
+        first = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"{owner}: {name} must lie in [0, 1]; {int(outside.sum())} value(s) do not, "
+                         f"the first {values[first]!r} at index {first}")
+    return values
+
+
+def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
+                   high: float = math.inf, high_open: bool = False, low_open: bool = False) -> float:
+    """``value`` as a float in the interval from ``low`` to ``high`` (closed unless
+    ``*_open``); ``TypeError`` for non-numbers, ``ValueError`` outside, naming ``owner``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    ok = (math.isfinite(v) and (v > low if low_open else v >= low)
+          and (v < high if high_open else v <= high))
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: invalid {name} {value!r}; it must lie in {interval}")
+    return v

@@ -7,14 +7,20 @@ densenet knows which optimiser it is; what it needs goes through:
 - ``step(params, grads)``: update ``params`` in place from ``grads``;
 - ``lr``: the learning rate, which a schedule may change between steps;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
-  (momentum, moment estimates: flat vectors beside ``params``), copied out and
-  put back, so that ``fit`` can undo a diverging epoch and a saved run can resume.
+  (momentum, moment estimates: flat vectors beside ``params``, and a step
+  count), copied out and put back, so that ``fit`` can undo a diverging epoch
+  and a saved run can resume exactly.
+
+An optimiser with state keeps it for one model's parameters: the array it
+first steps (or the first one after ``load_state_dict`` or unpickling) is its
+model, and stepping another array with that state is an error, not a silent mix.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import learning_rate
@@ -25,10 +31,20 @@ class Optimizer:
 
     Args:
         lr: the learning rate, finite and > 0 (checked whenever it is set).
+
+    A subclass with state lists its flat vectors in ``STATE`` and allocates them
+    in ``allocate_state``; the base class then gives ``state_dict``,
+    ``load_state_dict``, pickling and the one-model check.
     """
+
+    #: The names of the state vectors (each a flat vector shaped like ``params``).
+    STATE: tuple[str, ...] = ()
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
+        self.steps = 0
+        self._state: dict[str, NDArray] = {}
+        self._model: NDArray | None = None
 
     @property
     def lr(self) -> float:
@@ -43,14 +59,73 @@ class Optimizer:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
 
-    def state_dict(self) -> dict[str, Any]:
-        """A copy of the optimiser's state (flat vectors and counters); ``{}`` when it has none."""
-        return {}
+    # -- state ----------------------------------------------------------------------
+
+    def state(self, params: NDArray) -> dict[str, NDArray]:
+        """The state vectors for ``params`` (allocated as zeros on the first step);
+        raises ``ValueError`` if the state belongs to another model's parameters."""
+        if params is not self._model:
+            if self._model is not None:
+                raise ValueError(
+                    f"{type(self).__name__} keeps state for one model's parameters and was given "
+                    "another array: use one optimiser per model (copy.deepcopy(optimizer) for another)")
+            for name in self.STATE:
+                kept = self._state.get(name)
+                if kept is None:
+                    self._state[name] = np.zeros_like(params)
+                elif kept.shape != params.shape:
+                    raise ValueError(f"{type(self).__name__}: its state is for {kept.size} parameters, "
+                                     f"but the model has {params.size}")
+                else:
+                    self._state[name] = kept.astype(params.dtype, copy=False)
+            self._model = params if self.STATE else None
+        return self._state
+
+    def state_dict(self, out: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A copy of the optimiser's state: ``steps`` and its state vectors. Given
+        ``out`` (an earlier result), its arrays are reused: nothing is allocated."""
+        result: dict[str, Any] = {} if out is None else out
+        result["steps"] = self.steps
+        for name in self.STATE:
+            if name not in self._state:
+                result.pop(name, None)
+            elif name in result and result[name].shape == self._state[name].shape:
+                result[name][...] = self._state[name]
+            else:
+                result[name] = self._state[name].copy()
+        return result
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Put back a state that ``state_dict`` returned."""
-        if state:
-            raise ValueError(f"{type(self).__name__} has no state, got {sorted(state)}")
+        """Put back a state that ``state_dict`` returned (or a saved file held)."""
+        unknown = set(state) - {"steps", *self.STATE}
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}; "
+                             f"its state is {['steps', *self.STATE]}")
+        steps = state.get("steps", 0)
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"{type(self).__name__}: steps must be an integer >= 0, got {steps!r}")
+        vectors = {name: np.asarray(state[name]) for name in self.STATE if name in state}
+        sizes = {v.shape for v in vectors.values()}
+        if any(v.ndim != 1 or v.dtype.kind != "f" for v in vectors.values()) or len(sizes) > 1:
+            raise ValueError(f"{type(self).__name__}: state vectors must be 1-D float arrays of one size, "
+                             f"got {[(n, v.dtype.name, v.shape) for n, v in vectors.items()]}")
+        if self._model is not None and vectors and sizes != {self._model.shape}:
+            raise ValueError(f"{type(self).__name__}: the state is for {next(iter(vectors.values())).size} "
+                             f"parameters, but its model has {self._model.size}")
+        for name, vector in vectors.items():
+            if self._model is not None and name in self._state:
+                self._state[name][...] = vector
+            else:
+                self._state[name] = np.array(vector)
+        for name in set(self.STATE) - set(vectors):  # no state yet: it starts afresh
+            if name in self._state:
+                self._state[name][...] = 0
+        self.steps = int(steps)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None  # the state follows the optimiser to its next model
+        return state
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"

@@ -1,4 +1,4 @@
-"""``SGD``: plain stochastic gradient descent."""
+"""``SGD``: stochastic gradient descent, with momentum and weight decay."""
 
 from __future__ import annotations
 
@@ -7,20 +7,30 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validation import hyperparameter
 from .backend import axpy_chunks
 from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    r"""Plain stochastic gradient descent: ``params <- params - lr * grads``.
+    r"""Stochastic gradient descent, with PyTorch's update rule.
 
     Args:
         lr: the learning rate, finite and > 0.
+        momentum: the momentum factor ``mu``, >= 0 (default 0: plain SGD).
+        nesterov: use Nesterov momentum (needs ``momentum > 0``).
+        weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
 
-    ``step`` works in place and allocates nothing after its first call for a
-    given pair of arrays. On contiguous float vectors it is BLAS axpy
-    (``params += -lr * grads``) in slices that run on the calling thread
-    (``densenet.backend``); otherwise two NumPy ufunc calls.
+    Each step, with ``g = grads + wd * params``::
+
+        b = g                     (first step)      b = mu * b + g   (later steps)
+        g = g + mu * b            (nesterov)        g = b            (otherwise)
+        params = params - lr * g
+
+    Without momentum and weight decay this is ``params <- params - lr * grads``,
+    BLAS axpy in slices that run on the calling thread (``densenet.backend``).
+    The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
+    a step allocates nothing after the first.
 
     Example:
         >>> import numpy as np
@@ -30,35 +40,72 @@ class SGD(Optimizer):
         array([0.95, 2.1 ])
     """
 
-    def __init__(self, lr: float = 0.1) -> None:
+    def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr)
+        self.momentum = hyperparameter(momentum, "SGD", "momentum")
+        self.weight_decay = hyperparameter(weight_decay, "SGD", "weight_decay")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.STATE = ("momentum_buffer",) if self.momentum else ()
         self._forget()
 
     def _forget(self) -> None:
         self._pair: tuple[NDArray, NDArray] | None = None
         self._axpy: Any = None
-        self._scaled = np.empty(0)
+        self._g = self._d = np.empty(0)
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         pair = self._pair
         if pair is None or params is not pair[0] or grads is not pair[1]:
             # checked once per pair of arrays: a model passes the same two every step
-            self._pair, self._axpy = (params, grads), axpy_chunks(params, grads)
+            self._pair = (params, grads)
+            self._g = np.empty_like(params) if self.weight_decay else grads  # grads + wd params
+            self._d = np.empty_like(params) if self.momentum else self._g  # the step's direction
+            self._axpy = axpy_chunks(params, self._d)
+        g, d = self._g, self._d
+        if self.weight_decay:
+            np.multiply(params, self.weight_decay, out=g)
+            np.add(g, grads, out=g)
+        if self.momentum:
+            buffer = self.state(params)["momentum_buffer"]
+            if self.steps == 0:
+                np.copyto(buffer, g)
+            else:
+                np.multiply(buffer, self.momentum, out=buffer)
+                np.add(buffer, g, out=buffer)
+            if self.nesterov:
+                np.multiply(buffer, self.momentum, out=d)
+                np.add(g, d, out=d)
+            else:
+                np.copyto(d, buffer)
+        self.steps += 1
+        self._update(params, d)
+
+    def _update(self, params: NDArray, g: NDArray) -> None:
+        """``params -= lr * g``: chunked BLAS axpy where the arrays allow it."""
         if self._axpy is not None:
             axpy, chunks = self._axpy
             a = -self._lr
-            for g, p in chunks:
-                axpy(g, p, a=a)
+            for x, y in chunks:
+                axpy(x, y, a=a)
             return
-        scaled = self._scaled
-        if scaled.shape != grads.shape or scaled.dtype != grads.dtype:
-            scaled = self._scaled = np.empty_like(grads)
-        np.multiply(grads, self._lr, out=scaled)
-        np.subtract(params, scaled, out=params)
+        np.subtract(params, np.multiply(g, self._lr), out=params)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_lr": self._lr}  # the rest refers to the arrays last stepped
+        state = super().__getstate__()
+        for name in ("_pair", "_axpy", "_g", "_d"):  # they refer to the arrays last stepped
+            state.pop(name, None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._forget()
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={getattr(self, name)}" for name in ("momentum", "nesterov", "weight_decay")
+                        if getattr(self, name))
+        return f"SGD(lr={self.lr}{extra})"

@@ -219,12 +219,13 @@ def fit(
     recorded = {name: np.full(epochs, np.nan) for name in metrics}
     history = History(recorded["loss"][:0], None if validation_data is None else recorded["val_loss"][:0])
     start_weights = model.snapshot_buffer()
+    start_state = optimizer.state_dict()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for epoch in range(epochs):
             if shuffle:
                 rng.shuffle(epoch_run.order)
             start_weights[...] = model.params
-            start_state = optimizer.state_dict()
+            start_state = optimizer.state_dict(out=start_state)
             total, bad = epoch_run.run(on_batch)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights

@@ -1,0 +1,52 @@
+"""``BCEWithLogitsLoss``: binary cross-entropy on logits."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from ._validation import unit_interval
+from .backend import expit
+from .loss import Loss, LossPlan
+
+
+class BCEWithLogitsLoss(Loss):
+    r"""Binary cross-entropy on logits ``z``, averaged over every element (PyTorch's
+    semantics): ``L = mean(BCE(sigmoid(z), t))``, computed stably as
+    ``max(z, 0) - z t + log(1 + exp(-|z|))`` for any finite ``z``.
+
+    The gradient is ``(sigmoid(z) - t) / size``.
+
+    Shape:
+        - y_pred: logits, any shape (a ``Dense`` output)
+        - y_true: targets in [0, 1], exactly the shape of ``y_pred`` (``fit`` also
+          takes ``(N,)`` for a one-output model)
+
+    Example:
+        >>> import numpy as np
+        >>> round(BCEWithLogitsLoss().forward(np.array([[0.0], [1000.0]]), np.array([[1.0], [0.0]])), 6)
+        500.346574
+    """
+
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
+        return unit_interval(super().target(y, n_outputs, dtype, name), name, "BCEWithLogitsLoss")
+
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray, NDArray]:
+        y_pred, y_true = super().check(y_pred, y_true)
+        return y_pred, unit_interval(y_true, "y_true", "BCEWithLogitsLoss")
+
+    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+        term, soft = np.zeros_like(y_pred), np.zeros_like(y_pred)
+        zero = np.zeros((), y_pred.dtype)
+        size = y_pred.size
+        scale = np.array(1.0 / size, y_pred.dtype)
+        # log(1 + exp(-|z|)) + max(z, 0) - z t
+        forward = [partial(np.abs, y_pred, soft), partial(np.negative, soft, soft),
+                   partial(np.exp, soft, soft), partial(np.log1p, soft, soft),
+                   partial(np.multiply, y_pred, y_true, term), partial(np.subtract, soft, term, term),
+                   partial(np.maximum, y_pred, zero, out=soft), partial(np.add, term, soft, term)]
+        backward = [partial(expit, y_pred, grad), partial(np.subtract, grad, y_true, grad),
+                    partial(np.multiply, grad, scale, grad)]
+        return LossPlan(forward, lambda: float(term.sum()) / size, backward)

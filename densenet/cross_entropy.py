@@ -1,0 +1,122 @@
+"""``CrossEntropyLoss``: softmax cross-entropy on logits."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from ._validation import as_numeric
+from .chain import Call
+from .loss import Loss, LossPlan
+
+
+class CrossEntropyLoss(Loss):
+    r"""Softmax cross-entropy on logits, averaged over the samples (PyTorch's semantics).
+
+    With ``log p = log_softmax(y_pred)`` along the classes:
+
+    - integer class labels ``t`` ``(N,)``: ``L = -mean_i log p[i, t_i]``;
+    - class probabilities ``T`` ``(N, C)``: ``L = -mean_i sum_c T[i, c] log p[i, c]``.
+
+    The log-softmax is computed stably (each row shifted by its maximum), and
+    the gradient is the fused ``(softmax(y_pred) - T) / N`` (``T`` one-hot for
+    labels). Feed it the last ``Dense`` layer's output, not a ``Softmax``.
+
+    Shape:
+        - y_pred: ``(N, C)`` logits
+        - y_true: ``(N,)`` integer labels in ``[0, C)``, or ``(N, C)`` probabilities
+
+    Example:
+        >>> import numpy as np
+        >>> loss = CrossEntropyLoss()
+        >>> round(loss.forward(np.array([[0.0, 0.0], [0.0, 0.0]]), np.array([0, 1])), 6)
+        0.693147
+        >>> loss.backward()
+        array([[-0.25,  0.25],
+               [ 0.25, -0.25]])
+    """
+
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
+        """Integer labels ``(N,)`` in ``[0, n_outputs)`` (as ``intp``), or class
+        probabilities ``(N, n_outputs)`` (as ``dtype``)."""
+        array = _as_array(y, name)
+        if array.ndim == 1:
+            return self._labels(array, n_outputs, name)
+        if array.ndim == 2 and array.shape[1] == n_outputs:
+            return as_numeric(array, name, dtype)
+        raise ValueError(f"CrossEntropyLoss: {name} has shape {array.shape}; it must be integer class "
+                         f"labels (n_samples,) or class probabilities (n_samples, {n_outputs})")
+
+    def _labels(self, array: NDArray, classes: int, name: str) -> NDArray:
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"CrossEntropyLoss: class labels {name} must be integers, got dtype "
+                            f"{array.dtype} (for class probabilities pass an (n_samples, {classes}) array)")
+        if array.size == 0:
+            raise ValueError(f"{name} is empty (shape {array.shape})")
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"CrossEntropyLoss: class label {bad} in {name} is outside [0, {classes}) "
+                             f"for a model with {classes} outputs")
+        return array.astype(np.intp, copy=False)
+
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray, NDArray]:
+        dtype = getattr(y_pred, "dtype", None)
+        y_pred = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
+        if y_pred.ndim != 2:
+            raise ValueError(f"CrossEntropyLoss: y_pred must be 2-D logits (n_samples, n_classes), "
+                             f"got shape {y_pred.shape}")
+        y_true = self.target(y_true, y_pred.shape[1], y_pred.dtype, "y_true")
+        if len(y_true) != len(y_pred):
+            raise ValueError(f"CrossEntropyLoss: y_pred has {len(y_pred)} rows but y_true has {len(y_true)}")
+        return y_pred, y_true
+
+    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+        n, classes = y_pred.shape
+        dtype = y_pred.dtype
+        row = np.zeros((n, 1), dtype)
+        logp = np.zeros_like(y_pred)  # log_softmax(y_pred)
+        exp = np.zeros_like(y_pred)
+        # log p = (z - max) - log(sum(exp(z - max))), row by row
+        forward: list[Call] = [
+            partial(np.max, y_pred, 1, out=row, keepdims=True), partial(np.subtract, y_pred, row, logp),
+            partial(np.exp, logp, exp), partial(np.sum, exp, 1, out=row, keepdims=True),
+            partial(np.log, row, row), partial(np.subtract, logp, row, logp),
+        ]
+        scale = np.array(1.0 / n, dtype)
+        # the gradient: softmax - T, over n; softmax = exp(log p)
+        backward: list[Call] = [partial(np.exp, logp, grad)]
+        if y_true.ndim == 1:
+            flat_logp, flat_grad = logp.reshape(-1), grad.reshape(-1)
+            index, picked = np.zeros(n, np.intp), np.zeros(n, dtype)
+            offsets = np.arange(n) * classes
+            forward += [partial(np.add, offsets, y_true, index),
+                        partial(np.take, flat_logp, index, out=picked)]
+
+            def value() -> float:
+                return -float(picked.sum()) / n
+
+            one = np.ones((), dtype)
+            at_label = np.zeros(n, dtype)
+            backward += [partial(np.take, flat_grad, index, out=at_label),
+                         partial(np.subtract, at_label, one, at_label),
+                         partial(np.put, flat_grad, index, at_label)]
+        else:
+            product = np.zeros_like(y_pred)
+            forward.append(partial(np.multiply, y_true, logp, product))
+
+            def value() -> float:
+                return -float(product.sum()) / n
+
+            backward.append(partial(np.subtract, grad, y_true, grad))
+        backward.append(partial(np.multiply, grad, scale, grad))
+        return LossPlan(forward, value, backward)
+
+
+def _as_array(y: ArrayLike, name: str) -> NDArray:
+    try:
+        return np.asarray(y)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
