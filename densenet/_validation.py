@@ -84,7 +84,7 @@ def unit_interval(values: NDArray, name: str, owner: str) -> NDArray:
     if outside.any():
         first = tuple(int(i) for i in np.argwhere(outside)[0])
         raise ValueError(f"{owner}: {name} must lie in [0, 1]; {int(outside.sum())} value(s) do not, "
-                         f"the first {values[first]!r} at index {first}")
+                         f"the first {float(values[first])!r} at index {first}")
     return values
 
 

@@ -13,8 +13,9 @@ from .loss import Loss, LossPlan
 #: PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss.
 LOG_FLOOR = -100.0
 
-#: PyTorch's floor for ``p (1 - p)`` in the gradient.
-EPSILON = 1e-12
+#: PyTorch's floor for ``p (1 - p)`` in the gradient: 1e-12 as a float32
+#: (9.99999996e-13), which is what its kernel uses in float64 too (measured).
+EPSILON = float(np.float32(1e-12))
 
 
 class BCELoss(Loss):

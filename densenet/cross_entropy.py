@@ -76,15 +76,8 @@ class CrossEntropyLoss(Loss):
     def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
         n, classes = y_pred.shape
         dtype = y_pred.dtype
-        row = np.zeros((n, 1), dtype)
-        logp = np.zeros_like(y_pred)  # log_softmax(y_pred)
-        exp = np.zeros_like(y_pred)
-        # log p = (z - max) - log(sum(exp(z - max))), row by row
-        forward: list[Call] = [
-            partial(np.max, y_pred, 1, out=row, keepdims=True), partial(np.subtract, y_pred, row, logp),
-            partial(np.exp, logp, exp), partial(np.sum, exp, 1, out=row, keepdims=True),
-            partial(np.log, row, row), partial(np.subtract, logp, row, logp),
-        ]
+        logp, exp, row = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros((n, 1), dtype)
+        forward: list[Call] = [partial(log_softmax, y_pred, logp, exp, row)]
         scale = np.array(1.0 / n, dtype)
         # the gradient: softmax - T, over n; softmax = exp(log p)
         backward: list[Call] = [partial(np.exp, logp, grad)]
@@ -113,6 +106,19 @@ class CrossEntropyLoss(Loss):
             backward.append(partial(np.subtract, grad, y_true, grad))
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward)
+
+
+def log_softmax(Z: NDArray, out: NDArray, exp: NDArray, row: NDArray) -> None:
+    """``out = Z - max - log(sum(exp(Z - max)))`` row by row, with work arrays ``exp``
+    ``(N, C)`` and ``row`` ``(N, 1)``. A shift that overflows gives ``-inf``, the
+    correct log-probability of a class that far below the best, without a warning."""
+    np.max(Z, axis=1, out=row, keepdims=True)
+    with np.errstate(over="ignore"):
+        np.subtract(Z, row, out=out)
+    np.exp(out, out=exp)
+    np.sum(exp, axis=1, out=row, keepdims=True)
+    np.log(row, out=row)
+    np.subtract(out, row, out=out)
 
 
 def _as_array(y: ArrayLike, name: str) -> NDArray:

@@ -59,6 +59,11 @@ class Optimizer:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
 
+    def prepare(self, params: NDArray) -> None:
+        """Get ready to step ``params``: ``fit`` calls this before training, so that an
+        optimiser that cannot (its state is another model's) fails before any change."""
+        self.state(params)
+
     # -- state ----------------------------------------------------------------------
 
     def state(self, params: NDArray) -> dict[str, NDArray]:

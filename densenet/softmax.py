@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .chain import Buffers, Passes
 from .module import Module
@@ -31,13 +32,25 @@ class Softmax(Module):
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        row = np.zeros((X.shape[0], 1), Y.dtype)
-        forward = [partial(np.max, X, 1, out=row, keepdims=True), partial(np.subtract, X, row, Y),
-                   partial(np.exp, Y, Y), partial(np.sum, Y, 1, out=row, keepdims=True),
-                   partial(np.divide, Y, row, Y)]
+        forward = [partial(softmax, X, Y, np.zeros((X.shape[0], 1), Y.dtype))]
         if dX is None:
             return Passes(forward, [])
         dot = np.zeros((X.shape[0], 1), Y.dtype)
         return Passes(forward, [partial(np.multiply, dY, Y, dX),
                                 partial(np.sum, dX, 1, out=dot, keepdims=True),
                                 partial(np.subtract, dY, dot, dX), partial(np.multiply, dX, Y, dX)])
+
+
+def softmax(X: NDArray, Y: NDArray, row: NDArray) -> None:
+    """``Y = softmax(X)`` row by row, with ``row`` an ``(N, 1)`` work array.
+
+    Shifting by the row maximum keeps ``exp`` from overflowing; a shift that
+    itself overflows (``-huge - huge``) gives ``-inf``, whose ``exp`` is the
+    correct 0, so that overflow flag is silenced, not an error.
+    """
+    np.max(X, axis=1, out=row, keepdims=True)
+    with np.errstate(over="ignore"):
+        np.subtract(X, row, out=Y)
+    np.exp(Y, out=Y)
+    np.sum(Y, axis=1, out=row, keepdims=True)
+    np.divide(Y, row, out=Y)

@@ -85,7 +85,8 @@ class _Epoch:
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         self.shuffle = shuffle
-        self.order = np.arange(n)
+        self.rows = np.arange(n)
+        self.order = self.rows.copy()
         self.full = TrainStep(model, loss, optimizer, self.batch_size, y)
         rest = n - self.starts[-1]
         self.last = self.full if rest == self.batch_size else TrainStep(model, loss, optimizer, rest, y)
@@ -161,8 +162,8 @@ def fit(
         epochs: passes over the data, >= 1.
         batch_size: samples per step, >= 1; the last batch of an epoch holds
             the remainder when ``batch_size`` does not divide N.
-        shuffle: visit the samples in a fresh random order each epoch
-            (otherwise in the given order).
+        shuffle: visit the samples in a fresh random order each epoch, the
+            generator's shuffle of ``0..N-1`` (otherwise in the given order).
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights.
@@ -204,6 +205,7 @@ def fit(
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_val, y_val = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
+    optimizer.prepare(model.params)
 
     batches = -(-len(X) // min(batch_size, len(X)))
     callbacks = tuple(callbacks) + ((Progress(epochs, batches),) if verbose else ())
@@ -222,7 +224,8 @@ def fit(
     start_state = optimizer.state_dict()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for epoch in range(epochs):
-            if shuffle:
+            if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
+                epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
                 rng.shuffle(epoch_run.order)
             start_weights[...] = model.params
             start_state = optimizer.state_dict(out=start_state)

@@ -89,15 +89,22 @@ def test_model_seed_drives_shuffling_when_fit_has_none():
 
 
 def test_shuffled_epochs_are_seeded_permutations_of_the_data():
-    """Each epoch visits every sample once, in the order a seeded Generator's shuffle gives."""
+    """Each epoch visits every sample once, in the order a seeded Generator's shuffle of
+    0..N-1 gives; the order depends on the generator alone, so a fit split in two shuffles
+    like one."""
     X, y = two_blobs(20)
-    model, twin = mlp((2, 3, 1), seed=1), mlp((2, 3, 1), seed=1)
+    model, twin, halves = mlp((2, 3, 1), seed=1), mlp((2, 3, 1), seed=1), mlp((2, 3, 1), seed=1)
     model.fit(X, y, epochs=3, batch_size=6, shuffle=True, seed=5)
-    rng, order = np.random.default_rng(5), np.arange(20)
+    rng = np.random.default_rng(5)
     for _ in range(3):
+        order = np.arange(20)
         rng.shuffle(order)
         manual_training(twin, X[order], y[order], 0.1, 1, 6)
     assert_array_equal(model.params, twin.params)
+    rng = np.random.default_rng(5)
+    halves.fit(X, y, epochs=1, batch_size=6, seed=rng)
+    halves.fit(X, y, epochs=2, batch_size=6, seed=rng)
+    assert_array_equal(halves.params, model.params)
 
 
 def test_fit_continues_training():

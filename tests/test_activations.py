@@ -1,0 +1,94 @@
+"""ReLU, Tanh and Softmax: values, stability, gradients, and PyTorch's autograd."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.Tanh, dn.Softmax]
+
+
+def finite_extremes(dtype, rows=3):
+    big = np.finfo(dtype).max
+    row = np.array([-big, -1e4, -745.0, -1.0, 0.0, 1.0, 745.0, 1e4, big], dtype=dtype)
+    return np.tile(row, (rows, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_stable_for_every_finite_input(kind, dtype):
+    X = finite_extremes(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        act = kind()
+        Y = act.forward(X)
+        dX = act.backward(np.ones_like(X))
+    assert Y.dtype == dtype and dX.dtype == dtype
+    assert np.isfinite(Y).all() and np.isfinite(dX).all()
+
+
+def test_relu_values_and_gradient_at_zero():
+    act = dn.ReLU()
+    assert_array_equal(act.forward([[-2.0, -0.0, 0.0, 3.0]]), [[0.0, 0.0, 0.0, 3.0]])
+    assert_array_equal(act.backward([[5.0, 5.0, 5.0, 5.0]]), [[0.0, 0.0, 0.0, 5.0]])
+
+
+def test_tanh_values():
+    X = np.linspace(-5, 5, 11).reshape(1, -1)
+    act = dn.Tanh()
+    assert_allclose(act.forward(X), np.tanh(X), rtol=1e-15)
+    dY = np.random.default_rng(0).standard_normal(X.shape)
+    assert_allclose(act.backward(dY), dY * (1 - np.tanh(X) ** 2), rtol=1e-14)
+
+
+def test_softmax_rows_are_probabilities_even_for_huge_logits():
+    X = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0], [-1e300, -1e300, -1e300]])
+    Y = dn.Softmax().forward(X)
+    assert_allclose(Y.sum(axis=1), 1.0, rtol=1e-15)
+    assert_allclose(Y[0], [1.0, 0.0, 0.0])
+    assert_allclose(Y[1], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum(), rtol=1e-15)
+    assert_allclose(Y[2], [1 / 3] * 3, rtol=1e-15)
+
+
+def test_softmax_refuses_a_1d_array():
+    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\), got 1-D shape \(3,\)"):
+        dn.Softmax().forward(np.array([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_backward_matches_central_differences(kind):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 5))
+    X[np.abs(X) < 1e-3] = 0.5  # keep ReLU's kink away from the differences
+    W = rng.standard_normal((4, 5))  # L = sum(W * f(X)): dL/dY = W
+    act, eps = kind(), 1e-6
+    act.forward(X)
+    analytic = act.backward(W)
+    numeric = np.empty_like(X)
+    for idx in np.ndindex(X.shape):
+        up, down = X.copy(), X.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (np.sum(W * kind().forward(up)) - np.sum(W * kind().forward(down))) / (2 * eps)
+    assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_each_activation_passes_gradcheck_inside_a_model(kind):
+    model = dn.Sequential(dn.Dense(3, 6), kind(), dn.Dense(6, 4), kind(), seed=0)
+    rng = np.random.default_rng(2)
+    assert dn.gradcheck(model, rng.standard_normal((5, 3)), rng.uniform(size=(5, 4))).ok
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_standalone_and_planned_passes_agree_at_batch_size_one(kind):
+    """At batch size 1 the planner writes a module's output into [Y, 1] for a following Dense."""
+    model = dn.Sequential(dn.Dense(3, 4), kind(), dn.Dense(4, 2), seed=0)
+    X = np.random.default_rng(3).standard_normal((1, 3))
+    by_hand = model[2].forward(model[1].forward(model[0].forward(X)))
+    assert_allclose(model.forward(X), by_hand, rtol=1e-15)

@@ -1,0 +1,186 @@
+"""CrossEntropyLoss, BCELoss and BCEWithLogitsLoss: values, gradients, targets, PyTorch."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import snapshot
+
+LOSSES = [dn.CrossEntropyLoss, dn.BCELoss, dn.BCEWithLogitsLoss]
+
+
+def cases(seed=0, n=6, classes=4):
+    rng = np.random.default_rng(seed)
+    logits = 3 * rng.standard_normal((n, classes))
+    labels = rng.integers(0, classes, n)
+    probs = rng.dirichlet(np.ones(classes), n)
+    return logits, labels, probs
+
+
+def finite_differences(loss, y_pred, y_true, eps=1e-6):
+    numeric = np.empty_like(y_pred)
+    for idx in np.ndindex(y_pred.shape):
+        up, down = y_pred.copy(), y_pred.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (loss.forward(up, y_true) - loss.forward(down, y_true)) / (2 * eps)
+    return numeric
+
+
+@pytest.mark.parametrize("target", ["labels", "probabilities"])
+def test_cross_entropy_value_and_gradient(target):
+    logits, labels, probs = cases()
+    y = labels if target == "labels" else probs
+    T = np.eye(4)[labels] if target == "labels" else probs
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    loss = dn.CrossEntropyLoss()
+    assert_allclose(loss.forward(logits, y), -np.mean(np.sum(T * log_p, axis=1)), rtol=1e-14)
+    assert_allclose(loss.backward(), (np.exp(log_p) - T) / len(logits), rtol=1e-13, atol=1e-16)
+    numeric = finite_differences(dn.CrossEntropyLoss(), logits, y)
+    assert_allclose(loss.backward(), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1e308, 0.0, -1e308], [0.0, 1e4, 0.0]])  # -1e308 - 1e308 overflows
+    loss = dn.CrossEntropyLoss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss.forward(logits, np.array([0, 1])) == 0.0
+        assert np.isfinite(loss.backward()).all()
+        assert loss.forward(logits, np.array([2, 1])) == np.inf  # probability 0 for the label
+
+
+@pytest.mark.parametrize("y, error, message", [
+    (np.array([0, 4, 1]), ValueError,
+     r"class label 4 in y_true is outside \[0, 4\) for a model with 4 outputs"),
+    (np.array([0, -1, 1]), ValueError, r"class label -1 in y_true is outside \[0, 4\)"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, "class labels y_true must be integers, got dtype float64"),
+    (np.ones((3, 3)), ValueError, r"y_true has shape \(3, 3\); it must be integer class labels"),
+    (np.array([0, 1]), ValueError, "y_pred has 3 rows but y_true has 2"),
+])
+def test_cross_entropy_rejects_bad_targets(y, error, message):
+    with pytest.raises(error, match=message):
+        dn.CrossEntropyLoss().forward(np.zeros((3, 4)), y)
+
+
+def test_fit_takes_integer_labels_for_cross_entropy_and_only_what_the_loss_accepts():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)  # 0, 1, 2
+    model = dn.Sequential(dn.Dense(2, 16), dn.ReLU(), dn.Dense(16, 3), seed=0)
+    history = model.fit(X, labels, loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(0.05), epochs=60,
+                        batch_size=10, seed=0)
+    assert history.loss[-1] < 0.3 * history.loss[0]
+    assert np.mean(model.predict(X).argmax(axis=1) == labels) > 0.9
+    assert model.evaluate(X, labels, dn.CrossEntropyLoss()) < history.loss[0]
+    before = snapshot(model)
+    for bad, message in [(labels + 1, "class label 3 in y is outside"), (labels * 1.0, "must be integers"),
+                         (labels[:-1], "different numbers of samples")]:
+        with pytest.raises((TypeError, ValueError), match=message):
+            model.fit(X, bad, loss=dn.CrossEntropyLoss())
+    with pytest.raises(ValueError, match=r"y has shape \(60,\), but the model's output is \(n_samples, 3\)"):
+        model.fit(X, labels, loss=dn.MSELoss())  # labels are the cross-entropy's business
+    assert_array_equal(model.params, before[0])
+
+
+def test_bce_clamps_logs_like_pytorch_and_never_warns():
+    p = np.array([[0.0], [1.0], [0.0], [1.0], [0.25]])
+    t = np.array([[0.0], [1.0], [1.0], [0.0], [0.5]])
+    loss = dn.BCELoss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = loss.forward(p, t)
+        grad = loss.backward()
+    want = -np.mean([0.0, 0.0, -100.0, -100.0, 0.5 * np.log(0.25) + 0.5 * np.log(0.75)])
+    assert_allclose(value, want, rtol=1e-14)
+    assert np.isfinite(grad).all()
+    assert_allclose(grad[4], (0.25 - 0.5) / (0.25 * 0.75) / 5, rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind", [dn.BCELoss, dn.BCEWithLogitsLoss])
+def test_binary_losses_reject_targets_outside_zero_one(kind):
+    with pytest.raises(ValueError, match=r"y_true must lie in \[0, 1\]; 1 value\(s\) do not, the first 1\.5"):
+        kind().forward(np.full((3, 1), 0.5), np.array([[0.0], [1.5], [1.0]]))
+    model = dn.Sequential(dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]"):
+        model.fit(np.ones((3, 2)), [0.0, -0.5, 1.0], loss=kind())
+    assert_array_equal(model.params, before[0])
+
+
+def test_bce_rejects_probabilities_outside_zero_one():
+    with pytest.raises(ValueError, match=r"BCELoss: y_pred must lie in \[0, 1\]"):
+        dn.BCELoss().forward(np.array([[1.5]]), np.array([[1.0]]))
+
+
+def test_bce_with_logits_is_stable_and_equals_bce_of_the_sigmoid():
+    z = np.array([[-1e300, -800.0, -3.0, 0.0, 3.0, 800.0, 1e300]]).T
+    t = np.array([[0.0, 1.0, 0.25, 0.5, 1.0, 0.0, 1.0]]).T
+    loss = dn.BCEWithLogitsLoss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = loss.forward(z, t)
+        grad = loss.backward()
+    stable = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    assert_allclose(value, stable.mean(), rtol=1e-14)
+    assert_allclose(grad, (1 / (1 + np.exp(-np.clip(z, -700, 700))) - t) / z.size, rtol=1e-14, atol=1e-300)
+    middle = slice(2, 5)
+    p = 1 / (1 + np.exp(-z[middle]))
+    assert_allclose(dn.BCEWithLogitsLoss().forward(z[middle], t[middle]),
+                    dn.BCELoss().forward(p, t[middle]), rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind", LOSSES)
+def test_gradients_match_finite_differences(kind):
+    logits, labels, probs = cases(1, classes=3)
+    if kind is dn.CrossEntropyLoss:
+        y_pred, y_true = logits, labels
+    elif kind is dn.BCELoss:
+        y_pred, y_true = 1 / (1 + np.exp(-logits)), probs
+    else:
+        y_pred, y_true = logits, probs
+    loss = kind()
+    loss.forward(y_pred, y_true)
+    assert_allclose(loss.backward(), finite_differences(kind(), y_pred, y_true), rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", LOSSES)
+def test_losses_keep_the_dtype(kind, dtype):
+    logits, labels, probs = cases(2, classes=3)
+    y_pred = (1 / (1 + np.exp(-logits)) if kind is dn.BCELoss else logits).astype(dtype)
+    y_true = labels if kind is dn.CrossEntropyLoss else probs.astype(dtype)
+    loss = kind()
+    assert np.isfinite(loss.forward(y_pred, y_true))
+    assert loss.backward().dtype == dtype
+
+
+@pytest.mark.parametrize("kind", LOSSES)
+def test_equal_to_pytorch(kind):
+    torch = pytest.importorskip("torch")
+    logits, labels, probs = cases(3, n=9, classes=5)
+    if kind is dn.CrossEntropyLoss:
+        pairs = [(logits, labels, torch.tensor(labels)), (logits, probs, torch.tensor(probs))]
+        theirs = torch.nn.CrossEntropyLoss()
+    elif kind is dn.BCELoss:
+        p = 1 / (1 + np.exp(-logits))
+        p[0, :2] = [0.0, 1.0]
+        pairs = [(p, probs, torch.tensor(probs))]
+        theirs = torch.nn.BCELoss()
+    else:
+        pairs = [(logits, probs, torch.tensor(probs))]
+        theirs = torch.nn.BCEWithLogitsLoss()
+    for y_pred, y_true, t in pairs:
+        z = torch.tensor(y_pred, requires_grad=True)
+        value = theirs(z, t)
+        value.backward()
+        loss = kind()
+        assert_allclose(loss.forward(y_pred, y_true), value.item(), rtol=1e-12)
+        assert_allclose(loss.backward(), z.grad.numpy(), rtol=1e-10, atol=1e-15)

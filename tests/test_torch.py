@@ -1,0 +1,99 @@
+"""Every module, loss and optimiser against PyTorch: forward values, losses, dX and
+parameter gradients to 1e-10 on random networks mixing all activations (float64), and
+optimiser trajectories over 100 steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import densenet as dn
+
+from .torch_twin import random_network, torch_flat_grads, torch_flat_params, torch_twin
+
+torch = pytest.importorskip("torch")
+
+ALL = [dn.Sigmoid, dn.ReLU, dn.Tanh, dn.Softmax]
+
+
+def targets_for(loss, rng, n, classes):
+    if isinstance(loss, dn.CrossEntropyLoss):
+        labels = rng.integers(0, classes, n)
+        return labels, torch.tensor(labels)
+    y = rng.uniform(size=(n, classes))
+    return y, torch.tensor(y)
+
+
+LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
+          "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss),
+          "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss)}
+
+
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+@pytest.mark.parametrize("seed", range(4))
+def test_forward_loss_and_gradients_equal_pytorch_autograd(seed, loss_name):
+    rng = np.random.default_rng(seed)
+    order = [ALL[i] for i in rng.permutation(4)]
+    widths = [int(w) for w in rng.integers(2, 9, 6)]  # five layers: every activation, logits out
+    model = random_network(rng, widths, order)
+    model = dn.Sequential(*list(_unbound(model))[:-1], seed=seed)  # logits out: no activation last
+    net = torch_twin(model)
+    X = rng.standard_normal((7, widths[0]))
+    ours_loss, theirs_loss = (kind() for kind in LOSSES[loss_name])
+    y, t = targets_for(ours_loss, rng, 7, widths[-1])
+
+    x = torch.tensor(X, requires_grad=True)
+    out = net(x)
+    value = theirs_loss(out, t)
+    value.backward()
+    Y = model.forward(X)
+    assert_allclose(Y, out.detach().numpy(), rtol=1e-10, atol=1e-14)
+    assert_allclose(ours_loss.forward(Y, y), value.item(), rtol=1e-10)
+    dX = model.backward(ours_loss.backward())
+    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+
+
+def _unbound(model):
+    """Fresh copies of a model's modules (to build another model from them)."""
+    import copy
+
+    return [copy.deepcopy(m) for m in model]
+
+
+OPTIMIZERS = {
+    "sgd": (lambda: dn.SGD(0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
+    "momentum": (lambda: dn.SGD(0.05, momentum=0.9, weight_decay=1e-3),
+                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3)),
+    "nesterov": (lambda: dn.SGD(0.05, momentum=0.8, nesterov=True),
+                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True)),
+    "adam": (lambda: dn.Adam(0.01, weight_decay=1e-2),
+             lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-2)),
+    "adamw": (lambda: dn.AdamW(0.01, betas=(0.8, 0.99)),
+              lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.8, 0.99))),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_training_trajectories_equal_torch_optim_over_100_steps(name):
+    rng = np.random.default_rng(5)
+    model = random_network(rng, [3, 16, 16, 4], [dn.Tanh, dn.ReLU])
+    model = dn.Sequential(*_unbound(model)[:-1], seed=0)
+    net = torch_twin(model)
+    X = rng.standard_normal((64, 3))
+    labels = rng.integers(0, 4, 64)
+    ours, theirs = OPTIMIZERS[name]
+    optimizer, torch_optimizer = ours(), theirs(net.parameters())
+    history = model.fit(X, labels, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=25,
+                        batch_size=16, shuffle=False)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, t = torch.tensor(X), torch.tensor(labels)
+    for _ in range(25):
+        for start in range(0, 64, 16):
+            torch_optimizer.zero_grad()
+            loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
+            torch_optimizer.step()
+    assert optimizer.steps == 100
+    assert history.loss[-1] < history.loss[0]
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)

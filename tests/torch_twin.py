@@ -1,0 +1,55 @@
+"""PyTorch twins of densenet models, for the cross-checks (tests only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import densenet as dn
+
+
+def torch_twin(model: dn.Sequential):
+    """A ``torch.nn.Sequential`` computing what ``model`` computes, from its parameters."""
+    import torch
+
+    layers = []
+    for module in model:
+        if isinstance(module, dn.Dense):
+            linear = torch.nn.Linear(module.in_features, module.out_features).double()
+            with torch.no_grad():
+                linear.weight[...] = torch.tensor(module.W.T.copy())
+                linear.bias[...] = torch.tensor(module.b.copy())
+            layers.append(linear)
+        else:
+            layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
+                           dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
+    return torch.nn.Sequential(*layers)
+
+
+def torch_flat_grads(net) -> np.ndarray:
+    """The twin's parameter gradients in densenet's flat layout: ``[dW; db]`` per layer."""
+    import torch
+
+    blocks = []
+    for layer in net:
+        if isinstance(layer, torch.nn.Linear):
+            blocks.append(np.vstack([layer.weight.grad.numpy().T, layer.bias.grad.numpy()[None]]).ravel())
+    return np.concatenate(blocks)
+
+
+def torch_flat_params(net) -> np.ndarray:
+    import torch
+
+    blocks = []
+    for layer in net:
+        if isinstance(layer, torch.nn.Linear):
+            blocks.append(np.vstack([layer.weight.detach().numpy().T,
+                                     layer.bias.detach().numpy()[None]]).ravel())
+    return np.concatenate(blocks)
+
+
+def random_network(rng: np.random.Generator, widths, activations, dtype=np.float64) -> dn.Sequential:
+    modules: list[dn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        modules.append(dn.Dense(n_in, n_out, init="he_normal"))
+        modules.append(activations[i % len(activations)]())
+    return dn.Sequential(*modules, dtype=dtype, seed=int(rng.integers(2**31)))
