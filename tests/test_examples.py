@@ -43,11 +43,20 @@ def test_scaling_example_reports_every_network():
     assert all(0.5 < float(r[5].rstrip("%")) / 100 <= 1 for r in rows)
 
 
-def test_digits_example_reaches_its_target():
+def digits_accuracies(*args: str) -> list[float]:
     import pytest
 
     pytest.importorskip("sklearn")
-    out = run("digits.py", "--seeds", "0", "1")
-    accuracies = [float(line.split("test accuracy ")[1].split("%")[0]) for line in out.splitlines()
-                  if "test accuracy" in line]
+    out = run("digits.py", *args)
+    return [float(line.split("test accuracy ")[1].split("%")[0]) for line in out.splitlines()
+            if "test accuracy" in line]
+
+
+def test_digits_example_reaches_its_target_with_the_tutorials_recipe():
+    accuracies = digits_accuracies("--seeds", "0", "1")
     assert len(accuracies) == 2 and min(accuracies) >= 95.0
+
+
+def test_digits_example_reaches_97_percent_with_six_relu_layers_cross_entropy_and_adam():
+    accuracies = digits_accuracies("--recipe", "modern", "--seeds", "0", "1", "2")
+    assert len(accuracies) == 3 and min(accuracies) >= 97.0

@@ -6,7 +6,7 @@ import os
 import tempfile
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -17,20 +17,25 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
+ACTIVATIONS = [dn.Sigmoid, dn.Tanh, dn.ReLU, dn.Softmax]
+
+
 @st.composite
 def networks(draw, dtypes=(np.float64, np.float32)):
-    """A model of 1-4 Dense layers, widths 1-16, each followed by a Sigmoid
-    except perhaps the last; a batch of 1-8 samples for it."""
+    """A model of 1-4 Dense layers, widths 1-16, each followed by an activation
+    (Sigmoid, Tanh, ReLU or Softmax) except perhaps the last; a batch of 1-8 samples."""
     widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=5))
     dtype = draw(st.sampled_from(dtypes))
     modules: list[dn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
-        modules.append(dn.Dense(n_in, n_out, init=draw(st.sampled_from(["glorot_uniform", "normal"]))))
+        init = draw(st.sampled_from(["glorot_uniform", "he_normal", "normal"]))
+        modules.append(dn.Dense(n_in, n_out, init=init))
         if i < len(widths) - 2 or draw(st.booleans()):
-            modules.append(dn.Sigmoid())
+            modules.append(draw(st.sampled_from(ACTIVATIONS))())
     model = dn.Sequential(*modules, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
     n = draw(st.integers(1, 8))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    model.params[...] += rng.normal(0.0, 0.1, model.params.size)  # biases too: no exact zeros
     X = rng.standard_normal((n, widths[0]))
     y = rng.uniform(size=(n, widths[-1]))
     return model, X, y
@@ -44,6 +49,13 @@ def tolerance(model):
 @given(networks(dtypes=(np.float64,)))
 def test_gradients_pass_gradcheck(case):
     model, X, y = case
+    # ReLU has a kink at 0, where central differences (eps 1e-6) see a slope of 1/2:
+    # the check is about the smooth parts, so inputs that close to a kink are skipped
+    Z = X
+    for module in model:
+        if isinstance(module, dn.ReLU):
+            assume(np.all(np.abs(Z) > 1e-4))
+        Z = module.forward(Z)
     assert dn.gradcheck(model, X, y).ok
 
 
