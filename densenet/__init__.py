@@ -40,6 +40,7 @@ from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .relu import ReLU
+from .schedules import CosineLR, LRSchedule, StepLR
 from .sgd import SGD
 from .sigmoid import Sigmoid
 from .softmax import Softmax
@@ -53,12 +54,14 @@ __all__ = [
     "BCEWithLogitsLoss",
     "Buffers",
     "Callback",
+    "CosineLR",
     "CrossEntropyLoss",
     "Dense",
     "DivergenceError",
     "EarlyStopping",
     "GradcheckError",
     "History",
+    "LRSchedule",
     "Loss",
     "MSELoss",
     "Module",
@@ -69,6 +72,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "StepLR",
     "Tanh",
     "gradcheck",
     "init",

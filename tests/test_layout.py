@@ -26,6 +26,7 @@ LAYERS = [
     ("optimizer variants", {"adamw"}),
     ("training step", {"plan"}),
     ("callbacks", {"callbacks"}),
+    ("schedules", {"schedules"}),
     ("training loop", {"training"}),
     ("file format", {"io"}),
     ("model", {"model"}),
