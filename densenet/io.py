@@ -9,7 +9,9 @@ plain arrays:
 - ``config``: JSON text with the architecture (each module's type and
   ``config()``), the dtype, the model's random-generator state and the
   densenet version that wrote it;
-- ``params``: the flat parameter vector, in the model's dtype.
+- ``params``: the flat parameter vector, in the model's dtype;
+- any further flat vectors the model saves beside it (an optimiser's state,
+  under names starting with ``optimizer.``).
 
 ``write`` writes atomically: to a temporary file in the same folder, flushed and
 fsync'ed, then moved over ``path`` with ``os.replace``. A failure part-way
@@ -36,9 +38,10 @@ FORMAT = "densenet"
 FORMAT_VERSION = 1
 
 
-def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray) -> None:
-    """Write ``config`` (JSON values) and the flat ``params`` to the ``.npz`` file
-    ``path`` (the name is used as given).
+def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
+          extra: dict[str, NDArray] | None = None) -> None:
+    """Write ``config`` (JSON values), the flat ``params`` and the ``extra`` arrays
+    to the ``.npz`` file ``path`` (the name is used as given).
 
     The write is atomic: either the new file is complete at ``path``, or an
     exception propagates and whatever was at ``path`` before is untouched.
@@ -50,6 +53,10 @@ def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray) -> N
         "config": np.array(json.dumps({**config, "densenet_version": __version__})),
         "params": params,
     }
+    for name, array in (extra or {}).items():
+        if name in arrays:
+            raise ValueError(f"save: {name!r} is a reserved entry name")
+        arrays[name] = array
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
@@ -90,8 +97,8 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, Any], NDArray]:
-    """The ``config`` and ``params`` that ``write`` wrote to ``path``.
+def read(path: str | os.PathLike) -> tuple[dict[str, Any], NDArray, dict[str, NDArray]]:
+    """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``path``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -131,4 +138,6 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], NDArray]:
         raise ValueError(f"load: {path!r} has an invalid model description: {error}") from None
     if not isinstance(config, dict):
         raise ValueError(f"load: {path!r} has an invalid model description: not a JSON object")
-    return config, params
+    extra = {name: array for name, array in arrays.items()
+             if name not in ("format", "version", "config", "params")}
+    return config, params, extra

@@ -400,28 +400,49 @@ class Sequential:
                 raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
         return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, optimizer: Optimizer | None = None) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
-        ``densenet.load(path)`` rebuilds it. The name is used as given."""
+        ``densenet.load(path)`` rebuilds it. The name is used as given.
+
+        With ``optimizer``, its state (``state_dict``: step count, momentum or
+        moment vectors) and learning rate are saved too, so that
+        ``densenet.load(path, optimizer=...)`` resumes training exactly.
+        """
         try:
             config = self.config()
         except TypeError as error:
             raise TypeError(f"save: {error}") from None
-        io.write(path, config, self.params)
+        extra = {}
+        if optimizer is not None:
+            if not isinstance(optimizer, Optimizer):
+                raise TypeError(f"save: optimizer must be a densenet Optimizer, "
+                                f"got {type(optimizer).__name__}")
+            state = optimizer.state_dict()
+            config["optimizer"] = {"type": type(optimizer).__name__, "lr": optimizer.lr,
+                                   "steps": state.pop("steps")}
+            for name, vector in state.items():
+                if vector.shape != self.params.shape:
+                    raise ValueError(f"save: {optimizer!r} holds state for {vector.size} parameters, "
+                                     f"not this model's {self.params.size}")
+                extra[f"optimizer.{name}"] = vector
+        io.write(path, config, self.params, extra)
 
 
-def load(path: str | os.PathLike) -> Sequential:
+def load(path: str | os.PathLike, optimizer: Optimizer | None = None) -> Sequential:
     """Rebuild the model saved at ``path``: predictions are bit-identical.
 
     Modules are found by the name they were saved under (``densenet.module.type_name``);
-    a custom module's class must be defined (imported) before loading.
+    a custom module's class must be defined (imported) before loading. Given a
+    new ``optimizer`` of the type saved with the model (``save(path, optimizer)``),
+    its state and learning rate are restored: training then resumes exactly.
 
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: the file is truncated or corrupted, is not a densenet model
-            file, has another format version, or describes an invalid model.
+            file, has another format version, or describes an invalid model;
+            or it holds no state for ``optimizer``.
     """
-    config, params = io.read(path)
+    config, params, extra = io.read(path)
     where = repr(os.fspath(path))
     try:
         modules = [build(spec) for spec in config["modules"]]
@@ -449,8 +470,27 @@ def load(path: str | os.PathLike) -> Sequential:
             model.rng.bit_generator.state = state
         except (TypeError, ValueError, KeyError):
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
+    if optimizer is not None:
+        _load_optimizer(optimizer, config.get("optimizer"), extra, where)
     return model
 
+
+def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray], where: str) -> None:
+    """Put the optimiser state saved beside a model into ``optimizer``."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"load: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")
+    if not isinstance(saved, dict):
+        raise ValueError(f"load: {where} holds no optimiser state (save it with model.save(path, optimizer))")
+    if saved.get("type") != type(optimizer).__name__:
+        raise ValueError(f"load: {where} holds the state of {saved.get('type')!r}, not of {optimizer!r}")
+    prefix = "optimizer."
+    state = {"steps": saved.get("steps"),
+             **{name[len(prefix):]: v for name, v in extra.items() if name.startswith(prefix)}}
+    try:
+        optimizer.load_state_dict(state)
+        optimizer.lr = saved.get("lr")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:
     """The generator's state when it is JSON text (PCG64, NumPy's default), else None."""

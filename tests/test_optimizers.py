@@ -206,3 +206,40 @@ def test_schedules_check_their_arguments():
         dn.StepLR(dn.SGD(0.1), step_size=0)
     with pytest.raises(ValueError, match=r"CosineLR: invalid min_lr 0\.5; it must lie in \[0, 0\.1\]"):
         dn.CosineLR(dn.SGD(0.1), epochs=3, min_lr=0.5)
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_saved_with_its_optimizer_training_resumes_bit_identically(name, tmp_path):
+    X, y = data()
+    straight, opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    schedule = dn.StepLR(opt, step_size=1, gamma=0.5)  # the saved rate is the scheduled one
+    straight.fit(X, y, optimizer=opt, epochs=4, batch_size=7, callbacks=[schedule])
+    first, first_opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    first.fit(X, y, optimizer=first_opt, epochs=2, batch_size=7,
+              callbacks=[dn.StepLR(first_opt, step_size=1, gamma=0.5)])
+    first.save(tmp_path / "run.npz", optimizer=first_opt)
+    resumed_opt = STATEFUL[name]()
+    resumed = dn.load(tmp_path / "run.npz", optimizer=resumed_opt)
+    assert resumed_opt.lr == first_opt.lr and resumed_opt.steps == first_opt.steps
+    schedule = dn.StepLR(resumed_opt, step_size=1, gamma=0.5)  # rates from the restored one on
+    resumed.fit(X, y, optimizer=resumed_opt, epochs=2, batch_size=7, callbacks=[schedule])
+    assert_array_equal(resumed.params, straight.params)
+
+
+def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
+    model, adam = mlp((3, 4, 2)), dn.Adam()
+    X, y = data()
+    model.fit(X, y, optimizer=adam)
+    model.save(tmp_path / "plain.npz")
+    model.save(tmp_path / "adam.npz", optimizer=adam)
+    with pytest.raises(ValueError, match=r"holds no optimiser state \(save it with "
+                                         r"model\.save\(path, optimizer\)\)"):
+        dn.load(tmp_path / "plain.npz", optimizer=dn.Adam())
+    sgd = dn.SGD(0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="holds the state of 'Adam', not of SGD"):
+        dn.load(tmp_path / "adam.npz", optimizer=sgd)
+    assert sgd.steps == 0 and sgd.state_dict() == {"steps": 0}
+    with np.load(tmp_path / "adam.npz") as saved:
+        assert sorted(saved.files) == ["config", "format", "optimizer.exp_avg", "optimizer.exp_avg_sq",
+                                       "params", "version"]
+    assert_array_equal(dn.load(tmp_path / "adam.npz").params, model.params)  # the model alone loads too
