@@ -34,6 +34,7 @@ from .chain import Buffers, Passes
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .gradcheck import GradcheckError, gradcheck
+from .lbfgs import LBFGS
 from .loss import Loss
 from .model import Sequential, load
 from .module import Module
@@ -61,6 +62,7 @@ __all__ = [
     "EarlyStopping",
     "GradcheckError",
     "History",
+    "LBFGS",
     "LRSchedule",
     "Loss",
     "MSELoss",

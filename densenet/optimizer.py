@@ -6,6 +6,8 @@ densenet knows which optimiser it is; what it needs goes through:
 
 - ``step(params, grads)``: update ``params`` in place from ``grads``;
 - ``lr``: the learning rate, which a schedule may change between steps;
+- ``full_batch``: True for an optimiser that minimises the whole objective
+  itself (``minimize``) rather than stepping batch by batch;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``, and a step
   count), copied out and put back, so that ``fit`` can undo a diverging epoch
@@ -39,6 +41,11 @@ class Optimizer:
 
     #: The names of the state vectors (each a flat vector shaped like ``params``).
     STATE: tuple[str, ...] = ()
+
+    #: A full-batch optimiser (``LBFGS``) runs its own iterations on the whole data
+    #: set through ``minimize(objective, params, iterations, callback)``; ``fit``
+    #: asks this, never which optimiser it is.
+    full_batch: bool = False
 
     def __init__(self, lr: float) -> None:
         self.lr = lr

@@ -33,16 +33,18 @@ class TrainStep:
     Args:
         model: the model; its plan for batch size ``n`` is reused.
         loss: the loss.
-        optimizer: updates ``model.params`` from ``model.grads`` at the end of the step.
+        optimizer: updates ``model.params`` from ``model.grads`` at the end of the
+            step; None for a step that only computes the loss and the gradient.
         n: the batch size.
         target: a target array as ``loss.target`` returns it; ``step.y`` gets its
             dtype and trailing shape.
 
     Fill ``step.X`` and ``step.y``, then ``step()`` returns the batch's loss;
-    ``model.grads`` holds its gradient and ``model.params`` has been updated.
+    ``model.grads`` holds its gradient and ``model.params`` has been updated
+    (unless there is no optimiser).
     """
 
-    def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer, n: int,
+    def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
                  target: NDArray) -> None:
         plan = model.plan(n)
         plan.check_backward()
@@ -60,5 +62,6 @@ class TrainStep:
         value = self.value()
         for call in self.backward:
             call()
-        self.optimizer.step(self.params, self.grads)
+        if self.optimizer is not None:
+            self.optimizer.step(self.params, self.grads)
         return value

@@ -216,38 +216,130 @@ def fit(
     for callback in callbacks:
         callback.on_train_begin(model, metrics)
 
-    on_batch = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-    epoch_run = _Epoch(model, X, y, batch_size, bool(shuffle), loss, optimizer)
-    recorded = {name: np.full(epochs, np.nan) for name in metrics}
-    history = History(recorded["loss"][:0], None if validation_data is None else recorded["val_loss"][:0])
-    start_weights = model.snapshot_buffer()
-    start_state = optimizer.state_dict()
+    record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-        for epoch in range(epochs):
-            if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
-                epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
-                rng.shuffle(epoch_run.order)
-            start_weights[...] = model.params
-            start_state = optimizer.state_dict(out=start_state)
-            total, bad = epoch_run.run(on_batch)
-            if bad is not None or not all_finite(model.params):
-                model.params[...] = start_weights
-                optimizer.load_state_dict(start_state)
-                error = DivergenceError(epoch, epoch_run.find_bad_step(), history)
-                for callback in callbacks:
-                    callback.on_train_error(model, error)
-                raise error
-            logs = {"loss": total / len(X)}
-            if validation_data is not None:
-                logs["val_loss"] = model.evaluate(X_val, y_val, loss)
-            for name, value in logs.items():
-                recorded[name][epoch] = value
-            history.loss = recorded["loss"][: epoch + 1]
-            if validation_data is not None:
-                history.val_loss = recorded["val_loss"][: epoch + 1]
-            if any([callback.on_epoch_end(model, epoch, logs) for callback in callbacks]):
-                history.stopped_early = epoch + 1 < epochs
-                break
+        if optimizer.full_batch:
+            _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
+        else:
+            _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record)
     for callback in callbacks:
         callback.on_train_end(model)
-    return history
+    return record.history
+
+
+class _Record:
+    """What happens after each epoch: the validation loss, the ``History``, the callbacks."""
+
+    def __init__(self, model: Sequential, epochs: int, callbacks: Sequence[Callback], loss: Loss,
+                 validation: tuple[NDArray, NDArray] | None) -> None:
+        self.model, self.epochs, self.callbacks, self.loss = model, epochs, callbacks, loss
+        self.validation = validation
+        metrics = ("loss",) if validation is None else ("loss", "val_loss")
+        self.recorded = {name: np.full(epochs, np.nan) for name in metrics}
+        self.history = History(self.recorded["loss"][:0],
+                               None if validation is None else self.recorded["val_loss"][:0])
+
+    def end_epoch(self, epoch: int, loss: float) -> bool:
+        """Record epoch ``epoch`` with its training ``loss``; True when a callback stops training."""
+        logs = {"loss": loss}
+        if self.validation is not None:
+            logs["val_loss"] = self.model.evaluate(*self.validation, self.loss)
+        for name, value in logs.items():
+            self.recorded[name][epoch] = value
+        self.history.loss = self.recorded["loss"][: epoch + 1]
+        if self.validation is not None:
+            self.history.val_loss = self.recorded["val_loss"][: epoch + 1]
+        if any([callback.on_epoch_end(self.model, epoch, logs) for callback in self.callbacks]):
+            self.history.stopped_early = epoch + 1 < self.epochs
+            return True
+        return False
+
+    def diverged(self, epoch: int, batch: int) -> DivergenceError:
+        """The error to raise, once the callbacks have been told."""
+        error = DivergenceError(epoch, batch, self.history)
+        for callback in self.callbacks:
+            callback.on_train_error(self.model, error)
+        return error
+
+
+def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer, epochs: int,
+                 batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record) -> None:
+    """Mini-batch training, one optimiser step per batch."""
+    on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+    epoch_run = _Epoch(model, X, y, batch_size, shuffle, loss, optimizer)
+    start_weights = model.snapshot_buffer()
+    start_state = optimizer.state_dict()
+    for epoch in range(epochs):
+        if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
+            epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
+            rng.shuffle(epoch_run.order)
+        start_weights[...] = model.params
+        start_state = optimizer.state_dict(out=start_state)
+        total, bad = epoch_run.run(on_batch)
+        if bad is not None or not all_finite(model.params):
+            model.params[...] = start_weights
+            optimizer.load_state_dict(start_state)
+            raise record.diverged(epoch, epoch_run.find_bad_step())
+        if record.end_epoch(epoch, total / len(X)):
+            return
+
+
+class _FullBatch:
+    """The loss over all of ``(X, y)`` and its gradient, ``batch_size`` rows at a time:
+    the objective a full-batch optimiser minimises."""
+
+    def __init__(self, model: Sequential, X: NDArray, y: NDArray, loss: Loss, batch_size: int) -> None:
+        self.model, self.X, self.y = model, X, y
+        n = len(X)
+        size = min(batch_size, n)
+        self.starts = range(0, n, size)
+        self.full = TrainStep(model, loss, None, size, y)
+        rest = n - self.starts[-1]
+        self.last = self.full if rest == size else TrainStep(model, loss, None, rest, y)
+        self.sum = np.zeros_like(model.grads) if len(self.starts) > 1 else None
+        self.scaled = np.zeros_like(model.grads) if len(self.starts) > 1 else None
+
+    def __call__(self, w: NDArray) -> tuple[float, NDArray]:
+        params, grads, n = self.model.params, self.model.grads, len(self.X)
+        params[...] = w
+        total = 0.0
+        for i, start in enumerate(self.starts):
+            step = self.full if i < len(self.starts) - 1 else self.last
+            step.X[...] = self.X[start:start + step.n]
+            step.y[...] = self.y[start:start + step.n]
+            total += step() * step.n
+            if self.sum is not None:  # the gradient of the mean: a row-weighted mean of the batches'
+                np.multiply(grads, step.n / n, out=self.scaled)
+                if i == 0:
+                    np.copyto(self.sum, self.scaled)
+                else:
+                    np.add(self.sum, self.scaled, out=self.sum)
+        if self.sum is not None:
+            grads[...] = self.sum
+        return total / n, grads.astype(np.float64)
+
+
+def _train_full_batch(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer,
+                      epochs: int, batch_size: int, record: _Record) -> None:
+    """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
+    each one an epoch of the ``History``."""
+    objective = _FullBatch(model, X, y, loss, batch_size)
+    good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
+    good[...] = model.params
+    iteration, diverged = 0, False
+
+    def each(w: NDArray, value: float) -> None:
+        nonlocal iteration, diverged
+        model.params[...] = w
+        if not (math.isfinite(value) and all_finite(model.params)):
+            diverged = True
+            raise StopIteration
+        good[...] = model.params
+        iteration += 1
+        if record.end_epoch(iteration - 1, value):
+            raise StopIteration
+
+    result = optimizer.minimize(objective, model.params, epochs, each)
+    if diverged or not (math.isfinite(result.fun) and all_finite(model.params)):
+        model.params[...] = good
+        raise record.diverged(iteration, 0)

@@ -23,7 +23,7 @@ LAYERS = [
     ("losses", {"mse", "cross_entropy", "bce", "bce_with_logits"}),
     ("optimizer protocol", {"optimizer"}),
     ("optimizers", {"sgd", "adam"}),
-    ("optimizer variants", {"adamw"}),
+    ("optimizer variants", {"adamw", "lbfgs"}),
     ("training step", {"plan"}),
     ("callbacks", {"callbacks"}),
     ("schedules", {"schedules"}),

@@ -1,0 +1,77 @@
+"""``LBFGS``: limited-memory BFGS on the whole data set, through SciPy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import OptimizeResult, minimize
+
+from ._validation import hyperparameter, positive_int
+from .optimizer import Optimizer
+
+#: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
+Objective = Callable[[NDArray], tuple[float, NDArray]]
+
+
+class LBFGS(Optimizer):
+    r"""L-BFGS over the model's flat parameter vector: ``scipy.optimize.minimize``
+    with ``method="L-BFGS-B"`` and ``jac=True``, each evaluation a full-batch
+    forward and backward pass.
+
+    Args:
+        history_size: the number of curvature pairs kept (SciPy's ``maxcor``).
+        tolerance_grad: stop when the largest gradient element is below it (``gtol``).
+        tolerance_change: stop when the loss changes relatively less (``ftol``).
+
+    It is a full-batch optimiser (``full_batch`` is True): in ``fit``, ``epochs``
+    is the largest number of L-BFGS iterations (one ``History`` entry and one
+    ``on_epoch_end`` per iteration, so ``EarlyStopping`` and schedules of the
+    stopping kind work), ``batch_size`` is the number of rows evaluated at a
+    time to bound memory (the gradient is always the whole data set's), and
+    ``shuffle`` does not apply. The line search sets each step, so ``lr`` is
+    not used. Iterations run in float64 (SciPy's), a float32 model's
+    parameters are rounded to float32 at each evaluation. The curvature memory
+    lives for one ``fit``; ``steps`` counts the iterations.
+
+    Example:
+        >>> import numpy as np
+        >>> params = np.array([3.0, -4.0])
+        >>> result = LBFGS().minimize(lambda w: (float(w @ w), 2 * w), params, 50)
+        >>> bool(result.success), bool(np.abs(params).max() < 1e-6)
+        (True, True)
+    """
+
+    full_batch = True
+
+    def __init__(self, history_size: int = 10, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-12) -> None:
+        super().__init__(lr=1.0)
+        self.history_size = positive_int(history_size, "LBFGS history_size")
+        self.tolerance_grad = hyperparameter(tolerance_grad, "LBFGS", "tolerance_grad")
+        self.tolerance_change = hyperparameter(tolerance_change, "LBFGS", "tolerance_change")
+
+    def step(self, params: NDArray, grads: NDArray) -> None:
+        raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "
+                        "or LBFGS.minimize, not step()")
+
+    def minimize(self, objective: Objective, params: NDArray, iterations: int,
+                 callback: Callable[[NDArray, float], None] | None = None) -> OptimizeResult:
+        """Minimise ``objective`` from ``params`` for at most ``iterations`` iterations;
+        ``params`` ends at the best point found. ``callback(w, loss)`` is called after
+        each iteration and may raise ``StopIteration`` to stop."""
+
+        def each(intermediate_result: OptimizeResult) -> None:
+            self.steps += 1
+            if callback is not None:
+                callback(intermediate_result.x, float(intermediate_result.fun))
+
+        result = minimize(objective, params.astype(np.float64), jac=True, method="L-BFGS-B",
+                          callback=each, options={"maxiter": iterations, "maxcor": self.history_size,
+                                                  "gtol": self.tolerance_grad, "ftol": self.tolerance_change})
+        params[...] = result.x
+        return result
+
+    def __repr__(self) -> str:
+        return f"LBFGS(history_size={self.history_size})"

@@ -1,0 +1,83 @@
+"""LBFGS: full-batch training through scipy.optimize, from fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import mlp, snapshot
+
+
+def tutorial_network():
+    return dn.tutorial.network(dn.tutorial.initial_params(0))
+
+
+def test_lbfgs_fits_the_tutorial_with_one_history_entry_per_iteration():
+    epochs_seen = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            epochs_seen.append((epoch, logs["loss"], model.evaluate(dn.tutorial.X, dn.tutorial.y)))
+
+    model, lbfgs = tutorial_network(), dn.LBFGS()
+    history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=lbfgs, epochs=200, callbacks=[Spy()])
+    assert 1 < history.epochs < 200 and lbfgs.steps == history.epochs  # converged early
+    assert history.loss[-1] < 1e-6 < history.loss[0]
+    assert [e[0] for e in epochs_seen] == list(range(history.epochs))
+    for _, logged, at_the_iterate in epochs_seen:  # each entry is the loss at that iterate
+        assert_allclose(logged, at_the_iterate, rtol=1e-12)
+    assert_allclose(model.evaluate(dn.tutorial.X, dn.tutorial.y), history.loss[-1], rtol=1e-12)
+    sgd = tutorial_network()
+    sgd_history = sgd.fit(dn.tutorial.X, dn.tutorial.y, epochs=history.epochs, batch_size=1, shuffle=False)
+    assert history.loss[-1] < sgd_history.loss[-1] / 1000
+
+
+def test_batch_size_only_bounds_the_rows_evaluated_at_a_time():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 3)), rng.uniform(size=(50, 2))
+    whole, chunked = mlp((3, 6, 2), seed=1), mlp((3, 6, 2), seed=1)
+    whole.fit(X, y, optimizer=dn.LBFGS(), epochs=15, batch_size=50)
+    chunked.fit(X, y, optimizer=dn.LBFGS(), epochs=15, batch_size=7)
+    assert_allclose(chunked.params, whole.params, rtol=1e-9, atol=1e-12)
+
+
+def test_early_stopping_and_validation_work_with_lbfgs():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (60, 1))
+    y = np.sin(3 * X) + rng.normal(0, 0.3, X.shape)
+    model = mlp((1, 32, 1), seed=0)
+    stop = dn.EarlyStopping(patience=3)
+    history = model.fit(X[:30], y[:30], optimizer=dn.LBFGS(), epochs=500, loss=dn.MSELoss(),
+                        validation_data=(X[30:], y[30:]), callbacks=[stop])
+    assert history.stopped_early and history.epochs < 500
+    assert history.val_loss.shape == history.loss.shape
+    assert_allclose(model.evaluate(X[30:], y[30:]), history.val_loss.min(), rtol=1e-12)  # best restored
+
+
+def test_divergence_keeps_the_last_finite_weights():
+    X, y = np.array([[1e150], [1.0]]), np.array([[0.0], [1.0]])
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    before = snapshot(model)
+    with pytest.raises(dn.DivergenceError, match="epoch 0, batch 0") as caught:
+        model.fit(X, y, optimizer=dn.LBFGS(), epochs=10)
+    assert caught.value.history.epochs == 0
+    assert_array_equal(model.params, before[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lbfgs_trains_float32_and_float64_models(dtype):
+    model = dn.Sequential(dn.Dense(2, 4), dn.Tanh(), dn.Dense(4, 1), dtype=dtype, seed=0)
+    history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=dn.LBFGS(), epochs=50)
+    assert model.params.dtype == dtype and history.loss[-1] < 1e-4
+
+
+def test_lbfgs_is_not_stepped_and_checks_its_arguments():
+    with pytest.raises(TypeError, match=r"LBFGS minimises the whole objective at once: use it through fit"):
+        dn.LBFGS().step(np.zeros(3), np.zeros(3))
+    with pytest.raises(ValueError, match="LBFGS history_size must be an integer >= 1, got 0"):
+        dn.LBFGS(history_size=0)
+    with pytest.raises(ValueError, match=r"LBFGS: invalid tolerance_grad -1\.0"):
+        dn.LBFGS(tolerance_grad=-1.0)
