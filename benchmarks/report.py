@@ -219,6 +219,54 @@ def big(rep: Report, reps: int) -> None:
                "densenet / PyTorch (P4, <= 1.0)", "PyTorch step"], rows)
 
 
+def blocks(rep: Report, reps: int) -> None:
+    rep.add("## Blocks: one activation, loss or optimiser at a time (784-512-512-10, batch 256)", "",
+            "The big step with one block swapped into the tutorial's recipe (sigmoid, MSE, SGD): its time "
+            "over the step's eight matrix products, and over PyTorch's same step (same thread count).", "")
+    threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
+    try:
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+    except ImportError:
+        torch = None
+    rows, data = [], {}
+    for name in workloads.BLOCKS:
+        row = [name]
+        for dtype in (np.float64, np.float32):
+            step = workloads.block_step(name, dtype)
+            _, floor = workloads.big_step(dtype)
+            r = compare(step, floor, reps, block=5, pause=PAUSE)
+            row.append(fmt(r))
+            entry = {"floor": r}
+            if torch is not None:
+                t = compare(step, workloads.torch_block_step(name, dtype), reps, block=5, pause=PAUSE)
+                row.append(fmt(t))
+                entry["torch"] = t
+            else:
+                row.append("torch not installed")
+            data[f"{name}_{np.dtype(dtype).name}"] = entry
+        rows.append(row)
+    rep.data["blocks"] = data
+    rep.table(["block", "float64: step / products", "float64: densenet / PyTorch",
+               "float32: step / products", "float32: densenet / PyTorch"], rows)
+
+
+def lbfgs_vs_sgd(rep: Report) -> None:
+    rep.add("## L-BFGS vs SGD in the same wall time", "",
+            "Each optimiser trains for the same wall time (what L-BFGS takes for its iterations, "
+            "measured in this run); the table gives the training loss each reaches.", "")
+    rows, data = [], {}
+    for name, (lbfgs_run, sgd_run) in workloads.lbfgs_and_sgd().items():
+        seconds, lbfgs_loss = lbfgs_run()
+        sgd_loss, sgd_epochs = sgd_run(seconds)
+        rows.append([name, f"{seconds:.2f} s", f"{lbfgs_loss:.3g}", f"{sgd_loss:.3g} ({sgd_epochs} epochs)"])
+        data[name] = {"seconds": seconds, "lbfgs": lbfgs_loss, "sgd": sgd_loss, "sgd_epochs": sgd_epochs}
+    rep.data["lbfgs_vs_sgd"] = data
+    rep.table(["problem", "wall time", "L-BFGS loss", "SGD loss"], rows)
+
+
 def memory(rep: Report) -> None:
     rep.add("## Allocation (P5)", "",
             "tracemalloc peak during a further `fit` (3 epochs) of 64-128-10 on 256 x 64 float64 data, "
@@ -327,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     depth(rep, reps)
     batch(rep, reps)
     big(rep, reps)
+    blocks(rep, 1 if args.smoke else 3)
+    lbfgs_vs_sgd(rep)
     memory(rep)
     peers(rep, reps)
     written = plots(args.out, rep.data)

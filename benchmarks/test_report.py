@@ -14,11 +14,18 @@ def test_report_smoke_run(tmp_path, capsys):
     report.main(["--smoke", "--out", str(tmp_path)])
     text = (tmp_path / "report.md").read_text()
     for heading in ("Tutorial training (P1)", "2-64-64-1 (P2, P2b)", "Width", "Depth",
-                    "Batch size", "Big layers", "Allocation (P5)", "scikit-learn"):
+                    "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
+                    "L-BFGS vs SGD in the same wall time"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["P1"]["min"] <= data["P1"]["median"] <= data["P1"]["max"]
     assert data["P5_batch1"] > 0
+    assert "## Blocks: one activation, loss or optimiser at a time" in text
+    names = ("sigmoid", "relu", "tanh", "softmax", "cross_entropy", "bce", "bce_with_logits", "momentum",
+             "adam", "adamw")
+    assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
+    for problem in data["lbfgs_vs_sgd"].values():
+        assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

@@ -145,6 +145,138 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
     return step, floor
 
 
+# -- blocks: one activation, loss or optimiser at a time in the big step ---------------
+
+#: name -> (hidden activation, output activation or None, loss, optimizer); everything
+#: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD).
+BLOCKS = {
+    "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
+    "relu": ("relu", "sigmoid", "mse", "sgd"),
+    "tanh": ("tanh", "sigmoid", "mse", "sgd"),
+    "softmax": ("softmax", "sigmoid", "mse", "sgd"),
+    "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
+    "bce": ("sigmoid", "sigmoid", "bce", "sgd"),
+    "bce_with_logits": ("sigmoid", None, "bce_with_logits", "sgd"),
+    "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
+    "adam": ("sigmoid", "sigmoid", "mse", "adam"),
+    "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
+}
+
+_DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax}
+_DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
+              "bce_with_logits": dn.BCEWithLogitsLoss}
+_DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
+                  "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4)}
+
+
+def block_data(name: str, dtype: type, batch_size: int = 256,
+               sizes: tuple[int, ...] = BIG) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs, and targets of the kind the block's loss takes (labels for cross-entropy)."""
+    X, y = regression_data(batch_size, sizes, dtype)
+    if BLOCKS[name][2] == "cross_entropy":
+        y = np.random.default_rng(2).integers(0, sizes[-1], batch_size)
+    return X, y
+
+
+def block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
+               sizes: tuple[int, ...] = BIG) -> Work:
+    """One training step of the 784-512-512-10 network with block ``name`` (see ``BLOCKS``),
+    as ``fit`` runs it; it returns the batch's loss."""
+    from densenet.plan import TrainStep
+
+    hidden, output, loss_name, optimizer = BLOCKS[name]
+    modules: list[dn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        modules.append(dn.Dense(n_in, n_out))
+        last = i == len(sizes) - 2
+        if not last or output is not None:
+            modules.append(_DN_ACTIVATIONS[output if last else hidden]())
+    model = dn.Sequential(*modules, dtype=dtype, seed=0)
+    loss = _DN_LOSSES[loss_name]()
+    X, y = block_data(name, dtype, batch_size, sizes)
+    X, y = model.check_data(X, y, loss)
+    step = TrainStep(model, loss, _DN_OPTIMIZERS[optimizer](), batch_size, y)
+    step.X[...], step.y[...] = X, y
+    return step
+
+
+def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
+                     sizes: tuple[int, ...] = BIG) -> Work:
+    """The same step in PyTorch (CPU), the usual way; it returns the loss tensor."""
+    import torch
+
+    hidden, output, loss_name, optimizer = BLOCKS[name]
+    activations = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
+                   "softmax": lambda: torch.nn.Softmax(dim=1)}
+    layers: list[torch.nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(torch.nn.Linear(n_in, n_out))
+        last = i == len(sizes) - 2
+        if not last or output is not None:
+            layers.append(activations[output if last else hidden]())
+    net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
+    losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
+              "bce_with_logits": torch.nn.BCEWithLogitsLoss}
+    optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
+                  "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+                  "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
+                  "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4)}
+    X, y = (torch.from_numpy(a) for a in block_data(name, dtype, batch_size, sizes))
+    loss_fn, opt = losses[loss_name](), optimizers[optimizer](net.parameters())
+
+    def step() -> object:
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
+# -- L-BFGS vs SGD in the same wall time ------------------------------------------------
+
+LbfgsRun = Callable[[], tuple[float, float]]
+SgdRun = Callable[[float], tuple[float, int]]
+
+
+def lbfgs_and_sgd() -> dict[str, tuple[LbfgsRun, SgdRun]]:
+    """Per problem, (L-BFGS run -> (seconds, final loss), SGD run for a given number of
+    seconds -> (final loss, epochs)): the tutorial (SGD as the tutorial trains, batch
+    size 1, lr 0.1) and digits 64-64-10 sigmoid/MSE (SGD lr 2.0, batch size 16, as
+    ``examples/digits.py``), from the same start."""
+    import time
+
+    problems = {"tutorial 2-2-1": (lambda: tutorial.network(tutorial.initial_params(0)),
+                                   tutorial.X, tutorial.y, 1, 0.1, 200)}
+    try:
+        from sklearn.datasets import load_digits
+
+        images, labels = load_digits(return_X_y=True)
+        problems["digits 64-64-10"] = (lambda: sigmoid_mlp((64, 64, 10)), images / 16.0,
+                                       np.eye(10)[labels], 16, 2.0, 100)
+    except ImportError:
+        pass
+    runs = {}
+    for name, (build, X, y, batch_size, lr, iterations) in problems.items():
+        def lbfgs(build=build, X=X, y=y, iterations=iterations) -> tuple[float, float]:
+            model = build()
+            start = time.perf_counter()
+            history = model.fit(X, y, optimizer=dn.LBFGS(), epochs=iterations, batch_size=len(X))
+            return time.perf_counter() - start, float(history.loss[-1])
+
+        def sgd(seconds: float, build=build, X=X, y=y, batch_size=batch_size, lr=lr) -> tuple[float, int]:
+            model, optimizer = build(), dn.SGD(lr)
+            start, epochs = time.perf_counter(), 0
+            while time.perf_counter() - start < seconds:
+                model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+                epochs += 1
+            return float(model.evaluate(X, y)), epochs
+
+        runs[name] = (lbfgs, sgd)
+    return runs
+
+
 # -- peers -----------------------------------------------------------------------------
 
 def torch_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,

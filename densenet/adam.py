@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
+from .backend import axpy_chunks
 from .optimizer import Optimizer
 
 
@@ -54,46 +55,65 @@ class Adam(Optimizer):
                            for i, b in enumerate(betas))
         self.eps = hyperparameter(eps, name, "eps", low_open=True)
         self.weight_decay = hyperparameter(weight_decay, name, "weight_decay")
-        self._work: dict[int, tuple[NDArray, NDArray]] = {}
+        self._work: _Work | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         state = self.state(params)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._work.get(id(params))
-        if work is None or work[0].shape != params.shape or work[0].dtype != params.dtype:
-            work = (np.empty_like(params), np.empty_like(params))
-            self._work = {id(params): work}
-        g, tmp = work
+        work = self._work
+        if work is None or work.arrays != (params, grads, m, v):
+            coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
+            work = self._work = _Work(params, grads, m, v, coupled)
         b1, b2 = self.betas
         lr, wd = self._lr, self.weight_decay
         self.steps += 1
         t = self.steps
+        g, tmp = grads, work.tmp
         if wd and self.decoupled_weight_decay:
             np.multiply(params, 1.0 - lr * wd, out=params)
-        if wd and not self.decoupled_weight_decay:
+        elif wd:
+            g = work.g
             np.multiply(params, wd, out=g)
             np.add(g, grads, out=g)
-        else:
-            np.copyto(g, grads)
         np.subtract(g, m, out=tmp)  # m += (1 - b1) (g - m)
-        np.multiply(tmp, 1.0 - b1, out=tmp)
-        np.add(m, tmp, out=m)
-        np.multiply(v, b2, out=v)  # v = b2 v + (1 - b2) g g
-        np.multiply(g, 1.0 - b2, out=tmp)
-        np.multiply(tmp, g, out=tmp)
-        np.add(v, tmp, out=v)
-        np.sqrt(v, out=tmp)  # sqrt(v) / sqrt(1 - b2**t) + eps
-        np.divide(tmp, math.sqrt(1.0 - b2 ** t), out=tmp)
-        np.add(tmp, self.eps, out=tmp)
+        work.axpy(work.tmp_into_m, 1.0 - b1)
+        np.multiply(g, g, out=tmp)  # v = b2 v + (1 - b2) g g
+        np.multiply(v, b2, out=v)
+        work.axpy(work.tmp_into_v, 1.0 - b2)
+        # lr / (1 - b1**t) * m / (sqrt(v) / c + eps) with c = sqrt(1 - b2**t), as
+        # (lr c / (1 - b1**t)) * m / (sqrt(v) + eps c): two passes fewer
+        c = math.sqrt(1.0 - b2 ** t)
+        np.sqrt(v, out=tmp)
+        np.add(tmp, self.eps * c, out=tmp)
         np.divide(m, tmp, out=tmp)
-        np.multiply(tmp, lr / (1.0 - b1 ** t), out=tmp)
-        np.subtract(params, tmp, out=params)
+        work.axpy(work.tmp_into_params, -lr * c / (1.0 - b1 ** t))
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_work"] = {}
+        state["_work"] = None
         return state
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
                 f"weight_decay={self.weight_decay})")
+
+
+class _Work:
+    """Adam's work vectors for one pair of arrays, and ``y += a * tmp`` for ``y`` each of
+    ``m``, ``v`` and ``params``: chunked BLAS axpy where the arrays allow it (one pass)."""
+
+    def __init__(self, params: NDArray, grads: NDArray, m: NDArray, v: NDArray, coupled: bool) -> None:
+        self.arrays = (params, grads, m, v)
+        self.tmp = np.empty_like(params)
+        self.g = np.empty_like(params) if coupled else self.tmp  # grads + wd params
+        self.tmp_into_m, self.tmp_into_v = (m, axpy_chunks(m, self.tmp)), (v, axpy_chunks(v, self.tmp))
+        self.tmp_into_params = (params, axpy_chunks(params, self.tmp))
+
+    def axpy(self, target: tuple[NDArray, object], a: float) -> None:
+        y, chunks = target
+        if chunks is None:
+            y += a * self.tmp
+            return
+        axpy, pieces = chunks
+        for x_part, y_part in pieces:
+            axpy(x_part, y_part, a=a)

@@ -55,49 +55,51 @@ class SGD(Optimizer):
 
     def _forget(self) -> None:
         self._pair: tuple[NDArray, NDArray] | None = None
-        self._axpy: Any = None
-        self._g = self._d = np.empty(0)
+        self._g = self._nesterov = np.empty(0)
+        self._axpy: tuple[NDArray, Any] | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         pair = self._pair
         if pair is None or params is not pair[0] or grads is not pair[1]:
             # checked once per pair of arrays: a model passes the same two every step
-            self._pair = (params, grads)
+            self._pair, self._axpy = (params, grads), None
             self._g = np.empty_like(params) if self.weight_decay else grads  # grads + wd params
-            self._d = np.empty_like(params) if self.momentum else self._g  # the step's direction
-            self._axpy = axpy_chunks(params, self._d)
-        g, d = self._g, self._d
+            self._nesterov = np.empty_like(params) if self.nesterov else self._g
+        g = self._g
         if self.weight_decay:
             np.multiply(params, self.weight_decay, out=g)
             np.add(g, grads, out=g)
+        direction = g
         if self.momentum:
-            buffer = self.state(params)["momentum_buffer"]
+            direction = buffer = self.state(params)["momentum_buffer"]
             if self.steps == 0:
                 np.copyto(buffer, g)
             else:
                 np.multiply(buffer, self.momentum, out=buffer)
                 np.add(buffer, g, out=buffer)
             if self.nesterov:
-                np.multiply(buffer, self.momentum, out=d)
-                np.add(g, d, out=d)
-            else:
-                np.copyto(d, buffer)
+                direction = self._nesterov
+                np.multiply(buffer, self.momentum, out=direction)
+                np.add(g, direction, out=direction)
         self.steps += 1
-        self._update(params, d)
+        self._update(params, direction)
 
-    def _update(self, params: NDArray, g: NDArray) -> None:
-        """``params -= lr * g``: chunked BLAS axpy where the arrays allow it."""
-        if self._axpy is not None:
-            axpy, chunks = self._axpy
-            a = -self._lr
-            for x, y in chunks:
-                axpy(x, y, a=a)
+    def _update(self, params: NDArray, direction: NDArray) -> None:
+        """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it."""
+        if self._axpy is None or self._axpy[0] is not direction:
+            self._axpy = (direction, axpy_chunks(params, direction))
+        chunks = self._axpy[1]
+        if chunks is None:
+            np.subtract(params, np.multiply(direction, self._lr), out=params)
             return
-        np.subtract(params, np.multiply(g, self._lr), out=params)
+        axpy, pieces = chunks
+        a = -self._lr
+        for x, y in pieces:
+            axpy(x, y, a=a)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_d"):  # they refer to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_nesterov"):  # they refer to the arrays last stepped
             state.pop(name, None)
         return state
 
