@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 
@@ -114,3 +115,31 @@ def test_fit_never_changes_the_callers_arrays(case, layout, shuffle):
     assert_array_equal(X, before[0])
     assert_array_equal(y, before[1])
     assert np.all(np.isfinite(model.params))
+
+
+LOSSES = ["mse", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits"]
+
+
+@SETTINGS
+@given(networks(dtypes=(np.float64,)), st.sampled_from(LOSSES), st.integers(0, 2**32 - 1))
+def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
+    model, X, _ = case
+    rng = np.random.default_rng(seed)
+    n, width = len(X), model.out_features
+    if name == "bce":  # probabilities: a sigmoid output
+        model = dn.Sequential(*(copy.deepcopy(m) for m in model), dn.Sigmoid(), seed=0)
+        loss, y = dn.BCELoss(), rng.uniform(size=(n, width))
+    elif name == "mse":
+        loss, y = dn.MSELoss(), rng.uniform(size=(n, width))
+    elif name == "bce_with_logits":
+        loss, y = dn.BCEWithLogitsLoss(), rng.uniform(size=(n, width))
+    elif name == "cross_entropy_labels":
+        loss, y = dn.CrossEntropyLoss(), rng.integers(0, width, n)
+    else:
+        loss, y = dn.CrossEntropyLoss(), rng.dirichlet(np.ones(width), n)
+    Z = X
+    for module in model:
+        if isinstance(module, dn.ReLU):
+            assume(np.all(np.abs(Z) > 1e-4))
+        Z = module.forward(Z)
+    assert dn.gradcheck(model, X, y, loss).ok
