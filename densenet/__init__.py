@@ -79,14 +79,16 @@ __all__ = [
     "gradcheck",
     "init",
     "load",
+    "onnx",
     "reference",
     "tutorial",
 ]
 
 
 def __getattr__(name: str):
-    # The tutorial's data and the scalar reference are not part of the core:
-    # they load on first use (``dn.tutorial.X``), and the core never imports them.
-    if name in ("tutorial", "reference"):
+    # The tutorial's data and the scalar reference are not part of the core, and
+    # the ONNX exporter needs an optional library: they load on first use
+    # (``dn.tutorial.X``, ``dn.onnx.export``), and the core never imports them.
+    if name in ("tutorial", "reference", "onnx"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'densenet' has no attribute {name!r}")

@@ -78,6 +78,9 @@ class Dense(Module):
     def reset_parameters(self, rng: np.random.Generator) -> None:
         _init.initialise(self.init, self.W, self.b, rng)
 
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Gemm", [x, graph.constant(self.W, "W"), graph.constant(self.b, "b")])
+
     def forward_scaled(self, X: NDArray, exponent: int) -> NDArray:
         """``2**exponent * (X @ W) + b``: exact as far as it is representable, else a
         signed infinity, where ``(2**exponent * X) @ W`` could overflow or give NaN."""

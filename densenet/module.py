@@ -152,6 +152,11 @@ class Module:
 
         return Passes([run_forward], [run_backward])
 
+    def to_onnx(self, graph: Any, x: str) -> str:
+        """Write this module's part of an ONNX graph (``densenet.onnx.Graph``): nodes
+        that compute its output from the tensor named ``x``; returns the output's name."""
+        raise NotImplementedError
+
     def forward_scaled(self, X: NDArray, exponent: int) -> NDArray:
         """The output for the input ``X * 2**exponent`` (``|X| <= 1``), computed so
         that sums of huge inputs do not overflow where the module can (``Dense``

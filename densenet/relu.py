@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,9 @@ class ReLU(Module):
         >>> ReLU().forward(np.array([[-2.0, 0.0, 3.0]]))
         array([[0., 0., 3.]])
     """
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Relu", [x])
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +36,9 @@ class Sigmoid(Module):
         >>> Sigmoid().forward(np.array([[0.0, 7.0]]))
         array([[0.5       , 0.99908895]])
     """
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Sigmoid", [x])
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +30,9 @@ class Softmax(Module):
         array([[0.5, 0.5],
                [1. , 0. ]])
     """
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Softmax", [x], axis=-1)
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX

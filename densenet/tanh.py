@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ class Tanh(Module):
         >>> Tanh().forward(np.array([[0.0, 1000.0]]))
         array([[0., 1.]])
     """
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Tanh", [x])
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX

@@ -1,0 +1,99 @@
+"""ONNX export: a trained model as an ``onnx.ModelProto``, to serve with onnxruntime.
+
+Needs the ``onnx`` extra (``pip install 'densenet[onnx]'``: onnx and onnxruntime),
+imported only when ``export`` is called. Each module writes its own part of the
+graph (``Module.to_onnx``) through a small builder, so the exporter never looks
+inside a module and the modules never import onnx.
+
+>>> import numpy as np, densenet as dn
+>>> model = dn.Sequential(dn.Dense(2, 3), dn.ReLU(), dn.Dense(3, 2), dn.Softmax(), seed=0)
+>>> proto = export(model)                                          # doctest: +SKIP
+>>> import onnxruntime                                             # doctest: +SKIP
+>>> session = onnxruntime.InferenceSession(proto.SerializeToString())  # doctest: +SKIP
+>>> session.run(None, {"X": np.ones((4, 2))})[0].shape             # doctest: +SKIP
+(4, 2)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .model import Sequential
+
+#: The ONNX operator set the graphs are written for (Softmax over one axis needs 13).
+OPSET = 17
+
+
+class Graph:
+    """What a module writes its part of the graph with (``Module.to_onnx``)."""
+
+    def __init__(self, onnx: Any, dtype: np.dtype) -> None:
+        self._onnx, self.dtype = onnx, dtype
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def _name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def constant(self, array: NDArray, hint: str = "c") -> str:
+        """A constant input (a copy of ``array``, in the model's dtype); returns its name."""
+        name = self._name(hint)
+        values = np.ascontiguousarray(array, dtype=self.dtype)
+        self.initializers.append(self._onnx.numpy_helper.from_array(values, name))
+        return name
+
+    def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
+        """An operator node on ``inputs``; returns the name of its output."""
+        output = self._name(op_type.lower())
+        self.nodes.append(self._onnx.helper.make_node(op_type, inputs, [output], **attributes))
+        return output
+
+
+def export(model: Sequential, path: str | os.PathLike | None = None, *, opset: int = OPSET) -> Any:
+    """``model`` as an ONNX graph: input ``X`` ``(N, in_features)``, output ``Y``
+    ``(N, out_features)``, N dynamic, in the model's dtype (float32 or float64).
+
+    Args:
+        model: the model; its modules must define ``to_onnx`` (every densenet module does).
+        path: where to write the ``.onnx`` file, if given.
+        opset: the ONNX operator set version (at least 13).
+
+    Returns:
+        The ``onnx.ModelProto``, checked with ``onnx.checker.check_model(full_check=True)``.
+
+    Raises:
+        ImportError: onnx is not installed.
+        TypeError: a module cannot be exported (it names the module).
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("densenet.onnx needs onnx: pip install 'densenet[onnx]'") from None
+    graph = Graph(onnx, model.dtype)
+    name = "X"
+    for i, module in enumerate(model):
+        try:
+            name = module.to_onnx(graph, name)
+        except NotImplementedError:
+            raise TypeError(f"export: {module!r} at index {i} cannot be exported to ONNX "
+                            "(it defines no to_onnx(graph, x))") from None
+    elem = onnx.helper.np_dtype_to_tensor_dtype(model.dtype)
+    graph.nodes.append(onnx.helper.make_node("Identity", [name], ["Y"]))
+    proto = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            graph.nodes, "densenet",
+            [onnx.helper.make_tensor_value_info("X", elem, ["N", model.in_features])],
+            [onnx.helper.make_tensor_value_info("Y", elem, ["N", model.out_features])],
+            graph.initializers),
+        opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="densenet")
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        onnx.save_model(proto, os.fspath(path))
+    return proto

@@ -1,0 +1,67 @@
+"""ONNX export, run in onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import densenet as dn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from densenet.onnx import export  # noqa: E402
+
+ALL = [dn.Sigmoid, dn.ReLU, dn.Tanh, dn.Softmax]
+
+
+def run(proto, X):
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"X": X})[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(6))
+def test_onnxruntime_gives_what_predict_gives(seed, dtype):
+    rng = np.random.default_rng(seed)
+    widths = [int(w) for w in rng.integers(1, 12, 6)]
+    modules: list[dn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        modules.append(dn.Dense(n_in, n_out, init="he_normal"))
+        if rng.random() < 0.8:  # sometimes Dense follows Dense directly
+            modules.append(ALL[(seed + i) % 4]())
+    model = dn.Sequential(*modules, dtype=dtype, seed=seed)
+    model.params[...] += rng.normal(0, 0.1, model.params.size).astype(dtype)
+    proto = export(model)
+    onnx.checker.check_model(proto, full_check=True)
+    for rows in (1, 9):  # the batch dimension is dynamic
+        X = rng.standard_normal((rows, widths[0])).astype(dtype)
+        Y = run(proto, X)
+        assert Y.dtype == dtype and Y.shape == (rows, widths[-1])
+        want = model.predict(X)
+        if dtype == np.float64:
+            assert_allclose(Y, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+        else:
+            assert_allclose(Y, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+
+
+def test_the_graph_has_named_dynamic_input_and_output_and_is_written_to_a_file(tmp_path):
+    model = dn.Sequential(dn.Dense(4, 3), dn.Tanh(), dn.Dense(3, 2), dn.Softmax(), seed=0)
+    proto = export(model, tmp_path / "model.onnx")
+    (x,), (y,) = proto.graph.input, proto.graph.output
+    assert x.name == "X" and [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["N", 4]
+    assert y.name == "Y" and [d.dim_param or d.dim_value for d in y.type.tensor_type.shape.dim] == ["N", 2]
+    assert [n.op_type for n in proto.graph.node] == ["Gemm", "Tanh", "Gemm", "Softmax", "Identity"]
+    loaded = onnx.load(tmp_path / "model.onnx")
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    assert_allclose(run(loaded, X), model.predict(X), rtol=1e-12)
+
+
+def test_a_module_without_an_onnx_form_is_named():
+    class Double(dn.Module):
+        def forward(self, X):
+            return 2 * X
+
+    model = dn.Sequential(dn.Dense(2, 2), Double(), seed=0)
+    with pytest.raises(TypeError, match=r"export: Double\(\) at index 1 cannot be exported to ONNX"):
+        export(model)
