@@ -56,3 +56,41 @@ def snapshot(model: dn.Sequential) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture
 def tutorial_start() -> dict[str, float]:
     return dn.tutorial.initial_params(0)
+
+
+#: How far each activation can move an error in its input (the largest slope), and how many
+#: ulp of its output its own rounding costs at most (exp-based sigmoid 3, the others fewer).
+SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.Softmax: 1.0}
+ULPS = 4
+
+
+def error_bound(model, X):
+    """An upper bound on |computed - exact| for each output of ``model`` on ``X``, in its dtype.
+
+    A dot product of k terms computed in floating point is within k * eps * sum|terms| of the
+    exact one, whatever order BLAS sums in (at batch size 1 the bias is one more term of
+    [x, 1] @ [W; b]); an input error e moves a Dense output by at most |e| @ |W| and an
+    activation's output by its largest slope times e (for Softmax, the row's largest e).
+    Two evaluations of the same row (alone, or in a batch) are then within twice the bound.
+    """
+    eps = float(np.finfo(model.dtype).eps)
+    values = X.astype(np.float64)
+    error = np.zeros_like(values)
+    for module in model:
+        if isinstance(module, dn.Dense):
+            W, b = np.abs(module.W.astype(np.float64)), np.abs(module.b.astype(np.float64))
+            terms = np.abs(values) @ W + b
+            error = error @ W + (module.in_features + 1) * eps * terms
+            values = values @ module.W.astype(np.float64) + module.b
+        else:
+            values = module.forward(values)
+            spread = error.max(axis=1, keepdims=True) if isinstance(module, dn.Softmax) else error
+            error = SLOPE[type(module)] * spread + ULPS * eps * np.abs(values)
+    return error
+
+
+def assert_within_rounding(a, b, bound):
+    """Two evaluations of the same outputs agree within twice ``error_bound``."""
+    difference = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    worst = (difference / (2 * bound + np.finfo(np.float64).tiny)).max()
+    assert np.all(difference <= 2 * bound), f"a difference of {worst:.3g} x the rounding bound"

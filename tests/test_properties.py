@@ -13,6 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
+from .conftest import assert_within_rounding, error_bound
+
 # The number of examples comes from the Hypothesis profile (tests/conftest.py): 200, the
 # same 200 every run under CI, 2000 with HYPOTHESIS_PROFILE=thorough.
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,40 +44,6 @@ def networks(draw, dtypes=(np.float64, np.float32)):
     return model, X, y
 
 
-#: How far each activation can move an error in its input (the largest slope), and how many
-#: ulp of its output its own rounding costs at most (exp-based sigmoid 3, the others fewer).
-SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.Softmax: 1.0}
-ULPS = 4
-
-
-def error_bound(model, X):
-    """An upper bound on |computed - exact| for each output of ``model`` on ``X``, in its dtype.
-
-    A dot product of k terms computed in floating point is within k * eps * sum|terms| of the
-    exact one, whatever order BLAS sums in (at batch size 1 the bias is one more term of
-    [x, 1] @ [W; b]); an input error e moves a Dense output by at most |e| @ |W| and an
-    activation's output by its largest slope times e (for Softmax, the row's largest e).
-    Two evaluations of the same row (alone, or in a batch) are then within twice the bound.
-    """
-    eps = float(np.finfo(model.dtype).eps)
-    values = X.astype(np.float64)
-    error = np.zeros_like(values)
-    for module in model:
-        if isinstance(module, dn.Dense):
-            W, b = np.abs(module.W.astype(np.float64)), np.abs(module.b.astype(np.float64))
-            terms = np.abs(values) @ W + b
-            error = error @ W + (module.in_features + 1) * eps * terms
-            values = values @ module.W.astype(np.float64) + module.b
-        else:
-            values = module.forward(values)
-            spread = error.max(axis=1, keepdims=True) if isinstance(module, dn.Softmax) else error
-            error = SLOPE[type(module)] * spread + ULPS * eps * np.abs(values)
-    return error
-
-
-def assert_same_rows(a, b, bound):
-    worst = np.abs(a.astype(np.float64) - b) / (2 * bound + np.finfo(np.float64).tiny)
-    assert np.all(np.abs(a.astype(np.float64) - b) <= 2 * bound), f"{worst.max():.3g} x the bound"
 
 
 @SETTINGS
@@ -114,10 +82,10 @@ def test_predictions_are_per_row_and_follow_row_order(case, random):
     Y = model.predict(X)
     bound = error_bound(model, model.check_input(X))  # the rounding of the arithmetic, see there
     for i in range(len(X)):
-        assert_same_rows(model.predict(X[i:i + 1]), Y[i:i + 1], bound[i:i + 1])
+        assert_within_rounding(model.predict(X[i:i + 1]), Y[i:i + 1], bound[i:i + 1])
     order = list(range(len(X)))
     random.shuffle(order)
-    assert_same_rows(model.predict(X[order]), Y[order], bound[order])
+    assert_within_rounding(model.predict(X[order]), Y[order], bound[order])
 
 
 @SETTINGS
