@@ -40,9 +40,9 @@ class Callback:
     def on_train_end(self, model: Sequential) -> None:
         """Called once after the last epoch (not after a ``DivergenceError``)."""
 
-    def on_train_error(self, model: Sequential, error: Exception) -> None:
-        """Called instead of ``on_train_end`` when training stops with ``error``
-        (a ``DivergenceError``): release what the callback holds."""
+    def on_train_error(self, model: Sequential, error: BaseException) -> None:
+        """Called instead of ``on_train_end`` when training stops with ``error`` (a
+        ``DivergenceError``, a ``KeyboardInterrupt``...): release what the callback holds."""
 
 
 class EarlyStopping(Callback):
@@ -164,5 +164,5 @@ class Progress(Callback):
             self._bar.close()
             self._bar = None
 
-    def on_train_error(self, model: Sequential, error: Exception) -> None:
+    def on_train_error(self, model: Sequential, error: BaseException) -> None:
         self.on_train_end(model)

@@ -58,6 +58,8 @@ def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
             raise ValueError(f"save: {name!r} is a reserved entry name")
         arrays[name] = array
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {folder!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -217,11 +217,16 @@ def fit(
         callback.on_train_begin(model, metrics)
 
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-        if optimizer.full_batch:
-            _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
-        else:
-            _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+            if optimizer.full_batch:
+                _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
+            else:
+                _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record)
+    except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
+        if not isinstance(error, DivergenceError):
+            record.stopped(error)
+        raise
     for callback in callbacks:
         callback.on_train_end(model)
     return record.history
@@ -257,9 +262,13 @@ class _Record:
     def diverged(self, epoch: int, batch: int) -> DivergenceError:
         """The error to raise, once the callbacks have been told."""
         error = DivergenceError(epoch, batch, self.history)
+        self.stopped(error)
+        return error
+
+    def stopped(self, error: BaseException) -> None:
+        """Tell the callbacks that training stops with ``error``."""
         for callback in self.callbacks:
             callback.on_train_error(self.model, error)
-        return error
 
 
 def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer, epochs: int,

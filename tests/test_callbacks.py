@@ -151,3 +151,19 @@ def test_progress_bar_is_closed_when_training_diverges():
         model.fit(X, y, optimizer=dn.SGD(lr=50.0), epochs=1000, batch_size=1, shuffle=False,
                   callbacks=[progress])
     assert progress._bar is None
+
+
+def test_progress_bar_is_closed_on_ctrl_c():
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(epochs=50, stream=stream)
+
+    class CtrlC(dn.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    X, y, _, _ = noisy_regression()
+    with pytest.raises(KeyboardInterrupt):
+        mlp((1, 4, 1)).fit(X, y, epochs=50, callbacks=[progress, CtrlC()])
+    assert progress._bar is None

@@ -249,3 +249,11 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     path.chmod(0o640)
     mlp((2, 2, 1)).save(path)  # replacing keeps the file's mode
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_save_into_a_missing_folder_names_the_path_and_the_folder(tmp_path):
+    path = tmp_path / "missing" / "model.npz"
+    with pytest.raises(FileNotFoundError, match=r"save: cannot write .*model\.npz'?: the folder .*missing'? "
+                                                r"does not exist"):
+        mlp((2, 2, 1)).save(path)
+    assert os.listdir(tmp_path) == []

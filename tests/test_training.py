@@ -222,3 +222,10 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
         twin.backward(loss.backward())
         sgd.step(twin.params, twin.grads)
     assert_array_equal(twin.params, model.params)
+
+
+def test_integer_labels_with_a_regression_loss_point_to_cross_entropy():
+    model = mlp((2, 3, 4))
+    with pytest.raises(ValueError, match=r"y has shape \(5,\), but the model's output is \(n_samples, 4\); "
+                                         r".*for integer class labels use CrossEntropyLoss, or one-hot"):
+        model.fit(np.ones((5, 2)), np.array([0, 1, 2, 3, 1]))
