@@ -255,3 +255,13 @@ def test_the_flat_buffers_cannot_be_rebound():
         model.grads = np.zeros_like(model.grads)
     model.params[...] = 1.0
     assert np.all(model[0].W == 1.0)
+
+
+def test_training_plans_skip_the_input_gradient_and_everything_before_the_first_layer():
+    """fit never needs dL/dX: its plans leave out the first Dense's dX product (one call),
+    and the backward pass of a parameterless module before it."""
+    model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), seed=0)
+    training, full = model.plan(4), model.plan(4, input_grad=True)
+    assert training.dX is None and full.dX.shape == (4, 2)
+    sigmoid_backward = 3  # (1 - Y), times Y, times dY
+    assert len(full.backward) - len(training.backward) == 1 + sigmoid_backward
