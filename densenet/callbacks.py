@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,28 +21,50 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class: override any of the hooks; the defaults do nothing.
+    """Base class, shaped like Keras's: override any of the hooks; the defaults do nothing.
 
-    ``on_epoch_end`` may return True to stop training after that epoch.
-    ``on_batch_end`` is called only for callbacks that override it, so the
-    step loop pays nothing for the others.
+    Before training, ``fit`` sets ``self.model`` (the model it trains) and
+    ``self.params`` (``{"epochs": ..., "steps": batches per epoch, "metrics":
+    ("loss",) or ("loss", "val_loss")}``). To stop after an epoch, set
+    ``self.model.stop_training = True`` (or return True from ``on_epoch_end``).
+    ``on_batch_end`` is called only for callbacks that override it, so the step
+    loop pays nothing for the others.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> class Halt(dn.Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         if logs["loss"] < 0.1:
+        ...             self.model.stop_training = True
+        >>> model = dn.Sequential(dn.Dense(1, 1), seed=0)
+        >>> X = np.linspace(-1, 1, 20).reshape(-1, 1)
+        >>> model.fit(X, 0.5 * X, epochs=1000, callbacks=[Halt()]).stopped_early
+        True
     """
 
-    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
-        """Called once before the first epoch; ``metrics`` names what ``logs`` will hold
-        (``"loss"``, and ``"val_loss"`` when ``fit`` has validation data)."""
+    model: Sequential | None = None
+    params: Mapping[str, Any] = MappingProxyType({})  # set by fit through set_params
 
-    def on_batch_end(self, model: Sequential, batch: int, loss: float) -> None:
-        """Called after each optimiser step with the batch's index and loss."""
+    def set_model(self, model: Sequential) -> None:
+        self.model = model
 
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> bool | None:
-        """Called after each epoch with ``logs["loss"]`` (and ``"val_loss"``); True stops."""
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        """Called once before the first epoch."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        """Called after each optimiser step with the batch's index and ``logs["loss"]``."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
+        """Called after each epoch with ``logs["loss"]`` (and ``"val_loss"``)."""
         return None
 
-    def on_train_end(self, model: Sequential) -> None:
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         """Called once after the last epoch (not after a ``DivergenceError``)."""
 
-    def on_train_error(self, model: Sequential, error: BaseException) -> None:
+    def on_train_error(self, error: BaseException) -> None:
         """Called instead of ``on_train_end`` when training stops with ``error`` (a
         ``DivergenceError``, a ``KeyboardInterrupt``...): release what the callback holds."""
 
@@ -84,21 +108,22 @@ class EarlyStopping(Callback):
         self._best_params: np.ndarray | None = None
         self._wait = 0
 
-    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        metrics = self.params.get("metrics", ())
         if self.monitor not in metrics:
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, but fit records only {list(metrics)}; "
                 "pass validation_data=(X_val, y_val) or use monitor='loss'"
             )
         self.best, self.best_epoch, self.stopped_epoch, self._wait = math.inf, -1, None, 0
-        self._best_params = np.empty_like(model.params) if self.restore_best_weights else None
+        self._best_params = np.empty_like(self.model.params) if self.restore_best_weights else None
 
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> bool:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
         value = logs[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self._best_params is not None:
-                self._best_params[...] = model.params
+                self._best_params[...] = self.model.params
             return False
         self._wait += 1
         if self._wait >= self.patience:
@@ -106,9 +131,9 @@ class EarlyStopping(Callback):
             return True
         return False
 
-    def on_train_end(self, model: Sequential) -> None:
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self._best_params is not None and self.best_epoch >= 0:
-            model.params[...] = self._best_params
+            self.model.params[...] = self._best_params
 
 
 class Progress(Callback):
@@ -121,15 +146,15 @@ class Progress(Callback):
     ``max(1, epochs // 20)`` epochs and after the last.
     """
 
-    def __init__(self, epochs: int, batches: int = 1, stream: Any = None) -> None:
-        self.epochs = epochs
+    def __init__(self, stream: Any = None) -> None:
         self.stream = sys.stderr if stream is None else stream
-        self.every = max(1, epochs // 20)
-        self.batch_every = max(1, batches // 20)
         self._bar: Any = None
         self._epoch, self._sum, self._count = 0, 0.0, 0
 
-    def on_train_begin(self, model: Sequential, metrics: tuple[str, ...]) -> None:
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.epochs = self.params.get("epochs", 1)
+        self.every = max(1, self.epochs // 20)
+        self.batch_every = max(1, self.params.get("steps", 1) // 20)
         self._bar = None
         self._epoch, self._sum, self._count = 0, 0.0, 0
         isatty = getattr(self.stream, "isatty", None)
@@ -140,16 +165,16 @@ class Progress(Callback):
                 return
             self._bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
 
-    def on_batch_end(self, model: Sequential, batch: int, loss: float) -> None:
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if self._bar is None:
             return
-        self._sum += loss
+        self._sum += logs["loss"]
         self._count += 1
         if (batch + 1) % self.batch_every == 0:
             self._bar.set_postfix_str(
                 f"epoch {self._epoch + 1} running loss {self._sum / self._count:.4g}", refresh=True)
 
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         text = "  ".join(f"{name} {value:.4g}" for name, value in logs.items())
         self._epoch, self._sum, self._count = epoch + 1, 0.0, 0
         if self._bar is not None:
@@ -159,10 +184,10 @@ class Progress(Callback):
             width = len(str(self.epochs))
             print(f"epoch {epoch + 1:>{width}}/{self.epochs}  {text}", file=self.stream, flush=True)
 
-    def on_train_end(self, model: Sequential) -> None:
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
-    def on_train_error(self, model: Sequential, error: BaseException) -> None:
-        self.on_train_end(model)
+    def on_train_error(self, error: BaseException) -> None:
+        self.on_train_end()

@@ -72,6 +72,7 @@ class Sequential:
             order; its ``W`` and ``b`` are views into this array.
         grads: the gradients, same size, dtype and layout; ``dW`` and ``db``
             are views into it.
+        stop_training: a callback sets it True to end ``fit`` after the epoch.
 
     ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
     return a new array; ``backward`` writes ``grads`` (overwriting them) and
@@ -118,6 +119,7 @@ class Sequential:
         self._plans: dict[tuple[int, bool], Plan] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
+        self.stop_training = False
 
     @property
     def params(self) -> NDArray:

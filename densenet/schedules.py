@@ -8,14 +8,10 @@ The rates follow PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (closed form).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from ._validation import hyperparameter, positive_int
 from .callbacks import Callback
 from .optimizer import Optimizer
-
-if TYPE_CHECKING:
-    from .model import Sequential
 
 
 class LRSchedule(Callback):
@@ -35,7 +31,7 @@ class LRSchedule(Callback):
         """The learning rate of epoch ``epoch``."""
         raise NotImplementedError
 
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1
         rate = self.rate(self.epoch)
         if rate > 0:  # learning rates are > 0: at a rate of 0 the last one is kept

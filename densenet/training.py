@@ -55,6 +55,13 @@ class History:
         """The number of epochs that ran."""
         return len(self.loss)
 
+    def logs(self) -> dict[str, NDArray]:
+        """The recorded metrics by name (``loss``, and ``val_loss`` with validation data)."""
+        logs = {"loss": self.loss}
+        if self.val_loss is not None:
+            logs["val_loss"] = self.val_loss
+        return logs
+
 
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss or non-finite weights.
@@ -116,7 +123,7 @@ class _Epoch:
                 return total, i
             total += value * step.n
             for callback in on_batch:
-                callback.on_batch_end(self.model, i, value)
+                callback.on_batch_end(i, {"loss": value})
         return total, None
 
     def find_bad_step(self) -> int:
@@ -207,14 +214,19 @@ def fit(
         X_val, y_val = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
     optimizer.prepare(model.params)
 
-    batches = -(-len(X) // min(batch_size, len(X)))
-    callbacks = tuple(callbacks) + ((Progress(epochs, batches),) if verbose else ())
+    callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
-    metrics = ("loss",) if validation_data is None else ("loss", "val_loss")
+    steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
+    params = {"epochs": epochs, "steps": steps,
+              "metrics": ("loss",) if validation_data is None else ("loss", "val_loss")}
+    model.stop_training = False
     for callback in callbacks:
-        callback.on_train_begin(model, metrics)
+        callback.set_model(model)
+        callback.set_params(params)
+    for callback in callbacks:
+        callback.on_train_begin({})
 
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     try:
@@ -227,8 +239,9 @@ def fit(
         if not isinstance(error, DivergenceError):
             record.stopped(error)
         raise
+    logs = {name: float(values[-1]) for name, values in record.history.logs().items() if len(values)}
     for callback in callbacks:
-        callback.on_train_end(model)
+        callback.on_train_end(logs)
     return record.history
 
 
@@ -254,7 +267,8 @@ class _Record:
         self.history.loss = self.recorded["loss"][: epoch + 1]
         if self.validation is not None:
             self.history.val_loss = self.recorded["val_loss"][: epoch + 1]
-        if any([callback.on_epoch_end(self.model, epoch, logs) for callback in self.callbacks]):
+        stop = any([callback.on_epoch_end(epoch, logs) for callback in self.callbacks])
+        if stop or self.model.stop_training:
             self.history.stopped_early = epoch + 1 < self.epochs
             return True
         return False
@@ -268,7 +282,7 @@ class _Record:
     def stopped(self, error: BaseException) -> None:
         """Tell the callbacks that training stops with ``error``."""
         for callback in self.callbacks:
-            callback.on_train_error(self.model, error)
+            callback.on_train_error(error)
 
 
 def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer, epochs: int,

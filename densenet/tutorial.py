@@ -100,6 +100,6 @@ class EveryTenEpochs(Callback):
     def __init__(self) -> None:
         self.losses: list[float] = []
 
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if epoch % 10 == 0:
-            self.losses.append(model.evaluate(X, y))
+            self.losses.append(self.model.evaluate(X, y))

@@ -25,10 +25,10 @@ class Snapshots(dn.Callback):
     """Keeps the parameters and logs after every epoch."""
 
     def __init__(self):
-        self.params, self.logs = [], []
+        self.snapshots, self.logs = [], []
 
-    def on_epoch_end(self, model, epoch, logs):
-        self.params.append(model.params.copy())
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self.model.params.copy())
         self.logs.append(dict(logs))
 
 
@@ -37,7 +37,7 @@ def test_validation_loss_is_recorded_each_epoch():
     model, spy = mlp((1, 8, 1), seed=0), Snapshots()
     history = model.fit(X, y, epochs=5, batch_size=4, validation_data=(Xv, yv), callbacks=[spy])
     assert history.val_loss.shape == history.loss.shape == (5,)
-    for epoch, params in enumerate(spy.params):
+    for epoch, params in enumerate(spy.snapshots):
         twin = mlp((1, 8, 1))
         twin.params[...] = params
         assert_allclose(history.val_loss[epoch], twin.evaluate(Xv, yv), rtol=1e-14)
@@ -70,7 +70,7 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     best = int(np.argmin(history.val_loss))
     assert stop.best_epoch == best and stop.best == history.val_loss[best]
     assert stop.stopped_epoch - best == 3
-    assert_array_equal(model.params, spy.params[best])
+    assert_array_equal(model.params, spy.snapshots[best])
     assert model.evaluate(Xv, yv) == history.val_loss[best]
 
 
@@ -80,7 +80,7 @@ def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():
     stop = dn.EarlyStopping(monitor="loss", patience=1, min_delta=10.0, restore_best_weights=False)
     history = model.fit(X, y, epochs=50, callbacks=[spy, stop])
     assert history.epochs == 2 and stop.best_epoch == 0
-    assert_array_equal(model.params, spy.params[-1])
+    assert_array_equal(model.params, spy.snapshots[-1])
 
 
 def test_early_stopping_needs_validation_data_to_monitor_val_loss():
@@ -127,7 +127,7 @@ class FakeTerminal(io.StringIO):
 def test_progress_bar_on_a_terminal_shows_the_running_loss():
     pytest.importorskip("tqdm")
     stream = FakeTerminal()
-    progress = Progress(epochs=5, batches=10, stream=stream)
+    progress = Progress(stream=stream)
     X, y, _, _ = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=5, batch_size=2, callbacks=[progress])
     text = stream.getvalue()
@@ -144,7 +144,7 @@ def test_silent_by_default(capsys):
 def test_progress_bar_is_closed_when_training_diverges():
     pytest.importorskip("tqdm")
     stream = FakeTerminal()
-    progress = Progress(epochs=50, stream=stream)
+    progress = Progress(stream=stream)
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     X, y = np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]])
     with pytest.raises(dn.DivergenceError):
@@ -156,10 +156,10 @@ def test_progress_bar_is_closed_when_training_diverges():
 def test_progress_bar_is_closed_on_ctrl_c():
     pytest.importorskip("tqdm")
     stream = FakeTerminal()
-    progress = Progress(epochs=50, stream=stream)
+    progress = Progress(stream=stream)
 
     class CtrlC(dn.Callback):
-        def on_epoch_end(self, model, epoch, logs):
+        def on_epoch_end(self, epoch, logs=None):
             if epoch == 2:
                 raise KeyboardInterrupt
 

@@ -19,8 +19,8 @@ def test_lbfgs_fits_the_tutorial_with_one_history_entry_per_iteration():
     epochs_seen = []
 
     class Spy(dn.Callback):
-        def on_epoch_end(self, model, epoch, logs):
-            epochs_seen.append((epoch, logs["loss"], model.evaluate(dn.tutorial.X, dn.tutorial.y)))
+        def on_epoch_end(self, epoch, logs=None):
+            epochs_seen.append((epoch, logs["loss"], self.model.evaluate(dn.tutorial.X, dn.tutorial.y)))
 
     model, lbfgs = tutorial_network(), dn.LBFGS()
     history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=lbfgs, epochs=200, callbacks=[Spy()])

@@ -185,7 +185,7 @@ def test_schedules_set_the_rates_of_pytorch_s_schedulers_across_fits(name):
     rates = []
 
     class Spy(dn.Callback):
-        def on_epoch_end(self, model, epoch, logs):
+        def on_epoch_end(self, epoch, logs=None):
             rates.append(adam.lr)  # the rate this epoch trained with
 
     want = []

@@ -141,21 +141,26 @@ def test_callbacks_see_every_epoch_and_can_stop():
     events = []
 
     class Recorder(dn.Callback):
-        def on_train_begin(self, model, metrics):
-            events.append(("begin", metrics))
+        def on_train_begin(self, logs=None):
+            events.append(("begin", self.params["metrics"], self.params["epochs"], self.params["steps"]))
 
-        def on_epoch_end(self, model, epoch, logs):
+        def on_epoch_end(self, epoch, logs=None):
             events.append((epoch, round(logs["loss"], 12)))
-            return epoch == 2
+            if epoch == 2:
+                self.model.stop_training = True
 
-        def on_train_end(self, model):
-            events.append("end")
+        def on_train_end(self, logs=None):
+            events.append(("end", logs))
 
-    history = mlp((2, 3, 1)).fit(X, y, epochs=10, callbacks=[Recorder()])
-    assert events[0] == ("begin", ("loss",)) and events[-1] == "end"
+    model = mlp((2, 3, 1))
+    history = model.fit(X, y, epochs=10, batch_size=6, callbacks=[Recorder()])
+    assert events[0] == ("begin", ("loss",), 10, 4)  # 20 samples in batches of 6: 4 steps
+    assert events[-1] == ("end", {"loss": history.loss[-1]})
     assert [e[0] for e in events[1:-1]] == [0, 1, 2]
     assert [e[1] for e in events[1:-1]] == [round(v, 12) for v in history.loss]
     assert history.epochs == 3 and history.stopped_early
+    again = model.fit(X, y, epochs=2, callbacks=[Recorder()])  # stop_training is cleared
+    assert again.epochs == 2 and [e[0] for e in events[6:8]] == [0, 1]
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
