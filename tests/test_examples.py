@@ -60,3 +60,26 @@ def test_digits_example_reaches_its_target_with_the_tutorials_recipe():
 def test_digits_example_reaches_97_percent_with_six_relu_layers_cross_entropy_and_adam():
     accuracies = digits_accuracies("--recipe", "modern", "--seeds", "0", "1", "2")
     assert len(accuracies) == 3 and min(accuracies) >= 97.0
+
+
+def test_mnist_example_runs_both_recipes_on_small_files(tmp_path):
+    import numpy as np
+
+    from .test_datasets import small_mnist, write_mnist
+
+    write_mnist(tmp_path, small_mnist(np.random.default_rng(0), n_train=120, n_test=30))
+    for recipe in ("classic", "modern"):
+        out = run("mnist.py", "--data", str(tmp_path), "--epochs", "2", "--recipe", recipe)
+        lines = out.splitlines()
+        assert lines[0].startswith("MNIST: 100 training, 20 validation, 30 test images; " + recipe)
+        epochs = [line for line in lines if line.startswith("epoch")]
+        assert [line.split(":")[0] for line in epochs] == ["epoch   1", "epoch   2"]
+        assert all("validation" in line and "test" in line for line in epochs)
+        assert lines[-1].startswith("best validation accuracy")
+
+
+def test_mnist_example_says_which_files_to_put_where(tmp_path):
+    result = subprocess.run([sys.executable, str(EXAMPLES / "mnist.py"), "--data", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "lacks train-images-idx3-ubyte.gz" in result.stderr and "run with --download" in result.stderr

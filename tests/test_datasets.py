@@ -1,0 +1,109 @@
+"""load_mnist and read_idx, on small IDX files the tests write."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from densenet import datasets
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """``array`` (uint8) in the IDX format."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def small_mnist(rng, n_train=60, n_test=10):
+    return datasets.MNIST(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                          rng.integers(0, 10, n_train, dtype=np.uint8),
+                          rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                          rng.integers(0, 10, n_test, dtype=np.uint8))
+
+
+def write_mnist(folder, data, gzipped=(False, True, True, False)):
+    """The four files, some gzipped (both kinds are read)."""
+    for (role, (name, _, _)), zipped in zip(datasets.FILES.items(), gzipped):
+        raw = idx_bytes(getattr(data, role))
+        if zipped:
+            with gzip.open(os.path.join(folder, name + ".gz"), "wb") as f:
+                f.write(raw)
+        else:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(raw)
+
+
+def test_reads_the_four_files_plain_or_gzipped(tmp_path):
+    data = small_mnist(np.random.default_rng(0))
+    write_mnist(tmp_path, data)
+    loaded = datasets.load_mnist(tmp_path)
+    for role in datasets.FILES:
+        assert getattr(loaded, role).dtype == np.uint8
+        assert_array_equal(getattr(loaded, role), getattr(data, role))
+
+
+def test_missing_files_are_listed_with_where_to_put_them(tmp_path):
+    wanted = (r"lacks train-images-idx3-ubyte\.gz, train-labels-idx1-ubyte\.gz, t10k-images-idx3-ubyte\.gz, "
+              r"t10k-labels-idx1-ubyte\.gz .*put them there .* or pass download=True")
+    with pytest.raises(FileNotFoundError, match=wanted):
+        datasets.load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: raw[:-5],
+     r"truncated: the header gives shape \(60, 28, 28\) \(47040 bytes of data\), the file holds 47035"),
+    (lambda raw: raw + b"xx", "longer than its header says"),
+    (lambda raw: bytes([0, 0, 0x08, 1]) + raw[4:], "magic number 2049, expected 2051"),
+    (lambda raw: b"PK\x03\x04" + raw[4:], "not an IDX file of unsigned bytes"),
+    (lambda raw: raw[:6], "truncated header"),
+])
+def test_damaged_files_are_named(tmp_path, damage, message):
+    data = small_mnist(np.random.default_rng(1))
+    write_mnist(tmp_path, data, gzipped=(False,) * 4)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=f"train-images-idx3-ubyte: .*{message}"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_a_corrupt_gzip_stream_is_named(tmp_path):
+    write_mnist(tmp_path, small_mnist(np.random.default_rng(2)))
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2:] = b"\x00" * (len(raw) - len(raw) // 2)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz: not a readable gzip file"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_images_and_labels_must_match(tmp_path):
+    data = small_mnist(np.random.default_rng(3))
+    write_mnist(tmp_path, data._replace(test_labels=data.test_labels[:-1]))
+    with pytest.raises(ValueError, match="10 test images but 9 labels"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_download_fetches_checks_and_keeps_the_files(tmp_path, monkeypatch):
+    """A local folder as the mirror (file:// URLs): the download path, without a network."""
+    mirror, target = tmp_path / "mirror", tmp_path / "data"
+    mirror.mkdir()
+    data = small_mnist(np.random.default_rng(4))
+    write_mnist(mirror, data, gzipped=(True,) * 4)
+    sums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in mirror.iterdir()}
+    monkeypatch.setattr(datasets, "SHA256", sums)
+    monkeypatch.setattr(datasets, "MIRRORS", ("file:///nonexistent/mirror/", mirror.as_uri() + "/"))
+    loaded = datasets.load_mnist(target, download=True)
+    assert_array_equal(loaded.train_images, data.train_images)
+    assert sorted(os.listdir(target)) == sorted(sums)  # and no temporary files
+
+    (target / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(datasets, "SHA256", {**sums, "t10k-labels-idx1-ubyte.gz": "0" * 64})
+    with pytest.raises(OSError, match=r"could not download t10k-labels-idx1-ubyte\.gz: .*SHA-256 .*"
+                                      r"expected 0000"):
+        datasets.load_mnist(target, download=True)
+    assert "t10k-labels-idx1-ubyte.gz" not in os.listdir(target)
