@@ -30,7 +30,7 @@ LAYERS = [
     ("training loop", {"training"}),
     ("file format", {"io"}),
     ("model", {"model"}),
-    ("edges", {"gradcheck", "plot", "onnx", "datasets"}),
+    ("edges", {"gradcheck", "plot", "onnx", "datasets", "sklearn"}),
     ("aside", {"tutorial", "reference"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}

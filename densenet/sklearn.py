@@ -1,0 +1,282 @@
+"""scikit-learn estimators: ``DenseNetClassifier`` and ``DenseNetRegressor``.
+
+Needs the ``sklearn`` extra (``pip install 'densenet[sklearn]'``); importing this
+module imports scikit-learn, nothing else in densenet does. The estimators take
+the parameters of scikit-learn's ``MLPClassifier``/``MLPRegressor`` where they
+play the same part, pass scikit-learn's estimator checks, and work in pipelines,
+searches and cross-validation, in joblib worker processes too (their models copy
+and pickle whole). ``model_`` is the trained ``densenet.Sequential``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .adam import Adam
+from .callbacks import EarlyStopping
+from .cross_entropy import CrossEntropyLoss
+from .dense import Dense
+from .lbfgs import LBFGS
+from .model import Sequential
+from .module import Module
+from .mse import MSELoss
+from .optimizer import Optimizer
+from .relu import ReLU
+from .sgd import SGD
+from .sigmoid import Sigmoid
+from .tanh import Tanh
+
+ACTIVATIONS = {"relu": ReLU, "logistic": Sigmoid, "tanh": Tanh, "identity": None}
+SOLVERS = ("adam", "sgd", "lbfgs")
+
+
+class _DenseNetEstimator(BaseEstimator):
+    """What the classifier and the regressor share: parameters, the network, the fit."""
+
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
+                 solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
+                 learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
+                 shuffle: bool = True, random_state: Any = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10, verbose: bool = False,
+                 dtype: str = "float64") -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.verbose = verbose
+        self.dtype = dtype
+
+    # -- what the two estimators differ in
+    def _loss(self) -> Any:
+        raise NotImplementedError
+
+    def _targets(self, y: NDArray, first: bool) -> NDArray:
+        raise NotImplementedError
+
+    def _n_outputs(self, y: NDArray) -> int:
+        raise NotImplementedError
+
+    # -- the shared parts
+    def _check_parameters(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {list(SOLVERS)}, got {self.solver!r}")
+        sizes = np.atleast_1d(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or np.any(sizes < 1):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+
+    def _network(self, n_in: int, n_out: int, seed: int) -> Sequential:
+        activation = ACTIVATIONS[self.activation]
+        init = "he_normal" if activation is ReLU else "glorot_uniform"
+        modules: list[Module] = []
+        width = n_in
+        for size in np.atleast_1d(self.hidden_layer_sizes):
+            modules.append(Dense(width, int(size), init=init))
+            if activation is not None:
+                modules.append(activation())
+            width = int(size)
+        modules.append(Dense(width, n_out))
+        return Sequential(*modules, dtype=self.dtype, seed=seed)
+
+    def _optimizer(self) -> Optimizer:
+        if self.solver == "lbfgs":
+            return LBFGS()
+        if self.solver == "sgd":
+            return SGD(self.learning_rate_init, momentum=0.9, nesterov=True, weight_decay=self.alpha)
+        return Adam(self.learning_rate_init, weight_decay=self.alpha)
+
+    def _fit(self, X: ArrayLike, y: ArrayLike, first: bool, epochs: int) -> _DenseNetEstimator:
+        """Validate, build the network on the first call, and train ``epochs`` epochs."""
+        self._check_parameters()
+        X, y = validate_data(self, X, y, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
+                             y_numeric=isinstance(self, RegressorMixin))
+        targets = self._targets(y, first)
+        if first:
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            self.rng_ = np.random.default_rng(seed)
+            self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
+            self.optimizer_ = self._optimizer()
+            self.loss_curve_, self.n_iter_ = [], 0
+        callbacks: list = []
+        validation = None
+        if self.early_stopping and epochs > 1 and len(X) >= 4:
+            stratify = targets if isinstance(self, ClassifierMixin) and _stratifiable(targets) else None
+            X, X_val, targets, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
+                                                        stratify=stratify,
+                                                        random_state=int(self.rng_.integers(2**31)))
+            validation = (X_val, y_val)
+            callbacks.append(EarlyStopping("val_loss", patience=self.n_iter_no_change))
+        elif epochs > 1:  # stop when the training loss has not improved by tol for n_iter_no_change epochs
+            callbacks.append(EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol,
+                                           restore_best_weights=False))
+        batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
+        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self._loss(), epochs=epochs,
+                                  batch_size=max(1, min(batch, len(X))), shuffle=bool(self.shuffle),
+                                  seed=self.rng_, validation_data=validation, callbacks=callbacks,
+                                  verbose=bool(self.verbose))
+        self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
+        self.n_iter_ += history.epochs
+        return self
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> _DenseNetEstimator:
+        """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs."""
+        return self._fit(X, y, first=True, epochs=int(self.max_iter))
+
+    def _outputs(self, X: ArrayLike) -> NDArray:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
+        return self.model_.predict(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _stratifiable(labels: NDArray) -> bool:
+    """Whether every class has the two members a stratified split needs."""
+    return bool(np.unique(labels, return_counts=True)[1].min() >= 2)
+
+
+def _softmax(Z: NDArray) -> NDArray:
+    Z = Z - Z.max(axis=1, keepdims=True)
+    E = np.exp(Z)
+    return E / E.sum(axis=1, keepdims=True)
+
+
+class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
+    """A densenet network as a scikit-learn classifier.
+
+    The recipe: ``hidden_layer_sizes`` Dense layers, each followed by ``activation``
+    (``"relu"`` with He initialisation by default, or ``"logistic"``, ``"tanh"``,
+    ``"identity"`` with Glorot), a Dense output layer of one logit per class,
+    softmax cross-entropy (``CrossEntropyLoss``) on the encoded labels, and
+    ``solver``: ``"adam"`` (default, ``Adam(learning_rate_init)``), ``"sgd"``
+    (Nesterov momentum 0.9) or ``"lbfgs"``. ``alpha`` is the optimiser's weight
+    decay on every parameter (scikit-learn's MLP divides its L2 penalty by the
+    batch size and spares the biases: the same part, not the same numbers).
+    Training stops after ``max_iter`` epochs, or when the training loss has not
+    improved by ``tol`` for ``n_iter_no_change`` epochs, or with
+    ``early_stopping`` when the loss on a held-out ``validation_fraction``
+    (stratified) has not improved, keeping the best weights. The same
+    ``random_state`` gives bit-identical results; ``dtype`` is ``"float64"`` or
+    ``"float32"``.
+
+    Attributes:
+        classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (per epoch);
+        ``n_iter_`` (epochs run); ``model_``: the trained ``densenet.Sequential``.
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = make_pipeline(StandardScaler(), DenseNetClassifier(
+        ...     hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)).fit(X, y)
+        >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:2]).shape
+        (True, (2, 3))
+    """
+
+    def _loss(self) -> Any:
+        return CrossEntropyLoss()
+
+    def _n_outputs(self, y: NDArray) -> int:
+        return len(self.classes_)
+
+    def _targets(self, y: NDArray, first: bool) -> NDArray:
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first and self._classes_given is None:
+            self.classes_ = np.unique(y)
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels {unknown.tolist()} not in classes_ {self.classes_.tolist()}")
+        return np.searchsorted(self.classes_, y)
+
+    _classes_given: NDArray | None = None
+
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> DenseNetClassifier:
+        """One epoch on ``(X, y)``; the first call needs ``classes``, every label there will be."""
+        first = not hasattr(self, "model_")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self.classes_ = self._classes_given = np.unique(np.asarray(classes))
+        try:
+            return self._fit(X, y, first=first, epochs=1)
+        finally:
+            self.__dict__.pop("_classes_given", None)
+
+    def predict_proba(self, X: ArrayLike) -> NDArray:
+        """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
+        return _softmax(self._outputs(X).astype(np.float64))
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """The most probable class of each sample."""
+        best = np.argmax(self._outputs(X), axis=1)
+        return self.classes_[best]
+
+
+class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
+    """A densenet network as a scikit-learn regressor.
+
+    The recipe: as ``DenseNetClassifier``'s, with a linear Dense output of one unit
+    per target and the mean squared error (``MSELoss``). ``y`` may be
+    ``(n_samples,)`` or ``(n_samples, n_targets)``; ``predict`` answers in the same shape.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
+        >>> reg = DenseNetRegressor(hidden_layer_sizes=(32,), batch_size=20, learning_rate_init=0.01,
+        ...                         random_state=0)
+        >>> bool(reg.fit(X, X[:, 0] ** 2).score(X, X[:, 0] ** 2) > 0.99)
+        True
+    """
+
+    def _loss(self) -> Any:
+        return MSELoss()
+
+    def _n_outputs(self, y: NDArray) -> int:
+        return y.shape[1]
+
+    def _targets(self, y: NDArray, first: bool) -> NDArray:
+        y = np.asarray(y, dtype=np.dtype(self.dtype))
+        if first:
+            self.y_1d_ = y.ndim == 1
+        return y.reshape(len(y), -1)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> DenseNetRegressor:
+        """One epoch on ``(X, y)``, building the network on the first call."""
+        return self._fit(X, y, first=not hasattr(self, "model_"), epochs=1)
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""
+        Y = self._outputs(X)
+        return Y.ravel() if self.y_1d_ else Y
