@@ -83,3 +83,25 @@ def test_mnist_example_says_which_files_to_put_where(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "lacks train-images-idx3-ubyte.gz" in result.stderr and "run with --download" in result.stderr
+
+
+def test_the_grid_search_on_a_dask_cluster_finds_what_a_local_one_finds():
+    """joblib's dask backend sends the fits to LocalCluster workers; the models come back
+    bit-identical to local fits, so the scores are equal, not merely close."""
+    import pytest
+
+    pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dask_search", EXAMPLES / "dask_search.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    on_dask = example.search(None, workers=2)
+
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+
+    local = GridSearchCV(on_dask.estimator, on_dask.param_grid, cv=3).fit(*load_digits(return_X_y=True))
+    assert on_dask.best_params_ == local.best_params_
+    assert on_dask.cv_results_["mean_test_score"].tolist() == local.cv_results_["mean_test_score"].tolist()
