@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,6 +22,8 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+    if hasattr(data, "isna") and hasattr(data, "to_numpy"):  # a pandas table: name what is missing
+        array = _from_nullable_columns(data, name)
     if array.dtype.kind not in _NUMERIC_KINDS:
         kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
         raise TypeError(f"{name} must hold real numbers, got {kind}")
@@ -36,6 +39,24 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
             f"the first at index {first}"
         )
     return array
+
+
+def _from_nullable_columns(table: Any, name: str) -> NDArray:
+    """A pandas DataFrame or Series (nullable columns such as ``Int64`` included, which
+    NumPy alone sees as objects) as floats when nothing is missing, else a ``ValueError``
+    naming the columns with missing values. (Duck-typed: pandas is never imported.)"""
+    missing = table.isna()
+    columns = getattr(table, "columns", None)
+    if columns is not None:
+        holes = [column for column in columns if bool(missing[column].any())]
+    else:
+        holes = [table.name] if bool(missing.any()) else []
+    if holes:
+        raise ValueError(f"{name} has missing values (NA) in column(s) {holes}; fill or drop them first")
+    try:
+        return table.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.asarray(table)  # not numbers: reported by the caller
 
 
 def as_matrix(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:

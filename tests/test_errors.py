@@ -78,3 +78,20 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
 def test_constructors_and_arguments_are_checked(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_pandas_nullable_columns_are_taken_when_complete_and_named_when_not():
+    pd = pytest.importorskip("pandas")
+    model = mlp((2, 3, 1))
+    complete = pd.DataFrame({"weight": pd.array([1, 2, 3, 4], dtype="Int64"), "height": [0.5, 1.5, 2.5, 3.5]})
+    assert_array_equal(model.predict(complete), model.predict(complete.to_numpy(dtype=float)))
+    y = pd.Series(pd.array([0.0, 1.0, 1.0, 0.0], dtype="Float64"), name="sex")
+    model.fit(complete, y, epochs=1)
+    holes = complete.astype({"weight": "Int64"})
+    holes.loc[2, "weight"] = pd.NA
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"X has missing values \(NA\) in column\(s\) \['weight'\]"):
+        model.predict(holes)
+    with pytest.raises(ValueError, match=r"y has missing values \(NA\) in column\(s\) \['sex'\]"):
+        model.fit(complete, y.where(y > 0, pd.NA))
+    assert_array_equal(model.params, before)
