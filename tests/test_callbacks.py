@@ -167,3 +167,18 @@ def test_progress_bar_is_closed_on_ctrl_c():
     with pytest.raises(KeyboardInterrupt):
         mlp((1, 4, 1)).fit(X, y, epochs=50, callbacks=[progress, CtrlC()])
     assert progress._bar is None
+
+
+def test_a_progress_bar_reused_across_fits_starts_afresh():
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(stream=stream)
+    X, y, _, _ = noisy_regression()
+    model = mlp((1, 4, 1))
+    model.fit(X, y, epochs=3, batch_size=2, callbacks=[progress])
+    model.params[...] += 3.0  # a much higher loss: a running mean carried over would hide it
+    stream.truncate(0)
+    model.fit(X, y, epochs=1, batch_size=2, callbacks=[progress])
+    running = [float(part.split("running loss ")[1].split("]")[0]) for part in
+               stream.getvalue().split("\r") if "epoch 1 running loss" in part]
+    assert running and running[-1] > 0.5 * model.evaluate(X, y)

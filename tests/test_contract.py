@@ -48,3 +48,37 @@ def test_the_public_contract(tmp_path):
     assert isinstance(scalar.feedforward(X[0]), float)
     scalar.train(X, T, lr=0.1, epochs=1000)
     assert set(scalar.params()) == set(dn.tutorial.NAMES)
+
+
+def test_the_round_two_contract(tmp_path):
+    """DESIGN.md's "Round 2 adds", name for name (the thread controls are not built yet)."""
+    import pytest
+
+    rng = np.random.default_rng(0)
+    X, labels = rng.standard_normal((12, 3)), rng.integers(0, 3, 12)
+    for act in (dn.ReLU(), dn.Tanh(), dn.Softmax()):
+        assert act.forward(X).shape == X.shape
+    model = dn.Sequential(dn.Dense(3, 8, init="he_normal"), dn.ReLU(), dn.Dense(8, 3, init="he_uniform"),
+                          seed=0)
+    for loss, y in ((dn.CrossEntropyLoss(), labels), (dn.CrossEntropyLoss(), np.eye(3)[labels]),
+                    (dn.BCEWithLogitsLoss(), np.eye(3)[labels])):
+        assert np.isfinite(model.evaluate(X, y, loss))
+    assert np.isfinite(dn.BCELoss().forward(np.full((2, 1), 0.5), np.ones((2, 1))))
+    for optimizer in (dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+                      dn.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+                      dn.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), dn.LBFGS()):
+        twin = model.clone()
+        twin.fit(X, labels, optimizer=optimizer, loss=dn.CrossEntropyLoss(), epochs=2)
+    pytest.importorskip("sklearn")
+    from densenet.sklearn import DenseNetClassifier, DenseNetRegressor
+
+    assert DenseNetClassifier(max_iter=5).fit(X, labels).predict(X).shape == (12,)
+    assert DenseNetRegressor(max_iter=5).fit(X, X[:, 0]).predict(X).shape == (12,)
+    pytest.importorskip("onnx")
+    import densenet.onnx
+
+    assert densenet.onnx.export(model, tmp_path / "m.onnx").graph.input[0].name == "X"
+    from densenet.datasets import load_mnist
+
+    with pytest.raises(FileNotFoundError, match="load_mnist"):
+        load_mnist(tmp_path)
