@@ -14,9 +14,10 @@ import densenet as dn
 
 
 def model_of_every_module(dtype):
-    """Dense followed by Sigmoid and by Dense (both ones-column paths at batch size 1)."""
-    return dn.Sequential(dn.Dense(3, 5), dn.Sigmoid(), dn.Dense(5, 4), dn.Dense(4, 2), dn.Sigmoid(),
-                         dtype=dtype, seed=0)
+    """Every module type; Dense followed by an activation and by Dense (both ones-column
+    paths at batch size 1)."""
+    return dn.Sequential(dn.Dense(3, 5), dn.Sigmoid(), dn.Dense(5, 4), dn.ReLU(), dn.Dense(4, 4), dn.Tanh(),
+                         dn.Dense(4, 4), dn.Dense(4, 2), dn.Softmax(), dtype=dtype, seed=0)
 
 
 def data():
