@@ -122,8 +122,6 @@ class Sequential:
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
         self.stop_training = False
-        blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
-        self._largest_block = max(blocks, default=0)
 
     @property
     def params(self) -> NDArray:
@@ -279,7 +277,8 @@ class Sequential:
     def largest_product(self, n: int) -> int:
         """The multiply-adds of the largest matrix product a pass over ``n`` rows makes:
         ``n`` times the largest parameter block (the thread policy's measure)."""
-        return n * self._largest_block
+        blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
+        return n * max(blocks, default=0)
 
     def backward(self, dY: ArrayLike) -> NDArray:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
