@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import positive_int
-from .backend import all_finite, blas_threads
+from .backend import all_finite
 from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
@@ -229,9 +229,8 @@ def fit(
         callback.on_train_begin({})
 
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
-    threads = blas_threads(model.largest_product(min(batch_size, len(X))))  # rows of a step or chunk
     try:
-        with threads, np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
             if optimizer.full_batch:
                 _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
             else:
