@@ -61,7 +61,7 @@ class Adam(Optimizer):
         state = self.state(params)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         work = self._work
-        if work is None or work.arrays != (params, grads, m, v):
+        if work is None or any(a is not b for a, b in zip(work.arrays, (params, grads, m, v))):
             coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
             work = self._work = _Work(params, grads, m, v, coupled)
         b1, b2 = self.betas
@@ -111,8 +111,9 @@ class _Work:
 
     def axpy(self, target: tuple[NDArray, object], a: float) -> None:
         y, chunks = target
-        if chunks is None:
-            y += a * self.tmp
+        if chunks is None:  # tmp is scratch until the next pass writes it
+            np.multiply(self.tmp, a, out=self.tmp)
+            np.add(y, self.tmp, out=y)
             return
         axpy, pieces = chunks
         for x_part, y_part in pieces:

@@ -380,8 +380,8 @@ class Sequential:
         self._modules, self.dtype, self._rng = state["modules"], state["dtype"], state["rng"]
         self.in_features, self.out_features = state["widths"]
         empty = np.zeros(0, self.dtype)
-        self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)]).astype(self.dtype)
-        self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)]).astype(self.dtype)
+        self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
+        self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)
         self._attach()
 
     def __copy__(self) -> Sequential:

@@ -55,7 +55,7 @@ class SGD(Optimizer):
 
     def _forget(self) -> None:
         self._pair: tuple[NDArray, NDArray] | None = None
-        self._g = self._nesterov = np.empty(0)
+        self._g = self._nesterov = self._scaled = np.empty(0)
         self._axpy: tuple[NDArray, Any] | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
@@ -89,8 +89,11 @@ class SGD(Optimizer):
         if self._axpy is None or self._axpy[0] is not direction:
             self._axpy = (direction, axpy_chunks(params, direction))
         chunks = self._axpy[1]
-        if chunks is None:
-            np.subtract(params, np.multiply(direction, self._lr), out=params)
+        if chunks is None:  # strided or mixed arrays: two ufunc calls through a kept buffer
+            if self._scaled.shape != direction.shape or self._scaled.dtype != direction.dtype:
+                self._scaled = np.empty_like(direction)
+            np.multiply(direction, self._lr, out=self._scaled)
+            np.subtract(params, self._scaled, out=params)
             return
         axpy, pieces = chunks
         a = -self._lr
@@ -99,7 +102,7 @@ class SGD(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_nesterov"):  # they refer to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_nesterov", "_scaled"):  # tied to the arrays last stepped
             state.pop(name, None)
         return state
 

@@ -86,7 +86,7 @@ class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
     def __init__(self, model: Sequential, X: NDArray, y: NDArray, batch_size: int,
-                 shuffle: bool, loss: Loss, optimizer: Optimizer) -> None:
+                 shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
         self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
         n = len(X)
         self.batch_size = min(batch_size, n)
@@ -218,9 +218,9 @@ def fit(
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
+    record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
-    params = {"epochs": epochs, "steps": steps,
-              "metrics": ("loss",) if validation_data is None else ("loss", "val_loss")}
+    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded)}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)
@@ -228,7 +228,6 @@ def fit(
     for callback in callbacks:
         callback.on_train_begin({})
 
-    record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
             if optimizer.full_batch:
@@ -309,27 +308,21 @@ def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimize
 
 class _FullBatch:
     """The loss over all of ``(X, y)`` and its gradient, ``batch_size`` rows at a time:
-    the objective a full-batch optimiser minimises."""
+    the objective a full-batch optimiser minimises (an epoch of steps without updates)."""
 
     def __init__(self, model: Sequential, X: NDArray, y: NDArray, loss: Loss, batch_size: int) -> None:
-        self.model, self.X, self.y = model, X, y
-        n = len(X)
-        size = min(batch_size, n)
-        self.starts = range(0, n, size)
-        self.full = TrainStep(model, loss, None, size, y)
-        rest = n - self.starts[-1]
-        self.last = self.full if rest == size else TrainStep(model, loss, None, rest, y)
-        self.sum = np.zeros_like(model.grads) if len(self.starts) > 1 else None
-        self.scaled = np.zeros_like(model.grads) if len(self.starts) > 1 else None
+        self.model, self.n = model, len(X)
+        self.batches = _Epoch(model, X, y, batch_size, False, loss, None)
+        several = len(self.batches.starts) > 1
+        self.sum = np.zeros_like(model.grads) if several else None
+        self.scaled = np.zeros_like(model.grads) if several else None
 
     def __call__(self, w: NDArray) -> tuple[float, NDArray]:
-        params, grads, n = self.model.params, self.model.grads, len(self.X)
+        params, grads, n = self.model.params, self.model.grads, self.n
         params[...] = w
         total = 0.0
-        for i, start in enumerate(self.starts):
-            step = self.full if i < len(self.starts) - 1 else self.last
-            step.X[...] = self.X[start:start + step.n]
-            step.y[...] = self.y[start:start + step.n]
+        for i, start in enumerate(self.batches.starts):
+            step = self.batches.batch(i, start)
             total += step() * step.n
             if self.sum is not None:  # the gradient of the mean: a row-weighted mean of the batches'
                 np.multiply(grads, step.n / n, out=self.scaled)

@@ -243,3 +243,16 @@ def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
         assert sorted(saved.files) == ["config", "format", "optimizer.exp_avg", "optimizer.exp_avg_sq",
                                        "params", "version"]
     assert_array_equal(dn.load(tmp_path / "adam.npz").params, model.params)  # the model alone loads too
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_strided_vectors_step_like_contiguous_ones(name):
+    """Arrays BLAS axpy cannot take (strided) go through NumPy ufuncs: the same steps."""
+    rng = np.random.default_rng(3)
+    wide, grads = rng.standard_normal(20), rng.standard_normal((5, 10))
+    strided, contiguous = wide[::2], wide[::2].copy()
+    a, b = STATEFUL[name](), STATEFUL[name]()
+    for g in grads:
+        a.step(strided, g)
+        b.step(contiguous, g.copy())
+    assert_allclose(strided, contiguous, rtol=1e-14, atol=1e-15)
