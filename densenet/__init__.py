@@ -27,6 +27,7 @@ import importlib
 from . import init
 from .adam import Adam
 from .adamw import AdamW
+from .backend import get_num_threads, set_num_threads, threads
 from .bce import BCELoss
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback, EarlyStopping
@@ -76,11 +77,14 @@ __all__ = [
     "Softmax",
     "StepLR",
     "Tanh",
+    "get_num_threads",
     "gradcheck",
     "init",
     "load",
     "onnx",
     "reference",
+    "set_num_threads",
+    "threads",
     "tutorial",
 ]
 

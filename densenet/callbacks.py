@@ -25,7 +25,8 @@ class Callback:
 
     Before training, ``fit`` sets ``self.model`` (the model it trains) and
     ``self.params`` (``{"epochs": ..., "steps": batches per epoch, "metrics":
-    ("loss",) or ("loss", "val_loss")}``). To stop after an epoch, set
+    ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
+    sets, or None when BLAS chooses}``). To stop after an epoch, set
     ``self.model.stop_training = True`` (or return True from ``on_epoch_end``).
     ``on_batch_end`` is called only for callbacks that override it, so the step
     loop pays nothing for the others.
@@ -139,6 +140,7 @@ class EarlyStopping(Callback):
 class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
+    First a line stating the epochs, the steps and the BLAS threads the fit runs on.
     When tqdm is installed (``pip install densenet[progress]``) and ``stream``
     is a terminal: a bar over the epochs showing the running mean of the
     current epoch's batch losses (refreshed about 20 times an epoch), then each
@@ -157,6 +159,10 @@ class Progress(Callback):
         self.batch_every = max(1, self.params.get("steps", 1) // 20)
         self._bar = None
         self._epoch, self._sum, self._count = 0, 0.0, 0
+        threads = self.params.get("blas_threads")
+        print(f"fit: {self.epochs} epochs of {self.params.get('steps', 1)} steps, BLAS threads: "
+              + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)"),
+              file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():
             try:

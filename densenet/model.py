@@ -9,6 +9,7 @@ and saves through ``densenet.io``. It asks its modules, never inspects them.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import init as _init
 from . import io
 from ._validation import as_matrix, positive_int
+from .backend import blas_threads
 from .callbacks import Callback
 from .chain import Plan, plan_chain
 from .loss import Loss
@@ -120,6 +122,8 @@ class Sequential:
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
         self.stop_training = False
+        blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
+        self._largest_block = max(blocks, default=0)
 
     @property
     def params(self) -> NDArray:
@@ -263,13 +267,19 @@ class Sequential:
 
     def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH) -> NDArray:
         size = min(len(X), batch_size)
-        if size == len(X):
-            return self._run(self.plan(size), X)[0].copy()
-        Y = np.empty((len(X), self.out_features), self.dtype)
-        for start in range(0, len(X), size):
-            rows = X[start:start + size]
-            Y[start:start + len(rows)] = self._run(self.plan(len(rows)), rows)[0]
-        return Y
+        with blas_threads(self.largest_product(size)):
+            if size == len(X):
+                return self._run(self.plan(size), X)[0].copy()
+            Y = np.empty((len(X), self.out_features), self.dtype)
+            for start in range(0, len(X), size):
+                rows = X[start:start + size]
+                Y[start:start + len(rows)] = self._run(self.plan(len(rows)), rows)[0]
+            return Y
+
+    def largest_product(self, n: int) -> int:
+        """The multiply-adds of the largest matrix product a pass over ``n`` rows makes:
+        ``n`` times the largest parameter block (the thread policy's measure)."""
+        return n * self._largest_block
 
     def backward(self, dY: ArrayLike) -> NDArray:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import positive_int
-from .backend import all_finite
+from .backend import all_finite, blas_threads, thread_count
 from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
@@ -220,7 +220,9 @@ def fit(
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
-    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded)}
+    largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
+    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded),
+              "blas_threads": thread_count(largest)}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)
@@ -229,7 +231,7 @@ def fit(
         callback.on_train_begin({})
 
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        with blas_threads(largest), np.errstate(over="ignore", invalid="ignore"):
             if optimizer.full_batch:
                 _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
             else:

@@ -113,10 +113,18 @@ def test_verbose_prints_plain_lines_when_not_a_terminal(capsys):
     X, y, Xv, yv = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=40, validation_data=(Xv, yv), verbose=True)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 21
-    assert lines[0].startswith("epoch  1/40  loss ") and "val_loss" in lines[0]
-    assert lines[1].startswith("epoch  2/40") and lines[2].startswith("epoch  4/40")
+    assert len(lines) == 22
+    assert lines[0] == "fit: 40 epochs of 1 steps, BLAS threads: BLAS's own choice"  # too small to limit
+    assert lines[1].startswith("epoch  1/40  loss ") and "val_loss" in lines[1]
+    assert lines[2].startswith("epoch  2/40") and lines[3].startswith("epoch  4/40")
     assert lines[-1].startswith("epoch 40/40")
+
+
+def test_verbose_states_the_threads_the_policy_chose(capsys):
+    X, y = np.zeros((64, 64)), np.zeros((64, 10))
+    mlp((64, 256, 10)).fit(X, y, epochs=1, batch_size=32, verbose=True)
+    assert capsys.readouterr().err.splitlines()[0] == \
+        "fit: 1 epochs of 2 steps, BLAS threads: 1 (densenet's thread policy)"
 
 
 class FakeTerminal(io.StringIO):

@@ -51,7 +51,7 @@ def test_the_public_contract(tmp_path):
 
 
 def test_the_round_two_contract(tmp_path):
-    """DESIGN.md's "Round 2 adds", name for name (the thread controls are not built yet)."""
+    """DESIGN.md's "Round 2 adds", name for name."""
     import pytest
 
     rng = np.random.default_rng(0)
@@ -69,6 +69,11 @@ def test_the_round_two_contract(tmp_path):
                       dn.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), dn.LBFGS()):
         twin = model.clone()
         twin.fit(X, labels, optimizer=optimizer, loss=dn.CrossEntropyLoss(), epochs=2)
+    dn.set_num_threads(1)
+    assert dn.get_num_threads() == 1
+    dn.set_num_threads(None)
+    with dn.threads(2):
+        assert dn.get_num_threads() == 2
     pytest.importorskip("sklearn")
     from densenet.sklearn import DenseNetClassifier, DenseNetRegressor
 

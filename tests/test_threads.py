@@ -1,0 +1,96 @@
+"""The thread policy: small plans on one BLAS thread, large ones on the configured count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import densenet as dn
+from densenet import backend
+
+from .conftest import mlp
+
+
+def blas_threads_now() -> set[int]:
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+class Watch(dn.Callback):
+    """Records the BLAS thread counts while fit runs."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen |= blas_threads_now()
+
+
+def test_the_policy_by_the_largest_product():
+    assert backend.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
+    assert backend.thread_count(2 ** 20) == 1
+    assert backend.thread_count(2 ** 26) is None  # BLAS's default
+    with dn.threads(2):
+        assert dn.get_num_threads() == 2
+        assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(2 ** 26) == 2
+    assert dn.get_num_threads() is None
+
+
+def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count():
+    before = blas_threads_now()
+    model = mlp((64, 256, 10), seed=0)
+    assert backend.thread_count(model.largest_product(32)) == 1
+    X, y = np.random.default_rng(0).standard_normal((64, 64)), np.full((64, 10), 0.5)
+    watch = Watch()
+    model.fit(X, y, epochs=2, batch_size=32, callbacks=[watch])
+    assert watch.seen == {1}
+    assert blas_threads_now() == before
+    model.predict(X)
+    assert blas_threads_now() == before
+
+
+def test_a_large_plan_uses_the_configured_count():
+    model = mlp((512, 512, 10), seed=0)
+    X, y = np.random.default_rng(0).standard_normal((256, 512)), np.full((256, 10), 0.5)
+    assert model.largest_product(256) >= backend.PARALLEL_MIN_PRODUCT
+    with dn.threads(1):
+        watch = Watch()
+        model.fit(X, y, epochs=1, batch_size=256, callbacks=[watch])
+        assert watch.seen == {1}
+
+
+def test_the_count_is_put_back_when_fit_fails():
+    before = blas_threads_now()
+    model = mlp((64, 256, 10), seed=0)
+
+    class Boom(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            assert blas_threads_now() == {1}
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(np.zeros((64, 64)), np.zeros((64, 10)), batch_size=32, callbacks=[Boom()])
+    assert blas_threads_now() == before
+
+
+def test_threads_limits_blas_for_any_code_in_the_block_and_puts_it_back():
+    before = blas_threads_now()
+    with dn.threads(1):
+        assert blas_threads_now() == {1}
+        model = mlp((3, 4, 1))
+        model.forward(np.ones((5, 3)))  # a hand-written pass runs on one thread too
+        assert blas_threads_now() == {1}
+    assert blas_threads_now() == before and dn.get_num_threads() is None
+    dn.set_num_threads(1)
+    try:
+        assert blas_threads_now() == {1}
+    finally:
+        dn.set_num_threads(None)
+    assert blas_threads_now() == before
+
+
+def test_set_num_threads_checks_its_argument():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1 or None"):
+            dn.set_num_threads(bad)
+    assert dn.get_num_threads() is None
