@@ -253,6 +253,88 @@ def blocks(rep: Report, reps: int) -> None:
                "float32: step / products", "float32: densenet / PyTorch"], rows)
 
 
+def mnist_shape(rep: Report, reps: int) -> None:
+    densenet, classic, pytorch = workloads.mnist_shape_epoch()
+    rep.add("## MNIST-shaped epoch: 784-30-10, batch size 10, float64 (P7)", "",
+            "One epoch of sigmoid/MSE/SGD over 1,000 random rows of MNIST's shape: densenet `fit` vs the "
+            "classic per-sample loop (`workloads.PerSampleMLP`: vectorised over neurons, looping over the "
+            "samples of each mini-batch; it ends on densenet's parameters to rounding) and PyTorch.", "")
+    r7 = compare(classic, densenet, reps, block=1)
+    rep.data["P7"] = r7
+    rows = [["classic per-sample loop / densenet (P7, >= 10)", fmt(r7, 1),
+             f"{seconds(r7['a_s'])} vs {seconds(r7['b_s'])}"]]
+    try:
+        t = compare(pytorch, densenet, reps, block=1, pause=PAUSE)
+        rep.data["mnist_shape_torch"] = t
+        rows.append(["PyTorch / densenet", fmt(t, 1), f"{seconds(t['a_s'])} vs {seconds(t['b_s'])}"])
+    except ImportError:
+        rows.append(["PyTorch / densenet", "torch not installed", ""])
+    rep.table(["comparison", "ratio", "times"], rows)
+
+
+def load(rep: Report, reps: int, busy_seconds: float = 300.0) -> None:
+    """P6: each fit idle, then beside two busy processes (started here, always stopped)."""
+    from densenet import backend
+
+    rep.add("## Under load: two busy processes beside the fit (P6)", "",
+            "One epoch of each fit (`workloads.LOAD_FITS`), timed idle and then with two busy-loop processes "
+            "started by this report (2 cores here); per repetition, the loaded time over the idle time. "
+            "'Without the policy' runs densenet with every plan on BLAS's own thread count "
+            "(the thread policy switched off), as before it existed.", "")
+    try:
+        import torch
+
+        threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
+        if threads:
+            torch.set_num_threads(int(threads))
+    except ImportError:
+        torch = None
+    fits = {name: workloads.load_fit(name) for name in workloads.LOAD_FITS}
+    sides = ["densenet", "pytorch", "no policy"] if torch is not None else ["densenet", "no policy"]
+
+    def times() -> dict[str, dict[str, list[float]]]:
+        out: dict[str, dict[str, list[float]]] = {}
+        for name, (densenet, pytorch) in fits.items():
+            work = {"densenet": densenet, "pytorch": pytorch, "no policy": densenet}
+            out[name] = {side: [] for side in sides}
+            for side in sides:
+                work[side]()  # warm
+            for _ in range(reps):
+                for side in sides:
+                    time.sleep(PAUSE)
+                    if side == "no policy":
+                        saved, backend.PARALLEL_MIN_PRODUCT = backend.PARALLEL_MIN_PRODUCT, 0
+                        try:
+                            out[name][side].append(block_time(work[side], 1))
+                        finally:
+                            backend.PARALLEL_MIN_PRODUCT = saved
+                    else:
+                        out[name][side].append(block_time(work[side], 1))
+        return out
+
+    idle = times()
+    with workloads.busy_processes(2, seconds=busy_seconds):
+        busy = times()
+    rows, data = [], {}
+    for name in fits:
+        ratios = {side: [b / i for b, i in zip(busy[name][side], idle[name][side])] for side in sides}
+        stats = {side: {"min": min(r), "median": statistics.median(r), "max": max(r)}
+                 for side, r in ratios.items()}
+        data[name] = {"idle_s": statistics.median(idle[name]["densenet"]), **stats}
+        row = [name, seconds(data[name]["idle_s"]), fmt(stats["densenet"], 1)]
+        if torch is not None:
+            versus = [d / t for d, t in zip(busy[name]["densenet"], busy[name]["pytorch"])]
+            data[name]["busy_densenet_over_pytorch"] = statistics.median(versus)
+            row += [fmt(stats["pytorch"], 1), f"{statistics.median(versus):.2f}"]
+        else:
+            row += ["torch not installed", ""]
+        row.append(fmt(stats["no policy"], 1))
+        rows.append(row)
+    rep.data["P6"] = data
+    rep.table(["fit, one epoch", "densenet idle", "densenet busy / idle (P6, <= 3)", "PyTorch busy / idle",
+               "densenet / PyTorch, busy", "without the policy: busy / idle"], rows)
+
+
 def lbfgs_vs_sgd(rep: Report) -> None:
     rep.add("## L-BFGS vs SGD in the same wall time", "",
             "Each optimiser trains for the same wall time (what L-BFGS takes for its iterations, "
@@ -376,6 +458,8 @@ def main(argv: list[str] | None = None) -> None:
     batch(rep, reps)
     big(rep, reps)
     blocks(rep, 1 if args.smoke else 3)
+    mnist_shape(rep, reps)
+    load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600)
     lbfgs_vs_sgd(rep)
     memory(rep)
     peers(rep, reps)

@@ -15,7 +15,7 @@ def test_report_smoke_run(tmp_path, capsys):
     text = (tmp_path / "report.md").read_text()
     for heading in ("Tutorial training (P1)", "2-64-64-1 (P2, P2b)", "Width", "Depth",
                     "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
-                    "L-BFGS vs SGD in the same wall time"):
+                    "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -25,6 +25,8 @@ def test_report_smoke_run(tmp_path, capsys):
     names = ("sigmoid", "relu", "tanh", "softmax", "cross_entropy", "bce", "bce_with_logits", "momentum",
              "adam", "adamw")
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
+    assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
+    assert set(data["P6"]) == set(report.workloads.LOAD_FITS)
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):

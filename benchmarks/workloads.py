@@ -7,9 +7,13 @@ their times can be compared as a ratio measured side by side in one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -355,6 +359,171 @@ def sklearn_epochs(sizes: tuple[int, ...], n: int, batch_size: int, epochs: int 
         return net
 
     return train
+
+
+# -- MNIST-shaped: 784-30-10 at batch 10, the classic per-sample loop ------------------
+
+MNIST_SHAPE = (784, 30, 10)
+
+
+class PerSampleMLP:
+    """The classic mini-batch SGD loop: backprop vectorised over the neurons (column
+    vectors, one matrix-vector product per layer) but looping over the samples of
+    each mini-batch, summing their gradients, then one update per mini-batch. The
+    cost of a sample is 1/2 ||a - y||^2 and a mini-batch of m steps by eta / m times
+    the summed gradient, so ``eta = lr * 2 / n_out`` takes densenet's MSELoss step
+    (the mean over m * n_out elements) exactly.
+    """
+
+    def __init__(self, model: dn.Sequential) -> None:
+        dense = [(layer.W, layer.b) for layer in model.layers if isinstance(layer, dn.Dense)]
+        self.weights = [W.T.copy() for W, _ in dense]  # (n_out, n_in): column-vector convention
+        self.biases = [b.reshape(-1, 1).copy() for _, b in dense]
+
+    def train_epoch(self, X: np.ndarray, y: np.ndarray, batch_size: int, eta: float) -> None:
+        for start in range(0, len(X), batch_size):
+            self.update(X[start:start + batch_size], y[start:start + batch_size], eta)
+
+    def update(self, X: np.ndarray, y: np.ndarray, eta: float) -> None:
+        nabla_w = [np.zeros_like(W) for W in self.weights]
+        nabla_b = [np.zeros_like(b) for b in self.biases]
+        for x, t in zip(X, y):
+            dw, db = self.backprop(x.reshape(-1, 1), t.reshape(-1, 1))
+            nabla_w = [nw + d for nw, d in zip(nabla_w, dw)]
+            nabla_b = [nb + d for nb, d in zip(nabla_b, db)]
+        self.weights = [W - (eta / len(X)) * nw for W, nw in zip(self.weights, nabla_w)]
+        self.biases = [b - (eta / len(X)) * nb for b, nb in zip(self.biases, nabla_b)]
+
+    def backprop(self, x: np.ndarray, t: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        activations = [x]
+        for W, b in zip(self.weights, self.biases):
+            activations.append(1.0 / (1.0 + np.exp(-(W @ activations[-1] + b))))
+        a = activations[-1]
+        delta = (a - t) * a * (1 - a)
+        dw, db = [delta @ activations[-2].T], [delta]
+        for layer in range(len(self.weights) - 1, 0, -1):
+            a = activations[layer]
+            delta = (self.weights[layer].T @ delta) * a * (1 - a)
+            dw.insert(0, delta @ activations[layer - 1].T)
+            db.insert(0, delta)
+        return dw, db
+
+    def params(self) -> np.ndarray:
+        """densenet's flat layout: per layer, W (n_in, n_out) row-major then b."""
+        return np.concatenate([part for W, b in zip(self.weights, self.biases)
+                               for part in (W.T.ravel(), b.ravel())])
+
+
+def mnist_shape_epoch(n: int = 1000, batch_size: int = 10, lr: float = 15.0,
+                      dtype: type = np.float64) -> tuple[Work, Work, Work]:
+    """(densenet, classic, pytorch): one epoch of mini-batch SGD, in order, over ``n`` random
+    rows of MNIST's shape (784 pixels in [0, 1), one-hot labels) on 784-30-10 sigmoid with the
+    quadratic cost, from the same start. densenet returns its parameters, the classic loop its
+    parameters in densenet's layout, PyTorch its loss on the last batch."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (n, MNIST_SHAPE[0])).astype(dtype)
+    y = np.eye(MNIST_SHAPE[-1], dtype=dtype)[rng.integers(0, MNIST_SHAPE[-1], n)]
+    model = sigmoid_mlp(MNIST_SHAPE, dtype)
+    classic_net = PerSampleMLP(model)
+    torch_work = _torch_sigmoid_epoch(model, X, y, batch_size, lr)
+    optimizer = dn.SGD(lr)
+
+    def densenet() -> np.ndarray:
+        model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+        return model.params
+
+    def classic() -> np.ndarray:
+        classic_net.train_epoch(X, y, batch_size, eta=lr * 2 / MNIST_SHAPE[-1])
+        return classic_net.params()
+
+    return densenet, classic, torch_work
+
+
+def _torch_sigmoid_epoch(model: dn.Sequential, X: np.ndarray, y: np.ndarray, batch_size: int,
+                         lr: float) -> Work:
+    """One epoch of the same sigmoid/MSE/SGD training in PyTorch, from ``model``'s parameters."""
+    def train() -> object:
+        return state["train"]()
+
+    state: dict[str, Work] = {}
+
+    def build() -> Work:
+        import torch
+
+        torch_dtype = torch.float64 if model.dtype == np.float64 else torch.float32
+        layers: list[torch.nn.Module] = []
+        for W, b in ((layer.W, layer.b) for layer in model.layers if isinstance(layer, dn.Dense)):
+            linear = torch.nn.Linear(*W.shape).to(torch_dtype)
+            with torch.no_grad():
+                linear.weight[...] = torch.from_numpy(W.T.copy())
+                linear.bias[...] = torch.from_numpy(b.copy())
+            layers += [linear, torch.nn.Sigmoid()]
+        net = torch.nn.Sequential(*layers)
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+        loss_fn = torch.nn.MSELoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+        def epoch() -> object:
+            for start in range(0, len(Xt), batch_size):
+                optimizer.zero_grad(set_to_none=False)
+                loss = loss_fn(net(Xt[start:start + batch_size]), yt[start:start + batch_size])
+                loss.backward()
+                optimizer.step()
+            return loss.detach()
+
+        return epoch
+
+    try:
+        state["train"] = build()
+    except ImportError:
+        state["train"] = _needs_torch
+    return train
+
+
+def _needs_torch() -> object:
+    import torch  # noqa: F401  (raises ImportError: the caller skips)
+
+    raise AssertionError("unreachable")
+
+
+# -- under load: the same fits with busy processes beside them -------------------------
+
+@contextlib.contextmanager
+def busy_processes(n: int = 2, seconds: float = 300.0) -> Iterator[list[subprocess.Popen]]:
+    """``n`` processes spinning a core each for the ``with`` block: each stops by itself
+    after ``seconds`` at most, and all are killed when the block ends, however it ends."""
+    code = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(seconds)]) for _ in range(n)]
+    try:
+        time.sleep(0.3)  # started and spinning
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+#: The load group's fits: name -> (sizes, rows, batch size, SGD learning rate).
+LOAD_FITS = {
+    "784-512-512-10 batch 256": (BIG, 1024, 256, 0.01),  # the big step's network, 4 steps
+    "2-64-64-1 batch 32": ((2, 64, 64, 1), 1024, 32, 0.1),  # P2's network, 32 steps
+    "64-256-256-10 batch 16": ((64, 256, 256, 10), 1347, 16, 2.0),  # digits-shaped, 85 steps
+}
+
+
+def load_fit(name: str, dtype: type = np.float64) -> tuple[Work, Work]:
+    """(densenet, pytorch): one epoch of the ``LOAD_FITS`` fit ``name`` (shuffle off, same
+    start and data on both sides); densenet returns its History, PyTorch its last loss."""
+    sizes, n, batch_size, lr = LOAD_FITS[name]
+    model = sigmoid_mlp(sizes, dtype)
+    X, y = regression_data(n, sizes, dtype)
+    optimizer = dn.SGD(lr)
+
+    def densenet() -> object:
+        return model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+
+    return densenet, _torch_sigmoid_epoch(model.clone(), X, y, batch_size, lr)
 
 
 # -- what the machine ran ---------------------------------------------------------------
