@@ -302,12 +302,12 @@ def load(rep: Report, reps: int, busy_seconds: float = 300.0) -> None:
             for _ in range(reps):
                 for side in sides:
                     time.sleep(PAUSE)
-                    if side == "no policy":
-                        saved, backend.PARALLEL_MIN_PRODUCT = backend.PARALLEL_MIN_PRODUCT, 0
+                    if side == "no policy":  # no limit set for any plan: BLAS's own count
+                        saved, backend.thread_count = backend.thread_count, lambda largest_product: None
                         try:
                             out[name][side].append(block_time(work[side], 1))
                         finally:
-                            backend.PARALLEL_MIN_PRODUCT = saved
+                            backend.thread_count = saved
                     else:
                         out[name][side].append(block_time(work[side], 1))
         return out

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -26,7 +31,8 @@ class Watch(dn.Callback):
         self.seen |= blas_threads_now()
 
 
-def test_the_policy_by_the_largest_product():
+def test_the_policy_by_the_largest_product(monkeypatch):
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine
     assert backend.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
     assert backend.thread_count(2 ** 20) == 1
     assert backend.thread_count(2 ** 26) is None  # BLAS's default
@@ -34,6 +40,30 @@ def test_the_policy_by_the_largest_product():
         assert dn.get_num_threads() == 2
         assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(2 ** 26) == 2
     assert dn.get_num_threads() is None
+
+
+@pytest.mark.parametrize("busy", [1, 2, 5])
+def test_a_large_plan_takes_no_more_threads_than_the_busy_machine_leaves(monkeypatch, busy):
+    monkeypatch.setattr(backend, "busy_cpus", lambda: busy)
+    monkeypatch.setattr(backend, "_cpus", lambda: 4)
+    with dn.threads(4):
+        assert backend.thread_count(2 ** 26) == max(1, 4 - busy)
+        assert backend.thread_count(2 ** 20) == 1
+    with dn.threads(2):
+        assert backend.thread_count(2 ** 26) == min(2, max(1, 4 - busy))
+
+
+def test_busy_cpus_sees_a_busy_neighbour():
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("the kernel does not count running tasks here")
+    code = "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end: pass"
+    neighbour = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.3)
+        assert max(backend.busy_cpus() for _ in range(20)) >= 1
+    finally:
+        neighbour.kill()
+        neighbour.wait()
 
 
 def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count():
