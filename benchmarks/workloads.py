@@ -149,6 +149,23 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
     return step, floor
 
 
+def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
+              lr: float = 0.01) -> Work:
+    """The step of ``big_step`` written by hand, as the README's "step by hand": ``forward``,
+    the loss, ``backward`` and ``SGD.step``; it returns the loss."""
+    model = sigmoid_mlp(sizes, dtype)
+    X, y = regression_data(batch_size, sizes, dtype)
+    loss, optimizer = dn.MSELoss(), dn.SGD(lr)
+
+    def step() -> float:
+        value = loss.forward(model.forward(X), y)
+        model.backward(loss.backward(), input_grad=False)  # dL/dX is not needed here
+        optimizer.step(model.params, model.grads)
+        return value
+
+    return step
+
+
 # -- blocks: one activation, loss or optimiser at a time in the big step ---------------
 
 #: name -> (hidden activation, output activation or None, loss, optimizer); everything

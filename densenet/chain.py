@@ -64,10 +64,13 @@ class Buffers:
 class Passes:
     """A module's planned passes: calls that compute ``Y`` from ``X`` (forward),
     and the parameter gradients and ``dX`` from ``dY`` (backward; None for a
-    module that cannot backpropagate)."""
+    module that cannot backpropagate). A module with parameters may put the calls
+    that only write ``dX`` in ``input_grad`` (run after ``backward``): a chain's
+    first such module then skips them where its caller does not ask for dL/dX."""
 
     forward: Sequence[Call]
     backward: Sequence[Call] | None
+    input_grad: Sequence[Call] = ()
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,10 @@ class Plan:
 
     Fill ``X``, run ``run_forward()`` (the output is ``Y``), fill ``dY``, run
     ``run_backward()``: the parameter gradients are written, and dL/dX into
-    ``dX`` if the plan was made with ``input_grad``. ``no_backward`` says why
-    there is no backward pass (a module that defines none), or is None.
+    ``dX`` if the plan was made with ``input_grad`` (``input_backward``: the calls
+    that only serve dL/dX, which ``run_backward(input_grad=False)`` skips).
+    ``no_backward`` says why there is no backward pass (a module that defines
+    none), or is None.
     """
 
     X: NDArray
@@ -87,6 +92,7 @@ class Plan:
     forward: tuple[Call, ...]
     backward: tuple[Call, ...]
     no_backward: str | None = None
+    input_backward: tuple[Call, ...] = ()
 
     def run_forward(self) -> NDArray:
         for call in self.forward:
@@ -98,9 +104,14 @@ class Plan:
         if self.no_backward is not None:
             raise TypeError(self.no_backward)
 
-    def run_backward(self) -> NDArray | None:
+    def run_backward(self, input_grad: bool = True) -> NDArray | None:
+        """The backward pass; returns ``dX``, or None without ``input_grad``."""
         self.check_backward()
         for call in self.backward:
+            call()
+        if not input_grad:
+            return None
+        for call in self.input_backward:
             call()
         return self.dX
 
@@ -129,8 +140,12 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         inputs.append(output_for(modules[i + 1] if i + 1 < count else None, widths[-1]))
     grads = [np.zeros((n, w), dtype) for w in widths]  # dL/d(input of module i); the last: dL/dY
 
+    # with input_grad, the calls that serve only dL/dX (those of the modules before the
+    # first with parameters, and its own ``input_grad`` calls) go to input_backward
+    trains = next((i for i, m in enumerate(modules) if m.n_params), count)
     forward: list[Call] = []
     backward: list[Call] = []
+    input_backward: list[Call] = []
     no_backward = None
     for i, module in enumerate(modules):
         params, param_grads = module.blocks()
@@ -144,7 +159,12 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         if passes.backward is None:
             no_backward = (f"{module!r} at index {i} has no backward pass: it cannot be trained or "
                            "backpropagated through (define backward() or plan())")
-        else:
+        elif i < trains:
+            input_backward[:0] = [*passes.backward, *passes.input_grad]
+        elif i == trains:
             backward[:0] = passes.backward
+            input_backward[:0] = passes.input_grad
+        else:
+            backward[:0] = [*passes.backward, *passes.input_grad]
     return Plan(inputs[0][0], inputs[-1][0], grads[-1], grads[0] if input_grad else None,
-                tuple(forward), tuple(backward), no_backward)
+                tuple(forward), tuple(backward), no_backward, tuple(input_backward))

@@ -110,9 +110,8 @@ class Dense(Module):
                        partial(np.add, XW, B, Y)]
             # the column sums of dY as a BLAS product: 2-4x faster than np.add.reduce
             backward = [partial(np.dot, X.T, dY, dW), partial(np.dot, np.ones(n, dtype), dY, db)]
-        if dX is not None:
-            backward.append(partial(np.dot, dY, W.T, dX))
-        return Passes(forward, backward)
+        input_grad = [] if dX is None else [partial(np.dot, dY, W.T, dX)]
+        return Passes(forward, backward, input_grad)
 
     def __repr__(self) -> str:
         init = "" if self.init == _init.DEFAULT else f", init={self.init!r}"

@@ -281,10 +281,12 @@ class Sequential:
         ``n`` times the largest parameter block (the thread policy's measure)."""
         return n * self._largest_block
 
-    def backward(self, dY: ArrayLike) -> NDArray:
+    def backward(self, dY: ArrayLike, input_grad: bool = True) -> NDArray | None:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
 
-        ``dY`` must have exactly the shape of the last output.
+        ``dY`` must have exactly the shape of the last output. A training loop that
+        does not need dL/dX passes ``input_grad=False`` (None is returned): the first
+        layer's ``dY @ W.T`` product, as large as its forward product, is skipped.
         """
         plan = self._last
         if plan is None:
@@ -297,7 +299,8 @@ class Sequential:
                 f"has shape {plan.Y.shape}"
             )
         plan.dY[...] = dY
-        return plan.run_backward().copy()
+        dX = plan.run_backward(bool(input_grad))
+        return None if dX is None else dX.copy()
 
     def _run(self, plan: Plan, X: NDArray) -> tuple[NDArray, bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""

@@ -264,4 +264,25 @@ def test_training_plans_skip_the_input_gradient_and_everything_before_the_first_
     training, full = model.plan(4), model.plan(4, input_grad=True)
     assert training.dX is None and full.dX.shape == (4, 2)
     sigmoid_backward = 3  # (1 - Y), times Y, times dY
-    assert len(full.backward) - len(training.backward) == 1 + sigmoid_backward
+    assert len(full.backward) == len(training.backward) and not training.input_backward
+    assert len(full.input_backward) == 1 + sigmoid_backward  # run only when dL/dX is asked for
+
+
+def test_backward_without_the_input_gradient_writes_the_same_gradients():
+    model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    X, dY = np.random.default_rng(0).standard_normal((5, 2)), np.linspace(-1, 1, 5)[:, None]
+    model.forward(X)
+    dX = model.backward(dY)
+    grads = model.grads.copy()
+    h, numeric = 1e-6, np.zeros_like(X)  # dX against central differences of sum(Y * dY)
+    for index in np.ndindex(*X.shape):
+        E = np.zeros_like(X)
+        E[index] = h
+        numeric[index] = np.sum((model.predict(X + E) - model.predict(X - E)) * dY) / (2 * h)
+    np.testing.assert_allclose(dX, numeric, rtol=1e-6, atol=1e-9)
+    model.grads[...] = np.nan
+    model.forward(X)
+    assert model.backward(dY, input_grad=False) is None
+    np.testing.assert_array_equal(model.grads, grads)
+    model.forward(X)
+    np.testing.assert_array_equal(model.backward(dY), dX)  # and it is computed when asked again
