@@ -103,11 +103,11 @@ class Dense(Module):
             backward: list[Call] = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
         else:
             XW = np.zeros(Y.shape, dtype)
-            # the bias rows as a BLAS outer product, then a same-shape add: a
-            # broadcasting add would take a 32 KiB iterator buffer every call
+            # the bias rows copied out (a broadcasting copy takes no buffer), then a
+            # same-shape add: a broadcasting add would take a 64 KiB iterator buffer
+            # every call; measured 1.3-4x faster than the outer product ones @ b
             B = np.zeros(Y.shape, dtype)
-            forward = [partial(np.dot, X, W, XW), partial(np.dot, np.ones((n, 1), dtype), b_row, B),
-                       partial(np.add, XW, B, Y)]
+            forward = [partial(np.dot, X, W, XW), partial(np.copyto, B, b_row), partial(np.add, XW, B, Y)]
             # the column sums of dY as a BLAS product: 2-4x faster than np.add.reduce
             backward = [partial(np.dot, X.T, dY, dW), partial(np.dot, np.ones(n, dtype), dY, db)]
         input_grad = [] if dX is None else [partial(np.dot, dY, W.T, dX)]
