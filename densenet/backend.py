@@ -12,25 +12,27 @@ BLAS), or the helpers here. What lives here, and why:
 - ``expit``, SciPy's logistic function, for activations.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
-- The thread policy (``blas_threads``, ``set_num_threads``, ``threads``):
+- The thread policy (``blas_threads``, ``set_num_threads``, ``threads``).
   OpenBLAS threads a product as soon as it is a few hundred thousand
-  multiply-adds, but a training step is many products with NumPy passes in
-  between, and its worker threads then cost more than they give: measured on 2
-  cores, 64-256-256-10 steps run 1.2-2.4x faster on one thread even on an idle
-  machine, and with two busy processes beside them two threads made the digits
-  example 100x slower (81 s against 0.8 s idle; one thread: 1.2 s). So a plan
-  whose largest product is below ``PARALLEL_MIN_PRODUCT`` runs on one thread;
-  larger ones (784-512-512-10 at batch 128 and up: 1.6-1.8x faster on two idle
-  threads) use the configured count, but no more threads than there are CPUs
-  other processes leave free when the fit starts (``busy_cpus``): beside two busy
-  processes a 784-512-512-10 epoch on two threads took 145-536 ms, on one
-  130-144 ms (idle: 46-50 ms on two threads, 81-83 ms on one).
+  multiply-adds. On an idle machine (2 cores) a second thread pays from about
+  2**21 multiply-adds in the plan's largest product: one-epoch fits ran
+  0.94-0.99x as fast on two threads as on one at 0.1-1 Mi (2-64-64-1 batch 32,
+  64-256-256-10 batch 16, 784-30-10 batch 10), 1.14-1.29x at 2-3 Mi and
+  1.4-1.65x from 6 Mi up. But beside busy processes a thread that shares its
+  core stalls every product it takes part in: with two busy-loop processes, a
+  digits-shaped 64-256-256-10 batch-16 epoch took 2.7-15.5x its idle time on
+  BLAS's own two threads. So a plan whose largest product is under
+  ``PARALLEL_MIN_PRODUCT`` runs on one thread, and a larger one on the
+  configured count cut to the CPUs other processes leave free
+  (``busy_cpus``, looked at once a second at most): beside two busy processes
+  a 784-512-512-10 epoch then takes 2.3-2.7x its idle time instead of 3.9-13x.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -102,8 +104,9 @@ def all_finite(v: NDArray) -> bool:
 
 
 #: A plan whose largest matrix product has fewer multiply-adds than this runs on one
-#: BLAS thread (see the module docstring for the measurements).
-PARALLEL_MIN_PRODUCT = 2 ** 25
+#: BLAS thread; from it up, on as many as are configured and free (see the module
+#: docstring for the measurements).
+PARALLEL_MIN_PRODUCT = 2 ** 21
 
 #: Products below this many multiply-adds OpenBLAS runs on one thread by itself:
 #: no limit is set for them, so tiny plans (the tutorial's) pay nothing.
@@ -117,7 +120,7 @@ _original: list[int] | None = None  # the counts BLAS had before set_num_threads
 def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before. ``fit``, ``predict`` and ``evaluate`` still run small plans on
-    one thread (``blas_threads``) and use ``n`` for large ones."""
+    one thread (``blas_threads``) and use at most ``n`` for large ones."""
     global _num_threads, _original
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")
@@ -127,6 +130,12 @@ def set_num_threads(n: int | None) -> None:
     for lib, count in zip(libraries, _original if n is None else [n] * len(libraries)):
         lib.set_num_threads(count)
     _num_threads = n
+    _forget_load()
+
+
+def _forget_load() -> None:
+    global _sensed
+    _sensed = (-math.inf, 0, 0)
 
 
 def get_num_threads() -> int | None:
@@ -156,9 +165,19 @@ def thread_count(largest_product: int) -> int | None:
         return None
     if largest_product < PARALLEL_MIN_PRODUCT:
         return 1
-    wanted = _num_threads or max(lib.get_num_threads() for lib in _blas_libraries())
-    free = _cpus() - busy_cpus()
+    global _sensed
+    now = time.monotonic()
+    if now - _sensed[0] >= SENSE_EVERY:
+        _sensed = (now, _cpus() - busy_cpus(), max(lib.get_num_threads() for lib in _blas_libraries()))
+    _, free, blas_count = _sensed
+    wanted = _num_threads or blas_count
     return max(1, free) if free < wanted else _num_threads
+
+
+#: Seconds for which one look at the machine's load (``busy_cpus``) is reused.
+SENSE_EVERY = 1.0
+
+_sensed: tuple[float, int, int] = (-math.inf, 0, 0)  # (when, free CPUs, BLAS's own count)
 
 
 def busy_cpus() -> int:

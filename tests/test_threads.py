@@ -31,7 +31,14 @@ class Watch(dn.Callback):
         self.seen |= blas_threads_now()
 
 
-def test_the_policy_by_the_largest_product(monkeypatch):
+@pytest.fixture
+def sense_always(monkeypatch):
+    """Look at the machine's load on every plan (not once a second), so that a patched
+    ``busy_cpus`` is seen at once."""
+    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
+
+
+def test_the_policy_by_the_largest_product(monkeypatch, sense_always):
     monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine
     assert backend.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
     assert backend.thread_count(2 ** 20) == 1
@@ -43,7 +50,7 @@ def test_the_policy_by_the_largest_product(monkeypatch):
 
 
 @pytest.mark.parametrize("busy", [1, 2, 5])
-def test_a_large_plan_takes_no_more_threads_than_the_busy_machine_leaves(monkeypatch, busy):
+def test_a_large_plan_takes_no_more_threads_than_the_busy_machine_leaves(monkeypatch, sense_always, busy):
     monkeypatch.setattr(backend, "busy_cpus", lambda: busy)
     monkeypatch.setattr(backend, "_cpus", lambda: 4)
     with dn.threads(4):
@@ -51,6 +58,18 @@ def test_a_large_plan_takes_no_more_threads_than_the_busy_machine_leaves(monkeyp
         assert backend.thread_count(2 ** 20) == 1
     with dn.threads(2):
         assert backend.thread_count(2 ** 26) == min(2, max(1, 4 - busy))
+
+
+def test_the_load_is_looked_at_once_a_second(monkeypatch):
+    looks = []
+    monkeypatch.setattr(backend, "busy_cpus", lambda: looks.append(1) or 0)
+    backend.set_num_threads(None)  # forgets the last look
+    for _ in range(5):
+        backend.thread_count(2 ** 26)
+    assert len(looks) == 1
+    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
+    backend.thread_count(2 ** 26)
+    assert len(looks) == 2
 
 
 def test_busy_cpus_sees_a_busy_neighbour():
