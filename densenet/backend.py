@@ -43,8 +43,8 @@ from scipy.linalg import blas
 from scipy.special import expit
 
 __all__ = ["BLAS_SMALL", "PARALLEL_MIN_PRODUCT", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
-           "expit", "get_num_threads", "ones_column", "set_num_threads", "sum_of_squares", "thread_count",
-           "threads"]
+           "busy_from", "expit", "get_num_threads", "ones_column", "set_num_threads", "sum_of_squares",
+           "thread_count", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -135,7 +135,7 @@ def set_num_threads(n: int | None) -> None:
 
 def _forget_load() -> None:
     global _sensed
-    _sensed = (-math.inf, 0, 0)
+    _sensed = None
 
 
 def get_num_threads() -> int | None:
@@ -167,7 +167,7 @@ def thread_count(largest_product: int) -> int | None:
         return 1
     global _sensed
     now = time.monotonic()
-    if now - _sensed[0] >= SENSE_EVERY:
+    if _sensed is None or now - _sensed[0] >= SENSE_EVERY:
         _sensed = (now, _cpus() - busy_cpus(), max(lib.get_num_threads() for lib in _blas_libraries()))
     _, free, blas_count = _sensed
     wanted = _num_threads or blas_count
@@ -177,7 +177,7 @@ def thread_count(largest_product: int) -> int | None:
 #: Seconds for which one look at the machine's load (``busy_cpus``) is reused.
 SENSE_EVERY = 1.0
 
-_sensed: tuple[float, int, int] = (-math.inf, 0, 0)  # (when, free CPUs, BLAS's own count)
+_sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own count)
 
 
 def busy_cpus() -> int:
@@ -189,14 +189,25 @@ def busy_cpus() -> int:
     be threaded."""
     try:
         with open("/proc/loadavg", "rb") as file:
-            running = int(file.read().split()[3].split(b"/")[0])
-        own = 0
+            loadavg = file.read()
+        stats = []
         for task in os.listdir("/proc/self/task"):
             with open(f"/proc/self/task/{task}/stat", "rb") as file:
-                stat = file.read()
-            own += stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] == b"R"
-    except (OSError, ValueError, IndexError):
+                stats.append(file.read())
+    except OSError:
         return 0
+    return busy_from(loadavg, stats)
+
+
+def busy_from(loadavg: bytes, task_stats: list[bytes]) -> int:
+    """``busy_cpus`` from the text of ``/proc/loadavg`` and of this process's
+    ``/proc/self/task/*/stat`` files (state ``R``: running); 0 if they do not parse."""
+    try:
+        running = int(loadavg.split()[3].split(b"/")[0])
+    except (ValueError, IndexError):
+        return 0
+    # a stat is "pid (name) state ...", and the name may hold spaces and parentheses
+    own = sum(stat[stat.rindex(b")") + 2:].startswith(b"R") for stat in task_stats if b")" in stat)
     return max(0, running - own)
 
 

@@ -154,13 +154,13 @@ class Progress(Callback):
         self._epoch, self._sum, self._count = 0, 0.0, 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        self.epochs = self.params.get("epochs", 1)
+        self.epochs = self.params["epochs"]
         self.every = max(1, self.epochs // 20)
-        self.batch_every = max(1, self.params.get("steps", 1) // 20)
+        self.batch_every = max(1, self.params["steps"] // 20)
         self._bar = None
         self._epoch, self._sum, self._count = 0, 0.0, 0
-        threads = self.params.get("blas_threads")
-        print(f"fit: {self.epochs} epochs of {self.params.get('steps', 1)} steps, BLAS threads: "
+        threads = self.params["blas_threads"]
+        print(f"fit: {self.epochs} epochs of {self.params['steps']} steps, BLAS threads: "
               + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)"),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)

@@ -28,7 +28,7 @@ from ._validation import as_numeric
 from .chain import Call
 
 #: A standalone loss keeps its plans for this many shapes.
-_KEPT_PLANS = 4
+KEPT_PLANS = 4
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Loss:
         plans = self._plans if self._plans is not None else {}
         kept = plans.get(key)
         if kept is None:
-            if len(plans) >= _KEPT_PLANS:
+            if len(plans) >= KEPT_PLANS:
                 plans.pop(next(iter(plans)))
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
             kept = plans[key] = (P, T, G, self.plan(P, T, G))

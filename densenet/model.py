@@ -35,7 +35,7 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 PREDICT_BATCH = 4096
 
 #: The model keeps its planned passes for this many (batch size, input gradient) pairs.
-_KEPT_PLANS = 6
+KEPT_PLANS = 6
 
 #: Inputs above these magnitudes (2**511 and 2**63, the square roots of the
 #: largest floats) go through ``Sequential._rescaled``, whose sums cannot overflow.
@@ -234,7 +234,7 @@ class Sequential:
         key = (n, input_grad)
         plan = self._plans.get(key)
         if plan is None:
-            if len(self._plans) >= _KEPT_PLANS:
+            if len(self._plans) >= KEPT_PLANS:
                 self._plans.pop(next(iter(self._plans)))
             plan = self._plans[key] = plan_chain(self._modules, n, self.in_features, self.dtype, input_grad)
         return plan

@@ -43,7 +43,7 @@ from .chain import Buffers, Passes, Plan, plan_chain
 _TYPES: dict[str, type[Module]] = {}
 
 #: A standalone module keeps its plans for this many batch shapes.
-_KEPT_PLANS = 4
+KEPT_PLANS = 4
 
 
 def type_name(cls: type) -> str:
@@ -268,7 +268,7 @@ class Module:
         plans = self._plans if self._plans is not None else {}
         plan = plans.get(key)
         if plan is None:
-            if len(plans) >= _KEPT_PLANS:
+            if len(plans) >= KEPT_PLANS:
                 plans.pop(next(iter(plans)))
             plan = plans[key] = plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
         self._plans = plans

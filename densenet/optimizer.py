@@ -113,7 +113,10 @@ class Optimizer:
         if unknown:
             raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}; "
                              f"its state is {['steps', *self.STATE]}")
-        steps = state.get("steps", 0)
+        if "steps" not in state:
+            raise ValueError(f"{type(self).__name__}: the state has no 'steps' "
+                             "(state_dict() always holds it)")
+        steps = state["steps"]
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"{type(self).__name__}: steps must be an integer >= 0, got {steps!r}")
         vectors = {name: np.asarray(state[name]) for name in self.STATE if name in state}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 
@@ -93,3 +94,208 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy_replace)
     mlp((2, 2, 1)).save(tmp_path / "m.npz")
     assert events == [("fsync", "file"), ("replace", "m.npz"), ("fsync", "folder")]
+
+
+# -- what the mutation run (tools/mutate.py) found unguarded ----------------------------
+
+def test_early_stopping_counts_an_equal_value_as_no_improvement():
+    stopper = dn.EarlyStopping(monitor="loss", patience=2, restore_best_weights=False)
+    stopper.set_model(mlp((1, 1)))
+    stopper.set_params({"metrics": ("loss",)})
+    stopper.on_train_begin({})
+    assert [stopper.on_epoch_end(epoch, {"loss": 1.0}) for epoch in range(3)] == [False, False, True]
+    assert stopper.best_epoch == 0 and stopper.stopped_epoch == 2
+
+
+def test_the_progress_bar_shows_the_mean_of_the_epochs_batch_losses():
+    """The running loss is the mean of this epoch's batch losses, exactly: it starts from
+    zero at each epoch and at each fit."""
+    pytest.importorskip("tqdm")
+    from densenet.callbacks import Progress
+
+    class Terminal:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return True
+
+    for _ in range(2):  # the same bar over two fits
+        stream = Terminal()
+        progress = Progress(stream=stream)
+        progress.set_params({"epochs": 2, "steps": 2, "metrics": ("loss",), "blas_threads": None})
+        progress.on_train_begin({})
+        for epoch, losses in enumerate([(1.0, 3.0), (10.0, 30.0)]):
+            for batch, value in enumerate(losses):
+                progress.on_batch_end(batch, {"loss": value})
+            progress.on_epoch_end(epoch, {"loss": float(np.mean(losses))})
+        progress.on_train_end({})
+        shown = re.findall(r"epoch (\d) running loss ([0-9.]+)\]", stream.text)
+        assert [(int(e), float(v)) for e, v in shown] == [(1, 1.0), (1, 2.0), (2, 10.0), (2, 20.0)]
+
+
+def test_a_dense_layer_feeding_a_dense_layer_at_batch_size_one():
+    """At batch size 1 the first layer writes into the second's ones-column input (a strided
+    array), through a copy the planner adds."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.Dense(3, 1), seed=0)
+    first, second = model.layers
+    x = np.array([[0.5, -2.0]])
+    want = (x @ first.W + first.b) @ second.W + second.b
+    assert_allclose(model.predict(x), want, rtol=1e-14)
+    assert_allclose(model.forward(x), want, rtol=1e-14)
+
+
+def test_dense_plans_into_a_strided_output_with_a_ones_column():
+    """The planner may hand a module any output view (``Buffers.Y`` may be strided): with
+    a ones column at 3 rows and Y a column slice, Dense still writes every row."""
+    from densenet.chain import Buffers
+
+    layer = dn.Sequential(dn.Dense(2, 3), seed=0).layers[0]
+    X1 = np.ones((3, 3))
+    X1[:, :-1] = [[1.0, 2.0], [3.0, 4.0], [-1.0, 0.5]]
+    out = np.zeros((3, 5))
+    Y = out[:, 1:4]
+    (block,), (gblock,) = layer.blocks()
+    passes = layer.plan(Buffers(X=X1[:, :-1], X1=X1, Y=Y, dY=np.zeros((3, 3)), dX=None,
+                                params=(block,), grads=(gblock,)))
+    for call in passes.forward:
+        call()
+    assert_allclose(Y, X1[:, :-1] @ layer.W + layer.b, rtol=1e-15)
+    assert not out[:, [0, 4]].any()
+
+
+def test_plans_are_frozen():
+    from dataclasses import FrozenInstanceError
+
+    model = mlp((2, 2, 1))
+    plan = model.plan(4)
+    loss_plan = dn.MSELoss().plan(plan.Y, np.zeros((4, 1)), plan.dY)
+    for frozen in (plan, loss_plan):
+        with pytest.raises(FrozenInstanceError):
+            frozen.forward = ()
+
+
+def test_the_target_shape_error_names_the_one_output_form():
+    model = mlp((2, 1))
+    with pytest.raises(ValueError, match=r"or \(n_samples,\)"):
+        model.fit(np.zeros((3, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError) as error:
+        mlp((2, 2)).fit(np.zeros((3, 2)), np.zeros((3, 3)))
+    assert "(n_samples,)" not in str(error.value)
+
+
+def retained_bytes(work) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["model", "loss", "module"])
+def test_plan_caches_keep_a_bounded_number_of_plans(kind):
+    """Each distinct batch size gets a plan; only the last few are kept, so memory does not
+    grow with the number of batch sizes seen. Batches of 1000-1029 rows: plans of nearly
+    one size, so what is kept is about KEPT_PLANS plans' worth."""
+    from densenet import loss as loss_file
+    from densenet import model as model_file
+    from densenet import module as module_file
+
+    rng = np.random.default_rng(0)
+    model, loss, sigmoid = mlp((8, 16, 4)), dn.MSELoss(), dn.Sigmoid()
+    batches = [rng.standard_normal((n, 8)) for n in range(1000, 1030)]
+    run, kept = {
+        "model": (lambda X: model.forward(X), model_file.KEPT_PLANS),
+        "loss": (lambda X: loss.forward(X[:, :4], X[:, 4:]), loss_file.KEPT_PLANS),
+        "module": (lambda X: sigmoid.forward(X), module_file.KEPT_PLANS),
+    }[kind]
+
+    def through(count):
+        def work():
+            for X in batches[:count]:
+                run(X)
+        return work
+
+    one = retained_bytes(through(1))  # one plan (the result of the last call is freed)
+    many = retained_bytes(through(len(batches)))
+    assert (kept - 0.5) * one < many < (kept + 0.5) * one
+
+
+def test_a_forward_on_rescued_huge_inputs_cannot_be_backpropagated():
+    model = mlp((2, 3, 1))
+    model.forward(np.array([[1e300, -1e300]]))
+    with pytest.raises(RuntimeError, match="rescaled"):
+        model.backward(np.ones((1, 1)))
+
+
+def test_reset_parameters_clears_the_gradients():
+    model = mlp((2, 3, 1))
+    model.fit(np.ones((4, 2)), np.full((4, 1), 0.3), epochs=1)
+    assert model.grads.any()
+    model.reset_parameters(1)
+    assert not model.grads.any()
+
+
+def test_a_modules_gradient_view_binds_the_module_on_first_use():
+    class Scale(dn.Module):
+        def param_shapes(self):
+            return ((1,),)
+
+        def forward(self, X):
+            return X * self.flat_params[0]
+
+    module = Scale()
+    assert module.flat_grads.shape == (1,) and module.flat_params.shape == (1,)
+
+
+def test_state_dict_into_an_earlier_result_reuses_its_arrays():
+    model = mlp((2, 3, 1))
+    adam = dn.Adam()
+    adam.step(model.params, model.grads)
+    out = adam.state_dict()
+    arrays = {name: id(value) for name, value in out.items() if isinstance(value, np.ndarray)}
+    adam.step(model.params, model.grads)
+    again = adam.state_dict(out)
+    assert again is out and {name: id(out[name]) for name in arrays} == arrays
+    assert out["steps"] == 2
+
+
+def test_an_optimizer_state_without_steps_is_refused():
+    with pytest.raises(ValueError, match="the state has no 'steps'"):
+        dn.Adam().load_state_dict({"exp_avg": np.zeros(3), "exp_avg_sq": np.zeros(3)})
+
+
+def test_step_lr_decays_by_a_tenth_by_default_as_pytorchs():
+    sgd = dn.SGD(1.0)
+    schedule = dn.StepLR(sgd, step_size=1)
+    schedule.set_model(mlp((1, 1)))
+    schedule.on_epoch_end(0, {"loss": 1.0})
+    assert sgd.lr == pytest.approx(0.1, rel=1e-15)
+
+
+def test_history_logs_hold_the_validation_loss():
+    X, y = np.ones((4, 2)), np.full((4, 1), 0.3)
+    history = mlp((2, 1)).fit(X, y, epochs=2, validation_data=(X, y))
+    assert set(history.logs()) == {"loss", "val_loss"}
+    assert_array_equal(history.logs()["val_loss"], history.val_loss)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+def test_lbfgs_gradient_over_chunks_is_the_full_batch_gradient(chunks):
+    """batch_size splits L-BFGS's objective into chunks; with two chunks as with three,
+    the gradient is the full batch's."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.uniform(size=(12, 2))
+    whole, split = mlp((3, 4, 2)), mlp((3, 4, 2))
+    whole.fit(X, y, optimizer=dn.LBFGS(), epochs=3, batch_size=12)
+    split.fit(X, y, optimizer=dn.LBFGS(), epochs=3, batch_size=12 // chunks)
+    assert_allclose(split.params, whole.params, rtol=1e-9, atol=1e-12)

@@ -72,6 +72,15 @@ def test_the_load_is_looked_at_once_a_second(monkeypatch):
     assert len(looks) == 2
 
 
+def test_busy_from_counts_the_running_tasks_that_are_not_ours():
+    loadavg = b"2.10 1.50 0.80 5/250 12345\n"
+    ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]
+    assert backend.busy_from(loadavg, ours) == 3  # 5 running, 2 of them ours (101 and 104)
+    assert backend.busy_from(loadavg, []) == 5
+    assert backend.busy_from(b"0.1 0.1 0.1 1/90 7", ours) == 0  # never negative
+    assert backend.busy_from(b"", ours) == 0 and backend.busy_from(b"a b c x/y z", ours) == 0
+
+
 def test_busy_cpus_sees_a_busy_neighbour():
     if not os.path.exists("/proc/loadavg"):
         pytest.skip("the kernel does not count running tasks here")

@@ -1,0 +1,65 @@
+"""tools/mutate.py, the mutation-testing script: it makes the mutants it says it makes,
+one change each, and leaves wording (docstrings, messages, annotations) alone."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import mutate  # noqa: E402
+
+SOURCE = '''
+"""A docstring: 1 < 2 is never mutated."""
+from functools import partial
+
+import numpy as np
+
+
+def f(a: int = 3, b: float = 0.5) -> int:
+    """Nor is this: a + b."""
+    if a < b and not a == 0:
+        raise ValueError(f"a={a + 1}")
+    out[...] = a
+    total += a * b
+    np.copyto(out, a)
+    passes = [partial(np.add, a, b), partial(np.multiply, a, b)]
+    return a - b is None
+
+
+def __repr__(self):
+    return 1 + 2
+'''
+
+
+def test_every_operator_applies_where_it_should_and_nowhere_else():
+    operators = sorted(m.operator for m in mutate.mutants_of("x.py", SOURCE))
+    assert operators == sorted([
+        "negate-condition", "and->or", "Lt->LtE", "drop-not", "Eq->NotEq", "change-number",
+        "drop-assignment", "drop-assignment", "Mult->Div", "drop-call", "np.add->np.subtract",
+        "np.multiply->np.divide", "drop-planned-call-0", "drop-planned-call-1", "Sub->Add", "Is->IsNot",
+        "change-number", "change-number",  # the defaults 3 and 0.5
+    ])
+
+
+def test_each_mutant_changes_one_thing():
+    original = ast.unparse(ast.parse(SOURCE)).splitlines()
+    for mutant in mutate.mutants_of("x.py", SOURCE):
+        mutated = mutate.mutated_source(SOURCE, mutant).splitlines()
+        changed = [(a, b) for a, b in zip(original, mutated) if a != b]
+        assert len(mutated) == len(original) and len(changed) == 1, mutant.key
+    by_operator = {m.operator: m for m in mutate.mutants_of("x.py", SOURCE)}
+    assert "a <= b" in mutate.mutated_source(SOURCE, by_operator["Lt->LtE"])
+    assert "passes = [partial(np.multiply, a, b)]" in mutate.mutated_source(
+        SOURCE, by_operator["drop-planned-call-0"])
+    assert "np.copyto" not in mutate.mutated_source(SOURCE, by_operator["drop-call"])
+
+
+def test_the_core_files_exist_and_have_their_tests():
+    root = Path(mutate.ROOT)
+    for name in mutate.CORE:
+        assert (root / "densenet" / name).is_file(), name
+    for tests in mutate.OWN_TESTS.values():
+        for name in tests:
+            assert (root / "tests" / name).is_file(), name

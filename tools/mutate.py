@@ -1,0 +1,341 @@
+"""Mutation testing: plant one small bug at a time in densenet's core and check that
+the test suite fails.
+
+    python tools/mutate.py [--sample 200] [--seed 0] [--jobs 2] [--files chain.py ...]
+                           [--only model.py:152 ...] [--list] [--out mutants.json]
+
+Each mutant is the source of one core file with one change made on its syntax tree
+(the operators below), written into a scratch copy of the repository; the core
+tests run on that copy (``pytest -x``, the file's own tests first, Hypothesis
+derandomised) and the mutant is *killed* when they fail or time out, *survives*
+when they pass. The score is killed / (mutants - equivalent), where the
+equivalent mutants are those listed in ``EQUIVALENT`` with the reason no test can
+tell them from the original. ``--list`` only prints the mutants.
+
+Operators: ``+``/``-`` and ``*``/``/`` swapped; each comparison replaced by its
+boundary twin (``<``/``<=``, ``>``/``>=``) or its negation (``==``/``!=``,
+``is``/``is not``, ``in``/``not in``); ``and``/``or`` swapped; a ``not`` dropped;
+NumPy's ``add``/``subtract``, ``multiply``/``divide``, ``maximum``/``minimum`` swapped;
+a planned call (a ``partial`` in a list of passes) dropped;
+an ``if`` or ``while`` condition negated; a number changed (0 -> 1, n -> n + 1, a
+float doubled) and ``True``/``False`` swapped; a call statement, an assignment
+into an array or attribute, or an augmented assignment replaced by ``pass``.
+Docstrings, annotations, error messages and ``__repr__`` are left alone: what
+they would change is wording, not behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The core: everything below the edges of DESIGN.md's layering.
+CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "module.py", "dense.py", "sigmoid.py",
+        "relu.py", "tanh.py", "softmax.py", "loss.py", "mse.py", "cross_entropy.py", "bce.py",
+        "bce_with_logits.py", "optimizer.py", "sgd.py", "adam.py", "adamw.py", "lbfgs.py", "plan.py",
+        "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+
+#: The tests a mutant of the core must fail: all but those of the edges and the layout.
+TESTS = ["tests", "README.md", "densenet",
+         "--ignore=tests/test_sklearn.py", "--ignore=tests/test_onnx.py", "--ignore=tests/test_examples.py",
+         "--ignore=tests/test_datasets.py", "--ignore=tests/test_plot.py", "--ignore=tests/test_layout.py",
+         "--ignore=tests/test_mutate.py",
+         "--ignore=densenet/sklearn.py", "--ignore=densenet/onnx.py", "--ignore=densenet/datasets.py",
+         "--ignore=densenet/plot.py"]
+
+#: A file's own tests run first, so that most mutants are killed in seconds.
+OWN_TESTS = {
+    "_validation.py": ["test_errors.py"],
+    "backend.py": ["test_threads.py"],
+    "init.py": ["test_init.py"],
+    "chain.py": ["test_model.py", "test_protocol.py"],
+    "module.py": ["test_protocol.py", "test_copies.py"],
+    "dense.py": ["test_layers.py"],
+    "sigmoid.py": ["test_activations.py"],
+    "relu.py": ["test_activations.py"],
+    "tanh.py": ["test_activations.py"],
+    "softmax.py": ["test_activations.py"],
+    "loss.py": ["test_losses.py"],
+    "mse.py": ["test_losses.py"],
+    "cross_entropy.py": ["test_classification_losses.py"],
+    "bce.py": ["test_classification_losses.py"],
+    "bce_with_logits.py": ["test_classification_losses.py"],
+    "optimizer.py": ["test_optimizers.py"],
+    "sgd.py": ["test_optim.py", "test_optimizers.py"],
+    "adam.py": ["test_optimizers.py"],
+    "adamw.py": ["test_optimizers.py"],
+    "lbfgs.py": ["test_lbfgs.py"],
+    "plan.py": ["test_training.py"],
+    "callbacks.py": ["test_callbacks.py"],
+    "schedules.py": ["test_optimizers.py"],
+    "training.py": ["test_training.py", "test_reliability.py"],
+    "io.py": ["test_io.py", "test_safety.py"],
+    "model.py": ["test_model.py"],
+}
+
+#: Mutants no test can tell from the original: "file:line:column:operator" -> why.
+EQUIVALENT: dict[str, str] = {
+    "training.py:318:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+                                  "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
+    "callbacks.py:154:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+                                         "before anything reads it",
+    "callbacks.py:154:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+                                         "before anything reads it",
+    "callbacks.py:154:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+                                         "before anything reads it",
+    "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+                                    "rows are independent, so 4097 gives the same predictions",
+}
+
+SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
+
+
+@dataclass
+class Mutant:
+    file: str
+    line: int
+    column: int
+    operator: str
+    index: int  # which mutable node of the file, in walk order
+    status: str = "untested"
+    seconds: float = 0.0
+    failed: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}:{self.operator}"
+
+
+_SWAP_BIN = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
+_SWAP_UFUNC = {"add": "subtract", "subtract": "add", "multiply": "divide", "divide": "multiply",
+               "maximum": "minimum", "minimum": "maximum"}
+_SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+             ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
+
+
+def _skipped(tree: ast.Module) -> set[int]:
+    """ids of the nodes never mutated: docstrings, annotations, raise statements
+    (error messages), ``__repr__``, ``__all__``, ``TYPE_CHECKING`` blocks."""
+    skip: set[int] = set()
+
+    def all_of(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                all_of(body[0])
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            all_of(node.returns)
+            for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs,
+                        node.args.vararg, node.args.kwarg]:
+                if arg is not None:
+                    all_of(arg.annotation)
+            if node.name == "__repr__":
+                all_of(node)
+        if isinstance(node, ast.AnnAssign):
+            all_of(node.annotation)
+        if isinstance(node, (ast.Raise, ast.Assert, ast.JoinedStr)):
+            all_of(node)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+            all_of(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            all_of(node)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("TypeError", "ValueError"):
+            all_of(node)  # an error built to be raised or returned
+    return skip
+
+
+def _mutations(node: ast.AST) -> Iterator[str]:
+    """The operators that apply to ``node``."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _SWAP_BIN:
+        yield f"{type(node.op).__name__}->{_SWAP_BIN[type(node.op)].__name__}"
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _SWAP_CMP:
+        yield f"{type(node.ops[0]).__name__}->{_SWAP_CMP[type(node.ops[0])].__name__}"
+    elif isinstance(node, ast.BoolOp):
+        yield "and->or" if isinstance(node.op, ast.And) else "or->and"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "drop-not"
+    elif isinstance(node, (ast.If, ast.While)):
+        yield "negate-condition"
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
+        yield "swap-bool" if isinstance(node.value, bool) else "change-number"
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        yield "drop-call"
+    elif isinstance(node, ast.AugAssign) or (isinstance(node, ast.Assign) and any(
+            isinstance(target, (ast.Subscript, ast.Attribute)) for target in node.targets)):
+        yield "drop-assignment"
+    elif (isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "np"
+          and node.attr in _SWAP_UFUNC):
+        yield f"np.{node.attr}->np.{_SWAP_UFUNC[node.attr]}"
+    elif isinstance(node, ast.List):
+        for i, element in enumerate(node.elts):
+            if isinstance(element, ast.Call) and getattr(element.func, "id", "") == "partial":
+                yield f"drop-planned-call-{i}"
+
+
+def _mutable(tree: ast.Module) -> list[tuple[ast.AST, str]]:
+    skip = _skipped(tree)
+    return [(node, op) for node in ast.walk(tree) if id(node) not in skip for op in _mutations(node)]
+
+
+def _apply(node: ast.AST, operator: str) -> ast.AST:
+    """The mutated replacement for ``node``."""
+    new = copy.deepcopy(node)
+    if isinstance(new, ast.BinOp):
+        new.op = _SWAP_BIN[type(new.op)]()
+    elif isinstance(new, ast.Compare):
+        new.ops = [_SWAP_CMP[type(new.ops[0])]()]
+    elif isinstance(new, ast.BoolOp):
+        new.op = ast.Or() if isinstance(new.op, ast.And) else ast.And()
+    elif isinstance(new, ast.UnaryOp):
+        return new.operand
+    elif isinstance(new, (ast.If, ast.While)):
+        new.test = ast.UnaryOp(op=ast.Not(), operand=new.test)
+    elif isinstance(new, ast.Attribute):
+        new.attr = _SWAP_UFUNC[new.attr]
+    elif isinstance(new, ast.List):
+        del new.elts[int(operator.rsplit("-", 1)[1])]
+    elif isinstance(new, ast.Constant):
+        value = new.value
+        new.value = (not value if isinstance(value, bool) else 1 if value == 0
+                     else value + 1 if isinstance(value, int) else value * 2)
+    else:  # a statement dropped
+        return ast.Pass()
+    return new
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, target: ast.AST, replacement: ast.AST) -> None:
+        self.target, self.replacement = target, replacement
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if node is self.target:
+            return ast.copy_location(self.replacement, node)
+        return self.generic_visit(node)
+
+
+def mutants_of(file: str, source: str) -> list[Mutant]:
+    tree = ast.parse(source)
+    return [Mutant(file, getattr(node, "lineno", 0), getattr(node, "col_offset", 0), op, i)
+            for i, (node, op) in enumerate(_mutable(tree))]
+
+
+def mutated_source(source: str, mutant: Mutant) -> str:
+    tree = ast.parse(source)
+    node, op = _mutable(tree)[mutant.index]
+    assert op == mutant.operator
+    tree = _Replace(node, _apply(node, op)).visit(tree)
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _pytest(workdir: Path, first: list[str]) -> tuple[bool, str]:
+    """Run the core tests in ``workdir`` (``first`` before the rest): (passed, first failure)."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *first, *TESTS]
+    env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1")  # derandomised Hypothesis
+    try:
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=SECONDS)
+    except subprocess.TimeoutExpired:
+        return False, "timeout"
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return done.returncode == 0, failed[0][:200] if failed else done.stdout[-200:]
+
+
+def _run(mutant: Mutant, workdir: Path, original: str) -> Mutant:
+    target = workdir / "densenet" / mutant.file
+    target.write_text(mutated_source(original, mutant))
+    start = time.perf_counter()
+    try:
+        passed, mutant.failed = _pytest(workdir, [f"tests/{name}" for name in OWN_TESTS.get(mutant.file, [])])
+        mutant.status = "survived" if passed else "killed"
+        mutant.failed = "" if passed else mutant.failed
+    finally:
+        target.write_text(original)
+    mutant.seconds = time.perf_counter() - start
+    if mutant.key in EQUIVALENT:
+        mutant.status = "equivalent" if mutant.status == "survived" else mutant.status
+    return mutant
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", nargs="*", default=CORE)
+    parser.add_argument("--sample", type=int, default=200, help="mutants drawn at random (0: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run the mutants whose key (file:line:column:operator) starts with one of these")
+    parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    parser.add_argument("--out", type=Path, default=None, help="write every mutant's result as JSON")
+    args = parser.parse_args(argv)
+
+    sources = {name: (ROOT / "densenet" / name).read_text() for name in args.files}
+    everything = [m for name, source in sources.items() for m in mutants_of(name, source)]
+    if args.only is not None:
+        everything = [m for m in everything if any(m.key.startswith(prefix) for prefix in args.only)]
+    chosen = everything if not args.sample or args.only is not None else random.Random(args.seed).sample(
+        everything, min(args.sample, len(everything)))
+    chosen.sort(key=lambda m: (m.file, m.line, m.index))
+    print(f"{len(everything)} mutants in {len(sources)} files; running {len(chosen)}", flush=True)
+    if args.list:
+        for m in chosen:
+            print(m.key)
+        return 0
+
+    with tempfile.TemporaryDirectory() as scratch:
+        workdirs = []
+        for j in range(args.jobs):
+            workdir = Path(scratch) / f"work{j}"
+            for part in ("densenet", "tests"):
+                shutil.copytree(ROOT / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__"))
+            for part in ("README.md", "pyproject.toml"):
+                shutil.copy(ROOT / part, workdir / part)
+            workdirs.append(workdir)
+        passed, failure = _pytest(workdirs[0], [])  # the unmutated copy must pass, or nothing counts
+        if not passed:
+            print(f"the tests fail without any mutant: {failure}", file=sys.stderr)
+            return 2
+        free = list(workdirs)
+
+        def task(mutant: Mutant) -> Mutant:
+            workdir = free.pop()
+            try:
+                return _run(mutant, workdir, sources[mutant.file])
+            finally:
+                free.append(workdir)
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for i, m in enumerate(pool.map(task, chosen), 1):
+                print(f"[{i}/{len(chosen)}] {m.status:10} {m.key} ({m.seconds:.0f} s) {m.failed}", flush=True)
+
+    counts = {s: sum(m.status == s for m in chosen) for s in ("killed", "survived", "equivalent")}
+    scored = len(chosen) - counts["equivalent"]
+    print(f"\nkilled {counts['killed']} / {scored} non-equivalent mutants "
+          f"({counts['killed'] / max(scored, 1):.1%}); {counts['equivalent']} equivalent")
+    for m in chosen:
+        if m.status != "killed":
+            print(f"  {m.status:10} {m.key}" + (f"  ({EQUIVALENT[m.key]})" if m.key in EQUIVALENT else ""))
+    if args.out:
+        args.out.write_text(json.dumps([asdict(m) for m in chosen], indent=1) + "\n")
+    return 0 if counts["survived"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
