@@ -22,6 +22,12 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ACTIVATIONS = [dn.Sigmoid, dn.Tanh, dn.ReLU, dn.Softmax]
 
+#: The rate of the few SGD steps some properties train for. These random networks (ReLU
+#: chains with a linear output and N(0, 1) weights among them) can diverge within six
+#: steps at 0.1 (found by Hypothesis: a float32 14-2-10-6-1 ReLU chain); divergence has
+#: its own tests, here it would only hide what is tested.
+TRAINING_RATE = 1e-3
+
 
 @st.composite
 def networks(draw, dtypes=(np.float64, np.float32)):
@@ -92,7 +98,7 @@ def test_predictions_are_per_row_and_follow_row_order(case, random):
 @given(networks())
 def test_save_load_round_trip_is_bit_exact(case):
     model, X, y = case
-    model.fit(X, y, epochs=2, batch_size=3)
+    model.fit(X, y, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.npz")
         model.save(path)
@@ -112,7 +118,7 @@ def test_fit_never_changes_the_callers_arrays(case, layout, shuffle):
         X = np.repeat(X, 2, axis=1)[:, ::2]
     before = X.copy(), y.copy()
     data = (X.tolist(), y.tolist()) if layout == "list" else (X, y)
-    model.fit(*data, epochs=2, batch_size=3, shuffle=shuffle, seed=0)
+    model.fit(*data, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3, shuffle=shuffle, seed=0)
     assert_array_equal(X, before[0])
     assert_array_equal(y, before[1])
     assert np.all(np.isfinite(model.params))
