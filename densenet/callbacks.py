@@ -81,7 +81,8 @@ class EarlyStopping(Callback):
             of the best epoch (default True).
 
     Attributes:
-        best: the best value seen; ``best_epoch`` the epoch (0-based) it came from.
+        best: the best value seen; ``best_epoch`` the epoch (0-based) it came from
+            (``inf`` and -1 when a fit starts).
         stopped_epoch: the epoch after which training stopped, or None.
 
     Example:

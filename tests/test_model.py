@@ -269,7 +269,8 @@ def test_training_plans_skip_the_input_gradient_and_everything_before_the_first_
 
 
 def test_backward_without_the_input_gradient_writes_the_same_gradients():
-    model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    # two modules without parameters before the first Dense: their dX calls are kept in order
+    model = dn.Sequential(dn.Sigmoid(), dn.Tanh(), dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
     X, dY = np.random.default_rng(0).standard_normal((5, 2)), np.linspace(-1, 1, 5)[:, None]
     model.forward(X)
     dX = model.backward(dY)

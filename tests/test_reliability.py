@@ -173,12 +173,58 @@ def test_dense_plans_into_a_strided_output_with_a_ones_column():
 def test_plans_are_frozen():
     from dataclasses import FrozenInstanceError
 
+    from densenet.chain import Buffers, Passes
+
     model = mlp((2, 2, 1))
     plan = model.plan(4)
     loss_plan = dn.MSELoss().plan(plan.Y, np.zeros((4, 1)), plan.dY)
-    for frozen in (plan, loss_plan):
+    for frozen in (plan, loss_plan, Passes([], [])):
         with pytest.raises(FrozenInstanceError):
             frozen.forward = ()
+    buffers = Buffers(X=plan.X, X1=None, Y=plan.Y, dY=plan.dY, dX=None, params=(), grads=())
+    with pytest.raises(FrozenInstanceError):
+        buffers.Y = plan.X
+
+
+def test_at_batch_size_one_every_dense_folds_its_bias_into_its_product():
+    """One call per Dense forward at one row (``[x, 1] @ [W; b]``), the last layer too."""
+    model = dn.Sequential(dn.Dense(3, 4), dn.Sigmoid(), dn.Dense(4, 2), seed=0)
+    sigmoid_calls = len(dn.Sigmoid().plan(_buffers(1, 4)).forward)
+    assert len(model.plan(1).forward) == 1 + sigmoid_calls + 1
+    assert len(model.plan(5).forward) > len(model.plan(1).forward)  # separate bias rows from 2 rows
+
+
+def _buffers(n, width):
+    from densenet.chain import Buffers
+
+    X, Y = np.zeros((n, width)), np.zeros((n, width))
+    return Buffers(X=X, X1=None, Y=Y, dY=np.zeros((n, width)), dX=np.zeros((n, width)), params=(), grads=())
+
+
+def test_save_leaves_the_process_umask_alone(tmp_path):
+    before = os.umask(0o027)
+    try:
+        mlp((2, 1)).save(tmp_path / "new.npz")
+        assert os.umask(0o027) == 0o027
+        assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+    finally:
+        os.umask(before)
+
+
+def test_the_labels_hint_is_given_for_one_dimensional_integer_targets_only():
+    model = mlp((2, 3))
+    with pytest.raises(ValueError, match="for integer class labels use CrossEntropyLoss"):
+        model.fit(np.zeros((4, 2)), np.array([0, 1, 2, 1]))
+    with pytest.raises(ValueError) as error:
+        model.fit(np.zeros((4, 2)), np.zeros((4, 2), dtype=int))
+    assert "CrossEntropyLoss" not in str(error.value)
+    with pytest.raises(ValueError) as error:
+        model.fit(np.zeros((4, 2)), np.full(4, 0.5))
+    assert "CrossEntropyLoss" not in str(error.value)
+
+
+def test_a_new_model_is_not_stopping():
+    assert mlp((2, 1)).stop_training is False
 
 
 def test_the_target_shape_error_names_the_one_output_form():
@@ -299,3 +345,32 @@ def test_lbfgs_gradient_over_chunks_is_the_full_batch_gradient(chunks):
     whole.fit(X, y, optimizer=dn.LBFGS(), epochs=3, batch_size=12)
     split.fit(X, y, optimizer=dn.LBFGS(), epochs=3, batch_size=12 // chunks)
     assert_allclose(split.params, whole.params, rtol=1e-9, atol=1e-12)
+
+
+def test_early_stopping_starts_each_fit_with_no_best():
+    stopper = dn.EarlyStopping(monitor="loss", patience=1)
+    stopper.set_model(mlp((1, 1)))
+    stopper.set_params({"metrics": ("loss",)})
+    stopper.on_train_begin({})
+    stopper.on_epoch_end(0, {"loss": 0.5})
+    stopper.on_train_begin({})
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (np.inf, -1, None)
+
+
+def test_verbose_prints_every_third_epoch_of_61_and_the_last(capsys):
+    mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=61, verbose=True)
+    epochs = [int(line.split()[1].split("/")[0]) for line in capsys.readouterr().err.splitlines()[1:]]
+    assert epochs == [1, *range(3, 61, 3), 61]
+
+
+def test_the_mse_of_a_large_batch():
+    """Above BLAS_SMALL elements the squared sum takes NumPy's path: same value."""
+    from densenet.backend import BLAS_SMALL
+
+    rng = np.random.default_rng(0)
+    P, T = rng.uniform(size=(1000, 10)), rng.uniform(size=(1000, 10))
+    assert P.size > BLAS_SMALL
+    assert dn.MSELoss().forward(P, T) == pytest.approx(np.mean((P - T) ** 2), rel=1e-13)
+    small = slice(0, 100)
+    assert dn.MSELoss().forward(P[small], T[small]) == pytest.approx(np.mean((P[small] - T[small]) ** 2),
+                                                                     rel=1e-13)

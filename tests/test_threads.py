@@ -41,7 +41,8 @@ def sense_always(monkeypatch):
 def test_the_policy_by_the_largest_product(monkeypatch, sense_always):
     monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine
     assert backend.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
-    assert backend.thread_count(2 ** 20) == 1
+    assert backend.thread_count(2 ** 18 - 1) is None and backend.thread_count(2 ** 18) == 1
+    assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(backend.PARALLEL_MIN_PRODUCT - 1) == 1
     assert backend.thread_count(2 ** 26) is None  # BLAS's default
     with dn.threads(2):
         assert dn.get_num_threads() == 2

@@ -98,6 +98,10 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:154:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
+    "backend.py:101:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
+                                "answer (only its thread pool differs); it is only called on float vectors",
+    "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
+                                     "not 0: under 2**18 at every batch predict runs, no limit either way",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
 }
