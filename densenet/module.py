@@ -189,7 +189,9 @@ class Module:
         """Make the parameters and gradients views into the 1-D ``params`` and ``grads``
         (fresh float64 zeros when not given: a module on its own)."""
         size = self.n_params
-        if params is None or grads is None:
+        if (params is None) != (grads is None):
+            raise TypeError(f"{self!r}.bind: give both params and grads, or neither")
+        if params is None:
             params, grads = np.zeros(size), np.zeros(size)
         if params.shape != (size,) or grads.shape != (size,):
             raise ValueError(f"{self!r} has {size} parameters; cannot bind it to vectors of "

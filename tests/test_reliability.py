@@ -374,3 +374,112 @@ def test_the_mse_of_a_large_batch():
     small = slice(0, 100)
     assert dn.MSELoss().forward(P[small], T[small]) == pytest.approx(np.mean((P[small] - T[small]) ** 2),
                                                                      rel=1e-13)
+
+
+class NaNBeyondTwo(dn.Module):
+    """y = w x, with NaN outputs once |w| > 2 (a model that breaks mid-training)."""
+
+    input_width = 1
+
+    def param_shapes(self):
+        return ((1,),)
+
+    def output_width(self, width):
+        return width
+
+    def forward(self, X):
+        self.X, w = X, self.flat_params[0]
+        return X * w if abs(w) <= 2 else X * np.nan
+
+    def backward(self, dY):
+        self.flat_grads[0] = np.sum(dY * self.X)
+        return dY * self.flat_params[0]
+
+
+def test_lbfgs_diverging_after_an_iteration_keeps_that_iterate():
+    model = dn.Sequential(NaNBeyondTwo(), seed=0)
+    model.params[...] = 0.5
+    seen = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(self.model.params[0]))
+
+    with pytest.raises(dn.DivergenceError, match="epoch 1") as caught:
+        model.fit(np.ones((4, 1)), np.full((4, 1), 3.0), optimizer=dn.LBFGS(), epochs=20, callbacks=[Spy()])
+    assert len(seen) == 1 and caught.value.history.epochs == 1
+    assert model.params[0] == seen[0] and abs(seen[0]) <= 2
+
+
+def test_a_fresh_history_is_empty_and_fit_trains_one_epoch_by_default():
+    from densenet.training import fit
+
+    assert dn.History().epochs == 0
+    assert mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
+    assert fit(mlp((1, 1)), np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
+
+
+def test_a_full_batch_optimizer_that_ends_on_non_finite_weights_is_undone():
+    """Whatever a full-batch optimiser leaves in the parameters, a divergence puts back the
+    last iterate with a finite loss."""
+
+    class Wild(dn.Optimizer):
+        full_batch = True
+
+        def __init__(self):
+            super().__init__(lr=1.0)
+
+        def minimize(self, objective, params, iterations, callback=None):
+            from scipy.optimize import OptimizeResult
+
+            w = params.astype(np.float64) * 0.5
+            value, _ = objective(w)
+            callback(w, value)  # one good iteration
+            params[...] = np.nan
+            return OptimizeResult(x=params.copy(), fun=np.nan)
+
+    model = mlp((2, 1))
+    start = model.params.copy()
+    with pytest.raises(dn.DivergenceError, match="epoch 1"):
+        model.fit(np.ones((4, 2)), np.full((4, 1), 0.3), optimizer=Wild(), epochs=5)
+    assert_array_equal(model.params, start * 0.5)
+
+
+@pytest.mark.parametrize("stop_at, early", [(2, True), (3, False)])
+def test_stopped_early_only_when_epochs_were_left(stop_at, early):
+    class Stop(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            return epoch == stop_at
+
+    history = mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Stop()])
+    assert history.epochs == stop_at + 1 and history.stopped_early is early
+
+
+def test_an_upper_bound_that_is_closed_admits_its_value():
+    sgd = dn.SGD(0.1)
+    assert dn.CosineLR(sgd, epochs=4, min_lr=0.1).min_lr == 0.1  # min_lr may equal the base rate
+    with pytest.raises(ValueError, match="min_lr"):
+        dn.CosineLR(sgd, epochs=4, min_lr=0.2)
+
+
+def test_binding_takes_both_vectors_or_neither():
+    layer = dn.Dense(2, 1)
+    with pytest.raises(TypeError, match="both"):
+        layer.bind(np.zeros(3))
+    layer.bind()
+    assert layer.flat_params.shape == layer.flat_grads.shape == (3,)
+
+
+def test_an_unpickled_optimizer_takes_a_state_of_another_size():
+    """After unpickling the state is no model's yet: a state for a model of another size
+    replaces it instead of being forced into the old arrays."""
+    import pickle
+
+    adam = dn.Adam()
+    model = mlp((3, 4, 2))
+    adam.step(model.params, model.grads)
+    copy_ = pickle.loads(pickle.dumps(adam))
+    copy_.load_state_dict({"steps": 1, "exp_avg": np.ones(5), "exp_avg_sq": np.ones(5)})
+    small = dn.Sequential(dn.Dense(4, 1), seed=0)
+    copy_.step(small.params, small.grads)
+    assert copy_.steps == 2
