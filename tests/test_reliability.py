@@ -483,3 +483,30 @@ def test_an_unpickled_optimizer_takes_a_state_of_another_size():
     small = dn.Sequential(dn.Dense(4, 1), seed=0)
     copy_.step(small.params, small.grads)
     assert copy_.steps == 2
+
+
+def test_a_clone_in_another_dtype_keeps_the_random_generator_state():
+    model = mlp((2, 3, 1), seed=5)
+    model.rng.standard_normal(3)  # moved on from its seed
+    twin = model.clone(np.float32)
+    assert twin.dtype == np.float32
+    assert_array_equal(twin.rng.standard_normal(4), model.rng.standard_normal(4))
+
+
+def test_the_steps_callbacks_are_told_of():
+    """params["steps"]: batches per epoch (fit's default batch size is 32), 1 for L-BFGS."""
+    from densenet.training import fit
+
+    class Params(dn.Callback):
+        def on_train_begin(self, logs=None):
+            self.steps = self.params["steps"]
+
+    X, y = np.zeros((65, 2)), np.full((65, 1), 0.3)
+    for train, kwargs, steps in ((fit, {}, 3), (None, {}, 3), (None, {"optimizer": dn.LBFGS()}, 1)):
+        seen = Params()
+        model = mlp((2, 1))
+        if train is None:
+            model.fit(X, y, callbacks=[seen], **kwargs)
+        else:
+            train(model, X, y, callbacks=[seen], **kwargs)
+        assert seen.steps == steps

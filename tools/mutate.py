@@ -109,6 +109,11 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:101:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
                                   "by another path; it is never given other dtypes",
+    "backend.py:87:34:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes np.vdot instead of "
+                                "BLAS dot: the same sum to rounding (only the call overhead differs)",
+    "loss.py:61:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "sigmoid.py:46:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
+                                "the exp path: both are tested to a few ulp of the exact value",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
 }
