@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -308,11 +309,11 @@ def load(rep: Report, reps: int, busy_seconds: float = 300.0) -> None:
                 for side in sides:
                     time.sleep(PAUSE)
                     if side == "no policy":  # no limit set for any plan: BLAS's own count
-                        saved, backend.thread_count = backend.thread_count, lambda largest_product: None
+                        saved, backend.SERIAL_BELOW = backend.SERIAL_BELOW, math.inf
                         try:
                             out[name][side].append(block_time(work[side], 1))
                         finally:
-                            backend.thread_count = saved
+                            backend.SERIAL_BELOW = saved
                     else:
                         out[name][side].append(block_time(work[side], 1))
         return out

@@ -300,28 +300,10 @@ def lbfgs_and_sgd() -> dict[str, tuple[LbfgsRun, SgdRun]]:
 
 # -- peers -----------------------------------------------------------------------------
 
-def torch_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
-               lr: float = 0.01) -> Work:
-    """One SGD step of the same sigmoid MLP in PyTorch (CPU), the usual way."""
-    import torch
-
-    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    layers: list[torch.nn.Module] = []
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        layers += [torch.nn.Linear(n_in, n_out), torch.nn.Sigmoid()]
-    net = torch.nn.Sequential(*layers).to(torch_dtype)
-    X, y = (torch.from_numpy(a) for a in regression_data(batch_size, sizes, dtype))
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    loss_fn = torch.nn.MSELoss()
-
-    def step() -> object:
-        optimizer.zero_grad(set_to_none=False)
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    return step
+def torch_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG) -> Work:
+    """One SGD step (lr 0.01, MSE) of the same sigmoid MLP in PyTorch, the usual way: the
+    ``sigmoid`` block's step (``torch_block_step``)."""
+    return torch_block_step("sigmoid", dtype, batch_size, sizes)
 
 
 def torch_tutorial(seed: int = 0, epochs: int = 1000) -> Work:

@@ -12,7 +12,7 @@ BLAS), or the helpers here. What lives here, and why:
 - ``expit``, SciPy's logistic function, for activations.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
-- The thread policy (``blas_threads``, ``set_num_threads``, ``threads``).
+- The thread policy (``thread_count``, ``blas_threads``, ``set_num_threads``, ``threads``).
   OpenBLAS threads a product as soon as it is a few hundred thousand
   multiply-adds. On an idle machine (2 cores) a second thread pays from about
   2**21 multiply-adds in the plan's largest product: one-epoch fits ran
@@ -42,9 +42,9 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit
 
-__all__ = ["BLAS_SMALL", "PARALLEL_MIN_PRODUCT", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
-           "busy_from", "expit", "get_num_threads", "ones_column", "set_num_threads", "sum_of_squares",
-           "thread_count", "threads"]
+__all__ = ["BLAS_SMALL", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW", "all_finite", "axpy_chunks",
+           "blas_threads", "busy_cpus", "busy_from", "expit", "get_num_threads", "ones_column",
+           "set_num_threads", "sum_of_squares", "thread_count", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -109,19 +109,24 @@ def all_finite(v: NDArray) -> bool:
 PARALLEL_MIN_PRODUCT = 2 ** 21
 
 #: Products below this many multiply-adds OpenBLAS runs on one thread by itself:
-#: no limit is set for them, so tiny plans (the tutorial's) pay nothing.
-_SERIAL_ANYWAY = 2 ** 18
+#: no limit is set for them, so tiny plans (the tutorial's) pay nothing. (Set it to
+#: ``math.inf`` and no plan is ever limited: the policy is off.)
+SERIAL_BELOW = 2 ** 18
+
+#: Seconds for which one look at the machine's load (``busy_cpus``) is reused.
+SENSE_EVERY = 1.0
 
 _num_threads: int | None = None
 _libraries: list[Any] | None = None
 _original: list[int] | None = None  # the counts BLAS had before set_num_threads changed them
+_sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own count)
 
 
 def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before. ``fit``, ``predict`` and ``evaluate`` still run small plans on
-    one thread (``blas_threads``) and use at most ``n`` for large ones."""
-    global _num_threads, _original
+    one thread (``thread_count``) and use at most ``n`` for large ones."""
+    global _num_threads, _original, _sensed
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")
     libraries = _blas_libraries()
@@ -130,12 +135,7 @@ def set_num_threads(n: int | None) -> None:
     for lib, count in zip(libraries, _original if n is None else [n] * len(libraries)):
         lib.set_num_threads(count)
     _num_threads = n
-    _forget_load()
-
-
-def _forget_load() -> None:
-    global _sensed
-    _sensed = None
+    _sensed = None  # the next plan looks at the load afresh
 
 
 def get_num_threads() -> int | None:
@@ -161,7 +161,7 @@ def thread_count(largest_product: int) -> int | None:
     count (BLAS's own when none is), cut to the CPUs other processes leave free
     right now (``busy_cpus``), at least 1. ``None`` means no limit is set (BLAS
     decides)."""
-    if largest_product < _SERIAL_ANYWAY:
+    if largest_product < SERIAL_BELOW:
         return None
     if largest_product < PARALLEL_MIN_PRODUCT:
         return 1
@@ -173,11 +173,6 @@ def thread_count(largest_product: int) -> int | None:
     wanted = _num_threads or blas_count
     return max(1, free) if free < wanted else _num_threads
 
-
-#: Seconds for which one look at the machine's load (``busy_cpus``) is reused.
-SENSE_EVERY = 1.0
-
-_sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own count)
 
 
 def busy_cpus() -> int:
@@ -219,11 +214,11 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def blas_threads(largest_product: int) -> AbstractContextManager:
-    """A ``with`` block running on ``thread_count(largest_product)`` BLAS threads,
-    NumPy's and SciPy's alike; the counts are put back after it (about 4 us)."""
-    n = thread_count(largest_product)
-    return nullcontext() if n is None else _limited(n)
+def blas_threads(count: int | None) -> AbstractContextManager:
+    """A ``with`` block running on ``count`` BLAS threads (``thread_count``'s answer),
+    NumPy's and SciPy's alike; the counts are put back after it (about 4 us). ``None``:
+    nothing is set."""
+    return nullcontext() if count is None else _limited(count)
 
 
 def _blas_libraries() -> list[Any]:

@@ -132,7 +132,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         return np.zeros((n, cols), dtype), None
 
     count = len(modules)
-    first = 0 if input_grad else next((i for i, m in enumerate(modules) if m.n_params), count)
+    trains = next((i for i, m in enumerate(modules) if m.n_params), count)  # the first with parameters
+    first = 0 if input_grad else trains
     inputs = [output_for(modules[0], width)]
     widths = [width]
     for i, module in enumerate(modules):
@@ -142,7 +143,6 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
 
     # with input_grad, the calls that serve only dL/dX (those of the modules before the
     # first with parameters, and its own ``input_grad`` calls) go to input_backward
-    trains = next((i for i, m in enumerate(modules) if m.n_params), count)
     forward: list[Call] = []
     backward: list[Call] = []
     input_backward: list[Call] = []

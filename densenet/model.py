@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import init as _init
 from . import io
 from ._validation import as_matrix, positive_int
-from .backend import blas_threads
+from .backend import blas_threads, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
 from .loss import Loss
@@ -267,7 +267,7 @@ class Sequential:
 
     def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH) -> NDArray:
         size = min(len(X), batch_size)
-        with blas_threads(self.largest_product(size)):
+        with blas_threads(thread_count(self.largest_product(size))):
             if size == len(X):
                 return self._run(self.plan(size), X)[0].copy()
             Y = np.empty((len(X), self.out_features), self.dtype)

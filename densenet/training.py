@@ -220,9 +220,8 @@ def fit(
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
-    largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
-    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded),
-              "blas_threads": thread_count(largest)}
+    threads = thread_count(model.largest_product(min(batch_size, len(X))))  # rows of a step or chunk
+    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)
@@ -231,7 +230,8 @@ def fit(
         callback.on_train_begin({})
 
     try:
-        with blas_threads(largest), np.errstate(over="ignore", invalid="ignore"):
+        # divergence is detected and reported below
+        with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
             if optimizer.full_batch:
                 _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
             else:

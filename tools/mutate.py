@@ -93,11 +93,11 @@ OWN_TESTS = {
 EQUIVALENT: dict[str, str] = {
     "training.py:318:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:154:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:155:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:154:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:155:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:154:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "backend.py:101:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
                                 "answer (only its thread pool differs); it is only called on float vectors",
