@@ -9,6 +9,14 @@ BLAS), or the helpers here. What lives here, and why:
   other on the same cores and slow NumPy's matrix products (measured 2-4x on 2
   cores). So SciPy's BLAS is only ever called on at most ``BLAS_SMALL``
   elements, on the calling thread, and larger vectors are cut into chunks.
+- ``product`` and ``column_sums``: matrix products of at least
+  ``GEMM_MIN_PRODUCT`` multiply-adds go through SciPy's ``gemm``/``gemv``, the
+  same BLAS as the level-1 calls, so a large step uses one thread pool; their
+  ``alpha`` and ``beta`` also take a bias added into the product (``beta = 1``
+  onto rows holding ``b``) and an SGD update folded into the gradient product
+  (``W <- W - lr * X.T @ dY``: ``alpha = -lr``, ``beta = 1``). Below it,
+  ``np.dot`` costs less per call (0.56 against 0.80 us for a 1x3 by 3x2 product)
+  and neither library threads.
 - ``expit``, SciPy's logistic function, for activations.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
@@ -42,9 +50,10 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit
 
-__all__ = ["BLAS_SMALL", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW", "all_finite", "axpy_chunks",
-           "blas_threads", "busy_cpus", "busy_from", "expit", "get_num_threads", "ones_column",
-           "set_num_threads", "sum_of_squares", "thread_count", "threads"]
+__all__ = ["BLAS_SMALL", "GEMM_MIN_PRODUCT", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
+           "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from", "column_sums", "expit",
+           "get_num_threads", "ones_column", "product", "set_num_threads", "sum_of_squares", "thread_count",
+           "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -54,7 +63,65 @@ _AXPY = {np.dtype(np.float64): blas.daxpy, np.dtype(np.float32): blas.saxpy}
 _DOT = {np.dtype(np.float64): blas.ddot, np.dtype(np.float32): blas.sdot}
 _ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
 
+_GEMM = {np.dtype(np.float64): blas.dgemm, np.dtype(np.float32): blas.sgemm}
+_GEMV = {np.dtype(np.float64): blas.dgemv, np.dtype(np.float32): blas.sgemv}
+
 Axpy = Callable[..., object]
+
+#: Matrix products of at least this many multiply-adds run through SciPy's BLAS
+#: (``product``); the same size from which OpenBLAS may thread (``SERIAL_BELOW``).
+GEMM_MIN_PRODUCT = 2 ** 18
+
+
+def _fortran(M: NDArray) -> tuple[NDArray, int] | None:
+    """``(F, t)`` with ``F`` Fortran-ordered and ``M == F`` (``t = 0``) or ``F.T``
+    (``t = 1``): how BLAS reads ``M`` without a copy; None if it cannot."""
+    if M.flags.f_contiguous:
+        return M, 0
+    if M.flags.c_contiguous:
+        return M.T, 1
+    return None
+
+
+def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[[float], None] | None:
+    """A call ``run(alpha)`` setting ``C = alpha * A @ B + beta * C`` in place, one
+    BLAS ``gemm`` on SciPy's BLAS; None unless ``C`` is C-ordered and writeable, the
+    three share a float dtype and ``A``, ``B`` are C- or F-ordered (nothing is copied).
+
+    NumPy arrays are row-major and BLAS column-major: ``C.T = B.T @ A.T`` is what
+    BLAS computes, on the same memory.
+    """
+    gemm = _GEMM.get(C.dtype)
+    if gemm is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
+            C.flags.c_contiguous and C.flags.writeable):
+        return None
+    left, right, out = _fortran(B.T), _fortran(A.T), C.T
+    if left is None or right is None:
+        return None
+    (a, trans_a), (b, trans_b) = left, right
+
+    def run(alpha: float) -> None:
+        if gemm(alpha, a, b, beta, out, trans_a=trans_a, trans_b=trans_b, overwrite_c=True) is not out:
+            raise RuntimeError("BLAS gemm did not write its output in place")  # a copy would be lost
+
+    return run
+
+
+def column_sums(A: NDArray, out: NDArray, beta: float = 0.0) -> Callable[[float], None] | None:
+    """A call ``run(alpha)`` setting ``out = alpha * A.sum(axis=0) + beta * out`` in
+    place, one BLAS ``gemv`` (``A.T @ ones``); None unless ``A`` is C-ordered and
+    ``out`` a contiguous writeable vector of its float dtype."""
+    gemv = _GEMV.get(out.dtype)
+    if gemv is None or A.dtype != out.dtype or A.ndim != 2 or not (
+            A.flags.c_contiguous and out.ndim == 1 and out.flags.c_contiguous and out.flags.writeable):
+        return None
+    a, ones = A.T, np.ones(A.shape[0], A.dtype)
+
+    def run(alpha: float) -> None:
+        if gemv(alpha, a, ones, beta, out, overwrite_y=True) is not out:
+            raise RuntimeError("BLAS gemv did not write its output in place")
+
+    return run
 
 
 def ones_column(n: int) -> bool:

@@ -16,6 +16,14 @@ the previous module's ``dY``. A module that asks for a ones column
 (``backend.ones_column``), an input ``X1 = [X, 1]`` whose last column the
 planner made ones and nothing ever writes; the previous module writes into
 ``X1[:, :-1]`` and never knows.
+
+A training step whose optimiser is plain gradient descent (``params -= lr *
+grads``) can ask for a plan with *folded descent*: each module with parameters
+then adds ``-lr * gradient`` to its parameters in its backward pass instead of
+writing the gradient (for ``Dense``, the product ``X.T @ dY`` lands on ``W``
+with BLAS's ``alpha = -lr``, ``beta = 1``), which saves a pass over every
+parameter. Such a plan exists only if every module with parameters says it can
+(``folds_descent``); ``grads`` are then not written.
 """
 
 from __future__ import annotations
@@ -35,6 +43,16 @@ if TYPE_CHECKING:
 Call = Callable[[], object]
 
 
+class Descent:
+    """The learning rate a plan with folded descent applies, read at every backward
+    call (a schedule may change it between steps): set ``lr`` before running it."""
+
+    __slots__ = ("lr",)
+
+    def __init__(self) -> None:
+        self.lr = 0.0
+
+
 @dataclass(frozen=True)
 class Buffers:
     """The arrays one module's passes work on, for one batch size of ``n`` rows.
@@ -49,6 +67,10 @@ class Buffers:
         dX: dL/dX to write, ``(n, in)``, or None when nobody needs it.
         params, grads: the module's parameter and gradient blocks, shaped as
             its ``param_shapes()``; write gradients into ``grads`` (overwrite).
+        descent: None, or (folded descent, for a module that ``folds_descent``)
+            the ``Descent`` whose ``lr`` the backward pass applies: add
+            ``-descent.lr * gradient`` to ``params`` instead of writing ``grads``,
+            and compute ``dX`` before the parameters change.
     """
 
     X: NDArray
@@ -58,6 +80,7 @@ class Buffers:
     dX: NDArray | None
     params: tuple[NDArray, ...]
     grads: tuple[NDArray, ...]
+    descent: Descent | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,8 @@ class Plan:
     ``dX`` if the plan was made with ``input_grad`` (``input_backward``: the calls
     that only serve dL/dX, which ``run_backward(input_grad=False)`` skips).
     ``no_backward`` says why there is no backward pass (a module that defines
-    none), or is None.
+    none), or is None. ``descent`` is the plan's ``Descent`` when its backward pass
+    updates the parameters itself (folded descent; ``grads`` are not written).
     """
 
     X: NDArray
@@ -93,6 +117,7 @@ class Plan:
     backward: tuple[Call, ...]
     no_backward: str | None = None
     input_backward: tuple[Call, ...] = ()
+    descent: Descent | None = None
 
     def run_forward(self) -> NDArray:
         for call in self.forward:
@@ -117,13 +142,16 @@ class Plan:
 
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
-               input_grad: bool) -> Plan:
+               input_grad: bool, descent: bool = False) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     Without ``input_grad`` the backward pass starts at the first module with
-    parameters and skips its dL/dX: training never needs it.
+    parameters and skips its dL/dX: training never needs it. With ``descent`` the
+    plan folds gradient descent into its backward pass if every module with
+    parameters can (``Plan.descent`` says whether it does).
     """
     ones = backend.ones_column(n)
+    folded = Descent() if descent and all(m.folds_descent for m in modules if m.n_params) else None
 
     def output_for(consumer: Module | None, cols: int) -> tuple[NDArray, NDArray | None]:
         if ones and consumer is not None and consumer.wants_ones_column:
@@ -151,7 +179,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         params, param_grads = module.blocks()
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
-                          params=params, grads=param_grads)
+                          params=params, grads=param_grads, descent=folded if module.n_params else None)
         passes = module.plan(buffers)
         forward += passes.forward
         if i < first:
@@ -167,4 +195,4 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         else:
             backward[:0] = [*passes.backward, *passes.input_grad]
     return Plan(inputs[0][0], inputs[-1][0], grads[-1], grads[0] if input_grad else None,
-                tuple(forward), tuple(backward), no_backward, tuple(input_backward))
+                tuple(forward), tuple(backward), no_backward, tuple(input_backward), folded)

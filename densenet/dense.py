@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import backend
 from . import init as _init
 from ._validation import positive_int
-from .chain import Buffers, Call, Passes
+from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
 
@@ -50,6 +52,7 @@ class Dense(Module):
     """
 
     wants_ones_column = True
+    folds_descent = True
 
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
         self.in_features = positive_int(in_features, "Dense in_features", "a positive integer")
@@ -93,14 +96,19 @@ class Dense(Module):
         (block,), (gblock,) = buffers.params, buffers.grads
         W, b_row, dW, db = block[:-1], block[-1:], gblock[:-1], gblock[-1]
         n, dtype = X.shape[0], Y.dtype
+        # products this large go through SciPy's BLAS, with the bias (and the
+        # descent) in gemm's beta (densenet.backend)
+        large = n * W.size >= backend.GEMM_MIN_PRODUCT
         forward: list[Call]
+        with_bias = backend.product(X, W, Y, beta=1.0) if large and X1 is None else None
         if X1 is not None:  # [X, 1] @ [W; b]: the bias inside the product
             if Y.flags.c_contiguous:
                 forward = [partial(np.dot, X1, block, Y)]
             else:
                 XW = np.zeros(Y.shape, dtype)
                 forward = [partial(np.dot, X1, block, XW), partial(np.copyto, Y, XW)]
-            backward: list[Call] = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
+        elif with_bias is not None:  # Y = b rows, then Y += X @ W
+            forward = [partial(np.copyto, Y, b_row), partial(with_bias, 1.0)]
         else:
             XW = np.zeros(Y.shape, dtype)
             # the bias rows copied out (a broadcasting copy takes no buffer), then a
@@ -108,11 +116,40 @@ class Dense(Module):
             # every call; measured 1.3-4x faster than the outer product ones @ b
             B = np.zeros(Y.shape, dtype)
             forward = [partial(np.dot, X, W, XW), partial(np.copyto, B, b_row), partial(np.add, XW, B, Y)]
+        dX_product = backend.product(dY, W.T, dX) if large and dX is not None else None
+        input_grad: list[Call] = ([] if dX is None else [partial(np.dot, dY, W.T, dX)] if dX_product is None
+                                  else [partial(dX_product, 1.0)])
+        if buffers.descent is not None:
+            return Passes(forward, [*input_grad, *_descent(X, X1, dY, block, buffers.descent)])
+        backward: list[Call]
+        weights = backend.product(X.T, dY, dW) if large and X1 is None else None
+        if X1 is not None:
+            backward = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
+        elif weights is not None:
+            backward = [partial(weights, 1.0), partial(_required(backend.column_sums(dY, db)), 1.0)]
+        else:
             # the column sums of dY as a BLAS product: 2-4x faster than np.add.reduce
             backward = [partial(np.dot, X.T, dY, dW), partial(np.dot, np.ones(n, dtype), dY, db)]
-        input_grad = [] if dX is None else [partial(np.dot, dY, W.T, dX)]
         return Passes(forward, backward, input_grad)
 
     def __repr__(self) -> str:
         init = "" if self.init == _init.DEFAULT else f", init={self.init!r}"
         return f"Dense(in_features={self.in_features}, out_features={self.out_features}{init})"
+
+
+def _descent(X: NDArray, X1: NDArray | None, dY: NDArray, block: NDArray, descent: Descent) -> list[Call]:
+    """The calls of folded gradient descent: ``[W; b] -= descent.lr * [dW; db]``, the
+    gradient products written straight onto the parameters (``alpha = -lr``, ``beta = 1``)."""
+    if X1 is not None:
+        both = _required(backend.product(X1.T, dY, block, beta=1.0))
+        return [lambda: both(-descent.lr)]
+    weights = _required(backend.product(X.T, dY, block[:-1], beta=1.0))
+    bias = _required(backend.column_sums(dY, block[-1], beta=1.0))
+    return [lambda: weights(-descent.lr), lambda: bias(-descent.lr)]
+
+
+def _required(call: Callable[[float], None] | None) -> Callable[[float], None]:
+    """``call``, which the planner's arrays (C-ordered, one float dtype) always allow."""
+    if call is None:
+        raise TypeError("Dense: the planned arrays do not allow a BLAS product without copies")
+    return call

@@ -118,7 +118,7 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        self._plans: dict[tuple[int, bool], Plan] = {}
+        self._plans: dict[tuple[int, bool, bool], Plan] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
         self.stop_training = False
@@ -225,18 +225,20 @@ class Sequential:
 
     # -- forward and backward --------------------------------------------------
 
-    def plan(self, n: int, input_grad: bool = False) -> Plan:
+    def plan(self, n: int, input_grad: bool = False, descent: bool = False) -> Plan:
         """The planned passes for batches of ``n`` rows (``densenet.chain``), kept for reuse.
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
-        without. A fit uses at most two batch sizes (full and last); a few are kept.
+        without. ``descent`` asks for folded gradient descent (``Plan.descent``).
+        A fit uses at most two batch sizes (full and last); a few are kept.
         """
-        key = (n, input_grad)
+        key = (n, input_grad, descent)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= KEPT_PLANS:
                 self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[key] = plan_chain(self._modules, n, self.in_features, self.dtype, input_grad)
+            plan = self._plans[key] = plan_chain(self._modules, n, self.in_features, self.dtype, input_grad,
+                                                 descent)
         return plan
 
     def forward(self, X: ArrayLike) -> NDArray:

@@ -12,6 +12,8 @@ from it through these, never through its class or its private attributes:
 ``input_width``             the number of input features it requires, or None (any)
 ``output_width(width)``     the number of output features for ``width`` input features
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
+``folds_descent``           whether its planned backward pass can apply gradient descent
+                            itself (``Buffers.descent``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters
@@ -85,6 +87,10 @@ class Module:
 
     #: Whether the passes can use ``[X, 1]`` (see ``Buffers.X1``).
     wants_ones_column: ClassVar[bool] = False
+
+    #: Whether ``plan`` honours ``Buffers.descent`` (folded gradient descent); a
+    #: module with parameters that does not keeps every plan unfolded.
+    folds_descent: ClassVar[bool] = False
 
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()

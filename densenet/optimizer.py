@@ -8,6 +8,9 @@ densenet knows which optimiser it is; what it needs goes through:
 - ``lr``: the learning rate, which a schedule may change between steps;
 - ``full_batch``: True for an optimiser that minimises the whole objective
   itself (``minimize``) rather than stepping batch by batch;
+- ``plain_descent``: True when a step is exactly ``params -= lr * grads``, so
+  that a planned training step may apply it inside its backward pass
+  (``densenet.plan.TrainStep``) and only ``count_step()``;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``, and a step
   count), copied out and put back, so that ``fit`` can undo a diverging epoch
@@ -65,6 +68,16 @@ class Optimizer:
     def step(self, params: NDArray, grads: NDArray) -> None:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
+
+    @property
+    def plain_descent(self) -> bool:
+        """True when ``step`` is exactly ``params -= lr * grads`` and changes nothing
+        else but ``steps``: a planned step may then apply it itself and call ``count_step``."""
+        return False
+
+    def count_step(self) -> None:
+        """Count a step that a plan applied in this optimiser's place (``plain_descent``)."""
+        self.steps += 1
 
     def prepare(self, params: NDArray) -> None:
         """Get ready to step ``params``: ``fit`` calls this before training, so that an

@@ -28,7 +28,9 @@ class SGD(Optimizer):
         params = params - lr * g
 
     Without momentum and weight decay this is ``params <- params - lr * grads``,
-    BLAS axpy in slices that run on the calling thread (``densenet.backend``).
+    BLAS axpy in slices that run on the calling thread (``densenet.backend``);
+    ``fit`` then folds the update into the gradient products where they are large
+    (``densenet.plan.TrainStep``) and does not write ``model.grads``.
     The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
     a step allocates nothing after the first.
 
@@ -83,6 +85,10 @@ class SGD(Optimizer):
                 np.add(g, direction, out=direction)
         self.steps += 1
         self._update(params, direction)
+
+    @property
+    def plain_descent(self) -> bool:
+        return not (self.momentum or self.weight_decay)
 
     def _update(self, params: NDArray, direction: NDArray) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it."""

@@ -130,13 +130,14 @@ class _Epoch:
         """Replay the epoch one checked step at a time from the current weights and
         optimiser state; stop before the first step with a non-finite loss,
         gradient or result, with the weights and state from before it."""
-        params, grads, optimizer = self.model.params, self.model.grads, self.optimizer
+        params, optimizer = self.model.params, self.optimizer
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
             before[...] = params
             state = optimizer.state_dict()
-            value = self.batch(i, start)()
-            if not (math.isfinite(value) and all_finite(grads) and all_finite(params)):
+            step = self.batch(i, start)
+            value = step()
+            if not (math.isfinite(value) and all(all_finite(array) for array in step.written)):
                 params[...] = before
                 optimizer.load_state_dict(state)
                 return i

@@ -91,7 +91,7 @@ OWN_TESTS = {
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "training.py:318:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:319:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:155:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -99,17 +99,17 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "backend.py:101:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
+    "backend.py:168:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
                                 "answer (only its thread pool differs); it is only called on float vectors",
     "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "model.py:308:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
+    "model.py:310:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
                                "forward's result (the threshold keeps every sum finite either way)",
-    "training.py:317:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:318:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:101:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
+    "backend.py:168:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
                                   "by another path; it is never given other dtypes",
-    "backend.py:87:34:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes np.vdot instead of "
+    "backend.py:154:34:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes np.vdot instead of "
                                 "BLAS dot: the same sum to rounding (only the call overhead differs)",
     "loss.py:61:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:46:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
