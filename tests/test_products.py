@@ -1,0 +1,183 @@
+"""Large matrix products through SciPy's BLAS, and plain SGD folded into them.
+
+Products of at least ``backend.GEMM_MIN_PRODUCT`` multiply-adds run as SciPy
+``gemm``/``gemv`` calls (the bias in ``beta``); a planned training step with
+plain SGD on such a model writes ``W -= lr * X.T @ dY`` as one call and leaves
+``model.grads`` unwritten (``densenet.plan``). Both must agree with the NumPy
+path to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+from densenet import backend
+from densenet.plan import TrainStep
+
+DTYPES = [np.float64, np.float32]
+
+
+def layouts(M: np.ndarray) -> list[np.ndarray]:
+    """``M`` C-ordered and F-ordered."""
+    return [np.ascontiguousarray(M), np.asfortranarray(M)]
+
+
+def dot_bound(A: np.ndarray, B: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
+    """The rounding bound of a float product ``A @ B (+ C)``: (k + 2) eps times the sum of
+    the absolute terms, k the inner size (each term and each addition rounds once)."""
+    eps = np.finfo(A.dtype).eps
+    terms = np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64)
+    if C is not None:
+        terms += np.abs(C)
+    return (A.shape[1] + 2) * eps * terms
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_product_is_alpha_a_b_plus_beta_c_in_place_for_every_layout(dtype):
+    rng = np.random.default_rng(0)
+    A64, B64, C64 = rng.standard_normal((7, 5)), rng.standard_normal((5, 3)), rng.standard_normal((7, 3))
+    exact = -0.5 * A64.astype(dtype).astype(np.float64) @ B64.astype(dtype) + C64.astype(dtype)
+    for A in layouts(A64.astype(dtype)):
+        for B in layouts(B64.astype(dtype)):
+            C = C64.astype(dtype)
+            memory = C.__array_interface__["data"][0]
+            backend.product(A, B, C, beta=1.0)(-0.5)
+            assert C.__array_interface__["data"][0] == memory
+            assert (np.abs(C - exact) <= dot_bound(A, B, C64) + np.finfo(dtype).eps).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sums_is_alpha_sums_plus_beta_out(dtype):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((9, 4)).astype(dtype)
+    out = np.ones(4, dtype)
+    backend.column_sums(A, out, beta=1.0)(2.0)
+    bound = 11 * np.finfo(dtype).eps * (2 * np.abs(A).sum(0) + 1)
+    assert (np.abs(out - (1 + 2 * A.astype(np.float64).sum(0))) <= bound).all()
+    backend.column_sums(A, out)(1.0)  # beta 0: the old values are gone
+    assert (np.abs(out - A.astype(np.float64).sum(0)) <= bound).all()
+
+
+def test_product_refuses_what_it_cannot_write_in_place():
+    A, B = np.ones((4, 3)), np.ones((3, 2))
+    assert backend.product(A, B, np.zeros((4, 4))[:, :2]) is None  # a strided output
+    assert backend.product(A, B, np.zeros((2, 4)).T) is None  # an F-ordered output
+    assert backend.product(A, B, np.zeros((4, 2), np.float32)) is None  # mixed dtypes
+    assert backend.product(np.ones((4, 6))[:, ::2], B, np.zeros((4, 2))) is None  # a strided operand
+    readonly = np.zeros((4, 2))
+    readonly.flags.writeable = False
+    assert backend.product(A, B, readonly) is None
+    assert backend.column_sums(A, np.zeros((4, 2))[:, 0]) is None
+    assert backend.column_sums(A, np.zeros(3, np.float32)) is None
+
+
+def big_model(dtype=np.float64, seed=0):
+    """64-512-4 sigmoid: at batch 8 its largest product is 8 * 65 * 512 = 266,240
+    multiply-adds, just above GEMM_MIN_PRODUCT; the 512x4 layer is below it."""
+    return dn.Sequential(dn.Dense(64, 512), dn.Sigmoid(), dn.Dense(512, 4), dn.Sigmoid(), dtype=dtype, seed=seed)
+
+
+def data(n=64, dtype=np.float64):
+    rng = np.random.default_rng(2)
+    return rng.standard_normal((n, 64)).astype(dtype), rng.uniform(size=(n, 4)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_large_dense_plan_agrees_with_the_numpy_path(dtype, monkeypatch):
+    """Forward, dW, db and dX through SciPy's gemm against np.dot's, to the products' rounding."""
+    X, _ = data(8, dtype)
+    dY = np.random.default_rng(3).standard_normal((8, 512)).astype(dtype)
+    results = {}
+    for minimum in (0, np.inf):  # every product through gemm, then none
+        monkeypatch.setattr(backend, "GEMM_MIN_PRODUCT", minimum)
+        layer = dn.Sequential(dn.Dense(64, 512), dtype=dtype, seed=0)
+        Y = layer.forward(X)
+        dX = layer.backward(dY)
+        results[minimum] = Y, layer[0].dW.copy(), layer[0].db.copy(), dX
+    W, b = layer[0].W, layer[0].b
+    bounds = (dot_bound(X, W, b[None, :]), dot_bound(X.T, dY), dot_bound(np.ones((1, 8), dtype), dY)[0],
+              dot_bound(dY, W.T))
+    for gemm, numpy, bound in zip(results[0], results[np.inf], bounds):
+        assert (np.abs(gemm.astype(np.float64) - numpy) <= 2 * bound).all()
+
+
+def test_fit_folds_plain_sgd_into_the_products_and_leaves_grads_alone():
+    X, y = data()
+    model = big_model()
+    model.grads[...] = 7.0
+    optimizer = dn.SGD(0.05)
+    step = TrainStep(model, dn.MSELoss(), optimizer, 8, y)
+    assert step.folded and step.written == (model.params,)
+    model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
+    assert (model.grads == 7.0).all()
+    assert optimizer.steps == 2 * 64 // 8
+
+
+@pytest.mark.parametrize("optimizer", [dn.SGD(0.05, momentum=0.9), dn.SGD(0.05, weight_decay=1e-3),
+                                       dn.Adam(1e-3)], ids=repr)
+def test_an_optimiser_with_more_than_plain_descent_is_not_folded(optimizer):
+    X, y = data()
+    model = big_model()
+    model.grads[...] = 7.0
+    assert not TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
+    model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=8, shuffle=False)
+    assert np.isfinite(model.grads).all() and not (model.grads == 7.0).any()  # the last gradient
+
+
+def test_small_models_and_modules_that_cannot_fold_keep_the_optimisers_step():
+    X, y = data()
+    small = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 4), seed=0)
+    assert not TrainStep(small, dn.MSELoss(), dn.SGD(0.1), 8, y).folded  # 8 * 65 * 8 multiply-adds
+
+    class Unfolding(dn.Dense):  # a module with parameters that does not honour Buffers.descent
+        folds_descent = False
+
+    model = dn.Sequential(Unfolding(64, 512), dn.Sigmoid(), dn.Dense(512, 4), seed=0)
+    step = TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 8, y)
+    assert not step.folded and step.written == (model.grads, model.params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, monkeypatch):
+    """Two epochs of 8 steps with a learning rate a schedule halves after the first. Folding
+    changes each update by rounding only (lr * (X.T @ dY) is not rounded in between), and
+    sixteen small steps of a smooth network amplify such differences little: 1e-12 (float64)
+    and 1e-5 (float32) relative to the weights' scale are a thousand ulp of either."""
+    X, y = data(dtype=dtype)
+    weights = {}
+    for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
+        monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        model, optimizer = big_model(dtype), dn.SGD(0.5)
+        assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded == (minimum != np.inf)
+        model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False,
+                  callbacks=[dn.StepLR(optimizer, step_size=1, gamma=0.5)])
+        weights[minimum] = model.params.copy()
+        assert optimizer.lr == 0.125  # halved after each epoch: the second ran at 0.25
+    folded, unfolded = weights[backend.GEMM_MIN_PRODUCT], weights[np.inf]
+    scale = np.abs(unfolded).max()
+    assert np.abs(folded - unfolded).max() <= (1e-12 if dtype == np.float64 else 1e-5) * scale
+    assert not np.array_equal(folded, big_model(dtype).params)  # it trained
+
+
+def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
+    """Batch size 1 (the ones-column path, ``[W; b]`` updated as one block): batch 0 is
+    ordinary, batch 1's gradient overflows while its loss stays finite. Folded, the gradient
+    is never written: the weights going to inf is what shows it."""
+    def model():
+        return dn.Sequential(dn.Dense(4096, 64), seed=0)  # 1 * 4097 * 64 multiply-adds: folded
+
+    X = np.zeros((3, 4096))
+    X[:, 0] = [1.0, 1e154, 2.0]
+    y = np.zeros((3, 64))
+    y[1] = 1e154  # loss ~ 1e308 / 64, finite; dW = x * dy ~ 1e154 * 3e152 overflows
+    diverging = model()
+    assert TrainStep(diverging, dn.MSELoss(), dn.SGD(0.1), 1, y).folded
+    with pytest.raises(dn.DivergenceError, match="epoch 0, batch 1"):
+        diverging.fit(X, y, optimizer=dn.SGD(0.1), epochs=2, batch_size=1, shuffle=False)
+    twin = model()  # the one good step, folded the same way
+    twin.fit(X[:1], y[:1], optimizer=dn.SGD(0.1), epochs=1, batch_size=1)
+    assert_array_equal(diverging.params, twin.params)
+    assert np.isfinite(diverging.params).all()
