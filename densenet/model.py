@@ -307,7 +307,8 @@ class Sequential:
     def _run(self, plan: Plan, X: NDArray) -> tuple[NDArray, bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
         with np.errstate(over="ignore", invalid="ignore"):
-            if np.abs(X).max() > _HUGE[self.dtype]:
+            huge = _HUGE[self.dtype]
+            if X.max() > huge or X.min() < -huge:  # two reductions, no |X| temporary
                 return self._rescaled(X), True
             plan.X[...] = X
             return plan.run_forward(), False

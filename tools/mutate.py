@@ -103,8 +103,9 @@ EQUIVALENT: dict[str, str] = {
                                 "answer (only its thread pool differs); it is only called on float vectors",
     "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "model.py:310:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
+    "model.py:311:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
                                "forward's result (the threshold keeps every sum finite either way)",
+    "model.py:311:33:Lt->LtE": "the same at minus the threshold",
     "training.py:318:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:168:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
