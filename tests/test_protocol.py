@@ -252,3 +252,29 @@ def test_modules_before_the_first_trainable_one_need_no_backward_in_fit():
     model.forward(X)
     with pytest.raises(TypeError, match=r"Standardise\(\) at index 0 has no backward pass"):
         model.backward(np.ones((12, 1)))  # dL/dX would need it
+
+
+class OnesSpy(dn.Module):
+    """The identity, wanting a ones column: records whether each plan gave it one."""
+
+    wants_ones_column = True
+
+    def __init__(self):
+        self.given = []
+
+    def plan(self, b):
+        self.given.append(b.X1 is not None)
+        if b.X1 is not None:
+            assert_array_equal(b.X1[:, -1], 1.0)
+        return dn.Passes([partial(np.copyto, b.Y, b.X)], [partial(np.copyto, b.dX, b.dY)])
+
+
+@pytest.mark.parametrize("before", [(), (dn.Sigmoid(),), (dn.Dense(2, 2), dn.Sigmoid(), dn.Sigmoid())],
+                         ids=["first", "after an activation", "after two activations"])
+def test_a_module_gets_its_ones_column_wherever_it_sits_and_only_at_batch_1(before):
+    spy = OnesSpy()
+    model = dn.Sequential(*before, spy, dn.Dense(2, 1), seed=0)
+    X = np.array([[0.5, -1.0], [2.0, 0.25]])
+    for rows in (X[:1], X):
+        model.forward(rows)
+    assert spy.given == [True, False]

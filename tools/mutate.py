@@ -115,6 +115,8 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:61:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:46:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
+    "backend.py:82:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
+                                      "real matrices: the flag 1 and 2 give the same product",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
 }
