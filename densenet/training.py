@@ -129,8 +129,11 @@ class _Epoch:
     def find_bad_step(self) -> int:
         """Replay the epoch one checked step at a time from the current weights and
         optimiser state; stop before the first step with a non-finite loss,
-        gradient or result, with the weights and state from before it."""
+        gradient or result, with the weights and state from before it. If no step
+        fails again (a loss or module that is not deterministic), the weights and
+        state are those of the epoch's start, and the last batch is blamed."""
         params, optimizer = self.model.params, self.optimizer
+        epoch_start, epoch_state = params.copy(), optimizer.state_dict()
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
             before[...] = params
@@ -141,6 +144,8 @@ class _Epoch:
                 params[...] = before
                 optimizer.load_state_dict(state)
                 return i
+        params[...] = epoch_start
+        optimizer.load_state_dict(epoch_state)
         return len(self.starts) - 1
 
 

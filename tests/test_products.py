@@ -19,6 +19,8 @@ from densenet.plan import TrainStep
 
 DTYPES = [np.float64, np.float32]
 
+product = backend.product
+
 
 def layouts(M: np.ndarray) -> list[np.ndarray]:
     """``M`` C-ordered and F-ordered."""
@@ -74,10 +76,23 @@ def test_product_refuses_what_it_cannot_write_in_place():
     assert backend.column_sums(A, np.zeros(3, np.float32)) is None
 
 
+def spy_on_products(monkeypatch) -> list:
+    """The argument tuples of every ``backend.product`` call from now on."""
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(args)
+        return product(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "product", spy)
+    return made
+
+
 def big_model(dtype=np.float64, seed=0):
     """64-512-4 sigmoid: at batch 8 its largest product is 8 * 65 * 512 = 266,240
     multiply-adds, just above GEMM_MIN_PRODUCT; the 512x4 layer is below it."""
-    return dn.Sequential(dn.Dense(64, 512), dn.Sigmoid(), dn.Dense(512, 4), dn.Sigmoid(), dtype=dtype, seed=seed)
+    return dn.Sequential(dn.Dense(64, 512), dn.Sigmoid(), dn.Dense(512, 4), dn.Sigmoid(),
+                         dtype=dtype, seed=seed)
 
 
 def data(n=64, dtype=np.float64):
@@ -89,14 +104,19 @@ def data(n=64, dtype=np.float64):
 def test_a_large_dense_plan_agrees_with_the_numpy_path(dtype, monkeypatch):
     """Forward, dW, db and dX through SciPy's gemm against np.dot's, to the products' rounding."""
     X, _ = data(8, dtype)
-    dY = np.random.default_rng(3).standard_normal((8, 512)).astype(dtype)
+    rng = np.random.default_rng(3)
+    dY = rng.standard_normal((8, 512)).astype(dtype)
+    bias = rng.standard_normal(512)
+    made = spy_on_products(monkeypatch)
     results = {}
     for minimum in (0, np.inf):  # every product through gemm, then none
         monkeypatch.setattr(backend, "GEMM_MIN_PRODUCT", minimum)
         layer = dn.Sequential(dn.Dense(64, 512), dtype=dtype, seed=0)
+        layer[0].b[...] = bias
         Y = layer.forward(X)
         dX = layer.backward(dY)
         results[minimum] = Y, layer[0].dW.copy(), layer[0].db.copy(), dX
+        assert len(made) == 3  # forward, dW and dX through gemm at 0; none added at inf
     W, b = layer[0].W, layer[0].b
     bounds = (dot_bound(X, W, b[None, :]), dot_bound(X.T, dY), dot_bound(np.ones((1, 8), dtype), dY)[0],
               dot_bound(dY, W.T))
@@ -162,6 +182,28 @@ def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, monkeypatch):
     assert not np.array_equal(folded, big_model(dtype).params)  # it trained
 
 
+def test_a_folded_batch_1_fit_follows_the_unfolded_one_to_rounding(monkeypatch):
+    """At batch 1 the ones column makes ``[W; b]`` one block, updated by one folded product."""
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((6, 4096)) / 64, rng.uniform(size=(6, 64))
+    weights = []
+    for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
+        monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        model = dn.Sequential(dn.Dense(4096, 64), dn.Sigmoid(), seed=0)  # 1 * 4097 * 64 multiply-adds
+        assert TrainStep(model, dn.MSELoss(), dn.SGD(1.0), 1, y).folded == (minimum != np.inf)
+        model.fit(X, y, optimizer=dn.SGD(1.0), epochs=2, batch_size=1, shuffle=False)
+        weights.append(model.params.copy())
+    assert np.abs(weights[0] - weights[1]).max() <= 1e-12 * np.abs(weights[1]).max()  # as above
+    assert np.abs(weights[1][-64:]).max() > 0  # the biases trained (they start at 0)
+
+
+def test_plain_sgd_is_folded_from_exactly_gemm_min_product_multiply_adds():
+    y = np.zeros((2, 512))
+    model = dn.Sequential(dn.Dense(255, 512), seed=0)  # 2 rows * (255 + 1) * 512 = 2**18
+    assert TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 2, y).folded
+    assert not TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 1, y).folded
+
+
 def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
     """Batch size 1 (the ones-column path, ``[W; b]`` updated as one block): batch 0 is
     ordinary, batch 1's gradient overflows while its loss stays finite. Folded, the gradient
@@ -181,3 +223,17 @@ def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
     twin.fit(X[:1], y[:1], optimizer=dn.SGD(0.1), epochs=1, batch_size=1)
     assert_array_equal(diverging.params, twin.params)
     assert np.isfinite(diverging.params).all()
+
+
+@pytest.mark.parametrize(("rows", "through_gemm"), [(2, 3), (1, 0), (3, 3)])
+def test_products_from_gemm_min_product_multiply_adds_go_through_scipy(rows, through_gemm, monkeypatch):
+    """Dense(256, 512) at 2 rows makes exactly 2**18 multiply-adds per product: forward,
+    dW and dX through gemm; at 1 row half as many, all through np.dot."""
+    made = spy_on_products(monkeypatch)
+    model = dn.Sequential(dn.Dense(256, 512), seed=0)
+    model.forward(np.ones((rows, 256)))
+    assert len(made) == through_gemm
+    made.clear()
+    small = dn.Sequential(dn.Dense(256, 511), seed=0)  # 2 * 256 * 511 < 2**18
+    small.forward(np.ones((2, 256)))
+    assert made == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -510,3 +511,35 @@ def test_the_steps_callbacks_are_told_of():
         else:
             train(model, X, y, callbacks=[seen], **kwargs)
         assert seen.steps == steps
+
+
+def test_a_divergence_the_replay_does_not_meet_again_keeps_the_epochs_start():
+    """A loss that is NaN once only (not deterministic): the epoch fails, its replay does
+    not; the model and the optimiser are put back to the epoch's start and the epoch's last
+    batch is named."""
+    from densenet.loss import LossPlan
+
+    class OnceNaN(dn.MSELoss):
+        calls = 0
+
+        def plan(self, y_pred, y_true, grad):
+            planned = super().plan(y_pred, y_true, grad)
+
+            def value():
+                self.calls += 1
+                return math.nan if self.calls == 7 else planned.value()
+
+            return LossPlan(planned.forward, value, planned.backward)
+
+    X, y = np.linspace(-1, 1, 8).reshape(4, 2), np.full((4, 1), 0.25)
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    optimizer = dn.SGD(0.1, momentum=0.9)
+    model.fit(X, y, optimizer=optimizer, loss=OnceNaN(), epochs=1, batch_size=1, shuffle=False)
+    start, state = model.params.copy(), optimizer.state_dict()
+    loss = OnceNaN()
+    loss.calls = 4  # its 7th value is the third batch's of the next fit's first epoch
+    with pytest.raises(dn.DivergenceError, match="epoch 0, batch 3"):
+        model.fit(X, y, optimizer=optimizer, loss=loss, epochs=2, batch_size=1, shuffle=False)
+    assert_array_equal(model.params, start)
+    assert optimizer.steps == state["steps"]
+    assert_array_equal(optimizer.state_dict()["momentum_buffer"], state["momentum_buffer"])

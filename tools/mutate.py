@@ -91,7 +91,7 @@ OWN_TESTS = {
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "training.py:319:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:324:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:155:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -106,7 +106,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:311:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
                                "forward's result (the threshold keeps every sum finite either way)",
     "model.py:311:33:Lt->LtE": "the same at minus the threshold",
-    "training.py:318:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:168:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
                                   "by another path; it is never given other dtypes",
@@ -117,6 +117,9 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:82:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
                                       "real matrices: the flag 1 and 2 give the same product",
+    "chain.py:193:22:change-number": "at the first module with parameters the backward list is still empty "
+                                     "(later modules are planned after it, earlier ones go to "
+                                     "input_backward): backward[:1] = and backward[:0] = insert alike",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
 }
