@@ -1,14 +1,14 @@
 """The backend: the one file that knows BLAS, its threads and ``scipy.special``.
 
-Everything else calls NumPy ufuncs and ``np.dot`` with ``out=`` (NumPy's own
-BLAS), or the helpers here. What lives here, and why:
+Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
+``out=`` (NumPy's own BLAS), or the helpers here. What lives here, and why:
 
 - SciPy's level-1 BLAS (``axpy``, ``dot``, ``asum``) costs a quarter of a NumPy
-  call on small vectors, but above ``BLAS_SMALL`` elements OpenBLAS starts its
-  *own* thread pool, which is not NumPy's: the two pools then spin against each
-  other on the same cores and slow NumPy's matrix products (measured 2-4x on 2
-  cores). So SciPy's BLAS is only ever called on at most ``BLAS_SMALL``
-  elements, on the calling thread, and larger vectors are cut into chunks.
+  call on small vectors, but above ``BLAS_SMALL`` elements OpenBLAS may wake its
+  thread pool; SciPy's and NumPy's are two pools, which spin against each other
+  on the same cores (measured 2-4x slower products on 2 cores). So level-1 calls
+  take at most ``BLAS_SMALL`` elements, on the calling thread, and larger
+  vectors are cut into slices: a step's only threaded calls are its products.
 - ``product`` and ``column_sums``: matrix products of at least
   ``GEMM_MIN_PRODUCT`` multiply-adds go through SciPy's ``gemm``/``gemv``, the
   same BLAS as the level-1 calls, so a large step uses one thread pool; their
@@ -149,12 +149,17 @@ def axpy_chunks(y: NDArray, x: NDArray) -> tuple[Axpy, list[tuple[NDArray, NDArr
 
 def sum_of_squares(v: NDArray) -> Callable[[], float]:
     """A call returning ``sum(v ** 2)`` for the contiguous array ``v`` as it is then:
-    BLAS ``dot`` for small float arrays (4x less overhead than ``np.vdot``), else ``np.vdot``."""
+    BLAS ``dot`` on the calling thread for float arrays (4x less overhead than
+    ``np.vdot`` on small ones), in slices of ``BLAS_SMALL`` elements whose sums are
+    added; ``np.vdot`` for other dtypes."""
     flat = v.reshape(-1)
-    dot = _DOT.get(flat.dtype) if flat.size <= BLAS_SMALL else None
+    dot = _DOT.get(flat.dtype)
     if dot is None:
         return lambda: float(np.vdot(flat, flat))
-    return lambda: float(dot(flat, flat))
+    if flat.size <= BLAS_SMALL:
+        return lambda: float(dot(flat, flat))
+    pieces = [flat[i:i + BLAS_SMALL] for i in range(0, flat.size, BLAS_SMALL)]
+    return lambda: float(sum([dot(piece, piece) for piece in pieces]))
 
 
 def all_finite(v: NDArray) -> bool:

@@ -365,7 +365,7 @@ def test_verbose_prints_every_third_epoch_of_61_and_the_last(capsys):
 
 
 def test_the_mse_of_a_large_batch():
-    """Above BLAS_SMALL elements the squared sum takes NumPy's path: same value."""
+    """Above BLAS_SMALL elements the squared sum is added up slice by slice: same value."""
     from densenet.backend import BLAS_SMALL
 
     rng = np.random.default_rng(0)
