@@ -21,6 +21,8 @@ rounding (the gradient is not rounded before it is scaled by ``lr``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,23 +68,33 @@ class TrainStep:
         self.value = planned.value
         self.backward = tuple(planned.backward) + plan.backward
         self.optimizer, self.params, self.grads = optimizer, model.params, model.grads
-        self.descent = plan.descent
+        descent = plan.descent
         #: whether the update is folded into the backward pass (``model.grads`` unwritten)
-        self.folded = self.descent is not None
+        self.folded = descent is not None
         #: the arrays a step writes, which must stay finite
         self.written = (self.params,) if self.folded else (self.grads, self.params)
+        self.update: Callable[[], object]  # what follows the backward calls
+        if descent is not None and optimizer is not None:
+
+            def take_lr() -> None:  # a schedule may have changed it since the last step
+                descent.lr = optimizer.lr
+
+            self.backward = (take_lr, *self.backward)
+            self.update = optimizer.count_step
+        elif optimizer is not None:
+            self.update = partial(optimizer.step, self.params, self.grads)
+        else:
+            self.update = _nothing
 
     def __call__(self) -> float:
         for call in self.forward:
             call()
         value = self.value()
-        descent, optimizer = self.descent, self.optimizer
-        if descent is not None:
-            descent.lr = optimizer.lr  # a schedule may have changed it
         for call in self.backward:
             call()
-        if descent is not None:
-            optimizer.count_step()
-        elif optimizer is not None:
-            optimizer.step(self.params, self.grads)
+        self.update()
         return value
+
+
+def _nothing() -> None:
+    """No update: a step without an optimiser."""
