@@ -5,6 +5,7 @@ Allocation counts are deterministic, so unlike timings they belong in the tests.
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -16,6 +17,12 @@ from densenet.plan import TrainStep
 from .conftest import mlp
 
 KIB = 1024
+
+#: Frames kept per allocation: enough to reach densenet's code from NumPy's.
+STACK = 32
+
+#: densenet's files, as tracemalloc names them.
+DENSENET = os.path.join(os.path.dirname(dn.__file__), "*")
 
 
 def traced_peak(work) -> tuple[int, int]:
@@ -30,12 +37,15 @@ def traced_peak(work) -> tuple[int, int]:
     blocks tracemalloc would otherwise count as still allocated. Which blocks sit there
     depends on what ran before (a fresh process kept 128 B more after a second fit than
     after the first), so without it the bytes left would not be a property of the fit.
+    And only blocks allocated with densenet's code on the stack count: tracemalloc sees
+    every thread, and earlier tests leave some running (tqdm's monitor, joblib's and
+    Dask's workers), whose allocations fell into the window now and then (672 B once).
     """
     import gc
 
     import threadpoolctl
 
-    tracemalloc.start()
+    tracemalloc.start(STACK)
     try:
         work()
         _, peak = tracemalloc.get_traced_memory()
@@ -43,7 +53,8 @@ def traced_peak(work) -> tuple[int, int]:
         snapshot = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
-    ours = snapshot.filter_traces([tracemalloc.Filter(False, threadpoolctl.__file__)])
+    ours = snapshot.filter_traces([tracemalloc.Filter(False, threadpoolctl.__file__, all_frames=True),
+                                   tracemalloc.Filter(True, DENSENET, all_frames=True)])
     return peak, sum(trace.size for trace in ours.traces)
 
 
