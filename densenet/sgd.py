@@ -20,6 +20,9 @@ class SGD(Optimizer):
         momentum: the momentum factor ``mu``, >= 0 (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs ``momentum > 0``).
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        fold: without momentum and weight decay, let ``fit`` fold the update into
+            the gradient products of a large model (below); False keeps
+            ``model.grads`` written at every step, for code that reads it.
 
     Each step, with ``g = grads + wd * params``::
 
@@ -30,7 +33,8 @@ class SGD(Optimizer):
     Without momentum and weight decay this is ``params <- params - lr * grads``,
     BLAS axpy in slices that run on the calling thread (``densenet.backend``);
     ``fit`` then folds the update into the gradient products where they are large
-    (``densenet.plan.TrainStep``) and does not write ``model.grads``.
+    (``densenet.plan.TrainStep``) and does not write ``model.grads``, unless
+    ``fold=False``.
     The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
     a step allocates nothing after the first.
 
@@ -42,8 +46,10 @@ class SGD(Optimizer):
         array([0.95, 2.1 ])
     """
 
+    fold = True  # (a class default too: an SGD pickled before ``fold`` existed folds)
+
     def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, fold: bool = True) -> None:
         super().__init__(lr)
         self.momentum = hyperparameter(momentum, "SGD", "momentum")
         self.weight_decay = hyperparameter(weight_decay, "SGD", "weight_decay")
@@ -52,6 +58,9 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
         self.nesterov = bool(nesterov)
+        if not isinstance(fold, (bool, np.bool_)):
+            raise TypeError(f"SGD: fold must be True or False, got {fold!r}")
+        self.fold = bool(fold)
         self.STATE = ("momentum_buffer",) if self.momentum else ()
         self._forget()
 
@@ -88,7 +97,7 @@ class SGD(Optimizer):
 
     @property
     def plain_descent(self) -> bool:
-        return not (self.momentum or self.weight_decay)
+        return self.fold and not (self.momentum or self.weight_decay)
 
     def _update(self, params: NDArray, direction: NDArray) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it."""
@@ -119,4 +128,4 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("momentum", "nesterov", "weight_decay")
                         if getattr(self, name))
-        return f"SGD(lr={self.lr}{extra})"
+        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'})"

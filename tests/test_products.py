@@ -137,7 +137,7 @@ def test_fit_folds_plain_sgd_into_the_products_and_leaves_grads_alone():
 
 
 @pytest.mark.parametrize("optimizer", [dn.SGD(0.05, momentum=0.9), dn.SGD(0.05, weight_decay=1e-3),
-                                       dn.Adam(1e-3)], ids=repr)
+                                       dn.Adam(1e-3), dn.SGD(0.05, fold=False)], ids=repr)
 def test_an_optimiser_with_more_than_plain_descent_is_not_folded(optimizer):
     X, y = data()
     model = big_model()
@@ -145,6 +145,12 @@ def test_an_optimiser_with_more_than_plain_descent_is_not_folded(optimizer):
     assert not TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
     model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=8, shuffle=False)
     assert np.isfinite(model.grads).all() and not (model.grads == 7.0).any()  # the last gradient
+
+
+def test_sgd_checks_fold():
+    with pytest.raises(TypeError, match="fold must be True or False"):
+        dn.SGD(0.1, fold=1)
+    assert repr(dn.SGD(0.1, fold=False)) == "SGD(lr=0.1, fold=False)" and repr(dn.SGD(0.1)) == "SGD(lr=0.1)"
 
 
 def test_small_models_and_modules_that_cannot_fold_keep_the_optimisers_step():
