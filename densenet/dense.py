@@ -97,7 +97,8 @@ class Dense(Module):
         W, b_row, dW, db = block[:-1], block[-1:], gblock[:-1], gblock[-1]
         n, dtype = X.shape[0], Y.dtype
         # products this large go through SciPy's BLAS, with the bias (and the
-        # descent) in gemm's beta (densenet.backend)
+        # descent) in gemm's beta (densenet.backend); an output BLAS cannot write in
+        # place (strided: the planner makes none without a ones column) keeps np.dot
         large = n * W.size >= backend.GEMM_MIN_PRODUCT
         forward: list[Call]
         with_bias = backend.product(X, W, Y, beta=1.0) if large and X1 is None else None
@@ -116,17 +117,18 @@ class Dense(Module):
             # every call; measured 1.3-4x faster than the outer product ones @ b
             B = np.zeros(Y.shape, dtype)
             forward = [partial(np.dot, X, W, XW), partial(np.copyto, B, b_row), partial(np.add, XW, B, Y)]
-        dX_product = backend.product(dY, W.T, dX) if large and dX is not None else None
-        input_grad: list[Call] = ([] if dX is None else [partial(np.dot, dY, W.T, dX)] if dX_product is None
-                                  else [partial(dX_product, 1.0)])
+        input_grad: list[Call] = []
+        if dX is not None:
+            input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0) if large
+                          else partial(np.dot, dY, W.T, dX)]
         if buffers.descent is not None:
             return Passes(forward, [*input_grad, *_descent(X, X1, dY, block, buffers.descent)])
         backward: list[Call]
-        weights = backend.product(X.T, dY, dW) if large and X1 is None else None
         if X1 is not None:
             backward = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
-        elif weights is not None:
-            backward = [partial(weights, 1.0), partial(_required(backend.column_sums(dY, db)), 1.0)]
+        elif large:
+            backward = [partial(_required(backend.product(X.T, dY, dW)), 1.0),
+                        partial(_required(backend.column_sums(dY, db)), 1.0)]
         else:
             # the column sums of dY as a BLAS product: 2-4x faster than np.add.reduce
             backward = [partial(np.dot, X.T, dY, dW), partial(np.dot, np.ones(n, dtype), dY, db)]
@@ -149,7 +151,8 @@ def _descent(X: NDArray, X1: NDArray | None, dY: NDArray, block: NDArray, descen
 
 
 def _required(call: Callable[[float], None] | None) -> Callable[[float], None]:
-    """``call``, which the planner's arrays (C-ordered, one float dtype) always allow."""
+    """``call``, which the planner's arrays allow (``X``, ``dY``, ``dX`` and the
+    parameter blocks are C-ordered, of the model's float dtype)."""
     if call is None:
         raise TypeError("Dense: the planned arrays do not allow a BLAS product without copies")
     return call

@@ -14,7 +14,7 @@ gives bit-identical weights, with one exception: plain gradient descent
 (``optimizer.plain_descent``) on a model whose largest product has at least
 ``backend.GEMM_MIN_PRODUCT`` multiply-adds is folded into the backward pass
 (``densenet.chain``: ``W -= lr * X.T @ dY`` is one BLAS call, which saves a
-pass over all the parameters, 4-5% of a 784-512-512-10 batch-256 step). There
+pass over all the parameters, 3-5% of a 784-512-512-10 batch-256 step). There
 ``model.grads`` is not written, and the weights equal a hand-written loop's to
 rounding (the gradient is not rounded before it is scaled by ``lr``).
 """
