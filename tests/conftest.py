@@ -18,6 +18,13 @@ settings.register_profile("ci", max_examples=200, derandomize=True, database=Non
 settings.register_profile("thorough", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
+try:  # no tqdm monitor thread: it wakes every 10 s, and test_memory traces every thread's allocations
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+except ImportError:
+    pass
+
 
 def numerical_grads(model: dn.Sequential, X: np.ndarray, y: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the MSE over the model's flat parameter vector."""

@@ -145,9 +145,9 @@ def test_load_state_dict_checks_what_it_is_given():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_steps_allocate_nothing_for_every_optimizer(name, dtype):
-    import tracemalloc
-
     from densenet.plan import TrainStep
+
+    from .test_memory import traced_peak
 
     rng = np.random.default_rng(0)
     model = mlp((64, 128, 10), dtype=dtype)
@@ -157,13 +157,12 @@ def test_steps_allocate_nothing_for_every_optimizer(name, dtype):
     step.X[...], step.y[...] = X, y
     for _ in range(3):
         step()  # warm-up: the state and work vectors are allocated here
-    tracemalloc.start()
-    try:
+
+    def fifty_steps():
         for _ in range(50):
             step()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+
+    peak, _ = traced_peak(fifty_steps)
     # the smallest array of this step is 1.25 KiB (32 x 10 float32); what is traced is
     # Python bookkeeping (np.errstate in the sigmoid of large arrays)
     assert peak <= 1024
