@@ -159,7 +159,14 @@ def sum_of_squares(v: NDArray) -> Callable[[], float]:
     if flat.size <= BLAS_SMALL:
         return lambda: float(dot(flat, flat))
     pieces = [flat[i:i + BLAS_SMALL] for i in range(0, flat.size, BLAS_SMALL)]
-    return lambda: float(sum([dot(piece, piece) for piece in pieces]))
+
+    def sliced() -> float:  # no list per call: this runs in every step
+        total = 0.0
+        for piece in pieces:
+            total += dot(piece, piece)
+        return float(total)
+
+    return sliced
 
 
 def all_finite(v: NDArray) -> bool:

@@ -67,7 +67,7 @@ class TrainStep:
         self.forward = plan.forward + tuple(planned.forward)
         self.value = planned.value
         self.backward = tuple(planned.backward) + plan.backward
-        self.optimizer, self.params, self.grads = optimizer, model.params, model.grads
+        self.params, self.grads = model.params, model.grads
         descent = plan.descent
         #: whether the update is folded into the backward pass (``model.grads`` unwritten)
         self.folded = descent is not None

@@ -99,7 +99,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "backend.py:173:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
+    "backend.py:180:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
                                 "answer (only its thread pool differs); it is only called on float vectors",
     "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -108,7 +108,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:311:33:Lt->LtE": "the same at minus the threshold",
     "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:173:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
+    "backend.py:180:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
                                   "by another path; it is never given other dtypes",
     "backend.py:159:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
