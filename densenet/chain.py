@@ -58,7 +58,8 @@ class Buffers:
     """The arrays one module's passes work on, for one batch size of ``n`` rows.
 
     Attributes:
-        X: the input, ``(n, in)``; read, never written.
+        X: the input, ``(n, in)``; read, never written, except by an ``in_place``
+            module, which the planner may give ``Y is X`` and ``dX is dY``.
         X1: ``[X, 1]``, ``(n, in + 1)``, when the module wants a ones column and
             the planner gave it one at this batch size; else None. ``X`` is then
             ``X1[:, :-1]``.
@@ -153,8 +154,11 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     ones = backend.ones_column(n)
     folded = Descent() if descent and all(m.folds_descent for m in modules if m.n_params) else None
 
+    def gets_ones(consumer: Module | None) -> bool:
+        return ones and consumer is not None and consumer.wants_ones_column
+
     def output_for(consumer: Module | None, cols: int) -> tuple[NDArray, NDArray | None]:
-        if ones and consumer is not None and consumer.wants_ones_column:
+        if gets_ones(consumer):
             X1 = np.ones((n, cols + 1), dtype)
             return X1[:, :-1], X1
         return np.zeros((n, cols), dtype), None
@@ -164,10 +168,17 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     first = 0 if input_grad else trains
     inputs = [output_for(modules[0], width)]
     widths = [width]
+    shared = [False] * count  # module i writes its output over its input, and dX over dY
     for i, module in enumerate(modules):
         widths.append(module.output_width(widths[-1]))
-        inputs.append(output_for(modules[i + 1] if i + 1 < count else None, widths[-1]))
-    grads = [np.zeros((n, w), dtype) for w in widths]  # dL/d(input of module i); the last: dL/dY
+        consumer = modules[i + 1] if i + 1 < count else None
+        shared[i] = (i > 0 and module.in_place and not modules[i - 1].reads_output
+                     and widths[-1] == widths[-2] and backend.in_place(n * widths[-1])
+                     and inputs[i][1] is None and not gets_ones(consumer))
+        inputs.append(inputs[i] if shared[i] else output_for(consumer, widths[-1]))
+    grads = [np.zeros((n, widths[-1]), dtype)]  # dL/d(input of module i), built from the last: dL/dY
+    for i in range(count - 1, -1, -1):
+        grads.insert(0, grads[0] if shared[i] else np.zeros((n, widths[i]), dtype))
 
     # with input_grad, the calls that serve only dL/dX (those of the modules before the
     # first with parameters, and its own ``input_grad`` calls) go to input_backward

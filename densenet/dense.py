@@ -53,6 +53,7 @@ class Dense(Module):
 
     wants_ones_column = True
     folds_descent = True
+    reads_output = False
 
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
         self.in_features = positive_int(in_features, "Dense in_features", "a positive integer")

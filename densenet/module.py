@@ -14,6 +14,10 @@ from it through these, never through its class or its private attributes:
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
 ``folds_descent``           whether its planned backward pass can apply gradient descent
                             itself (``Buffers.descent``)
+``in_place``                whether its passes can write ``Y`` over ``X`` and ``dX`` over
+                            ``dY`` (elementwise activations)
+``reads_output``            whether its backward pass reads its own output ``Y`` (if not,
+                            an in-place module after it may write over it)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters
@@ -91,6 +95,16 @@ class Module:
     #: Whether ``plan`` honours ``Buffers.descent`` (folded gradient descent); a
     #: module with parameters that does not keeps every plan unfolded.
     folds_descent: ClassVar[bool] = False
+
+    #: Whether ``plan`` works when the planner gives it ``Y is X`` and ``dX is dY``
+    #: (see ``Buffers``): true of an elementwise module whose backward pass reads
+    #: only ``Y`` and ``dY``, and which reads each element of ``dY`` before it
+    #: writes that element of ``dX``.
+    in_place: ClassVar[bool] = False
+
+    #: Whether the backward pass reads the module's own output ``Y``; a module
+    #: whose does not (``Dense``) lets an ``in_place`` module after it write over it.
+    reads_output: ClassVar[bool] = True
 
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()

@@ -28,6 +28,8 @@ class ReLU(Module):
         array([[0., 0., 3.]])
     """
 
+    in_place = True
+
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Relu", [x])
 

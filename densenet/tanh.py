@@ -27,6 +27,8 @@ class Tanh(Module):
         array([[0., 1.]])
     """
 
+    in_place = True
+
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Tanh", [x])
 

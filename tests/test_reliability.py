@@ -13,6 +13,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
+from densenet import backend
 
 from .conftest import mlp
 
@@ -251,15 +252,17 @@ def retained_bytes(work) -> int:
 @pytest.mark.parametrize("kind", ["model", "loss", "module"])
 def test_plan_caches_keep_a_bounded_number_of_plans(kind):
     """Each distinct batch size gets a plan; only the last few are kept, so memory does not
-    grow with the number of batch sizes seen. Batches of 1000-1029 rows: plans of nearly
-    one size, so what is kept is about KEPT_PLANS plans' worth."""
+    grow with the number of batch sizes seen. Batches of 1100-1129 rows: plans of nearly
+    one size (each 16-wide sigmoid above backend.IN_PLACE_MIN_SIZE elements, so every
+    plan shares its buffers alike), so what is kept is about KEPT_PLANS plans' worth."""
     from densenet import loss as loss_file
     from densenet import model as model_file
     from densenet import module as module_file
 
     rng = np.random.default_rng(0)
     model, loss, sigmoid = mlp((8, 16, 4)), dn.MSELoss(), dn.Sigmoid()
-    batches = [rng.standard_normal((n, 8)) for n in range(1000, 1030)]
+    batches = [rng.standard_normal((n, 8)) for n in range(1100, 1130)]
+    assert backend.IN_PLACE_MIN_SIZE < 1100 * 16
     run, kept = {
         "model": (lambda X: model.forward(X), model_file.KEPT_PLANS),
         "loss": (lambda X: loss.forward(X[:, :4], X[:, 4:]), loss_file.KEPT_PLANS),

@@ -62,14 +62,14 @@ TESTS = ["tests", "README.md", "densenet",
 #: A file's own tests run first, so that most mutants are killed in seconds.
 OWN_TESTS = {
     "_validation.py": ["test_errors.py"],
-    "backend.py": ["test_threads.py", "test_products.py"],
+    "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py"],
     "init.py": ["test_init.py"],
-    "chain.py": ["test_model.py", "test_protocol.py", "test_products.py"],
-    "module.py": ["test_protocol.py", "test_copies.py"],
-    "dense.py": ["test_layers.py", "test_products.py"],
-    "sigmoid.py": ["test_activations.py"],
-    "relu.py": ["test_activations.py"],
-    "tanh.py": ["test_activations.py"],
+    "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
+    "module.py": ["test_protocol.py", "test_copies.py", "test_in_place.py"],
+    "dense.py": ["test_layers.py", "test_products.py", "test_in_place.py"],
+    "sigmoid.py": ["test_activations.py", "test_in_place.py"],
+    "relu.py": ["test_activations.py", "test_in_place.py"],
+    "tanh.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
     "loss.py": ["test_losses.py"],
     "mse.py": ["test_losses.py"],
@@ -99,7 +99,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "backend.py:180:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
+    "backend.py:197:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
                                 "answer (only its thread pool differs); it is only called on float vectors",
     "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -108,16 +108,16 @@ EQUIVALENT: dict[str, str] = {
     "model.py:311:33:Lt->LtE": "the same at minus the threshold",
     "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:180:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
+    "backend.py:197:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
                                   "by another path; it is never given other dtypes",
-    "backend.py:159:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:176:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:61:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
-    "sigmoid.py:46:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
+    "sigmoid.py:48:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:82:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
                                       "real matrices: the flag 1 and 2 give the same product",
-    "chain.py:193:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:204:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "

@@ -1,0 +1,99 @@
+"""Elementwise modules planned in place: output over input, dL/dX over dL/dY, same results."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import densenet as dn
+from densenet import backend
+
+from .conftest import snapshot
+
+
+class InPlaceSpy(dn.Module):
+    """The identity, declared in place: records what each plan gave it."""
+
+    in_place = True
+
+    def __init__(self):
+        self.given = []
+
+    def plan(self, b):
+        self.given.append((b.X is b.Y, b.dX is b.dY))
+        return dn.Passes([partial(np.copyto, b.Y, b.X)],
+                         [] if b.dX is None else [partial(np.copyto, b.dX, b.dY)])
+
+
+class Identity(dn.Module):
+    """The identity with the protocol's defaults (not in place, reads its output)."""
+
+    def plan(self, b):
+        return dn.Passes([partial(np.copyto, b.Y, b.X)],
+                         [] if b.dX is None else [partial(np.copyto, b.dX, b.dY)])
+
+
+def test_the_threshold_is_the_backends():
+    assert backend.in_place(backend.IN_PLACE_MIN_SIZE)
+    assert not backend.in_place(backend.IN_PLACE_MIN_SIZE - 1)
+
+
+@pytest.mark.parametrize("rows, shared", [(4, True), (3, False), (1, False)],
+                         ids=["from the threshold", "below it", "batch 1 (a ones column next)"])
+def test_an_in_place_module_after_a_dense_shares_its_buffers_from_the_threshold(rows, shared, monkeypatch):
+    monkeypatch.setattr(backend, "IN_PLACE_MIN_SIZE", 8)  # 4 rows x 2 features
+    spy = InPlaceSpy()
+    model = dn.Sequential(dn.Dense(3, 2), spy, dn.Dense(2, 1), seed=0)
+    model.forward(np.ones((rows, 3)))
+    assert spy.given == [(shared, shared)]
+
+
+@pytest.mark.parametrize("before", [(), (dn.Dense(3, 2), dn.Sigmoid()), (dn.Dense(3, 2), Identity())],
+                         ids=["first module", "after an output its module reads", "after a custom module"])
+def test_an_in_place_module_never_writes_over_what_another_reads(before, monkeypatch):
+    """The model's input (the first module's X) and an output that its own module's backward
+    reads (Sigmoid's Y; a custom module's, by default) stay apart."""
+    monkeypatch.setattr(backend, "IN_PLACE_MIN_SIZE", 0)
+    spy = InPlaceSpy()
+    model = dn.Sequential(*before, spy, dn.Dense(3 if not before else 2, 1), seed=0)
+    model.forward(np.ones((4, 3)))
+    assert spy.given == [(False, False)]
+
+
+def test_a_module_keeps_its_buffers_apart_by_default():
+    assert not dn.Module.in_place and dn.Module.reads_output
+    assert not dn.Dense.reads_output and not dn.Dense.in_place
+    assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place
+    assert not dn.Softmax.in_place  # its backward reads dY after writing dX
+
+
+ARCHITECTURES = {
+    "sigmoid": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Dense(5, 5), dn.Sigmoid(), dn.Dense(5, 2),
+                        dn.Sigmoid()),
+    "relu-tanh": lambda: (dn.Dense(6, 5), dn.ReLU(), dn.Dense(5, 5), dn.Tanh(), dn.Dense(5, 3), dn.Softmax()),
+    "two in a row": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Tanh(), dn.Dense(5, 5), dn.ReLU(), dn.Sigmoid(),
+                             dn.Dense(5, 2)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_in_place_plans_compute_the_same_bits(name, dtype, monkeypatch):
+    """Forward, dL/dX, the gradients and 8 fitted steps with every elementwise module in
+    place and with none: the same passes on other buffers, so bit for bit the same."""
+    rng = np.random.default_rng(0)
+    X, targets = rng.standard_normal((16, 6)).astype(dtype), rng.uniform(size=(16, 3)).astype(dtype)
+    results = {}
+    for minimum in (0, np.inf):
+        monkeypatch.setattr(backend, "IN_PLACE_MIN_SIZE", minimum)
+        model = dn.Sequential(*ARCHITECTURES[name](), dtype=dtype, seed=1)
+        Y = model.forward(X)
+        dX = model.backward(np.cos(Y))
+        grads = model.grads.copy()
+        model.fit(X, targets[:, :Y.shape[1]], optimizer=dn.SGD(0.5), epochs=2, batch_size=4, shuffle=False)
+        results[minimum] = Y, dX, grads, snapshot(model)
+    for shared, apart in zip(results[0], results[np.inf]):
+        assert_array_equal(shared, apart)
