@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .backend import all_finite
+
 _NUMERIC_KINDS = "biuf"
 
 
@@ -31,7 +33,7 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
         raise ValueError(f"{name} is empty (shape {array.shape})")
     with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
         array = np.asarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0])
         raise ValueError(

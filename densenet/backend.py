@@ -51,9 +51,9 @@ from scipy.linalg import blas
 from scipy.special import expit
 
 __all__ = ["BLAS_SMALL", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY",
-           "SERIAL_BELOW", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
-           "column_sums", "expit", "get_num_threads", "in_place", "ones_column", "product", "set_num_threads",
-           "sum_of_squares", "thread_count", "threads"]
+           "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
+           "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most", "ones_column", "product",
+           "set_num_threads", "sum_of_squares", "thread_count", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -186,17 +186,41 @@ def sum_of_squares(v: NDArray) -> Callable[[], float]:
     return sliced
 
 
-def all_finite(v: NDArray) -> bool:
-    """True when every element of the 1-D contiguous float vector ``v`` is finite.
+def abs_sum(v: NDArray) -> float | None:
+    """``sum(|v|)`` for a float32/float64 array in one contiguous block (C or Fortran
+    order); None for any other array.
 
-    For small vectors a BLAS sum of absolute values is NaN or inf as soon as one
-    element is, in one call instead of ``np.isfinite(v).all()``'s three; only
-    when that sum itself overflows is the exact check needed.
+    NaN or inf as soon as an element is, and never below the largest ``|v|``
+    (partial sums of non-negative terms only grow, rounded or not): a bound that
+    spares the exact checks when it is finite and small. BLAS ``asum`` in slices
+    of ``BLAS_SMALL`` elements on the calling thread: one read pass and no
+    temporary, where ``np.isfinite(v).all()`` writes and reads a boolean array
+    the size of ``v``.
     """
     asum = _ASUM.get(v.dtype)
-    if asum is not None and v.size <= BLAS_SMALL:
-        return math.isfinite(asum(v)) or bool(np.isfinite(v).all())
-    return bool(np.isfinite(v).all())
+    if asum is None or not (v.flags.c_contiguous or v.flags.f_contiguous):
+        return None
+    flat = v.ravel(order="K")  # a view, in memory order
+    total = 0.0
+    for start in range(0, flat.size, BLAS_SMALL):
+        total += asum(flat[start:start + BLAS_SMALL])
+    return total
+
+
+def all_finite(v: NDArray) -> bool:
+    """True when every element of ``v`` is finite: ``abs_sum`` where it applies, the
+    exact check only when that sum is not finite (an element is not, or the sum
+    overflowed) or ``v`` is not a contiguous float array."""
+    total = abs_sum(v)
+    return (total is not None and math.isfinite(total)) or bool(np.isfinite(v).all())
+
+
+def magnitude_at_most(v: NDArray, bound: float) -> bool:
+    """True when every ``|x|`` in ``v`` is at most ``bound`` (False for NaN):
+    ``abs_sum`` where it applies, the exact ``max``/``min`` only when that sum is
+    above ``bound`` (an element may be, or only their sum)."""
+    total = abs_sum(v)
+    return (total is not None and total <= bound) or bool(v.max() <= bound and v.min() >= -bound)
 
 
 #: A plan whose largest matrix product has fewer multiply-adds than this runs on one

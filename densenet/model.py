@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import init as _init
 from . import io
 from ._validation import as_matrix, positive_int
-from .backend import blas_threads, thread_count
+from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
 from .loss import Loss
@@ -307,8 +307,7 @@ class Sequential:
     def _run(self, plan: Plan, X: NDArray) -> tuple[NDArray, bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
         with np.errstate(over="ignore", invalid="ignore"):
-            huge = _HUGE[self.dtype]
-            if X.max() > huge or X.min() < -huge:  # two reductions, no |X| temporary
+            if not magnitude_at_most(X, _HUGE[self.dtype]):
                 return self._rescaled(X), True
             plan.X[...] = X
             return plan.run_forward(), False

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: Every file of the package, bottom layer first; a file may import only files of
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
-    ("base", {"_validation", "backend", "init"}),
+    ("backend", {"backend"}),
+    ("base", {"_validation", "init"}),
     ("plans", {"chain"}),
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "tanh", "softmax"}),

@@ -61,8 +61,8 @@ TESTS = ["tests", "README.md", "densenet",
 
 #: A file's own tests run first, so that most mutants are killed in seconds.
 OWN_TESTS = {
-    "_validation.py": ["test_errors.py"],
-    "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py"],
+    "_validation.py": ["test_errors.py", "test_checks.py"],
+    "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py"],
     "init.py": ["test_init.py"],
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
     "module.py": ["test_protocol.py", "test_copies.py", "test_in_place.py"],
@@ -86,7 +86,7 @@ OWN_TESTS = {
     "schedules.py": ["test_optimizers.py"],
     "training.py": ["test_training.py", "test_reliability.py", "test_products.py"],
     "io.py": ["test_io.py", "test_safety.py"],
-    "model.py": ["test_model.py"],
+    "model.py": ["test_model.py", "test_checks.py"],
 }
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
@@ -99,17 +99,10 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "backend.py:197:7:and->or": "all_finite's BLAS sum on more than BLAS_SMALL elements gives the same "
-                                "answer (only its thread pool differs); it is only called on float vectors",
     "model.py:126:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "model.py:311:15:Gt->GtE": "at exactly the rescue threshold the rescaled forward gives the direct "
-                               "forward's result (the threshold keeps every sum finite either way)",
-    "model.py:311:33:Lt->LtE": "the same at minus the threshold",
     "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:197:7:IsNot->Is": "all_finite then checks float vectors with np.isfinite, the same answer "
-                                  "by another path; it is never given other dtypes",
     "backend.py:176:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:61:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",

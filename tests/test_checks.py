@@ -1,0 +1,104 @@
+"""The checks of data at the boundary: one read pass, no temporary, the exact answers."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import densenet as dn
+from densenet import backend
+
+DTYPES = [np.float64, np.float32]
+SIZES = [1, backend.BLAS_SMALL, backend.BLAS_SMALL + 1, 3 * backend.BLAS_SMALL + 5]
+
+
+class ExactChecksRefused(np.ndarray):
+    """An array whose exact checks (``max``, ``min``, ``np.isfinite``) fail the test:
+    what the fast paths must not need."""
+
+    def max(self, *args, **kwargs):
+        raise AssertionError("the exact max/min check was taken")
+
+    min = max
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is np.isfinite:
+            raise AssertionError("the exact isfinite check was taken")
+        inputs = tuple(np.asarray(x) if isinstance(x, ExactChecksRefused) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_abs_sum_is_the_sum_of_magnitudes_and_bounds_every_one(size, dtype, order):
+    rng = np.random.default_rng(size)
+    scales = 10.0 ** rng.integers(-3, 4, (size, 3))
+    v = np.asarray(rng.standard_normal((size, 3)) * scales, dtype, order=order)
+    assert v.flags.f_contiguous if order == "F" else v.flags.c_contiguous
+    total = backend.abs_sum(v)
+    exact = np.abs(v.astype(np.float64)).sum()
+    # float32 slices are summed in float32 by BLAS: relative error under v.size * eps
+    assert_allclose(total, exact, rtol=v.size * np.finfo(dtype).eps)
+    assert total >= np.abs(v).max()
+
+
+def test_abs_sum_is_none_for_what_blas_cannot_read_in_one_block():
+    assert backend.abs_sum(np.arange(10)) is None  # integers
+    assert backend.abs_sum(np.ones((4, 6))[:, ::2]) is None  # strided
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, backend.BLAS_SMALL, -1])
+def test_all_finite_finds_a_non_finite_element_in_any_slice(bad, where, dtype):
+    v = np.ones(3 * backend.BLAS_SMALL + 5, dtype)
+    assert backend.all_finite(v)
+    v[where] = bad
+    assert not backend.all_finite(v)
+    assert not backend.all_finite(np.stack([v, v], axis=1).T)  # Fortran order: still one block
+    assert not backend.all_finite(np.repeat(v, 2)[::2])  # strided: the exact check
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_finite_when_only_the_sum_of_magnitudes_overflows(dtype):
+    big = np.full(16, np.finfo(dtype).max / 2, dtype)
+    assert backend.abs_sum(big) == np.inf
+    assert backend.all_finite(big)
+
+
+def test_magnitude_at_most_is_exact_where_only_the_sum_passes_the_bound():
+    v = np.full(100, 3.0)
+    assert backend.abs_sum(v) > 10.0
+    assert backend.magnitude_at_most(v, 3.0)
+    assert backend.magnitude_at_most(v, 10.0)
+    assert not backend.magnitude_at_most(v, 2.5)
+    v[-1] = -4.0
+    assert not backend.magnitude_at_most(v, 3.5)
+    assert not backend.magnitude_at_most(np.array([1.0, np.nan]), 10.0)
+
+
+def test_ordinary_data_takes_the_fast_paths_only():
+    v = np.linspace(-1.0, 1.0, 3 * backend.BLAS_SMALL).view(ExactChecksRefused)
+    assert backend.all_finite(v)
+    assert backend.magnitude_at_most(v, 1e5)  # the sum of magnitudes, about 12,300, is under it
+    with pytest.raises(AssertionError, match="exact"):  # the spy works
+        backend.magnitude_at_most(v, 0.5)
+
+
+def test_a_forward_on_large_data_makes_no_temporary_the_size_of_its_input():
+    """Checking ``X`` (finite, not huge) reads it once; ``np.isfinite(X).all()`` would
+    allocate ``X.size`` bytes."""
+    model = dn.Sequential(dn.Dense(64, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((4096, 64))
+    model.forward(X)  # the plan is made once
+    tracemalloc.start()
+    try:
+        model.forward(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.size // 4, peak
