@@ -31,8 +31,9 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
         raise TypeError(f"{name} must hold real numbers, got {kind}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
-        array = np.asarray(array, dtype=dtype)
+    if array.dtype != dtype:
+        with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
+            array = array.astype(dtype)
     if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0])

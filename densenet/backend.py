@@ -52,8 +52,8 @@ from scipy.special import expit
 
 __all__ = ["BLAS_SMALL", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY",
            "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
-           "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most", "ones_column", "product",
-           "set_num_threads", "sum_of_squares", "thread_count", "threads"]
+           "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most", "ones_column",
+           "product", "set_num_threads", "sum_of_squares", "thread_count", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.

@@ -56,13 +56,12 @@ class Loss:
         ``(n_samples, n_outputs)``, or ``(n_samples,)`` for one output (a view
         ``(n_samples, 1)`` is returned)."""
         y = as_numeric(y, name, dtype)
-        labels = _holds_integers(y)
         if y.ndim == 1 and n_outputs == 1:
             y = y.reshape(-1, 1)
         if y.ndim != 2 or y.shape[1] != n_outputs:
             one = " or (n_samples,)" if n_outputs == 1 else ""
             hint = (f"; for integer class labels use CrossEntropyLoss, or one-hot targets "
-                    f"(np.eye({n_outputs})[{name}])" if labels and y.ndim == 1 else "")
+                    f"(np.eye({n_outputs})[{name}])" if y.ndim == 1 and _holds_integers(y) else "")
             raise ValueError(
                 f"{name} has shape {y.shape}, but the model's output is (n_samples, {n_outputs}); "
                 f"{name} must be (n_samples, {n_outputs}){one}{hint}"

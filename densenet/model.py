@@ -121,6 +121,7 @@ class Sequential:
         self._plans: dict[tuple[int, bool, bool], Plan] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
+        self._mse: MSELoss | None = None  # evaluate's default loss
         self.stop_training = False
         blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
         self._largest_block = max(blocks, default=0)
@@ -366,7 +367,10 @@ class Sequential:
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None) -> float:
         """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``."""
-        loss = MSELoss() if loss is None else loss
+        if loss is None:
+            if self._mse is None:
+                self._mse = MSELoss()  # kept: a loss keeps its plans, so the next evaluate costs less
+            loss = self._mse
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")

@@ -130,3 +130,18 @@ def test_fit_does_not_copy_data_of_the_models_dtype(data):
     X32 = X.astype(np.float32)  # converted once, at the boundary
     peak, _ = traced_peak(lambda: model.fit(X32, y, epochs=1, batch_size=32))
     assert X.nbytes <= peak < X.nbytes + 64 * KIB
+
+
+def test_evaluating_again_costs_only_its_result(data):
+    """``evaluate`` keeps its default loss, whose plans are made on the first call: a
+    second call allocates no work arrays (the predictions, the loss's inputs and its
+    gradient would be 3 x 20 KiB here), a copy of the model evaluates alike."""
+    import copy
+
+    X, y = data
+    model = mlp((64, 128, 10))
+    first = model.evaluate(X, y)
+    peak, _ = traced_peak(lambda: model.evaluate(X, y))
+    assert peak < y.nbytes + 4 * KIB
+    twin = copy.deepcopy(model)
+    assert twin.evaluate(X, y) == model.evaluate(X, y) == first
