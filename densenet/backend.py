@@ -14,9 +14,12 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   same BLAS as the level-1 calls, so a large step uses one thread pool; their
   ``alpha`` and ``beta`` also take a bias added into the product (``beta = 1``
   onto rows holding ``b``) and an SGD update folded into the gradient product
-  (``W <- W - lr * X.T @ dY``: ``alpha = -lr``, ``beta = 1``). Below it,
-  ``np.dot`` costs less per call (0.56 against 0.80 us for a 1x3 by 3x2 product)
-  and neither library threads.
+  (``W <- W - lr * X.T @ dY``: ``alpha = -lr``, ``beta = 1``). So do smaller
+  products with at least ``GEMM_MIN_OUTPUT`` outputs where ``np.dot`` would
+  need more passes (a forward product and its bias) or is slow (an outer
+  product, ``(n, 1) @ (1, m)``). Otherwise ``np.dot`` costs less per call (0.45
+  against 0.60 us for a 2x2 by 2x2 product). Neither library threads products
+  this small.
 - ``expit``, SciPy's logistic function, for activations.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
@@ -50,10 +53,10 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit
 
-__all__ = ["BLAS_SMALL", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY",
-           "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
-           "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most", "ones_column",
-           "product", "set_num_threads", "sum_of_squares", "thread_count", "threads"]
+__all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT",
+           "SENSE_EVERY", "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
+           "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
+           "ones_column", "product", "set_num_threads", "sum_of_squares", "thread_count", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -71,6 +74,13 @@ Axpy = Callable[..., object]
 #: Matrix products of at least this many multiply-adds run through SciPy's BLAS
 #: (``product``); the same size from which OpenBLAS may thread (``SERIAL_BELOW``).
 GEMM_MIN_PRODUCT = 2 ** 18
+
+#: A ``Dense`` forward product (with its bias in gemm's ``beta``) or input-gradient
+#: product with at least this many outputs goes through ``product`` whatever its size:
+#: a 1024x2 by 2x64 forward product and bias took 39 us against ``np.dot`` and a bias
+#: add's 61 us, a 1024x1 by 1x64 product 15 against 24 us; from 32x1 by 1x64 (2,048
+#: outputs: 1.8 against 2.6 us) gemm was as fast or faster, below it not always.
+GEMM_MIN_OUTPUT = 2048
 
 
 def _fortran(M: NDArray) -> tuple[NDArray, int] | None:

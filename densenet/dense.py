@@ -97,12 +97,14 @@ class Dense(Module):
         (block,), (gblock,) = buffers.params, buffers.grads
         W, b_row, dW, db = block[:-1], block[-1:], gblock[:-1], gblock[-1]
         n, dtype = X.shape[0], Y.dtype
-        # products this large go through SciPy's BLAS, with the bias (and the
-        # descent) in gemm's beta (densenet.backend); an output BLAS cannot write in
-        # place (strided: the planner makes none without a ones column) keeps np.dot
+        # large products go through SciPy's BLAS, with the bias (and the descent) in
+        # gemm's beta, and so do forward and input-gradient products with many outputs
+        # (densenet.backend); an output BLAS cannot write in place (strided: the
+        # planner makes none without a ones column) keeps np.dot
         large = n * W.size >= backend.GEMM_MIN_PRODUCT
         forward: list[Call]
-        with_bias = backend.product(X, W, Y, beta=1.0) if large and X1 is None else None
+        with_bias = (backend.product(X, W, Y, beta=1.0)
+                     if X1 is None and (large or Y.size >= backend.GEMM_MIN_OUTPUT) else None)
         if X1 is not None:  # [X, 1] @ [W; b]: the bias inside the product
             if Y.flags.c_contiguous:
                 forward = [partial(np.dot, X1, block, Y)]
@@ -120,8 +122,8 @@ class Dense(Module):
             forward = [partial(np.dot, X, W, XW), partial(np.copyto, B, b_row), partial(np.add, XW, B, Y)]
         input_grad: list[Call] = []
         if dX is not None:
-            input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0) if large
-                          else partial(np.dot, dY, W.T, dX)]
+            input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
+                          if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
         if buffers.descent is not None:
             return Passes(forward, [*input_grad, *_descent(X, X1, dY, block, buffers.descent)])
         backward: list[Call]

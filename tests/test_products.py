@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 from densenet import backend
@@ -111,6 +111,7 @@ def test_a_large_dense_plan_agrees_with_the_numpy_path(dtype, monkeypatch):
     results = {}
     for minimum in (0, np.inf):  # every product through gemm, then none
         monkeypatch.setattr(backend, "GEMM_MIN_PRODUCT", minimum)
+        monkeypatch.setattr(backend, "GEMM_MIN_OUTPUT", minimum)
         layer = dn.Sequential(dn.Dense(64, 512), dtype=dtype, seed=0)
         layer[0].b[...] = bias
         Y = layer.forward(X)
@@ -243,3 +244,21 @@ def test_products_from_gemm_min_product_multiply_adds_go_through_scipy(rows, thr
     small = dn.Sequential(dn.Dense(256, 511), seed=0)  # 2 * 256 * 511 < 2**18
     small.forward(np.ones((2, 256)))
     assert made == []
+
+
+@pytest.mark.parametrize(("rows", "outputs", "through_gemm"), [(32, 64, 2), (31, 64, 0), (32, 63, 1)])
+def test_forward_and_input_gradient_products_with_many_outputs_go_through_scipy(rows, outputs, through_gemm,
+                                                                                monkeypatch):
+    """Dense(64, outputs) far below GEMM_MIN_PRODUCT: its forward product (with the bias)
+    and its dL/dX product through gemm from GEMM_MIN_OUTPUT = 2,048 outputs each (32 x 64),
+    its dW product never; the gradients as np.dot's to rounding."""
+    made = spy_on_products(monkeypatch)
+    rng = np.random.default_rng(0)
+    X, dY = rng.standard_normal((rows, 64)), rng.standard_normal((rows, outputs))
+    model = dn.Sequential(dn.Dense(64, outputs), seed=0)
+    model[0].b[...] = rng.standard_normal(outputs)
+    Y, dX = model.forward(X), model.backward(dY)
+    assert len(made) == through_gemm
+    W, b = model[0].W, model[0].b
+    assert_allclose(Y, X @ W + b, rtol=1e-13, atol=1e-13)
+    assert_allclose(dX, dY @ W.T, rtol=1e-13, atol=1e-13)

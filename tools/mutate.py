@@ -103,12 +103,12 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:176:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:186:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:60:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:48:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:82:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
+    "backend.py:92:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
                                       "real matrices: the flag 1 and 2 give the same product",
     "chain.py:204:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
