@@ -168,13 +168,13 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     first = 0 if input_grad else trains
     inputs = [output_for(modules[0], width)]
     widths = [width]
-    shared = [False] * count  # module i writes its output over its input, and dX over dY
+    shared: list[bool] = []  # module i writes its output over its input, and dX over dY
     for i, module in enumerate(modules):
         widths.append(module.output_width(widths[-1]))
         consumer = modules[i + 1] if i + 1 < count else None
-        shared[i] = (i > 0 and module.in_place and not modules[i - 1].reads_output
-                     and widths[-1] == widths[-2] and backend.in_place(n * widths[-1])
-                     and inputs[i][1] is None and not gets_ones(consumer))
+        shared.append(i > 0 and module.in_place and not modules[i - 1].reads_output
+                      and widths[-1] == widths[-2] and backend.in_place(n * widths[-1])
+                      and inputs[i][1] is None and not gets_ones(consumer))
         inputs.append(inputs[i] if shared[i] else output_for(consumer, widths[-1]))
     grads = [np.zeros((n, widths[-1]), dtype)]  # dL/d(input of module i), built from the last: dL/dY
     for i in range(count - 1, -1, -1):

@@ -78,6 +78,7 @@ def test_magnitude_at_most_is_exact_where_only_the_sum_passes_the_bound():
     assert not backend.magnitude_at_most(v, 2.5)
     v[-1] = -4.0
     assert not backend.magnitude_at_most(v, 3.5)
+    assert backend.magnitude_at_most(v, 4.0)  # exactly at minus the bound
     assert not backend.magnitude_at_most(np.array([1.0, np.nan]), 10.0)
 
 
@@ -85,6 +86,7 @@ def test_ordinary_data_takes_the_fast_paths_only():
     v = np.linspace(-1.0, 1.0, 3 * backend.BLAS_SMALL).view(ExactChecksRefused)
     assert backend.all_finite(v)
     assert backend.magnitude_at_most(v, 1e5)  # the sum of magnitudes, about 12,300, is under it
+    assert backend.magnitude_at_most(np.array([1.0, -2.0]).view(ExactChecksRefused), 3.0)  # sum == bound
     with pytest.raises(AssertionError, match="exact"):  # the spy works
         backend.magnitude_at_most(v, 0.5)
 

@@ -63,6 +63,25 @@ def test_an_in_place_module_never_writes_over_what_another_reads(before, monkeyp
     assert spy.given == [(False, False)]
 
 
+class Widening(InPlaceSpy):
+    """Declared in place, but one feature wider than its input: it cannot be."""
+
+    def output_width(self, width):
+        return width + 1
+
+    def plan(self, b):
+        self.given.append((b.X is b.Y, b.dX is b.dY))
+        return dn.Passes([partial(np.copyto, b.Y[:, :-1], b.X)], [partial(np.copyto, b.dX, b.dY[:, :-1])])
+
+
+def test_a_module_that_changes_the_width_never_shares_its_buffers(monkeypatch):
+    monkeypatch.setattr(backend, "IN_PLACE_MIN_SIZE", 0)
+    spy = Widening()
+    model = dn.Sequential(dn.Dense(3, 2), spy, dn.Dense(3, 1), seed=0)
+    model.forward(np.ones((4, 3)))
+    assert spy.given == [(False, False)]
+
+
 def test_a_module_keeps_its_buffers_apart_by_default():
     assert not dn.Module.in_place and dn.Module.reads_output
     assert not dn.Dense.reads_output and not dn.Dense.in_place

@@ -113,6 +113,8 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:204:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
+    "chain.py:176:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+                                     "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
 }
