@@ -46,6 +46,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,8 @@ from scipy.special import expit
 __all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT",
            "SENSE_EVERY", "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
            "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
-           "ones_column", "product", "set_num_threads", "sum_of_squares", "thread_count", "threads"]
+           "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares", "thread_count",
+           "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -93,10 +95,11 @@ def _fortran(M: NDArray) -> tuple[NDArray, int] | None:
     return None
 
 
-def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[[float], None] | None:
-    """A call ``run(alpha)`` setting ``C = alpha * A @ B + beta * C`` in place, one
-    BLAS ``gemm`` on SciPy's BLAS; None unless ``C`` is C-ordered and writeable, the
-    three share a float dtype and ``A``, ``B`` are C- or F-ordered (nothing is copied).
+def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[..., None] | None:
+    """A call ``run(alpha, beta=beta)`` setting ``C = alpha * A @ B + beta * C`` in
+    place, one BLAS ``gemm`` on SciPy's BLAS; None unless ``C`` is C-ordered and
+    writeable, the three share a float dtype and ``A``, ``B`` are C- or F-ordered
+    (nothing is copied).
 
     NumPy arrays are row-major and BLAS column-major: ``C.T = B.T @ A.T`` is what
     BLAS computes, on the same memory.
@@ -110,24 +113,24 @@ def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[[
         return None
     (a, trans_a), (b, trans_b) = left, right
 
-    def run(alpha: float) -> None:
+    def run(alpha: float, beta: float = beta) -> None:
         if gemm(alpha, a, b, beta, out, trans_a=trans_a, trans_b=trans_b, overwrite_c=True) is not out:
             raise RuntimeError("BLAS gemm did not write its output in place")  # a copy would be lost
 
     return run
 
 
-def column_sums(A: NDArray, out: NDArray, beta: float = 0.0) -> Callable[[float], None] | None:
-    """A call ``run(alpha)`` setting ``out = alpha * A.sum(axis=0) + beta * out`` in
-    place, one BLAS ``gemv`` (``A.T @ ones``); None unless ``A`` is C-ordered and
-    ``out`` a contiguous writeable vector of its float dtype."""
+def column_sums(A: NDArray, out: NDArray, beta: float = 0.0) -> Callable[..., None] | None:
+    """A call ``run(alpha, beta=beta)`` setting ``out = alpha * A.sum(axis=0) + beta *
+    out`` in place, one BLAS ``gemv`` (``A.T @ ones``); None unless ``A`` is C-ordered
+    and ``out`` a contiguous writeable vector of its float dtype."""
     gemv = _GEMV.get(out.dtype)
     if gemv is None or A.dtype != out.dtype or A.ndim != 2 or not (
             A.flags.c_contiguous and out.ndim == 1 and out.flags.c_contiguous and out.flags.writeable):
         return None
     a, ones = A.T, np.ones(A.shape[0], A.dtype)
 
-    def run(alpha: float) -> None:
+    def run(alpha: float, beta: float = beta) -> None:
         if gemv(alpha, a, ones, beta, out, overwrite_y=True) is not out:
             raise RuntimeError("BLAS gemv did not write its output in place")
 
@@ -172,6 +175,35 @@ def axpy_chunks(y: NDArray, x: NDArray) -> tuple[Axpy, list[tuple[NDArray, NDArr
         return None
     chunks = [(x[i:i + BLAS_SMALL], y[i:i + BLAS_SMALL]) for i in range(0, y.size, BLAS_SMALL)]
     return _AXPY[y.dtype], chunks
+
+
+def scaled_add(y: NDArray, x: NDArray) -> Callable[[float], object]:
+    """A call ``run(a)`` setting ``y += a * x`` in place: BLAS axpy in slices on the
+    calling thread where the vectors allow it (``axpy_chunks``), else two ufunc
+    passes through a buffer kept with the call."""
+    chunks = axpy_chunks(y, x)
+    if chunks is None:
+        scaled = np.empty_like(x)
+
+        def by_ufuncs(a: float) -> None:
+            np.multiply(x, a, out=scaled)
+            np.add(y, scaled, out=y)
+
+        return by_ufuncs
+    axpy, pieces = chunks
+    if len(pieces) == 1:  # one call: small vectors, as every step of the tutorial's
+        (x_part, y_part), = pieces
+        return partial(_axpy_into, axpy, x_part, y_part)
+
+    def sliced(a: float) -> None:
+        for x_part, y_part in pieces:
+            axpy(x_part, y_part, a=a)
+
+    return sliced
+
+
+def _axpy_into(axpy: Axpy, x: NDArray, y: NDArray, a: float) -> None:
+    axpy(x, y, a=a)
 
 
 def sum_of_squares(v: NDArray) -> Callable[[], float]:

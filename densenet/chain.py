@@ -17,11 +17,14 @@ the previous module's ``dY``. A module that asks for a ones column
 planner made ones and nothing ever writes; the previous module writes into
 ``X1[:, :-1]`` and never knows.
 
-A training step whose optimiser is plain gradient descent (``params -= lr *
-grads``) can ask for a plan with *folded descent*: each module with parameters
-then adds ``-lr * gradient`` to its parameters in its backward pass instead of
-writing the gradient (for ``Dense``, the product ``X.T @ dY`` lands on ``W``
-with BLAS's ``alpha = -lr``, ``beta = 1``), which saves a pass over every
+A training step can ask for a plan with *folded descent*: each module with
+parameters then accumulates its gradient into blocks of another flat vector,
+``target = alpha * gradient + beta * target`` with the step's ``alpha`` and
+``beta`` (``Descent``), instead of writing it into ``grads``. For plain gradient
+descent the target is the parameters themselves (``alpha = -lr``, ``beta = 1``:
+for ``Dense``, the product ``X.T @ dY`` lands on ``W`` in one BLAS call); for
+momentum it is the momentum buffer (``alpha = 1``, ``beta = momentum``), from
+which the step then updates the parameters. Either saves passes over every
 parameter. Such a plan exists only if every module with parameters says it can
 (``folds_descent``); ``grads`` are then not written.
 """
@@ -44,13 +47,15 @@ Call = Callable[[], object]
 
 
 class Descent:
-    """The learning rate a plan with folded descent applies, read at every backward
-    call (a schedule may change it between steps): set ``lr`` before running it."""
+    """The coefficients with which a plan with folded descent accumulates each
+    gradient into its target, ``target = alpha * gradient + beta * target``; read at
+    every backward call (a schedule may change the learning rate between steps): set
+    them before running it."""
 
-    __slots__ = ("lr",)
+    __slots__ = ("alpha", "beta")
 
     def __init__(self) -> None:
-        self.lr = 0.0
+        self.alpha, self.beta = 0.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,10 @@ class Buffers:
         params, grads: the module's parameter and gradient blocks, shaped as
             its ``param_shapes()``; write gradients into ``grads`` (overwrite).
         descent: None, or (folded descent, for a module that ``folds_descent``)
-            the ``Descent`` whose ``lr`` the backward pass applies: add
-            ``-descent.lr * gradient`` to ``params`` instead of writing ``grads``,
-            and compute ``dX`` before the parameters change.
+            the ``Descent`` with which the backward pass accumulates each gradient
+            into ``grads``: ``grads = descent.alpha * gradient + descent.beta *
+            grads``, the coefficients read at every call. ``grads`` may then be
+            the parameters themselves (plain descent): compute ``dX`` first.
     """
 
     X: NDArray
@@ -107,7 +113,8 @@ class Plan:
     that only serve dL/dX, which ``run_backward(input_grad=False)`` skips).
     ``no_backward`` says why there is no backward pass (a module that defines
     none), or is None. ``descent`` is the plan's ``Descent`` when its backward pass
-    updates the parameters itself (folded descent; ``grads`` are not written).
+    accumulates the gradients into another vector (folded descent; ``grads`` are
+    not written).
     """
 
     X: NDArray
@@ -143,16 +150,18 @@ class Plan:
 
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
-               input_grad: bool, descent: bool = False) -> Plan:
+               input_grad: bool, descent: Sequence[tuple[NDArray, ...]] | None = None) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     Without ``input_grad`` the backward pass starts at the first module with
-    parameters and skips its dL/dX: training never needs it. With ``descent`` the
-    plan folds gradient descent into its backward pass if every module with
-    parameters can (``Plan.descent`` says whether it does).
+    parameters and skips its dL/dX: training never needs it. ``descent``, one entry
+    per module shaped as its parameter blocks, asks for folded descent into those
+    blocks, which the plan does if every module with parameters can
+    (``Plan.descent`` says whether it does).
     """
     ones = backend.ones_column(n)
-    folded = Descent() if descent and all(m.folds_descent for m in modules if m.n_params) else None
+    folded = (Descent() if descent is not None and all(m.folds_descent for m in modules if m.n_params)
+              else None)
 
     def gets_ones(consumer: Module | None) -> bool:
         return ones and consumer is not None and consumer.wants_ones_column
@@ -188,6 +197,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     no_backward = None
     for i, module in enumerate(modules):
         params, param_grads = module.blocks()
+        if folded is not None and module.n_params:
+            param_grads = descent[i]  # type: ignore[index]  # (folded implies descent)
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
                           params=params, grads=param_grads, descent=folded if module.n_params else None)

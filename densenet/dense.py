@@ -125,7 +125,7 @@ class Dense(Module):
             input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
                           if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
         if buffers.descent is not None:
-            return Passes(forward, [*input_grad, *_descent(X, X1, dY, block, buffers.descent)])
+            return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)])
         backward: list[Call]
         if X1 is not None:
             backward = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
@@ -142,18 +142,19 @@ class Dense(Module):
         return f"Dense(in_features={self.in_features}, out_features={self.out_features}{init})"
 
 
-def _descent(X: NDArray, X1: NDArray | None, dY: NDArray, block: NDArray, descent: Descent) -> list[Call]:
-    """The calls of folded gradient descent: ``[W; b] -= descent.lr * [dW; db]``, the
-    gradient products written straight onto the parameters (``alpha = -lr``, ``beta = 1``)."""
+def _descent(X: NDArray, X1: NDArray | None, dY: NDArray, target: NDArray, descent: Descent) -> list[Call]:
+    """The calls of folded descent: ``target = alpha * [dW; db] + beta * target``, the
+    gradient products written straight onto the target block (the parameters, or a
+    momentum buffer) by BLAS's ``alpha`` and ``beta``, read from ``descent`` at each call."""
     if X1 is not None:
-        both = _required(backend.product(X1.T, dY, block, beta=1.0))
-        return [lambda: both(-descent.lr)]
-    weights = _required(backend.product(X.T, dY, block[:-1], beta=1.0))
-    bias = _required(backend.column_sums(dY, block[-1], beta=1.0))
-    return [lambda: weights(-descent.lr), lambda: bias(-descent.lr)]
+        both = _required(backend.product(X1.T, dY, target))
+        return [lambda: both(descent.alpha, descent.beta)]
+    weights = _required(backend.product(X.T, dY, target[:-1]))
+    bias = _required(backend.column_sums(dY, target[-1]))
+    return [lambda: weights(descent.alpha, descent.beta), lambda: bias(descent.alpha, descent.beta)]
 
 
-def _required(call: Callable[[float], None] | None) -> Callable[[float], None]:
+def _required(call: Callable[..., None] | None) -> Callable[..., None]:
     """``call``, which the planner's arrays allow (``X``, ``dY``, ``dX`` and the
     parameter blocks are C-ordered, of the model's float dtype)."""
     if call is None:

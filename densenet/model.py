@@ -24,7 +24,7 @@ from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
 from .loss import Loss
-from .module import Module, build, describe
+from .module import Module, build, describe, split
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .training import History, fit
@@ -118,7 +118,7 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        self._plans: dict[tuple[int, bool, bool], Plan] = {}
+        self._plans: dict[tuple[int, bool, int | None], tuple[NDArray | None, Plan]] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
         self._mse: MSELoss | None = None  # evaluate's default loss
@@ -226,21 +226,35 @@ class Sequential:
 
     # -- forward and backward --------------------------------------------------
 
-    def plan(self, n: int, input_grad: bool = False, descent: bool = False) -> Plan:
+    def plan(self, n: int, input_grad: bool = False, descent: NDArray | None = None) -> Plan:
         """The planned passes for batches of ``n`` rows (``densenet.chain``), kept for reuse.
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
-        without. ``descent`` asks for folded gradient descent (``Plan.descent``).
-        A fit uses at most two batch sizes (full and last); a few are kept.
+        without. ``descent``, a flat vector laid out like ``params`` (``params``
+        itself, or an optimiser's momentum buffer), asks for folded descent into it
+        (``Plan.descent``). A fit uses at most two batch sizes (full and last); a few
+        plans are kept.
         """
-        key = (n, input_grad, descent)
-        plan = self._plans.get(key)
-        if plan is None:
+        key = (n, input_grad, None if descent is None else id(descent))
+        kept = self._plans.get(key)
+        if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
             if len(self._plans) >= KEPT_PLANS:
                 self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[key] = plan_chain(self._modules, n, self.in_features, self.dtype, input_grad,
-                                                 descent)
-        return plan
+            blocks = None if descent is None else self._blocks_of(descent)
+            kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
+                                                           input_grad, blocks))
+        return kept[1]
+
+    def _blocks_of(self, flat: NDArray) -> list[tuple[NDArray, ...]]:
+        """Views of ``flat`` (laid out like ``params``) shaped as each module's blocks."""
+        if flat.shape != self._params.shape or flat.dtype != self.dtype:
+            raise ValueError(f"a vector to fold descent into must be shaped like params "
+                             f"{self._params.shape} {self.dtype}, got {flat.shape} {flat.dtype}")
+        blocks, start = [], 0
+        for module in self._modules:
+            blocks.append(split(flat[start:start + module.n_params], module.param_shapes()))
+            start += module.n_params
+        return blocks
 
     def forward(self, X: ArrayLike) -> NDArray:
         """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.

@@ -12,8 +12,8 @@ from it through these, never through its class or its private attributes:
 ``input_width``             the number of input features it requires, or None (any)
 ``output_width(width)``     the number of output features for ``width`` input features
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
-``folds_descent``           whether its planned backward pass can apply gradient descent
-                            itself (``Buffers.descent``)
+``folds_descent``           whether its planned backward pass can accumulate its gradients
+                            into another vector itself (``Buffers.descent``)
 ``in_place``                whether its passes can write ``Y`` over ``X`` and ``dX`` over
                             ``dY`` (elementwise activations)
 ``reads_output``            whether its backward pass reads its own output ``Y`` (if not,
@@ -92,8 +92,9 @@ class Module:
     #: Whether the passes can use ``[X, 1]`` (see ``Buffers.X1``).
     wants_ones_column: ClassVar[bool] = False
 
-    #: Whether ``plan`` honours ``Buffers.descent`` (folded gradient descent); a
-    #: module with parameters that does not keeps every plan unfolded.
+    #: Whether ``plan`` honours ``Buffers.descent`` (folded descent: gradients
+    #: accumulated into another vector); a module with parameters that does not
+    #: keeps every plan unfolded.
     folds_descent: ClassVar[bool] = False
 
     #: Whether ``plan`` works when the planner gives it ``Y is X`` and ``dX is dY``

@@ -11,6 +11,11 @@ densenet knows which optimiser it is; what it needs goes through:
 - ``plain_descent``: True when a step is exactly ``params -= lr * grads``, so
   that a planned training step may apply it inside its backward pass
   (``densenet.plan.TrainStep``) and only ``count_step()``;
+- ``heavy_ball(params)``: ``(momentum, buffer)`` when a step is exactly
+  ``buffer = momentum * buffer + grads`` (``buffer = grads`` at the first step)
+  then ``params -= lr * buffer``: a planned step may then accumulate the
+  gradient into ``buffer`` inside its backward pass, update ``params`` itself
+  and only ``count_step()``;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``, and a step
   count), copied out and put back, so that ``fit`` can undo a diverging epoch
@@ -74,6 +79,14 @@ class Optimizer:
         """True when ``step`` is exactly ``params -= lr * grads`` and changes nothing
         else but ``steps``: a planned step may then apply it itself and call ``count_step``."""
         return False
+
+    def heavy_ball(self, params: NDArray) -> tuple[float, NDArray] | None:
+        """``(momentum, buffer)`` when ``step`` is exactly ``buffer = momentum * buffer +
+        grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * buffer``,
+        and changes nothing else but ``steps``; ``buffer`` is the optimiser's own state
+        vector for ``params``. A planned step may then do that itself and call
+        ``count_step``. None (the default) otherwise."""
+        return None
 
     def count_step(self) -> None:
         """Count a step that a plan applied in this optimiser's place (``plain_descent``)."""

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
-from .backend import axpy_chunks
+from .backend import scaled_add
 from .optimizer import Optimizer
 
 
@@ -20,7 +20,7 @@ class SGD(Optimizer):
         momentum: the momentum factor ``mu``, >= 0 (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs ``momentum > 0``).
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
-        fold: without momentum and weight decay, let ``fit`` fold the update into
+        fold: without weight decay and Nesterov, let ``fit`` fold the update into
             the gradient products of a large model (below); False keeps
             ``model.grads`` written at every step, for code that reads it.
 
@@ -34,7 +34,8 @@ class SGD(Optimizer):
     BLAS axpy in slices that run on the calling thread (``densenet.backend``);
     ``fit`` then folds the update into the gradient products where they are large
     (``densenet.plan.TrainStep``) and does not write ``model.grads``, unless
-    ``fold=False``.
+    ``fold=False``. With momentum (not Nesterov, no weight decay) ``fit`` folds
+    likewise: the gradient products accumulate into ``b`` (``heavy_ball``).
     The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
     a step allocates nothing after the first.
 
@@ -66,7 +67,7 @@ class SGD(Optimizer):
 
     def _forget(self) -> None:
         self._pair: tuple[NDArray, NDArray] | None = None
-        self._g = self._nesterov = self._scaled = np.empty(0)
+        self._g = self._nesterov = np.empty(0)
         self._axpy: tuple[NDArray, Any] | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
@@ -99,25 +100,21 @@ class SGD(Optimizer):
     def plain_descent(self) -> bool:
         return self.fold and not (self.momentum or self.weight_decay)
 
+    def heavy_ball(self, params: NDArray) -> tuple[float, NDArray] | None:
+        if not self.fold or not self.momentum or self.nesterov or self.weight_decay:
+            return None
+        return self.momentum, self.state(params)["momentum_buffer"]
+
     def _update(self, params: NDArray, direction: NDArray) -> None:
-        """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it."""
+        """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it
+        (``backend.scaled_add``), kept for the pair of arrays."""
         if self._axpy is None or self._axpy[0] is not direction:
-            self._axpy = (direction, axpy_chunks(params, direction))
-        chunks = self._axpy[1]
-        if chunks is None:  # strided or mixed arrays: two ufunc calls through a kept buffer
-            if self._scaled.shape != direction.shape or self._scaled.dtype != direction.dtype:
-                self._scaled = np.empty_like(direction)
-            np.multiply(direction, self._lr, out=self._scaled)
-            np.subtract(params, self._scaled, out=params)
-            return
-        axpy, pieces = chunks
-        a = -self._lr
-        for x, y in pieces:
-            axpy(x, y, a=a)
+            self._axpy = (direction, scaled_add(params, direction))
+        self._axpy[1](-self._lr)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_nesterov", "_scaled"):  # tied to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_nesterov"):  # tied to the arrays last stepped
             state.pop(name, None)
         return state
 

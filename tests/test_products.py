@@ -137,9 +137,12 @@ def test_fit_folds_plain_sgd_into_the_products_and_leaves_grads_alone():
     assert optimizer.steps == 2 * 64 // 8
 
 
-@pytest.mark.parametrize("optimizer", [dn.SGD(0.05, momentum=0.9), dn.SGD(0.05, weight_decay=1e-3),
-                                       dn.Adam(1e-3), dn.SGD(0.05, fold=False)], ids=repr)
-def test_an_optimiser_with_more_than_plain_descent_is_not_folded(optimizer):
+@pytest.mark.parametrize("optimizer", [dn.SGD(0.05, momentum=0.9, nesterov=True),
+                                       dn.SGD(0.05, weight_decay=1e-3),
+                                       dn.SGD(0.05, momentum=0.9, weight_decay=1e-3), dn.Adam(1e-3),
+                                       dn.SGD(0.05, fold=False), dn.SGD(0.05, momentum=0.9, fold=False)],
+                         ids=repr)
+def test_an_optimiser_with_more_than_plain_descent_or_momentum_is_not_folded(optimizer):
     X, y = data()
     model = big_model()
     model.grads[...] = 7.0
@@ -262,3 +265,94 @@ def test_forward_and_input_gradient_products_with_many_outputs_go_through_scipy(
     W, b = model[0].W, model[0].b
     assert_allclose(Y, X @ W + b, rtol=1e-13, atol=1e-13)
     assert_allclose(dX, dY @ W.T, rtol=1e-13, atol=1e-13)
+
+
+def test_fit_folds_momentum_into_the_products_and_leaves_grads_alone():
+    X, y = data()
+    model = big_model()
+    model.grads[...] = 7.0
+    optimizer = dn.SGD(0.05, momentum=0.9)
+    step = TrainStep(model, dn.MSELoss(), optimizer, 8, y)
+    buffer = optimizer.state(model.params)["momentum_buffer"]
+    assert step.folded and step.written == (buffer, model.params)
+    model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
+    assert (model.grads == 7.0).all()
+    assert optimizer.steps == 2 * 64 // 8 and np.abs(buffer).max() > 0
+
+
+@pytest.mark.parametrize("batch_size", [8, 1])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_folded_momentum_fit_follows_the_unfolded_one_to_rounding(dtype, batch_size, monkeypatch):
+    """As plain SGD's (above): first step (the gradient alone), later ones (momentum times
+    the buffer plus the gradient), a schedule halving lr, the batch-1 ones-column path;
+    the weights and the momentum buffer both to rounding: ten times plain SGD's bounds, as
+    momentum 0.9 adds up about 1 / (1 - 0.9) = 10 gradients into each update."""
+    X, y = data(dtype=dtype)
+    results = {}
+    for minimum in (backend.GEMM_MIN_PRODUCT if batch_size > 1 else 0, np.inf):
+        monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        model, optimizer = big_model(dtype), dn.SGD(0.2, momentum=0.9)
+        assert TrainStep(model, dn.MSELoss(), optimizer, batch_size, y).folded == (minimum != np.inf)
+        model.fit(X[:16], y[:16], optimizer=optimizer, epochs=2, batch_size=batch_size, shuffle=False,
+                  callbacks=[dn.StepLR(optimizer, step_size=1, gamma=0.5)])
+        results[minimum] = model.params.copy(), optimizer.state_dict()["momentum_buffer"]
+    (folded, folded_buffer), (unfolded, unfolded_buffer) = results.values()
+    tolerance = 1e-11 if dtype == np.float64 else 1e-4
+    assert np.abs(folded - unfolded).max() <= tolerance * np.abs(unfolded).max()
+    assert np.abs(folded_buffer - unfolded_buffer).max() <= tolerance * np.abs(unfolded_buffer).max()
+    assert not np.array_equal(folded, big_model(dtype).params)  # it trained
+
+
+def test_a_folded_momentum_fit_resumes_exactly(tmp_path):
+    """Stopped after one epoch and resumed from the saved model and optimiser state, the
+    folded fit gives the bits of one that never stopped."""
+    X, y = data()
+    whole, optimizer = big_model(), dn.SGD(0.2, momentum=0.9)
+    whole.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
+    first, first_optimizer = big_model(), dn.SGD(0.2, momentum=0.9)
+    first.fit(X, y, optimizer=first_optimizer, epochs=1, batch_size=8, shuffle=False)
+    first.save(tmp_path / "half.npz", optimizer=first_optimizer)
+    resumed_optimizer = dn.SGD(0.2, momentum=0.9)
+    resumed = dn.load(tmp_path / "half.npz", optimizer=resumed_optimizer)
+    resumed.fit(X, y, optimizer=resumed_optimizer, epochs=1, batch_size=8, shuffle=False)
+    assert_array_equal(resumed.params, whole.params)
+    assert_array_equal(resumed_optimizer.state_dict()["momentum_buffer"],
+                       optimizer.state_dict()["momentum_buffer"])
+
+
+def test_folded_momentum_overflowing_mid_epoch_is_divergence_with_the_buffer_put_back():
+    """As above with momentum: the overflowing gradient lands in the momentum buffer (and
+    from it in the weights); both come back to where the good step left them."""
+    def model():
+        return dn.Sequential(dn.Dense(4096, 64), seed=0)
+
+    X = np.zeros((3, 4096))
+    X[:, 0] = [1.0, 1e154, 2.0]
+    y = np.zeros((3, 64))
+    y[1] = 1e154
+    diverging, optimizer = model(), dn.SGD(0.1, momentum=0.9)
+    assert TrainStep(diverging, dn.MSELoss(), optimizer, 1, y).folded
+    with pytest.raises(dn.DivergenceError, match="epoch 0, batch 1"):
+        diverging.fit(X, y, optimizer=optimizer, epochs=2, batch_size=1, shuffle=False)
+    twin, twin_optimizer = model(), dn.SGD(0.1, momentum=0.9)
+    twin.fit(X[:1], y[:1], optimizer=twin_optimizer, epochs=1, batch_size=1)
+    assert_array_equal(diverging.params, twin.params)
+    state, twin_state = optimizer.state_dict(), twin_optimizer.state_dict()
+    assert state["steps"] == twin_state["steps"] == 1
+    assert_array_equal(state["momentum_buffer"], twin_state["momentum_buffer"])
+    assert np.abs(state["momentum_buffer"]).max() > 0
+
+
+def test_folded_momentum_takes_the_gradient_alone_at_step_0_whatever_the_buffer_holds(monkeypatch):
+    """SGD's first step sets the buffer to the gradient: a buffer loaded with steps 0 is
+    replaced, not decayed, folded or not."""
+    X, y = data()
+    results = []
+    for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
+        monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        model, optimizer = big_model(), dn.SGD(0.2, momentum=0.9)
+        optimizer.load_state_dict({"steps": 0, "momentum_buffer": np.full(model.params.size, 5.0)})
+        model.fit(X[:8], y[:8], optimizer=optimizer, epochs=1, batch_size=8, shuffle=False)
+        results.append(optimizer.state_dict()["momentum_buffer"])
+    assert np.abs(results[0] - results[1]).max() <= 1e-12 * np.abs(results[1]).max()
+    assert np.abs(results[1]).max() < 1.0  # the 5.0 are gone
