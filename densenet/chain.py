@@ -50,7 +50,8 @@ class Descent:
     """The coefficients with which a plan with folded descent accumulates each
     gradient into its target, ``target = alpha * gradient + beta * target``; read at
     every backward call (a schedule may change the learning rate between steps): set
-    them before running it."""
+    them before running it. Until then (``alpha = 0``, ``beta = 1``) a backward pass
+    leaves its target as it was."""
 
     __slots__ = ("alpha", "beta")
 

@@ -118,7 +118,7 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        self._plans: dict[tuple[int, bool, int | None], tuple[NDArray | None, Plan]] = {}
+        self._plans: dict[tuple[int, bool, int], tuple[NDArray | None, Plan]] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
         self._mse: MSELoss | None = None  # evaluate's default loss
@@ -235,7 +235,7 @@ class Sequential:
         (``Plan.descent``). A fit uses at most two batch sizes (full and last); a few
         plans are kept.
         """
-        key = (n, input_grad, None if descent is None else id(descent))
+        key = (n, input_grad, id(descent))
         kept = self._plans.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
             if len(self._plans) >= KEPT_PLANS:

@@ -66,8 +66,8 @@ class SGD(Optimizer):
         self._forget()
 
     def _forget(self) -> None:
+        """Drop what is tied to the arrays last stepped (``step`` makes it again)."""
         self._pair: tuple[NDArray, NDArray] | None = None
-        self._g = self._nesterov = np.empty(0)
         self._axpy: tuple[NDArray, Any] | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:

@@ -356,3 +356,25 @@ def test_folded_momentum_takes_the_gradient_alone_at_step_0_whatever_the_buffer_
         results.append(optimizer.state_dict()["momentum_buffer"])
     assert np.abs(results[0] - results[1]).max() <= 1e-12 * np.abs(results[1]).max()
     assert np.abs(results[1]).max() < 1.0  # the 5.0 are gone
+
+
+def test_a_folded_plan_leaves_its_target_alone_until_its_coefficients_are_set():
+    model = big_model()
+    target = np.linspace(-1.0, 1.0, model.params.size)
+    plan = model.plan(8, descent=target)
+    assert plan.descent is not None
+    plan.X[...] = 1.0
+    plan.run_forward()
+    plan.dY[...] = 1.0
+    plan.run_backward(input_grad=False)
+    assert_array_equal(target, np.linspace(-1.0, 1.0, model.params.size))
+    plan.descent.alpha = 1.0  # now the gradient lands on it
+    plan.run_backward(input_grad=False)
+    assert not np.array_equal(target, np.linspace(-1.0, 1.0, model.params.size))
+
+
+def test_a_vector_to_fold_into_must_be_laid_out_like_params():
+    model = big_model()
+    for wrong in (np.zeros(3), model.params.astype(np.float32), np.zeros(model.params.size + 1)):
+        with pytest.raises(ValueError, match="shaped like params"):
+            model.plan(8, descent=wrong)

@@ -110,10 +110,10 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:94:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose for "
                                       "real matrices: the flag 1 and 2 give the same product",
-    "chain.py:215:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:216:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "chain.py:185:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:186:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
