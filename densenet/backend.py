@@ -242,7 +242,9 @@ def abs_sum(v: NDArray) -> float | None:
     asum = _ASUM.get(v.dtype)
     if asum is None or not (v.flags.c_contiguous or v.flags.f_contiguous):
         return None
-    flat = v.ravel(order="K")  # a view, in memory order
+    flat = v if v.ndim == 1 else v.ravel(order="K")  # a view, in memory order
+    if flat.size <= BLAS_SMALL:
+        return asum(flat)  # one call: the parameters checked after every epoch of a small model
     total = 0.0
     for start in range(0, flat.size, BLAS_SMALL):
         total += asum(flat[start:start + BLAS_SMALL])

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import backend
-from .backend import GEMM_MIN_PRODUCT
+from .backend import GEMM_MIN_PRODUCT, scaled_add
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -113,7 +112,7 @@ def _folding(optimizer: Optimizer, params: NDArray) -> tuple[NDArray, Callable[[
     if heavy is None:
         return None
     momentum, buffer = heavy  # buffer = momentum * buffer + grads, then params -= lr * buffer
-    descend = backend.scaled_add(params, buffer)
+    descend = scaled_add(params, buffer)
 
     def accumulate(descent: Descent) -> None:  # the first step takes the gradient alone
         descent.alpha, descent.beta = 1.0, (momentum if optimizer.steps else 0.0)

@@ -113,6 +113,11 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:216:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
+    "backend.py:246:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+                                "slice: the same asum call, plus 0",
+    "backend.py:246:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+                                         "(one call on a large vector may use BLAS's threads); the fast "
+                                         "path only spares the loop on small vectors",
     "chain.py:186:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
