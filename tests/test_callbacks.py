@@ -143,6 +143,14 @@ def test_progress_bar_on_a_terminal_shows_the_running_loss():
     assert progress._bar is None
 
 
+def test_progress_bar_refreshes_the_running_loss_20_times_an_epoch():
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    X, y = np.zeros((200, 1)), np.zeros((200, 1))
+    mlp((1, 4, 1)).fit(X, y, epochs=1, batch_size=2, callbacks=[Progress(stream=stream)])  # 100 steps
+    assert stream.getvalue().count("epoch 1 running loss") == 20  # after batches 5, 10, ..., 100
+
+
 def test_silent_by_default(capsys):
     X, y, _, _ = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=3)

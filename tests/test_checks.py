@@ -104,3 +104,19 @@ def test_a_forward_on_large_data_makes_no_temporary_the_size_of_its_input():
     finally:
         tracemalloc.stop()
     assert peak < X.size // 4, peak
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+@pytest.mark.parametrize("size", SIZES)
+def test_sum_of_squares_reads_the_array_as_it_is_when_called(size, dtype):
+    v = np.zeros((size, 1), dtype)
+    squares = backend.sum_of_squares(v)
+    assert squares() == 0.0
+    values = np.arange(1, size + 1) % 7 - 3
+    v[:, 0] = values
+    exact = float(np.sum(values.astype(np.float64) ** 2))
+    # BLAS dot for float32/float64 (float32: each addition may round, relative eps each);
+    # integers take np.vdot, exact
+    rtol = {np.float32: size * np.finfo(np.float32).eps, np.int64: 0.0}.get(dtype, 1e-15)
+    assert isinstance(squares(), float)
+    assert_allclose(squares(), exact, rtol=rtol)

@@ -85,6 +85,25 @@ def test_a_run_resumed_from_state_dict_is_bit_identical(name):
 
 
 @pytest.mark.parametrize("name", list(STATEFUL))
+def test_a_state_without_vectors_starts_the_optimiser_afresh(name):
+    """What ``state_dict`` gives before the first step (``{"steps": 0}``): loaded into a
+    new optimiser or one that has stepped, the next steps are a fresh optimiser's."""
+    X, y = data()
+    fresh, fresh_opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    fresh.fit(X, y, optimizer=fresh_opt, epochs=2, batch_size=7, seed=0)
+    new, new_opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    new_opt.load_state_dict({"steps": 0})  # no moments yet: nothing to zero
+    new.fit(X, y, optimizer=new_opt, epochs=2, batch_size=7, seed=0)
+    assert_array_equal(new.params, fresh.params)
+    used, used_opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    used.fit(X, y, optimizer=used_opt, epochs=1, batch_size=7, seed=1)
+    used.params[...] = mlp((3, 8, 2), seed=1).params
+    used_opt.load_state_dict({"steps": 0})  # its moments are forgotten
+    used.fit(X, y, optimizer=used_opt, epochs=2, batch_size=7, seed=0)
+    assert_array_equal(used.params, fresh.params)
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
 def test_a_pickled_optimizer_carries_its_state_to_a_copied_model(name):
     X, y = data()
     model, opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -66,6 +67,23 @@ def test_huge_float32_inputs_around_the_rescue_threshold_give_the_float64_answer
     reference = model.clone(dtype=np.float64).predict(X.astype(np.float64))  # no overflow in float64
     assert np.isfinite(Y).all()
     assert_allclose(Y, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("big", [2.0 ** 511 * 1.5, 1e200, 1e300, 1.7e308])
+def test_huge_float64_inputs_above_the_rescue_threshold_give_the_exact_answer(big):
+    """Above 2**511 float64 inputs are rescaled. x c - x c is exactly 0 though x c
+    overflows (inf - inf would be NaN), x + x is 2x (inf for 1.7e308, and tanh(inf) = 1):
+    the hidden layer is exactly tanh of [b0, 2x + b1, b2]."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    c = 2.0 ** int(np.ceil(1026 - np.log2(big)))  # big * c >= 4 * 2**1024: it overflows float64
+    model[0].W[...] = [[c, 1.0, 0.5], [-c, 1.0, -0.5]]
+    model[0].b[...] = [0.25, -0.5, 0.75]
+    X = np.array([[big, big], [big / 2, big / 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Y = model.predict(X)
+    hidden = np.tanh([0.25, 1e300, 0.75])  # tanh(2x - 0.5) is 1 for any x here
+    assert_allclose(Y, np.tile(hidden @ model[2].W + model[2].b, (2, 1)), rtol=1e-15)
 
 
 def test_callbacks_reused_across_fits_start_afresh():
@@ -423,6 +441,20 @@ def test_a_fresh_history_is_empty_and_fit_trains_one_epoch_by_default():
     assert fit(mlp((1, 1)), np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
 
 
+def test_training_fit_has_the_defaults_of_sequential_fit():
+    from densenet.training import fit
+
+    def defaults(function, skip):
+        return {name: p.default for name, p in inspect.signature(function).parameters.items()
+                if name not in skip}
+
+    assert defaults(fit, {"model"}) == defaults(dn.Sequential.fit, {"self"})
+    X, y = np.random.default_rng(0).uniform(size=(40, 2)), np.full((40, 1), 0.5)
+    model, twin = mlp((2, 3, 1), seed=0), mlp((2, 3, 1), seed=0)
+    assert_array_equal(fit(model, X, y, epochs=2).loss, twin.fit(X, y, epochs=2).loss)
+    assert_array_equal(model.params, twin.params)
+
+
 def test_a_full_batch_optimizer_that_ends_on_non_finite_weights_is_undone():
     """Whatever a full-batch optimiser leaves in the parameters, a divergence puts back the
     last iterate with a finite loss."""
@@ -447,6 +479,48 @@ def test_a_full_batch_optimizer_that_ends_on_non_finite_weights_is_undone():
     with pytest.raises(dn.DivergenceError, match="epoch 1"):
         model.fit(np.ones((4, 2)), np.full((4, 1), 0.3), optimizer=Wild(), epochs=5)
     assert_array_equal(model.params, start * 0.5)
+
+
+def test_callbacks_of_a_full_batch_fit_see_each_iterate_not_the_last_point_tried():
+    """An optimiser may evaluate trial points (a line search) after the iterate it
+    reports: fit puts the reported iterate into the model before the callbacks run."""
+
+    class Searching(dn.Optimizer):
+        full_batch = True
+
+        def __init__(self):
+            super().__init__(lr=1.0)
+            self.iterates, self.values = [], []
+
+        def minimize(self, objective, params, iterations, callback=None):
+            from scipy.optimize import OptimizeResult
+
+            w = params.astype(np.float64)
+            for _ in range(iterations):
+                _, grad = objective(w)
+                w = w - 0.1 * grad
+                value, _ = objective(w)
+                objective(w + 1.0)  # a trial point evaluated after the iterate, rejected
+                self.iterates.append(w)
+                self.values.append(value)
+                callback(w, value)
+            params[...] = w
+            return OptimizeResult(x=w, fun=self.values[-1])
+
+    seen = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.params.copy())
+
+    model, optimizer = mlp((2, 1)), Searching()
+    X, y = np.random.default_rng(0).uniform(size=(8, 2)), np.full((8, 1), 0.3)
+    history = model.fit(X, y, optimizer=optimizer, epochs=3, callbacks=[Spy()])
+    assert len(seen) == 3
+    for params, iterate in zip(seen, optimizer.iterates):
+        assert_array_equal(params, iterate)
+    assert_array_equal(history.loss, optimizer.values)
+    assert_array_equal(model.params, optimizer.iterates[-1])
 
 
 @pytest.mark.parametrize("stop_at, early", [(2, True), (3, False)])

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import densenet as dn
 from densenet import backend
@@ -29,6 +29,15 @@ class Watch(dn.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seen |= blas_threads_now()
+
+
+@pytest.fixture
+def two_threads():
+    """BLAS set to 2 threads before the test, whatever earlier tests left: a count
+    that is not put back then shows as 1, not as what was there before."""
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads_now() == {2}
+        yield
 
 
 @pytest.fixture
@@ -73,6 +82,28 @@ def test_the_load_is_looked_at_once_a_second(monkeypatch):
     assert len(looks) == 2
 
 
+def test_the_load_is_looked_at_again_from_exactly_sense_every_seconds_on(monkeypatch):
+    looks, now = [], [1000.0]
+    monkeypatch.setattr(backend, "busy_cpus", lambda: looks.append(now[0]) or 0)
+    monkeypatch.setattr(backend.time, "monotonic", lambda: now[0])
+    backend.set_num_threads(None)
+    backend.thread_count(2 ** 26)
+    now[0] += backend.SENSE_EVERY / 2
+    backend.thread_count(2 ** 26)
+    assert looks == [1000.0]
+    now[0] = 1000.0 + backend.SENSE_EVERY
+    backend.thread_count(2 ** 26)
+    assert looks == [1000.0, 1000.0 + backend.SENSE_EVERY]
+
+
+def test_busy_cpus_is_0_where_the_kernel_does_not_say(monkeypatch):
+    def refused(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(backend.os, "listdir", refused)
+    assert backend.busy_cpus() == 0
+
+
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     loadavg = b"2.10 1.50 0.80 5/250 12345\n"
     ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]
@@ -95,7 +126,7 @@ def test_busy_cpus_sees_a_busy_neighbour():
         neighbour.wait()
 
 
-def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count():
+def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count(two_threads):
     before = blas_threads_now()
     model = mlp((64, 256, 10), seed=0)
     assert backend.thread_count(model.largest_product(32)) == 1
@@ -118,7 +149,7 @@ def test_a_large_plan_uses_the_configured_count():
         assert watch.seen == {1}
 
 
-def test_the_count_is_put_back_when_fit_fails():
+def test_the_count_is_put_back_when_fit_fails(two_threads):
     before = blas_threads_now()
     model = mlp((64, 256, 10), seed=0)
 
@@ -132,7 +163,7 @@ def test_the_count_is_put_back_when_fit_fails():
     assert blas_threads_now() == before
 
 
-def test_threads_limits_blas_for_any_code_in_the_block_and_puts_it_back():
+def test_threads_limits_blas_for_any_code_in_the_block_and_puts_it_back(two_threads):
     before = blas_threads_now()
     with dn.threads(1):
         assert blas_threads_now() == {1}
