@@ -27,6 +27,8 @@ from .loss import Loss
 from .module import Module, build, describe, split
 from .mse import MSELoss
 from .optimizer import Optimizer
+from .plan import TrainStep
+from .sgd import SGD
 from .training import History, fit
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -36,6 +38,9 @@ PREDICT_BATCH = 4096
 
 #: The model keeps its planned passes for this many (batch size, input gradient) pairs.
 KEPT_PLANS = 6
+
+#: The model keeps this many training steps (a fit uses two: full batches and the last).
+KEPT_STEPS = 4
 
 #: Inputs above these magnitudes (2**511 and 2**63, the square roots of the
 #: largest floats) go through ``Sequential._rescaled``, whose sums cannot overflow.
@@ -119,9 +124,11 @@ class Sequential:
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
         self._plans: dict[tuple[int, bool, int], tuple[NDArray | None, Plan]] = {}
+        self._steps: dict[tuple, tuple[Loss, Optimizer | None, TrainStep]] = {}
         self._last: Plan | None = None
         self._snapshot: NDArray | None = None
-        self._mse: MSELoss | None = None  # evaluate's default loss
+        self._mse: MSELoss | None = None  # the default loss of fit and evaluate
+        self._sgd: SGD | None = None  # the default optimiser of fit
         self.stop_training = False
         blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
         self._largest_block = max(blocks, default=0)
@@ -244,6 +251,20 @@ class Sequential:
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
                                                            input_grad, blocks))
         return kept[1]
+
+    def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> TrainStep:
+        """The planned training step (``densenet.plan.TrainStep``) for ``loss``,
+        ``optimizer`` and batches of ``n`` rows with targets like ``target``, kept for
+        reuse: a fit called again with the same loss and optimiser (a fit per epoch,
+        ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
+        changes (``TrainStep.key``)."""
+        key = TrainStep.key(self, loss, optimizer, n, target)
+        kept = self._steps.get(key)
+        if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
+            if len(self._steps) >= KEPT_STEPS:
+                self._steps.pop(next(iter(self._steps)))
+            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target))
+        return kept[2]
 
     def _blocks_of(self, flat: NDArray) -> list[tuple[NDArray, ...]]:
         """Views of ``flat`` (laid out like ``params``) shaped as each module's blocks."""
@@ -374,22 +395,34 @@ class Sequential:
         See ``densenet.training.fit`` for every argument.
         """
         return fit(
-            self, X, y, optimizer=optimizer, loss=loss, epochs=epochs,
+            self, X, y, optimizer=self._default_optimizer() if optimizer is None else optimizer,
+            loss=self._default_loss() if loss is None else loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
         )
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None) -> float:
         """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``."""
-        if loss is None:
-            if self._mse is None:
-                self._mse = MSELoss()  # kept: a loss keeps its plans, so the next evaluate costs less
-            loss = self._mse
+        loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
         X, y = self.check_data(X, y, loss)
         return loss.forward(self._predict(X), y)
+
+    def _default_loss(self) -> MSELoss:
+        """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss
+        keeps its plans and the model its training steps, so the next call builds nothing."""
+        if self._mse is None:
+            self._mse = MSELoss()
+        return self._mse
+
+    def _default_optimizer(self) -> SGD:
+        """The ``SGD(lr=0.1)`` of ``fit`` called without an optimiser, kept for the same
+        reason (plain SGD has no state but its step count, which nothing outside reads)."""
+        if self._sgd is None:
+            self._sgd = SGD(0.1)
+        return self._sgd
 
     # -- copies ----------------------------------------------------------------------
 

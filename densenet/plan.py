@@ -87,6 +87,18 @@ class TrainStep:
         else:
             self.update = _nothing
 
+    @staticmethod
+    def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> tuple:
+        """What a step for ``model`` is built from, besides the model: two steps with
+        equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
+        The optimiser's answers to folding are part of it, so that a step is rebuilt
+        when they change (a momentum set after a first fit, a buffer replaced)."""
+        folding = None
+        if optimizer is not None:
+            heavy = optimizer.heavy_ball(model.params)
+            folding = (optimizer.plain_descent, heavy if heavy is None else (heavy[0], id(heavy[1])))
+        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding
+
     def __call__(self) -> float:
         for call in self.forward:
             call()

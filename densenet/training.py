@@ -4,10 +4,11 @@ Data is validated once, before training starts. The loop then runs planned
 steps (``densenet.plan``) on the model's flat buffers: a step allocates
 nothing (no copy of ``X`` when it already has the model's dtype, batches
 copied or gathered with ``np.take(out=)`` into the step's input arrays, one
-in-place optimiser update).
+in-place optimiser update). The model keeps its steps (``train_step``), so a
+fit called again with the same loss and optimiser builds none.
 
 The loop works on any model through its public interface (``check_data``,
-``plan``, ``params``, ``grads``, ``rng``, ``evaluate``, ``snapshot_buffer``):
+``train_step``, ``params``, ``grads``, ``rng``, ``evaluate``, ``snapshot_buffer``):
 ``Sequential.fit`` calls it, and this file never imports the model.
 """
 
@@ -28,11 +29,11 @@ from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
 from .optimizer import Optimizer
-from .plan import TrainStep
 from .sgd import SGD
 
 if TYPE_CHECKING:
     from .model import Sequential
+    from .plan import TrainStep
 
 
 @dataclass
@@ -92,11 +93,11 @@ class _Epoch:
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         self.shuffle = shuffle
-        self.rows = np.arange(n)
-        self.order = self.rows.copy()
-        self.full = TrainStep(model, loss, optimizer, self.batch_size, y)
+        self.rows = np.arange(n) if shuffle else None
+        self.order = np.arange(n) if shuffle else None
+        self.full = model.train_step(loss, optimizer, self.batch_size, y)
         rest = n - self.starts[-1]
-        self.last = self.full if rest == self.batch_size else TrainStep(model, loss, optimizer, rest, y)
+        self.last = self.full if rest == self.batch_size else model.train_step(loss, optimizer, rest, y)
 
     def batch(self, i: int, start: int) -> TrainStep:
         """The step for batch ``i``, its input and target arrays filled."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
+from densenet import backend
+from densenet import model as model_module
+from densenet.model import KEPT_STEPS
+from densenet.plan import TrainStep
 
 from .conftest import mlp, snapshot
 
@@ -234,3 +241,83 @@ def test_integer_labels_with_a_regression_loss_point_to_cross_entropy():
     with pytest.raises(ValueError, match=r"y has shape \(5,\), but the model's output is \(n_samples, 4\); "
                                          r".*for integer class labels use CrossEntropyLoss, or one-hot"):
         model.fit(np.ones((5, 2)), np.array([0, 1, 2, 3, 1]))
+
+
+class CountedStep(TrainStep):
+    """A TrainStep that counts how many are built."""
+
+    built = 0
+
+    def __init__(self, *args, **kwargs):
+        type(self).built += 1
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    CountedStep.built = 0
+    monkeypatch.setattr(model_module, "TrainStep", CountedStep)
+    return CountedStep
+
+
+def test_a_fit_called_again_reuses_its_steps(counted):
+    X, y = two_blobs(40)
+    model, loss, optimizer = mlp((2, 3, 1)), dn.MSELoss(), dn.SGD(0.5)
+    model.fit(X, y, optimizer=optimizer, loss=loss, epochs=1, batch_size=16)
+    assert counted.built == 2  # batches of 16 and the last of 8
+    for _ in range(3):
+        model.fit(X, y, optimizer=optimizer, loss=loss, epochs=1, batch_size=16)
+    model.fit(X, y, epochs=2, batch_size=16)  # the model's own default loss and optimiser,
+    model.fit(X, y, epochs=2, batch_size=16)  # kept like the steps
+    assert counted.built == 4
+    model.fit(X, y, optimizer=dn.SGD(0.5), loss=loss, epochs=1, batch_size=16)  # another optimiser
+    assert counted.built == 6
+
+
+def test_fits_reusing_their_steps_train_like_one_fit():
+    X, y = two_blobs(40)
+    once, loss, optimizer = mlp((2, 3, 1)), dn.MSELoss(), dn.SGD(0.5, momentum=0.9)
+    once.fit(X, y, optimizer=optimizer, loss=loss, epochs=4, batch_size=16, seed=0)
+    split, split_optimizer, rng = mlp((2, 3, 1)), dn.SGD(0.5, momentum=0.9), np.random.default_rng(0)
+    for _ in range(4):
+        split.fit(X, y, optimizer=split_optimizer, loss=loss, epochs=1, batch_size=16, seed=rng)
+    assert_array_equal(split.params, once.params)
+
+
+def test_a_kept_step_is_rebuilt_when_the_optimiser_no_longer_folds():
+    model = dn.Sequential(dn.Dense(512, 512), dn.Sigmoid(), dn.Dense(512, 1), seed=0)
+    assert model.largest_product(16) >= backend.GEMM_MIN_PRODUCT  # folded: grads left alone
+    X, y = np.random.default_rng(0).standard_normal((16, 512)), np.full((16, 1), 0.5)
+    optimizer = dn.SGD(0.01)
+    model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=16)
+    assert not model.grads.any()
+    optimizer.fold = False  # a step that folds would leave grads alone again
+    model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=16)
+    assert model.grads.any()
+
+
+def test_the_kept_steps_are_bounded_and_not_shared_by_copies():
+    X, y = two_blobs(32)
+    model, loss = mlp((2, 3, 1)), dn.MSELoss()
+    first = dn.SGD(0.5)
+    step = model.train_step(loss, first, 32, y)
+    assert model.train_step(loss, first, 32, y) is step
+    assert copy.deepcopy(model).train_step(loss, first, 32, y) is not step
+    assert pickle.loads(pickle.dumps(model)).train_step(loss, first, 32, y) is not step
+    for _ in range(KEPT_STEPS):
+        model.train_step(loss, dn.SGD(0.5), 32, y)
+    assert model.train_step(loss, first, 32, y) is not step  # the oldest made room
+
+
+def test_a_step_key_follows_what_the_step_is_built_from():
+    X, y = two_blobs(8)
+    model, loss, optimizer = mlp((2, 3, 1)), dn.MSELoss(), dn.SGD(0.1, momentum=0.9)
+    optimizer.prepare(model.params)
+    key = TrainStep.key(model, loss, optimizer, 8, y)
+    assert TrainStep.key(model, loss, optimizer, 8, y.copy()) == key
+    assert TrainStep.key(model, loss, optimizer, 4, y) != key
+    assert TrainStep.key(model, dn.MSELoss(), optimizer, 8, y) != key
+    assert TrainStep.key(model, loss, optimizer, 8, y.astype(np.float32)) != key
+    assert TrainStep.key(model, loss, optimizer, 8, np.hstack([y, y])) != key  # (a loss of any shape)
+    optimizer.momentum = 0.5
+    assert TrainStep.key(model, loss, optimizer, 8, y) != key

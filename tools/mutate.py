@@ -91,7 +91,7 @@ OWN_TESTS = {
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "training.py:324:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:325:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:155:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -99,9 +99,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:155:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:127:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:134:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:323:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:324:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:218:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -120,10 +120,12 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:186:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:35:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:38:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:40:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
+    "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+                                    "tests bound the cache by the name): 5 steps train the same",
     "callbacks.py:111:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
 }
