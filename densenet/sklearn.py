@@ -117,7 +117,7 @@ class _DenseNetEstimator(BaseEstimator):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.rng_ = np.random.default_rng(seed)
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
-            self.optimizer_ = self._optimizer()
+            self.optimizer_, self.loss_ = self._optimizer(), self._loss()  # kept: partial_fit reuses the steps
             self.loss_curve_, self.n_iter_ = [], 0
         callbacks: list = []
         validation = None
@@ -132,7 +132,7 @@ class _DenseNetEstimator(BaseEstimator):
             callbacks.append(EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol,
                                            restore_best_weights=False))
         batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
-        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self._loss(), epochs=epochs,
+        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_, epochs=epochs,
                                   batch_size=max(1, min(batch, len(X))), shuffle=bool(self.shuffle),
                                   seed=self.rng_, validation_data=validation, callbacks=callbacks,
                                   verbose=bool(self.verbose))
