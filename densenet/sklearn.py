@@ -117,7 +117,7 @@ class _DenseNetEstimator(BaseEstimator):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.rng_ = np.random.default_rng(seed)
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
-            self.optimizer_, self.loss_ = self._optimizer(), self._loss()  # kept: partial_fit reuses the steps
+            self.optimizer_, self.loss_ = self._optimizer(), self._loss()  # kept: partial_fit reuses steps
             self.loss_curve_, self.n_iter_ = [], 0
         callbacks: list = []
         validation = None

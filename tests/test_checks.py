@@ -120,3 +120,17 @@ def test_sum_of_squares_reads_the_array_as_it_is_when_called(size, dtype):
     rtol = {np.float32: size * np.finfo(np.float32).eps, np.int64: 0.0}.get(dtype, 1e-15)
     assert isinstance(squares(), float)
     assert_allclose(squares(), exact, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axpy_chunks_take_contiguous_vectors_only(dtype):
+    y, x = np.zeros(3 * backend.BLAS_SMALL + 5, dtype), np.arange(3 * backend.BLAS_SMALL + 5, dtype=dtype)
+    chunks = backend.axpy_chunks(y, x)
+    assert chunks is not None
+    axpy, pieces = chunks
+    for x_part, y_part in pieces:
+        axpy(x_part, y_part, a=2.0)
+    assert_allclose(y, 2 * x, rtol=0)
+    assert backend.axpy_chunks(y.reshape(1, -1), x.reshape(1, -1)) is None  # not 1-D
+    assert backend.axpy_chunks(y[::2], x[::2]) is None  # strided
+    assert backend.axpy_chunks(y, x.astype(np.float16)) is None  # another dtype

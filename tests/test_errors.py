@@ -80,6 +80,22 @@ def test_constructors_and_arguments_are_checked(make, error, message):
         make()
 
 
+def test_an_array_like_with_to_numpy_but_no_isna_is_taken_as_an_array():
+    class Table:  # an array-like that is not a pandas table (xarray and polars have to_numpy)
+        def __init__(self, values):
+            self.values = np.asarray(values)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.values if dtype is None else self.values.astype(dtype)
+
+        def to_numpy(self):
+            return self.values
+
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert_array_equal(model.predict(Table(X)), model.predict(X))
+
+
 def test_pandas_nullable_columns_are_taken_when_complete_and_named_when_not():
     pd = pytest.importorskip("pandas")
     model = mlp((2, 3, 1))

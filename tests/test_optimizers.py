@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -185,6 +186,23 @@ def test_steps_allocate_nothing_for_every_optimizer(name, dtype):
     # the smallest array of this step is 1.25 KiB (32 x 10 float32); what is traced is
     # Python bookkeeping (np.errstate in the sigmoid of large arrays)
     assert peak <= 1024
+
+
+@pytest.mark.parametrize("make, vectors", [
+    (lambda: dn.Adam(0.01), 3),                       # m, v and one work vector
+    (lambda: dn.AdamW(0.01, weight_decay=0.1), 3),    # its decay shrinks params in place
+    (lambda: dn.Adam(0.01, weight_decay=0.1), 4),     # and grads + wd * params
+])
+def test_adam_keeps_three_vectors_beside_the_parameters_four_with_l2(make, vectors):
+    params, grads = np.zeros(1 << 16), np.full(1 << 16, 0.5)
+    optimizer = make()
+    tracemalloc.start()
+    try:
+        optimizer.step(params, grads)  # the first step allocates what the optimiser keeps
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert vectors * params.nbytes <= kept < (vectors + 0.5) * params.nbytes  # 512 KiB each
 
 
 @pytest.mark.parametrize("name", ["step", "cosine"])

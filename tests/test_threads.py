@@ -104,6 +104,14 @@ def test_busy_cpus_is_0_where_the_kernel_does_not_say(monkeypatch):
     assert backend.busy_cpus() == 0
 
 
+def test_cpus_falls_back_to_the_count_and_to_1_where_affinity_is_unknown(monkeypatch):
+    monkeypatch.delattr(backend.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 3)
+    assert backend._cpus() == 3
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: None)
+    assert backend._cpus() == 1
+
+
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     loadavg = b"2.10 1.50 0.80 5/250 12345\n"
     ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]

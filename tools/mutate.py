@@ -126,6 +126,14 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
+    "callbacks.py:108:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+                                         "on_train_begin before anything reads it",
+    "backend.py:65:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+                                      "(8,193 elements: the same sums and updates, one slice boundary moved; "
+                                      "the tests take the bound by the name)",
+    "backend.py:273:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+                                       "runs products of 2-4 Mi multiply-adds on one thread, the same "
+                                       "results (the tests take the bound by the name)",
     "callbacks.py:111:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
 }
