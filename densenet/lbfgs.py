@@ -21,9 +21,11 @@ class LBFGS(Optimizer):
     forward and backward pass.
 
     Args:
-        history_size: the number of curvature pairs kept (SciPy's ``maxcor``).
-        tolerance_grad: stop when the largest gradient element is below it (``gtol``).
-        tolerance_change: stop when the loss changes relatively less (``ftol``).
+        history_size: the number of curvature pairs kept (SciPy's ``maxcor``; 10 as SciPy's).
+        tolerance_grad: stop when the largest gradient element is below it (``gtol``; 1e-7 as
+            PyTorch's ``LBFGS``).
+        tolerance_change: stop when the loss changes relatively less (``ftol``; 1e-12, tighter than
+            SciPy's default of about 2.2e-9).
 
     It is a full-batch optimiser (``full_batch`` is True): in ``fit``, ``epochs``
     is the largest number of L-BFGS iterations (one ``History`` entry and one

@@ -184,3 +184,10 @@ def test_equal_to_pytorch(kind):
         loss = kind()
         assert_allclose(loss.forward(y_pred, y_true), value.item(), rtol=1e-12)
         assert_allclose(loss.backward(), z.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_integer_labels_of_the_index_type_are_taken_without_a_copy():
+    labels = np.array([0, 2, 1, 2], dtype=np.intp)
+    taken = dn.CrossEntropyLoss().target(labels, 3, np.float64)
+    assert taken is labels
+    assert dn.CrossEntropyLoss().target(labels.astype(np.int8), 3, np.float64).dtype == np.intp

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import OptimizeResult
 
 import densenet as dn
 
@@ -81,3 +82,15 @@ def test_lbfgs_is_not_stepped_and_checks_its_arguments():
         dn.LBFGS(history_size=0)
     with pytest.raises(ValueError, match=r"LBFGS: invalid tolerance_grad -1\.0"):
         dn.LBFGS(tolerance_grad=-1.0)
+
+
+def test_lbfgs_defaults_are_the_documented_ones(monkeypatch):
+    seen = {}
+
+    def spy(fun, x0, **kwargs):
+        seen.update(kwargs["options"])
+        return OptimizeResult(x=x0, fun=0.0, success=True)
+
+    monkeypatch.setattr("densenet.lbfgs.minimize", spy)
+    dn.LBFGS().minimize(lambda w: (0.0, 0 * w), np.zeros(3), 5)
+    assert seen == {"maxiter": 5, "maxcor": 10, "gtol": 1e-7, "ftol": 1e-12}

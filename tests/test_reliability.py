@@ -99,11 +99,13 @@ def test_callbacks_reused_across_fits_start_afresh():
 
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
-    events = []
+    events, sizes = [], []
     real_fsync, real_replace = os.fsync, os.replace
 
     def spy_fsync(fd):
-        events.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        info = os.fstat(fd)
+        events.append(("fsync", "folder" if stat.S_ISDIR(info.st_mode) else "file"))
+        sizes.append(info.st_size)  # what the kernel holds when it is asked to make it durable
         real_fsync(fd)
 
     def spy_replace(src, dst):
@@ -114,6 +116,7 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy_replace)
     mlp((2, 2, 1)).save(tmp_path / "m.npz")
     assert events == [("fsync", "file"), ("replace", "m.npz"), ("fsync", "folder")]
+    assert sizes[0] == os.path.getsize(tmp_path / "m.npz")  # every byte written out before the fsync
 
 
 # -- what the mutation run (tools/mutate.py) found unguarded ----------------------------

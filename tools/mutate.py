@@ -134,6 +134,8 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:273:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
+    "callbacks.py:111:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+                                         "set again by on_train_begin before anything reads it",
     "callbacks.py:111:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
 }
