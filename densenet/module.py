@@ -319,7 +319,10 @@ class Module:
                         "use copy.deepcopy")
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+        config = self.config()
+        if not isinstance(config, dict):  # a broken config() must not break the errors that name it
+            return f"{type(self).__name__}(...)"
+        args = ", ".join(f"{key}={value!r}" for key, value in config.items())
         return f"{type(self).__name__}({args})"
 
 

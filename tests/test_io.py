@@ -206,10 +206,22 @@ class Narrowing(dn.Dense):
         return {"in_features": self.in_features, "out_features": 1}  # rebuilds another layer
 
 
+class Typed(Scaled):
+    def config(self):
+        return {"factor": self.factor, "type": "Scaled"}  # the key the file uses for the type
+
+
+class Listed(Scaled):
+    def config(self):
+        return [self.factor]
+
+
 @pytest.mark.parametrize("module, message", [
     (Scaled(2.0), r"cannot be rebuilt from its config \{\}"),
     (Opaque(2.0), "JSON values only"),
     (Narrowing(2, 2), "not rebuilt by its config"),
+    (Typed(2.0), "a dict of constructor arguments without a 'type' key"),
+    (Listed(2.0), "a dict of constructor arguments without a 'type' key"),
 ])
 def test_modules_their_config_cannot_rebuild_are_refused(tmp_path, module, message):
     model = dn.Sequential(dn.Dense(2, 2), module)

@@ -278,3 +278,19 @@ def test_a_module_gets_its_ones_column_wherever_it_sits_and_only_at_batch_1(befo
     for rows in (X[:1], X):
         model.forward(rows)
     assert spy.given == [True, False]
+
+
+def test_a_module_that_does_not_ask_for_a_ones_column_never_gets_one():
+    class Spy(OnesSpy):
+        wants_ones_column = False
+
+    class Undeclared(dn.Module):  # the protocol's default
+        def __init__(self):
+            self.given = []
+
+        plan = OnesSpy.plan
+
+    for spy in (Spy(), Undeclared()):
+        model = dn.Sequential(dn.Dense(2, 2), spy, dn.Dense(2, 1), seed=0)
+        model.forward(np.array([[0.5, -1.0]]))  # batch 1, where a module that asks gets one
+        assert spy.given == [False]
