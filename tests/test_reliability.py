@@ -439,7 +439,7 @@ def test_lbfgs_diverging_after_an_iteration_keeps_that_iterate():
 def test_a_fresh_history_is_empty_and_fit_trains_one_epoch_by_default():
     from densenet.training import fit
 
-    assert dn.History().epochs == 0
+    assert dn.History().epochs == 0 and dn.History().stopped_early is False
     assert mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
     assert fit(mlp((1, 1)), np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
 
