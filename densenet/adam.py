@@ -25,7 +25,7 @@ class Adam(Optimizer):
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
 
-        m = m + (1 - b1) (g - m)            v = b2 v + (1 - b2) g * g
+        m = b1 m + (1 - b1) g               v = b2 v + (1 - b2) g * g
         params = params - lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
 
     The moments ``m`` and ``v`` are flat vectors beside ``params``
@@ -75,8 +75,8 @@ class Adam(Optimizer):
             g = work.g
             np.multiply(params, wd, out=g)
             np.add(g, grads, out=g)
-        np.subtract(g, m, out=tmp)  # m += (1 - b1) (g - m)
-        work.axpy(work.tmp_into_m, 1.0 - b1)
+        np.multiply(m, b1, out=m)  # m = b1 m + (1 - b1) g: two passes over three vectors, not four
+        work.axpy(work.g_into_m, 1.0 - b1)
         np.multiply(g, g, out=tmp)  # v = b2 v + (1 - b2) g g
         np.multiply(v, b2, out=v)
         work.axpy(work.tmp_into_v, 1.0 - b2)
@@ -99,20 +99,23 @@ class Adam(Optimizer):
 
 
 class _Work:
-    """Adam's work vectors for one pair of arrays, and ``y += a * tmp`` for ``y`` each of
-    ``m``, ``v`` and ``params``: chunked BLAS axpy where the arrays allow it (one pass)."""
+    """Adam's work vectors for one pair of arrays, and ``y += a * x`` for ``(x, y)`` each of
+    ``(g, m)``, ``(tmp, v)`` and ``(tmp, params)``: chunked BLAS axpy where the arrays allow
+    it (one pass)."""
 
     def __init__(self, params: NDArray, grads: NDArray, m: NDArray, v: NDArray, coupled: bool) -> None:
         self.arrays = (params, grads, m, v)
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else self.tmp  # grads + wd params
-        self.tmp_into_m, self.tmp_into_v = (m, axpy_chunks(m, self.tmp)), (v, axpy_chunks(v, self.tmp))
-        self.tmp_into_params = (params, axpy_chunks(params, self.tmp))
+        g = self.g if coupled else grads
+        self.g_into_m = (g, m, axpy_chunks(m, g))
+        self.tmp_into_v = (self.tmp, v, axpy_chunks(v, self.tmp))
+        self.tmp_into_params = (self.tmp, params, axpy_chunks(params, self.tmp))
 
-    def axpy(self, target: tuple[NDArray, object], a: float) -> None:
-        y, chunks = target
+    def axpy(self, pair: tuple[NDArray, NDArray, object], a: float) -> None:
+        x, y, chunks = pair
         if chunks is None:  # tmp is scratch until the next pass writes it
-            np.multiply(self.tmp, a, out=self.tmp)
+            np.multiply(x, a, out=self.tmp)
             np.add(y, self.tmp, out=y)
             return
         axpy, pieces = chunks

@@ -111,14 +111,18 @@ class CrossEntropyLoss(Loss):
 def log_softmax(Z: NDArray, out: NDArray, exp: NDArray, row: NDArray) -> None:
     """``out = Z - max - log(sum(exp(Z - max)))`` row by row, with work arrays ``exp``
     ``(N, C)`` and ``row`` ``(N, 1)``. A shift that overflows gives ``-inf``, the
-    correct log-probability of a class that far below the best, without a warning."""
+    correct log-probability of a class that far below the best, without a warning.
+    Each row's shift is spread over ``exp`` before it is subtracted: a ufunc that
+    broadcasts an ``(N, 1)`` column takes an iterator buffer on every call."""
     np.max(Z, axis=1, out=row, keepdims=True)
+    np.copyto(exp, row)
     with np.errstate(over="ignore"):
-        np.subtract(Z, row, out=out)
+        np.subtract(Z, exp, out=out)
     np.exp(out, out=exp)
     np.sum(exp, axis=1, out=row, keepdims=True)
     np.log(row, out=row)
-    np.subtract(out, row, out=out)
+    np.copyto(exp, row)
+    np.subtract(out, exp, out=out)
 
 
 def _as_array(y: ArrayLike, name: str) -> NDArray:
