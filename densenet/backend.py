@@ -37,12 +37,16 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   configured count cut to the CPUs other processes leave free
   (``busy_cpus``, looked at once a second at most): beside two busy processes
   a 784-512-512-10 epoch then takes 2.3-2.7x its idle time instead of 3.9-13x.
+- ``ThreadChoice``: what the load the kernel reports does not show (a virtual
+  machine's host giving its CPUs to other guests, two virtual CPUs far apart in
+  the host's caches) a fit finds out by timing its own steps on both counts.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -55,10 +59,11 @@ from scipy.linalg import blas
 from scipy.special import expit
 
 __all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT",
-           "SENSE_EVERY", "SERIAL_BELOW", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
+           "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS",
+           "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
            "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
            "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares", "thread_count",
-           "threads"]
+           "thread_choice", "threads"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -406,3 +411,102 @@ def _limited(n: int) -> Iterator[None]:
     finally:
         for lib, count in zip(libraries, saved):
             lib.set_num_threads(count)
+
+
+#: A trial of ``ThreadChoice`` times this many steps on each count, each after an
+#: untimed step on that count (the first step after a switch pays for the switch).
+TRIAL_STEPS = 3
+
+#: Seconds for which a ``ThreadChoice`` keeps its choice before it times the counts again.
+TRIAL_EVERY = 10.0
+
+#: One thread is chosen when its steps took at most this fraction of the time the
+#: other count's did: where both are about as fast, the thread policy's count stays.
+TRIAL_MARGIN = 0.95
+
+
+class ThreadChoice:
+    """Runs a planned training step on ``count`` BLAS threads or on one, whichever the
+    step's own timings favoured in the last trial.
+
+    The thread policy sees the load the kernel reports (``busy_cpus``), not all
+    of it: on a virtual machine the host may give the CPUs to other guests, or
+    place the two virtual CPUs far apart in its caches. On this project's 2-CPU
+    machine, with nothing else running in it, one epoch of 2-64-64-1 at batch
+    1024 took 1.37x (1.34-1.38) as long on two threads as on one, and 0.77x
+    (0.66-1.01) half an hour later; 64-256-256-10 at batch 128, 0.66x (0.64-0.70)
+    and then 1.17x (0.72-1.19). So a fit whose plan may run on several threads times its
+    steps: a trial runs them alternately on ``count`` threads and on one
+    (``TRIAL_STEPS`` timed steps each, every one after an untimed step on the same
+    count), and the next ``TRIAL_EVERY`` seconds of steps run on one thread if its
+    median step took at most ``TRIAL_MARGIN`` of the other's, else on ``count``.
+    Trial steps are ordinary training steps. Steps of another batch size (a
+    fit's last, smaller batch) run on the current count, untimed.
+
+    Use it as a context (``with choice:``) around the steps of one fit: it puts
+    BLAS's thread counts back when the block ends.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        #: the count steps run on between trials
+        self.best = count
+        self._trial: list[tuple[int, bool]] = []  # (count, timed) of the trial's steps to come
+        self._times: dict[int, list[float]] = {}
+        self._due = -math.inf  # when the next trial starts (time.monotonic)
+        self._current: int | None = None  # what BLAS runs on now, if this object set it
+        self._saved: list[int] = []
+
+    def __enter__(self) -> ThreadChoice:
+        self._saved = [lib.get_num_threads() for lib in _blas_libraries()]
+        self._current = None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for lib, count in zip(_blas_libraries(), self._saved):
+            lib.set_num_threads(count)
+
+    def __call__(self, step: Callable[[], float], timed: bool = True) -> float:
+        """Run ``step`` (a full batch if ``timed``, else untimed) on the chosen count,
+        or as the next step of a trial; returns what it returns."""
+        if not timed:
+            self._use(self._current or self.best)
+            return step()
+        if not self._trial:
+            if time.monotonic() < self._due:
+                self._use(self.best)
+                return step()
+            self._trial = [(n, t) for _ in range(TRIAL_STEPS) for n in (self.count, 1) for t in (False, True)]
+            self._times = {self.count: [], 1: []}
+        count, keep = self._trial.pop(0)
+        self._use(count)
+        start = time.perf_counter()
+        value = step()
+        if keep:
+            self._times[count].append(time.perf_counter() - start)
+        if not self._trial:
+            one, many = (statistics.median(self._times[n]) for n in (1, self.count))
+            self.best = 1 if one <= TRIAL_MARGIN * many else self.count
+            self._due = time.monotonic() + TRIAL_EVERY
+        return value
+
+    def _use(self, count: int) -> None:
+        if count != self._current:
+            for lib in _blas_libraries():
+                lib.set_num_threads(count)
+            self._current = count
+
+
+def thread_choice(largest_product: int, count: int | None, kept: ThreadChoice | None) -> ThreadChoice | None:
+    """The ``ThreadChoice`` for a fit whose plan's largest product has
+    ``largest_product`` multiply-adds and which the thread policy runs on ``count``
+    threads (``thread_count``'s answer): ``kept`` (a previous fit's) if it chose
+    between the same counts, a new one otherwise, None where only one count is in
+    question (a plan under ``PARALLEL_MIN_PRODUCT``, or one thread)."""
+    if largest_product < PARALLEL_MIN_PRODUCT:
+        return None
+    if count is None:  # no limit set: BLAS's own count
+        count = max(lib.get_num_threads() for lib in _blas_libraries())
+    if count <= 1:
+        return None
+    return kept if kept is not None and kept.count == count else ThreadChoice(count)

@@ -26,8 +26,10 @@ class Callback:
     Before training, ``fit`` sets ``self.model`` (the model it trains) and
     ``self.params`` (``{"epochs": ..., "steps": batches per epoch, "metrics":
     ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
-    sets, or None when BLAS chooses}``). To stop after an epoch, set
-    ``self.model.stop_training = True`` (or return True from ``on_epoch_end``).
+    sets, or None when BLAS chooses, "thread_trial": whether the steps are timed on
+    that count and on one thread, to run on the faster (``backend.ThreadChoice``)}``).
+    To stop after an epoch, set ``self.model.stop_training = True`` (or return True
+    from ``on_epoch_end``).
     ``on_batch_end`` is called only for callbacks that override it, so the step
     loop pays nothing for the others.
 
@@ -162,7 +164,8 @@ class Progress(Callback):
         self._epoch, self._sum, self._count = 0, 0.0, 0
         threads = self.params["blas_threads"]
         print(f"fit: {self.epochs} epochs of {self.params['steps']} steps, BLAS threads: "
-              + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)"),
+              + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)")
+              + (", or 1 while its steps time faster" if self.params.get("thread_trial") else ""),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():

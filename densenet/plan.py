@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .backend import GEMM_MIN_PRODUCT, scaled_add
+from .backend import GEMM_MIN_PRODUCT, ThreadChoice, scaled_add
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -67,6 +67,8 @@ class TrainStep:
         plan = model.plan(n, descent=None if folding is None else folding[0])
         plan.check_backward()
         self.n, self.X = n, plan.X
+        #: how many BLAS threads its steps run on, chosen by timing them (``fit`` sets it)
+        self.thread_choice: ThreadChoice | None = None
         self.y = np.zeros((n, *target.shape[1:]), target.dtype)
         planned = loss.plan(plan.Y, self.y, plan.dY)
         self.forward = plan.forward + tuple(planned.forward)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import positive_int
-from .backend import all_finite, blas_threads, thread_count
+from .backend import ThreadChoice, all_finite, blas_threads, thread_choice, thread_count
 from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
@@ -112,14 +113,16 @@ class _Epoch:
             step.y[...] = self.y[start:stop]
         return step
 
-    def run(self, on_batch: Sequence[Callback] = ()) -> tuple[float, int | None]:
-        """Train one epoch: returns (sum of batch losses x rows, None), or stops at
-        the first non-finite loss with (partial sum, that batch's index)."""
-        batch, isfinite = self.batch, math.isfinite
+    def run(self, on_batch: Sequence[Callback] = (),
+            threads: ThreadChoice | None = None) -> tuple[float, int | None]:
+        """Train one epoch (each step through ``threads``, if given): returns (sum of
+        batch losses x rows, None), or stops at the first non-finite loss with
+        (partial sum, that batch's index)."""
+        batch, isfinite, full = self.batch, math.isfinite, self.full
         total = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
-            value = step()
+            value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, i
             total += value * step.n
@@ -227,8 +230,11 @@ def fit(
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
-    threads = thread_count(model.largest_product(min(batch_size, len(X))))  # rows of a step or chunk
-    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads}
+    largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
+    threads = thread_count(largest)
+    trial = not optimizer.full_batch and thread_choice(largest, threads, None) is not None
+    params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
+              "thread_trial": trial}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)
@@ -242,7 +248,8 @@ def fit(
             if optimizer.full_batch:
                 _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
             else:
-                _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record)
+                _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record,
+                             threads)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
             record.stopped(error)
@@ -294,25 +301,30 @@ class _Record:
 
 
 def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer, epochs: int,
-                 batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record) -> None:
-    """Mini-batch training, one optimiser step per batch."""
+                 batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record,
+                 threads: int | None) -> None:
+    """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
+    ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
     epoch_run = _Epoch(model, X, y, batch_size, shuffle, loss, optimizer)
+    full = epoch_run.full  # keeps its choice for the next fit
+    choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
     start_state = optimizer.state_dict()
-    for epoch in range(epochs):
-        if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
-            epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
-            rng.shuffle(epoch_run.order)
-        start_weights[...] = model.params
-        start_state = optimizer.state_dict(out=start_state)
-        total, bad = epoch_run.run(on_batch)
-        if bad is not None or not all_finite(model.params):
-            model.params[...] = start_weights
-            optimizer.load_state_dict(start_state)
-            raise record.diverged(epoch, epoch_run.find_bad_step())
-        if record.end_epoch(epoch, total / len(X)):
-            return
+    with nullcontext() if choice is None else choice:
+        for epoch in range(epochs):
+            if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
+                epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
+                rng.shuffle(epoch_run.order)
+            start_weights[...] = model.params
+            start_state = optimizer.state_dict(out=start_state)
+            total, bad = epoch_run.run(on_batch, choice)
+            if bad is not None or not all_finite(model.params):
+                model.params[...] = start_weights
+                optimizer.load_state_dict(start_state)
+                raise record.diverged(epoch, epoch_run.find_bad_step())
+            if record.end_epoch(epoch, total / len(X)):
+                return
 
 
 class _FullBatch:

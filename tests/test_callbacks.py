@@ -127,6 +127,21 @@ def test_verbose_states_the_threads_the_policy_chose(capsys):
         "fit: 1 epochs of 2 steps, BLAS threads: 1 (densenet's thread policy)"
 
 
+def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch):
+    from densenet import backend
+
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine, looked at afresh
+    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
+    X, y = np.zeros((256, 512)), np.zeros((256, 10))
+    with dn.threads(2):
+        mlp((512, 512, 10)).fit(X, y, epochs=1, batch_size=256, verbose=True)
+        mlp((512, 512, 10)).fit(X, y, epochs=1, optimizer=dn.LBFGS(), batch_size=256, verbose=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fit: ")]
+    assert lines == ["fit: 1 epochs of 1 steps, BLAS threads: 2 (densenet's thread policy), "
+                     "or 1 while its steps time faster",
+                     "fit: 1 epochs of 1 steps, BLAS threads: 2 (densenet's thread policy)"]  # L-BFGS
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self):
         return True

@@ -192,3 +192,131 @@ def test_set_num_threads_checks_its_argument():
         with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1 or None"):
             dn.set_num_threads(bad)
     assert dn.get_num_threads() is None
+
+
+class FakeBlas:
+    """A BLAS library as threadpoolctl shows it, recording the counts set."""
+
+    def __init__(self, count=2):
+        self.count, self.set = count, []
+
+    def get_num_threads(self):
+        return self.count
+
+    def set_num_threads(self, count):
+        self.count = count
+        self.set.append(count)
+
+
+@pytest.fixture
+def fake_machine(monkeypatch):
+    """Two fake BLAS libraries on 2 threads, and a clock that only a fake step moves:
+    a step takes ``cost[count]`` seconds on the count BLAS runs on."""
+    libs = [FakeBlas(), FakeBlas()]
+    clock = {"now": 100.0}
+    monkeypatch.setattr(backend, "_blas_libraries", lambda: libs)
+    monkeypatch.setattr(backend.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(backend.time, "monotonic", lambda: clock["now"])
+
+    def make_step(cost):
+        ran = []
+
+        def step():
+            count = libs[0].count
+            assert libs[1].count == count  # both libraries on the same count
+            ran.append(count)
+            clock["now"] += cost[count]
+            return 0.5
+
+        step.ran = ran
+        return step
+
+    return libs, clock, make_step
+
+
+TRIAL = 4 * backend.TRIAL_STEPS  # steps of a trial: (untimed, timed) on each count, per round
+
+
+@pytest.mark.parametrize("one, chosen", [(0.5, 1), (0.97, 2), (1.0, 2), (1.5, 2)])
+def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chosen):
+    libs, _, make_step = fake_machine
+    step = make_step({2: 1.0, 1: one})
+    with backend.ThreadChoice(2) as choice:
+        values = [choice(step) for _ in range(TRIAL)]
+        assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
+        assert values == [0.5] * TRIAL  # trial steps are ordinary steps
+        assert choice.best == chosen  # one thread only when clearly faster (TRIAL_MARGIN)
+        for _ in range(5):
+            choice(step)
+        assert step.ran[TRIAL:] == [chosen] * 5
+    assert [lib.count for lib in libs] == [2, 2]  # put back when the block ends
+
+
+def test_a_new_trial_starts_trial_every_seconds_after_the_last(fake_machine):
+    libs, clock, make_step = fake_machine
+    cost = {2: 1.0, 1: 0.5}
+    step = make_step(cost)
+    with backend.ThreadChoice(2) as choice:
+        for _ in range(TRIAL):
+            choice(step)
+        ended = clock["now"]
+        assert choice.best == 1
+        cost[1] = 3.0  # one thread is now the slow one
+        while clock["now"] < ended + backend.TRIAL_EVERY:
+            choice(step)
+        assert set(step.ran[TRIAL:]) == {1}  # no trial before TRIAL_EVERY seconds
+        before = len(step.ran)
+        for _ in range(TRIAL):
+            choice(step)
+        assert step.ran[before:] == [2, 2, 1, 1] * backend.TRIAL_STEPS
+        assert choice.best == 2
+
+
+def test_steps_of_another_batch_size_are_not_timed_and_keep_the_count(fake_machine):
+    libs, _, make_step = fake_machine
+    step, last = make_step({2: 1.0, 1: 0.5}), make_step({2: 50.0, 1: 50.0})
+    with backend.ThreadChoice(2) as choice:
+        choice(step)  # the trial's first step: on 2 threads
+        choice(last, timed=False)
+        assert last.ran == [2]
+        for _ in range(TRIAL - 1):
+            choice(step)
+            choice(last, timed=False)
+        assert choice.best == 1  # the last batches' 50 s did not count
+        assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
+
+
+def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fake_machine):
+    libs, _, _ = fake_machine
+    large = backend.PARALLEL_MIN_PRODUCT
+    assert backend.thread_choice(large - 1, 2, None) is None  # a plan the policy runs on one thread
+    assert backend.thread_choice(large, 1, None) is None  # one thread set or left free
+    first = backend.thread_choice(large, 2, None)
+    assert first.count == 2 and backend.thread_choice(large, 2, first) is first
+    assert backend.thread_choice(large, 3, first).count == 3  # another count: a new trial
+    for lib in libs:
+        lib.count = 4
+    assert backend.thread_choice(large, None, first).count == 4  # no limit set: BLAS's own count
+
+
+def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads, monkeypatch, sense_always):
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+    before = blas_threads_now()
+    model = mlp((512, 512, 10), seed=0)
+    X, y = np.random.default_rng(0).standard_normal((512, 512)), np.full((512, 10), 0.5)
+    assert backend.thread_count(model.largest_product(256)) is None  # BLAS's own count: 2
+    watch, loss, optimizer = Watch(), dn.MSELoss(), dn.SGD(0.1)
+    history = model.fit(X, y, epochs=8, batch_size=256, loss=loss, optimizer=optimizer, callbacks=[watch])
+    assert len(history.loss) == 8 and history.loss[-1] < history.loss[0]
+    choice = model.train_step(loss, optimizer, 256, y).thread_choice
+    assert choice is not None and choice.count == 2 and choice.best in (1, 2)
+    assert watch.seen <= {1, 2}
+    assert blas_threads_now() == before
+
+    class Boom(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, batch_size=256, callbacks=[Boom()])
+    assert blas_threads_now() == before
