@@ -279,7 +279,7 @@ PARALLEL_MIN_PRODUCT = 2 ** 21
 
 #: Products below this many multiply-adds OpenBLAS runs on one thread by itself:
 #: no limit is set for them, so tiny plans (the tutorial's) pay nothing. (Set it to
-#: ``math.inf`` and no plan is ever limited: the policy is off.)
+#: ``math.inf`` and no plan is ever limited or timed: the policy is off.)
 SERIAL_BELOW = 2 ** 18
 
 #: Seconds for which one look at the machine's load (``busy_cpus``) is reused.
@@ -443,8 +443,9 @@ class ThreadChoice:
     Trial steps are ordinary training steps. Steps of another batch size (a
     fit's last, smaller batch) run on the current count, untimed.
 
-    Use it as a context (``with choice:``) around the steps of one fit: it puts
-    BLAS's thread counts back when the block ends.
+    Use it as a context (``with choice:``) around the steps of one fit, entered
+    with BLAS on ``count`` threads: it puts back the counts it changed when the
+    block ends (and changes none while ``count`` is the faster).
     """
 
     def __init__(self, count: int) -> None:
@@ -454,17 +455,17 @@ class ThreadChoice:
         self._trial: list[tuple[int, bool]] = []  # (count, timed) of the trial's steps to come
         self._times: dict[int, list[float]] = {}
         self._due = -math.inf  # when the next trial starts (time.monotonic)
-        self._current: int | None = None  # what BLAS runs on now, if this object set it
-        self._saved: list[int] = []
+        self._current = count  # what BLAS runs on now
+        self._saved: list[int] | None = None  # BLAS's counts before this block changed them
 
     def __enter__(self) -> ThreadChoice:
-        self._saved = [lib.get_num_threads() for lib in _blas_libraries()]
-        self._current = None
+        self._current, self._saved = self.count, None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for lib, count in zip(_blas_libraries(), self._saved):
-            lib.set_num_threads(count)
+        if self._saved is not None:
+            for lib, count in zip(_blas_libraries(), self._saved):
+                lib.set_num_threads(count)
 
     def __call__(self, step: Callable[[], float], timed: bool = True) -> float:
         """Run ``step`` (a full batch if ``timed``, else untimed) on the chosen count,
@@ -492,7 +493,10 @@ class ThreadChoice:
 
     def _use(self, count: int) -> None:
         if count != self._current:
-            for lib in _blas_libraries():
+            libraries = _blas_libraries()
+            if self._saved is None:
+                self._saved = [lib.get_num_threads() for lib in libraries]
+            for lib in libraries:
                 lib.set_num_threads(count)
             self._current = count
 
@@ -503,10 +507,10 @@ def thread_choice(largest_product: int, count: int | None, kept: ThreadChoice | 
     threads (``thread_count``'s answer): ``kept`` (a previous fit's) if it chose
     between the same counts, a new one otherwise, None where only one count is in
     question (a plan under ``PARALLEL_MIN_PRODUCT``, or one thread)."""
-    if largest_product < PARALLEL_MIN_PRODUCT:
+    if largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW:  # (the policy off)
         return None
-    if count is None:  # no limit set: BLAS's own count
-        count = max(lib.get_num_threads() for lib in _blas_libraries())
+    if count is None:  # no limit set: BLAS's own count, as thread_count has just looked it up
+        count = _sensed[2] if _sensed is not None else max(lib.get_num_threads() for lib in _blas_libraries())
     if count <= 1:
         return None
     return kept if kept is not None and kept.count == count else ThreadChoice(count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -250,6 +251,12 @@ def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chose
             choice(step)
         assert step.ran[TRIAL:] == [chosen] * 5
     assert [lib.count for lib in libs] == [2, 2]  # put back when the block ends
+    for lib in libs:
+        lib.set.clear()
+    with choice:  # the next fit, before the next trial is due
+        choice(step)
+    assert step.ran[-1] == chosen
+    assert [lib.set for lib in libs] == ([[], []] if chosen == 2 else [[1, 2], [1, 2]])
 
 
 def test_a_new_trial_starts_trial_every_seconds_after_the_last(fake_machine):
@@ -286,8 +293,9 @@ def test_steps_of_another_batch_size_are_not_timed_and_keep_the_count(fake_machi
         assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
 
 
-def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fake_machine):
+def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fake_machine, monkeypatch):
     libs, _, _ = fake_machine
+    monkeypatch.setattr(backend, "_sensed", None)  # BLAS's count not looked up yet
     large = backend.PARALLEL_MIN_PRODUCT
     assert backend.thread_choice(large - 1, 2, None) is None  # a plan the policy runs on one thread
     assert backend.thread_choice(large, 1, None) is None  # one thread set or left free
@@ -297,6 +305,8 @@ def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fa
     for lib in libs:
         lib.count = 4
     assert backend.thread_choice(large, None, first).count == 4  # no limit set: BLAS's own count
+    monkeypatch.setattr(backend, "SERIAL_BELOW", math.inf)
+    assert backend.thread_choice(large, 2, None) is None  # the policy switched off
 
 
 def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads, monkeypatch, sense_always):
