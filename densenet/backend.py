@@ -470,8 +470,7 @@ class ThreadChoice:
     def __call__(self, step: Callable[[], float], timed: bool = True) -> float:
         """Run ``step`` (a full batch if ``timed``, else untimed) on the chosen count,
         or as the next step of a trial; returns what it returns."""
-        if not timed:
-            self._use(self._current or self.best)
+        if not timed:  # on whatever count the last step ran
             return step()
         if not self._trial:
             if time.monotonic() < self._due:

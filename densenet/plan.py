@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .backend import GEMM_MIN_PRODUCT, ThreadChoice, scaled_add
+from .backend import GEMM_MIN_PRODUCT, scaled_add
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from .backend import ThreadChoice
     from .chain import Descent
     from .loss import Loss
     from .model import Sequential

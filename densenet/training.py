@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import positive_int
-from .backend import ThreadChoice, all_finite, blas_threads, thread_choice, thread_count
+from .backend import all_finite, blas_threads, thread_choice, thread_count
 from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
@@ -33,6 +33,7 @@ from .optimizer import Optimizer
 from .sgd import SGD
 
 if TYPE_CHECKING:
+    from .backend import ThreadChoice
     from .model import Sequential
     from .plan import TrainStep
 
