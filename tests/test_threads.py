@@ -259,6 +259,25 @@ def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chose
     assert [lib.set for lib in libs] == ([[], []] if chosen == 2 else [[1, 2], [1, 2]])
 
 
+def test_the_first_step_after_a_switch_is_not_timed(fake_machine):
+    """Switching counts costs the next step (threads woken or parked, caches cold): a
+    trial that timed those steps would hold it against whichever count it switched to."""
+    libs, clock, make_step = fake_machine
+    inner = make_step({2: 1.0, 1: 0.5})
+    last = []
+
+    def step():
+        if last and last[-1] != libs[0].count:
+            clock["now"] += 2.0  # the switch
+        last.append(libs[0].count)
+        return inner()
+
+    with backend.ThreadChoice(2) as choice:
+        for _ in range(TRIAL):
+            choice(step)
+    assert choice.best == 1
+
+
 def test_a_new_trial_starts_trial_every_seconds_after_the_last(fake_machine):
     libs, clock, make_step = fake_machine
     cost = {2: 1.0, 1: 0.5}
