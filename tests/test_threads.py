@@ -238,11 +238,13 @@ def fake_machine(monkeypatch):
 TRIAL = 4 * backend.TRIAL_STEPS  # steps of a trial: (untimed, timed) on each count, per round
 
 
-@pytest.mark.parametrize("one, chosen", [(0.5, 1), (0.97, 2), (1.0, 2), (1.5, 2)])
+@pytest.mark.parametrize("one, chosen", [(1.0, 1), (1.94, 2), (2.0, 2), (3.0, 2)])
 def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chosen):
     libs, _, make_step = fake_machine
-    step = make_step({2: 1.0, 1: one})
-    with backend.ThreadChoice(2) as choice:
+    step = make_step({2: 2.0, 1: one})
+    fresh = backend.ThreadChoice(2)
+    assert fresh.best == 2  # before its first trial, the policy's count
+    with fresh as choice:
         values = [choice(step) for _ in range(TRIAL)]
         assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
         assert values == [0.5] * TRIAL  # trial steps are ordinary steps
@@ -259,6 +261,16 @@ def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chose
     assert [lib.set for lib in libs] == ([[], []] if chosen == 2 else [[1, 2], [1, 2]])
 
 
+def test_one_thread_is_chosen_at_exactly_the_margin(fake_machine, monkeypatch):
+    _, _, make_step = fake_machine
+    monkeypatch.setattr(backend, "TRIAL_MARGIN", 0.75)  # times exact in binary
+    step = make_step({2: 2.0, 1: 1.5})
+    with backend.ThreadChoice(2) as choice:
+        for _ in range(TRIAL):
+            choice(step)
+    assert choice.best == 1
+
+
 def test_the_first_step_after_a_switch_is_not_timed(fake_machine):
     """Switching counts costs the next step (threads woken or parked, caches cold): a
     trial that timed those steps would hold it against whichever count it switched to."""
@@ -268,7 +280,7 @@ def test_the_first_step_after_a_switch_is_not_timed(fake_machine):
 
     def step():
         if last and last[-1] != libs[0].count:
-            clock["now"] += 2.0  # the switch
+            clock["now"] += 2.0 if libs[0].count == 1 else 0.2  # the switch
         last.append(libs[0].count)
         return inner()
 
@@ -287,10 +299,10 @@ def test_a_new_trial_starts_trial_every_seconds_after_the_last(fake_machine):
             choice(step)
         ended = clock["now"]
         assert choice.best == 1
-        cost[1] = 3.0  # one thread is now the slow one
+        cost[1] = backend.TRIAL_EVERY / 4  # one thread now the slow one; four steps take TRIAL_EVERY
         while clock["now"] < ended + backend.TRIAL_EVERY:
             choice(step)
-        assert set(step.ran[TRIAL:]) == {1}  # no trial before TRIAL_EVERY seconds
+        assert step.ran[TRIAL:] == [1] * 4  # no trial before TRIAL_EVERY seconds, one from exactly then
         before = len(step.ran)
         for _ in range(TRIAL):
             choice(step)
@@ -349,3 +361,21 @@ def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads,
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y, batch_size=256, callbacks=[Boom()])
     assert blas_threads_now() == before
+
+
+def test_fit_times_its_full_batches_only(two_threads, monkeypatch, sense_always):
+    """The last, smaller batch of an epoch is another plan: timing it beside full
+    batches would hold its shorter steps against whichever count it ran on."""
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+    calls = []
+    run = backend.ThreadChoice.__call__
+
+    def spy(self, step, timed=True):
+        calls.append((step.n, timed))
+        return run(self, step, timed)
+
+    monkeypatch.setattr(backend.ThreadChoice, "__call__", spy)
+    model = mlp((512, 512, 10), seed=0)
+    X, y = np.random.default_rng(0).standard_normal((640, 512)), np.full((640, 10), 0.5)
+    model.fit(X, y, epochs=2, batch_size=256)
+    assert calls == [(256, True), (256, True), (128, False)] * 2
