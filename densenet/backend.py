@@ -294,7 +294,8 @@ _sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own co
 def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before. ``fit``, ``predict`` and ``evaluate`` still run small plans on
-    one thread (``thread_count``) and use at most ``n`` for large ones."""
+    one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
+    thread while its steps time faster on one: ``ThreadChoice``)."""
     global _num_threads, _original, _sensed
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")

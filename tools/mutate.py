@@ -143,13 +143,13 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:113:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:418:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:419:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:421:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:422:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:458:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:459:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:509:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:510:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
 }
