@@ -63,7 +63,7 @@ __all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SI
            "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
            "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
            "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares", "thread_count",
-           "thread_choice", "threads"]
+           "thread_choice", "threads", "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -501,16 +501,22 @@ class ThreadChoice:
             self._current = count
 
 
-def thread_choice(largest_product: int, count: int | None, kept: ThreadChoice | None) -> ThreadChoice | None:
-    """The ``ThreadChoice`` for a fit whose plan's largest product has
-    ``largest_product`` multiply-adds and which the thread policy runs on ``count``
-    threads (``thread_count``'s answer): ``kept`` (a previous fit's) if it chose
-    between the same counts, a new one otherwise, None where only one count is in
+def trial_count(largest_product: int, count: int | None) -> int | None:
+    """The count a fit times against one thread (``ThreadChoice``) when its plan's
+    largest product has ``largest_product`` multiply-adds and the thread policy runs it
+    on ``count`` threads (``thread_count``'s answer); None where only one count is in
     question (a plan under ``PARALLEL_MIN_PRODUCT``, or one thread)."""
     if largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW:  # (the policy off)
         return None
     if count is None:  # no limit set: BLAS's own count, as thread_count has just looked it up
         count = _sensed[2] if _sensed is not None else max(lib.get_num_threads() for lib in _blas_libraries())
-    if count <= 1:
+    return count if count > 1 else None
+
+
+def thread_choice(largest_product: int, count: int | None, kept: ThreadChoice | None) -> ThreadChoice | None:
+    """The ``ThreadChoice`` for such a fit (see ``trial_count``): ``kept`` (a previous
+    fit's) if it chose between the same counts, a new one otherwise, or None."""
+    count = trial_count(largest_product, count)
+    if count is None:
         return None
     return kept if kept is not None and kept.count == count else ThreadChoice(count)

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import positive_int
-from .backend import all_finite, blas_threads, thread_choice, thread_count
+from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .loss import Loss
 from .mse import MSELoss
@@ -233,7 +233,7 @@ def fit(
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
     largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
     threads = thread_count(largest)
-    trial = not optimizer.full_batch and thread_choice(largest, threads, None) is not None
+    trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
               "thread_trial": trial}
     model.stop_training = False
