@@ -37,6 +37,7 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   configured count cut to the CPUs other processes leave free
   (``busy_cpus``, looked at once a second at most): beside two busy processes
   a 784-512-512-10 epoch then takes 2.3-2.7x its idle time instead of 3.9-13x.
+  The policy sets counts from the main Python thread only (``on_main_thread``).
 - ``ThreadChoice``: what the load the kernel reports does not show (a virtual
   machine's host giving its CPUs to other guests, two virtual CPUs far apart in
   the host's caches) a fit finds out by timing its own steps on both counts.
@@ -47,6 +48,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -62,8 +64,8 @@ __all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SI
            "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS",
            "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
            "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
-           "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares", "thread_count",
-           "thread_choice", "threads", "trial_count"]
+           "on_main_thread", "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares",
+           "thread_count", "thread_choice", "threads", "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -295,7 +297,9 @@ def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before. ``fit``, ``predict`` and ``evaluate`` still run small plans on
     one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
-    thread while its steps time faster on one: ``ThreadChoice``)."""
+    thread while its steps time faster on one: ``ThreadChoice``). Call it from the main
+    Python thread: the count is the whole process's, and OpenBLAS may ignore one set from
+    another thread (``on_main_thread``)."""
     global _num_threads, _original, _sensed
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")
@@ -330,8 +334,9 @@ def thread_count(largest_product: int) -> int | None:
     multiply-adds runs on: 1 below ``PARALLEL_MIN_PRODUCT``; else the configured
     count (BLAS's own when none is), cut to the CPUs other processes leave free
     right now (``busy_cpus``), at least 1. ``None`` means no limit is set (BLAS
-    decides)."""
-    if largest_product < SERIAL_BELOW:
+    decides): below ``SERIAL_BELOW``, and in every Python thread but the main one
+    (``on_main_thread``)."""
+    if largest_product < SERIAL_BELOW or not on_main_thread():
         return None
     if largest_product < PARALLEL_MIN_PRODUCT:
         return 1
@@ -343,6 +348,23 @@ def thread_count(largest_product: int) -> int | None:
     wanted = _num_threads or blas_count
     return max(1, free) if free < wanted else _num_threads
 
+
+
+def on_main_thread() -> bool:
+    """Whether this is the main Python thread, the one from which the thread policy sets
+    BLAS's counts.
+
+    OpenBLAS (0.3.30 and 0.3.31 here) keeps one count per library for the whole
+    process, and from other threads a set count may not take: once the main thread has
+    set one, counts set from other threads were ignored (a gemm in a worker thread ran
+    on two threads after the worker set one), and of two worker threads, the second's
+    putting back two threads was ignored after the first had set one. Two fits in two
+    threads, each putting back the count it found, left BLAS on one thread for the rest
+    of the process in two runs of three. So fits and predictions in other threads (a
+    threaded server, Dask's workers, joblib's threading backend) run on the counts BLAS
+    has, which the main thread sets (``set_num_threads``; one thread per worker is the
+    usual choice for a pool of threads)."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def busy_cpus() -> int:
@@ -505,8 +527,9 @@ def trial_count(largest_product: int, count: int | None) -> int | None:
     """The count a fit times against one thread (``ThreadChoice``) when its plan's
     largest product has ``largest_product`` multiply-adds and the thread policy runs it
     on ``count`` threads (``thread_count``'s answer); None where only one count is in
-    question (a plan under ``PARALLEL_MIN_PRODUCT``, or one thread)."""
-    if largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW:  # (the policy off)
+    question (a plan under ``PARALLEL_MIN_PRODUCT``, one thread, or a fit in another
+    Python thread than the main one: ``on_main_thread``)."""
+    if largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW or not on_main_thread():
         return None
     if count is None:  # no limit set: BLAS's own count, as thread_count has just looked it up
         count = _sensed[2] if _sensed is not None else max(lib.get_num_threads() for lib in _blas_libraries())

@@ -379,3 +379,94 @@ def test_fit_times_its_full_batches_only(two_threads, monkeypatch, sense_always)
     X, y = np.random.default_rng(0).standard_normal((640, 512)), np.full((640, 10), 0.5)
     model.fit(X, y, epochs=2, batch_size=256)
     assert calls == [(256, True), (256, True), (128, False)] * 2
+
+
+# -- fits in other Python threads (a threaded server, Dask's workers) --------------------
+
+def in_a_thread(function):
+    """What ``function()`` returns when called in a new Python thread (or raises there)."""
+    import threading
+
+    result = {}
+
+    def run():
+        try:
+            result["value"] = function()
+        except BaseException as error:  # re-raised in the caller
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def test_the_policy_sets_no_count_in_other_python_threads(monkeypatch, sense_always):
+    libs = [FakeBlas(), FakeBlas()]
+    monkeypatch.setattr(backend, "_blas_libraries", lambda: libs)
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+    medium, large = backend.PARALLEL_MIN_PRODUCT // 2, 4 * backend.PARALLEL_MIN_PRODUCT
+    assert (backend.thread_count(medium), backend.trial_count(large, None)) == (1, 2)  # the main thread
+    assert in_a_thread(lambda: (backend.thread_count(medium), backend.thread_count(large),
+                                backend.trial_count(large, None), backend.trial_count(large, 2))) == (
+        None, None, None, None)
+    model = mlp((64, 256, 10), seed=0)
+    assert backend.thread_count(model.largest_product(32)) == 1
+    history = in_a_thread(lambda: model.fit(np.zeros((64, 64)), np.zeros((64, 10)), batch_size=32))
+    in_a_thread(lambda: model.predict(np.zeros((64, 64))))
+    assert len(history.loss) == 1
+    assert [lib.set for lib in libs] == [[], []]
+
+
+TWO_FITS = """
+import json, threading
+import numpy as np
+import densenet as dn
+from threadpoolctl import threadpool_info
+
+def counts():
+    return sorted(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+before = counts()
+both_inside, first_done, seen = threading.Barrier(2, timeout=60), threading.Event(), {}
+
+class Meet(dn.Callback):
+    def __init__(self, name):
+        self.name = name
+
+    def on_epoch_end(self, epoch, logs=None):
+        both_inside.wait()
+        if self.name == "second":
+            first_done.wait(60)
+            seen["second"] = counts()
+
+def fit(name):
+    model = dn.Sequential(dn.Dense(64, 256), dn.Sigmoid(), dn.Dense(256, 10), seed=0)
+    model.fit(np.zeros((32, 64)), np.zeros((32, 10)), batch_size=32, callbacks=[Meet(name)])
+    if name == "first":
+        first_done.set()
+
+threads = [threading.Thread(target=fit, args=(name,)) for name in ("first", "second")]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join(60)
+print(json.dumps({"before": before, "second": seen.get("second"), "after": counts()}))
+"""
+
+
+def test_fits_in_two_python_threads_leave_blas_as_it_was():
+    """The first fit ends while the second is inside its epoch. When each set one thread
+    for its medium plan and put back what it found, BLAS stayed on one thread for good
+    in two runs of three (from worker threads OpenBLAS may ignore a count); in other
+    threads than the main one the policy now leaves BLAS alone. In a fresh process,
+    whose main thread never set a count."""
+    import json
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", TWO_FITS], capture_output=True, text=True, env=env,
+                                timeout=120, check=True)
+        assert json.loads(result.stdout) == {"before": [2, 2], "second": [2, 2], "after": [2, 2]}
