@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric
 from .chain import Call
+from .kept import MAKING, Kept
 
 #: A standalone loss keeps its plans for this many shapes.
 KEPT_PLANS = 4
@@ -48,8 +49,7 @@ class Loss:
     output's shape (a regression loss); a loss with other targets overrides them.
     """
 
-    _plans: dict[tuple[Any, ...], tuple[NDArray, NDArray, NDArray, LossPlan]] | None = None
-    _last: tuple[NDArray, LossPlan] | None = None
+    _plans: Kept | None = None  # (P, T, G, plan) by shapes and dtypes, for each Python thread
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
         """``y`` checked for a model with ``n_outputs`` outputs, as ``dtype``:
@@ -89,26 +89,32 @@ class Loss:
         """The loss of ``y_pred`` against ``y_true``, as a Python float."""
         y_pred, y_true = self.check(y_pred, y_true)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype)
-        plans = self._plans if self._plans is not None else {}
+        plans = self._kept()
         kept = plans.get(key)
         if kept is None:
-            if len(plans) >= KEPT_PLANS:
-                plans.pop(next(iter(plans)))
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
-            kept = plans[key] = (P, T, G, self.plan(P, T, G))
-        self._plans = plans
+            kept = plans.put(key, (P, T, G, self.plan(P, T, G)))
         P, T, G, plan = kept
         P[...], T[...] = y_pred, y_true
         for call in plan.forward:
             call()
-        self._last = (G, plan)
+        plans.last = (G, plan)
         return plan.value()
 
+    def _kept(self) -> Kept:
+        """The plans of ``forward``, kept by each Python thread (``densenet.kept``)."""
+        if self._plans is None:
+            with MAKING:
+                if self._plans is None:
+                    self._plans = Kept(KEPT_PLANS)
+        return self._plans
+
     def backward(self) -> NDArray:
-        """dL/dy_pred for the last ``forward``, as a new array."""
-        if self._last is None:
+        """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""
+        last = None if self._plans is None else self._plans.last
+        if last is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
-        G, plan = self._last
+        G, plan = last
         for call in plan.backward:
             call()
         return G.copy()
@@ -119,7 +125,7 @@ class Loss:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_plans", None)
-        state.pop("_last", None)
+        state.pop("_last", None)  # (kept by versions before 2026-11-30)
         return state
 
     def __repr__(self) -> str:

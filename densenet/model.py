@@ -23,6 +23,7 @@ from ._validation import as_matrix, positive_int
 from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
+from .kept import Kept
 from .loss import Loss
 from .module import Module, build, describe, split
 from .mse import MSELoss
@@ -123,9 +124,10 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        self._plans: dict[tuple[int, bool, int], tuple[NDArray | None, Plan]] = {}
-        self._steps: dict[tuple, tuple[Loss, Optimizer | None, TrainStep]] = {}
-        self._last: Plan | None = None
+        # plans (with the vector they fold descent into) and training steps, kept by each
+        # Python thread; the plans' ``last`` is what the thread's last forward ran
+        self._plans = Kept(KEPT_PLANS)
+        self._steps = Kept(KEPT_STEPS)
         self._snapshot: NDArray | None = None
         self._mse: MSELoss | None = None  # the default loss of fit and evaluate
         self._sgd: SGD | None = None  # the default optimiser of fit
@@ -240,16 +242,15 @@ class Sequential:
         without. ``descent``, a flat vector laid out like ``params`` (``params``
         itself, or an optimiser's momentum buffer), asks for folded descent into it
         (``Plan.descent``). A fit uses at most two batch sizes (full and last); a few
-        plans are kept.
+        plans are kept, by each Python thread its own (``densenet.kept``: a model may
+        predict in several threads at once).
         """
         key = (n, input_grad, id(descent))
         kept = self._plans.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
-            if len(self._plans) >= KEPT_PLANS:
-                self._plans.pop(next(iter(self._plans)))
             blocks = None if descent is None else self._blocks_of(descent)
-            kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
-                                                           input_grad, blocks))
+            kept = self._plans.put(key, (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
+                                                             input_grad, blocks)))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> TrainStep:
@@ -261,9 +262,7 @@ class Sequential:
         key = TrainStep.key(self, loss, optimizer, n, target)
         kept = self._steps.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
-            if len(self._steps) >= KEPT_STEPS:
-                self._steps.pop(next(iter(self._steps)))
-            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target))
+            kept = self._steps.put(key, (loss, optimizer, TrainStep(self, loss, optimizer, n, target)))
         return kept[2]
 
     def _blocks_of(self, flat: NDArray) -> list[tuple[NDArray, ...]]:
@@ -282,12 +281,12 @@ class Sequential:
 
         Runs the same planned NumPy calls as ``fit`` (kept per batch size), so a
         hand-written training loop over ``forward``/``backward`` gives bit-identical
-        weights; the plan is kept for ``backward``.
+        weights; the plan is kept for ``backward`` in the same Python thread.
         """
         X = self.check_input(X)
         plan = self.plan(len(X), input_grad=True)
         Y, rescued = self._run(plan, X)
-        self._last = None if rescued else plan
+        self._plans.last = None if rescued else plan
         return Y.copy()
 
     __call__ = forward
@@ -326,7 +325,7 @@ class Sequential:
         does not need dL/dX passes ``input_grad=False`` (None is returned): the first
         layer's ``dY @ W.T`` product, as large as its forward product, is skipped.
         """
-        plan = self._last
+        plan = self._plans.last
         if plan is None:
             raise RuntimeError("Sequential.backward called before forward (or after a forward "
                                "on inputs so large that they were rescaled)")

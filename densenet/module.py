@@ -45,6 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_matrix, as_numeric
 from .chain import Buffers, Passes, Plan, plan_chain
+from .kept import MAKING, Kept
 
 _TYPES: dict[str, type[Module]] = {}
 
@@ -109,8 +110,7 @@ class Module:
 
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()
-    _plans: dict[tuple[int, int, np.dtype], Plan] | None = None
-    _last: Plan | None = None
+    _plans: Kept | None = None  # standalone plans, for each Python thread
     _in_model: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -223,7 +223,7 @@ class Module:
         for name, view in views.items():
             setattr(self, name, view)
         self._flat, self._view_names = (params, grads), tuple(views)
-        self._plans, self._last = None, None  # they hold the old views
+        self._plans = None  # they hold the old views
 
     def attach(self, params: NDArray, grads: NDArray) -> None:
         """Bind to a model's slices for good (``Sequential`` calls this once)."""
@@ -270,13 +270,13 @@ class Module:
         X = self.check_input(X)
         plan = self._standalone_plan(X)
         plan.X[...] = X
-        self._last = plan
+        self._kept().last = plan
         return plan.run_forward().copy()
 
     def backward(self, dY: ArrayLike) -> NDArray:
-        """Given dL/dY for the last ``forward``, write the parameter gradients
-        (overwriting them) and return dL/dX as a new array."""
-        plan = self._last
+        """Given dL/dY for the last ``forward`` in this Python thread, write the parameter
+        gradients (overwriting them) and return dL/dX as a new array."""
+        plan = None if self._plans is None else self._plans.last
         if plan is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
         dY = as_numeric(dY, "dY", plan.dY.dtype)
@@ -288,14 +288,19 @@ class Module:
 
     def _standalone_plan(self, X: NDArray) -> Plan:
         key = (X.shape[0], X.shape[1], X.dtype)
-        plans = self._plans if self._plans is not None else {}
+        plans = self._kept()
         plan = plans.get(key)
         if plan is None:
-            if len(plans) >= KEPT_PLANS:
-                plans.pop(next(iter(plans)))
-            plan = plans[key] = plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
-        self._plans = plans
+            plan = plans.put(key, plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True))
         return plan
+
+    def _kept(self) -> Kept:
+        """The standalone plans, kept by each Python thread (``densenet.kept``)."""
+        if self._plans is None:
+            with MAKING:
+                if self._plans is None:
+                    self._plans = Kept(KEPT_PLANS)
+        return self._plans
 
     def __call__(self, X: ArrayLike) -> NDArray:
         return self.forward(X)

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 LAYERS = [
     ("backend", {"backend"}),
     ("base", {"_validation", "init"}),
-    ("plans", {"chain"}),
+    ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "tanh", "softmax"}),
     ("loss protocol", {"loss"}),
