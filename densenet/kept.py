@@ -12,10 +12,11 @@ from typing import Any
 MAKING = threading.Lock()
 
 
-class Kept:
-    """Up to ``size`` items kept by key, the oldest dropped first, and the one a caller
-    used last (``last``: what ``backward`` runs on after ``forward``); each Python thread
-    has its own.
+class Kept(threading.local):
+    """Up to ``size`` items kept by key (``items``, filled by ``put``), the oldest dropped
+    first, and the one a caller used last (``last``: what ``backward`` runs on after
+    ``forward``); each Python thread has its own (a ``threading.local``: its attributes
+    are the thread's).
 
     A plan's calls write into arrays allocated with the plan, so two threads running one
     plan at once write into each other's activations: two threads each calling
@@ -25,34 +26,16 @@ class Kept:
     makes a new one.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int) -> None:  # (run again in each thread that uses it)
         self.size = size
-        self._local = threading.local()
-
-    def _items(self) -> dict[Hashable, Any]:
-        items = getattr(self._local, "items", None)
-        if items is None:
-            items = self._local.items = {}
-        return items
-
-    def get(self, key: Hashable) -> Any:
-        """This thread's item for ``key``, or None."""
-        return self._items().get(key)
+        self.items: dict[Hashable, Any] = {}
+        self.last: Any = None
 
     def put(self, key: Hashable, item: Any) -> Any:
         """Keep ``item`` for ``key`` in this thread, dropping the thread's oldest item
         when ``size`` are kept already; returns ``item``."""
-        items = self._items()
+        items = self.items
         if key not in items and len(items) >= self.size:
             items.pop(next(iter(items)))
         items[key] = item
         return item
-
-    @property
-    def last(self) -> Any:
-        """What this thread's last ``forward`` used (None before one)."""
-        return getattr(self._local, "last", None)
-
-    @last.setter
-    def last(self, item: Any) -> None:
-        self._local.last = item

@@ -89,8 +89,8 @@ class Loss:
         """The loss of ``y_pred`` against ``y_true``, as a Python float."""
         y_pred, y_true = self.check(y_pred, y_true)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype)
-        plans = self._kept()
-        kept = plans.get(key)
+        plans = self._plans or self._kept()
+        kept = plans.items.get(key)
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
             kept = plans.put(key, (P, T, G, self.plan(P, T, G)))

@@ -246,7 +246,7 @@ class Sequential:
         predict in several threads at once).
         """
         key = (n, input_grad, id(descent))
-        kept = self._plans.get(key)
+        kept = self._plans.items.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans.put(key, (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
@@ -260,7 +260,7 @@ class Sequential:
         ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
         changes (``TrainStep.key``)."""
         key = TrainStep.key(self, loss, optimizer, n, target)
-        kept = self._steps.get(key)
+        kept = self._steps.items.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
             kept = self._steps.put(key, (loss, optimizer, TrainStep(self, loss, optimizer, n, target)))
         return kept[2]

@@ -270,7 +270,7 @@ class Module:
         X = self.check_input(X)
         plan = self._standalone_plan(X)
         plan.X[...] = X
-        self._kept().last = plan
+        (self._plans or self._kept()).last = plan
         return plan.run_forward().copy()
 
     def backward(self, dY: ArrayLike) -> NDArray:
@@ -288,8 +288,8 @@ class Module:
 
     def _standalone_plan(self, X: NDArray) -> Plan:
         key = (X.shape[0], X.shape[1], X.dtype)
-        plans = self._kept()
-        plan = plans.get(key)
+        plans = self._plans or self._kept()
+        plan = plans.items.get(key)
         if plan is None:
             plan = plans.put(key, plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True))
         return plan
