@@ -125,7 +125,6 @@ class Loss:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_plans", None)
-        state.pop("_last", None)  # (kept by versions before 2026-11-30)
         return state
 
     def __repr__(self) -> str:

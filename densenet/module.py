@@ -309,7 +309,7 @@ class Module:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in (*self._view_names, "_view_names", "_plans", "_last", "_in_model"):
+        for name in (*self._view_names, "_view_names", "_plans", "_in_model"):
             state.pop(name, None)
         return state
 

@@ -227,6 +227,20 @@ def test_a_standalone_dense_checks_what_it_is_fed():
         dn.Dense(2, 1).backward(np.ones((1, 1)))
 
 
+def test_a_standalone_dense_put_in_a_model_computes_with_the_models_weights():
+    """The plans a layer made on its own hold views of its own parameters; once a model
+    takes the layer (its weights become slices of the model's vector), the layer on its
+    own computes with those."""
+    layer = dn.Dense(2, 1)
+    X = np.array([[1.0, 2.0]])
+    layer.forward(X)  # a standalone plan, on the layer's own vector
+    model = dn.Sequential(layer, seed=0)
+    model.params[...] = [1.0, 2.0, 10.0]  # W = [[1], [2]], b = [10]
+    assert_array_equal(layer.forward(X), [[15.0]])
+    layer.backward(np.ones((1, 1)))
+    assert_array_equal(model.grads, [1.0, 2.0, 1.0])  # and writes the model's gradients
+
+
 def test_a_standalone_activation_keeps_the_input_dtype_and_checks_its_input():
     act = dn.Sigmoid()
     assert act.forward(np.zeros((2, 3), np.float32)).dtype == np.float32

@@ -45,8 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "module.py", "dense.py", "sigmoid.py",
-        "relu.py", "tanh.py", "softmax.py", "loss.py", "mse.py", "cross_entropy.py", "bce.py",
+CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
+        "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "loss.py", "mse.py", "cross_entropy.py", "bce.py",
         "bce_with_logits.py", "optimizer.py", "sgd.py", "adam.py", "adamw.py", "lbfgs.py", "plan.py",
         "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
