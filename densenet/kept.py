@@ -1,5 +1,5 @@
-"""``Kept``: what a model, loss or module built for a key (a plan and its arrays), kept
-for reuse by each Python thread."""
+"""``Kept``: what a model, loss or module built for a key (a plan and its arrays), lent to
+one caller at a time and kept for reuse."""
 
 from __future__ import annotations
 
@@ -12,30 +12,73 @@ from typing import Any
 MAKING = threading.Lock()
 
 
-class Kept(threading.local):
-    """Up to ``size`` items kept by key (``items``, filled by ``put``), the oldest dropped
-    first, and the one a caller used last (``last``: what ``backward`` runs on after
-    ``forward``); each Python thread has its own (a ``threading.local``: its attributes
-    are the thread's).
+class Kept:
+    """Items built for a key, lent to one caller at a time: ``take`` one (or build it),
+    use it, ``give`` it back; up to ``size`` given back are kept, the least recently
+    used key's dropped first. Each Python thread may also ``hold`` one item for later
+    (what ``backward`` runs on after ``forward``), which no other caller gets meanwhile.
 
     A plan's calls write into arrays allocated with the plan, so two threads running one
     plan at once write into each other's activations: two threads each calling
-    ``predict`` 300 times on one 64-256-256-10 model got 17 wrong outputs in 600. Each
-    thread keeps its own plans instead (a threaded server's predictions, inference beside
-    a training loop); what a thread kept is freed when it ends. Not pickled: the owner
-    makes a new one.
+    ``predict`` 300 times on one 64-256-256-10 model got 17 wrong outputs in 600 when
+    they shared their plans. Lent plans never run in two threads at once; concurrent
+    calls build more, and what is kept afterwards is bounded as for one thread (one
+    4096-row prediction plan of 784-512-512-10 holds about 100 MiB). An item a thread
+    holds when it ends is freed with it. Not pickled: the owner makes a new one.
     """
 
-    def __init__(self, size: int) -> None:  # (run again in each thread that uses it)
+    def __init__(self, size: int) -> None:
         self.size = size
-        self.items: dict[Hashable, Any] = {}
-        self.last: Any = None
+        self._free: dict[Hashable, list[Any]] = {}  # least recently given key first
+        self._count = 0  # items in _free
+        self._lock = threading.Lock()
+        self._local = threading.local()
 
-    def put(self, key: Hashable, item: Any) -> Any:
-        """Keep ``item`` for ``key`` in this thread, dropping the thread's oldest item
-        when ``size`` are kept already; returns ``item``."""
-        items = self.items
-        if key not in items and len(items) >= self.size:
-            items.pop(next(iter(items)))
-        items[key] = item
-        return item
+    def take(self, key: Hashable) -> Any:
+        """A kept item for ``key``, now the caller's alone; None if none is free."""
+        with self._lock:
+            items = self._free.get(key)
+            if not items:
+                return None
+            self._count -= 1
+            item = items.pop()
+            if not items:
+                del self._free[key]
+            return item
+
+    def give(self, key: Hashable, item: Any) -> None:
+        """Keep ``item`` for the next caller of ``key``, dropping the least recently used
+        items beyond ``size``."""
+        with self._lock:
+            items = self._free.pop(key, None)
+            if items is None:
+                items = []
+            items.append(item)
+            self._free[key] = items
+            self._count += 1
+            while self._count > self.size:
+                oldest = next(iter(self._free))
+                dropped = self._free[oldest]
+                dropped.pop(0)
+                if not dropped:
+                    del self._free[oldest]
+                self._count -= 1
+
+    @property
+    def held(self) -> tuple[Hashable, Any] | None:
+        """``(key, item)`` this thread holds, or None."""
+        return getattr(self._local, "held", None)
+
+    def hold(self, key: Hashable, item: Any) -> None:
+        """Make ``item`` (for ``key``; None: nothing) the one this thread holds, and give
+        back the one it held before."""
+        before = self.held
+        self._local.held = None if item is None else (key, item)
+        if before is not None and before[1] is not item:
+            self.give(*before)
+
+    def borrow(self, key: Hashable) -> Any:
+        """The item this thread holds if it is for ``key``, else one ``take`` lends
+        (None if none is free): what a ``forward`` runs on before it holds it."""
+        held = self.held
+        return held[1] if held is not None and held[0] == key else self.take(key)

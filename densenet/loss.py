@@ -49,7 +49,7 @@ class Loss:
     output's shape (a regression loss); a loss with other targets overrides them.
     """
 
-    _plans: Kept | None = None  # (P, T, G, plan) by shapes and dtypes, for each Python thread
+    _plans: Kept | None = None  # (P, T, G, plan) by shapes and dtypes, lent to one call at a time
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
         """``y`` checked for a model with ``n_outputs`` outputs, as ``dtype``:
@@ -90,19 +90,19 @@ class Loss:
         y_pred, y_true = self.check(y_pred, y_true)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype)
         plans = self._plans or self._kept()
-        kept = plans.items.get(key)
+        kept = plans.borrow(key)
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
-            kept = plans.put(key, (P, T, G, self.plan(P, T, G)))
+            kept = (P, T, G, self.plan(P, T, G))
         P, T, G, plan = kept
         P[...], T[...] = y_pred, y_true
         for call in plan.forward:
             call()
-        plans.last = (G, plan)
+        plans.hold(key, kept)  # for this thread's backward
         return plan.value()
 
     def _kept(self) -> Kept:
-        """The plans of ``forward``, kept by each Python thread (``densenet.kept``)."""
+        """The plans of ``forward``, lent to one call at a time (``densenet.kept``)."""
         if self._plans is None:
             with MAKING:
                 if self._plans is None:
@@ -111,10 +111,10 @@ class Loss:
 
     def backward(self) -> NDArray:
         """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""
-        last = None if self._plans is None else self._plans.last
-        if last is None:
+        held = None if self._plans is None else self._plans.held
+        if held is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
-        G, plan = last
+        G, plan = held[1][2:]
         for call in plan.backward:
             call()
         return G.copy()

@@ -124,10 +124,11 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        # plans (with the vector they fold descent into) and training steps, kept by each
-        # Python thread; the plans' ``last`` is what the thread's last forward ran
-        self._plans = Kept(KEPT_PLANS)
-        self._steps = Kept(KEPT_STEPS)
+        self._plans: dict[tuple[int, bool, int], tuple[NDArray | None, Plan]] = {}  # ``plan``'s
+        self._steps: dict[tuple, tuple[Loss, Optimizer | None, TrainStep]] = {}
+        # the plans of forward and predict, lent to one call at a time, and what each
+        # Python thread's last forward ran (for its backward)
+        self._lent = Kept(KEPT_PLANS)
         self._snapshot: NDArray | None = None
         self._mse: MSELoss | None = None  # the default loss of fit and evaluate
         self._sgd: SGD | None = None  # the default optimiser of fit
@@ -242,15 +243,17 @@ class Sequential:
         without. ``descent``, a flat vector laid out like ``params`` (``params``
         itself, or an optimiser's momentum buffer), asks for folded descent into it
         (``Plan.descent``). A fit uses at most two batch sizes (full and last); a few
-        plans are kept, by each Python thread its own (``densenet.kept``: a model may
-        predict in several threads at once).
+        plans are kept. (``forward`` and ``predict`` run plans of their own, lent to one
+        call at a time: ``densenet.kept``.)
         """
         key = (n, input_grad, id(descent))
-        kept = self._plans.items.get(key)
+        kept = self._plans.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
+            if len(self._plans) >= KEPT_PLANS:
+                self._plans.pop(next(iter(self._plans)), None)
             blocks = None if descent is None else self._blocks_of(descent)
-            kept = self._plans.put(key, (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
-                                                             input_grad, blocks)))
+            kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
+                                                           input_grad, blocks))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> TrainStep:
@@ -260,9 +263,11 @@ class Sequential:
         ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
         changes (``TrainStep.key``)."""
         key = TrainStep.key(self, loss, optimizer, n, target)
-        kept = self._steps.items.get(key)
+        kept = self._steps.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
-            kept = self._steps.put(key, (loss, optimizer, TrainStep(self, loss, optimizer, n, target)))
+            if len(self._steps) >= KEPT_STEPS:
+                self._steps.pop(next(iter(self._steps)), None)
+            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target))
         return kept[2]
 
     def _blocks_of(self, flat: NDArray) -> list[tuple[NDArray, ...]]:
@@ -281,12 +286,17 @@ class Sequential:
 
         Runs the same planned NumPy calls as ``fit`` (kept per batch size), so a
         hand-written training loop over ``forward``/``backward`` gives bit-identical
-        weights; the plan is kept for ``backward`` in the same Python thread.
+        weights; the Python thread holds the plan for its ``backward`` (``densenet.kept``:
+        a model may run in several threads at once).
         """
         X = self.check_input(X)
-        plan = self.plan(len(X), input_grad=True)
+        key = (len(X), True)
+        plan = self._lent.borrow(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
+                                                    input_grad=True)
         Y, rescued = self._run(plan, X)
-        self._plans.last = None if rescued else plan
+        self._lent.hold(key, plan)
+        if rescued:  # computed without the plan: nothing to backpropagate
+            self._lent.hold(None, None)
         return Y.copy()
 
     __call__ = forward
@@ -306,12 +316,24 @@ class Sequential:
         size = min(len(X), batch_size)
         with blas_threads(thread_count(self.largest_product(size))):
             if size == len(X):
-                return self._run(self.plan(size), X)[0].copy()
+                return self._output(X, np.empty((len(X), self.out_features), self.dtype))
             Y = np.empty((len(X), self.out_features), self.dtype)
             for start in range(0, len(X), size):
                 rows = X[start:start + size]
-                Y[start:start + len(rows)] = self._run(self.plan(len(rows)), rows)[0]
+                self._output(rows, Y[start:start + len(rows)])
             return Y
+
+    def _output(self, X: NDArray, out: NDArray) -> NDArray:
+        """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)
+        and copied into ``out`` before the plan is given back; returns ``out``."""
+        key = (len(X), False)
+        plan = self._lent.take(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
+                                                  input_grad=False)
+        try:
+            out[...] = self._run(plan, X)[0]
+        finally:
+            self._lent.give(key, plan)
+        return out
 
     def largest_product(self, n: int) -> int:
         """The multiply-adds of the largest matrix product a pass over ``n`` rows makes:
@@ -325,7 +347,8 @@ class Sequential:
         does not need dL/dX passes ``input_grad=False`` (None is returned): the first
         layer's ``dY @ W.T`` product, as large as its forward product, is skipped.
         """
-        plan = self._plans.last
+        held = self._lent.held
+        plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError("Sequential.backward called before forward (or after a forward "
                                "on inputs so large that they were rescaled)")

@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_matrix, as_numeric
-from .chain import Buffers, Passes, Plan, plan_chain
+from .chain import Buffers, Passes, plan_chain
 from .kept import MAKING, Kept
 
 _TYPES: dict[str, type[Module]] = {}
@@ -110,7 +110,7 @@ class Module:
 
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()
-    _plans: Kept | None = None  # standalone plans, for each Python thread
+    _plans: Kept | None = None  # standalone plans, lent to one call at a time
     _in_model: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -222,8 +222,9 @@ class Module:
         views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
         for name, view in views.items():
             setattr(self, name, view)
+        if self._flat is not None:
+            self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads), tuple(views)
-        self._plans = None  # they hold the old views
 
     def attach(self, params: NDArray, grads: NDArray) -> None:
         """Bind to a model's slices for good (``Sequential`` calls this once)."""
@@ -268,15 +269,19 @@ class Module:
     def forward(self, X: ArrayLike) -> NDArray:
         """The output for a batch ``X``, as a new array; the input is validated."""
         X = self.check_input(X)
-        plan = self._standalone_plan(X)
+        key = (X.shape[0], X.shape[1], X.dtype)
+        plans = self._plans or self._kept()
+        plan = plans.borrow(key) or plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
         plan.X[...] = X
-        (self._plans or self._kept()).last = plan
-        return plan.run_forward().copy()
+        Y = plan.run_forward().copy()
+        plans.hold(key, plan)  # for this thread's backward
+        return Y
 
     def backward(self, dY: ArrayLike) -> NDArray:
         """Given dL/dY for the last ``forward`` in this Python thread, write the parameter
         gradients (overwriting them) and return dL/dX as a new array."""
-        plan = None if self._plans is None else self._plans.last
+        held = None if self._plans is None else self._plans.held
+        plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
         dY = as_numeric(dY, "dY", plan.dY.dtype)
@@ -286,16 +291,8 @@ class Module:
         plan.dY[...] = dY
         return plan.run_backward().copy()
 
-    def _standalone_plan(self, X: NDArray) -> Plan:
-        key = (X.shape[0], X.shape[1], X.dtype)
-        plans = self._plans or self._kept()
-        plan = plans.items.get(key)
-        if plan is None:
-            plan = plans.put(key, plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True))
-        return plan
-
     def _kept(self) -> Kept:
-        """The standalone plans, kept by each Python thread (``densenet.kept``)."""
+        """The standalone plans, lent to one call at a time (``densenet.kept``)."""
         if self._plans is None:
             with MAKING:
                 if self._plans is None:

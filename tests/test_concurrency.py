@@ -129,20 +129,39 @@ def test_a_shared_loss_and_module_in_several_threads_give_the_answers_made_alone
     assert wrong == dict.fromkeys(wrong, 0)
 
 
-def test_the_plans_a_thread_kept_are_freed_when_it_ends():
+def test_threads_that_predicted_leave_the_model_holding_what_one_thread_would():
+    """Eight living threads that each predicted on a batch size of their own: the model
+    keeps the plans given back up to KEPT_PLANS, as for one thread, not one set per
+    thread (a 4096-row plan of 784-512-512-10 holds about 100 MiB)."""
     import gc
-    import weakref
+    import tracemalloc
 
-    model = mlp((64, 256, 10), seed=0)
-    refs = []
+    from densenet.model import KEPT_PLANS
 
-    def work():
-        model.predict(data(1)[0])
-        refs.append(weakref.ref(model.plan(32)))  # the plan predict ran, kept by this thread
+    model = mlp((8, 16, 4), seed=0)
+    inputs = [np.ones((1100 + i, 8)) for i in range(8)]
+    arrived, leave = (threading.Barrier(len(inputs) + 1, timeout=60) for _ in range(2))
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join(60)
-    gc.collect()
-    assert refs[0]() is None
-    assert model.plan(32) is model.plan(32)  # while this thread keeps its own
+    def work(X):
+        model.predict(X)
+        arrived.wait()
+        leave.wait()
+
+    tracemalloc.start()
+    try:
+        model.predict(inputs[0])
+        gc.collect()
+        one = tracemalloc.get_traced_memory()[0]
+        threads = [threading.Thread(target=work, args=(X,)) for X in inputs]
+        for thread in threads:
+            thread.start()
+        arrived.wait()  # every thread alive, each after its prediction
+        gc.collect()
+        living = tracemalloc.get_traced_memory()[0]
+        leave.wait()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        tracemalloc.stop()
+    assert len(inputs) > KEPT_PLANS
+    assert living < (KEPT_PLANS + 0.5) * one

@@ -275,7 +275,8 @@ def test_plan_caches_keep_a_bounded_number_of_plans(kind):
     """Each distinct batch size gets a plan; only the last few are kept, so memory does not
     grow with the number of batch sizes seen. Batches of 1100-1129 rows: plans of nearly
     one size (each 16-wide sigmoid above backend.IN_PLACE_MIN_SIZE elements, so every
-    plan shares its buffers alike), so what is kept is about KEPT_PLANS plans' worth."""
+    plan shares its buffers alike), so what is kept is about KEPT_PLANS plans' worth, and
+    the one the thread holds for backward (``densenet.kept``)."""
     from densenet import loss as loss_file
     from densenet import model as model_file
     from densenet import module as module_file
@@ -298,7 +299,7 @@ def test_plan_caches_keep_a_bounded_number_of_plans(kind):
 
     one = retained_bytes(through(1))  # one plan (the result of the last call is freed)
     many = retained_bytes(through(len(batches)))
-    assert (kept - 0.5) * one < many < (kept + 0.5) * one
+    assert (kept + 0.5) * one < many < (kept + 1.5) * one
 
 
 def test_a_forward_on_rescued_huge_inputs_cannot_be_backpropagated():
