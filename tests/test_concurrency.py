@@ -165,3 +165,15 @@ def test_threads_that_predicted_leave_the_model_holding_what_one_thread_would():
         tracemalloc.stop()
     assert len(inputs) > KEPT_PLANS
     assert living < (KEPT_PLANS + 0.5) * one
+
+
+def test_predictions_and_a_training_pass_at_one_batch_size_keep_their_plans_apart():
+    """A prediction's plan has no dL/dX: a forward of the same batch size after a
+    prediction must not be lent the plan the prediction gave back."""
+    X, dY = np.random.default_rng(0).standard_normal((4, 3)), np.ones((4, 2))
+    reference = mlp((3, 5, 2), seed=1)
+    reference.forward(X)
+    model = mlp((3, 5, 2), seed=1)
+    model.predict(X)  # a 4-row prediction plan, given back
+    model.forward(X)
+    assert_array_equal(model.backward(dY), reference.backward(dY))
