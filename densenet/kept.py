@@ -9,7 +9,7 @@ from typing import Any
 
 #: Held while an owner makes its ``Kept`` on first use, so that two threads using it for
 #: the first time at once make one.
-MAKING = threading.Lock()
+_MAKING = threading.Lock()
 
 
 class Kept:
@@ -82,3 +82,23 @@ class Kept:
         (None if none is free): what a ``forward`` runs on before it holds it."""
         held = self.held
         return held[1] if held is not None and held[0] == key else self.take(key)
+
+
+class KeepsPlans:
+    """A base for what lends plans to its own ``forward`` (a loss, a module on its own):
+    ``_plans`` is its ``Kept``, made on first use by ``_kept`` (once, even when two threads
+    use it first at once) and set to None again when its plans must go; not pickled."""
+
+    _plans: Kept | None = None
+
+    def _kept(self, size: int) -> Kept:
+        """``_plans``, made to keep ``size`` plans if there is none yet."""
+        if self._plans is None:
+            with _MAKING:
+                if self._plans is None:
+                    self._plans = Kept(size)
+        return self._plans
+
+    def _held(self) -> tuple[Hashable, Any] | None:
+        """``(key, plan)`` this thread's last ``forward`` holds, or None."""
+        return None if self._plans is None else self._plans.held

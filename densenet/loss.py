@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric
 from .chain import Call
-from .kept import MAKING, Kept
+from .kept import KeepsPlans
 
 #: A standalone loss keeps its plans for this many shapes.
 KEPT_PLANS = 4
@@ -42,14 +42,12 @@ class LossPlan:
     backward: Sequence[Call]
 
 
-class Loss:
+class Loss(KeepsPlans):
     """Base class of the losses: see the module docstring for the protocol.
 
     The default ``target`` and ``check`` suit a loss whose target has the
     output's shape (a regression loss); a loss with other targets overrides them.
     """
-
-    _plans: Kept | None = None  # (P, T, G, plan) by shapes and dtypes, lent to one call at a time
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
         """``y`` checked for a model with ``n_outputs`` outputs, as ``dtype``:
@@ -89,7 +87,7 @@ class Loss:
         """The loss of ``y_pred`` against ``y_true``, as a Python float."""
         y_pred, y_true = self.check(y_pred, y_true)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype)
-        plans = self._plans or self._kept()
+        plans = self._kept(KEPT_PLANS)  # (P, T, G, plan) by shapes and dtypes
         kept = plans.borrow(key)
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
@@ -101,17 +99,9 @@ class Loss:
         plans.hold(key, kept)  # for this thread's backward
         return plan.value()
 
-    def _kept(self) -> Kept:
-        """The plans of ``forward``, lent to one call at a time (``densenet.kept``)."""
-        if self._plans is None:
-            with MAKING:
-                if self._plans is None:
-                    self._plans = Kept(KEPT_PLANS)
-        return self._plans
-
     def backward(self) -> NDArray:
         """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""
-        held = None if self._plans is None else self._plans.held
+        held = self._held()
         if held is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
         G, plan = held[1][2:]

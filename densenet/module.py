@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_matrix, as_numeric
 from .chain import Buffers, Passes, plan_chain
-from .kept import MAKING, Kept
+from .kept import KeepsPlans
 
 _TYPES: dict[str, type[Module]] = {}
 
@@ -82,7 +82,7 @@ def split(flat: NDArray, shapes: Sequence[tuple[int, ...]]) -> tuple[NDArray, ..
     return tuple(blocks)
 
 
-class Module:
+class Module(KeepsPlans):
     """Base class of every layer and activation: see the module docstring for the protocol.
 
     A module with parameters holds them as views into flat vectors: its own
@@ -110,7 +110,6 @@ class Module:
 
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()
-    _plans: Kept | None = None  # standalone plans, lent to one call at a time
     _in_model: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -270,7 +269,7 @@ class Module:
         """The output for a batch ``X``, as a new array; the input is validated."""
         X = self.check_input(X)
         key = (X.shape[0], X.shape[1], X.dtype)
-        plans = self._plans or self._kept()
+        plans = self._kept(KEPT_PLANS)
         plan = plans.borrow(key) or plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
         plan.X[...] = X
         Y = plan.run_forward().copy()
@@ -280,7 +279,7 @@ class Module:
     def backward(self, dY: ArrayLike) -> NDArray:
         """Given dL/dY for the last ``forward`` in this Python thread, write the parameter
         gradients (overwriting them) and return dL/dX as a new array."""
-        held = None if self._plans is None else self._plans.held
+        held = self._held()
         plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
@@ -290,14 +289,6 @@ class Module:
                              f"output has shape {plan.Y.shape}")
         plan.dY[...] = dY
         return plan.run_backward().copy()
-
-    def _kept(self) -> Kept:
-        """The standalone plans, lent to one call at a time (``densenet.kept``)."""
-        if self._plans is None:
-            with MAKING:
-                if self._plans is None:
-                    self._plans = Kept(KEPT_PLANS)
-        return self._plans
 
     def __call__(self, X: ArrayLike) -> NDArray:
         return self.forward(X)

@@ -107,7 +107,7 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:225:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:60:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:48:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:101:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
