@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .backend import all_finite
+from .backend import abs_sum, all_finite, magnitude_at_most
 
 _NUMERIC_KINDS = "biuf"
 
@@ -20,6 +20,13 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
     Raises ``TypeError`` for data that is not real numbers (strings, objects,
     complex) and ``ValueError`` for ragged data, empty data or NaN/inf.
     """
+    array = _converted(data, name, dtype)
+    _require_finite(array, name, dtype)
+    return array
+
+
+def _converted(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+    """``as_numeric`` without the check for NaN/inf."""
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
@@ -34,6 +41,10 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
     if array.dtype != dtype:
         with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
             array = array.astype(dtype)
+    return array
+
+
+def _require_finite(array: NDArray, name: str, dtype: np.dtype) -> None:
     if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0])
@@ -41,7 +52,6 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
             f"{name} holds {len(bad)} non-finite value(s) (NaN or inf) as {np.dtype(dtype).name}, "
             f"the first at index {first}"
         )
-    return array
 
 
 def _from_nullable_columns(table: Any, name: str) -> NDArray:
@@ -64,7 +74,22 @@ def _from_nullable_columns(table: Any, name: str) -> NDArray:
 
 def as_matrix(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
     """``data`` as a 2-D ``(n_samples, n_features)`` array of ``dtype``."""
-    array = as_numeric(data, name, dtype)
+    return _two_d(as_numeric(data, name, dtype), name)
+
+
+def as_bounded_matrix(data: ArrayLike, name: str, dtype: np.dtype, bound: float) -> tuple[NDArray, bool]:
+    """``as_matrix(data, name, dtype)``, and whether every ``|x|`` is at most ``bound``:
+    both from one read pass (``backend.abs_sum``) when the data are small, as they
+    nearly always are; the exact checks only when that sum is not."""
+    array = _converted(data, name, dtype)
+    total = abs_sum(array)
+    bounded = total is not None and total <= bound  # so finite too
+    if not bounded:
+        _require_finite(array, name, dtype)
+    return _two_d(array, name), bounded or magnitude_at_most(array, bound)
+
+
+def _two_d(array: NDArray, name: str) -> NDArray:
     if array.ndim != 2:
         hint = (
             "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"

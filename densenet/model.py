@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
 from . import io
-from ._validation import as_matrix, positive_int
+from ._validation import as_bounded_matrix, positive_int
 from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
@@ -211,14 +211,19 @@ class Sequential:
 
     def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
         """``X`` validated and converted to the model's dtype (a copy only if needed)."""
-        X = as_matrix(X, name, self.dtype)
+        return self._checked(X, name)[0]
+
+    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[NDArray, bool]:
+        """``check_input``'s ``X``, and whether no ``|x|`` is above what the planned passes
+        take (``_run``), from the same read pass."""
+        X, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype])
         if X.shape[1] != self.in_features:
             index, first = next((i, m) for i, m in enumerate(self._modules) if m.input_width is not None)
             raise ValueError(
                 f"{name} has {X.shape[1]} features (shape {X.shape}), but {first!r} "
                 f"at index {index} expects {self.in_features} features as input"
             )
-        return X
+        return X, bounded
 
     def check_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
                    names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray]:
@@ -289,11 +294,11 @@ class Sequential:
         weights; the Python thread holds the plan for its ``backward`` (``densenet.kept``:
         a model may run in several threads at once).
         """
-        X = self.check_input(X)
+        X, bounded = self._checked(X)
         key = (len(X), True)
         plan = self._lent.borrow(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
                                                     input_grad=True)
-        Y, rescued = self._run(plan, X)
+        Y, rescued = self._run(plan, X, bounded)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
             self._lent.hold(None, None)
@@ -308,29 +313,31 @@ class Sequential:
         memory it takes does not grow with N; rows are independent, so the result
         is the same as one batch to rounding.
         """
-        X = self.check_input(X)
+        X, bounded = self._checked(X)
         size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
-        return self._predict(X, size)
+        return self._predict(X, size, bounded)
 
-    def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH) -> NDArray:
+    def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH, bounded: bool = False) -> NDArray:
+        """The output for a checked ``X``, ``batch_size`` rows at a time; ``bounded``: no
+        ``|x|`` is above what the planned passes take (else ``_run`` checks each batch)."""
         size = min(len(X), batch_size)
         with blas_threads(thread_count(self.largest_product(size))):
             if size == len(X):
-                return self._output(X, np.empty((len(X), self.out_features), self.dtype))
+                return self._output(X, np.empty((len(X), self.out_features), self.dtype), bounded)
             Y = np.empty((len(X), self.out_features), self.dtype)
             for start in range(0, len(X), size):
                 rows = X[start:start + size]
-                self._output(rows, Y[start:start + len(rows)])
+                self._output(rows, Y[start:start + len(rows)], bounded)
             return Y
 
-    def _output(self, X: NDArray, out: NDArray) -> NDArray:
+    def _output(self, X: NDArray, out: NDArray, bounded: bool) -> NDArray:
         """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)
         and copied into ``out`` before the plan is given back; returns ``out``."""
         key = (len(X), False)
         plan = self._lent.take(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
                                                   input_grad=False)
         try:
-            out[...] = self._run(plan, X)[0]
+            out[...] = self._run(plan, X, bounded)[0]
         finally:
             self._lent.give(key, plan)
         return out
@@ -362,10 +369,11 @@ class Sequential:
         dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
-    def _run(self, plan: Plan, X: NDArray) -> tuple[NDArray, bool]:
-        """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs."""
+    def _run(self, plan: Plan, X: NDArray, bounded: bool) -> tuple[NDArray, bool]:
+        """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs
+        (``bounded``: ``X`` is known not to hold any)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            if not magnitude_at_most(X, _HUGE[self.dtype]):
+            if not (bounded or magnitude_at_most(X, _HUGE[self.dtype])):
                 return self._rescaled(X), True
             plan.X[...] = X
             return plan.run_forward(), False

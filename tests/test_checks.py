@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 import numpy as np
@@ -134,3 +135,48 @@ def test_axpy_chunks_take_contiguous_vectors_only(dtype):
     assert backend.axpy_chunks(y.reshape(1, -1), x.reshape(1, -1)) is None  # not 1-D
     assert backend.axpy_chunks(y[::2], x[::2]) is None  # strided
     assert backend.axpy_chunks(y, x.astype(np.float16)) is None  # another dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_as_bounded_matrix_says_whether_every_magnitude_is_within_the_bound(dtype):
+    from densenet._validation import as_bounded_matrix, as_matrix
+
+    X = np.linspace(-1.0, 1.0, 64, dtype=dtype).reshape(16, 4)
+    checked, bounded = as_bounded_matrix(X.view(ExactChecksRefused), "X", np.dtype(dtype), 100.0)
+    assert bounded and np.array_equal(checked, X)  # the sum of magnitudes (32) decided it
+    assert as_bounded_matrix(X, "X", np.dtype(dtype), 1.0)[1]  # the sum is not: max and min are
+    assert not as_bounded_matrix(X, "X", np.dtype(dtype), 0.99)[1]
+    for view in (X, X[:, ::2]):  # one block, and strided (no sum of magnitudes)
+        huge = view.copy() if view is X else view
+        huge[3, 1] = -1e30 if dtype == np.float64 else -1e20
+        assert not as_bounded_matrix(huge, "X", np.dtype(dtype), 2.0 ** 63)[1]
+        huge[3, 1] = 0.5
+        assert as_bounded_matrix(huge, "X", np.dtype(dtype), 2.0 ** 63)[1]
+    for bad in ([[1.0, np.nan]], [np.inf, 1.0], [["a"]], np.zeros((0, 2))):  # as_matrix's errors,
+        with pytest.raises((ValueError, TypeError)) as caught:  # in its order (NaN before 1-D)
+            as_matrix(bad, "X", np.dtype(dtype))
+        with pytest.raises(type(caught.value), match=re.escape(str(caught.value))):
+            as_bounded_matrix(bad, "X", np.dtype(dtype), 1e3)
+
+
+@pytest.mark.parametrize("call", ["forward", "predict in one batch", "predict in batches"])
+def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypatch):
+    """The finiteness check and the huge-input check (``Sequential._run``) share one
+    read pass of ``X``: ``backend.abs_sum`` is called on it once, not once per check
+    (nor once per batch of a prediction)."""
+    model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((600, 64))
+    run = {"forward": model.forward, "predict in one batch": model.predict,
+           "predict in batches": lambda X: model.predict(X, batch_size=256)}[call]
+    expected = run(X)
+    reads = []
+    original = backend.abs_sum
+
+    def counted(v):
+        reads.append(v.shape)
+        return original(v)
+
+    monkeypatch.setattr(backend, "abs_sum", counted)
+    monkeypatch.setattr("densenet._validation.abs_sum", counted, raising=False)
+    assert_allclose(run(X), expected, rtol=0)
+    assert reads.count(X.shape) == 1 and len(reads) == 1, reads
