@@ -37,7 +37,7 @@ class Dense(Module):
     ``W`` and ``b`` are one ``(in_features + 1, out_features)`` parameter block
     ``[W; b]``; inside a ``Sequential`` that block is a slice of the model's
     flat parameter vector, so ``W`` and ``b`` are views of ``model.params``.
-    Assign into them (``layer.W[...] = values``), never rebind them. Given a
+    ``layer.W = values`` writes into the view (``Module.__setattr__``). Given a
     ones column (``[X, 1] @ [W; b]``), forward and backward are one matrix
     product each. A new layer holds zeros until ``reset_parameters`` (which
     ``Sequential`` calls).

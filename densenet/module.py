@@ -8,7 +8,8 @@ from it through these, never through its class or its private attributes:
 ``param_shapes()``          its parameter blocks by shape (``Dense``: one ``(in + 1, out)``
                             block ``[W; b]``); the model lays them out in its flat vector
 ``param_views(blocks)``     the named views users see (``{"W": ..., "b": ...}``); gradients
-                            get the same names with a ``d`` in front (``dW``, ``db``)
+                            get the same names with a ``d`` in front (``dW``, ``db``);
+                            setting one (``self.W = values``) writes into the view
 ``input_width``             the number of input features it requires, or None (any)
 ``output_width(width)``     the number of output features for ``width`` input features
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
@@ -219,11 +220,26 @@ class Module(KeepsPlans):
         shapes = self.param_shapes()
         views = self.param_views(split(params, shapes))
         views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
-        for name, view in views.items():
-            setattr(self, name, view)
+        self.__dict__.update(views)  # (``__setattr__`` copies into views once they exist)
         if self._flat is not None:
             self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads), tuple(views)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``module.W = values`` (a parameter or gradient view's name) copies ``values``
+        into the view, which stays a view of the model's vectors: rebinding the name
+        would leave the model computing with weights nobody sees. ``values`` must have
+        the view's shape, or be a scalar."""
+        if name not in self._view_names:
+            super().__setattr__(name, value)
+            return
+        view = self.__dict__[name]
+        array = np.asarray(value)
+        if array.shape not in ((), view.shape):
+            raise ValueError(f"{self!r}.{name} has shape {view.shape}; cannot set it to an array of "
+                             f"shape {array.shape} (it is a view into the model's flat vector: its "
+                             "values are replaced, in place)")
+        view[...] = array
 
     def attach(self, params: NDArray, grads: NDArray) -> None:
         """Bind to a model's slices for good (``Sequential`` calls this once)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from functools import partial
 
@@ -308,3 +309,76 @@ def test_a_module_that_does_not_ask_for_a_ones_column_never_gets_one():
         model = dn.Sequential(dn.Dense(2, 2), spy, dn.Dense(2, 1), seed=0)
         model.forward(np.array([[0.5, -1.0]]))  # batch 1, where a module that asks gets one
         assert spy.given == [False]
+
+
+class Scale(dn.Module):
+    """y = a * x with one learnable scalar ``a``, set in ``reset_parameters`` by
+    assigning the attribute (not into it), as hand-written modules often do."""
+
+    def param_shapes(self):
+        return ((1,),)
+
+    def param_views(self, blocks):
+        return {"a": blocks[0]}
+
+    @property
+    def input_width(self):
+        return 1
+
+    def reset_parameters(self, rng):
+        self.a = np.array([3.0])
+
+    def forward(self, X):
+        self._X = X
+        return X * self.a[0]
+
+    def backward(self, dY):
+        self.da[...] = np.sum(dY * self._X)
+        return dY * self.a[0]
+
+
+def test_assigning_a_parameter_attribute_writes_into_the_models_vector():
+    """``layer.W = values`` must not rebind ``W`` to an array the model never reads (its
+    passes read ``model.params``): the values are copied into the view, which stays."""
+    model = dn.Sequential(dn.Dense(3, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    W, b, dW = model[0].W, model[0].b, model[0].dW
+    values = np.arange(6.0).reshape(3, 2) / 10
+    model[0].W = values
+    model[0].b = 0.5  # a scalar fills the view
+    model[0].dW = 0
+    assert model[0].W is W and model[0].b is b and model[0].dW is dW
+    assert_array_equal(W, values)
+    assert (b == 0.5).all() and (dW == 0).all()
+    twin = dn.Sequential(dn.Dense(3, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
+    twin[0].W[...], twin[0].b[...] = values, 0.5
+    assert_array_equal(model.params, twin.params)
+    assert_array_equal(model.predict(X), twin.predict(X))
+
+
+def test_a_parameter_attribute_assigned_a_wrong_shape_is_refused_and_nothing_changes():
+    model = dn.Sequential(dn.Dense(3, 2), seed=0)
+    before = model.params.copy()
+    for name, value in (("W", np.zeros(2)), ("W", np.zeros((2, 3))), ("b", np.zeros((3, 2))),
+                        ("db", [1.0, 2.0, 3.0])):
+        with pytest.raises(ValueError, match=rf"Dense\(in_features=3, out_features=2\)\.{name} has shape "
+                                             rf"\({getattr(model[0], name).shape[0]}"):
+            setattr(model[0], name, value)
+    assert_array_equal(model.params, before)
+    assert np.shares_memory(model[0].W, model.params)
+    layer = dn.Dense(2, 2)  # on its own: the same
+    with pytest.raises(ValueError, match="has shape"):
+        layer.W = np.ones((3, 3))
+    layer.W = np.eye(2)
+    assert_array_equal(layer.forward(np.array([[1.0, 2.0]])), [[1.0, 2.0]])
+
+
+def test_a_module_that_assigns_its_parameter_attributes_trains_in_a_model(tmp_path):
+    model = dn.Sequential(Scale(), seed=0)
+    assert_array_equal(model.params, [3.0])  # reset_parameters' assignment reached the model
+    X = np.linspace(-1, 1, 8).reshape(8, 1)
+    model.fit(X, 2 * X, optimizer=dn.SGD(0.2), epochs=60, batch_size=8)
+    assert abs(model[0].a[0] - 2.0) < 1e-3 and np.shares_memory(model[0].a, model.params)
+    copy_ = copy.deepcopy(model)
+    copy_[0].a = [5.0]
+    assert copy_.params[0] == 5.0 and model.params[0] != 5.0

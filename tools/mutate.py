@@ -138,7 +138,7 @@ EQUIVALENT: dict[str, str] = {
                                        "results (the tests take the bound by the name)",
     "callbacks.py:113:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:53:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:54:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:67:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
