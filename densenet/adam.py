@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,14 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .backend import axpy_chunks
-from .optimizer import Optimizer
+from .optimizer import Optimizer, setting
+
+
+def _betas(betas: object, owner: str, name: str) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"{owner}: betas must be a pair (b1, b2), got {betas!r}")
+    b1, b2 = (hyperparameter(b, owner, f"beta{i + 1}", high=1.0, high_open=True) for i, b in enumerate(betas))
+    return b1, b2
 
 
 class Adam(Optimizer):
@@ -45,24 +53,24 @@ class Adam(Optimizer):
     #: Weight decay shrinks the parameters directly (AdamW) rather than joining the gradient.
     decoupled_weight_decay = False
 
+    # read at every step: a schedule may change them between steps
+    betas = setting("betas", _betas)
+    eps = setting("eps", partial(hyperparameter, low_open=True))
+    weight_decay = setting("weight_decay", hyperparameter)
+
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr)
-        name = type(self).__name__
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{name}: betas must be a pair (b1, b2), got {betas!r}")
-        self.betas = tuple(hyperparameter(b, name, f"beta{i + 1}", high=1.0, high_open=True)
-                           for i, b in enumerate(betas))
-        self.eps = hyperparameter(eps, name, "eps", low_open=True)
-        self.weight_decay = hyperparameter(weight_decay, name, "weight_decay")
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
         self._work: _Work | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         state = self.state(params)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         work = self._work
-        if work is None or any(a is not b for a, b in zip(work.arrays, (params, grads, m, v))):
-            coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
+        coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
+        if work is None or work.coupled != coupled or any(
+                a is not b for a, b in zip(work.arrays, (params, grads, m, v))):
             work = self._work = _Work(params, grads, m, v, coupled)
         b1, b2 = self.betas
         lr, wd = self._lr, self.weight_decay
@@ -104,7 +112,7 @@ class _Work:
     it (one pass)."""
 
     def __init__(self, params: NDArray, grads: NDArray, m: NDArray, v: NDArray, coupled: bool) -> None:
-        self.arrays = (params, grads, m, v)
+        self.arrays, self.coupled = (params, grads, m, v), coupled
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else self.tmp  # grads + wd params
         g = self.g if coupled else grads

@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 from ._validation import hyperparameter, positive_int
-from .optimizer import Optimizer
+from .optimizer import Optimizer, setting
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray], tuple[float, NDArray]]
@@ -47,12 +47,15 @@ class LBFGS(Optimizer):
 
     full_batch = True
 
+    history_size = setting("history_size", lambda value, owner, name: positive_int(value, f"{owner} {name}"))
+    tolerance_grad = setting("tolerance_grad", hyperparameter)
+    tolerance_change = setting("tolerance_change", hyperparameter)
+
     def __init__(self, history_size: int = 10, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-12) -> None:
         super().__init__(lr=1.0)
-        self.history_size = positive_int(history_size, "LBFGS history_size")
-        self.tolerance_grad = hyperparameter(tolerance_grad, "LBFGS", "tolerance_grad")
-        self.tolerance_change = hyperparameter(tolerance_change, "LBFGS", "tolerance_change")
+        self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
+                                                                          tolerance_change)
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "

@@ -107,8 +107,8 @@ class Sequential:
         seed: int | np.random.Generator | None = None,
     ) -> None:
         _check_modules(modules)
-        self.dtype = model_dtype(dtype)
-        self.in_features, self.out_features = _widths(modules)
+        self._dtype = model_dtype(dtype)
+        self._in_features, self._out_features = _widths(modules)
         self._rng = _init.as_generator(seed)
         self._modules = tuple(modules)
         sizes = [m.n_params for m in modules]
@@ -149,6 +149,22 @@ class Sequential:
     def grads(self) -> NDArray:
         """Every gradient, one flat vector laid out like ``params``."""
         return self._grads
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of every parameter, gradient and output (``clone(dtype=...)`` gives a
+        copy in another)."""
+        return self._dtype
+
+    @property
+    def in_features(self) -> int:
+        """The number of input features (the first layer's)."""
+        return self._in_features
+
+    @property
+    def out_features(self) -> int:
+        """The number of output features."""
+        return self._out_features
 
     @property
     def rng(self) -> np.random.Generator:
@@ -473,8 +489,8 @@ class Sequential:
                 "widths": (self.in_features, self.out_features)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._modules, self.dtype, self._rng = state["modules"], state["dtype"], state["rng"]
-        self.in_features, self.out_features = state["widths"]
+        self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]
+        self._in_features, self._out_features = state["widths"]
         empty = np.zeros(0, self.dtype)
         self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)

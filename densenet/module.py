@@ -220,7 +220,8 @@ class Module(KeepsPlans):
         shapes = self.param_shapes()
         views = self.param_views(split(params, shapes))
         views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
-        self.__dict__.update(views)  # (``__setattr__`` copies into views once they exist)
+        for name, view in views.items():  # (``__setattr__`` copies into the views once they exist)
+            super().__setattr__(name, view)
         if self._flat is not None:
             self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads), tuple(views)
@@ -233,7 +234,7 @@ class Module(KeepsPlans):
         if name not in self._view_names:
             super().__setattr__(name, value)
             return
-        view = self.__dict__[name]
+        view = getattr(self, name)
         array = np.asarray(value)
         if array.shape not in ((), view.shape):
             raise ValueError(f"{self!r}.{name} has shape {view.shape}; cannot set it to an array of "

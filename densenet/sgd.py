@@ -9,7 +9,16 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .backend import scaled_add
-from .optimizer import Optimizer
+from .optimizer import Optimizer, setting
+
+#: the arrays last stepped, the settings version and the settings read then
+_Pair = tuple[NDArray, NDArray, int, tuple[float, float, bool]]
+
+
+def _flag(value: object, owner: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 class SGD(Optimizer):
@@ -47,54 +56,62 @@ class SGD(Optimizer):
         array([0.95, 2.1 ])
     """
 
-    fold = True  # (a class default too: an SGD pickled before ``fold`` existed folds)
+    # each step reads them; fit rebuilds its planned steps when one changes
+    momentum = setting("momentum", hyperparameter)
+    weight_decay = setting("weight_decay", hyperparameter)
+    nesterov = setting("nesterov", _flag)
+    fold = setting("fold", _flag, default=True)  # (an SGD pickled before fold existed folds)
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, fold: bool = True) -> None:
         super().__init__(lr)
-        self.momentum = hyperparameter(momentum, "SGD", "momentum")
-        self.weight_decay = hyperparameter(weight_decay, "SGD", "weight_decay")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.momentum, self.weight_decay, self.nesterov, self.fold = momentum, weight_decay, nesterov, fold
+        if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
-        self.nesterov = bool(nesterov)
-        if not isinstance(fold, (bool, np.bool_)):
-            raise TypeError(f"SGD: fold must be True or False, got {fold!r}")
-        self.fold = bool(fold)
-        self.STATE = ("momentum_buffer",) if self.momentum else ()
         self._forget()
+
+    @property
+    def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
+        return ("momentum_buffer",) if self.momentum else ()
 
     def _forget(self) -> None:
         """Drop what is tied to the arrays last stepped (``step`` makes it again)."""
-        self._pair: tuple[NDArray, NDArray] | None = None
+        self._pair: _Pair | None = None
         self._axpy: tuple[NDArray, Any] | None = None
 
     def step(self, params: NDArray, grads: NDArray) -> None:
         pair = self._pair
-        if pair is None or params is not pair[0] or grads is not pair[1]:
-            # checked once per pair of arrays: a model passes the same two every step
-            self._pair, self._axpy = (params, grads), None
-            self._g = np.empty_like(params) if self.weight_decay else grads  # grads + wd params
-            self._nesterov = np.empty_like(params) if self.nesterov else self._g
+        if pair is None or params is not pair[0] or grads is not pair[1] or pair[2] != self.settings_version:
+            pair = self._prepare(params, grads)  # once per pair of arrays and settings: a model
+        momentum, weight_decay, nesterov = pair[3]  # passes the same two every step
         g = self._g
-        if self.weight_decay:
-            np.multiply(params, self.weight_decay, out=g)
+        if weight_decay:
+            np.multiply(params, weight_decay, out=g)
             np.add(g, grads, out=g)
         direction = g
-        if self.momentum:
+        if momentum:
             direction = buffer = self.state(params)["momentum_buffer"]
             if self.steps == 0:
                 np.copyto(buffer, g)
             else:
-                np.multiply(buffer, self.momentum, out=buffer)
+                np.multiply(buffer, momentum, out=buffer)
                 np.add(buffer, g, out=buffer)
-            if self.nesterov:
-                direction = self._nesterov
-                np.multiply(buffer, self.momentum, out=direction)
+            if nesterov:
+                direction = self._ahead
+                np.multiply(buffer, momentum, out=direction)
                 np.add(g, direction, out=direction)
         self.steps += 1
         self._update(params, direction)
+
+    def _prepare(self, params: NDArray, grads: NDArray) -> _Pair:
+        """Read the settings for the steps to come and make their work arrays."""
+        settings = momentum, weight_decay, nesterov = self.momentum, self.weight_decay, self.nesterov
+        if nesterov and not momentum:
+            raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
+        self._g = np.empty_like(params) if weight_decay else grads  # grads + wd params
+        self._ahead = np.empty_like(params) if nesterov else self._g  # g + mu b
+        self._pair, self._axpy = (params, grads, self.settings_version, settings), None
+        return self._pair
 
     @property
     def plain_descent(self) -> bool:
@@ -114,12 +131,12 @@ class SGD(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_nesterov"):  # tied to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_ahead"):  # tied to the arrays last stepped
             state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self._forget()
 
     def __repr__(self) -> str:

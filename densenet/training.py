@@ -97,9 +97,22 @@ class _Epoch:
         self.shuffle = shuffle
         self.rows = np.arange(n) if shuffle else None
         self.order = np.arange(n) if shuffle else None
+        self.loss = loss
+        self.plan_steps()
+
+    def plan_steps(self) -> None:
+        """The steps for full batches and the last one, for the optimiser's settings now
+        (``Optimizer.settings_version``: a callback may change them); kept by the model,
+        so that unchanged settings build nothing."""
+        model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
+        self.version = None if optimizer is None else optimizer.settings_version
         self.full = model.train_step(loss, optimizer, self.batch_size, y)
-        rest = n - self.starts[-1]
+        rest = len(y) - self.starts[-1]
         self.last = self.full if rest == self.batch_size else model.train_step(loss, optimizer, rest, y)
+
+    def settings_changed(self) -> bool:
+        """Whether a setting of the optimiser has changed since ``plan_steps``."""
+        return self.optimizer is not None and self.optimizer.settings_version != self.version
 
     def batch(self, i: int, start: int) -> TrainStep:
         """The step for batch ``i``, its input and target arrays filled."""
@@ -127,8 +140,12 @@ class _Epoch:
             if not isfinite(value):
                 return total, i
             total += value * step.n
-            for callback in on_batch:
-                callback.on_batch_end(i, {"loss": value})
+            if on_batch:
+                for callback in on_batch:
+                    callback.on_batch_end(i, {"loss": value})
+                if self.settings_changed():  # the next steps take the new settings
+                    self.plan_steps()
+                    full = self.full
         return total, None
 
     def find_bad_step(self) -> int:
@@ -326,6 +343,8 @@ def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimize
                 raise record.diverged(epoch, epoch_run.find_bad_step())
             if record.end_epoch(epoch, total / len(X)):
                 return
+            if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
+                epoch_run.plan_steps()
 
 
 class _FullBatch:

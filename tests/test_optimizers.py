@@ -46,6 +46,78 @@ def test_bad_hyperparameters_are_refused(make, error, message):
         make()
 
 
+@pytest.mark.parametrize("make, name, value, error, message", [
+    (lambda: dn.Adam(0.01), "betas", (1.5, 0.9), ValueError, r"Adam: invalid beta1 1\.5"),
+    (lambda: dn.Adam(0.01), "betas", 0.9, TypeError, r"betas must be a pair"),
+    (lambda: dn.Adam(0.01), "eps", 0.0, ValueError, r"Adam: invalid eps 0\.0"),
+    (lambda: dn.AdamW(0.01), "weight_decay", -1.0, ValueError, r"AdamW: invalid weight_decay -1\.0"),
+    (lambda: dn.LBFGS(), "history_size", 0, ValueError, "LBFGS history_size must be"),
+    (lambda: dn.LBFGS(), "tolerance_grad", -1.0, ValueError, "LBFGS: invalid tolerance_grad"),
+    (lambda: dn.SGD(0.1, momentum=0.9), "momentum", -0.5, ValueError, r"SGD: invalid momentum -0\.5"),
+    (lambda: dn.SGD(0.1), "weight_decay", float("inf"), ValueError, "SGD: invalid weight_decay inf"),
+    (lambda: dn.SGD(0.1, momentum=0.9), "nesterov", "yes", TypeError, "SGD: nesterov must be True or False"),
+    (lambda: dn.SGD(0.1), "fold", 0, TypeError, "SGD: fold must be True or False"),
+])
+def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name, value, error, message):
+    """A value set after construction gets the constructor's checks (each was taken
+    silently before), and a refused one changes nothing."""
+    optimizer = make()
+    model = mlp((3, 4, 2), seed=0)
+    X, y = data()
+    if not optimizer.full_batch:
+        model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=10)
+    state, before = optimizer.state_dict(), getattr(optimizer, name)
+    with pytest.raises(error, match=message):
+        setattr(optimizer, name, value)
+    assert getattr(optimizer, name) == before
+    assert_array_equal(optimizer.state_dict().get("exp_avg", 0), state.get("exp_avg", 0))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_s_settings_changed_between_steps_take_effect_at_once(name):
+    """Adam's betas, eps and weight decay may change between steps (a schedule may set
+    them): each step uses the values it finds, as a new optimiser with the same state would."""
+    make = STATEFUL[name]
+    params, grads = np.linspace(-1, 1, 7), np.linspace(2, -1, 7)
+    changed, changed_params = make(), params.copy()
+    changed.step(changed_params, grads)
+    changed.step(changed_params, grads)
+    for value in ({"betas": (0.5, 0.75)}, {"eps": 1e-2}, {"weight_decay": 0.3}):
+        for key, v in value.items():
+            setattr(changed, key, v)
+        fresh = type(changed)(changed.lr, betas=changed.betas, eps=changed.eps,
+                              weight_decay=changed.weight_decay)
+        fresh_params = changed_params.copy()
+        fresh.load_state_dict(changed.state_dict())
+        changed.step(changed_params, grads)
+        fresh.step(fresh_params, grads)
+        assert_array_equal(changed_params, fresh_params)
+    assert changed.betas == (0.5, 0.75) and changed.eps == 1e-2 and changed.weight_decay == 0.3
+
+
+def test_momentum_or_weight_decay_set_between_steps_steps_like_a_new_sgd_with_them():
+    """Set on an SGD that has stepped (a momentum set later failed at the next step with a
+    ``KeyError``; a weight decay set later overwrote the gradient): the next steps are
+    those of an SGD made with them, whose momentum buffer starts empty."""
+    params, grads = np.linspace(-1, 1, 7), np.linspace(2, -1, 7)
+    changed, changed_params = dn.SGD(0.1), params.copy()
+    changed.step(changed_params, grads)
+    fresh_params = changed_params.copy()
+    changed.momentum, changed.weight_decay, changed.nesterov = 0.9, 0.01, True
+    fresh = dn.SGD(0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    kept_grads = grads.copy()
+    for _ in range(3):
+        changed.step(changed_params, grads)
+        fresh.step(fresh_params, grads)
+    assert_array_equal(changed_params, fresh_params)
+    assert_array_equal(grads, kept_grads)
+    assert_array_equal(changed.state_dict()["momentum_buffer"], fresh.state_dict()["momentum_buffer"])
+    changed.momentum = 0.0  # Nesterov without momentum: refused at the next step, nothing changed
+    with pytest.raises(ValueError, match="Nesterov momentum needs a momentum > 0"):
+        changed.step(changed_params, grads)
+    assert_array_equal(changed_params, fresh_params)
+
+
 def test_adam_step_written_out_by_hand():
     params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
     adam = dn.Adam(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)

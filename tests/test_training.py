@@ -321,3 +321,53 @@ def test_a_step_key_follows_what_the_step_is_built_from():
     assert TrainStep.key(model, loss, optimizer, 8, np.hstack([y, y])) != key  # (a loss of any shape)
     optimizer.momentum = 0.5
     assert TrainStep.key(model, loss, optimizer, 8, y) != key
+
+
+class SetsOnEpoch(dn.Callback):
+    """Sets ``settings`` on ``optimizer`` at the end of epoch ``epoch`` (or of batch
+    ``batch`` of it), as a schedule of momentum or weight decay would."""
+
+    def __init__(self, optimizer, settings, epoch, batch=None):
+        self.optimizer, self.settings, self.epoch, self.batch = optimizer, settings, epoch, batch
+        self.seen = -1
+
+    def on_batch_end(self, batch, logs):
+        self.seen += 1 if batch == 0 else 0
+        if self.batch is not None and (self.seen, batch) == (self.epoch, self.batch):
+            self.apply()
+
+    def on_epoch_end(self, epoch, logs):
+        if self.batch is None and epoch == self.epoch:
+            self.apply()
+
+    def apply(self):
+        for name, value in self.settings.items():
+            setattr(self.optimizer, name, value)
+
+
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.01}, {"fold": False},
+                                      {"momentum": 0.9, "nesterov": True}])
+@pytest.mark.parametrize("batch", [None, 1])
+def test_a_setting_changed_by_a_callback_during_fit_takes_effect_in_its_folded_steps(settings, batch):
+    """``fit`` folds plain SGD into the gradient products of a large model; a callback that
+    turns on momentum or weight decay (or turns folding off) must not leave the rest of
+    the fit on the folded plain steps: from the next step on, it trains like a second fit
+    with the new settings (same bits), here after epoch 1 or after its batch 1."""
+    model = dn.Sequential(dn.Dense(512, 512), dn.Sigmoid(), dn.Dense(512, 1), seed=0)
+    assert model.largest_product(8) >= backend.GEMM_MIN_PRODUCT
+    X, y = np.random.default_rng(0).standard_normal((32, 512)) / 10, np.full((32, 1), 0.25)
+    twin = copy.deepcopy(model)
+    optimizer, twin_optimizer = dn.SGD(0.05), dn.SGD(0.05)
+    assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
+    callback = SetsOnEpoch(optimizer, settings, 1, batch)
+    model.fit(X, y, optimizer=optimizer, epochs=3, batch_size=8, shuffle=False, callbacks=[callback])
+    switch = 2 * 4 if batch is None else 4 + batch + 1  # the steps before the change
+    twin.fit(np.tile(X, (2, 1))[:switch * 8], np.tile(y, (2, 1))[:switch * 8], optimizer=twin_optimizer,
+             epochs=1, batch_size=8, shuffle=False)
+    for name, value in settings.items():
+        setattr(twin_optimizer, name, value)
+    rest = 3 * 4 - switch
+    twin.fit(np.tile(X, (2, 1))[switch * 8 % 32:][:rest * 8], np.tile(y, (2, 1))[:rest * 8],
+             optimizer=twin_optimizer, epochs=1, batch_size=8, shuffle=False)
+    assert_array_equal(model.params, twin.params)
+    assert optimizer.steps == twin_optimizer.steps == 12

@@ -91,9 +91,9 @@ OWN_TESTS = {
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:338:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:354:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "training.py:338:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:357:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:157:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -103,7 +103,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:337:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:356:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:225:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
