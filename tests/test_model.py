@@ -287,3 +287,14 @@ def test_backward_without_the_input_gradient_writes_the_same_gradients():
     np.testing.assert_array_equal(model.grads, grads)
     model.forward(X)
     np.testing.assert_array_equal(model.backward(dY), dX)  # and it is computed when asked again
+
+
+def test_a_models_dtype_and_widths_cannot_be_rebound():
+    """They describe the flat vectors and the plans; rebinding one broke every later call
+    (``clone(dtype=...)`` gives a model in another dtype)."""
+    model = dn.Sequential(dn.Dense(3, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
+    for name, value in (("dtype", np.float32), ("in_features", 5), ("out_features", 2)):
+        with pytest.raises(AttributeError):
+            setattr(model, name, value)
+    assert (model.dtype, model.in_features, model.out_features) == (np.float64, 3, 1)
+    assert model.predict(np.zeros((2, 3))).dtype == np.float64

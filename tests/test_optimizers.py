@@ -364,3 +364,20 @@ def test_strided_vectors_step_like_contiguous_ones(name):
         a.step(strided, g)
         b.step(contiguous, g.copy())
     assert_allclose(strided, contiguous, rtol=1e-14, atol=1e-15)
+
+
+def test_an_sgd_pickled_with_its_settings_as_plain_attributes_comes_back_with_them():
+    """Before the settings were checked properties, a pickled SGD held them (and its
+    STATE) as plain attributes; unpickled now, it has the same settings and state."""
+    buffer = np.arange(3.0)
+    old = {"_lr": 0.1, "steps": 4, "_state": {"momentum_buffer": buffer.copy()}, "_model": None,
+           "momentum": 0.9, "weight_decay": 0.0, "nesterov": True, "fold": False,
+           "STATE": ("momentum_buffer",)}
+    sgd = dn.SGD.__new__(dn.SGD)
+    sgd.__setstate__(old)
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov, sgd.fold) == (0.1, 0.9, 0.0, True, False)
+    assert sgd.STATE == ("momentum_buffer",) and sgd.steps == 4
+    assert_array_equal(sgd.state_dict()["momentum_buffer"], buffer)
+    params = np.zeros(3)
+    sgd.step(params, np.ones(3))
+    assert_allclose(params, -0.1 * (1 + 0.9 * (0.9 * buffer + 1)))  # Nesterov, from the buffer
