@@ -56,11 +56,30 @@ class Dense(Module):
     reads_output = False
 
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
-        self.in_features = positive_int(in_features, "Dense in_features", "a positive integer")
-        self.out_features = positive_int(out_features, "Dense out_features", "a positive integer")
-        _init.get(init)
+        self._in_features = positive_int(in_features, "Dense in_features", "a positive integer")
+        self._out_features = positive_int(out_features, "Dense out_features", "a positive integer")
         self.init = init
         self.bind()
+
+    @property
+    def in_features(self) -> int:
+        """The size of each input sample (fixed: it shapes the parameters)."""
+        return self._in_features
+
+    @property
+    def out_features(self) -> int:
+        """The size of each output sample (fixed: it shapes the parameters)."""
+        return self._out_features
+
+    @property
+    def init(self) -> str:
+        """The initialiser ``reset_parameters`` uses; checked when set."""
+        return self._init
+
+    @init.setter
+    def init(self, name: str) -> None:
+        _init.get(name)
+        self._init = name
 
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
         return ((self.in_features + 1, self.out_features),)

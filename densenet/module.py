@@ -319,7 +319,10 @@ class Module(KeepsPlans):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        for key, value in state.items():
+            if isinstance(getattr(type(self), key, None), property):
+                key = "_" + key  # pickled before it became a property
+            super().__setattr__(key, value)
         if self._flat is not None:
             # writeable arrays of its own: joblib may hand over read-only memory maps
             self.bind(*(np.require(a, requirements="CWO") for a in self._flat))

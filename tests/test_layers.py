@@ -125,3 +125,35 @@ def test_module_repr_and_call():
     act = dn.Sigmoid()
     assert repr(act) == "Sigmoid()"
     assert_array_equal(act(np.zeros((1, 2))), [[0.5, 0.5]])
+
+
+def test_dense_sizes_are_fixed_and_its_initialiser_is_checked_when_set():
+    """The sizes shape the parameter block: rebinding one broke every later call with a
+    reshape error. The initialiser may change (``reset_parameters`` uses it), checked."""
+    model = dn.Sequential(dn.Dense(3, 2), seed=0)
+    layer = model[0]
+    for name in ("in_features", "out_features"):
+        with pytest.raises(AttributeError):
+            setattr(layer, name, 4)
+    with pytest.raises(ValueError, match="unknown initialiser 'nonsense'"):
+        layer.init = "nonsense"
+    assert (layer.in_features, layer.out_features, layer.init) == (3, 2, "glorot_uniform")
+    layer.init = "he_normal"
+    assert repr(layer) == "Dense(in_features=3, out_features=2, init='he_normal')"
+    model.reset_parameters(0)
+    assert model.predict(np.zeros((1, 3))).shape == (1, 2)
+
+
+def test_a_dense_pickled_with_its_sizes_as_plain_attributes_comes_back_with_them():
+    """Before they became properties, a pickled Dense held its sizes and initialiser as
+    plain attributes; unpickled now, it is the same layer."""
+    layer = dn.Dense(3, 2, init="he_uniform")
+    state = layer.__getstate__()
+    old = {key.lstrip("_") if key in ("_in_features", "_out_features", "_init") else key: value
+           for key, value in state.items()}
+    assert {"in_features", "out_features", "init"} <= set(old)
+    twin = dn.Dense.__new__(dn.Dense)
+    twin.__setstate__(old)
+    assert (twin.in_features, twin.out_features, twin.init) == (3, 2, "he_uniform")
+    assert_array_equal(twin.W, layer.W)
+    assert np.shares_memory(twin.W, twin.flat_params)
