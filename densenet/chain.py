@@ -79,6 +79,12 @@ class Buffers:
             into ``grads``: ``grads = descent.alpha * gradient + descent.beta *
             grads``, the coefficients read at every call. ``grads`` may then be
             the parameters themselves (plain descent): compute ``dX`` first.
+        negate_output: the next module takes minus its input at no cost where it
+            saves it a pass (``Module.takes_negated_input``): write ``-Y`` instead
+            of ``Y`` if that costs nothing either, and say so (``Passes.negated``).
+            (The gradients are unchanged: ``dY`` is still dL/dY.)
+        negated_input: ``X`` holds minus the module's input (the module before
+            wrote it so, as this module said it could take).
     """
 
     X: NDArray
@@ -89,6 +95,8 @@ class Buffers:
     params: tuple[NDArray, ...]
     grads: tuple[NDArray, ...]
     descent: Descent | None = None
+    negate_output: bool = False
+    negated_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,11 +105,13 @@ class Passes:
     and the parameter gradients and ``dX`` from ``dY`` (backward; None for a
     module that cannot backpropagate). A module with parameters may put the calls
     that only write ``dX`` in ``input_grad`` (run after ``backward``): a chain's
-    first such module then skips them where its caller does not ask for dL/dX."""
+    first such module then skips them where its caller does not ask for dL/dX.
+    ``negated``: the forward calls write ``-Y`` (asked by ``Buffers.negate_output``)."""
 
     forward: Sequence[Call]
     backward: Sequence[Call] | None
     input_grad: Sequence[Call] = ()
+    negated: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,14 +206,19 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     backward: list[Call] = []
     input_backward: list[Call] = []
     no_backward = None
+    negated = False  # the module's input holds minus its values (the module before wrote them so)
     for i, module in enumerate(modules):
         params, param_grads = module.blocks()
         if folded is not None and module.n_params:
             param_grads = descent[i]  # type: ignore[index]  # (folded implies descent)
+        consumer = modules[i + 1] if i + 1 < count else None
+        negate = consumer is not None and consumer.takes_negated_input(n * widths[i + 1])
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
-                          params=params, grads=param_grads, descent=folded if module.n_params else None)
+                          params=params, grads=param_grads, descent=folded if module.n_params else None,
+                          negate_output=negate, negated_input=negated)
         passes = module.plan(buffers)
+        negated = passes.negated and buffers.negate_output
         forward += passes.forward
         if i < first:
             continue

@@ -130,6 +130,10 @@ class Dense(Module):
             else:
                 XW = np.zeros(Y.shape, dtype)
                 forward = [partial(np.dot, X1, block, XW), partial(np.copyto, Y, XW)]
+        elif with_bias is not None and buffers.negate_output:  # Y = -b rows, then Y -= X @ W
+            minus_b = np.zeros_like(b_row)
+            forward = [partial(np.negative, b_row, minus_b), partial(np.copyto, Y, minus_b),
+                       partial(with_bias, -1.0)]
         elif with_bias is not None:  # Y = b rows, then Y += X @ W
             forward = [partial(np.copyto, Y, b_row), partial(with_bias, 1.0)]
         else:
@@ -143,8 +147,9 @@ class Dense(Module):
         if dX is not None:
             input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
                           if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
+        negated = with_bias is not None and buffers.negate_output
         if buffers.descent is not None:
-            return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)])
+            return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)], (), negated)
         backward: list[Call]
         if X1 is not None:
             backward = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
@@ -154,7 +159,7 @@ class Dense(Module):
         else:
             # the column sums of dY as a BLAS product: 2-4x faster than np.add.reduce
             backward = [partial(np.dot, X.T, dY, dW), partial(np.dot, np.ones(n, dtype), dY, db)]
-        return Passes(forward, backward, input_grad)
+        return Passes(forward, backward, input_grad, negated)
 
     def __repr__(self) -> str:
         init = "" if self.init == _init.DEFAULT else f", init={self.init!r}"

@@ -19,6 +19,9 @@ from it through these, never through its class or its private attributes:
                             ``dY`` (elementwise activations)
 ``reads_output``            whether its backward pass reads its own output ``Y`` (if not,
                             an in-place module after it may write over it)
+``takes_negated_input(n)``  whether a module before it writing minus its output saves a
+                            pass on an input of ``n`` elements (``Sigmoid``'s ``exp(-x)``;
+                            ``Dense`` then writes ``-(X @ W + b)`` through gemm's ``alpha``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters
@@ -135,6 +138,12 @@ class Module(KeepsPlans):
     def output_width(self, width: int) -> int:
         """The number of output features for ``width`` input features."""
         return width
+
+    def takes_negated_input(self, size: int) -> bool:
+        """Whether ``plan`` saves a pass when the module before it writes minus its output
+        (``Buffers.negated_input``) for an input of ``size`` elements (``Sigmoid``:
+        ``exp(-x)``); False (the default) and the planner never asks for it."""
+        return False
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON values) that rebuild this module."""

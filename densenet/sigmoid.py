@@ -42,10 +42,15 @@ class Sigmoid(Module):
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Sigmoid", [x])
 
+    def takes_negated_input(self, size: int) -> bool:
+        return size >= EXP_SIGMOID_MIN_SIZE  # 1 / (1 + exp(-x)) from -x: no negation pass
+
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         one = np.ones((), Y.dtype)  # a 0-d array: no Python-scalar conversion per call
-        if X.size < EXP_SIGMOID_MIN_SIZE:
+        if buffers.negated_input:  # X holds -x
+            forward = [partial(_sigmoid_by_exp, X, Y, one, True)]  # (no keyword: a dict per call)
+        elif X.size < EXP_SIGMOID_MIN_SIZE:
             forward = [partial(expit, X, Y)]
         else:
             forward = [partial(_sigmoid_by_exp, X, Y, one)]
@@ -61,15 +66,15 @@ class Sigmoid(Module):
                                 partial(np.multiply, tmp, dY, dX)])
 
 
-def _sigmoid_by_exp(X: NDArray, Y: NDArray, one: NDArray) -> None:
-    """``Y = 1 / (1 + exp(-X))`` (``one``: a 0-d 1 of ``Y``'s dtype): within a few
-    ulp of the exact value (tested against float64 ``expit``), limits exactly 0 and 1.
+def _sigmoid_by_exp(X: NDArray, Y: NDArray, one: NDArray, negated: bool = False) -> None:
+    """``Y = 1 / (1 + exp(-X))`` (``one``: a 0-d 1 of ``Y``'s dtype), or of ``-X`` when
+    ``negated``: within a few ulp of the exact value (tested against float64 ``expit``),
+    limits exactly 0 and 1.
 
     ``exp(-x)`` overflows to inf for very negative ``x`` and ``1 / (1 + inf)``
     is the correct limit 0, so the overflow flag is silenced, not an error.
     """
     with np.errstate(over="ignore"):
-        np.negative(X, out=Y)
-        np.exp(Y, out=Y)
+        np.exp(X if negated else np.negative(X, out=Y), out=Y)
         np.add(Y, one, out=Y)
         np.divide(one, Y, out=Y)

@@ -9,12 +9,14 @@ path to rounding.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
-from densenet import backend
+from densenet import backend, chain
 from densenet.plan import TrainStep
 
 DTYPES = [np.float64, np.float32]
@@ -378,3 +380,59 @@ def test_a_vector_to_fold_into_must_be_laid_out_like_params():
     for wrong in (np.zeros(3), model.params.astype(np.float32), np.zeros(model.params.size + 1)):
         with pytest.raises(ValueError, match="shaped like params"):
             model.plan(8, descent=wrong)
+
+
+class NegatedSpy(dn.Module):
+    """The identity, computed from minus its input when the planner gives it that
+    (``Buffers.negated_input``): records what each of its plans was given."""
+
+    in_place = True
+    seen: list
+
+    def takes_negated_input(self, size):
+        return True
+
+    def plan(self, buffers):
+        self.seen.append(buffers.negated_input)
+        X, Y = buffers.X, buffers.Y
+        forward = [partial(np.negative, X, Y)] if buffers.negated_input else [partial(np.copyto, Y, X)]
+        backward = [] if buffers.dX is None else [partial(np.copyto, buffers.dX, buffers.dY)]
+        return chain.Passes(forward, backward)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_dense_writes_minus_its_output_for_a_consumer_that_takes_it_where_gemm_can(dtype):
+    """``[X] @ W + b`` negated by gemm's ``alpha = -1`` over minus-b rows, where the Dense
+    uses gemm (many outputs), so that a Sigmoid after it saves its negation pass; never
+    at one row (a ones column and np.dot), nor for the model's input."""
+    X = np.random.default_rng(0).standard_normal((64, 32)).astype(dtype)
+    for rows, negated in ((64, [False, True]), (1, [False, False])):
+        spy, first = NegatedSpy(), NegatedSpy()
+        spy.seen, first.seen = [], []
+        model = dn.Sequential(first, dn.Dense(32, 64), spy, dtype=dtype, seed=0)
+        model[1].b[...] = np.linspace(-1, 1, 64)
+        Y = model.predict(X[:rows])
+        assert first.seen + spy.seen == negated
+        tolerance = 50 * np.finfo(dtype).eps
+        assert_allclose(Y, X[:rows].astype(np.float64) @ model[1].W + model[1].b, rtol=tolerance,
+                        atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_sigmoid_fed_minus_its_input_trains_bit_identically(dtype, monkeypatch):
+    """-(X @ W + b) from gemm is exactly minus X @ W + b (the sign is exact in each term):
+    a fit whose sigmoids take their input negated gives the bits of one whose do not."""
+    X = np.random.default_rng(1).standard_normal((256, 2)).astype(dtype)
+    y = (X[:, :1] * X[:, 1:] > 0).astype(dtype)
+    results = []
+    for takes in (True, False):
+        monkeypatch.setattr(dn.Sigmoid, "takes_negated_input", lambda self, size, takes=takes:
+                            takes and size >= 2048)
+        model = dn.Sequential(dn.Dense(2, 64), dn.Sigmoid(), dn.Dense(64, 64), dn.Sigmoid(), dn.Dense(64, 1),
+                              dn.Sigmoid(), dtype=dtype, seed=0)
+        calls = len(model.plan(256).forward)
+        model.fit(X, y, optimizer=dn.SGD(0.5), epochs=5, batch_size=256, shuffle=False)
+        results.append((model.params.copy(), model.predict(X), calls))
+    assert results[0][2] == results[1][2] + 2  # two Dense layers negate (-b rows: one call more each)
+    assert_array_equal(results[0][0], results[1][0])
+    assert_array_equal(results[0][1], results[1][1])

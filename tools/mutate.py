@@ -108,11 +108,11 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:225:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
-    "sigmoid.py:48:11:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
+    "sigmoid.py:53:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:101:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:216:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:224:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:253:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -120,7 +120,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:253:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:186:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:189:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
