@@ -27,7 +27,8 @@ class Callback:
     ``self.params`` (``{"epochs": ..., "steps": batches per epoch, "metrics":
     ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
     sets, or None when BLAS chooses, "thread_trial": whether the steps are timed on
-    that count and on one thread, to run on the faster (``backend.ThreadChoice``)}``).
+    that count and on one thread, to run on the faster (``backend.ThreadChoice``),
+    "optimizer": the optimiser it trains with}``).
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
     from ``on_epoch_end``).
     ``on_batch_end`` is called only for callbacks that override it, so the step

@@ -8,6 +8,8 @@ The rates follow PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (closed form).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from ._validation import hyperparameter, positive_int
 from .callbacks import Callback
@@ -30,6 +32,16 @@ class LRSchedule(Callback):
     def rate(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch``."""
         raise NotImplementedError
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """Refuse a fit that trains with another optimiser (before it begins): its rates
+        would go to one that nothing steps."""
+        trained = params.get("optimizer", self.optimizer)
+        if trained is not self.optimizer:
+            raise ValueError(f"{type(self).__name__} schedules the learning rate of {self.optimizer!r} "
+                             f"(object {id(self.optimizer):#x}), but fit trains with another optimiser, "
+                             f"{trained!r} (object {id(trained):#x}): make the schedule for fit's optimizer")
+        super().set_params(params)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1

@@ -252,7 +252,7 @@ def fit(
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
-              "thread_trial": trial}
+              "thread_trial": trial, "optimizer": optimizer}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)

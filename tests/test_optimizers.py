@@ -381,3 +381,20 @@ def test_an_sgd_pickled_with_its_settings_as_plain_attributes_comes_back_with_th
     params = np.zeros(3)
     sgd.step(params, np.ones(3))
     assert_allclose(params, -0.1 * (1 + 0.9 * (0.9 * buffer + 1)))  # Nesterov, from the buffer
+
+
+@pytest.mark.parametrize("make", [lambda o: dn.StepLR(o, step_size=1, gamma=0.5),
+                                  lambda o: dn.CosineLR(o, 3)])
+def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(make):
+    """A schedule made for one optimiser and passed to a fit that trains with another set
+    a learning rate nobody used: the fit now refuses it before any change."""
+    X, y = data()
+    model, scheduled, trained = mlp((3, 4, 2), seed=0), dn.SGD(0.1), dn.SGD(0.1)
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"schedules the learning rate of SGD\(lr=0\.1\) .*but fit trains "
+                                         r"with another optimiser"):
+        model.fit(X, y, optimizer=trained, epochs=3, callbacks=[make(scheduled)])
+    assert_array_equal(model.params, before)
+    assert scheduled.lr == trained.lr == 0.1 and trained.steps == 0
+    model.fit(X, y, optimizer=scheduled, epochs=3, callbacks=[make(scheduled)])  # its own: fine
+    assert scheduled.lr < 0.1
