@@ -112,7 +112,7 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:101:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:224:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:231:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:253:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -120,7 +120,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:253:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:189:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -138,7 +138,7 @@ EQUIVALENT: dict[str, str] = {
                                        "results (the tests take the bound by the name)",
     "callbacks.py:114:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:54:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:67:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
