@@ -428,8 +428,10 @@ def test_a_sigmoid_fed_minus_its_input_trains_bit_identically(dtype, monkeypatch
     for takes in (True, False):
         monkeypatch.setattr(dn.Sigmoid, "takes_negated_input", lambda self, size, takes=takes:
                             takes and size >= 2048)
-        model = dn.Sequential(dn.Dense(2, 64), dn.Sigmoid(), dn.Dense(64, 64), dn.Sigmoid(), dn.Dense(64, 1),
-                              dn.Sigmoid(), dtype=dtype, seed=0)
+        # every neighbour of a sigmoid: a Dense, the input, another sigmoid, other activations
+        model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 64), dn.Sigmoid(), dn.Sigmoid(), dn.Dense(64, 64),
+                              dn.ReLU(), dn.Dense(64, 64), dn.Sigmoid(), dn.Dense(64, 64), dn.Tanh(),
+                              dn.Dense(64, 1), dn.Sigmoid(), dtype=dtype, seed=0)
         calls = len(model.plan(256).forward)
         model.fit(X, y, optimizer=dn.SGD(0.5), epochs=5, batch_size=256, shuffle=False)
         results.append((model.params.copy(), model.predict(X), calls))
