@@ -333,7 +333,7 @@ class Sequential:
         size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
         return self._predict(X, size, bounded)
 
-    def _predict(self, X: NDArray, batch_size: int = PREDICT_BATCH, bounded: bool = False) -> NDArray:
+    def _predict(self, X: NDArray, batch_size: int, bounded: bool) -> NDArray:
         """The output for a checked ``X``, ``batch_size`` rows at a time; ``bounded``: no
         ``|x|`` is above what the planned passes take (else ``_run`` checks each batch)."""
         size = min(len(X), batch_size)
@@ -454,7 +454,7 @@ class Sequential:
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
         X, y = self.check_data(X, y, loss)
-        return loss.forward(self._predict(X), y)
+        return loss.forward(self._predict(X, PREDICT_BATCH, False), y)
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

@@ -86,6 +86,22 @@ def test_huge_float64_inputs_above_the_rescue_threshold_give_the_exact_answer(bi
     assert_allclose(Y, np.tile(hidden @ model[2].W + model[2].b, (2, 1)), rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e30), (np.float64, 1e300)])
+def test_evaluate_rescues_huge_inputs_as_predict_does(dtype, big):
+    """``evaluate`` checks each batch of ``X`` for huge values as ``predict`` does (its
+    input check is not the one that bounds them): the loss is that of the predictions."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), dtype=dtype, seed=0)
+    c = 2.0 ** int(np.ceil(2 + np.log2(float(np.finfo(dtype).max)) - np.log2(big)))  # big * c overflows
+    model[0].W[...] = [[c, 1.0, 0.5], [-c, 1.0, -0.5]]
+    X = np.array([[big, big], [big / 2, big / 2], [1.0, 2.0]], dtype=dtype)
+    y = np.array([[0.5], [0.25], [0.0]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = model.evaluate(X, y)
+    assert np.isfinite(value)
+    assert value == dn.MSELoss().forward(model.predict(X), y)
+
+
 def test_callbacks_reused_across_fits_start_afresh():
     rng = np.random.default_rng(0)
     X, y = rng.uniform(-1, 1, (40, 1)), rng.uniform(size=(40, 1))

@@ -154,6 +154,20 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:532:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
+    "_validation.py:86:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+                                    "(max and min), which gives the same answer",
+    "chain.py:98:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+                                "by hand",
+    "chain.py:99:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+                                "by hand",
+    "chain.py:215:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+                                     "for the elementwise module that takes a negated input (Sigmoid)",
+    "optimizer.py:57:33:change-number": "settings_version is only compared for a change: counting by 2 "
+                                        "changes it as well",
+    "optimizer.py:78:28:change-number": "settings_version is only compared for a change: starting at 1 "
+                                        "changes nothing",
+    "optimizer.py:132:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
+                                   "kept: astype without a copy), it only costs time",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
