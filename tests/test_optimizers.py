@@ -381,6 +381,9 @@ def test_an_sgd_pickled_with_its_settings_as_plain_attributes_comes_back_with_th
     params = np.zeros(3)
     sgd.step(params, np.ones(3))
     assert_allclose(params, -0.1 * (1 + 0.9 * (0.9 * buffer + 1)))  # Nesterov, from the buffer
+    older = dn.SGD.__new__(dn.SGD)  # pickled before fold existed: it folds
+    older.__setstate__({key: value for key, value in old.items() if key != "fold"})
+    assert older.fold is True
 
 
 @pytest.mark.parametrize("make", [lambda o: dn.StepLR(o, step_size=1, gamma=0.5),

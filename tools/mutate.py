@@ -166,6 +166,10 @@ EQUIVALENT: dict[str, str] = {
                                         "changes it as well",
     "optimizer.py:78:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
+    "sigmoid.py:46:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
+                                "negated negates it itself: the same exp path, the same bits",
+    "training.py:115:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+                                  "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:132:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
 }
