@@ -399,5 +399,7 @@ def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(m
         model.fit(X, y, optimizer=trained, epochs=3, callbacks=[make(scheduled)])
     assert_array_equal(model.params, before)
     assert scheduled.lr == trained.lr == 0.1 and trained.steps == 0
-    model.fit(X, y, optimizer=scheduled, epochs=3, callbacks=[make(scheduled)])  # its own: fine
+    schedule = make(scheduled)
+    model.fit(X, y, optimizer=scheduled, epochs=3, callbacks=[schedule])  # its own: fine
     assert scheduled.lr < 0.1
+    assert schedule.params["optimizer"] is scheduled and schedule.params["epochs"] == 3
