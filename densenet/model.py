@@ -245,15 +245,20 @@ class Sequential:
                    names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray]:
         """``X`` and ``y`` validated for this model and ``loss`` (default ``MSELoss``):
         ``X`` by ``check_input``, ``y`` by ``loss.target``, the same number of rows."""
+        return self._checked_data(X, y, loss, names)[:2]
+
+    def _checked_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
+                      names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray, bool]:
+        """``check_data``'s ``X`` and ``y``, and ``_checked``'s bound of ``X``."""
         x_name, y_name = names
-        X = self.check_input(X, x_name)
+        X, bounded = self._checked(X, x_name)
         y = (MSELoss() if loss is None else loss).target(y, self.out_features, self.dtype, y_name)
         if y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"{x_name} and {y_name} have different numbers of samples: "
                 f"{x_name} {X.shape}, {y_name} {y.shape}"
             )
-        return X, y
+        return X, y, bounded
 
     # -- forward and backward --------------------------------------------------
 
@@ -453,8 +458,8 @@ class Sequential:
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
-        X, y = self.check_data(X, y, loss)
-        return loss.forward(self._predict(X, PREDICT_BATCH, False), y)
+        X, y, bounded = self._checked_data(X, y, loss)
+        return loss.forward(self._predict(X, PREDICT_BATCH, bounded), y)
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

@@ -159,15 +159,17 @@ def test_as_bounded_matrix_says_whether_every_magnitude_is_within_the_bound(dtyp
             as_bounded_matrix(bad, "X", np.dtype(dtype), 1e3)
 
 
-@pytest.mark.parametrize("call", ["forward", "predict in one batch", "predict in batches"])
+@pytest.mark.parametrize("call", ["forward", "predict in one batch", "predict in batches", "evaluate"])
 def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypatch):
     """The finiteness check and the huge-input check (``Sequential._run``) share one
     read pass of ``X``: ``backend.abs_sum`` is called on it once, not once per check
-    (nor once per batch of a prediction)."""
+    (nor once per batch of a prediction or an evaluation)."""
     model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 1), seed=0)
     X = np.random.default_rng(0).standard_normal((600, 64))
+    y = np.zeros((len(X), 1))
     run = {"forward": model.forward, "predict in one batch": model.predict,
-           "predict in batches": lambda X: model.predict(X, batch_size=256)}[call]
+           "predict in batches": lambda X: model.predict(X, batch_size=256),
+           "evaluate": lambda X: model.evaluate(X, y)}[call]
     expected = run(X)
     reads = []
     original = backend.abs_sum
@@ -179,4 +181,5 @@ def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypa
     monkeypatch.setattr(backend, "abs_sum", counted)
     monkeypatch.setattr("densenet._validation.abs_sum", counted, raising=False)
     assert_allclose(run(X), expected, rtol=0)
-    assert reads.count(X.shape) == 1 and len(reads) == 1, reads
+    assert reads.count(X.shape) == 1, reads
+    assert call == "evaluate" or len(reads) == 1, reads  # (evaluate and its loss check y too)
