@@ -57,6 +57,9 @@ def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
         if name in arrays:
             raise ValueError(f"save: {name!r} is a reserved entry name")
         arrays[name] = array
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: {os.fspath(path)!r} is a folder; give a file name (such as "
+                                f"{os.path.join(path, 'model.npz')!r})")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"save: cannot write {path!r}: the folder {folder!r} does not exist")

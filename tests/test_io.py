@@ -263,6 +263,15 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
+def test_save_to_a_folder_s_path_says_so_and_leaves_the_folder_as_it_was(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("mine")
+    with pytest.raises(IsADirectoryError, match=r"save: .*models'? is a folder; give a file name"):
+        mlp((2, 2, 1)).save(folder)
+    assert sorted(os.listdir(tmp_path)) == ["models"] and os.listdir(folder) == ["kept.txt"]
+
+
 def test_save_into_a_missing_folder_names_the_path_and_the_folder(tmp_path):
     path = tmp_path / "missing" / "model.npz"
     with pytest.raises(FileNotFoundError, match=r"save: cannot write .*model\.npz'?: the folder .*missing'? "

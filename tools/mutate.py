@@ -140,7 +140,7 @@ EQUIVALENT: dict[str, str] = {
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:67:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:70:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "callbacks.py:114:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
