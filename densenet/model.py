@@ -158,7 +158,7 @@ class Sequential:
 
     @property
     def in_features(self) -> int:
-        """The number of input features (the first layer's)."""
+        """The number of features a batch must have (fixed by the first module that fixes one)."""
         return self._in_features
 
     @property
