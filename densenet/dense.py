@@ -124,13 +124,14 @@ class Dense(Module):
         forward: list[Call]
         with_bias = (backend.product(X, W, Y, beta=1.0)
                      if X1 is None and (large or Y.size >= backend.GEMM_MIN_OUTPUT) else None)
+        negated = with_bias is not None and buffers.negate_output  # -Y for the next module: gemm can
         if X1 is not None:  # [X, 1] @ [W; b]: the bias inside the product
             if Y.flags.c_contiguous:
                 forward = [partial(np.dot, X1, block, Y)]
             else:
                 XW = np.zeros(Y.shape, dtype)
                 forward = [partial(np.dot, X1, block, XW), partial(np.copyto, Y, XW)]
-        elif with_bias is not None and buffers.negate_output:  # Y = -b rows, then Y -= X @ W
+        elif negated:  # Y = -b rows, then Y -= X @ W
             minus_b = np.zeros_like(b_row)
             forward = [partial(np.negative, b_row, minus_b), partial(np.copyto, Y, minus_b),
                        partial(with_bias, -1.0)]
@@ -147,7 +148,6 @@ class Dense(Module):
         if dX is not None:
             input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
                           if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
-        negated = with_bias is not None and buffers.negate_output
         if buffers.descent is not None:
             return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)], (), negated)
         backward: list[Call]

@@ -21,6 +21,11 @@ def _flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
+def _check_nesterov(momentum: float, nesterov: bool) -> None:
+    if nesterov and not momentum:
+        raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent, with PyTorch's update rule.
 
@@ -66,8 +71,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, fold: bool = True) -> None:
         super().__init__(lr)
         self.momentum, self.weight_decay, self.nesterov, self.fold = momentum, weight_decay, nesterov, fold
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
+        _check_nesterov(self.momentum, self.nesterov)
         self._forget()
 
     @property
@@ -106,8 +110,7 @@ class SGD(Optimizer):
     def _prepare(self, params: NDArray, grads: NDArray) -> _Pair:
         """Read the settings for the steps to come and make their work arrays."""
         settings = momentum, weight_decay, nesterov = self.momentum, self.weight_decay, self.nesterov
-        if nesterov and not momentum:
-            raise ValueError("SGD: Nesterov momentum needs a momentum > 0")
+        _check_nesterov(momentum, nesterov)  # (set one at a time, they are checked together here)
         self._g = np.empty_like(params) if weight_decay else grads  # grads + wd params
         self._ahead = np.empty_like(params) if nesterov else self._g  # g + mu b
         self._pair, self._axpy = (params, grads, self.settings_version, settings), None

@@ -343,8 +343,8 @@ def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimize
                 raise record.diverged(epoch, epoch_run.find_bad_step())
             if record.end_epoch(epoch, total / len(X)):
                 return
-            if optimizer.settings_version != epoch_run.version:  # a callback changed a setting:
-                epoch_run.plan_steps()  # plan the steps anew
+            if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
+                epoch_run.plan_steps()
 
 
 class _FullBatch:
