@@ -40,7 +40,10 @@ class Sigmoid(Module):
     in_place = True
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        return graph.node("Sigmoid", [x])
+        # 1 / (1 + exp(-x)) as four nodes, not ONNX's Sigmoid: onnxruntime's Sigmoid gives 0
+        # from x = -20 (float32) or -38 (float64) on, and is 2x off at -17 (float32)
+        e = graph.node("Exp", [graph.node("Neg", [x])])
+        return graph.node("Reciprocal", [graph.node("Add", [e, graph.constant(np.ones(()), "one")])])
 
     def takes_negated_input(self, size: int) -> bool:
         return size >= EXP_SIGMOID_MIN_SIZE  # 1 / (1 + exp(-x)) from -x: no negation pass
