@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric
+from ._validation import as_numeric, unit_interval
 from .chain import Call
 from .loss import Loss, LossPlan
 
@@ -18,15 +18,18 @@ class CrossEntropyLoss(Loss):
     With ``log p = log_softmax(y_pred)`` along the classes:
 
     - integer class labels ``t`` ``(N,)``: ``L = -mean_i log p[i, t_i]``;
-    - class probabilities ``T`` ``(N, C)``: ``L = -mean_i sum_c T[i, c] log p[i, c]``.
+    - class probabilities ``T`` ``(N, C)``: ``L = -mean_i sum_c T[i, c] log p[i, c]``,
+      each value in [0, 1]; a row is taken as it is, summing to 1 or not (smoothed,
+      partial or several labels).
 
     The log-softmax is computed stably (each row shifted by its maximum), and
-    the gradient is the fused ``(softmax(y_pred) - T) / N`` (``T`` one-hot for
-    labels). Feed it the last ``Dense`` layer's output, not a ``Softmax``.
+    the gradient is the fused ``(softmax(y_pred) - T) / N`` for labels (``T``
+    one-hot), ``(s softmax(y_pred) - T) / N`` for probabilities whose row sums
+    are ``s``. Feed it the last ``Dense`` layer's output, not a ``Softmax``.
 
     Shape:
         - y_pred: ``(N, C)`` logits
-        - y_true: ``(N,)`` integer labels in ``[0, C)``, or ``(N, C)`` probabilities
+        - y_true: ``(N,)`` integer labels in ``[0, C)``, or ``(N, C)`` probabilities in [0, 1]
 
     Example:
         >>> import numpy as np
@@ -45,7 +48,7 @@ class CrossEntropyLoss(Loss):
         if array.ndim == 1:
             return self._labels(array, n_outputs, name)
         if array.ndim == 2 and array.shape[1] == n_outputs:
-            return as_numeric(array, name, dtype)
+            return unit_interval(as_numeric(array, name, dtype), name, "CrossEntropyLoss")
         raise ValueError(f"CrossEntropyLoss: {name} has shape {array.shape}; it must be integer class "
                          f"labels (n_samples,) or class probabilities (n_samples, {n_outputs})")
 
@@ -103,7 +106,12 @@ class CrossEntropyLoss(Loss):
             def value() -> float:
                 return -float(product.sum()) / n
 
-            backward.append(partial(np.subtract, grad, y_true, grad))
+            # a row of T summing to s has the gradient s softmax - T (PyTorch takes the rows
+            # as they are); the row sums as (N, C) @ (C, 1), spread before the product (see
+            # ``log_softmax``)
+            ones, total, spread = np.ones((classes, 1), dtype), np.zeros((n, 1), dtype), np.zeros_like(y_pred)
+            backward += [partial(np.matmul, y_true, ones, total), partial(np.copyto, spread, total),
+                         partial(np.multiply, grad, spread, grad), partial(np.subtract, grad, y_true, grad)]
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward)
 

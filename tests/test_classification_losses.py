@@ -47,6 +47,19 @@ def test_cross_entropy_value_and_gradient(target):
     assert_allclose(loss.backward(), numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_cross_entropy_gradient_is_the_values_for_targets_whose_rows_do_not_sum_to_one():
+    """Class probabilities are taken as they are (PyTorch's semantics): a row summing to s
+    has the gradient ``(s softmax - T) / N``, not the fused ``(softmax - T) / N``."""
+    logits, _, _ = cases(4)
+    T = np.random.default_rng(5).uniform(0, 1, logits.shape)  # rows summing to 0.6-3
+    T[0] = 0.0  # a row of zeros: no loss, no gradient
+    loss = dn.CrossEntropyLoss()
+    loss.forward(logits, T)
+    numeric = finite_differences(dn.CrossEntropyLoss(), logits, T)
+    assert_allclose(loss.backward(), numeric, rtol=1e-6, atol=1e-9)
+    assert_array_equal(loss.backward()[0], 0.0)
+
+
 def test_cross_entropy_is_stable_for_huge_logits():
     logits = np.array([[1e308, 0.0, -1e308], [0.0, 1e4, 0.0]])  # -1e308 - 1e308 overflows
     loss = dn.CrossEntropyLoss()
@@ -64,6 +77,8 @@ def test_cross_entropy_is_stable_for_huge_logits():
     (np.array([0.0, 1.0, 2.0]), TypeError, "class labels y_true must be integers, got dtype float64"),
     (np.ones((3, 3)), ValueError, r"y_true has shape \(3, 3\); it must be integer class labels"),
     (np.array([0, 1]), ValueError, "y_pred has 3 rows but y_true has 2"),
+    (np.full((3, 4), -0.25), ValueError,
+     r"CrossEntropyLoss: y_true must lie in \[0, 1\]; 12 value\(s\) do not, the first -0.25 at index"),
 ])
 def test_cross_entropy_rejects_bad_targets(y, error, message):
     with pytest.raises(error, match=message):
@@ -167,7 +182,9 @@ def test_equal_to_pytorch(kind):
     torch = pytest.importorskip("torch")
     logits, labels, probs = cases(3, n=9, classes=5)
     if kind is dn.CrossEntropyLoss:
-        pairs = [(logits, labels, torch.tensor(labels)), (logits, probs, torch.tensor(probs))]
+        unnormalised = probs / 2  # rows summing to 1/2: taken as they are
+        pairs = [(logits, labels, torch.tensor(labels)), (logits, probs, torch.tensor(probs)),
+                 (logits, unnormalised, torch.tensor(unnormalised))]
         theirs = torch.nn.CrossEntropyLoss()
     elif kind is dn.BCELoss:
         p = 1 / (1 + np.exp(-logits))

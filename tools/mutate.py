@@ -108,7 +108,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:225:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
-    "sigmoid.py:53:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
+    "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:101:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
@@ -166,7 +166,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes it as well",
     "optimizer.py:78:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "sigmoid.py:46:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
+    "sigmoid.py:49:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:115:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
