@@ -64,3 +64,10 @@ def test_reset_parameters_draws_again_reproducibly():
 def test_bad_seeds(seed):
     with pytest.raises(TypeError, match="seed must be"):
         init.as_generator(seed)
+
+
+def test_a_negative_seed_is_named():
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, .* got -1"):
+        init.as_generator(-1)
+    with pytest.raises(ValueError, match="got -3"):
+        dn.Sequential(dn.Dense(2, 1), seed=np.int64(-3))
