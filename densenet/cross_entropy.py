@@ -107,11 +107,12 @@ class CrossEntropyLoss(Loss):
                 return -float(product.sum()) / n
 
             # a row of T summing to s has the gradient s softmax - T (PyTorch takes the rows
-            # as they are); the row sums as (N, C) @ (C, 1), spread before the product (see
-            # ``log_softmax``)
-            ones, total, spread = np.ones((classes, 1), dtype), np.zeros((n, 1), dtype), np.zeros_like(y_pred)
-            backward += [partial(np.matmul, y_true, ones, total), partial(np.copyto, spread, total),
-                         partial(np.multiply, grad, spread, grad), partial(np.subtract, grad, y_true, grad)]
+            # as they are); the row sums (add.reduce's axis, dtype, out, keepdims) are spread
+            # before the product (see ``log_softmax``)
+            total, spread = np.zeros((n, 1), dtype), np.zeros_like(y_pred)
+            backward += [partial(np.add.reduce, y_true, 1, None, total, True),
+                         partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
+                         partial(np.subtract, grad, y_true, grad)]
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward)
 
