@@ -4,6 +4,8 @@ optimiser trajectories over 100 steps."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -97,3 +99,54 @@ def test_training_trajectories_equal_torch_optim_over_100_steps(name):
     assert optimizer.steps == 100
     assert history.loss[-1] < history.loss[0]
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
+
+
+def _random_fit(seed):
+    """A random fit and its PyTorch twin: 1-3 hidden layers of every activation, widths
+    up to 300 (products past ``GEMM_MIN_PRODUCT``: gemm with the bias and the folded
+    updates), every loss and optimiser, a partial last batch, 2-3 epochs of at most
+    8 batches each (longer runs at high rates drift apart from rounding through ReLU's kink)."""
+    rng = np.random.default_rng(seed)
+    hidden = [int(rng.choice([4, 64, 300])) for _ in range(rng.integers(1, 4))]
+    widths = [int(rng.choice([3, 64, 130])), *hidden]
+    outputs = int(rng.choice([1, 3, 10]))
+    modules: list[dn.Module] = []
+    for n_in, n_out in zip(widths, widths[1:]):
+        modules += [dn.Dense(n_in, n_out, init="he_normal"), ALL[rng.integers(0, 4)]()]
+    kind = ["mse", "labels", "probabilities", "bce", "bce_with_logits"][seed % 5]
+    modules.append(dn.Dense(widths[-1], outputs + (kind == "labels")))
+    modules += {"mse": [dn.Tanh()], "bce": [dn.Sigmoid()]}.get(kind, [])
+    model = dn.Sequential(*modules, seed=seed)
+    n = int(rng.choice([200, 256]))
+    X = rng.standard_normal((n, widths[0]))
+    y = rng.integers(0, outputs + 1, n) if kind == "labels" else rng.uniform(size=(n, outputs))
+    loss, torch_loss = {"mse": LOSSES["mse"], "labels": LOSSES["cross_entropy"],
+                        "probabilities": LOSSES["cross_entropy"], "bce": (dn.BCELoss, torch.nn.BCELoss),
+                        "bce_with_logits": LOSSES["bce_with_logits"]}[kind]
+    lr, decay = float(rng.choice([0.01, 0.1])), float(rng.choice([0.0, 0.01]))
+    optimizer, torch_optimizer = [
+        (dn.SGD(lr, weight_decay=decay), partial(torch.optim.SGD, lr=lr, weight_decay=decay)),
+        (dn.SGD(lr, momentum=0.9, weight_decay=decay),
+         partial(torch.optim.SGD, lr=lr, momentum=0.9, weight_decay=decay)),
+        (dn.SGD(lr, momentum=0.5, nesterov=True),
+         partial(torch.optim.SGD, lr=lr, momentum=0.5, nesterov=True)),
+        (dn.Adam(lr / 10, weight_decay=decay), partial(torch.optim.Adam, lr=lr / 10, weight_decay=decay)),
+        (dn.AdamW(lr / 10), partial(torch.optim.AdamW, lr=lr / 10)),
+    ][seed % 5 if seed < 5 else rng.integers(0, 5)]
+    batch_size = int(rng.choice([32, 64, 100]))
+    return model, X, y, loss(), torch_loss(), optimizer, torch_optimizer, batch_size, int(rng.integers(2, 4))
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_fits_on_every_path_equal_pytorch(seed):
+    model, X, y, loss, torch_loss, optimizer, torch_optimizer, batch_size, epochs = _random_fit(seed)
+    net = torch_twin(model)
+    torch_optimizer = torch_optimizer(net.parameters())
+    model.fit(X, y, optimizer=optimizer, loss=loss, epochs=epochs, batch_size=batch_size, shuffle=False)
+    x, t = torch.tensor(X), torch.tensor(y)
+    for _ in range(epochs):
+        for start in range(0, len(X), batch_size):
+            torch_optimizer.zero_grad()
+            torch_loss(net(x[start:start + batch_size]), t[start:start + batch_size]).backward()
+            torch_optimizer.step()
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-9, atol=1e-12)
