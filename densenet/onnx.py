@@ -25,8 +25,12 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from .model import Sequential
 
-#: The ONNX operator set the graphs are written for (Softmax over one axis needs 13).
+#: The ONNX operator set the graphs are written for by default.
 OPSET = 17
+
+#: The oldest operator set ``export`` writes: Softmax over one axis needs 13 (before it,
+#: opset 7 to 12 flatten the other axes; onnxruntime runs no Gemm older than 7).
+OPSET_MIN = 13
 
 
 class Graph:
@@ -63,19 +67,27 @@ def export(model: Sequential, path: str | os.PathLike | None = None, *, opset: i
     Args:
         model: the model; its modules must define ``to_onnx`` (every densenet module does).
         path: where to write the ``.onnx`` file, if given.
-        opset: the ONNX operator set version (at least 13).
+        opset: the ONNX operator set version, from ``OPSET_MIN`` (13) to the newest the
+            installed onnx knows.
 
     Returns:
         The ``onnx.ModelProto``, checked with ``onnx.checker.check_model(full_check=True)``.
 
     Raises:
         ImportError: onnx is not installed.
-        TypeError: a module cannot be exported (it names the module).
+        TypeError: a module cannot be exported (it names the module); ``opset`` is not an integer.
+        ValueError: ``opset`` is outside what the export and onnx know.
     """
     try:
         import onnx
     except ImportError:
         raise ImportError("densenet.onnx needs onnx: pip install 'densenet[onnx]'") from None
+    newest = onnx.defs.onnx_opset_version()
+    integer = isinstance(opset, (int, np.integer)) and not isinstance(opset, bool)
+    if not (integer and OPSET_MIN <= opset <= newest):
+        raise (ValueError if integer else TypeError)(
+            f"export: opset must be an integer from {OPSET_MIN} to {newest} (the newest this onnx "
+            f"{onnx.__version__} knows), got {opset!r}")
     graph = Graph(onnx, model.dtype)
     name = "X"
     for i, module in enumerate(model):

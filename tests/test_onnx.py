@@ -84,3 +84,21 @@ def test_a_module_without_an_onnx_form_is_named():
     model = dn.Sequential(dn.Dense(2, 2), Double(), seed=0)
     with pytest.raises(TypeError, match=r"export: Double\(\) at index 1 cannot be exported to ONNX"):
         export(model)
+
+
+@pytest.mark.parametrize("opset, error", [(12, ValueError), (1, ValueError), (10_000, ValueError),
+                                          (17.0, TypeError), ("17", TypeError), (True, TypeError)])
+def test_an_opset_outside_what_the_export_and_onnx_know_is_refused(opset, error):
+    """Below 13 Softmax is not over one axis; above onnx's newest the graph names an opset
+    no runtime has (onnxruntime refuses it, as it refuses opset 1's Gemm)."""
+    model = dn.Sequential(dn.Dense(2, 2), dn.Softmax(), seed=0)
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(error, match=rf"export: opset must be an integer from 13 to {newest}"):
+        export(model, opset=opset)
+
+
+def test_the_oldest_and_the_newest_opset_run():
+    model = dn.Sequential(dn.Dense(3, 4), dn.Sigmoid(), dn.Dense(4, 2), dn.Softmax(), seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    for opset in (13, onnx.defs.onnx_opset_version()):
+        assert_allclose(run(export(model, opset=opset), X), model.predict(X), rtol=1e-12)
