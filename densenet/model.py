@@ -12,7 +12,7 @@ import copy
 import math
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -186,7 +186,16 @@ class Sequential:
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules)
 
-    def __getitem__(self, index: int) -> Module:
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Module, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Module | tuple[Module, ...]:
+        """The module at ``index``, or a tuple of modules for a slice: the model's own,
+        whose views are into its buffers (not a new model, as in PyTorch: a module belongs
+        to one model's flat vectors)."""
         return self._modules[index]
 
     @property

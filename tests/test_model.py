@@ -16,6 +16,7 @@ def test_container_protocol_and_repr():
     model = dn.Sequential(*layers, seed=0)
     assert len(model) == 3 and list(model) == layers and model[2] is layers[2]
     assert model[-1] is layers[2] and model.layers == tuple(layers)
+    assert model[1:] == tuple(layers[1:]) and model[1:][1] is layers[2]  # its own modules, not a copy
     assert model.in_features == 2 and model.out_features == 1
     assert repr(model).splitlines() == [
         "Sequential(",
