@@ -88,15 +88,17 @@ class CrossEntropyLoss(Loss):
             flat_logp, flat_grad = logp.reshape(-1), grad.reshape(-1)
             index, picked = np.zeros(n, np.intp), np.zeros(n, dtype)
             offsets = np.arange(n) * classes
+            # take's mode "clip" (its axis, out, mode): with "raise" NumPy copies the output
+            # on every call; the labels were checked when they came in, so no index clips
             forward += [partial(np.add, offsets, y_true, index),
-                        partial(np.take, flat_logp, index, out=picked)]
+                        partial(np.take, flat_logp, index, None, picked, "clip")]
 
             def value() -> float:
                 return -float(picked.sum()) / n
 
             one = np.ones((), dtype)
             at_label = np.zeros(n, dtype)
-            backward += [partial(np.take, flat_grad, index, out=at_label),
+            backward += [partial(np.take, flat_grad, index, None, at_label, "clip"),
                          partial(np.subtract, at_label, one, at_label),
                          partial(np.put, flat_grad, index, at_label)]
         else:
