@@ -82,11 +82,14 @@ class Optimizer:
     #: asks this, never which optimiser it is.
     full_batch: bool = False
 
+    _spare: dict[str, Any] | None = None  # (optimisers pickled before ``snapshot`` existed)
+
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.steps = 0
         self._state: dict[str, NDArray] = {}
         self._model: NDArray | None = None
+        self._spare: dict[str, Any] | None = None  # ``snapshot``'s
 
     @property
     def lr(self) -> float:
@@ -160,6 +163,13 @@ class Optimizer:
                 result[name] = self._state[name].copy()
         return result
 
+    def snapshot(self) -> dict[str, Any]:
+        """``state_dict()`` into a spare the optimiser keeps and reuses: ``fit`` takes one at
+        every epoch, so that a diverging epoch can be undone without allocating. The same
+        dict comes back each time (``load_state_dict`` takes it back)."""
+        self._spare = self.state_dict(out=self._spare)
+        return self._spare
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Put back a state that ``state_dict`` returned (or a saved file held)."""
         unknown = set(state) - {"steps", *self.STATE}
@@ -193,6 +203,7 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_model"] = None  # the state follows the optimiser to its next model
+        state.pop("_spare", None)  # a copy of the state, for fit's next epoch only
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -328,14 +328,13 @@ def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimize
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
-    start_state = optimizer.state_dict()
     with nullcontext() if choice is None else choice:
         for epoch in range(epochs):
             if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
                 epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
                 rng.shuffle(epoch_run.order)
             start_weights[...] = model.params
-            start_state = optimizer.state_dict(out=start_state)
+            start_state = optimizer.snapshot()
             total, bad = epoch_run.run(on_batch, choice)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights

@@ -177,3 +177,14 @@ def test_optimizers_and_losses_copy_without_their_caches():
     twin.fit(X, y, optimizer=twin_sgd, epochs=1, seed=0)
     model.fit(X, y, optimizer=sgd, epochs=1, seed=0)
     assert_array_equal(twin.params, model.params)
+
+
+def test_a_pickled_optimiser_carries_its_state_once():
+    """Its state vectors travel with it; the spare copy ``fit`` keeps to undo a diverging
+    epoch (``Optimizer.snapshot``) does not (nor does it in a deep copy: the same path)."""
+    model = dn.Sequential(dn.Dense(3, 100), dn.Tanh(), dn.Dense(100, 2), seed=0)  # 602 parameters
+    adam = dn.Adam()
+    X, y = data()
+    model.fit(X, y, optimizer=adam, epochs=2)
+    state = sum(v.nbytes for k, v in adam.state_dict().items() if k != "steps")  # 9,632 bytes
+    assert state <= len(pickle.dumps(adam)) < state + 2_000

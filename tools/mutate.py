@@ -93,7 +93,7 @@ OWN_TESTS = {
 EQUIVALENT: dict[str, str] = {
     "model.py:368:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "training.py:357:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:356:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:158:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -103,7 +103,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:356:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:355:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:225:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -170,7 +170,7 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:115:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "optimizer.py:132:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
+    "optimizer.py:135:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
 }
 
