@@ -101,18 +101,18 @@ class Report:
         self.add("")
 
 
-def tutorial(rep: Report, reps: int) -> None:
-    densenet, scalar = workloads.tutorial_training(seed=0)
+def tutorial(rep: Report, reps: int, epochs: int = 1000) -> None:
+    densenet, scalar = workloads.tutorial_training(seed=0, epochs=epochs)
     r = compare(densenet, scalar, reps)
     rep.data["P1"] = r
     rep.add("## Tutorial training (P1)", "",
-            "2-2-1 sigmoid, SGD lr 0.1, batch size 1, 1000 epochs, the MSE over all four "
+            f"2-2-1 sigmoid, SGD lr 0.1, batch size 1, {epochs} epochs, the MSE over all four "
             "samples recorded every 10 epochs on both sides: densenet `fit` vs "
             "`reference.ScalarNetwork.train` (the tutorial's scalar code style).", "")
     rows = [["densenet / scalar (P1, target <= 1.25, goal <= 1.0)", fmt(r),
              f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"]]
     try:
-        torch_train = workloads.torch_tutorial(seed=0)
+        torch_train = workloads.torch_tutorial(seed=0, epochs=epochs)
         t = compare(torch_train, densenet, min(reps, 3), block=1, pause=PAUSE)
         rows.append(["PyTorch / densenet, same training", fmt(t, 1),
                      f"{seconds(t['a_s'])} vs {seconds(t['b_s'])}"])
@@ -225,8 +225,9 @@ def big(rep: Report, reps: int) -> None:
                "densenet / PyTorch (P4, <= 1.0)", "by hand / PyTorch (P4)", "PyTorch step"], rows)
 
 
-def blocks(rep: Report, reps: int) -> None:
-    rep.add("## Blocks: one activation, loss or optimiser at a time (784-512-512-10, batch 256)", "",
+def blocks(rep: Report, reps: int, batch_size: int = 256) -> None:
+    rep.add(f"## Blocks: one activation, loss or optimiser at a time (784-512-512-10, batch {batch_size})",
+            "",
             "The big step with one block swapped into the tutorial's recipe (sigmoid, MSE, SGD): its time "
             "over the step's eight matrix products, and over PyTorch's same step (same thread count).", "")
     threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
@@ -238,16 +239,17 @@ def blocks(rep: Report, reps: int) -> None:
     except ImportError:
         torch = None
     rows, data = [], {}
+    floors = {dtype: workloads.big_step(dtype, batch_size)[1] for dtype in (np.float64, np.float32)}
     for name in workloads.BLOCKS:
         row = [name]
-        for dtype in (np.float64, np.float32):
-            step = workloads.block_step(name, dtype)
-            _, floor = workloads.big_step(dtype)
+        for dtype, floor in floors.items():
+            step = workloads.block_step(name, dtype, batch_size)
             r = compare(step, floor, reps, block=5, pause=PAUSE)
             row.append(fmt(r))
             entry = {"floor": r}
             if torch is not None:
-                t = compare(step, workloads.torch_block_step(name, dtype), reps, block=5, pause=PAUSE)
+                t = compare(step, workloads.torch_block_step(name, dtype, batch_size), reps, block=5,
+                            pause=PAUSE)
                 row.append(fmt(t))
                 entry["torch"] = t
             else:
@@ -278,8 +280,9 @@ def mnist_shape(rep: Report, reps: int) -> None:
     rep.table(["comparison", "ratio", "times"], rows)
 
 
-def load(rep: Report, reps: int, busy_seconds: float = 300.0) -> None:
-    """P6: each fit idle, then beside two busy processes (started here, always stopped)."""
+def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
+    """P6: each fit idle, then beside two busy processes (started here, always stopped);
+    ``steps``: that many batches of each fit instead of a whole epoch."""
     from densenet import backend
 
     rep.add("## Under load: two busy processes beside the fit (P6)", "",
@@ -295,7 +298,7 @@ def load(rep: Report, reps: int, busy_seconds: float = 300.0) -> None:
             torch.set_num_threads(int(threads))
     except ImportError:
         torch = None
-    fits = {name: workloads.load_fit(name) for name in workloads.LOAD_FITS}
+    fits = {name: workloads.load_fit(name, steps=steps) for name in workloads.LOAD_FITS}
     sides = ["densenet", "pytorch", "no policy"] if torch is not None else ["densenet", "no policy"]
 
     def times() -> dict[str, dict[str, list[float]]]:
@@ -457,15 +460,16 @@ def main(argv: list[str] | None = None) -> None:
             f"in this run, median (min-max) over {reps} repetitions.", "")
     rep.add("Machine: `" + json.dumps(workloads.machine()) + "`", "")
     rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`", "")
-    tutorial(rep, reps)
+    # a smoke run checks that every section runs, on smaller work where a section's takes seconds
+    tutorial(rep, reps, epochs=100 if args.smoke else 1000)
     p2(rep, reps)
     width(rep, reps, widths)
     depth(rep, reps)
     batch(rep, reps)
     big(rep, reps)
-    blocks(rep, 1 if args.smoke else 3)
+    blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256)
     mnist_shape(rep, reps)
-    load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600)
+    load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep)
     memory(rep)
     peers(rep, reps)

@@ -511,10 +511,13 @@ LOAD_FITS = {
 }
 
 
-def load_fit(name: str, dtype: type = np.float64) -> tuple[Work, Work]:
+def load_fit(name: str, dtype: type = np.float64, steps: int | None = None) -> tuple[Work, Work]:
     """(densenet, pytorch): one epoch of the ``LOAD_FITS`` fit ``name`` (shuffle off, same
-    start and data on both sides); densenet returns its History, PyTorch its last loss."""
+    start and data on both sides), or of its first ``steps`` batches; densenet returns its
+    History, PyTorch its last loss."""
     sizes, n, batch_size, lr = LOAD_FITS[name]
+    if steps is not None:
+        n = min(n, steps * batch_size)
     model = sigmoid_mlp(sizes, dtype)
     X, y = regression_data(n, sizes, dtype)
     optimizer = dn.SGD(lr)
