@@ -27,8 +27,9 @@ from densenet.sklearn import DenseNetClassifier
 def search(client_address: str | None, workers: int) -> GridSearchCV:
     from dask.distributed import Client, LocalCluster
 
+    # the dashboard on a free port (":0"): None still takes 8787, and warns when it is taken
     cluster = None if client_address else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                         processes=True, dashboard_address=None)
+                                                         processes=True, dashboard_address=":0")
     with Client(client_address or cluster) as client:
         workers_up = len(client.scheduler_info()["workers"])
         print(f"Dask cluster: {workers_up} workers at {client.scheduler.address}")
