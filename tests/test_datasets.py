@@ -59,8 +59,11 @@ def test_missing_files_are_listed_with_where_to_put_them(tmp_path):
      r"truncated: the header gives shape \(60, 28, 28\) \(47040 bytes of data\), the file holds 47035"),
     (lambda raw: raw + b"xx", "longer than its header says"),
     (lambda raw: bytes([0, 0, 0x08, 1]) + raw[4:], "magic number 2049, expected 2051"),
-    (lambda raw: b"PK\x03\x04" + raw[4:], "not an IDX file of unsigned bytes"),
+    (lambda raw: b"PK\x03\x04" + raw[4:], r"not an IDX file of unsigned bytes \(its first bytes: 504b0304\)"),
+    (lambda raw: b"\x01" + raw[1:], r"not an IDX file of unsigned bytes \(its first bytes: 01000803\)"),
+    (lambda raw: b"", r"not an IDX file of unsigned bytes \(its first bytes: none\)"),
     (lambda raw: raw[:6], "truncated header"),
+    (lambda raw: raw[:4], r"truncated header \(4 bytes\)"),
 ])
 def test_damaged_files_are_named(tmp_path, damage, message):
     data = small_mnist(np.random.default_rng(1))
@@ -78,6 +81,40 @@ def test_a_corrupt_gzip_stream_is_named(tmp_path):
     raw[len(raw) // 2:] = b"\x00" * (len(raw) - len(raw) // 2)
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz: not a readable gzip file"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_read_idx_checks_what_it_is_asked_to(tmp_path):
+    path = tmp_path / "images"
+    path.write_bytes(idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4)))
+    assert_array_equal(datasets.read_idx(path), np.arange(24).reshape(2, 3, 4))
+    with pytest.raises(ValueError, match="images: 3 dimensions, expected 1"):
+        datasets.read_idx(path, ndim=1)
+    with pytest.raises(ValueError, match="images: magic number 2051, expected 2049"):
+        datasets.read_idx(path, magic=2049)
+
+
+def test_a_file_of_no_samples_reads_as_an_empty_array(tmp_path):
+    path = tmp_path / "images"
+    path.write_bytes(idx_bytes(np.zeros((0, 28, 28), np.uint8)))  # the header alone
+    assert datasets.read_idx(path, 2051, 3).shape == (0, 28, 28)
+
+
+def test_each_dimension_is_read_as_all_four_of_its_bytes(tmp_path):
+    """A header giving (1, 2**24, 1) and no data is truncated: the middle dimension's top
+    byte counts (read as three bytes, it would be 0 and the file an empty array)."""
+    path = tmp_path / "images"
+    path.write_bytes(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (1, 2 ** 24, 1)))
+    with pytest.raises(ValueError, match=r"truncated: the header gives shape \(1, 16777216, 1\)"):
+        datasets.read_idx(path)
+
+
+@pytest.mark.parametrize("label", [10, 255])
+def test_labels_are_digits(tmp_path, label):
+    data = small_mnist(np.random.default_rng(5))
+    data.train_labels[7] = label
+    write_mnist(tmp_path, data)
+    with pytest.raises(ValueError, match=f"a train label is {label}; digits are 0-9"):
         datasets.load_mnist(tmp_path)
 
 
@@ -103,7 +140,7 @@ def test_download_fetches_checks_and_keeps_the_files(tmp_path, monkeypatch):
 
     (target / "t10k-labels-idx1-ubyte.gz").unlink()
     monkeypatch.setattr(datasets, "SHA256", {**sums, "t10k-labels-idx1-ubyte.gz": "0" * 64})
-    with pytest.raises(OSError, match=r"could not download t10k-labels-idx1-ubyte\.gz: .*SHA-256 .*"
-                                      r"expected 0000"):
+    with pytest.raises(OSError, match=r"could not download t10k-labels-idx1-ubyte\.gz: file:///nonexistent/"
+                                      r"mirror/: .*; file://.*: SHA-256 [0-9a-f]{64}, expected 0000"):
         datasets.load_mnist(target, download=True)
     assert "t10k-labels-idx1-ubyte.gz" not in os.listdir(target)
