@@ -10,6 +10,7 @@ and pickle whole). ``model_`` is the trained ``densenet.Sequential``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,8 @@ class _DenseNetEstimator(BaseEstimator):
         callbacks: list = []
         validation = None
         if self.early_stopping and epochs > 1 and len(X) >= 4:
-            stratify = targets if isinstance(self, ClassifierMixin) and _stratifiable(targets) else None
+            stratify = (targets if isinstance(self, ClassifierMixin)
+                        and _stratifiable(targets, self.validation_fraction) else None)
             X, X_val, targets, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
                                                         stratify=stratify,
                                                         random_state=int(self.rng_.integers(2**31)))
@@ -149,15 +151,13 @@ class _DenseNetEstimator(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
         return self.model_.predict(X)
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
 
-
-def _stratifiable(labels: NDArray) -> bool:
-    """Whether every class has the two members a stratified split needs."""
-    return bool(np.unique(labels, return_counts=True)[1].min() >= 2)
+def _stratifiable(labels: NDArray, fraction: float) -> bool:
+    """Whether a stratified split can hold out ``fraction`` of ``labels``: every class
+    has two members, and each side of the split room for one of every class."""
+    counts = np.unique(labels, return_counts=True)[1]
+    held_out = math.ceil(fraction * len(labels))  # as train_test_split counts it
+    return bool(counts.min() >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
 
 
 def _softmax(Z: NDArray) -> NDArray:
@@ -180,13 +180,15 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     Training stops after ``max_iter`` epochs, or when the training loss has not
     improved by ``tol`` for ``n_iter_no_change`` epochs, or with
     ``early_stopping`` when the loss on a held-out ``validation_fraction``
-    (stratified) has not improved, keeping the best weights. The same
+    (stratified; from 4 samples on, and not in ``partial_fit``) has not
+    improved, keeping the best weights. The same
     ``random_state`` gives bit-identical results; ``dtype`` is ``"float64"`` or
     ``"float32"``.
 
     Attributes:
         classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (per epoch);
-        ``n_iter_`` (epochs run); ``model_``: the trained ``densenet.Sequential``.
+        ``n_iter_`` (epochs run); ``model_``: the trained ``densenet.Sequential``;
+        ``optimizer_``: its optimiser, whose state (Adam's moments) ``partial_fit`` carries on.
 
     Example:
         >>> from sklearn.datasets import load_iris

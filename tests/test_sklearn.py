@@ -125,6 +125,132 @@ def test_pipelines_cross_validation_and_a_grid_search_in_worker_processes():
     assert_array_equal(best[-1].model_.params, again[-1].model_.params)
 
 
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_the_shared_parameters_default_to_scikit_learn_s_mlp(ours, theirs):
+    import sklearn.neural_network
+
+    import densenet.sklearn
+
+    mine = getattr(densenet.sklearn, ours)().get_params()
+    reference = getattr(sklearn.neural_network, theirs)().get_params()
+    shared = set(mine) & set(reference)
+    assert shared == set(mine) - {"dtype"}  # every parameter but the dtype is the MLP's
+    assert {name: mine[name] for name in shared} == {name: reference[name] for name in shared}
+
+
+@pytest.mark.parametrize("solver, kind, settings", [
+    ("adam", "Adam", dict(lr=0.02, weight_decay=0.003, betas=(0.9, 0.999))),
+    ("sgd", "SGD", dict(lr=0.02, weight_decay=0.003, momentum=0.9, nesterov=True)),
+    ("lbfgs", "LBFGS", {}),
+])
+def test_the_solver_is_the_optimiser(solver, kind, settings):
+    X, y = blobs(40)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), solver=solver, learning_rate_init=0.02, alpha=0.003,
+                             max_iter=2, random_state=0).fit(X, y)
+    assert type(clf.optimizer_).__name__ == kind
+    assert {name: getattr(clf.optimizer_, name) for name in settings} == settings
+
+
+@pytest.mark.parametrize("activation, init", [("relu", "he_normal"), ("logistic", "glorot_uniform"),
+                                              ("tanh", "glorot_uniform"), ("identity", "glorot_uniform")])
+def test_the_weights_start_as_the_activation_wants(activation, init):
+    """He-normal weights for ReLU (standard deviation sqrt(2 / fan_in)), Glorot-uniform
+    ones for the others (within sqrt(6 / (fan_in + fan_out))): read after one step of
+    a learning rate too small to move them."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 50)), rng.integers(0, 2, 20)
+    clf = DenseNetClassifier(hidden_layer_sizes=(200,), activation=activation, solver="sgd",
+                             learning_rate_init=1e-12, batch_size=20, max_iter=1, random_state=0).fit(X, y)
+    W = clf.model_[0].W
+    he_std, glorot_limit = np.sqrt(2 / 50), np.sqrt(6 / 250)
+    if init == "he_normal":
+        assert abs(W.std() / he_std - 1) < 0.05 and np.abs(W).max() > 2 * glorot_limit
+    else:
+        assert np.abs(W).max() <= glorot_limit and abs(W.std() / (glorot_limit / np.sqrt(3)) - 1) < 0.05
+
+
+def test_the_smallest_network_and_training_are_allowed():
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(1,), max_iter=1, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 1 and clf.model_[0].out_features == 1
+
+
+def test_partial_fit_trains_on_every_row_even_with_early_stopping():
+    X, y = blobs(40)
+    models = []
+    for early_stopping in (False, True):
+        clf = DenseNetClassifier(hidden_layer_sizes=(4,), early_stopping=early_stopping, random_state=0)
+        models.append(clf.partial_fit(X, y, classes=[0, 1, 2]).model_.params)
+    assert_array_equal(models[0], models[1])
+
+
+@pytest.mark.parametrize("n, held_out", [(3, False), (4, True)])
+def test_early_stopping_holds_out_rows_from_four_samples_on(n, held_out):
+    X, y = blobs(40)
+    X, y = X[:n], y[:n]
+    curves = [DenseNetClassifier(hidden_layer_sizes=(4,), early_stopping=early_stopping, max_iter=3,
+                                 random_state=0).fit(X, y).loss_curve_ for early_stopping in (False, True)]
+    assert (curves[0][0] != curves[1][0]) == held_out  # the first epoch's loss: over n or n - 1 rows
+
+
+def test_training_stops_when_the_loss_stops_improving_by_tol_and_keeps_the_last_weights():
+    """As scikit-learn's MLP: no epoch improves the loss by tol = 1e9, so the fit stops
+    after the first and n_iter_no_change more, with the weights of the last epoch run."""
+    X, y = blobs(40)
+    params = dict(hidden_layer_sizes=(4,), learning_rate_init=0.01, random_state=0)
+    stopped = DenseNetClassifier(tol=1e9, n_iter_no_change=3, max_iter=50, **params).fit(X, y)
+    assert stopped.n_iter_ == 4
+    four = DenseNetClassifier(tol=0.0, max_iter=4, **params).fit(X, y)
+    assert four.n_iter_ == 4
+    assert_array_equal(stopped.model_.params, four.model_.params)
+
+
+@pytest.mark.parametrize("n, batch_size, steps", [(401, "auto", 3), (150, "auto", 1), (7, 1, 7), (7, 100, 1)])
+def test_batches_of_200_rows_at_most_by_default(n, batch_size, steps):
+    X, y = blobs(n)
+    clf = DenseNetClassifier(hidden_layer_sizes=(2,), batch_size=batch_size, max_iter=1, random_state=0)
+    assert clf.fit(X, y).optimizer_.steps == steps
+
+
+@pytest.mark.parametrize("estimator, y, fraction, stratified", [
+    (DenseNetClassifier, [0, 1] * 10, 0.2, True),
+    (DenseNetClassifier, [0, 0, 1, 1, 2, 2, 2, 2, 2, 2], 0.3, True),  # two members are enough
+    (DenseNetClassifier, [0, 1, 1, 1, 1, 1, 1, 1, 1, 1], 0.3, False),  # one is not
+    (DenseNetClassifier, [0, 0, 1, 1, 2, 2, 2, 2, 2, 2], 0.2, False),  # 2 held out: no room for 3 classes
+    (DenseNetClassifier, [0, 0, 1, 1, 2, 2, 2, 2, 2, 2], 0.8, False),  # 2 left to train on: none either
+    (DenseNetRegressor, [0.0, 1.0] * 10, 0.2, False),  # a regressor's targets are not classes
+])
+def test_the_validation_split_is_stratified_when_every_class_can_be(monkeypatch, estimator, y, fraction,
+                                                                    stratified):
+    from sklearn.model_selection import train_test_split
+
+    import densenet.sklearn
+
+    calls = []
+
+    def split(*arrays, stratify=None, **kwargs):
+        calls.append(stratify)
+        return train_test_split(*arrays, stratify=stratify, **kwargs)
+
+    monkeypatch.setattr(densenet.sklearn, "train_test_split", split)
+    y = np.array(y)
+    X = np.random.default_rng(0).standard_normal((len(y), 2))
+    estimator(hidden_layer_sizes=(2,), early_stopping=True, validation_fraction=fraction, max_iter=2,
+              random_state=0).fit(X, y)
+    assert len(calls) == 1 and (calls[0] is not None) == stratified
+
+
+def test_partial_fit_keeps_the_classes_it_was_given():
+    X, y = blobs()
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])  # class 2 is not in the first batch
+    clf.partial_fit(X[y == 2], y[y == 2])  # nor any class but 2 in the second
+    assert clf.classes_.tolist() == [0, 1, 2] and clf.model_.out_features == 3
+    clf.fit(X[y < 2], y[y < 2])  # a new fit learns its classes from y
+    assert clf.classes_.tolist() == [0, 1] and clf.model_.out_features == 2
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(activation="softplus"), "activation must be one of"),
     (dict(solver="rmsprop"), "solver must be one of"),
