@@ -87,7 +87,20 @@ OWN_TESTS = {
     "training.py": ["test_training.py", "test_reliability.py", "test_products.py"],
     "io.py": ["test_io.py", "test_safety.py"],
     "model.py": ["test_model.py", "test_checks.py"],
+    # the edges (``--files``): their own tests and doctests, which the core's run leaves out
+    "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
+    "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
+    "onnx.py": ["test_onnx.py", "densenet/onnx.py"],
+    "datasets.py": ["test_datasets.py", "densenet/datasets.py", "test_examples.py"],
+    "plot.py": ["test_plot.py", "densenet/plot.py"],
 }
+
+
+def own_tests(file: str) -> list[str]:
+    """The paths, from the repository's root, of ``file``'s own tests (``OWN_TESTS``: a bare
+    name is in ``tests/``)."""
+    return [name if "/" in name else f"tests/{name}" for name in OWN_TESTS.get(file, [])]
+
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
@@ -172,6 +185,18 @@ EQUIVALENT: dict[str, str] = {
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:135:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
+    # the edges
+    "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
+    "datasets.py:140:93:change-number": "a download's timeout: 61 s instead of 60",
+    "datasets.py:141:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "datasets.py:141:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "sklearn.py:120:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+                                        "as reproducible",
+    "sklearn.py:120:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+                                        "as reproducible",
+    "sklearn.py:130:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+                                       "seed, as reproducible",
+    "sklearn.py:270:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
@@ -318,9 +343,9 @@ def mutated_source(source: str, mutant: Mutant) -> str:
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
-def _pytest(workdir: Path, first: list[str]) -> tuple[bool, str]:
-    """Run the core tests in ``workdir`` (``first`` before the rest): (passed, first failure)."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *first, *TESTS]
+def _pytest(workdir: Path, first: list[str], rest: list[str]) -> tuple[bool, str]:
+    """Run the tests ``first`` then ``rest`` in ``workdir``: (passed, first failure)."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *first, *rest]
     env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1")  # derandomised Hypothesis
     try:
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=SECONDS)
@@ -335,7 +360,8 @@ def _run(mutant: Mutant, workdir: Path, original: str) -> Mutant:
     target.write_text(mutated_source(original, mutant))
     start = time.perf_counter()
     try:
-        passed, mutant.failed = _pytest(workdir, [f"tests/{name}" for name in OWN_TESTS.get(mutant.file, [])])
+        # an edge is tested by its own tests alone: the core's (TESTS) never import it
+        passed, mutant.failed = _pytest(workdir, own_tests(mutant.file), TESTS if mutant.file in CORE else [])
         mutant.status = "survived" if passed else "killed"
         mutant.failed = "" if passed else mutant.failed
     finally:
@@ -375,12 +401,14 @@ def main(argv: list[str] | None = None) -> int:
         workdirs = []
         for j in range(args.jobs):
             workdir = Path(scratch) / f"work{j}"
-            for part in ("densenet", "tests"):
+            for part in ("densenet", "tests", "examples"):
                 shutil.copytree(ROOT / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__"))
             for part in ("README.md", "pyproject.toml"):
                 shutil.copy(ROOT / part, workdir / part)
             workdirs.append(workdir)
-        passed, failure = _pytest(workdirs[0], [])  # the unmutated copy must pass, or nothing counts
+        # the unmutated copy must pass what the mutants will run, or nothing counts
+        edges = [path for name in args.files if name not in CORE for path in own_tests(name)]
+        passed, failure = _pytest(workdirs[0], edges, TESTS if set(args.files) & set(CORE) else [])
         if not passed:
             print(f"the tests fail without any mutant: {failure}", file=sys.stderr)
             return 2
