@@ -33,6 +33,7 @@ from .optimizer import Optimizer
 from .relu import ReLU
 from .sgd import SGD
 from .sigmoid import Sigmoid
+from .softmax import Softmax
 from .tanh import Tanh
 
 ACTIVATIONS = {"relu": ReLU, "logistic": Sigmoid, "tanh": Tanh, "identity": None}
@@ -160,12 +161,6 @@ def _stratifiable(labels: NDArray, fraction: float) -> bool:
     return bool(counts.min() >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
 
 
-def _softmax(Z: NDArray) -> NDArray:
-    Z = Z - Z.max(axis=1, keepdims=True)
-    E = np.exp(Z)
-    return E / E.sum(axis=1, keepdims=True)
-
-
 class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     """A densenet network as a scikit-learn classifier.
 
@@ -233,7 +228,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     def predict_proba(self, X: ArrayLike) -> NDArray:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
-        return _softmax(self._outputs(X).astype(np.float64))
+        return Softmax().forward(self._outputs(X).astype(np.float64))
 
     def predict(self, X: ArrayLike) -> NDArray:
         """The most probable class of each sample."""

@@ -241,6 +241,14 @@ def test_the_validation_split_is_stratified_when_every_class_can_be(monkeypatch,
     assert len(calls) == 1 and (calls[0] is not None) == stratified
 
 
+def test_class_probabilities_for_any_finite_logits():
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(2,), max_iter=1, random_state=0).fit(X, y)
+    clf.model_[-1].W[...] = 0.0
+    clf.model_[-1].b[...] = [1000.0, -1000.0, 0.0]  # logits whose exp overflows
+    assert_array_equal(clf.predict_proba(X[:2]), [[1.0, 0.0, 0.0]] * 2)
+
+
 def test_partial_fit_keeps_the_classes_it_was_given():
     X, y = blobs()
     clf = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0)

@@ -190,13 +190,17 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:140:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:141:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:141:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "sklearn.py:120:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:121:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:120:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:121:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:130:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:134:13:Gt->GtE": "a fit of one epoch (partial_fit) ends after it, with or without the "
+                                 "loss's stop (patience >= 1)",
+    "sklearn.py:134:22:change-number": "a fit of two epochs ends after the second, with or without the "
+                                       "loss's stop (patience >= 1)",
+    "sklearn.py:131:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:270:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:265:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
