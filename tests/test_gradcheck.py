@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 import densenet as dn
 from densenet.chain import Passes
+from densenet.gradcheck import Check, GradcheckReport
 
 from .conftest import mlp
 
@@ -69,3 +74,38 @@ def test_float32_models_are_checked_in_float64_with_a_warning():
 def test_bad_data_is_rejected():
     with pytest.raises(ValueError, match="X has 2 features"):
         dn.gradcheck(mlp((3, 4, 2)), np.ones((2, 2)), np.ones((2, 2)))
+
+
+def test_bad_data_for_a_float32_model_is_rejected_before_anything_is_copied_or_warned():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be raised instead of the ValueError
+        with pytest.raises(ValueError, match="X has 2 features"):
+            dn.gradcheck(mlp((3, 4, 2), dtype=np.float32), np.ones((2, 2)), np.ones((2, 2)))
+
+
+def test_the_float32_warning_points_at_the_caller():
+    with pytest.warns(UserWarning, match="checking a float64 copy") as caught:
+        dn.gradcheck(mlp((3, 4, 2), dtype=np.float32), *batch((3, 4, 2)))
+    assert caught[0].filename == __file__
+
+
+def test_a_check_s_errors_and_verdict():
+    """The verdict is PyTorch's rule, |analytic - numeric| <= atol + rtol |numeric| (equality
+    passes); the relative error is over |numeric| (over the smallest normal float where it is 0)."""
+    check = Check("w", np.array([1.5, -2.0, 1e-300]), np.array([1.0, -2.5, 0.0]), atol=0.25, rtol=0.25)
+    assert check.max_abs_error == 0.5
+    assert check.max_rel_error == 1e-300 / np.finfo(float).tiny
+    assert check.ok  # 0.5 <= 0.25 + 0.25 * 1.0 and 0.5 <= 0.25 + 0.25 * 2.5, 1e-300 <= 0.25
+    assert not Check("w", np.array([1.5]), np.array([1.0]), atol=0.25, rtol=0.2499).ok
+    report = GradcheckReport((check,))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.atol = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.checks = ()
+
+
+def test_the_defaults_are_pytorch_s():
+    torch = pytest.importorskip("torch")
+    ours, theirs = (inspect.signature(f).parameters for f in (dn.gradcheck, torch.autograd.gradcheck))
+    assert {name: ours[name].default for name in ("eps", "atol", "rtol", "raise_exception")} == {
+        name: theirs[name].default for name in ("eps", "atol", "rtol", "raise_exception")}

@@ -71,6 +71,7 @@ def test_the_graph_has_named_dynamic_input_and_output_and_is_written_to_a_file(t
     assert x.name == "X" and [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["N", 4]
     assert y.name == "Y" and [d.dim_param or d.dim_value for d in y.type.tensor_type.shape.dim] == ["N", 2]
     assert [n.op_type for n in proto.graph.node] == ["Gemm", "Tanh", "Gemm", "Softmax", "Identity"]
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]  # the documented default
     loaded = onnx.load(tmp_path / "model.onnx")
     X = np.random.default_rng(0).standard_normal((5, 4))
     assert_allclose(run(loaded, X), model.predict(X), rtol=1e-12)
