@@ -21,8 +21,12 @@ def test_loss_curve_returns_a_figure_and_saves_headless(tmp_path):
     fig = loss_curve(history, title="demo")
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["training loss", "validation loss"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), np.arange(1, 16))  # epochs from 1
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), history.loss)
     assert ax.get_yscale() == "log" and ax.get_title() == "demo"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "loss")
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["training loss", "validation loss"]
+    assert ax.xaxis.get_gridlines()[0].get_visible() and ax.yaxis.get_gridlines()[0].get_visible()
     fig.savefig(tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -197,6 +197,9 @@ EQUIVALENT: dict[str, str] = {
                                "without it, the same graph",
     "onnx.py:108:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
+    "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
+    "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
+    "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "sklearn.py:121:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
     "sklearn.py:121:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
