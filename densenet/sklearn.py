@@ -155,7 +155,7 @@ class _DenseNetEstimator(BaseEstimator):
 
 def _stratifiable(labels: NDArray, fraction: float) -> bool:
     """Whether a stratified split can hold out ``fraction`` of ``labels``: every class
-    has two members, and each side of the split room for one of every class."""
+    has two members, and each side of the split has room for one of every class."""
     counts = np.unique(labels, return_counts=True)[1]
     held_out = math.ceil(fraction * len(labels))  # as train_test_split counts it
     return bool(counts.min() >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
