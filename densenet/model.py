@@ -145,10 +145,20 @@ class Sequential:
         """
         return self._params
 
+    @params.setter
+    def params(self, values: object) -> None:
+        raise AttributeError("Sequential.params cannot be rebound (the layers' W and b are views into "
+                             "it); assign into it: model.params[...] = values")
+
     @property
     def grads(self) -> NDArray:
         """Every gradient, one flat vector laid out like ``params``."""
         return self._grads
+
+    @grads.setter
+    def grads(self, values: object) -> None:
+        raise AttributeError("Sequential.grads cannot be rebound (the layers' dW and db are views into "
+                             "it); assign into it: model.grads[...] = values")
 
     @property
     def dtype(self) -> np.dtype:

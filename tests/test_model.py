@@ -250,9 +250,9 @@ def test_predict_works_in_bounded_batches():
 
 def test_the_flat_buffers_cannot_be_rebound():
     model = mlp((2, 3, 1))
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"params cannot be rebound .* model\.params\[\.\.\.\] = values"):
         model.params = np.zeros_like(model.params)
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"grads cannot be rebound .* model\.grads\[\.\.\.\] = values"):
         model.grads = np.zeros_like(model.grads)
     model.params[...] = 1.0
     assert np.all(model[0].W == 1.0)
