@@ -37,6 +37,8 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   configured count cut to the CPUs other processes leave free
   (``busy_cpus``, looked at once a second at most): beside two busy processes
   a 784-512-512-10 epoch then takes 2.3-2.7x its idle time instead of 3.9-13x.
+  The CPUs counted are those the process may run on, or fewer where its control
+  group's quota allows fewer (``cpu_quota``: a container's CPU limit).
   The policy sets counts from the main Python thread only (``on_main_thread``).
 - ``ThreadChoice``: what the load the kernel reports does not show (a virtual
   machine's host giving its CPUs to other guests, two virtual CPUs far apart in
@@ -60,12 +62,13 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit
 
-__all__ = ["BLAS_SMALL", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT",
-           "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS",
-           "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus",
-           "busy_from", "column_sums", "expit", "get_num_threads", "in_place", "magnitude_at_most",
-           "on_main_thread", "ones_column", "product", "scaled_add", "set_num_threads", "sum_of_squares",
-           "thread_count", "thread_choice", "threads", "trial_count"]
+__all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT",
+           "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY",
+           "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks",
+           "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit",
+           "get_num_threads", "in_place", "magnitude_at_most", "on_main_thread", "ones_column", "product",
+           "quota_from", "scaled_add", "set_num_threads", "sum_of_squares", "thread_choice",
+           "thread_count", "threads", "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -332,8 +335,8 @@ def threads(n: int | None) -> Iterator[None]:
 def thread_count(largest_product: int) -> int | None:
     """The BLAS threads a plan whose largest product has ``largest_product``
     multiply-adds runs on: 1 below ``PARALLEL_MIN_PRODUCT``; else the configured
-    count (BLAS's own when none is), cut to the CPUs other processes leave free
-    right now (``busy_cpus``), at least 1. ``None`` means no limit is set (BLAS
+    count (BLAS's own when none is), cut to the CPUs (``cpu_quota``'s, if fewer)
+    other processes leave free right now (``busy_cpus``), at least 1. ``None`` means no limit is set (BLAS
     decides): below ``SERIAL_BELOW``, and in every Python thread but the main one
     (``on_main_thread``)."""
     if largest_product < SERIAL_BELOW or not on_main_thread():
@@ -398,12 +401,48 @@ def busy_from(loadavg: bytes, task_stats: list[bytes]) -> int:
     return max(0, running - own)
 
 
+#: Where the kernel states the CPU quota of this process's control group, as a container
+#: sees its own: cgroup v2's ``cpu.max``, else cgroup v1's quota and period files.
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+CGROUP_V1_CPU = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
 def _cpus() -> int:
-    """The CPUs this process may run on."""
+    """The CPUs this process may use: those it may run on, or fewer where its control
+    group's quota allows fewer (a container limited to 2 CPUs on a 64-CPU machine sees
+    64 in its affinity, and OpenBLAS starts 64 threads there by default)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cpu_quota()
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+def cpu_quota() -> float | None:
+    """The CPUs' worth of time this process's control group may use (its quota over its
+    period: 1.5 for 150 ms in every 100 ms), or None where it has no quota or none is
+    stated (not Linux, no cgroup files)."""
+    try:
+        with open(CGROUP_CPU_MAX) as file:
+            return quota_from(file.read())
+    except OSError:
+        pass
+    try:
+        with open(CGROUP_V1_CPU[0]) as quota, open(CGROUP_V1_CPU[1]) as period:
+            return quota_from(f"{quota.read()} {period.read()}")
+    except OSError:
+        return None
+
+
+def quota_from(text: str) -> float | None:
+    """``cpu_quota`` from ``"quota period"`` (cgroup v2's ``cpu.max``; v1's two files
+    joined): None for no quota (``max``, or v1's -1) or text that does not parse."""
+    try:
+        quota, period = (int(field) for field in text.split()[:2])
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def blas_threads(count: int | None) -> AbstractContextManager:

@@ -105,12 +105,57 @@ def test_busy_cpus_is_0_where_the_kernel_does_not_say(monkeypatch):
     assert backend.busy_cpus() == 0
 
 
-def test_cpus_falls_back_to_the_count_and_to_1_where_affinity_is_unknown(monkeypatch):
+def test_cpus_falls_back_to_the_count_and_to_1_where_affinity_is_unknown(monkeypatch, tmp_path):
     monkeypatch.delattr(backend.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "none"))  # and no quota stated
+    monkeypatch.setattr(backend, "CGROUP_V1_CPU", (str(tmp_path / "none"), str(tmp_path / "none")))
     monkeypatch.setattr(backend.os, "cpu_count", lambda: 3)
     assert backend._cpus() == 3
     monkeypatch.setattr(backend.os, "cpu_count", lambda: None)
     assert backend._cpus() == 1
+
+
+@pytest.mark.parametrize("text, quota", [
+    ("max 100000\n", None), ("200000 100000\n", 2.0), ("150000 100000", 1.5), ("50000 100000", 0.5),
+    ("-1\n 100000\n", None), ("0 100000", None), ("100000 0", None), ("", None), ("max", None),
+    ("1 100000", 1e-5), ("3 1", 3.0),  # any positive quota and period count
+])
+def test_a_control_group_s_cpu_quota_is_read_as_cpus(text, quota):
+    assert backend.quota_from(text) == quota
+
+
+@pytest.mark.parametrize("v2, v1, cpus", [
+    ("200000 100000", None, 2),  # cgroup v2: a container limited to 2 CPUs
+    ("150000 100000", None, 2),  # 1.5 CPUs: 2 threads share them
+    ("20000 100000", None, 1),
+    ("max 100000", None, 64),  # no quota: the CPUs it may run on
+    ("6400000 100000", None, 64),  # a quota above them changes nothing
+    (None, ("300000", "100000"), 3),  # cgroup v1
+    (None, ("-1", "100000"), 64),
+    (None, None, 64),  # neither stated
+])
+def test_the_cpus_counted_are_those_the_quota_allows(monkeypatch, tmp_path, v2, v1, cpus):
+    # this process's affinity (pid 0), 64 CPUs
+    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: set(range(64 if pid == 0 else 1)),
+                        raising=False)
+    files = {"cpu.max": v2, "quota": v1 and v1[0], "period": v1 and v1[1]}
+    for name, text in files.items():
+        if text is not None:
+            (tmp_path / name).write_text(text + "\n")
+    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(backend, "CGROUP_V1_CPU", (str(tmp_path / "quota"), str(tmp_path / "period")))
+    assert backend._cpus() == cpus
+
+
+def test_a_large_plan_in_a_container_takes_no_more_threads_than_its_quota(monkeypatch, tmp_path,
+                                                                          sense_always):
+    """64 CPUs to run on and BLAS configured for 8 threads, but a quota of 2 CPUs: 2 threads."""
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    (tmp_path / "cpu.max").write_text("200000 100000\n")
+    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    with dn.threads(8):
+        assert backend.thread_count(2 ** 26) == 2
 
 
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
