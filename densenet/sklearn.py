@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._validation import hyperparameter, positive_int
 from .adam import Adam
 from .callbacks import EarlyStopping
 from .cross_entropy import CrossEntropyLoss
@@ -84,10 +85,17 @@ class _DenseNetEstimator(BaseEstimator):
         sizes = np.atleast_1d(self.hidden_layer_sizes)
         if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or np.any(sizes < 1):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        positive_int(self.max_iter, "max_iter")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        # checked here, under the estimator's names, before anything is built
+        owner = type(self).__name__
+        hyperparameter(self.learning_rate_init, owner, "learning_rate_init", low_open=True)
+        hyperparameter(self.alpha, owner, "alpha")
+        hyperparameter(self.tol, owner, "tol")
+        positive_int(self.n_iter_no_change, "n_iter_no_change")
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            positive_int(self.batch_size, "batch_size", "'auto' or an integer >= 1")
 
     def _network(self, n_in: int, n_out: int, seed: int) -> Sequential:
         activation = ACTIVATIONS[self.activation]

@@ -264,10 +264,23 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     (dict(solver="rmsprop"), "solver must be one of"),
     (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes must be positive integers"),
     (dict(max_iter=0), "max_iter must be an integer >= 1"),
+    (dict(max_iter=True), "max_iter must be an integer >= 1, got True"),
     (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction must be in"),
+    (dict(learning_rate_init=0.0),
+     r"DenseNetClassifier: invalid learning_rate_init 0.0; it must lie in \(0, inf\]"),
+    (dict(alpha=-1.0), r"DenseNetClassifier: invalid alpha -1.0; it must lie in \[0, inf\]"),
+    (dict(tol=float("nan")), "DenseNetClassifier: invalid tol nan"),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be an integer >= 1, got 0"),
+    (dict(batch_size=0), "batch_size must be 'auto' or an integer >= 1, got 0"),
+    (dict(batch_size="x"), "batch_size must be 'auto' or an integer >= 1, got 'x'"),
+    (dict(batch_size=2.0), "batch_size must be 'auto' or an integer >= 1, got 2.0"),
 ])
-def test_bad_parameters_are_named_at_fit(params, message):
+def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     X, y = blobs(30)
     clf = DenseNetClassifier(**params)  # scikit-learn's rule: constructors only store
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         clf.fit(X, y)
+    assert not hasattr(clf, "model_")
+    with pytest.raises((ValueError, TypeError), match=message):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(clf, "model_")
