@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import tracemalloc
 
@@ -26,6 +27,14 @@ def data(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((30, 3))
     return X, rng.uniform(size=(30, 2))
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_the_defaults_are_pytorch_s(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = (inspect.signature(getattr(module, name)).parameters for module in (dn, torch.optim))
+    shared = ("lr", "betas", "eps", "weight_decay")
+    assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
 
 
 @pytest.mark.parametrize("make, error, message", [

@@ -185,6 +185,9 @@ EQUIVALENT: dict[str, str] = {
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:135:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
+    "backend.py:224:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:291:14:change-number": "how long one look at the machine's load is reused: a tuning "
+                                       "constant, tested through its name",
     "backend.py:442:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
