@@ -188,6 +188,8 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:224:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:291:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
+    "callbacks.py:200:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+                                     "when it is collected: the same output",
     "backend.py:442:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
