@@ -26,7 +26,8 @@ def test_loss_curve_returns_a_figure_and_saves_headless(tmp_path):
     assert ax.get_yscale() == "log" and ax.get_title() == "demo"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "loss")
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["training loss", "validation loss"]
-    assert ax.xaxis.get_gridlines()[0].get_visible() and ax.yaxis.get_gridlines()[0].get_visible()
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    assert ax.yaxis.get_gridlines()[0].get_visible()
     fig.savefig(tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -165,15 +165,18 @@ def test_the_weights_start_as_the_activation_wants(activation, init):
     W = clf.model_[0].W
     he_std, glorot_limit = np.sqrt(2 / 50), np.sqrt(6 / 250)
     if init == "he_normal":
-        assert abs(W.std() / he_std - 1) < 0.05 and np.abs(W).max() > 2 * glorot_limit
+        assert abs(W.std() / he_std - 1) < 0.05
+        assert np.abs(W).max() > 2 * glorot_limit  # normal tails
     else:
-        assert np.abs(W).max() <= glorot_limit and abs(W.std() / (glorot_limit / np.sqrt(3)) - 1) < 0.05
+        assert np.abs(W).max() <= glorot_limit
+        assert abs(W.std() / (glorot_limit / np.sqrt(3)) - 1) < 0.05
 
 
 def test_the_smallest_network_and_training_are_allowed():
     X, y = blobs(30)
     clf = DenseNetClassifier(hidden_layer_sizes=(1,), max_iter=1, random_state=0).fit(X, y)
-    assert clf.n_iter_ == 1 and clf.model_[0].out_features == 1
+    assert clf.n_iter_ == 1
+    assert clf.model_[0].out_features == 1
 
 
 def test_partial_fit_trains_on_every_row_even_with_early_stopping():
@@ -238,7 +241,8 @@ def test_the_validation_split_is_stratified_when_every_class_can_be(monkeypatch,
     X = np.random.default_rng(0).standard_normal((len(y), 2))
     estimator(hidden_layer_sizes=(2,), early_stopping=True, validation_fraction=fraction, max_iter=2,
               random_state=0).fit(X, y)
-    assert len(calls) == 1 and (calls[0] is not None) == stratified
+    assert len(calls) == 1
+    assert (calls[0] is not None) == stratified
 
 
 def test_class_probabilities_for_any_finite_logits():
@@ -254,9 +258,11 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     clf = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0)
     clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])  # class 2 is not in the first batch
     clf.partial_fit(X[y == 2], y[y == 2])  # nor any class but 2 in the second
-    assert clf.classes_.tolist() == [0, 1, 2] and clf.model_.out_features == 3
+    assert clf.classes_.tolist() == [0, 1, 2]
+    assert clf.model_.out_features == 3
     clf.fit(X[y < 2], y[y < 2])  # a new fit learns its classes from y
-    assert clf.classes_.tolist() == [0, 1] and clf.model_.out_features == 2
+    assert clf.classes_.tolist() == [0, 1]
+    assert clf.model_.out_features == 2
 
 
 @pytest.mark.parametrize("params, message", [
