@@ -68,6 +68,27 @@ def test_divergence_keeps_the_last_finite_weights():
     assert_array_equal(model.params, before[0])
 
 
+def test_an_iterate_with_a_finite_loss_but_infinite_weights_is_a_divergence():
+    """Sigmoid outputs stay finite when a weight is infinite, and so does the loss: the
+    weights are checked too, and the last finite iterate is put back."""
+
+    class Wild(dn.LBFGS):
+        def minimize(self, objective, params, iterations, callback=None):
+            try:
+                callback(params + 0.5, 0.25)  # a good iterate
+                callback(np.full_like(params, np.inf), 0.25)  # weights gone, the loss still finite
+            except StopIteration:  # the callback's way to stop, as SciPy's minimize takes it
+                return OptimizeResult(fun=0.25)
+            raise AssertionError("fit did not stop at the second iterate")
+
+    model = dn.Sequential(dn.Dense(1, 1), dn.Sigmoid(), seed=0)
+    first = model.params + 0.5
+    with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0") as caught:
+        model.fit(np.array([[1.0], [2.0]]), np.array([[0.0], [1.0]]), optimizer=Wild(), epochs=5)
+    assert caught.value.history.epochs == 1
+    assert_array_equal(model.params, first)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_lbfgs_trains_float32_and_float64_models(dtype):
     model = dn.Sequential(dn.Dense(2, 4), dn.Tanh(), dn.Dense(4, 1), dtype=dtype, seed=0)
