@@ -336,9 +336,9 @@ def thread_count(largest_product: int) -> int | None:
     """The BLAS threads a plan whose largest product has ``largest_product``
     multiply-adds runs on: 1 below ``PARALLEL_MIN_PRODUCT``; else the configured
     count (BLAS's own when none is), cut to the CPUs (``cpu_quota``'s, if fewer)
-    other processes leave free right now (``busy_cpus``), at least 1. ``None`` means no limit is set (BLAS
-    decides): below ``SERIAL_BELOW``, and in every Python thread but the main one
-    (``on_main_thread``)."""
+    other processes leave free right now (``busy_cpus``), at least 1. ``None``
+    means no limit is set (BLAS decides): below ``SERIAL_BELOW``, and in every
+    Python thread but the main one (``on_main_thread``)."""
     if largest_product < SERIAL_BELOW or not on_main_thread():
         return None
     if largest_product < PARALLEL_MIN_PRODUCT:
