@@ -82,14 +82,15 @@ class Optimizer:
     #: asks this, never which optimiser it is.
     full_batch: bool = False
 
-    _spare: dict[str, Any] | None = None  # (optimisers pickled before ``snapshot`` existed)
+    #: ``snapshot``'s spare; not pickled (a copy of the state for fit's next epoch), so an
+    #: unpickled optimiser, like a new one, starts from this default
+    _spare: dict[str, Any] | None = None
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.steps = 0
         self._state: dict[str, NDArray] = {}
         self._model: NDArray | None = None
-        self._spare: dict[str, Any] | None = None  # ``snapshot``'s
 
     @property
     def lr(self) -> float:
