@@ -46,7 +46,7 @@ def search(client_address: str | None, workers: int) -> GridSearchCV:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scheduler", help="a Dask scheduler's address (default: a LocalCluster)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the LocalCluster")
     args = parser.parse_args()

@@ -55,7 +55,7 @@ def network(recipe: str, sizes: list[int], dtype: type, seed: int) -> dn.Sequent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="tutorial")
     parser.add_argument("--sizes", type=int, nargs="+")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])

@@ -53,7 +53,7 @@ class Accuracy(dn.Callback):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="the folder of the four MNIST files")
     parser.add_argument("--download", action="store_true", help="fetch missing files from a public mirror")
     parser.add_argument("--epochs", type=int, default=30)

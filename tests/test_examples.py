@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -13,6 +16,14 @@ def run(script: str, *args: str) -> str:
     result = subprocess.run([sys.executable, str(EXAMPLES / script), *args],
                             capture_output=True, text=True, check=True, timeout=120)
     return result.stdout
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_describes_itself_in_whole_sentences_under_help(script):
+    doc = ast.get_docstring(ast.parse((EXAMPLES / script).read_text()))
+    summary = " ".join(doc.split("\n\n")[0].split())
+    assert summary.endswith(".")
+    assert summary in " ".join(run(script, "--help").split())
 
 
 def test_tutorial_example_trains_and_classifies():
@@ -27,8 +38,6 @@ def test_tutorial_example_trains_and_classifies():
 
 
 def test_tutorial_example_writes_the_loss_curve(tmp_path):
-    import pytest
-
     pytest.importorskip("matplotlib")
     out = run("tutorial.py", "--epochs", "50", "--plot", str(tmp_path / "loss.png"))
     assert "loss curve written to" in out
@@ -44,8 +53,6 @@ def test_scaling_example_reports_every_network():
 
 
 def digits_accuracies(*args: str) -> list[float]:
-    import pytest
-
     pytest.importorskip("sklearn")
     out = run("digits.py", *args)
     return [float(line.split("test accuracy ")[1].split("%")[0]) for line in out.splitlines()
@@ -88,8 +95,6 @@ def test_mnist_example_says_which_files_to_put_where(tmp_path):
 def test_the_grid_search_on_a_dask_cluster_finds_what_a_local_one_finds():
     """joblib's dask backend sends the fits to LocalCluster workers; the models come back
     bit-identical to local fits, so the scores are equal, not merely close."""
-    import pytest
-
     pytest.importorskip("distributed")
     pytest.importorskip("sklearn")
     import importlib.util
