@@ -167,6 +167,18 @@ def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     assert backend.busy_from(b"", ours) == 0 and backend.busy_from(b"a b c x/y z", ours) == 0
 
 
+def test_busy_cpus_leaves_out_this_processs_own_running_threads(monkeypatch):
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("the kernel does not list a process's threads here")
+    seen, busy_from = [], backend.busy_from
+    monkeypatch.setattr(backend, "busy_from", lambda loadavg, stats: seen.append(stats) or 0)
+    backend.busy_cpus()
+    (stats,) = seen
+    assert len(stats) == len(os.listdir("/proc/self/task"))
+    # the calling thread is running while it reads its own stat: one running task is ours
+    assert busy_from(b"0.0 0.0 0.0 1/90 7", stats) == 0
+
+
 def test_busy_cpus_sees_a_busy_neighbour():
     if not os.path.exists("/proc/loadavg"):
         pytest.skip("the kernel does not count running tasks here")
