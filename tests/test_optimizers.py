@@ -197,6 +197,26 @@ def test_a_pickled_optimizer_carries_its_state_to_a_copied_model(name):
 
 
 @pytest.mark.parametrize("name", list(STATEFUL))
+def test_a_float64_state_goes_on_in_float32_for_a_float32_model(name):
+    """A state saved from a float64 model, loaded for its float32 clone, becomes the
+    model's dtype (on a model large enough for momentum to be folded into its products),
+    as if it had been converted before loading."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 64)), rng.uniform(size=(64, 10))
+    model, opt = mlp((64, 512, 10), seed=1), STATEFUL[name]()
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=16, seed=0)
+    state = opt.state_dict()
+    runs = []
+    for given in (state, {k: v.astype(np.float32) if k != "steps" else v for k, v in state.items()}):
+        twin, twin_opt = model.clone(np.float32), STATEFUL[name]()
+        twin_opt.load_state_dict(given)
+        twin.fit(X, y, optimizer=twin_opt, epochs=2, batch_size=16, seed=1)
+        assert {v.dtype for k, v in twin_opt.state_dict().items() if k != "steps"} == {np.dtype(np.float32)}
+        runs.append(twin.params)
+    assert_array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
 def test_one_optimizer_with_state_serves_one_model(name):
     X, y = data()
     a, b = mlp((3, 4, 2), seed=0), mlp((3, 4, 2), seed=1)
