@@ -323,7 +323,17 @@ def get_num_threads() -> int | None:
 @contextmanager
 def threads(n: int | None) -> Iterator[None]:
     """``set_num_threads(n)`` for a ``with`` block (any code in it, a hand-written
-    training loop too), then what it was."""
+    training loop too), then what it was.
+
+    Example:
+        >>> import densenet as dn
+        >>> before = dn.get_num_threads()
+        >>> with dn.threads(1):   # small products: one BLAS thread, whatever the machine
+        ...     dn.get_num_threads()
+        1
+        >>> dn.get_num_threads() == before
+        True
+    """
     before = _num_threads
     set_num_threads(n)
     try:

@@ -579,6 +579,19 @@ def load(path: str | os.PathLike, optimizer: Optimizer | None = None) -> Sequent
         ValueError: the file is truncated or corrupted, is not a densenet model
             file, has another format version, or describes an invalid model;
             or it holds no state for ``optimizer``.
+
+    Example:
+        >>> import os, tempfile
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+        >>> adam = dn.Adam(lr=0.01)
+        >>> _ = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=adam, epochs=5, batch_size=2)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> model.save(path, optimizer=adam)
+        >>> resumed = dn.Adam(lr=0.01)
+        >>> copy = dn.load(path, optimizer=resumed)
+        >>> bool((copy.params == model.params).all()), resumed.steps
+        (True, 10)
     """
     config, params, extra = io.read(path)
     where = repr(os.fspath(path))

@@ -158,13 +158,13 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:114:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:480:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:490:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:483:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:493:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:520:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:530:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:571:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:581:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:86:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -190,7 +190,7 @@ EQUIVALENT: dict[str, str] = {
                                        "constant, tested through its name",
     "callbacks.py:200:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:442:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:452:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
