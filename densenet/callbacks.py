@@ -50,9 +50,11 @@ class Callback:
     params: Mapping[str, Any] = MappingProxyType({})  # set by fit through set_params
 
     def set_model(self, model: Sequential) -> None:
+        """Called by ``fit`` before training: the model it trains."""
         self.model = model
 
     def set_params(self, params: Mapping[str, Any]) -> None:
+        """Called by ``fit`` before training: what it will run (see the class docstring)."""
         self.params = params
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:

@@ -108,11 +108,11 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "training.py:356:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:158:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:160:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:158:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:160:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:158:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:160:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -141,7 +141,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:44:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:111:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+    "callbacks.py:113:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
     "backend.py:75:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -149,14 +149,14 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:283:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:114:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:116:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:70:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:114:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:116:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
     "backend.py:490:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
@@ -188,7 +188,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:224:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:291:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:200:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:202:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:452:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
