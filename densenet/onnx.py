@@ -71,7 +71,9 @@ def export(model: Sequential, path: str | os.PathLike | None = None, *, opset: i
             installed onnx knows.
 
     Returns:
-        The ``onnx.ModelProto``, checked with ``onnx.checker.check_model(full_check=True)``.
+        The ``onnx.ModelProto``, checked with ``onnx.checker.check_model(full_check=True)``,
+        of the oldest IR version its opset allows (8 for opset 17), so that older runtimes
+        load it.
 
     Raises:
         ImportError: onnx is not installed.
@@ -98,13 +100,18 @@ def export(model: Sequential, path: str | os.PathLike | None = None, *, opset: i
                             "(it defines no to_onnx(graph, x))") from None
     elem = onnx.helper.np_dtype_to_tensor_dtype(model.dtype)
     graph.nodes.append(onnx.helper.make_node("Identity", [name], ["Y"]))
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    # the oldest IR version the opset allows, not the installed onnx's newest: a runtime
+    # that runs the opset loads the file (onnxruntime 1.23, the last for Python 3.10,
+    # refuses onnx 1.23's default IR 14 for an opset-17 graph, which needs IR 8)
     proto = onnx.helper.make_model(
         onnx.helper.make_graph(
             graph.nodes, "densenet",
             [onnx.helper.make_tensor_value_info("X", elem, ["N", model.in_features])],
             [onnx.helper.make_tensor_value_info("Y", elem, ["N", model.out_features])],
             graph.initializers),
-        opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="densenet")
+        opset_imports=opsets, ir_version=onnx.helper.find_min_ir_version_for(opsets),
+        producer_name="densenet")
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         onnx.save_model(proto, os.fspath(path))

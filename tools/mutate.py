@@ -200,9 +200,9 @@ EQUIVALENT: dict[str, str] = {
     "gradcheck.py:148:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:43:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:46:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:108:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:115:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:108:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:115:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
