@@ -100,7 +100,9 @@ def test_what_a_fit_keeps_does_not_grow_with_its_steps(data, batch_size, shuffle
     block cache) are not per step."""
     X, y = data
     model = mlp((64, 128, 10))
-    model.fit(X, y, epochs=1, batch_size=batch_size, shuffle=shuffle)
+    # past 256 steps first: CPython caches the ints up to 256, so a step count (the
+    # optimiser's) below it is free and one above it is a new 28-byte int
+    model.fit(X, y, epochs=-(-257 * batch_size // len(X)), batch_size=batch_size, shuffle=shuffle)
     _, short = traced_peak(lambda: model.fit(X, y, epochs=2, batch_size=batch_size, shuffle=shuffle))
     _, long = traced_peak(lambda: model.fit(X, y, epochs=20, batch_size=batch_size, shuffle=shuffle))
     assert long - short <= 64  # 18 more epochs: 144 (batch 32) or 4,608 (batch 1) more steps
@@ -157,6 +159,14 @@ def test_evaluating_again_costs_only_its_result(data):
 
 #: (hidden activation, output activation or None, loss, optimiser): every block in a
 #: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
+#: NumPy before 2.3 takes an iterator buffer on every call of a reduction over a 2-D
+#: array (a row's maximum or sum, ``np.max(X, axis=1, out=row)``; a whole array's sum): up
+#: to 64 KiB, freed when the call returns (measured at 256 x 128: 66 KiB on NumPy 1.26.4 and
+#: 2.2.6, 1 KiB on 2.3.5). Softmax and the classification losses reduce so: on those
+#: NumPys their steps may peak that much higher, and no higher.
+NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
+REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits"}
+
 BLOCKS = {
     "sigmoid": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "relu": (dn.ReLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
@@ -200,7 +210,7 @@ def test_every_block_trains_without_allocating(data, block, batch_size, dtype):
     peak, _ = traced_peak(ten_steps)
     # the smallest array of the step (256 x 10 float32) is 10 KiB; what is traced is
     # bookkeeping: np.errstate, the reductions' and stacked products' iterators
-    assert peak <= 4 * KIB
+    assert peak <= 4 * KIB + (NUMPY_REDUCTION_BUFFER if block in REDUCING else 0)
 
 
 @pytest.mark.parametrize("block", list(BLOCKS))
@@ -229,4 +239,4 @@ def test_what_a_step_allocates_does_not_grow_with_the_batch(block):
         two_steps()
         traced_peak(two_steps)  # a process's first measurement reads 2 KiB lower than the next ones
         peaks.append(traced_peak(two_steps)[0])
-    assert peaks[1] - peaks[0] <= 256, peaks
+    assert peaks[1] - peaks[0] <= 256 + (NUMPY_REDUCTION_BUFFER if block in REDUCING else 0), peaks
