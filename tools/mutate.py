@@ -106,6 +106,8 @@ def own_tests(file: str) -> list[str]:
 EQUIVALENT: dict[str, str] = {
     "model.py:378:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
+    "model.py:434:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+                                 "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:356:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:160:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
