@@ -160,8 +160,6 @@ def test_evaluating_again_costs_only_its_result(data):
     assert twin.evaluate(X, y) == model.evaluate(X, y) == first
 
 
-#: (hidden activation, output activation or None, loss, optimiser): every block in a
-#: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
 #: NumPy before 2.3 takes an iterator buffer on every call of a reduction over a 2-D
 #: array (a row's maximum or sum, ``np.max(X, axis=1, out=row)``; a whole array's sum): up
 #: to 64 KiB, freed when the call returns (measured at 256 x 128: 66 KiB on NumPy 1.26.4 and
@@ -170,6 +168,8 @@ def test_evaluating_again_costs_only_its_result(data):
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
 REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits"}
 
+#: (hidden activation, output activation or None, loss, optimiser): every block in a
+#: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
 BLOCKS = {
     "sigmoid": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "relu": (dn.ReLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
