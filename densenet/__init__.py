@@ -23,6 +23,8 @@ True
 __version__ = "0.1.0"
 
 import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from . import init
 from .adam import Adam
@@ -48,6 +50,9 @@ from .sigmoid import Sigmoid
 from .softmax import Softmax
 from .tanh import Tanh
 from .training import DivergenceError, History
+
+if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see them now
+    from . import onnx, reference, tutorial
 
 __all__ = [
     "Adam",
@@ -89,7 +94,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     # The tutorial's data and the scalar reference are not part of the core, and
     # the ONNX exporter needs an optional library: they load on first use
     # (``dn.tutorial.X``, ``dn.onnx.export``), and the core never imports them.

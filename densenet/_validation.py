@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .backend import abs_sum, all_finite, magnitude_at_most
 
 _NUMERIC_KINDS = "biuf"
 
 
-def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
     """``data`` as an array of ``dtype``; copies only when the dtype differs.
 
     Raises ``TypeError`` for data that is not real numbers (strings, objects,
@@ -25,7 +25,7 @@ def as_numeric(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
     return array
 
 
-def _converted(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
     """``as_numeric`` without the check for NaN/inf."""
     try:
         array = np.asarray(data)
@@ -44,7 +44,7 @@ def _converted(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
     return array
 
 
-def _require_finite(array: NDArray, name: str, dtype: np.dtype) -> None:
+def _require_finite(array: NDArray, name: str, dtype: DTypeLike) -> None:
     if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0])
@@ -72,12 +72,12 @@ def _from_nullable_columns(table: Any, name: str) -> NDArray:
         return np.asarray(table)  # not numbers: reported by the caller
 
 
-def as_matrix(data: ArrayLike, name: str, dtype: np.dtype) -> NDArray:
+def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
     """``data`` as a 2-D ``(n_samples, n_features)`` array of ``dtype``."""
     return _two_d(as_numeric(data, name, dtype), name)
 
 
-def as_bounded_matrix(data: ArrayLike, name: str, dtype: np.dtype, bound: float) -> tuple[NDArray, bool]:
+def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike, bound: float) -> tuple[NDArray, bool]:
     """``as_matrix(data, name, dtype)``, and whether every ``|x|`` is at most ``bound``:
     both from one read pass (``backend.abs_sum``) when the data are small, as they
     nearly always are; the exact checks only when that sum is not."""
@@ -105,12 +105,9 @@ def _two_d(array: NDArray, name: str) -> NDArray:
 def positive_int(value: object, what: str, expected: str = "an integer >= 1") -> int:
     """``value`` as an int >= 1; ``TypeError`` for non-integers (bools included),
     ``ValueError`` below 1, both saying ``{what} must be {expected}``."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise TypeError(f"{what} must be {expected}, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be {expected}, got {value!r}") from None
+    n = operator.index(value)
     if n < 1:
         raise ValueError(f"{what} must be {expected}, got {n}")
     return n

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
-from .backend import axpy_chunks
+from .backend import Chunks, axpy_chunks
 from .optimizer import Optimizer, setting
 
 
@@ -120,7 +120,7 @@ class _Work:
         self.tmp_into_v = (self.tmp, v, axpy_chunks(v, self.tmp))
         self.tmp_into_params = (self.tmp, params, axpy_chunks(params, self.tmp))
 
-    def axpy(self, pair: tuple[NDArray, NDArray, object], a: float) -> None:
+    def axpy(self, pair: tuple[NDArray, NDArray, Chunks | None], a: float) -> None:
         x, y, chunks = pair
         if chunks is None:  # tmp is scratch until the next pass writes it
             np.multiply(x, a, out=self.tmp)

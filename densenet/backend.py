@@ -82,6 +82,8 @@ _GEMM = {np.dtype(np.float64): blas.dgemm, np.dtype(np.float32): blas.sgemm}
 _GEMV = {np.dtype(np.float64): blas.dgemv, np.dtype(np.float32): blas.sgemv}
 
 Axpy = Callable[..., object]
+#: ``axpy_chunks``'s answer: BLAS axpy and the ``(x, y)`` slices it runs on
+Chunks = tuple[Axpy, list[tuple[NDArray, NDArray]]]
 
 #: Matrix products of at least this many multiply-adds run through SciPy's BLAS
 #: (``product``); the same size from which OpenBLAS may thread (``SERIAL_BELOW``).
@@ -175,7 +177,7 @@ def in_place(size: int) -> bool:
     return size >= IN_PLACE_MIN_SIZE
 
 
-def axpy_chunks(y: NDArray, x: NDArray) -> tuple[Axpy, list[tuple[NDArray, NDArray]]] | None:
+def axpy_chunks(y: NDArray, x: NDArray) -> Chunks | None:
     """BLAS ``axpy`` and ``(x, y)`` slices of at most ``BLAS_SMALL`` elements, so that
     ``for xs, ys in chunks: axpy(xs, ys, a=a)`` is ``y += a * x`` in place on the
     calling thread; None when the vectors do not allow it (not 1-D, contiguous,

@@ -46,7 +46,7 @@ class Callback:
         True
     """
 
-    model: Sequential | None = None
+    model: Sequential  # set by fit through set_model
     params: Mapping[str, Any] = MappingProxyType({})  # set by fit through set_params
 
     def set_model(self, model: Sequential) -> None:
@@ -126,6 +126,8 @@ class EarlyStopping(Callback):
         self._best_params = np.empty_like(self.model.params) if self.restore_best_weights else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
+        if logs is None:  # nothing to monitor (fit always passes its logs)
+            return False
         value = logs[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self._wait = value, epoch, 0
@@ -179,7 +181,7 @@ class Progress(Callback):
             self._bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        if self._bar is None:
+        if self._bar is None or logs is None:
             return
         self._sum += logs["loss"]
         self._count += 1
@@ -188,7 +190,7 @@ class Progress(Callback):
                 f"epoch {self._epoch + 1} running loss {self._sum / self._count:.4g}", refresh=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        text = "  ".join(f"{name} {value:.4g}" for name, value in logs.items())
+        text = "  ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items())
         self._epoch, self._sum, self._count = epoch + 1, 0.0, 0
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)

@@ -104,7 +104,8 @@ def load_mnist(directory: str | os.PathLike, download: bool = False) -> MNIST:
             and labels do not match.
     """
     directory = os.fspath(directory)
-    paths, missing = {}, []
+    paths: dict[str, str] = {}
+    missing: list[str] = []
     for role, (name, _, _) in FILES.items():
         found = next((os.path.join(directory, n) for n in (name, name + ".gz")
                       if os.path.exists(os.path.join(directory, n))), None)
@@ -112,7 +113,8 @@ def load_mnist(directory: str | os.PathLike, download: bool = False) -> MNIST:
             found = _download(name + ".gz", directory)
         if found is None:
             missing.append(name + ".gz")
-        paths[role] = found
+        else:
+            paths[role] = found
     if missing:
         raise FileNotFoundError(
             f"load_mnist: {os.path.abspath(directory)} lacks {', '.join(missing)} (plain or .gz); put "

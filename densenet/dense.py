@@ -55,6 +55,12 @@ class Dense(Module):
     folds_descent = True
     reads_output = False
 
+    # views into the model's flat vectors, made by ``bind`` (``param_views``)
+    W: NDArray
+    b: NDArray
+    dW: NDArray
+    db: NDArray
+
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
         self._in_features = positive_int(in_features, "Dense in_features", "a positive integer")
         self._out_features = positive_int(out_features, "Dense out_features", "a positive integer")
@@ -131,12 +137,13 @@ class Dense(Module):
             else:
                 XW = np.zeros(Y.shape, dtype)
                 forward = [partial(np.dot, X1, block, XW), partial(np.copyto, Y, XW)]
-        elif negated:  # Y = -b rows, then Y -= X @ W
-            minus_b = np.zeros_like(b_row)
-            forward = [partial(np.negative, b_row, minus_b), partial(np.copyto, Y, minus_b),
-                       partial(with_bias, -1.0)]
-        elif with_bias is not None:  # Y = b rows, then Y += X @ W
-            forward = [partial(np.copyto, Y, b_row), partial(with_bias, 1.0)]
+        elif with_bias is not None:
+            if negated:  # Y = -b rows, then Y -= X @ W
+                minus_b = np.zeros_like(b_row)
+                forward = [partial(np.negative, b_row, minus_b), partial(np.copyto, Y, minus_b),
+                           partial(with_bias, -1.0)]
+            else:  # Y = b rows, then Y += X @ W
+                forward = [partial(np.copyto, Y, b_row), partial(with_bias, 1.0)]
         else:
             XW = np.zeros(Y.shape, dtype)
             # the bias rows copied out (a broadcasting copy takes no buffer), then a

@@ -13,6 +13,7 @@ report names each parameter block as its module names it (``Module.param_views``
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,18 +114,18 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
             f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
             "(finite differences need float64)", UserWarning, stacklevel=2)
     model = model.clone(dtype=np.float64)
-    X, y = model.check_data(X, y, loss)
-    X = X.copy()  # nudged in place below
+    inputs, target = model.check_data(X, y, loss)
+    inputs = inputs.copy()  # nudged in place below
 
-    loss.forward(model.forward(X), y)
+    loss.forward(model.forward(inputs), target)
     dX = model.backward(loss.backward())
     analytic = model.grads.copy()
 
     def value() -> float:
-        return loss.forward(model.predict(X), y)
+        return loss.forward(model.predict(inputs), target)
 
     numeric = _central_differences(model.params, value, eps)
-    numeric_dX = _central_differences(X, value, eps)
+    numeric_dX = _central_differences(inputs, value, eps)
 
     checks: list[Check] = []
     start = 0
@@ -143,7 +144,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     return report
 
 
-def _central_differences(v: NDArray, value, eps: float) -> NDArray:
+def _central_differences(v: NDArray, value: Callable[[], float], eps: float) -> NDArray:
     """d value / d v by central differences, nudging ``v`` in place (restored)."""
     flat = v.reshape(-1)
     out = np.empty(flat.size)

@@ -47,7 +47,7 @@ def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
     exception propagates and whatever was at ``path`` before is untouched.
     """
     path = os.fspath(path)
-    arrays = {
+    arrays: dict[str, Any] = {  # (not NDArray: NumPy's stubs would take a key for savez's allow_pickle)
         "format": np.array(FORMAT),
         "version": np.array(FORMAT_VERSION),
         "config": np.array(json.dumps({**config, "densenet_version": __version__})),

@@ -9,10 +9,7 @@ from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 from ._validation import hyperparameter, positive_int
-from .optimizer import Optimizer, setting
-
-#: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
-Objective = Callable[[NDArray], tuple[float, NDArray]]
+from .optimizer import Objective, Optimizer, setting
 
 
 class LBFGS(Optimizer):

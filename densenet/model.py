@@ -12,7 +12,7 @@ import copy
 import math
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -387,6 +387,15 @@ class Sequential:
         ``n`` times the largest parameter block (the thread policy's measure)."""
         return n * self._largest_block
 
+    @overload
+    def backward(self, dY: ArrayLike, input_grad: Literal[True] = True) -> NDArray: ...
+
+    @overload
+    def backward(self, dY: ArrayLike, input_grad: Literal[False]) -> None: ...
+
+    @overload
+    def backward(self, dY: ArrayLike, input_grad: bool) -> NDArray | None: ...
+
     def backward(self, dY: ArrayLike, input_grad: bool = True) -> NDArray | None:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
 
@@ -637,15 +646,16 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray],
     prefix = "optimizer."
     state = {"steps": saved.get("steps"),
              **{name[len(prefix):]: v for name, v in extra.items() if name.startswith(prefix)}}
+    lr: Any = saved.get("lr")  # whatever the file holds: the setter checks it
     try:
         optimizer.load_state_dict(state)
-        optimizer.lr = saved.get("lr")
+        optimizer.lr = lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:
     """The generator's state when it is JSON text (PCG64, NumPy's default), else None."""
-    state = rng.bit_generator.state
+    state = dict(rng.bit_generator.state)
     return state if state.get("bit_generator") == "PCG64" else None
 
 
@@ -668,25 +678,23 @@ def _check_modules(modules: Sequence[object]) -> None:
 def _widths(modules: Sequence[Module]) -> tuple[int, int]:
     """The model's input and output widths; raises if the modules' widths do not chain."""
     n_in: int | None = None
-    width: int | None = None
-    fixed_by: tuple[int, Module] | None = None
+    fixed: tuple[int, int, Module] | None = None  # the width so far, and where it was last set
     for i, module in enumerate(modules):
         wanted = module.input_width
         if wanted is not None:
-            if width is None:
-                n_in = width = wanted
-            elif wanted != width:
-                j, before = fixed_by
+            if fixed is None:
+                n_in = wanted
+            elif wanted != fixed[0]:
+                width, j, before = fixed
                 raise ValueError(
                     f"Sequential: {module!r} at index {i} expects {wanted} input "
                     f"features, but {before!r} at index {j} gives {width}"
                 )
-            fixed_by = (i, module)
-        if width is not None:
-            out = module.output_width(width)
-            if out != width:
-                fixed_by = (i, module)
-            width = out
-    if n_in is None:
+            fixed = (wanted, i, module)
+        if fixed is not None:
+            out = module.output_width(fixed[0])
+            if out != fixed[0]:
+                fixed = (out, i, module)
+    if n_in is None or fixed is None:
         raise ValueError("Sequential needs a module that fixes the input width (such as a Dense layer)")
-    return n_in, width
+    return n_in, fixed[0]

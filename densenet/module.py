@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -115,6 +115,9 @@ class Module(KeepsPlans):
     _flat: tuple[NDArray, NDArray] | None = None
     _view_names: tuple[str, ...] = ()
     _in_model: bool = False
+
+    if TYPE_CHECKING:  # for type checkers only: ``model[0].W`` is a view ``bind`` set by name
+        def __getattr__(self, name: str) -> NDArray: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -215,14 +218,14 @@ class Module(KeepsPlans):
         """True once a ``Sequential`` owns this module (a module belongs to one model)."""
         return self._in_model
 
-    def bind(self, params: NDArray | None = None, grads: NDArray | None = None) -> None:
+    def bind(self, params: NDArray | None = None, grads: NDArray | None = None) -> tuple[NDArray, NDArray]:
         """Make the parameters and gradients views into the 1-D ``params`` and ``grads``
-        (fresh float64 zeros when not given: a module on its own)."""
+        (fresh float64 zeros when not given: a module on its own); returns the two vectors."""
         size = self.n_params
-        if (params is None) != (grads is None):
-            raise TypeError(f"{self!r}.bind: give both params and grads, or neither")
-        if params is None:
+        if params is None and grads is None:
             params, grads = np.zeros(size), np.zeros(size)
+        elif params is None or grads is None:
+            raise TypeError(f"{self!r}.bind: give both params and grads, or neither")
         if params.shape != (size,) or grads.shape != (size,):
             raise ValueError(f"{self!r} has {size} parameters; cannot bind it to vectors of "
                              f"shapes {params.shape} and {grads.shape}")
@@ -234,6 +237,7 @@ class Module(KeepsPlans):
         if self._flat is not None:
             self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads), tuple(views)
+        return params, grads
 
     def __setattr__(self, name: str, value: Any) -> None:
         """``module.W = values`` (a parameter or gradient view's name) copies ``values``
@@ -267,16 +271,12 @@ class Module(KeepsPlans):
     @property
     def flat_params(self) -> NDArray:
         """Every parameter of this module, one 1-D view (a slice of ``model.params``)."""
-        if self._flat is None:
-            self.bind()
-        return self._flat[0]
+        return (self._flat or self.bind())[0]
 
     @property
     def flat_grads(self) -> NDArray:
         """Every gradient of this module, one 1-D view laid out like ``flat_params``."""
-        if self._flat is None:
-            self.bind()
-        return self._flat[1]
+        return (self._flat or self.bind())[1]
 
     # -- the module on its own -----------------------------------------------------
 
@@ -334,7 +334,7 @@ class Module(KeepsPlans):
             super().__setattr__(key, value)
         if self._flat is not None:
             # writeable arrays of its own: joblib may hand over read-only memory maps
-            self.bind(*(np.require(a, requirements="CWO") for a in self._flat))
+            self.bind(*(np.require(a, requirements=("C", "W", "O")) for a in self._flat))
 
     def __copy__(self) -> Module:
         raise TypeError(f"copy.copy({self!r}): a shallow copy would share its parameters; "

@@ -40,6 +40,9 @@ from numpy.typing import NDArray
 
 from ._validation import learning_rate
 
+#: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
+Objective = Callable[[NDArray], tuple[float, NDArray]]
+
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
     """An optimiser's hyperparameter ``name`` as a property, checked whenever it is set
@@ -104,6 +107,15 @@ class Optimizer:
     def step(self, params: NDArray, grads: NDArray) -> None:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
+
+    def minimize(self, objective: Objective, params: NDArray, iterations: int,
+                 callback: Callable[[NDArray, float], None] | None = None) -> Any:
+        """A full-batch optimiser's own iterations (``full_batch``): minimise
+        ``objective`` from ``params`` (in place) for at most ``iterations`` iterations,
+        calling ``callback(w, loss)`` after each (it may raise ``StopIteration`` to stop);
+        returns a result whose ``fun`` is the final loss. Step by step optimisers have none."""
+        raise TypeError(f"{type(self).__name__} steps batch by batch (full_batch is False): it has no "
+                        "minimize(objective, params, iterations, callback)")
 
     @property
     def plain_descent(self) -> bool:

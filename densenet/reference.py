@@ -16,16 +16,20 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3")
 
+Weights = list[list[list[float]]]  # ScalarMLP's W[layer][i][j]
+Biases = list[list[float]]  # and b[layer][j]
 
-def sigmoid(x):
+
+def sigmoid(x: float) -> float:
     """The logistic function, as the tutorial writes it."""
     return 1 / (1 + np.exp(-x))
 
 
-def sigmoid_slope(x):
+def sigmoid_slope(x: float) -> float:
     """f'(x) = f(x) (1 - f(x))."""
     fx = sigmoid(x)
     return fx * (1 - fx)
@@ -55,21 +59,21 @@ class ScalarNetwork:
         """The nine parameters by name, as Python floats."""
         return {name: float(getattr(self, name)) for name in NAMES}
 
-    def feedforward(self, x):
+    def feedforward(self, x: Sequence[float] | NDArray) -> float:
         """The output o1 for one sample ``x = (x1, x2)``."""
         h1 = sigmoid(self.w1 * x[0] + self.w2 * x[1] + self.b1)
         h2 = sigmoid(self.w3 * x[0] + self.w4 * x[1] + self.b2)
         return sigmoid(self.w5 * h1 + self.w6 * h2 + self.b3)
 
-    def train(self, X, y, lr: float = 0.1, epochs: int = 1000) -> list[float]:
+    def train(self, X: ArrayLike, y: ArrayLike, lr: float = 0.1, epochs: int = 1000) -> list[float]:
         """Per-sample SGD on ``L = (y - y_pred)^2``, samples in order.
 
         Returns the MSE over all samples after every 10th epoch (0, 10, ...).
         """
-        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float).reshape(-1)
+        inputs, targets = np.asarray(X, dtype=float), np.asarray(y, dtype=float).reshape(-1)
         self.losses = []
         for epoch in range(epochs):
-            for x, y_true in zip(X, y):
+            for x, y_true in zip(inputs, targets):
                 # forward, keeping the pre-activations for the derivatives
                 s1 = self.w1 * x[0] + self.w2 * x[1] + self.b1
                 h1 = sigmoid(s1)
@@ -103,8 +107,8 @@ class ScalarNetwork:
                 self.b3 -= lr * dL_dypred * dypred_db3
 
             if epoch % 10 == 0:
-                y_preds = np.apply_along_axis(self.feedforward, 1, X)
-                self.losses.append(float(((y - y_preds) ** 2).mean()))
+                y_preds = np.array([self.feedforward(x) for x in inputs])
+                self.losses.append(float(((targets - y_preds) ** 2).mean()))
         return self.losses
 
 
@@ -138,8 +142,8 @@ class ScalarMLP:
         need = sum((n_in + 1) * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:]))
         if len(flat) != need:
             raise ValueError(f"ScalarMLP{self.sizes} needs {need} parameters, got {len(flat)}")
-        self.W: list[list[list[float]]] = []
-        self.b: list[list[float]] = []
+        self.W: Weights = []
+        self.b: Biases = []
         k = 0
         for n_in, n_out in zip(self.sizes, self.sizes[1:]):
             self.W.append([flat[k + i * n_out: k + (i + 1) * n_out] for i in range(n_in)])
@@ -173,7 +177,8 @@ class ScalarMLP:
         """The outputs for one sample."""
         return self._activations(x)[-1]
 
-    def _gradients(self, x, t, scale, gW, gb) -> None:
+    def _gradients(self, x: Sequence[float], t: Sequence[float], scale: float, gW: Weights,
+                   gb: Biases) -> None:
         """Add ``scale`` x the gradient of ``sum((y - t)^2)`` for one sample into gW, gb."""
         acts = self._activations(x)
         delta = [2.0 * (yk - tk) * yk * (1.0 - yk) for yk, tk in zip(acts[-1], t)]
@@ -189,7 +194,7 @@ class ScalarMLP:
                     for i in range(len(a))
                 ]
 
-    def _zeros(self):
+    def _zeros(self) -> tuple[Weights, Biases]:
         return ([[[0.0] * len(row) for row in W] for W in self.W], [[0.0] * len(b) for b in self.b])
 
     def train_batch(self, X: Sequence[Sequence[float]], Y: Sequence[Sequence[float]], lr: float) -> None:
@@ -205,7 +210,8 @@ class ScalarMLP:
                 for j in range(len(row)):
                     row[j] -= lr * drow[j]
 
-    def train(self, X, Y, lr: float = 0.1, epochs: int = 1, batch_size: int = 1) -> None:
+    def train(self, X: Sequence[Sequence[float]], Y: Sequence[Sequence[float]], lr: float = 0.1,
+              epochs: int = 1, batch_size: int = 1) -> None:
         """Mini-batch SGD over the samples in order."""
         for _ in range(epochs):
             for start in range(0, len(X), batch_size):

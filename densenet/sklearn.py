@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._validation import hyperparameter, positive_int
 from .adam import Adam
-from .callbacks import EarlyStopping
+from .callbacks import Callback, EarlyStopping
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .lbfgs import LBFGS
@@ -117,10 +117,10 @@ class _DenseNetEstimator(BaseEstimator):
             return SGD(self.learning_rate_init, momentum=0.9, nesterov=True, weight_decay=self.alpha)
         return Adam(self.learning_rate_init, weight_decay=self.alpha)
 
-    def _fit(self, X: ArrayLike, y: ArrayLike, first: bool, epochs: int) -> _DenseNetEstimator:
+    def _fit(self, data: ArrayLike, target: ArrayLike, first: bool, epochs: int) -> _DenseNetEstimator:
         """Validate, build the network on the first call, and train ``epochs`` epochs."""
         self._check_parameters()
-        X, y = validate_data(self, X, y, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
+        X, y = validate_data(self, data, target, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
                              y_numeric=isinstance(self, RegressorMixin))
         targets = self._targets(y, first)
         if first:
@@ -128,8 +128,9 @@ class _DenseNetEstimator(BaseEstimator):
             self.rng_ = np.random.default_rng(seed)
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
             self.optimizer_, self.loss_ = self._optimizer(), self._loss()  # kept: partial_fit reuses steps
-            self.loss_curve_, self.n_iter_ = [], 0
-        callbacks: list = []
+            self.loss_curve_: list[float] = []
+            self.n_iter_ = 0
+        callbacks: list[Callback] = []
         validation = None
         if self.early_stopping and epochs > 1 and len(X) >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)

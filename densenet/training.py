@@ -94,9 +94,8 @@ class _Epoch:
         n = len(X)
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
-        self.shuffle = shuffle
-        self.rows = np.arange(n) if shuffle else None
-        self.order = np.arange(n) if shuffle else None
+        #: 0..n-1, and this epoch's order of the rows; None: in order
+        self.shuffled = (np.arange(n), np.arange(n)) if shuffle else None
         self.loss = loss
         self.plan_steps()
 
@@ -114,12 +113,20 @@ class _Epoch:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
         return self.optimizer is not None and self.optimizer.settings_version != self.version
 
+    def reshuffle(self, rng: np.random.Generator) -> None:
+        """Draw this epoch's order afresh (when shuffling): a permutation of 0..n-1 that
+        depends on the generator alone, so that a fit resumed later shuffles the same."""
+        if self.shuffled is not None:
+            rows, order = self.shuffled
+            order[...] = rows
+            rng.shuffle(order)
+
     def batch(self, i: int, start: int) -> TrainStep:
         """The step for batch ``i``, its input and target arrays filled."""
         step = self.full if i < len(self.starts) - 1 else self.last
         stop = start + self.batch_size
-        if self.shuffle:
-            rows = self.order[start:stop]
+        if self.shuffled is not None:
+            rows = self.shuffled[1][start:stop]
             np.take(self.X, rows, axis=0, out=step.X, mode="clip")
             np.take(self.y, rows, axis=0, out=step.y, mode="clip")
         else:
@@ -148,13 +155,13 @@ class _Epoch:
                     full = self.full
         return total, None
 
-    def find_bad_step(self) -> int:
+    def find_bad_step(self, optimizer: Optimizer) -> int:
         """Replay the epoch one checked step at a time from the current weights and
-        optimiser state; stop before the first step with a non-finite loss,
-        gradient or result, with the weights and state from before it. If no step
+        state of ``optimizer`` (the epoch's); stop before the first step with a non-finite
+        loss, gradient or result, with the weights and state from before it. If no step
         fails again (a loss or module that is not deterministic), the weights and
         state are those of the epoch's start, and the last batch is blamed."""
-        params, optimizer = self.model.params, self.optimizer
+        params = self.model.params
         epoch_start, epoch_state = params.copy(), optimizer.state_dict()
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
@@ -330,16 +337,14 @@ def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimize
     start_weights = model.snapshot_buffer()
     with nullcontext() if choice is None else choice:
         for epoch in range(epochs):
-            if shuffle:  # a permutation of 0..n-1 drawn afresh: it depends on the generator alone,
-                epoch_run.order[...] = epoch_run.rows  # so a fit resumed later shuffles the same
-                rng.shuffle(epoch_run.order)
+            epoch_run.reshuffle(rng)
             start_weights[...] = model.params
             start_state = optimizer.snapshot()
             total, bad = epoch_run.run(on_batch, choice)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
-                raise record.diverged(epoch, epoch_run.find_bad_step())
+                raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
             if record.end_epoch(epoch, total / len(X)):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
@@ -354,8 +359,8 @@ class _FullBatch:
         self.model, self.n = model, len(X)
         self.batches = _Epoch(model, X, y, batch_size, False, loss, None)
         several = len(self.batches.starts) > 1
-        self.sum = np.zeros_like(model.grads) if several else None
-        self.scaled = np.zeros_like(model.grads) if several else None
+        #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
+        self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray) -> tuple[float, NDArray]:
         params, grads, n = self.model.params, self.model.grads, self.n
@@ -364,14 +369,15 @@ class _FullBatch:
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
             total += step() * step.n
-            if self.sum is not None:  # the gradient of the mean: a row-weighted mean of the batches'
-                np.multiply(grads, step.n / n, out=self.scaled)
+            if self.sums is not None:  # the gradient of the mean: a row-weighted mean of the batches'
+                gradient, scaled = self.sums
+                np.multiply(grads, step.n / n, out=scaled)
                 if i == 0:
-                    np.copyto(self.sum, self.scaled)
+                    np.copyto(gradient, scaled)
                 else:
-                    np.add(self.sum, self.scaled, out=self.sum)
-        if self.sum is not None:
-            grads[...] = self.sum
+                    np.add(gradient, scaled, out=gradient)
+        if self.sums is not None:
+            grads[...] = self.sums[0]
         return total / n, grads.astype(np.float64)
 
 

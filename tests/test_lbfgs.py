@@ -105,6 +105,14 @@ def test_lbfgs_is_not_stepped_and_checks_its_arguments():
         dn.LBFGS(tolerance_grad=-1.0)
 
 
+@pytest.mark.parametrize("optimizer", [dn.SGD(0.1), dn.Adam()], ids=repr)
+def test_an_optimizer_that_steps_has_no_minimize(optimizer):
+    params = np.ones(3)
+    with pytest.raises(TypeError, match=r"steps batch by batch \(full_batch is False\): it has no minimize"):
+        optimizer.minimize(lambda w: (float(w @ w), 2 * w), params, 5)
+    np.testing.assert_array_equal(params, np.ones(3))
+
+
 def test_lbfgs_defaults_are_the_documented_ones(monkeypatch):
     seen = {}
 

@@ -106,33 +106,33 @@ def own_tests(file: str) -> list[str]:
 EQUIVALENT: dict[str, str] = {
     "model.py:378:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:434:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:356:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:361:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:160:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:162:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:160:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:162:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:160:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:162:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:355:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:360:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:228:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:230:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:104:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:106:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "chain.py:231:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:256:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:258:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:256:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:258:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
@@ -148,7 +148,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:75:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
-    "backend.py:283:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:285:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "callbacks.py:116:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
@@ -160,13 +160,13 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:116:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:490:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:492:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:493:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:495:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:530:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:532:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:581:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:583:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:86:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -177,29 +177,29 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:215:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:57:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:60:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:78:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:81:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:49:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:115:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:114:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "optimizer.py:136:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
+    "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
-    "backend.py:224:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:291:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:226:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:293:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:202:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:204:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:452:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:454:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
-    "datasets.py:140:93:change-number": "a download's timeout: 61 s instead of 60",
-    "datasets.py:141:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "datasets.py:141:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:148:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "datasets.py:142:93:change-number": "a download's timeout: 61 s instead of 60",
+    "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "gradcheck.py:149:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:43:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:46:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:115:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
@@ -213,13 +213,13 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:129:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:142:13:Gt->GtE": "a fit of one epoch (partial_fit) ends after it, with or without the "
+    "sklearn.py:143:13:Gt->GtE": "a fit of one epoch (partial_fit) ends after it, with or without the "
                                  "loss's stop (patience >= 1)",
-    "sklearn.py:142:22:change-number": "a fit of two epochs ends after the second, with or without the "
+    "sklearn.py:143:22:change-number": "a fit of two epochs ends after the second, with or without the "
                                        "loss's stop (patience >= 1)",
-    "sklearn.py:139:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:140:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:273:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:274:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)

@@ -1,0 +1,140 @@
+"""densenet's type hints, as a user's type checker sees them (mypy: the ``test`` extra).
+
+The package ships a ``py.typed`` marker (PEP 561), so mypy and pyright read its
+inline hints in users' code: the package must check clean, and typical user code
+(the public contract of DESIGN.md) must check with the types it means.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Code as users write it; ``assert_type`` states the type each call must have.
+USER_CODE = """
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from typing_extensions import assert_type
+
+import densenet as dn
+from densenet.onnx import export
+from densenet.sklearn import DenseNetClassifier
+
+X, y = np.zeros((4, 2)), np.zeros((4, 1))
+model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), dtype=np.float64, seed=0)
+history = model.fit(X, y, optimizer=dn.SGD(lr=0.1), loss=dn.MSELoss(), epochs=3, batch_size=1,
+                    shuffle=False, callbacks=[dn.EarlyStopping(monitor="loss", patience=2)])
+assert_type(history, dn.History)
+assert_type(history.loss, NDArray[Any])
+assert_type(model.predict([[-7, -3], [20, 2]]), NDArray[Any])
+assert_type(model.evaluate(X, y), float)
+
+loss = dn.MSELoss()
+assert_type(loss.forward(model.forward(X), y), float)
+assert_type(model.backward(loss.backward()), NDArray[Any])
+assert_type(model.backward(loss.backward(), input_grad=False), None)
+dn.SGD(lr=0.1).step(model.params, model.grads)
+
+layer = dn.Dense(2, 3, init="he_normal")
+assert_type(layer.W, NDArray[Any])
+assert_type(layer.db, NDArray[Any])
+layer.W = np.ones((2, 3))
+assert_type(model[0].W, NDArray[Any])
+assert_type(model[0], dn.Module)
+assert_type(model[1:], tuple[dn.Module, ...])
+assert_type([m.n_params for m in model], list[int])
+
+optimizer = dn.Adam(lr=1e-3, betas=(0.9, 0.999))
+optimizer.lr = 0.01
+model.fit(X, y, optimizer=optimizer, loss=dn.BCELoss(), callbacks=[dn.CosineLR(optimizer, epochs=10)])
+model.save("model.npz", optimizer)
+assert_type(dn.load("model.npz", optimizer), dn.Sequential)
+assert_type(model.clone(dtype=np.float32), dn.Sequential)
+assert_type(dn.gradcheck(model, X, y).ok, bool)
+with dn.threads(1):
+    dn.set_num_threads(None)
+assert_type(dn.get_num_threads(), int | None)
+
+class Halt(dn.Callback):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
+        self.model.stop_training = logs is not None and logs["loss"] < 0.1
+        return None
+
+start = dn.tutorial.initial_params(seed=0)
+assert_type(dn.tutorial.network(start), dn.Sequential)
+assert_type(dn.reference.ScalarNetwork(start).feedforward(np.array([2.0, 3.0])), float)
+assert_type(dn.reference.ScalarNetwork(start).train(dn.tutorial.X, dn.tutorial.y, lr=0.1, epochs=10),
+            list[float])
+export(model, "model.onnx")
+DenseNetClassifier(hidden_layer_sizes=(8,), solver="adam").fit(X, y.ravel())
+"""
+
+
+#: As a user's project would check it: strict on its own code; densenet's modules found
+#: on ``mypy_path`` (as an installed copy is found in site-packages) and, like an installed
+#: package, not reported on
+USER_CONFIG = """
+[mypy]
+strict = True
+python_version = 3.10
+mypy_path = {root}
+
+[mypy-densenet.*]
+ignore_errors = True
+
+[mypy-scipy.*,sklearn.*,tqdm.*,threadpoolctl.*,onnxruntime.*]
+ignore_missing_imports = True
+"""
+
+
+def mypy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("mypy")
+    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cwd / "cache"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def check_user_code(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    (cwd / "mypy.ini").write_text(USER_CONFIG.format(root=ROOT))
+    (cwd / "user.py").write_text(textwrap.dedent(code))
+    return mypy("--config-file", "mypy.ini", "user.py", cwd=cwd)
+
+
+def test_the_package_type_checks(tmp_path: Path) -> None:
+    result = mypy("--config-file", str(ROOT / "pyproject.toml"), str(ROOT / "densenet"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_user_code_has_the_types_it_means(tmp_path: Path) -> None:
+    result = check_user_code(USER_CODE, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_type_in_user_code_is_reported(tmp_path: Path) -> None:
+    result = check_user_code("""
+        import densenet as dn
+        dn.Dense(2, 2).forward([[1.0, 2.0]]).no_such_attribute
+        dn.SGD(lr="fast")
+        """, tmp_path)
+    assert 'has no attribute "no_such_attribute"' in result.stdout
+    assert 'Argument "lr" to "SGD" has incompatible type "str"; expected "float"' in result.stdout
+
+
+def test_the_wheel_ships_the_py_typed_marker(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "densenet", source / "densenet", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path / "dist"), str(source)], check=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("densenet-*.whl")
+    assert "densenet/py.typed" in zipfile.ZipFile(wheel).namelist()
