@@ -92,6 +92,14 @@ def test_early_stopping_needs_validation_data_to_monitor_val_loss():
     assert_array_equal(model.params, before[0])
 
 
+def test_early_stopping_called_without_logs_watches_nothing():
+    stop = dn.EarlyStopping(monitor="loss", patience=1)  # (as Keras's: no logs, no monitored value)
+    assert stop.on_epoch_end(0) is False
+    assert stop.best == float("inf")
+    assert stop.on_epoch_end(1, {"loss": 0.5}) is False
+    assert stop.best == 0.5
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(monitor="acc"), "monitor must be 'loss' or 'val_loss', got 'acc'"),
     (dict(patience=0), "patience must be an integer >= 1, got 0"),
