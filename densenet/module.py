@@ -385,4 +385,4 @@ def build(spec: dict[str, Any]) -> Module:
 
 def _float_dtype_of(X: ArrayLike) -> np.dtype:
     dtype = getattr(X, "dtype", None)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    return np.dtype(dtype if dtype in (np.float32, np.float64) else np.float64)

@@ -11,7 +11,7 @@ and pickle whole). ``model_`` is the trained ``densenet.Sequential``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -36,6 +36,9 @@ from .sgd import SGD
 from .sigmoid import Sigmoid
 from .softmax import Softmax
 from .tanh import Tanh
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # (typing's own from Python 3.11)
 
 ACTIVATIONS = {"relu": ReLU, "logistic": Sigmoid, "tanh": Tanh, "identity": None}
 SOLVERS = ("adam", "sgd", "lbfgs")
@@ -117,7 +120,7 @@ class _DenseNetEstimator(BaseEstimator):
             return SGD(self.learning_rate_init, momentum=0.9, nesterov=True, weight_decay=self.alpha)
         return Adam(self.learning_rate_init, weight_decay=self.alpha)
 
-    def _fit(self, data: ArrayLike, target: ArrayLike, first: bool, epochs: int) -> _DenseNetEstimator:
+    def _fit(self, data: ArrayLike, target: ArrayLike, first: bool, epochs: int) -> Self:
         """Validate, build the network on the first call, and train ``epochs`` epochs."""
         self._check_parameters()
         X, y = validate_data(self, data, target, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
@@ -152,7 +155,7 @@ class _DenseNetEstimator(BaseEstimator):
         self.n_iter_ += history.epochs
         return self
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> _DenseNetEstimator:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs."""
         return self._fit(X, y, first=True, epochs=int(self.max_iter))
 
@@ -223,7 +226,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     _classes_given: NDArray | None = None
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> DenseNetClassifier:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:
         """One epoch on ``(X, y)``; the first call needs ``classes``, every label there will be."""
         first = not hasattr(self, "model_")
         if first:
@@ -278,7 +281,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> DenseNetRegressor:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """One epoch on ``(X, y)``, building the network on the first call."""
         return self._fit(X, y, first=not hasattr(self, "model_"), epochs=1)
 

@@ -243,17 +243,18 @@ def fit(
     rng = model.rng if seed is None else _init.as_generator(seed)
     if not model.params.size:
         raise ValueError("the model has no parameters to train")
+    validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        X_val, y_val = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
+        validation = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
     optimizer.prepare(model.params)
 
     callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
-    record = _Record(model, epochs, callbacks, loss, None if validation_data is None else (X_val, y_val))
+    record = _Record(model, epochs, callbacks, loss, validation)
     steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
     largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
     threads = thread_count(largest)

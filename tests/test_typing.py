@@ -76,7 +76,10 @@ assert_type(dn.reference.ScalarNetwork(start).feedforward(np.array([2.0, 3.0])),
 assert_type(dn.reference.ScalarNetwork(start).train(dn.tutorial.X, dn.tutorial.y, lr=0.1, epochs=10),
             list[float])
 export(model, "model.onnx")
-DenseNetClassifier(hidden_layer_sizes=(8,), solver="adam").fit(X, y.ravel())
+classifier = DenseNetClassifier(hidden_layer_sizes=(8,), solver="adam").fit(X, y.ravel())
+assert_type(classifier, DenseNetClassifier)
+assert_type(classifier.partial_fit(X, y.ravel()), DenseNetClassifier)
+assert_type(classifier.predict_proba(X), NDArray[Any])
 """
 
 

@@ -108,7 +108,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:361:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:362:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:162:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -118,7 +118,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:360:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:361:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:230:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -209,17 +209,17 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
-    "sklearn.py:129:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:132:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:129:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:132:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:143:13:Gt->GtE": "a fit of one epoch (partial_fit) ends after it, with or without the "
+    "sklearn.py:146:13:Gt->GtE": "a fit of one epoch (partial_fit) ends after it, with or without the "
                                  "loss's stop (patience >= 1)",
-    "sklearn.py:143:22:change-number": "a fit of two epochs ends after the second, with or without the "
+    "sklearn.py:146:22:change-number": "a fit of two epochs ends after the second, with or without the "
                                        "loss's stop (patience >= 1)",
-    "sklearn.py:140:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:143:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:274:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:277:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
