@@ -133,6 +133,8 @@ def test_a_wrong_type_in_user_code_is_reported(tmp_path: Path) -> None:
 
 
 def test_the_wheel_ships_the_py_typed_marker(tmp_path: Path) -> None:
+    # built from a copy (no build/ folder in the repository), offline: the test extra
+    # has the build backend (a new environment's own setuptools may be too old, or none)
     source = tmp_path / "source"
     shutil.copytree(ROOT / "densenet", source / "densenet", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
