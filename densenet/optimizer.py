@@ -113,7 +113,7 @@ class Optimizer:
         """A full-batch optimiser's own iterations (``full_batch``): minimise
         ``objective`` from ``params`` (in place) for at most ``iterations`` iterations,
         calling ``callback(w, loss)`` after each (it may raise ``StopIteration`` to stop);
-        returns a result whose ``fun`` is the final loss. Step by step optimisers have none."""
+        returns a result whose ``fun`` is the final loss. An optimiser that steps has none."""
         raise TypeError(f"{type(self).__name__} steps batch by batch (full_batch is False): it has no "
                         "minimize(objective, params, iterations, callback)")
 
