@@ -53,7 +53,7 @@ class Check:
 
     @property
     def max_rel_error(self) -> float:
-        return float((self.error / np.maximum(np.abs(self.numeric), np.finfo(float).tiny)).max())
+        return float(np.max(self.error / np.maximum(np.abs(self.numeric), np.finfo(float).tiny)))
 
     @property
     def ok(self) -> bool:

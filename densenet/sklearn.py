@@ -170,7 +170,7 @@ def _stratifiable(labels: NDArray, fraction: float) -> bool:
     has two members, and each side of the split has room for one of every class."""
     counts = np.unique(labels, return_counts=True)[1]
     held_out = math.ceil(fraction * len(labels))  # as train_test_split counts it
-    return bool(counts.min() >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
+    return bool(np.min(counts) >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
 
 
 class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
