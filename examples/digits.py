@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -71,6 +72,8 @@ def main() -> None:
         parser.error("--sizes must start with 64 (pixels) and end with 10 (digits)")
 
     X_train, X_test, labels_train, labels_test = load_data()
+    loss: type[dn.Loss]  # a new loss and optimiser for each seed
+    optimizer: Callable[[], dn.Optimizer]
     if args.recipe == "tutorial":
         targets, loss, optimizer = np.eye(10)[labels_train], dn.MSELoss, lambda: dn.SGD(lr)
         how = f"sigmoid, MSELoss, SGD lr {lr}"

@@ -84,6 +84,8 @@ def main() -> None:
         else:
             modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < last else [])
     model = dn.Sequential(*modules, dtype=dtype, seed=args.seed)
+    loss: dn.Loss
+    optimizer: dn.Optimizer
     if args.recipe == "classic":
         targets, loss, optimizer = np.eye(10)[labels_train], dn.MSELoss(), dn.SGD(CLASSIC_LR)
         how = f"sigmoid, MSE, SGD lr {CLASSIC_LR} (the book's eta {NIELSEN_ETA}), mini-batch 10"

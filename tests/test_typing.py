@@ -95,39 +95,55 @@ mypy_path = {root}
 [mypy-densenet.*]
 ignore_errors = True
 
-[mypy-scipy.*,sklearn.*,tqdm.*,threadpoolctl.*,onnxruntime.*]
+[mypy-scipy.*,sklearn.*,tqdm.*,threadpoolctl.*,onnxruntime.*,joblib.*]
 ignore_missing_imports = True
 """
 
 
-def mypy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for the module's runs: numpy's stubs are read once (a few seconds)."""
+    return tmp_path_factory.mktemp("mypy_cache")
+
+
+def mypy(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     pytest.importorskip("mypy")
-    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cwd / "cache"), *args],
+    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache), *args],
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def check_user_code(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def check_user_code(code: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     (cwd / "mypy.ini").write_text(USER_CONFIG.format(root=ROOT))
     (cwd / "user.py").write_text(textwrap.dedent(code))
-    return mypy("--config-file", "mypy.ini", "user.py", cwd=cwd)
+    return mypy("--config-file", "mypy.ini", "user.py", cwd=cwd, cache=cache)
 
 
-def test_the_package_type_checks(tmp_path: Path) -> None:
-    result = mypy("--config-file", str(ROOT / "pyproject.toml"), str(ROOT / "densenet"), cwd=tmp_path)
+def test_the_package_type_checks(tmp_path: Path, cache: Path) -> None:
+    config = str(ROOT / "pyproject.toml")
+    result = mypy("--config-file", config, str(ROOT / "densenet"), cwd=tmp_path, cache=cache)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_user_code_has_the_types_it_means(tmp_path: Path) -> None:
-    result = check_user_code(USER_CODE, tmp_path)
+def test_user_code_has_the_types_it_means(tmp_path: Path, cache: Path) -> None:
+    result = check_user_code(USER_CODE, tmp_path, cache)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_wrong_type_in_user_code_is_reported(tmp_path: Path) -> None:
+def test_the_examples_type_check(tmp_path: Path, cache: Path) -> None:
+    # as a user's code, but not strict: their Keras-style callbacks are left unannotated
+    config = USER_CONFIG.format(root=ROOT).replace("strict = True", "strict = False")
+    (tmp_path / "mypy.ini").write_text(config)
+    examples = [str(path) for path in sorted((ROOT / "examples").glob("*.py"))]
+    result = mypy("--config-file", "mypy.ini", *examples, cwd=tmp_path, cache=cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_type_in_user_code_is_reported(tmp_path: Path, cache: Path) -> None:
     result = check_user_code("""
         import densenet as dn
         dn.Dense(2, 2).forward([[1.0, 2.0]]).no_such_attribute
         dn.SGD(lr="fast")
-        """, tmp_path)
+        """, tmp_path, cache)
     assert 'has no attribute "no_such_attribute"' in result.stdout
     assert 'Argument "lr" to "SGD" has incompatible type "str"; expected "float"' in result.stdout
 
