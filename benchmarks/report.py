@@ -216,13 +216,20 @@ def big(rep: Report, reps: int) -> None:
             torch_step = workloads.torch_step(dtype)
             r4 = compare(step, torch_step, reps, block=5, pause=PAUSE)
             r4h = compare(hand, torch_step, reps, block=5, pause=PAUSE)
+            products = compare(floor, workloads.torch_floor(dtype), reps, block=5, pause=PAUSE)
             rep.data[f"P4_{name}"], rep.data[f"P4h_{name}"] = r4, r4h
-            row += [fmt(r4), fmt(r4h), seconds(r4["b_s"])]
+            rep.data[f"floor_vs_torch_{name}"] = products
+            row += [fmt(r4), fmt(r4h), seconds(r4["b_s"]), fmt(products)]
         except ImportError:
-            row += ["torch not installed", "", ""]
+            row += ["torch not installed", "", "", ""]
         rows.append(row)
     rep.table(["dtype", "fit's step / floor (P3, <= 1.10)", "by hand / floor (P3h, <= 1.15)", "step", "floor",
-               "densenet / PyTorch (P4, <= 1.0)", "by hand / PyTorch (P4)", "PyTorch step"], rows)
+               "densenet / PyTorch (P4, <= 1.0)", "by hand / PyTorch (P4)", "PyTorch step",
+               "floor / PyTorch's products"], rows)
+    rep.add("", "The last column times the floor's eight products against the same products by "
+            "`torch.mm` (PyTorch's BLAS: " + workloads.torch_blas() + "): where it is above 1, "
+            "PyTorch's step has a faster BLAS under it, and P4 is that ratio times P3 over "
+            "PyTorch's own step / products.", "")
 
 
 def blocks(rep: Report, reps: int, batch_size: int = 256) -> None:

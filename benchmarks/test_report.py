@@ -21,6 +21,10 @@ def test_report_smoke_run(tmp_path, capsys):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["P1"]["min"] <= data["P1"]["median"] <= data["P1"]["max"]
     assert data["P5_batch1"] > 0
+    assert '"cpu": "' in text
+    if "P4_float64" in data:  # with PyTorch: its products timed beside the floor too
+        assert data["floor_vs_torch_float64"]["median"] > 0
+        assert "floor / PyTorch's products" in text
     assert "## Blocks: one activation, loss or optimiser at a time" in text
     names = ("sigmoid", "relu", "tanh", "softmax", "cross_entropy", "bce", "bce_with_logits", "momentum",
              "adam", "adamw")

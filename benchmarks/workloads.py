@@ -129,24 +129,39 @@ def big_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, 
     step.X[...] = X
     step.y[...] = y
 
-    rng = np.random.default_rng(1)
-    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
-    acts = [X] + [np.zeros((batch_size, b), dtype) for b in sizes[1:]]
-    grads = [np.zeros_like(a) for a in acts]
-    grads[-1][...] = rng.standard_normal(grads[-1].shape)  # the loss gradient the products start from
-    dWs = [np.zeros_like(W) for W in Ws]
-    WTs = [W.T for W in Ws]
+    return step, _products(X, sizes, lambda a: a, lambda a, b, out: np.dot(a, b, out=out))
 
-    def floor() -> list[np.ndarray]:
+
+def _products(X: np.ndarray, sizes: tuple[int, ...], wrap: Callable[[np.ndarray], object],
+              dot: Callable[[object, object, object], object]) -> Work:
+    """The eight products of ``big_step``'s step on preallocated arrays (``wrap`` makes
+    each array the library's own, sharing its memory), by ``dot(a, b, out)``."""
+    rng = np.random.default_rng(1)
+    Ws = [wrap(rng.standard_normal((a, b)).astype(X.dtype)) for a, b in zip(sizes, sizes[1:])]
+    acts = [wrap(X)] + [wrap(np.zeros((len(X), b), X.dtype)) for b in sizes[1:]]
+    last = rng.standard_normal((len(X), sizes[-1])).astype(X.dtype)  # the loss gradient they start from
+    grads = [wrap(np.zeros((len(X), b), X.dtype)) for b in sizes[:-1]] + [wrap(last)]
+    dWs = [wrap(np.zeros((a, b), X.dtype)) for a, b in zip(sizes, sizes[1:])]
+
+    def products() -> list[object]:
         for i, W in enumerate(Ws):
-            np.dot(acts[i], W, out=acts[i + 1])
+            dot(acts[i], W, acts[i + 1])
         for i in range(len(Ws) - 1, -1, -1):
-            np.dot(acts[i].T, grads[i + 1], out=dWs[i])
+            dot(acts[i].T, grads[i + 1], dWs[i])
             if i:
-                np.dot(grads[i + 1], WTs[i], out=grads[i])
+                dot(grads[i + 1], Ws[i].T, grads[i])
         return dWs
 
-    return step, floor
+    return products
+
+
+def torch_floor(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG) -> Work:
+    """``big_step``'s floor in PyTorch: the same eight products by ``torch.mm`` into
+    preallocated tensors (PyTorch's BLAS, MKL in its x86 wheels)."""
+    import torch
+
+    X, _ = regression_data(batch_size, sizes, dtype)
+    return _products(X, sizes, torch.from_numpy, lambda a, b, out: torch.mm(a, b, out=out))
 
 
 def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
@@ -541,10 +556,32 @@ def blas_info() -> list[dict[str, object]]:
             for info in threadpool_info() if info.get("user_api") == "blas"]
 
 
+def torch_blas() -> str:
+    """The BLAS under PyTorch's CPU products, as its build reports it."""
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed"
+    return "MKL" if torch.backends.mkl.is_available() else "not MKL (see torch.__config__.show())"
+
+
+def cpu_model() -> str:
+    """The processor's name (Linux's ``/proc/cpuinfo``; else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, object]:
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset"),
