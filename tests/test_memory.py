@@ -103,9 +103,9 @@ def test_what_a_fit_keeps_does_not_grow_with_its_steps(data, batch_size, shuffle
     # past 256 steps first: CPython caches the ints up to 256, so a step count (the
     # optimiser's) below it is free and one above it is a new 28-byte int
     model.fit(X, y, epochs=-(-257 * batch_size // len(X)), batch_size=batch_size, shuffle=shuffle)
-    _, short = traced_peak(lambda: model.fit(X, y, epochs=10, batch_size=batch_size, shuffle=shuffle))
-    _, long = traced_peak(lambda: model.fit(X, y, epochs=20, batch_size=batch_size, shuffle=shuffle))
-    # 10 more epochs: 80 (batch 32) or 2,560 (batch 1) more steps. Both runs are long: after
+    _, short = traced_peak(lambda: model.fit(X, y, epochs=5, batch_size=batch_size, shuffle=shuffle))
+    _, long = traced_peak(lambda: model.fit(X, y, epochs=10, batch_size=batch_size, shuffle=shuffle))
+    # 5 more epochs: 40 (batch 32) or 1,280 (batch 1) more steps. Both runs are long: after
     # two epochs, Python 3.10 kept 150 B fewer of the small objects a step leaves alive (the last
     # step's floats and ints), whatever the steps after them
     assert long - short <= 64
