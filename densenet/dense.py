@@ -158,8 +158,9 @@ class Dense(Module):
         if buffers.descent is not None:
             return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)], (), negated)
         backward: list[Call]
-        if X1 is not None:
-            backward = [partial(np.dot, X1.T, dY, gblock)]  # [dW; db] at once
+        if X1 is not None:  # [dW; db] at once, an outer product at one row: gemm from many outputs
+            both = backend.product(X1.T, dY, gblock) if gblock.size >= backend.GEMM_MIN_OUTPUT else None
+            backward = [partial(np.dot, X1.T, dY, gblock) if both is None else partial(both, 1.0)]
         elif large:
             backward = [partial(_required(backend.product(X.T, dY, dW)), 1.0),
                         partial(_required(backend.column_sums(dY, db)), 1.0)]

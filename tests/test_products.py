@@ -237,10 +237,11 @@ def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
     assert np.isfinite(diverging.params).all()
 
 
-@pytest.mark.parametrize(("rows", "through_gemm"), [(2, 3), (1, 0), (3, 3)])
+@pytest.mark.parametrize(("rows", "through_gemm"), [(2, 3), (1, 1), (3, 3)])
 def test_products_from_gemm_min_product_multiply_adds_go_through_scipy(rows, through_gemm, monkeypatch):
     """Dense(256, 512) at 2 rows makes exactly 2**18 multiply-adds per product: forward,
-    dW and dX through gemm; at 1 row half as many, all through np.dot."""
+    dW and dX through gemm; at 1 row half as many, through np.dot but for the outer
+    product ``[x, 1].T @ dy`` giving ``[dW; db]`` (many outputs: the next test)."""
     made = spy_on_products(monkeypatch)
     model = dn.Sequential(dn.Dense(256, 512), seed=0)
     model.forward(np.ones((rows, 256)))
@@ -267,6 +268,23 @@ def test_forward_and_input_gradient_products_with_many_outputs_go_through_scipy(
     W, b = model[0].W, model[0].b
     assert_allclose(Y, X @ W + b, rtol=1e-13, atol=1e-13)
     assert_allclose(dX, dY @ W.T, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "through_gemm"), [(31, 64, 1), (30, 64, 0), (31, 63, 0)])
+def test_the_outer_product_of_one_row_goes_through_scipy_from_many_outputs(inputs, outputs, through_gemm,
+                                                                          monkeypatch):
+    """At one row ``[dW; db] = [x, 1].T @ dy`` is an outer product of (inputs + 1) x outputs
+    elements: through gemm from GEMM_MIN_OUTPUT = 2,048 (32 x 64; 0.5-0.6x np.dot's time
+    from 16Ki), np.dot below it; the same gradients either way, exactly (one product each)."""
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((1, inputs)), rng.standard_normal((1, outputs))
+    model = dn.Sequential(dn.Dense(inputs, outputs), seed=0)
+    made = spy_on_products(monkeypatch)
+    model.forward(x)
+    model.backward(dy, input_grad=False)
+    assert len(made) == through_gemm
+    assert_array_equal(model[0].dW, x.T @ dy)
+    assert_array_equal(model[0].db, dy[0])
 
 
 def test_fit_folds_momentum_into_the_products_and_leaves_grads_alone():

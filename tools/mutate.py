@@ -120,19 +120,19 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:361:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:230:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:231:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:106:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:107:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "chain.py:231:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:258:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:259:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:258:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:259:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
@@ -148,7 +148,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:75:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
-    "backend.py:285:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:286:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "callbacks.py:116:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
@@ -160,13 +160,13 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:116:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:492:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:493:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:495:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:496:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:532:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:533:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:583:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:584:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:86:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -187,12 +187,12 @@ EQUIVALENT: dict[str, str] = {
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
-    "backend.py:226:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:293:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:227:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:294:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:204:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:454:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:455:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
