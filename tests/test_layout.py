@@ -78,10 +78,10 @@ def test_no_file_reads_another_objects_private_attributes(name):
     assert not reads
 
 
-#: Run as ``python -c IMPORT_EACH name ...``: imports ``densenet.<name>`` for each name in a
-#: child forked from this fresh interpreter, which has loaded NumPy and SciPy but nothing
-#: of densenet (an interpreter per file spent 0.6 s each on those two); prints the names
-#: whose import failed, after their tracebacks.
+#: Run as ``python -c IMPORT_EACH name ...`` (on Linux): imports ``densenet.<name>`` for each
+#: name in a child forked from this fresh interpreter, which has loaded NumPy and SciPy but
+#: nothing of densenet (an interpreter per file spent 0.6 s each on those two); prints the
+#: names whose import failed, after their tracebacks.
 IMPORT_EACH = """
 import os, sys, traceback
 import numpy, scipy.linalg, scipy.optimize, scipy.special
@@ -105,7 +105,7 @@ def import_each(names: list[str]) -> tuple[list[str], str]:
     """(the names whose ``import densenet.<name>`` failed, the tracebacks), each import
     the first of densenet in its interpreter."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # no BLAS threads: fork a one-thread process
-    if hasattr(os, "fork"):
+    if sys.platform.startswith("linux"):  # macOS's system libraries are not fork-safe
         run = subprocess.run([sys.executable, "-c", IMPORT_EACH, *names], capture_output=True, text=True,
                              timeout=300, env=env, check=True)
         return ast.literal_eval(run.stdout.strip().splitlines()[-1]), run.stderr
