@@ -151,18 +151,18 @@ def width(rep: Report, reps: int, widths: list[int]) -> None:
                          "epoch_speedup": epoch_speedups, "crossover": crossover, "flat_up_to": flat}
 
 
-def p2(rep: Report, reps: int) -> None:
+def p2(rep: Report, reps: int, samples: int = 1024) -> None:
     sizes = (2, 64, 64, 1)
     d1, s1, steps = workloads.mlp_epoch(sizes, n=256, batch_size=1)
     r1 = compare(s1, d1, reps, block=1)
-    dF, sF, _ = workloads.mlp_epoch(sizes, n=1024, batch_size=1024)
+    dF, sF, _ = workloads.mlp_epoch(sizes, n=samples, batch_size=samples)
     rF = compare(sF, dF, reps, block=1)
     rep.data["P2"], rep.data["P2b"] = r1, rF
     rep.add("## 2-64-64-1 (P2, P2b)", "")
     rep.table(["work", "scalar / densenet", "target", "median times"], [
         ["batch-1 SGD step (P2)", fmt(r1, 0), ">= 50",
          f"{seconds(r1['a_s'] / steps)} vs {seconds(r1['b_s'] / steps)} per step"],
-        ["full-batch epoch, 1024 samples (P2b)", fmt(rF, 0), ">= 1000",
+        [f"full-batch epoch, {samples} samples (P2b)", fmt(rF, 0), ">= 1000",
          f"{seconds(rF['a_s'])} vs {seconds(rF['b_s'])}"],
     ])
 
@@ -192,19 +192,20 @@ def batch(rep: Report, reps: int) -> tuple[list[int], list[float]]:
     return sizes, rates
 
 
-def big(rep: Report, reps: int) -> None:
-    rep.add("## Big layers: 784-512-512-10 sigmoid, batch size 256 (P3, P4)", "",
+def big(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG) -> None:
+    rep.add(f"## Big layers: {'-'.join(map(str, sizes))} sigmoid, batch size 256 (P3, P4)", "",
             "One SGD step as `fit` runs it (planned forward, loss, backward, in-place update), and written "
             "by hand (`forward`, the loss, `backward`, `SGD.step`), "
             "vs only that step's eight matrix products on preallocated arrays (the BLAS floor), "
             "and vs PyTorch's step on the same network with the same thread count.", "")
     rows = []
+    rep.data["big_network"] = "-".join(map(str, sizes))
     threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
     for dtype in (np.float64, np.float32):
-        step, floor = workloads.big_step(dtype)
+        step, floor = workloads.big_step(dtype, sizes=sizes)
         r3 = compare(step, floor, reps, block=5, pause=PAUSE)
         name = np.dtype(dtype).name
-        hand = workloads.hand_step(dtype)
+        hand = workloads.hand_step(dtype, sizes=sizes)
         r3h = compare(hand, floor, reps, block=5, pause=PAUSE)
         rep.data[f"P3_{name}"], rep.data[f"P3h_{name}"] = r3, r3h
         row = [name, fmt(r3), fmt(r3h), seconds(r3["a_s"]), seconds(r3["b_s"])]
@@ -213,10 +214,10 @@ def big(rep: Report, reps: int) -> None:
 
             if threads:
                 torch.set_num_threads(int(threads))
-            torch_step = workloads.torch_step(dtype)
+            torch_step = workloads.torch_step(dtype, sizes=sizes)
             r4 = compare(step, torch_step, reps, block=5, pause=PAUSE)
             r4h = compare(hand, torch_step, reps, block=5, pause=PAUSE)
-            products = compare(floor, workloads.torch_floor(dtype), reps, block=5, pause=PAUSE)
+            products = compare(floor, workloads.torch_floor(dtype, sizes=sizes), reps, block=5, pause=PAUSE)
             rep.data[f"P4_{name}"], rep.data[f"P4h_{name}"] = r4, r4h
             rep.data[f"floor_vs_torch_{name}"] = products
             row += [fmt(r4), fmt(r4h), seconds(r4["b_s"]), fmt(products)]
@@ -232,8 +233,9 @@ def big(rep: Report, reps: int) -> None:
             "PyTorch's own step / products.", "")
 
 
-def blocks(rep: Report, reps: int, batch_size: int = 256) -> None:
-    rep.add(f"## Blocks: one activation, loss or optimiser at a time (784-512-512-10, batch {batch_size})",
+def blocks(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...] = workloads.BIG) -> None:
+    rep.add(f"## Blocks: one activation, loss or optimiser at a time ({'-'.join(map(str, sizes))}, "
+            f"batch {batch_size})",
             "",
             "The big step with one block swapped into the tutorial's recipe (sigmoid, MSE, SGD): its time "
             "over the step's eight matrix products, and over PyTorch's same step (same thread count).", "")
@@ -246,16 +248,16 @@ def blocks(rep: Report, reps: int, batch_size: int = 256) -> None:
     except ImportError:
         torch = None
     rows, data = [], {}
-    floors = {dtype: workloads.big_step(dtype, batch_size)[1] for dtype in (np.float64, np.float32)}
+    floors = {dtype: workloads.big_step(dtype, batch_size, sizes)[1] for dtype in (np.float64, np.float32)}
     for name in workloads.BLOCKS:
         row = [name]
         for dtype, floor in floors.items():
-            step = workloads.block_step(name, dtype, batch_size)
+            step = workloads.block_step(name, dtype, batch_size, sizes)
             r = compare(step, floor, reps, block=5, pause=PAUSE)
             row.append(fmt(r))
             entry = {"floor": r}
             if torch is not None:
-                t = compare(step, workloads.torch_block_step(name, dtype, batch_size), reps, block=5,
+                t = compare(step, workloads.torch_block_step(name, dtype, batch_size, sizes), reps, block=5,
                             pause=PAUSE)
                 row.append(fmt(t))
                 entry["torch"] = t
@@ -440,7 +442,7 @@ def plots(out: Path, data: dict[str, object]) -> list[str]:
             names.append(f"PyTorch step\n{dtype}")
             values.append(data[f"P4_{dtype}"]["b_s"] * 1e3)
     ax.bar(names, values, color=["grey", "C0", "C1"] * 2 if len(names) == 6 else None)
-    ax.set(ylabel="ms (median, this run)", title="784-512-512-10, batch 256: one SGD step")
+    ax.set(ylabel="ms (median, this run)", title=f"{data['big_network']}, batch 256: one SGD step")
     ax.tick_params(axis="x", labelsize=8)
     fig.savefig(out / "big_step.png", dpi=110)
     written.append("big_step.png")
@@ -469,12 +471,14 @@ def main(argv: list[str] | None = None) -> None:
     rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`", "")
     # a smoke run checks that every section runs, on smaller work where a section's takes seconds
     tutorial(rep, reps, epochs=100 if args.smoke else 1000)
-    p2(rep, reps)
+    p2(rep, reps, 128 if args.smoke else 1024)
     width(rep, reps, widths)
     depth(rep, reps)
     batch(rep, reps)
-    big(rep, reps)
-    blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256)
+    small = (64, 32, 32, 10)  # the big sections' network in a smoke run
+    big(rep, reps, small if args.smoke else workloads.BIG)
+    blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256,
+           sizes=small if args.smoke else workloads.BIG)
     mnist_shape(rep, reps)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep)
