@@ -28,7 +28,7 @@ for python in "${pythons[@]}"; do
         && "$work/venv/bin/python" -m pip install --quiet --upgrade pip \
         && "$work/venv/bin/python" -m pip install --quiet -e ".[test]" ${NUMPY:+"numpy$NUMPY"}; then
         "$work/venv/bin/python" -c "import sys, numpy as n, scipy as s; print(sys.version.split()[0], n.__version__, s.__version__)"
-        "$work/venv/bin/python" -m pytest -q -p no:cacheprovider | tail -n 3 || failed=1
+        "$work/venv/bin/python" -m pytest -q -n auto | tail -n 3 || failed=1
     else
         echo "could not install the test extra with $python"
         failed=1
