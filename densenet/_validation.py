@@ -14,7 +14,7 @@ from .backend import abs_sum, all_finite, magnitude_at_most
 _NUMERIC_KINDS = "biuf"
 
 
-def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
+def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``data`` as an array of ``dtype``; copies only when the dtype differs.
 
     Raises ``TypeError`` for data that is not real numbers (strings, objects,
@@ -25,7 +25,7 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
     return array
 
 
-def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
+def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``as_numeric`` without the check for NaN/inf."""
     try:
         array = np.asarray(data)
@@ -44,7 +44,7 @@ def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
     return array
 
 
-def _require_finite(array: NDArray, name: str, dtype: DTypeLike) -> None:
+def _require_finite(array: NDArray[Any], name: str, dtype: DTypeLike) -> None:
     if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0])
@@ -54,7 +54,7 @@ def _require_finite(array: NDArray, name: str, dtype: DTypeLike) -> None:
         )
 
 
-def _from_nullable_columns(table: Any, name: str) -> NDArray:
+def _from_nullable_columns(table: Any, name: str) -> NDArray[Any]:
     """A pandas DataFrame or Series (nullable columns such as ``Int64`` included, which
     NumPy alone sees as objects) as floats when nothing is missing, else a ``ValueError``
     naming the columns with missing values. (Duck-typed: pandas is never imported.)"""
@@ -72,12 +72,13 @@ def _from_nullable_columns(table: Any, name: str) -> NDArray:
         return np.asarray(table)  # not numbers: reported by the caller
 
 
-def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray:
+def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``data`` as a 2-D ``(n_samples, n_features)`` array of ``dtype``."""
     return _two_d(as_numeric(data, name, dtype), name)
 
 
-def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike, bound: float) -> tuple[NDArray, bool]:
+def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike,
+                      bound: float) -> tuple[NDArray[Any], bool]:
     """``as_matrix(data, name, dtype)``, and whether every ``|x|`` is at most ``bound``:
     both from one read pass (``backend.abs_sum``) when the data are small, as they
     nearly always are; the exact checks only when that sum is not."""
@@ -89,7 +90,7 @@ def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike, bound: float
     return _two_d(array, name), bounded or magnitude_at_most(array, bound)
 
 
-def _two_d(array: NDArray, name: str) -> NDArray:
+def _two_d(array: NDArray[Any], name: str) -> NDArray[Any]:
     if array.ndim != 2:
         hint = (
             "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
@@ -128,7 +129,7 @@ def learning_rate(lr: object, owner: str) -> float:
     return float(lr)
 
 
-def unit_interval(values: NDArray, name: str, owner: str) -> NDArray:
+def unit_interval(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
     """``values`` unchanged if every one lies in [0, 1]; else ``ValueError`` naming
     ``owner``, ``name``, how many do not and the first."""
     outside = (values < 0) | (values > 1)

@@ -64,7 +64,7 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
         self._work: _Work | None = None
 
-    def step(self, params: NDArray, grads: NDArray) -> None:
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         state = self.state(params)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         work = self._work
@@ -111,7 +111,8 @@ class _Work:
     ``(g, m)``, ``(tmp, v)`` and ``(tmp, params)``: chunked BLAS axpy where the arrays allow
     it (one pass)."""
 
-    def __init__(self, params: NDArray, grads: NDArray, m: NDArray, v: NDArray, coupled: bool) -> None:
+    def __init__(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
+                 coupled: bool) -> None:
         self.arrays, self.coupled = (params, grads, m, v), coupled
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else self.tmp  # grads + wd params
@@ -120,7 +121,7 @@ class _Work:
         self.tmp_into_v = (self.tmp, v, axpy_chunks(v, self.tmp))
         self.tmp_into_params = (self.tmp, params, axpy_chunks(params, self.tmp))
 
-    def axpy(self, pair: tuple[NDArray, NDArray, Chunks | None], a: float) -> None:
+    def axpy(self, pair: tuple[NDArray[Any], NDArray[Any], Chunks | None], a: float) -> None:
         x, y, chunks = pair
         if chunks is None:  # tmp is scratch until the next pass writes it
             np.multiply(x, a, out=self.tmp)

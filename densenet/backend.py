@@ -83,7 +83,7 @@ _GEMV = {np.dtype(np.float64): blas.dgemv, np.dtype(np.float32): blas.sgemv}
 
 Axpy = Callable[..., object]
 #: ``axpy_chunks``'s answer: BLAS axpy and the ``(x, y)`` slices it runs on
-Chunks = tuple[Axpy, list[tuple[NDArray, NDArray]]]
+Chunks = tuple[Axpy, list[tuple[NDArray[Any], NDArray[Any]]]]
 
 #: Matrix products of at least this many multiply-adds run through SciPy's BLAS
 #: (``product``); the same size from which OpenBLAS may thread (``SERIAL_BELOW``).
@@ -98,7 +98,7 @@ GEMM_MIN_PRODUCT = 2 ** 18
 GEMM_MIN_OUTPUT = 2048
 
 
-def _fortran(M: NDArray) -> tuple[NDArray, int] | None:
+def _fortran(M: NDArray[Any]) -> tuple[NDArray[Any], int] | None:
     """``(F, t)`` with ``F`` Fortran-ordered and ``M == F`` (``t = 0``) or ``F.T``
     (``t = 1``): how BLAS reads ``M`` without a copy; None if it cannot."""
     if M.flags.f_contiguous:
@@ -108,7 +108,8 @@ def _fortran(M: NDArray) -> tuple[NDArray, int] | None:
     return None
 
 
-def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[..., None] | None:
+def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
+            beta: float = 0.0) -> Callable[..., None] | None:
     """A call ``run(alpha, beta=beta)`` setting ``C = alpha * A @ B + beta * C`` in
     place, one BLAS ``gemm`` on SciPy's BLAS; None unless ``C`` is C-ordered and
     writeable, the three share a float dtype and ``A``, ``B`` are C- or F-ordered
@@ -133,7 +134,7 @@ def product(A: NDArray, B: NDArray, C: NDArray, beta: float = 0.0) -> Callable[.
     return run
 
 
-def column_sums(A: NDArray, out: NDArray, beta: float = 0.0) -> Callable[..., None] | None:
+def column_sums(A: NDArray[Any], out: NDArray[Any], beta: float = 0.0) -> Callable[..., None] | None:
     """A call ``run(alpha, beta=beta)`` setting ``out = alpha * A.sum(axis=0) + beta *
     out`` in place, one BLAS ``gemv`` (``A.T @ ones``); None unless ``A`` is C-ordered
     and ``out`` a contiguous writeable vector of its float dtype."""
@@ -178,7 +179,7 @@ def in_place(size: int) -> bool:
     return size >= IN_PLACE_MIN_SIZE
 
 
-def axpy_chunks(y: NDArray, x: NDArray) -> Chunks | None:
+def axpy_chunks(y: NDArray[Any], x: NDArray[Any]) -> Chunks | None:
     """BLAS ``axpy`` and ``(x, y)`` slices of at most ``BLAS_SMALL`` elements, so that
     ``for xs, ys in chunks: axpy(xs, ys, a=a)`` is ``y += a * x`` in place on the
     calling thread; None when the vectors do not allow it (not 1-D, contiguous,
@@ -190,7 +191,7 @@ def axpy_chunks(y: NDArray, x: NDArray) -> Chunks | None:
     return _AXPY[y.dtype], chunks
 
 
-def scaled_add(y: NDArray, x: NDArray) -> Callable[[float], object]:
+def scaled_add(y: NDArray[Any], x: NDArray[Any]) -> Callable[[float], object]:
     """A call ``run(a)`` setting ``y += a * x`` in place: BLAS axpy in slices on the
     calling thread where the vectors allow it (``axpy_chunks``), else two ufunc
     passes through a buffer kept with the call."""
@@ -215,11 +216,11 @@ def scaled_add(y: NDArray, x: NDArray) -> Callable[[float], object]:
     return sliced
 
 
-def _axpy_into(axpy: Axpy, x: NDArray, y: NDArray, a: float) -> None:
+def _axpy_into(axpy: Axpy, x: NDArray[Any], y: NDArray[Any], a: float) -> None:
     axpy(x, y, a=a)
 
 
-def sum_of_squares(v: NDArray) -> Callable[[], float]:
+def sum_of_squares(v: NDArray[Any]) -> Callable[[], float]:
     """A call returning ``sum(v ** 2)`` for the contiguous array ``v`` as it is then:
     BLAS ``dot`` on the calling thread for float arrays (4x less overhead than
     ``np.vdot`` on small ones), in slices of ``BLAS_SMALL`` elements whose sums are
@@ -241,7 +242,7 @@ def sum_of_squares(v: NDArray) -> Callable[[], float]:
     return sliced
 
 
-def abs_sum(v: NDArray) -> float | None:
+def abs_sum(v: NDArray[Any]) -> float | None:
     """``sum(|v|)`` for a float32/float64 array in one contiguous block (C or Fortran
     order); None for any other array.
 
@@ -264,7 +265,7 @@ def abs_sum(v: NDArray) -> float | None:
     return total
 
 
-def all_finite(v: NDArray) -> bool:
+def all_finite(v: NDArray[Any]) -> bool:
     """True when every element of ``v`` is finite: ``abs_sum`` where it applies, the
     exact check only when that sum is not finite (an element is not, or the sum
     overflowed) or ``v`` is not a contiguous float array."""
@@ -272,7 +273,7 @@ def all_finite(v: NDArray) -> bool:
     return (total is not None and math.isfinite(total)) or bool(np.isfinite(v).all())
 
 
-def magnitude_at_most(v: NDArray, bound: float) -> bool:
+def magnitude_at_most(v: NDArray[Any], bound: float) -> bool:
     """True when every ``|x|`` in ``v`` is at most ``bound`` (False for NaN):
     ``abs_sum`` where it applies, the exact ``max``/``min`` only when that sum is
     above ``bound`` (an element may be, or only their sum)."""
@@ -458,7 +459,7 @@ def quota_from(text: str) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
-def blas_threads(count: int | None) -> AbstractContextManager:
+def blas_threads(count: int | None) -> AbstractContextManager[None]:
     """A ``with`` block running on ``count`` BLAS threads (``thread_count``'s answer),
     NumPy's and SciPy's alike; the counts are put back after it (about 4 us). ``None``:
     nothing is set."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -37,14 +38,14 @@ class BCELoss(Loss):
         50.346574
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         return unit_interval(super().target(y, n_outputs, dtype, name), name, "BCELoss")
 
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray, NDArray]:
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         y_pred, y_true = super().check(y_pred, y_true)
         return unit_interval(y_pred, "y_pred", "BCELoss"), unit_interval(y_true, "y_true", "BCELoss")
 
-    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+    def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         log_p, log_q, term = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_pred)
         size = y_pred.size
         one, floor, eps = (np.array(v, y_pred.dtype) for v in (1.0, LOG_FLOOR, EPSILON))
@@ -60,13 +61,13 @@ class BCELoss(Loss):
         return LossPlan(forward, lambda: -float(term.sum()) / size, backward)
 
 
-def _clamped_log(p: NDArray, out: NDArray, floor: NDArray) -> None:
+def _clamped_log(p: NDArray[Any], out: NDArray[Any], floor: NDArray[Any]) -> None:
     with np.errstate(divide="ignore"):  # log(0) = -inf, clamped
         np.log(p, out=out)
     np.maximum(out, floor, out=out)
 
 
-def _clamped_log1m(p: NDArray, out: NDArray, floor: NDArray) -> None:
+def _clamped_log1m(p: NDArray[Any], out: NDArray[Any], floor: NDArray[Any]) -> None:
     np.negative(p, out=out)
     with np.errstate(divide="ignore"):  # log1p(-1) = -inf, clamped
         np.log1p(out, out=out)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -87,13 +87,13 @@ class Buffers:
             wrote it so, as this module said it could take).
     """
 
-    X: NDArray
-    X1: NDArray | None
-    Y: NDArray
-    dY: NDArray
-    dX: NDArray | None
-    params: tuple[NDArray, ...]
-    grads: tuple[NDArray, ...]
+    X: NDArray[Any]
+    X1: NDArray[Any] | None
+    Y: NDArray[Any]
+    dY: NDArray[Any]
+    dX: NDArray[Any] | None
+    params: tuple[NDArray[Any], ...]
+    grads: tuple[NDArray[Any], ...]
     descent: Descent | None = None
     negate_output: bool = False
     negated_input: bool = False
@@ -128,17 +128,17 @@ class Plan:
     not written).
     """
 
-    X: NDArray
-    Y: NDArray
-    dY: NDArray
-    dX: NDArray | None
+    X: NDArray[Any]
+    Y: NDArray[Any]
+    dY: NDArray[Any]
+    dX: NDArray[Any] | None
     forward: tuple[Call, ...]
     backward: tuple[Call, ...]
     no_backward: str | None = None
     input_backward: tuple[Call, ...] = ()
     descent: Descent | None = None
 
-    def run_forward(self) -> NDArray:
+    def run_forward(self) -> NDArray[Any]:
         for call in self.forward:
             call()
         return self.Y
@@ -148,7 +148,7 @@ class Plan:
         if self.no_backward is not None:
             raise TypeError(self.no_backward)
 
-    def run_backward(self, input_grad: bool = True) -> NDArray | None:
+    def run_backward(self, input_grad: bool = True) -> NDArray[Any] | None:
         """The backward pass; returns ``dX``, or None without ``input_grad``."""
         self.check_backward()
         for call in self.backward:
@@ -161,7 +161,7 @@ class Plan:
 
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
-               input_grad: bool, descent: Sequence[tuple[NDArray, ...]] | None = None) -> Plan:
+               input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     Without ``input_grad`` the backward pass starts at the first module with
@@ -177,7 +177,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     def gets_ones(consumer: Module | None) -> bool:
         return ones and consumer is not None and consumer.wants_ones_column
 
-    def output_for(consumer: Module | None, cols: int) -> tuple[NDArray, NDArray | None]:
+    def output_for(consumer: Module | None, cols: int) -> tuple[NDArray[Any], NDArray[Any] | None]:
         if gets_ones(consumer):
             X1 = np.ones((n, cols + 1), dtype)
             return X1[:, :-1], X1

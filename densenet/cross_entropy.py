@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -41,7 +42,7 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         """Integer labels ``(N,)`` in ``[0, n_outputs)`` (as ``intp``), or class
         probabilities ``(N, n_outputs)`` (as ``dtype``)."""
         array = _as_array(y, name)
@@ -52,7 +53,7 @@ class CrossEntropyLoss(Loss):
         raise ValueError(f"CrossEntropyLoss: {name} has shape {array.shape}; it must be integer class "
                          f"labels (n_samples,) or class probabilities (n_samples, {n_outputs})")
 
-    def _labels(self, array: NDArray, classes: int, name: str) -> NDArray:
+    def _labels(self, array: NDArray[Any], classes: int, name: str) -> NDArray[Any]:
         if array.dtype.kind not in "iu":
             raise TypeError(f"CrossEntropyLoss: class labels {name} must be integers, got dtype "
                             f"{array.dtype} (for class probabilities pass an (n_samples, {classes}) array)")
@@ -65,7 +66,7 @@ class CrossEntropyLoss(Loss):
                              f"for a model with {classes} outputs")
         return array.astype(np.intp, copy=False)
 
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray, NDArray]:
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         dtype = getattr(y_pred, "dtype", None)
         y_pred = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
         if y_pred.ndim != 2:
@@ -76,7 +77,7 @@ class CrossEntropyLoss(Loss):
             raise ValueError(f"CrossEntropyLoss: y_pred has {len(y_pred)} rows but y_true has {len(y_true)}")
         return y_pred, y_true
 
-    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+    def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         n, classes = y_pred.shape
         dtype = y_pred.dtype
         logp, exp, row = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros((n, 1), dtype)
@@ -119,7 +120,7 @@ class CrossEntropyLoss(Loss):
         return LossPlan(forward, value, backward)
 
 
-def log_softmax(Z: NDArray, out: NDArray, exp: NDArray, row: NDArray) -> None:
+def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:
     """``out = Z - max - log(sum(exp(Z - max)))`` row by row, with work arrays ``exp``
     ``(N, C)`` and ``row`` ``(N, 1)``. A shift that overflows gives ``-inf``, the
     correct log-probability of a class that far below the best, without a warning.
@@ -136,7 +137,7 @@ def log_softmax(Z: NDArray, out: NDArray, exp: NDArray, row: NDArray) -> None:
     np.subtract(out, exp, out=out)
 
 
-def _as_array(y: ArrayLike, name: str) -> NDArray:
+def _as_array(y: ArrayLike, name: str) -> NDArray[Any]:
     try:
         return np.asarray(y)
     except (ValueError, TypeError) as error:

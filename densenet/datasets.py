@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import urllib.request
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,13 +45,13 @@ MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
 class MNIST(NamedTuple):
     """The four arrays, uint8: images ``(N, 28, 28)``, labels ``(N,)``."""
 
-    train_images: NDArray
-    train_labels: NDArray
-    test_images: NDArray
-    test_labels: NDArray
+    train_images: NDArray[Any]
+    train_labels: NDArray[Any]
+    test_images: NDArray[Any]
+    test_labels: NDArray[Any]
 
 
-def read_idx(path: str | os.PathLike, magic: int | None = None, ndim: int | None = None) -> NDArray:
+def read_idx(path: str | os.PathLike[str], magic: int | None = None, ndim: int | None = None) -> NDArray[Any]:
     """The unsigned-byte array in the IDX file ``path`` (gzipped if it ends in ``.gz``).
 
     Raises ``ValueError`` naming the file for a wrong magic number (or one other
@@ -88,7 +88,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None, ndim: int | None
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape).copy()
 
 
-def load_mnist(directory: str | os.PathLike, download: bool = False) -> MNIST:
+def load_mnist(directory: str | os.PathLike[str], download: bool = False) -> MNIST:
     """MNIST from ``directory``, which holds the four standard files, each plain or
     ``.gz``: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``.

@@ -56,10 +56,10 @@ class Dense(Module):
     reads_output = False
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``)
-    W: NDArray
-    b: NDArray
-    dW: NDArray
-    db: NDArray
+    W: NDArray[Any]
+    b: NDArray[Any]
+    dW: NDArray[Any]
+    db: NDArray[Any]
 
     def __init__(self, in_features: int, out_features: int, *, init: str = _init.DEFAULT) -> None:
         self._in_features = positive_int(in_features, "Dense in_features", "a positive integer")
@@ -90,7 +90,7 @@ class Dense(Module):
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
         return ((self.in_features + 1, self.out_features),)
 
-    def param_views(self, blocks: tuple[NDArray, ...]) -> dict[str, NDArray]:
+    def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
         (block,) = blocks
         return {"W": block[:-1], "b": block[-1]}
 
@@ -110,7 +110,7 @@ class Dense(Module):
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Gemm", [x, graph.constant(self.W, "W"), graph.constant(self.b, "b")])
 
-    def forward_scaled(self, X: NDArray, exponent: int) -> NDArray:
+    def forward_scaled(self, X: NDArray[Any], exponent: int) -> NDArray[Any]:
         """``2**exponent * (X @ W) + b``: exact as far as it is representable, else a
         signed infinity, where ``(2**exponent * X) @ W`` could overflow or give NaN."""
         X = self.check_input(X)
@@ -174,7 +174,8 @@ class Dense(Module):
         return f"Dense(in_features={self.in_features}, out_features={self.out_features}{init})"
 
 
-def _descent(X: NDArray, X1: NDArray | None, dY: NDArray, target: NDArray, descent: Descent) -> list[Call]:
+def _descent(X: NDArray[Any], X1: NDArray[Any] | None, dY: NDArray[Any], target: NDArray[Any],
+             descent: Descent) -> list[Call]:
     """The calls of folded descent: ``target = alpha * [dW; db] + beta * target``, the
     gradient products written straight onto the target block (the parameters, or a
     momentum buffer) by BLAS's ``alpha`` and ``beta``, read from ``descent`` at each call."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,13 +39,13 @@ class Check:
     """One block of gradients: a layer's ``W`` or ``b``, or the input ``X``."""
 
     name: str
-    analytic: NDArray
-    numeric: NDArray
+    analytic: NDArray[Any]
+    numeric: NDArray[Any]
     atol: float
     rtol: float
 
     @property
-    def error(self) -> NDArray:
+    def error(self) -> NDArray[Any]:
         return np.abs(self.analytic - self.numeric)
 
     @property
@@ -133,7 +133,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     value()
     for call in planned.backward:
         call()
-    dX = cast(NDArray, plan.run_backward())  # planned with input_grad: not None
+    dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
     analytic = model.grads.copy()
 
     numeric = _central_differences(model.params, value, eps)
@@ -156,7 +156,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     return report
 
 
-def _central_differences(v: NDArray, value: Callable[[], float], eps: float) -> NDArray:
+def _central_differences(v: NDArray[Any], value: Callable[[], float], eps: float) -> NDArray[Any]:
     """d value / d v by central differences, nudging ``v`` in place (restored)."""
     flat = v.reshape(-1)
     out = np.empty(flat.size)

@@ -27,40 +27,41 @@ gradients roughly constant across sigmoid and tanh layers. He suits ReLU.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-Initialiser = Callable[[NDArray, NDArray, np.random.Generator], None]
+Initialiser = Callable[[NDArray[Any], NDArray[Any], np.random.Generator], None]
 
 
-def normal(W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def normal(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """Every weight and bias from a standard normal, as the tutorial starts."""
     W[...] = rng.standard_normal(W.shape)
     b[...] = rng.standard_normal(b.shape)
 
 
-def glorot_uniform(W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def glorot_uniform(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """W ~ U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); b = 0."""
     a = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
     W[...] = rng.uniform(-a, a, W.shape)
     b[...] = 0
 
 
-def glorot_normal(W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def glorot_normal(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """W ~ N(0, 2 / (fan_in + fan_out)); b = 0."""
     W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
     b[...] = 0
 
 
-def he_uniform(W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def he_uniform(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """W ~ U(-a, a) with a = sqrt(6 / fan_in); b = 0."""
     a = np.sqrt(6.0 / W.shape[0])
     W[...] = rng.uniform(-a, a, W.shape)
     b[...] = 0
 
 
-def he_normal(W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def he_normal(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """W ~ N(0, 2 / fan_in); b = 0."""
     W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
     b[...] = 0
@@ -90,7 +91,7 @@ def get(name: str) -> Initialiser:
         raise ValueError(f"unknown initialiser {name!r}; known: {known}") from None
 
 
-def initialise(name: str, W: NDArray, b: NDArray, rng: np.random.Generator) -> None:
+def initialise(name: str, W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
     """Fill ``W`` and ``b`` in place with the initialiser called ``name``."""
     get(name)(W, b, rng)
 

@@ -38,8 +38,8 @@ FORMAT = "densenet"
 FORMAT_VERSION = 1
 
 
-def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
-          extra: dict[str, NDArray] | None = None) -> None:
+def write(path: str | os.PathLike[str], config: dict[str, Any], params: NDArray[Any],
+          extra: dict[str, NDArray[Any]] | None = None) -> None:
     """Write ``config`` (JSON values), the flat ``params`` and the ``extra`` arrays
     to the ``.npz`` file ``path`` (the name is used as given).
 
@@ -47,7 +47,7 @@ def write(path: str | os.PathLike, config: dict[str, Any], params: NDArray,
     exception propagates and whatever was at ``path`` before is untouched.
     """
     path = os.fspath(path)
-    arrays: dict[str, Any] = {  # (not NDArray: NumPy's stubs would take a key for savez's allow_pickle)
+    arrays: dict[str, Any] = {  # (not NDArray[Any]: NumPy's stubs would take a key for savez's allow_pickle)
         "format": np.array(FORMAT),
         "version": np.array(FORMAT_VERSION),
         "config": np.array(json.dumps({**config, "densenet_version": __version__})),
@@ -102,7 +102,7 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, Any], NDArray, dict[str, NDArray]]:
+def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[Any]]]:
     """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``path``.
 
     Raises:

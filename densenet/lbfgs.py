@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,12 +55,12 @@ class LBFGS(Optimizer):
         self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
                                                                           tolerance_change)
 
-    def step(self, params: NDArray, grads: NDArray) -> None:
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "
                         "or LBFGS.minimize, not step()")
 
-    def minimize(self, objective: Objective, params: NDArray, iterations: int,
-                 callback: Callable[[NDArray, float], None] | None = None) -> OptimizeResult:
+    def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
+                 callback: Callable[[NDArray[Any], float], None] | None = None) -> OptimizeResult:
         """Minimise ``objective`` from ``params`` for at most ``iterations`` iterations;
         ``params`` ends at the best point found. ``callback(w, loss)`` is called after
         each iteration and may raise ``StopIteration`` to stop."""

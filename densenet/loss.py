@@ -49,7 +49,7 @@ class Loss(KeepsPlans):
     output's shape (a regression loss); a loss with other targets overrides them.
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray:
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         """``y`` checked for a model with ``n_outputs`` outputs, as ``dtype``:
         ``(n_samples, n_outputs)``, or ``(n_samples,)`` for one output (a view
         ``(n_samples, 1)`` is returned)."""
@@ -66,7 +66,7 @@ class Loss(KeepsPlans):
             )
         return y
 
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray, NDArray]:
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``forward``'s arguments checked: real numbers of one float dtype and
         exactly the same shape (nothing broadcasts)."""
         dtype = getattr(y_pred, "dtype", None)
@@ -79,7 +79,7 @@ class Loss(KeepsPlans):
             )
         return y_pred, y_true
 
-    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+    def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``."""
         raise TypeError(f"{self!r} does not define plan(): a Loss must")
 
@@ -99,7 +99,7 @@ class Loss(KeepsPlans):
         plans.hold(key, kept)  # for this thread's backward
         return plan.value()
 
-    def backward(self) -> NDArray:
+    def backward(self) -> NDArray[Any]:
         """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""
         held = self._held()
         if held is None:
@@ -121,6 +121,6 @@ class Loss(KeepsPlans):
         return f"{type(self).__name__}()"
 
 
-def _holds_integers(y: NDArray) -> bool:
+def _holds_integers(y: NDArray[Any]) -> bool:
     """Whether every value is a whole number (labels passed where targets are expected)."""
     return bool(np.all(y == np.round(y)))

@@ -124,12 +124,12 @@ class Sequential:
             stop = start + module.n_params
             module.attach(self._params[start:stop], self._grads[start:stop])
             start = stop
-        self._plans: dict[tuple[int, bool, int], tuple[NDArray | None, Plan]] = {}  # ``plan``'s
-        self._steps: dict[tuple, tuple[Loss, Optimizer | None, TrainStep]] = {}
+        self._plans: dict[tuple[int, bool, int], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
+        self._steps: dict[tuple[Any, ...], tuple[Loss, Optimizer | None, TrainStep]] = {}
         # the plans of forward and predict, lent to one call at a time, and what each
         # Python thread's last forward ran (for its backward)
         self._lent = Kept(KEPT_PLANS)
-        self._snapshot: NDArray | None = None
+        self._snapshot: NDArray[Any] | None = None
         self._mse: MSELoss | None = None  # the default loss of fit and evaluate
         self._sgd: SGD | None = None  # the default optimiser of fit
         self.stop_training = False
@@ -137,7 +137,7 @@ class Sequential:
         self._largest_block = max(blocks, default=0)
 
     @property
-    def params(self) -> NDArray:
+    def params(self) -> NDArray[Any]:
         """Every parameter, one flat vector; the layers' ``W`` and ``b`` are views into it.
 
         Write into it (``model.params[...] = values``); it cannot be rebound,
@@ -151,7 +151,7 @@ class Sequential:
                              "it); assign into it: model.params[...] = values")
 
     @property
-    def grads(self) -> NDArray:
+    def grads(self) -> NDArray[Any]:
         """Every gradient, one flat vector laid out like ``params``."""
         return self._grads
 
@@ -244,11 +244,11 @@ class Sequential:
 
     # -- checks at the boundary -------------------------------------------------
 
-    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
+    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray[Any]:
         """``X`` validated and converted to the model's dtype (a copy only if needed)."""
         return self._checked(X, name)[0]
 
-    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[NDArray, bool]:
+    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[NDArray[Any], bool]:
         """``check_input``'s ``X``, and whether no ``|x|`` is above what the planned passes
         take (``_run``), from the same read pass."""
         X, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype])
@@ -261,13 +261,13 @@ class Sequential:
         return X, bounded
 
     def check_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                   names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray]:
+                   names: tuple[str, str] = ("X", "y")) -> tuple[NDArray[Any], NDArray[Any]]:
         """``X`` and ``y`` validated for this model and ``loss`` (default ``MSELoss``):
         ``X`` by ``check_input``, ``y`` by ``loss.target``, the same number of rows."""
         return self._checked_data(X, y, loss, names)[:2]
 
     def _checked_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                      names: tuple[str, str] = ("X", "y")) -> tuple[NDArray, NDArray, bool]:
+                      names: tuple[str, str] = ("X", "y")) -> tuple[NDArray[Any], NDArray[Any], bool]:
         """``check_data``'s ``X`` and ``y``, and ``_checked``'s bound of ``X``."""
         x_name, y_name = names
         X, bounded = self._checked(X, x_name)
@@ -281,7 +281,7 @@ class Sequential:
 
     # -- forward and backward --------------------------------------------------
 
-    def plan(self, n: int, input_grad: bool = False, descent: NDArray | None = None) -> Plan:
+    def plan(self, n: int, input_grad: bool = False, descent: NDArray[Any] | None = None) -> Plan:
         """The planned passes for batches of ``n`` rows (``densenet.chain``), kept for reuse.
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
@@ -301,7 +301,7 @@ class Sequential:
                                                            input_grad, blocks))
         return kept[1]
 
-    def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> TrainStep:
+    def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any]) -> TrainStep:
         """The planned training step (``densenet.plan.TrainStep``) for ``loss``,
         ``optimizer`` and batches of ``n`` rows with targets like ``target``, kept for
         reuse: a fit called again with the same loss and optimiser (a fit per epoch,
@@ -315,7 +315,7 @@ class Sequential:
             kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target))
         return kept[2]
 
-    def _blocks_of(self, flat: NDArray) -> list[tuple[NDArray, ...]]:
+    def _blocks_of(self, flat: NDArray[Any]) -> list[tuple[NDArray[Any], ...]]:
         """Views of ``flat`` (laid out like ``params``) shaped as each module's blocks."""
         if flat.shape != self._params.shape or flat.dtype != self.dtype:
             raise ValueError(f"a vector to fold descent into must be shaped like params "
@@ -326,7 +326,7 @@ class Sequential:
             start += module.n_params
         return blocks
 
-    def forward(self, X: ArrayLike) -> NDArray:
+    def forward(self, X: ArrayLike) -> NDArray[Any]:
         """The model's output for a batch ``X`` ``(N, in_features)``, as a new array.
 
         Runs the same planned NumPy calls as ``fit`` (kept per batch size), so a
@@ -346,7 +346,7 @@ class Sequential:
 
     __call__ = forward
 
-    def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray:
+    def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray[Any]:
         """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array.
 
         Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``), so the
@@ -357,7 +357,7 @@ class Sequential:
         size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
         return self._predict(X, size, bounded)
 
-    def _predict(self, X: NDArray, batch_size: int, bounded: bool) -> NDArray:
+    def _predict(self, X: NDArray[Any], batch_size: int, bounded: bool) -> NDArray[Any]:
         """The output for a checked ``X``, ``batch_size`` rows at a time; ``bounded``: no
         ``|x|`` is above what the planned passes take (else ``_run`` checks each batch)."""
         size = min(len(X), batch_size)
@@ -370,7 +370,7 @@ class Sequential:
                 self._output(rows, Y[start:start + len(rows)], bounded)
             return Y
 
-    def _output(self, X: NDArray, out: NDArray, bounded: bool) -> NDArray:
+    def _output(self, X: NDArray[Any], out: NDArray[Any], bounded: bool) -> NDArray[Any]:
         """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)
         and copied into ``out`` before the plan is given back; returns ``out``."""
         key = (len(X), False)
@@ -388,15 +388,15 @@ class Sequential:
         return n * self._largest_block
 
     @overload
-    def backward(self, dY: ArrayLike, input_grad: Literal[True] = True) -> NDArray: ...
+    def backward(self, dY: ArrayLike, input_grad: Literal[True] = True) -> NDArray[Any]: ...
 
     @overload
     def backward(self, dY: ArrayLike, input_grad: Literal[False]) -> None: ...
 
     @overload
-    def backward(self, dY: ArrayLike, input_grad: bool) -> NDArray | None: ...
+    def backward(self, dY: ArrayLike, input_grad: bool) -> NDArray[Any] | None: ...
 
-    def backward(self, dY: ArrayLike, input_grad: bool = True) -> NDArray | None:
+    def backward(self, dY: ArrayLike, input_grad: bool = True) -> NDArray[Any] | None:
         """Backpropagate dL/dY of the last ``forward``: write ``grads`` and return dL/dX.
 
         ``dY`` must have exactly the shape of the last output. A training loop that
@@ -418,7 +418,7 @@ class Sequential:
         dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
-    def _run(self, plan: Plan, X: NDArray, bounded: bool) -> tuple[NDArray, bool]:
+    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool) -> tuple[NDArray[Any], bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs
         (``bounded``: ``X`` is known not to hold any)."""
         with np.errstate(over="ignore", invalid="ignore"):
@@ -427,7 +427,7 @@ class Sequential:
             plan.X[...] = X
             return plan.run_forward(), False
 
-    def _rescaled(self, X: NDArray) -> NDArray:
+    def _rescaled(self, X: NDArray[Any]) -> NDArray[Any]:
         """The output for inputs so large that the first module's sums could overflow.
 
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, the first module computes its
@@ -444,7 +444,7 @@ class Sequential:
         plan.X[...] = Z
         return plan.run_forward()
 
-    def snapshot_buffer(self) -> NDArray:
+    def snapshot_buffer(self) -> NDArray[Any]:
         """A spare array shaped like ``params``, owned by the model and reused:
         ``fit`` copies the weights into it at each epoch, so that a diverging
         epoch can be undone without allocating."""
@@ -547,7 +547,7 @@ class Sequential:
                 raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
         return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
 
-    def save(self, path: str | os.PathLike, optimizer: Optimizer | None = None) -> None:
+    def save(self, path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
         ``densenet.load(path)`` rebuilds it. The name is used as given.
 
@@ -575,7 +575,7 @@ class Sequential:
         io.write(path, config, self.params, extra)
 
 
-def load(path: str | os.PathLike, optimizer: Optimizer | None = None) -> Sequential:
+def load(path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> Sequential:
     """Rebuild the model saved at ``path``: predictions are bit-identical.
 
     Modules are found by the name they were saved under (``densenet.module.type_name``);
@@ -635,7 +635,7 @@ def load(path: str | os.PathLike, optimizer: Optimizer | None = None) -> Sequent
     return model
 
 
-def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray], where: str) -> None:
+def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:
     """Put the optimiser state saved beside a model into ``optimizer``."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"load: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")

@@ -76,7 +76,7 @@ def module_type(name: str) -> type[Module]:
         ) from None
 
 
-def split(flat: NDArray, shapes: Sequence[tuple[int, ...]]) -> tuple[NDArray, ...]:
+def split(flat: NDArray[Any], shapes: Sequence[tuple[int, ...]]) -> tuple[NDArray[Any], ...]:
     """Consecutive views of the 1-D ``flat``, shaped as ``shapes``."""
     blocks, start = [], 0
     for shape in shapes:
@@ -112,12 +112,12 @@ class Module(KeepsPlans):
     #: whose does not (``Dense``) lets an ``in_place`` module after it write over it.
     reads_output: ClassVar[bool] = True
 
-    _flat: tuple[NDArray, NDArray] | None = None
+    _flat: tuple[NDArray[Any], NDArray[Any]] | None = None
     _view_names: tuple[str, ...] = ()
     _in_model: bool = False
 
     if TYPE_CHECKING:  # for type checkers only: ``model[0].W`` is a view ``bind`` set by name
-        def __getattr__(self, name: str) -> NDArray: ...
+        def __getattr__(self, name: str) -> NDArray[Any]: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +129,7 @@ class Module(KeepsPlans):
         """The shapes of the parameter blocks, in their order in the flat vector."""
         return ()
 
-    def param_views(self, blocks: tuple[NDArray, ...]) -> dict[str, NDArray]:
+    def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
         """Named views of ``blocks`` (shaped as ``param_shapes()``), for users."""
         return {}
 
@@ -190,7 +190,7 @@ class Module(KeepsPlans):
         that compute its output from the tensor named ``x``; returns the output's name."""
         raise NotImplementedError
 
-    def forward_scaled(self, X: NDArray, exponent: int) -> NDArray:
+    def forward_scaled(self, X: NDArray[Any], exponent: int) -> NDArray[Any]:
         """The output for the input ``X * 2**exponent`` (``|X| <= 1``), computed so
         that sums of huge inputs do not overflow where the module can (``Dense``
         does); ``Sequential`` uses it for inputs near the float range. This
@@ -218,7 +218,8 @@ class Module(KeepsPlans):
         """True once a ``Sequential`` owns this module (a module belongs to one model)."""
         return self._in_model
 
-    def bind(self, params: NDArray | None = None, grads: NDArray | None = None) -> tuple[NDArray, NDArray]:
+    def bind(self, params: NDArray[Any] | None = None,
+             grads: NDArray[Any] | None = None) -> tuple[NDArray[Any], NDArray[Any]]:
         """Make the parameters and gradients views into the 1-D ``params`` and ``grads``
         (fresh float64 zeros when not given: a module on its own); returns the two vectors."""
         size = self.n_params
@@ -255,32 +256,32 @@ class Module(KeepsPlans):
                              "values are replaced, in place)")
         view[...] = array
 
-    def attach(self, params: NDArray, grads: NDArray) -> None:
+    def attach(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         """Bind to a model's slices for good (``Sequential`` calls this once)."""
         if self._in_model:
             raise ValueError(f"{self!r} already belongs to a model")
         self.bind(params, grads)
         self._in_model = True
 
-    def blocks(self) -> tuple[tuple[NDArray, ...], tuple[NDArray, ...]]:
+    def blocks(self) -> tuple[tuple[NDArray[Any], ...], tuple[NDArray[Any], ...]]:
         """The parameter blocks and the gradient blocks, shaped as ``param_shapes()``."""
         params, grads = self.flat_params, self.flat_grads
         shapes = self.param_shapes()
         return split(params, shapes), split(grads, shapes)
 
     @property
-    def flat_params(self) -> NDArray:
+    def flat_params(self) -> NDArray[Any]:
         """Every parameter of this module, one 1-D view (a slice of ``model.params``)."""
         return (self._flat or self.bind())[0]
 
     @property
-    def flat_grads(self) -> NDArray:
+    def flat_grads(self) -> NDArray[Any]:
         """Every gradient of this module, one 1-D view laid out like ``flat_params``."""
         return (self._flat or self.bind())[1]
 
     # -- the module on its own -----------------------------------------------------
 
-    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray:
+    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray[Any]:
         """``X`` as a 2-D float array this module accepts: its parameters' dtype, else
         X's own float32/float64 (float64 for anything else); the width checked."""
         dtype = self.flat_params.dtype if self.n_params else _float_dtype_of(X)
@@ -291,7 +292,7 @@ class Module(KeepsPlans):
                              f"expects {width} features as input")
         return X
 
-    def forward(self, X: ArrayLike) -> NDArray:
+    def forward(self, X: ArrayLike) -> NDArray[Any]:
         """The output for a batch ``X``, as a new array; the input is validated."""
         X = self.check_input(X)
         key = (X.shape[0], X.shape[1], X.dtype)
@@ -302,7 +303,7 @@ class Module(KeepsPlans):
         plans.hold(key, plan)  # for this thread's backward
         return Y
 
-    def backward(self, dY: ArrayLike) -> NDArray:
+    def backward(self, dY: ArrayLike) -> NDArray[Any]:
         """Given dL/dY for the last ``forward`` in this Python thread, write the parameter
         gradients (overwriting them) and return dL/dX as a new array."""
         held = self._held()
@@ -316,7 +317,7 @@ class Module(KeepsPlans):
         plan.dY[...] = dY
         return plan.run_backward().copy()
 
-    def __call__(self, X: ArrayLike) -> NDArray:
+    def __call__(self, X: ArrayLike) -> NDArray[Any]:
         return self.forward(X)
 
     # -- copies and text -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +34,7 @@ class MSELoss(Loss):
         array([-0.5,  0. ,  0. , -0.5])
     """
 
-    def plan(self, y_pred: NDArray, y_true: NDArray, grad: NDArray) -> LossPlan:
+    def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         diff = np.zeros_like(y_pred)
         size = diff.size
         scale = np.array(2.0 / size, diff.dtype)  # 0-d: no Python-scalar conversion per call

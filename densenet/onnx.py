@@ -46,7 +46,7 @@ class Graph:
         self._count += 1
         return f"{hint}_{self._count}"
 
-    def constant(self, array: NDArray, hint: str = "c") -> str:
+    def constant(self, array: NDArray[Any], hint: str = "c") -> str:
         """A constant input (a copy of ``array``, in the model's dtype); returns its name."""
         name = self._name(hint)
         values = np.ascontiguousarray(array, dtype=self.dtype)
@@ -60,7 +60,7 @@ class Graph:
         return output
 
 
-def export(model: Sequential, path: str | os.PathLike | None = None, *, opset: int = OPSET) -> Any:
+def export(model: Sequential, path: str | os.PathLike[str] | None = None, *, opset: int = OPSET) -> Any:
     """``model`` as an ONNX graph: input ``X`` ``(N, in_features)``, output ``Y``
     ``(N, out_features)``, N dynamic, in the model's dtype (float32 or float64).
 

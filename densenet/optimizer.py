@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from ._validation import learning_rate
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
-Objective = Callable[[NDArray], tuple[float, NDArray]]
+Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
@@ -92,8 +92,8 @@ class Optimizer:
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.steps = 0
-        self._state: dict[str, NDArray] = {}
-        self._model: NDArray | None = None
+        self._state: dict[str, NDArray[Any]] = {}
+        self._model: NDArray[Any] | None = None
 
     @property
     def lr(self) -> float:
@@ -104,12 +104,12 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = learning_rate(value, type(self).__name__)
 
-    def step(self, params: NDArray, grads: NDArray) -> None:
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
 
-    def minimize(self, objective: Objective, params: NDArray, iterations: int,
-                 callback: Callable[[NDArray, float], None] | None = None) -> Any:
+    def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
+                 callback: Callable[[NDArray[Any], float], None] | None = None) -> Any:
         """A full-batch optimiser's own iterations (``full_batch``): minimise
         ``objective`` from ``params`` (in place) for at most ``iterations`` iterations,
         calling ``callback(w, loss)`` after each (it may raise ``StopIteration`` to stop);
@@ -123,7 +123,7 @@ class Optimizer:
         else but ``steps``: a planned step may then apply it itself and call ``count_step``."""
         return False
 
-    def heavy_ball(self, params: NDArray) -> tuple[float, NDArray] | None:
+    def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
         """``(momentum, buffer)`` when ``step`` is exactly ``buffer = momentum * buffer +
         grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * buffer``,
         and changes nothing else but ``steps``; ``buffer`` is the optimiser's own state
@@ -135,14 +135,14 @@ class Optimizer:
         """Count a step that a plan applied in this optimiser's place (``plain_descent``)."""
         self.steps += 1
 
-    def prepare(self, params: NDArray) -> None:
+    def prepare(self, params: NDArray[Any]) -> None:
         """Get ready to step ``params``: ``fit`` calls this before training, so that an
         optimiser that cannot (its state is another model's) fails before any change."""
         self.state(params)
 
     # -- state ----------------------------------------------------------------------
 
-    def state(self, params: NDArray) -> dict[str, NDArray]:
+    def state(self, params: NDArray[Any]) -> dict[str, NDArray[Any]]:
         """The state vectors for ``params`` (allocated as zeros on the first step);
         raises ``ValueError`` if the state belongs to another model's parameters."""
         if params is not self._model or len(self._state) < len(self.STATE):  # (a setting may add one)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class TrainStep:
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-                 target: NDArray) -> None:
+                 target: NDArray[Any]) -> None:
         self.params, self.grads = model.params, model.grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
         folding = _folding(optimizer, self.params) if optimizer is not None and large else None
@@ -79,7 +79,7 @@ class TrainStep:
         #: whether the update is folded into the backward pass (``model.grads`` unwritten)
         self.folded = descent is not None
         #: the arrays a step writes, which must stay finite
-        self.written: tuple[NDArray, ...] = (self.grads, self.params)
+        self.written: tuple[NDArray[Any], ...] = (self.grads, self.params)
         self.update: Callable[[], object]  # what follows the backward calls
         if folding is not None and descent is not None:
             into, coefficients, self.update = folding
@@ -91,7 +91,8 @@ class TrainStep:
             self.update = _nothing
 
     @staticmethod
-    def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray) -> tuple:
+    def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
+            target: NDArray[Any]) -> tuple[Any, ...]:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
@@ -112,7 +113,7 @@ class TrainStep:
         return value
 
 
-def _folding(optimizer: Optimizer, params: NDArray) -> tuple[NDArray, Callable[[Descent], None],
+def _folding(optimizer: Optimizer, params: NDArray[Any]) -> tuple[NDArray[Any], Callable[[Descent], None],
                                                               Callable[[], object]] | None:
     """How a step folds ``optimizer``'s update into its backward pass: the vector the
     gradients accumulate into, what sets the accumulation's coefficients before each

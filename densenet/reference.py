@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -59,7 +60,7 @@ class ScalarNetwork:
         """The nine parameters by name, as Python floats."""
         return {name: float(getattr(self, name)) for name in NAMES}
 
-    def feedforward(self, x: Sequence[float] | NDArray) -> float:
+    def feedforward(self, x: Sequence[float] | NDArray[Any]) -> float:
         """The output o1 for one sample ``x = (x1, x2)``."""
         h1 = sigmoid(self.w1 * x[0] + self.w2 * x[1] + self.b1)
         h2 = sigmoid(self.w3 * x[0] + self.w4 * x[1] + self.b2)

@@ -12,7 +12,7 @@ from .backend import scaled_add
 from .optimizer import Optimizer, setting
 
 #: the arrays last stepped, the settings version and the settings read then
-_Pair = tuple[NDArray, NDArray, int, tuple[float, float, bool]]
+_Pair = tuple[NDArray[Any], NDArray[Any], int, tuple[float, float, bool]]
 
 
 def _flag(value: object, owner: str, name: str) -> bool:
@@ -81,9 +81,9 @@ class SGD(Optimizer):
     def _forget(self) -> None:
         """Drop what is tied to the arrays last stepped (``step`` makes it again)."""
         self._pair: _Pair | None = None
-        self._axpy: tuple[NDArray, Any] | None = None
+        self._axpy: tuple[NDArray[Any], Any] | None = None
 
-    def step(self, params: NDArray, grads: NDArray) -> None:
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         pair = self._pair
         if pair is None or params is not pair[0] or grads is not pair[1] or pair[2] != self.settings_version:
             pair = self._prepare(params, grads)  # once per pair of arrays and settings: a model
@@ -107,7 +107,7 @@ class SGD(Optimizer):
         self.steps += 1
         self._update(params, direction)
 
-    def _prepare(self, params: NDArray, grads: NDArray) -> _Pair:
+    def _prepare(self, params: NDArray[Any], grads: NDArray[Any]) -> _Pair:
         """Read the settings for the steps to come and make their work arrays."""
         settings = momentum, weight_decay, nesterov = self.momentum, self.weight_decay, self.nesterov
         _check_nesterov(momentum, nesterov)  # (set one at a time, they are checked together here)
@@ -120,12 +120,12 @@ class SGD(Optimizer):
     def plain_descent(self) -> bool:
         return self.fold and not (self.momentum or self.weight_decay)
 
-    def heavy_ball(self, params: NDArray) -> tuple[float, NDArray] | None:
+    def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
         if not self.fold or not self.momentum or self.nesterov or self.weight_decay:
             return None
         return self.momentum, self.state(params)["momentum_buffer"]
 
-    def _update(self, params: NDArray, direction: NDArray) -> None:
+    def _update(self, params: NDArray[Any], direction: NDArray[Any]) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it
         (``backend.scaled_add``), kept for the pair of arrays."""
         if self._axpy is None or self._axpy[0] is not direction:

@@ -69,7 +69,7 @@ class Sigmoid(Module):
                                 partial(np.multiply, tmp, dY, dX)])
 
 
-def _sigmoid_by_exp(X: NDArray, Y: NDArray, one: NDArray, negated: bool = False) -> None:
+def _sigmoid_by_exp(X: NDArray[Any], Y: NDArray[Any], one: NDArray[Any], negated: bool = False) -> None:
     """``Y = 1 / (1 + exp(-X))`` (``one``: a 0-d 1 of ``Y``'s dtype), or of ``-X`` when
     ``negated``: within a few ulp of the exact value (tested against float64 ``expit``),
     limits exactly 0 and 1.

@@ -73,10 +73,10 @@ class _DenseNetEstimator(BaseEstimator):
     def _loss(self) -> Any:
         raise NotImplementedError
 
-    def _targets(self, y: NDArray, first: bool) -> NDArray:
+    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
         raise NotImplementedError
 
-    def _n_outputs(self, y: NDArray) -> int:
+    def _n_outputs(self, y: NDArray[Any]) -> int:
         raise NotImplementedError
 
     # -- the shared parts
@@ -159,13 +159,13 @@ class _DenseNetEstimator(BaseEstimator):
         """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs."""
         return self._fit(X, y, first=True, epochs=int(self.max_iter))
 
-    def _outputs(self, X: ArrayLike) -> NDArray:
+    def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
         return self.model_.predict(X)
 
 
-def _stratifiable(labels: NDArray, fraction: float) -> bool:
+def _stratifiable(labels: NDArray[Any], fraction: float) -> bool:
     """Whether a stratified split can hold out ``fraction`` of ``labels``: every class
     has two members, and each side of the split has room for one of every class."""
     counts = np.unique(labels, return_counts=True)[1]
@@ -211,10 +211,10 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     def _loss(self) -> Any:
         return CrossEntropyLoss()
 
-    def _n_outputs(self, y: NDArray) -> int:
+    def _n_outputs(self, y: NDArray[Any]) -> int:
         return len(self.classes_)
 
-    def _targets(self, y: NDArray, first: bool) -> NDArray:
+    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first and self._classes_given is None:
@@ -224,7 +224,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
             raise ValueError(f"y holds labels {unknown.tolist()} not in classes_ {self.classes_.tolist()}")
         return np.searchsorted(self.classes_, y)
 
-    _classes_given: NDArray | None = None
+    _classes_given: NDArray[Any] | None = None
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:
         """One epoch on ``(X, y)``; the first call needs ``classes``, every label there will be."""
@@ -238,11 +238,11 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         finally:
             self.__dict__.pop("_classes_given", None)
 
-    def predict_proba(self, X: ArrayLike) -> NDArray:
+    def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
         return Softmax().forward(self._outputs(X).astype(np.float64))
 
-    def predict(self, X: ArrayLike) -> NDArray:
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The most probable class of each sample."""
         best = np.argmax(self._outputs(X), axis=1)
         return self.classes_[best]
@@ -267,10 +267,10 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     def _loss(self) -> Any:
         return MSELoss()
 
-    def _n_outputs(self, y: NDArray) -> int:
+    def _n_outputs(self, y: NDArray[Any]) -> int:
         return y.shape[1]
 
-    def _targets(self, y: NDArray, first: bool) -> NDArray:
+    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
         y = np.asarray(y, dtype=np.dtype(self.dtype))
         if first:
             self.y_1d_ = y.ndim == 1
@@ -285,7 +285,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         """One epoch on ``(X, y)``, building the network on the first call."""
         return self._fit(X, y, first=not hasattr(self, "model_"), epochs=1)
 
-    def predict(self, X: ArrayLike) -> NDArray:
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""
         Y = self._outputs(X)
         return Y.ravel() if self.y_1d_ else Y

@@ -48,7 +48,7 @@ class Softmax(Module):
                                 partial(np.multiply, dX, Y, dX)])
 
 
-def softmax(X: NDArray, Y: NDArray, row: NDArray, spread: NDArray) -> None:
+def softmax(X: NDArray[Any], Y: NDArray[Any], row: NDArray[Any], spread: NDArray[Any]) -> None:
     """``Y = softmax(X)`` row by row, with work arrays ``row`` ``(N, 1)`` and ``spread``
     (shaped like ``Y``).
 

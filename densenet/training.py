@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,8 +49,8 @@ class History:
         stopped_early: True when a callback stopped training before ``epochs``.
     """
 
-    loss: NDArray = field(default_factory=lambda: np.empty(0))
-    val_loss: NDArray | None = None
+    loss: NDArray[Any] = field(default_factory=lambda: np.empty(0))
+    val_loss: NDArray[Any] | None = None
     stopped_early: bool = False
 
     @property
@@ -58,7 +58,7 @@ class History:
         """The number of epochs that ran."""
         return len(self.loss)
 
-    def logs(self) -> dict[str, NDArray]:
+    def logs(self) -> dict[str, NDArray[Any]]:
         """The recorded metrics by name (``loss``, and ``val_loss`` with validation data)."""
         logs = {"loss": self.loss}
         if self.val_loss is not None:
@@ -88,7 +88,7 @@ class DivergenceError(FloatingPointError):
 class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
-    def __init__(self, model: Sequential, X: NDArray, y: NDArray, batch_size: int,
+    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], batch_size: int,
                  shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
         self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
         n = len(X)
@@ -290,7 +290,7 @@ class _Record:
     """What happens after each epoch: the validation loss, the ``History``, the callbacks."""
 
     def __init__(self, model: Sequential, epochs: int, callbacks: Sequence[Callback], loss: Loss,
-                 validation: tuple[NDArray, NDArray] | None) -> None:
+                 validation: tuple[NDArray[Any], NDArray[Any]] | None) -> None:
         self.model, self.epochs, self.callbacks, self.loss = model, epochs, callbacks, loss
         self.validation = validation
         metrics = ("loss",) if validation is None else ("loss", "val_loss")
@@ -326,8 +326,8 @@ class _Record:
             callback.on_train_error(error)
 
 
-def _train_steps(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer, epochs: int,
-                 batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record,
+def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss, optimizer: Optimizer,
+                 epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record,
                  threads: int | None) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
@@ -356,14 +356,15 @@ class _FullBatch:
     """The loss over all of ``(X, y)`` and its gradient, ``batch_size`` rows at a time:
     the objective a full-batch optimiser minimises (an epoch of steps without updates)."""
 
-    def __init__(self, model: Sequential, X: NDArray, y: NDArray, loss: Loss, batch_size: int) -> None:
+    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss,
+                 batch_size: int) -> None:
         self.model, self.n = model, len(X)
         self.batches = _Epoch(model, X, y, batch_size, False, loss, None)
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
-    def __call__(self, w: NDArray) -> tuple[float, NDArray]:
+    def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
         params, grads, n = self.model.params, self.model.grads, self.n
         params[...] = w
         total = 0.0
@@ -382,7 +383,7 @@ class _FullBatch:
         return total / n, grads.astype(np.float64)
 
 
-def _train_full_batch(model: Sequential, X: NDArray, y: NDArray, loss: Loss, optimizer: Optimizer,
+def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss, optimizer: Optimizer,
                       epochs: int, batch_size: int, record: _Record) -> None:
     """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
     each one an epoch of the ``History``."""
@@ -391,7 +392,7 @@ def _train_full_batch(model: Sequential, X: NDArray, y: NDArray, loss: Loss, opt
     good[...] = model.params
     iteration, diverged = 0, False
 
-    def each(w: NDArray, value: float) -> None:
+    def each(w: NDArray[Any], value: float) -> None:
         nonlocal iteration, diverged
         model.params[...] = w
         if not (math.isfinite(value) and all_finite(model.params)):

@@ -1,8 +1,8 @@
-"""densenet's type hints, as a user's type checker sees them (mypy: the ``test`` extra).
+"""densenet's type hints, as a user's type checker sees them (mypy and pyright: the ``test`` extra).
 
 The package ships a ``py.typed`` marker (PEP 561), so mypy and pyright read its
 inline hints in users' code: the package must check clean, and typical user code
-(the public contract of DESIGN.md) must check with the types it means.
+(the public contract of DESIGN.md) must check with the types it means, strict, in both.
 """
 
 from __future__ import annotations
@@ -159,6 +159,37 @@ def test_a_wrong_type_in_user_code_is_reported(tmp_path: Path, cache: Path) -> N
         """, tmp_path, cache)
     assert 'has no attribute "no_such_attribute"' in result.stdout
     assert 'Argument "lr" to "SGD" has incompatible type "str"; expected "float"' in result.stdout
+
+
+#: Pyright in strict mode, as a user's project (or an editor's Pylance) would run it.
+PYRIGHT_CONFIG = """{{"typeCheckingMode": "strict", "pythonVersion": "3.10", "extraPaths": ["{root}"],
+    "reportMissingTypeStubs": false}}"""
+
+
+def pyright(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("pyright")  # the PyPI wrapper, with Node.js from the nodejs extra
+    (cwd / "pyrightconfig.json").write_text(PYRIGHT_CONFIG.format(root=ROOT))
+    (cwd / "user.py").write_text(textwrap.dedent(code))
+    return subprocess.run([sys.executable, "-m", "pyright", "--pythonpath", sys.executable, "user.py"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_user_code_passes_pyright_strict(tmp_path: Path) -> None:
+    # every array in a signature has its type arguments (NDArray[Any]): a bare NDArray is
+    # "partially unknown" to pyright, an error at each use in strict mode
+    result = pyright(USER_CODE, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout
+
+
+def test_pyright_reports_a_wrong_type_in_user_code(tmp_path: Path) -> None:
+    result = pyright("""
+        import densenet as dn
+        dn.SGD(lr="fast")
+        """, tmp_path)
+    assert result.returncode == 1
+    assert 'Argument of type "Literal[\'fast\']" cannot be assigned to parameter "lr" of type "float"' \
+        in result.stdout
 
 
 def test_the_wheel_ships_the_py_typed_marker(tmp_path: Path) -> None:

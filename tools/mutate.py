@@ -108,7 +108,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:362:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:363:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:162:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -118,9 +118,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:361:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:362:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:231:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:232:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
@@ -130,9 +130,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:231:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:259:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:260:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:259:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:260:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
@@ -148,7 +148,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:75:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
-    "backend.py:286:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:287:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "callbacks.py:116:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
@@ -160,16 +160,16 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:116:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:493:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:494:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:496:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:497:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:533:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:534:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:584:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:585:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:86:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:87:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:98:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
@@ -187,12 +187,12 @@ EQUIVALENT: dict[str, str] = {
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
-    "backend.py:227:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:294:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:228:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:295:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:204:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:455:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:456:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
