@@ -119,7 +119,8 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     inputs = inputs.copy()  # nudged in place below
     # on the planned passes that fit and forward/backward run, the data validated once: the
     # loss is evaluated twice per parameter and input element (thousands of times for a
-    # small network), and predict would check its input at each (3.4x the time)
+    # small network), and predict and the loss's forward would check their inputs at each
+    # (about 3x the time)
     plan = model.plan(len(inputs), input_grad=True)
     planned = loss.plan(plan.Y, target.copy(), plan.dY)
     forward = (*plan.forward, *planned.forward)
