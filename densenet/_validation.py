@@ -142,14 +142,16 @@ def unit_interval(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
 
 def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
                    high: float = math.inf, high_open: bool = False, low_open: bool = False) -> float:
-    """``value`` as a float in the interval from ``low`` to ``high`` (closed unless
-    ``*_open``); ``TypeError`` for non-numbers, ``ValueError`` outside, naming ``owner``."""
+    """``value`` as a finite float in the interval from ``low`` to ``high`` (closed unless
+    ``*_open``, or infinite); ``TypeError`` for non-numbers, ``ValueError`` outside, naming
+    ``owner``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
     v = float(value)
     ok = (math.isfinite(v) and (v > low if low_open else v >= low)
           and (v < high if high_open else v <= high))
     if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        closed = not high_open and math.isfinite(high)  # (finite values only: never inf itself)
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if closed else ')'}"
         raise ValueError(f"{owner}: invalid {name} {value!r}; it must lie in {interval}")
     return v

@@ -39,14 +39,14 @@ def test_the_defaults_are_pytorch_s(name):
 
 @pytest.mark.parametrize("make, error, message", [
     (lambda: dn.SGD(0.1, momentum=-0.5), ValueError,
-     r"SGD: invalid momentum -0\.5; it must lie in \[0, inf\]"),
+     r"SGD: invalid momentum -0\.5; it must lie in \[0, inf\)"),
     (lambda: dn.SGD(0.1, momentum="0.9"), TypeError, "SGD: momentum must be a real number, got str"),
     (lambda: dn.SGD(0.1, nesterov=True), ValueError, "Nesterov momentum needs a momentum > 0"),
     (lambda: dn.SGD(0.1, weight_decay=float("nan")), ValueError, "invalid weight_decay nan"),
     (lambda: dn.Adam(betas=(0.9, 1.0)), ValueError, r"Adam: invalid beta2 1\.0; it must lie in \[0, 1\)"),
     (lambda: dn.Adam(betas=(-0.1, 0.9)), ValueError, r"Adam: invalid beta1 -0\.1"),
     (lambda: dn.Adam(betas=0.9), TypeError, r"betas must be a pair \(b1, b2\), got 0\.9"),
-    (lambda: dn.Adam(eps=0.0), ValueError, r"Adam: invalid eps 0\.0; it must lie in \(0, inf\]"),
+    (lambda: dn.Adam(eps=0.0), ValueError, r"Adam: invalid eps 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.AdamW(lr=-1.0), ValueError, "AdamW: invalid learning rate -1.0"),
     (lambda: dn.AdamW(weight_decay=-1e-2), ValueError, "AdamW: invalid weight_decay -0.01"),
 ])
@@ -341,6 +341,9 @@ def test_schedules_check_their_arguments():
         dn.StepLR(0.1, step_size=2)
     with pytest.raises(ValueError, match="StepLR step_size must be an integer >= 1, got 0"):
         dn.StepLR(dn.SGD(0.1), step_size=0)
+    for gamma in (0.0, -0.5, np.inf, np.nan):  # a rate of 0, or of no number, after the first step
+        with pytest.raises(ValueError, match=rf"StepLR: invalid gamma {gamma!r}; it must lie in \(0, inf\)"):
+            dn.StepLR(dn.SGD(0.1), step_size=2, gamma=gamma)
     with pytest.raises(ValueError, match=r"CosineLR: invalid min_lr 0\.5; it must lie in \[0, 0\.1\]"):
         dn.CosineLR(dn.SGD(0.1), epochs=3, min_lr=0.5)
 

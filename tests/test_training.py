@@ -215,6 +215,18 @@ def test_divergence_stops_with_epoch_and_batch_and_keeps_finite_weights():
     assert np.isfinite(model.params).all()
 
 
+def test_divergence_in_the_first_epoch_leaves_an_empty_history_with_validation_too():
+    X = np.array([[1e200, 1e200], [1.0, 1.0]])
+    y = np.array([[1e200], [0.0]])
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, epochs=3, batch_size=1, shuffle=False, validation_data=(X[1:], y[1:]))
+    history = caught.value.history
+    assert history.epochs == 0
+    assert history.loss.shape == history.val_loss.shape == (0,)
+    assert {name: len(values) for name, values in history.logs().items()} == {"loss": 0, "val_loss": 0}
+
+
 def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_before_it():
     X = np.array([[1.0], [3.0]])
     y = np.array([[0.0], [1.0]])
