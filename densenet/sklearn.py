@@ -70,6 +70,9 @@ class _DenseNetEstimator(BaseEstimator):
         self.dtype = dtype
 
     # -- what the two estimators differ in
+    #: What the outputs become for the loss and ``predict``, in the MLP's words.
+    _out_activation = ""
+
     def _loss(self) -> Any:
         raise NotImplementedError
 
@@ -130,9 +133,13 @@ class _DenseNetEstimator(BaseEstimator):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.rng_ = np.random.default_rng(seed)
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
-            self.optimizer_, self.loss_ = self._optimizer(), self._loss()  # kept: partial_fit reuses steps
+            # kept: partial_fit reuses their planned steps and carries on the optimiser's state
+            self.optimizer_, self.loss_function_ = self._optimizer(), self._loss()
             self.loss_curve_: list[float] = []
-            self.n_iter_ = 0
+            self.n_iter_ = self.t_ = 0
+            self.n_layers_ = len(np.atleast_1d(self.hidden_layer_sizes)) + 2
+            self.n_outputs_ = self.model_.out_features
+            self.out_activation_ = self._out_activation
         callbacks: list[Callback] = []
         validation = None
         if self.early_stopping and epochs > 1 and len(X) >= 4:
@@ -147,13 +154,30 @@ class _DenseNetEstimator(BaseEstimator):
             callbacks.append(EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol,
                                            restore_best_weights=False))
         batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
-        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_, epochs=epochs,
-                                  batch_size=max(1, min(batch, len(X))), shuffle=bool(self.shuffle),
-                                  seed=self.rng_, validation_data=validation, callbacks=callbacks,
-                                  verbose=bool(self.verbose))
+        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
+                                  epochs=epochs, batch_size=max(1, min(batch, len(X))),
+                                  shuffle=bool(self.shuffle), seed=self.rng_, validation_data=validation,
+                                  callbacks=callbacks, verbose=bool(self.verbose))
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
         self.n_iter_ += history.epochs
+        self.t_ += history.epochs * len(X)
+        self.loss_ = self.loss_curve_[-1]
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
         return self
+
+    @property
+    def coefs_(self) -> list[NDArray[Any]]:
+        """Each Dense layer's weights ``W``, ``(in, out)``: views into ``model_.params``."""
+        return [layer.W for layer in self._dense_layers()]
+
+    @property
+    def intercepts_(self) -> list[NDArray[Any]]:
+        """Each Dense layer's biases ``b``, ``(out,)``: views into ``model_.params``."""
+        return [layer.b for layer in self._dense_layers()]
+
+    def _dense_layers(self) -> list[Module]:
+        check_is_fitted(self, "model_")
+        return [layer for layer in self.model_ if layer.n_params]  # the network's only parameters
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs."""
@@ -193,9 +217,16 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     ``"float32"``.
 
     Attributes:
-        classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (per epoch);
-        ``n_iter_`` (epochs run); ``model_``: the trained ``densenet.Sequential``;
-        ``optimizer_``: its optimiser, whose state (Adam's moments) ``partial_fit`` carries on.
+        classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (the training
+        loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value) and
+        ``best_loss_`` (its lowest; None with ``early_stopping``, which watches the
+        validation loss); ``n_iter_`` (epochs run); ``t_`` (training rows seen);
+        ``coefs_`` and ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into
+        the model's parameters); ``n_layers_``, ``n_outputs_`` (one per class, two for
+        two classes where the MLP has one) and ``out_activation_`` (``"softmax"``), as in
+        scikit-learn's MLP; ``model_``: the trained ``densenet.Sequential``;
+        ``optimizer_`` and ``loss_function_``: its optimiser, whose state (Adam's
+        moments) ``partial_fit`` carries on, and its loss.
 
     Example:
         >>> from sklearn.datasets import load_iris
@@ -207,6 +238,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:2]).shape
         (True, (2, 3))
     """
+
+    _out_activation = "softmax"
 
     def _loss(self) -> Any:
         return CrossEntropyLoss()
@@ -254,6 +287,9 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     The recipe: as ``DenseNetClassifier``'s, with a linear Dense output of one unit
     per target and the mean squared error (``MSELoss``). ``y`` may be
     ``(n_samples,)`` or ``(n_samples, n_targets)``; ``predict`` answers in the same shape.
+    The attributes are the classifier's less ``classes_``; ``out_activation_`` is
+    ``"identity"``, and ``loss_curve_`` the mean squared error (scikit-learn's MLP
+    reports half of it).
 
     Example:
         >>> import numpy as np
@@ -263,6 +299,8 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         >>> bool(reg.fit(X, X[:, 0] ** 2).score(X, X[:, 0] ** 2) > 0.99)
         True
     """
+
+    _out_activation = "identity"
 
     def _loss(self) -> Any:
         return MSELoss()

@@ -298,3 +298,41 @@ def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     with pytest.raises((ValueError, TypeError), match=message):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(clf, "model_")
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_the_fitted_attributes_named_as_in_scikit_learn_s_mlp_mean_the_same(ours, theirs, early_stopping):
+    """``loss_`` is the last epoch's training loss (a number, not the loss function),
+    ``best_loss_`` the lowest (None with early stopping), ``coefs_`` and ``intercepts_``
+    each layer's weights and biases, ``t_`` the training rows seen: the MLP's types,
+    shapes and counts on the same data (three classes: a binary MLP has one output unit)."""
+    import warnings
+
+    import sklearn.neural_network
+    from sklearn.exceptions import ConvergenceWarning
+
+    import densenet.sklearn
+
+    X, y = blobs(60)
+    if ours == "DenseNetRegressor":
+        y = X @ np.array([1.0, -2.0])
+    params = dict(hidden_layer_sizes=(5, 4), max_iter=3, tol=0.0, batch_size=16,
+                  early_stopping=early_stopping, validation_fraction=0.25, random_state=0)
+    mine = getattr(densenet.sklearn, ours)(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # three epochs, on purpose
+        reference = getattr(sklearn.neural_network, theirs)(**params).fit(X, y)
+
+    for fitted in (mine, reference):
+        assert isinstance(fitted.loss_, float) and fitted.loss_ == fitted.loss_curve_[-1]
+        assert fitted.best_loss_ == (None if early_stopping else min(fitted.loss_curve_))
+    assert [W.shape for W in mine.coefs_] == [W.shape for W in reference.coefs_]
+    assert [b.shape for b in mine.intercepts_] == [b.shape for b in reference.intercepts_]
+    for name in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_"):
+        assert getattr(mine, name) == getattr(reference, name), name
+    # the model's own parameters: what a user writes there is what the model computes with
+    assert all(np.shares_memory(array, mine.model_.params) for array in [*mine.coefs_, *mine.intercepts_])
+    assert_array_equal(mine.coefs_[-1], mine.model_[-1].W)
+    assert_array_equal(mine.intercepts_[0], mine.model_[0].b)
