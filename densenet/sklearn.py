@@ -50,8 +50,10 @@ class _DenseNetEstimator(BaseEstimator):
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
                  solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
                  learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
-                 shuffle: bool = True, random_state: Any = None, early_stopping: bool = False,
-                 validation_fraction: float = 0.1, n_iter_no_change: int = 10, verbose: bool = False,
+                 shuffle: bool = True, random_state: Any = None, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, verbose: bool = False,
                  dtype: str = "float64") -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -63,8 +65,14 @@ class _DenseNetEstimator(BaseEstimator):
         self.tol = tol
         self.shuffle = shuffle
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
         self.dtype = dtype
@@ -76,7 +84,7 @@ class _DenseNetEstimator(BaseEstimator):
     def _loss(self) -> Any:
         raise NotImplementedError
 
-    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
+    def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         raise NotImplementedError
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
@@ -99,6 +107,10 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.learning_rate_init, owner, "learning_rate_init", low_open=True)
         hyperparameter(self.alpha, owner, "alpha")
         hyperparameter(self.tol, owner, "tol")
+        hyperparameter(self.momentum, owner, "momentum", high=1.0)
+        hyperparameter(self.beta_1, owner, "beta_1", high=1.0, high_open=True)
+        hyperparameter(self.beta_2, owner, "beta_2", high=1.0, high_open=True)
+        hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
         positive_int(self.n_iter_no_change, "n_iter_no_change")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             positive_int(self.batch_size, "batch_size", "'auto' or an integer >= 1")
@@ -119,17 +131,38 @@ class _DenseNetEstimator(BaseEstimator):
     def _optimizer(self) -> Optimizer:
         if self.solver == "lbfgs":
             return LBFGS()
-        if self.solver == "sgd":
-            return SGD(self.learning_rate_init, momentum=0.9, nesterov=True, weight_decay=self.alpha)
-        return Adam(self.learning_rate_init, weight_decay=self.alpha)
+        if self.solver == "sgd":  # Nesterov's correction is nothing without momentum, as in the MLP
+            return SGD(self.learning_rate_init, momentum=self.momentum,
+                       nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, weight_decay=self.alpha)
+        return Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                    weight_decay=self.alpha)
 
-    def _fit(self, data: ArrayLike, target: ArrayLike, first: bool, epochs: int) -> Self:
-        """Validate, build the network on the first call, and train ``epochs`` epochs."""
+    def _architecture(self) -> dict[str, Any]:
+        """The parameters that shape the network (a warm start or ``partial_fit`` keeps them)."""
+        return {"hidden_layer_sizes": tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes)),
+                "activation": self.activation, "dtype": np.dtype(self.dtype).name}
+
+    def _check_architecture(self, mode: str) -> None:
+        for name, value in self._architecture().items():
+            if value != self._built[name]:
+                raise ValueError(f"{type(self).__name__}: {mode}: {name} {value!r} is not the fitted "
+                                 f"network's {self._built[name]!r}; fit with warm_start=False for a new one")
+
+    def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int) -> Self:
+        """Validate, then build a network (``mode`` "new"), or check that the fitted one is
+        what the parameters describe ("warm_start", "partial_fit"), and train ``epochs`` epochs.
+        Nothing changes before every check has passed."""
         self._check_parameters()
+        first = mode == "new"
+        if not first:
+            self._check_architecture(mode)
         X, y = validate_data(self, data, target, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
                              y_numeric=isinstance(self, RegressorMixin))
-        targets = self._targets(y, first)
+        targets = self._targets(y, mode)
+        if mode == "warm_start":  # a new optimiser, as the MLP's; the epochs and curves go on
+            self.optimizer_ = self._optimizer()
         if first:
+            self._built = self._architecture()
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.rng_ = np.random.default_rng(seed)
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
@@ -180,8 +213,10 @@ class _DenseNetEstimator(BaseEstimator):
         return [layer for layer in self.model_ if layer.n_params]  # the network's only parameters
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
-        """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs."""
-        return self._fit(X, y, first=True, epochs=int(self.max_iter))
+        """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs; with
+        ``warm_start``, train the fitted one on (a new optimiser, the same classes)."""
+        warm = bool(self.warm_start) and hasattr(self, "model_")
+        return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter))
 
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
@@ -204,15 +239,18 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     (``"relu"`` with He initialisation by default, or ``"logistic"``, ``"tanh"``,
     ``"identity"`` with Glorot), a Dense output layer of one logit per class,
     softmax cross-entropy (``CrossEntropyLoss``) on the encoded labels, and
-    ``solver``: ``"adam"`` (default, ``Adam(learning_rate_init)``), ``"sgd"``
-    (Nesterov momentum 0.9) or ``"lbfgs"``. ``alpha`` is the optimiser's weight
+    ``solver``: ``"adam"`` (default, ``Adam(learning_rate_init, betas=(beta_1,
+    beta_2), eps=epsilon)``), ``"sgd"`` (``SGD(learning_rate_init, momentum)``,
+    Nesterov's with ``nesterovs_momentum``) or ``"lbfgs"``. ``alpha`` is the optimiser's weight
     decay on every parameter (scikit-learn's MLP divides its L2 penalty by the
     batch size and spares the biases: the same part, not the same numbers).
     Training stops after ``max_iter`` epochs, or when the training loss has not
     improved by ``tol`` for ``n_iter_no_change`` epochs, or with
     ``early_stopping`` when the loss on a held-out ``validation_fraction``
     (stratified; from 4 samples on, and not in ``partial_fit``) has not
-    improved, keeping the best weights. The same
+    improved, keeping the best weights. With ``warm_start``, ``fit`` trains the
+    fitted network on (with a new optimiser, as the MLP does) instead of a new one;
+    it refuses other classes, features, layer sizes, activation or dtype. The same
     ``random_state`` gives bit-identical results; ``dtype`` is ``"float64"`` or
     ``"float32"``.
 
@@ -240,6 +278,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     """
 
     _out_activation = "softmax"
+    classes_: NDArray[Any]
 
     def _loss(self) -> Any:
         return CrossEntropyLoss()
@@ -247,10 +286,14 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return len(self.classes_)
 
-    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
+    def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if first and self._classes_given is None:
+        if mode == "warm_start" and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(f"{type(self).__name__}: warm_start: the fitted network's classes "
+                             f"{self.classes_.tolist()} are not y's {np.unique(y).tolist()}; fit with "
+                             "warm_start=False for a new network, or train on with partial_fit")
+        if mode == "new" and self._classes_given is None:
             self.classes_ = np.unique(y)
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
@@ -267,7 +310,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self.classes_ = self._classes_given = np.unique(np.asarray(classes))
         try:
-            return self._fit(X, y, first=first, epochs=1)
+            return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1)
         finally:
             self.__dict__.pop("_classes_given", None)
 
@@ -308,9 +351,9 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return y.shape[1]
 
-    def _targets(self, y: NDArray[Any], first: bool) -> NDArray[Any]:
+    def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         y = np.asarray(y, dtype=np.dtype(self.dtype))
-        if first:
+        if mode == "new":
             self.y_1d_ = y.ndim == 1
         return y.reshape(len(y), -1)
 
@@ -321,7 +364,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """One epoch on ``(X, y)``, building the network on the first call."""
-        return self._fit(X, y, first=not hasattr(self, "model_"), epochs=1)
+        return self._fit(X, y, mode="partial_fit" if hasattr(self, "model_") else "new", epochs=1)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""

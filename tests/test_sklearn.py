@@ -288,6 +288,10 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     (dict(batch_size=0), "batch_size must be 'auto' or an integer >= 1, got 0"),
     (dict(batch_size="x"), "batch_size must be 'auto' or an integer >= 1, got 'x'"),
     (dict(batch_size=2.0), "batch_size must be 'auto' or an integer >= 1, got 2.0"),
+    (dict(momentum=1.5), r"DenseNetClassifier: invalid momentum 1.5; it must lie in \[0, 1\]"),
+    (dict(beta_1=1.0), r"DenseNetClassifier: invalid beta_1 1.0; it must lie in \[0, 1\)"),
+    (dict(beta_2=-0.1), r"DenseNetClassifier: invalid beta_2 -0.1; it must lie in \[0, 1\)"),
+    (dict(epsilon=0.0), r"DenseNetClassifier: invalid epsilon 0.0; it must lie in \(0, inf\)"),
 ])
 def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     X, y = blobs(30)
@@ -336,3 +340,64 @@ def test_the_fitted_attributes_named_as_in_scikit_learn_s_mlp_mean_the_same(ours
     assert all(np.shares_memory(array, mine.model_.params) for array in [*mine.coefs_, *mine.intercepts_])
     assert_array_equal(mine.coefs_[-1], mine.model_[-1].W)
     assert_array_equal(mine.intercepts_[0], mine.model_[0].b)
+
+
+@pytest.mark.parametrize("solver, params, settings", [
+    ("sgd", dict(momentum=0.5, nesterovs_momentum=False), dict(momentum=0.5, nesterov=False)),
+    ("sgd", dict(momentum=0.0), dict(momentum=0.0, nesterov=False)),  # the MLP allows Nesterov with none
+    ("adam", dict(beta_1=0.8, beta_2=0.99, epsilon=1e-6), dict(betas=(0.8, 0.99), eps=1e-6)),
+])
+def test_the_mlp_s_optimiser_parameters_set_the_optimiser(solver, params, settings):
+    X, y = blobs(40)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=1, random_state=0, **params)
+    optimizer = clf.fit(X, y).optimizer_
+    assert {name: getattr(optimizer, name) for name in settings} == settings
+
+
+@pytest.mark.parametrize("estimator", [DenseNetClassifier, DenseNetRegressor])
+def test_warm_start_trains_on_from_the_last_fit_s_weights(estimator):
+    """A learning rate too small to move the weights: a warm fit ends where the last fit
+    ended, a cold one where the last fit began (the same random_state, the same start)."""
+    X, y = blobs(40)
+    if estimator is DenseNetRegressor:
+        y = X[:, 0] - X[:, 1]
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, learning_rate_init=1e-12, max_iter=2,
+                  tol=0.0, random_state=0)
+    start = estimator(**params).fit(X, y).model_.params.copy()  # where every fit from random_state begins
+    for warm in (True, False):
+        first = estimator(**params, warm_start=warm).set_params(learning_rate_init=0.05, max_iter=3,
+                                                                 solver="adam").fit(X, y)
+        after_first = first.model_.params.copy()
+        first.set_params(**params).fit(X, y)
+        np.testing.assert_allclose(first.model_.params, after_first if warm else start, rtol=0, atol=1e-9)
+        assert first.n_iter_ == (5 if warm else 2) and len(first.loss_curve_) == first.n_iter_
+        assert first.t_ == first.n_iter_ * len(X)
+    assert not np.allclose(after_first, start)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(hidden_layer_sizes=(5,)), r"hidden_layer_sizes \(5,\)"),
+    (dict(activation="tanh"), "activation 'tanh'"),
+    (dict(dtype="float32"), "dtype 'float32'"),
+])
+def test_warm_start_and_partial_fit_refuse_another_network_and_keep_the_fitted_one(change, message):
+    X, y = blobs(40)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    params, n_iter = clf.model_.params.copy(), clf.n_iter_
+    clf.set_params(**change)
+    with pytest.raises(ValueError, match=f"warm_start: {message}"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match=f"partial_fit: {message}"):
+        clf.partial_fit(X, y)
+    assert_array_equal(clf.model_.params, params)
+    assert clf.n_iter_ == n_iter
+
+
+def test_warm_start_refuses_other_classes_or_features():
+    X, y = blobs(40)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"warm_start.*classes \[0, 1, 2\].*\[0, 1\]"):
+        clf.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.fit(np.hstack([X, X[:, :1]]), y)
+    assert clf.n_iter_ == 2
