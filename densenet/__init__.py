@@ -44,7 +44,7 @@ from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .relu import ReLU
-from .schedules import CosineLR, LRSchedule, StepLR
+from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
 from .sgd import SGD
 from .sigmoid import Sigmoid
 from .softmax import Softmax
@@ -76,6 +76,7 @@ __all__ = [
     "Optimizer",
     "Passes",
     "ReLU",
+    "ReduceLROnPlateau",
     "SGD",
     "Sequential",
     "Sigmoid",

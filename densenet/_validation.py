@@ -103,9 +103,9 @@ def _two_d(array: NDArray[Any], name: str) -> NDArray[Any]:
     return array
 
 
-def positive_int(value: object, what: str, expected: str = "an integer >= 1") -> int:
-    """``value`` as an int >= 1; ``TypeError`` for non-integers (bools included),
-    ``ValueError`` below 1, both saying ``{what} must be {expected}``."""
+def positive_int(value: object, what: str, expected: str = "an integer >= 1", low: int = 1) -> int:
+    """``value`` as an int >= ``low`` (1); ``TypeError`` for non-integers (bools included),
+    ``ValueError`` below ``low``, both saying ``{what} must be {expected}``."""
     # operator.index raising is the integer test: ``isinstance(value, SupportsIndex)``, a
     # runtime protocol check, takes about 7 us, and every fit checks two integers.
     if isinstance(value, bool):
@@ -114,9 +114,14 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1") ->
         n = operator.index(cast(SupportsIndex, value))
     except TypeError:
         raise TypeError(f"{what} must be {expected}, got {value!r}") from None
-    if n < 1:
+    if n < low:
         raise ValueError(f"{what} must be {expected}, got {n}")
     return n
+
+
+def count(value: object, what: str) -> int:
+    """``value`` as an int >= 0 (``positive_int``'s checks and messages)."""
+    return positive_int(value, what, "an integer >= 0", low=0)
 
 
 def learning_rate(lr: object, owner: str) -> float:

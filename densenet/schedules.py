@@ -1,8 +1,9 @@
 """Learning-rate schedules: callbacks that set ``optimizer.lr`` after each epoch.
 
-A schedule holds the optimiser and counts the epochs it has seen, across
-``fit`` calls, so a training split over several calls follows one schedule.
-The rates follow PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (closed form).
+A schedule holds the optimiser and what it has seen (the epochs, the best loss),
+across ``fit`` calls, so a training split over several calls follows one schedule.
+The rates follow PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (closed form) and
+``ReduceLROnPlateau`` (from the losses).
 """
 
 from __future__ import annotations
@@ -11,27 +12,19 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._validation import hyperparameter, positive_int
+from ._validation import count, hyperparameter, positive_int
 from .callbacks import Callback
 from .optimizer import Optimizer
 
 
-class LRSchedule(Callback):
-    """Base class: ``rate(epoch)`` is the learning rate for epoch ``epoch`` (0-based).
-
-    Args:
-        optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.
-    """
+class _Scheduler(Callback):
+    """What every schedule is: a callback that sets one optimiser's ``lr``."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be a densenet Optimizer, "
                             f"got {type(optimizer).__name__}")
-        self.optimizer, self.base_lr, self.epoch = optimizer, optimizer.lr, 0
-
-    def rate(self, epoch: int) -> float:
-        """The learning rate of epoch ``epoch``."""
-        raise NotImplementedError
+        self.optimizer = optimizer
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         """Refuse a fit that trains with another optimiser (before it begins): its rates
@@ -42,6 +35,22 @@ class LRSchedule(Callback):
                              f"(object {id(self.optimizer):#x}), but fit trains with another optimiser, "
                              f"{trained!r} (object {id(trained):#x}): make the schedule for fit's optimizer")
         super().set_params(params)
+
+
+class LRSchedule(_Scheduler):
+    """Base class: ``rate(epoch)`` is the learning rate for epoch ``epoch`` (0-based).
+
+    Args:
+        optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        super().__init__(optimizer)
+        self.base_lr, self.epoch = optimizer.lr, 0
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch``."""
+        raise NotImplementedError
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1
@@ -90,3 +99,79 @@ class CosineLR(LRSchedule):
 
     def rate(self, epoch: int) -> float:
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
+
+
+class ReduceLROnPlateau(_Scheduler):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has stopped improving:
+    PyTorch's ``ReduceLROnPlateau`` (``mode="min"``) as a callback.
+
+    Args:
+        optimizer: the optimiser whose ``lr`` is set.
+        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``.
+        factor: the rate's multiplier at a plateau, in (0, 1).
+        patience: epochs without improvement that are tolerated, >= 0: the rate drops
+            after the ``patience + 1``-th.
+        threshold: what counts as an improvement, >= 0: a loss below
+            ``best * (1 - threshold)`` (``threshold_mode="rel"``) or below
+            ``best - threshold`` (``"abs"``).
+        cooldown: epochs after a drop whose lack of improvement is not counted, >= 0.
+        min_lr: the rate never drops below it, >= 0.
+        eps: a drop smaller than this is not made, >= 0.
+
+    Attributes:
+        best: the best loss seen; ``num_bad_epochs`` and ``cooldown_counter`` PyTorch's
+        counts. They carry over from one ``fit`` to the next, as the other schedules'
+        epochs do.
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> plateau = dn.ReduceLROnPlateau(sgd, monitor="loss", factor=0.5, patience=1)
+        >>> for epoch, loss in enumerate([3.0, 2.0, 2.0, 2.0, 2.0]):
+        ...     plateau.on_epoch_end(epoch, {"loss": loss})
+        >>> sgd.lr   # halved after the second epoch in a row without improvement
+        0.5
+    """
+
+    def __init__(self, optimizer: Optimizer, monitor: str = "val_loss", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8) -> None:
+        super().__init__(optimizer)
+        name = type(self).__name__
+        if monitor not in ("loss", "val_loss"):
+            raise ValueError(f"{name}: monitor must be 'loss' or 'val_loss', got {monitor!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.monitor, self.threshold_mode = monitor, threshold_mode
+        self.factor = hyperparameter(factor, name, "factor", low_open=True, high=1.0, high_open=True)
+        self.patience = count(patience, f"{name} patience")
+        self.cooldown = count(cooldown, f"{name} cooldown")
+        self.threshold = hyperparameter(threshold, name, "threshold")
+        self.min_lr = hyperparameter(min_lr, name, "min_lr")
+        self.eps = hyperparameter(eps, name, "eps")
+        self.best, self.num_bad_epochs, self.cooldown_counter = math.inf, 0, 0
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        metrics = self.params.get("metrics", ())
+        if self.monitor not in metrics:
+            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, but fit records only "
+                             f"{list(metrics)}; pass validation_data=(X_val, y_val) or use monitor='loss'")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if logs is None:  # nothing to monitor (fit always passes its logs)
+            return
+        loss = logs[self.monitor]
+        better = (loss < self.best * (1.0 - self.threshold) if self.threshold_mode == "rel"
+                  else loss < self.best - self.threshold)
+        if better:
+            self.best, self.num_bad_epochs = loss, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:  # bad epochs in a cooldown do not count
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            rate = max(self.optimizer.lr * self.factor, self.min_lr)
+            if self.optimizer.lr - rate > self.eps and rate > 0:  # (learning rates are > 0)
+                self.optimizer.lr = rate
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0

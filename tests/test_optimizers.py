@@ -37,6 +37,15 @@ def test_the_defaults_are_pytorch_s(name):
     assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
 
 
+def test_the_plateau_schedule_s_defaults_are_pytorch_s():
+    torch = pytest.importorskip("torch")
+    ours = inspect.signature(dn.ReduceLROnPlateau).parameters
+    theirs = inspect.signature(torch.optim.lr_scheduler.ReduceLROnPlateau).parameters
+    shared = set(ours) & set(theirs)
+    assert shared == set(ours) - {"monitor"}  # which loss: PyTorch's step is given it
+    assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
+
+
 @pytest.mark.parametrize("make, error, message", [
     (lambda: dn.SGD(0.1, momentum=-0.5), ValueError,
      r"SGD: invalid momentum -0\.5; it must lie in \[0, inf\)"),
@@ -419,7 +428,9 @@ def test_an_sgd_pickled_with_its_settings_as_plain_attributes_comes_back_with_th
 
 
 @pytest.mark.parametrize("make", [lambda o: dn.StepLR(o, step_size=1, gamma=0.5),
-                                  lambda o: dn.CosineLR(o, 3)])
+                                  lambda o: dn.CosineLR(o, 3),
+                                  lambda o: dn.ReduceLROnPlateau(o, "loss", patience=0, threshold=10.0,
+                                                                 threshold_mode="abs")])
 def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(make):
     """A schedule made for one optimiser and passed to a fit that trains with another set
     a learning rate nobody used: the fit now refuses it before any change."""
@@ -435,3 +446,76 @@ def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(m
     model.fit(X, y, optimizer=scheduled, epochs=3, callbacks=[schedule])  # its own: fine
     assert scheduled.lr < 0.1
     assert schedule.params["optimizer"] is scheduled and schedule.params["epochs"] == 3
+
+
+@pytest.mark.parametrize("settings", [
+    dict(),
+    dict(factor=0.5, patience=0),
+    dict(factor=0.2, patience=2, threshold=0.05, threshold_mode="abs"),
+    dict(factor=0.5, patience=1, cooldown=2, min_lr=0.02),
+    dict(factor=0.9, patience=1, eps=0.005),  # drops under eps are not made: from lr 0.05 on
+])
+def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
+    """The same losses, epoch by epoch, give the rates of ``torch.optim.lr_scheduler.ReduceLROnPlateau``
+    (mode "min"): improvements, plateaus, ties, cooldowns and the floor."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    losses = np.concatenate([np.linspace(1.0, 0.5, 5), np.full(6, 0.5), 0.5 - 0.01 * rng.random(30),
+                             [0.3, 0.3, 0.29999, 0.2], 0.2 + rng.random(25)])
+    sgd = dn.SGD(0.1)
+    ours = dn.ReduceLROnPlateau(sgd, monitor="loss", **settings)
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, mode="min", **settings)
+    rates, want = [], []
+    for epoch, loss in enumerate(losses):
+        ours.on_epoch_end(epoch, {"loss": float(loss)})
+        theirs.step(float(loss))
+        rates.append(sgd.lr)
+        want.append(theirs_opt.param_groups[0]["lr"])
+    assert len(set(want)) > 2  # the rate did drop, more than once
+    assert rates == want
+    assert (ours.best, ours.num_bad_epochs, ours.cooldown_counter) == (theirs.best, theirs.num_bad_epochs,
+                                                                       theirs.cooldown_counter)
+
+
+def test_reduce_on_plateau_in_fit_watches_the_validation_loss_across_fits():
+    X, y = data()
+    model, adam = mlp((3, 4, 2)), dn.Adam(0.05)
+    plateau = dn.ReduceLROnPlateau(adam, patience=0, threshold=10.0, threshold_mode="abs")
+    seen = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((logs["val_loss"], adam.lr))
+
+    for _ in range(2):  # one schedule over two fits: its best and counts carry on
+        model.fit(X[:20], y[:20], optimizer=adam, epochs=3, validation_data=(X[20:], y[20:]),
+                  callbacks=[Spy(), plateau])
+    assert plateau.best == seen[0][0]  # the first epoch's loss: none since improves on it by 10
+    # the rate each epoch trained with: cut by 10 after every epoch from the second on
+    assert_allclose([rate for _, rate in seen], 0.05 * 0.1 ** np.array([0, 0, 1, 2, 3, 4]), rtol=1e-15)
+    assert adam.lr == pytest.approx(0.05 * 0.1 ** 5, rel=1e-15)
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau monitors 'val_loss', but fit records only "
+                                         r"\['loss'\]"):
+        model.fit(X, y, optimizer=adam, epochs=1, callbacks=[plateau])
+
+
+def test_reduce_on_plateau_checks_its_arguments():
+    sgd = dn.SGD(0.1)
+    for settings, error, message in [
+        (dict(monitor="accuracy"), ValueError, "ReduceLROnPlateau: monitor must be 'loss' or 'val_loss', "
+                                               "got 'accuracy'"),
+        (dict(factor=1.0), ValueError, r"ReduceLROnPlateau: invalid factor 1\.0; it must lie in \(0, 1\)"),
+        (dict(factor=0.0), ValueError, r"invalid factor 0\.0"),
+        (dict(patience=-1), ValueError, "ReduceLROnPlateau patience must be an integer >= 0, got -1"),
+        (dict(patience=1.5), TypeError, "ReduceLROnPlateau patience must be an integer >= 0, got 1.5"),
+        (dict(cooldown=-1), ValueError, "ReduceLROnPlateau cooldown must be an integer >= 0, got -1"),
+        (dict(threshold=-0.1), ValueError, r"invalid threshold -0\.1; it must lie in \[0, inf\)"),
+        (dict(threshold_mode="rel."), ValueError, "threshold_mode must be 'rel' or 'abs', got 'rel.'"),
+        (dict(min_lr=float("nan")), ValueError, "invalid min_lr nan"),
+        (dict(eps=-1.0), ValueError, r"invalid eps -1\.0"),
+    ]:
+        with pytest.raises(error, match=message):
+            dn.ReduceLROnPlateau(sgd, **settings)
+    with pytest.raises(TypeError, match="ReduceLROnPlateau: optimizer must be a densenet Optimizer, got "):
+        dn.ReduceLROnPlateau(0.1)
