@@ -24,6 +24,8 @@ class LBFGS(Optimizer):
             PyTorch's ``LBFGS``).
         tolerance_change: stop when the loss changes relatively less (``ftol``; 1e-12, tighter than
             SciPy's default of about 2.2e-9).
+        max_eval: the most evaluations of the loss and gradient in one ``fit`` (``maxfun``),
+            >= 1; None (default) for SciPy's 15000.
 
     It is a full-batch optimiser (``full_batch`` is True): in ``fit``, ``epochs``
     is the largest number of L-BFGS iterations (one ``History`` entry and one
@@ -48,12 +50,15 @@ class LBFGS(Optimizer):
     history_size = setting("history_size", lambda value, owner, name: positive_int(value, f"{owner} {name}"))
     tolerance_grad = setting("tolerance_grad", hyperparameter)
     tolerance_change = setting("tolerance_change", hyperparameter)
+    max_eval = setting("max_eval", lambda value, owner, name: (
+        None if value is None else positive_int(value, f"{owner} {name}", "None or an integer >= 1")))
 
     def __init__(self, history_size: int = 10, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-12) -> None:
+                 tolerance_change: float = 1e-12, max_eval: int | None = None) -> None:
         super().__init__(lr=1.0)
         self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
                                                                           tolerance_change)
+        self.max_eval = max_eval
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "
@@ -70,9 +75,12 @@ class LBFGS(Optimizer):
             if callback is not None:
                 callback(intermediate_result.x, float(intermediate_result.fun))
 
+        options = {"maxiter": iterations, "maxcor": self.history_size, "gtol": self.tolerance_grad,
+                   "ftol": self.tolerance_change}
+        if self.max_eval is not None:
+            options["maxfun"] = self.max_eval
         result = minimize(objective, params.astype(np.float64), jac=True, method="L-BFGS-B",
-                          callback=each, options={"maxiter": iterations, "maxcor": self.history_size,
-                                                  "gtol": self.tolerance_grad, "ftol": self.tolerance_change})
+                          callback=each, options=options)
         params[...] = result.x
         return result
 

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._validation import hyperparameter, positive_int
 from .adam import Adam
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .lbfgs import LBFGS
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 ACTIVATIONS = {"relu": ReLU, "logistic": Sigmoid, "tanh": Tanh, "identity": None}
 SOLVERS = ("adam", "sgd", "lbfgs")
+RATES = ("constant", "invscaling", "adaptive")  # learning-rate schedules of the "sgd" solver
 
 
 class _DenseNetEstimator(BaseEstimator):
@@ -53,7 +54,8 @@ class _DenseNetEstimator(BaseEstimator):
                  shuffle: bool = True, random_state: Any = None, warm_start: bool = False,
                  momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, verbose: bool = False,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, learning_rate: str = "constant",
+                 power_t: float = 0.5, max_fun: int = 15000, verbose: bool = False,
                  dtype: str = "float64") -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -74,6 +76,9 @@ class _DenseNetEstimator(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.max_fun = max_fun
         self.verbose = verbose
         self.dtype = dtype
 
@@ -96,6 +101,8 @@ class _DenseNetEstimator(BaseEstimator):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {self.solver!r}")
+        if self.learning_rate not in RATES:
+            raise ValueError(f"learning_rate must be one of {list(RATES)}, got {self.learning_rate!r}")
         sizes = np.atleast_1d(self.hidden_layer_sizes)
         if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or np.any(sizes < 1):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
@@ -111,6 +118,8 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.beta_1, owner, "beta_1", high=1.0, high_open=True)
         hyperparameter(self.beta_2, owner, "beta_2", high=1.0, high_open=True)
         hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
+        hyperparameter(self.power_t, owner, "power_t")
+        positive_int(self.max_fun, "max_fun")
         positive_int(self.n_iter_no_change, "n_iter_no_change")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             positive_int(self.batch_size, "batch_size", "'auto' or an integer >= 1")
@@ -129,8 +138,8 @@ class _DenseNetEstimator(BaseEstimator):
         return Sequential(*modules, dtype=self.dtype, seed=seed)
 
     def _optimizer(self) -> Optimizer:
-        if self.solver == "lbfgs":
-            return LBFGS()
+        if self.solver == "lbfgs":  # the MLP's tolerance and limit
+            return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun))
         if self.solver == "sgd":  # Nesterov's correction is nothing without momentum, as in the MLP
             return SGD(self.learning_rate_init, momentum=self.momentum,
                        nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, weight_decay=self.alpha)
@@ -148,10 +157,12 @@ class _DenseNetEstimator(BaseEstimator):
                 raise ValueError(f"{type(self).__name__}: {mode}: {name} {value!r} is not the fitted "
                                  f"network's {self._built[name]!r}; fit with warm_start=False for a new one")
 
-    def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int) -> Self:
+    def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int,
+             incremental: bool = False) -> Self:
         """Validate, then build a network (``mode`` "new"), or check that the fitted one is
-        what the parameters describe ("warm_start", "partial_fit"), and train ``epochs`` epochs.
-        Nothing changes before every check has passed."""
+        what the parameters describe ("warm_start", "partial_fit"), and train ``epochs`` epochs
+        (on every row when ``incremental``: no validation split). Nothing changes before
+        every check has passed."""
         self._check_parameters()
         first = mode == "new"
         if not first:
@@ -173,30 +184,35 @@ class _DenseNetEstimator(BaseEstimator):
             self.n_layers_ = len(np.atleast_1d(self.hidden_layer_sizes)) + 2
             self.n_outputs_ = self.model_.out_features
             self.out_activation_ = self._out_activation
-        callbacks: list[Callback] = []
+            self.best_loss_: float | None = None if self.early_stopping else math.inf
+            self.validation_scores_: list[float] | None = [] if self.early_stopping else None
+            self.best_validation_score_: float | None = -math.inf if self.early_stopping else None
+            self._no_improvement_count = 0
         validation = None
-        if self.early_stopping and epochs > 1 and len(X) >= 4:
+        if self.early_stopping and not incremental and len(X) >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)
                         and _stratifiable(targets, self.validation_fraction) else None)
             X, X_val, targets, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
                                                         stratify=stratify,
                                                         random_state=int(self.rng_.integers(2**31)))
             validation = (X_val, y_val)
-            callbacks.append(EarlyStopping("val_loss", patience=self.n_iter_no_change))
-        elif epochs > 1:  # stop when the training loss has not improved by tol for n_iter_no_change epochs
-            callbacks.append(EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol,
-                                           restore_best_weights=False))
+        callbacks: list[Callback] = []
+        if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
+            callbacks.append(_MLPEpochEnd(self, len(X), validation))
         batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
         history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
                                   epochs=epochs, batch_size=max(1, min(batch, len(X))),
-                                  shuffle=bool(self.shuffle), seed=self.rng_, validation_data=validation,
-                                  callbacks=callbacks, verbose=bool(self.verbose))
+                                  shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
+                                  verbose=bool(self.verbose))
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
         self.n_iter_ += history.epochs
         self.t_ += history.epochs * len(X)
         self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
         return self
+
+    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
+        """The estimator's score of the model on encoded targets (accuracy, or R^2)."""
+        raise NotImplementedError
 
     @property
     def coefs_(self) -> list[NDArray[Any]]:
@@ -232,6 +248,59 @@ def _stratifiable(labels: NDArray[Any], fraction: float) -> bool:
     return bool(np.min(counts) >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
 
 
+class _MLPEpochEnd(Callback):
+    """What scikit-learn's MLP does after each epoch of its stochastic solvers, on the
+    estimator's attributes: count the epochs that do not improve by ``tol`` (on the
+    training loss ``best_loss_``, or with ``early_stopping`` on the validation score
+    ``best_validation_score_``, keeping the best epoch's weights to end with), set the
+    ``"invscaling"`` rate ``learning_rate_init / (t_ + 1) ** power_t``, and after more than
+    ``n_iter_no_change`` such epochs stop, or with the ``"adaptive"`` rate divide it by 5
+    and go on (stopping once it is at most 1e-6)."""
+
+    def __init__(self, estimator: _DenseNetEstimator, rows: int,
+                 validation: tuple[NDArray[Any], NDArray[Any]] | None) -> None:
+        self.estimator, self.rows, self.validation = estimator, rows, validation
+        self.seen = estimator.t_
+        self.best_params: NDArray[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
+        est, optimizer = self.estimator, self.estimator.optimizer_
+        self.seen += self.rows
+        better = self._improved(est, logs)
+        est._no_improvement_count = 0 if better in (True, None) else est._no_improvement_count + 1
+        sgd = est.solver == "sgd"
+        if sgd and est.learning_rate == "invscaling":
+            optimizer.lr = est.learning_rate_init / (self.seen + 1) ** est.power_t
+        if est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        if sgd and est.learning_rate == "adaptive" and optimizer.lr > 1e-6:
+            optimizer.lr /= 5.0
+            est._no_improvement_count = 0
+            return False
+        return True
+
+    def _improved(self, est: _DenseNetEstimator, logs: dict[str, float] | None) -> bool | None:
+        """Whether this epoch improved by ``tol``; None where nothing is watched (early
+        stopping asked for but without a validation set: ``partial_fit``, under 4 rows)."""
+        if self.validation is not None and est.validation_scores_ is not None:
+            score = est._score(*self.validation)
+            est.validation_scores_.append(score)
+            best = est.best_validation_score_ if est.best_validation_score_ is not None else -math.inf
+            if score > best:
+                est.best_validation_score_ = score
+                self.best_params = self.model.params.copy()
+            return not score < best + est.tol
+        if est.best_loss_ is None or logs is None:
+            return None
+        loss, best = logs["loss"], est.best_loss_
+        est.best_loss_ = min(best, loss)
+        return not loss > best - est.tol
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self.best_params is not None:
+            self.model.params[...] = self.best_params
+
+
 class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     """A densenet network as a scikit-learn classifier.
 
@@ -241,27 +310,30 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     softmax cross-entropy (``CrossEntropyLoss``) on the encoded labels, and
     ``solver``: ``"adam"`` (default, ``Adam(learning_rate_init, betas=(beta_1,
     beta_2), eps=epsilon)``), ``"sgd"`` (``SGD(learning_rate_init, momentum)``,
-    Nesterov's with ``nesterovs_momentum``) or ``"lbfgs"``. ``alpha`` is the optimiser's weight
-    decay on every parameter (scikit-learn's MLP divides its L2 penalty by the
+    Nesterov's with ``nesterovs_momentum``, at the ``learning_rate`` schedule:
+    ``"constant"``, ``"invscaling"`` or ``"adaptive"`` as the MLP's) or ``"lbfgs"``
+    (``LBFGS(tolerance_grad=tol, max_eval=max_fun)``). ``alpha`` is the optimiser's
+    weight decay on every parameter (scikit-learn's MLP divides its L2 penalty by the
     batch size and spares the biases: the same part, not the same numbers).
-    Training stops after ``max_iter`` epochs, or when the training loss has not
-    improved by ``tol`` for ``n_iter_no_change`` epochs, or with
-    ``early_stopping`` when the loss on a held-out ``validation_fraction``
-    (stratified; from 4 samples on, and not in ``partial_fit``) has not
-    improved, keeping the best weights. With ``warm_start``, ``fit`` trains the
-    fitted network on (with a new optimiser, as the MLP does) instead of a new one;
-    it refuses other classes, features, layer sizes, activation or dtype. The same
-    ``random_state`` gives bit-identical results; ``dtype`` is ``"float64"`` or
-    ``"float32"``.
+    Training stops as the MLP's does: after ``max_iter`` epochs, or after more than
+    ``n_iter_no_change`` epochs in a row that do not improve the training loss by
+    ``tol``, or with ``early_stopping`` the accuracy on a held-out
+    ``validation_fraction`` (stratified; from 4 samples on, and not in
+    ``partial_fit``), ending with the weights of its best epoch. With ``warm_start``,
+    ``fit`` trains the fitted network on (with a new optimiser, as the MLP does)
+    instead of a new one; it refuses other classes, features, layer sizes,
+    activation or dtype. The same ``random_state`` gives bit-identical results;
+    ``dtype`` is ``"float64"`` or ``"float32"``.
 
     Attributes:
         classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (the training
         loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value) and
-        ``best_loss_`` (its lowest; None with ``early_stopping``, which watches the
-        validation loss); ``n_iter_`` (epochs run); ``t_`` (training rows seen);
-        ``coefs_`` and ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into
-        the model's parameters); ``n_layers_``, ``n_outputs_`` (one per class, two for
-        two classes where the MLP has one) and ``out_activation_`` (``"softmax"``), as in
+        ``best_loss_`` (its lowest; None with ``early_stopping``); ``validation_scores_``
+        and ``best_validation_score_`` (with ``early_stopping``, else None);
+        ``n_iter_`` (epochs run); ``t_`` (training rows seen); ``coefs_`` and
+        ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into the model's
+        parameters); ``n_layers_``, ``n_outputs_`` (one per class, two for two classes
+        where the MLP has one) and ``out_activation_`` (``"softmax"``), as in
         scikit-learn's MLP; ``model_``: the trained ``densenet.Sequential``;
         ``optimizer_`` and ``loss_function_``: its optimiser, whose state (Adam's
         moments) ``partial_fit`` carries on, and its loss.
@@ -310,9 +382,12 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self.classes_ = self._classes_given = np.unique(np.asarray(classes))
         try:
-            return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1)
+            return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1, incremental=True)
         finally:
             self.__dict__.pop("_classes_given", None)
+
+    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
+        return float(np.mean(np.argmax(self.model_.predict(X), axis=1) == targets))
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
@@ -331,8 +406,8 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     per target and the mean squared error (``MSELoss``). ``y`` may be
     ``(n_samples,)`` or ``(n_samples, n_targets)``; ``predict`` answers in the same shape.
     The attributes are the classifier's less ``classes_``; ``out_activation_`` is
-    ``"identity"``, and ``loss_curve_`` the mean squared error (scikit-learn's MLP
-    reports half of it).
+    ``"identity"``, ``loss_curve_`` the mean squared error (scikit-learn's MLP
+    reports half of it), and early stopping watches R^2 (``score``).
 
     Example:
         >>> import numpy as np
@@ -357,6 +432,11 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
             self.y_1d_ = y.ndim == 1
         return y.reshape(len(y), -1)
 
+    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(targets, self.model_.predict(X)))
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -364,7 +444,8 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """One epoch on ``(X, y)``, building the network on the first call."""
-        return self._fit(X, y, mode="partial_fit" if hasattr(self, "model_") else "new", epochs=1)
+        return self._fit(X, y, mode="partial_fit" if hasattr(self, "model_") else "new", epochs=1,
+                         incremental=True)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""

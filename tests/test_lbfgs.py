@@ -103,6 +103,8 @@ def test_lbfgs_is_not_stepped_and_checks_its_arguments():
         dn.LBFGS(history_size=0)
     with pytest.raises(ValueError, match=r"LBFGS: invalid tolerance_grad -1\.0"):
         dn.LBFGS(tolerance_grad=-1.0)
+    with pytest.raises(ValueError, match="LBFGS max_eval must be None or an integer >= 1, got 0"):
+        dn.LBFGS(max_eval=0)
 
 
 @pytest.mark.parametrize("optimizer", [dn.SGD(0.1), dn.Adam()], ids=repr)
@@ -123,3 +125,21 @@ def test_lbfgs_defaults_are_the_documented_ones(monkeypatch):
     monkeypatch.setattr("densenet.lbfgs.minimize", spy)
     dn.LBFGS().minimize(lambda w: (0.0, 0 * w), np.zeros(3), 5)
     assert seen == {"maxiter": 5, "maxcor": 10, "gtol": 1e-7, "ftol": 1e-12}
+
+
+def test_max_eval_bounds_the_evaluations():
+    """SciPy's ``maxfun``: it stops the run once that many evaluations are spent (it may
+    finish the line search it is in); without it the same run takes more."""
+    counts = []
+
+    def rosenbrock(w):
+        counts[-1] += 1
+        x, y = w
+        value = (1 - x) ** 2 + 100 * (y - x * x) ** 2
+        return value, np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])
+
+    for max_eval in (None, 10):
+        counts.append(0)
+        result = dn.LBFGS(max_eval=max_eval).minimize(rosenbrock, np.array([-1.2, 1.0]), 1000)
+    assert result.success is False and counts[1] <= 12 < counts[0]
+    assert "EVALUATIONS EXCEEDS LIMIT" in str(result.message)

@@ -150,7 +150,7 @@ def test_the_shared_parameters_default_to_scikit_learn_s_mlp(ours, theirs):
 @pytest.mark.parametrize("solver, kind, settings", [
     ("adam", "Adam", dict(lr=0.02, weight_decay=0.003, betas=(0.9, 0.999))),
     ("sgd", "SGD", dict(lr=0.02, weight_decay=0.003, momentum=0.9, nesterov=True)),
-    ("lbfgs", "LBFGS", {}),
+    ("lbfgs", "LBFGS", dict(tolerance_grad=1e-4, max_eval=15000)),  # the MLP's tol and max_fun
 ])
 def test_the_solver_is_the_optimiser(solver, kind, settings):
     X, y = blobs(40)
@@ -205,16 +205,76 @@ def test_early_stopping_holds_out_rows_from_four_samples_on(n, held_out):
     assert (curves[0][0] != curves[1][0]) == held_out  # the first epoch's loss: over n or n - 1 rows
 
 
-def test_training_stops_when_the_loss_stops_improving_by_tol_and_keeps_the_last_weights():
-    """As scikit-learn's MLP: no epoch improves the loss by tol = 1e9, so the fit stops
-    after the first and n_iter_no_change more, with the weights of the last epoch run."""
+def fit_both(ours, theirs, X, y, **params):
+    """Our estimator and scikit-learn's MLP fitted with the same parameters."""
+    import warnings
+
+    import sklearn.neural_network
+    from sklearn.exceptions import ConvergenceWarning
+
+    import densenet.sklearn
+
+    mine = getattr(densenet.sklearn, ours)(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short fits, on purpose
+        return mine, getattr(sklearn.neural_network, theirs)(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("solver, learning_rate, early_stopping", [
+    ("adam", "constant", False), ("sgd", "constant", False), ("sgd", "adaptive", False),
+    ("adam", "constant", True), ("sgd", "adaptive", True),
+])
+def test_training_stops_after_the_epochs_the_mlp_stops_after(solver, learning_rate, early_stopping):
+    """No epoch improves by tol = 1e9: as scikit-learn's MLP, the fit stops after the first
+    and n_iter_no_change + 1 more; with the "adaptive" rate it divides the rate by 5 instead,
+    until the rate is at most 1e-6 (25 epochs from 1e-3)."""
+    X, y = blobs(40)
+    mine, reference = fit_both("DenseNetClassifier", "MLPClassifier", X, y, hidden_layer_sizes=(4,),
+                               solver=solver, learning_rate=learning_rate, early_stopping=early_stopping,
+                               tol=1e9, n_iter_no_change=3, max_iter=50, random_state=0)
+    assert mine.n_iter_ == reference.n_iter_ == (25 if learning_rate == "adaptive" else 5)
+    if solver == "sgd":  # (the MLP's Adam reports its bias-corrected step size there)
+        assert mine.optimizer_.lr == pytest.approx(reference._optimizer.learning_rate, rel=1e-12)
+    if early_stopping:
+        assert len(mine.validation_scores_) == mine.n_iter_
+        assert mine.best_validation_score_ == max(mine.validation_scores_)
+    else:
+        assert mine.validation_scores_ is None and mine.best_validation_score_ is None
+
+
+def test_training_that_stops_keeps_the_last_epoch_s_weights():
     X, y = blobs(40)
     params = dict(hidden_layer_sizes=(4,), learning_rate_init=0.01, random_state=0)
     stopped = DenseNetClassifier(tol=1e9, n_iter_no_change=3, max_iter=50, **params).fit(X, y)
-    assert stopped.n_iter_ == 4
-    four = DenseNetClassifier(tol=0.0, max_iter=4, **params).fit(X, y)
-    assert four.n_iter_ == 4
-    assert_array_equal(stopped.model_.params, four.model_.params)
+    five = DenseNetClassifier(tol=0.0, max_iter=5, **params).fit(X, y)
+    assert stopped.n_iter_ == five.n_iter_ == 5
+    assert_array_equal(stopped.model_.params, five.model_.params)
+
+
+def test_early_stopping_ends_with_the_weights_of_the_best_validation_score():
+    """The same fit cut off at the best epoch ends with the same weights (its own best
+    is that epoch too); a later epoch scored lower, so the weights went back."""
+    X, y = blobs(120)
+    X = X + np.random.default_rng(0).normal(0, 1.0, X.shape)  # overlapping classes: the scores go down too
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.5, early_stopping=True,
+                  validation_fraction=0.3, tol=1e9, n_iter_no_change=6, random_state=0)
+    full = DenseNetClassifier(max_iter=50, **params).fit(X, y)
+    best = int(np.argmax(full.validation_scores_))
+    assert best < full.n_iter_ - 1 and full.validation_scores_[-1] < full.best_validation_score_
+    cut = DenseNetClassifier(max_iter=best + 1, **params).fit(X, y)
+    assert cut.best_validation_score_ == full.best_validation_score_
+    assert_array_equal(full.model_.params, cut.model_.params)
+
+
+def test_the_invscaling_rate_is_the_mlp_s():
+    """``learning_rate_init / (t_ + 1) ** power_t`` after each epoch, t_ the rows seen."""
+    X, y = blobs(40)
+    mine, reference = fit_both("DenseNetClassifier", "MLPClassifier", X, y, hidden_layer_sizes=(4,),
+                               solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.2,
+                               max_iter=3, tol=0.0, random_state=0)
+    assert mine.t_ == reference.t_ == 120
+    assert mine.optimizer_.lr == pytest.approx(reference._optimizer.learning_rate, rel=1e-12)
+    assert mine.optimizer_.lr == pytest.approx(0.2 / 121 ** 0.3, rel=1e-12)
 
 
 @pytest.mark.parametrize("n, batch_size, steps", [(401, "auto", 3), (150, "auto", 1), (7, 1, 7), (7, 100, 1)])
@@ -292,6 +352,9 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     (dict(beta_1=1.0), r"DenseNetClassifier: invalid beta_1 1.0; it must lie in \[0, 1\)"),
     (dict(beta_2=-0.1), r"DenseNetClassifier: invalid beta_2 -0.1; it must lie in \[0, 1\)"),
     (dict(epsilon=0.0), r"DenseNetClassifier: invalid epsilon 0.0; it must lie in \(0, inf\)"),
+    (dict(learning_rate="optimal"), "learning_rate must be one of"),
+    (dict(power_t=-0.5), r"DenseNetClassifier: invalid power_t -0.5; it must lie in \[0, inf\)"),
+    (dict(max_fun=0), "max_fun must be an integer >= 1, got 0"),
 ])
 def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     X, y = blobs(30)
