@@ -221,3 +221,33 @@ def test_a_progress_bar_reused_across_fits_starts_afresh():
     running = [float(part.split("running loss ")[1].split("]")[0]) for part in
                stream.getvalue().split("\r") if "epoch 1 running loss" in part]
     assert running and running[-1] > 0.5 * model.evaluate(X, y)
+
+
+def test_every_plain_progress_line_is_flushed_when_written():
+    """To a file or a pipe (buffered, no terminal), each line is out as soon as it is
+    written: the header before the first epoch starts, each epoch's line after it."""
+
+    class Buffered(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.flushed = ""
+
+        def flush(self):
+            self.flushed = self.getvalue()
+
+    stream = Buffered()
+    progress = Progress(stream=stream)
+    seen = []
+
+    class Watch(dn.Callback):  # after Progress: what is out when a step or an epoch ends
+        def on_batch_end(self, batch, logs=None):
+            seen.append(stream.flushed)
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(stream.flushed)
+
+    X, y = np.zeros((8, 1)), np.zeros((8, 1))
+    mlp((1, 2, 1)).fit(X, y, epochs=2, batch_size=8, callbacks=[progress, Watch()])
+    assert seen[0].startswith("fit: 2 epochs of 1 steps") and seen[0].count("\n") == 1  # the first step's end
+    assert seen[1].splitlines()[-1].startswith("epoch 1/2  loss ")
+    assert seen[3].splitlines()[-1].startswith("epoch 2/2  loss ") and seen[3] == stream.getvalue()
