@@ -382,3 +382,24 @@ def test_a_module_that_assigns_its_parameter_attributes_trains_in_a_model(tmp_pa
     copy_ = copy.deepcopy(model)
     copy_[0].a = [5.0]
     assert copy_.params[0] == 5.0 and model.params[0] != 5.0
+
+
+def test_modules_of_one_name_from_two_packages_load_as_their_own_class(tmp_path):
+    """A custom module is saved as ``package.module.ClassName`` (densenet's own by their
+    name alone), so two packages' ``Scale`` classes each come back as themselves."""
+
+    def scale_class(package, factor):
+        def plan(self, b):
+            return dn.Passes([partial(np.multiply, b.X, factor, b.Y)], [])
+
+        return type("Scale", (dn.Module,), {"__module__": package, "plan": plan})
+
+    first, second = scale_class("one.layers", 2.0), scale_class("two.layers", 3.0)
+    X = np.ones((1, 2))
+    for cls, factor in ((first, 2.0), (second, 3.0)):
+        model = dn.Sequential(dn.Dense(2, 2), cls(), seed=0)
+        model.save(tmp_path / "scaled.npz")
+        loaded = dn.load(tmp_path / "scaled.npz")
+        assert type(loaded[1]) is cls
+        assert_array_equal(loaded.predict(X), factor * model[0].forward(X))
+    assert [module["type"] for module in loaded.config()["modules"]] == ["Dense", "two.layers.Scale"]
