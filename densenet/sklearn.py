@@ -11,6 +11,7 @@ and pickle whole). ``model_`` is the trained ``densenet.Sequential``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -187,7 +188,7 @@ class _DenseNetEstimator(BaseEstimator):
             self.best_loss_: float | None = None if self.early_stopping else math.inf
             self.validation_scores_: list[float] | None = [] if self.early_stopping else None
             self.best_validation_score_: float | None = -math.inf if self.early_stopping else None
-            self._no_improvement_count = 0
+            self._epoch_end = _MLPEpochEnd(self, self._score)  # its counts carry on over later fits
         validation = None
         if self.early_stopping and not incremental and len(X) >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)
@@ -198,7 +199,7 @@ class _DenseNetEstimator(BaseEstimator):
             validation = (X_val, y_val)
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
-            callbacks.append(_MLPEpochEnd(self, len(X), validation))
+            callbacks.append(self._epoch_end.begin(len(X), validation))
         batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
         history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
                                   epochs=epochs, batch_size=max(1, min(batch, len(X))),
@@ -255,27 +256,35 @@ class _MLPEpochEnd(Callback):
     ``best_validation_score_``, keeping the best epoch's weights to end with), set the
     ``"invscaling"`` rate ``learning_rate_init / (t_ + 1) ** power_t``, and after more than
     ``n_iter_no_change`` such epochs stop, or with the ``"adaptive"`` rate divide it by 5
-    and go on (stopping once it is at most 1e-6)."""
+    and go on (stopping once it is at most 1e-6). One for an estimator's network: the
+    count goes on over a warm start's or ``partial_fit``'s later fits, as the MLP's."""
 
-    def __init__(self, estimator: _DenseNetEstimator, rows: int,
-                 validation: tuple[NDArray[Any], NDArray[Any]] | None) -> None:
-        self.estimator, self.rows, self.validation = estimator, rows, validation
-        self.seen = estimator.t_
+    def __init__(self, estimator: _DenseNetEstimator,
+                 score: Callable[[NDArray[Any], NDArray[Any]], float]) -> None:
+        self.estimator, self.score = estimator, score
+        self.no_improvement_count = 0
+        self.rows, self.seen = 0, 0
+        self.validation: tuple[NDArray[Any], NDArray[Any]] | None = None
         self.best_params: NDArray[Any] | None = None
+
+    def begin(self, rows: int, validation: tuple[NDArray[Any], NDArray[Any]] | None) -> _MLPEpochEnd:
+        """Ready for a fit on ``rows`` training rows, scored on ``validation`` if given."""
+        self.rows, self.validation, self.seen, self.best_params = rows, validation, self.estimator.t_, None
+        return self
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
         est, optimizer = self.estimator, self.estimator.optimizer_
         self.seen += self.rows
         better = self._improved(est, logs)
-        est._no_improvement_count = 0 if better in (True, None) else est._no_improvement_count + 1
+        self.no_improvement_count = 0 if better in (True, None) else self.no_improvement_count + 1
         sgd = est.solver == "sgd"
         if sgd and est.learning_rate == "invscaling":
             optimizer.lr = est.learning_rate_init / (self.seen + 1) ** est.power_t
-        if est._no_improvement_count <= est.n_iter_no_change:
+        if self.no_improvement_count <= est.n_iter_no_change:
             return False
         if sgd and est.learning_rate == "adaptive" and optimizer.lr > 1e-6:
             optimizer.lr /= 5.0
-            est._no_improvement_count = 0
+            self.no_improvement_count = 0
             return False
         return True
 
@@ -283,7 +292,7 @@ class _MLPEpochEnd(Callback):
         """Whether this epoch improved by ``tol``; None where nothing is watched (early
         stopping asked for but without a validation set: ``partial_fit``, under 4 rows)."""
         if self.validation is not None and est.validation_scores_ is not None:
-            score = est._score(*self.validation)
+            score = self.score(*self.validation)
             est.validation_scores_.append(score)
             best = est.best_validation_score_ if est.best_validation_score_ is not None else -math.inf
             if score > best:
