@@ -455,6 +455,8 @@ def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(m
     dict(factor=0.5, patience=1, cooldown=2, min_lr=0.02),
     dict(factor=0.9, patience=1, eps=0.005),  # drops under eps are not made: from lr 0.05 on
     dict(factor=0.5, patience=1, threshold=2.0),  # nothing is better than inf * (1 - 2): from the first epoch
+    dict(factor=0.5, patience=2, threshold=0.0),  # a tie is no improvement
+    dict(factor=0.5, patience=2, threshold=0.0, threshold_mode="abs"),
 ])
 def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
     """The same losses, epoch by epoch, give the rates of ``torch.optim.lr_scheduler.ReduceLROnPlateau``
