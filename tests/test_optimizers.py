@@ -457,6 +457,7 @@ def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(m
     dict(factor=0.5, patience=1, threshold=2.0),  # nothing is better than inf * (1 - 2): from the first epoch
     dict(factor=0.5, patience=2, threshold=0.0),  # a tie is no improvement
     dict(factor=0.5, patience=2, threshold=0.0, threshold_mode="abs"),
+    dict(factor=0.5, patience=0, eps=0.0125),  # 0.025 -> 0.0125 drops by exactly eps: not made
 ])
 def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
     """The same losses, epoch by epoch, give the rates of ``torch.optim.lr_scheduler.ReduceLROnPlateau``
@@ -501,6 +502,16 @@ def test_reduce_on_plateau_in_fit_watches_the_validation_loss_across_fits():
     with pytest.raises(ValueError, match=r"ReduceLROnPlateau monitors 'val_loss', but fit records only "
                                          r"\['loss'\]"):
         model.fit(X, y, optimizer=adam, epochs=1, callbacks=[plateau])
+
+
+def test_reduce_on_plateau_keeps_a_rate_it_would_round_to_zero():
+    """Learning rates are > 0: where PyTorch would set 0 (a drop from the smallest float),
+    the rate stays."""
+    sgd = dn.SGD(5e-324)
+    plateau = dn.ReduceLROnPlateau(sgd, monitor="loss", patience=0, eps=0.0)
+    for epoch, loss in enumerate([1.0, 1.0, 1.0]):
+        plateau.on_epoch_end(epoch, {"loss": loss})
+    assert sgd.lr == 5e-324 and plateau.num_bad_epochs == 0
 
 
 def test_reduce_on_plateau_checks_its_arguments():
