@@ -75,6 +75,23 @@ class Callback:
         ``DivergenceError``, a ``KeyboardInterrupt``...): release what the callback holds."""
 
 
+def checked_monitor(owner: str, monitor: str) -> str:
+    """``monitor`` if it names a loss ``fit`` records (``"loss"``, ``"val_loss"``), else
+    ``ValueError`` naming ``owner``."""
+    if monitor not in ("loss", "val_loss"):
+        raise ValueError(f"{owner}: monitor must be 'loss' or 'val_loss', got {monitor!r}")
+    return monitor
+
+
+def require_monitored(owner: str, monitor: str, params: Mapping[str, Any]) -> None:
+    """Before training: ``ValueError`` if the fit (``params``, as ``set_params`` gets them)
+    records no ``monitor`` (``"val_loss"`` without validation data)."""
+    metrics = params.get("metrics", ())
+    if monitor not in metrics:
+        raise ValueError(f"{owner} monitors {monitor!r}, but fit records only {list(metrics)}; "
+                         "pass validation_data=(X_val, y_val) or use monitor='loss'")
+
+
 class EarlyStopping(Callback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
@@ -102,8 +119,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True) -> None:
-        if monitor not in ("loss", "val_loss"):
-            raise ValueError(f"EarlyStopping: monitor must be 'loss' or 'val_loss', got {monitor!r}")
+        checked_monitor("EarlyStopping", monitor)
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
@@ -116,12 +132,7 @@ class EarlyStopping(Callback):
         self._wait = 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        metrics = self.params.get("metrics", ())
-        if self.monitor not in metrics:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, but fit records only {list(metrics)}; "
-                "pass validation_data=(X_val, y_val) or use monitor='loss'"
-            )
+        require_monitored("EarlyStopping", self.monitor, self.params)
         self.best, self.best_epoch, self.stopped_epoch, self._wait = math.inf, -1, None, 0
         self._best_params = np.empty_like(self.model.params) if self.restore_best_weights else None
 

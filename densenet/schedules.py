@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._validation import count, hyperparameter, positive_int
-from .callbacks import Callback
+from .callbacks import Callback, checked_monitor, require_monitored
 from .optimizer import Optimizer
 
 
@@ -138,11 +138,9 @@ class ReduceLROnPlateau(_Scheduler):
                  min_lr: float = 0.0, eps: float = 1e-8) -> None:
         super().__init__(optimizer)
         name = type(self).__name__
-        if monitor not in ("loss", "val_loss"):
-            raise ValueError(f"{name}: monitor must be 'loss' or 'val_loss', got {monitor!r}")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        self.monitor, self.threshold_mode = monitor, threshold_mode
+        self.monitor, self.threshold_mode = checked_monitor(name, monitor), threshold_mode
         self.factor = hyperparameter(factor, name, "factor", low_open=True, high=1.0, high_open=True)
         self.patience = count(patience, f"{name} patience")
         self.cooldown = count(cooldown, f"{name} cooldown")
@@ -152,10 +150,7 @@ class ReduceLROnPlateau(_Scheduler):
         self.best, self.num_bad_epochs, self.cooldown_counter = math.inf, 0, 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        metrics = self.params.get("metrics", ())
-        if self.monitor not in metrics:
-            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, but fit records only "
-                             f"{list(metrics)}; pass validation_data=(X_val, y_val) or use monitor='loss'")
+        require_monitored(type(self).__name__, self.monitor, self.params)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if logs is None:  # nothing to monitor (fit always passes its logs)

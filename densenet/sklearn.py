@@ -275,8 +275,7 @@ class _MLPEpochEnd(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
         est, optimizer = self.estimator, self.estimator.optimizer_
         self.seen += self.rows
-        better = self._improved(est, logs)
-        self.no_improvement_count = 0 if better in (True, None) else self.no_improvement_count + 1
+        self.no_improvement_count = 0 if self._improved(est, logs) else self.no_improvement_count + 1
         sgd = est.solver == "sgd"
         if sgd and est.learning_rate == "invscaling":
             optimizer.lr = est.learning_rate_init / (self.seen + 1) ** est.power_t
@@ -288,8 +287,8 @@ class _MLPEpochEnd(Callback):
             return False
         return True
 
-    def _improved(self, est: _DenseNetEstimator, logs: dict[str, float] | None) -> bool | None:
-        """Whether this epoch improved by ``tol``; None where nothing is watched (early
+    def _improved(self, est: _DenseNetEstimator, logs: dict[str, float] | None) -> bool:
+        """Whether this epoch improved by ``tol``; True where nothing is watched (early
         stopping asked for but without a validation set: ``partial_fit``, under 4 rows)."""
         if self.validation is not None and est.validation_scores_ is not None:
             score = self.score(*self.validation)
@@ -300,7 +299,7 @@ class _MLPEpochEnd(Callback):
                 self.best_params = self.model.params.copy()
             return not score < best + est.tol
         if est.best_loss_ is None or logs is None:
-            return None
+            return True
         loss, best = logs["loss"], est.best_loss_
         est.best_loss_ = min(best, loss)
         return not loss > best - est.tol

@@ -110,11 +110,11 @@ EQUIVALENT: dict[str, str] = {
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:363:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:162:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:173:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:162:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:173:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:162:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:173:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -143,7 +143,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:44:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:113:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+    "callbacks.py:129:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
     "backend.py:75:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -151,14 +151,14 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:287:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:116:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:132:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:70:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:116:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:132:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
     "backend.py:494:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
@@ -190,7 +190,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:228:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:295:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:204:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:215:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:456:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
@@ -215,7 +215,7 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:198:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:442:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:441:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
