@@ -160,3 +160,19 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if closed else ')'}"
         raise ValueError(f"{owner}: invalid {name} {value!r}; it must lie in {interval}")
     return v
+
+
+def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sample_weight") -> NDArray[Any]:
+    """``weights`` as a 1-D array of ``n`` finite values >= 0 in ``dtype``, not all 0
+    (a weighted mean divides by their sum)."""
+    array = as_numeric(weights, name, dtype)
+    if array.shape != (n,):
+        raise ValueError(f"{name} must be 1-D with one weight per sample, shape ({n},), "
+                         f"got shape {array.shape}")
+    if (array < 0).any():
+        first = int(np.argmax(array < 0))
+        raise ValueError(f"{name} must be >= 0; {int((array < 0).sum())} weight(s) are not, "
+                         f"the first {float(array[first])!r} at index {first}")
+    if not array.any():
+        raise ValueError(f"{name} is all zeros: a weighted mean needs some weight")
+    return array

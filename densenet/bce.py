@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import unit_interval
-from .loss import Loss, LossPlan
+from .loss import Loss, LossPlan, row_means
 
 #: PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss.
 LOG_FLOOR = -100.0
@@ -58,7 +58,7 @@ class BCELoss(Loss):
         backward = [partial(np.subtract, one, y_pred, denom), partial(np.multiply, denom, y_pred, denom),
                     partial(np.maximum, denom, eps, out=denom), partial(np.subtract, y_pred, y_true, grad),
                     partial(np.divide, grad, denom, grad), partial(np.multiply, grad, scale, grad)]
-        return LossPlan(forward, lambda: -float(term.sum()) / size, backward)
+        return LossPlan(forward, lambda: -float(term.sum()) / size, backward, partial(row_means, term, -1.0))
 
 
 def _clamped_log(p: NDArray[Any], out: NDArray[Any], floor: NDArray[Any]) -> None:

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import unit_interval
 from .backend import expit
-from .loss import Loss, LossPlan
+from .loss import Loss, LossPlan, row_means
 
 
 class BCEWithLogitsLoss(Loss):
@@ -50,4 +50,4 @@ class BCEWithLogitsLoss(Loss):
                    partial(np.maximum, y_pred, zero, out=soft), partial(np.add, term, soft, term)]
         backward = [partial(expit, y_pred, grad), partial(np.subtract, grad, y_true, grad),
                     partial(np.multiply, grad, scale, grad)]
-        return LossPlan(forward, lambda: float(term.sum()) / size, backward)
+        return LossPlan(forward, lambda: float(term.sum()) / size, backward, partial(row_means, term, 1.0))

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric, unit_interval
 from .chain import Call
-from .loss import Loss, LossPlan
+from .loss import Loss, LossPlan, row_means
 
 
 class CrossEntropyLoss(Loss):
@@ -97,6 +97,8 @@ class CrossEntropyLoss(Loss):
             def value() -> float:
                 return -float(picked.sum()) / n
 
+            rows = partial(np.negative, picked)
+
             one = np.ones((), dtype)
             at_label = np.zeros(n, dtype)
             backward += [partial(np.take, flat_grad, index, None, at_label, "clip"),
@@ -109,6 +111,8 @@ class CrossEntropyLoss(Loss):
             def value() -> float:
                 return -float(product.sum()) / n
 
+            rows = partial(row_means, product, -float(classes))  # minus each row's sum
+
             # a row of T summing to s has the gradient s softmax - T (PyTorch takes the rows
             # as they are); the row sums (add.reduce's axis, dtype, out, keepdims) are spread
             # before the product (see ``log_softmax``)
@@ -117,7 +121,7 @@ class CrossEntropyLoss(Loss):
                          partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
                          partial(np.subtract, grad, y_true, grad)]
         backward.append(partial(np.multiply, grad, scale, grad))
-        return LossPlan(forward, value, backward)
+        return LossPlan(forward, value, backward, rows)
 
 
 def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:

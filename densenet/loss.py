@@ -8,23 +8,28 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
   target a loss accepts is the loss's business: ``fit`` asks, never decides);
 - ``plan(y_pred, y_true, grad)``: on arrays fixed for one batch size, the calls
   that compute the loss, a call that returns its value (read once per batch at
-  most), and the calls that write dL/dy_pred into ``grad``.
+  most), the calls that write dL/dy_pred into ``grad``, and a call that writes
+  each sample's loss (``LossPlan.rows``: their mean is the value).
 
-``forward(y_pred, y_true) -> float`` and ``backward() -> dL/dy_pred`` derive
-from ``plan``, with the same calls, so a hand-written loop and ``fit`` agree
-bit for bit.
+``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
+dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop
+and ``fit`` agree bit for bit. With sample weights ``w`` the loss is the
+weighted mean of the samples' losses, ``sum(w_i l_i) / sum(w)`` (``weighted``):
+scaling every weight changes nothing, unit weights give the unweighted loss,
+and an integer weight counts a sample that many times in its batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric
+from ._validation import as_numeric, sample_weights
 from .chain import Call
 from .kept import KeepsPlans
 
@@ -34,12 +39,14 @@ KEPT_PLANS = 4
 
 @dataclass(frozen=True)
 class LossPlan:
-    """A loss on fixed arrays: run ``forward``, then ``value()`` is the loss;
-    ``backward`` writes dL/dy_pred."""
+    """A loss on fixed arrays: run ``forward``, then ``value()`` is the loss and
+    ``rows(out)`` writes each sample's loss into ``out`` ``(N,)`` (the value is their
+    mean; None for a loss that cannot weight its samples); ``backward`` writes dL/dy_pred."""
 
     forward: Sequence[Call]
     value: Callable[[], float]
     backward: Sequence[Call]
+    rows: Callable[[NDArray[Any]], object] | None = None
 
 
 class Loss(KeepsPlans):
@@ -83,17 +90,23 @@ class Loss(KeepsPlans):
         """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``."""
         raise TypeError(f"{self!r} does not define plan(): a Loss must")
 
-    def forward(self, y_pred: ArrayLike, y_true: ArrayLike) -> float:
-        """The loss of ``y_pred`` against ``y_true``, as a Python float."""
+    def forward(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """The loss of ``y_pred`` against ``y_true``, as a Python float; with
+        ``sample_weight`` ``(N,)`` (finite, >= 0, not all 0), the weighted mean of the
+        samples' losses (see the module docstring)."""
         y_pred, y_true = self.check(y_pred, y_true)
-        key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype)
-        plans = self._kept(KEPT_PLANS)  # (P, T, G, plan) by shapes and dtypes
+        weight = None if sample_weight is None else sample_weights(sample_weight, len(y_pred), y_pred.dtype)
+        key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
+        plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key)
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
-            kept = (P, T, G, self.plan(P, T, G))
-        P, T, G, plan = kept
+            W = None if weight is None else np.zeros_like(weight)
+            kept = (P, T, G, self.plan(P, T, G) if W is None else self.weighted_plan(P, T, G, W), W)
+        P, T, G, plan, W = kept
         P[...], T[...] = y_pred, y_true
+        if W is not None:
+            W[...] = weight
         for call in plan.forward:
             call()
         plans.hold(key, kept)  # for this thread's backward
@@ -104,13 +117,20 @@ class Loss(KeepsPlans):
         held = self._held()
         if held is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
-        G, plan = held[1][2:]
+        G, plan = held[1][2:4]
         for call in plan.backward:
             call()
         return G.copy()
 
-    def __call__(self, y_pred: ArrayLike, y_true: ArrayLike) -> float:
-        return self.forward(y_pred, y_true)
+    def weighted_plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any],
+                      weight: NDArray[Any]) -> LossPlan:
+        """``plan`` with each sample's loss weighted by ``weight`` ``(N,)``, filled
+        before each forward pass: ``sum(w_i l_i) / sum(w)`` and its gradient (0 and
+        0 for a batch whose weights are all 0)."""
+        return weighted(self.plan(y_pred, y_true, grad), grad, weight, self)
+
+    def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        return self.forward(y_pred, y_true, sample_weight)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -119,6 +139,42 @@ class Loss(KeepsPlans):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Loss) -> LossPlan:
+    """``plan`` weighted per sample by ``weight`` ``(N,)``: the value is
+    ``sum(w_i l_i) / sum(w)`` with ``l_i`` from ``plan.rows``, and the gradient is
+    ``plan``'s (that of the mean, ``l_i / N``) with row ``i`` times ``N w_i / sum(w)``:
+    one pass more over the gradient; unit weights multiply it by exactly 1."""
+    if plan.rows is None:
+        raise TypeError(f"{loss!r} cannot weight its samples: its plan gives no per-sample losses "
+                        "(LossPlan.rows)")
+    n, rows = len(weight), plan.rows
+    losses, mass = np.zeros(n, weight.dtype), np.zeros((), weight.dtype)
+    column = np.zeros((n,) + (1,) * (grad.ndim - 1), weight.dtype)  # N w_i / sum(w), along the rows
+    # spread over grad's shape before the product: a product broadcasting the column
+    # into grad itself copies grad on every call
+    spread = np.zeros_like(grad)
+
+    def weigh() -> None:
+        rows(losses)
+        np.add.reduce(weight, 0, out=mass)
+        np.multiply(weight, n / mass if mass else 0.0, out=column.reshape(n))
+        np.copyto(spread, column)
+
+    def value() -> float:
+        return float(np.dot(weight, losses)) / float(mass) if mass else 0.0
+
+    return LossPlan((*plan.forward, weigh), value, (*plan.backward, partial(np.multiply, grad, spread, grad)),
+                    rows)
+
+
+def row_means(terms: NDArray[Any], scale: float, out: NDArray[Any]) -> None:
+    """``out = scale * mean(terms[i])`` for each sample ``i`` (the first axis), in
+    ``out`` ``(N,)``: a loss's ``LossPlan.rows`` from its elementwise terms."""
+    by_row = terms.reshape(len(terms), -1) if terms.ndim else terms.reshape(1, 1)
+    np.add.reduce(by_row, 1, out=out)
+    np.multiply(out, scale / by_row.shape[1], out=out)
 
 
 def _holds_integers(y: NDArray[Any]) -> bool:

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
 from . import io
-from ._validation import as_bounded_matrix, positive_int
+from ._validation import as_bounded_matrix, positive_int, sample_weights
 from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
@@ -301,18 +301,19 @@ class Sequential:
                                                            input_grad, blocks))
         return kept[1]
 
-    def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any]) -> TrainStep:
+    def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
+                   weighted: bool = False) -> TrainStep:
         """The planned training step (``densenet.plan.TrainStep``) for ``loss``,
         ``optimizer`` and batches of ``n`` rows with targets like ``target``, kept for
         reuse: a fit called again with the same loss and optimiser (a fit per epoch,
         ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
-        changes (``TrainStep.key``)."""
-        key = TrainStep.key(self, loss, optimizer, n, target)
+        changes (``TrainStep.key``). ``weighted`` plans sample weights (``step.w``)."""
+        key = TrainStep.key(self, loss, optimizer, n, target, weighted)
         kept = self._steps.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
             if len(self._steps) >= KEPT_STEPS:
                 self._steps.pop(next(iter(self._steps)), None)
-            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target))
+            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target, weighted))
         return kept[2]
 
     def _blocks_of(self, flat: NDArray[Any]) -> list[tuple[NDArray[Any], ...]]:
@@ -465,9 +466,10 @@ class Sequential:
         batch_size: int = 32,
         shuffle: bool = True,
         seed: int | np.random.Generator | None = None,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        validation_data: tuple[ArrayLike, ...] | None = None,
         callbacks: Sequence[Callback] = (),
         verbose: bool = False,
+        sample_weight: ArrayLike | None = None,
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
@@ -478,16 +480,20 @@ class Sequential:
             loss=self._default_loss() if loss is None else loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
+            sample_weight=sample_weight,
         )
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None) -> float:
-        """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``."""
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
+                 sample_weight: ArrayLike | None = None) -> float:
+        """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``;
+        with ``sample_weight`` ``(N,)``, the weighted mean of the samples' losses."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
         X, y, bounded = self._checked_data(X, y, loss)
-        return loss.forward(self._predict(X, PREDICT_BATCH, bounded), y)
+        w = None if sample_weight is None else sample_weights(sample_weight, len(X), self.dtype)
+        return loss.forward(self._predict(X, PREDICT_BATCH, bounded), y, w)
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

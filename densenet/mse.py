@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .backend import sum_of_squares
-from .loss import Loss, LossPlan
+from .loss import Loss, LossPlan, row_means
 
 
 class MSELoss(Loss):
@@ -39,6 +39,12 @@ class MSELoss(Loss):
         size = diff.size
         scale = np.array(2.0 / size, diff.dtype)  # 0-d: no Python-scalar conversion per call
         squares = sum_of_squares(diff)
+        square = np.zeros_like(diff)
+
+        def rows(out: NDArray[Any]) -> None:  # each sample's mean square
+            np.multiply(diff, diff, out=square)
+            row_means(square, 1.0, out)
+
         return LossPlan(forward=[partial(np.subtract, y_pred, y_true, diff)],
                         value=lambda: squares() / size,
-                        backward=[partial(np.multiply, diff, scale, grad)])
+                        backward=[partial(np.multiply, diff, scale, grad)], rows=rows)

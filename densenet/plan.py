@@ -53,15 +53,16 @@ class TrainStep:
         n: the batch size.
         target: a target array as ``loss.target`` returns it; ``step.y`` gets its
             dtype and trailing shape.
+        weighted: weigh each sample's loss by ``step.w`` (``Loss.weighted_plan``).
 
-    Fill ``step.X`` and ``step.y``, then ``step()`` returns the batch's loss;
+    Fill ``step.X`` and ``step.y`` (and ``step.w``), then ``step()`` returns the batch's loss;
     ``model.grads`` holds its gradient and ``model.params`` has been updated
     (unless there is no optimiser). When the update is folded into the backward
     pass (``folded``: see the module docstring), ``model.grads`` is not written.
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-                 target: NDArray[Any]) -> None:
+                 target: NDArray[Any], weighted: bool = False) -> None:
         self.params, self.grads = model.params, model.grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
         folding = _folding(optimizer, self.params) if optimizer is not None and large else None
@@ -71,7 +72,10 @@ class TrainStep:
         #: how many BLAS threads its steps run on, chosen by timing them (``fit`` sets it)
         self.thread_choice: ThreadChoice | None = None
         self.y = np.zeros((n, *target.shape[1:]), target.dtype)
-        planned = loss.plan(plan.Y, self.y, plan.dY)
+        #: the batch's sample weights (``Loss.weighted_plan``), or None: unweighted
+        self.w = np.zeros(n, model.dtype) if weighted else None
+        planned = loss.plan(plan.Y, self.y, plan.dY) if self.w is None else loss.weighted_plan(
+            plan.Y, self.y, plan.dY, self.w)
         self.forward = plan.forward + tuple(planned.forward)
         self.value = planned.value
         self.backward = tuple(planned.backward) + plan.backward
@@ -90,9 +94,13 @@ class TrainStep:
         else:
             self.update = _nothing
 
+    def mass(self) -> float:
+        """What the batch counts for in a mean over batches: its rows, or its weights' sum."""
+        return self.n if self.w is None else float(np.add.reduce(self.w))
+
     @staticmethod
     def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-            target: NDArray[Any]) -> tuple[Any, ...]:
+            target: NDArray[Any], weighted: bool = False) -> tuple[Any, ...]:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
@@ -101,7 +109,7 @@ class TrainStep:
         if optimizer is not None:
             heavy = optimizer.heavy_ball(model.params)
             folding = (optimizer.plain_descent, heavy if heavy is None else (heavy[0], id(heavy[1])))
-        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding
+        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted
 
     def __call__(self) -> float:
         for call in self.forward:

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validation import hyperparameter, positive_int
+from ._validation import hyperparameter, positive_int, sample_weights
 from .adam import Adam
 from .callbacks import Callback
 from .cross_entropy import CrossEntropyLoss
@@ -159,11 +159,11 @@ class _DenseNetEstimator(BaseEstimator):
                                  f"network's {self._built[name]!r}; fit with warm_start=False for a new one")
 
     def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int,
-             incremental: bool = False) -> Self:
+             incremental: bool = False, sample_weight: ArrayLike | None = None) -> Self:
         """Validate, then build a network (``mode`` "new"), or check that the fitted one is
         what the parameters describe ("warm_start", "partial_fit"), and train ``epochs`` epochs
-        (on every row when ``incremental``: no validation split). Nothing changes before
-        every check has passed."""
+        (on every row when ``incremental``: no validation split), each sample's loss weighted
+        by ``sample_weight``. Nothing changes before every check has passed."""
         self._check_parameters()
         first = mode == "new"
         if not first:
@@ -171,6 +171,7 @@ class _DenseNetEstimator(BaseEstimator):
         X, y = validate_data(self, data, target, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
                              y_numeric=isinstance(self, RegressorMixin))
         targets = self._targets(y, mode)
+        w = None if sample_weight is None else sample_weights(sample_weight, len(X), X.dtype)
         if mode == "warm_start":  # a new optimiser, as the MLP's; the epochs and curves go on
             self.optimizer_ = self._optimizer()
         if first:
@@ -193,10 +194,12 @@ class _DenseNetEstimator(BaseEstimator):
         if self.early_stopping and not incremental and len(X) >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)
                         and _stratifiable(targets, self.validation_fraction) else None)
-            X, X_val, targets, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
-                                                        stratify=stratify,
-                                                        random_state=int(self.rng_.integers(2**31)))
-            validation = (X_val, y_val)
+            split = train_test_split(X, targets, *(() if w is None else (w,)),
+                                     test_size=self.validation_fraction, stratify=stratify,
+                                     random_state=int(self.rng_.integers(2**31)))
+            X, X_val, targets, y_val = split[:4]
+            w, w_val = (None, None) if w is None else split[4:]
+            validation = (X_val, y_val, w_val)
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
             callbacks.append(self._epoch_end.begin(len(X), validation))
@@ -204,15 +207,16 @@ class _DenseNetEstimator(BaseEstimator):
         history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
                                   epochs=epochs, batch_size=max(1, min(batch, len(X))),
                                   shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
-                                  verbose=bool(self.verbose))
+                                  verbose=bool(self.verbose), sample_weight=w)
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
         self.n_iter_ += history.epochs
         self.t_ += history.epochs * len(X)
         self.loss_ = self.loss_curve_[-1]
         return self
 
-    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
-        """The estimator's score of the model on encoded targets (accuracy, or R^2)."""
+    def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
+        """The estimator's score of the model on encoded targets (accuracy, or R^2),
+        weighted by ``weights``."""
         raise NotImplementedError
 
     @property
@@ -229,11 +233,15 @@ class _DenseNetEstimator(BaseEstimator):
         check_is_fitted(self, "model_")
         return [layer for layer in self.model_ if layer.n_params]  # the network's only parameters
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs; with
-        ``warm_start``, train the fitted one on (a new optimiser, the same classes)."""
+        ``warm_start``, train the fitted one on (a new optimiser, the same classes).
+        ``sample_weight`` ``(n_samples,)`` weighs each sample's loss, as the MLP's: each
+        batch's loss is the weighted mean ``sum(w l) / sum(w)``, and with
+        ``early_stopping`` the held-out rows keep their weights for the score."""
         warm = bool(self.warm_start) and hasattr(self, "model_")
-        return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter))
+        return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter),
+                         sample_weight=sample_weight)
 
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
@@ -249,6 +257,10 @@ def _stratifiable(labels: NDArray[Any], fraction: float) -> bool:
     return bool(np.min(counts) >= 2 and len(counts) <= min(held_out, len(labels) - held_out))
 
 
+#: held-out rows: ``X``, encoded targets and sample weights (or None)
+Validation = tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]
+
+
 class _MLPEpochEnd(Callback):
     """What scikit-learn's MLP does after each epoch of its stochastic solvers, on the
     estimator's attributes: count the epochs that do not improve by ``tol`` (on the
@@ -260,14 +272,14 @@ class _MLPEpochEnd(Callback):
     count goes on over a warm start's or ``partial_fit``'s later fits, as the MLP's."""
 
     def __init__(self, estimator: _DenseNetEstimator,
-                 score: Callable[[NDArray[Any], NDArray[Any]], float]) -> None:
+                 score: Callable[[NDArray[Any], NDArray[Any], NDArray[Any] | None], float]) -> None:
         self.estimator, self.score = estimator, score
         self.no_improvement_count = 0
         self.rows, self.seen = 0, 0
-        self.validation: tuple[NDArray[Any], NDArray[Any]] | None = None
+        self.validation: Validation | None = None
         self.best_params: NDArray[Any] | None = None
 
-    def begin(self, rows: int, validation: tuple[NDArray[Any], NDArray[Any]] | None) -> _MLPEpochEnd:
+    def begin(self, rows: int, validation: Validation | None) -> _MLPEpochEnd:
         """Ready for a fit on ``rows`` training rows, scored on ``validation`` if given."""
         self.rows, self.validation, self.seen, self.best_params = rows, validation, self.estimator.t_, None
         return self
@@ -382,20 +394,23 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     _classes_given: NDArray[Any] | None = None
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Self:
-        """One epoch on ``(X, y)``; the first call needs ``classes``, every label there will be."""
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
+        """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``); the
+        first call needs ``classes``, every label there will be."""
         first = not hasattr(self, "model_")
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self.classes_ = self._classes_given = np.unique(np.asarray(classes))
         try:
-            return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1, incremental=True)
+            return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1, incremental=True,
+                             sample_weight=sample_weight)
         finally:
             self.__dict__.pop("_classes_given", None)
 
-    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
-        return float(np.mean(np.argmax(self.model_.predict(X), axis=1) == targets))
+    def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
+        return float(np.average(np.argmax(self.model_.predict(X), axis=1) == targets, weights=weights))
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
@@ -440,20 +455,21 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
             self.y_1d_ = y.ndim == 1
         return y.reshape(len(y), -1)
 
-    def _score(self, X: NDArray[Any], targets: NDArray[Any]) -> float:
+    def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
         from sklearn.metrics import r2_score
 
-        return float(r2_score(targets, self.model_.predict(X)))
+        return float(r2_score(targets, self.model_.predict(X), sample_weight=weights))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Self:
-        """One epoch on ``(X, y)``, building the network on the first call."""
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+        """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``),
+        building the network on the first call."""
         return self._fit(X, y, mode="partial_fit" if hasattr(self, "model_") else "new", epochs=1,
-                         incremental=True)
+                         incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""

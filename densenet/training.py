@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import positive_int
+from ._validation import positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .loss import Loss
@@ -44,7 +44,8 @@ class History:
 
     Attributes:
         loss: the mean training loss over each epoch's batches (each batch
-            weighted by its number of samples), ``(epochs_run,)``.
+            weighted by its number of samples, or by the sum of its sample
+            weights), ``(epochs_run,)``.
         val_loss: the loss on ``validation_data`` after each epoch, or None.
         stopped_early: True when a callback stopped training before ``epochs``.
     """
@@ -88,10 +89,12 @@ class DivergenceError(FloatingPointError):
 class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
-    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], batch_size: int,
-                 shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
-        self.model, self.X, self.y, self.optimizer = model, X, y, optimizer
+    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None,
+                 batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
+        self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         n = len(X)
+        #: what the epoch's batches count for together (``TrainStep.mass``)
+        self.mass = float(n if w is None else np.add.reduce(w))
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         #: 0..n-1, and this epoch's order of the rows; None: in order
@@ -104,10 +107,12 @@ class _Epoch:
         (``Optimizer.settings_version``: a callback may change them); kept by the model,
         so that unchanged settings build nothing."""
         model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
+        weighted = self.w is not None
         self.version = None if optimizer is None else optimizer.settings_version
-        self.full = model.train_step(loss, optimizer, self.batch_size, y)
+        self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted)
         rest = len(y) - self.starts[-1]
-        self.last = self.full if rest == self.batch_size else model.train_step(loss, optimizer, rest, y)
+        self.last = (self.full if rest == self.batch_size
+                     else model.train_step(loss, optimizer, rest, y, weighted))
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -129,15 +134,19 @@ class _Epoch:
             rows = self.shuffled[1][start:stop]
             np.take(self.X, rows, axis=0, out=step.X, mode="clip")
             np.take(self.y, rows, axis=0, out=step.y, mode="clip")
+            if self.w is not None and step.w is not None:
+                np.take(self.w, rows, axis=0, out=step.w, mode="clip")
         else:
             step.X[...] = self.X[start:stop]
             step.y[...] = self.y[start:stop]
+            if self.w is not None and step.w is not None:
+                step.w[...] = self.w[start:stop]
         return step
 
     def run(self, on_batch: Sequence[Callback] = (),
             threads: ThreadChoice | None = None) -> tuple[float, int | None]:
         """Train one epoch (each step through ``threads``, if given): returns (sum of
-        batch losses x rows, None), or stops at the first non-finite loss with
+        batch losses x masses, None), or stops at the first non-finite loss with
         (partial sum, that batch's index)."""
         batch, isfinite, full = self.batch, math.isfinite, self.full
         total = 0.0
@@ -146,7 +155,7 @@ class _Epoch:
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, i
-            total += value * step.n
+            total += value * (step.n if step.w is None else step.mass())
             if on_batch:
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
@@ -189,9 +198,10 @@ def fit(
     batch_size: int = 32,
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
-    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    validation_data: tuple[ArrayLike, ...] | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: bool = False,
+    sample_weight: ArrayLike | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -209,13 +219,20 @@ def fit(
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights.
-        validation_data: ``(X_val, y_val)``, evaluated with ``loss`` after
-            every epoch (``History.val_loss``, ``logs["val_loss"]``).
+        validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, w_val)``,
+            evaluated with ``loss`` after every epoch (``History.val_loss``,
+            ``logs["val_loss"]``; weighted by ``w_val`` as ``sample_weight``).
         callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping``.
         verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
             otherwise a plain line every ``max(1, epochs // 20)`` epochs
             (``densenet.callbacks.Progress``).
+        sample_weight: ``(N,)`` weights >= 0, not all 0: each batch's loss is the
+            weighted mean of its samples' losses, ``sum(w_i l_i) / sum(w)``
+            (``densenet.loss``), and ``History.loss`` the weighted mean over the
+            epoch. Unit weights train exactly as none; an integer weight counts a
+            sample that many times in its batch; a batch whose weights are all 0
+            makes a step with a zero gradient.
 
     Returns:
         A ``History`` of per-epoch losses.
@@ -236,6 +253,7 @@ def fit(
         raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                         f"got {type(loss).__name__} {loss!r}")
     X, y = model.check_data(X, y, loss)
+    w = None if sample_weight is None else sample_weights(sample_weight, len(X), model.dtype)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     if not isinstance(shuffle, (bool, np.bool_)):
@@ -245,9 +263,13 @@ def fit(
         raise ValueError("the model has no parameters to train")
     validation = None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        validation = model.check_data(*validation_data, loss, names=("X_val", "y_val"))
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, w_val)")
+        X_val, y_val = model.check_data(validation_data[0], validation_data[1], loss,
+                                        names=("X_val", "y_val"))
+        w_val = (None if len(validation_data) < 3 or validation_data[2] is None
+                 else sample_weights(validation_data[2], len(X_val), model.dtype, "w_val"))
+        validation = X_val, y_val, w_val
     optimizer.prepare(model.params)
 
     callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
@@ -272,9 +294,9 @@ def fit(
         # divergence is detected and reported below
         with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
             if optimizer.full_batch:
-                _train_full_batch(model, X, y, loss, optimizer, epochs, batch_size, record)
+                _train_full_batch(model, X, y, w, loss, optimizer, epochs, batch_size, record)
             else:
-                _train_steps(model, X, y, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record,
+                _train_steps(model, X, y, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record,
                              threads)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
@@ -290,7 +312,7 @@ class _Record:
     """What happens after each epoch: the validation loss, the ``History``, the callbacks."""
 
     def __init__(self, model: Sequential, epochs: int, callbacks: Sequence[Callback], loss: Loss,
-                 validation: tuple[NDArray[Any], NDArray[Any]] | None) -> None:
+                 validation: tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None] | None) -> None:
         self.model, self.epochs, self.callbacks, self.loss = model, epochs, callbacks, loss
         self.validation = validation
         metrics = ("loss",) if validation is None else ("loss", "val_loss")
@@ -302,7 +324,8 @@ class _Record:
         """Record epoch ``epoch`` with its training ``loss``; True when a callback stops training."""
         logs = {"loss": loss}
         if self.validation is not None:
-            logs["val_loss"] = self.model.evaluate(*self.validation, self.loss)
+            X_val, y_val, w_val = self.validation
+            logs["val_loss"] = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val)
         for name, value in logs.items():
             self.recorded[name][epoch] = value
         self.history.loss = self.recorded["loss"][: epoch + 1]
@@ -326,13 +349,13 @@ class _Record:
             callback.on_train_error(error)
 
 
-def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss, optimizer: Optimizer,
-                 epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator, record: _Record,
-                 threads: int | None) -> None:
+def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
+                 optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
+                 record: _Record, threads: int | None) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-    epoch_run = _Epoch(model, X, y, batch_size, shuffle, loss, optimizer)
+    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer)
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
@@ -346,7 +369,7 @@ def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
-            if record.end_epoch(epoch, total / len(X)):
+            if record.end_epoch(epoch, total / epoch_run.mass):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
                 epoch_run.plan_steps()
@@ -356,38 +379,39 @@ class _FullBatch:
     """The loss over all of ``(X, y)`` and its gradient, ``batch_size`` rows at a time:
     the objective a full-batch optimiser minimises (an epoch of steps without updates)."""
 
-    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss,
-                 batch_size: int) -> None:
-        self.model, self.n = model, len(X)
-        self.batches = _Epoch(model, X, y, batch_size, False, loss, None)
+    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None,
+                 loss: Loss, batch_size: int) -> None:
+        self.model = model
+        self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None)
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads, n = self.model.params, self.model.grads, self.n
+        params, grads, mass = self.model.params, self.model.grads, self.batches.mass
         params[...] = w
         total = 0.0
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
-            total += step() * step.n
-            if self.sums is not None:  # the gradient of the mean: a row-weighted mean of the batches'
+            value, share = step(), step.mass()
+            total += value * share
+            if self.sums is not None:  # the gradient of the mean: a mass-weighted mean of the batches'
                 gradient, scaled = self.sums
-                np.multiply(grads, step.n / n, out=scaled)
+                np.multiply(grads, share / mass, out=scaled)
                 if i == 0:
                     np.copyto(gradient, scaled)
                 else:
                     np.add(gradient, scaled, out=gradient)
         if self.sums is not None:
             grads[...] = self.sums[0]
-        return total / n, grads.astype(np.float64)
+        return total / mass, grads.astype(np.float64)
 
 
-def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], loss: Loss, optimizer: Optimizer,
-                      epochs: int, batch_size: int, record: _Record) -> None:
+def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
+                      optimizer: Optimizer, epochs: int, batch_size: int, record: _Record) -> None:
     """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
     each one an epoch of the ``History``."""
-    objective = _FullBatch(model, X, y, loss, batch_size)
+    objective = _FullBatch(model, X, y, w, loss, batch_size)
     good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
     good[...] = model.params
     iteration, diverged = 0, False

@@ -464,3 +464,69 @@ def test_warm_start_refuses_other_classes_or_features():
     with pytest.raises(ValueError, match="X has 3 features"):
         clf.fit(np.hstack([X, X[:, :1]]), y)
     assert clf.n_iter_ == 2
+
+
+def test_unit_sample_weights_fit_exactly_as_none():
+    X, y = blobs()
+    for make in (lambda: DenseNetClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0),
+                 lambda: DenseNetRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)):
+        target = y if isinstance(make(), DenseNetClassifier) else X[:, 0]
+        plain, weighted = make().fit(X, target), make().fit(X, target, sample_weight=np.ones(len(X)))
+        assert_array_equal(weighted.model_.params, plain.model_.params)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the MLP's, at max_iter
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_sample_weights_settle_conflicting_targets_as_the_mlp_s_do(kind):
+    """The same points twice, with targets 0 and 1 weighted 3 : 1: both estimators (and
+    scikit-learn's MLP) learn the weighted answer, probability or value 0.25 of target 1;
+    unweighted, 0.5."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    X, _ = blobs(60)
+    X2 = np.vstack([X, X])
+    y2 = np.r_[np.zeros(60, int), np.ones(60, int)]
+    w = np.r_[np.full(60, 3.0), np.ones(60)]
+    settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.03, max_iter=300, tol=0.0,
+                    n_iter_no_change=300, random_state=0)
+    if kind == "classifier":
+        ours, theirs = DenseNetClassifier(**settings), MLPClassifier(**settings)
+        answer = lambda est: est.predict_proba(X)[:, 1]  # noqa: E731
+    else:
+        ours, theirs = DenseNetRegressor(**settings), MLPRegressor(**settings)
+        answer = lambda est: est.predict(X)  # noqa: E731
+    for estimator in (ours, theirs):
+        estimator.fit(X2, y2, sample_weight=w)
+        np.testing.assert_allclose(answer(estimator), 0.25, atol=0.03)
+    np.testing.assert_allclose(answer(ours.fit(X2, y2)), 0.5, atol=0.03)
+
+
+def test_partial_fit_with_integer_weights_is_partial_fit_on_repeated_rows():
+    """One epoch of one batch (fewer than 200 rows): a weight of k is the row k times."""
+    X, y = blobs(40)
+    counts = np.random.default_rng(0).integers(0, 3, len(X))
+    repeated = np.repeat(np.arange(len(X)), counts)
+    settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, random_state=0)
+    for make, target in ((DenseNetClassifier, y), (DenseNetRegressor, X[:, 0])):
+        extra = {"classes": [0, 1, 2]} if make is DenseNetClassifier else {}
+        weighted, copies = make(**settings), make(**settings)
+        for _ in range(3):
+            weighted.partial_fit(X, target, sample_weight=counts, **extra)
+            copies.partial_fit(X[repeated], target[repeated], **extra)
+        np.testing.assert_allclose(weighted.model_.params, copies.model_.params, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(weighted.loss_curve_, copies.loss_curve_, rtol=1e-10)
+
+
+def test_early_stopping_scores_the_held_out_rows_with_their_weights():
+    """Half the rows are noise weighted 0: the validation score (R^2) weighs them out too,
+    so it is near 1 and training runs on; scored unweighted it would be near 0."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (400, 1))
+    y = X[:, 0] ** 2
+    noisy = np.arange(400) % 2 == 1
+    y[noisy] = rng.normal(0, 10, noisy.sum())
+    reg = DenseNetRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, early_stopping=True,
+                            max_iter=200, random_state=0).fit(X, y, sample_weight=(~noisy).astype(float))
+    assert reg.best_validation_score_ > 0.9
+    assert reg.score(X[~noisy], y[~noisy]) > 0.9
+    assert reg.score(X, y, sample_weight=(~noisy).astype(float)) == reg.score(X[~noisy], y[~noisy])

@@ -104,11 +104,11 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:378:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:379:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:444:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:363:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:386:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:173:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -118,11 +118,11 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:362:55:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:385:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:232:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:58:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:65:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:107:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
@@ -183,7 +183,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:49:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:114:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:119:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
@@ -209,13 +209,13 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
-    "sklearn.py:180:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:181:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:180:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:181:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:198:95:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:199:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:441:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:456:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)

@@ -1,0 +1,265 @@
+"""Sample weights: each sample's loss weighted, the loss the weighted mean ``sum(w l) / sum(w)``.
+
+The oracle is the definition: a sample's loss alone (``loss.forward`` on its row), and
+the gradient of the weighted mean, ``w_i / sum(w)`` times that sample's own gradient;
+then PyTorch's autograd of the same mean, and the equivalences that make weights mean
+what users expect (unit weights change nothing, an integer weight repeats a sample in its
+batch, a zero weight removes it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+from densenet.plan import TrainStep
+
+from .conftest import mlp
+
+N, C = 7, 3
+
+
+def loss_cases(rng):
+    """(loss, y_pred, y_true) for every loss and kind of target."""
+    Z = rng.standard_normal((N, C))
+    probabilities = rng.uniform(0.0, 1.0, (N, C))
+    return {
+        "mse": (dn.MSELoss(), Z, probabilities),
+        "bce": (dn.BCELoss(), 1.0 / (1.0 + np.exp(-Z)), probabilities),
+        "bce_with_logits": (dn.BCEWithLogitsLoss(), Z, probabilities),
+        "cross_entropy_labels": (dn.CrossEntropyLoss(), Z, rng.integers(0, C, N)),
+        "cross_entropy_probabilities": (dn.CrossEntropyLoss(), Z, probabilities),
+    }
+
+
+CASES = list(loss_cases(np.random.default_rng(0)))
+
+
+def weights(rng):
+    w = rng.uniform(0.0, 3.0, N)
+    w[2] = 0.0  # a sample that does not count
+    return w
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_weighted_loss_is_the_weighted_mean_of_the_samples_losses(case):
+    rng = np.random.default_rng(1)
+    loss, y_pred, y_true = loss_cases(rng)[case]
+    w = weights(rng)
+    alone = [loss.forward(y_pred[i:i + 1], y_true[i:i + 1]) for i in range(N)]
+    gradients = []
+    for i in range(N):
+        loss.forward(y_pred[i:i + 1], y_true[i:i + 1])
+        gradients.append(loss.backward()[0])
+    value = loss.forward(y_pred, y_true, sample_weight=w)
+    grad = loss.backward()
+    assert_allclose(value, np.dot(w, alone) / w.sum(), rtol=1e-14)
+    assert_allclose(grad, w[:, None] / w.sum() * np.array(gradients), rtol=1e-14, atol=1e-17)
+    assert not grad[2].any()  # the zero-weight sample has no say
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_weighted_loss_and_gradient_equal_pytorch_s(case):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    per_sample = {
+        "mse": lambda z, t: F.mse_loss(z, t, reduction="none").mean(1),
+        "bce": lambda z, t: F.binary_cross_entropy(z, t, reduction="none").mean(1),
+        "bce_with_logits": lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="none").mean(1),
+        "cross_entropy_labels": lambda z, t: F.cross_entropy(z, t, reduction="none"),
+        "cross_entropy_probabilities": lambda z, t: F.cross_entropy(z, t, reduction="none"),
+    }[case]
+    rng = np.random.default_rng(2)
+    loss, y_pred, y_true = loss_cases(rng)[case]
+    w = weights(rng)
+    z = torch.tensor(y_pred, requires_grad=True)
+    tw = torch.tensor(w)
+    expected = (per_sample(z, torch.tensor(y_true)) * tw).sum() / tw.sum()
+    expected.backward()
+    assert_allclose(loss.forward(y_pred, y_true, sample_weight=w), expected.item(), rtol=1e-13)
+    assert_allclose(loss.backward(), z.grad.numpy(), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unit_weights_give_the_unweighted_gradient_bit_for_bit(case, dtype):
+    loss, y_pred, y_true = loss_cases(np.random.default_rng(3))[case]
+    y_pred = y_pred.astype(dtype)
+    plain = loss.forward(y_pred, y_true)
+    grad = loss.backward()
+    weighted = loss.forward(y_pred, y_true, sample_weight=np.ones(N))
+    assert_array_equal(loss.backward(), grad)
+    assert weighted == pytest.approx(plain, rel=1e-6 if dtype == np.float32 else 1e-15)
+
+
+def scaled_by(factor, case):
+    loss, y_pred, y_true = loss_cases(np.random.default_rng(4))[case]
+    w = weights(np.random.default_rng(5)) * factor
+    return loss.forward(y_pred, y_true, sample_weight=w), loss.backward()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_scaling_every_weight_changes_nothing(case):
+    value, grad = scaled_by(1.0, case)
+    value_1000, grad_1000 = scaled_by(1000.0, case)
+    assert_allclose(value_1000, value, rtol=1e-14)
+    assert_allclose(grad_1000, grad, rtol=1e-14, atol=1e-18)
+
+
+def regression(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    return X, rng.uniform(0.1, 0.9, (n, 2)), rng.integers(0, 4, n).astype(float)
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda: dn.SGD(0.5), lambda: dn.SGD(0.5, momentum=0.9),
+                                            lambda: dn.Adam(0.01)], ids=["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("sizes, batch_size", [((3, 8, 2), 5), ((3, 512, 512, 2), 24)],
+                         ids=["small", "folded"])
+def test_unit_weights_train_exactly_as_none(make_optimizer, sizes, batch_size):
+    """Also where plain SGD and momentum fold their update into the gradient products
+    (a largest product of 2**18 multiply-adds: 512 x 512 at 24 rows is above it)."""
+    X, y, _ = regression()
+    plain, weighted = mlp(sizes), mlp(sizes)
+    h_plain = plain.fit(X, y, optimizer=make_optimizer(), epochs=3, batch_size=batch_size, seed=0)
+    h_weighted = weighted.fit(X, y, optimizer=make_optimizer(), epochs=3, batch_size=batch_size, seed=0,
+                              sample_weight=np.ones(len(X)))
+    assert_array_equal(weighted.params, plain.params)
+    assert_allclose(h_weighted.loss, h_plain.loss, rtol=1e-14)
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda: dn.SGD(0.5), lambda: dn.LBFGS()], ids=["sgd", "lbfgs"])
+def test_an_integer_weight_counts_a_sample_that_many_times(make_optimizer):
+    """Whole-batch steps, and L-BFGS over the batches of an epoch (its objective summed
+    over 5-row chunks): a weight of k is the sample k times, a weight of 0 no sample."""
+    X, y, counts = regression()
+    repeated = np.repeat(np.arange(len(X)), counts.astype(int))
+    weighted, copies = mlp((3, 8, 2)), mlp((3, 8, 2))
+    n = len(X) if isinstance(make_optimizer(), dn.SGD) else 5
+    h_weighted = weighted.fit(X, y, optimizer=make_optimizer(), epochs=4, batch_size=n, shuffle=False,
+                              sample_weight=counts)
+    h_copies = copies.fit(X[repeated], y[repeated], optimizer=make_optimizer(), epochs=4,
+                          batch_size=len(repeated) if n == len(X) else 5, shuffle=False)
+    assert_allclose(weighted.params, copies.params, rtol=1e-12, atol=1e-14)
+    assert_allclose(h_weighted.loss, h_copies.loss, rtol=1e-12)
+
+
+def test_shuffled_batches_carry_their_samples_weights():
+    """``fit`` against a hand-written loop over the same shuffled batches, each weighted
+    by its rows' weights: bit-identical weights."""
+    X, y, _ = regression()
+    w = np.random.default_rng(6).uniform(0.0, 2.0, len(X))
+    model, by_hand = mlp((3, 8, 2)), mlp((3, 8, 2))
+    model.fit(X, y, optimizer=dn.SGD(0.5), epochs=2, batch_size=5, seed=7, sample_weight=w)
+    rng, loss, sgd = np.random.default_rng(7), dn.MSELoss(), dn.SGD(0.5)
+    for _ in range(2):
+        order = np.arange(len(X))
+        rng.shuffle(order)
+        for start in range(0, len(X), 5):
+            rows = order[start:start + 5]
+            loss.forward(by_hand.forward(X[rows]), y[rows], sample_weight=w[rows])
+            by_hand.backward(loss.backward(), input_grad=False)
+            sgd.step(by_hand.params, by_hand.grads)
+    assert_array_equal(model.params, by_hand.params)
+
+
+def test_the_epoch_loss_and_evaluate_are_weighted_means():
+    X, y, _ = regression()
+    w = np.random.default_rng(8).uniform(0.0, 2.0, len(X))
+    model = mlp((3, 8, 2))
+    history = model.fit(X, y, optimizer=dn.LBFGS(), epochs=3, sample_weight=w,
+                        validation_data=(X[:10], y[:10], w[:10]))
+    squares = ((model.predict(X) - y) ** 2).mean(axis=1)
+    assert_allclose(model.evaluate(X, y, sample_weight=w), np.dot(w, squares) / w.sum(), rtol=1e-13)
+    assert_allclose(history.val_loss[-1], np.dot(w[:10], squares[:10]) / w[:10].sum(), rtol=1e-13)
+    assert_allclose(model.evaluate(X, y, sample_weight=np.ones(len(X))), model.evaluate(X, y), rtol=1e-15)
+    assert model.evaluate(X, y, sample_weight=w) != pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+def test_a_batch_whose_weights_are_all_zero_contributes_nothing():
+    """Its step has a zero gradient (plain SGD leaves the weights as they are) and its
+    loss counts for nothing in the epoch's mean."""
+    X, y, _ = regression(n=10)
+    w = np.ones(10)
+    w[5:] = 0.0
+    model = mlp((3, 8, 2))
+    history = model.fit(X, y, optimizer=dn.SGD(0.5), epochs=1, batch_size=5, shuffle=False, sample_weight=w)
+    first = mlp((3, 8, 2))
+    h_first = first.fit(X[:5], y[:5], optimizer=dn.SGD(0.5), epochs=1, batch_size=5, shuffle=False)
+    assert_array_equal(model.params, first.params)
+    assert history.loss[0] == pytest.approx(h_first.loss[0], rel=1e-15)  # summed in another order
+
+
+BAD = [
+    (np.ones(23), ValueError, r"sample_weight must be 1-D with one weight per sample, shape \(24,\), got "
+                              r"shape \(23,\)"),
+    (np.ones((24, 1)), ValueError, r"shape \(24,\), got shape \(24, 1\)"),
+    (np.r_[np.ones(23), -1.0], ValueError, r"sample_weight must be >= 0; 1 weight\(s\) are not, the first "
+                                           r"-1.0 at index 23"),
+    (np.r_[np.ones(23), np.nan], ValueError, r"sample_weight holds 1 non-finite value"),
+    (np.zeros(24), ValueError, r"sample_weight is all zeros"),
+    (["a"] * 24, TypeError, r"sample_weight must hold real numbers"),
+]
+
+
+@pytest.mark.parametrize("w, error, message", BAD)
+def test_bad_weights_are_refused_before_anything_changes(w, error, message):
+    X, y, _ = regression()
+    model, adam = mlp((3, 8, 2)), dn.Adam()
+    model.fit(X, y, optimizer=adam, epochs=1)
+    params, state = model.params.copy(), adam.state_dict()
+    with pytest.raises(error, match=message):
+        model.fit(X, y, optimizer=adam, epochs=1, sample_weight=w)
+    with pytest.raises(error, match=message):
+        model.evaluate(X, y, sample_weight=w)
+    with pytest.raises(error, match=message):
+        dn.MSELoss().forward(model.predict(X), y, sample_weight=w)
+    with pytest.raises(error, match=message.replace("sample_weight", "w_val")):
+        model.fit(X, y, optimizer=adam, validation_data=(X, y, w))
+    assert_array_equal(model.params, params)
+    assert adam.state_dict()["steps"] == state["steps"]
+    assert_array_equal(adam.state_dict()["exp_avg"], state["exp_avg"])
+
+
+def test_a_loss_without_per_sample_losses_says_it_cannot_weigh_them():
+    from densenet.loss import LossPlan
+
+    class Total(dn.Loss):
+        def plan(self, y_pred, y_true, grad):
+            plan = dn.MSELoss().plan(y_pred, y_true, grad)
+            return LossPlan(plan.forward, plan.value, plan.backward)
+
+    X, y, _ = regression()
+    model = mlp((3, 8, 2))
+    params = model.params.copy()
+    assert model.fit(X, y, loss=Total(), epochs=1).loss[0] > 0  # unweighted, it trains
+    trained = model.params.copy()
+    assert not np.array_equal(trained, params)
+    with pytest.raises(TypeError, match=r"Total\(\) cannot weight its samples: its plan gives no per-sample "
+                                        r"losses \(LossPlan.rows\)"):
+        model.fit(X, y, loss=Total(), epochs=1, sample_weight=np.ones(len(X)))
+    assert_array_equal(model.params, trained)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weighted_steps_allocate_nothing(dtype):
+    """The weighting's passes (the samples' losses, the weights' sum, the gradient's rows)
+    run on arrays planned once: nothing per step, as the unweighted step."""
+    from .test_memory import KIB, traced_peak
+
+    X, y, _ = regression(n=256)
+    model = mlp((3, 64, 2), dtype=dtype)
+    loss = dn.MSELoss()
+    X, y = model.check_data(X, y, loss)
+    step = TrainStep(model, loss, dn.SGD(0.1), 256, y, weighted=True)
+    step.X[...], step.y[...], step.w[...] = X, y, np.linspace(0.0, 2.0, 256)
+
+    def ten_steps():
+        for _ in range(10):
+            step()
+
+    ten_steps()
+    peak, _ = traced_peak(ten_steps)
+    assert peak <= 4 * KIB  # a copy of the 256 x 2 gradient alone would be 4 or 2 KiB more
