@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import sample_weights
 from .loss import Loss
 from .model import Sequential
 from .module import split
@@ -84,14 +85,16 @@ class GradcheckReport:
 
 
 def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None = None, *,
-              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> GradcheckReport:
+              sample_weight: ArrayLike | None = None, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, raise_exception: bool = True) -> GradcheckReport:
     """Check ``model``'s gradients of ``loss`` at ``(X, y)`` against central differences.
 
     Args:
         model: the model; it is not touched (a copy is checked).
         X, y: a batch, validated like ``fit``'s.
         loss: a ``densenet.Loss``; default ``MSELoss()``.
+        sample_weight: ``(N,)``: check the gradients of the weighted loss
+            (``Loss.weighted_plan``), as ``fit(..., sample_weight=)`` trains on.
         eps, atol, rtol: step and tolerances (PyTorch's defaults).
         raise_exception: raise ``GradcheckError`` on a mismatch (default), else
             only return the report.
@@ -109,7 +112,8 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     loss = MSELoss() if loss is None else loss
     if not isinstance(loss, Loss):
         raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
-    model.check_data(X, y, loss)
+    X_checked, _ = model.check_data(X, y, loss)
+    weight = None if sample_weight is None else sample_weights(sample_weight, len(X_checked), np.float64)
     if model.dtype != np.float64:
         warnings.warn(
             f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
@@ -122,7 +126,8 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     # small network), and predict and the loss's forward would check their inputs at each
     # (about 3x the time)
     plan = model.plan(len(inputs), input_grad=True)
-    planned = loss.plan(plan.Y, target.copy(), plan.dY)
+    planned = (loss.plan(plan.Y, target.copy(), plan.dY) if weight is None
+               else loss.weighted_plan(plan.Y, target.copy(), plan.dY, weight.copy()))
     forward = (*plan.forward, *planned.forward)
 
     def value() -> float:

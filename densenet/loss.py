@@ -95,7 +95,12 @@ class Loss(KeepsPlans):
         ``sample_weight`` ``(N,)`` (finite, >= 0, not all 0), the weighted mean of the
         samples' losses (see the module docstring)."""
         y_pred, y_true = self.check(y_pred, y_true)
-        weight = None if sample_weight is None else sample_weights(sample_weight, len(y_pred), y_pred.dtype)
+        weight = None
+        if sample_weight is not None:
+            if not y_pred.ndim:
+                raise ValueError(f"{type(self).__name__}: sample_weight weighs the samples along y_pred's "
+                                 f"first axis, but y_pred is a single number (shape ())")
+            weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key)

@@ -223,6 +223,15 @@ def test_bad_weights_are_refused_before_anything_changes(w, error, message):
     assert_array_equal(adam.state_dict()["exp_avg"], state["exp_avg"])
 
 
+def test_weights_need_samples_along_the_first_axis():
+    with pytest.raises(ValueError, match=r"MSELoss: sample_weight weighs the samples along y_pred's first "
+                                         r"axis, but y_pred is a single number \(shape \(\)\)"):
+        dn.MSELoss().forward(np.array(1.0), np.array(2.0), sample_weight=[1.0])
+    loss = dn.MSELoss()  # a vector is N samples of one value each
+    assert loss.forward(np.array([1.0, 3.0]), np.zeros(2), sample_weight=[1.0, 0.0]) == 1.0
+    assert_array_equal(loss.backward(), [2.0, 0.0])
+
+
 def test_a_loss_without_per_sample_losses_says_it_cannot_weigh_them():
     from densenet.loss import LossPlan
 
@@ -263,3 +272,24 @@ def test_weighted_steps_allocate_nothing(dtype):
     ten_steps()
     peak, _ = traced_peak(ten_steps)
     assert peak <= 4 * KIB  # a copy of the 256 x 2 gradient alone would be 4 or 2 KiB more
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_weighted_gradients_pass_gradcheck(case):
+    """Through every module and loss: the weighted loss's analytic gradients equal
+    central differences of its value, and a wrong weighting fails the check."""
+    loss, _, y_true = loss_cases(np.random.default_rng(9))[case]
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((N, 4))
+    output = [dn.Sigmoid()] if case == "bce" else []
+    model = dn.Sequential(dn.Dense(4, 5), dn.Tanh(), dn.Dense(5, 6), dn.ReLU(), dn.Dense(6, C), *output,
+                          seed=0)
+    w = weights(rng)
+    assert dn.gradcheck(model, X, y_true, loss, sample_weight=w).ok
+
+    class Unweighted(type(loss)):  # a plan that forgets to weight its gradient
+        def weighted_plan(self, y_pred, y_true, grad, weight):
+            plan = super().weighted_plan(y_pred, y_true, grad, weight)
+            return type(plan)(plan.forward, plan.value, plan.backward[:-1], plan.rows)
+
+    assert not dn.gradcheck(model, X, y_true, Unweighted(), sample_weight=w, raise_exception=False).ok
