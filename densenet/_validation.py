@@ -162,9 +162,10 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
     return v
 
 
-def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sample_weight") -> NDArray[Any]:
+def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sample_weight",
+                   some: bool = True) -> NDArray[Any]:
     """``weights`` as a 1-D array of ``n`` finite values >= 0 in ``dtype``, not all 0
-    (a weighted mean divides by their sum)."""
+    unless ``some`` is False (a weighted mean divides by their sum)."""
     array = as_numeric(weights, name, dtype)
     if array.shape != (n,):
         raise ValueError(f"{name} must be 1-D with one weight per sample, shape ({n},), "
@@ -173,6 +174,6 @@ def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sa
         first = int(np.argmax(array < 0))
         raise ValueError(f"{name} must be >= 0; {int((array < 0).sum())} weight(s) are not, "
                          f"the first {float(array[first])!r} at index {first}")
-    if not array.any():
+    if some and not array.any():
         raise ValueError(f"{name} is all zeros: a weighted mean needs some weight")
     return array

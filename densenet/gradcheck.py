@@ -93,8 +93,8 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         model: the model; it is not touched (a copy is checked).
         X, y: a batch, validated like ``fit``'s.
         loss: a ``densenet.Loss``; default ``MSELoss()``.
-        sample_weight: ``(N,)``: check the gradients of the weighted loss
-            (``Loss.weighted_plan``), as ``fit(..., sample_weight=)`` trains on.
+        sample_weight: ``(N,)``: check the gradients of the loss with each sample's
+            loss multiplied by its weight (``Loss.weighted_plan``).
         eps, atol, rtol: step and tolerances (PyTorch's defaults).
         raise_exception: raise ``GradcheckError`` on a mismatch (default), else
             only return the report.

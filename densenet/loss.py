@@ -13,10 +13,11 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
 
 ``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
 dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop
-and ``fit`` agree bit for bit. With sample weights ``w`` the loss is the
-weighted mean of the samples' losses, ``sum(w_i l_i) / sum(w)`` (``weighted``):
-scaling every weight changes nothing, unit weights give the unweighted loss,
-and an integer weight counts a sample that many times in its batch.
+and ``fit`` agree bit for bit. With sample weights ``w`` each sample's loss is
+multiplied by its weight before the mean, ``mean(w_i l_i)`` (``weighted``; in
+PyTorch, ``(losses * w).mean()``): the weights as given. ``fit`` and
+``evaluate`` divide a data set's weights by their mean first (``relative``), so
+that what they report is the weighted mean ``sum(w l) / sum(w)``.
 """
 
 from __future__ import annotations
@@ -92,15 +93,15 @@ class Loss(KeepsPlans):
 
     def forward(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The loss of ``y_pred`` against ``y_true``, as a Python float; with
-        ``sample_weight`` ``(N,)`` (finite, >= 0, not all 0), the weighted mean of the
-        samples' losses (see the module docstring)."""
+        ``sample_weight`` ``(N,)`` (finite, >= 0), the mean of each sample's loss times
+        its weight (see the module docstring)."""
         y_pred, y_true = self.check(y_pred, y_true)
         weight = None
         if sample_weight is not None:
             if not y_pred.ndim:
                 raise ValueError(f"{type(self).__name__}: sample_weight weighs the samples along y_pred's "
                                  f"first axis, but y_pred is a single number (shape ())")
-            weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype)
+            weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype, some=False)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key)
@@ -129,9 +130,8 @@ class Loss(KeepsPlans):
 
     def weighted_plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any],
                       weight: NDArray[Any]) -> LossPlan:
-        """``plan`` with each sample's loss weighted by ``weight`` ``(N,)``, filled
-        before each forward pass: ``sum(w_i l_i) / sum(w)`` and its gradient (0 and
-        0 for a batch whose weights are all 0)."""
+        """``plan`` with each sample's loss multiplied by its weight in ``weight``
+        ``(N,)``, filled before each forward pass: ``mean(w_i l_i)`` and its gradient."""
         return weighted(self.plan(y_pred, y_true, grad), grad, weight, self)
 
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -147,31 +147,36 @@ class Loss(KeepsPlans):
 
 
 def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Loss) -> LossPlan:
-    """``plan`` weighted per sample by ``weight`` ``(N,)``: the value is
-    ``sum(w_i l_i) / sum(w)`` with ``l_i`` from ``plan.rows``, and the gradient is
-    ``plan``'s (that of the mean, ``l_i / N``) with row ``i`` times ``N w_i / sum(w)``:
-    one pass more over the gradient; unit weights multiply it by exactly 1."""
+    """``plan`` with sample ``i``'s loss multiplied by ``weight[i]``: the value is
+    ``mean(w_i l_i)`` with ``l_i`` from ``plan.rows``, and the gradient ``plan``'s
+    (that of ``mean(l_i)``) with row ``i`` times ``w_i``: two passes more over
+    output-sized arrays (the samples' losses, the weights spread over the gradient's
+    shape) and one over the gradient; a weight of 1 multiplies by exactly 1."""
     if plan.rows is None:
         raise TypeError(f"{loss!r} cannot weight its samples: its plan gives no per-sample losses "
                         "(LossPlan.rows)")
     n, rows = len(weight), plan.rows
-    losses, mass = np.zeros(n, weight.dtype), np.zeros((), weight.dtype)
-    column = np.zeros((n,) + (1,) * (grad.ndim - 1), weight.dtype)  # N w_i / sum(w), along the rows
+    losses = np.zeros(n, weight.dtype)
+    column = weight.reshape((n,) + (1,) * (grad.ndim - 1))
     # spread over grad's shape before the product: a product broadcasting the column
     # into grad itself copies grad on every call
     spread = np.zeros_like(grad)
 
     def weigh() -> None:
         rows(losses)
-        np.add.reduce(weight, 0, out=mass)
-        np.multiply(weight, n / mass if mass else 0.0, out=column.reshape(n))
         np.copyto(spread, column)
 
     def value() -> float:
-        return float(np.dot(weight, losses)) / float(mass) if mass else 0.0
+        return float(np.dot(weight, losses)) / n
 
     return LossPlan((*plan.forward, weigh), value, (*plan.backward, partial(np.multiply, grad, spread, grad)),
                     rows)
+
+
+def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:
+    """``weights`` (float64) divided by their mean, in ``dtype``: what a data set's
+    sample weights count for in a mean over its samples (unit weights stay exactly 1)."""
+    return (weights / np.mean(weights)).astype(dtype, copy=False)
 
 
 def row_means(terms: NDArray[Any], scale: float, out: NDArray[Any]) -> None:

@@ -24,7 +24,7 @@ from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
 from .kept import Kept
-from .loss import Loss
+from .loss import Loss, relative
 from .module import Module, build, describe, split
 from .mse import MSELoss
 from .optimizer import Optimizer
@@ -486,13 +486,15 @@ class Sequential:
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
                  sample_weight: ArrayLike | None = None) -> float:
         """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``;
-        with ``sample_weight`` ``(N,)``, the weighted mean of the samples' losses."""
+        with ``sample_weight`` ``(N,)`` (>= 0, not all 0), the weighted mean of the samples'
+        losses, ``sum(w l) / sum(w)``."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
         X, y, bounded = self._checked_data(X, y, loss)
-        w = None if sample_weight is None else sample_weights(sample_weight, len(X), self.dtype)
+        w = None if sample_weight is None else relative(sample_weights(sample_weight, len(X), np.float64),
+                                                        self.dtype)
         return loss.forward(self._predict(X, PREDICT_BATCH, bounded), y, w)
 
     def _default_loss(self) -> MSELoss:

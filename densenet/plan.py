@@ -53,7 +53,8 @@ class TrainStep:
         n: the batch size.
         target: a target array as ``loss.target`` returns it; ``step.y`` gets its
             dtype and trailing shape.
-        weighted: weigh each sample's loss by ``step.w`` (``Loss.weighted_plan``).
+        weighted: multiply each sample's loss by its weight in ``step.w``
+            (``Loss.weighted_plan``; ``fit`` fills it with weights divided by their mean).
 
     Fill ``step.X`` and ``step.y`` (and ``step.w``), then ``step()`` returns the batch's loss;
     ``model.grads`` holds its gradient and ``model.params`` has been updated
@@ -93,10 +94,6 @@ class TrainStep:
             self.update = partial(optimizer.step, self.params, self.grads)
         else:
             self.update = _nothing
-
-    def mass(self) -> float:
-        """What the batch counts for in a mean over batches: its rows, or its weights' sum."""
-        return self.n if self.w is None else float(np.add.reduce(self.w))
 
     @staticmethod
     def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,

@@ -236,8 +236,10 @@ class _DenseNetEstimator(BaseEstimator):
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train a new network on ``(X, y)`` for at most ``max_iter`` epochs; with
         ``warm_start``, train the fitted one on (a new optimiser, the same classes).
-        ``sample_weight`` ``(n_samples,)`` weighs each sample's loss, as the MLP's: each
-        batch's loss is the weighted mean ``sum(w l) / sum(w)``, and with
+        ``sample_weight`` ``(n_samples,)`` weighs each sample's loss as ``fit`` does
+        (``Sequential.fit``: ``w / mean(w)`` over the training rows, so that the objective
+        is the weighted mean ``sum(w l) / sum(w)``; the MLP normalises each batch by its
+        own weights instead: the same in full-batch training), and with
         ``early_stopping`` the held-out rows keep their weights for the score."""
         warm = bool(self.warm_start) and hasattr(self, "model_")
         return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter),

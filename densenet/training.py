@@ -27,7 +27,7 @@ from . import init as _init
 from ._validation import positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
-from .loss import Loss
+from .loss import Loss, relative
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .sgd import SGD
@@ -44,8 +44,7 @@ class History:
 
     Attributes:
         loss: the mean training loss over each epoch's batches (each batch
-            weighted by its number of samples, or by the sum of its sample
-            weights), ``(epochs_run,)``.
+            weighted by its number of samples), ``(epochs_run,)``.
         val_loss: the loss on ``validation_data`` after each epoch, or None.
         stopped_early: True when a callback stopped training before ``epochs``.
     """
@@ -93,8 +92,6 @@ class _Epoch:
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         n = len(X)
-        #: what the epoch's batches count for together (``TrainStep.mass``)
-        self.mass = float(n if w is None else np.add.reduce(w))
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         #: 0..n-1, and this epoch's order of the rows; None: in order
@@ -146,7 +143,7 @@ class _Epoch:
     def run(self, on_batch: Sequence[Callback] = (),
             threads: ThreadChoice | None = None) -> tuple[float, int | None]:
         """Train one epoch (each step through ``threads``, if given): returns (sum of
-        batch losses x masses, None), or stops at the first non-finite loss with
+        batch losses x rows, None), or stops at the first non-finite loss with
         (partial sum, that batch's index)."""
         batch, isfinite, full = self.batch, math.isfinite, self.full
         total = 0.0
@@ -155,7 +152,7 @@ class _Epoch:
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, i
-            total += value * (step.n if step.w is None else step.mass())
+            total += value * step.n
             if on_batch:
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
@@ -227,12 +224,14 @@ def fit(
             is installed (the ``progress`` extra) and stderr is a terminal,
             otherwise a plain line every ``max(1, epochs // 20)`` epochs
             (``densenet.callbacks.Progress``).
-        sample_weight: ``(N,)`` weights >= 0, not all 0: each batch's loss is the
-            weighted mean of its samples' losses, ``sum(w_i l_i) / sum(w)``
-            (``densenet.loss``), and ``History.loss`` the weighted mean over the
-            epoch. Unit weights train exactly as none; an integer weight counts a
-            sample that many times in its batch; a batch whose weights are all 0
-            makes a step with a zero gradient.
+        sample_weight: ``(N,)`` weights >= 0, not all 0, divided by their mean:
+            sample ``i``'s loss counts ``w_i / mean(w)`` times in its batch's mean,
+            so that the epoch's loss (``History.loss``) and full-batch training's
+            objective are the weighted mean ``sum(w l) / sum(w)``, and each batch's
+            gradient an unbiased estimate of its gradient (a weight acts at batch
+            size 1 too). Unit weights train exactly as none, scaling every weight
+            changes nothing, an integer weight k counts as k copies of the sample
+            (exactly so in full-batch steps), a zero weight as none.
 
     Returns:
         A ``History`` of per-epoch losses.
@@ -253,7 +252,8 @@ def fit(
         raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                         f"got {type(loss).__name__} {loss!r}")
     X, y = model.check_data(X, y, loss)
-    w = None if sample_weight is None else sample_weights(sample_weight, len(X), model.dtype)
+    w = (None if sample_weight is None
+         else relative(sample_weights(sample_weight, len(X), np.float64), model.dtype))
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     if not isinstance(shuffle, (bool, np.bool_)):
@@ -369,7 +369,7 @@ def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
-            if record.end_epoch(epoch, total / epoch_run.mass):
+            if record.end_epoch(epoch, total / len(X)):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
                 epoch_run.plan_steps()
@@ -381,30 +381,29 @@ class _FullBatch:
 
     def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None,
                  loss: Loss, batch_size: int) -> None:
-        self.model = model
+        self.model, self.n = model, len(X)
         self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None)
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads, mass = self.model.params, self.model.grads, self.batches.mass
+        params, grads, n = self.model.params, self.model.grads, self.n
         params[...] = w
         total = 0.0
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
-            value, share = step(), step.mass()
-            total += value * share
-            if self.sums is not None:  # the gradient of the mean: a mass-weighted mean of the batches'
+            total += step() * step.n
+            if self.sums is not None:  # the gradient of the mean: a row-weighted mean of the batches'
                 gradient, scaled = self.sums
-                np.multiply(grads, share / mass, out=scaled)
+                np.multiply(grads, step.n / n, out=scaled)
                 if i == 0:
                     np.copyto(gradient, scaled)
                 else:
                     np.add(gradient, scaled, out=gradient)
         if self.sums is not None:
             grads[...] = self.sums[0]
-        return total / mass, grads.astype(np.float64)
+        return total / n, grads.astype(np.float64)
 
 
 def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,

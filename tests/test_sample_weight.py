@@ -1,10 +1,12 @@
-"""Sample weights: each sample's loss weighted, the loss the weighted mean ``sum(w l) / sum(w)``.
+"""Sample weights: a loss multiplies each sample's loss by its weight before the mean;
+``fit`` and ``evaluate`` divide a data set's weights by their mean first, so that they
+report and minimise the weighted mean ``sum(w l) / sum(w)``.
 
 The oracle is the definition: a sample's loss alone (``loss.forward`` on its row), and
-the gradient of the weighted mean, ``w_i / sum(w)`` times that sample's own gradient;
-then PyTorch's autograd of the same mean, and the equivalences that make weights mean
-what users expect (unit weights change nothing, an integer weight repeats a sample in its
-batch, a zero weight removes it).
+the gradient of ``mean(w_i l_i)``, ``w_i / N`` times that sample's own gradient; then
+PyTorch's autograd of the same mean, and the equivalences that make weights mean what
+users expect (unit weights change nothing, nor does scaling every weight; an integer
+weight repeats a sample, a zero weight removes it).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def weights(rng):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_weighted_loss_is_the_weighted_mean_of_the_samples_losses(case):
+def test_a_loss_multiplies_each_sample_s_loss_by_its_weight_before_the_mean(case):
     rng = np.random.default_rng(1)
     loss, y_pred, y_true = loss_cases(rng)[case]
     w = weights(rng)
@@ -55,8 +57,8 @@ def test_the_weighted_loss_is_the_weighted_mean_of_the_samples_losses(case):
         gradients.append(loss.backward()[0])
     value = loss.forward(y_pred, y_true, sample_weight=w)
     grad = loss.backward()
-    assert_allclose(value, np.dot(w, alone) / w.sum(), rtol=1e-14)
-    assert_allclose(grad, w[:, None] / w.sum() * np.array(gradients), rtol=1e-14, atol=1e-17)
+    assert_allclose(value, np.dot(w, alone) / N, rtol=1e-14)
+    assert_allclose(grad, w[:, None] / N * np.array(gradients), rtol=1e-14, atol=1e-17)
     assert not grad[2].any()  # the zero-weight sample has no say
 
 
@@ -76,7 +78,7 @@ def test_the_weighted_loss_and_gradient_equal_pytorch_s(case):
     w = weights(rng)
     z = torch.tensor(y_pred, requires_grad=True)
     tw = torch.tensor(w)
-    expected = (per_sample(z, torch.tensor(y_true)) * tw).sum() / tw.sum()
+    expected = (per_sample(z, torch.tensor(y_true)) * tw).mean()
     expected.backward()
     assert_allclose(loss.forward(y_pred, y_true, sample_weight=w), expected.item(), rtol=1e-13)
     assert_allclose(loss.backward(), z.grad.numpy(), rtol=1e-12, atol=1e-16)
@@ -92,20 +94,6 @@ def test_unit_weights_give_the_unweighted_gradient_bit_for_bit(case, dtype):
     weighted = loss.forward(y_pred, y_true, sample_weight=np.ones(N))
     assert_array_equal(loss.backward(), grad)
     assert weighted == pytest.approx(plain, rel=1e-6 if dtype == np.float32 else 1e-15)
-
-
-def scaled_by(factor, case):
-    loss, y_pred, y_true = loss_cases(np.random.default_rng(4))[case]
-    w = weights(np.random.default_rng(5)) * factor
-    return loss.forward(y_pred, y_true, sample_weight=w), loss.backward()
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_scaling_every_weight_changes_nothing(case):
-    value, grad = scaled_by(1.0, case)
-    value_1000, grad_1000 = scaled_by(1000.0, case)
-    assert_allclose(value_1000, value, rtol=1e-14)
-    assert_allclose(grad_1000, grad, rtol=1e-14, atol=1e-18)
 
 
 def regression(n=24, seed=0):
@@ -147,8 +135,8 @@ def test_an_integer_weight_counts_a_sample_that_many_times(make_optimizer):
 
 
 def test_shuffled_batches_carry_their_samples_weights():
-    """``fit`` against a hand-written loop over the same shuffled batches, each weighted
-    by its rows' weights: bit-identical weights."""
+    """``fit`` against a hand-written loop over the same shuffled batches, each sample's
+    loss multiplied by its weight over the data set's mean weight: bit-identical weights."""
     X, y, _ = regression()
     w = np.random.default_rng(6).uniform(0.0, 2.0, len(X))
     model, by_hand = mlp((3, 8, 2)), mlp((3, 8, 2))
@@ -159,10 +147,38 @@ def test_shuffled_batches_carry_their_samples_weights():
         rng.shuffle(order)
         for start in range(0, len(X), 5):
             rows = order[start:start + 5]
-            loss.forward(by_hand.forward(X[rows]), y[rows], sample_weight=w[rows])
+            loss.forward(by_hand.forward(X[rows]), y[rows], sample_weight=(w / w.mean())[rows])
             by_hand.backward(loss.backward(), input_grad=False)
             sgd.step(by_hand.params, by_hand.grads)
     assert_array_equal(model.params, by_hand.params)
+
+
+def test_weights_act_at_batch_size_one():
+    """Each sample's step is its weight over the mean weight times the unweighted step:
+    weights 3 and 1 (mean 2) make steps of 1.5 and 0.5 times the rate."""
+    X, y, _ = regression(n=2)
+    model, by_hand = mlp((3, 8, 2)), mlp((3, 8, 2))
+    model.fit(X, y, optimizer=dn.SGD(0.5), epochs=1, batch_size=1, shuffle=False, sample_weight=[3.0, 1.0])
+    for i, lr in ((0, 0.75), (1, 0.25)):
+        by_hand.fit(X[i:i + 1], y[i:i + 1], optimizer=dn.SGD(lr), epochs=1, batch_size=1)
+    assert_allclose(model.params, by_hand.params, rtol=1e-14, atol=1e-16)
+    plain = mlp((3, 8, 2))
+    plain.fit(X, y, optimizer=dn.SGD(0.5), epochs=1, batch_size=1, shuffle=False)
+    assert not np.allclose(model.params, plain.params, rtol=1e-6)  # unweighted steps end elsewhere
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda: dn.SGD(0.5), lambda: dn.LBFGS()], ids=["sgd", "lbfgs"])
+def test_scaling_every_weight_changes_nothing(make_optimizer):
+    X, y, _ = regression()
+    w = np.random.default_rng(11).uniform(0.0, 2.0, len(X))
+    one, thousand = mlp((3, 8, 2)), mlp((3, 8, 2))
+    h_one = one.fit(X, y, optimizer=make_optimizer(), epochs=3, batch_size=5, seed=0, sample_weight=w)
+    h_thousand = thousand.fit(X, y, optimizer=make_optimizer(), epochs=3, batch_size=5, seed=0,
+                              sample_weight=1000 * w)
+    assert_allclose(thousand.params, one.params, rtol=1e-12, atol=1e-15)
+    assert_allclose(h_thousand.loss, h_one.loss, rtol=1e-12)
+    assert_allclose(one.evaluate(X, y, sample_weight=1000 * w), one.evaluate(X, y, sample_weight=w),
+                    rtol=1e-14)
 
 
 def test_the_epoch_loss_and_evaluate_are_weighted_means():
@@ -180,14 +196,15 @@ def test_the_epoch_loss_and_evaluate_are_weighted_means():
 
 def test_a_batch_whose_weights_are_all_zero_contributes_nothing():
     """Its step has a zero gradient (plain SGD leaves the weights as they are) and its
-    loss counts for nothing in the epoch's mean."""
+    loss counts for nothing in the epoch's mean; the other batch's samples, weighted 1
+    where the mean weight is 1/2, count twice: its step is that of twice the rate."""
     X, y, _ = regression(n=10)
     w = np.ones(10)
     w[5:] = 0.0
     model = mlp((3, 8, 2))
     history = model.fit(X, y, optimizer=dn.SGD(0.5), epochs=1, batch_size=5, shuffle=False, sample_weight=w)
     first = mlp((3, 8, 2))
-    h_first = first.fit(X[:5], y[:5], optimizer=dn.SGD(0.5), epochs=1, batch_size=5, shuffle=False)
+    h_first = first.fit(X[:5], y[:5], optimizer=dn.SGD(1.0), epochs=1, batch_size=5, shuffle=False)
     assert_array_equal(model.params, first.params)
     assert history.loss[0] == pytest.approx(h_first.loss[0], rel=1e-15)  # summed in another order
 
@@ -214,8 +231,9 @@ def test_bad_weights_are_refused_before_anything_changes(w, error, message):
         model.fit(X, y, optimizer=adam, epochs=1, sample_weight=w)
     with pytest.raises(error, match=message):
         model.evaluate(X, y, sample_weight=w)
-    with pytest.raises(error, match=message):
-        dn.MSELoss().forward(model.predict(X), y, sample_weight=w)
+    if "all zeros" not in message:  # a loss multiplies by the weights as given: zeros give 0
+        with pytest.raises(error, match=message):
+            dn.MSELoss().forward(model.predict(X), y, sample_weight=w)
     with pytest.raises(error, match=message.replace("sample_weight", "w_val")):
         model.fit(X, y, optimizer=adam, validation_data=(X, y, w))
     assert_array_equal(model.params, params)
@@ -228,8 +246,8 @@ def test_weights_need_samples_along_the_first_axis():
                                          r"axis, but y_pred is a single number \(shape \(\)\)"):
         dn.MSELoss().forward(np.array(1.0), np.array(2.0), sample_weight=[1.0])
     loss = dn.MSELoss()  # a vector is N samples of one value each
-    assert loss.forward(np.array([1.0, 3.0]), np.zeros(2), sample_weight=[1.0, 0.0]) == 1.0
-    assert_array_equal(loss.backward(), [2.0, 0.0])
+    assert loss.forward(np.array([1.0, 3.0]), np.zeros(2), sample_weight=[1.0, 0.0]) == 0.5  # (1 + 0) / 2
+    assert_array_equal(loss.backward(), [1.0, 0.0])
 
 
 def test_a_loss_without_per_sample_losses_says_it_cannot_weigh_them():

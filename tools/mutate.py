@@ -122,7 +122,7 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:232:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:65:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:66:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:107:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
@@ -183,7 +183,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:49:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:119:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:116:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
@@ -199,7 +199,7 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:142:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:162:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "gradcheck.py:167:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:43:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:46:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:115:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
@@ -215,7 +215,7 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:199:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:456:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:458:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
