@@ -184,7 +184,8 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 # -- blocks: one activation, loss or optimiser at a time in the big step ---------------
 
 #: name -> (hidden activation, output activation or None, loss, optimizer); everything
-#: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD).
+#: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD). A loss named
+#: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights).
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
     "relu": ("relu", "sigmoid", "mse", "sgd"),
@@ -196,6 +197,7 @@ BLOCKS = {
     "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
+    "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
 }
 
 _DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax}
@@ -203,6 +205,12 @@ _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn
               "bce_with_logits": dn.BCEWithLogitsLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4)}
+
+
+def block_weights(batch_size: int, dtype: type) -> np.ndarray:
+    """Sample weights in (0, 2) divided by their mean, as ``fit`` divides them."""
+    w = np.random.default_rng(3).uniform(0.0, 2.0, batch_size)
+    return (w / w.mean()).astype(dtype)
 
 
 def block_data(name: str, dtype: type, batch_size: int = 256,
@@ -228,11 +236,14 @@ def block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
         if not last or output is not None:
             modules.append(_DN_ACTIVATIONS[output if last else hidden]())
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
-    loss = _DN_LOSSES[loss_name]()
+    weighted = loss_name.startswith("weighted_")
+    loss = _DN_LOSSES[loss_name.removeprefix("weighted_")]()
     X, y = block_data(name, dtype, batch_size, sizes)
     X, y = model.check_data(X, y, loss)
-    step = TrainStep(model, loss, _DN_OPTIMIZERS[optimizer](), batch_size, y)
+    step = TrainStep(model, loss, _DN_OPTIMIZERS[optimizer](), batch_size, y, weighted=weighted)
     step.X[...], step.y[...] = X, y
+    if step.w is not None:
+        step.w[...] = block_weights(batch_size, dtype)
     return step
 
 
@@ -258,7 +269,13 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
                   "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4)}
     X, y = (torch.from_numpy(a) for a in block_data(name, dtype, batch_size, sizes))
-    loss_fn, opt = losses[loss_name](), optimizers[optimizer](net.parameters())
+    opt = optimizers[optimizer](net.parameters())
+    loss_fn = losses[loss_name.removeprefix("weighted_")]()
+    if loss_name.startswith("weighted_"):  # each sample's mean loss times its weight, then the mean
+        w, each = torch.from_numpy(block_weights(batch_size, dtype)), losses[loss_name[9:]](reduction="none")
+
+        def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return (each(out, target).mean(dim=1) * w).mean()
 
     def step() -> object:
         opt.zero_grad(set_to_none=False)
