@@ -238,7 +238,9 @@ def blocks(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...]
             f"batch {batch_size})",
             "",
             "The big step with one block swapped into the tutorial's recipe (sigmoid, MSE, SGD): its time "
-            "over the step's eight matrix products, and over PyTorch's same step (same thread count).", "")
+            "over the step's eight matrix products, and over PyTorch's same step (same thread count). "
+            "`sample_weight` is the recipe with each sample's loss weighted, as `fit(sample_weight=...)` "
+            "runs it.", "")
     threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
     try:
         import torch
