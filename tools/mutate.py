@@ -61,7 +61,7 @@ TESTS = ["tests", "README.md", "densenet",
 
 #: A file's own tests run first, so that most mutants are killed in seconds.
 OWN_TESTS = {
-    "_validation.py": ["test_errors.py", "test_checks.py"],
+    "_validation.py": ["test_errors.py", "test_checks.py", "test_sample_weight.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py"],
     "init.py": ["test_init.py"],
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
@@ -86,7 +86,7 @@ OWN_TESTS = {
     "schedules.py": ["test_optimizers.py"],
     "training.py": ["test_training.py", "test_reliability.py", "test_products.py", "test_sample_weight.py"],
     "io.py": ["test_io.py", "test_safety.py"],
-    "model.py": ["test_model.py", "test_checks.py"],
+    "model.py": ["test_model.py", "test_checks.py", "test_sample_weight.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
