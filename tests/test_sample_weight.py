@@ -215,6 +215,8 @@ BAD = [
     (np.ones((24, 1)), ValueError, r"shape \(24,\), got shape \(24, 1\)"),
     (np.r_[np.ones(23), -1.0], ValueError, r"sample_weight must be >= 0; 1 weight\(s\) are not, the first "
                                            r"-1.0 at index 23"),
+    (np.r_[0.0, 0.5, -2.0, np.ones(20), -0.5], ValueError, r"sample_weight must be >= 0; 2 weight\(s\) are "
+                                                            r"not, the first -2.0 at index 2"),
     (np.r_[np.ones(23), np.nan], ValueError, r"sample_weight holds 1 non-finite value"),
     (np.zeros(24), ValueError, r"sample_weight is all zeros"),
     (["a"] * 24, TypeError, r"sample_weight must hold real numbers"),
@@ -239,6 +241,15 @@ def test_bad_weights_are_refused_before_anything_changes(w, error, message):
     assert_array_equal(model.params, params)
     assert adam.state_dict()["steps"] == state["steps"]
     assert_array_equal(adam.state_dict()["exp_avg"], state["exp_avg"])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_loss_takes_weights_that_are_all_zero(case):
+    """Called by hand, a loss multiplies by the weights as given: all 0 is a loss and a
+    gradient of 0 (a batch of such samples in a shuffled loop), not an error."""
+    loss, y_pred, y_true = loss_cases(np.random.default_rng(12))[case]
+    assert loss.forward(y_pred, y_true, sample_weight=np.zeros(N)) == 0.0
+    assert_array_equal(loss.backward(), np.zeros_like(y_pred))
 
 
 def test_weights_need_samples_along_the_first_axis():

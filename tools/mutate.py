@@ -122,6 +122,8 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:232:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
+    "loss.py:105:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+                                "unweighted plans are still kept apart",
     "loss.py:66:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
