@@ -182,7 +182,7 @@ def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:
 def row_means(terms: NDArray[Any], scale: float, out: NDArray[Any]) -> None:
     """``out = scale * mean(terms[i])`` for each sample ``i`` (the first axis), in
     ``out`` ``(N,)``: a loss's ``LossPlan.rows`` from its elementwise terms."""
-    by_row = terms.reshape(len(terms), -1) if terms.ndim else terms.reshape(1, 1)
+    by_row = terms.reshape(len(terms), -1)
     np.add.reduce(by_row, 1, out=out)
     np.multiply(out, scale / by_row.shape[1], out=out)
 
