@@ -187,12 +187,14 @@ def test_the_smallest_network_and_training_are_allowed():
     assert clf.model_[0].out_features == 1
 
 
-def test_partial_fit_trains_on_every_row_even_with_early_stopping():
+@pytest.mark.parametrize("estimator", [DenseNetClassifier, DenseNetRegressor])
+def test_partial_fit_trains_on_every_row_even_with_early_stopping(estimator):
     X, y = blobs(40)
+    extra = {"classes": [0, 1, 2]} if estimator is DenseNetClassifier else {}
     models = []
     for early_stopping in (False, True):
-        clf = DenseNetClassifier(hidden_layer_sizes=(4,), early_stopping=early_stopping, random_state=0)
-        models.append(clf.partial_fit(X, y, classes=[0, 1, 2]).model_.params)
+        est = estimator(hidden_layer_sizes=(4,), early_stopping=early_stopping, random_state=0)
+        models.append(est.partial_fit(X, y, **extra).model_.params)
     assert_array_equal(models[0], models[1])
 
 
