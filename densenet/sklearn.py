@@ -199,6 +199,8 @@ class _DenseNetEstimator(BaseEstimator):
                                      random_state=int(self.rng_.integers(2**31)))
             X, X_val, targets, y_val = split[:4]
             w, w_val = (None, None) if w is None else split[4:]
+            if w_val is not None and not w_val.any():  # a weighted score of nothing: score them plainly
+                w_val = None
             validation = (X_val, y_val, w_val)
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's

@@ -532,3 +532,15 @@ def test_early_stopping_scores_the_held_out_rows_with_their_weights():
     assert reg.best_validation_score_ > 0.9
     assert reg.score(X[~noisy], y[~noisy]) > 0.9
     assert reg.score(X, y, sample_weight=(~noisy).astype(float)) == reg.score(X[~noisy], y[~noisy])
+
+
+def test_held_out_rows_that_all_weigh_nothing_are_scored_unweighted():
+    """Weights 0 on all but six rows: the held-out tenth weighs 0, where a weighted score
+    would divide by 0; it is scored as if unweighted, and training goes on."""
+    X, y = blobs(100)
+    w = np.zeros(100)
+    w[:6] = 1.0
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=5, random_state=0)
+    clf.fit(X[np.r_[6:100, 0:6]], y[np.r_[6:100, 0:6]], sample_weight=w[np.r_[6:100, 0:6]])
+    assert len(clf.validation_scores_) == clf.n_iter_ > 0
+    assert all(0.0 <= score <= 1.0 for score in clf.validation_scores_)
