@@ -58,7 +58,7 @@ class BCELoss(Loss):
         backward = [partial(np.subtract, one, y_pred, denom), partial(np.multiply, denom, y_pred, denom),
                     partial(np.maximum, denom, eps, out=denom), partial(np.subtract, y_pred, y_true, grad),
                     partial(np.divide, grad, denom, grad), partial(np.multiply, grad, scale, grad)]
-        return LossPlan(forward, lambda: -float(term.sum()) / size, backward, partial(row_means, term, -1.0))
+        return LossPlan(forward, lambda: -float(term.sum()) / size, backward, row_means(term, -1.0))
 
 
 def _clamped_log(p: NDArray[Any], out: NDArray[Any], floor: NDArray[Any]) -> None:

@@ -50,4 +50,4 @@ class BCEWithLogitsLoss(Loss):
                    partial(np.maximum, y_pred, zero, out=soft), partial(np.add, term, soft, term)]
         backward = [partial(expit, y_pred, grad), partial(np.subtract, grad, y_true, grad),
                     partial(np.multiply, grad, scale, grad)]
-        return LossPlan(forward, lambda: float(term.sum()) / size, backward, partial(row_means, term, 1.0))
+        return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -97,7 +98,7 @@ class CrossEntropyLoss(Loss):
             def value() -> float:
                 return -float(picked.sum()) / n
 
-            rows = partial(np.negative, picked)
+            rows: Callable[[NDArray[Any]], object] = partial(np.negative, picked)
 
             one = np.ones((), dtype)
             at_label = np.zeros(n, dtype)
@@ -111,7 +112,7 @@ class CrossEntropyLoss(Loss):
             def value() -> float:
                 return -float(product.sum()) / n
 
-            rows = partial(row_means, product, -float(classes))  # minus each row's sum
+            rows = row_means(product, -float(classes))  # minus each row's sum
 
             # a row of T summing to s has the gradient s softmax - T (PyTorch takes the rows
             # as they are); the row sums (add.reduce's axis, dtype, out, keepdims) are spread

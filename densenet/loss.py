@@ -158,19 +158,17 @@ def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Los
     n, rows = len(weight), plan.rows
     losses = np.zeros(n, weight.dtype)
     column = weight.reshape((n,) + (1,) * (grad.ndim - 1))
-    # spread over grad's shape before the product: a product broadcasting the column
-    # into grad itself copies grad on every call
-    spread = np.zeros_like(grad)
-
-    def weigh() -> None:
-        rows(losses)
-        np.copyto(spread, column)
+    # with several outputs per sample, spread over grad's shape before the product: a
+    # product broadcasting the column into grad itself copies grad on every call
+    spread = column if column.shape == grad.shape else np.zeros_like(grad)
+    forward: list[Call] = [*plan.forward, partial(rows, losses)]
+    if spread is not column:
+        forward.append(partial(np.copyto, spread, column))
 
     def value() -> float:
         return float(np.dot(weight, losses)) / n
 
-    return LossPlan((*plan.forward, weigh), value, (*plan.backward, partial(np.multiply, grad, spread, grad)),
-                    rows)
+    return LossPlan(forward, value, (*plan.backward, partial(np.multiply, grad, spread, grad)), rows)
 
 
 def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:
@@ -179,12 +177,19 @@ def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:
     return (weights / np.mean(weights)).astype(dtype, copy=False)
 
 
-def row_means(terms: NDArray[Any], scale: float, out: NDArray[Any]) -> None:
-    """``out = scale * mean(terms[i])`` for each sample ``i`` (the first axis), in
-    ``out`` ``(N,)``: a loss's ``LossPlan.rows`` from its elementwise terms."""
+def row_means(terms: NDArray[Any], scale: float = 1.0) -> Callable[[NDArray[Any]], None]:
+    """A loss's ``LossPlan.rows`` from its elementwise terms: ``rows(out)`` sets
+    ``out = scale * mean(terms[i])`` for each sample ``i`` (the first axis), ``out``
+    ``(N,)``; the view and the factor are made once, here, not at every step."""
     by_row = terms.reshape(len(terms), -1)
-    np.add.reduce(by_row, 1, out=out)
-    np.multiply(out, scale / by_row.shape[1], out=out)
+    factor = scale / by_row.shape[1]
+
+    def rows(out: NDArray[Any]) -> None:
+        np.add.reduce(by_row, 1, out=out)
+        if factor != 1.0:  # one output, plain mean: the sums are the means
+            np.multiply(out, factor, out=out)
+
+    return rows
 
 
 def _holds_integers(y: NDArray[Any]) -> bool:

@@ -40,10 +40,11 @@ class MSELoss(Loss):
         scale = np.array(2.0 / size, diff.dtype)  # 0-d: no Python-scalar conversion per call
         squares = sum_of_squares(diff)
         square = np.zeros_like(diff)
+        mean_squares = row_means(square)
 
         def rows(out: NDArray[Any]) -> None:  # each sample's mean square
             np.multiply(diff, diff, out=square)
-            row_means(square, 1.0, out)
+            mean_squares(out)
 
         return LossPlan(forward=[partial(np.subtract, y_pred, y_true, diff)],
                         value=lambda: squares() / size,
