@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import OptimizeResult, minimize
 
 from ._validation import hyperparameter, positive_int
 from .optimizer import Objective, Optimizer, setting
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 
 class LBFGS(Optimizer):
@@ -69,6 +71,8 @@ class LBFGS(Optimizer):
         """Minimise ``objective`` from ``params`` for at most ``iterations`` iterations;
         ``params`` ends at the best point found. ``callback(w, loss)`` is called after
         each iteration and may raise ``StopIteration`` to stop."""
+        # imported here, not with densenet: scipy.optimize is a third of ``import densenet``'s time
+        from scipy.optimize import minimize
 
         def each(intermediate_result: OptimizeResult) -> None:
             self.steps += 1

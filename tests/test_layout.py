@@ -130,3 +130,16 @@ def test_the_core_never_imports_the_tutorial_or_the_reference():
     for name in FILES:
         if RANK[name] < RANK["tutorial"]:
             assert not imports(PACKAGE / f"{name}.py") & {"tutorial", "reference"}
+
+
+def test_importing_densenet_loads_no_optional_library_and_not_scipy_optimize():
+    """``import densenet`` loads NumPy, ``scipy.linalg`` (BLAS) and ``scipy.special``;
+    what only some calls need is imported by them: the extras' libraries, and
+    ``scipy.optimize`` (L-BFGS), which alone took a third of the import's time."""
+    run = subprocess.run([sys.executable, "-c", "import sys, densenet; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(run.stdout.split())
+    lazy = {"scipy.optimize", "sklearn", "torch", "matplotlib", "tqdm", "onnx", "onnxruntime",
+            "threadpoolctl", "joblib", "dask", "hypothesis"}
+    assert {"numpy", "scipy.linalg", "scipy.special"} <= loaded
+    assert lazy & loaded == set()

@@ -122,7 +122,7 @@ def test_lbfgs_defaults_are_the_documented_ones(monkeypatch):
         seen.update(kwargs["options"])
         return OptimizeResult(x=x0, fun=0.0, success=True)
 
-    monkeypatch.setattr("densenet.lbfgs.minimize", spy)
+    monkeypatch.setattr("scipy.optimize.minimize", spy)
     dn.LBFGS().minimize(lambda w: (0.0, 0 * w), np.zeros(3), 5)
     assert seen == {"maxiter": 5, "maxcor": 10, "gtol": 1e-7, "ftol": 1e-12}
 
