@@ -293,11 +293,12 @@ LbfgsRun = Callable[[], tuple[float, float]]
 SgdRun = Callable[[float], tuple[float, int]]
 
 
-def lbfgs_and_sgd() -> dict[str, tuple[LbfgsRun, SgdRun]]:
+def lbfgs_and_sgd(scale: float = 1.0) -> dict[str, tuple[LbfgsRun, SgdRun]]:
     """Per problem, (L-BFGS run -> (seconds, final loss), SGD run for a given number of
     seconds -> (final loss, epochs)): the tutorial (SGD as the tutorial trains, batch
     size 1, lr 0.1) and digits 64-64-10 sigmoid/MSE (SGD lr 2.0, batch size 16, as
-    ``examples/digits.py``), from the same start."""
+    ``examples/digits.py``), from the same start. L-BFGS runs 200 and 100 iterations,
+    times ``scale`` (a smoke run's shorter runs)."""
     import time
 
     problems = {"tutorial 2-2-1": (lambda: tutorial.network(tutorial.initial_params(0)),
@@ -311,7 +312,9 @@ def lbfgs_and_sgd() -> dict[str, tuple[LbfgsRun, SgdRun]]:
     except ImportError:
         pass
     runs = {}
-    for name, (build, X, y, batch_size, lr, iterations) in problems.items():
+    for name, (build, X, y, batch_size, lr, full) in problems.items():
+        iterations = max(1, round(full * scale))
+
         def lbfgs(build=build, X=X, y=y, iterations=iterations) -> tuple[float, float]:
             model = build()
             start = time.perf_counter()
