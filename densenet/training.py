@@ -231,7 +231,9 @@ def fit(
             gradient an unbiased estimate of its gradient (a weight acts at batch
             size 1 too). Unit weights train exactly as none, scaling every weight
             changes nothing, an integer weight k counts as k copies of the sample
-            (exactly so in full-batch steps), a zero weight as none.
+            (exactly so in full-batch steps), a zero weight as none. A callback's
+            ``on_batch_end`` gets the value the step minimised, the batch's mean of
+            ``(w_i / mean(w)) l_i``, not a weighted mean of the batch alone.
 
     Returns:
         A ``History`` of per-epoch losses.

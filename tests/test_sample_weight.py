@@ -194,6 +194,30 @@ def test_the_epoch_loss_and_evaluate_are_weighted_means():
     assert model.evaluate(X, y, sample_weight=w) != pytest.approx(model.evaluate(X, y), rel=1e-6)
 
 
+def test_on_batch_end_gets_the_value_each_step_minimised():
+    """The batch's mean of ``(w_i / mean(w)) l_i`` over all the data's weights, not the
+    batch's own weighted mean. A learning rate of 1e-300 leaves the weights as they were,
+    so each batch's losses are the starting model's."""
+    X, y, _ = regression()
+    w = np.random.default_rng(8).uniform(0.0, 2.0, len(X))
+    model = mlp((3, 8, 2))
+    squares = ((model.predict(X) - y) ** 2).mean(axis=1)
+    seen = []
+
+    class Record(dn.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(logs["loss"])
+
+    model.fit(X, y, optimizer=dn.SGD(1e-300), epochs=1, batch_size=8, shuffle=False, sample_weight=w,
+              callbacks=[Record()])
+    batches = [slice(i, i + 8) for i in range(0, len(X), 8)]
+    assert len(seen) == len(batches)
+    expected = [np.mean(w[b] / w.mean() * squares[b]) for b in batches]
+    assert_allclose(seen, expected, rtol=1e-13)
+    own_means = [np.dot(w[b], squares[b]) / w[b].sum() for b in batches]
+    assert not np.allclose(seen, own_means, rtol=1e-3)
+
+
 def test_a_batch_whose_weights_are_all_zero_contributes_nothing():
     """Its step has a zero gradient (plain SGD leaves the weights as they are) and its
     loss counts for nothing in the epoch's mean; the other batch's samples, weighted 1
