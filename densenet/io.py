@@ -17,17 +17,24 @@ plain arrays:
 fsync'ed, then moved over ``path`` with ``os.replace``. A failure part-way
 leaves any earlier file at ``path`` intact and no temporary file behind.
 ``read`` uses ``allow_pickle=False``: a file can hold nothing but numbers and text.
+
+In place of a path, both take a binary file object (``open(name, "wb")``, an
+``io.BytesIO``, a network stream): ``write`` builds the whole archive in memory and
+hands it to the object's ``write`` in one call, so a failure before that writes
+nothing; the object is left open, at the end of what was written. ``read`` reads the
+object to its end (no ``seek`` needed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import stat
 import tempfile
 import zipfile
-from typing import Any
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,16 +44,37 @@ from . import __version__
 FORMAT = "densenet"
 FORMAT_VERSION = 1
 
+#: Where a model is written or read: a file name, or a binary file object.
+File: TypeAlias = "str | os.PathLike[str] | IO[bytes]"
 
-def write(path: str | os.PathLike[str], config: dict[str, Any], params: NDArray[Any],
+
+def _stream(file: object, caller: str, method: str, mode: str) -> Any:
+    """``file``, checked to be a binary file object with ``method`` (``"write"`` or
+    ``"read"``): a ``TypeError`` naming ``caller`` otherwise."""
+    if isinstance(file, io.TextIOBase):
+        raise TypeError(f"{caller}: the file {describe(file)} is open in text mode; open it with {mode!r}")
+    if not callable(getattr(file, method, None)):
+        raise TypeError(f"{caller}: expected a file name or a binary file object, got {type(file).__name__}")
+    return file
+
+
+def describe(file: object) -> str:
+    """How messages name ``file``: its path, or the file object's name or repr."""
+    if isinstance(file, (str, os.PathLike)):
+        return repr(os.fspath(file))
+    return repr(getattr(file, "name", file))
+
+
+def write(file: File, config: dict[str, Any], params: NDArray[Any],
           extra: dict[str, NDArray[Any]] | None = None) -> None:
     """Write ``config`` (JSON values), the flat ``params`` and the ``extra`` arrays
-    to the ``.npz`` file ``path`` (the name is used as given).
+    to the ``.npz`` file ``file`` (the name is used as given), or to a binary file object.
 
-    The write is atomic: either the new file is complete at ``path``, or an
-    exception propagates and whatever was at ``path`` before is untouched.
+    The write is atomic: either the new file is complete at ``file``, or an
+    exception propagates and whatever was at ``file`` before is untouched. A file
+    object gets the whole archive in one ``write`` call (continued if it writes only
+    part), or nothing.
     """
-    path = os.fspath(path)
     arrays: dict[str, Any] = {  # (not NDArray[Any]: NumPy's stubs would take a key for savez's allow_pickle)
         "format": np.array(FORMAT),
         "version": np.array(FORMAT_VERSION),
@@ -57,6 +85,13 @@ def write(path: str | os.PathLike[str], config: dict[str, Any], params: NDArray[
         if name in arrays:
             raise ValueError(f"save: {name!r} is a reserved entry name")
         arrays[name] = array
+    if not isinstance(file, (str, os.PathLike)):
+        stream = _stream(file, "save", "write", "wb")
+        archive = io.BytesIO()
+        np.savez(archive, **arrays)
+        _write_all(stream, archive.getvalue())
+        return
+    path = os.fspath(file)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save: {os.fspath(path)!r} is a folder; give a file name (such as "
                                 f"{os.path.join(path, 'model.npz')!r})")
@@ -76,6 +111,14 @@ def write(path: str | os.PathLike[str], config: dict[str, Any], params: NDArray[
             os.unlink(tmp)
         raise
     _fsync_folder(folder)
+
+
+def _write_all(stream: Any, data: bytes) -> None:
+    """``stream.write(data)``, continued where an unbuffered file wrote only part of it
+    (it returns the count; buffered files and ``BytesIO`` write all, others return None)."""
+    while data:
+        written = stream.write(data)
+        data = data[written:] if isinstance(written, int) and written > 0 else b""
 
 
 def _file_mode(path: str) -> int:
@@ -102,19 +145,37 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[Any]]]:
-    """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``path``.
+def _source(file: File, where: str) -> IO[bytes]:
+    """``file`` to read from: the named file, opened, or the bytes a file object
+    reads to its end."""
+    if isinstance(file, (str, os.PathLike)):
+        if not os.path.exists(file):
+            raise FileNotFoundError(f"load: no such file: {where}")
+        try:
+            return open(file, "rb")
+        except OSError as error:
+            raise ValueError(f"load: {where} is not a readable densenet .npz file: {error}") from None
+    contents = _stream(file, "load", "read", "rb").read()
+    if not isinstance(contents, (bytes, bytearray, memoryview)):
+        raise TypeError(f"load: {where}.read() gave {type(contents).__name__}, not bytes; open the "
+                        f"file with 'rb'")
+    return io.BytesIO(contents)
+
+
+def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[Any]]]:
+    """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``file``
+    (a file name, or a binary file object, read to its end).
 
     Raises:
-        FileNotFoundError: no file at ``path``.
+        FileNotFoundError: no file at ``file``.
+        TypeError: ``file`` is neither a name nor a binary file object.
         ValueError: the file is truncated or corrupted, is not a densenet model
             file, has another format version, or its entries are malformed.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: no such file: {path!r}")
+    path = describe(file)
+    source = _source(file, path)
     try:
-        with open(path, "rb") as f:
+        with source as f:
             data = np.load(f, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single array, not an .npz archive")
@@ -122,27 +183,27 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], NDArray[Any], di
                 arrays = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
         raise ValueError(
-            f"load: {path!r} is not a readable densenet .npz file (truncated, corrupted "
+            f"load: {path} is not a readable densenet .npz file (truncated, corrupted "
             f"or holding pickled objects): {error}"
         ) from None
     if arrays.get("format", np.array("")).tolist() != FORMAT:
-        raise ValueError(f"load: {path!r} is not a densenet model file (no 'format' entry 'densenet')")
+        raise ValueError(f"load: {path} is not a densenet model file (no 'format' entry 'densenet')")
     try:
         version = int(arrays["version"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"load: {path!r} has no valid format version") from None
+        raise ValueError(f"load: {path} has no valid format version") from None
     if version != FORMAT_VERSION:
         raise ValueError(
-            f"load: {path!r} has format version {version}; this densenet ({__version__}) "
+            f"load: {path} has format version {version}; this densenet ({__version__}) "
             f"reads version {FORMAT_VERSION}"
         )
     try:
         config = json.loads(str(arrays["config"]))
         params = arrays["params"]
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"load: {path!r} has an invalid model description: {error}") from None
+        raise ValueError(f"load: {path} has an invalid model description: {error}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"load: {path!r} has an invalid model description: not a JSON object")
+        raise ValueError(f"load: {path} has an invalid model description: not a JSON object")
     extra = {name: array for name, array in arrays.items()
              if name not in ("format", "version", "config", "params")}
     return config, params, extra

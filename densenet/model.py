@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, overload
 
@@ -555,9 +554,11 @@ class Sequential:
                 raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
         return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
 
-    def save(self, path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> None:
+    def save(self, path: io.File, optimizer: Optimizer | None = None) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
-        ``densenet.load(path)`` rebuilds it. The name is used as given.
+        ``densenet.load(path)`` rebuilds it. The name is used as given. ``path`` may
+        also be a binary file object (``open(name, "wb")``, ``io.BytesIO()``): it gets
+        the whole file in one ``write``, or nothing, and is left open.
 
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
@@ -583,8 +584,9 @@ class Sequential:
         io.write(path, config, self.params, extra)
 
 
-def load(path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> Sequential:
-    """Rebuild the model saved at ``path``: predictions are bit-identical.
+def load(path: io.File, optimizer: Optimizer | None = None) -> Sequential:
+    """Rebuild the model saved at ``path``: predictions are bit-identical. ``path``
+    may also be a binary file object, read to its end (``seek`` is not needed).
 
     Modules are found by the name they were saved under (``densenet.module.type_name``);
     a custom module's class must be defined (imported) before loading. Given a
@@ -593,6 +595,7 @@ def load(path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> Se
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        TypeError: ``path`` is neither a file name nor a binary file object.
         ValueError: the file is truncated or corrupted, is not a densenet model
             file, has another format version, or describes an invalid model;
             or it holds no state for ``optimizer``.
@@ -611,7 +614,7 @@ def load(path: str | os.PathLike[str], optimizer: Optimizer | None = None) -> Se
         (True, 10)
     """
     config, params, extra = io.read(path)
-    where = repr(os.fspath(path))
+    where = io.describe(path)
     try:
         modules = [build(spec) for spec in config["modules"]]
         dtype = np.dtype(config["dtype"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -278,3 +279,119 @@ def test_save_into_a_missing_folder_names_the_path_and_the_folder(tmp_path):
                                                 r"does not exist"):
         mlp((2, 2, 1)).save(path)
     assert os.listdir(tmp_path) == []
+
+
+# -- binary file objects ----------------------------------------------------------------
+
+def trained_with_adam(seed=2):
+    X = np.random.default_rng(0).standard_normal((12, 3))
+    y = np.random.default_rng(1).uniform(size=(12, 1))
+    model, adam = mlp((3, 4, 1), seed=seed), dn.Adam(0.01)
+    model.fit(X, y, optimizer=adam, epochs=2, batch_size=4)
+    return model, adam, X, y
+
+
+def test_a_model_saves_to_and_loads_from_an_in_memory_file():
+    """A ``BytesIO`` (or any binary file object) in place of a path: the same bytes a file
+    would hold, and training resumes exactly from them."""
+    model, adam, X, y = trained_with_adam()
+    buffer = io.BytesIO()
+    model.save(buffer, optimizer=adam)
+    buffer.seek(0)
+    resumed = dn.Adam(0.01)
+    loaded = dn.load(buffer, optimizer=resumed)
+    assert_array_equal(loaded.params, model.params)
+    model.fit(X, y, optimizer=adam, epochs=2, batch_size=4)
+    loaded.fit(X, y, optimizer=resumed, epochs=2, batch_size=4)
+    assert_array_equal(loaded.params, model.params)
+
+
+def test_a_file_object_holds_the_bytes_a_path_would(tmp_path):
+    model, adam, X, _ = trained_with_adam()
+    with open(tmp_path / "opened.npz", "wb") as f:
+        model.save(f, optimizer=adam)
+        assert not f.closed  # the caller's file stays the caller's
+    with open(tmp_path / "opened.npz", "rb") as f:
+        from_file = dn.load(f)
+    assert_array_equal(from_file.predict(X), model.predict(X))
+    assert_array_equal(dn.load(tmp_path / "opened.npz").params, model.params)
+
+
+def test_a_stream_that_cannot_seek_loads():
+    """Only ``read`` is needed: a pipe or a network stream has no ``seek``."""
+    model, _, X, _ = trained_with_adam()
+    buffer = io.BytesIO()
+    model.save(buffer)
+
+    class Stream:
+        def __init__(self, data):
+            self._data = io.BytesIO(data)
+
+        def read(self, size=-1):
+            return self._data.read(size)
+
+    assert_array_equal(dn.load(Stream(buffer.getvalue())).predict(X), model.predict(X))
+
+
+def test_a_raw_file_that_writes_part_of_the_bytes_gets_the_rest():
+    """An unbuffered file's ``write`` may take only part and return the count."""
+    model, _, X, _ = trained_with_adam()
+
+    class Raw:
+        def __init__(self):
+            self.data = bytearray()
+
+        def write(self, b):
+            self.data += b[:1000]
+            return min(len(b), 1000)
+
+    raw = Raw()
+    model.save(raw)
+    assert len(raw.data) > 3000
+    assert_array_equal(dn.load(io.BytesIO(raw.data)).predict(X), model.predict(X))
+
+
+def test_a_failed_save_writes_nothing_to_the_file_object(monkeypatch):
+    """The archive is made whole before the first byte reaches the stream."""
+    model, adam, _, _ = trained_with_adam()
+    buffer = io.BytesIO(b"kept")
+    buffer.seek(0, io.SEEK_END)
+    with pytest.raises(ValueError, match="holds state for 21 parameters, not this model's 26"):
+        mlp((3, 5, 1)).save(buffer, optimizer=adam)
+
+    def savez_then_fail(file, **arrays):
+        file.write(b"half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(buffer)
+    assert buffer.getvalue() == b"kept"
+
+
+def test_text_files_and_other_objects_are_refused_by_name(tmp_path):
+    model = mlp((3, 4, 1))
+    with open(tmp_path / "text.npz", "w") as f, pytest.raises(TypeError, match="save: .*text mode.*'wb'"):
+        model.save(f)
+    model.save(tmp_path / "m.npz")
+    with open(tmp_path / "m.npz") as f, pytest.raises(TypeError, match="load: .*text mode.*'rb'"):
+        dn.load(f)
+    with pytest.raises(TypeError, match="save: expected a file name or a binary file object, got int"):
+        model.save(3)
+    with pytest.raises(TypeError, match="load: expected a file name or a binary file object, got list"):
+        dn.load([1, 2])
+
+    class Text:
+        def read(self):
+            return "text"
+
+    with pytest.raises(TypeError, match=r"load: <.*Text object .*>\.read\(\) gave str, not bytes"):
+        dn.load(Text())
+
+
+def test_bytes_that_are_no_model_file_are_named_after_the_stream():
+    buffer = io.BytesIO(b"not a zip archive")
+    with pytest.raises(ValueError, match="load: <_io.BytesIO object .*> is not a readable densenet .npz"):
+        dn.load(buffer)
+    with pytest.raises(ValueError, match="is not a readable densenet .npz file"):
+        dn.load(io.BytesIO())

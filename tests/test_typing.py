@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Code as users write it; ``assert_type`` states the type each call must have.
 USER_CODE = """
+import io
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,10 @@ optimizer.lr = 0.01
 model.fit(X, y, optimizer=optimizer, loss=dn.BCELoss(), callbacks=[dn.CosineLR(optimizer, epochs=10)])
 model.save("model.npz", optimizer)
 assert_type(dn.load("model.npz", optimizer), dn.Sequential)
+buffer = io.BytesIO()
+model.save(buffer)
+with open("model.npz", "rb") as f:
+    assert_type(dn.load(f), dn.Sequential)
 assert_type(model.clone(dtype=np.float32), dn.Sequential)
 assert_type(dn.gradcheck(model, X, y).ok, bool)
 with dn.threads(1):

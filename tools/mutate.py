@@ -104,9 +104,9 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:379:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:378:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:444:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:388:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
@@ -116,7 +116,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:173:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:137:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:136:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:387:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
@@ -144,11 +144,11 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:41:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:40:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:44:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "callbacks.py:129:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
@@ -162,7 +162,7 @@ EQUIVALENT: dict[str, str] = {
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:70:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:105:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "callbacks.py:132:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
