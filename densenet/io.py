@@ -34,6 +34,7 @@ import os
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from typing import IO, Any, TypeAlias
 
 import numpy as np
@@ -68,12 +69,8 @@ def describe(file: object) -> str:
 def write(file: File, config: dict[str, Any], params: NDArray[Any],
           extra: dict[str, NDArray[Any]] | None = None) -> None:
     """Write ``config`` (JSON values), the flat ``params`` and the ``extra`` arrays
-    to the ``.npz`` file ``file`` (the name is used as given), or to a binary file object.
-
-    The write is atomic: either the new file is complete at ``file``, or an
-    exception propagates and whatever was at ``file`` before is untouched. A file
-    object gets the whole archive in one ``write`` call (continued if it writes only
-    part), or nothing.
+    to the ``.npz`` file ``file`` (the name is used as given), or to a binary file
+    object, as ``write_file`` does.
     """
     arrays: dict[str, Any] = {  # (not NDArray[Any]: NumPy's stubs would take a key for savez's allow_pickle)
         "format": np.array(FORMAT),
@@ -85,23 +82,38 @@ def write(file: File, config: dict[str, Any], params: NDArray[Any],
         if name in arrays:
             raise ValueError(f"save: {name!r} is a reserved entry name")
         arrays[name] = array
+    write_file(file, lambda f: np.savez(f, **arrays))
+
+
+def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "save",
+               example: str = "model.npz") -> None:
+    """Run ``fill(f)`` to write a file's bytes into ``f``, for ``file``: a name or a
+    binary file object (``caller`` names the function in messages, ``example`` is the
+    file name they suggest).
+
+    To a name the write is atomic: ``fill`` writes a temporary file in the same folder,
+    which is flushed, fsync'ed and moved over ``file``; either the new file is complete
+    there, or an exception propagates and whatever was at ``file`` before is untouched.
+    A file object gets the whole file in one ``write`` call (continued if it writes only
+    part), or nothing: ``fill`` writes into memory first.
+    """
     if not isinstance(file, (str, os.PathLike)):
-        stream = _stream(file, "save", "write", "wb")
-        archive = io.BytesIO()
-        np.savez(archive, **arrays)
-        _write_all(stream, archive.getvalue())
+        stream = _stream(file, caller, "write", "wb")
+        buffer = io.BytesIO()
+        fill(buffer)
+        _write_all(stream, buffer.getvalue())
         return
     path = os.fspath(file)
     if os.path.isdir(path):
-        raise IsADirectoryError(f"save: {os.fspath(path)!r} is a folder; give a file name (such as "
-                                f"{os.path.join(path, 'model.npz')!r})")
+        raise IsADirectoryError(f"{caller}: {path!r} is a folder; give a file name (such as "
+                                f"{os.path.join(path, example)!r})")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {folder!r} does not exist")
+        raise FileNotFoundError(f"{caller}: cannot write {path!r}: the folder {folder!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the saved file private

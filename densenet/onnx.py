@@ -16,11 +16,12 @@ inside a module and the modules never import onnx.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .io import File, write_file
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -60,13 +61,14 @@ class Graph:
         return output
 
 
-def export(model: Sequential, path: str | os.PathLike[str] | None = None, *, opset: int = OPSET) -> Any:
+def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -> Any:
     """``model`` as an ONNX graph: input ``X`` ``(N, in_features)``, output ``Y``
     ``(N, out_features)``, N dynamic, in the model's dtype (float32 or float64).
 
     Args:
         model: the model; its modules must define ``to_onnx`` (every densenet module does).
-        path: where to write the ``.onnx`` file, if given.
+        path: where to write the ``.onnx`` file, if given: a name (written atomically, as
+            ``Sequential.save`` writes) or a binary file object (``io.BytesIO()``).
         opset: the ONNX operator set version, from ``OPSET_MIN`` (13) to the newest the
             installed onnx knows.
 
@@ -79,6 +81,8 @@ def export(model: Sequential, path: str | os.PathLike[str] | None = None, *, ops
         ImportError: onnx is not installed.
         TypeError: a module cannot be exported (it names the module); ``opset`` is not an integer.
         ValueError: ``opset`` is outside what the export and onnx know.
+        OSError: the file cannot be written (a missing folder is named); an earlier
+            file at ``path`` is left as it was.
     """
     try:
         import onnx
@@ -114,5 +118,6 @@ def export(model: Sequential, path: str | os.PathLike[str] | None = None, *, ops
         producer_name="densenet")
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        onnx.save_model(proto, os.fspath(path))
+        data = proto.SerializeToString()
+        write_file(path, lambda f: f.write(data), "export", "model.onnx")
     return proto

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -75,6 +78,37 @@ def test_the_graph_has_named_dynamic_input_and_output_and_is_written_to_a_file(t
     loaded = onnx.load(tmp_path / "model.onnx")
     X = np.random.default_rng(0).standard_normal((5, 4))
     assert_allclose(run(loaded, X), model.predict(X), rtol=1e-12)
+
+
+def test_the_export_writes_to_a_binary_file_object_what_it_writes_to_a_file(tmp_path):
+    model = dn.Sequential(dn.Dense(4, 3), dn.ReLU(), dn.Dense(3, 2), seed=0)
+    buffer = io.BytesIO()
+    proto = export(model, buffer)
+    export(model, tmp_path / "model.onnx")
+    assert buffer.getvalue() == (tmp_path / "model.onnx").read_bytes() == proto.SerializeToString()
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    assert_allclose(run(onnx.load(io.BytesIO(buffer.getvalue())), X), model.predict(X), rtol=1e-12)
+    with open(tmp_path / "text.onnx", "w") as f, pytest.raises(TypeError, match="export: .*text mode"):
+        export(model, f)
+
+
+def test_a_failed_export_keeps_the_earlier_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The export writes as ``save`` does: a temporary file moved over the name."""
+    path = tmp_path / "model.onnx"
+    export(dn.Sequential(dn.Dense(4, 1), seed=0), path)
+    before = path.read_bytes()
+
+    def failing_fsync(fd):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        export(dn.Sequential(dn.Dense(4, 2), seed=1), path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.onnx"]
+    with pytest.raises(FileNotFoundError, match="export: cannot write .*the folder .*missing"):
+        export(dn.Sequential(dn.Dense(4, 1), seed=0), tmp_path / "missing" / "model.onnx")
+    with pytest.raises(IsADirectoryError, match="export: .* is a folder; give a file name .*model.onnx"):
+        export(dn.Sequential(dn.Dense(4, 1), seed=0), tmp_path)
 
 
 def test_a_module_without_an_onnx_form_is_named():

@@ -162,7 +162,7 @@ EQUIVALENT: dict[str, str] = {
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:105:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "callbacks.py:132:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
@@ -207,11 +207,11 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "gradcheck.py:167:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "onnx.py:43:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:46:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:115:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:44:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
+    "onnx.py:47:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:119:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:115:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:119:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
