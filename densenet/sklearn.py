@@ -19,11 +19,13 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._validation import hyperparameter, positive_int, sample_weights
 from .adam import Adam
+from .backend import expit
+from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
@@ -349,6 +351,13 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     activation or dtype. The same ``random_state`` gives bit-identical results;
     ``dtype`` is ``"float64"`` or ``"float32"``.
 
+    A 2-D ``y`` of 0 and 1, ``(n_samples, n_labels)``, is a multilabel target, as in
+    the MLP: one output per label, each label's probability the sigmoid of its logit,
+    trained by binary cross-entropy on the logits (``BCEWithLogitsLoss``); ``predict``
+    gives the indicator matrix of the labels whose probability is above 0.5, ``score``
+    the subset accuracy (every label of a sample right), and ``classes_`` are the label
+    indices ``0 .. n_labels - 1``.
+
     Attributes:
         classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (the training
         loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value) and
@@ -357,8 +366,10 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         ``n_iter_`` (epochs run); ``t_`` (training rows seen); ``coefs_`` and
         ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into the model's
         parameters); ``n_layers_``, ``n_outputs_`` (one per class, two for two classes
-        where the MLP has one) and ``out_activation_`` (``"softmax"``), as in
-        scikit-learn's MLP; ``model_``: the trained ``densenet.Sequential``;
+        where the MLP has one; one per label) and ``out_activation_`` (``"softmax"``, or
+        ``"logistic"`` for a multilabel target), as in scikit-learn's MLP;
+        ``multilabel_``: whether the target was multilabel; ``model_``: the trained
+        ``densenet.Sequential``;
         ``optimizer_`` and ``loss_function_``: its optimiser, whose state (Adam's
         moments) ``partial_fit`` carries on, and its loss.
 
@@ -373,18 +384,28 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         (True, (2, 3))
     """
 
-    _out_activation = "softmax"
     classes_: NDArray[Any]
+    #: Whether the fitted network's targets are an indicator matrix, one label per output.
+    multilabel_ = False
+
+    @property
+    def _out_activation(self) -> str:  # type: ignore[override]
+        return "logistic" if self.multilabel_ else "softmax"
 
     def _loss(self) -> Any:
-        return CrossEntropyLoss()
+        return BCEWithLogitsLoss() if self.multilabel_ else CrossEntropyLoss()
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return len(self.classes_)
 
     def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
+        if y.ndim == 2 and y.shape[1] > 1:
+            return self._indicators(y, mode)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if mode != "new" and self.multilabel_:
+            raise ValueError(f"{type(self).__name__}: {mode}: the fitted network's labels "
+                             f"{self.classes_.tolist()} are not y's; it was fitted on a multilabel y")
         if mode == "warm_start" and not np.array_equal(np.unique(y), self.classes_):
             raise ValueError(f"{type(self).__name__}: warm_start: the fitted network's classes "
                              f"{self.classes_.tolist()} are not y's {np.unique(y).tolist()}; fit with "
@@ -394,7 +415,30 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(f"y holds labels {unknown.tolist()} not in classes_ {self.classes_.tolist()}")
+        if mode == "new":
+            self.multilabel_ = False
         return np.searchsorted(self.classes_, y)
+
+    def _indicators(self, Y: NDArray[Any], mode: str) -> NDArray[Any]:
+        """A multilabel target, an indicator matrix of 0 and 1 ``(n_samples, n_labels)``,
+        as the loss's float targets; ``classes_`` are the label indices, as the MLP's."""
+        owner = type(self).__name__
+        if type_of_target(Y) != "multilabel-indicator" or not np.isin(Y, (0, 1)).all():
+            raise ValueError(f"{owner}: y of shape {Y.shape} holds values other than 0 and 1: a 2-D y is "
+                             "a multilabel indicator matrix (one column of 0 and 1 per label); "
+                             "one multiclass target per column is not supported")
+        labels = np.arange(Y.shape[1])
+        if mode != "new" and not (self.multilabel_ and np.array_equal(labels, self.classes_)):
+            fitted = (f"{len(self.classes_)} labels" if self.multilabel_
+                      else f"classes {self.classes_.tolist()}")
+            raise ValueError(f"{owner}: {mode}: the fitted network's {fitted} are not y's {len(labels)} "
+                             "labels; fit with warm_start=False for a new network")
+        if self._classes_given is not None and not np.array_equal(self._classes_given, labels):
+            raise ValueError(f"{owner}: partial_fit: classes must be the label indices {labels.tolist()} "
+                             f"for a multilabel y, got {self._classes_given.tolist()}")
+        if mode == "new":
+            self.classes_, self.multilabel_ = labels, True
+        return np.asarray(Y, dtype=np.dtype(self.dtype))
 
     _classes_given: NDArray[Any] | None = None
 
@@ -414,16 +458,32 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
             self.__dict__.pop("_classes_given", None)
 
     def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
-        return float(np.average(np.argmax(self.model_.predict(X), axis=1) == targets, weights=weights))
+        outputs = self.model_.predict(X)
+        if self.multilabel_:  # subset accuracy: every label right
+            right = np.all((expit(outputs.astype(np.float64)) > 0.5) == (targets > 0.5), axis=1)
+        else:
+            right = np.argmax(outputs, axis=1) == targets
+        return float(np.average(right, weights=weights))
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
-        """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``."""
-        return Softmax().forward(self._outputs(X).astype(np.float64))
+        """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``;
+        for a multilabel network each label's probability (the sigmoid of its logit),
+        ``(n_samples, n_labels)``."""
+        logits = self._outputs(X).astype(np.float64)
+        return expit(logits) if self.multilabel_ else Softmax().forward(logits)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """The most probable class of each sample."""
+        """The most probable class of each sample; for a multilabel network the
+        indicator matrix of the labels whose probability is above 0.5."""
+        if self.multilabel_:
+            return (self.predict_proba(X) > 0.5).astype(np.int64)
         best = np.argmax(self._outputs(X), axis=1)
         return self.classes_[best]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):

@@ -544,3 +544,103 @@ def test_held_out_rows_that_all_weigh_nothing_are_scored_unweighted():
     clf.fit(X[np.r_[6:100, 0:6]], y[np.r_[6:100, 0:6]], sample_weight=w[np.r_[6:100, 0:6]])
     assert len(clf.validation_scores_) == clf.n_iter_ > 0
     assert all(0.0 <= score <= 1.0 for score in clf.validation_scores_)
+
+
+# -- multilabel targets ------------------------------------------------------------------
+
+def multilabel(n=200, labels=4, seed=0):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=n, n_features=6, n_classes=labels, random_state=seed)
+    return (X - X.mean(axis=0)) / X.std(axis=0), Y
+
+
+def test_a_multilabel_target_gets_one_logistic_output_per_label_as_in_the_mlp():
+    """An indicator matrix ``(n_samples, n_labels)`` of 0 and 1: each label is a yes or no
+    of its own, a sigmoid output trained by binary cross-entropy on its logit; ``predict``
+    answers in indicator form (probability above 0.5), ``score`` is the subset accuracy."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score
+    from sklearn.neural_network import MLPClassifier
+
+    import densenet as dn
+
+    X, Y = multilabel()
+    params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300, random_state=0)
+    clf = DenseNetClassifier(**params).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier(**params).fit(X, Y)
+    for name in ("n_outputs_", "out_activation_", "n_layers_"):
+        assert getattr(clf, name) == getattr(mlp, name), name
+    assert_array_equal(clf.classes_, mlp.classes_)
+    assert isinstance(clf.loss_function_, dn.BCEWithLogitsLoss)
+    proba, predicted = clf.predict_proba(X), clf.predict(X)
+    assert proba.shape == Y.shape and predicted.shape == Y.shape
+    assert predicted.dtype == mlp.predict(X).dtype
+    assert_array_equal(predicted, (proba > 0.5).astype(int))
+    assert not np.allclose(proba.sum(axis=1), 1.0)  # not a softmax over the labels
+    assert clf.score(X, Y) == accuracy_score(Y, predicted)
+    _, counts = np.unique(Y, axis=0, return_counts=True)  # guessing the most common set of labels
+    assert clf.score(X, Y) > 3 * counts.max() / len(Y) and clf.score(X, Y) >= mlp.score(X, Y) - 0.05
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 2
+
+
+def test_multilabel_training_is_the_binary_cross_entropy_of_the_logits():
+    """Full-batch L-BFGS reports its objective: ``loss_`` is BCE-with-logits of the model's
+    outputs on the labels, weighted as every loss is (``sum(w l) / sum(w)``)."""
+    import densenet as dn
+
+    X, Y = multilabel(60, 3)
+    w = np.random.default_rng(0).uniform(0.0, 2.0, len(X))
+    clf = DenseNetClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)
+    clf.fit(X, Y, sample_weight=w)
+    value = dn.BCEWithLogitsLoss().forward(clf.model_.predict(X), Y.astype(float), sample_weight=w)
+    assert clf.loss_ == pytest.approx(value / w.mean(), rel=1e-12)
+    assert clf.loss_ < clf.loss_curve_[0] / 2
+
+
+def test_multiclass_multioutput_targets_are_refused_by_name_and_nothing_is_fitted():
+    X, Y = multilabel(40, 3)
+    clf = DenseNetClassifier(max_iter=5)
+    with pytest.raises(ValueError, match=r"DenseNetClassifier: y of shape \(40, 3\) holds values other "
+                                         r"than 0 and 1: .*multilabel"):
+        clf.fit(X, Y * 2)
+    assert not hasattr(clf, "model_") and not hasattr(clf, "classes_")
+
+
+def test_warm_start_and_partial_fit_keep_a_multilabel_network_s_labels():
+    X, Y = multilabel(80, 3)
+    clf = DenseNetClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0).fit(X, Y)
+    before = clf.model_.params.copy()
+    with pytest.raises(ValueError, match=r"warm_start: the fitted network's 3 labels are not y's 4"):
+        clf.fit(*multilabel(80, 4))
+    with pytest.raises(ValueError, match=r"warm_start: the fitted network's labels \[0, 1, 2\] are not y's"):
+        clf.fit(X, Y[:, 0])
+    assert_array_equal(clf.model_.params, before)
+    clf.fit(X, Y)  # the same labels: trains on
+    assert not np.array_equal(clf.model_.params, before)
+
+    online = DenseNetClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match=r"classes must be the label indices \[0, 1, 2\] for a multilabel y"):
+        online.partial_fit(X, Y, classes=[0, 1])
+    assert not hasattr(online, "model_")
+    online.partial_fit(X[:40], Y[:40], classes=[0, 1, 2]).partial_fit(X[40:], Y[40:])
+    assert online.n_iter_ == 2 and online.classes_.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"partial_fit: the fitted network's labels \[0, 1, 2\] are not y's"):
+        online.partial_fit(X, Y[:, 0])
+
+
+def test_early_stopping_on_a_multilabel_target_watches_the_subset_accuracy():
+    from sklearn.metrics import accuracy_score
+
+    X, Y = multilabel(200, 3)
+    clf = DenseNetClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, early_stopping=True,
+                             validation_fraction=0.25, max_iter=30, tol=0.0, random_state=0).fit(X, Y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    right = np.array(clf.validation_scores_) * 50  # a share of the 50 held-out rows
+    np.testing.assert_allclose(right, np.round(right), atol=1e-9)
+    assert clf.score(X, Y) == accuracy_score(Y, clf.predict(X))
