@@ -142,7 +142,7 @@ class _DenseNetEstimator(BaseEstimator):
 
     def _optimizer(self) -> Optimizer:
         if self.solver == "lbfgs":  # the MLP's tolerance and limit
-            return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun))
+            return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun), weight_decay=self.alpha)
         if self.solver == "sgd":  # Nesterov's correction is nothing without momentum, as in the MLP
             return SGD(self.learning_rate_init, momentum=self.momentum,
                        nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, weight_decay=self.alpha)
@@ -339,8 +339,9 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     Nesterov's with ``nesterovs_momentum``, at the ``learning_rate`` schedule:
     ``"constant"``, ``"invscaling"`` or ``"adaptive"`` as the MLP's) or ``"lbfgs"``
     (``LBFGS(tolerance_grad=tol, max_eval=max_fun)``). ``alpha`` is the optimiser's
-    weight decay on every parameter (scikit-learn's MLP divides its L2 penalty by the
-    batch size and spares the biases: the same part, not the same numbers).
+    weight decay on every parameter, for each solver (L-BFGS adds its L2 penalty to
+    the objective; scikit-learn's MLP divides its penalty by the batch size and spares
+    the biases: the same part, not the same numbers).
     Training stops as the MLP's does: after ``max_iter`` epochs, or after more than
     ``n_iter_no_change`` epochs in a row that do not improve the training loss by
     ``tol``, or with ``early_stopping`` the accuracy on a held-out

@@ -105,6 +105,8 @@ def test_lbfgs_is_not_stepped_and_checks_its_arguments():
         dn.LBFGS(tolerance_grad=-1.0)
     with pytest.raises(ValueError, match="LBFGS max_eval must be None or an integer >= 1, got 0"):
         dn.LBFGS(max_eval=0)
+    with pytest.raises(ValueError, match=r"LBFGS: invalid weight_decay -0\.1"):
+        dn.LBFGS(weight_decay=-0.1)
 
 
 @pytest.mark.parametrize("optimizer", [dn.SGD(0.1), dn.Adam()], ids=repr)
@@ -143,3 +145,30 @@ def test_max_eval_bounds_the_evaluations():
         result = dn.LBFGS(max_eval=max_eval).minimize(rosenbrock, np.array([-1.2, 1.0]), 1000)
     assert result.success is False and counts[1] <= 12 < counts[0]
     assert "EVALUATIONS EXCEEDS LIMIT" in str(result.message)
+
+
+def test_weight_decay_adds_its_l2_penalty_to_what_lbfgs_minimises():
+    """``weight_decay`` wd minimises ``f(w) + wd/2 |w|^2`` (the penalty whose gradient the
+    stepping optimisers add, ``wd w``): for ``f = |w - a|^2`` the minimum is at
+    ``2a / (2 + wd)``. The callback sees ``f`` alone, as ``History`` shows the loss
+    without the decay."""
+    a = np.array([3.0, -4.0, 0.5])
+    seen = []
+    params = np.zeros(3)
+    dn.LBFGS(weight_decay=0.5).minimize(lambda w: (float((w - a) @ (w - a)), 2 * (w - a)), params, 100,
+                                        lambda w, value: seen.append((w.copy(), value)))
+    np.testing.assert_allclose(params, 2 * a / 2.5, rtol=1e-7)
+    for w, value in seen:
+        assert value == pytest.approx(float((w - a) @ (w - a)), rel=1e-12, abs=1e-15)
+
+
+def test_a_fit_with_weight_decay_ends_where_the_penalised_gradient_vanishes():
+    X, y = dn.tutorial.X, dn.tutorial.y
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    history = model.fit(X, y, optimizer=dn.LBFGS(weight_decay=0.1), epochs=500)
+    loss = dn.MSELoss()
+    assert history.loss[-1] == pytest.approx(model.evaluate(X, y), rel=1e-12)  # the loss alone
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward(), input_grad=False)
+    assert np.abs(model.grads + 0.1 * model.params).max() < 1e-6
+    assert np.abs(model.grads).max() > 1e-3  # the data's gradient alone does not vanish there

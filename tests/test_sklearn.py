@@ -150,7 +150,8 @@ def test_the_shared_parameters_default_to_scikit_learn_s_mlp(ours, theirs):
 @pytest.mark.parametrize("solver, kind, settings", [
     ("adam", "Adam", dict(lr=0.02, weight_decay=0.003, betas=(0.9, 0.999))),
     ("sgd", "SGD", dict(lr=0.02, weight_decay=0.003, momentum=0.9, nesterov=True)),
-    ("lbfgs", "LBFGS", dict(tolerance_grad=1e-4, max_eval=15000)),  # the MLP's tol and max_fun
+    # the MLP's tol and max_fun
+    ("lbfgs", "LBFGS", dict(tolerance_grad=1e-4, max_eval=15000, weight_decay=0.003)),
 ])
 def test_the_solver_is_the_optimiser(solver, kind, settings):
     X, y = blobs(40)
@@ -644,3 +645,14 @@ def test_early_stopping_on_a_multilabel_target_watches_the_subset_accuracy():
     right = np.array(clf.validation_scores_) * 50  # a share of the 50 held-out rows
     np.testing.assert_allclose(right, np.round(right), atol=1e-9)
     assert clf.score(X, Y) == accuracy_score(Y, clf.predict(X))
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+def test_alpha_shrinks_the_weights_with_every_solver(solver):
+    """``alpha`` regularises whichever solver trains: a large one leaves smaller weights."""
+    X, y = blobs(60)
+    norms = [np.linalg.norm(DenseNetClassifier(hidden_layer_sizes=(8,), solver=solver, alpha=alpha,
+                                               learning_rate_init=0.05, max_iter=100,
+                                               random_state=0).fit(X, y).model_.params)
+             for alpha in (0.0, 1.0)]
+    assert norms[1] < norms[0] / 2
