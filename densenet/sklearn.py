@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._validation import hyperparameter, positive_int, sample_weights
 from .adam import Adam
-from .backend import expit
+from .backend import expit, log_expit, log_softmax
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback
 from .cross_entropy import CrossEntropyLoss
@@ -472,6 +472,12 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         ``(n_samples, n_labels)``."""
         logits = self._outputs(X).astype(np.float64)
         return expit(logits) if self.multilabel_ else Softmax().forward(logits)
+
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[Any]:
+        """The logarithms of ``predict_proba``, from the logits: finite where a
+        probability underflows to 0 (log-softmax, or each label's log-sigmoid)."""
+        logits = self._outputs(X).astype(np.float64)
+        return log_expit(logits) if self.multilabel_ else log_softmax(logits, axis=1)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The most probable class of each sample; for a multilabel network the

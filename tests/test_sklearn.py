@@ -324,6 +324,24 @@ def test_class_probabilities_for_any_finite_logits():
     assert_array_equal(clf.predict_proba(X[:2]), [[1.0, 0.0, 0.0]] * 2)
 
 
+def test_log_probabilities_are_the_logs_of_the_probabilities_and_finite_where_they_underflow():
+    """``predict_log_proba`` as the MLP has it, computed from the logits: where a
+    probability underflows to 0 its log is still the finite log-softmax (or log-sigmoid)."""
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, y)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(clf.predict_proba(X)), rtol=1e-12)
+    clf.model_[-1].W[...] = 0.0
+    clf.model_[-1].b[...] = [1000.0, -1000.0, 0.0]
+    assert_array_equal(clf.predict_log_proba(X[:2]), [[0.0, -2000.0, -1000.0]] * 2)
+
+    X, Y = multilabel(60, 3)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(clf.predict_proba(X)), rtol=1e-12)
+    clf.model_[-1].W[...] = 0.0
+    clf.model_[-1].b[...] = [1000.0, -1000.0, 0.0]
+    assert_array_equal(clf.predict_log_proba(X[:2]), [[0.0, -1000.0, -np.log(2.0)]] * 2)
+
+
 def test_partial_fit_keeps_the_classes_it_was_given():
     X, y = blobs()
     clf = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0)
