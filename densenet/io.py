@@ -18,11 +18,12 @@ fsync'ed, then moved over ``path`` with ``os.replace``. A failure part-way
 leaves any earlier file at ``path`` intact and no temporary file behind.
 ``read`` uses ``allow_pickle=False``: a file can hold nothing but numbers and text.
 
-In place of a path, both take a binary file object (``open(name, "wb")``, an
-``io.BytesIO``, a network stream): ``write`` builds the whole archive in memory and
-hands it to the object's ``write`` in one call, so a failure before that writes
-nothing; the object is left open, at the end of what was written. ``read`` reads the
-object to its end (no ``seek`` needed).
+``write_file`` does the writing for any file densenet writes (the ONNX export's
+too). In place of a path, ``write`` and ``read`` take a binary file object
+(``open(name, "wb")``, an ``io.BytesIO``, a network stream): ``write`` builds the
+whole archive in memory and hands it to the object's ``write`` in one call, so a
+failure before that writes nothing; the object is left open, at the end of what was
+written. ``read`` reads the object to its end (no ``seek`` needed).
 """
 
 from __future__ import annotations
@@ -184,8 +185,8 @@ def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[An
         ValueError: the file is truncated or corrupted, is not a densenet model
             file, has another format version, or its entries are malformed.
     """
-    path = describe(file)
-    source = _source(file, path)
+    where = describe(file)
+    source = _source(file, where)
     try:
         with source as f:
             data = np.load(f, allow_pickle=False)
@@ -195,27 +196,27 @@ def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[An
                 arrays = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
         raise ValueError(
-            f"load: {path} is not a readable densenet .npz file (truncated, corrupted "
+            f"load: {where} is not a readable densenet .npz file (truncated, corrupted "
             f"or holding pickled objects): {error}"
         ) from None
     if arrays.get("format", np.array("")).tolist() != FORMAT:
-        raise ValueError(f"load: {path} is not a densenet model file (no 'format' entry 'densenet')")
+        raise ValueError(f"load: {where} is not a densenet model file (no 'format' entry 'densenet')")
     try:
         version = int(arrays["version"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"load: {path} has no valid format version") from None
+        raise ValueError(f"load: {where} has no valid format version") from None
     if version != FORMAT_VERSION:
         raise ValueError(
-            f"load: {path} has format version {version}; this densenet ({__version__}) "
+            f"load: {where} has format version {version}; this densenet ({__version__}) "
             f"reads version {FORMAT_VERSION}"
         )
     try:
         config = json.loads(str(arrays["config"]))
         params = arrays["params"]
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"load: {path} has an invalid model description: {error}") from None
+        raise ValueError(f"load: {where} has an invalid model description: {error}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"load: {path} has an invalid model description: not a JSON object")
+        raise ValueError(f"load: {where} has an invalid model description: not a JSON object")
     extra = {name: array for name, array in arrays.items()
              if name not in ("format", "version", "config", "params")}
     return config, params, extra
