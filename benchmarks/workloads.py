@@ -194,6 +194,7 @@ BLOCKS = {
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
     "bce": ("sigmoid", "sigmoid", "bce", "sgd"),
     "bce_with_logits": ("sigmoid", None, "bce_with_logits", "sgd"),
+    "poisson": ("sigmoid", None, "poisson", "sgd"),
     "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
@@ -202,7 +203,7 @@ BLOCKS = {
 
 _DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
-              "bce_with_logits": dn.BCEWithLogitsLoss}
+              "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4)}
 
@@ -263,7 +264,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
             layers.append(activations[output if last else hidden]())
     net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
     losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
-              "bce_with_logits": torch.nn.BCEWithLogitsLoss}
+              "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss}
     optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),

@@ -43,6 +43,7 @@ from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
+from .poisson import PoissonNLLLoss
 from .relu import ReLU
 from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
 from .sgd import SGD
@@ -75,6 +76,7 @@ __all__ = [
     "Module",
     "Optimizer",
     "Passes",
+    "PoissonNLLLoss",
     "ReLU",
     "ReduceLROnPlateau",
     "SGD",

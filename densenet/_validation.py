@@ -137,10 +137,18 @@ def learning_rate(lr: object, owner: str) -> float:
 def unit_interval(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
     """``values`` unchanged if every one lies in [0, 1]; else ``ValueError`` naming
     ``owner``, ``name``, how many do not and the first."""
-    outside = (values < 0) | (values > 1)
+    return _refuse(values, (values < 0) | (values > 1), "lie in [0, 1]", name, owner)
+
+
+def non_negative(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
+    """``values`` unchanged if none is negative; else ``ValueError`` as ``unit_interval``'s."""
+    return _refuse(values, values < 0, "be >= 0", name, owner)
+
+
+def _refuse(values: NDArray[Any], outside: NDArray[Any], rule: str, name: str, owner: str) -> NDArray[Any]:
     if outside.any():
         first = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise ValueError(f"{owner}: {name} must lie in [0, 1]; {int(outside.sum())} value(s) do not, "
+        raise ValueError(f"{owner}: {name} must {rule}; {int(outside.sum())} value(s) do not, "
                          f"the first {float(values[first])!r} at index {first}")
     return values
 

@@ -22,7 +22,7 @@ LAYERS = [
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "tanh", "softmax"}),
     ("loss protocol", {"loss"}),
-    ("losses", {"mse", "cross_entropy", "bce", "bce_with_logits"}),
+    ("losses", {"mse", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("optimizer protocol", {"optimizer"}),
     ("optimizers", {"sgd", "adam"}),
     ("optimizer variants", {"adamw", "lbfgs"}),

@@ -191,7 +191,8 @@ def test_evaluating_again_costs_only_its_result(data):
 #: 2.2.6, 1 KiB on 2.3.5). Softmax and the classification losses reduce so: on those
 #: NumPys their steps may peak that much higher, and no higher.
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
-REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits"}
+REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits",
+            "poisson"}
 
 #: (hidden activation, output activation or None, loss, optimiser): every block in a
 #: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
@@ -204,6 +205,7 @@ BLOCKS = {
     "cross_entropy_probabilities": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "bce": (dn.Sigmoid, dn.Sigmoid, dn.BCELoss, lambda: dn.SGD(0.1)),
     "bce_with_logits": (dn.Sigmoid, None, dn.BCEWithLogitsLoss, lambda: dn.SGD(0.1)),
+    "poisson": (dn.Sigmoid, None, dn.PoissonNLLLoss, lambda: dn.SGD(0.1)),
     "momentum": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1, momentum=0.9, nesterov=True)),
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),

@@ -33,6 +33,7 @@ def loss_cases(rng):
         "bce_with_logits": (dn.BCEWithLogitsLoss(), Z, probabilities),
         "cross_entropy_labels": (dn.CrossEntropyLoss(), Z, rng.integers(0, C, N)),
         "cross_entropy_probabilities": (dn.CrossEntropyLoss(), Z, probabilities),
+        "poisson": (dn.PoissonNLLLoss(), Z, rng.poisson(2.0, (N, C)).astype(float)),
     }
 
 
@@ -72,6 +73,7 @@ def test_the_weighted_loss_and_gradient_equal_pytorch_s(case):
         "bce_with_logits": lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="none").mean(1),
         "cross_entropy_labels": lambda z, t: F.cross_entropy(z, t, reduction="none"),
         "cross_entropy_probabilities": lambda z, t: F.cross_entropy(z, t, reduction="none"),
+        "poisson": lambda z, t: F.poisson_nll_loss(z, t, reduction="none").mean(1),
     }[case]
     rng = np.random.default_rng(2)
     loss, y_pred, y_true = loss_cases(rng)[case]

@@ -29,7 +29,8 @@ def targets_for(loss, rng, n, classes):
 
 LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
           "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss),
-          "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss)}
+          "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss),
+          "poisson": (dn.PoissonNLLLoss, torch.nn.PoissonNLLLoss)}
 
 
 @pytest.mark.parametrize("loss_name", list(LOSSES))

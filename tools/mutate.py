@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
         "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "loss.py", "mse.py", "cross_entropy.py", "bce.py",
-        "bce_with_logits.py", "optimizer.py", "sgd.py", "adam.py", "adamw.py", "lbfgs.py", "plan.py",
-        "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+        "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py", "adamw.py", "lbfgs.py",
+        "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -76,6 +76,7 @@ OWN_TESTS = {
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "bce.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "bce_with_logits.py": ["test_sample_weight.py", "test_classification_losses.py"],
+    "poisson.py": ["test_poisson.py", "test_sample_weight.py"],
     "optimizer.py": ["test_optimizers.py"],
     "sgd.py": ["test_optim.py", "test_optimizers.py"],
     "adam.py": ["test_optimizers.py"],
