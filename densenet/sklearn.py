@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validation import hyperparameter, positive_int, sample_weights
+from ._validation import hyperparameter, non_negative, positive_int, sample_weights
 from .adam import Adam
 from .backend import expit, log_expit, log_softmax
 from .bce_with_logits import BCEWithLogitsLoss
@@ -34,6 +34,7 @@ from .model import Sequential
 from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
+from .poisson import PoissonNLLLoss
 from .relu import ReLU
 from .sgd import SGD
 from .sigmoid import Sigmoid
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 ACTIVATIONS = {"relu": ReLU, "logistic": Sigmoid, "tanh": Tanh, "identity": None}
 SOLVERS = ("adam", "sgd", "lbfgs")
 RATES = ("constant", "invscaling", "adaptive")  # learning-rate schedules of the "sgd" solver
+REGRESSION_LOSSES = ("squared_error", "poisson")
 
 
 class _DenseNetEstimator(BaseEstimator):
@@ -497,11 +499,16 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     """A densenet network as a scikit-learn regressor.
 
     The recipe: as ``DenseNetClassifier``'s, with a linear Dense output of one unit
-    per target and the mean squared error (``MSELoss``). ``y`` may be
+    per target and the mean squared error (``MSELoss``); or with ``loss="poisson"``, as
+    the MLP's, for counts and rates (``y >= 0``): the output is a log-rate trained by
+    the Poisson negative log-likelihood (``PoissonNLLLoss``) and ``predict`` gives the
+    rate, its ``exp`` (``out_activation_`` ``"exp"``). ``y`` may be
     ``(n_samples,)`` or ``(n_samples, n_targets)``; ``predict`` answers in the same shape.
     The attributes are the classifier's less ``classes_``; ``out_activation_`` is
-    ``"identity"``, ``loss_curve_`` the mean squared error (scikit-learn's MLP
-    reports half of it), and early stopping watches R^2 (``score``).
+    ``"identity"`` (or ``"exp"``), ``loss_curve_`` the mean squared error (scikit-learn's
+    MLP reports half of it; with ``loss="poisson"``, ``mean(exp(z) - y z)``, the MLP's
+    half Poisson deviance less a term of ``y`` alone), and early stopping watches R^2 of
+    the predictions (``score``).
 
     Example:
         >>> import numpy as np
@@ -512,24 +519,58 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         True
     """
 
-    _out_activation = "identity"
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
+                 solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
+                 learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
+                 shuffle: bool = True, random_state: Any = None, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, learning_rate: str = "constant",
+                 power_t: float = 0.5, max_fun: int = 15000, verbose: bool = False,
+                 dtype: str = "float64", loss: str = "squared_error") -> None:
+        # scikit-learn reads an estimator's parameters from its own __init__'s signature: the
+        # shared ones stand here again, as in scikit-learn's MLPRegressor, with ``loss`` last
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate_init,
+                         max_iter, tol, shuffle, random_state, warm_start, momentum, nesterovs_momentum,
+                         early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
+                         learning_rate, power_t, max_fun, verbose, dtype)
+        self.loss = loss
+
+    @property
+    def _out_activation(self) -> str:  # type: ignore[override]
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _check_parameters(self) -> None:
+        if self.loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {list(REGRESSION_LOSSES)}, got {self.loss!r}")
+        super()._check_parameters()
+
+    def _architecture(self) -> dict[str, Any]:
+        return {**super()._architecture(), "loss": self.loss}  # what the outputs mean
 
     def _loss(self) -> Any:
-        return MSELoss()
+        return PoissonNLLLoss() if self.loss == "poisson" else MSELoss()
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return y.shape[1]
 
     def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         y = np.asarray(y, dtype=np.dtype(self.dtype))
+        if self.loss == "poisson":
+            non_negative(y, "y", f"{type(self).__name__} with loss='poisson'")
         if mode == "new":
             self.y_1d_ = y.ndim == 1
         return y.reshape(len(y), -1)
 
+    def _predictions(self, outputs: NDArray[Any]) -> NDArray[Any]:
+        """The targets the network's outputs predict: themselves, or the rates ``exp`` of
+        log-rates."""
+        return np.exp(outputs) if self.loss == "poisson" else outputs
+
     def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
         from sklearn.metrics import r2_score
 
-        return float(r2_score(targets, self.model_.predict(X), sample_weight=weights))
+        return float(r2_score(targets, self._predictions(self.model_.predict(X)), sample_weight=weights))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -543,6 +584,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
                          incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """The predicted targets, ``(n_samples,)`` when fitted on a 1-D ``y``."""
-        Y = self._outputs(X)
+        """The predicted targets (rates, with ``loss="poisson"``), ``(n_samples,)`` when
+        fitted on a 1-D ``y``."""
+        Y = self._predictions(self._outputs(X))
         return Y.ravel() if self.y_1d_ else Y

@@ -674,3 +674,63 @@ def test_alpha_shrinks_the_weights_with_every_solver(solver):
                                                random_state=0).fit(X, y).model_.params)
              for alpha in (0.0, 1.0)]
     assert norms[1] < norms[0] / 2
+
+
+# -- the regressor's loss ------------------------------------------------------------------
+
+def counts(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    return X, rng.poisson(np.exp(X @ np.array([0.6, -0.4, 0.3]) + 0.5)).astype(float)
+
+
+def test_a_poisson_regressor_predicts_rates_as_the_mlp_s_does():
+    """``loss="poisson"``, as the MLP's: the network's output is a log-rate, trained by
+    the Poisson negative log-likelihood, and ``predict`` answers ``exp`` of it."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import mean_poisson_deviance
+    from sklearn.neural_network import MLPRegressor
+
+    import densenet as dn
+
+    X, y = counts()
+    params = dict(loss="poisson", hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=200,
+                  random_state=0)
+    reg = DenseNetRegressor(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPRegressor(**params).fit(X, y)
+    assert reg.out_activation_ == mlp.out_activation_ == "exp"
+    assert isinstance(reg.loss_function_, dn.PoissonNLLLoss)
+    assert_array_equal(reg.predict(X), np.exp(reg.model_.predict(X)).ravel())
+    deviance = mean_poisson_deviance(y, reg.predict(X))
+    assert deviance <= 1.1 * mean_poisson_deviance(y, mlp.predict(X))
+    squared = DenseNetRegressor(**{**params, "loss": "squared_error"}).fit(X, y)
+    assert squared.out_activation_ == "identity" and squared.get_params()["loss"] == "squared_error"
+    residuals = ((y - reg.predict(X)) ** 2).sum()
+    assert reg.score(X, y) == pytest.approx(1 - residuals / ((y - y.mean()) ** 2).sum())
+
+
+def test_early_stopping_of_a_poisson_regressor_scores_its_rates():
+    X, y = counts(200)
+    reg = DenseNetRegressor(loss="poisson", hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                            early_stopping=True, max_iter=40, tol=0.0, random_state=0).fit(X, y)
+    assert len(reg.validation_scores_) == reg.n_iter_ and reg.best_validation_score_ > 0.5
+
+
+def test_the_regressor_s_loss_and_its_targets_are_checked_before_anything_is_built():
+    X, y = counts(40)
+    with pytest.raises(ValueError, match=r"loss must be one of \['squared_error', 'poisson'\], got 'huber'"):
+        DenseNetRegressor(loss="huber").fit(X, y)
+    reg = DenseNetRegressor(loss="poisson", max_iter=5)
+    with pytest.raises(ValueError, match=r"DenseNetRegressor with loss='poisson': y must be >= 0; 1 value"):
+        reg.fit(X, np.where(np.arange(40) == 3, -1.0, y))
+    assert not hasattr(reg, "model_")
+    reg.set_params(warm_start=True).fit(X, y)
+    before = reg.model_.params.copy()
+    with pytest.raises(ValueError, match=r"warm_start: loss 'squared_error' is not the fitted network's "
+                                         r"'poisson'"):
+        reg.set_params(loss="squared_error").fit(X, y)
+    assert_array_equal(reg.model_.params, before)
