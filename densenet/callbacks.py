@@ -72,7 +72,8 @@ class Callback:
 
     def on_train_error(self, error: BaseException) -> None:
         """Called instead of ``on_train_end`` when training stops with ``error`` (a
-        ``DivergenceError``, a ``KeyboardInterrupt``...): release what the callback holds."""
+        ``DivergenceError``, a ``KeyboardInterrupt``, a callback's ``on_train_begin`` that
+        raised: every callback is told, begun or not): release what the callback holds."""
 
 
 def checked_monitor(owner: str, monitor: str) -> str:
@@ -176,7 +177,6 @@ class Progress(Callback):
         self.epochs = self.params["epochs"]
         self.every = max(1, self.epochs // 20)
         self.batch_every = max(1, self.params["steps"] // 20)
-        self._bar = None
         self._epoch, self._sum, self._count = 0, 0.0, 0
         threads = self.params["blas_threads"]
         print(f"fit: {self.epochs} epochs of {self.params['steps']} steps, BLAS threads: "

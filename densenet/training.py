@@ -289,10 +289,9 @@ def fit(
     for callback in callbacks:
         callback.set_model(model)
         callback.set_params(params)
-    for callback in callbacks:
-        callback.on_train_begin({})
-
-    try:
+    try:  # a callback that fails to begin stops the fit: those that began are told, as for any error
+        for callback in callbacks:
+            callback.on_train_begin({})
         # divergence is detected and reported below
         with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
             if optimizer.full_batch:

@@ -208,6 +208,32 @@ def test_progress_bar_is_closed_on_ctrl_c():
     assert progress._bar is None
 
 
+def test_callbacks_that_began_are_told_when_a_later_one_fails_to_begin():
+    """A callback's ``on_train_begin`` that raises stops the fit before its first step: the
+    callbacks before it (a progress bar opened on the terminal) get ``on_train_error``, so
+    they release what they hold, and the model is untouched."""
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(stream=stream)
+    told = []
+
+    class Spy(dn.Callback):
+        def on_train_error(self, error):
+            told.append(error)
+
+    class Refuses(dn.Callback):
+        def on_train_begin(self, logs=None):
+            raise RuntimeError("not today")
+
+    X, y, _, _ = noisy_regression()
+    model = mlp((1, 4, 1))
+    before = model.params.copy()
+    with pytest.raises(RuntimeError, match="not today"):
+        model.fit(X, y, epochs=3, callbacks=[Spy(), progress, Refuses()])
+    assert progress._bar is None and [str(e) for e in told] == ["not today"]
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_a_progress_bar_reused_across_fits_starts_afresh():
     pytest.importorskip("tqdm")
     stream = FakeTerminal()

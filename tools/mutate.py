@@ -109,17 +109,17 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:388:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:387:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:173:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:174:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:173:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:174:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:173:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:174:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:136:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:387:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:386:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -151,7 +151,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:129:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+    "callbacks.py:130:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
     "backend.py:76:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -159,14 +159,14 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:288:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:132:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:133:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
     "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:132:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:133:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
     "backend.py:495:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
