@@ -102,7 +102,7 @@ def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "s
         stream = _stream(file, caller, "write", "wb")
         buffer = io.BytesIO()
         fill(buffer)
-        _write_all(stream, buffer.getvalue())
+        _write_all(stream, buffer.getvalue(), caller)
         return
     path = os.fspath(file)
     if os.path.isdir(path):
@@ -126,12 +126,18 @@ def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "s
     _fsync_folder(folder)
 
 
-def _write_all(stream: Any, data: bytes) -> None:
-    """``stream.write(data)``, continued where an unbuffered file wrote only part of it
-    (it returns the count; buffered files and ``BytesIO`` write all, others return None)."""
+def _write_all(stream: Any, data: bytes, caller: str) -> None:
+    """``stream.write(data)``, continued where an unbuffered file wrote only part of it (it
+    returns the count; buffered files and ``BytesIO`` write all; a writer that returns
+    None, not a count, is taken to have written all). A write of nothing is an error,
+    not an endless loop."""
     while data:
         written = stream.write(data)
-        data = data[written:] if isinstance(written, int) and written > 0 else b""
+        if not isinstance(written, int):
+            return
+        if written <= 0:
+            raise OSError(f"{caller}: the file object took none of the {len(data)} bytes left to write")
+        data = data[written:]
 
 
 def _file_mode(path: str) -> int:

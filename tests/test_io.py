@@ -351,6 +351,29 @@ def test_a_raw_file_that_writes_part_of_the_bytes_gets_the_rest():
     assert_array_equal(dn.load(io.BytesIO(raw.data)).predict(X), model.predict(X))
 
 
+def test_a_writer_that_returns_no_count_takes_all_and_one_that_writes_nothing_is_an_error():
+    model, _, X, _ = trained_with_adam()
+
+    class Collects:
+        def __init__(self):
+            self.chunks = []
+
+        def write(self, b):
+            self.chunks.append(bytes(b))  # returns None
+
+    collects = Collects()
+    model.save(collects)
+    assert len(collects.chunks) == 1
+    assert_array_equal(dn.load(io.BytesIO(collects.chunks[0])).predict(X), model.predict(X))
+
+    class Full:
+        def write(self, b):
+            return 0
+
+    with pytest.raises(OSError, match=r"save: the file object took none of the \d+ bytes left to write"):
+        model.save(Full())
+
+
 def test_a_failed_save_writes_nothing_to_the_file_object(monkeypatch):
     """The archive is made whole before the first byte reaches the stream."""
     model, adam, _, _ = trained_with_adam()
