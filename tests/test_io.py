@@ -333,8 +333,9 @@ def test_a_stream_that_cannot_seek_loads():
     assert_array_equal(dn.load(Stream(buffer.getvalue())).predict(X), model.predict(X))
 
 
-def test_a_raw_file_that_writes_part_of_the_bytes_gets_the_rest():
-    """An unbuffered file's ``write`` may take only part and return the count."""
+@pytest.mark.parametrize("most", [1, 1000])
+def test_a_raw_file_that_writes_part_of_the_bytes_gets_the_rest(most):
+    """An unbuffered file's ``write`` may take only part (down to one byte) and return the count."""
     model, _, X, _ = trained_with_adam()
 
     class Raw:
@@ -342,8 +343,8 @@ def test_a_raw_file_that_writes_part_of_the_bytes_gets_the_rest():
             self.data = bytearray()
 
         def write(self, b):
-            self.data += b[:1000]
-            return min(len(b), 1000)
+            self.data += b[:most]
+            return min(len(b), most)
 
     raw = Raw()
     model.save(raw)
