@@ -734,3 +734,28 @@ def test_the_regressor_s_loss_and_its_targets_are_checked_before_anything_is_bui
                                          r"'poisson'"):
         reg.set_params(loss="squared_error").fit(X, y)
     assert_array_equal(reg.model_.params, before)
+
+
+def test_a_new_fit_on_class_labels_after_a_multilabel_one_is_a_multiclass_network_again():
+    X, Y = multilabel(60, 3)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, Y)
+    clf.fit(X, Y.argmax(axis=1))
+    assert not clf.multilabel_ and clf.out_activation_ == "softmax"
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+    assert clf.predict(X).shape == (60,)
+
+
+def test_a_label_at_probability_one_half_is_not_predicted_as_in_the_mlp():
+    """The MLP's threshold: a label is predicted where its probability is above 0.5."""
+    X, Y = multilabel(20, 3)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, Y)
+    clf.model_[-1].W[...] = 0.0
+    clf.model_[-1].b[...] = [0.0, 1e-9, -1e-9]
+    assert_array_equal(clf.predict(X[:2]), [[0, 1, 0]] * 2)
+
+
+def test_the_classifier_declares_multilabel_support_as_the_mlp_does():
+    from sklearn.neural_network import MLPClassifier
+
+    ours, theirs = DenseNetClassifier().__sklearn_tags__(), MLPClassifier().__sklearn_tags__()
+    assert ours.classifier_tags.multi_label is theirs.classifier_tags.multi_label is True
