@@ -386,6 +386,11 @@ def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     with pytest.raises((ValueError, TypeError), match=message):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(clf, "model_")
+    reg = DenseNetRegressor(**params)  # which checks its own loss and then the same
+    named = message.replace("DenseNetClassifier", "DenseNetRegressor")
+    with pytest.raises((ValueError, TypeError), match=named):
+        reg.fit(X, y.astype(float))
+    assert not hasattr(reg, "model_")
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
