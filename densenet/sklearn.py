@@ -100,8 +100,14 @@ class _DenseNetEstimator(BaseEstimator):
     def _n_outputs(self, y: NDArray[Any]) -> int:
         raise NotImplementedError
 
+    def _own_parameters(self) -> dict[str, Any]:
+        """The estimator's own parameters that set what the outputs mean, checked (a
+        ``ValueError`` names a bad one): checked first at fit, kept by a warm start."""
+        return {}
+
     # -- the shared parts
     def _check_parameters(self) -> None:
+        self._own_parameters()
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.solver not in SOLVERS:
@@ -154,7 +160,7 @@ class _DenseNetEstimator(BaseEstimator):
     def _architecture(self) -> dict[str, Any]:
         """The parameters that shape the network (a warm start or ``partial_fit`` keeps them)."""
         return {"hidden_layer_sizes": tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes)),
-                "activation": self.activation, "dtype": np.dtype(self.dtype).name}
+                "activation": self.activation, "dtype": np.dtype(self.dtype).name, **self._own_parameters()}
 
     def _check_architecture(self, mode: str) -> None:
         for name, value in self._architecture().items():
@@ -540,13 +546,10 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     def _out_activation(self) -> str:  # type: ignore[override]
         return "exp" if self.loss == "poisson" else "identity"
 
-    def _check_parameters(self) -> None:
+    def _own_parameters(self) -> dict[str, Any]:
         if self.loss not in REGRESSION_LOSSES:
             raise ValueError(f"loss must be one of {list(REGRESSION_LOSSES)}, got {self.loss!r}")
-        super()._check_parameters()
-
-    def _architecture(self) -> dict[str, Any]:
-        return {**super()._architecture(), "loss": self.loss}  # what the outputs mean
+        return {"loss": self.loss}
 
     def _loss(self) -> Any:
         return PoissonNLLLoss() if self.loss == "poisson" else MSELoss()
