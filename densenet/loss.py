@@ -113,8 +113,9 @@ class Loss(KeepsPlans):
         P[...], T[...] = y_pred, y_true
         if W is not None:
             W[...] = weight
-        for call in plan.forward:
-            call()
+        with np.errstate(over="ignore"):  # an overflow is an infinite loss, as in fit's steps
+            for call in plan.forward:
+                call()
         plans.hold(key, kept)  # for this thread's backward
         return plan.value()
 
@@ -124,8 +125,9 @@ class Loss(KeepsPlans):
         if held is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
         G, plan = held[1][2:4]
-        for call in plan.backward:
-            call()
+        with np.errstate(over="ignore"):
+            for call in plan.backward:
+                call()
         return G.copy()
 
     def weighted_plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any],
