@@ -36,6 +36,7 @@ from .callbacks import Callback, EarlyStopping
 from .chain import Buffers, Passes
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
+from .dropout import Dropout
 from .gradcheck import GradcheckError, gradcheck
 from .lbfgs import LBFGS
 from .loss import Loss
@@ -66,6 +67,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dense",
     "DivergenceError",
+    "Dropout",
     "EarlyStopping",
     "GradcheckError",
     "History",

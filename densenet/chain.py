@@ -85,6 +85,10 @@ class Buffers:
             (The gradients are unchanged: ``dY`` is still dL/dY.)
         negated_input: ``X`` holds minus the module's input (the module before
             wrote it so, as this module said it could take).
+        rng: in a plan for training, the generator a ``random`` module draws from
+            (``Dropout``'s masks: the model's ``rng``, so that a copy trains alike);
+            None in a plan for inference (``predict``, ``evaluate``, a model in eval
+            mode), where such a module passes its input through.
     """
 
     X: NDArray[Any]
@@ -97,6 +101,7 @@ class Buffers:
     descent: Descent | None = None
     negate_output: bool = False
     negated_input: bool = False
+    rng: np.random.Generator | None = None
 
 
 @dataclass(frozen=True)
@@ -161,8 +166,12 @@ class Plan:
 
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
-               input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None) -> Plan:
+               input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
+               rng: np.random.Generator | None = None) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
+
+    ``rng`` makes a plan for training, whose ``random`` modules draw from it
+    (``Buffers.rng``); without it the plan is for inference.
 
     Without ``input_grad`` the backward pass starts at the first module with
     parameters and skips its dL/dX: training never needs it. ``descent``, one entry
@@ -216,7 +225,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
                           params=params, grads=param_grads, descent=folded if module.n_params else None,
-                          negate_output=negate, negated_input=negated)
+                          negate_output=negate, negated_input=negated, rng=rng)
         passes = module.plan(buffers)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward

@@ -80,10 +80,14 @@ class Sequential:
         grads: the gradients, same size, dtype and layout; ``dW`` and ``db``
             are views into it.
         stop_training: a callback sets it True to end ``fit`` after the epoch.
+        training: whether ``forward`` runs the training passes (the default) or,
+            after ``eval()``, the inference passes; they differ where a module
+            is ``random`` (``Dropout``).
 
     ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
     return a new array; ``backward`` writes ``grads`` (overwriting them) and
-    returns dL/dX. ``fit`` runs planned steps (``densenet.plan``) that give
+    returns dL/dX. ``fit`` always trains and ``predict`` and ``evaluate`` always
+    infer, whatever the mode. ``fit`` runs planned steps (``densenet.plan``) that give
     bit-identical results without allocating. ``copy.deepcopy``, pickle and
     joblib give an independent model that trains exactly like the original.
 
@@ -110,6 +114,7 @@ class Sequential:
         self._in_features, self._out_features = _widths(modules)
         self._rng = _init.as_generator(seed)
         self._modules = tuple(modules)
+        self._training = True
         sizes = [m.n_params for m in modules]
         self._params = np.zeros(sum(sizes), self.dtype)
         self._grads = np.zeros(sum(sizes), self.dtype)
@@ -134,6 +139,8 @@ class Sequential:
         self.stop_training = False
         blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
         self._largest_block = max(blocks, default=0)
+        # what the training passes draw from (``Buffers.rng``), if a module draws at all
+        self._draws = self._rng if any(m.random for m in self._modules) else None
 
     @property
     def params(self) -> NDArray[Any]:
@@ -179,6 +186,25 @@ class Sequential:
     def rng(self) -> np.random.Generator:
         """The model's random generator: ``fit`` shuffles with it when given no seed."""
         return self._rng
+
+    @property
+    def training(self) -> bool:
+        """Whether ``forward`` runs the training passes (``train()``, the default) or the
+        inference passes (``eval()``)."""
+        return self._training
+
+    def train(self, mode: bool = True) -> Sequential:
+        """Set training mode (``mode=True``) or inference mode (False) for ``forward`` and
+        ``backward``; returns the model. ``fit``, ``predict`` and ``evaluate`` do not depend on it."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"Sequential.train: mode must be True or False, got {mode!r}")
+        self._training = bool(mode)
+        return self
+
+    def eval(self) -> Sequential:
+        """Set inference mode (``train(False)``): ``forward`` then runs the passes ``predict``
+        runs (``Dropout`` passes its input through); returns the model."""
+        return self.train(False)
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw every parameter afresh, layer by layer, each with its own initialiser."""
@@ -281,7 +307,8 @@ class Sequential:
     # -- forward and backward --------------------------------------------------
 
     def plan(self, n: int, input_grad: bool = False, descent: NDArray[Any] | None = None) -> Plan:
-        """The planned passes for batches of ``n`` rows (``densenet.chain``), kept for reuse.
+        """The planned training passes for batches of ``n`` rows (``densenet.chain``), kept
+        for reuse (whatever the mode: ``random`` modules draw from ``rng``).
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
         without. ``descent``, a flat vector laid out like ``params`` (``params``
@@ -297,7 +324,7 @@ class Sequential:
                 self._plans.pop(next(iter(self._plans)), None)
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
-                                                           input_grad, blocks))
+                                                           input_grad, blocks, self._draws))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
@@ -332,13 +359,15 @@ class Sequential:
         Runs the same planned NumPy calls as ``fit`` (kept per batch size), so a
         hand-written training loop over ``forward``/``backward`` gives bit-identical
         weights; the Python thread holds the plan for its ``backward`` (``densenet.kept``:
-        a model may run in several threads at once).
+        a model may run in several threads at once). In training mode (``train()``, the
+        default) a ``Dropout`` drops; after ``eval()`` it does not, as in ``predict``.
         """
         X, bounded = self._checked(X)
-        key = (len(X), True)
+        rng = self._draws if self._training else None
+        key = (len(X), True, rng is not None)
         plan = self._lent.borrow(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
-                                                    input_grad=True)
-        Y, rescued = self._run(plan, X, bounded)
+                                                    input_grad=True, rng=rng)
+        Y, rescued = self._run(plan, X, bounded, rng)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
             self._lent.hold(None, None)
@@ -377,7 +406,7 @@ class Sequential:
         plan = self._lent.take(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
                                                   input_grad=False)
         try:
-            out[...] = self._run(plan, X, bounded)[0]
+            out[...] = self._run(plan, X, bounded, None)[0]
         finally:
             self._lent.give(key, plan)
         return out
@@ -418,16 +447,17 @@ class Sequential:
         dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
-    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool) -> tuple[NDArray[Any], bool]:
+    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool,
+             rng: np.random.Generator | None) -> tuple[NDArray[Any], bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs
-        (``bounded``: ``X`` is known not to hold any)."""
+        (``bounded``: ``X`` is known not to hold any) with ``rng`` (the plan's)."""
         with np.errstate(over="ignore", invalid="ignore"):
             if not (bounded or magnitude_at_most(X, _HUGE[self.dtype])):
-                return self._rescaled(X), True
+                return self._rescaled(X, rng), True
             plan.X[...] = X
             return plan.run_forward(), False
 
-    def _rescaled(self, X: NDArray[Any]) -> NDArray[Any]:
+    def _rescaled(self, X: NDArray[Any], rng: np.random.Generator | None) -> NDArray[Any]:
         """The output for inputs so large that the first module's sums could overflow.
 
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, the first module computes its
@@ -440,7 +470,7 @@ class Sequential:
         Z = first.forward_scaled(np.ldexp(X, -k), k)
         if not rest:
             return Z
-        plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False)
+        plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False, rng=rng)
         plan.X[...] = Z
         return plan.run_forward()
 
@@ -520,17 +550,18 @@ class Sequential:
         twin = Sequential(*(copy.deepcopy(m) for m in self._modules), dtype=dtype, seed=0)
         twin.params[...] = self.params
         twin.rng.bit_generator.state = self._rng.bit_generator.state
-        return twin
+        return twin.train(self._training)
 
     def __getstate__(self) -> dict[str, Any]:
         # The modules carry their own parameter slices; the flat buffers, and the
         # plans and views into them, are rebuilt by __setstate__.
         return {"modules": self._modules, "dtype": self.dtype, "rng": self._rng,
-                "widths": (self.in_features, self.out_features)}
+                "widths": (self.in_features, self.out_features), "training": self._training}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]
         self._in_features, self._out_features = state["widths"]
+        self._training = state.get("training", True)  # (pickled before there were modes)
         empty = np.zeros(0, self.dtype)
         self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)

@@ -22,6 +22,9 @@ from it through these, never through its class or its private attributes:
 ``takes_negated_input(n)``  whether a module before it writing minus its output saves a
                             pass on an input of ``n`` elements (``Sigmoid``'s ``exp(-x)``;
                             ``Dense`` then writes ``-(X @ W + b)`` through gemm's ``alpha``)
+``random``                  whether its training passes draw random numbers
+                            (``Buffers.rng``: ``Dropout``'s masks); a plan for inference
+                            gives it no generator, and it passes its input through
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters
@@ -111,6 +114,11 @@ class Module(KeepsPlans):
     #: Whether the backward pass reads the module's own output ``Y``; a module
     #: whose does not (``Dense``) lets an ``in_place`` module after it write over it.
     reads_output: ClassVar[bool] = True
+
+    #: Whether the training passes draw random numbers (from ``Buffers.rng``); the
+    #: loss a training step computes is then not a deterministic function of the
+    #: parameters (``fit`` refuses a full-batch optimiser for such a model).
+    random: ClassVar[bool] = False
 
     _flat: tuple[NDArray[Any], NDArray[Any]] | None = None
     _view_names: tuple[str, ...] = ()
@@ -281,6 +289,23 @@ class Module(KeepsPlans):
 
     # -- the module on its own -----------------------------------------------------
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator a ``random`` module draws from when used on its own
+        (``module.forward``): fresh entropy until set, ``module.rng =
+        np.random.default_rng(0)``. Inside a ``Sequential`` it draws from the model's."""
+        rng = self.__dict__.get("_rng")
+        if rng is None:
+            rng = self._rng = np.random.default_rng()
+        return rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{self!r}.rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        self._rng = rng
+        self._plans = None  # they hold the generator they were made with
+
     def check_input(self, X: ArrayLike, name: str = "X") -> NDArray[Any]:
         """``X`` as a 2-D float array this module accepts: its parameters' dtype, else
         X's own float32/float64 (float64 for anything else); the width checked."""
@@ -297,7 +322,8 @@ class Module(KeepsPlans):
         X = self.check_input(X)
         key = (X.shape[0], X.shape[1], X.dtype)
         plans = self._kept(KEPT_PLANS)
-        plan = plans.borrow(key) or plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True)
+        plan = plans.borrow(key) or plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True,
+                                               rng=self.rng if self.random else None)
         plan.X[...] = X
         Y = plan.run_forward().copy()
         plans.hold(key, plan)  # for this thread's backward

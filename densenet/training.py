@@ -253,6 +253,12 @@ def fit(
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                         f"got {type(loss).__name__} {loss!r}")
+    if optimizer.full_batch:
+        drawing = next(((i, m) for i, m in enumerate(model) if m.random), None)
+        if drawing is not None:
+            raise ValueError(f"fit: {optimizer!r} minimises a fixed objective, but {drawing[1]!r} at index "
+                             f"{drawing[0]} draws random numbers in every training pass; train this model "
+                             "with a batch-by-batch optimiser (such as dn.Adam)")
     X, y = model.check_data(X, y, loss)
     w = (None if sample_weight is None
          else relative(sample_weights(sample_weight, len(X), np.float64), model.dtype))
@@ -360,15 +366,19 @@ def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
+    draws = any(m.random for m in model)  # a replay then draws what the epoch drew
     with nullcontext() if choice is None else choice:
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
             start_weights[...] = model.params
             start_state = optimizer.snapshot()
+            start_draws = model.rng.bit_generator.state if draws else None
             total, bad = epoch_run.run(on_batch, choice)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
+                if start_draws is not None:
+                    model.rng.bit_generator.state = start_draws
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
             if record.end_epoch(epoch, total / len(X)):
                 return

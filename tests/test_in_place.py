@@ -93,6 +93,8 @@ ARCHITECTURES = {
     "sigmoid": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Dense(5, 5), dn.Sigmoid(), dn.Dense(5, 2),
                         dn.Sigmoid()),
     "relu-tanh": lambda: (dn.Dense(6, 5), dn.ReLU(), dn.Dense(5, 5), dn.Tanh(), dn.Dense(5, 3), dn.Softmax()),
+    "dropout": lambda: (dn.Dense(6, 5), dn.Dropout(0.3), dn.Dense(5, 5), dn.ReLU(), dn.Dropout(0.5),
+                        dn.Dense(5, 2), dn.Dropout(0.2), dn.Sigmoid()),
     "two in a row": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Tanh(), dn.Dense(5, 5), dn.ReLU(), dn.Sigmoid(),
                              dn.Dense(5, 2)),
 }

@@ -209,6 +209,7 @@ BLOCKS = {
     "momentum": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1, momentum=0.9, nesterov=True)),
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
+    "dropout": (lambda: dn.Dropout(0.5), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
 }
 
 

@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
-        "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "loss.py", "mse.py", "cross_entropy.py", "bce.py",
-        "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py", "adamw.py", "lbfgs.py",
-        "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+        "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "dropout.py", "loss.py", "mse.py",
+        "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
+        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -71,6 +71,7 @@ OWN_TESTS = {
     "relu.py": ["test_activations.py", "test_in_place.py"],
     "tanh.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
+    "dropout.py": ["test_dropout.py", "test_in_place.py"],
     "loss.py": ["test_sample_weight.py", "test_losses.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
@@ -105,11 +106,11 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:378:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:407:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:443:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:473:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:387:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:397:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:174:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -117,9 +118,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:174:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:136:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:141:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:386:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:396:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -135,7 +136,7 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:108:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:231:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:240:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:261:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -143,7 +144,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:261:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:196:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:205:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -161,7 +162,7 @@ EQUIVALENT: dict[str, str] = {
                                        "results (the tests take the bound by the name)",
     "callbacks.py:133:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:57:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:60:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -179,11 +180,11 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:87:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:98:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:102:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:99:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:103:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:215:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:224:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "optimizer.py:60:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
@@ -207,7 +208,7 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:142:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:167:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "gradcheck.py:172:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:44:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:47:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:119:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
