@@ -185,7 +185,8 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 
 #: name -> (hidden activation, output activation or None, loss, optimizer); everything
 #: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD). A loss named
-#: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights).
+#: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights);
+#: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)``.
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
     "relu": ("relu", "sigmoid", "mse", "sgd"),
@@ -199,9 +200,11 @@ BLOCKS = {
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
+    "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
 }
 
-_DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax}
+_DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax,
+                   "dropout": lambda: dn.Dropout(0.5)}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
@@ -235,7 +238,7 @@ def block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
         modules.append(dn.Dense(n_in, n_out))
         last = i == len(sizes) - 2
         if not last or output is not None:
-            modules.append(_DN_ACTIVATIONS[output if last else hidden]())
+            modules += [_DN_ACTIVATIONS[name]() for name in (output if last else hidden).split("+")]
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
     weighted = loss_name.startswith("weighted_")
     loss = _DN_LOSSES[loss_name.removeprefix("weighted_")]()
@@ -255,13 +258,13 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
 
     hidden, output, loss_name, optimizer = BLOCKS[name]
     activations = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
-                   "softmax": lambda: torch.nn.Softmax(dim=1)}
+                   "softmax": lambda: torch.nn.Softmax(dim=1), "dropout": lambda: torch.nn.Dropout(0.5)}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(n_in, n_out))
         last = i == len(sizes) - 2
         if not last or output is not None:
-            layers.append(activations[output if last else hidden]())
+            layers += [activations[name]() for name in (output if last else hidden).split("+")]
     net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
     losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
               "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss}

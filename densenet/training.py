@@ -215,10 +215,12 @@ def fit(
             generator's shuffle of ``0..N-1`` (otherwise in the given order).
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
-            seed and calls give bit-identical weights.
+            seed and calls give bit-identical weights. (A ``Dropout`` draws its
+            masks from the model's Generator, whatever the seed.)
         validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, w_val)``,
             evaluated with ``loss`` after every epoch (``History.val_loss``,
-            ``logs["val_loss"]``; weighted by ``w_val`` as ``sample_weight``).
+            ``logs["val_loss"]``; weighted by ``w_val`` as ``sample_weight``),
+            by inference passes (``Dropout`` off; the training loss has it on).
         callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping``.
         verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
@@ -239,7 +241,8 @@ def fit(
         A ``History`` of per-epoch losses.
 
     Raises:
-        ValueError, TypeError: for bad data or arguments, before any change to the model.
+        ValueError, TypeError: for bad data or arguments, before any change to the model;
+            a full-batch optimiser (``LBFGS``) for a model with a ``random`` module.
         DivergenceError: when a step makes the loss or the weights non-finite;
             the model (and the optimiser's state) keep the values from before that step.
 

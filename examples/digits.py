@@ -9,12 +9,13 @@
 - ``--recipe modern``: ReLU hidden layers (He initialisation), ten logits,
   softmax cross-entropy on the integer labels (``CrossEntropyLoss``), Adam.
   Default network 64-256-256-256-256-256-256-10 (six hidden layers), where the
-  tutorial's recipe no longer learns.
+  tutorial's recipe no longer learns. ``--dropout P`` puts ``Dropout(P)`` after
+  each hidden layer (used in training; ``predict`` infers without it).
 
 Needs scikit-learn for the data: pip install -e ".[examples]".
 
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
-                              [--epochs N] [--batch-size N] [--lr LR] [--float32]
+                              [--epochs N] [--batch-size N] [--lr LR] [--dropout P] [--float32]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def load_data() -> tuple[np.ndarray, ...]:
     return tuple(train_test_split(images / 16.0, labels, test_size=0.25, random_state=0))
 
 
-def network(recipe: str, sizes: list[int], dtype: type, seed: int) -> dn.Sequential:
+def network(recipe: str, sizes: list[int], dtype: type, seed: int, dropout: float = 0.0) -> dn.Sequential:
     modules: list[dn.Module] = []
     last = len(sizes) - 2
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -52,6 +53,8 @@ def network(recipe: str, sizes: list[int], dtype: type, seed: int) -> dn.Sequent
             modules += [dn.Dense(n_in, n_out), dn.Sigmoid()]
         else:
             modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < last else [])
+        if dropout and i < last:
+            modules.append(dn.Dropout(dropout))
     return dn.Sequential(*modules, dtype=dtype, seed=seed)
 
 
@@ -63,6 +66,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                        help="Dropout(P) after each hidden layer (default none)")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
     args = parser.parse_args()
     sizes, epochs, batch_size, lr = RECIPES[args.recipe]
@@ -70,6 +75,8 @@ def main() -> None:
     batch_size, lr = args.batch_size or batch_size, args.lr or lr
     if sizes[0] != 64 or sizes[-1] != 10:
         parser.error("--sizes must start with 64 (pixels) and end with 10 (digits)")
+    if not 0.0 <= args.dropout < 1.0:
+        parser.error("--dropout must be from 0 to below 1")
 
     X_train, X_test, labels_train, labels_test = load_data()
     loss: type[dn.Loss]  # a new loss and optimiser for each seed
@@ -80,13 +87,15 @@ def main() -> None:
     else:
         targets, loss, optimizer = labels_train, dn.CrossEntropyLoss, lambda: dn.Adam(lr)
         how = f"ReLU, CrossEntropyLoss, Adam lr {lr}"
+    if args.dropout:
+        how += f", Dropout({args.dropout}) after each hidden layer"
     dtype = np.float32 if args.float32 else np.float64
     print(f"digits: {len(X_train)} training, {len(X_test)} test images; {args.recipe} recipe: "
           f"network {'-'.join(map(str, sizes))}, {how}, {np.dtype(dtype).name}, {epochs} epochs, "
           f"batch size {batch_size}")
     accuracies = []
     for seed in args.seeds:
-        model = network(args.recipe, sizes, dtype, seed)
+        model = network(args.recipe, sizes, dtype, seed, args.dropout)
         start = time.perf_counter()
         history = model.fit(X_train, targets, optimizer=optimizer(), loss=loss(), epochs=epochs,
                             batch_size=batch_size)

@@ -167,3 +167,32 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
         # floors p (1 - p) at 1e-12 and its logs at -100, as PyTorch, where it is not smooth.
         assume(np.all(np.minimum(Z, 1 - Z) > 1e-4))
     assert dn.gradcheck(model, X, y, loss).ok
+
+
+@st.composite
+def networks_with_dropout(draw):
+    """A ``networks()`` model of smooth activations (no ReLU kink for the differences to
+    straddle) with ``Dropout`` modules of random ``p`` < 1 put at random places; the same
+    network without them, its parameters the same; a batch."""
+    model, X, y = draw(networks(dtypes=(np.float64,)))
+    assume(not any(isinstance(m, dn.ReLU) for m in model))
+    modules, plain = [], []
+    for module in model:
+        for place in (modules, plain):
+            place.append(copy.deepcopy(module))
+        if draw(st.booleans()):
+            modules.append(dn.Dropout(draw(st.floats(0.0, 0.9))))
+    with_dropout = dn.Sequential(*modules, seed=draw(st.integers(0, 2**32 - 1)))
+    without = dn.Sequential(*plain, seed=0)
+    with_dropout.params[...] = without.params[...] = model.params
+    return with_dropout, without, X, y
+
+
+@SETTINGS
+@given(networks_with_dropout())
+def test_dropout_anywhere_passes_gradcheck_and_infers_as_the_network_without(case):
+    model, without, X, y = case
+    assert dn.gradcheck(model, X, y).ok
+    assert_array_equal(model.predict(X), without.predict(X))
+    twin = copy.deepcopy(model)
+    assert_array_equal(twin.forward(X), model.forward(X))  # the same draws
