@@ -74,6 +74,16 @@ def test_each_training_pass_draws_a_new_mask_and_the_generator_decides_it():
     assert_array_equal(again.forward(X), first)
 
 
+def test_a_generator_set_later_replaces_the_one_the_plans_were_made_with():
+    X = np.ones((8, 50))
+    layer = dn.Dropout(0.5)
+    layer.forward(X)  # planned with a generator of fresh entropy
+    layer.rng = np.random.default_rng(3)
+    fresh = dn.Dropout(0.5)
+    fresh.rng = np.random.default_rng(3)
+    assert_array_equal(layer.forward(X), fresh.forward(X))
+
+
 def test_p_0_is_the_identity_and_p_1_zeroes_everything_in_training():
     X = np.random.default_rng(0).standard_normal((6, 7))
     assert_array_equal(dn.Dropout(0.0).forward(X), X)
@@ -201,6 +211,16 @@ def test_a_fit_trains_with_dropout_and_validates_without():
     # the masks changed what was learnt: the same fit without them ends elsewhere
     twin.fit(X, y, optimizer=dn.Adam(1e-2), epochs=30, batch_size=16, seed=0)
     assert not np.array_equal(model.params, twin.params)
+
+
+def test_fit_trains_with_dropout_in_either_mode_and_keeps_the_mode():
+    X, y = data()
+    trained = model_with_dropout()
+    evaluated = copy.deepcopy(trained).eval()
+    for model in (trained, evaluated):
+        model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
+    assert_array_equal(evaluated.params, trained.params)
+    assert not evaluated.training and trained.training
 
 
 def test_dropout_regularises_a_wide_network_on_few_samples():
