@@ -184,7 +184,8 @@ class Sequential:
 
     @property
     def rng(self) -> np.random.Generator:
-        """The model's random generator: ``fit`` shuffles with it when given no seed."""
+        """The model's random generator: ``fit`` shuffles with it when given no seed, and a
+        ``Dropout`` draws its masks from it in training passes."""
         return self._rng
 
     @property
