@@ -84,6 +84,11 @@ def test_a_generator_set_later_replaces_the_one_the_plans_were_made_with():
     assert_array_equal(layer.forward(X), fresh.forward(X))
 
 
+def test_by_default_half_is_dropped_as_in_pytorch():
+    layer = dn.Dropout()
+    assert layer.p == 0.5 and repr(layer) == "Dropout(p=0.5)"
+
+
 def test_p_0_is_the_identity_and_p_1_zeroes_everything_in_training():
     X = np.random.default_rng(0).standard_normal((6, 7))
     assert_array_equal(dn.Dropout(0.0).forward(X), X)

@@ -52,6 +52,14 @@ def test_a_wrong_backward_is_caught_and_located():
     assert not report.ok and "NO" in str(report)
 
 
+def test_a_model_with_dropout_is_checked_for_one_draw_of_its_masks():
+    """Each evaluation of the loss draws the masks the first one drew (the model's
+    generator set back each time): otherwise the differences see another network."""
+    model = dn.Sequential(dn.Dense(3, 6), dn.Tanh(), dn.Dropout(0.5), dn.Dense(6, 2), seed=0)
+    X, y = batch([3, 6, 2])
+    assert dn.gradcheck(model, X, y).ok
+
+
 def test_the_model_is_left_exactly_as_it_was():
     model = mlp((3, 4, 2), seed=2)
     X, y = batch((3, 4, 2))

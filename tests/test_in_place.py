@@ -85,7 +85,8 @@ def test_a_module_that_changes_the_width_never_shares_its_buffers(monkeypatch):
 def test_a_module_keeps_its_buffers_apart_by_default():
     assert not dn.Module.in_place and dn.Module.reads_output
     assert not dn.Dense.reads_output and not dn.Dense.in_place
-    assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place
+    assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place and dn.Dropout.in_place
+    assert not dn.Dropout.reads_output  # its backward pass reads its mask, not its output
     assert not dn.Softmax.in_place  # its backward reads dY after writing dX
 
 

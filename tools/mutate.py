@@ -106,6 +106,8 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
+                                      "whatever the scale (0 only keeps 1 / 0 out of it)",
     "model.py:408:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:474:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
