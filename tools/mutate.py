@@ -106,6 +106,10 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "model.py:368:23:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+                                 "two-item keys, which a three-item key does whatever its items",
+    "model.py:368:29:IsNot->Is": "forward's key for its lent plans names the mode by a flag; the "
+                                 "flag's opposite names the two modes apart as well",
     "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "model.py:408:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
