@@ -372,3 +372,14 @@ def test_a_diverging_fit_with_dropout_blames_the_step_that_diverged():
     bad = caught.value.batch
     assert bad >= 1
     assert_array_equal(model.params, record.after[bad - 1])
+
+
+def test_a_model_pickled_before_there_were_modes_loads_in_training_mode():
+    model = model_with_dropout().eval()
+    state = copy.deepcopy(model.__getstate__())  # its own modules, as unpickling gives
+    del state["training"]  # what a pickle made before modes holds
+    old = dn.Sequential.__new__(dn.Sequential)
+    old.__setstate__(state)
+    assert old.training
+    X, _ = data()
+    assert (old.forward(X) != old.forward(X)).any()
