@@ -30,6 +30,7 @@ from . import init
 from .adam import Adam
 from .adamw import AdamW
 from .backend import get_num_threads, set_num_threads, threads
+from .batchnorm import BatchNorm1d
 from .bce import BCELoss
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback, EarlyStopping
@@ -60,6 +61,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "BCELoss",
+    "BatchNorm1d",
     "BCEWithLogitsLoss",
     "Buffers",
     "Callback",

@@ -101,7 +101,8 @@ class EarlyStopping(Callback):
         patience: epochs without improvement before stopping, >= 1.
         min_delta: the least decrease that counts as an improvement, >= 0.
         restore_best_weights: at the end of training, put back the parameters
-            of the best epoch (default True).
+            of the best epoch, and the model's ``state`` (running statistics) with
+            them (default True).
 
     Attributes:
         best: the best value seen; ``best_epoch`` the epoch (0-based) it came from
@@ -129,13 +130,14 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.best, self.best_epoch = math.inf, -1
         self.stopped_epoch: int | None = None
-        self._best_params: np.ndarray | None = None
+        self._best: tuple[np.ndarray, np.ndarray] | None = None  # the best epoch's params and state
         self._wait = 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         require_monitored("EarlyStopping", self.monitor, self.params)
         self.best, self.best_epoch, self.stopped_epoch, self._wait = math.inf, -1, None, 0
-        self._best_params = np.empty_like(self.model.params) if self.restore_best_weights else None
+        self._best = ((np.empty_like(self.model.params), np.empty_like(self.model.state))
+                      if self.restore_best_weights else None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
         if logs is None:  # nothing to monitor (fit always passes its logs)
@@ -143,8 +145,9 @@ class EarlyStopping(Callback):
         value = logs[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self._wait = value, epoch, 0
-            if self._best_params is not None:
-                self._best_params[...] = self.model.params
+            if self._best is not None:
+                self._best[0][...] = self.model.params
+                self._best[1][...] = self.model.state
             return False
         self._wait += 1
         if self._wait >= self.patience:
@@ -153,8 +156,9 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        if self._best_params is not None and self.best_epoch >= 0:
-            self.model.params[...] = self._best_params
+        if self._best is not None and self.best_epoch >= 0:
+            self.model.params[...] = self._best[0]
+            self.model.state[...] = self._best[1]
 
 
 class Progress(Callback):

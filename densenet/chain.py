@@ -85,10 +85,14 @@ class Buffers:
             (The gradients are unchanged: ``dY`` is still dL/dY.)
         negated_input: ``X`` holds minus the module's input (the module before
             wrote it so, as this module said it could take).
+        training: whether the plan is for training (``fit``, and ``forward`` on a model
+            in training mode) or for inference (``predict``, ``evaluate``, a model in
+            eval mode): a ``Dropout`` passes its input through at inference, and a
+            ``BatchNorm1d`` normalises by its running statistics instead of the batch's.
         rng: in a plan for training, the generator a ``random`` module draws from
             (``Dropout``'s masks: the model's ``rng``, so that a copy trains alike);
-            None in a plan for inference (``predict``, ``evaluate``, a model in eval
-            mode), where such a module passes its input through.
+            None in a plan for inference.
+        state: the module's state blocks, shaped as its ``state_shapes()``.
     """
 
     X: NDArray[Any]
@@ -101,7 +105,9 @@ class Buffers:
     descent: Descent | None = None
     negate_output: bool = False
     negated_input: bool = False
+    training: bool = False
     rng: np.random.Generator | None = None
+    state: tuple[NDArray[Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,11 +173,12 @@ class Plan:
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
                input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
-               rng: np.random.Generator | None = None) -> Plan:
+               training: bool = False, rng: np.random.Generator | None = None) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
-    ``rng`` makes a plan for training, whose ``random`` modules draw from it
-    (``Buffers.rng``); without it the plan is for inference.
+    ``training`` makes a plan for training (``Buffers.training``), whose ``random``
+    modules draw from ``rng`` (required then if one does); otherwise the plan is for
+    inference.
 
     Without ``input_grad`` the backward pass starts at the first module with
     parameters and skips its dL/dX: training never needs it. ``descent``, one entry
@@ -179,6 +186,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     blocks, which the plan does if every module with parameters can
     (``Plan.descent`` says whether it does).
     """
+    if training and rng is None and any(m.random for m in modules):
+        raise TypeError("plan_chain: a plan for training a random module needs a generator (rng)")
     ones = backend.ones_column(n)
     folded = (Descent() if descent is not None and all(m.folds_descent for m in modules if m.n_params)
               else None)
@@ -225,7 +234,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
                           params=params, grads=param_grads, descent=folded if module.n_params else None,
-                          negate_output=negate, negated_input=negated, rng=rng)
+                          negate_output=negate, negated_input=negated, training=training,
+                          rng=rng if training else None, state=module.state_blocks())
         passes = module.plan(buffers)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward

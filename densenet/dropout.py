@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -85,10 +85,11 @@ class Dropout(Module):
         return graph.node("Identity", [x])  # an exported model infers
 
     def plan(self, buffers: Buffers) -> Passes:
-        X, Y, dY, dX, rng = buffers.X, buffers.Y, buffers.dY, buffers.dX, buffers.rng
-        if rng is None:  # inference: the identity
+        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
+        if not buffers.training:  # inference: the identity
             return Passes([] if Y is X else [partial(np.copyto, Y, X)],
                           [] if dX is None or dX is dY else [partial(np.copyto, dX, dY)])
+        rng = cast(np.random.Generator, buffers.rng)  # (a training plan has one: ``plan_chain``)
         keep, scale = self._constants[Y.dtype]
         uniform, kept, mask = np.zeros_like(Y), np.zeros(Y.shape, bool), np.zeros_like(Y)
         # kept with probability 1 - p; the mask's 0 and 1 copied out of the booleans (a

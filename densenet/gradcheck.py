@@ -129,13 +129,13 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     planned = (loss.plan(plan.Y, target.copy(), plan.dY) if weight is None
                else loss.weighted_plan(plan.Y, target.copy(), plan.dY, weight.copy()))
     forward = (*plan.forward, *planned.forward)
-    # a ``random`` module (Dropout) draws the same numbers at every evaluation: the
-    # gradient checked is that of the loss for one draw
-    draws = model.rng.bit_generator.state if any(m.random for m in model) else None
+    # a ``random`` module (Dropout) draws the same numbers at every evaluation (the
+    # gradient checked is that of the loss for one draw), and running statistics start
+    # from the same values
+    side = model.side_state()
 
     def value() -> float:
-        if draws is not None:
-            model.rng.bit_generator.state = draws
+        model.set_side_state(side)
         plan.X[...] = inputs
         for call in forward:
             call()

@@ -118,16 +118,17 @@ class Sequential:
         sizes = [m.n_params for m in modules]
         self._params = np.zeros(sum(sizes), self.dtype)
         self._grads = np.zeros(sum(sizes), self.dtype)
+        self._state = np.zeros(sum(m.n_state for m in modules), self.dtype)
         self._attach()
         self.reset_parameters(self._rng)
 
     def _attach(self) -> None:
-        """Bind every module to its slices of ``params`` and ``grads``."""
-        start = 0
+        """Bind every module to its slices of ``params``, ``grads`` and ``state``."""
+        start = at = 0
         for module in self._modules:
-            stop = start + module.n_params
-            module.attach(self._params[start:stop], self._grads[start:stop])
-            start = stop
+            stop, to = start + module.n_params, at + module.n_state
+            module.attach(self._params[start:stop], self._grads[start:stop], self._state[at:to])
+            start, at = stop, to
         self._plans: dict[tuple[int, bool, int], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
         self._steps: dict[tuple[Any, ...], tuple[Loss, Optimizer | None, TrainStep]] = {}
         # the plans of forward and predict, lent to one call at a time, and what each
@@ -139,8 +140,7 @@ class Sequential:
         self.stop_training = False
         blocks = [math.prod(shape) for module in self._modules for shape in module.param_shapes()]
         self._largest_block = max(blocks, default=0)
-        # what the training passes draw from (``Buffers.rng``), if a module draws at all
-        self._draws = self._rng if any(m.random for m in self._modules) else None
+        self._draws = any(m.random for m in self._modules)  # from ``rng``, in training passes
 
     @property
     def params(self) -> NDArray[Any]:
@@ -165,6 +165,33 @@ class Sequential:
     def grads(self, values: object) -> None:
         raise AttributeError("Sequential.grads cannot be rebound (the layers' dW and db are views into "
                              "it); assign into it: model.grads[...] = values")
+
+    @property
+    def state(self) -> NDArray[Any]:
+        """Every state value (``Module.state_shapes``: ``BatchNorm1d``'s running mean and
+        variance), one flat vector of the model's dtype, laid out in module order; the
+        modules' views (``running_mean``, ...) are into it. The training passes update it;
+        it is saved, copied and pickled with the parameters."""
+        return self._state
+
+    @state.setter
+    def state(self, values: object) -> None:
+        raise AttributeError("Sequential.state cannot be rebound (the modules' running statistics are "
+                             "views into it); assign into it: model.state[...] = values")
+
+    def side_state(self) -> tuple[dict[str, Any] | None, NDArray[Any]]:
+        """What a training pass changes besides the parameters, for ``set_side_state``: the
+        generator's state if a module draws from it (``Module.random``), and a copy of ``state``.
+        (``fit`` puts it back with the weights when it undoes an epoch; ``gradcheck`` before
+        each evaluation of the loss.)"""
+        return (dict(self._rng.bit_generator.state) if self._draws else None), self._state.copy()
+
+    def set_side_state(self, saved: tuple[dict[str, Any] | None, NDArray[Any]]) -> None:
+        """Put back what ``side_state`` returned."""
+        draws, state = saved
+        if draws is not None:
+            self._rng.bit_generator.state = draws
+        self._state[...] = state
 
     @property
     def dtype(self) -> np.dtype:
@@ -208,7 +235,8 @@ class Sequential:
         return self.train(False)
 
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
-        """Draw every parameter afresh, layer by layer, each with its own initialiser."""
+        """Draw every parameter afresh, layer by layer, each with its own initialiser; the
+        modules' state starts again too (``BatchNorm1d``'s running statistics)."""
         rng = _init.as_generator(seed)
         for module in self._modules:
             module.reset_parameters(rng)
@@ -325,7 +353,7 @@ class Sequential:
                 self._plans.pop(next(iter(self._plans)), None)
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
-                                                           input_grad, blocks, self._draws))
+                                                           input_grad, blocks, training=True, rng=self._rng))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
@@ -361,14 +389,15 @@ class Sequential:
         hand-written training loop over ``forward``/``backward`` gives bit-identical
         weights; the Python thread holds the plan for its ``backward`` (``densenet.kept``:
         a model may run in several threads at once). In training mode (``train()``, the
-        default) a ``Dropout`` drops; after ``eval()`` it does not, as in ``predict``.
+        default) a ``Dropout`` drops and a ``BatchNorm1d`` normalises by the batch's
+        statistics (updating its running ones); after ``eval()`` they infer, as in ``predict``.
         """
         X, bounded = self._checked(X)
-        rng = self._draws if self._training else None
-        key = (len(X), True, rng is not None)
+        training = self._training
+        key = (len(X), True, training)
         plan = self._lent.borrow(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
-                                                    input_grad=True, rng=rng)
-        Y, rescued = self._run(plan, X, bounded, rng)
+                                                    input_grad=True, training=training, rng=self._rng)
+        Y, rescued = self._run(plan, X, bounded, training)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
             self._lent.hold(None, None)
@@ -407,7 +436,7 @@ class Sequential:
         plan = self._lent.take(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
                                                   input_grad=False)
         try:
-            out[...] = self._run(plan, X, bounded, None)[0]
+            out[...] = self._run(plan, X, bounded, False)[0]
         finally:
             self._lent.give(key, plan)
         return out
@@ -448,17 +477,16 @@ class Sequential:
         dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
-    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool,
-             rng: np.random.Generator | None) -> tuple[NDArray[Any], bool]:
+    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool, training: bool) -> tuple[NDArray[Any], bool]:
         """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs
-        (``bounded``: ``X`` is known not to hold any) with ``rng`` (the plan's)."""
+        (``bounded``: ``X`` is known not to hold any) for ``training`` (the plan's)."""
         with np.errstate(over="ignore", invalid="ignore"):
             if not (bounded or magnitude_at_most(X, _HUGE[self.dtype])):
-                return self._rescaled(X, rng), True
+                return self._rescaled(X, training), True
             plan.X[...] = X
             return plan.run_forward(), False
 
-    def _rescaled(self, X: NDArray[Any], rng: np.random.Generator | None) -> NDArray[Any]:
+    def _rescaled(self, X: NDArray[Any], training: bool) -> NDArray[Any]:
         """The output for inputs so large that the first module's sums could overflow.
 
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, the first module computes its
@@ -471,7 +499,8 @@ class Sequential:
         Z = first.forward_scaled(np.ldexp(X, -k), k)
         if not rest:
             return Z
-        plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False, rng=rng)
+        plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False, training=training,
+                          rng=self._rng)
         plan.X[...] = Z
         return plan.run_forward()
 
@@ -544,12 +573,13 @@ class Sequential:
     # -- copies ----------------------------------------------------------------------
 
     def clone(self, dtype: DTypeLike | None = None) -> Sequential:
-        """An independent copy: same modules, parameters and random-generator state
+        """An independent copy: same modules, parameters, state and random-generator state
         (in ``dtype``, if given). ``copy.deepcopy(model)`` is ``model.clone()``."""
         if dtype is None or model_dtype(dtype) == self.dtype:
             return copy.deepcopy(self)
         twin = Sequential(*(copy.deepcopy(m) for m in self._modules), dtype=dtype, seed=0)
         twin.params[...] = self.params
+        twin.state[...] = self.state
         twin.rng.bit_generator.state = self._rng.bit_generator.state
         return twin.train(self._training)
 
@@ -566,6 +596,7 @@ class Sequential:
         empty = np.zeros(0, self.dtype)
         self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)
+        self._state = np.concatenate([empty, *(m.flat_state for m in self._modules)], dtype=self.dtype)
         self._attach()
 
     def __copy__(self) -> Sequential:
@@ -600,7 +631,7 @@ class Sequential:
             config = self.config()
         except TypeError as error:
             raise TypeError(f"save: {error}") from None
-        extra = {}
+        extra = {"state": self.state} if self.state.size else {}
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):
                 raise TypeError(f"save: optimizer must be a densenet Optimizer, "
@@ -667,6 +698,7 @@ def load(path: io.File, optimizer: Optimizer | None = None) -> Sequential:
             f"{model.params.size}"
         )
     model.params[...] = params
+    _load_state(model, extra.get("state"), where)
     state = config.get("rng_state")
     if state is not None:
         try:
@@ -695,6 +727,17 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
         optimizer.lr = lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
+
+def _load_state(model: Sequential, state: NDArray[Any] | None, where: str) -> None:
+    """Put the saved ``state`` vector (None: the file has none) into ``model``."""
+    if state is None and not model.state.size:
+        return
+    if state is None or state.dtype != model.dtype or state.shape != model.state.shape:
+        found = "none" if state is None else f"{state.dtype} {state.shape}"
+        raise ValueError(f"load: {where} stores state as {found}, but its architecture has "
+                         f"{model.state.size} {model.dtype} state values")
+    model.state[...] = state
+
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:
     """The generator's state when it is JSON text (PCG64, NumPy's default), else None."""

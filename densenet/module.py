@@ -10,6 +10,10 @@ from it through these, never through its class or its private attributes:
 ``param_views(blocks)``     the named views users see (``{"W": ..., "b": ...}``); gradients
                             get the same names with a ``d`` in front (``dW``, ``db``);
                             setting one (``self.W = values``) writes into the view
+``state_shapes()``          blocks of state that the training passes update and that are
+                            not parameters (``BatchNorm1d``'s running mean and variance);
+                            the model lays them out in its flat ``state`` vector
+``state_views(blocks)``     their named views (``{"running_mean": ..., ...}``)
 ``input_width``             the number of input features it requires, or None (any)
 ``output_width(width)``     the number of output features for ``width`` input features
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
@@ -25,6 +29,9 @@ from it through these, never through its class or its private attributes:
 ``random``                  whether its training passes draw random numbers
                             (``Buffers.rng``: ``Dropout``'s masks); a plan for inference
                             gives it no generator, and it passes its input through
+``batch_statistics``        whether its training passes compute statistics over the rows
+                            of the batch (``BatchNorm1d``): a training batch then needs
+                            at least two rows (``Buffers.training``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters
@@ -45,7 +52,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -120,7 +127,12 @@ class Module(KeepsPlans):
     #: parameters (``fit`` refuses a full-batch optimiser for such a model).
     random: ClassVar[bool] = False
 
-    _flat: tuple[NDArray[Any], NDArray[Any]] | None = None
+    #: Whether the training passes compute statistics over the rows of the batch
+    #: (``BatchNorm1d``): a row's output then depends on the other rows, and a
+    #: training batch needs at least two (``fit`` checks its batches for it).
+    batch_statistics: ClassVar[bool] = False
+
+    _flat: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
     _view_names: tuple[str, ...] = ()
     _in_model: bool = False
 
@@ -139,6 +151,15 @@ class Module(KeepsPlans):
 
     def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
         """Named views of ``blocks`` (shaped as ``param_shapes()``), for users."""
+        return {}
+
+    def state_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the state blocks, in their order in the model's ``state`` vector:
+        values the training passes update that are not parameters (none by default)."""
+        return ()
+
+    def state_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
+        """Named views of the state ``blocks`` (shaped as ``state_shapes()``), for users."""
         return {}
 
     @property
@@ -166,7 +187,8 @@ class Module(KeepsPlans):
         return cls(**config)
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
-        """Draw fresh parameters from ``rng`` (nothing to do without parameters)."""
+        """Draw fresh parameters from ``rng`` and set any state to its start (nothing to
+        do without either)."""
 
     def plan(self, buffers: Buffers) -> Passes:
         """The forward and backward passes on ``buffers`` (see ``densenet.chain``).
@@ -226,26 +248,35 @@ class Module(KeepsPlans):
         """True once a ``Sequential`` owns this module (a module belongs to one model)."""
         return self._in_model
 
-    def bind(self, params: NDArray[Any] | None = None,
-             grads: NDArray[Any] | None = None) -> tuple[NDArray[Any], NDArray[Any]]:
-        """Make the parameters and gradients views into the 1-D ``params`` and ``grads``
-        (fresh float64 zeros when not given: a module on its own); returns the two vectors."""
-        size = self.n_params
+    @property
+    def n_state(self) -> int:
+        """The number of state values (``state_shapes()``)."""
+        return sum(math.prod(shape) for shape in self.state_shapes())
+
+    def bind(self, params: NDArray[Any] | None = None, grads: NDArray[Any] | None = None,
+             state: NDArray[Any] | None = None) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Make the parameters and gradients views into the 1-D ``params`` and ``grads``,
+        and the state views into ``state`` (fresh float64 zeros when not given: a module
+        on its own; ``state`` zeros of the parameters' dtype); returns ``params`` and ``grads``."""
+        size, state_size = self.n_params, self.n_state
         if params is None and grads is None:
             params, grads = np.zeros(size), np.zeros(size)
         elif params is None or grads is None:
             raise TypeError(f"{self!r}.bind: give both params and grads, or neither")
-        if params.shape != (size,) or grads.shape != (size,):
-            raise ValueError(f"{self!r} has {size} parameters; cannot bind it to vectors of "
-                             f"shapes {params.shape} and {grads.shape}")
+        if state is None:
+            state = np.zeros(state_size, params.dtype)
+        if params.shape != (size,) or grads.shape != (size,) or state.shape != (state_size,):
+            raise ValueError(f"{self!r} has {size} parameters and {state_size} state values; cannot bind "
+                             f"it to vectors of shapes {params.shape}, {grads.shape} and {state.shape}")
         shapes = self.param_shapes()
         views = self.param_views(split(params, shapes))
         views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
+        views.update(self.state_views(split(state, self.state_shapes())))
         for name, view in views.items():  # (``__setattr__`` copies into the views once they exist)
             super().__setattr__(name, view)
         if self._flat is not None:
             self._plans = None  # they hold the old views
-        self._flat, self._view_names = (params, grads), tuple(views)
+        self._flat, self._view_names = (params, grads, state), tuple(views)
         return params, grads
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -264,11 +295,11 @@ class Module(KeepsPlans):
                              "values are replaced, in place)")
         view[...] = array
 
-    def attach(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+    def attach(self, params: NDArray[Any], grads: NDArray[Any], state: NDArray[Any]) -> None:
         """Bind to a model's slices for good (``Sequential`` calls this once)."""
         if self._in_model:
             raise ValueError(f"{self!r} already belongs to a model")
-        self.bind(params, grads)
+        self.bind(params, grads, state)
         self._in_model = True
 
     def blocks(self) -> tuple[tuple[NDArray[Any], ...], tuple[NDArray[Any], ...]]:
@@ -286,6 +317,17 @@ class Module(KeepsPlans):
     def flat_grads(self) -> NDArray[Any]:
         """Every gradient of this module, one 1-D view laid out like ``flat_params``."""
         return (self._flat or self.bind())[1]
+
+    @property
+    def flat_state(self) -> NDArray[Any]:
+        """Every state value of this module, one 1-D view (a slice of ``model.state``)."""
+        if self._flat is None:
+            self.bind()
+        return cast(tuple[NDArray[Any], ...], self._flat)[2]
+
+    def state_blocks(self) -> tuple[NDArray[Any], ...]:
+        """The state blocks, shaped as ``state_shapes()``."""
+        return split(self.flat_state, self.state_shapes())
 
     # -- the module on its own -----------------------------------------------------
 
@@ -323,7 +365,7 @@ class Module(KeepsPlans):
         key = (X.shape[0], X.shape[1], X.dtype)
         plans = self._kept(KEPT_PLANS)
         plan = plans.borrow(key) or plan_chain([self], X.shape[0], X.shape[1], X.dtype, input_grad=True,
-                                               rng=self.rng if self.random else None)
+                                               training=True, rng=self.rng if self.random else None)
         plan.X[...] = X
         Y = plan.run_forward().copy()
         plans.hold(key, plan)  # for this thread's backward
@@ -360,7 +402,8 @@ class Module(KeepsPlans):
                 key = "_" + key  # pickled before it became a property
             super().__setattr__(key, value)
         if self._flat is not None:
-            # writeable arrays of its own: joblib may hand over read-only memory maps
+            # writeable arrays of its own: joblib may hand over read-only memory maps (and a
+            # module pickled before there was state has no state vector: bind makes one)
             self.bind(*(np.require(a, requirements=("C", "W", "O")) for a in self._flat))
 
     def __copy__(self) -> Module:

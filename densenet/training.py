@@ -162,25 +162,28 @@ class _Epoch:
         return total, None
 
     def find_bad_step(self, optimizer: Optimizer) -> int:
-        """Replay the epoch one checked step at a time from the current weights and
-        state of ``optimizer`` (the epoch's); stop before the first step with a non-finite
-        loss, gradient or result, with the weights and state from before it. If no step
-        fails again (a loss or module that is not deterministic), the weights and
-        state are those of the epoch's start, and the last batch is blamed."""
-        params = self.model.params
-        epoch_start, epoch_state = params.copy(), optimizer.state_dict()
+        """Replay the epoch one checked step at a time from the current weights, state
+        of ``optimizer`` and ``model.side_state()`` (the epoch's); stop before the first
+        step with a non-finite loss, gradient or result, with the weights and states from
+        before it. If no step fails again (a loss or module that is not deterministic),
+        they are those of the epoch's start, and the last batch is blamed."""
+        model = self.model
+        params = model.params
+        epoch_start, epoch_state, epoch_side = params.copy(), optimizer.state_dict(), model.side_state()
         before = np.empty_like(params)
         for i, start in enumerate(self.starts):
             before[...] = params
-            state = optimizer.state_dict()
+            state, side = optimizer.state_dict(), model.side_state()
             step = self.batch(i, start)
             value = step()
             if not (math.isfinite(value) and all(all_finite(array) for array in step.written)):
                 params[...] = before
                 optimizer.load_state_dict(state)
+                model.set_side_state(side)
                 return i
         params[...] = epoch_start
         optimizer.load_state_dict(epoch_state)
+        model.set_side_state(epoch_side)
         return len(self.starts) - 1
 
 
@@ -263,10 +266,11 @@ def fit(
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
     X, y = model.check_data(X, y, loss)
-    w = (None if sample_weight is None
-         else relative(sample_weights(sample_weight, len(X), np.float64), model.dtype))
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
+    _check_batches(model, len(X), batch_size)
+    w = (None if sample_weight is None
+         else relative(sample_weights(sample_weight, len(X), np.float64), model.dtype))
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     rng = model.rng if seed is None else _init.as_generator(seed)
@@ -316,6 +320,21 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(logs)
     return record.history
+
+
+def _check_batches(model: Sequential, n: int, batch_size: int) -> None:
+    """Raise ``ValueError`` if a batch of an epoch (``batch_size`` rows of ``n``; or a
+    full-batch optimiser's chunk) would hold one row and a module computes statistics
+    over the rows of its training batches (``Module.batch_statistics``)."""
+    last = n % batch_size or batch_size
+    if min(batch_size, last) > 1:
+        return
+    found = next(((i, m) for i, m in enumerate(model) if m.batch_statistics), None)
+    if found is not None:
+        size = f"batch_size={batch_size}" if batch_size == 1 else f"batch_size={batch_size} on {n} samples"
+        raise ValueError(f"fit: {found[1]!r} at index {found[0]} computes statistics over the samples of "
+                         f"each training batch and needs at least 2, but {size} makes a batch of 1; "
+                         "choose another batch_size")
 
 
 class _Record:
@@ -369,19 +388,17 @@ def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
-    draws = any(m.random for m in model)  # a replay then draws what the epoch drew
     with nullcontext() if choice is None else choice:
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
             start_weights[...] = model.params
             start_state = optimizer.snapshot()
-            start_draws = model.rng.bit_generator.state if draws else None
+            start_side = model.side_state()  # a replay then draws what the epoch drew
             total, bad = epoch_run.run(on_batch, choice)
             if bad is not None or not all_finite(model.params):
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
-                if start_draws is not None:
-                    model.rng.bit_generator.state = start_draws
+                model.set_side_state(start_side)
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
             if record.end_epoch(epoch, total / len(X)):
                 return
@@ -427,15 +444,17 @@ def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: ND
     objective = _FullBatch(model, X, y, w, loss, batch_size)
     good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
     good[...] = model.params
+    good_side = model.side_state()  # and its running statistics, if any
     iteration, diverged = 0, False
 
     def each(w: NDArray[Any], value: float) -> None:
-        nonlocal iteration, diverged
+        nonlocal iteration, diverged, good_side
         model.params[...] = w
         if not (math.isfinite(value) and all_finite(model.params)):
             diverged = True
             raise StopIteration
         good[...] = model.params
+        good_side = model.side_state()
         iteration += 1
         if record.end_epoch(iteration - 1, value):
             raise StopIteration
@@ -443,4 +462,5 @@ def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: ND
     result = optimizer.minimize(objective, model.params, epochs, each)
     if diverged or not (math.isfinite(result.fun) and all_finite(model.params)):
         model.params[...] = good
+        model.set_side_state(good_side)
         raise record.diverged(iteration, 0)

@@ -20,7 +20,7 @@ LAYERS = [
     ("base", {"_validation", "init"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
-    ("modules", {"dense", "sigmoid", "relu", "tanh", "softmax", "dropout"}),
+    ("modules", {"dense", "sigmoid", "relu", "tanh", "softmax", "dropout", "batchnorm"}),
     ("loss protocol", {"loss"}),
     ("losses", {"mse", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("optimizer protocol", {"optimizer"}),

@@ -568,9 +568,12 @@ def test_binding_takes_both_vectors_or_neither():
         layer.bind(np.zeros(3))
     layer.bind()
     assert layer.flat_params.shape == layer.flat_grads.shape == (3,)
+    wrong = r"has 3 parameters and 0 state values; cannot bind it to vectors"
     for params, grads in [(np.zeros(3), np.zeros(4)), (np.zeros(4), np.zeros(3))]:  # either one wrong
-        with pytest.raises(ValueError, match=r"has 3 parameters; cannot bind it to vectors of shapes"):
+        with pytest.raises(ValueError, match=wrong):
             layer.bind(params, grads)
+    with pytest.raises(ValueError, match=wrong):
+        layer.bind(np.zeros(3), np.zeros(3), np.zeros(1))  # a state vector of the wrong size
 
 
 def test_an_unpickled_optimizer_takes_a_state_of_another_size():

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
-        "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "dropout.py", "loss.py", "mse.py",
+        "sigmoid.py", "relu.py", "tanh.py", "softmax.py", "dropout.py", "batchnorm.py", "loss.py", "mse.py",
         "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
         "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
@@ -72,6 +72,7 @@ OWN_TESTS = {
     "tanh.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
+    "batchnorm.py": ["test_batchnorm.py", "test_in_place.py"],
     "loss.py": ["test_sample_weight.py", "test_losses.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
@@ -106,27 +107,25 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:368:23:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:397:23:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "two-item keys, which a three-item key does whatever its items",
-    "model.py:368:29:IsNot->Is": "forward's key for its lent plans names the mode by a flag; the "
-                                 "flag's opposite names the two modes apart as well",
     "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:408:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:437:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:474:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:502:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:400:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:417:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
-    "callbacks.py:174:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:178:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:174:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:178:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:174:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:178:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:141:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:142:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:399:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:416:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -142,7 +141,7 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:108:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:240:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:250:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:261:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -150,7 +149,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:261:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:205:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:214:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -158,7 +157,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:130:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+    "callbacks.py:131:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
     "backend.py:76:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -166,14 +165,14 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:288:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:133:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:134:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:60:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:67:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:133:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:134:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
     "backend.py:495:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
@@ -186,11 +185,11 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:87:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:102:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:106:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:103:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:107:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:224:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:233:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "optimizer.py:60:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
@@ -205,7 +204,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:229:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:296:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:215:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:219:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:457:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",

@@ -1,0 +1,220 @@
+"""``BatchNorm1d``: features normalised by the batch's statistics in training, by running ones after."""
+
+from __future__ import annotations
+
+import numbers
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import positive_int
+from .chain import Buffers, Call, Passes
+from .module import Module
+
+
+class BatchNorm1d(Module):
+    r"""Each feature normalised, then scaled and shifted:
+    ``Y = gamma * (X - mean) / sqrt(var + eps) + beta``, per feature (column).
+
+    In training, ``mean`` and ``var`` are the batch's (the variance biased, over the
+    ``N`` rows), and each training pass updates the running statistics,
+    ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased
+    there, times ``N / (N - 1)``); at inference they are the running ones. PyTorch's
+    ``torch.nn.BatchNorm1d`` on ``(N, C)`` inputs (``affine=True``,
+    ``track_running_stats=True``; PyTorch's ``weight`` and ``bias`` are ``gamma``
+    and ``beta`` here).
+
+    Args:
+        num_features: ``C``, the number of features, >= 1.
+        eps: added to the variance, > 0 (default 1e-5).
+        momentum: the weight of each batch in the running statistics, from 0 to 1
+            (default 0.1). ``eps`` and ``momentum`` may be changed between steps.
+
+    Attributes:
+        gamma, beta: the scale and shift, ``(C,)`` each (views into the model's
+            ``params``: ones and zeros to start); ``dgamma``, ``dbeta`` their gradients.
+        running_mean, running_var: ``(C,)`` each (views into the model's ``state``:
+            zeros and ones to start), saved, copied and pickled with the model.
+
+    Training passes are those of ``fit`` and of ``forward``/``backward`` on a model in
+    training mode (``Sequential.train()``, the default; a module on its own runs
+    them too); ``predict``, ``evaluate`` and ``forward`` after ``model.eval()`` run the
+    inference passes. A training batch needs at least two rows: ``fit`` refuses a
+    ``batch_size`` that leaves a batch of one, by name. In training a row's output
+    depends on the other rows of its batch.
+
+    Shape:
+        - Input: ``(N, C)``
+        - Output: ``(N, C)``
+
+    Example:
+        >>> import numpy as np
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), seed=0)
+        >>> Y = model.forward(np.array([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]]))
+        >>> np.allclose(Y.mean(axis=0), 0), np.allclose(Y.var(axis=0), 1, atol=1e-4)
+        (True, True)
+        >>> model[1].running_mean.round(3)  # 0.1 of the batch's mean
+        array([-0.13 , -0.147,  0.071])
+    """
+
+    batch_statistics = True
+
+    _eps: float
+    _momentum: float
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        self.num_features = positive_int(num_features, "BatchNorm1d: num_features")
+        # eps, momentum and 1 - momentum as 0-d arrays of each float dtype, read by the
+        # planned passes at each call: setting eps or momentum changes every plan
+        self._constants = {np.dtype(t): tuple(np.zeros((), t) for _ in range(3))
+                           for t in (np.float32, np.float64)}
+        self.eps, self.momentum = eps, momentum
+        self.bind()
+
+    @property
+    def eps(self) -> float:
+        """Added to the variance before its square root, > 0."""
+        return self._eps
+
+    @eps.setter
+    def eps(self, eps: float) -> None:
+        eps = _number(eps, "eps")
+        if not 0.0 < eps < np.inf:
+            raise ValueError(f"BatchNorm1d: eps must be a finite number > 0, got {eps!r}")
+        self._eps = eps
+        for constant, _, _ in self._constants.values():
+            constant[...] = eps
+
+    @property
+    def momentum(self) -> float:
+        """The weight of each training batch in the running statistics, from 0 to 1."""
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, momentum: float) -> None:
+        if momentum is None:
+            raise TypeError("BatchNorm1d: momentum must be a number from 0 to 1; None (a cumulative "
+                            "average of all batches) is not supported")
+        momentum = _number(momentum, "momentum")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must be from 0 to 1, got {momentum!r}")
+        self._momentum = momentum
+        for _, weight, keep in self._constants.values():
+            weight[...] = momentum
+            keep[...] = 1.0 - momentum
+
+    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (self.num_features,), (self.num_features,)
+
+    def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
+        gamma, beta = blocks
+        return {"gamma": gamma, "beta": beta}
+
+    def state_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (self.num_features,), (self.num_features,)
+
+    def state_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
+        running_mean, running_var = blocks
+        return {"running_mean": running_mean, "running_var": running_var}
+
+    @property
+    def input_width(self) -> int:
+        return self.num_features
+
+    def config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        self.gamma, self.beta = 1.0, 0.0
+        self.running_mean, self.running_var = 0.0, 1.0
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        inputs = [graph.constant(array, name) for array, name in
+                  ((self.gamma, "gamma"), (self.beta, "beta"), (self.running_mean, "mean"),
+                   (self.running_var, "var"))]
+        return graph.node("BatchNormalization", [x, *inputs], epsilon=self.eps)  # an exported model infers
+
+    def plan(self, buffers: Buffers) -> Passes:
+        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
+        (gamma, beta), (dgamma, dbeta) = buffers.params, buffers.grads
+        running_mean, running_var = buffers.state
+        n, dtype = X.shape[0], Y.dtype
+        if buffers.training and n < 2:
+            raise ValueError(f"{self!r}: a training batch needs at least 2 samples to normalise by its "
+                             f"statistics, got an input of shape {X.shape}; use larger batches, or "
+                             "model.eval() to normalise by the running statistics")
+        eps, weight, keep = self._constants[dtype]
+        # per-feature vectors are copied out to full rows before each elementwise pass (a
+        # broadcasting pass would take an iterator buffer per call, as would one writing
+        # into a strided output)
+        ones, rows, xhat = np.ones(n, dtype), np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
+        mean, var, inv_std, scale = (np.zeros(self.num_features, dtype) for _ in range(4))
+        forward: list[Call]
+        if buffers.training:  # the batch's statistics, then the running ones updated
+            forward = [partial(np.dot, ones, X, mean), partial(np.multiply, mean, 1.0 / n, mean),
+                       *_centre(X, mean, rows, xhat),
+                       partial(np.multiply, xhat, xhat, rows), partial(np.dot, ones, rows, var),
+                       partial(np.multiply, var, 1.0 / n, var),
+                       *_blend(running_mean, mean, 1.0, weight, keep, scale),
+                       *_blend(running_var, var, n / (n - 1), weight, keep, scale)]
+        else:
+            mean, var = running_mean, running_var
+            forward = _centre(X, mean, rows, xhat)
+        forward += [partial(np.add, var, eps, inv_std), partial(np.sqrt, inv_std, inv_std),
+                    partial(np.reciprocal, inv_std, inv_std), *_scale(xhat, inv_std, rows, xhat),
+                    *_affine(xhat, gamma, beta, rows, Y)]
+        # dbeta = sum(dY), dgamma = sum(dY * xhat), over the rows
+        backward: list[Call] = [partial(np.dot, ones, dY, dbeta), partial(np.multiply, dY, xhat, rows),
+                                partial(np.dot, ones, rows, dgamma)]
+        if dX is None:
+            return Passes(forward, backward)
+        input_grad: list[Call] = [partial(np.multiply, gamma, inv_std, scale)]
+        if buffers.training:  # dX = gamma / std * (dY - mean(dY) - xhat * mean(dY * xhat))
+            share = np.zeros(self.num_features, dtype)
+            input_grad += [partial(np.multiply, dgamma, 1.0 / n, share), *_scale(xhat, share, rows, rows),
+                           partial(np.subtract, dY, rows, dX), partial(np.multiply, dbeta, 1.0 / n, share),
+                           *_centre(dX, share, rows, dX), *_scale(dX, scale, rows, dX)]
+        else:  # the running statistics are constants: dX = gamma / std * dY
+            input_grad += _scale(dY, scale, rows, dX)
+        return Passes(forward, backward, input_grad)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={value!r}" for name, value, default in
+                        (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1)) if value != default)
+        return f"BatchNorm1d(num_features={self.num_features}{extra})"
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"BatchNorm1d: {name} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _scale(A: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[Any]) -> list[Call]:
+    """``out = A * v`` for a per-feature ``v`` (copied into ``rows`` first)."""
+    return [partial(np.copyto, rows, v), partial(np.multiply, A, rows, out)]
+
+
+def _centre(X: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[Any]) -> list[Call]:
+    """``out = X - v`` for a per-feature ``v`` (copied into ``rows`` first)."""
+    return [partial(np.copyto, rows, v), partial(np.subtract, X, rows, out)]
+
+
+def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any], rows: NDArray[Any],
+            Y: NDArray[Any]) -> list[Call]:
+    """``Y = xhat * gamma + beta``; a strided ``Y`` (the next module's ``[X, 1]``) gets a
+    contiguous result copied in."""
+    out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, Y.dtype)
+    calls: list[Call] = [*_scale(xhat, gamma, rows, out), partial(np.copyto, rows, beta),
+                         partial(np.add, out, rows, out)]
+    return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
+
+
+def _blend(running: NDArray[Any], batch: NDArray[Any], factor: float, weight: NDArray[Any],
+           keep: NDArray[Any], spare: NDArray[Any]) -> list[Call]:
+    """``running = keep * running + weight * (factor * batch)``."""
+    return [partial(np.multiply, batch, factor, spare), partial(np.multiply, spare, weight, spare),
+            partial(np.multiply, running, keep, running), partial(np.add, running, spare, running)]
