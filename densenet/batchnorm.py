@@ -61,6 +61,15 @@ class BatchNorm1d(Module):
     """
 
     batch_statistics = True
+    reads_output = False  # (its backward pass reads the normalised input it keeps)
+
+    # views into the model's flat vectors, made by ``bind`` (``param_views``, ``state_views``)
+    gamma: NDArray[Any]
+    beta: NDArray[Any]
+    dgamma: NDArray[Any]
+    dbeta: NDArray[Any]
+    running_mean: NDArray[Any]
+    running_var: NDArray[Any]
 
     _eps: float
     _momentum: float
@@ -73,6 +82,7 @@ class BatchNorm1d(Module):
                            for t in (np.float32, np.float64)}
         self.eps, self.momentum = eps, momentum
         self.bind()
+        self._start()
 
     @property
     def eps(self) -> float:
@@ -128,8 +138,12 @@ class BatchNorm1d(Module):
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
-        self.gamma, self.beta = 1.0, 0.0
-        self.running_mean, self.running_var = 0.0, 1.0
+        self._start()
+
+    def _start(self) -> None:
+        """Scale 1, shift 0, running mean 0 and variance 1 (what a new module has)."""
+        self.gamma[...], self.beta[...] = 1.0, 0.0
+        self.running_mean[...], self.running_var[...] = 0.0, 1.0
 
     def to_onnx(self, graph: Any, x: str) -> str:
         inputs = [graph.constant(array, name) for array, name in

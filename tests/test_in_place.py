@@ -88,6 +88,9 @@ def test_a_module_keeps_its_buffers_apart_by_default():
     assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place and dn.Dropout.in_place
     assert not dn.Dropout.reads_output  # its backward pass reads its mask, not its output
     assert not dn.Softmax.in_place  # its backward reads dY after writing dX
+    # it reads the normalised input it keeps, not its output: an activation after it may
+    # write over that; and it is no elementwise module
+    assert not dn.BatchNorm1d.reads_output and not dn.BatchNorm1d.in_place
 
 
 ARCHITECTURES = {
@@ -96,6 +99,8 @@ ARCHITECTURES = {
     "relu-tanh": lambda: (dn.Dense(6, 5), dn.ReLU(), dn.Dense(5, 5), dn.Tanh(), dn.Dense(5, 3), dn.Softmax()),
     "dropout": lambda: (dn.Dense(6, 5), dn.Dropout(0.3), dn.Dense(5, 5), dn.ReLU(), dn.Dropout(0.5),
                         dn.Dense(5, 2), dn.Dropout(0.2), dn.Sigmoid()),
+    "batchnorm": lambda: (dn.Dense(6, 5), dn.BatchNorm1d(5), dn.ReLU(), dn.Dense(5, 5), dn.BatchNorm1d(5),
+                          dn.Sigmoid(), dn.Dense(5, 2), dn.BatchNorm1d(2), dn.Tanh()),
     "two in a row": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Tanh(), dn.Dense(5, 5), dn.ReLU(), dn.Sigmoid(),
                              dn.Dense(5, 2)),
 }

@@ -210,6 +210,7 @@ BLOCKS = {
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
     "dropout": (lambda: dn.Dropout(0.5), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "batchnorm": (lambda: dn.BatchNorm1d(128), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
 }
 
 
@@ -221,6 +222,8 @@ def test_every_block_trains_without_allocating(data, block, batch_size, dtype):
     dot product) takes an iterator buffer of up to 64 KiB on every call: no block's
     planned passes may do that."""
     hidden, output, make_loss, make_optimizer = BLOCKS[block]
+    if block == "batchnorm" and batch_size == 1:
+        batch_size = 2  # (a training batch of BatchNorm1d needs two rows)
     modules = [dn.Dense(64, 128), hidden(), dn.Dense(128, 10)] + ([output()] if output else [])
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
     X, y = data

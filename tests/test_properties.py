@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
@@ -196,3 +197,43 @@ def test_dropout_anywhere_passes_gradcheck_and_infers_as_the_network_without(cas
     assert_array_equal(model.predict(X), without.predict(X))
     twin = copy.deepcopy(model)
     assert_array_equal(twin.forward(X), model.forward(X))  # the same draws
+
+
+@st.composite
+def networks_with_batchnorm(draw):
+    """A ``networks()`` model, its ReLUs made Tanh (no kink for the differences to
+    straddle), with ``BatchNorm1d`` modules (random ``eps``, ``momentum`` and running
+    statistics) after random modules; a batch of 2-9 rows in which every normalised
+    feature varies (a feature constant over the batch is normalised to 0 whatever its
+    input: its gradient is all rounding)."""
+    model, X, y = draw(networks(dtypes=(np.float64,)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    X, y = np.vstack([X, rng.standard_normal(X[:1].shape)]), np.vstack([y, rng.uniform(size=y[:1].shape)])
+    modules, width = [], model.in_features
+    for module in model:
+        modules.append(dn.Tanh() if isinstance(module, dn.ReLU) else copy.deepcopy(module))
+        width = module.output_width(width)
+        if draw(st.booleans()):
+            modules.append(dn.BatchNorm1d(width, eps=draw(st.floats(1e-5, 1.0)),
+                                          momentum=draw(st.floats(0.0, 1.0))))
+    with_norm = dn.Sequential(*modules, seed=0)
+    with_norm.params[...] = draw(arrays(np.float64, with_norm.params.size, elements=st.floats(-2, 2)))
+    with_norm.state[...] = draw(arrays(np.float64, with_norm.state.size, elements=st.floats(0.1, 2)))
+    Z = X
+    for module in copy.deepcopy(with_norm):
+        if module.batch_statistics:
+            assume(np.all(Z.std(axis=0) > 1e-3))
+        Z = module.forward(Z)
+    return with_norm, X, y
+
+
+@SETTINGS
+@given(networks_with_batchnorm())
+def test_batchnorm_anywhere_passes_gradcheck_and_infers_row_by_row(case):
+    model, X, y = case
+    assert dn.gradcheck(model, X, y).ok
+    predicted = model.predict(X)
+    assert_allclose(np.vstack([model.predict(row[None]) for row in X]), predicted, rtol=1e-12, atol=1e-14)
+    twin = copy.deepcopy(model)
+    assert_array_equal(twin.forward(X), model.forward(X))
+    assert_array_equal(twin.state, model.state)

@@ -19,6 +19,14 @@ def torch_twin(model: dn.Sequential):
                 linear.weight[...] = torch.tensor(module.W.T.copy())
                 linear.bias[...] = torch.tensor(module.b.copy())
             layers.append(linear)
+        elif isinstance(module, dn.BatchNorm1d):
+            norm = torch.nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum)
+            values = {"weight": module.gamma, "bias": module.beta, "running_mean": module.running_mean,
+                      "running_var": module.running_var}
+            with torch.no_grad():
+                for name, value in values.items():
+                    getattr(norm.double(), name)[...] = torch.tensor(value.copy())
+            layers.append(norm.train(model.training))
         else:
             layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
                            dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
@@ -33,6 +41,8 @@ def torch_flat_grads(net) -> np.ndarray:
     for layer in net:
         if isinstance(layer, torch.nn.Linear):
             blocks.append(np.vstack([layer.weight.grad.numpy().T, layer.bias.grad.numpy()[None]]).ravel())
+        elif isinstance(layer, torch.nn.BatchNorm1d):
+            blocks += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
     return np.concatenate(blocks)
 
 
@@ -44,6 +54,19 @@ def torch_flat_params(net) -> np.ndarray:
         if isinstance(layer, torch.nn.Linear):
             blocks.append(np.vstack([layer.weight.detach().numpy().T,
                                      layer.bias.detach().numpy()[None]]).ravel())
+        elif isinstance(layer, torch.nn.BatchNorm1d):
+            blocks += [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
+    return np.concatenate(blocks)
+
+
+def torch_flat_state(net) -> np.ndarray:
+    """The twin's running statistics in densenet's ``state`` layout."""
+    import torch
+
+    blocks = [np.zeros(0)]
+    for layer in net:
+        if isinstance(layer, torch.nn.BatchNorm1d):
+            blocks += [layer.running_mean.numpy(), layer.running_var.numpy()]
     return np.concatenate(blocks)
 
 

@@ -1,0 +1,410 @@
+"""BatchNorm1d: its statistics, training and inference modes, its state in copies and
+files, what fit does with it, and PyTorch's autograd and optimisers."""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .torch_twin import torch_flat_grads, torch_flat_params, torch_flat_state, torch_twin
+
+
+def normalised(dtype=np.float64, seed=0, momentum=0.1):
+    return dn.Sequential(dn.Dense(5, 16), dn.BatchNorm1d(16, momentum=momentum), dn.ReLU(), dn.Dense(16, 8),
+                         dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 3), dtype=dtype, seed=seed)
+
+
+def data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return 3 * rng.standard_normal((n, 5)) + 1, rng.standard_normal((n, 3))
+
+
+def randomised(model, seed=1):
+    """``model`` with random scales, shifts and running statistics (not their starts)."""
+    rng = np.random.default_rng(seed)
+    for module in model:
+        if module.batch_statistics:
+            size = module.num_features
+            module.gamma, module.beta = rng.uniform(0.5, 2, size), rng.standard_normal(size)
+            module.running_mean, module.running_var = rng.standard_normal(size), rng.uniform(0.5, 2, size)
+    return model
+
+
+# -- what it computes --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_normalises_by_the_batch_and_updates_the_running_statistics(dtype):
+    norm = dn.BatchNorm1d(4, momentum=0.25)
+    model = dn.Sequential(norm, dtype=dtype, seed=0)
+    randomised(model)
+    start = (norm.gamma, norm.beta, norm.running_mean, norm.running_var)
+    gamma, beta, mean0, var0 = (a.copy() for a in start)
+    X = (np.random.default_rng(0).standard_normal((10, 4)) * [1, 2, 3, 4] + [0, 1, -1, 5]).astype(dtype)
+    Y = model.forward(X)
+    mean, var = X.astype(np.float64).mean(axis=0), X.astype(np.float64).var(axis=0)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    assert_allclose(Y, gamma * (X - mean) / np.sqrt(var + 1e-5) + beta, rtol=tol, atol=tol)
+    assert_allclose(norm.running_mean, 0.75 * mean0 + 0.25 * mean, rtol=tol, atol=tol)
+    assert_allclose(norm.running_var, 0.75 * var0 + 0.25 * var * 10 / 9, rtol=tol)  # unbiased there
+    assert Y.dtype == norm.running_mean.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_normalises_by_the_running_statistics_and_changes_nothing(dtype):
+    model = randomised(normalised(dtype))
+    norm = model[1]
+    X, _ = data()
+    X = X.astype(dtype)
+    state = model.state.copy()
+    Y = model.predict(X)
+    assert_array_equal(model.state, state)
+    hidden = X @ model[0].W + model[0].b
+    expected = norm.gamma * (hidden - norm.running_mean) / np.sqrt(norm.running_var + norm.eps) + norm.beta
+    Z = np.tanh(model[4].gamma * (np.maximum(expected, 0) @ model[3].W + model[3].b - model[4].running_mean)
+                / np.sqrt(model[4].running_var + 1e-5) + model[4].beta)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(Y, Z @ model[6].W + model[6].b, rtol=tol, atol=tol)
+    # one row infers as in any batch: the rows are independent at inference
+    assert_allclose(model.predict(X[:1]), Y[:1], rtol=tol, atol=tol)
+
+
+def test_eval_mode_forward_is_predict_and_training_mode_forward_is_not():
+    model = randomised(normalised())
+    X, _ = data()
+    predicted = model.predict(X)
+    assert_array_equal(model.eval().forward(X), predicted)
+    state = model.state.copy()
+    trained = model.train().forward(X)
+    assert not np.allclose(trained, predicted)
+    assert not np.array_equal(model.state, state)  # a training pass moves the running statistics
+
+
+def test_a_training_batch_of_one_is_refused_and_inference_takes_one():
+    model = randomised(normalised())
+    X, _ = data()
+    before, state = model.params.copy(), model.state.copy()
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(num_features=16\): a training batch needs at least"):
+        model.forward(X[:1])
+    assert_array_equal(model.params, before)
+    assert_array_equal(model.state, state)
+    assert model.eval().forward(X[:1]).shape == (1, 3)
+    assert_array_equal(model.state, state)
+
+
+def test_a_module_on_its_own_trains_on_its_own_statistics():
+    norm = dn.BatchNorm1d(3)
+    X = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 5.0, 2.0]])
+    Y = norm.forward(X)
+    assert_allclose(Y.mean(axis=0), 0, atol=1e-15)
+    assert_allclose(norm.running_mean, 0.1 * X.mean(axis=0))
+    dX = norm.backward(np.ones_like(Y))  # a constant dY: normalising removes it all
+    assert_allclose(dX, 0, atol=1e-12)
+    assert_allclose(norm.dbeta, 3.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        norm.forward(X[:1])
+
+
+def test_the_defaults_and_parameters_are_pytorchs():
+    norm = dn.BatchNorm1d(4)
+    assert (norm.eps, norm.momentum) == (1e-5, 0.1)
+    assert_array_equal(norm.gamma, 1.0)
+    assert_array_equal(norm.beta, 0.0)
+    assert_array_equal(norm.running_mean, 0.0)
+    assert_array_equal(norm.running_var, 1.0)
+    assert norm.param_shapes() == norm.state_shapes() == ((4,), (4,))
+    assert repr(norm) == "BatchNorm1d(num_features=4)"
+    other = dn.BatchNorm1d(2, eps=1e-3, momentum=0.5)
+    assert repr(other) == "BatchNorm1d(num_features=2, eps=0.001, momentum=0.5)"
+    assert norm.batch_statistics and not norm.random
+
+
+def test_reset_parameters_starts_the_running_statistics_again():
+    model = randomised(normalised())
+    model.reset_parameters(0)
+    assert_array_equal(model.state, normalised().state)
+    assert_array_equal(model[1].gamma, 1.0)
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("num_features", 0, ValueError), ("num_features", 2.5, TypeError), ("num_features", True, TypeError),
+    ("eps", 0.0, ValueError), ("eps", -1e-5, ValueError), ("eps", float("inf"), ValueError),
+    ("eps", float("nan"), ValueError), ("eps", "1e-5", TypeError),
+    ("momentum", -0.1, ValueError), ("momentum", 1.5, ValueError), ("momentum", float("nan"), ValueError),
+    ("momentum", None, TypeError), ("momentum", True, TypeError),
+])
+def test_bad_arguments_are_refused_by_name(name, value, error):
+    arguments = {"num_features": 3, name: value}
+    with pytest.raises(error, match=name):
+        dn.BatchNorm1d(**arguments)
+    if name != "num_features":  # a setter refuses it the same way, and keeps the old value
+        norm = dn.BatchNorm1d(3, eps=1e-3, momentum=0.2)
+        with pytest.raises(error, match=name):
+            setattr(norm, name, value)
+        assert (norm.eps, norm.momentum) == (1e-3, 0.2)
+
+
+def test_setting_eps_and_momentum_changes_the_plans_already_made():
+    model = dn.Sequential(dn.BatchNorm1d(2), seed=0)
+    X = np.array([[0.0, 1.0], [2.0, 5.0]])
+    model.forward(X)
+    model.state[...] = [0, 0, 1, 1]
+    model[0].momentum, model[0].eps = 0.5, 1.0
+    Y = model.forward(X)
+    assert_allclose(model[0].running_mean, 0.5 * X.mean(axis=0))
+    assert_allclose(Y, (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + 1.0))
+
+
+def test_widths_must_match():
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(num_features=4\) at index 1 expects 4 input"):
+        dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(4))
+    model = dn.Sequential(dn.BatchNorm1d(3), dn.Dense(3, 1), seed=0)  # it may come first: it fixes the width
+    with pytest.raises(ValueError, match="expects 3 features"):
+        model.predict(np.zeros((2, 4)))
+
+
+# -- PyTorch ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("training", [True, False])
+def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training):
+    torch = pytest.importorskip("torch")
+    model = randomised(normalised(momentum=0.3)).train(training)
+    net = torch_twin(model)
+    X, y = data()
+    loss = dn.MSELoss()
+    value = loss.forward(model.forward(X), y)
+    dX = model.backward(loss.backward())
+    x = torch.tensor(X, requires_grad=True)
+    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
+    expected.backward()
+    assert abs(value - expected.item()) <= 1e-10 * expected.item()
+    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+    assert_allclose(model.state, torch_flat_state(net), rtol=1e-10)
+
+
+@pytest.mark.parametrize("which", ["sgd", "momentum", "adam"])
+def test_a_fit_follows_pytorchs_training_loop(which):
+    """Four epochs of four batches: every parameter and running statistic as in PyTorch's
+    loop with its optimiser, train mode for the steps (batch statistics)."""
+    torch = pytest.importorskip("torch")
+    model = normalised(seed=2)
+    net = torch_twin(model)
+    X, y = data(64)
+    optimizer, theirs = {"sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
+                         "momentum": (dn.SGD(0.05, momentum=0.9, weight_decay=1e-3),
+                                      torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9,
+                                                      weight_decay=1e-3)),
+                         "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[which]
+    history = model.fit(X, y, optimizer=optimizer, epochs=4, batch_size=16, shuffle=False,
+                        validation_data=(X, y))
+    x, t = torch.tensor(X), torch.tensor(y)
+    for _ in range(4):
+        for start in range(0, 64, 16):
+            theirs.zero_grad()
+            torch.nn.functional.mse_loss(net(x[start:start + 16]), t[start:start + 16]).backward()
+            theirs.step()
+    # a bias just before a BatchNorm1d has a gradient of 0 in training, computed as rounding
+    # noise of 1e-17, which Adam's update divides by its own size: those stay near 0 in both
+    # (and the running means, which hold them, differ by as much)
+    noise = biases_before_normalisation(model)
+    theirs_params = torch_flat_params(net)
+    drift = 1e-9 if which == "adam" else 1e-13
+    assert_allclose(model.params[~noise], theirs_params[~noise], rtol=1e-10, atol=1e-13)
+    assert_allclose(model.params[noise], 0, atol=drift)
+    assert_allclose(theirs_params[noise], 0, atol=drift)
+    assert_allclose(model.state, torch_flat_state(net), rtol=1e-10, atol=drift)
+    with torch.no_grad():  # validation infers on the running statistics
+        expected = torch.nn.functional.mse_loss(net.eval()(x), t).item()
+    assert history.val_loss[-1] == pytest.approx(expected, rel=1e-10)
+
+
+def biases_before_normalisation(model):
+    """Which of ``model.params`` are the biases of Dense layers just before a BatchNorm1d."""
+    marked = copy.deepcopy(model)
+    marked.params[...] = 0
+    for before, module in zip(marked, marked[1:]):
+        if module.batch_statistics:
+            before.b = 1
+    return marked.params == 1
+
+
+# -- fit ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, batch_size", [(32, 1), (33, 8), (1, 4)])
+def test_fit_refuses_batches_of_one_before_any_change(n, batch_size):
+    model = randomised(normalised())
+    X, y = data(n)
+    before, state, draws = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
+    refused = rf"BatchNorm1d\(num_features=16\) at index 1 .*batch_size={batch_size}"
+    with pytest.raises(ValueError, match=refused):
+        model.fit(X, y, epochs=2, batch_size=batch_size)
+    assert_array_equal(model.params, before)
+    assert_array_equal(model.state, state)
+    assert model.rng.bit_generator.state == draws
+
+
+def test_lbfgs_chunks_are_its_batches():
+    model = normalised()
+    X, y = data(33)
+    with pytest.raises(ValueError, match="batch_size=16 on 33 samples makes a batch of 1"):
+        model.fit(X, y, optimizer=dn.LBFGS(), epochs=5, batch_size=16)
+    history = model.fit(X, y, optimizer=dn.LBFGS(), epochs=20, batch_size=33)
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert np.isfinite(model.state).all()
+
+
+def test_batch_normalisation_trains_a_deep_sigmoid_network_that_stalls_without_it():
+    """The recipe's limit: a depth-6 sigmoid/MSE/SGD network on two moons predicts one class;
+    with a BatchNorm1d before each sigmoid the same recipe learns it."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, np.pi, 200)
+    upper = rng.random(200) < 0.5
+    X = np.where(upper[:, None], np.c_[np.cos(angle), np.sin(angle)],
+                 np.c_[1 - np.cos(angle), 0.5 - np.sin(angle)]) + rng.normal(0, 0.1, (200, 2))
+    y = upper.astype(float)[:, None]
+    accuracies = {}
+    for norm in (False, True):
+        modules: list[dn.Module] = []
+        for n_in, n_out in zip([2, 16, 16, 16, 16, 16], [16, 16, 16, 16, 16, 1]):
+            modules.append(dn.Dense(n_in, n_out))
+            if norm and n_out > 1:
+                modules.append(dn.BatchNorm1d(n_out))
+            modules.append(dn.Sigmoid())
+        model = dn.Sequential(*modules, seed=0)
+        model.fit(X, y, optimizer=dn.SGD(0.5), epochs=60, batch_size=16, seed=0)
+        accuracies[norm] = np.mean((model.predict(X) > 0.5) == y)
+    assert accuracies[False] < 0.6
+    assert accuracies[True] > 0.85
+
+
+def test_a_diverging_fit_puts_the_running_statistics_back_with_the_weights():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), rng.standard_normal((64, 3))
+    y[40:] *= 1e200  # the sixth batch makes the loss overflow
+    model = normalised(seed=4)
+    twin = copy.deepcopy(model)
+
+    class Record(dn.Callback):
+        def __init__(self):
+            self.after = []
+
+        def on_batch_end(self, batch, logs):
+            self.after.append((self.model.params.copy(), self.model.state.copy()))
+
+    record = Record()
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False)
+    with pytest.raises(dn.DivergenceError):
+        twin.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False, callbacks=[record])
+    bad = caught.value.batch
+    assert bad >= 1
+    assert_array_equal(model.params, record.after[bad - 1][0])
+    assert_array_equal(model.state, record.after[bad - 1][1])
+
+
+def test_early_stopping_restores_the_best_epochs_running_statistics():
+    X, y = data(64)
+    model = normalised()
+
+    class Record(dn.Callback):
+        def __init__(self):
+            self.states = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.states.append(self.model.state.copy())
+
+    record, stop = Record(), dn.EarlyStopping(monitor="val_loss", patience=3)
+    X_val, y_val = data(32, seed=5)
+    model.fit(X, y, optimizer=dn.Adam(0.05), epochs=60, batch_size=16, validation_data=(X_val, y_val),
+              callbacks=[record, stop])
+    assert stop.stopped_epoch is not None and stop.best_epoch < stop.stopped_epoch
+    assert_array_equal(model.state, record.states[stop.best_epoch])
+
+
+def test_gradcheck_passes_in_training_and_leaves_the_model():
+    model = randomised(normalised())
+    X, y = data(12)
+    params, state = model.params.copy(), model.state.copy()
+    report = dn.gradcheck(model, X, y)
+    assert report.ok, report
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.state, state)
+
+
+# -- copies, files, the ecosystem ------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle", "clone", "save"])
+def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, tmp_path):
+    model = normalised()
+    X, y = data()
+    model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
+    if how == "save":
+        model.save(tmp_path / "model.npz")
+        twin = dn.load(tmp_path / "model.npz")
+    else:
+        twin = {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
+                "clone": dn.Sequential.clone}[how](model)
+    assert_array_equal(twin.state, model.state)
+    assert not np.array_equal(model.state, normalised().state)  # (they moved)
+    assert np.shares_memory(twin[1].running_mean, twin.state)
+    assert_array_equal(twin.predict(X), model.predict(X))
+    model.fit(X, y, optimizer=dn.SGD(0.05), epochs=3, batch_size=8)
+    twin.fit(X, y, optimizer=dn.SGD(0.05), epochs=3, batch_size=8)
+    assert_array_equal(twin.params, model.params)
+    assert_array_equal(twin.state, model.state)
+
+
+def test_a_float32_clone_keeps_the_running_statistics():
+    model = randomised(normalised())
+    twin = model.clone(dtype=np.float32)
+    assert twin.state.dtype == np.float32
+    assert_array_equal(twin.state, model.state.astype(np.float32))
+
+
+def test_the_state_is_one_vector_of_views_that_cannot_be_rebound():
+    model = normalised()
+    assert model.state.shape == (2 * 16 + 2 * 8,)
+    for module in (model[1], model[4]):
+        for name in ("running_mean", "running_var"):
+            assert np.shares_memory(getattr(module, name), model.state)
+    model[1].running_mean = np.arange(16.0)  # assigns into the view
+    assert_array_equal(model.state[:16], np.arange(16.0))
+    with pytest.raises(AttributeError, match="assign into it"):
+        model.state = np.zeros(48)
+    with pytest.raises(ValueError, match="running_var has shape"):
+        model[1].running_var = np.ones(3)
+    assert dn.Sequential(dn.Dense(2, 1), seed=0).state.shape == (0,)
+
+
+def test_a_file_without_the_state_its_architecture_has_is_refused(tmp_path):
+    from densenet import io as dn_io
+
+    model = normalised()
+    buffer = io.BytesIO()
+    model.save(buffer)
+    config, params, extra = dn_io.read(io.BytesIO(buffer.getvalue()))
+    for state in ({}, {"state": np.zeros(3)}, {"state": model.state.astype(np.float32)}):
+        path = tmp_path / "broken.npz"
+        dn_io.write(path, config, params, state)
+        with pytest.raises(ValueError, match="stores state as .*48 float64 state values"):
+            dn.load(path)
+
+
+def test_the_onnx_export_infers_on_the_running_statistics():
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from densenet.onnx import export
+
+    model = randomised(normalised())
+    X, _ = data()
+    proto = export(model)
+    session = ort.InferenceSession(proto.SerializeToString())
+    (Y,) = session.run(None, {session.get_inputs()[0].name: X})
+    assert_allclose(Y, model.predict(X), rtol=1e-10, atol=1e-12)
