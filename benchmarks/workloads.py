@@ -186,7 +186,8 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 #: name -> (hidden activation, output activation or None, loss, optimizer); everything
 #: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD). A loss named
 #: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights);
-#: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)``.
+#: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)``, and ``batchnorm+a``
+#: follows a ``BatchNorm1d`` of the layer's width.
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
     "relu": ("relu", "sigmoid", "mse", "sgd"),
@@ -201,10 +202,13 @@ BLOCKS = {
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
     "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
+    "batchnorm": ("batchnorm+sigmoid", "sigmoid", "mse", "sgd"),
 }
 
-_DN_ACTIVATIONS = {"sigmoid": dn.Sigmoid, "relu": dn.ReLU, "tanh": dn.Tanh, "softmax": dn.Softmax,
-                   "dropout": lambda: dn.Dropout(0.5)}
+_DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
+    "sigmoid": lambda width: dn.Sigmoid(), "relu": lambda width: dn.ReLU(), "tanh": lambda width: dn.Tanh(),
+    "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
+    "batchnorm": dn.BatchNorm1d}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
@@ -238,7 +242,7 @@ def block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
         modules.append(dn.Dense(n_in, n_out))
         last = i == len(sizes) - 2
         if not last or output is not None:
-            modules += [_DN_ACTIVATIONS[name]() for name in (output if last else hidden).split("+")]
+            modules += [_DN_ACTIVATIONS[name](n_out) for name in (output if last else hidden).split("+")]
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
     weighted = loss_name.startswith("weighted_")
     loss = _DN_LOSSES[loss_name.removeprefix("weighted_")]()
@@ -257,14 +261,15 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     import torch
 
     hidden, output, loss_name, optimizer = BLOCKS[name]
-    activations = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
-                   "softmax": lambda: torch.nn.Softmax(dim=1), "dropout": lambda: torch.nn.Dropout(0.5)}
+    activations = {"sigmoid": lambda width: torch.nn.Sigmoid(), "relu": lambda width: torch.nn.ReLU(),
+                   "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
+                   "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(n_in, n_out))
         last = i == len(sizes) - 2
         if not last or output is not None:
-            layers += [activations[name]() for name in (output if last else hidden).split("+")]
+            layers += [activations[name](n_out) for name in (output if last else hidden).split("+")]
     net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
     losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
               "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss}
