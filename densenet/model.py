@@ -492,11 +492,14 @@ class Sequential:
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, the first module computes its
         output from ``Xs`` and ``k`` (``Module.forward_scaled``): a ``Dense``
         gives ``2**k * (Xs @ W) + b``, exact as far as it is representable and
-        otherwise a signed infinity, which a following sigmoid makes 0 or 1.
+        otherwise a signed infinity, which a following sigmoid makes 0 or 1. A
+        module without such a way (``forward_scaled`` returns None) runs its passes
+        on ``X`` with the others.
         """
         k = int(np.frexp(np.abs(X).max())[1])
-        first, rest = self._modules[0], self._modules[1:]
-        Z = first.forward_scaled(np.ldexp(X, -k), k)
+        Z = self._modules[0].forward_scaled(np.ldexp(X, -k), k)
+        rest = self._modules if Z is None else self._modules[1:]
+        Z = X if Z is None else Z
         if not rest:
             return Z
         plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False, training=training,

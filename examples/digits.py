@@ -9,13 +9,18 @@
 - ``--recipe modern``: ReLU hidden layers (He initialisation), ten logits,
   softmax cross-entropy on the integer labels (``CrossEntropyLoss``), Adam.
   Default network 64-256-256-256-256-256-256-10 (six hidden layers), where the
-  tutorial's recipe no longer learns. ``--dropout P`` puts ``Dropout(P)`` after
-  each hidden layer (used in training; ``predict`` infers without it).
+  tutorial's recipe no longer learns.
+
+Either recipe takes ``--batchnorm``, a ``BatchNorm1d`` between each hidden layer and
+its activation (normalising by each batch's statistics in training, by running ones
+in ``predict``), and ``--dropout P``, ``Dropout(P)`` after each hidden layer (used in
+training; ``predict`` infers without it).
 
 Needs scikit-learn for the data: pip install -e ".[examples]".
 
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
-                              [--epochs N] [--batch-size N] [--lr LR] [--dropout P] [--float32]
+                              [--epochs N] [--batch-size N] [--lr LR] [--batchnorm] [--dropout P]
+                              [--float32]
 """
 
 from __future__ import annotations
@@ -45,15 +50,18 @@ def load_data() -> tuple[np.ndarray, ...]:
     return tuple(train_test_split(images / 16.0, labels, test_size=0.25, random_state=0))
 
 
-def network(recipe: str, sizes: list[int], dtype: type, seed: int, dropout: float = 0.0) -> dn.Sequential:
+def network(recipe: str, sizes: list[int], dtype: type, seed: int, dropout: float = 0.0,
+            batchnorm: bool = False) -> dn.Sequential:
     modules: list[dn.Module] = []
     last = len(sizes) - 2
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        if recipe == "tutorial":
-            modules += [dn.Dense(n_in, n_out), dn.Sigmoid()]
-        else:
-            modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < last else [])
-        if dropout and i < last:
+        hidden = i < last
+        modules.append(dn.Dense(n_in, n_out, init="glorot_uniform" if recipe == "tutorial" else "he_normal"))
+        if batchnorm and hidden:
+            modules.append(dn.BatchNorm1d(n_out))
+        if recipe == "tutorial" or hidden:
+            modules.append(dn.Sigmoid() if recipe == "tutorial" else dn.ReLU())
+        if dropout and hidden:
             modules.append(dn.Dropout(dropout))
     return dn.Sequential(*modules, dtype=dtype, seed=seed)
 
@@ -66,6 +74,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--batchnorm", action="store_true",
+                        help="BatchNorm1d between each hidden layer and its activation")
     parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
                         help="Dropout(P) after each hidden layer (default none)")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
@@ -87,6 +97,8 @@ def main() -> None:
     else:
         targets, loss, optimizer = labels_train, dn.CrossEntropyLoss, lambda: dn.Adam(lr)
         how = f"ReLU, CrossEntropyLoss, Adam lr {lr}"
+    if args.batchnorm:
+        how += ", BatchNorm1d before each hidden activation"
     if args.dropout:
         how += f", Dropout({args.dropout}) after each hidden layer"
     dtype = np.float32 if args.float32 else np.float64
@@ -95,7 +107,7 @@ def main() -> None:
           f"batch size {batch_size}")
     accuracies = []
     for seed in args.seeds:
-        model = network(args.recipe, sizes, dtype, seed, args.dropout)
+        model = network(args.recipe, sizes, dtype, seed, args.dropout, args.batchnorm)
         start = time.perf_counter()
         history = model.fit(X_train, targets, optimizer=optimizer(), loss=loss(), epochs=epochs,
                             batch_size=batch_size)

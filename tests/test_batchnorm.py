@@ -408,3 +408,19 @@ def test_the_onnx_export_infers_on_the_running_statistics():
     session = ort.InferenceSession(proto.SerializeToString())
     (Y,) = session.run(None, {session.get_inputs()[0].name: X})
     assert_allclose(Y, model.predict(X), rtol=1e-10, atol=1e-12)
+
+
+def test_huge_inputs_infer_on_the_running_statistics():
+    """Inputs beyond 2**511 take the model's rescaled path; a first module without a
+    rescaled way of its own runs its passes there in the model's mode: predict infers."""
+    model = randomised(dn.Sequential(dn.BatchNorm1d(2), dn.Dense(2, 1), dn.Sigmoid(), seed=0))
+    X = np.array([[1e300, -1e300], [3.0, 4.0]])
+    state = model.state.copy()
+    Y = model.predict(X)
+    assert_array_equal(model.state, state)
+    assert_array_equal(Y[1:], model.predict(X[1:]))  # the rows are independent at inference
+    assert np.isfinite(Y).all()
+    dropping = dn.Sequential(dn.Dropout(0.5), dn.Dense(2, 1), seed=0)
+    draws = dropping.rng.bit_generator.state
+    assert_allclose(dropping.predict(X), X @ dropping[1].W + dropping[1].b, rtol=1e-15)  # no mask
+    assert dropping.rng.bit_generator.state == draws
