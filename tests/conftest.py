@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -58,6 +60,40 @@ def mlp(sizes, *, dtype=np.float64, seed=0, init="glorot_uniform") -> dn.Sequent
 
 def snapshot(model: dn.Sequential) -> tuple[np.ndarray, np.ndarray]:
     return model.params.copy(), model.grads.copy()
+
+
+def diverge_beside_a_recording_copy(model: dn.Sequential, X: np.ndarray, y: np.ndarray,
+                                    **fit_args) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """Fit ``model`` until it raises ``DivergenceError``, and a copy of it the same way
+    recording its ``params`` and ``state`` after every step: the error's batch, and the
+    copy's record (what the model should hold after the steps before that batch)."""
+    twin = copy.deepcopy(model)
+
+    class Record(dn.Callback):
+        def __init__(self):
+            self.after = []
+
+        def on_batch_end(self, batch, logs=None):
+            self.after.append((self.model.params.copy(), self.model.state.copy()))
+
+    record = Record()
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, **fit_args)
+    with pytest.raises(dn.DivergenceError):
+        twin.fit(X, y, callbacks=[record], **fit_args)
+    return caught.value.batch, record.after
+
+
+COPIES = ("deepcopy", "pickle", "clone", "save")
+
+
+def copied(model: dn.Sequential, how: str, folder) -> dn.Sequential:
+    """A copy of ``model`` made ``how`` (one of ``COPIES``; "save" saves and loads in ``folder``)."""
+    if how == "save":
+        model.save(folder / "model.npz")
+        return dn.load(folder / "model.npz")
+    return {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
+            "clone": dn.Sequential.clone}[how](model)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import io
-import pickle
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
+from .conftest import COPIES, copied, diverge_beside_a_recording_copy
 from .torch_twin import torch_flat_grads, torch_flat_params, torch_flat_state, torch_twin
 
 
@@ -289,24 +289,11 @@ def test_a_diverging_fit_puts_the_running_statistics_back_with_the_weights():
     X, y = rng.standard_normal((64, 5)), rng.standard_normal((64, 3))
     y[40:] *= 1e200  # the sixth batch makes the loss overflow
     model = normalised(seed=4)
-    twin = copy.deepcopy(model)
-
-    class Record(dn.Callback):
-        def __init__(self):
-            self.after = []
-
-        def on_batch_end(self, batch, logs):
-            self.after.append((self.model.params.copy(), self.model.state.copy()))
-
-    record = Record()
-    with pytest.raises(dn.DivergenceError) as caught:
-        model.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False)
-    with pytest.raises(dn.DivergenceError):
-        twin.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False, callbacks=[record])
-    bad = caught.value.batch
+    bad, after = diverge_beside_a_recording_copy(model, X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8,
+                                                 shuffle=False)
     assert bad >= 1
-    assert_array_equal(model.params, record.after[bad - 1][0])
-    assert_array_equal(model.state, record.after[bad - 1][1])
+    assert_array_equal(model.params, after[bad - 1][0])
+    assert_array_equal(model.state, after[bad - 1][1])
 
 
 def test_early_stopping_restores_the_best_epochs_running_statistics():
@@ -340,17 +327,12 @@ def test_gradcheck_passes_in_training_and_leaves_the_model():
 
 # -- copies, files, the ecosystem ------------------------------------------------------------------
 
-@pytest.mark.parametrize("how", ["deepcopy", "pickle", "clone", "save"])
+@pytest.mark.parametrize("how", COPIES)
 def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, tmp_path):
     model = normalised()
     X, y = data()
     model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
-    if how == "save":
-        model.save(tmp_path / "model.npz")
-        twin = dn.load(tmp_path / "model.npz")
-    else:
-        twin = {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
-                "clone": dn.Sequential.clone}[how](model)
+    twin = copied(model, how, tmp_path)
     assert_array_equal(twin.state, model.state)
     assert not np.array_equal(model.state, normalised().state)  # (they moved)
     assert np.shares_memory(twin[1].running_mean, twin.state)

@@ -12,6 +12,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
+from .conftest import COPIES, copied, diverge_beside_a_recording_copy
+
 
 def model_with_dropout(dtype=np.float64, p=0.5, seed=0):
     return dn.Sequential(dn.Dense(5, 16), dn.ReLU(), dn.Dropout(p), dn.Dense(16, 16), dn.Tanh(),
@@ -249,18 +251,12 @@ def test_dropout_regularises_a_wide_network_on_few_samples():
 
 # -- copies, files, the ecosystem ----------------------------------------------------------------
 
-@pytest.mark.parametrize("how", ["deepcopy", "pickle", "clone", "save"])
+@pytest.mark.parametrize("how", COPIES)
 def test_a_copy_draws_the_same_masks_and_trains_alike(how, tmp_path):
     model = model_with_dropout()
     X, y = data()
     model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
-    if how == "save":
-        path = tmp_path / "model.npz"
-        model.save(path)
-        twin = dn.load(path)
-    else:
-        twin = {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
-                "clone": dn.Sequential.clone}[how](model)
+    twin = copied(model, how, tmp_path)
     assert_array_equal(twin.forward(X), model.forward(X))
     model.fit(X, y, optimizer=dn.SGD(0.05), epochs=3, batch_size=8)
     twin.fit(X, y, optimizer=dn.SGD(0.05), epochs=3, batch_size=8)
@@ -355,23 +351,10 @@ def test_a_diverging_fit_with_dropout_blames_the_step_that_diverged():
     X, y = rng.standard_normal((64, 5)), rng.standard_normal((64, 3))
     y[40:] *= 1e200  # the sixth batch makes the loss overflow
     model = model_with_dropout(p=0.2, seed=4)
-    twin = copy.deepcopy(model)
-
-    class Record(dn.Callback):
-        def __init__(self):
-            self.after = []
-
-        def on_batch_end(self, batch, logs):
-            self.after.append(self.model.params.copy())
-
-    record = Record()
-    with pytest.raises(dn.DivergenceError) as caught:
-        model.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False)
-    with pytest.raises(dn.DivergenceError):
-        twin.fit(X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8, shuffle=False, callbacks=[record])
-    bad = caught.value.batch
+    bad, after = diverge_beside_a_recording_copy(model, X, y, optimizer=dn.SGD(2.0), epochs=1, batch_size=8,
+                                                 shuffle=False)
     assert bad >= 1
-    assert_array_equal(model.params, record.after[bad - 1])
+    assert_array_equal(model.params, after[bad - 1][0])
 
 
 def test_a_model_pickled_before_there_were_modes_loads_in_training_mode():
