@@ -79,10 +79,12 @@ class Sequential:
             order; its ``W`` and ``b`` are views into this array.
         grads: the gradients, same size, dtype and layout; ``dW`` and ``db``
             are views into it.
+        state: what the training passes update besides the parameters (the
+            running statistics of ``BatchNorm1d``), one flat vector of views too.
         stop_training: a callback sets it True to end ``fit`` after the epoch.
         training: whether ``forward`` runs the training passes (the default) or,
             after ``eval()``, the inference passes; they differ where a module
-            is ``random`` (``Dropout``).
+            is ``random`` (``Dropout``) or computes batch statistics (``BatchNorm1d``).
 
     ``forward`` (also ``model(X)``) and ``predict`` validate ``X`` once and
     return a new array; ``backward`` writes ``grads`` (overwriting them) and
@@ -626,6 +628,7 @@ class Sequential:
         also be a binary file object (``open(name, "wb")``, ``io.BytesIO()``): it gets
         the whole file in one ``write``, or nothing, and is left open.
 
+        The modules' ``state`` (running statistics) is saved with the parameters.
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
         ``densenet.load(path, optimizer=...)`` resumes training exactly.

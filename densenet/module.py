@@ -361,7 +361,8 @@ class Module(KeepsPlans):
         return X
 
     def forward(self, X: ArrayLike) -> NDArray[Any]:
-        """The output for a batch ``X``, as a new array; the input is validated."""
+        """The output for a batch ``X``, as a new array; the input is validated. A module
+        on its own runs its training passes (``Buffers.training``)."""
         X = self.check_input(X)
         key = (X.shape[0], X.shape[1], X.dtype)
         plans = self._kept(KEPT_PLANS)
