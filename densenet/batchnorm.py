@@ -53,11 +53,16 @@ class BatchNorm1d(Module):
         >>> import numpy as np
         >>> import densenet as dn
         >>> model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), seed=0)
-        >>> Y = model.forward(np.array([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]]))
+        >>> X = np.array([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]])
+        >>> Y = model.forward(X)                      # training mode: the batch's statistics
         >>> np.allclose(Y.mean(axis=0), 0), np.allclose(Y.var(axis=0), 1, atol=1e-4)
         (True, True)
-        >>> model[1].running_mean.round(3)  # 0.1 of the batch's mean
-        array([-0.13 , -0.147,  0.071])
+        >>> hidden = X @ model[0].W + model[0].b
+        >>> np.allclose(model[1].running_mean, 0.1 * hidden.mean(axis=0))  # a step of momentum 0.1
+        True
+        >>> Z = model.eval().forward(X)               # inference: the running statistics
+        >>> np.allclose(Z, (hidden - model[1].running_mean) / np.sqrt(model[1].running_var + 1e-5))
+        True
     """
 
     batch_statistics = True
