@@ -188,3 +188,24 @@ def test_a_pickled_optimiser_carries_its_state_once():
     model.fit(X, y, optimizer=adam, epochs=2)
     state = sum(v.nbytes for k, v in adam.state_dict().items() if k != "steps")  # 9,632 bytes
     assert state <= len(pickle.dumps(adam)) < state + 2_000
+
+
+def test_a_model_pickled_before_there_was_state_unpickles_and_trains():
+    """Modules pickled before the state vector existed hold their params and grads alone:
+    they unpickle with an empty state and train as before."""
+    model = dn.Sequential(dn.Dense(3, 4), dn.Tanh(), dn.Dense(4, 2), seed=0)
+    state = copy.deepcopy(model.__getstate__())
+    modules = []
+    for module in state["modules"]:
+        old = module.__getstate__()
+        old["_flat"] = old["_flat"][:2]  # what such a pickle holds: (params, grads)
+        modules.append(type(module).__new__(type(module)))
+        modules[-1].__setstate__(old)
+    state["modules"] = tuple(modules)
+    older = dn.Sequential.__new__(dn.Sequential)
+    older.__setstate__(state)
+    assert older.state.shape == (0,)
+    X, y = np.ones((4, 3)), np.zeros((4, 2))
+    model.fit(X, y, epochs=2)
+    older.fit(X, y, epochs=2)
+    assert_array_equal(older.params, model.params)
