@@ -245,9 +245,13 @@ def fit(
 
     Raises:
         ValueError, TypeError: for bad data or arguments, before any change to the model;
-            a full-batch optimiser (``LBFGS``) for a model with a ``random`` module.
+            a full-batch optimiser (``LBFGS``) for a model with a ``random`` module; a
+            ``batch_size`` that leaves a batch of one row for a module that computes
+            statistics over its training batches (``BatchNorm1d``; for ``LBFGS``, whose
+            chunks of ``batch_size`` rows are then the batches it normalises by).
         DivergenceError: when a step makes the loss or the weights non-finite;
-            the model (and the optimiser's state) keep the values from before that step.
+            the model (its weights and ``state``, and the optimiser's state) keep the
+            values from before that step.
 
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
