@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import unit_interval
 from .loss import Loss, LossPlan, row_means
@@ -38,12 +38,12 @@ class BCELoss(Loss):
         50.346574
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
-        return unit_interval(super().target(y, n_outputs, dtype, name), name, "BCELoss")
+    def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        return unit_interval(values, name, "BCELoss")
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         y_pred, y_true = super().check(y_pred, y_true)
-        return unit_interval(y_pred, "y_pred", "BCELoss"), unit_interval(y_true, "y_true", "BCELoss")
+        return unit_interval(y_pred, "y_pred", "BCELoss"), y_true
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         log_p, log_q, term = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_pred)

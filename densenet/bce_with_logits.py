@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from ._validation import unit_interval
 from .backend import expit
@@ -31,12 +31,8 @@ class BCEWithLogitsLoss(Loss):
         500.346574
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
-        return unit_interval(super().target(y, n_outputs, dtype, name), name, "BCEWithLogitsLoss")
-
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-        y_pred, y_true = super().check(y_pred, y_true)
-        return y_pred, unit_interval(y_true, "y_true", "BCEWithLogitsLoss")
+    def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        return unit_interval(values, name, "BCEWithLogitsLoss")
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         term, soft = np.zeros_like(y_pred), np.zeros_like(y_pred)

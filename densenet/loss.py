@@ -6,6 +6,8 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
 - ``target(y, n_outputs, dtype)``: the targets of a data set checked and
   converted for a model with ``n_outputs`` outputs (which shapes and kinds of
   target a loss accepts is the loss's business: ``fit`` asks, never decides);
+  a loss whose targets have the output's shape says which values it takes in
+  ``target_values`` (``BCELoss``: [0, 1]);
 - ``plan(y_pred, y_true, grad)``: on arrays fixed for one batch size, the calls
   that compute the loss, a call that returns its value (read once per batch at
   most), the calls that write dL/dy_pred into ``grad``, and a call that writes
@@ -54,8 +56,15 @@ class Loss(KeepsPlans):
     """Base class of the losses: see the module docstring for the protocol.
 
     The default ``target`` and ``check`` suit a loss whose target has the
-    output's shape (a regression loss); a loss with other targets overrides them.
+    output's shape (a regression loss), its values checked by ``target_values``;
+    a loss with other targets overrides them.
     """
+
+    def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        """``values`` (targets named ``name``, already of the right shape and dtype) if the
+        loss takes every one, else ``ValueError`` naming the loss, ``name`` and the first
+        value it does not take. This default takes any finite number."""
+        return values
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         """``y`` checked for a model with ``n_outputs`` outputs, as ``dtype``:
@@ -72,7 +81,7 @@ class Loss(KeepsPlans):
                 f"{name} has shape {y.shape}, but the model's output is (n_samples, {n_outputs}); "
                 f"{name} must be (n_samples, {n_outputs}){one}{hint}"
             )
-        return y
+        return self.target_values(y, name)
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``forward``'s arguments checked: real numbers of one float dtype and
@@ -85,7 +94,7 @@ class Loss(KeepsPlans):
                 f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape "
                 f"{y_true.shape}; they must match exactly"
             )
-        return y_pred, y_true
+        return y_pred, self.target_values(y_true, "y_true")
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``."""

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from ._validation import non_negative
 from .loss import Loss, LossPlan, row_means
@@ -34,12 +34,8 @@ class PoissonNLLLoss(Loss):
         array([ 0., -1.])
     """
 
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
-        return non_negative(super().target(y, n_outputs, dtype, name), name, "PoissonNLLLoss")
-
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-        y_pred, y_true = super().check(y_pred, y_true)
-        return y_pred, non_negative(y_true, "y_true", "PoissonNLLLoss")
+    def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        return non_negative(values, name, "PoissonNLLLoss")
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         rate, term = np.zeros_like(y_pred), np.zeros_like(y_pred)

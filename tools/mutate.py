@@ -129,14 +129,14 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:191:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:200:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:186:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:179:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:195:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:188:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:105:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:114:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:66:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:75:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:108:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
