@@ -410,3 +410,25 @@ def test_huge_inputs_infer_on_the_running_statistics():
     draws = dropping.rng.bit_generator.state
     assert_allclose(dropping.predict(X), X @ dropping[1].W + dropping[1].b, rtol=1e-15)  # no mask
     assert dropping.rng.bit_generator.state == draws
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_it_plans_into_a_strided_output(training):
+    """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
+    next module's ``[X, 1]``): every row is written, nothing beside it."""
+    from densenet.chain import Buffers
+
+    norm = dn.BatchNorm1d(3)
+    norm.gamma, norm.beta = [1.0, 2.0, 3.0], [0.5, 0.0, -0.5]
+    norm.running_mean, norm.running_var = [1.0, 0.0, -1.0], [4.0, 1.0, 0.25]
+    X = np.array([[1.0, 2.0, 3.0], [3.0, -1.0, 0.0], [0.0, 0.5, 2.0], [2.0, 2.0, 2.0]])
+    mean, var = (X.mean(axis=0), X.var(axis=0)) if training else (norm.running_mean, norm.running_var)
+    expected = norm.gamma * (X - mean) / np.sqrt(var + 1e-5) + norm.beta
+    out = np.zeros((4, 5))
+    params, grads = norm.blocks()
+    passes = norm.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((4, 3)), dX=None, params=params,
+                               grads=grads, training=training, state=norm.state_blocks()))
+    for call in passes.forward:
+        call()
+    assert_allclose(out[:, 1:4], expected, rtol=1e-14)
+    assert not out[:, [0, 4]].any()
