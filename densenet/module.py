@@ -52,7 +52,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -255,10 +255,10 @@ class Module(KeepsPlans):
         return sum(math.prod(shape) for shape in self.state_shapes())
 
     def bind(self, params: NDArray[Any] | None = None, grads: NDArray[Any] | None = None,
-             state: NDArray[Any] | None = None) -> tuple[NDArray[Any], NDArray[Any]]:
+             state: NDArray[Any] | None = None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         """Make the parameters and gradients views into the 1-D ``params`` and ``grads``,
         and the state views into ``state`` (fresh float64 zeros when not given: a module
-        on its own; ``state`` zeros of the parameters' dtype); returns ``params`` and ``grads``."""
+        on its own; ``state`` zeros of the parameters' dtype); returns the three vectors."""
         size, state_size = self.n_params, self.n_state
         if params is None and grads is None:
             params, grads = np.zeros(size), np.zeros(size)
@@ -278,7 +278,7 @@ class Module(KeepsPlans):
         if self._flat is not None:
             self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads, state), tuple(views)
-        return params, grads
+        return self._flat
 
     def __setattr__(self, name: str, value: Any) -> None:
         """``module.W = values`` (a parameter or gradient view's name) copies ``values``
@@ -322,9 +322,7 @@ class Module(KeepsPlans):
     @property
     def flat_state(self) -> NDArray[Any]:
         """Every state value of this module, one 1-D view (a slice of ``model.state``)."""
-        if self._flat is None:
-            self.bind()
-        return cast(tuple[NDArray[Any], ...], self._flat)[2]
+        return (self._flat or self.bind())[2]
 
     def state_blocks(self) -> tuple[NDArray[Any], ...]:
         """The state blocks, shaped as ``state_shapes()``."""

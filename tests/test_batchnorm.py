@@ -237,6 +237,13 @@ def biases_before_normalisation(model):
 
 # -- fit ------------------------------------------------------------------------------------------
 
+def test_fit_takes_batches_of_two():
+    model = normalised()
+    X, y = data(34)
+    history = model.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=16)  # the last batch: 2 rows
+    assert np.isfinite(history.loss).all()
+
+
 @pytest.mark.parametrize("n, batch_size", [(32, 1), (33, 8), (1, 4)])
 def test_fit_refuses_batches_of_one_before_any_change(n, batch_size):
     model = randomised(normalised())
@@ -363,6 +370,7 @@ def test_the_state_is_one_vector_of_views_that_cannot_be_rebound():
     with pytest.raises(ValueError, match="running_var has shape"):
         model[1].running_var = np.ones(3)
     assert dn.Sequential(dn.Dense(2, 1), seed=0).state.shape == (0,)
+    assert dn.Sigmoid().flat_state.shape == (0,)  # (a module on its own binds on first use)
 
 
 def test_a_file_without_the_state_its_architecture_has_is_refused(tmp_path):
