@@ -244,12 +244,14 @@ def test_fit_takes_batches_of_two():
     assert np.isfinite(history.loss).all()
 
 
-@pytest.mark.parametrize("n, batch_size", [(32, 1), (33, 8), (1, 4)])
-def test_fit_refuses_batches_of_one_before_any_change(n, batch_size):
+@pytest.mark.parametrize("n, batch_size, why", [(32, 1, "batch_size=1"),
+                                                (33, 8, "batch_size=8 on 33 samples"),
+                                                (1, 4, "batch_size=4 on 1 samples")])
+def test_fit_refuses_batches_of_one_before_any_change(n, batch_size, why):
     model = randomised(normalised())
     X, y = data(n)
     before, state, draws = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
-    refused = rf"BatchNorm1d\(num_features=16\) at index 1 .*batch_size={batch_size}"
+    refused = rf"BatchNorm1d\(num_features=16\) at index 1 .*{why} makes a batch of 1"
     with pytest.raises(ValueError, match=refused):
         model.fit(X, y, epochs=2, batch_size=batch_size)
     assert_array_equal(model.params, before)
