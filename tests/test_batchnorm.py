@@ -442,3 +442,32 @@ def test_it_plans_into_a_strided_output(training):
         call()
     assert_allclose(out[:, 1:4], expected, rtol=1e-14)
     assert not out[:, [0, 4]].any()
+
+
+def test_a_diverging_lbfgs_puts_back_the_last_good_iterates_running_statistics():
+    """Every evaluation of the full-batch objective is a training pass, which moves the
+    running statistics: on divergence they go back with the weights to the last good
+    iterate's."""
+    from scipy.optimize import OptimizeResult
+
+    class Wild(dn.LBFGS):
+        def minimize(self, objective, params, iterations, callback=None):
+            start = params.copy()
+            try:
+                objective(start + 0.5)
+                callback(start + 0.5, 0.25)  # a good iterate
+                objective(start - 0.5)  # an evaluation after it
+                callback(np.full_like(start, np.inf), 0.25)  # weights gone
+            except StopIteration:
+                return OptimizeResult(fun=0.25)
+            raise AssertionError("fit did not stop at the second iterate")
+
+    class Record(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.state = self.model.state.copy()
+
+    model, record = normalised(), Record()
+    X, y = data(16)
+    with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0"):
+        model.fit(X, y, optimizer=Wild(), epochs=5, batch_size=16, callbacks=[record])
+    assert_array_equal(model.state, record.state)
