@@ -34,7 +34,7 @@ from it through these, never through its class or its private attributes:
                             at least two rows (``Buffers.training``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
-``reset_parameters(rng)``   draws fresh parameters
+``reset_parameters(rng)``   draws fresh parameters (and sets any state to its start)
 ``plan(buffers)``           its forward and backward passes as NumPy calls on the arrays
                             the planner allocated (``densenet.chain``)
 ==========================  ===============================================================
@@ -281,7 +281,7 @@ class Module(KeepsPlans):
         return self._flat
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """``module.W = values`` (a parameter or gradient view's name) copies ``values``
+        """``module.W = values`` (a parameter, gradient or state view's name) copies ``values``
         into the view, which stays a view of the model's vectors: rebinding the name
         would leave the model computing with weights nobody sees. ``values`` must have
         the view's shape, or be a scalar."""
