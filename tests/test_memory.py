@@ -30,20 +30,20 @@ def traced_peak(work) -> tuple[int, int]:
 
     tracemalloc traces every thread, and a thread an earlier test left running (joblib's
     and Dask's workers) may allocate during a run now and then (a 2,252 B peak once in
-    twelve full runs); under pytest-xdist a worker's thread also receives the
-    controller's messages, presumably what gave a 5,952 B peak in both of two runs once
-    in a CI run (cross-entropy on labels, batch 1, float32; 4 KiB allowed). What
-    ``work`` itself allocates is there in every run; such a neighbour's allocation, in
-    one or two. (tqdm's monitor thread is off: conftest.)
+    twelve full runs). What ``work`` itself allocates is there in every run; such a
+    neighbour's allocation, in one or two. (tqdm's monitor thread is off: conftest.)
 
     What threadpoolctl keeps is not counted in "still allocated": the thread policy
     sets BLAS's thread count around a fit, and threadpoolctl looks up the C symbol on
     every call, leaving a few bytes (about 32 B per 200 calls, measured) that are not
     densenet's and do not grow with the number of steps.
 
-    Each traced run follows an untraced one: a run served from empty free lists traces
-    more (a softmax step's ten steps 8.4 KiB against 3.5 KiB), so without it the second
-    run's figure would not be the first's. A full collection runs before the snapshot: it
+    Each traced run follows two untraced ones: a run served from free lists that a full
+    collection emptied traces what refills them (a softmax step's ten steps 8.4 KiB against
+    3.5 KiB), and one run of ten steps does not refill them all: a cross-entropy step's at
+    batch 1 traced 5,832 B after one and 1,496 B after two or more (a standalone script,
+    every time); with one, that test failed its 4 KiB in the full suite under pytest-xdist
+    (all three runs over it there), though not alone. A full collection runs before the snapshot: it
     empties CPython's free lists, whose blocks tracemalloc would otherwise count as still
     allocated. Which blocks sit there
     depends on what ran before (a fresh process kept 128 B more after a second fit than
@@ -61,7 +61,8 @@ def _traced(work) -> tuple[int, int]:
 
     import threadpoolctl
 
-    work()  # untraced: the run refills CPython's free lists that the last collection emptied
+    work()  # untraced: the runs refill CPython's free lists that the last collection emptied
+    work()
     tracemalloc.start(STACK)
     try:
         work()
