@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import positive_int
-from .chain import Buffers, Call, Passes
+from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
 
@@ -66,6 +66,7 @@ class BatchNorm1d(Module):
     """
 
     batch_statistics = True
+    folds_descent = True
     reads_output = False  # (its backward pass reads the normalised input it keeps)
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``, ``state_views``)
@@ -160,45 +161,61 @@ class BatchNorm1d(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         (gamma, beta), (dgamma, dbeta) = buffers.params, buffers.grads
         running_mean, running_var = buffers.state
-        n, dtype = X.shape[0], Y.dtype
+        n, dtype, size = X.shape[0], Y.dtype, self.num_features
         if buffers.training and n < 2:
             raise ValueError(f"{self!r}: a training batch needs at least 2 samples to normalise by its "
                              f"statistics, got an input of shape {X.shape}; use larger batches, or "
                              "model.eval() to normalise by the running statistics")
         eps, weight, keep = self._constants[dtype]
-        # per-feature vectors are copied out to full rows before each elementwise pass (a
-        # broadcasting pass would take an iterator buffer per call, as would one writing
-        # into a strided output)
-        ones, rows, xhat = np.ones(n, dtype), np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
-        mean, var, inv_std, scale = (np.zeros(self.num_features, dtype) for _ in range(4))
+        # Y = (X - mean) * scale + beta with scale = gamma / std: the centred input is what
+        # the backward pass keeps. Per-feature vectors are copied out to full rows before
+        # each elementwise pass (a broadcasting pass would take an iterator buffer per call,
+        # as would one writing into a strided output).
+        ones, rows, centred = np.ones(n, dtype), np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
+        mean, var, inv_std, scale, spare = (np.zeros(size, dtype) for _ in range(5))
         forward: list[Call]
         if buffers.training:  # the batch's statistics, then the running ones updated
             forward = [partial(np.dot, ones, X, mean), partial(np.multiply, mean, 1.0 / n, mean),
-                       *_centre(X, mean, rows, xhat),
-                       partial(np.multiply, xhat, xhat, rows), partial(np.dot, ones, rows, var),
+                       *_centre(X, mean, rows, centred),
+                       partial(np.multiply, centred, centred, rows), partial(np.dot, ones, rows, var),
                        partial(np.multiply, var, 1.0 / n, var),
-                       *_blend(running_mean, mean, 1.0, weight, keep, scale),
-                       *_blend(running_var, var, n / (n - 1), weight, keep, scale)]
+                       *_blend(running_mean, mean, 1.0, weight, keep, spare),
+                       *_blend(running_var, var, n / (n - 1), weight, keep, spare)]
         else:
             mean, var = running_mean, running_var
-            forward = _centre(X, mean, rows, xhat)
+            forward = _centre(X, mean, rows, centred)
         forward += [partial(np.add, var, eps, inv_std), partial(np.sqrt, inv_std, inv_std),
-                    partial(np.reciprocal, inv_std, inv_std), *_scale(xhat, inv_std, rows, xhat),
-                    *_affine(xhat, gamma, beta, rows, Y)]
-        # dbeta = sum(dY), dgamma = sum(dY * xhat), over the rows
-        backward: list[Call] = [partial(np.dot, ones, dY, dbeta), partial(np.multiply, dY, xhat, rows),
-                                partial(np.dot, ones, rows, dgamma)]
-        if dX is None:
-            return Passes(forward, backward)
-        input_grad: list[Call] = [partial(np.multiply, gamma, inv_std, scale)]
-        if buffers.training:  # dX = gamma / std * (dY - mean(dY) - xhat * mean(dY * xhat))
-            share = np.zeros(self.num_features, dtype)
-            input_grad += [partial(np.multiply, dgamma, 1.0 / n, share), *_scale(xhat, share, rows, rows),
-                           partial(np.subtract, dY, rows, dX), partial(np.multiply, dbeta, 1.0 / n, share),
-                           *_centre(dX, share, rows, dX), *_scale(dX, scale, rows, dX)]
-        else:  # the running statistics are constants: dX = gamma / std * dY
-            input_grad += _scale(dY, scale, rows, dX)
-        return Passes(forward, backward, input_grad)
+                    partial(np.reciprocal, inv_std, inv_std), partial(np.multiply, gamma, inv_std, scale)]
+        if buffers.negate_output:  # -Y for the next module, at no cost: -scale and -beta
+            minus_scale, minus_beta = np.zeros(size, dtype), np.zeros(size, dtype)
+            forward += [partial(np.negative, scale, minus_scale), partial(np.negative, beta, minus_beta),
+                        *_affine(centred, minus_scale, minus_beta, rows, Y)]
+        else:
+            forward += _affine(centred, scale, beta, rows, Y)
+        # dbeta = sum(dY), dgamma = sum(dY * (X - mean)) / std, over the rows; into spare
+        # vectors when the descent is folded (the gradient blocks are then what it updates)
+        folded = buffers.descent
+        g_gamma, g_beta = (dgamma, dbeta) if folded is None else np.zeros((2, size), dtype)
+        backward: list[Call] = [partial(np.dot, ones, dY, g_beta), partial(np.multiply, dY, centred, rows),
+                                partial(np.dot, ones, rows, g_gamma),
+                                partial(np.multiply, g_gamma, inv_std, g_gamma)]
+        input_grad: list[Call] = []
+        if dX is not None and buffers.training:
+            # dX = scale * (dY - mean(dY)) - (X - mean) * scale / std * mean(dY * (X - mean)) / std
+            share, scale_n = np.zeros(size, dtype), np.zeros(size, dtype)
+            input_grad = [*_scale(dY, scale, rows, dX), partial(np.multiply, scale, 1.0 / n, scale_n),
+                          partial(np.multiply, g_gamma, inv_std, share),
+                          partial(np.multiply, share, scale_n, share),
+                          *_scale(centred, share, rows, rows), partial(np.subtract, dX, rows, dX),
+                          partial(np.multiply, g_beta, scale_n, share), *_centre(dX, share, rows, dX)]
+        elif dX is not None:  # the running statistics are constants: dX = scale * dY
+            input_grad = _scale(dY, scale, rows, dX)
+        if folded is None:
+            return Passes(forward, backward, input_grad, buffers.negate_output)
+        # (dX reads scale, made from gamma by the forward pass: the update may come after it)
+        descent = [partial(_accumulate, dgamma, g_gamma, folded, spare),
+                   partial(_accumulate, dbeta, g_beta, folded, spare)]
+        return Passes(forward, [*backward, *input_grad, *descent], (), buffers.negate_output)
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value, default in
@@ -230,6 +247,13 @@ def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any], rows: N
     calls: list[Call] = [*_scale(xhat, gamma, rows, out), partial(np.copyto, rows, beta),
                          partial(np.add, out, rows, out)]
     return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
+
+
+def _accumulate(target: NDArray[Any], gradient: NDArray[Any], descent: Descent, spare: NDArray[Any]) -> None:
+    """``target = alpha * gradient + beta * target`` with ``descent``'s coefficients now."""
+    np.multiply(target, descent.beta, target)
+    np.multiply(gradient, descent.alpha, spare)
+    np.add(target, spare, target)
 
 
 def _blend(running: NDArray[Any], batch: NDArray[Any], factor: float, weight: NDArray[Any],

@@ -471,3 +471,54 @@ def test_a_diverging_lbfgs_puts_back_the_last_good_iterates_running_statistics()
     with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0"):
         model.fit(X, y, optimizer=Wild(), epochs=5, batch_size=16, callbacks=[record])
     assert_array_equal(model.state, record.state)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, momentum, monkeypatch):
+    """A model large enough for fit to fold plain (or heavy-ball) SGD into its backward pass:
+    the BatchNorm1d accumulates its gradients into what the descent updates, and the
+    weights follow the unfolded fit's to rounding."""
+    from densenet.plan import TrainStep
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((64, 64)).astype(dtype), rng.uniform(size=(64, 4)).astype(dtype)
+    results = {}
+    for folds in (True, False):
+        if not folds:
+            monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", np.inf)
+        model = dn.Sequential(dn.Dense(64, 512), dn.BatchNorm1d(512), dn.Sigmoid(), dn.Dense(512, 4),
+                              dn.BatchNorm1d(4), dn.Sigmoid(), dtype=dtype, seed=0)
+        optimizer = dn.SGD(0.5, momentum=momentum)
+        assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded == folds
+        model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
+        results[folds] = model.params.copy(), model.state.copy()
+    scale, tol = np.abs(results[False][0]).max(), (1e-11 if dtype == np.float64 else 1e-4)
+    assert np.abs(results[True][0] - results[False][0]).max() <= tol * scale
+    assert_allclose(results[True][1], results[False][1], rtol=tol, atol=tol)
+    assert not np.array_equal(results[True][0], normalised_start(dtype))  # it trained
+
+
+def normalised_start(dtype):
+    return dn.Sequential(dn.Dense(64, 512), dn.BatchNorm1d(512), dn.Sigmoid(), dn.Dense(512, 4),
+                         dn.BatchNorm1d(4), dn.Sigmoid(), dtype=dtype, seed=0).params
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_it_writes_minus_its_output_for_a_sigmoid_that_takes_it(dtype, monkeypatch):
+    """-(centred * scale + beta) is centred * -scale + -beta exactly: a fit whose sigmoids
+    take their input negated from the BatchNorm1d before them gives the same bits."""
+    X = np.random.default_rng(1).standard_normal((256, 2)).astype(dtype)
+    y = (X[:, :1] * X[:, 1:] > 0).astype(dtype)
+    results = []
+    for takes in (True, False):
+        monkeypatch.setattr(dn.Sigmoid, "takes_negated_input", lambda self, size, takes=takes:
+                            takes and size >= 2048)
+        model = dn.Sequential(dn.Dense(2, 64), dn.BatchNorm1d(64), dn.Sigmoid(), dn.Dense(64, 1),
+                              dn.Sigmoid(), dtype=dtype, seed=0)
+        calls = len(model.plan(256).forward)
+        model.fit(X, y, optimizer=dn.SGD(0.5), epochs=5, batch_size=256, shuffle=False)
+        results.append((model.params.copy(), model.state.copy(), model.predict(X), calls))
+    assert results[0][3] == results[1][3] + 2  # minus scale and minus beta: two calls more
+    for negated, plain in zip(results[0][:3], results[1][:3]):
+        assert_array_equal(negated, plain)
