@@ -522,3 +522,10 @@ def test_it_writes_minus_its_output_for_a_sigmoid_that_takes_it(dtype, monkeypat
     assert results[0][3] == results[1][3] + 2  # minus scale and minus beta: two calls more
     for negated, plain in zip(results[0][:3], results[1][:3]):
         assert_array_equal(negated, plain)
+
+
+def test_sample_weights_weigh_the_loss_not_the_statistics():
+    model = dn.Sequential(dn.BatchNorm1d(2), dn.Dense(2, 1), seed=0)
+    X, y = np.array([[0.0, 1.0], [2.0, 5.0], [10.0, -3.0]]), np.zeros((3, 1))
+    model.fit(X, y, epochs=1, batch_size=3, sample_weight=[1.0, 1.0, 0.0])
+    assert_allclose(model[0].running_mean, 0.1 * X.mean(axis=0))  # the row of weight 0 counts
