@@ -436,23 +436,36 @@ def test_a_dense_writes_minus_its_output_for_a_consumer_that_takes_it_where_gemm
                         atol=tolerance)
 
 
+#: networks whose sigmoids may take their input negated, and how many calls more their
+#: plans make then: every neighbour of a sigmoid (a Dense, the input, another sigmoid,
+#: other activations), where two Dense layers negate (-b rows: one call more each); and a
+#: BatchNorm1d before a sigmoid (-scale and -beta: two calls more)
+NEGATING = {
+    "dense": (lambda: (dn.Sigmoid(), dn.Dense(2, 64), dn.Sigmoid(), dn.Sigmoid(), dn.Dense(64, 64), dn.ReLU(),
+                       dn.Dense(64, 64), dn.Sigmoid(), dn.Dense(64, 64), dn.Tanh(), dn.Dense(64, 1),
+                       dn.Sigmoid()), 2),
+    "batchnorm": (lambda: (dn.Dense(2, 64), dn.BatchNorm1d(64), dn.Sigmoid(), dn.Dense(64, 1),
+                           dn.Sigmoid()), 2),
+}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_a_sigmoid_fed_minus_its_input_trains_bit_identically(dtype, monkeypatch):
-    """-(X @ W + b) from gemm is exactly minus X @ W + b (the sign is exact in each term):
-    a fit whose sigmoids take their input negated gives the bits of one whose do not."""
+@pytest.mark.parametrize("network", NEGATING)
+def test_a_sigmoid_fed_minus_its_input_trains_bit_identically(network, dtype, monkeypatch):
+    """-(X @ W + b) from gemm is exactly minus X @ W + b (the sign is exact in each term),
+    and -(centred * scale + beta) is centred * -scale + -beta: a fit whose sigmoids take
+    their input negated gives the bits of one whose do not."""
     X = np.random.default_rng(1).standard_normal((256, 2)).astype(dtype)
     y = (X[:, :1] * X[:, 1:] > 0).astype(dtype)
+    modules, more = NEGATING[network]
     results = []
     for takes in (True, False):
         monkeypatch.setattr(dn.Sigmoid, "takes_negated_input", lambda self, size, takes=takes:
                             takes and size >= 2048)
-        # every neighbour of a sigmoid: a Dense, the input, another sigmoid, other activations
-        model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 64), dn.Sigmoid(), dn.Sigmoid(), dn.Dense(64, 64),
-                              dn.ReLU(), dn.Dense(64, 64), dn.Sigmoid(), dn.Dense(64, 64), dn.Tanh(),
-                              dn.Dense(64, 1), dn.Sigmoid(), dtype=dtype, seed=0)
+        model = dn.Sequential(*modules(), dtype=dtype, seed=0)
         calls = len(model.plan(256).forward)
         model.fit(X, y, optimizer=dn.SGD(0.5), epochs=5, batch_size=256, shuffle=False)
-        results.append((model.params.copy(), model.predict(X), calls))
-    assert results[0][2] == results[1][2] + 2  # two Dense layers negate (-b rows: one call more each)
-    assert_array_equal(results[0][0], results[1][0])
-    assert_array_equal(results[0][1], results[1][1])
+        results.append((calls, model.params.copy(), model.state.copy(), model.predict(X)))
+    assert results[0][0] == results[1][0] + more
+    for negated, plain in zip(results[0][1:], results[1][1:]):
+        assert_array_equal(negated, plain)

@@ -72,7 +72,7 @@ OWN_TESTS = {
     "tanh.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
-    "batchnorm.py": ["test_batchnorm.py", "test_in_place.py"],
+    "batchnorm.py": ["test_batchnorm.py", "test_products.py", "test_in_place.py"],
     "loss.py": ["test_sample_weight.py", "test_losses.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
