@@ -20,6 +20,16 @@ def model_of_every_module(dtype):
                          dn.Dense(4, 4), dn.Dense(4, 2), dn.Softmax(), dtype=dtype, seed=0)
 
 
+def model_with_state(dtype):
+    """Running statistics in the model's state vector and a generator for masks (a training
+    batch of a BatchNorm1d needs two rows: the fits of such a model take batches of 5)."""
+    return dn.Sequential(dn.Dense(3, 5), dn.BatchNorm1d(5), dn.Sigmoid(), dn.Dropout(0.2), dn.Dense(5, 2),
+                         dtype=dtype, seed=0)
+
+
+MODELS = {"every kind of layer": model_of_every_module, "with state": model_with_state}
+
+
 def data():
     rng = np.random.default_rng(1)
     return rng.standard_normal((13, 3)), rng.uniform(size=(13, 2))
@@ -44,15 +54,19 @@ COPIES = {"deepcopy": copy.deepcopy, "pickle": by_pickle, "joblib": by_joblib,
 
 
 def assert_views_into(model):
-    """Every parameter and gradient view of every module lies in the model's own buffers."""
+    """Every parameter, gradient and state view of every module (its blocks and the named
+    attributes users see: ``W``, ``dW``, ``running_mean``...) lies in the model's own buffers."""
     for module in model:
         params, grads = module.blocks()
-        for view in params:
-            assert np.shares_memory(view, model.params)
-        for view in grads:
-            assert np.shares_memory(view, model.grads)
-    for layer in (m for m in model if m.n_params):
-        assert np.shares_memory(layer.W, model.params) and np.shares_memory(layer.dW, model.grads)
+        state = module.state_blocks()
+        for views, vector in ((params, model.params), (grads, model.grads), (state, model.state)):
+            for view in views:
+                assert np.shares_memory(view, vector)
+        for name in module.param_views(params):
+            assert np.shares_memory(getattr(module, name), model.params)
+            assert np.shares_memory(getattr(module, "d" + name), model.grads)
+        for name in module.state_views(state):
+            assert np.shares_memory(getattr(module, name), model.state)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -92,33 +106,39 @@ def test_a_trained_copy_saves_and_reloads_what_it_predicts(how, tmp_path):
     assert_array_equal(dn.load(tmp_path / "twin.npz").predict(X), twin.predict(X))
 
 
-def test_joblib_memory_maps_become_writeable_parameters(tmp_path):
+@pytest.mark.parametrize("kind", MODELS)
+def test_joblib_memory_maps_become_writeable_parameters(kind, tmp_path):
     """joblib hands large arrays to workers as read-only memory maps."""
     joblib = pytest.importorskip("joblib")
     X, y = data()
-    model = model_of_every_module(np.float64)
+    model = MODELS[kind](np.float64)
+    model.fit(X, y, epochs=1, batch_size=5)  # the state moves off its start
     joblib.dump(model, tmp_path / "m.joblib")
     twin = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
-    assert twin.params.flags.writeable and twin.params.flags.owndata
-    twin.fit(X, y, epochs=2, batch_size=3, seed=0)
-    model.fit(X, y, epochs=2, batch_size=3, seed=0)
+    for vector in (twin.params, twin.state):
+        assert vector.flags.writeable and vector.flags.owndata
+    twin.fit(X, y, epochs=2, batch_size=5, seed=0)
+    model.fit(X, y, epochs=2, batch_size=5, seed=0)
     assert_array_equal(twin.params, model.params)
+    assert_array_equal(twin.state, model.state)
 
 
 def _train_in_a_worker(model, X, y):
-    model.fit(X, y, epochs=3, batch_size=2, seed=0)
+    model.fit(X, y, epochs=3, batch_size=5, seed=0)
     return model
 
 
-def test_models_trained_in_joblib_worker_processes_come_back_trained():
+@pytest.mark.parametrize("kind", MODELS)
+def test_models_trained_in_joblib_worker_processes_come_back_trained(kind):
     joblib = pytest.importorskip("joblib")
     X, y = data()
-    models = [model_of_every_module(np.float64) for _ in range(2)]
+    models = [MODELS[kind](np.float64) for _ in range(2)]
     back = joblib.Parallel(n_jobs=2, backend="loky")(
         joblib.delayed(_train_in_a_worker)(m, X, y) for m in models)
     for model, trained in zip(models, back):
         _train_in_a_worker(model, X, y)
         assert_array_equal(trained.params, model.params)
+        assert_array_equal(trained.state, model.state)
         assert_views_into(trained)
 
 
