@@ -27,6 +27,10 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
 
 def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``as_numeric`` without the check for NaN/inf."""
+    if type(data).__module__.startswith("scipy.sparse"):  # (NumPy makes it a 0-d object array)
+        shape = getattr(data, "shape", "?")
+        raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
+                        f"dense arrays: pass {name}.toarray() (or dense batches of its rows)")
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
