@@ -295,7 +295,8 @@ class Sequential:
             f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
             for r in [head, *rows]
         ]
-        lines.append(f"total: {self.params.size} parameters, {self.dtype.name}, {self.params.nbytes} bytes")
+        total = f"total: {self.params.size} parameters, {self.dtype.name}, {self.params.nbytes} bytes"
+        lines.append(total + (f"; {self.state.size} state values (not trained)" if self.state.size else ""))
         return "\n".join(lines)
 
     # -- checks at the boundary -------------------------------------------------

@@ -125,6 +125,13 @@ def test_the_defaults_and_parameters_are_pytorchs():
     assert norm.batch_statistics and not norm.random
 
 
+def test_the_summary_counts_the_state_apart_from_the_parameters():
+    lines = normalised().summary().splitlines()
+    assert lines[2].split()[-1] == "32"  # gamma and beta: parameters
+    assert lines[-1] == "total: 307 parameters, float64, 2456 bytes; 48 state values (not trained)"
+    assert "state" not in dn.Sequential(dn.Dense(2, 1), seed=0).summary()
+
+
 def test_reset_parameters_starts_the_running_statistics_again():
     model = randomised(normalised())
     model.reset_parameters(0)
