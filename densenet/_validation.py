@@ -25,12 +25,18 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     return array
 
 
+def is_sparse(data: object) -> bool:
+    """Whether ``data`` is a SciPy sparse matrix or array (duck-typed: SciPy's sparse
+    package is imported only by those who pass one)."""
+    return type(data).__module__.startswith("scipy.sparse")
+
+
 def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``as_numeric`` without the check for NaN/inf."""
-    if type(data).__module__.startswith("scipy.sparse"):  # (NumPy makes it a 0-d object array)
+    if is_sparse(data):  # (NumPy would make it a 0-d object array)
         shape = getattr(data, "shape", "?")
         raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
-                        f"dense arrays: pass {name}.toarray() (or dense batches of its rows)")
+                        f"dense arrays here: pass {name}.toarray()")
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
@@ -92,6 +98,32 @@ def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike,
     if not bounded:
         _require_finite(array, name, dtype)
     return _two_d(array, name), bounded or magnitude_at_most(array, bound)
+
+
+def as_sparse_rows(data: Any, name: str, dtype: DTypeLike, bound: float) -> tuple[Any, bool]:
+    """A SciPy sparse ``data`` as a 2-D CSR matrix of ``dtype`` (rows are what a step takes:
+    a copy only if the format or dtype differs), checked as ``as_bounded_matrix`` checks dense
+    data (the stored values only: the others are zeros); and whether every ``|x|`` is at
+    most ``bound``."""
+    if len(data.shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {len(data.shape)}-D shape "
+                         f"{data.shape}")
+    if data.dtype.kind not in _NUMERIC_KINDS:
+        kind = "complex numbers" if data.dtype.kind == "c" else f"dtype {data.dtype}"
+        raise TypeError(f"{name} must hold real numbers, got {kind}")
+    if 0 in data.shape:
+        raise ValueError(f"{name} is empty (shape {data.shape})")
+    rows = data.tocsr()
+    if rows.dtype != dtype:
+        with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
+            rows = rows.astype(dtype)
+    values = rows.data
+    if not all_finite(values):
+        bad = np.flatnonzero(~np.isfinite(values))
+        first = (int(np.searchsorted(rows.indptr, bad[0], side="right")) - 1, int(rows.indices[bad[0]]))
+        raise ValueError(f"{name} holds {len(bad)} non-finite value(s) (NaN or inf) as "
+                         f"{np.dtype(dtype).name}, the first at index {first}")
+    return rows, not values.size or magnitude_at_most(values, bound)
 
 
 def _two_d(array: NDArray[Any], name: str) -> NDArray[Any]:

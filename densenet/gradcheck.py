@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import sample_weights
+from ._validation import is_sparse, sample_weights
 from .loss import Loss
 from .model import Sequential
 from .module import split
@@ -113,14 +113,14 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     if not isinstance(loss, Loss):
         raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
     X_checked, _ = model.check_data(X, y, loss)
-    weight = None if sample_weight is None else sample_weights(sample_weight, len(X_checked), np.float64)
+    weight = None if sample_weight is None else sample_weights(sample_weight, X_checked.shape[0], np.float64)
     if model.dtype != np.float64:
         warnings.warn(
             f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
             "(finite differences need float64)", UserWarning, stacklevel=2)
     model = model.clone(dtype=np.float64)
     inputs, target = model.check_data(X, y, loss)
-    inputs = inputs.copy()  # nudged in place below
+    inputs = inputs.toarray() if is_sparse(inputs) else inputs.copy()  # nudged in place below
     # on the planned passes that fit and forward/backward run, the data validated once: the
     # loss is evaluated twice per parameter and input element (thousands of times for a
     # small network), and predict and the loss's forward would check their inputs at each

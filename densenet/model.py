@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
 from . import io
-from ._validation import as_bounded_matrix, positive_int, sample_weights
+from ._validation import as_bounded_matrix, as_sparse_rows, is_sparse, positive_int, sample_weights
 from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback
 from .chain import Plan, plan_chain
@@ -35,6 +35,10 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: ``predict`` works through its input this many rows at a time.
 PREDICT_BATCH = 4096
+
+#: ... and through a SciPy sparse input as many rows as make at most this many values
+#: dense (``PREDICT_BATCH`` at most): 32 MiB of float64.
+SPARSE_CHUNK = 2 ** 22
 
 #: The model keeps its planned passes for this many (batch size, input gradient) pairs.
 KEPT_PLANS = 6
@@ -301,40 +305,46 @@ class Sequential:
 
     # -- checks at the boundary -------------------------------------------------
 
-    def check_input(self, X: ArrayLike, name: str = "X") -> NDArray[Any]:
-        """``X`` validated and converted to the model's dtype (a copy only if needed)."""
+    def check_input(self, X: ArrayLike, name: str = "X") -> Any:
+        """``X`` validated and converted to the model's dtype (a copy only if needed); a
+        SciPy sparse ``X`` as a CSR matrix, which ``fit``, ``predict`` and ``evaluate``
+        make dense a batch of rows at a time."""
         return self._checked(X, name)[0]
 
-    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[NDArray[Any], bool]:
+    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[Any, bool]:
         """``check_input``'s ``X``, and whether no ``|x|`` is above what the planned passes
         take (``_run``), from the same read pass."""
-        X, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype])
-        if X.shape[1] != self.in_features:
+        rows: Any
+        if is_sparse(X):
+            rows, bounded = as_sparse_rows(X, name, self.dtype, _HUGE[self.dtype])
+        else:
+            rows, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype])
+        if rows.shape[1] != self.in_features:
             index, first = next((i, m) for i, m in enumerate(self._modules) if m.input_width is not None)
             raise ValueError(
-                f"{name} has {X.shape[1]} features (shape {X.shape}), but {first!r} "
+                f"{name} has {rows.shape[1]} features (shape {rows.shape}), but {first!r} "
                 f"at index {index} expects {self.in_features} features as input"
             )
-        return X, bounded
+        return rows, bounded
 
     def check_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                   names: tuple[str, str] = ("X", "y")) -> tuple[NDArray[Any], NDArray[Any]]:
+                   names: tuple[str, str] = ("X", "y")) -> tuple[Any, NDArray[Any]]:
         """``X`` and ``y`` validated for this model and ``loss`` (default ``MSELoss``):
         ``X`` by ``check_input``, ``y`` by ``loss.target``, the same number of rows."""
         return self._checked_data(X, y, loss, names)[:2]
 
     def _checked_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                      names: tuple[str, str] = ("X", "y")) -> tuple[NDArray[Any], NDArray[Any], bool]:
+                      names: tuple[str, str] = ("X", "y")) -> tuple[Any, NDArray[Any], bool]:
         """``check_data``'s ``X`` and ``y``, and ``_checked``'s bound of ``X``."""
         x_name, y_name = names
-        X, bounded = self._checked(X, x_name)
+        rows, bounded = self._checked(X, x_name)
         y = (MSELoss() if loss is None else loss).target(y, self.out_features, self.dtype, y_name)
-        if y.shape[0] != X.shape[0]:
+        if y.shape[0] != rows.shape[0]:
             raise ValueError(
                 f"{x_name} and {y_name} have different numbers of samples: "
-                f"{x_name} {X.shape}, {y_name} {y.shape}"
+                f"{x_name} {rows.shape}, {y_name} {y.shape}"
             )
-        return X, y, bounded
+        return rows, y, bounded
 
     # -- forward and backward --------------------------------------------------
 
@@ -395,12 +405,13 @@ class Sequential:
         default) a ``Dropout`` drops and a ``BatchNorm1d`` normalises by the batch's
         statistics (updating its running ones); after ``eval()`` they infer, as in ``predict``.
         """
-        X, bounded = self._checked(X)
+        rows, bounded = self._checked(X)
+        batch = rows.toarray() if is_sparse(rows) else rows  # (a batch: dense all at once)
         training = self._training
-        key = (len(X), True, training)
-        plan = self._lent.borrow(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
+        key = (len(batch), True, training)
+        plan = self._lent.borrow(key) or plan_chain(self._modules, len(batch), self.in_features, self.dtype,
                                                     input_grad=True, training=training, rng=self._rng)
-        Y, rescued = self._run(plan, X, bounded, training)
+        Y, rescued = self._run(plan, batch, bounded, training)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
             self._lent.hold(None, None)
@@ -411,26 +422,32 @@ class Sequential:
     def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray[Any]:
         """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array.
 
-        Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``), so the
+        Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``, and for a
+        SciPy sparse ``X`` as many rows as make ``SPARSE_CHUNK`` values dense), so the
         memory it takes does not grow with N; rows are independent, so the result
         is the same as one batch to rounding.
         """
-        X, bounded = self._checked(X)
-        size = PREDICT_BATCH if batch_size is None else positive_int(batch_size, "batch_size")
-        return self._predict(X, size, bounded)
+        rows, bounded = self._checked(X)
+        size = self._chunk(rows) if batch_size is None else positive_int(batch_size, "batch_size")
+        return self._predict(rows, size, bounded)
 
-    def _predict(self, X: NDArray[Any], batch_size: int, bounded: bool) -> NDArray[Any]:
-        """The output for a checked ``X``, ``batch_size`` rows at a time; ``bounded``: no
-        ``|x|`` is above what the planned passes take (else ``_run`` checks each batch)."""
-        size = min(len(X), batch_size)
+    def _chunk(self, X: Any) -> int:
+        """``predict``'s rows at a time for a checked ``X`` (see ``predict``)."""
+        return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features)) if is_sparse(X) else PREDICT_BATCH
+
+    def _predict(self, X: Any, batch_size: int, bounded: bool) -> NDArray[Any]:
+        """The output for a checked ``X``, ``batch_size`` rows at a time (made dense one
+        such batch at a time if sparse); ``bounded``: no ``|x|`` is above what the planned
+        passes take (else ``_run`` checks each batch)."""
+        n = X.shape[0]
+        size = min(n, batch_size)
+        dense = not is_sparse(X)
+        Y = np.empty((n, self.out_features), self.dtype)
         with blas_threads(thread_count(self.largest_product(size))):
-            if size == len(X):
-                return self._output(X, np.empty((len(X), self.out_features), self.dtype), bounded)
-            Y = np.empty((len(X), self.out_features), self.dtype)
-            for start in range(0, len(X), size):
+            for start in range(0, n, size):
                 rows = X[start:start + size]
-                self._output(rows, Y[start:start + len(rows)], bounded)
-            return Y
+                self._output(rows if dense else rows.toarray(), Y[start:start + rows.shape[0]], bounded)
+        return Y
 
     def _output(self, X: NDArray[Any], out: NDArray[Any], bounded: bool) -> NDArray[Any]:
         """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)
@@ -557,10 +574,10 @@ class Sequential:
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
-        X, y, bounded = self._checked_data(X, y, loss)
-        w = None if sample_weight is None else relative(sample_weights(sample_weight, len(X), np.float64),
-                                                        self.dtype)
-        return loss.forward(self._predict(X, PREDICT_BATCH, bounded), y, w)
+        rows, target, bounded = self._checked_data(X, y, loss)
+        w = (None if sample_weight is None
+             else relative(sample_weights(sample_weight, rows.shape[0], np.float64), self.dtype))
+        return loss.forward(self._predict(rows, self._chunk(rows), bounded), target, w)
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

@@ -50,8 +50,18 @@ RATES = ("constant", "invscaling", "adaptive")  # learning-rate schedules of the
 REGRESSION_LOSSES = ("squared_error", "poisson")
 
 
+#: The SciPy sparse formats the estimators take as they are (others are converted to CSR):
+#: the network makes a batch of rows dense at a time (``Sequential.fit``, ``predict``).
+SPARSE = ("csr", "csc", "coo")
+
+
 class _DenseNetEstimator(BaseEstimator):
     """What the classifier and the regressor share: parameters, the network, the fit."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
                  solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
@@ -179,9 +189,10 @@ class _DenseNetEstimator(BaseEstimator):
         if not first:
             self._check_architecture(mode)
         X, y = validate_data(self, data, target, reset=first, dtype=np.dtype(self.dtype), multi_output=True,
+                             accept_sparse=SPARSE,
                              y_numeric=isinstance(self, RegressorMixin))
         targets = self._targets(y, mode)
-        w = None if sample_weight is None else sample_weights(sample_weight, len(X), X.dtype)
+        w = None if sample_weight is None else sample_weights(sample_weight, X.shape[0], X.dtype)
         if mode == "warm_start":  # a new optimiser, as the MLP's; the epochs and curves go on
             self.optimizer_ = self._optimizer()
         if first:
@@ -201,7 +212,7 @@ class _DenseNetEstimator(BaseEstimator):
             self.best_validation_score_: float | None = -math.inf if self.early_stopping else None
             self._epoch_end = _MLPEpochEnd(self, self._score)  # its counts carry on over later fits
         validation = None
-        if self.early_stopping and not incremental and len(X) >= 4:
+        if self.early_stopping and not incremental and X.shape[0] >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)
                         and _stratifiable(targets, self.validation_fraction) else None)
             split = train_test_split(X, targets, *(() if w is None else (w,)),
@@ -214,15 +225,15 @@ class _DenseNetEstimator(BaseEstimator):
             validation = (X_val, y_val, w_val)
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
-            callbacks.append(self._epoch_end.begin(len(X), validation))
-        batch = min(200, len(X)) if self.batch_size == "auto" else int(self.batch_size)
+            callbacks.append(self._epoch_end.begin(X.shape[0], validation))
+        batch = min(200, X.shape[0]) if self.batch_size == "auto" else int(self.batch_size)
         history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
-                                  epochs=epochs, batch_size=max(1, min(batch, len(X))),
+                                  epochs=epochs, batch_size=max(1, min(batch, X.shape[0])),
                                   shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
                                   verbose=bool(self.verbose), sample_weight=w)
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
         self.n_iter_ += history.epochs
-        self.t_ += history.epochs * len(X)
+        self.t_ += history.epochs * X.shape[0]
         self.loss_ = self.loss_curve_[-1]
         return self
 
@@ -259,7 +270,7 @@ class _DenseNetEstimator(BaseEstimator):
 
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
+        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype), accept_sparse=SPARSE)
         return self.model_.predict(X)
 
 

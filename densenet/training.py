@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import positive_int, sample_weights
+from ._validation import is_sparse, positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .loss import Loss, relative
@@ -88,10 +88,11 @@ class DivergenceError(FloatingPointError):
 class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
-    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None,
+    def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
-        n = len(X)
+        self.sparse = is_sparse(X)  # (a batch of its rows is made dense into the step's input)
+        n = X.shape[0]
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
         #: 0..n-1, and this epoch's order of the rows; None: in order
@@ -127,6 +128,8 @@ class _Epoch:
         """The step for batch ``i``, its input and target arrays filled."""
         step = self.full if i < len(self.starts) - 1 else self.last
         stop = start + self.batch_size
+        if self.sparse:
+            return self._sparse_batch(step, start, stop)
         if self.shuffled is not None:
             rows = self.shuffled[1][start:stop]
             np.take(self.X, rows, axis=0, out=step.X, mode="clip")
@@ -138,6 +141,16 @@ class _Epoch:
             step.y[...] = self.y[start:stop]
             if self.w is not None and step.w is not None:
                 step.w[...] = self.w[start:stop]
+        return step
+
+    def _sparse_batch(self, step: TrainStep, start: int, stop: int) -> TrainStep:
+        """``batch`` for a SciPy sparse ``X``: its rows gathered by SciPy (into a new matrix:
+        a step on sparse data allocates) and made dense in the step's input."""
+        rows = slice(start, stop) if self.shuffled is None else self.shuffled[1][start:stop]
+        step.X[...] = self.X[rows].toarray()
+        step.y[...] = self.y[rows]
+        if self.w is not None and step.w is not None:
+            step.w[...] = self.w[rows]
         return step
 
     def run(self, on_batch: Sequence[Callback] = (),
@@ -269,12 +282,12 @@ def fit(
             raise ValueError(f"fit: {optimizer!r} minimises a fixed objective, but {drawing[1]!r} at index "
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
-    X, y = model.check_data(X, y, loss)
+    rows, target = model.check_data(X, y, loss)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
-    _check_batches(model, len(X), batch_size)
+    _check_batches(model, rows.shape[0], batch_size)
     w = (None if sample_weight is None
-         else relative(sample_weights(sample_weight, len(X), np.float64), model.dtype))
+         else relative(sample_weights(sample_weight, rows.shape[0], np.float64), model.dtype))
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     rng = model.rng if seed is None else _init.as_generator(seed)
@@ -287,7 +300,7 @@ def fit(
         X_val, y_val = model.check_data(validation_data[0], validation_data[1], loss,
                                         names=("X_val", "y_val"))
         w_val = (None if len(validation_data) < 3 or validation_data[2] is None
-                 else sample_weights(validation_data[2], len(X_val), model.dtype, "w_val"))
+                 else sample_weights(validation_data[2], X_val.shape[0], model.dtype, "w_val"))
         validation = X_val, y_val, w_val
     optimizer.prepare(model.params)
 
@@ -296,8 +309,8 @@ def fit(
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, validation)
-    steps = 1 if optimizer.full_batch else -(-len(X) // min(batch_size, len(X)))
-    largest = model.largest_product(min(batch_size, len(X)))  # rows of a step or chunk
+    steps = 1 if optimizer.full_batch else -(-rows.shape[0] // min(batch_size, rows.shape[0]))
+    largest = model.largest_product(min(batch_size, rows.shape[0]))  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
@@ -312,10 +325,10 @@ def fit(
         # divergence is detected and reported below
         with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
             if optimizer.full_batch:
-                _train_full_batch(model, X, y, w, loss, optimizer, epochs, batch_size, record)
+                _train_full_batch(model, rows, target, w, loss, optimizer, epochs, batch_size, record)
             else:
-                _train_steps(model, X, y, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng, record,
-                             threads)
+                _train_steps(model, rows, target, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng,
+                             record, threads)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
             record.stopped(error)
@@ -382,7 +395,7 @@ class _Record:
             callback.on_train_error(error)
 
 
-def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
+def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                  optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
                  record: _Record, threads: int | None) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
@@ -404,7 +417,7 @@ def _train_steps(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray
                 optimizer.load_state_dict(start_state)
                 model.set_side_state(start_side)
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
-            if record.end_epoch(epoch, total / len(X)):
+            if record.end_epoch(epoch, total / X.shape[0]):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
                 epoch_run.plan_steps()
@@ -414,9 +427,9 @@ class _FullBatch:
     """The loss over all of ``(X, y)`` and its gradient, ``batch_size`` rows at a time:
     the objective a full-batch optimiser minimises (an epoch of steps without updates)."""
 
-    def __init__(self, model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None,
+    def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
                  loss: Loss, batch_size: int) -> None:
-        self.model, self.n = model, len(X)
+        self.model, self.n = model, X.shape[0]
         self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None)
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
@@ -441,7 +454,7 @@ class _FullBatch:
         return total / n, grads.astype(np.float64)
 
 
-def _train_full_batch(model: Sequential, X: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
+def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                       optimizer: Optimizer, epochs: int, batch_size: int, record: _Record) -> None:
     """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
     each one an epoch of the ``History``."""

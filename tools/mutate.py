@@ -61,7 +61,7 @@ TESTS = ["tests", "README.md", "densenet",
 
 #: A file's own tests run first, so that most mutants are killed in seconds.
 OWN_TESTS = {
-    "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py"],
+    "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py"],
     "init.py": ["test_init.py"],
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
@@ -107,15 +107,15 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:400:23:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:411:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "two-item keys, which a three-item key does whatever its items",
     "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:440:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:457:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:508:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:525:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:421:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:434:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:178:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -123,9 +123,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:178:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:144:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:148:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:420:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:433:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -153,9 +153,9 @@ EQUIVALENT: dict[str, str] = {
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:40:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:44:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:43:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:47:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "callbacks.py:131:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
@@ -183,7 +183,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:586:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:91:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:97:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:106:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
@@ -197,7 +197,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:49:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:116:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:117:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
@@ -223,13 +223,13 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
-    "sklearn.py:191:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:202:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:191:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:202:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:209:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:220:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:566:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:577:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
