@@ -28,7 +28,7 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
 def is_sparse(data: object) -> bool:
     """Whether ``data`` is a SciPy sparse matrix or array (duck-typed: SciPy's sparse
     package is imported only by those who pass one)."""
-    return type(data).__module__.startswith("scipy.sparse")
+    return not isinstance(data, np.ndarray) and type(data).__module__.startswith("scipy.sparse")
 
 
 def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:

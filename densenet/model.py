@@ -190,7 +190,9 @@ class Sequential:
         generator's state if a module draws from it (``Module.random``), and a copy of ``state``.
         (``fit`` puts it back with the weights when it undoes an epoch; ``gradcheck`` before
         each evaluation of the loss.)"""
-        return (dict(self._rng.bit_generator.state) if self._draws else None), self._state.copy()
+        # (nothing to copy for most models: fit asks once an epoch, 1,000 times in the tutorial's)
+        return ((dict(self._rng.bit_generator.state) if self._draws else None),
+                self._state.copy() if self._state.size else self._state)
 
     def set_side_state(self, saved: tuple[dict[str, Any] | None, NDArray[Any]]) -> None:
         """Put back what ``side_state`` returned."""
@@ -433,7 +435,9 @@ class Sequential:
 
     def _chunk(self, X: Any) -> int:
         """``predict``'s rows at a time for a checked ``X`` (see ``predict``)."""
-        return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features)) if is_sparse(X) else PREDICT_BATCH
+        if isinstance(X, np.ndarray):
+            return PREDICT_BATCH
+        return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features))
 
     def _predict(self, X: Any, batch_size: int, bounded: bool) -> NDArray[Any]:
         """The output for a checked ``X``, ``batch_size`` rows at a time (made dense one
@@ -441,13 +445,15 @@ class Sequential:
         passes take (else ``_run`` checks each batch)."""
         n = X.shape[0]
         size = min(n, batch_size)
-        dense = not is_sparse(X)
-        Y = np.empty((n, self.out_features), self.dtype)
+        dense = isinstance(X, np.ndarray)  # (else sparse rows: ``_checked`` gives one or the other)
         with blas_threads(thread_count(self.largest_product(size))):
+            if size == n and dense:  # (the common case, in the fewest calls)
+                return self._output(X, np.empty((n, self.out_features), self.dtype), bounded)
+            Y = np.empty((n, self.out_features), self.dtype)
             for start in range(0, n, size):
                 rows = X[start:start + size]
                 self._output(rows if dense else rows.toarray(), Y[start:start + rows.shape[0]], bounded)
-        return Y
+            return Y
 
     def _output(self, X: NDArray[Any], out: NDArray[Any], bounded: bool) -> NDArray[Any]:
         """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)

@@ -107,13 +107,13 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:411:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:413:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "two-item keys, which a three-item key does whatever its items",
     "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:457:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:463:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:525:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:531:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:434:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
