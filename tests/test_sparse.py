@@ -116,8 +116,8 @@ def test_the_estimators_take_sparse_data(estimator):
     X, y, labels = data(80)
     kind = {"classifier": DenseNetClassifier, "regressor": DenseNetRegressor}[estimator]
 
-    def make():
-        return kind(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    def make():  # (early stopping: a held-out split of the sparse rows, scored sparse)
+        return kind(hidden_layer_sizes=(8,), max_iter=5, random_state=0, early_stopping=True)
 
     target = labels if estimator == "classifier" else y
     dense, on_sparse = make().fit(X, target), make().fit(sparse.csr_matrix(X), target)
