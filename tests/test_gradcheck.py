@@ -34,6 +34,15 @@ def test_correct_gradients_pass_with_a_per_layer_report(sizes):
     assert "max abs err" in str(report)
 
 
+def test_sample_weights_weigh_the_checked_loss():
+    """A weight per row (5 rows of 3 features): a model whose weighted loss is checked."""
+    model = mlp((3, 4, 2), seed=1)
+    X, y = batch((3, 4, 2))
+    assert dn.gradcheck(model, X, y, sample_weight=[1.0, 0.0, 2.0, 0.5, 1.0]).ok
+    with pytest.raises(ValueError, match="sample_weight"):
+        dn.gradcheck(model, X, y, sample_weight=[1.0, 2.0, 3.0])  # one weight per feature: not per row
+
+
 def test_a_wrong_backward_is_caught_and_located():
     class BrokenSigmoid(dn.Sigmoid):
         def plan(self, buffers):

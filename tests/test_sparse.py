@@ -96,6 +96,25 @@ def test_bad_sparse_data_is_named_and_changes_nothing(bad, error, message):
     assert_array_equal(model.params, before)
 
 
+def test_values_beyond_float32_are_refused_for_a_float32_model():
+    X = sparse.csr_matrix(np.array([[0.0, 1e300, 0.0]]))
+    with pytest.raises(ValueError, match=r"X holds 1 non-finite value\(s\) \(NaN or inf\) as float32, "
+                                         r"the first at index \(0, 1\)"):
+        dn.Sequential(dn.Dense(3, 1), dtype=np.float32, seed=0).predict(X)
+
+
+def test_huge_sparse_values_take_the_rescaled_path_as_dense_ones_do():
+    """Beyond 2**511 a first Dense's sums could overflow: the model rescales (``_run``).
+    Here 0.9e308 - 0.9e308 + 0.9e308 - 0.9e308 is 0 exactly; BLAS's sum made it NaN (OpenBLAS,
+    a 2 x 4 product)."""
+    X = np.array([[1e308, -1e308, 1e308, -1e308], [0.0, 2.0, 0.0, 0.0]])
+    model = dn.Sequential(dn.Dense(4, 1), dn.Sigmoid(), seed=0)
+    model[0].W, model[0].b = 0.9, 0.5
+    expected = 1 / (1 + np.exp(-0.5))
+    assert model.predict(X)[0, 0] == pytest.approx(expected, rel=1e-15)
+    assert_array_equal(model.predict(sparse.csr_matrix(X)), model.predict(X))
+
+
 def test_sparse_targets_are_refused_by_name():
     X, y, _ = data()
     with pytest.raises(TypeError, match="y is a SciPy sparse csr_matrix"):

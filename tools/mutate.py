@@ -107,6 +107,8 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "_validation.py:126:17:or->and": "sparse data's bound found False: each batch's values are then checked "
+                                     "against it where they are used (Sequential._run), with the same result",
     "model.py:413:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "two-item keys, which a three-item key does whatever its items",
     "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
