@@ -77,6 +77,10 @@ def test_predict_densifies_a_bounded_number_of_values_at_a_time(monkeypatch):
     seen.clear()
     model.predict(sparse.csr_matrix(X), batch_size=8)  # a batch size given: it is the chunk
     assert seen == [(8, 30)] * 5
+    seen.clear()
+    monkeypatch.setattr(densenet.model, "SPARSE_CHUNK", 10)  # fewer values than a row has: one row
+    model.predict(sparse.csr_matrix(X[:3]))
+    assert seen == [(1, 30)] * 3
 
 
 @pytest.mark.parametrize("bad, error, message", [

@@ -155,6 +155,12 @@ EQUIVALENT: dict[str, str] = {
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
+    "model.py:41:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+                                    "time; rows are independent, so 3 ** 22 gives the same predictions",
+    "model.py:41:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+                                    "time; rows are independent, so 2 ** 23 gives the same predictions",
+    "model.py:450:15:Eq->NotEq": "predict's one call on all of a dense X and its loop over batches give the "
+                                 "same outputs (rows are independent): the branch only spares calls",
     "model.py:44:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:47:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
