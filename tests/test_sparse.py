@@ -31,8 +31,9 @@ def test_fit_on_sparse_data_is_fit_on_the_same_data_dense(kind, dtype):
     X, y, _ = data()
     X, y = X.astype(dtype), y.astype(dtype)
     dense, sparse_model = network(dtype), network(dtype)
-    dense.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=7)
-    sparse_model.fit(KINDS[kind](X), y, optimizer=dn.Adam(0.01), epochs=3, batch_size=7)
+    w = np.random.default_rng(5).uniform(0, 2, len(X))  # (shuffled batches carry their rows' weights)
+    dense.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=7, sample_weight=w)
+    sparse_model.fit(KINDS[kind](X), y, optimizer=dn.Adam(0.01), epochs=3, batch_size=7, sample_weight=w)
     assert_array_equal(sparse_model.params, dense.params)
     assert_array_equal(sparse_model.predict(KINDS[kind](X)), dense.predict(X))
     assert sparse_model.evaluate(KINDS[kind](X), y) == dense.evaluate(X, y)
@@ -42,7 +43,8 @@ def test_fit_on_sparse_data_is_fit_on_the_same_data_dense(kind, dtype):
 def test_a_fit_on_sparse_data_validates_alike():
     X, y, _ = data()
     X_val, y_val, _ = data(20, seed=1)
-    histories = [network().fit(inputs, y, epochs=2, batch_size=10, validation_data=(val, y_val))
+    histories = [network().fit(inputs, y, epochs=2, batch_size=10, shuffle=False,
+                               sample_weight=np.arange(50.0), validation_data=(val, y_val))
                  for inputs, val in ((X, X_val), (sparse.csr_matrix(X), sparse.csr_matrix(X_val)))]
     assert_array_equal(histories[1].loss, histories[0].loss)
     assert_array_equal(histories[1].val_loss, histories[0].val_loss)
