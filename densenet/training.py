@@ -283,11 +283,12 @@ def fit(
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
     rows, target = model.check_data(X, y, loss)
+    n = rows.shape[0]
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
-    _check_batches(model, rows.shape[0], batch_size)
+    _check_batches(model, n, batch_size)
     w = (None if sample_weight is None
-         else relative(sample_weights(sample_weight, rows.shape[0], np.float64), model.dtype))
+         else relative(sample_weights(sample_weight, n, np.float64), model.dtype))
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     rng = model.rng if seed is None else _init.as_generator(seed)
@@ -309,8 +310,8 @@ def fit(
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, validation)
-    steps = 1 if optimizer.full_batch else -(-rows.shape[0] // min(batch_size, rows.shape[0]))
-    largest = model.largest_product(min(batch_size, rows.shape[0]))  # rows of a step or chunk
+    steps = 1 if optimizer.full_batch else -(-n // min(batch_size, n))
+    largest = model.largest_product(min(batch_size, n))  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
