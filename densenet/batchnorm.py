@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import positive_int
+from ._validation import hyperparameter, positive_int
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
@@ -97,9 +96,7 @@ class BatchNorm1d(Module):
 
     @eps.setter
     def eps(self, eps: float) -> None:
-        eps = _number(eps, "eps")
-        if not 0.0 < eps < np.inf:
-            raise ValueError(f"BatchNorm1d: eps must be a finite number > 0, got {eps!r}")
+        eps = hyperparameter(eps, "BatchNorm1d", "eps", low_open=True)
         self._eps = eps
         for constant, _, _ in self._constants.values():
             constant[...] = eps
@@ -114,9 +111,7 @@ class BatchNorm1d(Module):
         if momentum is None:
             raise TypeError("BatchNorm1d: momentum must be a number from 0 to 1; None (a cumulative "
                             "average of all batches) is not supported")
-        momentum = _number(momentum, "momentum")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm1d: momentum must be from 0 to 1, got {momentum!r}")
+        momentum = hyperparameter(momentum, "BatchNorm1d", "momentum", high=1.0)
         self._momentum = momentum
         for _, weight, keep in self._constants.values():
             weight[...] = momentum
@@ -221,12 +216,6 @@ class BatchNorm1d(Module):
         extra = "".join(f", {name}={value!r}" for name, value, default in
                         (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1)) if value != default)
         return f"BatchNorm1d(num_features={self.num_features}{extra})"
-
-
-def _number(value: object, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"BatchNorm1d: {name} must be a number, got {type(value).__name__} {value!r}")
-    return float(value)
 
 
 def _scale(A: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[Any]) -> list[Call]:

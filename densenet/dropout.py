@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from functools import partial
 from typing import Any, cast
 
 import numpy as np
 
+from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
 from .module import Module
 
@@ -68,11 +68,7 @@ class Dropout(Module):
 
     @p.setter
     def p(self, p: float) -> None:
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-            raise TypeError(f"Dropout: p must be a number from 0 to 1, got {type(p).__name__} {p!r}")
-        p = float(p)
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be from 0 to 1, got {p!r}")
+        p = hyperparameter(p, "Dropout", "p", high=1.0)
         self._p = p
         for keep, scale in self._constants.values():
             keep[...] = 1.0 - p

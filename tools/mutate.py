@@ -111,7 +111,7 @@ EQUIVALENT: dict[str, str] = {
                                      "against it where they are used (Sequential._run), with the same result",
     "model.py:413:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "two-item keys, which a three-item key does whatever its items",
-    "dropout.py:79:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
+    "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "model.py:463:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
