@@ -174,7 +174,7 @@ class BatchNorm1d(Module):
                        *_centre(X, mean, rows, centred),
                        partial(np.multiply, centred, centred, rows), partial(np.dot, ones, rows, var),
                        partial(np.multiply, var, 1.0 / n, var),
-                       *_blend(running_mean, mean, 1.0, weight, keep, spare),
+                       *_blend(running_mean, mean, None, weight, keep, spare),
                        *_blend(running_var, var, n / (n - 1), weight, keep, spare)]
         else:
             mean, var = running_mean, running_var
@@ -245,8 +245,9 @@ def _accumulate(target: NDArray[Any], gradient: NDArray[Any], descent: Descent, 
     np.add(target, spare, target)
 
 
-def _blend(running: NDArray[Any], batch: NDArray[Any], factor: float, weight: NDArray[Any],
+def _blend(running: NDArray[Any], batch: NDArray[Any], factor: float | None, weight: NDArray[Any],
            keep: NDArray[Any], spare: NDArray[Any]) -> list[Call]:
-    """``running = keep * running + weight * (factor * batch)``."""
-    return [partial(np.multiply, batch, factor, spare), partial(np.multiply, spare, weight, spare),
+    """``running = keep * running + weight * batch * factor`` (None: no factor)."""
+    scaled = [] if factor is None else [partial(np.multiply, spare, factor, spare)]
+    return [partial(np.multiply, batch, weight, spare), *scaled,
             partial(np.multiply, running, keep, running), partial(np.add, running, spare, running)]
