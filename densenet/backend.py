@@ -20,6 +20,11 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   product, ``(n, 1) @ (1, m)``). Otherwise ``np.dot`` costs less per call (0.45
   against 0.60 us for a 2x2 by 2x2 product). Neither library threads products
   this small.
+- ``sparse_product`` and ``sparse_gradient``: a first ``Dense`` on SciPy sparse
+  rows multiplies them as they are, at what their nonzeros cost, and its weight
+  gradient touches only the rows of ``W`` that the batch's columns reach: on
+  rows of 100 nonzeros among 100,000 features, 100 outputs, batch 32, the two
+  took 1.1 ms against 25 ms for the same products on the rows made dense.
 - ``expit``, SciPy's logistic function, for activations; ``log_expit`` and
   ``log_softmax``, their logarithms, stable where the function underflows.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
@@ -68,8 +73,8 @@ __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "GEMM_MIN_OUTPUT", "
            "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks",
            "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit", "get_num_threads",
            "in_place", "log_expit", "log_softmax", "magnitude_at_most", "on_main_thread", "ones_column",
-           "product", "quota_from", "scaled_add", "set_num_threads", "sum_of_squares", "thread_choice",
-           "thread_count", "threads", "trial_count"]
+           "product", "quota_from", "scaled_add", "set_num_threads", "sparse_gradient", "sparse_product",
+           "sum_of_squares", "thread_choice", "thread_count", "threads", "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -150,6 +155,34 @@ def column_sums(A: NDArray[Any], out: NDArray[Any], beta: float = 0.0) -> Callab
             raise RuntimeError("BLAS gemv did not write its output in place")
 
     return run
+
+
+def sparse_product(rows: Any, W: NDArray[Any], b: NDArray[Any], out: NDArray[Any]) -> None:
+    """``out = rows @ W + b`` for SciPy CSR ``rows``: SciPy's product, which costs what
+    the nonzeros cost (and allocates its result)."""
+    np.add(rows @ W, b, out=out)
+
+
+def sparse_gradient(rows: Any, dY: NDArray[Any], out: NDArray[Any], alpha: float, beta: float) -> None:
+    """``out = alpha * rows.T @ dY + beta * out`` for SciPy CSR ``rows`` ``(n, k)`` and
+    ``out`` ``(k, m)``, computed on the columns the rows use (a batch of sparse rows
+    uses few): ``out``'s other rows are only scaled by ``beta`` (with ``beta = 1``,
+    not touched). Allocates a few arrays per call, the largest of ``k`` indices."""
+    used = np.zeros(out.shape[0], rows.indices.dtype)
+    used[rows.indices] = 1
+    columns = np.flatnonzero(used)
+    np.cumsum(used, out=used)  # each used column's place among them, plus one
+    used -= 1
+    compact = type(rows)((rows.data, used[rows.indices], rows.indptr), shape=(rows.shape[0], len(columns)))
+    gradient = compact.T @ dY
+    gradient *= alpha
+    if beta == 0.0:
+        out[...] = 0.0
+    else:
+        if beta != 1.0:
+            out *= beta
+        gradient += out[columns]
+    out[columns] = gradient
 
 
 def ones_column(n: int) -> bool:

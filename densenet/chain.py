@@ -27,6 +27,11 @@ momentum it is the momentum buffer (``alpha = 1``, ``beta = momentum``), from
 which the step then updates the parameters. Either saves passes over every
 parameter. Such a plan exists only if every module with parameters says it can
 (``folds_descent``); ``grads`` are then not written.
+
+A plan can take its input as SciPy sparse rows (``sparse``): if the first module
+multiplies them itself (``takes_sparse_input``: ``Dense``, at what the nonzeros
+cost), it reads each batch's CSR matrix from ``Plan.sparse``; otherwise ``feed``
+makes the batch dense in ``X``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,17 @@ class Descent:
 
     def __init__(self) -> None:
         self.alpha, self.beta = 0.0, 1.0
+
+
+class SparseBatch:
+    """The input of a plan whose first module takes SciPy sparse rows: ``rows``, the
+    batch as a CSR matrix of the plan's dtype, set (``Plan.feed``) before each forward
+    pass and read by the module's calls when they run (the backward pass's too)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: Any = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,9 @@ class Buffers:
             (``Dropout``'s masks: the model's ``rng``, so that a copy trains alike);
             None in a plan for inference.
         state: the module's state blocks, shaped as its ``state_shapes()``.
+        sparse: for the first module of a plan on sparse rows, if it takes them
+            (``Module.takes_sparse_input``), where its calls find each batch's rows;
+            ``X`` is then a read-only array of zeros that takes no memory. Else None.
     """
 
     X: NDArray[Any]
@@ -108,6 +127,7 @@ class Buffers:
     training: bool = False
     rng: np.random.Generator | None = None
     state: tuple[NDArray[Any], ...] = ()
+    sparse: SparseBatch | None = None
 
 
 @dataclass(frozen=True)
@@ -129,14 +149,15 @@ class Passes:
 class Plan:
     """A chain's forward and backward passes for one batch size.
 
-    Fill ``X``, run ``run_forward()`` (the output is ``Y``), fill ``dY``, run
+    Fill ``X`` (or ``feed`` it), run ``run_forward()`` (the output is ``Y``), fill ``dY``, run
     ``run_backward()``: the parameter gradients are written, and dL/dX into
     ``dX`` if the plan was made with ``input_grad`` (``input_backward``: the calls
     that only serve dL/dX, which ``run_backward(input_grad=False)`` skips).
     ``no_backward`` says why there is no backward pass (a module that defines
     none), or is None. ``descent`` is the plan's ``Descent`` when its backward pass
     accumulates the gradients into another vector (folded descent; ``grads`` are
-    not written).
+    not written). ``sparse`` is where the first module reads SciPy sparse rows, in a
+    plan that takes them as they are (``X`` is then read-only), or None.
     """
 
     X: NDArray[Any]
@@ -148,6 +169,20 @@ class Plan:
     no_backward: str | None = None
     input_backward: tuple[Call, ...] = ()
     descent: Descent | None = None
+    sparse: SparseBatch | None = None
+
+    def feed(self, batch: Any) -> None:
+        """Make ``batch`` (``X``'s shape and dtype; dense, or SciPy CSR rows) the input of
+        the next forward pass: sparse rows as they are where the plan takes them, else
+        copied (made dense) into ``X``."""
+        if self.sparse is not None:
+            self.sparse.rows = batch
+        elif isinstance(batch, np.ndarray):
+            self.X[...] = batch
+        elif self.X.flags.c_contiguous:
+            batch.toarray(out=self.X)
+        else:  # (``X`` inside ``[X, 1]``, which SciPy cannot write into)
+            self.X[...] = batch.toarray()
 
     def run_forward(self) -> NDArray[Any]:
         for call in self.forward:
@@ -173,7 +208,7 @@ class Plan:
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
                input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
-               training: bool = False, rng: np.random.Generator | None = None) -> Plan:
+               training: bool = False, rng: np.random.Generator | None = None, sparse: bool = False) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     ``training`` makes a plan for training (``Buffers.training``), whose ``random``
@@ -184,7 +219,9 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     parameters and skips its dL/dX: training never needs it. ``descent``, one entry
     per module shaped as its parameter blocks, asks for folded descent into those
     blocks, which the plan does if every module with parameters can
-    (``Plan.descent`` says whether it does).
+    (``Plan.descent`` says whether it does). ``sparse``: the batches come as SciPy
+    CSR rows (``Plan.feed``), which the first module reads as they are if it can
+    (``Plan.sparse``).
     """
     if training and rng is None and any(m.random for m in modules):
         raise TypeError("plan_chain: a plan for training a random module needs a generator (rng)")
@@ -204,7 +241,9 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     count = len(modules)
     trains = next((i for i, m in enumerate(modules) if m.n_params), count)  # the first with parameters
     first = 0 if input_grad else trains
-    inputs = [output_for(modules[0], width)]
+    rows = SparseBatch() if sparse and modules[0].takes_sparse_input else None
+    inputs = [(np.broadcast_to(np.zeros((), dtype), (n, width)), None) if rows is not None
+              else output_for(modules[0], width)]
     widths = [width]
     shared: list[bool] = []  # module i writes its output over its input, and dX over dY
     for i, module in enumerate(modules):
@@ -235,7 +274,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
                           dX=grads[i] if input_grad or i > first else None,
                           params=params, grads=param_grads, descent=folded if module.n_params else None,
                           negate_output=negate, negated_input=negated, training=training,
-                          rng=rng if training else None, state=module.state_blocks())
+                          rng=rng if training else None, state=module.state_blocks(),
+                          sparse=rows if i == 0 else None)
         passes = module.plan(buffers)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward
@@ -252,4 +292,4 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         else:
             backward[:0] = [*passes.backward, *passes.input_grad]
     return Plan(inputs[0][0], inputs[-1][0], grads[-1], grads[0] if input_grad else None,
-                tuple(forward), tuple(backward), no_backward, tuple(input_backward), folded)
+                tuple(forward), tuple(backward), no_backward, tuple(input_backward), folded, rows)

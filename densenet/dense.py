@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from . import backend
 from . import init as _init
 from ._validation import positive_int
-from .chain import Buffers, Call, Descent, Passes
+from .chain import Buffers, Call, Descent, Passes, SparseBatch
 from .module import Module
 
 
@@ -52,6 +52,7 @@ class Dense(Module):
     """
 
     wants_ones_column = True
+    takes_sparse_input = True
     folds_descent = True
     reads_output = False
 
@@ -127,6 +128,12 @@ class Dense(Module):
         # (densenet.backend); an output BLAS cannot write in place (strided: the
         # planner makes none without a ones column) keeps np.dot
         large = n * W.size >= backend.GEMM_MIN_PRODUCT
+        input_grad: list[Call] = []
+        if dX is not None:
+            input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
+                          if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
+        if buffers.sparse is not None:
+            return _sparse_passes(buffers.sparse, W, block[-1], gblock, buffers, input_grad)
         forward: list[Call]
         with_bias = (backend.product(X, W, Y, beta=1.0)
                      if X1 is None and (large or Y.size >= backend.GEMM_MIN_OUTPUT) else None)
@@ -151,10 +158,6 @@ class Dense(Module):
             # every call; measured 1.3-4x faster than the outer product ones @ b
             B = np.zeros(Y.shape, dtype)
             forward = [partial(np.dot, X, W, XW), partial(np.copyto, B, b_row), partial(np.add, XW, B, Y)]
-        input_grad: list[Call] = []
-        if dX is not None:
-            input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)
-                          if large or dX.size >= backend.GEMM_MIN_OUTPUT else partial(np.dot, dY, W.T, dX)]
         if buffers.descent is not None:
             return Passes(forward, [*input_grad, *_descent(X, X1, dY, gblock, buffers.descent)], (), negated)
         backward: list[Call]
@@ -174,6 +177,28 @@ class Dense(Module):
         return f"Dense(in_features={self.in_features}, out_features={self.out_features}{init})"
 
 
+def _sparse_passes(batch: SparseBatch, W: NDArray[Any], b: NDArray[Any], gblock: NDArray[Any],
+                   buffers: Buffers, input_grad: list[Call]) -> Passes:
+    """The passes on a batch of SciPy sparse rows (read from ``batch`` at each call):
+    SciPy's products, at what the nonzeros cost (``backend.sparse_product``,
+    ``sparse_gradient``), the gradients written or, with folded descent, accumulated."""
+    Y, dY, descent = buffers.Y, buffers.dY, buffers.descent
+    coefficients = _WRITE if descent is None else descent
+    bias = _required(backend.column_sums(dY, gblock[-1]))
+
+    def forward() -> None:
+        backend.sparse_product(batch.rows, W, b, Y)
+
+    def gradients() -> None:
+        alpha, beta = coefficients.alpha, coefficients.beta
+        backend.sparse_gradient(batch.rows, dY, gblock[:-1], alpha, beta)
+        bias(alpha, beta)
+
+    if descent is not None:
+        return Passes([forward], [*input_grad, gradients])
+    return Passes([forward], [gradients], input_grad)
+
+
 def _descent(X: NDArray[Any], X1: NDArray[Any] | None, dY: NDArray[Any], target: NDArray[Any],
              descent: Descent) -> list[Call]:
     """The calls of folded descent: ``target = alpha * [dW; db] + beta * target``, the
@@ -185,6 +210,11 @@ def _descent(X: NDArray[Any], X1: NDArray[Any] | None, dY: NDArray[Any], target:
     weights = _required(backend.product(X.T, dY, target[:-1]))
     bias = _required(backend.column_sums(dY, target[-1]))
     return [lambda: weights(descent.alpha, descent.beta), lambda: bias(descent.alpha, descent.beta)]
+
+
+#: the coefficients of a pass that writes its gradients: ``1 * gradient + 0 * grads``
+_WRITE = Descent()
+_WRITE.alpha, _WRITE.beta = 1.0, 0.0
 
 
 def _required(call: Callable[..., None] | None) -> Callable[..., None]:

@@ -135,7 +135,7 @@ class Sequential:
             stop, to = start + module.n_params, at + module.n_state
             module.attach(self._params[start:stop], self._grads[start:stop], self._state[at:to])
             start, at = stop, to
-        self._plans: dict[tuple[int, bool, int], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
+        self._plans: dict[tuple[int, bool, int, bool], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
         self._steps: dict[tuple[Any, ...], tuple[Loss, Optimizer | None, TrainStep]] = {}
         # the plans of forward and predict, lent to one call at a time, and what each
         # Python thread's last forward ran (for its backward)
@@ -350,40 +350,45 @@ class Sequential:
 
     # -- forward and backward --------------------------------------------------
 
-    def plan(self, n: int, input_grad: bool = False, descent: NDArray[Any] | None = None) -> Plan:
+    def plan(self, n: int, input_grad: bool = False, descent: NDArray[Any] | None = None,
+             sparse: bool = False) -> Plan:
         """The planned training passes for batches of ``n`` rows (``densenet.chain``), kept
         for reuse (whatever the mode: ``random`` modules draw from ``rng``).
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
         without. ``descent``, a flat vector laid out like ``params`` (``params``
         itself, or an optimiser's momentum buffer), asks for folded descent into it
-        (``Plan.descent``). A fit uses at most two batch sizes (full and last); a few
-        plans are kept. (``forward`` and ``predict`` run plans of their own, lent to one
-        call at a time: ``densenet.kept``.)
+        (``Plan.descent``). ``sparse``: batches come as SciPy CSR rows (``Plan.feed``).
+        A fit uses at most two batch sizes (full and last); a few plans are kept.
+        (``forward`` and ``predict`` run plans of their own, lent to one call at a
+        time: ``densenet.kept``.)
         """
-        key = (n, input_grad, id(descent))
+        key = (n, input_grad, id(descent), sparse)
         kept = self._plans.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
             if len(self._plans) >= KEPT_PLANS:
                 self._plans.pop(next(iter(self._plans)), None)
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
-                                                           input_grad, blocks, training=True, rng=self._rng))
+                                                           input_grad, blocks, training=True, rng=self._rng,
+                                                           sparse=sparse))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
-                   weighted: bool = False) -> TrainStep:
+                   weighted: bool = False, sparse: bool = False) -> TrainStep:
         """The planned training step (``densenet.plan.TrainStep``) for ``loss``,
         ``optimizer`` and batches of ``n`` rows with targets like ``target``, kept for
         reuse: a fit called again with the same loss and optimiser (a fit per epoch,
         ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
-        changes (``TrainStep.key``). ``weighted`` plans sample weights (``step.w``)."""
-        key = TrainStep.key(self, loss, optimizer, n, target, weighted)
+        changes (``TrainStep.key``). ``weighted`` plans sample weights (``step.w``);
+        ``sparse``, batches of SciPy CSR rows (``step.feed``)."""
+        key = TrainStep.key(self, loss, optimizer, n, target, weighted, sparse)
         kept = self._steps.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
             if len(self._steps) >= KEPT_STEPS:
                 self._steps.pop(next(iter(self._steps)), None)
-            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target, weighted))
+            kept = self._steps[key] = (loss, optimizer,
+                                       TrainStep(self, loss, optimizer, n, target, weighted, sparse))
         return kept[2]
 
     def _blocks_of(self, flat: NDArray[Any]) -> list[tuple[NDArray[Any], ...]]:
@@ -407,12 +412,12 @@ class Sequential:
         default) a ``Dropout`` drops and a ``BatchNorm1d`` normalises by the batch's
         statistics (updating its running ones); after ``eval()`` they infer, as in ``predict``.
         """
-        rows, bounded = self._checked(X)
-        batch = rows.toarray() if is_sparse(rows) else rows  # (a batch: dense all at once)
-        training = self._training
-        key = (len(batch), True, training)
-        plan = self._lent.borrow(key) or plan_chain(self._modules, len(batch), self.in_features, self.dtype,
-                                                    input_grad=True, training=training, rng=self._rng)
+        batch, bounded = self._checked(X)
+        training, n, sparse = self._training, batch.shape[0], is_sparse(batch)
+        key = (n, True, training, sparse)
+        plan = self._lent.borrow(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
+                                                    input_grad=True, training=training, rng=self._rng,
+                                                    sparse=sparse)
         Y, rescued = self._run(plan, batch, bounded, training)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
@@ -424,10 +429,10 @@ class Sequential:
     def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray[Any]:
         """The model's output for ``X`` ``(N, in_features)``: ``(N, out_features)``, a new array.
 
-        Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``, and for a
-        SciPy sparse ``X`` as many rows as make ``SPARSE_CHUNK`` values dense), so the
-        memory it takes does not grow with N; rows are independent, so the result
-        is the same as one batch to rounding.
+        Computed ``batch_size`` rows at a time (default ``PREDICT_BATCH``; for a SciPy
+        sparse ``X``, unless the first module takes sparse rows as they are, as many rows
+        as make ``SPARSE_CHUNK`` values dense), so the memory it takes does not grow with
+        N; rows are independent, so the result is the same as one batch to rounding.
         """
         rows, bounded = self._checked(X)
         size = self._chunk(rows) if batch_size is None else positive_int(batch_size, "batch_size")
@@ -435,32 +440,32 @@ class Sequential:
 
     def _chunk(self, X: Any) -> int:
         """``predict``'s rows at a time for a checked ``X`` (see ``predict``)."""
-        if isinstance(X, np.ndarray):
+        if isinstance(X, np.ndarray) or self._modules[0].takes_sparse_input:
             return PREDICT_BATCH
         return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features))
 
     def _predict(self, X: Any, batch_size: int, bounded: bool) -> NDArray[Any]:
-        """The output for a checked ``X``, ``batch_size`` rows at a time (made dense one
-        such batch at a time if sparse); ``bounded``: no ``|x|`` is above what the planned
-        passes take (else ``_run`` checks each batch)."""
+        """The output for a checked ``X`` (dense, or SciPy CSR rows), ``batch_size`` rows at
+        a time; ``bounded``: no ``|x|`` is above what the planned passes take (else ``_run``
+        checks each batch)."""
         n = X.shape[0]
         size = min(n, batch_size)
-        dense = isinstance(X, np.ndarray)  # (else sparse rows: ``_checked`` gives one or the other)
         with blas_threads(thread_count(self.largest_product(size))):
-            if size == n and dense:  # (the common case, in the fewest calls)
+            if size == n:  # (the common case, in the fewest calls)
                 return self._output(X, np.empty((n, self.out_features), self.dtype), bounded)
             Y = np.empty((n, self.out_features), self.dtype)
             for start in range(0, n, size):
-                rows = X[start:start + size]
-                self._output(rows if dense else rows.toarray(), Y[start:start + rows.shape[0]], bounded)
+                self._output(X[start:start + size], Y[start:start + size], bounded)
             return Y
 
-    def _output(self, X: NDArray[Any], out: NDArray[Any], bounded: bool) -> NDArray[Any]:
-        """The output for ``X``, computed on a plan lent for the call (``densenet.kept``)
-        and copied into ``out`` before the plan is given back; returns ``out``."""
-        key = (len(X), False)
-        plan = self._lent.take(key) or plan_chain(self._modules, len(X), self.in_features, self.dtype,
-                                                  input_grad=False)
+    def _output(self, X: Any, out: NDArray[Any], bounded: bool) -> NDArray[Any]:
+        """The output for ``X`` (dense, or SciPy CSR rows), computed on a plan lent for the
+        call (``densenet.kept``) and copied into ``out`` before the plan is given back;
+        returns ``out``."""
+        n, sparse = X.shape[0], is_sparse(X)
+        key = (n, False, sparse)
+        plan = self._lent.take(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
+                                                  input_grad=False, sparse=sparse)
         try:
             out[...] = self._run(plan, X, bounded, False)[0]
         finally:
@@ -503,13 +508,15 @@ class Sequential:
         dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
-    def _run(self, plan: Plan, X: NDArray[Any], bounded: bool, training: bool) -> tuple[NDArray[Any], bool]:
-        """Run ``plan``'s forward pass on ``X``, or ``_rescaled`` for huge inputs
-        (``bounded``: ``X`` is known not to hold any) for ``training`` (the plan's)."""
+    def _run(self, plan: Plan, X: Any, bounded: bool, training: bool) -> tuple[NDArray[Any], bool]:
+        """Run ``plan``'s forward pass on ``X`` (dense, or SciPy CSR rows), or ``_rescaled``
+        for huge inputs (``bounded``: ``X`` is known not to hold any) for ``training`` (the
+        plan's)."""
+        dense = isinstance(X, np.ndarray)
         with np.errstate(over="ignore", invalid="ignore"):
-            if not (bounded or magnitude_at_most(X, _HUGE[self.dtype])):
-                return self._rescaled(X, training), True
-            plan.X[...] = X
+            if not (bounded or magnitude_at_most(X if dense else X.data, _HUGE[self.dtype])):
+                return self._rescaled(X if dense else X.toarray(), training), True
+            plan.feed(X)
             return plan.run_forward(), False
 
     def _rescaled(self, X: NDArray[Any], training: bool) -> NDArray[Any]:

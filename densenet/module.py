@@ -17,6 +17,8 @@ from it through these, never through its class or its private attributes:
 ``input_width``             the number of input features it requires, or None (any)
 ``output_width(width)``     the number of output features for ``width`` input features
 ``wants_ones_column``       whether its passes can use ``[X, 1]`` in place of ``X``
+``takes_sparse_input``      whether its passes, first in a model, can read a batch of SciPy
+                            sparse rows as they are (``Buffers.sparse``)
 ``folds_descent``           whether its planned backward pass can accumulate its gradients
                             into another vector itself (``Buffers.descent``)
 ``in_place``                whether its passes can write ``Y`` over ``X`` and ``dX`` over
@@ -106,6 +108,11 @@ class Module(KeepsPlans):
 
     #: Whether the passes can use ``[X, 1]`` (see ``Buffers.X1``).
     wants_ones_column: ClassVar[bool] = False
+
+    #: Whether ``plan`` reads SciPy sparse rows from ``Buffers.sparse`` when the planner
+    #: gives it them (as the first module of a plan on sparse input); a module that does
+    #: not gets them dense.
+    takes_sparse_input: ClassVar[bool] = False
 
     #: Whether ``plan`` honours ``Buffers.descent`` (folded descent: gradients
     #: accumulated into another vector); a module with parameters that does not

@@ -4,7 +4,8 @@
 loss's plan and the optimiser's in-place update into one list of calls on
 arrays allocated once. A step then
 
-1. takes the batch the caller copied (or gathered) into ``step.X`` and ``step.y``,
+1. takes the batch the caller copied (or gathered) into ``step.X`` (or gave ``step.feed``:
+   SciPy sparse rows) and ``step.y``,
 2. runs the forward calls, reads the loss, runs the backward calls,
 3. updates ``model.params`` in place,
 
@@ -55,6 +56,8 @@ class TrainStep:
             dtype and trailing shape.
         weighted: multiply each sample's loss by its weight in ``step.w``
             (``Loss.weighted_plan``; ``fit`` fills it with weights divided by their mean).
+        sparse: the batches come as SciPy CSR rows, given to ``step.feed``
+            (``Plan.feed``), not copied into ``step.X``.
 
     Fill ``step.X`` and ``step.y`` (and ``step.w``), then ``step()`` returns the batch's loss;
     ``model.grads`` holds its gradient and ``model.params`` has been updated
@@ -63,13 +66,13 @@ class TrainStep:
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-                 target: NDArray[Any], weighted: bool = False) -> None:
+                 target: NDArray[Any], weighted: bool = False, sparse: bool = False) -> None:
         self.params, self.grads = model.params, model.grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
         folding = _folding(optimizer, self.params) if optimizer is not None and large else None
-        plan = model.plan(n, descent=None if folding is None else folding[0])
+        plan = model.plan(n, descent=None if folding is None else folding[0], sparse=sparse)
         plan.check_backward()
-        self.n, self.X = n, plan.X
+        self.n, self.X, self.feed = n, plan.X, plan.feed
         #: how many BLAS threads its steps run on, chosen by timing them (``fit`` sets it)
         self.thread_choice: ThreadChoice | None = None
         self.y = np.zeros((n, *target.shape[1:]), target.dtype)
@@ -97,7 +100,7 @@ class TrainStep:
 
     @staticmethod
     def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-            target: NDArray[Any], weighted: bool = False) -> tuple[Any, ...]:
+            target: NDArray[Any], weighted: bool = False, sparse: bool = False) -> tuple[Any, ...]:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
@@ -106,7 +109,7 @@ class TrainStep:
         if optimizer is not None:
             heavy = optimizer.heavy_ball(model.params)
             folding = (optimizer.plain_descent, heavy if heavy is None else (heavy[0], id(heavy[1])))
-        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted
+        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse
 
     def __call__(self) -> float:
         for call in self.forward:

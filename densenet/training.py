@@ -91,7 +91,7 @@ class _Epoch:
     def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
-        self.sparse = is_sparse(X)  # (a batch of its rows is made dense into the step's input)
+        self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
         self.starts = range(0, n, self.batch_size)
@@ -107,10 +107,10 @@ class _Epoch:
         model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
         weighted = self.w is not None
         self.version = None if optimizer is None else optimizer.settings_version
-        self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted)
+        self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse)
         rest = len(y) - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
-                     else model.train_step(loss, optimizer, rest, y, weighted))
+                     else model.train_step(loss, optimizer, rest, y, weighted, self.sparse))
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -145,9 +145,10 @@ class _Epoch:
 
     def _sparse_batch(self, step: TrainStep, start: int, stop: int) -> TrainStep:
         """``batch`` for a SciPy sparse ``X``: its rows gathered by SciPy (into a new matrix:
-        a step on sparse data allocates) and made dense in the step's input."""
+        a step on sparse data allocates) and fed to the step (``Plan.feed``: as they are if
+        the first module takes them, else made dense in the step's input)."""
         rows = slice(start, stop) if self.shuffled is None else self.shuffled[1][start:stop]
-        step.X[...] = self.X[rows].toarray()
+        step.feed(self.X[rows])
         step.y[...] = self.y[rows]
         if self.w is not None and step.w is not None:
             step.w[...] = self.w[rows]

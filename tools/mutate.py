@@ -109,15 +109,15 @@ def own_tests(file: str) -> list[str]:
 EQUIVALENT: dict[str, str] = {
     "_validation.py:126:17:or->and": "sparse data's bound found False: each batch's values are then checked "
                                      "against it where they are used (Sequential._run), with the same result",
-    "model.py:413:27:swap-bool": "forward's key for its lent plans only has to differ from predict's "
-                                 "two-item keys, which a three-item key does whatever its items",
+    "model.py:417:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+                                 "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:463:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:468:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:531:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:538:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:435:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
+    "training.py:436:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
     "callbacks.py:178:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
@@ -127,9 +127,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:148:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:434:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:435:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:233:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:266:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:200:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
@@ -141,17 +141,17 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:75:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "sigmoid.py:56:13:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements the sigmoid takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:108:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:113:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:250:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:290:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:261:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:294:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:261:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:294:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:214:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:253:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -159,45 +159,43 @@ EQUIVALENT: dict[str, str] = {
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
     "model.py:41:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:450:15:Eq->NotEq": "predict's one call on all of a dense X and its loop over batches give the "
-                                 "same outputs (rows are independent): the branch only spares calls",
     "model.py:44:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:47:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "callbacks.py:131:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
-    "backend.py:76:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:81:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
-    "backend.py:288:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:321:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "callbacks.py:134:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:67:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:69:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "callbacks.py:134:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:495:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:528:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:498:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:531:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:535:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:568:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:586:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:619:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:97:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:106:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:125:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:107:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:126:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:233:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:272:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "optimizer.py:60:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
@@ -209,12 +207,12 @@ EQUIVALENT: dict[str, str] = {
                                   "the steps anew after every epoch and gets the same kept steps",
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
-    "backend.py:229:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:296:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:262:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:329:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:219:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:457:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:490:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
