@@ -291,6 +291,30 @@ def mnist_shape(rep: Report, reps: int) -> None:
     rep.table(["comparison", "ratio", "times"], rows)
 
 
+def sparse_data(rep: Report, reps: int, n: int = 1024) -> None:
+    words, hidden, classes = workloads.BAG_OF_WORDS
+    rep.add("## Sparse rows: a bag of words", "",
+            f"One epoch of {words}-{hidden}-{classes} ReLU/softmax cross-entropy/plain SGD over {n:,} "
+            "rows of 50 word counts (`workloads.bag_of_words`, SciPy CSR): densenet on the sparse rows (a first "
+            "`Dense` multiplies them as they are) vs the same rows dense, and vs scikit-learn's "
+            "MLPClassifier on the sparse rows (`partial_fit`, one epoch).", "")
+    rows = []
+    for batch_size in (32, 256):
+        works = workloads.sparse_epochs(batch_size, n)
+        ours = works["densenet-sparse"]
+        for other, label in (("densenet-dense", "densenet on the rows dense"),
+                             ("sklearn-sparse", "scikit-learn MLPClassifier")):
+            try:
+                r = compare(works[other], ours, reps, block=1)
+            except ImportError:
+                rows.append([str(batch_size), f"{label} / densenet on sparse rows", "not installed", ""])
+                continue
+            rep.data[f"sparse_{other}_{batch_size}"] = r
+            rows.append([str(batch_size), f"{label} / densenet on sparse rows", fmt(r, 1),
+                         f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"])
+    rep.table(["batch size", "comparison", "ratio", "times"], rows)
+
+
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
@@ -482,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256,
            sizes=small if args.smoke else workloads.BIG)
     mnist_shape(rep, reps)
+    sparse_data(rep, reps, 256 if args.smoke else 1024)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep, 0.1 if args.smoke else 1.0)
     memory(rep)

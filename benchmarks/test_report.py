@@ -15,7 +15,8 @@ def test_report_smoke_run(tmp_path, capsys):
     text = (tmp_path / "report.md").read_text()
     for heading in ("Tutorial training (P1)", "2-64-64-1 (P2, P2b)", "Width", "Depth",
                     "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
-                    "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load"):
+                    "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load",
+                    "Sparse rows: a bag of words"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -30,6 +31,7 @@ def test_report_smoke_run(tmp_path, capsys):
              "momentum", "adam", "adamw", "sample_weight", "dropout", "batchnorm")
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
     assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
+    assert data["sparse_densenet-dense_256"]["median"] > 0
     assert set(data["P6"]) == set(report.workloads.LOAD_FITS)
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1

@@ -529,6 +529,63 @@ def _needs_torch() -> object:
     raise AssertionError("unreachable")
 
 
+# -- sparse: a bag of words, kept sparse or made dense ------------------------------------
+
+BAG_OF_WORDS = (10_000, 64, 5)  # words, hidden ReLU units, classes
+
+
+def bag_of_words(n: int = 1024, per_row: int = 50, words: int = BAG_OF_WORDS[0],
+                 seed: int = 0) -> tuple[object, np.ndarray]:
+    """``n`` rows of ``per_row`` word counts (1-3) among ``words`` (a SciPy CSR matrix; a word
+    drawn twice in a row is counted twice) and labels in 0..4, a function of the first words."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n), per_row)
+    X = sparse.csr_matrix((rng.integers(1, 4, n * per_row).astype(np.float64),
+                           (rows, rng.integers(0, words, n * per_row))), shape=(n, words))
+    y = np.asarray(X[:, :BAG_OF_WORDS[-1]].argmax(axis=1)).ravel()
+    return X, y
+
+
+def sparse_epochs(batch_size: int, n: int = 1024) -> dict[str, Work]:
+    """One epoch of 10000-64-5 ReLU/softmax cross-entropy/plain SGD on ``bag_of_words``,
+    in order, three ways: densenet on the sparse rows and on the same rows dense, from the
+    same start, and scikit-learn's MLPClassifier (``partial_fit``: one epoch of the same
+    batches on the sparse rows, from its own start). Each call continues training and
+    returns the parameters it trained."""
+    words, hidden, classes = BAG_OF_WORDS
+    X, y = bag_of_words(n)
+    dense_X = X.toarray()
+    models = {side: dn.Sequential(dn.Dense(words, hidden, init="he_uniform"), dn.ReLU(),
+                                  dn.Dense(hidden, classes), seed=0) for side in ("sparse", "dense")}
+    optimizers = {side: dn.SGD(0.05) for side in models}
+    loss = dn.CrossEntropyLoss()
+
+    def fit(side: str, data: object) -> Work:
+        def epoch() -> np.ndarray:
+            models[side].fit(data, y, loss=loss, optimizer=optimizers[side], epochs=1, batch_size=batch_size,
+                             shuffle=False)
+            return models[side].params
+        return epoch
+
+    return {"densenet-sparse": fit("sparse", X), "densenet-dense": fit("dense", dense_X),
+            "sklearn-sparse": _sklearn_sparse_epoch(models["sparse"], X, y, batch_size)}
+
+
+def _sklearn_sparse_epoch(model: dn.Sequential, X: object, y: np.ndarray, batch_size: int) -> Work:
+    from sklearn.neural_network import MLPClassifier
+
+    net = MLPClassifier(hidden_layer_sizes=(model[0].out_features,), solver="sgd", learning_rate_init=0.05,
+                        momentum=0.0, alpha=0.0, batch_size=batch_size, shuffle=False, random_state=0)
+
+    def epoch() -> np.ndarray:
+        net.partial_fit(X, y, classes=np.arange(BAG_OF_WORDS[-1]))
+        return np.concatenate([part for W, b in zip(net.coefs_, net.intercepts_) for part in (W.ravel(), b)])
+
+    return epoch
+
+
 # -- under load: the same fits with busy processes beside them -------------------------
 
 @contextlib.contextmanager

@@ -123,7 +123,7 @@ def as_sparse_rows(data: Any, name: str, dtype: DTypeLike, bound: float) -> tupl
         first = (int(np.searchsorted(rows.indptr, bad[0], side="right")) - 1, int(rows.indices[bad[0]]))
         raise ValueError(f"{name} holds {len(bad)} non-finite value(s) (NaN or inf) as "
                          f"{np.dtype(dtype).name}, the first at index {first}")
-    return rows, not values.size or magnitude_at_most(values, bound)
+    return rows, magnitude_at_most(values, bound)
 
 
 def _two_d(array: NDArray[Any], name: str) -> NDArray[Any]:

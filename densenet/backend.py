@@ -291,6 +291,8 @@ def abs_sum(v: NDArray[Any]) -> float | None:
     if asum is None or not (v.flags.c_contiguous or v.flags.f_contiguous):
         return None
     flat = v if v.ndim == 1 else v.ravel(order="K")  # a view, in memory order
+    if not flat.size:  # (BLAS refuses an empty vector)
+        return 0.0
     if flat.size <= BLAS_SMALL:
         return asum(flat)  # one call: the parameters checked after every epoch of a small model
     total = 0.0

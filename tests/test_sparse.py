@@ -233,6 +233,15 @@ def test_huge_sparse_values_take_the_rescaled_path_as_dense_ones_do():
     assert_array_equal(model.predict(sparse.csr_matrix(X)), model.predict(X))
 
 
+def test_rows_without_values_beside_huge_ones():
+    """With a value beyond 2**511 in X, each chunk is checked on its own: one that stores no
+    value at all is bounded (and is not the rescaled path's business)."""
+    X = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1e308, 0.0, 0.0]])
+    model = dn.Sequential(dn.Dense(3, 2), dn.Sigmoid(), seed=0)
+    assert_array_equal(model.predict(sparse.csr_matrix(X), batch_size=1), model.predict(X, batch_size=1))
+    assert model.predict(sparse.csr_matrix((2, 3))).shape == (2, 2)
+
+
 def test_sparse_targets_are_refused_by_name():
     X, y, _ = data()
     with pytest.raises(TypeError, match="y is a SciPy sparse csr_matrix"):

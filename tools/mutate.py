@@ -107,8 +107,6 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "_validation.py:126:17:or->and": "sparse data's bound found False: each batch's values are then checked "
-                                     "against it where they are used (Sequential._run), with the same result",
     "model.py:417:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
@@ -146,9 +144,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:290:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:294:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:296:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:294:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:296:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:253:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
@@ -168,7 +166,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:81:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
-    "backend.py:321:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:323:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "callbacks.py:134:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
@@ -180,13 +178,13 @@ EQUIVALENT: dict[str, str] = {
                              "the explicit flush does not lean on that",
     "callbacks.py:134:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
-    "backend.py:528:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:530:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:531:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:533:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:568:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:570:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:619:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:621:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:97:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -208,11 +206,11 @@ EQUIVALENT: dict[str, str] = {
     "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
                                    "kept: astype without a copy), it only costs time",
     "backend.py:262:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:329:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:331:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:219:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:490:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:492:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
