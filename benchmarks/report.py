@@ -295,8 +295,8 @@ def sparse_data(rep: Report, reps: int, n: int = 1024) -> None:
     words, hidden, classes = workloads.BAG_OF_WORDS
     rep.add("## Sparse rows: a bag of words", "",
             f"One epoch of {words}-{hidden}-{classes} ReLU/softmax cross-entropy/plain SGD over {n:,} "
-            "rows of 50 word counts (`workloads.bag_of_words`, SciPy CSR): densenet on the sparse rows (a first "
-            "`Dense` multiplies them as they are) vs the same rows dense, and vs scikit-learn's "
+            "rows of 50 word counts (`workloads.bag_of_words`, SciPy CSR): densenet on the sparse rows "
+            "(a first `Dense` multiplies them as they are) vs the same rows dense, and vs scikit-learn's "
             "MLPClassifier on the sparse rows (`partial_fit`, one epoch).", "")
     rows = []
     for batch_size in (32, 256):
