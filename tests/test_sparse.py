@@ -106,6 +106,37 @@ def test_forward_and_backward_on_sparse_rows_equal_the_dense_passes(dtype):
     close(sparse_model.grads, dense.grads, dtype)
 
 
+def test_a_planned_pass_on_sparse_rows_computes_dX_only_when_asked_and_before_the_update():
+    """A plan on sparse rows with dL/dX: ``run_backward(input_grad=False)`` leaves ``dX``
+    unwritten; with folded descent onto the weights, ``dX`` is taken from the weights
+    before the update."""
+    X, _, _ = data(6)
+    rows = sparse.csr_matrix(X)
+    dY = np.random.default_rng(1).standard_normal((6, 3))
+    model = network()
+    plan = model.plan(6, input_grad=True, sparse=True)
+    plan.dX[...] = np.nan
+    plan.feed(rows)
+    plan.run_forward()
+    plan.dY[...] = np.random.default_rng(2).standard_normal(plan.dY.shape)
+    assert plan.run_backward(input_grad=False) is None
+    assert np.isnan(plan.dX).all()
+    plan.run_backward()
+    assert np.isfinite(plan.dX).all()
+
+    lone = dn.Sequential(dn.Dense(30, 3), seed=0)
+    start = lone.params.copy()
+    plan = lone.plan(6, input_grad=True, descent=lone.params, sparse=True)
+    plan.descent.alpha, plan.descent.beta = -0.1, 1.0
+    plan.feed(rows)
+    plan.run_forward()
+    plan.dY[...] = dY
+    plan.run_backward()
+    close(plan.dX, dY @ start[:-3].reshape(30, 3).T)
+    close(lone[0].W, start[:-3].reshape(30, 3) - 0.1 * X.T @ dY)
+    close(lone[0].b, start[-3:] - 0.1 * dY.sum(axis=0))
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_folded_descent_on_sparse_rows_leaves_the_weights_of_unused_features_alone(momentum):
     """A step large enough to fold the SGD update into the gradient products (``densenet.plan``)

@@ -333,6 +333,8 @@ def test_a_step_key_follows_what_the_step_is_built_from():
     assert TrainStep.key(model, loss, optimizer, 8, np.hstack([y, y])) != key  # (a loss of any shape)
     assert TrainStep.key(model, loss, optimizer, 8, y, weighted=True) != key  # a step with sample weights
     assert TrainStep.key(model, loss, optimizer, 8, y, weighted=False) == key
+    assert TrainStep.key(model, loss, optimizer, 8, y, sparse=True) != key  # a step fed SciPy sparse rows
+    assert TrainStep.key(model, loss, optimizer, 8, y, sparse=False) == key
     optimizer.momentum = 0.5
     assert TrainStep.key(model, loss, optimizer, 8, y) != key
 

@@ -107,6 +107,10 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "backend.py:182:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+                                       "test only spares that pass",
+    "model.py:466:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+                                 "four-item keys, which a three-item key does whatever its items",
     "model.py:417:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
