@@ -47,6 +47,13 @@ def test_abs_sum_is_the_sum_of_magnitudes_and_bounds_every_one(size, dtype, orde
     assert total >= np.abs(v).max()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_abs_sum_of_nothing_is_zero(dtype):
+    """(BLAS's asum refuses an empty vector; a chunk of sparse rows may store no value.)"""
+    assert backend.abs_sum(np.zeros((0, 3), dtype)) == 0.0
+    assert backend.magnitude_at_most(np.zeros(0, dtype), 0.0)
+
+
 def test_abs_sum_is_none_for_what_blas_cannot_read_in_one_block():
     assert backend.abs_sum(np.arange(10)) is None  # integers
     assert backend.abs_sum(np.ones((4, 6))[:, ::2]) is None  # strided
