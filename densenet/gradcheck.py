@@ -91,7 +91,9 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
 
     Args:
         model: the model; it is not touched (a copy is checked).
-        X, y: a batch, validated like ``fit``'s.
+        X, y: a batch, validated like ``fit``'s. A SciPy sparse ``X`` is checked on the
+            passes ``fit`` runs on sparse rows, every entry stored (the input gradient
+            is checked at every entry, zeros included).
         loss: a ``densenet.Loss``; default ``MSELoss()``.
         sample_weight: ``(N,)``: check the gradients of the loss with each sample's
             loss multiplied by its weight (``Loss.weighted_plan``).
@@ -120,12 +122,20 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
             "(finite differences need float64)", UserWarning, stacklevel=2)
     model = model.clone(dtype=np.float64)
     inputs, target = model.check_data(X, y, loss)
-    inputs = inputs.toarray() if is_sparse(inputs) else inputs.copy()  # nudged in place below
+    sparse = is_sparse(inputs)
+    rows = None
+    if sparse:  # the passes fit runs on sparse rows, on rows that store every entry, zeros too
+        n, k = inputs.shape
+        every = (inputs.toarray().reshape(-1), np.tile(np.arange(k), n), np.arange(0, n * k + 1, k))
+        rows = type(inputs)(every, shape=(n, k))
+        inputs = rows.data.reshape(n, k)  # nudging an entry below nudges the rows
+    else:
+        inputs = inputs.copy()  # nudged in place below
     # on the planned passes that fit and forward/backward run, the data validated once: the
     # loss is evaluated twice per parameter and input element (thousands of times for a
     # small network), and predict and the loss's forward would check their inputs at each
     # (about 3x the time)
-    plan = model.plan(len(inputs), input_grad=True)
+    plan = model.plan(len(inputs), input_grad=True, sparse=sparse)
     planned = (loss.plan(plan.Y, target.copy(), plan.dY) if weight is None
                else loss.weighted_plan(plan.Y, target.copy(), plan.dY, weight.copy()))
     forward = (*plan.forward, *planned.forward)
@@ -136,7 +146,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
 
     def value() -> float:
         model.set_side_state(side)
-        plan.X[...] = inputs
+        plan.feed(inputs if rows is None else rows)
         for call in forward:
             call()
         return planned.value()

@@ -279,10 +279,20 @@ def test_sparse_targets_are_refused_by_name():
         network().fit(X, sparse.csr_matrix(y))
 
 
-def test_gradcheck_takes_sparse_inputs():
+def test_gradcheck_takes_sparse_inputs_and_checks_the_sparse_passes(monkeypatch):
     X, y, _ = data(8)
     model = network()
-    assert dn.gradcheck(model, sparse.csr_matrix(X), y).ok
+    report = dn.gradcheck(model, sparse.csr_matrix(X), y)
+    assert report.ok
+    assert report.checks[-1].name == "input X" and report.checks[-1].analytic.shape == X.shape
+    run = backend.sparse_gradient
+
+    def doubled(rows, dY, out, alpha, beta):  # a wrong weight gradient on sparse rows only
+        run(rows, dY, out, 2 * alpha, beta)
+
+    monkeypatch.setattr(backend, "sparse_gradient", doubled)
+    assert not dn.gradcheck(model, sparse.csr_matrix(X), y, raise_exception=False).ok
+    assert dn.gradcheck(model, X, y).ok
 
 
 @pytest.mark.parametrize("estimator", ["classifier", "regressor"])
