@@ -189,6 +189,13 @@ def _refuse(values: NDArray[Any], outside: NDArray[Any], rule: str, name: str, o
     return values
 
 
+def flag(value: object, owner: str, name: str) -> bool:
+    """``value``, which must be True or False (NumPy's too), as a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
                    high: float = math.inf, high_open: bool = False, low_open: bool = False) -> float:
     """``value`` as a finite float in the interval from ``low`` to ``high`` (closed unless

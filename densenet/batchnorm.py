@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter, positive_int
+from ._validation import flag, hyperparameter, positive_int
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
@@ -21,19 +21,22 @@ class BatchNorm1d(Module):
     ``N`` rows), and each training pass updates the running statistics,
     ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased
     there, times ``N / (N - 1)``); at inference they are the running ones. PyTorch's
-    ``torch.nn.BatchNorm1d`` on ``(N, C)`` inputs (``affine=True``,
-    ``track_running_stats=True``; PyTorch's ``weight`` and ``bias`` are ``gamma``
-    and ``beta`` here).
+    ``torch.nn.BatchNorm1d`` on ``(N, C)`` inputs (with ``track_running_stats=True``;
+    PyTorch's ``weight`` and ``bias`` are ``gamma`` and ``beta`` here).
 
     Args:
         num_features: ``C``, the number of features, >= 1.
         eps: added to the variance, > 0 (default 1e-5).
         momentum: the weight of each batch in the running statistics, from 0 to 1
             (default 0.1). ``eps`` and ``momentum`` may be changed between steps.
+        affine: learn ``gamma`` and ``beta`` (default); False: ``Y`` is the normalised
+            input itself, and the module has no parameters.
 
     Attributes:
         gamma, beta: the scale and shift, ``(C,)`` each (views into the model's
             ``params``: ones and zeros to start); ``dgamma``, ``dbeta`` their gradients.
+            With ``affine=False`` the module has none of these four (PyTorch's
+            ``weight`` and ``bias`` are None then).
         running_mean, running_var: ``(C,)`` each (views into the model's ``state``:
             zeros and ones to start), saved, copied and pickled with the model.
 
@@ -79,8 +82,10 @@ class BatchNorm1d(Module):
     _eps: float
     _momentum: float
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True) -> None:
         self.num_features = positive_int(num_features, "BatchNorm1d: num_features")
+        self._affine = flag(affine, "BatchNorm1d", "affine")
         # eps, momentum and 1 - momentum as 0-d arrays of each float dtype, read by the
         # planned passes at each call: setting eps or momentum changes every plan
         self._constants = {np.dtype(t): tuple(np.zeros((), t) for _ in range(3))
@@ -88,6 +93,11 @@ class BatchNorm1d(Module):
         self.eps, self.momentum = eps, momentum
         self.bind()
         self._start()
+
+    @property
+    def affine(self) -> bool:
+        """Whether it learns ``gamma`` and ``beta`` (fixed: it shapes the parameters)."""
+        return self._affine
 
     @property
     def eps(self) -> float:
@@ -118,9 +128,11 @@ class BatchNorm1d(Module):
             keep[...] = 1.0 - momentum
 
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return (self.num_features,), (self.num_features,)
+        return ((self.num_features,), (self.num_features,)) if self.affine else ()
 
     def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
+        if not self.affine:
+            return {}
         gamma, beta = blocks
         return {"gamma": gamma, "beta": beta}
 
@@ -136,25 +148,28 @@ class BatchNorm1d(Module):
         return self.num_features
 
     def config(self) -> dict[str, Any]:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine}
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
         self._start()
 
     def _start(self) -> None:
         """Scale 1, shift 0, running mean 0 and variance 1 (what a new module has)."""
-        self.gamma[...], self.beta[...] = 1.0, 0.0
+        if self.affine:
+            self.gamma[...], self.beta[...] = 1.0, 0.0
         self.running_mean[...], self.running_var[...] = 0.0, 1.0
 
     def to_onnx(self, graph: Any, x: str) -> str:
+        size, dtype = self.num_features, self.running_mean.dtype
+        gamma, beta = ((self.gamma, self.beta) if self.affine
+                       else (np.ones(size, dtype), np.zeros(size, dtype)))
         inputs = [graph.constant(array, name) for array, name in
-                  ((self.gamma, "gamma"), (self.beta, "beta"), (self.running_mean, "mean"),
-                   (self.running_var, "var"))]
+                  ((gamma, "gamma"), (beta, "beta"), (self.running_mean, "mean"), (self.running_var, "var"))]
         return graph.node("BatchNormalization", [x, *inputs], epsilon=self.eps)  # an exported model infers
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        (gamma, beta), (dgamma, dbeta) = buffers.params, buffers.grads
         running_mean, running_var = buffers.state
         n, dtype, size = X.shape[0], Y.dtype, self.num_features
         if buffers.training and n < 2:
@@ -180,25 +195,34 @@ class BatchNorm1d(Module):
             mean, var = running_mean, running_var
             forward = _centre(X, mean, rows, centred)
         forward += [partial(np.add, var, eps, inv_std), partial(np.sqrt, inv_std, inv_std),
-                    partial(np.reciprocal, inv_std, inv_std), partial(np.multiply, gamma, inv_std, scale)]
+                    partial(np.reciprocal, inv_std, inv_std)]
+        if self.affine:
+            (gamma, beta), (dgamma, dbeta) = buffers.params, buffers.grads
+            forward.append(partial(np.multiply, gamma, inv_std, scale))
+        else:  # gamma 1 and beta 0
+            scale, beta = inv_std, None
         if buffers.negate_output:  # -Y for the next module, at no cost: -scale and -beta
-            minus_scale, minus_beta = np.zeros(size, dtype), np.zeros(size, dtype)
-            forward += [partial(np.negative, scale, minus_scale), partial(np.negative, beta, minus_beta),
+            minus_scale, minus_beta = np.zeros(size, dtype), None if beta is None else np.zeros(size, dtype)
+            forward += [partial(np.negative, scale, minus_scale),
+                        *([] if beta is None else [partial(np.negative, beta, minus_beta)]),
                         *_affine(centred, minus_scale, minus_beta, rows, Y)]
         else:
             forward += _affine(centred, scale, beta, rows, Y)
-        # dbeta = sum(dY), dgamma = sum(dY * (X - mean)) / std, over the rows; into spare
-        # vectors when the descent is folded (the gradient blocks are then what it updates)
+        # dbeta = sum(dY), dgamma = sum(dY * (X - mean)) / std, over the rows (what dX is
+        # made of in training too); into spare vectors when the descent is folded (the
+        # gradient blocks are then what it updates) or there are no parameters
         folded = buffers.descent
-        g_gamma, g_beta = (dgamma, dbeta) if folded is None else np.zeros((2, size), dtype)
-        backward: list[Call] = [partial(np.dot, ones, dY, g_beta), partial(np.multiply, dY, centred, rows),
-                                partial(np.dot, ones, rows, g_gamma),
-                                partial(np.multiply, g_gamma, inv_std, g_gamma)]
+        g_gamma, g_beta = (dgamma, dbeta) if self.affine and folded is None else np.zeros((2, size), dtype)
+        sums: list[Call] = [partial(np.dot, ones, dY, g_beta), partial(np.multiply, dY, centred, rows),
+                            partial(np.dot, ones, rows, g_gamma),
+                            partial(np.multiply, g_gamma, inv_std, g_gamma)]
+        backward = sums if self.affine else []
         input_grad: list[Call] = []
         if dX is not None and buffers.training:
             # dX = scale * (dY - mean(dY)) - (X - mean) * scale / std * mean(dY * (X - mean)) / std
             share, scale_n = np.zeros(size, dtype), np.zeros(size, dtype)
-            input_grad = [*_scale(dY, scale, rows, dX), partial(np.multiply, scale, 1.0 / n, scale_n),
+            input_grad = [*([] if self.affine else sums),
+                          *_scale(dY, scale, rows, dX), partial(np.multiply, scale, 1.0 / n, scale_n),
                           partial(np.multiply, g_gamma, inv_std, share),
                           partial(np.multiply, share, scale_n, share),
                           *_scale(centred, share, rows, rows), partial(np.subtract, dX, rows, dX),
@@ -214,7 +238,8 @@ class BatchNorm1d(Module):
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value, default in
-                        (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1)) if value != default)
+                        (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1),
+                         ("affine", self.affine, True)) if value != default)
         return f"BatchNorm1d(num_features={self.num_features}{extra})"
 
 
@@ -228,13 +253,14 @@ def _centre(X: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[A
     return [partial(np.copyto, rows, v), partial(np.subtract, X, rows, out)]
 
 
-def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any], rows: NDArray[Any],
+def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any] | None, rows: NDArray[Any],
             Y: NDArray[Any]) -> list[Call]:
-    """``Y = xhat * gamma + beta``; a strided ``Y`` (the next module's ``[X, 1]``) gets a
-    contiguous result copied in."""
+    """``Y = xhat * gamma + beta`` (None: no ``beta``); a strided ``Y`` (the next module's
+    ``[X, 1]``) gets a contiguous result copied in."""
     out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, Y.dtype)
-    calls: list[Call] = [*_scale(xhat, gamma, rows, out), partial(np.copyto, rows, beta),
-                         partial(np.add, out, rows, out)]
+    shift: list[Call] = ([] if beta is None
+                         else [partial(np.copyto, rows, beta), partial(np.add, out, rows, out)])
+    calls: list[Call] = [*_scale(xhat, gamma, rows, out), *shift]
     return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
 
 

@@ -7,18 +7,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter
+from ._validation import flag, hyperparameter
 from .backend import scaled_add
 from .optimizer import Optimizer, setting
 
 #: the arrays last stepped, the settings version and the settings read then
 _Pair = tuple[NDArray[Any], NDArray[Any], int, tuple[float, float, bool]]
-
-
-def _flag(value: object, owner: str, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _check_nesterov(momentum: float, nesterov: bool) -> None:
@@ -64,8 +58,8 @@ class SGD(Optimizer):
     # each step reads them; fit rebuilds its planned steps when one changes
     momentum = setting("momentum", hyperparameter)
     weight_decay = setting("weight_decay", hyperparameter)
-    nesterov = setting("nesterov", _flag)
-    fold = setting("fold", _flag, default=True)  # (an SGD pickled before fold existed folds)
+    nesterov = setting("nesterov", flag)
+    fold = setting("fold", flag, default=True)  # (an SGD pickled before fold existed folds)
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, fold: bool = True) -> None:

@@ -16,9 +16,11 @@ from .conftest import COPIES, copied, diverge_beside_a_recording_copy
 from .torch_twin import torch_flat_grads, torch_flat_params, torch_flat_state, torch_twin
 
 
-def normalised(dtype=np.float64, seed=0, momentum=0.1):
-    return dn.Sequential(dn.Dense(5, 16), dn.BatchNorm1d(16, momentum=momentum), dn.ReLU(), dn.Dense(16, 8),
-                         dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 3), dtype=dtype, seed=seed)
+def normalised(dtype=np.float64, seed=0, momentum=0.1, affine=True):
+    """Two BatchNorm1d; with ``affine=False`` the first has no parameters (the second keeps them)."""
+    return dn.Sequential(dn.Dense(5, 16), dn.BatchNorm1d(16, momentum=momentum, affine=affine), dn.ReLU(),
+                         dn.Dense(16, 8), dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 3), dtype=dtype,
+                         seed=seed)
 
 
 def data(n=32, seed=0):
@@ -32,7 +34,8 @@ def randomised(model, seed=1):
     for module in model:
         if module.batch_statistics:
             size = module.num_features
-            module.gamma, module.beta = rng.uniform(0.5, 2, size), rng.standard_normal(size)
+            if module.affine:
+                module.gamma, module.beta = rng.uniform(0.5, 2, size), rng.standard_normal(size)
             module.running_mean, module.running_var = rng.standard_normal(size), rng.uniform(0.5, 2, size)
     return model
 
@@ -113,7 +116,7 @@ def test_a_module_on_its_own_trains_on_its_own_statistics():
 
 def test_the_defaults_and_parameters_are_pytorchs():
     norm = dn.BatchNorm1d(4)
-    assert (norm.eps, norm.momentum) == (1e-5, 0.1)
+    assert (norm.eps, norm.momentum, norm.affine) == (1e-5, 0.1, True)
     assert_array_equal(norm.gamma, 1.0)
     assert_array_equal(norm.beta, 0.0)
     assert_array_equal(norm.running_mean, 0.0)
@@ -123,6 +126,20 @@ def test_the_defaults_and_parameters_are_pytorchs():
     other = dn.BatchNorm1d(2, eps=1e-3, momentum=0.5)
     assert repr(other) == "BatchNorm1d(num_features=2, eps=0.001, momentum=0.5)"
     assert norm.batch_statistics and not norm.random
+    plain = dn.BatchNorm1d(3, affine=False)
+    assert plain.param_shapes() == () and plain.n_params == 0 and plain.state_shapes() == ((3,), (3,))
+    assert repr(plain) == "BatchNorm1d(num_features=3, affine=False)"
+    assert not hasattr(plain, "gamma") and not hasattr(plain, "dbeta")
+    assert type(plain)(**plain.config()).affine is False
+
+
+def test_without_affine_the_output_is_the_normalised_input():
+    X = np.array([[1.0, 2.0], [3.0, 7.0], [0.0, 1.0]])
+    model = dn.Sequential(dn.BatchNorm1d(2, affine=False), seed=0)
+    assert model.params.size == 0
+    assert_allclose(model.forward(X), (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + 1e-5), rtol=1e-14)
+    assert_allclose(model.eval().forward(X), (X - 0.1 * X.mean(axis=0)) / np.sqrt(
+        0.9 + 0.1 * X.var(axis=0, ddof=1) + 1e-5), rtol=1e-14)
 
 
 def test_the_summary_counts_the_state_apart_from_the_parameters():
@@ -144,13 +161,14 @@ def test_reset_parameters_starts_the_running_statistics_again():
     ("eps", 0.0, ValueError), ("eps", -1e-5, ValueError), ("eps", float("inf"), ValueError),
     ("eps", float("nan"), ValueError), ("eps", "1e-5", TypeError),
     ("momentum", -0.1, ValueError), ("momentum", 1.5, ValueError), ("momentum", float("nan"), ValueError),
-    ("momentum", None, TypeError), ("momentum", True, TypeError),
+    ("momentum", None, TypeError), ("momentum", True, TypeError), ("affine", "yes", TypeError),
+    ("affine", 1, TypeError),
 ])
 def test_bad_arguments_are_refused_by_name(name, value, error):
     arguments = {"num_features": 3, name: value}
     with pytest.raises(error, match=name):
         dn.BatchNorm1d(**arguments)
-    if name != "num_features":  # a setter refuses it the same way, and keeps the old value
+    if name in ("eps", "momentum"):  # a setter refuses it the same way, and keeps the old value
         norm = dn.BatchNorm1d(3, eps=1e-3, momentum=0.2)
         with pytest.raises(error, match=name):
             setattr(norm, name, value)
@@ -178,10 +196,11 @@ def test_widths_must_match():
 
 # -- PyTorch ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
-def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training):
+def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training, affine):
     torch = pytest.importorskip("torch")
-    model = randomised(normalised(momentum=0.3)).train(training)
+    model = randomised(normalised(momentum=0.3, affine=affine)).train(training)
     net = torch_twin(model)
     X, y = data()
     loss = dn.MSELoss()
@@ -196,12 +215,13 @@ def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training
     assert_allclose(model.state, torch_flat_state(net), rtol=1e-10)
 
 
-@pytest.mark.parametrize("which", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("which", ["sgd", "momentum", "adam", "adam-without-affine"])
 def test_a_fit_follows_pytorchs_training_loop(which):
     """Four epochs of four batches: every parameter and running statistic as in PyTorch's
     loop with its optimiser, train mode for the steps (batch statistics)."""
     torch = pytest.importorskip("torch")
-    model = normalised(seed=2)
+    model = normalised(seed=2, affine=which != "adam-without-affine")
+    which = which.split("-")[0]
     net = torch_twin(model)
     X, y = data(64)
     optimizer, theirs = {"sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
@@ -331,8 +351,9 @@ def test_early_stopping_restores_the_best_epochs_running_statistics():
     assert_array_equal(model.state, record.states[stop.best_epoch])
 
 
-def test_gradcheck_passes_in_training_and_leaves_the_model():
-    model = randomised(normalised())
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_passes_in_training_and_leaves_the_model(affine):
+    model = randomised(normalised(affine=affine))
     X, y = data(12)
     params, state = model.params.copy(), model.state.copy()
     report = dn.gradcheck(model, X, y)
@@ -343,9 +364,10 @@ def test_gradcheck_passes_in_training_and_leaves_the_model():
 
 # -- copies, files, the ecosystem ------------------------------------------------------------------
 
+@pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("how", COPIES)
-def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, tmp_path):
-    model = normalised()
+def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, affine, tmp_path):
+    model = normalised(affine=affine)
     X, y = data()
     model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
     twin = copied(model, how, tmp_path)
@@ -396,13 +418,14 @@ def test_a_file_without_the_state_its_architecture_has_is_refused(tmp_path):
             dn.load(path)
 
 
+@pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_onnx_export_infers_on_the_running_statistics(dtype):
+def test_the_onnx_export_infers_on_the_running_statistics(dtype, affine):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from densenet.onnx import export
 
-    model = randomised(normalised(dtype))
+    model = randomised(normalised(dtype, affine=affine))
     X = data()[0].astype(dtype)
     proto = export(model)
     onnx.checker.check_model(proto, full_check=True)
@@ -429,25 +452,34 @@ def test_huge_inputs_infer_on_the_running_statistics():
     assert dropping.rng.bit_generator.state == draws
 
 
+@pytest.mark.parametrize("negate", [False, True])
+@pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
-def test_it_plans_into_a_strided_output(training):
+def test_it_plans_into_a_strided_output(training, affine, negate):
     """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
-    next module's ``[X, 1]``): every row is written, nothing beside it."""
+    next module's ``[X, 1]``): every row is written, nothing beside it; asked for minus its
+    output (for a Sigmoid after it), it writes that, and says so."""
     from densenet.chain import Buffers
 
-    norm = dn.BatchNorm1d(3)
-    norm.gamma, norm.beta = [1.0, 2.0, 3.0], [0.5, 0.0, -0.5]
+    norm = dn.BatchNorm1d(3, affine=affine)
+    gamma, beta = np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.0, -0.5])
+    if affine:
+        norm.gamma, norm.beta = gamma, beta
+    else:
+        gamma, beta = 1.0, 0.0
     norm.running_mean, norm.running_var = [1.0, 0.0, -1.0], [4.0, 1.0, 0.25]
     X = np.array([[1.0, 2.0, 3.0], [3.0, -1.0, 0.0], [0.0, 0.5, 2.0], [2.0, 2.0, 2.0]])
     mean, var = (X.mean(axis=0), X.var(axis=0)) if training else (norm.running_mean, norm.running_var)
-    expected = norm.gamma * (X - mean) / np.sqrt(var + 1e-5) + norm.beta
+    expected = gamma * (X - mean) / np.sqrt(var + 1e-5) + beta
     out = np.zeros((4, 5))
     params, grads = norm.blocks()
     passes = norm.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((4, 3)), dX=None, params=params,
-                               grads=grads, training=training, state=norm.state_blocks()))
+                               grads=grads, training=training, state=norm.state_blocks(),
+                               negate_output=negate))
     for call in passes.forward:
         call()
-    assert_allclose(out[:, 1:4], expected, rtol=1e-14)
+    assert passes.negated == negate
+    assert_allclose(out[:, 1:4], -expected if negate else expected, rtol=1e-14)
     assert not out[:, [0, 4]].any()
 
 

@@ -20,9 +20,11 @@ def torch_twin(model: dn.Sequential):
                 linear.bias[...] = torch.tensor(module.b.copy())
             layers.append(linear)
         elif isinstance(module, dn.BatchNorm1d):
-            norm = torch.nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum)
-            values = {"weight": module.gamma, "bias": module.beta, "running_mean": module.running_mean,
-                      "running_var": module.running_var}
+            norm = torch.nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum,
+                                        affine=module.affine)
+            values = {"running_mean": module.running_mean, "running_var": module.running_var}
+            if module.affine:
+                values.update(weight=module.gamma, bias=module.beta)
             with torch.no_grad():
                 for name, value in values.items():
                     getattr(norm.double(), name)[...] = torch.tensor(value.copy())
@@ -41,7 +43,7 @@ def torch_flat_grads(net) -> np.ndarray:
     for layer in net:
         if isinstance(layer, torch.nn.Linear):
             blocks.append(np.vstack([layer.weight.grad.numpy().T, layer.bias.grad.numpy()[None]]).ravel())
-        elif isinstance(layer, torch.nn.BatchNorm1d):
+        elif isinstance(layer, torch.nn.BatchNorm1d) and layer.affine:
             blocks += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
     return np.concatenate(blocks)
 
@@ -54,7 +56,7 @@ def torch_flat_params(net) -> np.ndarray:
         if isinstance(layer, torch.nn.Linear):
             blocks.append(np.vstack([layer.weight.detach().numpy().T,
                                      layer.bias.detach().numpy()[None]]).ravel())
-        elif isinstance(layer, torch.nn.BatchNorm1d):
+        elif isinstance(layer, torch.nn.BatchNorm1d) and layer.affine:
             blocks += [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
     return np.concatenate(blocks)
 
