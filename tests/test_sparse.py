@@ -332,3 +332,33 @@ def test_a_pipeline_with_a_sparse_encoder_predicts_as_with_a_dense_one():
     assert sparse.issparse(pipes[0][0].fit_transform(categories))
     predictions = [pipe.fit(categories, labels).predict(categories) for pipe in pipes]
     assert_array_equal(predictions[0], predictions[1])
+
+
+def test_a_text_pipeline_trains_on_tfidf_rows():
+    """``TfidfVectorizer`` gives CSR rows; the classifier learns which words mark a class,
+    and the fitted pipeline survives a pickle."""
+    pytest.importorskip("sklearn")
+    import pickle
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    from densenet.sklearn import DenseNetClassifier
+
+    rng = np.random.default_rng(0)
+    filler = "the a of and to in is it that was for on with as by at from".split()
+    marks = {"sport": "match goal team score player coach".split(),
+             "weather": "rain cloud storm wind sunny forecast".split()}
+    texts, labels = [], []
+    for _ in range(60):
+        label = str(rng.choice(list(marks)))
+        words = [*rng.choice(filler, 8), *rng.choice(marks[label], 2)]
+        texts.append(" ".join(rng.permutation(words)))
+        labels.append(label)
+    pipe = make_pipeline(TfidfVectorizer(), DenseNetClassifier(hidden_layer_sizes=(16,), max_iter=100,
+                                                               learning_rate_init=0.01, random_state=0))
+    assert sparse.issparse(pipe[0].fit_transform(texts))
+    pipe.fit(texts, labels)
+    assert pipe.score(texts, labels) == 1.0
+    assert list(pipe.predict(["a storm and rain", "the team and the coach"])) == ["weather", "sport"]
+    assert list(pickle.loads(pickle.dumps(pipe)).predict(texts)) == list(pipe.predict(texts))
