@@ -346,9 +346,9 @@ def test_a_text_pipeline_trains_on_tfidf_rows():
     from densenet.sklearn import DenseNetClassifier
 
     rng = np.random.default_rng(0)
-    filler = "the a of and to in is it that was for on with as by at from".split()
-    marks = {"sport": "match goal team score player coach".split(),
-             "weather": "rain cloud storm wind sunny forecast".split()}
+    filler = ["the", "a", "of", "and", "to", "in", "is", "it", "that", "was", "for", "on", "with"]
+    marks = {"sport": ["match", "goal", "team", "score", "player", "coach"],
+             "weather": ["rain", "cloud", "storm", "wind", "sunny", "forecast"]}
     texts, labels = [], []
     for _ in range(60):
         label = str(rng.choice(list(marks)))
