@@ -126,7 +126,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     rows = None
     if sparse:  # the passes fit runs on sparse rows, on rows that store every entry, zeros too
         n, k = inputs.shape
-        every = (inputs.toarray().reshape(-1), np.tile(np.arange(k), n), np.arange(0, n * k + 1, k))
+        every = (inputs.toarray().ravel(), np.tile(np.arange(k), n), np.arange(0, n * k + 1, k))
         rows = type(inputs)(every, shape=(n, k))
         inputs = rows.data.reshape(n, k)  # nudging an entry below nudges the rows
     else:

@@ -290,6 +290,8 @@ def test_gradcheck_takes_sparse_inputs_and_checks_the_sparse_passes(monkeypatch)
     def doubled(rows, dY, out, alpha, beta):  # a wrong weight gradient on sparse rows only
         run(rows, dY, out, 2 * alpha, beta)
 
+    one = dn.Sequential(dn.Dense(1, 2), dn.Tanh(), dn.Dense(2, 3), seed=0)  # (rows of one entry each)
+    assert dn.gradcheck(one, sparse.csr_matrix(X[:, :1]), y).ok
     monkeypatch.setattr(backend, "sparse_gradient", doubled)
     assert not dn.gradcheck(model, sparse.csr_matrix(X), y, raise_exception=False).ok
     assert dn.gradcheck(model, X, y).ok
