@@ -413,7 +413,7 @@ class Sequential:
         statistics (updating its running ones); after ``eval()`` they infer, as in ``predict``.
         """
         batch, bounded = self._checked(X)
-        training, n, sparse = self._training, batch.shape[0], is_sparse(batch)
+        training, n, sparse = self._training, batch.shape[0], not isinstance(batch, np.ndarray)
         key = (n, True, training, sparse)
         plan = self._lent.borrow(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
                                                     input_grad=True, training=training, rng=self._rng,
@@ -462,7 +462,7 @@ class Sequential:
         """The output for ``X`` (dense, or SciPy CSR rows), computed on a plan lent for the
         call (``densenet.kept``) and copied into ``out`` before the plan is given back;
         returns ``out``."""
-        n, sparse = X.shape[0], is_sparse(X)
+        n, sparse = X.shape[0], not isinstance(X, np.ndarray)  # (checked: else CSR rows)
         key = (n, False, sparse)
         plan = self._lent.take(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
                                                   input_grad=False, sparse=sparse)
@@ -512,10 +512,11 @@ class Sequential:
         """Run ``plan``'s forward pass on ``X`` (dense, or SciPy CSR rows), or ``_rescaled``
         for huge inputs (``bounded``: ``X`` is known not to hold any) for ``training`` (the
         plan's)."""
-        dense = isinstance(X, np.ndarray)
         with np.errstate(over="ignore", invalid="ignore"):
-            if not (bounded or magnitude_at_most(X if dense else X.data, _HUGE[self.dtype])):
-                return self._rescaled(X if dense else X.toarray(), training), True
+            if not bounded:
+                values = X if isinstance(X, np.ndarray) else X.data  # (sparse rows: those stored)
+                if not magnitude_at_most(values, _HUGE[self.dtype]):
+                    return self._rescaled(X if values is X else X.toarray(), training), True
             plan.feed(X)
             return plan.run_forward(), False
 

@@ -117,7 +117,7 @@ EQUIVALENT: dict[str, str] = {
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "model.py:468:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:538:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:539:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:436:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
                                   "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
