@@ -38,8 +38,10 @@ from .chain import Buffers, Passes
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .dropout import Dropout
+from .gelu import GELU
 from .gradcheck import GradcheckError, gradcheck
 from .lbfgs import LBFGS
+from .leaky_relu import LeakyReLU
 from .loss import Loss
 from .model import Sequential, load
 from .module import Module
@@ -71,10 +73,12 @@ __all__ = [
     "DivergenceError",
     "Dropout",
     "EarlyStopping",
+    "GELU",
     "GradcheckError",
     "History",
     "LBFGS",
     "LRSchedule",
+    "LeakyReLU",
     "Loss",
     "MSELoss",
     "Module",

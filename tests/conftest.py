@@ -103,7 +103,7 @@ def tutorial_start() -> dict[str, float]:
 
 #: How far each activation can move an error in its input (the largest slope), and how many
 #: ulp of its output its own rounding costs at most (exp-based sigmoid 3, the others fewer).
-SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.Softmax: 1.0}
+SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.LeakyReLU: 1.0, dn.GELU: 1.13, dn.Softmax: 1.0}
 ULPS = 4
 
 

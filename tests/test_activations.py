@@ -1,4 +1,4 @@
-"""ReLU, Tanh and Softmax: values, stability, gradients, and PyTorch's autograd."""
+"""ReLU, LeakyReLU, Tanh, GELU and Softmax: values, stability, gradients, and PyTorch's autograd."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.Tanh, dn.Softmax]
+ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.Tanh, dn.GELU, dn.Softmax]
 
 
 def finite_extremes(dtype, rows=3):
@@ -36,6 +36,37 @@ def test_relu_values_and_gradient_at_zero():
     act = dn.ReLU()
     assert_array_equal(act.forward([[-2.0, -0.0, 0.0, 3.0]]), [[0.0, 0.0, 0.0, 3.0]])
     assert_array_equal(act.backward([[5.0, 5.0, 5.0, 5.0]]), [[0.0, 0.0, 0.0, 5.0]])
+
+
+def test_leaky_relu_values_slope_and_gradient_at_zero():
+    act = dn.LeakyReLU(0.2)
+    assert_allclose(act.forward([[-2.0, -0.0, 0.0, 3.0]]), [[-0.4, 0.0, 0.0, 3.0]], rtol=1e-15)
+    assert_allclose(act.backward([[5.0, 5.0, 5.0, 5.0]]), [[1.0, 1.0, 1.0, 5.0]], rtol=1e-15)
+    assert dn.LeakyReLU().negative_slope == 0.01 and repr(dn.LeakyReLU()) == "LeakyReLU()"
+    assert repr(act) == "LeakyReLU(negative_slope=0.2)" and act.config() == {"negative_slope": 0.2}
+    assert_array_equal(dn.LeakyReLU(0.0).forward([[-2.0, 3.0]]), dn.ReLU().forward([[-2.0, 3.0]]))
+
+
+@pytest.mark.parametrize("slope, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                          ("0.1", TypeError), (True, TypeError)])
+def test_leaky_relu_refuses_a_slope_outside_0_1_by_name(slope, error):
+    with pytest.raises(error, match="negative_slope"):
+        dn.LeakyReLU(slope)
+
+
+def test_gelu_values_and_its_far_tail():
+    from math import erf, exp, pi, sqrt
+
+    X = np.linspace(-6, 6, 25).reshape(1, -1)
+    act = dn.GELU()
+    expected = np.array([[0.5 * x * (1 + erf(x / sqrt(2))) for x in X[0]]])
+    assert_allclose(act.forward(X), expected, rtol=1e-14, atol=1e-16)
+    dY = np.random.default_rng(0).standard_normal(X.shape)
+    slope = np.array([[0.5 * (1 + erf(x / sqrt(2))) + x * exp(-x * x / 2) / sqrt(2 * pi) for x in X[0]]])
+    assert_allclose(act.backward(dY), dY * slope, rtol=1e-13, atol=1e-16)
+    # -10 * Phi(-10), Phi(-10) = 7.619853024160527e-24 (where 1 + erf(-10 / sqrt(2)) rounds to 0)
+    tail = dn.GELU().forward(np.array([[-10.0]]))[0, 0]
+    assert tail == pytest.approx(-7.619853024160527e-23, rel=1e-13)
 
 
 def test_tanh_values():

@@ -201,6 +201,8 @@ BLOCKS = {
     "sigmoid": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "relu": (dn.ReLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "tanh": (dn.Tanh, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "leaky_relu": (dn.LeakyReLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "gelu": (dn.GELU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "softmax": (dn.Softmax, dn.Softmax, dn.MSELoss, lambda: dn.SGD(0.1)),
     "cross_entropy_labels": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "cross_entropy_probabilities": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),

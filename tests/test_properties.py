@@ -21,7 +21,9 @@ from .conftest import assert_within_rounding, error_bound
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-ACTIVATIONS = [dn.Sigmoid, dn.Tanh, dn.ReLU, dn.Softmax]
+ACTIVATIONS = [dn.Sigmoid, dn.Tanh, dn.ReLU, dn.LeakyReLU, dn.GELU, dn.Softmax]
+#: the activations with a kink at 0
+KINKED = (dn.ReLU, dn.LeakyReLU)
 
 #: The rate of the few SGD steps some properties train for. These random networks (ReLU
 #: chains with a linear output and N(0, 1) weights among them) can diverge within six
@@ -33,7 +35,7 @@ TRAINING_RATE = 1e-3
 @st.composite
 def networks(draw, dtypes=(np.float64, np.float32)):
     """A model of 1-4 Dense layers, widths 1-16, each followed by an activation
-    (Sigmoid, Tanh, ReLU or Softmax) except perhaps the last; a batch of 1-8 samples."""
+    (Sigmoid, Tanh, ReLU, LeakyReLU, GELU or Softmax) except perhaps the last; a batch of 1-8 samples."""
     widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=5))
     dtype = draw(st.sampled_from(dtypes))
     modules: list[dn.Module] = []
@@ -61,7 +63,7 @@ def test_gradients_pass_gradcheck(case):
     # the check is about the smooth parts, so inputs that close to a kink are skipped
     Z = X
     for module in model:
-        if isinstance(module, dn.ReLU):
+        if isinstance(module, KINKED):
             assume(np.all(np.abs(Z) > 1e-4))
         Z = module.forward(Z)
     assert dn.gradcheck(model, X, y).ok
@@ -156,7 +158,7 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
         loss, y = dn.CrossEntropyLoss(), rng.dirichlet(np.ones(width), n)
     Z = X
     for module in model:
-        if isinstance(module, dn.ReLU):
+        if isinstance(module, KINKED):
             assume(np.all(np.abs(Z) > 1e-4))
         Z = module.forward(Z)
     if name == "bce":
@@ -176,7 +178,7 @@ def networks_with_dropout(draw):
     straddle) with ``Dropout`` modules of random ``p`` < 1 put at random places; the same
     network without them, its parameters the same; a batch."""
     model, X, y = draw(networks(dtypes=(np.float64,)))
-    assume(not any(isinstance(m, dn.ReLU) for m in model))
+    assume(not any(isinstance(m, KINKED) for m in model))
     modules, plain = [], []
     for module in model:
         for place in (modules, plain):
@@ -211,7 +213,7 @@ def networks_with_batchnorm(draw):
     X, y = np.vstack([X, rng.standard_normal(X[:1].shape)]), np.vstack([y, rng.uniform(size=y[:1].shape)])
     modules, width = [], model.in_features
     for module in model:
-        modules.append(dn.Tanh() if isinstance(module, dn.ReLU) else copy.deepcopy(module))
+        modules.append(dn.Tanh() if isinstance(module, KINKED) else copy.deepcopy(module))
         width = module.output_width(width)
         if draw(st.booleans()):
             modules.append(dn.BatchNorm1d(width, eps=draw(st.floats(1e-5, 1.0)),

@@ -16,7 +16,7 @@ from .torch_twin import random_network, torch_flat_grads, torch_flat_params, tor
 
 torch = pytest.importorskip("torch")
 
-ALL = [dn.Sigmoid, dn.ReLU, dn.Tanh, dn.Softmax]
+ALL = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.Tanh, dn.GELU, dn.Softmax]
 
 
 def targets_for(loss, rng, n, classes):
@@ -37,8 +37,8 @@ LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
 @pytest.mark.parametrize("seed", range(4))
 def test_forward_loss_and_gradients_equal_pytorch_autograd(seed, loss_name):
     rng = np.random.default_rng(seed)
-    order = [ALL[i] for i in rng.permutation(4)]
-    widths = [int(w) for w in rng.integers(2, 9, 6)]  # five layers: every activation, logits out
+    order = [ALL[i] for i in rng.permutation(len(ALL))]
+    widths = [int(w) for w in rng.integers(2, 9, len(ALL) + 2)]  # every activation, logits out
     model = random_network(rng, widths, order)
     model = dn.Sequential(*list(_unbound(model))[:-1], seed=seed)  # logits out: no activation last
     net = torch_twin(model)
@@ -113,7 +113,7 @@ def _random_fit(seed):
     outputs = int(rng.choice([1, 3, 10]))
     modules: list[dn.Module] = []
     for n_in, n_out in zip(widths, widths[1:]):
-        modules += [dn.Dense(n_in, n_out, init="he_normal"), ALL[rng.integers(0, 4)]()]
+        modules += [dn.Dense(n_in, n_out, init="he_normal"), ALL[rng.integers(0, len(ALL))]()]
     kind = ["mse", "labels", "probabilities", "bce", "bce_with_logits"][seed % 5]
     modules.append(dn.Dense(widths[-1], outputs + (kind == "labels")))
     modules += {"mse": [dn.Tanh()], "bce": [dn.Sigmoid()]}.get(kind, [])

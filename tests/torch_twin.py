@@ -29,9 +29,11 @@ def torch_twin(model: dn.Sequential):
                 for name, value in values.items():
                     getattr(norm.double(), name)[...] = torch.tensor(value.copy())
             layers.append(norm.train(model.training))
+        elif isinstance(module, dn.LeakyReLU):
+            layers.append(torch.nn.LeakyReLU(module.negative_slope))
         else:
             layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
-                           dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
+                           dn.GELU: torch.nn.GELU(), dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
     return torch.nn.Sequential(*layers)
 
 
