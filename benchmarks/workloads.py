@@ -191,6 +191,8 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
     "relu": ("relu", "sigmoid", "mse", "sgd"),
+    "leaky_relu": ("leaky_relu", "sigmoid", "mse", "sgd"),
+    "gelu": ("gelu", "sigmoid", "mse", "sgd"),
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
@@ -207,6 +209,7 @@ BLOCKS = {
 
 _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "sigmoid": lambda width: dn.Sigmoid(), "relu": lambda width: dn.ReLU(), "tanh": lambda width: dn.Tanh(),
+    "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
@@ -263,6 +266,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     hidden, output, loss_name, optimizer = BLOCKS[name]
     activations = {"sigmoid": lambda width: torch.nn.Sigmoid(), "relu": lambda width: torch.nn.ReLU(),
                    "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
+                   "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
