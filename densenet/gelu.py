@@ -23,6 +23,10 @@ class GELU(Module):
     ``0.5 * X * (1 + erf(X / sqrt(2)))``. PyTorch's ``torch.nn.GELU()`` (its default,
     ``approximate="none"``).
 
+    ``Phi`` is SciPy's ``ndtr``, a scalar loop (about 12 ns an element, 12x a ``Tanh``
+    pass of float64): exact, but a GELU step of 784-512-512-10 at batch 256 takes about
+    1.1x (float64) and 1.3x (float32) PyTorch's, whose ``erf`` is vectorised.
+
     Stable for every finite input, with no warnings; ``Phi`` is computed directly, so
     far below zero the output keeps its tiny value where ``1 + erf`` would round to 0
     (``X = -10``: about ``-7.6e-23``). The backward pass reads the input and the ``Phi``

@@ -63,10 +63,11 @@ class LeakyReLU(Module):
         forward = [partial(np.multiply, X, below, scaled), partial(np.maximum, X, scaled, out=Y)]
         if dX is None:
             return Passes(forward, [])
-        # the slope: 1 where Y > 0, else negative_slope, as negative_slope + (1 - negative_slope) * [Y > 0]
-        # (the step function in the dtype: a boolean mask would be cast through a buffer per call)
+        # the slope: 1 where Y > 0, else negative_slope, as negative_slope + (1 - negative_slope)
+        # * max(sign(Y), 0); on 256 x 512 float64, sign and maximum take 130 us where heaviside
+        # takes 830, and a comparison into the float dtype casts through a buffer per call
         slope = np.zeros_like(dX)
-        return Passes(forward, [partial(np.heaviside, Y, zero, slope),
+        return Passes(forward, [partial(np.sign, Y, slope), partial(np.maximum, slope, zero, out=slope),
                                 partial(np.multiply, slope, rest, slope),
                                 partial(np.add, slope, below, slope), partial(np.multiply, dY, slope, dX)])
 
