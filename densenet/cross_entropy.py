@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, unit_interval
+from ._validation import as_numeric, non_negative, unit_interval
 from .chain import Call
 from .loss import Loss, LossPlan, row_means
 
@@ -23,6 +23,15 @@ class CrossEntropyLoss(Loss):
     - class probabilities ``T`` ``(N, C)``: ``L = -mean_i sum_c T[i, c] log p[i, c]``,
       each value in [0, 1]; a row is taken as it is, summing to 1 or not (smoothed,
       partial or several labels).
+
+    Args:
+        weight: ``(C,)`` class weights, finite and >= 0 (PyTorch's ``weight``); default
+            None, every class 1. With labels each sample's loss is multiplied by its
+            class's weight and the mean is over the weights,
+            ``L = -sum_i w[t_i] log p[i, t_i] / sum_i w[t_i]``; with probabilities each
+            term is, ``L = -mean_i sum_c w[c] T[i, c] log p[i, c]``. A batch whose
+            labels all weigh 0 has a loss of NaN, as in PyTorch (NumPy warns of the
+            division by 0; ``fit`` stops with a ``DivergenceError``).
 
     The log-softmax is computed stably (each row shifted by its maximum), and
     the gradient is the fused ``(softmax(y_pred) - T) / N`` for labels (``T``
@@ -43,9 +52,20 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
+    def __init__(self, weight: ArrayLike | None = None) -> None:
+        self._weight = None if weight is None else _class_weights(weight)
+
+    @property
+    def weight(self) -> NDArray[Any] | None:
+        """The class weights ``(C,)`` (a read-only float64 array), or None (fixed: plans read them)."""
+        return self._weight
+
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         """Integer labels ``(N,)`` in ``[0, n_outputs)`` (as ``intp``), or class
         probabilities ``(N, n_outputs)`` (as ``dtype``)."""
+        if self.weight is not None and len(self.weight) != n_outputs:
+            raise ValueError(f"CrossEntropyLoss: weight has {len(self.weight)} class weights, but the "
+                             f"model has {n_outputs} outputs (classes)")
         array = _as_array(y, name)
         if array.ndim == 1:
             return self._labels(array, n_outputs, name)
@@ -84,6 +104,7 @@ class CrossEntropyLoss(Loss):
         logp, exp, row = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros((n, 1), dtype)
         forward: list[Call] = [partial(log_softmax, y_pred, logp, exp, row)]
         scale = np.array(1.0 / n, dtype)
+        weight = None if self.weight is None else self.weight.astype(dtype)
         # the gradient: softmax - T, over n; softmax = exp(log p)
         backward: list[Call] = [partial(np.exp, logp, grad)]
         if y_true.ndim == 1:
@@ -105,7 +126,13 @@ class CrossEntropyLoss(Loss):
             backward += [partial(np.take, flat_grad, index, None, at_label, "clip"),
                          partial(np.subtract, at_label, one, at_label),
                          partial(np.put, flat_grad, index, at_label)]
+            if weight is not None:
+                value, rows = _weigh_labels(weight, y_true, picked, scale, forward, backward, grad)
         else:
+            if weight is not None:  # w[c] T[i, c] in place of T, in the value and the gradient
+                weighted_target, columns = np.zeros_like(y_pred), np.tile(weight, (n, 1))
+                forward.append(partial(np.multiply, y_true, columns, weighted_target))
+                y_true = weighted_target
             product = np.zeros_like(y_pred)
             forward.append(partial(np.multiply, y_true, logp, product))
 
@@ -123,6 +150,45 @@ class CrossEntropyLoss(Loss):
                          partial(np.subtract, grad, y_true, grad)]
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward, rows)
+
+    def __repr__(self) -> str:
+        weight = "" if self.weight is None else f"weight={self.weight.tolist()}"
+        return f"CrossEntropyLoss({weight})"
+
+
+def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any], scale: NDArray[Any],
+                  forward: list[Call], backward: list[Call],
+                  grad: NDArray[Any]) -> tuple[Callable[[], float], Callable[[NDArray[Any]], object]]:
+    """The labels' plan weighted by class: each sample's picked log-probability times its
+    label's weight (``forward``), the gradient rows times it and the mean over the weights'
+    sum instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
+    returns the value and the rows (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
+    n = len(labels)
+    of_label, spread, total = np.zeros(n, picked.dtype), np.zeros_like(grad), np.zeros((), picked.dtype)
+    one = np.ones((), picked.dtype)
+    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
+                partial(np.multiply, picked, of_label, picked),
+                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    backward += [partial(np.copyto, spread, of_label.reshape(n, 1)), partial(np.multiply, grad, spread, grad)]
+
+    def value() -> float:
+        return -float(picked.sum()) * float(scale)
+
+    def rows(out: NDArray[Any]) -> None:
+        np.multiply(picked, -n * float(scale), out=out)
+
+    return value, rows
+
+
+def _class_weights(weight: ArrayLike) -> NDArray[Any]:
+    """``weight`` as a read-only float64 copy, checked: 1-D, finite, >= 0."""
+    array = as_numeric(weight, "weight", np.float64)
+    if array.ndim != 1 or not array.size:
+        raise ValueError(f"CrossEntropyLoss: weight must be one weight per class, a 1-D array (C,), got "
+                         f"shape {array.shape}")
+    array = non_negative(array.copy(), "weight", "CrossEntropyLoss")
+    array.flags.writeable = False
+    return array
 
 
 def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:

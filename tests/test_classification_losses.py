@@ -208,3 +208,107 @@ def test_integer_labels_of_the_index_type_are_taken_without_a_copy():
     taken = dn.CrossEntropyLoss().target(labels, 3, np.float64)
     assert taken is labels
     assert dn.CrossEntropyLoss().target(labels.astype(np.int8), 3, np.float64).dtype == np.intp
+
+
+# -- CrossEntropyLoss(weight=...): class weights --------------------------------------------------
+
+CLASS_WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("target", ["labels", "probabilities"])
+def test_class_weights_equal_pytorch(target, dtype):
+    torch = pytest.importorskip("torch")
+    logits, labels, probs = cases(3, n=9)
+    logits = logits.astype(dtype)
+    y = labels if target == "labels" else probs.astype(dtype)
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    value, grad = loss.forward(logits, y), loss.backward()
+    z = torch.tensor(logits, requires_grad=True)
+    theirs = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS, dtype=z.dtype))(z, torch.tensor(y))
+    theirs.backward()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert value == pytest.approx(theirs.item(), rel=tol)
+    assert_allclose(grad, z.grad.numpy(), rtol=tol, atol=tol * np.abs(grad).max())
+    assert grad.dtype == dtype
+    unweighted = dn.CrossEntropyLoss()
+    assert abs(value - unweighted.forward(logits, y)) > 1e-3  # (the weights matter here)
+
+
+@pytest.mark.parametrize("target", ["labels", "probabilities"])
+def test_class_weights_times_sample_weights_equal_pytorchs_per_sample_losses(target):
+    """With sample weights too, each sample's loss is weighted by both; labels' mean is over
+    the class weights' sum, as without sample weights: sum_i s_i w[t_i] l_i / sum_i w[t_i]."""
+    torch = pytest.importorskip("torch")
+    logits, labels, probs = cases(4, n=8)
+    y = labels if target == "labels" else probs
+    s = np.random.default_rng(5).uniform(0, 2, 8)
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    value, grad = loss.forward(logits, y, sample_weight=s), loss.backward()
+    z = torch.tensor(logits, requires_grad=True)
+    each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none")(z, torch.tensor(y))
+    norm = CLASS_WEIGHTS[labels].sum() if target == "labels" else len(y)
+    theirs = (each * torch.tensor(s)).sum() / norm
+    theirs.backward()
+    assert value == pytest.approx(theirs.item(), rel=1e-12)
+    assert_allclose(grad, z.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_class_weights_train_and_pass_gradcheck():
+    rng = np.random.default_rng(0)
+    X, labels = rng.standard_normal((40, 3)), rng.integers(0, 4, 40)
+    model = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), seed=0)
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    assert dn.gradcheck(model, X[:6], labels[:6], loss).ok
+    assert dn.gradcheck(model, X[:6], labels[:6], loss, sample_weight=np.arange(1.0, 7.0)).ok
+    history = model.fit(X, labels, loss=loss, optimizer=dn.Adam(0.05), epochs=30, batch_size=8)
+    assert history.loss[-1] < 0.7 * history.loss[0]
+    # a rare class weighed up is predicted more often than without the weight
+    heavy = dn.CrossEntropyLoss(weight=[1.0, 1.0, 1.0, 20.0])
+    plain = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), seed=0)
+    weighted = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), seed=0)
+    plain.fit(X, labels, loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(0.05), epochs=30, batch_size=8)
+    weighted.fit(X, labels, loss=heavy, optimizer=dn.Adam(0.05), epochs=30, batch_size=8)
+    assert (weighted.predict(X).argmax(1) == 3).sum() > (plain.predict(X).argmax(1) == 3).sum()
+
+
+@pytest.mark.parametrize("weight, error, message", [
+    ([[1.0, 2.0]], ValueError, r"one weight per class, a 1-D array \(C,\), got shape \(1, 2\)"),
+    ([], ValueError, "weight is empty"),
+    ([1.0, -0.5, 1.0, 1.0], ValueError, r"weight must be >= 0; 1 value\(s\) do not, the first -0.5"),
+    ([1.0, np.nan, 1.0, 1.0], ValueError, "non-finite"),
+    (["a", "b", "c", "d"], TypeError, "weight"),
+])
+def test_bad_class_weights_are_refused_by_name(weight, error, message):
+    with pytest.raises(error, match=message):
+        dn.CrossEntropyLoss(weight=weight)
+
+
+def test_class_weights_must_match_the_outputs_and_are_kept_apart_from_the_callers_array():
+    model = dn.Sequential(dn.Dense(3, 5), seed=0)
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"weight has 4 class weights, but the model has 5 outputs"):
+        model.fit(np.zeros((4, 3)), np.arange(4), loss=dn.CrossEntropyLoss(weight=CLASS_WEIGHTS))
+    assert_array_equal(model.params, before)
+    given = CLASS_WEIGHTS.copy()
+    loss = dn.CrossEntropyLoss(weight=given)
+    given[0] = 100.0  # the loss keeps its own copy, which cannot be written
+    assert loss.weight[0] == 0.5
+    with pytest.raises(ValueError, match="read-only"):
+        loss.weight[0] = 1.0
+    assert repr(loss) == "CrossEntropyLoss(weight=[0.5, 2.0, 1.0, 0.25])"
+    assert repr(dn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(loss))
+    logits, labels, _ = cases()
+    assert twin.forward(logits, labels) == loss.forward(logits, labels)
+
+
+def test_labels_that_all_weigh_nothing_give_nan_as_in_pytorch():
+    logits, _, _ = cases()
+    loss = dn.CrossEntropyLoss(weight=[0.0, 1.0, 1.0, 1.0])
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        assert np.isnan(loss.forward(logits, np.zeros(6, int)))
+    assert loss.forward(logits, np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(
+        dn.CrossEntropyLoss().forward(logits[2:3], np.array([1])), rel=1e-14)

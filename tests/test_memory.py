@@ -192,8 +192,11 @@ def test_evaluating_again_costs_only_its_result(data):
 #: 2.2.6, 1 KiB on 2.3.5). Softmax and the classification losses reduce so: on those
 #: NumPys their steps may peak that much higher, and no higher.
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
-REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits",
-            "poisson"}
+REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "cross_entropy_class_weights",
+            "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson"}
+#: the blocks whose targets are labels, and those whose targets are class probabilities
+LABELS = {"cross_entropy_labels", "cross_entropy_class_weights"}
+PROBABILITIES = {"cross_entropy_probabilities", "cross_entropy_weighted_probabilities"}
 
 #: (hidden activation, output activation or None, loss, optimiser): every block in a
 #: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
@@ -213,6 +216,12 @@ BLOCKS = {
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
     "dropout": (lambda: dn.Dropout(0.5), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "cross_entropy_class_weights": (dn.Sigmoid, None,
+                                    lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
+                                    lambda: dn.SGD(0.1)),
+    "cross_entropy_weighted_probabilities": (dn.Sigmoid, None,
+                                             lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
+                                             lambda: dn.SGD(0.1)),
     "batchnorm": (lambda: dn.BatchNorm1d(128), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
 }
 
@@ -230,9 +239,9 @@ def test_every_block_trains_without_allocating(data, block, batch_size, dtype):
     modules = [dn.Dense(64, 128), hidden(), dn.Dense(128, 10)] + ([output()] if output else [])
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
     X, y = data
-    if block == "cross_entropy_labels":
+    if block in LABELS:
         y = np.argmax(y, axis=1)
-    elif block == "cross_entropy_probabilities":
+    elif block in PROBABILITIES:
         y = y / y.sum(axis=1, keepdims=True)
     loss = make_loss()
     X, y = model.check_data(X[:batch_size], y[:batch_size], loss)
@@ -262,8 +271,8 @@ def test_what_a_step_allocates_does_not_grow_with_the_batch(block):
         hidden, output, make_loss, make_optimizer = BLOCKS[block]
         modules = [dn.Dense(64, 128), hidden(), dn.Dense(128, 10)] + ([output()] if output else [])
         model = dn.Sequential(*modules, seed=0)
-        targets = {"cross_entropy_labels": np.argmax(y, axis=1),
-                   "cross_entropy_probabilities": y / y.sum(axis=1, keepdims=True)}.get(block, y)
+        targets = (np.argmax(y, axis=1) if block in LABELS
+                   else y / y.sum(axis=1, keepdims=True) if block in PROBABILITIES else y)
         loss = make_loss()
         rows, targets = model.check_data(X[:batch_size], targets[:batch_size], loss)
         step = TrainStep(model, loss, make_optimizer(), batch_size, targets)
