@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, non_negative, unit_interval
+from ._validation import as_numeric, hyperparameter, non_negative, unit_interval
 from .chain import Call
 from .loss import Loss, LossPlan, row_means
 
@@ -32,6 +32,9 @@ class CrossEntropyLoss(Loss):
             term is, ``L = -mean_i sum_c w[c] T[i, c] log p[i, c]``. A batch whose
             labels all weigh 0 has a loss of NaN, as in PyTorch (NumPy warns of the
             division by 0; ``fit`` stops with a ``DivergenceError``).
+        label_smoothing: ``eps`` from 0 to 1 (default 0): the targets become
+            ``(1 - eps) T + eps / C`` (``T`` one-hot for labels), as in PyTorch; with
+            labels and weights the mean is still over the labels' weights.
 
     The log-softmax is computed stably (each row shifted by its maximum), and
     the gradient is the fused ``(softmax(y_pred) - T) / N`` for labels (``T``
@@ -52,8 +55,15 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
-    def __init__(self, weight: ArrayLike | None = None) -> None:
+    def __init__(self, weight: ArrayLike | None = None, label_smoothing: float = 0.0) -> None:
         self._weight = None if weight is None else _class_weights(weight)
+        self._label_smoothing = hyperparameter(label_smoothing, "CrossEntropyLoss", "label_smoothing",
+                                               high=1.0)
+
+    @property
+    def label_smoothing(self) -> float:
+        """The share of each target spread evenly over the classes (fixed: plans read it)."""
+        return self._label_smoothing
 
     @property
     def weight(self) -> NDArray[Any] | None:
@@ -107,7 +117,8 @@ class CrossEntropyLoss(Loss):
         weight = None if self.weight is None else self.weight.astype(dtype)
         # the gradient: softmax - T, over n; softmax = exp(log p)
         backward: list[Call] = [partial(np.exp, logp, grad)]
-        if y_true.ndim == 1:
+        smoothing, labels = self.label_smoothing, y_true if y_true.ndim == 1 else None
+        if labels is not None and not smoothing:
             flat_logp, flat_grad = logp.reshape(-1), grad.reshape(-1)
             index, picked = np.zeros(n, np.intp), np.zeros(n, dtype)
             offsets = np.arange(n) * classes
@@ -129,6 +140,8 @@ class CrossEntropyLoss(Loss):
             if weight is not None:
                 value, rows = _weigh_labels(weight, y_true, picked, scale, forward, backward, grad)
         else:
+            if smoothing:
+                y_true = _smoothed(y_true, classes, smoothing, forward, y_pred)
             if weight is not None:  # w[c] T[i, c] in place of T, in the value and the gradient
                 weighted_target, columns = np.zeros_like(y_pred), np.tile(weight, (n, 1))
                 forward.append(partial(np.multiply, y_true, columns, weighted_target))
@@ -148,12 +161,15 @@ class CrossEntropyLoss(Loss):
             backward += [partial(np.add.reduce, y_true, 1, None, total, True),
                          partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
                          partial(np.subtract, grad, y_true, grad)]
+            if labels is not None and weight is not None:  # smoothed labels: the mean over their weights
+                value, rows = _over_label_weights(weight, labels, product, scale, forward)
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward, rows)
 
     def __repr__(self) -> str:
-        weight = "" if self.weight is None else f"weight={self.weight.tolist()}"
-        return f"CrossEntropyLoss({weight})"
+        args = ([] if self.weight is None else [f"weight={self.weight.tolist()}"]) + (
+            [f"label_smoothing={self.label_smoothing!r}"] if self.label_smoothing else [])
+        return f"CrossEntropyLoss({', '.join(args)})"
 
 
 def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any], scale: NDArray[Any],
@@ -176,6 +192,45 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
 
     def rows(out: NDArray[Any]) -> None:
         np.multiply(picked, -n * float(scale), out=out)
+
+    return value, rows
+
+
+def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: list[Call],
+              like: NDArray[Any]) -> NDArray[Any]:
+    """An array the ``forward`` calls fill with ``(1 - eps) T + eps / C``, ``T`` the class
+    probabilities ``target`` or the one-hot rows of the labels ``target``; returns it."""
+    dtype, n = like.dtype, len(like)
+    smoothed = np.zeros_like(like)
+    low = np.full((), smoothing / classes, dtype)
+    if target.ndim == 2:
+        forward += [partial(np.multiply, target, np.full((), 1.0 - smoothing, dtype), smoothed),
+                    partial(np.add, smoothed, low, smoothed)]
+        return smoothed
+    high = np.full((), 1.0 - smoothing + smoothing / classes, dtype)
+    index, offsets = np.zeros(n, np.intp), np.arange(n) * classes
+    forward += [partial(np.copyto, smoothed, low), partial(np.add, offsets, target, index),
+                partial(np.put, smoothed.reshape(-1), index, high)]
+    return smoothed
+
+
+def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDArray[Any],
+                        scale: NDArray[Any], forward: list[Call]
+                        ) -> tuple[Callable[[], float], Callable[[NDArray[Any]], object]]:
+    """For smoothed labels with class weights: the mean over the labels' weights' sum
+    instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
+    returns the value and the rows (``n`` times each row's loss over that sum)."""
+    n = len(labels)
+    of_label, total, one = np.zeros(n, product.dtype), np.zeros((), product.dtype), np.ones((), product.dtype)
+    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
+                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+
+    def value() -> float:
+        return -float(product.sum()) * float(scale)
+
+    def rows(out: NDArray[Any]) -> None:
+        np.add.reduce(product, 1, out=out)
+        np.multiply(out, -n * float(scale), out=out)
 
     return value, rows
 

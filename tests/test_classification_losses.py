@@ -215,38 +215,61 @@ def test_integer_labels_of_the_index_type_are_taken_without_a_copy():
 CLASS_WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25])
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("target", ["labels", "probabilities"])
-def test_class_weights_equal_pytorch(target, dtype):
+def test_class_weights_equal_pytorch(target, dtype, smoothing):
     torch = pytest.importorskip("torch")
     logits, labels, probs = cases(3, n=9)
     logits = logits.astype(dtype)
     y = labels if target == "labels" else probs.astype(dtype)
-    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=smoothing)
     value, grad = loss.forward(logits, y), loss.backward()
     z = torch.tensor(logits, requires_grad=True)
-    theirs = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS, dtype=z.dtype))(z, torch.tensor(y))
+    theirs = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS, dtype=z.dtype),
+                                       label_smoothing=smoothing)(z, torch.tensor(y))
     theirs.backward()
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert value == pytest.approx(theirs.item(), rel=tol)
     assert_allclose(grad, z.grad.numpy(), rtol=tol, atol=tol * np.abs(grad).max())
     assert grad.dtype == dtype
-    unweighted = dn.CrossEntropyLoss()
+    unweighted = dn.CrossEntropyLoss(label_smoothing=smoothing)
     assert abs(value - unweighted.forward(logits, y)) > 1e-3  # (the weights matter here)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("target", ["labels", "probabilities"])
-def test_class_weights_times_sample_weights_equal_pytorchs_per_sample_losses(target):
+def test_label_smoothing_equals_pytorch(target, dtype):
+    torch = pytest.importorskip("torch")
+    logits, labels, probs = cases(6, n=9)
+    logits = logits.astype(dtype)
+    y = labels if target == "labels" else probs.astype(dtype)
+    for smoothing in (0.1, 1.0):
+        loss = dn.CrossEntropyLoss(label_smoothing=smoothing)
+        value, grad = loss.forward(logits, y), loss.backward()
+        z = torch.tensor(logits, requires_grad=True)
+        theirs = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)(z, torch.tensor(y))
+        theirs.backward()
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        assert value == pytest.approx(theirs.item(), rel=tol)
+        assert_allclose(grad, z.grad.numpy(), rtol=tol, atol=tol * np.abs(grad).max())
+    assert value != pytest.approx(dn.CrossEntropyLoss().forward(logits, y), rel=1e-3)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("target", ["labels", "probabilities"])
+def test_class_weights_times_sample_weights_equal_pytorchs_per_sample_losses(target, smoothing):
     """With sample weights too, each sample's loss is weighted by both; labels' mean is over
     the class weights' sum, as without sample weights: sum_i s_i w[t_i] l_i / sum_i w[t_i]."""
     torch = pytest.importorskip("torch")
     logits, labels, probs = cases(4, n=8)
     y = labels if target == "labels" else probs
     s = np.random.default_rng(5).uniform(0, 2, 8)
-    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=smoothing)
     value, grad = loss.forward(logits, y, sample_weight=s), loss.backward()
     z = torch.tensor(logits, requires_grad=True)
-    each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none")(z, torch.tensor(y))
+    each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none",
+                                     label_smoothing=smoothing)(z, torch.tensor(y))
     norm = CLASS_WEIGHTS[labels].sum() if target == "labels" else len(y)
     theirs = (each * torch.tensor(s)).sum() / norm
     theirs.backward()
@@ -261,6 +284,8 @@ def test_class_weights_train_and_pass_gradcheck():
     loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
     assert dn.gradcheck(model, X[:6], labels[:6], loss).ok
     assert dn.gradcheck(model, X[:6], labels[:6], loss, sample_weight=np.arange(1.0, 7.0)).ok
+    smoothed = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=0.1)
+    assert dn.gradcheck(model, X[:6], labels[:6], smoothed, sample_weight=np.arange(1.0, 7.0)).ok
     history = model.fit(X, labels, loss=loss, optimizer=dn.Adam(0.05), epochs=30, batch_size=8)
     assert history.loss[-1] < 0.7 * history.loss[0]
     # a rare class weighed up is predicted more often than without the weight
@@ -284,6 +309,16 @@ def test_bad_class_weights_are_refused_by_name(weight, error, message):
         dn.CrossEntropyLoss(weight=weight)
 
 
+BAD_SMOOTHING = [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError), ("0.1", TypeError),
+                 (None, TypeError)]
+
+
+@pytest.mark.parametrize("smoothing, error", BAD_SMOOTHING)
+def test_bad_label_smoothing_is_refused_by_name(smoothing, error):
+    with pytest.raises(error, match="label_smoothing"):
+        dn.CrossEntropyLoss(label_smoothing=smoothing)
+
+
 def test_class_weights_must_match_the_outputs_and_are_kept_apart_from_the_callers_array():
     model = dn.Sequential(dn.Dense(3, 5), seed=0)
     before = model.params.copy()
@@ -298,6 +333,7 @@ def test_class_weights_must_match_the_outputs_and_are_kept_apart_from_the_caller
         loss.weight[0] = 1.0
     assert repr(loss) == "CrossEntropyLoss(weight=[0.5, 2.0, 1.0, 0.25])"
     assert repr(dn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+    assert repr(dn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
     import pickle
 
     twin = pickle.loads(pickle.dumps(loss))

@@ -193,9 +193,10 @@ def test_evaluating_again_costs_only_its_result(data):
 #: NumPys their steps may peak that much higher, and no higher.
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
 REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "cross_entropy_class_weights",
+            "cross_entropy_smoothed_weighted_labels",
             "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson"}
 #: the blocks whose targets are labels, and those whose targets are class probabilities
-LABELS = {"cross_entropy_labels", "cross_entropy_class_weights"}
+LABELS = {"cross_entropy_labels", "cross_entropy_class_weights", "cross_entropy_smoothed_weighted_labels"}
 PROBABILITIES = {"cross_entropy_probabilities", "cross_entropy_weighted_probabilities"}
 
 #: (hidden activation, output activation or None, loss, optimiser): every block in a
@@ -219,6 +220,10 @@ BLOCKS = {
     "cross_entropy_class_weights": (dn.Sigmoid, None,
                                     lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
                                     lambda: dn.SGD(0.1)),
+    "cross_entropy_smoothed_weighted_labels": (dn.Sigmoid, None,
+                                               lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10),
+                                                                           label_smoothing=0.1),
+                                               lambda: dn.SGD(0.1)),
     "cross_entropy_weighted_probabilities": (dn.Sigmoid, None,
                                              lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
                                              lambda: dn.SGD(0.1)),
