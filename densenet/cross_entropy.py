@@ -210,7 +210,7 @@ def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: lis
     high = np.full((), 1.0 - smoothing + smoothing / classes, dtype)
     index, offsets = np.zeros(n, np.intp), np.arange(n) * classes
     forward += [partial(np.copyto, smoothed, low), partial(np.add, offsets, target, index),
-                partial(np.put, smoothed.reshape(-1), index, high)]
+                partial(np.put, smoothed.ravel(), index, high)]
     return smoothed
 
 
