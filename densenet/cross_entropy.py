@@ -179,12 +179,9 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
     label's weight (``forward``), the gradient rows times it and the mean over the weights'
     sum instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
     returns the value and the rows (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
-    n = len(labels)
-    of_label, spread, total = np.zeros(n, picked.dtype), np.zeros_like(grad), np.zeros((), picked.dtype)
-    one = np.ones((), picked.dtype)
-    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
-                partial(np.multiply, picked, of_label, picked),
-                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    n, spread = len(labels), np.zeros_like(grad)
+    of_label = _label_weights(weight, labels, scale, forward)
+    forward.append(partial(np.multiply, picked, of_label, picked))
     backward += [partial(np.copyto, spread, of_label.reshape(n, 1)), partial(np.multiply, grad, spread, grad)]
 
     def value() -> float:
@@ -194,6 +191,17 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
         np.multiply(picked, -n * float(scale), out=out)
 
     return value, rows
+
+
+def _label_weights(weight: NDArray[Any], labels: NDArray[Any], scale: NDArray[Any],
+                   forward: list[Call]) -> NDArray[Any]:
+    """Add to ``forward`` the calls that gather each label's class weight into an array (returned)
+    and set ``scale`` to 1 over their sum: the mean over the labels' weights instead of ``n``."""
+    dtype = scale.dtype
+    of_label, total, one = np.zeros(len(labels), dtype), np.zeros((), dtype), np.ones((), dtype)
+    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
+                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    return of_label
 
 
 def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: list[Call],
@@ -221,9 +229,7 @@ def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDA
     instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
     returns the value and the rows (``n`` times each row's loss over that sum)."""
     n = len(labels)
-    of_label, total, one = np.zeros(n, product.dtype), np.zeros((), product.dtype), np.ones((), product.dtype)
-    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
-                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    _label_weights(weight, labels, scale, forward)
 
     def value() -> float:
         return -float(product.sum()) * float(scale)

@@ -309,8 +309,9 @@ class Sequential:
 
     def check_input(self, X: ArrayLike, name: str = "X") -> Any:
         """``X`` validated and converted to the model's dtype (a copy only if needed); a
-        SciPy sparse ``X`` as a CSR matrix, which ``fit``, ``predict`` and ``evaluate``
-        make dense a batch of rows at a time."""
+        SciPy sparse ``X`` as a CSR matrix, which ``fit``, ``predict`` and ``evaluate`` feed
+        a batch of rows at a time to the first module (``Plan.feed``: as they are to a
+        ``Dense``, made dense for any other)."""
         return self._checked(X, name)[0]
 
     def _checked(self, X: ArrayLike, name: str = "X") -> tuple[Any, bool]:

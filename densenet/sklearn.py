@@ -51,7 +51,7 @@ REGRESSION_LOSSES = ("squared_error", "poisson")
 
 
 #: The SciPy sparse formats the estimators take as they are (others are converted to CSR):
-#: the network makes a batch of rows dense at a time (``Sequential.fit``, ``predict``).
+#: the network's first layer multiplies a batch of rows as they are (``Sequential.fit``, ``predict``).
 SPARSE = ("csr", "csc", "coo")
 
 
