@@ -25,9 +25,9 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   gradient touches only the rows of ``W`` that the batch's columns reach: on
   rows of 100 nonzeros among 100,000 features, 100 outputs, batch 32, the two
   took about 1 ms against 25 ms for the same products on the rows made dense.
-- ``expit``, SciPy's logistic function, and ``ndtr``, the normal distribution's, for
-  activations; ``log_expit`` and ``log_softmax``, their logarithms, stable where the
-  function underflows.
+- ``logistic`` (SciPy's ``expit`` on small arrays, NumPy's vectorised ``exp`` on large
+  ones) and ``ndtr``, the normal distribution function, for activations; ``log_expit``
+  and ``log_softmax``, logarithms stable where the function underflows.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
 - The thread policy (``thread_count``, ``blas_threads``, ``set_num_threads``, ``threads``).
@@ -69,13 +69,14 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit, log_expit, log_softmax, ndtr
 
-__all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT",
-           "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY",
-           "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite", "axpy_chunks",
-           "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit", "get_num_threads",
-           "in_place", "log_expit", "log_softmax", "magnitude_at_most", "ndtr", "on_main_thread",
-           "ones_column", "product", "quota_from", "scaled_add", "set_num_threads", "sparse_gradient",
-           "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads", "trial_count"]
+__all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT",
+           "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
+           "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite",
+           "axpy_chunks", "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit",
+           "get_num_threads", "in_place", "log_expit", "log_softmax", "logistic", "magnitude_at_most", "ndtr",
+           "on_main_thread", "ones_column", "product", "quota_from", "scaled_add", "set_num_threads",
+           "sparse_gradient", "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads",
+           "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -212,6 +213,35 @@ def in_place(size: int) -> bool:
     (NumPy's overlap check), so small plans keep their arrays apart.
     """
     return size >= IN_PLACE_MIN_SIZE
+
+
+#: From this many elements on, ``logistic`` computes ``1 / (1 + exp(-x))`` with NumPy's
+#: vectorised ``exp`` (3.4x faster than ``expit`` in float64, 4.7x in float32, on
+#: 256 x 512); below it, the one ``expit`` call is cheaper.
+EXP_SIGMOID_MIN_SIZE = 2048
+
+
+def logistic(X: NDArray[Any], out: NDArray[Any], negated: bool = False) -> Callable[[], object]:
+    """The call that writes the logistic function ``1 / (1 + exp(-x))`` of ``x = X`` (of
+    ``x = -X`` when ``negated``) into ``out``: SciPy's ``expit`` below
+    ``EXP_SIGMOID_MIN_SIZE`` elements, else (and always when ``negated``) NumPy's ``exp``."""
+    if X.size < EXP_SIGMOID_MIN_SIZE and not negated:
+        return partial(expit, X, out)
+    return partial(_logistic_by_exp, X, out, np.ones((), out.dtype), negated)  # (no keyword: a dict per call)
+
+
+def _logistic_by_exp(X: NDArray[Any], Y: NDArray[Any], one: NDArray[Any], negated: bool) -> None:
+    """``Y = 1 / (1 + exp(-X))`` (``one``: a 0-d 1 of ``Y``'s dtype), or of ``-X`` when
+    ``negated``: within a few ulp of the exact value (tested against float64 ``expit``),
+    limits exactly 0 and 1.
+
+    ``exp(-x)`` overflows to inf for very negative ``x`` and ``1 / (1 + inf)``
+    is the correct limit 0, so the overflow flag is silenced, not an error.
+    """
+    with np.errstate(over="ignore"):
+        np.exp(X if negated else np.negative(X, out=Y), out=Y)
+        np.add(Y, one, out=Y)
+        np.divide(one, Y, out=Y)
 
 
 def axpy_chunks(y: NDArray[Any], x: NDArray[Any]) -> Chunks | None:
