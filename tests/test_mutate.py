@@ -73,3 +73,13 @@ def test_every_listed_equivalent_mutant_exists():
     keys = {m.key for name in {*mutate.CORE, *mutate.OWN_TESTS}
             for m in mutate.mutants_of(name, (root / "densenet" / name).read_text())}
     assert set(mutate.EQUIVALENT) <= keys, sorted(set(mutate.EQUIVALENT) - keys)
+
+
+def test_no_equivalent_mutant_is_listed_twice():
+    """A dict literal keeps the last of two equal keys: a renumbering that moves one key
+    onto another's line would silently lose one reason (and leave its mutant unlisted)."""
+    tree = ast.parse(Path(mutate.__file__).read_text())
+    listed = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign)
+                  and getattr(node.target, "id", None) == "EQUIVALENT")
+    keys = [key.value for key in listed.keys]
+    assert len(keys) == len(set(keys)), sorted({key for key in keys if keys.count(key) > 1})
