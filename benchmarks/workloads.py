@@ -193,6 +193,8 @@ BLOCKS = {
     "relu": ("relu", "sigmoid", "mse", "sgd"),
     "leaky_relu": ("leaky_relu", "sigmoid", "mse", "sgd"),
     "gelu": ("gelu", "sigmoid", "mse", "sgd"),
+    "elu": ("elu", "sigmoid", "mse", "sgd"),
+    "silu": ("silu", "sigmoid", "mse", "sgd"),
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
@@ -210,6 +212,7 @@ BLOCKS = {
 _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "sigmoid": lambda width: dn.Sigmoid(), "relu": lambda width: dn.ReLU(), "tanh": lambda width: dn.Tanh(),
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
+    "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
@@ -267,6 +270,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     activations = {"sigmoid": lambda width: torch.nn.Sigmoid(), "relu": lambda width: torch.nn.ReLU(),
                    "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
                    "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
+                   "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):

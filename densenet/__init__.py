@@ -38,6 +38,7 @@ from .chain import Buffers, Passes
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .dropout import Dropout
+from .elu import ELU
 from .gelu import GELU
 from .gradcheck import GradcheckError, gradcheck
 from .lbfgs import LBFGS
@@ -52,6 +53,7 @@ from .relu import ReLU
 from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
 from .sgd import SGD
 from .sigmoid import Sigmoid
+from .silu import SiLU
 from .softmax import Softmax
 from .tanh import Tanh
 from .training import DivergenceError, History
@@ -72,6 +74,7 @@ __all__ = [
     "Dense",
     "DivergenceError",
     "Dropout",
+    "ELU",
     "EarlyStopping",
     "GELU",
     "GradcheckError",
@@ -89,6 +92,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "SGD",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
     "StepLR",

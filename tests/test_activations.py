@@ -1,4 +1,4 @@
-"""ReLU, LeakyReLU, Tanh, GELU and Softmax: values, stability, gradients, and PyTorch's autograd."""
+"""The activations: values, stability, gradients, and PyTorch's autograd."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.Tanh, dn.GELU, dn.Softmax]
+from .conftest import ACTIVATIONS
 
 
 def finite_extremes(dtype, rows=3):
@@ -67,6 +67,67 @@ def test_gelu_values_and_its_far_tail():
     # -10 * Phi(-10), Phi(-10) = 7.619853024160527e-24 (where 1 + erf(-10 / sqrt(2)) rounds to 0)
     tail = dn.GELU().forward(np.array([[-10.0]]))[0, 0]
     assert tail == pytest.approx(-7.619853024160527e-23, rel=1e-13)
+
+
+def test_silu_values_and_slope():
+    from math import exp
+
+    X = np.linspace(-40, 40, 33).reshape(1, -1)
+    act = dn.SiLU()
+    sigmoid = np.array([[1 / (1 + exp(-x)) for x in X[0]]])
+    assert_allclose(act.forward(X), X * sigmoid, rtol=1e-15, atol=0)
+    dY = np.random.default_rng(0).standard_normal(X.shape)
+    assert_allclose(act.backward(dY), dY * sigmoid * (1 + X * (1 - sigmoid)), rtol=1e-14, atol=0)
+    # far below zero: -0 and a zero slope, no NaN from -inf * 0
+    assert_array_equal(dn.SiLU().forward(np.array([[-1e300, -800.0]])), [[-0.0, -0.0]])
+
+
+def test_elu_values_alpha_and_slope_at_zero():
+    from math import expm1
+
+    X = np.array([[-50.0, -1.0, -1e-12, -0.0, 0.0, 1e-12, 2.0]])
+    act = dn.ELU(0.5)
+    expected = [[0.5 * expm1(x) if x <= 0 else x for x in X[0]]]
+    assert_allclose(act.forward(X), expected, rtol=1e-15, atol=0)  # expm1: exact near 0
+    # the slope alpha * exp(X) below zero and at it (PyTorch's), 1 above
+    slope = [[0.5 * np.exp(x) if x <= 0 else 1.0 for x in X[0]]]  # 1e-22 at -50
+    assert_allclose(act.backward(np.full(X.shape, 3.0)), 3 * np.array(slope), rtol=1e-15, atol=0)
+    assert dn.ELU().alpha == 1.0 and repr(dn.ELU()) == "ELU()"
+    assert repr(act) == "ELU(alpha=0.5)" and act.config() == {"alpha": 0.5}
+    assert_array_equal(dn.ELU(0.0).forward([[-2.0, 3.0]]), dn.ReLU().forward([[-2.0, 3.0]]))
+
+
+@pytest.mark.parametrize("alpha, error", [(-0.1, ValueError), (float("inf"), ValueError),
+                                          (float("nan"), ValueError), ("1", TypeError), (None, TypeError)])
+def test_elu_refuses_a_negative_or_non_finite_alpha_by_name(alpha, error):
+    with pytest.raises(error, match="ELU: .*alpha"):
+        dn.ELU(alpha)
+
+
+@pytest.mark.parametrize("make, theirs", [(lambda: dn.LeakyReLU(0.2), "LeakyReLU(0.2)"),
+                                          (lambda: dn.ELU(0.3), "ELU(0.3)"),
+                                          (lambda: dn.ELU(2.0), "ELU(2.0)"), (dn.SiLU, "SiLU()"),
+                                          (dn.GELU, "GELU()")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activations_with_their_arguments_equal_pytorch(make, theirs, dtype):
+    """Values and dL/dX, on inputs from far below zero to far above it, zeros of both signs
+    among them, against PyTorch's autograd: 1e-13 relative in float64, 1e-6 in float32.
+    PyTorch's GELU is ``0.5 x (1 + erf(x / sqrt(2)))``, which cancels below zero: up to
+    ``eps |x|`` off there, where densenet's ``x Phi(x)`` is not."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.standard_normal(40) * 3, [-80.0, -20.0, -0.0, 0.0, 20.0, 80.0]]).reshape(2, -1)
+    X, dY = X.astype(dtype), rng.standard_normal(X.shape).astype(dtype)
+    x = torch.tensor(X, requires_grad=True)
+    y = eval(f"torch.nn.{theirs}")(x)
+    y.backward(torch.tensor(dY))
+    act, rtol = make(), 1e-13 if dtype == np.float64 else 1e-6
+    tiny, eps = np.finfo(dtype).tiny, np.finfo(dtype).eps
+    cancels = eps * np.abs(X) if theirs == "GELU()" else 0.0  # (an array: checked by hand)
+    for ours, them, atol in ((act.forward(X), y.detach().numpy(), cancels),
+                             (act.backward(dY), x.grad.numpy(), cancels * np.abs(dY))):
+        worst = np.max(np.abs(ours - them) / (atol + rtol * np.abs(them) + tiny))
+        assert worst <= 1, f"{worst:.3g} x the tolerance"
 
 
 def test_tanh_values():

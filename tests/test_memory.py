@@ -207,6 +207,8 @@ BLOCKS = {
     "tanh": (dn.Tanh, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "leaky_relu": (dn.LeakyReLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "gelu": (dn.GELU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "elu": (dn.ELU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "silu": (dn.SiLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "softmax": (dn.Softmax, dn.Softmax, dn.MSELoss, lambda: dn.SGD(0.1)),
     "cross_entropy_labels": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "cross_entropy_probabilities": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),

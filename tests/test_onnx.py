@@ -11,13 +11,13 @@ from numpy.testing import assert_allclose
 
 import densenet as dn
 
+from .conftest import ACTIVATIONS as ALL
 from .conftest import assert_within_rounding, error_bound
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from densenet.onnx import export  # noqa: E402
 
-ALL = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.Tanh, dn.GELU, dn.Softmax]
 #: onnxruntime has no float64 Erf, which GELU needs: a float64 model with one is refused (tested below)
 RUNS = {np.float32: ALL, np.float64: [kind for kind in ALL if kind is not dn.GELU]}
 

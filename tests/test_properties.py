@@ -14,15 +14,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import assert_within_rounding, error_bound
+from .conftest import ACTIVATIONS, assert_within_rounding, error_bound
 
 # The number of examples comes from the Hypothesis profile (tests/conftest.py): 200, the
 # same 200 every run under CI, 2000 with HYPOTHESIS_PROFILE=thorough.
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-ACTIVATIONS = [dn.Sigmoid, dn.Tanh, dn.ReLU, dn.LeakyReLU, dn.GELU, dn.Softmax]
-#: the activations with a kink at 0
+#: the activations with a kink at 0 (ELU's default alpha 1 has none)
 KINKED = (dn.ReLU, dn.LeakyReLU)
 
 #: The rate of the few SGD steps some properties train for. These random networks (ReLU
@@ -35,7 +34,7 @@ TRAINING_RATE = 1e-3
 @st.composite
 def networks(draw, dtypes=(np.float64, np.float32)):
     """A model of 1-4 Dense layers, widths 1-16, each followed by an activation
-    (Sigmoid, Tanh, ReLU, LeakyReLU, GELU or Softmax) except perhaps the last; a batch of 1-8 samples."""
+    (any of ``ACTIVATIONS``) except perhaps the last; a batch of 1-8 samples."""
     widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=5))
     dtype = draw(st.sampled_from(dtypes))
     modules: list[dn.Module] = []

@@ -12,11 +12,10 @@ from numpy.testing import assert_allclose
 
 import densenet as dn
 
+from .conftest import ACTIVATIONS as ALL
 from .torch_twin import random_network, torch_flat_grads, torch_flat_params, torch_twin
 
 torch = pytest.importorskip("torch")
-
-ALL = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.Tanh, dn.GELU, dn.Softmax]
 
 
 def targets_for(loss, rng, n, classes):

@@ -31,9 +31,12 @@ def torch_twin(model: dn.Sequential):
             layers.append(norm.train(model.training))
         elif isinstance(module, dn.LeakyReLU):
             layers.append(torch.nn.LeakyReLU(module.negative_slope))
+        elif isinstance(module, dn.ELU):
+            layers.append(torch.nn.ELU(module.alpha))
         else:
             layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
-                           dn.GELU: torch.nn.GELU(), dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
+                           dn.GELU: torch.nn.GELU(), dn.SiLU: torch.nn.SiLU(),
+                           dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
     return torch.nn.Sequential(*layers)
 
 
