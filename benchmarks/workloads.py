@@ -201,6 +201,8 @@ BLOCKS = {
     "bce": ("sigmoid", "sigmoid", "bce", "sgd"),
     "bce_with_logits": ("sigmoid", None, "bce_with_logits", "sgd"),
     "poisson": ("sigmoid", None, "poisson", "sgd"),
+    "l1": ("sigmoid", None, "l1", "sgd"),
+    "huber": ("sigmoid", None, "huber", "sgd"),
     "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
@@ -216,7 +218,8 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
-              "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss}
+              "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
+              "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4)}
 
@@ -280,7 +283,8 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
             layers += [activations[name](n_out) for name in (output if last else hidden).split("+")]
     net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
     losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
-              "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss}
+              "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss,
+              "l1": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
     optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),

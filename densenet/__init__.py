@@ -41,6 +41,8 @@ from .dropout import Dropout
 from .elu import ELU
 from .gelu import GELU
 from .gradcheck import GradcheckError, gradcheck
+from .huber import HuberLoss
+from .l1 import L1Loss
 from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
 from .loss import Loss
@@ -54,6 +56,7 @@ from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
 from .sgd import SGD
 from .sigmoid import Sigmoid
 from .silu import SiLU
+from .smooth_l1 import SmoothL1Loss
 from .softmax import Softmax
 from .tanh import Tanh
 from .training import DivergenceError, History
@@ -79,6 +82,8 @@ __all__ = [
     "GELU",
     "GradcheckError",
     "History",
+    "HuberLoss",
+    "L1Loss",
     "LBFGS",
     "LRSchedule",
     "LeakyReLU",
@@ -94,6 +99,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "StepLR",
     "Tanh",

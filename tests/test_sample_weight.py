@@ -34,6 +34,9 @@ def loss_cases(rng):
         "cross_entropy_labels": (dn.CrossEntropyLoss(), Z, rng.integers(0, C, N)),
         "cross_entropy_probabilities": (dn.CrossEntropyLoss(), Z, probabilities),
         "poisson": (dn.PoissonNLLLoss(), Z, rng.poisson(2.0, (N, C)).astype(float)),
+        "l1": (dn.L1Loss(), Z, probabilities),
+        "huber": (dn.HuberLoss(delta=0.5), Z, probabilities),
+        "smooth_l1": (dn.SmoothL1Loss(beta=0.5), Z, probabilities),
     }
 
 
@@ -74,6 +77,9 @@ def test_the_weighted_loss_and_gradient_equal_pytorch_s(case):
         "cross_entropy_labels": lambda z, t: F.cross_entropy(z, t, reduction="none"),
         "cross_entropy_probabilities": lambda z, t: F.cross_entropy(z, t, reduction="none"),
         "poisson": lambda z, t: F.poisson_nll_loss(z, t, reduction="none").mean(1),
+        "l1": lambda z, t: F.l1_loss(z, t, reduction="none").mean(1),
+        "huber": lambda z, t: F.huber_loss(z, t, reduction="none", delta=0.5).mean(1),
+        "smooth_l1": lambda z, t: F.smooth_l1_loss(z, t, reduction="none", beta=0.5).mean(1),
     }[case]
     rng = np.random.default_rng(2)
     loss, y_pred, y_true = loss_cases(rng)[case]

@@ -29,7 +29,8 @@ def targets_for(loss, rng, n, classes):
 LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
           "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss),
           "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss),
-          "poisson": (dn.PoissonNLLLoss, torch.nn.PoissonNLLLoss)}
+          "poisson": (dn.PoissonNLLLoss, torch.nn.PoissonNLLLoss), "l1": (dn.L1Loss, torch.nn.L1Loss),
+          "huber": (dn.HuberLoss, torch.nn.HuberLoss), "smooth_l1": (dn.SmoothL1Loss, torch.nn.SmoothL1Loss)}
 
 
 @pytest.mark.parametrize("loss_name", list(LOSSES))

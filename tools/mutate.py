@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
         "sigmoid.py", "relu.py", "leaky_relu.py", "elu.py", "tanh.py", "gelu.py", "silu.py", "softmax.py",
-        "dropout.py", "batchnorm.py", "loss.py", "mse.py",
+        "dropout.py", "batchnorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
         "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
         "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
@@ -84,6 +84,9 @@ OWN_TESTS = {
     "bce.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "bce_with_logits.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "poisson.py": ["test_poisson.py", "test_sample_weight.py"],
+    "l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
+    "huber.py": ["test_regression_losses.py", "test_sample_weight.py"],
+    "smooth_l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "optimizer.py": ["test_optimizers.py"],
     "sgd.py": ["test_optim.py", "test_optimizers.py"],
     "adam.py": ["test_optimizers.py"],
