@@ -27,9 +27,9 @@ class HuberLoss(Loss):
     ``delta``. ``SmoothL1Loss(beta)`` is this loss divided by ``beta``.
 
     Shape:
-        - y_pred: any shape
-        - y_true: exactly the shape of ``y_pred`` (``fit`` also takes ``(N,)`` for a
-          one-output model)
+        - y_pred: predictions, any shape (a ``Dense`` output)
+        - y_true: targets, exactly the shape of ``y_pred``, or ``(N,)`` in ``fit`` for a
+          one-output model
 
     Example:
         >>> import numpy as np

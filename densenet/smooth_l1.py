@@ -25,9 +25,8 @@ class SmoothL1Loss(Loss):
     ``L1Loss``'s, whatever ``beta``.
 
     Shape:
-        - y_pred: any shape
-        - y_true: exactly the shape of ``y_pred`` (``fit`` also takes ``(N,)`` for a
-          one-output model)
+        as ``HuberLoss``'s: ``y_true`` exactly the shape of ``y_pred`` (``(N,)`` in ``fit``
+        for one output).
 
     Example:
         >>> import numpy as np
