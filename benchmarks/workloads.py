@@ -206,6 +206,7 @@ BLOCKS = {
     "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
+    "rmsprop": ("sigmoid", "sigmoid", "mse", "rmsprop"),
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
     "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
     "batchnorm": ("batchnorm+sigmoid", "sigmoid", "mse", "sgd"),
@@ -221,7 +222,8 @@ _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
               "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
-                  "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4)}
+                  "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4),
+                  "rmsprop": lambda: dn.RMSprop(1e-4)}
 
 
 def block_weights(batch_size: int, dtype: type) -> np.ndarray:
@@ -288,7 +290,8 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
-                  "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4)}
+                  "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4),
+                  "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-4)}
     X, y = (torch.from_numpy(a) for a in block_data(name, dtype, batch_size, sizes))
     opt = optimizers[optimizer](net.parameters())
     loss_fn = losses[loss_name.removeprefix("weighted_")]()

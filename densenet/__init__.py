@@ -52,6 +52,7 @@ from .mse import MSELoss
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
 from .relu import ReLU
+from .rmsprop import RMSprop
 from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
 from .sgd import SGD
 from .sigmoid import Sigmoid
@@ -93,6 +94,7 @@ __all__ = [
     "Optimizer",
     "Passes",
     "PoissonNLLLoss",
+    "RMSprop",
     "ReLU",
     "ReduceLROnPlateau",
     "SGD",

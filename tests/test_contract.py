@@ -66,7 +66,10 @@ def test_the_round_two_contract(tmp_path):
     assert np.isfinite(dn.BCELoss().forward(np.full((2, 1), 0.5), np.ones((2, 1))))
     for optimizer in (dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
                       dn.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
-                      dn.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), dn.LBFGS()):
+                      dn.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2),
+                      dn.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                                 centered=False),
+                      dn.LBFGS()):
         twin = model.clone()
         twin.fit(X, labels, optimizer=optimizer, loss=dn.CrossEntropyLoss(), epochs=2)
     dn.set_num_threads(1)

@@ -26,7 +26,7 @@ LAYERS = [
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("loss variants", {"smooth_l1"}),
     ("optimizer protocol", {"optimizer"}),
-    ("optimizers", {"sgd", "adam"}),
+    ("optimizers", {"sgd", "adam", "rmsprop"}),
     ("optimizer variants", {"adamw", "lbfgs"}),
     ("training step", {"plan"}),
     ("callbacks", {"callbacks"}),

@@ -221,6 +221,7 @@ BLOCKS = {
     "momentum": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1, momentum=0.9, nesterov=True)),
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
+    "rmsprop": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.RMSprop(momentum=0.9, centered=True)),
     "dropout": (lambda: dn.Dropout(0.5), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "cross_entropy_class_weights": (dn.Sigmoid, None,
                                     lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),

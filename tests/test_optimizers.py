@@ -1,4 +1,4 @@
-"""SGD with momentum, Adam and AdamW: arguments, state, resuming, one model each."""
+"""SGD with momentum, Adam, AdamW and RMSprop: arguments, state, resuming, one model each."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ STATEFUL = {
     "nesterov": lambda: dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda: dn.Adam(0.01),
     "adamw": lambda: dn.AdamW(0.01),
+    "rmsprop": lambda: dn.RMSprop(0.01, weight_decay=1e-3),
+    "rmsprop_centered": lambda: dn.RMSprop(0.01, momentum=0.9, centered=True),
 }
 
 
@@ -29,12 +31,13 @@ def data(seed=0):
     return X, rng.uniform(size=(30, 2))
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop"])
 def test_the_defaults_are_pytorch_s(name):
+    """Every argument is one of PyTorch's, with its default."""
     torch = pytest.importorskip("torch")
     ours, theirs = (inspect.signature(getattr(module, name)).parameters for module in (dn, torch.optim))
-    shared = ("lr", "betas", "eps", "weight_decay")
-    assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
+    assert set(ours) <= set(theirs)
+    assert {p: ours[p].default for p in ours} == {p: theirs[p].default for p in ours}
 
 
 def test_the_plateau_schedule_s_defaults_are_pytorch_s():
@@ -58,6 +61,11 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.Adam(eps=0.0), ValueError, r"Adam: invalid eps 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.AdamW(lr=-1.0), ValueError, "AdamW: invalid learning rate -1.0"),
     (lambda: dn.AdamW(weight_decay=-1e-2), ValueError, "AdamW: invalid weight_decay -0.01"),
+    (lambda: dn.RMSprop(alpha=1.0), ValueError, r"RMSprop: invalid alpha 1\.0; it must lie in \[0, 1\)"),
+    (lambda: dn.RMSprop(eps=0), ValueError, r"RMSprop: invalid eps 0; it must lie in \(0, inf\)"),
+    (lambda: dn.RMSprop(momentum=-0.1), ValueError, r"RMSprop: invalid momentum -0\.1"),
+    (lambda: dn.RMSprop(lr=0), ValueError, "RMSprop: invalid learning rate 0"),
+    (lambda: dn.RMSprop(centered=1), TypeError, "RMSprop: centered must be True or False"),
 ])
 def test_bad_hyperparameters_are_refused(make, error, message):
     with pytest.raises(error, match=message):
@@ -75,6 +83,8 @@ def test_bad_hyperparameters_are_refused(make, error, message):
     (lambda: dn.SGD(0.1), "weight_decay", float("inf"), ValueError, "SGD: invalid weight_decay inf"),
     (lambda: dn.SGD(0.1, momentum=0.9), "nesterov", "yes", TypeError, "SGD: nesterov must be True or False"),
     (lambda: dn.SGD(0.1), "fold", 0, TypeError, "SGD: fold must be True or False"),
+    (lambda: dn.RMSprop(), "alpha", -0.5, ValueError, r"RMSprop: invalid alpha -0\.5"),
+    (lambda: dn.RMSprop(), "weight_decay", float("nan"), ValueError, "RMSprop: invalid weight_decay nan"),
 ])
 def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name, value, error, message):
     """A value set after construction gets the constructor's checks (each was taken
@@ -152,6 +162,49 @@ def test_adam_step_written_out_by_hand():
     assert state["steps"] == 2
     assert_allclose(state["exp_avg"], m, rtol=1e-15)
     assert_allclose(state["exp_avg_sq"], v, rtol=1e-15)
+
+
+@pytest.mark.parametrize("momentum, centered", [(0.0, False), (0.7, False), (0.0, True), (0.7, True)])
+def test_rmsprop_step_written_out_by_hand(momentum, centered):
+    params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
+    rmsprop = dn.RMSprop(lr=0.1, alpha=0.8, eps=1e-3, weight_decay=0.5, momentum=momentum, centered=centered)
+    v, a, b = np.zeros(3), np.zeros(3), np.zeros(3)
+    want = params.copy()
+    for _ in range(3):
+        g = grads + 0.5 * want
+        v = 0.8 * v + 0.2 * g * g
+        a = 0.8 * a + 0.2 * g
+        d = g / (np.sqrt(v - a * a if centered else v) + 1e-3)
+        b = momentum * b + d
+        want = want - 0.1 * (b if momentum else d)
+        rmsprop.step(params, grads)
+    assert_allclose(params, want, rtol=1e-14)  # (BLAS axpy rounds -0.0393 = 1 - 1.0393 its own way)
+    state = rmsprop.state_dict()
+    assert state["steps"] == 3 and set(state) == {"steps", "square_avg"} | (
+        {"momentum_buffer"} if momentum else set()) | ({"grad_avg"} if centered else set())
+    assert_allclose(state["square_avg"], v, rtol=1e-15)
+    if centered:
+        assert_allclose(state["grad_avg"], a, rtol=1e-15)
+
+
+def test_rmsprop_s_settings_changed_between_steps_take_effect_at_once():
+    """Its alpha, eps, weight decay, momentum and centring may change between steps: each
+    step uses what it finds, as a new RMSprop with the same state would (a running mean or
+    momentum buffer switched on starts at 0, as a new optimiser's)."""
+    params, grads = np.linspace(-1, 1, 7), np.linspace(2, -1, 7)
+    changed, changed_params = dn.RMSprop(0.01), params.copy()
+    changed.step(changed_params, grads)
+    for key, value in (("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.9),
+                       ("centered", True), ("momentum", 0.0)):
+        setattr(changed, key, value)
+        fresh = dn.RMSprop(changed.lr, alpha=changed.alpha, eps=changed.eps,
+                           weight_decay=changed.weight_decay, momentum=changed.momentum,
+                           centered=changed.centered)
+        fresh_params = changed_params.copy()
+        fresh.load_state_dict(changed.state_dict())
+        changed.step(changed_params, grads)
+        fresh.step(fresh_params, grads)
+        assert_array_equal(changed_params, fresh_params)
 
 
 def test_adamw_decouples_the_weight_decay():

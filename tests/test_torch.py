@@ -75,6 +75,12 @@ OPTIMIZERS = {
              lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-2)),
     "adamw": (lambda: dn.AdamW(0.01, betas=(0.8, 0.99)),
               lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.8, 0.99))),
+    "rmsprop": (lambda: dn.RMSprop(0.005), lambda p: torch.optim.RMSprop(p, lr=0.005)),
+    "rmsprop_momentum": (lambda: dn.RMSprop(0.005, alpha=0.9, weight_decay=1e-2, momentum=0.8),
+                         lambda p: torch.optim.RMSprop(p, lr=0.005, alpha=0.9, weight_decay=1e-2,
+                                                       momentum=0.8)),
+    "rmsprop_centered": (lambda: dn.RMSprop(0.005, eps=1e-6, momentum=0.5, centered=True),
+                         lambda p: torch.optim.RMSprop(p, lr=0.005, eps=1e-6, momentum=0.5, centered=True)),
 }
 
 

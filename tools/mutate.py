@@ -49,7 +49,8 @@ CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "modul
         "sigmoid.py", "relu.py", "leaky_relu.py", "elu.py", "tanh.py", "gelu.py", "silu.py", "softmax.py",
         "dropout.py", "batchnorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
         "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
-        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+        "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py",
+        "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -90,6 +91,7 @@ OWN_TESTS = {
     "optimizer.py": ["test_optimizers.py"],
     "sgd.py": ["test_optim.py", "test_optimizers.py"],
     "adam.py": ["test_optimizers.py"],
+    "rmsprop.py": ["test_optimizers.py", "test_memory.py"],
     "adamw.py": ["test_optimizers.py"],
     "lbfgs.py": ["test_lbfgs.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],

@@ -1,0 +1,124 @@
+"""``RMSprop``: gradients scaled by a running root mean square."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import flag, hyperparameter
+from .backend import scaled_add
+from .optimizer import Optimizer, setting
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, with PyTorch's update rule.
+
+    Args:
+        lr: the learning rate, finite and > 0 (default 0.01, PyTorch's).
+        alpha: the decay rate of the running averages, in [0, 1) (default 0.99).
+        eps: added to the denominator, > 0.
+        weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        momentum: the momentum factor ``mu``, >= 0 (default 0).
+        centered: divide by the running standard deviation of the gradient (its
+            root mean square less its running mean) rather than its root mean square.
+
+    Each step, with ``g = grads + wd * params``::
+
+        v = alpha v + (1 - alpha) g * g
+        a = alpha a + (1 - alpha) g                 (centered)
+        d = g / (sqrt(v - a * a) + eps)             (centered; else sqrt(v))
+        b = mu b + d,  params = params - lr b       (momentum; else params - lr d)
+
+    The running averages and the momentum buffer are flat vectors beside ``params``
+    (``state_dict``: ``square_avg``, ``grad_avg``, ``momentum_buffer``, PyTorch's names),
+    each starting at 0; a step allocates nothing after the first.
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = np.array([1.0, -1.0]), np.array([0.5, -2.0])
+        >>> RMSprop(lr=0.01).step(params, grads)   # the first step: about lr / sqrt(1 - alpha) each
+        >>> params.round(6)
+        array([ 0.9, -0.9])
+    """
+
+    # read at every step: a schedule may change them between steps (fit plans anew)
+    alpha = setting("alpha", lambda value, owner, name: hyperparameter(value, owner, name, high=1.0,
+                                                                       high_open=True))
+    eps = setting("eps", lambda value, owner, name: hyperparameter(value, owner, name, low_open=True))
+    weight_decay = setting("weight_decay", hyperparameter)
+    momentum = setting("momentum", hyperparameter)
+    centered = setting("centered", flag)
+
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+        self._work: _Work | None = None
+
+    @property
+    def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
+        return (("square_avg",) + (("momentum_buffer",) if self.momentum else ())
+                + (("grad_avg",) if self.centered else ()))
+
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        state = self.state(params)
+        work = self._work
+        if work is None or work.version != self.settings_version or any(
+                a is not b for a, b in zip(work.arrays, (params, grads))):
+            work = self._work = _Work(params, grads, state, self.settings_version, bool(self.weight_decay))
+        alpha, wd, g, tmp = self.alpha, self.weight_decay, work.g, work.tmp
+        if wd:
+            np.multiply(params, wd, out=g)
+            np.add(g, grads, out=g)
+        np.multiply(g, g, out=tmp)  # v = alpha v + (1 - alpha) g g
+        np.multiply(state["square_avg"], alpha, out=state["square_avg"])
+        work.tmp_into_v(1.0 - alpha)
+        if self.centered:  # a = alpha a + (1 - alpha) g; sqrt(v - a a)
+            average = state["grad_avg"]
+            np.multiply(average, alpha, out=average)
+            work.g_into_average(1.0 - alpha)
+            np.multiply(average, average, out=tmp)
+            np.subtract(state["square_avg"], tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(state["square_avg"], out=tmp)
+        np.add(tmp, self.eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        self.steps += 1
+        if self.momentum:
+            buffer = state["momentum_buffer"]
+            np.multiply(buffer, self.momentum, out=buffer)
+            np.add(buffer, tmp, out=buffer)
+            work.buffer_into_params(-self._lr)
+        else:
+            work.tmp_into_params(-self._lr)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_work"] = None
+        return state
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={getattr(self, name)}" for name in ("weight_decay", "momentum", "centered")
+                        if getattr(self, name))
+        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra})"
+
+
+class _Work:
+    """RMSprop's work vectors for one pair of arrays and its settings, and its
+    ``y += a * x`` calls (``backend.scaled_add``: chunked BLAS axpy)."""
+
+    def __init__(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
+                 version: int, decays: bool) -> None:
+        self.arrays, self.version = (params, grads), version
+        self.tmp = np.empty_like(params)
+        self.g = np.empty_like(params) if decays else grads  # grads + wd params
+        self.tmp_into_v = scaled_add(state["square_avg"], self.tmp)
+        self.tmp_into_params = scaled_add(params, self.tmp)
+        if "grad_avg" in state:
+            self.g_into_average = scaled_add(state["grad_avg"], self.g)
+        if "momentum_buffer" in state:
+            self.buffer_into_params = scaled_add(params, state["momentum_buffer"])
