@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import ACTIVATIONS
+from .conftest import ACTIVATIONS, COPIES, copied
 
 
 def finite_extremes(dtype, rows=3):
@@ -184,3 +184,14 @@ def test_standalone_and_planned_passes_agree_at_batch_size_one(kind):
     X = np.random.default_rng(3).standard_normal((1, 3))
     by_hand = model[2].forward(model[1].forward(model[0].forward(X)))
     assert_allclose(model.forward(X), by_hand, rtol=1e-15)
+
+
+@pytest.mark.parametrize("how", COPIES)
+def test_activations_keep_their_arguments_in_copies_and_files(how, tmp_path):
+    model = dn.Sequential(dn.Dense(3, 4), dn.LeakyReLU(0.2), dn.Dense(4, 4), dn.ELU(0.5), dn.Dense(4, 2),
+                          seed=0)
+    twin = copied(model, how, tmp_path)
+    assert [repr(m) for m in twin] == [repr(m) for m in model]
+    assert twin[1].negative_slope == 0.2 and twin[3].alpha == 0.5
+    X = np.random.default_rng(5).standard_normal((6, 3)) * 3
+    assert_array_equal(twin.predict(X), model.predict(X))
