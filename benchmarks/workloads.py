@@ -195,6 +195,7 @@ BLOCKS = {
     "gelu": ("gelu", "sigmoid", "mse", "sgd"),
     "elu": ("elu", "sigmoid", "mse", "sgd"),
     "silu": ("silu", "sigmoid", "mse", "sgd"),
+    "selu": ("selu", "sigmoid", "mse", "sgd"),
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
@@ -215,7 +216,7 @@ BLOCKS = {
 _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "sigmoid": lambda width: dn.Sigmoid(), "relu": lambda width: dn.ReLU(), "tanh": lambda width: dn.Tanh(),
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
-    "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(),
+    "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
@@ -276,6 +277,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                    "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
                    "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
+                   "selu": lambda width: torch.nn.SELU(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):

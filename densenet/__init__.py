@@ -54,6 +54,7 @@ from .poisson import PoissonNLLLoss
 from .relu import ReLU
 from .rmsprop import RMSprop
 from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
+from .selu import SELU
 from .sgd import SGD
 from .sigmoid import Sigmoid
 from .silu import SiLU
@@ -97,6 +98,7 @@ __all__ = [
     "RMSprop",
     "ReLU",
     "ReduceLROnPlateau",
+    "SELU",
     "SGD",
     "Sequential",
     "SiLU",

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .chain import Buffers, Passes
@@ -53,34 +54,54 @@ class ELU(Module):
         return {"alpha": self.alpha}
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        # max(x, 0) + alpha * (exp(min(x, 0)) - 1) with alpha in the model's dtype, not ONNX's
-        # Elu, whose alpha is a float32 attribute
-        zero, one = graph.constant(np.zeros(()), "zero"), graph.constant(np.ones(()), "one")
-        below = graph.node("Sub", [graph.node("Exp", [graph.node("Min", [x, zero])]), one])
-        scaled = graph.node("Mul", [below, graph.constant(np.array(self.alpha), "alpha")])
-        return graph.node("Add", [graph.node("Max", [x, zero]), scaled])
+        return exponential_linear_onnx(graph, x, self.alpha)
 
     def plan(self, buffers: Buffers) -> Passes:
-        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        # 0-d constants: no Python-scalar conversion per call
-        # 0-d constants: no Python-scalar conversion per call
-        zero, alpha = np.zeros((), Y.dtype), np.full((), self.alpha, Y.dtype)
-        clipped, below = np.zeros_like(Y), np.zeros_like(Y)  # min(X, 0), kept for the backward pass
-        # the negative side first, as Y may be X; max(X, 0) is X - min(X, 0), exactly
-        forward = [partial(np.minimum, X, zero, out=clipped), partial(np.expm1, clipped, below),
-                   partial(np.multiply, below, alpha, below), partial(np.subtract, X, clipped, Y),
-                   partial(np.add, Y, below, Y)]
-        if dX is None:
-            return Passes(forward, [])
-        # the slope alpha * exp(min(X, 0)) + (1 - alpha) * [Y > 0], from the input (Y + alpha
-        # would cancel far below zero); [Y > 0] as max(sign(Y), 0): on 256 x 512 float64 the
-        # two take 130 us, a masked copy 700, and a comparison into a float array allocates
-        slope, above = np.zeros_like(dX), np.zeros_like(dX)
-        rest = np.full((), 1.0 - self.alpha, Y.dtype)
-        return Passes(forward, [partial(np.exp, clipped, slope), partial(np.multiply, slope, alpha, slope),
-                                partial(np.sign, Y, above), partial(np.maximum, above, zero, out=above),
-                                partial(np.multiply, above, rest, above),
-                                partial(np.add, slope, above, slope), partial(np.multiply, dY, slope, dX)])
+        return exponential_linear(buffers, self.alpha)
 
     def __repr__(self) -> str:
         return "ELU()" if self.alpha == 1.0 else f"ELU(alpha={self.alpha!r})"
+
+
+def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Passes:
+    """The in-place passes of ``scale * ELU(alpha)`` (``SELU``'s with its constants) on ``buffers``:
+    ``Y = scale * (max(X, 0) + alpha * expm1(min(X, 0)))``, and dX from the ``min(X, 0)`` kept."""
+    X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
+    # 0-d constants: no Python-scalar conversion per call
+    zero, below_slope, above_slope = (np.full((), value, Y.dtype) for value in (0.0, scale * alpha, scale))
+    clipped, below = np.zeros_like(Y), np.zeros_like(Y)  # min(X, 0), kept for the backward pass
+    # the negative side first, as Y may be X; max(X, 0) is X - min(X, 0), exactly
+    forward = [partial(np.minimum, X, zero, out=clipped), partial(np.expm1, clipped, below),
+               partial(np.multiply, below, below_slope, below), partial(np.subtract, X, clipped, Y)]
+    if scale != 1.0:
+        forward.append(partial(_scaled, Y, above_slope))
+    forward.append(partial(np.add, Y, below, Y))
+    if dX is None:
+        return Passes(forward, [])
+    # the slope scale * alpha * exp(min(X, 0)) + (scale - scale * alpha) * [Y > 0], from the
+    # input (from Y it would cancel far below zero); [Y > 0] as max(sign(Y), 0): on 256 x 512
+    # float64 the two take 130 us, a masked copy 700, and a comparison into a float array allocates
+    slope, above = np.zeros_like(dX), np.zeros_like(dX)
+    rest = np.full((), scale - scale * alpha, Y.dtype)
+    return Passes(forward, [partial(np.exp, clipped, slope), partial(np.multiply, slope, below_slope, slope),
+                            partial(np.sign, Y, above), partial(np.maximum, above, zero, out=above),
+                            partial(np.multiply, above, rest, above),
+                            partial(np.add, slope, above, slope), partial(np.multiply, dY, slope, dX)])
+
+
+def exponential_linear_onnx(graph: Any, x: str, alpha: float, scale: float = 1.0) -> str:
+    """``scale * (Max(x, 0) + alpha * (Exp(Min(x, 0)) - 1))`` with the constants in the model's
+    dtype, not ONNX's Elu and Selu, whose are float32 attributes."""
+    zero, one = graph.constant(np.zeros(()), "zero"), graph.constant(np.ones(()), "one")
+    below = graph.node("Sub", [graph.node("Exp", [graph.node("Min", [x, zero])]), one])
+    below = graph.node("Mul", [below, graph.constant(np.array(scale * alpha), "alpha")])
+    above = graph.node("Max", [x, zero])
+    if scale != 1.0:
+        above = graph.node("Mul", [above, graph.constant(np.array(scale), "scale")])
+    return graph.node("Add", [above, below])
+
+
+def _scaled(Y: NDArray[Any], factor: NDArray[Any]) -> None:
+    """``Y *= factor``, beyond the float range +-inf (the value, rounded) without a warning."""
+    with np.errstate(over="ignore"):
+        np.multiply(Y, factor, out=Y)

@@ -11,10 +11,13 @@ name                    W drawn from                                b
 ``"glorot_normal"``     N(0, 2 / (fan_in + fan_out))                0
 ``"he_uniform"``        U(-a, a), a = sqrt(6 / fan_in)              0
 ``"he_normal"``         N(0, 2 / fan_in)                            0
+``"lecun_uniform"``     U(-a, a), a = sqrt(3 / fan_in)              0
+``"lecun_normal"``      N(0, 1 / fan_in)                            0
 ======================  ==========================================  ============
 
 Glorot (Xavier) is the default: it keeps the variance of activations and
-gradients roughly constant across sigmoid and tanh layers. He suits ReLU.
+gradients roughly constant across sigmoid and tanh layers. He suits ReLU;
+LeCun, SELU (whose self-normalisation assumes it).
 ``"xavier_uniform"`` and ``"xavier_normal"`` are accepted as aliases.
 
 >>> import numpy as np
@@ -67,6 +70,19 @@ def he_normal(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> Non
     b[...] = 0
 
 
+def lecun_uniform(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
+    """W ~ U(-a, a) with a = sqrt(3 / fan_in); b = 0."""
+    a = np.sqrt(3.0 / W.shape[0])
+    W[...] = rng.uniform(-a, a, W.shape)
+    b[...] = 0
+
+
+def lecun_normal(W: NDArray[Any], b: NDArray[Any], rng: np.random.Generator) -> None:
+    """W ~ N(0, 1 / fan_in); b = 0."""
+    W[...] = rng.standard_normal(W.shape) * np.sqrt(1.0 / W.shape[0])
+    b[...] = 0
+
+
 INITIALISERS: dict[str, Initialiser] = {
     "normal": normal,
     "glorot_uniform": glorot_uniform,
@@ -75,6 +91,8 @@ INITIALISERS: dict[str, Initialiser] = {
     "xavier_normal": glorot_normal,
     "he_uniform": he_uniform,
     "he_normal": he_normal,
+    "lecun_uniform": lecun_uniform,
+    "lecun_normal": lecun_normal,
 }
 
 DEFAULT = "glorot_uniform"

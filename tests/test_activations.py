@@ -29,7 +29,11 @@ def test_stable_for_every_finite_input(kind, dtype):
         Y = act.forward(X)
         dX = act.backward(np.ones_like(X))
     assert Y.dtype == dtype and dX.dtype == dtype
-    assert np.isfinite(Y).all() and np.isfinite(dX).all()
+    # SELU scales its positive side by 1.0507: beyond the float range its value is inf
+    limit = np.finfo(dtype).max / (1.0507009873554804934193349852946 if kind is dn.SELU else 1.0)
+    overflows = np.greater(X, limit)
+    assert_array_equal(np.isfinite(Y), ~overflows)
+    assert np.isfinite(dX).all()
 
 
 def test_relu_values_and_gradient_at_zero():
@@ -69,6 +73,34 @@ def test_gelu_values_and_its_far_tail():
     assert tail == pytest.approx(-7.619853024160527e-23, rel=1e-13)
 
 
+def test_selu_keeps_a_deep_network_s_activations_normalised():
+    """SELU's point: 32 Dense layers of width 256 drawn with LeCun's variance (1 / fan_in)
+    keep standard-normal inputs near mean 0 and variance 1 at every layer, where the same
+    network with ReLU (whose variance halves at each layer at that scale) fades away."""
+    X = np.random.default_rng(0).standard_normal((2048, 256))
+    for kind, kept in ((dn.SELU, True), (dn.ReLU, False)):
+        modules: list[dn.Module] = []
+        for _ in range(32):
+            modules += [dn.Dense(256, 256, init="lecun_normal"), kind()]
+        model = dn.Sequential(*modules, seed=1)
+        Z = X
+        for i in range(0, len(model), 2):
+            Z = model[i + 1].forward(model[i].forward(Z))
+            if kept:
+                assert abs(Z.mean()) < 0.1 and 0.85 < Z.var() < 1.15, (i // 2, Z.mean(), Z.var())
+        assert (Z.var() > 0.85) == kept, Z.var()
+
+
+def test_selu_is_scaled_elu():
+    X = np.linspace(-30, 30, 41).reshape(1, -1)
+    dY = np.random.default_rng(1).standard_normal(X.shape)
+    selu, elu = dn.SELU(), dn.ELU(1.6732632423543772848170429916717)
+    scale = 1.0507009873554804934193349852946
+    assert_allclose(selu.forward(X), scale * elu.forward(X), rtol=1e-15, atol=0)
+    assert_allclose(selu.backward(dY), scale * elu.backward(dY), rtol=1e-15, atol=0)
+    assert repr(selu) == "SELU()" and selu.config() == {}
+
+
 def test_silu_values_and_slope():
     from math import exp
 
@@ -106,7 +138,8 @@ def test_elu_refuses_a_negative_or_non_finite_alpha_by_name(alpha, error):
 
 @pytest.mark.parametrize("make, theirs", [(lambda: dn.LeakyReLU(0.2), "LeakyReLU(0.2)"),
                                           (lambda: dn.ELU(0.3), "ELU(0.3)"),
-                                          (lambda: dn.ELU(2.0), "ELU(2.0)"), (dn.SiLU, "SiLU()"),
+                                          (lambda: dn.ELU(2.0), "ELU(2.0)"), (dn.SELU, "SELU()"),
+                                          (dn.SiLU, "SiLU()"),
                                           (dn.GELU, "GELU()")])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_activations_with_their_arguments_equal_pytorch(make, theirs, dtype):

@@ -87,7 +87,7 @@ def test_a_module_keeps_its_buffers_apart_by_default():
     assert not dn.Dense.reads_output and not dn.Dense.in_place
     assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place and dn.Dropout.in_place
     assert dn.LeakyReLU.in_place and not dn.GELU.in_place and not dn.GELU.reads_output
-    assert dn.ELU.in_place and not dn.SiLU.in_place and not dn.SiLU.reads_output
+    assert dn.ELU.in_place and dn.SELU.in_place and not dn.SiLU.in_place and not dn.SiLU.reads_output
     assert not dn.Dropout.reads_output  # its backward pass reads its mask, not its output
     assert not dn.Softmax.in_place  # its backward reads dY after writing dX
     # it reads the normalised input it keeps, not its output: an activation after it may
@@ -104,7 +104,8 @@ ARCHITECTURES = {
     "batchnorm": lambda: (dn.Dense(6, 5), dn.BatchNorm1d(5), dn.ReLU(), dn.Dense(5, 5), dn.BatchNorm1d(5),
                           dn.Sigmoid(), dn.Dense(5, 2), dn.BatchNorm1d(2), dn.Tanh()),
     "leaky-elu-silu-gelu": lambda: (dn.Dense(6, 5), dn.LeakyReLU(0.1), dn.Dense(5, 5), dn.ELU(0.5), dn.SiLU(),
-                                    dn.Dense(5, 5), dn.GELU(), dn.ELU(), dn.Dense(5, 2)),
+                                    dn.Dense(5, 5), dn.GELU(), dn.ELU(), dn.Dense(5, 4), dn.SELU(),
+                                    dn.Dense(4, 2)),
     "two in a row": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Tanh(), dn.Dense(5, 5), dn.ReLU(), dn.Sigmoid(),
                              dn.Dense(5, 2)),
 }

@@ -14,6 +14,8 @@ from densenet import init
     ("glorot_normal", np.sqrt(2 / (300 + 200))),
     ("he_uniform", np.sqrt(2 / 300)),
     ("he_normal", np.sqrt(2 / 300)),
+    ("lecun_uniform", np.sqrt(1 / 300)),
+    ("lecun_normal", np.sqrt(1 / 300)),
     ("normal", 1.0),
 ])
 def test_initialisers_have_the_documented_spread(name, std):

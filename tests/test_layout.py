@@ -22,6 +22,7 @@ LAYERS = [
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "elu", "tanh", "gelu", "silu", "softmax",
                  "dropout", "batchnorm"}),
+    ("module variants", {"selu"}),
     ("loss protocol", {"loss"}),
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("loss variants", {"smooth_l1"}),

@@ -21,8 +21,8 @@ from .conftest import ACTIVATIONS, assert_within_rounding, error_bound
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-#: the activations with a kink at 0 (ELU's default alpha 1 has none)
-KINKED = (dn.ReLU, dn.LeakyReLU)
+#: the activations with a kink at 0 (ELU's default alpha 1 has none; SELU's slopes are 1.76 and 1.05)
+KINKED = (dn.ReLU, dn.LeakyReLU, dn.SELU)
 
 #: The rate of the few SGD steps some properties train for. These random networks (ReLU
 #: chains with a linear output and N(0, 1) weights among them) can diverge within six

@@ -35,7 +35,7 @@ def torch_twin(model: dn.Sequential):
             layers.append(torch.nn.ELU(module.alpha))
         else:
             layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
-                           dn.GELU: torch.nn.GELU(), dn.SiLU: torch.nn.SiLU(),
+                           dn.GELU: torch.nn.GELU(), dn.SiLU: torch.nn.SiLU(), dn.SELU: torch.nn.SELU(),
                            dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
     return torch.nn.Sequential(*layers)
 

@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
-        "sigmoid.py", "relu.py", "leaky_relu.py", "elu.py", "tanh.py", "gelu.py", "silu.py", "softmax.py",
-        "dropout.py", "batchnorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
+        "sigmoid.py", "relu.py", "leaky_relu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py",
+        "softmax.py", "dropout.py", "batchnorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
         "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
         "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py",
         "io.py", "model.py"]
@@ -75,6 +75,7 @@ OWN_TESTS = {
     "leaky_relu.py": ["test_activations.py", "test_in_place.py"],
     "gelu.py": ["test_activations.py", "test_in_place.py"],
     "elu.py": ["test_activations.py", "test_in_place.py"],
+    "selu.py": ["test_activations.py", "test_in_place.py"],
     "silu.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
