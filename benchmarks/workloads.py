@@ -187,7 +187,7 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 #: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD). A loss named
 #: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights);
 #: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)``, and ``batchnorm+a``
-#: follows a ``BatchNorm1d`` of the layer's width.
+#: follows a ``BatchNorm1d`` of the layer's width (``layernorm+a``: a ``LayerNorm``).
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
     "relu": ("relu", "sigmoid", "mse", "sgd"),
@@ -211,6 +211,7 @@ BLOCKS = {
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
     "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
     "batchnorm": ("batchnorm+sigmoid", "sigmoid", "mse", "sgd"),
+    "layernorm": ("layernorm+sigmoid", "sigmoid", "mse", "sgd"),
 }
 
 _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
@@ -218,7 +219,7 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
     "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
-    "batchnorm": dn.BatchNorm1d}
+    "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
               "huber": dn.HuberLoss}
@@ -278,7 +279,8 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                    "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
                    "selu": lambda width: torch.nn.SELU(),
-                   "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d}
+                   "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d,
+                   "layernorm": torch.nn.LayerNorm}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(n_in, n_out))

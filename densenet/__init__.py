@@ -43,6 +43,7 @@ from .gelu import GELU
 from .gradcheck import GradcheckError, gradcheck
 from .huber import HuberLoss
 from .l1 import L1Loss
+from .layernorm import LayerNorm
 from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
 from .loss import Loss
@@ -88,6 +89,7 @@ __all__ = [
     "L1Loss",
     "LBFGS",
     "LRSchedule",
+    "LayerNorm",
     "LeakyReLU",
     "Loss",
     "MSELoss",

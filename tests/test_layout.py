@@ -21,7 +21,7 @@ LAYERS = [
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "elu", "tanh", "gelu", "silu", "softmax",
-                 "dropout", "batchnorm"}),
+                 "dropout", "batchnorm", "layernorm"}),
     ("module variants", {"selu"}),
     ("loss protocol", {"loss"}),
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),

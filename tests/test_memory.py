@@ -235,6 +235,7 @@ BLOCKS = {
                                              lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
                                              lambda: dn.SGD(0.1)),
     "batchnorm": (lambda: dn.BatchNorm1d(128), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "layernorm": (lambda: dn.LayerNorm(128), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
 }
 
 

@@ -205,12 +205,14 @@ def test_dropout_anywhere_passes_gradcheck_and_infers_as_the_network_without(cas
 
 
 @st.composite
-def networks_with_batchnorm(draw):
-    """A ``networks()`` model, its ReLUs made Tanh (no kink for the differences to
-    straddle), with ``BatchNorm1d`` modules (random ``eps``, ``momentum`` and running
-    statistics) after random modules; a batch of 2-9 rows in which every normalised
-    feature varies (a feature constant over the batch is normalised to 0 whatever its
-    input: its gradient is all rounding); targets near the outputs."""
+def networks_with_normalisation(draw, kind="batch"):
+    """A ``networks()`` model, its kinked activations made Tanh (no kink for the differences
+    to straddle), with ``BatchNorm1d`` modules (``kind`` "batch": random ``eps``,
+    ``momentum`` and running statistics) or ``LayerNorm`` ones (``kind`` "layer": random
+    ``eps`` and parameters) after random modules; a batch of 2-9 rows in which every
+    normalised feature (for LayerNorm, every normalised row) varies (one constant is
+    normalised to 0 whatever its input: its gradient is all rounding); targets near the
+    outputs."""
     model, X, _ = draw(networks(dtypes=(np.float64,)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     X = np.vstack([X, rng.standard_normal(X[:1].shape)])
@@ -218,9 +220,14 @@ def networks_with_batchnorm(draw):
     for module in model:
         modules.append(dn.Tanh() if isinstance(module, KINKED) else copy.deepcopy(module))
         width = module.output_width(width)
-        if draw(st.booleans()):
+        if not draw(st.booleans()):
+            continue
+        if kind == "batch":
             modules.append(dn.BatchNorm1d(width, eps=draw(st.floats(1e-5, 1.0)),
                                           momentum=draw(st.floats(0.0, 1.0))))
+        elif width > 1:  # (one feature is its own mean: always 0)
+            modules.append(dn.LayerNorm(width, eps=draw(st.floats(1e-5, 1.0)),
+                                        elementwise_affine=draw(st.booleans()), bias=draw(st.booleans())))
     with_norm = dn.Sequential(*modules, seed=0)
     with_norm.params[...] = draw(arrays(np.float64, with_norm.params.size, elements=st.floats(-2, 2)))
     with_norm.state[...] = draw(arrays(np.float64, with_norm.state.size, elements=st.floats(0.1, 2)))
@@ -228,6 +235,8 @@ def networks_with_batchnorm(draw):
     for module in copy.deepcopy(with_norm):
         if module.batch_statistics:
             assume(np.all(Z.std(axis=0) > 1e-3))
+        if isinstance(module, dn.LayerNorm):
+            assume(np.all(Z.std(axis=1) > 1e-3))
         Z = module.forward(Z)
     # targets within 1 of the outputs: with weights up to 2 and unbounded activations (ELU,
     # SiLU, GELU) outputs reach 100s, and so would a loss against targets in [0, 1], whose
@@ -237,8 +246,8 @@ def networks_with_batchnorm(draw):
 
 
 @SETTINGS
-@given(networks_with_batchnorm())
-def test_batchnorm_anywhere_passes_gradcheck_and_infers_row_by_row(case):
+@given(st.sampled_from(["batch", "layer"]).flatmap(networks_with_normalisation))
+def test_normalisation_anywhere_passes_gradcheck_and_infers_row_by_row(case):
     model, X, y = case
     assert dn.gradcheck(model, X, y).ok
     predicted = model.predict(X)

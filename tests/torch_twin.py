@@ -29,6 +29,14 @@ def torch_twin(model: dn.Sequential):
                 for name, value in values.items():
                     getattr(norm.double(), name)[...] = torch.tensor(value.copy())
             layers.append(norm.train(model.training))
+        elif isinstance(module, dn.LayerNorm):
+            norm = torch.nn.LayerNorm(module.normalized_shape, eps=module.eps,
+                                      elementwise_affine=module.elementwise_affine, bias=module.bias).double()
+            with torch.no_grad():
+                for name, ours in (("weight", "gamma"), ("bias", "beta")):
+                    if getattr(norm, name) is not None:
+                        getattr(norm, name)[...] = torch.tensor(getattr(module, ours).copy())
+            layers.append(norm)
         elif isinstance(module, dn.LeakyReLU):
             layers.append(torch.nn.LeakyReLU(module.negative_slope))
         elif isinstance(module, dn.ELU):
@@ -50,6 +58,8 @@ def torch_flat_grads(net) -> np.ndarray:
             blocks.append(np.vstack([layer.weight.grad.numpy().T, layer.bias.grad.numpy()[None]]).ravel())
         elif isinstance(layer, torch.nn.BatchNorm1d) and layer.affine:
             blocks += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
+        elif isinstance(layer, torch.nn.LayerNorm):
+            blocks += [p.grad.numpy() for p in (layer.weight, layer.bias) if p is not None]
     return np.concatenate(blocks)
 
 
@@ -63,6 +73,8 @@ def torch_flat_params(net) -> np.ndarray:
                                      layer.bias.detach().numpy()[None]]).ravel())
         elif isinstance(layer, torch.nn.BatchNorm1d) and layer.affine:
             blocks += [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
+        elif isinstance(layer, torch.nn.LayerNorm):
+            blocks += [p.detach().numpy() for p in (layer.weight, layer.bias) if p is not None]
     return np.concatenate(blocks)
 
 

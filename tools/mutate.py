@@ -47,10 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
         "sigmoid.py", "relu.py", "leaky_relu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py",
-        "softmax.py", "dropout.py", "batchnorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
-        "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py",
-        "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py",
-        "io.py", "model.py"]
+        "softmax.py", "dropout.py", "batchnorm.py", "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py",
+        "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py",
+        "sgd.py", "adam.py", "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py",
+        "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -80,6 +80,7 @@ OWN_TESTS = {
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
     "batchnorm.py": ["test_batchnorm.py", "test_products.py", "test_in_place.py"],
+    "layernorm.py": ["test_layernorm.py"],
     "loss.py": ["test_sample_weight.py", "test_losses.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],

@@ -1,0 +1,175 @@
+"""``LayerNorm``: each sample's features normalised by their own mean and variance."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import flag, hyperparameter, positive_int
+from .chain import Buffers, Call, Passes
+from .module import Module
+
+
+class LayerNorm(Module):
+    r"""Each row normalised over its features, then scaled and shifted:
+    ``Y = gamma * (X - mean) / sqrt(var + eps) + beta``, ``mean`` and ``var`` (biased)
+    those of the row. PyTorch's ``torch.nn.LayerNorm(normalized_shape)`` on ``(N, C)``
+    inputs (its ``weight`` and ``bias`` are ``gamma`` and ``beta`` here).
+
+    Unlike ``BatchNorm1d`` it keeps no running statistics and a row's output depends on
+    that row alone: training and inference compute the same thing, at any batch size,
+    one row included.
+
+    Args:
+        normalized_shape: ``C``, the number of features, >= 1.
+        eps: added to the variance, > 0 (default 1e-5).
+        elementwise_affine: learn ``gamma`` (default); False: neither ``gamma`` nor
+            ``beta``, and no parameters.
+        bias: learn ``beta`` too (default), when ``elementwise_affine``.
+
+    Attributes:
+        gamma, beta: the scale and shift, ``(C,)`` each (views into the model's
+            ``params``: ones and zeros to start); ``dgamma``, ``dbeta`` their gradients.
+
+    The backward pass reads the normalised input ``Xh`` and ``1 / std`` the forward pass
+    kept: with ``G = dY * gamma``, ``dX = (G - mean(G) - Xh * mean(G * Xh)) / std`` row by
+    row, ``dgamma = sum(dY * Xh)`` and ``dbeta = sum(dY)`` over the rows.
+
+    Shape:
+        - Input: ``(N, C)``
+        - Output: ``(N, C)``
+
+    Example:
+        >>> import numpy as np
+        >>> Y = LayerNorm(3).forward(np.array([[1.0, 2.0, 3.0], [10.0, 0.0, 5.0]]))
+        >>> np.allclose(Y.mean(axis=1), 0), np.allclose(Y.var(axis=1), 1, atol=1e-4)
+        (True, True)
+    """
+
+    reads_output = False  # (its backward pass reads the normalised input it keeps)
+
+    # views into the model's flat vectors, made by ``bind`` (``param_views``)
+    gamma: NDArray[Any]
+    beta: NDArray[Any]
+    dgamma: NDArray[Any]
+    dbeta: NDArray[Any]
+
+    def __init__(self, normalized_shape: int, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True) -> None:
+        self.normalized_shape = positive_int(normalized_shape, "LayerNorm: normalized_shape")
+        self._eps = hyperparameter(eps, "LayerNorm", "eps", low_open=True)
+        self._affine = flag(elementwise_affine, "LayerNorm", "elementwise_affine")
+        self._bias = flag(bias, "LayerNorm", "bias")
+        self.bind()
+        self._start()
+
+    @property
+    def eps(self) -> float:
+        """Added to the variance before its square root, > 0 (fixed: plans read it)."""
+        return self._eps
+
+    @property
+    def elementwise_affine(self) -> bool:
+        """Whether it learns ``gamma`` (fixed: it shapes the parameters)."""
+        return self._affine
+
+    @property
+    def bias(self) -> bool:
+        """Whether it learns ``beta`` (with ``elementwise_affine``; fixed)."""
+        return self._bias
+
+    def _blocks(self) -> tuple[str, ...]:
+        return ("gamma", "beta")[:(1 + self.bias) * self.elementwise_affine]
+
+    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple((self.normalized_shape,) for _ in self._blocks())
+
+    def param_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
+        return dict(zip(self._blocks(), blocks))
+
+    @property
+    def input_width(self) -> int:
+        return self.normalized_shape
+
+    def config(self) -> dict[str, Any]:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "bias": self.bias}
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        """Scale 1 and shift 0 (what a new module has)."""
+        for name, value in zip(self._blocks(), (1.0, 0.0)):
+            getattr(self, name)[...] = value
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        # the row means as products with a constant column (every opset has MatMul, and its
+        # constants are in the model's dtype, where LayerNormalization's epsilon is float32)
+        size = self.normalized_shape
+        average = graph.constant(np.full((size, 1), 1.0 / size), "average")
+        centred = graph.node("Sub", [x, graph.node("MatMul", [x, average])])
+        var = graph.node("MatMul", [graph.node("Mul", [centred, centred]), average])
+        std = graph.node("Sqrt", [graph.node("Add", [var, graph.constant(np.array(self.eps), "eps")])])
+        y = graph.node("Div", [centred, std])
+        for name, op in zip(self._blocks(), ("Mul", "Add")):
+            y = graph.node(op, [y, graph.constant(getattr(self, name), name)])
+        return y
+
+    def plan(self, buffers: Buffers) -> Passes:
+        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
+        n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
+        # row statistics as products with a ones column (BLAS gemv); a per-row (n, 1) or
+        # per-feature (C,) vector is spread into a full (n, C) array before each elementwise
+        # pass (a ufunc broadcasting it would take an iterator buffer per call)
+        average, ones = np.full(size, 1.0 / size, dtype), np.ones(n, dtype)
+        mean, inv_std = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
+        rows, normalised = np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
+        eps = np.full((), self.eps, dtype)
+        forward: list[Call] = [
+            partial(np.dot, X, average, mean[:, 0]), partial(np.copyto, rows, mean),
+            partial(np.subtract, X, rows, normalised), partial(np.multiply, normalised, normalised, rows),
+            partial(np.dot, rows, average, inv_std[:, 0]), partial(np.add, inv_std, eps, inv_std),
+            partial(np.sqrt, inv_std, inv_std), partial(np.reciprocal, inv_std, inv_std),
+            partial(np.copyto, rows, inv_std), partial(np.multiply, normalised, rows, normalised)]
+        params = dict(zip(self._blocks(), buffers.params))
+        grads = dict(zip(self._blocks(), buffers.grads))
+        out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, dtype)  # (a strided Y: [X, 1])
+        if "gamma" in params:
+            forward += [partial(np.copyto, rows, params["gamma"]),
+                        partial(np.multiply, normalised, rows, out)]
+        else:
+            forward.append(partial(np.copyto, out, normalised))
+        if "beta" in params:
+            forward += [partial(np.copyto, rows, params["beta"]), partial(np.add, out, rows, out)]
+        if out is not Y:
+            forward.append(partial(np.copyto, Y, out))
+        backward: list[Call] = []
+        if "gamma" in grads:  # dgamma = sum(dY * Xh), dbeta = sum(dY), over the rows
+            backward += [partial(np.multiply, dY, normalised, rows),
+                         partial(np.dot, ones, rows, grads["gamma"])]
+        if "beta" in grads:
+            backward.append(partial(np.dot, ones, dY, grads["beta"]))
+        if dX is None:
+            return Passes(forward, backward)
+        # dX = (G - mean(G) - Xh * mean(G * Xh)) / std, G = dY * gamma
+        scaled, column = np.zeros(X.shape, dtype), np.zeros((n, 1), dtype)
+        G = dY
+        if "gamma" in params:
+            G = scaled
+            backward += [partial(np.copyto, rows, params["gamma"]), partial(np.multiply, dY, rows, scaled)]
+        backward += [partial(np.multiply, G, normalised, rows), partial(np.dot, rows, average, column[:, 0]),
+                     partial(np.copyto, rows, column), partial(np.multiply, normalised, rows, rows),
+                     partial(np.dot, G, average, column[:, 0]), partial(np.subtract, G, rows, dX),
+                     partial(np.copyto, rows, column), partial(np.subtract, dX, rows, dX),
+                     partial(np.copyto, rows, inv_std), partial(np.multiply, dX, rows, dX)]
+        return Passes(forward, backward)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={value!r}" for name, value, default in
+                        (("eps", self.eps, 1e-5), ("elementwise_affine", self.elementwise_affine, True),
+                         ("bias", self.bias, True)) if value != default)
+        return f"LayerNorm(normalized_shape={self.normalized_shape}{extra})"

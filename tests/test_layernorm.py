@@ -1,0 +1,191 @@
+"""LayerNorm: what it computes, row by row at any batch size, its arguments, copies, the
+ONNX export, and PyTorch's autograd and training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import COPIES, copied
+from .torch_twin import torch_flat_grads, torch_flat_params, torch_twin
+
+#: (elementwise_affine, bias): the three shapes of its parameters
+KINDS = [(True, True), (True, False), (False, True)]
+
+
+def normalised(affine=True, bias=True, dtype=np.float64, seed=0):
+    """Two LayerNorms among Dense layers, with random scales and shifts (not their starts)."""
+    model = dn.Sequential(dn.Dense(5, 16), dn.LayerNorm(16, elementwise_affine=affine, bias=bias), dn.Tanh(),
+                          dn.Dense(16, 8), dn.LayerNorm(8, eps=1e-3), dn.ReLU(), dn.Dense(8, 3), dtype=dtype,
+                          seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    for module in (model[1], model[4]):
+        for name in ("gamma", "beta"):
+            if name in named(module):
+                setattr(module, name, rng.uniform(0.5, 2.0, module.normalized_shape) * rng.choice([-1, 1]))
+    return model
+
+
+def named(module):
+    """The module's parameters by name (its views into its blocks)."""
+    return module.param_views(module.blocks()[0])
+
+
+def data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return 3 * rng.standard_normal((n, 5)) + 1, rng.standard_normal((n, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("affine, bias", KINDS)
+def test_each_row_is_normalised_by_its_own_statistics(affine, bias, dtype):
+    norm = dn.LayerNorm(4, eps=1e-3, elementwise_affine=affine, bias=bias)
+    model = dn.Sequential(norm, dtype=dtype, seed=0)
+    gamma, beta = np.array([1.0, -2.0, 0.5, 3.0]), np.array([0.1, 0.0, -1.0, 2.0])
+    if affine:
+        norm.gamma = gamma
+    if affine and bias:
+        norm.beta = beta
+    X = (np.random.default_rng(0).standard_normal((6, 4)) * [1, 2, 3, 4] + [0, 1, -1, 5]).astype(dtype)
+    wide = X.astype(np.float64)
+    mean, var = wide.mean(axis=1, keepdims=True), wide.var(axis=1, keepdims=True)
+    expected = ((X - mean) / np.sqrt(var + 1e-3) * (gamma if affine else 1.0)
+                + (beta if affine and bias else 0.0))
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    for Y in (model.forward(X), model.predict(X), np.vstack([model.predict(row[None]) for row in X])):
+        assert Y.dtype == dtype
+        assert_allclose(Y, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("affine, bias", KINDS)
+def test_its_parameters_are_pytorch_s(affine, bias):
+    torch = pytest.importorskip("torch")
+    norm = dn.LayerNorm(6, elementwise_affine=affine, bias=bias)
+    theirs = torch.nn.LayerNorm(6, elementwise_affine=affine, bias=bias)
+    ours = named(norm)
+    assert list(ours) == [name for name, kept in (("gamma", theirs.weight), ("beta", theirs.bias))
+                          if kept is not None]
+    for name, value in ours.items():
+        assert_array_equal(value, {"gamma": theirs.weight, "beta": theirs.bias}[name].detach().numpy())
+    assert norm.n_params == sum(p.numel() for p in theirs.parameters())
+    assert repr(dn.LayerNorm(6)) == "LayerNorm(normalized_shape=6)"
+    assert repr(dn.LayerNorm(6, eps=1e-3, bias=False)) == ("LayerNorm(normalized_shape=6, eps=0.001, "
+                                                           "bias=False)")
+
+
+@pytest.mark.parametrize("affine, bias", KINDS)
+def test_values_and_gradients_equal_pytorch_autograd(affine, bias):
+    torch = pytest.importorskip("torch")
+    model = normalised(affine, bias)
+    net = torch_twin(model)
+    X, y = data()
+    loss = dn.MSELoss()
+    value = loss.forward(model.forward(X), y)
+    dX = model.backward(loss.backward())
+    x = torch.tensor(X, requires_grad=True)
+    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
+    expected.backward()
+    assert abs(value - expected.item()) <= 1e-12 * expected.item()
+    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_fit_follows_pytorch_s_training_loop(optimizer):
+    torch = pytest.importorskip("torch")
+    model = normalised(seed=2)
+    net = torch_twin(model)
+    X, y = data(64)
+    ours, theirs = {"sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
+                    "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[optimizer]
+    model.fit(X, y, optimizer=ours, epochs=4, batch_size=16, shuffle=False)
+    x, t = torch.tensor(X), torch.tensor(y)
+    for _ in range(4):
+        for start in range(0, 64, 16):
+            theirs.zero_grad()
+            torch.nn.functional.mse_loss(net(x[start:start + 16]), t[start:start + 16]).backward()
+            theirs.step()
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("affine, bias", KINDS)
+def test_gradcheck_passes(affine, bias):
+    model = normalised(affine, bias)
+    X, y = data(7)
+    assert dn.gradcheck(model, X, y).ok
+
+
+def test_it_trains_at_batch_size_one():
+    """No batch statistics: a batch of one row is normalised by that row, as any other."""
+    model = normalised(seed=3)
+    X, y = data(16)
+    before = dn.MSELoss().forward(model.predict(X), y)
+    model.fit(X, y, optimizer=dn.SGD(0.05), epochs=5, batch_size=1)
+    assert dn.MSELoss().forward(model.predict(X), y) < 0.5 * before
+
+
+@pytest.mark.parametrize("how", COPIES)
+def test_a_copy_keeps_its_arguments_and_trains_alike(how, tmp_path):
+    model = normalised(affine=True, bias=False)
+    twin = copied(model, how, tmp_path)
+    assert [repr(m) for m in twin] == [repr(m) for m in model]
+    X, y = data()
+    for m in (model, twin):
+        m.fit(X, y, optimizer=dn.Adam(1e-2), epochs=2, batch_size=8, seed=0)
+    assert_array_equal(twin.params, model.params)
+    assert np.shares_memory(twin[1].gamma, twin.params)
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("normalized_shape", 0, ValueError), ("normalized_shape", 2.5, TypeError),
+    ("eps", 0.0, ValueError), ("eps", float("nan"), ValueError), ("eps", "1e-5", TypeError),
+    ("elementwise_affine", 1, TypeError), ("bias", "yes", TypeError),
+])
+def test_bad_arguments_are_refused_by_name(name, value, error):
+    arguments = {"normalized_shape": 4, name: value}
+    with pytest.raises(error, match=name):
+        dn.LayerNorm(**arguments)
+
+
+def test_widths_must_match():
+    with pytest.raises(ValueError, match=r"LayerNorm\(normalized_shape=4\)"):
+        dn.Sequential(dn.Dense(3, 5), dn.LayerNorm(4))
+
+
+@pytest.mark.parametrize("affine, bias", KINDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_onnx_export_gives_what_predict_gives(dtype, affine, bias):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from densenet.onnx import export
+
+    model = normalised(affine, bias, dtype)
+    X = data()[0].astype(dtype)
+    proto = export(model)
+    onnx.checker.check_model(proto, full_check=True)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (Y,) = session.run(None, {"X": X})
+    tol = 1e-12 if dtype == np.float64 else 1e-5  # (about 100 ulps of the outputs)
+    assert_allclose(Y, model.predict(X), rtol=tol, atol=tol)
+
+
+def test_it_plans_into_a_strided_output():
+    """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
+    next module's ``[X, 1]``): every row is written, nothing beside it."""
+    from densenet.chain import Buffers
+
+    norm = dn.LayerNorm(3)
+    norm.gamma, norm.beta = [1.0, 2.0, 3.0], [0.5, 0.0, -0.5]
+    X = np.array([[1.0, 2.0, 3.0], [3.0, -1.0, 0.0], [0.0, 0.5, 2.0], [2.0, 2.0, 4.0]])
+    expected = norm.forward(X)
+    out = np.zeros((4, 5))
+    params, grads = norm.blocks()
+    passes = norm.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((4, 3)), dX=None, params=params,
+                               grads=grads, training=True))
+    for call in passes.forward:
+        call()
+    assert_allclose(out[:, 1:4], expected, rtol=1e-15)
+    assert not out[:, [0, 4]].any()
