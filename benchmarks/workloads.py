@@ -196,6 +196,7 @@ BLOCKS = {
     "elu": ("elu", "sigmoid", "mse", "sgd"),
     "silu": ("silu", "sigmoid", "mse", "sgd"),
     "selu": ("selu", "sigmoid", "mse", "sgd"),
+    "prelu": ("prelu", "sigmoid", "mse", "sgd"),
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
@@ -219,7 +220,7 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
     "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
-    "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm}
+    "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm, "prelu": dn.PReLU}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
               "huber": dn.HuberLoss}
@@ -280,7 +281,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
                    "selu": lambda width: torch.nn.SELU(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d,
-                   "layernorm": torch.nn.LayerNorm}
+                   "layernorm": torch.nn.LayerNorm, "prelu": torch.nn.PReLU}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(n_in, n_out))

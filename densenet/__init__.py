@@ -52,6 +52,7 @@ from .module import Module
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
+from .prelu import PReLU
 from .relu import ReLU
 from .rmsprop import RMSprop
 from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
@@ -96,6 +97,7 @@ __all__ = [
     "Module",
     "Optimizer",
     "Passes",
+    "PReLU",
     "PoissonNLLLoss",
     "RMSprop",
     "ReLU",

@@ -20,7 +20,7 @@ LAYERS = [
     ("base", {"_validation", "init"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
-    ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "elu", "tanh", "gelu", "silu", "softmax",
+    ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "prelu", "elu", "tanh", "gelu", "silu", "softmax",
                  "dropout", "batchnorm", "layernorm"}),
     ("module variants", {"selu"}),
     ("loss protocol", {"loss"}),

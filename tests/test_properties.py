@@ -22,7 +22,7 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 #: the activations with a kink at 0 (ELU's default alpha 1 has none; SELU's slopes are 1.76 and 1.05)
-KINKED = (dn.ReLU, dn.LeakyReLU, dn.SELU)
+KINKED = (dn.ReLU, dn.LeakyReLU, dn.PReLU, dn.SELU)
 
 #: The rate of the few SGD steps some properties train for. These random networks (ReLU
 #: chains with a linear output and N(0, 1) weights among them) can diverge within six
@@ -151,7 +151,7 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
         # log-rates within +-3: a rate of exp(17) makes the loss 1e7 and its finite
         # differences lose 1e-3 to rounding, where the gradient of the others is 1e-2
         model = copy.deepcopy(model)
-        last = [m for m in model if m.n_params][-1]  # a Dense; what follows it keeps the scale
+        last = [m for m in model if isinstance(m, dn.Dense)][-1]  # what follows it keeps the scale
         shrink = min(1.0, 3.0 / max(np.abs(model.predict(X)).max(), 1e-300))
         last.W[...] *= shrink
         last.b[...] *= shrink

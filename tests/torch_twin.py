@@ -39,6 +39,11 @@ def torch_twin(model: dn.Sequential):
             layers.append(norm)
         elif isinstance(module, dn.LeakyReLU):
             layers.append(torch.nn.LeakyReLU(module.negative_slope))
+        elif isinstance(module, dn.PReLU):
+            prelu = torch.nn.PReLU(module.num_parameters).double()
+            with torch.no_grad():
+                prelu.weight[...] = torch.tensor(module.a.copy())
+            layers.append(prelu)
         elif isinstance(module, dn.ELU):
             layers.append(torch.nn.ELU(module.alpha))
         else:
@@ -60,6 +65,8 @@ def torch_flat_grads(net) -> np.ndarray:
             blocks += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
         elif isinstance(layer, torch.nn.LayerNorm):
             blocks += [p.grad.numpy() for p in (layer.weight, layer.bias) if p is not None]
+        elif isinstance(layer, torch.nn.PReLU):
+            blocks.append(layer.weight.grad.numpy())
     return np.concatenate(blocks)
 
 
@@ -75,6 +82,8 @@ def torch_flat_params(net) -> np.ndarray:
             blocks += [layer.weight.detach().numpy(), layer.bias.detach().numpy()]
         elif isinstance(layer, torch.nn.LayerNorm):
             blocks += [p.detach().numpy() for p in (layer.weight, layer.bias) if p is not None]
+        elif isinstance(layer, torch.nn.PReLU):
+            blocks.append(layer.weight.detach().numpy())
     return np.concatenate(blocks)
 
 
