@@ -89,6 +89,9 @@ class Optimizer:
     #: unpickled optimiser, like a new one, starts from this default
     _spare: dict[str, Any] | None = None
 
+    #: the names of the vectors ``_state`` holds for ``_model`` (``STATE`` when it was made)
+    _names: tuple[str, ...] = ()
+
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.steps = 0
@@ -143,14 +146,19 @@ class Optimizer:
     # -- state ----------------------------------------------------------------------
 
     def state(self, params: NDArray[Any]) -> dict[str, NDArray[Any]]:
-        """The state vectors for ``params`` (allocated as zeros on the first step);
-        raises ``ValueError`` if the state belongs to another model's parameters."""
-        if params is not self._model or len(self._state) < len(self.STATE):  # (a setting may add one)
+        """The state vectors for ``params`` (allocated as zeros on the first step, and when a
+        setting adds one); raises ``ValueError`` if the state belongs to another model's
+        parameters. A vector a setting took out of ``STATE`` is dropped: switched on again,
+        it starts at zeros, as a new optimiser's would."""
+        names = self.STATE
+        if params is not self._model or names != self._names:  # (a setting may add or drop one)
+            for name in self._state.keys() - set(names):
+                del self._state[name]
             if self._model is not None and params is not self._model:
                 raise ValueError(
                     f"{type(self).__name__} keeps state for one model's parameters and was given "
                     "another array: use one optimiser per model (copy.deepcopy(optimizer) for another)")
-            for name in self.STATE:
+            for name in names:
                 kept = self._state.get(name)
                 if kept is None:
                     self._state[name] = np.zeros_like(params)
@@ -159,7 +167,7 @@ class Optimizer:
                                      f"but the model has {params.size}")
                 else:
                     self._state[name] = kept.astype(params.dtype, copy=False)
-            self._model = params if self.STATE else None
+            self._model, self._names = (params if names else None), names
         return self._state
 
     def state_dict(self, out: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -142,3 +142,19 @@ def assert_within_rounding(a, b, bound):
     difference = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
     worst = (difference / (2 * bound + np.finfo(np.float64).tiny)).max()
     assert np.all(difference <= 2 * bound), f"a difference of {worst:.3g} x the rounding bound"
+
+
+def forward_into_a_strided_output(module: dn.Module, X: np.ndarray, **buffers) -> tuple[np.ndarray, object]:
+    """Run ``module``'s planned forward pass on ``X`` into columns 1 to -1 of a wider array of
+    zeros (a strided ``Buffers.Y``, as the next module's ``[X, 1]`` is); returns that array
+    and the passes. ``buffers``: the other ``Buffers`` fields (``training`` True unless given)."""
+    from densenet.chain import Buffers
+
+    out = np.zeros((X.shape[0], X.shape[1] + 2))
+    params, grads = module.blocks()
+    fields = {"X": X, "X1": None, "Y": out[:, 1:-1], "dY": np.zeros(X.shape), "dX": None, "params": params,
+              "grads": grads, "training": True, **buffers}
+    passes = module.plan(Buffers(**fields))
+    for call in passes.forward:
+        call()
+    return out, passes

@@ -12,8 +12,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import COPIES, copied, diverge_beside_a_recording_copy
-from .torch_twin import torch_flat_grads, torch_flat_params, torch_flat_state, torch_twin
+from .conftest import COPIES, copied, diverge_beside_a_recording_copy, forward_into_a_strided_output
+from .torch_twin import (
+    assert_mse_gradients_equal_pytorch,
+    torch_flat_params,
+    torch_flat_state,
+    torch_mse_fit,
+    torch_twin,
+)
 
 
 def normalised(dtype=np.float64, seed=0, momentum=0.1, affine=True):
@@ -199,19 +205,10 @@ def test_widths_must_match():
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training, affine):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     model = randomised(normalised(momentum=0.3, affine=affine)).train(training)
     net = torch_twin(model)
-    X, y = data()
-    loss = dn.MSELoss()
-    value = loss.forward(model.forward(X), y)
-    dX = model.backward(loss.backward())
-    x = torch.tensor(X, requires_grad=True)
-    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
-    expected.backward()
-    assert abs(value - expected.item()) <= 1e-10 * expected.item()
-    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
-    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+    assert_mse_gradients_equal_pytorch(model, net, *data())
     assert_allclose(model.state, torch_flat_state(net), rtol=1e-10)
 
 
@@ -231,12 +228,8 @@ def test_a_fit_follows_pytorchs_training_loop(which):
                          "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[which]
     history = model.fit(X, y, optimizer=optimizer, epochs=4, batch_size=16, shuffle=False,
                         validation_data=(X, y))
+    torch_mse_fit(net, theirs, X, y, 4, 16)
     x, t = torch.tensor(X), torch.tensor(y)
-    for _ in range(4):
-        for start in range(0, 64, 16):
-            theirs.zero_grad()
-            torch.nn.functional.mse_loss(net(x[start:start + 16]), t[start:start + 16]).backward()
-            theirs.step()
     # a bias just before a BatchNorm1d has a gradient of 0 in training, computed as rounding
     # noise of 1e-17, which Adam's update divides by its own size: those stay near 0 in both
     # (and the running means, which hold them, differ by as much)
@@ -459,8 +452,6 @@ def test_it_plans_into_a_strided_output(training, affine, negate):
     """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
     next module's ``[X, 1]``): every row is written, nothing beside it; asked for minus its
     output (for a Sigmoid after it), it writes that, and says so."""
-    from densenet.chain import Buffers
-
     norm = dn.BatchNorm1d(3, affine=affine)
     gamma, beta = np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.0, -0.5])
     if affine:
@@ -471,13 +462,8 @@ def test_it_plans_into_a_strided_output(training, affine, negate):
     X = np.array([[1.0, 2.0, 3.0], [3.0, -1.0, 0.0], [0.0, 0.5, 2.0], [2.0, 2.0, 2.0]])
     mean, var = (X.mean(axis=0), X.var(axis=0)) if training else (norm.running_mean, norm.running_var)
     expected = gamma * (X - mean) / np.sqrt(var + 1e-5) + beta
-    out = np.zeros((4, 5))
-    params, grads = norm.blocks()
-    passes = norm.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((4, 3)), dX=None, params=params,
-                               grads=grads, training=training, state=norm.state_blocks(),
-                               negate_output=negate))
-    for call in passes.forward:
-        call()
+    out, passes = forward_into_a_strided_output(norm, X, training=training, state=norm.state_blocks(),
+                                                negate_output=negate)
     assert passes.negated == negate
     assert_allclose(out[:, 1:4], -expected if negate else expected, rtol=1e-14)
     assert not out[:, [0, 4]].any()

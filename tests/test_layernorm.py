@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import COPIES, copied
-from .torch_twin import torch_flat_grads, torch_flat_params, torch_twin
+from .conftest import COPIES, copied, forward_into_a_strided_output
+from .torch_twin import assert_mse_gradients_equal_pytorch, torch_flat_params, torch_mse_fit, torch_twin
 
 #: (elementwise_affine, bias): the three shapes of its parameters
 KINDS = [(True, True), (True, False), (False, True)]
@@ -78,19 +78,9 @@ def test_its_parameters_are_pytorch_s(affine, bias):
 
 @pytest.mark.parametrize("affine, bias", KINDS)
 def test_values_and_gradients_equal_pytorch_autograd(affine, bias):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     model = normalised(affine, bias)
-    net = torch_twin(model)
-    X, y = data()
-    loss = dn.MSELoss()
-    value = loss.forward(model.forward(X), y)
-    dX = model.backward(loss.backward())
-    x = torch.tensor(X, requires_grad=True)
-    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
-    expected.backward()
-    assert abs(value - expected.item()) <= 1e-12 * expected.item()
-    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
-    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+    assert_mse_gradients_equal_pytorch(model, torch_twin(model), *data())
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -102,12 +92,7 @@ def test_a_fit_follows_pytorch_s_training_loop(optimizer):
     ours, theirs = {"sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
                     "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[optimizer]
     model.fit(X, y, optimizer=ours, epochs=4, batch_size=16, shuffle=False)
-    x, t = torch.tensor(X), torch.tensor(y)
-    for _ in range(4):
-        for start in range(0, 64, 16):
-            theirs.zero_grad()
-            torch.nn.functional.mse_loss(net(x[start:start + 16]), t[start:start + 16]).backward()
-            theirs.step()
+    torch_mse_fit(net, theirs, X, y, 4, 16)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 
@@ -175,17 +160,9 @@ def test_the_onnx_export_gives_what_predict_gives(dtype, affine, bias):
 def test_it_plans_into_a_strided_output():
     """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
     next module's ``[X, 1]``): every row is written, nothing beside it."""
-    from densenet.chain import Buffers
-
     norm = dn.LayerNorm(3)
     norm.gamma, norm.beta = [1.0, 2.0, 3.0], [0.5, 0.0, -0.5]
     X = np.array([[1.0, 2.0, 3.0], [3.0, -1.0, 0.0], [0.0, 0.5, 2.0], [2.0, 2.0, 4.0]])
-    expected = norm.forward(X)
-    out = np.zeros((4, 5))
-    params, grads = norm.blocks()
-    passes = norm.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((4, 3)), dX=None, params=params,
-                               grads=grads, training=True))
-    for call in passes.forward:
-        call()
-    assert_allclose(out[:, 1:4], expected, rtol=1e-15)
+    out, _ = forward_into_a_strided_output(norm, X)
+    assert_allclose(out[:, 1:4], norm.forward(X), rtol=1e-15)
     assert not out[:, [0, 4]].any()

@@ -25,6 +25,9 @@ STATEFUL = {
 }
 
 
+ADAM_CHANGES = [("betas", (0.5, 0.75)), ("eps", 1e-2), ("weight_decay", 0.3)]
+
+
 def data(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((30, 3))
@@ -101,26 +104,28 @@ def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name,
     assert_array_equal(optimizer.state_dict().get("exp_avg", 0), state.get("exp_avg", 0))
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw"])
-def test_adam_s_settings_changed_between_steps_take_effect_at_once(name):
-    """Adam's betas, eps and weight decay may change between steps (a schedule may set
-    them): each step uses the values it finds, as a new optimiser with the same state would."""
-    make = STATEFUL[name]
+@pytest.mark.parametrize("name, changes", [
+    ("adam", ADAM_CHANGES), ("adamw", ADAM_CHANGES),
+    ("rmsprop_centered", [("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.0),
+                          ("centered", False), ("momentum", 0.9), ("centered", True)]),
+])
+def test_settings_changed_between_steps_take_effect_at_once(name, changes):
+    """Adam's and RMSprop's settings may change between steps (a schedule may set them):
+    each step uses the values it finds, as a new optimiser with the same state would (a
+    running mean or momentum buffer switched on starts at 0, as a new optimiser's)."""
     params, grads = np.linspace(-1, 1, 7), np.linspace(2, -1, 7)
-    changed, changed_params = make(), params.copy()
+    changed, changed_params = STATEFUL[name](), params.copy()
     changed.step(changed_params, grads)
     changed.step(changed_params, grads)
-    for value in ({"betas": (0.5, 0.75)}, {"eps": 1e-2}, {"weight_decay": 0.3}):
-        for key, v in value.items():
-            setattr(changed, key, v)
-        fresh = type(changed)(changed.lr, betas=changed.betas, eps=changed.eps,
-                              weight_decay=changed.weight_decay)
+    for key, value in changes:
+        setattr(changed, key, value)
+        fresh = type(changed)(**{p: getattr(changed, p) for p in inspect.signature(type(changed)).parameters})
         fresh_params = changed_params.copy()
         fresh.load_state_dict(changed.state_dict())
         changed.step(changed_params, grads)
         fresh.step(fresh_params, grads)
         assert_array_equal(changed_params, fresh_params)
-    assert changed.betas == (0.5, 0.75) and changed.eps == 1e-2 and changed.weight_decay == 0.3
+    assert all(getattr(changed, key) == value for key, value in dict(changes).items())
 
 
 def test_momentum_or_weight_decay_set_between_steps_steps_like_a_new_sgd_with_them():
@@ -185,26 +190,6 @@ def test_rmsprop_step_written_out_by_hand(momentum, centered):
     assert_allclose(state["square_avg"], v, rtol=1e-15)
     if centered:
         assert_allclose(state["grad_avg"], a, rtol=1e-15)
-
-
-def test_rmsprop_s_settings_changed_between_steps_take_effect_at_once():
-    """Its alpha, eps, weight decay, momentum and centring may change between steps: each
-    step uses what it finds, as a new RMSprop with the same state would (a running mean or
-    momentum buffer switched on starts at 0, as a new optimiser's)."""
-    params, grads = np.linspace(-1, 1, 7), np.linspace(2, -1, 7)
-    changed, changed_params = dn.RMSprop(0.01), params.copy()
-    changed.step(changed_params, grads)
-    for key, value in (("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.9),
-                       ("centered", True), ("momentum", 0.0)):
-        setattr(changed, key, value)
-        fresh = dn.RMSprop(changed.lr, alpha=changed.alpha, eps=changed.eps,
-                           weight_decay=changed.weight_decay, momentum=changed.momentum,
-                           centered=changed.centered)
-        fresh_params = changed_params.copy()
-        fresh.load_state_dict(changed.state_dict())
-        changed.step(changed_params, grads)
-        fresh.step(fresh_params, grads)
-        assert_array_equal(changed_params, fresh_params)
 
 
 def test_adamw_decouples_the_weight_decay():

@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import COPIES, copied
-from .torch_twin import torch_flat_grads, torch_flat_params, torch_twin
+from .conftest import COPIES, copied, forward_into_a_strided_output
+from .torch_twin import assert_mse_gradients_equal_pytorch, torch_flat_params, torch_mse_fit, torch_twin
 
 
 def network(shared=False, dtype=np.float64, seed=0):
@@ -44,19 +44,9 @@ def test_values_slopes_and_their_gradient(shared):
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_values_and_gradients_equal_pytorch_autograd(shared):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     model = network(shared)
-    net = torch_twin(model)
-    X, y = data()
-    loss = dn.MSELoss()
-    value = loss.forward(model.forward(X), y)
-    dX = model.backward(loss.backward())
-    x = torch.tensor(X, requires_grad=True)
-    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
-    expected.backward()
-    assert abs(value - expected.item()) <= 1e-12 * expected.item()
-    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
-    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+    assert_mse_gradients_equal_pytorch(model, torch_twin(model), *data())
 
 
 def test_a_fit_follows_pytorch_s_training_loop():
@@ -65,13 +55,7 @@ def test_a_fit_follows_pytorch_s_training_loop():
     net = torch_twin(model)
     X, y = data(48)
     model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=4, batch_size=12, shuffle=False)
-    theirs = torch.optim.Adam(net.parameters(), lr=1e-2)
-    x, t = torch.tensor(X), torch.tensor(y)
-    for _ in range(4):
-        for start in range(0, 48, 12):
-            theirs.zero_grad()
-            torch.nn.functional.mse_loss(net(x[start:start + 12]), t[start:start + 12]).backward()
-            theirs.step()
+    torch_mse_fit(net, torch.optim.Adam(net.parameters(), lr=1e-2), X, y, 4, 12)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 
@@ -147,17 +131,9 @@ def test_the_onnx_export_gives_what_predict_gives(dtype, shared):
 
 
 def test_it_plans_into_a_strided_output():
-    from densenet.chain import Buffers
-
     act = dn.PReLU(3)
     act.a = [0.5, -1.0, 2.0]
     X = np.array([[1.0, -2.0, 3.0], [-3.0, -1.0, 0.0], [0.0, 0.5, -2.0]])
-    expected = act.forward(X)
-    out = np.zeros((3, 5))
-    params, grads = act.blocks()
-    passes = act.plan(Buffers(X=X, X1=None, Y=out[:, 1:4], dY=np.zeros((3, 3)), dX=None, params=params,
-                              grads=grads, training=True))
-    for call in passes.forward:
-        call()
-    assert_array_equal(out[:, 1:4], expected)
+    out, _ = forward_into_a_strided_output(act, X)
+    assert_array_equal(out[:, 1:4], act.forward(X))
     assert not out[:, [0, 4]].any()

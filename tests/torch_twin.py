@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.testing import assert_allclose
 
 import densenet as dn
 
@@ -104,3 +105,34 @@ def random_network(rng: np.random.Generator, widths, activations, dtype=np.float
         modules.append(dn.Dense(n_in, n_out, init="he_normal"))
         modules.append(activations[i % len(activations)]())
     return dn.Sequential(*modules, dtype=dtype, seed=int(rng.integers(2**31)))
+
+
+def assert_mse_gradients_equal_pytorch(model: dn.Sequential, net, X: np.ndarray, y: np.ndarray) -> None:
+    """One forward and backward pass of ``model`` under ``MSELoss`` on ``(X, y)`` against its
+    twin ``net`` under PyTorch's autograd: the loss to 1e-12, dL/dX and the parameter
+    gradients to 1e-10."""
+    import torch
+
+    loss = dn.MSELoss()
+    value = loss.forward(model.forward(X), y)
+    dX = model.backward(loss.backward())
+    x = torch.tensor(X, requires_grad=True)
+    expected = torch.nn.functional.mse_loss(net(x), torch.tensor(y))
+    expected.backward()
+    assert abs(value - expected.item()) <= 1e-12 * expected.item()
+    assert_allclose(dX, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
+
+
+def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> None:
+    """PyTorch's training loop for ``net`` under ``MSELoss``, the batches in order (``fit``
+    with ``shuffle=False``)."""
+    import torch
+
+    x, t = torch.tensor(X), torch.tensor(y)
+    for _ in range(epochs):
+        for start in range(0, len(X), batch_size):
+            batch = slice(start, start + batch_size)
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(net(x[batch]), t[batch]).backward()
+            optimizer.step()
