@@ -226,8 +226,6 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:117:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "optimizer.py:148:40:Lt->LtE": "adopting the same model's state again changes nothing (each vector is "
-                                   "kept: astype without a copy), it only costs time",
     "backend.py:293:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:362:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
