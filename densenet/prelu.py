@@ -106,7 +106,7 @@ class PReLU(Module):
         product = np.zeros(X.shape, dtype)
         backward: list[Call] = [partial(np.multiply, dY, below, product)]
         if self.num_parameters == 1:
-            backward.append(partial(_dot, product.reshape(-1), np.ones(product.size, dtype), da.reshape(())))
+            backward.append(partial(_dot, product.ravel(), np.ones(product.size, dtype), da.reshape(())))
         else:
             backward.append(partial(_dot, np.ones(n, dtype), product, da))
         if dX is None:

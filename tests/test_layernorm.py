@@ -112,6 +112,14 @@ def test_it_trains_at_batch_size_one():
     assert dn.MSELoss().forward(model.predict(X), y) < 0.5 * before
 
 
+def test_reset_parameters_starts_the_scales_and_shifts_again():
+    model = normalised()
+    model.reset_parameters(5)
+    assert_array_equal(model[1].gamma, np.ones(16))
+    assert_array_equal(model[1].beta, np.zeros(16))
+    assert_array_equal(model[4].gamma, np.ones(8))
+
+
 @pytest.mark.parametrize("how", COPIES)
 def test_a_copy_keeps_its_arguments_and_trains_alike(how, tmp_path):
     model = normalised(affine=True, bias=False)
