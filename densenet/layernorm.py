@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter, positive_int
+from .backend import product
 from .chain import Buffers, Call, Passes
 from .module import Module
 
@@ -122,50 +123,50 @@ class LayerNorm(Module):
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
-        # row statistics as products with a ones column (BLAS gemv); a per-row (n, 1) or
-        # per-feature (C,) vector is spread into a full (n, C) array before each elementwise
-        # pass (a ufunc broadcasting it would take an iterator buffer per call)
+        params, grads = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
+        # With C = X - mean and r = 1 / std per row: Y = C * S + beta, S = r gamma (an outer
+        # product, one BLAS call). Row statistics are products with a column of 1 / size
+        # (gemv); a per-row (n, 1) or per-feature (size,) vector is spread into a full (n, size)
+        # array before an elementwise pass (a ufunc broadcasting it takes an iterator buffer
+        # per call).
         average, ones = np.full(size, 1.0 / size, dtype), np.ones(n, dtype)
-        mean, inv_std = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
-        rows, normalised = np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
-        eps = np.full((), self.eps, dtype)
+        mean, r = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
+        rows, centred, S = (np.zeros(X.shape, dtype) for _ in range(3))
+        gamma = params.get("gamma")
         forward: list[Call] = [
             partial(np.dot, X, average, mean[:, 0]), partial(np.copyto, rows, mean),
-            partial(np.subtract, X, rows, normalised), partial(np.multiply, normalised, normalised, rows),
-            partial(np.dot, rows, average, inv_std[:, 0]), partial(np.add, inv_std, eps, inv_std),
-            partial(np.sqrt, inv_std, inv_std), partial(np.reciprocal, inv_std, inv_std),
-            partial(np.copyto, rows, inv_std), partial(np.multiply, normalised, rows, normalised)]
-        params = dict(zip(self._blocks(), buffers.params))
-        grads = dict(zip(self._blocks(), buffers.grads))
+            partial(np.subtract, X, rows, centred), partial(np.multiply, centred, centred, rows),
+            partial(np.dot, rows, average, r[:, 0]), partial(np.add, r, np.full((), self.eps, dtype), r),
+            partial(np.sqrt, r, r), partial(np.reciprocal, r, r),
+            _outer(r, gamma.reshape(1, size), S) if gamma is not None else partial(np.copyto, S, r)]
         out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, dtype)  # (a strided Y: [X, 1])
-        if "gamma" in params:
-            forward += [partial(np.copyto, rows, params["gamma"]),
-                        partial(np.multiply, normalised, rows, out)]
-        else:
-            forward.append(partial(np.copyto, out, normalised))
+        forward.append(partial(np.multiply, centred, S, out))
         if "beta" in params:
             forward += [partial(np.copyto, rows, params["beta"]), partial(np.add, out, rows, out)]
         if out is not Y:
             forward.append(partial(np.copyto, Y, out))
-        backward: list[Call] = []
-        if "gamma" in grads:  # dgamma = sum(dY * Xh), dbeta = sum(dY), over the rows
-            backward += [partial(np.multiply, dY, normalised, rows),
-                         partial(np.dot, ones, rows, grads["gamma"])]
+        # dgamma = r @ (dY * C) (the rows' sums of dY * C * r), dbeta = sum(dY) over the rows
+        P = np.zeros(X.shape, dtype)
+        backward: list[Call] = [partial(np.multiply, dY, centred, P)]
+        if "gamma" in grads:
+            backward.append(partial(np.dot, r[:, 0], P, grads["gamma"]))
         if "beta" in grads:
             backward.append(partial(np.dot, ones, dY, grads["beta"]))
         if dX is None:
             return Passes(forward, backward)
-        # dX = (G - mean(G) - Xh * mean(G * Xh)) / std, G = dY * gamma
-        scaled, column = np.zeros(X.shape, dtype), np.zeros((n, 1), dtype)
-        G = dY
-        if "gamma" in params:
-            G = scaled
-            backward += [partial(np.copyto, rows, params["gamma"]), partial(np.multiply, dY, rows, scaled)]
-        backward += [partial(np.multiply, G, normalised, rows), partial(np.dot, rows, average, column[:, 0]),
-                     partial(np.copyto, rows, column), partial(np.multiply, normalised, rows, rows),
-                     partial(np.dot, G, average, column[:, 0]), partial(np.subtract, G, rows, dX),
-                     partial(np.copyto, rows, column), partial(np.subtract, dX, rows, dX),
-                     partial(np.copyto, rows, inv_std), partial(np.multiply, dX, rows, dX)]
+        # dX = r (G - mean(G) - Xh mean(G Xh)) with G = dY gamma, Xh = C r:
+        # dX = dY * S - r m1 - C r**3 m2, m1 = dY @ (gamma / size), m2 = (dY * C) @ (gamma / size)
+        weights = average if gamma is None else np.zeros(size, dtype)
+        m1, m2 = np.zeros(n, dtype), np.zeros(n, dtype)
+        shift, scale = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
+        backward += [*([] if gamma is None else [partial(np.multiply, gamma, average, weights)]),
+                     partial(np.dot, dY, weights, m1), partial(np.dot, P, weights, m2),
+                     partial(np.multiply, r[:, 0], m1, shift[:, 0]), partial(np.multiply, r, r, scale),
+                     partial(np.multiply, scale, r, scale),
+                     partial(np.multiply, scale[:, 0], m2, scale[:, 0]),
+                     partial(np.multiply, dY, S, dX), partial(np.copyto, rows, scale),
+                     partial(np.multiply, centred, rows, rows), partial(np.subtract, dX, rows, dX),
+                     partial(np.copyto, rows, shift), partial(np.subtract, dX, rows, dX)]
         return Passes(forward, backward)
 
     def __repr__(self) -> str:
@@ -173,3 +174,10 @@ class LayerNorm(Module):
                         (("eps", self.eps, 1e-5), ("elementwise_affine", self.elementwise_affine, True),
                          ("bias", self.bias, True)) if value != default)
         return f"LayerNorm(normalized_shape={self.normalized_shape}{extra})"
+
+
+def _outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any]) -> Call:
+    """The call that writes ``column @ row`` (an ``(n, 1)`` by ``(1, size)`` outer product)
+    into ``out``: one BLAS gemm (``backend.product``), which NumPy's ``dot`` is slower at."""
+    run = product(column, row, out)
+    return partial(np.dot, column, row, out) if run is None else partial(run, 1.0)
