@@ -19,8 +19,9 @@ class ELU(Module):
     (``expm1``: exact near 0).
 
     Args:
-        alpha: the value the output tends to far below zero is ``-alpha``; finite and
-            >= 0 (default 1.0, PyTorch's). With ``alpha = 1`` the slope is continuous.
+        alpha: the scale of the negative side, whose output tends to ``-alpha`` far below
+            zero; finite and >= 0 (default 1.0, PyTorch's). With ``alpha = 1`` the slope
+            is continuous.
 
     The backward pass: ``dX = dY`` where ``Y > 0``, else ``alpha * exp(X) * dY`` (at 0
     the slope below, as in PyTorch), from the ``min(X, 0)`` the forward pass kept (not
