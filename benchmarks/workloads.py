@@ -197,6 +197,7 @@ BLOCKS = {
     "silu": ("silu", "sigmoid", "mse", "sgd"),
     "selu": ("selu", "sigmoid", "mse", "sgd"),
     "prelu": ("prelu", "sigmoid", "mse", "sgd"),
+    "softplus": ("softplus", "sigmoid", "mse", "sgd"),
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
@@ -219,6 +220,7 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "sigmoid": lambda width: dn.Sigmoid(), "relu": lambda width: dn.ReLU(), "tanh": lambda width: dn.Tanh(),
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
     "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
+    "softplus": lambda width: dn.Softplus(),
     "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm, "prelu": dn.PReLU}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
@@ -279,7 +281,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                    "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
                    "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
-                   "selu": lambda width: torch.nn.SELU(),
+                   "selu": lambda width: torch.nn.SELU(), "softplus": lambda width: torch.nn.Softplus(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d,
                    "layernorm": torch.nn.LayerNorm, "prelu": torch.nn.PReLU}
     layers: list[torch.nn.Module] = []

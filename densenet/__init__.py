@@ -62,6 +62,7 @@ from .sigmoid import Sigmoid
 from .silu import SiLU
 from .smooth_l1 import SmoothL1Loss
 from .softmax import Softmax
+from .softplus import Softplus
 from .tanh import Tanh
 from .training import DivergenceError, History
 
@@ -109,6 +110,7 @@ __all__ = [
     "Sigmoid",
     "SmoothL1Loss",
     "Softmax",
+    "Softplus",
     "StepLR",
     "Tanh",
     "get_num_threads",

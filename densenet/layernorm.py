@@ -125,18 +125,20 @@ class LayerNorm(Module):
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
         params, grads = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
         # With C = X - mean and r = 1 / std per row: Y = C * S + beta, S = r gamma (an outer
-        # product, one BLAS call). Row statistics are products with a column of 1 / size
-        # (gemv); a per-row (n, 1) or per-feature (size,) vector is spread into a full (n, size)
-        # array before an elementwise pass (a ufunc broadcasting it takes an iterator buffer
-        # per call).
+        # product, one BLAS call). Row statistics are each row's own sums (add.reduce's axis,
+        # dtype, out, keepdims), the same bits whatever rows share its batch, as a BLAS product
+        # would not be; a per-row (n, 1) or per-feature (size,) vector is spread into a full
+        # (n, size) array before an elementwise pass (a ufunc broadcasting it takes an iterator
+        # buffer per call).
         average, ones = np.full(size, 1.0 / size, dtype), np.ones(n, dtype)
         mean, r = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
         rows, centred, S = (np.zeros(X.shape, dtype) for _ in range(3))
-        gamma = params.get("gamma")
+        gamma, inverse_size = params.get("gamma"), np.full((), 1.0 / size, dtype)
         forward: list[Call] = [
-            partial(np.dot, X, average, mean[:, 0]), partial(np.copyto, rows, mean),
-            partial(np.subtract, X, rows, centred), partial(np.multiply, centred, centred, rows),
-            partial(np.dot, rows, average, r[:, 0]), partial(np.add, r, np.full((), self.eps, dtype), r),
+            partial(np.add.reduce, X, 1, None, mean, True), partial(np.multiply, mean, inverse_size, mean),
+            partial(np.copyto, rows, mean), partial(np.subtract, X, rows, centred),
+            partial(np.multiply, centred, centred, rows), partial(np.add.reduce, rows, 1, None, r, True),
+            partial(np.multiply, r, inverse_size, r), partial(np.add, r, np.full((), self.eps, dtype), r),
             partial(np.sqrt, r, r), partial(np.reciprocal, r, r),
             _outer(r, gamma.reshape(1, size), S) if gamma is not None else partial(np.copyto, S, r)]
         out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, dtype)  # (a strided Y: [X, 1])

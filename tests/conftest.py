@@ -103,12 +103,12 @@ def tutorial_start() -> dict[str, float]:
 
 #: Every activation module densenet ships (with its default arguments in the shared tests).
 ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.PReLU, dn.ELU, dn.SELU, dn.Tanh, dn.GELU, dn.SiLU,
-               dn.Softmax]
+               dn.Softplus, dn.Softmax]
 
 #: How far each activation can move an error in its input (the largest slope), and how many
 #: ulp of its output its own rounding costs at most (exp-based sigmoid 3, the others fewer).
 SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.LeakyReLU: 1.0, dn.PReLU: 1.0, dn.ELU: 1.0,
-         dn.SELU: 1.76, dn.GELU: 1.13, dn.SiLU: 1.1, dn.Softmax: 1.0}
+         dn.SELU: 1.76, dn.GELU: 1.13, dn.SiLU: 1.1, dn.Softplus: 1.0, dn.Softmax: 1.0}
 ULPS = 4
 
 

@@ -141,6 +141,8 @@ def test_elu_refuses_a_negative_or_non_finite_alpha_by_name(alpha, error):
 @pytest.mark.parametrize("make, theirs", [(lambda: dn.LeakyReLU(0.2), "LeakyReLU(0.2)"),
                                           (lambda: dn.ELU(0.3), "ELU(0.3)"),
                                           (lambda: dn.ELU(2.0), "ELU(2.0)"), (dn.SELU, "SELU()"),
+                                          (dn.Softplus, "Softplus()"),
+                                          (lambda: dn.Softplus(2.0, 5.0), "Softplus(2.0, 5.0)"),
                                           (dn.SiLU, "SiLU()"),
                                           (dn.GELU, "GELU()")])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -163,6 +165,35 @@ def test_activations_with_their_arguments_equal_pytorch(make, theirs, dtype):
                              (act.backward(dY), x.grad.numpy(), cancels * np.abs(dY))):
         worst = np.max(np.abs(ours - them) / (atol + rtol * np.abs(them) + tiny))
         assert worst <= 1, f"{worst:.3g} x the tolerance"
+
+
+@pytest.mark.parametrize("beta, threshold", [(1.0, 20.0), (2.0, 5.0), (0.5, 0.0)])
+def test_softplus_is_the_input_beyond_its_threshold_and_smooth_below(beta, threshold):
+    """Beyond ``beta X > threshold`` the output is X and the slope 1, exactly (PyTorch's
+    output jumps there); below, ``log1p(exp(beta X)) / beta`` and ``sigmoid(beta X)``."""
+    from math import exp, log1p
+
+    edge = threshold / beta
+    X = np.array([[-800.0, -30.0, -1.0, 0.0, 1.0, edge - 1e-9, edge, np.nextafter(edge, np.inf), edge + 1e-10,
+                   edge + 3.0, 1e300]])
+    act = dn.Softplus(beta, threshold)
+    below = [beta * x <= threshold for x in X[0]]
+    expected = [[log1p(exp(beta * x)) / beta if b else x for x, b in zip(X[0], below)]]  # (no exp(1e300))
+    assert_allclose(act.forward(X), expected, rtol=1e-15, atol=0)
+    slope = [[1 / (1 + exp(-beta * x)) if b and beta * x > -700 else (0.0 if b else 1.0)
+              for x, b in zip(X[0], below)]]
+    assert_allclose(act.backward(np.ones(X.shape)), slope, rtol=1e-15, atol=0)
+    assert act.config() == {"beta": beta, "threshold": threshold}
+    assert repr(act) == ("Softplus()" if (beta, threshold) == (1.0, 20.0) else
+                         f"Softplus(beta={beta!r}, threshold={threshold!r})")
+
+
+@pytest.mark.parametrize("arguments, error", [({"beta": 0.0}, ValueError), ({"beta": -1.0}, ValueError),
+                                              ({"threshold": float("inf")}, ValueError),
+                                              ({"beta": "1"}, TypeError)])
+def test_softplus_refuses_bad_arguments_by_name(arguments, error):
+    with pytest.raises(error, match="Softplus: .*(beta|threshold)"):
+        dn.Softplus(**arguments)
 
 
 def test_tanh_values():

@@ -90,6 +90,7 @@ def test_a_module_keeps_its_buffers_apart_by_default():
     assert dn.ELU.in_place and dn.SELU.in_place and not dn.SiLU.in_place and not dn.SiLU.reads_output
     assert not dn.PReLU.in_place and not dn.PReLU.reads_output  # (any slope: X's sign is not Y's)
     assert not dn.LayerNorm.reads_output and not dn.LayerNorm.in_place  # (as BatchNorm1d)
+    assert not dn.Softplus.reads_output and not dn.Softplus.in_place
     assert not dn.Dropout.reads_output  # its backward pass reads its mask, not its output
     assert not dn.Softmax.in_place  # its backward reads dY after writing dX
     # it reads the normalised input it keeps, not its output: an activation after it may

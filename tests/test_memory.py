@@ -210,6 +210,7 @@ BLOCKS = {
     "elu": (dn.ELU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "silu": (dn.SiLU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "selu": (dn.SELU, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "softplus": (lambda: dn.Softplus(2.0), dn.Softplus, dn.MSELoss, lambda: dn.SGD(0.1)),
     "prelu": (lambda: dn.PReLU(128), dn.PReLU, dn.MSELoss, lambda: dn.SGD(0.1)),
     "softmax": (dn.Softmax, dn.Softmax, dn.MSELoss, lambda: dn.SGD(0.1)),
     "cross_entropy_labels": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),

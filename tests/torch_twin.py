@@ -45,6 +45,8 @@ def torch_twin(model: dn.Sequential):
             with torch.no_grad():
                 prelu.weight[...] = torch.tensor(module.a.copy())
             layers.append(prelu)
+        elif isinstance(module, dn.Softplus):
+            layers.append(torch.nn.Softplus(module.beta, module.threshold))
         elif isinstance(module, dn.ELU):
             layers.append(torch.nn.ELU(module.alpha))
         else:

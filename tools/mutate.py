@@ -47,10 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The core: everything below the edges of DESIGN.md's layering.
 CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
         "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py",
-        "silu.py", "softmax.py", "dropout.py", "batchnorm.py", "layernorm.py", "loss.py", "mse.py", "l1.py",
-        "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py",
-        "optimizer.py", "sgd.py", "adam.py", "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py",
-        "schedules.py", "training.py", "io.py", "model.py"]
+        "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py", "layernorm.py", "loss.py",
+        "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py",
+        "poisson.py", "optimizer.py", "sgd.py", "adam.py", "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py",
+        "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -78,6 +78,7 @@ OWN_TESTS = {
     "selu.py": ["test_activations.py", "test_in_place.py"],
     "prelu.py": ["test_prelu.py", "test_activations.py"],
     "silu.py": ["test_activations.py", "test_in_place.py"],
+    "softplus.py": ["test_activations.py", "test_in_place.py"],
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
     "batchnorm.py": ["test_batchnorm.py", "test_products.py", "test_in_place.py"],
@@ -120,10 +121,10 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "elu.py:76:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
+    "elu.py:77:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
-    "elu.py:99:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the same "
-                                  "values, one node more",
+    "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
+                                   "same values, one node more",
     "gelu.py:17:16:change-number": "GELU's density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
