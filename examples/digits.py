@@ -9,18 +9,21 @@
 - ``--recipe modern``: ReLU hidden layers (He initialisation), ten logits,
   softmax cross-entropy on the integer labels (``CrossEntropyLoss``), Adam.
   Default network 64-256-256-256-256-256-256-10 (six hidden layers), where the
-  tutorial's recipe no longer learns.
+  tutorial's recipe no longer learns. ``--activation`` swaps the ReLUs for
+  LeakyReLU, PReLU, ELU, GELU, SiLU (He initialisation) or SELU (LeCun's, which its
+  self-normalisation assumes).
 
 Either recipe takes ``--batchnorm``, a ``BatchNorm1d`` between each hidden layer and
 its activation (normalising by each batch's statistics in training, by running ones
-in ``predict``), and ``--dropout P``, ``Dropout(P)`` after each hidden layer (used in
+in ``predict``), or ``--layernorm``, a ``LayerNorm`` there (each sample by its own
+statistics), and ``--dropout P``, ``Dropout(P)`` after each hidden layer (used in
 training; ``predict`` infers without it).
 
 Needs scikit-learn for the data: pip install -e ".[examples]".
 
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
-                              [--epochs N] [--batch-size N] [--lr LR] [--batchnorm] [--dropout P]
-                              [--float32]
+                              [--epochs N] [--batch-size N] [--lr LR] [--activation NAME]
+                              [--batchnorm | --layernorm] [--dropout P] [--float32]
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ RECIPES = {
     "modern": ([64] + [256] * 6 + [10], 20, 32, 1e-3),
 }
 
+#: the tutorial's activation and initialisation
+TUTORIAL: tuple[Callable[[int], dn.Module], str] = (lambda width: dn.Sigmoid(), "glorot_uniform")
+
+#: the modern recipe's hidden activations by name, and the initialisation each wants
+ACTIVATIONS: dict[str, tuple[Callable[[int], dn.Module], str]] = {
+    "relu": (lambda width: dn.ReLU(), "he_normal"),
+    "leaky_relu": (lambda width: dn.LeakyReLU(), "he_normal"),
+    "prelu": (dn.PReLU, "he_normal"),  # one learned slope per feature
+    "elu": (lambda width: dn.ELU(), "he_normal"),
+    "gelu": (lambda width: dn.GELU(), "he_normal"),
+    "silu": (lambda width: dn.SiLU(), "he_normal"),
+    "selu": (lambda width: dn.SELU(), "lecun_normal"),
+}
+
 
 def load_data() -> tuple[np.ndarray, ...]:
     try:
@@ -51,16 +68,19 @@ def load_data() -> tuple[np.ndarray, ...]:
 
 
 def network(recipe: str, sizes: list[int], dtype: type, seed: int, dropout: float = 0.0,
-            batchnorm: bool = False) -> dn.Sequential:
+            norm: str | None = None, activation: str = "relu") -> dn.Sequential:
+    """The recipe's network; ``norm`` ("batch" or "layer") puts a ``BatchNorm1d`` or a
+    ``LayerNorm`` between each hidden layer and its activation."""
     modules: list[dn.Module] = []
     last = len(sizes) - 2
+    make, init = TUTORIAL if recipe == "tutorial" else ACTIVATIONS[activation]
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         hidden = i < last
-        modules.append(dn.Dense(n_in, n_out, init="glorot_uniform" if recipe == "tutorial" else "he_normal"))
-        if batchnorm and hidden:
-            modules.append(dn.BatchNorm1d(n_out))
+        modules.append(dn.Dense(n_in, n_out, init=init))
+        if norm and hidden:
+            modules.append(dn.BatchNorm1d(n_out) if norm == "batch" else dn.LayerNorm(n_out))
         if recipe == "tutorial" or hidden:
-            modules.append(dn.Sigmoid() if recipe == "tutorial" else dn.ReLU())
+            modules.append(make(n_out))
         if dropout and hidden:
             modules.append(dn.Dropout(dropout))
     return dn.Sequential(*modules, dtype=dtype, seed=seed)
@@ -74,8 +94,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--batchnorm", action="store_true",
-                        help="BatchNorm1d between each hidden layer and its activation")
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                        help="the modern recipe's hidden activation (default relu)")
+    norms = parser.add_mutually_exclusive_group()
+    norms.add_argument("--batchnorm", action="store_true",
+                       help="BatchNorm1d between each hidden layer and its activation")
+    norms.add_argument("--layernorm", action="store_true",
+                       help="LayerNorm between each hidden layer and its activation")
     parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
                         help="Dropout(P) after each hidden layer (default none)")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
@@ -87,6 +112,8 @@ def main() -> None:
         parser.error("--sizes must start with 64 (pixels) and end with 10 (digits)")
     if not 0.0 <= args.dropout < 1.0:
         parser.error("--dropout must be from 0 to below 1")
+    if args.activation != "relu" and args.recipe != "modern":
+        parser.error("--activation is the modern recipe's (the tutorial's is the sigmoid)")
 
     X_train, X_test, labels_train, labels_test = load_data()
     loss: type[dn.Loss]  # a new loss and optimiser for each seed
@@ -96,9 +123,10 @@ def main() -> None:
         how = f"sigmoid, MSELoss, SGD lr {lr}"
     else:
         targets, loss, optimizer = labels_train, dn.CrossEntropyLoss, lambda: dn.Adam(lr)
-        how = f"ReLU, CrossEntropyLoss, Adam lr {lr}"
-    if args.batchnorm:
-        how += ", BatchNorm1d before each hidden activation"
+        how = f"{type(ACTIVATIONS[args.activation][0](1)).__name__}, CrossEntropyLoss, Adam lr {lr}"
+    norm = "batch" if args.batchnorm else "layer" if args.layernorm else None
+    if norm:
+        how += f", {'BatchNorm1d' if norm == 'batch' else 'LayerNorm'} before each hidden activation"
     if args.dropout:
         how += f", Dropout({args.dropout}) after each hidden layer"
     dtype = np.float32 if args.float32 else np.float64
@@ -107,7 +135,7 @@ def main() -> None:
           f"batch size {batch_size}")
     accuracies = []
     for seed in args.seeds:
-        model = network(args.recipe, sizes, dtype, seed, args.dropout, args.batchnorm)
+        model = network(args.recipe, sizes, dtype, seed, args.dropout, norm, args.activation)
         start = time.perf_counter()
         history = model.fit(X_train, targets, optimizer=optimizer(), loss=loss(), epochs=epochs,
                             batch_size=batch_size)
