@@ -261,3 +261,4 @@ def test_activations_keep_their_arguments_in_copies_and_files(how, tmp_path):
     assert twin[1].negative_slope == 0.2 and twin[3].alpha == 0.5
     X = np.random.default_rng(5).standard_normal((6, 3)) * 3
     assert_array_equal(twin.predict(X), model.predict(X))
+

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+import pytest
 
 import densenet as dn
 
@@ -90,3 +93,16 @@ def test_the_round_two_contract(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="load_mnist"):
         load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["LeakyReLU", "PReLU", "ELU", "SELU", "SiLU", "GELU", "Softplus",
+                                  "LayerNorm", "BatchNorm1d", "L1Loss", "HuberLoss", "SmoothL1Loss",
+                                  "CrossEntropyLoss"])
+def test_arguments_and_defaults_are_pytorch_s(name):
+    """Every argument of the densenet class is one of PyTorch's class of the same name,
+    with its default (``BatchNorm1d``'s ``affine`` included)."""
+    torch = pytest.importorskip("torch")
+    ours = inspect.signature(getattr(dn, name)).parameters
+    theirs = inspect.signature(getattr(torch.nn, name)).parameters
+    assert set(ours) <= set(theirs), set(ours) - set(theirs)
+    assert {p: ours[p].default for p in ours} == {p: theirs[p].default for p in ours}
