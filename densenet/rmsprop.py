@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,8 @@ class RMSprop(Optimizer):
     """
 
     # read at every step: a schedule may change them between steps (fit plans anew)
-    alpha = setting("alpha", lambda value, owner, name: hyperparameter(value, owner, name, high=1.0,
-                                                                       high_open=True))
-    eps = setting("eps", lambda value, owner, name: hyperparameter(value, owner, name, low_open=True))
+    alpha = setting("alpha", partial(hyperparameter, high=1.0, high_open=True))
+    eps = setting("eps", partial(hyperparameter, low_open=True))
     weight_decay = setting("weight_decay", hyperparameter)
     momentum = setting("momentum", hyperparameter)
     centered = setting("centered", flag)
