@@ -567,6 +567,7 @@ class Sequential:
         callbacks: Sequence[Callback] = (),
         verbose: bool = False,
         sample_weight: ArrayLike | None = None,
+        drop_last: bool = False,
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
@@ -577,7 +578,7 @@ class Sequential:
             loss=self._default_loss() if loss is None else loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-            sample_weight=sample_weight,
+            sample_weight=sample_weight, drop_last=drop_last,
         )
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,

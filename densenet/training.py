@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import is_sparse, positive_int, sample_weights
+from ._validation import flag, is_sparse, positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .loss import Loss, relative
@@ -89,12 +89,15 @@ class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
     def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
-                 batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None) -> None:
+                 batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None,
+                 drop_last: bool = False) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
-        self.starts = range(0, n, self.batch_size)
+        #: the rows an epoch trains on: all, or (``drop_last``) those of its full batches
+        self.rows = n - n % self.batch_size if drop_last else n
+        self.starts = range(0, self.rows, self.batch_size)
         #: 0..n-1, and this epoch's order of the rows; None: in order
         self.shuffled = (np.arange(n), np.arange(n)) if shuffle else None
         self.loss = loss
@@ -108,7 +111,7 @@ class _Epoch:
         weighted = self.w is not None
         self.version = None if optimizer is None else optimizer.settings_version
         self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse)
-        rest = len(y) - self.starts[-1]
+        rest = self.rows - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
                      else model.train_step(loss, optimizer, rest, y, weighted, self.sparse))
 
@@ -216,6 +219,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     verbose: bool = False,
     sample_weight: ArrayLike | None = None,
+    drop_last: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -230,6 +234,12 @@ def fit(
             the remainder when ``batch_size`` does not divide N.
         shuffle: visit the samples in a fresh random order each epoch, the
             generator's shuffle of ``0..N-1`` (otherwise in the given order).
+        drop_last: skip each epoch's last batch when it holds fewer than
+            ``batch_size`` rows (PyTorch's ``DataLoader(drop_last=True)``): every
+            step then averages ``batch_size`` rows, and a shuffled epoch leaves out
+            other rows each time; the epoch's loss is the mean over the rows trained
+            on. A ``batch_size`` above N still trains on all N. Mini-batch optimisers
+            only (a full-batch one minimises over every row).
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights. (A ``Dropout`` draws its
@@ -287,7 +297,11 @@ def fit(
     n = rows.shape[0]
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
-    _check_batches(model, n, batch_size)
+    drop_last = flag(drop_last, "fit", "drop_last")
+    if drop_last and optimizer.full_batch:
+        raise ValueError(f"fit: drop_last leaves out rows of a mini-batch epoch, but {optimizer!r} minimises "
+                         "the loss over every row; leave drop_last False for it")
+    _check_batches(model, n, batch_size, drop_last)
     w = (None if sample_weight is None
          else relative(sample_weights(sample_weight, n, np.float64), model.dtype))
     if not isinstance(shuffle, (bool, np.bool_)):
@@ -311,7 +325,8 @@ def fit(
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     record = _Record(model, epochs, callbacks, loss, validation)
-    steps = 1 if optimizer.full_batch else -(-n // min(batch_size, n))
+    size = min(batch_size, n)
+    steps = 1 if optimizer.full_batch else n // size if drop_last else -(-n // size)
     largest = model.largest_product(min(batch_size, n))  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
@@ -330,7 +345,7 @@ def fit(
                 _train_full_batch(model, rows, target, w, loss, optimizer, epochs, batch_size, record)
             else:
                 _train_steps(model, rows, target, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng,
-                             record, threads)
+                             record, threads, drop_last)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
             record.stopped(error)
@@ -341,11 +356,12 @@ def fit(
     return record.history
 
 
-def _check_batches(model: Sequential, n: int, batch_size: int) -> None:
-    """Raise ``ValueError`` if a batch of an epoch (``batch_size`` rows of ``n``; or a
-    full-batch optimiser's chunk) would hold one row and a module computes statistics
-    over the rows of its training batches (``Module.batch_statistics``)."""
-    last = n % batch_size or batch_size
+def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool = False) -> None:
+    """Raise ``ValueError`` if a batch of an epoch (``batch_size`` rows of ``n``, the last
+    one left out with ``drop_last``; or a full-batch optimiser's chunk) would hold one row
+    and a module computes statistics over the rows of its training batches
+    (``Module.batch_statistics``)."""
+    last = batch_size if drop_last and n > batch_size else n % batch_size or batch_size
     if min(batch_size, last) > 1:
         return
     found = next(((i, m) for i, m in enumerate(model) if m.batch_statistics), None)
@@ -399,11 +415,11 @@ class _Record:
 
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                  optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
-                 record: _Record, threads: int | None) -> None:
+                 record: _Record, threads: int | None, drop_last: bool = False) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer)
+    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last)
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
@@ -419,7 +435,7 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                 optimizer.load_state_dict(start_state)
                 model.set_side_state(start_side)
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
-            if record.end_epoch(epoch, total / X.shape[0]):
+            if record.end_epoch(epoch, total / epoch_run.rows):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
                 epoch_run.plan_steps()

@@ -23,7 +23,7 @@ Needs scikit-learn for the data: pip install -e ".[examples]".
 
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
                               [--epochs N] [--batch-size N] [--lr LR] [--activation NAME]
-                              [--batchnorm | --layernorm] [--dropout P] [--float32]
+                              [--batchnorm | --layernorm] [--dropout P] [--drop-last] [--float32]
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def main() -> None:
                        help="LayerNorm between each hidden layer and its activation")
     parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
                         help="Dropout(P) after each hidden layer (default none)")
+    parser.add_argument("--drop-last", action="store_true",
+                        help="skip each epoch's last batch when it is smaller than --batch-size")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
     args = parser.parse_args()
     sizes, epochs, batch_size, lr = RECIPES[args.recipe]
@@ -129,6 +131,8 @@ def main() -> None:
         how += f", {'BatchNorm1d' if norm == 'batch' else 'LayerNorm'} before each hidden activation"
     if args.dropout:
         how += f", Dropout({args.dropout}) after each hidden layer"
+    if args.drop_last:
+        how += ", the last smaller batch of each epoch skipped"
     dtype = np.float32 if args.float32 else np.float64
     print(f"digits: {len(X_train)} training, {len(X_test)} test images; {args.recipe} recipe: "
           f"network {'-'.join(map(str, sizes))}, {how}, {np.dtype(dtype).name}, {epochs} epochs, "
@@ -138,7 +142,7 @@ def main() -> None:
         model = network(args.recipe, sizes, dtype, seed, args.dropout, norm, args.activation)
         start = time.perf_counter()
         history = model.fit(X_train, targets, optimizer=optimizer(), loss=loss(), epochs=epochs,
-                            batch_size=batch_size)
+                            batch_size=batch_size, drop_last=args.drop_last)
         seconds = time.perf_counter() - start
         accuracy = float(np.mean(model.predict(X_test).argmax(axis=1) == labels_test))
         accuracies.append(accuracy)

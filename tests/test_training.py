@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as scipy_sparse
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
@@ -387,3 +388,81 @@ def test_a_setting_changed_by_a_callback_during_fit_takes_effect_in_its_folded_s
              optimizer=twin_optimizer, epochs=1, batch_size=8, shuffle=False)
     assert_array_equal(model.params, twin.params)
     assert optimizer.steps == twin_optimizer.steps == 12
+
+
+# -- drop_last --------------------------------------------------------------------------------------
+
+class BatchLosses(dn.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_batch_end(self, batch, logs):
+        self.losses.append(logs["loss"])
+
+
+def drop_data(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 3)), rng.uniform(size=(n, 2))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_drop_last_trains_on_the_full_batches_only(sparse):
+    """10 rows in batches of 4, in order: the steps are those on rows 0-7 alone, bit for
+    bit, and the epoch's loss is their batches' mean (8 rows)."""
+    X, y = drop_data()
+    dropping, reference = mlp((3, 5, 2)), mlp((3, 5, 2))
+    optimizer, batches = dn.SGD(0.5, momentum=0.5), BatchLosses()
+    rows = scipy_sparse.csr_matrix(X) if sparse else X
+    history = dropping.fit(rows, y, optimizer=optimizer, epochs=3, batch_size=4, shuffle=False,
+                           drop_last=True, callbacks=[batches])
+    reference.fit(X[:8], y[:8], optimizer=dn.SGD(0.5, momentum=0.5), epochs=3, batch_size=4, shuffle=False)
+    assert optimizer.steps == 6 and len(batches.losses) == 6 and batches.params["steps"] == 2
+    assert_allclose(dropping.params, reference.params, rtol=1e-12)
+    assert_allclose(history.loss, np.mean(np.reshape(batches.losses, (3, 2)), axis=1), rtol=1e-12)
+
+
+def test_drop_last_drops_another_remainder_each_shuffled_epoch():
+    """Shuffled, each epoch trains on the first full batches of that epoch's order (the
+    generator's shuffle of 0..N-1, as without drop_last): the same as fitting those rows
+    one epoch at a time, in that order."""
+    X, y = drop_data(11)
+    dropping, reference = mlp((3, 5, 2)), mlp((3, 5, 2))
+    dropping.fit(X, y, optimizer=dn.Adam(0.01), epochs=4, batch_size=4, seed=3, drop_last=True)
+    rng, adam, kept = np.random.default_rng(3), dn.Adam(0.01), []
+    for _ in range(4):
+        order = np.arange(11)
+        rng.shuffle(order)
+        kept.append(set(order[:8]))
+        reference.fit(X[order[:8]], y[order[:8]], optimizer=adam, epochs=1, batch_size=4, shuffle=False)
+    assert_array_equal(dropping.params, reference.params)
+    assert len(set(map(frozenset, kept))) > 1  # (not the same rows left out every epoch)
+
+
+def test_drop_last_lets_batch_statistics_skip_a_trailing_batch_of_one():
+    X, y = drop_data(9)
+    model = dn.Sequential(dn.Dense(3, 4), dn.BatchNorm1d(4), dn.Sigmoid(), dn.Dense(4, 2), seed=0)
+    with pytest.raises(ValueError, match="makes a batch of 1"):
+        model.fit(X, y, batch_size=4, epochs=1)
+    model.fit(X, y, batch_size=4, epochs=1, drop_last=True)
+    assert np.isfinite(model.params).all()
+
+
+def test_drop_last_with_a_batch_larger_than_the_data_trains_on_all_of_it():
+    X, y = drop_data(6)
+    dropping, reference = mlp((3, 5, 2)), mlp((3, 5, 2))
+    dropping.fit(X, y, batch_size=10, epochs=2, shuffle=False, drop_last=True)
+    reference.fit(X, y, batch_size=10, epochs=2, shuffle=False)
+    assert_array_equal(dropping.params, reference.params)
+
+
+@pytest.mark.parametrize("value, error, message", [
+    ("yes", TypeError, "fit: drop_last must be True or False"),
+    (True, ValueError, "drop_last"),  # with a full-batch optimiser
+])
+def test_drop_last_is_checked_before_any_change(value, error, message):
+    X, y = drop_data()
+    model = mlp((3, 5, 2))
+    before = model.params.copy()
+    with pytest.raises(error, match=message):
+        model.fit(X, y, optimizer=dn.LBFGS() if value is True else dn.SGD(0.1), batch_size=4, drop_last=value)
+    assert_array_equal(model.params, before)
