@@ -356,13 +356,14 @@ def fit(
     return record.history
 
 
-def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool = False) -> None:
+def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool) -> None:
     """Raise ``ValueError`` if a batch of an epoch (``batch_size`` rows of ``n``, the last
     one left out with ``drop_last``; or a full-batch optimiser's chunk) would hold one row
     and a module computes statistics over the rows of its training batches
     (``Module.batch_statistics``)."""
-    last = batch_size if drop_last and n > batch_size else n % batch_size or batch_size
-    if min(batch_size, last) > 1:
+    full = min(batch_size, n)  # (a batch_size above n: one batch of n)
+    last = full if drop_last else n % full or full
+    if min(full, last) > 1:
         return
     found = next(((i, m) for i, m in enumerate(model) if m.batch_statistics), None)
     if found is not None:
@@ -415,7 +416,7 @@ class _Record:
 
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                  optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
-                 record: _Record, threads: int | None, drop_last: bool = False) -> None:
+                 record: _Record, threads: int | None, drop_last: bool) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
