@@ -327,7 +327,7 @@ def fit(
     record = _Record(model, epochs, callbacks, loss, validation)
     size = min(batch_size, n)
     steps = 1 if optimizer.full_batch else n // size if drop_last else -(-n // size)
-    largest = model.largest_product(min(batch_size, n))  # rows of a step or chunk
+    largest = model.largest_product(size)  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,

@@ -441,7 +441,7 @@ def test_drop_last_drops_another_remainder_each_shuffled_epoch():
 def test_drop_last_lets_batch_statistics_skip_a_trailing_batch_of_one():
     X, y = drop_data(9)
     model = dn.Sequential(dn.Dense(3, 4), dn.BatchNorm1d(4), dn.Sigmoid(), dn.Dense(4, 2), seed=0)
-    with pytest.raises(ValueError, match="makes a batch of 1"):
+    with pytest.raises(ValueError, match="makes a batch of 1; choose another batch_size"):
         model.fit(X, y, batch_size=4, epochs=1)
     model.fit(X, y, batch_size=4, epochs=1, drop_last=True)
     assert np.isfinite(model.params).all()
