@@ -228,7 +228,7 @@ _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn
               "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4),
-                  "rmsprop": lambda: dn.RMSprop(1e-4)}
+                  "rmsprop": lambda: dn.RMSprop(1e-5)}
 
 
 def block_weights(batch_size: int, dtype: type) -> np.ndarray:
@@ -298,7 +298,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
                   "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4),
-                  "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-4)}
+                  "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-5)}
     X, y = (torch.from_numpy(a) for a in block_data(name, dtype, batch_size, sizes))
     opt = optimizers[optimizer](net.parameters())
     loss_fn = losses[loss_name.removeprefix("weighted_")]()
