@@ -83,7 +83,10 @@ class LayerNorm(Module):
         return self._bias
 
     def _blocks(self) -> tuple[str, ...]:
-        return ("gamma", "beta")[:(1 + self.bias) * self.elementwise_affine]
+        """The names of its parameter blocks, in their order in the flat vector."""
+        if not self.elementwise_affine:
+            return ()
+        return ("gamma", "beta") if self.bias else ("gamma",)
 
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
         return tuple((self.normalized_shape,) for _ in self._blocks())
