@@ -26,8 +26,8 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   rows of 100 nonzeros among 100,000 features, 100 outputs, batch 32, the two
   took about 1 ms against 25 ms for the same products on the rows made dense.
 - ``logistic`` (SciPy's ``expit`` on small arrays, NumPy's vectorised ``exp`` on large
-  ones) and ``ndtr``, the normal distribution function, for activations; ``log_expit``
-  and ``log_softmax``, logarithms stable where the function underflows.
+  ones) for activations; ``log_expit`` and ``log_softmax``, logarithms stable where the
+  function underflows.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
 - The thread policy (``thread_count``, ``blas_threads``, ``set_num_threads``, ``threads``).
@@ -67,13 +67,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import blas
-from scipy.special import expit, log_expit, log_softmax, ndtr
+from scipy.special import expit, log_expit, log_softmax
 
 __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT",
            "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
            "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite",
            "axpy_chunks", "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit",
-           "get_num_threads", "in_place", "log_expit", "log_softmax", "logistic", "magnitude_at_most", "ndtr",
+           "get_num_threads", "in_place", "log_expit", "log_softmax", "logistic", "magnitude_at_most",
            "on_main_thread", "ones_column", "product", "quota_from", "scaled_add", "set_num_threads",
            "sparse_gradient", "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads",
            "trial_count"]

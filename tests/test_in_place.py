@@ -86,7 +86,7 @@ def test_a_module_keeps_its_buffers_apart_by_default():
     assert not dn.Module.in_place and dn.Module.reads_output
     assert not dn.Dense.reads_output and not dn.Dense.in_place
     assert dn.Sigmoid.in_place and dn.ReLU.in_place and dn.Tanh.in_place and dn.Dropout.in_place
-    assert dn.LeakyReLU.in_place and not dn.GELU.in_place and not dn.GELU.reads_output
+    assert dn.LeakyReLU.in_place and dn.GELU.in_place and not dn.GELU.reads_output
     assert dn.ELU.in_place and dn.SELU.in_place and not dn.SiLU.in_place and not dn.SiLU.reads_output
     assert not dn.PReLU.in_place and not dn.PReLU.reads_output  # (any slope: X's sign is not Y's)
     assert not dn.LayerNorm.reads_output and not dn.LayerNorm.in_place  # (as BatchNorm1d)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: Every file of the package, bottom layer first; a file may import only files of
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
-    ("backend", {"backend"}),
+    ("backend", {"backend", "normal"}),
     ("base", {"_validation", "init"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),

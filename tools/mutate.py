@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "backend.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
+CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "chain.py", "kept.py", "module.py", "dense.py",
         "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py",
         "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py", "layernorm.py", "loss.py",
         "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py",
@@ -65,6 +65,7 @@ TESTS = ["tests", "README.md", "densenet",
 OWN_TESTS = {
     "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py"],
+    "normal.py": ["test_normal.py", "test_activations.py"],
     "init.py": ["test_init.py"],
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
     "module.py": ["test_protocol.py", "test_copies.py", "test_in_place.py"],
@@ -125,7 +126,7 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "gelu.py:17:16:change-number": "GELU's density bound 80 for 40: the density is 0 beyond 38.6 either way, "
+    "normal.py:44:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",

@@ -1,0 +1,98 @@
+"""``densenet.normal``: the normal distribution function by vectorised passes, against
+50-digit values."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from densenet import normal
+
+mp = pytest.importorskip("mpmath")
+
+#: where Phi(-|x|) underflows: beyond it both paths give 0 and 1
+UNDERFLOW = {np.float64: 38.5, np.float32: 14.0}
+
+
+def phi(x: np.ndarray, passes: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``Phi(x)`` and ``exp(-x**2 / 2)`` as ``normal.distribution``'s calls write them, by
+    its passes (``x`` repeated up to the size where it takes them) or by ``ndtr`` (``x``
+    in pieces smaller than that)."""
+    least = normal.NORMAL_MIN_SIZE[x.dtype]
+    pieces = [np.resize(x, max(least, x.size))] if passes else np.array_split(x, x.size // least + 1)
+    results = []
+    for X in pieces:
+        cdf, gauss = np.full_like(X, np.nan), np.full_like(X, np.nan)
+        for call in normal.distribution(X, cdf, gauss):
+            call()
+        results.append((cdf, gauss))
+    return tuple(np.concatenate(parts)[:x.size] for parts in zip(*results))
+
+
+def exact(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Phi(x)`` and ``exp(-x**2 / 2)`` from 50 digits."""
+    with mp.workdps(50):
+        values = [(mp.ncdf(mp.mpf(float(v))), mp.exp(-mp.mpf(float(v)) ** 2 / 2)) for v in x]
+    return np.array([[float(a), float(b)] for a, b in values]).T
+
+
+def grid(dtype):
+    """Every ``|x|`` up to the underflow bound, both signs, zeros and subnormals."""
+    tiny = np.finfo(dtype).tiny
+    half = np.concatenate([np.linspace(0, 3, 601), np.linspace(3, UNDERFLOW[dtype], 1400), [tiny, tiny / 4]])
+    return np.concatenate([-half, half, [-0.0]]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_phi_by_passes_is_within_a_few_ulp_of_the_exact_value(dtype):
+    """The lower tail ``Phi(-|x|)`` within ``(4 + x**2 / 2) eps`` relative (the rounding of
+    ``exp``'s argument), the upper half within 2 eps absolute, the density within
+    ``(1 + x**2 / 2) eps``."""
+    x = grid(dtype)
+    cdf, gauss = phi(x, passes=True)
+    (reference, density), eps = exact(x), np.finfo(dtype).eps
+    x64 = x.astype(np.float64)
+    bound = eps * (4 + x64 ** 2 / 2)
+    lower = (x <= 0) & (reference > np.finfo(dtype).tiny)
+    assert np.max(np.abs(cdf[lower] / reference[lower] - 1) / bound[lower]) <= 1
+    assert np.max(np.abs(cdf[x > 0] - reference[x > 0])) <= 2 * eps
+    normal_ = density > np.finfo(dtype).tiny
+    assert np.max(np.abs(gauss[normal_] / density[normal_] - 1) / (eps * (1 + x64[normal_] ** 2 / 2))) <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_both_paths_agree_and_reach_0_and_1_without_warnings(dtype):
+    big = np.finfo(dtype).max
+    ends = np.array([-big, -1e30, -UNDERFLOW[dtype] - 1, UNDERFLOW[dtype] + 1, 1e30, big], dtype)
+    x = np.concatenate([grid(dtype), ends])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (by_ndtr, _), (by_passes, _) = phi(x, passes=False), phi(x, passes=True)
+    assert by_ndtr.dtype == by_passes.dtype == dtype
+    np.testing.assert_array_equal(by_passes[-6:], [0, 0, 0, 1, 1, 1])
+    eps = np.finfo(dtype).eps
+    small = np.abs(x) <= 5  # (beyond, both are only as close as exp's rounded argument)
+    assert np.max(np.abs(by_passes[small] - by_ndtr[small]) / (eps * (8 * by_ndtr[small] + 2))) <= 1
+    assert ((by_passes >= 0) & (by_passes <= 1)).all()
+
+
+def test_the_small_path_is_scipys_ndtr():
+    from scipy.special import ndtr
+
+    x = np.linspace(-40, 40, 101)
+    assert x.size < normal.NORMAL_MIN_SIZE[x.dtype]
+    np.testing.assert_array_equal(phi(x, passes=False)[0], ndtr(x))
+
+
+def test_the_coefficients_are_the_tools():
+    """``TAIL`` is what ``tools/normal_coefficients.py`` writes, to the last bit."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    try:
+        import normal_coefficients
+    finally:
+        sys.path.pop(0)
+    assert normal_coefficients.table() == normal.TAIL
