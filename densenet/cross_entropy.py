@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -9,9 +10,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, hyperparameter, non_negative, unit_interval
+from ._validation import as_numeric, hyperparameter, non_negative, positive_int, unit_interval
 from .chain import Call
 from .loss import Loss, LossPlan, row_means
+
+#: A plan's value and its per-sample losses (``LossPlan.value``, ``LossPlan.rows``).
+ValueAndRows = tuple[Callable[[], float], Callable[[NDArray[Any]], object]]
 
 
 class CrossEntropyLoss(Loss):
@@ -35,6 +39,14 @@ class CrossEntropyLoss(Loss):
         label_smoothing: ``eps`` from 0 to 1 (default 0): the targets become
             ``(1 - eps) T + eps / C`` (``T`` one-hot for labels), as in PyTorch; with
             labels and weights the mean is still over the labels' weights.
+        ignore_index: None (default), or a label value whose samples count for nothing,
+            as PyTorch's ``ignore_index``: with labels, a sample whose label is this value
+            adds nothing to the loss (smoothing included) and has a zero gradient, and the
+            mean is over the other samples (over their labels' weights, with ``weight``);
+            a batch whose labels are all ignored has a loss of NaN, as in PyTorch. It may be
+            any integer, a class among them; class probabilities ignore it. PyTorch's
+            default is -100; densenet's is None, so that a loss that ignores nothing costs
+            nothing for it per step, and a label of -100 is refused by name unless asked for.
 
     The log-softmax is computed stably (each row shifted by its maximum), and
     the gradient is the fused ``(softmax(y_pred) - T) / N`` for labels (``T``
@@ -55,10 +67,21 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
-    def __init__(self, weight: ArrayLike | None = None, label_smoothing: float = 0.0) -> None:
+    def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = None,
+                 label_smoothing: float = 0.0) -> None:
         self._weight = None if weight is None else _class_weights(weight)
+        self._ignore_index = None if ignore_index is None else positive_int(
+            ignore_index, "CrossEntropyLoss: ignore_index", "an integer or None", low=-sys.maxsize - 1)
+        if self._ignore_index is not None and self._ignore_index > sys.maxsize:
+            raise ValueError(f"CrossEntropyLoss: ignore_index {ignore_index} is beyond every label (the "
+                             f"largest index is {sys.maxsize})")
         self._label_smoothing = hyperparameter(label_smoothing, "CrossEntropyLoss", "label_smoothing",
                                                high=1.0)
+
+    @property
+    def ignore_index(self) -> int | None:
+        """The label whose samples are ignored, or None (fixed: plans read it)."""
+        return self._ignore_index
 
     @property
     def label_smoothing(self) -> float:
@@ -71,8 +94,8 @@ class CrossEntropyLoss(Loss):
         return self._weight
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
-        """Integer labels ``(N,)`` in ``[0, n_outputs)`` (as ``intp``), or class
-        probabilities ``(N, n_outputs)`` (as ``dtype``)."""
+        """Integer labels ``(N,)`` in ``[0, n_outputs)`` or equal to ``ignore_index`` (as
+        ``intp``), or class probabilities ``(N, n_outputs)`` (as ``dtype``)."""
         if self.weight is not None and len(self.weight) != n_outputs:
             raise ValueError(f"CrossEntropyLoss: weight has {len(self.weight)} class weights, but the "
                              f"model has {n_outputs} outputs (classes)")
@@ -90,11 +113,16 @@ class CrossEntropyLoss(Loss):
                             f"{array.dtype} (for class probabilities pass an (n_samples, {classes}) array)")
         if array.size == 0:
             raise ValueError(f"{name} is empty (shape {array.shape})")
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
-            raise ValueError(f"CrossEntropyLoss: class label {bad} in {name} is outside [0, {classes}) "
-                             f"for a model with {classes} outputs")
+        outside = (array < 0) | (array >= classes)
+        if self.ignore_index is not None:
+            outside &= array != self.ignore_index
+        if outside.any():
+            bad = int(array[np.argmax(outside)])
+            ignored = ("" if self.ignore_index is None else f" and is not ignore_index {self.ignore_index}")
+            hint = ("; PyTorch's CrossEntropyLoss ignores -100 by default: pass ignore_index=-100 for that"
+                    if self.ignore_index is None and bad == -100 else "")
+            raise ValueError(f"CrossEntropyLoss: class label {bad} in {name} is outside [0, {classes})"
+                             f"{ignored} for a model with {classes} outputs{hint}")
         return array.astype(np.intp, copy=False)
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -118,6 +146,12 @@ class CrossEntropyLoss(Loss):
         # the gradient: softmax - T, over n; softmax = exp(log p)
         backward: list[Call] = [partial(np.exp, logp, grad)]
         smoothing, labels = self.label_smoothing, y_true if y_true.ndim == 1 else None
+        ignored = None
+        if labels is not None and self.ignore_index is not None:
+            y_true = labels = _ignoring(labels, ignored := np.zeros(n, bool), self.ignore_index, forward)
+        # what the mean is over: the labels' class weights, or while labels may be ignored,
+        # the labels not ignored (each weighing 1)
+        label_weight = np.ones(classes, dtype) if weight is None and ignored is not None else weight
         if labels is not None and not smoothing:
             flat_logp, flat_grad = logp.reshape(-1), grad.reshape(-1)
             index, picked = np.zeros(n, np.intp), np.zeros(n, dtype)
@@ -137,11 +171,12 @@ class CrossEntropyLoss(Loss):
             backward += [partial(np.take, flat_grad, index, None, at_label, "clip"),
                          partial(np.subtract, at_label, one, at_label),
                          partial(np.put, flat_grad, index, at_label)]
-            if weight is not None:
-                value, rows = _weigh_labels(weight, y_true, picked, scale, forward, backward, grad)
+            if label_weight is not None:
+                value, rows = _weigh_labels(label_weight, y_true, picked, scale, forward, backward, grad,
+                                            ignored)
         else:
             if smoothing:
-                y_true = _smoothed(y_true, classes, smoothing, forward, y_pred)
+                y_true = _smoothed(y_true, classes, smoothing, forward, y_pred, ignored)
             if weight is not None:  # w[c] T[i, c] in place of T, in the value and the gradient
                 weighted_target, columns = np.zeros_like(y_pred), np.tile(weight, (n, 1))
                 forward.append(partial(np.multiply, y_true, columns, weighted_target))
@@ -161,26 +196,43 @@ class CrossEntropyLoss(Loss):
             backward += [partial(np.add.reduce, y_true, 1, None, total, True),
                          partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
                          partial(np.subtract, grad, y_true, grad)]
-            if labels is not None and weight is not None:  # smoothed labels: the mean over their weights
-                value, rows = _over_label_weights(weight, labels, product, scale, forward)
+            if labels is not None and label_weight is not None:  # smoothed labels: the mean over weights
+                value, rows = _over_label_weights(label_weight, labels, product, scale, forward, ignored)
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward, rows)
 
     def __repr__(self) -> str:
         args = ([] if self.weight is None else [f"weight={self.weight.tolist()}"]) + (
+            [] if self.ignore_index is None else [f"ignore_index={self.ignore_index}"]) + (
             [f"label_smoothing={self.label_smoothing!r}"] if self.label_smoothing else [])
         return f"CrossEntropyLoss({', '.join(args)})"
 
 
+def _ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int,
+              forward: list[Call]) -> NDArray[Any]:
+    """Add to ``forward`` the calls that mark in ``ignored`` the labels equal to
+    ``ignore_index`` and copy the labels into an array (returned) with those made 0: an
+    ignored sample's gathers stay in its own row, and its weight is made 0 where the
+    label weights are gathered (``_label_weights``)."""
+    kept = np.zeros_like(labels)
+    forward += [partial(np.equal, labels, np.array(ignore_index, labels.dtype), ignored),
+                partial(np.copyto, kept, labels),
+                partial(np.copyto, kept, np.zeros((), kept.dtype), "no", ignored)]
+    return kept
+
+
 def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any], scale: NDArray[Any],
-                  forward: list[Call], backward: list[Call],
-                  grad: NDArray[Any]) -> tuple[Callable[[], float], Callable[[NDArray[Any]], object]]:
+                  forward: list[Call], backward: list[Call], grad: NDArray[Any],
+                  ignored: NDArray[np.bool_] | None) -> ValueAndRows:
     """The labels' plan weighted by class: each sample's picked log-probability times its
-    label's weight (``forward``), the gradient rows times it and the mean over the weights'
-    sum instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
-    returns the value and the rows (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
+    label's weight (``forward``; 0 for the samples ``ignored`` marks, if not None), the
+    gradient rows times it and the mean over the weights' sum instead of ``n`` (``scale``,
+    set in the forward pass, read by the last backward call); returns the value and the
+    rows (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
     n, spread = len(labels), np.zeros_like(grad)
-    of_label = _label_weights(weight, labels, scale, forward)
+    of_label = _label_weights(weight, labels, scale, forward, ignored)
+    if ignored is not None:  # (an ignored sample's log-probability may be -inf: not 0 * -inf)
+        forward.append(partial(np.copyto, picked, np.zeros((), picked.dtype), "no", ignored))
     forward.append(partial(np.multiply, picked, of_label, picked))
     backward += [partial(np.copyto, spread, of_label.reshape(n, 1)), partial(np.multiply, grad, spread, grad)]
 
@@ -194,20 +246,24 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
 
 
 def _label_weights(weight: NDArray[Any], labels: NDArray[Any], scale: NDArray[Any],
-                   forward: list[Call]) -> NDArray[Any]:
-    """Add to ``forward`` the calls that gather each label's class weight into an array (returned)
-    and set ``scale`` to 1 over their sum: the mean over the labels' weights instead of ``n``."""
+                   forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
+    """Add to ``forward`` the calls that gather each label's class weight into an array (returned;
+    0 where ``ignored``, if not None) and set ``scale`` to 1 over their sum: the mean over the
+    labels' weights instead of ``n``."""
     dtype = scale.dtype
     of_label, total, one = np.zeros(len(labels), dtype), np.zeros((), dtype), np.ones((), dtype)
-    forward += [partial(np.take, weight, labels, None, of_label, "clip"),
-                partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    forward.append(partial(np.take, weight, labels, None, of_label, "clip"))
+    if ignored is not None:
+        forward.append(partial(np.copyto, of_label, np.zeros((), dtype), "no", ignored))
+    forward += [partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
     return of_label
 
 
 def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: list[Call],
-              like: NDArray[Any]) -> NDArray[Any]:
+              like: NDArray[Any], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
     """An array the ``forward`` calls fill with ``(1 - eps) T + eps / C``, ``T`` the class
-    probabilities ``target`` or the one-hot rows of the labels ``target``; returns it."""
+    probabilities ``target`` or the one-hot rows of the labels ``target``, the rows of the
+    labels ``ignored`` marks (if not None) zeros; returns it."""
     dtype, n = like.dtype, len(like)
     smoothed = np.zeros_like(like)
     low = np.full((), smoothing / classes, dtype)
@@ -219,17 +275,21 @@ def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: lis
     index, offsets = np.zeros(n, np.intp), np.arange(n) * classes
     forward += [partial(np.copyto, smoothed, low), partial(np.add, offsets, target, index),
                 partial(np.put, smoothed.ravel(), index, high)]
+    if ignored is not None:  # (the rows marked spread over the classes first: see ``log_softmax``)
+        rows = np.zeros(like.shape, bool)
+        forward += [partial(np.copyto, rows, ignored.reshape(n, 1)),
+                    partial(np.copyto, smoothed, np.zeros((), dtype), "no", rows)]
     return smoothed
 
 
 def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDArray[Any],
-                        scale: NDArray[Any], forward: list[Call]
-                        ) -> tuple[Callable[[], float], Callable[[NDArray[Any]], object]]:
-    """For smoothed labels with class weights: the mean over the labels' weights' sum
-    instead of ``n`` (``scale``, set in the forward pass, read by the last backward call);
-    returns the value and the rows (``n`` times each row's loss over that sum)."""
+                        scale: NDArray[Any], forward: list[Call],
+                        ignored: NDArray[np.bool_] | None) -> ValueAndRows:
+    """For smoothed labels with class weights (or some ``ignored``): the mean over the labels'
+    weights' sum instead of ``n`` (``scale``, set in the forward pass, read by the last
+    backward call); returns the value and the rows (``n`` times each row's loss over that sum)."""
     n = len(labels)
-    _label_weights(weight, labels, scale, forward)
+    _label_weights(weight, labels, scale, forward, ignored)
 
     def value() -> float:
         return -float(product.sum()) * float(scale)

@@ -348,3 +348,121 @@ def test_labels_that_all_weigh_nothing_give_nan_as_in_pytorch():
         assert np.isnan(loss.forward(logits, np.zeros(6, int)))
     assert loss.forward(logits, np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(
         dn.CrossEntropyLoss().forward(logits[2:3], np.array([1])), rel=1e-14)
+
+
+# -- CrossEntropyLoss(ignore_index=...): samples that count for nothing ----------------------------
+
+def ignoring(seed, n=9, ignore_index=-100):
+    """Logits and labels, three of them ``ignore_index``."""
+    logits, labels, _ = cases(seed, n=n)
+    labels[[1, 4, 5]] = ignore_index
+    return logits, labels
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 2, 255])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("weight", [None, CLASS_WEIGHTS])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ignored_labels_equal_pytorch(ignore_index, smoothing, weight, dtype):
+    """The mean over the samples not ignored (over their labels' weights), smoothing
+    included; ignored samples' gradients zero."""
+    torch = pytest.importorskip("torch")
+    logits, labels = ignoring(7, ignore_index=ignore_index)
+    logits = logits.astype(dtype)
+    loss = dn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index, label_smoothing=smoothing)
+    value, grad = loss.forward(logits, labels), loss.backward()
+    z = torch.tensor(logits, requires_grad=True)
+    theirs = torch.nn.CrossEntropyLoss(weight=None if weight is None else torch.tensor(weight, dtype=z.dtype),
+                                       ignore_index=ignore_index, label_smoothing=smoothing)
+    out = theirs(z, torch.tensor(labels))
+    out.backward()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert value == pytest.approx(out.item(), rel=tol)
+    assert_allclose(grad, z.grad.numpy(), rtol=tol, atol=tol * np.abs(grad).max())
+    assert_array_equal(grad[labels == ignore_index], 0.0)
+    assert grad.dtype == dtype
+    kept = labels != ignore_index  # the same as the loss of the samples kept alone
+    alone = dn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+    assert value == pytest.approx(alone.forward(logits[kept], labels[kept]), rel=tol)
+    assert_allclose(grad[kept] * kept.sum(), alone.backward() * kept.sum(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_ignored_labels_with_sample_weights_equal_pytorchs_per_sample_losses(smoothing):
+    torch = pytest.importorskip("torch")
+    logits, labels = ignoring(8)
+    s = np.random.default_rng(5).uniform(0, 2, len(labels))
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, ignore_index=-100, label_smoothing=smoothing)
+    value, grad = loss.forward(logits, labels, sample_weight=s), loss.backward()
+    z = torch.tensor(logits, requires_grad=True)
+    each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none", ignore_index=-100,
+                                     label_smoothing=smoothing)(z, torch.tensor(labels))
+    kept = labels != -100
+    theirs = (each * torch.tensor(s)).sum() / CLASS_WEIGHTS[labels[kept]].sum()
+    theirs.backward()
+    assert value == pytest.approx(theirs.item(), rel=1e-12)
+    assert_allclose(grad, z.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_ignored_labels_pass_gradcheck_and_a_full_batch_fit_ignores_their_samples():
+    rng = np.random.default_rng(0)
+    X, labels = rng.standard_normal((40, 3)), rng.integers(0, 4, 40)
+    labels[::5] = -100
+    loss = dn.CrossEntropyLoss(ignore_index=-100)
+    model = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), seed=0)
+    assert dn.gradcheck(model, X[:6], labels[:6], loss).ok
+    assert dn.gradcheck(model, X[:6], labels[:6], dn.CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1),
+                        sample_weight=np.arange(1.0, 7.0)).ok
+    # one batch of all the rows: each step the same as on the rows not ignored alone
+    twin = model.clone()
+    kept = labels != -100
+    history = model.fit(X, labels, loss=loss, optimizer=dn.SGD(0.5), epochs=20, batch_size=40)
+    alone = twin.fit(X[kept], labels[kept], loss=dn.CrossEntropyLoss(), optimizer=dn.SGD(0.5), epochs=20,
+                     batch_size=40)
+    assert history.loss[-1] < history.loss[0]
+    assert_allclose(history.loss, alone.loss, rtol=1e-12)
+    assert_allclose(model.params, twin.params, rtol=1e-11, atol=1e-13)
+    assert model.evaluate(X, labels, loss) == pytest.approx(twin.evaluate(X[kept], labels[kept],
+                                                                          dn.CrossEntropyLoss()), rel=1e-12)
+
+
+def test_class_probabilities_ignore_ignore_index_as_in_pytorch():
+    logits, _, probs = cases(2, n=9)
+    assert (dn.CrossEntropyLoss(ignore_index=1).forward(logits, probs)
+            == dn.CrossEntropyLoss().forward(logits, probs))
+
+
+def test_labels_that_are_all_ignored_give_nan_as_in_pytorch_and_fit_stops_with_the_model_kept():
+    logits, _, _ = cases()
+    loss = dn.CrossEntropyLoss(ignore_index=-100)
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        assert np.isnan(loss.forward(logits, np.full(6, -100)))
+    model = dn.Sequential(dn.Dense(3, 4), seed=0)
+    before = model.params.copy()
+    with pytest.raises(dn.DivergenceError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(np.ones((4, 3)), np.full(4, -100), loss=loss, optimizer=dn.SGD(0.1))
+    assert np.isfinite(model.params).all() and model.params.shape == before.shape
+
+
+@pytest.mark.parametrize("ignore_index, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError),
+                                                 (2**70, ValueError)])
+def test_a_bad_ignore_index_is_refused_by_name(ignore_index, error):
+    with pytest.raises(error, match="ignore_index"):
+        dn.CrossEntropyLoss(ignore_index=ignore_index)
+
+
+def test_labels_neither_classes_nor_ignored_are_refused_by_name_with_pytorch_s_default_named():
+    logits = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"class label -100 in y_true is outside \[0, 4\) for a model with 4 "
+                                         r"outputs; PyTorch's CrossEntropyLoss ignores -100 by default: pass "
+                                         r"ignore_index=-100"):
+        dn.CrossEntropyLoss().forward(logits, np.array([0, -100, 1]))
+    with pytest.raises(ValueError, match=r"class label -1 in y_true is outside \[0, 4\) and is not "
+                                         r"ignore_index -100 for a model with 4 outputs$"):
+        dn.CrossEntropyLoss(ignore_index=-100).forward(logits, np.array([0, -100, -1]))
+    loss = dn.CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)
+    assert repr(loss) == "CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)" and loss.ignore_index == 7
+    import pickle
+
+    assert pickle.loads(pickle.dumps(loss)).ignore_index == 7

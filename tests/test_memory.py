@@ -193,11 +193,27 @@ def test_evaluating_again_costs_only_its_result(data):
 #: NumPys their steps may peak that much higher, and no higher.
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
 REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "cross_entropy_class_weights",
-            "cross_entropy_smoothed_weighted_labels",
+            "cross_entropy_smoothed_weighted_labels", "cross_entropy_ignored_labels",
+            "cross_entropy_smoothed_ignored_labels",
             "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson"}
-#: the blocks whose targets are labels, and those whose targets are class probabilities
-LABELS = {"cross_entropy_labels", "cross_entropy_class_weights", "cross_entropy_smoothed_weighted_labels"}
+#: the blocks whose targets are labels (every seventh of them -100 for those ignoring it),
+#: and those whose targets are class probabilities
+IGNORING = {"cross_entropy_ignored_labels", "cross_entropy_smoothed_ignored_labels"}
+LABELS = {"cross_entropy_labels", "cross_entropy_class_weights", "cross_entropy_smoothed_weighted_labels",
+          *IGNORING}
 PROBABILITIES = {"cross_entropy_probabilities", "cross_entropy_weighted_probabilities"}
+
+
+def targets_of(block, y):
+    """The block's targets from ``y`` (uniform values, (N, 10))."""
+    if block in PROBABILITIES:
+        return y / y.sum(axis=1, keepdims=True)
+    if block not in LABELS:
+        return y
+    labels = np.argmax(y, axis=1)
+    if block in IGNORING:
+        labels[3::7] = -100
+    return labels
 
 #: (hidden activation, output activation or None, loss, optimiser): every block in a
 #: training step, each beside the tutorial's recipe (sigmoid, MSE, SGD).
@@ -233,6 +249,12 @@ BLOCKS = {
                                                lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10),
                                                                            label_smoothing=0.1),
                                                lambda: dn.SGD(0.1)),
+    "cross_entropy_ignored_labels": (dn.Sigmoid, None, lambda: dn.CrossEntropyLoss(ignore_index=-100),
+                                     lambda: dn.SGD(0.1)),
+    "cross_entropy_smoothed_ignored_labels": (dn.Sigmoid, None,
+                                              lambda: dn.CrossEntropyLoss(ignore_index=-100,
+                                                                          label_smoothing=0.1),
+                                              lambda: dn.SGD(0.1)),
     "cross_entropy_weighted_probabilities": (dn.Sigmoid, None,
                                              lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
                                              lambda: dn.SGD(0.1)),
@@ -254,10 +276,7 @@ def test_every_block_trains_without_allocating(data, block, batch_size, dtype):
     modules = [dn.Dense(64, 128), hidden(), dn.Dense(128, 10)] + ([output()] if output else [])
     model = dn.Sequential(*modules, dtype=dtype, seed=0)
     X, y = data
-    if block in LABELS:
-        y = np.argmax(y, axis=1)
-    elif block in PROBABILITIES:
-        y = y / y.sum(axis=1, keepdims=True)
+    y = targets_of(block, y)
     loss = make_loss()
     X, y = model.check_data(X[:batch_size], y[:batch_size], loss)
     step = TrainStep(model, loss, make_optimizer(), batch_size, y)
@@ -286,8 +305,7 @@ def test_what_a_step_allocates_does_not_grow_with_the_batch(block):
         hidden, output, make_loss, make_optimizer = BLOCKS[block]
         modules = [dn.Dense(64, 128), hidden(), dn.Dense(128, 10)] + ([output()] if output else [])
         model = dn.Sequential(*modules, seed=0)
-        targets = (np.argmax(y, axis=1) if block in LABELS
-                   else y / y.sum(axis=1, keepdims=True) if block in PROBABILITIES else y)
+        targets = targets_of(block, y)
         loss = make_loss()
         rows, targets = model.check_data(X[:batch_size], targets[:batch_size], loss)
         step = TrainStep(model, loss, make_optimizer(), batch_size, targets)
