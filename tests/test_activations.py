@@ -274,3 +274,18 @@ def test_activations_keep_their_arguments_in_copies_and_files(how, tmp_path):
     X = np.random.default_rng(5).standard_normal((6, 3)) * 3
     assert_array_equal(twin.predict(X), model.predict(X))
 
+
+
+@pytest.mark.parametrize("rows", [3, 400])
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_an_activation_first_in_a_model_gives_what_it_gives_alone(kind, rows):
+    """The first module of a model writes no dL/dX, and plans without it: its output in
+    ``predict`` and ``fit`` is still what the module computes on its own."""
+    X = np.random.default_rng(2).standard_normal((rows, 23)) * 3
+    model = dn.Sequential(kind(), dn.Dense(23, 2), seed=0)
+    expected = model[1].forward(model[0].forward(X))
+    assert_allclose(model.predict(X), expected, rtol=1e-12, atol=1e-14)
+    step = model.clone()
+    step.fit(X, np.zeros((rows, 2)), loss=dn.MSELoss(), optimizer=dn.SGD(0.1), epochs=1, batch_size=rows)
+    dW = (model[1].W - step[1].W) / 0.1  # one step: the Dense gradient from the activation's output
+    assert_allclose(dW, model[0].forward(X).T @ (2 * expected / expected.size), rtol=1e-10, atol=1e-13)
