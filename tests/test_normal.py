@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from densenet import normal
 
@@ -73,19 +74,34 @@ def test_both_paths_agree_and_reach_0_and_1_without_warnings(dtype):
         warnings.simplefilter("error")
         (by_ndtr, _), (by_passes, _) = phi(x, passes=False), phi(x, passes=True)
     assert by_ndtr.dtype == by_passes.dtype == dtype
-    np.testing.assert_array_equal(by_passes[-6:], [0, 0, 0, 1, 1, 1])
+    assert_array_equal(by_passes[-6:], [0, 0, 0, 1, 1, 1])
     eps = np.finfo(dtype).eps
     small = np.abs(x) <= 5  # (beyond, both are only as close as exp's rounded argument)
     assert np.max(np.abs(by_passes[small] - by_ndtr[small]) / (eps * (8 * by_ndtr[small] + 2))) <= 1
     assert ((by_passes >= 0) & (by_passes <= 1)).all()
 
 
-def test_the_small_path_is_scipys_ndtr():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_phi_is_one_half_at_zero_and_on_its_side_of_it_nearby(dtype):
+    """``h = Phi(-|x|)`` never rounds above 1/2, so ``1 - 2 h`` is never negative: Phi is at
+    most 1/2 below zero and at least 1/2 above it, exactly 1/2 at both zeros."""
+    near = np.geomspace(np.finfo(dtype).smallest_subnormal, 0.5, 20000)
+    x = np.concatenate([-near[::-1], [-0.0, 0.0], near]).astype(dtype)
+    cdf = phi(x, passes=True)[0]
+    assert (cdf[x < 0] <= 0.5).all() and (cdf[x > 0] >= 0.5).all()
+    assert_array_equal(cdf[x == 0], 0.5)
+    assert (np.diff(cdf) >= 0).all()  # (non-decreasing through zero)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_below_its_threshold_phi_is_scipys_ndtr_and_from_it_the_passes(dtype):
     from scipy.special import ndtr
 
-    x = np.linspace(-40, 40, 101)
-    assert x.size < normal.NORMAL_MIN_SIZE[x.dtype]
-    np.testing.assert_array_equal(phi(x, passes=False)[0], ndtr(x))
+    least = normal.NORMAL_MIN_SIZE[np.dtype(dtype)]
+    for size, by_ndtr in ((101, True), (least - 1, True), (least, False)):
+        x = np.linspace(-40, 40, size).astype(dtype)
+        cdf = phi(x, passes=False)[0] if size < least else phi(x, passes=True)[0]
+        assert np.array_equal(cdf, ndtr(x)) == by_ndtr, size
 
 
 def test_the_coefficients_are_the_tools():
