@@ -35,6 +35,7 @@ from .bce import BCELoss
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback, EarlyStopping
 from .chain import Buffers, Passes
+from .clipping import clip_grad_norm
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .dropout import Dropout
@@ -113,6 +114,7 @@ __all__ = [
     "Softplus",
     "StepLR",
     "Tanh",
+    "clip_grad_norm",
     "get_num_threads",
     "gradcheck",
     "init",

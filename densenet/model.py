@@ -376,20 +376,22 @@ class Sequential:
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
-                   weighted: bool = False, sparse: bool = False) -> TrainStep:
+                   weighted: bool = False, sparse: bool = False,
+                   max_grad_norm: float | None = None) -> TrainStep:
         """The planned training step (``densenet.plan.TrainStep``) for ``loss``,
         ``optimizer`` and batches of ``n`` rows with targets like ``target``, kept for
         reuse: a fit called again with the same loss and optimiser (a fit per epoch,
         ``partial_fit``) builds nothing. A step is rebuilt when what it was built from
         changes (``TrainStep.key``). ``weighted`` plans sample weights (``step.w``);
-        ``sparse``, batches of SciPy CSR rows (``step.feed``)."""
-        key = TrainStep.key(self, loss, optimizer, n, target, weighted, sparse)
+        ``sparse``, batches of SciPy CSR rows (``step.feed``); ``max_grad_norm``, the
+        gradient's norm clipped to it before each update."""
+        key = TrainStep.key(self, loss, optimizer, n, target, weighted, sparse, max_grad_norm)
         kept = self._steps.get(key)
         if kept is None:  # (a kept step holds its loss and optimiser: their ids stay theirs)
             if len(self._steps) >= KEPT_STEPS:
                 self._steps.pop(next(iter(self._steps)), None)
-            kept = self._steps[key] = (loss, optimizer,
-                                       TrainStep(self, loss, optimizer, n, target, weighted, sparse))
+            kept = self._steps[key] = (loss, optimizer, TrainStep(self, loss, optimizer, n, target, weighted,
+                                                                  sparse, max_grad_norm))
         return kept[2]
 
     def _blocks_of(self, flat: NDArray[Any]) -> list[tuple[NDArray[Any], ...]]:
@@ -568,6 +570,7 @@ class Sequential:
         verbose: bool = False,
         sample_weight: ArrayLike | None = None,
         drop_last: bool = False,
+        max_grad_norm: float | None = None,
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
@@ -578,7 +581,7 @@ class Sequential:
             loss=self._default_loss() if loss is None else loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-            sample_weight=sample_weight, drop_last=drop_last,
+            sample_weight=sample_weight, drop_last=drop_last, max_grad_norm=max_grad_norm,
         )
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,

@@ -20,7 +20,9 @@ parameters, 3-5% of a 784-512-512-10 batch-256 step; with momentum the gradient
 products accumulate into the momentum buffer (``b = momentum * b + X.T @ dY``)
 and one pass updates the parameters from it (0.97-0.98x that step's time).
 There ``model.grads`` is not written, and the weights equal a hand-written
-loop's to rounding (the gradient is not rounded before it is scaled).
+loop's to rounding (the gradient is not rounded before it is scaled). A step that
+clips the gradient's norm (``max_grad_norm``) needs the whole gradient before its
+update, and never folds it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backend import GEMM_MIN_PRODUCT, scaled_add
+from .clipping import clipper
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -58,6 +61,8 @@ class TrainStep:
             (``Loss.weighted_plan``; ``fit`` fills it with weights divided by their mean).
         sparse: the batches come as SciPy CSR rows, given to ``step.feed``
             (``Plan.feed``), not copied into ``step.X``.
+        max_grad_norm: None, or the largest 2-norm of the gradient: a larger one is
+            scaled down to it before the update (``densenet.clipping``).
 
     Fill ``step.X`` and ``step.y`` (and ``step.w``), then ``step()`` returns the batch's loss;
     ``model.grads`` holds its gradient and ``model.params`` has been updated
@@ -66,10 +71,12 @@ class TrainStep:
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-                 target: NDArray[Any], weighted: bool = False, sparse: bool = False) -> None:
+                 target: NDArray[Any], weighted: bool = False, sparse: bool = False,
+                 max_grad_norm: float | None = None) -> None:
         self.params, self.grads = model.params, model.grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
-        folding = _folding(optimizer, self.params) if optimizer is not None and large else None
+        folds = optimizer is not None and large and max_grad_norm is None
+        folding = _folding(optimizer, self.params) if optimizer is not None and folds else None
         plan = model.plan(n, descent=None if folding is None else folding[0], sparse=sparse)
         plan.check_backward()
         self.n, self.X, self.feed = n, plan.X, plan.feed
@@ -97,10 +104,13 @@ class TrainStep:
             self.update = partial(optimizer.step, self.params, self.grads)
         else:
             self.update = _nothing
+        if max_grad_norm is not None:
+            self.update = partial(_clipped, clipper(self.grads, max_grad_norm), self.update)
 
     @staticmethod
-    def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
-            target: NDArray[Any], weighted: bool = False, sparse: bool = False) -> tuple[Any, ...]:
+    def key(model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
+            weighted: bool = False, sparse: bool = False,
+            max_grad_norm: float | None = None) -> tuple[Any, ...]:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
@@ -109,7 +119,8 @@ class TrainStep:
         if optimizer is not None:
             heavy = optimizer.heavy_ball(model.params)
             folding = (optimizer.plain_descent, heavy if heavy is None else (heavy[0], id(heavy[1])))
-        return id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse
+        return (id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse,
+                max_grad_norm)
 
     def __call__(self) -> float:
         for call in self.forward:
@@ -150,3 +161,9 @@ def _folding(optimizer: Optimizer, params: NDArray[Any]) -> tuple[NDArray[Any], 
 
 def _nothing() -> None:
     """No update: a step without an optimiser."""
+
+
+def _clipped(clip: Callable[[], float], update: Callable[[], object]) -> None:
+    """The gradient clipped, then the update."""
+    clip()
+    update()

@@ -27,6 +27,7 @@ from . import init as _init
 from ._validation import flag, is_sparse, positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
+from .clipping import norm_bound
 from .loss import Loss, relative
 from .mse import MSELoss
 from .optimizer import Optimizer
@@ -90,8 +91,9 @@ class _Epoch:
 
     def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, max_grad_norm: float | None = None) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
+        self.max_grad_norm = max_grad_norm
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
@@ -110,10 +112,11 @@ class _Epoch:
         model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
         weighted = self.w is not None
         self.version = None if optimizer is None else optimizer.settings_version
-        self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse)
+        clip = self.max_grad_norm
+        self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse, clip)
         rest = self.rows - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
-                     else model.train_step(loss, optimizer, rest, y, weighted, self.sparse))
+                     else model.train_step(loss, optimizer, rest, y, weighted, self.sparse, clip))
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -220,6 +223,7 @@ def fit(
     verbose: bool = False,
     sample_weight: ArrayLike | None = None,
     drop_last: bool = False,
+    max_grad_norm: float | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -240,6 +244,12 @@ def fit(
             other rows each time; the epoch's loss is the mean over the rows trained
             on. A ``batch_size`` above N still trains on all N. Mini-batch optimisers
             only (a full-batch one minimises over every row).
+        max_grad_norm: None (default), or a number > 0: before each update, a gradient
+            whose 2-norm (over all the parameters) exceeds it is scaled down by
+            ``max_grad_norm / (norm + 1e-6)``, as PyTorch's ``clip_grad_norm_`` between
+            ``backward`` and ``step`` (``densenet.clip_grad_norm``, for a loop written by
+            hand). ``model.grads`` then holds the clipped gradient (plain gradient descent
+            is not folded into the backward pass). Mini-batch optimisers only.
         seed: the shuffling Generator or its seed; None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights. (A ``Dropout`` draws its
@@ -302,6 +312,11 @@ def fit(
         raise ValueError(f"fit: drop_last leaves out rows of a mini-batch epoch, but {optimizer!r} minimises "
                          "the loss over every row; leave drop_last False for it")
     _check_batches(model, n, batch_size, drop_last)
+    if max_grad_norm is not None:
+        max_grad_norm = norm_bound(max_grad_norm, "fit", "max_grad_norm")
+        if optimizer.full_batch:
+            raise ValueError(f"fit: max_grad_norm clips each step's gradient, but {optimizer!r} minimises "
+                             "the loss over every row itself; leave max_grad_norm None for it")
     w = (None if sample_weight is None
          else relative(sample_weights(sample_weight, n, np.float64), model.dtype))
     if not isinstance(shuffle, (bool, np.bool_)):
@@ -345,7 +360,7 @@ def fit(
                 _train_full_batch(model, rows, target, w, loss, optimizer, epochs, batch_size, record)
             else:
                 _train_steps(model, rows, target, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng,
-                             record, threads, drop_last)
+                             record, threads, drop_last, max_grad_norm)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
             record.stopped(error)
@@ -416,11 +431,12 @@ class _Record:
 
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                  optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
-                 record: _Record, threads: int | None, drop_last: bool) -> None:
+                 record: _Record, threads: int | None, drop_last: bool,
+                 max_grad_norm: float | None) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last)
+    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last, max_grad_norm)
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 LAYERS = [
     ("backend", {"backend", "normal"}),
     ("base", {"_validation", "init"}),
+    ("gradient clipping", {"clipping"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "prelu", "elu", "tanh", "gelu", "silu", "softplus",

@@ -126,9 +126,10 @@ def assert_mse_gradients_equal_pytorch(model: dn.Sequential, net, X: np.ndarray,
     assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
 
 
-def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> None:
+def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
+                  max_norm: float | None = None) -> None:
     """PyTorch's training loop for ``net`` under ``MSELoss``, the batches in order (``fit``
-    with ``shuffle=False``)."""
+    with ``shuffle=False``); with ``max_norm``, each gradient clipped to it before the step."""
     import torch
 
     x, t = torch.tensor(X), torch.tensor(y)
@@ -137,4 +138,6 @@ def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, bat
             batch = slice(start, start + batch_size)
             optimizer.zero_grad()
             torch.nn.functional.mse_loss(net(x[batch]), t[batch]).backward()
+            if max_norm is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
             optimizer.step()
