@@ -67,6 +67,9 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
+    #: (a loss pickled before ``ignore_index`` existed ignores nothing)
+    _ignore_index: int | None = None
+
     def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = None,
                  label_smoothing: float = 0.0) -> None:
         self._weight = None if weight is None else _class_weights(weight)
@@ -148,7 +151,8 @@ class CrossEntropyLoss(Loss):
         smoothing, labels = self.label_smoothing, y_true if y_true.ndim == 1 else None
         ignored = None
         if labels is not None and self.ignore_index is not None:
-            y_true = labels = _ignoring(labels, ignored := np.zeros(n, bool), self.ignore_index, forward)
+            ignored = np.zeros(n, bool)
+            y_true = labels = _ignoring(labels, ignored, self.ignore_index, forward)
         # what the mean is over: the labels' class weights, or while labels may be ignored,
         # the labels not ignored (each weighing 1)
         label_weight = np.ones(classes, dtype) if weight is None and ignored is not None else weight

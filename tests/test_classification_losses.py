@@ -466,3 +466,13 @@ def test_labels_neither_classes_nor_ignored_are_refused_by_name_with_pytorch_s_d
     import pickle
 
     assert pickle.loads(pickle.dumps(loss)).ignore_index == 7
+
+
+def test_a_loss_pickled_before_ignore_index_existed_ignores_nothing():
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS)
+    state = loss.__getstate__()
+    del state["_ignore_index"]  # (what an earlier version pickled)
+    old = dn.CrossEntropyLoss.__new__(dn.CrossEntropyLoss)
+    old.__dict__.update(state)  # (what unpickling does: a loss defines no __setstate__)
+    logits, labels, _ = cases()
+    assert old.ignore_index is None and old.forward(logits, labels) == loss.forward(logits, labels)
