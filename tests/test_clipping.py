@@ -15,7 +15,7 @@ from .torch_twin import random_network, torch_flat_params, torch_mse_fit, torch_
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e6])
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 10.0, 1e6])  # (the norm is 6.8: clipped twice, then kept)
 def test_clip_grad_norm_equals_pytorch_s(dtype, max_norm):
     """The norm returned and the gradient scaled (or, below the bound, left bit for bit),
     against ``torch.nn.utils.clip_grad_norm_`` on the same values split into tensors."""
