@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -446,10 +447,23 @@ def test_labels_that_are_all_ignored_give_nan_as_in_pytorch_and_fit_stops_with_t
 
 
 @pytest.mark.parametrize("ignore_index, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError),
-                                                 (2**70, ValueError)])
+                                                 (2**70, ValueError), (sys.maxsize + 1, ValueError),
+                                                 (-sys.maxsize - 2, ValueError)])
 def test_a_bad_ignore_index_is_refused_by_name(ignore_index, error):
     with pytest.raises(error, match="ignore_index"):
         dn.CrossEntropyLoss(ignore_index=ignore_index)
+
+
+def test_ignore_index_may_be_any_index_value_and_an_ignored_row_s_infinite_log_probability_is_harmless():
+    for extreme in (sys.maxsize, -sys.maxsize - 1):
+        assert dn.CrossEntropyLoss(ignore_index=extreme).ignore_index == extreme
+    # row 1 is ignored; its class 0 is so far below its best that log p is -inf there
+    logits = np.array([[0.5, 0.1, -0.2], [-1e308, 1e308, 0.0], [0.3, 0.0, 0.9]])
+    labels = np.array([2, -100, 0])
+    loss = dn.CrossEntropyLoss(ignore_index=-100)
+    value = loss.forward(logits, labels)
+    assert np.isfinite(value) and np.isfinite(loss.backward()).all()
+    assert value == dn.CrossEntropyLoss().forward(logits[[0, 2]], labels[[0, 2]])
 
 
 def test_labels_neither_classes_nor_ignored_are_refused_by_name_with_pytorch_s_default_named():
@@ -461,6 +475,9 @@ def test_labels_neither_classes_nor_ignored_are_refused_by_name_with_pytorch_s_d
     with pytest.raises(ValueError, match=r"class label -1 in y_true is outside \[0, 4\) and is not "
                                          r"ignore_index -100 for a model with 4 outputs$"):
         dn.CrossEntropyLoss(ignore_index=-100).forward(logits, np.array([0, -100, -1]))
+    with pytest.raises(ValueError, match=r"class label -100 in y_true is outside \[0, 4\) and is not "
+                                         r"ignore_index 255 for a model with 4 outputs$"):  # (no hint)
+        dn.CrossEntropyLoss(ignore_index=255).forward(logits, np.array([0, -100, 255]))
     loss = dn.CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)
     assert repr(loss) == "CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)" and loss.ignore_index == 7
     import pickle
