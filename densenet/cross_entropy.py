@@ -34,8 +34,10 @@ class CrossEntropyLoss(Loss):
             class's weight and the mean is over the weights,
             ``L = -sum_i w[t_i] log p[i, t_i] / sum_i w[t_i]``; with probabilities each
             term is, ``L = -mean_i sum_c w[c] T[i, c] log p[i, c]``. A batch whose
-            labels all weigh 0 has a loss of NaN, as in PyTorch (NumPy warns of the
-            division by 0; ``fit`` stops with a ``DivergenceError``).
+            labels all weigh 0 has a loss of 0 and a zero gradient (PyTorch's 0 / 0 is
+            NaN): nothing to learn from it. In ``fit`` each batch counts in the epoch's
+            loss by its labels' weights' sum (``LossPlan.share``), so that the epoch's
+            loss is the data set's, ``evaluate``'s, whatever the batch size.
         label_smoothing: ``eps`` from 0 to 1 (default 0): the targets become
             ``(1 - eps) T + eps / C`` (``T`` one-hot for labels), as in PyTorch; with
             labels and weights the mean is still over the labels' weights.
@@ -43,7 +45,8 @@ class CrossEntropyLoss(Loss):
             as PyTorch's ``ignore_index``: with labels, a sample whose label is this value
             adds nothing to the loss (smoothing included) and has a zero gradient, and the
             mean is over the other samples (over their labels' weights, with ``weight``);
-            a batch whose labels are all ignored has a loss of NaN, as in PyTorch. It may be
+            a batch whose labels are all ignored has a loss of 0 and a zero gradient
+            (PyTorch's is NaN), and counts for nothing in ``fit``'s epoch loss. It may be
             any integer, a class among them; class probabilities ignore it. PyTorch's
             default is -100; densenet's is None, so that a loss that ignores nothing costs
             nothing for it per step, and a label of -100 is refused by name unless asked for.
@@ -156,6 +159,10 @@ class CrossEntropyLoss(Loss):
         # what the mean is over: the labels' class weights, or while labels may be ignored,
         # the labels not ignored (each weighing 1)
         label_weight = np.ones(classes, dtype) if weight is None and ignored is not None else weight
+        # their sum (a batch's share in fit's epoch loss), set in the forward pass
+        share, weight_sum = None, np.zeros((), dtype)
+        if labels is not None and label_weight is not None:
+            share = partial(float, weight_sum)
         if labels is not None and not smoothing:
             flat_logp, flat_grad = logp.reshape(-1), grad.reshape(-1)
             index, picked = np.zeros(n, np.intp), np.zeros(n, dtype)
@@ -176,8 +183,8 @@ class CrossEntropyLoss(Loss):
                          partial(np.subtract, at_label, one, at_label),
                          partial(np.put, flat_grad, index, at_label)]
             if label_weight is not None:
-                value, rows = _weigh_labels(label_weight, y_true, picked, scale, forward, backward, grad,
-                                            ignored)
+                value, rows = _weigh_labels(label_weight, y_true, picked, (scale, weight_sum), forward,
+                                            backward, grad, ignored)
         else:
             if smoothing:
                 y_true = _smoothed(y_true, classes, smoothing, forward, y_pred, ignored)
@@ -201,9 +208,10 @@ class CrossEntropyLoss(Loss):
                          partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
                          partial(np.subtract, grad, y_true, grad)]
             if labels is not None and label_weight is not None:  # smoothed labels: the mean over weights
-                value, rows = _over_label_weights(label_weight, labels, product, scale, forward, ignored)
+                value, rows = _over_label_weights(label_weight, labels, product, (scale, weight_sum), forward,
+                                                  ignored)
         backward.append(partial(np.multiply, grad, scale, grad))
-        return LossPlan(forward, value, backward, rows)
+        return LossPlan(forward, value, backward, rows, share)
 
     def __repr__(self) -> str:
         args = ([] if self.weight is None else [f"weight={self.weight.tolist()}"]) + (
@@ -225,16 +233,16 @@ def _ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: in
     return kept
 
 
-def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any], scale: NDArray[Any],
-                  forward: list[Call], backward: list[Call], grad: NDArray[Any],
-                  ignored: NDArray[np.bool_] | None) -> ValueAndRows:
+def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any],
+                  mean: tuple[NDArray[Any], NDArray[Any]], forward: list[Call], backward: list[Call],
+                  grad: NDArray[Any], ignored: NDArray[np.bool_] | None) -> ValueAndRows:
     """The labels' plan weighted by class: each sample's picked log-probability times its
     label's weight (``forward``; 0 for the samples ``ignored`` marks, if not None), the
-    gradient rows times it and the mean over the weights' sum instead of ``n`` (``scale``,
-    set in the forward pass, read by the last backward call); returns the value and the
-    rows (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
-    n, spread = len(labels), np.zeros_like(grad)
-    of_label = _label_weights(weight, labels, scale, forward, ignored)
+    gradient rows times it and the mean over the weights' sum instead of ``n`` (``mean``:
+    ``scale`` and the sum, see ``_label_weights``); returns the value and the rows
+    (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
+    n, spread, scale = len(labels), np.zeros_like(grad), mean[0]
+    of_label = _label_weights(weight, labels, mean, forward, ignored)
     if ignored is not None:  # (an ignored sample's log-probability may be -inf: not 0 * -inf)
         forward.append(partial(np.copyto, picked, np.zeros((), picked.dtype), "no", ignored))
     forward.append(partial(np.multiply, picked, of_label, picked))
@@ -249,17 +257,22 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
     return value, rows
 
 
-def _label_weights(weight: NDArray[Any], labels: NDArray[Any], scale: NDArray[Any],
+def _label_weights(weight: NDArray[Any], labels: NDArray[Any], mean: tuple[NDArray[Any], NDArray[Any]],
                    forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
     """Add to ``forward`` the calls that gather each label's class weight into an array (returned;
-    0 where ``ignored``, if not None) and set ``scale`` to 1 over their sum: the mean over the
-    labels' weights instead of ``n``."""
+    0 where ``ignored``, if not None), write their sum into ``mean[1]`` and set ``mean[0]``
+    (``scale``) to 1 over it: the mean over the labels' weights instead of ``n``. Labels that
+    all weigh 0 (all ignored) have a loss of 0 and a zero gradient, not 0 / 0: the sum is
+    taken at least as the dtype's smallest normal number for the division."""
+    scale, total = mean
     dtype = scale.dtype
-    of_label, total, one = np.zeros(len(labels), dtype), np.zeros((), dtype), np.ones((), dtype)
+    of_label, floor, one = np.zeros(len(labels), dtype), np.zeros((), dtype), np.ones((), dtype)
     forward.append(partial(np.take, weight, labels, None, of_label, "clip"))
     if ignored is not None:
         forward.append(partial(np.copyto, of_label, np.zeros((), dtype), "no", ignored))
-    forward += [partial(np.add.reduce, of_label, None, None, total), partial(np.divide, one, total, scale)]
+    smallest = np.full((), np.finfo(dtype).tiny, dtype)
+    forward += [partial(np.add.reduce, of_label, None, None, total),
+                partial(np.maximum, total, smallest, out=floor), partial(np.divide, one, floor, scale)]
     return of_label
 
 
@@ -287,13 +300,13 @@ def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: lis
 
 
 def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDArray[Any],
-                        scale: NDArray[Any], forward: list[Call],
+                        mean: tuple[NDArray[Any], NDArray[Any]], forward: list[Call],
                         ignored: NDArray[np.bool_] | None) -> ValueAndRows:
     """For smoothed labels with class weights (or some ``ignored``): the mean over the labels'
-    weights' sum instead of ``n`` (``scale``, set in the forward pass, read by the last
-    backward call); returns the value and the rows (``n`` times each row's loss over that sum)."""
-    n = len(labels)
-    _label_weights(weight, labels, scale, forward, ignored)
+    weights' sum instead of ``n`` (``mean``: see ``_label_weights``); returns the value and
+    the rows (``n`` times each row's loss over that sum)."""
+    n, scale = len(labels), mean[0]
+    _label_weights(weight, labels, mean, forward, ignored)
 
     def value() -> float:
         return -float(product.sum()) * float(scale)

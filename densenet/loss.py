@@ -10,8 +10,9 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
   ``target_values`` (``BCELoss``: [0, 1]);
 - ``plan(y_pred, y_true, grad)``: on arrays fixed for one batch size, the calls
   that compute the loss, a call that returns its value (read once per batch at
-  most), the calls that write dL/dy_pred into ``grad``, and a call that writes
-  each sample's loss (``LossPlan.rows``: their mean is the value).
+  most), the calls that write dL/dy_pred into ``grad``, a call that writes
+  each sample's loss (``LossPlan.rows``: their mean is the value), and for a loss
+  whose value is a mean over other than its rows, what it is over (``LossPlan.share``).
 
 ``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
 dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop
@@ -44,12 +45,19 @@ KEPT_PLANS = 4
 class LossPlan:
     """A loss on fixed arrays: run ``forward``, then ``value()`` is the loss and
     ``rows(out)`` writes each sample's loss into ``out`` ``(N,)`` (the value is their
-    mean; None for a loss that cannot weight its samples); ``backward`` writes dL/dy_pred."""
+    mean; None for a loss that cannot weight its samples); ``backward`` writes dL/dy_pred.
+
+    ``share()``, for a loss whose value is a mean over other than the batch's rows, is
+    what it is over (``CrossEntropyLoss``'s labels: their class weights' sum, the labels
+    ignored left out): ``fit``'s epoch loss and its full-batch objective weigh each batch's
+    value by it, so that they are the loss of the whole data set (``evaluate``'s). None:
+    the batch's rows."""
 
     forward: Sequence[Call]
     value: Callable[[], float]
     backward: Sequence[Call]
     rows: Callable[[NDArray[Any]], object] | None = None
+    share: Callable[[], float] | None = None
 
 
 class Loss(KeepsPlans):
@@ -179,7 +187,8 @@ def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Los
     def value() -> float:
         return float(np.dot(weight, losses)) / n
 
-    return LossPlan(forward, value, (*plan.backward, partial(np.multiply, grad, spread, grad)), rows)
+    return LossPlan(forward, value, (*plan.backward, partial(np.multiply, grad, spread, grad)), rows,
+                    plan.share)
 
 
 def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:

@@ -89,6 +89,8 @@ class TrainStep:
             plan.Y, self.y, plan.dY, self.w)
         self.forward = plan.forward + tuple(planned.forward)
         self.value = planned.value
+        #: what the batch's value is a mean over, for an epoch's mean (``LossPlan.share``); None: its rows
+        self.share = planned.share
         self.backward = tuple(planned.backward) + plan.backward
         descent = plan.descent
         #: whether the update is folded into the backward pass (``model.grads`` unwritten)

@@ -161,25 +161,28 @@ class _Epoch:
         return step
 
     def run(self, on_batch: Sequence[Callback] = (),
-            threads: ThreadChoice | None = None) -> tuple[float, int | None]:
-        """Train one epoch (each step through ``threads``, if given): returns (sum of
-        batch losses x rows, None), or stops at the first non-finite loss with
-        (partial sum, that batch's index)."""
+            threads: ThreadChoice | None = None) -> tuple[float, float, int | None]:
+        """Train one epoch (each step through ``threads``, if given): returns (sum of batch
+        losses x their shares, sum of the shares, None), or stops at the first non-finite
+        loss with (partial sums, that batch's index). A batch's share is what its loss is
+        a mean over (``TrainStep.share``): its rows, unless the loss says otherwise."""
         batch, isfinite, full = self.batch, math.isfinite, self.full
-        total = 0.0
+        total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
-                return total, i
-            total += value * step.n
+                return total, shares, i
+            share = step.n if step.share is None else step.share()
+            total += value * share
+            shares += share
             if on_batch:
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
                 if self.settings_changed():  # the next steps take the new settings
                     self.plan_steps()
                     full = self.full
-        return total, None
+        return total, shares, None
 
     def find_bad_step(self, optimizer: Optimizer) -> int:
         """Replay the epoch one checked step at a time from the current weights, state
@@ -275,7 +278,10 @@ def fit(
             ``(w_i / mean(w)) l_i``, not a weighted mean of the batch alone.
 
     Returns:
-        A ``History`` of per-epoch losses.
+        A ``History`` of per-epoch losses: the mean of the batches' losses, each counted by
+        what its loss is a mean over (its rows; for ``CrossEntropyLoss`` on labels with
+        class weights or ``ignore_index``, its labels' weights' sum, the ignored left out:
+        ``LossPlan.share``), so that an epoch without updates reports ``evaluate``'s loss.
 
     Raises:
         ValueError, TypeError: for bad data or arguments, before any change to the model;
@@ -446,13 +452,16 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
             start_weights[...] = model.params
             start_state = optimizer.snapshot()
             start_side = model.side_state()  # a replay then draws what the epoch drew
-            total, bad = epoch_run.run(on_batch, choice)
-            if bad is not None or not all_finite(model.params):
+            total, shares, bad = epoch_run.run(on_batch, choice)
+            if bad is not None or not all_finite(model.params) or not shares:
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
                 model.set_side_state(start_side)
+                if bad is None and not shares:
+                    raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
+                                     "or of a class that weighs 0): there is nothing to train on")
                 raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
-            if record.end_epoch(epoch, total / epoch_run.rows):
+            if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
                 epoch_run.plan_steps()
@@ -471,22 +480,28 @@ class _FullBatch:
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads, n = self.model.params, self.model.grads, self.n
+        params, grads = self.model.params, self.model.grads
         params[...] = w
-        total = 0.0
+        total = shares = 0.0
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
-            total += step() * step.n
-            if self.sums is not None:  # the gradient of the mean: a row-weighted mean of the batches'
+            value = step()
+            share = step.n if step.share is None else step.share()  # (see ``_Epoch.run``)
+            total += value * share
+            shares += share
+            if self.sums is not None:  # the gradient of the mean: a share-weighted mean of the batches'
                 gradient, scaled = self.sums
-                np.multiply(grads, step.n / n, out=scaled)
+                np.multiply(grads, share, out=scaled)
                 if i == 0:
                     np.copyto(gradient, scaled)
                 else:
                     np.add(gradient, scaled, out=gradient)
+        if not shares:
+            raise ValueError("fit: no sample of the data counts in the loss (every label ignored, or of a "
+                             "class that weighs 0): there is nothing to train on")
         if self.sums is not None:
-            grads[...] = self.sums[0]
-        return total / n, grads.astype(np.float64)
+            np.multiply(self.sums[0], 1 / shares, out=grads)
+        return total / shares, grads.astype(np.float64)
 
 
 def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,

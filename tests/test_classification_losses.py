@@ -342,11 +342,15 @@ def test_class_weights_must_match_the_outputs_and_are_kept_apart_from_the_caller
     assert twin.forward(logits, labels) == loss.forward(logits, labels)
 
 
-def test_labels_that_all_weigh_nothing_give_nan_as_in_pytorch():
+def test_labels_that_all_weigh_nothing_have_a_loss_and_gradient_of_zero():
+    """A mean over no weight: PyTorch's 0 / 0 is NaN; here the loss and its gradient are 0
+    (nothing to learn from such a batch), without a warning."""
     logits, _, _ = cases()
     loss = dn.CrossEntropyLoss(weight=[0.0, 1.0, 1.0, 1.0])
-    with pytest.warns(RuntimeWarning, match="divide by zero"):
-        assert np.isnan(loss.forward(logits, np.zeros(6, int)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss.forward(logits, np.zeros(6, int)) == 0.0
+        assert_array_equal(loss.backward(), 0.0)
     assert loss.forward(logits, np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(
         dn.CrossEntropyLoss().forward(logits[2:3], np.array([1])), rel=1e-14)
 
@@ -433,17 +437,20 @@ def test_class_probabilities_ignore_ignore_index_as_in_pytorch():
             == dn.CrossEntropyLoss().forward(logits, probs))
 
 
-def test_labels_that_are_all_ignored_give_nan_as_in_pytorch_and_fit_stops_with_the_model_kept():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_labels_all_ignored_have_a_loss_of_zero_and_fit_refuses_data_with_nothing_else(smoothing):
     logits, _, _ = cases()
-    loss = dn.CrossEntropyLoss(ignore_index=-100)
-    with pytest.warns(RuntimeWarning, match="divide by zero"):
-        assert np.isnan(loss.forward(logits, np.full(6, -100)))
+    loss = dn.CrossEntropyLoss(ignore_index=-100, label_smoothing=smoothing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss.forward(logits, np.full(6, -100)) == 0.0
+        assert_array_equal(loss.backward(), 0.0)
     model = dn.Sequential(dn.Dense(3, 4), seed=0)
     before = model.params.copy()
-    with pytest.raises(dn.DivergenceError), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        model.fit(np.ones((4, 3)), np.full(4, -100), loss=loss, optimizer=dn.SGD(0.1))
-    assert np.isfinite(model.params).all() and model.params.shape == before.shape
+    for optimizer in (dn.SGD(0.1, weight_decay=0.1), dn.LBFGS()):
+        with pytest.raises(ValueError, match=r"fit: no sample of the data counts in .*every label ignored"):
+            model.fit(np.ones((4, 3)), np.full(4, -100), loss=loss, optimizer=optimizer, batch_size=2)
+        assert_array_equal(model.params, before)
 
 
 @pytest.mark.parametrize("ignore_index, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError),
@@ -493,3 +500,37 @@ def test_a_loss_pickled_before_ignore_index_existed_ignores_nothing():
     old.__dict__.update(state)  # (what unpickling does: a loss defines no __setstate__)
     logits, labels, _ = cases()
     assert old.ignore_index is None and old.forward(logits, labels) == loss.forward(logits, labels)
+
+
+
+EPOCH_LOSSES = {"ignored": dn.CrossEntropyLoss(ignore_index=-100),
+                "class weights": dn.CrossEntropyLoss(weight=CLASS_WEIGHTS),
+                "both, smoothed": dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, ignore_index=-100,
+                                                      label_smoothing=0.2)}
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 40])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", EPOCH_LOSSES)
+def test_an_epoch_s_loss_is_the_data_set_s_loss_whatever_its_batches(name, weighted, batch_size):
+    """Each batch's loss is a mean over its labels' weights (the labels ignored left out):
+    the epoch weighs the batches by those sums, so that an epoch without updates reports
+    ``evaluate``'s loss of the whole data set, at batch size 1 too (where most batches are a
+    single ignored label, or a label of weight 0.25). So does the full-batch objective."""
+    rng = np.random.default_rng(4)
+    X, labels = rng.standard_normal((40, 3)), rng.integers(0, 4, 40)
+    labels[::3] = -100 if "ignored" in name or "both" in name else labels[::3]
+    w = rng.uniform(0.5, 2.0, 40) if weighted else None
+    loss = EPOCH_LOSSES[name]
+    model = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), seed=0)
+    expected = model.evaluate(X, labels, loss, sample_weight=w)
+    history = model.fit(X, labels, loss=loss, optimizer=dn.SGD(1e-300), epochs=1, batch_size=batch_size,
+                        sample_weight=w, shuffle=False)
+    assert history.loss[0] == pytest.approx(expected, rel=1e-12)
+    from densenet.training import _FullBatch
+
+    target, relative = loss.target(labels, 4, np.float64), None if w is None else w / w.mean()
+    value, gradient = _FullBatch(model, X, target, relative, loss, batch_size)(model.params.copy())
+    assert value == pytest.approx(expected, rel=1e-12)
+    whole = _FullBatch(model, X, target, relative, loss, 40)(model.params.copy())
+    assert_allclose(gradient, whole[1], rtol=1e-10, atol=1e-15)

@@ -143,8 +143,9 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:542:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:469:18:Gt->GtE": "with one chunk the summing path adds that chunk's gradient times "
-                                  "n / n = 1, the gradient the plain path keeps (one more pass, same bits)",
+    "training.py:475:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+                                  "share and then by 1 / share: the plain path's gradient to an ulp (two "
+                                  "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:178:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
     "callbacks.py:178:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
@@ -153,18 +154,18 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:148:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:468:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:474:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:200:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:209:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:195:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:188:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:204:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:197:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:114:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:122:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:75:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:83:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "backend.py:228:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:115:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
