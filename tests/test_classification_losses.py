@@ -257,21 +257,26 @@ def test_label_smoothing_equals_pytorch(target, dtype):
     assert value != pytest.approx(dn.CrossEntropyLoss().forward(logits, y), rel=1e-3)
 
 
+@pytest.mark.parametrize("ignoring", [False, True])
 @pytest.mark.parametrize("smoothing", [0.0, 0.3])
 @pytest.mark.parametrize("target", ["labels", "probabilities"])
-def test_class_weights_times_sample_weights_equal_pytorchs_per_sample_losses(target, smoothing):
+def test_class_weights_times_sample_weights_equal_pytorchs_per_sample_losses(target, smoothing, ignoring):
     """With sample weights too, each sample's loss is weighted by both; labels' mean is over
-    the class weights' sum, as without sample weights: sum_i s_i w[t_i] l_i / sum_i w[t_i]."""
+    the class weights' sum, as without sample weights: sum_i s_i w[t_i] l_i / sum_i w[t_i],
+    the labels ignored left out of both sums (class probabilities ignore ``ignore_index``)."""
     torch = pytest.importorskip("torch")
     logits, labels, probs = cases(4, n=8)
+    if ignoring:
+        labels[[1, 4, 5]] = -100
     y = labels if target == "labels" else probs
     s = np.random.default_rng(5).uniform(0, 2, 8)
-    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=smoothing)
+    ignore = {"ignore_index": -100} if ignoring else {}
+    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=smoothing, **ignore)
     value, grad = loss.forward(logits, y, sample_weight=s), loss.backward()
     z = torch.tensor(logits, requires_grad=True)
     each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none",
-                                     label_smoothing=smoothing)(z, torch.tensor(y))
-    norm = CLASS_WEIGHTS[labels].sum() if target == "labels" else len(y)
+                                     label_smoothing=smoothing, **ignore)(z, torch.tensor(y))
+    norm = CLASS_WEIGHTS[labels[labels != -100]].sum() if target == "labels" else len(y)
     theirs = (each * torch.tensor(s)).sum() / norm
     theirs.backward()
     assert value == pytest.approx(theirs.item(), rel=1e-12)
@@ -390,23 +395,6 @@ def test_ignored_labels_equal_pytorch(ignore_index, smoothing, weight, dtype):
     alone = dn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
     assert value == pytest.approx(alone.forward(logits[kept], labels[kept]), rel=tol)
     assert_allclose(grad[kept] * kept.sum(), alone.backward() * kept.sum(), rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("smoothing", [0.0, 0.3])
-def test_ignored_labels_with_sample_weights_equal_pytorchs_per_sample_losses(smoothing):
-    torch = pytest.importorskip("torch")
-    logits, labels = ignoring(8)
-    s = np.random.default_rng(5).uniform(0, 2, len(labels))
-    loss = dn.CrossEntropyLoss(weight=CLASS_WEIGHTS, ignore_index=-100, label_smoothing=smoothing)
-    value, grad = loss.forward(logits, labels, sample_weight=s), loss.backward()
-    z = torch.tensor(logits, requires_grad=True)
-    each = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS), reduction="none", ignore_index=-100,
-                                     label_smoothing=smoothing)(z, torch.tensor(labels))
-    kept = labels != -100
-    theirs = (each * torch.tensor(s)).sum() / CLASS_WEIGHTS[labels[kept]].sum()
-    theirs.backward()
-    assert value == pytest.approx(theirs.item(), rel=1e-12)
-    assert_allclose(grad, z.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_ignored_labels_pass_gradcheck_and_a_full_batch_fit_ignores_their_samples():

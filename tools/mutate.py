@@ -45,12 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py", "module.py", "dense.py",
-        "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py",
-        "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py", "layernorm.py", "loss.py",
-        "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py",
-        "poisson.py", "optimizer.py", "sgd.py", "adam.py", "rmsprop.py", "adamw.py", "lbfgs.py", "plan.py",
-        "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py",
+        "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
+        "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
+        "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py",
+        "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py", "rmsprop.py",
+        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
