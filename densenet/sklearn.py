@@ -110,6 +110,15 @@ class _DenseNetEstimator(BaseEstimator):
     def _n_outputs(self, y: NDArray[Any]) -> int:
         raise NotImplementedError
 
+    def _check_weighting(self) -> None:
+        """Check the estimator's own parameters that weigh the samples (a classifier's
+        ``class_weight``); a ``ValueError`` names a bad one."""
+
+    def _sample_weights(self, targets: NDArray[Any], mode: str) -> NDArray[Any] | None:
+        """Each sample's weight from its encoded target under the estimator's own parameters
+        (a classifier's ``class_weight``), or None: every sample 1."""
+        return None
+
     def _own_parameters(self) -> dict[str, Any]:
         """The estimator's own parameters that set what the outputs mean, checked (a
         ``ValueError`` names a bad one): checked first at fit, kept by a warm start."""
@@ -118,6 +127,7 @@ class _DenseNetEstimator(BaseEstimator):
     # -- the shared parts
     def _check_parameters(self) -> None:
         self._own_parameters()
+        self._check_weighting()
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.solver not in SOLVERS:
@@ -193,6 +203,9 @@ class _DenseNetEstimator(BaseEstimator):
                              y_numeric=isinstance(self, RegressorMixin))
         targets = self._targets(y, mode)
         w = None if sample_weight is None else sample_weights(sample_weight, X.shape[0], X.dtype)
+        weighted = self._sample_weights(targets, mode)
+        if weighted is not None:  # times sample_weight, as scikit-learn's classifiers
+            w = sample_weights(weighted if w is None else w * weighted, X.shape[0], X.dtype, "class_weight")
         if mode == "warm_start":  # a new optimiser, as the MLP's; the epochs and curves go on
             self.optimizer_ = self._optimizer()
         if first:
@@ -371,6 +384,16 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     activation or dtype. The same ``random_state`` gives bit-identical results;
     ``dtype`` is ``"float64"`` or ``"float32"``.
 
+    ``class_weight`` (which scikit-learn's MLP lacks) is scikit-learn's: None (every class
+    1), ``"balanced"`` (``n_samples / (n_classes * count)`` for each class in ``y``) or a
+    dict ``{label: weight}`` (1 for a class it leaves out); each sample's weight is its
+    class's times its ``sample_weight``, as in scikit-learn's linear classifiers
+    (``compute_sample_weight``). It weighs the training loss, and with ``early_stopping``
+    the held-out accuracy too.
+    ``partial_fit`` takes a dict, not ``"balanced"`` (its weights would change from one
+    call to the next), as scikit-learn's ``SGDClassifier``; a multilabel ``y`` takes
+    ``sample_weight`` instead.
+
     A 2-D ``y`` of 0 and 1, ``(n_samples, n_labels)``, is a multilabel target, as in
     the MLP: one output per label, each label's probability the sigmoid of its logit,
     trained by binary cross-entropy on the logits (``BCEWithLogitsLoss``); ``predict``
@@ -407,6 +430,50 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     classes_: NDArray[Any]
     #: Whether the fitted network's targets are an indicator matrix, one label per output.
     multilabel_ = False
+
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
+                 solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
+                 learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
+                 shuffle: bool = True, random_state: Any = None, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, learning_rate: str = "constant",
+                 power_t: float = 0.5, max_fun: int = 15000, verbose: bool = False,
+                 dtype: str = "float64", class_weight: dict[Any, float] | str | None = None) -> None:
+        # (as DenseNetRegressor's: the shared parameters again, then the classifier's own)
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate_init,
+                         max_iter, tol, shuffle, random_state, warm_start, momentum, nesterovs_momentum,
+                         early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
+                         learning_rate, power_t, max_fun, verbose, dtype)
+        self.class_weight = class_weight
+
+    def _check_weighting(self) -> None:
+        weights, owner = self.class_weight, type(self).__name__
+        if isinstance(weights, dict):
+            for label, weight in weights.items():
+                hyperparameter(weight, owner, f"class_weight[{label!r}]")
+        elif not (weights is None or (isinstance(weights, str) and weights == "balanced")):
+            raise ValueError(f"{owner}: class_weight must be None, 'balanced' or a dict {{label: weight}}, "
+                             f"got {weights!r}")
+
+    def _sample_weights(self, targets: NDArray[Any], mode: str) -> NDArray[Any] | None:
+        weights, owner = self.class_weight, type(self).__name__
+        if weights is None:
+            return None
+        if self.multilabel_:
+            raise ValueError(f"{owner}: class_weight weighs the classes of a multiclass y; for a multilabel "
+                             "y (an indicator matrix) pass sample_weight")
+        classes = self.classes_.tolist()
+        if isinstance(weights, dict):
+            unknown = [label for label in weights if label not in classes]
+            if unknown:
+                raise ValueError(f"{owner}: class_weight names labels {unknown} that are not classes "
+                                 f"{classes}")
+            of_class = np.array([float(weights.get(label, 1.0)) for label in classes])
+        else:  # "balanced": n_samples / (n_classes * count), over the classes y holds
+            counts = np.bincount(targets, minlength=len(classes))
+            of_class = len(targets) / (np.count_nonzero(counts) * np.maximum(counts, 1))
+        return of_class[targets]
 
     @property
     def _out_activation(self) -> str:  # type: ignore[override]
@@ -467,6 +534,9 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``); the
         first call needs ``classes``, every label there will be."""
         first = not hasattr(self, "model_")
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(f"{type(self).__name__}: class_weight 'balanced' is not supported by "
+                             "partial_fit (each call's weights would be its own); pass a dict of weights")
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")

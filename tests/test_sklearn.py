@@ -143,7 +143,8 @@ def test_the_shared_parameters_default_to_scikit_learn_s_mlp(ours, theirs):
     mine = getattr(densenet.sklearn, ours)().get_params()
     reference = getattr(sklearn.neural_network, theirs)().get_params()
     shared = set(mine) & set(reference)
-    assert shared == set(mine) - {"dtype"}  # every parameter but the dtype is the MLP's
+    # every parameter but the dtype (and the classifier's class_weight, which the MLP lacks) is the MLP's
+    assert shared == set(mine) - {"dtype", "class_weight"}
     assert {name: mine[name] for name in shared} == {name: reference[name] for name in shared}
 
 
@@ -764,3 +765,60 @@ def test_the_classifier_declares_multilabel_support_as_the_mlp_does():
 
     ours, theirs = DenseNetClassifier().__sklearn_tags__(), MLPClassifier().__sklearn_tags__()
     assert ours.classifier_tags.multi_label is theirs.classifier_tags.multi_label is True
+
+
+def imbalanced(seed=0):
+    """Two overlapping classes, one nine times the other."""
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(-0.5, 1.0, (270, 2)), rng.normal(0.5, 1.0, (30, 2))])
+    return X, np.repeat(["common", "rare"], [270, 30])
+
+
+def test_class_weight_is_scikit_learn_s_sample_weights_and_balanced_finds_the_rare_class():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = imbalanced()
+    settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=60, random_state=0)
+    for class_weight in ("balanced", {"rare": 5.0}):
+        weighted = DenseNetClassifier(class_weight=class_weight, **settings).fit(X, y)
+        as_samples = DenseNetClassifier(**settings).fit(X, y,
+                                                        sample_weight=compute_sample_weight(class_weight, y))
+        assert_array_equal(weighted.model_.params, as_samples.model_.params)
+    s = np.random.default_rng(1).uniform(0.5, 2.0, len(y))  # times sample_weight
+    both = DenseNetClassifier(class_weight={"rare": 5.0}, **settings).fit(X, y, sample_weight=s)
+    product = DenseNetClassifier(**settings).fit(X, y,
+                                                 sample_weight=s * compute_sample_weight({"rare": 5.0}, y))
+    assert_array_equal(both.model_.params, product.model_.params)
+    plain = DenseNetClassifier(**settings).fit(X, y)
+    balanced = DenseNetClassifier(class_weight="balanced", **settings).fit(X, y)
+    rare = y == "rare"
+    assert np.mean(balanced.predict(X[rare]) == "rare") > np.mean(plain.predict(X[rare]) == "rare") + 0.2
+
+
+def test_partial_fit_takes_a_class_weight_dict_but_not_balanced():
+    X, y = imbalanced()
+    clf = DenseNetClassifier(hidden_layer_sizes=(8,), class_weight={"rare": 3.0}, random_state=0)
+    twin = DenseNetClassifier(hidden_layer_sizes=(8,), random_state=0)
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=["common", "rare"])
+        twin.partial_fit(X, y, classes=["common", "rare"], sample_weight=np.where(y == "rare", 3.0, 1.0))
+    assert_array_equal(clf.model_.params, twin.model_.params)
+    before = clf.model_.params.copy()
+    with pytest.raises(ValueError, match="class_weight 'balanced' is not supported by partial_fit"):
+        clf.set_params(class_weight="balanced").partial_fit(X, y)
+    assert_array_equal(clf.model_.params, before)
+
+
+@pytest.mark.parametrize("class_weight, message", [
+    ("bogus", "class_weight must be None, 'balanced' or a dict"),
+    ({"rare": -1.0}, r"class_weight\['rare'\]"),
+    ({"rare": float("nan")}, r"class_weight\['rare'\]"),
+    ({"rare": 2.0, "other": 1.0}, r"class_weight names labels \['other'\] that are not classes"),
+])
+def test_a_bad_class_weight_is_refused_by_name(class_weight, message):
+    X, y = imbalanced()
+    with pytest.raises(ValueError, match=message):
+        DenseNetClassifier(class_weight=class_weight, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight weighs the classes of a multiclass y"):
+        indicators = np.eye(2, dtype=int)[(y == "rare") * 1]
+        DenseNetClassifier(class_weight="balanced", max_iter=2).fit(X, indicators)

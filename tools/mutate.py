@@ -254,13 +254,13 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
-    "sklearn.py:202:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:215:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:202:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:215:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:220:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:233:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:577:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:647:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
