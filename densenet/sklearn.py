@@ -470,9 +470,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
                 raise ValueError(f"{owner}: class_weight names labels {unknown} that are not classes "
                                  f"{classes}")
             of_class = np.array([float(weights.get(label, 1.0)) for label in classes])
-        else:  # "balanced": n_samples / (n_classes * count), over the classes y holds
-            counts = np.bincount(targets, minlength=len(classes))
-            of_class = len(targets) / (np.count_nonzero(counts) * np.maximum(counts, 1))
+        else:  # "balanced": n_samples / (n_classes * count) (fit's y holds every class)
+            of_class = len(targets) / (len(classes) * np.bincount(targets, minlength=len(classes)))
         return of_class[targets]
 
     @property
@@ -534,7 +533,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``); the
         first call needs ``classes``, every label there will be."""
         first = not hasattr(self, "model_")
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+        self._check_weighting()
+        if self.class_weight == "balanced":
             raise ValueError(f"{type(self).__name__}: class_weight 'balanced' is not supported by "
                              "partial_fit (each call's weights would be its own); pass a dict of weights")
         if first:
