@@ -10,7 +10,7 @@ import numpy as np
 
 from .chain import Buffers, Passes
 from .module import Module
-from .normal import distribution
+from .normal import distribution, distribution_onnx
 
 
 class GELU(Module):
@@ -43,9 +43,8 @@ class GELU(Module):
     reads_output = False
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        if graph.dtype == np.float64:
-            raise TypeError("export: GELU needs ONNX's Erf, which onnxruntime does not run in float64; "
-                            "export a float32 copy (model.clone(dtype=np.float32))")
+        if graph.dtype == np.float64:  # onnxruntime has no float64 Erf: Phi by densenet's own passes
+            return graph.node("Mul", [x, distribution_onnx(graph, x)])
         # 0.5 * x * (1 + erf(x / sqrt(2))): the Erf form, which every opset from 13 has
         scaled = graph.node("Mul", [x, graph.constant(np.array(math.sqrt(0.5)), "sqrt_half")])
         erf = graph.node("Erf", [scaled])

@@ -20,7 +20,8 @@ Accuracy (relative, of ``h``, against 50-digit values): within 3 ulp for ``|x| <
 ``x**2 / 2`` inside ``exp``, ``(x**2 / 2) eps`` at most: 261 ulp at ``x = 38``
 (float64; ``ndtr`` is 1,000 ulp off there) and 35 at ``x = 14`` (float32, where
 ``ndtr``, computed in float64, is exact). Below ``NORMAL_MIN_SIZE`` elements the one
-``ndtr`` call is cheaper than the passes and is used instead.
+``ndtr`` call is cheaper than the passes and is used instead. ``distribution_onnx``
+writes the same passes as ONNX nodes (a float64 GELU's export).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
-__all__ = ["DENSITY_BOUND", "NORMAL_MIN_SIZE", "TAIL", "distribution"]
+__all__ = ["DENSITY_BOUND", "NORMAL_MIN_SIZE", "TAIL", "distribution", "distribution_onnx"]
 
 #: From this many elements on, per dtype, the passes are faster than one ``ndtr`` call
 #: (with the density's four passes beside either: 0.98x its time at 8,192 float64
@@ -76,6 +77,28 @@ def distribution(X: NDArray[Any], cdf: NDArray[Any], gauss: NDArray[Any]) -> lis
     constants = tuple(np.full((), c, dtype) for c in (k, 0.0, np.inf, 1.0, -2.0, *coefficients))
     scratch = np.empty_like(cdf), np.empty_like(cdf)
     return [*density, partial(_distribution, X, cdf, gauss, scratch, constants)]
+
+
+def distribution_onnx(graph: Any, x: str) -> str:
+    """``Phi(x)`` as ONNX nodes in ``graph`` (``densenet.onnx.Graph``: its ``node`` and
+    ``constant``), by the passes above in the graph's dtype; returns the output's name.
+    (For a float64 ``GELU``: onnxruntime has no float64 ``Erf``.)"""
+    k, coefficients = TAIL[np.dtype(graph.dtype)]
+
+    def constant(value: float, hint: str) -> str:
+        return graph.constant(np.array(value), hint)
+
+    a = graph.node("Min", [graph.node("Abs", [x]), constant(DENSITY_BOUND, "bound")])  # (h is 0 beyond)
+    gauss = graph.node("Exp", [graph.node("Mul", [graph.node("Mul", [a, a]), constant(-0.5, "minus_half")])])
+    k_ = constant(k, "k")
+    s = graph.node("Div", [graph.node("Sub", [a, k_]), graph.node("Add", [a, k_])])
+    q = constant(coefficients[0], "q")
+    for i, c in enumerate(coefficients[1:], 1):  # Horner's rule
+        q = graph.node("Add", [graph.node("Mul", [q, s]), constant(c, f"q{i}")])
+    h = graph.node("Mul", [q, gauss])  # Phi(-|x|)
+    t = graph.node("Add", [graph.node("Mul", [h, constant(-2.0, "minus_two")]), constant(1.0, "one")])
+    positive = graph.node("Max", [x, constant(0.0, "zero")])
+    return graph.node("Add", [h, graph.node("Min", [t, positive])])
 
 
 def _distribution(X: NDArray[Any], cdf: NDArray[Any], gauss: NDArray[Any],

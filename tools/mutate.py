@@ -129,7 +129,7 @@ EQUIVALENT: dict[str, str] = {
                                    "same values, one node more",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
-    "normal.py:45:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
+    "normal.py:46:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
