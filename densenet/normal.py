@@ -93,8 +93,8 @@ def distribution_onnx(graph: Any, x: str) -> str:
     k_ = constant(k, "k")
     s = graph.node("Div", [graph.node("Sub", [a, k_]), graph.node("Add", [a, k_])])
     q = constant(coefficients[0], "q")
-    for i, c in enumerate(coefficients[1:], 1):  # Horner's rule
-        q = graph.node("Add", [graph.node("Mul", [q, s]), constant(c, f"q{i}")])
+    for c in coefficients[1:]:  # Horner's rule (the graph numbers the constants' names)
+        q = graph.node("Add", [graph.node("Mul", [q, s]), constant(c, "q")])
     h = graph.node("Mul", [q, gauss])  # Phi(-|x|)
     t = graph.node("Add", [graph.node("Mul", [h, constant(-2.0, "minus_two")]), constant(1.0, "one")])
     positive = graph.node("Max", [x, constant(0.0, "zero")])
