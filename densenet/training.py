@@ -292,6 +292,8 @@ def fit(
         DivergenceError: when a step makes the loss or the weights non-finite;
             the model (its weights and ``state``, and the optimiser's state) keep the
             values from before that step.
+        ValueError: when no sample of the data counts in the loss (every label ignored,
+            or of a class that weighs 0): found by the first epoch, whose changes are undone.
 
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
