@@ -195,6 +195,12 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:83:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
+    "normal.py:42:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
+                                     "instead of the passes, both within a few ulp (the tests take the bound "
+                                     "by the name)",
+    "normal.py:42:69:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 2,048 float32 elements ndtr "
+                                     "instead of the passes, both within a few ulp (the tests take the bound "
+                                     "by the name)",
     "backend.py:354:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
