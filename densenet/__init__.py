@@ -35,6 +35,7 @@ from .bce import BCELoss
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback, EarlyStopping
 from .chain import Buffers, Passes
+from .checkpoint import ModelCheckpoint
 from .clipping import clip_grad_norm
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
@@ -96,6 +97,7 @@ __all__ = [
     "LeakyReLU",
     "Loss",
     "MSELoss",
+    "ModelCheckpoint",
     "Module",
     "Optimizer",
     "Passes",

@@ -33,6 +33,7 @@ LAYERS = [
     ("training step", {"plan"}),
     ("callbacks", {"callbacks"}),
     ("schedules", {"schedules"}),
+    ("checkpoints", {"checkpoint"}),
     ("training loop", {"training"}),
     ("file format", {"io"}),
     ("model", {"model"}),

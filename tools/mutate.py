@@ -50,7 +50,8 @@ CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
         "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py",
         "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py", "rmsprop.py",
-        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "training.py", "io.py", "model.py"]
+        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py",
+        "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -103,6 +104,7 @@ OWN_TESTS = {
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
     "callbacks.py": ["test_callbacks.py"],
     "schedules.py": ["test_optimizers.py"],
+    "checkpoint.py": ["test_checkpoint.py"],
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py"],
     "io.py": ["test_io.py", "test_safety.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py"],

@@ -1,0 +1,132 @@
+"""``ModelCheckpoint``: a callback that writes the model, and its optimiser's state, as ``fit`` trains."""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from typing import Any
+
+from ._validation import flag, positive_int
+from .callbacks import Callback, checked_monitor, require_monitored
+
+#: The fields a checkpoint's file name may hold.
+FIELDS = ("epoch", "loss", "val_loss")
+
+
+class ModelCheckpoint(Callback):
+    """Write the model to a file after every epoch (or every ``every``-th), with the
+    optimiser's state, so that a training that stops (a crash, a Ctrl-C, a machine
+    taken back) can go on from the last file exactly as if it never stopped.
+
+    Each file is ``model.save(path, optimizer=...)``'s: written atomically (an
+    interrupted write leaves the earlier file whole), and ``densenet.load(path,
+    optimizer=...)`` rebuilds the model with its running statistics and random
+    generator, and the optimiser with its state and learning rate: a ``fit`` of the
+    remaining epochs then ends with the weights the whole ``fit`` would have
+    (bit-identical; shuffled batches and dropout masks included, as they come from
+    the model's generator unless ``fit`` is given a ``seed``).
+
+    Args:
+        path: the file's name, a ``str`` or path object. It may hold the fields
+            ``{epoch}`` (the number of epochs done, counted from 1 and across ``fit``
+            calls), ``{loss}`` and ``{val_loss}`` (the epoch's losses), with any format
+            spec (``"run-{epoch:03d}-{val_loss:.4f}.npz"``): each write then makes a new
+            file. Its folder must exist when training begins.
+        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``:
+            what ``save_best_only`` compares.
+        save_best_only: write only after an epoch whose ``monitor`` is below the lowest
+            one written so far (default False: after every epoch it looks at).
+        every: look at every ``every``-th epoch only (default 1: each one).
+        save_optimizer: store the optimiser's state with the model (default True).
+
+    Attributes:
+        epoch: the epochs seen so far, across ``fit`` calls (the ``{epoch}`` of the
+            last one); set it when a run goes on in a new process, so that names
+            continue.
+        last_path: the file written last, or None.
+        best, best_epoch: with ``save_best_only``, the lowest ``monitor`` written and
+            its ``epoch`` (``inf`` and 0 before the first write). Both carry over from
+            one ``fit`` to the next, as the file does: a later ``fit`` replaces it only
+            with a better model.
+
+    A learning-rate schedule's state (``StepLR``'s ``epoch`` and ``base_lr``,
+    ``ReduceLROnPlateau``'s ``best``...) is not in the file: it lives in its public
+    attributes, which a run resumed in a new process sets again.
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np, densenet as dn
+        >>> folder = tempfile.mkdtemp()
+        >>> model = dn.Sequential(dn.Dense(2, 4), dn.Tanh(), dn.Dense(4, 1), seed=0)
+        >>> adam = dn.Adam(lr=0.01)
+        >>> checkpoint = dn.ModelCheckpoint(os.path.join(folder, "run-{epoch:02d}.npz"), every=2)
+        >>> _ = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=adam, epochs=6, callbacks=[checkpoint])
+        >>> sorted(os.listdir(folder))
+        ['run-02.npz', 'run-04.npz', 'run-06.npz']
+        >>> resumed = dn.Adam(lr=0.01)
+        >>> copy = dn.load(checkpoint.last_path, optimizer=resumed)
+        >>> bool((copy.params == model.params).all()), resumed.steps
+        (True, 6)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
+                 every: int = 1, save_optimizer: bool = True) -> None:
+        self.path, self.fields = _template(path)
+        self.monitor = checked_monitor("ModelCheckpoint", monitor)
+        self.save_best_only = flag(save_best_only, "ModelCheckpoint", "save_best_only")
+        self.every = positive_int(every, "ModelCheckpoint every")
+        self.save_optimizer = flag(save_optimizer, "ModelCheckpoint", "save_optimizer")
+        self.epoch, self.best, self.best_epoch = 0, math.inf, 0
+        self.last_path: str | None = None
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        """Refuse, before the first step, a fit that could not write the files."""
+        for needed in (self.monitor,) * self.save_best_only + tuple(f for f in self.fields if f != "epoch"):
+            require_monitored("ModelCheckpoint", needed, self.params)
+        folder = os.path.dirname(self.path)
+        if not any(field for _, field, _, _ in string.Formatter().parse(folder)):
+            folder = folder.format()  # (a literal brace is written doubled)
+            if not os.path.isdir(folder or os.curdir):
+                raise FileNotFoundError(f"ModelCheckpoint: the folder {folder!r} of {self.path!r} does not "
+                                        "exist; create it before training")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch += 1
+        if logs is None or self.epoch % self.every:
+            return
+        if self.save_best_only:
+            value = logs[self.monitor]
+            if not value < self.best:
+                return
+            self.best, self.best_epoch = value, self.epoch
+        name = self.path.format(epoch=self.epoch, **logs)
+        self.model.save(name, optimizer=self.params["optimizer"] if self.save_optimizer else None)
+        self.last_path = name
+
+    def __repr__(self) -> str:
+        settings = (f"monitor={self.monitor!r}, save_best_only={self.save_best_only}, every={self.every}, "
+                    f"save_optimizer={self.save_optimizer}")
+        return f"ModelCheckpoint({self.path!r}, {settings})"
+
+
+def _template(path: Any) -> tuple[str, tuple[str, ...]]:
+    """``path`` as a ``str`` and the fields it names, checked: ``TypeError`` for what is
+    not a file name, ``ValueError`` for fields other than ``FIELDS`` or a bad format."""
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise TypeError(f"ModelCheckpoint: path must be a file name (a str or path object), got "
+                        f"{type(path).__name__}; a checkpoint writes a new file each time")
+    text = os.fspath(path)
+    try:
+        fields = tuple(dict.fromkeys(field for _, field, _, _ in string.Formatter().parse(text)
+                                     if field is not None))
+        unknown = [field for field in fields if field not in FIELDS]
+        if not unknown:
+            text.format(epoch=1, loss=0.5, val_loss=0.5)  # (a bad format spec fails here)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"ModelCheckpoint: path {text!r} is not a valid name pattern: {error}") from None
+    if unknown:
+        raise ValueError(f"ModelCheckpoint: path {text!r} names {', '.join(f'{{{f}}}' for f in unknown)}; "
+                         "it may name {epoch}, {loss} and {val_loss} only (a literal brace is written "
+                         "doubled)")
+    return text, fields

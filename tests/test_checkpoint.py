@@ -1,0 +1,225 @@
+"""``ModelCheckpoint``: the model and its optimiser's state written as ``fit`` trains, and
+a training resumed from the last file ending where the whole training would."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import densenet as dn
+
+
+def _data(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(n, 3))
+    return X, np.tanh(X @ np.array([[1.0], [-2.0], [0.5]])) + 0.1 * rng.normal(size=(n, 1))
+
+
+def _model() -> dn.Sequential:
+    return dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), dn.Dropout(0.2), dn.Dense(8, 1),
+                         seed=3)
+
+
+class _Snapshots(dn.Callback):
+    """The parameters and state after each epoch."""
+
+    def __init__(self) -> None:
+        self.weights: list[np.ndarray] = []
+        self.state: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.params.copy())
+        self.state.append(self.model.state.copy())
+
+
+class _Interrupt(dn.Callback):
+    """A Ctrl-C at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_each_epoch_writes_the_model_as_it_is_then(tmp_path):
+    X, y = _data()
+    model, snapshots = _model(), _Snapshots()
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run-{epoch:02d}.npz")
+    model.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=8, callbacks=[checkpoint, snapshots])
+    assert sorted(os.listdir(tmp_path)) == ["run-01.npz", "run-02.npz", "run-03.npz"]
+    for i in range(3):
+        loaded = dn.load(tmp_path / f"run-{i + 1:02d}.npz")
+        assert np.array_equal(loaded.params, snapshots.weights[i])
+        assert np.array_equal(loaded.state, snapshots.state[i])
+    assert checkpoint.last_path == str(tmp_path / "run-03.npz") and checkpoint.epoch == 3
+    assert not any(name.startswith(".") or name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dn.Adam(0.01), lambda: dn.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: dn.RMSprop(0.005, momentum=0.5, centered=True), lambda: dn.SGD(0.05),
+], ids=["adam", "nesterov", "rmsprop", "sgd"])
+def test_a_fit_stopped_and_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_path, make):
+    X, y = _data()
+    whole = _model()
+    whole.fit(X, y, optimizer=make(), epochs=7, batch_size=6)
+    stopped = _model()
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz")
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, optimizer=make(), epochs=7, batch_size=6, callbacks=[checkpoint, _Interrupt(3)])
+    optimizer = make()
+    resumed = dn.load(tmp_path / "run.npz", optimizer=optimizer)
+    assert checkpoint.epoch == 4 and optimizer.steps == 4 * 7  # (7 batches an epoch)
+    resumed.fit(X, y, optimizer=optimizer, epochs=3, batch_size=6)
+    assert np.array_equal(resumed.params, whole.params)
+    assert np.array_equal(resumed.state, whole.state)
+    assert np.array_equal(resumed.predict(X), whole.predict(X))
+
+
+def test_without_the_optimiser_state_a_resumed_adam_starts_afresh(tmp_path):
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, optimizer=dn.Adam(0.01), epochs=2, batch_size=8,
+              callbacks=[dn.ModelCheckpoint(tmp_path / "run.npz", save_optimizer=False)])
+    assert np.array_equal(dn.load(tmp_path / "run.npz").params, model.params)
+    with pytest.raises(ValueError, match="optimi"):
+        dn.load(tmp_path / "run.npz", optimizer=dn.Adam(0.01))
+
+
+def test_save_best_only_keeps_the_lowest_validation_loss(tmp_path):
+    X, y = _data(60)
+    model, snapshots = _model(), _Snapshots()
+    checkpoint = dn.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
+    # a rate high enough that the validation loss goes up and down
+    history = model.fit(X[:40], y[:40], optimizer=dn.SGD(0.4, momentum=0.9), epochs=25, batch_size=4,
+                        validation_data=(X[40:], y[40:]), callbacks=[checkpoint, snapshots])
+    val = np.asarray(history.val_loss)
+    assert (np.diff(val) > 0).any()  # (else nothing is being tested)
+    best = int(np.argmin(val))
+    assert checkpoint.best == val[best] and checkpoint.best_epoch == best + 1
+    loaded = dn.load(tmp_path / "best.npz")
+    assert np.array_equal(loaded.params, snapshots.weights[best])
+    assert np.array_equal(loaded.state, snapshots.state[best])
+    assert loaded.evaluate(X[40:], y[40:]) == val[best]
+
+
+def test_save_best_only_writes_only_improvements_and_remembers_them_across_fits(tmp_path):
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "best-{epoch}.npz", monitor="loss", save_best_only=True)
+    checkpoint.set_model(model)
+    checkpoint.set_params({"metrics": ("loss",), "optimizer": dn.SGD(0.1)})
+    checkpoint.on_train_begin({})
+    written = []
+    for fill, loss in enumerate([3.0, 2.0, 2.5, 2.0, 1.0, math.nan, 0.5]):
+        model.params[...] = fill
+        checkpoint.on_epoch_end(fill, {"loss": loss})
+        written.append(checkpoint.last_path)
+    assert [None if p is None else Path(p).name for p in written] == [
+        "best-1.npz", "best-2.npz", "best-2.npz", "best-2.npz", "best-5.npz", "best-5.npz", "best-7.npz"]
+    assert sorted(os.listdir(tmp_path)) == ["best-1.npz", "best-2.npz", "best-5.npz", "best-7.npz"]
+    assert [dn.load(tmp_path / f"best-{e}.npz").params[0] for e in (1, 2, 5, 7)] == [0.0, 1.0, 4.0, 6.0]
+    assert (checkpoint.best, checkpoint.best_epoch) == (0.5, 7)
+    checkpoint.on_train_begin({})  # a second fit: only a better model replaces the best
+    checkpoint.on_epoch_end(0, {"loss": 0.7})
+    assert checkpoint.last_path == str(tmp_path / "best-7.npz") and checkpoint.epoch == 8
+
+
+def test_every_and_the_epoch_count_go_on_across_fits(tmp_path):
+    X, y = _data()
+    model = _model()
+    checkpoint = dn.ModelCheckpoint(os.fspath(tmp_path / "run-{epoch}.npz"), every=2)
+    for _ in range(2):
+        model.fit(X, y, optimizer=dn.SGD(0.05), epochs=3, batch_size=8, callbacks=[checkpoint])
+    assert sorted(os.listdir(tmp_path)) == ["run-2.npz", "run-4.npz", "run-6.npz"]
+    assert np.array_equal(dn.load(tmp_path / "run-6.npz").params, model.params)
+
+
+def test_the_losses_in_the_name_are_the_epochs(tmp_path):
+    X, y = _data(50)
+    model = _model()
+    history = model.fit(X[:40], y[:40], epochs=2, batch_size=8, validation_data=(X[40:], y[40:]),
+                        callbacks=[dn.ModelCheckpoint(tmp_path / "{epoch}-{loss:.6f}-{val_loss:.6f}.npz")])
+    assert sorted(os.listdir(tmp_path)) == [
+        f"{e + 1}-{history.loss[e]:.6f}-{history.val_loss[e]:.6f}.npz" for e in range(2)]
+
+
+def test_a_literal_brace_is_written_doubled(tmp_path):
+    folder = tmp_path / "{x}"
+    folder.mkdir()
+    model = _model()
+    checkpoint = dn.ModelCheckpoint(tmp_path / "{{x}}" / "m{{}}.npz")
+    model.fit(*_data(), epochs=1, batch_size=8, callbacks=[checkpoint])
+    assert os.listdir(folder) == ["m{}.npz"]
+
+
+def test_the_full_batch_optimiser_writes_each_iteration(tmp_path):
+    X, y = _data()
+    model = dn.Sequential(dn.Dense(3, 4), dn.Tanh(), dn.Dense(4, 1), seed=0)
+    snapshots = _Snapshots()
+    history = model.fit(X, y, optimizer=dn.LBFGS(), epochs=4,
+                        callbacks=[dn.ModelCheckpoint(tmp_path / "it-{epoch}.npz"), snapshots])
+    assert len(os.listdir(tmp_path)) == history.epochs == 4
+    assert np.array_equal(dn.load(tmp_path / "it-4.npz").params, snapshots.weights[-1])
+
+
+@pytest.mark.parametrize("path, error, match", [
+    (io.BytesIO(), TypeError, "file name"),
+    (b"run.npz", TypeError, "file name"),
+    (3, TypeError, "file name"),
+    ("run-{step}.npz", ValueError, r"\{step\}"),
+    ("run-{}.npz", ValueError, r"\{\}"),
+    ("run-{epoch.real}.npz", ValueError, r"\{epoch.real\}"),
+    ("run-{epoch:q}.npz", ValueError, "valid name pattern"),
+    ("run-{epoch.npz", ValueError, "valid name pattern"),
+])
+def test_a_bad_path_is_refused_by_name(path, error, match):
+    with pytest.raises(error, match=match):
+        dn.ModelCheckpoint(path)
+
+
+@pytest.mark.parametrize("arguments, error, match", [
+    ({"monitor": "accuracy"}, ValueError, "monitor"),
+    ({"every": 0}, ValueError, "every"),
+    ({"every": 1.5}, TypeError, "every"),
+    ({"save_best_only": "yes"}, TypeError, "save_best_only"),
+    ({"save_optimizer": None}, TypeError, "save_optimizer"),
+])
+def test_bad_arguments_are_refused_by_name(arguments, error, match):
+    with pytest.raises(error, match=match):
+        dn.ModelCheckpoint("run.npz", **arguments)
+
+
+@pytest.mark.parametrize("path, arguments, error, match", [
+    ("best.npz", {"save_best_only": True}, ValueError, "val_loss"),
+    ("run-{val_loss:.3f}.npz", {}, ValueError, "val_loss"),
+    ("missing/run.npz", {}, FileNotFoundError, "missing"),
+])
+def test_a_fit_it_could_not_write_is_refused_before_any_step(tmp_path, path, arguments, error, match):
+    X, y = _data()
+    model = _model()
+    before = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
+    with pytest.raises(error, match=match):
+        model.fit(X, y, epochs=2, batch_size=8, callbacks=[dn.ModelCheckpoint(tmp_path / path, **arguments)])
+    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert model.rng.bit_generator.state == before[2]
+    assert not os.listdir(tmp_path)
+
+
+def test_without_a_folder_the_current_one_is_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _model().fit(*_data(), epochs=1, batch_size=8, callbacks=[dn.ModelCheckpoint("run.npz")])
+    assert os.listdir(tmp_path) == ["run.npz"]
+
+
+def test_repr_names_the_settings():
+    checkpoint = dn.ModelCheckpoint("r-{epoch}.npz", monitor="loss", save_best_only=True, every=3,
+                                    save_optimizer=False)
+    assert repr(checkpoint) == ("ModelCheckpoint('r-{epoch}.npz', monitor='loss', save_best_only=True, "
+                                "every=3, save_optimizer=False)")
