@@ -28,7 +28,11 @@ class BatchNorm1d(Module):
         num_features: ``C``, the number of features, >= 1.
         eps: added to the variance, > 0 (default 1e-5).
         momentum: the weight of each batch in the running statistics, from 0 to 1
-            (default 0.1). ``eps`` and ``momentum`` may be changed between steps.
+            (default 0.1); or None: the running statistics are then the plain average
+            of every training batch's since the start (or ``reset_running_stats``),
+            the ``k``-th batch weighing ``1 / k``. ``eps`` and ``momentum`` may be changed
+            between steps; None only on a module made with ``momentum=None``, which
+            counts its training batches (``num_batches_tracked``).
         affine: learn ``gamma`` and ``beta`` (default); False: ``Y`` is the normalised
             input itself, and the module has no parameters.
 
@@ -39,6 +43,9 @@ class BatchNorm1d(Module):
             ``weight`` and ``bias`` are None then).
         running_mean, running_var: ``(C,)`` each (views into the model's ``state``:
             zeros and ones to start), saved, copied and pickled with the model.
+        num_batches_tracked: made with ``momentum=None`` only: the training passes run
+            since the start, a 0-d view into the ``state`` too (in the model's dtype:
+            exact to 2**24 passes in float32, 2**53 in float64).
 
     Training passes are those of ``fit`` and of ``forward``/``backward`` on a model in
     training mode (``Sequential.train()``, the default; a module on its own runs
@@ -78,14 +85,16 @@ class BatchNorm1d(Module):
     dbeta: NDArray[Any]
     running_mean: NDArray[Any]
     running_var: NDArray[Any]
+    num_batches_tracked: NDArray[Any]
 
     _eps: float
-    _momentum: float
+    _momentum: float | None
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True) -> None:
         self.num_features = positive_int(num_features, "BatchNorm1d: num_features")
         self._affine = flag(affine, "BatchNorm1d", "affine")
+        self._counted = momentum is None  # (fixed: the count is a block of the model's state)
         # eps, momentum and 1 - momentum as 0-d arrays of each float dtype, read by the
         # planned passes at each call: setting eps or momentum changes every plan
         self._constants = {np.dtype(t): tuple(np.zeros((), t) for _ in range(3))
@@ -112,15 +121,20 @@ class BatchNorm1d(Module):
             constant[...] = eps
 
     @property
-    def momentum(self) -> float:
-        """The weight of each training batch in the running statistics, from 0 to 1."""
+    def momentum(self) -> float | None:
+        """The weight of each training batch in the running statistics, from 0 to 1; None:
+        ``1 / num_batches_tracked`` (their plain average)."""
         return self._momentum
 
     @momentum.setter
-    def momentum(self, momentum: float) -> None:
+    def momentum(self, momentum: float | None) -> None:
         if momentum is None:
-            raise TypeError("BatchNorm1d: momentum must be a number from 0 to 1; None (a cumulative "
-                            "average of all batches) is not supported")
+            if not self._counted:
+                raise TypeError(f"{self!r}: momentum None (the running statistics the average of every "
+                                "training batch's) needs the count of batches, which only a module made "
+                                "with momentum=None keeps: make it BatchNorm1d(..., momentum=None)")
+            self._momentum = None  # each training pass sets the weights from the count
+            return
         momentum = hyperparameter(momentum, "BatchNorm1d", "momentum", high=1.0)
         self._momentum = momentum
         for _, weight, keep in self._constants.values():
@@ -137,11 +151,11 @@ class BatchNorm1d(Module):
         return {"gamma": gamma, "beta": beta}
 
     def state_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return (self.num_features,), (self.num_features,)
+        return ((self.num_features,), (self.num_features,)) + (((),) if self._counted else ())
 
     def state_views(self, blocks: tuple[NDArray[Any], ...]) -> dict[str, NDArray[Any]]:
-        running_mean, running_var = blocks
-        return {"running_mean": running_mean, "running_var": running_var}
+        names = ("running_mean", "running_var", "num_batches_tracked")
+        return dict(zip(names, blocks))
 
     @property
     def input_width(self) -> int:
@@ -154,11 +168,18 @@ class BatchNorm1d(Module):
     def reset_parameters(self, rng: np.random.Generator) -> None:
         self._start()
 
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1 and no batch counted: the statistics of a
+        new module (its ``gamma`` and ``beta`` kept)."""
+        self.running_mean[...], self.running_var[...] = 0.0, 1.0
+        if self._counted:
+            self.num_batches_tracked[...] = 0
+
     def _start(self) -> None:
-        """Scale 1, shift 0, running mean 0 and variance 1 (what a new module has)."""
+        """Scale 1, shift 0, and the running statistics of a new module."""
         if self.affine:
             self.gamma[...], self.beta[...] = 1.0, 0.0
-        self.running_mean[...], self.running_var[...] = 0.0, 1.0
+        self.reset_running_stats()
 
     def to_onnx(self, graph: Any, x: str) -> str:
         size, dtype = self.num_features, self.running_mean.dtype
@@ -170,7 +191,7 @@ class BatchNorm1d(Module):
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        running_mean, running_var = buffers.state
+        running_mean, running_var, *counted = buffers.state
         n, dtype, size = X.shape[0], Y.dtype, self.num_features
         if buffers.training and n < 2:
             raise ValueError(f"{self!r}: a training batch needs at least 2 samples to normalise by its "
@@ -189,6 +210,7 @@ class BatchNorm1d(Module):
                        *_centre(X, mean, rows, centred),
                        partial(np.multiply, centred, centred, rows), partial(np.dot, ones, rows, var),
                        partial(np.multiply, var, 1.0 / n, var),
+                       *[partial(self._count, count, weight, keep) for count in counted],
                        *_blend(running_mean, mean, None, weight, keep, spare),
                        *_blend(running_var, var, n / (n - 1), weight, keep, spare)]
         else:
@@ -235,6 +257,14 @@ class BatchNorm1d(Module):
         descent = [partial(_accumulate, dgamma, g_gamma, folded, spare),
                    partial(_accumulate, dbeta, g_beta, folded, spare)]
         return Passes(forward, [*backward, *input_grad, *descent], (), buffers.negate_output)
+
+    def _count(self, count: NDArray[Any], weight: NDArray[Any], keep: NDArray[Any]) -> None:
+        """A training pass counted; with momentum None, the running statistics' ``weight``
+        for its batch ``1 / count`` and ``keep`` the rest (as PyTorch's, in float64)."""
+        count += 1
+        if self._momentum is None:
+            share = 1.0 / float(count)
+            weight[...], keep[...] = share, 1.0 - share
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value, default in

@@ -43,6 +43,8 @@ def randomised(model, seed=1):
             if module.affine:
                 module.gamma, module.beta = rng.uniform(0.5, 2, size), rng.standard_normal(size)
             module.running_mean, module.running_var = rng.standard_normal(size), rng.uniform(0.5, 2, size)
+            if module.momentum is None:  # as if some batches had been counted
+                module.num_batches_tracked = 5
     return model
 
 
@@ -167,7 +169,7 @@ def test_reset_parameters_starts_the_running_statistics_again():
     ("eps", 0.0, ValueError), ("eps", -1e-5, ValueError), ("eps", float("inf"), ValueError),
     ("eps", float("nan"), ValueError), ("eps", "1e-5", TypeError),
     ("momentum", -0.1, ValueError), ("momentum", 1.5, ValueError), ("momentum", float("nan"), ValueError),
-    ("momentum", None, TypeError), ("momentum", True, TypeError), ("affine", "yes", TypeError),
+    ("momentum", "0.1", TypeError), ("momentum", True, TypeError), ("affine", "yes", TypeError),
     ("affine", 1, TypeError),
 ])
 def test_bad_arguments_are_refused_by_name(name, value, error):
@@ -192,6 +194,83 @@ def test_setting_eps_and_momentum_changes_the_plans_already_made():
     assert_allclose(Y, (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + 1.0))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_momentum_none_averages_every_training_batch(dtype):
+    norm = dn.BatchNorm1d(3, momentum=None)
+    model = dn.Sequential(norm, dtype=dtype, seed=0)
+    assert norm.state_shapes() == ((3,), (3,), ()) and norm.num_batches_tracked.shape == ()
+    assert np.shares_memory(norm.num_batches_tracked, model.state) and norm.num_batches_tracked == 0
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((n, 3)) * [1, 2, 3] + [0, 1, -1]).astype(dtype) for n in (4, 9, 2, 6)]
+    for k, X in enumerate(batches, start=1):
+        model.forward(X)
+        assert norm.num_batches_tracked == k
+        wide = [b.astype(np.float64) for b in batches[:k]]
+        tol = 1e-14 if dtype == np.float64 else 1e-6
+        means, variances = [b.mean(axis=0) for b in wide], [b.var(axis=0, ddof=1) for b in wide]
+        assert_allclose(norm.running_mean, np.mean(means, axis=0), rtol=tol, atol=tol)
+        assert_allclose(norm.running_var, np.mean(variances, axis=0), rtol=tol)
+    state = model.state.copy()
+    model.predict(batches[0])  # inference counts nothing
+    model.eval().forward(batches[0])
+    assert_array_equal(model.state, state)
+
+
+def test_a_counting_module_switches_between_momentum_and_the_average():
+    norm = dn.BatchNorm1d(2, momentum=None)
+    model = dn.Sequential(norm, seed=0)
+    X1, X2, X3 = (np.array([[0.0, 1.0], [2.0, 5.0]]) + k for k in (0.0, 1.0, 3.0))
+    model.forward(X1)
+    norm.momentum = 0.5  # the count goes on, and momentum weighs the batch
+    model.forward(X2)
+    assert norm.num_batches_tracked == 2
+    assert_allclose(norm.running_mean, 0.5 * X1.mean(axis=0) + 0.5 * X2.mean(axis=0))
+    norm.momentum = None  # the third batch weighs a third
+    model.forward(X3)
+    assert norm.num_batches_tracked == 3 and norm.momentum is None
+    before = (X1.mean(axis=0) + X2.mean(axis=0)) / 2
+    assert_allclose(norm.running_mean, (2 / 3) * before + X3.mean(axis=0) / 3)
+    assert repr(norm) == "BatchNorm1d(num_features=2, momentum=None)"
+    assert type(norm)(**norm.config()).state_shapes() == norm.state_shapes()
+
+
+def test_momentum_none_on_a_module_made_with_a_number_is_refused_by_name():
+    model = dn.Sequential(dn.BatchNorm1d(2, momentum=0.2), seed=0)
+    state = model.state.copy()
+    with pytest.raises(TypeError, match=r"BatchNorm1d\(num_features=2, momentum=0.2\): momentum None .* "
+                                        r"BatchNorm1d\(\.\.\., momentum=None\)"):
+        model[0].momentum = None
+    assert model[0].momentum == 0.2 and not hasattr(model[0], "num_batches_tracked")
+    model.forward(np.array([[0.0, 1.0], [2.0, 5.0]]))
+    assert_allclose(model[0].running_mean, 0.2 * np.array([1.0, 3.0]))
+    assert model.state.shape == state.shape
+
+
+def test_running_statistics_estimated_again_after_training():
+    """PyTorch's way of estimating them afresh for trained weights: reset, momentum None,
+    a training pass over each batch of the data; the running mean is then the batches'."""
+    X, y = data(64)
+    model = normalised(momentum=None)
+    model[1].momentum = 0.1
+    model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=3, batch_size=16)
+    params = model.params.copy()
+    norm = model[1]
+    assert norm.num_batches_tracked == 12 and not np.array_equal(norm.gamma, 1.0)
+    norm.reset_running_stats()
+    assert_array_equal(norm.running_mean, 0.0)
+    assert_array_equal(norm.running_var, 1.0)
+    assert norm.num_batches_tracked == 0
+    assert_array_equal(model.params, params)  # gamma and beta kept
+    norm.momentum = None
+    for start in range(0, 64, 16):
+        model.forward(X[start:start + 16])
+    hidden = X @ model[0].W + model[0].b
+    means = [hidden[start:start + 16].mean(axis=0) for start in range(0, 64, 16)]
+    assert_allclose(norm.running_mean, np.mean(means, axis=0), rtol=1e-12, atol=1e-15)
+    assert norm.num_batches_tracked == 4
+    assert_array_equal(model.params, params)  # forward passes train nothing
+
+
 def test_widths_must_match():
     with pytest.raises(ValueError, match=r"BatchNorm1d\(num_features=4\) at index 1 expects 4 input"):
         dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(4))
@@ -202,22 +281,24 @@ def test_widths_must_match():
 
 # -- PyTorch ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("momentum", [0.3, None])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("training", [True, False])
-def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training, affine):
+def test_values_gradients_and_running_statistics_equal_pytorch_autograd(training, affine, momentum):
     pytest.importorskip("torch")
-    model = randomised(normalised(momentum=0.3, affine=affine)).train(training)
+    model = randomised(normalised(momentum=momentum, affine=affine)).train(training)
     net = torch_twin(model)
     assert_mse_gradients_equal_pytorch(model, net, *data())
     assert_allclose(model.state, torch_flat_state(net), rtol=1e-10)
 
 
-@pytest.mark.parametrize("which", ["sgd", "momentum", "adam", "adam-without-affine"])
+@pytest.mark.parametrize("which", ["sgd", "momentum", "adam", "adam-without-affine", "sgd-cumulative"])
 def test_a_fit_follows_pytorchs_training_loop(which):
     """Four epochs of four batches: every parameter and running statistic as in PyTorch's
     loop with its optimiser, train mode for the steps (batch statistics)."""
     torch = pytest.importorskip("torch")
-    model = normalised(seed=2, affine=which != "adam-without-affine")
+    model = normalised(seed=2, affine=which != "adam-without-affine",
+                       momentum=None if which.endswith("cumulative") else 0.1)
     which = which.split("-")[0]
     net = torch_twin(model)
     X, y = data(64)
@@ -357,10 +438,11 @@ def test_gradcheck_passes_in_training_and_leaves_the_model(affine):
 
 # -- copies, files, the ecosystem ------------------------------------------------------------------
 
+@pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("how", COPIES)
-def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, affine, tmp_path):
-    model = normalised(affine=affine)
+def test_a_copy_keeps_the_running_statistics_and_trains_alike(how, affine, momentum, tmp_path):
+    model = normalised(affine=affine, momentum=momentum)
     X, y = data()
     model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
     twin = copied(model, how, tmp_path)

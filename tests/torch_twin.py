@@ -24,6 +24,8 @@ def torch_twin(model: dn.Sequential):
             norm = torch.nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum,
                                         affine=module.affine)
             values = {"running_mean": module.running_mean, "running_var": module.running_var}
+            if module.momentum is None:  # (a module made with None counts its batches)
+                values["num_batches_tracked"] = module.num_batches_tracked.astype(np.int64)
             if module.affine:
                 values.update(weight=module.gamma, bias=module.beta)
             with torch.no_grad():
@@ -98,6 +100,8 @@ def torch_flat_state(net) -> np.ndarray:
     for layer in net:
         if isinstance(layer, torch.nn.BatchNorm1d):
             blocks += [layer.running_mean.numpy(), layer.running_var.numpy()]
+            if layer.momentum is None:  # (densenet's module then keeps the count in its state)
+                blocks.append(layer.num_batches_tracked.numpy().reshape(1))
     return np.concatenate(blocks)
 
 
