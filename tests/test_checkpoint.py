@@ -113,6 +113,8 @@ def test_save_best_only_keeps_the_lowest_validation_loss(tmp_path):
 def test_save_best_only_writes_only_improvements_and_remembers_them_across_fits(tmp_path):
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     checkpoint = dn.ModelCheckpoint(tmp_path / "best-{epoch}.npz", monitor="loss", save_best_only=True)
+    assert (checkpoint.epoch, checkpoint.best, checkpoint.best_epoch) == (0, math.inf, 0)
+    assert checkpoint.last_path is None
     checkpoint.set_model(model)
     checkpoint.set_params({"metrics": ("loss",), "optimizer": dn.SGD(0.1)})
     checkpoint.on_train_begin({})
