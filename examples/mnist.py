@@ -8,15 +8,19 @@ the book's learning rate eta = 3.0 (its published result: about 95%, best epoch
 labels, Adam. Validation and test accuracy are printed after every epoch.
 
 The four IDX files (plain or .gz) must be in --data; --download fetches them from a
-public mirror, checking each against its SHA-256 (densenet.datasets).
+public mirror, checking each against its SHA-256 (densenet.datasets). With --checkpoint
+FILE the model and its optimiser are written to FILE after every epoch, and a run that
+finds FILE goes on from it: stopped and started again, it ends as a run that never stopped.
 
     python examples/mnist.py --data DIR [--download] [--epochs 30] [--seed 0]
                              [--sizes 784 30 10] [--recipe classic|modern] [--float32]
+                             [--checkpoint FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -38,18 +42,19 @@ CLASSIC_LR = NIELSEN_ETA * 10 / 2
 class Accuracy(dn.Callback):
     """Prints validation and test accuracy and the time after every epoch."""
 
-    def __init__(self, X_val, labels_val, X_test, labels_test):
+    def __init__(self, X_val, labels_val, X_test, labels_test, done=0):
         self.data = (X_val, labels_val, X_test, labels_test)
         self.start = time.perf_counter()
         self.best = 0.0
+        self.done = done  # epochs run before this fit (a resumed run's)
 
     def on_epoch_end(self, epoch, logs=None):
         X_val, labels_val, X_test, labels_test = self.data
         val = np.mean(self.model.predict(X_val).argmax(axis=1) == labels_val)
         test = np.mean(self.model.predict(X_test).argmax(axis=1) == labels_test)
         self.best = max(self.best, val)
-        print(f"epoch {epoch + 1:>3}: loss {logs['loss']:.4f}, validation {val:.2%}, test {test:.2%}, "
-              f"{time.perf_counter() - self.start:.1f}s", flush=True)
+        print(f"epoch {self.done + epoch + 1:>3}: loss {logs['loss']:.4f}, validation {val:.2%}, "
+              f"test {test:.2%}, {time.perf_counter() - self.start:.1f}s", flush=True)
 
 
 def main() -> None:
@@ -61,6 +66,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[784, 30, 10])
     parser.add_argument("--recipe", choices=["classic", "modern"], default="classic")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
+    parser.add_argument("--checkpoint", metavar="FILE",
+                        help="write the model after every epoch to FILE, and go on from FILE if it exists")
     args = parser.parse_args()
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         parser.error("--sizes must start with 784 (pixels) and end with 10 (digits)")
@@ -95,9 +102,21 @@ def main() -> None:
         how, batch_size = "ReLU, cross-entropy, Adam lr 0.001, mini-batch 32", 32
     print(f"MNIST: {len(X_train)} training, {len(X_val)} validation, {len(X_test)} test images; "
           f"{args.recipe} recipe: {'-'.join(map(str, args.sizes))}, {how}, {np.dtype(dtype).name}")
-    report = Accuracy(X_val, labels_val, X_test, data.test_labels)
-    model.fit(X_train, targets, optimizer=optimizer, loss=loss, epochs=args.epochs, batch_size=batch_size,
-              seed=args.seed, callbacks=[report])
+    callbacks: list[dn.Callback] = []
+    done = 0
+    if args.checkpoint:
+        if os.path.exists(args.checkpoint):  # the weights, optimiser state and shuffling generator saved
+            saved = dn.load(args.checkpoint, optimizer=optimizer)
+            if saved.config()["modules"] != model.config()["modules"] or saved.dtype != model.dtype:
+                parser.error(f"{args.checkpoint} holds another network than --sizes, --recipe and --float32 "
+                             "ask for")
+            model, done = saved, optimizer.steps // -(-len(X_train) // batch_size)
+            print(f"going on from {args.checkpoint}, after epoch {done}")
+        callbacks.append(dn.ModelCheckpoint(args.checkpoint, monitor="loss"))
+    report = Accuracy(X_val, labels_val, X_test, data.test_labels, done)
+    if done < args.epochs:  # (batches are shuffled by the model's generator, seeded by --seed)
+        model.fit(X_train, targets, optimizer=optimizer, loss=loss, epochs=args.epochs - done,
+                  batch_size=batch_size, callbacks=[report, *callbacks])
     print(f"best validation accuracy {report.best:.2%}")
 
 

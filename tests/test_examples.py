@@ -120,6 +120,34 @@ def test_mnist_example_runs_both_recipes_on_small_files(tmp_path):
         assert lines[-1].startswith("best validation accuracy")
 
 
+@pytest.mark.parametrize("recipe", ["classic", "modern"])
+def test_mnist_example_stopped_and_started_again_ends_as_one_that_never_stopped(recipe, tmp_path, monkeypatch,
+                                                                                capsys):
+    import runpy
+
+    import numpy as np
+
+    from .test_datasets import small_mnist, write_mnist
+
+    write_mnist(tmp_path, small_mnist(np.random.default_rng(1), n_train=120, n_test=30))
+    checkpoint = str(tmp_path / "run.npz")
+
+    def mnist(*args):  # in this process (see the --help test); the epochs' lines without their times
+        monkeypatch.setattr(sys, "argv", ["mnist.py", "--data", str(tmp_path), "--recipe", recipe, *args])
+        runpy.run_path(str(EXAMPLES / "mnist.py"), run_name="__main__")
+        out = capsys.readouterr().out
+        return out, [line.rsplit(",", 1)[0] for line in out.splitlines() if line.startswith("epoch")]
+
+    _, whole = mnist("--epochs", "3")
+    _, first = mnist("--epochs", "2", "--checkpoint", checkpoint)
+    out, rest = mnist("--epochs", "3", "--checkpoint", checkpoint)
+    assert "going on from" in out and "after epoch 2" in out
+    assert first + rest == whole and len(whole) == 3
+    with pytest.raises(SystemExit):
+        mnist("--epochs", "4", "--sizes", "784", "12", "10", "--checkpoint", checkpoint)
+    assert "holds another network" in capsys.readouterr().err
+
+
 def test_mnist_example_says_which_files_to_put_where(tmp_path):
     result = subprocess.run([sys.executable, str(EXAMPLES / "mnist.py"), "--data", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
