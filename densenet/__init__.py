@@ -57,7 +57,16 @@ from .poisson import PoissonNLLLoss
 from .prelu import PReLU
 from .relu import ReLU
 from .rmsprop import RMSprop
-from .schedules import CosineLR, LRSchedule, ReduceLROnPlateau, StepLR
+from .schedules import (
+    CosineLR,
+    ExponentialLR,
+    LinearLR,
+    LRSchedule,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 from .selu import SELU
 from .sgd import SGD
 from .sigmoid import Sigmoid
@@ -86,6 +95,7 @@ __all__ = [
     "Dropout",
     "ELU",
     "EarlyStopping",
+    "ExponentialLR",
     "GELU",
     "GradcheckError",
     "History",
@@ -95,10 +105,13 @@ __all__ = [
     "LRSchedule",
     "LayerNorm",
     "LeakyReLU",
+    "LinearLR",
     "Loss",
     "MSELoss",
     "ModelCheckpoint",
+    "MultiStepLR",
     "Module",
+    "OneCycleLR",
     "Optimizer",
     "Passes",
     "PReLU",

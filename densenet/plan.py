@@ -116,11 +116,12 @@ class TrainStep:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
-        when they change (a momentum set after a first fit, a buffer replaced)."""
+        when they change (a momentum set after a first fit, a buffer replaced); the
+        momentum's value is not (the step reads it at every call)."""
         folding = None
         if optimizer is not None:
             heavy = optimizer.heavy_ball(model.params)
-            folding = (optimizer.plain_descent, heavy if heavy is None else (heavy[0], id(heavy[1])))
+            folding = (optimizer.plain_descent, heavy if heavy is None else id(heavy[1]))
         return (id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse,
                 max_grad_norm)
 
@@ -148,11 +149,12 @@ def _folding(optimizer: Optimizer, params: NDArray[Any]) -> tuple[NDArray[Any], 
     heavy = optimizer.heavy_ball(params)
     if heavy is None:
         return None
-    momentum, buffer = heavy  # buffer = momentum * buffer + grads, then params -= lr * buffer
+    buffer = heavy[1]  # buffer = momentum * buffer + grads, then params -= lr * buffer
     descend = scaled_add(params, buffer)
 
-    def accumulate(descent: Descent) -> None:  # the first step takes the gradient alone
-        descent.alpha, descent.beta = 1.0, (momentum if optimizer.steps else 0.0)
+    def accumulate(descent: Descent) -> None:  # the first step takes the gradient alone; a schedule
+        now = optimizer.heavy_ball(params)     # may have changed the momentum since the last step
+        descent.alpha, descent.beta = 1.0, (now[0] if optimizer.steps and now is not None else 0.0)
 
     def update() -> None:
         descend(-optimizer.lr)

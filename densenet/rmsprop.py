@@ -66,9 +66,8 @@ class RMSprop(Optimizer):
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         state = self.state(params)
         work = self._work
-        if work is None or work.version != self.settings_version or any(
-                a is not b for a, b in zip(work.arrays, (params, grads))):
-            work = self._work = _Work(params, grads, state, self.settings_version, bool(self.weight_decay))
+        if work is None or not work.made_for(params, grads, state, bool(self.weight_decay)):
+            work = self._work = _Work(params, grads, state, bool(self.weight_decay))
         alpha, wd, g, tmp = self.alpha, self.weight_decay, work.g, work.tmp
         if wd:
             np.multiply(params, wd, out=g)
@@ -108,12 +107,14 @@ class RMSprop(Optimizer):
 
 
 class _Work:
-    """RMSprop's work vectors for one pair of arrays and its settings, and its
-    ``y += a * x`` calls (``backend.scaled_add``: chunked BLAS axpy)."""
+    """RMSprop's work vectors for one pair of arrays, its state vectors and whether it
+    decays the weights, and its ``y += a * x`` calls (``backend.scaled_add``: chunked
+    BLAS axpy); the other settings' values are read at each step (a schedule may set the
+    momentum at every step)."""
 
     def __init__(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
-                 version: int, decays: bool) -> None:
-        self.arrays, self.version = (params, grads), version
+                 decays: bool) -> None:
+        self.arrays, self.state, self.decays = (params, grads), dict(state), decays
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if decays else grads  # grads + wd params
         self.tmp_into_v = scaled_add(state["square_avg"], self.tmp)
@@ -122,3 +123,10 @@ class _Work:
             self.g_into_average = scaled_add(state["grad_avg"], self.g)
         if "momentum_buffer" in state:
             self.buffer_into_params = scaled_add(params, state["momentum_buffer"])
+
+    def made_for(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
+                 decays: bool) -> bool:
+        """Whether it was made for these arrays (by identity) and weight decay or not."""
+        if decays != self.decays or params is not self.arrays[0] or grads is not self.arrays[1]:
+            return False
+        return len(state) == len(self.state) and all(self.state.get(k) is v for k, v in state.items())

@@ -1,18 +1,21 @@
-"""Learning-rate schedules: callbacks that set ``optimizer.lr`` after each epoch.
+"""Learning-rate schedules: callbacks that set ``optimizer.lr`` after each epoch
+(``OneCycleLR``: after each batch, and the momentum with it).
 
-A schedule holds the optimiser and what it has seen (the epochs, the best loss),
-across ``fit`` calls, so a training split over several calls follows one schedule.
-The rates follow PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (closed form) and
-``ReduceLROnPlateau`` (from the losses).
+A schedule holds the optimiser and what it has seen (the epochs or steps, the best
+loss), across ``fit`` calls, so a training split over several calls follows one
+schedule. The rates follow PyTorch's ``StepLR``, ``MultiStepLR``, ``ExponentialLR``,
+``LinearLR`` and ``CosineAnnealingLR`` (closed forms), ``ReduceLROnPlateau`` (from the
+losses) and ``OneCycleLR``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._validation import count, hyperparameter, positive_int
+from ._validation import count, flag, hyperparameter, positive_int
 from .callbacks import Callback, checked_monitor, require_monitored
 from .optimizer import Optimizer
 
@@ -52,11 +55,16 @@ class LRSchedule(_Scheduler):
         """The learning rate of epoch ``epoch``."""
         raise NotImplementedError
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self.epoch += 1
+    def set_rate(self) -> None:
+        """Set the rate of the epoch the schedule is at (``rate(0)`` for a new one: a
+        schedule whose first rate is not the base rate sets it when it is made)."""
         rate = self.rate(self.epoch)
         if rate > 0:  # learning rates are > 0: at a rate of 0 the last one is kept
             self.optimizer.lr = rate
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch += 1
+        self.set_rate()
 
 
 class StepLR(LRSchedule):
@@ -76,6 +84,82 @@ class StepLR(LRSchedule):
 
     def rate(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class MultiStepLR(LRSchedule):
+    """``lr = base_lr * gamma ** k`` from the ``k``-th milestone epoch on (a milestone
+    listed twice counts twice).
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> [dn.MultiStepLR(sgd, milestones=[2, 3], gamma=0.5).rate(e) for e in range(5)]
+        [1.0, 1.0, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
+        super().__init__(optimizer)
+        try:
+            listed = list(milestones)
+        except TypeError:
+            raise TypeError(f"MultiStepLR: milestones must be a list of epochs, got {milestones!r}") from None
+        self.milestones = tuple(sorted(count(m, "MultiStepLR milestone") for m in listed))
+        self.gamma = hyperparameter(gamma, "MultiStepLR", "gamma", low_open=True)
+        self.set_rate()
+
+    def rate(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
+
+
+class ExponentialLR(LRSchedule):
+    """``lr = base_lr * gamma ** epoch``.
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> [dn.ExponentialLR(sgd, gamma=0.5).rate(e) for e in range(4)]
+        [1.0, 0.5, 0.25, 0.125]
+    """
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        super().__init__(optimizer)
+        self.gamma = hyperparameter(gamma, "ExponentialLR", "gamma", low_open=True)
+
+    def rate(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** epoch
+
+
+class LinearLR(LRSchedule):
+    """``lr = base_lr * (start_factor + (end_factor - start_factor) * min(epoch,
+    total_iters) / total_iters)``: from a fraction of the base rate to another over
+    ``total_iters`` epochs, then constant; a warm-up with the defaults (PyTorch's
+    ``LinearLR``). The rate of epoch 0 is set when the schedule is made.
+
+    Args:
+        optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.
+        start_factor: the first epoch's fraction, in (0, 1] (default 1/3).
+        end_factor: the fraction from epoch ``total_iters`` on, in [0, 1] (default 1).
+        total_iters: the epochs it takes, >= 1 (default 5).
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> warm_up = dn.LinearLR(sgd, start_factor=0.25, total_iters=3)
+        >>> sgd.lr, [warm_up.rate(e) for e in range(5)]
+        (0.25, [0.25, 0.5, 0.75, 1.0, 1.0])
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
+        super().__init__(optimizer)
+        self.start_factor = hyperparameter(start_factor, "LinearLR", "start_factor", low_open=True, high=1.0)
+        self.end_factor = hyperparameter(end_factor, "LinearLR", "end_factor", high=1.0)
+        self.total_iters = positive_int(total_iters, "LinearLR total_iters")
+        self.set_rate()
+
+    def rate(self, epoch: int) -> float:
+        share = min(epoch, self.total_iters) / self.total_iters
+        return self.base_lr * (self.start_factor + (self.end_factor - self.start_factor) * share)
 
 
 class CosineLR(LRSchedule):
@@ -170,3 +254,170 @@ class ReduceLROnPlateau(_Scheduler):
             if self.optimizer.lr - rate > self.eps and rate > 0:  # (learning rates are > 0)
                 self.optimizer.lr = rate
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+
+class OneCycleLR(_Scheduler):
+    """The one-cycle policy, after every batch: the rate rises from ``max_lr /
+    div_factor`` to ``max_lr`` over the first ``pct_start`` of the steps, then falls to
+    ``max_lr / div_factor / final_div_factor``, while the momentum (SGD's and RMSprop's
+    ``momentum``, Adam's and AdamW's first beta) falls from ``max_momentum`` to
+    ``base_momentum`` and back (PyTorch's ``OneCycleLR``, its rates and momenta to the
+    last bit). The first step's rate and momentum are set when the schedule is made.
+
+    Args:
+        optimizer: the optimiser whose ``lr`` (and momentum) is set.
+        max_lr: the highest rate, > 0.
+        total_steps: the steps of the cycle, >= 1; or ``epochs`` times
+            ``steps_per_epoch``; if none is given, the first ``fit``'s epochs times its
+            batches per epoch. A ``fit`` that would go past the cycle's end is refused
+            before its first step.
+        pct_start: the share of the steps that the rate rises, in [0, 1] (default 0.3).
+        anneal_strategy: ``"cos"`` (default) or ``"linear"``: how each phase goes from its
+            start to its end.
+        cycle_momentum: cycle the momentum too (default True, as PyTorch's: plain
+            ``SGD`` then steps with a momentum); it needs an optimiser with a
+            ``momentum`` or ``betas``.
+        base_momentum, max_momentum: the momentum's bounds, in [0, 1) (0.85 and 0.95).
+        div_factor: the first rate is ``max_lr / div_factor``, > 0 (default 25).
+        final_div_factor: the last rate is the first ``/ final_div_factor``, > 0 (1e4).
+        three_phase: a third phase: up, down to the first rate (symmetrically), then
+            down to the last (default False).
+
+    Attributes:
+        step: the steps taken so far, across ``fit`` calls; ``total_steps`` the cycle's.
+
+    The settings are fixed once it is made. After the cycle's last step the rate and
+    momentum stay those of that step.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> sgd = dn.SGD(lr=0.1)
+        >>> cycle = dn.OneCycleLR(sgd, max_lr=1.0, total_steps=10, div_factor=10.0)
+        >>> round(sgd.lr, 12), sgd.momentum   # the first step's
+        (0.1, 0.95)
+        >>> [round(cycle.values(k)[0], 3) for k in range(10)]
+        [0.1, 0.55, 1.0, 0.95, 0.812, 0.611, 0.389, 0.188, 0.05, 0.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False) -> None:
+        super().__init__(optimizer)
+        name = type(self).__name__
+        self.max_lr = hyperparameter(max_lr, name, "max_lr", low_open=True)
+        self.pct_start = hyperparameter(pct_start, name, "pct_start", high=1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.cycle_momentum = flag(cycle_momentum, name, "cycle_momentum")
+        self.base_momentum, self.max_momentum = (hyperparameter(m, name, which, high=1.0, high_open=True)
+                                                 for m, which in ((base_momentum, "base_momentum"),
+                                                                  (max_momentum, "max_momentum")))
+        self.div_factor = hyperparameter(div_factor, name, "div_factor", low_open=True)
+        self.final_div_factor = hyperparameter(final_div_factor, name, "final_div_factor", low_open=True)
+        self.three_phase = flag(three_phase, name, "three_phase")
+        self.initial_lr = self.max_lr / self.div_factor
+        self.min_lr = self.initial_lr / self.final_div_factor
+        self._kept: tuple[int, list[tuple[float, float, float, float, float]]] | None = None
+        if self.cycle_momentum and not any(hasattr(optimizer, a) for a in ("betas", "momentum")):
+            raise ValueError(f"{name}: cycle_momentum needs an optimiser with a momentum or betas, and "
+                             f"{optimizer!r} has neither; pass cycle_momentum=False")
+        if total_steps is not None:
+            self.total_steps: int | None = positive_int(total_steps, f"{name} total_steps")
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (positive_int(epochs, f"{name} epochs")
+                                * positive_int(steps_per_epoch, f"{name} steps_per_epoch"))
+        elif epochs is None and steps_per_epoch is None:
+            self.total_steps = None  # the first fit's
+        else:
+            raise ValueError(f"{name}: give total_steps, or both epochs and steps_per_epoch, or none of them "
+                             "(the first fit's steps)")
+        if self.total_steps is not None:
+            self._check(self.total_steps)
+        self.step = 0
+        self._set(*self.values(0))
+
+    def _phases(self, total: int) -> list[tuple[float, float, float, float, float]]:
+        """Each phase's last step, and its rate's and momentum's start and end values, for
+        a cycle of ``total`` steps (PyTorch's arithmetic)."""
+        share, first, peak, low = self.pct_start, self.initial_lr, self.max_lr, self.min_lr
+        high, base = self.max_momentum, self.base_momentum
+        rise = (float(share * total) - 1, first, peak, high, base)
+        phases = [rise, (total - 1, peak, low, base, high)]
+        if self.three_phase:
+            back = (float(2 * share * total) - 2, peak, first, base, high)
+            phases = [rise, back, (total - 1, first, low, high, high)]
+        return phases
+
+    def _check(self, total: int) -> None:
+        """``ValueError`` if a step of a cycle of ``total`` would fall in a phase of no
+        length (PyTorch's would divide by zero there): the phase a step falls in changes
+        only where a phase ends, so one step each side of each end tells."""
+        ends = [phase[0] for phase in self._phases(total)]
+        steps = {0, total - 1} | {int(math.floor(end)) + k for end in ends for k in (0, 1)}
+        try:
+            for step in sorted(s for s in steps if 0 <= s < total):
+                self._values(total, step)
+        except ZeroDivisionError:
+            raise ValueError(f"{type(self).__name__}: pct_start={self.pct_start} of {total} steps leaves a "
+                             f"phase of the cycle without steps (its phases end at steps {ends}); choose "
+                             "another pct_start or more steps") from None
+
+    def values(self, step: int) -> tuple[float, float]:
+        """The rate and momentum of step ``step`` (0-based) of the cycle."""
+        if self.total_steps is None:  # (before the first fit: only the first step's is known)
+            return _anneal(self.anneal_strategy, self.initial_lr, self.max_lr, 0.0), self.max_momentum
+        return self._values(self.total_steps, step)
+
+    def _values(self, total: int, step: int) -> tuple[float, float]:
+        """``values(step)`` in a cycle of ``total`` steps."""
+        start = 0.0
+        kept = self._kept
+        if kept is None or kept[0] != total:  # (made once a cycle, not at every step)
+            kept = self._kept = (total, self._phases(total))
+        phases = kept[1]
+        for i, (end, lr_start, lr_end, momentum_start, momentum_end) in enumerate(phases):
+            if step <= end or i == len(phases) - 1:
+                share = (step - start) / (end - start)
+                return (_anneal(self.anneal_strategy, lr_start, lr_end, share),
+                        _anneal(self.anneal_strategy, momentum_start, momentum_end, share))
+            start = end
+        raise AssertionError("unreachable: the last phase takes every step after it")
+
+    def _set(self, rate: float, momentum: float) -> None:
+        optimizer: Any = self.optimizer  # (one with betas or a momentum, checked when made)
+        optimizer.lr = rate
+        if self.cycle_momentum:
+            if hasattr(optimizer, "betas"):
+                optimizer.betas = (momentum, optimizer.betas[1])
+            else:
+                optimizer.momentum = momentum
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        name = type(self).__name__
+        if self.params["optimizer"].full_batch:
+            raise ValueError(f"{name} sets the rate after every batch, but {self.params['optimizer']!r} "
+                             "minimises the loss over every row; use it with a batch-by-batch optimiser")
+        planned = self.params["epochs"] * self.params["steps"]
+        if self.total_steps is None:
+            self._check(self.step + planned)
+            self.total_steps = self.step + planned
+        left = self.total_steps - self.step
+        if planned > left:
+            epochs, steps = self.params["epochs"], self.params["steps"]
+            raise ValueError(f"{name}: the cycle has {left} of its {self.total_steps} steps left, but fit "
+                             f"would take {planned} ({epochs} epochs of {steps} batches)")
+
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        self.step += 1
+        if self.total_steps is not None and self.step < self.total_steps:
+            self._set(*self.values(self.step))
+
+
+def _anneal(strategy: str, start: float, end: float, share: float) -> float:
+    """From ``start`` (``share`` 0) to ``end`` (1), PyTorch's arithmetic."""
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (math.cos(math.pi * share) + 1)
+    return (end - start) * share + start

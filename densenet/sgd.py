@@ -76,6 +76,7 @@ class SGD(Optimizer):
         """Drop what is tied to the arrays last stepped (``step`` makes it again)."""
         self._pair: _Pair | None = None
         self._axpy: tuple[NDArray[Any], Any] | None = None
+        self._spares: dict[str, NDArray[Any]] = {}
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         pair = self._pair
@@ -102,13 +103,24 @@ class SGD(Optimizer):
         self._update(params, direction)
 
     def _prepare(self, params: NDArray[Any], grads: NDArray[Any]) -> _Pair:
-        """Read the settings for the steps to come and make their work arrays."""
+        """Read the settings for the steps to come and make their work arrays (kept for the
+        same arrays: a schedule may set the momentum at every step)."""
         settings = momentum, weight_decay, nesterov = self.momentum, self.weight_decay, self.nesterov
         _check_nesterov(momentum, nesterov)  # (set one at a time, they are checked together here)
-        self._g = np.empty_like(params) if weight_decay else grads  # grads + wd params
-        self._ahead = np.empty_like(params) if nesterov else self._g  # g + mu b
-        self._pair, self._axpy = (params, grads, self.settings_version, settings), None
+        pair = self._pair
+        if pair is None or params is not pair[0] or grads is not pair[1]:
+            self._spares, self._axpy = {}, None  # (made for other arrays)
+        self._g = self._work_vector("g", params) if weight_decay else grads  # grads + wd params
+        self._ahead = self._work_vector("ahead", params) if nesterov else self._g  # g + mu b
+        self._pair = (params, grads, self.settings_version, settings)
         return self._pair
+
+    def _work_vector(self, name: str, params: NDArray[Any]) -> NDArray[Any]:
+        """A work vector shaped like ``params``, made once for the pair of arrays."""
+        spare = self._spares.get(name)
+        if spare is None:
+            spare = self._spares[name] = np.empty_like(params)
+        return spare
 
     @property
     def plain_descent(self) -> bool:
@@ -128,7 +140,7 @@ class SGD(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_ahead"):  # tied to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_ahead", "_spares"):  # tied to the arrays last stepped
             state.pop(name, None)
         return state
 

@@ -119,6 +119,24 @@ def test_a_further_fit_peaks_below_64_kib(data, batch_size, shuffle, make_optimi
     assert left <= 1 * KIB
 
 
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: dn.SGD(0.1), lambda: dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    lambda: dn.RMSprop(0.01, momentum=0.5, weight_decay=1e-4), dn.Adam,
+], ids=["SGD", "Nesterov", "RMSprop", "Adam"])
+def test_a_momentum_scheduled_at_every_step_allocates_nothing(data, make_optimizer):
+    """OneCycleLR sets the momentum (Adam's first beta) after every batch: the steps take
+    it without being planned, or their work vectors made, again."""
+    X, y = data
+    model, optimizer = mlp((64, 128, 10)), make_optimizer()
+    cycle = dn.OneCycleLR(optimizer, max_lr=0.01, total_steps=1000)
+    model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=32, callbacks=[cycle])  # plans the steps
+    peak, left = traced_peak(lambda: model.fit(X, y, optimizer=optimizer, epochs=3, batch_size=32,
+                                               callbacks=[cycle]))
+    assert len({cycle.values(k)[1] for k in range(cycle.step - 72, cycle.step)}) == 72  # (new at each step)
+    assert peak <= 64 * KIB
+    assert left <= 1 * KIB
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("batch_size", [1, 32])
 def test_what_a_fit_keeps_does_not_grow_with_its_steps(data, batch_size, shuffle):

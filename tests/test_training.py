@@ -336,7 +336,11 @@ def test_a_step_key_follows_what_the_step_is_built_from():
     assert TrainStep.key(model, loss, optimizer, 8, y, weighted=False) == key
     assert TrainStep.key(model, loss, optimizer, 8, y, sparse=True) != key  # a step fed SciPy sparse rows
     assert TrainStep.key(model, loss, optimizer, 8, y, sparse=False) == key
-    optimizer.momentum = 0.5
+    optimizer.momentum = 0.5  # a step reads the momentum's value at every call (a schedule may set it)
+    assert TrainStep.key(model, loss, optimizer, 8, y) == key
+    optimizer.momentum = 0.0  # but one without momentum is another step
+    assert TrainStep.key(model, loss, optimizer, 8, y) != key
+    optimizer.nesterov, optimizer.momentum = True, 0.9  # and so is one that does not fold it
     assert TrainStep.key(model, loss, optimizer, 8, y) != key
 
 

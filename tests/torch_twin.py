@@ -131,9 +131,10 @@ def assert_mse_gradients_equal_pytorch(model: dn.Sequential, net, X: np.ndarray,
 
 
 def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
-                  max_norm: float | None = None) -> None:
+                  max_norm: float | None = None, scheduler=None) -> None:
     """PyTorch's training loop for ``net`` under ``MSELoss``, the batches in order (``fit``
-    with ``shuffle=False``); with ``max_norm``, each gradient clipped to it before the step."""
+    with ``shuffle=False``); with ``max_norm``, each gradient clipped to it before the step;
+    with ``scheduler``, its ``step()`` after each optimiser step."""
     import torch
 
     x, t = torch.tensor(X), torch.tensor(y)
@@ -145,3 +146,5 @@ def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, bat
             if max_norm is not None:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()

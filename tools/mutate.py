@@ -103,7 +103,7 @@ OWN_TESTS = {
     "lbfgs.py": ["test_lbfgs.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
     "callbacks.py": ["test_callbacks.py"],
-    "schedules.py": ["test_optimizers.py"],
+    "schedules.py": ["test_schedules.py", "test_optimizers.py"],
     "checkpoint.py": ["test_checkpoint.py"],
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py"],
     "io.py": ["test_io.py", "test_safety.py"],

@@ -1,0 +1,280 @@
+"""The schedules beside StepLR, CosineLR and ReduceLROnPlateau (``test_optimizers``):
+MultiStepLR, ExponentialLR, LinearLR by the epoch, OneCycleLR by the batch; their
+rates (and OneCycleLR's momenta) and whole trainings against PyTorch's schedulers."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .torch_twin import torch_flat_params, torch_mse_fit, torch_twin
+
+
+def data(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 3)), rng.uniform(size=(n, 2))
+
+
+def mlp(seed=0):
+    return dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 2), seed=seed)
+
+
+class Rates(dn.Callback):
+    """The rate (and momentum) each step trained with, read before it."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.rates, self.momenta = optimizer, [], []
+
+    def on_train_begin(self, logs=None):
+        self._read()
+
+    def on_batch_end(self, batch, logs=None):
+        self._read()
+
+    def _read(self):
+        self.rates.append(self.optimizer.lr)
+        betas = getattr(self.optimizer, "betas", None)
+        self.momenta.append(betas[0] if betas is not None else getattr(self.optimizer, "momentum", None))
+
+
+EPOCH_SCHEDULES = {
+    "exponential": (lambda o: dn.ExponentialLR(o, gamma=0.7),
+                    lambda t, o: t.ExponentialLR(o, gamma=0.7)),
+    "multistep": (lambda o: dn.MultiStepLR(o, milestones=[5, 2, 5], gamma=0.5),
+                  lambda t, o: t.MultiStepLR(o, milestones=[5, 2, 5], gamma=0.5)),
+    "multistep-from-0": (lambda o: dn.MultiStepLR(o, milestones=(0, 3)),
+                         lambda t, o: t.MultiStepLR(o, milestones=[0, 3])),
+    "warm-up": (lambda o: dn.LinearLR(o, start_factor=0.25, total_iters=4),
+                lambda t, o: t.LinearLR(o, start_factor=0.25, total_iters=4)),
+    "linear-defaults": (lambda o: dn.LinearLR(o), lambda t, o: t.LinearLR(o)),
+    "linear-decay": (lambda o: dn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6),
+                     lambda t, o: t.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6)),
+}
+
+
+@pytest.mark.parametrize("name", list(EPOCH_SCHEDULES))
+def test_epoch_schedules_set_the_rates_of_pytorch_s_schedulers_across_fits(name):
+    torch = pytest.importorskip("torch")
+    ours_of, theirs_of = EPOCH_SCHEDULES[name]
+    X, y = data()
+    model, adam = mlp(), dn.Adam(0.1)
+    theirs_opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    ours, theirs = ours_of(adam), theirs_of(torch.optim.lr_scheduler, theirs_opt)
+    assert adam.lr == pytest.approx(theirs_opt.param_groups[0]["lr"], rel=1e-15)  # set when made
+    rates = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(adam.lr)  # the rate this epoch trained with
+
+    want = []
+    for _ in range(2):  # one schedule over two fits
+        model.fit(X, y, optimizer=adam, epochs=5, callbacks=[Spy(), ours])
+        for _ in range(5):
+            want.append(theirs_opt.param_groups[0]["lr"])
+            theirs_opt.step()
+            theirs.step()
+    assert_allclose(rates, want, rtol=1e-14)
+    assert ours.epoch == 10 and len(set(rates)) > 1
+
+
+@pytest.mark.parametrize("settings", [
+    dict(total_steps=40),
+    dict(epochs=4, steps_per_epoch=10, anneal_strategy="linear"),
+    dict(total_steps=40, three_phase=True, pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
+    dict(total_steps=40, base_momentum=0.5, max_momentum=0.9, pct_start=0.0),
+    dict(total_steps=7, pct_start=0.5),
+    dict(total_steps=12, pct_start=1.0),
+    dict(total_steps=1),
+    dict(total_steps=40, cycle_momentum=False),
+])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_one_cycle_sets_the_rates_and_momenta_of_pytorch_s_scheduler(settings, optimizer):
+    torch = pytest.importorskip("torch")
+    ours_opt = {"sgd": dn.SGD(0.1), "adam": dn.Adam(0.1), "rmsprop": dn.RMSprop(0.1)}[optimizer]
+    param = torch.nn.Parameter(torch.zeros(1))
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[optimizer]
+    theirs_opt = kind([param], lr=0.1)
+    ours = dn.OneCycleLR(ours_opt, max_lr=0.5, **settings)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, max_lr=0.5, **settings)
+    key = "betas" if optimizer == "adam" else "momentum"
+    for step in range(ours.total_steps):
+        group = theirs_opt.param_groups[0]
+        momentum = group[key][0] if key == "betas" else group[key]
+        assert ours.values(step) == (group["lr"], momentum if settings.get("cycle_momentum", True)
+                                     else ours.values(step)[1])
+        assert ours_opt.lr == group["lr"]  # set for each step, to the last bit
+        ours_momentum = ours_opt.betas[0] if key == "betas" else ours_opt.momentum
+        assert ours_momentum == momentum
+        theirs_opt.step()
+        if step < ours.total_steps - 1:  # (PyTorch's scheduler computes one more rate, after the end)
+            theirs.step()
+        ours.on_batch_end(step)
+    assert ours.step == ours.total_steps
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "sgd-folded", "rmsprop"])
+def test_a_fit_with_one_cycle_follows_pytorch_s_training_loop(optimizer):
+    """Plain SGD gets a momentum from the cycle, as in PyTorch; every step's rate and
+    momentum are taken by the step after them, folded into the backward pass too (a
+    64-wide input makes the products large enough)."""
+    torch = pytest.importorskip("torch")
+    X, y = data(40)
+    model, max_lr = mlp(seed=3), 0.3
+    if optimizer == "sgd-folded":
+        X, optimizer, max_lr = np.random.default_rng(1).standard_normal((40, 64)), "sgd", 0.01
+        model = dn.Sequential(dn.Dense(64, 1024), dn.Tanh(), dn.Dense(1024, 2), seed=3)
+        assert model.train_step(dn.MSELoss(), dn.SGD(0.1, momentum=0.5), 8, y).folded
+    net = torch_twin(model)
+    ours_opt, theirs_opt = {
+        "sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
+        "nesterov": (dn.SGD(0.1, momentum=0.9, nesterov=True),
+                     torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)),
+        "adam": (dn.Adam(0.1), torch.optim.Adam(net.parameters(), lr=0.1)),
+        "rmsprop": (dn.RMSprop(0.01), torch.optim.RMSprop(net.parameters(), lr=0.01)),
+    }[optimizer]
+    ours = dn.OneCycleLR(ours_opt, max_lr=max_lr, epochs=6, steps_per_epoch=5)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, max_lr=max_lr, epochs=6, steps_per_epoch=5)
+    rates = Rates(ours_opt)
+    model.fit(X, y, optimizer=ours_opt, epochs=6, batch_size=8, shuffle=False, callbacks=[ours, rates])
+    torch_mse_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
+    assert len(set(rates.rates)) > 20 and len(set(rates.momenta)) > 20
+
+
+def test_the_first_fit_sets_the_cycle_and_a_fit_past_its_end_is_refused_before_any_step():
+    X, y = data()
+    whole, split = mlp(), mlp()
+    whole_opt, split_opt = dn.SGD(0.1, momentum=0.9), dn.SGD(0.1, momentum=0.9)
+    whole.fit(X, y, optimizer=whole_opt, epochs=6, batch_size=10,
+              callbacks=[dn.OneCycleLR(whole_opt, max_lr=0.5, total_steps=18)])
+    cycle = dn.OneCycleLR(split_opt, max_lr=0.5)
+    assert cycle.total_steps is None and split_opt.lr == pytest.approx(0.02) and split_opt.momentum == 0.95
+    split.fit(X, y, optimizer=split_opt, epochs=6, batch_size=10, callbacks=[cycle])
+    assert cycle.total_steps == cycle.step == 18
+    assert_array_equal(split.params, whole.params)  # one cycle of 18 steps either way
+    assert split_opt.lr == cycle.values(17)[0]  # the last step's, kept
+    before = split.params.copy(), split_opt.lr, split_opt.steps
+    with pytest.raises(ValueError, match=r"OneCycleLR: the cycle has 0 of its 18 steps left, but fit would "
+                                         r"take 3 \(1 epochs of 3 batches\)"):
+        split.fit(X, y, optimizer=split_opt, epochs=1, batch_size=10, callbacks=[cycle])
+    assert_array_equal(split.params, before[0])
+    assert (split_opt.lr, split_opt.steps) == before[1:]
+
+
+def test_a_cycle_split_over_two_fits_is_one_cycle():
+    X, y = data()
+    whole, split = mlp(), mlp()
+    whole_opt, split_opt = dn.Adam(0.1), dn.Adam(0.1)
+    whole.fit(X, y, optimizer=whole_opt, epochs=6, batch_size=10,
+              callbacks=[dn.OneCycleLR(whole_opt, max_lr=0.05, total_steps=18)])
+    cycle = dn.OneCycleLR(split_opt, max_lr=0.05, total_steps=18)
+    for _ in range(2):
+        split.fit(X, y, optimizer=split_opt, epochs=3, batch_size=10, callbacks=[cycle])
+    assert_array_equal(split.params, whole.params)
+
+
+@pytest.mark.parametrize("arguments, error, match", [
+    (dict(max_lr=0.0), ValueError, r"invalid max_lr 0\.0"),
+    (dict(max_lr=1.0, pct_start=1.5), ValueError, "pct_start"),
+    (dict(max_lr=1.0, anneal_strategy="exp"), ValueError, "anneal_strategy must be 'cos' or 'linear'"),
+    (dict(max_lr=1.0, epochs=3), ValueError, "or both epochs and steps_per_epoch"),
+    (dict(max_lr=1.0, steps_per_epoch=3), ValueError, "or both epochs and steps_per_epoch"),
+    (dict(max_lr=1.0, total_steps=0), ValueError, "total_steps must be an integer >= 1"),
+    (dict(max_lr=1.0, total_steps=2.5), TypeError, "total_steps must be an integer"),
+    (dict(max_lr=1.0, max_momentum=1.0), ValueError, "max_momentum"),
+    (dict(max_lr=1.0, base_momentum=-0.1), ValueError, "base_momentum"),
+    (dict(max_lr=1.0, div_factor=0), ValueError, "div_factor"),
+    (dict(max_lr=1.0, final_div_factor=-1.0), ValueError, "final_div_factor"),
+    (dict(max_lr=1.0, three_phase="no"), TypeError, "three_phase"),
+    (dict(max_lr=1.0, total_steps=10, pct_start=0.1), ValueError,
+     r"pct_start=0\.1 of 10 steps leaves a phase of the cycle without steps"),
+    (dict(max_lr=1.0, total_steps=5, pct_start=0.2, three_phase=True), ValueError, "without steps"),
+])
+def test_one_cycle_refuses_bad_arguments_by_name_and_leaves_the_optimiser(arguments, error, match):
+    sgd = dn.SGD(0.1)
+    with pytest.raises(error, match=match):
+        dn.OneCycleLR(sgd, **arguments)
+    assert (sgd.lr, sgd.momentum) == (0.1, 0.0)
+
+
+def test_one_cycle_needs_a_momentum_to_cycle_batches_and_room():
+    class Plain(dn.Optimizer):
+        def step(self, params, grads):
+            params -= self.lr * grads
+
+    plain = Plain(0.1)
+    with pytest.raises(ValueError, match="cycle_momentum needs an optimiser with a momentum or betas"):
+        dn.OneCycleLR(plain, max_lr=1.0)
+    dn.OneCycleLR(plain, max_lr=1.0, cycle_momentum=False)
+    assert plain.lr == pytest.approx(0.04)
+    X, y = data()
+    model = mlp()
+    before = model.params.copy()
+    lbfgs = dn.LBFGS()
+    with pytest.raises(ValueError, match="OneCycleLR sets the rate after every batch, but LBFGS"):
+        model.fit(X, y, optimizer=lbfgs, epochs=3,
+                  callbacks=[dn.OneCycleLR(lbfgs, 1.0, cycle_momentum=False)])
+    sgd = dn.SGD(0.1)
+    with pytest.raises(ValueError, match=r"pct_start=0\.1 of 10 steps leaves a phase"):  # 1 epoch, 10 batches
+        model.fit(X, y, optimizer=sgd, epochs=1, batch_size=3,
+                  callbacks=[dn.OneCycleLR(sgd, 1.0, pct_start=0.1)])
+    assert_array_equal(model.params, before)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    ("MultiStepLR", "MultiStepLR"), ("ExponentialLR", "ExponentialLR"), ("LinearLR", "LinearLR"),
+    ("OneCycleLR", "OneCycleLR"),
+])
+def test_the_schedules_arguments_and_defaults_are_pytorch_s(ours, theirs):
+    torch = pytest.importorskip("torch")
+    mine = inspect.signature(getattr(dn, ours)).parameters
+    pytorch_s = inspect.signature(getattr(torch.optim.lr_scheduler, theirs)).parameters
+    assert set(mine) <= set(pytorch_s)
+    assert set(pytorch_s) - set(mine) <= {"last_epoch", "verbose"}
+    assert {p: mine[p].default for p in mine} == {p: pytorch_s[p].default for p in mine}
+
+
+@pytest.mark.parametrize("arguments, error, match", [
+    (dict(milestones=3), TypeError, "milestones must be a list of epochs"),
+    (dict(milestones=[2, -1]), ValueError, "MultiStepLR milestone"),
+    (dict(milestones=[2.5]), TypeError, "MultiStepLR milestone"),
+    (dict(milestones=[2], gamma=0.0), ValueError, "MultiStepLR: invalid gamma"),
+])
+def test_multistep_refuses_bad_arguments_by_name(arguments, error, match):
+    with pytest.raises(error, match=match):
+        dn.MultiStepLR(dn.SGD(0.1), **arguments)
+
+
+@pytest.mark.parametrize("arguments, match", [
+    (dict(start_factor=0.0), "start_factor"), (dict(start_factor=1.5), "start_factor"),
+    (dict(end_factor=-0.1), "end_factor"), (dict(end_factor=1.1), "end_factor"),
+    (dict(total_iters=0), "total_iters"),
+])
+def test_linear_refuses_bad_arguments_by_name_and_leaves_the_rate(arguments, match):
+    sgd = dn.SGD(0.1)
+    with pytest.raises(ValueError, match=match):
+        dn.LinearLR(sgd, **arguments)
+    assert sgd.lr == 0.1
+
+
+def test_exponential_refuses_a_gamma_of_0():
+    with pytest.raises(ValueError, match=r"ExponentialLR: invalid gamma 0"):
+        dn.ExponentialLR(dn.SGD(0.1), gamma=0)
+
+
+def test_a_linear_decay_to_0_keeps_the_last_positive_rate():
+    sgd = dn.SGD(1.0)
+    decay = dn.LinearLR(sgd, start_factor=1.0, end_factor=0.0, total_iters=2)
+    rates = []
+    for epoch in range(4):
+        decay.on_epoch_end(epoch)
+        rates.append(sgd.lr)
+    assert rates == [0.5, 0.5, 0.5, 0.5] and decay.rate(2) == 0.0
+    assert math.isclose(decay.rate(1), 0.5)
