@@ -17,13 +17,16 @@ Either recipe takes ``--batchnorm``, a ``BatchNorm1d`` between each hidden layer
 its activation (normalising by each batch's statistics in training, by running ones
 in ``predict``), or ``--layernorm``, a ``LayerNorm`` there (each sample by its own
 statistics), and ``--dropout P``, ``Dropout(P)`` after each hidden layer (used in
-training; ``predict`` infers without it).
+training; ``predict`` infers without it). ``--one-cycle MAX_LR`` trains with the
+one-cycle policy (``OneCycleLR`` over the whole run: the rate from MAX_LR / 25 up to
+MAX_LR in the first 30% of the steps, then far down, the momentum the other way).
 
 Needs scikit-learn for the data: pip install -e ".[examples]".
 
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
                               [--epochs N] [--batch-size N] [--lr LR] [--activation NAME]
                               [--batchnorm | --layernorm] [--dropout P] [--drop-last] [--float32]
+                              [--one-cycle MAX_LR]
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ def main() -> None:
     parser.add_argument("--drop-last", action="store_true",
                         help="skip each epoch's last batch when it is smaller than --batch-size")
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
+    parser.add_argument("--one-cycle", type=float, metavar="MAX_LR",
+                        help="the one-cycle policy up to MAX_LR (OneCycleLR; --lr is then unused)")
     args = parser.parse_args()
     sizes, epochs, batch_size, lr = RECIPES[args.recipe]
     sizes, epochs = args.sizes or sizes, args.epochs or epochs
@@ -133,6 +138,10 @@ def main() -> None:
         how += f", Dropout({args.dropout}) after each hidden layer"
     if args.drop_last:
         how += ", the last smaller batch of each epoch skipped"
+    if args.one_cycle is not None:
+        if args.one_cycle <= 0:
+            parser.error("--one-cycle must be > 0")
+        how = how.replace(f" lr {lr}", f", one cycle up to lr {args.one_cycle}")
     dtype = np.float32 if args.float32 else np.float64
     print(f"digits: {len(X_train)} training, {len(X_test)} test images; {args.recipe} recipe: "
           f"network {'-'.join(map(str, sizes))}, {how}, {np.dtype(dtype).name}, {epochs} epochs, "
@@ -140,9 +149,11 @@ def main() -> None:
     accuracies = []
     for seed in args.seeds:
         model = network(args.recipe, sizes, dtype, seed, args.dropout, norm, args.activation)
+        trainer = optimizer()
+        callbacks = [] if args.one_cycle is None else [dn.OneCycleLR(trainer, max_lr=args.one_cycle)]
         start = time.perf_counter()
-        history = model.fit(X_train, targets, optimizer=optimizer(), loss=loss(), epochs=epochs,
-                            batch_size=batch_size, drop_last=args.drop_last)
+        history = model.fit(X_train, targets, optimizer=trainer, loss=loss(), epochs=epochs,
+                            batch_size=batch_size, drop_last=args.drop_last, callbacks=callbacks)
         seconds = time.perf_counter() - start
         accuracy = float(np.mean(model.predict(X_test).argmax(axis=1) == labels_test))
         accuracies.append(accuracy)
