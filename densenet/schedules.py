@@ -352,18 +352,15 @@ class OneCycleLR(_Scheduler):
         return phases
 
     def _check(self, total: int) -> None:
-        """``ValueError`` if a step of a cycle of ``total`` would fall in a phase of no
-        length (PyTorch's would divide by zero there): the phase a step falls in changes
-        only where a phase ends, so one step each side of each end tells."""
+        """``ValueError`` if the first phase of a cycle of ``total`` steps ends at step 0
+        (``pct_start * total == 1``), where PyTorch's rate divides by zero. No other step
+        falls in a phase of no length: a step falls in the first phase that ends at or
+        after it, so in one that starts before it, and the last phase ends at the last step."""
         ends = [phase[0] for phase in self._phases(total)]
-        steps = {0, total - 1} | {int(math.floor(end)) + k for end in ends for k in (0, 1)}
-        try:
-            for step in sorted(s for s in steps if 0 <= s < total):
-                self._values(total, step)
-        except ZeroDivisionError:
+        if ends[0] == 0:
             raise ValueError(f"{type(self).__name__}: pct_start={self.pct_start} of {total} steps leaves a "
                              f"phase of the cycle without steps (its phases end at steps {ends}); choose "
-                             "another pct_start or more steps") from None
+                             "another pct_start or more steps")
 
     def values(self, step: int) -> tuple[float, float]:
         """The rate and momentum of step ``step`` (0-based) of the cycle."""

@@ -192,6 +192,7 @@ def test_a_cycle_split_over_two_fits_is_one_cycle():
     (dict(max_lr=1.0, base_momentum=-0.1), ValueError, "base_momentum"),
     (dict(max_lr=1.0, div_factor=0), ValueError, "div_factor"),
     (dict(max_lr=1.0, final_div_factor=-1.0), ValueError, "final_div_factor"),
+    (dict(max_lr=1.0, final_div_factor=0.0), ValueError, r"invalid final_div_factor 0\.0; it must lie in \(0"),
     (dict(max_lr=1.0, three_phase="no"), TypeError, "three_phase"),
     (dict(max_lr=1.0, total_steps=10, pct_start=0.1), ValueError,
      r"pct_start=0\.1 of 10 steps leaves a phase of the cycle without steps"),
