@@ -320,7 +320,7 @@ class OneCycleLR(_Scheduler):
         self.three_phase = flag(three_phase, name, "three_phase")
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor
-        self._kept: tuple[int, list[tuple[float, float, float, float, float]]] | None = None
+        self._kept: list[tuple[float, float, float, float, float]] | None = None
         if self.cycle_momentum and not any(hasattr(optimizer, a) for a in ("betas", "momentum")):
             raise ValueError(f"{name}: cycle_momentum needs an optimiser with a momentum or betas, and "
                              f"{optimizer!r} has neither; pass cycle_momentum=False")
@@ -371,10 +371,9 @@ class OneCycleLR(_Scheduler):
     def _values(self, total: int, step: int) -> tuple[float, float]:
         """``values(step)`` in a cycle of ``total`` steps."""
         start = 0.0
-        kept = self._kept
-        if kept is None or kept[0] != total:  # (made once a cycle, not at every step)
-            kept = self._kept = (total, self._phases(total))
-        phases = kept[1]
+        phases = self._kept
+        if phases is None:  # (made once, not at every step: the cycle's length is fixed once set)
+            phases = self._kept = self._phases(total)
         for i, (end, lr_start, lr_end, momentum_start, momentum_end) in enumerate(phases):
             if step <= end or i == len(phases) - 1:
                 share = (step - start) / (end - start)
