@@ -370,17 +370,19 @@ class OneCycleLR(_Scheduler):
 
     def _values(self, total: int, step: int) -> tuple[float, float]:
         """``values(step)`` in a cycle of ``total`` steps."""
-        start = 0.0
         phases = self._kept
         if phases is None:  # (made once, not at every step: the cycle's length is fixed once set)
             phases = self._kept = self._phases(total)
-        for i, (end, lr_start, lr_end, momentum_start, momentum_end) in enumerate(phases):
-            if step <= end or i == len(phases) - 1:
-                share = (step - start) / (end - start)
-                return (_anneal(self.anneal_strategy, lr_start, lr_end, share),
-                        _anneal(self.anneal_strategy, momentum_start, momentum_end, share))
-            start = end
-        raise AssertionError("unreachable: the last phase takes every step after it")
+        start, chosen = 0.0, phases[-1]  # the first phase that ends at or after the step
+        for phase in phases[:-1]:        # (the last ends at the last step)
+            if step <= phase[0]:
+                chosen = phase
+                break
+            start = phase[0]
+        end, lr_start, lr_end, momentum_start, momentum_end = chosen
+        share = (step - start) / (end - start)
+        return (_anneal(self.anneal_strategy, lr_start, lr_end, share),
+                _anneal(self.anneal_strategy, momentum_start, momentum_end, share))
 
     def _set(self, rate: float, momentum: float) -> None:
         optimizer: Any = self.optimizer  # (one with betas or a momentum, checked when made)
