@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -30,7 +30,8 @@ class Callback:
     that count and on one thread, to run on the faster (``backend.ThreadChoice``),
     "optimizer": the optimiser it trains with}``).
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
-    from ``on_epoch_end``).
+    from ``on_epoch_end``). Callbacks are called in the order given, those with
+    ``runs_last`` after the others.
     ``on_batch_end`` is called only for callbacks that override it, so the step
     loop pays nothing for the others.
 
@@ -48,6 +49,10 @@ class Callback:
 
     model: Sequential  # set by fit through set_model
     params: Mapping[str, Any] = MappingProxyType({})  # set by fit through set_params
+
+    #: whether ``fit`` calls its hooks after every other callback's (``ModelCheckpoint``:
+    #: what it writes after an epoch is then what the schedules made of that epoch)
+    runs_last: ClassVar[bool] = False
 
     def set_model(self, model: Sequential) -> None:
         """Called by ``fit`` before training: the model it trains."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import string
+from collections.abc import Sequence
 from typing import Any
 
 from ._validation import flag, positive_int
@@ -39,6 +40,10 @@ class ModelCheckpoint(Callback):
             one written so far (default False: after every epoch it looks at).
         every: look at every ``every``-th epoch only (default 1: each one).
         save_optimizer: store the optimiser's state with the model (default True).
+        schedules: learning-rate schedules of the fit (``OneCycleLR``, ``StepLR``...)
+            whose places to store too (``Sequential.save``'s ``schedules``): then
+            ``densenet.load(path, optimizer=..., schedules=[...])`` with new ones made
+            as before resumes them as well.
 
     Attributes:
         epoch: the epochs seen so far, across ``fit`` calls (the ``{epoch}`` of the
@@ -50,9 +55,11 @@ class ModelCheckpoint(Callback):
             one ``fit`` to the next, as the file does: a later ``fit`` replaces it only
             with a better model.
 
-    A learning-rate schedule's state (``StepLR``'s ``epoch`` and ``base_lr``,
-    ``ReduceLROnPlateau``'s ``best``...) is not in the file: it lives in its public
-    attributes, which a run resumed in a new process sets again.
+    A learning-rate schedule's place (``StepLR``'s epoch, ``OneCycleLR``'s step...) is in
+    the file only if it is among ``schedules``. ``fit`` calls a checkpoint after its
+    other callbacks (``Callback.runs_last``), wherever it is in the list: a file holds
+    what they made of the epoch (its next rate), and one that stops the training at an
+    epoch's end stops it before that epoch is written.
 
     Example:
         >>> import os, tempfile
@@ -70,13 +77,20 @@ class ModelCheckpoint(Callback):
         (True, 6)
     """
 
+    runs_last = True  # after the schedules' hooks: the file holds where they are after the epoch
+
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
-                 every: int = 1, save_optimizer: bool = True) -> None:
+                 every: int = 1, save_optimizer: bool = True, schedules: Sequence[Any] = ()) -> None:
         self.path, self.fields = _template(path)
         self.monitor = checked_monitor("ModelCheckpoint", monitor)
         self.save_best_only = flag(save_best_only, "ModelCheckpoint", "save_best_only")
         self.every = positive_int(every, "ModelCheckpoint every")
         self.save_optimizer = flag(save_optimizer, "ModelCheckpoint", "save_optimizer")
+        self.schedules = tuple(schedules)
+        for schedule in self.schedules:  # (callbacks that can say where they are)
+            if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
+                raise TypeError(f"ModelCheckpoint: schedules must be learning-rate schedules (with a "
+                                f"state_dict), got {type(schedule).__name__}")
         self.epoch, self.best, self.best_epoch = 0, math.inf, 0
         self.last_path: str | None = None
 
@@ -101,7 +115,8 @@ class ModelCheckpoint(Callback):
                 return
             self.best, self.best_epoch = value, self.epoch
         name = self.path.format(epoch=self.epoch, **logs)
-        self.model.save(name, optimizer=self.params["optimizer"] if self.save_optimizer else None)
+        self.model.save(name, optimizer=self.params["optimizer"] if self.save_optimizer else None,
+                        schedules=self.schedules)
         self.last_path = name
 
     def __repr__(self) -> str:

@@ -659,7 +659,7 @@ class Sequential:
                 raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
         return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
 
-    def save(self, path: io.File, optimizer: Optimizer | None = None) -> None:
+    def save(self, path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
         ``densenet.load(path)`` rebuilds it. The name is used as given. ``path`` may
         also be a binary file object (``open(name, "wb")``, ``io.BytesIO()``): it gets
@@ -668,13 +668,21 @@ class Sequential:
         The modules' ``state`` (running statistics) is saved with the parameters.
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
-        ``densenet.load(path, optimizer=...)`` resumes training exactly.
+        ``densenet.load(path, optimizer=...)`` resumes training exactly; with
+        ``schedules`` (learning-rate schedules), where each of them is
+        (``state_dict()``), for ``load``'s ``schedules``.
         """
         try:
             config = self.config()
         except TypeError as error:
             raise TypeError(f"save: {error}") from None
         extra = {"state": self.state} if self.state.size else {}
+        if schedules:
+            for schedule in schedules:  # (callbacks that can say where they are)
+                if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
+                    raise TypeError(f"save: schedules must be learning-rate schedules (with a state_dict), "
+                                    f"got {type(schedule).__name__}")
+            config["schedules"] = [{"type": type(s).__name__, "state": s.state_dict()} for s in schedules]
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):
                 raise TypeError(f"save: optimizer must be a densenet Optimizer, "
@@ -690,14 +698,17 @@ class Sequential:
         io.write(path, config, self.params, extra)
 
 
-def load(path: io.File, optimizer: Optimizer | None = None) -> Sequential:
+def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> Sequential:
     """Rebuild the model saved at ``path``: predictions are bit-identical. ``path``
     may also be a binary file object, read to its end (``seek`` is not needed).
 
     Modules are found by the name they were saved under (``densenet.module.type_name``);
     a custom module's class must be defined (imported) before loading. Given a
     new ``optimizer`` of the type saved with the model (``save(path, optimizer)``),
-    its state and learning rate are restored: training then resumes exactly.
+    its state and learning rate are restored: training then resumes exactly. Given
+    new ``schedules`` of the types saved (``save(path, optimizer, schedules)``, in the
+    same order, made for ``optimizer``), each goes on from where it was
+    (``load_state_dict``), setting the optimiser's rate for that place.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -750,7 +761,25 @@ def load(path: io.File, optimizer: Optimizer | None = None) -> Sequential:
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
     if optimizer is not None:
         _load_optimizer(optimizer, config.get("optimizer"), extra, where)
+    if schedules:
+        _load_schedules(schedules, config.get("schedules"), where)
     return model
+
+
+def _load_schedules(schedules: Sequence[Any], saved: Any, where: str) -> None:
+    """Put the schedules' states saved beside a model into ``schedules``, in order."""
+    if not isinstance(saved, list):
+        raise ValueError(f"load: {where} holds no schedule state (save it with "
+                         "model.save(path, optimizer, schedules=[...]))")
+    names = [type(s).__name__ for s in schedules]
+    kept = [entry.get("type") if isinstance(entry, dict) else None for entry in saved]
+    if names != kept:
+        raise ValueError(f"load: {where} holds the states of the schedules {kept}, not of {names}")
+    for schedule, entry in zip(schedules, saved):
+        try:
+            schedule.load_state_dict(entry.get("state"))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"load: {where} holds an invalid schedule state: {error}") from None
 
 
 def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:

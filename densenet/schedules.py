@@ -3,9 +3,11 @@
 
 A schedule holds the optimiser and what it has seen (the epochs or steps, the best
 loss), across ``fit`` calls, so a training split over several calls follows one
-schedule. The rates follow PyTorch's ``StepLR``, ``MultiStepLR``, ``ExponentialLR``,
-``LinearLR`` and ``CosineAnnealingLR`` (closed forms), ``ReduceLROnPlateau`` (from the
-losses) and ``OneCycleLR``.
+schedule; ``state_dict()`` and ``load_state_dict()`` carry that to another process
+(``Sequential.save(path, optimizer, schedules=[...])`` keeps it in the model's file).
+The rates follow PyTorch's ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LinearLR``
+and ``CosineAnnealingLR`` (closed forms), ``ReduceLROnPlateau`` (from the losses) and
+``OneCycleLR``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._validation import count, flag, hyperparameter, positive_int
+from ._validation import count, flag, hyperparameter, learning_rate, positive_int
 from .callbacks import Callback, checked_monitor, require_monitored
 from .optimizer import Optimizer
 
@@ -38,6 +40,24 @@ class _Scheduler(Callback):
                              f"(object {id(self.optimizer):#x}), but fit trains with another optimiser, "
                              f"{trained!r} (object {id(trained):#x}): make the schedule for fit's optimizer")
         super().set_params(params)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the schedule is (JSON numbers): what a training resumed elsewhere needs,
+        beside the optimiser's state, to follow it on (``load_state_dict``)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Go on from ``state`` (an earlier ``state_dict()``, checked: ``ValueError`` or
+        ``TypeError`` naming what is wrong, the schedule unchanged), and set the
+        optimiser's rate (and momentum) for that place."""
+        raise NotImplementedError
+
+    def _fields(self, state: object, names: tuple[str, ...]) -> list[Any]:
+        """The values of ``names`` in ``state``, which must hold those names and no other."""
+        if not isinstance(state, Mapping) or set(state) != set(names):
+            raise ValueError(f"{type(self).__name__}: a state must hold {', '.join(names)} (a state_dict()), "
+                             f"got {state!r}")
+        return [state[name] for name in names]
 
 
 class LRSchedule(_Scheduler):
@@ -64,6 +84,15 @@ class LRSchedule(_Scheduler):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1
+        self.set_rate()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        epoch, base_lr = self._fields(state, ("epoch", "base_lr"))
+        name = type(self).__name__
+        self.epoch, self.base_lr = count(epoch, f"{name} epoch"), learning_rate(base_lr, name)
         self.set_rate()
 
 
@@ -235,6 +264,18 @@ class ReduceLROnPlateau(_Scheduler):
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         require_monitored(type(self).__name__, self.monitor, self.params)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        best, bad, cooldown = self._fields(state, ("best", "num_bad_epochs", "cooldown_counter"))
+        name = type(self).__name__
+        if best != math.inf:  # (inf: nothing seen yet)
+            best = hyperparameter(best, name, "best", low=-math.inf)
+        self.best, self.num_bad_epochs, self.cooldown_counter = (
+            float(best), count(bad, f"{name} num_bad_epochs"), count(cooldown, f"{name} cooldown_counter"))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if logs is None:  # nothing to monitor (fit always passes its logs)
@@ -412,6 +453,25 @@ class OneCycleLR(_Scheduler):
         self.step += 1
         if self.total_steps is not None and self.step < self.total_steps:
             self._set(*self.values(self.step))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "total_steps": self.total_steps}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        step, total = self._fields(state, ("step", "total_steps"))
+        name = type(self).__name__
+        step = count(step, f"{name} step")
+        if total is None:
+            if step:
+                raise ValueError(f"{name}: a state of {step} steps needs the cycle's total_steps, got None")
+        else:
+            total = positive_int(total, f"{name} total_steps")
+            if step > total:
+                raise ValueError(f"{name}: a state of {step} steps is past the cycle's {total}")
+            self._check(total)
+        self.step, self.total_steps, self._kept = step, total, None
+        if total is None or step < total:  # (after the last step: the optimiser's are that step's)
+            self._set(*self.values(step))
 
 
 def _anneal(strategy: str, start: float, end: float, share: float) -> float:

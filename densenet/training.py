@@ -347,6 +347,7 @@ def fit(
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
+    callbacks = tuple(sorted(callbacks, key=lambda callback: callback.runs_last))  # (a stable sort)
     record = _Record(model, epochs, callbacks, loss, validation)
     size = min(batch_size, n)
     steps = 1 if optimizer.full_batch else n // size if drop_last else -(-n // size)

@@ -76,11 +76,79 @@ def test_a_fit_stopped_and_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_
         stopped.fit(X, y, optimizer=make(), epochs=7, batch_size=6, callbacks=[checkpoint, _Interrupt(3)])
     optimizer = make()
     resumed = dn.load(tmp_path / "run.npz", optimizer=optimizer)
-    assert checkpoint.epoch == 4 and optimizer.steps == 4 * 7  # (7 batches an epoch)
-    resumed.fit(X, y, optimizer=optimizer, epochs=3, batch_size=6)
+    # (the checkpoint runs last: the Ctrl-C at the end of the fourth epoch came before its write)
+    assert checkpoint.epoch == 3 and optimizer.steps == 3 * 7  # (7 batches an epoch)
+    resumed.fit(X, y, optimizer=optimizer, epochs=4, batch_size=6)
     assert np.array_equal(resumed.params, whole.params)
     assert np.array_equal(resumed.state, whole.state)
     assert np.array_equal(resumed.predict(X), whole.predict(X))
+
+
+SCHEDULES = {
+    "one-cycle": lambda o: dn.OneCycleLR(o, max_lr=0.05, total_steps=7 * 7),
+    "one-cycle-from-the-fit": lambda o: dn.OneCycleLR(o, max_lr=0.05, pct_start=0.5),
+    "step": lambda o: dn.StepLR(o, step_size=2, gamma=0.5),
+    "warm-up": lambda o: dn.LinearLR(o, start_factor=0.1, total_iters=5),
+    "plateau": lambda o: dn.ReduceLROnPlateau(o, monitor="loss", factor=0.5, patience=0, threshold=0.05),
+}
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_a_scheduled_fit_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_path, schedule):
+    """The schedules' places saved beside the optimiser's state: the resumed fit takes
+    the rates (and OneCycleLR's momenta) the whole fit took, whatever the checkpoint's
+    place in the list of callbacks."""
+    X, y = _data()
+    whole, optimizer = _model(), dn.Adam(0.01)
+    whole_rates = []
+    whole.fit(X, y, optimizer=optimizer, epochs=7, batch_size=6,
+              callbacks=[SCHEDULES[schedule](optimizer), _Rates(whole_rates)])
+    stopped, optimizer = _model(), dn.Adam(0.01)
+    scheduled = SCHEDULES[schedule](optimizer)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz", monitor="loss", schedules=[scheduled])
+    rates = []
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, optimizer=optimizer, epochs=7, batch_size=6,
+                    callbacks=[checkpoint, scheduled, _Rates(rates), _Interrupt(3)])
+    optimizer = dn.Adam(0.01)
+    again = SCHEDULES[schedule](optimizer)  # made as before, then put where the file says
+    resumed = dn.load(tmp_path / "run.npz", optimizer=optimizer, schedules=[again])
+    del rates[checkpoint.epoch:]  # (the epoch the Ctrl-C cut off, not in the file)
+    resumed.fit(X, y, optimizer=optimizer, epochs=7 - checkpoint.epoch, batch_size=6,
+                callbacks=[again, _Rates(rates)])
+    assert rates == whole_rates and len(set(rates)) > 1
+    assert np.array_equal(resumed.params, whole.params)
+
+
+class _Rates(dn.Callback):
+    """The rate and momentum each epoch ended with."""
+
+    def __init__(self, rates):
+        self.rates = rates
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.params["optimizer"]
+        self.rates.append((optimizer.lr, optimizer.betas))
+
+
+def test_a_file_without_the_schedules_asked_for_is_refused(tmp_path):
+    X, y = _data()
+    model, adam = _model(), dn.Adam(0.01)
+    step = dn.StepLR(adam, step_size=1)
+    model.fit(X, y, optimizer=adam, epochs=2, batch_size=8)
+    model.save(tmp_path / "plain.npz", optimizer=adam)
+    model.save(tmp_path / "step.npz", optimizer=adam, schedules=[step])
+    with pytest.raises(ValueError, match="holds no schedule state"):
+        dn.load(tmp_path / "plain.npz", optimizer=dn.Adam(), schedules=[dn.StepLR(dn.Adam(), 1)])
+    with pytest.raises(ValueError, match=r"holds the states of the schedules \['StepLR'\], not of \['Cosine"):
+        dn.load(tmp_path / "step.npz", schedules=[dn.CosineLR(dn.Adam(), 3)])
+    with pytest.raises(ValueError, match=r"not of \['StepLR', 'StepLR'\]"):
+        dn.load(tmp_path / "step.npz", schedules=[dn.StepLR(dn.Adam(), 1), dn.StepLR(dn.Adam(), 1)])
+    with pytest.raises(TypeError, match="schedules must be learning-rate schedules"):
+        model.save(tmp_path / "bad.npz", schedules=[adam])
+    with pytest.raises(TypeError, match="schedules must be learning-rate schedules"):
+        dn.ModelCheckpoint(tmp_path / "bad.npz", schedules=[dn.EarlyStopping()])
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_without_the_optimiser_state_a_resumed_adam_starts_afresh(tmp_path):
@@ -129,6 +197,7 @@ def test_save_best_only_writes_only_improvements_and_remembers_them_across_fits(
     assert [dn.load(tmp_path / f"best-{e}.npz").params[0] for e in (1, 2, 5, 7)] == [0.0, 1.0, 4.0, 6.0]
     assert (checkpoint.best, checkpoint.best_epoch) == (0.5, 7)
     checkpoint.on_train_begin({})  # a second fit: only a better model replaces the best
+    assert checkpoint.runs_last
     checkpoint.on_epoch_end(0, {"loss": 0.7})
     assert checkpoint.last_path == str(tmp_path / "best-7.npz") and checkpoint.epoch == 8
 

@@ -192,7 +192,7 @@ def test_a_cycle_split_over_two_fits_is_one_cycle():
     (dict(max_lr=1.0, base_momentum=-0.1), ValueError, "base_momentum"),
     (dict(max_lr=1.0, div_factor=0), ValueError, "div_factor"),
     (dict(max_lr=1.0, final_div_factor=-1.0), ValueError, "final_div_factor"),
-    (dict(max_lr=1.0, final_div_factor=0.0), ValueError, r"invalid final_div_factor 0\.0; it must lie in \(0"),
+    (dict(max_lr=1.0, final_div_factor=0.0), ValueError, r"final_div_factor 0\.0; it must lie in \(0"),
     (dict(max_lr=1.0, three_phase="no"), TypeError, "three_phase"),
     (dict(max_lr=1.0, total_steps=10, pct_start=0.1), ValueError,
      r"pct_start=0\.1 of 10 steps leaves a phase of the cycle without steps"),
@@ -279,3 +279,54 @@ def test_a_linear_decay_to_0_keeps_the_last_positive_rate():
         rates.append(sgd.lr)
     assert rates == [0.5, 0.5, 0.5, 0.5] and decay.rate(2) == 0.0
     assert math.isclose(decay.rate(1), 0.5)
+
+
+def _plateau(optimizer):
+    return dn.ReduceLROnPlateau(optimizer, monitor="loss")
+
+
+def _cycle(optimizer):
+    return dn.OneCycleLR(optimizer, max_lr=1.0, total_steps=10, pct_start=0.5)
+
+
+@pytest.mark.parametrize("make, state, error, match", [
+    (lambda o: dn.StepLR(o, 2), {"epoch": 3}, ValueError, r"StepLR: a state must hold epoch, base_lr"),
+    (lambda o: dn.StepLR(o, 2), [3, 0.1], ValueError, "must hold epoch, base_lr"),
+    (lambda o: dn.StepLR(o, 2), {"epoch": -1, "base_lr": 0.1}, ValueError, "StepLR epoch must be"),
+    (lambda o: dn.LinearLR(o), {"epoch": 1, "base_lr": 0.0}, ValueError, "LinearLR: invalid learning rate"),
+    (_plateau, {"best": float("nan"), "num_bad_epochs": 0, "cooldown_counter": 0}, ValueError, "best"),
+    (_plateau, {"best": 1.0, "num_bad_epochs": 1.5, "cooldown_counter": 0}, TypeError, "num_bad_epochs"),
+    (_plateau, {"best": 1.0, "num_bad_epochs": 0, "cooldown_counter": -2}, ValueError, "cooldown_counter"),
+    (_cycle, {"step": 5, "total_steps": None}, ValueError, "a state of 5 steps needs the cycle's total"),
+    (_cycle, {"step": 11, "total_steps": 10}, ValueError, "a state of 11 steps is past the cycle's 10"),
+    (_cycle, {"step": 0, "total_steps": 2}, ValueError, "leaves a phase of the cycle without steps"),
+    (_cycle, {"step": 0, "total_steps": 0}, ValueError, "total_steps must be an integer >= 1"),
+])
+def test_a_bad_state_is_refused_by_name_and_changes_nothing(make, state, error, match):
+    sgd = dn.SGD(0.1)
+    schedule = make(sgd)
+    schedule.on_epoch_end(0, {"loss": 1.0})
+    before = schedule.state_dict(), sgd.lr, sgd.momentum
+    with pytest.raises(error, match=match):
+        schedule.load_state_dict(state)
+    assert (schedule.state_dict(), sgd.lr, sgd.momentum) == before
+
+
+@pytest.mark.parametrize("make, epochs", [
+    (lambda o: dn.StepLR(o, 2, gamma=0.5), 3), (lambda o: dn.CosineLR(o, 8), 3), (_plateau, 3),
+    (_plateau, 0),  # (its best is inf, in the file too)
+    (_cycle, 3), (lambda o: dn.OneCycleLR(o, max_lr=1.0), 0),  # (no fit yet: no total_steps)
+])
+def test_a_state_goes_through_a_file_and_sets_the_rate_of_its_place(make, epochs, tmp_path):
+    sgd = dn.SGD(0.1)
+    schedule = make(sgd)
+    for epoch in range(epochs):
+        schedule.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+        schedule.on_batch_end(0)
+    model = mlp()
+    model.save(tmp_path / "run.npz", optimizer=sgd, schedules=[schedule])
+    again = dn.SGD(0.1)
+    fresh = make(again)
+    dn.load(tmp_path / "run.npz", schedules=[fresh])  # (the optimiser's own state not asked for)
+    assert fresh.state_dict() == schedule.state_dict()
+    assert (again.lr, again.momentum) == (sgd.lr, sgd.momentum)
