@@ -122,7 +122,8 @@ class ModelCheckpoint(Callback):
     def __repr__(self) -> str:
         settings = (f"monitor={self.monitor!r}, save_best_only={self.save_best_only}, every={self.every}, "
                     f"save_optimizer={self.save_optimizer}")
-        return f"ModelCheckpoint({self.path!r}, {settings})"
+        scheduled = f", schedules={list(self.schedules)!r}" if self.schedules else ""
+        return f"ModelCheckpoint({self.path!r}, {settings}{scheduled})"
 
 
 def _template(path: Any) -> tuple[str, tuple[str, ...]]:

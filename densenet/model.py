@@ -668,9 +668,9 @@ class Sequential:
         The modules' ``state`` (running statistics) is saved with the parameters.
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
-        ``densenet.load(path, optimizer=...)`` resumes training exactly; with
-        ``schedules`` (learning-rate schedules), where each of them is
-        (``state_dict()``), for ``load``'s ``schedules``.
+        ``densenet.load(path, optimizer=...)`` resumes training exactly. With
+        ``schedules`` (learning-rate schedules), each one's place (``state_dict()``) is
+        saved too, for ``load``'s ``schedules``.
         """
         try:
             config = self.config()

@@ -294,3 +294,6 @@ def test_repr_names_the_settings():
                                     save_optimizer=False)
     assert repr(checkpoint) == ("ModelCheckpoint('r-{epoch}.npz', monitor='loss', save_best_only=True, "
                                 "every=3, save_optimizer=False)")
+    adam = dn.Adam(0.01)
+    scheduled = dn.ModelCheckpoint("r.npz", schedules=[dn.StepLR(adam, 2)])
+    assert repr(scheduled).endswith("save_optimizer=True, schedules=[" + repr(scheduled.schedules[0]) + "])")
