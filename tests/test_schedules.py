@@ -330,3 +330,16 @@ def test_a_state_goes_through_a_file_and_sets_the_rate_of_its_place(make, epochs
     dn.load(tmp_path / "run.npz", schedules=[fresh])  # (the optimiser's own state not asked for)
     assert fresh.state_dict() == schedule.state_dict()
     assert (again.lr, again.momentum) == (sgd.lr, sgd.momentum)
+
+
+def test_a_finished_cycle_loads_and_leaves_the_last_steps_rate():
+    sgd = dn.SGD(0.1)
+    cycle = _cycle(sgd)
+    for step in range(cycle.total_steps):
+        cycle.on_batch_end(step)
+    assert cycle.step == 10 and (sgd.lr, sgd.momentum) == cycle.values(9)
+    again = dn.SGD(0.1)
+    fresh = _cycle(again)
+    again.lr, again.momentum = sgd.lr, sgd.momentum  # (what loading the optimiser's state does)
+    fresh.load_state_dict(cycle.state_dict())
+    assert fresh.step == 10 and (again.lr, again.momentum) == cycle.values(9)
