@@ -24,6 +24,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -315,6 +316,25 @@ def sparse_data(rep: Report, reps: int, n: int = 1024) -> None:
     rep.table(["batch size", "comparison", "ratio", "times"], rows)
 
 
+def callbacks(rep: Report, reps: int, n: int = 4096) -> None:
+    rep.add("## Callbacks: a checkpoint after each epoch, a schedule after each batch", "",
+            f"One epoch on {n:,} random rows (`workloads.callback_epochs`, ReLU, softmax cross-entropy): "
+            "Adam with a `ModelCheckpoint` writing the model and Adam's moments (fsync'ed) over Adam alone; "
+            "SGD (momentum 0.9) under `OneCycleLR`, which sets the rate and the momentum after every "
+            "batch, over SGD alone.", "")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for shape, (sizes, batch_size) in workloads.CALLBACK_SIZES.items():
+            works = workloads.callback_epochs(shape, folder, n)
+            for timed, alone, label in (("adam+checkpoint", "adam", "checkpoint"),
+                                        ("sgd+one-cycle", "sgd", "one-cycle")):
+                r = compare(works[timed], works[alone], reps, block=1)
+                rep.data[f"callbacks_{label}_{shape}"] = r
+                rows.append([f"{'-'.join(map(str, sizes))}, batch {batch_size}", f"{timed} / {alone}", fmt(r),
+                             f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"])
+    rep.table(["network", "epoch", "ratio", "times"], rows)
+
+
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
@@ -507,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
            sizes=small if args.smoke else workloads.BIG)
     mnist_shape(rep, reps)
     sparse_data(rep, reps, 256 if args.smoke else 1024)
+    callbacks(rep, reps, 256 if args.smoke else 4096)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep, 0.1 if args.smoke else 1.0)
     memory(rep)

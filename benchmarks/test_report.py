@@ -16,7 +16,8 @@ def test_report_smoke_run(tmp_path, capsys):
     for heading in ("Tutorial training (P1)", "2-64-64-1 (P2, P2b)", "Width", "Depth",
                     "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
                     "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load",
-                    "Sparse rows: a bag of words"):
+                    "Sparse rows: a bag of words",
+                    "Callbacks: a checkpoint after each epoch, a schedule after each batch"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -33,6 +34,8 @@ def test_report_smoke_run(tmp_path, capsys):
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
     assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
     assert data["sparse_densenet-dense_256"]["median"] > 0
+    assert {key for key in data if key.startswith("callbacks_")} == {
+        f"callbacks_{label}_{shape}" for label in ("checkpoint", "one-cycle") for shape in ("small", "big")}
     assert set(data["P6"]) == set(report.workloads.LOAD_FITS)
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1

@@ -608,6 +608,48 @@ def _sklearn_sparse_epoch(model: dn.Sequential, X: object, y: np.ndarray, batch_
     return epoch
 
 
+# -- callbacks: a checkpoint after each epoch, a schedule after each batch ----------------
+
+#: The callbacks group's networks: a small one, where per-batch Python counts, and the big one.
+CALLBACK_SIZES = {"small": ((64, 128, 10), 32), "big": (BIG, 256)}
+
+#: Each side's optimiser and callbacks: the two with callbacks beside the two without.
+CALLBACK_SIDES = ("adam", "adam+checkpoint", "sgd", "sgd+one-cycle")
+
+
+def callback_epochs(shape: str, folder: str, n: int = 4096) -> dict[str, Work]:
+    """One epoch of a ReLU network with softmax cross-entropy on ``n`` random rows, four
+    ways (``CALLBACK_SIDES``): Adam, then Adam with a ``ModelCheckpoint`` writing the model
+    and Adam's moments into ``folder`` after the epoch; SGD with momentum 0.9, then SGD
+    under ``OneCycleLR``, which sets the rate and the momentum after every batch (a cycle
+    longer than any run, so that both change at every step). Each call continues training
+    and returns the parameters."""
+    sizes, batch_size = CALLBACK_SIZES[shape]
+    rng = np.random.default_rng(0)
+    X, y = rng.random((n, sizes[0])), rng.integers(0, sizes[-1], n)
+    loss = dn.CrossEntropyLoss()
+
+    def side(name: str) -> Work:
+        modules: list[dn.Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < len(sizes) - 2 else [])
+        model = dn.Sequential(*modules, seed=0)
+        optimizer: dn.Optimizer = dn.Adam(1e-3) if name.startswith("adam") else dn.SGD(0.01, momentum=0.9)
+        callbacks: list[dn.Callback] = []
+        if name == "adam+checkpoint":
+            callbacks.append(dn.ModelCheckpoint(os.path.join(folder, f"{shape}.npz"), monitor="loss"))
+        elif name == "sgd+one-cycle":
+            callbacks.append(dn.OneCycleLR(optimizer, max_lr=0.01, total_steps=10**9))
+
+        def epoch() -> np.ndarray:
+            model.fit(X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
+                      callbacks=callbacks)
+            return model.params
+        return epoch
+
+    return {name: side(name) for name in CALLBACK_SIDES}
+
+
 # -- under load: the same fits with busy processes beside them -------------------------
 
 @contextlib.contextmanager
