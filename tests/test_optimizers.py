@@ -353,36 +353,6 @@ def test_adam_keeps_three_vectors_beside_the_parameters_four_with_l2(make, vecto
     assert vectors * params.nbytes <= kept < (vectors + 0.5) * params.nbytes  # 512 KiB each
 
 
-@pytest.mark.parametrize("name", ["step", "cosine"])
-def test_schedules_set_the_rates_of_pytorch_s_schedulers_across_fits(name):
-    torch = pytest.importorskip("torch")
-    X, y = data()
-    model, adam = mlp((3, 4, 2)), dn.Adam(0.1)
-    param = torch.nn.Parameter(torch.zeros(1))
-    theirs_opt = torch.optim.Adam([param], lr=0.1)
-    if name == "step":
-        ours = dn.StepLR(adam, step_size=3, gamma=0.5)
-        theirs = torch.optim.lr_scheduler.StepLR(theirs_opt, 3, 0.5)
-    else:
-        ours = dn.CosineLR(adam, epochs=8, min_lr=1e-3)
-        theirs = torch.optim.lr_scheduler.CosineAnnealingLR(theirs_opt, T_max=8, eta_min=1e-3)
-    rates = []
-
-    class Spy(dn.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            rates.append(adam.lr)  # the rate this epoch trained with
-
-    want = []
-    for _ in range(2):  # one schedule over two fits
-        model.fit(X, y, optimizer=adam, epochs=5, callbacks=[Spy(), ours])
-        for _ in range(5):
-            want.append(theirs_opt.param_groups[0]["lr"])
-            theirs_opt.step()
-            theirs.step()
-    assert_allclose(rates, want, rtol=1e-14)
-    assert ours.epoch == 10
-
-
 def test_schedules_check_their_arguments():
     with pytest.raises(TypeError, match="StepLR: optimizer must be a densenet Optimizer, got float"):
         dn.StepLR(0.1, step_size=2)

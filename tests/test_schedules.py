@@ -1,6 +1,6 @@
-"""The schedules beside StepLR, CosineLR and ReduceLROnPlateau (``test_optimizers``):
-MultiStepLR, ExponentialLR, LinearLR by the epoch, OneCycleLR by the batch; their
-rates (and OneCycleLR's momenta) and whole trainings against PyTorch's schedulers."""
+"""The schedules' rates against PyTorch's schedulers: StepLR, MultiStepLR, ExponentialLR,
+LinearLR and CosineLR by the epoch, OneCycleLR by the batch (its momenta too, and whole
+trainings); their states. ``test_optimizers`` has ReduceLROnPlateau's and the older checks."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class Rates(dn.Callback):
 
 
 EPOCH_SCHEDULES = {
+    "step": (lambda o: dn.StepLR(o, step_size=3, gamma=0.5), lambda t, o: t.StepLR(o, 3, 0.5)),
+    "cosine": (lambda o: dn.CosineLR(o, epochs=8, min_lr=1e-3),
+               lambda t, o: t.CosineAnnealingLR(o, T_max=8, eta_min=1e-3)),
     "exponential": (lambda o: dn.ExponentialLR(o, gamma=0.7),
                     lambda t, o: t.ExponentialLR(o, gamma=0.7)),
     "multistep": (lambda o: dn.MultiStepLR(o, milestones=[5, 2, 5], gamma=0.5),
