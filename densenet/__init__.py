@@ -65,6 +65,7 @@ from .schedules import (
     MultiStepLR,
     OneCycleLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 from .selu import SELU
@@ -120,6 +121,7 @@ __all__ = [
     "ReLU",
     "ReduceLROnPlateau",
     "SELU",
+    "SequentialLR",
     "SGD",
     "Sequential",
     "SiLU",

@@ -5,9 +5,9 @@ A schedule holds the optimiser and what it has seen (the epochs or steps, the be
 loss), across ``fit`` calls, so a training split over several calls follows one
 schedule; ``state_dict()`` and ``load_state_dict()`` carry that to another process
 (``Sequential.save(path, optimizer, schedules=[...])`` keeps it in the model's file).
-The rates follow PyTorch's ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LinearLR``
-and ``CosineAnnealingLR`` (closed forms), ``ReduceLROnPlateau`` (from the losses) and
-``OneCycleLR``.
+The rates follow PyTorch's ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LinearLR``,
+``CosineAnnealingLR`` and ``SequentialLR`` (closed forms), ``ReduceLROnPlateau`` (from the
+losses) and ``OneCycleLR``.
 """
 
 from __future__ import annotations
@@ -212,6 +212,66 @@ class CosineLR(LRSchedule):
 
     def rate(self, epoch: int) -> float:
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
+
+
+class SequentialLR(LRSchedule):
+    """Schedules in turn: ``schedules[i]`` from epoch ``milestones[i - 1]`` on (the first
+    from 0), counting its epochs from there (PyTorch's ``SequentialLR``): a warm-up, then
+    a decay. Every schedule's base rate is the first's (a warm-up made first has lowered
+    the optimiser's rate by the time the next is made); pass this one to ``fit``, not them.
+
+    Args:
+        optimizer: the optimiser whose ``lr`` is set, the one the schedules were made for.
+        schedules: epoch schedules (``LRSchedule``: ``StepLR``, ``LinearLR``, ``CosineLR``...;
+            PyTorch's ``schedulers``).
+        milestones: the epochs at which the next schedule takes over, increasing, one
+            fewer than the schedules.
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> warm_up = dn.LinearLR(sgd, start_factor=0.25, total_iters=3)
+        >>> decay = dn.CosineLR(sgd, epochs=4)
+        >>> both = dn.SequentialLR(sgd, [warm_up, decay], milestones=[3])
+        >>> [round(both.rate(e), 3) for e in range(8)]
+        [0.25, 0.5, 0.75, 1.0, 0.854, 0.5, 0.146, 0.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, schedules: Iterable[LRSchedule],
+                 milestones: Iterable[int]) -> None:
+        name = type(self).__name__
+        self.schedules, milestones = tuple(schedules), list(milestones)
+        if not self.schedules:
+            raise ValueError(f"{name}: schedules must hold at least one schedule")
+        for i, schedule in enumerate(self.schedules):
+            if not isinstance(schedule, LRSchedule) or isinstance(schedule, SequentialLR):
+                raise TypeError(f"{name}: schedule {i} must be an epoch schedule (StepLR, LinearLR, "
+                                f"CosineLR...), got {type(schedule).__name__}")
+            if schedule.optimizer is not optimizer:
+                raise ValueError(f"{name}: schedule {i}, {type(schedule).__name__}, was made for another "
+                                 f"optimiser than {optimizer!r}")
+        self.milestones = tuple(positive_int(m, f"{name} milestone") for m in milestones)
+        increasing = list(self.milestones) == sorted(set(self.milestones))
+        if len(self.milestones) != len(self.schedules) - 1 or not increasing:
+            raise ValueError(f"{name}: milestones must be increasing epochs, one fewer than the "
+                             f"{len(self.schedules)} schedules, got {milestones}")
+        super().__init__(optimizer)
+        self.base_lr = self.schedules[0].base_lr
+        self._share_base()
+        self.set_rate()
+
+    def _share_base(self) -> None:
+        for schedule in self.schedules:
+            schedule.base_lr = self.base_lr
+
+    def rate(self, epoch: int) -> float:
+        i = bisect.bisect_right(self.milestones, epoch)
+        return self.schedules[i].rate(epoch - (self.milestones[i - 1] if i else 0))
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._share_base()
+        self.set_rate()
 
 
 class ReduceLROnPlateau(_Scheduler):

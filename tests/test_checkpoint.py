@@ -90,6 +90,8 @@ SCHEDULES = {
     "step": lambda o: dn.StepLR(o, step_size=2, gamma=0.5),
     "warm-up": lambda o: dn.LinearLR(o, start_factor=0.1, total_iters=5),
     "plateau": lambda o: dn.ReduceLROnPlateau(o, monitor="loss", factor=0.5, patience=0, threshold=0.05),
+    "warm-up-then-cosine": lambda o: dn.SequentialLR(
+        o, [dn.LinearLR(o, 0.1, total_iters=3), dn.CosineLR(o, 4)], milestones=[3]),
 }
 
 

@@ -58,6 +58,16 @@ EPOCH_SCHEDULES = {
     "linear-defaults": (lambda o: dn.LinearLR(o), lambda t, o: t.LinearLR(o)),
     "linear-decay": (lambda o: dn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6),
                      lambda t, o: t.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6)),
+    "warm-up-then-cosine": (
+        lambda o: dn.SequentialLR(o, [dn.LinearLR(o, start_factor=0.1, total_iters=3),
+                                      dn.CosineLR(o, epochs=7, min_lr=1e-3)], milestones=[3]),
+        lambda t, o: t.SequentialLR(o, [t.LinearLR(o, start_factor=0.1, total_iters=3),
+                                        t.CosineAnnealingLR(o, T_max=7, eta_min=1e-3)], milestones=[3])),
+    "three-in-turn": (
+        lambda o: dn.SequentialLR(o, [dn.ExponentialLR(o, 0.8), dn.StepLR(o, 2, 0.5),
+                                      dn.LinearLR(o, 1.0, end_factor=0.2, total_iters=4)], [2, 5]),
+        lambda t, o: t.SequentialLR(o, [t.ExponentialLR(o, 0.8), t.StepLR(o, 2, 0.5),
+                                        t.LinearLR(o, 1.0, end_factor=0.2, total_iters=4)], [2, 5])),
 }
 
 
@@ -268,6 +278,36 @@ def test_linear_refuses_bad_arguments_by_name_and_leaves_the_rate(arguments, mat
     assert sgd.lr == 0.1
 
 
+@pytest.mark.parametrize("schedules, milestones, error, match", [
+    (lambda o: [], [], ValueError, "at least one schedule"),
+    (lambda o: [dn.StepLR(o, 2), dn.ReduceLROnPlateau(o)], [2], TypeError, "schedule 1 must be an epoch"),
+    (lambda o: [dn.OneCycleLR(o, 1.0)], [], TypeError, r"schedule 0 must be an epoch .*got OneCycleLR"),
+    (lambda o: [dn.StepLR(o, 2), dn.StepLR(dn.SGD(0.1), 2)], [2], ValueError,
+     "schedule 1, StepLR, was made for another optimiser"),
+    (lambda o: [dn.StepLR(o, 2), dn.StepLR(o, 2)], [], ValueError, r"one fewer than the 2 schedules, got"),
+    (lambda o: [dn.StepLR(o, 2)] * 3, [4, 2], ValueError, "milestones must be increasing"),
+    (lambda o: [dn.StepLR(o, 2)] * 3, [2, 2], ValueError, "milestones must be increasing"),
+    (lambda o: [dn.StepLR(o, 2)] * 2, [0], ValueError, "SequentialLR milestone must be an integer >= 1"),
+])
+def test_sequential_refuses_bad_arguments_by_name_and_leaves_the_rate(schedules, milestones, error, match):
+    sgd = dn.SGD(0.1, momentum=0.5)
+    made = schedules(sgd)
+    lr, momentum = sgd.lr, sgd.momentum
+    with pytest.raises(error, match=match):
+        dn.SequentialLR(sgd, made, milestones)
+    assert (sgd.lr, sgd.momentum) == (lr, momentum)
+
+
+def test_sequential_gives_every_schedule_the_first_one_s_base_rate():
+    sgd = dn.SGD(1.0)
+    warm_up = dn.LinearLR(sgd, start_factor=0.1, total_iters=2)
+    decay = dn.StepLR(sgd, step_size=1, gamma=0.5)
+    assert decay.base_lr == 0.1  # (made after the warm-up lowered the rate)
+    both = dn.SequentialLR(sgd, [warm_up, decay], milestones=[2])
+    assert both.base_lr == decay.base_lr == 1.0 and sgd.lr == 0.1
+    assert [both.rate(e) for e in range(5)] == [0.1, 0.55, 1.0, 0.5, 0.25]
+
+
 def test_exponential_refuses_a_gamma_of_0():
     with pytest.raises(ValueError, match=r"ExponentialLR: invalid gamma 0"):
         dn.ExponentialLR(dn.SGD(0.1), gamma=0)
@@ -319,6 +359,7 @@ def test_a_bad_state_is_refused_by_name_and_changes_nothing(make, state, error, 
     (lambda o: dn.StepLR(o, 2, gamma=0.5), 3), (lambda o: dn.CosineLR(o, 8), 3), (_plateau, 3),
     (_plateau, 0),  # (its best is inf, in the file too)
     (_cycle, 3), (lambda o: dn.OneCycleLR(o, max_lr=1.0), 0),  # (no fit yet: no total_steps)
+    (lambda o: dn.SequentialLR(o, [dn.LinearLR(o, 0.5, total_iters=2), dn.StepLR(o, 1, 0.5)], [2]), 3),
 ])
 def test_a_state_goes_through_a_file_and_sets_the_rate_of_its_place(make, epochs, tmp_path):
     sgd = dn.SGD(0.1)
