@@ -63,6 +63,9 @@ EPOCH_SCHEDULES = {
                                       dn.CosineLR(o, epochs=7, min_lr=1e-3)], milestones=[3]),
         lambda t, o: t.SequentialLR(o, [t.LinearLR(o, start_factor=0.1, total_iters=3),
                                         t.CosineAnnealingLR(o, T_max=7, eta_min=1e-3)], milestones=[3])),
+    "the-second-set-its-rate-when-made": (  # (a milestone at 0: the sequence puts the first's back)
+        lambda o: dn.SequentialLR(o, [dn.StepLR(o, 2, 0.5), dn.MultiStepLR(o, [0, 2], 0.5)], [3]),
+        lambda t, o: t.SequentialLR(o, [t.StepLR(o, 2, 0.5), t.MultiStepLR(o, [0, 2], 0.5)], [3])),
     "three-in-turn": (
         lambda o: dn.SequentialLR(o, [dn.ExponentialLR(o, 0.8), dn.StepLR(o, 2, 0.5),
                                       dn.LinearLR(o, 1.0, end_factor=0.2, total_iters=4)], [2, 5]),
