@@ -309,6 +309,10 @@ def test_sequential_gives_every_schedule_the_first_one_s_base_rate():
     both = dn.SequentialLR(sgd, [warm_up, decay], milestones=[2])
     assert both.base_lr == decay.base_lr == 1.0 and sgd.lr == 0.1
     assert [both.rate(e) for e in range(5)] == [0.1, 0.55, 1.0, 0.5, 0.25]
+    other = dn.SGD(0.2)  # made with another rate, then put at epoch 3 of the one above
+    again = dn.SequentialLR(other, [dn.LinearLR(other, 0.1, total_iters=2), dn.StepLR(other, 1, 0.5)], [2])
+    again.load_state_dict(both.state_dict() | {"epoch": 3})
+    assert [again.rate(e) for e in range(5)] == [both.rate(e) for e in range(5)] and other.lr == 0.5
 
 
 def test_exponential_refuses_a_gamma_of_0():
