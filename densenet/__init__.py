@@ -59,6 +59,7 @@ from .relu import ReLU
 from .rmsprop import RMSprop
 from .schedules import (
     CosineLR,
+    CosineRestartsLR,
     ExponentialLR,
     LinearLR,
     LRSchedule,
@@ -90,6 +91,7 @@ __all__ = [
     "Buffers",
     "Callback",
     "CosineLR",
+    "CosineRestartsLR",
     "CrossEntropyLoss",
     "Dense",
     "DivergenceError",

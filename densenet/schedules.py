@@ -214,6 +214,32 @@ class CosineLR(LRSchedule):
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
 
 
+class CosineRestartsLR(LRSchedule):
+    """``CosineLR``'s descent from the base rate to ``min_lr``, restarted: over ``epochs``
+    epochs, then over ``mult`` times as many, and so on (PyTorch's
+    ``CosineAnnealingWarmRestarts`` with ``T_0=epochs``, ``T_mult=mult``,
+    ``eta_min=min_lr``, stepped once an epoch).
+
+    Example:
+        >>> import densenet as dn
+        >>> sgd = dn.SGD(lr=1.0)
+        >>> [round(dn.CosineRestartsLR(sgd, epochs=2, mult=2).rate(e), 3) for e in range(7)]
+        [1.0, 0.5, 1.0, 0.854, 0.5, 0.146, 1.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, epochs: int, mult: int = 1, min_lr: float = 0.0) -> None:
+        super().__init__(optimizer)
+        self.epochs = positive_int(epochs, "CosineRestartsLR epochs")
+        self.mult = positive_int(mult, "CosineRestartsLR mult")
+        self.min_lr = hyperparameter(min_lr, "CosineRestartsLR", "min_lr", high=self.base_lr)
+
+    def rate(self, epoch: int) -> float:
+        done, period = epoch, self.epochs  # the epochs into the current period, and its length
+        while done >= period:
+            done, period = done - period, period * self.mult
+        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * done / period)) / 2
+
+
 class SequentialLR(LRSchedule):
     """Schedules in turn: ``schedules[i]`` from epoch ``milestones[i - 1]`` on (the first
     from 0), counting its epochs from there (PyTorch's ``SequentialLR``): a warm-up, then

@@ -58,6 +58,10 @@ EPOCH_SCHEDULES = {
     "linear-defaults": (lambda o: dn.LinearLR(o), lambda t, o: t.LinearLR(o)),
     "linear-decay": (lambda o: dn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6),
                      lambda t, o: t.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6)),
+    "restarts": (lambda o: dn.CosineRestartsLR(o, epochs=3, min_lr=1e-3),
+                 lambda t, o: t.CosineAnnealingWarmRestarts(o, T_0=3, eta_min=1e-3)),
+    "restarts-growing": (lambda o: dn.CosineRestartsLR(o, epochs=2, mult=2),
+                         lambda t, o: t.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2)),
     "warm-up-then-cosine": (
         lambda o: dn.SequentialLR(o, [dn.LinearLR(o, start_factor=0.1, total_iters=3),
                                       dn.CosineLR(o, epochs=7, min_lr=1e-3)], milestones=[3]),
@@ -315,6 +319,17 @@ def test_sequential_gives_every_schedule_the_first_one_s_base_rate():
     assert [again.rate(e) for e in range(5)] == [both.rate(e) for e in range(5)] and other.lr == 0.5
 
 
+@pytest.mark.parametrize("arguments, error, match", [
+    (dict(epochs=0), ValueError, "CosineRestartsLR epochs must be an integer >= 1"),
+    (dict(epochs=2.5), TypeError, "CosineRestartsLR epochs"),
+    (dict(epochs=2, mult=0), ValueError, "CosineRestartsLR mult must be an integer >= 1"),
+    (dict(epochs=2, min_lr=0.5), ValueError, r"CosineRestartsLR: invalid min_lr 0\.5; it must lie in \[0, "),
+])
+def test_restarts_refuse_bad_arguments_by_name(arguments, error, match):
+    with pytest.raises(error, match=match):
+        dn.CosineRestartsLR(dn.SGD(0.1), **arguments)
+
+
 def test_exponential_refuses_a_gamma_of_0():
     with pytest.raises(ValueError, match=r"ExponentialLR: invalid gamma 0"):
         dn.ExponentialLR(dn.SGD(0.1), gamma=0)
@@ -364,6 +379,7 @@ def test_a_bad_state_is_refused_by_name_and_changes_nothing(make, state, error, 
 
 @pytest.mark.parametrize("make, epochs", [
     (lambda o: dn.StepLR(o, 2, gamma=0.5), 3), (lambda o: dn.CosineLR(o, 8), 3), (_plateau, 3),
+    (lambda o: dn.CosineRestartsLR(o, 2, mult=2), 3),
     (_plateau, 0),  # (its best is inf, in the file too)
     (_cycle, 3), (lambda o: dn.OneCycleLR(o, max_lr=1.0), 0),  # (no fit yet: no total_steps)
     (lambda o: dn.SequentialLR(o, [dn.LinearLR(o, 0.5, total_iters=2), dn.StepLR(o, 1, 0.5)], [2]), 3),
