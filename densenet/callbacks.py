@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -87,6 +87,17 @@ def checked_monitor(owner: str, monitor: str) -> str:
     if monitor not in ("loss", "val_loss"):
         raise ValueError(f"{owner}: monitor must be 'loss' or 'val_loss', got {monitor!r}")
     return monitor
+
+
+def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...]:
+    """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
+    the learning-rate schedules); ``TypeError`` naming ``owner`` otherwise."""
+    schedules = tuple(schedules)
+    for schedule in schedules:
+        if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
+            raise TypeError(f"{owner}: schedules must be learning-rate schedules (with a state_dict), "
+                            f"got {type(schedule).__name__}")
+    return schedules
 
 
 def require_monitored(owner: str, monitor: str, params: Mapping[str, Any]) -> None:

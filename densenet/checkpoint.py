@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._validation import flag, positive_int
-from .callbacks import Callback, checked_monitor, require_monitored
+from .callbacks import Callback, checked_monitor, checked_schedules, require_monitored
 
 #: The fields a checkpoint's file name may hold.
 FIELDS = ("epoch", "loss", "val_loss")
@@ -86,11 +86,7 @@ class ModelCheckpoint(Callback):
         self.save_best_only = flag(save_best_only, "ModelCheckpoint", "save_best_only")
         self.every = positive_int(every, "ModelCheckpoint every")
         self.save_optimizer = flag(save_optimizer, "ModelCheckpoint", "save_optimizer")
-        self.schedules = tuple(schedules)
-        for schedule in self.schedules:  # (callbacks that can say where they are)
-            if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
-                raise TypeError(f"ModelCheckpoint: schedules must be learning-rate schedules (with a "
-                                f"state_dict), got {type(schedule).__name__}")
+        self.schedules = checked_schedules("ModelCheckpoint", schedules)
         self.epoch, self.best, self.best_epoch = 0, math.inf, 0
         self.last_path: str | None = None
 

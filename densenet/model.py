@@ -20,7 +20,7 @@ from . import init as _init
 from . import io
 from ._validation import as_bounded_matrix, as_sparse_rows, is_sparse, positive_int, sample_weights
 from .backend import blas_threads, magnitude_at_most, thread_count
-from .callbacks import Callback
+from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .kept import Kept
 from .loss import Loss, relative
@@ -678,11 +678,8 @@ class Sequential:
             raise TypeError(f"save: {error}") from None
         extra = {"state": self.state} if self.state.size else {}
         if schedules:
-            for schedule in schedules:  # (callbacks that can say where they are)
-                if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
-                    raise TypeError(f"save: schedules must be learning-rate schedules (with a state_dict), "
-                                    f"got {type(schedule).__name__}")
-            config["schedules"] = [{"type": type(s).__name__, "state": s.state_dict()} for s in schedules]
+            config["schedules"] = [{"type": type(s).__name__, "state": s.state_dict()}
+                                   for s in checked_schedules("save", schedules)]
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):
                 raise TypeError(f"save: optimizer must be a densenet Optimizer, "
