@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter
+from ._validation import flag, hyperparameter
 from .backend import Chunks, axpy_chunks
 from .optimizer import Optimizer, setting
 
@@ -30,15 +30,18 @@ class Adam(Optimizer):
         eps: added to the denominator, > 0.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient (``AdamW``
             decouples it instead).
+        amsgrad: divide by the root of the largest ``v`` so far rather than of ``v``
+            (AMSGrad), so that no weight's step grows as its gradients shrink.
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
 
         m = b1 m + (1 - b1) g               v = b2 v + (1 - b2) g * g
         params = params - lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
 
-    The moments ``m`` and ``v`` are flat vectors beside ``params``
-    (``state_dict``: ``exp_avg``, ``exp_avg_sq``); a step allocates nothing
-    after the first.
+    (with ``amsgrad``, ``u = max(u, v)`` and ``sqrt(u)`` in place of ``sqrt(v)``).
+    The moments ``m`` and ``v`` (and ``u``) are flat vectors beside ``params``
+    (``state_dict``: ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, PyTorch's names);
+    a step allocates nothing after the first.
 
     Example:
         >>> import numpy as np
@@ -48,8 +51,6 @@ class Adam(Optimizer):
         array([ 0.9, -0.9])
     """
 
-    STATE = ("exp_avg", "exp_avg_sq")
-
     #: Weight decay shrinks the parameters directly (AdamW) rather than joining the gradient.
     decoupled_weight_decay = False
 
@@ -57,12 +58,17 @@ class Adam(Optimizer):
     betas = setting("betas", _betas)
     eps = setting("eps", partial(hyperparameter, low_open=True))
     weight_decay = setting("weight_decay", hyperparameter)
+    amsgrad = setting("amsgrad", flag, default=False)
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(lr)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
         self._work: _Work | None = None
+
+    @property
+    def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg", "exp_avg_sq")
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         state = self.state(params)
@@ -88,6 +94,9 @@ class Adam(Optimizer):
         np.multiply(g, g, out=tmp)  # v = b2 v + (1 - b2) g g
         np.multiply(v, b2, out=v)
         work.axpy(work.tmp_into_v, 1.0 - b2)
+        if self.amsgrad:
+            v = state["max_exp_avg_sq"]
+            np.maximum(v, state["exp_avg_sq"], out=v)
         # lr / (1 - b1**t) * m / (sqrt(v) / c + eps) with c = sqrt(1 - b2**t), as
         # (lr c / (1 - b1**t)) * m / (sqrt(v) + eps c): two passes fewer
         c = math.sqrt(1.0 - b2 ** t)
@@ -103,7 +112,7 @@ class Adam(Optimizer):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay})")
+                f"weight_decay={self.weight_decay}" + (", amsgrad=True)" if self.amsgrad else ")"))
 
 
 class _Work:

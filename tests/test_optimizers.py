@@ -20,6 +20,8 @@ STATEFUL = {
     "nesterov": lambda: dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda: dn.Adam(0.01),
     "adamw": lambda: dn.AdamW(0.01),
+    "amsgrad": lambda: dn.Adam(0.01, weight_decay=1e-3, amsgrad=True),
+    "adamw_amsgrad": lambda: dn.AdamW(0.01, amsgrad=True),
     "rmsprop": lambda: dn.RMSprop(0.01, weight_decay=1e-3),
     "rmsprop_centered": lambda: dn.RMSprop(0.01, momentum=0.9, centered=True),
 }
@@ -64,6 +66,7 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.Adam(eps=0.0), ValueError, r"Adam: invalid eps 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.AdamW(lr=-1.0), ValueError, "AdamW: invalid learning rate -1.0"),
     (lambda: dn.AdamW(weight_decay=-1e-2), ValueError, "AdamW: invalid weight_decay -0.01"),
+    (lambda: dn.AdamW(amsgrad=None), TypeError, "AdamW: amsgrad must be True or False, got None"),
     (lambda: dn.RMSprop(alpha=1.0), ValueError, r"RMSprop: invalid alpha 1\.0; it must lie in \[0, 1\)"),
     (lambda: dn.RMSprop(eps=0), ValueError, r"RMSprop: invalid eps 0; it must lie in \(0, inf\)"),
     (lambda: dn.RMSprop(momentum=-0.1), ValueError, r"RMSprop: invalid momentum -0\.1"),
@@ -106,6 +109,8 @@ def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name,
 
 @pytest.mark.parametrize("name, changes", [
     ("adam", ADAM_CHANGES), ("adamw", ADAM_CHANGES),
+    ("adam", [*ADAM_CHANGES, ("amsgrad", True), ("betas", (0.9, 0.5)), ("amsgrad", False)]),
+    ("amsgrad", [("amsgrad", False), ("betas", (0.5, 0.9)), ("amsgrad", True)]),
     ("rmsprop_centered", [("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.0),
                           ("centered", False), ("momentum", 0.9), ("centered", True)]),
 ])
@@ -190,6 +195,32 @@ def test_rmsprop_step_written_out_by_hand(momentum, centered):
     assert_allclose(state["square_avg"], v, rtol=1e-15)
     if centered:
         assert_allclose(state["grad_avg"], a, rtol=1e-15)
+
+
+@pytest.mark.parametrize("kind", [dn.Adam, dn.AdamW])
+def test_amsgrad_step_written_out_by_hand(kind):
+    """AMSGrad divides by the root of the largest second moment so far (not bias-corrected
+    again: PyTorch's rule); the gradients shrink, so that maximum is not the latest moment."""
+    params = np.array([1.0, -2.0, 0.5])
+    adam = kind(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.05, amsgrad=True)
+    m, v, top = np.zeros(3), np.zeros(3), np.zeros(3)
+    want = params.copy()
+    for t, scale in enumerate((4.0, 1.0, 0.25), start=1):
+        grads = scale * np.array([0.5, 0.25, -4.0])
+        g = grads if kind is dn.AdamW else grads + 0.05 * want
+        if kind is dn.AdamW:
+            want = want * (1 - 0.1 * 0.05)
+        m = m + 0.2 * (g - m)
+        v = 0.9 * v + 0.1 * g * g
+        top = np.maximum(top, v)
+        want = want - 0.1 / (1 - 0.8 ** t) * m / (np.sqrt(top) / np.sqrt(1 - 0.9 ** t) + 1e-3)
+        adam.step(params, grads)
+    assert (top > v).all()
+    assert_allclose(params, want, rtol=1e-15)
+    state = adam.state_dict()
+    assert set(state) == {"steps", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    assert_allclose(state["max_exp_avg_sq"], top, rtol=1e-15)
+    assert_allclose(state["exp_avg_sq"], v, rtol=1e-15)
 
 
 def test_adamw_decouples_the_weight_decay():
@@ -340,6 +371,7 @@ def test_steps_allocate_nothing_for_every_optimizer(name, dtype):
     (lambda: dn.Adam(0.01), 3),                       # m, v and one work vector
     (lambda: dn.AdamW(0.01, weight_decay=0.1), 3),    # its decay shrinks params in place
     (lambda: dn.Adam(0.01, weight_decay=0.1), 4),     # and grads + wd * params
+    (lambda: dn.Adam(0.01, amsgrad=True), 4),         # and the largest v so far
 ])
 def test_adam_keeps_three_vectors_beside_the_parameters_four_with_l2(make, vectors):
     params, grads = np.zeros(1 << 16), np.full(1 << 16, 0.5)
