@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import init
+from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
 from .backend import get_num_threads, set_num_threads, threads
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see th
     from . import onnx, reference, tutorial
 
 __all__ = [
+    "Adagrad",
     "Adam",
     "AdamW",
     "BCELoss",

@@ -145,11 +145,16 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------------------
 
+    def initial_state(self, name: str) -> float:
+        """The value every element of the state vector ``name`` starts at: 0 (an
+        optimiser whose state starts elsewhere says so here)."""
+        return 0.0
+
     def state(self, params: NDArray[Any]) -> dict[str, NDArray[Any]]:
-        """The state vectors for ``params`` (allocated as zeros on the first step, and when a
-        setting adds one); raises ``ValueError`` if the state belongs to another model's
+        """The state vectors for ``params`` (allocated on the first step, and when a setting
+        adds one, at ``initial_state``); raises ``ValueError`` if the state belongs to another model's
         parameters. A vector a setting took out of ``STATE`` is dropped: switched on again,
-        it starts at zeros, as a new optimiser's would."""
+        it starts afresh, as a new optimiser's would."""
         names = self.STATE
         if params is not self._model or names != self._names:  # (a setting may add or drop one)
             for name in self._state.keys() - set(names):
@@ -161,7 +166,7 @@ class Optimizer:
             for name in names:
                 kept = self._state.get(name)
                 if kept is None:
-                    self._state[name] = np.zeros_like(params)
+                    self._state[name] = np.full_like(params, self.initial_state(name))
                 elif kept.shape != params.shape:
                     raise ValueError(f"{type(self).__name__}: its state is for {kept.size} parameters, "
                                      f"but the model has {params.size}")
@@ -218,7 +223,7 @@ class Optimizer:
                 self._state[name] = np.array(vector)
         for name in set(self.STATE) - set(vectors):  # no state yet: it starts afresh
             if name in self._state:
-                self._state[name][...] = 0
+                self._state[name][...] = self.initial_state(name)
         self.steps = int(steps)
 
     def __getstate__(self) -> dict[str, Any]:

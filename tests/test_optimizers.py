@@ -23,6 +23,7 @@ STATEFUL = {
     "amsgrad": lambda: dn.Adam(0.01, weight_decay=1e-3, amsgrad=True),
     "adamw_amsgrad": lambda: dn.AdamW(0.01, amsgrad=True),
     "rmsprop": lambda: dn.RMSprop(0.01, weight_decay=1e-3),
+    "adagrad": lambda: dn.Adagrad(0.05, lr_decay=0.01, weight_decay=1e-3, initial_accumulator_value=0.1),
     "rmsprop_centered": lambda: dn.RMSprop(0.01, momentum=0.9, centered=True),
 }
 
@@ -36,7 +37,7 @@ def data(seed=0):
     return X, rng.uniform(size=(30, 2))
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_the_defaults_are_pytorch_s(name):
     """Every argument is one of PyTorch's, with its default."""
     torch = pytest.importorskip("torch")
@@ -72,6 +73,11 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.RMSprop(momentum=-0.1), ValueError, r"RMSprop: invalid momentum -0\.1"),
     (lambda: dn.RMSprop(lr=0), ValueError, "RMSprop: invalid learning rate 0"),
     (lambda: dn.RMSprop(centered=1), TypeError, "RMSprop: centered must be True or False"),
+    (lambda: dn.Adagrad(lr_decay=-1), ValueError, r"Adagrad: invalid lr_decay -1; it must lie in \[0, inf\)"),
+    (lambda: dn.Adagrad(initial_accumulator_value=-0.5), ValueError,
+     r"Adagrad: invalid initial_accumulator_value -0\.5"),
+    (lambda: dn.Adagrad(eps=0.0), ValueError, r"Adagrad: invalid eps 0\.0; it must lie in \(0, inf\)"),
+    (lambda: dn.Adagrad(weight_decay="0"), TypeError, "Adagrad: weight_decay must be a real number"),
 ])
 def test_bad_hyperparameters_are_refused(make, error, message):
     with pytest.raises(error, match=message):
@@ -111,6 +117,8 @@ def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name,
     ("adam", ADAM_CHANGES), ("adamw", ADAM_CHANGES),
     ("adam", [*ADAM_CHANGES, ("amsgrad", True), ("betas", (0.9, 0.5)), ("amsgrad", False)]),
     ("amsgrad", [("amsgrad", False), ("betas", (0.5, 0.9)), ("amsgrad", True)]),
+    ("adagrad", [("lr_decay", 0.5), ("eps", 1e-2), ("weight_decay", 0.0), ("initial_accumulator_value", 3.0),
+                 ("weight_decay", 0.3)]),
     ("rmsprop_centered", [("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.0),
                           ("centered", False), ("momentum", 0.9), ("centered", True)]),
 ])
@@ -221,6 +229,34 @@ def test_amsgrad_step_written_out_by_hand(kind):
     assert set(state) == {"steps", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
     assert_allclose(state["max_exp_avg_sq"], top, rtol=1e-15)
     assert_allclose(state["exp_avg_sq"], v, rtol=1e-15)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5])
+def test_adagrad_step_written_out_by_hand(weight_decay):
+    params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
+    adagrad = dn.Adagrad(lr=0.1, lr_decay=0.25, weight_decay=weight_decay, initial_accumulator_value=0.3,
+                         eps=1e-3)
+    total = np.full(3, 0.3)
+    want = params.copy()
+    for t in (1, 2, 3):
+        g = grads + weight_decay * want
+        total = total + g * g
+        want = want - 0.1 / (1 + (t - 1) * 0.25) * g / (np.sqrt(total) + 1e-3)
+        adagrad.step(params, grads)
+    assert_allclose(params, want, rtol=1e-15)
+    state = adagrad.state_dict()
+    assert set(state) == {"steps", "sum"} and state["steps"] == 3
+    assert_allclose(state["sum"], total, rtol=1e-15)
+
+
+def test_adagrad_s_sums_start_afresh_at_the_initial_value():
+    """A state without the sums (``{"steps": 0}``) puts them back where a new optimiser's
+    start, not at 0."""
+    params, grads = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    adagrad = dn.Adagrad(lr=0.1, initial_accumulator_value=2.0)
+    adagrad.step(params, grads)
+    adagrad.load_state_dict({"steps": 0})
+    assert_array_equal(adagrad.state_dict()["sum"], [2.0, 2.0])
 
 
 def test_adamw_decouples_the_weight_decay():

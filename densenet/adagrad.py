@@ -1,0 +1,101 @@
+"""``Adagrad``: each weight's steps scaled by the root of its summed squared gradients."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import hyperparameter
+from .backend import scaled_add
+from .optimizer import Optimizer, setting
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad, with PyTorch's update rule.
+
+    Args:
+        lr: the learning rate, finite and > 0 (default 0.01, PyTorch's).
+        lr_decay: ``d`` >= 0: step ``t`` takes the rate ``lr / (1 + (t - 1) d)``.
+        weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        initial_accumulator_value: where the sums of squares start, >= 0.
+        eps: added to the denominator, > 0 (default 1e-10).
+
+    Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
+
+        s = s + g * g
+        params = params - lr / (1 + (t - 1) d) * g / (sqrt(s) + eps)
+
+    so a weight whose gradients have been large moves less. The sums ``s`` are a flat
+    vector beside ``params`` (``state_dict``: ``sum``, PyTorch's name); a step allocates
+    nothing after the first.
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = np.array([1.0, -1.0]), np.array([0.5, -2.0])
+        >>> Adagrad(lr=0.1).step(params, grads)   # the first step moves each weight by lr
+        >>> params
+        array([ 0.9, -0.9])
+    """
+
+    STATE = ("sum",)
+
+    # read at every step: a schedule may change them between steps
+    lr_decay = setting("lr_decay", hyperparameter)
+    weight_decay = setting("weight_decay", hyperparameter)
+    initial_accumulator_value = setting("initial_accumulator_value", hyperparameter)
+    eps = setting("eps", partial(hyperparameter, low_open=True))
+
+    def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        super().__init__(lr)
+        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.initial_accumulator_value = initial_accumulator_value
+        self._work: _Work | None = None
+
+    def initial_state(self, name: str) -> float:
+        return self.initial_accumulator_value
+
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        total = self.state(params)["sum"]
+        work = self._work
+        decays = bool(self.weight_decay)
+        if work is None or not work.made_for(params, grads, decays):
+            work = self._work = _Work(params, grads, decays)
+        g, tmp = work.g, work.tmp
+        if decays:
+            np.multiply(params, self.weight_decay, out=g)
+            np.add(g, grads, out=g)
+        self.steps += 1
+        np.multiply(g, g, out=tmp)
+        np.add(total, tmp, out=total)
+        np.sqrt(total, out=tmp)
+        np.add(tmp, self.eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        work.tmp_into_params(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_work"] = None
+        return state
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={getattr(self, name)}" for name in (
+            "lr_decay", "weight_decay", "initial_accumulator_value") if getattr(self, name))
+        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps})"
+
+
+class _Work:
+    """Adagrad's work vectors for one pair of arrays, and whether it decays the weights."""
+
+    def __init__(self, params: NDArray[Any], grads: NDArray[Any], decays: bool) -> None:
+        self.arrays, self.decays = (params, grads), decays
+        self.tmp = np.empty_like(params)
+        self.g = np.empty_like(params) if decays else grads  # grads + wd params
+        self.tmp_into_params = scaled_add(params, self.tmp)
+
+    def made_for(self, params: NDArray[Any], grads: NDArray[Any], decays: bool) -> bool:
+        """Whether it was made for these arrays (by identity) and weight decay or not."""
+        return decays == self.decays and params is self.arrays[0] and grads is self.arrays[1]
