@@ -10,15 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter
-from .backend import Chunks, axpy_chunks
+from .moments import Moments, beta_pair
 from .optimizer import Optimizer, setting
-
-
-def _betas(betas: object, owner: str, name: str) -> tuple[float, float]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"{owner}: betas must be a pair (b1, b2), got {betas!r}")
-    b1, b2 = (hyperparameter(b, owner, f"beta{i + 1}", high=1.0, high_open=True) for i, b in enumerate(betas))
-    return b1, b2
 
 
 class Adam(Optimizer):
@@ -55,7 +48,7 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     # read at every step: a schedule may change them between steps
-    betas = setting("betas", _betas)
+    betas = setting("betas", beta_pair)
     eps = setting("eps", partial(hyperparameter, low_open=True))
     weight_decay = setting("weight_decay", hyperparameter)
     amsgrad = setting("amsgrad", flag, default=False)
@@ -64,7 +57,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(lr)
         self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
-        self._work: _Work | None = None
+        self._work: Moments | None = None
 
     @property
     def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
@@ -75,35 +68,26 @@ class Adam(Optimizer):
         m, v = state["exp_avg"], state["exp_avg_sq"]
         work = self._work
         coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
-        if work is None or work.coupled != coupled or any(
-                a is not b for a, b in zip(work.arrays, (params, grads, m, v))):
-            work = self._work = _Work(params, grads, m, v, coupled)
+        if work is None or not work.made_for(params, grads, m, v, coupled):
+            work = self._work = Moments(params, grads, m, v, coupled)
         b1, b2 = self.betas
-        lr, wd = self._lr, self.weight_decay
+        lr = self._lr
         self.steps += 1
         t = self.steps
-        g, tmp = grads, work.tmp
-        if wd and self.decoupled_weight_decay:
-            np.multiply(params, 1.0 - lr * wd, out=params)
-        elif wd:
-            g = work.g
-            np.multiply(params, wd, out=g)
-            np.add(g, grads, out=g)
-        np.multiply(m, b1, out=m)  # m = b1 m + (1 - b1) g: two passes over three vectors, not four
-        work.axpy(work.g_into_m, 1.0 - b1)
-        np.multiply(g, g, out=tmp)  # v = b2 v + (1 - b2) g g
-        np.multiply(v, b2, out=v)
-        work.axpy(work.tmp_into_v, 1.0 - b2)
+        work.decay(self.weight_decay, lr)
+        work.first(b1)
+        work.second(b2)
         if self.amsgrad:
             v = state["max_exp_avg_sq"]
             np.maximum(v, state["exp_avg_sq"], out=v)
         # lr / (1 - b1**t) * m / (sqrt(v) / c + eps) with c = sqrt(1 - b2**t), as
         # (lr c / (1 - b1**t)) * m / (sqrt(v) + eps c): two passes fewer
         c = math.sqrt(1.0 - b2 ** t)
+        tmp = work.tmp
         np.sqrt(v, out=tmp)
         np.add(tmp, self.eps * c, out=tmp)
         np.divide(m, tmp, out=tmp)
-        work.axpy(work.tmp_into_params, -lr * c / (1.0 - b1 ** t))
+        work.tmp_to_params(-lr * c / (1.0 - b1 ** t))
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -113,29 +97,3 @@ class Adam(Optimizer):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
                 f"weight_decay={self.weight_decay}" + (", amsgrad=True)" if self.amsgrad else ")"))
-
-
-class _Work:
-    """Adam's work vectors for one pair of arrays, and ``y += a * x`` for ``(x, y)`` each of
-    ``(g, m)``, ``(tmp, v)`` and ``(tmp, params)``: chunked BLAS axpy where the arrays allow
-    it (one pass)."""
-
-    def __init__(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
-                 coupled: bool) -> None:
-        self.arrays, self.coupled = (params, grads, m, v), coupled
-        self.tmp = np.empty_like(params)
-        self.g = np.empty_like(params) if coupled else self.tmp  # grads + wd params
-        g = self.g if coupled else grads
-        self.g_into_m = (g, m, axpy_chunks(m, g))
-        self.tmp_into_v = (self.tmp, v, axpy_chunks(v, self.tmp))
-        self.tmp_into_params = (self.tmp, params, axpy_chunks(params, self.tmp))
-
-    def axpy(self, pair: tuple[NDArray[Any], NDArray[Any], Chunks | None], a: float) -> None:
-        x, y, chunks = pair
-        if chunks is None:  # tmp is scratch until the next pass writes it
-            np.multiply(x, a, out=self.tmp)
-            np.add(y, self.tmp, out=y)
-            return
-        axpy, pieces = chunks
-        for x_part, y_part in pieces:
-            axpy(x_part, y_part, a=a)

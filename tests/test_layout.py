@@ -27,7 +27,7 @@ LAYERS = [
     ("loss protocol", {"loss"}),
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("loss variants", {"smooth_l1"}),
-    ("optimizer protocol", {"optimizer"}),
+    ("optimizer protocol", {"optimizer", "moments"}),
     ("optimizers", {"sgd", "adam", "rmsprop", "adagrad"}),
     ("optimizer variants", {"adamw", "lbfgs"}),
     ("training step", {"plan"}),
