@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from . import init
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
 from .adamw import AdamW
 from .backend import get_num_threads, set_num_threads, threads
 from .batchnorm import BatchNorm1d
@@ -53,9 +54,11 @@ from .loss import Loss
 from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
+from .nadam import NAdam
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
 from .prelu import PReLU
+from .radam import RAdam
 from .relu import ReLU
 from .rmsprop import RMSprop
 from .schedules import (
@@ -86,6 +89,7 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see th
 __all__ = [
     "Adagrad",
     "Adam",
+    "Adamax",
     "AdamW",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -115,12 +119,14 @@ __all__ = [
     "MSELoss",
     "ModelCheckpoint",
     "MultiStepLR",
+    "NAdam",
     "Module",
     "OneCycleLR",
     "Optimizer",
     "Passes",
     "PReLU",
     "PoissonNLLLoss",
+    "RAdam",
     "RMSprop",
     "ReLU",
     "ReduceLROnPlateau",

@@ -685,9 +685,11 @@ class Sequential:
                 raise TypeError(f"save: optimizer must be a densenet Optimizer, "
                                 f"got {type(optimizer).__name__}")
             state = optimizer.state_dict()
-            config["optimizer"] = {"type": type(optimizer).__name__, "lr": optimizer.lr,
-                                   "steps": state.pop("steps")}
+            config["optimizer"] = {"type": type(optimizer).__name__, "lr": optimizer.lr}
             for name, vector in state.items():
+                if not isinstance(vector, np.ndarray):  # the step count and the numbers: JSON
+                    config["optimizer"][name] = vector
+                    continue
                 if vector.shape != self.params.shape:
                     raise ValueError(f"save: {optimizer!r} holds state for {vector.size} parameters, "
                                      f"not this model's {self.params.size}")
@@ -788,7 +790,8 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     if saved.get("type") != type(optimizer).__name__:
         raise ValueError(f"load: {where} holds the state of {saved.get('type')!r}, not of {optimizer!r}")
     prefix = "optimizer."
-    state = {"steps": saved.get("steps"),
+    state = {"steps": saved.get("steps"),  # and any numbers the optimiser keeps, then its vectors
+             **{name: v for name, v in saved.items() if name not in ("type", "lr")},
              **{name[len(prefix):]: v for name, v in extra.items() if name.startswith(prefix)}}
     lr: Any = saved.get("lr")  # whatever the file holds: the setter checks it
     try:

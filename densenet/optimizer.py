@@ -17,8 +17,8 @@ densenet knows which optimiser it is; what it needs goes through:
   gradient into ``buffer`` inside its backward pass, update ``params`` itself
   and only ``count_step()``;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
-  (momentum, moment estimates: flat vectors beside ``params``, and a step
-  count), copied out and put back, so that ``fit`` can undo a diverging epoch
+  (momentum, moment estimates: flat vectors beside ``params``; a step count
+  and any running numbers), copied out and put back, so that ``fit`` can undo a diverging epoch
   and a saved run can resume exactly.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
@@ -32,13 +32,14 @@ model, and stepping another array with that state is an error, not a silent mix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import learning_rate
+from ._validation import hyperparameter, learning_rate
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
@@ -75,6 +76,10 @@ class Optimizer:
 
     #: The names of the state vectors (each a flat vector shaped like ``params``).
     STATE: tuple[str, ...] = ()
+
+    #: The names of the state's numbers besides ``steps`` (float attributes of the
+    #: optimiser, each starting at ``initial_state(name)``): ``state_dict`` holds them too.
+    SCALARS: tuple[str, ...] = ()
 
     #: How many times a setting (a hyperparameter other than ``lr``, see ``setting``) was
     #: set: ``fit`` rebuilds its planned steps when it changes during training.
@@ -176,10 +181,12 @@ class Optimizer:
         return self._state
 
     def state_dict(self, out: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A copy of the optimiser's state: ``steps`` and its state vectors. Given
+        """A copy of the optimiser's state: ``steps``, its ``SCALARS`` and its state vectors. Given
         ``out`` (an earlier result), its arrays are reused: nothing is allocated."""
         result: dict[str, Any] = {} if out is None else out
         result["steps"] = self.steps
+        for name in self.SCALARS:
+            result[name] = float(getattr(self, name))
         for name in self.STATE:
             if name not in self._state:
                 result.pop(name, None)
@@ -198,16 +205,18 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Put back a state that ``state_dict`` returned (or a saved file held)."""
-        unknown = set(state) - {"steps", *self.STATE}
+        unknown = set(state) - {"steps", *self.SCALARS, *self.STATE}
         if unknown:
             raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}; "
-                             f"its state is {['steps', *self.STATE]}")
+                             f"its state is {['steps', *self.SCALARS, *self.STATE]}")
         if "steps" not in state:
             raise ValueError(f"{type(self).__name__}: the state has no 'steps' "
                              "(state_dict() always holds it)")
         steps = state["steps"]
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"{type(self).__name__}: steps must be an integer >= 0, got {steps!r}")
+        scalars = {name: hyperparameter(state[name], type(self).__name__, name, low=-math.inf)
+                   if name in state else self.initial_state(name) for name in self.SCALARS}
         vectors = {name: np.asarray(state[name]) for name in self.STATE if name in state}
         sizes = {v.shape for v in vectors.values()}
         if any(v.ndim != 1 or v.dtype.kind != "f" for v in vectors.values()) or len(sizes) > 1:
@@ -224,6 +233,8 @@ class Optimizer:
         for name in set(self.STATE) - set(vectors):  # no state yet: it starts afresh
             if name in self._state:
                 self._state[name][...] = self.initial_state(name)
+        for name, value in scalars.items():
+            setattr(self, name, value)
         self.steps = int(steps)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def test_each_epoch_writes_the_model_as_it_is_then(tmp_path):
 @pytest.mark.parametrize("make", [
     lambda: dn.Adam(0.01), lambda: dn.SGD(0.05, momentum=0.9, nesterov=True),
     lambda: dn.RMSprop(0.005, momentum=0.5, centered=True), lambda: dn.SGD(0.05),
-], ids=["adam", "nesterov", "rmsprop", "sgd"])
+    lambda: dn.NAdam(0.01, weight_decay=1e-3),
+], ids=["adam", "nesterov", "rmsprop", "sgd", "nadam"])
 def test_a_fit_stopped_and_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_path, make):
     X, y = _data()
     whole = _model()

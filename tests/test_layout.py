@@ -28,7 +28,7 @@ LAYERS = [
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("loss variants", {"smooth_l1"}),
     ("optimizer protocol", {"optimizer", "moments"}),
-    ("optimizers", {"sgd", "adam", "rmsprop", "adagrad"}),
+    ("optimizers", {"sgd", "adam", "rmsprop", "adagrad", "radam", "nadam", "adamax"}),
     ("optimizer variants", {"adamw", "lbfgs"}),
     ("training step", {"plan"}),
     ("callbacks", {"callbacks"}),

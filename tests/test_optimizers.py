@@ -23,6 +23,10 @@ STATEFUL = {
     "amsgrad": lambda: dn.Adam(0.01, weight_decay=1e-3, amsgrad=True),
     "adamw_amsgrad": lambda: dn.AdamW(0.01, amsgrad=True),
     "rmsprop": lambda: dn.RMSprop(0.01, weight_decay=1e-3),
+    "radam": lambda: dn.RAdam(0.01, betas=(0.9, 0.9), weight_decay=1e-3),
+    "nadam": lambda: dn.NAdam(0.01, weight_decay=1e-3, momentum_decay=0.1),
+    "nadam_decoupled": lambda: dn.NAdam(0.01, weight_decay=1e-3, decoupled_weight_decay=True),
+    "adamax": lambda: dn.Adamax(0.01, weight_decay=1e-3),
     "adagrad": lambda: dn.Adagrad(0.05, lr_decay=0.01, weight_decay=1e-3, initial_accumulator_value=0.1),
     "rmsprop_centered": lambda: dn.RMSprop(0.01, momentum=0.9, centered=True),
 }
@@ -37,7 +41,7 @@ def data(seed=0):
     return X, rng.uniform(size=(30, 2))
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "RAdam", "NAdam", "Adamax"])
 def test_the_defaults_are_pytorch_s(name):
     """Every argument is one of PyTorch's, with its default."""
     torch = pytest.importorskip("torch")
@@ -78,6 +82,13 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
      r"Adagrad: invalid initial_accumulator_value -0\.5"),
     (lambda: dn.Adagrad(eps=0.0), ValueError, r"Adagrad: invalid eps 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.Adagrad(weight_decay="0"), TypeError, "Adagrad: weight_decay must be a real number"),
+    (lambda: dn.RAdam(betas=(0.9, 1.0)), ValueError, r"RAdam: invalid beta2 1\.0; it must lie in \[0, 1\)"),
+    (lambda: dn.RAdam(decoupled_weight_decay="no"), TypeError,
+     "RAdam: decoupled_weight_decay must be True or False"),
+    (lambda: dn.NAdam(momentum_decay=-1e-3), ValueError, r"NAdam: invalid momentum_decay -0\.001"),
+    (lambda: dn.NAdam(eps=-1.0), ValueError, r"NAdam: invalid eps -1\.0; it must lie in \(0, inf\)"),
+    (lambda: dn.Adamax(betas=[0.9]), TypeError, r"Adamax: betas must be a pair \(b1, b2\), got \[0\.9\]"),
+    (lambda: dn.Adamax(lr=float("inf")), ValueError, "Adamax: invalid learning rate inf"),
 ])
 def test_bad_hyperparameters_are_refused(make, error, message):
     with pytest.raises(error, match=message):
@@ -117,6 +128,9 @@ def test_a_hyperparameter_set_later_is_checked_as_in_the_constructor(make, name,
     ("adam", ADAM_CHANGES), ("adamw", ADAM_CHANGES),
     ("adam", [*ADAM_CHANGES, ("amsgrad", True), ("betas", (0.9, 0.5)), ("amsgrad", False)]),
     ("amsgrad", [("amsgrad", False), ("betas", (0.5, 0.9)), ("amsgrad", True)]),
+    ("radam", [*ADAM_CHANGES, ("decoupled_weight_decay", True)]),
+    ("nadam", [*ADAM_CHANGES, ("momentum_decay", 0.5), ("decoupled_weight_decay", True)]),
+    ("adamax", ADAM_CHANGES),
     ("adagrad", [("lr_decay", 0.5), ("eps", 1e-2), ("weight_decay", 0.0), ("initial_accumulator_value", 3.0),
                  ("weight_decay", 0.3)]),
     ("rmsprop_centered", [("alpha", 0.5), ("eps", 1e-2), ("weight_decay", 0.3), ("momentum", 0.0),
@@ -259,6 +273,86 @@ def test_adagrad_s_sums_start_afresh_at_the_initial_value():
     assert_array_equal(adagrad.state_dict()["sum"], [2.0, 2.0])
 
 
+@pytest.mark.parametrize("b2, rectified_from", [(0.9, 6), (0.999, 6), (0.5, None)])
+def test_radam_step_written_out_by_hand(b2, rectified_from):
+    """As SGD with momentum while ``v`` has averaged too few gradients (``r_t <= 5``:
+    always for ``b2 = 0.5``), then as Adam with the rectified rate."""
+    params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
+    radam = dn.RAdam(lr=0.1, betas=(0.8, b2), eps=1e-3, weight_decay=0.5)
+    m, v, rho = np.zeros(3), np.zeros(3), 2 / (1 - b2) - 1
+    want, rectified = params.copy(), []
+    for t in range(1, 9):
+        g = grads + 0.5 * want
+        m = 0.8 * m + 0.2 * g
+        v = b2 * v + (1 - b2) * g * g
+        rho_t = rho - 2 * t * b2 ** t / (1 - b2 ** t)
+        if rho_t > 5:
+            rectified.append(t)
+            q = np.sqrt((rho_t - 4) * (rho_t - 2) * rho / ((rho - 4) * (rho - 2) * rho_t))
+            want = want - 0.1 * q / (1 - 0.8 ** t) * m * np.sqrt(1 - b2 ** t) / (np.sqrt(v) + 1e-3)
+        else:
+            want = want - 0.1 / (1 - 0.8 ** t) * m
+        radam.step(params, grads)
+        assert_allclose(params, want, rtol=1e-14)
+    assert rectified[:1] == ([rectified_from] if rectified_from else [])
+
+
+def test_nadam_step_written_out_by_hand():
+    params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
+    nadam = dn.NAdam(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5, momentum_decay=0.2)
+    m, v, product = np.zeros(3), np.zeros(3), 1.0
+    want = params.copy()
+    for t in (1, 2, 3):
+        g = grads + 0.5 * want
+        mu, mu_next = (0.8 * (1 - 0.5 * 0.96 ** (k * 0.2)) for k in (t, t + 1))
+        product *= mu
+        m = 0.8 * m + 0.2 * g
+        v = 0.9 * v + 0.1 * g * g
+        d = np.sqrt(v / (1 - 0.9 ** t)) + 1e-3
+        want = want - 0.1 * (1 - mu) / (1 - product) * g / d - 0.1 * mu_next / (1 - product * mu_next) * m / d
+        nadam.step(params, grads)
+    assert_allclose(params, want, rtol=1e-14)
+    state = nadam.state_dict()
+    assert set(state) == {"steps", "mu_product", "exp_avg", "exp_avg_sq"}
+    assert state["mu_product"] == pytest.approx(product, rel=1e-15)
+    assert nadam.mu_product == state["mu_product"]
+
+
+def test_adamax_step_written_out_by_hand():
+    params = np.array([1.0, -2.0, 0.5])
+    adamax = dn.Adamax(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)
+    m, u = np.zeros(3), np.zeros(3)
+    want = params.copy()
+    for t, scale in enumerate((1.0, 4.0, 0.01), start=1):  # u keeps the largest, decayed
+        grads = scale * np.array([0.5, 0.25, -4.0])
+        g = grads + 0.5 * want
+        m = 0.8 * m + 0.2 * g
+        u = np.maximum(0.9 * u, np.abs(g) + 1e-3)
+        want = want - 0.1 / (1 - 0.8 ** t) * m / u
+        adamax.step(params, grads)
+    assert_allclose(params, want, rtol=1e-15)
+    state = adamax.state_dict()
+    assert set(state) == {"steps", "exp_avg", "exp_inf"}
+    assert_allclose(state["exp_inf"], u, rtol=1e-15)
+
+
+def test_a_scalar_state_is_checked_and_starts_afresh_when_missing():
+    """NAdam's running product is state: refused by name if it is no finite number (the
+    optimiser unchanged), and back at 1 (a new optimiser's) in a state without it."""
+    params, grads = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    nadam = dn.NAdam(lr=0.1)
+    nadam.step(params, grads)
+    kept = nadam.state_dict()
+    for bad, error in ((float("nan"), ValueError), ("0.5", TypeError), (None, TypeError)):
+        with pytest.raises(error, match="NAdam: .*mu_product"):
+            nadam.load_state_dict({**kept, "mu_product": bad})
+        assert nadam.mu_product == kept["mu_product"] < 1 and nadam.steps == 1
+    with pytest.raises(ValueError, match=r"NAdam has no state \['mu'\]; its state is \['steps', 'mu_prod"):
+        nadam.load_state_dict({**kept, "mu": 0.5})
+    nadam.load_state_dict({"steps": 0})
+    assert nadam.mu_product == 1.0
+
+
 def test_adamw_decouples_the_weight_decay():
     params, grads = np.array([2.0]), np.array([0.0])
     dn.AdamW(lr=0.1, weight_decay=0.5).step(params, grads)
@@ -321,11 +415,13 @@ def test_a_float64_state_goes_on_in_float32_for_a_float32_model(name):
     model.fit(X, y, optimizer=opt, epochs=2, batch_size=16, seed=0)
     state = opt.state_dict()
     runs = []
-    for given in (state, {k: v.astype(np.float32) if k != "steps" else v for k, v in state.items()}):
+    vectors = [k for k, v in state.items() if isinstance(v, np.ndarray)]  # (not the step count, or NAdam's
+    assert vectors                                                       # running product)
+    for given in (state, {k: state[k].astype(np.float32) if k in vectors else state[k] for k in state}):
         twin, twin_opt = model.clone(np.float32), STATEFUL[name]()
         twin_opt.load_state_dict(given)
         twin.fit(X, y, optimizer=twin_opt, epochs=2, batch_size=16, seed=1)
-        assert {v.dtype for k, v in twin_opt.state_dict().items() if k != "steps"} == {np.dtype(np.float32)}
+        assert {twin_opt.state_dict()[k].dtype for k in vectors} == {np.dtype(np.float32)}
         runs.append(twin.params)
     assert_array_equal(runs[0], runs[1])
 

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .torch_twin import torch_flat_params, torch_mse_fit, torch_twin
+from .torch_twin import float64_default, torch_flat_params, torch_mse_fit, torch_twin
 
 
 def data(n=30, seed=0):
@@ -139,7 +139,8 @@ def test_one_cycle_sets_the_rates_and_momenta_of_pytorch_s_scheduler(settings, o
     assert ours.step == ours.total_steps
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "sgd-folded", "rmsprop"])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "sgd-folded", "rmsprop", "radam", "nadam",
+                                       "adamax"])
 def test_a_fit_with_one_cycle_follows_pytorch_s_training_loop(optimizer):
     """Plain SGD gets a momentum from the cycle, as in PyTorch; every step's rate and
     momentum are taken by the step after them, folded into the backward pass too (a
@@ -158,12 +159,16 @@ def test_a_fit_with_one_cycle_follows_pytorch_s_training_loop(optimizer):
                      torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)),
         "adam": (dn.Adam(0.1), torch.optim.Adam(net.parameters(), lr=0.1)),
         "rmsprop": (dn.RMSprop(0.01), torch.optim.RMSprop(net.parameters(), lr=0.01)),
+        "radam": (dn.RAdam(0.1), torch.optim.RAdam(net.parameters(), lr=0.1)),
+        "nadam": (dn.NAdam(0.1), torch.optim.NAdam(net.parameters(), lr=0.1)),
+        "adamax": (dn.Adamax(0.1), torch.optim.Adamax(net.parameters(), lr=0.1)),
     }[optimizer]
     ours = dn.OneCycleLR(ours_opt, max_lr=max_lr, epochs=6, steps_per_epoch=5)
     theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, max_lr=max_lr, epochs=6, steps_per_epoch=5)
     rates = Rates(ours_opt)
     model.fit(X, y, optimizer=ours_opt, epochs=6, batch_size=8, shuffle=False, callbacks=[ours, rates])
-    torch_mse_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
+    with float64_default():
+        torch_mse_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
     assert len(set(rates.rates)) > 20 and len(set(rates.momenta)) > 20
 

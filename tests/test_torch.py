@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 import densenet as dn
 
 from .conftest import ACTIVATIONS as ALL
-from .torch_twin import random_network, torch_flat_grads, torch_flat_params, torch_twin
+from .torch_twin import float64_default, random_network, torch_flat_grads, torch_flat_params, torch_twin
 
 torch = pytest.importorskip("torch")
 
@@ -79,6 +79,22 @@ OPTIMIZERS = {
                 lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=1e-2, amsgrad=True)),
     "adamw_amsgrad": (lambda: dn.AdamW(0.01, betas=(0.5, 0.9), amsgrad=True),
                       lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.5, 0.9), amsgrad=True)),
+    "radam": (lambda: dn.RAdam(0.01, weight_decay=1e-2),
+              lambda p: torch.optim.RAdam(p, lr=0.01, weight_decay=1e-2)),
+    "radam_decoupled": (lambda: dn.RAdam(0.01, betas=(0.8, 0.9), weight_decay=1e-2,
+                                         decoupled_weight_decay=True),
+                        lambda p: torch.optim.RAdam(p, lr=0.01, betas=(0.8, 0.9), weight_decay=1e-2,
+                                                    decoupled_weight_decay=True)),
+    "nadam": (lambda: dn.NAdam(0.01, weight_decay=1e-2),
+              lambda p: torch.optim.NAdam(p, lr=0.01, weight_decay=1e-2)),
+    "nadam_decoupled": (lambda: dn.NAdam(0.01, betas=(0.8, 0.9), weight_decay=1e-2, momentum_decay=0.1,
+                                         decoupled_weight_decay=True),
+                        lambda p: torch.optim.NAdam(p, lr=0.01, betas=(0.8, 0.9), weight_decay=1e-2,
+                                                    momentum_decay=0.1, decoupled_weight_decay=True)),
+    "adamax": (lambda: dn.Adamax(0.01), lambda p: torch.optim.Adamax(p, lr=0.01)),
+    "adamax_decays": (lambda: dn.Adamax(0.01, betas=(0.5, 0.9), eps=1e-3, weight_decay=1e-2),
+                      lambda p: torch.optim.Adamax(p, lr=0.01, betas=(0.5, 0.9), eps=1e-3,
+                                                   weight_decay=1e-2)),
     "rmsprop": (lambda: dn.RMSprop(0.005), lambda p: torch.optim.RMSprop(p, lr=0.005)),
     "adagrad": (lambda: dn.Adagrad(0.05), lambda p: torch.optim.Adagrad(p, lr=0.05)),
     "adagrad_decays": (lambda: dn.Adagrad(0.05, lr_decay=0.02, weight_decay=1e-2,
@@ -107,11 +123,12 @@ def test_training_trajectories_equal_torch_optim_over_100_steps(name):
                         batch_size=16, shuffle=False)
     loss_fn = torch.nn.CrossEntropyLoss()
     x, t = torch.tensor(X), torch.tensor(labels)
-    for _ in range(25):
-        for start in range(0, 64, 16):
-            torch_optimizer.zero_grad()
-            loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
-            torch_optimizer.step()
+    with float64_default():
+        for _ in range(25):
+            for start in range(0, 64, 16):
+                torch_optimizer.zero_grad()
+                loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
+                torch_optimizer.step()
     assert optimizer.steps == 100
     assert history.loss[-1] < history.loss[0]
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)

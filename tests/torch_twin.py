@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from numpy.testing import assert_allclose
 
@@ -148,3 +150,17 @@ def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, bat
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+
+
+@contextlib.contextmanager
+def float64_default():
+    """PyTorch's default dtype float64 inside: the dtype its optimisers give their running
+    numbers (NAdam's product of momenta is float32 otherwise)."""
+    import torch
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(default)

@@ -1,0 +1,110 @@
+"""``NAdam``: Adam with Nesterov momentum."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import flag, hyperparameter
+from .backend import scaled_add
+from .moments import Moments, beta_pair
+from .optimizer import Optimizer, setting
+
+
+class NAdam(Optimizer):
+    r"""Adam with Nesterov momentum, with PyTorch's update rule.
+
+    Args:
+        lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
+        betas, eps, weight_decay: as ``Adam``.
+        momentum_decay: ``psi`` >= 0 (default 4e-3): how fast the momentum's weight
+            ``mu_t`` rises to ``b1`` from ``b1 / 2``.
+        decoupled_weight_decay: shrink the parameters by ``1 - lr wd`` each step (as
+            ``AdamW``) rather than adding ``wd params`` to the gradient.
+
+    Each step ``t = 1, 2, ...`` updates ``m`` and ``v`` as Adam's, then, with
+    ``mu_t = b1 (1 - 0.96**(t psi) / 2)`` and ``P_t = mu_1 mu_2 ... mu_t``::
+
+        d = sqrt(v / (1 - b2**t)) + eps
+        params = params - lr (1 - mu_t) / (1 - P_t) * g / d
+                        - lr mu_(t+1) / (1 - P_t mu_(t+1)) * m / d
+
+    the gradient's own share and the momentum's, looked one step ahead. The moments
+    are flat vectors beside ``params`` (``state_dict``: ``exp_avg``, ``exp_avg_sq``)
+    and the product ``P_t`` a number (``mu_product``, PyTorch's names); a step
+    allocates nothing after the first.
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = np.array([1.0, -1.0]), np.array([0.5, -2.0])
+        >>> NAdam(lr=0.1).step(params, grads)   # the first step: about lr, the momentum's part weighed in
+        >>> params.round(6)
+        array([ 0.894355, -0.894355])
+    """
+
+    STATE = ("exp_avg", "exp_avg_sq")
+    SCALARS = ("mu_product",)
+
+    # read at every step: a schedule may change them between steps
+    betas = setting("betas", beta_pair)
+    eps = setting("eps", partial(hyperparameter, low_open=True))
+    weight_decay = setting("weight_decay", hyperparameter)
+    momentum_decay = setting("momentum_decay", hyperparameter)
+    decoupled_weight_decay = setting("decoupled_weight_decay", flag)
+
+    def __init__(self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False) -> None:
+        super().__init__(lr)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
+        self.mu_product = 1.0
+        self._work: Moments | None = None
+        self._share: tuple[NDArray[Any], Any] | None = None  # g / d, and its axpy into params
+
+    def initial_state(self, name: str) -> float:
+        return 1.0 if name == "mu_product" else 0.0
+
+    def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        state = self.state(params)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        work = self._work
+        coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
+        if work is None or self._share is None or not work.made_for(params, grads, m, v, coupled):
+            work = self._work = Moments(params, grads, m, v, coupled)
+            share = np.empty_like(params)
+            self._share = (share, scaled_add(params, share))
+        b1, b2 = self.betas
+        lr, psi = self._lr, self.momentum_decay
+        self.steps += 1
+        t = self.steps
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        product = self.mu_product * mu
+        g = work.decay(self.weight_decay, lr)
+        work.first(b1)
+        work.second(b2)
+        # d = sqrt(v) / c + eps with c = sqrt(1 - b2**t); x / d as c x / (sqrt(v) + eps c)
+        c = math.sqrt(1.0 - b2 ** t)
+        tmp, (share, share_into_params) = work.tmp, self._share
+        np.sqrt(v, out=tmp)
+        np.add(tmp, self.eps * c, out=tmp)
+        np.divide(g, tmp, out=share)
+        np.divide(m, tmp, out=tmp)
+        share_into_params(-lr * c * (1.0 - mu) / (1.0 - product))
+        work.tmp_to_params(-lr * c * mu_next / (1.0 - product * mu_next))
+        self.mu_product = product
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_work"] = state["_share"] = None
+        return state
+
+    def __repr__(self) -> str:
+        extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
+        return (f"NAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}, "
+                f"momentum_decay={self.momentum_decay}{extra})")
