@@ -210,6 +210,11 @@ BLOCKS = {
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
     "rmsprop": ("sigmoid", "sigmoid", "mse", "rmsprop"),
+    "adagrad": ("sigmoid", "sigmoid", "mse", "adagrad"),
+    "amsgrad": ("sigmoid", "sigmoid", "mse", "amsgrad"),
+    "radam": ("sigmoid", "sigmoid", "mse", "radam"),
+    "nadam": ("sigmoid", "sigmoid", "mse", "nadam"),
+    "adamax": ("sigmoid", "sigmoid", "mse", "adamax"),
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
     "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
     "batchnorm": ("batchnorm+sigmoid", "sigmoid", "mse", "sgd"),
@@ -228,7 +233,9 @@ _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn
               "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4),
-                  "rmsprop": lambda: dn.RMSprop(1e-5)}
+                  "rmsprop": lambda: dn.RMSprop(1e-5), "adagrad": lambda: dn.Adagrad(1e-4),
+                  "amsgrad": lambda: dn.Adam(1e-4, amsgrad=True), "radam": lambda: dn.RAdam(1e-4),
+                  "nadam": lambda: dn.NAdam(1e-4), "adamax": lambda: dn.Adamax(1e-4)}
 
 
 def block_weights(batch_size: int, dtype: type) -> np.ndarray:
@@ -298,7 +305,12 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
                   "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4),
-                  "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-5)}
+                  "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-5),
+                  "adagrad": lambda p: torch.optim.Adagrad(p, lr=1e-4),
+                  "amsgrad": lambda p: torch.optim.Adam(p, lr=1e-4, amsgrad=True),
+                  "radam": lambda p: torch.optim.RAdam(p, lr=1e-4),
+                  "nadam": lambda p: torch.optim.NAdam(p, lr=1e-4),
+                  "adamax": lambda p: torch.optim.Adamax(p, lr=1e-4)}
     X, y = (torch.from_numpy(a) for a in block_data(name, dtype, batch_size, sizes))
     opt = optimizers[optimizer](net.parameters())
     loss_fn = losses[loss_name.removeprefix("weighted_")]()
