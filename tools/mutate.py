@@ -49,8 +49,8 @@ CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "
         "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
         "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py",
-        "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "sgd.py", "adam.py", "rmsprop.py",
-        "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py",
+        "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "moments.py", "sgd.py", "adam.py",
+        "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py",
         "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
@@ -100,6 +100,11 @@ OWN_TESTS = {
     "adam.py": ["test_optimizers.py"],
     "rmsprop.py": ["test_optimizers.py", "test_memory.py"],
     "adamw.py": ["test_optimizers.py"],
+    "moments.py": ["test_optimizers.py"],
+    "adagrad.py": ["test_optimizers.py"],
+    "radam.py": ["test_optimizers.py"],
+    "nadam.py": ["test_optimizers.py"],
+    "adamax.py": ["test_optimizers.py"],
     "lbfgs.py": ["test_lbfgs.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
     "callbacks.py": ["test_callbacks.py"],
