@@ -51,6 +51,7 @@ from .layernorm import LayerNorm
 from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
 from .loss import Loss
+from .lr_find import LRFind, lr_find
 from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
@@ -111,6 +112,7 @@ __all__ = [
     "HuberLoss",
     "L1Loss",
     "LBFGS",
+    "LRFind",
     "LRSchedule",
     "LayerNorm",
     "LeakyReLU",
@@ -146,6 +148,7 @@ __all__ = [
     "gradcheck",
     "init",
     "load",
+    "lr_find",
     "onnx",
     "reference",
     "set_num_threads",

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from .lr_find import LRFind
     from .training import History
+
+
+def _axes(ax: Any) -> Any:
+    """``ax``, or the axes of a new figure (6 x 4 inches) when it is None."""
+    if ax is None:
+        fig = _matplotlib_figure()(figsize=(6, 4), layout="constrained")
+        ax = fig.add_subplot()
+    return ax
 
 
 def _matplotlib_figure() -> Any:
@@ -34,9 +43,7 @@ def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
         The matplotlib ``Figure``. No pyplot and no GUI backend are involved, so
         it works headless: ``loss_curve(history).savefig("loss.png")``.
     """
-    if ax is None:
-        fig = _matplotlib_figure()(figsize=(6, 4), layout="constrained")
-        ax = fig.add_subplot()
+    ax = _axes(ax)
     epochs = np.arange(1, history.epochs + 1)
     ax.plot(epochs, history.loss, label="training loss")
     if history.val_loss is not None:
@@ -45,6 +52,34 @@ def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
     ax.set_ylabel("loss")
     if log_scale and np.all(history.loss > 0):
         ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax.figure
+
+
+def lr_curve(found: LRFind, ax: Any = None, *, title: str | None = None) -> Any:
+    """Plot an ``lr_find`` result: each step's loss (faint) and the smoothed loss against
+    the rate on a logarithmic axis, and the suggested rate as a vertical line.
+
+    Args:
+        found: what ``densenet.lr_find`` returned.
+        ax: a matplotlib ``Axes`` to draw on; by default a new ``Figure`` with one.
+        title: the axes title.
+
+    Returns:
+        The matplotlib ``Figure`` (headless, as ``loss_curve``'s).
+    """
+    ax = _axes(ax)
+    ax.plot(found.rates, found.losses, alpha=0.3, label="batch loss")
+    ax.plot(found.rates, found.smoothed, label="smoothed loss")
+    if found.suggestion is not None:
+        ax.axvline(found.suggestion, color="black", linestyle="--",
+                   label=f"suggestion {found.suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
     ax.grid(True, alpha=0.3)

@@ -86,7 +86,9 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.RAdam(decoupled_weight_decay="no"), TypeError,
      "RAdam: decoupled_weight_decay must be True or False"),
     (lambda: dn.NAdam(momentum_decay=-1e-3), ValueError, r"NAdam: invalid momentum_decay -0\.001"),
-    (lambda: dn.NAdam(eps=-1.0), ValueError, r"NAdam: invalid eps -1\.0; it must lie in \(0, inf\)"),
+    (lambda: dn.NAdam(eps=0.0), ValueError, r"NAdam: invalid eps 0\.0; it must lie in \(0, inf\)"),
+    (lambda: dn.RAdam(eps=0.0), ValueError, r"RAdam: invalid eps 0\.0; it must lie in \(0, inf\)"),
+    (lambda: dn.Adamax(eps=0), ValueError, r"Adamax: invalid eps 0; it must lie in \(0, inf\)"),
     (lambda: dn.Adamax(betas=[0.9]), TypeError, r"Adamax: betas must be a pair \(b1, b2\), got \[0\.9\]"),
     (lambda: dn.Adamax(lr=float("inf")), ValueError, "Adamax: invalid learning rate inf"),
 ])

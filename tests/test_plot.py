@@ -42,3 +42,24 @@ def test_loss_curve_draws_on_a_given_axes():
     history = dn.History(loss=np.array([0.5, 0.25, 0.0]))
     assert loss_curve(history, ax=ax) is fig
     assert ax.get_yscale() == "linear" and len(ax.get_lines()) == 1
+
+
+def test_lr_curve_draws_the_losses_against_the_rates_and_the_suggestion(tmp_path):
+    from densenet.plot import lr_curve
+
+    X = np.linspace(-3, 3, 64).reshape(-1, 1)
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    found = dn.lr_find(model, X, 3 * X, start_lr=1e-4, end_lr=1e4, batch_size=16)
+    assert found.suggestion is not None
+    fig = lr_curve(found, title="range test")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["batch loss", "smoothed loss",
+                                                    f"suggestion {found.suggestion:.3g}"]
+    np.testing.assert_array_equal(lines[0].get_xdata(), found.rates)
+    np.testing.assert_array_equal(lines[0].get_ydata(), found.losses)
+    np.testing.assert_array_equal(lines[1].get_ydata(), found.smoothed)
+    assert list(lines[2].get_xdata()) == [found.suggestion] * 2
+    assert ax.get_xscale() == "log" and ax.get_title() == "range test"
+    fig.savefig(tmp_path / "lr.png")
+    assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

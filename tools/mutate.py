@@ -119,6 +119,7 @@ OWN_TESTS = {
     "onnx.py": ["test_onnx.py", "densenet/onnx.py"],
     "datasets.py": ["test_datasets.py", "densenet/datasets.py", "test_examples.py"],
     "plot.py": ["test_plot.py", "densenet/plot.py"],
+    "lr_find.py": ["test_lr_find.py", "densenet/lr_find.py", "test_plot.py", "./README.md"],
 }
 
 
@@ -268,9 +269,9 @@ EQUIVALENT: dict[str, str] = {
                                "without it, the same graph",
     "onnx.py:119:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
-    "plot.py:38:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
-    "plot.py:38:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
-    "plot.py:50:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
+    "plot.py:17:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
+    "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
+    "plot.py:57:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "sklearn.py:215:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
     "sklearn.py:215:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
