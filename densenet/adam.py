@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter
-from .moments import Moments, beta_pair
-from .optimizer import Optimizer, setting
+from ._validation import flag
+from .moments import MomentOptimizer
+from .optimizer import setting
 
 
-class Adam(Optimizer):
+class Adam(MomentOptimizer):
     r"""Adam, with PyTorch's update rule.
 
     Args:
@@ -44,55 +43,33 @@ class Adam(Optimizer):
         array([ 0.9, -0.9])
     """
 
-    #: Weight decay shrinks the parameters directly (AdamW) rather than joining the gradient.
-    decoupled_weight_decay = False
-
-    # read at every step: a schedule may change them between steps
-    betas = setting("betas", beta_pair)
-    eps = setting("eps", partial(hyperparameter, low_open=True))
-    weight_decay = setting("weight_decay", hyperparameter)
+    # read at every step: a schedule may change it between steps
     amsgrad = setting("amsgrad", flag, default=False)
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(lr)
-        self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
-        self._work: Moments | None = None
+        super().__init__(lr, betas, eps, weight_decay)
+        self.amsgrad = amsgrad
 
     @property
     def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg", "exp_avg_sq")
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
-        state = self.state(params)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._work
-        coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
-        if work is None or not work.made_for(params, grads, m, v, coupled):
-            work = self._work = Moments(params, grads, m, v, coupled)
+        work = self.moments(params, grads)
         b1, b2 = self.betas
-        lr = self._lr
-        self.steps += 1
-        t = self.steps
-        work.decay(self.weight_decay, lr)
-        work.first(b1)
-        work.second(b2)
+        t, v = self.steps, work.v
         if self.amsgrad:
-            v = state["max_exp_avg_sq"]
-            np.maximum(v, state["exp_avg_sq"], out=v)
+            v = self.state(params)["max_exp_avg_sq"]
+            np.maximum(v, work.v, out=v)
         # lr / (1 - b1**t) * m / (sqrt(v) / c + eps) with c = sqrt(1 - b2**t), as
         # (lr c / (1 - b1**t)) * m / (sqrt(v) + eps c): two passes fewer
         c = math.sqrt(1.0 - b2 ** t)
         tmp = work.tmp
         np.sqrt(v, out=tmp)
         np.add(tmp, self.eps * c, out=tmp)
-        np.divide(m, tmp, out=tmp)
-        work.tmp_to_params(-lr * c / (1.0 - b1 ** t))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_work"] = None
-        return state
+        np.divide(work.m, tmp, out=tmp)
+        work.tmp_to_params(-self._lr * c / (1.0 - b1 ** t))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "

@@ -1,14 +1,17 @@
-"""``Moments``: the running moment estimates of Adam and its kin, updated in place.
+"""``MomentOptimizer``: the base of Adam and its kin, which step by moment estimates.
 
 Adam, RAdam, NAdam and Adamax keep a decaying mean of the gradient (``exp_avg``) and of
 its square (``exp_avg_sq``; Adamax a decaying maximum of its magnitude) beside the
-parameters, and differ in how they step from them. ``Moments`` holds one optimiser's
-work vectors for one model's arrays and does the shared passes: the weight decay, and
-``y = b y + (1 - b) x`` for each estimate, by BLAS axpy where the arrays allow it.
+parameters, and differ in how they step from them. ``MomentOptimizer`` holds what they
+share: the settings ``betas``, ``eps`` and ``weight_decay``, and the start of a step
+(``moments``). ``Moments`` is one optimiser's work vectors for one model's arrays and
+its shared passes: the weight decay, and ``y = b y + (1 - b) x`` for each estimate, by
+BLAS axpy where the arrays allow it.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .backend import Chunks, axpy_chunks
+from .optimizer import Optimizer, setting
 
 
 def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
@@ -31,13 +35,15 @@ class Moments:
     ``v``, and the passes its step shares with Adam's.
 
     ``coupled``: the weight decay joins the gradient (``g = grads + wd params``, in a
-    vector of its own) rather than shrinking the parameters. ``tmp`` is scratch that a
-    step may use between the passes here.
+    vector of its own) rather than shrinking the parameters; ``g`` is the gradient a step
+    goes by (``grads`` itself when not coupled), ``m`` and ``v`` the estimates. ``tmp`` is
+    scratch that a step may use between the passes here.
     """
 
     def __init__(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
                  coupled: bool) -> None:
         self.arrays, self.coupled = (params, grads, m, v), coupled
+        self.m, self.v = m, v
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else grads  # grads + wd params
         self.g_into_m = (self.g, m, axpy_chunks(m, self.g))
@@ -49,18 +55,29 @@ class Moments:
         """Whether these are its arrays (by identity) and its kind of weight decay."""
         return coupled == self.coupled and all(a is b for a, b in zip(self.arrays, (params, grads, m, v)))
 
-    def decay(self, weight_decay: float, lr: float) -> NDArray[Any]:
-        """Apply the weight decay and return the gradient to step by: ``grads + wd params``
-        when coupled, else ``grads`` after ``params *= 1 - lr wd`` (decoupled, AdamW's)."""
+    @classmethod
+    def started(cls, kept: Moments | None, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any],
+                v: NDArray[Any], weight_decay: float, lr: float, decoupled: bool) -> Moments:
+        """A step's work vectors, ``kept`` (an optimiser's from its last step) if they were
+        made for these arrays and this kind of weight decay, else new ones; with the weight
+        decay applied (``decay``): the gradient to step by is then ``g``."""
+        coupled = bool(weight_decay) and not decoupled
+        work = kept if kept is not None and kept.made_for(params, grads, m, v, coupled) else cls(
+            params, grads, m, v, coupled)
+        work.decay(weight_decay, lr)
+        return work
+
+    def decay(self, weight_decay: float, lr: float) -> None:
+        """Apply the weight decay: ``g = grads + wd params`` when coupled, else
+        ``params *= 1 - lr wd`` (decoupled, AdamW's; ``g`` is ``grads``)."""
         params, grads = self.arrays[0], self.arrays[1]
         if not weight_decay:
-            return grads
-        if not self.coupled:
+            return
+        if self.coupled:
+            np.multiply(params, weight_decay, out=self.g)
+            np.add(self.g, grads, out=self.g)
+        else:
             np.multiply(params, 1.0 - lr * weight_decay, out=params)
-            return grads
-        np.multiply(params, weight_decay, out=self.g)
-        np.add(self.g, grads, out=self.g)
-        return self.g
 
     def first(self, b1: float) -> None:
         """``m = b1 m + (1 - b1) g``: two passes over three vectors, not four."""
@@ -90,3 +107,49 @@ class Moments:
         axpy, pieces = chunks
         for x_part, y_part in pieces:
             axpy(x_part, y_part, a=a)
+
+
+class MomentOptimizer(Optimizer):
+    """Base class of the optimisers that step by moment estimates (``Adam``, ``RAdam``,
+    ``NAdam``, ``Adamax``): their settings ``betas`` (each in [0, 1)), ``eps`` (> 0) and
+    ``weight_decay`` (>= 0), read at every step (a schedule may change them between
+    steps), and ``moments``, the start of their steps.
+
+    ``STATE`` starts with the two estimates' names; ``decoupled_weight_decay`` says
+    whether the weight decay shrinks the parameters (AdamW's) rather than joining the
+    gradient.
+    """
+
+    STATE: tuple[str, ...] = ("exp_avg", "exp_avg_sq")
+
+    #: Weight decay shrinks the parameters directly (AdamW) rather than joining the gradient.
+    decoupled_weight_decay = False
+
+    betas = setting("betas", beta_pair)
+    eps = setting("eps", partial(hyperparameter, low_open=True))
+    weight_decay = setting("weight_decay", hyperparameter)
+
+    def __init__(self, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
+        super().__init__(lr)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self._work: Moments | None = None
+
+    def moments(self, params: NDArray[Any], grads: NDArray[Any], second: bool = True) -> Moments:
+        """Start a step: count it, apply the weight decay, and update the first estimate
+        (and the second, the decaying mean of ``g * g``, unless ``second`` is False);
+        returns the work vectors (``g`` the gradient stepped by, ``tmp`` free)."""
+        state = self.state(params)
+        self._work = work = Moments.started(self._work, params, grads, state[self.STATE[0]],
+                                            state[self.STATE[1]], self.weight_decay, self._lr,
+                                            self.decoupled_weight_decay)
+        self.steps += 1
+        b1, b2 = self.betas
+        work.first(b1)
+        if second:
+            work.second(b2)
+        return work
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_work"] = None
+        return state

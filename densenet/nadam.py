@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,11 @@ from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter
 from .backend import scaled_add
-from .moments import Moments, beta_pair
-from .optimizer import Optimizer, setting
+from .moments import MomentOptimizer
+from .optimizer import setting
 
 
-class NAdam(Optimizer):
+class NAdam(MomentOptimizer):
     r"""Adam with Nesterov momentum, with PyTorch's update rule.
 
     Args:
@@ -46,51 +45,38 @@ class NAdam(Optimizer):
         array([ 0.894355, -0.894355])
     """
 
-    STATE = ("exp_avg", "exp_avg_sq")
     SCALARS = ("mu_product",)
 
     # read at every step: a schedule may change them between steps
-    betas = setting("betas", beta_pair)
-    eps = setting("eps", partial(hyperparameter, low_open=True))
-    weight_decay = setting("weight_decay", hyperparameter)
     momentum_decay = setting("momentum_decay", hyperparameter)
     decoupled_weight_decay = setting("decoupled_weight_decay", flag)
 
     def __init__(self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False) -> None:
-        super().__init__(lr)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        super().__init__(lr, betas, eps, weight_decay)
         self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
         self.mu_product = 1.0
-        self._work: Moments | None = None
-        self._share: tuple[NDArray[Any], Any] | None = None  # g / d, and its axpy into params
+        # g / d, its axpy into params, and the work vectors it was made beside
+        self._share: tuple[NDArray[Any], Any, Any] | None = None
 
     def initial_state(self, name: str) -> float:
         return 1.0 if name == "mu_product" else 0.0
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
-        state = self.state(params)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._work
-        coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
-        if work is None or self._share is None or not work.made_for(params, grads, m, v, coupled):
-            work = self._work = Moments(params, grads, m, v, coupled)
+        work = self.moments(params, grads)
+        if self._share is None or self._share[2] is not work:  # (new work vectors: new arrays)
             share = np.empty_like(params)
-            self._share = (share, scaled_add(params, share))
+            self._share = (share, scaled_add(params, share), work)
+        g, m, v, lr = work.g, work.m, work.v, self._lr
         b1, b2 = self.betas
-        lr, psi = self._lr, self.momentum_decay
-        self.steps += 1
-        t = self.steps
+        t, psi = self.steps, self.momentum_decay
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         product = self.mu_product * mu
-        g = work.decay(self.weight_decay, lr)
-        work.first(b1)
-        work.second(b2)
         # d = sqrt(v) / c + eps with c = sqrt(1 - b2**t); x / d as c x / (sqrt(v) + eps c)
         c = math.sqrt(1.0 - b2 ** t)
-        tmp, (share, share_into_params) = work.tmp, self._share
+        tmp, (share, share_into_params, _) = work.tmp, self._share
         np.sqrt(v, out=tmp)
         np.add(tmp, self.eps * c, out=tmp)
         np.divide(g, tmp, out=share)
@@ -101,7 +87,7 @@ class NAdam(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_work"] = state["_share"] = None
+        state["_share"] = None
         return state
 
     def __repr__(self) -> str:

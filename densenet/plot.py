@@ -19,6 +19,15 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+def _finish(ax: Any, title: str | None) -> Any:
+    """Title (if any), a faint grid and the legend on ``ax``; returns its figure."""
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax.figure
+
+
 def _matplotlib_figure() -> Any:
     try:
         from matplotlib.figure import Figure
@@ -52,11 +61,7 @@ def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
     ax.set_ylabel("loss")
     if log_scale and np.all(history.loss > 0):
         ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return ax.figure
+    return _finish(ax, title)
 
 
 def lr_curve(found: LRFind, ax: Any = None, *, title: str | None = None) -> Any:
@@ -80,8 +85,4 @@ def lr_curve(found: LRFind, ax: Any = None, *, title: str | None = None) -> Any:
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return ax.figure
+    return _finish(ax, title)

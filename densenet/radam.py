@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter
-from .moments import Moments, beta_pair
-from .optimizer import Optimizer, setting
+from ._validation import flag
+from .moments import MomentOptimizer
+from .optimizer import setting
 
 
-class RAdam(Optimizer):
+class RAdam(MomentOptimizer):
     r"""Rectified Adam, with PyTorch's update rule.
 
     Args:
@@ -44,35 +43,18 @@ class RAdam(Optimizer):
         array([ 0.95, -0.8 ])
     """
 
-    STATE = ("exp_avg", "exp_avg_sq")
-
-    # read at every step: a schedule may change them between steps
-    betas = setting("betas", beta_pair)
-    eps = setting("eps", partial(hyperparameter, low_open=True))
-    weight_decay = setting("weight_decay", hyperparameter)
+    # read at every step: a schedule may change it between steps
     decoupled_weight_decay = setting("decoupled_weight_decay", flag)
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False) -> None:
-        super().__init__(lr)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        super().__init__(lr, betas, eps, weight_decay)
         self.decoupled_weight_decay = decoupled_weight_decay
-        self._work: Moments | None = None
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
-        state = self.state(params)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._work
-        coupled = bool(self.weight_decay) and not self.decoupled_weight_decay
-        if work is None or not work.made_for(params, grads, m, v, coupled):
-            work = self._work = Moments(params, grads, m, v, coupled)
+        work = self.moments(params, grads)
+        m, v, lr, t = work.m, work.v, self._lr, self.steps
         b1, b2 = self.betas
-        lr = self._lr
-        self.steps += 1
-        t = self.steps
-        work.decay(self.weight_decay, lr)
-        work.first(b1)
-        work.second(b2)
         decayed = b2 ** t
         rho = 2.0 / (1.0 - b2) - 1.0
         rho_t = rho - 2.0 * t * decayed / (1.0 - decayed)
@@ -87,11 +69,6 @@ class RAdam(Optimizer):
         np.add(tmp, self.eps, out=tmp)
         np.divide(m, tmp, out=tmp)
         work.tmp_to_params(-lr * rectified * c / (1.0 - b1 ** t))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_work"] = None
-        return state
 
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""

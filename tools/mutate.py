@@ -271,7 +271,7 @@ EQUIVALENT: dict[str, str] = {
                                 "without its full check (shape inference), the same graph",
     "plot.py:17:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
-    "plot.py:57:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
+    "plot.py:26:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "sklearn.py:215:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
     "sklearn.py:215:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
