@@ -15,6 +15,11 @@
   NAdam, Adamax, RMSprop, Adagrad or SGD with Nesterov momentum, each at its own default
   rate unless ``--lr`` is given.
 
+``--lr-find`` chooses each seed's rate by the learning-rate range test
+(``dn.lr_find``: a short training with the rate rising until the loss shoots up; the
+rate used is its suggestion, a tenth of where the loss was lowest), in place of the
+default or ``--lr``; the time it takes is counted in the fit's.
+
 Either recipe takes ``--batchnorm``, a ``BatchNorm1d`` between each hidden layer and
 its activation (normalising by each batch's statistics in training, by running ones
 in ``predict``), or ``--layernorm``, a ``LayerNorm`` there (each sample by its own
@@ -28,7 +33,7 @@ Needs scikit-learn for the data: pip install -e ".[examples]".
     python examples/digits.py [--recipe tutorial|modern] [--sizes 64 64 10] [--seeds 0 1 2 3 4]
                               [--epochs N] [--batch-size N] [--lr LR] [--activation NAME] [--optimizer NAME]
                               [--batchnorm | --layernorm] [--dropout P] [--drop-last] [--float32]
-                              [--one-cycle MAX_LR]
+                              [--one-cycle MAX_LR | --lr-find]
 """
 
 from __future__ import annotations
@@ -128,8 +133,11 @@ def main() -> None:
     parser.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
                         help="the modern recipe's optimiser (default adam)")
-    parser.add_argument("--one-cycle", type=float, metavar="MAX_LR",
-                        help="the one-cycle policy up to MAX_LR (OneCycleLR; --lr is then unused)")
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument("--one-cycle", type=float, metavar="MAX_LR",
+                       help="the one-cycle policy up to MAX_LR (OneCycleLR; --lr is then unused)")
+    rates.add_argument("--lr-find", action="store_true",
+                       help="each seed's rate by the range test (dn.lr_find; --lr is then unused)")
     args = parser.parse_args()
     sizes, epochs, batch_size, lr = RECIPES[args.recipe]
     if args.recipe == "modern":
@@ -167,6 +175,8 @@ def main() -> None:
             parser.error("--one-cycle must be > 0")
         how = how.replace(f" lr {lr}", "").replace(f"lr={lr}, ", "")
         how += f", one cycle up to lr {args.one_cycle}"
+    if args.lr_find:
+        how = how.replace(f" lr {lr}", "").replace(f"lr={lr}, ", "") + ", the rate by lr_find"
     dtype = np.float32 if args.float32 else np.float64
     print(f"digits: {len(X_train)} training, {len(X_test)} test images; {args.recipe} recipe: "
           f"network {'-'.join(map(str, sizes))}, {how}, {np.dtype(dtype).name}, {epochs} epochs, "
@@ -177,13 +187,22 @@ def main() -> None:
         trainer = optimizer()
         callbacks = [] if args.one_cycle is None else [dn.OneCycleLR(trainer, max_lr=args.one_cycle)]
         start = time.perf_counter()
+        found = ""
+        if args.lr_find:
+            test = dn.lr_find(model, X_train, targets, optimizer=trainer, loss=loss(), batch_size=batch_size,
+                              seed=seed)
+            if test.suggestion is None:
+                found = f", lr_find had no suggestion ({test}): lr {trainer.lr}"
+            else:
+                trainer.lr = test.suggestion
+                found = f", lr {test.suggestion:.3g} by lr_find"
         history = model.fit(X_train, targets, optimizer=trainer, loss=loss(), epochs=epochs,
                             batch_size=batch_size, drop_last=args.drop_last, callbacks=callbacks)
         seconds = time.perf_counter() - start
         accuracy = float(np.mean(model.predict(X_test).argmax(axis=1) == labels_test))
         accuracies.append(accuracy)
         print(f"  seed {seed}: test accuracy {accuracy:.2%}, final loss {history.loss[-1]:.4f}, "
-              f"fit {seconds:.2f}s")
+              f"fit {seconds:.2f}s{found}")
     print(f"min {min(accuracies):.2%}, median {np.median(accuracies):.2%}, max {max(accuracies):.2%}")
 
 

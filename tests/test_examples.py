@@ -91,6 +91,16 @@ def test_digits_example_s_modern_recipe_reaches_97_percent_with_another_optimize
     assert accuracies_in(out)[0] >= 97.0
 
 
+def test_digits_example_chooses_its_rate_by_the_range_test():
+    """``--lr-find``: the rate each seed trains at is lr_find's suggestion (64-128-128-10,
+    10 epochs: 96.4-97.1% for seeds 0-2, rates 0.014-0.024, measured)."""
+    pytest.importorskip("sklearn")
+    out = run("digits.py", "--recipe", "modern", "--lr-find", "--seeds", "0", "--sizes", "64", "128", "128",
+              "10", "--epochs", "10")
+    assert "the rate by lr_find" in out.splitlines()[0] and " by lr_find" in out.splitlines()[1]
+    assert accuracies_in(out)[0] >= 96.0
+
+
 def test_digits_example_with_one_cycle_reaches_in_20_epochs_what_a_constant_rate_reaches_in_100():
     """The tutorial's recipe, 20 epochs: 96.4-96.9% with the one-cycle policy up to lr 2
     (seeds 0-4), 92.2-93.8% at the constant lr 2 (measured), 96.4-96.9% at it in 100."""
