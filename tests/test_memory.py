@@ -121,8 +121,9 @@ def test_a_further_fit_peaks_below_64_kib(data, batch_size, shuffle, make_optimi
 
 @pytest.mark.parametrize("make_optimizer", [
     lambda: dn.SGD(0.1), lambda: dn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
-    lambda: dn.RMSprop(0.01, momentum=0.5, weight_decay=1e-4), dn.Adam,
-], ids=["SGD", "Nesterov", "RMSprop", "Adam"])
+    lambda: dn.RMSprop(0.01, momentum=0.5, weight_decay=1e-4), dn.Adam, dn.NAdam,
+    lambda: dn.RAdam(weight_decay=1e-4, decoupled_weight_decay=True), lambda: dn.Adamax(weight_decay=1e-4),
+], ids=["SGD", "Nesterov", "RMSprop", "Adam", "NAdam", "RAdam", "Adamax"])
 def test_a_momentum_scheduled_at_every_step_allocates_nothing(data, make_optimizer):
     """OneCycleLR sets the momentum (Adam's first beta) after every batch: the steps take
     it without being planned, or their work vectors made, again."""
