@@ -131,6 +131,43 @@ def test_no_suggestion_when_the_loss_never_falls():
     assert found.suggestion is None
 
 
+def test_divergence_is_judged_after_the_first_tenth_of_the_steps():
+    """Unsmoothed losses that rise from the first step: the test stops at the first step
+    past the first tenth (11 of 100), not before; one that rises past 4x only at its
+    last step took all its steps and did not stop early."""
+    X = np.linspace(-3, 3, 64).reshape(-1, 1)
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    found = dn.lr_find(model, X, 3 * X, start_lr=10.0, end_lr=1e3, batch_size=64, smoothing=0.0)
+    assert found.losses[1] > 4 * found.losses[0]  # (past 4x from the second step on)
+    assert len(found.rates) == 11 and found.diverged
+    assert_array_equal(found.smoothed, found.losses)
+    both = dn.lr_find(model, X, 3 * X, start_lr=10.0, end_lr=20.0, steps=2, batch_size=64, smoothing=0.0)
+    assert both.losses[1] > 4 * both.losses[0] and len(both.rates) == 2 and not both.diverged
+
+
+def test_every_step_is_taken_with_fewer_rows_than_features():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 64)), rng.standard_normal((8, 1))
+    found = dn.lr_find(dn.Sequential(dn.Dense(64, 1), seed=0), X, y, start_lr=1e-6, end_lr=1e-3, batch_size=2)
+    assert len(found.rates) == 100 and not found.diverged
+
+
+def test_the_defaults_and_the_result_s_immutability():
+    """The range and its stopping rule by default (the usual ones: 1e-7 to 10 in 100
+    steps, a 0.98 moving average, stopped at 4x its lowest); a result cannot be changed."""
+    import dataclasses
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(dn.lr_find).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    assert defaults == dict(optimizer=None, loss=None, start_lr=1e-7, end_lr=10.0, steps=100, batch_size=32,
+                            smoothing=0.98, diverge=4.0, seed=None, sample_weight=None)
+    X = np.linspace(-3, 3, 64).reshape(-1, 1)
+    found = dn.lr_find(dn.Sequential(dn.Dense(1, 1), seed=0), X, 3 * X, steps=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.suggestion = 0.1  # type: ignore[misc]
+
+
 def test_sample_weights_reach_the_steps():
     X, labels = blobs()
     weights = np.where(labels == 0, 3.0, 0.5)
