@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,12 +52,18 @@ class LRFind:
     losses: NDArray[np.float64]
     smoothed: NDArray[np.float64]
     diverged: bool
-    suggestion: float | None = field(default=None)
 
     @property
     def lowest(self) -> float:
         """The rate of the step with the lowest smoothed loss."""
         return float(self.rates[int(np.argmin(self.smoothed))])
+
+    @property
+    def suggestion(self) -> float | None:
+        """A tenth of ``lowest``, if the smoothed loss was lowest past the first tenth of
+        the steps and before the last; else None."""
+        lowest, steps = int(np.argmin(self.smoothed)), len(self.rates)
+        return float(self.rates[lowest]) / 10.0 if steps // 10 <= lowest < steps - 1 else None
 
     def __repr__(self) -> str:
         rate = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
@@ -162,14 +168,4 @@ def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimiz
     if not taken:
         raise ValueError(f"lr_find: the loss was not finite at the first step (at start_lr {start:g}): "
                          "check the data and the model's outputs")
-    smoothed = np.array(test.smoothed)
-    return LRFind(rates[:taken].copy(), np.array(test.losses), smoothed, test.diverged,
-                  _suggestion(rates[:taken], smoothed))
-
-
-def _suggestion(rates: NDArray[np.float64], smoothed: NDArray[np.float64]) -> float | None:
-    """A tenth of the rate where ``smoothed`` is lowest, if it fell before that point (past
-    the first tenth of the steps) and rose after it; else None (the loss never fell, or
-    the range did not reach a rate too large)."""
-    lowest = int(np.argmin(smoothed))
-    return float(rates[lowest]) / 10.0 if len(rates) // 10 <= lowest < len(rates) - 1 else None
+    return LRFind(rates[:taken].copy(), np.array(test.losses), np.array(test.smoothed), test.diverged)

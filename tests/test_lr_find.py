@@ -168,6 +168,15 @@ def test_the_defaults_and_the_result_s_immutability():
         found.suggestion = 0.1  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("lowest, suggested", [(0, False), (9, False), (10, True), (98, True), (99, False)])
+def test_a_suggestion_needs_the_lowest_point_past_the_first_tenth_and_before_the_last_step(lowest, suggested):
+    rates = np.logspace(-7, 1, 100)
+    smoothed = 1.0 + np.abs(np.arange(100) - lowest)
+    found = dn.LRFind(rates, smoothed, smoothed, diverged=True)
+    assert found.lowest == rates[lowest]
+    assert found.suggestion == (rates[lowest] / 10 if suggested else None)
+
+
 def test_sample_weights_reach_the_steps():
     X, labels = blobs()
     weights = np.where(labels == 0, 3.0, 0.5)
