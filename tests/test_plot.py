@@ -61,5 +61,6 @@ def test_lr_curve_draws_the_losses_against_the_rates_and_the_suggestion(tmp_path
     np.testing.assert_array_equal(lines[1].get_ydata(), found.smoothed)
     assert list(lines[2].get_xdata()) == [found.suggestion] * 2
     assert ax.get_xscale() == "log" and ax.get_title() == "range test"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("learning rate", "loss")
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
