@@ -50,8 +50,8 @@ CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
         "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py",
         "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "moments.py", "sgd.py", "adam.py",
-        "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py",
-        "io.py", "model.py"]
+        "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py",
+        "callbacks.py", "schedules.py", "checkpoint.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -271,7 +271,8 @@ EQUIVALENT: dict[str, str] = {
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:97:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
-    "lr_find.py:152:40:change-number": "the rows of y in place of X's: check_data has checked they are the same",
+    "lr_find.py:152:40:change-number": "the rows of y in place of X's: check_data has checked they are the "
+                                       "same",
     "lr_find.py:159:23:Div->Mult": "more epochs than the steps need: the test's callback ends the fit after "
                                    "its steps whatever the count",
     "plot.py:17:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
