@@ -3,8 +3,8 @@
 A short training whose rate rises exponentially at every step, from far too small to far
 too large, recording each batch's loss: the loss stays flat while the rate is too small,
 falls once it is large enough, and shoots up once it is too large. A good rate lies
-where it falls fastest. The test trains copies: the model and optimiser given are left
-exactly as they were.
+where it falls, well below the point where it is lowest. The test trains copies: the
+model and optimiser given are left exactly as they were.
 """
 
 from __future__ import annotations
@@ -89,8 +89,7 @@ class _RangeTest(Callback):
         self.diverged = False
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        assert logs is not None
-        value = logs["loss"]
+        value = (logs or {})["loss"]  # (fit always gives the batch's loss)
         self.losses.append(value)
         self.average = self.smoothing * self.average + (1.0 - self.smoothing) * value
         self.smoothed.append(self.average / (1.0 - self.smoothing ** len(self.losses)))
