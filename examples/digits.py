@@ -18,7 +18,8 @@
 ``--lr-find`` chooses each seed's rate by the learning-rate range test
 (``dn.lr_find``: a short training with the rate rising until the loss shoots up; the
 rate used is its suggestion, a tenth of where the loss was lowest), in place of the
-default or ``--lr``; the time it takes is counted in the fit's.
+default or ``--lr`` (which stay when the test has no suggestion, as for the tutorial's
+recipe, whose loss is bounded); the time it takes is counted in the fit's.
 
 Either recipe takes ``--batchnorm``, a ``BatchNorm1d`` between each hidden layer and
 its activation (normalising by each batch's statistics in training, by running ones
