@@ -177,6 +177,20 @@ def test_a_suggestion_needs_the_lowest_point_past_the_first_tenth_and_before_the
     assert found.suggestion == (rates[lowest] / 10 if suggested else None)
 
 
+def test_sparse_rows_and_a_float32_model():
+    """What fit takes, the test takes: CSR rows, a float32 model (its losses in float32's
+    precision, the rates in float64)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X, labels = blobs()
+    rows = sparse.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
+    model = relu_net().clone(np.float32)
+    params = model.params.copy()
+    found = dn.lr_find(model, rows.astype(np.float32), labels, optimizer=dn.NAdam(), loss=dn.CrossEntropyLoss())
+    assert found.diverged and found.suggestion is not None and np.isfinite(found.losses).all()
+    assert found.rates.dtype == np.float64
+    assert_array_equal(model.params, params)
+
+
 def test_sample_weights_reach_the_steps():
     X, labels = blobs()
     weights = np.where(labels == 0, 3.0, 0.5)
