@@ -185,7 +185,8 @@ def test_sparse_rows_and_a_float32_model():
     rows = sparse.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     model = relu_net().clone(np.float32)
     params = model.params.copy()
-    found = dn.lr_find(model, rows.astype(np.float32), labels, optimizer=dn.NAdam(), loss=dn.CrossEntropyLoss())
+    found = dn.lr_find(model, rows.astype(np.float32), labels, optimizer=dn.NAdam(),
+                       loss=dn.CrossEntropyLoss())
     assert found.diverged and found.suggestion is not None and np.isfinite(found.losses).all()
     assert found.rates.dtype == np.float64
     assert_array_equal(model.params, params)
