@@ -18,8 +18,8 @@ densenet knows which optimiser it is; what it needs goes through:
   and only ``count_step()``;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``; a step count
-  and any running numbers), copied out and put back, so that ``fit`` can undo a diverging epoch
-  and a saved run can resume exactly.
+  and any running numbers), copied out and put back, so that ``fit`` can
+  undo a diverging epoch and a saved run can resume exactly.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
 constructor: a schedule or callback may change them between steps (``fit`` plans its
@@ -157,9 +157,9 @@ class Optimizer:
 
     def state(self, params: NDArray[Any]) -> dict[str, NDArray[Any]]:
         """The state vectors for ``params`` (allocated on the first step, and when a setting
-        adds one, at ``initial_state``); raises ``ValueError`` if the state belongs to another model's
-        parameters. A vector a setting took out of ``STATE`` is dropped: switched on again,
-        it starts afresh, as a new optimiser's would."""
+        adds one, at ``initial_state``); raises ``ValueError`` if the state belongs to
+        another model's parameters. A vector a setting took out of ``STATE`` is dropped:
+        switched on again, it starts afresh, as a new optimiser's would."""
         names = self.STATE
         if params is not self._model or names != self._names:  # (a setting may add or drop one)
             for name in self._state.keys() - set(names):
@@ -181,8 +181,8 @@ class Optimizer:
         return self._state
 
     def state_dict(self, out: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A copy of the optimiser's state: ``steps``, its ``SCALARS`` and its state vectors. Given
-        ``out`` (an earlier result), its arrays are reused: nothing is allocated."""
+        """A copy of the optimiser's state: ``steps``, its ``SCALARS`` and its state vectors.
+        Given ``out`` (an earlier result), its arrays are reused: nothing is allocated."""
         result: dict[str, Any] = {} if out is None else out
         result["steps"] = self.steps
         for name in self.SCALARS:
