@@ -10,7 +10,6 @@ model and optimiser given are left exactly as they were.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -148,16 +147,14 @@ def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimiz
     if optimizer is not None and optimizer.full_batch:
         raise ValueError(f"lr_find needs an optimiser that steps batch by batch with a rate; {optimizer!r} "
                          "minimises the whole objective itself")
-    rows = model.check_data(X, y, loss)[0].shape[0]
     trial_model = copy.deepcopy(model)
     trial = SGD(start) if optimizer is None else copy.deepcopy(optimizer)
     rates = start * (end / start) ** (np.arange(count) / (count - 1))
     rates[0], rates[-1] = start, end  # (exactly, whatever the rounding of the powers)
     trial.lr = float(rates[0])
     test = _RangeTest(trial, rates, weight, limit)
-    epochs = math.ceil(count / -(-rows // min(size, rows)))  # (each of ceil(rows / size) steps)
-    try:
-        trial_model.fit(X, y, optimizer=trial, loss=loss, epochs=epochs, batch_size=size, seed=seed,
+    try:  # (an epoch has a step at least; the test's callback ends the fit after its steps)
+        trial_model.fit(X, y, optimizer=trial, loss=loss, epochs=count, batch_size=size, seed=seed,
                         callbacks=[test], sample_weight=sample_weight)
     except _Stop:
         pass

@@ -269,12 +269,8 @@ EQUIVALENT: dict[str, str] = {
                                "without it, the same graph",
     "onnx.py:119:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
-    "lr_find.py:96:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
+    "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
-    "lr_find.py:151:40:change-number": "the rows of y in place of X's: check_data has checked they are the "
-                                       "same",
-    "lr_find.py:158:23:Div->Mult": "more epochs than the steps need: the test's callback ends the fit after "
-                                   "its steps whatever the count",
     "plot.py:17:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:26:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
