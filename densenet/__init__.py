@@ -27,6 +27,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import init
+from .absolute_error import MeanAbsoluteError
+from .accuracy import Accuracy
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
@@ -52,6 +54,7 @@ from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
 from .loss import Loss
 from .lr_find import LRFind, lr_find
+from .metric import Metric
 from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
@@ -59,6 +62,7 @@ from .nadam import NAdam
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
 from .prelu import PReLU
+from .r2 import R2Score
 from .radam import RAdam
 from .relu import ReLU
 from .rmsprop import RMSprop
@@ -81,6 +85,7 @@ from .silu import SiLU
 from .smooth_l1 import SmoothL1Loss
 from .softmax import Softmax
 from .softplus import Softplus
+from .squared_error import MeanSquaredError
 from .tanh import Tanh
 from .training import DivergenceError, History
 
@@ -88,6 +93,7 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see th
     from . import onnx, reference, tutorial
 
 __all__ = [
+    "Accuracy",
     "Adagrad",
     "Adam",
     "Adamax",
@@ -117,6 +123,9 @@ __all__ = [
     "LayerNorm",
     "LeakyReLU",
     "LinearLR",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "Metric",
     "Loss",
     "MSELoss",
     "ModelCheckpoint",
@@ -128,6 +137,7 @@ __all__ = [
     "Passes",
     "PReLU",
     "PoissonNLLLoss",
+    "R2Score",
     "RAdam",
     "RMSprop",
     "ReLU",

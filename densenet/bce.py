@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import unit_interval
+from .accuracy import Accuracy
 from .loss import Loss, LossPlan, row_means
 
 #: PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss.
@@ -37,6 +38,10 @@ class BCELoss(Loss):
         >>> round(BCELoss().forward(np.array([[0.5], [1.0]]), np.array([[1.0], [0.0]])), 6)
         50.346574
     """
+
+    def accuracy(self, n_outputs: int) -> Accuracy:
+        """Each output a probability of yes: right when above 0.5 for a target above 0.5."""
+        return Accuracy(threshold=0.5)
 
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         return unit_interval(values, name, "BCELoss")

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import unit_interval
+from .accuracy import Accuracy
 from .backend import expit
 from .loss import Loss, LossPlan, row_means
 
@@ -30,6 +31,11 @@ class BCEWithLogitsLoss(Loss):
         >>> round(BCEWithLogitsLoss().forward(np.array([[0.0], [1000.0]]), np.array([[1.0], [0.0]])), 6)
         500.346574
     """
+
+    def accuracy(self, n_outputs: int) -> Accuracy:
+        """Each output the logit of yes: right when above 0 (a probability above 0.5) for
+        a target above 0.5."""
+        return Accuracy(threshold=0.0)
 
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         return unit_interval(values, name, "BCEWithLogitsLoss")

@@ -81,12 +81,42 @@ class Callback:
         raised: every callback is told, begun or not): release what the callback holds."""
 
 
-def checked_monitor(owner: str, monitor: str) -> str:
-    """``monitor`` if it names a loss ``fit`` records (``"loss"``, ``"val_loss"``), else
-    ``ValueError`` naming ``owner``."""
-    if monitor not in ("loss", "val_loss"):
-        raise ValueError(f"{owner}: monitor must be 'loss' or 'val_loss', got {monitor!r}")
+def checked_monitor(owner: str, monitor: object) -> str:
+    """``monitor`` if it is a name (a non-empty ``str``), else ``TypeError`` naming ``owner``;
+    whether ``fit`` records it is checked when training begins (``monitored_mode``)."""
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"{owner}: monitor must be the name of what fit records ('loss', 'val_loss', or a "
+                        f"metric's name such as 'val_accuracy'), got {monitor!r}")
     return monitor
+
+
+def checked_mode(owner: str, mode: object) -> str:
+    """``mode`` if it is ``"auto"``, ``"min"`` or ``"max"``, else ``ValueError`` naming ``owner``."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    return str(mode)
+
+
+def monitored_mode(owner: str, monitor: str, mode: str, params: Mapping[str, Any]) -> str:
+    """Before training: ``"min"`` or ``"max"``, whether a lower or a higher ``monitor`` is
+    better (``mode``, or for ``"auto"`` the metric's ``greater_is_better``: ``fit``'s
+    ``params["greater_is_better"]``; a loss is better lower); ``ValueError`` if the fit
+    records no ``monitor`` (``require_monitored``)."""
+    require_monitored(owner, monitor, params)
+    if mode != "auto":
+        return mode
+    return "max" if monitor in params.get("greater_is_better", ()) else "min"
+
+
+def improves(value: float, best: float, mode: str, delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``delta`` (``mode``: ``"min"``, lower
+    is better; ``"max"``, higher)."""
+    return value < best - delta if mode == "min" else value > best + delta
+
+
+def worst(mode: str) -> float:
+    """What any value beats: ``inf`` for ``"min"``, ``-inf`` for ``"max"``."""
+    return math.inf if mode == "min" else -math.inf
 
 
 def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...]:
@@ -105,24 +135,29 @@ def require_monitored(owner: str, monitor: str, params: Mapping[str, Any]) -> No
     records no ``monitor`` (``"val_loss"`` without validation data)."""
     metrics = params.get("metrics", ())
     if monitor not in metrics:
-        raise ValueError(f"{owner} monitors {monitor!r}, but fit records only {list(metrics)}; "
-                         "pass validation_data=(X_val, y_val) or use monitor='loss'")
+        hint = ("pass validation_data=(X_val, y_val)" if monitor.startswith("val_")
+                else "pass the metric to fit(metrics=[...])")
+        raise ValueError(f"{owner} monitors {monitor!r}, but fit records only {list(metrics)}; {hint}, or "
+                         "monitor one of those")
 
 
 class EarlyStopping(Callback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
     Args:
-        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``.
+        monitor: ``"val_loss"`` (default; needs ``validation_data``), ``"loss"``, or a
+            metric's name (``"val_accuracy"``: ``fit(..., metrics=["accuracy"])``).
         patience: epochs without improvement before stopping, >= 1.
-        min_delta: the least decrease that counts as an improvement, >= 0.
+        min_delta: the least change that counts as an improvement, >= 0.
         restore_best_weights: at the end of training, put back the parameters
             of the best epoch, and the model's ``state`` (running statistics) with
             them (default True).
+        mode: ``"auto"`` (default: lower is better for a loss and an error, higher for a
+            metric whose ``greater_is_better``, such as accuracy), ``"min"`` or ``"max"``.
 
     Attributes:
         best: the best value seen; ``best_epoch`` the epoch (0-based) it came from
-            (``inf`` and -1 when a fit starts).
+            (``inf``, or ``-inf`` when higher is better, and -1 when a fit starts).
         stopped_epoch: the epoch after which training stopped, or None.
 
     Example:
@@ -135,9 +170,14 @@ class EarlyStopping(Callback):
         True
     """
 
+    #: (defaults for one pickled before modes existed)
+    mode = "auto"
+    _sense = "min"  # the mode, "auto" resolved when training begins
+
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 restore_best_weights: bool = True) -> None:
+                 restore_best_weights: bool = True, mode: str = "auto") -> None:
         checked_monitor("EarlyStopping", monitor)
+        self.mode = checked_mode("EarlyStopping", mode)
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
@@ -150,8 +190,8 @@ class EarlyStopping(Callback):
         self._wait = 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        require_monitored("EarlyStopping", self.monitor, self.params)
-        self.best, self.best_epoch, self.stopped_epoch, self._wait = math.inf, -1, None, 0
+        self._sense = monitored_mode("EarlyStopping", self.monitor, self.mode, self.params)
+        self.best, self.best_epoch, self.stopped_epoch, self._wait = worst(self._sense), -1, None, 0
         self._best = ((np.empty_like(self.model.params), np.empty_like(self.model.state))
                       if self.restore_best_weights else None)
 
@@ -159,7 +199,7 @@ class EarlyStopping(Callback):
         if logs is None:  # nothing to monitor (fit always passes its logs)
             return False
         value = logs[self.monitor]
-        if value < self.best - self.min_delta:
+        if improves(value, self.best, self._sense, self.min_delta):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self._best is not None:
                 self._best[0][...] = self.model.params

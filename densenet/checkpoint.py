@@ -9,10 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._validation import flag, positive_int
-from .callbacks import Callback, checked_monitor, checked_schedules, require_monitored
-
-#: The fields a checkpoint's file name may hold.
-FIELDS = ("epoch", "loss", "val_loss")
+from .callbacks import (
+    Callback,
+    checked_mode,
+    checked_monitor,
+    checked_schedules,
+    improves,
+    monitored_mode,
+    require_monitored,
+    worst,
+)
 
 
 class ModelCheckpoint(Callback):
@@ -31,27 +37,32 @@ class ModelCheckpoint(Callback):
     Args:
         path: the file's name, a ``str`` or path object. It may hold the fields
             ``{epoch}`` (the number of epochs done, counted from 1 and across ``fit``
-            calls), ``{loss}`` and ``{val_loss}`` (the epoch's losses), with any format
-            spec (``"run-{epoch:03d}-{val_loss:.4f}.npz"``): each write then makes a new
-            file. Its folder must exist when training begins.
-        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``:
-            what ``save_best_only`` compares.
-        save_best_only: write only after an epoch whose ``monitor`` is below the lowest
-            one written so far (default False: after every epoch it looks at).
+            calls) and what the fit records (``{loss}``, ``{val_loss}``, a metric's
+            ``{val_accuracy}``...), with any format spec
+            (``"run-{epoch:03d}-{val_loss:.4f}.npz"``): each write then makes a new file.
+            Its folder must exist when training begins.
+        monitor: ``"val_loss"`` (default; needs ``validation_data``), ``"loss"`` or a
+            metric's name: what ``save_best_only`` compares.
+        save_best_only: write only after an epoch whose ``monitor`` is better than the
+            best one written so far (default False: after every epoch it looks at).
         every: look at every ``every``-th epoch only (default 1: each one).
         save_optimizer: store the optimiser's state with the model (default True).
         schedules: learning-rate schedules of the fit (``OneCycleLR``, ``StepLR``...)
             whose places to store too (``Sequential.save``'s ``schedules``): then
             ``densenet.load(path, optimizer=..., schedules=[...])`` with new ones made
             as before resumes them as well.
+        mode: whether ``save_best_only`` keeps the lowest ``monitor`` (``"min"``) or the
+            highest (``"max"``); ``"auto"`` (default): the highest for a metric whose
+            ``greater_is_better`` (accuracy), else the lowest.
 
     Attributes:
         epoch: the epochs seen so far, across ``fit`` calls (the ``{epoch}`` of the
             last one); set it when a run goes on in a new process, so that names
             continue.
         last_path: the file written last, or None.
-        best, best_epoch: with ``save_best_only``, the lowest ``monitor`` written and
-            its ``epoch`` (``inf`` and 0 before the first write). Both carry over from
+        best, best_epoch: with ``save_best_only``, the best ``monitor`` written and
+            its ``epoch`` (``inf``, or ``-inf`` when higher is better, and 0 before the
+            first write). Both carry over from
             one ``fit`` to the next, as the file does: a later ``fit`` replaces it only
             with a better model.
 
@@ -78,11 +89,16 @@ class ModelCheckpoint(Callback):
     """
 
     runs_last = True  # after the schedules' hooks: the file holds where they are after the epoch
+    #: (defaults for one pickled before modes existed)
+    mode = "auto"
+    _sense = "min"  # the mode, "auto" resolved when training begins
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
-                 every: int = 1, save_optimizer: bool = True, schedules: Sequence[Any] = ()) -> None:
+                 every: int = 1, save_optimizer: bool = True, schedules: Sequence[Any] = (),
+                 mode: str = "auto") -> None:
         self.path, self.fields = _template(path)
         self.monitor = checked_monitor("ModelCheckpoint", monitor)
+        self.mode = checked_mode("ModelCheckpoint", mode)
         self.save_best_only = flag(save_best_only, "ModelCheckpoint", "save_best_only")
         self.every = positive_int(every, "ModelCheckpoint every")
         self.save_optimizer = flag(save_optimizer, "ModelCheckpoint", "save_optimizer")
@@ -92,8 +108,12 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         """Refuse, before the first step, a fit that could not write the files."""
-        for needed in (self.monitor,) * self.save_best_only + tuple(f for f in self.fields if f != "epoch"):
+        for needed in tuple(f for f in self.fields if f != "epoch"):
             require_monitored("ModelCheckpoint", needed, self.params)
+        if self.save_best_only:
+            self._sense = monitored_mode("ModelCheckpoint", self.monitor, self.mode, self.params)
+            if not self.best_epoch:  # nothing written yet
+                self.best = worst(self._sense)
         folder = os.path.dirname(self.path)
         if not any(field for _, field, _, _ in string.Formatter().parse(folder)):
             folder = folder.format()  # (a literal brace is written doubled)
@@ -107,7 +127,7 @@ class ModelCheckpoint(Callback):
             return
         if self.save_best_only:
             value = logs[self.monitor]
-            if not value < self.best:
+            if not improves(value, self.best, self._sense):
                 return
             self.best, self.best_epoch = value, self.epoch
         name = self.path.format(epoch=self.epoch, **logs)
@@ -118,13 +138,15 @@ class ModelCheckpoint(Callback):
     def __repr__(self) -> str:
         settings = (f"monitor={self.monitor!r}, save_best_only={self.save_best_only}, every={self.every}, "
                     f"save_optimizer={self.save_optimizer}")
+        settings += "" if self.mode == "auto" else f", mode={self.mode!r}"
         scheduled = f", schedules={list(self.schedules)!r}" if self.schedules else ""
         return f"ModelCheckpoint({self.path!r}, {settings}{scheduled})"
 
 
 def _template(path: Any) -> tuple[str, tuple[str, ...]]:
     """``path`` as a ``str`` and the fields it names, checked: ``TypeError`` for what is
-    not a file name, ``ValueError`` for fields other than ``FIELDS`` or a bad format."""
+    not a file name, ``ValueError`` for a field that is not a name or a bad format (whether the fit records
+    a field is checked when it begins)."""
     if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
         raise TypeError(f"ModelCheckpoint: path must be a file name (a str or path object), got "
                         f"{type(path).__name__}; a checkpoint writes a new file each time")
@@ -132,13 +154,13 @@ def _template(path: Any) -> tuple[str, tuple[str, ...]]:
     try:
         fields = tuple(dict.fromkeys(field for _, field, _, _ in string.Formatter().parse(text)
                                      if field is not None))
-        unknown = [field for field in fields if field not in FIELDS]
+        unknown = [field for field in fields if not field.isidentifier()]
         if not unknown:
-            text.format(epoch=1, loss=0.5, val_loss=0.5)  # (a bad format spec fails here)
+            text.format(**{**dict.fromkeys(fields, 0.5), "epoch": 1})  # (a bad format spec fails here)
     except (ValueError, TypeError) as error:
         raise ValueError(f"ModelCheckpoint: path {text!r} is not a valid name pattern: {error}") from None
     if unknown:
         raise ValueError(f"ModelCheckpoint: path {text!r} names {', '.join(f'{{{f}}}' for f in unknown)}; "
-                         "it may name {epoch}, {loss} and {val_loss} only (a literal brace is written "
-                         "doubled)")
+                         "it may name {epoch} and what fit records ({loss}, {val_loss}, a metric's name) "
+                         "only (a literal brace is written doubled)")
     return text, fields

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric, hyperparameter, non_negative, positive_int, unit_interval
+from .accuracy import Accuracy
 from .chain import Call
 from .loss import Loss, LossPlan, row_means
 
@@ -83,6 +84,11 @@ class CrossEntropyLoss(Loss):
                              f"largest index is {sys.maxsize})")
         self._label_smoothing = hyperparameter(label_smoothing, "CrossEntropyLoss", "label_smoothing",
                                                high=1.0)
+
+    def accuracy(self, n_outputs: int) -> Accuracy:
+        """Each output a class's logit: right when the highest is the label's (or the
+        target row's largest entry's); a label equal to ``ignore_index`` counts for nothing."""
+        return Accuracy(ignore_index=self.ignore_index)
 
     @property
     def ignore_index(self) -> int | None:

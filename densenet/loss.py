@@ -12,7 +12,9 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
   that compute the loss, a call that returns its value (read once per batch at
   most), the calls that write dL/dy_pred into ``grad``, a call that writes
   each sample's loss (``LossPlan.rows``: their mean is the value), and for a loss
-  whose value is a mean over other than its rows, what it is over (``LossPlan.share``).
+  whose value is a mean over other than its rows, what it is over (``LossPlan.share``);
+- ``accuracy(n_outputs)``: what "accuracy" means for its outputs (classes or
+  yes-or-no labels, and at which threshold), for ``fit(..., metrics=["accuracy"])``.
 
 ``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
 dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop
@@ -34,6 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric, sample_weights
+from .accuracy import Accuracy
 from .chain import Call
 from .kept import KeepsPlans
 
@@ -103,6 +106,13 @@ class Loss(KeepsPlans):
                 f"{y_true.shape}; they must match exactly"
             )
         return y_pred, self.target_values(y_true, "y_true")
+
+    def accuracy(self, n_outputs: int) -> Accuracy:
+        """The ``Accuracy`` of a model with ``n_outputs`` outputs trained by this loss (what
+        ``"accuracy"`` names in ``fit`` and ``evaluate``). This default, for a regression
+        loss: one output is a yes-or-no label, yes above 0.5 (the tutorial's 0/1 targets);
+        more are scores of classes against one-hot targets (the highest wins)."""
+        return Accuracy(threshold=0.5) if n_outputs == 1 else Accuracy()
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``."""

@@ -24,6 +24,7 @@ from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .kept import Kept
 from .loss import Loss, relative
+from .metric_names import MetricLike, check_targets, resolved
 from .module import Module, build, describe, split
 from .mse import MSELoss
 from .optimizer import Optimizer
@@ -571,6 +572,7 @@ class Sequential:
         sample_weight: ArrayLike | None = None,
         drop_last: bool = False,
         max_grad_norm: float | None = None,
+        metrics: Sequence[MetricLike] = (),
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
@@ -581,22 +583,45 @@ class Sequential:
             loss=self._default_loss() if loss is None else loss, epochs=epochs,
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-            sample_weight=sample_weight, drop_last=drop_last, max_grad_norm=max_grad_norm,
+            sample_weight=sample_weight, drop_last=drop_last, max_grad_norm=max_grad_norm, metrics=metrics,
         )
 
+    @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                 sample_weight: ArrayLike | None = None) -> float:
+                 sample_weight: ArrayLike | None = None, metrics: None = None) -> float: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
+                 sample_weight: ArrayLike | None = None, *,
+                 metrics: Sequence[MetricLike]) -> dict[str, float]: ...
+
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
+                 sample_weight: ArrayLike | None = None,
+                 metrics: Sequence[MetricLike] | None = None) -> float | dict[str, float]:
         """The loss (default ``MSELoss``) of the model's predictions for ``X`` against ``y``;
         with ``sample_weight`` ``(N,)`` (>= 0, not all 0), the weighted mean of the samples'
-        losses, ``sum(w l) / sum(w)``."""
+        losses, ``sum(w l) / sum(w)``. With ``metrics`` (names or ``Metric`` objects, as
+        ``fit`` takes them), a dict of ``"loss"`` and each metric by name, of the same
+        predictions and weights."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
+        measured = None if metrics is None else resolved(metrics, loss, self.out_features, "evaluate")
         rows, target, bounded = self._checked_data(X, y, loss)
         w = (None if sample_weight is None
              else relative(sample_weights(sample_weight, rows.shape[0], np.float64), self.dtype))
-        return loss.forward(self._predict(rows, self._chunk(rows), bounded), target, w)
+        if measured is not None:
+            check_targets(measured, target, self.out_features, self.dtype, loss, "evaluate")
+        Y = self._predict(rows, self._chunk(rows), bounded)
+        value = loss.forward(Y, target, w)
+        if measured is None:
+            return value
+        results = {"loss": value}
+        for metric in measured:
+            metric.add(Y, target, w)
+            results[metric.name] = metric.result()
+        return results
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

@@ -80,6 +80,8 @@ class TrainStep:
         plan = model.plan(n, descent=None if folding is None else folding[0], sparse=sparse)
         plan.check_backward()
         self.n, self.X, self.feed = n, plan.X, plan.feed
+        #: the batch's output, as the step's forward pass computed it (before the update)
+        self.Y = plan.Y
         #: how many BLAS threads its steps run on, chosen by timing them (``fit`` sets it)
         self.thread_choice: ThreadChoice | None = None
         self.y = np.zeros((n, *target.shape[1:]), target.dtype)

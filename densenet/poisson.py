@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import non_negative
+from .accuracy import Accuracy
 from .loss import Loss, LossPlan, row_means
 
 
@@ -33,6 +34,11 @@ class PoissonNLLLoss(Loss):
         >>> loss.backward().ravel()                # (exp(z) - t) / 2: the second rate should grow
         array([ 0., -1.])
     """
+
+    def accuracy(self, n_outputs: int) -> Accuracy:
+        """None: its outputs are log-rates of counts, which are not classified."""
+        raise ValueError("PoissonNLLLoss predicts log-rates of counts: 'accuracy' has no meaning for them; "
+                         "use a regression metric such as 'mae'")
 
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         return non_negative(values, name, "PoissonNLLLoss")

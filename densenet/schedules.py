@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._validation import count, flag, hyperparameter, learning_rate, positive_int
-from .callbacks import Callback, checked_monitor, require_monitored
+from .callbacks import Callback, checked_mode, checked_monitor, monitored_mode, worst
 from .optimizer import Optimizer
 
 
@@ -302,25 +302,30 @@ class SequentialLR(LRSchedule):
 
 class ReduceLROnPlateau(_Scheduler):
     """Multiply the learning rate by ``factor`` when ``monitor`` has stopped improving:
-    PyTorch's ``ReduceLROnPlateau`` (``mode="min"``) as a callback.
+    PyTorch's ``ReduceLROnPlateau`` as a callback.
 
     Args:
         optimizer: the optimiser whose ``lr`` is set.
-        monitor: ``"val_loss"`` (default; needs ``validation_data``) or ``"loss"``.
+        monitor: ``"val_loss"`` (default; needs ``validation_data``), ``"loss"``, or a
+            metric's name (``"val_accuracy"``: ``fit(..., metrics=["accuracy"])``).
         factor: the rate's multiplier at a plateau, in (0, 1).
         patience: epochs without improvement that are tolerated, >= 0: the rate drops
             after the ``patience + 1``-th.
-        threshold: what counts as an improvement, >= 0: a loss below
+        threshold: what counts as an improvement, >= 0: a value below
             ``best * (1 - threshold)`` (``threshold_mode="rel"``) or below
-            ``best - threshold`` (``"abs"``).
+            ``best - threshold`` (``"abs"``); in ``"max"`` mode, above ``best * (1 +
+            threshold)`` or ``best + threshold``.
         cooldown: epochs after a drop whose lack of improvement is not counted, >= 0.
         min_lr: the rate never drops below it, >= 0.
         eps: a drop smaller than this is not made, >= 0.
+        mode: ``"min"``: lower is better (PyTorch's default), ``"max"``: higher is; or
+            ``"auto"`` (default): ``"max"`` for a metric whose ``greater_is_better``
+            (accuracy), else ``"min"``; resolved when training begins.
 
     Attributes:
-        best: the best loss seen; ``num_bad_epochs`` and ``cooldown_counter`` PyTorch's
-        counts. They carry over from one ``fit`` to the next, as the other schedules'
-        epochs do.
+        best: the best value seen (``inf``, or ``-inf`` in ``"max"`` mode, before any);
+        ``num_bad_epochs`` and ``cooldown_counter`` PyTorch's counts. They carry over from
+        one ``fit`` to the next, as the other schedules' epochs do.
 
     Example:
         >>> import densenet as dn
@@ -332,24 +337,34 @@ class ReduceLROnPlateau(_Scheduler):
         0.5
     """
 
+    #: (the defaults of one pickled before modes existed)
+    mode = "auto"
+    #: "min" or "max": the mode, "auto" resolved when training begins
+    sense = "min"
+
     def __init__(self, optimizer: Optimizer, monitor: str = "val_loss", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float = 0.0, eps: float = 1e-8) -> None:
+                 min_lr: float = 0.0, eps: float = 1e-8, mode: str = "auto") -> None:
         super().__init__(optimizer)
         name = type(self).__name__
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.threshold_mode = checked_monitor(name, monitor), threshold_mode
+        self.mode = checked_mode(name, mode)
+        self.sense = "min" if mode == "auto" else mode
         self.factor = hyperparameter(factor, name, "factor", low_open=True, high=1.0, high_open=True)
         self.patience = count(patience, f"{name} patience")
         self.cooldown = count(cooldown, f"{name} cooldown")
         self.threshold = hyperparameter(threshold, name, "threshold")
         self.min_lr = hyperparameter(min_lr, name, "min_lr")
         self.eps = hyperparameter(eps, name, "eps")
-        self.best, self.num_bad_epochs, self.cooldown_counter = math.inf, 0, 0
+        self.best, self.num_bad_epochs, self.cooldown_counter = worst(self.sense), 0, 0
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        require_monitored(type(self).__name__, self.monitor, self.params)
+        sense = monitored_mode(type(self).__name__, self.monitor, self.mode, self.params)
+        if math.isinf(self.best):  # nothing seen yet (in either mode)
+            self.best = worst(sense)
+        self.sense = sense
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
@@ -358,7 +373,7 @@ class ReduceLROnPlateau(_Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         best, bad, cooldown = self._fields(state, ("best", "num_bad_epochs", "cooldown_counter"))
         name = type(self).__name__
-        if best != math.inf:  # (inf: nothing seen yet)
+        if not math.isinf(best):  # (inf or -inf: nothing seen yet)
             best = hyperparameter(best, name, "best", low=-math.inf)
         self.best, self.num_bad_epochs, self.cooldown_counter = (
             float(best), count(bad, f"{name} num_bad_epochs"), count(cooldown, f"{name} cooldown_counter"))
@@ -366,11 +381,15 @@ class ReduceLROnPlateau(_Scheduler):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if logs is None:  # nothing to monitor (fit always passes its logs)
             return
-        loss = logs[self.monitor]
-        better = (loss < self.best * (1.0 - self.threshold) if self.threshold_mode == "rel"
-                  else loss < self.best - self.threshold)
+        value = logs[self.monitor]
+        if self.sense == "min":
+            better = (value < self.best * (1.0 - self.threshold) if self.threshold_mode == "rel"
+                      else value < self.best - self.threshold)
+        else:
+            better = (value > self.best * (1.0 + self.threshold) if self.threshold_mode == "rel"
+                      else value > self.best + self.threshold)
         if better:
-            self.best, self.num_bad_epochs = loss, 0
+            self.best, self.num_bad_epochs = value, 0
         else:
             self.num_bad_epochs += 1
         if self.cooldown_counter > 0:  # bad epochs in a cooldown do not count

@@ -29,6 +29,8 @@ from .backend import all_finite, blas_threads, thread_choice, thread_count, tria
 from .callbacks import Callback, Progress
 from .clipping import norm_bound
 from .loss import Loss, relative
+from .metric import Metric
+from .metric_names import MetricLike, check_targets, resolved
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .sgd import SGD
@@ -48,11 +50,15 @@ class History:
             weighted by its number of samples), ``(epochs_run,)``.
         val_loss: the loss on ``validation_data`` after each epoch, or None.
         stopped_early: True when a callback stopped training before ``epochs``.
+        metrics: each of ``fit``'s ``metrics`` by name, over each epoch's training
+            batches (``"accuracy"``) and, with validation data, on it (``"val_accuracy"``),
+            ``(epochs_run,)`` each; ``history["val_accuracy"]`` is one of them.
     """
 
     loss: NDArray[Any] = field(default_factory=lambda: np.empty(0))
     val_loss: NDArray[Any] | None = None
     stopped_early: bool = False
+    metrics: dict[str, NDArray[Any]] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -60,11 +66,21 @@ class History:
         return len(self.loss)
 
     def logs(self) -> dict[str, NDArray[Any]]:
-        """The recorded metrics by name (``loss``, and ``val_loss`` with validation data)."""
+        """Everything recorded, by name, in ``fit``'s order: ``loss``, the metrics, and with
+        validation data ``val_loss`` and the metrics on it."""
         logs = {"loss": self.loss}
+        logs.update((name, values) for name, values in self.metrics.items() if not name.startswith("val_"))
         if self.val_loss is not None:
             logs["val_loss"] = self.val_loss
+        logs.update((name, values) for name, values in self.metrics.items() if name.startswith("val_"))
         return logs
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        """What was recorded as ``name`` (``"loss"``, ``"val_accuracy"``...), per epoch."""
+        logs = self.logs()
+        if name not in logs:
+            raise KeyError(f"History has no {name!r}; it recorded {list(logs)}")
+        return logs[name]
 
 
 class DivergenceError(FloatingPointError):
@@ -91,8 +107,11 @@ class _Epoch:
 
     def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None,
-                 drop_last: bool = False, max_grad_norm: float | None = None) -> None:
+                 drop_last: bool = False, max_grad_norm: float | None = None,
+                 metrics: Sequence[Metric] = ()) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
+        #: what each batch's outputs are added to (``Metric.add``), reset by ``run``
+        self.metrics = tuple(metrics)
         self.max_grad_norm = max_grad_norm
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
@@ -165,14 +184,19 @@ class _Epoch:
         """Train one epoch (each step through ``threads``, if given): returns (sum of batch
         losses x their shares, sum of the shares, None), or stops at the first non-finite
         loss with (partial sums, that batch's index). A batch's share is what its loss is
-        a mean over (``TrainStep.share``): its rows, unless the loss says otherwise."""
-        batch, isfinite, full = self.batch, math.isfinite, self.full
+        a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
+        batch's outputs are added to the ``metrics``, reset first."""
+        batch, isfinite, full, metrics = self.batch, math.isfinite, self.full, self.metrics
+        for metric in metrics:
+            metric.reset()
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, shares, i
+            for metric in metrics:
+                metric.add(step.Y, step.y, step.w)
             share = step.n if step.share is None else step.share()
             total += value * share
             shares += share
@@ -227,6 +251,7 @@ def fit(
     sample_weight: ArrayLike | None = None,
     drop_last: bool = False,
     max_grad_norm: float | None = None,
+    metrics: Sequence[MetricLike] = (),
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -276,6 +301,14 @@ def fit(
             (exactly so in full-batch steps), a zero weight as none. A callback's
             ``on_batch_end`` gets the value the step minimised, the batch's mean of
             ``(w_i / mean(w)) l_i``, not a weighted mean of the batch alone.
+        metrics: what to record besides the loss, each a name (``"accuracy"``, as the
+            loss means it: ``Loss.accuracy``; ``"mae"``, ``"mse"``, ``"rmse"``, ``"r2"``)
+            or a ``densenet.Metric`` (``dn.Accuracy(top_k=5)``; copied, never changed):
+            for every epoch, over its training batches (each batch's outputs as its step
+            computed them, before the update, in training mode; weighted as the loss; a
+            full-batch optimiser's iterate on all the rows) and, with ``validation_data``,
+            on it by inference passes (``val_`` in front of the name). ``History``, the
+            callbacks' ``logs`` and their monitors see them by name.
 
     Returns:
         A ``History`` of per-epoch losses: the mean of the batches' losses, each counted by
@@ -341,6 +374,10 @@ def fit(
         w_val = (None if len(validation_data) < 3 or validation_data[2] is None
                  else sample_weights(validation_data[2], X_val.shape[0], model.dtype, "w_val"))
         validation = X_val, y_val, w_val
+    measured = resolved(metrics, loss, model.out_features, "fit")
+    for checked in (target, None if validation is None else validation[1]):
+        if checked is not None:
+            check_targets(measured, checked, model.out_features, model.dtype, loss, "fit")
     optimizer.prepare(model.params)
 
     callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
@@ -348,14 +385,14 @@ def fit(
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
     callbacks = tuple(sorted(callbacks, key=lambda callback: callback.runs_last))  # (a stable sort)
-    record = _Record(model, epochs, callbacks, loss, validation)
+    record = _Record(model, epochs, callbacks, loss, validation, measured)
     size = min(batch_size, n)
     steps = 1 if optimizer.full_batch else n // size if drop_last else -(-n // size)
     largest = model.largest_product(size)  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
-              "thread_trial": trial, "optimizer": optimizer}
+              "thread_trial": trial, "optimizer": optimizer, "greater_is_better": record.greater_is_better}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)
@@ -398,28 +435,47 @@ def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool) 
 
 
 class _Record:
-    """What happens after each epoch: the validation loss, the ``History``, the callbacks."""
+    """What happens after each epoch: the metrics, the validation loss and metrics, the
+    ``History``, the callbacks."""
 
     def __init__(self, model: Sequential, epochs: int, callbacks: Sequence[Callback], loss: Loss,
-                 validation: tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None] | None) -> None:
+                 validation: tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None] | None,
+                 metrics: Sequence[Metric] = ()) -> None:
         self.model, self.epochs, self.callbacks, self.loss = model, epochs, callbacks, loss
         self.validation = validation
-        metrics = ("loss",) if validation is None else ("loss", "val_loss")
-        self.recorded = {name: np.full(epochs, np.nan) for name in metrics}
+        #: the training batches' metrics (``_Epoch`` adds to them), and their names
+        self.metrics = tuple(metrics)
+        names = [metric.name for metric in self.metrics]
+        validated = [] if validation is None else ["val_loss", *(f"val_{name}" for name in names)]
+        self.recorded = {name: np.full(epochs, np.nan) for name in ("loss", *names, *validated)}
+        #: the names whose higher values are better (the monitors' ``mode="auto"``)
+        prefixes = ("",) if validation is None else ("", "val_")
+        self.greater_is_better = tuple(prefix + metric.name for metric in self.metrics
+                                       if metric.greater_is_better for prefix in prefixes)
         self.history = History(self.recorded["loss"][:0],
                                None if validation is None else self.recorded["val_loss"][:0])
 
     def end_epoch(self, epoch: int, loss: float) -> bool:
-        """Record epoch ``epoch`` with its training ``loss``; True when a callback stops training."""
+        """Record epoch ``epoch`` with its training ``loss`` (and the metrics of its batches);
+        True when a callback stops training."""
         logs = {"loss": loss}
+        for metric in self.metrics:
+            logs[metric.name] = metric.result()
         if self.validation is not None:
             X_val, y_val, w_val = self.validation
-            logs["val_loss"] = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val)
+            if self.metrics:
+                measured = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val,
+                                               metrics=self.metrics)
+                logs.update((f"val_{name}", value) for name, value in measured.items())
+            else:
+                logs["val_loss"] = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val)
         for name, value in logs.items():
             self.recorded[name][epoch] = value
         self.history.loss = self.recorded["loss"][: epoch + 1]
         if self.validation is not None:
             self.history.val_loss = self.recorded["val_loss"][: epoch + 1]
+        self.history.metrics = {name: values[: epoch + 1] for name, values in self.recorded.items()
+                                if name not in ("loss", "val_loss")}
         stop = any([callback.on_epoch_end(epoch, logs) for callback in self.callbacks])
         if stop or self.model.stop_training:
             self.history.stopped_early = epoch + 1 < self.epochs
@@ -445,7 +501,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
     on_batch = [c for c in record.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
-    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last, max_grad_norm)
+    epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last, max_grad_norm,
+                       record.metrics)
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
@@ -475,20 +532,29 @@ class _FullBatch:
     the objective a full-batch optimiser minimises (an epoch of steps without updates)."""
 
     def __init__(self, model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None,
-                 loss: Loss, batch_size: int) -> None:
+                 loss: Loss, batch_size: int, metrics: Sequence[Metric] = ()) -> None:
         self.model, self.n = model, X.shape[0]
-        self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None)
+        self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None, metrics=metrics)
+        self.metrics = self.batches.metrics
+        #: the weights of the last call: the ``metrics`` hold its outputs' (when there are metrics)
+        self.at = np.full(model.params.shape, np.nan) if metrics else None
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads = self.model.params, self.model.grads
+        params, grads, metrics = self.model.params, self.model.grads, self.metrics
         params[...] = w
+        if self.at is not None:
+            self.at[...] = w
+        for metric in metrics:
+            metric.reset()
         total = shares = 0.0
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
             value = step()
+            for metric in metrics:
+                metric.add(step.Y, step.y, step.w)
             share = step.n if step.share is None else step.share()  # (see ``_Epoch.run``)
             total += value * share
             shares += share
@@ -511,7 +577,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
                       optimizer: Optimizer, epochs: int, batch_size: int, record: _Record) -> None:
     """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
     each one an epoch of the ``History``."""
-    objective = _FullBatch(model, X, y, w, loss, batch_size)
+    objective = _FullBatch(model, X, y, w, loss, batch_size, record.metrics)
     good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
     good[...] = model.params
     good_side = model.side_state()  # and its running statistics, if any
@@ -526,6 +592,9 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
         good[...] = model.params
         good_side = model.side_state()
         iteration += 1
+        if objective.at is not None and not np.array_equal(objective.at, w):
+            objective(w)  # the metrics of the iterate itself (the last evaluation was another point)
+            model.set_side_state(good_side)  # (the running statistics as the iterate left them)
         if record.end_epoch(iteration - 1, value):
             raise StopIteration
 

@@ -101,7 +101,7 @@ def test_early_stopping_called_without_logs_watches_nothing():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(monitor="acc"), "monitor must be 'loss' or 'val_loss', got 'acc'"),
+    (dict(mode="best"), "mode must be 'auto', 'min' or 'max', got 'best'"),
     (dict(patience=0), "patience must be an integer >= 1, got 0"),
     (dict(patience=1.5), "patience must be an integer >= 1, got 1.5"),
     (dict(min_delta=-1.0), "min_delta must be a finite number >= 0, got -1.0"),

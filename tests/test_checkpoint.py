@@ -247,7 +247,6 @@ def test_the_full_batch_optimiser_writes_each_iteration(tmp_path):
     (io.BytesIO(), TypeError, "file name"),
     (b"run.npz", TypeError, "file name"),
     (3, TypeError, "file name"),
-    ("run-{step}.npz", ValueError, r"\{step\}"),
     ("run-{}.npz", ValueError, r"\{\}"),
     ("run-{epoch.real}.npz", ValueError, r"\{epoch.real\}"),
     ("run-{epoch:q}.npz", ValueError, "valid name pattern"),
@@ -259,7 +258,8 @@ def test_a_bad_path_is_refused_by_name(path, error, match):
 
 
 @pytest.mark.parametrize("arguments, error, match", [
-    ({"monitor": "accuracy"}, ValueError, "monitor"),
+    ({"monitor": 1}, TypeError, "monitor"),
+    ({"mode": "lowest"}, ValueError, "mode"),
     ({"every": 0}, ValueError, "every"),
     ({"every": 1.5}, TypeError, "every"),
     ({"save_best_only": "yes"}, TypeError, "save_best_only"),
@@ -273,6 +273,9 @@ def test_bad_arguments_are_refused_by_name(arguments, error, match):
 @pytest.mark.parametrize("path, arguments, error, match", [
     ("best.npz", {"save_best_only": True}, ValueError, "val_loss"),
     ("run-{val_loss:.3f}.npz", {}, ValueError, "val_loss"),
+    ("run-{step}.npz", {}, ValueError, r"monitors 'step', but fit records only \['loss'\]"),
+    ("best.npz", {"save_best_only": True, "monitor": "accuracy"}, ValueError,
+     r"pass the metric to fit\(metrics=\[\.\.\.\]\)"),
     ("missing/run.npz", {}, FileNotFoundError, "missing"),
 ])
 def test_a_fit_it_could_not_write_is_refused_before_any_step(tmp_path, path, arguments, error, match):

@@ -56,6 +56,10 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     theirs = inspect.signature(torch.optim.lr_scheduler.ReduceLROnPlateau).parameters
     shared = set(ours) & set(theirs)
     assert shared == set(ours) - {"monitor"}  # which loss: PyTorch's step is given it
+    # mode: "auto" is PyTorch's "min" for a loss (the monitor's default) and "max" for a metric
+    # whose greater_is_better (accuracy), which PyTorch cannot know from the number it is given
+    assert ours["mode"].default == "auto" and theirs["mode"].default == "min"
+    shared -= {"mode"}
     assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
 
 
@@ -691,8 +695,8 @@ def test_reduce_on_plateau_keeps_a_rate_it_would_round_to_zero():
 def test_reduce_on_plateau_checks_its_arguments():
     sgd = dn.SGD(0.1)
     for settings, error, message in [
-        (dict(monitor="accuracy"), ValueError, "ReduceLROnPlateau: monitor must be 'loss' or 'val_loss', "
-                                               "got 'accuracy'"),
+        (dict(monitor=""), TypeError, "ReduceLROnPlateau: monitor must be the name of what fit records"),
+        (dict(mode="maximum"), ValueError, "ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got"),
         (dict(factor=1.0), ValueError, r"ReduceLROnPlateau: invalid factor 1\.0; it must lie in \(0, 1\)"),
         (dict(factor=0.0), ValueError, r"invalid factor 0\.0"),
         (dict(patience=-1), ValueError, "ReduceLROnPlateau patience must be an integer >= 0, got -1"),

@@ -135,49 +135,48 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:137:30:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:159:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:137:38:change-number": "(the same trial values)",
-    "checkpoint.py:137:52:change-number": "(the same trial values)",
+    "checkpoint.py:159:66:change-number": "(the same trial values)",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:46:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:469:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:470:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:420:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:421:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:471:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:472:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:542:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:543:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:481:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:541:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:194:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:194:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:234:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:194:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:234:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:148:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:149:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:480:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:537:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:209:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:219:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:204:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:197:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:214:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:207:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:122:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:132:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:83:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:86:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "backend.py:228:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:115:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
@@ -192,17 +191,17 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:253:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:37:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:41:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:42:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:41:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:42:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:44:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:45:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:47:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:48:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:147:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
+    "callbacks.py:187:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
     "backend.py:83:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -216,14 +215,14 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:354:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:150:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:190:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
     "module.py:69:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:150:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
+    "callbacks.py:190:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
                                           "set again by on_train_begin before anything reads it",
     "backend.py:561:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
@@ -248,12 +247,12 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:123:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:142:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:293:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:362:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:235:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:275:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:523:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",

@@ -1,0 +1,153 @@
+"""The ``Metric`` protocol: a score of a model's outputs, added up over batches.
+
+A metric measures what a loss does not say plainly: the share of right answers, the
+mean absolute error, R². ``fit(..., metrics=[...])`` records it for every epoch, on the
+training batches (each batch's outputs as its step computed them, before the update,
+averaged over the epoch as the loss is) and on the validation data (``val_`` in front
+of its name); ``evaluate(..., metrics=[...])`` on a data set. ``History``, the
+callbacks' ``logs`` and the monitors (``EarlyStopping``, ``ModelCheckpoint``,
+``ReduceLROnPlateau``) know it by its ``name``, and whether higher is better by its
+``greater_is_better``.
+
+What a user calls:
+
+- ``update(y_pred, y_true, sample_weight=None)``: add a batch;
+- ``result()``: the metric of everything added since the last ``reset()``;
+- ``metric(y_pred, y_true, sample_weight=None)``: one batch's metric on its own (what
+  was added is left as it was).
+
+What a subclass defines: ``totals(y_pred, y_true, weight)``, a batch's sums as a short
+float64 vector (for a mean of per-sample scores, ``mean_totals``: the weighted sum of
+the scores and the sum of the weights); ``value(totals)``, the metric of added-up
+totals; and, if its totals do not simply add, ``combine(a, b)``. ``check`` says which
+targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
+(``Loss.target``: class labels as integers for ``CrossEntropyLoss``), unchecked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import as_numeric, sample_weights
+
+
+class Metric:
+    """Base class of the metrics: see the module docstring for the protocol.
+
+    Args:
+        name: what ``fit`` records it as (``History``, ``logs``, monitors); default the
+            class's ``NAME``.
+    """
+
+    #: The name it is recorded under unless one is given.
+    NAME = "metric"
+
+    #: Whether a higher value is better (accuracy, R²) or a lower one (errors): what the
+    #: monitors' ``mode="auto"`` goes by.
+    greater_is_better = False
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and not (isinstance(name, str) and name):
+            raise TypeError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
+        self.name = self.NAME if name is None else name
+        self._totals: NDArray[Any] | None = None
+
+    # -- what a subclass defines -------------------------------------------------------
+
+    def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
+        """A batch's sums (a 1-D float64 array) for checked arrays; ``weight`` ``(N,)``
+        each sample's weight, or None (each counts 1)."""
+        raise TypeError(f"{type(self).__name__} does not define totals(y_pred, y_true, weight): "
+                        "a Metric must")
+
+    def value(self, totals: NDArray[Any]) -> float:
+        """The metric of ``totals`` (NaN when no sample counted)."""
+        raise TypeError(f"{type(self).__name__} does not define value(totals): a Metric must")
+
+    def combine(self, a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+        """The totals of two sets of batches: ``a + b`` (a metric whose totals do not
+        simply add overrides it)."""
+        return a + b
+
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+        """``update``'s arguments checked: finite real numbers, ``y_pred`` ``(N, k)`` or
+        ``(N,)`` (one column), ``y_true`` of exactly its shape; as 2-D float arrays."""
+        y_pred = outputs(y_pred, type(self).__name__)
+        y_true = as_numeric(y_true, "y_true", y_pred.dtype)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__}: y_true has shape {y_true.shape} but y_pred has shape "
+                             f"{y_pred.shape}; they must match exactly")
+        return as_columns(y_pred), as_columns(y_true)
+
+    # -- what a user calls ---------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every batch added."""
+        self._totals = None
+
+    def update(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> None:
+        """Add a batch: outputs ``y_pred``, targets ``y_true`` (see ``check``) and, if given,
+        ``sample_weight`` ``(N,)`` (finite, >= 0: sample ``i`` counts ``w_i`` times)."""
+        self.add(*self.checked(y_pred, y_true, sample_weight))
+
+    def result(self) -> float:
+        """The metric of every batch added since the last ``reset`` (NaN if none was, or
+        no sample counted)."""
+        return math.nan if self._totals is None else self.value(self._totals)
+
+    def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """The metric of this batch alone; what ``update`` added is left as it was."""
+        return self.value(self.totals(*self.checked(y_pred, y_true, sample_weight)))
+
+    def add(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> None:
+        """``update`` for arrays already checked (``fit``'s batches)."""
+        batch = self.totals(y_pred, y_true, weight)
+        self._totals = batch if self._totals is None else self.combine(self._totals, batch)
+
+    def checked(self, y_pred: ArrayLike, y_true: ArrayLike,
+                sample_weight: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:
+        """``check``'s arrays and the weights checked against their rows."""
+        y_pred, y_true = self.check(y_pred, y_true)
+        weight = (None if sample_weight is None
+                  else sample_weights(sample_weight, y_pred.shape[0], np.float64, some=False))
+        return y_pred, y_true, weight
+
+    def config(self) -> dict[str, Any]:
+        """Its constructor arguments (for ``repr``)."""
+        return {} if self.name == self.NAME else {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def mean_totals(scores: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
+    """The totals of a mean of per-sample ``scores`` ``(N,)``: ``[sum(w s), sum(w)]``."""
+    if weight is None:
+        return np.array([np.sum(scores, dtype=np.float64), scores.shape[0]])
+    return np.array([np.dot(scores.astype(np.float64, copy=False), weight), np.sum(weight, dtype=np.float64)])
+
+
+def mean_of(totals: NDArray[Any]) -> float:
+    """The mean that ``mean_totals`` added up: NaN when the weights sum to 0."""
+    return float(totals[0] / totals[1]) if totals[1] else math.nan
+
+
+def outputs(y_pred: ArrayLike, owner: str) -> NDArray[Any]:
+    """``y_pred`` checked: finite floats (float32 stays float32, anything else becomes
+    float64), 1-D or 2-D; ``ValueError`` naming ``owner`` otherwise."""
+    dtype = getattr(y_pred, "dtype", None)
+    array = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
+    if array.ndim not in (1, 2):
+        raise ValueError(f"{owner}: y_pred must be (n_samples, n_outputs) or (n_samples,), "
+                         f"got shape {array.shape}")
+    return array
+
+
+def as_columns(array: NDArray[Any]) -> NDArray[Any]:
+    """A 1-D array as one column."""
+    return array.reshape(-1, 1) if array.ndim == 1 else array

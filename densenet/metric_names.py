@@ -1,0 +1,73 @@
+"""The metrics that ``fit`` and ``evaluate`` take by name, and their checks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+from .absolute_error import MeanAbsoluteError
+from .loss import Loss
+from .metric import Metric
+from .r2 import R2Score
+from .squared_error import MeanSquaredError
+
+#: A metric as ``fit`` and ``evaluate`` take it: a ``Metric`` or one of ``NAMES``.
+MetricLike = Metric | str
+
+#: The names, and what each makes for a loss and a model's number of outputs.
+NAMES: dict[str, Callable[[Loss, int], Metric]] = {
+    "accuracy": lambda loss, n_outputs: loss.accuracy(n_outputs),
+    "mae": lambda loss, n_outputs: MeanAbsoluteError(),
+    "mse": lambda loss, n_outputs: MeanSquaredError(),
+    "rmse": lambda loss, n_outputs: MeanSquaredError(squared=False),
+    "r2": lambda loss, n_outputs: R2Score(),
+}
+
+
+def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: str) -> tuple[Metric, ...]:
+    """``metrics`` as fresh ``Metric`` objects with nothing added: a name made for ``loss``
+    and ``n_outputs`` outputs (``"accuracy"`` as the loss means it), a ``Metric`` copied
+    (the caller's is never changed). ``TypeError``/``ValueError`` naming ``owner`` for
+    anything else, an unknown name, or two metrics of one name (or named ``loss``)."""
+    if isinstance(metrics, (str, Metric)) or not isinstance(metrics, Sequence):
+        raise TypeError(f"{owner}: metrics must be a list of metrics (names such as 'accuracy', or "
+                        f"densenet Metric objects), got {metrics!r}")
+    made = []
+    for metric in metrics:
+        if isinstance(metric, str):
+            if metric not in NAMES:
+                raise ValueError(f"{owner}: unknown metric {metric!r}; the names are {sorted(NAMES)}, "
+                                 "or pass a densenet Metric (such as dn.Accuracy(top_k=5))")
+            made.append(NAMES[metric](loss, n_outputs))
+        elif isinstance(metric, Metric):
+            fresh = copy.deepcopy(metric)
+            fresh.reset()
+            made.append(fresh)
+        else:
+            raise TypeError(f"{owner}: a metric must be a name such as 'accuracy' or a densenet Metric, "
+                            f"got {type(metric).__name__} {metric!r}")
+    names = [metric.name for metric in made]
+    for name in names:
+        if name == "loss" or name.startswith("val_") or names.count(name) > 1:
+            reason = "named twice" if names.count(name) > 1 else "a name fit records for itself"
+            raise ValueError(f"{owner}: metric name {name!r} is {reason}; give one a name of its own "
+                             "(name=...)")
+    return tuple(made)
+
+
+def check_targets(metrics: Sequence[Metric], target: NDArray[Any], n_outputs: int, dtype: DTypeLike,
+                  loss: Loss, owner: str) -> None:
+    """``ValueError``/``TypeError`` naming ``owner`` and the metric if one cannot score
+    ``target`` (targets as ``loss.target`` returned them) against ``n_outputs`` outputs:
+    ``fit`` and ``evaluate`` add their batches unchecked (``Metric.add``)."""
+    outputs = np.broadcast_to(np.zeros(n_outputs, dtype), (target.shape[0], n_outputs))  # (no memory)
+    for metric in metrics:
+        try:
+            metric.check(outputs, target)
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"{owner}: metric {metric!r} cannot score the targets {loss!r} takes "
+                              f"(shape {target.shape}, dtype {target.dtype}): {error}") from None

@@ -1,0 +1,65 @@
+"""``R2Score``: the coefficient of determination."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .metric import Metric
+
+
+class R2Score(Metric):
+    """The coefficient of determination, ``1 - sum(w (y - y_pred)**2) / sum(w (y - mean_w(y))**2)``
+    for each output, averaged over the outputs: scikit-learn's ``r2_score`` (its
+    defaults: ``multioutput="uniform_average"``, ``force_finite=True``: an output whose
+    targets are all equal scores 1 when predicted exactly, else 0).
+
+    The batches' sums are combined as counts, means and sums of squared deviations
+    (Chan, Golub and LeVeque's pairwise update), so that a large offset in the targets
+    costs no precision; the result equals ``r2_score`` of all the batches at once to
+    rounding. NaN while no sample (with weight) has been added; unlike ``r2_score``,
+    which gives NaN for one sample, a single sample counts as targets all equal.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> dn.R2Score()(np.array([2.5, 0.0, 2.0, 8.0]), np.array([3.0, -0.5, 2.0, 7.0]))
+        0.9486081370449679
+    """
+
+    NAME = "r2"
+    greater_is_better = True
+
+    def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
+        y, errors = y_true.astype(np.float64), y_pred.astype(np.float64) - y_true
+        w = np.ones(y.shape[0]) if weight is None else weight
+        total = float(w.sum())
+        mean = w @ y / total if total else np.zeros(y.shape[1])
+        squares = w @ np.square(y - mean)
+        return np.concatenate(([total], mean, squares, w @ np.square(errors)))
+
+    def combine(self, a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+        k = (len(a) - 1) // 3
+        (na, mean_a, m2_a, res_a), (nb, mean_b, m2_b, res_b) = (_parts(t, k) for t in (a, b))
+        n = na + nb
+        if not n:
+            return a + b
+        delta = mean_b - mean_a
+        mean = mean_a + delta * (nb / n)
+        return np.concatenate(([n], mean, m2_a + m2_b + delta * delta * (na * nb / n), res_a + res_b))
+
+    def value(self, totals: NDArray[Any]) -> float:
+        n, _, squares, residuals = _parts(totals, (len(totals) - 1) // 3)
+        if not n > 0:
+            return math.nan
+        scores = np.where(squares > 0, 1 - residuals / np.where(squares > 0, squares, 1.0),
+                          np.where(residuals > 0, 0.0, 1.0))
+        return float(scores.mean())
+
+
+def _parts(totals: NDArray[Any], k: int) -> tuple[float, NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """A total's weight sum, the targets' means, their squared deviations' sums and the
+    squared errors' sums (``k`` outputs)."""
+    return float(totals[0]), totals[1:1 + k], totals[1 + k:1 + 2 * k], totals[1 + 2 * k:]
