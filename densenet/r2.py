@@ -18,10 +18,11 @@ class R2Score(Metric):
     targets are all equal scores 1 when predicted exactly, else 0).
 
     The batches' sums are combined as counts, means and sums of squared deviations
-    (Chan, Golub and LeVeque's pairwise update), so that a large offset in the targets
-    costs no precision; the result equals ``r2_score`` of all the batches at once to
-    rounding. NaN while no sample (with weight) has been added; unlike ``r2_score``,
-    which gives NaN for one sample, a single sample counts as targets all equal.
+    (Chan, Golub and LeVeque's pairwise update, each mean kept as a first target plus an
+    offset from it), so that a large offset in the targets costs no precision; the result
+    equals ``r2_score`` of all the batches at once to rounding. NaN while no sample (with
+    weight) has been added; unlike ``r2_score``, which gives NaN for one sample, a single
+    sample counts as targets all equal.
 
     Example:
         >>> import numpy as np, densenet as dn
@@ -36,22 +37,25 @@ class R2Score(Metric):
         y, errors = y_true.astype(np.float64), y_pred.astype(np.float64) - y_true
         w = np.ones(y.shape[0]) if weight is None else weight
         total = float(w.sum())
-        mean = w @ y / total if total else np.zeros(y.shape[1])
-        squares = w @ np.square(y - mean)
-        return np.concatenate(([total], mean, squares, w @ np.square(errors)))
+        shift = y[0]  # the mean as shift + offset: the offset keeps its digits beside a large shift
+        offset = w @ (y - shift) / total if total else np.zeros(y.shape[1])
+        squares = w @ np.square((y - shift) - offset)
+        return np.concatenate(([total], shift, offset, squares, w @ np.square(errors)))
 
     def combine(self, a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
-        k = (len(a) - 1) // 3
-        (na, mean_a, m2_a, res_a), (nb, mean_b, m2_b, res_b) = (_parts(t, k) for t in (a, b))
+        k = (len(a) - 1) // 4
+        na, shift, offset_a, m2_a, res_a = _parts(a, k)
+        nb, shift_b, offset_b, m2_b, res_b = _parts(b, k)
         n = na + nb
         if not n:
             return a + b
-        delta = mean_b - mean_a
-        mean = mean_a + delta * (nb / n)
-        return np.concatenate(([n], mean, m2_a + m2_b + delta * delta * (na * nb / n), res_a + res_b))
+        delta = (shift_b - shift) + (offset_b - offset_a)  # (shifts alike: their difference is exact)
+        offset = offset_a + delta * (nb / n)
+        squares = m2_a + m2_b + delta * delta * (na * nb / n)
+        return np.concatenate(([n], shift, offset, squares, res_a + res_b))
 
     def value(self, totals: NDArray[Any]) -> float:
-        n, _, squares, residuals = _parts(totals, (len(totals) - 1) // 3)
+        n, _, _, squares, residuals = _parts(totals, (len(totals) - 1) // 4)
         if not n > 0:
             return math.nan
         scores = np.where(squares > 0, 1 - residuals / np.where(squares > 0, squares, 1.0),
@@ -59,7 +63,9 @@ class R2Score(Metric):
         return float(scores.mean())
 
 
-def _parts(totals: NDArray[Any], k: int) -> tuple[float, NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """A total's weight sum, the targets' means, their squared deviations' sums and the
-    squared errors' sums (``k`` outputs)."""
-    return float(totals[0]), totals[1:1 + k], totals[1 + k:1 + 2 * k], totals[1 + 2 * k:]
+def _parts(totals: NDArray[Any], k: int) -> tuple[float, NDArray[Any], NDArray[Any], NDArray[Any],
+                                                 NDArray[Any]]:
+    """A total's weight sum; the targets' means as a shift (a first target) and an offset
+    from it; their squared deviations' sums; the squared errors' sums (``k`` outputs each)."""
+    return (float(totals[0]), totals[1:1 + k], totals[1 + k:1 + 2 * k], totals[1 + 2 * k:1 + 3 * k],
+            totals[1 + 3 * k:])

@@ -1,0 +1,605 @@
+"""Metrics: each against scikit-learn's, added up over batches, and in fit, evaluate,
+History and the monitors."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+from tests.conftest import snapshot
+
+rng = np.random.default_rng(0)
+
+
+def scores(n=60, classes=4, seed=0):
+    """Random scores (no ties), labels and weights."""
+    r = np.random.default_rng(seed)
+    return r.standard_normal((n, classes)), r.integers(0, classes, n), r.uniform(0, 3, n)
+
+
+# -- each metric against scikit-learn's --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_accuracy_of_labels_and_of_probability_rows_is_scikit_learn_s(weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    Y, labels, w = scores()
+    w = w if weighted else None
+    want = metrics.accuracy_score(labels, Y.argmax(1), sample_weight=w)
+    assert dn.Accuracy()(Y, labels, w) == pytest.approx(want, rel=1e-15)
+    soft = np.random.default_rng(1).dirichlet(np.ones(4), size=60)  # rows of class probabilities
+    want = metrics.accuracy_score(soft.argmax(1), Y.argmax(1), sample_weight=w)
+    assert dn.Accuracy()(Y, soft, w) == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_top_k_accuracy_is_scikit_learn_s(k, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    Y, labels, w = scores()
+    w = w if weighted else None
+    want = metrics.top_k_accuracy_score(labels, Y, k=k, labels=range(4), sample_weight=w)
+    metric = dn.Accuracy(top_k=k)
+    assert metric(Y, labels, w) == pytest.approx(want, rel=1e-15)
+    assert metric.name == ("accuracy" if k == 1 else f"top{k}_accuracy")
+
+
+def test_top_k_ranks_ties_as_argmax_does():
+    """A tie goes to the column first: with k 1 exactly ``argmax``, and so on for each k."""
+    Y = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 2.0, 2.0]])
+    labels = np.array([1, 2, 2])
+    assert dn.Accuracy()(Y, labels) == 0.0
+    assert [dn.Accuracy(top_k=k)(Y, labels) for k in (2, 3)] == [2 / 3, 1.0]
+    assert dn.Accuracy(top_k=1)(Y, labels) == np.mean(Y.argmax(1) == labels)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.0, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_accuracy_of_labels_with_a_threshold_is_one_minus_the_hamming_loss(threshold, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(2)
+    Y, T = r.uniform(-1, 1.5, (50, 3)), (r.random((50, 3)) > 0.5).astype(float)
+    w = r.uniform(0, 2, 50) if weighted else None
+    want = 1 - metrics.hamming_loss(T.astype(int), (threshold < Y).astype(int), sample_weight=w)
+    assert dn.Accuracy(threshold=threshold)(Y, T, w) == pytest.approx(want, rel=1e-14)
+    one = dn.Accuracy(threshold=threshold)(Y[:, 0], T[:, 0], w)  # a single output, 1-D
+    assert one == pytest.approx(metrics.accuracy_score(T[:, 0], Y[:, 0] > threshold, sample_weight=w))
+
+
+def test_a_target_counts_as_yes_above_one_half():
+    Y = np.array([[0.9], [0.9], [0.1], [0.1]])
+    T = np.array([[0.6], [0.5], [0.4], [0.51]])
+    assert dn.Accuracy(threshold=0.5)(Y, T) == 0.5  # right, wrong twice, right
+
+
+def test_ignored_labels_count_for_nothing():
+    Y, labels, w = scores()
+    ignored = labels.copy()
+    ignored[::3] = -100
+    kept = ignored != -100
+    metric = dn.Accuracy(ignore_index=-100)
+    assert metric(Y, ignored) == np.mean(Y.argmax(1)[kept] == labels[kept])
+    want = np.average(Y.argmax(1)[kept] == labels[kept], weights=w[kept])
+    assert metric(Y, ignored, w) == pytest.approx(want, rel=1e-15)
+    assert math.isnan(metric(Y[:3], np.full(3, -100)))  # nothing counted
+
+
+@pytest.mark.parametrize("name, make, multioutput", [
+    ("mean_absolute_error", dn.MeanAbsoluteError, "uniform_average"),
+    ("mean_squared_error", dn.MeanSquaredError, "uniform_average"),
+    ("r2_score", dn.R2Score, "uniform_average"),
+])
+@pytest.mark.parametrize("outputs", [1, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_metrics_are_scikit_learn_s(name, make, multioutput, outputs, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(3)
+    T = r.standard_normal((40, outputs)) * [1.0, 10.0, 0.1][:outputs]
+    Y = T + r.standard_normal((40, outputs))
+    w = r.uniform(0, 2, 40) if weighted else None
+    want = getattr(metrics, name)(T, Y, sample_weight=w, multioutput=multioutput)
+    assert make()(Y, T, w) == pytest.approx(want, rel=1e-13)
+
+
+def test_rmse_is_the_root_of_the_mean_over_every_output():
+    r = np.random.default_rng(4)
+    Y, T = r.standard_normal((30, 3)), r.standard_normal((30, 3))
+    rmse = dn.MeanSquaredError(squared=False)
+    assert rmse.name == "rmse"
+    assert rmse(Y, T) == pytest.approx(math.sqrt(np.mean((Y - T) ** 2)), rel=1e-15)
+
+
+def test_r2_of_constant_targets_is_scikit_learn_s_forced_finite_score():
+    metrics = pytest.importorskip("sklearn.metrics")
+    T = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 4.0]])
+    for Y in (T.copy(), T + [[0.5, 0.0], [0.0, 0.0], [0.0, 0.0]]):
+        assert dn.R2Score()(Y, T) == pytest.approx(metrics.r2_score(T, Y), rel=1e-15)
+
+
+def test_r2_added_up_keeps_its_precision_beside_a_large_offset():
+    """Means and squared deviations are combined pairwise: sums of y and y^2 would lose
+    every digit of a spread of 1 beside an offset of 1e9."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(5)
+    T = 1e9 + r.standard_normal((1000, 1))
+    Y = T + 0.5 * r.standard_normal((1000, 1))
+    metric = dn.R2Score()
+    for start in range(0, 1000, 7):
+        metric.update(Y[start:start + 7], T[start:start + 7])
+    assert metric.result() == pytest.approx(metrics.r2_score(T, Y), rel=1e-13)
+
+
+# -- the protocol: added up over batches, called alone, reset ------------------------------------
+
+
+EVERY = [
+    lambda: dn.Accuracy(),
+    lambda: dn.Accuracy(top_k=2),
+    lambda: dn.Accuracy(ignore_index=3),
+    lambda: dn.Accuracy(threshold=0.0),
+    lambda: dn.MeanAbsoluteError(),
+    lambda: dn.MeanSquaredError(),
+    lambda: dn.MeanSquaredError(squared=False),
+    lambda: dn.R2Score(),
+]
+
+
+def targets_for(metric, n=50, seed=6):
+    r = np.random.default_rng(seed)
+    Y = r.standard_normal((n, 4))
+    if isinstance(metric, dn.Accuracy) and metric.threshold is None:
+        return Y, r.integers(0, 4, n)
+    if isinstance(metric, dn.Accuracy):
+        return Y, (r.random((n, 4)) > 0.5).astype(float)
+    return Y, r.standard_normal((n, 4))
+
+
+@pytest.mark.parametrize("make", EVERY)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batches_added_up_give_the_metric_of_all_at_once(make, weighted):
+    metric = make()
+    Y, T = targets_for(metric)
+    w = np.random.default_rng(7).uniform(0, 2, len(Y)) if weighted else None
+    whole = metric(Y, T, w)
+    for start, stop in [(0, 1), (1, 17), (17, 18), (18, 50)]:
+        metric.update(Y[start:stop], T[start:stop], None if w is None else w[start:stop])
+    assert metric.result() == pytest.approx(whole, rel=1e-13)
+    assert metric(Y[:5], T[:5]) == make()(Y[:5], T[:5])  # a call alone leaves what was added
+    assert metric.result() == pytest.approx(whole, rel=1e-13)
+    metric.reset()
+    assert math.isnan(metric.result())
+    metric.update(Y, T, w)
+    assert metric.result() == pytest.approx(whole, rel=1e-13)
+
+
+@pytest.mark.parametrize("make", EVERY)
+def test_unit_weights_change_nothing_and_a_weight_k_counts_k_times(make):
+    metric = make()
+    Y, T = targets_for(metric, n=12)
+    assert metric(Y, T, np.ones(12)) == pytest.approx(metric(Y, T), rel=1e-14)
+    assert metric(Y, T, np.full(12, 7.0)) == pytest.approx(metric(Y, T), rel=1e-14)
+    twice = np.r_[2.0, np.ones(11)]
+    assert metric(Y, T, twice) == pytest.approx(metric(np.r_[Y[:1], Y], np.r_[T[:1], T]), rel=1e-13)
+
+
+@pytest.mark.parametrize("make", EVERY)
+def test_a_copy_a_pickle_and_a_repr(make):
+    metric = make()
+    Y, T = targets_for(metric)
+    metric.update(Y, T)
+    for other in (copy.deepcopy(metric), pickle.loads(pickle.dumps(metric))):
+        assert other.result() == metric.result()
+        other.update(Y, T)
+        assert other.result() == pytest.approx(metric.result())
+    assert eval(repr(metric), {**vars(dn)}).name == metric.name
+
+
+def test_float32_outputs_are_scored_as_float64_ones_to_float32_rounding():
+    Y, T = targets_for(dn.MeanSquaredError())
+    for make in (dn.MeanSquaredError, dn.MeanAbsoluteError, dn.R2Score):
+        assert make()(Y.astype(np.float32), T) == pytest.approx(make()(Y, T), rel=1e-6)
+
+
+def test_a_name_of_its_own():
+    metric = dn.Accuracy(top_k=3, name="top3")
+    assert metric.name == "top3" and repr(metric) == "Accuracy(top_k=3, name='top3')"
+    assert repr(dn.R2Score()) == "R2Score()" and repr(dn.MeanSquaredError(squared=False)) == \
+        "MeanSquaredError(squared=False)"
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: dn.Accuracy()(np.zeros((3, 2)), np.array([0.0, 1.0, 1.0])), TypeError,
+     "class labels y_true must be integers, got dtype float64"),
+    (lambda: dn.Accuracy()(np.zeros((3, 2)), np.array([0, 2, 1])), ValueError,
+     r"class label 2 in y_true is outside \[0, 2\)"),
+    (lambda: dn.Accuracy()(np.zeros((3, 1)), np.array([0, 1, 1])), ValueError,
+     "one score per sample, but without a threshold each column is a class"),
+    (lambda: dn.Accuracy()(np.zeros(3), np.array([0, 1, 1])), ValueError, "pass threshold"),
+    (lambda: dn.Accuracy()(np.zeros((3, 2)), np.zeros((3, 3))), ValueError,
+     r"y_true has shape \(3, 3\); it must be class labels \(3,\) or rows"),
+    (lambda: dn.Accuracy(threshold=0.5)(np.zeros((3, 1)), np.zeros(3)), ValueError,
+     r"y_true has shape \(3,\) but y_pred has shape \(3, 1\)"),
+    (lambda: dn.Accuracy()(np.zeros((3, 2, 1)), np.zeros(3, int)), ValueError,
+     r"y_pred must be \(n_samples, n_outputs\) or \(n_samples,\), got shape \(3, 2, 1\)"),
+    (lambda: dn.Accuracy()(np.full((3, 2), np.nan), np.zeros(3, int)), ValueError, "y_pred"),
+    (lambda: dn.MeanAbsoluteError()(np.zeros((3, 2)), np.zeros(3)), ValueError, "must match exactly"),
+    (lambda: dn.MeanAbsoluteError()(np.zeros(3), np.zeros(3), np.ones(2)), ValueError,
+     r"sample_weight must be 1-D with one weight per sample, shape \(3,\)"),
+    (lambda: dn.R2Score()(np.zeros(3), np.zeros(3), -np.ones(3)), ValueError, "sample_weight must be >= 0"),
+    (lambda: dn.Accuracy(threshold=0.5, top_k=2), ValueError, "leave top_k 1 with a threshold"),
+    (lambda: dn.Accuracy(top_k=0), ValueError, "Accuracy top_k must be an integer >= 1"),
+    (lambda: dn.Accuracy(threshold=float("nan")), ValueError, "invalid threshold nan"),
+    (lambda: dn.Accuracy(threshold="0.5"), TypeError, "threshold must be a real number"),
+    (lambda: dn.Accuracy(ignore_index=1.5), TypeError, "ignore_index must be an integer or None"),
+    (lambda: dn.MeanSquaredError(squared=1), TypeError, "squared must be True or False"),
+    (lambda: dn.R2Score(name=""), TypeError, "name must be a non-empty string"),
+])
+def test_bad_input_is_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_a_metric_without_totals_says_what_it_must_define():
+    class Half(dn.Metric):
+        pass
+
+    with pytest.raises(TypeError, match="Half does not define totals"):
+        Half()(np.zeros(2), np.zeros(2))
+
+
+def test_a_metric_of_its_own_in_fit():
+    """A subclass defines its totals and value; fit records it by name."""
+
+    class WorstError(dn.Metric):
+        NAME = "worst"
+
+        def totals(self, y_pred, y_true, weight):
+            return np.array([np.abs(y_pred - y_true).max()])
+
+        def combine(self, a, b):
+            return np.maximum(a, b)
+
+        def value(self, totals):
+            return float(totals[0])
+
+    X, y = dn.tutorial.X, dn.tutorial.y
+    model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+    history = model.fit(X, y, epochs=3, batch_size=1, shuffle=False, metrics=[WorstError()],
+                        validation_data=(X, y))
+    assert history["val_worst"][-1] == np.abs(model.predict(X) - y).max()
+    assert 0 < history["worst"][0] < 1
+
+
+# -- in fit and evaluate --------------------------------------------------------------------------
+
+
+def blobs(n=120, seed=0):
+    r = np.random.default_rng(seed)
+    labels = r.integers(0, 3, n)
+    X = r.standard_normal((n, 5)) + 1.5 * np.eye(3, 5)[labels]
+    return X, labels
+
+
+def classifier(seed=0, *extra):
+    return dn.Sequential(dn.Dense(5, 16), dn.ReLU(), *extra, dn.Dense(16, 3), seed=seed)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_training_metrics_are_the_batches_outputs_before_each_update(weighted):
+    """The epoch's accuracy is the mean, weighted by rows (and sample weights), of each
+    batch's accuracy on the outputs its step computed: a hand-written loop's."""
+    X, labels = blobs()
+    w = np.random.default_rng(1).uniform(0.5, 2, len(X)) if weighted else None
+    model, loss = classifier(), dn.CrossEntropyLoss()
+    by_hand, adam_fit, adam_hand = copy.deepcopy(model), dn.Adam(0.01), dn.Adam(0.01)
+    history = model.fit(X, labels, optimizer=adam_fit, loss=loss, epochs=2, batch_size=32, shuffle=False,
+                        metrics=["accuracy", dn.Accuracy(top_k=2)], sample_weight=w)
+    relative = None if w is None else w / w.mean()
+    for epoch in range(2):
+        right = [dn.Accuracy(), dn.Accuracy(top_k=2)]
+        for start in range(0, len(X), 32):
+            rows = slice(start, start + 32)
+            Y = by_hand.forward(X[rows])
+            batch_w = None if relative is None else relative[rows]
+            for metric in right:
+                metric.update(Y, labels[rows], batch_w)
+            loss.forward(Y, labels[rows], batch_w)
+            by_hand.backward(loss.backward(), input_grad=False)
+            adam_hand.step(by_hand.params, by_hand.grads)
+        assert history["accuracy"][epoch] == pytest.approx(right[0].result(), rel=1e-14)
+        assert history["top2_accuracy"][epoch] == pytest.approx(right[1].result(), rel=1e-14)
+    assert_array_equal(model.params, by_hand.params)
+
+
+@pytest.mark.parametrize("optimizer", [lambda: dn.SGD(0.1), lambda: dn.SGD(0.05, momentum=0.9),
+                                       lambda: dn.Adam(0.01), lambda: dn.LBFGS()])
+def test_metrics_change_nothing_in_the_training(optimizer):
+    X, labels = blobs()
+    dropout = () if optimizer().full_batch else (0.2,)
+    plain, measured = (classifier(0, dn.BatchNorm1d(16), *map(dn.Dropout, dropout)) for _ in range(2))
+    kwargs = dict(loss=dn.CrossEntropyLoss(), epochs=4, batch_size=16, validation_data=blobs(40, 1))
+    a = plain.fit(X, labels, optimizer=optimizer(), **kwargs)
+    b = measured.fit(X, labels, optimizer=optimizer(), metrics=["accuracy"], **kwargs)
+    assert_array_equal(a.loss, b.loss) and assert_array_equal(a.val_loss, b.val_loss)
+    assert all(np.array_equal(x, y) for x, y in zip(snapshot(plain), snapshot(measured)))
+    assert plain.rng.bit_generator.state == measured.rng.bit_generator.state
+
+
+def test_validation_metrics_are_evaluate_s_after_each_epoch():
+    X, labels = blobs()
+    X_val, y_val = blobs(50, 2)
+    w_val = np.random.default_rng(3).uniform(0, 2, 50)
+    seen = []
+
+    class Evaluate(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.evaluate(X_val, y_val, dn.CrossEntropyLoss(), w_val,
+                                            metrics=["accuracy", dn.Accuracy(top_k=2, name="m")]))
+
+    history = classifier(0, dn.Dropout(0.3)).fit(
+        X, labels, optimizer=dn.Adam(0.01), loss=dn.CrossEntropyLoss(), epochs=3,
+        validation_data=(X_val, y_val, w_val), metrics=["accuracy", dn.Accuracy(top_k=2, name="m")],
+        callbacks=[Evaluate()])
+    assert list(history.logs()) == ["loss", "accuracy", "m", "val_loss", "val_accuracy", "val_m"]
+    assert_array_equal(history.val_loss, [s["loss"] for s in seen])
+    assert_array_equal(history["val_accuracy"], [s["accuracy"] for s in seen])
+    assert_array_equal(history["val_m"], [s["m"] for s in seen])
+    assert len(set(history["val_accuracy"])) > 1
+
+
+def test_evaluate_with_metrics_is_a_dict_of_the_same_predictions():
+    metrics = pytest.importorskip("sklearn.metrics")
+    X, labels = blobs()
+    model = classifier()
+    model.fit(X, labels, optimizer=dn.Adam(0.01), loss=dn.CrossEntropyLoss(), epochs=5)
+    loss = dn.CrossEntropyLoss()
+    got = model.evaluate(X, labels, loss, metrics=["accuracy", dn.Accuracy(top_k=2)])
+    assert list(got) == ["loss", "accuracy", "top2_accuracy"]
+    assert got["loss"] == model.evaluate(X, labels, loss)
+    Y = model.predict(X)
+    assert got["accuracy"] == metrics.accuracy_score(labels, Y.argmax(1))
+    assert got["top2_accuracy"] == metrics.top_k_accuracy_score(labels, Y, k=2)
+
+
+def test_a_metric_given_to_fit_is_copied_never_changed():
+    X, labels = blobs()
+    mine = dn.Accuracy()
+    mine.update(np.eye(3), np.arange(3))
+    classifier().fit(X, labels, loss=dn.CrossEntropyLoss(), epochs=2, metrics=[mine],
+                     validation_data=(X, labels))
+    classifier().evaluate(X, labels, dn.CrossEntropyLoss(), metrics=[mine])
+    assert mine.result() == 1.0
+
+
+@pytest.mark.parametrize("loss, outputs, targets, want", [
+    (dn.CrossEntropyLoss(), 3, "labels", dn.Accuracy()),
+    (dn.CrossEntropyLoss(ignore_index=-1), 3, "labels", dn.Accuracy(ignore_index=-1)),
+    (dn.BCEWithLogitsLoss(), 3, "multilabel", dn.Accuracy(threshold=0.0)),
+    (dn.BCELoss(), 1, "binary", dn.Accuracy(threshold=0.5)),
+    (dn.MSELoss(), 1, "binary", dn.Accuracy(threshold=0.5)),
+    (dn.MSELoss(), 3, "onehot", dn.Accuracy()),
+    (dn.HuberLoss(), 3, "onehot", dn.Accuracy()),
+])
+def test_accuracy_by_name_is_what_the_loss_s_outputs_mean(loss, outputs, targets, want):
+    r = np.random.default_rng(8)
+    X = r.standard_normal((40, 5))
+    labels = r.integers(0, 3, 40)
+    y = {"labels": labels, "multilabel": (r.random((40, 3)) > 0.5).astype(float),
+         "binary": (labels > 0).astype(float), "onehot": np.eye(3)[labels]}[targets]
+    last = (dn.Sigmoid(),) if isinstance(loss, dn.BCELoss) else ()
+    model = dn.Sequential(dn.Dense(5, outputs), *last, seed=0)
+    got = model.evaluate(X, y, loss, metrics=["accuracy"])["accuracy"]
+    target = loss.target(y, outputs, np.float64)
+    assert repr(loss.accuracy(outputs)) == repr(want)
+    assert got == want(model.predict(X), target)
+
+
+def test_the_tutorial_s_network_classifies_its_four_people():
+    model = dn.tutorial.network(dn.tutorial.initial_params())
+    history = model.fit(dn.tutorial.X, dn.tutorial.y, epochs=1000, batch_size=1, shuffle=False,
+                        metrics=["accuracy"])
+    assert history["accuracy"][-1] == 1.0 and history["accuracy"][0] < 1.0
+
+
+def test_poisson_has_no_accuracy():
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    with pytest.raises(ValueError, match="PoissonNLLLoss predicts log-rates of counts"):
+        model.fit(np.ones((4, 2)), np.ones(4), loss=dn.PoissonNLLLoss(), metrics=["accuracy"])
+    assert model.evaluate(np.ones((4, 2)), np.ones(4), dn.PoissonNLLLoss(), metrics=["mae"])["mae"] >= 0
+
+
+def test_ignored_labels_are_left_out_of_fit_s_accuracy():
+    X, labels = blobs()
+    ignored = labels.copy()
+    ignored[::4] = -1
+    loss = dn.CrossEntropyLoss(ignore_index=-1)
+    model = classifier()
+    history = model.fit(X, ignored, loss=loss, epochs=1, batch_size=len(X), metrics=["accuracy"],
+                        optimizer=dn.SGD(1e-12))
+    kept = ignored != -1
+    assert history["accuracy"][0] == pytest.approx(np.mean(model.predict(X).argmax(1)[kept] == labels[kept]),
+                                                   rel=1e-15)
+
+
+def test_a_full_batch_optimiser_s_metrics_are_its_iterates():
+    X, labels = blobs()
+    model = classifier()
+    seen = []
+
+    class Evaluate(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((self.model.evaluate(X, labels, dn.CrossEntropyLoss(), metrics=["accuracy"]), logs))
+
+    model.fit(X, labels, optimizer=dn.LBFGS(), loss=dn.CrossEntropyLoss(), epochs=15, metrics=["accuracy"],
+              callbacks=[Evaluate()])
+    for evaluated, logs in seen:
+        assert logs["loss"] == pytest.approx(evaluated["loss"], rel=1e-12)
+        assert logs["accuracy"] == evaluated["accuracy"]
+    assert len({logs["accuracy"] for _, logs in seen}) > 2
+
+
+def test_sparse_rows_and_float32_models_are_scored_alike():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, labels = blobs()
+    kwargs = dict(loss=dn.CrossEntropyLoss(), epochs=2, batch_size=16, shuffle=False, metrics=["accuracy"])
+    dense = classifier().fit(X, labels, optimizer=dn.Adam(0.01), **kwargs)
+    rows = classifier().fit(sparse.csr_array(X), labels, optimizer=dn.Adam(0.01), **kwargs)
+    assert_allclose(rows["accuracy"], dense["accuracy"], atol=1 / len(X) + 1e-12)
+    single = dn.Sequential(dn.Dense(5, 16), dn.ReLU(), dn.Dense(16, 3), seed=0, dtype=np.float32)
+    assert 0 < single.fit(X, labels, optimizer=dn.Adam(0.01), **kwargs)["accuracy"][-1] <= 1
+
+
+@pytest.mark.parametrize("metrics, error, match", [
+    ("accuracy", TypeError, "metrics must be a list of metrics"),
+    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'mae', 'mse', 'r2', 'rmse'\]"),
+    ([len], TypeError, "a metric must be a name such as 'accuracy' or a densenet Metric"),
+    (["accuracy", dn.Accuracy()], ValueError, "metric name 'accuracy' is named twice"),
+    ([dn.MeanSquaredError(name="loss")], ValueError, "metric name 'loss' is a name fit records for itself"),
+    ([dn.MeanSquaredError(name="val_mse")], ValueError, "metric name 'val_mse' is a name fit records"),
+    (["mae"], ValueError, r"fit: metric MeanAbsoluteError\(\) cannot score the targets CrossEntropyLoss\(\) "
+                          r"takes \(shape \(120,\), dtype int"),
+    ([dn.Accuracy(threshold=0.0)], ValueError, "cannot score the targets"),
+])
+def test_bad_metrics_are_refused_before_any_change(metrics, error, match):
+    X, labels = blobs()
+    model = classifier()
+    before = snapshot(model), model.rng.bit_generator.state
+    with pytest.raises(error, match=match):
+        model.fit(X, labels, loss=dn.CrossEntropyLoss(), metrics=metrics, epochs=2)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], snapshot(model)))
+    assert before[1] == model.rng.bit_generator.state
+    with pytest.raises(error, match=match.replace("fit:", "evaluate:")):
+        model.evaluate(X, labels, dn.CrossEntropyLoss(), metrics=metrics)
+
+
+def test_an_ignore_index_the_metric_does_not_know_is_refused_in_the_validation_labels():
+    X, labels = blobs()
+    val = labels.copy()
+    val[0] = -1
+    with pytest.raises(ValueError, match=r"cannot score the targets .*class label -1 in y_true is outside"):
+        classifier().fit(X, labels, loss=dn.CrossEntropyLoss(ignore_index=-1), metrics=[dn.Accuracy()],
+                         validation_data=(X, val))
+
+
+def test_history_by_name():
+    X, labels = blobs()
+    history = classifier().fit(X, labels, loss=dn.CrossEntropyLoss(), epochs=2, metrics=["accuracy"])
+    assert history["accuracy"] is history.metrics["accuracy"] and history["loss"] is history.loss
+    with pytest.raises(KeyError, match=r"History has no 'val_accuracy'; it recorded \['loss', 'accuracy'\]"):
+        history["val_accuracy"]
+
+
+# -- monitors ---------------------------------------------------------------------------------------
+
+
+def test_fit_tells_the_callbacks_which_names_are_better_higher():
+    X, labels = blobs()
+    seen = {}
+
+    class Look(dn.Callback):
+        def on_train_begin(self, logs=None):
+            seen.update(self.params)
+
+    onehot = np.eye(3)[labels]
+    classifier().fit(X, onehot, metrics=["accuracy", "mse", "r2"], validation_data=(X, onehot),
+                     callbacks=[Look()])
+    assert seen["metrics"] == ("loss", "accuracy", "mse", "r2",
+                               "val_loss", "val_accuracy", "val_mse", "val_r2")
+    assert set(seen["greater_is_better"]) == {"accuracy", "r2", "val_accuracy", "val_r2"}
+
+
+@pytest.mark.parametrize("mode", ["auto", "max"])
+def test_early_stopping_on_accuracy_keeps_the_most_accurate_weights(mode):
+    X, labels = blobs(200)
+    Xv, yv = blobs(60, 5)
+    model = classifier()
+    kept = []
+
+    class Keep(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            kept.append((logs["val_accuracy"], self.model.params.copy()))
+
+    stop = dn.EarlyStopping(monitor="val_accuracy", patience=3, mode=mode)
+    history = model.fit(X, labels, optimizer=dn.SGD(0.5), loss=dn.CrossEntropyLoss(), epochs=300,
+                        metrics=["accuracy"], validation_data=(Xv, yv), callbacks=[Keep(), stop])
+    best = int(np.argmax(history["val_accuracy"]))  # the first of the highest
+    assert history.stopped_early and stop.best_epoch == best and stop.best == max(history["val_accuracy"])
+    assert history.epochs == best + 4
+    assert_array_equal(model.params, kept[best][1])
+
+
+def test_early_stopping_in_min_mode_on_an_error():
+    stop = dn.EarlyStopping(monitor="val_mae", patience=1, mode="auto")
+    stop.set_params({"metrics": ("loss", "mae", "val_loss", "val_mae"), "greater_is_better": ()})
+    stop.model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    stop.on_train_begin()
+    assert stop.best == math.inf
+    assert not stop.on_epoch_end(0, {"val_mae": 0.5}) and stop.on_epoch_end(1, {"val_mae": 0.6})
+    maximise = dn.EarlyStopping(monitor="val_mae", patience=1, mode="max")
+    maximise.set_params(stop.params)
+    maximise.model = stop.model
+    maximise.on_train_begin()
+    assert maximise.best == -math.inf
+    assert not maximise.on_epoch_end(0, {"val_mae": 0.5}) and not maximise.on_epoch_end(1, {"val_mae": 0.6})
+
+
+def test_a_monitor_fit_does_not_record_is_refused_before_any_step():
+    X, labels = blobs()
+    model = classifier()
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"EarlyStopping monitors 'val_accuracy', but fit records only "
+                                         r"\['loss', 'accuracy'\]; pass validation_data"):
+        model.fit(X, labels, loss=dn.CrossEntropyLoss(), metrics=["accuracy"],
+                  callbacks=[dn.EarlyStopping(monitor="val_accuracy")])
+    with pytest.raises(ValueError, match=r"monitors 'accuracy', but fit records only \['loss'\]; pass the "
+                                         r"metric to fit\(metrics=\[\.\.\.\]\)"):
+        model.fit(X, labels, loss=dn.CrossEntropyLoss(), callbacks=[dn.EarlyStopping(monitor="accuracy")])
+    assert_array_equal(model.params, before)
+
+
+def test_a_checkpoint_keeps_the_most_accurate_model_and_names_files_by_metrics(tmp_path):
+    X, labels = blobs(200)
+    Xv, yv = blobs(60, 5)
+    model = classifier()
+    best = dn.ModelCheckpoint(tmp_path / "best.npz", monitor="val_accuracy", save_best_only=True)
+    named = dn.ModelCheckpoint(tmp_path / "run-{epoch:02d}-{val_accuracy:.3f}.npz", every=5)
+    history = model.fit(X, labels, optimizer=dn.SGD(0.5), loss=dn.CrossEntropyLoss(), epochs=20,
+                        metrics=["accuracy"], validation_data=(Xv, yv), callbacks=[best, named])
+    top = int(np.argmax(history["val_accuracy"]))
+    assert best.best == history["val_accuracy"][top] and best.best_epoch == top + 1
+    assert dn.load(tmp_path / "best.npz").evaluate(Xv, yv, dn.CrossEntropyLoss(),
+                                                   metrics=["accuracy"])["accuracy"] == best.best
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["best.npz"] + [f"run-{e:02d}-{history['val_accuracy'][e - 1]:.3f}.npz" for e in (5, 10, 15, 20)])
+    lowest = dn.ModelCheckpoint(tmp_path / "low.npz", monitor="val_accuracy", save_best_only=True, mode="min")
+    history = model.fit(X, labels, optimizer=dn.SGD(0.5), loss=dn.CrossEntropyLoss(), epochs=5,
+                        metrics=["accuracy"], validation_data=(Xv, yv), callbacks=[lowest])
+    assert lowest.best == min(history["val_accuracy"])
+
+
+def test_a_plateau_schedule_on_accuracy_cuts_the_rate_when_it_stops_rising():
+    sgd = dn.SGD(1.0)
+    plateau = dn.ReduceLROnPlateau(sgd, monitor="val_accuracy", factor=0.5, patience=0, threshold=0.0)
+    plateau.set_params({"metrics": ("loss", "val_loss", "val_accuracy"),
+                        "greater_is_better": ("val_accuracy",)})
+    plateau.on_train_begin()
+    assert plateau.sense == "max" and plateau.best == -math.inf
+    for epoch, accuracy in enumerate([0.5, 0.6, 0.6, 0.7, 0.65]):
+        plateau.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert sgd.lr == 0.25 and plateau.best == 0.7
+    state = plateau.state_dict()
+    again = dn.ReduceLROnPlateau(dn.SGD(1.0), monitor="val_accuracy", mode="max")
+    again.load_state_dict(state)
+    assert again.best == 0.7
+    fresh = dn.ReduceLROnPlateau(dn.SGD(1.0), monitor="val_accuracy", mode="max")
+    fresh.load_state_dict(dn.ReduceLROnPlateau(dn.SGD(1.0), monitor="loss").state_dict())  # inf: none seen
+    fresh.set_params(plateau.params)
+    fresh.on_train_begin()
+    assert fresh.best == -math.inf
