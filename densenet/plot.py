@@ -64,6 +64,32 @@ def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
     return _finish(ax, title)
 
 
+def metric_curve(history: History, name: str = "accuracy", ax: Any = None, *,
+                 title: str | None = None) -> Any:
+    """Plot a metric ``fit`` recorded (``fit(..., metrics=[name])``): its training value,
+    and its validation value (``val_`` + ``name``) if recorded, against the epoch.
+
+    Args:
+        history: what ``fit`` returned.
+        name: the metric's name (``"accuracy"``, ``"r2"``...), without ``val_``.
+        ax: a matplotlib ``Axes`` to draw on; by default a new ``Figure`` with one.
+        title: the axes title.
+
+    Returns:
+        The matplotlib ``Figure`` (headless, as ``loss_curve``'s). ``KeyError`` for a
+        name the history does not hold.
+    """
+    values = history[name]  # (KeyError naming what it holds)
+    ax = _axes(ax)
+    epochs = np.arange(1, history.epochs + 1)
+    ax.plot(epochs, values, label=f"training {name}")
+    if f"val_{name}" in history.logs():
+        ax.plot(epochs, history[f"val_{name}"], label=f"validation {name}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(name)
+    return _finish(ax, title)
+
+
 def lr_curve(found: LRFind, ax: Any = None, *, title: str | None = None) -> Any:
     """Plot an ``lr_find`` result: each step's loss (faint) and the smoothed loss against
     the rate on a logarithmic axis, and the suggested rate as a vertical line.

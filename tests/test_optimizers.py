@@ -660,6 +660,40 @@ def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
                                                                        theirs.cooldown_counter)
 
 
+@pytest.mark.parametrize("settings", [
+    dict(factor=0.5, patience=0),
+    dict(factor=0.2, patience=2, threshold=0.05, threshold_mode="abs"),
+    dict(factor=0.5, patience=1, cooldown=2, min_lr=0.02),
+    dict(factor=0.5, patience=2, threshold=0.0),  # a tie is no improvement
+    dict(factor=0.5, patience=1, threshold=0.01),
+])
+def test_reduce_on_plateau_in_max_mode_sets_the_rates_of_pytorch_s_scheduler(settings):
+    """A value that should rise (an accuracy), mode "max" given or "auto" for a metric whose
+    ``greater_is_better``: the rates of PyTorch's scheduler in mode "max"."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    accuracies = np.concatenate([np.linspace(0.2, 0.8, 5), np.full(4, 0.8), 0.8 + 0.01 * rng.random(30),
+                                 [0.9, 0.9, 0.90001, 0.95], 0.95 - 0.5 * rng.random(20)])
+    for mode in ("max", "auto"):
+        sgd = dn.SGD(0.1)
+        ours = dn.ReduceLROnPlateau(sgd, monitor="val_accuracy", mode=mode, **settings)
+        ours.set_params({"metrics": ("loss", "val_loss", "val_accuracy"),
+                         "greater_is_better": ("val_accuracy",)})
+        ours.on_train_begin()
+        theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, mode="max", **settings)
+        rates, want = [], []
+        for epoch, accuracy in enumerate(accuracies):
+            ours.on_epoch_end(epoch, {"val_accuracy": float(accuracy)})
+            theirs.step(float(accuracy))
+            rates.append(sgd.lr)
+            want.append(theirs_opt.param_groups[0]["lr"])
+        assert len(set(want)) > 2  # the rate did drop, more than once
+        assert rates == want
+        assert (ours.best, ours.num_bad_epochs, ours.cooldown_counter) == (
+            theirs.best, theirs.num_bad_epochs, theirs.cooldown_counter)
+
+
 def test_reduce_on_plateau_in_fit_watches_the_validation_loss_across_fits():
     X, y = data()
     model, adam = mlp((3, 4, 2)), dn.Adam(0.05)

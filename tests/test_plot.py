@@ -32,6 +32,26 @@ def test_loss_curve_returns_a_figure_and_saves_headless(tmp_path):
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_metric_curve_draws_a_metric_and_its_validation_values():
+    from densenet.plot import metric_curve
+
+    X = np.random.default_rng(0).standard_normal((40, 2))
+    y = (X[:, :1] > 0).astype(float)
+    history = mlp((2, 4, 1)).fit(X, y, epochs=6, validation_data=(X[:20], y[:20]),
+                                 metrics=["accuracy", "mae"])
+    ax = metric_curve(history, title="right").axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["training accuracy", "validation accuracy"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), history["accuracy"])
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), history["val_accuracy"])
+    np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), np.arange(1, 7))
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("epoch", "accuracy", "right")
+    alone = mlp((2, 4, 1)).fit(X, y, epochs=3, metrics=["mae"])
+    ax = metric_curve(alone, "mae").axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["training mae"]
+    with pytest.raises(KeyError, match="History has no 'r2'"):
+        metric_curve(alone, "r2")
+
+
 def test_loss_curve_draws_on_a_given_axes():
     from matplotlib.figure import Figure
 
