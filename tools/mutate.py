@@ -48,10 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py",
         "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
-        "layernorm.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py",
-        "bce.py", "bce_with_logits.py", "poisson.py", "optimizer.py", "moments.py", "sgd.py", "adam.py",
-        "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py",
-        "callbacks.py", "schedules.py", "checkpoint.py", "training.py", "io.py", "model.py"]
+        "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py",
+        "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py",
+        "bce_with_logits.py", "poisson.py", "metric_names.py", "optimizer.py", "moments.py", "sgd.py",
+        "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py",
+        "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -86,7 +87,13 @@ OWN_TESTS = {
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
     "batchnorm.py": ["test_batchnorm.py", "test_products.py", "test_in_place.py"],
     "layernorm.py": ["test_layernorm.py"],
-    "loss.py": ["test_sample_weight.py", "test_losses.py"],
+    "metric.py": ["test_metrics.py"],
+    "accuracy.py": ["test_metrics.py"],
+    "absolute_error.py": ["test_metrics.py"],
+    "squared_error.py": ["test_metrics.py"],
+    "r2.py": ["test_metrics.py"],
+    "metric_names.py": ["test_metrics.py"],
+    "loss.py": ["test_sample_weight.py", "test_losses.py", "test_metrics.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "bce.py": ["test_sample_weight.py", "test_classification_losses.py"],
@@ -107,10 +114,11 @@ OWN_TESTS = {
     "adamax.py": ["test_optimizers.py"],
     "lbfgs.py": ["test_lbfgs.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
-    "callbacks.py": ["test_callbacks.py"],
+    "callbacks.py": ["test_callbacks.py", "test_metrics.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
-    "checkpoint.py": ["test_checkpoint.py"],
-    "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py"],
+    "checkpoint.py": ["test_checkpoint.py", "test_metrics.py"],
+    "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
+                    "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
