@@ -39,9 +39,9 @@ class Accuracy(Metric):
     Example:
         >>> import numpy as np, densenet as dn
         >>> scores = np.array([[2.0, 1.0, 0.1], [0.3, 0.2, 0.9], [0.1, 3.0, 0.2]])
-        >>> dn.Accuracy()(scores, np.array([0, 1, 1]))
+        >>> dn.Accuracy()(scores, np.array([0, 0, 1]))
         0.6666666666666666
-        >>> dn.Accuracy(top_k=2)(scores, np.array([0, 1, 1]))
+        >>> dn.Accuracy(top_k=2)(scores, np.array([0, 0, 1]))
         1.0
         >>> dn.Accuracy(threshold=0.5)(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 0.0]))
         0.6666666666666666
