@@ -25,7 +25,7 @@ class MeanAbsoluteError(Metric):
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         errors = np.abs(y_pred - y_true)
-        return mean_totals(errors.mean(axis=1) if errors.shape[1] > 1 else errors[:, 0], weight)
+        return mean_totals(errors, weight)
 
     def value(self, totals: NDArray[Any]) -> float:
         return mean_of(totals)

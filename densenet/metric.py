@@ -27,6 +27,8 @@ targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -69,9 +71,10 @@ class Metric:
         raise TypeError(f"{type(self).__name__} does not define value(totals): a Metric must")
 
     def combine(self, a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
-        """The totals of two sets of batches: ``a + b`` (a metric whose totals do not
-        simply add overrides it)."""
-        return a + b
+        """The totals of two sets of batches, ``a`` (which it may write into: the running
+        totals) and ``b``: ``a + b``, added into ``a`` (a metric whose totals do not simply
+        add overrides it)."""
+        return np.add(a, b, out=a)
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``update``'s arguments checked: finite real numbers, ``y_pred`` ``(N, k)`` or
@@ -104,9 +107,21 @@ class Metric:
         return self.value(self.totals(*self.checked(y_pred, y_true, sample_weight)))
 
     def add(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> None:
-        """``update`` for arrays already checked (``fit``'s batches)."""
-        batch = self.totals(y_pred, y_true, weight)
-        self._totals = batch if self._totals is None else self.combine(self._totals, batch)
+        """``update`` for arrays already checked (``evaluate``'s)."""
+        self.add_totals(self.totals(y_pred, y_true, weight))
+
+    def add_totals(self, totals: NDArray[Any]) -> None:
+        """Add a batch's ``totals`` (``totals``'s result; not kept: it may be reused)."""
+        self._totals = (np.array(totals, np.float64) if self._totals is None
+                        else self.combine(self._totals, totals))
+
+    def planned(self, y_pred: NDArray[Any], y_true: NDArray[Any],
+                weight: NDArray[Any] | None) -> Callable[[], None]:
+        """A call that adds the batch the arrays hold whenever it is called: ``fit`` plans
+        one on a training step's output, targets and weights, fixed for its batch size,
+        and calls it after each step. This default calls ``add``; a metric may plan its
+        passes on buffers of its own (``Accuracy`` does: its steps then allocate nothing)."""
+        return partial(self.add, y_pred, y_true, weight)
 
     def checked(self, y_pred: ArrayLike, y_true: ArrayLike,
                 sample_weight: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:
@@ -126,7 +141,10 @@ class Metric:
 
 
 def mean_totals(scores: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
-    """The totals of a mean of per-sample ``scores`` ``(N,)``: ``[sum(w s), sum(w)]``."""
+    """The totals of a mean of per-sample ``scores``: ``[sum(w s), sum(w)]``; ``scores``
+    ``(N,)``, or ``(N, k)`` of which each sample scores its row's mean."""
+    if scores.ndim == 2:
+        scores = scores.mean(axis=1) if scores.shape[1] > 1 else scores[:, 0]  # (one column: itself)
     if weight is None:
         return np.array([np.sum(scores, dtype=np.float64), scores.shape[0]])
     return np.array([np.dot(scores.astype(np.float64, copy=False), weight), np.sum(weight, dtype=np.float64)])

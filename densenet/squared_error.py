@@ -37,7 +37,7 @@ class MeanSquaredError(Metric):
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         errors = np.square(y_pred - y_true)
-        return mean_totals(errors.mean(axis=1) if errors.shape[1] > 1 else errors[:, 0], weight)
+        return mean_totals(errors, weight)
 
     def value(self, totals: NDArray[Any]) -> float:
         mean = mean_of(totals)

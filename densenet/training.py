@@ -15,7 +15,7 @@ The loop works on any model through its public interface (``check_data``,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -110,8 +110,9 @@ class _Epoch:
                  drop_last: bool = False, max_grad_norm: float | None = None,
                  metrics: Sequence[Metric] = ()) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
-        #: what each batch's outputs are added to (``Metric.add``), reset by ``run``
+        #: what each batch's outputs are added to, reset by ``run``; their calls per step
         self.metrics = tuple(metrics)
+        self.measures: dict[int, tuple[Callable[[], None], ...]] = {}
         self.max_grad_norm = max_grad_norm
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
@@ -136,6 +137,8 @@ class _Epoch:
         rest = self.rows - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
                      else model.train_step(loss, optimizer, rest, y, weighted, self.sparse, clip))
+        self.measures = {id(step): tuple(metric.planned(step.Y, step.y, step.w) for metric in self.metrics)
+                         for step in (self.full, self.last)}
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -186,7 +189,8 @@ class _Epoch:
         loss with (partial sums, that batch's index). A batch's share is what its loss is
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
         batch's outputs are added to the ``metrics``, reset first."""
-        batch, isfinite, full, metrics = self.batch, math.isfinite, self.full, self.metrics
+        batch, isfinite, full, measures = self.batch, math.isfinite, self.full, self.measures
+        metrics = self.metrics
         for metric in metrics:
             metric.reset()
         total = shares = 0.0
@@ -195,8 +199,9 @@ class _Epoch:
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, shares, i
-            for metric in metrics:
-                metric.add(step.Y, step.y, step.w)
+            if metrics:
+                for measure in measures[id(step)]:
+                    measure()
             share = step.n if step.share is None else step.share()
             total += value * share
             shares += share
@@ -205,7 +210,7 @@ class _Epoch:
                     callback.on_batch_end(i, {"loss": value})
                 if self.settings_changed():  # the next steps take the new settings
                     self.plan_steps()
-                    full = self.full
+                    full, measures = self.full, self.measures
         return total, shares, None
 
     def find_bad_step(self, optimizer: Optimizer) -> int:
@@ -553,8 +558,8 @@ class _FullBatch:
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
             value = step()
-            for metric in metrics:
-                metric.add(step.Y, step.y, step.w)
+            for measure in self.batches.measures[id(step)]:
+                measure()
             share = step.n if step.share is None else step.share()  # (see ``_Epoch.run``)
             total += value * share
             shares += share

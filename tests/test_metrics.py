@@ -7,6 +7,7 @@ import copy
 import math
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -73,10 +74,13 @@ def test_accuracy_of_labels_with_a_threshold_is_one_minus_the_hamming_loss(thres
     assert one == pytest.approx(metrics.accuracy_score(T[:, 0], Y[:, 0] > threshold, sample_weight=w))
 
 
-def test_a_target_counts_as_yes_above_one_half():
+def test_a_target_counts_as_yes_above_one_half_and_an_output_above_the_threshold():
     Y = np.array([[0.9], [0.9], [0.1], [0.1]])
     T = np.array([[0.6], [0.5], [0.4], [0.51]])
     assert dn.Accuracy(threshold=0.5)(Y, T) == 0.5  # right, wrong twice, right
+    at = np.array([[0.5], [0.5], [0.0], [0.0]])  # exactly at the threshold: no
+    assert dn.Accuracy(threshold=0.5)(at, np.array([[0.0], [1.0], [0.0], [1.0]])) == 0.5
+    assert dn.Accuracy(threshold=0.0)(at, np.array([[1.0], [1.0], [0.0], [1.0]])) == 0.75
 
 
 def test_ignored_labels_count_for_nothing():
@@ -180,6 +184,28 @@ def test_batches_added_up_give_the_metric_of_all_at_once(make, weighted):
 
 
 @pytest.mark.parametrize("make", EVERY)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_planned_batch_adds_what_add_does(make, weighted, dtype):
+    """``planned`` on fixed arrays (a training step's), called as their contents change."""
+    metric, reference = make(), make()
+    Y, T = targets_for(metric, n=40)
+    Y = Y.astype(dtype)
+    T = T.astype(dtype) if T.dtype.kind == "f" else T
+    w = np.random.default_rng(9).uniform(0, 2, 40).astype(dtype) if weighted else None
+    Yb, Tb = np.empty_like(Y[:8]), np.empty_like(T[:8])
+    wb = None if w is None else np.empty_like(w[:8])
+    add = metric.planned(Yb, Tb, wb)
+    for start in range(0, 40, 8):
+        Yb[...], Tb[...] = Y[start:start + 8], T[start:start + 8]
+        if wb is not None:
+            wb[...] = w[start:start + 8]
+        add()
+        reference.add(Y[start:start + 8], T[start:start + 8], None if w is None else w[start:start + 8])
+    assert metric.result() == pytest.approx(reference.result(), rel=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("make", EVERY)
 def test_unit_weights_change_nothing_and_a_weight_k_counts_k_times(make):
     metric = make()
     Y, T = targets_for(metric, n=12)
@@ -244,6 +270,14 @@ def test_a_name_of_its_own():
 def test_bad_input_is_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_ignore_index_takes_any_label_an_index_can_hold():
+    smallest = -sys.maxsize - 1
+    assert dn.Accuracy(ignore_index=smallest).ignore_index == smallest
+    assert dn.Accuracy(ignore_index=sys.maxsize).ignore_index == sys.maxsize
+    with pytest.raises(ValueError, match="ignore_index must be an integer or None"):
+        dn.Accuracy(ignore_index=smallest - 1)
 
 
 def test_a_metric_without_totals_says_what_it_must_define():
