@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -114,56 +113,6 @@ class Accuracy(Metric):
             ahead = (y_pred > score) | ((y_pred == score) & (columns < labels[:, None]))
             right = np.count_nonzero(ahead, axis=1) < self.top_k
         return mean_totals(right, None if weight is None else weight.astype(np.float64, copy=False))
-
-    def planned(self, y_pred: NDArray[Any], y_true: NDArray[Any],
-                weight: NDArray[Any] | None) -> Callable[[], None]:
-        """``Metric.planned``: the comparisons into buffers of its own, so that a step adds
-        its batch without allocating (top-k and ignored labels: ``add``'s passes)."""
-        if self.top_k != 1 or self.ignore_index is not None:
-            return super().planned(y_pred, y_true, weight)
-        n, threshold = y_pred.shape[0], self.threshold
-        batch = np.zeros(2)  # the totals: right answers (weighted), samples (weighted)
-        right: NDArray[np.bool_]  # each sample's (or each label's) answer: right or not
-        if threshold is not None:
-            truth = as_columns(y_true)
-            right, yes = np.empty(y_pred.shape, bool), np.empty(y_pred.shape, bool)
-            share = 1.0 / y_pred.shape[1]  # each label a share of its sample
-
-            def compare() -> None:
-                np.greater(y_pred, threshold, out=right)
-                np.greater(truth, 0.5, out=yes)
-                np.equal(right, yes, out=right)
-        else:
-            labels = y_true if y_true.ndim == 1 else np.empty(n, np.intp)
-            chosen, right, share = np.empty(n, np.intp), np.empty(n, bool), 1.0
-
-            def compare() -> None:
-                if labels is not y_true:  # rows of class probabilities: their largest entry's class
-                    np.argmax(y_true, axis=1, out=labels)
-                np.argmax(y_pred, axis=1, out=chosen)
-                np.equal(chosen, labels, out=right)
-
-        if weight is None:
-            batch[1] = n
-
-            def add() -> None:
-                compare()
-                batch[0] = np.count_nonzero(right) * share
-                self.add_totals(batch)
-        else:  # (by products: a reduction's cast from bool, and its sum, allocate)
-            scores, ones = np.empty(n, weight.dtype), np.ones(n, weight.dtype)
-            answers = np.empty(right.shape, weight.dtype)
-            shares = np.full(right.shape[1:], share, weight.dtype)
-
-            def add() -> None:
-                compare()
-                np.copyto(answers, right)
-                if right.ndim == 2:
-                    np.dot(answers, shares, out=scores)
-                batch[0] = np.dot(scores if right.ndim == 2 else answers, weight)
-                batch[1] = np.dot(weight, ones)
-                self.add_totals(batch)
-        return add
 
     def value(self, totals: NDArray[Any]) -> float:
         return mean_of(totals)

@@ -27,8 +27,6 @@ targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -107,21 +105,13 @@ class Metric:
         return self.value(self.totals(*self.checked(y_pred, y_true, sample_weight)))
 
     def add(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> None:
-        """``update`` for arrays already checked (``evaluate``'s)."""
+        """``update`` for arrays already checked (``fit``'s and ``evaluate``'s)."""
         self.add_totals(self.totals(y_pred, y_true, weight))
 
     def add_totals(self, totals: NDArray[Any]) -> None:
         """Add a batch's ``totals`` (``totals``'s result; not kept: it may be reused)."""
         self._totals = (np.array(totals, np.float64) if self._totals is None
                         else self.combine(self._totals, totals))
-
-    def planned(self, y_pred: NDArray[Any], y_true: NDArray[Any],
-                weight: NDArray[Any] | None) -> Callable[[], None]:
-        """A call that adds the batch the arrays hold whenever it is called: ``fit`` plans
-        one on a training step's output, targets and weights, fixed for its batch size,
-        and calls it after each step. This default calls ``add``; a metric may plan its
-        passes on buffers of its own (``Accuracy`` does: its steps then allocate nothing)."""
-        return partial(self.add, y_pred, y_true, weight)
 
     def checked(self, y_pred: ArrayLike, y_true: ArrayLike,
                 sample_weight: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:

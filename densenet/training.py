@@ -15,7 +15,7 @@ The loop works on any model through its public interface (``check_data``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from .backend import ThreadChoice
     from .model import Sequential
     from .plan import TrainStep
+
+
+#: The rows of outputs kept for a fit's metrics before they are added to them (``_Kept``).
+KEPT_ROWS = 512
 
 
 @dataclass
@@ -110,9 +114,6 @@ class _Epoch:
                  drop_last: bool = False, max_grad_norm: float | None = None,
                  metrics: Sequence[Metric] = ()) -> None:
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
-        #: what each batch's outputs are added to, reset by ``run``; their calls per step
-        self.metrics = tuple(metrics)
-        self.measures: dict[int, tuple[Callable[[], None], ...]] = {}
         self.max_grad_norm = max_grad_norm
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
@@ -124,6 +125,8 @@ class _Epoch:
         self.shuffled = (np.arange(n), np.arange(n)) if shuffle else None
         self.loss = loss
         self.plan_steps()
+        #: the batches' outputs kept for the metrics (reset by ``run``), or None: no metrics
+        self.kept = _Kept(self, metrics) if metrics else None
 
     def plan_steps(self) -> None:
         """The steps for full batches and the last one, for the optimiser's settings now
@@ -137,8 +140,6 @@ class _Epoch:
         rest = self.rows - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
                      else model.train_step(loss, optimizer, rest, y, weighted, self.sparse, clip))
-        self.measures = {id(step): tuple(metric.planned(step.Y, step.y, step.w) for metric in self.metrics)
-                         for step in (self.full, self.last)}
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -188,20 +189,18 @@ class _Epoch:
         losses x their shares, sum of the shares, None), or stops at the first non-finite
         loss with (partial sums, that batch's index). A batch's share is what its loss is
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
-        batch's outputs are added to the ``metrics``, reset first."""
-        batch, isfinite, full, measures = self.batch, math.isfinite, self.full, self.measures
-        metrics = self.metrics
-        for metric in metrics:
-            metric.reset()
+        batch's outputs are kept for the metrics (``_Kept``), reset first."""
+        batch, isfinite, full, kept = self.batch, math.isfinite, self.full, self.kept
+        if kept is not None:
+            kept.reset()
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
             value = step() if threads is None else threads(step, step is full)
             if not isfinite(value):
                 return total, shares, i
-            if metrics:
-                for measure in measures[id(step)]:
-                    measure()
+            if kept is not None:
+                kept.keep(i, step.Y)
             share = step.n if step.share is None else step.share()
             total += value * share
             shares += share
@@ -210,7 +209,7 @@ class _Epoch:
                     callback.on_batch_end(i, {"loss": value})
                 if self.settings_changed():  # the next steps take the new settings
                     self.plan_steps()
-                    full, measures = self.full, self.measures
+                    full = self.full
         return total, shares, None
 
     def find_bad_step(self, optimizer: Optimizer) -> int:
@@ -237,6 +236,52 @@ class _Epoch:
         optimizer.load_state_dict(epoch_state)
         model.set_side_state(epoch_side)
         return len(self.starts) - 1
+
+
+class _Kept:
+    """An epoch's outputs for its metrics: each step's ``Y`` copied into a buffer of about
+    ``KEPT_ROWS`` rows (one copy a step, into a view made once), which is added to the
+    metrics with its rows' targets and weights whenever it is full and at the epoch's end.
+    So the metrics cost one copy a step and a few calls every ``KEPT_ROWS`` rows, whatever
+    they are, and add up exactly the batches the steps computed (before each update)."""
+
+    def __init__(self, epoch: _Epoch, metrics: Sequence[Metric]) -> None:
+        self.epoch, self.metrics = epoch, tuple(metrics)
+        size = epoch.batch_size
+        #: the batches a buffer holds, and their views of it
+        self.per = max(1, KEPT_ROWS // size)
+        Y = epoch.full.Y
+        self.Y = np.empty((self.per * size, *Y.shape[1:]), Y.dtype)
+        self.views = [self.Y[j * size:(j + 1) * size] for j in range(self.per)]
+        self.last = len(epoch.starts) - 1
+
+    def reset(self) -> None:
+        """Start an epoch: the metrics reset."""
+        for metric in self.metrics:
+            metric.reset()
+
+    def keep(self, i: int, Y: NDArray[Any]) -> None:
+        """Keep batch ``i``'s outputs ``Y``; add the buffer to the metrics when full or at the
+        epoch's last batch."""
+        j = i % self.per
+        if i < self.last:
+            np.copyto(self.views[j], Y)
+            if j == self.per - 1:
+                self.add(i - j, self.per * self.epoch.batch_size)
+            return
+        kept = j * self.epoch.batch_size + len(Y)  # (the last batch may be short)
+        np.copyto(self.Y[kept - len(Y):kept], Y)
+        self.add(i - j, kept)
+
+    def add(self, first: int, rows: int) -> None:
+        """Add the buffer's first ``rows`` rows, from batch ``first`` on, to the metrics."""
+        epoch = self.epoch
+        start = epoch.starts[first]
+        stop = start + rows
+        order = slice(start, stop) if epoch.shuffled is None else epoch.shuffled[1][start:stop]
+        y, w = epoch.y[order], None if epoch.w is None else epoch.w[order]
+        for metric in self.metrics:
+            metric.add(self.Y[:rows], y, w)
 
 
 def fit(
@@ -540,26 +585,24 @@ class _FullBatch:
                  loss: Loss, batch_size: int, metrics: Sequence[Metric] = ()) -> None:
         self.model, self.n = model, X.shape[0]
         self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None, metrics=metrics)
-        self.metrics = self.batches.metrics
-        #: the weights of the last call: the ``metrics`` hold its outputs' (when there are metrics)
+        #: the weights of the last call: the metrics hold its outputs' (when there are metrics)
         self.at = np.full(model.params.shape, np.nan) if metrics else None
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
         self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads, metrics = self.model.params, self.model.grads, self.metrics
+        params, grads, kept = self.model.params, self.model.grads, self.batches.kept
         params[...] = w
-        if self.at is not None:
+        if self.at is not None and kept is not None:
             self.at[...] = w
-        for metric in metrics:
-            metric.reset()
+            kept.reset()
         total = shares = 0.0
         for i, start in enumerate(self.batches.starts):
             step = self.batches.batch(i, start)
             value = step()
-            for measure in self.batches.measures[id(step)]:
-                measure()
+            if kept is not None:
+                kept.keep(i, step.Y)
             share = step.n if step.share is None else step.share()  # (see ``_Epoch.run``)
             total += value * share
             shares += share

@@ -184,28 +184,6 @@ def test_batches_added_up_give_the_metric_of_all_at_once(make, weighted):
 
 
 @pytest.mark.parametrize("make", EVERY)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_a_planned_batch_adds_what_add_does(make, weighted, dtype):
-    """``planned`` on fixed arrays (a training step's), called as their contents change."""
-    metric, reference = make(), make()
-    Y, T = targets_for(metric, n=40)
-    Y = Y.astype(dtype)
-    T = T.astype(dtype) if T.dtype.kind == "f" else T
-    w = np.random.default_rng(9).uniform(0, 2, 40).astype(dtype) if weighted else None
-    Yb, Tb = np.empty_like(Y[:8]), np.empty_like(T[:8])
-    wb = None if w is None else np.empty_like(w[:8])
-    add = metric.planned(Yb, Tb, wb)
-    for start in range(0, 40, 8):
-        Yb[...], Tb[...] = Y[start:start + 8], T[start:start + 8]
-        if wb is not None:
-            wb[...] = w[start:start + 8]
-        add()
-        reference.add(Y[start:start + 8], T[start:start + 8], None if w is None else w[start:start + 8])
-    assert metric.result() == pytest.approx(reference.result(), rel=1e-6 if dtype == np.float32 else 1e-14)
-
-
-@pytest.mark.parametrize("make", EVERY)
 def test_unit_weights_change_nothing_and_a_weight_k_counts_k_times(make):
     metric = make()
     Y, T = targets_for(metric, n=12)
