@@ -330,6 +330,31 @@ def test_training_metrics_are_the_batches_outputs_before_each_update(weighted):
     assert_array_equal(model.params, by_hand.params)
 
 
+@pytest.mark.parametrize("batch_size", [1, 7, 100, 600, 1234])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_row_trained_on_is_scored_once_whatever_the_batches(batch_size, shuffle, weighted):
+    """At a rate too small to move the weights, an epoch's training metrics are those of
+    the rows it trained on: the kept outputs (``KEPT_ROWS`` at a time) cover every batch
+    once, the last short one included, in the shuffled order with its targets and weights."""
+    r = np.random.default_rng(10)
+    X, labels = r.standard_normal((1234, 5)), r.integers(0, 3, 1234)
+    w = r.uniform(0, 2, 1234) if weighted else None
+    model = dn.Sequential(dn.Dense(5, 3), seed=0)
+    model[0].b[...] = 0.5  # (from 0, the tiniest step would move a bias)
+    before = model.params.copy()
+    history = model.fit(X, np.eye(3)[labels], optimizer=dn.SGD(5e-324), epochs=2, batch_size=batch_size,
+                        shuffle=shuffle, sample_weight=w, metrics=["accuracy", "mae", "r2"])
+    assert_array_equal(model.params, before)
+    want = model.evaluate(X, np.eye(3)[labels], sample_weight=w, metrics=["accuracy", "mae", "r2"])
+    for name in ("accuracy", "mae", "r2"):
+        assert_allclose(history[name], want[name], rtol=1e-12)
+    cut = model.fit(X, np.eye(3)[labels], optimizer=dn.SGD(5e-324), batch_size=batch_size, shuffle=False,
+                    drop_last=True, metrics=["accuracy"])
+    rows = 1234 - 1234 % batch_size
+    assert cut["accuracy"][0] == dn.Accuracy()(model.predict(X[:rows]), labels[:rows])
+
+
 @pytest.mark.parametrize("optimizer", [lambda: dn.SGD(0.1), lambda: dn.SGD(0.05, momentum=0.9),
                                        lambda: dn.Adam(0.01), lambda: dn.LBFGS()])
 def test_metrics_change_nothing_in_the_training(optimizer):
