@@ -50,11 +50,13 @@ class Metric:
     #: monitors' ``mode="auto"`` goes by.
     greater_is_better = False
 
+    #: the totals of the batches added since the last reset (None: none yet)
+    _totals: NDArray[Any] | None = None
+
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not (isinstance(name, str) and name):
             raise TypeError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = self.NAME if name is None else name
-        self._totals: NDArray[Any] | None = None
 
     # -- what a subclass defines -------------------------------------------------------
 
