@@ -79,8 +79,8 @@ def test_a_target_counts_as_yes_above_one_half_and_an_output_above_the_threshold
     T = np.array([[0.6], [0.5], [0.4], [0.51]])
     assert dn.Accuracy(threshold=0.5)(Y, T) == 0.5  # right, wrong twice, right
     at = np.array([[0.5], [0.5], [0.0], [0.0]])  # exactly at the threshold: no
-    assert dn.Accuracy(threshold=0.5)(at, np.array([[0.0], [1.0], [0.0], [1.0]])) == 0.5
-    assert dn.Accuracy(threshold=0.0)(at, np.array([[1.0], [1.0], [0.0], [1.0]])) == 0.75
+    assert dn.Accuracy(threshold=0.5)(at, np.array([[0.0], [0.0], [0.0], [1.0]])) == 0.75
+    assert dn.Accuracy(threshold=0.0)(at, np.array([[1.0], [1.0], [0.0], [0.0]])) == 1.0
 
 
 def test_ignored_labels_count_for_nothing():
