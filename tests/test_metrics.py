@@ -216,6 +216,8 @@ def test_a_name_of_its_own():
     assert metric.name == "top3" and repr(metric) == "Accuracy(top_k=3, name='top3')"
     assert repr(dn.R2Score()) == "R2Score()" and repr(dn.MeanSquaredError(squared=False)) == \
         "MeanSquaredError(squared=False)"
+    assert repr(dn.Accuracy(threshold=0.0, ignore_index=-1)) == "Accuracy(threshold=0.0, ignore_index=-1)"
+    assert repr(dn.MeanSquaredError(name="loss2")) == "MeanSquaredError(name='loss2')"
 
 
 @pytest.mark.parametrize("call, error, match", [
