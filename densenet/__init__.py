@@ -45,6 +45,7 @@ from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .dropout import Dropout
 from .elu import ELU
+from .f1 import F1Score
 from .gelu import GELU
 from .gradcheck import GradcheckError, gradcheck
 from .huber import HuberLoss
@@ -112,6 +113,7 @@ __all__ = [
     "ELU",
     "EarlyStopping",
     "ExponentialLR",
+    "F1Score",
     "GELU",
     "GradcheckError",
     "History",

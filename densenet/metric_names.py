@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .absolute_error import MeanAbsoluteError
+from .f1 import F1Score
 from .loss import Loss
 from .metric import Metric
 from .r2 import R2Score
@@ -21,6 +22,7 @@ MetricLike = Metric | str
 #: The names, and what each makes for a loss and a model's number of outputs.
 NAMES: dict[str, Callable[[Loss, int], Metric]] = {
     "accuracy": lambda loss, n_outputs: loss.accuracy(n_outputs),
+    "f1": lambda loss, n_outputs: F1Score.like(loss.accuracy(n_outputs)),
     "mae": lambda loss, n_outputs: MeanAbsoluteError(),
     "mse": lambda loss, n_outputs: MeanSquaredError(),
     "rmse": lambda loss, n_outputs: MeanSquaredError(squared=False),

@@ -26,6 +26,7 @@ LAYERS = [
     ("module variants", {"selu"}),
     ("metric protocol", {"metric"}),
     ("metrics", {"accuracy", "absolute_error", "squared_error", "r2"}),
+    ("metric variants", {"f1"}),
     ("loss protocol", {"loss"}),
     ("losses", {"mse", "l1", "huber", "cross_entropy", "bce", "bce_with_logits", "poisson"}),
     ("loss variants", {"smooth_l1"}),

@@ -95,6 +95,48 @@ def test_ignored_labels_count_for_nothing():
     assert math.isnan(metric(Y[:3], np.full(3, -100)))  # nothing counted
 
 
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_f1_of_classes_is_scikit_learn_s(average, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    Y, labels, w = scores(classes=5)
+    w = w if weighted else None
+    labels = labels % 4  # class 4 is never a target: still one when it is predicted
+    want = metrics.f1_score(labels, Y.argmax(1), average=average, sample_weight=w, zero_division=0)
+    assert dn.F1Score(average=average)(Y, labels, w) == pytest.approx(want, rel=1e-14)
+    rows = np.eye(5)[labels]
+    assert dn.F1Score(average=average)(Y, rows, w) == pytest.approx(want, rel=1e-14)
+    unseen = Y.copy()
+    unseen[:, 4] = -10  # now neither a target nor predicted: left out of the average
+    want = metrics.f1_score(labels, unseen.argmax(1), average=average, sample_weight=w, zero_division=0)
+    assert dn.F1Score(average=average)(unseen, labels, w) == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_f1_of_labels_is_scikit_learn_s_multilabel_and_binary_f1(average, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(11)
+    Y, T = r.standard_normal((60, 4)), (r.random((60, 4)) > 0.6).astype(float)
+    T[:, 3] = 0  # a label never yes
+    w = r.uniform(0, 2, 60) if weighted else None
+    want = metrics.f1_score(T.astype(int), (Y > 0).astype(int), average=average, sample_weight=w,
+                            zero_division=0)
+    assert dn.F1Score(threshold=0.0, average=average)(Y, T, w) == pytest.approx(want, rel=1e-14)
+    binary = metrics.f1_score(T[:, 0], Y[:, 0] > 0.5, sample_weight=w)
+    assert dn.F1Score(threshold=0.5, average=average)(Y[:, 0], T[:, 0], w) == pytest.approx(binary, rel=1e-14)
+
+
+def test_f1_leaves_ignored_labels_out():
+    metrics = pytest.importorskip("sklearn.metrics")
+    Y, labels, _ = scores()
+    ignored = labels.copy()
+    ignored[::3] = 7
+    kept = ignored != 7
+    want = metrics.f1_score(labels[kept], Y.argmax(1)[kept], average="macro")
+    assert dn.F1Score(ignore_index=7)(Y, ignored) == pytest.approx(want, rel=1e-14)
+
+
 @pytest.mark.parametrize("name, make, multioutput", [
     ("mean_absolute_error", dn.MeanAbsoluteError, "uniform_average"),
     ("mean_squared_error", dn.MeanSquaredError, "uniform_average"),
@@ -152,15 +194,18 @@ EVERY = [
     lambda: dn.MeanSquaredError(),
     lambda: dn.MeanSquaredError(squared=False),
     lambda: dn.R2Score(),
+    lambda: dn.F1Score(),
+    lambda: dn.F1Score(average="weighted", ignore_index=3),
+    lambda: dn.F1Score(threshold=0.0, average="micro"),
 ]
 
 
 def targets_for(metric, n=50, seed=6):
     r = np.random.default_rng(seed)
     Y = r.standard_normal((n, 4))
-    if isinstance(metric, dn.Accuracy) and metric.threshold is None:
+    if isinstance(metric, (dn.Accuracy, dn.F1Score)) and metric.threshold is None:
         return Y, r.integers(0, 4, n)
-    if isinstance(metric, dn.Accuracy):
+    if isinstance(metric, (dn.Accuracy, dn.F1Score)):
         return Y, (r.random((n, 4)) > 0.5).astype(float)
     return Y, r.standard_normal((n, 4))
 
@@ -246,6 +291,9 @@ def test_a_name_of_its_own():
     (lambda: dn.Accuracy(ignore_index=1.5), TypeError, "ignore_index must be an integer or None"),
     (lambda: dn.MeanSquaredError(squared=1), TypeError, "squared must be True or False"),
     (lambda: dn.R2Score(name=""), TypeError, "name must be a non-empty string"),
+    (lambda: dn.F1Score(average="binary"), ValueError, "F1Score: average must be one of"),
+    (lambda: dn.F1Score(top_k=2), TypeError, "top_k"),
+    (lambda: dn.F1Score()(np.zeros((3, 1)), np.array([0, 1, 1])), ValueError, "pass threshold"),
 ])
 def test_bad_input_is_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):
@@ -438,6 +486,8 @@ def test_accuracy_by_name_is_what_the_loss_s_outputs_mean(loss, outputs, targets
     target = loss.target(y, outputs, np.float64)
     assert repr(loss.accuracy(outputs)) == repr(want)
     assert got == want(model.predict(X), target)
+    f1 = model.evaluate(X, y, loss, metrics=["f1"])["f1"]  # the same outputs and targets, by F1
+    assert f1 == dn.F1Score.like(want)(model.predict(X), target)
 
 
 def test_the_tutorial_s_network_classifies_its_four_people():
@@ -497,7 +547,8 @@ def test_sparse_rows_and_float32_models_are_scored_alike():
 
 @pytest.mark.parametrize("metrics, error, match", [
     ("accuracy", TypeError, "metrics must be a list of metrics"),
-    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'mae', 'mse', 'r2', 'rmse'\]"),
+    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'f1', 'mae', 'mse', 'r2', "
+                          r"'rmse'\]"),
     ([len], TypeError, "a metric must be a name such as 'accuracy' or a densenet Metric"),
     (["accuracy", dn.Accuracy()], ValueError, "metric name 'accuracy' is named twice"),
     ([dn.MeanSquaredError(name="loss")], ValueError, "metric name 'loss' is a name fit records for itself"),
