@@ -262,6 +262,8 @@ def test_a_name_of_its_own():
     assert repr(dn.R2Score()) == "R2Score()" and repr(dn.MeanSquaredError(squared=False)) == \
         "MeanSquaredError(squared=False)"
     assert repr(dn.Accuracy(threshold=0.0, ignore_index=-1)) == "Accuracy(threshold=0.0, ignore_index=-1)"
+    assert (repr(dn.Accuracy()), repr(dn.Accuracy(top_k=2))) == ("Accuracy()", "Accuracy(top_k=2)")
+    assert repr(dn.F1Score(threshold=0.5, average="micro")) == "F1Score(threshold=0.5, average='micro')"
     assert repr(dn.MeanSquaredError(name="loss2")) == "MeanSquaredError(name='loss2')"
 
 
