@@ -179,7 +179,7 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
 def networks_with_dropout(draw):
     """A ``networks()`` model of smooth activations (no ReLU kink for the differences to
     straddle) with ``Dropout`` modules of random ``p`` < 1 put at random places; the same
-    network without them, its parameters the same; a batch."""
+    network without them, its parameters the same; a batch, and targets near its outputs."""
     model, X, y = draw(networks(dtypes=(np.float64,)))
     assume(not any(isinstance(m, KINKED) for m in model))
     modules, plain = [], []
@@ -191,6 +191,12 @@ def networks_with_dropout(draw):
     with_dropout = dn.Sequential(*modules, seed=draw(st.integers(0, 2**32 - 1)))
     without = dn.Sequential(*plain, seed=0)
     with_dropout.params[...] = without.params[...] = model.params
+    # targets within 1 of the outputs gradcheck differentiates (its masks: those the model's
+    # generator draws next): against targets in [0, 1], outputs of 1000s (a Dropout(0.875)
+    # scales by 8, after unbounded activations) made gradients of 1e4 whose differences' rounding
+    # (found: 2e-5) exceeds gradcheck's atol 1e-5
+    Z = copy.deepcopy(with_dropout).forward(X)
+    y = Z + np.random.default_rng(draw(st.integers(0, 2**32 - 1))).uniform(-1.0, 1.0, Z.shape)
     return with_dropout, without, X, y
 
 
