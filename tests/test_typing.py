@@ -39,6 +39,13 @@ assert_type(history, dn.History)
 assert_type(history.loss, NDArray[Any])
 assert_type(model.predict([[-7, -3], [20, 2]]), NDArray[Any])
 assert_type(model.evaluate(X, y), float)
+assert_type(model.evaluate(X, y, metrics=["accuracy", dn.R2Score()]), dict[str, float])
+measured = model.fit(X, y, metrics=["mae", dn.Accuracy(threshold=0.5)], validation_data=(X, y),
+                     callbacks=[dn.EarlyStopping(monitor="val_accuracy", mode="max")])
+assert_type(measured["val_accuracy"], NDArray[Any])
+f1 = dn.F1Score(average="micro")
+f1.update(np.eye(2), np.array([0, 1]))
+assert_type(f1.result(), float)
 
 loss = dn.MSELoss()
 assert_type(loss.forward(model.forward(X), y), float)
