@@ -163,7 +163,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:543:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:590:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:591:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -174,7 +174,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:149:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:587:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:588:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
