@@ -139,7 +139,7 @@ def mean_totals(scores: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[An
         scores = scores.mean(axis=1) if scores.shape[1] > 1 else scores[:, 0]  # (one column: itself)
     if weight is None:
         return np.array([np.sum(scores, dtype=np.float64), scores.shape[0]])
-    return np.array([np.dot(scores.astype(np.float64, copy=False), weight), np.sum(weight, dtype=np.float64)])
+    return np.array([np.dot(scores.astype(np.float64), weight), np.sum(weight, dtype=np.float64)])
 
 
 def mean_of(totals: NDArray[Any]) -> float:
@@ -160,4 +160,4 @@ def outputs(y_pred: ArrayLike, owner: str) -> NDArray[Any]:
 
 def as_columns(array: NDArray[Any]) -> NDArray[Any]:
     """A 1-D array as one column."""
-    return array.reshape(-1, 1) if array.ndim == 1 else array
+    return array[:, None] if array.ndim == 1 else array
