@@ -43,7 +43,7 @@ class R2Score(Metric):
         return np.concatenate(([total], shift, offset, squares, w @ np.square(errors)))
 
     def combine(self, a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
-        k = (len(a) - 1) // 4
+        k = len(a) // 4  # (1 + 4 k values)
         na, shift, offset_a, m2_a, res_a = _parts(a, k)
         nb, shift_b, offset_b, m2_b, res_b = _parts(b, k)
         n = na + nb
@@ -55,7 +55,7 @@ class R2Score(Metric):
         return np.concatenate(([n], shift, offset, squares, res_a + res_b))
 
     def value(self, totals: NDArray[Any]) -> float:
-        n, _, _, squares, residuals = _parts(totals, (len(totals) - 1) // 4)
+        n, _, _, squares, residuals = _parts(totals, len(totals) // 4)
         if not n > 0:
             return math.nan
         scores = np.where(squares > 0, 1 - residuals / np.where(squares > 0, squares, 1.0),

@@ -162,6 +162,24 @@ def test_rmse_is_the_root_of_the_mean_over_every_output():
     assert rmse(Y, T) == pytest.approx(math.sqrt(np.mean((Y - T) ** 2)), rel=1e-15)
 
 
+def test_a_batch_of_zero_weights_adds_nothing():
+    Y, T = targets_for(dn.R2Score())
+    for make in (dn.R2Score, dn.MeanAbsoluteError, dn.Accuracy):
+        Y_, T_ = targets_for(make())
+        metric = make()
+        metric.update(Y_[:10], T_[:10], np.zeros(10))
+        metric.update(Y_[10:], T_[10:])
+        assert metric.result() == pytest.approx(make()(Y_[10:], T_[10:]), rel=1e-14)
+
+
+def test_rmse_by_name_is_the_root_of_mse_by_name():
+    r = np.random.default_rng(12)
+    X, y = r.standard_normal((30, 2)), r.standard_normal((30, 3))
+    got = dn.Sequential(dn.Dense(2, 3), seed=0).evaluate(X, y, metrics=["mse", "rmse"])
+    assert got["rmse"] == pytest.approx(math.sqrt(got["mse"]), rel=1e-15)
+    assert got["mse"] == pytest.approx(got["loss"], rel=1e-15)  # MSELoss's value, to rounding
+
+
 def test_r2_of_constant_targets_is_scikit_learn_s_forced_finite_score():
     metrics = pytest.importorskip("sklearn.metrics")
     T = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 4.0]])
