@@ -47,8 +47,8 @@ class R2Score(Metric):
         na, shift, offset_a, m2_a, res_a = _parts(a, k)
         nb, shift_b, offset_b, m2_b, res_b = _parts(b, k)
         n = na + nb
-        if not n:
-            return a + b
+        if not n:  # (no weight on either side: nothing counted yet)
+            return a
         delta = (shift_b - shift) + (offset_b - offset_a)  # (shifts alike: their difference is exact)
         offset = offset_a + delta * (nb / n)
         squares = m2_a + m2_b + delta * delta * (na * nb / n)
