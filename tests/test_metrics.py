@@ -172,6 +172,12 @@ def test_a_batch_of_zero_weights_adds_nothing():
         assert metric.result() == pytest.approx(make()(Y_[10:], T_[10:]), rel=1e-14)
 
 
+def test_r2_of_one_sample_is_forced_finite_and_of_no_weight_nan():
+    assert dn.R2Score()(np.array([1.0]), np.array([1.0])) == 1.0  # targets all equal, predicted
+    assert dn.R2Score()(np.array([2.0]), np.array([1.0])) == 0.0
+    assert math.isnan(dn.R2Score()(np.array([2.0, 1.0]), np.array([1.0, 3.0]), np.zeros(2)))
+
+
 def test_rmse_by_name_is_the_root_of_mse_by_name():
     r = np.random.default_rng(12)
     X, y = r.standard_normal((30, 2)), r.standard_normal((30, 3))
