@@ -112,7 +112,7 @@ class Accuracy(Metric):
             columns = np.arange(y_pred.shape[1])
             ahead = (y_pred > score) | ((y_pred == score) & (columns < labels[:, None]))
             right = np.count_nonzero(ahead, axis=1) < self.top_k
-        return mean_totals(right, None if weight is None else weight.astype(np.float64, copy=False))
+        return mean_totals(right, weight)
 
     def value(self, totals: NDArray[Any]) -> float:
         return mean_of(totals)
