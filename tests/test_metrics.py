@@ -664,6 +664,12 @@ def test_early_stopping_in_min_mode_on_an_error():
     maximise.on_train_begin()
     assert maximise.best == -math.inf
     assert not maximise.on_epoch_end(0, {"val_mae": 0.5}) and not maximise.on_epoch_end(1, {"val_mae": 0.6})
+    by_a_tenth = dn.EarlyStopping(monitor="val_mae", patience=1, mode="max", min_delta=0.1)
+    by_a_tenth.set_params(stop.params)
+    by_a_tenth.model = stop.model
+    by_a_tenth.on_train_begin()
+    assert not by_a_tenth.on_epoch_end(0, {"val_mae": 0.5})
+    assert by_a_tenth.on_epoch_end(1, {"val_mae": 0.55}) and by_a_tenth.best == 0.5  # not by more than 0.1
 
 
 def test_a_monitor_fit_does_not_record_is_refused_before_any_step():
