@@ -672,6 +672,20 @@ def test_early_stopping_in_min_mode_on_an_error():
     assert by_a_tenth.on_epoch_end(1, {"val_mae": 0.55}) and by_a_tenth.best == 0.5  # not by more than 0.1
 
 
+def test_early_stopping_restores_nothing_when_no_epoch_improved():
+    """A metric that is NaN every epoch (every validation label ignored) is never an
+    improvement: the weights stay as trained, none is restored."""
+    stop = dn.EarlyStopping(monitor="val_accuracy", patience=2)
+    stop.set_params({"metrics": ("loss", "val_loss", "val_accuracy"), "greater_is_better": ("val_accuracy",)})
+    stop.model = dn.Sequential(dn.Dense(2, 2), seed=0)
+    trained = stop.model.params.copy()
+    stop.on_train_begin()
+    assert not stop.on_epoch_end(0, {"val_accuracy": math.nan})
+    assert stop.on_epoch_end(1, {"val_accuracy": math.nan}) and stop.best_epoch == -1
+    stop.on_train_end()
+    assert_array_equal(stop.model.params, trained)
+
+
 def test_a_monitor_fit_does_not_record_is_refused_before_any_step():
     X, labels = blobs()
     model = classifier()
