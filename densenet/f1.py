@@ -76,15 +76,14 @@ class F1Score(Metric):
         labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
         w = np.ones(len(labels)) if weight is None else weight.astype(np.float64)
         chosen = np.argmax(y_pred, axis=1)
-        counted = np.ones(len(labels)) if self.ignore_index is None else (labels != self.ignore_index) * 1.0
-        if self.ignore_index is not None:  # (an ignored sample is not there: its stand-in label weighs 0)
-            w, labels = w * counted, np.where(counted > 0, labels, 0)
+        if self.ignore_index is not None:  # an ignored sample is not there
+            kept = labels != self.ignore_index
+            labels, chosen, w = labels[kept], chosen[kept], w[kept]
         tp = np.bincount(labels, w * (chosen == labels), minlength=classes)
         predicted = np.bincount(chosen, w, minlength=classes)
         actual = np.bincount(labels, w, minlength=classes)
         # the classes averaged over: those some sample is or is said to be, whatever its weight
-        present = (np.bincount(labels, counted, minlength=classes)
-                   + np.bincount(chosen, counted, minlength=classes))
+        present = np.bincount(labels, minlength=classes) + np.bincount(chosen, minlength=classes)
         return np.concatenate([tp, predicted - tp, actual - tp, present])
 
     def value(self, totals: NDArray[Any]) -> float:

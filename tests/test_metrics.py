@@ -81,6 +81,9 @@ def test_a_target_counts_as_yes_above_one_half_and_an_output_above_the_threshold
     at = np.array([[0.5], [0.5], [0.0], [0.0]])  # exactly at the threshold: no
     assert dn.Accuracy(threshold=0.5)(at, np.array([[0.0], [0.0], [0.0], [1.0]])) == 0.75
     assert dn.Accuracy(threshold=0.0)(at, np.array([[1.0], [1.0], [0.0], [0.0]])) == 1.0
+    # F1 alike: one yes said (0.9) and right, one at the threshold not said, a target of 0.5 not yes
+    f1 = dn.F1Score(threshold=0.5)(np.array([0.9, 0.5, 0.1]), np.array([1.0, 1.0, 0.5]))
+    assert f1 == pytest.approx(2 / 3, rel=1e-15)  # tp 1, fn 1, fp 0
 
 
 def test_ignored_labels_count_for_nothing():
@@ -624,11 +627,11 @@ def test_fit_tells_the_callbacks_which_names_are_better_higher():
             seen.update(self.params)
 
     onehot = np.eye(3)[labels]
-    classifier().fit(X, onehot, metrics=["accuracy", "mse", "r2"], validation_data=(X, onehot),
+    classifier().fit(X, onehot, metrics=["accuracy", "mse", "r2", "f1", "mae"], validation_data=(X, onehot),
                      callbacks=[Look()])
-    assert seen["metrics"] == ("loss", "accuracy", "mse", "r2",
-                               "val_loss", "val_accuracy", "val_mse", "val_r2")
-    assert set(seen["greater_is_better"]) == {"accuracy", "r2", "val_accuracy", "val_r2"}
+    assert seen["metrics"] == ("loss", "accuracy", "mse", "r2", "f1", "mae",
+                               "val_loss", "val_accuracy", "val_mse", "val_r2", "val_f1", "val_mae")
+    assert set(seen["greater_is_better"]) == {"accuracy", "r2", "f1", "val_accuracy", "val_r2", "val_f1"}
 
 
 @pytest.mark.parametrize("mode", ["auto", "max"])
