@@ -723,6 +723,16 @@ def test_a_checkpoint_keeps_the_most_accurate_model_and_names_files_by_metrics(t
     assert lowest.best == min(history["val_accuracy"])
 
 
+def test_a_plateau_schedule_in_max_mode_works_outside_fit_too():
+    """Called by hand (as its docstring's example), a mode given is the mode from the start."""
+    sgd = dn.SGD(1.0)
+    plateau = dn.ReduceLROnPlateau(sgd, monitor="accuracy", mode="max", factor=0.5, patience=0)
+    assert (plateau.sense, plateau.best) == ("max", -math.inf)
+    for epoch, accuracy in enumerate([0.5, 0.6, 0.55]):
+        plateau.on_epoch_end(epoch, {"accuracy": accuracy})
+    assert sgd.lr == 0.5 and plateau.best == 0.6
+
+
 def test_a_plateau_schedule_on_accuracy_cuts_the_rate_when_it_stops_rising():
     sgd = dn.SGD(1.0)
     plateau = dn.ReduceLROnPlateau(sgd, monitor="val_accuracy", factor=0.5, patience=0, threshold=0.0)
