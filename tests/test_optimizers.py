@@ -646,12 +646,18 @@ def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
                              [0.3, 0.3, 0.29999, 0.2], 0.2 + rng.random(25)])
     sgd = dn.SGD(0.1)
     ours = dn.ReduceLROnPlateau(sgd, monitor="loss", **settings)
+    plateau_follows_pytorch_s(torch, ours, sgd, "min", losses, settings)
+
+
+def plateau_follows_pytorch_s(torch, ours, sgd, mode, values, settings):
+    """Feed ``values`` to ``ours`` (stepping ``sgd``, rate 0.1) and to PyTorch's scheduler in
+    ``mode`` with ``settings``: the same rates after every epoch, the same best and counts."""
     theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, mode="min", **settings)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, mode=mode, **settings)
     rates, want = [], []
-    for epoch, loss in enumerate(losses):
-        ours.on_epoch_end(epoch, {"loss": float(loss)})
-        theirs.step(float(loss))
+    for epoch, value in enumerate(values):
+        ours.on_epoch_end(epoch, {ours.monitor: float(value)})
+        theirs.step(float(value))
         rates.append(sgd.lr)
         want.append(theirs_opt.param_groups[0]["lr"])
     assert len(set(want)) > 2  # the rate did drop, more than once
@@ -680,18 +686,7 @@ def test_reduce_on_plateau_in_max_mode_sets_the_rates_of_pytorch_s_scheduler(set
         ours.set_params({"metrics": ("loss", "val_loss", "val_accuracy"),
                          "greater_is_better": ("val_accuracy",)})
         ours.on_train_begin()
-        theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-        theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, mode="max", **settings)
-        rates, want = [], []
-        for epoch, accuracy in enumerate(accuracies):
-            ours.on_epoch_end(epoch, {"val_accuracy": float(accuracy)})
-            theirs.step(float(accuracy))
-            rates.append(sgd.lr)
-            want.append(theirs_opt.param_groups[0]["lr"])
-        assert len(set(want)) > 2  # the rate did drop, more than once
-        assert rates == want
-        assert (ours.best, ours.num_bad_epochs, ours.cooldown_counter) == (
-            theirs.best, theirs.num_bad_epochs, theirs.cooldown_counter)
+        plateau_follows_pytorch_s(torch, ours, sgd, "max", accuracies, settings)
 
 
 def test_reduce_on_plateau_in_fit_watches_the_validation_loss_across_fits():
