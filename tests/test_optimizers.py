@@ -671,6 +671,7 @@ def plateau_follows_pytorch_s(torch, ours, sgd, mode, values, settings):
     dict(factor=0.2, patience=2, threshold=0.05, threshold_mode="abs"),
     dict(factor=0.5, patience=1, cooldown=2, min_lr=0.02),
     dict(factor=0.5, patience=2, threshold=0.0),  # a tie is no improvement
+    dict(factor=0.5, patience=2, threshold=0.0, threshold_mode="abs"),
     dict(factor=0.5, patience=1, threshold=0.01),
 ])
 def test_reduce_on_plateau_in_max_mode_sets_the_rates_of_pytorch_s_scheduler(settings):
