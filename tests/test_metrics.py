@@ -563,6 +563,37 @@ def test_a_full_batch_optimiser_s_metrics_are_its_iterates():
     assert len({logs["accuracy"] for _, logs in seen}) > 2
 
 
+def test_a_full_batch_iterate_is_scored_even_when_its_optimiser_last_looked_elsewhere():
+    """An optimiser may evaluate other points after its iterate (a line search): the metrics
+    are still the iterate's."""
+
+    class LookAround(dn.Optimizer):
+        full_batch = True
+
+        def minimize(self, objective, params, iterations, callback=None):
+            w = params.astype(np.float64)
+            for _ in range(iterations):
+                w = w - self.lr * objective(w)[1]
+                value = objective(w)[0]
+                objective(w + 1.0)  # a point it looks at and leaves
+                callback(w, value)
+            params[...] = w
+            return type("Result", (), {"fun": value})()
+
+    X, labels = blobs()
+    seen = []
+
+    class Evaluate(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((logs["accuracy"], self.model.evaluate(X, labels, dn.CrossEntropyLoss(),
+                                                                metrics=["accuracy"])["accuracy"]))
+
+    classifier().fit(X, labels, optimizer=LookAround(0.5), loss=dn.CrossEntropyLoss(), epochs=6,
+                     metrics=["accuracy"], callbacks=[Evaluate()])
+    assert [logged for logged, _ in seen] == [evaluated for _, evaluated in seen]
+    assert len({logged for logged, _ in seen}) > 1
+
+
 def test_sparse_rows_and_float32_models_are_scored_alike():
     sparse = pytest.importorskip("scipy.sparse")
     X, labels = blobs()
