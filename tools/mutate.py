@@ -288,6 +288,8 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:599:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+                                          "its iterate again for the metrics: the same values, one more call",
     "radam.py:62:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
     "sklearn.py:215:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
