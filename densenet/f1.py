@@ -67,7 +67,8 @@ class F1Score(Metric):
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         """Per class (or label): the true positives, the false positives and the false
-        negatives (weighted), ``[tp..., fp..., fn...]``."""
+        negatives (weighted), ``[tp..., fp..., fn...]``; with classes also how often each is
+        a target or a prediction (unweighted: which classes the average is over)."""
         if self.threshold is not None:
             said, truth = y_pred > self.threshold, y_true.reshape(y_pred.shape) > 0.5
             w = np.ones(len(y_pred)) if weight is None else weight.astype(np.float64)
