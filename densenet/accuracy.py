@@ -101,10 +101,9 @@ class Accuracy(Metric):
             right = np.equal(y_pred > self.threshold, as_columns(y_true) > 0.5)
             return mean_totals(right, weight)
         labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
-        if self.ignore_index is not None:
-            counted = labels != self.ignore_index
-            weight = counted if weight is None else weight * counted
-            labels = np.where(counted, labels, 0)
+        if self.ignore_index is not None:  # an ignored sample is not there
+            kept = labels != self.ignore_index
+            y_pred, labels, weight = y_pred[kept], labels[kept], None if weight is None else weight[kept]
         if self.top_k == 1:
             right = np.argmax(y_pred, axis=1) == labels
         else:  # the label's rank: the columns scoring higher, or as high and before it

@@ -108,8 +108,9 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         """Refuse, before the first step, a fit that could not write the files."""
-        for needed in tuple(f for f in self.fields if f != "epoch"):
-            require_monitored("ModelCheckpoint", needed, self.params)
+        for field in self.fields:
+            if field != "epoch":
+                require_monitored("ModelCheckpoint", field, self.params)
         if self.save_best_only:
             self._sense = monitored_mode("ModelCheckpoint", self.monitor, self.mode, self.params)
             if not self.best_epoch:  # nothing written yet
@@ -145,8 +146,8 @@ class ModelCheckpoint(Callback):
 
 def _template(path: Any) -> tuple[str, tuple[str, ...]]:
     """``path`` as a ``str`` and the fields it names, checked: ``TypeError`` for what is
-    not a file name, ``ValueError`` for a field that is not a name or a bad format (whether the fit records
-    a field is checked when it begins)."""
+    not a file name, ``ValueError`` for a field that is not a name or a bad format
+    (whether the fit records a field is checked when it begins)."""
     if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
         raise TypeError(f"ModelCheckpoint: path must be a file name (a str or path object), got "
                         f"{type(path).__name__}; a checkpoint writes a new file each time")

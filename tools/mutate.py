@@ -144,9 +144,9 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:159:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:160:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:159:66:change-number": "(the same trial values)",
+    "checkpoint.py:160:66:change-number": "(the same trial values)",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:46:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
@@ -283,8 +283,6 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:26:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:106:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "accuracy.py:107:47:change-number": "an ignored label's stand-in only needs to be an index top-k can "
-                                        "take: its sample weighs 0 whatever class it names",
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
