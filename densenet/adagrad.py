@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
 from .backend import scaled_add
@@ -20,6 +20,8 @@ class Adagrad(Optimizer):
         lr: the learning rate, finite and > 0 (default 0.01, PyTorch's).
         lr_decay: ``d`` >= 0: step ``t`` takes the rate ``lr / (1 + (t - 1) d)``.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        decay_mask: None (every parameter decays) or a boolean vector, one entry a
+            parameter, True where it decays (``model.decay_mask()``: the weights alone).
         initial_accumulator_value: where the sums of squares start, >= 0.
         eps: added to the denominator, > 0 (default 1e-10).
 
@@ -44,14 +46,14 @@ class Adagrad(Optimizer):
 
     # read at every step: a schedule may change them between steps
     lr_decay = setting("lr_decay", hyperparameter)
-    weight_decay = setting("weight_decay", hyperparameter)
     initial_accumulator_value = setting("initial_accumulator_value", hyperparameter)
     eps = setting("eps", partial(hyperparameter, low_open=True))
 
     def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+                 decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr)
-        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.lr_decay, self.weight_decay, self.eps, self.decay_mask = lr_decay, weight_decay, eps, decay_mask
         self.initial_accumulator_value = initial_accumulator_value
         self._work: _Work | None = None
 
@@ -66,8 +68,7 @@ class Adagrad(Optimizer):
             work = self._work = _Work(params, grads, decays)
         g, tmp = work.g, work.tmp
         if decays:
-            np.multiply(params, self.weight_decay, out=g)
-            np.add(g, grads, out=g)
+            self.add_decay(params, grads, g)
         self.steps += 1
         np.multiply(g, g, out=tmp)
         np.add(total, tmp, out=total)
@@ -84,7 +85,7 @@ class Adagrad(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in (
             "lr_decay", "weight_decay", "initial_accumulator_value") if getattr(self, name))
-        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps})"
+        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps}{self.mask_repr()})"
 
 
 class _Work:

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag
 from .moments import MomentOptimizer
@@ -24,6 +24,8 @@ class Adam(MomentOptimizer):
             decouples it instead).
         amsgrad: divide by the root of the largest ``v`` so far rather than of ``v``
             (AMSGrad), so that no weight's step grows as its gradients shrink.
+        decay_mask: None (every parameter decays) or a boolean vector, one entry a
+            parameter, True where it decays (``model.decay_mask()``: the weights alone).
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
 
@@ -47,8 +49,9 @@ class Adam(MomentOptimizer):
     amsgrad = setting("amsgrad", flag, default=False)
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 decay_mask: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask)
         self.amsgrad = amsgrad
 
     @property
@@ -72,5 +75,6 @@ class Adam(MomentOptimizer):
         work.tmp_to_params(-self._lr * c / (1.0 - b1 ** t))
 
     def __repr__(self) -> str:
+        amsgrad = ", amsgrad=True" if self.amsgrad else ""
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay}" + (", amsgrad=True)" if self.amsgrad else ")"))
+                f"weight_decay={self.weight_decay}{amsgrad}{self.mask_repr()})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .moments import MomentOptimizer
 
@@ -15,7 +15,7 @@ class Adamax(MomentOptimizer):
 
     Args:
         lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
-        betas, eps, weight_decay: as ``Adam`` (``eps`` is added to each gradient's
+        betas, eps, weight_decay, decay_mask: as ``Adam`` (``eps`` is added to each gradient's
             magnitude).
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
@@ -39,8 +39,8 @@ class Adamax(MomentOptimizer):
     STATE = ("exp_avg", "exp_inf")
 
     def __init__(self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.0, *, decay_mask: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask)
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads, second=False)  # (the second estimate: u, below)
@@ -54,4 +54,5 @@ class Adamax(MomentOptimizer):
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 
     def __repr__(self) -> str:
-        return f"Adamax(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+        return (f"Adamax(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
+                f"{self.mask_repr()})")

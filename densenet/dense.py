@@ -55,6 +55,7 @@ class Dense(Module):
     takes_sparse_input = True
     folds_descent = True
     reads_output = False
+    decayed_params = ("W",)  # (not the bias)
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``)
     W: NDArray[Any]

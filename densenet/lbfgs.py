@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter, positive_int
 from .optimizer import Objective, Optimizer, setting
@@ -31,6 +31,8 @@ class LBFGS(Optimizer):
         weight_decay: the L2 penalty ``wd``, >= 0: L-BFGS minimises ``loss + wd/2 |w|^2``
             over every parameter, the penalty whose gradient ``wd w`` ``SGD`` and ``Adam``
             add to theirs. ``History`` and callbacks get the loss without it.
+        decay_mask: None (every parameter is penalised) or a boolean vector, one entry a
+            parameter, True where it is (``model.decay_mask()``: the weights alone).
 
     It is a full-batch optimiser (``full_batch`` is True): in ``fit``, ``epochs``
     is the largest number of L-BFGS iterations (one ``History`` entry and one
@@ -57,15 +59,14 @@ class LBFGS(Optimizer):
     tolerance_change = setting("tolerance_change", hyperparameter)
     max_eval = setting("max_eval", lambda value, owner, name: (
         None if value is None else positive_int(value, f"{owner} {name}", "None or an integer >= 1")))
-    weight_decay = setting("weight_decay", hyperparameter)
 
     def __init__(self, history_size: int = 10, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-12, max_eval: int | None = None,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, *, decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr=1.0)
         self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
                                                                           tolerance_change)
-        self.max_eval, self.weight_decay = max_eval, weight_decay
+        self.max_eval, self.weight_decay, self.decay_mask = max_eval, weight_decay, decay_mask
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "
@@ -79,27 +80,31 @@ class LBFGS(Optimizer):
         # imported here, not with densenet: scipy.optimize is a third of ``import densenet``'s time
         from scipy.optimize import minimize
 
-        wd = self.weight_decay
+        start = params.astype(np.float64)
+        wd = self.decays(start)  # (a vector with a decay_mask)
+
+        def penalty(w: NDArray[Any]) -> float:
+            return 0.5 * float(w @ (wd * w))
 
         def penalised(w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
             value, gradient = objective(w)
-            return value + 0.5 * wd * float(w @ w), gradient + wd * w
+            return value + penalty(w), gradient + wd * w
 
         def each(intermediate_result: OptimizeResult) -> None:
             self.steps += 1
             if callback is not None:
                 w = intermediate_result.x
-                callback(w, float(intermediate_result.fun) - 0.5 * wd * float(w @ w))
+                callback(w, float(intermediate_result.fun) - penalty(w))
 
         options = {"maxiter": iterations, "maxcor": self.history_size, "gtol": self.tolerance_grad,
                    "ftol": self.tolerance_change}
         if self.max_eval is not None:
             options["maxfun"] = self.max_eval
-        result = minimize(penalised if wd else objective, params.astype(np.float64), jac=True,
+        result = minimize(penalised if self.weight_decay else objective, start, jac=True,
                           method="L-BFGS-B", callback=each, options=options)
         params[...] = result.x
         return result
 
     def __repr__(self) -> str:
         decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
-        return f"LBFGS(history_size={self.history_size}{decay})"
+        return f"LBFGS(history_size={self.history_size}{decay}{self.mask_repr()})"

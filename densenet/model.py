@@ -281,6 +281,32 @@ class Sequential:
         tail = f"dtype={self.dtype.name}, params={self.params.size}"
         return "Sequential(\n" + "\n".join(lines) + f"\n)  # {tail}"
 
+    def decay_mask(self) -> NDArray[np.bool_]:
+        """A boolean vector, one entry a parameter (as ``params``), True at the weights
+        weight decay is usually kept for: each module's ``decayed_params`` (``Dense``'s
+        ``W``), not biases, normalisation scales and shifts or PReLU slopes. Give it to an
+        optimiser as ``decay_mask`` (PyTorch's two parameter groups, with and without
+        decay); a new array each call, which may be changed before.
+
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
+        >>> model.decay_mask().astype(int)
+        array([1, 1, 1, 1, 0, 0, 1, 1, 0])
+        >>> dn.AdamW(weight_decay=0.01, decay_mask=model.decay_mask())
+        AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, decay_mask=<6 of 9>)
+        """
+        mask = np.zeros(self.params.size, bool)
+        start = 0
+        for module in self._modules:
+            views = module.param_views(split(mask[start:start + module.n_params], module.param_shapes()))
+            for name in module.decayed_params:
+                if name not in views:
+                    raise ValueError(f"{type(module).__name__}: decayed_params names {name!r}, which is not "
+                                     f"one of its parameters {sorted(views)}")
+                views[name][...] = True
+            start += module.n_params
+        return mask
+
     def summary(self) -> str:
         """A table of the layers, their output shapes and parameter counts.
 

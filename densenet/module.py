@@ -10,6 +10,9 @@ from it through these, never through its class or its private attributes:
 ``param_views(blocks)``     the named views users see (``{"W": ..., "b": ...}``); gradients
                             get the same names with a ``d`` in front (``dW``, ``db``);
                             setting one (``self.W = values``) writes into the view
+``decayed_params``          the names of the views weight decay is for by default: weights
+                            that multiply the input (``Dense``: ``("W",)``), not biases,
+                            scales or slopes (``Sequential.decay_mask()``)
 ``state_shapes()``          blocks of state that the training passes update and that are
                             not parameters (``BatchNorm1d``'s running mean and variance);
                             the model lays them out in its flat ``state`` vector
@@ -138,6 +141,11 @@ class Module(KeepsPlans):
     #: (``BatchNorm1d``): a row's output then depends on the other rows, and a
     #: training batch needs at least two (``fit`` checks its batches for it).
     batch_statistics: ClassVar[bool] = False
+
+    #: The names of the parameter views (``param_views``) that weight decay is for by
+    #: default: weights that multiply the input (``Dense``'s ``W``), not biases,
+    #: normalisation scales and shifts or slopes (``Sequential.decay_mask``).
+    decayed_params: ClassVar[tuple[str, ...]] = ()
 
     _flat: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
     _view_names: tuple[str, ...] = ()

@@ -3,10 +3,10 @@
 Adam, RAdam, NAdam and Adamax keep a decaying mean of the gradient (``exp_avg``) and of
 its square (``exp_avg_sq``; Adamax a decaying maximum of its magnitude) beside the
 parameters, and differ in how they step from them. ``MomentOptimizer`` holds what they
-share: the settings ``betas``, ``eps`` and ``weight_decay``, and the start of a step
-(``moments``). ``Moments`` is one optimiser's work vectors for one model's arrays and
-its shared passes: the weight decay, and ``y = b y + (1 - b) x`` for each estimate, by
-BLAS axpy where the arrays allow it.
+share: the settings ``betas``, ``eps`` and ``weight_decay`` (with the base class's
+``decay_mask``), and the start of a step (``moments``). ``Moments`` is one optimiser's
+work vectors for one model's arrays and its shared passes, ``y = b y + (1 - b) x`` for
+each estimate, by BLAS axpy where the arrays allow it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
 from .backend import Chunks, axpy_chunks
@@ -57,27 +57,12 @@ class Moments:
 
     @classmethod
     def started(cls, kept: Moments | None, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any],
-                v: NDArray[Any], weight_decay: float, lr: float, decoupled: bool) -> Moments:
-        """A step's work vectors, ``kept`` (an optimiser's from its last step) if they were
-        made for these arrays and this kind of weight decay, else new ones; with the weight
-        decay applied (``decay``): the gradient to step by is then ``g``."""
-        coupled = bool(weight_decay) and not decoupled
-        work = kept if kept is not None and kept.made_for(params, grads, m, v, coupled) else cls(
-            params, grads, m, v, coupled)
-        work.decay(weight_decay, lr)
-        return work
-
-    def decay(self, weight_decay: float, lr: float) -> None:
-        """Apply the weight decay: ``g = grads + wd params`` when coupled, else
-        ``params *= 1 - lr wd`` (decoupled, AdamW's; ``g`` is ``grads``)."""
-        params, grads = self.arrays[0], self.arrays[1]
-        if not weight_decay:
-            return
-        if self.coupled:
-            np.multiply(params, weight_decay, out=self.g)
-            np.add(self.g, grads, out=self.g)
-        else:
-            np.multiply(params, 1.0 - lr * weight_decay, out=params)
+                v: NDArray[Any], coupled: bool) -> Moments:
+        """A step's work vectors: ``kept`` (an optimiser's from its last step) if they were
+        made for these arrays and this kind of weight decay, else new ones."""
+        if kept is not None and kept.made_for(params, grads, m, v, coupled):
+            return kept
+        return cls(params, grads, m, v, coupled)
 
     def first(self, b1: float) -> None:
         """``m = b1 m + (1 - b1) g``: two passes over three vectors, not four."""
@@ -127,11 +112,11 @@ class MomentOptimizer(Optimizer):
 
     betas = setting("betas", beta_pair)
     eps = setting("eps", partial(hyperparameter, low_open=True))
-    weight_decay = setting("weight_decay", hyperparameter)
 
-    def __init__(self, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
+    def __init__(self, lr: float, betas: tuple[float, float], eps: float, weight_decay: float,
+                 decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.betas, self.eps, self.weight_decay, self.decay_mask = betas, eps, weight_decay, decay_mask
         self._work: Moments | None = None
 
     def moments(self, params: NDArray[Any], grads: NDArray[Any], second: bool = True) -> Moments:
@@ -139,9 +124,13 @@ class MomentOptimizer(Optimizer):
         (and the second, the decaying mean of ``g * g``, unless ``second`` is False);
         returns the work vectors (``g`` the gradient stepped by, ``tmp`` free)."""
         state = self.state(params)
+        decays, decoupled = bool(self.weight_decay), self.decoupled_weight_decay
         self._work = work = Moments.started(self._work, params, grads, state[self.STATE[0]],
-                                            state[self.STATE[1]], self.weight_decay, self._lr,
-                                            self.decoupled_weight_decay)
+                                            state[self.STATE[1]], decays and not decoupled)
+        if decays and decoupled:
+            self.shrink(params, self._lr)
+        elif decays:
+            self.add_decay(params, grads, work.g)
         self.steps += 1
         b1, b2 = self.betas
         work.first(b1)

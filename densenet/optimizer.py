@@ -25,6 +25,12 @@ Hyperparameters are ``setting`` properties, checked whenever they are set, as in
 constructor: a schedule or callback may change them between steps (``fit`` plans its
 steps anew when one changes; ``settings_version`` tells it).
 
+Every optimiser here has a weight decay ``weight_decay`` (0: none) and a ``decay_mask``
+(None: every parameter decays; else a boolean vector, one entry a parameter, True where
+the parameter decays, as ``Sequential.decay_mask()`` makes for the weight matrices
+alone); a step applies them through ``add_decay`` (the L2 penalty's gradient joins the
+gradient) or ``shrink`` (decoupled: the parameters shrink), which the base class gives.
+
 An optimiser with state keeps it for one model's parameters: the array it
 first steps (or the first one after ``load_state_dict`` or unpickling) is its
 model, and stepping another array with that state is an error, not a silent mix.
@@ -43,6 +49,23 @@ from ._validation import hyperparameter, learning_rate
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
+
+#: the parameters, the settings version, each parameter's weight decay, ``shrink``'s
+#: factors and the learning rate they are for
+_Decays = tuple[NDArray[Any], int, NDArray[Any], NDArray[Any], float | None]
+
+
+def decay_mask(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
+    """``value`` as a read-only copy of a 1-D boolean array, or None (a ``setting`` check);
+    its size is checked against the parameters at the first step (``Optimizer.decays``)."""
+    if value is None:
+        return None
+    mask = np.array(value, copy=True)
+    if mask.dtype != np.bool_ or mask.ndim != 1:
+        raise TypeError(f"{owner}: {name} must be None or a 1-D boolean array, one entry a parameter "
+                        f"(model.decay_mask()), got a {mask.dtype.name} array of shape {mask.shape}")
+    mask.flags.writeable = False
+    return mask
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
@@ -97,6 +120,13 @@ class Optimizer:
     #: the names of the vectors ``_state`` holds for ``_model`` (``STATE`` when it was made)
     _names: tuple[str, ...] = ()
 
+    #: ``decays``' vectors for the parameters last stepped: ``(params, settings_version,
+    #: each parameter's wd, shrink's factors, the lr they are for)``; not pickled
+    _decays: _Decays | None = None
+
+    weight_decay = setting("weight_decay", hyperparameter, default=0.0)
+    decay_mask = setting("decay_mask", decay_mask)
+
     def __init__(self, lr: float) -> None:
         self.lr = lr
         self.steps = 0
@@ -145,8 +175,62 @@ class Optimizer:
 
     def prepare(self, params: NDArray[Any]) -> None:
         """Get ready to step ``params``: ``fit`` calls this before training, so that an
-        optimiser that cannot (its state is another model's) fails before any change."""
+        optimiser that cannot (its state is another model's, its ``decay_mask`` another
+        size) fails before any change."""
         self.state(params)
+        self.check_mask(params)
+
+    # -- weight decay ---------------------------------------------------------------
+
+    def decays(self, params: NDArray[Any]) -> float | NDArray[Any]:
+        """Each parameter's weight decay for a step of ``params``: ``weight_decay`` itself
+        without a ``decay_mask``; with one, a vector in ``params``' dtype, ``weight_decay``
+        where the mask is True and 0 elsewhere (made once for the arrays and settings).
+        ``ValueError`` if the mask is not one entry a parameter."""
+        if self.decay_mask is None or not self.weight_decay:
+            return self.weight_decay
+        return self._masked(params)[2]
+
+    def add_decay(self, params: NDArray[Any], grads: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = grads + wd params``, each parameter with its own ``wd`` (``decays``): the
+        gradient of the L2 penalty ``wd/2 |params|^2`` joins the loss's."""
+        np.multiply(params, self.decays(params), out=out)
+        np.add(out, grads, out=out)
+
+    def shrink(self, params: NDArray[Any], lr: float) -> None:
+        """``params *= 1 - lr wd``, each parameter with its own ``wd`` (``decays``): the
+        decoupled weight decay (AdamW's). A parameter the mask spares is left as it is."""
+        if self.decay_mask is None or not self.weight_decay:
+            np.multiply(params, 1.0 - lr * self.weight_decay, out=params)
+            return
+        kept = self._masked(params)
+        if kept[4] != lr:  # (the factors stay 1 where the mask is False)
+            np.copyto(kept[3], 1.0 - lr * self.weight_decay, where=self.decay_mask)
+            kept = self._decays = (*kept[:4], lr)
+        np.multiply(params, kept[3], out=params)
+
+    def mask_repr(self) -> str:
+        """``", decay_mask=<k of n>"`` (how many parameters decay, of how many) for a repr,
+        or ``""`` without a mask."""
+        mask = self.decay_mask
+        return "" if mask is None else f", decay_mask=<{int(mask.sum())} of {mask.size}>"
+
+    def check_mask(self, params: NDArray[Any]) -> None:
+        """``ValueError`` if there is a ``decay_mask`` and it is not one entry a parameter."""
+        mask = self.decay_mask
+        if mask is not None and mask.shape != params.shape:
+            raise ValueError(f"{type(self).__name__}: decay_mask has {mask.size} entries, but the model has "
+                             f"{params.size} parameters (model.decay_mask() makes one for a model)")
+
+    def _masked(self, params: NDArray[Any]) -> _Decays:
+        """``_decays`` for ``params`` and the current settings (made anew if it is not)."""
+        kept = self._decays
+        if kept is None or kept[0] is not params or kept[1] != self.settings_version:
+            self.check_mask(params)
+            vector = np.zeros_like(params)
+            vector[self.decay_mask] = self.weight_decay
+            kept = self._decays = (params, self.settings_version, vector, np.ones_like(params), None)
+        return kept
 
     # -- state ----------------------------------------------------------------------
 
@@ -241,6 +325,7 @@ class Optimizer:
         state = self.__dict__.copy()
         state["_model"] = None  # the state follows the optimiser to its next model
         state.pop("_spare", None)  # a copy of the state, for fit's next epoch only
+        state.pop("_decays", None)  # (made for the model's arrays)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

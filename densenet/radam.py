@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag
 from .moments import MomentOptimizer
@@ -17,7 +17,7 @@ class RAdam(MomentOptimizer):
     r"""Rectified Adam, with PyTorch's update rule.
 
     Args:
-        lr, betas, eps, weight_decay: as ``Adam``.
+        lr, betas, eps, weight_decay, decay_mask: as ``Adam``.
         decoupled_weight_decay: shrink the parameters by ``1 - lr wd`` each step (as
             ``AdamW``) rather than adding ``wd params`` to the gradient.
 
@@ -47,8 +47,9 @@ class RAdam(MomentOptimizer):
     decoupled_weight_decay = setting("decoupled_weight_decay", flag)
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False) -> None:
-        super().__init__(lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 decay_mask: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask)
         self.decoupled_weight_decay = decoupled_weight_decay
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
@@ -73,4 +74,4 @@ class RAdam(MomentOptimizer):
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
         return (f"RAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay}{extra})")
+                f"weight_decay={self.weight_decay}{extra}{self.mask_repr()})")

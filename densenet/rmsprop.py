@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
 from .backend import scaled_add
@@ -21,6 +21,8 @@ class RMSprop(Optimizer):
         alpha: the decay rate of the running averages, in [0, 1) (default 0.99).
         eps: added to the denominator, > 0.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        decay_mask: None (every parameter decays) or a boolean vector, one entry a
+            parameter, True where it decays (``model.decay_mask()``: the weights alone).
         momentum: the momentum factor ``mu``, >= 0 (default 0).
         centered: divide by the running standard deviation of the gradient (its
             root mean square less its running mean) rather than its root mean square.
@@ -47,14 +49,14 @@ class RMSprop(Optimizer):
     # read at every step: a schedule may change them between steps (fit plans anew)
     alpha = setting("alpha", partial(hyperparameter, high=1.0, high_open=True))
     eps = setting("eps", partial(hyperparameter, low_open=True))
-    weight_decay = setting("weight_decay", hyperparameter)
     momentum = setting("momentum", hyperparameter)
     centered = setting("centered", flag)
 
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False) -> None:
+                 momentum: float = 0.0, centered: bool = False, *,
+                 decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr)
-        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.alpha, self.eps, self.weight_decay, self.decay_mask = alpha, eps, weight_decay, decay_mask
         self.momentum, self.centered = momentum, centered
         self._work: _Work | None = None
 
@@ -70,8 +72,7 @@ class RMSprop(Optimizer):
             work = self._work = _Work(params, grads, state, bool(self.weight_decay))
         alpha, wd, g, tmp = self.alpha, self.weight_decay, work.g, work.tmp
         if wd:
-            np.multiply(params, wd, out=g)
-            np.add(g, grads, out=g)
+            self.add_decay(params, grads, g)
         np.multiply(g, g, out=tmp)  # v = alpha v + (1 - alpha) g g
         np.multiply(state["square_avg"], alpha, out=state["square_avg"])
         work.tmp_into_v(1.0 - alpha)
@@ -103,7 +104,7 @@ class RMSprop(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("weight_decay", "momentum", "centered")
                         if getattr(self, name))
-        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra})"
+        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra}{self.mask_repr()})"
 
 
 class _Work:

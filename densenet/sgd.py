@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
 from .backend import scaled_add
@@ -28,6 +28,8 @@ class SGD(Optimizer):
         momentum: the momentum factor ``mu``, >= 0 (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs ``momentum > 0``).
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
+        decay_mask: None (every parameter decays) or a boolean vector, one entry a
+            parameter, True where it decays (``model.decay_mask()``: the weights alone).
         fold: without weight decay and Nesterov, let ``fit`` fold the update into
             the gradient products of a large model (below); False keeps
             ``model.grads`` written at every step, for code that reads it.
@@ -57,14 +59,15 @@ class SGD(Optimizer):
 
     # each step reads them; fit rebuilds its planned steps when one changes
     momentum = setting("momentum", hyperparameter)
-    weight_decay = setting("weight_decay", hyperparameter)
     nesterov = setting("nesterov", flag)
     fold = setting("fold", flag, default=True)  # (an SGD pickled before fold existed folds)
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, fold: bool = True) -> None:
+                 weight_decay: float = 0.0, fold: bool = True, *,
+                 decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr)
         self.momentum, self.weight_decay, self.nesterov, self.fold = momentum, weight_decay, nesterov, fold
+        self.decay_mask = decay_mask
         _check_nesterov(self.momentum, self.nesterov)
         self._forget()
 
@@ -85,8 +88,7 @@ class SGD(Optimizer):
         momentum, weight_decay, nesterov = pair[3]  # passes the same two every step
         g = self._g
         if weight_decay:
-            np.multiply(params, weight_decay, out=g)
-            np.add(g, grads, out=g)
+            self.add_decay(params, grads, g)
         direction = g
         if momentum:
             direction = buffer = self.state(params)["momentum_buffer"]
@@ -151,4 +153,4 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("momentum", "nesterov", "weight_decay")
                         if getattr(self, name))
-        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'})"
+        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'}{self.mask_repr()})"

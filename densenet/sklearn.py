@@ -169,13 +169,14 @@ class _DenseNetEstimator(BaseEstimator):
         return Sequential(*modules, dtype=self.dtype, seed=seed)
 
     def _optimizer(self) -> Optimizer:
+        """The solver for ``model_``: ``alpha`` decays its weights, not its biases (as the MLP's)."""
+        decay: dict[str, Any] = {"weight_decay": self.alpha, "decay_mask": self.model_.decay_mask()}
         if self.solver == "lbfgs":  # the MLP's tolerance and limit
-            return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun), weight_decay=self.alpha)
+            return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun), **decay)
         if self.solver == "sgd":  # Nesterov's correction is nothing without momentum, as in the MLP
             return SGD(self.learning_rate_init, momentum=self.momentum,
-                       nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, weight_decay=self.alpha)
-        return Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                    weight_decay=self.alpha)
+                       nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, **decay)
+        return Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon, **decay)
 
     def _architecture(self) -> dict[str, Any]:
         """The parameters that shape the network (a warm start or ``partial_fit`` keeps them)."""
@@ -371,9 +372,10 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     Nesterov's with ``nesterovs_momentum``, at the ``learning_rate`` schedule:
     ``"constant"``, ``"invscaling"`` or ``"adaptive"`` as the MLP's) or ``"lbfgs"``
     (``LBFGS(tolerance_grad=tol, max_eval=max_fun)``). ``alpha`` is the optimiser's
-    weight decay on every parameter, for each solver (L-BFGS adds its L2 penalty to
-    the objective; scikit-learn's MLP divides its penalty by the batch size and spares
-    the biases: the same part, not the same numbers).
+    weight decay on the weights, not the biases (``decay_mask=model.decay_mask()``), for
+    each solver (L-BFGS adds its L2 penalty to the objective), as in scikit-learn's MLP,
+    which also divides its penalty by the batch size: the same parameters, not the same
+    numbers.
     Training stops as the MLP's does: after ``max_iter`` epochs, or after more than
     ``n_iter_no_change`` epochs in a row that do not improve the training loss by
     ``tol``, or with ``early_stopping`` the accuracy on a held-out

@@ -160,6 +160,11 @@ def test_the_solver_is_the_optimiser(solver, kind, settings):
                              max_iter=2, random_state=0).fit(X, y)
     assert type(clf.optimizer_).__name__ == kind
     assert {name: getattr(clf.optimizer_, name) for name in settings} == settings
+    # alpha decays the weights (coefs_, views into the parameters), not the biases, as the MLP's
+    clf.model_.params[...] = 1.0
+    for W in clf.coefs_:
+        W[...] = 0.0
+    np.testing.assert_array_equal(clf.optimizer_.decay_mask, clf.model_.params == 0.0)
 
 
 @pytest.mark.parametrize("activation, init", [("relu", "he_normal"), ("logistic", "glorot_uniform"),

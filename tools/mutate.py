@@ -103,17 +103,17 @@ OWN_TESTS = {
     "l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "huber.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "smooth_l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
-    "optimizer.py": ["test_optimizers.py"],
-    "sgd.py": ["test_optim.py", "test_optimizers.py"],
-    "adam.py": ["test_optimizers.py"],
-    "rmsprop.py": ["test_optimizers.py", "test_memory.py"],
-    "adamw.py": ["test_optimizers.py"],
-    "moments.py": ["test_optimizers.py"],
-    "adagrad.py": ["test_optimizers.py"],
-    "radam.py": ["test_optimizers.py"],
-    "nadam.py": ["test_optimizers.py"],
-    "adamax.py": ["test_optimizers.py"],
-    "lbfgs.py": ["test_lbfgs.py"],
+    "optimizer.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "sgd.py": ["test_optim.py", "test_optimizers.py", "test_decay_mask.py"],
+    "adam.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "rmsprop.py": ["test_optimizers.py", "test_memory.py", "test_decay_mask.py"],
+    "adamw.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "moments.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "adagrad.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "radam.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "nadam.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "adamax.py": ["test_optimizers.py", "test_decay_mask.py"],
+    "lbfgs.py": ["test_lbfgs.py", "test_decay_mask.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
     "callbacks.py": ["test_callbacks.py", "test_metrics.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
@@ -121,7 +121,7 @@ OWN_TESTS = {
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
                     "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],
-    "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py"],
+    "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
@@ -153,15 +153,15 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:470:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:496:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:421:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:447:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:472:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:498:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:543:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:569:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:591:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -226,7 +226,7 @@ EQUIVALENT: dict[str, str] = {
                                        "results (the tests take the bound by the name)",
     "callbacks.py:190:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
                                          "set again by on_train_begin before anything reads it",
-    "module.py:69:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:72:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -250,9 +250,9 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:272:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:61:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:84:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:86:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:109:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
@@ -288,15 +288,15 @@ EQUIVALENT: dict[str, str] = {
     "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
     "training.py:599:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
-    "radam.py:62:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
+    "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:215:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:216:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:215:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:216:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:233:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:234:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:647:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:649:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
