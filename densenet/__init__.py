@@ -41,6 +41,7 @@ from .callbacks import Callback, EarlyStopping
 from .chain import Buffers, Passes
 from .checkpoint import ModelCheckpoint
 from .clipping import clip_grad_norm
+from .counts import ClassCounts
 from .cross_entropy import CrossEntropyLoss
 from .dense import Dense
 from .dropout import Dropout
@@ -62,9 +63,11 @@ from .mse import MSELoss
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
+from .precision import Precision
 from .prelu import PReLU
 from .r2 import R2Score
 from .radam import RAdam
+from .recall import Recall
 from .relu import ReLU
 from .rmsprop import RMSprop
 from .schedules import (
@@ -104,6 +107,7 @@ __all__ = [
     "BatchNorm1d",
     "Buffers",
     "Callback",
+    "ClassCounts",
     "CosineLR",
     "CosineRestartsLR",
     "CrossEntropyLoss",
@@ -138,9 +142,11 @@ __all__ = [
     "Optimizer",
     "Passes",
     "PReLU",
+    "Precision",
     "PoissonNLLLoss",
     "R2Score",
     "RAdam",
+    "Recall",
     "RMSprop",
     "ReLU",
     "ReduceLROnPlateau",

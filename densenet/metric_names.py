@@ -13,7 +13,9 @@ from .absolute_error import MeanAbsoluteError
 from .f1 import F1Score
 from .loss import Loss
 from .metric import Metric
+from .precision import Precision
 from .r2 import R2Score
+from .recall import Recall
 from .squared_error import MeanSquaredError
 
 #: A metric as ``fit`` and ``evaluate`` take it: a ``Metric`` or one of ``NAMES``.
@@ -23,6 +25,8 @@ MetricLike = Metric | str
 NAMES: dict[str, Callable[[Loss, int], Metric]] = {
     "accuracy": lambda loss, n_outputs: loss.accuracy(n_outputs),
     "f1": lambda loss, n_outputs: F1Score.like(loss.accuracy(n_outputs)),
+    "precision": lambda loss, n_outputs: Precision.like(loss.accuracy(n_outputs)),
+    "recall": lambda loss, n_outputs: Recall.like(loss.accuracy(n_outputs)),
     "mae": lambda loss, n_outputs: MeanAbsoluteError(),
     "mse": lambda loss, n_outputs: MeanSquaredError(),
     "rmse": lambda loss, n_outputs: MeanSquaredError(squared=False),

@@ -98,46 +98,82 @@ def test_ignored_labels_count_for_nothing():
     assert math.isnan(metric(Y[:3], np.full(3, -100)))  # nothing counted
 
 
+#: the scores of each class's counts, and scikit-learn's function of each
+COUNTED = [(dn.F1Score, "f1_score"), (dn.Precision, "precision_score"), (dn.Recall, "recall_score")]
+
+
+@pytest.mark.parametrize("make, theirs", COUNTED)
 @pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_f1_of_classes_is_scikit_learn_s(average, weighted):
-    metrics = pytest.importorskip("sklearn.metrics")
+def test_scores_of_classes_are_scikit_learn_s(make, theirs, average, weighted):
+    score = getattr(pytest.importorskip("sklearn.metrics"), theirs)
     Y, labels, w = scores(classes=5)
     w = w if weighted else None
     labels = labels % 4  # class 4 is never a target: still one when it is predicted
-    want = metrics.f1_score(labels, Y.argmax(1), average=average, sample_weight=w, zero_division=0)
-    assert dn.F1Score(average=average)(Y, labels, w) == pytest.approx(want, rel=1e-14)
+    Y[:, 3] -= 10  # class 3 is a target never predicted (0/0 precision: 0)
+    assert set(Y.argmax(1)) == {0, 1, 2, 4} and set(labels) == {0, 1, 2, 3}
+    want = score(labels, Y.argmax(1), average=average, sample_weight=w, zero_division=0)
+    assert make(average=average)(Y, labels, w) == pytest.approx(want, rel=1e-14)
     rows = np.eye(5)[labels]
-    assert dn.F1Score(average=average)(Y, rows, w) == pytest.approx(want, rel=1e-14)
+    assert make(average=average)(Y, rows, w) == pytest.approx(want, rel=1e-14)
     unseen = Y.copy()
-    unseen[:, 4] = -10  # now neither a target nor predicted: left out of the average
-    want = metrics.f1_score(labels, unseen.argmax(1), average=average, sample_weight=w, zero_division=0)
-    assert dn.F1Score(average=average)(unseen, labels, w) == pytest.approx(want, rel=1e-14)
+    unseen[:, 4] = -100  # now neither a target nor predicted: left out of the average
+    want = score(labels, unseen.argmax(1), average=average, sample_weight=w, zero_division=0)
+    assert make(average=average)(unseen, labels, w) == pytest.approx(want, rel=1e-14)
 
 
+def test_the_three_scores_differ_and_macro_recall_is_the_balanced_accuracy():
+    metrics = pytest.importorskip("sklearn.metrics")
+    Y, labels, w = scores(classes=4)
+    values = {make(average="macro")(Y, labels, w) for make, _ in COUNTED}
+    assert len(values) == 3
+    want = metrics.balanced_accuracy_score(labels, Y.argmax(1), sample_weight=w)
+    assert dn.Recall()(Y, labels, w) == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("make, theirs", COUNTED)
 @pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_f1_of_labels_is_scikit_learn_s_multilabel_and_binary_f1(average, weighted):
-    metrics = pytest.importorskip("sklearn.metrics")
+def test_scores_of_labels_are_scikit_learn_s_multilabel_and_binary_ones(make, theirs, average, weighted):
+    score = getattr(pytest.importorskip("sklearn.metrics"), theirs)
     r = np.random.default_rng(11)
     Y, T = r.standard_normal((60, 4)), (r.random((60, 4)) > 0.6).astype(float)
     T[:, 3] = 0  # a label never yes
+    Y[:, 2] = -1  # and one never said
     w = r.uniform(0, 2, 60) if weighted else None
-    want = metrics.f1_score(T.astype(int), (Y > 0).astype(int), average=average, sample_weight=w,
-                            zero_division=0)
-    assert dn.F1Score(threshold=0.0, average=average)(Y, T, w) == pytest.approx(want, rel=1e-14)
-    binary = metrics.f1_score(T[:, 0], Y[:, 0] > 0.5, sample_weight=w)
-    assert dn.F1Score(threshold=0.5, average=average)(Y[:, 0], T[:, 0], w) == pytest.approx(binary, rel=1e-14)
+    want = score(T.astype(int), (Y > 0).astype(int), average=average, sample_weight=w, zero_division=0)
+    assert make(threshold=0.0, average=average)(Y, T, w) == pytest.approx(want, rel=1e-14)
+    binary = score(T[:, 0], Y[:, 0] > 0.5, sample_weight=w)
+    assert make(threshold=0.5, average=average)(Y[:, 0], T[:, 0], w) == pytest.approx(binary, rel=1e-14)
 
 
-def test_f1_leaves_ignored_labels_out():
-    metrics = pytest.importorskip("sklearn.metrics")
+@pytest.mark.parametrize("make, theirs", COUNTED)
+def test_the_scores_leave_ignored_labels_out(make, theirs):
+    score = getattr(pytest.importorskip("sklearn.metrics"), theirs)
     Y, labels, _ = scores()
     ignored = labels.copy()
     ignored[::3] = 7
     kept = ignored != 7
-    want = metrics.f1_score(labels[kept], Y.argmax(1)[kept], average="macro")
-    assert dn.F1Score(ignore_index=7)(Y, ignored) == pytest.approx(want, rel=1e-14)
+    want = score(labels[kept], Y.argmax(1)[kept], average="macro")
+    assert make(ignore_index=7)(Y, ignored) == pytest.approx(want, rel=1e-14)
+
+
+def test_a_score_of_counts_says_what_it_lacks():
+    class Specificity(dn.ClassCounts):
+        NAME = "specificity"
+
+    with pytest.raises(TypeError, match=r"a ClassCounts metric defines score\(tp, fp, fn\)"):
+        Specificity()(np.eye(3), np.arange(3))
+
+    class Hits(dn.ClassCounts):
+        NAME = "hits"
+
+        @staticmethod
+        def score(tp, fp, fn):
+            return tp
+
+    assert Hits(average="micro")(np.eye(3)[[0, 1, 1]], np.array([0, 1, 2])) == 2.0
+    assert Hits().greater_is_better and repr(Hits(average="weighted")) == "Hits(average='weighted')"
 
 
 @pytest.mark.parametrize("name, make, multioutput", [
@@ -224,15 +260,19 @@ EVERY = [
     lambda: dn.F1Score(),
     lambda: dn.F1Score(average="weighted", ignore_index=3),
     lambda: dn.F1Score(threshold=0.0, average="micro"),
+    lambda: dn.Precision(),
+    lambda: dn.Precision(threshold=0.0, average="weighted"),
+    lambda: dn.Recall(average="micro", ignore_index=3),
+    lambda: dn.Recall(threshold=0.0),
 ]
 
 
 def targets_for(metric, n=50, seed=6):
     r = np.random.default_rng(seed)
     Y = r.standard_normal((n, 4))
-    if isinstance(metric, (dn.Accuracy, dn.F1Score)) and metric.threshold is None:
+    if isinstance(metric, (dn.Accuracy, dn.ClassCounts)) and metric.threshold is None:
         return Y, r.integers(0, 4, n)
-    if isinstance(metric, (dn.Accuracy, dn.F1Score)):
+    if isinstance(metric, (dn.Accuracy, dn.ClassCounts)):
         return Y, (r.random((n, 4)) > 0.5).astype(float)
     return Y, r.standard_normal((n, 4))
 
@@ -291,6 +331,8 @@ def test_a_name_of_its_own():
     assert repr(dn.Accuracy(threshold=0.0, ignore_index=-1)) == "Accuracy(threshold=0.0, ignore_index=-1)"
     assert (repr(dn.Accuracy()), repr(dn.Accuracy(top_k=2))) == ("Accuracy()", "Accuracy(top_k=2)")
     assert repr(dn.F1Score(threshold=0.5, average="micro")) == "F1Score(threshold=0.5, average='micro')"
+    assert repr(dn.Precision(ignore_index=0)) == "Precision(ignore_index=0)"
+    assert repr(dn.Recall(name="r")) == "Recall(name='r')" and dn.Recall().name == "recall"
     assert repr(dn.MeanSquaredError(name="loss2")) == "MeanSquaredError(name='loss2')"
 
 
@@ -321,6 +363,9 @@ def test_a_name_of_its_own():
     (lambda: dn.MeanSquaredError(squared=1), TypeError, "squared must be True or False"),
     (lambda: dn.R2Score(name=""), TypeError, "name must be a non-empty string"),
     (lambda: dn.F1Score(average="binary"), ValueError, "F1Score: average must be one of"),
+    (lambda: dn.Precision(average="samples"), ValueError, "Precision: average must be one of"),
+    (lambda: dn.Recall()(np.zeros((3, 2)), np.array([0.0, 1.0, 1.0])), TypeError,
+     "class labels y_true must be integers"),
     (lambda: dn.F1Score(top_k=2), TypeError, "top_k"),
     (lambda: dn.F1Score()(np.zeros((3, 1)), np.array([0, 1, 1])), ValueError, "pass threshold"),
 ])
@@ -515,8 +560,12 @@ def test_accuracy_by_name_is_what_the_loss_s_outputs_mean(loss, outputs, targets
     target = loss.target(y, outputs, np.float64)
     assert repr(loss.accuracy(outputs)) == repr(want)
     assert got == want(model.predict(X), target)
-    f1 = model.evaluate(X, y, loss, metrics=["f1"])["f1"]  # the same outputs and targets, by F1
-    assert f1 == dn.F1Score.like(want)(model.predict(X), target)
+    # the same outputs and targets, by F1, precision and recall
+    counted = model.evaluate(X, y, loss, metrics=["f1", "precision", "recall"])
+    for name, make in (("f1", dn.F1Score), ("precision", dn.Precision), ("recall", dn.Recall)):
+        metric = make.like(want)
+        assert type(metric) is make and repr(metric) == repr(want).replace("Accuracy", make.__name__)
+        assert counted[name] == metric(model.predict(X), target)
 
 
 def test_the_tutorial_s_network_classifies_its_four_people():
@@ -607,8 +656,8 @@ def test_sparse_rows_and_float32_models_are_scored_alike():
 
 @pytest.mark.parametrize("metrics, error, match", [
     ("accuracy", TypeError, "metrics must be a list of metrics"),
-    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'f1', 'mae', 'mse', 'r2', "
-                          r"'rmse'\]"),
+    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'f1', 'mae', 'mse', "
+                          r"'precision', 'r2', 'recall', 'rmse'\]"),
     ([len], TypeError, "a metric must be a name such as 'accuracy' or a densenet Metric"),
     (["accuracy", dn.Accuracy()], ValueError, "metric name 'accuracy' is named twice"),
     ([dn.MeanSquaredError(name="loss")], ValueError, "metric name 'loss' is a name fit records for itself"),

@@ -48,11 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py",
         "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
-        "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py", "f1.py",
-        "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "cross_entropy.py", "bce.py",
-        "bce_with_logits.py", "poisson.py", "metric_names.py", "optimizer.py", "moments.py", "sgd.py",
-        "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py",
-        "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "training.py", "io.py", "model.py"]
+        "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py",
+        "counts.py", "f1.py", "precision.py", "recall.py", "loss.py", "mse.py", "l1.py", "huber.py",
+        "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py",
+        "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py",
+        "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py",
+        "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -92,7 +93,10 @@ OWN_TESTS = {
     "absolute_error.py": ["test_metrics.py"],
     "squared_error.py": ["test_metrics.py"],
     "r2.py": ["test_metrics.py"],
+    "counts.py": ["test_metrics.py"],
     "f1.py": ["test_metrics.py"],
+    "precision.py": ["test_metrics.py"],
+    "recall.py": ["test_metrics.py"],
     "metric_names.py": ["test_metrics.py"],
     "loss.py": ["test_sample_weight.py", "test_losses.py", "test_metrics.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
