@@ -33,6 +33,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from .auc import AUC
 from .backend import get_num_threads, set_num_threads, threads
 from .batchnorm import BatchNorm1d
 from .bce import BCELoss
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see th
     from . import onnx, reference, tutorial
 
 __all__ = [
+    "AUC",
     "Accuracy",
     "Adagrad",
     "Adam",

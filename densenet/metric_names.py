@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .absolute_error import MeanAbsoluteError
+from .auc import AUC
 from .f1 import F1Score
 from .loss import Loss
 from .metric import Metric
@@ -24,6 +25,7 @@ MetricLike = Metric | str
 #: The names, and what each makes for a loss and a model's number of outputs.
 NAMES: dict[str, Callable[[Loss, int], Metric]] = {
     "accuracy": lambda loss, n_outputs: loss.accuracy(n_outputs),
+    "auc": lambda loss, n_outputs: _auc(loss, n_outputs),
     "f1": lambda loss, n_outputs: F1Score.like(loss.accuracy(n_outputs)),
     "precision": lambda loss, n_outputs: Precision.like(loss.accuracy(n_outputs)),
     "recall": lambda loss, n_outputs: Recall.like(loss.accuracy(n_outputs)),
@@ -32,6 +34,15 @@ NAMES: dict[str, Callable[[Loss, int], Metric]] = {
     "rmse": lambda loss, n_outputs: MeanSquaredError(squared=False),
     "r2": lambda loss, n_outputs: R2Score(),
 }
+
+
+def _auc(loss: Loss, n_outputs: int) -> AUC:
+    """``AUC()`` for a loss whose outputs are yes-or-no labels (``Loss.accuracy`` with a
+    threshold); ``ValueError`` for one whose outputs are classes."""
+    if loss.accuracy(n_outputs).threshold is None:
+        raise ValueError(f"'auc' scores yes-or-no outputs (each a label's score), but the {n_outputs} "
+                         f"outputs {loss!r} trains are scores of classes; use 'f1' or 'accuracy'")
+    return AUC()
 
 
 def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: str) -> tuple[Metric, ...]:

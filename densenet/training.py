@@ -353,7 +353,8 @@ def fit(
             ``(w_i / mean(w)) l_i``, not a weighted mean of the batch alone.
         metrics: what to record besides the loss, each a name (``"accuracy"``, as the
             loss means it: ``Loss.accuracy``; ``"f1"``, ``"precision"``, ``"recall"``, of
-            the same classes; ``"mae"``, ``"mse"``, ``"rmse"``, ``"r2"``)
+            the same classes; ``"auc"``, of labels' scores; ``"mae"``, ``"mse"``, ``"rmse"``,
+            ``"r2"``)
             or a ``densenet.Metric`` (``dn.Accuracy(top_k=5)``; copied, never changed):
             for every epoch, over its training batches (each batch's outputs as its step
             computed them, before the update, in training mode; weighted as the loss; a

@@ -25,7 +25,7 @@ LAYERS = [
                  "softmax", "dropout", "batchnorm", "layernorm"}),
     ("module variants", {"selu"}),
     ("metric protocol", {"metric"}),
-    ("metrics", {"accuracy", "absolute_error", "squared_error", "r2"}),
+    ("metrics", {"accuracy", "absolute_error", "squared_error", "r2", "auc"}),
     ("metric bases", {"counts"}),
     ("metric variants", {"f1", "precision", "recall"}),
     ("loss protocol", {"loss"}),

@@ -176,6 +176,74 @@ def test_a_score_of_counts_says_what_it_lacks():
     assert Hits().greater_is_better and repr(Hits(average="weighted")) == "Hits(average='weighted')"
 
 
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_auc_is_scikit_learn_s_roc_auc_with_ties_and_weights(average, weighted, dtype):
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(12)
+    Y = np.round(r.standard_normal((80, 3)), 1).astype(dtype)  # (many ties)
+    T = (r.random((80, 3)) > 0.6).astype(float)
+    w = r.uniform(0, 2, 80) if weighted else None
+    want = metrics.roc_auc_score(T, Y, average=average, sample_weight=w)
+    assert dn.AUC(average=average)(Y, T, w) == pytest.approx(want, rel=1e-14)
+    for column in range(3):  # one label, 1-D or a column: the binary area
+        binary = metrics.roc_auc_score(T[:, column], Y[:, column], sample_weight=w)
+        assert dn.AUC(average=average)(Y[:, column], T[:, column], w) == pytest.approx(binary, rel=1e-14)
+        assert dn.AUC()(Y[:, [column]], T[:, [column]], w) == pytest.approx(binary, rel=1e-14)
+
+
+def test_auc_counts_a_tie_as_half_and_goes_by_order_alone():
+    T = np.array([0.0, 1.0, 0.0, 1.0])
+    assert dn.AUC()(np.array([0.1, 0.9, 0.2, 0.8]), T) == 1.0
+    assert dn.AUC()(np.array([0.9, 0.1, 0.8, 0.2]), T) == 0.0
+    assert dn.AUC()(np.array([0.5, 0.5, 0.5, 0.5]), T) == 0.5
+    assert dn.AUC()(np.array([0.1, 0.5, 0.5, 0.9]), T) == 0.875  # of 4 pairs: 3 right, 1 tied
+    logits = np.array([-3.0, 2.0, 1.5, 1.0])
+    assert dn.AUC()(logits, T) == dn.AUC()(1 / (1 + np.exp(-logits)), T) == 0.75
+    assert dn.AUC()(np.array([0.3, 0.7]), np.array([0.4, 0.6])) == 1.0  # a target is yes above 0.5
+
+
+def test_a_label_all_yes_or_all_no_is_left_out_of_auc_s_average():
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(13)
+    Y, T = r.standard_normal((40, 3)), (r.random((40, 3)) > 0.5).astype(float)
+    T[:, 1] = 1.0
+    for average in ("macro", "weighted"):
+        want = metrics.roc_auc_score(T[:, [0, 2]], Y[:, [0, 2]], average=average)
+        assert dn.AUC(average=average)(Y, T) == pytest.approx(want, rel=1e-14)
+    with pytest.warns(UserWarning, match="Only one class is present"):  # (scikit-learn's: NaN for all)
+        assert math.isnan(metrics.roc_auc_score(T, Y, average="macro"))
+    assert math.isnan(dn.AUC()(Y[:, 1], T[:, 1])) and math.isnan(dn.AUC()(Y, np.zeros_like(T)))
+    assert math.isnan(dn.AUC()(Y, T, np.r_[1.0, np.zeros(39)]))  # one sample weighs: no pair
+    assert dn.AUC(average="micro")(Y, T) == pytest.approx(metrics.roc_auc_score(T.ravel(), Y.ravel()),
+                                                          rel=1e-14)
+
+
+def test_auc_in_fit_scores_each_epoch_s_outputs_alone():
+    """One batch an epoch: the training area is that of the outputs before the epoch's
+    step, the validation area that of the predictions after it; each epoch afresh."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(14)
+    X = r.standard_normal((90, 4))
+    y = (X @ np.array([1.0, -1.0, 0.5, 0.0]) + r.standard_normal(90) > 0).astype(float)[:, None]
+    model = dn.Sequential(dn.Dense(4, 8), dn.Tanh(), dn.Dense(8, 1), seed=0)
+    seen = []
+
+    class Predict(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(model.predict(X[60:]))
+
+    before = model.predict(X[:60])
+    history = model.fit(X[:60], y[:60], loss=dn.BCEWithLogitsLoss(), optimizer=dn.Adam(0.05), epochs=4,
+                        batch_size=60, metrics=["auc"], validation_data=(X[60:], y[60:]),
+                        callbacks=[Predict()])
+    assert history["auc"][0] == pytest.approx(metrics.roc_auc_score(y[:60, 0], before[:, 0]), rel=1e-14)
+    want = [metrics.roc_auc_score(y[60:, 0], outputs[:, 0]) for outputs in seen]
+    assert_allclose(history["val_auc"], want, rtol=1e-14)
+    assert len(set(history["auc"])) > 1
+
+
 @pytest.mark.parametrize("name, make, multioutput", [
     ("mean_absolute_error", dn.MeanAbsoluteError, "uniform_average"),
     ("mean_squared_error", dn.MeanSquaredError, "uniform_average"),
@@ -264,6 +332,9 @@ EVERY = [
     lambda: dn.Precision(threshold=0.0, average="weighted"),
     lambda: dn.Recall(average="micro", ignore_index=3),
     lambda: dn.Recall(threshold=0.0),
+    lambda: dn.AUC(),
+    lambda: dn.AUC(average="micro"),
+    lambda: dn.AUC(average="weighted", name="area"),
 ]
 
 
@@ -272,7 +343,7 @@ def targets_for(metric, n=50, seed=6):
     Y = r.standard_normal((n, 4))
     if isinstance(metric, (dn.Accuracy, dn.ClassCounts)) and metric.threshold is None:
         return Y, r.integers(0, 4, n)
-    if isinstance(metric, (dn.Accuracy, dn.ClassCounts)):
+    if isinstance(metric, (dn.Accuracy, dn.ClassCounts, dn.AUC)):
         return Y, (r.random((n, 4)) > 0.5).astype(float)
     return Y, r.standard_normal((n, 4))
 
@@ -656,8 +727,11 @@ def test_sparse_rows_and_float32_models_are_scored_alike():
 
 @pytest.mark.parametrize("metrics, error, match", [
     ("accuracy", TypeError, "metrics must be a list of metrics"),
-    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'f1', 'mae', 'mse', "
+    (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'auc', 'f1', 'mae', 'mse', "
                           r"'precision', 'r2', 'recall', 'rmse'\]"),
+    (["auc"], ValueError, r"'auc' scores yes-or-no outputs \(each a label's score\), but the 3 outputs "
+                          r"CrossEntropyLoss\(\) trains are scores of classes; use 'f1' or 'accuracy'"),
+    ([dn.AUC()], ValueError, r"fit: metric AUC\(\) cannot score the targets CrossEntropyLoss\(\) takes"),
     ([len], TypeError, "a metric must be a name such as 'accuracy' or a densenet Metric"),
     (["accuracy", dn.Accuracy()], ValueError, "metric name 'accuracy' is named twice"),
     ([dn.MeanSquaredError(name="loss")], ValueError, "metric name 'loss' is a name fit records for itself"),
@@ -707,11 +781,13 @@ def test_fit_tells_the_callbacks_which_names_are_better_higher():
             seen.update(self.params)
 
     onehot = np.eye(3)[labels]
-    classifier().fit(X, onehot, metrics=["accuracy", "mse", "r2", "f1", "mae"], validation_data=(X, onehot),
-                     callbacks=[Look()])
-    assert seen["metrics"] == ("loss", "accuracy", "mse", "r2", "f1", "mae",
-                               "val_loss", "val_accuracy", "val_mse", "val_r2", "val_f1", "val_mae")
-    assert set(seen["greater_is_better"]) == {"accuracy", "r2", "f1", "val_accuracy", "val_r2", "val_f1"}
+    classifier().fit(X, onehot, metrics=["accuracy", "mse", "r2", "f1", "mae", "precision", "recall",
+                                         dn.AUC(name="area")],
+                     validation_data=(X, onehot), callbacks=[Look()])
+    names = ("accuracy", "mse", "r2", "f1", "mae", "precision", "recall", "area")
+    assert seen["metrics"] == ("loss", *names, "val_loss", *(f"val_{name}" for name in names))
+    better = {"accuracy", "r2", "f1", "precision", "recall", "area"}
+    assert set(seen["greater_is_better"]) == better | {f"val_{name}" for name in better}
 
 
 @pytest.mark.parametrize("mode", ["auto", "max"])

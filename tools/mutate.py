@@ -49,7 +49,7 @@ CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "
         "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "dropout.py", "batchnorm.py",
         "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py",
-        "counts.py", "f1.py", "precision.py", "recall.py", "loss.py", "mse.py", "l1.py", "huber.py",
+        "auc.py", "counts.py", "f1.py", "precision.py", "recall.py", "loss.py", "mse.py", "l1.py", "huber.py",
         "smooth_l1.py", "cross_entropy.py", "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py",
         "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py",
         "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py",
@@ -93,6 +93,7 @@ OWN_TESTS = {
     "absolute_error.py": ["test_metrics.py"],
     "squared_error.py": ["test_metrics.py"],
     "r2.py": ["test_metrics.py"],
+    "auc.py": ["test_metrics.py"],
     "counts.py": ["test_metrics.py"],
     "f1.py": ["test_metrics.py"],
     "precision.py": ["test_metrics.py"],
@@ -167,7 +168,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:569:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:591:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:592:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -178,7 +179,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:149:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:588:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:589:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -290,7 +291,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:599:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:600:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
