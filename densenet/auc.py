@@ -96,7 +96,7 @@ def _area(scores: NDArray[Any], truth: NDArray[Any], weight: NDArray[Any]) -> fl
     each sample counted ``weight`` times: the curve's points at each distinct score, from
     the highest down, joined by straight lines (a tie: a diagonal, half its pairs). NaN
     without both yes and no weight."""
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores)  # (the order within a tie does not matter: ties are grouped)
     scores, yes = scores[order], truth[order] * weight[order]
     no = weight[order] - yes
     ends = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last sample of each score
