@@ -83,18 +83,16 @@ class LBFGS(Optimizer):
         start = params.astype(np.float64)
         wd = self.decays(start)  # (a vector with a decay_mask)
 
-        def penalty(w: NDArray[Any]) -> float:
-            return 0.5 * float(w @ (wd * w))
-
         def penalised(w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
             value, gradient = objective(w)
-            return value + penalty(w), gradient + wd * w
+            decayed = wd * w  # the penalty's gradient
+            return value + 0.5 * float(w @ decayed), gradient + decayed
 
         def each(intermediate_result: OptimizeResult) -> None:
             self.steps += 1
             if callback is not None:
                 w = intermediate_result.x
-                callback(w, float(intermediate_result.fun) - penalty(w))
+                callback(w, float(intermediate_result.fun) - 0.5 * float(w @ (wd * w)))
 
         options = {"maxiter": iterations, "maxcor": self.history_size, "gtol": self.tolerance_grad,
                    "ftol": self.tolerance_change}

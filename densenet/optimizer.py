@@ -55,7 +55,7 @@ Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
 _Decays = tuple[NDArray[Any], int, NDArray[Any], NDArray[Any], float | None]
 
 
-def decay_mask(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
+def boolean_vector(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
     """``value`` as a read-only copy of a 1-D boolean array, or None (a ``setting`` check);
     its size is checked against the parameters at the first step (``Optimizer.decays``)."""
     if value is None:
@@ -125,7 +125,7 @@ class Optimizer:
     _decays: _Decays | None = None
 
     weight_decay = setting("weight_decay", hyperparameter, default=0.0)
-    decay_mask = setting("decay_mask", decay_mask)
+    decay_mask = setting("decay_mask", boolean_vector)
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
