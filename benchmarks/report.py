@@ -335,6 +335,31 @@ def callbacks(rep: Report, reps: int, n: int = 4096) -> None:
     rep.table(["network", "epoch", "ratio", "times"], rows)
 
 
+def metrics(rep: Report, reps: int, smoke: bool = False) -> None:
+    rep.add("## Training metrics and decay masks: what they add to an epoch", "",
+            "`fit(..., metrics=[...])` over the same fit without (`workloads.metric_epochs`: the tutorial's "
+            "network on its four rows, 50 epochs a call; 784-30-10 at batch 10 on 2,000 random rows; a "
+            "784-128-10 multilabel network at batch 256 on 16,384; float32 and Adam but the tutorial's); "
+            "AdamW with `decay_mask=model.decay_mask()` over AdamW decaying every parameter "
+            "(`workloads.decay_epochs`, 784-512-512-10 at batch 256, float32).", "")
+    rows = []
+    for fit, (sizes, batch_size, n, _) in workloads.METRIC_FITS.items():
+        works = workloads.metric_epochs(fit, n=min(n, 256) if smoke else None)
+        for side in works:
+            if side == "none":
+                continue
+            r = compare(works[side], works["none"], reps, block=1)
+            rep.data[f"metrics_{fit}_{side}"] = r
+            rows.append([f"{'-'.join(map(str, sizes))}, batch {batch_size}", side, fmt(r),
+                         f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"])
+    works = workloads.decay_epochs(n=256 if smoke else 4096)
+    r = compare(works["adamw+decay_mask"], works["adamw"], reps, block=1)
+    rep.data["decay_mask"] = r
+    rows.append(["784-512-512-10, batch 256", "AdamW decay_mask / every parameter", fmt(r),
+                 f"{seconds(r['a_s'])} vs {seconds(r['b_s'])}"])
+    rep.table(["network", "metrics / none", "ratio", "times"], rows)
+
+
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
@@ -528,6 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     mnist_shape(rep, reps)
     sparse_data(rep, reps, 256 if args.smoke else 1024)
     callbacks(rep, reps, 256 if args.smoke else 4096)
+    metrics(rep, reps, args.smoke)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep, 0.1 if args.smoke else 1.0)
     memory(rep)

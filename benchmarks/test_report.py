@@ -17,7 +17,8 @@ def test_report_smoke_run(tmp_path, capsys):
                     "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
                     "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load",
                     "Sparse rows: a bag of words",
-                    "Callbacks: a checkpoint after each epoch, a schedule after each batch"):
+                    "Callbacks: a checkpoint after each epoch, a schedule after each batch",
+                    "Training metrics and decay masks: what they add to an epoch"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -38,6 +39,11 @@ def test_report_smoke_run(tmp_path, capsys):
     assert {key for key in data if key.startswith("callbacks_")} == {
         f"callbacks_{label}_{shape}" for label in ("checkpoint", "one-cycle") for shape in ("small", "big")}
     assert set(data["P6"]) == set(report.workloads.LOAD_FITS)
+    fits, sides = report.workloads.METRIC_FITS, report.workloads.METRIC_SIDES
+    assert {key for key in data if key.startswith("metrics_")} == {
+        f"metrics_{fit}_{side}" for fit in fits for side in sides
+        if side != "none" and (side != "auc" or fit != "mnist-shape")}
+    assert data["decay_mask"]["median"] > 0
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):

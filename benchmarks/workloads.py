@@ -33,6 +33,14 @@ def sigmoid_mlp(sizes: tuple[int, ...], dtype: type = np.float64, seed: int = 0)
     return dn.Sequential(*modules, dtype=dtype, seed=seed)
 
 
+def relu_mlp(sizes: tuple[int, ...], dtype: type = np.float64, seed: int = 0) -> dn.Sequential:
+    """Dense layers of ``sizes`` (He-normal), ReLU between them, none after the last."""
+    modules: list[dn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < len(sizes) - 2 else [])
+    return dn.Sequential(*modules, dtype=dtype, seed=seed)
+
+
 def regression_data(n: int, sizes: tuple[int, ...], dtype: type = np.float64,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` standard-normal inputs and uniform targets in (0, 1) for a ``sizes`` network."""
@@ -642,10 +650,7 @@ def callback_epochs(shape: str, folder: str, n: int = 4096) -> dict[str, Work]:
     loss = dn.CrossEntropyLoss()
 
     def side(name: str) -> Work:
-        modules: list[dn.Module] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            modules += [dn.Dense(n_in, n_out, init="he_normal")] + ([dn.ReLU()] if i < len(sizes) - 2 else [])
-        model = dn.Sequential(*modules, seed=0)
+        model = relu_mlp(sizes)
         optimizer: dn.Optimizer = dn.Adam(1e-3) if name.startswith("adam") else dn.SGD(0.01, momentum=0.9)
         callbacks: list[dn.Callback] = []
         if name == "adam+checkpoint":
@@ -660,6 +665,73 @@ def callback_epochs(shape: str, folder: str, n: int = 4096) -> dict[str, Work]:
         return epoch
 
     return {name: side(name) for name in CALLBACK_SIDES}
+
+
+# -- metrics and decay masks: what they add to an epoch ---------------------------------
+
+#: The fits of group ``metrics``: layer sizes, batch size, rows, loss, the metrics timed
+#: beside the fit without (``METRIC_SIDES``): the tutorial's network on its own four rows
+#: (50 epochs a call), 784-30-10 at batch 10 and a 784-128-10 multilabel network at 256.
+METRIC_FITS = {
+    "tutorial": ((2, 2, 1), 1, 4, "mse"),
+    "mnist-shape": ((784, 30, 10), 10, 2000, "cross_entropy"),
+    "multilabel": ((784, 128, 10), 256, 16384, "bce_with_logits"),
+}
+METRIC_SIDES = {"none": [], "accuracy": ["accuracy"], "f1+precision+recall": ["f1", "precision", "recall"],
+                "auc": ["auc"]}
+
+
+def metric_epochs(name: str, n: int | None = None) -> dict[str, Work]:
+    """One epoch of fit (50 for the tutorial's four rows) on the fit ``name`` of
+    ``METRIC_FITS`` (float32 on random rows, Adam; the tutorial's own data and SGD), with
+    each side's metrics of ``METRIC_SIDES`` (``"auc"`` for the labels' losses only). Each
+    call continues training and returns the last epoch's metrics."""
+    sizes, batch_size, rows, loss_name = METRIC_FITS[name]
+    rows = rows if n is None else n
+    rng = np.random.default_rng(0)
+    if name == "tutorial":
+        X, y, dtype, epochs = dn.tutorial.X, dn.tutorial.y, np.float64, 50
+    else:
+        X, dtype, epochs = rng.random((rows, sizes[0]), dtype=np.float32), np.float32, 1
+        y = (rng.integers(0, sizes[-1], rows) if loss_name == "cross_entropy"
+             else (rng.random((rows, sizes[-1])) > 0.5).astype(np.float32))
+    loss = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss,
+            "bce_with_logits": dn.BCEWithLogitsLoss}[loss_name]()
+
+    def side(metrics: list[str]) -> Work:
+        if name == "tutorial":
+            model, optimizer = dn.tutorial.network(dn.tutorial.initial_params(0)), dn.SGD(0.1)
+        else:
+            model, optimizer = relu_mlp(sizes, dtype), dn.Adam(1e-3)
+
+        def epoch() -> dict[str, float]:
+            history = model.fit(X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                                metrics=metrics, shuffle=False)
+            return {key: float(values[-1]) for key, values in history.metrics.items()}
+        return epoch
+
+    return {label: side(metrics) for label, metrics in METRIC_SIDES.items()
+            if label != "auc" or loss_name != "cross_entropy"}
+
+
+def decay_epochs(n: int = 4096, batch_size: int = 256, sizes: tuple[int, ...] = BIG) -> dict[str, Work]:
+    """One epoch of AdamW (weight decay 0.01) on a ReLU network with softmax cross-entropy,
+    float32, on ``n`` random rows: every parameter decaying, and the weights alone
+    (``decay_mask=model.decay_mask()``). Each call continues training and returns the
+    parameters."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((n, sizes[0]), dtype=np.float32), rng.integers(0, sizes[-1], n)
+
+    def side(masked: bool) -> Work:
+        model = relu_mlp(sizes, np.float32)
+        optimizer = dn.AdamW(1e-3, decay_mask=model.decay_mask() if masked else None)
+
+        def epoch() -> np.ndarray:
+            model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1, batch_size=batch_size)
+            return model.params
+        return epoch
+
+    return {"adamw": side(False), "adamw+decay_mask": side(True)}
 
 
 # -- under load: the same fits with busy processes beside them -------------------------
