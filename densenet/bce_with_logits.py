@@ -6,9 +6,9 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import unit_interval
+from ._validation import as_numeric, non_negative, unit_interval
 from .accuracy import Accuracy
 from .backend import expit
 from .loss import Loss, LossPlan, row_means
@@ -21,6 +21,14 @@ class BCEWithLogitsLoss(Loss):
 
     The gradient is ``(sigmoid(z) - t) / size``.
 
+    Args:
+        pos_weight: None, or one weight >= 0 per output (column) for its yes targets
+            (PyTorch's ``pos_weight``): the loss of an element is then
+            ``-(p t log sigmoid(z) + (1 - t) log(1 - sigmoid(z)))``, so that ``p > 1``
+            counts each yes ``p`` times (for a label that is rarely yes: the number of its
+            no samples over its yes ones), and its gradient ``(sigmoid(z) (1 - t + p t) -
+            p t) / size``; computed stably as ``(1 - t) z + (1 + (p - 1) t) softplus(-z)``.
+
     Shape:
         - y_pred: logits, any shape (a ``Dense`` output)
         - y_true: targets in [0, 1], exactly the shape of ``y_pred`` (``fit`` also
@@ -30,7 +38,36 @@ class BCEWithLogitsLoss(Loss):
         >>> import numpy as np
         >>> round(BCEWithLogitsLoss().forward(np.array([[0.0], [1000.0]]), np.array([[1.0], [0.0]])), 6)
         500.346574
+        >>> round(BCEWithLogitsLoss(pos_weight=[3.0]).forward(np.array([[0.0]]), np.array([[1.0]])), 6)
+        2.079442
     """
+
+    #: (a loss pickled before ``pos_weight`` existed weighs every yes 1)
+    _pos_weight: NDArray[Any] | None = None
+
+    def __init__(self, pos_weight: ArrayLike | None = None) -> None:
+        if pos_weight is not None:
+            array = as_numeric(pos_weight, "pos_weight", np.float64)
+            if array.ndim != 1 or not array.size:
+                raise ValueError(f"BCEWithLogitsLoss: pos_weight must be one weight per output, a 1-D array "
+                                 f"(n_outputs,), got shape {array.shape}")
+            array = non_negative(array.copy(), "pos_weight", "BCEWithLogitsLoss")
+            array.flags.writeable = False
+            self._pos_weight = array
+
+    @property
+    def pos_weight(self) -> NDArray[Any] | None:
+        """The weights of the yes targets, one per output (a read-only float64 array), or
+        None (fixed: plans read them)."""
+        return self._pos_weight
+
+    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
+        """The default's targets (the output's shape, values in [0, 1]), for a model whose
+        outputs ``pos_weight`` has a weight each."""
+        if self.pos_weight is not None and len(self.pos_weight) != n_outputs:
+            raise ValueError(f"BCEWithLogitsLoss: pos_weight has {len(self.pos_weight)} weights, but the "
+                             f"model has {n_outputs} outputs")
+        return super().target(y, n_outputs, dtype, name)
 
     def accuracy(self, n_outputs: int) -> Accuracy:
         """Each output the logit of yes: right when above 0 (a probability above 0.5) for
@@ -41,6 +78,8 @@ class BCEWithLogitsLoss(Loss):
         return unit_interval(values, name, "BCEWithLogitsLoss")
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
+        if self.pos_weight is not None:
+            return self._weighted_plan(y_pred, y_true, grad, self.pos_weight)
         term, soft = np.zeros_like(y_pred), np.zeros_like(y_pred)
         zero = np.zeros((), y_pred.dtype)
         size = y_pred.size
@@ -53,3 +92,36 @@ class BCEWithLogitsLoss(Loss):
         backward = [partial(expit, y_pred, grad), partial(np.subtract, grad, y_true, grad),
                     partial(np.multiply, grad, scale, grad)]
         return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))
+
+    def _weighted_plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any],
+                       pos_weight: NDArray[Any]) -> LossPlan:
+        """``plan`` with ``pos_weight``: ``w = 1 + (p - 1) t`` per element (the forward pass
+        writes it; the backward pass reads it), the loss ``(1 - t) z + w softplus(-z)``, its
+        gradient ``((1 - t) - w sigmoid(-z)) / size``."""
+        columns = 1 if y_pred.ndim == 1 else y_pred.shape[-1]
+        if len(pos_weight) != columns:
+            raise ValueError(f"BCEWithLogitsLoss: pos_weight has {len(pos_weight)} weights, but y_pred has "
+                             f"{columns} columns (shape {y_pred.shape})")
+        term, soft, w = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_pred)
+        p_less_1 = (pos_weight - 1).astype(y_pred.dtype)
+        zero, one = np.zeros((), y_pred.dtype), np.ones((), y_pred.dtype)
+        size = y_pred.size
+        scale = np.array(1.0 / size, y_pred.dtype)
+        forward = [partial(np.multiply, y_true, p_less_1, out=w), partial(np.add, w, one, out=w),
+                   # softplus(-z) = log(1 + exp(-|z|)) + max(-z, 0)
+                   partial(np.abs, y_pred, soft), partial(np.negative, soft, soft),
+                   partial(np.exp, soft, soft), partial(np.log1p, soft, soft),
+                   partial(np.negative, y_pred, term), partial(np.maximum, term, zero, out=term),
+                   partial(np.add, soft, term, soft), partial(np.multiply, soft, w, soft),
+                   # + (1 - t) z = z - z t
+                   partial(np.multiply, y_pred, y_true, term), partial(np.subtract, y_pred, term, term),
+                   partial(np.add, term, soft, term)]
+        # sigmoid(-z) w, then (1 - t) - it, scaled
+        backward = [partial(np.negative, y_pred, grad), partial(expit, grad, grad),
+                    partial(np.multiply, grad, w, grad), partial(np.add, grad, y_true, grad),
+                    partial(np.subtract, one, grad, grad), partial(np.multiply, grad, scale, grad)]
+        return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))
+
+    def __repr__(self) -> str:
+        return ("BCEWithLogitsLoss()" if self.pos_weight is None
+                else f"BCEWithLogitsLoss(pos_weight={self.pos_weight.tolist()})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import sys
 import warnings
 
@@ -522,3 +524,101 @@ def test_an_epoch_s_loss_is_the_data_set_s_loss_whatever_its_batches(name, weigh
     assert value == pytest.approx(expected, rel=1e-12)
     whole = _FullBatch(model, X, target, relative, loss, 40)(model.params.copy())
     assert_allclose(gradient, whole[1], rtol=1e-10, atol=1e-15)
+
+
+# -- BCEWithLogitsLoss(pos_weight=...): weights of the yes targets ---------------------------------
+
+POS_WEIGHT = np.array([0.5, 3.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pos_weight_equals_pytorch(dtype, weighted):
+    """Soft and hard targets, each column its own weight (one of them 0: yes counts nothing),
+    with and without sample weights (PyTorch: the per-element losses weighted, averaged)."""
+    torch = pytest.importorskip("torch")
+    logits, _, probs = cases(7, n=9)
+    probs[::2] = np.round(probs[::2] * 2)  # (hard 0/1 targets in half the rows)
+    logits, probs = logits.astype(dtype), np.clip(probs, 0, 1).astype(dtype)
+    s = np.random.default_rng(8).uniform(0, 2, 9) if weighted else None
+    loss = dn.BCEWithLogitsLoss(pos_weight=POS_WEIGHT)
+    value, grad = loss.forward(logits, probs, sample_weight=s), loss.backward()
+    z = torch.tensor(logits, requires_grad=True)
+    each = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(POS_WEIGHT, dtype=z.dtype), reduction="none")(
+        z, torch.tensor(probs))
+    theirs = (each.mean(1) * torch.tensor(s, dtype=z.dtype)).mean() if weighted else each.mean()
+    theirs.backward()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert value == pytest.approx(theirs.item(), rel=tol)
+    assert_allclose(grad, z.grad.numpy(), rtol=tol, atol=tol * np.abs(grad).max())
+    assert grad.dtype == dtype
+    assert abs(value - dn.BCEWithLogitsLoss().forward(logits, probs, sample_weight=s)) > 1e-3
+
+
+def test_pos_weight_is_stable_and_of_ones_is_no_weight():
+    z = np.array([[-1e300, -800.0, -3.0, 0.0], [3.0, 800.0, 1e300, 20.0]])
+    t = np.array([[1.0, 1.0, 0.25, 0.5], [1.0, 0.0, 0.0, 1.0]])
+    p = np.array([2.0, 0.5, 3.0, 1.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = dn.BCEWithLogitsLoss(pos_weight=p).forward(z, t)
+    softplus = np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z)))  # log(1 + exp(-z))
+    want = ((1 - t) * z + (1 + (p - 1) * t) * softplus).mean()
+    assert value == pytest.approx(want, rel=1e-14)
+    logits, _, probs = cases(9)
+    plain, ones = dn.BCEWithLogitsLoss(), dn.BCEWithLogitsLoss(pos_weight=np.ones(4))
+    assert ones.forward(logits, probs) == pytest.approx(plain.forward(logits, probs), rel=1e-14)
+    assert_allclose(ones.backward(), plain.backward(), rtol=1e-14, atol=1e-17)
+
+
+def test_pos_weight_trains_passes_gradcheck_and_says_yes_more():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 3))
+    y = (X[:, :2] @ np.array([1.0, -1.0]) + rng.standard_normal(80) > 1.5).astype(float)[:, None]  # rare yes
+    model = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 1), seed=0)
+    heavy = dn.BCEWithLogitsLoss(pos_weight=[float((1 - y).sum() / y.sum())])
+    assert dn.gradcheck(model, X[:6], y[:6], heavy).ok
+    assert dn.gradcheck(model, X[:6], y[:6], heavy, sample_weight=np.arange(1.0, 7.0)).ok
+    plain, weighted = copy.deepcopy(model), copy.deepcopy(model)
+    plain.fit(X, y, loss=dn.BCEWithLogitsLoss(), optimizer=dn.Adam(0.05), epochs=40, batch_size=16)
+    history = weighted.fit(X, y, loss=heavy, optimizer=dn.Adam(0.05), epochs=40, batch_size=16,
+                           metrics=["recall"])
+    assert history.loss[-1] < history.loss[0]
+    assert (weighted.predict(X) > 0).sum() > (plain.predict(X) > 0).sum()
+    assert dn.Recall(threshold=0.0)(weighted.predict(X), y) > dn.Recall(threshold=0.0)(plain.predict(X), y)
+
+
+@pytest.mark.parametrize("pos_weight, error, message", [
+    ([[1.0, 2.0]], ValueError, r"one weight per output, a 1-D array \(n_outputs,\), got shape \(1, 2\)"),
+    (2.0, ValueError, r"one weight per output, a 1-D array \(n_outputs,\), got shape \(\)"),
+    ([], ValueError, "pos_weight is empty"),
+    ([1.0, -0.5], ValueError, r"pos_weight must be >= 0; 1 value\(s\) do not, the first -0.5"),
+    ([1.0, np.inf], ValueError, "non-finite"),
+    (["a"], TypeError, "pos_weight"),
+])
+def test_bad_pos_weights_are_refused_by_name(pos_weight, error, message):
+    with pytest.raises(error, match=message):
+        dn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+
+def test_pos_weight_must_match_the_outputs_and_is_kept_apart_from_the_callers_array():
+    model = dn.Sequential(dn.Dense(3, 2), seed=0)
+    before = model.params.copy()
+    weights = np.array([1.0, 2.0, 3.0])
+    loss = dn.BCEWithLogitsLoss(pos_weight=weights)
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss: pos_weight has 3 weights, but the model has 2 "):
+        model.fit(np.ones((4, 3)), np.ones((4, 2)), loss=loss)
+    assert_array_equal(model.params, before)
+    with pytest.raises(ValueError, match=r"pos_weight has 3 weights, but y_pred has 2 columns \(shape"):
+        loss.forward(np.zeros((4, 2)), np.ones((4, 2)))
+    weights[0] = 9.0
+    assert loss.pos_weight.tolist() == [1.0, 2.0, 3.0] and not loss.pos_weight.flags.writeable
+    assert repr(loss) == "BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0])" and repr(dn.BCEWithLogitsLoss()) == \
+        "BCEWithLogitsLoss()"
+    for again in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
+        assert repr(again) == repr(loss)
+    state = dn.BCEWithLogitsLoss().__dict__.copy()
+    old = dn.BCEWithLogitsLoss.__new__(dn.BCEWithLogitsLoss)
+    old.__dict__.update({k: v for k, v in state.items() if k != "_pos_weight"})  # (pickled before it existed)
+    assert old.pos_weight is None
+    assert old.forward(np.zeros((2, 1)), np.ones((2, 1))) == pytest.approx(np.log(2))
