@@ -57,19 +57,18 @@ class AUC(Metric):
         return np.column_stack([y_pred.astype(np.float64), y_true > 0.5, w])
 
     def reset(self) -> None:
-        super().reset()
-        self._batches = None
+        self._batches = None  # (the base class's totals are not used)
 
     def add_totals(self, totals: NDArray[Any]) -> None:
         """Keep a copy of the batch (``totals``' rows), to be joined when the result is asked."""
-        batch = np.array(totals, np.float64)
-        self._batches = [batch] if self._batches is None else [*self._batches, batch]
+        if self._batches is None:
+            self._batches = []
+        self._batches.append(np.array(totals, np.float64))
 
     def result(self) -> float:
         if not self._batches:
             return math.nan
-        if len(self._batches) > 1:  # joined once: the next result starts from the join
-            self._batches = [np.concatenate(self._batches)]
+        self._batches = [np.concatenate(self._batches)]  # (the next result starts from the join)
         return self.value(self._batches[0])
 
     def value(self, totals: NDArray[Any]) -> float:

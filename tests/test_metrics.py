@@ -202,6 +202,7 @@ def test_auc_counts_a_tie_as_half_and_goes_by_order_alone():
     logits = np.array([-3.0, 2.0, 1.5, 1.0])
     assert dn.AUC()(logits, T) == dn.AUC()(1 / (1 + np.exp(-logits)), T) == 0.75
     assert dn.AUC()(np.array([0.3, 0.7]), np.array([0.4, 0.6])) == 1.0  # a target is yes above 0.5
+    assert dn.AUC()(np.array([0.9, 0.1]), np.array([0.5, 1.0])) == 0.0  # and 0.5 is no
 
 
 def test_a_label_all_yes_or_all_no_is_left_out_of_auc_s_average():
