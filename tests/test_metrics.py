@@ -138,6 +138,7 @@ def test_scores_of_labels_are_scikit_learn_s_multilabel_and_binary_ones(make, th
     score = getattr(pytest.importorskip("sklearn.metrics"), theirs)
     r = np.random.default_rng(11)
     Y, T = r.standard_normal((60, 4)), (r.random((60, 4)) > 0.6).astype(float)
+    Y, T = np.c_[Y, -np.ones(60)], np.c_[T, np.zeros(60)]  # (a fifth label neither yes nor said: 0/0)
     T[:, 3] = 0  # a label never yes
     Y[:, 2] = -1  # and one never said
     w = r.uniform(0, 2, 60) if weighted else None
@@ -145,6 +146,19 @@ def test_scores_of_labels_are_scikit_learn_s_multilabel_and_binary_ones(make, th
     assert make(threshold=0.0, average=average)(Y, T, w) == pytest.approx(want, rel=1e-14)
     binary = score(T[:, 0], Y[:, 0] > 0.5, sample_weight=w)
     assert make(threshold=0.5, average=average)(Y[:, 0], T[:, 0], w) == pytest.approx(binary, rel=1e-14)
+    no = np.zeros_like(T)  # no yes at all: no support to weigh by
+    want = score(no, (Y > 0).astype(int), average=average, sample_weight=w, zero_division=0)
+    assert make(threshold=0.0, average=average)(Y, no, w) == want == 0.0
+
+
+@pytest.mark.parametrize("make, theirs", COUNTED)
+def test_a_class_seen_once_counts_in_the_average(make, theirs):
+    score = getattr(pytest.importorskip("sklearn.metrics"), theirs)
+    Y = np.eye(3)[[0, 0, 1, 1, 2]]  # class 2 said once, never the target
+    labels = np.array([0, 0, 1, 1, 0])
+    want = score(labels, Y.argmax(1), average="macro", zero_division=0)
+    assert make()(Y, labels) == pytest.approx(want, rel=1e-15)
+    assert make()(Y[:4], labels[:4]) == 1.0  # (without it)
 
 
 @pytest.mark.parametrize("make, theirs", COUNTED)
