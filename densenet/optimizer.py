@@ -193,7 +193,8 @@ class Optimizer:
 
     def add_decay(self, params: NDArray[Any], grads: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = grads + wd params``, each parameter with its own ``wd`` (``decays``): the
-        gradient of the L2 penalty ``wd/2 |params|^2`` joins the loss's."""
+        gradient of the L2 penalty ``wd/2 |params|^2`` joins the loss's. ``out`` is a vector
+        of its own (neither ``params`` nor ``grads``)."""
         np.multiply(params, self.decays(params), out=out)
         np.add(out, grads, out=out)
 

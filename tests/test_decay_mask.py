@@ -333,6 +333,23 @@ def test_a_copied_or_pickled_optimiser_keeps_its_mask(name):
     assert_array_equal(again.decay_mask, network().decay_mask())
 
 
+def test_an_optimiser_of_one_s_own_has_no_decay_until_it_sets_one():
+    class Plain(dn.Optimizer):
+        def step(self, params, grads):
+            g = np.empty_like(grads)
+            self.add_decay(params, grads, g)
+            params -= self.lr * g
+
+    plain = Plain(0.5)
+    assert plain.weight_decay == 0.0 and plain.decay_mask is None and plain.decays(np.ones(3)) == 0.0
+    params, grads = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    plain.step(params, grads)
+    assert_array_equal(params, [0.75, 2.5])
+    plain.weight_decay, plain.decay_mask = 1.0, [True, False]
+    plain.step(params, np.array([0.5, -1.0]))
+    assert_array_equal(params, [0.75 - 0.5 * (0.5 + 0.75), 3.0])
+
+
 def test_an_optimiser_pickled_before_masks_existed_has_none():
     sgd = dn.SGD(0.1, weight_decay=0.1)
     state = sgd.__dict__.copy()
