@@ -350,6 +350,15 @@ def test_an_optimiser_of_one_s_own_has_no_decay_until_it_sets_one():
     assert_array_equal(params, [0.75 - 0.5 * (0.5 + 0.75), 3.0])
 
 
+def test_a_pickled_optimiser_carries_its_state_not_its_decay_vectors():
+    model = dn.Sequential(dn.Dense(200, 200), seed=0)
+    adamw = dn.AdamW(0.01, decay_mask=model.decay_mask())
+    model.grads[...] = 1.0
+    adamw.step(model.params, model.grads)
+    state = 2 * model.params.nbytes  # the two moments
+    assert state < len(pickle.dumps(adamw)) < state + model.params.nbytes / 2  # (the mask: a byte each)
+
+
 def test_an_optimiser_pickled_before_masks_existed_has_none():
     sgd = dn.SGD(0.1, weight_decay=0.1)
     state = sgd.__dict__.copy()
