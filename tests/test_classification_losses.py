@@ -569,6 +569,11 @@ def test_pos_weight_is_stable_and_of_ones_is_no_weight():
     plain, ones = dn.BCEWithLogitsLoss(), dn.BCEWithLogitsLoss(pos_weight=np.ones(4))
     assert ones.forward(logits, probs) == pytest.approx(plain.forward(logits, probs), rel=1e-14)
     assert_allclose(ones.backward(), plain.backward(), rtol=1e-14, atol=1e-17)
+    # a 1-D batch is one output's samples: one weight
+    one = dn.BCEWithLogitsLoss(pos_weight=[3.0])
+    assert one.forward(logits[:, 0], probs[:, 0]) == pytest.approx(
+        one.forward(logits[:, :1], probs[:, :1]), rel=1e-15)
+    assert one.backward().shape == (6, 1)
 
 
 def test_pos_weight_trains_passes_gradcheck_and_says_yes_more():
