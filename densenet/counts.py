@@ -17,8 +17,9 @@ AVERAGES = ("macro", "micro", "weighted")
 
 class ClassCounts(Metric):
     """A score of each class's (or label's) counts, averaged: a subclass defines
-    ``score(tp, fp, fn)`` (each a count, weighted by the sample weights if any; 0 when
-    it would divide by 0, scikit-learn's ``zero_division=0``).
+    ``score(tp, fp, fn)``, the scores of arrays of counts (one entry a class, weighted by
+    the sample weights if any), elementwise; 0 where it would divide by 0, scikit-learn's
+    ``zero_division=0`` (``ratio`` does that).
 
     Args:
         threshold: None (default): the outputs are scores of classes, as ``Accuracy``'s
@@ -57,8 +58,8 @@ class ClassCounts(Metric):
         return cls(threshold=accuracy.threshold, ignore_index=accuracy.ignore_index)
 
     @staticmethod
-    def score(tp: float, fp: float, fn: float) -> float:
-        """The score of one class's counts (or of their sums, for ``"micro"``)."""
+    def score(tp: NDArray[Any], fp: NDArray[Any], fn: NDArray[Any]) -> NDArray[Any]:
+        """The scores of each class's counts (of their sums, one entry, for ``"micro"``)."""
         raise TypeError("a ClassCounts metric defines score(tp, fp, fn)")
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -98,8 +99,8 @@ class ClassCounts(Metric):
             return math.nan
         tp, fp, fn = tp[averaged], fp[averaged], fn[averaged]
         if self.average == "micro":
-            return self.score(tp.sum(), fp.sum(), fn.sum())
-        scores = np.array([self.score(*counts) for counts in zip(tp, fp, fn)])
+            return float(self.score(tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))[0])
+        scores = self.score(tp, fp, fn)
         if self.average == "weighted":
             support = tp + fn
             return float(scores @ support / support.sum()) if support.sum() else 0.0
@@ -110,3 +111,8 @@ class ClassCounts(Metric):
         if self.average != "macro":
             config["average"] = self.average
         return config if self.name == self.NAME else {**config, "name": self.name}
+
+
+def ratio(numerator: NDArray[Any], denominator: NDArray[Any]) -> NDArray[Any]:
+    """``numerator / denominator`` elementwise, 0 where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.zeros(np.shape(denominator)), where=denominator != 0)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .counts import ClassCounts
+from typing import Any
+
+from numpy.typing import NDArray
+
+from .counts import ClassCounts, ratio
 
 
 class F1Score(ClassCounts):
@@ -25,7 +29,6 @@ class F1Score(ClassCounts):
     NAME = "f1"
 
     @staticmethod
-    def score(tp: float, fp: float, fn: float) -> float:
+    def score(tp: NDArray[Any], fp: NDArray[Any], fn: NDArray[Any]) -> NDArray[Any]:
         """``2 tp / (2 tp + fp + fn)``, 0 when nothing is counted."""
-        denominator = 2 * tp + fp + fn
-        return float(2 * tp / denominator) if denominator else 0.0
+        return ratio(2 * tp, 2 * tp + fp + fn)

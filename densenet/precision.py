@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .counts import ClassCounts
+from typing import Any
+
+from numpy.typing import NDArray
+
+from .counts import ClassCounts, ratio
 
 
 class Precision(ClassCounts):
@@ -25,6 +29,6 @@ class Precision(ClassCounts):
     NAME = "precision"
 
     @staticmethod
-    def score(tp: float, fp: float, fn: float) -> float:
+    def score(tp: NDArray[Any], fp: NDArray[Any], fn: NDArray[Any]) -> NDArray[Any]:
         """``tp / (tp + fp)``, 0 when nothing is predicted."""
-        return float(tp / (tp + fp)) if tp + fp else 0.0
+        return ratio(tp, tp + fp)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .counts import ClassCounts
+from typing import Any
+
+from numpy.typing import NDArray
+
+from .counts import ClassCounts, ratio
 
 
 class Recall(ClassCounts):
@@ -25,6 +29,6 @@ class Recall(ClassCounts):
     NAME = "recall"
 
     @staticmethod
-    def score(tp: float, fp: float, fn: float) -> float:
+    def score(tp: NDArray[Any], fp: NDArray[Any], fn: NDArray[Any]) -> NDArray[Any]:
         """``tp / (tp + fn)``, 0 when no sample is of the class."""
-        return float(tp / (tp + fn)) if tp + fn else 0.0
+        return ratio(tp, tp + fn)

@@ -184,7 +184,7 @@ def test_a_score_of_counts_says_what_it_lacks():
 
         @staticmethod
         def score(tp, fp, fn):
-            return tp
+            return tp  # (the counts themselves, class by class)
 
     assert Hits(average="micro")(np.eye(3)[[0, 1, 1]], np.array([0, 1, 2])) == 2.0
     assert Hits().greater_is_better and repr(Hits(average="weighted")) == "Hits(average='weighted')"
