@@ -98,8 +98,9 @@ class ClassCounts(Metric):
         if not averaged.any():
             return math.nan
         tp, fp, fn = tp[averaged], fp[averaged], fn[averaged]
-        if self.average == "micro":
-            return float(self.score(tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))[0])
+        if self.average == "micro":  # the score of the summed counts
+            tp, fp, fn = (np.array([counts.sum()]) for counts in (tp, fp, fn))
+            return float(self.score(tp, fp, fn)[0])
         scores = self.score(tp, fp, fn)
         if self.average == "weighted":
             support = tp + fn
