@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, non_negative, unit_interval
+from ._validation import unit_interval, weight_vector
 from .accuracy import Accuracy
 from .backend import expit
 from .loss import Loss, LossPlan, row_means
@@ -47,13 +47,8 @@ class BCEWithLogitsLoss(Loss):
 
     def __init__(self, pos_weight: ArrayLike | None = None) -> None:
         if pos_weight is not None:
-            array = as_numeric(pos_weight, "pos_weight", np.float64)
-            if array.ndim != 1 or not array.size:
-                raise ValueError(f"BCEWithLogitsLoss: pos_weight must be one weight per output, a 1-D array "
-                                 f"(n_outputs,), got shape {array.shape}")
-            array = non_negative(array.copy(), "pos_weight", "BCEWithLogitsLoss")
-            array.flags.writeable = False
-            self._pos_weight = array
+            self._pos_weight = weight_vector(pos_weight, "pos_weight", "BCEWithLogitsLoss",
+                                             "one weight per output, a 1-D array (n_outputs,)")
 
     @property
     def pos_weight(self) -> NDArray[Any] | None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, hyperparameter, non_negative, positive_int, unit_interval
+from ._validation import as_numeric, hyperparameter, positive_int, unit_interval, weight_vector
 from .accuracy import Accuracy
 from .chain import Call
 from .loss import Loss, LossPlan, row_means
@@ -76,7 +76,8 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = None,
                  label_smoothing: float = 0.0) -> None:
-        self._weight = None if weight is None else _class_weights(weight)
+        self._weight = None if weight is None else weight_vector(weight, "weight", "CrossEntropyLoss",
+                                                                 "one weight per class, a 1-D array (C,)")
         self._ignore_index = None if ignore_index is None else positive_int(
             ignore_index, "CrossEntropyLoss: ignore_index", "an integer or None", low=-sys.maxsize - 1)
         if self._ignore_index is not None and self._ignore_index > sys.maxsize:
@@ -322,17 +323,6 @@ def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDA
         np.multiply(out, -n * float(scale), out=out)
 
     return value, rows
-
-
-def _class_weights(weight: ArrayLike) -> NDArray[Any]:
-    """``weight`` as a read-only float64 copy, checked: 1-D, finite, >= 0."""
-    array = as_numeric(weight, "weight", np.float64)
-    if array.ndim != 1 or not array.size:
-        raise ValueError(f"CrossEntropyLoss: weight must be one weight per class, a 1-D array (C,), got "
-                         f"shape {array.shape}")
-    array = non_negative(array.copy(), "weight", "CrossEntropyLoss")
-    array.flags.writeable = False
-    return array
 
 
 def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:
