@@ -19,8 +19,9 @@ What a user calls:
 What a subclass defines: ``totals(y_pred, y_true, weight)``, a batch's sums as a short
 float64 vector (for a mean of per-sample scores, ``mean_totals``: the weighted sum of
 the scores and the sum of the weights); ``value(totals)``, the metric of added-up
-totals; and, if its totals do not simply add, ``combine(a, b)``. ``check`` says which
-targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
+totals; and, if its totals do not simply add, ``combine(a, b)``. A metric that needs
+every sample at once (``AUC``: it sorts them) keeps its batches itself, in place of
+totals (``add_totals``, ``result``, ``reset``). ``check`` says which targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
 (``Loss.target``: class labels as integers for ``CrossEntropyLoss``), unchecked.
 """
 
