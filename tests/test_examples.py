@@ -52,6 +52,17 @@ def test_tutorial_example_writes_the_loss_curve(tmp_path):
     assert (tmp_path / "loss.png").stat().st_size > 1000
 
 
+def test_imbalanced_example_finds_more_positives_with_pos_weight():
+    pytest.importorskip("sklearn")
+    out = run("imbalanced.py")  # (the defaults: 6,000 samples, about 2 s)
+    rows = {line.split()[0].split("(")[1]: [float(v) for v in line.split()[-5:]]
+            for line in out.splitlines() if line.startswith("BCEWithLogitsLoss(")}
+    plain, weighted = rows[")"], rows[next(key for key in rows if key.startswith("pos_weight"))]
+    accuracy, precision, recall, f1, auc = range(5)
+    assert plain[accuracy] > 0.9 and weighted[recall] > plain[recall] + 0.1
+    assert weighted[precision] < plain[precision] and min(plain[auc], weighted[auc]) > 0.7
+
+
 def test_scaling_example_reports_every_network():
     out = run("scaling.py", "--samples", "900", "--epochs", "10")
     rows = [line.split() for line in out.splitlines() if line[:1].isdigit() and "-" in line.split()[0]]
