@@ -144,8 +144,9 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
     elif name in ("l1", "huber", "smooth_l1"):  # targets apart from the outputs: L1 has a kink at 0
         loss = {"l1": dn.L1Loss(), "huber": dn.HuberLoss(0.5), "smooth_l1": dn.SmoothL1Loss(0.5)}[name]
         y = model.predict(X) + rng.choice([-1.0, 1.0], (n, width)) * rng.uniform(1e-3, 2.0, (n, width))
-    elif name == "bce_with_logits":
-        loss, y = dn.BCEWithLogitsLoss(), rng.uniform(size=(n, width))
+    elif name == "bce_with_logits":  # with weights of the yes targets, or without
+        weights = rng.uniform(0.0, 5.0, width) if rng.random() < 0.5 else None
+        loss, y = dn.BCEWithLogitsLoss(pos_weight=weights), rng.uniform(size=(n, width))
     elif name == "poisson":
         loss, y = dn.PoissonNLLLoss(), rng.poisson(2.0, (n, width)).astype(float)
         # log-rates within +-3: a rate of exp(17) makes the loss 1e7 and its finite
