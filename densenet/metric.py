@@ -21,8 +21,9 @@ float64 vector (for a mean of per-sample scores, ``mean_totals``: the weighted s
 the scores and the sum of the weights); ``value(totals)``, the metric of added-up
 totals; and, if its totals do not simply add, ``combine(a, b)``. A metric that needs
 every sample at once (``AUC``: it sorts them) keeps its batches itself, in place of
-totals (``add_totals``, ``result``, ``reset``). ``check`` says which targets it takes; ``fit`` and ``evaluate`` pass the targets the loss checked
-(``Loss.target``: class labels as integers for ``CrossEntropyLoss``), unchecked.
+totals (``add_totals``, ``result``, ``reset``). ``check`` says which targets it takes;
+``fit`` and ``evaluate`` pass the targets the loss checked (``Loss.target``: class
+labels as integers for ``CrossEntropyLoss``), unchecked.
 """
 
 from __future__ import annotations

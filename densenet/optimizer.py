@@ -51,8 +51,8 @@ from ._validation import hyperparameter, learning_rate
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
 
 #: the parameters, the settings version, each parameter's weight decay, ``shrink``'s
-#: factors and the learning rate they are for
-_Decays = tuple[NDArray[Any], int, NDArray[Any], NDArray[Any], float | None]
+#: factors (made by its first call) and the learning rate they are for
+_Decays = tuple[NDArray[Any], int, NDArray[Any], NDArray[Any] | None, float | None]
 
 
 def boolean_vector(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
@@ -204,11 +204,12 @@ class Optimizer:
         if self.decay_mask is None or not self.weight_decay:
             np.multiply(params, 1.0 - lr * self.weight_decay, out=params)
             return
-        kept = self._masked(params)
-        if kept[4] != lr:  # (the factors stay 1 where the mask is False)
-            np.copyto(kept[3], 1.0 - lr * self.weight_decay, where=self.decay_mask)
-            kept = self._decays = (*kept[:4], lr)
-        np.multiply(params, kept[3], out=params)
+        model, version, vector, factors, rate = self._masked(params)
+        if factors is None or rate != lr:  # (the factors stay 1 where the mask is False)
+            factors = np.ones_like(params) if factors is None else factors
+            np.copyto(factors, 1.0 - lr * self.weight_decay, where=self.decay_mask)
+            self._decays = (model, version, vector, factors, lr)
+        np.multiply(params, factors, out=params)
 
     def mask_repr(self) -> str:
         """``", decay_mask=<k of n>"`` (how many parameters decay, of how many) for a repr,
@@ -230,7 +231,7 @@ class Optimizer:
             self.check_mask(params)
             vector = np.zeros_like(params)
             vector[self.decay_mask] = self.weight_decay
-            kept = self._decays = (params, self.settings_version, vector, np.ones_like(params), None)
+            kept = self._decays = (params, self.settings_version, vector, None, None)
         return kept
 
     # -- state ----------------------------------------------------------------------

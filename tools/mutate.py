@@ -145,8 +145,6 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "optimizer.py:210:12:drop-assignment": "without the record of the rate its factors are for, shrink "
-                                           "writes the same factors again at every step",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
     "elu.py:77:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
