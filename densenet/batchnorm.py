@@ -238,7 +238,7 @@ class BatchNorm1d(Module):
         sums: list[Call] = [partial(np.dot, ones, dY, g_beta), partial(np.multiply, dY, centred, rows),
                             partial(np.dot, ones, rows, g_gamma),
                             partial(np.multiply, g_gamma, inv_std, g_gamma)]
-        backward = sums if self.affine else []
+        backward = sums if self.affine and not buffers.frozen else []
         input_grad: list[Call] = []
         if dX is not None and buffers.training:
             # dX = scale * (dY - mean(dY)) - (X - mean) * scale / std * mean(dY * (X - mean)) / std

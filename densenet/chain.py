@@ -112,6 +112,10 @@ class Buffers:
         sparse: for the first module of a plan on sparse rows, if it takes them
             (``Module.takes_sparse_input``), where its calls find each batch's rows;
             ``X`` is then a read-only array of zeros that takes no memory. Else None.
+        frozen: the module is frozen (``Sequential.freeze``): its parameters are not
+            trained, so its backward pass need only write ``dX``; ``grads`` are then
+            blocks of the plan's own that nothing reads (a pass may skip writing them).
+            A frozen module's plan is for inference (``training`` is False).
     """
 
     X: NDArray[Any]
@@ -128,6 +132,7 @@ class Buffers:
     rng: np.random.Generator | None = None
     state: tuple[NDArray[Any], ...] = ()
     sparse: SparseBatch | None = None
+    frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,8 @@ class Plan:
 
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
                input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
-               training: bool = False, rng: np.random.Generator | None = None, sparse: bool = False) -> Plan:
+               training: bool = False, rng: np.random.Generator | None = None, sparse: bool = False,
+               frozen: Sequence[bool] = ()) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     ``training`` makes a plan for training (``Buffers.training``), whose ``random``
@@ -221,13 +227,18 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     blocks, which the plan does if every module with parameters can
     (``Plan.descent`` says whether it does). ``sparse``: the batches come as SciPy
     CSR rows (``Plan.feed``), which the first module reads as they are if it can
-    (``Plan.sparse``).
+    (``Plan.sparse``). ``frozen``, one flag per module (none frozen if empty), marks the
+    modules whose parameters are not trained (``Buffers.frozen``): they run their inference
+    passes, write no gradients the plan's caller sees and take no descent, and the
+    backward pass starts at the first module with parameters that is not frozen.
     """
     if training and rng is None and any(m.random for m in modules):
         raise TypeError("plan_chain: a plan for training a random module needs a generator (rng)")
     ones = backend.ones_column(n)
-    folded = (Descent() if descent is not None and all(m.folds_descent for m in modules if m.n_params)
-              else None)
+    stiff = tuple(frozen) or (False,) * len(modules)
+    trained = [bool(m.n_params) and not stiff[i] for i, m in enumerate(modules)]
+    folded = (Descent() if descent is not None and all(m.folds_descent for i, m in enumerate(modules)
+                                                         if trained[i]) else None)
 
     def gets_ones(consumer: Module | None) -> bool:
         return ones and consumer is not None and consumer.wants_ones_column
@@ -239,7 +250,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         return np.zeros((n, cols), dtype), None
 
     count = len(modules)
-    trains = next((i for i, m in enumerate(modules) if m.n_params), count)  # the first with parameters
+    trains = next((i for i in range(count) if trained[i]), count)  # the first whose parameters train
     first = 0 if input_grad else trains
     rows = SparseBatch() if sparse and modules[0].takes_sparse_input else None
     inputs = [(np.broadcast_to(np.zeros((), dtype), (n, width)), None) if rows is not None
@@ -266,16 +277,18 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     negated = False  # the module's input holds minus its values (the module before wrote them so)
     for i, module in enumerate(modules):
         params, param_grads = module.blocks()
-        if folded is not None and module.n_params:
+        if stiff[i] and module.n_params:  # (untouched pages of np.empty take no memory)
+            param_grads = tuple(np.empty(shape, dtype) for shape in module.param_shapes())
+        elif folded is not None and module.n_params:
             param_grads = descent[i]  # type: ignore[index]  # (folded implies descent)
         consumer = modules[i + 1] if i + 1 < count else None
         negate = consumer is not None and consumer.takes_negated_input(n * widths[i + 1])
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
-                          params=params, grads=param_grads, descent=folded if module.n_params else None,
-                          negate_output=negate, negated_input=negated, training=training,
-                          rng=rng if training else None, state=module.state_blocks(),
-                          sparse=rows if i == 0 else None)
+                          params=params, grads=param_grads, descent=folded if trained[i] else None,
+                          negate_output=negate, negated_input=negated, training=training and not stiff[i],
+                          rng=rng if training and not stiff[i] else None, state=module.state_blocks(),
+                          sparse=rows if i == 0 else None, frozen=stiff[i])
         passes = module.plan(buffers)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward

@@ -102,8 +102,9 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
             only return the report.
 
     Returns:
-        A ``GradcheckReport``: per parameter block (``0: Dense.W``, ``0: Dense.b``, ...),
-        the largest absolute and relative errors, and those of the input gradient.
+        A ``GradcheckReport``: per parameter block (``0: Dense.W``, ``0: Dense.b``, ...) of
+        each module that trains (not of frozen ones: ``Sequential.freeze``), the largest
+        absolute and relative errors, and those of the input gradient.
 
     Example:
         >>> import densenet as dn
@@ -155,14 +156,16 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     for call in planned.backward:
         call()
     dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
-    analytic = model.grads.copy()
+    analytic = model.trainable_grads.copy()  # (a frozen module's gradients are not computed)
 
-    numeric = _central_differences(model.params, value, eps)
+    numeric = _central_differences(model.trainable_params, value, eps)
     numeric_dX = _central_differences(inputs, value, eps)
 
     checks: list[Check] = []
     start = 0
     for i, module in enumerate(model):
+        if i in model.frozen:
+            continue
         stop = start + module.n_params
         shapes = module.param_shapes()
         a = module.param_views(split(analytic[start:stop], shapes))

@@ -126,6 +126,7 @@ class Sequential:
         self._params = np.zeros(sum(sizes), self.dtype)
         self._grads = np.zeros(sum(sizes), self.dtype)
         self._state = np.zeros(sum(m.n_state for m in modules), self.dtype)
+        self._frozen: frozenset[int] = frozenset()
         self._attach()
         self.reset_parameters(self._rng)
 
@@ -136,6 +137,21 @@ class Sequential:
             stop, to = start + module.n_params, at + module.n_state
             module.attach(self._params[start:stop], self._grads[start:stop], self._state[at:to])
             start, at = stop, to
+        self._replan()
+
+    def _replan(self) -> None:
+        """Forget every plan and step (made for the modules' arrays and what is frozen), and
+        make the views of the trainable parameters."""
+        self._stiff = tuple(i in self._frozen for i in range(len(self._modules)))
+        start = stop = at = 0
+        for i, module in enumerate(self._modules):
+            at += module.n_params
+            if module.n_params and not self._stiff[i]:
+                start, stop = (at - module.n_params if stop == 0 else start), at
+        self._span = start, stop
+        whole = (start, stop) == (0, self._params.size)
+        self._trainable = ((self._params, self._grads) if whole
+                           else (self._params[start:stop], self._grads[start:stop]))
         self._plans: dict[tuple[int, bool, int, bool], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
         self._steps: dict[tuple[Any, ...], tuple[Loss, Optimizer | None, TrainStep]] = {}
         # the plans of forward and predict, lent to one call at a time, and what each
@@ -276,17 +292,112 @@ class Sequential:
         """The modules, in order."""
         return self._modules
 
+    # -- freezing ----------------------------------------------------------------
+
+    def freeze(self, *layers: int | slice) -> Sequential:
+        """Freeze the modules at ``layers`` (indices or slices; none: every module), so that
+        training leaves their parameters and state as they are; returns the model.
+
+        A frozen module is a fixed function of its input: ``fit`` (any optimiser) and a
+        hand-written loop stepping ``trainable_params`` never change its parameters, its
+        parameter gradients are not computed (its part of ``grads`` is not written), and it
+        runs its inference passes (a frozen ``BatchNorm1d`` normalises by its running
+        statistics and does not update them, as Keras's; in PyTorch that takes
+        ``requires_grad_(False)`` and ``eval()``). Gradients still flow through it to the
+        modules before it. Modules without parameters or state (activations, ``Dropout``)
+        are not affected.
+
+        The optimiser steps ``trainable_params``, one slice of ``params``: the modules with
+        parameters that train must be consecutive (freeze a network's first layers to
+        fine-tune its last ones, or its last to train its first). ``ValueError``, the model
+        unchanged, for a freeze that leaves a frozen module between two that train, and for
+        an index out of range. Changing what is frozen changes the vector an optimiser
+        steps: an optimiser with state (momentum, Adam's moments) from before cannot go on
+        with it; give ``fit`` a new one.
+
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(4, 8), dn.Tanh(), dn.Dense(8, 3), seed=0)
+        >>> model.freeze(0).frozen
+        (0,)
+        >>> model.trainable_params.size, model.params.size   # the last layer's [W; b]
+        (27, 67)
+        >>> model.unfreeze().frozen
+        ()
+        """
+        return self._set_frozen(self._frozen | self._chosen("freeze", layers))
+
+    def unfreeze(self, *layers: int | slice) -> Sequential:
+        """Let the modules at ``layers`` (indices or slices; none: every module) train again
+        (``freeze``); returns the model. The same rule holds: ``ValueError`` if a frozen
+        module would be left between two that train."""
+        return self._set_frozen(self._frozen - self._chosen("unfreeze", layers))
+
+    @property
+    def frozen(self) -> tuple[int, ...]:
+        """The indices of the frozen modules (``freeze``), in order."""
+        return tuple(sorted(self._frozen))
+
+    @property
+    def trainable_params(self) -> NDArray[Any]:
+        """The parameters training steps: ``params`` itself unless modules are frozen, else
+        the slice of it (a view) that holds the parameters of the modules that train; an
+        optimiser's state and ``decay_mask`` are laid out like it. A hand-written loop on a
+        model with frozen modules steps ``optimizer.step(model.trainable_params,
+        model.trainable_grads)``."""
+        return self._trainable[0]
+
+    @property
+    def trainable_grads(self) -> NDArray[Any]:
+        """The gradients of ``trainable_params``: the matching slice of ``grads``."""
+        return self._trainable[1]
+
+    def _chosen(self, verb: str, layers: tuple[int | slice, ...]) -> frozenset[int]:
+        """The indices of the modules with parameters or state at ``layers`` (all if none)."""
+        count = len(self._modules)
+        picked: set[int] = set(range(count)) if not layers else set()
+        for layer in layers:
+            if isinstance(layer, slice):
+                picked.update(range(*layer.indices(count)))
+            elif isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_)):
+                if not -count <= layer < count:
+                    raise ValueError(f"{verb}: no module at index {layer}; the model has {count} "
+                                     f"(indices -{count} to {count - 1})")
+                picked.add(int(layer) % count)
+            else:
+                raise TypeError(f"{verb}: layers must be module indices (ints) or slices, "
+                                f"got {type(layer).__name__} {layer!r}")
+        return frozenset(i for i in picked if self._modules[i].n_params or self._modules[i].n_state)
+
+    def _set_frozen(self, frozen: frozenset[int]) -> Sequential:
+        """Make ``frozen`` the frozen modules, if the ones that train stay consecutive."""
+        if frozen == self._frozen:
+            return self
+        trains = [i for i, m in enumerate(self._modules) if m.n_params and i not in frozen]
+        between = [i for i in frozen if self._modules[i].n_params and trains and trains[0] < i < trains[-1]]
+        if between:
+            i = min(between)
+            raise ValueError(
+                f"Sequential: {self._modules[i]!r} at index {i} would be frozen between modules that train "
+                f"({trains[0]} and {trains[-1]}): the optimiser steps one slice of the parameters, so the "
+                "modules with parameters that train must be consecutive")
+        self._frozen = frozen
+        self._replan()
+        return self
+
     def __repr__(self) -> str:
         lines = [f"  ({i}): {m!r}" for i, m in enumerate(self._modules)]
         tail = f"dtype={self.dtype.name}, params={self.params.size}"
+        if self._frozen:
+            tail += f", frozen={self.frozen}"
         return "Sequential(\n" + "\n".join(lines) + f"\n)  # {tail}"
 
     def decay_mask(self) -> NDArray[np.bool_]:
-        """A boolean vector, one entry a parameter (as ``params``), True at the weights
-        weight decay is usually kept for: each module's ``decayed_params`` (``Dense``'s
-        ``W``), not biases, normalisation scales and shifts or PReLU slopes. Give it to an
-        optimiser as ``decay_mask`` (PyTorch's two parameter groups, with and without
-        decay); a new array each call, which may be changed before.
+        """A boolean vector, one entry a parameter the optimiser steps (``trainable_params``:
+        ``params`` unless modules are frozen), True at the weights weight decay is usually
+        kept for: each module's ``decayed_params`` (``Dense``'s ``W``), not biases,
+        normalisation scales and shifts or PReLU slopes. Give it to an optimiser as
+        ``decay_mask`` (PyTorch's two parameter groups, with and without decay); a new array
+        each call, which may be changed before.
 
         >>> import densenet as dn
         >>> model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
@@ -305,7 +416,7 @@ class Sequential:
                                      f"one of its parameters {sorted(views)}")
                 views[name][...] = True
             start += module.n_params
-        return mask
+        return mask[slice(*self._span)].copy() if self._frozen else mask
 
     def summary(self) -> str:
         """A table of the layers, their output shapes and parameter counts.
@@ -321,14 +432,17 @@ class Sequential:
         rows, width = [], self.in_features
         for i, module in enumerate(self._modules):
             width = module.output_width(width)
-            rows.append((str(i), repr(module), f"(N, {width})", str(module.n_params)))
+            name = repr(module) + ("  (frozen)" if i in self._frozen else "")
+            rows.append((str(i), name, f"(N, {width})", str(module.n_params)))
         head = ("#", "layer", "output", "params")
         widths = [max(len(r[k]) for r in [head, *rows]) for k in range(4)]
         lines = [
             f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
             for r in [head, *rows]
         ]
-        total = f"total: {self.params.size} parameters, {self.dtype.name}, {self.params.nbytes} bytes"
+        trainable = f" ({self.trainable_params.size} trainable)" if self._frozen else ""
+        total = (f"total: {self.params.size} parameters{trainable}, {self.dtype.name}, "
+                 f"{self.params.nbytes} bytes")
         lines.append(total + (f"; {self.state.size} state values (not trained)" if self.state.size else ""))
         return "\n".join(lines)
 
@@ -384,9 +498,10 @@ class Sequential:
         for reuse (whatever the mode: ``random`` modules draw from ``rng``).
 
         ``input_grad`` plans dL/dX too (what ``backward`` returns); training does
-        without. ``descent``, a flat vector laid out like ``params`` (``params``
+        without. ``descent``, a flat vector laid out like ``trainable_params`` (that
         itself, or an optimiser's momentum buffer), asks for folded descent into it
-        (``Plan.descent``). ``sparse``: batches come as SciPy CSR rows (``Plan.feed``).
+        (``Plan.descent``). Frozen modules (``freeze``) run their inference passes.
+        ``sparse``: batches come as SciPy CSR rows (``Plan.feed``).
         A fit uses at most two batch sizes (full and last); a few plans are kept.
         (``forward`` and ``predict`` run plans of their own, lent to one call at a
         time: ``densenet.kept``.)
@@ -399,7 +514,7 @@ class Sequential:
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
                                                            input_grad, blocks, training=True, rng=self._rng,
-                                                           sparse=sparse))
+                                                           sparse=sparse, frozen=self._stiff))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],
@@ -422,14 +537,17 @@ class Sequential:
         return kept[2]
 
     def _blocks_of(self, flat: NDArray[Any]) -> list[tuple[NDArray[Any], ...]]:
-        """Views of ``flat`` (laid out like ``params``) shaped as each module's blocks."""
-        if flat.shape != self._params.shape or flat.dtype != self.dtype:
-            raise ValueError(f"a vector to fold descent into must be shaped like params "
-                             f"{self._params.shape} {self.dtype}, got {flat.shape} {flat.dtype}")
+        """Views of ``flat`` (laid out like ``trainable_params``) shaped as the blocks of
+        each module that trains (none for a frozen one)."""
+        like = self.trainable_params
+        if flat.shape != like.shape or flat.dtype != self.dtype:
+            raise ValueError(f"a vector to fold descent into must be shaped like trainable_params "
+                             f"{like.shape} {self.dtype}, got {flat.shape} {flat.dtype}")
         blocks, start = [], 0
-        for module in self._modules:
-            blocks.append(split(flat[start:start + module.n_params], module.param_shapes()))
-            start += module.n_params
+        for module, stiff in zip(self._modules, self._stiff):
+            size = 0 if stiff else module.n_params
+            blocks.append(split(flat[start:start + size], module.param_shapes()) if size else ())
+            start += size
         return blocks
 
     def forward(self, X: ArrayLike) -> NDArray[Any]:
@@ -447,7 +565,7 @@ class Sequential:
         key = (n, True, training, sparse)
         plan = self._lent.borrow(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
                                                     input_grad=True, training=training, rng=self._rng,
-                                                    sparse=sparse)
+                                                    sparse=sparse, frozen=self._stiff)
         Y, rescued = self._run(plan, batch, bounded, training)
         self._lent.hold(key, plan)
         if rescued:  # computed without the plan: nothing to backpropagate
@@ -567,7 +685,7 @@ class Sequential:
         if not rest:
             return Z
         plan = plan_chain(rest, len(Z), Z.shape[1], self.dtype, input_grad=False, training=training,
-                          rng=self._rng)
+                          rng=self._rng, frozen=self._stiff[len(self._modules) - len(rest):])
         plan.X[...] = Z
         return plan.run_forward()
 
@@ -674,18 +792,22 @@ class Sequential:
         twin.params[...] = self.params
         twin.state[...] = self.state
         twin.rng.bit_generator.state = self._rng.bit_generator.state
+        if self._frozen:
+            twin.freeze(*self._frozen)
         return twin.train(self._training)
 
     def __getstate__(self) -> dict[str, Any]:
         # The modules carry their own parameter slices; the flat buffers, and the
         # plans and views into them, are rebuilt by __setstate__.
         return {"modules": self._modules, "dtype": self.dtype, "rng": self._rng,
-                "widths": (self.in_features, self.out_features), "training": self._training}
+                "widths": (self.in_features, self.out_features), "training": self._training,
+                "frozen": self.frozen}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]
         self._in_features, self._out_features = state["widths"]
         self._training = state.get("training", True)  # (pickled before there were modes)
+        self._frozen = frozenset(state.get("frozen", ()))  # (or before modules could be frozen)
         empty = np.zeros(0, self.dtype)
         self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)
@@ -700,15 +822,16 @@ class Sequential:
 
     def config(self) -> dict[str, Any]:
         """The model's description (JSON values): its modules' ``config()``, the
-        dtype and the random-generator state. Raises ``TypeError`` for a module
-        that its config cannot rebuild."""
+        dtype, the random-generator state and the frozen modules' indices. Raises
+        ``TypeError`` for a module that its config cannot rebuild."""
         modules = []
         for i, module in enumerate(self._modules):
             try:
                 modules.append(describe(module))
             except TypeError as error:
                 raise TypeError(f"cannot save module {module!r} at index {i}: {error}") from None
-        return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng)}
+        return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng),
+                "frozen": list(self.frozen)}
 
     def save(self, path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
@@ -741,9 +864,9 @@ class Sequential:
                 if not isinstance(vector, np.ndarray):  # the step count and the numbers: JSON
                     config["optimizer"][name] = vector
                     continue
-                if vector.shape != self.params.shape:
+                if vector.shape != self.trainable_params.shape:
                     raise ValueError(f"save: {optimizer!r} holds state for {vector.size} parameters, "
-                                     f"not this model's {self.params.size}")
+                                     f"not this model's {self.trainable_params.size} it trains")
                 extra[f"optimizer.{name}"] = vector
         io.write(path, config, self.params, extra)
 
@@ -803,6 +926,14 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
         )
     model.params[...] = params
     _load_state(model, extra.get("state"), where)
+    frozen = config.get("frozen", [])  # (none in a file saved before modules could be frozen)
+    if not isinstance(frozen, list) or not all(isinstance(i, int) for i in frozen):
+        raise ValueError(f"load: {where} has an invalid list of frozen modules: {frozen!r}")
+    if frozen:
+        try:
+            model.freeze(*frozen)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"load: {where} has an invalid list of frozen modules: {error}") from None
     state = config.get("rng_state")
     if state is not None:
         try:

@@ -221,8 +221,9 @@ class Optimizer:
         """``ValueError`` if there is a ``decay_mask`` and it is not one entry a parameter."""
         mask = self.decay_mask
         if mask is not None and mask.shape != params.shape:
-            raise ValueError(f"{type(self).__name__}: decay_mask has {mask.size} entries, but the model has "
-                             f"{params.size} parameters (model.decay_mask() makes one for a model)")
+            raise ValueError(f"{type(self).__name__}: decay_mask has {mask.size} entries, but the model "
+                             f"trains {params.size} parameters (model.decay_mask() makes one for a model, "
+                             "after any freeze)")
 
     def _masked(self, params: NDArray[Any]) -> _Decays:
         """``_decays`` for ``params`` and the current settings (made anew if it is not)."""
@@ -253,7 +254,8 @@ class Optimizer:
             if self._model is not None and params is not self._model:
                 raise ValueError(
                     f"{type(self).__name__} keeps state for one model's parameters and was given "
-                    "another array: use one optimiser per model (copy.deepcopy(optimizer) for another)")
+                    "another array: use one optimiser per model (copy.deepcopy(optimizer) for another), "
+                    "and a new one after freezing or unfreezing a model's modules")
             for name in names:
                 kept = self._state.get(name)
                 if kept is None:

@@ -7,7 +7,8 @@ arrays allocated once. A step then
 1. takes the batch the caller copied (or gathered) into ``step.X`` (or gave ``step.feed``:
    SciPy sparse rows) and ``step.y``,
 2. runs the forward calls, reads the loss, runs the backward calls,
-3. updates ``model.params`` in place,
+3. updates ``model.trainable_params`` in place (``model.params``, unless modules are
+   frozen: ``Sequential.freeze``),
 
 and allocates nothing. Because ``Sequential.forward``/``backward`` and
 ``Loss.forward``/``backward`` run the same planned calls, a hand-written loop
@@ -73,7 +74,7 @@ class TrainStep:
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer | None, n: int,
                  target: NDArray[Any], weighted: bool = False, sparse: bool = False,
                  max_grad_norm: float | None = None) -> None:
-        self.params, self.grads = model.params, model.grads
+        self.params, self.grads = model.trainable_params, model.trainable_grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
         folds = optimizer is not None and large and max_grad_norm is None
         folding = _folding(optimizer, self.params) if optimizer is not None and folds else None
@@ -122,7 +123,7 @@ class TrainStep:
         momentum's value is not (the step reads it at every call)."""
         folding = None
         if optimizer is not None:
-            heavy = optimizer.heavy_ball(model.params)
+            heavy = optimizer.heavy_ball(model.trainable_params)
             folding = (optimizer.plain_descent, heavy if heavy is None else id(heavy[1]))
         return (id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse,
                 max_grad_norm)

@@ -417,6 +417,9 @@ def fit(
     rng = model.rng if seed is None else _init.as_generator(seed)
     if not model.params.size:
         raise ValueError("the model has no parameters to train")
+    if not model.trainable_params.size:
+        raise ValueError(f"fit: every module with parameters is frozen (modules {model.frozen}): there is "
+                         "nothing to train; model.unfreeze(...) the ones to train")
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -430,7 +433,7 @@ def fit(
     for checked in (target, None if validation is None else validation[1]):
         if checked is not None:
             check_targets(measured, checked, model.out_features, model.dtype, loss, "fit")
-    optimizer.prepare(model.params)
+    optimizer.prepare(model.trainable_params)
 
     callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
     for callback in callbacks:
@@ -588,13 +591,14 @@ class _FullBatch:
         self.model, self.n = model, X.shape[0]
         self.batches = _Epoch(model, X, y, w, batch_size, False, loss, None, metrics=metrics)
         #: the weights of the last call: the metrics hold its outputs' (when there are metrics)
-        self.at = np.full(model.params.shape, np.nan) if metrics else None
+        self.at = np.full(model.trainable_params.shape, np.nan) if metrics else None
         several = len(self.batches.starts) > 1
         #: the gradients' sum over the batches, and a batch's scaled gradient (one batch: none)
-        self.sums = (np.zeros_like(model.grads), np.zeros_like(model.grads)) if several else None
+        self.sums = ((np.zeros_like(model.trainable_grads), np.zeros_like(model.trainable_grads)) if several
+                     else None)
 
     def __call__(self, w: NDArray[Any]) -> tuple[float, NDArray[Any]]:
-        params, grads, kept = self.model.params, self.model.grads, self.batches.kept
+        params, grads, kept = self.model.trainable_params, self.model.trainable_grads, self.batches.kept
         params[...] = w
         if self.at is not None and kept is not None:
             self.at[...] = w
@@ -628,6 +632,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
     """Full-batch training: the optimiser runs its own iterations (``Optimizer.minimize``),
     each one an epoch of the ``History``."""
     objective = _FullBatch(model, X, y, w, loss, batch_size, record.metrics)
+    params = model.trainable_params  # (the iterates; frozen modules' parameters stay as they are)
     good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
     good[...] = model.params
     good_side = model.side_state()  # and its running statistics, if any
@@ -635,8 +640,8 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
 
     def each(w: NDArray[Any], value: float) -> None:
         nonlocal iteration, diverged, good_side
-        model.params[...] = w
-        if not (math.isfinite(value) and all_finite(model.params)):
+        params[...] = w
+        if not (math.isfinite(value) and all_finite(params)):
             diverged = True
             raise StopIteration
         good[...] = model.params
@@ -648,8 +653,8 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
         if record.end_epoch(iteration - 1, value):
             raise StopIteration
 
-    result = optimizer.minimize(objective, model.params, epochs, each)
-    if diverged or not (math.isfinite(result.fun) and all_finite(model.params)):
+    result = optimizer.minimize(objective, params, epochs, each)
+    if diverged or not (math.isfinite(result.fun) and all_finite(params)):
         model.params[...] = good
         model.set_side_state(good_side)
         raise record.diverged(iteration, 0)

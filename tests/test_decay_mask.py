@@ -287,8 +287,9 @@ def test_a_mask_of_another_size_is_refused_before_any_change(name):
     before = snapshot(model)
     X, y = data()
     size = model.params.size
-    with pytest.raises(ValueError, match=rf"decay_mask has {size - 1} entries, but the model has {size} "
-                                         r"parameters \(model.decay_mask\(\) makes one for a model\)"):
+    with pytest.raises(ValueError, match=rf"decay_mask has {size - 1} entries, but the model trains {size} "
+                                         r"parameters \(model.decay_mask\(\) makes one for a model, "
+                                         r"after any freeze\)"):
         model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1)
     assert unchanged(model, before) and optimizer.steps == 0
     loss = dn.CrossEntropyLoss()

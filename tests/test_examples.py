@@ -63,6 +63,17 @@ def test_imbalanced_example_finds_more_positives_with_pos_weight():
     assert weighted[precision] < plain[precision] and min(plain[auc], weighted[auc]) > 0.7
 
 
+def test_finetune_example_answers_a_new_question_with_a_frozen_classifier():
+    pytest.importorskip("sklearn")
+    out = run("finetune.py", "--repeats", "3")  # (50 labelled images, about 1 s)
+    rows = {line[:18].strip(): line[18:].split() for line in out.splitlines() if line.startswith("  ")
+            and line.split()[0] in ("from", "frozen", "then")}
+    scratch, frozen, tuned = rows["from scratch"], rows["frozen"], rows["then fine-tuned"]
+    assert float(frozen[0]) > 0.95 and float(frozen[0]) > float(scratch[0]) + 0.05
+    assert float(tuned[0]) > float(scratch[0])
+    assert (int(scratch[2]), int(frozen[2]), int(tuned[2])) == (26144, 22, 26144)
+
+
 def test_scaling_example_reports_every_network():
     out = run("scaling.py", "--samples", "900", "--epochs", "10")
     rows = [line.split() for line in out.splitlines() if line[:1].isdigit() and "-" in line.split()[0]]

@@ -396,7 +396,7 @@ def test_a_folded_plan_leaves_its_target_alone_until_its_coefficients_are_set():
 def test_a_vector_to_fold_into_must_be_laid_out_like_params():
     model = big_model()
     for wrong in (np.zeros(3), model.params.astype(np.float32), np.zeros(model.params.size + 1)):
-        with pytest.raises(ValueError, match="shaped like params"):
+        with pytest.raises(ValueError, match="shaped like trainable_params"):
             model.plan(8, descent=wrong)
 
 

@@ -146,7 +146,7 @@ def test_user_code_has_the_types_it_means(tmp_path: Path, cache: Path) -> None:
 #: Every run shares USER_CONFIG's global options (and the package's, pyproject's): mypy reuses its
 #: cached analysis of NumPy's stubs only between runs with the same global options.
 EXAMPLES_CONFIG = USER_CONFIG + """
-[mypy-dask_search,digits,imbalanced,mnist,scaling,tutorial]
+[mypy-dask_search,digits,finetune,imbalanced,mnist,scaling,tutorial]
 disallow_untyped_defs = False
 disallow_untyped_calls = False
 

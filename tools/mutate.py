@@ -160,17 +160,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:496:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:614:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:447:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:565:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:498:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:616:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:569:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:687:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:592:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:595:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -179,9 +179,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:234:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:149:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:165:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:589:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:592:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -197,7 +197,7 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:115:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:290:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:303:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:327:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -205,7 +205,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:327:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:253:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:264:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -251,11 +251,11 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:97:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:125:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:129:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:126:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:130:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:272:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:285:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "optimizer.py:84:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
@@ -277,7 +277,7 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:142:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:182:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "gradcheck.py:185:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:44:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:47:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:119:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
@@ -293,7 +293,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:600:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:604:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
