@@ -360,6 +360,37 @@ def metrics(rep: Report, reps: int, smoke: bool = False) -> None:
     rep.table(["network", "metrics / none", "ratio", "times"], rows)
 
 
+def freeze(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...] = workloads.BIG) -> None:
+    rep.add(f"## Frozen modules: a fine-tuning step ({'-'.join(map(str, sizes))} ReLU, batch {batch_size}, "
+            "Adam)", "",
+            "One training step with the first or the first two Dense layers frozen (`model.freeze`; "
+            "`workloads.freeze_step`) over the same step training every layer, and over PyTorch's step "
+            "with those layers' parameters `requires_grad_(False)` (same thread count).", "")
+    try:
+        import torch
+
+        threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
+        if threads:
+            torch.set_num_threads(int(threads))
+    except ImportError:
+        torch = None
+    rows, data = [], {}
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        whole = workloads.freeze_step("none", dtype, batch_size, sizes)
+        for side in workloads.FREEZE_SIDES:
+            step = workloads.freeze_step(side, dtype, batch_size, sizes)
+            entry = {} if side == "none" else {"none": compare(step, whole, reps, block=5, pause=PAUSE)}
+            if torch is not None:
+                theirs = workloads.torch_freeze_step(side, dtype, batch_size, sizes)
+                entry["torch"] = compare(step, theirs, reps, block=5, pause=PAUSE)
+            data[f"{side}_{name}"] = entry
+            rows.append([name, side, fmt(entry["none"]) if "none" in entry else "1",
+                         fmt(entry["torch"]) if "torch" in entry else "torch not installed"])
+    rep.data["freeze"] = data
+    rep.table(["dtype", "frozen", "step / every layer trained", "densenet / PyTorch"], rows)
+
+
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
@@ -554,6 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     sparse_data(rep, reps, 256 if args.smoke else 1024)
     callbacks(rep, reps, 256 if args.smoke else 4096)
     metrics(rep, reps, args.smoke)
+    freeze(rep, 1 if args.smoke else reps, batch_size=8 if args.smoke else 256,
+           sizes=small if args.smoke else workloads.BIG)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep, 0.1 if args.smoke else 1.0)
     memory(rep)

@@ -18,7 +18,8 @@ def test_report_smoke_run(tmp_path, capsys):
                     "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load",
                     "Sparse rows: a bag of words",
                     "Callbacks: a checkpoint after each epoch, a schedule after each batch",
-                    "Training metrics and decay masks: what they add to an epoch"):
+                    "Training metrics and decay masks: what they add to an epoch",
+                    "Frozen modules: a fine-tuning step (64-32-32-10 ReLU, batch 8, Adam)"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -44,6 +45,9 @@ def test_report_smoke_run(tmp_path, capsys):
         f"metrics_{fit}_{side}" for fit in fits for side in sides
         if side != "none" and (side != "auc" or fit != "mnist-shape")}
     assert data["decay_mask"]["median"] > 0
+    assert set(data["freeze"]) == {f"{side}_{dtype}" for side in report.workloads.FREEZE_SIDES
+                                   for dtype in ("float32", "float64")}
+    assert all(entry["none"]["median"] > 0 for key, entry in data["freeze"].items() if key[:4] != "none")
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):

@@ -338,6 +338,58 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     return step
 
 
+# -- frozen modules: what a fine-tuning step costs ----------------------------------------
+
+#: The freeze group's sides: which Dense layers of ``relu_mlp(BIG)`` (modules 0, 2 and 4)
+#: are frozen; "none" trains them all.
+FREEZE_SIDES: dict[str, tuple[int, ...]] = {"none": (), "first": (0,), "first two": (0, 2)}
+
+
+def freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256,
+                sizes: tuple[int, ...] = BIG, model: dn.Sequential | None = None) -> Work:
+    """One Adam step of ``model`` (default ``relu_mlp(sizes)``) on softmax cross-entropy, as
+    ``fit`` runs it, with the modules ``FREEZE_SIDES[side]`` frozen (``model.freeze``); it
+    returns the loss."""
+    from densenet.plan import TrainStep
+
+    model = relu_mlp(sizes, dtype) if model is None else model
+    if FREEZE_SIDES[side]:
+        model.freeze(*FREEZE_SIDES[side])
+    loss = dn.CrossEntropyLoss()
+    X, y = regression_data(batch_size, sizes, dtype)
+    X, y = model.check_data(X, np.random.default_rng(2).integers(0, sizes[-1], batch_size), loss)
+    step = TrainStep(model, loss, dn.Adam(1e-4), batch_size, y)
+    step.X[...], step.y[...] = X, y
+    return step
+
+
+def torch_freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256,
+                      sizes: tuple[int, ...] = BIG) -> Work:
+    """The same step in PyTorch (CPU), the frozen layers' parameters ``requires_grad_(False)``
+    and left out of the optimiser; it returns the loss tensor."""
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers += [torch.nn.Linear(n_in, n_out)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
+    net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
+    for i in FREEZE_SIDES[side]:
+        net[i].requires_grad_(False)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+    X = torch.from_numpy(regression_data(batch_size, sizes, dtype)[0])
+    y = torch.from_numpy(np.random.default_rng(2).integers(0, sizes[-1], batch_size))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> object:
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
 # -- L-BFGS vs SGD in the same wall time ------------------------------------------------
 
 LbfgsRun = Callable[[], tuple[float, float]]

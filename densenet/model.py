@@ -295,8 +295,9 @@ class Sequential:
     # -- freezing ----------------------------------------------------------------
 
     def freeze(self, *layers: int | slice) -> Sequential:
-        """Freeze the modules at ``layers`` (indices or slices; none: every module), so that
-        training leaves their parameters and state as they are; returns the model.
+        """Freeze the modules at ``layers`` (indices or slices, at least one: ``slice(None)``
+        for every module), so that training leaves their parameters and state as they are;
+        returns the model.
 
         A frozen module is a fixed function of its input: ``fit`` (any optimiser) and a
         hand-written loop stepping ``trainable_params`` never change its parameters, its
@@ -324,6 +325,8 @@ class Sequential:
         >>> model.unfreeze().frozen
         ()
         """
+        if not layers:  # (``freeze(*chosen)`` of an empty list must not freeze everything)
+            raise TypeError("freeze: name the modules to freeze (indices or slices; slice(None) for all)")
         return self._set_frozen(self._frozen | self._chosen("freeze", layers))
 
     def unfreeze(self, *layers: int | slice) -> Sequential:

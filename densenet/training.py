@@ -476,12 +476,12 @@ def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool) 
     """Raise ``ValueError`` if a batch of an epoch (``batch_size`` rows of ``n``, the last
     one left out with ``drop_last``; or a full-batch optimiser's chunk) would hold one row
     and a module computes statistics over the rows of its training batches
-    (``Module.batch_statistics``)."""
+    (``Module.batch_statistics``; a frozen one runs its inference passes)."""
     full = min(batch_size, n)  # (a batch_size above n: one batch of n)
     last = full if drop_last else n % full or full
     if min(full, last) > 1:
         return
-    found = next(((i, m) for i, m in enumerate(model) if m.batch_statistics), None)
+    found = next(((i, m) for i, m in enumerate(model) if m.batch_statistics and i not in model.frozen), None)
     if found is not None:
         size = f"batch_size={batch_size}" if batch_size == 1 else f"batch_size={batch_size} on {n} samples"
         raise ValueError(f"fit: {found[1]!r} at index {found[0]} computes statistics over the samples of "

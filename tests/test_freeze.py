@@ -81,7 +81,11 @@ def test_frozen_lists_the_modules_with_parameters_or_state():
     assert model.unfreeze(0).frozen == (2,)
     assert model.freeze(-1).frozen == (2, 4)
     assert model.unfreeze().frozen == ()
-    assert model.freeze().frozen == (0, 2, 4)
+    assert model.freeze(slice(None)).frozen == (0, 2, 4)
+    with pytest.raises(TypeError, match=r"freeze: name the modules to freeze \(indices or slices; "
+                                        r"slice\(None\) for all\)"):
+        model.unfreeze().freeze(*[])
+    assert model.frozen == ()
 
 
 def test_trainable_params_are_a_view_of_the_modules_that_train():
@@ -229,6 +233,19 @@ def test_a_frozen_batchnorm_normalises_as_pytorch_s_in_eval_mode():
     assert_array_equal(model.state, state)
     assert_allclose(model.state, torch_flat_state(net), rtol=1e-12)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
+
+
+def test_a_frozen_batchnorm_trains_on_batches_of_one():
+    model = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.ReLU(), dn.Dense(8, 4), seed=0)
+    X, y = data(n=8)
+    with pytest.raises(ValueError, match="needs at least 2"):
+        model.fit(X, y, loss=dn.CrossEntropyLoss(), batch_size=1)
+    model.freeze(0, 1)
+    before = model.params.copy()
+    model.fit(X, y, loss=dn.CrossEntropyLoss(), batch_size=1)
+    frozen = model[0].n_params + model[1].n_params
+    assert_array_equal(model.params[:frozen], before[:frozen])
+    assert not np.array_equal(model.params, before)
 
 
 def test_clipping_takes_the_norm_of_the_gradients_that_train():
@@ -402,7 +419,7 @@ def test_bad_indices_are_refused(bad, error, match):
 
 
 def test_fit_refuses_a_model_with_nothing_to_train():
-    model = network().freeze()
+    model = network().freeze(slice(None))
     before = model.params.copy()
     with pytest.raises(ValueError, match=r"every module with parameters is frozen \(modules \(0, 1, 2, 3, 5"):
         fitted(model, dn.Adam(0.01))
