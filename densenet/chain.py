@@ -28,6 +28,12 @@ which the step then updates the parameters. Either saves passes over every
 parameter. Such a plan exists only if every module with parameters says it can
 (``folds_descent``); ``grads`` are then not written.
 
+A module can be frozen (``Sequential.freeze``): its parameters are not trained. The
+planner gives it an inference plan (``Buffers.training`` False: a frozen ``BatchNorm1d``
+normalises by its running statistics), no descent, and gradient blocks of the plan's own
+(``Buffers.frozen``), which it may leave unwritten; the backward pass of a training plan
+starts at the first module whose parameters train.
+
 A plan can take its input as SciPy sparse rows (``sparse``): if the first module
 multiplies them itself (``takes_sparse_input``: ``Dense``, at what the nonzeros
 cost), it reads each batch's CSR matrix from ``Plan.sparse``; otherwise ``feed``

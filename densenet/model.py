@@ -648,7 +648,7 @@ class Sequential:
         plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError("Sequential.backward called before forward (or after a forward "
-                               "on inputs so large that they were rescaled)")
+                               "on inputs so large that they were rescaled, or since a freeze or unfreeze)")
         dY = np.asarray(dY, dtype=self.dtype)
         if dY.shape != plan.Y.shape:
             raise ValueError(

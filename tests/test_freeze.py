@@ -158,6 +158,22 @@ def test_freeze_then_unfreeze_trains_as_never_frozen():
     assert_array_equal(thawed.params, plain.params)
 
 
+def test_backward_after_a_freeze_needs_a_new_forward():
+    model = network()
+    X, y = data()
+    model.forward(X)
+    model.freeze(0)
+    with pytest.raises(RuntimeError, match="or since a freeze or unfreeze"):
+        model.backward(np.ones((64, 4)))
+    model.forward(X)
+    model.unfreeze(0)
+    with pytest.raises(RuntimeError, match="or since a freeze or unfreeze"):
+        model.backward(np.ones((64, 4)))
+    model.forward(X)
+    model.unfreeze(0)  # (nothing changes: the plan held stays)
+    assert model.backward(np.ones((64, 4))).shape == X.shape
+
+
 def test_freezing_after_a_fit_replans_its_steps():
     """The model keeps its planned steps between fits; a freeze must not reuse them."""
     model = network()
