@@ -29,6 +29,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -234,6 +235,18 @@ def big(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG) -> None:
             "PyTorch's own step / products.", "")
 
 
+def torch_on_blas_threads() -> Any:
+    """PyTorch, set to as many threads as NumPy's BLAS runs; None if it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch
+
+
 def blocks(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...] = workloads.BIG) -> None:
     rep.add(f"## Blocks: one activation, loss or optimiser at a time ({'-'.join(map(str, sizes))}, "
             f"batch {batch_size})",
@@ -242,14 +255,7 @@ def blocks(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...]
             "over the step's eight matrix products, and over PyTorch's same step (same thread count). "
             "`sample_weight` is the recipe with each sample's loss weighted, as `fit(sample_weight=...)` "
             "runs it.", "")
-    threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
-    try:
-        import torch
-
-        if threads:
-            torch.set_num_threads(int(threads))
-    except ImportError:
-        torch = None
+    torch = torch_on_blas_threads()
     rows, data = [], {}
     floors = {dtype: workloads.big_step(dtype, batch_size, sizes)[1] for dtype in (np.float64, np.float32)}
     for name in workloads.BLOCKS:
@@ -366,14 +372,7 @@ def freeze(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...]
             "One training step with the first or the first two Dense layers frozen (`model.freeze`; "
             "`workloads.freeze_step`) over the same step training every layer, and over PyTorch's step "
             "with those layers' parameters `requires_grad_(False)` (same thread count).", "")
-    try:
-        import torch
-
-        threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
-        if threads:
-            torch.set_num_threads(int(threads))
-    except ImportError:
-        torch = None
+    torch = torch_on_blas_threads()
     rows, data = [], {}
     for dtype in (np.float32, np.float64):
         name = np.dtype(dtype).name
@@ -401,14 +400,7 @@ def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None 
             "started by this report (2 cores here); per repetition, the loaded time over the idle time. "
             "'Without the policy' runs densenet with every plan on BLAS's own thread count "
             "(the thread policy switched off), as before it existed.", "")
-    try:
-        import torch
-
-        threads = next((i.get("num_threads") for i in workloads.blas_info() if "num_threads" in i), None)
-        if threads:
-            torch.set_num_threads(int(threads))
-    except ImportError:
-        torch = None
+    torch = torch_on_blas_threads()
     fits = {name: workloads.load_fit(name, steps=steps) for name in workloads.LOAD_FITS}
     sides = ["densenet", "pytorch", "no policy"] if torch is not None else ["densenet", "no policy"]
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -328,6 +329,13 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
         def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return (each(out, target).mean(dim=1) * w).mean()
 
+    return torch_train_step(net, opt, loss_fn, X, y)
+
+
+def torch_train_step(net: Any, opt: Any, loss_fn: Callable[[Any, Any], Any], X: Any, y: Any) -> Work:
+    """A PyTorch training step of ``net`` on ``(X, y)``, the usual way (gradients zeroed in
+    place, as ``fit`` overwrites them); it returns the loss tensor."""
+
     def step() -> object:
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(net(X), y)
@@ -378,16 +386,7 @@ def torch_freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
     X = torch.from_numpy(regression_data(batch_size, sizes, dtype)[0])
     y = torch.from_numpy(np.random.default_rng(2).integers(0, sizes[-1], batch_size))
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step() -> object:
-        opt.zero_grad(set_to_none=False)
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    return step
+    return torch_train_step(net, opt, torch.nn.CrossEntropyLoss(), X, y)
 
 
 # -- L-BFGS vs SGD in the same wall time ------------------------------------------------

@@ -96,6 +96,22 @@ def copied(model: dn.Sequential, how: str, folder) -> dn.Sequential:
             "clone": dn.Sequential.clone}[how](model)
 
 
+def allocation_peak(call, warm_up: int = 3, calls: int = 10) -> int:
+    """The peak of the bytes ``tracemalloc`` traces over ``calls`` calls of ``call``, after
+    ``warm_up`` calls untraced (a planned step's steady state)."""
+    import tracemalloc
+
+    for _ in range(warm_up):
+        call()
+    tracemalloc.start()
+    try:
+        for _ in range(calls):
+            call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture
 def tutorial_start() -> dict[str, float]:
     return dn.tutorial.initial_params(0)

@@ -15,9 +15,9 @@ import densenet as dn
 from .conftest import COPIES, copied, diverge_beside_a_recording_copy, forward_into_a_strided_output
 from .torch_twin import (
     assert_mse_gradients_equal_pytorch,
+    torch_fit,
     torch_flat_params,
     torch_flat_state,
-    torch_mse_fit,
     torch_twin,
 )
 
@@ -309,7 +309,7 @@ def test_a_fit_follows_pytorchs_training_loop(which):
                          "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[which]
     history = model.fit(X, y, optimizer=optimizer, epochs=4, batch_size=16, shuffle=False,
                         validation_data=(X, y))
-    torch_mse_fit(net, theirs, X, y, 4, 16)
+    torch_fit(net, theirs, X, y, 4, 16)
     x, t = torch.tensor(X), torch.tensor(y)
     # a bias just before a BatchNorm1d has a gradient of 0 in training, computed as rounding
     # noise of 1e-17, which Adam's update divides by its own size: those stay near 0 in both

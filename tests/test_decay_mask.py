@@ -117,7 +117,7 @@ def test_trajectories_equal_pytorch_s_with_a_group_without_decay(name):
     optimiser over two groups: the Linear weights with the decay, biases, LayerNorm's
     scale and shift and PReLU's slopes without."""
     torch = pytest.importorskip("torch")
-    from .torch_twin import float64_default, torch_flat_params, torch_twin
+    from .torch_twin import torch_fit, torch_flat_params, torch_twin
 
     model = network()
     net = torch_twin(model)
@@ -130,13 +130,7 @@ def test_trajectories_equal_pytorch_s_with_a_group_without_decay(name):
                                          **settings)
     history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=25, batch_size=16,
                         shuffle=False)
-    loss_fn, x, t = torch.nn.CrossEntropyLoss(), torch.tensor(X), torch.tensor(y)
-    with float64_default():
-        for _ in range(25):
-            for start in range(0, 64, 16):
-                theirs.zero_grad()
-                loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
-                theirs.step()
+    torch_fit(net, theirs, X, y, epochs=25, batch_size=16, loss=torch.nn.CrossEntropyLoss())
     assert optimizer.steps == 100 and history.loss[-1] < history.loss[0]
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
 

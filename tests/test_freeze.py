@@ -7,7 +7,6 @@ import copy
 import io
 import json
 import pickle
-import tracemalloc
 from functools import partial
 
 import numpy as np
@@ -18,6 +17,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 import densenet as dn
 from densenet.backend import GEMM_MIN_PRODUCT
 from densenet.plan import TrainStep
+
+from .conftest import allocation_peak
 
 OPTIMISERS = {
     "sgd": partial(dn.SGD, 0.05),
@@ -195,7 +196,7 @@ def test_trajectories_equal_pytorch_s_with_frozen_parameters(name, frozen):
     """100 steps of ``fit`` against PyTorch's optimiser over the parameters that train (the
     others ``requires_grad_(False)``)."""
     torch = pytest.importorskip("torch")
-    from .torch_twin import float64_default, torch_flat_params, torch_twin
+    from .torch_twin import torch_fit, torch_flat_params, torch_twin
 
     model = network().freeze(*frozen)
     net = torch_twin(model)
@@ -210,14 +211,7 @@ def test_trajectories_equal_pytorch_s_with_frozen_parameters(name, frozen):
     theirs = getattr(torch.optim, kind)([p for p in net.parameters() if p.requires_grad], **settings)
     optimizer = OPTIMISERS[name]()
     fitted(model, optimizer, epochs=25)
-    X, y = data()
-    loss_fn, x, t = torch.nn.CrossEntropyLoss(), torch.tensor(X), torch.tensor(y)
-    with float64_default():
-        for _ in range(25):
-            for start in range(0, 64, 16):
-                theirs.zero_grad()
-                loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
-                theirs.step()
+    torch_fit(net, theirs, *data(), epochs=25, batch_size=16, loss=torch.nn.CrossEntropyLoss())
     assert optimizer.steps == 100
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
 
@@ -226,7 +220,7 @@ def test_a_frozen_batchnorm_normalises_as_pytorch_s_in_eval_mode():
     """A frozen BatchNorm1d uses and keeps its running statistics: PyTorch's with
     ``requires_grad_(False)`` and ``eval()``."""
     torch = pytest.importorskip("torch")
-    from .torch_twin import float64_default, torch_flat_params, torch_flat_state, torch_twin
+    from .torch_twin import torch_fit, torch_flat_params, torch_flat_state, torch_twin
 
     model = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.ReLU(), dn.Dense(8, 4), seed=0)
     fitted(model, dn.SGD(0.05), epochs=2)  # running statistics of their own
@@ -238,14 +232,7 @@ def test_a_frozen_batchnorm_normalises_as_pytorch_s_in_eval_mode():
     net[1].eval()
     theirs = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=0.01)
     fitted(model, dn.Adam(0.01), epochs=10)
-    X, y = data()
-    loss_fn, x, t = torch.nn.CrossEntropyLoss(), torch.tensor(X), torch.tensor(y)
-    with float64_default():
-        for _ in range(10):
-            for start in range(0, 64, 16):
-                theirs.zero_grad()
-                loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
-                theirs.step()
+    torch_fit(net, theirs, *data(), epochs=10, batch_size=16, loss=torch.nn.CrossEntropyLoss())
     assert_array_equal(model.state, state)
     assert_allclose(model.state, torch_flat_state(net), rtol=1e-12)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
@@ -266,25 +253,16 @@ def test_a_frozen_batchnorm_trains_on_batches_of_one():
 
 def test_clipping_takes_the_norm_of_the_gradients_that_train():
     torch = pytest.importorskip("torch")
-    from .torch_twin import float64_default, torch_flat_params, torch_twin
+    from .torch_twin import torch_fit, torch_flat_params, torch_twin
 
     model = network().freeze(0, 1, 2)
     net = torch_twin(model)
     for i in (0, 1, 2):
         for p in net[i].parameters():
             p.requires_grad_(False)
-    trained = [p for p in net.parameters() if p.requires_grad]
-    theirs = torch.optim.SGD(trained, lr=0.5)
+    theirs = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
     fitted(model, dn.SGD(0.5), epochs=5, max_grad_norm=0.05)
-    X, y = data()
-    loss_fn, x, t = torch.nn.CrossEntropyLoss(), torch.tensor(X), torch.tensor(y)
-    with float64_default():
-        for _ in range(5):
-            for start in range(0, 64, 16):
-                theirs.zero_grad()
-                loss_fn(net(x[start:start + 16]), t[start:start + 16]).backward()
-                torch.nn.utils.clip_grad_norm_(trained, 0.05)
-                theirs.step()
+    torch_fit(net, theirs, *data(), epochs=5, batch_size=16, max_norm=0.05, loss=torch.nn.CrossEntropyLoss())
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
 
 
@@ -354,14 +332,7 @@ def test_a_frozen_step_allocates_nothing():
     X, y = model.check_data(rng.standard_normal((256, 64)), rng.standard_normal((256, 10)), dn.MSELoss())
     step = TrainStep(model, dn.MSELoss(), dn.Adam(), 256, y)
     step.X[...], step.y[...] = X, y
-    for _ in range(3):
-        step()
-    tracemalloc.start()
-    for _ in range(10):
-        step()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 4096
+    assert allocation_peak(step) < 4096
 
 
 def test_gradcheck_checks_the_modules_that_train():

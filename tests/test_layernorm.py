@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import densenet as dn
 
 from .conftest import COPIES, copied, forward_into_a_strided_output
-from .torch_twin import assert_mse_gradients_equal_pytorch, torch_flat_params, torch_mse_fit, torch_twin
+from .torch_twin import assert_mse_gradients_equal_pytorch, torch_fit, torch_flat_params, torch_twin
 
 #: (elementwise_affine, bias): the three shapes of its parameters
 KINDS = [(True, True), (True, False), (False, True)]
@@ -92,7 +92,7 @@ def test_a_fit_follows_pytorch_s_training_loop(optimizer):
     ours, theirs = {"sgd": (dn.SGD(0.1), torch.optim.SGD(net.parameters(), lr=0.1)),
                     "adam": (dn.Adam(1e-2), torch.optim.Adam(net.parameters(), lr=1e-2))}[optimizer]
     model.fit(X, y, optimizer=ours, epochs=4, batch_size=16, shuffle=False)
-    torch_mse_fit(net, theirs, X, y, 4, 16)
+    torch_fit(net, theirs, X, y, 4, 16)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 

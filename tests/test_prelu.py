@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import densenet as dn
 
 from .conftest import COPIES, copied, forward_into_a_strided_output
-from .torch_twin import assert_mse_gradients_equal_pytorch, torch_flat_params, torch_mse_fit, torch_twin
+from .torch_twin import assert_mse_gradients_equal_pytorch, torch_fit, torch_flat_params, torch_twin
 
 
 def network(shared=False, dtype=np.float64, seed=0):
@@ -55,7 +55,7 @@ def test_a_fit_follows_pytorch_s_training_loop():
     net = torch_twin(model)
     X, y = data(48)
     model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=4, batch_size=12, shuffle=False)
-    torch_mse_fit(net, torch.optim.Adam(net.parameters(), lr=1e-2), X, y, 4, 12)
+    torch_fit(net, torch.optim.Adam(net.parameters(), lr=1e-2), X, y, 4, 12)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 

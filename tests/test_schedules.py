@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .torch_twin import float64_default, torch_flat_params, torch_mse_fit, torch_twin
+from .torch_twin import float64_default, torch_fit, torch_flat_params, torch_twin
 
 
 def data(n=30, seed=0):
@@ -168,7 +168,7 @@ def test_a_fit_with_one_cycle_follows_pytorch_s_training_loop(optimizer):
     rates = Rates(ours_opt)
     model.fit(X, y, optimizer=ours_opt, epochs=6, batch_size=8, shuffle=False, callbacks=[ours, rates])
     with float64_default():
-        torch_mse_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
+        torch_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
     assert len(set(rates.rates)) > 20 and len(set(rates.momenta)) > 20
 

@@ -132,24 +132,28 @@ def assert_mse_gradients_equal_pytorch(model: dn.Sequential, net, X: np.ndarray,
     assert_allclose(model.grads, torch_flat_grads(net), rtol=1e-10, atol=1e-14)
 
 
-def torch_mse_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
-                  max_norm: float | None = None, scheduler=None) -> None:
-    """PyTorch's training loop for ``net`` under ``MSELoss``, the batches in order (``fit``
-    with ``shuffle=False``); with ``max_norm``, each gradient clipped to it before the step;
-    with ``scheduler``, its ``step()`` after each optimiser step."""
+def torch_fit(net, optimizer, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
+              max_norm: float | None = None, scheduler=None, loss=None) -> None:
+    """PyTorch's training loop for ``net`` under ``loss`` (default ``MSELoss``), the batches
+    in order (``fit`` with ``shuffle=False``), in float64 by default; with ``max_norm``, the
+    gradient of the parameters that train clipped to it before each step; with
+    ``scheduler``, its ``step()`` after each optimiser step."""
     import torch
 
     x, t = torch.tensor(X), torch.tensor(y)
-    for _ in range(epochs):
-        for start in range(0, len(X), batch_size):
-            batch = slice(start, start + batch_size)
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(net(x[batch]), t[batch]).backward()
-            if max_norm is not None:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+    loss = torch.nn.MSELoss() if loss is None else loss
+    trained = [p for p in net.parameters() if p.requires_grad]
+    with float64_default():
+        for _ in range(epochs):
+            for start in range(0, len(X), batch_size):
+                batch = slice(start, start + batch_size)
+                optimizer.zero_grad()
+                loss(net(x[batch]), t[batch]).backward()
+                if max_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(trained, max_norm)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
 
 
 @contextlib.contextmanager
