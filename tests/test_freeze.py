@@ -251,6 +251,20 @@ def test_a_frozen_batchnorm_trains_on_batches_of_one():
     assert not np.array_equal(model.params, before)
 
 
+def test_a_frozen_batchnorm_keeps_its_statistics_on_huge_inputs():
+    """Inputs so large that the first layer's sums are rescaled (``Sequential._rescaled``)
+    still meet a frozen BatchNorm1d in inference mode."""
+    model = dn.Sequential(dn.Dense(3, 4), dn.BatchNorm1d(4), dn.Tanh(), seed=0)
+    fitted_state = model.state.copy()
+    X = np.full((5, 3), 1e300)
+    model.forward(X)
+    assert not np.array_equal(model.state, fitted_state)  # (training mode: the batch's statistics)
+    model.state[...] = fitted_state
+    model.freeze(1)
+    model.forward(X)
+    assert_array_equal(model.state, fitted_state)
+
+
 def test_clipping_takes_the_norm_of_the_gradients_that_train():
     torch = pytest.importorskip("torch")
     from .torch_twin import torch_fit, torch_flat_params, torch_twin
@@ -448,7 +462,7 @@ def test_a_saved_model_resumes_frozen_exactly():
 
 def test_a_file_with_a_bad_list_of_frozen_modules_is_refused():
     model = network()
-    for frozen in ([3], [0, 9], "0", [0.5]):
+    for frozen in ([3], [0, 9], "0", [0.5], 5, None):
         config = {**model.config(), "frozen": frozen}
         buffer = io.BytesIO()
         dn.io.write(buffer, config, model.params, {})
