@@ -126,7 +126,8 @@ OWN_TESTS = {
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
                     "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],
-    "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py"],
+    "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
+                 "test_freeze.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
@@ -145,6 +146,9 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "batchnorm.py:241:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+                                   "when frozen (into the plan's blocks, which nothing reads) or without "
+                                   "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
     "elu.py:77:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
