@@ -271,3 +271,33 @@ def test_normalisation_anywhere_passes_gradcheck_and_infers_row_by_row(case):
     twin = copy.deepcopy(model)
     assert_array_equal(twin.forward(X), model.forward(X))
     assert_array_equal(twin.state, model.state)
+
+
+@st.composite
+def frozen_networks(draw):
+    """A ``networks_with_normalisation`` model with a prefix or a suffix of its modules with
+    parameters or state frozen, and at least one with parameters left to train; targets
+    within 1 of the frozen model's outputs (a frozen BatchNorm1d normalises by its running
+    statistics: the outputs move)."""
+    model, X, _ = draw(st.sampled_from(["batch", "layer"]).flatmap(networks_with_normalisation))
+    held = [i for i, m in enumerate(model) if m.n_params or m.n_state]
+    count = draw(st.integers(1, len(held)))
+    frozen = held[:count] if draw(st.booleans()) else held[-count:]
+    assume(any(m.n_params and i not in frozen for i, m in enumerate(model)))
+    model.freeze(*frozen)
+    Z = copy.deepcopy(model).forward(X)  # (a training pass: a copy's running statistics move)
+    y = Z + np.random.default_rng(draw(st.integers(0, 2**32 - 1))).uniform(-1.0, 1.0, Z.shape)
+    return model, X, y
+
+
+@SETTINGS
+@given(frozen_networks())
+def test_a_frozen_network_passes_gradcheck_and_trains_only_what_is_not_frozen(case):
+    model, X, y = case
+    assert dn.gradcheck(model, X, y).ok
+    before = [(m.flat_params.copy(), m.flat_state.copy()) for m in model]
+    model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=2, batch_size=len(X))
+    for i in model.frozen:
+        assert_array_equal(model[i].flat_params, before[i][0])
+        assert_array_equal(model[i].flat_state, before[i][1])
+    assert np.all(np.isfinite(model.params))
