@@ -18,7 +18,7 @@ import densenet as dn
 from densenet.backend import GEMM_MIN_PRODUCT
 from densenet.plan import TrainStep
 
-from .conftest import allocation_peak
+from .conftest import allocation_peak, diverge_beside_a_recording_copy
 
 OPTIMISERS = {
     "sgd": partial(dn.SGD, 0.05),
@@ -263,6 +263,24 @@ def test_a_frozen_batchnorm_keeps_its_statistics_on_huge_inputs():
     model.freeze(1)
     model.forward(X)
     assert_array_equal(model.state, fitted_state)
+
+
+@pytest.mark.parametrize("frozen", [(0, 1), (3,)])
+def test_a_diverging_fit_undoes_its_steps_and_leaves_the_frozen_modules(frozen):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
+    y[40:] *= 1e200  # the sixth batch makes the loss overflow
+    model = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 2), seed=0).freeze(*frozen)
+    before = blocks(model), model.state.copy()
+    bad, after = diverge_beside_a_recording_copy(model, X, y, optimizer=dn.SGD(0.5), epochs=1,
+                                                 batch_size=8, shuffle=False)
+    assert bad == 5
+    assert_array_equal(model.params, after[bad - 1][0])
+    assert_array_equal(model.state, after[bad - 1][1])
+    for i in frozen:
+        assert_array_equal(blocks(model)[i], before[0][i])
+    if 1 in frozen:
+        assert_array_equal(model.state, before[1])
 
 
 def test_clipping_takes_the_norm_of_the_gradients_that_train():
