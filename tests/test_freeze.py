@@ -270,7 +270,8 @@ def test_a_diverging_fit_undoes_its_steps_and_leaves_the_frozen_modules(frozen):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
     y[40:] *= 1e200  # the sixth batch makes the loss overflow
-    model = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 2), seed=0).freeze(*frozen)
+    model = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), dn.Dense(8, 2), seed=0)
+    model.freeze(*frozen)
     before = blocks(model), model.state.copy()
     bad, after = diverge_beside_a_recording_copy(model, X, y, optimizer=dn.SGD(0.5), epochs=1,
                                                  batch_size=8, shuffle=False)
