@@ -104,6 +104,13 @@ class _DenseNetEstimator(BaseEstimator):
     def _loss(self) -> Any:
         raise NotImplementedError
 
+    @property
+    def _loss_scale(self) -> float:
+        """The gradient of ``model_``'s loss over the MLP's (against which the MLP's ``alpha``
+        weighs): the MLP's is a mean over the rows of a sum over the outputs, the losses'
+        here a mean over both (and the MLP's squared error is half of it)."""
+        raise NotImplementedError
+
     def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         raise NotImplementedError
 
@@ -169,7 +176,8 @@ class _DenseNetEstimator(BaseEstimator):
         return Sequential(*modules, dtype=self.dtype, seed=seed)
 
     def _optimizer(self) -> Optimizer:
-        """The solver for ``model_``: ``alpha`` decays its weights, not its biases (as the MLP's)."""
+        """The solver for ``model_``: ``alpha`` decays its weights, not its biases (as the MLP's;
+        ``_fit`` divides it by the rows of a batch before training)."""
         decay: dict[str, Any] = {"weight_decay": self.alpha, "decay_mask": self.model_.decay_mask()}
         if self.solver == "lbfgs":  # the MLP's tolerance and limit
             return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun), **decay)
@@ -240,9 +248,18 @@ class _DenseNetEstimator(BaseEstimator):
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
             callbacks.append(self._epoch_end.begin(X.shape[0], validation))
-        batch = min(200, X.shape[0]) if self.batch_size == "auto" else int(self.batch_size)
+        batch = max(1, min(min(200, X.shape[0]) if self.batch_size == "auto" else int(self.batch_size),
+                           X.shape[0]))
+        # the MLP's penalty is alpha/2 |W|^2 over the sum of a batch's sample weights (its rows,
+        # unweighted; a batch is every row for L-BFGS): a batch of the rows' mean weight here,
+        # against a loss _loss_scale times the MLP's
+        rows = X.shape[0] if self.optimizer_.full_batch else batch
+        mean = 1.0 if w is None else float(np.mean(w))
+        decay = self._loss_scale * self.alpha / (rows * mean if mean > 0 else rows)
+        if self.optimizer_.weight_decay != decay:  # (a setting changed replans fit's steps)
+            self.optimizer_.weight_decay = decay
         history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
-                                  epochs=epochs, batch_size=max(1, min(batch, X.shape[0])),
+                                  epochs=epochs, batch_size=batch,
                                   shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
                                   verbose=bool(self.verbose), sample_weight=w)
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
@@ -371,11 +388,14 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     beta_2), eps=epsilon)``), ``"sgd"`` (``SGD(learning_rate_init, momentum)``,
     Nesterov's with ``nesterovs_momentum``, at the ``learning_rate`` schedule:
     ``"constant"``, ``"invscaling"`` or ``"adaptive"`` as the MLP's) or ``"lbfgs"``
-    (``LBFGS(tolerance_grad=tol, max_eval=max_fun)``). ``alpha`` is the optimiser's
-    weight decay on the weights, not the biases (``decay_mask=model.decay_mask()``), for
-    each solver (L-BFGS adds its L2 penalty to the objective), as in scikit-learn's MLP,
-    which also divides its penalty by the batch size: the same parameters, not the same
-    numbers.
+    (``LBFGS(tolerance_grad=tol, max_eval=max_fun)``). ``alpha`` is the MLP's: its
+    penalty ``alpha/2 |W|^2`` on the weights, not the biases, over each batch's rows (each
+    sample counting its weight; for L-BFGS every row), which the optimiser applies as its
+    weight decay (``decay_mask=model.decay_mask()``): ``alpha`` divided by a batch's rows
+    times the samples' mean weight, times what the loss here is to the MLP's (1 for the
+    classifier's cross-entropy, ``1/n_labels`` for multilabel). Ten epochs of SGD from the same start
+    end where the MLP's do (to 1e-10; the last batch of an epoch that is smaller than
+    the others is decayed as a full one, where the MLP decays it more).
     Training stops as the MLP's does: after ``max_iter`` epochs, or after more than
     ``n_iter_no_change`` epochs in a row that do not improve the training loss by
     ``tol``, or with ``early_stopping`` the accuracy on a held-out
@@ -482,6 +502,10 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     def _loss(self) -> Any:
         return BCEWithLogitsLoss() if self.multilabel_ else CrossEntropyLoss()
+
+    @property
+    def _loss_scale(self) -> float:  # (cross-entropy: a mean over the rows alone)
+        return 1.0 / self.model_.out_features if self.multilabel_ else 1.0
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return len(self.classes_)
@@ -597,7 +621,11 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     ``"identity"`` (or ``"exp"``), ``loss_curve_`` the mean squared error (scikit-learn's
     MLP reports half of it; with ``loss="poisson"``, ``mean(exp(z) - y z)``, the MLP's
     half Poisson deviance less a term of ``y`` alone), and early stopping watches R^2 of
-    the predictions (``score``).
+    the predictions (``score``). The losses are means over every target of every row,
+    the MLP's over the rows of a sum over the targets, and its squared error half: with
+    ``n_targets`` targets the gradient here is ``2 / n_targets`` times the MLP's
+    (``1 / n_targets`` for Poisson). ``alpha`` weighs as much against it as the MLP's;
+    SGD takes the same steps at ``learning_rate_init`` times ``n_targets / 2``.
 
     Example:
         >>> import numpy as np
@@ -636,6 +664,10 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
 
     def _loss(self) -> Any:
         return PoissonNLLLoss() if self.loss == "poisson" else MSELoss()
+
+    @property
+    def _loss_scale(self) -> float:
+        return (1.0 if self.loss == "poisson" else 2.0) / self.model_.out_features
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return y.shape[1]
