@@ -143,6 +143,7 @@ class Sequential:
         """Forget every plan and step (made for the modules' arrays and what is frozen), and
         make the views of the trainable parameters."""
         self._stiff = tuple(i in self._frozen for i in range(len(self._modules)))
+        self._frozen_order = tuple(sorted(self._frozen))  # (``frozen``: fit reads it every epoch)
         start = stop = at = 0
         for i, module in enumerate(self._modules):
             at += module.n_params
@@ -314,7 +315,9 @@ class Sequential:
         unchanged, for a freeze that leaves a frozen module between two that train, and for
         an index out of range. Changing what is frozen changes the vector an optimiser
         steps: an optimiser with state (momentum, Adam's moments) from before cannot go on
-        with it; give ``fit`` a new one.
+        with it; give ``fit`` a new one. For the same reason a callback may not freeze or
+        unfreeze during ``fit`` (a ``RuntimeError`` before the next step): unfreezing by
+        stages is a fit per stage.
 
         >>> import densenet as dn
         >>> model = dn.Sequential(dn.Dense(4, 8), dn.Tanh(), dn.Dense(8, 3), seed=0)
@@ -338,7 +341,7 @@ class Sequential:
     @property
     def frozen(self) -> tuple[int, ...]:
         """The indices of the frozen modules (``freeze``), in order."""
-        return tuple(sorted(self._frozen))
+        return self._frozen_order
 
     @property
     def trainable_params(self) -> NDArray[Any]:

@@ -106,6 +106,16 @@ class DivergenceError(FloatingPointError):
         self.epoch, self.batch, self.history = epoch, batch, history
 
 
+def frozen_now(model: Sequential, frozen: tuple[int, ...]) -> None:
+    """``RuntimeError`` unless ``model``'s frozen modules are still ``frozen``: a callback that
+    freezes or unfreezes modules during ``fit`` changes what the optimiser steps."""
+    if model.frozen != frozen:
+        raise RuntimeError(f"fit: modules were frozen or unfrozen during training (frozen {frozen}, now "
+                           f"{model.frozen}): the optimiser's state is for the parameters that trained "
+                           "before. Stop the fit instead (model.stop_training = True) and fit again with a "
+                           "new optimiser")
+
+
 class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
@@ -135,11 +145,17 @@ class _Epoch:
         model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
         weighted = self.w is not None
         self.version = None if optimizer is None else optimizer.settings_version
+        self.frozen = model.frozen  # (what the steps are planned for: ``unchanged`` checks it)
         clip = self.max_grad_norm
         self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse, clip)
         rest = self.rows - self.starts[-1]
         self.last = (self.full if rest == self.batch_size
                      else model.train_step(loss, optimizer, rest, y, weighted, self.sparse, clip))
+
+    def unchanged(self) -> None:
+        """``RuntimeError`` if modules were frozen or unfrozen since ``plan_steps`` (by a
+        callback): the steps and the optimiser's state are for what trained before."""
+        frozen_now(self.model, self.frozen)
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -191,6 +207,7 @@ class _Epoch:
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
         batch's outputs are kept for the metrics (``_Kept``), reset first."""
         batch, isfinite, full, kept = self.batch, math.isfinite, self.full, self.kept
+        self.unchanged()
         if kept is not None:
             kept.reset()
         total = shares = 0.0
@@ -207,6 +224,7 @@ class _Epoch:
             if on_batch:
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
+                self.unchanged()
                 if self.settings_changed():  # the next steps take the new settings
                     self.plan_steps()
                     full = self.full
@@ -633,6 +651,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
     each one an epoch of the ``History``."""
     objective = _FullBatch(model, X, y, w, loss, batch_size, record.metrics)
     params = model.trainable_params  # (the iterates; frozen modules' parameters stay as they are)
+    frozen = model.frozen
     good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
     good[...] = model.params
     good_side = model.side_state()  # and its running statistics, if any
@@ -652,6 +671,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
             model.set_side_state(good_side)  # (the running statistics as the iterate left them)
         if record.end_epoch(iteration - 1, value):
             raise StopIteration
+        frozen_now(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
 
     result = optimizer.minimize(objective, params, epochs, each)
     if diverged or not (math.isfinite(result.fun) and all_finite(params)):

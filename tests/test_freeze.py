@@ -175,6 +175,37 @@ def test_backward_after_a_freeze_needs_a_new_forward():
     assert model.backward(np.ones((64, 4))).shape == X.shape
 
 
+@pytest.mark.parametrize("when", ["on_batch_end", "on_epoch_end"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "lbfgs"])
+def test_a_callback_that_freezes_during_fit_is_refused_before_the_next_step(when, name):
+    """Gradual unfreezing takes a fit per stage: the steps and the optimiser's state are
+    for what trained when the fit began."""
+    model = network().freeze(0, 1, 2)
+    seen = []
+
+    class Thaw(dn.Callback):
+        def thaw(self):
+            seen.append(self.model.params.copy())
+            self.model.unfreeze()
+
+    class EachBatch(Thaw):
+        def on_batch_end(self, batch, logs=None):
+            self.thaw()
+
+    class EachEpoch(Thaw):
+        def on_epoch_end(self, epoch, logs=None):
+            self.thaw()
+
+    callback = EachBatch() if when == "on_batch_end" else EachEpoch()
+    if name == "lbfgs" and when == "on_batch_end":
+        pytest.skip("L-BFGS has no batches")
+    with pytest.raises(RuntimeError, match=r"fit: modules were frozen or unfrozen during training "
+                                           r"\(frozen \(0, 1, 2\), now \(\)\)"):
+        fitted(model, OPTIMISERS[name](), callbacks=[callback])
+    assert len(seen) == 1
+    assert_array_equal(model.params, seen[0])  # (no step after the callback)
+
+
 def test_freezing_after_a_fit_replans_its_steps():
     """The model keeps its planned steps between fits; a freeze must not reuse them."""
     model = network()

@@ -164,17 +164,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:617:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:620:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:568:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:571:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:619:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:622:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:690:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:693:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:595:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:613:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -183,9 +183,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:234:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:165:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:166:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:592:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:610:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -267,7 +267,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:146:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:162:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:293:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:362:14:change-number": "how long one look at the machine's load is reused: a tuning "
@@ -296,8 +296,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:106:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:252:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:604:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:270:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:622:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
