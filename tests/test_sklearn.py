@@ -733,6 +733,20 @@ def test_alpha_decays_as_the_mlp_s(kind, batch_size):
         np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
 
 
+def test_training_rows_of_no_weight_are_refused_by_name_whatever_alpha():
+    """The one weighted row held out for early stopping (row 6, for this seed): the rows
+    left weigh nothing, which fit refuses by name (no division by their mean weight first)."""
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    w = np.zeros(10)
+    w[6] = 1.0
+    estimator = DenseNetRegressor(max_iter=2, early_stopping=True, random_state=0, hidden_layer_sizes=(3,))
+    with pytest.raises(ValueError, match="sample_weight is all zeros"):
+        estimator.fit(X, X[:, 0], sample_weight=w)
+    estimator.early_stopping = False  # (every row trained on: the decay over their mean weight)
+    estimator.fit(X, X[:, 0], sample_weight=w)
+    assert estimator.optimizer_.weight_decay == pytest.approx(2 * 1e-4 / (10 * (1 / 10)))
+
+
 # -- the regressor's loss ------------------------------------------------------------------
 
 def counts(n=300, seed=0):
