@@ -135,6 +135,11 @@ def error_bound(model, X):
     exact one, whatever order BLAS sums in (at batch size 1 the bias is one more term of
     [x, 1] @ [W; b]); an input error e moves a Dense output by at most |e| @ |W| and an
     activation's output by its largest slope times e (for Softmax, the row's largest e).
+    A ``BatchNorm1d`` (at inference: ``model`` in eval mode) scales an error by its scale
+    ``gamma / sqrt(running_var + eps)``; a ``LayerNorm`` of a row of k features with
+    standard deviation s moves x_hat_i by at most 2 max(e) (1 + |x_hat_i|) / s (the row's
+    mean by max(e), its deviation by 2 max(e) at most), and its sums round by
+    (k + 4) eps (max|x| + |mean|) / s as much again (first order in each).
     Two evaluations of the same row (alone, or in a batch) are then within twice the bound.
     """
     eps = float(np.finfo(model.dtype).eps)
@@ -146,6 +151,26 @@ def error_bound(model, X):
             terms = np.abs(values) @ W + b
             error = error @ W + (module.in_features + 1) * eps * terms
             values = values @ module.W.astype(np.float64) + module.b
+        elif isinstance(module, dn.BatchNorm1d):
+            scale = 1.0 / np.sqrt(module.running_var.astype(np.float64) + module.eps)
+            shift = np.zeros_like(scale)
+            if module.affine:
+                scale, shift = scale * module.gamma, module.beta.astype(np.float64)
+            size = np.abs(values) + np.abs(module.running_mean)
+            values = (values - module.running_mean) * scale + shift
+            error = (np.abs(scale) * (error + ULPS * eps * size)
+                     + ULPS * eps * (np.abs(values) + np.abs(shift)))
+        elif isinstance(module, dn.LayerNorm):
+            k = values.shape[1]
+            mean = values.mean(axis=1, keepdims=True)
+            std = np.sqrt(values.var(axis=1, keepdims=True) + module.eps)
+            x_hat = (values - mean) / std
+            gamma = np.abs(module.gamma) if module.elementwise_affine else 1.0
+            shift = np.abs(module.beta) if module.elementwise_affine and module.bias else 0.0
+            rounding = (k + 4) * eps * (np.abs(values).max(axis=1, keepdims=True) + np.abs(mean))
+            values = module.forward(values).astype(np.float64)
+            error = (gamma * (1 + np.abs(x_hat)) / std * (2 * error.max(axis=1, keepdims=True) + rounding)
+                     + ULPS * eps * (np.abs(values) + shift))
         else:
             values = module.forward(values)
             spread = error.max(axis=1, keepdims=True) if isinstance(module, dn.Softmax) else error

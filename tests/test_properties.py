@@ -258,16 +258,11 @@ def test_normalisation_anywhere_passes_gradcheck_and_infers_row_by_row(case):
     model, X, y = case
     assert dn.gradcheck(model, X, y).ok
     predicted = model.predict(X)
-    # a row alone and in a batch round differently in the Dense products before a LayerNorm,
-    # which divides that rounding by the row's std: the bound grows by max|gamma| / std there
-    growth, Z = 1.0, X
-    for module in model.clone().eval():
-        if isinstance(module, dn.LayerNorm):
-            scale = np.abs(module.gamma).max() if module.elementwise_affine else 1.0
-            growth *= max(1.0, scale / np.sqrt(Z.var(axis=1) + module.eps).min())
-        Z = module.forward(Z)
+    # a row alone and in a batch round differently in the Dense products, which a LayerNorm
+    # divides by the row's std, and a Dense after it sums, cancelling to outputs near 0:
+    # within the rounding the arithmetic allows (tests/conftest.py, error_bound)
     alone = np.vstack([model.predict(row[None]) for row in X])
-    assert_allclose(alone, predicted, rtol=1e-12 * growth, atol=1e-14 * growth)
+    assert_within_rounding(alone, predicted, error_bound(model.clone().eval(), X))
     twin = copy.deepcopy(model)
     assert_array_equal(twin.forward(X), model.forward(X))
     assert_array_equal(twin.state, model.state)
