@@ -126,7 +126,7 @@ class Sequential:
         self._params = np.zeros(sum(sizes), self.dtype)
         self._grads = np.zeros(sum(sizes), self.dtype)
         self._state = np.zeros(sum(m.n_state for m in modules), self.dtype)
-        self._frozen: frozenset[int] = frozenset()
+        self._frozen: tuple[int, ...] = ()  # the frozen modules' indices, in order
         self._attach()
         self.reset_parameters(self._rng)
 
@@ -143,7 +143,6 @@ class Sequential:
         """Forget every plan and step (made for the modules' arrays and what is frozen), and
         make the views of the trainable parameters."""
         self._stiff = tuple(i in self._frozen for i in range(len(self._modules)))
-        self._frozen_order = tuple(sorted(self._frozen))  # (``frozen``: fit reads it every epoch)
         start = stop = at = 0
         for i, module in enumerate(self._modules):
             at += module.n_params
@@ -330,18 +329,18 @@ class Sequential:
         """
         if not layers:  # (``freeze(*chosen)`` of an empty list must not freeze everything)
             raise TypeError("freeze: name the modules to freeze (indices or slices; slice(None) for all)")
-        return self._set_frozen(self._frozen | self._chosen("freeze", layers))
+        return self._set_frozen(self._chosen("freeze", layers).union(self._frozen))
 
     def unfreeze(self, *layers: int | slice) -> Sequential:
         """Let the modules at ``layers`` (indices or slices; none: every module) train again
         (``freeze``); returns the model. The same rule holds: ``ValueError`` if a frozen
         module would be left between two that train."""
-        return self._set_frozen(self._frozen - self._chosen("unfreeze", layers))
+        return self._set_frozen(frozenset(self._frozen) - self._chosen("unfreeze", layers))
 
     @property
     def frozen(self) -> tuple[int, ...]:
         """The indices of the frozen modules (``freeze``), in order."""
-        return self._frozen_order
+        return self._frozen
 
     @property
     def trainable_params(self) -> NDArray[Any]:
@@ -376,7 +375,7 @@ class Sequential:
 
     def _set_frozen(self, frozen: frozenset[int]) -> Sequential:
         """Make ``frozen`` the frozen modules, if the ones that train stay consecutive."""
-        if frozen == self._frozen:
+        if tuple(sorted(frozen)) == self._frozen:
             return self
         trains = [i for i, m in enumerate(self._modules) if m.n_params and i not in frozen]
         between = [i for i in frozen if self._modules[i].n_params and trains and trains[0] < i < trains[-1]]
@@ -386,7 +385,7 @@ class Sequential:
                 f"Sequential: {self._modules[i]!r} at index {i} would be frozen between modules that train "
                 f"({trains[0]} and {trains[-1]}): the optimiser steps one slice of the parameters, so the "
                 "modules with parameters that train must be consecutive")
-        self._frozen = frozen
+        self._frozen = tuple(sorted(frozen))
         self._replan()
         return self
 
@@ -813,7 +812,7 @@ class Sequential:
         self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]
         self._in_features, self._out_features = state["widths"]
         self._training = state.get("training", True)  # (pickled before there were modes)
-        self._frozen = frozenset(state.get("frozen", ()))  # (or before modules could be frozen)
+        self._frozen = tuple(state.get("frozen", ()))  # (or before modules could be frozen)
         empty = np.zeros(0, self.dtype)
         self._params = np.concatenate([empty, *(m.flat_params for m in self._modules)], dtype=self.dtype)
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)

@@ -106,7 +106,7 @@ class DivergenceError(FloatingPointError):
         self.epoch, self.batch, self.history = epoch, batch, history
 
 
-def frozen_now(model: Sequential, frozen: tuple[int, ...]) -> None:
+def _check_frozen(model: Sequential, frozen: tuple[int, ...]) -> None:
     """``RuntimeError`` unless ``model``'s frozen modules are still ``frozen``: a callback that
     freezes or unfreezes modules during ``fit`` changes what the optimiser steps."""
     if model.frozen != frozen:
@@ -155,7 +155,7 @@ class _Epoch:
     def unchanged(self) -> None:
         """``RuntimeError`` if modules were frozen or unfrozen since ``plan_steps`` (by a
         callback): the steps and the optimiser's state are for what trained before."""
-        frozen_now(self.model, self.frozen)
+        _check_frozen(self.model, self.frozen)
 
     def settings_changed(self) -> bool:
         """Whether a setting of the optimiser has changed since ``plan_steps``."""
@@ -671,7 +671,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
             model.set_side_state(good_side)  # (the running statistics as the iterate left them)
         if record.end_epoch(iteration - 1, value):
             raise StopIteration
-        frozen_now(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
+        _check_frozen(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
 
     result = optimizer.minimize(objective, params, epochs, each)
     if diverged or not (math.isfinite(result.fun) and all_finite(params)):

@@ -45,7 +45,7 @@ def data(seed=0, n=64):
 
 def blocks(model):
     """Each module's parameters, a copy."""
-    return [np.concatenate([m.flat_params]).copy() for m in model]
+    return [m.flat_params.copy() for m in model]
 
 
 def fitted(model, optimizer, epochs=5, **kwargs):
