@@ -176,9 +176,9 @@ class _DenseNetEstimator(BaseEstimator):
         return Sequential(*modules, dtype=self.dtype, seed=seed)
 
     def _optimizer(self) -> Optimizer:
-        """The solver for ``model_``: ``alpha`` decays its weights, not its biases (as the MLP's;
-        ``_fit`` divides it by the rows of a batch before training)."""
-        decay: dict[str, Any] = {"weight_decay": self.alpha, "decay_mask": self.model_.decay_mask()}
+        """The solver for ``model_``: its weight decay is for the weights, not the biases (as the
+        MLP's ``alpha``), and ``_fit`` sets it from ``alpha`` for each call's batches."""
+        decay: dict[str, Any] = {"weight_decay": 0.0, "decay_mask": self.model_.decay_mask()}
         if self.solver == "lbfgs":  # the MLP's tolerance and limit
             return LBFGS(tolerance_grad=self.tol, max_eval=int(self.max_fun), **decay)
         if self.solver == "sgd":  # Nesterov's correction is nothing without momentum, as in the MLP
@@ -393,9 +393,9 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     sample counting its weight; for L-BFGS every row), which the optimiser applies as its
     weight decay (``decay_mask=model.decay_mask()``): ``alpha`` divided by a batch's rows
     times the samples' mean weight, times what the loss here is to the MLP's (1 for the
-    classifier's cross-entropy, ``1/n_labels`` for multilabel). Ten epochs of SGD from the same start
-    end where the MLP's do (to 1e-10; the last batch of an epoch that is smaller than
-    the others is decayed as a full one, where the MLP decays it more).
+    classifier's cross-entropy, ``1/n_labels`` for multilabel). Ten epochs of SGD from
+    the same start end where the MLP's do (to 1e-10; the last batch of an epoch that is
+    smaller than the others is decayed as a full one, where the MLP decays it more).
     Training stops as the MLP's does: after ``max_iter`` epochs, or after more than
     ``n_iter_no_change`` epochs in a row that do not improve the training loss by
     ``tol``, or with ``early_stopping`` the accuracy on a held-out
