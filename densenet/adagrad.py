@@ -22,6 +22,8 @@ class Adagrad(Optimizer):
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
         decay_mask: None (every parameter decays) or a boolean vector, one entry a
             parameter, True where it decays (``model.decay_mask()``: the weights alone).
+        lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
+            entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
         initial_accumulator_value: where the sums of squares start, >= 0.
         eps: added to the denominator, > 0 (default 1e-10).
 
@@ -51,10 +53,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 decay_mask: ArrayLike | None = None) -> None:
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
         super().__init__(lr)
         self.lr_decay, self.weight_decay, self.eps, self.decay_mask = lr_decay, weight_decay, eps, decay_mask
-        self.initial_accumulator_value = initial_accumulator_value
+        self.initial_accumulator_value, self.lr_scale = initial_accumulator_value, lr_scale
         self._work: _Work | None = None
 
     def initial_state(self, name: str) -> float:
@@ -75,6 +77,7 @@ class Adagrad(Optimizer):
         np.sqrt(total, out=tmp)
         np.add(tmp, self.eps, out=tmp)
         np.divide(g, tmp, out=tmp)
+        self.scale_step(params, tmp)
         work.tmp_into_params(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -85,7 +88,7 @@ class Adagrad(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in (
             "lr_decay", "weight_decay", "initial_accumulator_value") if getattr(self, name))
-        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps}{self.mask_repr()})"
+        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps}{self.per_parameter_repr()})"
 
 
 class _Work:

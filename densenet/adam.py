@@ -26,6 +26,8 @@ class Adam(MomentOptimizer):
             (AMSGrad), so that no weight's step grows as its gradients shrink.
         decay_mask: None (every parameter decays) or a boolean vector, one entry a
             parameter, True where it decays (``model.decay_mask()``: the weights alone).
+        lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
+            entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
 
@@ -50,8 +52,8 @@ class Adam(MomentOptimizer):
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 decay_mask: ArrayLike | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, decay_mask)
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
         self.amsgrad = amsgrad
 
     @property
@@ -72,9 +74,10 @@ class Adam(MomentOptimizer):
         np.sqrt(v, out=tmp)
         np.add(tmp, self.eps * c, out=tmp)
         np.divide(work.m, tmp, out=tmp)
+        self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr * c / (1.0 - b1 ** t))
 
     def __repr__(self) -> str:
         amsgrad = ", amsgrad=True" if self.amsgrad else ""
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay}{amsgrad}{self.mask_repr()})")
+                f"weight_decay={self.weight_decay}{amsgrad}{self.per_parameter_repr()})")

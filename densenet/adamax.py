@@ -15,7 +15,7 @@ class Adamax(MomentOptimizer):
 
     Args:
         lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
-        betas, eps, weight_decay, decay_mask: as ``Adam`` (``eps`` is added to each gradient's
+        betas, eps, weight_decay, decay_mask, lr_scale: as ``Adam`` (``eps`` is added to each gradient's
             magnitude).
 
     Each step ``t = 1, 2, ...``, with ``g = grads + wd * params``::
@@ -39,8 +39,9 @@ class Adamax(MomentOptimizer):
     STATE = ("exp_avg", "exp_inf")
 
     def __init__(self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, decay_mask: ArrayLike | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, decay_mask)
+                 weight_decay: float = 0.0, *, decay_mask: ArrayLike | None = None,
+                 lr_scale: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads, second=False)  # (the second estimate: u, below)
@@ -51,8 +52,9 @@ class Adamax(MomentOptimizer):
         np.multiply(u, b2, out=u)
         np.maximum(u, tmp, out=u)
         np.divide(m, u, out=tmp)
+        self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 
     def __repr__(self) -> str:
         return (f"Adamax(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
-                f"{self.mask_repr()})")
+                f"{self.per_parameter_repr()})")

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from scipy.optimize import OptimizeResult
 
 
+def _no_scale(value: object, owner: str, name: str) -> None:
+    """Refuse an ``lr_scale`` (a ``setting`` check): L-BFGS has no learning rate to scale."""
+    if value is not None:
+        raise TypeError(f"{owner}: {name} must be None: its line searches choose each step's length, "
+                        "there is no learning rate to scale (freeze modules to leave them as they are)")
+
+
 class LBFGS(Optimizer):
     r"""L-BFGS over the model's flat parameter vector: ``scipy.optimize.minimize``
     with ``method="L-BFGS-B"`` and ``jac=True``, each evaluation a full-batch
@@ -59,6 +66,9 @@ class LBFGS(Optimizer):
     tolerance_change = setting("tolerance_change", hyperparameter)
     max_eval = setting("max_eval", lambda value, owner, name: (
         None if value is None else positive_int(value, f"{owner} {name}", "None or an integer >= 1")))
+
+    # a line search picks each step's length: there is no learning rate to share out
+    lr_scale = setting("lr_scale", _no_scale)
 
     def __init__(self, history_size: int = 10, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-12, max_eval: int | None = None,
@@ -105,4 +115,4 @@ class LBFGS(Optimizer):
 
     def __repr__(self) -> str:
         decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
-        return f"LBFGS(history_size={self.history_size}{decay}{self.mask_repr()})"
+        return f"LBFGS(history_size={self.history_size}{decay}{self.per_parameter_repr()})"

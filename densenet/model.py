@@ -18,7 +18,14 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import init as _init
 from . import io
-from ._validation import as_bounded_matrix, as_sparse_rows, is_sparse, positive_int, sample_weights
+from ._validation import (
+    as_bounded_matrix,
+    as_sparse_rows,
+    hyperparameter,
+    is_sparse,
+    positive_int,
+    sample_weights,
+)
 from .backend import blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
@@ -422,6 +429,42 @@ class Sequential:
                 views[name][...] = True
             start += module.n_params
         return mask[slice(*self._span)].copy() if self._frozen else mask
+
+    def lr_scales(self, scale: float, *layers: int | slice, default: float = 1.0) -> NDArray[np.float64]:
+        """A float64 vector, one entry a parameter the optimiser steps (laid out like
+        ``trainable_params``), ``scale`` at the parameters of the modules at ``layers``
+        (indices or slices, at least one) and ``default`` at the others. Give it to an
+        optimiser as ``lr_scale``: those modules then train at ``scale`` times its learning
+        rate (PyTorch's parameter groups with an ``lr`` of their own), and a schedule that
+        sets ``lr`` keeps the ratio. Vectors of several calls multiply (``*``) into one with
+        a scale per module. A new array each call.
+
+        ``ValueError`` for a scale that is not finite and >= 0, an index out of range, or a
+        frozen module (its parameters are not stepped).
+
+        >>> import densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
+        >>> model.lr_scales(0.1, 0)
+        array([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 1. , 1. , 1. ])
+        >>> dn.Adam(1e-3, lr_scale=model.lr_scales(0.1, 0))
+        Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, lr_scale=<0.1 to 1>)
+        """
+        if not layers:  # (``lr_scales(s, *chosen)`` of an empty list must not scale everything)
+            raise TypeError("lr_scales: name the modules to scale (indices or slices; slice(None) for all)")
+        scale, default = (hyperparameter(value, "Sequential.lr_scales", name)
+                          for name, value in (("scale", scale), ("default", default)))
+        chosen = self._chosen("lr_scales", layers)
+        frozen = sorted(i for i in chosen.intersection(self._frozen) if self._modules[i].n_params)
+        if frozen:
+            raise ValueError(f"lr_scales: module {frozen[0]} ({self._modules[frozen[0]]!r}) is frozen: the "
+                             "optimiser does not step its parameters")
+        vector = np.full(self.params.size, default)
+        start = 0
+        for i, module in enumerate(self._modules):
+            if i in chosen:
+                vector[start:start + module.n_params] = scale
+            start += module.n_params
+        return vector[slice(*self._span)].copy() if self._frozen else vector
 
     def summary(self) -> str:
         """A table of the layers, their output shapes and parameter counts.

@@ -114,9 +114,10 @@ class MomentOptimizer(Optimizer):
     eps = setting("eps", partial(hyperparameter, low_open=True))
 
     def __init__(self, lr: float, betas: tuple[float, float], eps: float, weight_decay: float,
-                 decay_mask: ArrayLike | None = None) -> None:
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
         super().__init__(lr)
         self.betas, self.eps, self.weight_decay, self.decay_mask = betas, eps, weight_decay, decay_mask
+        self.lr_scale = lr_scale
         self._work: Moments | None = None
 
     def moments(self, params: NDArray[Any], grads: NDArray[Any], second: bool = True) -> Moments:

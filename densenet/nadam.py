@@ -19,7 +19,7 @@ class NAdam(MomentOptimizer):
 
     Args:
         lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
-        betas, eps, weight_decay, decay_mask: as ``Adam``.
+        betas, eps, weight_decay, decay_mask, lr_scale: as ``Adam``.
         momentum_decay: ``psi`` >= 0 (default 4e-3): how fast the momentum's weight
             ``mu_t`` rises to ``b1`` from ``b1 / 2``.
         decoupled_weight_decay: shrink the parameters by ``1 - lr wd`` each step (as
@@ -53,8 +53,9 @@ class NAdam(MomentOptimizer):
 
     def __init__(self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, decay_mask: ArrayLike | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, decay_mask)
+                 decoupled_weight_decay: bool = False, *, decay_mask: ArrayLike | None = None,
+                 lr_scale: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
         self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
         self.mu_product = 1.0
         # g / d, its axpy into params, and the work vectors it was made beside
@@ -81,6 +82,8 @@ class NAdam(MomentOptimizer):
         np.add(tmp, self.eps * c, out=tmp)
         np.divide(g, tmp, out=share)
         np.divide(m, tmp, out=tmp)
+        self.scale_step(params, share)
+        self.scale_step(params, tmp)
         share_into_params(-lr * c * (1.0 - mu) / (1.0 - product))
         work.tmp_to_params(-lr * c * mu_next / (1.0 - product * mu_next))
         self.mu_product = product
@@ -93,4 +96,4 @@ class NAdam(MomentOptimizer):
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
         return (f"NAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}, "
-                f"momentum_decay={self.momentum_decay}{extra}{self.mask_repr()})")
+                f"momentum_decay={self.momentum_decay}{extra}{self.per_parameter_repr()})")

@@ -30,6 +30,11 @@ Every optimiser here has a weight decay ``weight_decay`` (0: none) and a ``decay
 the parameter decays, as ``Sequential.decay_mask()`` makes for the weight matrices
 alone); a step applies them through ``add_decay`` (the L2 penalty's gradient joins the
 gradient) or ``shrink`` (decoupled: the parameters shrink), which the base class gives.
+Every optimiser that steps has an ``lr_scale`` too (None: every parameter steps at ``lr``;
+else a vector of numbers >= 0, one entry a parameter, its share of ``lr``, as
+``Sequential.lr_scales`` makes per module): a step multiplies its update by it
+(``scale_step``) and ``shrink`` shrinks each parameter at its own rate, so that each
+parameter moves as under PyTorch's parameter groups with ``lr = lr * scale``.
 
 An optimiser with state keeps it for one model's parameters: the array it
 first steps (or the first one after ``load_state_dict`` or unpickling) is its
@@ -50,11 +55,6 @@ from ._validation import hyperparameter, learning_rate
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
 
-#: the parameters, the settings version, each parameter's weight decay, ``shrink``'s
-#: factors (made by its first call) and the learning rate they are for
-_Decays = tuple[NDArray[Any], int, NDArray[Any], NDArray[Any] | None, float | None]
-
-
 def boolean_vector(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
     """``value`` as a read-only copy of a 1-D boolean array, or None (a ``setting`` check);
     its size is checked against the parameters at the first step (``Optimizer.decays``)."""
@@ -66,6 +66,71 @@ def boolean_vector(value: object, owner: str, name: str) -> NDArray[np.bool_] | 
                         f"(model.decay_mask()), got a {mask.dtype.name} array of shape {mask.shape}")
     mask.flags.writeable = False
     return mask
+
+
+def scale_vector(value: object, owner: str, name: str) -> NDArray[np.float64] | None:
+    """``value`` as a read-only float64 copy of a 1-D array of numbers, each finite and >= 0,
+    or None (a ``setting`` check); its size is checked against the parameters at the first
+    step (``Optimizer.prepare``)."""
+    if value is None:
+        return None
+    vector = np.array(value, copy=True)
+    if vector.dtype.kind not in "iuf" or vector.ndim != 1:
+        hint = " (a boolean array: decay_mask takes those)" if vector.dtype.kind == "b" else ""
+        raise TypeError(f"{owner}: {name} must be None or a 1-D array of numbers, one entry a parameter "
+                        f"(model.lr_scales(...)), got a {vector.dtype.name} array of shape "
+                        f"{vector.shape}{hint}")
+    vector = vector.astype(np.float64)
+    bad = np.flatnonzero(~(np.isfinite(vector) & (vector >= 0)))
+    if bad.size:
+        raise ValueError(f"{owner}: {name} must be finite and >= 0 everywhere, got {vector[bad[0]]} at "
+                         f"index {bad[0]} ({bad.size} such entries)")
+    vector.flags.writeable = False
+    return vector
+
+
+class _PerParameter:
+    """An optimiser's vectors for one parameter array under one ``settings_version``:
+    ``decays``, each parameter's weight decay in the parameters' dtype (None without a
+    ``decay_mask``); ``scale``, ``lr_scale`` in the parameters' dtype (None without one);
+    ``shrinkage``, each parameter's ``scale * wd`` in float64 (None without a mask or a
+    scale); and ``shrink``'s ``factors`` for the rate ``rate`` (made by its first call)."""
+
+    def __init__(self, optimizer: Optimizer, params: NDArray[Any]) -> None:
+        mask, wd, scale = optimizer.decay_mask, optimizer.weight_decay, optimizer.lr_scale
+        self.params, self.version = params, optimizer.settings_version
+        self.decays: NDArray[Any] | None = None
+        if mask is not None and wd:
+            self.decays = np.zeros_like(params)
+            self.decays[mask] = wd
+        self.scale = None if scale is None else scale.astype(params.dtype)
+        self.shrinkage: NDArray[np.float64] | None = None
+        if (mask is not None or scale is not None) and wd:
+            self.shrinkage = np.full(params.shape, wd) if mask is None else np.where(mask, wd, 0.0)
+            if scale is not None:
+                np.multiply(self.shrinkage, scale, out=self.shrinkage)
+        self.factors: NDArray[Any] | None = None
+        self.work: NDArray[np.float64] | None = None
+        self.rate: float | None = None
+
+    def made_for(self, optimizer: Optimizer, params: NDArray[Any]) -> bool:
+        return params is self.params and optimizer.settings_version == self.version
+
+    def shrink_factors(self, lr: float) -> NDArray[Any]:
+        """``1 - lr * scale * wd`` for each parameter, in the parameters' dtype (computed in
+        float64, as PyTorch computes a group's factor), made again only when ``lr`` changes."""
+        assert self.shrinkage is not None
+        if self.factors is None:
+            self.factors = np.empty_like(self.params)
+            self.work = self.factors if self.factors.dtype == np.float64 else np.empty(self.params.shape)
+        if self.rate != lr:
+            assert self.work is not None
+            np.multiply(self.shrinkage, lr, out=self.work)
+            np.subtract(1.0, self.work, out=self.work)
+            if self.work is not self.factors:
+                np.copyto(self.factors, self.work)
+            self.rate = lr
+        return self.factors
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
@@ -120,12 +185,13 @@ class Optimizer:
     #: the names of the vectors ``_state`` holds for ``_model`` (``STATE`` when it was made)
     _names: tuple[str, ...] = ()
 
-    #: ``decays``' vectors for the parameters last stepped: ``(params, settings_version,
-    #: each parameter's wd, shrink's factors, the lr they are for)``; not pickled
-    _decays: _Decays | None = None
+    #: the per-parameter vectors (weight decays, learning-rate scales) for the parameters
+    #: last stepped and the settings then; not pickled
+    _per: _PerParameter | None = None
 
     weight_decay = setting("weight_decay", hyperparameter, default=0.0)
     decay_mask = setting("decay_mask", boolean_vector)
+    lr_scale = setting("lr_scale", scale_vector)
 
     def __init__(self, lr: float) -> None:
         self.lr = lr
@@ -175,12 +241,12 @@ class Optimizer:
 
     def prepare(self, params: NDArray[Any]) -> None:
         """Get ready to step ``params``: ``fit`` calls this before training, so that an
-        optimiser that cannot (its state is another model's, its ``decay_mask`` another
-        size) fails before any change."""
+        optimiser that cannot (its state is another model's, its ``decay_mask`` or
+        ``lr_scale`` another size) fails before any change."""
         self.state(params)
-        self.check_mask(params)
+        self.check_sizes(params)
 
-    # -- weight decay ---------------------------------------------------------------
+    # -- per-parameter settings: weight decay, learning-rate scale ---------------------
 
     def decays(self, params: NDArray[Any]) -> float | NDArray[Any]:
         """Each parameter's weight decay for a step of ``params``: ``weight_decay`` itself
@@ -189,7 +255,9 @@ class Optimizer:
         ``ValueError`` if the mask is not one entry a parameter."""
         if self.decay_mask is None or not self.weight_decay:
             return self.weight_decay
-        return self._masked(params)[2]
+        decays = self._per_parameter(params).decays
+        assert decays is not None
+        return decays
 
     def add_decay(self, params: NDArray[Any], grads: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = grads + wd params``, each parameter with its own ``wd`` (``decays``): the
@@ -199,40 +267,55 @@ class Optimizer:
         np.add(out, grads, out=out)
 
     def shrink(self, params: NDArray[Any], lr: float) -> None:
-        """``params *= 1 - lr wd``, each parameter with its own ``wd`` (``decays``): the
-        decoupled weight decay (AdamW's). A parameter the mask spares is left as it is."""
-        if self.decay_mask is None or not self.weight_decay:
+        """``params *= 1 - lr scale wd``, each parameter with its own ``wd`` (``decays``) and
+        ``scale`` (``lr_scale``; 1 without one): the decoupled weight decay (AdamW's). A
+        parameter the mask spares is left as it is."""
+        if not self.weight_decay:
+            return
+        if self.decay_mask is None and self.lr_scale is None:
             np.multiply(params, 1.0 - lr * self.weight_decay, out=params)
             return
-        model, version, vector, factors, rate = self._masked(params)
-        if factors is None or rate != lr:  # (the factors stay 1 where the mask is False)
-            factors = np.ones_like(params) if factors is None else factors
-            np.copyto(factors, 1.0 - lr * self.weight_decay, where=self.decay_mask)
-            self._decays = (model, version, vector, factors, lr)
-        np.multiply(params, factors, out=params)
+        np.multiply(params, self._per_parameter(params).shrink_factors(lr), out=params)
 
-    def mask_repr(self) -> str:
-        """``", decay_mask=<k of n>"`` (how many parameters decay, of how many) for a repr,
-        or ``""`` without a mask."""
-        mask = self.decay_mask
-        return "" if mask is None else f", decay_mask=<{int(mask.sum())} of {mask.size}>"
+    def scale_step(self, params: NDArray[Any], update: NDArray[Any],
+                   out: NDArray[Any] | None = None) -> NDArray[Any]:
+        """``update * lr_scale`` (each parameter's share of the learning rate) into ``out``
+        (``update`` itself by default), for a step of ``params``; returns the vector to step
+        by: ``update``, unchanged, without an ``lr_scale``."""
+        if self.lr_scale is None:
+            return update
+        target, scale = update if out is None else out, self._per_parameter(params).scale
+        assert scale is not None
+        np.multiply(update, scale, out=target)
+        return target
 
-    def check_mask(self, params: NDArray[Any]) -> None:
-        """``ValueError`` if there is a ``decay_mask`` and it is not one entry a parameter."""
-        mask = self.decay_mask
-        if mask is not None and mask.shape != params.shape:
-            raise ValueError(f"{type(self).__name__}: decay_mask has {mask.size} entries, but the model "
-                             f"trains {params.size} parameters (model.decay_mask() makes one for a model, "
-                             "after any freeze)")
+    def per_parameter_repr(self) -> str:
+        """``", decay_mask=<k of n>"`` (how many parameters decay, of how many) and
+        ``", lr_scale=<lo to hi>"`` (the smallest and largest scale) for a repr; ``""``
+        without either."""
+        mask, scale, text = self.decay_mask, self.lr_scale, ""
+        if mask is not None:
+            text += f", decay_mask=<{int(mask.sum())} of {mask.size}>"
+        if scale is not None:
+            text += f", lr_scale=<{scale.min():g} to {scale.max():g}>" if scale.size else ", lr_scale=<>"
+        return text
 
-    def _masked(self, params: NDArray[Any]) -> _Decays:
-        """``_decays`` for ``params`` and the current settings (made anew if it is not)."""
-        kept = self._decays
-        if kept is None or kept[0] is not params or kept[1] != self.settings_version:
-            self.check_mask(params)
-            vector = np.zeros_like(params)
-            vector[self.decay_mask] = self.weight_decay
-            kept = self._decays = (params, self.settings_version, vector, None, None)
+    def check_sizes(self, params: NDArray[Any]) -> None:
+        """``ValueError`` if a ``decay_mask`` or an ``lr_scale`` is not one entry a parameter."""
+        for name, maker in (("decay_mask", "decay_mask()"), ("lr_scale", "lr_scales(...)")):
+            vector = getattr(self, name)
+            if vector is not None and vector.shape != params.shape:
+                raise ValueError(f"{type(self).__name__}: {name} has {vector.size} entries, but the model "
+                                 f"trains {params.size} parameters (model.{maker} makes one for a model, "
+                                 "after any freeze)")
+
+    def _per_parameter(self, params: NDArray[Any]) -> _PerParameter:
+        """The per-parameter vectors for ``params`` and the current settings (made anew if
+        they are not)."""
+        kept = self._per
+        if kept is None or not kept.made_for(self, params):
+            self.check_sizes(params)
+            kept = self._per = _PerParameter(self, params)
         return kept
 
     # -- state ----------------------------------------------------------------------
@@ -329,7 +412,7 @@ class Optimizer:
         state = self.__dict__.copy()
         state["_model"] = None  # the state follows the optimiser to its next model
         state.pop("_spare", None)  # a copy of the state, for fit's next epoch only
-        state.pop("_decays", None)  # (made for the model's arrays)
+        state.pop("_per", None)  # (made for the model's arrays)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -339,6 +422,10 @@ class Optimizer:
             # one attribute at a time: updating __dict__ itself would leave every attribute
             # read of this object slower (about 25 ns each on CPython 3.11), steps included
             object.__setattr__(self, key, value)
+        for name in ("decay_mask", "lr_scale"):  # (a copied array is writeable again)
+            vector = getattr(self, name, None)
+            if vector is not None:
+                vector.flags.writeable = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"

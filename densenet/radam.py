@@ -17,7 +17,7 @@ class RAdam(MomentOptimizer):
     r"""Rectified Adam, with PyTorch's update rule.
 
     Args:
-        lr, betas, eps, weight_decay, decay_mask: as ``Adam``.
+        lr, betas, eps, weight_decay, decay_mask, lr_scale: as ``Adam``.
         decoupled_weight_decay: shrink the parameters by ``1 - lr wd`` each step (as
             ``AdamW``) rather than adding ``wd params`` to the gradient.
 
@@ -48,8 +48,8 @@ class RAdam(MomentOptimizer):
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 decay_mask: ArrayLike | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, decay_mask)
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
         self.decoupled_weight_decay = decoupled_weight_decay
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
@@ -62,6 +62,7 @@ class RAdam(MomentOptimizer):
         tmp = work.tmp
         if rho_t <= 5.0:
             np.copyto(tmp, m)
+            self.scale_step(params, tmp)
             work.tmp_to_params(-lr / (1.0 - b1 ** t))
             return
         rectified = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho / ((rho - 4.0) * (rho - 2.0) * rho_t))
@@ -69,9 +70,10 @@ class RAdam(MomentOptimizer):
         np.sqrt(v, out=tmp)
         np.add(tmp, self.eps, out=tmp)
         np.divide(m, tmp, out=tmp)
+        self.scale_step(params, tmp)
         work.tmp_to_params(-lr * rectified * c / (1.0 - b1 ** t))
 
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
         return (f"RAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay}{extra}{self.mask_repr()})")
+                f"weight_decay={self.weight_decay}{extra}{self.per_parameter_repr()})")

@@ -23,6 +23,8 @@ class RMSprop(Optimizer):
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
         decay_mask: None (every parameter decays) or a boolean vector, one entry a
             parameter, True where it decays (``model.decay_mask()``: the weights alone).
+        lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
+            entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
         momentum: the momentum factor ``mu``, >= 0 (default 0).
         centered: divide by the running standard deviation of the gradient (its
             root mean square less its running mean) rather than its root mean square.
@@ -54,10 +56,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *,
-                 decay_mask: ArrayLike | None = None) -> None:
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
         super().__init__(lr)
         self.alpha, self.eps, self.weight_decay, self.decay_mask = alpha, eps, weight_decay, decay_mask
-        self.momentum, self.centered = momentum, centered
+        self.momentum, self.centered, self.lr_scale = momentum, centered, lr_scale
         self._work: _Work | None = None
 
     @property
@@ -92,9 +94,13 @@ class RMSprop(Optimizer):
             buffer = state["momentum_buffer"]
             np.multiply(buffer, self.momentum, out=buffer)
             np.add(buffer, tmp, out=buffer)
-            work.buffer_into_params(-self._lr)
+            if self.lr_scale is None:
+                work.buffer_into_params(-self._lr)
+                return
+            self.scale_step(params, buffer, out=tmp)  # (the buffer is state: scaled into tmp)
         else:
-            work.tmp_into_params(-self._lr)
+            self.scale_step(params, tmp)
+        work.tmp_into_params(-self._lr)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -104,7 +110,7 @@ class RMSprop(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("weight_decay", "momentum", "centered")
                         if getattr(self, name))
-        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra}{self.mask_repr()})"
+        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra}{self.per_parameter_repr()})"
 
 
 class _Work:

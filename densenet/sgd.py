@@ -30,6 +30,8 @@ class SGD(Optimizer):
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
         decay_mask: None (every parameter decays) or a boolean vector, one entry a
             parameter, True where it decays (``model.decay_mask()``: the weights alone).
+        lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
+            entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
         fold: without weight decay and Nesterov, let ``fit`` fold the update into
             the gradient products of a large model (below); False keeps
             ``model.grads`` written at every step, for code that reads it.
@@ -64,10 +66,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, fold: bool = True, *,
-                 decay_mask: ArrayLike | None = None) -> None:
+                 decay_mask: ArrayLike | None = None, lr_scale: ArrayLike | None = None) -> None:
         super().__init__(lr)
         self.momentum, self.weight_decay, self.nesterov, self.fold = momentum, weight_decay, nesterov, fold
-        self.decay_mask = decay_mask
+        self.decay_mask, self.lr_scale = decay_mask, lr_scale
         _check_nesterov(self.momentum, self.nesterov)
         self._forget()
 
@@ -101,6 +103,8 @@ class SGD(Optimizer):
                 direction = self._ahead
                 np.multiply(buffer, momentum, out=direction)
                 np.add(g, direction, out=direction)
+        if self._scaled is not None:  # each parameter's share of lr, into a vector of its own
+            direction = self.scale_step(params, direction, out=self._scaled)
         self.steps += 1
         self._update(params, direction)
 
@@ -114,6 +118,7 @@ class SGD(Optimizer):
             self._spares, self._axpy = {}, None  # (made for other arrays)
         self._g = self._work_vector("g", params) if weight_decay else grads  # grads + wd params
         self._ahead = self._work_vector("ahead", params) if nesterov else self._g  # g + mu b
+        self._scaled = None if self.lr_scale is None else self._work_vector("scaled", params)
         self._pair = (params, grads, self.settings_version, settings)
         return self._pair
 
@@ -126,10 +131,11 @@ class SGD(Optimizer):
 
     @property
     def plain_descent(self) -> bool:
-        return self.fold and not (self.momentum or self.weight_decay)
+        return self.fold and not (self.momentum or self.weight_decay) and self.lr_scale is None
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
-        if not self.fold or not self.momentum or self.nesterov or self.weight_decay:
+        scaled = self.lr_scale is not None
+        if not self.fold or not self.momentum or self.nesterov or self.weight_decay or scaled:
             return None
         return self.momentum, self.state(params)["momentum_buffer"]
 
@@ -142,7 +148,8 @@ class SGD(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for name in ("_pair", "_axpy", "_g", "_ahead", "_spares"):  # tied to the arrays last stepped
+        # tied to the arrays last stepped
+        for name in ("_pair", "_axpy", "_g", "_ahead", "_scaled", "_spares"):
             state.pop(name, None)
         return state
 
@@ -153,4 +160,4 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("momentum", "nesterov", "weight_decay")
                         if getattr(self, name))
-        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'}{self.mask_repr()})"
+        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'}{self.per_parameter_repr()})"

@@ -43,12 +43,15 @@ def data(seed=0):
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "RAdam", "NAdam", "Adamax"])
 def test_the_defaults_are_pytorch_s(name):
-    """Every argument is one of PyTorch's, with its default, but ``decay_mask`` (which
-    PyTorch's parameter groups do: test_torch.py checks that they agree)."""
+    """Every argument is one of PyTorch's, with its default, but ``decay_mask`` and
+    ``lr_scale`` (which PyTorch's parameter groups do: test_torch.py and test_lr_scale.py
+    check that they agree)."""
     torch = pytest.importorskip("torch")
     ours, theirs = (inspect.signature(getattr(module, name)).parameters for module in (dn, torch.optim))
-    assert ours["decay_mask"].default is None and ours["decay_mask"].kind is inspect.Parameter.KEYWORD_ONLY
-    ours = {p: v for p, v in ours.items() if p != "decay_mask"}
+    groups = ("decay_mask", "lr_scale")
+    for group in groups:
+        assert ours[group].default is None and ours[group].kind is inspect.Parameter.KEYWORD_ONLY
+    ours = {p: v for p, v in ours.items() if p not in groups}
     assert set(ours) <= set(theirs)
     assert {p: ours[p].default for p in ours} == {p: theirs[p].default for p in ours}
 

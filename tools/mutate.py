@@ -164,15 +164,15 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:184:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:619:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:662:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:570:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:613:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "model.py:621:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:664:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:692:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:735:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:613:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -183,7 +183,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:234:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:165:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:172:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:610:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
@@ -211,15 +211,15 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:270:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:38:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:45:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:42:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:49:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:42:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:49:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:45:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:52:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:48:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:55:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "callbacks.py:187:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
                                          "on_train_begin before anything reads it",
@@ -261,9 +261,9 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:291:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:84:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:149:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:109:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:174:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
