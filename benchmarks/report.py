@@ -390,6 +390,30 @@ def freeze(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...]
     rep.table(["dtype", "frozen", "step / every layer trained", "densenet / PyTorch"], rows)
 
 
+def lr_scale(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...] = workloads.BIG) -> None:
+    rep.add(f"## Per-parameter learning rates: a step with an lr_scale ({'-'.join(map(str, sizes))} ReLU, "
+            f"batch {batch_size})", "",
+            f"One training step with the first two Dense layers at {workloads.BODY_SCALE} of the learning "
+            "rate (`lr_scale=model.lr_scales(...)`; `workloads.lr_scale_step`) over the same step without "
+            "one, and over PyTorch's step with a parameter group per layer (same thread count).", "")
+    torch = torch_on_blas_threads()
+    rows, data = [], {}
+    for dtype in (np.float32, np.float64):
+        dtype_name = np.dtype(dtype).name
+        for name in workloads.LR_SCALE_OPTIMIZERS:
+            scaled = workloads.lr_scale_step(name, True, dtype, batch_size, sizes)
+            plain = workloads.lr_scale_step(name, False, dtype, batch_size, sizes)
+            entry = {"none": compare(scaled, plain, reps, block=5, pause=PAUSE)}
+            if torch is not None:
+                theirs = workloads.torch_lr_scale_step(name, dtype, batch_size, sizes)
+                entry["torch"] = compare(scaled, theirs, reps, block=5, pause=PAUSE)
+            data[f"{name}_{dtype_name}"] = entry
+            rows.append([dtype_name, name, fmt(entry["none"]),
+                         fmt(entry["torch"]) if "torch" in entry else "torch not installed"])
+    rep.data["lr_scale"] = data
+    rep.table(["dtype", "optimiser", "scaled step / unscaled", "densenet / PyTorch's groups"], rows)
+
+
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
@@ -579,6 +603,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics(rep, reps, args.smoke)
     freeze(rep, 1 if args.smoke else reps, batch_size=8 if args.smoke else 256,
            sizes=small if args.smoke else workloads.BIG)
+    lr_scale(rep, 1 if args.smoke else reps, batch_size=8 if args.smoke else 256,
+             sizes=small if args.smoke else workloads.BIG)
     load(rep, 1 if args.smoke else 5, busy_seconds=60 if args.smoke else 600, steps=1 if args.smoke else None)
     lbfgs_vs_sgd(rep, 0.1 if args.smoke else 1.0)
     memory(rep)

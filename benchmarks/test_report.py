@@ -48,6 +48,9 @@ def test_report_smoke_run(tmp_path, capsys):
     assert set(data["freeze"]) == {f"{side}_{dtype}" for side in report.workloads.FREEZE_SIDES
                                    for dtype in ("float32", "float64")}
     assert all(entry["none"]["median"] > 0 for key, entry in data["freeze"].items() if key[:4] != "none")
+    assert set(data["lr_scale"]) == {f"{name}_{dtype}" for name in report.workloads.LR_SCALE_OPTIMIZERS
+                                     for dtype in ("float32", "float64")}
+    assert all(entry["none"]["median"] > 0 for entry in data["lr_scale"].values())
     for problem in data["lbfgs_vs_sgd"].values():
         assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):

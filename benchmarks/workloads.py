@@ -389,6 +389,57 @@ def torch_freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256
     return torch_train_step(net, opt, torch.nn.CrossEntropyLoss(), X, y)
 
 
+# -- per-parameter learning rates: what a scale costs ---------------------------------------
+
+#: The lr-scale group's optimisers: densenet's and PyTorch's, each made from ``(params or
+#: groups, lr_scale)``; ``lr_scale_step`` scales the first two Dense layers by ``BODY_SCALE``.
+LR_SCALE_OPTIMIZERS: dict[str, tuple[float, dict[str, Any]]] = {
+    "sgd": (1e-3, {}), "momentum": (1e-3, {"momentum": 0.9}), "adam": (1e-4, {}), "adamw": (1e-4, {}),
+}
+BODY_SCALE = 0.1
+
+
+def lr_scale_step(name: str, scaled: bool, dtype: type = np.float32, batch_size: int = 256,
+                  sizes: tuple[int, ...] = BIG, model: dn.Sequential | None = None) -> Work:
+    """One step of ``model`` (default ``relu_mlp(sizes)``) on softmax cross-entropy, as
+    ``fit`` runs it, by the optimiser ``LR_SCALE_OPTIMIZERS[name]``, with the first two Dense
+    layers (modules 0 and 2) at ``BODY_SCALE`` of its rate if ``scaled`` (``lr_scale``); it
+    returns the loss."""
+    from densenet.plan import TrainStep
+
+    model = relu_mlp(sizes, dtype) if model is None else model
+    lr, settings = LR_SCALE_OPTIMIZERS[name]
+    kind = "SGD" if name in ("sgd", "momentum") else {"adam": "Adam", "adamw": "AdamW"}[name]
+    scale = model.lr_scales(BODY_SCALE, 0, 2) if scaled else None
+    optimizer = getattr(dn, kind)(lr, **settings, lr_scale=scale)
+    loss = dn.CrossEntropyLoss()
+    X, _ = regression_data(batch_size, sizes, dtype)
+    X, y = model.check_data(X, np.random.default_rng(2).integers(0, sizes[-1], batch_size), loss)
+    step = TrainStep(model, loss, optimizer, batch_size, y)
+    step.X[...], step.y[...] = X, y
+    return step
+
+
+def torch_lr_scale_step(name: str, dtype: type = np.float32, batch_size: int = 256,
+                        sizes: tuple[int, ...] = BIG) -> Work:
+    """The scaled step in PyTorch (CPU): a parameter group per Dense layer, the first two
+    with ``lr * BODY_SCALE``; it returns the loss tensor."""
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers += [torch.nn.Linear(n_in, n_out)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
+    net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
+    lr, settings = LR_SCALE_OPTIMIZERS[name]
+    kind = "SGD" if name in ("sgd", "momentum") else {"adam": "Adam", "adamw": "AdamW"}[name]
+    groups = [{"params": list(layer.parameters()), "lr": lr * (BODY_SCALE if i in (0, 2) else 1.0)}
+              for i, layer in enumerate(net) if isinstance(layer, torch.nn.Linear)]
+    opt = getattr(torch.optim, kind)(groups, lr=lr, **settings)
+    X = torch.from_numpy(regression_data(batch_size, sizes, dtype)[0])
+    y = torch.from_numpy(np.random.default_rng(2).integers(0, sizes[-1], batch_size))
+    return torch_train_step(net, opt, torch.nn.CrossEntropyLoss(), X, y)
+
+
 # -- L-BFGS vs SGD in the same wall time ------------------------------------------------
 
 LbfgsRun = Callable[[], tuple[float, float]]

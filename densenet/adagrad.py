@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
 from .backend import scaled_add
-from .optimizer import Optimizer, setting
+from .optimizer import Optimizer, scale_vector, setting
 
 
 class Adagrad(Optimizer):
@@ -50,6 +50,7 @@ class Adagrad(Optimizer):
     lr_decay = setting("lr_decay", hyperparameter)
     initial_accumulator_value = setting("initial_accumulator_value", hyperparameter)
     eps = setting("eps", partial(hyperparameter, low_open=True))
+    lr_scale = setting("lr_scale", scale_vector)
 
     def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
 from .backend import Chunks, axpy_chunks
-from .optimizer import Optimizer, setting
+from .optimizer import Optimizer, scale_vector, setting
 
 
 def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
@@ -111,6 +111,7 @@ class MomentOptimizer(Optimizer):
     decoupled_weight_decay = False
 
     betas = setting("betas", beta_pair)
+    lr_scale = setting("lr_scale", scale_vector)
     eps = setting("eps", partial(hyperparameter, low_open=True))
 
     def __init__(self, lr: float, betas: tuple[float, float], eps: float, weight_decay: float,

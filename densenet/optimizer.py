@@ -30,11 +30,13 @@ Every optimiser here has a weight decay ``weight_decay`` (0: none) and a ``decay
 the parameter decays, as ``Sequential.decay_mask()`` makes for the weight matrices
 alone); a step applies them through ``add_decay`` (the L2 penalty's gradient joins the
 gradient) or ``shrink`` (decoupled: the parameters shrink), which the base class gives.
-Every optimiser that steps has an ``lr_scale`` too (None: every parameter steps at ``lr``;
-else a vector of numbers >= 0, one entry a parameter, its share of ``lr``, as
+Every optimiser here that steps has an ``lr_scale`` too (None: every parameter steps at
+``lr``; else a vector of numbers >= 0, one entry a parameter, its share of ``lr``, as
 ``Sequential.lr_scales`` makes per module): a step multiplies its update by it
 (``scale_step``) and ``shrink`` shrinks each parameter at its own rate, so that each
-parameter moves as under PyTorch's parameter groups with ``lr = lr * scale``.
+parameter moves as under PyTorch's parameter groups with ``lr = lr * scale``. The base
+class refuses one (a step that did not apply it would ignore it): an optimiser that does
+declares ``lr_scale = setting("lr_scale", scale_vector)``.
 
 An optimiser with state keeps it for one model's parameters: the array it
 first steps (or the first one after ``load_state_dict`` or unpickling) is its
@@ -87,6 +89,15 @@ def scale_vector(value: object, owner: str, name: str) -> NDArray[np.float64] | 
                          f"index {bad[0]} ({bad.size} such entries)")
     vector.flags.writeable = False
     return vector
+
+
+def no_scale(value: object, owner: str, name: str) -> None:
+    """Refuse an ``lr_scale`` (the base class's ``setting`` check): a step that does not
+    scale its update (``Optimizer.scale_step``) would ignore it."""
+    if value is not None:
+        raise TypeError(f"{owner} does not apply an {name}: its step would ignore it (an optimiser whose "
+                        "step scales its update by scale_step declares lr_scale = setting('lr_scale', "
+                        "scale_vector))")
 
 
 class _PerParameter:
@@ -191,7 +202,8 @@ class Optimizer:
 
     weight_decay = setting("weight_decay", hyperparameter, default=0.0)
     decay_mask = setting("decay_mask", boolean_vector)
-    lr_scale = setting("lr_scale", scale_vector)
+    # an optimiser whose step applies one says so (``setting("lr_scale", scale_vector)``)
+    lr_scale = setting("lr_scale", no_scale)
 
     def __init__(self, lr: float) -> None:
         self.lr = lr

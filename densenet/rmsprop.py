@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
 from .backend import scaled_add
-from .optimizer import Optimizer, setting
+from .optimizer import Optimizer, scale_vector, setting
 
 
 class RMSprop(Optimizer):
@@ -53,6 +53,7 @@ class RMSprop(Optimizer):
     eps = setting("eps", partial(hyperparameter, low_open=True))
     momentum = setting("momentum", hyperparameter)
     centered = setting("centered", flag)
+    lr_scale = setting("lr_scale", scale_vector)
 
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *,

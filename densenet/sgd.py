@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
 from .backend import scaled_add
-from .optimizer import Optimizer, setting
+from .optimizer import Optimizer, scale_vector, setting
 
 #: the arrays last stepped, the settings version and the settings read then
 _Pair = tuple[NDArray[Any], NDArray[Any], int, tuple[float, float, bool]]
@@ -61,6 +61,7 @@ class SGD(Optimizer):
 
     # each step reads them; fit rebuilds its planned steps when one changes
     momentum = setting("momentum", hyperparameter)
+    lr_scale = setting("lr_scale", scale_vector)
     nesterov = setting("nesterov", flag)
     fold = setting("fold", flag, default=True)  # (an SGD pickled before fold existed folds)
 

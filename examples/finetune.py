@@ -4,20 +4,23 @@ to answer another question from few labelled samples.
 scikit-learn's 8x8 digits (no download), split in two. A 64-128-128-10 ReLU network
 is trained to tell the ten digits apart on the first 1,000 images. The new question,
 on the other 797, is whether a digit is odd, and only a few of them are labelled
-(--labels); the rest are the test set. Three ways to learn it, each a 64-128-128-10
+(--labels); the rest are the test set. Four ways to learn it, each a 64-128-128-10
 network with a Softmax and a Dense(10, 2) on top, trained by Adam on CrossEntropyLoss:
 
 - from scratch: every layer fresh, all 26,144 parameters trained on the few images;
 - frozen: the digit classifier's layers copied in and frozen (model.freeze), the new
   last layer alone trained (the optimiser steps its 22 parameters);
-- then fine-tuned: that network unfrozen and trained on at a tenth of the rate.
+- then fine-tuned: that network unfrozen and trained on at a tenth of the rate;
+- then body slower: the same from the frozen network, but the copied layers at a tenth
+  of that rate again (--body-scale; Adam's lr_scale=model.lr_scales(...): PyTorch's
+  parameter groups with a learning rate each).
 
 With 50 labelled images the frozen classifier's probabilities answer the new question
 almost perfectly, where learning everything from them alone does not; fine-tuning all
-layers on so few images loses part of it again. Every figure is the mean over --repeats
-draws of the labelled images.
+layers on so few images loses part of it again, and less of it where the copied layers
+move more slowly. Every figure is the mean over --repeats draws of the labelled images.
 
-    python examples/finetune.py [--labels N] [--repeats N] [--seed N]
+    python examples/finetune.py [--labels N] [--repeats N] [--body-scale S] [--seed N]
 """
 
 from __future__ import annotations
@@ -48,11 +51,13 @@ def accuracy(model: dn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
     return float((model.predict(X).argmax(axis=1) == y).mean())
 
 
-def fit(model: dn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, epochs: int, seed: int) -> float:
-    """Train ``model`` by Adam; the seconds it took."""
+def fit(model: dn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, epochs: int, seed: int,
+        lr_scale: np.ndarray | None = None) -> float:
+    """Train ``model`` by Adam (each parameter at its ``lr_scale`` share of ``lr``, if
+    given); the seconds it took."""
     start = time.perf_counter()
-    model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(lr), epochs=epochs, batch_size=16,
-              seed=seed)
+    model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(lr, lr_scale=lr_scale), epochs=epochs,
+              batch_size=16, seed=seed)
     return time.perf_counter() - start
 
 
@@ -60,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=50, help="labelled images for the new question")
     parser.add_argument("--repeats", type=int, default=5, help="draws of the labelled images")
+    parser.add_argument("--body-scale", type=float, default=0.1,
+                        help="the copied layers' share of the learning rate in the last fine-tuning")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     X, y = digits()
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     odd = y % 2
     rng = np.random.default_rng(args.seed)
     results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in
-                                                          ("from scratch", "frozen", "then fine-tuned")}
+                                                          ("from scratch", "frozen", "then fine-tuned",
+                                                           "then body slower")}
     for repeat in range(args.repeats):
         labelled = rng.choice(other, args.labels, replace=False)
         test = np.setdiff1d(other, labelled)
@@ -90,9 +98,15 @@ def main(argv: list[str] | None = None) -> None:
         took = fit(model, X_few, y_few, LR, 100, seed)
         results["frozen"].append((accuracy(model, X_test, y_test), took, model.trainable_params.size))
 
+        frozen = model.params.copy()
         model.unfreeze()
-        took += fit(model, X_few, y_few, LR / 10, 50, seed)
-        results["then fine-tuned"].append((accuracy(model, X_test, y_test), took, model.params.size))
+        tuned = took + fit(model, X_few, y_few, LR / 10, 50, seed)
+        results["then fine-tuned"].append((accuracy(model, X_test, y_test), tuned, model.params.size))
+
+        model.params[...] = frozen  # (from the frozen network again)
+        body = model.lr_scales(args.body_scale, slice(0, len(pretrained)))
+        took += fit(model, X_few, y_few, LR / 10, 50, seed, lr_scale=body)
+        results["then body slower"].append((accuracy(model, X_test, y_test), took, model.params.size))
 
     print(f"odd or even, from {args.labels} labelled images; test accuracy on the other "
           f"{len(other) - args.labels} (mean of {args.repeats} draws):")

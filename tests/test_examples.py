@@ -69,9 +69,11 @@ def test_finetune_example_answers_a_new_question_with_a_frozen_classifier():
     rows = {line[:18].strip(): line[18:].split() for line in out.splitlines() if line.startswith("  ")
             and line.split()[0] in ("from", "frozen", "then")}
     scratch, frozen, tuned = rows["from scratch"], rows["frozen"], rows["then fine-tuned"]
+    slower = rows["then body slower"]
     assert float(frozen[0]) > 0.95 and float(frozen[0]) > float(scratch[0]) + 0.05
     assert float(tuned[0]) > float(scratch[0])
-    assert (int(scratch[2]), int(frozen[2]), int(tuned[2])) == (26144, 22, 26144)
+    assert float(slower[0]) > float(tuned[0])  # the copied layers at a tenth of the rate keep more
+    assert (int(scratch[2]), int(frozen[2]), int(tuned[2]), int(slower[2])) == (26144, 22, 26144, 26144)
 
 
 def test_scaling_example_reports_every_network():

@@ -335,6 +335,19 @@ def test_lbfgs_has_no_learning_rate_to_scale():
         dn.LBFGS(lr_scale=np.ones(3))  # type: ignore[call-arg]
 
 
+def test_an_optimiser_whose_step_does_not_apply_a_scale_refuses_one():
+    """A subclass that does not declare ``lr_scale`` (its step would ignore one) says so."""
+
+    class Descent(dn.Optimizer):
+        def step(self, params, grads):
+            params -= self.lr * grads
+
+    descent = Descent(0.1)
+    with pytest.raises(TypeError, match=r"Descent does not apply an lr_scale: its step would ignore it"):
+        descent.lr_scale = np.ones(3)
+    assert descent.lr_scale is None
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda m: m.lr_scales(0.5), TypeError, r"lr_scales: name the modules to scale"),
     (lambda m: m.lr_scales(-0.5, 0), ValueError, r"Sequential.lr_scales: invalid scale -0.5"),

@@ -261,9 +261,9 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:291:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:149:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:160:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:174:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:185:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
