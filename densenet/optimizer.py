@@ -104,8 +104,9 @@ class _PerParameter:
     """An optimiser's vectors for one parameter array under one ``settings_version``:
     ``decays``, each parameter's weight decay in the parameters' dtype (None without a
     ``decay_mask``); ``scale``, ``lr_scale`` in the parameters' dtype (None without one);
-    ``shrinkage``, each parameter's ``scale * wd`` in float64 (None without a mask or a
-    scale); and ``shrink``'s ``factors`` for the rate ``rate`` (made by its first call)."""
+    ``shrinkage``, each parameter's ``scale * wd`` in float64 (None unless a weight decay
+    meets a mask or a scale); and ``shrink``'s ``factors`` for the rate ``rate`` (made by its
+    first call)."""
 
     def __init__(self, optimizer: Optimizer, params: NDArray[Any]) -> None:
         mask, wd, scale = optimizer.decay_mask, optimizer.weight_decay, optimizer.lr_scale
@@ -125,6 +126,8 @@ class _PerParameter:
         self.rate: float | None = None
 
     def made_for(self, optimizer: Optimizer, params: NDArray[Any]) -> bool:
+        """Whether these are the vectors for ``params`` (by identity) and the optimiser's
+        settings now."""
         return params is self.params and optimizer.settings_version == self.version
 
     def shrink_factors(self, lr: float) -> NDArray[Any]:

@@ -161,6 +161,23 @@ def test_a_scale_of_zero_leaves_a_module_as_it_was_and_trains_the_rest(name):
 
 
 @pytest.mark.parametrize("name", list(KINDS))
+def test_each_parameter_s_first_step_is_its_scale_times_the_unscaled_one(name):
+    """Any vector, not only a scale per module: from the same state, each parameter moves
+    its own scale times as far (the decoupled decays' shrinking included)."""
+    rng = np.random.default_rng(1)
+    params, grads = rng.standard_normal(50), rng.standard_normal(50)
+    scale = rng.uniform(0.0, 3.0, 50)
+    scale[:5] = 0.0
+    moved = []
+    for vector in (None, scale):
+        p = params.copy()
+        optimiser(name, lr_scale=vector).step(p, grads)
+        moved.append(p - params)
+    assert_allclose(moved[1], scale * moved[0], rtol=1e-12, atol=1e-15)
+    assert (moved[1][:5] == 0.0).all() and (moved[0] != 0.0).all()
+
+
+@pytest.mark.parametrize("name", list(KINDS))
 def test_one_scale_everywhere_is_that_much_smaller_a_learning_rate(name):
     kind, settings = KINDS[name]
     slower = fitted(network(), getattr(dn, kind)(**{**settings, "lr": settings["lr"] * 0.25}))
