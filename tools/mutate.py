@@ -108,17 +108,17 @@ OWN_TESTS = {
     "l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "huber.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "smooth_l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
-    "optimizer.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "sgd.py": ["test_optim.py", "test_optimizers.py", "test_decay_mask.py"],
-    "adam.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "rmsprop.py": ["test_optimizers.py", "test_memory.py", "test_decay_mask.py"],
-    "adamw.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "moments.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "adagrad.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "radam.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "nadam.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "adamax.py": ["test_optimizers.py", "test_decay_mask.py"],
-    "lbfgs.py": ["test_lbfgs.py", "test_decay_mask.py"],
+    "optimizer.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "sgd.py": ["test_lr_scale.py", "test_optim.py", "test_optimizers.py", "test_decay_mask.py"],
+    "adam.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "rmsprop.py": ["test_lr_scale.py", "test_optimizers.py", "test_memory.py", "test_decay_mask.py"],
+    "adamw.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "moments.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "adagrad.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "radam.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "nadam.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "adamax.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "lbfgs.py": ["test_lr_scale.py", "test_lbfgs.py", "test_decay_mask.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py"],
     "callbacks.py": ["test_callbacks.py", "test_metrics.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
@@ -261,9 +261,9 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:291:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:160:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:163:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:185:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:188:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
