@@ -139,6 +139,24 @@ def test_a_schedule_keeps_the_ratios_as_pytorch_s_schedules_of_groups():
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
 
 
+def test_a_one_cycle_schedule_keeps_the_ratios_as_pytorch_s_of_groups():
+    """``OneCycleLR`` (rate and momentum each step) against PyTorch's with a ``max_lr`` per
+    group: each group's cycle is its scale times the base one."""
+    torch = pytest.importorskip("torch")
+    from .torch_twin import torch_fit, torch_flat_params, torch_twin
+
+    model = network()
+    net = torch_twin(model)
+    groups = torch_groups(net, 0.05)
+    theirs = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
+    ours = dn.SGD(0.05, momentum=0.9, lr_scale=shares(model))
+    fitted(model, ours, epochs=10, callbacks=[dn.OneCycleLR(ours, max_lr=0.05, total_steps=40)])
+    cycle = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=[g["lr"] for g in groups], total_steps=40)
+    torch_fit(net, theirs, *data(), epochs=10, batch_size=16, loss=torch.nn.CrossEntropyLoss(),
+              scheduler=cycle)
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
+
+
 # -- what a scale does ----------------------------------------------------------------------
 
 
@@ -242,6 +260,21 @@ def test_a_callback_may_change_the_scales_between_epochs():
     fitted(model, sgd, epochs=4, callbacks=[StopTheFirstLayer()])
     assert_array_equal(model[0].flat_params, kept["first"])
     assert sgd.steps == 16
+
+
+@pytest.mark.parametrize("name", ["adamw", "nesterov", "rmsprop_centered"])
+def test_a_fit_resumed_from_a_file_with_the_same_scales_ends_as_the_whole_fit(tmp_path, name):
+    """The scales are a setting, not saved: given again, a resumed run is bit-identical."""
+    whole = network()
+    fitted(whole, optimiser(name, lr_scale=shares(whole)), epochs=6)
+    first = network()
+    started = optimiser(name, lr_scale=shares(first))
+    fitted(first, started, epochs=3)
+    first.save(tmp_path / "run.npz", optimizer=started)
+    again = optimiser(name, lr_scale=shares(first))
+    resumed = dn.load(tmp_path / "run.npz", optimizer=again)
+    fitted(resumed, again, epochs=3)
+    assert_array_equal(resumed.params, whole.params)
 
 
 @pytest.mark.parametrize("name", list(KINDS))
