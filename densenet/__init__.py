@@ -34,6 +34,7 @@ from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .auc import AUC
+from .averaging import WeightAveraging
 from .backend import get_num_threads, set_num_threads, threads
 from .batchnorm import BatchNorm1d
 from .bce import BCELoss
@@ -163,6 +164,7 @@ __all__ = [
     "Softplus",
     "StepLR",
     "Tanh",
+    "WeightAveraging",
     "clip_grad_norm",
     "get_num_threads",
     "gradcheck",

@@ -40,6 +40,7 @@ LAYERS = [
     ("callbacks", {"callbacks"}),
     ("schedules", {"schedules"}),
     ("checkpoints", {"checkpoint"}),
+    ("weight averaging", {"averaging"}),
     ("training loop", {"training"}),
     ("file format", {"io"}),
     ("model", {"model"}),

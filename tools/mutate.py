@@ -123,6 +123,7 @@ OWN_TESTS = {
     "callbacks.py": ["test_callbacks.py", "test_metrics.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
     "checkpoint.py": ["test_checkpoint.py", "test_metrics.py"],
+    "averaging.py": ["test_averaging.py", "test_callbacks.py"],
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
                     "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],

@@ -1,0 +1,121 @@
+"""``WeightAveraging``: a running average of the weights over the steps of a fit, put in
+the model at its end (an exponential moving average, or stochastic weight averaging)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import flag, hyperparameter
+from .backend import scaled_add
+from .callbacks import Callback
+
+
+class WeightAveraging(Callback):
+    """Average the model's parameters, and its ``state`` (running statistics) with them,
+    over the training steps of a fit, and put the average in the model when the fit ends.
+
+    After each optimiser step from epoch ``start`` on (0-based), with ``w`` the model's
+    parameters and state then, and ``a`` their average:
+
+    - ``decay`` a number in [0, 1) (default 0.999): an exponential moving average,
+      ``a = decay * a + (1 - decay) * w``;
+    - ``decay=None``: the plain mean of every ``w`` averaged (stochastic weight averaging:
+      a schedule that keeps the rate up, and averaging from a late ``start``, go with it).
+
+    The first step averaged sets ``a = w``. This is PyTorch's ``AveragedModel`` updated
+    after every step (``multi_avg_fn=get_ema_multi_avg_fn(decay)``, or its default mean)
+    with ``use_buffers=True``; validation during the fit sees the weights as trained.
+
+    Args:
+        decay: as above, in [0, 1), or None.
+        start: the first epoch whose steps are averaged, >= 0.
+        apply: put the average in the model (``params`` and ``state``) when the fit
+            ends (default); False leaves the model as trained, the average here.
+
+    Attributes:
+        average_params, average_state: the average (flat vectors laid out as the model's
+            ``params`` and ``state``), or None before a step was averaged; each fit starts
+            a new average.
+        count: the steps averaged in the last fit.
+
+    It runs after the other callbacks (``runs_last``): what it puts in the model at the
+    end replaces what another put there (``EarlyStopping``'s best weights: pass it
+    ``restore_best_weights=False``). A fit that raises (``DivergenceError``, Ctrl-C)
+    leaves the model as it would without it. L-BFGS, which takes no steps of its own
+    to average, is refused. One pass over the parameters and state a step (two ufunc or BLAS
+    calls), nothing allocated after the first.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 1), seed=0)
+        >>> X = np.random.default_rng(0).standard_normal((64, 2))
+        >>> averaging = dn.WeightAveraging(decay=0.9)
+        >>> history = model.fit(X, X @ [[1.0], [-2.0]], optimizer=dn.SGD(0.1), epochs=3, batch_size=8,
+        ...                     callbacks=[averaging])
+        >>> averaging.count, bool((model.params == averaging.average_params).all())
+        (24, True)
+    """
+
+    runs_last = True  # (the average goes in after any other callback's end of training)
+
+    def __init__(self, decay: float | None = 0.999, start: int = 0, apply: bool = True) -> None:
+        self.decay = None if decay is None else hyperparameter(decay, "WeightAveraging", "decay", high=1.0,
+                                                               high_open=True)
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+            raise ValueError(f"WeightAveraging: start must be an epoch, an integer >= 0, got {start!r}")
+        self.start, self.apply = int(start), flag(apply, "WeightAveraging", "apply")
+        self.average_params: NDArray[Any] | None = None
+        self.average_state: NDArray[Any] | None = None
+        self.count = 0
+        self._epoch = 0
+        #: each average beside its update ``a += x w`` (BLAS axpy where it can), for the arrays of the fit
+        self._updates: list[tuple[NDArray[Any], Callable[[float], object]]] = []
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        optimizer = self.params.get("optimizer")
+        if optimizer is not None and optimizer.full_batch:
+            raise ValueError(f"WeightAveraging averages the weights after each step; "
+                             f"{type(optimizer).__name__} minimises the whole objective itself, with no "
+                             "steps of its own to average")
+        self.average_params = self.average_state = None
+        self.count, self._epoch, self._updates = 0, 0, []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
+        self._epoch = epoch + 1
+        return None
+
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if self._epoch < self.start:
+            return
+        params, state = self.model.params, self.model.state
+        if self.average_params is None:  # the first step averaged: a = w
+            self.average_params, self.average_state = params.copy(), state.copy()
+            self._updates = [(average, scaled_add(average, now)) for average, now in
+                             ((self.average_params, params), (self.average_state, state)) if now.size]
+            self.count = 1
+            return
+        self.count += 1
+        keep = (self.count - 1) / self.count if self.decay is None else self.decay
+        for average, add in self._updates:
+            np.multiply(average, keep, out=average)
+            add(1.0 - keep)  # a = keep a + (1 - keep) w
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self.apply and self.average_params is not None and self.average_state is not None:
+            self.model.params[...] = self.average_params
+            self.model.state[...] = self.average_state
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_updates"] = []  # (calls made for the model's arrays; the next fit makes its own)
+        return state
+
+    def __repr__(self) -> str:
+        decay = "None" if self.decay is None else f"{self.decay:g}"
+        extra = (f", start={self.start}" if self.start else "") + ("" if self.apply else ", apply=False")
+        return f"WeightAveraging(decay={decay}{extra})"
+

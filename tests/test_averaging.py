@@ -1,0 +1,198 @@
+"""``WeightAveraging``: the weights (and running statistics) averaged over a fit's steps,
+as PyTorch's ``AveragedModel`` updated after every step, put in the model at the end."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import densenet as dn
+
+from .conftest import allocation_peak
+
+
+def network(seed=0, dtype=np.float64):
+    """Dense layers with a BatchNorm1d between them (parameters and running statistics;
+    after the activation, so that the first layer's bias counts)."""
+    return dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.BatchNorm1d(8), dn.Dense(8, 4), seed=seed, dtype=dtype)
+
+
+def data(seed=0, n=64):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 3)), rng.integers(0, 4, n)
+
+
+def fitted(model, callbacks=(), optimizer=None, epochs=25, **kwargs):
+    X, y = data()
+    model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(0.01) if optimizer is None else optimizer,
+              epochs=epochs, batch_size=16, shuffle=False, callbacks=list(callbacks), **kwargs)
+    return model
+
+
+class _AfterEachStep:
+    """Stands in for a scheduler in ``torch_fit``: ``step()`` after each optimiser step
+    updates PyTorch's averaged model, from the step ``first`` on (0-based)."""
+
+    def __init__(self, averaged, net, first=0):
+        self.averaged, self.net, self.first, self.steps = averaged, net, first, 0
+
+    def step(self):
+        if self.steps >= self.first:
+            self.averaged.update_parameters(self.net)
+        self.steps += 1
+
+
+@pytest.mark.parametrize("decay, start", [(0.9, 0), (None, 2), (0.0, 0)], ids=["ema", "swa", "last"])
+def test_the_average_equals_pytorch_s_averaged_model(decay, start):
+    """100 Adam steps; PyTorch's ``AveragedModel`` (``use_buffers=True``) updated after each
+    step from epoch ``start`` on: the averaged parameters and running statistics to 1e-10."""
+    torch = pytest.importorskip("torch")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from .torch_twin import torch_fit, torch_flat_params, torch_flat_state, torch_twin
+
+    model = network()
+    net = torch_twin(model)
+    averaging = dn.WeightAveraging(decay, start=start)
+    fitted(model, [averaging])
+    kind = {} if decay is None else {"multi_avg_fn": get_ema_multi_avg_fn(decay)}
+    theirs = AveragedModel(net, use_buffers=True, **kind)
+    torch_fit(net, torch.optim.Adam(net.parameters(), lr=0.01), *data(), epochs=25, batch_size=16,
+              loss=torch.nn.CrossEntropyLoss(), scheduler=_AfterEachStep(theirs, net, first=4 * start))
+    assert averaging.count == 4 * (25 - start)
+    assert_allclose(model.params, torch_flat_params(theirs.module), rtol=1e-10, atol=1e-12)
+    assert_allclose(model.state, torch_flat_state(theirs.module), rtol=1e-10, atol=1e-12)
+    # the average, not the last weights (but for a decay of 0, whose average is the last)
+    assert np.allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12) == (decay == 0.0)
+
+
+def test_without_apply_the_model_ends_as_trained_and_the_average_is_kept():
+    trained = fitted(network())
+    averaging = dn.WeightAveraging(0.9, apply=False)
+    model = fitted(network(), [averaging])
+    assert_array_equal(model.params, trained.params)
+    assert_array_equal(model.state, trained.state)
+    applied = fitted(network(), [dn.WeightAveraging(0.9)])
+    assert_array_equal(applied.params, averaging.average_params)
+    assert_array_equal(applied.state, averaging.average_state)
+
+
+def test_a_decay_of_zero_averages_to_the_last_weights():
+    trained = fitted(network())
+    averaged = fitted(network(), [dn.WeightAveraging(0.0)])
+    assert_array_equal(averaged.params, trained.params)
+    assert_array_equal(averaged.state, trained.state)
+
+
+def test_the_plain_mean_is_the_mean_of_the_weights_after_each_step():
+    seen = []
+
+    class Record(dn.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(self.model.params.copy())
+
+    averaging = dn.WeightAveraging(None, start=1)
+    fitted(network(), [Record(), averaging], epochs=3)
+    assert averaging.count == 8
+    assert_allclose(averaging.average_params, np.mean(seen[4:], axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_each_fit_starts_a_new_average():
+    averaging = dn.WeightAveraging(0.5)
+    model = fitted(network(), [averaging], epochs=2)
+    first = averaging.average_params.copy()
+    fitted(model, [averaging], epochs=1)
+    assert averaging.count == 4
+    assert not np.array_equal(averaging.average_params, first)
+    late = dn.WeightAveraging(0.5, start=5)
+    trained = fitted(network(), epochs=3)
+    model = fitted(network(), [late], epochs=3)
+    assert late.count == 0 and late.average_params is None
+    assert_array_equal(model.params, trained.params)
+
+
+def test_frozen_modules_stay_as_they_were():
+    model = network().freeze(0, 2)
+    before = model.params[:model[0].n_params + model[2].n_params].copy()
+    fitted(model, [dn.WeightAveraging(0.9)], epochs=3)
+    assert_array_equal(model.params[:before.size], before)
+
+
+def test_float32_models_are_averaged_in_float32():
+    averaging = dn.WeightAveraging(0.9)
+    narrow = fitted(network(dtype=np.float32), [averaging], epochs=3)
+    wide = fitted(network(), [dn.WeightAveraging(0.9)], epochs=3)
+    assert averaging.average_params.dtype == np.float32 == narrow.params.dtype
+    assert_allclose(narrow.params, wide.params, rtol=1e-4, atol=1e-5)
+
+
+def test_it_goes_in_after_early_stopping_s_best_weights():
+    X, y = data()
+    stop = dn.EarlyStopping(monitor="loss", patience=2)
+    averaging = dn.WeightAveraging(0.9)
+    model = fitted(network(), [averaging, stop], epochs=5)
+    assert_array_equal(model.params, averaging.average_params)
+
+
+def test_a_diverging_fit_leaves_the_model_as_it_would_without_it():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((64, 3)), rng.standard_normal((64, 4))
+    ends = []
+    for callbacks in ([], [dn.WeightAveraging(0.9)]):
+        model = network()
+        with pytest.raises(dn.DivergenceError, match="epoch 1, batch 3"):  # (after seven steps)
+            model.fit(X, Y, optimizer=dn.SGD(3.0), epochs=5, batch_size=16, shuffle=False,
+                      callbacks=callbacks)
+        ends.append((model.params.copy(), model.state.copy()))
+    assert_array_equal(ends[0][0], ends[1][0])
+    assert_array_equal(ends[0][1], ends[1][1])
+
+
+def test_a_step_s_averaging_allocates_nothing():
+    averaging = dn.WeightAveraging(0.9)
+    model = fitted(network(), [averaging], epochs=1)
+    averaging.set_model(model)
+    assert allocation_peak(lambda: averaging.on_batch_end(0)) < 1024
+
+
+def test_the_averaging_survives_a_pickle_and_a_copy():
+    averaging = dn.WeightAveraging(None, start=1)
+    model = fitted(network(), [averaging], epochs=3)
+    for other in (copy.deepcopy(averaging), pickle.loads(pickle.dumps(averaging))):
+        assert repr(other) == "WeightAveraging(decay=None, start=1)" and other.count == 8
+        assert_array_equal(other.average_params, model.params)
+        fitted(network(), [other], epochs=3)
+        assert_array_equal(other.average_params, model.params)
+
+
+def test_lbfgs_is_refused_before_any_change():
+    model = network(seed=1)
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"WeightAveraging averages the weights after each step; LBFGS"):
+        fitted(model, [dn.WeightAveraging()], optimizer=dn.LBFGS())
+    assert_array_equal(model.params, before)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(decay=1.0), ValueError, r"WeightAveraging: invalid decay 1.0; it must lie in \[0, 1\)"),
+    (dict(decay=-0.1), ValueError, r"invalid decay -0.1"),
+    (dict(decay=float("nan")), ValueError, r"invalid decay nan"),
+    (dict(decay="0.9"), TypeError, r"decay must be a real number"),
+    (dict(start=-1), ValueError, r"start must be an epoch, an integer >= 0, got -1"),
+    (dict(start=1.5), ValueError, r"got 1.5"),
+    (dict(start=True), ValueError, r"got True"),
+    (dict(apply="yes"), TypeError, r"apply"),
+])
+def test_bad_arguments_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        dn.WeightAveraging(**kwargs)
+
+
+def test_repr():
+    assert repr(dn.WeightAveraging()) == "WeightAveraging(decay=0.999)"
+    assert (repr(dn.WeightAveraging(0.9, start=3, apply=False))
+            == "WeightAveraging(decay=0.9, start=3, apply=False)")
