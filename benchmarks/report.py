@@ -323,9 +323,11 @@ def sparse_data(rep: Report, reps: int, n: int = 1024) -> None:
 
 
 def callbacks(rep: Report, reps: int, n: int = 4096) -> None:
-    rep.add("## Callbacks: a checkpoint after each epoch, a schedule after each batch", "",
+    rep.add("## Callbacks: a checkpoint after each epoch, an average and a schedule after each batch", "",
             f"One epoch on {n:,} random rows (`workloads.callback_epochs`, ReLU, softmax cross-entropy): "
             "Adam with a `ModelCheckpoint` writing the model and Adam's moments (fsync'ed) over Adam alone; "
+            "Adam with `WeightAveraging` (a moving average of the weights after every batch) over Adam "
+            "alone; "
             "SGD (momentum 0.9) under `OneCycleLR`, which sets the rate and the momentum after every "
             "batch, over SGD alone.", "")
     rows = []
@@ -333,6 +335,7 @@ def callbacks(rep: Report, reps: int, n: int = 4096) -> None:
         for shape, (sizes, batch_size) in workloads.CALLBACK_SIZES.items():
             works = workloads.callback_epochs(shape, folder, n)
             for timed, alone, label in (("adam+checkpoint", "adam", "checkpoint"),
+                                        ("adam+averaging", "adam", "averaging"),
                                         ("sgd+one-cycle", "sgd", "one-cycle")):
                 r = compare(works[timed], works[alone], reps, block=1)
                 rep.data[f"callbacks_{label}_{shape}"] = r

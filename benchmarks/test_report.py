@@ -17,9 +17,10 @@ def test_report_smoke_run(tmp_path, capsys):
                     "Batch size", "Big layers", "Allocation (P5)", "scikit-learn",
                     "L-BFGS vs SGD in the same wall time", "MNIST-shaped epoch", "Under load",
                     "Sparse rows: a bag of words",
-                    "Callbacks: a checkpoint after each epoch, a schedule after each batch",
+                    "Callbacks: a checkpoint after each epoch, an average and a schedule after each batch",
                     "Training metrics and decay masks: what they add to an epoch",
-                    "Frozen modules: a fine-tuning step (64-32-32-10 ReLU, batch 8, Adam)"):
+                    "Frozen modules: a fine-tuning step (64-32-32-10 ReLU, batch 8, Adam)",
+                    "Per-parameter learning rates: a step with an lr_scale (64-32-32-10 ReLU, batch 8)"):
         assert f"## {heading}" in text
     assert "BLAS:" in text and "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
@@ -38,7 +39,8 @@ def test_report_smoke_run(tmp_path, capsys):
     assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
     assert data["sparse_densenet-dense_256"]["median"] > 0
     assert {key for key in data if key.startswith("callbacks_")} == {
-        f"callbacks_{label}_{shape}" for label in ("checkpoint", "one-cycle") for shape in ("small", "big")}
+        f"callbacks_{label}_{shape}" for label in ("checkpoint", "averaging", "one-cycle")
+        for shape in ("small", "big")}
     assert set(data["P6"]) == set(report.workloads.LOAD_FITS)
     fits, sides = report.workloads.METRIC_FITS, report.workloads.METRIC_SIDES
     assert {key for key in data if key.startswith("metrics_")} == {

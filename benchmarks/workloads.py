@@ -735,14 +735,16 @@ def _sklearn_sparse_epoch(model: dn.Sequential, X: object, y: np.ndarray, batch_
 #: The callbacks group's networks: a small one, where per-batch Python counts, and the big one.
 CALLBACK_SIZES = {"small": ((64, 128, 10), 32), "big": (BIG, 256)}
 
-#: Each side's optimiser and callbacks: the two with callbacks beside the two without.
-CALLBACK_SIDES = ("adam", "adam+checkpoint", "sgd", "sgd+one-cycle")
+#: Each side's optimiser and callbacks: the three with callbacks beside the two without.
+CALLBACK_SIDES = ("adam", "adam+checkpoint", "adam+averaging", "sgd", "sgd+one-cycle")
 
 
 def callback_epochs(shape: str, folder: str, n: int = 4096) -> dict[str, Work]:
-    """One epoch of a ReLU network with softmax cross-entropy on ``n`` random rows, four
+    """One epoch of a ReLU network with softmax cross-entropy on ``n`` random rows, five
     ways (``CALLBACK_SIDES``): Adam, then Adam with a ``ModelCheckpoint`` writing the model
-    and Adam's moments into ``folder`` after the epoch; SGD with momentum 0.9, then SGD
+    and Adam's moments into ``folder`` after the epoch, then Adam with ``WeightAveraging``
+    (an exponential moving average after every step, left beside the model: ``apply=False``,
+    so that it trains as Adam alone); SGD with momentum 0.9, then SGD
     under ``OneCycleLR``, which sets the rate and the momentum after every batch (a cycle
     longer than any run, so that both change at every step). Each call continues training
     and returns the parameters."""
@@ -757,6 +759,8 @@ def callback_epochs(shape: str, folder: str, n: int = 4096) -> dict[str, Work]:
         callbacks: list[dn.Callback] = []
         if name == "adam+checkpoint":
             callbacks.append(dn.ModelCheckpoint(os.path.join(folder, f"{shape}.npz"), monitor="loss"))
+        elif name == "adam+averaging":
+            callbacks.append(dn.WeightAveraging(0.999, apply=False))
         elif name == "sgd+one-cycle":
             callbacks.append(dn.OneCycleLR(optimizer, max_lr=0.01, total_steps=10**9))
 
