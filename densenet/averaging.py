@@ -46,8 +46,8 @@ class WeightAveraging(Callback):
     end replaces what another put there (``EarlyStopping``'s best weights: pass it
     ``restore_best_weights=False``). A fit that raises (``DivergenceError``, Ctrl-C)
     leaves the model as it would without it. L-BFGS, which takes no steps of its own
-    to average, is refused. One pass over the parameters and state a step (two ufunc or BLAS
-    calls), nothing allocated after the first.
+    to average, is refused. Two passes over the parameters and state a step (a ufunc and
+    BLAS's axpy), nothing allocated after the first.
 
     Example:
         >>> import numpy as np, densenet as dn
