@@ -28,6 +28,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,24 @@ def metrics(rep: Report, reps: int, smoke: bool = False) -> None:
     rep.table(["network", "metrics / none", "ratio", "times"], rows)
 
 
+def beside(step: Work, alone: Work | None, theirs: Callable[[], Work] | None, reps: int) -> dict[str, Any]:
+    """``step`` over ``alone`` (the same step without what is measured; None: nothing to
+    time) and over PyTorch's step ``theirs()`` (None: PyTorch is not installed), side by
+    side (``beside_cells``: the table's two cells for them)."""
+    entry: dict[str, Any] = {}
+    if alone is not None:
+        entry["none"] = compare(step, alone, reps, block=5, pause=PAUSE)
+    if theirs is not None:
+        entry["torch"] = compare(step, theirs(), reps, block=5, pause=PAUSE)
+    return entry
+
+
+def beside_cells(entry: dict[str, Any]) -> list[str]:
+    """``beside``'s entry as two cells: over the step alone, over PyTorch's."""
+    return [fmt(entry["none"]) if "none" in entry else "1",
+            fmt(entry["torch"]) if "torch" in entry else "torch not installed"]
+
+
 def freeze(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...] = workloads.BIG) -> None:
     rep.add(f"## Frozen modules: a fine-tuning step ({'-'.join(map(str, sizes))} ReLU, batch {batch_size}, "
             "Adam)", "",
@@ -382,13 +401,11 @@ def freeze(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ...]
         whole = workloads.freeze_step("none", dtype, batch_size, sizes)
         for side in workloads.FREEZE_SIDES:
             step = workloads.freeze_step(side, dtype, batch_size, sizes)
-            entry = {} if side == "none" else {"none": compare(step, whole, reps, block=5, pause=PAUSE)}
-            if torch is not None:
-                theirs = workloads.torch_freeze_step(side, dtype, batch_size, sizes)
-                entry["torch"] = compare(step, theirs, reps, block=5, pause=PAUSE)
+            theirs = partial(workloads.torch_freeze_step, side, dtype, batch_size, sizes)
+            alone = None if side == "none" else whole
+            entry = beside(step, alone, theirs if torch is not None else None, reps)
             data[f"{side}_{name}"] = entry
-            rows.append([name, side, fmt(entry["none"]) if "none" in entry else "1",
-                         fmt(entry["torch"]) if "torch" in entry else "torch not installed"])
+            rows.append([name, side, *beside_cells(entry)])
     rep.data["freeze"] = data
     rep.table(["dtype", "frozen", "step / every layer trained", "densenet / PyTorch"], rows)
 
@@ -406,13 +423,10 @@ def lr_scale(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ..
         for name in workloads.LR_SCALE_OPTIMIZERS:
             scaled = workloads.lr_scale_step(name, True, dtype, batch_size, sizes)
             plain = workloads.lr_scale_step(name, False, dtype, batch_size, sizes)
-            entry = {"none": compare(scaled, plain, reps, block=5, pause=PAUSE)}
-            if torch is not None:
-                theirs = workloads.torch_lr_scale_step(name, dtype, batch_size, sizes)
-                entry["torch"] = compare(scaled, theirs, reps, block=5, pause=PAUSE)
+            theirs = partial(workloads.torch_lr_scale_step, name, dtype, batch_size, sizes)
+            entry = beside(scaled, plain, theirs if torch is not None else None, reps)
             data[f"{name}_{dtype_name}"] = entry
-            rows.append([dtype_name, name, fmt(entry["none"]),
-                         fmt(entry["torch"]) if "torch" in entry else "torch not installed"])
+            rows.append([dtype_name, name, *beside_cells(entry)])
     rep.data["lr_scale"] = data
     rep.table(["dtype", "optimiser", "scaled step / unscaled", "densenet / PyTorch's groups"], rows)
 
