@@ -262,6 +262,13 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:291:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
+    "optimizer.py:115:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+                                   "vector nothing reads (decays() answers the scalar then)",
+    "optimizer.py:120:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+                                   "without a decay: a vector nothing reads (shrink takes its scalar path "
+                                   "or returns first)",
+    "optimizer.py:146:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+                                           "rate changes: the same values, three passes more",
     "optimizer.py:163:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
     "optimizer.py:188:28:change-number": "settings_version is only compared for a change: starting at 1 "
