@@ -68,10 +68,13 @@ class WeightAveraging(Callback):
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise ValueError(f"WeightAveraging: start must be an epoch, an integer >= 0, got {start!r}")
         self.start, self.apply = int(start), flag(apply, "WeightAveraging", "apply")
+        self._restart()
+
+    def _restart(self) -> None:
+        """No average yet: as made, and as each fit begins."""
         self.average_params: NDArray[Any] | None = None
         self.average_state: NDArray[Any] | None = None
-        self.count = 0
-        self._epoch = 0
+        self.count, self._epoch = 0, 0
         #: each average beside its update ``a += x w`` (BLAS axpy where it can), for the arrays of the fit
         self._updates: list[tuple[NDArray[Any], Callable[[float], object]]] = []
 
@@ -81,8 +84,7 @@ class WeightAveraging(Callback):
             raise ValueError(f"WeightAveraging averages the weights after each step; "
                              f"{type(optimizer).__name__} minimises the whole objective itself, with no "
                              "steps of its own to average")
-        self.average_params = self.average_state = None
-        self.count, self._epoch, self._updates = 0, 0, []
+        self._restart()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
         self._epoch = epoch + 1

@@ -101,6 +101,11 @@ def test_the_plain_mean_is_the_mean_of_the_weights_after_each_step():
     assert_allclose(averaging.average_params, np.mean(seen[4:], axis=0), rtol=1e-12, atol=1e-15)
 
 
+def test_before_a_fit_there_is_no_average():
+    averaging = dn.WeightAveraging()
+    assert averaging.count == 0 and averaging.average_params is None and averaging.average_state is None
+
+
 def test_each_fit_starts_a_new_average():
     averaging = dn.WeightAveraging(0.5)
     model = fitted(network(), [averaging], epochs=2)
