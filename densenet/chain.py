@@ -20,7 +20,8 @@ planner made ones and nothing ever writes; the previous module writes into
 A training step can ask for a plan with *folded descent*: each module with
 parameters then accumulates its gradient into blocks of another flat vector,
 ``target = alpha * gradient + beta * target`` with the step's ``alpha`` and
-``beta`` (``Descent``), instead of writing it into ``grads``. For plain gradient
+``beta`` (a ``Descent`` of its own, so that each module may step at its own
+rate), instead of writing it into ``grads``. For plain gradient
 descent the target is the parameters themselves (``alpha = -lr``, ``beta = 1``:
 for ``Dense``, the product ``X.T @ dY`` lands on ``W`` in one BLAS call); for
 momentum it is the momentum buffer (``alpha = 1``, ``beta = momentum``), from
@@ -165,10 +166,11 @@ class Plan:
     ``dX`` if the plan was made with ``input_grad`` (``input_backward``: the calls
     that only serve dL/dX, which ``run_backward(input_grad=False)`` skips).
     ``no_backward`` says why there is no backward pass (a module that defines
-    none), or is None. ``descent`` is the plan's ``Descent`` when its backward pass
-    accumulates the gradients into another vector (folded descent; ``grads`` are
-    not written). ``sparse`` is where the first module reads SciPy sparse rows, in a
-    plan that takes them as they are (``X`` is then read-only), or None.
+    none), or is None. ``descent`` is, when the backward pass accumulates the
+    gradients into another vector (folded descent; ``grads`` are not written), each
+    module's ``Descent`` (None for a module whose parameters do not train), else
+    None. ``sparse`` is where the first module reads SciPy sparse rows, in a plan that
+    takes them as they are (``X`` is then read-only), or None.
     """
 
     X: NDArray[Any]
@@ -179,7 +181,7 @@ class Plan:
     backward: tuple[Call, ...]
     no_backward: str | None = None
     input_backward: tuple[Call, ...] = ()
-    descent: Descent | None = None
+    descent: tuple[Descent | None, ...] | None = None
     sparse: SparseBatch | None = None
 
     def feed(self, batch: Any) -> None:
@@ -243,8 +245,8 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
     ones = backend.ones_column(n)
     stiff = tuple(frozen) or (False,) * len(modules)
     trained = [bool(m.n_params) and not stiff[i] for i, m in enumerate(modules)]
-    folded = (Descent() if descent is not None and all(m.folds_descent for i, m in enumerate(modules)
-                                                         if trained[i]) else None)
+    folds = descent is not None and all(m.folds_descent for i, m in enumerate(modules) if trained[i])
+    folded = tuple(Descent() if trained[i] else None for i in range(len(modules))) if folds else None
 
     def gets_ones(consumer: Module | None) -> bool:
         return ones and consumer is not None and consumer.wants_ones_column
@@ -291,7 +293,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
         negate = consumer is not None and consumer.takes_negated_input(n * widths[i + 1])
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
-                          params=params, grads=param_grads, descent=folded if trained[i] else None,
+                          params=params, grads=param_grads, descent=None if folded is None else folded[i],
                           negate_output=negate, negated_input=negated, training=training and not stiff[i],
                           rng=rng if training and not stiff[i] else None, state=module.state_blocks(),
                           sparse=rows if i == 0 else None, frozen=stiff[i])

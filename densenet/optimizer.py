@@ -8,12 +8,13 @@ densenet knows which optimiser it is; what it needs goes through:
 - ``lr``: the learning rate, which a schedule may change between steps;
 - ``full_batch``: True for an optimiser that minimises the whole objective
   itself (``minimize``) rather than stepping batch by batch;
-- ``plain_descent``: True when a step is exactly ``params -= lr * grads``, so
-  that a planned training step may apply it inside its backward pass
-  (``densenet.plan.TrainStep``) and only ``count_step()``;
+- ``plain_descent``: True when a step is exactly ``params -= lr * s * grads``
+  (``s`` its ``lr_scale``, 1 without one), so that a planned training step may
+  apply it inside its backward pass (``densenet.plan.TrainStep``, where each
+  module's parameters share one ``s``) and only ``count_step()``;
 - ``heavy_ball(params)``: ``(momentum, buffer)`` when a step is exactly
   ``buffer = momentum * buffer + grads`` (``buffer = grads`` at the first step)
-  then ``params -= lr * buffer``: a planned step may then accumulate the
+  then ``params -= lr * s * buffer``: a planned step may then accumulate the
   gradient into ``buffer`` inside its backward pass, update ``params`` itself
   and only ``count_step()``;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
@@ -238,16 +239,17 @@ class Optimizer:
 
     @property
     def plain_descent(self) -> bool:
-        """True when ``step`` is exactly ``params -= lr * grads`` and changes nothing
-        else but ``steps``: a planned step may then apply it itself and call ``count_step``."""
+        """True when ``step`` is exactly ``params -= lr * s * grads`` (``s`` the
+        ``lr_scale``, 1 without one) and changes nothing else but ``steps``: a planned
+        step may then apply it itself and call ``count_step``."""
         return False
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
         """``(momentum, buffer)`` when ``step`` is exactly ``buffer = momentum * buffer +
-        grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * buffer``,
-        and changes nothing else but ``steps``; ``buffer`` is the optimiser's own state
-        vector for ``params``. A planned step may then do that itself and call
-        ``count_step``. None (the default) otherwise."""
+        grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * s *
+        buffer`` (``s`` the ``lr_scale``, 1 without one), and changes nothing else but
+        ``steps``; ``buffer`` is the optimiser's own state vector for ``params``. A planned
+        step may then do that itself and call ``count_step``. None (the default) otherwise."""
         return None
 
     def count_step(self) -> None:

@@ -77,7 +77,8 @@ class TrainStep:
         self.params, self.grads = model.trainable_params, model.trainable_grads
         large = model.largest_product(n) >= GEMM_MIN_PRODUCT
         folds = optimizer is not None and large and max_grad_norm is None
-        folding = _folding(optimizer, self.params) if optimizer is not None and folds else None
+        shares = module_shares(model, optimizer) if optimizer is not None and folds else None
+        folding = None if optimizer is None or shares is None else _folding(optimizer, self.params, shares)
         plan = model.plan(n, descent=None if folding is None else folding[0], sparse=sparse)
         plan.check_backward()
         self.n, self.X, self.feed = n, plan.X, plan.feed
@@ -119,12 +120,13 @@ class TrainStep:
         """What a step for ``model`` is built from, besides the model: two steps with
         equal keys are interchangeable (``Sequential.train_step`` keeps steps by it).
         The optimiser's answers to folding are part of it, so that a step is rebuilt
-        when they change (a momentum set after a first fit, a buffer replaced); the
-        momentum's value is not (the step reads it at every call)."""
+        when they change (a momentum set after a first fit, a buffer replaced, another
+        ``lr_scale``); the momentum's value is not (the step reads it at every call)."""
         folding = None
         if optimizer is not None:
             heavy = optimizer.heavy_ball(model.trainable_params)
-            folding = (optimizer.plain_descent, heavy if heavy is None else id(heavy[1]))
+            folding = (optimizer.plain_descent, heavy if heavy is None else id(heavy[1]),
+                       module_shares(model, optimizer))
         return (id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse,
                 max_grad_norm)
 
@@ -138,32 +140,84 @@ class TrainStep:
         return value
 
 
-def _folding(optimizer: Optimizer, params: NDArray[Any]) -> tuple[NDArray[Any], Callable[[Descent], None],
-                                                              Callable[[], object]] | None:
-    """How a step folds ``optimizer``'s update into its backward pass: the vector the
-    gradients accumulate into, what sets the accumulation's coefficients before each
-    backward pass, and what follows it; None if the optimiser says it cannot be folded."""
-    if optimizer.plain_descent:  # params -= lr * grads, onto the parameters
+def module_shares(model: Sequential, optimizer: Optimizer) -> tuple[tuple[int, float], ...] | None:
+    """Each module whose parameters train, in order: its parameter count and its share of
+    the learning rate (``optimizer.lr_scale``'s value over its parameters; 1 without one);
+    None if a module's parameters do not share one value (or the vector is not the size
+    of ``trainable_params``): a step then cannot fold the update, and the optimiser steps."""
+    frozen = set(model.frozen)
+    sizes = [m.n_params for i, m in enumerate(model.layers) if m.n_params and i not in frozen]
+    scale = optimizer.lr_scale
+    if scale is None:
+        return tuple((size, 1.0) for size in sizes)
+    if scale.size != sum(sizes):  # (the optimiser refuses it before any step)
+        return None
+    shares, start = [], 0
+    for size in sizes:
+        block = scale[start:start + size]
+        if (block != block[0]).any():
+            return None
+        shares.append((size, float(block[0])))
+        start += size
+    return tuple(shares)
 
-        def plain(descent: Descent) -> None:  # a schedule may have changed lr since the last step
-            descent.alpha, descent.beta = -optimizer.lr, 1.0
+
+def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int, float], ...]) -> tuple[
+        NDArray[Any], Callable[[tuple[Descent | None, ...]], None], Callable[[], object]] | None:
+    """How a step folds ``optimizer``'s update into its backward pass, each module whose
+    parameters train at its share of the rate (``module_shares``): the vector the gradients
+    accumulate into, what sets the modules' coefficients before each backward pass, and
+    what follows it; None if the optimiser says it cannot be folded."""
+    if optimizer.plain_descent:  # params -= lr * scale * grads, onto the parameters
+
+        def plain(descents: tuple[Descent | None, ...]) -> None:  # (lr may have changed since)
+            lr = optimizer.lr
+            for descent, (_, share) in zip((d for d in descents if d is not None), shares):
+                descent.alpha, descent.beta = -lr * share, 1.0
 
         return params, plain, optimizer.count_step
     heavy = optimizer.heavy_ball(params)
     if heavy is None:
         return None
-    buffer = heavy[1]  # buffer = momentum * buffer + grads, then params -= lr * buffer
-    descend = scaled_add(params, buffer)
+    buffer = heavy[1]  # buffer = momentum * buffer + grads, then params -= lr * scale * buffer
+    descend = _shared_descent(params, buffer, shares)
 
-    def accumulate(descent: Descent) -> None:  # the first step takes the gradient alone; a schedule
-        now = optimizer.heavy_ball(params)     # may have changed the momentum since the last step
-        descent.alpha, descent.beta = 1.0, (now[0] if optimizer.steps and now is not None else 0.0)
+    def accumulate(descents: tuple[Descent | None, ...]) -> None:  # the first step takes the gradient
+        now = optimizer.heavy_ball(params)  # alone; a schedule may have changed the momentum since
+        beta = now[0] if optimizer.steps and now is not None else 0.0
+        for descent in descents:
+            if descent is not None:
+                descent.alpha, descent.beta = 1.0, beta
 
     def update() -> None:
         descend(-optimizer.lr)
         optimizer.count_step()
 
     return buffer, accumulate, update
+
+
+def _shared_descent(params: NDArray[Any], buffer: NDArray[Any],
+                    shares: tuple[tuple[int, float], ...]) -> Callable[[float], object]:
+    """A call ``run(a)`` setting ``params += a * share * buffer``, each module's block at
+    its share: one axpy a run of consecutive modules with the same share (one in all, as
+    without an ``lr_scale``)."""
+    runs: list[tuple[int, int, float]] = []
+    start = 0
+    for size, share in shares:
+        if runs and runs[-1][2] == share:
+            runs[-1] = (runs[-1][0], start + size, share)
+        else:
+            runs.append((start, start + size, share))
+        start += size
+    if len(runs) == 1 and runs[0][2] == 1.0:
+        return scaled_add(params, buffer)
+    adds = [(share, scaled_add(params[a:b], buffer[a:b])) for a, b, share in runs]
+
+    def each(a: float) -> None:
+        for share, add in adds:
+            add(a * share)
+
+    return each
 
 
 def _nothing() -> None:

@@ -40,14 +40,16 @@ class SGD(Optimizer):
 
         b = g                     (first step)      b = mu * b + g   (later steps)
         g = g + mu * b            (nesterov)        g = b            (otherwise)
-        params = params - lr * g
+        params = params - lr * s * g   (s: lr_scale, 1 without one)
 
     Without momentum and weight decay this is ``params <- params - lr * grads``,
     BLAS axpy in slices that run on the calling thread (``densenet.backend``);
     ``fit`` then folds the update into the gradient products where they are large
     (``densenet.plan.TrainStep``) and does not write ``model.grads``, unless
     ``fold=False``. With momentum (not Nesterov, no weight decay) ``fit`` folds
-    likewise: the gradient products accumulate into ``b`` (``heavy_ball``).
+    likewise: the gradient products accumulate into ``b`` (``heavy_ball``). Both
+    fold under an ``lr_scale`` too where each module's parameters share one scale (as
+    ``model.lr_scales`` makes), each module at its own rate.
     The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
     a step allocates nothing after the first.
 
@@ -132,11 +134,10 @@ class SGD(Optimizer):
 
     @property
     def plain_descent(self) -> bool:
-        return self.fold and not (self.momentum or self.weight_decay) and self.lr_scale is None
+        return self.fold and not (self.momentum or self.weight_decay)
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
-        scaled = self.lr_scale is not None
-        if not self.fold or not self.momentum or self.nesterov or self.weight_decay or scaled:
+        if not self.fold or not self.momentum or self.nesterov or self.weight_decay:
             return None
         return self.momentum, self.state(params)["momentum_buffer"]
 

@@ -204,20 +204,68 @@ def test_one_scale_everywhere_is_that_much_smaller_a_learning_rate(name):
     assert_allclose(scaled.params, slower.params, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_plain_sgd_with_scales_does_not_fold_them_away(momentum):
-    """Where ``fit`` would fold plain SGD (or heavy-ball momentum) into its gradient
-    products, a scale must still hold: the module at scale 0 stays as it was."""
+def wide(seed=0):
+    """A network whose products are large enough for ``fit`` to fold SGD's update into them."""
+    return dn.Sequential(dn.Dense(64, 256), dn.ReLU(), dn.Dense(256, 256), dn.ReLU(), dn.Dense(256, 10),
+                         seed=seed)
+
+
+def wide_data():
     rng = np.random.default_rng(0)
-    model = dn.Sequential(dn.Dense(64, 256), dn.ReLU(), dn.Dense(256, 256), dn.ReLU(), dn.Dense(256, 10),
-                          seed=0)
-    sgd = dn.SGD(0.01, momentum=momentum, lr_scale=model.lr_scales(0.0, 2))
-    assert not sgd.plain_descent and sgd.heavy_ball(model.params) is None
-    before = model[2].flat_params.copy()
-    model.fit(rng.standard_normal((256, 64)), rng.integers(0, 10, 256), loss=dn.CrossEntropyLoss(),
-              optimizer=sgd, epochs=2, batch_size=128)
-    assert_array_equal(model[2].flat_params, before)
-    assert not np.array_equal(model[0].flat_params, np.zeros_like(before[:0]))
+    return rng.standard_normal((256, 64)), rng.integers(0, 10, 256)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_plain_sgd_folds_a_scale_per_module_into_its_products(momentum):
+    """Where ``fit`` folds plain SGD (or heavy-ball momentum) into its gradient products,
+    a scale per module folds with it, each module at its own rate: the module at scale 0
+    stays exactly as it was, and the weights equal the unfolded step's to rounding."""
+    X, y = wide_data()
+    runs = {}
+    for fold in (True, False):
+        model = wide()
+        before = model[2].flat_params.copy()
+        scale = model.lr_scales(0.0, 2) * model.lr_scales(0.3, 4)
+        sgd = dn.SGD(0.01, momentum=momentum, fold=fold, lr_scale=scale)
+        loss = dn.CrossEntropyLoss()
+        assert TrainStep(model, loss, sgd, 128, model.check_data(X, y, loss)[1]).folded == fold
+        model.fit(X, y, loss=loss, optimizer=sgd, epochs=3, batch_size=128, shuffle=False)
+        assert_array_equal(model[2].flat_params, before)
+        runs[fold] = model.params
+    assert_allclose(runs[True], runs[False], rtol=1e-12, atol=1e-14)
+    assert not np.array_equal(runs[True], wide().params)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_scales_that_differ_within_a_module_are_not_folded(momentum):
+    X, y = wide_data()
+    model, unfolded = wide(), wide()
+    scale = np.linspace(0.0, 1.0, model.params.size)
+    loss = dn.CrossEntropyLoss()
+    sgd = dn.SGD(0.01, momentum=momentum, lr_scale=scale)
+    assert not TrainStep(model, loss, sgd, 128, model.check_data(X, y, loss)[1]).folded
+    model.fit(X, y, loss=loss, optimizer=sgd, epochs=2, batch_size=128, shuffle=False)
+    unfolded.fit(X, y, loss=loss, optimizer=dn.SGD(0.01, momentum=momentum, fold=False, lr_scale=scale),
+                 epochs=2, batch_size=128, shuffle=False)
+    assert_array_equal(model.params, unfolded.params)
+
+
+def test_new_scales_between_epochs_fold_anew():
+    """A callback's new ``lr_scale`` rebuilds the folded step with the new rates."""
+    X, y = wide_data()
+    model = wide()
+    sgd = dn.SGD(0.01, momentum=0.9)
+    kept = {}
+
+    class StopTheFirstLayer(dn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                sgd.lr_scale = model.lr_scales(0.0, 0)
+                kept["first"] = model[0].flat_params.copy()
+
+    model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=sgd, epochs=3, batch_size=128, shuffle=False,
+              callbacks=[StopTheFirstLayer()])
+    assert_array_equal(model[0].flat_params, kept["first"])
 
 
 def test_a_hand_written_loop_with_scales_equals_fit():

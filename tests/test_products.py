@@ -388,7 +388,9 @@ def test_a_folded_plan_leaves_its_target_alone_until_its_coefficients_are_set():
     plan.dY[...] = 1.0
     plan.run_backward(input_grad=False)
     assert_array_equal(target, np.linspace(-1.0, 1.0, model.params.size))
-    plan.descent.alpha = 1.0  # now the gradient lands on it
+    for descent in plan.descent:  # now the gradients land on it (each trained module's own coefficients)
+        if descent is not None:
+            descent.alpha = 1.0
     plan.run_backward(input_grad=False)
     assert not np.array_equal(target, np.linspace(-1.0, 1.0, model.params.size))
 

@@ -127,7 +127,8 @@ def test_a_planned_pass_on_sparse_rows_computes_dX_only_when_asked_and_before_th
     lone = dn.Sequential(dn.Dense(30, 3), seed=0)
     start = lone.params.copy()
     plan = lone.plan(6, input_grad=True, descent=lone.params, sparse=True)
-    plan.descent.alpha, plan.descent.beta = -0.1, 1.0
+    (descent,) = plan.descent  # (the one module's)
+    descent.alpha, descent.beta = -0.1, 1.0
     plan.feed(rows)
     plan.run_forward()
     plan.dY[...] = dY

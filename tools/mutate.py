@@ -202,7 +202,7 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:115:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
-    "chain.py:309:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:311:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:327:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -210,7 +210,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:327:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:270:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:272:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:45:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -256,22 +256,22 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:97:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:135:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:136:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:136:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:137:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:291:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:293:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "optimizer.py:115:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:116:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:120:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:121:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:146:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:147:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:163:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:164:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:188:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:189:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
