@@ -250,6 +250,23 @@ def test_scales_that_differ_within_a_module_are_not_folded(momentum):
     assert_array_equal(model.params, unfolded.params)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_module_with_one_parameter_steps_at_its_scale(momentum):
+    """PReLU's one slope between two wide layers: its step is its scale times the unscaled
+    one, folded or not."""
+    X, y = wide_data()
+    moved = []
+    for scale in (None, 0.5):
+        model = dn.Sequential(dn.Dense(64, 256), dn.PReLU(), dn.Dense(256, 10), seed=0)
+        before = model[1].a.copy()
+        vector = None if scale is None else model.lr_scales(scale, 1)
+        sgd = dn.SGD(0.01, momentum=momentum, lr_scale=vector)
+        model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=sgd, epochs=1, batch_size=256)
+        moved.append(model[1].a - before)
+    assert moved[0] != 0.0
+    assert_allclose(moved[1], 0.5 * moved[0], rtol=1e-9)
+
+
 def test_new_scales_between_epochs_fold_anew():
     """A callback's new ``lr_scale`` rebuilds the folded step with the new rates."""
     X, y = wide_data()
