@@ -51,7 +51,7 @@ def network(seed=0, dtype=np.float64):
                          dn.Dense(6, 4), seed=seed, dtype=dtype)
 
 
-def shares(model, values=SHARES):
+def shares_of(model, values=SHARES):
     """``values`` (module index: scale) as one vector, by ``lr_scales``' products."""
     vector = np.ones(model.trainable_params.size)
     for i, scale in values.items():
@@ -91,7 +91,7 @@ def test_trajectories_equal_pytorch_s_parameter_groups(name):
     net = torch_twin(model)
     kind, settings = KINDS[name]
     theirs = getattr(torch.optim, kind)(torch_groups(net, settings["lr"]), **settings)
-    ours = optimiser(name, lr_scale=shares(model))
+    ours = optimiser(name, lr_scale=shares_of(model))
     fitted(model, ours)
     torch_fit(net, theirs, *data(), epochs=25, batch_size=16, loss=torch.nn.CrossEntropyLoss())
     assert ours.steps == 100
@@ -116,7 +116,7 @@ def test_scales_with_a_decay_mask_and_frozen_modules_equal_pytorch_s(name):
             groups.append({"params": [p], "lr": group["lr"], "weight_decay": settings["weight_decay"]
                            if p.ndim == 2 else 0.0})
     theirs = getattr(torch.optim, kind)(groups, **settings)
-    ours = optimiser(name, decay_mask=model.decay_mask(), lr_scale=shares(model, {1: 0.1, 2: 0.1, 3: 0.5}))
+    ours = optimiser(name, decay_mask=model.decay_mask(), lr_scale=shares_of(model, {1: 0.1, 2: 0.1, 3: 0.5}))
     fitted(model, ours)
     torch_fit(net, theirs, *data(), epochs=25, batch_size=16, loss=torch.nn.CrossEntropyLoss())
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
@@ -131,7 +131,7 @@ def test_a_schedule_keeps_the_ratios_as_pytorch_s_schedules_of_groups():
     model = network()
     net = torch_twin(model)
     theirs = torch.optim.Adam(torch_groups(net, 0.01), lr=0.01)
-    ours = dn.Adam(0.01, lr_scale=shares(model))
+    ours = dn.Adam(0.01, lr_scale=shares_of(model))
     fitted(model, ours, epochs=30, batch_size=64, callbacks=[dn.StepLR(ours, step_size=10, gamma=0.5)])
     torch_fit(net, theirs, *data(), epochs=30, batch_size=64, loss=torch.nn.CrossEntropyLoss(),
               scheduler=torch.optim.lr_scheduler.StepLR(theirs, step_size=10, gamma=0.5))
@@ -149,7 +149,7 @@ def test_a_one_cycle_schedule_keeps_the_ratios_as_pytorch_s_of_groups():
     net = torch_twin(model)
     groups = torch_groups(net, 0.05)
     theirs = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
-    ours = dn.SGD(0.05, momentum=0.9, lr_scale=shares(model))
+    ours = dn.SGD(0.05, momentum=0.9, lr_scale=shares_of(model))
     fitted(model, ours, epochs=10, callbacks=[dn.OneCycleLR(ours, max_lr=0.05, total_steps=40)])
     cycle = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=[g["lr"] for g in groups], total_steps=40)
     torch_fit(net, theirs, *data(), epochs=10, batch_size=16, loss=torch.nn.CrossEntropyLoss(),
@@ -215,22 +215,23 @@ def wide_data():
     return rng.standard_normal((256, 64)), rng.integers(0, 10, 256)
 
 
+@pytest.mark.parametrize("shares", [{2: 0.0, 4: 0.3}, {0: 0.1, 2: 0.1}], ids=["each-its-own", "body-slower"])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_plain_sgd_folds_a_scale_per_module_into_its_products(momentum):
+def test_plain_sgd_folds_a_scale_per_module_into_its_products(momentum, shares):
     """Where ``fit`` folds plain SGD (or heavy-ball momentum) into its gradient products,
-    a scale per module folds with it, each module at its own rate: the module at scale 0
+    a scale per module folds with it, each module at its own rate: a module at scale 0
     stays exactly as it was, and the weights equal the unfolded step's to rounding."""
     X, y = wide_data()
     runs = {}
     for fold in (True, False):
         model = wide()
-        before = model[2].flat_params.copy()
-        scale = model.lr_scales(0.0, 2) * model.lr_scales(0.3, 4)
-        sgd = dn.SGD(0.01, momentum=momentum, fold=fold, lr_scale=scale)
+        before = [m.flat_params.copy() for m in model]
+        sgd = dn.SGD(0.01, momentum=momentum, fold=fold, lr_scale=shares_of(model, shares))
         loss = dn.CrossEntropyLoss()
         assert TrainStep(model, loss, sgd, 128, model.check_data(X, y, loss)[1]).folded == fold
         model.fit(X, y, loss=loss, optimizer=sgd, epochs=3, batch_size=128, shuffle=False)
-        assert_array_equal(model[2].flat_params, before)
+        for i in (0, 2, 4):
+            assert np.array_equal(model[i].flat_params, before[i]) == (shares.get(i) == 0.0), i
         runs[fold] = model.params
     assert_allclose(runs[True], runs[False], rtol=1e-12, atol=1e-14)
     assert not np.array_equal(runs[True], wide().params)
@@ -304,7 +305,7 @@ def test_float32_models_step_at_their_scales():
     X, y = data()
     wide, narrow = network(), network(dtype=np.float32)
     for model in (wide, narrow):
-        fitted(model, dn.AdamW(0.01, weight_decay=0.1, lr_scale=shares(model)), epochs=3)
+        fitted(model, dn.AdamW(0.01, weight_decay=0.1, lr_scale=shares_of(model)), epochs=3)
     assert narrow.params.dtype == np.float32
     assert_allclose(narrow.params, wide.params, rtol=1e-4, atol=1e-5)
 
@@ -331,12 +332,12 @@ def test_a_callback_may_change_the_scales_between_epochs():
 def test_a_fit_resumed_from_a_file_with_the_same_scales_ends_as_the_whole_fit(tmp_path, name):
     """The scales are a setting, not saved: given again, a resumed run is bit-identical."""
     whole = network()
-    fitted(whole, optimiser(name, lr_scale=shares(whole)), epochs=6)
+    fitted(whole, optimiser(name, lr_scale=shares_of(whole)), epochs=6)
     first = network()
-    started = optimiser(name, lr_scale=shares(first))
+    started = optimiser(name, lr_scale=shares_of(first))
     fitted(first, started, epochs=3)
     first.save(tmp_path / "run.npz", optimizer=started)
-    again = optimiser(name, lr_scale=shares(first))
+    again = optimiser(name, lr_scale=shares_of(first))
     resumed = dn.load(tmp_path / "run.npz", optimizer=again)
     fitted(resumed, again, epochs=3)
     assert_array_equal(resumed.params, whole.params)
@@ -371,7 +372,7 @@ def test_lr_scales_is_laid_out_like_the_parameters_that_train():
 
 def test_copies_and_pickles_keep_the_scales():
     model = network()
-    adam = dn.AdamW(0.01, lr_scale=shares(model), decay_mask=model.decay_mask())
+    adam = dn.AdamW(0.01, lr_scale=shares_of(model), decay_mask=model.decay_mask())
     fitted(model, adam, epochs=1)
     for other in (copy.deepcopy(adam), pickle.loads(pickle.dumps(adam))):
         assert_array_equal(other.lr_scale, adam.lr_scale)
