@@ -199,8 +199,8 @@ def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int
 def _shared_descent(params: NDArray[Any], buffer: NDArray[Any],
                     shares: tuple[tuple[int, float], ...]) -> Callable[[float], object]:
     """A call ``run(a)`` setting ``params += a * share * buffer``, each module's block at
-    its share: one axpy a run of consecutive modules with the same share (one in all, as
-    without an ``lr_scale``)."""
+    its share: one axpy (in slices: ``scaled_add``) a run of consecutive modules with the
+    same share, one in all without an ``lr_scale``."""
     runs: list[tuple[int, int, float]] = []
     start = 0
     for size, share in shares:
@@ -209,8 +209,6 @@ def _shared_descent(params: NDArray[Any], buffer: NDArray[Any],
         else:
             runs.append((start, start + size, share))
         start += size
-    if len(runs) == 1 and runs[0][2] == 1.0:
-        return scaled_add(params, buffer)
     adds = [(share, scaled_add(params[a:b], buffer[a:b])) for a, b, share in runs]
 
     def each(a: float) -> None:
