@@ -102,8 +102,9 @@ def no_scale(value: object, owner: str, name: str) -> None:
 
 
 class _PerParameter:
-    """An optimiser's vectors for one parameter array under one ``settings_version``:
-    ``decays``, each parameter's weight decay in the parameters' dtype (None without a
+    """An optimiser's vectors for one parameter array and the settings they are made of
+    (``decay_mask``, ``weight_decay``, ``lr_scale``; not the others, which a schedule may
+    set at every step): ``decays``, each parameter's weight decay in the parameters' dtype (None without a
     ``decay_mask``); ``scale``, ``lr_scale`` in the parameters' dtype (None without one);
     ``shrinkage``, each parameter's ``scale * wd`` in float64 (None unless a weight decay
     meets a mask or a scale); and ``shrink``'s ``factors`` for the rate ``rate`` (made by its
@@ -111,7 +112,7 @@ class _PerParameter:
 
     def __init__(self, optimizer: Optimizer, params: NDArray[Any]) -> None:
         mask, wd, scale = optimizer.decay_mask, optimizer.weight_decay, optimizer.lr_scale
-        self.params, self.version = params, optimizer.settings_version
+        self.params, self.made_of = params, (mask, wd, scale)
         self.decays: NDArray[Any] | None = None
         if mask is not None and wd:
             self.decays = np.zeros_like(params)
@@ -127,9 +128,11 @@ class _PerParameter:
         self.rate: float | None = None
 
     def made_for(self, optimizer: Optimizer, params: NDArray[Any]) -> bool:
-        """Whether these are the vectors for ``params`` (by identity) and the optimiser's
-        settings now."""
-        return params is self.params and optimizer.settings_version == self.version
+        """Whether these are the vectors for ``params`` and the optimiser's settings now
+        (the vectors by identity: a setting keeps a read-only copy, replaced when set)."""
+        mask, wd, scale = self.made_of
+        return (params is self.params and optimizer.decay_mask is mask and optimizer.lr_scale is scale
+                and optimizer.weight_decay == wd)
 
     def shrink_factors(self, lr: float) -> NDArray[Any]:
         """``1 - lr * scale * wd`` for each parameter, in the parameters' dtype (computed in

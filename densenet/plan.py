@@ -104,7 +104,8 @@ class TrainStep:
         self.update: Callable[[], object]  # what follows the backward calls
         if folding is not None and descent is not None:
             into, coefficients, self.update = folding
-            self.backward = (partial(coefficients, descent), *self.backward)
+            trained = tuple(d for d in descent if d is not None)  # (in the order of module_shares)
+            self.backward = (partial(coefficients, trained), *self.backward)
             self.written = (self.params,) if into is self.params else (into, self.params)
         elif optimizer is not None:
             self.update = partial(optimizer.step, self.params, self.grads)
@@ -140,39 +141,48 @@ class TrainStep:
         return value
 
 
+#: ``module_shares``' last answer for a vector: ``(lr_scale, sizes, shares)``, the vector
+#: held so that its identity stays its own (``fit`` asks at every change of a setting, which
+#: a schedule may make at every step)
+_last_shares: tuple[NDArray[Any], tuple[int, ...], tuple[tuple[int, float], ...] | None] | None = None
+
+
 def module_shares(model: Sequential, optimizer: Optimizer) -> tuple[tuple[int, float], ...] | None:
     """Each module whose parameters train, in order: its parameter count and its share of
     the learning rate (``optimizer.lr_scale``'s value over its parameters; 1 without one);
     None if a module's parameters do not share one value (or the vector is not the size
     of ``trainable_params``): a step then cannot fold the update, and the optimiser steps."""
+    global _last_shares
     frozen = set(model.frozen)
-    sizes = [m.n_params for i, m in enumerate(model.layers) if m.n_params and i not in frozen]
-    scale = optimizer.lr_scale
+    sizes = tuple(m.n_params for i, m in enumerate(model.layers) if m.n_params and i not in frozen)
+    scale = optimizer.lr_scale  # (a read-only vector, replaced when set)
     if scale is None:
         return tuple((size, 1.0) for size in sizes)
-    if scale.size != sum(sizes):  # (the optimiser refuses it before any step)
-        return None
-    shares, start = [], 0
-    for size in sizes:
-        block = scale[start:start + size]
-        if (block != block[0]).any():
-            return None
-        shares.append((size, float(block[0])))
-        start += size
-    return tuple(shares)
+    last = _last_shares
+    if last is not None and last[0] is scale and last[1] == sizes:
+        return last[2]
+    shares: tuple[tuple[int, float], ...] | None = None
+    if scale.size == sum(sizes):  # (else the optimiser refuses it before any step)
+        bounds = np.cumsum((0, *sizes))
+        blocks = [scale[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        if all(block.min() == block.max() for block in blocks):
+            shares = tuple((block.size, float(block[0])) for block in blocks)
+    _last_shares = (scale, sizes, shares)
+    return shares
 
 
 def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int, float], ...]) -> tuple[
-        NDArray[Any], Callable[[tuple[Descent | None, ...]], None], Callable[[], object]] | None:
+        NDArray[Any], Callable[[tuple[Descent, ...]], None], Callable[[], object]] | None:
     """How a step folds ``optimizer``'s update into its backward pass, each module whose
     parameters train at its share of the rate (``module_shares``): the vector the gradients
-    accumulate into, what sets the modules' coefficients before each backward pass, and
-    what follows it; None if the optimiser says it cannot be folded."""
+    accumulate into, what sets those modules' coefficients (``Descent``, in that order)
+    before each backward pass, and what follows it; None if the optimiser says it cannot
+    be folded."""
     if optimizer.plain_descent:  # params -= lr * scale * grads, onto the parameters
 
-        def plain(descents: tuple[Descent | None, ...]) -> None:  # (lr may have changed since)
+        def plain(descents: tuple[Descent, ...]) -> None:  # (lr may have changed since)
             lr = optimizer.lr
-            for descent, (_, share) in zip((d for d in descents if d is not None), shares):
+            for descent, (_, share) in zip(descents, shares):
                 descent.alpha, descent.beta = -lr * share, 1.0
 
         return params, plain, optimizer.count_step
@@ -182,12 +192,11 @@ def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int
     buffer = heavy[1]  # buffer = momentum * buffer + grads, then params -= lr * scale * buffer
     descend = _shared_descent(params, buffer, shares)
 
-    def accumulate(descents: tuple[Descent | None, ...]) -> None:  # the first step takes the gradient
-        now = optimizer.heavy_ball(params)  # alone; a schedule may have changed the momentum since
+    def accumulate(descents: tuple[Descent, ...]) -> None:  # the first step takes the gradient alone;
+        now = optimizer.heavy_ball(params)  # a schedule may have changed the momentum since
         beta = now[0] if optimizer.steps and now is not None else 0.0
         for descent in descents:
-            if descent is not None:
-                descent.alpha, descent.beta = 1.0, beta
+            descent.alpha, descent.beta = 1.0, beta
 
     def update() -> None:
         descend(-optimizer.lr)

@@ -353,6 +353,24 @@ def test_a_step_with_scales_allocates_nothing(name):
     assert allocation_peak(step) < 4096
 
 
+def test_a_schedule_setting_the_rate_and_betas_every_step_allocates_nothing():
+    """A setting the scales are not made of (betas, as ``OneCycleLR`` sets them) leaves the
+    per-parameter vectors as they were: no vector is made again at each step."""
+    rng = np.random.default_rng(0)
+    model = dn.Sequential(dn.Dense(64, 128), dn.ReLU(), dn.Dense(128, 10), seed=0)
+    X, y = model.check_data(rng.standard_normal((256, 64)), rng.standard_normal((256, 10)), dn.MSELoss())
+    adamw = dn.AdamW(1e-3, weight_decay=0.1, decay_mask=model.decay_mask(), lr_scale=model.lr_scales(0.5, 0))
+    step = TrainStep(model, dn.MSELoss(), adamw, 256, y)
+    step.X[...], step.y[...] = X, y
+    rates = iter(np.linspace(1e-3, 2e-3, 100))
+
+    def scheduled():
+        adamw.lr, adamw.betas = next(rates), (0.9, 0.999)
+        step()
+
+    assert allocation_peak(scheduled) < 4096
+
+
 # -- the vector, copies, repr -----------------------------------------------------------------
 
 
