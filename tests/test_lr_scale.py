@@ -268,6 +268,20 @@ def test_a_module_with_one_parameter_steps_at_its_scale(momentum):
     assert_allclose(moved[1], 0.5 * moved[0], rtol=1e-9)
 
 
+def test_each_module_s_share_is_read_for_the_model_asked_about():
+    """One vector, two models of its size split into modules differently: each gets the
+    shares of its own modules (none where a module's parameters do not share one)."""
+    from densenet.plan import module_shares
+
+    first = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)  # 9 + 4 parameters
+    other = dn.Sequential(dn.Dense(1, 4), dn.Tanh(), dn.Dense(4, 1), seed=0)  # 8 + 5
+    sgd = dn.SGD(0.1, lr_scale=first.lr_scales(0.5, 0))
+    assert module_shares(first, sgd) == ((9, 0.5), (4, 1.0))
+    assert module_shares(other, sgd) is None
+    assert module_shares(first, sgd) == ((9, 0.5), (4, 1.0))
+    assert module_shares(other, dn.SGD(0.1)) == ((8, 1.0), (5, 1.0))
+
+
 def test_new_scales_between_epochs_fold_anew():
     """A callback's new ``lr_scale`` rebuilds the folded step with the new rates."""
     X, y = wide_data()
