@@ -3,13 +3,13 @@ the model at its end (an exponential moving average, or stochastic weight averag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter
+from ._validation import count, flag, hyperparameter
 from .backend import scaled_add
 from .callbacks import Callback
 
@@ -39,7 +39,8 @@ class WeightAveraging(Callback):
     Attributes:
         average_params, average_state: the average (flat vectors laid out as the model's
             ``params`` and ``state``), or None before a step was averaged; each fit starts
-            a new average.
+            a new average, but for one after ``load_state_dict`` (a run resumed from a
+            checkpoint file), which goes on with the average it was given.
         count: the steps averaged in the last fit.
 
     It runs after the other callbacks (``runs_last``): what it puts in the model at the
@@ -48,6 +49,11 @@ class WeightAveraging(Callback):
     leaves the model as it would without it. L-BFGS, which takes no steps of its own
     to average, is refused. Two passes over the parameters and state a step (a ufunc and
     BLAS's axpy), nothing allocated after the first.
+
+    Given to ``ModelCheckpoint``'s ``schedules`` (or ``Sequential.save``'s), the average
+    is written with the model (``state_dict``), and ``densenet.load(path, optimizer=...,
+    schedules=[averaging])`` with one made as before resumes it: the resumed run ends
+    as the run that never stopped, bit for bit.
 
     Example:
         >>> import numpy as np, densenet as dn
@@ -61,6 +67,8 @@ class WeightAveraging(Callback):
     """
 
     runs_last = True  # (the average goes in after any other callback's end of training)
+    #: (defaults for one pickled before averages could be resumed)
+    _epochs, _resumed = 0, False
 
     def __init__(self, decay: float | None = 0.999, start: int = 0, apply: bool = True) -> None:
         self.decay = None if decay is None else hyperparameter(decay, "WeightAveraging", "decay", high=1.0,
@@ -74,9 +82,51 @@ class WeightAveraging(Callback):
         """No average yet: as made, and as each fit begins."""
         self.average_params: NDArray[Any] | None = None
         self.average_state: NDArray[Any] | None = None
-        self.count, self._epoch = 0, 0
+        self.count, self._epochs = 0, 0  # the steps averaged, the epochs begun
         #: each average beside its update ``a += x w`` (BLAS axpy where it can), for the arrays of the fit
         self._updates: list[tuple[NDArray[Any], Callable[[float], object]]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the averaging is: the steps averaged (``count``), the epochs of the fit
+        so far (``epochs``, counted towards ``start``) and, once a step was averaged,
+        copies of ``average_params`` and ``average_state``. ``ModelCheckpoint``'s and
+        ``Sequential.save``'s ``schedules`` store it in the model's file, beside the
+        optimiser's state; ``densenet.load``'s ``schedules`` gives it back
+        (``load_state_dict``)."""
+        state: dict[str, Any] = {"count": self.count, "epochs": self._epochs}
+        if self.average_params is not None and self.average_state is not None:
+            state.update(average_params=self.average_params.copy(), average_state=self.average_state.copy())
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Go on from ``state`` (an earlier ``state_dict()``): the next fit continues that
+        average, and counts its epochs on from there, instead of starting a new one (a
+        run resumed from a checkpoint file then ends as the whole run would, bit for bit);
+        it must train a model of the average's size and dtype (``ValueError`` when it
+        begins, before any step). The fits after it start anew. A state that is not one
+        (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback as it was."""
+        names = ("count", "epochs", "average_params", "average_state")
+        if not (isinstance(state, Mapping) and set(names[:2]) <= set(state) <= set(names)):
+            raise ValueError("WeightAveraging: a state must hold count, epochs and, with steps averaged, "
+                             f"average_params and average_state (a state_dict()), got {state!r}")
+        steps = count(state["count"], "WeightAveraging count")
+        epochs = count(state["epochs"], "WeightAveraging epochs")
+        given = [name for name in names[2:] if name in state]
+        if not steps and given:
+            raise ValueError(f"WeightAveraging: a state of no steps averaged holds no average, got {given}")
+        if steps and len(given) < 2:
+            raise ValueError(f"WeightAveraging: a state of {steps} steps averaged needs average_params "
+                             "and average_state")
+        averages = [np.array(state[name], copy=True) for name in given]  # (the callback's own)
+        for i, (name, average) in enumerate(zip(given, averages)):
+            if average.ndim != 1 or average.dtype.kind != "f" or average.dtype != averages[0].dtype:
+                rule = f"a 1-D {averages[0].dtype} vector" if i else "a 1-D vector of floats"
+                raise ValueError(f"WeightAveraging: {name} must be {rule}, "
+                                 f"got {average.dtype} {average.shape}")
+        self._restart()
+        if steps:
+            (self.average_params, self.average_state), self.count = averages, steps
+        self._epochs, self._resumed = epochs, True
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         optimizer = self.params.get("optimizer")
@@ -84,20 +134,37 @@ class WeightAveraging(Callback):
             raise ValueError(f"WeightAveraging averages the weights after each step; "
                              f"{type(optimizer).__name__} minimises the whole objective itself, with no "
                              "steps of its own to average")
-        self._restart()
+        if not self._resumed:
+            self._restart()
+            return
+        params, state = self.model.params, self.model.state
+        averages = (self.average_params, self.average_state)
+        if averages[0] is not None and averages[1] is not None:
+            if (averages[0].shape, averages[1].shape, averages[0].dtype) != (params.shape, state.shape,
+                                                                               params.dtype):
+                dtype = "" if averages[0].dtype == params.dtype else f" {params.dtype}"
+                raise ValueError(f"WeightAveraging: the average given by load_state_dict holds "
+                                 f"{averages[0].size} {averages[0].dtype} parameters and {averages[1].size} "
+                                 f"state values, not this model's {params.size} and {state.size}{dtype}")
+            self._updates = self._updaters(params, state)
+        self._resumed = False
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
-        self._epoch = epoch + 1
-        return None
+    def _updaters(self, params: NDArray[Any], state: NDArray[Any]) -> list[tuple[NDArray[Any],
+                                                                                  Callable[[float], object]]]:
+        """Each average beside the call that adds a multiple of the model's array to it."""
+        pairs = (self.average_params, params), (self.average_state, state)
+        return [(average, scaled_add(average, now)) for average, now in pairs
+                if average is not None and now.size]
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        if self._epoch < self.start:
+        if not batch:  # (an epoch's first step: counted here, not at its end, so that a
+            self._epochs += 1  # checkpoint's state_dict finds the epochs done wherever it is in the list)
+        if self._epochs <= self.start:
             return
         params, state = self.model.params, self.model.state
         if self.average_params is None:  # the first step averaged: a = w
             self.average_params, self.average_state = params.copy(), state.copy()
-            self._updates = [(average, scaled_add(average, now)) for average, now in
-                             ((self.average_params, params), (self.average_state, state)) if now.size]
+            self._updates = self._updaters(params, state)
             self.count = 1
             return
         self.count += 1

@@ -121,12 +121,12 @@ def worst(mode: str) -> float:
 
 def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...]:
     """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
-    the learning-rate schedules); ``TypeError`` naming ``owner`` otherwise."""
+    the learning-rate schedules, ``WeightAveraging``); ``TypeError`` naming ``owner`` otherwise."""
     schedules = tuple(schedules)
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
-            raise TypeError(f"{owner}: schedules must be learning-rate schedules (with a state_dict), "
-                            f"got {type(schedule).__name__}")
+            raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "
+                            f"schedules, WeightAveraging: with a state_dict), got {type(schedule).__name__}")
     return schedules
 
 

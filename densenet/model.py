@@ -891,8 +891,9 @@ class Sequential:
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
         ``densenet.load(path, optimizer=...)`` resumes training exactly. With
-        ``schedules`` (learning-rate schedules), each one's place (``state_dict()``) is
-        saved too, for ``load``'s ``schedules``.
+        ``schedules`` (learning-rate schedules, ``WeightAveraging``), each one's place
+        (``state_dict()``: its numbers, and its arrays beside ``params``) is saved too, for
+        ``load``'s ``schedules``.
         """
         try:
             config = self.config()
@@ -900,8 +901,15 @@ class Sequential:
             raise TypeError(f"save: {error}") from None
         extra = {"state": self.state} if self.state.size else {}
         if schedules:
-            config["schedules"] = [{"type": type(s).__name__, "state": s.state_dict()}
-                                   for s in checked_schedules("save", schedules)]
+            config["schedules"] = []
+            for i, schedule in enumerate(checked_schedules("save", schedules)):
+                numbers = {}  # (JSON; the arrays, WeightAveraging's average, beside params)
+                for name, value in schedule.state_dict().items():
+                    if isinstance(value, np.ndarray):
+                        extra[f"schedules.{i}.{name}"] = value
+                    else:
+                        numbers[name] = value
+                config["schedules"].append({"type": type(schedule).__name__, "state": numbers})
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):
                 raise TypeError(f"save: optimizer must be a densenet Optimizer, "
@@ -929,7 +937,8 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
     its state and learning rate are restored: training then resumes exactly. Given
     new ``schedules`` of the types saved (``save(path, optimizer, schedules)``, in the
     same order, made for ``optimizer``), each goes on from where it was
-    (``load_state_dict``), setting the optimiser's rate for that place.
+    (``load_state_dict``): a schedule sets the optimiser's rate for that place, a
+    ``WeightAveraging`` hands its average to the next fit.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -991,12 +1000,13 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
     if optimizer is not None:
         _load_optimizer(optimizer, config.get("optimizer"), extra, where)
     if schedules:
-        _load_schedules(schedules, config.get("schedules"), where)
+        _load_schedules(schedules, config.get("schedules"), extra, where)
     return model
 
 
-def _load_schedules(schedules: Sequence[Any], saved: Any, where: str) -> None:
-    """Put the schedules' states saved beside a model into ``schedules``, in order."""
+def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:
+    """Put the schedules' states saved beside a model (numbers in ``saved``, arrays in
+    ``extra``) into ``schedules``, in order."""
     if not isinstance(saved, list):
         raise ValueError(f"load: {where} holds no schedule state (save it with "
                          "model.save(path, optimizer, schedules=[...]))")
@@ -1004,9 +1014,13 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, where: str) -> None:
     kept = [entry.get("type") if isinstance(entry, dict) else None for entry in saved]
     if names != kept:
         raise ValueError(f"load: {where} holds the states of the schedules {kept}, not of {names}")
-    for schedule, entry in zip(schedules, saved):
+    for i, (schedule, entry) in enumerate(zip(schedules, saved)):
+        state, prefix = entry.get("state"), f"schedules.{i}."
+        arrays = {name[len(prefix):]: array for name, array in extra.items() if name.startswith(prefix)}
+        if arrays and isinstance(state, dict):
+            state = {**state, **arrays}
         try:
-            schedule.load_state_dict(entry.get("state"))
+            schedule.load_state_dict(state)
         except (TypeError, ValueError) as error:
             raise ValueError(f"load: {where} holds an invalid schedule state: {error}") from None
 

@@ -174,6 +174,122 @@ def test_the_averaging_survives_a_pickle_and_a_copy():
         assert_array_equal(other.average_params, model.params)
 
 
+
+class _Interrupt(dn.Callback):
+    """A Ctrl-C at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("decay, start", [(0.9, 0), (None, 2), (None, 5)], ids=["ema", "swa", "swa-later"])
+@pytest.mark.parametrize("checkpoint_first", [True, False], ids=["checkpoint-first", "averaging-first"])
+def test_a_fit_resumed_from_its_checkpoint_goes_on_with_its_average(tmp_path, decay, start, checkpoint_first):
+    """The average (and the epochs counted towards ``start``) saved beside the optimiser's
+    state: a run stopped after 3 of 7 epochs and resumed from its file ends as the whole
+    run, bit for bit, whichever callback comes first."""
+    averaging = dn.WeightAveraging(decay, start=start)
+    whole = fitted(network(), [averaging], epochs=7)
+    stopping, adam = dn.WeightAveraging(decay, start=start), dn.Adam(0.01)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz", monitor="loss", schedules=[stopping])
+    listed = [checkpoint, stopping] if checkpoint_first else [stopping, checkpoint]
+    with pytest.raises(KeyboardInterrupt):
+        fitted(network(), [*listed, _Interrupt(3)], optimizer=adam, epochs=7)
+    adam, again = dn.Adam(0.01), dn.WeightAveraging(decay, start=start)
+    resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=[again])
+    assert again.count == 4 * max(0, 3 - start) and checkpoint.epoch == 3
+    fitted(resumed, [again], optimizer=adam, epochs=4)
+    assert again.count == averaging.count == 4 * (7 - start)
+    assert_array_equal(again.average_params, averaging.average_params)
+    assert_array_equal(resumed.params, whole.params)
+    assert_array_equal(resumed.state, whole.state)
+
+
+def test_a_loaded_average_serves_one_fit_and_the_next_starts_anew():
+    averaging = dn.WeightAveraging(0.5)
+    model = fitted(network(), [averaging], epochs=2)
+    again = dn.WeightAveraging(0.5)
+    again.load_state_dict(averaging.state_dict())
+    assert again.count == 8 and again.average_params is not averaging.average_params
+    assert_array_equal(again.average_params, averaging.average_params)
+    fitted(model.clone(), [again], epochs=1)
+    assert again.count == 12
+    fitted(model.clone(), [again], epochs=1)
+    assert again.count == 4
+
+
+def test_the_state_holds_the_average_and_what_was_counted():
+    averaging = dn.WeightAveraging(None, start=1)
+    assert averaging.state_dict() == {"count": 0, "epochs": 0}
+    model = fitted(network(), [averaging], epochs=3)
+    state = averaging.state_dict()
+    assert sorted(state) == ["average_params", "average_state", "count", "epochs"]
+    assert state["count"] == 8 and state["epochs"] == 3
+    assert_array_equal(state["average_params"], model.params)
+    assert_array_equal(state["average_state"], model.state)
+    state["average_params"][0] += 1.0  # (a copy: the callback's average is its own)
+    assert averaging.average_params[0] == model.params[0]
+
+
+def test_a_loaded_average_of_another_model_is_refused_before_any_step():
+    averaging = dn.WeightAveraging(0.9)
+    fitted(network(), [averaging], epochs=1)
+    other = dn.Sequential(dn.Dense(3, 4), seed=0)
+    again = dn.WeightAveraging(0.9)
+    again.load_state_dict(averaging.state_dict())
+    before = other.params.copy()
+    refused = (r"WeightAveraging: the average given by load_state_dict holds 84 float64 parameters and 16 "
+               r"state values, not this model's 16 and 0")
+    with pytest.raises(ValueError, match=refused):
+        fitted(other, [again], epochs=1)
+    assert_array_equal(other.params, before)
+    narrow = network(dtype=np.float32)
+    with pytest.raises(ValueError, match=r"84 float64 parameters .* not this model's 84 and 16 float32"):
+        fitted(narrow, [again], epochs=1)
+    fitted(network(), [again], epochs=1)  # (kept for a fit it fits)
+    assert again.count == 8
+
+
+@pytest.mark.parametrize("state, error, match", [
+    ({"count": 1, "epochs": 1}, ValueError, r"a state of 1 steps averaged needs average_params and"),
+    ({"count": 0}, ValueError, r"a state must hold count, epochs"),
+    ({"count": -1, "epochs": 0}, ValueError, r"WeightAveraging count must be an integer >= 0, got -1"),
+    ({"count": 0, "epochs": 1.5}, TypeError, r"WeightAveraging epochs must be an integer >= 0, got 1.5"),
+    ({"count": 1, "epochs": 1, "average_params": np.zeros((2, 2)), "average_state": np.zeros(0)},
+     ValueError, r"average_params must be a 1-D vector of floats, got float64 \(2, 2\)"),
+    ({"count": 1, "epochs": 1, "average_params": np.zeros(3), "average_state": np.zeros(1, np.float32)},
+     ValueError, r"average_state must be a 1-D float64 vector, got float32 \(1,\)"),
+    ({"count": 1, "epochs": 1, "average_params": np.zeros(3, int), "average_state": np.zeros(0, int)},
+     ValueError, r"average_params must be a 1-D vector of floats, got int64 \(3,\)"),
+    ({"count": 0, "epochs": 0, "average_params": np.zeros(3), "average_state": np.zeros(0)},
+     ValueError, r"a state of no steps averaged holds no average"),
+    ([1, 2], ValueError, r"a state must hold"),
+])
+def test_a_bad_state_is_refused_and_changes_nothing(state, error, match):
+    averaging = dn.WeightAveraging(0.9)
+    fitted(network(), [averaging], epochs=1)
+    kept = averaging.state_dict()
+    with pytest.raises(error, match=match):
+        averaging.load_state_dict(state)
+    assert averaging.count == kept["count"] == 4
+    assert_array_equal(averaging.average_params, kept["average_params"])
+
+
+def test_a_file_saved_before_any_step_was_averaged_resumes_the_epoch_count(tmp_path):
+    averaging = dn.WeightAveraging(0.9, start=3)
+    model, adam = network(), dn.Adam(0.01)
+    fitted(model, [averaging], optimizer=adam, epochs=2)
+    model.save(tmp_path / "early.npz", optimizer=adam, schedules=[averaging])
+    again = dn.WeightAveraging(0.9, start=3)
+    dn.load(tmp_path / "early.npz", schedules=[again])
+    assert again.state_dict() == {"count": 0, "epochs": 2}
+    fitted(network(), [again], epochs=2)
+    assert again.count == 4  # (the fourth epoch is the first averaged)
+
 def test_lbfgs_is_refused_before_any_change():
     model = network(seed=1)
     before = model.params.copy()

@@ -147,9 +147,9 @@ def test_a_file_without_the_schedules_asked_for_is_refused(tmp_path):
         dn.load(tmp_path / "step.npz", schedules=[dn.CosineLR(dn.Adam(), 3)])
     with pytest.raises(ValueError, match=r"not of \['StepLR', 'StepLR'\]"):
         dn.load(tmp_path / "step.npz", schedules=[dn.StepLR(dn.Adam(), 1), dn.StepLR(dn.Adam(), 1)])
-    with pytest.raises(TypeError, match="schedules must be learning-rate schedules"):
+    with pytest.raises(TypeError, match="schedules must be callbacks that keep a place"):
         model.save(tmp_path / "bad.npz", schedules=[adam])
-    with pytest.raises(TypeError, match="schedules must be learning-rate schedules"):
+    with pytest.raises(TypeError, match="schedules must be callbacks that keep a place"):
         dn.ModelCheckpoint(tmp_path / "bad.npz", schedules=[dn.EarlyStopping()])
     assert not (tmp_path / "bad.npz").exists()
 

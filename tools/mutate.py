@@ -156,9 +156,9 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:160:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:161:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:160:66:change-number": "(the same trial values)",
+    "checkpoint.py:161:66:change-number": "(the same trial values)",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:46:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
@@ -240,7 +240,7 @@ EQUIVALENT: dict[str, str] = {
                                          "set again by on_train_begin before anything reads it",
     "module.py:72:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:117:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:118:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "callbacks.py:190:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
