@@ -128,7 +128,7 @@ OWN_TESTS = {
                     "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
-                 "test_freeze.py"],
+                 "test_freeze.py", "test_checkpoint.py", "test_averaging.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
