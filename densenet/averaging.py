@@ -138,23 +138,17 @@ class WeightAveraging(Callback):
             self._restart()
             return
         params, state = self.model.params, self.model.state
-        averages = (self.average_params, self.average_state)
-        if averages[0] is not None and averages[1] is not None:
-            if (averages[0].shape, averages[1].shape, averages[0].dtype) != (params.shape, state.shape,
-                                                                               params.dtype):
-                dtype = "" if averages[0].dtype == params.dtype else f" {params.dtype}"
+        average_params, average_state = self.average_params, self.average_state
+        if average_params is not None and average_state is not None:
+            given, model = (average_params, average_state), (params, state)
+            if [(a.shape, a.dtype) for a in given] != [(a.shape, a.dtype) for a in model]:
+                dtype = "" if average_params.dtype == params.dtype else f" {params.dtype}"
                 raise ValueError(f"WeightAveraging: the average given by load_state_dict holds "
-                                 f"{averages[0].size} {averages[0].dtype} parameters and {averages[1].size} "
-                                 f"state values, not this model's {params.size} and {state.size}{dtype}")
-            self._updates = self._updaters(params, state)
+                                 f"{average_params.size} {average_params.dtype} parameters and "
+                                 f"{average_state.size} state values, not this model's {params.size} and "
+                                 f"{state.size}{dtype}")
+            self._updates = _updaters(((average_params, params), (average_state, state)))
         self._resumed = False
-
-    def _updaters(self, params: NDArray[Any], state: NDArray[Any]) -> list[tuple[NDArray[Any],
-                                                                                  Callable[[float], object]]]:
-        """Each average beside the call that adds a multiple of the model's array to it."""
-        pairs = (self.average_params, params), (self.average_state, state)
-        return [(average, scaled_add(average, now)) for average, now in pairs
-                if average is not None and now.size]
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if not batch:  # (an epoch's first step: counted here, not at its end, so that a
@@ -164,7 +158,7 @@ class WeightAveraging(Callback):
         params, state = self.model.params, self.model.state
         if self.average_params is None:  # the first step averaged: a = w
             self.average_params, self.average_state = params.copy(), state.copy()
-            self._updates = self._updaters(params, state)
+            self._updates = _updaters(((self.average_params, params), (self.average_state, state)))
             self.count = 1
             return
         self.count += 1
@@ -188,3 +182,9 @@ class WeightAveraging(Callback):
         extra = (f", start={self.start}" if self.start else "") + ("" if self.apply else ", apply=False")
         return f"WeightAveraging(decay={decay}{extra})"
 
+
+def _updaters(pairs: tuple[tuple[NDArray[Any], NDArray[Any]], ...]) -> list[tuple[NDArray[Any],
+                                                                               Callable[[float], object]]]:
+    """Each ``(average, array)`` pair's average beside the call that adds a multiple of the
+    model's array to it (none for an empty array)."""
+    return [(average, scaled_add(average, now)) for average, now in pairs if now.size]

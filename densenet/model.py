@@ -1017,7 +1017,7 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArr
     for i, (schedule, entry) in enumerate(zip(schedules, saved)):
         state, prefix = entry.get("state"), f"schedules.{i}."
         arrays = {name[len(prefix):]: array for name, array in extra.items() if name.startswith(prefix)}
-        if arrays and isinstance(state, dict):
+        if isinstance(state, dict):  # (anything else: load_state_dict says what is wrong)
             state = {**state, **arrays}
         try:
             schedule.load_state_dict(state)

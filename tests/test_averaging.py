@@ -222,6 +222,42 @@ def test_a_loaded_average_serves_one_fit_and_the_next_starts_anew():
     assert again.count == 4
 
 
+def test_a_loaded_state_is_the_callback_s_own_and_one_of_no_steps_drops_an_average():
+    averaging = dn.WeightAveraging(0.5)
+    fitted(network(), [averaging], epochs=1)
+    state = averaging.state_dict()
+    again = dn.WeightAveraging(0.5)
+    again.load_state_dict(state)
+    state["average_params"][0] += 1.0
+    assert again.average_params[0] == averaging.average_params[0]
+    again.load_state_dict({"count": 0, "epochs": 2})
+    assert again.average_params is None and again.state_dict() == {"count": 0, "epochs": 2}
+
+
+def test_a_callback_pickled_before_averages_were_resumed_starts_each_fit_anew():
+    averaging = dn.WeightAveraging(0.5)
+    model = fitted(network(), [averaging], epochs=1)
+    old = averaging.__dict__.copy()
+    del old["_epochs"]  # (what such a pickle holds: no epochs counted, nothing loaded)
+    old["_epoch"] = 1
+    unpickled = dn.WeightAveraging.__new__(dn.WeightAveraging)
+    unpickled.__dict__.update(old)
+    assert unpickled.state_dict()["epochs"] == 0
+    fitted(model, [unpickled], epochs=1)
+    assert unpickled.count == 4
+
+
+def test_a_file_whose_schedule_state_is_not_one_is_refused_by_name(tmp_path):
+    from densenet import io
+
+    model = network()
+    config = {**model.config(), "schedules": [{"type": "WeightAveraging", "state": None}]}
+    io.write(tmp_path / "bad.npz", config, model.params,
+             {"state": model.state, "schedules.0.average_params": model.params})
+    with pytest.raises(ValueError, match=r"holds an invalid schedule state: WeightAveraging: a state must hold"):
+        dn.load(tmp_path / "bad.npz", schedules=[dn.WeightAveraging()])
+
+
 def test_the_state_holds_the_average_and_what_was_counted():
     averaging = dn.WeightAveraging(None, start=1)
     assert averaging.state_dict() == {"count": 0, "epochs": 0}
