@@ -96,20 +96,32 @@ def copied(model: dn.Sequential, how: str, folder) -> dn.Sequential:
             "clone": dn.Sequential.clone}[how](model)
 
 
-def allocation_peak(call, warm_up: int = 3, calls: int = 10) -> int:
+def allocation_peak(call, warm_up: int = 3, calls: int = 10, attempts: int = 3) -> int:
     """The peak of the bytes ``tracemalloc`` traces over ``calls`` calls of ``call``, after
-    ``warm_up`` calls untraced (a planned step's steady state)."""
+    ``warm_up`` calls untraced (a planned step's steady state).
+
+    ``tracemalloc`` traces every thread of the process: under pytest-xdist a worker's
+    message thread (execnet's) may receive the next tests while ``call`` runs, and its
+    buffers count too (seen once: a step that allocates nothing measured above 4 KiB). So
+    the peak is the least of up to ``attempts`` measurements, stopping at the first of at
+    most 512 bytes: a step that allocates does so in every one of them."""
     import tracemalloc
 
     for _ in range(warm_up):
         call()
-    tracemalloc.start()
-    try:
-        for _ in range(calls):
-            call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    least = None
+    for _ in range(attempts):
+        tracemalloc.start()
+        try:
+            for _ in range(calls):
+                call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        least = peak if least is None else min(least, peak)
+        if least <= 512:
+            break
+    return least
 
 
 @pytest.fixture
@@ -119,12 +131,12 @@ def tutorial_start() -> dict[str, float]:
 
 #: Every activation module densenet ships (with its default arguments in the shared tests).
 ACTIVATIONS = [dn.Sigmoid, dn.ReLU, dn.LeakyReLU, dn.PReLU, dn.ELU, dn.SELU, dn.Tanh, dn.GELU, dn.SiLU,
-               dn.Softplus, dn.Softmax]
+               dn.Softplus, dn.Softmax, dn.LogSoftmax]
 
 #: How far each activation can move an error in its input (the largest slope), and how many
 #: ulp of its output its own rounding costs at most (exp-based sigmoid 3, the others fewer).
 SLOPE = {dn.Sigmoid: 0.25, dn.Tanh: 1.0, dn.ReLU: 1.0, dn.LeakyReLU: 1.0, dn.PReLU: 1.0, dn.ELU: 1.0,
-         dn.SELU: 1.76, dn.GELU: 1.13, dn.SiLU: 1.1, dn.Softplus: 1.0, dn.Softmax: 1.0}
+         dn.SELU: 1.76, dn.GELU: 1.13, dn.SiLU: 1.1, dn.Softplus: 1.0, dn.Softmax: 1.0, dn.LogSoftmax: 2.0}
 ULPS = 4
 
 
@@ -134,7 +146,9 @@ def error_bound(model, X):
     A dot product of k terms computed in floating point is within k * eps * sum|terms| of the
     exact one, whatever order BLAS sums in (at batch size 1 the bias is one more term of
     [x, 1] @ [W; b]); an input error e moves a Dense output by at most |e| @ |W| and an
-    activation's output by its largest slope times e (for Softmax, the row's largest e).
+    activation's output by its largest slope times e (for Softmax, the row's largest e;
+    LogSoftmax's ``x - log(sum(exp(x)))`` by twice it, and its rounding is of a row of C
+    terms: (|y| + C) eps at most).
     A ``BatchNorm1d`` (at inference: ``model`` in eval mode) scales an error by its scale
     ``gamma / sqrt(running_var + eps)``; a ``LayerNorm`` of a row of k features with
     standard deviation s moves x_hat_i by at most 2 max(e) (1 + |x_hat_i|) / s (the row's
@@ -173,8 +187,10 @@ def error_bound(model, X):
                      + ULPS * eps * (np.abs(values) + shift))
         else:
             values = module.forward(values)
-            spread = error.max(axis=1, keepdims=True) if isinstance(module, dn.Softmax) else error
-            error = SLOPE[type(module)] * spread + ULPS * eps * np.abs(values)
+            rows = isinstance(module, (dn.Softmax, dn.LogSoftmax))
+            spread = error.max(axis=1, keepdims=True) if rows else error
+            terms = values.shape[1] if isinstance(module, dn.LogSoftmax) else 0
+            error = SLOPE[type(module)] * spread + ULPS * eps * (np.abs(values) + terms)
     return error
 
 
