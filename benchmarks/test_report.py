@@ -32,7 +32,7 @@ def test_report_smoke_run(tmp_path, capsys):
         assert "floor / PyTorch's products" in text
     assert "## Blocks: one activation, loss or optimiser at a time" in text
     names = ("sigmoid", "relu", "leaky_relu", "gelu", "elu", "silu", "selu", "prelu", "softplus", "tanh",
-             "softmax", "cross_entropy", "bce", "bce_with_logits", "poisson", "l1", "huber", "momentum",
+             "softmax", "cross_entropy", "nll", "bce", "bce_with_logits", "poisson", "l1", "huber", "momentum",
              "adam", "adamw", "rmsprop", "adagrad", "amsgrad", "radam", "nadam", "adamax", "sample_weight",
              "dropout", "batchnorm", "layernorm")
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}

@@ -210,6 +210,7 @@ BLOCKS = {
     "tanh": ("tanh", "sigmoid", "mse", "sgd"),
     "softmax": ("softmax", "sigmoid", "mse", "sgd"),
     "cross_entropy": ("sigmoid", None, "cross_entropy", "sgd"),
+    "nll": ("sigmoid", "log_softmax", "nll", "sgd"),
     "bce": ("sigmoid", "sigmoid", "bce", "sgd"),
     "bce_with_logits": ("sigmoid", None, "bce_with_logits", "sgd"),
     "poisson": ("sigmoid", None, "poisson", "sgd"),
@@ -235,9 +236,10 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "leaky_relu": lambda width: dn.LeakyReLU(), "gelu": lambda width: dn.GELU(),
     "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
     "softplus": lambda width: dn.Softplus(),
-    "softmax": lambda width: dn.Softmax(), "dropout": lambda width: dn.Dropout(0.5),
+    "softmax": lambda width: dn.Softmax(), "log_softmax": lambda width: dn.LogSoftmax(),
+    "dropout": lambda width: dn.Dropout(0.5),
     "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm, "prelu": dn.PReLU}
-_DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "bce": dn.BCELoss,
+_DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "nll": dn.NLLLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
               "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
@@ -255,9 +257,10 @@ def block_weights(batch_size: int, dtype: type) -> np.ndarray:
 
 def block_data(name: str, dtype: type, batch_size: int = 256,
                sizes: tuple[int, ...] = BIG) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs, and targets of the kind the block's loss takes (labels for cross-entropy)."""
+    """Inputs, and targets of the kind the block's loss takes (labels for cross-entropy
+    and the negative log-likelihood)."""
     X, y = regression_data(batch_size, sizes, dtype)
-    if BLOCKS[name][2] == "cross_entropy":
+    if BLOCKS[name][2] in ("cross_entropy", "nll"):
         y = np.random.default_rng(2).integers(0, sizes[-1], batch_size)
     return X, y
 
@@ -295,6 +298,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
     hidden, output, loss_name, optimizer = BLOCKS[name]
     activations = {"sigmoid": lambda width: torch.nn.Sigmoid(), "relu": lambda width: torch.nn.ReLU(),
                    "tanh": lambda width: torch.nn.Tanh(), "softmax": lambda width: torch.nn.Softmax(dim=1),
+                   "log_softmax": lambda width: torch.nn.LogSoftmax(dim=1),
                    "leaky_relu": lambda width: torch.nn.LeakyReLU(), "gelu": lambda width: torch.nn.GELU(),
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
                    "selu": lambda width: torch.nn.SELU(), "softplus": lambda width: torch.nn.Softplus(),
@@ -307,7 +311,8 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
         if not last or output is not None:
             layers += [activations[name](n_out) for name in (output if last else hidden).split("+")]
     net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == np.float64 else torch.float32)
-    losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCELoss,
+    losses = {"mse": torch.nn.MSELoss, "cross_entropy": torch.nn.CrossEntropyLoss, "nll": torch.nn.NLLLoss,
+              "bce": torch.nn.BCELoss,
               "bce_with_logits": torch.nn.BCEWithLogitsLoss, "poisson": torch.nn.PoissonNLLLoss,
               "l1": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
     optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),

@@ -56,6 +56,7 @@ from .l1 import L1Loss
 from .layernorm import LayerNorm
 from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
+from .log_softmax import LogSoftmax
 from .loss import Loss
 from .lr_find import LRFind, lr_find
 from .metric import Metric
@@ -63,6 +64,7 @@ from .model import Sequential, load
 from .module import Module
 from .mse import MSELoss
 from .nadam import NAdam
+from .nll import NLLLoss
 from .optimizer import Optimizer
 from .poisson import PoissonNLLLoss
 from .precision import Precision
@@ -131,6 +133,7 @@ __all__ = [
     "LRSchedule",
     "LayerNorm",
     "LeakyReLU",
+    "LogSoftmax",
     "LinearLR",
     "MeanAbsoluteError",
     "MeanSquaredError",
@@ -140,6 +143,7 @@ __all__ = [
     "ModelCheckpoint",
     "MultiStepLR",
     "NAdam",
+    "NLLLoss",
     "Module",
     "OneCycleLR",
     "Optimizer",

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_numeric, hyperparameter, positive_int, unit_interval, weight_vector
-from .accuracy import Accuracy
+from ._validation import hyperparameter
 from .chain import Call
-from .loss import Loss, LossPlan, row_means
+from .class_loss import ClassLoss, ValueAndRows, ignoring, label_weights
+from .log_softmax import log_softmax
+from .loss import LossPlan, row_means
 
-#: A plan's value and its per-sample losses (``LossPlan.value``, ``LossPlan.rows``).
-ValueAndRows = tuple[Callable[[], float], Callable[[NDArray[Any]], object]]
 
-
-class CrossEntropyLoss(Loss):
+class CrossEntropyLoss(ClassLoss):
     r"""Softmax cross-entropy on logits, averaged over the samples (PyTorch's semantics).
 
     With ``log p = log_softmax(y_pred)`` along the classes:
@@ -71,83 +68,19 @@ class CrossEntropyLoss(Loss):
                [ 0.25, -0.25]])
     """
 
-    #: (a loss pickled before ``ignore_index`` existed ignores nothing)
-    _ignore_index: int | None = None
+    probabilities = True
+    what = "logits"
 
     def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = None,
                  label_smoothing: float = 0.0) -> None:
-        self._weight = None if weight is None else weight_vector(weight, "weight", "CrossEntropyLoss",
-                                                                 "one weight per class, a 1-D array (C,)")
-        self._ignore_index = None if ignore_index is None else positive_int(
-            ignore_index, "CrossEntropyLoss: ignore_index", "an integer or None", low=-sys.maxsize - 1)
-        if self._ignore_index is not None and self._ignore_index > sys.maxsize:
-            raise ValueError(f"CrossEntropyLoss: ignore_index {ignore_index} is beyond every label (the "
-                             f"largest index is {sys.maxsize})")
+        super().__init__(weight, ignore_index)
         self._label_smoothing = hyperparameter(label_smoothing, "CrossEntropyLoss", "label_smoothing",
                                                high=1.0)
-
-    def accuracy(self, n_outputs: int) -> Accuracy:
-        """Each output a class's logit: right when the highest is the label's (or the
-        target row's largest entry's); a label equal to ``ignore_index`` counts for nothing."""
-        return Accuracy(ignore_index=self.ignore_index)
-
-    @property
-    def ignore_index(self) -> int | None:
-        """The label whose samples are ignored, or None (fixed: plans read it)."""
-        return self._ignore_index
 
     @property
     def label_smoothing(self) -> float:
         """The share of each target spread evenly over the classes (fixed: plans read it)."""
         return self._label_smoothing
-
-    @property
-    def weight(self) -> NDArray[Any] | None:
-        """The class weights ``(C,)`` (a read-only float64 array), or None (fixed: plans read them)."""
-        return self._weight
-
-    def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
-        """Integer labels ``(N,)`` in ``[0, n_outputs)`` or equal to ``ignore_index`` (as
-        ``intp``), or class probabilities ``(N, n_outputs)`` (as ``dtype``)."""
-        if self.weight is not None and len(self.weight) != n_outputs:
-            raise ValueError(f"CrossEntropyLoss: weight has {len(self.weight)} class weights, but the "
-                             f"model has {n_outputs} outputs (classes)")
-        array = _as_array(y, name)
-        if array.ndim == 1:
-            return self._labels(array, n_outputs, name)
-        if array.ndim == 2 and array.shape[1] == n_outputs:
-            return unit_interval(as_numeric(array, name, dtype), name, "CrossEntropyLoss")
-        raise ValueError(f"CrossEntropyLoss: {name} has shape {array.shape}; it must be integer class "
-                         f"labels (n_samples,) or class probabilities (n_samples, {n_outputs})")
-
-    def _labels(self, array: NDArray[Any], classes: int, name: str) -> NDArray[Any]:
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"CrossEntropyLoss: class labels {name} must be integers, got dtype "
-                            f"{array.dtype} (for class probabilities pass an (n_samples, {classes}) array)")
-        if array.size == 0:
-            raise ValueError(f"{name} is empty (shape {array.shape})")
-        outside = (array < 0) | (array >= classes)
-        if self.ignore_index is not None:
-            outside &= array != self.ignore_index
-        if outside.any():
-            bad = int(array[np.argmax(outside)])
-            ignored = ("" if self.ignore_index is None else f" and is not ignore_index {self.ignore_index}")
-            hint = ("; PyTorch's CrossEntropyLoss ignores -100 by default: pass ignore_index=-100 for that"
-                    if self.ignore_index is None and bad == -100 else "")
-            raise ValueError(f"CrossEntropyLoss: class label {bad} in {name} is outside [0, {classes})"
-                             f"{ignored} for a model with {classes} outputs{hint}")
-        return array.astype(np.intp, copy=False)
-
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-        dtype = getattr(y_pred, "dtype", None)
-        y_pred = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
-        if y_pred.ndim != 2:
-            raise ValueError(f"CrossEntropyLoss: y_pred must be 2-D logits (n_samples, n_classes), "
-                             f"got shape {y_pred.shape}")
-        y_true = self.target(y_true, y_pred.shape[1], y_pred.dtype, "y_true")
-        if len(y_true) != len(y_pred):
-            raise ValueError(f"CrossEntropyLoss: y_pred has {len(y_pred)} rows but y_true has {len(y_true)}")
-        return y_pred, y_true
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         n, classes = y_pred.shape
@@ -162,7 +95,7 @@ class CrossEntropyLoss(Loss):
         ignored = None
         if labels is not None and self.ignore_index is not None:
             ignored = np.zeros(n, bool)
-            y_true = labels = _ignoring(labels, ignored, self.ignore_index, forward)
+            y_true = labels = ignoring(labels, ignored, self.ignore_index, forward)
         # what the mean is over: the labels' class weights, or while labels may be ignored,
         # the labels not ignored (each weighing 1)
         label_weight = np.ones(classes, dtype) if weight is None and ignored is not None else weight
@@ -215,29 +148,14 @@ class CrossEntropyLoss(Loss):
                          partial(np.copyto, spread, total), partial(np.multiply, grad, spread, grad),
                          partial(np.subtract, grad, y_true, grad)]
             if labels is not None and label_weight is not None:  # smoothed labels: the mean over weights
-                value, rows = _over_label_weights(label_weight, labels, product, (scale, weight_sum), forward,
+                value, rows = _overlabel_weights(label_weight, labels, product, (scale, weight_sum), forward,
                                                   ignored)
         backward.append(partial(np.multiply, grad, scale, grad))
         return LossPlan(forward, value, backward, rows, share)
 
-    def __repr__(self) -> str:
-        args = ([] if self.weight is None else [f"weight={self.weight.tolist()}"]) + (
-            [] if self.ignore_index is None else [f"ignore_index={self.ignore_index}"]) + (
+    def repr_args(self) -> list[str]:
+        return super().repr_args() + (
             [f"label_smoothing={self.label_smoothing!r}"] if self.label_smoothing else [])
-        return f"CrossEntropyLoss({', '.join(args)})"
-
-
-def _ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int,
-              forward: list[Call]) -> NDArray[Any]:
-    """Add to ``forward`` the calls that mark in ``ignored`` the labels equal to
-    ``ignore_index`` and copy the labels into an array (returned) with those made 0: an
-    ignored sample's gathers stay in its own row, and its weight is made 0 where the
-    label weights are gathered (``_label_weights``)."""
-    kept = np.zeros_like(labels)
-    forward += [partial(np.equal, labels, np.array(ignore_index, labels.dtype), ignored),
-                partial(np.copyto, kept, labels),
-                partial(np.copyto, kept, np.zeros((), kept.dtype), "no", ignored)]
-    return kept
 
 
 def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[Any],
@@ -246,10 +164,10 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
     """The labels' plan weighted by class: each sample's picked log-probability times its
     label's weight (``forward``; 0 for the samples ``ignored`` marks, if not None), the
     gradient rows times it and the mean over the weights' sum instead of ``n`` (``mean``:
-    ``scale`` and the sum, see ``_label_weights``); returns the value and the rows
+    ``scale`` and the sum, see ``label_weights``); returns the value and the rows
     (``n w[t_i] l_i / sum w[t]``, whose mean is the value)."""
     n, spread, scale = len(labels), np.zeros_like(grad), mean[0]
-    of_label = _label_weights(weight, labels, mean, forward, ignored)
+    of_label = label_weights(weight, labels, mean, forward, ignored)
     if ignored is not None:  # (an ignored sample's log-probability may be -inf: not 0 * -inf)
         forward.append(partial(np.copyto, picked, np.zeros((), picked.dtype), "no", ignored))
     forward.append(partial(np.multiply, picked, of_label, picked))
@@ -262,25 +180,6 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
         np.multiply(picked, -n * float(scale), out=out)
 
     return value, rows
-
-
-def _label_weights(weight: NDArray[Any], labels: NDArray[Any], mean: tuple[NDArray[Any], NDArray[Any]],
-                   forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
-    """Add to ``forward`` the calls that gather each label's class weight into an array (returned;
-    0 where ``ignored``, if not None), write their sum into ``mean[1]`` and set ``mean[0]``
-    (``scale``) to 1 over it: the mean over the labels' weights instead of ``n``. Labels that
-    all weigh 0 (all ignored) have a loss of 0 and a zero gradient, not 0 / 0: the sum is
-    taken at least as the dtype's smallest normal number for the division."""
-    scale, total = mean
-    dtype = scale.dtype
-    of_label, floor, one = np.zeros(len(labels), dtype), np.zeros((), dtype), np.ones((), dtype)
-    forward.append(partial(np.take, weight, labels, None, of_label, "clip"))
-    if ignored is not None:
-        forward.append(partial(np.copyto, of_label, np.zeros((), dtype), "no", ignored))
-    smallest = np.full((), np.finfo(dtype).tiny, dtype)
-    forward += [partial(np.add.reduce, of_label, None, None, total),
-                partial(np.maximum, total, smallest, out=floor), partial(np.divide, one, floor, scale)]
-    return of_label
 
 
 def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: list[Call],
@@ -306,14 +205,14 @@ def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: lis
     return smoothed
 
 
-def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDArray[Any],
+def _overlabel_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDArray[Any],
                         mean: tuple[NDArray[Any], NDArray[Any]], forward: list[Call],
                         ignored: NDArray[np.bool_] | None) -> ValueAndRows:
     """For smoothed labels with class weights (or some ``ignored``): the mean over the labels'
-    weights' sum instead of ``n`` (``mean``: see ``_label_weights``); returns the value and
+    weights' sum instead of ``n`` (``mean``: see ``label_weights``); returns the value and
     the rows (``n`` times each row's loss over that sum)."""
     n, scale = len(labels), mean[0]
-    _label_weights(weight, labels, mean, forward, ignored)
+    label_weights(weight, labels, mean, forward, ignored)
 
     def value() -> float:
         return -float(product.sum()) * float(scale)
@@ -323,27 +222,3 @@ def _over_label_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDA
         np.multiply(out, -n * float(scale), out=out)
 
     return value, rows
-
-
-def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:
-    """``out = Z - max - log(sum(exp(Z - max)))`` row by row, with work arrays ``exp``
-    ``(N, C)`` and ``row`` ``(N, 1)``. A shift that overflows gives ``-inf``, the
-    correct log-probability of a class that far below the best, without a warning.
-    Each row's shift is spread over ``exp`` before it is subtracted: a ufunc that
-    broadcasts an ``(N, 1)`` column takes an iterator buffer on every call."""
-    np.max(Z, axis=1, out=row, keepdims=True)
-    np.copyto(exp, row)
-    with np.errstate(over="ignore"):
-        np.subtract(Z, exp, out=out)
-    np.exp(out, out=exp)
-    np.sum(exp, axis=1, out=row, keepdims=True)
-    np.log(row, out=row)
-    np.copyto(exp, row)
-    np.subtract(out, exp, out=out)
-
-
-def _as_array(y: ArrayLike, name: str) -> NDArray[Any]:
-    try:
-        return np.asarray(y)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None

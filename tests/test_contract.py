@@ -97,16 +97,16 @@ def test_the_round_two_contract(tmp_path):
 
 @pytest.mark.parametrize("name", ["LeakyReLU", "PReLU", "ELU", "SELU", "SiLU", "GELU", "Softplus",
                                   "LayerNorm", "BatchNorm1d", "L1Loss", "HuberLoss", "SmoothL1Loss",
-                                  "CrossEntropyLoss"])
+                                  "CrossEntropyLoss", "NLLLoss", "LogSoftmax"])
 def test_arguments_and_defaults_are_pytorch_s(name):
     """Every argument of the densenet class is one of PyTorch's class of the same name,
     with its default (``BatchNorm1d``'s ``affine`` included), but for the one default
-    below: ``CrossEntropyLoss(ignore_index=None)``, not -100, so that a loss ignoring
-    nothing pays nothing for it per step, and a label of -100 is refused by name."""
+    below: ``CrossEntropyLoss(ignore_index=None)`` and ``NLLLoss``'s, not -100, so that a
+    loss ignoring nothing pays nothing for it per step, and a label of -100 is refused by name."""
     torch = pytest.importorskip("torch")
     ours = inspect.signature(getattr(dn, name)).parameters
     theirs = inspect.signature(getattr(torch.nn, name)).parameters
     assert set(ours) <= set(theirs), set(ours) - set(theirs)
-    ours_differ = {("CrossEntropyLoss", "ignore_index"): (None, -100)}
+    ours_differ = {("CrossEntropyLoss", "ignore_index"): (None, -100), ("NLLLoss", "ignore_index"): (None, -100)}
     for p in ours:
         assert (ours[p].default, theirs[p].default) == ours_differ.get((name, p), (theirs[p].default,) * 2), p

@@ -237,12 +237,14 @@ NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.
 REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "cross_entropy_class_weights",
             "cross_entropy_smoothed_weighted_labels", "cross_entropy_ignored_labels",
             "cross_entropy_smoothed_ignored_labels",
-            "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson"}
+            "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson", "log_softmax",
+            "log_softmax_nll", "log_softmax_weighted_ignored_nll"}
 #: the blocks whose targets are labels (every seventh of them -100 for those ignoring it),
 #: and those whose targets are class probabilities
-IGNORING = {"cross_entropy_ignored_labels", "cross_entropy_smoothed_ignored_labels"}
+IGNORING = {"cross_entropy_ignored_labels", "cross_entropy_smoothed_ignored_labels",
+            "log_softmax_weighted_ignored_nll"}
 LABELS = {"cross_entropy_labels", "cross_entropy_class_weights", "cross_entropy_smoothed_weighted_labels",
-          *IGNORING}
+          "log_softmax_nll", *IGNORING}
 PROBABILITIES = {"cross_entropy_probabilities", "cross_entropy_weighted_probabilities"}
 
 
@@ -271,6 +273,11 @@ BLOCKS = {
     "softplus": (lambda: dn.Softplus(2.0), dn.Softplus, dn.MSELoss, lambda: dn.SGD(0.1)),
     "prelu": (lambda: dn.PReLU(128), dn.PReLU, dn.MSELoss, lambda: dn.SGD(0.1)),
     "softmax": (dn.Softmax, dn.Softmax, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "log_softmax": (dn.LogSoftmax, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "log_softmax_nll": (dn.Sigmoid, dn.LogSoftmax, dn.NLLLoss, lambda: dn.SGD(0.1)),
+    "log_softmax_weighted_ignored_nll": (dn.Sigmoid, dn.LogSoftmax,
+                                         lambda: dn.NLLLoss(weight=np.linspace(0.5, 2, 10), ignore_index=-100),
+                                         lambda: dn.SGD(0.1)),
     "cross_entropy_labels": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "cross_entropy_probabilities": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "bce": (dn.Sigmoid, dn.Sigmoid, dn.BCELoss, lambda: dn.SGD(0.1)),

@@ -68,6 +68,16 @@ def test_the_exported_sigmoid_keeps_its_accuracy_in_the_tails(dtype):
         assert np.all(np.abs(Y - truth) <= bound), (X[worst], Y[worst], truth[worst])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_softmax_is_onnx_s_log_softmax_over_the_last_axis(dtype):
+    model = dn.Sequential(dn.Dense(3, 5), dn.Tanh(), dn.Dense(5, 4), dn.LogSoftmax(), seed=0, dtype=dtype)
+    model.params[...] *= 20  # (log-probabilities far below 0 too)
+    proto = export(model)
+    assert [(n.op_type, [a.i for a in n.attribute]) for n in proto.graph.node][-2] == ("LogSoftmax", [-1])
+    X = np.random.default_rng(1).standard_normal((9, 3)).astype(dtype)
+    assert_within_rounding(run(proto, X), model.predict(X), error_bound(model, X))
+
+
 def test_the_graph_has_named_dynamic_input_and_output_and_is_written_to_a_file(tmp_path):
     model = dn.Sequential(dn.Dense(4, 3), dn.Tanh(), dn.Dense(3, 2), dn.Softmax(), seed=0)
     proto = export(model, tmp_path / "model.onnx")

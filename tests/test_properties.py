@@ -127,7 +127,7 @@ def test_fit_never_changes_the_callers_arrays(case, layout, shuffle):
 
 
 LOSSES = ["mse", "cross_entropy_labels", "cross_entropy_probabilities", "bce", "bce_with_logits", "poisson",
-          "l1", "huber", "smooth_l1"]
+          "l1", "huber", "smooth_l1", "nll"]
 
 
 @SETTINGS
@@ -158,6 +158,10 @@ def test_every_loss_passes_gradcheck_on_every_network(case, name, seed):
         last.b[...] *= shrink
     elif name == "cross_entropy_labels":
         loss, y = dn.CrossEntropyLoss(), rng.integers(0, width, n)
+    elif name == "nll":  # log-probabilities: a LogSoftmax output, and class weights or none
+        model = dn.Sequential(*(copy.deepcopy(m) for m in model), dn.LogSoftmax(), seed=0)
+        weights = rng.uniform(0.0, 5.0, width) if rng.random() < 0.5 else None
+        loss, y = dn.NLLLoss(weight=weights), rng.integers(0, width, n)
     else:
         loss, y = dn.CrossEntropyLoss(), rng.dirichlet(np.ones(width), n)
     Z = X

@@ -37,6 +37,7 @@ def loss_cases(rng):
         "l1": (dn.L1Loss(), Z, probabilities),
         "huber": (dn.HuberLoss(delta=0.5), Z, probabilities),
         "smooth_l1": (dn.SmoothL1Loss(beta=0.5), Z, probabilities),
+        "nll": (dn.NLLLoss(), Z, rng.integers(0, C, N)),
     }
 
 
@@ -76,6 +77,7 @@ def test_the_weighted_loss_and_gradient_equal_pytorch_s(case):
         "bce_with_logits": lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="none").mean(1),
         "cross_entropy_labels": lambda z, t: F.cross_entropy(z, t, reduction="none"),
         "cross_entropy_probabilities": lambda z, t: F.cross_entropy(z, t, reduction="none"),
+        "nll": lambda z, t: F.nll_loss(z, t, reduction="none"),
         "poisson": lambda z, t: F.poisson_nll_loss(z, t, reduction="none").mean(1),
         "l1": lambda z, t: F.l1_loss(z, t, reduction="none").mean(1),
         "huber": lambda z, t: F.huber_loss(z, t, reduction="none", delta=0.5).mean(1),

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 
 def targets_for(loss, rng, n, classes):
-    if isinstance(loss, dn.CrossEntropyLoss):
+    if isinstance(loss, (dn.CrossEntropyLoss, dn.NLLLoss)):
         labels = rng.integers(0, classes, n)
         return labels, torch.tensor(labels)
     y = rng.uniform(size=(n, classes))
@@ -27,7 +27,7 @@ def targets_for(loss, rng, n, classes):
 
 
 LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
-          "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss),
+          "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss), "nll": (dn.NLLLoss, torch.nn.NLLLoss),
           "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss),
           "poisson": (dn.PoissonNLLLoss, torch.nn.PoissonNLLLoss), "l1": (dn.L1Loss, torch.nn.L1Loss),
           "huber": (dn.HuberLoss, torch.nn.HuberLoss), "smooth_l1": (dn.SmoothL1Loss, torch.nn.SmoothL1Loss)}

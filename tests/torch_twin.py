@@ -56,7 +56,8 @@ def torch_twin(model: dn.Sequential):
         else:
             layers.append({dn.Sigmoid: torch.nn.Sigmoid(), dn.ReLU: torch.nn.ReLU(), dn.Tanh: torch.nn.Tanh(),
                            dn.GELU: torch.nn.GELU(), dn.SiLU: torch.nn.SiLU(), dn.SELU: torch.nn.SELU(),
-                           dn.Softmax: torch.nn.Softmax(dim=1)}[type(module)])
+                           dn.Softmax: torch.nn.Softmax(dim=1),
+                           dn.LogSoftmax: torch.nn.LogSoftmax(dim=1)}[type(module)])
     return torch.nn.Sequential(*layers)
 
 
