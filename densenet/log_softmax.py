@@ -21,7 +21,8 @@ class LogSoftmax(Module):
     not ``log(0)`` (to ``-inf`` only once the shift itself overflows, without a warning).
     The backward pass uses the output: ``dX = dY - exp(Y) * sum(dY, axis=1)``.
     Followed by ``NLLLoss`` it is ``CrossEntropyLoss`` on the logits (PyTorch's
-    ``log_softmax`` and ``nll_loss``), which fuses the two and saves the passes of both.
+    ``log_softmax`` and ``nll_loss``), and trains as it does; a model ending with it
+    predicts log-probabilities.
 
     Shape:
         - Input: ``(N, C)``

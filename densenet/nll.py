@@ -19,9 +19,10 @@ class NLLLoss(ClassLoss):
 
     ``y_pred`` holds log-probabilities, the output of ``LogSoftmax``: the two together
     are ``CrossEntropyLoss`` on the logits (PyTorch's ``log_softmax`` then ``nll_loss``),
-    which is faster (one fused pass for both) and the better choice for a new model;
-    this one serves models and recipes written that way. Any real scores are taken as
-    they are. The gradient is ``-1 / N`` at each sample's label and 0 elsewhere.
+    which also takes class probabilities and label smoothing; this one serves models and
+    recipes written that way, and a model whose outputs are log-probabilities. Any real
+    scores are taken as they are. The gradient is ``-1 / N`` at each sample's label and 0
+    elsewhere.
 
     Args:
         weight: ``(C,)`` class weights, finite and >= 0 (PyTorch's ``weight``); default
