@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ._validation import count
+
 if TYPE_CHECKING:
     from .model import Sequential
 
@@ -121,12 +123,14 @@ def worst(mode: str) -> float:
 
 def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...]:
     """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
-    the learning-rate schedules, ``WeightAveraging``); ``TypeError`` naming ``owner`` otherwise."""
+    the learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``); ``TypeError`` naming
+    ``owner`` otherwise."""
     schedules = tuple(schedules)
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "
-                            f"schedules, WeightAveraging: with a state_dict), got {type(schedule).__name__}")
+                            "schedules, WeightAveraging, EarlyStopping: with a state_dict), got "
+                            f"{type(schedule).__name__}")
     return schedules
 
 
@@ -160,6 +164,13 @@ class EarlyStopping(Callback):
             (``inf``, or ``-inf`` when higher is better, and -1 when a fit starts).
         stopped_epoch: the epoch after which training stopped, or None.
 
+    Given to ``ModelCheckpoint``'s ``schedules`` (or ``Sequential.save``'s), where it is
+    (``state_dict``: the best value and epoch, the epochs without improvement, the best
+    weights) is written with the model, and ``densenet.load(path, optimizer=...,
+    schedules=[stopping])`` with one made as before hands it to the next fit, which then
+    stops, and restores, where the run that never stopped would (epochs counted on from
+    the file's).
+
     Example:
         >>> import numpy as np, densenet as dn
         >>> model = dn.Sequential(dn.Dense(1, 1), seed=0)
@@ -170,9 +181,10 @@ class EarlyStopping(Callback):
         True
     """
 
-    #: (defaults for one pickled before modes existed)
+    #: (defaults for one pickled before modes existed, and before it could be resumed)
     mode = "auto"
     _sense = "min"  # the mode, "auto" resolved when training begins
+    _epochs, _resumed = 0, False
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True, mode: str = "auto") -> None:
@@ -189,15 +201,78 @@ class EarlyStopping(Callback):
         self._best: tuple[np.ndarray, np.ndarray] | None = None  # the best epoch's params and state
         self._wait = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where it is: the best value (``best``) and its epoch (``best_epoch``), the
+        epochs since (``wait``), the epochs seen (``epochs``) and, with
+        ``restore_best_weights`` once an epoch was best, copies of that epoch's
+        parameters and state (``best_params``, ``best_state``)."""
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch, "wait": self._wait,
+                                 "epochs": self._epochs}
+        if self._best is not None and self.best_epoch >= 0:
+            state.update(best_params=self._best[0].copy(), best_state=self._best[1].copy())
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Go on from ``state`` (an earlier ``state_dict()``): the next fit continues
+        from there (its epochs counted on from ``epochs``) instead of starting afresh; it
+        must train a model of the best weights' size and dtype (``ValueError`` when it
+        begins, before any step). The fits after it start afresh. A state that is not one
+        (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback as it was."""
+        names = ("best", "best_epoch", "wait", "epochs", "best_params", "best_state")
+        if not (isinstance(state, Mapping) and set(names[:4]) <= set(state) <= set(names)):
+            raise ValueError("EarlyStopping: a state must hold best, best_epoch, wait, epochs and, with "
+                             "restore_best_weights, best_params and best_state (a state_dict()), "
+                             f"got {state!r}")
+        best, best_epoch = state["best"], state["best_epoch"]
+        wait = count(state["wait"], "EarlyStopping wait")
+        epochs = count(state["epochs"], "EarlyStopping epochs")
+        if isinstance(best_epoch, bool) or not isinstance(best_epoch, (int, np.integer)) or not (
+                -1 <= best_epoch < epochs):
+            raise ValueError(f"EarlyStopping: best_epoch must be an epoch seen (of {epochs}), or -1, got "
+                             f"{best_epoch!r}")
+        if isinstance(best, bool) or not isinstance(best, (int, float, np.floating, np.integer)) or (
+                math.isnan(best) or (best_epoch >= 0) != math.isfinite(best)):
+            raise ValueError(f"EarlyStopping: best must be a finite number once an epoch was best, infinite "
+                             f"before, got {best!r} with best_epoch {best_epoch}")
+        given = [name for name in names[4:] if name in state]
+        kept = self.restore_best_weights and best_epoch >= 0
+        if len(given) != (2 if kept else 0):
+            raise ValueError(f"EarlyStopping: a state {'with' if kept else 'without'} best weights to "
+                             f"restore (restore_best_weights={self.restore_best_weights}, best_epoch "
+                             f"{best_epoch}) holds {'both' if kept else 'neither'} of best_params and "
+                             f"best_state, got {given}")
+        weights = [np.array(state[name], copy=True) for name in given]  # (the callback's own)
+        for name, array in zip(given, weights):
+            if array.ndim != 1 or array.dtype.kind != "f" or array.dtype != weights[0].dtype:
+                raise ValueError(f"EarlyStopping: {name} must be a 1-D vector of floats (of one dtype), "
+                                 f"got {array.dtype} {array.shape}")
+        self.best, self.best_epoch, self._wait, self._epochs = float(best), int(best_epoch), wait, epochs
+        self._best = (weights[0], weights[1]) if weights else None
+        self.stopped_epoch, self._resumed = None, True
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self._sense = monitored_mode("EarlyStopping", self.monitor, self.mode, self.params)
+        params, state = self.model.params, self.model.state
+        if self._resumed:
+            best = self._best
+            if best is not None and [(a.shape, a.dtype) for a in best] != [(a.shape, a.dtype)
+                                                                           for a in (params, state)]:
+                raise ValueError(f"EarlyStopping: the best weights given by load_state_dict hold "
+                                 f"{best[0].size} {best[0].dtype} parameters and {best[1].size} state "
+                                 f"values, not this model's {params.size} and {state.size} {params.dtype}")
+            self._resumed = False
+            if self.restore_best_weights and best is None:  # (nothing was best yet)
+                self._best = (np.empty_like(params), np.empty_like(state))
+            return
         self.best, self.best_epoch, self.stopped_epoch, self._wait = worst(self._sense), -1, None, 0
-        self._best = ((np.empty_like(self.model.params), np.empty_like(self.model.state))
-                      if self.restore_best_weights else None)
+        self._epochs = 0
+        self._best = (np.empty_like(params), np.empty_like(state)) if self.restore_best_weights else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
         if logs is None:  # nothing to monitor (fit always passes its logs)
             return False
+        epoch = self._epochs  # (the fit's epoch, or, resumed, the whole run's)
+        self._epochs += 1
         value = logs[self.monitor]
         if improves(value, self.best, self._sense, self.min_delta):
             self.best, self.best_epoch, self._wait = value, epoch, 0

@@ -48,7 +48,8 @@ class ModelCheckpoint(Callback):
         every: look at every ``every``-th epoch only (default 1: each one).
         save_optimizer: store the optimiser's state with the model (default True).
         schedules: learning-rate schedules of the fit (``OneCycleLR``, ``StepLR``...)
-            whose places to store too, and a ``WeightAveraging`` whose average to store
+            whose places to store too, a ``WeightAveraging`` whose average and an
+            ``EarlyStopping`` whose best epoch and weights to store
             (``Sequential.save``'s ``schedules``): then
             ``densenet.load(path, optimizer=..., schedules=[...])`` with new ones made
             as before resumes them as well.

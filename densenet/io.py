@@ -12,7 +12,8 @@ plain arrays:
 - ``params``: the flat parameter vector, in the model's dtype;
 - any further flat vectors the model saves beside it (an optimiser's state,
   under names starting with ``optimizer.``; the arrays of the ``i``-th of
-  ``save``'s ``schedules``, a ``WeightAveraging``'s average, under ``schedules.i.``).
+  ``save``'s ``schedules``, a ``WeightAveraging``'s average or an ``EarlyStopping``'s
+  best weights, under ``schedules.i.``).
 
 ``write`` writes atomically: to a temporary file in the same folder, flushed and
 fsync'ed, then moved over ``path`` with ``os.replace``. A failure part-way

@@ -891,7 +891,7 @@ class Sequential:
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
         ``densenet.load(path, optimizer=...)`` resumes training exactly. With
-        ``schedules`` (learning-rate schedules, ``WeightAveraging``), each one's place
+        ``schedules`` (learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``), each one's place
         (``state_dict()``: its numbers, and its arrays beside ``params``) is saved too, for
         ``load``'s ``schedules``.
         """
@@ -938,7 +938,8 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
     new ``schedules`` of the types saved (``save(path, optimizer, schedules)``, in the
     same order, made for ``optimizer``), each goes on from where it was
     (``load_state_dict``): a schedule sets the optimiser's rate for that place, a
-    ``WeightAveraging`` hands its average to the next fit.
+    ``WeightAveraging`` hands its average to the next fit, an ``EarlyStopping`` its best
+    value, epochs without improvement and best weights.
 
     Raises:
         FileNotFoundError: no file at ``path``.

@@ -254,7 +254,7 @@ def test_a_file_whose_schedule_state_is_not_one_is_refused_by_name(tmp_path):
     config = {**model.config(), "schedules": [{"type": "WeightAveraging", "state": None}]}
     io.write(tmp_path / "bad.npz", config, model.params,
              {"state": model.state, "schedules.0.average_params": model.params})
-    with pytest.raises(ValueError, match=r"holds an invalid schedule state: WeightAveraging: a state must hold"):
+    with pytest.raises(ValueError, match=r"invalid schedule state: WeightAveraging: a state must hold"):
         dn.load(tmp_path / "bad.npz", schedules=[dn.WeightAveraging()])
 
 

@@ -74,6 +74,92 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert model.evaluate(Xv, yv) == history.val_loss[best]
 
 
+def stopped(restore=True, epochs=6):
+    """An early stopping that watched ``epochs`` epochs of a 1-8-1 network, and that network."""
+    X, y, Xv, yv = noisy_regression()
+    model, stop = mlp((1, 8, 1), seed=0), dn.EarlyStopping(patience=100, restore_best_weights=restore)
+    model.fit(X, y, optimizer=dn.SGD(0.5), epochs=epochs, batch_size=4, validation_data=(Xv, yv),
+              callbacks=[stop])
+    return stop, model
+
+
+def test_early_stopping_s_state_is_where_it_is_and_its_own():
+    stop, model = stopped()
+    state = stop.state_dict()
+    assert sorted(state) == ["best", "best_epoch", "best_params", "best_state", "epochs", "wait"]
+    assert (state["best"], state["best_epoch"], state["epochs"]) == (stop.best, stop.best_epoch, 6)
+    assert state["wait"] == 5 - stop.best_epoch
+    assert_array_equal(state["best_params"], model.params)  # (restored at the end)
+    state["best_params"][0] += 1.0
+    assert stop.state_dict()["best_params"][0] == model.params[0]
+    plain, _ = stopped(restore=False)
+    assert sorted(plain.state_dict()) == ["best", "best_epoch", "epochs", "wait"]
+    assert dn.EarlyStopping().state_dict() == {"best": np.inf, "best_epoch": -1, "wait": 0, "epochs": 0}
+
+
+def test_a_loaded_early_stopping_serves_one_fit_and_the_next_starts_afresh():
+    stop, model = stopped()
+    again = dn.EarlyStopping(patience=100)
+    again.load_state_dict(stop.state_dict())
+    X, y, Xv, yv = noisy_regression()
+    kwargs = dict(optimizer=dn.SGD(0.5), epochs=2, batch_size=4, validation_data=(Xv, yv), callbacks=[again])
+    model.fit(X, y, **kwargs)
+    assert again.state_dict()["epochs"] == 8 and again.best <= stop.best
+    model.fit(X, y, **kwargs)
+    assert again.state_dict()["epochs"] == 2 and again.best_epoch in (0, 1)
+
+
+def test_a_loaded_early_stopping_of_another_model_is_refused_before_any_step():
+    stop, _ = stopped()
+    again = dn.EarlyStopping(patience=100)
+    again.load_state_dict(stop.state_dict())
+    X, y, Xv, yv = noisy_regression()
+    other = mlp((1, 4, 1), seed=0)
+    before = other.params.copy()
+    with pytest.raises(ValueError, match=r"EarlyStopping: the best weights given by load_state_dict hold 25 "
+                                         r"float64 parameters and 0 state values, not this model's 13 and 0"):
+        other.fit(X, y, epochs=1, validation_data=(Xv, yv), callbacks=[again])
+    assert_array_equal(other.params, before)
+
+
+def test_an_early_stopping_pickled_before_it_could_be_resumed_starts_each_fit_afresh():
+    stop, model = stopped()
+    old = stop.__dict__.copy()
+    del old["_epochs"]
+    unpickled = dn.EarlyStopping.__new__(dn.EarlyStopping)
+    unpickled.__dict__.update(old)
+    assert unpickled.state_dict()["epochs"] == 0
+    X, y, Xv, yv = noisy_regression()
+    model.fit(X, y, epochs=2, validation_data=(Xv, yv), callbacks=[unpickled])
+    assert unpickled.state_dict()["epochs"] == 2
+
+
+GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.zeros(3),
+        "best_state": np.zeros(0)}
+
+
+@pytest.mark.parametrize("change, error, match", [
+    ({"best": "0.5"}, ValueError, r"best must be a finite number once an epoch was best"),
+    ({"best": np.inf}, ValueError, r"best must be a finite number .* got inf with best_epoch 1"),
+    ({"best_epoch": 2}, ValueError, r"best_epoch must be an epoch seen \(of 2\), or -1, got 2"),
+    ({"best_epoch": -2}, ValueError, r"got -2"),
+    ({"wait": -1}, ValueError, r"EarlyStopping wait must be an integer >= 0, got -1"),
+    ({"epochs": 1.5}, TypeError, r"EarlyStopping epochs must be an integer >= 0, got 1.5"),
+    ({"best_state": None}, ValueError, r"a state with best weights to restore .* holds both"),
+    ({"best_params": np.zeros((3, 1))}, ValueError, r"best_params must be a 1-D vector of floats"),
+    ({"best_state": np.zeros(2, np.float32)}, ValueError, r"best_state must be a 1-D vector of floats"),
+    ({"best_epoch": -1, "best": np.inf}, ValueError, r"a state without best weights .* holds neither"),
+    ({"extra": 1}, ValueError, r"EarlyStopping: a state must hold best, best_epoch, wait, epochs"),
+])
+def test_a_bad_early_stopping_state_is_refused_and_changes_nothing(change, error, match):
+    state = {name: value for name, value in {**GOOD, **change}.items() if value is not None}
+    stop = dn.EarlyStopping()
+    stop.load_state_dict(GOOD)
+    with pytest.raises(error, match=match):
+        stop.load_state_dict(state)
+    assert stop.best == 0.5 and stop.state_dict()["epochs"] == 2
+
+
 def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():
     X, y, _, _ = noisy_regression()
     model, spy = mlp((1, 4, 1), seed=0), Snapshots()

@@ -123,6 +123,34 @@ def test_a_scheduled_fit_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_pa
     assert np.array_equal(resumed.params, whole.params)
 
 
+@pytest.mark.parametrize("interrupted", [4, 9])  # (files of epochs 3 and 8: each one epoch without improving)
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_fit_with_early_stopping_resumed_from_its_last_file_stops_where_the_whole_fit_stops(
+        tmp_path, restore, interrupted):
+    """The early stopping's place saved beside the optimiser's state: the resumed fit stops
+    after the epoch the whole fit stopped after, and restores the same best weights."""
+    X, y = _data(60)
+    kwargs = dict(epochs=30, batch_size=6, validation_data=(X[40:], y[40:]))
+    whole, stop = _model(), dn.EarlyStopping(patience=4, restore_best_weights=restore)
+    history = whole.fit(X[:40], y[:40], optimizer=dn.Adam(0.2), callbacks=[stop], **kwargs)
+    assert (stop.best_epoch, stop.stopped_epoch, history.epochs) == (7, 11, 12)  # (improving twice after 2)
+    stopped, adam = _model(), dn.Adam(0.2)
+    stopping = dn.EarlyStopping(patience=4, restore_best_weights=restore)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz", schedules=[stopping])
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X[:40], y[:40], optimizer=adam, callbacks=[stopping, checkpoint, _Interrupt(interrupted)],
+                    **kwargs)
+    adam, again = dn.Adam(0.2), dn.EarlyStopping(patience=4, restore_best_weights=restore)
+    resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=[again])
+    assert again.state_dict()["wait"] == 1 and again.state_dict()["epochs"] == interrupted
+    kwargs["epochs"] = 30 - interrupted
+    rest = resumed.fit(X[:40], y[:40], optimizer=adam, callbacks=[again], **kwargs)
+    assert (again.best_epoch, again.stopped_epoch, rest.epochs) == (7, 11, 12 - interrupted)
+    assert again.best == stop.best
+    assert np.array_equal(resumed.params, whole.params)
+    assert np.array_equal(resumed.state, whole.state)
+
+
 class _Rates(dn.Callback):
     """The rate and momentum each epoch ended with."""
 
@@ -150,7 +178,7 @@ def test_a_file_without_the_schedules_asked_for_is_refused(tmp_path):
     with pytest.raises(TypeError, match="schedules must be callbacks that keep a place"):
         model.save(tmp_path / "bad.npz", schedules=[adam])
     with pytest.raises(TypeError, match="schedules must be callbacks that keep a place"):
-        dn.ModelCheckpoint(tmp_path / "bad.npz", schedules=[dn.EarlyStopping()])
+        dn.ModelCheckpoint(tmp_path / "bad.npz", schedules=[dn.Callback()])
     assert not (tmp_path / "bad.npz").exists()
 
 

@@ -107,6 +107,6 @@ def test_arguments_and_defaults_are_pytorch_s(name):
     ours = inspect.signature(getattr(dn, name)).parameters
     theirs = inspect.signature(getattr(torch.nn, name)).parameters
     assert set(ours) <= set(theirs), set(ours) - set(theirs)
-    ours_differ = {("CrossEntropyLoss", "ignore_index"): (None, -100), ("NLLLoss", "ignore_index"): (None, -100)}
+    ours_differ = {(loss, "ignore_index"): (None, -100) for loss in ("CrossEntropyLoss", "NLLLoss")}
     for p in ours:
         assert (ours[p].default, theirs[p].default) == ours_differ.get((name, p), (theirs[p].default,) * 2), p

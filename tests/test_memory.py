@@ -275,9 +275,9 @@ BLOCKS = {
     "softmax": (dn.Softmax, dn.Softmax, dn.MSELoss, lambda: dn.SGD(0.1)),
     "log_softmax": (dn.LogSoftmax, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "log_softmax_nll": (dn.Sigmoid, dn.LogSoftmax, dn.NLLLoss, lambda: dn.SGD(0.1)),
-    "log_softmax_weighted_ignored_nll": (dn.Sigmoid, dn.LogSoftmax,
-                                         lambda: dn.NLLLoss(weight=np.linspace(0.5, 2, 10), ignore_index=-100),
-                                         lambda: dn.SGD(0.1)),
+    "log_softmax_weighted_ignored_nll": (
+        dn.Sigmoid, dn.LogSoftmax, lambda: dn.NLLLoss(weight=np.linspace(0.5, 2, 10), ignore_index=-100),
+        lambda: dn.SGD(0.1)),
     "cross_entropy_labels": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "cross_entropy_probabilities": (dn.Sigmoid, None, dn.CrossEntropyLoss, lambda: dn.SGD(0.1)),
     "bce": (dn.Sigmoid, dn.Sigmoid, dn.BCELoss, lambda: dn.SGD(0.1)),

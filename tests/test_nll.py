@@ -159,7 +159,7 @@ def test_a_batch_counts_in_the_epoch_by_its_labels_weights():
     (np.eye(3), ValueError, r"NLLLoss: y has shape \(3, 3\); it must be integer class labels \(n_samples,\); "
                             r"for class probabilities use CrossEntropyLoss on the logits"),
     (np.array([0, 3, 1]), ValueError, r"NLLLoss: class label 3 in y is outside \[0, 3\)"),
-    (np.array([0, -100, 1]), ValueError, r"PyTorch's NLLLoss ignores -100 by default: pass ignore_index=-100"),
+    (np.array([0, -100, 1]), ValueError, r"PyTorch's NLLLoss ignores -100 by default: pass ignore_index"),
     (np.zeros((3, 1, 1), int), ValueError, r"NLLLoss: y has shape \(3, 1, 1\); it must be integer class "
                                            r"labels \(n_samples,\)$"),
 ])

@@ -27,7 +27,8 @@ def targets_for(loss, rng, n, classes):
 
 
 LOSSES = {"mse": (dn.MSELoss, torch.nn.MSELoss),
-          "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss), "nll": (dn.NLLLoss, torch.nn.NLLLoss),
+          "cross_entropy": (dn.CrossEntropyLoss, torch.nn.CrossEntropyLoss),
+          "nll": (dn.NLLLoss, torch.nn.NLLLoss),
           "bce_with_logits": (dn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss),
           "poisson": (dn.PoissonNLLLoss, torch.nn.PoissonNLLLoss), "l1": (dn.L1Loss, torch.nn.L1Loss),
           "huber": (dn.HuberLoss, torch.nn.HuberLoss), "smooth_l1": (dn.SmoothL1Loss, torch.nn.SmoothL1Loss)}

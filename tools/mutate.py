@@ -160,9 +160,9 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:161:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:162:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:161:66:change-number": "(the same trial values)",
+    "checkpoint.py:162:66:change-number": "(the same trial values)",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:46:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
@@ -182,11 +182,11 @@ EQUIVALENT: dict[str, str] = {
     "training.py:613:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:234:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:309:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:234:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:309:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:234:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:309:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:172:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -226,8 +226,6 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:55:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "callbacks.py:187:48:change-number": "EarlyStopping.__init__'s best epoch is set again by "
-                                         "on_train_begin before anything reads it",
     "backend.py:83:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
@@ -240,15 +238,11 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:354:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "callbacks.py:190:21:change-number": "EarlyStopping.__init__'s count of epochs without progress is "
-                                         "set again by on_train_begin before anything reads it",
     "module.py:72:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:118:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "callbacks.py:190:8:drop-assignment": "EarlyStopping.__init__'s count of epochs without progress is "
-                                          "set again by on_train_begin before anything reads it",
     "backend.py:561:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
     "backend.py:564:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
@@ -286,7 +280,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:293:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:362:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:275:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:350:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:523:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
