@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import os
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._validation import flag, positive_int
+from ._validation import count, flag, hyperparameter, positive_int
 from .callbacks import (
     Callback,
     checked_mode,
@@ -59,14 +59,24 @@ class ModelCheckpoint(Callback):
 
     Attributes:
         epoch: the epochs seen so far, across ``fit`` calls (the ``{epoch}`` of the
-            last one); set it when a run goes on in a new process, so that names
-            continue.
+            last one).
         last_path: the file written last, or None.
         best, best_epoch: with ``save_best_only``, the best ``monitor`` written and
             its ``epoch`` (``inf``, or ``-inf`` when higher is better, and 0 before the
             first write). Both carry over from
             one ``fit`` to the next, as the file does: a later ``fit`` replaces it only
             with a better model.
+
+    Each file also holds the checkpoint's own place (``state_dict``: ``monitor``,
+    ``epoch``, ``best``, ``best_epoch``), after the ``schedules``' states, and a checkpoint
+    may be among another's ``schedules``: a best-only checkpoint among those of the one
+    that writes every epoch (and before it in ``fit``'s callbacks, so that the place
+    written is that epoch's). A run that goes on in a new process gives checkpoints made
+    as before to ``densenet.load``'s ``schedules`` (``load(last, optimizer=...,
+    schedules=[*schedules, best_only])``): they go on counting epochs, and the best-only one
+    replaces its file only with a better model. One made anew and not given its place has
+    seen nothing: its first write replaces the best file, whatever it holds. ``load`` may
+    be given fewer schedules than a file holds (the first ones).
 
     A learning-rate schedule's place (``StepLR``'s epoch, ``OneCycleLR``'s step...) is in
     the file only if it is among ``schedules``. ``fit`` calls a checkpoint after its
@@ -108,6 +118,34 @@ class ModelCheckpoint(Callback):
         self.epoch, self.best, self.best_epoch = 0, math.inf, 0
         self.last_path: str | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the checkpoint is: what it monitors, the epochs seen, the best value
+        written and its epoch (JSON numbers; each file it writes holds them)."""
+        return {"monitor": self.monitor, "epoch": self.epoch, "best": self.best,
+                "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Go on from ``state`` (an earlier ``state_dict()``, of a checkpoint monitoring the
+        same): the epochs counted on, and with ``save_best_only`` only a model better than
+        ``best`` written. A state that is not one (``ValueError`` or ``TypeError`` naming
+        what is wrong) leaves the checkpoint as it was."""
+        names = ("monitor", "epoch", "best", "best_epoch")
+        if not isinstance(state, Mapping) or set(state) != set(names):
+            raise ValueError(f"ModelCheckpoint: a state must hold {', '.join(names)} (a state_dict()), "
+                             f"got {state!r}")
+        if state["monitor"] != self.monitor:
+            raise ValueError(f"ModelCheckpoint: a state of monitor {state['monitor']!r} given to one of "
+                             f"{self.monitor!r}: its best is not a value of what this one compares")
+        epoch = count(state["epoch"], "ModelCheckpoint epoch")
+        best_epoch = count(state["best_epoch"], "ModelCheckpoint best_epoch")
+        if best_epoch > epoch:
+            raise ValueError(f"ModelCheckpoint: best_epoch must be an epoch written (of {epoch}), or 0, "
+                             f"got {best_epoch}")
+        best = state["best"]
+        if not (isinstance(best, float) and math.isinf(best)):  # (inf or -inf: nothing written yet)
+            best = hyperparameter(best, "ModelCheckpoint", "best", low=-math.inf)
+        self.epoch, self.best, self.best_epoch = epoch, float(best), best_epoch
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         """Refuse, before the first step, a fit that could not write the files."""
         for field in self.fields:
@@ -135,7 +173,7 @@ class ModelCheckpoint(Callback):
             self.best, self.best_epoch = value, self.epoch
         name = self.path.format(epoch=self.epoch, **logs)
         self.model.save(name, optimizer=self.params["optimizer"] if self.save_optimizer else None,
-                        schedules=self.schedules)
+                        schedules=(*self.schedules, self))
         self.last_path = name
 
     def __repr__(self) -> str:

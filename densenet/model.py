@@ -1013,7 +1013,7 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArr
                          "model.save(path, optimizer, schedules=[...]))")
     names = [type(s).__name__ for s in schedules]
     kept = [entry.get("type") if isinstance(entry, dict) else None for entry in saved]
-    if names != kept:
+    if names != kept[:len(names)]:  # (the first ones: a ModelCheckpoint writes its own place last)
         raise ValueError(f"load: {where} holds the states of the schedules {kept}, not of {names}")
     for i, (schedule, entry) in enumerate(zip(schedules, saved)):
         state, prefix = entry.get("state"), f"schedules.{i}."

@@ -209,6 +209,53 @@ def test_save_best_only_keeps_the_lowest_validation_loss(tmp_path):
     assert loaded.evaluate(X[40:], y[40:]) == val[best]
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["checkpoint-loaded", "checkpoint-anew"])
+def test_a_best_only_run_resumed_in_a_new_process_replaces_its_best_file_only_with_a_better_model(
+        tmp_path, given):
+    """A best-only checkpoint among the schedules of the one that writes each epoch: its place
+    (its epoch count and the best it wrote) is in that file; given to ``load``'s schedules, a
+    best-only checkpoint made anew goes on from it, and the best file ends as the whole
+    run's. One not given it has seen nothing: its first epoch replaces the best file with a
+    worse model (which is why the place is in the file)."""
+    X, y = _data(60)
+    kwargs = dict(batch_size=4, validation_data=(X[40:], y[40:]))
+    whole, best = _model(), dn.ModelCheckpoint(tmp_path / "whole.npz", save_best_only=True)
+    whole.fit(X[:40], y[:40], optimizer=dn.Adam(0.05), epochs=20, callbacks=[best], **kwargs)
+    assert best.best_epoch == 9  # (better at epochs 1, 3, 4, 6 and 9, then worse to the 20th)
+    stopped, adam = _model(), dn.Adam(0.05)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
+    last = dn.ModelCheckpoint(tmp_path / "last.npz", schedules=[checkpoint])  # (after it: its epoch's place)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X[:40], y[:40], optimizer=adam, epochs=20, callbacks=[checkpoint, last, _Interrupt(12)],
+                    **kwargs)
+    adam, again = dn.Adam(0.05), dn.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
+    resumed = dn.load(tmp_path / "last.npz", optimizer=adam, schedules=[again] if given else [])
+    place = (again.epoch, again.best, again.best_epoch)
+    assert place == ((12, best.best, 9) if given else (0, math.inf, 0))
+    resumed.fit(X[:40], y[:40], optimizer=adam, epochs=8, callbacks=[again], **kwargs)
+    assert np.array_equal(resumed.params, whole.params)
+    assert (again.epoch, again.best_epoch == 9) == ((20, True) if given else (8, False))
+    kept = np.array_equal(dn.load(tmp_path / "best.npz").params, dn.load(tmp_path / "whole.npz").params)
+    assert kept == given
+
+
+def test_a_checkpoint_s_state_is_refused_by_another_monitor_and_when_it_is_not_one():
+    checkpoint = dn.ModelCheckpoint("run.npz", monitor="loss", save_best_only=True)
+    state = {"monitor": "loss", "epoch": 3, "best": 0.5, "best_epoch": 2}
+    checkpoint.load_state_dict(state)
+    assert checkpoint.state_dict() == state
+    for bad, error, match in [
+            ({"monitor": "val_loss"}, ValueError, r"ModelCheckpoint: a state of monitor 'val_loss' given to "
+                                                  r"one of 'loss'"),
+            ({"best_epoch": 4}, ValueError, r"best_epoch must be an epoch written \(of 3\)"),
+            ({"epoch": -1}, ValueError, r"ModelCheckpoint epoch must be an integer >= 0"),
+            ({"best": "0.1"}, TypeError, r"best must be a real number"),
+            ({"extra": 1}, ValueError, r"a state must hold monitor, epoch, best, best_epoch")]:
+        with pytest.raises(error, match=match):
+            checkpoint.load_state_dict({**state, **bad})
+        assert checkpoint.state_dict() == state
+
+
 def test_save_best_only_writes_only_improvements_and_remembers_them_across_fits(tmp_path):
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     checkpoint = dn.ModelCheckpoint(tmp_path / "best-{epoch}.npz", monitor="loss", save_best_only=True)
