@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from .chain import Buffers, Passes
 from .module import Module
+from .softmax import shifted_exp
 
 
 class LogSoftmax(Module):
@@ -57,12 +58,7 @@ def log_softmax(Z: NDArray[Any], out: NDArray[Any], exp: NDArray[Any], row: NDAr
     correct log-probability of a class that far below the best, without a warning.
     Each row's shift is spread over ``exp`` before it is subtracted: a ufunc that
     broadcasts an ``(N, 1)`` column takes an iterator buffer on every call."""
-    np.max(Z, axis=1, out=row, keepdims=True)
-    np.copyto(exp, row)
-    with np.errstate(over="ignore"):
-        np.subtract(Z, exp, out=out)
-    np.exp(out, out=exp)
-    np.sum(exp, axis=1, out=row, keepdims=True)
+    shifted_exp(Z, out, exp, row)
     np.log(row, out=row)
     np.copyto(exp, row)
     np.subtract(out, exp, out=out)

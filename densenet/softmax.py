@@ -59,11 +59,18 @@ def softmax(X: NDArray[Any], Y: NDArray[Any], row: NDArray[Any], spread: NDArray
     that broadcasts an ``(N, 1)`` column takes an iterator buffer of up to
     64 KiB on every call, a broadcasting copy none, at the same speed.
     """
-    np.max(X, axis=1, out=row, keepdims=True)
-    np.copyto(Y, row)
-    with np.errstate(over="ignore"):
-        np.subtract(X, Y, out=Y)
-    np.exp(Y, out=Y)
-    np.sum(Y, axis=1, out=row, keepdims=True)
+    shifted_exp(X, Y, Y, row)
     np.copyto(spread, row)
     np.divide(Y, spread, out=Y)
+
+
+def shifted_exp(X: NDArray[Any], shifted: NDArray[Any], exp: NDArray[Any], row: NDArray[Any]) -> None:
+    """``shifted = X - max`` and ``exp = exp(shifted)`` row by row, and each row's sum of
+    ``exp`` into ``row`` ``(N, 1)``; ``exp`` may be ``shifted`` (``softmax``, in place), and
+    holds each row's maximum spread before the shift (see ``softmax``)."""
+    np.max(X, axis=1, out=row, keepdims=True)
+    np.copyto(exp, row)
+    with np.errstate(over="ignore"):
+        np.subtract(X, exp, out=shifted)
+    np.exp(shifted, out=exp)
+    np.sum(exp, axis=1, out=row, keepdims=True)
