@@ -239,6 +239,7 @@ def test_a_callback_pickled_before_averages_were_resumed_starts_each_fit_anew():
     model = fitted(network(), [averaging], epochs=1)
     old = averaging.__dict__.copy()
     del old["_epochs"]  # (what such a pickle holds: no epochs counted, nothing loaded)
+    old.pop("_resumed", None)
     old["_epoch"] = 1
     unpickled = dn.WeightAveraging.__new__(dn.WeightAveraging)
     unpickled.__dict__.update(old)

@@ -126,12 +126,14 @@ def test_an_early_stopping_pickled_before_it_could_be_resumed_starts_each_fit_af
     stop, model = stopped()
     old = stop.__dict__.copy()
     del old["_epochs"]
+    old.pop("_resumed", None)
     unpickled = dn.EarlyStopping.__new__(dn.EarlyStopping)
     unpickled.__dict__.update(old)
     assert unpickled.state_dict()["epochs"] == 0
     X, y, Xv, yv = noisy_regression()
-    model.fit(X, y, epochs=2, validation_data=(Xv, yv), callbacks=[unpickled])
-    assert unpickled.state_dict()["epochs"] == 2
+    other = mlp((1, 4, 1), seed=0)  # (not the weights it kept: nothing of them is read)
+    other.fit(X, y, epochs=2, validation_data=(Xv, yv), callbacks=[unpickled])
+    assert unpickled.state_dict()["epochs"] == 2 and unpickled.state_dict()["best_params"].size == 13
 
 
 GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.zeros(3),
