@@ -936,7 +936,8 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
     new ``optimizer`` of the type saved with the model (``save(path, optimizer)``),
     its state and learning rate are restored: training then resumes exactly. Given
     new ``schedules`` of the types saved (``save(path, optimizer, schedules)``, in the
-    same order, made for ``optimizer``), each goes on from where it was
+    same order, made for ``optimizer``; the first ones of those saved: a
+    ``ModelCheckpoint``'s file holds its own place after them), each goes on from where it was
     (``load_state_dict``): a schedule sets the optimiser's rate for that place, a
     ``WeightAveraging`` hands its average to the next fit, an ``EarlyStopping`` its best
     value, epochs without improvement and best weights.
