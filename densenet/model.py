@@ -765,6 +765,7 @@ class Sequential:
         drop_last: bool = False,
         max_grad_norm: float | None = None,
         metrics: Sequence[MetricLike] = (),
+        validation_split: float = 0.0,
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
 
@@ -776,6 +777,7 @@ class Sequential:
             batch_size=batch_size, shuffle=shuffle, seed=seed,
             validation_data=validation_data, callbacks=callbacks, verbose=verbose,
             sample_weight=sample_weight, drop_last=drop_last, max_grad_norm=max_grad_norm, metrics=metrics,
+            validation_split=validation_split,
         )
 
     @overload

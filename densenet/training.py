@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import flag, is_sparse, positive_int, sample_weights
+from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights
 from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .clipping import norm_bound
@@ -302,6 +302,24 @@ class _Kept:
             metric.add(self.Y[:rows], y, w)
 
 
+def _split(rows: Any, target: NDArray[Any], sample_weight: ArrayLike | None, share: object,
+           validation_data: object) -> tuple[Any, NDArray[Any], ArrayLike | None, tuple[Any, ...]]:
+    """``fit``'s ``validation_split``: the rows, targets and weights to train on, and the
+    last ``share`` of them as ``validation_data`` (checked: ``ValueError`` for a share
+    outside [0, 1) or of no row, or beside ``validation_data``)."""
+    share = hyperparameter(share, "fit", "validation_split", high=1.0, high_open=True)
+    if validation_data is not None:
+        raise ValueError("fit: validation_split and validation_data both given: give one")
+    n = rows.shape[0]
+    cut = math.ceil(n * (1.0 - share))
+    if cut >= n:
+        raise ValueError(f"fit: validation_split {share} of {n} rows holds out none of them; give a larger "
+                         "share")
+    weights = None if sample_weight is None else sample_weights(sample_weight, n, np.float64)
+    held = (rows[cut:], target[cut:]) + (() if weights is None else (weights[cut:],))
+    return rows[:cut], target[:cut], None if weights is None else weights[:cut], held
+
+
 def fit(
     model: Sequential,
     X: ArrayLike,
@@ -320,6 +338,7 @@ def fit(
     drop_last: bool = False,
     max_grad_norm: float | None = None,
     metrics: Sequence[MetricLike] = (),
+    validation_split: float = 0.0,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
 
@@ -354,6 +373,11 @@ def fit(
             evaluated with ``loss`` after every epoch (``History.val_loss``,
             ``logs["val_loss"]``; weighted by ``w_val`` as ``sample_weight``),
             by inference passes (``Dropout`` off; the training loss has it on).
+        validation_split: a share from 0 to 1 (default 0): the last rows of ``X`` and
+            ``y`` (and of ``sample_weight``), before any shuffle, are held out as
+            ``validation_data``, the first ``ceil(N * (1 - validation_split))`` trained on
+            (Keras's ``validation_split``: shuffle ordered data first). Not with
+            ``validation_data``; a share that holds out no row is refused.
         callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping``.
         verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
@@ -415,6 +439,9 @@ def fit(
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
     rows, target = model.check_data(X, y, loss)
+    if validation_split:
+        rows, target, sample_weight, validation_data = _split(rows, target, sample_weight, validation_split,
+                                                              validation_data)
     n = rows.shape[0]
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")

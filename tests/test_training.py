@@ -470,3 +470,48 @@ def test_drop_last_is_checked_before_any_change(value, error, message):
     with pytest.raises(error, match=message):
         model.fit(X, y, optimizer=dn.LBFGS() if value is True else dn.SGD(0.1), batch_size=4, drop_last=value)
     assert_array_equal(model.params, before)
+
+
+# -- validation_split: the last rows held out ------------------------------------------------------
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_split_holds_out_the_last_rows_as_validation_data(weighted, sparse):
+    """Keras's semantics: the last ``ceil``-rounded share of rows, before any shuffle, is the
+    validation data (with their sample weights), the others train; the same as passing
+    them apart, bit for bit."""
+    rng = np.random.default_rng(8)
+    X, labels, w = rng.standard_normal((50, 4)), rng.integers(0, 3, 50), rng.uniform(0.5, 2, 50)
+    data = scipy_sparse.csr_matrix(X) if sparse else X
+    weights = dict(sample_weight=w) if weighted else {}
+    runs = []
+    for how in ("split", "apart"):
+        model = dn.Sequential(dn.Dense(4, 8), dn.Tanh(), dn.Dense(8, 3), seed=0)
+        kwargs = dict(loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(0.01), epochs=3, batch_size=8,
+                      metrics=["accuracy"])
+        if how == "split":  # 0.25 of 50 rows: 12.5, the last 12 held out (38 = ceil(37.5) train)
+            history = model.fit(data, labels, validation_split=0.25, **weights, **kwargs)
+        else:
+            val = (data[38:], labels[38:]) + ((w[38:],) if weighted else ())
+            history = model.fit(data[:38], labels[:38], validation_data=val,
+                                **({"sample_weight": w[:38]} if weighted else {}), **kwargs)
+        runs.append((model.params.copy(), history.loss, history.val_loss, history.metrics["val_accuracy"]))
+    for mine, theirs in zip(*runs):
+        assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(validation_split=1.0), ValueError, r"fit: invalid validation_split 1.0; it must lie in \[0, 1\)"),
+    (dict(validation_split=-0.1), ValueError, r"invalid validation_split -0.1"),
+    (dict(validation_split="0.2"), TypeError, r"validation_split must be a real number"),
+    (dict(validation_split=0.01), ValueError, r"fit: validation_split 0.01 of 10 rows holds out none of "
+                                              r"them; give a larger share"),
+    (dict(validation_split=0.2, validation_data=(np.zeros((2, 2)), np.zeros((2, 1)))), ValueError,
+     r"fit: validation_split and validation_data both given: give one"),
+])
+def test_a_bad_validation_split_is_refused_before_any_change(kwargs, error, message):
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    before = model.params.copy()
+    with pytest.raises(error, match=message):
+        model.fit(np.zeros((10, 2)), np.zeros((10, 1)), **kwargs)
+    assert_array_equal(model.params, before)
