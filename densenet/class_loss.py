@@ -100,7 +100,7 @@ class ClassLoss(Loss):
 
 
 def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignore_index: int | None,
-                 probabilities: bool = True) -> NDArray[Any]:
+                 probabilities: bool) -> NDArray[Any]:
     """``array`` (the targets named ``name``) as ``intp`` class labels for ``classes``
     classes: integers in ``[0, classes)`` or equal to ``ignore_index`` (if not None);
     else ``TypeError`` (not integers; ``probabilities``: saying how class probabilities

@@ -179,7 +179,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:735:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:613:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:640:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:309:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -190,7 +190,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:172:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:610:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:637:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:297:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -202,6 +202,8 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:132:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
     "loss.py:86:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "nll.py:66:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
+    "nll.py:68:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "backend.py:228:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:115:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
@@ -305,7 +307,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:270:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:622:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:649:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
