@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import tempfile
@@ -26,33 +27,40 @@ KINKED = (dn.ReLU, dn.LeakyReLU, dn.PReLU, dn.SELU)
 
 #: The rate of the few SGD steps some properties train for. These random networks (ReLU
 #: chains with a linear output and N(0, 1) weights among them) can diverge within six
-#: steps at 0.1 (found by Hypothesis: a float32 14-2-10-6-1 ReLU chain); divergence has
-#: its own tests, here it would only hide what is tested.
+#: steps at 0.1 (found by Hypothesis: a float32 14-2-10-6-1 ReLU chain), and some at this
+#: rate too (2000 examples found a 15-15-15-1-1 PReLU chain on N(0, 1) weights; with a
+#: LogSoftmax between layers, whose outputs lie at or below -log C, 78 of 300 networks):
+#: ``few_steps`` lets them.
 TRAINING_RATE = 1e-3
 
 
-#: The activations drawn between layers: all but LogSoftmax, an output's. Its outputs lie
-#: at or below -log(C), as far below as the inputs spread, and a Dense after it on "normal"
-#: weights trains as a linear network on inputs of tens: 78 of 300 such networks diverged
-#: in two epochs at TRAINING_RATE (the weights to 1e7 in four steps; PyTorch's would too,
-#: the gradients being equal to 1e-10, tests/test_torch.py).
-HIDDEN = [kind for kind in ACTIVATIONS if kind is not dn.LogSoftmax]
+def few_steps(model, X, y, **kwargs):
+    """``model.fit`` for a property that is not about convergence: a fit that diverges
+    (``DivergenceError``: divergence has its own tests) keeps the weights from before its
+    bad step, and what is tested holds of them all the same."""
+    with contextlib.suppress(dn.DivergenceError):
+        model.fit(X, y, **kwargs)
+
+
+#: The activations drawn after a layer of one output: not Softmax and LogSoftmax, whose
+#: rows are then the constants 1 and 0 (normalisation after them filtered out so many
+#: networks that 2,000 examples failed Hypothesis's health check).
+ONE_FEATURE = [kind for kind in ACTIVATIONS if kind not in (dn.Softmax, dn.LogSoftmax)]
 
 
 @st.composite
 def networks(draw, dtypes=(np.float64, np.float32)):
     """A model of 1-4 Dense layers, widths 1-16, each followed by an activation
-    (any of ``HIDDEN``; last, any of ``ACTIVATIONS``) except perhaps the last; a batch
-    of 1-8 samples."""
+    (any of ``ACTIVATIONS``; of ``ONE_FEATURE`` after a layer of one output) except perhaps
+    the last; a batch of 1-8 samples."""
     widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=5))
     dtype = draw(st.sampled_from(dtypes))
     modules: list[dn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
         init = draw(st.sampled_from(["glorot_uniform", "he_normal", "normal"]))
         modules.append(dn.Dense(n_in, n_out, init=init))
-        last = i == len(widths) - 2
-        if not last or draw(st.booleans()):
-            modules.append(draw(st.sampled_from(ACTIVATIONS if last else HIDDEN))())
+        if i < len(widths) - 2 or draw(st.booleans()):
+            modules.append(draw(st.sampled_from(ACTIVATIONS if n_out > 1 else ONE_FEATURE))())
     model = dn.Sequential(*modules, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
     n = draw(st.integers(1, 8))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -110,7 +118,7 @@ def test_predictions_are_per_row_and_follow_row_order(case, random):
 @given(networks())
 def test_save_load_round_trip_is_bit_exact(case):
     model, X, y = case
-    model.fit(X, y, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3)
+    few_steps(model, X, y, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.npz")
         model.save(path)
@@ -130,7 +138,7 @@ def test_fit_never_changes_the_callers_arrays(case, layout, shuffle):
         X = np.repeat(X, 2, axis=1)[:, ::2]
     before = X.copy(), y.copy()
     data = (X.tolist(), y.tolist()) if layout == "list" else (X, y)
-    model.fit(*data, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3, shuffle=shuffle, seed=0)
+    few_steps(model, *data, optimizer=dn.SGD(TRAINING_RATE), epochs=2, batch_size=3, shuffle=shuffle, seed=0)
     assert_array_equal(X, before[0])
     assert_array_equal(y, before[1])
     assert np.all(np.isfinite(model.params))
@@ -305,7 +313,7 @@ def test_a_frozen_network_passes_gradcheck_and_trains_only_what_is_not_frozen(ca
     model, X, y = case
     assert dn.gradcheck(model, X, y).ok
     before = [(m.flat_params.copy(), m.flat_state.copy()) for m in model]
-    model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=2, batch_size=len(X))
+    few_steps(model, X, y, optimizer=dn.Adam(1e-2), epochs=2, batch_size=len(X))
     for i in model.frozen:
         assert_array_equal(model[i].flat_params, before[i][0])
         assert_array_equal(model[i].flat_state, before[i][1])

@@ -124,7 +124,7 @@ OWN_TESTS = {
     "adamax.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
     "lbfgs.py": ["test_lr_scale.py", "test_lbfgs.py", "test_decay_mask.py"],
     "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py", "test_lr_scale.py"],
-    "callbacks.py": ["test_callbacks.py", "test_metrics.py"],
+    "callbacks.py": ["test_callbacks.py", "test_metrics.py", "test_checkpoint.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
     "checkpoint.py": ["test_checkpoint.py", "test_metrics.py"],
     "averaging.py": ["test_averaging.py", "test_callbacks.py"],
