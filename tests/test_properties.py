@@ -83,7 +83,10 @@ def test_gradients_pass_gradcheck(case):
         if isinstance(module, KINKED):
             assume(np.all(np.abs(Z) > 1e-4))
         Z = module.forward(Z)
-    assert dn.gradcheck(model, X, y).ok
+    # targets within 1 of the outputs: a central difference rounds by about eps64 |L| / 1e-6,
+    # and LogSoftmax chains on N(0, 1) weights output log-probabilities of -300, whose loss
+    # against targets in [0, 1] (1e5) made that 2e-5 (found by 2,000 examples), gradcheck's atol
+    assert dn.gradcheck(model, X, Z + 2 * y - 1).ok
 
 
 @SETTINGS
@@ -298,9 +301,14 @@ def frozen_networks(draw):
     statistics: the outputs move)."""
     model, X, _ = draw(st.sampled_from(["batch", "layer"]).flatmap(networks_with_normalisation))
     held = [i for i, m in enumerate(model) if m.n_params or m.n_state]
-    count = draw(st.integers(1, len(held)))
-    frozen = held[:count] if draw(st.booleans()) else held[-count:]
-    assume(any(m.n_params and i not in frozen for i, m in enumerate(model)))
+    suffix = draw(st.booleans())
+    # the most that can be frozen from that end, leaving a module with parameters to train
+    # (drawn within it, not filtered: with filtering, 2,000 examples failed the health check)
+    trained = [k for k, i in enumerate(held) if model[i].n_params]
+    most = len(held) - 1 - trained[0] if suffix else trained[-1]
+    assume(most >= 1)
+    count = draw(st.integers(1, most))
+    frozen = held[-count:] if suffix else held[:count]
     model.freeze(*frozen)
     Z = copy.deepcopy(model).forward(X)  # (a training pass: a copy's running statistics move)
     y = Z + np.random.default_rng(draw(st.integers(0, 2**32 - 1))).uniform(-1.0, 1.0, Z.shape)
