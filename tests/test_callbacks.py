@@ -109,6 +109,26 @@ def test_a_loaded_early_stopping_serves_one_fit_and_the_next_starts_afresh():
     assert again.state_dict()["epochs"] == 2 and again.best_epoch in (0, 1)
 
 
+def test_a_loaded_early_stopping_keeps_its_own_weights_and_one_that_saw_nothing_yet_still_restores():
+    stop, _ = stopped()
+    state = stop.state_dict()
+    again = dn.EarlyStopping(patience=100)
+    again.load_state_dict(state)
+    state["best_params"][0] += 1.0
+    assert again.state_dict()["best_params"][0] == stop.state_dict()["best_params"][0]
+    X, y, Xv, yv = noisy_regression()
+    ends = []
+    for fresh in (True, False):  # (the rate makes the validation loss go up and down)
+        model, stop = mlp((1, 32, 1), seed=0), dn.EarlyStopping(patience=100)
+        if not fresh:
+            stop.load_state_dict(dn.EarlyStopping().state_dict())
+        history = model.fit(X, y, optimizer=dn.SGD(5.0), epochs=12, batch_size=2, validation_data=(Xv, yv),
+                            callbacks=[stop])
+        ends.append(model.params.copy())
+    assert stop.best_epoch < 11 and history.val_loss[-1] > stop.best  # (a best to restore, not the last)
+    assert_array_equal(ends[1], ends[0])
+
+
 def test_a_loaded_early_stopping_of_another_model_is_refused_before_any_step():
     stop, _ = stopped()
     again = dn.EarlyStopping(patience=100)

@@ -241,7 +241,7 @@ def test_a_best_only_run_resumed_in_a_new_process_replaces_its_best_file_only_wi
 
 def test_a_checkpoint_s_state_is_refused_by_another_monitor_and_when_it_is_not_one():
     checkpoint = dn.ModelCheckpoint("run.npz", monitor="loss", save_best_only=True)
-    state = {"monitor": "loss", "epoch": 3, "best": 0.5, "best_epoch": 2}
+    state = {"monitor": "loss", "epoch": 3, "best": 0.5, "best_epoch": 3}  # (the best the last written)
     checkpoint.load_state_dict(state)
     assert checkpoint.state_dict() == state
     for bad, error, match in [
