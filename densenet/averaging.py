@@ -103,7 +103,8 @@ class WeightAveraging(Callback):
         average, and counts its epochs on from there, instead of starting a new one (a
         run resumed from a checkpoint file then ends as the whole run would, bit for bit);
         it must train a model of the average's size and dtype (``ValueError`` when it
-        begins, before any step). The fits after it start anew. A state that is not one
+        begins, before any step). The fits after it start anew (a fit refused before its
+        first step, by another callback, leaves the average to the next). A state that is not one
         (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback as it was."""
         names = ("count", "epochs", "average_params", "average_state")
         if not (isinstance(state, Mapping) and set(names[:2]) <= set(state) <= set(names)):
@@ -148,11 +149,13 @@ class WeightAveraging(Callback):
                                  f"{average_state.size} state values, not this model's {params.size} and "
                                  f"{state.size}{dtype}")
             self._updates = _updaters(((average_params, params), (average_state, state)))
-        self._resumed = False
+        # (the loaded average serves this fit once it trains: a fit refused before its first
+        # step, by another callback's on_train_begin, leaves it for the next one)
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if not batch:  # (an epoch's first step: counted here, not at its end, so that a
             self._epochs += 1  # checkpoint's state_dict finds the epochs done wherever it is in the list)
+            self._resumed = False  # (a loaded average: taken up by this fit)
         if self._epochs <= self.start:
             return
         params, state = self.model.params, self.model.state

@@ -216,7 +216,8 @@ class EarlyStopping(Callback):
         """Go on from ``state`` (an earlier ``state_dict()``): the next fit continues
         from there (its epochs counted on from ``epochs``) instead of starting afresh; it
         must train a model of the best weights' size and dtype (``ValueError`` when it
-        begins, before any step). The fits after it start afresh. A state that is not one
+        begins, before any step). The fits after it start afresh (a fit refused before its
+        first epoch ended leaves the place to the next). A state that is not one
         (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback as it was."""
         names = ("best", "best_epoch", "wait", "epochs", "best_params", "best_state")
         if not (isinstance(state, Mapping) and set(names[:4]) <= set(state) <= set(names)):
@@ -260,7 +261,8 @@ class EarlyStopping(Callback):
                 raise ValueError(f"EarlyStopping: the best weights given by load_state_dict hold "
                                  f"{best[0].size} {best[0].dtype} parameters and {best[1].size} state "
                                  f"values, not this model's {params.size} and {state.size} {params.dtype}")
-            self._resumed = False
+            # (the loaded place serves this fit once an epoch ends: a fit refused before, by
+            # another callback's on_train_begin, leaves it for the next one)
             if self.restore_best_weights and best is None:  # (nothing was best yet)
                 self._best = (np.empty_like(params), np.empty_like(state))
             return
@@ -269,6 +271,7 @@ class EarlyStopping(Callback):
         self._best = (np.empty_like(params), np.empty_like(state)) if self.restore_best_weights else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
+        self._resumed = False  # (a loaded place: taken up by this fit)
         if logs is None:  # nothing to monitor (fit always passes its logs)
             return False
         epoch = self._epochs  # (the fit's epoch, or, resumed, the whole run's)

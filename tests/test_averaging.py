@@ -259,6 +259,19 @@ def test_a_file_whose_schedule_state_is_not_one_is_refused_by_name(tmp_path):
         dn.load(tmp_path / "bad.npz", schedules=[dn.WeightAveraging()])
 
 
+def test_a_loaded_average_waits_for_a_fit_that_trains(tmp_path):
+    """A fit refused before its first step (here another callback's ``on_train_begin``)
+    leaves the loaded average for the next one."""
+    averaging = dn.WeightAveraging(0.5)
+    model = fitted(network(), [averaging], epochs=2)
+    again = dn.WeightAveraging(0.5)
+    again.load_state_dict(averaging.state_dict())
+    with pytest.raises(FileNotFoundError):
+        fitted(model, [again, dn.ModelCheckpoint(tmp_path / "missing" / "run.npz", monitor="loss")], epochs=1)
+    fitted(model, [again], epochs=1)
+    assert again.count == 12
+
+
 def test_the_state_holds_the_average_and_what_was_counted():
     averaging = dn.WeightAveraging(None, start=1)
     assert averaging.state_dict() == {"count": 0, "epochs": 0}

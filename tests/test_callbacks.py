@@ -129,6 +129,18 @@ def test_a_loaded_early_stopping_keeps_its_own_weights_and_one_that_saw_nothing_
     assert_array_equal(ends[1], ends[0])
 
 
+def test_a_loaded_early_stopping_waits_for_a_fit_that_trains(tmp_path):
+    stop, model = stopped()
+    again = dn.EarlyStopping(patience=100)
+    again.load_state_dict(stop.state_dict())
+    X, y, Xv, yv = noisy_regression()
+    kwargs = dict(optimizer=dn.SGD(0.5), epochs=1, batch_size=4, validation_data=(Xv, yv))
+    with pytest.raises(FileNotFoundError):
+        model.fit(X, y, callbacks=[again, dn.ModelCheckpoint(tmp_path / "missing" / "run.npz")], **kwargs)
+    model.fit(X, y, callbacks=[again], **kwargs)
+    assert again.state_dict()["epochs"] == 7
+
+
 def test_a_loaded_early_stopping_of_another_model_is_refused_before_any_step():
     stop, _ = stopped()
     again = dn.EarlyStopping(patience=100)
