@@ -104,8 +104,9 @@ class WeightAveraging(Callback):
         run resumed from a checkpoint file then ends as the whole run would, bit for bit);
         it must train a model of the average's size and dtype (``ValueError`` when it
         begins, before any step). The fits after it start anew (a fit refused before its
-        first step, by another callback, leaves the average to the next). A state that is not one
-        (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback as it was."""
+        first step, by another callback, leaves the average to the next). A state that is
+        not one (``ValueError`` or ``TypeError`` naming what is wrong) leaves the callback
+        as it was."""
         names = ("count", "epochs", "average_params", "average_state")
         if not (isinstance(state, Mapping) and set(names[:2]) <= set(state) <= set(names)):
             raise ValueError("WeightAveraging: a state must hold count, epochs and, with steps averaged, "

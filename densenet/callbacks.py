@@ -129,8 +129,8 @@ def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "
-                            "schedules, WeightAveraging, EarlyStopping: with a state_dict), got "
-                            f"{type(schedule).__name__}")
+                            "schedules, WeightAveraging, EarlyStopping, ModelCheckpoint: with a state_dict), "
+                            f"got {type(schedule).__name__}")
     return schedules
 
 

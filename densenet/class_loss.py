@@ -124,7 +124,7 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
 
 
 def ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int,
-              forward: list[Call]) -> NDArray[Any]:
+             forward: list[Call]) -> NDArray[Any]:
     """Add to ``forward`` the calls that mark in ``ignored`` the labels equal to
     ``ignore_index`` and copy the labels into an array (returned) with those made 0: an
     ignored sample's gathers stay in its own row, and its weight is made 0 where the
@@ -137,7 +137,7 @@ def ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int
 
 
 def label_weights(weight: NDArray[Any], labels: NDArray[Any], mean: tuple[NDArray[Any], NDArray[Any]],
-                   forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
+                  forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
     """Add to ``forward`` the calls that gather each label's class weight into an array (returned;
     0 where ``ignored``, if not None), write their sum into ``mean[1]`` and set ``mean[0]``
     (``scale``) to 1 over it: the mean over the labels' weights instead of ``n``. Labels that

@@ -893,9 +893,9 @@ class Sequential:
         With ``optimizer``, its state (``state_dict``: step count, momentum or
         moment vectors) and learning rate are saved too, so that
         ``densenet.load(path, optimizer=...)`` resumes training exactly. With
-        ``schedules`` (learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``), each one's place
-        (``state_dict()``: its numbers, and its arrays beside ``params``) is saved too, for
-        ``load``'s ``schedules``.
+        ``schedules`` (learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``,
+        ``ModelCheckpoint``: callbacks with a ``state_dict``), each one's place (its
+        numbers, and its arrays beside ``params``) is saved too, for ``load``'s ``schedules``.
         """
         try:
             config = self.config()
