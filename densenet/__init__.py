@@ -33,6 +33,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from .alpha_dropout import AlphaDropout
 from .auc import AUC
 from .averaging import WeightAveraging
 from .backend import get_num_threads, set_num_threads, threads
@@ -107,6 +108,7 @@ __all__ = [
     "Adam",
     "Adamax",
     "AdamW",
+    "AlphaDropout",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",

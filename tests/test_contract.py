@@ -97,7 +97,7 @@ def test_the_round_two_contract(tmp_path):
 
 @pytest.mark.parametrize("name", ["LeakyReLU", "PReLU", "ELU", "SELU", "SiLU", "GELU", "Softplus",
                                   "LayerNorm", "BatchNorm1d", "L1Loss", "HuberLoss", "SmoothL1Loss",
-                                  "CrossEntropyLoss", "NLLLoss", "LogSoftmax"])
+                                  "CrossEntropyLoss", "NLLLoss", "LogSoftmax", "AlphaDropout"])
 def test_arguments_and_defaults_are_pytorch_s(name):
     """Every argument of the densenet class is one of PyTorch's class of the same name,
     with its default (``BatchNorm1d``'s ``affine`` included), but for the one default

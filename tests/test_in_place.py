@@ -109,6 +109,9 @@ ARCHITECTURES = {
     "leaky-elu-silu-gelu": lambda: (dn.Dense(6, 5), dn.LeakyReLU(0.1), dn.Dense(5, 5), dn.ELU(0.5), dn.SiLU(),
                                     dn.Dense(5, 5), dn.GELU(), dn.ELU(), dn.Dense(5, 4), dn.SELU(),
                                     dn.Dense(4, 2)),
+    "selu-alpha-dropout": lambda: (dn.Dense(6, 5, init="lecun_normal"), dn.SELU(), dn.AlphaDropout(0.2),
+                                   dn.Dense(5, 5, init="lecun_normal"), dn.SELU(), dn.AlphaDropout(0.5),
+                                   dn.Dense(5, 2)),
     "two in a row": lambda: (dn.Dense(6, 5), dn.Sigmoid(), dn.Tanh(), dn.Dense(5, 5), dn.ReLU(), dn.Sigmoid(),
                              dn.Dense(5, 2)),
 }

@@ -22,7 +22,7 @@ LAYERS = [
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
     ("modules", {"dense", "sigmoid", "relu", "leaky_relu", "prelu", "elu", "tanh", "gelu", "silu", "softplus",
-                 "softmax", "dropout", "batchnorm", "layernorm"}),
+                 "softmax", "dropout", "alpha_dropout", "batchnorm", "layernorm"}),
     ("module variants", {"selu", "log_softmax"}),
     ("metric protocol", {"metric"}),
     ("metrics", {"accuracy", "absolute_error", "squared_error", "r2", "auc"}),

@@ -291,6 +291,7 @@ BLOCKS = {
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
     "rmsprop": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.RMSprop(momentum=0.9, centered=True)),
     "dropout": (lambda: dn.Dropout(0.5), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
+    "alpha_dropout": (lambda: dn.AlphaDropout(0.1), dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1)),
     "cross_entropy_class_weights": (dn.Sigmoid, None,
                                     lambda: dn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 10)),
                                     lambda: dn.SGD(0.1)),

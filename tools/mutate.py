@@ -48,13 +48,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py",
         "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
         "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "log_softmax.py", "dropout.py",
-        "batchnorm.py", "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py",
-        "r2.py", "auc.py", "counts.py", "f1.py", "precision.py", "recall.py", "loss.py", "mse.py", "l1.py",
-        "huber.py", "smooth_l1.py", "class_loss.py", "cross_entropy.py", "nll.py", "bce.py",
-        "bce_with_logits.py", "poisson.py", "metric_names.py", "optimizer.py", "moments.py", "sgd.py",
-        "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py",
-        "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "averaging.py", "training.py", "io.py",
-        "model.py"]
+        "alpha_dropout.py", "batchnorm.py", "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py",
+        "squared_error.py", "r2.py", "auc.py", "counts.py", "f1.py", "precision.py", "recall.py", "loss.py",
+        "mse.py", "l1.py", "huber.py", "smooth_l1.py", "class_loss.py", "cross_entropy.py", "nll.py",
+        "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py", "optimizer.py", "moments.py",
+        "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py",
+        "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "averaging.py", "training.py",
+        "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -106,6 +106,7 @@ OWN_TESTS = {
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "nll.py": ["test_nll.py", "test_sample_weight.py"],
     "log_softmax.py": ["test_nll.py", "test_activations.py"],
+    "alpha_dropout.py": ["test_alpha_dropout.py", "test_in_place.py"],
     "bce.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "bce_with_logits.py": ["test_sample_weight.py", "test_classification_losses.py"],
     "poisson.py": ["test_poisson.py", "test_sample_weight.py"],
