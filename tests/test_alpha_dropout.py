@@ -92,11 +92,14 @@ def test_p_0_is_the_identity_and_p_1_zeroes_everything_as_pytorch():
     assert_array_equal(model.backward(np.ones_like(H)), 0.0)
 
 
-def test_inference_is_the_network_without_it_bit_for_bit():
-    model, X = dropping(0.5)
+@pytest.mark.parametrize("n", [3, 400])  # (small arrays on buffers of their own, large ones in place)
+def test_inference_is_the_network_without_it_bit_for_bit(n):
+    model, X = dropping(0.5, n=n)
     bare = dn.Sequential(copy.deepcopy(model[0]), seed=0)
     assert_array_equal(model.predict(X), bare.predict(X))
-    assert_array_equal(model.eval().forward(X), bare.predict(X))
+    assert_array_equal(model.eval().forward(X), bare.eval().forward(X))
+    dY = np.cos(X)  # (dL/dX through the identity: the Dense alone's)
+    assert_array_equal(model.backward(dY), bare.backward(dY))
 
 
 @pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),

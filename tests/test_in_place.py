@@ -92,6 +92,7 @@ def test_a_module_keeps_its_buffers_apart_by_default():
     assert not dn.LayerNorm.reads_output and not dn.LayerNorm.in_place  # (as BatchNorm1d)
     assert not dn.Softplus.reads_output and not dn.Softplus.in_place
     assert not dn.Dropout.reads_output  # its backward pass reads its mask, not its output
+    assert dn.AlphaDropout.in_place and not dn.AlphaDropout.reads_output  # (as Dropout)
     assert not dn.Softmax.in_place  # its backward reads dY after writing dX
     # it reads the normalised input it keeps, not its output: an activation after it may
     # write over that; and it is no elementwise module

@@ -176,6 +176,8 @@ EQUIVALENT: dict[str, str] = {
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
+    "alpha_dropout.py:77:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
+                                            "whatever a (0 only keeps 1 / 0 out of it)",
     "model.py:664:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:735:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
