@@ -34,7 +34,7 @@ def test_report_smoke_run(tmp_path, capsys):
     names = ("sigmoid", "relu", "leaky_relu", "gelu", "elu", "silu", "selu", "prelu", "softplus", "tanh",
              "softmax", "cross_entropy", "nll", "bce", "bce_with_logits", "poisson", "l1", "huber",
              "momentum", "adam", "adamw", "rmsprop", "adagrad", "amsgrad", "radam", "nadam", "adamax",
-             "sample_weight", "dropout", "batchnorm", "layernorm")
+             "sample_weight", "dropout", "alpha_dropout", "batchnorm", "layernorm")
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
     assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
     assert data["sparse_densenet-dense_256"]["median"] > 0

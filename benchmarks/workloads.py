@@ -195,7 +195,8 @@ def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int,
 #: name -> (hidden activation, output activation or None, loss, optimizer); everything
 #: but the named block is the tutorial's recipe (sigmoid, MSE, plain SGD). A loss named
 #: ``weighted_...`` weighs each sample's loss (``block_weights``: ``fit``'s sample weights);
-#: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)``, and ``batchnorm+a``
+#: a hidden activation ``a+dropout`` is followed by ``Dropout(0.5)`` (``selu+alpha_dropout``:
+#: ``SELU`` then ``AlphaDropout(0.1)``), and ``batchnorm+a``
 #: follows a ``BatchNorm1d`` of the layer's width (``layernorm+a``: a ``LayerNorm``).
 BLOCKS = {
     "sigmoid": ("sigmoid", "sigmoid", "mse", "sgd"),
@@ -227,6 +228,7 @@ BLOCKS = {
     "adamax": ("sigmoid", "sigmoid", "mse", "adamax"),
     "sample_weight": ("sigmoid", "sigmoid", "weighted_mse", "sgd"),
     "dropout": ("sigmoid+dropout", "sigmoid", "mse", "sgd"),
+    "alpha_dropout": ("selu+alpha_dropout", "sigmoid", "mse", "sgd"),
     "batchnorm": ("batchnorm+sigmoid", "sigmoid", "mse", "sgd"),
     "layernorm": ("layernorm+sigmoid", "sigmoid", "mse", "sgd"),
 }
@@ -237,7 +239,7 @@ _DN_ACTIVATIONS: dict[str, Callable[[int], dn.Module]] = {
     "elu": lambda width: dn.ELU(), "silu": lambda width: dn.SiLU(), "selu": lambda width: dn.SELU(),
     "softplus": lambda width: dn.Softplus(),
     "softmax": lambda width: dn.Softmax(), "log_softmax": lambda width: dn.LogSoftmax(),
-    "dropout": lambda width: dn.Dropout(0.5),
+    "dropout": lambda width: dn.Dropout(0.5), "alpha_dropout": lambda width: dn.AlphaDropout(0.1),
     "batchnorm": dn.BatchNorm1d, "layernorm": dn.LayerNorm, "prelu": dn.PReLU}
 _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "nll": dn.NLLLoss, "bce": dn.BCELoss,
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
@@ -303,6 +305,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
                    "elu": lambda width: torch.nn.ELU(), "silu": lambda width: torch.nn.SiLU(),
                    "selu": lambda width: torch.nn.SELU(), "softplus": lambda width: torch.nn.Softplus(),
                    "dropout": lambda width: torch.nn.Dropout(0.5), "batchnorm": torch.nn.BatchNorm1d,
+                   "alpha_dropout": lambda width: torch.nn.AlphaDropout(0.1),
                    "layernorm": torch.nn.LayerNorm, "prelu": torch.nn.PReLU}
     layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
