@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, cast
 
 import numpy as np
 
-from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
-from .module import Module
+from .dropout import Dropout
 
 #: ``SELU``'s scale times its alpha: the value a dropped SELU unit takes, negated.
 ALPHA = 1.7580993408473766
 
 
-class AlphaDropout(Module):
+class AlphaDropout(Dropout):
     r"""Dropout for ``SELU`` networks: in training each element is set, with probability
     ``p``, to SELU's lowest value ``-ALPHA`` (``ALPHA = 1.7581``) instead of 0, and the
     result scaled and shifted so that inputs of mean 0 and variance 1 keep them:
@@ -51,45 +49,16 @@ class AlphaDropout(Module):
         (True, True)
     """
 
-    in_place = True
-    reads_output = False
-    random = True
+    # (Dropout's flags, p, configuration, ONNX identity and inference passes)
+    n_constants = 4
 
-    _p: float
-
-    def __init__(self, p: float = 0.5) -> None:
-        # 1 - p, a, ALPHA a and ALPHA a (p - 1) (the value of a dropped element), as 0-d
-        # arrays of each float dtype that the planned passes read at each call: setting p
-        # changes every plan
-        self._constants = {np.dtype(t): tuple(np.zeros((), t) for _ in range(4))
-                           for t in (np.float32, np.float64)}
-        self.p = p
-
-    @property
-    def p(self) -> float:
-        """The probability of dropping an element, from 0 to 1."""
-        return self._p
-
-    @p.setter
-    def p(self, p: float) -> None:
-        p = hyperparameter(p, "AlphaDropout", "p", high=1.0)
-        self._p = p
+    def constants(self, p: float) -> tuple[float, ...]:
+        """1 - p, ``a``, ``ALPHA a`` and ``ALPHA a (p - 1)`` (the value of a dropped element)."""
         a = 0.0 if p == 1.0 else 1.0 / math.sqrt((1.0 - p) * (1.0 + p * ALPHA**2))
-        for keep, scale, lift, dropped in self._constants.values():
-            keep[...], scale[...], lift[...], dropped[...] = 1.0 - p, a, ALPHA * a, ALPHA * a * (p - 1.0)
+        return 1.0 - p, a, ALPHA * a, ALPHA * a * (p - 1.0)
 
-    def config(self) -> dict[str, Any]:
-        return {"p": self.p}
-
-    def to_onnx(self, graph: Any, x: str) -> str:
-        return graph.node("Identity", [x])  # an exported model infers
-
-    def plan(self, buffers: Buffers) -> Passes:
+    def dropping(self, buffers: Buffers, rng: np.random.Generator) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        if not buffers.training:  # inference: the identity
-            return Passes([] if Y is X else [partial(np.copyto, Y, X)],
-                          [] if dX is None or dX is dY else [partial(np.copyto, dX, dY)])
-        rng = cast(np.random.Generator, buffers.rng)  # (a training plan has one: ``plan_chain``)
         keep, scale, lift, dropped = self._constants[Y.dtype]
         uniform, mask, shift = np.zeros_like(Y), np.zeros_like(Y), np.zeros_like(Y)
         kept = np.zeros(Y.shape, bool)

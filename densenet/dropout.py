@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -54,25 +54,33 @@ class Dropout(Module):
     random = True
 
     _p: float
+    #: how many 0-d constants of each float dtype the passes read (``constants``)
+    n_constants: ClassVar[int] = 2
 
     def __init__(self, p: float = 0.5) -> None:
-        # the threshold 1 - p and the scale, as 0-d arrays of each float dtype that
-        # the planned passes read at each call: setting p changes every plan
-        self._constants = {np.dtype(t): (np.zeros((), t), np.zeros((), t)) for t in (np.float32, np.float64)}
+        # the constants as 0-d arrays of each float dtype that the planned passes read at
+        # each call: setting p changes every plan
+        self._constants = {np.dtype(t): tuple(np.zeros((), t) for _ in range(self.n_constants))
+                           for t in (np.float32, np.float64)}
         self.p = p
 
     @property
     def p(self) -> float:
-        """The probability of zeroing an element, from 0 to 1."""
+        """The probability of dropping an element, from 0 to 1."""
         return self._p
 
     @p.setter
     def p(self, p: float) -> None:
-        p = hyperparameter(p, "Dropout", "p", high=1.0)
+        p = hyperparameter(p, type(self).__name__, "p", high=1.0)
         self._p = p
-        for keep, scale in self._constants.values():
-            keep[...] = 1.0 - p
-            scale[...] = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+        values = self.constants(p)
+        for arrays in self._constants.values():
+            for array, value in zip(arrays, values):
+                array[...] = value
+
+    def constants(self, p: float) -> tuple[float, ...]:
+        """The numbers the training passes read for ``p``: the threshold 1 - p and the scale."""
+        return 1.0 - p, 0.0 if p == 1.0 else 1.0 / (1.0 - p)
 
     def config(self) -> dict[str, Any]:
         return {"p": self.p}
@@ -85,7 +93,11 @@ class Dropout(Module):
         if not buffers.training:  # inference: the identity
             return Passes([] if Y is X else [partial(np.copyto, Y, X)],
                           [] if dX is None or dX is dY else [partial(np.copyto, dX, dY)])
-        rng = cast(np.random.Generator, buffers.rng)  # (a training plan has one: ``plan_chain``)
+        return self.dropping(buffers, cast(np.random.Generator, buffers.rng))  # (``plan_chain`` gives one)
+
+    def dropping(self, buffers: Buffers, rng: np.random.Generator) -> Passes:
+        """The training passes, masks drawn from ``rng`` (a variant overrides them)."""
+        X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         keep, scale = self._constants[Y.dtype]
         uniform, kept, mask = np.zeros_like(Y), np.zeros(Y.shape, bool), np.zeros_like(Y)
         # kept with probability 1 - p; the mask's 0 and 1 copied out of the booleans (a

@@ -174,9 +174,9 @@ EQUIVALENT: dict[str, str] = {
                                  "four-item keys, which a three-item key does whatever its items",
     "model.py:613:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
-    "dropout.py:75:25:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
+    "dropout.py:83:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
-    "alpha_dropout.py:77:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
+    "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
     "model.py:664:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
