@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._validation import count, flag, hyperparameter
 from .backend import scaled_add
-from .callbacks import Callback
+from .callbacks import Callback, check_loaded, loaded_vectors
 
 
 class WeightAveraging(Callback):
@@ -119,12 +119,7 @@ class WeightAveraging(Callback):
         if steps and len(given) < 2:
             raise ValueError(f"WeightAveraging: a state of {steps} steps averaged needs average_params "
                              "and average_state")
-        averages = [np.array(state[name], copy=True) for name in given]  # (the callback's own)
-        for i, (name, average) in enumerate(zip(given, averages)):
-            if average.ndim != 1 or average.dtype.kind != "f" or average.dtype != averages[0].dtype:
-                rule = f"a 1-D {averages[0].dtype} vector" if i else "a 1-D vector of floats"
-                raise ValueError(f"WeightAveraging: {name} must be {rule}, "
-                                 f"got {average.dtype} {average.shape}")
+        averages = loaded_vectors("WeightAveraging", state, given)
         self._restart()
         if steps:
             (self.average_params, self.average_state), self.count = averages, steps
@@ -142,13 +137,8 @@ class WeightAveraging(Callback):
         params, state = self.model.params, self.model.state
         average_params, average_state = self.average_params, self.average_state
         if average_params is not None and average_state is not None:
-            given, model = (average_params, average_state), (params, state)
-            if [(a.shape, a.dtype) for a in given] != [(a.shape, a.dtype) for a in model]:
-                dtype = "" if average_params.dtype == params.dtype else f" {params.dtype}"
-                raise ValueError(f"WeightAveraging: the average given by load_state_dict holds "
-                                 f"{average_params.size} {average_params.dtype} parameters and "
-                                 f"{average_state.size} state values, not this model's {params.size} and "
-                                 f"{state.size}{dtype}")
+            check_loaded("WeightAveraging", "the average given by load_state_dict holds",
+                         (average_params, average_state), self.model)
             self._updates = _updaters(((average_params, params), (average_state, state)))
         # (the loaded average serves this fit once it trains: a fit refused before its first
         # step, by another callback's on_train_begin, leaves it for the next one)

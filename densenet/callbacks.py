@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._validation import count
 
@@ -134,6 +135,28 @@ def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...
     return schedules
 
 
+def loaded_vectors(owner: str, state: Mapping[str, Any], names: Sequence[str]) -> list[NDArray[Any]]:
+    """Copies of the vectors ``names`` of a state given to ``load_state_dict`` (the
+    callback's own), each 1-D, of one float dtype; ``ValueError`` naming ``owner`` and the
+    first that is not."""
+    vectors = [np.array(state[name], copy=True) for name in names]
+    for i, (name, vector) in enumerate(zip(names, vectors)):
+        if vector.ndim != 1 or vector.dtype.kind != "f" or vector.dtype != vectors[0].dtype:
+            rule = f"a 1-D {vectors[0].dtype} vector" if i else "a 1-D vector of floats"
+            raise ValueError(f"{owner}: {name} must be {rule}, got {vector.dtype} {vector.shape}")
+    return vectors
+
+
+def check_loaded(owner: str, what: str, loaded: tuple[NDArray[Any], NDArray[Any]], model: Sequential) -> None:
+    """``ValueError`` (``owner``'s, ``what`` naming the vectors) unless ``loaded``, a
+    ``(params, state)`` pair given by ``load_state_dict``, is laid out as ``model``'s."""
+    params, state = model.params, model.state
+    if [(a.shape, a.dtype) for a in loaded] != [(a.shape, a.dtype) for a in (params, state)]:
+        raise ValueError(f"{owner}: {what} {loaded[0].size} {loaded[0].dtype} parameters and "
+                         f"{loaded[1].size} state values, not this model's {params.size} and {state.size} "
+                         f"{params.dtype}")
+
+
 def require_monitored(owner: str, monitor: str, params: Mapping[str, Any]) -> None:
     """Before training: ``ValueError`` if the fit (``params``, as ``set_params`` gets them)
     records no ``monitor`` (``"val_loss"`` without validation data)."""
@@ -242,11 +265,7 @@ class EarlyStopping(Callback):
                              f"restore (restore_best_weights={self.restore_best_weights}, best_epoch "
                              f"{best_epoch}) holds {'both' if kept else 'neither'} of best_params and "
                              f"best_state, got {given}")
-        weights = [np.array(state[name], copy=True) for name in given]  # (the callback's own)
-        for name, array in zip(given, weights):
-            if array.ndim != 1 or array.dtype.kind != "f" or array.dtype != weights[0].dtype:
-                raise ValueError(f"EarlyStopping: {name} must be a 1-D vector of floats (of one dtype), "
-                                 f"got {array.dtype} {array.shape}")
+        weights = loaded_vectors("EarlyStopping", state, given)
         self.best, self.best_epoch, self._wait, self._epochs = float(best), int(best_epoch), wait, epochs
         self._best = (weights[0], weights[1]) if weights else None
         self.stopped_epoch, self._resumed = None, True
@@ -256,11 +275,9 @@ class EarlyStopping(Callback):
         params, state = self.model.params, self.model.state
         if self._resumed:
             best = self._best
-            if best is not None and [(a.shape, a.dtype) for a in best] != [(a.shape, a.dtype)
-                                                                           for a in (params, state)]:
-                raise ValueError(f"EarlyStopping: the best weights given by load_state_dict hold "
-                                 f"{best[0].size} {best[0].dtype} parameters and {best[1].size} state "
-                                 f"values, not this model's {params.size} and {state.size} {params.dtype}")
+            if best is not None:
+                check_loaded("EarlyStopping", "the best weights given by load_state_dict hold", best,
+                             self.model)
             # (the loaded place serves this fit once an epoch ends: a fit refused before, by
             # another callback's on_train_begin, leaves it for the next one)
             if self.restore_best_weights and best is None:  # (nothing was best yet)

@@ -181,7 +181,8 @@ GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.
     ({"epochs": 1.5}, TypeError, r"EarlyStopping epochs must be an integer >= 0, got 1.5"),
     ({"best_state": None}, ValueError, r"a state with best weights to restore .* holds both"),
     ({"best_params": np.zeros((3, 1))}, ValueError, r"best_params must be a 1-D vector of floats"),
-    ({"best_state": np.zeros(2, np.float32)}, ValueError, r"best_state must be a 1-D vector of floats"),
+    ({"best_state": np.zeros(2, np.float32)}, ValueError, r"best_state must be a 1-D float64 vector, got "
+                                                          r"float32"),
     ({"best_epoch": -1, "best": np.inf}, ValueError, r"a state without best weights .* holds neither"),
     ({"extra": 1}, ValueError, r"EarlyStopping: a state must hold best, best_epoch, wait, epochs"),
 ])
