@@ -9,7 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
-from .chain import Buffers, Passes
+from .chain import Buffers, Call, Passes
+from .elementary import expm1_nonpositive
 from .module import Module
 
 
@@ -66,14 +67,18 @@ class ELU(Module):
 
 def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Passes:
     """The in-place passes of ``scale * ELU(alpha)`` (``SELU``'s with its constants) on ``buffers``:
-    ``Y = scale * (max(X, 0) + alpha * expm1(min(X, 0)))``, and dX from the ``min(X, 0)`` kept."""
+    ``Y = scale * (max(X, 0) + alpha * expm1(min(X, 0)))``, and dX from the ``min(X, 0)`` kept
+    (and the ``exp(min(X, 0))`` that ``densenet.elementary``'s ``expm1`` may leave)."""
     X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
     # 0-d constants: no Python-scalar conversion per call
     zero, below_slope, above_slope = (np.full((), value, Y.dtype) for value in (0.0, scale * alpha, scale))
     clipped, below = np.zeros_like(Y), np.zeros_like(Y)  # min(X, 0), kept for the backward pass
+    expm1, exp = expm1_nonpositive(clipped, below)  # (exp(min(X, 0)) too, or None)
     # the negative side first, as Y may be X; max(X, 0) is X - min(X, 0), exactly
-    forward = [partial(np.minimum, X, zero, out=clipped), partial(np.expm1, clipped, below),
-               partial(np.multiply, below, below_slope, below), partial(np.subtract, X, clipped, Y)]
+    forward: list[Call] = [partial(np.minimum, X, zero, out=clipped), *expm1]
+    if scale * alpha != 1.0:
+        forward.append(partial(np.multiply, below, below_slope, below))
+    forward.append(partial(np.subtract, X, clipped, Y))
     if scale != 1.0:
         forward.append(partial(_scaled, Y, above_slope))
     forward.append(partial(np.add, Y, below, Y))
@@ -84,10 +89,12 @@ def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Pa
     # float64 the two take 130 us, a masked copy 700, and a comparison into a float array allocates
     slope, above = np.zeros_like(dX), np.zeros_like(dX)
     rest = np.full((), scale - scale * alpha, Y.dtype)
-    return Passes(forward, [partial(np.exp, clipped, slope), partial(np.multiply, slope, below_slope, slope),
-                            partial(np.sign, Y, above), partial(np.maximum, above, zero, out=above),
-                            partial(np.multiply, above, rest, above),
-                            partial(np.add, slope, above, slope), partial(np.multiply, dY, slope, dX)])
+    backward: list[Call] = [partial(np.multiply, exp, below_slope, slope)] if exp is not None else [
+        partial(np.exp, clipped, slope), partial(np.multiply, slope, below_slope, slope)]
+    backward += [partial(np.sign, Y, above), partial(np.maximum, above, zero, out=above),
+                 partial(np.multiply, above, rest, above), partial(np.add, slope, above, slope),
+                 partial(np.multiply, dY, slope, dX)]
+    return Passes(forward, backward)
 
 
 def exponential_linear_onnx(graph: Any, x: str, alpha: float, scale: float = 1.0) -> str:

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
+from .elementary import log1p_nonnegative
 from .module import Module
 
 
@@ -80,9 +81,9 @@ class Softplus(Module):
         # of beta X > threshold are kept for the backward pass
         scaled = X if self.beta == 1.0 else np.zeros_like(Y)
         e, above, spare = np.zeros_like(Y), np.zeros_like(Y), np.zeros_like(Y)
+        log1p, w = log1p_nonnegative(e, Y)  # (1 + e too, or None)
         forward: list[Call] = [] if scaled is X else [partial(_times, X, beta, scaled)]
-        forward += [partial(np.minimum, scaled, threshold, out=e), partial(np.exp, e, e),
-                    partial(np.log1p, e, Y)]
+        forward += [partial(np.minimum, scaled, threshold, out=e), partial(np.exp, e, e), *log1p]
         if self.beta != 1.0:
             forward.append(partial(np.divide, Y, beta, Y))
         # Y = soft (1 - above) + X above, one of the two terms 0: exactly X beyond the threshold.
@@ -96,8 +97,9 @@ class Softplus(Module):
             return Passes(forward, [])
         # the slope sigmoid(beta X) = e / (1 + e) below the threshold, 1 beyond it: the larger
         # of that and the indicator
-        return Passes(forward, [partial(np.add, e, one, spare), partial(np.divide, e, spare, spare),
-                                partial(np.maximum, spare, above, out=spare),
+        slope = [partial(np.divide, e, w, spare)] if w is not None else [
+            partial(np.add, e, one, spare), partial(np.divide, e, spare, spare)]
+        return Passes(forward, [*slope, partial(np.maximum, spare, above, out=spare),
                                 partial(np.multiply, dY, spare, dX)])
 
     def __repr__(self) -> str:

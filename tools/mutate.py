@@ -45,16 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "backend.py", "normal.py", "init.py", "clipping.py", "chain.py", "kept.py",
-        "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py", "selu.py",
-        "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "log_softmax.py", "dropout.py",
-        "alpha_dropout.py", "batchnorm.py", "layernorm.py", "metric.py", "accuracy.py", "absolute_error.py",
-        "squared_error.py", "r2.py", "auc.py", "counts.py", "f1.py", "precision.py", "recall.py", "loss.py",
-        "mse.py", "l1.py", "huber.py", "smooth_l1.py", "class_loss.py", "cross_entropy.py", "nll.py",
-        "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py", "optimizer.py", "moments.py",
-        "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py", "adamax.py", "adamw.py",
-        "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py", "averaging.py", "training.py",
-        "io.py", "model.py"]
+CORE = ["_validation.py", "backend.py", "normal.py", "elementary.py", "init.py", "clipping.py", "chain.py",
+        "kept.py", "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py", "elu.py",
+        "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "log_softmax.py",
+        "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py", "metric.py", "accuracy.py",
+        "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py", "f1.py", "precision.py",
+        "recall.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "class_loss.py",
+        "cross_entropy.py", "nll.py", "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py",
+        "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py",
+        "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py",
+        "averaging.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -70,6 +70,7 @@ OWN_TESTS = {
     "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py"],
     "normal.py": ["test_normal.py", "test_activations.py", "test_onnx.py"],
+    "elementary.py": ["test_elementary.py", "test_activations.py"],
     "init.py": ["test_init.py"],
     "clipping.py": ["test_clipping.py"],
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py"],
@@ -157,9 +158,9 @@ EQUIVALENT: dict[str, str] = {
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
-    "elu.py:77:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
+    "elu.py:82:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
-    "elu.py:100:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
+    "elu.py:107:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
     "checkpoint.py:200:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",

@@ -1,0 +1,72 @@
+"""``expm1`` and ``log1p`` as vectorised NumPy passes, for ``ELU``, ``SELU`` and ``Softplus``.
+
+NumPy vectorises ``exp``, ``log`` and ``tanh`` in float32 on any x86-64 processor with
+AVX2, but its ``expm1`` and ``log1p`` only with AVX-512: without it (most laptops, AMD
+before Zen 4) each is a scalar loop, about 18 ns an element in float32, 8x its ``exp``
+(2.3 ms against 0.28 ms for a 256 x 512 array on an AMD EPYC of the Zen 2 kind), and
+in float64 ``log1p`` takes 2x its ``log``. On large arrays the two are therefore
+written with the vectorised functions, exactly enough that no cancellation is left:
+
+- ``expm1(x) = tanh(x / 2) (exp(x) + 1)`` (float32, ``x <= 0``): ``tanh`` keeps its
+  relative accuracy near 0, where ``exp(x) - 1`` cancels, and ``exp(x) + 1`` lies in
+  ``(1, 2]``. It leaves ``exp(x)``, which an exponential unit's backward pass reads. In
+  float64 ``tanh`` is itself a scalar loop without AVX-512 (2x ``expm1``), so
+  ``expm1`` is kept there.
+- ``log1p(u) = log(w) - ((w - 1) - u) / w`` with ``w = 1 + u`` (``u >= 0``, either dtype):
+  ``(w - 1) - u`` is the rounding error of ``w`` (exactly, for ``u <= 1``), and the
+  second term the first order of what it costs ``log(w)``. It leaves ``w``, which the
+  softplus's slope ``u / w`` reads.
+
+Measured against long double values here (80,000 inputs each, from the smallest
+subnormal up): ``expm1`` within 2.7 ulp, ``log1p`` within 1.0 ulp in float64 and 2.7 in
+float32 (NumPy's own calls: 0.75 ulp); the tests bound them by 3, 2 and 4 ulp.
+
+On a 256 x 512 array the passes take 0.45x (``expm1`` and the ``exp`` beside it,
+float32) and 0.25x (``log1p`` float32) or 0.58x (float64) the time of NumPy's calls
+here; below ``PASSES_MIN_SIZE`` elements the one call is cheaper. With AVX-512 NumPy's
+own ``expm1`` and ``log1p`` are vectorised too, and the passes cost a few more
+elementwise passes than they.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .chain import Call
+
+__all__ = ["PASSES_MIN_SIZE", "expm1_nonpositive", "log1p_nonnegative"]
+
+#: From this many elements on, the passes are faster than NumPy's one call where that
+#: call is a scalar loop (at 1,024 elements: 0.70x ``expm1`` and ``exp`` in float32,
+#: 0.76x and 0.89x ``log1p`` in float32 and float64; at 256, 0.83x, 1.18x and 1.64x).
+PASSES_MIN_SIZE = 1024
+
+
+def expm1_nonpositive(X: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
+    """The calls writing ``out = expm1(X)`` for ``X <= 0`` (``out`` of ``X``'s shape and
+    dtype, not ``X`` itself), and the array in which they also leave ``exp(X)``: by the
+    passes above in float32 from ``PASSES_MIN_SIZE`` elements on, else NumPy's ``expm1``
+    (and None)."""
+    if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE:
+        return [partial(np.expm1, X, out)], None
+    half, one = np.full((), 0.5, X.dtype), np.ones((), X.dtype)  # (0-d: no conversion per call)
+    exp, work = np.zeros_like(X), np.zeros_like(X)
+    return [partial(np.multiply, X, half, work), partial(np.tanh, work, work), partial(np.exp, X, exp),
+            partial(np.add, exp, one, out), partial(np.multiply, out, work, out)], exp
+
+
+def log1p_nonnegative(U: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
+    """The calls writing ``out = log1p(U)`` for finite ``U >= 0`` (``out`` of ``U``'s shape
+    and dtype, not ``U`` itself), and the array in which they also leave ``1 + U``: by the
+    passes above from ``PASSES_MIN_SIZE`` elements on, else NumPy's ``log1p`` (and None)."""
+    if U.size < PASSES_MIN_SIZE:
+        return [partial(np.log1p, U, out)], None
+    one = np.ones((), U.dtype)
+    w, work = np.zeros_like(U), np.zeros_like(U)
+    return [partial(np.add, U, one, w), partial(np.log, w, out), partial(np.subtract, w, one, work),
+            partial(np.subtract, work, U, work), partial(np.divide, work, w, work),
+            partial(np.subtract, out, work, out)], w

@@ -1,0 +1,88 @@
+"""``densenet.elementary``: ``expm1`` and ``log1p`` by vectorised passes on large arrays,
+within a few ulp of the exact values, NumPy's own calls on small ones."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from densenet.elementary import PASSES_MIN_SIZE, expm1_nonpositive, log1p_nonnegative
+
+
+def run(calls):
+    for call in calls:
+        call()
+
+
+def ulps(values, truth, dtype):
+    """|values - truth| in ulp of ``truth`` rounded to ``dtype`` (the smallest normal's
+    spacing below it)."""
+    truth = np.asarray(truth, np.longdouble)
+    spacing = np.spacing(np.maximum(np.abs(truth).astype(dtype), np.finfo(dtype).tiny))
+    return np.abs(values.astype(np.longdouble) - truth) / spacing.astype(np.longdouble)
+
+
+def nonpositive(dtype, rng):
+    """From the smallest subnormal to far below zero, both zeros, and a dense stretch near 0."""
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    edges = [0.0, -0.0, -tiny, -1e-30, -88.0, -104.0, -1e30, -np.finfo(dtype).max]
+    spread = -np.exp(rng.uniform(np.log(tiny), np.log(200.0), 60_000))
+    return np.concatenate([spread, -np.linspace(0, 3, 20_001), edges]).astype(dtype)
+
+
+def test_expm1_passes_are_within_3_ulp_in_float32_and_leave_exp():
+    X = nonpositive(np.float32, np.random.default_rng(0))
+    out = np.full_like(X, np.nan)
+    calls, exp = expm1_nonpositive(X, out)
+    run(calls)
+    assert exp is not None and len(calls) > 1
+    assert_array_equal(exp, np.exp(X))
+    worst = ulps(out, np.expm1(X.astype(np.longdouble)), np.float32).max()
+    assert worst <= 3, f"{worst:.2f} ulp"
+    assert_array_equal(np.signbit(out[-8:-6]), [False, True])  # expm1(0) = 0, expm1(-0) = -0
+    assert out[-1] == -1.0 and out[-2] == -1.0
+    run(calls)  # the same again: nothing is accumulated
+    assert_array_equal(exp, np.exp(X))
+
+
+@pytest.mark.parametrize("dtype, size", [(np.float64, 100_000), (np.float32, PASSES_MIN_SIZE - 1),
+                                         (np.float64, PASSES_MIN_SIZE - 1)])
+def test_expm1_is_numpy_s_own_in_float64_and_on_small_arrays(dtype, size):
+    X = -np.abs(np.random.default_rng(1).standard_normal(size)).astype(dtype)
+    out = np.zeros_like(X)
+    calls, exp = expm1_nonpositive(X, out)
+    run(calls)
+    assert exp is None and len(calls) == 1
+    assert_array_equal(out, np.expm1(X))
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 2), (np.float32, 4)])
+def test_log1p_passes_are_within_a_few_ulp_and_leave_one_plus_u(dtype, bound):
+    """From the smallest subnormal to the largest finite number, 0 and a dense stretch near
+    1, where ``1 + u`` rounds most; the exact values from long double's ``log1p``."""
+    if np.finfo(np.longdouble).precision <= np.finfo(dtype).precision:
+        pytest.skip("long double is no wider than double here: no exact values to compare with")
+    rng = np.random.default_rng(2)
+    info = np.finfo(dtype)
+    spread = np.exp(rng.uniform(np.log(float(info.smallest_subnormal)), np.log(float(info.max)), 60_000))
+    edges = [0.0, float(info.eps) / 2, float(info.eps), float(info.max)]
+    U = np.concatenate([spread, np.linspace(0, 3, 20_001), edges])
+    U = U.astype(dtype)
+    out = np.full_like(U, np.nan)
+    calls, w = log1p_nonnegative(U, out)
+    with np.errstate(all="raise"):
+        run(calls)
+    assert w is not None and len(calls) > 1
+    assert_array_equal(w, U + dtype(1))
+    worst = ulps(out, np.log1p(U.astype(np.longdouble)), dtype).max()
+    assert worst <= bound, f"{worst:.2f} ulp"
+    assert out[-4] == 0 and not np.signbit(out[-4]) and out[-3] == U[-3]  # log1p(u) = u as u -> 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log1p_is_numpy_s_own_on_small_arrays(dtype):
+    U = np.abs(np.random.default_rng(3).standard_normal(PASSES_MIN_SIZE - 1)).astype(dtype)
+    out = np.zeros_like(U)
+    calls, w = log1p_nonnegative(U, out)
+    run(calls)
+    assert w is None and len(calls) == 1
+    assert_array_equal(out, np.log1p(U))
