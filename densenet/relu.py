@@ -35,9 +35,14 @@ class ReLU(Module):
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        zero = np.zeros((), Y.dtype)  # a 0-d array: no Python-scalar conversion per call
-        forward = [partial(np.maximum, X, zero, out=Y)]
+        # bounds as whole arrays, not 0-d: NumPy's maximum and minimum against a 0-d bound
+        # are a scalar loop on an AVX2 processor (256 x 512: 176 against 30 us in float32,
+        # 85 against 58 in float64), and sign (the mask, [Y > 0], as it was) is slower still
+        # than ceil(min(Y, 1)) (159 against 55 us, 196 against 95)
+        zeros = np.zeros_like(Y)
+        forward = [partial(np.maximum, X, zeros, out=Y)]
         if dX is None:
             return Passes(forward, [])
-        mask = np.zeros_like(dX)
-        return Passes(forward, [partial(np.sign, Y, mask), partial(np.multiply, dY, mask, dX)])
+        mask, ones = np.zeros_like(dX), np.ones_like(dX)
+        return Passes(forward, [partial(np.minimum, Y, ones, out=mask), partial(np.ceil, mask, mask),
+                                partial(np.multiply, dY, mask, dX)])

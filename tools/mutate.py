@@ -158,9 +158,9 @@ EQUIVALENT: dict[str, str] = {
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
-    "elu.py:82:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
+    "elu.py:91:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
-    "elu.py:107:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
+    "elu.py:116:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
     "checkpoint.py:200:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
