@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter, positive_int
 from .chain import Buffers, Call, Passes
+from .elementary import above_zero
 from .module import Module
 
 
@@ -92,12 +93,12 @@ class PReLU(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         (a,), (da,) = buffers.params, buffers.grads
         n, dtype = X.shape[0], Y.dtype
-        zero, one = np.zeros((), dtype), np.ones((), dtype)
+        zeros, one = np.zeros(X.shape, dtype), np.ones((), dtype)  # (a 0-d bound: a scalar loop on AVX2)
         # min(X, 0), kept; the slopes are spread over full rows before each elementwise pass
         # (a ufunc broadcasting them would take an iterator buffer per call)
         below, slopes = np.zeros(X.shape, dtype), np.zeros(X.shape, dtype)
         out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, dtype)  # (a strided Y: [X, 1])
-        forward: list[Call] = [partial(np.minimum, X, zero, out=below), partial(np.copyto, slopes, a),
+        forward: list[Call] = [partial(np.minimum, X, zeros, out=below), partial(np.copyto, slopes, a),
                                partial(np.multiply, below, slopes, slopes),
                                partial(np.subtract, X, below, out), partial(np.add, out, slopes, out)]
         if out is not Y:
@@ -111,12 +112,11 @@ class PReLU(Module):
             backward.append(partial(_dot, np.ones(n, dtype), product, da))
         if dX is None:
             return Passes(forward, backward)
-        # the slope a + (1 - a) [X > 0], [X > 0] as max(sign(X), 0) (see ``LeakyReLU``)
+        # the slope a + (1 - a) [X > 0] (see ``LeakyReLU``)
         above = np.zeros(X.shape, dtype)
-        backward += [partial(np.sign, X, above), partial(np.maximum, above, zero, out=above),
-                     partial(np.copyto, slopes, a), partial(np.subtract, one, slopes, product),
-                     partial(np.multiply, above, product, above), partial(np.add, above, slopes, above),
-                     partial(np.multiply, dY, above, dX)]
+        backward += [*above_zero(X, above), partial(np.copyto, slopes, a),
+                     partial(np.subtract, one, slopes, product), partial(np.multiply, above, product, above),
+                     partial(np.add, above, slopes, above), partial(np.multiply, dY, above, dX)]
         return Passes(forward, backward)
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
-from .elementary import log1p_nonnegative
+from .elementary import above_zero, log1p_nonnegative
 from .module import Module
 
 
@@ -75,22 +75,22 @@ class Softplus(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         dtype = Y.dtype
         # 0-d constants: no Python-scalar conversion per call
-        beta, threshold, zero, one = (np.full((), value, dtype) for value in
-                                      (self.beta, self.threshold, 0.0, 1.0))
+        beta, threshold, one = (np.full((), value, dtype) for value in (self.beta, self.threshold, 1.0))
+        bound = np.full(Y.shape, self.threshold, dtype)  # (a 0-d bound: minimum is a scalar loop on AVX2)
         # beta X (X itself for beta 1); exp(min(beta X, threshold)) and the 0-or-1 indicator
         # of beta X > threshold are kept for the backward pass
         scaled = X if self.beta == 1.0 else np.zeros_like(Y)
         e, above, spare = np.zeros_like(Y), np.zeros_like(Y), np.zeros_like(Y)
         log1p, w = log1p_nonnegative(e, Y)  # (1 + e too, or None)
         forward: list[Call] = [] if scaled is X else [partial(_times, X, beta, scaled)]
-        forward += [partial(np.minimum, scaled, threshold, out=e), partial(np.exp, e, e), *log1p]
+        forward += [partial(np.minimum, scaled, bound, out=e), partial(np.exp, e, e), *log1p]
         if self.beta != 1.0:
             forward.append(partial(np.divide, Y, beta, Y))
         # Y = soft (1 - above) + X above, one of the two terms 0: exactly X beyond the threshold.
-        # [beta X > threshold] as max(sign(beta X - threshold), 0): a comparison into a float
-        # array casts through a buffer per call, and a masked copy is 10x slower
-        forward += [partial(np.subtract, scaled, threshold, above), partial(np.sign, above, above),
-                    partial(np.maximum, above, zero, out=above), partial(np.subtract, one, above, spare),
+        # [beta X > threshold] as [beta X - threshold > 0]: a comparison into a float array
+        # casts through a buffer per call, and a masked copy is 10x slower
+        forward += [partial(np.subtract, scaled, threshold, above), *above_zero(above, above),
+                    partial(np.subtract, one, above, spare),
                     partial(np.multiply, Y, spare, Y), partial(np.multiply, X, above, spare),
                     partial(np.add, Y, spare, Y)]
         if dX is None:

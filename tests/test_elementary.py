@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from densenet.elementary import PASSES_MIN_SIZE, expm1_nonpositive, log1p_nonnegative
+from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative
 
 
 def run(calls):
@@ -86,3 +86,33 @@ def test_log1p_is_numpy_s_own_on_small_arrays(dtype):
     run(calls)
     assert w is None and len(calls) == 1
     assert_array_equal(out, np.log1p(U))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_above_zero_is_one_above_zero_and_zero_elsewhere(dtype):
+    """1 for the smallest subnormal up, 0 for both zeros and below, NaN for NaN; in place too,
+    and with ``nonnegative`` from a rectifier's output."""
+    info = np.finfo(dtype)
+    tiny = info.smallest_subnormal
+    X = np.array([[-info.max, -1.0, -tiny, -0.0, 0.0, tiny, 0.5, 1.0, 2.0, info.max, np.nan]], dtype)
+    expected = np.array([[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, np.nan]], dtype)
+    out = np.full_like(X, 7.0)
+    run(above_zero(X, out))
+    assert_array_equal(out, expected)
+    inplace = X.copy()
+    run(above_zero(inplace, inplace))
+    assert_array_equal(inplace, expected)
+    rectified = np.maximum(X, 0)
+    calls = above_zero(rectified, out, nonnegative=True)
+    run(calls)
+    assert_array_equal(out, expected)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_passes_start_at_passes_min_size(dtype):
+    X = -np.abs(np.random.default_rng(5).standard_normal(PASSES_MIN_SIZE)).astype(dtype)
+    calls, exp = expm1_nonpositive(X, np.zeros_like(X))
+    assert (exp is not None) == (dtype == np.float32) and len(calls) == (5 if dtype == np.float32 else 1)
+    calls, w = log1p_nonnegative(-X, np.zeros_like(X))
+    assert w is not None and len(calls) == 6
