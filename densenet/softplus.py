@@ -14,6 +14,10 @@ from .chain import Buffers, Call, Passes
 from .elementary import above_zero, log1p_nonnegative
 from .module import Module
 
+#: Per dtype, from where ``log1p(exp(z))`` rounds to ``z`` and ``sigmoid(z)`` to 1
+#: (``exp(-z)`` below a quarter of an ulp of 1): a higher threshold stops here.
+SATURATED = {np.dtype(np.float32): 20.0, np.dtype(np.float64): 40.0}
+
 
 class Softplus(Module):
     r"""The softplus, elementwise: ``Y = log(1 + exp(beta * X)) / beta``, and ``Y = X``
@@ -24,9 +28,12 @@ class Softplus(Module):
         beta: finite and > 0 (default 1.0): the larger, the nearer ``ReLU``.
         threshold: finite (default 20.0): beyond it, the output is the input.
 
-    Computed with ``log1p(exp(min(beta X, threshold)))``, which never overflows; beyond
-    the threshold the output is ``X`` exactly (as PyTorch's, which jumps there by
-    ``log1p(exp(-threshold)) / beta``, 2e-9 for the default threshold). Far below zero
+    Computed with ``log1p(exp(min(beta X, threshold)))``; beyond the threshold the output
+    is ``X`` exactly (as PyTorch's, which jumps there by ``log1p(exp(-threshold)) / beta``,
+    2e-9 for the default threshold). A threshold above ``SATURATED`` (20 in float32, 40 in
+    float64, where ``log1p(exp(z))`` rounds to ``z`` and ``sigmoid(z)`` to 1) acts as that
+    bound, so that ``exp`` never overflows (PyTorch's output is inf from ``beta X = 89``
+    in float32 with such a threshold). Far below zero
     the output underflows to 0. The backward pass reads the ``exp`` and the side of the
     threshold the forward pass kept: ``dX = dY * sigmoid(beta X)``, and ``dX = dY``
     beyond the threshold.
@@ -65,7 +72,8 @@ class Softplus(Module):
         # constants in the model's dtype (ONNX's Softplus has no beta and no threshold; ONNX has
         # no Log1p: Log(1 + e) rounds e below 1e-16 away, where the output is that small)
         beta, one = graph.constant(np.array(self.beta), "beta"), graph.constant(np.ones(()), "one")
-        threshold = graph.constant(np.array(self.threshold), "threshold")
+        edge = min(self.threshold, SATURATED[np.dtype(graph.dtype)])  # (as the passes)
+        threshold = graph.constant(np.array(edge), "threshold")
         scaled = graph.node("Mul", [x, beta])
         e = graph.node("Exp", [graph.node("Min", [scaled, threshold])])
         soft = graph.node("Div", [graph.node("Log", [graph.node("Add", [e, one])]), beta])
@@ -75,8 +83,9 @@ class Softplus(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         dtype = Y.dtype
         # 0-d constants: no Python-scalar conversion per call
-        beta, threshold, one = (np.full((), value, dtype) for value in (self.beta, self.threshold, 1.0))
-        bound = np.full(Y.shape, self.threshold, dtype)  # (a 0-d bound: minimum is a scalar loop on AVX2)
+        edge = min(self.threshold, SATURATED[dtype])
+        beta, threshold, one = (np.full((), value, dtype) for value in (self.beta, edge, 1.0))
+        bound = np.full(Y.shape, edge, dtype)  # (a 0-d bound: minimum is a scalar loop on AVX2)
         # beta X (X itself for beta 1); exp(min(beta X, threshold)) and the 0-or-1 indicator
         # of beta X > threshold are kept for the backward pass
         scaled = X if self.beta == 1.0 else np.zeros_like(Y)
