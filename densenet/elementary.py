@@ -36,13 +36,15 @@ elementwise passes than they.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .chain import Call
+#: A planned call (as ``densenet.chain.Call``, which sits above this file).
+Call = Callable[[], object]
 
 __all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative"]
 

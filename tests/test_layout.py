@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: Every file of the package, bottom layer first; a file may import only files of
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
-    ("backend", {"backend", "normal"}),
+    ("backend", {"backend", "normal", "elementary"}),
     ("base", {"_validation", "init"}),
     ("gradient clipping", {"clipping"}),
     ("plans", {"chain", "kept"}),

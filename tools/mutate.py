@@ -158,9 +158,9 @@ EQUIVALENT: dict[str, str] = {
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
-    "elu.py:91:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
+    "elu.py:90:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
-    "elu.py:116:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
+    "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
     "checkpoint.py:200:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
@@ -241,7 +241,7 @@ EQUIVALENT: dict[str, str] = {
     "normal.py:42:69:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 2,048 float32 elements ndtr "
                                      "instead of the passes, both within a few ulp (the tests take the bound "
                                      "by the name)",
-    "elementary.py:46:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
+    "elementary.py:54:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
     "backend.py:354:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
