@@ -158,6 +158,17 @@ EQUIVALENT: dict[str, str] = {
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
+    "elu.py:83:11:and->or": "an exponential unit keeping max(X, 0) apart at inference too (never read) "
+                            "or computing its [X > 0] term for alpha = 1 (times 0): the same values, "
+                            "passes more",
+    "elu.py:101:62:swap-bool": "an exponential unit's [X > 0] from max(X, 0) taking the max again: the "
+                               "same values, one pass more",
+    "softplus.py:19:35:change-number": "Softplus's saturation at 40 instead of 20 in float32: "
+                                       "log1p(exp(z)) still rounds to z there and exp(40) is finite: the "
+                                       "same values to rounding",
+    "softplus.py:19:63:change-number": "Softplus's saturation at 80 instead of 40 in float64: "
+                                       "log1p(exp(z)) still rounds to z there and exp(80) is finite: the "
+                                       "same values to rounding",
     "elu.py:90:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
     "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
