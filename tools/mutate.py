@@ -169,6 +169,8 @@ EQUIVALENT: dict[str, str] = {
     "softplus.py:19:63:change-number": "Softplus's saturation at 80 instead of 40 in float64: "
                                        "log1p(exp(z)) still rounds to z there and exp(80) is finite: the "
                                        "same values to rounding",
+    "relu.py:46:65:swap-bool": "ReLU's [Y > 0] taking max(Y, 0) of its nonnegative output again: the same "
+                               "values, one pass more",
     "elu.py:90:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
     "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
