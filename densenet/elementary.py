@@ -1,7 +1,7 @@
 """``expm1``, ``log1p`` and the step ``[x > 0]`` as vectorised NumPy passes, for the activations.
 
 NumPy vectorises ``exp``, ``log`` and ``tanh`` in float32 on any x86-64 processor with
-AVX2, but its ``expm1`` and ``log1p`` only with AVX-512: without it (most laptops, AMD
+AVX2, but its ``expm1`` and ``log1p`` only with AVX-512: without it (many laptops, AMD
 before Zen 4) each is a scalar loop, about 18 ns an element in float32, 8x its ``exp``
 (2.3 ms against 0.28 ms for a 256 x 512 array on an AMD EPYC of the Zen 2 kind), and
 in float64 ``log1p`` takes 2x its ``log``. On large arrays the two are therefore
