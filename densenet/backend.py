@@ -363,13 +363,14 @@ SENSE_EVERY = 1.0
 
 _num_threads: int | None = None
 _libraries: list[Any] | None = None
-_original: list[int] | None = None  # the counts BLAS had before set_num_threads changed them
+_original: list[int] | None = None  # the counts BLAS had when set_num_threads took over (None: it has not)
 _sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own count)
 
 
 def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
-    counts it had before. ``fit``, ``predict`` and ``evaluate`` still run small plans on
+    counts it had before (before the first call with a number since the last ``None``:
+    other code may set counts between). ``fit``, ``predict`` and ``evaluate`` still run small plans on
     one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
     thread while its steps time faster on one: ``ThreadChoice``). Call it from the main
     Python thread: the count is the whole process's, and OpenBLAS may ignore one set from
@@ -378,10 +379,15 @@ def set_num_threads(n: int | None) -> None:
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")
     libraries = _blas_libraries()
-    if _original is None:
-        _original = [lib.get_num_threads() for lib in libraries]
-    for lib, count in zip(libraries, _original if n is None else [n] * len(libraries)):
-        lib.set_num_threads(count)
+    if n is None:
+        for lib, count in zip(libraries, _original or []):
+            lib.set_num_threads(count)
+        _original = None
+    else:
+        if _original is None:
+            _original = [lib.get_num_threads() for lib in libraries]
+        for lib in libraries:
+            lib.set_num_threads(n)
     _num_threads = n
     _sensed = None  # the next plan looks at the load afresh
 
@@ -394,7 +400,8 @@ def get_num_threads() -> int | None:
 @contextmanager
 def threads(n: int | None) -> Iterator[None]:
     """``set_num_threads(n)`` for a ``with`` block (any code in it, a hand-written
-    training loop too), then what it was.
+    training loop too), then what it was: the counts BLAS had when the block began, and
+    ``get_num_threads``'s answer.
 
     Example:
         >>> import densenet as dn
@@ -405,12 +412,16 @@ def threads(n: int | None) -> Iterator[None]:
         >>> dn.get_num_threads() == before
         True
     """
-    before = _num_threads
+    global _num_threads, _original, _sensed
+    saved = _num_threads, _original, [lib.get_num_threads() for lib in _blas_libraries()]
     set_num_threads(n)
     try:
         yield
     finally:
-        set_num_threads(before)
+        _num_threads, _original, counts = saved
+        for lib, count in zip(_blas_libraries(), counts):
+            lib.set_num_threads(count)
+        _sensed = None
 
 
 def thread_count(largest_product: int) -> int | None:

@@ -245,6 +245,38 @@ def test_threads_limits_blas_for_any_code_in_the_block_and_puts_it_back(two_thre
     assert blas_threads_now() == before
 
 
+def test_none_puts_back_the_counts_blas_had_when_densenet_last_set_one():
+    """Not those of the process's first ``set_num_threads``: other code may set BLAS's
+    count between (threadpoolctl's ``threadpool_limits``, a test runner's worker)."""
+    with threadpool_limits(limits=2, user_api="blas"):
+        dn.set_num_threads(1)
+        dn.set_num_threads(None)
+        assert blas_threads_now() == {2}
+        with threadpool_limits(limits=1, user_api="blas"):
+            dn.set_num_threads(2)
+            dn.set_num_threads(3)
+            assert blas_threads_now() == {3}
+            dn.set_num_threads(None)
+            assert blas_threads_now() == {1}
+            dn.set_num_threads(None)  # densenet set none since: nothing to put back
+            assert blas_threads_now() == {1} and dn.get_num_threads() is None
+
+
+def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
+    with threadpool_limits(limits=2, user_api="blas"):
+        with dn.threads(1), threadpool_limits(limits=3, user_api="blas"):
+            with dn.threads(2):
+                assert blas_threads_now() == {2} and dn.get_num_threads() == 2
+            assert blas_threads_now() == {3} and dn.get_num_threads() == 1
+            with dn.threads(None):
+                assert dn.get_num_threads() is None
+            assert blas_threads_now() == {3} and dn.get_num_threads() == 1
+        assert blas_threads_now() == {2} and dn.get_num_threads() is None
+        with pytest.raises(KeyboardInterrupt), dn.threads(1):
+            raise KeyboardInterrupt
+        assert blas_threads_now() == {2} and dn.get_num_threads() is None
+
+
 def test_set_num_threads_checks_its_argument():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1 or None"):
