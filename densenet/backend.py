@@ -88,6 +88,7 @@ _ASUM = {np.dtype(np.float64): blas.dasum, np.dtype(np.float32): blas.sasum}
 
 _GEMM = {np.dtype(np.float64): blas.dgemm, np.dtype(np.float32): blas.sgemm}
 _GEMV = {np.dtype(np.float64): blas.dgemv, np.dtype(np.float32): blas.sgemv}
+_GER = {np.dtype(np.float64): blas.dger, np.dtype(np.float32): blas.sger}
 
 Axpy = Callable[..., object]
 #: ``axpy_chunks``'s answer: BLAS axpy and the ``(x, y)`` slices it runs on
@@ -125,11 +126,22 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
 
     NumPy arrays are row-major and BLAS column-major: ``C.T = B.T @ A.T`` is what
     BLAS computes, on the same memory.
+
+    An outer product (inner size 1, ``A`` a column and ``B`` a row, each contiguous) is
+    one rank-1 update instead (``ger``, after ``C`` is zeroed or scaled by ``beta`` if it
+    is not 1): OpenBLAS's gemm (0.3.31, Haswell kernels) writes an output whose rows are
+    a multiple of 4 KiB apart at a tenth of its speed at inner size 1 (256 x 512 float64:
+    477 us, against 52 us for 256 x 520), and ``ger`` does not (zeroing and ``ger`` 46-51 us;
+    785 x 512, a one-row weight gradient: 1,501 against 150 us, 82 us with ``beta = 1``).
     """
     gemm = _GEMM.get(C.dtype)
     if gemm is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
             C.flags.c_contiguous and C.flags.writeable):
         return None
+    if A.ndim == B.ndim == 2 and A.shape[1] == B.shape[0] == 1:
+        column, row = A[:, 0], B[0]
+        if column.flags.c_contiguous and row.flags.c_contiguous:
+            return _rank_one(_GER[C.dtype], column, row, C, beta)
     left, right, out = _fortran(B.T), _fortran(A.T), C.T
     if left is None or right is None:
         return None
@@ -138,6 +150,22 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
     def run(alpha: float, beta: float = beta) -> None:
         if gemm(alpha, a, b, beta, out, trans_a=trans_a, trans_b=trans_b, overwrite_c=True) is not out:
             raise RuntimeError("BLAS gemm did not write its output in place")  # a copy would be lost
+
+    return run
+
+
+def _rank_one(ger: Callable[..., Any], column: NDArray[Any], row: NDArray[Any], C: NDArray[Any],
+              beta: float) -> Callable[..., None]:
+    """``product``'s call for ``C = alpha * column[:, None] * row + beta * C``."""
+    transposed = C.T  # (m, n), Fortran-ordered: BLAS's view of C
+
+    def run(alpha: float, beta: float = beta) -> None:
+        if beta == 0.0:
+            C.fill(0.0)  # (not read: as gemm, whatever C held)
+        elif beta != 1.0:
+            np.multiply(C, beta, out=C)
+        if ger(alpha, row, column, a=transposed, overwrite_a=True) is not transposed:
+            raise RuntimeError("BLAS ger did not write its output in place")
 
     return run
 

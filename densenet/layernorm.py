@@ -183,6 +183,7 @@ class LayerNorm(Module):
 
 def _outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any]) -> Call:
     """The call that writes ``column @ row`` (an ``(n, 1)`` by ``(1, size)`` outer product)
-    into ``out``: one BLAS gemm (``backend.product``), which NumPy's ``dot`` is slower at."""
+    into ``out``: one BLAS call (``backend.product``'s rank-1 update), which NumPy's ``dot``
+    is slower at (261 against 46 us at 256 x 512, float64)."""
     run = product(column, row, out)
     return partial(np.dot, column, row, out) if run is None else partial(run, 1.0)

@@ -65,12 +65,36 @@ def test_column_sums_is_alpha_sums_plus_beta_out(dtype):
     assert (np.abs(out - A.astype(np.float64).sum(0)) <= bound).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25)])
+def test_an_outer_product_is_one_rank_1_update_with_gemm_s_alpha_and_beta(dtype, alpha, beta, monkeypatch):
+    """Inner size 1 (a one-row weight gradient, LayerNorm's scale): BLAS ger, not gemm,
+    which OpenBLAS runs ten times slower into rows 4 KiB apart; at beta 0 what the output
+    held is not read (NaN stays out), as with gemm; at alpha 1 each element is the exact
+    rounded product."""
+    called = []
+    monkeypatch.setattr(backend, "_GER", {d: (lambda *a, f=f, **k: called.append(1) or f(*a, **k))
+                                          for d, f in backend._GER.items()})
+    rng = np.random.default_rng(3)
+    column, row = rng.standard_normal((9, 1)).astype(dtype), rng.standard_normal((1, 6)).astype(dtype)
+    C = np.full((9, 6), np.nan, dtype) if beta == 0.0 else rng.standard_normal((9, 6)).astype(dtype)
+    exact = alpha * (column.astype(np.float64) @ row) + (0.0 if beta == 0.0 else beta * C.astype(np.float64))
+    memory = C.__array_interface__["data"][0]
+    backend.product(column, row, C, beta=beta)(alpha)
+    assert called == [1] and C.__array_interface__["data"][0] == memory
+    bound = 3 * np.finfo(dtype).eps * (np.abs(exact) + np.abs(alpha * column @ row))
+    assert (np.abs(C - exact) <= bound).all()
+    if (alpha, beta) == (1.0, 0.0):
+        assert_array_equal(C, np.multiply(column, row))
+
+
 def test_product_refuses_what_it_cannot_write_in_place():
     A, B = np.ones((4, 3)), np.ones((3, 2))
     assert backend.product(A, B, np.zeros((4, 4))[:, :2]) is None  # a strided output
     assert backend.product(A, B, np.zeros((2, 4)).T) is None  # an F-ordered output
     assert backend.product(A, B, np.zeros((4, 2), np.float32)) is None  # mixed dtypes
     assert backend.product(np.ones((4, 6))[:, ::2], B, np.zeros((4, 2))) is None  # a strided operand
+    assert backend.product(np.ones((4, 3))[:, :1], B[:1], np.zeros((4, 2))) is None  # a strided column
     readonly = np.zeros((4, 2))
     readonly.flags.writeable = False
     assert backend.product(A, B, readonly) is None
