@@ -66,7 +66,7 @@ def test_column_sums_is_alpha_sums_plus_beta_out(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25)])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25), (0.5, 2.0)])
 def test_an_outer_product_is_one_rank_1_update_with_gemm_s_alpha_and_beta(dtype, alpha, beta, monkeypatch):
     """Inner size 1 (a one-row weight gradient, LayerNorm's scale): BLAS ger, not gemm,
     which OpenBLAS runs ten times slower into rows 4 KiB apart; at beta 0 what the output
