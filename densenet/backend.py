@@ -70,13 +70,13 @@ from scipy.linalg import blas
 from scipy.special import expit, log_expit, log_softmax
 
 __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT",
-           "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
-           "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "abs_sum", "all_finite",
-           "axpy_chunks", "blas_threads", "busy_cpus", "busy_from", "column_sums", "cpu_quota", "expit",
-           "get_num_threads", "in_place", "log_expit", "log_softmax", "logistic", "magnitude_at_most",
-           "on_main_thread", "ones_column", "product", "quota_from", "scaled_add", "set_num_threads",
-           "sparse_gradient", "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads",
-           "trial_count"]
+           "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "RANK_ONE_MIN_SIZE",
+           "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice",
+           "abs_sum", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from", "column_sums",
+           "cpu_quota", "expit", "get_num_threads", "in_place", "log_expit", "log_softmax", "logistic",
+           "magnitude_at_most", "on_main_thread", "ones_column", "product", "quota_from", "scaled_add",
+           "set_num_threads", "sparse_gradient", "sparse_product", "sum_of_squares", "thread_choice",
+           "thread_count", "threads", "trial_count"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -107,6 +107,14 @@ GEMM_MIN_PRODUCT = 2 ** 18
 GEMM_MIN_OUTPUT = 2048
 
 
+#: An outer product with at least this many outputs runs as BLAS's rank-1 update (``product``).
+#: Below it gemm took 0.3-0.7 us less with ``beta = 0`` (zeroing the output is a call more)
+#: and the same with ``beta = 1``, rows 4 KiB apart or not (16 x 512 float64: 4.6 against 4.9
+#: us); from it gemm into rows 4 KiB apart took 3-10x ``ger``'s time (32 x 512 float64: 34.6
+#: against 11.0 us; 16 x 1024 float32: 14.6 against 5.3), and within 1 us of it otherwise.
+RANK_ONE_MIN_SIZE = 2 ** 14
+
+
 def _fortran(M: NDArray[Any]) -> tuple[NDArray[Any], int] | None:
     """``(F, t)`` with ``F`` Fortran-ordered and ``M == F`` (``t = 0``) or ``F.T``
     (``t = 1``): how BLAS reads ``M`` without a copy; None if it cannot."""
@@ -127,18 +135,19 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
     NumPy arrays are row-major and BLAS column-major: ``C.T = B.T @ A.T`` is what
     BLAS computes, on the same memory.
 
-    An outer product (inner size 1, ``A`` a column and ``B`` a row, each contiguous) is
-    one rank-1 update instead (``ger``, after ``C`` is zeroed or scaled by ``beta`` if it
-    is not 1): OpenBLAS's gemm (0.3.31, Haswell kernels) writes an output whose rows are
-    a multiple of 4 KiB apart at a tenth of its speed at inner size 1 (256 x 512 float64:
-    477 us, against 52 us for 256 x 520), and ``ger`` does not (zeroing and ``ger`` 46-51 us;
-    785 x 512, a one-row weight gradient: 1,501 against 150 us, 82 us with ``beta = 1``).
+    An outer product (inner size 1, ``A`` a column and ``B`` a row, each contiguous) with
+    at least ``RANK_ONE_MIN_SIZE`` outputs is one rank-1 update instead (``ger``, after
+    ``C`` is zeroed or scaled by ``beta`` if it is not 1): OpenBLAS's gemm (0.3.31,
+    Haswell kernels) writes an output whose rows are a multiple of 4 KiB apart at a
+    tenth of its speed at inner size 1 (256 x 512 float64: 477 us, against 52 us for
+    256 x 520), and ``ger`` does not (zeroing and ``ger`` 46-51 us; 785 x 512, a one-row
+    weight gradient: 1,501 against 150 us, 82 us with ``beta = 1``).
     """
     gemm = _GEMM.get(C.dtype)
     if gemm is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
             C.flags.c_contiguous and C.flags.writeable):
         return None
-    if A.ndim == B.ndim == 2 and A.shape[1] == B.shape[0] == 1:
+    if A.ndim == B.ndim == 2 and A.shape[1] == B.shape[0] == 1 and C.size >= RANK_ONE_MIN_SIZE:
         column, row = A[:, 0], B[0]
         if column.flags.c_contiguous and row.flags.c_contiguous:
             return _rank_one(_GER[C.dtype], column, row, C, beta)

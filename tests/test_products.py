@@ -68,16 +68,18 @@ def test_column_sums_is_alpha_sums_plus_beta_out(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25), (0.5, 2.0)])
 def test_an_outer_product_is_one_rank_1_update_with_gemm_s_alpha_and_beta(dtype, alpha, beta, monkeypatch):
-    """Inner size 1 (a one-row weight gradient, LayerNorm's scale): BLAS ger, not gemm,
-    which OpenBLAS runs ten times slower into rows 4 KiB apart; at beta 0 what the output
-    held is not read (NaN stays out), as with gemm; at alpha 1 each element is the exact
-    rounded product."""
+    """Inner size 1 (a one-row weight gradient, LayerNorm's scale) from RANK_ONE_MIN_SIZE
+    outputs: BLAS ger, not gemm, which OpenBLAS runs ten times slower into rows 4 KiB
+    apart; at beta 0 what the output held is not read (NaN stays out), as with gemm; at
+    alpha 1 each element is the exact rounded product."""
     called = []
     monkeypatch.setattr(backend, "_GER", {d: (lambda *a, f=f, **k: called.append(1) or f(*a, **k))
                                           for d, f in backend._GER.items()})
     rng = np.random.default_rng(3)
-    column, row = rng.standard_normal((9, 1)).astype(dtype), rng.standard_normal((1, 6)).astype(dtype)
-    C = np.full((9, 6), np.nan, dtype) if beta == 0.0 else rng.standard_normal((9, 6)).astype(dtype)
+    shape = (128, backend.RANK_ONE_MIN_SIZE // 128)
+    column, row = (rng.standard_normal((shape[0], 1)).astype(dtype),
+                   rng.standard_normal((1, shape[1])).astype(dtype))
+    C = np.full(shape, np.nan, dtype) if beta == 0.0 else rng.standard_normal(shape).astype(dtype)
     exact = alpha * (column.astype(np.float64) @ row) + (0.0 if beta == 0.0 else beta * C.astype(np.float64))
     memory = C.__array_interface__["data"][0]
     backend.product(column, row, C, beta=beta)(alpha)
@@ -85,6 +87,20 @@ def test_an_outer_product_is_one_rank_1_update_with_gemm_s_alpha_and_beta(dtype,
     bound = 3 * np.finfo(dtype).eps * (np.abs(exact) + np.abs(alpha * column @ row))
     assert (np.abs(C - exact) <= bound).all()
     if (alpha, beta) == (1.0, 0.0):
+        assert_array_equal(C, np.multiply(column, row))
+
+
+def test_an_outer_product_below_rank_one_min_size_is_a_gemm(monkeypatch):
+    """One output fewer: gemm, which costs a call less there (no zeroing); the same bits."""
+    called = []
+    monkeypatch.setattr(backend, "_GER", {d: (lambda *a, f=f, **k: called.append(1) or f(*a, **k))
+                                          for d, f in backend._GER.items()})
+    rng = np.random.default_rng(4)
+    for rows, columns, through_ger in ((127, 129, 0), (128, 128, 1)):
+        column, row = rng.standard_normal((rows, 1)), rng.standard_normal((1, columns))
+        C = np.zeros((rows, columns))
+        backend.product(column, row, C)(1.0)
+        assert len(called) == through_ger and rows * columns - backend.RANK_ONE_MIN_SIZE in (-1, 0)
         assert_array_equal(C, np.multiply(column, row))
 
 
