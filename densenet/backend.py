@@ -137,7 +137,7 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
 
     An outer product (inner size 1, ``A`` a column and ``B`` a row, each contiguous) with
     at least ``RANK_ONE_MIN_SIZE`` outputs is one rank-1 update instead (``ger``, after
-    ``C`` is zeroed or scaled by ``beta`` if it is not 1): OpenBLAS's gemm (0.3.31,
+    ``C`` is zeroed or scaled by ``beta`` if it is not 1): OpenBLAS's gemm (SciPy's 0.3.30,
     Haswell kernels) writes an output whose rows are a multiple of 4 KiB apart at a
     tenth of its speed at inner size 1 (256 x 512 float64: 477 us, against 52 us for
     256 x 520), and ``ger`` does not (zeroing and ``ger`` 46-51 us; 785 x 512, a one-row
