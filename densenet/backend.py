@@ -407,8 +407,8 @@ _sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own co
 def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before (before the first call with a number since the last ``None``:
-    other code may set counts between). ``fit``, ``predict`` and ``evaluate`` still run small plans on
-    one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
+    other code may set counts between). ``fit``, ``predict`` and ``evaluate`` still run
+    small plans on one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
     thread while its steps time faster on one: ``ThreadChoice``). Call it from the main
     Python thread: the count is the whole process's, and OpenBLAS may ignore one set from
     another thread (``on_main_thread``)."""

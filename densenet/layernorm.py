@@ -184,9 +184,10 @@ class LayerNorm(Module):
 def _add_outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any], sign: float) -> Call:
     """The call that adds ``sign`` times the outer product of ``column`` ``(n,)`` and
     ``row`` ``(size,)`` (one of them ones: a row's shift, or a feature's) to ``out``: one
-    BLAS rank-1 update (``backend.product``), one pass over ``out`` with the bits of a
-    subtraction or addition, where spreading the vector into a full array first and adding
-    that took two (18 against 53 us at 256 x 512, float64). ``out`` is C-ordered (the
+    BLAS call (``backend.product``: a rank-1 update, a gemm of inner size 1 below
+    ``RANK_ONE_MIN_SIZE`` outputs), one pass over ``out`` with the bits of a subtraction or
+    addition, where spreading the vector into a full array first and adding that took two
+    (18 against 53 us at 256 x 512, float64). ``out`` is C-ordered (the
     planner's ``dX``, and the forward pass's ``out``)."""
     run = product(column.reshape(-1, 1), row.reshape(1, -1), out, beta=1.0)
     if run is None:
@@ -196,7 +197,8 @@ def _add_outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any], sign:
 
 def _outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any]) -> Call:
     """The call that writes ``column @ row`` (an ``(n, 1)`` by ``(1, size)`` outer product)
-    into ``out``: one BLAS call (``backend.product``'s rank-1 update), which NumPy's ``dot``
-    is slower at (261 against 46 us at 256 x 512, float64)."""
+    into ``out``: one BLAS call (``backend.product``'s; from ``RANK_ONE_MIN_SIZE`` outputs a
+    rank-1 update), which NumPy's ``dot`` is slower at (261 against 46 us at 256 x 512,
+    float64)."""
     run = product(column, row, out)
     return partial(np.dot, column, row, out) if run is None else partial(run, 1.0)

@@ -300,8 +300,8 @@ EQUIVALENT: dict[str, str] = {
     "training.py:162:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:330:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "layernorm.py:191:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "layernorm.py:191:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "layernorm.py:192:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "layernorm.py:192:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:399:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:370:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
