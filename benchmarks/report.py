@@ -195,6 +195,30 @@ def batch(rep: Report, reps: int) -> tuple[list[int], list[float]]:
     return sizes, rates
 
 
+def batch_one(rep: Report, reps: int, smoke: bool = False) -> None:
+    rep.add("## Batch size 1 on big layers", "",
+            "One epoch over 64 rows at batch size 1 (`workloads.BATCH_ONE_FITS`), where a step's weight "
+            "gradients are outer products (BLAS's rank-1 update), densenet over PyTorch (same thread count).",
+            "")
+    torch = torch_on_blas_threads()
+    rows, data = [], {}
+    for name in list(workloads.BATCH_ONE_FITS)[1:] if smoke else workloads.BATCH_ONE_FITS:
+        row = [name]
+        for dtype in (np.float64, np.float32):
+            ours, theirs = workloads.batch_one_fit(name, dtype)
+            ours()
+            if torch is None:
+                row.append("torch not installed")
+                continue
+            theirs()
+            r = compare(ours, theirs, reps, block=1, pause=PAUSE)
+            row.append(f"{fmt(r)}: {seconds(r['a_s'])} vs {seconds(r['b_s'])}")
+            data[f"{name}_{np.dtype(dtype).name}"] = r
+        rows.append(row)
+    rep.data["batch_one"] = data
+    rep.table(["network", "float64: densenet / PyTorch", "float32: densenet / PyTorch"], rows)
+
+
 def big(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG) -> None:
     rep.add(f"## Big layers: {'-'.join(map(str, sizes))} sigmoid, batch size 256 (P3, P4)", "",
             "One SGD step as `fit` runs it (planned forward, loss, backward, in-place update), and written "
@@ -610,6 +634,7 @@ def main(argv: list[str] | None = None) -> None:
     width(rep, reps, widths)
     depth(rep, reps)
     batch(rep, reps)
+    batch_one(rep, reps, args.smoke)
     small = (64, 32, 32, 10)  # the big sections' network in a smoke run
     big(rep, reps, small if args.smoke else workloads.BIG)
     blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256,

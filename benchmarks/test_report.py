@@ -31,6 +31,9 @@ def test_report_smoke_run(tmp_path, capsys):
         assert data["floor_vs_torch_float64"]["median"] > 0
         assert "floor / PyTorch's products" in text
     assert "## Blocks: one activation, loss or optimiser at a time" in text
+    assert "## Batch size 1 on big layers" in text
+    if "P4_float64" in data:  # the smoke run's one batch-1 fit, both dtypes
+        assert set(data["batch_one"]) == {"64-256-256-10_float64", "64-256-256-10_float32"}
     names = ("sigmoid", "relu", "leaky_relu", "gelu", "elu", "silu", "selu", "prelu", "softplus", "tanh",
              "softmax", "cross_entropy", "nll", "bce", "bce_with_logits", "poisson", "l1", "huber",
              "momentum", "adam", "adamw", "rmsprop", "adagrad", "amsgrad", "radam", "nadam", "adamax",

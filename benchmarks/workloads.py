@@ -881,6 +881,26 @@ def load_fit(name: str, dtype: type = np.float64, steps: int | None = None) -> t
     sizes, n, batch_size, lr = LOAD_FITS[name]
     if steps is not None:
         n = min(n, steps * batch_size)
+    return sgd_epoch(sizes, n, batch_size, lr, dtype)
+
+
+#: The batch-1 fits of big layers (``batch_one_fit``): name -> (sizes, rows). A step's weight
+#: gradients there are outer products, ``[x, 1].T @ dy``.
+BATCH_ONE_FITS = {"784-512-512-10": (BIG, 64), "64-256-256-10": ((64, 256, 256, 10), 64)}
+
+
+def batch_one_fit(name: str, dtype: type = np.float64) -> tuple[Work, Work]:
+    """(densenet, pytorch): one epoch of the ``BATCH_ONE_FITS`` fit ``name`` at batch size 1,
+    SGD at rate 0.01, shuffle off, the same start and data on both sides."""
+    sizes, n = BATCH_ONE_FITS[name]
+    return sgd_epoch(sizes, n, 1, 0.01, dtype)
+
+
+def sgd_epoch(sizes: tuple[int, ...], n: int, batch_size: int, lr: float,
+              dtype: type = np.float64) -> tuple[Work, Work]:
+    """(densenet, pytorch): one epoch of a sigmoid/MSE/SGD ``sizes`` network over ``n`` random
+    rows (shuffle off, the same start and data on both sides); densenet returns its History,
+    PyTorch its last loss."""
     model = sigmoid_mlp(sizes, dtype)
     X, y = regression_data(n, sizes, dtype)
     optimizer = dn.SGD(lr)
