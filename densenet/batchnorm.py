@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter, positive_int
+from .backend import add_outer
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
@@ -288,9 +289,10 @@ def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any] | None, 
     """``Y = xhat * gamma + beta`` (None: no ``beta``); a strided ``Y`` (the next module's
     ``[X, 1]``) gets a contiguous result copied in."""
     out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, Y.dtype)
-    shift: list[Call] = ([] if beta is None
-                         else [partial(np.copyto, rows, beta), partial(np.add, out, rows, out)])
-    calls: list[Call] = [*_scale(xhat, gamma, rows, out), *shift]
+    shift = None if beta is None else add_outer(np.ones(out.shape[0], out.dtype), beta, out)
+    if beta is not None and shift is None:
+        raise TypeError("BatchNorm1d: the planned arrays do not allow a BLAS product without copies")
+    calls: list[Call] = [*_scale(xhat, gamma, rows, out), *([] if shift is None else [shift])]
     return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
 
 

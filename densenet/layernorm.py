@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter, positive_int
-from .backend import product
+from .backend import add_outer, product
 from .chain import Buffers, Call, Passes
 from .module import Module
 
@@ -182,17 +182,12 @@ class LayerNorm(Module):
 
 
 def _add_outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any], sign: float) -> Call:
-    """The call that adds ``sign`` times the outer product of ``column`` ``(n,)`` and
-    ``row`` ``(size,)`` (one of them ones: a row's shift, or a feature's) to ``out``: one
-    BLAS call (``backend.product``: a rank-1 update, a gemm of inner size 1 below
-    ``RANK_ONE_MIN_SIZE`` outputs), one pass over ``out`` with the bits of a subtraction or
-    addition, where spreading the vector into a full array first and adding that took two
-    (18 against 53 us at 256 x 512, float64). ``out`` is C-ordered (the
-    planner's ``dX``, and the forward pass's ``out``)."""
-    run = product(column.reshape(-1, 1), row.reshape(1, -1), out, beta=1.0)
+    """``backend.add_outer``'s call (``out`` is C-ordered: the planner's ``dX``, and the
+    forward pass's ``out``)."""
+    run = add_outer(column, row, out, sign)
     if run is None:
         raise TypeError("LayerNorm: the planned arrays do not allow a BLAS product without copies")
-    return partial(run, sign)
+    return run
 
 
 def _outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any]) -> Call:

@@ -104,6 +104,23 @@ def test_an_outer_product_below_rank_one_min_size_is_a_gemm(monkeypatch):
         assert_array_equal(C, np.multiply(column, row))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, columns", [(3, 5), (128, 128)])  # gemm, and from RANK_ONE_MIN_SIZE ger
+def test_add_outer_shifts_rows_or_features_with_the_bits_of_an_addition(dtype, rows, columns):
+    """A per-feature shift (ones by a row) and a per-row one (a column by ones), in place,
+    equal to NumPy's broadcasting addition and subtraction bit for bit."""
+    rng = np.random.default_rng(5)
+    out, feature, row = (rng.standard_normal((rows, columns)).astype(dtype),
+                         rng.standard_normal(columns).astype(dtype), rng.standard_normal(rows).astype(dtype))
+    expected = out + feature
+    backend.add_outer(np.ones(rows, dtype), feature, out)()
+    assert_array_equal(out, expected)
+    expected = out - row[:, None]
+    backend.add_outer(row, np.ones(columns, dtype), out, -1.0)()
+    assert_array_equal(out, expected)
+    assert backend.add_outer(row, np.ones(columns, dtype), np.zeros((columns, rows), dtype).T) is None
+
+
 def test_product_refuses_what_it_cannot_write_in_place():
     A, B = np.ones((4, 3)), np.ones((3, 2))
     assert backend.product(A, B, np.zeros((4, 4))[:, :2]) is None  # a strided output
