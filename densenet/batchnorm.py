@@ -289,10 +289,12 @@ def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any] | None, 
     """``Y = xhat * gamma + beta`` (None: no ``beta``); a strided ``Y`` (the next module's
     ``[X, 1]``) gets a contiguous result copied in."""
     out = Y if Y.flags.c_contiguous else np.zeros(Y.shape, Y.dtype)
-    shift = None if beta is None else add_outer(np.ones(out.shape[0], out.dtype), beta, out)
-    if beta is not None and shift is None:
-        raise TypeError("BatchNorm1d: the planned arrays do not allow a BLAS product without copies")
-    calls: list[Call] = [*_scale(xhat, gamma, rows, out), *([] if shift is None else [shift])]
+    calls = _scale(xhat, gamma, rows, out)
+    if beta is not None:
+        shift = add_outer(np.ones(out.shape[0], out.dtype), beta, out)
+        if shift is None:
+            raise TypeError("BatchNorm1d: the planned arrays do not allow a BLAS product without copies")
+        calls.append(shift)
     return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
 
 
