@@ -29,15 +29,16 @@ float32 array here, the three passes 80).
 
 On a 256 x 512 array the passes take 0.45x (``expm1`` and the ``exp`` beside it,
 float32) and 0.25x (``log1p`` float32) or 0.58x (float64) the time of NumPy's calls
-here; below ``PASSES_MIN_SIZE`` elements the one call is cheaper. With AVX-512 NumPy's
-own ``expm1`` and ``log1p`` are vectorised too, and the passes cost a few more
-elementwise passes than they.
+there; below ``PASSES_MIN_SIZE`` elements the one call is cheaper. With AVX-512 NumPy's
+own ``expm1`` and ``log1p`` are vectorised too, and there the passes took 1.5-1.8x their
+time (an Intel Xeon with AVX-512 and AMX): the passes are planned only where NumPy's
+dispatch says its loop is its baseline one (``simd_loop``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from numpy.typing import NDArray
 #: A planned call (as ``densenet.chain.Call``, which sits above this file).
 Call = Callable[[], object]
 
-__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative"]
+__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative", "simd_loop"]
 
 #: From this many elements on, the passes are faster than NumPy's one call where that
 #: call is a scalar loop (at 1,024 elements: 0.70x ``expm1`` and ``exp`` in float32,
@@ -54,12 +55,27 @@ __all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegat
 PASSES_MIN_SIZE = 1024
 
 
+@cache
+def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
+    """Whether NumPy runs ``ufunc`` on ``dtype`` here with a loop beyond its baseline: what
+    its dispatch chose for this processor (``numpy.lib.introspect.opt_func_info``, NumPy 2).
+    For ``expm1`` and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a
+    scalar loop; False where NumPy names no loop or cannot say (NumPy 1: the passes)."""
+    try:
+        from numpy.lib.introspect import opt_func_info
+    except ImportError:
+        return False
+    loops = opt_func_info(func_name=f"^{ufunc.__name__}$").get(ufunc.__name__, {})
+    loop = loops.get(dtype.char * (ufunc.nin + ufunc.nout))
+    return loop is not None and not loop["current"].startswith("baseline")
+
+
 def expm1_nonpositive(X: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
     """The calls writing ``out = expm1(X)`` for ``X <= 0`` (``out`` of ``X``'s shape and
     dtype, not ``X`` itself), and the array in which they also leave ``exp(X)``: by the
-    passes above in float32 from ``PASSES_MIN_SIZE`` elements on, else NumPy's ``expm1``
-    (and None)."""
-    if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE:
+    passes above in float32 from ``PASSES_MIN_SIZE`` elements on where NumPy's ``expm1``
+    is a scalar loop, else NumPy's ``expm1`` (and None)."""
+    if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE or simd_loop(np.expm1, X.dtype):
         return [partial(np.expm1, X, out)], None
     half, one = np.full((), 0.5, X.dtype), np.ones((), X.dtype)  # (0-d: no conversion per call)
     exp, work = np.zeros_like(X), np.zeros_like(X)
@@ -70,8 +86,9 @@ def expm1_nonpositive(X: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], N
 def log1p_nonnegative(U: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
     """The calls writing ``out = log1p(U)`` for finite ``U >= 0`` (``out`` of ``U``'s shape
     and dtype, not ``U`` itself), and the array in which they also leave ``1 + U``: by the
-    passes above from ``PASSES_MIN_SIZE`` elements on, else NumPy's ``log1p`` (and None)."""
-    if U.size < PASSES_MIN_SIZE:
+    passes above from ``PASSES_MIN_SIZE`` elements on where NumPy's ``log1p`` is a scalar
+    loop, else NumPy's ``log1p`` (and None)."""
+    if U.size < PASSES_MIN_SIZE or simd_loop(np.log1p, U.dtype):
         return [partial(np.log1p, U, out)], None
     one = np.ones((), U.dtype)
     w, work = np.zeros_like(U), np.zeros_like(U)

@@ -1,11 +1,26 @@
-"""``densenet.elementary``: ``expm1`` and ``log1p`` by vectorised passes on large arrays,
-within a few ulp of the exact values, NumPy's own calls on small ones; the step ``[x > 0]``."""
+"""``densenet.elementary``: ``expm1`` and ``log1p`` by vectorised passes on large arrays
+where NumPy's own loop is a scalar one, within a few ulp of the exact values, NumPy's own
+calls on small arrays and where its loop is vectorised; the step ``[x > 0]``."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative
+from densenet import elementary
+from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
+
+
+@pytest.fixture
+def scalar_loops(monkeypatch):
+    """NumPy's ``expm1`` and ``log1p`` taken for scalar loops, as on a processor without
+    AVX-512: the passes are tested on every machine."""
+    monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype: False)
+
+
+@pytest.fixture
+def simd_loops(monkeypatch):
+    """NumPy's ``expm1`` and ``log1p`` taken for vectorised loops, as with AVX-512."""
+    monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype: True)
 
 
 def run(calls):
@@ -29,7 +44,7 @@ def nonpositive(dtype, rng):
     return np.concatenate([spread, -np.linspace(0, 3, 20_001), edges]).astype(dtype)
 
 
-def test_expm1_passes_are_within_3_ulp_in_float32_and_leave_exp():
+def test_expm1_passes_are_within_3_ulp_in_float32_and_leave_exp(scalar_loops):
     X = nonpositive(np.float32, np.random.default_rng(0))
     out = np.full_like(X, np.nan)
     calls, exp = expm1_nonpositive(X, out)
@@ -46,7 +61,7 @@ def test_expm1_passes_are_within_3_ulp_in_float32_and_leave_exp():
 
 @pytest.mark.parametrize("dtype, size", [(np.float64, 100_000), (np.float32, PASSES_MIN_SIZE - 1),
                                          (np.float64, PASSES_MIN_SIZE - 1)])
-def test_expm1_is_numpy_s_own_in_float64_and_on_small_arrays(dtype, size):
+def test_expm1_is_numpy_s_own_in_float64_and_on_small_arrays(dtype, size, scalar_loops):
     X = -np.abs(np.random.default_rng(1).standard_normal(size)).astype(dtype)
     out = np.zeros_like(X)
     calls, exp = expm1_nonpositive(X, out)
@@ -56,7 +71,7 @@ def test_expm1_is_numpy_s_own_in_float64_and_on_small_arrays(dtype, size):
 
 
 @pytest.mark.parametrize("dtype, bound", [(np.float64, 2), (np.float32, 4)])
-def test_log1p_passes_are_within_a_few_ulp_and_leave_one_plus_u(dtype, bound):
+def test_log1p_passes_are_within_a_few_ulp_and_leave_one_plus_u(dtype, bound, scalar_loops):
     """From the smallest subnormal to the largest finite number, 0 and a dense stretch near
     1, where ``1 + u`` rounds most; the exact values from long double's ``log1p``."""
     if np.finfo(np.longdouble).precision <= np.finfo(dtype).precision:
@@ -79,7 +94,7 @@ def test_log1p_passes_are_within_a_few_ulp_and_leave_one_plus_u(dtype, bound):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_log1p_is_numpy_s_own_on_small_arrays(dtype):
+def test_log1p_is_numpy_s_own_on_small_arrays(dtype, scalar_loops):
     U = np.abs(np.random.default_rng(3).standard_normal(PASSES_MIN_SIZE - 1)).astype(dtype)
     out = np.zeros_like(U)
     calls, w = log1p_nonnegative(U, out)
@@ -110,9 +125,84 @@ def test_above_zero_is_one_above_zero_and_zero_elsewhere(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_passes_start_at_passes_min_size(dtype):
+def test_the_passes_start_at_passes_min_size(dtype, scalar_loops):
     X = -np.abs(np.random.default_rng(5).standard_normal(PASSES_MIN_SIZE)).astype(dtype)
     calls, exp = expm1_nonpositive(X, np.zeros_like(X))
     assert (exp is not None) == (dtype == np.float32) and len(calls) == (5 if dtype == np.float32 else 1)
     calls, w = log1p_nonnegative(-X, np.zeros_like(X))
     assert w is not None and len(calls) == 6
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_where_numpy_s_loops_are_vectorised_its_own_calls_are_made_at_every_size(dtype, simd_loops):
+    X = -np.abs(np.random.default_rng(6).standard_normal(4 * PASSES_MIN_SIZE)).astype(dtype)
+    out = np.zeros_like(X)
+    calls, exp = expm1_nonpositive(X, out)
+    run(calls)
+    assert exp is None and len(calls) == 1
+    assert_array_equal(out, np.expm1(X))
+    calls, w = log1p_nonnegative(-X, out)
+    run(calls)
+    assert w is None and len(calls) == 1
+    assert_array_equal(out, np.log1p(-X))
+
+
+def fake_dispatch(monkeypatch, current):
+    """NumPy's dispatch report (``numpy.lib.introspect.opt_func_info``) made to name
+    ``current`` as the loop of every function asked about (None: no loop named at all)."""
+    introspect = pytest.importorskip("numpy.lib.introspect")
+    asked = []
+
+    def opt_func_info(func_name=None, signature=None):
+        asked.append((func_name, signature))
+        if current is None:
+            return {}
+        name = func_name.strip("^$")
+        return {name: {"ff": {"current": current, "available": f"{current} baseline(X86_V2)"},
+                       "dd": {"current": current, "available": f"{current} baseline(X86_V2)"}}}
+
+    monkeypatch.setattr(introspect, "opt_func_info", opt_func_info)
+    simd_loop.cache_clear()
+    return asked
+
+
+@pytest.mark.parametrize(("current", "expected"), [("X86_V4", True), ("AVX512_SKX", True),
+                                                   ("baseline(X86_V2)", False), (None, False)])
+def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected):
+    """A loop beyond NumPy's baseline is a vectorised one (for ``expm1`` and ``log1p`` its
+    AVX-512 loops); its baseline loop, or none named, a scalar one."""
+    asked = fake_dispatch(monkeypatch, current)
+    try:
+        assert simd_loop(np.expm1, np.dtype(np.float32)) is expected
+        assert simd_loop(np.log1p, np.dtype(np.float64)) is expected
+        assert asked == [("^expm1$", None), ("^log1p$", None)]
+        simd_loop(np.expm1, np.dtype(np.float32))  # asked once per function and dtype
+        assert len(asked) == 2
+    finally:
+        simd_loop.cache_clear()
+
+
+def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
+    """NumPy before 2.0 has no ``numpy.lib.introspect``: the passes, as before it."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_introspect(name, *args, **kwargs):
+        if name == "numpy.lib.introspect":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_introspect)
+    simd_loop.cache_clear()
+    try:
+        assert simd_loop(np.expm1, np.dtype(np.float32)) is False
+    finally:
+        simd_loop.cache_clear()
+
+
+def test_simd_loop_on_this_machine_is_what_numpy_reports():
+    introspect = pytest.importorskip("numpy.lib.introspect")
+    for ufunc, dtype, key in [(np.expm1, np.float32, "ff"), (np.log1p, np.float64, "dd")]:
+        report = introspect.opt_func_info(func_name=f"^{ufunc.__name__}$")[ufunc.__name__][key]
+        assert simd_loop(ufunc, np.dtype(dtype)) is (not report["current"].startswith("baseline"))
