@@ -97,6 +97,7 @@ from .softplus import Softplus
 from .squared_error import MeanSquaredError
 from .tanh import Tanh
 from .training import DivergenceError, History
+from .update_bn import update_bn
 
 if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see them now
     from . import onnx, reference, tutorial
@@ -182,6 +183,7 @@ __all__ = [
     "set_num_threads",
     "threads",
     "tutorial",
+    "update_bn",
 ]
 
 

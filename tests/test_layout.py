@@ -45,7 +45,7 @@ LAYERS = [
     ("training loop", {"training"}),
     ("file format", {"io"}),
     ("model", {"model"}),
-    ("edges", {"gradcheck", "plot", "onnx", "datasets", "sklearn", "lr_find"}),
+    ("edges", {"gradcheck", "plot", "onnx", "datasets", "sklearn", "lr_find", "update_bn"}),
     ("aside", {"tutorial", "reference"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}

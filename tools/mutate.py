@@ -142,6 +142,7 @@ OWN_TESTS = {
     "datasets.py": ["test_datasets.py", "densenet/datasets.py", "test_examples.py"],
     "plot.py": ["test_plot.py", "densenet/plot.py"],
     "lr_find.py": ["test_lr_find.py", "densenet/lr_find.py", "test_plot.py", "./README.md"],
+    "update_bn.py": ["test_update_bn.py", "densenet/update_bn.py", "./README.md"],
 }
 
 

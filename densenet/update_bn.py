@@ -1,0 +1,94 @@
+"""``update_bn``: a model's running statistics estimated afresh from data, for its weights as they are."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ._validation import positive_int
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .model import Sequential
+
+
+@runtime_checkable
+class RunningStatistics(Protocol):
+    """What ``update_bn`` asks of a module with batch statistics (``BatchNorm1d``'s)."""
+
+    momentum: float | None
+
+    def reset_running_stats(self) -> None: ...
+
+
+def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Sequential:
+    """Estimate the running statistics of ``model``'s batch normalisation afresh: each
+    ``BatchNorm1d`` that is not frozen (each module whose training passes compute
+    statistics over the rows, ``Module.batch_statistics``) starts again from its
+    ``reset_running_stats`` and ends with the plain average of the statistics of ``X``'s
+    batches of ``batch_size`` rows, in order, under the model's parameters as they are;
+    returns the model.
+
+    A weight average (``WeightAveraging(decay=None)``, stochastic weight averaging) has
+    weights that never ran beside the statistics averaged with them; this gives it
+    statistics of its own, as ``torch.optim.swa_utils.update_bn`` does (and in the same
+    way: the ``k``-th batch weighs ``1 / k``, through training-mode passes, so a
+    ``Dropout`` drops as it does in training). Only the running statistics change (and
+    ``num_batches_tracked``, the count of a module made with ``momentum=None``: the
+    number of batches); each module's ``momentum``, the model's mode and its generator
+    are put back. ``X`` may be a SciPy sparse matrix.
+
+    ``ValueError`` before anything changes for an ``X`` the model does not take or a
+    ``batch_size`` that leaves a batch of one row (the statistics of one row have no
+    variance); if a pass fails on the way, the statistics are put back as they were.
+
+    Example:
+        >>> import numpy as np, densenet as dn
+        >>> model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), dn.ReLU(), dn.Dense(3, 1), seed=0)
+        >>> X = np.random.default_rng(0).standard_normal((64, 2))
+        >>> hidden = X @ model[0].W + model[0].b
+        >>> _ = dn.update_bn(model, X, batch_size=64)   # one batch: its own statistics
+        >>> bool(np.allclose(model[1].running_mean, hidden.mean(axis=0)))
+        True
+        >>> bool(np.allclose(model[1].running_var, hidden.var(axis=0, ddof=1)))
+        True
+    """
+    batch_size = positive_int(batch_size, "update_bn: batch_size")
+    rows = model.check_input(X)
+    norms: list[tuple[int, RunningStatistics]] = []
+    for i, module in enumerate(model):
+        if module.batch_statistics and i not in model.frozen:
+            if not isinstance(module, RunningStatistics):
+                raise TypeError(f"update_bn: {module!r} at index {i} computes statistics over the rows but "
+                                "keeps no running ones to estimate (reset_running_stats and momentum)")
+            norms.append((i, module))
+    if not norms:
+        return model
+    n = rows.shape[0]  # (>= 1: check_input refuses an empty X)
+    full = min(batch_size, n)
+    if min(full, n % full or full) < 2:
+        index, norm = norms[0]
+        rows_of = f"{n} row{'s' * (n > 1)}"
+        raise ValueError(f"update_bn: {norm!r} at index {index} computes statistics over the rows of each "
+                         f"batch and needs at least 2, but batch_size={batch_size} on {rows_of} makes a "
+                         "batch of 1; choose another batch_size")
+    momenta, training, side = [m.momentum for _, m in norms], model.training, model.side_state()
+    model.train()
+    try:
+        for _, norm in norms:
+            norm.reset_running_stats()
+        for k, start in enumerate(range(0, n, full), 1):
+            for _, norm in norms:
+                norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k
+            model.forward(rows[start:start + full])
+    except BaseException:
+        model.set_side_state(side)
+        raise
+    finally:
+        for (_, norm), momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.train(training)
+    generator, _ = side  # (the generator as it was: the statistics are what is estimated)
+    if generator is not None:
+        model.set_side_state((generator, model.state.copy()))
+    return model

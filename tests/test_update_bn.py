@@ -1,0 +1,151 @@
+"""``dn.update_bn``: a model's running statistics estimated afresh from data, as PyTorch's
+``torch.optim.swa_utils.update_bn``, the model otherwise as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+
+import densenet as dn
+
+from .test_batchnorm import randomised
+from .torch_twin import torch_twin
+
+
+def network(momenta=(0.1, None), dropout=False):
+    """Dense, BatchNorm1d, ReLU, [Dropout], Dense, BatchNorm1d, Dense: random statistics."""
+    first, second = momenta
+    modules = [dn.Dense(4, 8), dn.BatchNorm1d(8, momentum=first), dn.ReLU()]
+    modules += [dn.Dropout(0.3)] if dropout else []
+    modules += [dn.Dense(8, 6), dn.BatchNorm1d(6, momentum=second), dn.Dense(6, 1)]
+    return randomised(dn.Sequential(*modules, seed=0))
+
+
+def data(n=50, seed=2):
+    return np.random.default_rng(seed).standard_normal((n, 4)) * 3 + 1
+
+
+def norms(model):
+    return [m for m in model if isinstance(m, dn.BatchNorm1d)]
+
+
+def test_the_statistics_are_the_plain_average_of_the_batches():
+    """A BatchNorm1d first: the running mean the mean of the batches' means, the running
+    variance the mean of their unbiased variances (50 rows by 16: batches 16, 16, 16, 2)."""
+    X = data()
+    model = randomised(dn.Sequential(dn.BatchNorm1d(4), dn.Dense(4, 1), seed=0))
+    batches = [X[i:i + 16] for i in range(0, 50, 16)]
+    assert dn.update_bn(model, X, batch_size=16) is model
+    assert_allclose(model[0].running_mean, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-13)
+    assert_allclose(model[0].running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0),
+                    rtol=1e-13)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("momenta", [(0.1, None), (0.5, 0.2)])
+def test_update_bn_is_pytorch_s(momenta, training):
+    """Both kinds of module (made with a momentum, counting with None), through the layers
+    before them, to 1e-12; momenta, counts and the model's mode as PyTorch leaves them."""
+    torch = pytest.importorskip("torch")
+    from torch.optim.swa_utils import update_bn
+
+    X = data()
+    model = network(momenta).train(training)
+    twin = torch_twin(model)
+    dn.update_bn(model, X, batch_size=16)
+    update_bn([torch.tensor(X[i:i + 16]) for i in range(0, 50, 16)], twin)
+    ours, theirs = norms(model), [m for m in twin if isinstance(m, torch.nn.BatchNorm1d)]
+    for norm, twin_norm, momentum in zip(ours, theirs, momenta):
+        assert_allclose(norm.running_mean, twin_norm.running_mean.numpy(), rtol=1e-12, atol=1e-12)
+        assert_allclose(norm.running_var, twin_norm.running_var.numpy(), rtol=1e-12, atol=1e-12)
+        assert norm.momentum == momentum == twin_norm.momentum
+        if momentum is None:
+            assert norm.num_batches_tracked == twin_norm.num_batches_tracked.item() == 4
+    assert model.training is training
+
+
+def test_only_the_running_statistics_change():
+    X = data()
+    model = network().eval()
+    params, rng = model.params.copy(), model.rng.bit_generator.state
+    dn.update_bn(model, X, batch_size=25)
+    assert_array_equal(model.params, params)
+    assert model.rng.bit_generator.state == rng and not model.training
+    assert [m.momentum for m in norms(model)] == [0.1, None]
+
+
+def test_a_frozen_module_keeps_its_statistics():
+    """A frozen BatchNorm1d infers (``Sequential.freeze``): its statistics stay as they are."""
+    X = data()
+    model = network().freeze(slice(0, 2))
+    kept = model[1].running_mean.copy(), model[1].running_var.copy()
+    before = model[4].running_mean.copy()
+    dn.update_bn(model, X)
+    assert_array_equal(model[1].running_mean, kept[0])
+    assert_array_equal(model[1].running_var, kept[1])
+    assert not np.array_equal(model[4].running_mean, before)
+
+
+def test_sparse_rows_give_the_statistics_of_the_rows_dense():
+    X = data()
+    X[X < 1] = 0.0
+    dense, on_sparse = network(), network()
+    dn.update_bn(dense, X, batch_size=16)
+    dn.update_bn(on_sparse, sparse.csr_matrix(X), batch_size=16)
+    assert_allclose(on_sparse.state, dense.state, rtol=1e-12, atol=1e-12)
+
+
+def test_a_model_without_running_statistics_is_left_alone():
+    model = dn.Sequential(dn.Dense(4, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    params = model.params.copy()
+    assert dn.update_bn(model, data()) is model
+    assert_array_equal(model.params, params)
+
+
+def unchanged(model, call, error, match):
+    """``call()`` raises ``error`` and leaves the model's statistics, momenta, mode and
+    generator as they were."""
+    state, rng = model.state.copy(), model.rng.bit_generator.state
+    momenta = [m.momentum for m in norms(model)]
+    with pytest.raises(error, match=match):
+        call()
+    assert_array_equal(model.state, state)
+    assert [m.momentum for m in norms(model)] == momenta
+    assert model.rng.bit_generator.state == rng and model.training
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(49, 16), (1, 32), (10, 1)])
+def test_a_batch_of_one_row_is_refused_before_anything_changes(n, batch_size):
+    model = network()
+    unchanged(model, lambda: dn.update_bn(model, data(n), batch_size=batch_size), ValueError,
+              r"update_bn: BatchNorm1d\(num_features=8\) at index 1 .* on \d+ rows? makes a batch of 1")
+
+
+def test_bad_input_is_refused_and_the_model_is_as_it_was():
+    model = network(dropout=True)
+    unchanged(model, lambda: dn.update_bn(model, np.ones((20, 5))), ValueError, "5")
+    bad = data(40)
+    bad[37, 2] = np.nan  # (X is checked whole before the first batch runs)
+    unchanged(model, lambda: dn.update_bn(model, bad, batch_size=16), ValueError, "NaN|finite")
+    unchanged(model, lambda: dn.update_bn(model, data(), batch_size=0), ValueError, "batch_size")
+    unchanged(model, lambda: dn.update_bn(model, data(), batch_size=2.5), TypeError, "batch_size")
+    unchanged(model, lambda: dn.update_bn(model, np.ones((0, 4))), ValueError, "empty")
+
+
+class Centred(dn.Module):
+    """Each batch's columns centred (statistics over the rows), with no running ones."""
+
+    batch_statistics = True
+
+    def plan(self, b):
+        def forward():
+            np.subtract(b.X, b.X.mean(axis=0), out=b.Y)
+
+        return dn.Passes([forward], [] if b.dX is None else [lambda: np.copyto(b.dX, b.dY)])
+
+
+def test_a_module_with_batch_statistics_but_no_running_ones_is_named():
+    model = dn.Sequential(dn.Dense(4, 3), Centred(), dn.BatchNorm1d(3), seed=0)
+    unchanged(model, lambda: dn.update_bn(model, data()), TypeError, r"update_bn: Centred\(\) at index 1")
