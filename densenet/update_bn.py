@@ -29,11 +29,12 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     batches of ``batch_size`` rows, in order, under the model's parameters as they are;
     returns the model.
 
-    A weight average (``WeightAveraging(decay=None)``, stochastic weight averaging) has
-    weights that never ran beside the statistics averaged with them; this gives it
-    statistics of its own, as ``torch.optim.swa_utils.update_bn`` does (and in the same
-    way: the ``k``-th batch weighs ``1 / k``, through training-mode passes, so a
-    ``Dropout`` drops as it does in training). Only the running statistics change (and
+    A weight average (``WeightAveraging``) carries the average of the statistics its steps
+    ran with; stochastic weight averaging's recipe estimates them afresh for the averaged
+    weights instead, and so may a fine-tuned model, or one meeting data from elsewhere.
+    This is ``torch.optim.swa_utils.update_bn``, done the same way: the ``k``-th batch
+    weighs ``1 / k``, through training-mode passes, so that a ``Dropout`` drops as it does
+    in training. Only the running statistics change (and
     ``num_batches_tracked``, the count of a module made with ``momentum=None``: the
     number of batches); each module's ``momentum``, the model's mode and its generator
     are put back. ``X`` may be a SciPy sparse matrix.

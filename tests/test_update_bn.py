@@ -67,8 +67,9 @@ def test_update_bn_is_pytorch_s(momenta, training):
 
 
 def test_only_the_running_statistics_change():
+    """A Dropout drops in the passes (as in PyTorch's), but the generator is put back."""
     X = data()
-    model = network().eval()
+    model = network(dropout=True).eval()
     params, rng = model.params.copy(), model.rng.bit_generator.state
     dn.update_bn(model, X, batch_size=25)
     assert_array_equal(model.params, params)
@@ -149,3 +150,29 @@ class Centred(dn.Module):
 def test_a_module_with_batch_statistics_but_no_running_ones_is_named():
     model = dn.Sequential(dn.Dense(4, 3), Centred(), dn.BatchNorm1d(3), seed=0)
     unchanged(model, lambda: dn.update_bn(model, data()), TypeError, r"update_bn: Centred\(\) at index 1")
+
+
+def test_the_default_batch_size_is_32():
+    X = data()  # 50 rows: batches of 32 and 18
+    default, chosen = network(), network()
+    dn.update_bn(default, X)
+    dn.update_bn(chosen, X, batch_size=32)
+    assert_array_equal(default.state, chosen.state)
+    assert default[4].num_batches_tracked == 2
+
+
+def test_a_pass_that_fails_on_the_way_puts_everything_back(monkeypatch):
+    """Ctrl-C in the third batch's pass: the two before it had changed the statistics."""
+    model = network(dropout=True)
+    passes = []
+    forward = model.forward
+
+    def interrupted(X):
+        passes.append(len(X))
+        if len(passes) == 3:
+            raise KeyboardInterrupt
+        return forward(X)
+
+    monkeypatch.setattr(model, "forward", interrupted)
+    unchanged(model, lambda: dn.update_bn(model, data(), batch_size=16), KeyboardInterrupt, None)
+    assert passes == [16, 16, 16]
