@@ -34,10 +34,10 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     weights instead, and so may a fine-tuned model, or one meeting data from elsewhere.
     This is ``torch.optim.swa_utils.update_bn``, done the same way: the ``k``-th batch
     weighs ``1 / k``, through training-mode passes, so that a ``Dropout`` drops as it does
-    in training. Only the running statistics change (and
-    ``num_batches_tracked``, the count of a module made with ``momentum=None``: the
-    number of batches); each module's ``momentum``, the model's mode and its generator
-    are put back. ``X`` may be a SciPy sparse matrix.
+    in training. Only the running statistics change (and ``num_batches_tracked``, the
+    count of a module made with ``momentum=None``: the number of batches); each module's
+    ``momentum``, the model's mode and its generator are put back. ``X`` may be a SciPy
+    sparse matrix.
 
     ``ValueError`` before anything changes for an ``X`` the model does not take or a
     ``batch_size`` that leaves a batch of one row (the statistics of one row have no
