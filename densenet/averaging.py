@@ -29,6 +29,8 @@ class WeightAveraging(Callback):
     The first step averaged sets ``a = w``. This is PyTorch's ``AveragedModel`` updated
     after every step (``multi_avg_fn=get_ema_multi_avg_fn(decay)``, or its default mean)
     with ``use_buffers=True``; validation during the fit sees the weights as trained.
+    Stochastic weight averaging's recipe then estimates the running statistics afresh for
+    the average: ``dn.update_bn(model, X)`` after the fit.
 
     Args:
         decay: as above, in [0, 1), or None.

@@ -33,7 +33,8 @@ class BatchNorm1d(Module):
             of every training batch's since the start (or ``reset_running_stats``),
             the ``k``-th batch weighing ``1 / k``. ``eps`` and ``momentum`` may be changed
             between steps; None only on a module made with ``momentum=None``, which
-            counts its training batches (``num_batches_tracked``).
+            counts its training batches (``num_batches_tracked``). ``dn.update_bn``
+            estimates the statistics afresh as that average, whatever the momentum.
         affine: learn ``gamma`` and ``beta`` (default); False: ``Y`` is the normalised
             input itself, and the module has no parameters.
 

@@ -154,7 +154,7 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "batchnorm.py:242:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
