@@ -73,7 +73,8 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
         raise ValueError(f"update_bn: {norm!r} at index {index} computes statistics over the rows of each "
                          f"batch and needs at least 2, but batch_size={batch_size} on {rows_of} makes a "
                          "batch of 1; choose another batch_size")
-    momenta, training, side = [m.momentum for _, m in norms], model.training, model.side_state()
+    momenta, training = [m.momentum for _, m in norms], model.training
+    state, draws = model.state.copy(), model.rng.bit_generator.state
     model.train()
     try:
         for _, norm in norms:
@@ -83,13 +84,11 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
                 norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k
             model.forward(rows[start:start + full])
     except BaseException:
-        model.set_side_state(side)
+        model.state[...] = state
         raise
     finally:
         for (_, norm), momentum in zip(norms, momenta):
             norm.momentum = momentum
         model.train(training)
-    generator, _ = side  # (the generator as it was: the statistics are what is estimated)
-    if generator is not None:
-        model.set_side_state((generator, model.state.copy()))
+        model.rng.bit_generator.state = draws  # (the statistics are what is estimated)
     return model
