@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -258,6 +260,71 @@ def big(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG) -> None:
             "`torch.mm` (PyTorch's BLAS: " + workloads.torch_blas() + "): where it is above 1, "
             "PyTorch's step has a faster BLAS under it, and P4 is that ratio times P3 over "
             "PyTorch's own step / products.", "")
+
+
+def ratios(a: list[float], b: list[float]) -> dict[str, float]:
+    """``a[i] / b[i]`` over the repetitions: median, min and max."""
+    r = [x / y for x, y in zip(a, b)]
+    return {"min": min(r), "median": statistics.median(r), "max": max(r)}
+
+
+def median_in_child(kind: str, dtype: str, sizes: tuple[int, ...], library: str | None, rounds: int) -> float:
+    """``workloads.median_time`` in a new Python process whose ``DENSENET_BLAS`` is ``library``
+    (None: unset), so that each library's threads are alone in their process."""
+    from densenet.cblas import ENV
+
+    env = {name: value for name, value in os.environ.items() if name != ENV}
+    if library is not None:
+        env[ENV] = library
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import workloads; "
+            f"print(workloads.median_time({kind!r}, {dtype!r}, {tuple(sizes)!r}, {rounds}))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, rounds: int = 7,
+               dtypes: tuple[str, ...] = ("float64", "float32")) -> None:
+    """P3, P3h and P4 with the large products on MKL (``DENSENET_BLAS=mkl``), each side
+    timed in a process of its own, the sides alternating within each repetition."""
+    from densenet.cblas import ENV, locate
+
+    rep.add(f"## The large products on MKL (`{ENV}=mkl`), {'-'.join(map(str, sizes))} batch 256", "",
+            "The big section's step (`fit`'s and by hand) with its products through MKL's `gemm` "
+            "(`densenet/cblas.py`), against the same step on SciPy's OpenBLAS, against its own products "
+            "through MKL (`backend.product`'s calls), and against PyTorch's step; each figure is the "
+            f"median of {rounds} rounds of 5 steps in a process of its own (one library's threads to a "
+            "process), the processes of a repetition run one after the other.", "")
+    try:
+        locate("mkl")
+    except OSError:
+        rep.add("MKL is not installed here (`pip install -e '.[mkl]'`): not measured.", "")
+        return
+    if os.environ.get(ENV):
+        rep.add(f"(This report runs with `{ENV}={os.environ[ENV]}`: the other sections' products are "
+                "on that library too.)", "")
+    try:
+        import torch  # noqa: F401
+        sides = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None), ("floor", "mkl"),
+                 ("torch", None)]
+    except ImportError:
+        sides = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None), ("floor", "mkl")]
+    mkl, openblas = "mkl", None
+    pairs = {"mkl_vs_openblas": (("step", mkl), ("step", openblas)),
+             "hand_mkl_vs_openblas": (("hand", mkl), ("hand", openblas)),
+             "P3": (("step", mkl), ("floor", mkl)), "P3h": (("hand", mkl), ("floor", mkl)),
+             "P4": (("step", mkl), ("torch", openblas)), "P4h": (("hand", mkl), ("torch", openblas))}
+    rows = []
+    for dtype in dtypes:
+        times: dict[tuple[str, str | None], list[float]] = {side: [] for side in sides}
+        for _ in range(reps):
+            for kind, library in sides:
+                time.sleep(PAUSE)
+                times[kind, library].append(median_in_child(kind, dtype, sizes, library, rounds))
+        data = {key: ratios(times[a], times[b]) for key, (a, b) in pairs.items() if a in times and b in times}
+        rep.data[f"mkl_{dtype}"] = data
+        rows.append([dtype] + [fmt(data[key]) if key in data else "torch not installed" for key in pairs])
+    rep.table(["dtype", "step on MKL / on OpenBLAS", "by hand, the same", "step / its products on MKL (P3)",
+               "by hand / the same (P3h)", "step / PyTorch's (P4)", "by hand / PyTorch's (P4)"], rows)
 
 
 def torch_on_blas_threads() -> Any:
@@ -627,7 +694,8 @@ def main(argv: list[str] | None = None) -> None:
             f"densenet {dn.__version__}; every figure is a ratio of medians measured side by side "
             f"in this run, median (min-max) over {reps} repetitions.", "")
     rep.add("Machine: `" + json.dumps(workloads.machine()) + "`", "")
-    rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`", "")
+    rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`; the large products on "
+            + workloads.gemm_library(), "")
     # a smoke run checks that every section runs, on smaller work where a section's takes seconds
     tutorial(rep, reps, epochs=100 if args.smoke else 1000)
     p2(rep, reps, 128 if args.smoke else 1024)
@@ -637,6 +705,8 @@ def main(argv: list[str] | None = None) -> None:
     batch_one(rep, reps, args.smoke)
     small = (64, 32, 32, 10)  # the big sections' network in a smoke run
     big(rep, reps, small if args.smoke else workloads.BIG)
+    other_blas(rep, reps, small if args.smoke else workloads.BIG, rounds=1 if args.smoke else 7,
+               dtypes=("float64",) if args.smoke else ("float64", "float32"))
     blocks(rep, 1 if args.smoke else 3, batch_size=8 if args.smoke else 256,
            sizes=small if args.smoke else workloads.BIG)
     mnist_shape(rep, reps)

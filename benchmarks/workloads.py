@@ -173,6 +173,62 @@ def torch_floor(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[in
     return _products(X, sizes, torch.from_numpy, lambda a, b, out: torch.mm(a, b, out=out))
 
 
+def product_floor(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG) -> Work:
+    """``big_step``'s floor by ``densenet.backend.product``'s calls, planned once: the
+    products as densenet runs them, on the library ``DENSENET_BLAS`` names if one is set
+    (``densenet.cblas``), else on SciPy's BLAS."""
+    from densenet import backend
+
+    X, _ = regression_data(batch_size, sizes, dtype)
+    runs: list[Callable[[float], object]] = []
+
+    def plan(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        run = backend.product(a, b, out)
+        if run is None:
+            raise ValueError(f"backend.product cannot run {a.shape} @ {b.shape} in place")
+        runs.append(run)
+
+    _products(X, sizes, lambda a: a, plan)()
+
+    def products() -> None:
+        for run in runs:
+            run(1.0)
+
+    return products
+
+
+#: The works ``median_time`` times (each built for a dtype and the network's sizes).
+TIMED = {
+    "step": lambda dtype, sizes: big_step(dtype, sizes=sizes)[0],
+    "hand": lambda dtype, sizes: hand_step(dtype, sizes=sizes),
+    "floor": lambda dtype, sizes: product_floor(dtype, sizes=sizes),
+    "torch": lambda dtype, sizes: torch_step(dtype, sizes=sizes),
+}
+
+
+def median_time(kind: str, dtype: str, sizes: tuple[int, ...] = BIG, rounds: int = 7,
+                block: int = 5) -> float:
+    """Seconds per call of the work ``TIMED[kind]``, median over ``rounds`` rounds of ``block``
+    calls after ``block`` untimed ones: what ``report.py`` runs in a process of its own
+    (PyTorch on as many threads as NumPy's BLAS)."""
+    if kind == "torch":
+        import torch
+
+        threads = next((i.get("num_threads") for i in blas_info() if "num_threads" in i), None)
+        if threads:
+            torch.set_num_threads(int(threads))
+    work = TIMED[kind](np.dtype(dtype).type, tuple(sizes))
+    for _ in range(block):
+        work()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(block):
+            work()
+        times.append((time.perf_counter() - start) / block)
+    return float(np.median(times))
+
+
 def hand_step(dtype: type = np.float64, batch_size: int = 256, sizes: tuple[int, ...] = BIG,
               lr: float = 0.01) -> Work:
     """The step of ``big_step`` written by hand, as the README's "step by hand": ``forward``,
@@ -922,6 +978,14 @@ def blas_info() -> list[dict[str, object]]:
     return [{key: info.get(key) for key in ("internal_api", "version", "architecture",
                                             "num_threads", "prefix")}
             for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def gemm_library() -> str:
+    """Where densenet's large products run: the library ``DENSENET_BLAS`` names, or SciPy's BLAS."""
+    from densenet import backend
+
+    library = backend.gemm_library()
+    return "SciPy's BLAS" if library is None else f"`{library.path}` (DENSENET_BLAS)"
 
 
 def torch_blas() -> str:

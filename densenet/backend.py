@@ -20,6 +20,11 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   product, ``(n, 1) @ (1, m)``). Otherwise ``np.dot`` costs less per call (0.45
   against 0.60 us for a 2x2 by 2x2 product). Neither library threads products
   this small.
+- ``gemm_library``: where ``DENSENET_BLAS`` names another BLAS library (``mkl``, or a
+  path: ``densenet.cblas``), ``product`` runs the products of at least
+  ``GEMM_MIN_PRODUCT`` multiply-adds through its CBLAS ``gemm`` instead of SciPy's,
+  and the thread policy sets its threads too: the only threaded calls of a large step
+  are then that library's (SciPy's smaller ones run on the calling thread).
 - ``sparse_product`` and ``sparse_gradient``: a first ``Dense`` on SciPy sparse
   rows multiplies them as they are, at what their nonzeros cost, and its weight
   gradient touches only the rows of ``W`` that the batch's columns reach: on
@@ -69,14 +74,17 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 from scipy.special import expit, log_expit, log_softmax
 
+from .cblas import ENV, Cblas
+
 __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT",
            "GEMM_MIN_PRODUCT", "IN_PLACE_MIN_SIZE", "PARALLEL_MIN_PRODUCT", "RANK_ONE_MIN_SIZE",
            "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice",
            "abs_sum", "add_outer", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
-           "column_sums", "cpu_quota", "expit", "get_num_threads", "in_place", "log_expit", "log_softmax",
+           "column_sums", "cpu_quota", "expit", "gemm_library", "get_num_threads", "in_place", "log_expit",
+           "log_softmax",
            "logistic", "magnitude_at_most", "on_main_thread", "ones_column", "product", "quota_from",
            "scaled_add", "set_num_threads", "sparse_gradient", "sparse_product", "sum_of_squares",
-           "thread_choice", "thread_count", "threads", "trial_count"]
+           "thread_choice", "thread_count", "threads", "trial_count", "use_gemm_library"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -125,10 +133,39 @@ def _fortran(M: NDArray[Any]) -> tuple[NDArray[Any], int] | None:
     return None
 
 
+#: The library ``DENSENET_BLAS`` names, once loaded (``gemm_library``); None: SciPy's BLAS.
+_gemm_library: Cblas | None = None
+_gemm_library_read = False
+
+
+def gemm_library() -> Cblas | None:
+    """The BLAS library whose ``gemm`` runs ``product``'s large products: the one the
+    environment variable ``DENSENET_BLAS`` names (``mkl``, or a path; ``densenet.cblas``),
+    loaded at the first call (``OSError`` naming the variable if it cannot be), or the
+    one ``use_gemm_library`` set; None: SciPy's."""
+    global _gemm_library, _gemm_library_read
+    if not _gemm_library_read:
+        name = os.environ.get(ENV, "").strip()
+        _gemm_library = Cblas(name) if name else None
+        _gemm_library_read = True
+    return _gemm_library
+
+
+def use_gemm_library(name: str | None) -> Cblas | None:
+    """Run large products through the library ``name`` names (as ``DENSENET_BLAS``
+    would; None: SciPy's BLAS) in the plans built from now on (those built before keep
+    their calls), and count its threads in the thread policy; returns it."""
+    global _gemm_library, _gemm_library_read, _libraries
+    library = None if name is None else Cblas(name)  # (the one before stays if this fails)
+    _gemm_library, _gemm_library_read, _libraries = library, True, None
+    return library
+
+
 def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
             beta: float = 0.0) -> Callable[..., None] | None:
     """A call ``run(alpha, beta=beta)`` setting ``C = alpha * A @ B + beta * C`` in
-    place, one BLAS ``gemm`` on SciPy's BLAS; None unless ``C`` is C-ordered and
+    place, one BLAS ``gemm`` on SciPy's BLAS (on ``gemm_library``'s from
+    ``GEMM_MIN_PRODUCT`` multiply-adds, if one is set); None unless ``C`` is C-ordered and
     writeable, the three share a float dtype and ``A``, ``B`` are C- or F-ordered
     (nothing is copied).
 
@@ -151,6 +188,9 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
         column, row = A[:, 0], B[0]
         if column.flags.c_contiguous and row.flags.c_contiguous:
             return _rank_one(_GER[C.dtype], column, row, C, beta)
+    library = gemm_library()
+    if library is not None and A.ndim == 2 and A.shape[0] * A.shape[1] * C.shape[-1] >= GEMM_MIN_PRODUCT:
+        return library.gemm(A, B, C, beta)
     left, right, out = _fortran(B.T), _fortran(A.T), C.T
     if left is None or right is None:
         return None
@@ -594,10 +634,13 @@ def blas_threads(count: int | None) -> AbstractContextManager[None]:
 
 
 def _blas_libraries() -> list[Any]:
-    """NumPy's and SciPy's BLAS, found once through threadpoolctl."""
+    """NumPy's and SciPy's BLAS (and ``gemm_library``'s, loaded first), found once
+    through threadpoolctl."""
     global _libraries
     if _libraries is None:
         from threadpoolctl import ThreadpoolController
+
+        gemm_library()
 
         _libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
     return _libraries

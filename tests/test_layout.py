@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: Every file of the package, bottom layer first; a file may import only files of
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
+    ("another BLAS", {"cblas"}),
     ("backend", {"backend", "normal", "elementary"}),
     ("base", {"_validation", "init"}),
     ("gradient clipping", {"clipping"}),

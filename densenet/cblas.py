@@ -1,0 +1,155 @@
+"""Another BLAS library's matrix products, through its C interface (``DENSENET_BLAS``).
+
+NumPy and SciPy from PyPI carry OpenBLAS. On an Intel processor Intel's MKL
+(PyPI's ``mkl`` wheel, ``pip install "densenet[mkl]"``) multiplies the large
+matrices of a training step faster: the eight products of a 784-512-512-10 batch-256
+step took 0.82x OpenBLAS's time on 2 threads (float64 and float32), as fast as
+PyTorch's own MKL (``README.md``, "Performance"). Setting the environment variable
+``DENSENET_BLAS`` to ``mkl``, or to the path of any shared library with the CBLAS
+functions ``cblas_dgemm`` and ``cblas_sgemm``, has ``densenet.backend.product`` run
+every product it would give SciPy's ``gemm`` through that library instead; the
+rest (small products, level-1 calls, rank-1 updates) stays on NumPy's and SciPy's.
+
+A call is planned once (``Cblas.gemm``): the arrays' addresses, strides and
+transposes are read then, and the call holds the arrays, so that their memory
+lives as long as it does. ctypes lets other Python threads run during the call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: The environment variable naming the library: ``mkl``, or a path.
+ENV = "DENSENET_BLAS"
+
+#: CBLAS's constants for row-major arrays and (not) transposed operands.
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+#: What a symbol may be called in a library: plain, or with SciPy's OpenBLAS's prefix.
+PREFIXES = ("", "scipy_")
+
+
+def locate(name: str) -> str:
+    """The file of the library ``name`` names: ``mkl`` (the ``mkl`` wheel's ``libmkl_rt``
+    in this environment, else one the system's loader finds), or a path as it is."""
+    if name.lower() != "mkl":
+        return name
+    for folder in (os.path.join(sys.prefix, "lib"), os.path.join(sys.prefix, "Library", "bin")):
+        found = sorted(path for pattern in ("libmkl_rt.*", "mkl_rt*.dll")
+                       for path in glob.glob(os.path.join(folder, pattern)))
+        if found:
+            return found[0]
+    system = ctypes.util.find_library("mkl_rt")
+    if system is None:
+        raise OSError(f"{ENV}=mkl: no libmkl_rt in {sys.prefix} or on the system's library path "
+                      "(pip install 'densenet[mkl]' installs it)")
+    return system
+
+
+class Cblas:
+    """A library's ``cblas_dgemm`` and ``cblas_sgemm``, called through ctypes.
+
+    Args:
+        name: ``mkl``, or the path of a shared library (``locate``).
+
+    ``OSError`` naming ``DENSENET_BLAS`` when the library cannot be loaded or lacks
+    the two functions (under either name of ``PREFIXES``). MKL's single runtime
+    library is asked for its 32-bit integer interface (``MKL_Set_Interface_Layer``),
+    the one these calls use.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.path = locate(name)
+        try:
+            library = ctypes.CDLL(self.path)
+        except OSError as error:
+            raise OSError(f"{ENV}={name!r}: cannot load {self.path!r}: {error}") from None
+        _lp64(library, name)
+        self._gemm = {np.dtype(np.float64): (_function(library, "cblas_dgemm", name), ctypes.c_double),
+                      np.dtype(np.float32): (_function(library, "cblas_sgemm", name), ctypes.c_float)}
+
+    def __repr__(self) -> str:
+        return f"Cblas({self.path!r})"
+
+    def gemm(self, A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
+             beta: float = 0.0) -> Callable[..., None] | None:
+        """A call ``run(alpha, beta=beta)`` setting ``C = alpha * A @ B + beta * C`` in
+        place, as ``densenet.backend.product``'s; None unless the three are 2-D arrays of
+        one float dtype, ``C`` C-ordered and writeable, ``A`` and ``B`` C- or F-ordered."""
+        kind = self._gemm.get(C.dtype)
+        if kind is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
+                A.ndim == B.ndim == C.ndim == 2 and C.flags.c_contiguous and C.flags.writeable):
+            return None
+        a, b = _operand(A), _operand(B)
+        (m, k), n = A.shape, B.shape[1]
+        if a is None or b is None or B.shape[0] != k or C.shape != (m, n):
+            return None
+        (trans_a, lda), (trans_b, ldb) = a, b
+        pa, pb, pc = (ctypes.c_void_p(array.ctypes.data) for array in (A, B, C))
+        return _Call(*kind, (A, B, C), (ROW_MAJOR, trans_a, trans_b, m, n, k), (pa, lda, pb, ldb),
+                     (pc, max(1, n)), beta)
+
+
+class _Call:
+    """One planned gemm, ``C = alpha * A @ B + beta * C``, called as ``run(alpha,
+    beta=beta)``: the function's arguments before ``alpha``, between ``alpha`` and
+    ``beta`` (``A``'s and ``B``'s addresses and leading dimensions), after ``beta``
+    (``C``'s). It holds the three arrays, so that the addresses stay theirs.
+
+    The function is called without declared argument types (ctypes then checks
+    nothing, and takes a quarter of the time): integers go as C ints, the addresses
+    as ``c_void_p``, ``alpha`` and ``beta`` as the dtype's C type (``real``).
+    """
+
+    __slots__ = ("arrays", "beta", "function", "head", "operands", "output", "real")
+
+    def __init__(self, function: Any, real: type, arrays: tuple[NDArray[Any], ...], head: tuple[int, ...],
+                 operands: tuple[Any, ...], output: tuple[Any, int], beta: float) -> None:
+        self.function, self.real, self.arrays, self.head = function, real, arrays, head
+        self.operands, self.output, self.beta = operands, output, beta
+
+    def __call__(self, alpha: float, beta: float | None = None) -> None:
+        real = self.real
+        self.function(*self.head, real(alpha), *self.operands, real(self.beta if beta is None else beta),
+                      *self.output)
+
+
+def _operand(M: NDArray[Any]) -> tuple[int, int] | None:
+    """How a row-major CBLAS reads ``M`` without a copy: (transpose, leading dimension),
+    or None if it cannot."""
+    rows, columns = M.shape
+    if M.flags.c_contiguous:
+        return NO_TRANS, max(1, columns)
+    if M.flags.f_contiguous:  # (the transpose of a C-ordered array)
+        return TRANS, max(1, rows)
+    return None
+
+
+def _function(library: ctypes.CDLL, name: str, given: str) -> Any:
+    """``library``'s function ``name`` (under a name of ``PREFIXES``), returning nothing."""
+    for prefix in PREFIXES:
+        function = getattr(library, prefix + name, None)
+        if function is not None:
+            function.restype = None
+            return function
+    raise OSError(f"{ENV}={given!r}: the library has no {name} (a CBLAS library is needed)")
+
+
+def _lp64(library: ctypes.CDLL, given: str) -> None:
+    """Ask MKL's single runtime library for 32-bit integers (a library without that
+    switch is taken to have them)."""
+    switch = getattr(library, "MKL_Set_Interface_Layer", None)
+    if switch is not None:
+        switch.restype, switch.argtypes = ctypes.c_int, [ctypes.c_int]
+        if switch(0) != 0:  # (0: LP64; another answer: a layer was chosen before)
+            raise OSError(f"{ENV}={given!r}: MKL runs with 64-bit integers here (MKL_INTERFACE_LAYER); "
+                          "densenet's calls pass 32-bit ones")

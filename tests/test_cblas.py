@@ -1,0 +1,291 @@
+"""Large products through another BLAS library's CBLAS ``gemm`` (``densenet.cblas``,
+``DENSENET_BLAS``).
+
+Every machine has one CBLAS library at hand: the OpenBLAS that SciPy's wheels carry,
+whose ``gemm`` SciPy's wrappers call too. Through it, a product and a whole training
+must be bit-identical to SciPy's; MKL (``pip install "densenet[mkl]"``), where it is
+installed, is checked against NumPy to rounding.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import gc
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from threadpoolctl import ThreadpoolController
+
+import densenet as dn
+from densenet import backend, cblas
+from densenet.cblas import Cblas
+
+DTYPES = [np.float64, np.float32]
+
+
+def scipy_openblas() -> str:
+    """The file of the BLAS SciPy's wrappers call, if it is an OpenBLAS with 32-bit integers."""
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.internal_api == "openblas" and "64" not in os.path.basename(lib.filepath):
+            return lib.filepath
+    pytest.skip("no OpenBLAS with 32-bit integers is loaded (SciPy built against another BLAS)")
+
+
+def mkl_or_skip() -> str:
+    try:
+        return cblas.locate("mkl")
+    except OSError:
+        pytest.skip("MKL is not installed (pip install 'densenet[mkl]')")
+
+
+@pytest.fixture
+def openblas():
+    return Cblas(scipy_openblas())
+
+
+@pytest.fixture
+def through(request):
+    """``backend.use_gemm_library`` for a test, SciPy's BLAS again after it."""
+    yield backend.use_gemm_library
+    backend.use_gemm_library(None)
+
+
+def scipy_gemm(alpha, A, B, beta, C):
+    """``alpha * A @ B + beta * C`` (a new array) as ``backend.product`` computes it on
+    SciPy's wrappers of the same BLAS, each operand read in place (transposed or not)."""
+    assert backend.gemm_library() is None
+    out = C.copy()
+    backend.product(A, B, out, beta)(alpha)
+    return out
+
+
+def operands(rng, shape, dtype):
+    """A C-ordered array of ``shape`` and an F-ordered one (the transpose of a C-ordered one)."""
+    M = rng.standard_normal(shape).astype(dtype)
+    return [np.ascontiguousarray(M), np.asfortranarray(M)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 5, 3), (1, 4, 6), (6, 4, 1), (5, 1, 4), (40, 33, 17)])
+def test_gemm_is_scipys_to_the_bit_for_every_layout(openblas, dtype, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    for A in operands(rng, (m, k), dtype):
+        for B in operands(rng, (k, n), dtype):
+            before = rng.standard_normal((m, n)).astype(dtype)
+            for alpha, beta in [(1.0, 0.0), (-0.25, 1.0), (0.5, -2.0)]:
+                C = before.copy()
+                memory = C.__array_interface__["data"][0]
+                openblas.gemm(A, B, C, beta)(alpha)
+                assert C.__array_interface__["data"][0] == memory
+                assert_array_equal(C, scipy_gemm(alpha, A, B, beta, before))
+
+
+def test_a_call_takes_another_beta_and_alpha_each_time(openblas):
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((4, 3)), rng.standard_normal((3, 5))
+    C = np.ones((4, 5))
+    run = openblas.gemm(A, B, C)  # beta 0 unless the call says otherwise
+    run(2.0, beta=1.0)
+    assert_array_equal(C, scipy_gemm(2.0, A, B, 1.0, np.ones((4, 5))))
+    run(1.0)
+    assert_array_equal(C, scipy_gemm(1.0, A, B, 0.0, np.full((4, 5), np.nan)))  # (C not read)
+
+
+def test_a_call_keeps_the_arrays_whose_addresses_it_holds(openblas):
+    rng = np.random.default_rng(2)
+    A, B = rng.standard_normal((300, 200)), rng.standard_normal((200, 100))
+    expected = A @ B
+    run = openblas.gemm(A.copy(), B.copy(), np.zeros((300, 100)))
+    garbage = [np.full((300, 200), np.nan) for _ in range(20)]  # would land where freed copies were
+    gc.collect()
+    run(1.0)
+    assert_allclose(run.arrays[2], expected, rtol=1e-12, atol=1e-12)
+    assert np.isnan(garbage[-1]).all()
+
+
+@pytest.mark.parametrize("case", ["mixed dtypes", "int", "strided operand", "strided output",
+                                  "F-ordered output", "read-only output", "1-D operand", "inner sizes differ",
+                                  "wrong output shape"])
+def test_gemm_declines_what_it_cannot_run_without_a_copy(openblas, case):
+    A, B, C = np.ones((4, 6)), np.ones((6, 5)), np.zeros((4, 5))
+    if case == "mixed dtypes":
+        B = B.astype(np.float32)
+    elif case == "int":
+        A, B, C = A.astype(int), B.astype(int), C.astype(int)
+    elif case == "strided operand":
+        A = np.ones((4, 12))[:, ::2]
+    elif case == "strided output":
+        C = np.zeros((4, 10))[:, ::2]
+    elif case == "F-ordered output":
+        C = np.zeros((5, 4)).T
+    elif case == "read-only output":
+        C.flags.writeable = False
+    elif case == "1-D operand":
+        A = np.ones(6)
+    elif case == "inner sizes differ":
+        B = np.ones((5, 5))
+    else:
+        C = np.zeros((4, 6))
+    assert openblas.gemm(A, B, C) is None
+
+
+def test_a_library_that_does_not_load_is_named_with_the_variable(tmp_path):
+    missing = str(tmp_path / "libnothing.so")
+    with pytest.raises(OSError, match=f"DENSENET_BLAS='{missing}': cannot load"):
+        Cblas(missing)
+
+
+def test_a_library_without_cblas_is_refused():
+    libm = ctypes.util.find_library("m")
+    if libm is None:
+        pytest.skip("no C maths library found to stand for a library without CBLAS")
+    with pytest.raises(OSError, match="has no cblas_dgemm"):
+        Cblas(libm)
+
+
+def test_numpys_openblas_with_64_bit_integers_is_refused():
+    paths = [lib.filepath for lib in ThreadpoolController().lib_controllers
+             if lib.internal_api == "openblas" and "64_" in os.path.basename(lib.filepath)]
+    if not paths:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS with 64-bit integers")
+    with pytest.raises(OSError, match="has no cblas_dgemm"):  # (its names end in 64_)
+        Cblas(paths[0])
+
+
+class FakeLibrary:
+    """A loaded library as ctypes shows it: MKL's interface switch answering ``layer``."""
+
+    def __init__(self, layer):
+        self.asked = []
+
+        def switch(value):
+            self.asked.append(value)
+            return layer
+
+        self.MKL_Set_Interface_Layer = switch
+        self.cblas_dgemm = self.cblas_sgemm = lambda *args: None
+
+
+@pytest.mark.parametrize("layer, refused", [(0, False), (1, True)])
+def test_mkl_is_asked_for_32_bit_integers(monkeypatch, layer, refused):
+    library = FakeLibrary(layer)
+    monkeypatch.setattr(cblas.ctypes, "CDLL", lambda path: library)
+    if refused:
+        with pytest.raises(OSError, match="64-bit integers"):
+            Cblas("/fake/libmkl_rt.so")
+    else:
+        Cblas("/fake/libmkl_rt.so")
+    assert library.asked == [0]
+
+
+def test_mkl_is_found_in_the_environment_or_on_the_systems_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(cblas.sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(cblas.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(OSError, match=r"DENSENET_BLAS=mkl: no libmkl_rt .*pip install 'densenet\[mkl\]'"):
+        cblas.locate("MKL")
+    monkeypatch.setattr(cblas.ctypes.util, "find_library", lambda name: f"lib{name}.so.2")
+    assert cblas.locate("mkl") == "libmkl_rt.so.2"
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libmkl_rt.so.3").touch()
+    assert cblas.locate("mkl") == str(tmp_path / "lib" / "libmkl_rt.so.3")
+    assert cblas.locate("/some/libblis.so") == "/some/libblis.so"
+
+
+def counted(monkeypatch):
+    """How many products each ``Cblas.gemm`` planned (a list of their sizes)."""
+    sizes = []
+    original = Cblas.gemm
+
+    def gemm(self, A, B, C, beta=0.0):
+        sizes.append(A.shape[0] * A.shape[1] * B.shape[1])
+        return original(self, A, B, C, beta)
+
+    monkeypatch.setattr(Cblas, "gemm", gemm)
+    return sizes
+
+
+def training(dtype, optimizer, sizes=(64, 256, 256, 10), n=512, batch_size=128, epochs=2):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], n)
+    model = dn.Sequential(dn.Dense(sizes[0], sizes[1]), dn.ReLU(), dn.Dense(sizes[1], sizes[2]), dn.Sigmoid(),
+                          dn.Dense(sizes[2], sizes[3]), dtype=dtype, seed=0)
+    history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
+                        batch_size=batch_size, seed=0)
+    return model, history, model.predict(X)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", [lambda: dn.SGD(0.1), lambda: dn.SGD(0.1, momentum=0.9),
+                                       lambda: dn.Adam()], ids=["folded SGD", "momentum", "Adam"])
+def test_training_through_scipys_openblas_by_cblas_is_bit_identical(monkeypatch, through, dtype, optimizer):
+    expected = training(dtype, optimizer())
+    through(scipy_openblas())
+    sizes = counted(monkeypatch)
+    model, history, predicted = training(dtype, optimizer())
+    assert sizes and min(sizes) >= backend.GEMM_MIN_PRODUCT  # (the large ones, and only those)
+    assert_array_equal(model.params, expected[0].params)
+    assert_array_equal(history["loss"], expected[1]["loss"])
+    assert_array_equal(predicted, expected[2])
+
+
+def test_small_products_stay_on_scipys_blas(monkeypatch, through):
+    through(scipy_openblas())
+    sizes = counted(monkeypatch)
+    model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+    model.fit(dn.tutorial.X, dn.tutorial.y, epochs=3, batch_size=1, shuffle=False)
+    model.predict(np.ones((4096, 2)))
+    assert sizes == []
+
+
+def test_a_library_that_fails_to_load_leaves_the_one_in_use(through):
+    path = scipy_openblas()
+    first = through(path)
+    with pytest.raises(OSError):
+        backend.use_gemm_library("/nowhere/libblas.so")
+    assert backend.gemm_library() is first
+    assert through(None) is None and backend.gemm_library() is None
+
+
+def run_python(code, value):
+    env = {**os.environ, cblas.ENV: value}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_environment_variable_chooses_the_library_at_the_first_product():
+    path = scipy_openblas()
+    code = ("import numpy as np, densenet as dn\nfrom densenet import backend\n"
+            "model = dn.Sequential(dn.Dense(512, 512), seed=0)\n"
+            "model.fit(np.ones((64, 512)), np.zeros((64, 512)), epochs=1)\n"
+            "print(backend.gemm_library().path)")
+    done = run_python(code, path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == path
+    failed = run_python(code, "/nowhere/libblas.so")
+    assert failed.returncode != 0
+    assert "OSError: DENSENET_BLAS='/nowhere/libblas.so': cannot load" in failed.stderr
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mkl_products_and_training_agree_with_numpy(through, dtype):
+    library = through(mkl_or_skip())
+    rng = np.random.default_rng(4)
+    for A in operands(rng, (70, 90), dtype):
+        for B in operands(rng, (90, 50), dtype):
+            C = np.ones((70, 50), dtype)
+            library.gemm(A, B, C, 1.0)(-0.5)
+            tolerance = 1e-12 if dtype == np.float64 else 2e-5
+            assert_allclose(C, 1.0 - 0.5 * (A.astype(np.float64) @ B), rtol=tolerance, atol=tolerance)
+    with dn.threads(1):  # the thread policy sets its threads too
+        mkl = ThreadpoolController().select(internal_api="mkl").lib_controllers
+        assert [lib.num_threads for lib in mkl] == [1]
+    trained = training(dtype, dn.Adam(), epochs=1)
+    through(None)
+    expected = training(dtype, dn.Adam(), epochs=1)
+    assert_allclose(trained[0].params, expected[0].params, rtol=1e-6 if dtype == np.float64 else 1e-2,
+                    atol=1e-9 if dtype == np.float64 else 1e-4)
