@@ -22,9 +22,11 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   this small.
 - ``gemm_library``: where ``DENSENET_BLAS`` names another BLAS library (``mkl``, or a
   path: ``densenet.cblas``), ``product`` runs the products of at least
-  ``GEMM_MIN_PRODUCT`` multiply-adds through its CBLAS ``gemm`` instead of SciPy's,
-  and the thread policy sets its threads too: the only threaded calls of a large step
-  are then that library's (SciPy's smaller ones run on the calling thread).
+  ``GEMM_MIN_PRODUCT`` multiply-adds and every rank-1 update through its CBLAS ``gemm``
+  and ``ger`` instead of SciPy's, ``column_sums`` its ``gemv`` above ``BLAS_SMALL``
+  elements, and the thread policy sets its threads too: the calls OpenBLAS would
+  thread are then that library's, one thread pool again (with SciPy's ``ger`` and
+  ``gemv`` beside MKL's products, a BatchNorm1d step took 2.2x its time).
 - ``sparse_product`` and ``sparse_gradient``: a first ``Dense`` on SciPy sparse
   rows multiplies them as they are, at what their nonzeros cost, and its weight
   gradient touches only the rows of ``W`` that the batch's columns reach: on
@@ -187,7 +189,9 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
     if A.ndim == B.ndim == 2 and A.shape[1] == B.shape[0] == 1 and C.size >= RANK_ONE_MIN_SIZE:
         column, row = A[:, 0], B[0]
         if column.flags.c_contiguous and row.flags.c_contiguous:
-            return _rank_one(_GER[C.dtype], column, row, C, beta)
+            library = gemm_library()
+            add = None if library is None else library.ger(column, row, C)
+            return _rank_one(_scipy_rank_one(_GER[C.dtype], column, row, C) if add is None else add, C, beta)
     library = gemm_library()
     if library is not None and A.ndim == 2 and A.shape[0] * A.shape[1] * C.shape[-1] >= GEMM_MIN_PRODUCT:
         return library.gemm(A, B, C, beta)
@@ -215,30 +219,44 @@ def add_outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any],
     return None if run is None else partial(run, sign)
 
 
-def _rank_one(ger: Callable[..., Any], column: NDArray[Any], row: NDArray[Any], C: NDArray[Any],
-              beta: float) -> Callable[..., None]:
-    """``product``'s call for ``C = alpha * column[:, None] * row + beta * C``."""
-    transposed = C.T  # (m, n), Fortran-ordered: BLAS's view of C
+def _rank_one(add: Callable[[float], None], C: NDArray[Any], beta: float) -> Callable[..., None]:
+    """``product``'s call for ``C = alpha * column[:, None] * row + beta * C``, ``add(alpha)``
+    being the rank-1 update onto ``C``."""
 
     def run(alpha: float, beta: float = beta) -> None:
         if beta == 0.0:
             C.fill(0.0)  # (not read: as gemm, whatever C held)
         elif beta != 1.0:
             np.multiply(C, beta, out=C)
-        if ger(alpha, row, column, a=transposed, overwrite_a=True) is not transposed:
-            raise RuntimeError("BLAS ger did not write its output in place")
+        add(alpha)
 
     return run
 
 
+def _scipy_rank_one(ger: Callable[..., Any], column: NDArray[Any], row: NDArray[Any],
+                    C: NDArray[Any]) -> Callable[[float], None]:
+    """SciPy's rank-1 update ``C += alpha * column[:, None] * row``, as ``run(alpha)``."""
+    transposed = C.T  # (m, n), Fortran-ordered: BLAS's view of C
+
+    def add(alpha: float) -> None:
+        if ger(alpha, row, column, a=transposed, overwrite_a=True) is not transposed:
+            raise RuntimeError("BLAS ger did not write its output in place")
+
+    return add
+
+
 def column_sums(A: NDArray[Any], out: NDArray[Any], beta: float = 0.0) -> Callable[..., None] | None:
     """A call ``run(alpha, beta=beta)`` setting ``out = alpha * A.sum(axis=0) + beta *
-    out`` in place, one BLAS ``gemv`` (``A.T @ ones``); None unless ``A`` is C-ordered
-    and ``out`` a contiguous writeable vector of its float dtype."""
+    out`` in place, one BLAS ``gemv`` (``A.T @ ones``; on ``gemm_library``'s above
+    ``BLAS_SMALL`` elements, if one is set); None unless ``A`` is C-ordered and ``out`` a
+    contiguous writeable vector of its float dtype."""
     gemv = _GEMV.get(out.dtype)
     if gemv is None or A.dtype != out.dtype or A.ndim != 2 or not (
             A.flags.c_contiguous and out.ndim == 1 and out.flags.c_contiguous and out.flags.writeable):
         return None
+    library = gemm_library()
+    if library is not None and A.size > BLAS_SMALL:  # (where OpenBLAS would thread it)
+        return library.column_sums(A, out, beta)
     a, ones = A.T, np.ones(A.shape[0], A.dtype)
 
     def run(alpha: float, beta: float = beta) -> None:

@@ -23,7 +23,7 @@ import glob
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,13 +56,13 @@ def locate(name: str) -> str:
 
 
 class Cblas:
-    """A library's ``cblas_dgemm`` and ``cblas_sgemm``, called through ctypes.
+    """A library's CBLAS ``gemm``, ``ger`` and ``gemv`` (``d`` and ``s``), called through ctypes.
 
     Args:
         name: ``mkl``, or the path of a shared library (``locate``).
 
     ``OSError`` naming ``DENSENET_BLAS`` when the library cannot be loaded or lacks
-    the two functions (under either name of ``PREFIXES``). MKL's single runtime
+    one of the six functions (under either name of ``PREFIXES``). MKL's single runtime
     library is asked for its 32-bit integer interface (``MKL_Set_Interface_Layer``),
     the one these calls use.
     """
@@ -74,8 +74,10 @@ class Cblas:
         except OSError as error:
             raise OSError(f"{ENV}={name!r}: cannot load {self.path!r}: {error}") from None
         _lp64(library, name)
-        self._gemm = {np.dtype(np.float64): (_function(library, "cblas_dgemm", name), ctypes.c_double),
-                      np.dtype(np.float32): (_function(library, "cblas_sgemm", name), ctypes.c_float)}
+        self._routines = {dtype: _Routines(real, *(_function(library, f"cblas_{letter}{routine}", name)
+                                                   for routine in ("gemm", "ger", "gemv")))
+                          for dtype, real, letter in ((np.dtype(np.float64), ctypes.c_double, "d"),
+                                                      (np.dtype(np.float32), ctypes.c_float, "s"))}
 
     def __repr__(self) -> str:
         return f"Cblas({self.path!r})"
@@ -85,25 +87,76 @@ class Cblas:
         """A call ``run(alpha, beta=beta)`` setting ``C = alpha * A @ B + beta * C`` in
         place, as ``densenet.backend.product``'s; None unless the three are 2-D arrays of
         one float dtype, ``C`` C-ordered and writeable, ``A`` and ``B`` C- or F-ordered."""
-        kind = self._gemm.get(C.dtype)
-        if kind is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
-                A.ndim == B.ndim == C.ndim == 2 and C.flags.c_contiguous and C.flags.writeable):
+        routines = self._output(C, A, B)
+        if routines is None or not A.ndim == B.ndim == C.ndim == 2:
             return None
         a, b = _operand(A), _operand(B)
         (m, k), n = A.shape, B.shape[1]
         if a is None or b is None or B.shape[0] != k or C.shape != (m, n):
             return None
         (trans_a, lda), (trans_b, ldb) = a, b
-        pa, pb, pc = (ctypes.c_void_p(array.ctypes.data) for array in (A, B, C))
-        return _Call(*kind, (A, B, C), (ROW_MAJOR, trans_a, trans_b, m, n, k), (pa, lda, pb, ldb),
-                     (pc, max(1, n)), beta)
+        pa, pb, pc = _addresses(A, B, C)
+        return _Call(routines.gemm, routines.real, (A, B, C), (ROW_MAJOR, trans_a, trans_b, m, n, k),
+                     (pa, lda, pb, ldb), (pc, max(1, n)), beta)
+
+    def ger(self, column: NDArray[Any], row: NDArray[Any], C: NDArray[Any]) -> Callable[[float], None] | None:
+        """A call ``run(alpha)`` adding ``alpha`` times the outer product of ``column``
+        ``(m,)`` and ``row`` ``(n,)`` to ``C`` ``(m, n)`` in place (BLAS's rank-1 update);
+        None unless ``C`` is C-ordered and writeable, the vectors contiguous, one float dtype."""
+        routines = self._output(C, column, row)
+        if routines is None or not (column.ndim == row.ndim == 1 and C.shape == (column.size, row.size)
+                                     and column.flags.c_contiguous and row.flags.c_contiguous):
+            return None
+        m, n = C.shape
+        px, py, pc = _addresses(column, row, C)
+        return _Call(routines.ger, routines.real, (column, row, C), (ROW_MAJOR, m, n),
+                     (px, 1, py, 1, pc, max(1, n)))
+
+    def column_sums(self, A: NDArray[Any], out: NDArray[Any],
+                    beta: float = 0.0) -> Callable[..., None] | None:
+        """A call ``run(alpha, beta=beta)`` setting ``out = alpha * A.sum(axis=0) + beta * out``
+        in place (``A.T @ ones``: BLAS's ``gemv``), as ``densenet.backend.column_sums``'s;
+        None unless ``A`` is C-ordered and 2-D, ``out`` a contiguous writeable vector of its
+        float dtype with a value for each column."""
+        routines = self._output(out, A)
+        if routines is None or not (A.ndim == 2 and A.flags.c_contiguous and out.ndim == 1
+                                     and out.shape == (A.shape[1],)):
+            return None
+        rows, columns = A.shape
+        ones = np.ones(rows, A.dtype)
+        pa, pones, pout = _addresses(A, ones, out)
+        return _Call(routines.gemv, routines.real, (A, ones, out), (ROW_MAJOR, TRANS, rows, columns),
+                     (pa, max(1, columns), pones, 1), (pout, 1), beta)
+
+    def _output(self, out: NDArray[Any], *operands: NDArray[Any]) -> _Routines | None:
+        """The routines of ``out``'s dtype, if it is a C-ordered writeable array of a float
+        dtype the operands share; else None."""
+        routines = self._routines.get(out.dtype)
+        if routines is None or any(operand.dtype != out.dtype for operand in operands) or not (
+                out.flags.c_contiguous and out.flags.writeable):
+            return None
+        return routines
+
+
+class _Routines(NamedTuple):
+    """A dtype's C type and its three functions in a library."""
+
+    real: type
+    gemm: Any
+    ger: Any
+    gemv: Any
+
+
+def _addresses(*arrays: NDArray[Any]) -> list[ctypes.c_void_p]:
+    return [ctypes.c_void_p(array.ctypes.data) for array in arrays]
 
 
 class _Call:
-    """One planned gemm, ``C = alpha * A @ B + beta * C``, called as ``run(alpha,
-    beta=beta)``: the function's arguments before ``alpha``, between ``alpha`` and
-    ``beta`` (``A``'s and ``B``'s addresses and leading dimensions), after ``beta``
-    (``C``'s). It holds the three arrays, so that the addresses stay theirs.
+    """One planned BLAS call, run as ``run(alpha, beta=beta)`` (``run(alpha)`` for one
+    without ``beta``): the function's arguments before ``alpha`` (``head``), between
+    ``alpha`` and ``beta`` (``operands``: the inputs' addresses, strides and leading
+    dimensions; a function without ``beta`` ends there) and after ``beta`` (``output``).
+    It holds the arrays, so that the addresses stay theirs.
 
     The function is called without declared argument types (ctypes then checks
     nothing, and takes a quarter of the time): integers go as C ints, the addresses
@@ -113,14 +166,17 @@ class _Call:
     __slots__ = ("arrays", "beta", "function", "head", "operands", "output", "real")
 
     def __init__(self, function: Any, real: type, arrays: tuple[NDArray[Any], ...], head: tuple[int, ...],
-                 operands: tuple[Any, ...], output: tuple[Any, int], beta: float) -> None:
+                 operands: tuple[Any, ...], output: tuple[Any, ...] | None = None, beta: float = 0.0) -> None:
         self.function, self.real, self.arrays, self.head = function, real, arrays, head
         self.operands, self.output, self.beta = operands, output, beta
 
     def __call__(self, alpha: float, beta: float | None = None) -> None:
         real = self.real
-        self.function(*self.head, real(alpha), *self.operands, real(self.beta if beta is None else beta),
-                      *self.output)
+        if self.output is None:
+            self.function(*self.head, real(alpha), *self.operands)
+        else:
+            self.function(*self.head, real(alpha), *self.operands, real(self.beta if beta is None else beta),
+                          *self.output)
 
 
 def _operand(M: NDArray[Any]) -> tuple[int, int] | None:

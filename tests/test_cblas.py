@@ -108,6 +108,44 @@ def test_a_call_keeps_the_arrays_whose_addresses_it_holds(openblas):
     assert np.isnan(garbage[-1]).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rank_one_updates_and_column_sums_are_scipys_to_the_bit(openblas, dtype):
+    rng = np.random.default_rng(5)
+    column, row = rng.standard_normal(300).astype(dtype), rng.standard_normal(70).astype(dtype)
+    before = rng.standard_normal((300, 70)).astype(dtype)
+    C, expected = before.copy(), before.copy()
+    openblas.ger(column, row, C)(-0.5)
+    backend.add_outer(column, row, expected, -0.5)()  # (SciPy's ger: 21,000 outputs)
+    assert_array_equal(C, expected)
+    A, out = rng.standard_normal((300, 70)).astype(dtype), np.ones(70, dtype)
+    sums, expected = openblas.column_sums(A, out, beta=1.0), np.ones(70, dtype)
+    sums(2.0)
+    backend.column_sums(A, expected, beta=1.0)(2.0)
+    assert_array_equal(out, expected)
+    sums(1.0, beta=0.0)
+    backend.column_sums(A, expected)(1.0)
+    assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("case", ["mixed dtypes", "strided vector", "2-D vector", "wrong output shape",
+                                  "read-only output"])
+def test_ger_and_column_sums_decline_what_they_cannot_run_in_place(openblas, case):
+    column, row, C = np.ones(4), np.ones(5), np.zeros((4, 5))
+    A, out = np.ones((4, 5)), np.zeros(5)
+    if case == "mixed dtypes":
+        row, A = row.astype(np.float32), A.astype(np.float32)
+    elif case == "strided vector":
+        column, out = np.ones(8)[::2], np.zeros(10)[::2]
+    elif case == "2-D vector":
+        column, out = np.ones((4, 1)), np.zeros((1, 5))
+    elif case == "wrong output shape":
+        C, out = np.zeros((5, 4)), np.zeros(4)
+    else:
+        C.flags.writeable = out.flags.writeable = False
+    assert openblas.ger(column, row, C) is None
+    assert openblas.column_sums(A, out) is None
+
+
 @pytest.mark.parametrize("case", ["mixed dtypes", "int", "strided operand", "strided output",
                                   "F-ordered output", "read-only output", "1-D operand", "inner sizes differ",
                                   "wrong output shape"])
@@ -168,7 +206,8 @@ class FakeLibrary:
             return layer
 
         self.MKL_Set_Interface_Layer = switch
-        self.cblas_dgemm = self.cblas_sgemm = lambda *args: None
+        for name in ("dgemm", "sgemm", "dger", "sger", "dgemv", "sgemv"):
+            setattr(self, f"cblas_{name}", lambda *args: None)
 
 
 @pytest.mark.parametrize("layer, refused", [(0, False), (1, True)])
@@ -197,16 +236,27 @@ def test_mkl_is_found_in_the_environment_or_on_the_systems_path(monkeypatch, tmp
 
 
 def counted(monkeypatch):
-    """How many products each ``Cblas.gemm`` planned (a list of their sizes)."""
-    sizes = []
-    original = Cblas.gemm
+    """The calls the library planned: each ``gemm``'s multiply-adds, each ``ger``'s and
+    ``column_sums``' elements, by routine."""
+    planned = {"gemm": [], "ger": [], "column_sums": []}
+    gemm, ger, column_sums = Cblas.gemm, Cblas.ger, Cblas.column_sums
 
-    def gemm(self, A, B, C, beta=0.0):
-        sizes.append(A.shape[0] * A.shape[1] * B.shape[1])
-        return original(self, A, B, C, beta)
+    def counted_gemm(self, A, B, C, beta=0.0):
+        planned["gemm"].append(A.shape[0] * A.shape[1] * B.shape[1])
+        return gemm(self, A, B, C, beta)
 
-    monkeypatch.setattr(Cblas, "gemm", gemm)
-    return sizes
+    def counted_ger(self, column, row, C):
+        planned["ger"].append(C.size)
+        return ger(self, column, row, C)
+
+    def counted_column_sums(self, A, out, beta=0.0):
+        planned["column_sums"].append(A.size)
+        return column_sums(self, A, out, beta)
+
+    monkeypatch.setattr(Cblas, "gemm", counted_gemm)
+    monkeypatch.setattr(Cblas, "ger", counted_ger)
+    monkeypatch.setattr(Cblas, "column_sums", counted_column_sums)
+    return planned
 
 
 def training(dtype, optimizer, sizes=(64, 256, 256, 10), n=512, batch_size=128, epochs=2):
@@ -226,9 +276,10 @@ def training(dtype, optimizer, sizes=(64, 256, 256, 10), n=512, batch_size=128, 
 def test_training_through_scipys_openblas_by_cblas_is_bit_identical(monkeypatch, through, dtype, optimizer):
     expected = training(dtype, optimizer())
     through(scipy_openblas())
-    sizes = counted(monkeypatch)
+    planned = counted(monkeypatch)
     model, history, predicted = training(dtype, optimizer())
-    assert sizes and min(sizes) >= backend.GEMM_MIN_PRODUCT  # (the large ones, and only those)
+    assert planned["gemm"] and min(planned["gemm"]) >= backend.GEMM_MIN_PRODUCT  # (the large ones only)
+    assert planned["column_sums"] and min(planned["column_sums"]) > backend.BLAS_SMALL  # (the bias gradients)
     assert_array_equal(model.params, expected[0].params)
     assert_array_equal(history["loss"], expected[1]["loss"])
     assert_array_equal(predicted, expected[2])
@@ -236,11 +287,36 @@ def test_training_through_scipys_openblas_by_cblas_is_bit_identical(monkeypatch,
 
 def test_small_products_stay_on_scipys_blas(monkeypatch, through):
     through(scipy_openblas())
-    sizes = counted(monkeypatch)
+    planned = counted(monkeypatch)
     model = dn.Sequential(dn.Dense(2, 2), dn.Sigmoid(), dn.Dense(2, 1), dn.Sigmoid(), seed=0)
     model.fit(dn.tutorial.X, dn.tutorial.y, epochs=3, batch_size=1, shuffle=False)
     model.predict(np.ones((4096, 2)))
-    assert sizes == []
+    model.fit(np.ones((4096, 2)), np.ones((4096, 1)), epochs=1, batch_size=4096)  # (column sums of 8,192)
+    assert planned == {"gemm": [], "ger": [], "column_sums": []}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normalisation_and_batch_one_steps_through_the_library_are_bit_identical(monkeypatch, through, dtype):
+    """BatchNorm1d's and LayerNorm's shifts and a batch-1 step's weight gradients are rank-1
+    updates: on the library too, so that OpenBLAS's threads do not wake beside its."""
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((256, 300)).astype(dtype), rng.standard_normal((256, 200)).astype(dtype)
+
+    def train():
+        normalised = dn.Sequential(dn.Dense(300, 200), dn.BatchNorm1d(200), dn.ReLU(), dn.Dense(200, 200),
+                                   dn.LayerNorm(200), dtype=dtype, seed=0)
+        normalised.fit(X, y, optimizer=dn.Adam(), epochs=1, batch_size=128, shuffle=False)  # (25,600 outputs)
+        plain = dn.Sequential(dn.Dense(300, 200), dn.ReLU(), dn.Dense(200, 200), dtype=dtype, seed=0)
+        plain.fit(X[:4], y[:4], optimizer=dn.SGD(0.01), epochs=1, batch_size=1, shuffle=False)
+        return normalised.params, normalised.state, plain.params
+
+    expected = train()
+    through(scipy_openblas())
+    planned = counted(monkeypatch)
+    trained = train()
+    assert len(planned["ger"]) >= 5 and min(planned["ger"]) >= backend.RANK_ONE_MIN_SIZE
+    for array, before in zip(trained, expected):
+        assert_array_equal(array, before)
 
 
 def test_a_library_that_fails_to_load_leaves_the_one_in_use(through):
