@@ -31,7 +31,9 @@ class Callback:
     ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
     sets, or None when BLAS chooses, "thread_trial": whether the steps are timed on
     that count and on one thread, to run on the faster (``backend.ThreadChoice``),
-    "optimizer": the optimiser it trains with}``).
+    "gemm_library": the file of the BLAS library ``DENSENET_BLAS`` names, which runs
+    the large products, or None (``backend.gemm_library``), "optimizer": the optimiser
+    it trains with}``).
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
     from ``on_epoch_end``). Callbacks are called in the order given, those with
     ``runs_last`` after the others.
@@ -336,7 +338,9 @@ class Progress(Callback):
         threads = self.params["blas_threads"]
         print(f"fit: {self.epochs} epochs of {self.params['steps']} steps, BLAS threads: "
               + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)")
-              + (", or 1 while its steps time faster" if self.params.get("thread_trial") else ""),
+              + (", or 1 while its steps time faster" if self.params.get("thread_trial") else "")
+              + (f"; large products on {library} (DENSENET_BLAS)"
+                 if (library := self.params.get("gemm_library")) else ""),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():

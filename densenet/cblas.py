@@ -3,16 +3,19 @@
 NumPy and SciPy from PyPI carry OpenBLAS. On an Intel processor Intel's MKL
 (PyPI's ``mkl`` wheel, ``pip install "densenet[mkl]"``) multiplies the large
 matrices of a training step faster: the eight products of a 784-512-512-10 batch-256
-step took 0.82x OpenBLAS's time on 2 threads (float64 and float32), as fast as
-PyTorch's own MKL (``README.md``, "Performance"). Setting the environment variable
+step took about 0.82x OpenBLAS's time on 2 threads, in float64 and float32, as fast as
+PyTorch's own MKL (``benchmarks/NOTES.md``). Setting the environment variable
 ``DENSENET_BLAS`` to ``mkl``, or to the path of any shared library with the CBLAS
-functions ``cblas_dgemm`` and ``cblas_sgemm``, has ``densenet.backend.product`` run
-every product it would give SciPy's ``gemm`` through that library instead; the
-rest (small products, level-1 calls, rank-1 updates) stays on NumPy's and SciPy's.
+functions ``cblas_[ds]gemm``, ``cblas_[ds]ger`` and ``cblas_[ds]gemv``, has
+``densenet.backend`` run through that library every product it would give SciPy's
+``gemm``, every rank-1 update and the column sums that OpenBLAS would thread: one
+thread pool in a step, that library's. Level-1 calls and small products stay on
+NumPy's and SciPy's OpenBLAS, on the calling thread.
 
-A call is planned once (``Cblas.gemm``): the arrays' addresses, strides and
-transposes are read then, and the call holds the arrays, so that their memory
-lives as long as it does. ctypes lets other Python threads run during the call.
+A call is planned once (``Cblas.gemm``, ``Cblas.ger``, ``Cblas.column_sums``): the
+arrays' addresses, strides and transposes are read then, and the call holds the arrays,
+so that their memory lives as long as it does. ctypes lets other Python threads run
+during the call.
 """
 
 from __future__ import annotations

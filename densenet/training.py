@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
 from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights
-from .backend import all_finite, blas_threads, thread_choice, thread_count, trial_count
+from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress
 from .clipping import norm_bound
 from .loss import Loss, relative
@@ -491,8 +491,10 @@ def fit(
     largest = model.largest_product(size)  # rows of a step or chunk
     threads = thread_count(largest)
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
+    library = gemm_library()
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
-              "thread_trial": trial, "optimizer": optimizer, "greater_is_better": record.greater_is_better}
+              "thread_trial": trial, "gemm_library": None if library is None else library.path,
+              "optimizer": optimizer, "greater_is_better": record.greater_is_better}
     model.stop_training = False
     for callback in callbacks:
         callback.set_model(model)

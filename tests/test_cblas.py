@@ -328,6 +328,16 @@ def test_a_library_that_fails_to_load_leaves_the_one_in_use(through):
     assert through(None) is None and backend.gemm_library() is None
 
 
+def test_a_verbose_fit_says_where_its_large_products_run(through, capsys):
+    path = scipy_openblas()
+    model = dn.Sequential(dn.Dense(512, 512), seed=0)
+    model.fit(np.ones((64, 512)), np.zeros((64, 512)), epochs=1, verbose=True)
+    assert "DENSENET_BLAS" not in capsys.readouterr().err
+    through(path)
+    model.fit(np.ones((64, 512)), np.zeros((64, 512)), epochs=1, verbose=True)
+    assert f"; large products on {path} (DENSENET_BLAS)" in capsys.readouterr().err
+
+
 def run_python(code, value):
     env = {**os.environ, cblas.ENV: value}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
