@@ -295,6 +295,20 @@ def test_small_products_stay_on_scipys_blas(monkeypatch, through):
     assert planned == {"gemm": [], "ger": [], "column_sums": []}
 
 
+def test_the_library_takes_products_from_gemm_min_product_multiply_adds(monkeypatch, through):
+    through(scipy_openblas())
+    planned = counted(monkeypatch)
+    side = round(backend.GEMM_MIN_PRODUCT ** (1 / 3))  # (64: 64 x 64 by 64 x 64 is 2**18)
+    assert side ** 3 == backend.GEMM_MIN_PRODUCT
+    ones = np.ones((side, side))
+    assert backend.product(ones, ones, np.empty((side, side))) is not None
+    assert backend.product(ones[:-1], ones, np.empty((side - 1, side))) is not None  # (SciPy's)
+    assert planned["gemm"] == [backend.GEMM_MIN_PRODUCT]
+    backend.column_sums(np.ones((2, backend.BLAS_SMALL // 2 + 1)), np.empty(backend.BLAS_SMALL // 2 + 1))
+    backend.column_sums(np.ones((2, backend.BLAS_SMALL // 2)), np.empty(backend.BLAS_SMALL // 2))
+    assert planned["column_sums"] == [backend.BLAS_SMALL + 2]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_normalisation_and_batch_one_steps_through_the_library_are_bit_identical(monkeypatch, through, dtype):
     """BatchNorm1d's and LayerNorm's shifts and a batch-1 step's weight gradients are rank-1
@@ -348,10 +362,10 @@ def test_the_environment_variable_chooses_the_library_at_the_first_product():
     code = ("import numpy as np, densenet as dn\nfrom densenet import backend\n"
             "model = dn.Sequential(dn.Dense(512, 512), seed=0)\n"
             "model.fit(np.ones((64, 512)), np.zeros((64, 512)), epochs=1)\n"
-            "print(backend.gemm_library().path)")
+            "print(backend.gemm_library() is backend.gemm_library(), backend.gemm_library().path)")
     done = run_python(code, path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == path
+    assert done.stdout.split() == ["True", path]  # (read and loaded once)
     failed = run_python(code, "/nowhere/libblas.so")
     assert failed.returncode != 0
     assert "OSError: DENSENET_BLAS='/nowhere/libblas.so': cannot load" in failed.stderr
