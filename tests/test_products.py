@@ -128,6 +128,10 @@ def test_product_refuses_what_it_cannot_write_in_place():
     assert backend.product(A, B, np.zeros((4, 2), np.float32)) is None  # mixed dtypes
     assert backend.product(np.ones((4, 6))[:, ::2], B, np.zeros((4, 2))) is None  # a strided operand
     assert backend.product(np.ones((4, 3))[:, :1], B[:1], np.zeros((4, 2))) is None  # a strided column
+    column, row, big = np.ones((256, 1)), np.ones((1, 128)), np.zeros((256, 128))  # (a rank-1 update's size)
+    assert backend.product(np.ones((256, 3))[:, :1], row, big) is None  # a strided column
+    assert backend.product(column, np.ones((128, 2)).T[:1], big) is None  # a strided row
+    assert backend.product(column, row, big) is not None
     readonly = np.zeros((4, 2))
     readonly.flags.writeable = False
     assert backend.product(A, B, readonly) is None
