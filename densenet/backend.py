@@ -83,10 +83,9 @@ __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZ
            "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice",
            "abs_sum", "add_outer", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
            "column_sums", "cpu_quota", "expit", "gemm_library", "get_num_threads", "in_place", "log_expit",
-           "log_softmax",
-           "logistic", "magnitude_at_most", "on_main_thread", "ones_column", "product", "quota_from",
-           "scaled_add", "set_num_threads", "sparse_gradient", "sparse_product", "sum_of_squares",
-           "thread_choice", "thread_count", "threads", "trial_count", "use_gemm_library"]
+           "log_softmax", "logistic", "magnitude_at_most", "on_main_thread", "ones_column", "product",
+           "quota_from", "scaled_add", "set_num_threads", "sparse_gradient", "sparse_product",
+           "sum_of_squares", "thread_choice", "thread_count", "threads", "trial_count", "use_gemm_library"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
