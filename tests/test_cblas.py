@@ -371,6 +371,17 @@ def test_the_environment_variable_chooses_the_library_at_the_first_product():
     assert "OSError: DENSENET_BLAS='/nowhere/libblas.so': cannot load" in failed.stderr
 
 
+def test_the_thread_policy_loads_the_library_before_it_looks_for_blas_libraries():
+    mkl_or_skip()
+    code = ("import densenet as dn\nfrom threadpoolctl import ThreadpoolController\n"
+            "dn.set_num_threads(1)  # (before any product is planned)\n"
+            "mkl = ThreadpoolController().select(internal_api='mkl').lib_controllers\n"
+            "print([lib.num_threads for lib in mkl])")
+    done = run_python(code, "mkl")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1]"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mkl_products_and_training_agree_with_numpy(through, dtype):
     library = through(mkl_or_skip())
