@@ -228,6 +228,8 @@ EQUIVALENT: dict[str, str] = {
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:133:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
+    "cblas.py:38:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
+                                    "for real matrices: the same product",
     "chain.py:311:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
