@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.linalg.blas
 from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import ThreadpoolController
 
@@ -125,6 +126,14 @@ def test_rank_one_updates_and_column_sums_are_scipys_to_the_bit(openblas, dtype)
     sums(1.0, beta=0.0)
     backend.column_sums(A, expected)(1.0)
     assert_array_equal(out, expected)
+    out[...] = np.nan
+    openblas.column_sums(A, out)(1.0)  # (beta 0 unless the call says otherwise: out not read)
+    assert_array_equal(out, expected)
+    narrow, expected = np.ones((300, 1), dtype), np.ones((300, 1), dtype)  # (one column: n = 1)
+    openblas.ger(column, row[:1], narrow)(2.0)
+    ger = scipy.linalg.blas.dger if dtype == np.float64 else scipy.linalg.blas.sger
+    ger(2.0, row[:1], column, a=expected.T, overwrite_a=True)  # (as backend's rank-1 update calls it)
+    assert_array_equal(narrow, expected)
 
 
 @pytest.mark.parametrize("case", ["mixed dtypes", "strided vector", "2-D vector", "wrong output shape",
