@@ -129,6 +129,10 @@ def test_rank_one_updates_and_column_sums_are_scipys_to_the_bit(openblas, dtype)
     out[...] = np.nan
     openblas.column_sums(A, out)(1.0)  # (beta 0 unless the call says otherwise: out not read)
     assert_array_equal(out, expected)
+    single, expected = np.empty(1, dtype), np.empty(1, dtype)  # (one column)
+    openblas.column_sums(A[:, :1].copy(), single)(1.0)
+    backend.column_sums(A[:, :1].copy(), expected)(1.0)
+    assert_array_equal(single, expected)
     narrow, expected = np.ones((300, 1), dtype), np.ones((300, 1), dtype)  # (one column: n = 1)
     openblas.ger(column, row[:1], narrow)(2.0)
     ger = scipy.linalg.blas.dger if dtype == np.float64 else scipy.linalg.blas.sger
