@@ -302,17 +302,18 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
     if os.environ.get(ENV):
         rep.add(f"(This report runs with `{ENV}={os.environ[ENV]}`: the other sections' products are "
                 "on that library too.)", "")
+    sides: list[tuple[str, str | None]] = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None),
+                                           ("floor", "mkl")]
     try:
         import torch  # noqa: F401
-        sides = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None), ("floor", "mkl"),
-                 ("torch", None)]
+
+        sides.append(("torch", None))  # (None: DENSENET_BLAS unset, OpenBLAS)
     except ImportError:
-        sides = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None), ("floor", "mkl")]
-    mkl, openblas = "mkl", None
-    pairs = {"mkl_vs_openblas": (("step", mkl), ("step", openblas)),
-             "hand_mkl_vs_openblas": (("hand", mkl), ("hand", openblas)),
-             "P3": (("step", mkl), ("floor", mkl)), "P3h": (("hand", mkl), ("floor", mkl)),
-             "P4": (("step", mkl), ("torch", openblas)), "P4h": (("hand", mkl), ("torch", openblas))}
+        pass
+    pairs = {"mkl_vs_openblas": (("step", "mkl"), ("step", None)),
+             "hand_mkl_vs_openblas": (("hand", "mkl"), ("hand", None)),
+             "P3": (("step", "mkl"), ("floor", "mkl")), "P3h": (("hand", "mkl"), ("floor", "mkl")),
+             "P4": (("step", "mkl"), ("torch", None)), "P4h": (("hand", "mkl"), ("torch", None))}
     rows = []
     for dtype in dtypes:
         times: dict[tuple[str, str | None], list[float]] = {side: [] for side in sides}

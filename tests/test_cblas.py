@@ -49,10 +49,12 @@ def openblas():
 
 
 @pytest.fixture
-def through(request):
-    """``backend.use_gemm_library`` for a test, SciPy's BLAS again after it."""
+def through():
+    """``backend.use_gemm_library`` for a test, the library of before (SciPy's BLAS, unless
+    ``DENSENET_BLAS`` names one) again after it."""
+    before = backend.gemm_library()
     yield backend.use_gemm_library
-    backend.use_gemm_library(None)
+    backend.use_gemm_library(None if before is None else before.path)
 
 
 def scipy_gemm(alpha, A, B, beta, C):
