@@ -20,8 +20,6 @@ Conventions, everywhere in the package:
 True
 """
 
-__version__ = "0.1.0"
-
 import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -98,6 +96,7 @@ from .squared_error import MeanSquaredError
 from .tanh import Tanh
 from .training import DivergenceError, History
 from .update_bn import update_bn
+from .version import __version__ as __version__
 
 if TYPE_CHECKING:  # loaded on first use (``__getattr__``); type checkers see them now
     from . import onnx, reference, tutorial

@@ -43,7 +43,7 @@ from typing import IO, Any, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from . import __version__
+from .version import __version__
 
 FORMAT = "densenet"
 FORMAT_VERSION = 1

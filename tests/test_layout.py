@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 LAYERS = [
     ("another BLAS", {"cblas"}),
     ("backend", {"backend", "normal", "elementary"}),
-    ("base", {"_validation", "init"}),
+    ("base", {"_validation", "init", "version"}),
     ("gradient clipping", {"clipping"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
@@ -92,19 +92,24 @@ def test_no_file_reads_another_objects_private_attributes(name):
     assert not reads
 
 
-#: Run as ``python -c IMPORT_EACH name ...`` (on Linux): imports ``densenet.<name>`` for each
-#: name in a child forked from this fresh interpreter, which has loaded NumPy and SciPy but
-#: nothing of densenet (an interpreter per file spent 0.6 s each on those two); prints the
-#: names whose import failed, after their tracebacks.
+#: Run as ``python -c IMPORT_EACH package_dir name ...`` (on Linux): imports
+#: ``densenet.<name>`` for each name in a child forked from this fresh interpreter, which
+#: has loaded NumPy and SciPy but nothing of densenet (an interpreter per file spent 0.6 s
+#: each on those two); prints the names whose import failed, after their tracebacks. The
+#: package itself is a bare one without its ``__init__`` (which imports every core file in
+#: its own order), so that a file loads only what it imports, in the order it imports it.
 IMPORT_EACH = """
-import os, sys, traceback
+import importlib, os, sys, traceback, types
 import numpy, scipy.linalg, scipy.optimize, scipy.special
 failed = []
-for name in sys.argv[1:]:
+for name in sys.argv[2:]:
     pid = os.fork()
     if pid == 0:
         try:
-            __import__("densenet." + name)
+            bare = types.ModuleType("densenet")
+            bare.__path__ = [sys.argv[1]]
+            sys.modules["densenet"] = bare
+            importlib.import_module("densenet." + name)
         except BaseException:
             traceback.print_exc()
             os._exit(1)
@@ -117,11 +122,11 @@ print(failed)
 
 def import_each(names: list[str]) -> tuple[list[str], str]:
     """(the names whose ``import densenet.<name>`` failed, the tracebacks), each import
-    the first of densenet in its interpreter."""
+    the first of densenet in its interpreter (on Linux, without the package's ``__init__``)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # no BLAS threads: fork a one-thread process
     if sys.platform.startswith("linux"):  # macOS's system libraries are not fork-safe
-        run = subprocess.run([sys.executable, "-c", IMPORT_EACH, *names], capture_output=True, text=True,
-                             timeout=300, env=env, check=True)
+        run = subprocess.run([sys.executable, "-c", IMPORT_EACH, str(PACKAGE), *names], capture_output=True,
+                             text=True, timeout=300, env=env, check=True)
         return ast.literal_eval(run.stdout.strip().splitlines()[-1]), run.stderr
     runs = {name: subprocess.run([sys.executable, "-c", f"import densenet.{name}"], capture_output=True,
                                  text=True, timeout=120, env=env) for name in names}

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import densenet as dn
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Code as users write it; ``assert_type`` states the type each call must have.
@@ -204,7 +206,7 @@ def test_pyright_reports_a_wrong_type_in_user_code(tmp_path: Path) -> None:
         in result.stdout
 
 
-def test_the_wheel_ships_the_py_typed_marker(tmp_path: Path) -> None:
+def test_the_wheel_ships_the_py_typed_marker_under_the_package_s_version(tmp_path: Path) -> None:
     # built from a copy (no build/ folder in the repository), offline: the test extra
     # has the build backend (a new environment's own setuptools may be too old, or none)
     source = tmp_path / "source"
@@ -215,3 +217,4 @@ def test_the_wheel_ships_the_py_typed_marker(tmp_path: Path) -> None:
                     "--wheel-dir", str(tmp_path / "dist"), str(source)], check=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("densenet-*.whl")
     assert "densenet/py.typed" in zipfile.ZipFile(wheel).namelist()
+    assert wheel.name.startswith(f"densenet-{dn.__version__}-")  # pyproject.toml reads densenet/version.py
