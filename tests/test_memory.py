@@ -43,16 +43,27 @@ def traced_peak(work) -> tuple[int, int]:
     3.5 KiB), and one run of ten steps does not refill them all: a cross-entropy step's at
     batch 1 traced 5,832 B after one and 1,496 B after two or more (a standalone script,
     every time); with one, that test failed its 4 KiB in the full suite under pytest-xdist
-    (all three runs over it there), though not alone. A full collection runs before the snapshot: it
-    empties CPython's free lists, whose blocks tracemalloc would otherwise count as still
-    allocated. Which blocks sit there
-    depends on what ran before (a fresh process kept 128 B more after a second fit than
-    after the first), so without it the bytes left would not be a property of the fit.
+    (all three runs over it there), though not alone. A full collection runs before the
+    snapshot: it empties CPython's free lists, whose blocks tracemalloc would otherwise count
+    as still allocated. Which blocks sit there depends on what ran before (a fresh process
+    kept 128 B more after a second fit than after the first), so without it the bytes left
+    would not be a property of the fit.
     And only blocks allocated with densenet's code on the stack count: tracemalloc sees
     every thread, and earlier tests leave some running (tqdm's monitor, joblib's and
     Dask's workers), whose allocations fell into the window now and then (672 B once).
+
+    What earlier tests left alive is moved out of the collector's sight for the while
+    (``gc.freeze``): the full collections then scan only what ``work`` makes, and still
+    empty CPython's free lists. With PyTorch, scikit-learn, ONNX, Dask, pandas, matplotlib
+    and mypy loaded a full collection took 172 ms (28 ms with densenet alone), three a call.
     """
-    runs = [_traced(work) for _ in range(3)]
+    import gc
+
+    gc.freeze()
+    try:
+        runs = [_traced(work) for _ in range(3)]
+    finally:
+        gc.unfreeze()
     return min(peak for peak, _ in runs), min(kept for _, kept in runs)
 
 
@@ -74,20 +85,6 @@ def _traced(work) -> tuple[int, int]:
     ours = snapshot.filter_traces([tracemalloc.Filter(False, threadpoolctl.__file__, all_frames=True),
                                    tracemalloc.Filter(True, DENSENET, all_frames=True)])
     return peak, sum(trace.size for trace in ours.traces)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frozen_objects():
-    """What earlier tests left alive moved out of the collector's sight: ``_traced``'s full
-    collections then scan only what these tests make, and still empty CPython's free
-    lists. With PyTorch, scikit-learn, ONNX, Dask, pandas, matplotlib and mypy loaded a
-    full collection took 172 ms (28 ms with densenet alone), several per test."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture
