@@ -188,8 +188,8 @@ def _operand(M: NDArray[Any]) -> tuple[int, int] | None:
     rows, columns = M.shape
     if M.flags.c_contiguous:
         return NO_TRANS, max(1, columns)
-    if M.flags.f_contiguous:  # (the transpose of a C-ordered array)
-        return TRANS, max(1, rows)
+    if M.flags.f_contiguous:  # (the transpose of a C-ordered array, of 2 rows or more: one row is C-ordered)
+        return TRANS, rows
     return None
 
 
