@@ -83,6 +83,19 @@ def test_imports_point_down(name):
 
 
 @pytest.mark.parametrize("name", FILES)
+def test_no_file_imports_from_the_package_s_init(name):
+    """``__init__`` is the top layer: a name it defines or gathers (``from . import
+    __version__``, ``from densenet import Dense``) is imported from the file that defines it."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found = [ast.unparse(node) for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and (
+                 (node.level == 1 and node.module is None and any(a.name not in FILES for a in node.names))
+                 or (node.level == 0 and node.module == "densenet"))
+             or isinstance(node, ast.Import) and any(a.name == "densenet" for a in node.names)]
+    assert not found
+
+
+@pytest.mark.parametrize("name", FILES)
 def test_no_file_reads_another_objects_private_attributes(name):
     tree = ast.parse((PACKAGE / f"{name}.py").read_text())
     reads = [ast.unparse(node) for node in ast.walk(tree)
