@@ -52,7 +52,7 @@ def traced_peak(work) -> tuple[int, int]:
     every thread, and earlier tests leave some running (tqdm's monitor, joblib's and
     Dask's workers), whose allocations fell into the window now and then (672 B once).
 
-    What earlier tests left alive is moved out of the collector's sight for the while
+    What earlier tests left alive is moved out of the collector's sight while the runs last
     (``gc.freeze``): the full collections then scan only what ``work`` makes, and still
     empty CPython's free lists. With PyTorch, scikit-learn, ONNX, Dask, pandas, matplotlib
     and mypy loaded a full collection took 172 ms (28 ms with densenet alone), three a call.
