@@ -108,7 +108,7 @@ def test_digits_example_reaches_97_percent_with_six_relu_layers_cross_entropy_an
 @pytest.mark.parametrize(("optimizer", "seeds"), [("radam", ["0"]), ("nadam", ["0", "1", "2"]),
                                                   ("adamax", ["0"])])
 def test_digits_example_s_modern_recipe_reaches_97_percent_with_another_optimizer(optimizer, seeds):
-    """Each at its default rate, in float32 (a third of float64's time), the median of
+    """Each at its default rate, in float32 (about 0.4x float64's time), the median of
     ``seeds``. Seeds 0-4 in float32, measured on a Xeon with AVX-512 and AMX: RAdam
     98.0-98.7%, NAdam 97.1-98.9%, Adamax 97.8-98.4% (Adam 98.2-98.9%). In float64 RAdam
     98.0-98.7% and Adamax 98.0-98.4% on two machines; NAdam 97.3-98.4% on an AMD EPYC but
