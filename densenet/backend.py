@@ -185,13 +185,12 @@ def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],
     if gemm is None or A.dtype != C.dtype or B.dtype != C.dtype or not (
             C.flags.c_contiguous and C.flags.writeable):
         return None
+    library = gemm_library()
     if A.ndim == B.ndim == 2 and A.shape[1] == B.shape[0] == 1 and C.size >= RANK_ONE_MIN_SIZE:
         column, row = A[:, 0], B[0]
         if column.flags.c_contiguous and row.flags.c_contiguous:
-            library = gemm_library()
             add = None if library is None else library.ger(column, row, C)
             return _rank_one(_scipy_rank_one(_GER[C.dtype], column, row, C) if add is None else add, C, beta)
-    library = gemm_library()
     if library is not None and A.ndim == 2 and A.shape[0] * A.shape[1] * C.shape[-1] >= GEMM_MIN_PRODUCT:
         return library.gemm(A, B, C, beta)
     left, right, out = _fortran(B.T), _fortran(A.T), C.T
