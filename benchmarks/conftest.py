@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+#: the checks of the benchmarks' shared workloads explain their failures as a test's do
+pytest.register_assert_rewrite("workloads")
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
