@@ -17,12 +17,14 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
   yes-or-no labels, and at which threshold), for ``fit(..., metrics=["accuracy"])``.
 
 ``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
-dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop
-and ``fit`` agree bit for bit. With sample weights ``w`` each sample's loss is
-multiplied by its weight before the mean, ``mean(w_i l_i)`` (``weighted``; in
-PyTorch, ``(losses * w).mean()``): the weights as given. ``fit`` and
-``evaluate`` divide a data set's weights by their mean first (``relative``), so
-that what they report is the weighted mean ``sum(w l) / sum(w)``.
+dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop and
+``fit`` agree bit for bit; ``evaluate(y_pred, y_true, sample_weight=None)`` is
+``forward``'s value alone, computed on a plan lent for the call, so that the
+gradient ``backward`` returns stays that of this thread's last ``forward``. With
+sample weights ``w`` each sample's loss is multiplied by its weight before the mean,
+``mean(w_i l_i)`` (``weighted``; in PyTorch, ``(losses * w).mean()``): the weights
+as given. ``fit`` and ``evaluate`` divide a data set's weights by their mean first
+(``relative``), so that what they report is the weighted mean ``sum(w l) / sum(w)``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,19 @@ class Loss(KeepsPlans):
     def forward(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The loss of ``y_pred`` against ``y_true``, as a Python float; with
         ``sample_weight`` ``(N,)`` (finite, >= 0), the mean of each sample's loss times
-        its weight (see the module docstring)."""
+        its weight (see the module docstring). ``backward`` then returns its gradient."""
+        return self._computed(y_pred, y_true, sample_weight, for_backward=True)
+
+    def evaluate(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """``forward``'s value alone: what ``backward`` returns stays the gradient of this
+        thread's last ``forward`` (``Sequential.evaluate`` computes its loss so, and may run
+        between the two)."""
+        return self._computed(y_pred, y_true, sample_weight, for_backward=False)
+
+    def _computed(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None,
+                  for_backward: bool) -> float:
+        """The loss's value on a kept plan: one held for this thread's ``backward`` after
+        (``for_backward``), or one lent for the call and given back."""
         y_pred, y_true = self.check(y_pred, y_true)
         weight = None
         if sample_weight is not None:
@@ -131,7 +145,7 @@ class Loss(KeepsPlans):
             weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype, some=False)
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
-        kept = plans.borrow(key)
+        kept = plans.borrow(key) if for_backward else plans.take(key)
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
             W = None if weight is None else np.zeros_like(weight)
@@ -143,8 +157,12 @@ class Loss(KeepsPlans):
         with np.errstate(over="ignore"):  # an overflow is an infinite loss, as in fit's steps
             for call in plan.forward:
                 call()
-        plans.hold(key, kept)  # for this thread's backward
-        return plan.value()
+        if for_backward:
+            plans.hold(key, kept)
+            return plan.value()
+        value = plan.value()  # (read before another thread can take the plan)
+        plans.give(key, kept)
+        return value
 
     def backward(self) -> NDArray[Any]:
         """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""

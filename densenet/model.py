@@ -808,7 +808,7 @@ class Sequential:
         if measured is not None:
             check_targets(measured, target, self.out_features, self.dtype, loss, "evaluate")
         Y = self._predict(rows, self._chunk(rows), bounded)
-        value = loss.forward(Y, target, w)
+        value = loss.evaluate(Y, target, w)
         if measured is None:
             return value
         results = {"loss": value}

@@ -299,3 +299,45 @@ def test_a_models_dtype_and_widths_cannot_be_rebound():
             setattr(model, name, value)
     assert (model.dtype, model.in_features, model.out_features) == (np.float64, 3, 1)
     assert model.predict(np.zeros((2, 3))).dtype == np.float64
+
+
+def _loss_case(name, rng, n):
+    """A 3-to-3 model ending as ``name``'s loss wants its outputs, the loss, and ``n`` rows of
+    inputs and targets."""
+    ends = {"bce": (dn.Sigmoid(),), "nll": (dn.LogSoftmax(),)}.get(name, ())
+    model = dn.Sequential(dn.Dense(3, 5), dn.Tanh(), dn.Dense(5, 3), *ends, seed=0)
+    loss = {"mse": dn.MSELoss(), "l1": dn.L1Loss(), "huber": dn.HuberLoss(0.5),
+            "smooth_l1": dn.SmoothL1Loss(0.5), "poisson": dn.PoissonNLLLoss(), "bce": dn.BCELoss(),
+            "bce_with_logits": dn.BCEWithLogitsLoss(), "cross_entropy": dn.CrossEntropyLoss(),
+            "nll": dn.NLLLoss()}[name]
+    X = rng.standard_normal((n, 3))
+    if name in ("cross_entropy", "nll"):
+        y = rng.integers(0, 3, n)
+    elif name == "poisson":
+        y = rng.poisson(2.0, (n, 3)).astype(float)
+    else:
+        y = rng.uniform(size=(n, 3))
+    return model, loss, X, y
+
+
+@pytest.mark.parametrize("rows", [8, 5])  # the evaluated data as many rows as the batch, or not
+@pytest.mark.parametrize("name", ["mse", "l1", "huber", "smooth_l1", "poisson", "bce", "bce_with_logits",
+                                  "cross_entropy", "nll"])
+def test_evaluate_between_a_forward_and_its_backward_changes_neither_backward(name, rows):
+    """A hand-written step that evaluates other data with its loss before the backward pass
+    (to log it, say) gets the gradients of its own batch."""
+    rng = np.random.default_rng(3)
+    model, loss, X, y = _loss_case(name, rng, 8)
+    _, _, X_val, y_val = _loss_case(name, rng, rows)
+    value = loss.forward(model.forward(X), model.check_data(X, y, loss)[1])
+    dY = loss.backward()
+    model.backward(dY)
+    grads = model.grads.copy()
+
+    assert loss.forward(model.forward(X), model.check_data(X, y, loss)[1]) == value
+    validation = model.evaluate(X_val, y_val, loss)
+    assert validation != value
+    assert_array_equal(loss.backward(), dY)
+    model.backward(loss.backward())
+    assert_array_equal(model.grads, grads)
+    assert model.evaluate(X_val, y_val, loss) == validation
