@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ._validation import positive_int
 
@@ -35,13 +35,17 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     This is ``torch.optim.swa_utils.update_bn``, done the same way: the ``k``-th batch
     weighs ``1 / k``, through training-mode passes, so that a ``Dropout`` drops as it does
     in training. Only the running statistics change (and ``num_batches_tracked``, the
-    count of a module made with ``momentum=None``: the number of batches); each module's
-    ``momentum``, the model's mode and its generator are put back. ``X`` may be a SciPy
+    count of a module made with ``momentum=None``: the number of batches), written at the
+    end: the passes run on a copy of the model (``clone``: its parameters once more in
+    memory while they run), so its modules' ``momentum``, its mode, its generator and what
+    its last ``forward`` holds for a ``backward`` are never touched (a hand-written step's
+    ``backward`` after ``update_bn`` is that of the step's batch, and
+    another thread's passes meanwhile run as they would without it). ``X`` may be a SciPy
     sparse matrix.
 
     ``ValueError`` before anything changes for an ``X`` the model does not take or a
     ``batch_size`` that leaves a batch of one row (the statistics of one row have no
-    variance); if a pass fails on the way, the statistics are put back as they were.
+    variance); a pass that fails on the way leaves the model as it was.
 
     Example:
         >>> import numpy as np, densenet as dn
@@ -56,39 +60,31 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     """
     batch_size = positive_int(batch_size, "update_bn: batch_size")
     rows = model.check_input(X)
-    norms: list[tuple[int, RunningStatistics]] = []
+    norms: list[int] = []
     for i, module in enumerate(model):
         if module.batch_statistics and i not in model.frozen:
             if not isinstance(module, RunningStatistics):
                 raise TypeError(f"update_bn: {module!r} at index {i} computes statistics over the rows but "
                                 "keeps no running ones to estimate (reset_running_stats and momentum)")
-            norms.append((i, module))
+            norms.append(i)
     if not norms:
         return model
     n = rows.shape[0]  # (>= 1: check_input refuses an empty X)
     full = min(batch_size, n)
     if min(full, n % full or full) < 2:
-        index, norm = norms[0]
-        rows_of = f"{n} row{'s' * (n > 1)}"
-        raise ValueError(f"update_bn: {norm!r} at index {index} computes statistics over the rows of each "
-                         f"batch and needs at least 2, but batch_size={batch_size} on {rows_of} makes a "
+        index, rows_of = norms[0], f"{n} row{'s' * (n > 1)}"
+        raise ValueError(f"update_bn: {model[index]!r} at index {index} computes statistics over the rows of "
+                         f"each batch and needs at least 2, but batch_size={batch_size} on {rows_of} makes a "
                          "batch of 1; choose another batch_size")
-    momenta, training = [m.momentum for _, m in norms], model.training
-    state, draws = model.state.copy(), model.rng.bit_generator.state
-    model.train()
-    try:
-        for _, norm in norms:
-            norm.reset_running_stats()
-        for k, start in enumerate(range(0, n, full), 1):
-            for _, norm in norms:
-                norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k
-            model.forward(rows[start:start + full])
-    except BaseException:
-        model.state[...] = state
-        raise
-    finally:
-        for (_, norm), momentum in zip(norms, momenta):
-            norm.momentum = momentum
-        model.train(training)
-        model.rng.bit_generator.state = draws  # (the statistics are what is estimated)
+    # The passes run on a copy whose statistics are written back at the end: meanwhile the
+    # model keeps its mode, momenta and generator, and what its last forward holds for a backward.
+    work = model.clone().train()
+    chosen = [cast(RunningStatistics, work[i]) for i in norms]
+    for norm in chosen:
+        norm.reset_running_stats()
+    for k, start in enumerate(range(0, n, full), 1):
+        for norm in chosen:
+            norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k
+        work.forward(rows[start:start + full])
+    model.state[...] = work.state
     return model

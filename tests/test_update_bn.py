@@ -14,12 +14,12 @@ from .test_batchnorm import randomised
 from .torch_twin import torch_twin
 
 
-def network(momenta=(0.1, None), dropout=False):
-    """Dense, BatchNorm1d, ReLU, [Dropout], Dense, BatchNorm1d, Dense: random statistics."""
+def network(momenta=(0.1, None), dropout=False, last=()):
+    """Dense, BatchNorm1d, ReLU, [Dropout], Dense, BatchNorm1d, Dense, [last]: random statistics."""
     first, second = momenta
     modules = [dn.Dense(4, 8), dn.BatchNorm1d(8, momentum=first), dn.ReLU()]
     modules += [dn.Dropout(0.3)] if dropout else []
-    modules += [dn.Dense(8, 6), dn.BatchNorm1d(6, momentum=second), dn.Dense(6, 1)]
+    modules += [dn.Dense(8, 6), dn.BatchNorm1d(6, momentum=second), dn.Dense(6, 1), *last]
     return randomised(dn.Sequential(*modules, seed=0))
 
 
@@ -74,7 +74,7 @@ def test_only_the_running_statistics_change():
     dn.update_bn(model, X, batch_size=25)
     assert_array_equal(model.params, params)
     assert model.rng.bit_generator.state == rng and not model.training
-    assert [m.momentum for m in norms(model)] == [0.1, None]
+    assert momenta(model) == [0.1, None]
 
 
 def test_a_frozen_module_keeps_its_statistics():
@@ -105,15 +105,19 @@ def test_a_model_without_running_statistics_is_left_alone():
     assert_array_equal(model.params, params)
 
 
+def momenta(model):
+    return [m.momentum for m in norms(model)]
+
+
 def unchanged(model, call, error, match):
     """``call()`` raises ``error`` and leaves the model's statistics, momenta, mode and
     generator as they were."""
     state, rng = model.state.copy(), model.rng.bit_generator.state
-    momenta = [m.momentum for m in norms(model)]
+    before = momenta(model)
     with pytest.raises(error, match=match):
         call()
     assert_array_equal(model.state, state)
-    assert [m.momentum for m in norms(model)] == momenta
+    assert momenta(model) == before
     assert model.rng.bit_generator.state == rng and model.training
 
 
@@ -161,18 +165,56 @@ def test_the_default_batch_size_is_32():
     assert default[4].num_batches_tracked == 2
 
 
-def test_a_pass_that_fails_on_the_way_puts_everything_back(monkeypatch):
-    """Ctrl-C in the third batch's pass: the two before it had changed the statistics."""
-    model = network(dropout=True)
-    passes = []
-    forward = model.forward
+class Watch(dn.Module):
+    """The identity, calling ``see()`` in each training pass (a function: copies share it)."""
 
-    def interrupted(X):
-        passes.append(len(X))
+    def __init__(self, see):
+        super().__init__()
+        self.see = see
+
+    def plan(self, b):
+        def forward():
+            np.copyto(b.Y, b.X)
+            self.see()
+
+        return dn.Passes([forward], [] if b.dX is None else [lambda: np.copyto(b.dX, b.dY)])
+
+
+def test_a_pass_that_fails_on_the_way_leaves_everything_as_it_was():
+    """Ctrl-C in the third batch's pass: the two before it had their statistics averaged."""
+    passes = []
+
+    def interrupt():
+        passes.append(1)
         if len(passes) == 3:
             raise KeyboardInterrupt
-        return forward(X)
 
-    monkeypatch.setattr(model, "forward", interrupted)
+    model = network(dropout=True, last=[Watch(interrupt)])
     unchanged(model, lambda: dn.update_bn(model, data(), batch_size=16), KeyboardInterrupt, None)
-    assert passes == [16, 16, 16]
+    assert len(passes) == 3
+
+
+def test_the_model_is_as_it_was_until_the_statistics_are_written():
+    """Another thread's ``forward`` or ``fit`` meanwhile meets the model's own mode and
+    momenta: the passes run on a copy, whose statistics are written back at the end."""
+    seen = []
+    model = network(dropout=True, last=[Watch(lambda: seen.append((model.training, momenta(model))))]).eval()
+    dn.update_bn(model, data(), batch_size=16)
+    assert seen == [(False, [0.1, None])] * 4
+
+
+@pytest.mark.parametrize("rows", [16, 12])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_a_backward_after_it_is_the_last_forward_s(dropout, rows):
+    """``update_bn`` between a hand-written step's ``forward`` and ``backward`` leaves the
+    backward pass that of the step's batch, bit for bit (PyTorch's raises an in-place
+    modification error there): its last batch of the step's size, or of another."""
+    X, step = data(48), data(rows, seed=3)
+    dY = np.random.default_rng(4).standard_normal((rows, 1))
+    plain, around = network(dropout=dropout), network(dropout=dropout)
+    plain.forward(step)
+    dX = plain.backward(dY)
+    around.forward(step)
+    dn.update_bn(around, X, batch_size=16)
+    assert_array_equal(around.backward(dY), dX)
+    assert_array_equal(around.grads, plain.grads)
