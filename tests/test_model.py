@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+import threading
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -341,3 +345,43 @@ def test_evaluate_between_a_forward_and_its_backward_changes_neither_backward(na
     model.backward(loss.backward())
     assert_array_equal(model.grads, grads)
     assert model.evaluate(X_val, y_val, loss) == validation
+
+
+_BETWEEN = {  # what a hand-written step may do with its model between forward and backward
+    "predict": lambda m, X, y: m.predict(X),
+    "evaluate": lambda m, X, y: m.evaluate(X, y, metrics=["mae"]),
+    "update_bn": lambda m, X, y: dn.update_bn(m, X, batch_size=8),
+    "gradcheck": lambda m, X, y: dn.gradcheck(m, X[:2], y[:2], raise_exception=False),
+    "lr_find": lambda m, X, y: dn.lr_find(m, X, y, steps=3, batch_size=8),
+    "clone": lambda m, X, y: m.clone(np.float32),
+    "pickle": lambda m, X, y: pickle.loads(pickle.dumps(m)),
+    "save": lambda m, X, y: m.save(io.BytesIO()),
+    "another thread's forward": lambda m, X, y: _in_a_thread(lambda: m.forward(X)),
+}
+
+
+def _in_a_thread(call):
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.parametrize("rows", [16, 8])  # the other data as many rows as the batch, or not
+@pytest.mark.parametrize("between", list(_BETWEEN))
+def test_what_runs_between_a_forward_and_its_backward_leaves_the_backward_alone(between, rows):
+    """``backward`` is that of the thread's last ``forward``, bit for bit, in a network with
+    every kind of state a pass holds (batch statistics, a dropout mask, a layer's norms)."""
+    rng = np.random.default_rng(5)
+    X, dY, other = rng.standard_normal((16, 4)), rng.standard_normal((16, 1)), rng.standard_normal((rows, 4))
+
+    def network():
+        return dn.Sequential(dn.Dense(4, 8), dn.BatchNorm1d(8), dn.ReLU(), dn.Dropout(0.3), dn.Dense(8, 6),
+                             dn.LayerNorm(6), dn.GELU(), dn.Dense(6, 1), seed=0)
+
+    plain, around = network(), network()
+    plain.forward(X)
+    dX = plain.backward(dY)
+    around.forward(X)
+    _BETWEEN[between](around, other, rng.standard_normal((rows, 1)))
+    assert_array_equal(around.backward(dY), dX)
+    assert_array_equal(around.grads, plain.grads)
