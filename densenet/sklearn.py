@@ -16,11 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+try:
+    import sklearn
+except ImportError:
+    raise ImportError("densenet.sklearn needs scikit-learn: pip install 'densenet[sklearn]'") from None
+try:  # (validate_data: scikit-learn 1.6)
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+except ImportError as error:
+    found = sklearn.__version__
+    raise ImportError(f"densenet.sklearn could not import what it needs from scikit-learn {found} "
+                      "(it needs 1.6 or newer: pip install 'densenet[sklearn]')") from error
 
 from ._validation import hyperparameter, non_negative, positive_int, sample_weights
 from .adam import Adam

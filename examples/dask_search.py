@@ -6,7 +6,7 @@ instead of local processes, and each worker gets a copy of the estimator (densen
 models pickle whole). Here the cluster is a ``LocalCluster`` on this machine; to
 use a real one, pass its scheduler's address (``--scheduler tcp://host:8786``).
 
-Needs the ``distributed`` and ``sklearn`` extras: pip install -e ".[distributed,sklearn]".
+Needs the ``distributed`` extra (Dask and scikit-learn): pip install -e ".[distributed]".
 
     python examples/dask_search.py [--scheduler ADDRESS] [--workers 2]
 """
@@ -14,18 +14,24 @@ Needs the ``distributed`` and ``sklearn`` extras: pip install -e ".[distributed,
 from __future__ import annotations
 
 import argparse
-
-import joblib
-from sklearn.datasets import load_digits
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
-from densenet.sklearn import DenseNetClassifier
+from typing import Any
 
 
-def search(client_address: str | None, workers: int) -> GridSearchCV:
-    from dask.distributed import Client, LocalCluster
+def search(client_address: str | None, workers: int) -> Any:
+    """The grid search, fitted on the cluster at ``client_address`` (None: a ``LocalCluster``
+    of ``workers`` processes); a fitted ``GridSearchCV``."""
+    try:
+        import joblib
+        from dask.distributed import Client, LocalCluster
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import GridSearchCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from densenet.sklearn import DenseNetClassifier
+    except ImportError:
+        raise SystemExit("this example needs dask[distributed] and scikit-learn: "
+                         "pip install -e '.[distributed]'") from None
 
     # the dashboard on a free port (":0"): None still takes 8787, and warns when it is taken
     cluster = None if client_address else LocalCluster(n_workers=workers, threads_per_worker=1,

@@ -41,7 +41,10 @@ def classifier() -> list[dn.Module]:
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit("this example needs scikit-learn: pip install -e '.[examples]'") from None
 
     X, y = load_digits(return_X_y=True)
     return X / 16.0, y

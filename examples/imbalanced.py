@@ -26,8 +26,11 @@ METRICS = ["accuracy", "precision", "recall", "f1", "auc"]
 
 def data(samples: int, seed: int) -> tuple[np.ndarray, ...]:
     """Standardised train, validation and test splits (60/20/20, stratified)."""
-    from sklearn.datasets import make_classification
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import make_classification
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise SystemExit("this example needs scikit-learn: pip install -e '.[examples]'") from None
 
     X, y = make_classification(n_samples=samples, n_features=20, n_informative=6, weights=[0.95],
                                flip_y=0.01, class_sep=0.8, random_state=seed)

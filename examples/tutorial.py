@@ -34,6 +34,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--plot", metavar="PNG", help="write the loss curve to this file")
     args = parser.parse_args()
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (before the training, not after it)
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install -e '.[plot]'")
 
     start = tutorial.initial_params(args.seed)
     model = tutorial.network(start)
