@@ -223,7 +223,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.best, self.best_epoch = math.inf, -1
         self.stopped_epoch: int | None = None
-        self._best: tuple[np.ndarray, np.ndarray] | None = None  # the best epoch's params and state
+        self._best: tuple[NDArray[Any], NDArray[Any]] | None = None  # the best epoch's params and state
         self._wait = 0
 
     def state_dict(self) -> dict[str, Any]:

@@ -219,7 +219,7 @@ class Plan:
         return self.dX
 
 
-def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype,
+def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[Any],
                input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
                training: bool = False, rng: np.random.Generator | None = None, sparse: bool = False,
                frozen: Sequence[bool] = ()) -> Plan:

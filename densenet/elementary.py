@@ -62,7 +62,7 @@ def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     For ``expm1`` and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a
     scalar loop; False where NumPy names no loop or cannot say (NumPy 1: the passes)."""
     try:
-        from numpy.lib.introspect import opt_func_info
+        from numpy.lib.introspect import opt_func_info  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return False
     loops = opt_func_info(func_name=f"^{ufunc.__name__}$").get(ufunc.__name__, {})

@@ -59,7 +59,7 @@ KEPT_STEPS = 4
 _HUGE = {np.dtype(np.float64): 2.0 ** 511, np.dtype(np.float32): 2.0 ** 63}
 
 
-def model_dtype(dtype: DTypeLike) -> np.dtype:
+def model_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """``dtype`` as a NumPy dtype, which must be float32 or float64."""
     try:
         dt = np.dtype(dtype)
@@ -226,7 +226,7 @@ class Sequential:
         self._state[...] = state
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """The dtype of every parameter, gradient and output (``clone(dtype=...)`` gives a
         copy in another)."""
         return self._dtype

@@ -468,6 +468,6 @@ def build(spec: dict[str, Any]) -> Module:
     return module_type(spec["type"]).from_config(config)
 
 
-def _float_dtype_of(X: ArrayLike) -> np.dtype:
+def _float_dtype_of(X: ArrayLike) -> np.dtype[Any]:
     dtype = getattr(X, "dtype", None)
     return np.dtype(dtype if dtype in (np.float32, np.float64) else np.float64)

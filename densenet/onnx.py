@@ -37,7 +37,7 @@ OPSET_MIN = 13
 class Graph:
     """What a module writes its part of the graph with (``Module.to_onnx``)."""
 
-    def __init__(self, onnx: Any, dtype: np.dtype) -> None:
+    def __init__(self, onnx: Any, dtype: np.dtype[Any]) -> None:
         self._onnx, self.dtype = onnx, dtype
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []

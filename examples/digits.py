@@ -42,8 +42,10 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import densenet as dn
 
@@ -83,7 +85,7 @@ OPTIMIZERS: dict[str, tuple[Callable[[float], dn.Optimizer], float]] = {
 }
 
 
-def load_data() -> tuple[np.ndarray, ...]:
+def load_data() -> tuple[NDArray[Any], ...]:
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split

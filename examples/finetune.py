@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import densenet as dn
 
@@ -40,7 +42,7 @@ def classifier() -> list[dn.Module]:
             dn.Dense(128, 10)]
 
 
-def digits() -> tuple[np.ndarray, np.ndarray]:
+def digits() -> tuple[NDArray[Any], NDArray[Any]]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -50,12 +52,12 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return X / 16.0, y
 
 
-def accuracy(model: dn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
+def accuracy(model: dn.Sequential, X: NDArray[Any], y: NDArray[Any]) -> float:
     return float((model.predict(X).argmax(axis=1) == y).mean())
 
 
-def fit(model: dn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, epochs: int, seed: int,
-        lr_scale: np.ndarray | None = None) -> float:
+def fit(model: dn.Sequential, X: NDArray[Any], y: NDArray[Any], lr: float, epochs: int, seed: int,
+        lr_scale: NDArray[Any] | None = None) -> float:
     """Train ``model`` by Adam (each parameter at its ``lr_scale`` share of ``lr``, if
     given); the seconds it took."""
     start = time.perf_counter()

@@ -16,15 +16,16 @@ false alarms); the AUC, which ranks the scores whatever the threshold, barely mo
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 import densenet as dn
 
 METRICS = ["accuracy", "precision", "recall", "f1", "auc"]
 
 
-def data(samples: int, seed: int) -> tuple[np.ndarray, ...]:
+def data(samples: int, seed: int) -> tuple[NDArray[Any], ...]:
     """Standardised train, validation and test splits (60/20/20, stratified)."""
     try:
         from sklearn.datasets import make_classification
@@ -42,8 +43,8 @@ def data(samples: int, seed: int) -> tuple[np.ndarray, ...]:
                                                  (X_test - mean) / std, y_test))
 
 
-def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, pos_weight: float | None,
-          epochs: int, seed: int) -> dn.Sequential:
+def train(X: NDArray[Any], y: NDArray[Any], X_val: NDArray[Any], y_val: NDArray[Any],
+          pos_weight: float | None, epochs: int, seed: int) -> dn.Sequential:
     model = dn.Sequential(dn.Dense(X.shape[1], 64, init="he_normal"), dn.ReLU(),
                           dn.Dense(64, 64, init="he_normal"), dn.ReLU(), dn.Dense(64, 1), seed=seed)
     loss = dn.BCEWithLogitsLoss(pos_weight=None if pos_weight is None else [pos_weight])

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import densenet as dn
 
 
-def two_moons(n: int, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def two_moons(n: int, noise: float = 0.2, seed: int = 0) -> tuple[NDArray[Any], NDArray[Any]]:
     """``n`` samples of the two-moons problem: X ``(n, 2)``, y ``(n, 1)`` in {0, 1}."""
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, n)

@@ -228,14 +228,14 @@ def test_evaluating_again_costs_only_its_result(data):
 #: NumPy before 2.3 takes an iterator buffer on every call of a reduction over a 2-D
 #: array (a row's maximum or sum, ``np.max(X, axis=1, out=row)``; a whole array's sum): up
 #: to 64 KiB, freed when the call returns (measured at 256 x 128: 66 KiB on NumPy 1.26.4 and
-#: 2.2.6, 1 KiB on 2.3.5). Softmax and the classification losses reduce so: on those
-#: NumPys their steps may peak that much higher, and no higher.
+#: 2.2.6, 1 KiB on 2.3.5). Softmax, LayerNorm, the classification losses and the absolute
+#: ones reduce so: on those NumPys their steps may peak that much higher, and no higher.
 NUMPY_REDUCTION_BUFFER = 66 * KIB if np.lib.NumpyVersion(np.__version__) < "2.3.0" else 0
 REDUCING = {"softmax", "cross_entropy_labels", "cross_entropy_probabilities", "cross_entropy_class_weights",
             "cross_entropy_smoothed_weighted_labels", "cross_entropy_ignored_labels",
             "cross_entropy_smoothed_ignored_labels",
             "cross_entropy_weighted_probabilities", "bce", "bce_with_logits", "poisson", "log_softmax",
-            "log_softmax_nll", "log_softmax_weighted_ignored_nll"}
+            "log_softmax_nll", "log_softmax_weighted_ignored_nll", "layernorm", "l1", "huber", "smooth_l1"}
 #: the blocks whose targets are labels (every seventh of them -100 for those ignoring it),
 #: and those whose targets are class probabilities
 IGNORING = {"cross_entropy_ignored_labels", "cross_entropy_smoothed_ignored_labels",

@@ -319,7 +319,7 @@ def test_a_loss_without_per_sample_losses_says_it_cannot_weigh_them():
 def test_weighted_steps_allocate_nothing(dtype):
     """The weighting's passes (the samples' losses, the weights' sum, the gradient's rows)
     run on arrays planned once: nothing per step, as the unweighted step."""
-    from .test_memory import KIB, traced_peak
+    from .test_memory import KIB, NUMPY_REDUCTION_BUFFER, traced_peak
 
     X, y, _ = regression(n=256)
     model = mlp((3, 64, 2), dtype=dtype)
@@ -334,7 +334,9 @@ def test_weighted_steps_allocate_nothing(dtype):
 
     ten_steps()
     peak, _ = traced_peak(ten_steps)
-    assert peak <= 4 * KIB  # a copy of the 256 x 2 gradient alone would be 4 or 2 KiB more
+    # (a copy of the 256 x 2 gradient alone would be 4 or 2 KiB more; the samples' losses
+    # are a reduction over each row's outputs)
+    assert peak <= 4 * KIB + NUMPY_REDUCTION_BUFFER
 
 
 @pytest.mark.parametrize("case", CASES)
