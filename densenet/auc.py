@@ -102,5 +102,6 @@ def _area(scores: NDArray[Any], truth: NDArray[Any], weight: NDArray[Any]) -> fl
     tps, fps = np.r_[0.0, np.cumsum(yes)[ends]], np.r_[0.0, np.cumsum(no)[ends]]
     if not (tps[-1] > 0 and fps[-1] > 0):
         return math.nan
-    area = np.add.reduce(np.diff(fps) * (tps[1:] + tps[:-1]) / 2.0)  # the trapezoid rule, as np.trapezoid
+    # the trapezoid rule: the sum np.trapezoid computes, which NumPy 1 has by another name
+    area = np.add.reduce(np.diff(fps) * (tps[1:] + tps[:-1]) / 2.0)
     return float(area / (tps[-1] * fps[-1]))

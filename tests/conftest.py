@@ -154,16 +154,23 @@ def error_bound(model, X):
     standard deviation s moves x_hat_i by at most 2 max(e) (1 + |x_hat_i|) / s (the row's
     mean by max(e), its deviation by 2 max(e) at most), and its sums round by
     (k + 4) eps (max|x| + |mean|) / s as much again (first order in each).
+    Each rounding also errs by up to half the smallest subnormal number, whatever the
+    size (``rounded``: results that underflow, as tiny weights make them; taken whole here,
+    since half of float64's is no float64).
     Two evaluations of the same row (alone, or in a batch) are then within twice the bound.
     """
     eps = float(np.finfo(model.dtype).eps)
+    eta = float(np.finfo(model.dtype).smallest_subnormal)
+
+    def rounded(size):
+        return eps * size + eta
     values = X.astype(np.float64)
     error = np.zeros_like(values)
     for module in model:
         if isinstance(module, dn.Dense):
             W, b = np.abs(module.W.astype(np.float64)), np.abs(module.b.astype(np.float64))
             terms = np.abs(values) @ W + b
-            error = error @ W + (module.in_features + 1) * eps * terms
+            error = error @ W + (module.in_features + 1) * rounded(terms)
             values = values @ module.W.astype(np.float64) + module.b
         elif isinstance(module, dn.BatchNorm1d):
             scale = 1.0 / np.sqrt(module.running_var.astype(np.float64) + module.eps)
@@ -172,8 +179,8 @@ def error_bound(model, X):
                 scale, shift = scale * module.gamma, module.beta.astype(np.float64)
             size = np.abs(values) + np.abs(module.running_mean)
             values = (values - module.running_mean) * scale + shift
-            error = (np.abs(scale) * (error + ULPS * eps * size)
-                     + ULPS * eps * (np.abs(values) + np.abs(shift)))
+            error = (np.abs(scale) * (error + ULPS * rounded(size))
+                     + ULPS * rounded(np.abs(values) + np.abs(shift)))
         elif isinstance(module, dn.LayerNorm):
             k = values.shape[1]
             mean = values.mean(axis=1, keepdims=True)
@@ -181,16 +188,16 @@ def error_bound(model, X):
             x_hat = (values - mean) / std
             gamma = np.abs(module.gamma) if module.elementwise_affine else 1.0
             shift = np.abs(module.beta) if module.elementwise_affine and module.bias else 0.0
-            rounding = (k + 4) * eps * (np.abs(values).max(axis=1, keepdims=True) + np.abs(mean))
+            rounding = (k + 4) * rounded(np.abs(values).max(axis=1, keepdims=True) + np.abs(mean))
             values = module.forward(values).astype(np.float64)
             error = (gamma * (1 + np.abs(x_hat)) / std * (2 * error.max(axis=1, keepdims=True) + rounding)
-                     + ULPS * eps * (np.abs(values) + shift))
+                     + ULPS * rounded(np.abs(values) + shift))
         else:
             values = module.forward(values)
             rows = isinstance(module, (dn.Softmax, dn.LogSoftmax))
             spread = error.max(axis=1, keepdims=True) if rows else error
             terms = values.shape[1] if isinstance(module, dn.LogSoftmax) else 0
-            error = SLOPE[type(module)] * spread + ULPS * eps * (np.abs(values) + terms)
+            error = SLOPE[type(module)] * spread + ULPS * rounded(np.abs(values) + terms)
     return error
 
 
