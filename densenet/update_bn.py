@@ -36,12 +36,12 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     weighs ``1 / k``, through training-mode passes, so that a ``Dropout`` drops as it does
     in training. Only the running statistics change (and ``num_batches_tracked``, the
     count of a module made with ``momentum=None``: the number of batches), written at the
-    end: the passes run on a copy of the model (``clone``: its parameters once more in
-    memory while they run), so its modules' ``momentum``, its mode, its generator and what
-    its last ``forward`` holds for a ``backward`` are never touched (a hand-written step's
-    ``backward`` after ``update_bn`` is that of the step's batch, and
-    another thread's passes meanwhile run as they would without it). ``X`` may be a SciPy
-    sparse matrix.
+    end: the passes run on a copy of the model (``clone``: its parameters and gradients
+    once more in memory while they run, with the passes' work arrays, which the model does
+    not keep after), so its modules' ``momentum``, its mode, its generator and what its
+    last ``forward`` holds for a ``backward`` are never touched (a hand-written step's
+    ``backward`` after ``update_bn`` is that of the step's batch, and another thread's
+    passes meanwhile run as they would without it). ``X`` may be a SciPy sparse matrix.
 
     ``ValueError`` before anything changes for an ``X`` the model does not take or a
     ``batch_size`` that leaves a batch of one row (the statistics of one row have no
