@@ -75,7 +75,9 @@ class Sequential:
 
     Args:
         *modules: the layers and activations, in order (``Dense``, ``Sigmoid``, ...),
-            each a ``densenet.Module`` that belongs to no other model.
+            each a ``densenet.Module`` that belongs to no other model. The model draws
+            every parameter from ``seed``: a module's values before (a copy of a trained
+            model's module) do not carry over; assign them after (``model[i].W = W``).
         dtype: ``numpy.float64`` (default) or ``numpy.float32``, for every
             parameter, gradient and activation of the model.
         seed: an int, a ``numpy.random.Generator`` or None (fresh entropy); it
@@ -1076,8 +1078,9 @@ def _check_modules(modules: Sequence[object]) -> None:
         module.check_defined()
         if module.in_model or any(m is module for m in modules[:i]):
             raise ValueError(
-                f"Sequential: {module!r} at index {i} already belongs to a model; "
-                "every model needs its own module objects (copy.deepcopy(module) gives one)"
+                f"Sequential: {module!r} at index {i} already belongs to a model; every model needs "
+                "its own module objects (copy.deepcopy(module) gives one; the new model draws its "
+                "parameters from its seed: to carry trained ones, assign them after, new[i].W = old[j].W)"
             )
 
 

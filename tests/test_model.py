@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import threading
@@ -80,6 +81,23 @@ def test_a_module_belongs_to_one_model():
     act = dn.Sigmoid()
     with pytest.raises(ValueError, match="already belongs"):
         dn.Sequential(dn.Dense(2, 2), act, act)
+
+
+def test_a_copied_module_is_drawn_afresh_and_its_trained_values_assigned_after():
+    """What the error above advises: a deep copy of a trained model's module goes into a new
+    model, which draws its parameters from its seed (as for any module); the trained values
+    go in by assignment, into the new model's own vector."""
+    old = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    old.params[...] = np.arange(old.params.size)
+    with pytest.raises(ValueError, match=r"draws its parameters from its seed: to carry trained ones, "
+                                         r"assign them after, new\[i\]\.W = old\[j\]\.W"):
+        dn.Sequential(old[0], dn.Dense(3, 2))
+    new = dn.Sequential(copy.deepcopy(old[0]), dn.Dense(3, 2), seed=5)
+    assert_array_equal(new.params, dn.Sequential(dn.Dense(2, 3), dn.Dense(3, 2), seed=5).params)
+    new[0].W, new[0].b = old[0].W, old[0].b
+    assert_array_equal(new[0].W, old[0].W)
+    assert_array_equal(new[0].b, old[0].b)
+    assert np.shares_memory(new[0].W, new.params) and not np.shares_memory(new[0].W, old.params)
 
 
 @pytest.mark.parametrize("dtype, error",

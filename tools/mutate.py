@@ -187,17 +187,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:289:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:662:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:664:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:613:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:615:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:83:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:664:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:666:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:735:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:737:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:642:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -208,7 +208,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:331:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:172:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:174:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:639:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
