@@ -31,6 +31,10 @@ def norms(model):
     return [m for m in model if isinstance(m, dn.BatchNorm1d)]
 
 
+def momenta(model):
+    return [m.momentum for m in norms(model)]
+
+
 def test_the_statistics_are_the_plain_average_of_the_batches():
     """A BatchNorm1d first: the running mean the mean of the batches' means, the running
     variance the mean of their unbiased variances (50 rows by 16: batches 16, 16, 16, 2)."""
@@ -103,10 +107,6 @@ def test_a_model_without_running_statistics_is_left_alone():
     params = model.params.copy()
     assert dn.update_bn(model, data()) is model
     assert_array_equal(model.params, params)
-
-
-def momenta(model):
-    return [m.momentum for m in norms(model)]
 
 
 def unchanged(model, call, error, match):
