@@ -1,6 +1,6 @@
-"""Without an optional library, what needs it says which extra installs it, and the rest
-of densenet works: the package's optional modules raise an ``ImportError`` naming the extra,
-the examples exit with a line naming theirs (before any training)."""
+"""Without an optional library, what needs it says which extra installs it: the package's
+optional modules raise an ``ImportError`` naming the extra, the examples exit with a line
+naming theirs (before any training)."""
 
 from __future__ import annotations
 
