@@ -67,6 +67,11 @@ def test_layers_that_do_not_chain_are_rejected():
     (["dense"], TypeError, "Sequential: module 0 must be a densenet Module instance, got str"),
     ([dn.Dense], TypeError, "Sequential: module 0 must be a densenet Module instance, got the class Dense"),
     ([dn.Sigmoid()], ValueError, "Sequential needs a module that fixes the input width"),
+    ([[dn.Dense(2, 2), dn.Sigmoid()]], TypeError,
+     r"module 0 must be a densenet Module instance, got a list of modules: pass them as arguments, "
+     r"Sequential\(\*modules\)"),
+    ([(dn.Dense(2, 2),)], TypeError, r"got a tuple of modules: pass them as arguments"),
+    ([[dn.Dense(2, 2), "x"]], TypeError, r"got list$"),
 ])
 def test_bad_module_lists_are_rejected(bad, error, message):
     with pytest.raises(error, match=message):
