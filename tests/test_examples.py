@@ -1,11 +1,23 @@
-"""The examples run and print what they promise."""
+"""The examples run and print what they promise.
+
+Each runs in this process as ``python examples/<script> ...`` would run it (``run``): an
+interpreter of its own spent 1.5-4 s a run importing what this one has loaded (the
+scikit-learn the digits example reads its images with, 3 s of it), and this file took
+1.37-1.47x its time so (16 runs; 100-105 s against 69-73, one thread, two runs of each).
+The tutorial's runs, the README's main job, are fresh interpreters (``run_fresh``), as
+are the examples' runs without their optional libraries (``tests/test_optional.py``).
+"""
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -13,6 +25,20 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run(script: str, *args: str) -> str:
+    """What ``python examples/<script> args`` prints, run in this process; an exit with
+    an error fails the test."""
+    out = io.StringIO()
+    with mock.patch.object(sys, "argv", [str(EXAMPLES / script), *args]), contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+        except SystemExit as exited:
+            if exited.code not in (None, 0):
+                raise AssertionError(f"{script} {' '.join(args)} exited with {exited.code!r}") from None
+    return out.getvalue()
+
+
+def run_fresh(script: str, *args: str) -> str:
+    """What ``python examples/<script> args`` prints, run in an interpreter of its own."""
     result = subprocess.run([sys.executable, str(EXAMPLES / script), *args],
                             capture_output=True, text=True, check=True, timeout=120)
     return result.stdout
@@ -20,10 +46,6 @@ def run(script: str, *args: str) -> str:
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_describes_itself_in_whole_sentences_under_help(script, monkeypatch, capsys):
-    """Run as ``python examples/<script> --help`` would run it, in this process (an
-    interpreter per example spent 1.5-5 s importing what this one has loaded)."""
-    import runpy
-
     doc = ast.get_docstring(ast.parse((EXAMPLES / script).read_text()))
     summary = " ".join(doc.split("\n\n")[0].split())
     assert summary.endswith(".")
@@ -35,7 +57,7 @@ def test_every_example_describes_itself_in_whole_sentences_under_help(script, mo
 
 
 def test_tutorial_example_trains_and_classifies():
-    out = run("tutorial.py", "--seed", "3")
+    out = run_fresh("tutorial.py", "--seed", "3")
     lines = out.splitlines()
     table = [line for line in lines if line[:5].strip().isdigit()]
     assert [int(line.split()[0]) for line in table] == list(range(0, 1000, 100))
@@ -47,7 +69,7 @@ def test_tutorial_example_trains_and_classifies():
 
 def test_tutorial_example_writes_the_loss_curve(tmp_path):
     pytest.importorskip("matplotlib")
-    out = run("tutorial.py", "--epochs", "50", "--plot", str(tmp_path / "loss.png"))
+    out = run_fresh("tutorial.py", "--epochs", "50", "--plot", str(tmp_path / "loss.png"))
     assert "loss curve written to" in out
     assert (tmp_path / "loss.png").stat().st_size > 1000
 
@@ -184,8 +206,6 @@ def test_mnist_example_runs_both_recipes_on_small_files(tmp_path):
 @pytest.mark.parametrize("recipe", ["classic", "modern"])
 def test_mnist_example_stopped_and_started_again_ends_as_one_that_never_stopped(recipe, tmp_path, monkeypatch,
                                                                                 capsys):
-    import runpy
-
     import numpy as np
 
     from .test_datasets import small_mnist, write_mnist
