@@ -21,8 +21,9 @@ import pytest
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """``-n`` without ``--dist`` spreads the tests by work stealing: xdist's default hands
     each worker its share at the start, and a worker whose share held the long tests (the
-    examples' trainings, 5-23 s each) ran on while the other had finished: the suite took
-    233-245 s so against 212-222 s (three runs each, interleaved, 2 CPUs)."""
+    examples' trainings, 5-23 s each) ran on while the other had finished (by each test's
+    start and end, on 2 CPUs: one worker idle for the last 15.6 s of 221 s; 0.0 s and 1.0 s
+    in two runs by stealing; wall times moved more with the host's load, 212-258 s)."""
     option = config.option
     if getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no":
         option.dist = "worksteal"
