@@ -183,6 +183,21 @@ def _source(file: File, where: str) -> IO[bytes]:
     return io.BytesIO(contents)
 
 
+def _check_archive(f: IO[bytes], where: str) -> None:
+    """Raise unless ``f`` begins as a zip archive (an .npz file) does; ``f`` is left at
+    its start. (NumPy reads any file that is neither an archive nor an array as a pickle,
+    and its error then advises loading it unsafely, which a model file never needs.)"""
+    head = f.read(8)
+    f.seek(0)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # (an archive's first entry, or its end)
+        return
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"load: {where} is not a readable densenet .npz file: it holds a single array "
+                         "(an .npy file), not an .npz archive")
+    begins = f"its first bytes are {head!r}" if head else "it is empty"
+    raise ValueError(f"load: {where} is not a readable densenet .npz file: not a zip archive ({begins})")
+
+
 def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[Any]]]:
     """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``file``
     (a file name, or a binary file object, read to its end).
@@ -194,19 +209,17 @@ def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[An
             file, has another format version, or its entries are malformed.
     """
     where = describe(file)
-    source = _source(file, where)
-    try:
-        with source as f:
+    with _source(file, where) as f:
+        _check_archive(f, where)
+        try:
             data = np.load(f, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an .npz archive")
             with data:
                 arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
-        raise ValueError(
-            f"load: {where} is not a readable densenet .npz file (truncated, corrupted "
-            f"or holding pickled objects): {error}"
-        ) from None
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"load: {where} is not a readable densenet .npz file (truncated, corrupted "
+                f"or holding pickled objects): {error}"
+            ) from None
     if arrays.get("format", np.array("")).tolist() != FORMAT:
         raise ValueError(f"load: {where} is not a densenet model file (no 'format' entry 'densenet')")
     try:

@@ -110,10 +110,15 @@ def test_truncated_file(tmp_path):
         dn.load(path)
 
 
-def test_not_a_zip_file(tmp_path):
+@pytest.mark.parametrize("contents, begins", [(b"hello", "its first bytes are b'hello'"),
+                                               (b"", "it is empty")])
+def test_not_a_zip_file(tmp_path, contents, begins):
+    """Named as what it is: NumPy would read any file that is neither an archive nor an
+    array as a pickle, and its error advises loading it unsafely (``allow_pickle``,
+    ``pickle.load``), which a model file never needs."""
     path = tmp_path / "m.npz"
-    path.write_text("hello")
-    with pytest.raises(ValueError, match="not a readable densenet"):
+    path.write_bytes(contents)
+    with pytest.raises(ValueError, match=f"not a readable densenet .npz file: not a zip archive \\({begins}\\)$"):
         dn.load(path)
 
 
