@@ -110,7 +110,8 @@ def test_truncated_file(tmp_path):
         dn.load(path)
 
 
-@pytest.mark.parametrize("contents, begins", [(b"hello", "its first bytes are b'hello'"),
+@pytest.mark.parametrize("contents, begins", [(b"not a model file", "its first bytes are b'not a mo'"),
+                                               (b"hello", "its first bytes are b'hello'"),
                                                (b"", "it is empty")])
 def test_not_a_zip_file(tmp_path, contents, begins):
     """Named as what it is: NumPy would read any file that is neither an archive nor an
