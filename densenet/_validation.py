@@ -31,16 +31,27 @@ def is_sparse(data: object) -> bool:
     return not isinstance(data, np.ndarray) and type(data).__module__.startswith("scipy.sparse")
 
 
+def as_array(data: ArrayLike, name: str) -> NDArray[Any]:
+    """``np.asarray(data)``, refusing what it would misread: ragged rows, and a masked
+    array's masked values (missing values, as pandas' NA are; NumPy's array holds
+    whatever lies under the mask)."""
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+    if isinstance(data, np.ma.MaskedArray) and (masked := np.argwhere(np.ma.getmaskarray(data))).size:
+        raise ValueError(f"{name} is a masked array with {len(masked)} masked value(s), the first at index "
+                         f"{tuple(int(i) for i in masked[0])}; fill them ({name}.filled(value)) or drop them")
+    return array
+
+
 def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     """``as_numeric`` without the check for NaN/inf."""
     if is_sparse(data):  # (NumPy would make it a 0-d object array)
         shape = getattr(data, "shape", "?")
         raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
                         f"dense arrays here: pass {name}.toarray()")
-    try:
-        array = np.asarray(data)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+    array = as_array(data, name)
     if hasattr(data, "isna") and hasattr(data, "to_numpy"):  # a pandas table: name what is missing
         array = _from_nullable_columns(data, name)
     if array.dtype.kind not in _NUMERIC_KINDS:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_numeric, hyperparameter, positive_int
+from ._validation import as_array, as_numeric, hyperparameter, positive_int
 from .metric import Metric, as_columns, mean_of, mean_totals, outputs
 
 
@@ -78,7 +78,7 @@ class Accuracy(Metric):
                              "threshold each column is a class; for yes-or-no outputs pass threshold (0.5 "
                              "for probabilities, 0 for logits)")
         n, classes = scores.shape
-        array = np.asarray(y_true)
+        array = as_array(y_true, "y_true")
         if array.shape == (n,):
             if array.dtype.kind not in "iu":
                 raise TypeError(f"{owner}: class labels y_true must be integers, got dtype {array.dtype} "

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, positive_int, unit_interval, weight_vector
+from ._validation import as_array, as_numeric, positive_int, unit_interval, weight_vector
 from .accuracy import Accuracy
 from .chain import Call
 from .loss import Loss
@@ -65,10 +65,7 @@ class ClassLoss(Loss):
         if self.weight is not None and len(self.weight) != n_outputs:
             raise ValueError(f"{owner}: weight has {len(self.weight)} class weights, but the model has "
                              f"{n_outputs} outputs (classes)")
-        try:
-            array = np.asarray(y)
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+        array = as_array(y, name)
         if array.ndim == 1:
             return class_labels(array, n_outputs, name, owner, self.ignore_index, self.probabilities)
         if self.probabilities and array.ndim == 2 and array.shape[1] == n_outputs:

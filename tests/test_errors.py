@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -114,3 +116,35 @@ def test_pandas_nullable_columns_are_taken_when_complete_and_named_when_not():
     with pytest.raises(ValueError, match=r"y has missing values \(NA\) in column\(s\) \['sex'\]"):
         model.fit(complete, y.where(y > 0, pd.NA))
     assert_array_equal(model.params, before)
+
+
+def test_masked_values_are_named_and_a_masked_array_without_them_is_taken():
+    """A masked array's masked values are missing values, as pandas' NA are: NumPy's view
+    of it holds whatever lies under the mask, which no model should read silently."""
+    model = mlp((2, 3, 1))
+    X = np.ma.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+                    mask=[[False, False], [False, True], [False, False]])
+    y = np.ma.array([[0.0], [1.0], [0.5]], mask=[[False], [False], [True]])
+    clear = np.ma.array(X.data, mask=False)
+    assert_array_equal(model.predict(clear), model.predict(X.data))
+    before = model.params.copy()
+    for call, name, where in [(lambda: model.predict(X), "X", "(1, 1)"),
+                              (lambda: model.evaluate(X, y.data), "X", "(1, 1)"),
+                              (lambda: model.fit(X.data, y, epochs=1), "y", "(2, 0)"),
+                              (lambda: model.fit(X, y, epochs=1), "X", "(1, 1)")]:
+        message = (rf"{name} is a masked array with 1 masked value\(s\), the first at index "
+                   rf"{re.escape(where)}; fill them \({name}\.filled\(value\)\) or drop them")
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert_array_equal(model.params, before)
+
+
+def test_masked_class_labels_are_named():
+    logits = np.array([[1.0, 0.0], [0.0, 1.0]])
+    labels = np.ma.array([0, 1], mask=[False, True])
+    with pytest.raises(ValueError, match=r"y_true is a masked array with 1 masked value\(s\), the first at "
+                                         r"index \(1,\)"):
+        dn.CrossEntropyLoss().forward(logits, labels)
+    with pytest.raises(ValueError, match=r"y_true is a masked array with 1 masked value"):
+        dn.Accuracy()(logits, labels)
+    assert dn.Accuracy()(logits, np.ma.array([0, 1], mask=False)) == 1.0
