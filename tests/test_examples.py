@@ -3,7 +3,7 @@
 Each runs in this process as ``python examples/<script> ...`` would run it (``run``): an
 interpreter of its own spent 1.5-4 s a run importing what this one has loaded (the
 scikit-learn the digits example reads its images with, 3 s of it), and this file took
-1.37-1.47x its time so (16 runs; 100-105 s against 69-73, one thread, two runs of each).
+1.37-1.47x its time so (14 runs; 100-105 s against 69-73, one thread, two runs of each).
 The tutorial's runs, the README's main job, are fresh interpreters (``run_fresh``), as
 are the examples' runs without their optional libraries (``tests/test_optional.py``).
 """
