@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from ._validation import unit_interval
 from .accuracy import Accuracy
@@ -39,6 +39,8 @@ class BCELoss(Loss):
         50.346574
     """
 
+    takes = ("probabilities",)
+
     def accuracy(self, n_outputs: int) -> Accuracy:
         """Each output a probability of yes: right when above 0.5 for a target above 0.5."""
         return Accuracy(threshold=0.5)
@@ -46,9 +48,8 @@ class BCELoss(Loss):
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         return unit_interval(values, name, "BCELoss")
 
-    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-        y_pred, y_true = super().check(y_pred, y_true)
-        return unit_interval(y_pred, "y_pred", "BCELoss"), y_true
+    def pred_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        return unit_interval(values, name, "BCELoss")
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         log_p, log_q, term = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_pred)

@@ -42,6 +42,7 @@ class BCEWithLogitsLoss(Loss):
         2.079442
     """
 
+    takes = ("logits",)
     #: (a loss pickled before ``pos_weight`` existed weighs every yes 1)
     _pos_weight: NDArray[Any] | None = None
 

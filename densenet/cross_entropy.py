@@ -70,6 +70,7 @@ class CrossEntropyLoss(ClassLoss):
 
     probabilities = True
     what = "logits"
+    takes = ("logits", "log-probabilities")  # (a LogSoftmax's outputs: their softmax is the probabilities)
 
     def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = None,
                  label_smoothing: float = 0.0) -> None:

@@ -36,6 +36,8 @@ class LogSoftmax(Module):
                [ 0.00000000e+00, -1.00000000e+03]])
     """
 
+    outputs = "log-probabilities"
+
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("LogSoftmax", [x], axis=-1)
 

@@ -13,6 +13,12 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
   most), the calls that write dL/dy_pred into ``grad``, a call that writes
   each sample's loss (``LossPlan.rows``: their mean is the value), and for a loss
   whose value is a mean over other than its rows, what it is over (``LossPlan.share``);
+- ``takes``: the kinds of model outputs the loss is meant for (``"logits"``,
+  ``"probabilities"``, ``"log-probabilities"``), or None for any real numbers: ``fit``
+  warns when the model ends in a module whose ``Module.outputs`` are of another kind
+  (a ``Softmax`` before ``CrossEntropyLoss``); ``pred_values`` says which outputs it
+  can compute on at all (``BCELoss``: [0, 1]), for ``check`` and for ``fit``'s
+  account of a divergence;
 - ``accuracy(n_outputs)``: what "accuracy" means for its outputs (classes or
   yes-or-no labels, and at which threshold), for ``fit(..., metrics=["accuracy"])``.
 
@@ -32,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -73,6 +79,15 @@ class Loss(KeepsPlans):
     a loss with other targets overrides them.
     """
 
+    #: The kinds of model outputs the loss is meant for, or None: any real numbers.
+    takes: ClassVar[tuple[str, ...] | None] = None
+
+    def pred_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
+        """``values`` (outputs named ``name``) if the loss can compute on every one, else
+        ``ValueError`` naming the loss, ``name`` and the first it cannot. This default takes
+        any finite number."""
+        return values
+
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         """``values`` (targets named ``name``, already of the right shape and dtype) if the
         loss takes every one, else ``ValueError`` naming the loss, ``name`` and the first
@@ -107,7 +122,7 @@ class Loss(KeepsPlans):
                 f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape "
                 f"{y_true.shape}; they must match exactly"
             )
-        return y_pred, self.target_values(y_true, "y_true")
+        return self.pred_values(y_pred, "y_pred"), self.target_values(y_true, "y_true")
 
     def accuracy(self, n_outputs: int) -> Accuracy:
         """The ``Accuracy`` of a model with ``n_outputs`` outputs trained by this loss (what

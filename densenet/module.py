@@ -37,6 +37,10 @@ from it through these, never through its class or its private attributes:
 ``batch_statistics``        whether its training passes compute statistics over the rows
                             of the batch (``BatchNorm1d``): a training batch then needs
                             at least two rows (``Buffers.training``)
+``outputs``                 what its outputs are, where a loss may be meant for other ones:
+                            ``"probabilities"`` (``Sigmoid``, ``Softmax``) or
+                            ``"log-probabilities"`` (``LogSoftmax``); None: any real numbers
+                            (``fit`` compares the last module's with ``Loss.takes``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
 ``reset_parameters(rng)``   draws fresh parameters (and sets any state to its start)
@@ -141,6 +145,11 @@ class Module(KeepsPlans):
     #: (``BatchNorm1d``): a row's output then depends on the other rows, and a
     #: training batch needs at least two (``fit`` checks its batches for it).
     batch_statistics: ClassVar[bool] = False
+
+    #: What the outputs are, where a loss may be meant for other ones: ``"probabilities"``
+    #: or ``"log-probabilities"``; None (the default): any real numbers. ``fit`` warns when
+    #: a model's last module gives outputs its loss is not meant for (``Loss.takes``).
+    outputs: ClassVar[str | None] = None
 
     #: The names of the parameter views (``param_views``) that weight decay is for by
     #: default: weights that multiply the input (``Dense``'s ``W``), not biases,

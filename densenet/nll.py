@@ -50,6 +50,7 @@ class NLLLoss(ClassLoss):
     """
 
     what = "log-probabilities"
+    takes = ("log-probabilities",)
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         n, classes = y_pred.shape

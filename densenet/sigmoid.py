@@ -32,6 +32,7 @@ class Sigmoid(Module):
     """
 
     in_place = True
+    outputs = "probabilities"
 
     def to_onnx(self, graph: Any, x: str) -> str:
         # 1 / (1 + exp(-x)) as four nodes, not ONNX's Sigmoid: onnxruntime's Sigmoid gives 0

@@ -31,6 +31,8 @@ class Softmax(Module):
                [1. , 0. ]])
     """
 
+    outputs = "probabilities"
+
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Softmax", [x], axis=-1)
 

@@ -15,6 +15,7 @@ The loop works on any model through its public interface (``check_data``,
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ class History:
         return logs[name]
 
 
+#: Which loss takes which outputs, for the messages of a mismatch between a model and its loss
+LOSS_CHOICES = ("logits: CrossEntropyLoss, or BCEWithLogitsLoss, on a Dense layer's outputs; probabilities: "
+                "BCELoss after Sigmoid; log-probabilities: NLLLoss after LogSoftmax")
+
+
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss or non-finite weights.
 
@@ -94,16 +100,36 @@ class DivergenceError(FloatingPointError):
         epoch, batch: where (0-based) the first bad step happened.
         history: the ``History`` of the epochs completed before it.
 
-    The model keeps the weights from before that step.
+    The model keeps the weights from before that step. When the loss was given outputs it
+    cannot compute on (``Loss.pred_values``: ``BCELoss`` after a ``Dense`` layer), the
+    message says so, and the loss's ``ValueError`` is the ``__cause__``.
     """
 
-    def __init__(self, epoch: int, batch: int, history: History) -> None:
+    def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None) -> None:
+        where = f"training diverged at epoch {epoch}, batch {batch}"
         super().__init__(
-            f"training diverged at epoch {epoch}, batch {batch}: the loss or the weights "
-            "became non-finite (NaN or inf); the model keeps the weights from before that "
-            "step. Try a smaller learning rate or scaled inputs."
+            f"{where}: the loss or the weights became non-finite (NaN or inf); the model keeps the "
+            "weights from before that step. Try a smaller learning rate or scaled inputs." if refusal is None
+            else f"{where}: the loss became non-finite on outputs it does not take ({refusal}); the model "
+            "keeps the weights from before that step. End the model in a module whose outputs the loss "
+            f"takes, or choose the loss for the model's outputs ({LOSS_CHOICES})"
         )
         self.epoch, self.batch, self.history = epoch, batch, history
+        self.__cause__ = refusal
+
+
+def _check_outputs(model: Sequential, loss: Loss) -> None:
+    """Warn when ``model`` ends in a module whose outputs are of a kind ``loss`` is not meant
+    for (``Module.outputs``, ``Loss.takes``): a ``Softmax`` before ``CrossEntropyLoss``, whose
+    softmax then squashes probabilities, trains slowly, or not at all."""
+    last = model[-1]
+    kind, takes = last.outputs, loss.takes
+    if kind is None or takes is None or kind in takes:
+        return
+    warnings.warn(f"fit: {loss!r} is meant for {' or '.join(takes)}, but the model ends in {last!r}, whose "
+                  f"outputs are {kind}: the loss then computes another function than it means, and "
+                  f"training learns slowly or not at all. Give the loss what it takes ({LOSS_CHOICES})",
+                  UserWarning, stacklevel=4)  # (the caller's line, through Sequential.fit)
 
 
 def _check_frozen(model: Sequential, frozen: tuple[int, ...]) -> None:
@@ -254,6 +280,24 @@ class _Epoch:
         optimizer.load_state_dict(epoch_state)
         model.set_side_state(epoch_side)
         return len(self.starts) - 1
+
+    def refusal(self, batches: Sequence[int]) -> ValueError | None:
+        """Why the loss cannot compute on the model's outputs for the first of ``batches``
+        whose it cannot (``Loss.pred_values``' error), or None: each batch's forward pass at
+        the weights now, the model's side state (running statistics, generator) kept."""
+        side = self.model.side_state()
+        try:
+            for i in batches:
+                step = self.batch(i, self.starts[i])
+                for call in step.forward:
+                    call()
+                try:
+                    self.loss.pred_values(step.Y, "the model's outputs")
+                except ValueError as error:
+                    return error
+            return None
+        finally:
+            self.model.set_side_state(side)
 
 
 class _Kept:
@@ -478,6 +522,7 @@ def fit(
     for checked in (target, None if validation is None else validation[1]):
         if checked is not None:
             check_targets(measured, checked, model.out_features, model.dtype, loss, "fit")
+    _check_outputs(model, loss)
     optimizer.prepare(model.trainable_params)
 
     callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
@@ -584,9 +629,10 @@ class _Record:
             return True
         return False
 
-    def diverged(self, epoch: int, batch: int) -> DivergenceError:
-        """The error to raise, once the callbacks have been told."""
-        error = DivergenceError(epoch, batch, self.history)
+    def diverged(self, epoch: int, batch: int, refusal: ValueError | None = None) -> DivergenceError:
+        """The error to raise, once the callbacks have been told (``refusal``: the loss's
+        refusal of the outputs, ``_Epoch.refusal``)."""
+        error = DivergenceError(epoch, batch, self.history, refusal)
         self.stopped(error)
         return error
 
@@ -622,7 +668,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                 if bad is None and not shares:
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
-                raise record.diverged(epoch, epoch_run.find_bad_step(optimizer))
+                bad = epoch_run.find_bad_step(optimizer)
+                raise record.diverged(epoch, bad, epoch_run.refusal([bad]))
             if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
@@ -706,4 +753,5 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
     if diverged or not (math.isfinite(result.fun) and all_finite(params)):
         model.params[...] = good
         model.set_side_state(good_side)
-        raise record.diverged(iteration, 0)
+        batches = objective.batches
+        raise record.diverged(iteration, 0, batches.refusal(range(len(batches.starts))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -515,3 +516,90 @@ def test_a_bad_validation_split_is_refused_before_any_change(kwargs, error, mess
     with pytest.raises(error, match=message):
         model.fit(np.zeros((10, 2)), np.zeros((10, 1)), **kwargs)
     assert_array_equal(model.params, before)
+
+
+def _classifier(end, outputs=3):
+    """A 4-input model whose last modules are ``end`` after a ``Dense(4, outputs)``."""
+    return dn.Sequential(dn.Dense(4, 5), dn.Tanh(), dn.Dense(5, outputs), *end, seed=0)
+
+
+def _targets(loss, outputs, n=24):
+    rng = np.random.default_rng(1)
+    if isinstance(loss, (dn.CrossEntropyLoss, dn.NLLLoss)):
+        return rng.integers(0, outputs, n)
+    return (rng.uniform(size=(n, outputs)) > 0.5).astype(float)
+
+
+@pytest.mark.parametrize(("end", "loss", "kind"), [
+    ([dn.Softmax()], dn.CrossEntropyLoss(), "probabilities"),
+    ([dn.Sigmoid()], dn.CrossEntropyLoss(), "probabilities"),
+    ([dn.Sigmoid()], dn.BCEWithLogitsLoss(), "probabilities"),
+    ([dn.LogSoftmax()], dn.BCEWithLogitsLoss(), "log-probabilities"),
+    ([dn.Softmax()], dn.NLLLoss(), "probabilities"),
+    ([dn.Sigmoid()], dn.NLLLoss(), "probabilities"),
+], ids=["softmax-ce", "sigmoid-ce", "sigmoid-bce-logits", "log-softmax-bce-logits", "softmax-nll",
+        "sigmoid-nll"])
+def test_a_loss_meant_for_other_outputs_than_the_model_ends_in_is_warned_of(end, loss, kind):
+    """Softmax then CrossEntropyLoss (a softmax of probabilities) trains, slowly: the
+    commonest slip from the tutorial's Sigmoid and MSELoss. fit says so, naming both, what
+    the loss is meant for and which loss takes which outputs; the fit then runs."""
+    model = _classifier(end)
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    y = _targets(loss, 3)
+    twin = model.clone()
+    name = type(end[-1]).__name__
+    with pytest.warns(UserWarning, match=rf"fit: {type(loss).__name__}\(\) is meant for .*but the model ends "
+                                         rf"in {name}\(\), whose outputs are {kind}") as caught:
+        history = model.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8)
+    assert len(caught) == 1 and caught[0].filename == __file__  # (once, at the caller's line)
+    message = str(caught[0].message)
+    assert "BCEWithLogitsLoss" in message and "NLLLoss after LogSoftmax" in message
+    with pytest.warns(UserWarning):
+        assert_array_equal(twin.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8).loss,
+                           history.loss)
+
+
+@pytest.mark.parametrize(("end", "loss"), [
+    ([], dn.CrossEntropyLoss()), ([dn.LogSoftmax()], dn.CrossEntropyLoss()),
+    ([dn.LogSoftmax()], dn.NLLLoss()), ([], dn.BCEWithLogitsLoss()), ([dn.Sigmoid()], dn.BCELoss()),
+    ([dn.Softmax()], dn.BCELoss()),
+    ([dn.Sigmoid()], dn.MSELoss()), ([dn.Softmax()], dn.MSELoss()), ([dn.ReLU()], dn.CrossEntropyLoss()),
+], ids=["dense-ce", "log-softmax-ce", "log-softmax-nll", "dense-bce-logits", "sigmoid-bce", "softmax-bce",
+        "sigmoid-mse", "softmax-mse", "relu-ce"])
+def test_outputs_a_loss_is_meant_for_train_without_a_warning(end, loss):
+    """(A LogSoftmax's outputs are logits too: their softmax is the probabilities.)"""
+    model = _classifier(end)
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, _targets(loss, 3), loss=loss, optimizer=dn.SGD(0.1), epochs=1, batch_size=8)
+
+
+@pytest.mark.parametrize("optimizer", [dn.SGD(0.1), dn.LBFGS()], ids=["sgd", "lbfgs"])
+def test_outputs_outside_what_the_loss_takes_are_named_as_the_divergence_s_cause(optimizer):
+    """BCELoss after a Dense layer: its log of a negative output is NaN at the first step.
+    That is not a learning rate too large, and the error says what it is. (The outputs are
+    made negative: on outputs in [0, 1] and some outside, L-BFGS's line search may step
+    back into [0, 1] and train on.)"""
+    model = _classifier([], outputs=1)
+    model[-1].b[...] = -2.0
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    y = _targets(dn.BCELoss(), 1)
+    before = snapshot(model)
+    cause = (r"epoch 0, batch 0: the loss became non-finite on outputs it does not take \(BCELoss: the "
+             r"model's outputs must lie in \[0, 1\]; \d+ value\(s\) do not, the first -")
+    with pytest.raises(dn.DivergenceError, match=cause) as caught:
+        model.fit(X, y, loss=dn.BCELoss(), optimizer=optimizer, epochs=3, batch_size=8, shuffle=False)
+    message = str(caught.value)
+    assert "smaller learning rate" not in message and "BCEWithLogitsLoss" in message
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert_array_equal(model.params, before[0])
+
+
+def test_a_divergence_on_outputs_the_loss_takes_still_points_to_the_learning_rate():
+    """(MSELoss at a rate of 1e100: the weights overflow.)"""
+    model = _classifier([], outputs=1)
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    with pytest.raises(dn.DivergenceError, match="became non-finite .*smaller learning rate") as caught:
+        model.fit(X, _targets(dn.BCELoss(), 1), loss=dn.MSELoss(), optimizer=dn.SGD(1e100), epochs=3)
+    assert caught.value.__cause__ is None

@@ -199,7 +199,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:737:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:642:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:689:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:331:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -210,20 +210,20 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:174:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:639:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:686:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:402:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:237:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:252:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:232:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:225:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:247:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:240:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:146:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:161:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:88:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
-    "nll.py:66:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "nll.py:68:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
+    "loss.py:103:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
+    "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "backend.py:333:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:133:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
@@ -269,7 +269,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:459:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "module.py:72:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:76:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -304,9 +304,9 @@ EQUIVALENT: dict[str, str] = {
                                         "changes it as well",
     "optimizer.py:192:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "sigmoid.py:43:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
+    "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:162:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:188:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:398:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:216:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -335,10 +335,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:26:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:106:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:46:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:270:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:651:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:314:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:698:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
