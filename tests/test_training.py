@@ -580,12 +580,14 @@ def test_outputs_outside_what_the_loss_takes_are_named_as_the_divergence_s_cause
     """BCELoss after a Dense layer: its log of a negative output is NaN at the first step.
     That is not a learning rate too large, and the error says what it is. (The outputs are
     made negative: on outputs in [0, 1] and some outside, L-BFGS's line search may step
-    back into [0, 1] and train on.)"""
-    model = _classifier([], outputs=1)
+    back into [0, 1] and train on.) Finding it, fit runs the batch's forward pass once more:
+    the running statistics and the generator stay as the step before left them."""
+    drop = [] if optimizer.full_batch else [dn.Dropout(0.2)]
+    model = dn.Sequential(dn.Dense(4, 5), dn.BatchNorm1d(5), dn.Tanh(), *drop, dn.Dense(5, 1), seed=0)
     model[-1].b[...] = -2.0
     X = np.random.default_rng(0).normal(size=(24, 4))
     y = _targets(dn.BCELoss(), 1)
-    before = snapshot(model)
+    before, state, drawn = snapshot(model), model.state.copy(), model.rng.bit_generator.state
     cause = (r"epoch 0, batch 0: the loss became non-finite on outputs it does not take \(BCELoss: the "
              r"model's outputs must lie in \[0, 1\]; \d+ value\(s\) do not, the first -")
     with pytest.raises(dn.DivergenceError, match=cause) as caught:
@@ -594,6 +596,8 @@ def test_outputs_outside_what_the_loss_takes_are_named_as_the_divergence_s_cause
     assert "smaller learning rate" not in message and "BCEWithLogitsLoss" in message
     assert isinstance(caught.value.__cause__, ValueError)
     assert_array_equal(model.params, before[0])
+    assert_array_equal(model.state, state)
+    assert model.rng.bit_generator.state == drawn
 
 
 def test_a_divergence_on_outputs_the_loss_takes_still_points_to_the_learning_rate():
