@@ -103,8 +103,15 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
     else ``TypeError`` (not integers; ``probabilities``: saying how class probabilities
     are passed) or ``ValueError`` (empty, or the first label outside) naming ``owner``."""
     if array.dtype.kind not in "iu":
-        instead = f" (for class probabilities pass an (n_samples, {classes}) array)" if probabilities else ""
-        raise TypeError(f"{owner}: class labels {name} must be integers, got dtype {array.dtype}{instead}")
+        whole = _whole(array)
+        hints = [f"they are whole numbers: {name}.astype(int)"] if whole else []
+        if array.dtype.kind in "USO" and whole is None:
+            hints.append(f"labels of another kind: number them, np.unique({name}, return_inverse=True)[1], "
+                         "or use densenet.sklearn.DenseNetClassifier, which takes any")
+        if probabilities:
+            hints.append(f"for class probabilities pass an (n_samples, {classes}) array")
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        raise TypeError(f"{owner}: class labels {name} must be integers, got dtype {array.dtype}{hint}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
     outside = (array < 0) | (array >= classes)
@@ -114,10 +121,28 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
         bad = int(array[np.argmax(outside)])
         ignored = ("" if ignore_index is None else f" and is not ignore_index {ignore_index}")
         hint = (f"; PyTorch's {owner} ignores -100 by default: pass ignore_index=-100 for that"
-                if ignore_index is None and bad == -100 else "")
+                if ignore_index is None and bad == -100 else
+                "; one output is a yes-or-no classifier: BCEWithLogitsLoss on 0/1 targets, or a model with "
+                "an output per class" if classes == 1 else "")
         raise ValueError(f"{owner}: class label {bad} in {name} is outside [0, {classes})"
                          f"{ignored} for a model with {classes} outputs{hint}")
     return array.astype(np.intp, copy=False)
+
+
+def _whole(array: NDArray[Any]) -> bool | None:
+    """Whether ``array`` (labels of a dtype other than integers) holds whole numbers alone
+    (booleans, or finite numbers without a fraction, objects included); None if it does
+    not hold numbers (strings, objects that are not numbers)."""
+    if array.dtype.kind == "b":
+        return True
+    try:
+        values = array.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind in "US":  # (strings that read as numbers are still strings)
+        return None
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int,

@@ -627,3 +627,44 @@ def test_pos_weight_must_match_the_outputs_and_is_kept_apart_from_the_callers_ar
     old.__dict__.update({k: v for k, v in state.items() if k != "_pos_weight"})  # (pickled before it existed)
     assert old.pos_weight is None
     assert old.forward(np.zeros((2, 1)), np.ones((2, 1))) == pytest.approx(np.log(2))
+
+
+@pytest.mark.parametrize(("loss", "y", "error", "message"), [
+    (dn.CrossEntropyLoss(), np.array([0.0, 1.0, 2.0, 1.0]), TypeError,
+     r"CrossEntropyLoss: class labels y must be integers, got dtype float64 \(they are whole numbers: "
+     r"y.astype\(int\); for class probabilities pass an \(n_samples, 3\) array\)$"),
+    (dn.NLLLoss(), np.array([1.0, 0.0, 2.0, -0.0]), TypeError,
+     r"NLLLoss: class labels y must be integers, got dtype float64 \(they are whole numbers: "
+     r"y.astype\(int\)\)$"),
+    (dn.NLLLoss(), np.array([True, False, True, True]), TypeError,
+     r"got dtype bool \(they are whole numbers: y.astype\(int\)\)$"),
+    (dn.CrossEntropyLoss(), np.array([0.5, 1.0, 2.0, 1.0]), TypeError,
+     r"got dtype float64 \(for class probabilities pass an \(n_samples, 3\) array\)$"),
+    (dn.NLLLoss(), np.array([0.0, 1.0, np.nan, 1.0]), TypeError, r"got dtype float64$"),
+    (dn.CrossEntropyLoss(), np.array(["cat", "dog", "cat", "eel"]), TypeError,
+     r"got dtype <U3 \(labels of another kind: number them, np.unique\(y, return_inverse=True\)\[1\], or use "
+     r"densenet.sklearn.DenseNetClassifier, which takes any; for class probabilities"),
+    (dn.NLLLoss(), np.array(["cat", 1, "cat", 2.5], dtype=object), TypeError,
+     r"got dtype object \(labels of another kind: number them, np.unique\(y, return_inverse=True\)\[1\]"),
+    (dn.NLLLoss(), np.array([2, 1, 0, 1], dtype=object), TypeError,
+     r"got dtype object \(they are whole numbers: y.astype\(int\)\)$"),
+    (dn.NLLLoss(), np.array(["2", "1", "0", "1"]), TypeError, r"got dtype <U1 \(labels of another kind"),
+])
+def test_labels_of_another_dtype_are_refused_with_the_way_to_integers(loss, y, error, message):
+    model = dn.Sequential(dn.Dense(2, 3), seed=0)
+    before = model.params.copy()
+    with pytest.raises(error, match=message):
+        model.fit(np.zeros((4, 2)), y, loss=loss, epochs=1)
+    assert_array_equal(model.params, before)
+
+
+@pytest.mark.parametrize("loss", [dn.CrossEntropyLoss(), dn.NLLLoss()], ids=["ce", "nll"])
+def test_yes_or_no_labels_for_one_output_point_to_bce_with_logits(loss):
+    """One output is one class: its softmax is 1 and its loss 0, whatever the weights."""
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    with pytest.raises(ValueError, match=r"class label 1 in y is outside \[0, 1\) for a model with 1 "
+                                         r"outputs; one output is a yes-or-no classifier: BCEWithLogitsLoss "
+                                         r"on 0/1 targets, or a model with an output per class"):
+        model.fit(np.zeros((4, 2)), np.array([0, 1, 1, 0]), loss=loss, epochs=1)
+    with pytest.raises(ValueError, match=r"label 2 in y is outside \[0, 2\) for a model with 2 outputs$"):
+        dn.Sequential(dn.Dense(2, 2), seed=0).fit(np.zeros((4, 2)), np.array([0, 1, 2, 0]), loss=loss)

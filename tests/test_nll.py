@@ -155,7 +155,8 @@ def test_a_batch_counts_in_the_epoch_by_its_labels_weights():
 
 
 @pytest.mark.parametrize("y, error, message", [
-    (np.array([0.0, 1.0, 2.0]), TypeError, r"NLLLoss: class labels y must be integers, got dtype float64$"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, r"NLLLoss: class labels y must be integers, got dtype float64 "
+                                           r"\(they are whole numbers: y.astype\(int\)\)$"),
     (np.eye(3), ValueError, r"NLLLoss: y has shape \(3, 3\); it must be integer class labels \(n_samples,\); "
                             r"for class probabilities use CrossEntropyLoss on the logits"),
     (np.array([0, 3, 1]), ValueError, r"NLLLoss: class label 3 in y is outside \[0, 3\)"),
