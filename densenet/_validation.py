@@ -150,6 +150,37 @@ def _two_d(array: NDArray[Any], name: str) -> NDArray[Any]:
     return array
 
 
+def not_integer_labels(array: NDArray[Any], name: str, owner: str, classes: int | None) -> TypeError:
+    """The error for class labels ``array`` (named ``name``) of a dtype other than integers,
+    with the way to integers where there is one (whole numbers, labels of another kind) and,
+    where class probabilities are targets too (``classes`` not None), their shape."""
+    whole = _whole(array)
+    hints = [f"they are whole numbers: {name}.astype(int)"] if whole else []
+    if whole is None:
+        hints.append(f"labels of another kind: number them, np.unique({name}, return_inverse=True)[1], "
+                     "or use densenet.sklearn.DenseNetClassifier, which takes any")
+    if classes is not None:
+        hints.append(f"for class probabilities pass an (n_samples, {classes}) array")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return TypeError(f"{owner}: class labels {name} must be integers, got dtype {array.dtype}{hint}")
+
+
+def _whole(array: NDArray[Any]) -> bool | None:
+    """Whether ``array`` (labels of a dtype other than integers) holds whole numbers alone
+    (booleans, or finite numbers without a fraction, objects included); None if it does
+    not hold numbers (strings, objects that are not numbers)."""
+    if array.dtype.kind == "b":
+        return True
+    if array.dtype.kind not in "fO":  # (strings that read as numbers are still strings)
+        return None
+    try:
+        values = array.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
 def positive_int(value: object, what: str, expected: str = "an integer >= 1", low: int = 1) -> int:
     """``value`` as an int >= ``low`` (1); ``TypeError`` for non-integers (bools included),
     ``ValueError`` below ``low``, both saying ``{what} must be {expected}``."""

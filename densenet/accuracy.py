@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_array, as_numeric, hyperparameter, positive_int
-from .metric import Metric, as_columns, mean_of, mean_totals, outputs
+from ._validation import as_array, as_numeric, hyperparameter, not_integer_labels, positive_int
+from .metric import Metric, as_columns, mean_of, mean_totals, outputs, same_shape
 
 
 class Accuracy(Metric):
@@ -69,20 +70,27 @@ class Accuracy(Metric):
         """``y_pred`` ``(N, C)`` (C >= 2) with ``y_true`` class labels ``(N,)`` or rows
         ``(N, C)``; with a threshold, ``y_pred`` ``(N, k)`` or ``(N,)`` and ``y_true`` of its
         shape. ``ValueError``/``TypeError`` naming what does not fit."""
-        owner = type(self).__name__
+        return self.check_for(type(self).__name__, y_pred, y_true)
+
+    def check_for(self, owner: str, y_pred: ArrayLike,
+                  y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+        """``check``, for a metric named ``owner`` that scores the same outputs and targets
+        (``F1Score``...): its errors and warnings name ``owner``."""
         scores = outputs(y_pred, owner)
         if self.threshold is not None:
-            return super().check(scores, y_true)
+            return same_shape(scores, y_true, owner)
         if scores.ndim == 1 or scores.shape[1] < 2:
             raise ValueError(f"{owner}: y_pred has shape {scores.shape}: one score per sample, but without a "
                              "threshold each column is a class; for yes-or-no outputs pass threshold (0.5 "
                              "for probabilities, 0 for logits)")
         n, classes = scores.shape
+        if self.top_k >= classes:
+            warnings.warn(f"{owner}: top_k={self.top_k} with {classes} classes: every label is among the top "
+                          f"{self.top_k}, and every sample right", UserWarning, stacklevel=2)
         array = as_array(y_true, "y_true")
         if array.shape == (n,):
             if array.dtype.kind not in "iu":
-                raise TypeError(f"{owner}: class labels y_true must be integers, got dtype {array.dtype} "
-                                f"(for class probabilities pass an (n_samples, {classes}) array)")
+                raise not_integer_labels(array, "y_true", owner, classes)
             outside = (array < 0) | (array >= classes)
             if self.ignore_index is not None:
                 outside &= array != self.ignore_index

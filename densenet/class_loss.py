@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_array, as_numeric, positive_int, unit_interval, weight_vector
+from ._validation import as_array, as_numeric, not_integer_labels, positive_int, unit_interval, weight_vector
 from .accuracy import Accuracy
 from .chain import Call
 from .loss import Loss
@@ -103,15 +103,7 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
     else ``TypeError`` (not integers; ``probabilities``: saying how class probabilities
     are passed) or ``ValueError`` (empty, or the first label outside) naming ``owner``."""
     if array.dtype.kind not in "iu":
-        whole = _whole(array)
-        hints = [f"they are whole numbers: {name}.astype(int)"] if whole else []
-        if array.dtype.kind in "USO" and whole is None:
-            hints.append(f"labels of another kind: number them, np.unique({name}, return_inverse=True)[1], "
-                         "or use densenet.sklearn.DenseNetClassifier, which takes any")
-        if probabilities:
-            hints.append(f"for class probabilities pass an (n_samples, {classes}) array")
-        hint = f" ({'; '.join(hints)})" if hints else ""
-        raise TypeError(f"{owner}: class labels {name} must be integers, got dtype {array.dtype}{hint}")
+        raise not_integer_labels(array, name, owner, classes if probabilities else None)
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
     outside = (array < 0) | (array >= classes)
@@ -127,22 +119,6 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
         raise ValueError(f"{owner}: class label {bad} in {name} is outside [0, {classes})"
                          f"{ignored} for a model with {classes} outputs{hint}")
     return array.astype(np.intp, copy=False)
-
-
-def _whole(array: NDArray[Any]) -> bool | None:
-    """Whether ``array`` (labels of a dtype other than integers) holds whole numbers alone
-    (booleans, or finite numbers without a fraction, objects included); None if it does
-    not hold numbers (strings, objects that are not numbers)."""
-    if array.dtype.kind == "b":
-        return True
-    try:
-        values = array.astype(np.float64)
-    except (TypeError, ValueError):
-        return None
-    if array.dtype.kind in "US":  # (strings that read as numbers are still strings)
-        return None
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int,

@@ -64,7 +64,7 @@ class ClassCounts(Metric):
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``Accuracy.check``'s: the same outputs and targets."""
-        return self.kind.check(y_pred, y_true)
+        return self.kind.check_for(type(self).__name__, y_pred, y_true)
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         """Per class (or label): the true positives, the false positives and the false

@@ -81,12 +81,7 @@ class Metric:
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``update``'s arguments checked: finite real numbers, ``y_pred`` ``(N, k)`` or
         ``(N,)`` (one column), ``y_true`` of exactly its shape; as 2-D float arrays."""
-        y_pred = outputs(y_pred, type(self).__name__)
-        y_true = as_numeric(y_true, "y_true", y_pred.dtype)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"{type(self).__name__}: y_true has shape {y_true.shape} but y_pred has shape "
-                             f"{y_pred.shape}; they must match exactly")
-        return as_columns(y_pred), as_columns(y_true)
+        return same_shape(outputs(y_pred, type(self).__name__), y_true, type(self).__name__)
 
     # -- what a user calls ---------------------------------------------------------------
 
@@ -158,6 +153,16 @@ def outputs(y_pred: ArrayLike, owner: str) -> NDArray[Any]:
         raise ValueError(f"{owner}: y_pred must be (n_samples, n_outputs) or (n_samples,), "
                          f"got shape {array.shape}")
     return array
+
+
+def same_shape(y_pred: NDArray[Any], y_true: ArrayLike, owner: str) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``y_true`` checked against ``y_pred`` (``outputs``' answer): finite numbers of exactly
+    its shape, both as 2-D arrays of its dtype; ``ValueError`` naming ``owner`` otherwise."""
+    y_true = as_numeric(y_true, "y_true", y_pred.dtype)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{owner}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
+                         "they must match exactly")
+    return as_columns(y_pred), as_columns(y_true)
 
 
 def as_columns(array: NDArray[Any]) -> NDArray[Any]:

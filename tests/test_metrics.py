@@ -8,6 +8,7 @@ import math
 import os
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_top_k_ranks_ties_as_argmax_does():
     Y = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 2.0, 2.0]])
     labels = np.array([1, 2, 2])
     assert dn.Accuracy()(Y, labels) == 0.0
-    assert [dn.Accuracy(top_k=k)(Y, labels) for k in (2, 3)] == [2 / 3, 1.0]
+    assert dn.Accuracy(top_k=2)(Y, labels) == 2 / 3
     assert dn.Accuracy(top_k=1)(Y, labels) == np.mean(Y.argmax(1) == labels)
 
 
@@ -424,7 +425,10 @@ def test_a_name_of_its_own():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: dn.Accuracy()(np.zeros((3, 2)), np.array([0.0, 1.0, 1.0])), TypeError,
-     "class labels y_true must be integers, got dtype float64"),
+     r"class labels y_true must be integers, got dtype float64 \(they are whole numbers: "
+     r"y_true.astype\(int\); for class probabilities pass an \(n_samples, 2\) array\)$"),
+    (lambda: dn.F1Score()(np.zeros((3, 2)), np.array(["no", "yes", "no"])), TypeError,
+     r"F1Score: class labels y_true must be integers, got dtype <U3 \(labels of another kind: number them"),
     (lambda: dn.Accuracy()(np.zeros((3, 2)), np.array([0, 2, 1])), ValueError,
      r"class label 2 in y_true is outside \[0, 2\)"),
     (lambda: dn.Accuracy()(np.zeros((3, 1)), np.array([0, 1, 1])), ValueError,
@@ -453,6 +457,12 @@ def test_a_name_of_its_own():
     (lambda: dn.Recall()(np.zeros((3, 2)), np.array([0.0, 1.0, 1.0])), TypeError,
      "class labels y_true must be integers"),
     (lambda: dn.F1Score(top_k=2), TypeError, "top_k"),
+    (lambda: dn.F1Score()(np.zeros((3, 2)), np.array([0, 2, 1])), ValueError,  # (each names itself)
+     r"^F1Score: class label 2 in y_true is outside \[0, 2\)"),
+    (lambda: dn.Recall(threshold=0.5)(np.zeros((3, 1)), np.zeros(3)), ValueError,
+     r"^Recall: y_true has shape \(3,\) but y_pred has shape \(3, 1\)"),
+    (lambda: dn.Precision()(np.zeros((3, 2, 1)), np.zeros(3, int)), ValueError,
+     r"^Precision: y_pred must be"),
     (lambda: dn.F1Score()(np.zeros((3, 1)), np.array([0, 1, 1])), ValueError, "pass threshold"),
 ])
 def test_bad_input_is_refused_by_name(call, error, match):
@@ -924,3 +934,15 @@ def test_a_plateau_schedule_on_accuracy_cuts_the_rate_when_it_stops_rising():
     fresh.set_params(plateau.params)
     fresh.on_train_begin()
     assert fresh.best == -math.inf
+
+
+@pytest.mark.parametrize("top_k", [3, 4])
+def test_a_top_k_that_takes_in_every_class_is_warned_of(top_k):
+    """Every label is then among the top k: every sample is right (scikit-learn warns too)."""
+    scores, labels = np.array([[0.1, 0.5, 0.4], [0.9, 0.0, 0.1]]), np.array([0, 2])
+    with pytest.warns(UserWarning, match=rf"Accuracy: top_k={top_k} with 3 classes: every label is among the "
+                                         rf"top {top_k}, and every sample right"):
+        assert dn.Accuracy(top_k=top_k)(scores, labels) == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dn.Accuracy(top_k=2)(scores, labels) == 0.5
