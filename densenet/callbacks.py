@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import count
+from ._validation import count, flag
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -220,7 +220,7 @@ class EarlyStopping(Callback):
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = flag(restore_best_weights, "EarlyStopping", "restore_best_weights")
         self.best, self.best_epoch = math.inf, -1
         self.stopped_epoch: int | None = None
         self._best: tuple[NDArray[Any], NDArray[Any]] | None = None  # the best epoch's params and state

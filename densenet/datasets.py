@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validation import flag
+
 #: The four files, by role: (file name without ``.gz``, magic number, dimensions).
 FILES = {
     "train_images": ("train-images-idx3-ubyte", 2051, 3),
@@ -104,6 +106,7 @@ def load_mnist(directory: str | os.PathLike[str], download: bool = False) -> MNI
             and labels do not match.
     """
     directory = os.fspath(directory)
+    download = flag(download, "load_mnist", "download")
     paths: dict[str, str] = {}
     missing: list[str] = []
     for role, (name, _, _) in FILES.items():

@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import is_sparse, sample_weights
+from ._validation import flag, is_sparse, sample_weights
 from .loss import Loss
 from .model import Sequential
 from .module import split
@@ -113,6 +113,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         True
     """
     loss = MSELoss() if loss is None else loss
+    raise_exception = flag(raise_exception, "gradcheck", "raise_exception")
     if not isinstance(loss, Loss):
         raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
     X_checked, _ = model.check_data(X, y, loss)

@@ -21,6 +21,7 @@ from . import io
 from ._validation import (
     as_bounded_matrix,
     as_sparse_rows,
+    flag,
     hyperparameter,
     is_sparse,
     positive_int,
@@ -691,6 +692,7 @@ class Sequential:
         does not need dL/dX passes ``input_grad=False`` (None is returned): the first
         layer's ``dY @ W.T`` product, as large as its forward product, is skipped.
         """
+        input_grad = flag(input_grad, "Sequential.backward", "input_grad")
         held = self._lent.held
         plan = None if held is None else held[1]
         if plan is None:

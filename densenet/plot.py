@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import flag
+
 if TYPE_CHECKING:
     from .lr_find import LRFind
     from .training import History
@@ -52,6 +54,7 @@ def loss_curve(history: History, ax: Any = None, *, title: str | None = None,
         The matplotlib ``Figure``. No pyplot and no GUI backend are involved, so
         it works headless: ``loss_curve(history).savefig("loss.png")``.
     """
+    log_scale = flag(log_scale, "loss_curve", "log_scale")
     ax = _axes(ax)
     epochs = np.arange(1, history.epochs + 1)
     ax.plot(epochs, history.loss, label="training loss")

@@ -525,7 +525,7 @@ def fit(
     _check_outputs(model, loss)
     optimizer.prepare(model.trainable_params)
 
-    callbacks = tuple(callbacks) + ((Progress(),) if verbose else ())
+    callbacks = tuple(callbacks) + ((Progress(),) if flag(verbose, "fit", "verbose") else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")

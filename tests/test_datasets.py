@@ -144,3 +144,9 @@ def test_download_fetches_checks_and_keeps_the_files(tmp_path, monkeypatch):
                                       r"mirror/: .*; file://.*: SHA-256 [0-9a-f]{64}, expected 0000"):
         datasets.load_mnist(target, download=True)
     assert "t10k-labels-idx1-ubyte.gz" not in os.listdir(target)
+
+
+def test_download_is_true_or_false(tmp_path):
+    """(A string such as "no" is true: it would download.)"""
+    with pytest.raises(TypeError, match="load_mnist: download must be True or False, got 'no'"):
+        datasets.load_mnist(tmp_path, download="no")

@@ -47,6 +47,15 @@ BAD_CALLS = {
     "evaluate y": (lambda m: m.evaluate(X_OK, np.ones(5)), ValueError, "different numbers"),
     "backward shape": (lambda m: m.backward(np.ones((6, 2))), ValueError, "dY has shape"),
     "gradcheck X": (lambda m: dn.gradcheck(m, np.ones((2, 3)), np.ones((2, 1))), ValueError, "features"),
+    # a flag is True or False: a string such as "no" is true
+    "fit verbose": (lambda m: m.fit(X_OK, Y_OK, verbose="no"), TypeError,
+                    "fit: verbose must be True or False, got 'no'"),
+    "backward input_grad": (lambda m: m.backward(DY, input_grad="no"), TypeError,
+                            "Sequential.backward: input_grad must be True or False, got 'no'"),
+    "gradcheck raise_exception": (lambda m: dn.gradcheck(m, X_OK, Y_OK, raise_exception="no"), TypeError,
+                                  "gradcheck: raise_exception must be True or False, got 'no'"),
+    "early stopping flag": (lambda m: dn.EarlyStopping(restore_best_weights="no"), TypeError,
+                            "EarlyStopping: restore_best_weights must be True or False, got 'no'"),
 }
 
 

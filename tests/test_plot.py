@@ -84,3 +84,11 @@ def test_lr_curve_draws_the_losses_against_the_rates_and_the_suggestion(tmp_path
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("learning rate", "loss")
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_log_scale_is_true_or_false():
+    from densenet.plot import loss_curve
+
+    history = mlp((2, 4, 1)).fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=2)
+    with pytest.raises(TypeError, match="loss_curve: log_scale must be True or False, got 'no'"):
+        loss_curve(history, log_scale="no")

@@ -187,17 +187,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:289:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:664:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:665:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:615:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:616:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:83:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:666:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:667:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:737:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:739:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:689:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -208,7 +208,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:331:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:174:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:175:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:686:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
@@ -244,15 +244,15 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:272:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:45:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:46:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:49:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:50:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:49:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:50:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:52:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:53:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:55:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:56:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "backend.py:92:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -318,11 +318,11 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:639:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
-    "datasets.py:85:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
-    "datasets.py:142:93:change-number": "a download's timeout: 61 s instead of 60",
-    "datasets.py:143:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "datasets.py:143:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:185:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
+    "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
+    "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "gradcheck.py:186:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:44:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:47:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:119:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
@@ -331,10 +331,10 @@ EQUIVALENT: dict[str, str] = {
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
-    "plot.py:17:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
-    "plot.py:17:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
-    "plot.py:26:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
-    "plot.py:106:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
+    "plot.py:19:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
+    "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
+    "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
+    "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:46:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:314:23:change-number": "(the same: at least two batches a buffer, not one)",
