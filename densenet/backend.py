@@ -481,8 +481,10 @@ def set_num_threads(n: int | None) -> None:
     Python thread: the count is the whole process's, and OpenBLAS may ignore one set from
     another thread (``on_main_thread``)."""
     global _num_threads, _original, _sensed
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"set_num_threads: n must be an integer >= 1 or None, got {n!r}")
+    integer = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if n is not None and not (integer and 1 <= n <= 2**31 - 1):
+        raise ValueError(f"set_num_threads: n must be an integer from 1 to 2147483647 or None, got {n!r}")
+    n = None if n is None else int(n)  # (a C int for each library)
     libraries = _blas_libraries()
     if n is None:
         for lib, count in zip(libraries, _original or []):

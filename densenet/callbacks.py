@@ -124,11 +124,22 @@ def worst(mode: str) -> float:
     return math.inf if mode == "min" else -math.inf
 
 
-def checked_schedules(owner: str, schedules: Iterable[object]) -> tuple[Any, ...]:
+def callback_list(value: object, owner: str, name: str) -> tuple[Any, ...]:
+    """``value``, an argument ``name`` that takes a list of callbacks, as a tuple;
+    ``TypeError`` naming ``owner`` for a callback alone or what is no list."""
+    if isinstance(value, Callback):
+        raise TypeError(f"{owner}: {name} must be a list of callbacks, got one {type(value).__name__}: "
+                        f"pass it in a list, {name}=[...]")
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{owner}: {name} must be a list of callbacks, got {type(value).__name__} {value!r}")
+    return tuple(value)
+
+
+def checked_schedules(owner: str, schedules: object) -> tuple[Any, ...]:
     """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
     the learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``); ``TypeError`` naming
     ``owner`` otherwise."""
-    schedules = tuple(schedules)
+    schedules = callback_list(schedules, owner, "schedules")
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "

@@ -20,9 +20,9 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import flag, is_sparse, sample_weights
+from ._validation import flag, hyperparameter, is_sparse, sample_weights
 from .loss import Loss
-from .model import Sequential
+from .model import Sequential, as_model
 from .module import split
 from .mse import MSELoss
 
@@ -112,8 +112,11 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         >>> gradcheck(model, dn.tutorial.X, dn.tutorial.y).ok
         True
     """
+    model = as_model(model, "gradcheck")
     loss = MSELoss() if loss is None else loss
     raise_exception = flag(raise_exception, "gradcheck", "raise_exception")
+    eps = hyperparameter(eps, "gradcheck", "eps", low_open=True)
+    atol, rtol = hyperparameter(atol, "gradcheck", "atol"), hyperparameter(rtol, "gradcheck", "rtol")
     if not isinstance(loss, Loss):
         raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
     X_checked, _ = model.check_data(X, y, loss)

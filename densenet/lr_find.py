@@ -18,13 +18,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter, positive_int
 from .callbacks import Callback
+from .model import Sequential, as_model
 from .optimizer import Optimizer
 from .sgd import SGD
 from .training import DivergenceError
 
 if TYPE_CHECKING:
     from .loss import Loss
-    from .model import Sequential
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimiz
         >>> found
         LRFind(63 steps, rates 0.0001 to 0.572, suggestion 0.0327, lowest 0.327, diverged)
     """
+    model = as_model(model, "lr_find")
     start = hyperparameter(start_lr, "lr_find", "start_lr", low_open=True)
     end = hyperparameter(end_lr, "lr_find", "end_lr", low=start, low_open=True)
     count = positive_int(steps, "lr_find: steps", "an integer >= 2", low=2)

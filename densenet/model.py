@@ -372,7 +372,11 @@ class Sequential:
         picked: set[int] = set(range(count)) if not layers else set()
         for layer in layers:
             if isinstance(layer, slice):
-                picked.update(range(*layer.indices(count)))
+                taken = range(*layer.indices(count))
+                if not taken:  # (what a mistyped bound gives: an index would be refused)
+                    raise ValueError(f"{verb}: {layer!r} takes no module; the model has {count} "
+                                     f"(indices -{count} to {count - 1})")
+                picked.update(taken)
             elif isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_)):
                 if not -count <= layer < count:
                     raise ValueError(f"{verb}: no module at index {layer}; the model has {count} "
@@ -906,9 +910,10 @@ class Sequential:
         except TypeError as error:
             raise TypeError(f"save: {error}") from None
         extra = {"state": self.state} if self.state.size else {}
+        schedules = checked_schedules("save", schedules)
         if schedules:
             config["schedules"] = []
-            for i, schedule in enumerate(checked_schedules("save", schedules)):
+            for i, schedule in enumerate(schedules):
                 numbers = {}  # (JSON; the arrays, WeightAveraging's average, beside params)
                 for name, value in schedule.state_dict().items():
                     if isinstance(value, np.ndarray):
@@ -931,6 +936,16 @@ class Sequential:
                                      f"not this model's {self.trainable_params.size} it trains")
                 extra[f"optimizer.{name}"] = vector
         io.write(path, config, self.params, extra)
+
+
+def as_model(model: object, owner: str) -> Sequential:
+    """``model`` if it is a ``Sequential``, else ``TypeError`` naming ``owner`` (a function
+    that takes a model: ``gradcheck``, ``lr_find``, ``update_bn``, ``onnx.export``)."""
+    if not isinstance(model, Sequential):
+        shown = repr(model)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise TypeError(f"{owner}: model must be a densenet Sequential, got {type(model).__name__} {shown}")
+    return model
 
 
 def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> Sequential:
@@ -968,6 +983,7 @@ def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[
         >>> bool((copy.params == model.params).all()), resumed.steps
         (True, 10)
     """
+    schedules = checked_schedules("load", schedules)
     config, params, extra = io.read(path)
     where = io.describe(path)
     try:

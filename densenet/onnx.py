@@ -16,15 +16,13 @@ inside a module and the modules never import onnx.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .io import File, write_file
-
-if TYPE_CHECKING:
-    from .model import Sequential
+from .model import Sequential, as_model
 
 #: The ONNX operator set the graphs are written for by default.
 OPSET = 17
@@ -94,6 +92,7 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
         raise (ValueError if integer else TypeError)(
             f"export: opset must be an integer from {OPSET_MIN} to {newest} (the newest this onnx "
             f"{onnx.__version__} knows), got {opset!r}")
+    model = as_model(model, "export")
     graph = Graph(onnx, model.dtype)
     name = "X"
     for i, module in enumerate(model):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._validation import count, flag, hyperparameter, learning_rate, positive_int
-from .callbacks import Callback, checked_mode, checked_monitor, monitored_mode, worst
+from .callbacks import Callback, callback_list, checked_mode, checked_monitor, monitored_mode, worst
 from .optimizer import Optimizer
 
 
@@ -266,7 +266,7 @@ class SequentialLR(LRSchedule):
     def __init__(self, optimizer: Optimizer, schedules: Iterable[LRSchedule],
                  milestones: Iterable[int]) -> None:
         name = type(self).__name__
-        self.schedules, milestones = tuple(schedules), list(milestones)
+        self.schedules, milestones = callback_list(schedules, name, "schedules"), list(milestones)
         if not self.schedules:
             raise ValueError(f"{name}: schedules must hold at least one schedule")
         for i, schedule in enumerate(self.schedules):

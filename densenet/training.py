@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import init as _init
 from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights
 from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
-from .callbacks import Callback, Progress
+from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
 from .loss import Loss, relative
 from .metric import Metric
@@ -483,7 +483,7 @@ def fit(
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
     rows, target = model.check_data(X, y, loss)
-    if validation_split:
+    if hyperparameter(validation_split, "fit", "validation_split", high=1.0, high_open=True):
         rows, target, sample_weight, validation_data = _split(rows, target, sample_weight, validation_split,
                                                               validation_data)
     n = rows.shape[0]
@@ -525,7 +525,8 @@ def fit(
     _check_outputs(model, loss)
     optimizer.prepare(model.trainable_params)
 
-    callbacks = tuple(callbacks) + ((Progress(),) if flag(verbose, "fit", "verbose") else ())
+    callbacks = callback_list(callbacks, "fit", "callbacks") + (
+        (Progress(),) if flag(verbose, "fit", "verbose") else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")

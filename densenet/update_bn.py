@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ._validation import positive_int
+from .model import Sequential, as_model
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
-
-    from .model import Sequential
 
 
 @runtime_checkable
@@ -58,6 +57,7 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
         >>> bool(np.allclose(model[1].running_var, hidden.var(axis=0, ddof=1)))
         True
     """
+    model = as_model(model, "update_bn")
     batch_size = positive_int(batch_size, "update_bn: batch_size")
     rows = model.check_input(X)
     norms: list[int] = []

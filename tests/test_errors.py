@@ -88,6 +88,39 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     (lambda: dn.SGD(lr=0), ValueError, "learning rate"),
     (lambda: dn.EarlyStopping(patience=0), ValueError, "patience"),
     (lambda: dn.MSELoss().forward(np.ones((3, 1)), np.ones(3)), ValueError, "must match exactly"),
+    # the functions that take a model say so of anything else
+    (lambda: dn.gradcheck(5, X_OK, Y_OK), TypeError,
+     "gradcheck: model must be a densenet Sequential, got int 5"),
+    (lambda: dn.lr_find("m", X_OK, Y_OK), TypeError,
+     "lr_find: model must be a densenet Sequential, got str 'm'"),
+    (lambda: dn.update_bn([dn.Dense(2, 1)], X_OK), TypeError,
+     r"update_bn: model must be a densenet Sequential, got list \[Dense"),
+    # gradcheck's step and tolerances
+    (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, eps=0), ValueError,
+     r"gradcheck: invalid eps 0; it must lie in \(0, inf\)"),
+    (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, eps=float("nan")), ValueError,
+     "gradcheck: invalid eps nan"),
+    (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, atol=-1e-5), ValueError,
+     "gradcheck: invalid atol -1e-05"),
+    (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, rtol="0.1"), TypeError,
+     "gradcheck: rtol must be a real number, got str '0.1'"),
+    # one callback where a list of them is taken
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=dn.EarlyStopping()), TypeError,
+     r"fit: callbacks must be a list of callbacks, got one EarlyStopping: pass it in a list, "
+     r"callbacks=\[\.\.\.\]"),
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=3), TypeError,
+     "fit: callbacks must be a list of callbacks, got int 3"),
+    (lambda: mlp((2, 3, 1)).save("unused.npz", schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
+     r"save: schedules must be a list of callbacks, got one StepLR: pass it in a list, schedules=\[\.\.\.\]"),
+    (lambda: dn.load("unused.npz", schedules=0), TypeError,
+     "load: schedules must be a list of callbacks, got int 0"),
+    (lambda: dn.ModelCheckpoint("unused.npz", schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
+     "ModelCheckpoint: schedules must be a list of callbacks, got one StepLR"),
+    (lambda: dn.SequentialLR(dn.SGD(0.1), dn.StepLR(dn.SGD(0.1), 2), milestones=[]), TypeError,
+     "SequentialLR: schedules must be a list of callbacks, got one StepLR"),
+    # a thread count is a C int
+    (lambda: dn.set_num_threads(2**40), ValueError,
+     r"set_num_threads: n must be an integer from 1 to 2147483647 or None, got 1099511627776"),
 ])
 def test_constructors_and_arguments_are_checked(make, error, message):
     with pytest.raises(error, match=message):

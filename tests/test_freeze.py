@@ -461,6 +461,10 @@ def test_a_frozen_module_between_two_that_train_is_refused():
     (1.0, TypeError, "layers must be module indices"),
     (True, TypeError, "layers must be module indices"),
     ("0", TypeError, "layers must be module indices"),
+    # (a slice past the end is empty in Python: here it names no module, as an index would)
+    (slice(6, 9), ValueError,
+     r"freeze: slice\(6, 9, None\) takes no module; the model has 6 \(indices -6 to 5\)"),
+    (slice(3, 3), ValueError, r"freeze: slice\(3, 3, None\) takes no module"),
 ])
 def test_bad_indices_are_refused(bad, error, match):
     model = network().freeze(5)

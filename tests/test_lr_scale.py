@@ -503,6 +503,8 @@ def test_an_optimiser_whose_step_does_not_apply_a_scale_refuses_one():
     (lambda m: m.lr_scales(True, 0), TypeError, r"scale must be a real number, got bool"),
     (lambda m: m.lr_scales(0.5, 6), ValueError, r"lr_scales: no module at index 6; the model has 6"),
     (lambda m: m.lr_scales(0.5, "0"), TypeError, r"lr_scales: layers must be module indices"),
+    (lambda m: m.lr_scales(0.5, slice(-1, 0)), ValueError,
+     r"lr_scales: slice\(-1, 0, None\) takes no module"),
     (lambda m: m.freeze(0).lr_scales(0.5, slice(0, 2)), ValueError,
      r"lr_scales: module 0 \(Dense\(in_features=3, out_features=8\)\) is frozen"),
 ])

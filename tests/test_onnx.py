@@ -130,6 +130,8 @@ def test_a_module_without_an_onnx_form_is_named():
     model = dn.Sequential(dn.Dense(2, 2), Double(), seed=0)
     with pytest.raises(TypeError, match=r"export: Double\(\) at index 1 cannot be exported to ONNX"):
         export(model)
+    with pytest.raises(TypeError, match=r"export: model must be a densenet Sequential, got Dense Dense"):
+        export(dn.Dense(2, 2))
 
 
 @pytest.mark.parametrize("opset, error", [(12, ValueError), (1, ValueError), (10_000, ValueError),

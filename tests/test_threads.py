@@ -286,9 +286,15 @@ def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
 
 
 def test_set_num_threads_checks_its_argument():
-    for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1 or None"):
+    for bad in (0, -1, 1.5, True, "2", 2**31):
+        with pytest.raises(ValueError, match="n must be an integer from 1 to 2147483647 or None"):
             dn.set_num_threads(bad)
+    assert dn.get_num_threads() is None
+    dn.set_num_threads(np.int64(1))  # (NumPy's integers too, as Python ints)
+    try:
+        assert dn.get_num_threads() == 1 and type(dn.get_num_threads()) is int
+    finally:
+        dn.set_num_threads(None)
     assert dn.get_num_threads() is None
 
 

@@ -505,6 +505,8 @@ def test_validation_split_holds_out_the_last_rows_as_validation_data(weighted, s
     (dict(validation_split=1.0), ValueError, r"fit: invalid validation_split 1.0; it must lie in \[0, 1\)"),
     (dict(validation_split=-0.1), ValueError, r"invalid validation_split -0.1"),
     (dict(validation_split="0.2"), TypeError, r"validation_split must be a real number"),
+    (dict(validation_split={}), TypeError, r"validation_split must be a real number, got dict"),  # (falsy)
+    (dict(validation_split=False), TypeError, r"validation_split must be a real number, got bool"),
     (dict(validation_split=0.01), ValueError, r"fit: validation_split 0.01 of 10 rows holds out none of "
                                               r"them; give a larger share"),
     (dict(validation_split=0.2, validation_data=(np.zeros((2, 2)), np.zeros((2, 1)))), ValueError,

@@ -187,30 +187,30 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:289:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:665:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:669:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:616:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:620:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:83:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:667:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:671:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:739:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:743:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:689:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:690:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:331:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:342:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:331:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:342:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:331:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:342:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:175:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:686:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:687:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:402:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -274,13 +274,13 @@ EQUIVALENT: dict[str, str] = {
     "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:680:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:682:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:683:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:685:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:720:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:722:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:771:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:773:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:108:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -313,21 +313,21 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:216:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:467:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:374:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:385:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:639:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:641:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:186:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "onnx.py:44:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:47:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:119:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "gradcheck.py:189:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "onnx.py:42:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
+    "onnx.py:45:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:118:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:119:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:118:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
@@ -338,7 +338,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:46:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:314:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:698:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:699:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
