@@ -94,7 +94,11 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     (lambda: dn.lr_find("m", X_OK, Y_OK), TypeError,
      "lr_find: model must be a densenet Sequential, got str 'm'"),
     (lambda: dn.update_bn([dn.Dense(2, 1)], X_OK), TypeError,
-     r"update_bn: model must be a densenet Sequential, got list \[Dense"),
+     r"update_bn: model must be a densenet Sequential, got list \[Dense\(in_features=2, out_features=1\)\]$"),
+    (lambda: dn.update_bn([dn.Dense(2, 1), dn.Dense(1, 1)], X_OK), TypeError,  # (a long repr: 57 characters)
+     r"got list \[Dense\(in_features=2, out_features=1\), Dense\(in_features=\.\.\.$"),
+    (lambda: dn.update_bn("m" * 58, X_OK), TypeError, r"got str 'm{58}'$"),  # (60 characters: shown whole)
+    (lambda: dn.update_bn("m" * 59, X_OK), TypeError, r"got str 'm{56}\.\.\.$"),
     # gradcheck's step and tolerances
     (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, eps=0), ValueError,
      r"gradcheck: invalid eps 0; it must lie in \(0, inf\)"),
