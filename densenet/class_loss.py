@@ -85,7 +85,7 @@ class ClassLoss(Loss):
         y_true = self.target(y_true, y_pred.shape[1], y_pred.dtype, "y_true")
         if len(y_true) != len(y_pred):
             raise ValueError(f"{owner}: y_pred has {len(y_pred)} rows but y_true has {len(y_true)}")
-        return y_pred, y_true
+        return self.pred_values(y_pred, "y_pred"), y_true
 
     def repr_args(self) -> list[str]:
         """The settings ``repr`` shows: those that are not the defaults."""
