@@ -169,6 +169,33 @@ def test_a_loss_decides_which_targets_fit_accepts():
         model.fit(X, np.ones((4, 2)), loss=LabelLoss())
 
 
+@pytest.mark.parametrize("base", [dn.MSELoss, dn.NLLLoss], ids=["regression", "class-labels"])
+def test_a_loss_decides_which_outputs_it_computes_on(base):
+    """``pred_values``: checked by ``forward`` and ``evaluate``, and named by ``fit`` as the
+    cause when training stops on a non-finite loss over outputs the loss refuses."""
+    class NonPositive(base):
+        def pred_values(self, values, name):
+            if np.any(values > 0):
+                raise ValueError(f"NonPositive: {name} must be <= 0")
+            return values
+
+        def plan(self, y_pred, y_true, grad):  # the parent's, NaN where an output is positive
+            planned = super().plan(y_pred, y_true, grad)
+            return planned.__class__(planned.forward, lambda: planned.value() if np.all(y_pred <= 0)
+                                     else float("nan"), planned.backward, planned.rows, planned.share)
+
+    labels = np.array([0, 1, 1, 0])
+    y = labels if base is dn.NLLLoss else np.zeros((4, 2))
+    with pytest.raises(ValueError, match="NonPositive: y_pred must be <= 0"):
+        NonPositive().forward(np.ones((4, 2)), y)
+    assert NonPositive().forward(-np.ones((4, 2)), y) == pytest.approx(1.0)
+    model = dn.Sequential(dn.Dense(2, 2), seed=0)
+    model[0].b[...] = 5.0
+    with pytest.raises(dn.DivergenceError, match=r"on outputs it does not take \(NonPositive: the model's "
+                                                 r"outputs must be <= 0\)"):
+        model.fit(np.zeros((4, 2)), y, loss=NonPositive(), epochs=1)
+
+
 def test_a_custom_optimizer_is_one_class():
     class SignDescent(dn.Optimizer):
         def step(self, params, grads):
