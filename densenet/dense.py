@@ -56,6 +56,7 @@ class Dense(Module):
     folds_descent = True
     reads_output = False
     decayed_params = ("W",)  # (not the bias)
+    outputs = "logits"  # (real numbers: a loss for probabilities or log-probabilities is not for them)
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``)
     W: NDArray[Any]

@@ -38,8 +38,9 @@ from it through these, never through its class or its private attributes:
                             of the batch (``BatchNorm1d``): a training batch then needs
                             at least two rows (``Buffers.training``)
 ``outputs``                 what its outputs are, where a loss may be meant for other ones:
+                            ``"logits"`` (``Dense``: real numbers, scores),
                             ``"probabilities"`` (``Sigmoid``, ``Softmax``) or
-                            ``"log-probabilities"`` (``LogSoftmax``); None: any real numbers
+                            ``"log-probabilities"`` (``LogSoftmax``); None: not said
                             (``fit`` compares the last module's with ``Loss.takes``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
@@ -146,9 +147,10 @@ class Module(KeepsPlans):
     #: training batch needs at least two (``fit`` checks its batches for it).
     batch_statistics: ClassVar[bool] = False
 
-    #: What the outputs are, where a loss may be meant for other ones: ``"probabilities"``
-    #: or ``"log-probabilities"``; None (the default): any real numbers. ``fit`` warns when
-    #: a model's last module gives outputs its loss is not meant for (``Loss.takes``).
+    #: What the outputs are, where a loss may be meant for other ones: ``"logits"`` (real
+    #: numbers, scores), ``"probabilities"`` or ``"log-probabilities"``; None (the default):
+    #: not said. ``fit`` warns when a model's last module gives outputs its loss is not meant
+    #: for (``Loss.takes``).
     outputs: ClassVar[str | None] = None
 
     #: The names of the parameter views (``param_views``) that weight decay is for by

@@ -539,19 +539,23 @@ def _targets(loss, outputs, n=24):
     ([dn.LogSoftmax()], dn.BCEWithLogitsLoss(), "log-probabilities"),
     ([dn.Softmax()], dn.NLLLoss(), "probabilities"),
     ([dn.Sigmoid()], dn.NLLLoss(), "probabilities"),
+    ([], dn.NLLLoss(), "logits"),  # (trains towards minus infinity)
+    ([], dn.BCELoss(), "logits"),  # (a log of a negative output: NaN)
 ], ids=["softmax-ce", "sigmoid-ce", "sigmoid-bce-logits", "log-softmax-bce-logits", "softmax-nll",
-        "sigmoid-nll"])
+        "sigmoid-nll", "dense-nll", "dense-bce"])
 def test_a_loss_meant_for_other_outputs_than_the_model_ends_in_is_warned_of(end, loss, kind):
     """Softmax then CrossEntropyLoss (a softmax of probabilities) trains, slowly: the
     commonest slip from the tutorial's Sigmoid and MSELoss. fit says so, naming both, what
     the loss is meant for and which loss takes which outputs; the fit then runs."""
     model = _classifier(end)
+    if not end:  # outputs in [0, 1] for BCELoss: what the fit computes on is not at stake here
+        model[-1].W[...], model[-1].b[...] = 0.0, 0.5
     X = np.random.default_rng(0).normal(size=(24, 4))
     y = _targets(loss, 3)
     twin = model.clone()
-    name = type(end[-1]).__name__
+    name = type(model[-1]).__name__
     with pytest.warns(UserWarning, match=rf"fit: {type(loss).__name__}\(\) is meant for .*but the model ends "
-                                         rf"in {name}\(\), whose outputs are {kind}") as caught:
+                                         rf"in {name}\(.*\), whose outputs are {kind}") as caught:
         history = model.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8)
     assert len(caught) == 1 and caught[0].filename == __file__  # (once, at the caller's line)
     message = str(caught[0].message)
@@ -592,7 +596,9 @@ def test_outputs_outside_what_the_loss_takes_are_named_as_the_divergence_s_cause
     before, state, drawn = snapshot(model), model.state.copy(), model.rng.bit_generator.state
     cause = (r"epoch 0, batch 0: the loss became non-finite on outputs it does not take \(BCELoss: the "
              r"model's outputs must lie in \[0, 1\]; \d+ value\(s\) do not, the first -")
-    with pytest.raises(dn.DivergenceError, match=cause) as caught:
+    warned = pytest.warns(UserWarning, match=r"BCELoss\(\) is meant for probabilities, but the model ends in "
+                                             r"Dense")
+    with pytest.raises(dn.DivergenceError, match=cause) as caught, warned:  # (warned of first)
         model.fit(X, y, loss=dn.BCELoss(), optimizer=optimizer, epochs=3, batch_size=8, shuffle=False)
     message = str(caught.value)
     assert "smaller learning rate" not in message and "BCEWithLogitsLoss" in message
