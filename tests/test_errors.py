@@ -18,6 +18,9 @@ X_OK, Y_OK = np.ones((6, 2)), np.full((6, 1), 0.5)
 
 DY = np.ones((len(X_OK), 1))
 
+#: a file in a folder that does not exist: a check that failed to refuse could not write there
+NOWHERE = "/nonexistent-densenet-folder/unused.npz"
+
 
 def state(model):
     return model.params.copy(), model.grads.copy(), model.rng.bit_generator.state
@@ -114,11 +117,11 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
      r"callbacks=\[\.\.\.\]"),
     (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=3), TypeError,
      "fit: callbacks must be a list of callbacks, got int 3"),
-    (lambda: mlp((2, 3, 1)).save("unused.npz", schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
+    (lambda: mlp((2, 3, 1)).save(NOWHERE, schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
      r"save: schedules must be a list of callbacks, got one StepLR: pass it in a list, schedules=\[\.\.\.\]"),
-    (lambda: dn.load("unused.npz", schedules=0), TypeError,
+    (lambda: dn.load(NOWHERE, schedules=0), TypeError,
      "load: schedules must be a list of callbacks, got int 0"),
-    (lambda: dn.ModelCheckpoint("unused.npz", schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
+    (lambda: dn.ModelCheckpoint(NOWHERE, schedules=dn.StepLR(dn.SGD(0.1), 2)), TypeError,
      "ModelCheckpoint: schedules must be a list of callbacks, got one StepLR"),
     (lambda: dn.SequentialLR(dn.SGD(0.1), dn.StepLR(dn.SGD(0.1), 2), milestones=[]), TypeError,
      "SequentialLR: schedules must be a list of callbacks, got one StepLR"),
