@@ -346,12 +346,11 @@ class _Kept:
             metric.add(self.Y[:rows], y, w)
 
 
-def _split(rows: Any, target: NDArray[Any], sample_weight: ArrayLike | None, share: object,
+def _split(rows: Any, target: NDArray[Any], sample_weight: ArrayLike | None, share: float,
            validation_data: object) -> tuple[Any, NDArray[Any], ArrayLike | None, tuple[Any, ...]]:
     """``fit``'s ``validation_split``: the rows, targets and weights to train on, and the
-    last ``share`` of them as ``validation_data`` (checked: ``ValueError`` for a share
-    outside [0, 1) or of no row, or beside ``validation_data``)."""
-    share = hyperparameter(share, "fit", "validation_split", high=1.0, high_open=True)
+    last ``share`` of them (a share in [0, 1), checked by ``fit``) as ``validation_data``
+    (``ValueError`` for a share of no row, or beside ``validation_data``)."""
     if validation_data is not None:
         raise ValueError("fit: validation_split and validation_data both given: give one")
     n = rows.shape[0]
@@ -483,8 +482,9 @@ def fit(
                              f"{drawing[0]} draws random numbers in every training pass; train this model "
                              "with a batch-by-batch optimiser (such as dn.Adam)")
     rows, target = model.check_data(X, y, loss)
-    if hyperparameter(validation_split, "fit", "validation_split", high=1.0, high_open=True):
-        rows, target, sample_weight, validation_data = _split(rows, target, sample_weight, validation_split,
+    share = hyperparameter(validation_split, "fit", "validation_split", high=1.0, high_open=True)
+    if share:
+        rows, target, sample_weight, validation_data = _split(rows, target, sample_weight, share,
                                                               validation_data)
     n = rows.shape[0]
     epochs = positive_int(epochs, "epochs")
