@@ -40,7 +40,8 @@ from it through these, never through its class or its private attributes:
 ``outputs``                 what its outputs are, where a loss may be meant for other ones:
                             ``"logits"`` (``Dense``: real numbers, scores),
                             ``"probabilities"`` (``Sigmoid``, ``Softmax``) or
-                            ``"log-probabilities"`` (``LogSoftmax``); None: not said
+                            ``"log-probabilities"`` (``LogSoftmax``), ``"inputs"``: of
+                            its inputs' kind (``Dropout``); None: not said
                             (``fit`` compares the last module's with ``Loss.takes``)
 ``config()``                its constructor arguments (JSON values): ``type(m)(**config)``
                             rebuilds it; used by save/load and ``repr``
@@ -148,9 +149,9 @@ class Module(KeepsPlans):
     batch_statistics: ClassVar[bool] = False
 
     #: What the outputs are, where a loss may be meant for other ones: ``"logits"`` (real
-    #: numbers, scores), ``"probabilities"`` or ``"log-probabilities"``; None (the default):
-    #: not said. ``fit`` warns when a model's last module gives outputs its loss is not meant
-    #: for (``Loss.takes``).
+    #: numbers, scores), ``"probabilities"``, ``"log-probabilities"`` or ``"inputs"`` (of
+    #: the kind of its inputs: ``Dropout``); None (the default): not said. ``fit`` warns
+    #: when a model's last module gives outputs its loss is not meant for (``Loss.takes``).
     outputs: ClassVar[str | None] = None
 
     #: The names of the parameter views (``param_views``) that weight decay is for by

@@ -121,13 +121,20 @@ class DivergenceError(FloatingPointError):
 def _check_outputs(model: Sequential, loss: Loss) -> None:
     """Warn when ``model`` ends in a module whose outputs are of a kind ``loss`` is not meant
     for (``Module.outputs``, ``Loss.takes``): a ``Softmax`` before ``CrossEntropyLoss``, whose
-    softmax then squashes probabilities, trains slowly, or not at all."""
-    last = model[-1]
+    softmax then squashes probabilities, trains slowly, or not at all. Modules whose outputs
+    are of their inputs' kind (``Dropout``) are looked through."""
+    *before, last = model
+    kept = []
+    while last.outputs == "inputs" and before:
+        kept.append(last)
+        last = before.pop()
     kind, takes = last.outputs, loss.takes
-    if kind is None or takes is None or kind in takes:
+    if kind in (None, "inputs") or takes is None or kind in takes:
         return
+    after = ", ".join(map(repr, reversed(kept)))
+    after = f" ({after} after it {'keeps' if len(kept) == 1 else 'keep'} their kind)" if kept else ""
     warnings.warn(f"fit: {loss!r} is meant for {' or '.join(takes)}, but the model ends in {last!r}, whose "
-                  f"outputs are {kind}: the loss then computes another function than it means, and "
+                  f"outputs are {kind}{after}: the loss then computes another function than it means, and "
                   f"training learns slowly or not at all. Give the loss what it takes ({LOSS_CHOICES})",
                   UserWarning, stacklevel=4)  # (the caller's line, through Sequential.fit)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -563,6 +564,22 @@ def test_a_loss_meant_for_other_outputs_than_the_model_ends_in_is_warned_of(end,
     with pytest.warns(UserWarning):
         assert_array_equal(twin.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8).loss,
                            history.loss)
+
+
+@pytest.mark.parametrize(("end", "loss", "kind", "source"), [
+    ([dn.Softmax(), dn.Dropout(0.2)], dn.CrossEntropyLoss(), "probabilities", "Softmax()"),
+    ([dn.Dropout(0.2)], dn.NLLLoss(), "logits", "Dense(in_features=5, out_features=3)"),
+    ([dn.Sigmoid(), dn.Dropout(0.1), dn.Dropout(0.1)], dn.BCEWithLogitsLoss(), "probabilities", "Sigmoid()"),
+], ids=["softmax-dropout-ce", "dense-dropout-nll", "sigmoid-dropouts-bce-logits"])
+def test_a_dropout_after_the_last_outputs_does_not_hide_their_kind(end, loss, kind, source):
+    """A Dropout keeps what its inputs are (at inference it is the identity): the outputs
+    are the kind of the last module before it that says."""
+    model = _classifier(end)
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    after = ", ".join(repr(module) for module in end if isinstance(module, dn.Dropout))
+    with pytest.warns(UserWarning, match=rf"the model ends in {re.escape(source)}, whose outputs are {kind} "
+                                         rf"\({re.escape(after)} after it keeps? their kind\)"):
+        model.fit(X, _targets(loss, 3), loss=loss, optimizer=dn.SGD(0.1), epochs=1, batch_size=8)
 
 
 @pytest.mark.parametrize(("end", "loss"), [

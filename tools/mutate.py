@@ -191,7 +191,7 @@ EQUIVALENT: dict[str, str] = {
                                  "four-item keys, which a three-item key does whatever its items",
     "model.py:620:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
-    "dropout.py:83:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
+    "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
@@ -199,7 +199,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:743:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:690:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:697:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:342:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -210,7 +210,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:175:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:687:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:694:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:402:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -269,7 +269,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:459:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "module.py:77:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:78:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -306,7 +306,7 @@ EQUIVALENT: dict[str, str] = {
                                         "changes nothing",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:188:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:195:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:398:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:216:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -337,8 +337,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:46:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:314:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:699:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:321:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:706:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
