@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
+import os
+import warnings
 from typing import Any, SupportsIndex, cast
 
 import numpy as np
@@ -12,6 +15,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .backend import abs_sum, all_finite, magnitude_at_most
 
 _NUMERIC_KINDS = "biuf"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
@@ -23,6 +27,16 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     array = _converted(data, name, dtype)
     _require_finite(array, name, dtype)
     return array
+
+
+def warn(message: str) -> None:
+    """A ``UserWarning`` at the first line outside densenet: the user's own line, whatever
+    path through the package reached it (``fit``, ``lr_find`` or an estimator's fit)."""
+    frame = inspect.currentframe()
+    level, frame = 2, frame.f_back if frame is not None else None  # (stacklevel 2: the line calling this)
+    while frame is not None and frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def is_sparse(data: object) -> bool:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_array, as_numeric, hyperparameter, not_integer_labels, positive_int
+from ._validation import as_array, as_numeric, hyperparameter, not_integer_labels, positive_int, warn
 from .metric import Metric, as_columns, mean_of, mean_totals, outputs, same_shape
 
 
@@ -85,8 +84,8 @@ class Accuracy(Metric):
                              "for probabilities, 0 for logits)")
         n, classes = scores.shape
         if self.top_k >= classes:
-            warnings.warn(f"{owner}: top_k={self.top_k} with {classes} classes: every label is among the top "
-                          f"{self.top_k}, and every sample right", UserWarning, stacklevel=2)
+            warn(f"{owner}: top_k={self.top_k} with {classes} classes: every label is among the top "
+                 f"{self.top_k}, and every sample right")
         array = as_array(y_true, "y_true")
         if array.shape == (n,):
             if array.dtype.kind not in "iu":

@@ -12,7 +12,6 @@ report names each parameter block as its module names it (``Module.param_views``
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import flag, hyperparameter, is_sparse, sample_weights
+from ._validation import flag, hyperparameter, is_sparse, sample_weights, warn
 from .loss import Loss
 from .model import Sequential, as_model
 from .module import split
@@ -122,9 +121,8 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     X_checked, _ = model.check_data(X, y, loss)
     weight = None if sample_weight is None else sample_weights(sample_weight, X_checked.shape[0], np.float64)
     if model.dtype != np.float64:
-        warnings.warn(
-            f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it "
-            "(finite differences need float64)", UserWarning, stacklevel=2)
+        warn(f"gradcheck: the model is {model.dtype.name}; checking a float64 copy of it (finite differences "
+             "need float64)")
     model = model.clone(dtype=np.float64)
     inputs, target = model.check_data(X, y, loss)
     sparse = is_sparse(inputs)

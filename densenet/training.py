@@ -15,7 +15,6 @@ The loop works on any model through its public interface (``check_data``,
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights
+from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights, warn
 from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
@@ -133,10 +132,9 @@ def _check_outputs(model: Sequential, loss: Loss) -> None:
         return
     after = ", ".join(map(repr, reversed(kept)))
     after = f" ({after} after it {'keeps' if len(kept) == 1 else 'keep'} their kind)" if kept else ""
-    warnings.warn(f"fit: {loss!r} is meant for {' or '.join(takes)}, but the model ends in {last!r}, whose "
-                  f"outputs are {kind}{after}: the loss then computes another function than it means, and "
-                  f"training learns slowly or not at all. Give the loss what it takes ({LOSS_CHOICES})",
-                  UserWarning, stacklevel=4)  # (the caller's line, through Sequential.fit)
+    warn(f"fit: {loss!r} is meant for {' or '.join(takes)}, but the model ends in {last!r}, whose outputs "
+         f"are {kind}{after}: the loss then computes another function than it means, and training learns "
+         f"slowly or not at all. Give the loss what it takes ({LOSS_CHOICES})")
 
 
 def _check_frozen(model: Sequential, frozen: tuple[int, ...]) -> None:

@@ -566,6 +566,33 @@ def test_a_loss_meant_for_other_outputs_than_the_model_ends_in_is_warned_of(end,
                            history.loss)
 
 
+def _warned_calls():
+    """Calls that warn, each reaching the warning through another path of the package."""
+    X = np.random.default_rng(0).normal(size=(24, 4))
+    labels = _targets(dn.CrossEntropyLoss(), 3)
+    every_class = dn.Accuracy(top_k=3)
+    return {
+        "fit": lambda: _classifier([dn.Softmax()]).fit(X, labels, loss=dn.CrossEntropyLoss(), epochs=1),
+        "lr_find": lambda: dn.lr_find(_classifier([dn.Softmax()]), X, labels, loss=dn.CrossEntropyLoss(),
+                                      steps=5),
+        "metric": lambda: every_class(np.eye(3), np.arange(3)),
+        "fit's metric": lambda: _classifier([]).fit(X, labels, loss=dn.CrossEntropyLoss(), epochs=1,
+                                                    metrics=[every_class]),
+        "evaluate's metric": lambda: _classifier([]).evaluate(X, labels, loss=dn.CrossEntropyLoss(),
+                                                              metrics=[every_class]),
+        "gradcheck": lambda: dn.gradcheck(_classifier([]).clone(dtype=np.float32), X[:4], labels[:4],
+                                          loss=dn.CrossEntropyLoss()),
+    }
+
+
+@pytest.mark.parametrize("call", list(_warned_calls()))
+def test_a_warning_points_at_the_caller_s_line_whatever_path_reaches_it(call):
+    """(Not at a line inside densenet: a warning filter or a traceback names the user's code.)"""
+    with pytest.warns(UserWarning) as caught:
+        _warned_calls()[call]()
+    assert [warning.filename for warning in caught] == [__file__] * len(caught)
+
+
 @pytest.mark.parametrize(("end", "loss", "kind", "source"), [
     ([dn.Softmax(), dn.Dropout(0.2)], dn.CrossEntropyLoss(), "probabilities", "Softmax()"),
     ([dn.Dropout(0.2)], dn.NLLLoss(), "logits", "Dense(in_features=5, out_features=3)"),
