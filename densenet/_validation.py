@@ -179,6 +179,15 @@ def not_integer_labels(array: NDArray[Any], name: str, owner: str, classes: int 
     return TypeError(f"{owner}: class labels {name} must be integers, got dtype {array.dtype}{hint}")
 
 
+def first_outside(labels: NDArray[Any], classes: int, ignore_index: int | None) -> int | None:
+    """The first of the integer ``labels`` outside ``[0, classes)`` that is not
+    ``ignore_index`` (None: every label counts), or None when there is none."""
+    outside = (labels < 0) | (labels >= classes)
+    if ignore_index is not None:
+        outside &= labels != ignore_index
+    return int(labels[np.argmax(outside)]) if outside.any() else None
+
+
 def _whole(array: NDArray[Any]) -> bool | None:
     """Whether ``array`` (labels of a dtype other than integers) holds whole numbers alone
     (booleans, or finite numbers without a fraction, objects included); None if it does

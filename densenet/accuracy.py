@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_array, as_numeric, hyperparameter, not_integer_labels, positive_int, warn
+from ._validation import (
+    as_array,
+    as_numeric,
+    first_outside,
+    hyperparameter,
+    not_integer_labels,
+    positive_int,
+    warn,
+)
 from .metric import Metric, as_columns, mean_of, mean_totals, outputs, same_shape
 
 
@@ -90,11 +98,8 @@ class Accuracy(Metric):
         if array.shape == (n,):
             if array.dtype.kind not in "iu":
                 raise not_integer_labels(array, "y_true", owner, classes)
-            outside = (array < 0) | (array >= classes)
-            if self.ignore_index is not None:
-                outside &= array != self.ignore_index
-            if outside.any():
-                bad = int(array[np.argmax(outside)])
+            bad = first_outside(array, classes, self.ignore_index)
+            if bad is not None:
                 raise ValueError(f"{owner}: class label {bad} in y_true is outside [0, {classes}) for "
                                  f"y_pred's {classes} columns")
             return scores, array.astype(np.intp)

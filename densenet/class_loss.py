@@ -11,7 +11,15 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_array, as_numeric, not_integer_labels, positive_int, unit_interval, weight_vector
+from ._validation import (
+    as_array,
+    as_numeric,
+    first_outside,
+    not_integer_labels,
+    positive_int,
+    unit_interval,
+    weight_vector,
+)
 from .accuracy import Accuracy
 from .chain import Call
 from .loss import Loss
@@ -106,11 +114,8 @@ def class_labels(array: NDArray[Any], classes: int, name: str, owner: str, ignor
         raise not_integer_labels(array, name, owner, classes if probabilities else None)
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    outside = (array < 0) | (array >= classes)
-    if ignore_index is not None:
-        outside &= array != ignore_index
-    if outside.any():
-        bad = int(array[np.argmax(outside)])
+    bad = first_outside(array, classes, ignore_index)
+    if bad is not None:
         ignored = ("" if ignore_index is None else f" and is not ignore_index {ignore_index}")
         hint = (f"; PyTorch's {owner} ignores -100 by default: pass ignore_index=-100 for that"
                 if ignore_index is None and bad == -100 else
