@@ -29,14 +29,15 @@ def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
     return array
 
 
-def warn(message: str) -> None:
-    """A ``UserWarning`` at the first line outside densenet: the user's own line, whatever
-    path through the package reached it (``fit``, ``lr_find`` or an estimator's fit)."""
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """A warning (``UserWarning`` by default) at the first line outside densenet: the
+    user's own line, whatever path through the package reached it (``fit``, ``lr_find``
+    or an estimator's fit)."""
     frame = inspect.currentframe()
     level, frame = 2, frame.f_back if frame is not None else None  # (stacklevel 2: the line calling this)
     while frame is not None and frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         level, frame = level + 1, frame.f_back
-    warnings.warn(message, UserWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)
 
 
 def is_sparse(data: object) -> bool:

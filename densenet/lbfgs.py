@@ -49,7 +49,11 @@ class LBFGS(Optimizer):
     ``shuffle`` does not apply. The line search sets each step, so ``lr`` is
     not used. Iterations run in float64 (SciPy's), a float32 model's
     parameters are rounded to float32 at each evaluation. The curvature memory
-    lives for one ``fit``; ``steps`` counts the iterations.
+    lives for one ``fit``; ``steps`` counts the iterations, and ``result`` says how
+    the last minimisation ended: a ``scipy.optimize.OptimizeResult`` of its
+    ``success``, ``status`` (0: converged; 1: ``epochs`` iterations or ``max_eval``
+    evaluations ran out), ``message``, ``nit``, ``nfev`` and ``fun`` (the objective,
+    with ``weight_decay``'s penalty), without its arrays (None before the first).
 
     Example:
         >>> import numpy as np
@@ -74,6 +78,7 @@ class LBFGS(Optimizer):
                  tolerance_change: float = 1e-12, max_eval: int | None = None,
                  weight_decay: float = 0.0, *, decay_mask: ArrayLike | None = None) -> None:
         super().__init__(lr=1.0)
+        self.result: OptimizeResult | None = None
         self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
                                                                           tolerance_change)
         self.max_eval, self.weight_decay, self.decay_mask = max_eval, weight_decay, decay_mask
@@ -88,7 +93,7 @@ class LBFGS(Optimizer):
         ``params`` ends at the best point found. ``callback(w, loss)`` is called after
         each iteration and may raise ``StopIteration`` to stop."""
         # imported here, not with densenet: scipy.optimize is a third of ``import densenet``'s time
-        from scipy.optimize import minimize
+        from scipy.optimize import OptimizeResult, minimize
 
         start = params.astype(np.float64)
         wd = self.decays(start)  # (a vector with a decay_mask)
@@ -111,6 +116,8 @@ class LBFGS(Optimizer):
         result = minimize(penalised if self.weight_decay else objective, start, jac=True,
                           method="L-BFGS-B", callback=each, options=options)
         params[...] = result.x
+        kept = ("success", "status", "message", "nit", "nfev", "fun")  # (not x and the curvature pairs)
+        self.result = OptimizeResult({key: result[key] for key in kept if key in result})
         return result
 
     def __repr__(self) -> str:

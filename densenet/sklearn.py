@@ -23,6 +23,7 @@ except ImportError:
     raise ImportError("densenet.sklearn needs scikit-learn: pip install 'densenet[sklearn]'") from None
 try:  # (validate_data: scikit-learn 1.6)
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -32,7 +33,7 @@ except ImportError as error:
     raise ImportError(f"densenet.sklearn could not import what it needs from scikit-learn {found} "
                       "(it needs 1.6 or newer: pip install 'densenet[sklearn]')") from error
 
-from ._validation import hyperparameter, non_negative, positive_int, sample_weights
+from ._validation import hyperparameter, non_negative, positive_int, sample_weights, warn
 from .adam import Adam
 from .backend import expit, log_expit, log_softmax
 from .bce_with_logits import BCEWithLogitsLoss
@@ -273,10 +274,35 @@ class _DenseNetEstimator(BaseEstimator):
                                   shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
                                   verbose=bool(self.verbose), sample_weight=w)
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
-        self.n_iter_ += history.epochs
+        self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
         self.t_ += history.epochs * X.shape[0]
         self.loss_ = self.loss_curve_[-1]
+        if not incremental:
+            self._warn_unconverged()
         return self
+
+    def _warn_unconverged(self) -> None:
+        """A ``ConvergenceWarning`` where the MLP gives one: L-BFGS stopped short of its
+        tolerance (its iterations or evaluations ran out), or the fit ran ``max_iter``
+        epochs and the stopping rule did not stop it after the last."""
+        name, limit = type(self).__name__, int(self.max_iter)
+        result = self.optimizer_.result if isinstance(self.optimizer_, LBFGS) else None
+        if result is not None:
+            if result.status == 0:
+                return
+            hint = "" if result.status != 1 else (
+                f"; raise max_iter={limit}" if result.nit >= limit else f"; raise max_fun={self.max_fun}")
+            message = (f"{name}: L-BFGS stopped after {result.nit} iteration(s) before it converged "
+                       f"({result.message}){hint}, or scale the inputs")
+        elif self.n_iter_ == limit and not self._epoch_end.stopped:
+            watched = "validation score" if self.validation_scores_ is not None else "training loss"
+            message = (f"{name}: the epochs reached max_iter={limit} before training converged (its "
+                       f"{watched} still improved by more than tol={self.tol:g} within "
+                       f"n_iter_no_change={self.n_iter_no_change} epochs); raise max_iter, or fit on with "
+                       "warm_start=True")
+        else:
+            return
+        warn(message, ConvergenceWarning)
 
     def _score(self, X: NDArray[Any], targets: NDArray[Any], weights: NDArray[Any] | None = None) -> float:
         """The estimator's score of the model on encoded targets (accuracy, or R^2),
@@ -344,10 +370,13 @@ class _MLPEpochEnd(Callback):
         self.rows, self.seen = 0, 0
         self.validation: Validation | None = None
         self.best_params: NDArray[Any] | None = None
+        #: whether the stopping rule stopped the last fit
+        self.stopped = False
 
     def begin(self, rows: int, validation: Validation | None) -> _MLPEpochEnd:
         """Ready for a fit on ``rows`` training rows, scored on ``validation`` if given."""
         self.rows, self.validation, self.seen, self.best_params = rows, validation, self.estimator.t_, None
+        self.stopped = False
         return self
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool:
@@ -363,6 +392,7 @@ class _MLPEpochEnd(Callback):
             optimizer.lr /= 5.0
             self.no_improvement_count = 0
             return False
+        self.stopped = True
         return True
 
     def _improved(self, est: _DenseNetEstimator, logs: dict[str, float] | None) -> bool:
@@ -438,7 +468,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value) and
         ``best_loss_`` (its lowest; None with ``early_stopping``); ``validation_scores_``
         and ``best_validation_score_`` (with ``early_stopping``, else None);
-        ``n_iter_`` (epochs run); ``t_`` (training rows seen); ``coefs_`` and
+        ``n_iter_`` (the epochs the last ``fit`` ran, 1 after ``partial_fit``); ``t_``
+        (training rows seen, over every fit); ``coefs_`` and
         ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into the model's
         parameters); ``n_layers_``, ``n_outputs_`` (one per class, two for two classes
         where the MLP has one; one per label) and ``out_activation_`` (``"softmax"``, or
@@ -454,7 +485,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         >>> from sklearn.preprocessing import StandardScaler
         >>> X, y = load_iris(return_X_y=True)
         >>> clf = make_pipeline(StandardScaler(), DenseNetClassifier(
-        ...     hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)).fit(X, y)
+        ...     hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300, random_state=0)).fit(X, y)
         >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:2]).shape
         (True, (2, 3))
     """

@@ -14,6 +14,7 @@ Needs the ``distributed`` extra (Dask and scikit-learn): pip install -e ".[distr
 from __future__ import annotations
 
 import argparse
+import warnings
 from typing import Any
 
 
@@ -24,6 +25,7 @@ def search(client_address: str | None, workers: int) -> Any:
         import joblib
         from dask.distributed import Client, LocalCluster
         from sklearn.datasets import load_digits
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.model_selection import GridSearchCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -44,7 +46,10 @@ def search(client_address: str | None, workers: int) -> Any:
         grid = {"densenetclassifier__hidden_layer_sizes": [(32,), (64,)],
                 "densenetclassifier__learning_rate_init": [1e-3, 1e-2]}
         searcher = GridSearchCV(pipe, grid, cv=3)
-        with joblib.parallel_backend("dask"):
+        with joblib.parallel_backend("dask"), warnings.catch_warnings():
+            # 30 epochs a fit, for a quick search: every fit stops before it converges, which
+            # each would say by a ConvergenceWarning (in the workers too: the filter goes with it)
+            warnings.simplefilter("ignore", ConvergenceWarning)
             searcher.fit(X, y)
     if cluster is not None:
         cluster.close()

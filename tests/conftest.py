@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -26,6 +28,17 @@ try:  # no tqdm monitor thread: it wakes every 10 s, and test_memory traces ever
     tqdm.tqdm.monitor_interval = 0
 except ImportError:
     pass
+
+
+@contextlib.contextmanager
+def short_fits():
+    """A block whose scikit-learn estimators stop at their max_iter on purpose: their
+    ConvergenceWarning (scikit-learn's MLP would give it too) is not an error there."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 def numerical_grads(model: dn.Sequential, X: np.ndarray, y: np.ndarray, eps: float = 1e-6) -> np.ndarray:

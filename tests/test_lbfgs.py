@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -115,6 +117,23 @@ def test_an_optimizer_that_steps_has_no_minimize(optimizer):
     with pytest.raises(TypeError, match=r"steps batch by batch \(full_batch is False\): it has no minimize"):
         optimizer.minimize(lambda w: (float(w @ w), 2 * w), params, 5)
     np.testing.assert_array_equal(params, np.ones(3))
+
+
+def test_the_result_says_how_the_last_minimisation_ended():
+    """Converged, or stopped by the iterations fit gave it: SciPy's status and message,
+    without the arrays (the iterate and the curvature pairs, the model's size ten times)."""
+    X, y = dn.tutorial.X, dn.tutorial.y
+    lbfgs = dn.LBFGS()
+    assert lbfgs.result is None
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    model.fit(X, y, optimizer=lbfgs, epochs=3)
+    assert (lbfgs.result.status, lbfgs.result.nit, lbfgs.result.success) == (1, 3, False)
+    assert "ITERATIONS" in lbfgs.result.message and lbfgs.result.nfev >= 3
+    assert set(lbfgs.result) == {"success", "status", "message", "nit", "nfev", "fun"}
+    model.fit(X, y, optimizer=lbfgs, epochs=10_000)
+    assert (lbfgs.result.status, lbfgs.result.success) == (0, True) and lbfgs.result.nit < 10_000
+    assert lbfgs.result.fun == pytest.approx(model.evaluate(X, y), rel=1e-9)
+    assert copy.deepcopy(lbfgs).result == lbfgs.result
 
 
 def test_lbfgs_defaults_are_the_documented_ones(monkeypatch):

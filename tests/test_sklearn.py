@@ -12,6 +12,9 @@ from sklearn.utils.estimator_checks import estimator_checks_generator  # noqa: E
 
 from densenet.sklearn import DenseNetClassifier, DenseNetRegressor  # noqa: E402
 
+#: Most fits here are short on purpose; the tests of the warning ask for it themselves.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 #: Checks that cannot apply, with the reason (none is skipped silently).
 EXPECTED_FAILURES: dict[str, str] = {}
 
@@ -90,13 +93,13 @@ def test_partial_fit_trains_one_epoch_at_a_time():
         clf.partial_fit(X, y)
     for _ in range(20):
         clf.partial_fit(X[:60], y[:60], classes=[0, 1, 2])
-    assert clf.n_iter_ == 20 and clf.classes_.tolist() == [0, 1, 2]
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 20 and clf.classes_.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="X has 3 features, but DenseNetClassifier is expecting 2"):
         clf.partial_fit(np.ones((4, 3)), y[:4])
     reg = DenseNetRegressor(hidden_layer_sizes=(8,), random_state=0)
     for _ in range(3):
         reg.partial_fit(X, X[:, :1] * 2)
-    assert reg.predict(X).shape == (len(X), 1) and reg.n_iter_ == 3
+    assert reg.predict(X).shape == (len(X), 1) and len(reg.loss_curve_) == 3
 
 
 def test_the_regressor_answers_in_the_shape_of_its_targets():
@@ -249,6 +252,69 @@ def test_training_stops_after_the_epochs_the_mlp_stops_after(solver, learning_ra
         assert mine.best_validation_score_ == max(mine.validation_scores_)
     else:
         assert mine.validation_scores_ is None and mine.best_validation_score_ is None
+
+
+def _convergence_warnings(fit):
+    """The ``ConvergenceWarning`` messages ``fit()`` gives (any other warning an error)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error")
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit()
+    return [str(warning.message) for warning in caught]
+
+
+@pytest.mark.parametrize("settings, warns", [
+    (dict(solver="adam", max_iter=5, tol=0.0), True),  # the epochs run out
+    (dict(solver="sgd", max_iter=5, tol=0.0, early_stopping=True), True),
+    (dict(solver="sgd", max_iter=50, tol=1e9, n_iter_no_change=3), False),  # stops after 5
+    (dict(solver="sgd", max_iter=5, tol=1e9, n_iter_no_change=3), False),  # stops at the last epoch
+    (dict(solver="lbfgs", max_iter=5), True),  # the iterations run out
+    (dict(solver="lbfgs", max_fun=5), True),  # the evaluations run out
+    (dict(solver="lbfgs", max_iter=5000, tol=1e-2), False),  # converges
+], ids=["adam", "early-stopping", "stopped", "stopped-at-max-iter", "lbfgs-max-iter", "lbfgs-max-fun",
+        "lbfgs-converged"])
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_a_fit_that_ends_before_it_converges_warns_as_the_mlp_s(ours, theirs, settings, warns):
+    """A ConvergenceWarning when max_iter (or L-BFGS's max_fun) ran out before the stopping
+    rule or the tolerance was met: what scikit-learn users filter, search over or act on."""
+    import sklearn.neural_network
+
+    import densenet.sklearn
+
+    X, y = blobs(40)
+    params = dict(hidden_layer_sizes=(4,), random_state=0, **settings)
+    mine = _convergence_warnings(lambda: getattr(densenet.sklearn, ours)(**params).fit(X, y))
+    reference = _convergence_warnings(lambda: getattr(sklearn.neural_network, theirs)(**params).fit(X, y))
+    assert len(mine) == len(reference) == int(warns)
+    if warns:
+        assert mine[0].startswith(f"{ours}: ")
+        limit = "max_fun=5" if "max_fun" in settings else f"max_iter={settings['max_iter']}"
+        assert limit in mine[0]
+
+
+def test_a_warm_start_and_partial_fit_count_and_warn_as_the_mlp_s():
+    """Each fit counts its own epochs (n_iter_; loss_curve_ and t_ go on over the fits) and
+    warns when they reach max_iter; partial_fit runs one epoch, and never warns."""
+    from functools import partial
+
+    import sklearn.neural_network
+
+    import densenet.sklearn
+
+    X, y = blobs(40)
+    params = dict(hidden_layer_sizes=(4,), random_state=0, tol=0.0, max_iter=3, warm_start=True)
+    for module, name in ((densenet.sklearn, "DenseNetClassifier"), (sklearn.neural_network, "MLPClassifier")):
+        estimator = getattr(module, name)(**params)
+        for fits in (1, 2):
+            assert len(_convergence_warnings(partial(estimator.fit, X, y))) == 1, name
+            assert (estimator.n_iter_, len(estimator.loss_curve_), estimator.t_) == (3, 3 * fits, 120 * fits)
+        assert not _convergence_warnings(partial(estimator.partial_fit, X, y)), name
+        assert (estimator.n_iter_, len(estimator.loss_curve_), estimator.t_) == (1, 7, 280), name
 
 
 def test_training_that_stops_keeps_the_last_epoch_s_weights():
@@ -465,8 +531,8 @@ def test_warm_start_trains_on_from_the_last_fit_s_weights(estimator):
         after_first = first.model_.params.copy()
         first.set_params(**params).fit(X, y)
         np.testing.assert_allclose(first.model_.params, after_first if warm else start, rtol=0, atol=1e-9)
-        assert first.n_iter_ == (5 if warm else 2) and len(first.loss_curve_) == first.n_iter_
-        assert first.t_ == first.n_iter_ * len(X)
+        assert first.n_iter_ == 2 and len(first.loss_curve_) == (5 if warm else 2)  # (as the MLP's)
+        assert first.t_ == len(first.loss_curve_) * len(X)
     assert not np.allclose(after_first, start)
 
 
@@ -660,7 +726,7 @@ def test_warm_start_and_partial_fit_keep_a_multilabel_network_s_labels():
         online.partial_fit(X, Y, classes=[0, 1])
     assert not hasattr(online, "model_")
     online.partial_fit(X[:40], Y[:40], classes=[0, 1, 2]).partial_fit(X[40:], Y[40:])
-    assert online.n_iter_ == 2 and online.classes_.tolist() == [0, 1, 2]
+    assert len(online.loss_curve_) == 2 and online.classes_.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match=r"partial_fit: the fitted network's labels \[0, 1, 2\] are not y's"):
         online.partial_fit(X, Y[:, 0])
 

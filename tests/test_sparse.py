@@ -16,6 +16,8 @@ from scipy import sparse
 import densenet as dn
 from densenet import backend
 
+from .conftest import short_fits
+
 KINDS = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "coo": sparse.coo_matrix,
          "csr_array": sparse.csr_array}
 #: relative differences of sums taken in another order, after a few steps of training
@@ -318,7 +320,8 @@ def test_the_estimators_take_sparse_data(estimator):
         return kind(hidden_layer_sizes=(8,), max_iter=5, random_state=0, early_stopping=True)
 
     target = labels if estimator == "classifier" else y
-    dense, on_sparse = make().fit(X, target), make().fit(sparse.csr_matrix(X), target)
+    with short_fits():
+        dense, on_sparse = make().fit(X, target), make().fit(sparse.csr_matrix(X), target)
     if estimator == "classifier":  # (the same classes, from outputs equal to rounding)
         assert_array_equal(on_sparse.predict(sparse.csr_matrix(X)), dense.predict(X))
         close(on_sparse.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X))
@@ -341,7 +344,8 @@ def test_a_pipeline_with_a_sparse_encoder_predicts_as_with_a_dense_one():
                            DenseNetClassifier(hidden_layer_sizes=(16,), max_iter=20, random_state=0))
              for sparse_output in (True, False)]
     assert sparse.issparse(pipes[0][0].fit_transform(categories))
-    predictions = [pipe.fit(categories, labels).predict(categories) for pipe in pipes]
+    with short_fits():
+        predictions = [pipe.fit(categories, labels).predict(categories) for pipe in pipes]
     assert_array_equal(predictions[0], predictions[1])
 
 

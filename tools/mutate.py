@@ -283,7 +283,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:773:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:122:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:123:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:136:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
@@ -342,13 +342,13 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:234:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:235:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:234:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:235:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:252:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:253:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:691:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:722:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
