@@ -295,6 +295,9 @@ def test_a_fit_that_ends_before_it_converges_warns_as_the_mlp_s(ours, theirs, se
         assert mine[0].startswith(f"{ours}: ")
         limit = "max_fun=5" if "max_fun" in settings else f"max_iter={settings['max_iter']}"
         assert limit in mine[0]
+        watched = ("L-BFGS" if settings["solver"] == "lbfgs" else
+                   "validation score" if settings.get("early_stopping") else "training loss")
+        assert watched in mine[0]
 
 
 def test_a_warm_start_and_partial_fit_count_and_warn_as_the_mlp_s():
