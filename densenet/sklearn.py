@@ -290,10 +290,11 @@ class _DenseNetEstimator(BaseEstimator):
         if result is not None:
             if result.status == 0:
                 return
-            hint = "" if result.status != 1 else (
-                f"; raise max_iter={limit}" if result.nit >= limit else f"; raise max_fun={self.max_fun}")
-            message = (f"{name}: L-BFGS stopped after {result.nit} iteration(s) before it converged "
-                       f"({result.message}){hint}, or scale the inputs")
+            at, bound = ((f" at max_iter={limit}", "raise max_iter, or ") if result.nit >= limit else
+                         (f" at max_fun={self.max_fun} evaluations", "raise max_fun, or ")
+                         ) if result.status == 1 else ("", "")
+            message = (f"{name}: L-BFGS stopped after {result.nit} iteration(s){at} before it converged "
+                       f"({result.message}); {bound}scale the inputs")
         elif self.n_iter_ == limit and not self._epoch_end.stopped:
             watched = "validation score" if self.validation_scores_ is not None else "training loss"
             message = (f"{name}: the epochs reached max_iter={limit} before training converged (its "

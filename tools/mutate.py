@@ -348,7 +348,7 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:253:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:722:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:723:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
