@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,6 +26,7 @@ try:  # (validate_data: scikit-learn 1.6)
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as error:
@@ -64,6 +65,25 @@ REGRESSION_LOSSES = ("squared_error", "poisson")
 #: The SciPy sparse formats the estimators take as they are (others are converted to CSR):
 #: the network's first layer multiplies a batch of rows as they are (``Sequential.fit``, ``predict``).
 SPARSE = ("csr", "csc", "coo")
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _stochastic(estimator: _DenseNetEstimator) -> bool:
+    """True if ``estimator``'s solver trains epoch by epoch; else ``AttributeError``: L-BFGS
+    minimises the whole objective at once, and has no epoch for ``partial_fit`` to take."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError(f"partial_fit is for the stochastic solvers ('adam', 'sgd'); "
+                             f"{estimator.solver!r} minimises the whole objective at once")
+    return True
+
+
+def _if_stochastic(method: _Method) -> _Method:
+    """``method`` there for the stochastic solvers alone, as the MLP's ``partial_fit``
+    (scikit-learn's ``available_if``; ``hasattr`` says so), its signature kept for type
+    checkers."""
+    return cast(_Method, available_if(_stochastic)(method))
 
 
 class _DenseNetEstimator(BaseEstimator):
@@ -596,6 +616,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     _classes_given: NDArray[Any] | None = None
 
+    @_if_stochastic
     def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
                     classes: ArrayLike | None = None) -> Self:
         """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``); the
@@ -737,6 +758,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         tags.target_tags.multi_output = True
         return tags
 
+    @_if_stochastic
     def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """One epoch on ``(X, y)`` (each sample's loss weighted by ``sample_weight``),
         building the network on the first call."""

@@ -197,6 +197,26 @@ def test_the_smallest_network_and_training_are_allowed():
     assert clf.model_[0].out_features == 1
 
 
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_partial_fit_is_there_for_the_stochastic_solvers_alone(ours, theirs):
+    """As the MLPClassifier's: L-BFGS minimises the whole objective, there is no epoch of it
+    to take, and what asks ``hasattr(estimator, "partial_fit")`` (incremental wrappers)
+    learns so. (scikit-learn 1.9's MLPRegressor means to, but its check is never called.)"""
+    import sklearn.neural_network
+
+    import densenet.sklearn
+
+    compared = [getattr(sklearn.neural_network, theirs)] if theirs == "MLPClassifier" else []
+    for estimator in (getattr(densenet.sklearn, ours), *compared):
+        assert not hasattr(estimator(solver="lbfgs"), "partial_fit")
+        assert hasattr(estimator(solver="sgd"), "partial_fit") and hasattr(estimator(), "partial_fit")
+        lbfgs = estimator(solver="lbfgs")
+        with pytest.raises(AttributeError, match="partial_fit"):
+            getattr(lbfgs, "partial_fit")  # noqa: B009 (the attribute's own lookup is what is tested)
+        assert callable(lbfgs.set_params(solver="adam").partial_fit)
+
+
 @pytest.mark.parametrize("estimator", [DenseNetClassifier, DenseNetRegressor])
 def test_partial_fit_trains_on_every_row_even_with_early_stopping(estimator):
     X, y = blobs(40)
