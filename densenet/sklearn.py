@@ -34,7 +34,7 @@ except ImportError as error:
     raise ImportError(f"densenet.sklearn could not import what it needs from scikit-learn {found} "
                       "(it needs 1.6 or newer: pip install 'densenet[sklearn]')") from error
 
-from ._validation import hyperparameter, non_negative, positive_int, sample_weights, warn
+from ._validation import flag, hyperparameter, non_negative, positive_int, sample_weights, warn
 from .adam import Adam
 from .backend import expit, log_expit, log_softmax
 from .bce_with_logits import BCEWithLogitsLoss
@@ -172,14 +172,18 @@ class _DenseNetEstimator(BaseEstimator):
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {self.solver!r}")
         if self.learning_rate not in RATES:
             raise ValueError(f"learning_rate must be one of {list(RATES)}, got {self.learning_rate!r}")
-        sizes = np.atleast_1d(self.hidden_layer_sizes)
-        if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or np.any(sizes < 1):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        self._sizes()
         positive_int(self.max_iter, "max_iter")
-        if self.early_stopping and not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         # checked here, under the estimator's names, before anything is built
         owner = type(self).__name__
+        for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start"):
+            flag(getattr(self, name), owner, name)
+        if not (isinstance(self.verbose, (bool, np.bool_))
+                or isinstance(self.verbose, (int, np.integer)) and self.verbose >= 0):
+            raise TypeError(f"{owner}: verbose must be True, False or an integer >= 0, got {self.verbose!r}")
+        hyperparameter(self.validation_fraction, owner, "validation_fraction", high=1.0, high_open=True)
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         hyperparameter(self.learning_rate_init, owner, "learning_rate_init", low_open=True)
         hyperparameter(self.alpha, owner, "alpha")
         hyperparameter(self.tol, owner, "tol")
@@ -189,16 +193,26 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
         hyperparameter(self.power_t, owner, "power_t")
         positive_int(self.max_fun, "max_fun")
-        positive_int(self.n_iter_no_change, "n_iter_no_change")
+        if self.n_iter_no_change != math.inf:  # (inf: the stopping rule never stops, as the MLP's)
+            positive_int(self.n_iter_no_change, "n_iter_no_change", "an integer >= 1 or inf (never stop)")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             positive_int(self.batch_size, "batch_size", "'auto' or an integer >= 1")
+
+    def _sizes(self) -> tuple[int, ...]:
+        """``hidden_layer_sizes`` as a tuple (a single int is one layer; an empty one none,
+        the inputs straight to the outputs); ``ValueError`` unless positive integers."""
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))
+        if sizes.ndim != 1 or not all(isinstance(size, (int, np.integer)) and not isinstance(size, bool)
+                                      and size >= 1 for size in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        return tuple(int(size) for size in sizes)
 
     def _network(self, n_in: int, n_out: int, seed: int) -> Sequential:
         activation = ACTIVATIONS[self.activation]
         init = "he_normal" if activation is ReLU else "glorot_uniform"
         modules: list[Module] = []
         width = n_in
-        for size in np.atleast_1d(self.hidden_layer_sizes):
+        for size in self._sizes():
             modules.append(Dense(width, int(size), init=init))
             if activation is not None:
                 modules.append(activation())
@@ -219,7 +233,7 @@ class _DenseNetEstimator(BaseEstimator):
 
     def _architecture(self) -> dict[str, Any]:
         """The parameters that shape the network (a warm start or ``partial_fit`` keeps them)."""
-        return {"hidden_layer_sizes": tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes)),
+        return {"hidden_layer_sizes": self._sizes(),
                 "activation": self.activation, "dtype": np.dtype(self.dtype).name, **self._own_parameters()}
 
     def _check_architecture(self, mode: str) -> None:
@@ -257,7 +271,7 @@ class _DenseNetEstimator(BaseEstimator):
             self.optimizer_, self.loss_function_ = self._optimizer(), self._loss()
             self.loss_curve_: list[float] = []
             self.n_iter_ = self.t_ = 0
-            self.n_layers_ = len(np.atleast_1d(self.hidden_layer_sizes)) + 2
+            self.n_layers_ = len(self._sizes()) + 2
             self.n_outputs_ = self.model_.out_features
             self.out_activation_ = self._out_activation
             self.best_loss_: float | None = None if self.early_stopping else math.inf

@@ -449,18 +449,40 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     assert clf.model_.out_features == 2
 
 
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_no_hidden_layer_and_a_stopping_rule_turned_off_are_taken_as_by_the_mlp(ours, theirs):
+    """hidden_layer_sizes=(): the inputs straight to the outputs (a linear or logistic
+    model, a baseline in a search over architectures); n_iter_no_change=inf: the stopping
+    rule never stops, every one of max_iter's epochs runs."""
+    import densenet as dn
+    import densenet.sklearn
+
+    X, y = blobs(60)
+    if ours == "DenseNetRegressor":
+        y = X @ np.array([1.0, -2.0])
+    for params in (dict(hidden_layer_sizes=()), dict(hidden_layer_sizes=[])):
+        mine, reference = fit_both(ours, theirs, X, y, max_iter=300, tol=0.0, n_iter_no_change=np.inf,
+                                   learning_rate_init=0.05, random_state=0, **params)
+        assert len(mine.model_) == 1 and isinstance(mine.model_[0], dn.Dense)
+        assert mine.n_layers_ == reference.n_layers_ == 2
+        assert [W.shape for W in mine.coefs_] == [W.shape for W in reference.coefs_]
+        assert mine.n_iter_ == reference.n_iter_ == 300
+        assert mine.score(X, y) > 0.95 and reference.score(X, y) > 0.95
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(activation="softplus"), "activation must be one of"),
     (dict(solver="rmsprop"), "solver must be one of"),
     (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes must be positive integers"),
     (dict(max_iter=0), "max_iter must be an integer >= 1"),
     (dict(max_iter=True), "max_iter must be an integer >= 1, got True"),
-    (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction must be in"),
+    (dict(early_stopping=True, validation_fraction=0.0), r"validation_fraction must be in \(0, 1\), got 0.0"),
     (dict(learning_rate_init=0.0),
      r"DenseNetClassifier: invalid learning_rate_init 0.0; it must lie in \(0, inf\)"),
     (dict(alpha=-1.0), r"DenseNetClassifier: invalid alpha -1.0; it must lie in \[0, inf\)"),
     (dict(tol=float("nan")), "DenseNetClassifier: invalid tol nan"),
-    (dict(n_iter_no_change=0), "n_iter_no_change must be an integer >= 1, got 0"),
+    (dict(n_iter_no_change=0), r"n_iter_no_change must be an integer >= 1 or inf \(never stop\), got 0"),
     (dict(batch_size=0), "batch_size must be 'auto' or an integer >= 1, got 0"),
     (dict(batch_size="x"), "batch_size must be 'auto' or an integer >= 1, got 'x'"),
     (dict(batch_size=2.0), "batch_size must be 'auto' or an integer >= 1, got 2.0"),
@@ -471,6 +493,15 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     (dict(learning_rate="optimal"), "learning_rate must be one of"),
     (dict(power_t=-0.5), r"DenseNetClassifier: invalid power_t -0.5; it must lie in \[0, inf\)"),
     (dict(max_fun=0), "max_fun must be an integer >= 1, got 0"),
+    (dict(n_iter_no_change=2.5), r"n_iter_no_change must be an integer >= 1 or inf \(never stop\), got 2.5"),
+    (dict(shuffle="no"), "DenseNetClassifier: shuffle must be True or False, got 'no'"),
+    (dict(nesterovs_momentum=None), "DenseNetClassifier: nesterovs_momentum must be True or False, got None"),
+    (dict(early_stopping=1), "DenseNetClassifier: early_stopping must be True or False, got 1"),
+    (dict(warm_start="yes"), "DenseNetClassifier: warm_start must be True or False, got 'yes'"),
+    (dict(validation_fraction=1.5), r"invalid validation_fraction 1.5; it must lie in \[0, 1\)"),
+    (dict(validation_fraction=float("nan")), "DenseNetClassifier: invalid validation_fraction nan"),
+    (dict(verbose="x"), "DenseNetClassifier: verbose must be True, False or an integer >= 0, got 'x'"),
+    (dict(verbose=-1), "DenseNetClassifier: verbose must be True, False or an integer >= 0, got -1"),
 ])
 def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     X, y = blobs(30)

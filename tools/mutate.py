@@ -342,13 +342,13 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:255:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:269:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:255:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:269:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:273:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:287:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:744:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:758:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
