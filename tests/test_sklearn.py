@@ -471,6 +471,13 @@ def test_no_hidden_layer_and_a_stopping_rule_turned_off_are_taken_as_by_the_mlp(
         assert mine.score(X, y) > 0.95 and reference.score(X, y) > 0.95
 
 
+@pytest.mark.parametrize("verbose, prints", [(False, False), (0, False), (np.bool_(True), True), (2, True)])
+def test_verbose_is_a_flag_or_a_level_as_the_mlp_s(verbose, prints, capsys):
+    X, y = blobs(30)
+    DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=verbose, random_state=0).fit(X, y)
+    assert ("epoch 2/2" in capsys.readouterr().err) == prints  # (progress goes to stderr)
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(activation="softplus"), "activation must be one of"),
     (dict(solver="rmsprop"), "solver must be one of"),
