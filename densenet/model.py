@@ -944,7 +944,10 @@ def as_model(model: object, owner: str) -> Sequential:
     if not isinstance(model, Sequential):
         shown = repr(model)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise TypeError(f"{owner}: model must be a densenet Sequential, got {type(model).__name__} {shown}")
+        fitted = isinstance(getattr(model, "model_", None), Sequential)  # (densenet.sklearn's estimators)
+        hint = "; a fitted estimator's network is its model_: pass estimator.model_" if fitted else ""
+        raise TypeError(f"{owner}: model must be a densenet Sequential, got {type(model).__name__} "
+                        f"{shown}{hint}")
     return model
 
 

@@ -471,6 +471,19 @@ def test_no_hidden_layer_and_a_stopping_rule_turned_off_are_taken_as_by_the_mlp(
         assert mine.score(X, y) > 0.95 and reference.score(X, y) > 0.95
 
 
+def test_a_fitted_estimator_given_where_a_model_goes_is_pointed_to_its_model():
+    import densenet as dn
+
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    wrong = "model must be a densenet Sequential, got DenseNetClassifier "
+    with pytest.raises(TypeError, match=rf"gradcheck: {wrong}.*; a fitted estimator's network is its model_: "
+                                        r"pass estimator.model_"):
+        dn.gradcheck(clf, X, y)
+    with pytest.raises(TypeError, match=rf"lr_find: {wrong}[^;]*$"):  # (not fitted: no network to point to)
+        dn.lr_find(DenseNetClassifier(), X, y)
+
+
 @pytest.mark.parametrize("verbose, prints", [(False, False), (0, False), (np.bool_(True), True), (2, True)])
 def test_verbose_is_a_flag_or_a_level_as_the_mlp_s(verbose, prints, capsys):
     X, y = blobs(30)
