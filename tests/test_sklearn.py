@@ -320,6 +320,16 @@ def test_a_fit_that_ends_before_it_converges_warns_as_the_mlp_s(ours, theirs, se
         assert watched in mine[0]
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_the_convergence_warning_points_at_the_caller_s_line(solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = blobs(40)
+    with pytest.warns(ConvergenceWarning) as caught:
+        DenseNetClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0).fit(X, y)
+    assert [warning.filename for warning in caught] == [__file__]
+
+
 def test_a_warm_start_and_partial_fit_count_and_warn_as_the_mlp_s():
     """Each fit counts its own epochs (n_iter_; loss_curve_ and t_ go on over the fits) and
     warns when they reach max_iter; partial_fit runs one epoch, and never warns."""
