@@ -16,6 +16,7 @@ inside a module and the modules never import onnx.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,16 @@ from numpy.typing import NDArray
 
 from .io import File, write_file
 from .model import Sequential, as_model
+from .sigmoid import Sigmoid
+from .softmax import Softmax
+
+#: What a fitted estimator's predictions are of its network's outputs, by its
+#: ``out_activation_`` (the MLP's names): ``predict_proba``'s softmax or each label's
+#: sigmoid, ``predict``'s outputs or their exp (``loss="poisson"``).
+_HEADS: dict[object, Callable[[Graph, str], str]] = {
+    "softmax": Softmax().to_onnx, "logistic": Sigmoid().to_onnx,
+    "identity": lambda graph, x: x, "exp": lambda graph, x: graph.node("Exp", [x]),
+}
 
 #: The ONNX operator set the graphs are written for by default.
 OPSET = 17
@@ -65,6 +76,11 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
 
     Args:
         model: the model; its modules must define ``to_onnx`` (every densenet module does).
+            Or a fitted ``densenet.sklearn`` estimator: its network, then what its
+            predictions make of the network's outputs (by its ``out_activation_``): a
+            classifier's ``predict_proba`` (their softmax, or each label's sigmoid), a
+            regressor's ``predict`` (the outputs, or their ``exp`` for ``loss="poisson"``),
+            in rows of the outputs (``(N, 1)`` where ``predict`` gives ``(N,)``).
         path: where to write the ``.onnx`` file, if given: a name (written atomically, as
             ``Sequential.save`` writes) or a binary file object (``io.BytesIO()``).
         opset: the ONNX operator set version, from ``OPSET_MIN`` (13) to the newest the
@@ -77,7 +93,8 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
 
     Raises:
         ImportError: onnx is not installed.
-        TypeError: a module cannot be exported (it names the module); ``opset`` is not an integer.
+        TypeError: a module cannot be exported (it names the module); ``opset`` is not an integer;
+            an estimator is not a fitted densenet one.
         ValueError: ``opset`` is outside what the export and onnx know.
         OSError: the file cannot be written (a missing folder is named); an earlier
             file at ``path`` is left as it was.
@@ -92,6 +109,13 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
         raise (ValueError if integer else TypeError)(
             f"export: opset must be an integer from {OPSET_MIN} to {newest} (the newest this onnx "
             f"{onnx.__version__} knows), got {opset!r}")
+    head = None
+    if not isinstance(model, Sequential) and hasattr(model, "get_params"):  # a scikit-learn estimator
+        network, head = getattr(model, "model_", None), _HEADS.get(getattr(model, "out_activation_", None))
+        if not isinstance(network, Sequential) or head is None:
+            raise TypeError(f"export: {type(model).__name__} is not a fitted densenet.sklearn estimator "
+                            "(DenseNetClassifier or DenseNetRegressor, after fit)")
+        model = network
     model = as_model(model, "export")
     graph = Graph(onnx, model.dtype)
     name = "X"
@@ -101,6 +125,8 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
         except NotImplementedError:
             raise TypeError(f"export: {module!r} at index {i} cannot be exported to ONNX "
                             "(it defines no to_onnx(graph, x))") from None
+    if head is not None:
+        name = head(graph, name)
     elem = onnx.helper.np_dtype_to_tensor_dtype(model.dtype)
     graph.nodes.append(onnx.helper.make_node("Identity", [name], ["Y"]))
     opsets = [onnx.helper.make_opsetid("", opset)]

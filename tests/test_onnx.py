@@ -49,6 +49,51 @@ def test_onnxruntime_gives_what_predict_gives(seed, dtype):
         assert_within_rounding(Y, model.predict(X), error_bound(model, X))
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", ["classifier", "binary", "multilabel", "regressor", "two-outputs",
+                                  "poisson"])
+def test_a_fitted_estimator_exports_what_it_predicts(kind, dtype):
+    """A classifier's graph gives predict_proba (the softmax of its logits, or each label's
+    sigmoid), a regressor's predict (its outputs, or their exp for the Poisson loss), in
+    rows of the network's outputs: (N, 1) where predict gives (N,)."""
+    pytest.importorskip("sklearn")
+    from densenet.sklearn import DenseNetClassifier, DenseNetRegressor
+
+    from .conftest import short_fits
+
+    X = np.random.default_rng(0).standard_normal((60, 2)).astype(dtype)
+    labels = (X[:, 0] > 0) + (X[:, 1] > 0)  # three classes
+    targets = {"classifier": labels, "binary": labels == 1, "multilabel": np.c_[labels == 0, X[:, 0] > 0] * 1,
+               "regressor": X[:, 0] - X[:, 1], "two-outputs": X, "poisson": np.exp(X[:, 0] / 2)}[kind]
+    params = dict(hidden_layer_sizes=(8,), max_iter=20, dtype=dtype, random_state=0)
+    estimator = (DenseNetRegressor(**params, loss="poisson" if kind == "poisson" else "squared_error")
+                 if kind in ("regressor", "two-outputs", "poisson") else DenseNetClassifier(**params))
+    with short_fits():
+        estimator.fit(X, targets)
+    Y = run(export(estimator), X)
+    classifier = isinstance(estimator, DenseNetClassifier)
+    expected = estimator.predict_proba(X) if classifier else estimator.predict(X)
+    assert Y.dtype == dtype and Y.shape == (60, estimator.model_.out_features)
+    assert_allclose(Y, expected.reshape(Y.shape), rtol=1e-5 if dtype == "float32" else 1e-12,
+                    atol=1e-6 if dtype == "float32" else 1e-14)
+
+
+def test_an_estimator_not_fitted_or_not_densenet_s_is_named():
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPClassifier
+
+    from densenet.sklearn import DenseNetClassifier
+
+    from .conftest import short_fits
+
+    with short_fits():
+        theirs = MLPClassifier(max_iter=2).fit(np.eye(3), [0, 1, 2])
+    for estimator in (DenseNetClassifier(), DenseNetClassifier(solver="lbfgs"), theirs):
+        named = rf"export: {type(estimator).__name__} is not a fitted densenet.sklearn estimator \("
+        with pytest.raises(TypeError, match=named + r"DenseNetClassifier or DenseNetRegressor, after fit\)"):
+            export(estimator)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_exported_sigmoid_keeps_its_accuracy_in_the_tails(dtype):
     """onnxruntime's own Sigmoid operator gives 0 from x = -20 (float32) or -38 (float64)
