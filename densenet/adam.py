@@ -71,9 +71,7 @@ class Adam(MomentOptimizer):
         # (lr c / (1 - b1**t)) * m / (sqrt(v) + eps c): two passes fewer
         c = math.sqrt(1.0 - b2 ** t)
         tmp = work.tmp
-        np.sqrt(v, out=tmp)
-        np.add(tmp, self.eps * c, out=tmp)
-        np.divide(work.m, tmp, out=tmp)
+        work.over_root(v, self.eps * c, (work.m, tmp))
         self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr * c / (1.0 - b1 ** t))
 

@@ -78,10 +78,7 @@ class NAdam(MomentOptimizer):
         # d = sqrt(v) / c + eps with c = sqrt(1 - b2**t); x / d as c x / (sqrt(v) + eps c)
         c = math.sqrt(1.0 - b2 ** t)
         tmp, (share, share_into_params, _) = work.tmp, self._share
-        np.sqrt(v, out=tmp)
-        np.add(tmp, self.eps * c, out=tmp)
-        np.divide(g, tmp, out=share)
-        np.divide(m, tmp, out=tmp)
+        work.over_root(v, self.eps * c, (g, share), (m, tmp))
         self.scale_step(params, share)
         self.scale_step(params, tmp)
         share_into_params(-lr * c * (1.0 - mu) / (1.0 - product))

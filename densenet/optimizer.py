@@ -286,14 +286,20 @@ class Optimizer:
         np.multiply(params, self.decays(params), out=out)
         np.add(out, grads, out=out)
 
-    def shrink(self, params: NDArray[Any], lr: float) -> None:
+    def shrink(self, params: NDArray[Any], lr: float,
+               by: Callable[[NDArray[Any], float], None] | None = None) -> None:
         """``params *= 1 - lr scale wd``, each parameter with its own ``wd`` (``decays``) and
         ``scale`` (``lr_scale``; 1 without one): the decoupled weight decay (AdamW's). A
-        parameter the mask spares is left as it is."""
+        parameter the mask spares is left as it is. ``by(params, f)``, if given, multiplies
+        by one number ``f`` in place (a library's threaded pass) where NumPy's would."""
         if not self.weight_decay:
             return
         if self.decay_mask is None and self.lr_scale is None:
-            np.multiply(params, 1.0 - lr * self.weight_decay, out=params)
+            factor = 1.0 - lr * self.weight_decay
+            if by is None:
+                np.multiply(params, factor, out=params)
+            else:
+                by(params, factor)
             return
         np.multiply(params, self._per_parameter(params).shrink_factors(lr), out=params)
 

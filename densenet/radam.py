@@ -67,9 +67,7 @@ class RAdam(MomentOptimizer):
             return
         rectified = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho / ((rho - 4.0) * (rho - 2.0) * rho_t))
         c = math.sqrt(1.0 - decayed)  # (eps added before the bias correction, unlike Adam's)
-        np.sqrt(v, out=tmp)
-        np.add(tmp, self.eps, out=tmp)
-        np.divide(m, tmp, out=tmp)
+        work.over_root(v, self.eps, (m, tmp))
         self.scale_step(params, tmp)
         work.tmp_to_params(-lr * rectified * c / (1.0 - b1 ** t))
 

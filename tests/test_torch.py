@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import densenet as dn
+from densenet import backend, cblas
 
 from .conftest import ACTIVATIONS as ALL
 from .torch_twin import float64_default, random_network, torch_flat_grads, torch_flat_params, torch_twin
@@ -133,6 +134,27 @@ def test_training_trajectories_equal_torch_optim_over_100_steps(name):
     assert optimizer.steps == 100
     assert history.loss[-1] < history.loss[0]
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [name for name in OPTIMIZERS if name.startswith(("adam", "amsgrad", "nadam",
+                                                                                 "radam"))])
+def test_moment_trajectories_on_mkls_vector_math_equal_torch_optim(monkeypatch, name):
+    """The same 100 steps with the update's passes on MKL's vector math (``DENSENET_BLAS=mkl``;
+    here for the network's 420 parameters, below ``VECTOR_MATH_MIN_BYTES`` otherwise)."""
+    try:
+        cblas.locate("mkl")
+    except OSError:
+        pytest.skip("MKL is not installed (pip install 'densenet[mkl]')")
+    before, passes = backend.gemm_library(), []
+    axpby = cblas.VectorMath.axpby
+    monkeypatch.setattr(cblas.VectorMath, "axpby", lambda self, *args: passes.append(1) or axpby(self, *args))
+    monkeypatch.setattr(backend, "VECTOR_MATH_MIN_BYTES", 0)
+    backend.use_gemm_library("mkl")
+    try:
+        test_training_trajectories_equal_torch_optim_over_100_steps(name)
+    finally:
+        backend.use_gemm_library(None if before is None else before.path)
+    assert len(passes) >= 100  # (the first estimate's update at every step, at least)
 
 
 def _random_fit(seed):
