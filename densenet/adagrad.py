@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
-from .backend import scaled_add
 from .optimizer import Optimizer, scale_vector, setting
+from .vector_ops import vector_ops
 
 
 class Adagrad(Optimizer):
@@ -69,17 +69,16 @@ class Adagrad(Optimizer):
         decays = bool(self.weight_decay)
         if work is None or not work.made_for(params, grads, decays):
             work = self._work = _Work(params, grads, decays)
-        g, tmp = work.g, work.tmp
+        g, tmp, math = work.g, work.tmp, work.math
         if decays:
             self.add_decay(params, grads, g)
         self.steps += 1
-        np.multiply(g, g, out=tmp)
-        np.add(total, tmp, out=total)
-        np.sqrt(total, out=tmp)
-        np.add(tmp, self.eps, out=tmp)
-        np.divide(g, tmp, out=tmp)
+        math.square(g, tmp)
+        math.axpy(1.0, tmp, total)
+        math.sqrt(total, tmp)
+        math.ratios(tmp, self.eps, (g, tmp))
         self.scale_step(params, tmp)
-        work.tmp_into_params(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay))
+        math.axpy(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay), tmp, params)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -93,13 +92,14 @@ class Adagrad(Optimizer):
 
 
 class _Work:
-    """Adagrad's work vectors for one pair of arrays, and whether it decays the weights."""
+    """Adagrad's work vectors for one pair of arrays, whether it decays the weights, and
+    the passes that run over them (``densenet.vector_ops``)."""
 
     def __init__(self, params: NDArray[Any], grads: NDArray[Any], decays: bool) -> None:
         self.arrays, self.decays = (params, grads), decays
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if decays else grads  # grads + wd params
-        self.tmp_into_params = scaled_add(params, self.tmp)
+        self.math = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], decays: bool) -> bool:
         """Whether it was made for these arrays (by identity) and weight decay or not."""

@@ -49,7 +49,7 @@ class Adamax(MomentOptimizer):
         b1, b2 = self.betas
         np.abs(g, out=tmp)  # u = max(b2 u, |g| + eps)
         np.add(tmp, self.eps, out=tmp)
-        work.scale(u, b2)
+        work.math.scale(u, b2)
         np.maximum(u, tmp, out=u)
         np.divide(m, u, out=tmp)
         self.scale_step(params, tmp)

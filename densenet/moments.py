@@ -5,8 +5,9 @@ its square (``exp_avg_sq``; Adamax a decaying maximum of its magnitude) beside t
 parameters, and differ in how they step from them. ``MomentOptimizer`` holds what they
 share: the settings ``betas``, ``eps`` and ``weight_decay`` (with the base class's
 ``decay_mask``), and the start of a step (``moments``). ``Moments`` is one optimiser's
-work vectors for one model's arrays and its shared passes, ``y = b y + (1 - b) x`` for
-each estimate, by BLAS axpy where the arrays allow it.
+work vectors for one model's arrays and the steps they share, ``y = b y + (1 - b) x`` for
+each estimate among them, by the passes ``densenet.vector_ops`` chooses (NumPy's on the
+calling thread, or a library's vector math on its threads).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
-from .backend import Chunks, axpy_chunks, vector_math
-from .cblas import VectorMath
 from .optimizer import Optimizer, scale_vector, setting
+from .vector_ops import vector_ops
 
 
 def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
@@ -33,8 +33,8 @@ def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
 
 class Moments:
     """Work vectors for one optimiser's ``params``, ``grads`` and estimates ``m`` and
-    ``v``, and the passes its step shares with Adam's, by NumPy's ufuncs and BLAS axpy
-    on the calling thread (``LibraryMoments``: on a library's threads).
+    ``v``, the passes that run over them (``math``: ``densenet.vector_ops``), and the steps
+    Adam's kin share.
 
     ``coupled``: the weight decay joins the gradient (``g = grads + wd params``, in a
     vector of its own) rather than shrinking the parameters; ``g`` is the gradient a step
@@ -45,12 +45,10 @@ class Moments:
     def __init__(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
                  coupled: bool) -> None:
         self.arrays, self.coupled = (params, grads, m, v), coupled
-        self.m, self.v = m, v
+        self.params, self.m, self.v = params, m, v
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else grads  # grads + wd params
-        self.g_into_m = (self.g, m, axpy_chunks(m, self.g))
-        self.tmp_into_v = (self.tmp, v, axpy_chunks(v, self.tmp))
-        self.tmp_into_params = (self.tmp, params, axpy_chunks(params, self.tmp))
+        self.math = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
                  coupled: bool) -> bool:
@@ -61,90 +59,29 @@ class Moments:
     def started(cls, kept: Moments | None, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any],
                 v: NDArray[Any], coupled: bool) -> Moments:
         """A step's work vectors: ``kept`` (an optimiser's from its last step) if they were
-        made for these arrays and this kind of weight decay, else new ones, on the vector
-        math of ``DENSENET_BLAS``'s library where it has one for them (``vector_math``)."""
+        made for these arrays and this kind of weight decay, else new ones."""
         if kept is not None and kept.made_for(params, grads, m, v, coupled):
             return kept
-        math = vector_math(params)
-        if math is not None:
-            return LibraryMoments(params, grads, m, v, coupled, math)
         return cls(params, grads, m, v, coupled)
 
     def first(self, b1: float) -> None:
-        """``m = b1 m + (1 - b1) g``: two passes over three vectors, not four."""
-        m = self.arrays[2]
-        np.multiply(m, b1, out=m)
-        self.axpy(self.g_into_m, 1.0 - b1)
-
-    def second(self, b2: float) -> None:
-        """``v = b2 v + (1 - b2) g g``."""
-        v = self.arrays[3]
-        np.multiply(self.g, self.g, out=self.tmp)
-        np.multiply(v, b2, out=v)
-        self.axpy(self.tmp_into_v, 1.0 - b2)
-
-    def over_root(self, v: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
-        """``out = x / (sqrt(v) + shift)`` for each pair ``(x, out)``, through ``tmp`` (an
-        ``out`` that is ``tmp`` comes last)."""
-        tmp = self.tmp
-        np.sqrt(v, out=tmp)
-        np.add(tmp, shift, out=tmp)
-        for x, out in pairs:
-            np.divide(x, tmp, out=out)
-
-    def scale(self, x: NDArray[Any], b: float) -> None:
-        """``x *= b`` in place."""
-        np.multiply(x, b, out=x)
-
-    def tmp_to_params(self, a: float) -> None:
-        """``params += a tmp``."""
-        self.axpy(self.tmp_into_params, a)
-
-    def axpy(self, pair: tuple[NDArray[Any], NDArray[Any], Chunks | None], a: float) -> None:
-        """``y += a x`` for a pair ``(x, y, chunks)``: chunked BLAS axpy where the arrays
-        allow it (one pass), else two ufunc passes through ``tmp``."""
-        x, y, chunks = pair
-        if chunks is None:  # tmp is scratch until the next pass writes it
-            np.multiply(x, a, out=self.tmp)
-            np.add(y, self.tmp, out=y)
-            return
-        axpy, pieces = chunks
-        for x_part, y_part in pieces:
-            axpy(x_part, y_part, a=a)
-
-
-class LibraryMoments(Moments):
-    """``Moments`` whose passes run on a library's vector math (``densenet.cblas.VectorMath``:
-    MKL's, where ``DENSENET_BLAS`` names it), on its threads, each in one call: the
-    estimates' updates one pass each (``axpby``), ``over_root``'s square root one and each
-    quotient one (adding ``shift`` on the way in float64).
-
-    On the 669,706 parameters of 784-512-512-10, Adam's update took about 0.35x the time of
-    ``Moments``' on two threads (``benchmarks/NOTES.md``).
-    """
-
-    def __init__(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
-                 coupled: bool, math: VectorMath) -> None:
-        super().__init__(params, grads, m, v, coupled)
-        self.math = math
-
-    def first(self, b1: float) -> None:
+        """``m = b1 m + (1 - b1) g``."""
         self.math.axpby(1.0 - b1, self.g, b1, self.m)
 
     def second(self, b2: float) -> None:
+        """``v = b2 v + (1 - b2) g g``."""
         self.math.square(self.g, self.tmp)
         self.math.axpby(1.0 - b2, self.tmp, b2, self.v)
 
     def over_root(self, v: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
+        """``out = x / (sqrt(v) + shift)`` for each pair ``(x, out)``, through ``tmp`` (an
+        ``out`` that is ``tmp`` comes last)."""
         self.math.sqrt(v, self.tmp)
         self.math.ratios(self.tmp, shift, *pairs)
 
-    def scale(self, x: NDArray[Any], b: float) -> None:
-        self.math.scale(x, b)
-
-    def axpy(self, pair: tuple[NDArray[Any], NDArray[Any], Chunks | None], a: float) -> None:
-        x, y, _ = pair
-        self.math.axpy(a, x, y)
+    def tmp_to_params(self, a: float) -> None:
+        """``params += a tmp``."""
+        self.math.axpy(a, self.tmp, self.params)
 
 
 class MomentOptimizer(Optimizer):
@@ -183,7 +120,7 @@ class MomentOptimizer(Optimizer):
         self._work = work = Moments.started(self._work, params, grads, state[self.STATE[0]],
                                             state[self.STATE[1]], decays and not decoupled)
         if decays and decoupled:
-            self.shrink(params, self._lr, by=work.scale)
+            self.shrink(params, self._lr, by=work.math.scale)
         elif decays:
             self.add_decay(params, grads, work.g)
         self.steps += 1

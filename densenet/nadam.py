@@ -9,8 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
-from .backend import scaled_add
-from .moments import MomentOptimizer
+from .moments import MomentOptimizer, Moments
 from .optimizer import setting
 
 
@@ -58,17 +57,16 @@ class NAdam(MomentOptimizer):
         super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
         self.momentum_decay, self.decoupled_weight_decay = momentum_decay, decoupled_weight_decay
         self.mu_product = 1.0
-        # g / d, its axpy into params, and the work vectors it was made beside
-        self._share: tuple[NDArray[Any], Any, Any] | None = None
+        # g / d (the gradient's share of a step), and the work vectors it was made beside
+        self._share: tuple[NDArray[Any], Moments] | None = None
 
     def initial_state(self, name: str) -> float:
         return 1.0 if name == "mu_product" else 0.0
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads)
-        if self._share is None or self._share[2] is not work:  # (new work vectors: new arrays)
-            share = np.empty_like(params)
-            self._share = (share, scaled_add(params, share), work)
+        if self._share is None or self._share[1] is not work:  # (new work vectors: new arrays)
+            self._share = (np.empty_like(params), work)
         g, m, v, lr = work.g, work.m, work.v, self._lr
         b1, b2 = self.betas
         t, psi = self.steps, self.momentum_decay
@@ -77,11 +75,11 @@ class NAdam(MomentOptimizer):
         product = self.mu_product * mu
         # d = sqrt(v) / c + eps with c = sqrt(1 - b2**t); x / d as c x / (sqrt(v) + eps c)
         c = math.sqrt(1.0 - b2 ** t)
-        tmp, (share, share_into_params, _) = work.tmp, self._share
+        tmp, share = work.tmp, self._share[0]
         work.over_root(v, self.eps * c, (g, share), (m, tmp))
         self.scale_step(params, share)
         self.scale_step(params, tmp)
-        share_into_params(-lr * c * (1.0 - mu) / (1.0 - product))
+        work.math.axpy(-lr * c * (1.0 - mu) / (1.0 - product), share, params)
         work.tmp_to_params(-lr * c * mu_next / (1.0 - product * mu_next))
         self.mu_product = product
 

@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
-from .backend import scaled_add
 from .optimizer import Optimizer, scale_vector, setting
+from .vector_ops import vector_ops
 
 
 class RMSprop(Optimizer):
@@ -73,35 +73,31 @@ class RMSprop(Optimizer):
         work = self._work
         if work is None or not work.made_for(params, grads, state, bool(self.weight_decay)):
             work = self._work = _Work(params, grads, state, bool(self.weight_decay))
-        alpha, wd, g, tmp = self.alpha, self.weight_decay, work.g, work.tmp
+        alpha, wd, g, tmp, math = self.alpha, self.weight_decay, work.g, work.tmp, work.math
         if wd:
             self.add_decay(params, grads, g)
-        np.multiply(g, g, out=tmp)  # v = alpha v + (1 - alpha) g g
-        np.multiply(state["square_avg"], alpha, out=state["square_avg"])
-        work.tmp_into_v(1.0 - alpha)
+        math.square(g, tmp)  # v = alpha v + (1 - alpha) g g
+        math.axpby(1.0 - alpha, tmp, alpha, state["square_avg"])
         if self.centered:  # a = alpha a + (1 - alpha) g; sqrt(v - a a)
             average = state["grad_avg"]
-            np.multiply(average, alpha, out=average)
-            work.g_into_average(1.0 - alpha)
-            np.multiply(average, average, out=tmp)
+            math.axpby(1.0 - alpha, g, alpha, average)
+            math.square(average, tmp)
             np.subtract(state["square_avg"], tmp, out=tmp)
-            np.sqrt(tmp, out=tmp)
+            math.sqrt(tmp, tmp)
         else:
-            np.sqrt(state["square_avg"], out=tmp)
-        np.add(tmp, self.eps, out=tmp)
-        np.divide(g, tmp, out=tmp)
+            math.sqrt(state["square_avg"], tmp)
+        math.ratios(tmp, self.eps, (g, tmp))
         self.steps += 1
         if self.momentum:
             buffer = state["momentum_buffer"]
-            np.multiply(buffer, self.momentum, out=buffer)
-            np.add(buffer, tmp, out=buffer)
+            math.axpby(1.0, tmp, self.momentum, buffer)
             if self.lr_scale is None:
-                work.buffer_into_params(-self._lr)
+                math.axpy(-self._lr, buffer, params)
                 return
             self.scale_step(params, buffer, out=tmp)  # (the buffer is state: scaled into tmp)
         else:
             self.scale_step(params, tmp)
-        work.tmp_into_params(-self._lr)
+        math.axpy(-self._lr, tmp, params)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -116,21 +112,16 @@ class RMSprop(Optimizer):
 
 class _Work:
     """RMSprop's work vectors for one pair of arrays, its state vectors and whether it
-    decays the weights, and its ``y += a * x`` calls (``backend.scaled_add``: chunked
-    BLAS axpy); the other settings' values are read at each step (a schedule may set the
-    momentum at every step)."""
+    decays the weights, and the passes that run over them (``densenet.vector_ops``); the
+    other settings' values are read at each step (a schedule may set the momentum at
+    every step)."""
 
     def __init__(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
                  decays: bool) -> None:
         self.arrays, self.state, self.decays = (params, grads), dict(state), decays
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if decays else grads  # grads + wd params
-        self.tmp_into_v = scaled_add(state["square_avg"], self.tmp)
-        self.tmp_into_params = scaled_add(params, self.tmp)
-        if "grad_avg" in state:
-            self.g_into_average = scaled_add(state["grad_avg"], self.g)
-        if "momentum_buffer" in state:
-            self.buffer_into_params = scaled_add(params, state["momentum_buffer"])
+        self.math = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
                  decays: bool) -> bool:

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 LAYERS = [
     ("another BLAS", {"cblas"}),
     ("backend", {"backend", "normal", "elementary"}),
+    ("an optimiser's passes", {"vector_ops"}),
     ("base", {"_validation", "init", "version"}),
     ("gradient clipping", {"clipping"}),
     ("plans", {"chain", "kept"}),
