@@ -203,6 +203,8 @@ TIMED = {
     "hand": lambda dtype, sizes: hand_step(dtype, sizes=sizes),
     "floor": lambda dtype, sizes: product_floor(dtype, sizes=sizes),
     "torch": lambda dtype, sizes: torch_step(dtype, sizes=sizes),
+    "adam": lambda dtype, sizes: block_step("adam", dtype, sizes=sizes),
+    "torch_adam": lambda dtype, sizes: torch_block_step("adam", dtype, sizes=sizes),
 }
 
 
@@ -211,7 +213,7 @@ def median_time(kind: str, dtype: str, sizes: tuple[int, ...] = BIG, rounds: int
     """Seconds per call of the work ``TIMED[kind]``, median over ``rounds`` rounds of ``block``
     calls after ``block`` untimed ones: what ``report.py`` runs in a process of its own
     (PyTorch on as many threads as NumPy's BLAS)."""
-    if kind == "torch":
+    if kind.startswith("torch"):
         import torch
 
         threads = next((i.get("num_threads") for i in blas_info() if "num_threads" in i), None)
