@@ -47,11 +47,12 @@ class Adamax(MomentOptimizer):
         work = self.moments(params, grads, second=False)  # (the second estimate: u, below)
         g, m, u, tmp = work.g, work.m, work.v, work.tmp
         b1, b2 = self.betas
-        np.abs(g, out=tmp)  # u = max(b2 u, |g| + eps)
+        math = work.math
+        math.absolute(g, tmp)  # u = max(b2 u, |g| + eps)
         np.add(tmp, self.eps, out=tmp)
-        work.math.scale(u, b2)
-        np.maximum(u, tmp, out=u)
-        np.divide(m, u, out=tmp)
+        math.scale(u, b2)
+        np.maximum(u, tmp, out=u)  # (NumPy's: a NaN stays, which VML's Fmax would drop)
+        math.divide(m, u, tmp)
         self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 

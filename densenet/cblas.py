@@ -12,10 +12,10 @@ functions ``cblas_[ds]gemm``, ``cblas_[ds]ger`` and ``cblas_[ds]gemv``, has
 thread pool in a step, that library's. Level-1 calls and small products stay on
 NumPy's and SciPy's OpenBLAS, on the calling thread.
 
-A library that also has MKL's vector math (``v?Mul``, ``v?Sqrt``, ``v?Div``, ``v?LinearFrac``) and
-CBLAS's ``?axpby``, ``?axpy`` and ``?scal`` runs the passes of the moment optimisers
-(Adam and its kin) over their flat vectors too (``Cblas.vector_math``), on its
-threads: NumPy's ufuncs run on the calling thread only.
+A library that also has MKL's vector math (``v?Mul``, ``v?Sqrt``, ``v?Div``,
+``v?LinearFrac``, ``v?Abs``) and CBLAS's ``?axpby``, ``?axpy`` and ``?scal`` runs the adaptive
+optimisers' passes over their flat vectors too (``Cblas.vector_math``;
+``densenet.vector_ops``), on its threads: NumPy's ufuncs run on the calling thread only.
 
 A call is planned once (``Cblas.gemm``, ``Cblas.ger``, ``Cblas.column_sums``): the
 arrays' addresses, strides and transposes are read then, and the call holds the arrays,
@@ -160,12 +160,12 @@ class VectorMath:
     ``axpby``, ``axpy`` and ``scal`` and MKL's vector math (VML, in its default
     high-accuracy mode).
 
-    The results agree with NumPy's to rounding, not to the bit: ``square``, ``scale`` and
-    float64 ``ratios`` are NumPy's; VML's square root and float32 quotient are within an
-    ulp of the rounded ones (about 0.7% and 0.3% of the values differ), and ``axpy`` and
-    ``axpby`` may fuse their multiply-adds otherwise than OpenBLAS's. Each value is computed
-    alone, so that the results are the same on any number of threads (MKL 2026.2: one or
-    two, at any alignment).
+    The results agree with NumPy's to rounding, not to the bit: ``square``, ``scale``,
+    ``absolute`` and float64 ``ratios`` are NumPy's; VML's square root and quotient (and so
+    float32 ``ratios``) are within an ulp of the rounded ones (about 0.7% and 0.1-0.3% of
+    the values differ), and ``axpy`` and ``axpby`` may fuse their multiply-adds otherwise
+    than OpenBLAS's. Each value is computed alone, so that the results are the same on any
+    number of threads (MKL 2026.2: one or two, at any alignment).
 
     Every vector is a contiguous 1-D array of the dtype, and those of one call have one
     size (the caller's plan sees to it: nothing is checked here). Each call reads the
@@ -173,13 +173,13 @@ class VectorMath:
     long vectors alone.
     """
 
-    __slots__ = ("_axpby", "_axpy", "_div", "_linear_frac", "_mul", "_scal", "_sqrt", "real")
+    __slots__ = ("_abs", "_axpby", "_axpy", "_div", "_linear_frac", "_mul", "_scal", "_sqrt", "real")
 
     def __init__(self, real: type, axpby: Any, axpy: Any, scal: Any, mul: Any, sqrt: Any, div: Any,
-                 linear_frac: Any) -> None:
+                 linear_frac: Any, abs_: Any) -> None:
         self.real = real
         self._axpby, self._axpy, self._scal = axpby, axpy, scal
-        self._mul, self._sqrt, self._div, self._linear_frac = mul, sqrt, div, linear_frac
+        self._mul, self._sqrt, self._div, self._linear_frac, self._abs = mul, sqrt, div, linear_frac, abs_
 
     def axpby(self, a: float, x: NDArray[Any], b: float, y: NDArray[Any]) -> None:
         """``y = a x + b y`` in place."""
@@ -200,6 +200,14 @@ class VectorMath:
     def sqrt(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = sqrt(x)``."""
         self._sqrt(x.size, _address(x), _address(out))
+
+    def absolute(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = |x|``."""
+        self._abs(x.size, _address(x), _address(out))
+
+    def divide(self, x: NDArray[Any], d: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = x / d``."""
+        self._div(x.size, _address(x), _address(d), _address(out))
 
     def ratios(self, d: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
         """``out = x / (d + shift)`` for each pair ``(x, out)``; ``d`` may be overwritten
@@ -227,7 +235,7 @@ def _vector_math(library: ctypes.CDLL, real: type, letter: str) -> VectorMath | 
     """``library``'s ``VectorMath`` for one dtype (``letter``: ``d`` or ``s``), or None
     if it lacks one of the functions."""
     names = [f"cblas_{letter}axpby", f"cblas_{letter}axpy", f"cblas_{letter}scal",
-             f"v{letter}Mul", f"v{letter}Sqrt", f"v{letter}Div", f"v{letter}LinearFrac"]
+             f"v{letter}Mul", f"v{letter}Sqrt", f"v{letter}Div", f"v{letter}LinearFrac", f"v{letter}Abs"]
     functions = []
     for name in names:
         function = getattr(library, name, None)

@@ -1,11 +1,12 @@
 """The passes an optimiser's step makes over its flat vectors, and where they run.
 
 An adaptive optimiser's update (Adam's, RMSprop's, Adagrad's...) is a few passes over
-vectors as long as the model: ``y = a x + b y``, ``y += a x``, ``x *= b``, ``x * x``, a
-square root and quotients ``x / (d + shift)``. ``Ufuncs`` runs them by NumPy's ufuncs and
-SciPy's BLAS axpy, on the calling thread; ``densenet.cblas.VectorMath`` runs the same
-passes on a library's threads, one call each (MKL's, where ``DENSENET_BLAS`` names it).
-``vector_ops(params)`` chooses for an optimiser's vectors, once, when it plans its step.
+vectors as long as the model: ``y = a x + b y``, ``y += a x``, ``x *= b``, ``x * x``,
+``|x|``, a square root and quotients ``x / d`` and ``x / (d + shift)``. ``Ufuncs`` runs
+them by NumPy's ufuncs and SciPy's BLAS axpy, on the calling thread;
+``densenet.cblas.VectorMath`` runs the same passes on a library's threads, one call each
+(MKL's, where ``DENSENET_BLAS`` names it). ``vector_ops(params)`` chooses for an
+optimiser's vectors, once, when it plans its step.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ class Ufuncs:
     def sqrt(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = sqrt(x)``."""
         np.sqrt(x, out=out)
+
+    def absolute(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = |x|``."""
+        np.abs(x, out=out)
+
+    def divide(self, x: NDArray[Any], d: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = x / d``."""
+        np.divide(x, d, out=out)
 
     def ratios(self, d: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
         """``out = x / (d + shift)`` for each pair ``(x, out)``: ``d += shift`` (``d`` is

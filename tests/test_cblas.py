@@ -436,6 +436,12 @@ def test_mkls_vector_math_agrees_with_numpy(dtype):
     assert_array_equal(out, x * x)
     math.sqrt(d, out)
     assert_allclose(out, np.sqrt(d), rtol=ulp, atol=0)
+    math.absolute(x, out)
+    assert_array_equal(out, np.abs(x))
+    math.divide(x, d, out)
+    with np.errstate(divide="ignore"):
+        assert_allclose(out, x / d, rtol=ulp, atol=0)
+    assert out[1] == 0.0 and np.isinf(out[0])  # (x / inf and x / 0)
     d[3:6] = 1e30, 3e38, 1e300 if dtype == np.float64 else 3e38  # (quotients below 2**-126)
     expected, twice = x / (d + dtype(1e-3)), x * 2 / (d + dtype(1e-3))
     shifted = d.copy()
@@ -472,13 +478,14 @@ def test_vector_math_is_for_long_contiguous_vectors_on_a_library_with_it(through
     assert backend.vector_math(np.zeros(smallest.size, np.int64)) is None
 
 
-def calls_per_step(axpby=0, axpy=1, scale=0, square=0, sqrt=1, ratios=1):
-    return {"axpby": axpby, "axpy": axpy, "scale": scale, "square": square, "sqrt": sqrt, "ratios": ratios}
+def calls_per_step(axpby=0, axpy=1, scale=0, square=0, sqrt=1, ratios=1, absolute=0, divide=0):
+    return {"axpby": axpby, "axpy": axpy, "scale": scale, "square": square, "sqrt": sqrt, "ratios": ratios,
+            "absolute": absolute, "divide": divide}
 
 
 #: Each adaptive optimiser, with each kind of weight decay (coupled: ``g = grads + wd params``;
 #: decoupled: the parameters shrink), and the calls to the library's passes in one of its
-#: steps: every pass over the vectors but AMSGrad's maximum, Adamax's ``|g| + eps`` and
+#: steps: every pass over the vectors but AMSGrad's maximum, Adamax's ``+ eps`` and
 #: maximum, a centred RMSprop's difference and the decay's NumPy passes.
 ADAPTIVE_OPTIMIZERS = {
     "adam": (lambda model: dn.Adam(1e-3), calls_per_step(axpby=2, square=1)),
@@ -493,7 +500,7 @@ ADAPTIVE_OPTIMIZERS = {
     "radam": (lambda model: dn.RAdam(1e-3),  # (its first 5 steps: by the first estimate alone)
               calls_per_step(axpby=2, square=1, sqrt=0.5, ratios=0.5)),
     "adamax": (lambda model: dn.Adamax(1e-3, weight_decay=1e-2),
-               calls_per_step(axpby=1, scale=1, sqrt=0, ratios=0)),
+               calls_per_step(axpby=1, scale=1, sqrt=0, ratios=0, absolute=1, divide=1)),
     "rmsprop": (lambda model: dn.RMSprop(1e-4), calls_per_step(axpby=1, square=1)),
     "rmsprop_centered": (lambda model: dn.RMSprop(1e-4, weight_decay=1e-2, momentum=0.5, centered=True),
                          calls_per_step(axpby=3, square=2)),
@@ -510,7 +517,7 @@ def optimizer_state_names(state):
 
 def vector_math_calls(monkeypatch):
     """Counts of the calls to ``VectorMath``'s passes, by name."""
-    calls = dict.fromkeys(["axpby", "axpy", "scale", "square", "sqrt", "ratios"], 0)
+    calls = dict.fromkeys(calls_per_step(), 0)
     for name in calls:
         method = getattr(cblas.VectorMath, name)
 
