@@ -45,16 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "cblas.py", "backend.py", "normal.py", "elementary.py", "init.py", "clipping.py",
-        "chain.py", "kept.py", "module.py", "dense.py", "sigmoid.py", "relu.py", "leaky_relu.py", "prelu.py",
-        "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py", "softmax.py", "log_softmax.py",
-        "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py", "metric.py", "accuracy.py",
-        "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py", "f1.py", "precision.py",
-        "recall.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py", "class_loss.py",
-        "cross_entropy.py", "nll.py", "bce.py", "bce_with_logits.py", "poisson.py", "metric_names.py",
-        "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py", "radam.py", "nadam.py",
-        "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py", "schedules.py", "checkpoint.py",
-        "averaging.py", "training.py", "io.py", "model.py"]
+CORE = ["_validation.py", "cblas.py", "backend.py", "normal.py", "elementary.py", "vector_ops.py", "init.py",
+        "clipping.py", "chain.py", "kept.py", "module.py", "dense.py", "sigmoid.py", "relu.py",
+        "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py",
+        "softmax.py", "log_softmax.py", "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py",
+        "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py",
+        "f1.py", "precision.py", "recall.py", "loss.py", "mse.py", "l1.py", "huber.py", "smooth_l1.py",
+        "class_loss.py", "cross_entropy.py", "nll.py", "bce.py", "bce_with_logits.py", "poisson.py",
+        "metric_names.py", "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py",
+        "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py",
+        "schedules.py", "checkpoint.py", "averaging.py", "training.py", "io.py", "model.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -69,6 +69,7 @@ TESTS = ["tests", "README.md", "densenet",
 OWN_TESTS = {
     "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py"],
     "cblas.py": ["test_cblas.py"],
+    "vector_ops.py": ["test_vector_ops.py", "test_optimizers.py", "test_cblas.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py",
                    "test_cblas.py"],
     "normal.py": ["test_normal.py", "test_activations.py", "test_onnx.py"],
