@@ -235,6 +235,8 @@ EQUIVALENT: dict[str, str] = {
                                      "and gemv's), and each of those passes its own",
     "cblas.py:306:12:drop-assignment": "the functions' results are never read: a void function taken to "
                                        "return a C int gives an int that is dropped",
+    "cblas.py:244:8:drop-assignment": "the vector math's results are never read either: a void function "
+                                      "taken to return a C int gives an int that is dropped",
     "chain.py:311:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
