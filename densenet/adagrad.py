@@ -69,16 +69,16 @@ class Adagrad(Optimizer):
         decays = bool(self.weight_decay)
         if work is None or not work.made_for(params, grads, decays):
             work = self._work = _Work(params, grads, decays)
-        g, tmp, math = work.g, work.tmp, work.math
+        g, tmp, ops = work.g, work.tmp, work.ops
         if decays:
             self.add_decay(params, grads, g)
         self.steps += 1
-        math.square(g, tmp)
-        math.axpy(1.0, tmp, total)
-        math.sqrt(total, tmp)
-        math.ratios(tmp, self.eps, (g, tmp))
+        ops.square(g, tmp)
+        ops.axpy(1.0, tmp, total)
+        ops.sqrt(total, tmp)
+        ops.ratios(tmp, self.eps, (g, tmp))
         self.scale_step(params, tmp)
-        math.axpy(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay), tmp, params)
+        ops.axpy(-self._lr / (1.0 + (self.steps - 1) * self.lr_decay), tmp, params)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -99,7 +99,7 @@ class _Work:
         self.arrays, self.decays = (params, grads), decays
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if decays else grads  # grads + wd params
-        self.math = vector_ops(params)
+        self.ops = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], decays: bool) -> bool:
         """Whether it was made for these arrays (by identity) and weight decay or not."""

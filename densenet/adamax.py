@@ -47,12 +47,12 @@ class Adamax(MomentOptimizer):
         work = self.moments(params, grads, second=False)  # (the second estimate: u, below)
         g, m, u, tmp = work.g, work.m, work.v, work.tmp
         b1, b2 = self.betas
-        math = work.math
-        math.absolute(g, tmp)  # u = max(b2 u, |g| + eps)
+        ops = work.ops
+        ops.absolute(g, tmp)  # u = max(b2 u, |g| + eps)
         np.add(tmp, self.eps, out=tmp)
-        math.scale(u, b2)
+        ops.scale(u, b2)
         np.maximum(u, tmp, out=u)  # (NumPy's: a NaN stays, which VML's Fmax would drop)
-        math.divide(m, u, tmp)
+        ops.divide(m, u, tmp)
         self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 

@@ -33,7 +33,7 @@ def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
 
 class Moments:
     """Work vectors for one optimiser's ``params``, ``grads`` and estimates ``m`` and
-    ``v``, the passes that run over them (``math``: ``densenet.vector_ops``), and the steps
+    ``v``, the passes that run over them (``ops``: ``densenet.vector_ops``), and the steps
     Adam's kin share.
 
     ``coupled``: the weight decay joins the gradient (``g = grads + wd params``, in a
@@ -48,7 +48,7 @@ class Moments:
         self.params, self.m, self.v = params, m, v
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if coupled else grads  # grads + wd params
-        self.math = vector_ops(params)
+        self.ops = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], m: NDArray[Any], v: NDArray[Any],
                  coupled: bool) -> bool:
@@ -66,22 +66,22 @@ class Moments:
 
     def first(self, b1: float) -> None:
         """``m = b1 m + (1 - b1) g``."""
-        self.math.axpby(1.0 - b1, self.g, b1, self.m)
+        self.ops.axpby(1.0 - b1, self.g, b1, self.m)
 
     def second(self, b2: float) -> None:
         """``v = b2 v + (1 - b2) g g``."""
-        self.math.square(self.g, self.tmp)
-        self.math.axpby(1.0 - b2, self.tmp, b2, self.v)
+        self.ops.square(self.g, self.tmp)
+        self.ops.axpby(1.0 - b2, self.tmp, b2, self.v)
 
     def over_root(self, v: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
         """``out = x / (sqrt(v) + shift)`` for each pair ``(x, out)``, through ``tmp`` (an
         ``out`` that is ``tmp`` comes last)."""
-        self.math.sqrt(v, self.tmp)
-        self.math.ratios(self.tmp, shift, *pairs)
+        self.ops.sqrt(v, self.tmp)
+        self.ops.ratios(self.tmp, shift, *pairs)
 
     def tmp_to_params(self, a: float) -> None:
         """``params += a tmp``."""
-        self.math.axpy(a, self.tmp, self.params)
+        self.ops.axpy(a, self.tmp, self.params)
 
 
 class MomentOptimizer(Optimizer):
@@ -120,7 +120,7 @@ class MomentOptimizer(Optimizer):
         self._work = work = Moments.started(self._work, params, grads, state[self.STATE[0]],
                                             state[self.STATE[1]], decays and not decoupled)
         if decays and decoupled:
-            self.shrink(params, self._lr, by=work.math.scale)
+            self.shrink(params, self._lr, by=work.ops.scale)
         elif decays:
             self.add_decay(params, grads, work.g)
         self.steps += 1

@@ -79,7 +79,7 @@ class NAdam(MomentOptimizer):
         work.over_root(v, self.eps * c, (g, share), (m, tmp))
         self.scale_step(params, share)
         self.scale_step(params, tmp)
-        work.math.axpy(-lr * c * (1.0 - mu) / (1.0 - product), share, params)
+        work.ops.axpy(-lr * c * (1.0 - mu) / (1.0 - product), share, params)
         work.tmp_to_params(-lr * c * mu_next / (1.0 - product * mu_next))
         self.mu_product = product
 

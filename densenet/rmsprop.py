@@ -73,31 +73,31 @@ class RMSprop(Optimizer):
         work = self._work
         if work is None or not work.made_for(params, grads, state, bool(self.weight_decay)):
             work = self._work = _Work(params, grads, state, bool(self.weight_decay))
-        alpha, wd, g, tmp, math = self.alpha, self.weight_decay, work.g, work.tmp, work.math
+        alpha, wd, g, tmp, ops = self.alpha, self.weight_decay, work.g, work.tmp, work.ops
         if wd:
             self.add_decay(params, grads, g)
-        math.square(g, tmp)  # v = alpha v + (1 - alpha) g g
-        math.axpby(1.0 - alpha, tmp, alpha, state["square_avg"])
+        ops.square(g, tmp)  # v = alpha v + (1 - alpha) g g
+        ops.axpby(1.0 - alpha, tmp, alpha, state["square_avg"])
         if self.centered:  # a = alpha a + (1 - alpha) g; sqrt(v - a a)
             average = state["grad_avg"]
-            math.axpby(1.0 - alpha, g, alpha, average)
-            math.square(average, tmp)
+            ops.axpby(1.0 - alpha, g, alpha, average)
+            ops.square(average, tmp)
             np.subtract(state["square_avg"], tmp, out=tmp)
-            math.sqrt(tmp, tmp)
+            ops.sqrt(tmp, tmp)
         else:
-            math.sqrt(state["square_avg"], tmp)
-        math.ratios(tmp, self.eps, (g, tmp))
+            ops.sqrt(state["square_avg"], tmp)
+        ops.ratios(tmp, self.eps, (g, tmp))
         self.steps += 1
         if self.momentum:
             buffer = state["momentum_buffer"]
-            math.axpby(1.0, tmp, self.momentum, buffer)
+            ops.axpby(1.0, tmp, self.momentum, buffer)
             if self.lr_scale is None:
-                math.axpy(-self._lr, buffer, params)
+                ops.axpy(-self._lr, buffer, params)
                 return
             self.scale_step(params, buffer, out=tmp)  # (the buffer is state: scaled into tmp)
         else:
             self.scale_step(params, tmp)
-        math.axpy(-self._lr, tmp, params)
+        ops.axpy(-self._lr, tmp, params)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -121,7 +121,7 @@ class _Work:
         self.arrays, self.state, self.decays = (params, grads), dict(state), decays
         self.tmp = np.empty_like(params)
         self.g = np.empty_like(params) if decays else grads  # grads + wd params
-        self.math = vector_ops(params)
+        self.ops = vector_ops(params)
 
     def made_for(self, params: NDArray[Any], grads: NDArray[Any], state: dict[str, NDArray[Any]],
                  decays: bool) -> bool:
