@@ -167,46 +167,80 @@ class VectorMath:
     than OpenBLAS's. Each value is computed alone, so that the results are the same on any
     number of threads (MKL 2026.2: one or two, at any alignment).
 
-    Every vector is a contiguous 1-D array of the dtype, and those of one call have one
-    size (the caller's plan sees to it: nothing is checked here). Each call reads the
-    arrays' addresses anew; it takes about a microsecond more than a ufunc's, worth it on
-    long vectors alone.
+    The library reads and writes raw memory: a call runs there only if its outputs are
+    writeable and every vector is a contiguous 1-D array of the dtype, all of one size
+    (``takes``); any other (a user's ``optimizer.step`` with float32 gradients beside
+    float64 parameters, say) goes to NumPy's ufunc instead, as ``densenet.vector_ops.Ufuncs``
+    would run it. Each call reads the arrays' addresses anew; it takes a microsecond or two
+    more than a ufunc's, worth it on long vectors alone.
     """
 
-    __slots__ = ("_abs", "_axpby", "_axpy", "_div", "_linear_frac", "_mul", "_scal", "_sqrt", "real")
+    __slots__ = ("_abs", "_axpby", "_axpy", "_div", "_linear_frac", "_mul", "_scal", "_sqrt", "dtype", "real")
 
     def __init__(self, real: type, axpby: Any, axpy: Any, scal: Any, mul: Any, sqrt: Any, div: Any,
                  linear_frac: Any, abs_: Any) -> None:
         self.real = real
+        self.dtype = np.dtype(np.float64 if real is ctypes.c_double else np.float32)
         self._axpby, self._axpy, self._scal = axpby, axpy, scal
         self._mul, self._sqrt, self._div, self._linear_frac, self._abs = mul, sqrt, div, linear_frac, abs_
 
+    def takes(self, outputs: tuple[NDArray[Any], ...], *inputs: NDArray[Any]) -> bool:
+        """Whether a pass writing ``outputs`` from ``inputs`` can run in the library."""
+        size = outputs[0].size
+        for array in (*outputs, *inputs):
+            if not (array.dtype == self.dtype and array.ndim == 1 and array.size == size
+                    and array.flags.c_contiguous):
+                return False
+        return all(output.flags.writeable for output in outputs)
+
     def axpby(self, a: float, x: NDArray[Any], b: float, y: NDArray[Any]) -> None:
         """``y = a x + b y`` in place."""
+        if not self.takes((y,), x):
+            np.multiply(y, b, out=y)
+            np.add(y, np.multiply(x, a), out=y)
+            return
         self._axpby(y.size, self.real(a), _address(x), 1, self.real(b), _address(y), 1)
 
     def axpy(self, a: float, x: NDArray[Any], y: NDArray[Any]) -> None:
         """``y += a x`` in place."""
+        if not self.takes((y,), x):
+            np.add(y, np.multiply(x, a), out=y)
+            return
         self._axpy(y.size, self.real(a), _address(x), 1, _address(y), 1)
 
     def scale(self, x: NDArray[Any], b: float) -> None:
         """``x *= b`` in place."""
+        if not self.takes((x,)):
+            np.multiply(x, b, out=x)
+            return
         self._scal(x.size, self.real(b), _address(x), 1)
 
     def square(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = x * x``."""
+        if not self.takes((out,), x):
+            np.multiply(x, x, out=out)
+            return
         self._mul(x.size, _address(x), _address(x), _address(out))
 
     def sqrt(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = sqrt(x)``."""
+        if not self.takes((out,), x):
+            np.sqrt(x, out=out)
+            return
         self._sqrt(x.size, _address(x), _address(out))
 
     def absolute(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = |x|``."""
+        if not self.takes((out,), x):
+            np.abs(x, out=out)
+            return
         self._abs(x.size, _address(x), _address(out))
 
     def divide(self, x: NDArray[Any], d: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = x / d``."""
+        if not self.takes((out,), x, d):
+            np.divide(x, d, out=out)
+            return
         self._div(x.size, _address(x), _address(d), _address(out))
 
     def ratios(self, d: NDArray[Any], shift: float, *pairs: tuple[NDArray[Any], NDArray[Any]]) -> None:
@@ -217,6 +251,11 @@ class VectorMath:
         an infinite ``d`` gives 0, as in NumPy). In float32 that function gave NaN for an
         infinite ``d`` and flushed quotients below 2**-126 to zero (MKL 2026.2): there
         ``d += shift`` is NumPy's pass, then a quotient a pair."""
+        if not self.takes((d, *(out for _, out in pairs)), *(x for x, _ in pairs)):
+            np.add(d, shift, out=d)
+            for x, out in pairs:
+                np.divide(x, d, out=out)
+            return
         if self.real is ctypes.c_double:
             one, zero, added = self.real(1.0), self.real(0.0), self.real(shift)
             for x, out in pairs:

@@ -478,6 +478,39 @@ def test_vector_math_is_for_long_contiguous_vectors_on_a_library_with_it(through
     assert backend.vector_math(np.zeros(smallest.size, np.int64)) is None
 
 
+def test_the_library_takes_only_vectors_it_can_read_as_they_are():
+    math = Cblas(mkl_or_skip()).vector_math(np.float64)
+    vector = np.zeros(10)
+    assert math.takes((vector,), np.ones(10))
+    read_only = np.zeros(10)
+    read_only.flags.writeable = False
+    assert math.takes((vector,), read_only)  # (an input need not be writeable)
+    for other in (np.ones(10, np.float32), np.ones(20)[::2], np.ones(9), np.ones((10, 1)), read_only):
+        assert not math.takes((vector,), other) or other is read_only
+        assert not math.takes((other,), vector)
+
+
+@pytest.mark.parametrize("kind", ["float32", "strided"])
+def test_a_step_with_vectors_the_library_cannot_take_runs_as_numpys(through, kind):
+    """A user's ``step`` on MKL with gradients of another dtype or strides (read in place by
+    the library, they would be read wrongly, or crash the process) takes NumPy's passes."""
+    n = 2 * backend.VECTOR_MATH_MIN_BYTES // 8
+    rng = np.random.default_rng(9)
+    start, given = rng.standard_normal(n), rng.standard_normal(2 * n)
+    grads = given[:n].astype(np.float32) if kind == "float32" else given[::2]
+
+    def steps():
+        params, optimizer = start.copy(), dn.NAdam(0.01, weight_decay=0.1, decoupled_weight_decay=True)
+        for _ in range(3):
+            optimizer.step(params, grads)
+        return params
+
+    expected = steps()
+    through(mkl_or_skip())
+    assert backend.vector_math(start) is not None
+    assert_allclose(steps(), expected, rtol=1e-14, atol=1e-15)
+
+
 def calls_per_step(axpby=0, axpy=1, scale=0, square=0, sqrt=1, ratios=1, absolute=0, divide=0):
     return {"axpby": axpby, "axpy": axpy, "scale": scale, "square": square, "sqrt": sqrt, "ratios": ratios,
             "absolute": absolute, "divide": divide}
