@@ -491,6 +491,42 @@ def test_the_library_takes_only_vectors_it_can_read_as_they_are():
 
 
 @pytest.mark.parametrize("kind", ["float32", "strided"])
+def test_every_pass_on_vectors_the_library_cannot_take_is_numpys(kind):
+    math = Cblas(mkl_or_skip()).vector_math(np.float64)
+    rng = np.random.default_rng(10)
+    n = 1000
+    x, y, d = rng.standard_normal(n), rng.standard_normal(n), np.abs(rng.standard_normal(n)) + 0.5
+    base = rng.standard_normal(2 * n)  # (a float32 copy, or every other value of it: strided)
+    if kind == "float32":
+        other, positive = base[:n].astype(np.float32), np.abs(base[:n]).astype(np.float32)
+    else:
+        other, positive = base[::2], np.abs(base)[::2]
+    z = y.copy()
+    math.axpby(0.25, other, 0.75, z)
+    assert_allclose(z, 0.75 * y + 0.25 * other, rtol=1e-15, atol=1e-15)
+    z = y.copy()
+    math.axpy(-0.5, other, z)
+    assert_allclose(z, y - 0.5 * other, rtol=1e-15, atol=1e-15)
+    scaled = other.copy() if kind == "float32" else rng.standard_normal(2 * n)[::2]
+    before = scaled.copy()
+    math.scale(scaled, 0.9)
+    assert_array_equal(scaled, before * scaled.dtype.type(0.9))
+    out = np.empty(n)
+    math.square(other, out)
+    assert_array_equal(out, np.square(other))
+    math.sqrt(positive, out)
+    assert_array_equal(out, np.sqrt(positive))
+    math.absolute(other, out)
+    assert_array_equal(out, np.abs(other))
+    math.divide(other, d, out)
+    assert_array_equal(out, other / d)
+    shifted = d.copy()
+    math.ratios(shifted, 1e-3, (other, out), (x, shifted))
+    assert_array_equal(out, other / (d + 1e-3))
+    assert_array_equal(shifted, x / (d + 1e-3))
+
+
+@pytest.mark.parametrize("kind", ["float32", "strided"])
 def test_a_step_with_vectors_the_library_cannot_take_runs_as_numpys(through, kind):
     """A user's ``step`` on MKL with gradients of another dtype or strides (read in place by
     the library, they would be read wrongly, or crash the process) takes NumPy's passes."""
