@@ -25,6 +25,8 @@ import densenet as dn
 from densenet import backend, cblas
 from densenet.cblas import Cblas
 
+from .test_vector_ops import assert_elementwise_passes_are_numpys
+
 DTYPES = [np.float64, np.float32]
 
 
@@ -511,19 +513,7 @@ def test_every_pass_on_vectors_the_library_cannot_take_is_numpys(kind):
     before = scaled.copy()
     math.scale(scaled, 0.9)
     assert_array_equal(scaled, before * scaled.dtype.type(0.9))
-    out = np.empty(n)
-    math.square(other, out)
-    assert_array_equal(out, np.square(other))
-    math.sqrt(positive, out)
-    assert_array_equal(out, np.sqrt(positive))
-    math.absolute(other, out)
-    assert_array_equal(out, np.abs(other))
-    math.divide(other, d, out)
-    assert_array_equal(out, other / d)
-    shifted = d.copy()
-    math.ratios(shifted, 1e-3, (other, out), (x, shifted))
-    assert_array_equal(out, other / (d + 1e-3))
-    assert_array_equal(shifted, x / (d + 1e-3))
+    assert_elementwise_passes_are_numpys(math, other, positive, d, x)
 
 
 @pytest.mark.parametrize("kind", ["float32", "strided"])

@@ -12,6 +12,25 @@ from densenet import backend, cblas
 from densenet.vector_ops import Ufuncs, vector_ops
 
 
+def assert_elementwise_passes_are_numpys(ops, x, positive, d, y):
+    """``ops``' square, square root, absolute value and quotients of these vectors are
+    NumPy's expressions of them, to the bit (written into vectors of ``d``'s dtype)."""
+    out = np.empty(x.shape, d.dtype)
+    ops.square(x, out)
+    assert_array_equal(out, x * x)
+    ops.sqrt(positive, out)
+    assert_array_equal(out, np.sqrt(positive))
+    ops.absolute(x, out)
+    assert_array_equal(out, np.abs(x))
+    ops.divide(x, d, out)
+    assert_array_equal(out, x / d)
+    shift = d.dtype.type(1e-3)
+    shifted = d.copy()
+    ops.ratios(shifted, 1e-3, (x, out), (y, shifted))
+    assert_array_equal(out, x / (d + shift))
+    assert_array_equal(shifted, y / (d + shift))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [5, 3 * backend.BLAS_SMALL + 7])  # (one BLAS slice; several)
 def test_ufuncs_compute_their_numpy_expressions(dtype, n):
@@ -28,19 +47,7 @@ def test_ufuncs_compute_their_numpy_expressions(dtype, n):
         before = z.copy()
         ufuncs.axpy(a, x, z)
         assert_array_equal(z, before + dtype(a) * x)
-    out = np.empty_like(x)
-    ufuncs.square(x, out)
-    assert_array_equal(out, x * x)
-    ufuncs.sqrt(d, out)
-    assert_array_equal(out, np.sqrt(d))
-    ufuncs.absolute(x, out)
-    assert_array_equal(out, np.abs(x))
-    ufuncs.divide(x, d, out)
-    assert_array_equal(out, x / d)
-    shifted = d.copy()
-    ufuncs.ratios(shifted, 1e-3, (x, out), (y, shifted))
-    assert_array_equal(out, x / (d + dtype(1e-3)))
-    assert_array_equal(shifted, y / (d + dtype(1e-3)))
+    assert_elementwise_passes_are_numpys(ufuncs, x, d, d, y)
     z = y.copy()
     ufuncs.scale(z, 0.9)
     assert_array_equal(z, y * dtype(0.9))
