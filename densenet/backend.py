@@ -163,13 +163,15 @@ def gemm_library() -> Cblas | None:
 VECTOR_MATH_MIN_BYTES = 2 ** 19
 
 
-def vector_math(v: NDArray[Any]) -> VectorMath | None:
+def vector_math(v: NDArray[Any], min_bytes: int | None = None) -> VectorMath | None:
     """The passes over vectors like ``v`` (an optimiser's flat parameters) on
     ``gemm_library``'s threads (``densenet.cblas.VectorMath``: MKL's), if there is such a
-    library with vector math and ``v`` is a contiguous float vector of at least
-    ``VECTOR_MATH_MIN_BYTES``; else None (NumPy's ufuncs, on the calling thread)."""
+    library with vector math and ``v`` is a contiguous float vector of at least ``min_bytes``
+    (default ``VECTOR_MATH_MIN_BYTES``, the optimisers' passes' threshold); else None (NumPy's
+    ufuncs, on the calling thread)."""
+    least = VECTOR_MATH_MIN_BYTES if min_bytes is None else min_bytes
     library = gemm_library()
-    if library is None or v.ndim != 1 or v.nbytes < VECTOR_MATH_MIN_BYTES or not v.flags.c_contiguous:
+    if library is None or v.ndim != 1 or v.nbytes < least or not v.flags.c_contiguous:
         return None
     return library.vector_math(v.dtype)
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 import densenet as dn
+from densenet import backend, cblas
 
 # Property tests: 200 examples; under CI the same 200 every run (derandomised, no example
 # database), so a run fails for a reason in the code, not for a draw; HYPOTHESIS_PROFILE=
@@ -135,6 +136,23 @@ def allocation_peak(call, warm_up: int = 3, calls: int = 10, attempts: int = 3) 
         if least <= 512:
             break
     return least
+
+
+def mkl_or_skip() -> str:
+    """The file of MKL's runtime library, or a skip where it is not installed."""
+    try:
+        return cblas.locate("mkl")
+    except OSError:
+        pytest.skip("MKL is not installed (pip install 'densenet[mkl]')")
+
+
+@pytest.fixture
+def through():
+    """``backend.use_gemm_library`` for a test, the library of before (SciPy's BLAS, unless
+    ``DENSENET_BLAS`` names one) again after it."""
+    before = backend.gemm_library()
+    yield backend.use_gemm_library
+    backend.use_gemm_library(None if before is None else before.path)
 
 
 @pytest.fixture

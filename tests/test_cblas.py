@@ -19,12 +19,14 @@ import numpy as np
 import pytest
 import scipy.linalg.blas
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import ndtr
 from threadpoolctl import ThreadpoolController
 
 import densenet as dn
 from densenet import backend, cblas
 from densenet.cblas import Cblas
 
+from .conftest import mkl_or_skip
 from .test_vector_ops import assert_elementwise_passes_are_numpys
 
 DTYPES = [np.float64, np.float32]
@@ -38,25 +40,9 @@ def scipy_openblas() -> str:
     pytest.skip("no OpenBLAS with 32-bit integers is loaded (SciPy built against another BLAS)")
 
 
-def mkl_or_skip() -> str:
-    try:
-        return cblas.locate("mkl")
-    except OSError:
-        pytest.skip("MKL is not installed (pip install 'densenet[mkl]')")
-
-
 @pytest.fixture
 def openblas():
     return Cblas(scipy_openblas())
-
-
-@pytest.fixture
-def through():
-    """``backend.use_gemm_library`` for a test, the library of before (SciPy's BLAS, unless
-    ``DENSENET_BLAS`` names one) again after it."""
-    before = backend.gemm_library()
-    yield backend.use_gemm_library
-    backend.use_gemm_library(None if before is None else before.path)
 
 
 def scipy_gemm(alpha, A, B, beta, C):
@@ -463,6 +449,8 @@ def test_mkls_vector_math_agrees_with_numpy(dtype):
     z = y.copy()
     math.axpby(0.25, x, 0.75, z)
     assert_allclose(z, dtype(0.75) * y + dtype(0.25) * x, rtol=0, atol=4 * ulp)
+    math.normal_cdf(x, out)  # (ndtr's error: 12 ulp apart in float64; to 50 digits: test_normal.py)
+    assert_allclose(out, ndtr(x), rtol=16 * ulp, atol=0)
 
 
 def test_vector_math_is_for_long_contiguous_vectors_on_a_library_with_it(through):
@@ -514,6 +502,9 @@ def test_every_pass_on_vectors_the_library_cannot_take_is_numpys(kind):
     math.scale(scaled, 0.9)
     assert_array_equal(scaled, before * scaled.dtype.type(0.9))
     assert_elementwise_passes_are_numpys(math, other, positive, d, x)
+    out = np.full(n, np.nan)
+    math.normal_cdf(other, out)
+    assert_array_equal(out, ndtr(other))
 
 
 @pytest.mark.parametrize("kind", ["float32", "strided"])

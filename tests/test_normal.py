@@ -10,8 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from scipy.special import ndtr
 
 from densenet import normal
+from densenet.cblas import Cblas
+
+from .conftest import mkl_or_skip
 
 mp = pytest.importorskip("mpmath")
 
@@ -95,8 +99,6 @@ def test_phi_is_one_half_at_zero_and_on_its_side_of_it_nearby(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_below_its_threshold_phi_is_scipys_ndtr_and_from_it_the_passes(dtype):
-    from scipy.special import ndtr
-
     least = normal.NORMAL_MIN_SIZE[np.dtype(dtype)]
     for size, by_ndtr in ((101, True), (least - 1, True), (least, False)):
         x = np.linspace(-40, 40, size).astype(dtype)
@@ -112,3 +114,75 @@ def test_the_coefficients_are_the_tools():
     finally:
         sys.path.pop(0)
     assert normal_coefficients.table() == normal.TAIL
+
+
+# -- Phi by a library's vector math (MKL's, DENSENET_BLAS=mkl) -------------------------------
+
+
+def library_phi(x: np.ndarray) -> np.ndarray:
+    math = Cblas(mkl_or_skip()).vector_math(x.dtype)
+    out = np.full_like(x, np.nan)
+    math.normal_cdf(x, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_phi_by_the_vector_math_library_is_within_an_ulp_of_the_exact_value(dtype):
+    """MKL's ``CdfNorm``: the lower tail within 1 ulp relative down to the smallest normal
+    number and within a subnormal's spacing below it, the upper half within 1 ulp absolute;
+    0 and 1 at the ends and for infinities, 1/2 at both zeros, non-decreasing, no warnings."""
+    big, tiny, eps = np.finfo(dtype).max, np.finfo(dtype).tiny, np.finfo(dtype).eps
+    x = np.concatenate([grid(dtype), np.array([-big, -1e30, 1e30, big, -np.inf, np.inf], dtype)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cdf = library_phi(x)
+    assert_array_equal(cdf[-6:], [0, 0, 1, 1, 0, 1])
+    x, cdf = x[:-6], cdf[:-6]
+    reference = exact(x)[0]
+    lower = (x <= 0) & (reference > tiny)
+    assert np.max(np.abs(cdf[lower] / reference[lower] - 1)) <= eps
+    below = (x <= 0) & (reference <= tiny)
+    assert below.any() and np.max(np.abs(cdf[below] - reference[below])) <= np.finfo(dtype).smallest_subnormal
+    assert np.max(np.abs(cdf[x > 0] - reference[x > 0])) <= eps
+    assert_array_equal(cdf[x == 0], 0.5)
+    order = np.argsort(x, kind="stable")
+    assert (np.diff(cdf[order]) >= 0).all()
+    same = library_phi(x[1:].copy())  # (another alignment: each value computed alone)
+    assert_array_equal(same, cdf[1:])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_phi_is_the_librarys_call_from_its_threshold_on_c_ordered_arrays(through, dtype):
+    """With a library's vector math ``distribution`` makes ``Phi`` its one call from
+    ``LIBRARY_MIN_SIZE`` elements (whatever the shape), and on arrays it can read in place;
+    the density's passes are NumPy's either way."""
+    rng = np.random.default_rng(5)
+    X = (rng.standard_normal(3 * normal.NORMAL_MIN_SIZE[np.dtype(dtype)]) * 4).astype(dtype)
+
+    def written(X, cdf):
+        gauss = np.full_like(X, np.nan)
+        calls = normal.distribution(X, cdf, gauss)
+        for call in calls:
+            call()
+        return calls, gauss
+
+    library = through(mkl_or_skip()).vector_math(dtype)
+    least = normal.LIBRARY_MIN_SIZE
+    for shape in [(least,), (least // 4, 4), (X.size,), (X.size // 8, 8)]:
+        x = X[:np.prod(shape)].reshape(shape)
+        cdf = np.full_like(x, np.nan)
+        calls, gauss = written(x, cdf)
+        assert calls[0].func == library.normal_cdf
+        assert_array_equal(cdf, library_phi(x.ravel()).reshape(shape))
+        assert_array_equal(gauss, np.exp(np.square(x) * dtype(-0.5)))
+    x = X[:least - 1]
+    calls, _ = written(x, np.full_like(x, np.nan))
+    assert calls[0].func is ndtr  # (below the threshold)
+    for x, cdf in [(X[::2], np.zeros(X.size // 2, dtype)), (X, np.zeros(2 * X.size, dtype)[::2])]:
+        calls, _ = written(x, cdf)  # (strided: the passes)
+        assert all(getattr(call, "func", None) != library.normal_cdf for call in calls)
+        assert np.max(np.abs(cdf - ndtr(x))) <= 8 * np.finfo(dtype).eps
+    through(None)
+    x = X[:least]
+    calls, _ = written(x, np.zeros_like(x))
+    assert calls[0].func is ndtr  # (no library: ndtr, below NORMAL_MIN_SIZE)

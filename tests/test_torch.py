@@ -11,9 +11,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 import densenet as dn
-from densenet import backend, cblas
+from densenet import backend, cblas, normal
 
 from .conftest import ACTIVATIONS as ALL
+from .conftest import mkl_or_skip
 from .torch_twin import float64_default, random_network, torch_flat_grads, torch_flat_params, torch_twin
 
 torch = pytest.importorskip("torch")
@@ -137,23 +138,28 @@ def test_training_trajectories_equal_torch_optim_over_100_steps(name):
 
 
 @pytest.mark.parametrize("name", [name for name in OPTIMIZERS if name not in ("sgd", "momentum", "nesterov")])
-def test_adaptive_trajectories_on_mkls_vector_math_equal_torch_optim(monkeypatch, name):
+def test_adaptive_trajectories_on_mkls_vector_math_equal_torch_optim(monkeypatch, through, name):
     """The same 100 steps with the update's passes on MKL's vector math (``DENSENET_BLAS=mkl``;
     here for the network's 420 parameters, below ``VECTOR_MATH_MIN_BYTES`` otherwise)."""
-    try:
-        cblas.locate("mkl")
-    except OSError:
-        pytest.skip("MKL is not installed (pip install 'densenet[mkl]')")
-    before, passes = backend.gemm_library(), []
-    axpy = cblas.VectorMath.axpy
+    through(mkl_or_skip())
+    passes, axpy = [], cblas.VectorMath.axpy
     monkeypatch.setattr(cblas.VectorMath, "axpy", lambda self, *args: passes.append(1) or axpy(self, *args))
     monkeypatch.setattr(backend, "VECTOR_MATH_MIN_BYTES", 0)
-    backend.use_gemm_library("mkl")
-    try:
-        test_training_trajectories_equal_torch_optim_over_100_steps(name)
-    finally:
-        backend.use_gemm_library(None if before is None else before.path)
+    test_training_trajectories_equal_torch_optim_over_100_steps(name)
     assert len(passes) >= 100  # (the step into the parameters, at least, each time)
+
+
+def test_gelu_on_mkls_normal_distribution_equals_pytorch_autograd(monkeypatch, through):
+    """The random networks above with GELU's ``Phi`` by MKL's vector math (``DENSENET_BLAS=mkl``;
+    here on arrays of any size, below ``normal.LIBRARY_MIN_SIZE`` otherwise)."""
+    through(mkl_or_skip())
+    calls, normal_cdf = [], cblas.VectorMath.normal_cdf
+    monkeypatch.setattr(cblas.VectorMath, "normal_cdf",
+                        lambda self, *args: calls.append(1) or normal_cdf(self, *args))
+    monkeypatch.setattr(normal, "LIBRARY_MIN_SIZE", 0)
+    for seed in range(4):
+        test_forward_loss_and_gradients_equal_pytorch_autograd(seed, "cross_entropy")
+    assert len(calls) == 4  # (one GELU a network, one forward pass)
 
 
 def _random_fit(seed):
