@@ -448,6 +448,10 @@ class Optimizer:
             # one attribute at a time: updating __dict__ itself would leave every attribute
             # read of this object slower (about 25 ns each on CPython 3.11), steps included
             object.__setattr__(self, key, value)
+        # the state vectors as writeable arrays of its own: joblib hands large arrays to its
+        # workers as read-only memory maps of a file
+        self._state = {name: vector if vector.flags.writeable and vector.flags.owndata else np.array(vector)
+                       for name, vector in state.get("_state", {}).items()}
         for name in ("decay_mask", "lr_scale"):  # (a copied array is writeable again)
             vector = getattr(self, name, None)
             if vector is not None:

@@ -417,6 +417,28 @@ def test_a_pickled_optimizer_carries_its_state_to_a_copied_model(name):
 
 
 @pytest.mark.parametrize("name", list(STATEFUL))
+def test_an_optimizer_from_joblibs_read_only_memory_maps_trains_on(name, tmp_path):
+    """joblib hands large arrays to its workers as read-only memory maps (an estimator's
+    optimiser with its state, sent to ``partial_fit`` in a worker): the state vectors come
+    back as writeable arrays of the optimiser's own, and training goes on as the original's."""
+    joblib = pytest.importorskip("joblib")
+    X, y = data()
+    model, opt = mlp((3, 8, 2), seed=1), STATEFUL[name]()
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=7, seed=0)
+    joblib.dump((model, opt), tmp_path / "fit.joblib")
+    twin, twin_opt = joblib.load(tmp_path / "fit.joblib", mmap_mode="r")
+    vectors = [v for v in twin_opt.state_dict().values() if isinstance(v, np.ndarray)]
+    assert vectors
+    before = twin_opt.state_dict()
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=7, seed=1)
+    twin.fit(X, y, optimizer=twin_opt, epochs=2, batch_size=7, seed=1)
+    assert_array_equal(twin.params, model.params)
+    assert joblib.load(tmp_path / "fit.joblib")[1].state_dict().keys() == before.keys()
+    for name, value in joblib.load(tmp_path / "fit.joblib")[1].state_dict().items():
+        assert_array_equal(value, before[name])  # (the file is as it was)
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
 def test_a_float64_state_goes_on_in_float32_for_a_float32_model(name):
     """A state saved from a float64 model, loaded for its float32 clone, becomes the
     model's dtype (on a model large enough for momentum to be folded into its products),
