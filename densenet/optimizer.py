@@ -450,7 +450,7 @@ class Optimizer:
             object.__setattr__(self, key, value)
         # the state vectors as writeable arrays of its own: joblib hands large arrays to its
         # workers as read-only memory maps of a file
-        self._state = {name: vector if vector.flags.writeable and vector.flags.owndata else np.array(vector)
+        self._state = {name: np.require(vector, requirements=("C", "W", "O"))
                        for name, vector in state.get("_state", {}).items()}
         for name in ("decay_mask", "lr_scale"):  # (a copied array is writeable again)
             vector = getattr(self, name, None)
