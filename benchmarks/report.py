@@ -285,17 +285,17 @@ def median_in_child(kind: str, dtype: str, sizes: tuple[int, ...], library: str 
 def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, rounds: int = 7,
                dtypes: tuple[str, ...] = ("float64", "float32")) -> None:
     """P3, P3h and P4 with the large products on MKL (``DENSENET_BLAS=mkl``), and the Adam
-    block's step (its update's passes on MKL's vector math), each side timed in a process of
-    its own, the sides alternating within each repetition."""
+    and GELU blocks' steps (the update's passes and GELU's ``Phi`` on MKL's vector math), each
+    side timed in a process of its own, the sides alternating within each repetition."""
     from densenet.cblas import ENV, locate
 
     rep.add(f"## The large products on MKL (`{ENV}=mkl`), {'-'.join(map(str, sizes))} batch 256", "",
             "The big section's step (`fit`'s and by hand) with its products through MKL's `gemm` "
             "(`densenet/cblas.py`), against the same step on SciPy's OpenBLAS, against its own products "
             "through MKL (`backend.product`'s calls), and against PyTorch's step; then the blocks "
-            "section's Adam step (whose update's passes run on MKL's vector math, "
-            "`densenet/vector_ops.py`) on MKL against the same on OpenBLAS and against PyTorch's "
-            "Adam step; each figure is the "
+            "section's Adam and GELU steps (whose update's passes and whose `Phi` run on MKL's vector "
+            "math, `densenet/vector_ops.py`, `densenet/normal.py`) on MKL against the same on OpenBLAS "
+            "and against PyTorch's same step; each figure is the "
             f"median of {rounds} rounds of 5 steps in a process of its own (one library's threads to a "
             "process), the processes of a repetition run one after the other.", "")
     try:
@@ -307,11 +307,12 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
         rep.add(f"(This report runs with `{ENV}={os.environ[ENV]}`: the other sections' products are "
                 "on that library too.)", "")
     sides: list[tuple[str, str | None]] = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None),
-                                           ("floor", "mkl"), ("adam", "mkl"), ("adam", None)]
+                                           ("floor", "mkl"), ("adam", "mkl"), ("adam", None), ("gelu", "mkl"),
+                                           ("gelu", None)]
     try:
         import torch  # noqa: F401
 
-        sides += [("torch", None), ("torch_adam", None)]  # (None: DENSENET_BLAS unset, OpenBLAS)
+        sides += [("torch", None), ("torch_adam", None), ("torch_gelu", None)]  # (None: DENSENET_BLAS unset)
     except ImportError:
         pass
     pairs = {"mkl_vs_openblas": (("step", "mkl"), ("step", None)),
@@ -319,7 +320,9 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
              "P3": (("step", "mkl"), ("floor", "mkl")), "P3h": (("hand", "mkl"), ("floor", "mkl")),
              "P4": (("step", "mkl"), ("torch", None)), "P4h": (("hand", "mkl"), ("torch", None)),
              "adam_mkl_vs_openblas": (("adam", "mkl"), ("adam", None)),
-             "adam_vs_torch": (("adam", "mkl"), ("torch_adam", None))}
+             "adam_vs_torch": (("adam", "mkl"), ("torch_adam", None)),
+             "gelu_mkl_vs_openblas": (("gelu", "mkl"), ("gelu", None)),
+             "gelu_vs_torch": (("gelu", "mkl"), ("torch_gelu", None))}
     rows = []
     for dtype in dtypes:
         times: dict[tuple[str, str | None], list[float]] = {side: [] for side in sides}
@@ -332,7 +335,8 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
         rows.append([dtype] + [fmt(data[key]) if key in data else "torch not installed" for key in pairs])
     rep.table(["dtype", "step on MKL / on OpenBLAS", "by hand, the same", "step / its products on MKL (P3)",
                "by hand / the same (P3h)", "step / PyTorch's (P4)", "by hand / PyTorch's (P4)",
-               "Adam's step on MKL / on OpenBLAS", "Adam's step on MKL / PyTorch's"], rows)
+               "Adam's step on MKL / on OpenBLAS", "Adam's step on MKL / PyTorch's",
+               "GELU's step on MKL / on OpenBLAS", "GELU's step on MKL / PyTorch's"], rows)
 
 
 def torch_on_blas_threads() -> Any:

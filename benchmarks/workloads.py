@@ -205,6 +205,8 @@ TIMED = {
     "torch": lambda dtype, sizes: torch_step(dtype, sizes=sizes),
     "adam": lambda dtype, sizes: block_step("adam", dtype, sizes=sizes),
     "torch_adam": lambda dtype, sizes: torch_block_step("adam", dtype, sizes=sizes),
+    "gelu": lambda dtype, sizes: block_step("gelu", dtype, sizes=sizes),
+    "torch_gelu": lambda dtype, sizes: torch_block_step("gelu", dtype, sizes=sizes),
 }
 
 
