@@ -88,7 +88,7 @@ def distribution(X: NDArray[Any], cdf: NDArray[Any], gauss: NDArray[Any]) -> lis
                partial(np.multiply, gauss, minus_half, gauss), partial(np.exp, gauss, gauss)]
     library = _library(X, cdf)
     if library is not None:  # (flat views of both: they are C-ordered)
-        return [partial(library.normal_cdf, X.reshape(-1), cdf.reshape(-1)), *density]
+        return [partial(library.normal_cdf, X.ravel(), cdf.ravel()), *density]
     if X.size < NORMAL_MIN_SIZE[dtype]:
         return [partial(ndtr, X, cdf), *density]
     k, coefficients = TAIL[dtype]
@@ -123,9 +123,9 @@ def _library(X: NDArray[Any], cdf: NDArray[Any]) -> VectorMath | None:
     """The vector math library that writes ``Phi(X)`` into ``cdf``, if there is one, the
     two are C-ordered (so that their flat views are views) and have ``LIBRARY_MIN_SIZE``
     elements or more."""
-    if X.size < LIBRARY_MIN_SIZE or not (X.flags.c_contiguous and cdf.flags.c_contiguous):
+    if not (X.flags.c_contiguous and cdf.flags.c_contiguous):
         return None
-    return vector_math(cdf.reshape(-1), min_bytes=0)
+    return vector_math(cdf.ravel(), min_bytes=LIBRARY_MIN_SIZE * cdf.itemsize)
 
 
 def _distribution(X: NDArray[Any], cdf: NDArray[Any], gauss: NDArray[Any],
