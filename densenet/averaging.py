@@ -173,6 +173,13 @@ class WeightAveraging(Callback):
         state["_updates"] = []  # (calls made for the model's arrays; the next fit makes its own)
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for name in ("average_params", "average_state"):  # writeable arrays of its own: joblib
+            vector = state.get(name)  # hands large arrays over as read-only memory maps
+            if vector is not None:
+                setattr(self, name, np.require(vector, requirements=("C", "W", "O")))
+
     def __repr__(self) -> str:
         decay = "None" if self.decay is None else f"{self.decay:g}"
         extra = (f", start={self.start}" if self.start else "") + ("" if self.apply else ", apply=False")

@@ -209,6 +209,23 @@ def test_a_fit_resumed_from_its_checkpoint_goes_on_with_its_average(tmp_path, de
     assert_array_equal(resumed.state, whole.state)
 
 
+def test_a_resumed_average_from_joblibs_read_only_memory_maps_goes_on(tmp_path):
+    """An average loaded to be resumed, then handed to a joblib worker (whose large arrays
+    arrive as read-only memory maps), goes on there as it would here."""
+    joblib = pytest.importorskip("joblib")
+    averaging = dn.WeightAveraging(0.5)
+    model = fitted(network(), [averaging], epochs=2)
+    resumed = dn.WeightAveraging(0.5)
+    resumed.load_state_dict(averaging.state_dict())
+    joblib.dump(resumed, tmp_path / "averaging.joblib")
+    mapped = joblib.load(tmp_path / "averaging.joblib", mmap_mode="r")
+    fitted(model.clone(), [resumed], epochs=1)
+    fitted(model.clone(), [mapped], epochs=1)
+    assert mapped.count == resumed.count == 12
+    assert_array_equal(mapped.average_params, resumed.average_params)
+    assert_array_equal(mapped.average_state, resumed.average_state)
+
+
 def test_a_loaded_average_serves_one_fit_and_the_next_starts_anew():
     averaging = dn.WeightAveraging(0.5)
     model = fitted(network(), [averaging], epochs=2)
