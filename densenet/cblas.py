@@ -271,7 +271,6 @@ class VectorMath:
         for x, out in pairs:
             self._div(x.size, _address(x), _address(d), _address(out))
 
-
     def normal_cdf(self, x: NDArray[Any], out: NDArray[Any]) -> None:
         """``out = Phi(x)``, the standard normal distribution function (SciPy's ``ndtr``)."""
         if not self.takes((out,), x):
