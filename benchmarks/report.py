@@ -268,18 +268,24 @@ def ratios(a: list[float], b: list[float]) -> dict[str, float]:
     return {"min": min(r), "median": statistics.median(r), "max": max(r)}
 
 
-def median_in_child(kind: str, dtype: str, sizes: tuple[int, ...], library: str | None, rounds: int) -> float:
-    """``workloads.median_time`` in a new Python process whose ``DENSENET_BLAS`` is ``library``
-    (None: unset), so that each library's threads are alone in their process."""
+def medians_in_child(kinds: list[str], dtype: str, sizes: tuple[int, ...], library: str | None,
+                     rounds: int) -> list[float]:
+    """``workloads.median_time`` of each of ``kinds`` in turn (each after a pause of
+    ``PAUSE``), in a new Python process whose ``DENSENET_BLAS`` is ``library`` (None: unset),
+    so that each library's threads are alone in their process."""
     from densenet.cblas import ENV
 
     env = {name: value for name, value in os.environ.items() if name != ENV}
     if library is not None:
         env[ENV] = library
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import workloads; "
-            f"print(workloads.median_time({kind!r}, {dtype!r}, {tuple(sizes)!r}, {rounds}))")
+    code = (f"import sys, time, json; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+            "import workloads; times = []\n"
+            f"for kind in {list(kinds)!r}:\n"
+            f"    time.sleep({PAUSE!r})\n"
+            f"    times.append(workloads.median_time(kind, {dtype!r}, {tuple(sizes)!r}, {rounds}))\n"
+            "print(json.dumps(times))")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return float(done.stdout.split()[-1])
+    return [float(t) for t in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, rounds: int = 7,
@@ -296,8 +302,9 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
             "section's Adam and GELU steps (whose update's passes and whose `Phi` run on MKL's vector "
             "math, `densenet/vector_ops.py`, `densenet/normal.py`) on MKL against the same on OpenBLAS "
             "and against PyTorch's same step; each figure is the "
-            f"median of {rounds} rounds of 5 steps in a process of its own (one library's threads to a "
-            "process), the processes of a repetition run one after the other.", "")
+            f"median of {rounds} rounds of 5 steps, each library's figures timed one after another in a "
+            "process of its own (densenet on MKL, on OpenBLAS, PyTorch: one library's threads to a "
+            "process), the three processes of a repetition run in turn.", "")
     try:
         locate("mkl")
     except OSError:
@@ -323,13 +330,16 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
              "adam_vs_torch": (("adam", "mkl"), ("torch_adam", None)),
              "gelu_mkl_vs_openblas": (("gelu", "mkl"), ("gelu", None)),
              "gelu_vs_torch": (("gelu", "mkl"), ("torch_gelu", None))}
+    groups: dict[tuple[str | None, bool], list[str]] = {}  # (library, PyTorch's) -> the kinds timed there
+    for kind, library in sides:
+        groups.setdefault((library, kind.startswith("torch")), []).append(kind)
     rows = []
     for dtype in dtypes:
         times: dict[tuple[str, str | None], list[float]] = {side: [] for side in sides}
         for _ in range(reps):
-            for kind, library in sides:
-                time.sleep(PAUSE)
-                times[kind, library].append(median_in_child(kind, dtype, sizes, library, rounds))
+            for (library, _), kinds in groups.items():
+                for kind, seconds in zip(kinds, medians_in_child(kinds, dtype, sizes, library, rounds)):
+                    times[kind, library].append(seconds)
         data = {key: ratios(times[a], times[b]) for key, (a, b) in pairs.items() if a in times and b in times}
         rep.data[f"mkl_{dtype}"] = data
         rows.append([dtype] + [fmt(data[key]) if key in data else "torch not installed" for key in pairs])
