@@ -140,14 +140,13 @@ def _partial_fit(estimator, X, y):
     return estimator.partial_fit(X, y)
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_a_fitted_estimator_goes_on_training_in_a_worker_process(solver):
+def test_fitted_estimators_go_on_training_in_worker_processes():
     """joblib sends a worker an estimator's large arrays (its optimiser's state among them)
     as read-only memory maps; ``partial_fit`` there goes on as it would here."""
     joblib = pytest.importorskip("joblib")
     X, y = blobs(150)
     nets = [DenseNetClassifier(hidden_layer_sizes=(8,), solver=solver, momentum=0.9, max_iter=5,
-                               random_state=seed).fit(X, y) for seed in (0, 1)]
+                               random_state=seed).fit(X, y) for seed, solver in ((0, "adam"), (1, "sgd"))]
     # (max_nbytes=1: every array goes by a memory map, not those over 1 MB alone)
     back = joblib.Parallel(n_jobs=2, max_nbytes=1)(joblib.delayed(_partial_fit)(net, X, y) for net in nets)
     for net, trained in zip(nets, back):
