@@ -292,7 +292,8 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
                dtypes: tuple[str, ...] = ("float64", "float32")) -> None:
     """P3, P3h and P4 with the large products on MKL (``DENSENET_BLAS=mkl``), and the Adam
     and GELU blocks' steps (the update's passes and GELU's ``Phi`` on MKL's vector math), each
-    side timed in a process of its own, the sides alternating within each repetition."""
+    library's sides timed one after another in a process of its own (densenet on MKL, on
+    OpenBLAS, PyTorch), the three processes taking turns within each repetition."""
     from densenet.cblas import ENV, locate
 
     rep.add(f"## The large products on MKL (`{ENV}=mkl`), {'-'.join(map(str, sizes))} batch 256", "",
