@@ -13,7 +13,8 @@ arrays allocated once. A step then
 and allocates nothing. Because ``Sequential.forward``/``backward`` and
 ``Loss.forward``/``backward`` run the same planned calls, a hand-written loop
 gives bit-identical weights, with one exception: on a model whose largest
-product has at least ``backend.GEMM_MIN_PRODUCT`` multiply-adds, plain gradient
+product has at least ``backend.GEMM_MIN_PRODUCT`` multiply-adds, or whose modules
+that train hold ``FOLD_MIN_BLOCK`` parameters each on average, plain gradient
 descent (``optimizer.plain_descent``) and classical momentum
 (``optimizer.heavy_ball``) are folded into the backward pass (``densenet.chain``):
 ``W -= lr * X.T @ dY`` is one BLAS call, which saves a pass over all the
@@ -47,6 +48,17 @@ if TYPE_CHECKING:
     from .optimizer import Optimizer
 
 
+#: A step folds its update into the backward pass (the module docstring) also where the
+#: modules that train hold at least this many parameters each on average, whatever the
+#: size of its products: there the update's pass costs more than gradient products on
+#: SciPy's BLAS instead of NumPy's (its calls cost more, a per-module price). Folded over
+#: not, one step alone: 0.68-0.79x at 784-30-10 batch 1, 0.88-0.96x at batch 10 (the
+#: MNIST-shaped epoch's), 0.62-0.66x at 64-256-256-10 batch 1 in float64; with fewer
+#: parameters a module (2-48x8-1 and 2-64x5-1 at batch 32; 32-200-10 at batch 16 in float32)
+#: 0.98-1.16x (``benchmarks/NOTES.md``).
+FOLD_MIN_BLOCK = 8192
+
+
 class TrainStep:
     """One planned training step on batches of ``n`` rows.
 
@@ -75,9 +87,9 @@ class TrainStep:
                  target: NDArray[Any], weighted: bool = False, sparse: bool = False,
                  max_grad_norm: float | None = None) -> None:
         self.params, self.grads = model.trainable_params, model.trainable_grads
-        large = model.largest_product(n) >= GEMM_MIN_PRODUCT
-        folds = optimizer is not None and large and max_grad_norm is None
-        shares = module_shares(model, optimizer) if optimizer is not None and folds else None
+        shares = module_shares(model, optimizer) if optimizer is not None and max_grad_norm is None else None
+        if shares is not None and not folds(model.largest_product(n), [size for size, _ in shares]):
+            shares = None
         folding = None if optimizer is None or shares is None else _folding(optimizer, self.params, shares)
         plan = model.plan(n, descent=None if folding is None else folding[0], sparse=sparse)
         plan.check_backward()
@@ -145,6 +157,12 @@ class TrainStep:
 #: held so that its identity stays its own (``fit`` asks at every change of a setting, which
 #: a schedule may make at every step)
 _last_shares: tuple[NDArray[Any], tuple[int, ...], tuple[tuple[int, float], ...] | None] | None = None
+
+
+def folds(largest_product: int, sizes: list[int]) -> bool:
+    """Whether a step whose largest product has ``largest_product`` multiply-adds and whose
+    modules that train hold ``sizes`` parameters folds its update (if the optimiser can)."""
+    return bool(sizes) and (largest_product >= GEMM_MIN_PRODUCT or sum(sizes) >= FOLD_MIN_BLOCK * len(sizes))
 
 
 def module_shares(model: Sequential, optimizer: Optimizer) -> tuple[tuple[int, float], ...] | None:

@@ -594,6 +594,7 @@ def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, momentum, monk
     for folds in (True, False):
         if not folds:
             monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", np.inf)
+            monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", np.inf)  # (the product decides)
         model = dn.Sequential(dn.Dense(64, 512), dn.BatchNorm1d(512), dn.Sigmoid(), dn.Dense(512, 4),
                               dn.BatchNorm1d(4), dn.Sigmoid(), dtype=dtype, seed=0)
         optimizer = dn.SGD(0.5, momentum=momentum)

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
-from densenet import backend, chain
+from densenet import backend, chain, plan
 from densenet.plan import TrainStep
 
 DTYPES = [np.float64, np.float32]
@@ -243,6 +243,7 @@ def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, monkeypatch):
     weights = {}
     for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
         monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)  # (the product decides)
         model, optimizer = big_model(dtype), dn.SGD(0.5)
         assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded == (minimum != np.inf)
         model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False,
@@ -262,6 +263,7 @@ def test_a_folded_batch_1_fit_follows_the_unfolded_one_to_rounding(monkeypatch):
     weights = []
     for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
         monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)  # (the product decides)
         model = dn.Sequential(dn.Dense(4096, 64), dn.Sigmoid(), seed=0)  # 1 * 4097 * 64 multiply-adds
         assert TrainStep(model, dn.MSELoss(), dn.SGD(1.0), 1, y).folded == (minimum != np.inf)
         model.fit(X, y, optimizer=dn.SGD(1.0), epochs=2, batch_size=1, shuffle=False)
@@ -270,11 +272,57 @@ def test_a_folded_batch_1_fit_follows_the_unfolded_one_to_rounding(monkeypatch):
     assert np.abs(weights[1][-64:]).max() > 0  # the biases trained (they start at 0)
 
 
-def test_plain_sgd_is_folded_from_exactly_gemm_min_product_multiply_adds():
+def test_plain_sgd_is_folded_from_exactly_gemm_min_product_multiply_adds(monkeypatch):
+    monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", np.inf)  # (the products alone decide)
     y = np.zeros((2, 512))
     model = dn.Sequential(dn.Dense(255, 512), seed=0)  # 2 rows * (255 + 1) * 512 = 2**18
     assert TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 2, y).folded
     assert not TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 1, y).folded
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_small_products_fold_where_the_modules_average_fold_min_block_parameters(momentum):
+    """Below ``GEMM_MIN_PRODUCT`` multiply-adds a step folds where its modules that train
+    hold ``FOLD_MIN_BLOCK`` parameters each on average (784-30-10 at batch 10, the
+    MNIST-shaped epoch's network), not where there are many modules of few parameters."""
+    def step(*sizes, n, frozen=()):
+        model = dn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (dn.Dense(a, b), dn.Sigmoid())],
+                              seed=0)
+        if frozen:
+            model.freeze(*frozen)
+        assert model.largest_product(n) < backend.GEMM_MIN_PRODUCT
+        return TrainStep(model, dn.MSELoss(), dn.SGD(0.1, momentum=momentum), n, np.zeros((n, sizes[-1])))
+
+    assert plan.FOLD_MIN_BLOCK == 8192
+    assert step(784, 30, 10, n=10).folded  # 23,550 and 310: 11,930 a module
+    assert step(32, 512, 10, n=1).folded  # 16,896 and 5,130: 11,013 a module
+    assert not step(784, 20, 10, n=10).folded  # 15,700 and 210: 7,955 a module
+    assert not step(2, *[48] * 8, 1, n=32).folded  # 16,657 in nine
+    assert not step(32, 512, 10, n=1, frozen=(0,)).folded  # 5,130 in the one that trains
+    assert not TrainStep(dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), seed=0),
+                         dn.MSELoss(), dn.SGD(0.1), 10, np.zeros((10, 10)), max_grad_norm=1.0).folded
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_a_fit_folded_for_its_modules_sizes_follows_the_unfolded_one_to_rounding(dtype, batch_size,
+                                                                                monkeypatch):
+    """784-30-10 (the MNIST-shaped epoch's network) folds by its modules' sizes: to rounding,
+    as a fit folded for its products (above)."""
+    rng = np.random.default_rng(5)
+    X, y = rng.uniform(0, 1, (40, 784)).astype(dtype), rng.uniform(size=(40, 10)).astype(dtype)
+    weights = {}
+    for minimum in (plan.FOLD_MIN_BLOCK, np.inf):
+        monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)
+        model = dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), dn.Sigmoid(), dtype=dtype, seed=0)
+        assert TrainStep(model, dn.MSELoss(), dn.SGD(3.0), batch_size, y).folded == (minimum != np.inf)
+        model.fit(X, y, optimizer=dn.SGD(3.0), epochs=2, batch_size=batch_size, shuffle=False)
+        assert model.grads.any() == (minimum == np.inf)  # (folded: never written)
+        weights[minimum] = model.params.copy()
+    folded, unfolded = weights.values()
+    assert np.abs(folded - unfolded).max() <= (1e-12 if dtype == np.float64 else 1e-5) * np.abs(unfolded).max()
+    start = dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), dn.Sigmoid(), dtype=dtype, seed=0)
+    assert np.abs(folded - start.params).max() > 1e3 * np.abs(folded - unfolded).max()  # it trained
 
 
 def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
@@ -372,6 +420,7 @@ def test_a_folded_momentum_fit_follows_the_unfolded_one_to_rounding(dtype, batch
     results = {}
     for minimum in (backend.GEMM_MIN_PRODUCT if batch_size > 1 else 0, np.inf):
         monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)  # (the product decides)
         model, optimizer = big_model(dtype), dn.SGD(0.2, momentum=0.9)
         assert TrainStep(model, dn.MSELoss(), optimizer, batch_size, y).folded == (minimum != np.inf)
         model.fit(X[:16], y[:16], optimizer=optimizer, epochs=2, batch_size=batch_size, shuffle=False,
@@ -431,6 +480,7 @@ def test_folded_momentum_takes_the_gradient_alone_at_step_0_whatever_the_buffer_
     results = []
     for minimum in (backend.GEMM_MIN_PRODUCT, np.inf):
         monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", minimum)
+        monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)  # (the product decides)
         model, optimizer = big_model(), dn.SGD(0.2, momentum=0.9)
         optimizer.load_state_dict({"steps": 0, "momentum_buffer": np.full(model.params.size, 5.0)})
         model.fit(X[:8], y[:8], optimizer=optimizer, epochs=1, batch_size=8, shuffle=False)

@@ -294,7 +294,7 @@ EQUIVALENT: dict[str, str] = {
                                 "by hand",
     "chain.py:293:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "plan.py:162:33:change-number": "module_shares never finding its last answer reads the vector again: "
+    "plan.py:180:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
     "optimizer.py:117:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
