@@ -33,7 +33,7 @@ class SGD(Optimizer):
         lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
             entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
         fold: without weight decay and Nesterov, let ``fit`` fold the update into
-            the gradient products of a large model (below); False keeps
+            the gradient products of a model with large products or large layers (below); False keeps
             ``model.grads`` written at every step, for code that reads it.
 
     Each step, with ``g = grads + wd * params``::
@@ -45,6 +45,7 @@ class SGD(Optimizer):
     Without momentum and weight decay this is ``params <- params - lr * grads``,
     BLAS axpy in slices that run on the calling thread (``densenet.backend``);
     ``fit`` then folds the update into the gradient products where they are large
+    or the modules that train hold 8,192 parameters each on average
     (``densenet.plan.TrainStep``) and does not write ``model.grads``, unless
     ``fold=False``. With momentum (not Nesterov, no weight decay) ``fit`` folds
     likewise: the gradient products accumulate into ``b`` (``heavy_ball``). Both

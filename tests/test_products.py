@@ -314,15 +314,19 @@ def test_a_fit_folded_for_its_modules_sizes_follows_the_unfolded_one_to_rounding
     weights = {}
     for minimum in (plan.FOLD_MIN_BLOCK, np.inf):
         monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", minimum)
-        model = dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), dn.Sigmoid(), dtype=dtype, seed=0)
+        model = mnist_shaped(dtype)
         assert TrainStep(model, dn.MSELoss(), dn.SGD(3.0), batch_size, y).folded == (minimum != np.inf)
         model.fit(X, y, optimizer=dn.SGD(3.0), epochs=2, batch_size=batch_size, shuffle=False)
         assert model.grads.any() == (minimum == np.inf)  # (folded: never written)
         weights[minimum] = model.params.copy()
     folded, unfolded = weights.values()
-    assert np.abs(folded - unfolded).max() <= (1e-12 if dtype == np.float64 else 1e-5) * np.abs(unfolded).max()
-    start = dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), dn.Sigmoid(), dtype=dtype, seed=0)
-    assert np.abs(folded - start.params).max() > 1e3 * np.abs(folded - unfolded).max()  # it trained
+    difference = np.abs(folded - unfolded).max()
+    assert difference <= (1e-12 if dtype == np.float64 else 1e-5) * np.abs(unfolded).max()
+    assert np.abs(folded - mnist_shaped(dtype).params).max() > 1e3 * difference  # it trained
+
+
+def mnist_shaped(dtype):
+    return dn.Sequential(dn.Dense(784, 30), dn.Sigmoid(), dn.Dense(30, 10), dn.Sigmoid(), dtype=dtype, seed=0)
 
 
 def test_a_folded_step_overflowing_mid_epoch_is_divergence_at_that_batch():
