@@ -294,6 +294,7 @@ def test_small_products_fold_where_the_modules_average_fold_min_block_parameters
         return TrainStep(model, dn.MSELoss(), dn.SGD(0.1, momentum=momentum), n, np.zeros((n, sizes[-1])))
 
     assert plan.FOLD_MIN_BLOCK == 8192
+    assert step(127, 64, n=1).folded and not step(126, 64, n=1).folded  # 128 * 64 = 8,192 parameters
     assert step(784, 30, 10, n=10).folded  # 23,550 and 310: 11,930 a module
     assert step(32, 512, 10, n=1).folded  # 16,896 and 5,130: 11,013 a module
     assert not step(784, 20, 10, n=10).folded  # 15,700 and 210: 7,955 a module
