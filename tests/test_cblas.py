@@ -585,7 +585,7 @@ def test_adaptive_optimisers_on_mkls_vector_math_train_as_on_numpy(monkeypatch, 
     """Ten steps of 64-256-256-10 (84,998 parameters, past ``VECTOR_MATH_MIN_BYTES`` in both
     dtypes here) on MKL with its vector math: the update's passes went to the library, and
     the same ten gradients stepped by NumPy's passes instead (MKL's products alone) give the
-    same parameters and state to two roundings of each array's scale.
+    same parameters and state to a rounding of each array's scale a step.
 
     The gradients are replayed rather than computed again: a second training's gradients
     follow its own parameters, and normalised steps of tiny gradients (Adagrad's, RMSprop's)
