@@ -47,6 +47,13 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 #: What a symbol may be called in a library: plain, or with SciPy's OpenBLAS's prefix.
 PREFIXES = ("", "scipy_")
 
+#: ``VectorMath``'s functions, by name, and their symbols (``{}``: ``d`` or ``s``): CBLAS's and
+#: MKL's vector math (VML).
+FUNCTIONS = {"axpby": "cblas_{}axpby", "axpy": "cblas_{}axpy", "scal": "cblas_{}scal", "mul": "v{}Mul",
+             "sqrt": "v{}Sqrt", "div": "v{}Div", "linear_frac": "v{}LinearFrac", "abs": "v{}Abs",
+             "cdf_norm": "v{}CdfNorm", "exp": "v{}Exp", "expm1": "v{}Expm1", "log1p": "v{}Log1p",
+             "tanh": "v{}Tanh"}
+
 
 def locate(name: str) -> str:
     """The file of the library ``name`` names: ``mkl`` (the ``mkl`` wheel's ``libmkl_rt``
@@ -179,16 +186,18 @@ class VectorMath:
     more than a ufunc's, worth it on long vectors alone.
     """
 
-    __slots__ = ("_abs", "_axpby", "_axpy", "_cdf_norm", "_div", "_linear_frac", "_mul", "_scal", "_sqrt",
-                 "dtype", "real")
+    __slots__ = ("_abs", "_axpby", "_axpy", "_cdf_norm", "_div", "_exp", "_expm1", "_linear_frac", "_log1p",
+                 "_mul", "_scal", "_sqrt", "_tanh", "dtype", "real")
 
-    def __init__(self, real: type, axpby: Any, axpy: Any, scal: Any, mul: Any, sqrt: Any, div: Any,
-                 linear_frac: Any, abs_: Any, cdf_norm: Any) -> None:
+    def __init__(self, real: type, functions: dict[str, Any]) -> None:
+        """``functions``: the library's, by the names of ``FUNCTIONS`` (``axpby``: its ``?axpby``)."""
         self.real = real
         self.dtype = np.dtype(np.float64 if real is ctypes.c_double else np.float32)
-        self._axpby, self._axpy, self._scal = axpby, axpy, scal
-        self._mul, self._sqrt, self._div, self._linear_frac, self._abs = mul, sqrt, div, linear_frac, abs_
-        self._cdf_norm = cdf_norm
+        f = functions
+        self._axpby, self._axpy, self._scal, self._mul = f["axpby"], f["axpy"], f["scal"], f["mul"]
+        self._sqrt, self._div, self._linear_frac, self._abs = f["sqrt"], f["div"], f["linear_frac"], f["abs"]
+        self._cdf_norm, self._exp, self._expm1 = f["cdf_norm"], f["exp"], f["expm1"]
+        self._log1p, self._tanh = f["log1p"], f["tanh"]
 
     def takes(self, outputs: tuple[NDArray[Any], ...], *inputs: NDArray[Any]) -> bool:
         """Whether a pass writing ``outputs`` from ``inputs`` can run in the library."""
@@ -278,6 +287,41 @@ class VectorMath:
             return
         self._cdf_norm(x.size, _address(x), _address(out))
 
+    def planned(self, name: str, x: NDArray[Any], out: NDArray[Any]) -> Callable[[], None] | None:
+        """A call writing ``out = f(x)`` for ``f`` the function ``name`` (``exp``, ``expm1``,
+        ``log1p`` or ``tanh``, as the methods below), the vectors' addresses read now (the call
+        holds the vectors, so that the addresses stay theirs: nothing is allocated per call);
+        None unless the library takes the vectors (``takes``)."""
+        if not self.takes((out,), x):
+            return None
+        return _Elementwise(name, getattr(self, "_" + name), x, out)
+
+    def exp(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = exp(x)`` (``out`` may be ``x``)."""
+        self._elementwise(self._exp, np.exp, x, out)
+
+    def expm1(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = exp(x) - 1``, exact near 0 (``out`` may be ``x``)."""
+        self._elementwise(self._expm1, np.expm1, x, out)
+
+    def log1p(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = log(1 + x)``, exact near 0 (``out`` may be ``x``)."""
+        self._elementwise(self._log1p, np.log1p, x, out)
+
+    def tanh(self, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = tanh(x)`` (``out`` may be ``x``)."""
+        self._elementwise(self._tanh, np.tanh, x, out)
+
+    def _elementwise(self, function: Any, ufunc: np.ufunc, x: NDArray[Any], out: NDArray[Any]) -> None:
+        """``out = f(x)`` by the library's ``function``, or NumPy's ``ufunc`` on vectors it
+        cannot take; the library's overflows are its limits, as NumPy's would be without the
+        warning (``exp(1000) = inf``)."""
+        if not self.takes((out,), x):
+            with np.errstate(over="ignore"):
+                ufunc(x, out=out)
+            return
+        function(x.size, _address(x), _address(out))
+
 
 def _address(x: NDArray[Any]) -> ctypes.c_void_p:
     return ctypes.c_void_p(x.ctypes.data)
@@ -286,17 +330,31 @@ def _address(x: NDArray[Any]) -> ctypes.c_void_p:
 def _vector_math(library: ctypes.CDLL, real: type, letter: str) -> VectorMath | None:
     """``library``'s ``VectorMath`` for one dtype (``letter``: ``d`` or ``s``), or None
     if it lacks one of the functions."""
-    names = [f"cblas_{letter}axpby", f"cblas_{letter}axpy", f"cblas_{letter}scal",
-             f"v{letter}Mul", f"v{letter}Sqrt", f"v{letter}Div", f"v{letter}LinearFrac", f"v{letter}Abs",
-             f"v{letter}CdfNorm"]
-    functions = []
-    for name in names:
-        function = getattr(library, name, None)
+    functions = {}
+    for name, symbol in FUNCTIONS.items():
+        function = getattr(library, symbol.format(letter), None)
         if function is None:
             return None
         function.restype = None
-        functions.append(function)
-    return VectorMath(real, *functions)
+        functions[name] = function
+    return VectorMath(real, functions)
+
+
+class _Elementwise:
+    """One planned call ``f(n, x, out)`` of a vector math function, named ``name``
+    (``VectorMath.planned``); it holds the vectors, so that the addresses stay theirs."""
+
+    __slots__ = ("arguments", "function", "name", "vectors")
+
+    def __init__(self, name: str, function: Any, x: NDArray[Any], out: NDArray[Any]) -> None:
+        self.name, self.function, self.vectors = name, function, (x, out)
+        self.arguments = (x.size, *_addresses(x, out))
+
+    def __call__(self) -> None:
+        self.function(*self.arguments)
+
+    def __repr__(self) -> str:
+        return f"<the library's {self.name} of {self.arguments[0]} values>"
 
 
 class _Routines(NamedTuple):

@@ -38,16 +38,19 @@ dispatch says its loop is its baseline one (``simd_loop``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .backend import library_call, numpy_loop
+
 #: A planned call (as ``densenet.chain.Call``, which sits above this file).
 Call = Callable[[], object]
 
-__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative", "simd_loop"]
+__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative", "simd_loop",
+           "transcendental"]
 
 #: From this many elements on, the passes are faster than NumPy's one call where that
 #: call is a scalar loop (at 1,024 elements: 0.70x ``expm1`` and ``exp`` in float32,
@@ -55,39 +58,49 @@ __all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegat
 PASSES_MIN_SIZE = 1024
 
 
-@cache
 def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     """Whether NumPy runs ``ufunc`` on ``dtype`` here with a loop beyond its baseline: what
-    its dispatch chose for this processor (``numpy.lib.introspect.opt_func_info``, NumPy 2).
-    For ``expm1`` and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a
-    scalar loop; False where NumPy names no loop or cannot say (NumPy 1: the passes)."""
-    try:
-        from numpy.lib.introspect import opt_func_info  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return False
-    loops = opt_func_info(func_name=f"^{ufunc.__name__}$").get(ufunc.__name__, {})
-    loop = loops.get(dtype.char * (ufunc.nin + ufunc.nout))
-    return loop is not None and not loop["current"].startswith("baseline")
+    its dispatch chose for this processor (``densenet.backend.numpy_loop``). For ``expm1``
+    and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a scalar loop;
+    False where NumPy names no loop or cannot say (NumPy 1: the passes)."""
+    loop = numpy_loop(ufunc, np.dtype(dtype))
+    return loop is not None and not loop.startswith("baseline")
+
+
+def transcendental(ufunc: np.ufunc, X: NDArray[Any], out: NDArray[Any]) -> Call:
+    """The call writing ``out = ufunc(X)`` for an activation's ``exp``, ``expm1``, ``log1p``
+    or ``tanh``: the vector math library's where it takes the arrays
+    (``densenet.backend.library_call``: ``DENSENET_BLAS=mkl``, large arrays), else NumPy's."""
+    return library_call(ufunc, X, out) or partial(ufunc, X, out)
 
 
 def expm1_nonpositive(X: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
     """The calls writing ``out = expm1(X)`` for ``X <= 0`` (``out`` of ``X``'s shape and
-    dtype, not ``X`` itself), and the array in which they also leave ``exp(X)``: by the
-    passes above in float32 from ``PASSES_MIN_SIZE`` elements on where NumPy's ``expm1``
-    is a scalar loop, else NumPy's ``expm1`` (and None)."""
+    dtype, not ``X`` itself), and the array in which they also leave ``exp(X)``: the vector
+    math library's call where it takes the arrays, else by the passes above in float32 from
+    ``PASSES_MIN_SIZE`` elements on where NumPy's ``expm1`` is a scalar loop, else NumPy's
+    ``expm1`` (and None)."""
+    library = library_call(np.expm1, X, out)
+    if library is not None:
+        return [library], None
     if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE or simd_loop(np.expm1, X.dtype):
         return [partial(np.expm1, X, out)], None
     half, one = np.full((), 0.5, X.dtype), np.ones((), X.dtype)  # (0-d: no conversion per call)
     exp, work = np.zeros_like(X), np.zeros_like(X)
-    return [partial(np.multiply, X, half, work), partial(np.tanh, work, work), partial(np.exp, X, exp),
-            partial(np.add, exp, one, out), partial(np.multiply, out, work, out)], exp
+    return [partial(np.multiply, X, half, work), transcendental(np.tanh, work, work),
+            transcendental(np.exp, X, exp), partial(np.add, exp, one, out),
+            partial(np.multiply, out, work, out)], exp
 
 
 def log1p_nonnegative(U: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], NDArray[Any] | None]:
     """The calls writing ``out = log1p(U)`` for finite ``U >= 0`` (``out`` of ``U``'s shape
-    and dtype, not ``U`` itself), and the array in which they also leave ``1 + U``: by the
-    passes above from ``PASSES_MIN_SIZE`` elements on where NumPy's ``log1p`` is a scalar
-    loop, else NumPy's ``log1p`` (and None)."""
+    and dtype, not ``U`` itself), and the array in which they also leave ``1 + U``: the
+    vector math library's call where it takes the arrays, else by the passes above from
+    ``PASSES_MIN_SIZE`` elements on where NumPy's ``log1p`` is a scalar loop, else NumPy's
+    ``log1p`` (and None)."""
+    library = library_call(np.log1p, U, out)
+    if library is not None:
+        return [library], None
     if U.size < PASSES_MIN_SIZE or simd_loop(np.log1p, U.dtype):
         return [partial(np.log1p, U, out)], None
     one = np.ones((), U.dtype)

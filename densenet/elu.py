@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
-from .elementary import above_zero, expm1_nonpositive
+from .elementary import above_zero, expm1_nonpositive, transcendental
 from .module import Module
 
 
@@ -95,7 +95,7 @@ def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Pa
         return Passes(forward, [])
     slope = np.zeros_like(dX)
     backward: list[Call] = [partial(np.multiply, exp, below_slope, slope)] if exp is not None else [
-        partial(np.exp, clipped, slope), partial(np.multiply, slope, below_slope, slope)]
+        transcendental(np.exp, clipped, slope), partial(np.multiply, slope, below_slope, slope)]
     if kept:
         above, factor = np.zeros_like(dX), np.full((), rest, Y.dtype)
         backward += [*above_zero(positive, above, nonnegative=True),

@@ -42,6 +42,7 @@ from scipy.special import ndtr
 
 from .backend import vector_math
 from .cblas import VectorMath
+from .elementary import transcendental
 
 __all__ = ["DENSITY_BOUND", "LIBRARY_MIN_SIZE", "NORMAL_MIN_SIZE", "TAIL", "distribution",
            "distribution_onnx"]
@@ -84,8 +85,9 @@ def distribution(X: NDArray[Any], cdf: NDArray[Any], gauss: NDArray[Any]) -> lis
     ``NORMAL_MIN_SIZE`` elements and the passes above from it."""
     dtype = cdf.dtype
     bound, minus_half = (np.full((), value, dtype) for value in (DENSITY_BOUND, -0.5))
-    density = [partial(np.clip, X, -bound, bound, out=gauss), partial(np.square, gauss, gauss),
-               partial(np.multiply, gauss, minus_half, gauss), partial(np.exp, gauss, gauss)]
+    density: list[Callable[[], object]] = [
+        partial(np.clip, X, -bound, bound, out=gauss), partial(np.square, gauss, gauss),
+        partial(np.multiply, gauss, minus_half, gauss), transcendental(np.exp, gauss, gauss)]
     library = _library(X, cdf)
     if library is not None:  # (flat views of both: they are C-ordered)
         return [partial(library.normal_cdf, X.ravel(), cdf.ravel()), *density]

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._validation import hyperparameter
 from .chain import Buffers, Call, Passes
-from .elementary import above_zero, log1p_nonnegative
+from .elementary import above_zero, log1p_nonnegative, transcendental
 from .module import Module
 
 #: Per dtype, from where ``log1p(exp(z))`` rounds to ``z`` and ``sigmoid(z)`` to 1
@@ -92,7 +92,7 @@ class Softplus(Module):
         e, above, spare = np.zeros_like(Y), np.zeros_like(Y), np.zeros_like(Y)
         log1p, w = log1p_nonnegative(e, Y)  # (1 + e too, or None)
         forward: list[Call] = [] if scaled is X else [partial(_times, X, beta, scaled)]
-        forward += [partial(np.minimum, scaled, bound, out=e), partial(np.exp, e, e), *log1p]
+        forward += [partial(np.minimum, scaled, bound, out=e), transcendental(np.exp, e, e), *log1p]
         if self.beta != 1.0:
             forward.append(partial(np.divide, Y, beta, Y))
         # Y = soft (1 - above) + X above, one of the two terms 0: exactly X beyond the threshold.

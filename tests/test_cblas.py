@@ -14,6 +14,7 @@ import gc
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -631,3 +632,209 @@ def test_adaptive_optimisers_on_mkls_vector_math_train_as_on_numpy(monkeypatch, 
         actual, expected = (on_vector_math[0], on_numpy[0]) if key == "params" else (
             on_vector_math[1][key], on_numpy[1][key])
         assert np.abs(actual - expected).max() <= tolerance * np.abs(expected).max(), key
+
+
+# -- the activations' exp, expm1, log1p and tanh on MKL's vector math ---------------------------
+
+TRANSCENDENTALS = {"exp": np.exp, "expm1": np.expm1, "log1p": np.log1p, "tanh": np.tanh}
+
+
+def transcendental_inputs(name, dtype, rng, n=30_011):
+    """Inputs across each function's range, with its limits: overflow and underflow, zeros,
+    tiny values (where ``expm1`` and ``log1p`` must keep their relative accuracy)."""
+    big = np.log(np.finfo(dtype).max)
+    tiny = np.log10(np.finfo(dtype).smallest_normal)
+    if name == "exp":
+        x = np.concatenate([rng.uniform(-1.05 * big, big, n), rng.normal(0, 1e-3, 100),
+                            [1.01 * big, -1000.0]])
+    elif name == "expm1":
+        x = -np.concatenate([np.abs(rng.normal(0, 5, n)), 10.0 ** rng.uniform(tiny, 2, 100), [1000.0]])
+    elif name == "log1p":
+        x = np.concatenate([np.abs(rng.normal(0, 5, n)), 10.0 ** rng.uniform(tiny, 30, 100)])
+    else:
+        x = np.concatenate([rng.normal(0, 4, n), 10.0 ** rng.uniform(tiny, 0, 100), [-1000.0, 1000.0]])
+    return np.concatenate([x, [0.0, -0.0]]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(TRANSCENDENTALS))
+def test_mkls_exp_expm1_log1p_and_tanh_are_within_an_ulp_of_the_exact_values(name, dtype):
+    """VML's functions (high-accuracy mode): within an ulp of values in extended precision
+    (measured: at most 0.73, NumPy's own up to 2.3), NumPy's limits at both ends (``exp``'s
+    overflow ``inf`` without a warning), the same at another alignment and on one thread."""
+    if np.finfo(np.longdouble).nmant < 63:
+        pytest.skip("no extended precision here for the exact values")
+    math = Cblas(mkl_or_skip()).vector_math(dtype)
+    x = transcendental_inputs(name, dtype, np.random.default_rng(11))
+    ufunc = TRANSCENDENTALS[name]
+    out = np.full_like(x, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(math, name)(x, out)
+    with np.errstate(over="ignore"):  # (exp's overflow to inf, in the reference and NumPy's)
+        exact = ufunc(x.astype(np.longdouble))
+        rounded = exact.astype(dtype)
+        expected = ufunc(x)
+    finite = np.isfinite(rounded)
+    spacing = np.maximum(np.abs(np.spacing(rounded[finite])), np.finfo(dtype).smallest_subnormal)
+    assert np.max(np.abs(out[finite] - exact[finite]) / spacing) <= 1.0
+    assert_array_equal(out[~finite], expected[~finite])
+    assert_array_equal(np.signbit(out[x == 0]), np.signbit(expected[x == 0]))
+    again = np.full(x.size - 1, np.nan, dtype)
+    getattr(math, name)(x[1:].copy(), again)  # (another alignment: each value computed alone)
+    assert_array_equal(again, out[1:])
+    with dn.threads(1):
+        alone = np.full_like(x, np.nan)
+        getattr(math, name)(x, alone)
+    assert_array_equal(alone, out)
+    in_place = x.copy()
+    getattr(math, name)(in_place, in_place)
+    assert_array_equal(in_place, out)
+
+
+@pytest.mark.parametrize("kind", ["float32", "strided", "other size"])
+def test_the_librarys_functions_on_vectors_it_cannot_take_are_numpys(kind):
+    math = Cblas(mkl_or_skip()).vector_math(np.float64)
+    x = np.abs(np.random.default_rng(12).standard_normal(2001))  # (log1p's domain too)
+    if kind == "float32":
+        x, out = x.astype(np.float32), np.full(x.size, np.nan, np.float32)
+    elif kind == "strided":
+        x, out = x[::2], np.full(1001, np.nan)
+    else:
+        x, out = x[:-1], np.full(x.size, np.nan)
+    for name, ufunc in TRANSCENDENTALS.items():
+        if kind == "other size":
+            with pytest.raises(ValueError):  # (NumPy's ufunc refuses it too: never read past x)
+                getattr(math, name)(x, out)
+            continue
+        getattr(math, name)(x, out)
+        assert_array_equal(out, ufunc(x))
+
+
+def test_library_calls_start_at_their_thresholds_on_arrays_the_library_can_read(through, monkeypatch):
+    """``backend.library_call``: the library's call for the pairs of ``TRANSCENDENTAL_MIN_SIZE``
+    from their sizes on, C-ordered arrays of one dtype and shape (any shape); None for the
+    other pairs, below the sizes, on strided or Fortran-ordered arrays, without a library with
+    vector math, and where NumPy's loop is an AVX-512 one."""
+    assert backend.library_call(np.exp, np.zeros(10 ** 5), np.zeros(10 ** 5)) is None  # (SciPy's BLAS)
+    through(scipy_openblas())
+    assert backend.library_call(np.exp, np.zeros(10 ** 5), np.zeros(10 ** 5)) is None  # (no vector math)
+    library = through(mkl_or_skip())
+    monkeypatch.setattr(backend, "wide_simd_loop", lambda ufunc, dtype: False)
+    pairs = backend.TRANSCENDENTAL_MIN_SIZE
+    for (name, dtype), least in pairs.items():
+        ufunc = TRANSCENDENTALS[name]
+        X, out = np.ones((least // 8, 8), dtype), np.zeros((least // 8, 8), dtype)
+        call = backend.library_call(ufunc, X, out)
+        assert call.name == name and call.vectors[1].base is out  # (a flat view of it)
+        assert library.vector_math(dtype) is not None
+        call()
+        assert_allclose(out, ufunc(X), rtol=np.finfo(dtype).eps, atol=0)
+        assert backend.library_call(ufunc, X.ravel()[1:], out.ravel()[1:]) is None
+        assert backend.library_call(ufunc, X, X) is not None  # (in place)
+        assert backend.library_call(ufunc, np.asfortranarray(X), out) is None
+        assert backend.library_call(ufunc, X, np.zeros((least // 4, 8), dtype)[::2]) is None
+        assert backend.library_call(ufunc, X.astype(np.float16), out) is None
+        assert backend.library_call(ufunc, X, out.reshape(8, -1)) is None
+    for name, dtype in [("tanh", np.float32), ("expm1", np.float32), ("log1p", np.float32)]:
+        assert (name, np.dtype(dtype)) not in pairs  # (NumPy's, or elementary's passes: faster)
+        big = np.ones(10 ** 6, dtype)
+        assert backend.library_call(TRANSCENDENTALS[name], big, big) is None
+    monkeypatch.setattr(backend, "wide_simd_loop", lambda ufunc, dtype: True)
+    assert backend.library_call(np.exp, np.ones(10 ** 5), np.ones(10 ** 5)) is None
+
+
+def library_functions_called(monkeypatch):
+    """Counts of the calls to ``VectorMath``'s functions of the activations planned, by name."""
+    calls = dict.fromkeys(TRANSCENDENTALS, 0)
+    planned = cblas.VectorMath.planned
+
+    def counted(self, name, x, out):
+        call = planned(self, name, x, out)
+        calls[name] += call is not None
+        return call
+
+    monkeypatch.setattr(cblas.VectorMath, "planned", counted)
+    return calls
+
+
+#: Per activation, which of the library's functions its passes plan (forward and backward) at
+#: 65,536 elements here, float64 then float32 (where NumPy's loops are not AVX-512 ones).
+ACTIVATION_CALLS = {
+    dn.Sigmoid: ({"exp": 1}, {"exp": 1}), dn.SiLU: ({"exp": 1}, {"exp": 1}),
+    dn.Tanh: ({"tanh": 1}, {}), dn.ELU: ({"expm1": 1, "exp": 1}, {"exp": 1}),
+    dn.SELU: ({"expm1": 1, "exp": 1}, {"exp": 1}), dn.Softplus: ({"exp": 1, "log1p": 1}, {"exp": 1}),
+    dn.GELU: ({"exp": 1}, {"exp": 1}),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", list(ACTIVATION_CALLS), ids=lambda a: a.__name__)
+def test_activations_on_the_librarys_vector_math_agree_with_numpys(monkeypatch, through, activation, dtype):
+    """An activation's forward and backward passes on a large batch with MKL's vector math:
+    the library's calls where ``library_call`` gives them, values within a few ulp of the
+    same passes by NumPy, and no warning for inputs far out on either side."""
+    mkl = mkl_or_skip()
+    monkeypatch.setattr(backend, "wide_simd_loop", lambda ufunc, dtype: False)  # (as without AVX-512)
+    rng = np.random.default_rng(13)
+    X = (rng.standard_normal((64, 1024)) * 6).astype(dtype)
+    X[0, :4] = -1000.0, 1000.0, -80.0, 80.0
+    dY = rng.standard_normal(X.shape).astype(dtype)
+
+    def passes():
+        module = activation()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Y = module.forward(X).copy()
+            return Y, module.backward(dY).copy()
+
+    expected = passes()
+    through(mkl)
+    calls = library_functions_called(monkeypatch)
+    Y, dX = passes()
+    wanted = ACTIVATION_CALLS[activation][DTYPES.index(dtype)]
+    assert {name: count for name, count in calls.items() if count} == wanted
+    eps = np.finfo(dtype).eps
+    for got, want in [(Y, expected[0]), (dX, expected[1])]:
+        assert np.isfinite(got).all()
+        assert_allclose(got, want, rtol=8 * eps, atol=8 * eps * np.max(np.abs(want)))
+    assert_array_equal(Y[0, :2], expected[0][0, :2])  # (the limits: exactly NumPy's)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_fit_with_exponential_units_on_the_librarys_vector_math_follows_numpys(monkeypatch, through, dtype):
+    """ELU, tanh and softplus layers 512 wide at batch 128 (65,536 elements): a training
+    through MKL (products and the activations' functions) ends where NumPy's does to rounding."""
+    mkl = mkl_or_skip()
+    monkeypatch.setattr(backend, "wide_simd_loop", lambda ufunc, dtype: False)
+    rng = np.random.default_rng(14)
+    X, y = rng.standard_normal((512, 32)).astype(dtype), rng.standard_normal((512, 4)).astype(dtype)
+
+    def trained():
+        model = dn.Sequential(dn.Dense(32, 512), dn.ELU(), dn.Dense(512, 512), dn.Tanh(), dn.Dense(512, 512),
+                              dn.Softplus(), dn.Dense(512, 4), dtype=dtype, seed=0)
+        model.fit(X, y, optimizer=dn.SGD(0.01, momentum=0.9), epochs=2, batch_size=128, shuffle=False)
+        return model.params
+
+    expected = trained()
+    through(mkl)
+    calls = library_functions_called(monkeypatch)
+    got = trained()
+    assert calls["exp"] > 0 and (dtype == np.float32 or min(calls.values()) > 0)
+    assert_allclose(got, expected, rtol=1e-10 if dtype == np.float64 else 1e-4,
+                    atol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_a_planned_function_holds_its_vectors_and_reads_them_where_they_were():
+    math = Cblas(mkl_or_skip()).vector_math(np.float64)
+    x = np.linspace(-3, 3, 5000)
+    call = math.planned("tanh", x, x)
+    assert repr(call) == "<the library's tanh of 5000 values>"
+    expected = np.tanh(x)
+    del x
+    gc.collect()
+    call()  # (in place, on the vector the call keeps alive)
+    assert np.max(np.abs(call.vectors[1] - expected)) <= np.finfo(np.float64).eps
+    assert math.planned("exp", np.ones(10), np.ones(11)) is None
+    assert math.planned("exp", np.ones(20)[::2], np.ones(10)) is None
+    assert math.planned("exp", np.ones(10, np.float32), np.ones(10)) is None

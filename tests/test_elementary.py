@@ -7,7 +7,15 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from densenet import elementary
+from densenet.backend import numpy_loop, wide_simd_loop
 from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
+
+
+@pytest.fixture(autouse=True)
+def numpys_functions(through):
+    """NumPy's functions and the passes, without a vector math library (where ``DENSENET_BLAS``
+    names MKL, its functions take the large arrays: ``tests/test_cblas.py``)."""
+    through(None)
 
 
 @pytest.fixture
@@ -162,24 +170,27 @@ def fake_dispatch(monkeypatch, current):
                        "dd": {"current": current, "available": f"{current} baseline(X86_V2)"}}}
 
     monkeypatch.setattr(introspect, "opt_func_info", opt_func_info)
-    simd_loop.cache_clear()
+    numpy_loop.cache_clear()
     return asked
 
 
-@pytest.mark.parametrize(("current", "expected"), [("X86_V4", True), ("AVX512_SKX", True),
-                                                   ("baseline(X86_V2)", False), (None, False)])
-def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected):
+@pytest.mark.parametrize(("current", "expected", "wide"), [
+    ("X86_V4", True, True), ("AVX512_SKX", True, True), ("X86_V3", True, False),
+    ("baseline(X86_V2)", False, False), (None, False, False)])
+def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected, wide):
     """A loop beyond NumPy's baseline is a vectorised one (for ``expm1`` and ``log1p`` its
-    AVX-512 loops); its baseline loop, or none named, a scalar one."""
+    AVX-512 loops); its baseline loop, or none named, a scalar one. An AVX-512 loop is a
+    wide one (``backend.wide_simd_loop``: NumPy's, not the vector math library's)."""
     asked = fake_dispatch(monkeypatch, current)
     try:
         assert simd_loop(np.expm1, np.dtype(np.float32)) is expected
         assert simd_loop(np.log1p, np.dtype(np.float64)) is expected
         assert asked == [("^expm1$", None), ("^log1p$", None)]
         simd_loop(np.expm1, np.dtype(np.float32))  # asked once per function and dtype
+        assert wide_simd_loop(np.log1p, np.float64) is wide
         assert len(asked) == 2
     finally:
-        simd_loop.cache_clear()
+        numpy_loop.cache_clear()
 
 
 def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
@@ -194,11 +205,11 @@ def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_introspect)
-    simd_loop.cache_clear()
+    numpy_loop.cache_clear()
     try:
         assert simd_loop(np.expm1, np.dtype(np.float32)) is False
     finally:
-        simd_loop.cache_clear()
+        numpy_loop.cache_clear()
 
 
 def test_simd_loop_on_this_machine_is_what_numpy_reports():

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
     ("another BLAS", {"cblas"}),
-    ("backend", {"backend", "elementary"}),
+    ("backend", {"backend"}),
+    ("the activations' elementary functions", {"elementary"}),
     ("the normal distribution", {"normal"}),
     ("an optimiser's passes", {"vector_ops"}),
     ("base", {"_validation", "init", "version"}),
