@@ -290,8 +290,9 @@ def medians_in_child(kinds: list[str], dtype: str, sizes: tuple[int, ...], libra
 
 def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, rounds: int = 7,
                dtypes: tuple[str, ...] = ("float64", "float32")) -> None:
-    """P3, P3h and P4 with the large products on MKL (``DENSENET_BLAS=mkl``), and the Adam
-    and GELU blocks' steps (the update's passes and GELU's ``Phi`` on MKL's vector math), each
+    """P3, P3h and P4 with the large products on MKL (``DENSENET_BLAS=mkl``), and the Adam,
+    GELU and SELU blocks' steps (the update's passes, GELU's ``Phi`` and ``exp``, SELU's ``expm1``
+    and ``exp`` on MKL's vector math), each
     library's sides timed one after another in a process of its own (densenet on MKL, on
     OpenBLAS, PyTorch), the three processes taking turns within each repetition."""
     from densenet.cblas import ENV, locate
@@ -300,8 +301,9 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
             "The big section's step (`fit`'s and by hand) with its products through MKL's `gemm` "
             "(`densenet/cblas.py`), against the same step on SciPy's OpenBLAS, against its own products "
             "through MKL (`backend.product`'s calls), and against PyTorch's step; then the blocks "
-            "section's Adam and GELU steps (whose update's passes and whose `Phi` run on MKL's vector "
-            "math, `densenet/vector_ops.py`, `densenet/normal.py`) on MKL against the same on OpenBLAS "
+            "section's Adam, GELU and SELU steps (whose update's passes, whose `Phi` and whose `exp` and "
+            "`expm1` run on MKL's vector math, `densenet/vector_ops.py`, `densenet/normal.py`, "
+            "`backend.library_call`) on MKL against the same on OpenBLAS "
             "and against PyTorch's same step; each figure is the "
             f"median of {rounds} rounds of 5 steps, each library's figures timed one after another in a "
             "process of its own (densenet on MKL, on OpenBLAS, PyTorch: one library's threads to a "
@@ -316,11 +318,12 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
                 "on that library too.)", "")
     sides: list[tuple[str, str | None]] = [("step", "mkl"), ("step", None), ("hand", "mkl"), ("hand", None),
                                            ("floor", "mkl"), ("adam", "mkl"), ("adam", None), ("gelu", "mkl"),
-                                           ("gelu", None)]
+                                           ("gelu", None), ("selu", "mkl"), ("selu", None)]
     try:
         import torch  # noqa: F401
 
-        sides += [("torch", None), ("torch_adam", None), ("torch_gelu", None)]  # (None: DENSENET_BLAS unset)
+        sides += [("torch", None), ("torch_adam", None), ("torch_gelu", None),
+                  ("torch_selu", None)]  # (None: DENSENET_BLAS unset)
     except ImportError:
         pass
     pairs = {"mkl_vs_openblas": (("step", "mkl"), ("step", None)),
@@ -330,7 +333,9 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
              "adam_mkl_vs_openblas": (("adam", "mkl"), ("adam", None)),
              "adam_vs_torch": (("adam", "mkl"), ("torch_adam", None)),
              "gelu_mkl_vs_openblas": (("gelu", "mkl"), ("gelu", None)),
-             "gelu_vs_torch": (("gelu", "mkl"), ("torch_gelu", None))}
+             "gelu_vs_torch": (("gelu", "mkl"), ("torch_gelu", None)),
+             "selu_mkl_vs_openblas": (("selu", "mkl"), ("selu", None)),
+             "selu_vs_torch": (("selu", "mkl"), ("torch_selu", None))}
     groups: dict[tuple[str | None, bool], list[str]] = {}  # (library, PyTorch's) -> the kinds timed there
     for kind, library in sides:
         groups.setdefault((library, kind.startswith("torch")), []).append(kind)
@@ -347,7 +352,8 @@ def other_blas(rep: Report, reps: int, sizes: tuple[int, ...] = workloads.BIG, r
     rep.table(["dtype", "step on MKL / on OpenBLAS", "by hand, the same", "step / its products on MKL (P3)",
                "by hand / the same (P3h)", "step / PyTorch's (P4)", "by hand / PyTorch's (P4)",
                "Adam's step on MKL / on OpenBLAS", "Adam's step on MKL / PyTorch's",
-               "GELU's step on MKL / on OpenBLAS", "GELU's step on MKL / PyTorch's"], rows)
+               "GELU's step on MKL / on OpenBLAS", "GELU's step on MKL / PyTorch's",
+               "SELU's step on MKL / on OpenBLAS", "SELU's step on MKL / PyTorch's"], rows)
 
 
 def torch_on_blas_threads() -> Any:

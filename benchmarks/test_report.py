@@ -33,7 +33,8 @@ def test_report_smoke_run(tmp_path, capsys):
     assert "## The large products on MKL (`DENSENET_BLAS=mkl`)" in text
     if "MKL is not installed here" not in text:  # each side timed in a process of its own
         assert set(data["mkl_float64"]) >= {"mkl_vs_openblas", "hand_mkl_vs_openblas", "P3", "P3h",
-                                            "adam_mkl_vs_openblas", "gelu_mkl_vs_openblas"}
+                                            "adam_mkl_vs_openblas", "gelu_mkl_vs_openblas",
+                                            "selu_mkl_vs_openblas"}
         assert all(0 < r["min"] <= r["median"] <= r["max"] for r in data["mkl_float64"].values())
     assert "## Blocks: one activation, loss or optimiser at a time" in text
     assert "## Batch size 1 on big layers" in text

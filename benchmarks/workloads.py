@@ -207,6 +207,8 @@ TIMED = {
     "torch_adam": lambda dtype, sizes: torch_block_step("adam", dtype, sizes=sizes),
     "gelu": lambda dtype, sizes: block_step("gelu", dtype, sizes=sizes),
     "torch_gelu": lambda dtype, sizes: torch_block_step("gelu", dtype, sizes=sizes),
+    "selu": lambda dtype, sizes: block_step("selu", dtype, sizes=sizes),
+    "torch_selu": lambda dtype, sizes: torch_block_step("selu", dtype, sizes=sizes),
 }
 
 

@@ -33,6 +33,10 @@ there; below ``PASSES_MIN_SIZE`` elements the one call is cheaper. With AVX-512 
 own ``expm1`` and ``log1p`` are vectorised too, and there the passes took 1.5-1.8x their
 time (an Intel Xeon with AVX-512 and AMX): the passes are planned only where NumPy's
 dispatch says its loop is its baseline one (``simd_loop``).
+
+Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
+instead its vector math's calls (``densenet.backend.library_call``: faster than the passes and
+within an ulp), and so are the passes' ``exp`` (``transcendental``); in float32 the passes stay.
 """
 
 from __future__ import annotations
