@@ -183,7 +183,7 @@ def vector_math(v: NDArray[Any], min_bytes: int | None = None) -> VectorMath | N
 #: From how many elements on an activation's ``exp``, ``expm1``, ``log1p`` or ``tanh`` of a
 #: dtype runs as the vector math library's call (``library_call``); the pairs not here stay
 #: NumPy's (in float32 ``expm1`` and ``log1p`` are ``densenet.elementary``'s passes). Each
-#: from where the call took at most about 0.7x NumPy's on one thread and on two (MKL 2026.2,
+#: from where the call was faster than NumPy's on one thread and on two (MKL 2026.2,
 #: an AMD EPYC without AVX-512, where NumPy's float64 loops are scalar ones; medians of 7):
 #: float64 ``exp`` 0.56x / 0.43x at 4,096 elements, ``tanh`` 0.51x / 0.31x, ``log1p`` 0.70x /
 #: 0.57x at 16,384, ``expm1`` 0.95x / 0.51x at 65,536 (1.07x on one thread at 16,384);
