@@ -172,7 +172,7 @@ class VectorMath:
     ``axpby``, ``axpy`` and ``scal`` and MKL's vector math (VML, in its default
     high-accuracy mode), for the optimisers' updates, VML's normal distribution
     function ``normal_cdf``, for GELU, and its ``exp``, ``expm1``, ``log1p`` and ``tanh``, for
-    the activations (``planned``: a call on fixed vectors).
+    the activations (``planned``: a call on fixed vectors, made once).
 
     The results agree with NumPy's to rounding, not to the bit: ``square``, ``scale``,
     ``absolute`` and float64 ``ratios`` are NumPy's; VML's square root and quotient (and so
@@ -295,39 +295,14 @@ class VectorMath:
         self._cdf_norm(x.size, _address(x), _address(out))
 
     def planned(self, name: str, x: NDArray[Any], out: NDArray[Any]) -> Callable[[], None] | None:
-        """A call writing ``out = f(x)`` for ``f`` the function ``name`` (``exp``, ``expm1``,
-        ``log1p`` or ``tanh``, as the methods below), the vectors' addresses read now (the call
-        holds the vectors, so that the addresses stay theirs: nothing is allocated per call);
-        None unless the library takes the vectors (``takes``)."""
+        """A call writing ``out = f(x)`` for ``f`` the function ``name``: ``exp``, ``expm1``
+        (``exp(x) - 1``, exact near 0), ``log1p`` (``log(1 + x)``, exact near 0) or ``tanh``;
+        ``out`` may be ``x``. The vectors' addresses are read now (the call holds the vectors,
+        so that the addresses stay theirs: nothing is allocated per call); None unless the
+        library takes the vectors (``takes``)."""
         if not self.takes((out,), x):
             return None
         return _Elementwise(name, getattr(self, "_" + name), x, out)
-
-    def exp(self, x: NDArray[Any], out: NDArray[Any]) -> None:
-        """``out = exp(x)`` (``out`` may be ``x``)."""
-        self._elementwise(self._exp, np.exp, x, out)
-
-    def expm1(self, x: NDArray[Any], out: NDArray[Any]) -> None:
-        """``out = exp(x) - 1``, exact near 0 (``out`` may be ``x``)."""
-        self._elementwise(self._expm1, np.expm1, x, out)
-
-    def log1p(self, x: NDArray[Any], out: NDArray[Any]) -> None:
-        """``out = log(1 + x)``, exact near 0 (``out`` may be ``x``)."""
-        self._elementwise(self._log1p, np.log1p, x, out)
-
-    def tanh(self, x: NDArray[Any], out: NDArray[Any]) -> None:
-        """``out = tanh(x)`` (``out`` may be ``x``)."""
-        self._elementwise(self._tanh, np.tanh, x, out)
-
-    def _elementwise(self, function: Any, ufunc: np.ufunc, x: NDArray[Any], out: NDArray[Any]) -> None:
-        """``out = f(x)`` by the library's ``function``, or NumPy's ``ufunc`` on vectors it
-        cannot take; the library's overflows are its limits, as NumPy's would be without the
-        warning (``exp(1000) = inf``)."""
-        if not self.takes((out,), x):
-            with np.errstate(over="ignore"):
-                ufunc(x, out=out)
-            return
-        function(x.size, _address(x), _address(out))
 
 
 def _address(x: NDArray[Any]) -> ctypes.c_void_p:

@@ -36,7 +36,8 @@ dispatch says its loop is its baseline one (``simd_loop``).
 
 Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
 instead its vector math's calls (``densenet.backend.library_call``: faster than the passes and
-within an ulp), and so are the passes' ``exp`` (``transcendental``); in float32 the passes stay.
+within an ulp); in float32 the passes stay, their ``exp`` the library's call from 65,536
+elements (``transcendental``).
 """
 
 from __future__ import annotations
