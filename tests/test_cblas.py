@@ -711,6 +711,7 @@ def test_library_calls_start_at_their_thresholds_on_arrays_the_library_can_read(
     from their sizes on, C-ordered arrays of one dtype and shape (any shape); None for the
     other pairs, below the sizes, on strided or Fortran-ordered arrays, without a library with
     vector math, and where NumPy's loop is an AVX-512 one."""
+    through(None)
     assert backend.library_call(np.exp, np.zeros(10 ** 5), np.zeros(10 ** 5)) is None  # (SciPy's BLAS)
     through(scipy_openblas())
     assert backend.library_call(np.exp, np.zeros(10 ** 5), np.zeros(10 ** 5)) is None  # (no vector math)
