@@ -238,7 +238,8 @@ def test_non_callbacks_are_rejected():
         mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[print])
 
 
-def test_verbose_prints_plain_lines_when_not_a_terminal(capsys):
+def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through):
+    through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     X, y, Xv, yv = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=40, validation_data=(Xv, yv), verbose=True)
     lines = capsys.readouterr().err.splitlines()
@@ -249,14 +250,16 @@ def test_verbose_prints_plain_lines_when_not_a_terminal(capsys):
     assert lines[-1].startswith("epoch 40/40")
 
 
-def test_verbose_states_the_threads_the_policy_chose(capsys):
+def test_verbose_states_the_threads_the_policy_chose(capsys, through):
+    through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     X, y = np.zeros((64, 64)), np.zeros((64, 10))
     mlp((64, 256, 10)).fit(X, y, epochs=1, batch_size=32, verbose=True)
     assert capsys.readouterr().err.splitlines()[0] == \
         "fit: 1 epochs of 2 steps, BLAS threads: 1 (densenet's thread policy)"
 
 
-def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch):
+def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch, through):
+    through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     from densenet import backend
 
     monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine, looked at afresh

@@ -41,6 +41,13 @@ def scipy_openblas() -> str:
     pytest.skip("no OpenBLAS with 32-bit integers is loaded (SciPy built against another BLAS)")
 
 
+@pytest.fixture(autouse=True)
+def scipys_blas(through):
+    """Each test starts on SciPy's BLAS whatever ``DENSENET_BLAS`` says (it compares with it),
+    and chooses the library it runs through."""
+    through(None)
+
+
 @pytest.fixture
 def openblas():
     return Cblas(scipy_openblas())
