@@ -57,6 +57,9 @@ FUNCTIONS = {"axpby": "cblas_{}axpby", "axpy": "cblas_{}axpy", "scal": "cblas_{}
              "cdf_norm": "v{}CdfNorm", "exp": "v{}Exp", "expm1": "v{}Expm1", "log1p": "v{}Log1p",
              "tanh": "v{}Tanh"}
 
+#: The functions of one vector in, one out, that ``VectorMath.planned`` plans.
+ELEMENTWISE = ("exp", "expm1", "log1p", "tanh")
+
 
 def locate(name: str) -> str:
     """The file of the library ``name`` names: ``mkl`` (the ``mkl`` wheel's ``libmkl_rt``
@@ -299,7 +302,10 @@ class VectorMath:
         (``exp(x) - 1``, exact near 0), ``log1p`` (``log(1 + x)``, exact near 0) or ``tanh``;
         ``out`` may be ``x``. The vectors' addresses are read now (the call holds the vectors,
         so that the addresses stay theirs: nothing is allocated per call); None unless the
-        library takes the vectors (``takes``)."""
+        library takes the vectors (``takes``). ``ValueError`` for another name (the other
+        functions take other arguments)."""
+        if name not in ELEMENTWISE:
+            raise ValueError(f"VectorMath.planned: no function {name!r}; one of {', '.join(ELEMENTWISE)}")
         if not self.takes((out,), x):
             return None
         return _Elementwise(name, getattr(self, "_" + name), x, out)

@@ -839,5 +839,8 @@ def test_a_planned_function_holds_its_vectors_and_reads_them_where_they_were():
     call()  # (in place, on the vector the call keeps alive)
     assert np.max(np.abs(call.vectors[1] - expected)) <= np.finfo(np.float64).eps
     assert math.planned("exp", np.ones(10), np.ones(11)) is None
+    for other in ("mul", "sqrt", "cdf_norm", "log"):
+        with pytest.raises(ValueError, match=f"no function '{other}'; one of exp, expm1, log1p, tanh"):
+            math.planned(other, np.ones(10), np.ones(10))
     assert math.planned("exp", np.ones(20)[::2], np.ones(10)) is None
     assert math.planned("exp", np.ones(10, np.float32), np.ones(10)) is None

@@ -231,11 +231,11 @@ EQUIVALENT: dict[str, str] = {
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
-    "cblas.py:370:97:change-number": "a _Call's default beta is read only by calls with an output (gemm's "
+    "cblas.py:376:97:change-number": "a _Call's default beta is read only by calls with an output (gemm's "
                                      "and gemv's), and each of those passes its own",
-    "cblas.py:399:12:drop-assignment": "the functions' results are never read: a void function taken to "
+    "cblas.py:405:12:drop-assignment": "the functions' results are never read: a void function taken to "
                                        "return a C int gives an int that is dropped",
-    "cblas.py:320:8:drop-assignment": "the vector math's results are never read either: a void function "
+    "cblas.py:326:8:drop-assignment": "the vector math's results are never read either: a void function "
                                       "taken to return a C int gives an int that is dropped",
     "chain.py:311:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
