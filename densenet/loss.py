@@ -26,7 +26,9 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
 dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop and
 ``fit`` agree bit for bit; ``evaluate(y_pred, y_true, sample_weight=None)`` is
 ``forward``'s value alone, computed on a plan lent for the call, so that the
-gradient ``backward`` returns stays that of this thread's last ``forward``. With
+gradient ``backward`` returns stays that of this thread's last ``forward``;
+``of_outputs`` is ``evaluate`` for a model's own outputs (``Sequential.evaluate``'s),
+which are not checked as input is: NaN or inf there makes a NaN or infinite loss. With
 sample weights ``w`` each sample's loss is multiplied by its weight before the mean,
 ``mean(w_i l_i)`` (``weighted``; in PyTorch, ``(losses * w).mean()``): the weights
 as given. ``fit`` and ``evaluate`` divide a data set's weights by their mean first
@@ -45,6 +47,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validation import as_numeric, sample_weights
 from .accuracy import Accuracy
+from .backend import all_finite
 from .chain import Call
 from .kept import KeepsPlans
 
@@ -147,10 +150,23 @@ class Loss(KeepsPlans):
         between the two)."""
         return self._computed(y_pred, y_true, sample_weight, for_backward=False)
 
+    def of_outputs(self, outputs: NDArray[Any], target: NDArray[Any],
+                   weight: NDArray[Any] | None = None) -> float:
+        """``evaluate``'s value for a model's ``outputs`` ``(N, n_outputs)`` of its dtype,
+        ``target`` as ``target`` returned it for them and ``weight`` ``(N,)`` checked (or
+        None): the outputs are the model's, not input to refuse, so they may hold NaN or
+        inf (parameters that are NaN, products that overflowed), whose loss is what the
+        arithmetic makes of them, NaN or inf as PyTorch's losses give, without a warning;
+        outputs the loss cannot compute on are still refused (``pred_values``)."""
+        outputs = self.pred_values(outputs, "the model's outputs")
+        if all_finite(outputs):
+            return self._value(outputs, target, weight, for_backward=False)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self._value(outputs, target, weight, for_backward=False)
+
     def _computed(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None,
                   for_backward: bool) -> float:
-        """The loss's value on a kept plan: one held for this thread's ``backward`` after
-        (``for_backward``), or one lent for the call and given back."""
+        """``forward``'s (``for_backward``) or ``evaluate``'s value of arrays it checks."""
         y_pred, y_true = self.check(y_pred, y_true)
         weight = None
         if sample_weight is not None:
@@ -158,6 +174,12 @@ class Loss(KeepsPlans):
                 raise ValueError(f"{type(self).__name__}: sample_weight weighs the samples along y_pred's "
                                  f"first axis, but y_pred is a single number (shape ())")
             weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype, some=False)
+        return self._value(y_pred, y_true, weight, for_backward)
+
+    def _value(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None,
+               for_backward: bool) -> float:
+        """The loss's value of checked arrays on a kept plan: one held for this thread's
+        ``backward`` after (``for_backward``), or one lent for the call and given back."""
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key) if for_backward else plans.take(key)

@@ -804,7 +804,10 @@ class Sequential:
         with ``sample_weight`` ``(N,)`` (>= 0, not all 0), the weighted mean of the samples'
         losses, ``sum(w l) / sum(w)``. With ``metrics`` (names or ``Metric`` objects, as
         ``fit`` takes them), a dict of ``"loss"`` and each metric by name, of the same
-        predictions and weights."""
+        predictions and weights. Predictions that are not finite (NaN parameters, products
+        that overflow) are the model's, not bad input: their loss is NaN or inf, as the
+        loss's arithmetic makes it (``Loss.of_outputs``), and so is ``fit``'s validation
+        loss; ``X`` and ``y`` are checked as ``fit`` checks them."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
@@ -816,7 +819,7 @@ class Sequential:
         if measured is not None:
             check_targets(measured, target, self.out_features, self.dtype, loss, "evaluate")
         Y = self._predict(rows, self._chunk(rows), bounded)
-        value = loss.evaluate(Y, target, w)
+        value = loss.of_outputs(Y, target, w)
         if measured is None:
             return value
         results = {"loss": value}

@@ -654,3 +654,70 @@ def test_a_divergence_the_replay_does_not_meet_again_keeps_the_epochs_start(norm
     assert_array_equal(model.state, running)
     assert optimizer.steps == state["steps"]
     assert_array_equal(optimizer.state_dict()["momentum_buffer"], state["momentum_buffer"])
+
+
+def overflowing(seed=0):
+    """A ReLU network whose outputs for the rows of ``HUGE_ROWS`` are +inf (finite weights,
+    finite inputs: the products overflow), and ordinary outputs for small rows."""
+    model = dn.Sequential(dn.Dense(2, 4), dn.ReLU(), dn.Dense(4, 2), seed=seed)
+    model.params[...] = np.abs(model.params) * 1e6
+    return model
+
+
+HUGE_ROWS = np.full((3, 2), 1e300)
+
+
+@pytest.mark.parametrize("loss, target, expected", [
+    (dn.MSELoss(), np.zeros((3, 2)), math.inf),
+    (dn.L1Loss(), np.zeros((3, 2)), math.inf),
+    (dn.HuberLoss(), np.zeros((3, 2)), math.inf),
+    (dn.CrossEntropyLoss(), np.array([0, 1, 0]), math.nan),  # inf - inf in the log-softmax
+])
+def test_evaluate_of_outputs_that_overflow_is_the_loss_s_arithmetic_not_an_error(loss, target, expected):
+    """The model's outputs are its own, not input to refuse: where they overflow, ``evaluate``
+    gives the loss that their arithmetic makes (inf or NaN, as PyTorch's losses give), as it
+    does for finite outputs whose loss overflows; no warning; the model unchanged."""
+    model = overflowing()
+    outputs = model.predict(HUGE_ROWS)
+    assert np.isinf(outputs).all()
+    before = model.params.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = model.evaluate(HUGE_ROWS, target, loss)
+        both = model.evaluate(HUGE_ROWS, target, loss, metrics=["accuracy"])
+    assert value == expected or (math.isnan(expected) and math.isnan(value))
+    assert both["loss"] == value or (math.isnan(value) and math.isnan(both["loss"]))
+    assert_array_equal(model.params, before)
+    with pytest.raises(ValueError, match=r"y_pred holds 6 non-finite value"):  # a user's array: refused
+        loss.forward(outputs, target)
+
+
+def test_evaluate_of_a_model_with_nan_parameters_is_nan():
+    model = mlp((2, 3, 1), seed=0)
+    model.params[0] = np.nan
+    X, y = np.ones((4, 2)), np.zeros((4, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(model.evaluate(X, y))
+        assert math.isnan(model.evaluate(X, y, sample_weight=[1.0, 2.0, 0.0, 1.0]))
+        assert math.isnan(model.evaluate(X, y, dn.BCELoss()))  # NaN lies nowhere: not refused
+    assert math.isnan(model.params[0])
+
+
+def test_a_validation_set_whose_outputs_overflow_is_an_infinite_val_loss():
+    """Training goes on (its own loss is finite): the validation loss is inf, each epoch."""
+    model = overflowing()
+    X = np.random.default_rng(0).uniform(-1e-3, 1e-3, (8, 2))
+    history = model.fit(X, np.zeros((8, 2)), optimizer=dn.SGD(1e-9), epochs=2,
+                        validation_data=(HUGE_ROWS, np.zeros((3, 2))))
+    assert np.isfinite(history.loss).all() and (history.val_loss == math.inf).all()
+
+
+def test_evaluate_still_refuses_outputs_outside_what_the_loss_takes():
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    model.params[...] = [3.0, 3.0, 0.0]
+    with pytest.raises(ValueError, match=r"BCELoss: the model's outputs must lie in \[0, 1\]; 3 value"):
+        model.evaluate(np.ones((3, 2)), np.ones((3, 1)), dn.BCELoss())
+    model.params[...] = [np.inf, 0.0, 0.0]  # +inf lies outside too
+    with pytest.raises(ValueError, match=r"BCELoss: the model's outputs must lie in \[0, 1\]"):
+        model.evaluate(np.ones((3, 2)), np.ones((3, 1)), dn.BCELoss())
