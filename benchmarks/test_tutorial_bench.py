@@ -2,7 +2,7 @@
 
 2-2-1 sigmoid network, SGD lr 0.1, batch size 1, 1000 epochs, the MSE over all
 four samples recorded every 10 epochs on both sides (target P1: densenet /
-scalar <= 1.25, goal <= 1.0).
+scalar <= 1.0).
 """
 
 from __future__ import annotations
