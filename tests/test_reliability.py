@@ -681,6 +681,9 @@ def test_evaluate_of_outputs_that_overflow_is_the_loss_s_arithmetic_not_an_error
     outputs = model.predict(HUGE_ROWS)
     assert np.isinf(outputs).all()
     before = model.params.copy()
+    finite = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    loss.forward(finite, target)
+    gradient = loss.backward()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value = model.evaluate(HUGE_ROWS, target, loss)
@@ -688,6 +691,7 @@ def test_evaluate_of_outputs_that_overflow_is_the_loss_s_arithmetic_not_an_error
     assert value == expected or (math.isnan(expected) and math.isnan(value))
     assert both["loss"] == value or (math.isnan(value) and math.isnan(both["loss"]))
     assert_array_equal(model.params, before)
+    assert_array_equal(loss.backward(), gradient)  # still the gradient of this thread's last forward
     with pytest.raises(ValueError, match=r"y_pred holds 6 non-finite value"):  # a user's array: refused
         loss.forward(outputs, target)
 
