@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import hyperparameter, positive_int
+from ._validation import hyperparameter, learning_rate, positive_int
 from .optimizer import Objective, Optimizer, setting
 
 if TYPE_CHECKING:
@@ -43,11 +43,12 @@ class LBFGS(Optimizer):
 
     It is a full-batch optimiser (``full_batch`` is True): in ``fit``, ``epochs``
     is the largest number of L-BFGS iterations (one ``History`` entry and one
-    ``on_epoch_end`` per iteration, so ``EarlyStopping`` and schedules of the
-    stopping kind work), ``batch_size`` is the number of rows evaluated at a
-    time to bound memory (the gradient is always the whole data set's), and
-    ``shuffle`` does not apply. The line search sets each step, so ``lr`` is
-    not used. Iterations run in float64 (SciPy's), a float32 model's
+    ``on_epoch_end`` per iteration, so that ``EarlyStopping`` works), ``batch_size``
+    is the number of rows evaluated at a time to bound memory (the gradient is
+    always the whole data set's), and ``shuffle`` does not apply. The line
+    searches set each step's length: there is no learning rate (``lr`` is 1.0
+    and can not be set to another, and the schedules refuse an ``LBFGS`` when
+    they are made). Iterations run in float64 (SciPy's), a float32 model's
     parameters are rounded to float32 at each evaluation. The curvature memory
     lives for one ``fit``; ``steps`` counts the iterations, and ``result`` says how
     the last minimisation ended: a ``scipy.optimize.OptimizeResult`` of its
@@ -82,6 +83,20 @@ class LBFGS(Optimizer):
         self.history_size, self.tolerance_grad, self.tolerance_change = (history_size, tolerance_grad,
                                                                           tolerance_change)
         self.max_eval, self.weight_decay, self.decay_mask = max_eval, weight_decay, decay_mask
+
+    @property
+    def lr(self) -> float:
+        """1.0, always: the line searches choose each step's length. Setting another rate
+        is a ``TypeError`` (a rate meant for an optimiser that steps would change nothing
+        here), and the schedules refuse an ``LBFGS`` when they are made."""
+        return 1.0
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        rate = learning_rate(value, type(self).__name__)
+        if rate != 1.0:
+            raise TypeError(f"{type(self).__name__} has no learning rate to set (got lr={rate}): its line "
+                            "searches choose each step's length")
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "

@@ -7,7 +7,8 @@ densenet knows which optimiser it is; what it needs goes through:
 - ``step(params, grads)``: update ``params`` in place from ``grads``;
 - ``lr``: the learning rate, which a schedule may change between steps;
 - ``full_batch``: True for an optimiser that minimises the whole objective
-  itself (``minimize``) rather than stepping batch by batch;
+  itself (``minimize``) rather than stepping batch by batch, with no learning
+  rate to set (``LBFGS``: the schedules refuse one);
 - ``plain_descent``: True when a step is exactly ``params -= lr * s * grads``
   (``s`` its ``lr_scale``, 1 without one), so that a planned training step may
   apply it inside its backward pass (``densenet.plan.TrainStep``, where each

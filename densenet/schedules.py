@@ -29,6 +29,10 @@ class _Scheduler(Callback):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be a densenet Optimizer, "
                             f"got {type(optimizer).__name__}")
+        if optimizer.full_batch:  # (its rates would change nothing: refused before any training)
+            raise ValueError(f"{type(self).__name__} sets the learning rate of {optimizer!r}, which has "
+                             "none: it minimises the whole objective itself (full_batch); schedule an "
+                             "optimiser that steps")
         self.optimizer = optimizer
 
     def set_params(self, params: Mapping[str, Any]) -> None:
@@ -541,9 +545,6 @@ class OneCycleLR(_Scheduler):
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         name = type(self).__name__
-        if self.params["optimizer"].full_batch:
-            raise ValueError(f"{name} sets the rate after every batch, but {self.params['optimizer']!r} "
-                             "minimises the loss over every row; use it with a batch-by-batch optimiser")
         planned = self.params["epochs"] * self.params["steps"]
         if self.total_steps is None:
             self._check(self.step + planned)

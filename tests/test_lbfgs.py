@@ -111,6 +111,43 @@ def test_lbfgs_is_not_stepped_and_checks_its_arguments():
         dn.LBFGS(weight_decay=-0.1)
 
 
+def test_lbfgs_has_no_learning_rate_to_set():
+    """Its line searches choose each step's length: a rate set on it would change nothing,
+    so setting one is refused rather than lost (1.0, what it reports and saves, is taken)."""
+    lbfgs = dn.LBFGS()
+    assert lbfgs.lr == 1.0
+    for rate in (0.5, 2.0):
+        with pytest.raises(TypeError, match=rf"LBFGS has no learning rate to set \(got lr={rate}\): its "
+                                            "line searches choose each step's length"):
+            lbfgs.lr = rate
+        assert lbfgs.lr == 1.0
+    with pytest.raises(ValueError, match="learning rate"):  # not a rate at all: the usual check
+        lbfgs.lr = -1.0
+    lbfgs.lr = 1.0
+    assert lbfgs.lr == 1.0
+
+
+SCHEDULES = {
+    "StepLR": lambda o: dn.StepLR(o, 2), "MultiStepLR": lambda o: dn.MultiStepLR(o, [2]),
+    "ExponentialLR": lambda o: dn.ExponentialLR(o, 0.9), "LinearLR": lambda o: dn.LinearLR(o),
+    "CosineLR": lambda o: dn.CosineLR(o, 5), "CosineRestartsLR": lambda o: dn.CosineRestartsLR(o, 5),
+    "OneCycleLR": lambda o: dn.OneCycleLR(o, 1.0, cycle_momentum=False),
+    "ReduceLROnPlateau": lambda o: dn.ReduceLROnPlateau(o, monitor="loss"),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_a_schedule_of_lbfgs_is_refused_when_it_is_made(name):
+    """A schedule would set a rate nothing uses (the epoch schedules' on_epoch_end, the
+    plateau's after its patience): refused before any training, not halfway through."""
+    lbfgs = dn.LBFGS()
+    with pytest.raises(ValueError, match=rf"{name} sets the learning rate of LBFGS\(.*\), which has none: "
+                                         r"it minimises the whole objective itself \(full_batch\)"):
+        SCHEDULES[name](lbfgs)
+    assert lbfgs.lr == 1.0
+    SCHEDULES[name](dn.SGD(0.1))  # (the same arguments make a schedule of an optimiser that steps)
+
+
 @pytest.mark.parametrize("optimizer", [dn.SGD(0.1), dn.Adam()], ids=repr)
 def test_an_optimizer_that_steps_has_no_minimize(optimizer):
     params = np.ones(3)
