@@ -807,7 +807,9 @@ class Sequential:
         predictions and weights. Predictions that are not finite (NaN parameters, products
         that overflow) are the model's, not bad input: their loss is NaN or inf, as the
         loss's arithmetic makes it (``Loss.of_outputs``), and so is ``fit``'s validation
-        loss; ``X`` and ``y`` are checked as ``fit`` checks them."""
+        loss; each metric of outputs holding a NaN is NaN (a NaN output has no class, rank
+        or error), of infinite ones what its arithmetic makes. ``X`` and ``y`` are checked
+        as ``fit`` checks them."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
@@ -823,6 +825,8 @@ class Sequential:
         if measured is None:
             return value
         results = {"loss": value}
+        if np.isnan(Y).any():  # (a NaN output has no class, rank or error: no metric is defined)
+            return {**results, **dict.fromkeys((metric.name for metric in measured), math.nan)}
         for metric in measured:
             metric.add(Y, target, w)
             results[metric.name] = metric.result()

@@ -717,6 +717,57 @@ def test_a_validation_set_whose_outputs_overflow_is_an_infinite_val_loss():
     assert np.isfinite(history.loss).all() and (history.val_loss == math.inf).all()
 
 
+def half_nan(outputs):
+    """A network whose outputs are NaN for the huge rows (+inf hidden units, weighed by +1
+    and -1: inf - inf) and finite for small ones."""
+    model = dn.Sequential(dn.Dense(2, 2), dn.ReLU(), dn.Dense(2, outputs), seed=0)
+    model[0].W = np.full((2, 2), 1e6)
+    model[2].W = np.vstack([np.linspace(1.0, 2.0, outputs), -np.linspace(2.0, 1.0, outputs)])
+    return model
+
+
+NAN_ROWS = np.array([[0.5, -0.2], [1e303, 1e303], [-0.3, 0.9], [0.1, 0.4]])
+
+
+@pytest.mark.parametrize("loss, outputs, target, metrics", [
+    (dn.BCEWithLogitsLoss(), 1, np.array([[0.0], [1.0], [1.0], [0.0]]),
+     ["auc", "accuracy", "f1", "precision", "recall"]),
+    (dn.CrossEntropyLoss(), 3, np.array([0, 1, 2, 1]), ["accuracy", "f1", "precision", "recall"]),
+    (dn.MSELoss(), 2, np.arange(8.0).reshape(4, 2), ["mae", "mse", "rmse", "r2"]),
+])
+def test_the_metrics_of_outputs_holding_nan_are_nan(loss, outputs, target, metrics):
+    """A NaN output has no class, rank or error: every metric of outputs that hold one is
+    NaN, as their loss is (AUC ranked NaN scores where NumPy sorts them and accuracy took a
+    NaN logit for a class, giving numbers that looked like a model's), whether one row's
+    outputs are NaN or every row's; the same rows without it give finite metrics."""
+    model = half_nan(outputs)
+    small = np.where(NAN_ROWS > 1.0, 0.7, NAN_ROWS)
+    assert np.isnan(model.predict(NAN_ROWS)[1]).all() and np.isfinite(model.predict(small)).all()
+    objects = [dn.Accuracy(name="mine")] if loss.__class__ is dn.CrossEntropyLoss else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = model.evaluate(NAN_ROWS, target, loss, metrics=metrics + objects)
+        assert set(results) == {"loss", *metrics, *(m.name for m in objects)}
+        assert all(math.isnan(value) for value in results.values()), results
+        model.params[0] = np.nan  # every row's outputs
+        every = model.evaluate(small, target, loss, metrics=metrics)
+        assert all(math.isnan(value) for value in every.values()), every
+        model.params[0] = 1e6
+        clean = model.evaluate(small, target, loss, metrics=metrics)
+    assert all(math.isfinite(value) for value in clean.values()), clean
+    assert all(math.isnan(m.result()) for m in objects)  # (the caller's metric is left as it was)
+
+
+def test_a_validation_set_with_nan_outputs_records_nan_metrics_and_training_goes_on():
+    model = half_nan(3)
+    X = np.random.default_rng(0).uniform(-1.0, 1.0, (12, 2))
+    y = np.arange(12) % 3
+    history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=dn.SGD(1e-15), epochs=2,
+                        validation_data=(NAN_ROWS, np.array([0, 1, 2, 1])), metrics=["accuracy"])
+    assert np.isfinite(history.loss).all() and np.isfinite(history.metrics["accuracy"]).all()
+    assert np.isnan(history.val_loss).all() and np.isnan(history.metrics["val_accuracy"]).all()
+
+
 def test_evaluate_still_refuses_outputs_outside_what_the_loss_takes():
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
     model.params[...] = [3.0, 3.0, 0.0]
