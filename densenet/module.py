@@ -376,9 +376,10 @@ class Module(KeepsPlans):
 
     def check_input(self, X: ArrayLike, name: str = "X") -> NDArray[Any]:
         """``X`` as a 2-D float array this module accepts: its parameters' dtype, else
-        X's own float32/float64 (float64 for anything else); the width checked."""
+        X's own float32/float64 (float64 for anything else); the width checked. The
+        errors name the module (on its own, it is what the user called)."""
         dtype = self.flat_params.dtype if self.n_params else _float_dtype_of(X)
-        X = as_matrix(X, name, dtype)
+        X = as_matrix(X, f"{self!r}: {name}", dtype)
         width = self.input_width
         if width is not None and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features (shape {X.shape}), but {self!r} "
@@ -405,7 +406,7 @@ class Module(KeepsPlans):
         plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dY = as_numeric(dY, "dY", plan.dY.dtype)
+        dY = as_numeric(dY, f"{self!r}.backward: dY", plan.dY.dtype)
         if dY.shape != plan.dY.shape:
             raise ValueError(f"{self!r}.backward: dY has shape {dY.shape}, but the last forward "
                              f"output has shape {plan.Y.shape}")

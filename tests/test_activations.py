@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -262,8 +263,25 @@ def test_softmax_rows_are_probabilities_even_for_huge_logits():
 
 
 def test_softmax_refuses_a_1d_array():
-    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\), got 1-D shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"^Softmax\(\): X must be 2-D \(n_samples, n_features\), got 1-D "
+                                         r"shape \(3,\)"):
         dn.Softmax().forward(np.array([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("kind", [*ACTIVATIONS, lambda: dn.Dense(2, 3), lambda: dn.LayerNorm(2)],
+                         ids=[kind.__name__ for kind in ACTIVATIONS] + ["Dense", "LayerNorm"])
+def test_a_module_on_its_own_names_itself_when_it_refuses_its_arrays(kind):
+    """Called on its own, a module is what the user called: its errors name it."""
+    module = kind()
+    X = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(module))}: X holds 1 non-finite value"):
+        module.forward(np.where(X > 0.9, np.nan, X))
+    module.forward(X)
+    name = re.escape(repr(module))
+    with pytest.raises(ValueError, match=rf"^{name}\.backward: dY holds 1 non-finite value"):
+        module.backward(np.where(X > 0.9, np.inf, X))
+    with pytest.raises(TypeError, match=rf"^{re.escape(repr(module))}: X must hold real numbers"):
+        module.forward([["a", "b"]])
 
 
 @pytest.mark.parametrize("kind", ACTIVATIONS)

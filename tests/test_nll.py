@@ -54,7 +54,8 @@ def test_log_softmax_equals_pytorch(dtype):
 
 
 def test_log_softmax_refuses_a_1d_array():
-    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\), got 1-D shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"^LogSoftmax\(\): X must be 2-D \(n_samples, n_features\), got 1-D "
+                                         r"shape \(3,\)"):
         dn.LogSoftmax().forward(np.array([1.0, 2.0, 3.0]))
 
 

@@ -245,9 +245,9 @@ def test_a_standalone_dense_checks_what_it_is_fed():
     with pytest.raises(ValueError, match=r"X has 3 features \(shape \(1, 3\)\), but Dense\(in_features=2, "
                                          r"out_features=1\) expects 2 features as input"):
         layer.forward([[1.0, 2.0, 5.0]])
-    with pytest.raises(ValueError, match="must be 2-D"):
+    with pytest.raises(ValueError, match=r"^Dense\(in_features=2, out_features=1\): X must be 2-D"):
         layer.forward([1.0, 2.0])
-    with pytest.raises(TypeError, match="real numbers"):
+    with pytest.raises(TypeError, match=r"^Dense\(in_features=2, out_features=1\): X must hold real numbers"):
         layer.forward([["a", "b"]])
     assert_array_equal(layer.forward([[1.0, 2.0]]), [[15.0]])
     assert layer.forward(np.ones((1, 2), np.float32)).dtype == np.float64  # the layer's dtype
