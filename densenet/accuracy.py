@@ -106,7 +106,7 @@ class Accuracy(Metric):
         if array.shape != scores.shape:
             raise ValueError(f"{owner}: y_true has shape {array.shape}; it must be class labels ({n},) or "
                              f"rows of class probabilities {scores.shape}, as y_pred")
-        return scores, as_numeric(array, "y_true", scores.dtype)
+        return scores, as_numeric(array, f"{owner}: y_true", scores.dtype)
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         if self.threshold is not None:

@@ -86,7 +86,8 @@ class ClassLoss(Loss):
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         owner, dtype = type(self).__name__, getattr(y_pred, "dtype", None)
-        y_pred = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
+        dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        y_pred = as_numeric(y_pred, f"{owner}: y_pred", dtype)
         if y_pred.ndim != 2:
             raise ValueError(f"{owner}: y_pred must be 2-D {self.what} (n_samples, n_classes), "
                              f"got shape {y_pred.shape}")

@@ -119,7 +119,9 @@ class Loss(KeepsPlans):
         exactly the same shape (nothing broadcasts)."""
         dtype = getattr(y_pred, "dtype", None)
         dtype = dtype if dtype in (np.float32, np.float64) else np.float64
-        y_pred, y_true = as_numeric(y_pred, "y_pred", dtype), as_numeric(y_true, "y_true", dtype)
+        owner = type(self).__name__  # (forward is what the user called: its refusals name the loss)
+        y_pred = as_numeric(y_pred, f"{owner}: y_pred", dtype)
+        y_true = as_numeric(y_true, f"{owner}: y_true", dtype)
         if y_pred.shape != y_true.shape:
             raise ValueError(
                 f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape "

@@ -148,7 +148,7 @@ def outputs(y_pred: ArrayLike, owner: str) -> NDArray[Any]:
     """``y_pred`` checked: finite floats (float32 stays float32, anything else becomes
     float64), 1-D or 2-D; ``ValueError`` naming ``owner`` otherwise."""
     dtype = getattr(y_pred, "dtype", None)
-    array = as_numeric(y_pred, "y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
+    array = as_numeric(y_pred, f"{owner}: y_pred", dtype if dtype in (np.float32, np.float64) else np.float64)
     if array.ndim not in (1, 2):
         raise ValueError(f"{owner}: y_pred must be (n_samples, n_outputs) or (n_samples,), "
                          f"got shape {array.shape}")
@@ -158,7 +158,7 @@ def outputs(y_pred: ArrayLike, owner: str) -> NDArray[Any]:
 def same_shape(y_pred: NDArray[Any], y_true: ArrayLike, owner: str) -> tuple[NDArray[Any], NDArray[Any]]:
     """``y_true`` checked against ``y_pred`` (``outputs``' answer): finite numbers of exactly
     its shape, both as 2-D arrays of its dtype; ``ValueError`` naming ``owner`` otherwise."""
-    y_true = as_numeric(y_true, "y_true", y_pred.dtype)
+    y_true = as_numeric(y_true, f"{owner}: y_true", y_pred.dtype)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{owner}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
                          "they must match exactly")

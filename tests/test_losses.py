@@ -55,3 +55,26 @@ def test_mse_keeps_float32():
     loss = dn.MSELoss()
     assert loss.forward(p, t) == 1.0
     assert loss.backward().dtype == np.float32
+
+
+LOSSES_ON_THEIR_OWN = [
+    (dn.MSELoss(), np.zeros((3, 2))), (dn.L1Loss(), np.zeros((3, 2))), (dn.HuberLoss(), np.zeros((3, 2))),
+    (dn.SmoothL1Loss(), np.zeros((3, 2))), (dn.PoissonNLLLoss(), np.ones((3, 2))),
+    (dn.BCEWithLogitsLoss(), np.ones((3, 2))), (dn.CrossEntropyLoss(), np.array([0, 1, 1])),
+    (dn.NLLLoss(), np.array([0, 1, 1])),
+]
+
+
+@pytest.mark.parametrize("loss, target", LOSSES_ON_THEIR_OWN, ids=lambda x: type(x).__name__)
+def test_a_loss_on_its_own_names_itself_when_it_refuses_non_finite_arrays(loss, target):
+    """``loss.forward`` is what the user called: its refusals name the loss."""
+    name = type(loss).__name__
+    y_pred = np.linspace(-1.0, -0.1, 6).reshape(3, 2)
+    loss.forward(y_pred, target)
+    with pytest.raises(ValueError, match=rf"^{name}: y_pred holds 1 non-finite value"):
+        loss.forward(np.where(y_pred < -0.9, np.nan, y_pred), target)
+    if target.ndim == 2:
+        with pytest.raises(ValueError, match=rf"^{name}: y_true holds 1 non-finite value"):
+            loss.forward(y_pred, np.where(y_pred < -0.9, np.inf, target))
+    with pytest.raises(TypeError, match=rf"^{name}: y_pred must hold real numbers"):
+        loss.forward(np.full((3, 2), "a"), target)

@@ -946,3 +946,21 @@ def test_a_top_k_that_takes_in_every_class_is_warned_of(top_k):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert dn.Accuracy(top_k=2)(scores, labels) == 0.5
+
+
+@pytest.mark.parametrize("metric, target", [
+    (dn.Accuracy(), np.array([0, 1, 1])), (dn.Accuracy(), np.eye(2)[[0, 1, 1]]),
+    (dn.Accuracy(threshold=0.5), np.ones((3, 2))), (dn.MeanAbsoluteError(), np.zeros((3, 2))),
+    (dn.MeanSquaredError(), np.zeros((3, 2))), (dn.R2Score(), np.arange(6.0).reshape(3, 2)),
+    (dn.AUC(), np.eye(2)[[0, 1, 1]]), (dn.F1Score(), np.array([0, 1, 1])),
+    (dn.Precision(), np.array([0, 1, 1])), (dn.Recall(), np.array([0, 1, 1])),
+], ids=lambda x: type(x).__name__ if isinstance(x, dn.Metric) else str(np.ndim(x)))
+def test_a_metric_names_itself_when_it_refuses_non_finite_arrays(metric, target):
+    name = type(metric).__name__
+    y_pred = np.linspace(0.1, 0.9, 6).reshape(3, 2)
+    metric(y_pred, target)
+    with pytest.raises(ValueError, match=rf"^{name}: y_pred holds 1 non-finite value"):
+        metric(np.where(y_pred > 0.8, np.nan, y_pred), target)
+    if target.ndim == 2:
+        with pytest.raises(ValueError, match=rf"^{name}: y_true holds 1 non-finite value"):
+            metric(y_pred, np.where(y_pred > 0.8, np.inf, target))
