@@ -19,6 +19,7 @@ from .callbacks import (
     require_monitored,
     worst,
 )
+from .io import try_writing_in
 
 
 class ModelCheckpoint(Callback):
@@ -40,7 +41,9 @@ class ModelCheckpoint(Callback):
             calls) and what the fit records (``{loss}``, ``{val_loss}``, a metric's
             ``{val_accuracy}``...), with any format spec
             (``"run-{epoch:03d}-{val_loss:.4f}.npz"``): each write then makes a new file.
-            Its folder must exist when training begins.
+            Its folder must exist and take new files when training begins (a
+            temporary file is made there and removed, as each write makes one),
+            and a path that is a folder is refused then too: before the first step.
         monitor: ``"val_loss"`` (default; needs ``validation_data``), ``"loss"`` or a
             metric's name: what ``save_best_only`` compares.
         save_best_only: write only after an epoch whose ``monitor`` is better than the
@@ -156,11 +159,18 @@ class ModelCheckpoint(Callback):
             if not self.best_epoch:  # nothing written yet
                 self.best = worst(self._sense)
         folder = os.path.dirname(self.path)
-        if not any(field for _, field, _, _ in string.Formatter().parse(folder)):
-            folder = folder.format()  # (a literal brace is written doubled)
-            if not os.path.isdir(folder or os.curdir):
-                raise FileNotFoundError(f"ModelCheckpoint: the folder {folder!r} of {self.path!r} does not "
-                                        "exist; create it before training")
+        if any(field for _, field, _, _ in string.Formatter().parse(folder)):
+            return  # (a folder named by the epoch's fields is known at each write only)
+        folder = folder.format()  # (a literal brace is written doubled)
+        if not os.path.isdir(folder or os.curdir):
+            raise FileNotFoundError(f"ModelCheckpoint: the folder {folder!r} of {self.path!r} does not "
+                                    "exist; create it before training")
+        if not self.fields and os.path.isdir(self.path.format()):
+            path = self.path.format()
+            raise IsADirectoryError(f"ModelCheckpoint: {path!r} is a folder; give a file name in it (such as "
+                                    f"{os.path.join(path, 'model.npz')!r})")
+        trial = self.path.format() if not self.fields else "checkpoint"  # (no field's characters in a name)
+        try_writing_in(folder or os.curdir, os.path.basename(trial), "ModelCheckpoint")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1

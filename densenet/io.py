@@ -128,6 +128,20 @@ def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "s
     _fsync_folder(folder)
 
 
+def try_writing_in(folder: str, path: str, caller: str) -> None:
+    """Make and remove a temporary file in ``folder``, as ``write_file`` does to write
+    ``path``: an ``OSError`` of the same kind, naming ``caller``, where it can not (a
+    read-only or special file system, no permission), before any work whose result
+    would then be lost."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as error:
+        raise type(error)(f"{caller}: cannot write files in the folder {folder!r} "
+                          f"({error.strerror or error})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def _write_all(stream: Any, data: bytes, caller: str) -> None:
     """``stream.write(data)``, continued where an unbuffered file wrote only part of it (it
     returns the count; buffered files and ``BytesIO`` write all; a writer that returns

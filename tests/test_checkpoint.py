@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -362,6 +364,49 @@ def test_a_fit_it_could_not_write_is_refused_before_any_step(tmp_path, path, arg
     assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
     assert model.rng.bit_generator.state == before[2]
     assert not os.listdir(tmp_path)
+
+
+def _refused_before_any_step(path, error, match):
+    """``fit`` with a checkpoint writing to ``path`` raises ``error`` before its first step."""
+    X, y = _data()
+    model = _model()
+    before = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
+    with pytest.raises(error, match=match):
+        model.fit(X, y, epochs=2, batch_size=8, callbacks=[dn.ModelCheckpoint(path)])
+    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert model.rng.bit_generator.state == before[2]
+
+
+def test_a_path_that_is_a_folder_is_refused_before_any_step(tmp_path):
+    """(it was refused by the first write, after an epoch had trained)"""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    name, example = (re.escape(repr(str(path))) for path in (folder, folder / "model.npz"))
+    _refused_before_any_step(folder, IsADirectoryError,
+                             rf"^ModelCheckpoint: {name} is a folder; give a file name in it "
+                             rf"\(such as {example}\)")
+    assert not os.listdir(folder)
+
+
+@pytest.mark.parametrize("name", ["run.npz", "run-{epoch}-{loss:.3f}.npz"])
+def test_a_folder_it_cannot_write_in_is_refused_before_any_step(tmp_path, monkeypatch, name):
+    """A read-only or special file system, no permission: tried with a temporary file,
+    as each write makes one, before the first step."""
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    folder = re.escape(repr(str(tmp_path)))
+    _refused_before_any_step(tmp_path / name, PermissionError,
+                             rf"^ModelCheckpoint: cannot write files in the folder {folder} "
+                             r"\(Permission denied\)")
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no file can be made")
+def test_a_folder_where_no_file_can_be_made_is_refused_before_any_step():
+    _refused_before_any_step("/proc/run.npz", OSError,
+                             r"^ModelCheckpoint: cannot write files in the folder '/proc'")
 
 
 def test_without_a_folder_the_current_one_is_used(tmp_path, monkeypatch):
