@@ -22,6 +22,7 @@ LAYERS = [
     ("the normal distribution", {"normal"}),
     ("an optimiser's passes", {"vector_ops"}),
     ("base", {"_validation", "init", "version"}),
+    ("file format", {"io"}),  # (writing and reading files safely: what the model and a checkpoint use)
     ("gradient clipping", {"clipping"}),
     ("plans", {"chain", "kept"}),
     ("module protocol", {"module"}),
@@ -47,7 +48,6 @@ LAYERS = [
     ("checkpoints", {"checkpoint"}),
     ("weight averaging", {"averaging"}),
     ("training loop", {"training"}),
-    ("file format", {"io"}),
     ("model", {"model"}),
     ("edges", {"gradcheck", "plot", "onnx", "datasets", "sklearn", "lr_find", "update_bn"}),
     ("aside", {"tutorial", "reference"}),
