@@ -379,7 +379,10 @@ class Module(KeepsPlans):
         X's own float32/float64 (float64 for anything else); the width checked. The
         errors name the module (on its own, it is what the user called)."""
         dtype = self.flat_params.dtype if self.n_params else _float_dtype_of(X)
-        X = as_matrix(X, f"{self!r}: {name}", dtype)
+        try:
+            X = as_matrix(X, name, dtype)
+        except (TypeError, ValueError) as error:  # (named when refused only: a repr costs a call's 4%)
+            raise type(error)(f"{self!r}: {error}") from None
         width = self.input_width
         if width is not None and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features (shape {X.shape}), but {self!r} "
@@ -406,7 +409,10 @@ class Module(KeepsPlans):
         plan = None if held is None else held[1]
         if plan is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        dY = as_numeric(dY, f"{self!r}.backward: dY", plan.dY.dtype)
+        try:
+            dY = as_numeric(dY, "dY", plan.dY.dtype)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self!r}.backward: {error}") from None
         if dY.shape != plan.dY.shape:
             raise ValueError(f"{self!r}.backward: dY has shape {dY.shape}, but the last forward "
                              f"output has shape {plan.Y.shape}")
