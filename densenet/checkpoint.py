@@ -165,12 +165,11 @@ class ModelCheckpoint(Callback):
         if not os.path.isdir(folder or os.curdir):
             raise FileNotFoundError(f"ModelCheckpoint: the folder {folder!r} of {self.path!r} does not "
                                     "exist; create it before training")
-        if not self.fields and os.path.isdir(self.path.format()):
-            path = self.path.format()
-            raise IsADirectoryError(f"ModelCheckpoint: {path!r} is a folder; give a file name in it (such as "
-                                    f"{os.path.join(path, 'model.npz')!r})")
-        trial = self.path.format() if not self.fields else "checkpoint"  # (no field's characters in a name)
-        try_writing_in(folder or os.curdir, os.path.basename(trial), "ModelCheckpoint")
+        named = None if self.fields else self.path.format()  # (the one file written, if no field)
+        if named is not None and os.path.isdir(named):
+            raise IsADirectoryError(f"ModelCheckpoint: {named!r} is a folder; give a file name in it "
+                                    f"(such as {os.path.join(named, 'model.npz')!r})")
+        try_writing_in(folder or os.curdir, os.path.basename(named or "checkpoint"), "ModelCheckpoint")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1

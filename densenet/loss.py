@@ -124,7 +124,7 @@ class Loss(KeepsPlans):
         y_true = as_numeric(y_true, f"{owner}: y_true", dtype)
         if y_pred.shape != y_true.shape:
             raise ValueError(
-                f"{type(self).__name__}: y_pred has shape {y_pred.shape} but y_true has shape "
+                f"{owner}: y_pred has shape {y_pred.shape} but y_true has shape "
                 f"{y_true.shape}; they must match exactly"
             )
         return self.pred_values(y_pred, "y_pred"), self.target_values(y_true, "y_true")

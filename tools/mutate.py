@@ -179,9 +179,9 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:210:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:209:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:210:66:change-number": "(the same trial values)",
+    "checkpoint.py:209:66:change-number": "(the same trial values)",
     "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
