@@ -24,6 +24,7 @@ from ._validation import (
     flag,
     hyperparameter,
     is_sparse,
+    learning_rate,
     positive_int,
     sample_weights,
 )
@@ -1074,7 +1075,10 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     lr: Any = saved.get("lr")  # whatever the file holds: the setter checks it
     try:
         optimizer.load_state_dict(state)
-        optimizer.lr = lr
+        if optimizer.full_batch:  # it has no rate: one that an earlier version let a schedule set is left out
+            learning_rate(lr, type(optimizer).__name__)
+        else:
+            optimizer.lr = lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 
 import numpy as np
 import pytest
@@ -125,6 +127,28 @@ def test_lbfgs_has_no_learning_rate_to_set():
         lbfgs.lr = -1.0
     lbfgs.lr = 1.0
     assert lbfgs.lr == 1.0
+
+
+def test_a_file_holding_a_rate_that_an_earlier_version_let_a_schedule_set_still_loads():
+    """Before, a schedule could set an LBFGS's rate (to no effect) and ``save`` wrote it: such
+    a file loads, its rate, which nothing used, left out."""
+    model = mlp((2, 3, 1), seed=0)
+    lbfgs = dn.LBFGS()
+    model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=lbfgs, epochs=3)
+    written = io.BytesIO()
+    model.save(written, optimizer=lbfgs)
+    arrays = dict(np.load(io.BytesIO(written.getvalue())))
+    config = json.loads(str(arrays["config"]))
+    assert config["optimizer"]["lr"] == 1.0
+    config["optimizer"]["lr"] = 0.5  # (what ReduceLROnPlateau once left there)
+    arrays["config"] = np.array(json.dumps(config))
+    older = io.BytesIO()
+    np.savez(older, **arrays)
+    older.seek(0)
+    resumed = dn.LBFGS()
+    loaded = dn.load(older, optimizer=resumed)
+    assert_array_equal(loaded.params, model.params)
+    assert resumed.steps == 3 and resumed.lr == 1.0
 
 
 SCHEDULES = {
