@@ -718,8 +718,8 @@ def test_a_validation_set_whose_outputs_overflow_is_an_infinite_val_loss():
 
 
 def half_nan(outputs):
-    """A network whose outputs are NaN for the huge rows (+inf hidden units, weighed by +1
-    and -1: inf - inf) and finite for small ones."""
+    """A network whose outputs are NaN for the huge rows (+inf hidden units, one weighed
+    positive and one negative in each output: inf - inf) and finite for small ones."""
     model = dn.Sequential(dn.Dense(2, 2), dn.ReLU(), dn.Dense(2, outputs), seed=0)
     model[0].W = np.full((2, 2), 1e6)
     model[2].W = np.vstack([np.linspace(1.0, 2.0, outputs), -np.linspace(2.0, 1.0, outputs)])
