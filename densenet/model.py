@@ -28,7 +28,7 @@ from ._validation import (
     positive_int,
     sample_weights,
 )
-from .backend import blas_threads, magnitude_at_most, thread_count
+from .backend import all_finite, blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .kept import Kept
@@ -826,7 +826,7 @@ class Sequential:
         if measured is None:
             return value
         results = {"loss": value}
-        if np.isnan(Y).any():  # (a NaN output has no class, rank or error: no metric is defined)
+        if not all_finite(Y) and np.isnan(Y).any():  # (a NaN output has no class, rank or error)
             return {**results, **dict.fromkeys((metric.name for metric in measured), math.nan)}
         for metric in measured:
             metric.add(Y, target, w)
