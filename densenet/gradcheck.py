@@ -33,6 +33,9 @@ class GradcheckError(AssertionError):
         super().__init__(f"gradcheck failed:\n{report}")
         self.report = report
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.report,), self.__dict__  # (the default passes the message as the report)
+
 
 @dataclass(frozen=True)
 class Check:

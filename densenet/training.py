@@ -114,7 +114,12 @@ class DivergenceError(FloatingPointError):
             f"takes, or choose the loss for the model's outputs ({LOSS_CHOICES})"
         )
         self.epoch, self.batch, self.history = epoch, batch, history
-        self.__cause__ = refusal
+        self.__cause__ = self._refusal = refusal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from what made it (a copy, or a pickle that a worker process sends back):
+        # the default rebuilds an exception from its message alone
+        return type(self), (self.epoch, self.batch, self.history, self._refusal), self.__dict__
 
 
 def _check_outputs(model: Sequential, loss: Loss) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -229,3 +230,68 @@ def test_a_model_pickled_before_there_was_state_unpickles_and_trains():
     model.fit(X, y, epochs=2)
     older.fit(X, y, epochs=2)
     assert_array_equal(older.params, model.params)
+
+
+def diverging_fit(refused=False):
+    """Fit until ``DivergenceError``: weights that overflow (``refused``: a loss given
+    outputs it does not take, the loss's ``ValueError`` the error's cause)."""
+    if refused:
+        model = dn.Sequential(dn.Dense(2, 1), seed=0)
+        model[0].b[...] = 5.0  # outputs outside BCELoss's [0, 1]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "fit: BCELoss.. is meant for probabilities")
+            return model.fit(np.zeros((4, 2)), np.ones((4, 1)), loss=dn.BCELoss(), epochs=1)
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    return model.fit([[1.0], [3.0], [2.0]], [[0.0], [1.0], [0.5]], optimizer=dn.SGD(lr=3.0, momentum=0.9),
+              epochs=1000, batch_size=1, shuffle=False)
+
+
+def raised(work, *args):
+    with pytest.raises(Exception) as caught:
+        work(*args)
+    return caught.value
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["overflow", "refused outputs"])
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_divergence_error_copies_and_pickles_whole(how, refused):
+    """A fit in a worker process that diverges sends its error back pickled: the copy is
+    the same error, with the same message, place, history and cause."""
+    error = raised(diverging_fit, refused)
+    assert isinstance(error, dn.DivergenceError)
+    assert error.epoch > 0 if not refused else "outputs it does not take" in str(error)
+    error.fold = 3  # (what a caller adds travels too: attributes, add_note's notes)
+    twin = copy.deepcopy(error) if how == "deepcopy" else pickle.loads(pickle.dumps(error))
+    assert type(twin) is dn.DivergenceError and str(twin) == str(error)
+    assert (twin.epoch, twin.batch) == (error.epoch, error.batch)
+    assert_array_equal(twin.history.loss, error.history.loss)
+    assert twin.history.epochs == error.history.epochs
+    assert twin.fold == 3
+    if refused:
+        assert type(twin.__cause__) is ValueError and str(twin.__cause__) == str(error.__cause__)
+    else:
+        assert twin.__cause__ is None
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_gradcheck_error_copies_and_pickles_whole(how):
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
+    report = dn.gradcheck(model, dn.tutorial.X, dn.tutorial.y)
+    error = dn.GradcheckError(report)
+    twin = copy.deepcopy(error) if how == "deepcopy" else pickle.loads(pickle.dumps(error))
+    assert type(twin) is dn.GradcheckError and str(twin) == str(error)
+    assert [c.name for c in twin.report.checks] == [c.name for c in report.checks]
+    for ours, theirs in zip(twin.report.checks, report.checks):
+        assert_array_equal(ours.analytic, theirs.analytic)
+        assert_array_equal(ours.numeric, theirs.numeric)
+
+
+def test_a_fit_that_diverges_in_a_joblib_worker_raises_its_divergence_error():
+    """Not a broken process pool: the parent gets the worker's error, place and history."""
+    joblib = pytest.importorskip("joblib")
+    expected = raised(diverging_fit)
+    with pytest.raises(dn.DivergenceError) as caught:
+        joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(diverging_fit)() for _ in range(2))
+    assert str(caught.value) == str(expected)
+    assert (caught.value.epoch, caught.value.batch) == (expected.epoch, expected.batch)
+    assert_array_equal(caught.value.history.loss, expected.history.loss)
