@@ -10,8 +10,8 @@
   softmax cross-entropy on the integer labels (``CrossEntropyLoss``), Adam.
   Default network 64-256-256-256-256-256-256-10 (six hidden layers), where the
   tutorial's recipe no longer learns. ``--activation`` swaps the ReLUs for
-  LeakyReLU, PReLU, ELU, GELU, SiLU (He initialisation) or SELU (LeCun's, which its
-  self-normalisation assumes). ``--optimizer`` swaps Adam for AdamW, AMSGrad, RAdam,
+  LeakyReLU, PReLU, ELU, GELU, SiLU (He initialisation), SELU (LeCun's, which its
+  self-normalisation assumes) or Tanh (Glorot's). ``--optimizer`` swaps Adam for AdamW, AMSGrad, RAdam,
   NAdam, Adamax, RMSprop, Adagrad or SGD with Nesterov momentum, each at its own default
   rate unless ``--lr`` is given.
 
@@ -67,6 +67,7 @@ ACTIVATIONS: dict[str, tuple[Callable[[int], dn.Module], str]] = {
     "gelu": (lambda width: dn.GELU(), "he_normal"),
     "silu": (lambda width: dn.SiLU(), "he_normal"),
     "selu": (lambda width: dn.SELU(), "lecun_normal"),
+    "tanh": (lambda width: dn.Tanh(), "glorot_uniform"),
 }
 
 #: the modern recipe's optimisers by name, and the learning rate each takes by default

@@ -187,6 +187,16 @@ def test_digits_example_takes_another_activation_and_layer_normalisation():
     assert len(accuracies) == 2 and min(accuracies) >= 94.0
 
 
+def test_digits_example_takes_tanh_with_glorot_initialisation():
+    """Two hidden Tanh layers, Adam, 8 epochs: 96.0% and 96.7% (seeds 0 and 1, measured)."""
+    pytest.importorskip("sklearn")
+    out = run("digits.py", "--recipe", "modern", "--sizes", "64", "128", "128", "10", "--epochs", "8",
+              "--seeds", "0", "1", "--activation", "tanh")
+    assert "64-128-128-10, Tanh, CrossEntropyLoss" in out.splitlines()[0]
+    accuracies = accuracies_in(out)
+    assert len(accuracies) == 2 and min(accuracies) >= 94.0
+
+
 def test_mnist_example_runs_both_recipes_on_small_files(tmp_path):
     import numpy as np
 
