@@ -196,11 +196,13 @@ class Loss(KeepsPlans):
         with np.errstate(over="ignore"):  # an overflow is an infinite loss, as in fit's steps
             for call in plan.forward:
                 call()
+            # (read before another thread can take the plan; + 0.0: a negated sum of
+            # zeros, a perfect prediction's, is 0.0, not -0.0)
+            value = plan.value() + 0.0
         if for_backward:
             plans.hold(key, kept)
-            return plan.value()
-        value = plan.value()  # (read before another thread can take the plan)
-        plans.give(key, kept)
+        else:
+            plans.give(key, kept)
         return value
 
     def backward(self) -> NDArray[Any]:

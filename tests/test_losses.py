@@ -78,3 +78,47 @@ def test_a_loss_on_its_own_names_itself_when_it_refuses_non_finite_arrays(loss, 
             loss.forward(y_pred, np.where(y_pred < -0.9, np.inf, target))
     with pytest.raises(TypeError, match=rf"^{name}: y_pred must hold real numbers"):
         loss.forward(np.full((3, 2), "a"), target)
+
+
+#: each loss with a prediction it fits perfectly (a loss of 0) and that prediction's target
+PERFECT = {
+    "MSELoss": (dn.MSELoss(), [[0.5, 2.0]], [[0.5, 2.0]]),
+    "L1Loss": (dn.L1Loss(), [[0.5, 2.0]], [[0.5, 2.0]]),
+    "HuberLoss": (dn.HuberLoss(), [[0.5, 2.0]], [[0.5, 2.0]]),
+    "SmoothL1Loss": (dn.SmoothL1Loss(), [[0.5, 2.0]], [[0.5, 2.0]]),
+    "BCELoss": (dn.BCELoss(), [[1.0, 0.0]], [[1.0, 0.0]]),
+    "BCEWithLogitsLoss": (dn.BCEWithLogitsLoss(), [[800.0, -800.0]], [[1.0, 0.0]]),
+    "CrossEntropyLoss-labels": (dn.CrossEntropyLoss(), [[800.0, 0.0]], [0]),
+    "CrossEntropyLoss-probabilities": (dn.CrossEntropyLoss(), [[800.0, 0.0]], [[1.0, 0.0]]),
+    "NLLLoss": (dn.NLLLoss(), [[0.0, -800.0]], [0]),
+}
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("case", PERFECT)
+def test_a_perfect_prediction_loses_plus_zero(case, weighted):
+    """Not -0.0 (a negated sum of zeros), which a validation loss would print as -0.000."""
+    loss, y_pred, y_true = PERFECT[case]
+    y_pred, y_true = np.array(y_pred), np.array(y_true)
+    weight = [2.0] if weighted else None
+    for value in (loss.forward(y_pred, y_true, weight), loss.evaluate(y_pred, y_true, weight)):
+        assert value == 0.0 and not np.signbit(value)
+    model = dn.Sequential(dn.Dense(2, 2), seed=0)
+    model.params[...] = 0.0
+    model[0].b[...] = y_pred[0]
+    value = model.evaluate(np.zeros((1, 2)), y_true, loss, sample_weight=weight)
+    assert value == 0.0 and not np.signbit(value)
+
+
+@pytest.mark.parametrize("loss", [dn.L1Loss(), dn.HuberLoss(), dn.SmoothL1Loss(), dn.MSELoss()],
+                         ids=lambda x: type(x).__name__)
+def test_a_loss_too_large_for_the_dtype_is_inf_without_a_warning(loss):
+    """Finite predictions whose mean loss overflows float32 (each term does not): inf, as in
+    ``fit``'s steps, from the loss on its own and from ``evaluate`` (warnings are errors here)."""
+    y_pred, y_true = np.full((4, 1), 3e38, np.float32), np.zeros((4, 1), np.float32)
+    assert loss.forward(y_pred, y_true) == np.inf
+    assert loss.evaluate(y_pred, y_true) == np.inf
+    model = dn.Sequential(dn.Dense(1, 1), dtype=np.float32, seed=0)
+    model.params[...] = 0.0
+    model[0].b[...] = 3e38
+    assert model.evaluate(np.zeros((4, 1)), y_true, loss) == np.inf
