@@ -37,6 +37,13 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import as_numeric, sample_weights
 
 
+def quiet() -> np.errstate:
+    """Where a metric computes: finite outputs may still overflow its arithmetic (squared
+    errors of 1e200), whose value is then what it makes (inf, or NaN from inf - inf), as in
+    ``fit``'s steps, without a warning."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 class Metric:
     """Base class of the metrics: see the module docstring for the protocol.
 
@@ -97,15 +104,21 @@ class Metric:
     def result(self) -> float:
         """The metric of every batch added since the last ``reset`` (NaN if none was, or
         no sample counted)."""
-        return math.nan if self._totals is None else self.value(self._totals)
+        if self._totals is None:
+            return math.nan
+        with quiet():
+            return self.value(self._totals)
 
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The metric of this batch alone; what ``update`` added is left as it was."""
-        return self.value(self.totals(*self.checked(y_pred, y_true, sample_weight)))
+        checked = self.checked(y_pred, y_true, sample_weight)
+        with quiet():
+            return self.value(self.totals(*checked))
 
     def add(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> None:
         """``update`` for arrays already checked (``fit``'s and ``evaluate``'s)."""
-        self.add_totals(self.totals(y_pred, y_true, weight))
+        with quiet():
+            self.add_totals(self.totals(y_pred, y_true, weight))
 
     def add_totals(self, totals: NDArray[Any]) -> None:
         """Add a batch's ``totals`` (``totals``'s result; not kept: it may be reused)."""

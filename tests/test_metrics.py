@@ -964,3 +964,27 @@ def test_a_metric_names_itself_when_it_refuses_non_finite_arrays(metric, target)
     if target.ndim == 2:
         with pytest.raises(ValueError, match=rf"^{name}: y_true holds 1 non-finite value"):
             metric(y_pred, np.where(y_pred > 0.8, np.inf, target))
+
+
+#: the regression metrics by name, each made, and what it gives of finite outputs whose
+#: squared errors overflow float64: its arithmetic's value
+OVERFLOWING = {"mse": (dn.MeanSquaredError, math.inf),
+               "rmse": (lambda: dn.MeanSquaredError(squared=False), math.inf),
+               "mae": (dn.MeanAbsoluteError, 1e200), "r2": (dn.R2Score, -math.inf)}
+
+
+@pytest.mark.parametrize("name", OVERFLOWING)
+def test_a_metric_too_large_for_float64_is_its_arithmetic_without_a_warning(name):
+    """Finite outputs of 1e200 whose squared errors overflow: the metric's value as fit
+    computes it (under its ``errstate``), from ``evaluate``, ``update`` and a call alike
+    (warnings are errors here), as a loss's is (tests/test_losses.py)."""
+    y_pred, y_true = np.full((4, 1), 1e200), np.array([[0.0], [1.0], [2.0], [3.0]])
+    make, expected = OVERFLOWING[name]
+    metric = make()
+    assert metric(y_pred, y_true) == expected
+    metric.update(y_pred, y_true)
+    assert metric.result() == expected
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    model.params[...] = 0.0
+    model[0].b[...] = 1e200
+    assert model.evaluate(np.zeros((4, 1)), y_true, metrics=[name])[name] == expected
