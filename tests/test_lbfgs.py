@@ -252,3 +252,16 @@ def test_a_fit_with_weight_decay_ends_where_the_penalised_gradient_vanishes():
     model.backward(loss.backward(), input_grad=False)
     assert np.abs(model.grads + 0.1 * model.params).max() < 1e-6
     assert np.abs(model.grads).max() > 1e-3  # the data's gradient alone does not vanish there
+
+
+def test_a_loss_refusing_the_outputs_of_any_chunk_is_named_in_the_divergence_error():
+    """The refusal is looked for in every chunk of rows, each computed again at the last good
+    weights: here the first chunk's outputs lie outside BCELoss's [0, 1], the last's inside."""
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    model[0].W[...], model[0].b[...] = 1.0, 0.0
+    X, y = np.array([[5.0], [0.5]]), np.array([[1.0], [0.0]])
+    refused = r"does not take \(BCELoss: .* the first 5\.0 at index \(0, 0\)"
+    with pytest.warns(UserWarning, match="is meant for probabilities"), \
+            pytest.raises(dn.DivergenceError, match=refused):
+        model.fit(X, y, loss=dn.BCELoss(), optimizer=dn.LBFGS(), epochs=5, batch_size=1)
+    assert model[0].W == 1.0 and model[0].b == 0.0
