@@ -597,11 +597,17 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = {s: sum(m.status == s for m in chosen) for s in ("killed", "survived", "equivalent")}
     scored = len(chosen) - counts["equivalent"]
+    timed_out = [m for m in chosen if m.status == "killed" and m.failed == "timeout"]
     print(f"\nkilled {counts['killed']} / {scored} non-equivalent mutants "
           f"({counts['killed'] / max(scored, 1):.1%}); {counts['equivalent']} equivalent")
     for m in chosen:
         if m.status != "killed":
             print(f"  {m.status:10} {m.key}" + (f"  ({EQUIVALENT[m.key]})" if m.key in EQUIVALENT else ""))
+    if timed_out:  # a hang, or tests that pass but outran the limit on a busy machine
+        print(f"{len(timed_out)} of the killed by the {SECONDS} s timeout: check each by hand (its tests may "
+              "pass, only slowly)")
+        for m in timed_out:
+            print(f"  timeout    {m.key}")
     if args.out:
         args.out.write_text(json.dumps([asdict(m) for m in chosen], indent=1) + "\n")
     return 0 if counts["survived"] == 0 else 1
