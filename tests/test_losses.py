@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
@@ -122,3 +122,19 @@ def test_a_loss_too_large_for_the_dtype_is_inf_without_a_warning(loss):
     model.params[...] = 0.0
     model[0].b[...] = 3e38
     assert model.evaluate(np.zeros((4, 1)), y_true, loss) == np.inf
+
+
+@pytest.mark.parametrize("loss, y_true", [(dn.MSELoss(), np.full((3, 2), 0.25)),
+                                          (dn.CrossEntropyLoss(), np.array([0, 1, 1])),
+                                          (dn.BCEWithLogitsLoss(), np.full((3, 2), 0.25))],
+                         ids=lambda x: type(x).__name__)
+def test_a_loss_evaluated_between_forward_and_backward_leaves_forward_s_gradient(loss, y_true):
+    """``loss.evaluate`` (a validation loss logged in a hand-written step) gives its own
+    value and leaves ``backward`` the gradient of the last ``forward``."""
+    y_pred = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    value = loss.forward(y_pred, y_true)
+    alone = loss.backward()
+    other = loss.forward(-y_pred, y_true)
+    assert loss.forward(y_pred, y_true) == value
+    assert loss.evaluate(-y_pred, y_true) == other
+    assert_array_equal(loss.backward(), alone)
