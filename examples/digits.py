@@ -11,9 +11,9 @@
   Default network 64-256-256-256-256-256-256-10 (six hidden layers), where the
   tutorial's recipe no longer learns. ``--activation`` swaps the ReLUs for
   LeakyReLU, PReLU, ELU, GELU, SiLU (He initialisation), SELU (LeCun's, which its
-  self-normalisation assumes) or Tanh (Glorot's). ``--optimizer`` swaps Adam for AdamW, AMSGrad, RAdam,
-  NAdam, Adamax, RMSprop, Adagrad or SGD with Nesterov momentum, each at its own default
-  rate unless ``--lr`` is given.
+  self-normalisation assumes) or Tanh (Glorot's). ``--optimizer`` swaps Adam for
+  AdamW, AMSGrad, RAdam, NAdam, Adamax, RMSprop, Adagrad or SGD with Nesterov
+  momentum, each at its own default rate unless ``--lr`` is given.
 
 ``--lr-find`` chooses each seed's rate by the learning-rate range test
 (``dn.lr_find``: a short training with the rate rising until the loss shoots up; the
