@@ -40,6 +40,19 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+def reworded(error: Exception, message: str) -> Exception:
+    """``error`` made again with ``message`` (its text with the caller's name in front): of
+    its own type, or, if that type takes more than a message (another library's), of the
+    first type it derives from that takes one (``ValueError``, ``TypeError``...), so that
+    naming it does not raise a ``TypeError`` of its own."""
+    for kind in type(error).__mro__:
+        try:
+            return cast(Exception, kind(message))
+        except TypeError:
+            continue
+    return Exception(message)  # (Exception itself takes a message: never reached)
+
+
 def is_sparse(data: object) -> bool:
     """Whether ``data`` is a SciPy sparse matrix or array (duck-typed: SciPy's sparse
     package is imported only by those who pass one)."""

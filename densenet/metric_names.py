@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from ._validation import reworded
 from .absolute_error import MeanAbsoluteError
 from .auc import AUC
 from .f1 import F1Score
@@ -86,5 +87,5 @@ def check_targets(metrics: Sequence[Metric], target: NDArray[Any], n_outputs: in
         try:
             metric.check(outputs, target)
         except (ValueError, TypeError) as error:
-            raise type(error)(f"{owner}: metric {metric!r} cannot score the targets {loss!r} takes "
-                              f"(shape {target.shape}, dtype {target.dtype}): {error}") from None
+            raise reworded(error, f"{owner}: metric {metric!r} cannot score the targets {loss!r} takes "
+                                  f"(shape {target.shape}, dtype {target.dtype}): {error}") from None

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_matrix, as_numeric
+from ._validation import as_matrix, as_numeric, reworded
 from .chain import Buffers, Passes, plan_chain
 from .kept import KeepsPlans
 
@@ -382,7 +382,7 @@ class Module(KeepsPlans):
         try:
             X = as_matrix(X, name, dtype)
         except (TypeError, ValueError) as error:  # (named when refused only: a repr costs a call's 4%)
-            raise type(error)(f"{self!r}: {error}") from None
+            raise reworded(error, f"{self!r}: {error}") from None
         width = self.input_width
         if width is not None and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features (shape {X.shape}), but {self!r} "
@@ -412,7 +412,7 @@ class Module(KeepsPlans):
         try:
             dY = as_numeric(dY, "dY", plan.dY.dtype)
         except (TypeError, ValueError) as error:
-            raise type(error)(f"{self!r}.backward: {error}") from None
+            raise reworded(error, f"{self!r}.backward: {error}") from None
         if dY.shape != plan.dY.shape:
             raise ValueError(f"{self!r}.backward: dY has shape {dY.shape}, but the last forward "
                              f"output has shape {plan.Y.shape}")

@@ -778,6 +778,30 @@ def test_bad_metrics_are_refused_before_any_change(metrics, error, match):
         model.evaluate(X, labels, dn.CrossEntropyLoss(), metrics=metrics)
 
 
+class CodedError(ValueError):
+    """An exception of another library's kind: its constructor takes more than a message."""
+
+    def __init__(self, code, text):
+        super().__init__(f"error {code}: {text}")
+
+
+class Picky(dn.MeanSquaredError):
+    """A metric of one's own whose check refuses every target with a ``CodedError``."""
+
+    def check(self, y_pred, y_true):
+        raise CodedError(7, "no targets for me")
+
+
+def test_a_metric_s_own_error_is_named_even_when_its_type_takes_more_than_a_message():
+    """Not a TypeError about the error's constructor, raised while naming it: the refusal,
+    named, as the ``ValueError`` the metric's error is."""
+    X, labels = blobs()
+    model = classifier()
+    refused = r"fit: metric Picky\(\) cannot score the targets .*: error 7: no targets for me"
+    with pytest.raises(ValueError, match=refused):
+        model.fit(X, labels, loss=dn.CrossEntropyLoss(), metrics=[Picky()], epochs=2)
+
+
 def test_an_ignore_index_the_metric_does_not_know_is_refused_in_the_validation_labels():
     X, labels = blobs()
     val = labels.copy()
