@@ -45,12 +45,13 @@ def reworded(error: Exception, message: str) -> Exception:
     its own type, or, if that type takes more than a message (another library's), of the
     first type it derives from that takes one (``ValueError``, ``TypeError``...), so that
     naming it does not raise a ``TypeError`` of its own."""
-    for kind in type(error).__mro__:
+    kinds = type(error).__mro__
+    for kind in kinds[:kinds.index(Exception)]:
         try:
             return cast(Exception, kind(message))
         except TypeError:
             continue
-    return Exception(message)  # (Exception itself takes a message: never reached)
+    return Exception(message)
 
 
 def is_sparse(data: object) -> bool:
