@@ -241,13 +241,14 @@ def count(value: object, what: str) -> int:
 
 
 def learning_rate(lr: object, owner: str) -> float:
-    """``lr`` as a float that is finite and > 0; ``TypeError`` for non-numbers (bools
-    included), ``ValueError`` otherwise, both naming ``owner``."""
+    """``lr`` as a float that is finite and >= 0 (0 moves nothing, as in PyTorch);
+    ``TypeError`` for non-numbers (bools included), ``ValueError`` otherwise, both naming
+    ``owner``."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: learning rate must be a real number, got {type(lr).__name__}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"{owner}: invalid learning rate {lr}; it must be finite and > 0")
-    return float(lr)
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"{owner}: invalid learning rate {lr}; it must be finite and >= 0")
+    return float(lr) + 0.0  # (-0.0 is 0.0)
 
 
 def unit_interval(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:

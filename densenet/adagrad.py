@@ -17,7 +17,7 @@ class Adagrad(Optimizer):
     r"""Adagrad, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0 (default 0.01, PyTorch's).
+        lr: the learning rate, finite and >= 0 (default 0.01, PyTorch's).
         lr_decay: ``d`` >= 0: step ``t`` takes the rate ``lr / (1 + (t - 1) d)``.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.
         decay_mask: None (every parameter decays) or a boolean vector, one entry a

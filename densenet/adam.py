@@ -17,7 +17,7 @@ class Adam(MomentOptimizer):
     r"""Adam, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0.
+        lr: the learning rate, finite and >= 0.
         betas: the decay rates ``(b1, b2)`` of the moment estimates, each in [0, 1).
         eps: added to the denominator, > 0.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient (``AdamW``

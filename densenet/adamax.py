@@ -14,7 +14,7 @@ class Adamax(MomentOptimizer):
     r"""Adamax, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
+        lr: the learning rate, finite and >= 0 (default 2e-3, PyTorch's).
         betas, eps, weight_decay, decay_mask, lr_scale: as ``Adam`` (``eps`` is added to each gradient's
             magnitude).
 

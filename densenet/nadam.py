@@ -17,7 +17,7 @@ class NAdam(MomentOptimizer):
     r"""Adam with Nesterov momentum, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0 (default 2e-3, PyTorch's).
+        lr: the learning rate, finite and >= 0 (default 2e-3, PyTorch's).
         betas, eps, weight_decay, decay_mask, lr_scale: as ``Adam``.
         momentum_decay: ``psi`` >= 0 (default 4e-3): how fast the momentum's weight
             ``mu_t`` rises to ``b1`` from ``b1 / 2``.

@@ -174,7 +174,8 @@ class Optimizer:
     """Base class of the optimisers: see the module docstring for the protocol.
 
     Args:
-        lr: the learning rate, finite and > 0 (checked whenever it is set).
+        lr: the learning rate, finite and >= 0 (checked whenever it is set; 0 moves
+            nothing).
 
     A subclass with state lists its flat vectors in ``STATE`` and allocates them
     in ``allocate_state``; the base class then gives ``state_dict``,

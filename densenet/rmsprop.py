@@ -17,7 +17,7 @@ class RMSprop(Optimizer):
     r"""RMSprop, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0 (default 0.01, PyTorch's).
+        lr: the learning rate, finite and >= 0 (default 0.01, PyTorch's).
         alpha: the decay rate of the running averages, in [0, 1) (default 0.99).
         eps: added to the denominator, > 0.
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.

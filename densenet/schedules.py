@@ -82,9 +82,7 @@ class LRSchedule(_Scheduler):
     def set_rate(self) -> None:
         """Set the rate of the epoch the schedule is at (``rate(0)`` for a new one: a
         schedule whose first rate is not the base rate sets it when it is made)."""
-        rate = self.rate(self.epoch)
-        if rate > 0:  # learning rates are > 0: at a rate of 0 the last one is kept
-            self.optimizer.lr = rate
+        self.optimizer.lr = self.rate(self.epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch += 1
@@ -199,8 +197,8 @@ class CosineLR(LRSchedule):
     """``lr = min_lr + (base_lr - min_lr) (1 + cos(pi epoch / epochs)) / 2``, from the
     base rate down to ``min_lr`` over ``epochs`` epochs, then back up (PyTorch's
     ``CosineAnnealingLR`` with ``T_max=epochs``, ``eta_min=min_lr``). With
-    ``min_lr=0`` the rate at epoch ``epochs`` is 0, which no optimiser takes: the
-    epoch after a full period keeps the last positive rate.
+    ``min_lr=0`` the epoch after a full period trains at a rate of 0: it moves nothing
+    (an optimiser with moments still updates them, as PyTorch's do).
 
     Example:
         >>> import densenet as dn
@@ -401,7 +399,7 @@ class ReduceLROnPlateau(_Scheduler):
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
             rate = max(self.optimizer.lr * self.factor, self.min_lr)
-            if self.optimizer.lr - rate > self.eps and rate > 0:  # (learning rates are > 0)
+            if self.optimizer.lr - rate > self.eps:
                 self.optimizer.lr = rate
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
 

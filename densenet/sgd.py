@@ -24,7 +24,7 @@ class SGD(Optimizer):
     r"""Stochastic gradient descent, with PyTorch's update rule.
 
     Args:
-        lr: the learning rate, finite and > 0.
+        lr: the learning rate, finite and >= 0.
         momentum: the momentum factor ``mu``, >= 0 (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs ``momentum > 0``).
         weight_decay: the L2 penalty ``wd``, >= 0, added to the gradient.

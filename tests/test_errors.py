@@ -88,7 +88,7 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     (lambda: dn.Sequential(dn.Dense(2, 3), dn.Dense(2, 1)), ValueError, "gives 3"),
     (lambda: dn.Sequential(dn.Dense(2, 3), seed=1.5), TypeError, "seed"),
     (lambda: dn.SGD(lr=float("inf")), ValueError, "learning rate"),
-    (lambda: dn.SGD(lr=0), ValueError, "learning rate"),
+    (lambda: dn.SGD(lr=-1), ValueError, "learning rate"),
     (lambda: dn.EarlyStopping(patience=0), ValueError, "patience"),
     (lambda: dn.MSELoss().forward(np.ones((3, 1)), np.ones(3)), ValueError, "must match exactly"),
     # the functions that take a model say so of anything else

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -25,10 +27,19 @@ def test_sgd_keeps_float32():
     assert params.dtype == np.float32 and params[0] == np.float32(0.5)
 
 
-@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("lr", [-1e-300, -0.1, float("nan"), float("inf"), -float("inf")])
 def test_sgd_rejects_bad_learning_rates(lr):
-    with pytest.raises(ValueError, match="learning rate"):
+    with pytest.raises(ValueError, match=r"SGD: invalid learning rate .*; it must be finite and >= 0"):
         dn.SGD(lr=lr)
+
+
+@pytest.mark.parametrize("lr", [0, 0.0, -0.0, np.float32(0)])
+def test_a_learning_rate_of_0_is_taken_and_moves_nothing(lr):
+    params = np.array([1.0, -2.0, 3.0])
+    sgd = dn.SGD(lr=lr)
+    sgd.step(params, np.array([5.0, 1e300, -7.0]))
+    assert_array_equal(params, [1.0, -2.0, 3.0])
+    assert sgd.lr == 0.0 and math.copysign(1.0, sgd.lr) == 1.0
 
 
 @pytest.mark.parametrize("lr", ["0.1", None, True, 1j])

@@ -85,7 +85,8 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.RMSprop(alpha=1.0), ValueError, r"RMSprop: invalid alpha 1\.0; it must lie in \[0, 1\)"),
     (lambda: dn.RMSprop(eps=0), ValueError, r"RMSprop: invalid eps 0; it must lie in \(0, inf\)"),
     (lambda: dn.RMSprop(momentum=-0.1), ValueError, r"RMSprop: invalid momentum -0\.1"),
-    (lambda: dn.RMSprop(lr=0), ValueError, "RMSprop: invalid learning rate 0"),
+    (lambda: dn.RMSprop(lr=-0.01), ValueError,
+     r"RMSprop: invalid learning rate -0\.01; it must be finite and >= 0"),
     (lambda: dn.RMSprop(centered=1), TypeError, "RMSprop: centered must be True or False"),
     (lambda: dn.Adagrad(lr_decay=-1), ValueError, r"Adagrad: invalid lr_decay -1; it must lie in \[0, inf\)"),
     (lambda: dn.Adagrad(initial_accumulator_value=-0.5), ValueError,
@@ -736,14 +737,15 @@ def test_reduce_on_plateau_in_fit_watches_the_validation_loss_across_fits():
         model.fit(X, y, optimizer=adam, epochs=1, callbacks=[plateau])
 
 
-def test_reduce_on_plateau_keeps_a_rate_it_would_round_to_zero():
-    """Learning rates are > 0: where PyTorch would set 0 (a drop from the smallest float),
-    the rate stays."""
+def test_reduce_on_plateau_rounds_a_rate_to_zero_as_pytorch_does():
+    """A drop from the smallest float is a drop to 0 (PyTorch's ``old - new > eps``), once."""
     sgd = dn.SGD(5e-324)
     plateau = dn.ReduceLROnPlateau(sgd, monitor="loss", patience=0, eps=0.0)
-    for epoch, loss in enumerate([1.0, 1.0, 1.0]):
+    rates = []
+    for epoch, loss in enumerate([1.0, 1.0, 1.0, 1.0]):
         plateau.on_epoch_end(epoch, {"loss": loss})
-    assert sgd.lr == 5e-324 and plateau.num_bad_epochs == 0
+        rates.append(sgd.lr)
+    assert rates == [5e-324, 0.0, 0.0, 0.0] and plateau.num_bad_epochs == 0
 
 
 def test_reduce_on_plateau_checks_its_arguments():

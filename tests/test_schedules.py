@@ -5,7 +5,6 @@ trainings); their states. ``test_optimizers`` has ReduceLROnPlateau's and the ol
 from __future__ import annotations
 
 import inspect
-import math
 
 import numpy as np
 import pytest
@@ -58,6 +57,9 @@ EPOCH_SCHEDULES = {
     "linear-defaults": (lambda o: dn.LinearLR(o), lambda t, o: t.LinearLR(o)),
     "linear-decay": (lambda o: dn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6),
                      lambda t, o: t.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6)),
+    "linear-decay-to-0": (lambda o: dn.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=6),
+                          lambda t, o: t.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=6)),
+    "cosine-through-0": (lambda o: dn.CosineLR(o, epochs=4), lambda t, o: t.CosineAnnealingLR(o, T_max=4)),
     "restarts": (lambda o: dn.CosineRestartsLR(o, epochs=3, min_lr=1e-3),
                  lambda t, o: t.CosineAnnealingWarmRestarts(o, T_0=3, eta_min=1e-3)),
     "restarts-growing": (lambda o: dn.CosineRestartsLR(o, epochs=2, mult=2),
@@ -338,15 +340,52 @@ def test_exponential_refuses_a_gamma_of_0():
         dn.ExponentialLR(dn.SGD(0.1), gamma=0)
 
 
-def test_a_linear_decay_to_0_keeps_the_last_positive_rate():
+def test_a_linear_decay_to_0_ends_at_a_rate_of_0():
     sgd = dn.SGD(1.0)
     decay = dn.LinearLR(sgd, start_factor=1.0, end_factor=0.0, total_iters=2)
     rates = []
     for epoch in range(4):
         decay.on_epoch_end(epoch)
         rates.append(sgd.lr)
-    assert rates == [0.5, 0.5, 0.5, 0.5] and decay.rate(2) == 0.0
-    assert math.isclose(decay.rate(1), 0.5)
+    assert rates == [0.5, 0.0, 0.0, 0.0]
+
+
+OPTIMIZERS = {
+    "plain-sgd": (lambda: dn.SGD(0.1), lambda t, p: t.optim.SGD(p, 0.1)),  # (folded into the products)
+    "sgd": (lambda: dn.SGD(0.1, momentum=0.9, weight_decay=0.01),
+            lambda t, p: t.optim.SGD(p, 0.1, momentum=0.9, weight_decay=0.01)),
+    "adam": (lambda: dn.Adam(0.05), lambda t, p: t.optim.Adam(p, 0.05)),
+    "adamw": (lambda: dn.AdamW(0.05, weight_decay=0.1),
+              lambda t, p: t.optim.AdamW(p, 0.05, weight_decay=0.1)),
+    "rmsprop": (lambda: dn.RMSprop(0.01, momentum=0.5), lambda t, p: t.optim.RMSprop(p, 0.01, momentum=0.5)),
+    "nadam": (lambda: dn.NAdam(0.01), lambda t, p: t.optim.NAdam(p, 0.01)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_epochs_at_a_rate_of_0_leave_the_parameters_and_follow_pytorch(name):
+    torch = pytest.importorskip("torch")
+    ours_of, theirs_of = OPTIMIZERS[name]
+    X, y = data()
+    model = mlp()
+    net = torch_twin(model)
+    optimizer = ours_of()
+    schedule = dn.CosineLR(optimizer, epochs=3)  # epoch 3 at 0, then up again
+    params = []
+
+    class Spy(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            params.append(model.params.copy())
+
+    model.fit(X, y, optimizer=optimizer, epochs=6, batch_size=len(X), shuffle=False,
+              callbacks=[schedule, Spy()])
+    assert_array_equal(params[3], params[2])  # the step at 0 moved nothing
+    assert not np.array_equal(params[4], params[3]) and not np.array_equal(params[2], params[1])
+    with float64_default():
+        theirs = theirs_of(torch, net.parameters())
+    torch_fit(net, theirs, X, y, epochs=6, batch_size=len(X),
+              scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(theirs, T_max=3))
+    assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 
 def _plateau(optimizer):
@@ -361,7 +400,7 @@ def _cycle(optimizer):
     (lambda o: dn.StepLR(o, 2), {"epoch": 3}, ValueError, r"StepLR: a state must hold epoch, base_lr"),
     (lambda o: dn.StepLR(o, 2), [3, 0.1], ValueError, "must hold epoch, base_lr"),
     (lambda o: dn.StepLR(o, 2), {"epoch": -1, "base_lr": 0.1}, ValueError, "StepLR epoch must be"),
-    (lambda o: dn.LinearLR(o), {"epoch": 1, "base_lr": 0.0}, ValueError, "LinearLR: invalid learning rate"),
+    (lambda o: dn.LinearLR(o), {"epoch": 1, "base_lr": -0.1}, ValueError, "LinearLR: invalid learning rate"),
     (_plateau, {"best": float("nan"), "num_bad_epochs": 0, "cooldown_counter": 0}, ValueError, "best"),
     (_plateau, {"best": 1.0, "num_bad_epochs": 1.5, "cooldown_counter": 0}, TypeError, "num_bad_epochs"),
     (_plateau, {"best": 1.0, "num_bad_epochs": 0, "cooldown_counter": -2}, ValueError, "cooldown_counter"),

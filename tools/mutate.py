@@ -305,7 +305,7 @@ EQUIVALENT: dict[str, str] = {
                                            "rate changes: the same values, three passes more",
     "optimizer.py:168:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:193:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:194:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
