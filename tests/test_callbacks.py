@@ -401,3 +401,37 @@ def test_every_plain_progress_line_is_flushed_when_written():
     assert seen[0].startswith("fit: 2 epochs of 1 steps") and seen[0].count("\n") == 1  # the first step's end
     assert seen[1].splitlines()[-1].startswith("epoch 1/2  loss ")
     assert seen[3].splitlines()[-1].startswith("epoch 2/2  loss ") and seen[3] == stream.getvalue()
+
+
+def test_a_run_resumed_from_a_state_whose_best_epoch_is_the_first_restores_that_epoch():
+    X, y, Xv, yv = noisy_regression()
+    kwargs = dict(optimizer=dn.SGD(0.5), batch_size=4, shuffle=False, validation_data=(Xv, yv))
+
+    def stopping():  # the highest validation loss is the best: the first epoch's, as it falls
+        return dn.EarlyStopping(monitor="val_loss", mode="max", patience=100)
+
+    class Save(dn.Callback):  # the model and the callback's state after epoch 1, as a checkpoint
+        def __init__(self, stop):
+            self.stop = stop
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.params, self.state = self.model.params.copy(), self.stop.state_dict()
+
+    whole, first = mlp((1, 8, 1), seed=0), mlp((1, 8, 1), seed=0)
+    spy = Snapshots()
+    stop = stopping()
+    whole.fit(X, y, epochs=5, callbacks=[stop, spy], **kwargs)
+    assert stop.best_epoch == 0 and not np.array_equal(spy.snapshots[-1], spy.snapshots[0])
+    assert_array_equal(whole.params, spy.snapshots[0])  # restored at the end
+    stop = stopping()
+    saved = Save(stop)
+    first.fit(X, y, epochs=2, callbacks=[stop, saved], **kwargs)
+    assert saved.state["best_epoch"] == 0
+    assert_array_equal(saved.state["best_params"], spy.snapshots[0])
+    resumed, again = mlp((1, 8, 1), seed=1), stopping()
+    resumed.params[...] = saved.params
+    again.load_state_dict(saved.state)
+    resumed.fit(X, y, epochs=3, callbacks=[again], **kwargs)
+    assert again.best_epoch == 0 and again.state_dict()["epochs"] == 5
+    assert_array_equal(resumed.params, whole.params)

@@ -90,6 +90,10 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     (lambda: dn.SGD(lr=float("inf")), ValueError, "learning rate"),
     (lambda: dn.SGD(lr=-1), ValueError, "learning rate"),
     (lambda: dn.EarlyStopping(patience=0), ValueError, "patience"),
+    (lambda: dn.EarlyStopping(monitor=3), TypeError,
+     "EarlyStopping: monitor must be the name of what fit records"),
+    (lambda: dn.ModelCheckpoint(NOWHERE, monitor=""), TypeError,
+     "ModelCheckpoint: monitor must be the name of what fit records"),
     (lambda: dn.MSELoss().forward(np.ones((3, 1)), np.ones(3)), ValueError, "must match exactly"),
     # the functions that take a model say so of anything else
     (lambda: dn.gradcheck(5, X_OK, Y_OK), TypeError,
