@@ -356,6 +356,10 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:287:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
+    "sklearn.py:404:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+                                        "sees improves on a best loss of inf (or a score of -inf, or none "
+                                        "watched), which sets the count before it is read",
+    "sklearn.py:656:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:758:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
