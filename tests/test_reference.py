@@ -35,6 +35,15 @@ def test_scalar_mlp_follows_densenet(sizes, batch_size):
     assert_allclose(scalar.params(), model.params, rtol=1e-11, atol=1e-14)
 
 
+def test_scalar_mlp_trains_one_epoch_of_one_sample_steps_at_0_1_by_default():
+    model = mlp((2, 3, 1), seed=9)
+    scalar = dn.reference.ScalarMLP((2, 3, 1), model.params)
+    X, y = np.random.default_rng(10).standard_normal((5, 2)), np.linspace(0.1, 0.9, 5).reshape(-1, 1)
+    scalar.train(X.tolist(), y.tolist())
+    model.fit(X, y, optimizer=dn.SGD(0.1), epochs=1, batch_size=1, shuffle=False)
+    assert_allclose(scalar.params(), model.params, rtol=1e-12, atol=1e-15)
+
+
 def test_scalar_mlp_checks_its_parameter_count():
     with pytest.raises(ValueError, match=r"needs 9 parameters, got 3"):
         dn.reference.ScalarMLP((2, 2, 1), [0.0] * 3)

@@ -45,6 +45,8 @@ def test_section4_data():
     raw = np.array([[133, 65], [160, 72], [152, 70], [120, 60]], dtype=float)
     assert_allclose(dn.tutorial.X, raw - [135, 66])
     assert dn.tutorial.y.ravel().tolist() == [1.0, 0.0, 0.0, 1.0]
+    new = {"Emily": (128, 63), "Frank": (155, 68)}  # section 8's weights and heights, shifted as X
+    assert {name: tuple(np.subtract(raw, (135, 66))) for name, raw in new.items()} == dn.tutorial.NEW_PEOPLE
 
 
 def test_section5_loss():

@@ -136,6 +136,8 @@ OWN_TESTS = {
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
                     "test_metrics.py"],
     "io.py": ["test_io.py", "test_safety.py"],
+    "reference.py": ["test_reference.py", "test_tutorial.py"],
+    "tutorial.py": ["test_tutorial.py", "test_reference.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
