@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+from functools import partial
 
 import numpy as np
 import pytest
@@ -366,3 +367,27 @@ def test_a_model_pickled_before_there_were_modes_loads_in_training_mode():
     assert old.training
     X, _ = data()
     assert (old.forward(X) != old.forward(X)).any()
+
+
+class RandomSpy(dn.Module):
+    """The identity, declared random: records whether each plan trains and has a generator."""
+
+    random = True
+
+    def __init__(self):
+        self.given = []
+
+    def plan(self, b):
+        self.given.append((b.training, b.rng is not None))
+        return dn.Passes([partial(np.copyto, b.Y, b.X)],
+                         [] if b.dX is None else [partial(np.copyto, b.dX, b.dY)])
+
+
+def test_a_random_module_gets_a_generator_for_training_plans_only():
+    spy = RandomSpy()
+    model = dn.Sequential(dn.Dense(3, 4), spy, dn.Dense(4, 1), seed=0)
+    X, y = np.ones((8, 3)), np.ones((8, 1))
+    model.fit(X, y, epochs=1, batch_size=8)
+    assert spy.given == [(True, True)]
+    model.predict(X)
+    assert spy.given[1:] == [(False, False)]

@@ -21,8 +21,9 @@ def f(a: int = 3, b: float = 0.5) -> int:
     """Nor is this: a + b."""
     if a < b and not a == 0:
         raise ValueError(f"a={a + 1}")
-    out[...] = a
-    total += a * b
+    out[...] = a  # type: ignore[index]  # (a comment kept)
+    total += (a *
+              b)
     np.copyto(out, a)
     passes = [partial(np.add, a, b), partial(np.multiply, a, b)]
     return a - b is None
@@ -43,17 +44,25 @@ def test_every_operator_applies_where_it_should_and_nowhere_else():
     ])
 
 
-def test_each_mutant_changes_one_thing():
-    original = ast.unparse(ast.parse(SOURCE)).splitlines()
+def test_each_mutant_changes_one_thing_in_the_text_as_written():
+    original = SOURCE.splitlines()
     for mutant in mutate.mutants_of("x.py", SOURCE):
         mutated = mutate.mutated_source(SOURCE, mutant).splitlines()
         changed = [(a, b) for a, b in zip(original, mutated) if a != b]
-        assert len(mutated) == len(original) and len(changed) == 1, mutant.key
+        assert len(mutated) == len(original), mutant.key  # every line where it was
+        assert 1 <= len(changed) <= 2 and (len(changed) == 1 or mutant.line == 13), mutant.key
+        assert ast.dump(ast.parse("\n".join(mutated))) != ast.dump(ast.parse(SOURCE)), mutant.key
+        if mutant.line != 12:
+            assert "    out[...] = a  # type: ignore[index]  # (a comment kept)" in mutated, mutant.key
     by_operator = {m.operator: m for m in mutate.mutants_of("x.py", SOURCE)}
     assert "a <= b" in mutate.mutated_source(SOURCE, by_operator["Lt->LtE"])
     assert "passes = [partial(np.multiply, a, b)]" in mutate.mutated_source(
         SOURCE, by_operator["drop-planned-call-0"])
     assert "np.copyto" not in mutate.mutated_source(SOURCE, by_operator["drop-call"])
+    assert "    if a < b and (a == 0):\n" in mutate.mutated_source(SOURCE, by_operator["drop-not"])
+    assert "    if (not (a < b and (not a == 0))):\n" in mutate.mutated_source(
+        SOURCE, by_operator["negate-condition"])
+    assert "    total += ((a / b\n))\n" in mutate.mutated_source(SOURCE, by_operator["Mult->Div"])
 
 
 def test_the_core_files_exist_and_have_their_tests():

@@ -77,7 +77,15 @@ def test_lbfgs_and_cross_entropy_on_sparse_data():
     assert sparse_model.params.tolist() != network().params.tolist()  # (it trained)
 
 
-@pytest.mark.parametrize("first", [(dn.Tanh(),), (dn.Dropout(0.3),), (dn.BatchNorm1d(30),)],
+class DenseOnDenseRows(dn.Dense):
+    """A Dense layer that reads its input's rows made dense, into the ``[X, 1]`` block of
+    its ones column."""
+
+    takes_sparse_input = False
+
+
+@pytest.mark.parametrize("first", [(dn.Tanh(),), (dn.Dropout(0.3),), (dn.BatchNorm1d(30),),
+                                   (DenseOnDenseRows(30, 30),)],
                          ids=lambda first: type(first[0]).__name__)
 def test_a_first_module_that_takes_dense_rows_computes_exactly_what_it_does_on_dense_data(first):
     X, y, _ = data()

@@ -5,7 +5,10 @@ the test suite fails.
                            [--only model.py:152 ...] [--list] [--out mutants.json]
 
 Each mutant is the source of one core file with one change made on its syntax tree
-(the operators below), written into a scratch copy of the repository; the core
+(the operators below), spliced into the file's text (the rest as written: comments
+such as ``# type: ignore``, which the type check reads, and line numbers kept; a
+rewritten file failed the type check whatever the change, killing mutants that no
+other test would), written into a scratch copy of the repository; the core
 tests run on that copy (``pytest -x``, the file's own tests first, Hypothesis
 derandomised) and the mutant is *killed* when they fail or time out, *survives*
 when they pass. The score is killed / (mutants - equivalent), where the
@@ -501,12 +504,39 @@ def mutants_of(file: str, source: str) -> list[Mutant]:
             for i, (node, op) in enumerate(_mutable(tree))]
 
 
+#: Mutated nodes written without parentheses: atoms, whose meaning no neighbour changes.
+_ATOMS = (ast.Constant, ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.List)
+
+
 def mutated_source(source: str, mutant: Mutant) -> str:
+    """``source`` with ``mutant``'s one change spliced into its text: the rest stays as
+    written, comments (``# type: ignore``, which a type check reads) and line numbers with
+    it. The result is checked to be the mutated syntax tree."""
     tree = ast.parse(source)
     node, op = _mutable(tree)[mutant.index]
     assert op == mutant.operator
-    tree = _Replace(node, _apply(node, op)).visit(tree)
-    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    new = _apply(node, op)
+    if isinstance(node, (ast.If, ast.While)):  # only the condition's text changes
+        node, new = node.test, ast.UnaryOp(op=ast.Not(), operand=node.test)
+    text = ast.unparse(new)
+    lines = node.end_lineno - node.lineno  # type: ignore[operator]  # (parsed nodes have them)
+    if isinstance(new, ast.stmt):
+        text += "\n" * lines  # (blank lines: the statements below keep their line numbers)
+    elif not isinstance(new, _ATOMS) or lines:
+        text = "(" + text + "\n" * lines + ")"
+    data = source.encode()
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    begin = starts[node.lineno - 1] + node.col_offset
+    end = starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[index,operator]
+    result = (data[:begin] + text.encode() + data[end:]).decode()
+    expected = ast.parse(source)
+    target, _ = _mutable(expected)[mutant.index]
+    expected = _Replace(target, _apply(target, op)).visit(expected)
+    if ast.dump(ast.parse(result)) != ast.dump(expected):
+        raise AssertionError(f"{mutant.key}: the spliced text is not the mutated tree")
+    return result
 
 
 def _pytest(workdir: Path, first: list[str], rest: list[str]) -> tuple[bool, str]:
