@@ -78,8 +78,8 @@ def test_lbfgs_and_cross_entropy_on_sparse_data():
 
 
 class DenseOnDenseRows(dn.Dense):
-    """A Dense layer that reads its input's rows made dense, into the ``[X, 1]`` block of
-    its ones column."""
+    """A Dense layer that declares it takes dense rows only, as a module of one's own may:
+    the plan makes each sparse batch dense for it."""
 
     takes_sparse_input = False
 

@@ -515,11 +515,11 @@ def mutated_source(source: str, mutant: Mutant) -> str:
     tree = ast.parse(source)
     node, op = _mutable(tree)[mutant.index]
     assert op == mutant.operator
-    new = _apply(node, op)
-    if isinstance(node, (ast.If, ast.While)):  # only the condition's text changes
-        node, new = node.test, ast.UnaryOp(op=ast.Not(), operand=node.test)
+    mutated = _apply(node, op)
+    # the text replaced: an if's or while's condition alone, else the whole node
+    old, new = (node.test, mutated.test) if isinstance(mutated, (ast.If, ast.While)) else (node, mutated)
     text = ast.unparse(new)
-    lines = node.end_lineno - node.lineno  # type: ignore[operator]  # (parsed nodes have them)
+    lines = old.end_lineno - old.lineno  # type: ignore[operator]  # (parsed nodes have them)
     if isinstance(new, ast.stmt):
         text += "\n" * lines  # (blank lines: the statements below keep their line numbers)
     elif not isinstance(new, _ATOMS) or lines:
@@ -528,13 +528,10 @@ def mutated_source(source: str, mutant: Mutant) -> str:
     starts = [0]
     for line in data.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
-    begin = starts[node.lineno - 1] + node.col_offset
-    end = starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[index,operator]
+    begin = starts[old.lineno - 1] + old.col_offset
+    end = starts[old.end_lineno - 1] + old.end_col_offset  # type: ignore[index,operator]
     result = (data[:begin] + text.encode() + data[end:]).decode()
-    expected = ast.parse(source)
-    target, _ = _mutable(expected)[mutant.index]
-    expected = _Replace(target, _apply(target, op)).visit(expected)
-    if ast.dump(ast.parse(result)) != ast.dump(expected):
+    if ast.dump(ast.parse(result)) != ast.dump(_Replace(node, mutated).visit(tree)):
         raise AssertionError(f"{mutant.key}: the spliced text is not the mutated tree")
     return result
 
