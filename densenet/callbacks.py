@@ -137,9 +137,9 @@ def callback_list(value: object, owner: str, name: str) -> tuple[Any, ...]:
 
 def checked_schedules(owner: str, schedules: object) -> tuple[Any, ...]:
     """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
-    the learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``); ``TypeError`` naming
-    ``owner`` otherwise."""
-    schedules = callback_list(schedules, owner, "schedules")
+    the learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``), None as none;
+    ``TypeError`` naming ``owner`` otherwise."""
+    schedules = callback_list(() if schedules is None else schedules, owner, "schedules")
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "

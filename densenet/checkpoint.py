@@ -109,7 +109,7 @@ class ModelCheckpoint(Callback):
     _sense = "min"  # the mode, "auto" resolved when training begins
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
-                 every: int = 1, save_optimizer: bool = True, schedules: Sequence[Any] = (),
+                 every: int = 1, save_optimizer: bool = True, schedules: Sequence[Any] | None = (),
                  mode: str = "auto") -> None:
         self.path, self.fields = _template(path)
         self.monitor = checked_monitor("ModelCheckpoint", monitor)

@@ -768,12 +768,12 @@ class Sequential:
         shuffle: bool = True,
         seed: int | np.random.Generator | None = None,
         validation_data: tuple[ArrayLike, ...] | None = None,
-        callbacks: Sequence[Callback] = (),
+        callbacks: Sequence[Callback] | None = (),
         verbose: bool = False,
         sample_weight: ArrayLike | None = None,
         drop_last: bool = False,
         max_grad_norm: float | None = None,
-        metrics: Sequence[MetricLike] = (),
+        metrics: Sequence[MetricLike] | None = (),
         validation_split: float = 0.0,
     ) -> History:
         """Train on ``(X, y)`` by mini-batch gradient descent; returns a ``History``.
@@ -899,7 +899,8 @@ class Sequential:
         return {"modules": modules, "dtype": self.dtype.name, "rng_state": _rng_state(self._rng),
                 "frozen": list(self.frozen)}
 
-    def save(self, path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> None:
+    def save(self, path: io.File, optimizer: Optimizer | None = None,
+             schedules: Sequence[Any] | None = ()) -> None:
         """Write the model to one ``.npz`` file, atomically (see ``densenet.io``);
         ``densenet.load(path)`` rebuilds it. The name is used as given. ``path`` may
         also be a binary file object (``open(name, "wb")``, ``io.BytesIO()``): it gets
@@ -959,7 +960,8 @@ def as_model(model: object, owner: str) -> Sequential:
     return model
 
 
-def load(path: io.File, optimizer: Optimizer | None = None, schedules: Sequence[Any] = ()) -> Sequential:
+def load(path: io.File, optimizer: Optimizer | None = None,
+         schedules: Sequence[Any] | None = ()) -> Sequential:
     """Rebuild the model saved at ``path``: predictions are bit-identical. ``path``
     may also be a binary file object, read to its end (``seek`` is not needed).
 

@@ -385,12 +385,12 @@ def fit(
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
     validation_data: tuple[ArrayLike, ...] | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | None = (),
     verbose: bool = False,
     sample_weight: ArrayLike | None = None,
     drop_last: bool = False,
     max_grad_norm: float | None = None,
-    metrics: Sequence[MetricLike] = (),
+    metrics: Sequence[MetricLike] | None = (),
     validation_split: float = 0.0,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by mini-batch gradient descent.
@@ -431,7 +431,7 @@ def fit(
             ``validation_data``, the first ``ceil(N * (1 - validation_split))`` trained on
             (Keras's ``validation_split``: shuffle ordered data first). Not with
             ``validation_data``; a share that holds out no row is refused.
-        callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping``.
+        callbacks: ``densenet.Callback`` objects, e.g. ``EarlyStopping`` (None: none).
         verbose: report progress: a tqdm bar with the running loss when tqdm
             is installed (the ``progress`` extra) and stderr is a terminal,
             otherwise a plain line every ``max(1, epochs // 20)`` epochs
@@ -455,7 +455,7 @@ def fit(
             computed them, before the update, in training mode; weighted as the loss; a
             full-batch optimiser's iterate on all the rows) and, with ``validation_data``,
             on it by inference passes (``val_`` in front of the name). ``History``, the
-            callbacks' ``logs`` and their monitors see them by name.
+            callbacks' ``logs`` and their monitors see them by name (None: none).
 
     Returns:
         A ``History`` of per-epoch losses: the mean of the batches' losses, each counted by
@@ -528,14 +528,14 @@ def fit(
         w_val = (None if len(validation_data) < 3 or validation_data[2] is None
                  else sample_weights(validation_data[2], X_val.shape[0], model.dtype, "w_val"))
         validation = X_val, y_val, w_val
-    measured = resolved(metrics, loss, model.out_features, "fit")
+    measured = resolved(() if metrics is None else metrics, loss, model.out_features, "fit")
     for checked in (target, None if validation is None else validation[1]):
         if checked is not None:
             check_targets(measured, checked, model.out_features, model.dtype, loss, "fit")
     _check_outputs(model, loss)
     optimizer.prepare(model.trainable_params)
 
-    callbacks = callback_list(callbacks, "fit", "callbacks") + (
+    callbacks = callback_list(() if callbacks is None else callbacks, "fit", "callbacks") + (
         (Progress(),) if flag(verbose, "fit", "verbose") else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):

@@ -184,6 +184,21 @@ def test_a_file_without_the_schedules_asked_for_is_refused(tmp_path):
     assert not (tmp_path / "bad.npz").exists()
 
 
+def test_none_for_schedules_means_none(tmp_path):
+    X, y = _data()
+    model, adam = _model(), dn.Adam(0.01)
+    model.fit(X, y, optimizer=adam, epochs=2, batch_size=8,
+              callbacks=[dn.ModelCheckpoint(tmp_path / "run.npz", schedules=None)])
+    model.save(tmp_path / "end.npz", optimizer=adam, schedules=None)
+    saved = {"run.npz": r"holds the states of the schedules \['ModelCheckpoint'\], not of \['StepLR'\]",
+             "end.npz": "holds no schedule state"}  # (a checkpoint keeps its own place)
+    for name, held in saved.items():
+        assert np.array_equal(dn.load(tmp_path / name, optimizer=dn.Adam(0.01), schedules=None).params,
+                              model.params)
+        with pytest.raises(ValueError, match=held):
+            dn.load(tmp_path / name, optimizer=dn.Adam(0.01), schedules=[dn.StepLR(dn.Adam(), 1)])
+
+
 def test_without_the_optimiser_state_a_resumed_adam_starts_afresh(tmp_path):
     X, y = _data()
     model = _model()

@@ -90,6 +90,21 @@ def test_same_seed_gives_bit_identical_weights():
     assert not np.array_equal(runs[0], other.params)
 
 
+def test_none_for_callbacks_or_metrics_means_none_of_them():
+    """``callbacks=None`` and ``metrics=None`` (what a wrapper forwards for "not given")
+    train as the defaults do and record the same history."""
+    X, y = two_blobs(50)
+    runs = []
+    for kwargs in ({}, {"callbacks": None, "metrics": None}):
+        model = mlp((2, 6, 1), seed=3)
+        history = model.fit(X, y, epochs=3, batch_size=7, seed=11, validation_data=(X, y), **kwargs)
+        runs.append((model.params.copy(), history.logs()))
+    assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1].keys() == runs[1][1].keys() == {"loss", "val_loss"}
+    for name in runs[0][1]:
+        assert_array_equal(runs[0][1][name], runs[1][1][name])
+
+
 def test_model_seed_drives_shuffling_when_fit_has_none():
     X, y = two_blobs(50)
     a, b = mlp((2, 6, 1), seed=3), mlp((2, 6, 1), seed=3)
