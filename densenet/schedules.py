@@ -99,7 +99,8 @@ class LRSchedule(_Scheduler):
 
 
 class StepLR(LRSchedule):
-    """``lr = base_lr * gamma ** (epoch // step_size)``.
+    """``lr = base_lr * gamma ** (epoch // step_size)``, ``gamma >= 0`` (0: the rate drops to 0
+    at the first step, as in PyTorch).
 
     Example:
         >>> import densenet as dn
@@ -111,7 +112,7 @@ class StepLR(LRSchedule):
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
         self.step_size = positive_int(step_size, "StepLR step_size")
-        self.gamma = hyperparameter(gamma, "StepLR", "gamma", low_open=True)
+        self.gamma = hyperparameter(gamma, "StepLR", "gamma")
 
     def rate(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -119,7 +120,7 @@ class StepLR(LRSchedule):
 
 class MultiStepLR(LRSchedule):
     """``lr = base_lr * gamma ** k`` from the ``k``-th milestone epoch on (a milestone
-    listed twice counts twice).
+    listed twice counts twice), ``gamma >= 0``.
 
     Example:
         >>> import densenet as dn
@@ -135,7 +136,7 @@ class MultiStepLR(LRSchedule):
         except TypeError:
             raise TypeError(f"MultiStepLR: milestones must be a list of epochs, got {milestones!r}") from None
         self.milestones = tuple(sorted(count(m, "MultiStepLR milestone") for m in listed))
-        self.gamma = hyperparameter(gamma, "MultiStepLR", "gamma", low_open=True)
+        self.gamma = hyperparameter(gamma, "MultiStepLR", "gamma")
         self.set_rate()
 
     def rate(self, epoch: int) -> float:
@@ -143,7 +144,7 @@ class MultiStepLR(LRSchedule):
 
 
 class ExponentialLR(LRSchedule):
-    """``lr = base_lr * gamma ** epoch``.
+    """``lr = base_lr * gamma ** epoch``, ``gamma >= 0``.
 
     Example:
         >>> import densenet as dn
@@ -154,7 +155,7 @@ class ExponentialLR(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         super().__init__(optimizer)
-        self.gamma = hyperparameter(gamma, "ExponentialLR", "gamma", low_open=True)
+        self.gamma = hyperparameter(gamma, "ExponentialLR", "gamma")
 
     def rate(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** epoch
@@ -310,7 +311,7 @@ class ReduceLROnPlateau(_Scheduler):
         optimizer: the optimiser whose ``lr`` is set.
         monitor: ``"val_loss"`` (default; needs ``validation_data``), ``"loss"``, or a
             metric's name (``"val_accuracy"``: ``fit(..., metrics=["accuracy"])``).
-        factor: the rate's multiplier at a plateau, in (0, 1).
+        factor: the rate's multiplier at a plateau, in [0, 1) (0: down to ``min_lr`` at once).
         patience: epochs without improvement that are tolerated, >= 0: the rate drops
             after the ``patience + 1``-th.
         threshold: what counts as an improvement, >= 0: a value below
@@ -354,7 +355,7 @@ class ReduceLROnPlateau(_Scheduler):
         self.monitor, self.threshold_mode = checked_monitor(name, monitor), threshold_mode
         self.mode = checked_mode(name, mode)
         self.sense = "min" if mode == "auto" else mode
-        self.factor = hyperparameter(factor, name, "factor", low_open=True, high=1.0, high_open=True)
+        self.factor = hyperparameter(factor, name, "factor", high=1.0, high_open=True)
         self.patience = count(patience, f"{name} patience")
         self.cooldown = count(cooldown, f"{name} cooldown")
         self.threshold = hyperparameter(threshold, name, "threshold")

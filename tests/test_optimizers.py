@@ -553,9 +553,12 @@ def test_schedules_check_their_arguments():
         dn.StepLR(0.1, step_size=2)
     with pytest.raises(ValueError, match="StepLR step_size must be an integer >= 1, got 0"):
         dn.StepLR(dn.SGD(0.1), step_size=0)
-    for gamma in (0.0, -0.5, np.inf, np.nan):  # a rate of 0, or of no number, after the first step
-        with pytest.raises(ValueError, match=rf"StepLR: invalid gamma {gamma!r}; it must lie in \(0, inf\)"):
-            dn.StepLR(dn.SGD(0.1), step_size=2, gamma=gamma)
+    for gamma in (-0.5, np.inf, np.nan):  # a rate below 0, or of no number, after the first step
+        for schedule in (lambda gamma: dn.StepLR(dn.SGD(0.1), step_size=2, gamma=gamma),
+                         lambda gamma: dn.MultiStepLR(dn.SGD(0.1), milestones=[2], gamma=gamma),
+                         lambda gamma: dn.ExponentialLR(dn.SGD(0.1), gamma=gamma)):
+            with pytest.raises(ValueError, match=rf"LR: invalid gamma {gamma!r}; it must lie in \[0, inf\)"):
+                schedule(gamma)
     with pytest.raises(ValueError, match=r"CosineLR: invalid min_lr 0\.5; it must lie in \[0, 0\.1\]"):
         dn.CosineLR(dn.SGD(0.1), epochs=3, min_lr=0.5)
 
@@ -674,6 +677,24 @@ def test_reduce_on_plateau_sets_the_rates_of_pytorch_s_scheduler(settings):
     plateau_follows_pytorch_s(torch, ours, sgd, "min", losses, settings)
 
 
+@pytest.mark.parametrize("settings", [dict(factor=0.0, patience=1),
+                                      dict(factor=0.0, patience=0, min_lr=0.02)])
+def test_reduce_on_plateau_with_factor_0_drops_to_its_floor_as_pytorch_s_does(settings):
+    torch = pytest.importorskip("torch")
+    sgd = dn.SGD(0.1)
+    ours = dn.ReduceLROnPlateau(sgd, monitor="loss", **settings)
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, **settings)
+    rates, want = [], []
+    for epoch, value in enumerate([1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8]):
+        ours.on_epoch_end(epoch, {"loss": value})
+        theirs.step(value)
+        rates.append(sgd.lr)
+        want.append(theirs_opt.param_groups[0]["lr"])
+    assert rates == want and rates[0] == 0.1 and rates[-1] == settings.get("min_lr", 0.0)
+    assert (ours.best, ours.num_bad_epochs) == (theirs.best, theirs.num_bad_epochs)
+
+
 def plateau_follows_pytorch_s(torch, ours, sgd, mode, values, settings):
     """Feed ``values`` to ``ours`` (stepping ``sgd``, rate 0.1) and to PyTorch's scheduler in
     ``mode`` with ``settings``: the same rates after every epoch, the same best and counts."""
@@ -753,8 +774,8 @@ def test_reduce_on_plateau_checks_its_arguments():
     for settings, error, message in [
         (dict(monitor=""), TypeError, "ReduceLROnPlateau: monitor must be the name of what fit records"),
         (dict(mode="maximum"), ValueError, "ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got"),
-        (dict(factor=1.0), ValueError, r"ReduceLROnPlateau: invalid factor 1\.0; it must lie in \(0, 1\)"),
-        (dict(factor=0.0), ValueError, r"invalid factor 0\.0"),
+        (dict(factor=1.0), ValueError, r"ReduceLROnPlateau: invalid factor 1\.0; it must lie in \[0, 1\)"),
+        (dict(factor=-0.5), ValueError, r"invalid factor -0\.5"),
         (dict(patience=-1), ValueError, "ReduceLROnPlateau patience must be an integer >= 0, got -1"),
         (dict(patience=1.5), TypeError, "ReduceLROnPlateau patience must be an integer >= 0, got 1.5"),
         (dict(cooldown=-1), ValueError, "ReduceLROnPlateau cooldown must be an integer >= 0, got -1"),
