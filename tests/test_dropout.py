@@ -391,3 +391,28 @@ def test_a_random_module_gets_a_generator_for_training_plans_only():
     assert spy.given == [(True, True)]
     model.predict(X)
     assert spy.given[1:] == [(False, False)]
+
+
+class RandomDenseSpy(dn.Dense):
+    """A Dense layer declared random (as a noisy layer of one's own is): records whether
+    each plan trains it and gives it a generator."""
+
+    random = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.given = []
+
+    def plan(self, b):
+        self.given.append((b.training, b.rng is not None))
+        return super().plan(b)
+
+
+def test_a_frozen_random_module_runs_its_inference_passes_without_a_generator():
+    spy = RandomDenseSpy(3, 4)
+    model = dn.Sequential(spy, dn.Tanh(), dn.Dense(4, 1), seed=0)
+    X, y = np.ones((8, 3)), np.ones((8, 1))
+    model.fit(X, y, epochs=1, batch_size=8)
+    model.freeze(0)
+    model.fit(X, y, epochs=1, batch_size=8)
+    assert spy.given == [(True, True), (False, False)]

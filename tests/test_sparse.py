@@ -15,6 +15,7 @@ from scipy import sparse
 
 import densenet as dn
 from densenet import backend
+from densenet.chain import Plan
 
 from .conftest import short_fits
 
@@ -95,6 +96,32 @@ def test_a_first_module_that_takes_dense_rows_computes_exactly_what_it_does_on_d
     assert_array_equal(sparse_model.params, dense.params)
     assert_array_equal(sparse_model.predict(sparse.csr_matrix(X)), dense.predict(X))
     assert_array_equal(sparse_model.forward(sparse.csr_matrix(X[:5])), dense.forward(X[:5]))
+
+
+def test_a_first_module_with_a_ones_column_that_takes_dense_rows_gets_each_single_row_dense():
+    """At batch size 1 a Dense layer's input is the ``X`` of ``[X, 1]`` (one row of it, which
+    SciPy writes into as it is)."""
+    X, y, _ = data()
+    first = (DenseOnDenseRows(30, 30),)
+    dense, sparse_model = network(first=first), network(first=copy_of(first))
+    dense.fit(X[:12], y[:12], optimizer=dn.Adam(0.01), epochs=2, batch_size=1)
+    sparse_model.fit(sparse.csr_matrix(X[:12]), y[:12], optimizer=dn.Adam(0.01), epochs=2, batch_size=1)
+    assert_array_equal(sparse_model.params, dense.params)
+    for i in range(3):
+        assert_array_equal(sparse_model.forward(sparse.csr_matrix(X[i:i + 1])), dense.forward(X[i:i + 1]))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "inside [X, 1]"])
+def test_a_plan_feeds_sparse_rows_into_its_input_block_whatever_its_layout(layout):
+    """``Plan.feed`` makes SciPy rows dense in ``X`` as it is laid out, a block of several
+    rows inside ``[X, 1]`` included, which SciPy's ``toarray`` cannot write into."""
+    rows = sparse.random(4, 3, density=0.5, format="csr", random_state=0) + sparse.eye(4, 3, format="csr")
+    X1 = np.full((4, 4), np.nan)
+    X = np.full((4, 3), np.nan) if layout == "contiguous" else X1[:, :-1]
+    plan = Plan(X, np.empty((4, 1)), np.empty((4, 1)), None, (), ())
+    plan.feed(rows.tocsr())
+    assert_array_equal(X, rows.toarray())
+    assert np.isnan(X1[:, -1]).all()
 
 
 def copy_of(modules):
