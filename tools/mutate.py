@@ -82,7 +82,7 @@ OWN_TESTS = {
     "chain.py": ["test_model.py", "test_protocol.py", "test_products.py", "test_in_place.py",
                  "test_sparse.py", "test_dropout.py"],
     "module.py": ["test_protocol.py", "test_copies.py", "test_in_place.py"],
-    "dense.py": ["test_layers.py", "test_products.py", "test_in_place.py"],
+    "dense.py": ["test_layers.py", "test_products.py", "test_in_place.py", "test_sparse.py"],
     "sigmoid.py": ["test_activations.py", "test_in_place.py"],
     "relu.py": ["test_activations.py", "test_in_place.py"],
     "tanh.py": ["test_activations.py", "test_in_place.py"],
