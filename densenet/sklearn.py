@@ -89,20 +89,22 @@ def _if_stochastic(method: _Method) -> _Method:
 class _DenseNetEstimator(BaseEstimator):
     """What the classifier and the regressor share: parameters, the network, the fit."""
 
+    #: the training loss of each epoch, and the samples seen, over every fit (set by the first)
+    loss_curve_: list[float]
+    t_: int
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
 
-    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
-                 solver: str = "adam", alpha: float = 1e-4, batch_size: int | str = "auto",
-                 learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
-                 shuffle: bool = True, random_state: Any = None, warm_start: bool = False,
-                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
-                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, learning_rate: str = "constant",
-                 power_t: float = 0.5, max_fun: int = 15000, verbose: bool = False,
-                 dtype: str = "float64") -> None:
+    def __init__(self, hidden_layer_sizes: tuple[int, ...], activation: str, solver: str, alpha: float,
+                 batch_size: int | str, learning_rate_init: float, max_iter: int, tol: float,
+                 shuffle: bool, random_state: Any, warm_start: bool, momentum: float,
+                 nesterovs_momentum: bool, early_stopping: bool, validation_fraction: float,
+                 beta_1: float, beta_2: float, epsilon: float, n_iter_no_change: int,
+                 learning_rate: str, power_t: float, max_fun: int, verbose: bool, dtype: str) -> None:
+        # (no defaults: scikit-learn reads each estimator's own signature, whose defaults these are)
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -243,11 +245,40 @@ class _DenseNetEstimator(BaseEstimator):
                                  f"network's {self._built[name]!r}; fit with warm_start=False for a new one")
 
     def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int,
-             incremental: bool = False, sample_weight: ArrayLike | None = None) -> Self:
+             incremental: bool = False, sample_weight: ArrayLike | None = None,
+             given: dict[str, Any] | None = None) -> Self:
         """Validate, then build a network (``mode`` "new"), or check that the fitted one is
         what the parameters describe ("warm_start", "partial_fit"), and train ``epochs`` epochs
         (on every row when ``incremental``: no validation split), each sample's loss weighted
-        by ``sample_weight``. Nothing changes before every check has passed."""
+        by ``sample_weight``, after setting the attributes ``given`` (a classifier's first
+        ``partial_fit``'s classes). Nothing changes before every check has passed: the
+        attributes set until then (scikit-learn's data check sets ``n_features_in_`` before
+        the targets are looked at) are put back."""
+        kept = dict(self.__dict__)
+        try:
+            self.__dict__.update(given or {})
+            X, targets, w, callbacks, batch = self._ready(data, target, mode, incremental, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(kept)
+            raise
+        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
+                                  epochs=epochs, batch_size=batch,
+                                  shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
+                                  verbose=bool(self.verbose), sample_weight=w)
+        self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
+        self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
+        self.t_ += history.epochs * X.shape[0]
+        self.loss_ = self.loss_curve_[-1]
+        if not incremental:
+            self._warn_unconverged()
+        return self
+
+    def _ready(self, data: ArrayLike, target: ArrayLike, mode: str, incremental: bool,
+               sample_weight: ArrayLike | None,
+               ) -> tuple[Any, NDArray[Any], NDArray[Any] | None, list[Callback], int]:
+        """``_fit``'s checks and set-up: the rows, targets and weights to train on, the
+        callbacks and the batch size; the network built and the optimiser set."""
         self._check_parameters()
         first = mode == "new"
         if not first:
@@ -269,7 +300,7 @@ class _DenseNetEstimator(BaseEstimator):
             self.model_ = self._network(X.shape[1], self._n_outputs(targets), int(self.rng_.integers(2**31)))
             # kept: partial_fit reuses their planned steps and carries on the optimiser's state
             self.optimizer_, self.loss_function_ = self._optimizer(), self._loss()
-            self.loss_curve_: list[float] = []
+            self.loss_curve_ = []
             self.n_iter_ = self.t_ = 0
             self.n_layers_ = len(self._sizes()) + 2
             self.n_outputs_ = self.model_.out_features
@@ -303,17 +334,7 @@ class _DenseNetEstimator(BaseEstimator):
         decay = self._loss_scale * self.alpha / (rows * mean if mean > 0 else rows)
         if self.optimizer_.weight_decay != decay:  # (a setting changed replans fit's steps)
             self.optimizer_.weight_decay = decay
-        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
-                                  epochs=epochs, batch_size=batch,
-                                  shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
-                                  verbose=bool(self.verbose), sample_weight=w)
-        self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
-        self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
-        self.t_ += history.epochs * X.shape[0]
-        self.loss_ = self.loss_curve_[-1]
-        if not incremental:
-            self._warn_unconverged()
-        return self
+        return X, targets, w, callbacks, batch
 
     def _warn_unconverged(self) -> None:
         """A ``ConvergenceWarning`` where the MLP gives one: L-BFGS stopped short of its
@@ -640,13 +661,13 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         if self.class_weight == "balanced":
             raise ValueError(f"{type(self).__name__}: class_weight 'balanced' is not supported by "
                              "partial_fit (each call's weights would be its own); pass a dict of weights")
-        if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self.classes_ = self._classes_given = np.unique(np.asarray(classes))
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        labels = np.unique(np.asarray(classes)) if first else None
         try:
             return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1, incremental=True,
-                             sample_weight=sample_weight)
+                             sample_weight=sample_weight,
+                             given={"classes_": labels, "_classes_given": labels} if first else None)
         finally:
             self.__dict__.pop("_classes_given", None)
 

@@ -556,15 +556,50 @@ def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     clf = DenseNetClassifier(**params)  # scikit-learn's rule: constructors only store
     with pytest.raises((ValueError, TypeError), match=message):
         clf.fit(X, y)
-    assert not hasattr(clf, "model_")
+    assert vars(clf).keys() == clf.get_params().keys()  # no attribute set (not n_features_in_ either)
     with pytest.raises((ValueError, TypeError), match=message):
         clf.partial_fit(X, y, classes=[0, 1, 2])
-    assert not hasattr(clf, "model_")
+    assert vars(clf).keys() == clf.get_params().keys()
     reg = DenseNetRegressor(**params)  # which checks its own loss and then the same
     named = message.replace("DenseNetClassifier", "DenseNetRegressor")
     with pytest.raises((ValueError, TypeError), match=named):
         reg.fit(X, y.astype(float))
-    assert not hasattr(reg, "model_")
+    assert vars(reg).keys() == reg.get_params().keys()
+
+
+def _wider(X):
+    return np.hstack([X, X[:, :2]])
+
+
+_REFUSED_DATA = {  # calls refused by checks that come after the data's, on X of the blobs' width
+    "weights of another length": lambda est, X, y: est.fit(_wider(X), y, sample_weight=np.ones(3)),
+    "labels of no order": lambda est, X, y: est.fit(_wider(X), np.array([None, "a"] * (len(y) // 2))),
+    "targets of another length": lambda est, X, y: est.fit(_wider(X), y[:-1]),
+    "a label outside classes_": lambda est, X, y: est.partial_fit(X, np.where(y == 0, 7, y)),
+    "a label outside a first partial_fit's classes": lambda est, X, y: est.partial_fit(_wider(X), y,
+                                                                                        classes=[0, 1]),
+}
+
+
+@pytest.mark.parametrize("refused", list(_REFUSED_DATA))
+def test_a_refused_fit_leaves_the_estimator_exactly_as_it_was(refused):
+    """Nothing changes before every check has passed: not ``n_features_in_`` (which
+    scikit-learn's own data check sets first: the network then refused its own data as of
+    the wrong width), nor a first ``partial_fit``'s ``classes_``."""
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with pytest.warns(Warning):  # (max_iter reached)
+        clf.fit(X, y)
+    before, params, predicted = dict(vars(clf)), clf.model_.params.copy(), clf.predict(X)
+    fresh = DenseNetClassifier(**clf.get_params())
+    with pytest.raises((ValueError, TypeError)):
+        _REFUSED_DATA[refused](clf, X, y)
+    assert vars(clf).keys() == before.keys() and all(vars(clf)[name] is before[name] for name in before)
+    assert_array_equal(clf.model_.params, params)
+    assert_array_equal(clf.predict(X), predicted)
+    with pytest.raises((ValueError, TypeError)):
+        _REFUSED_DATA[refused](fresh, X, y)
+    assert vars(fresh).keys() == fresh.get_params().keys()
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

@@ -356,17 +356,17 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:269:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:300:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:269:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:300:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:287:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:318:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:404:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:425:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:656:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:758:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:677:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:779:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
