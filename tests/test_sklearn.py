@@ -392,6 +392,20 @@ def test_early_stopping_ends_with_the_weights_of_the_best_validation_score():
     assert_array_equal(full.model_.params, cut.model_.params)
 
 
+def test_early_stopping_keeps_the_first_of_the_epochs_that_tie_for_the_best_score():
+    """An epoch that only ties the best validation score does not replace its weights (the
+    MLP's ``>``): the fit ends as the same fit cut off at the first best epoch."""
+    X, y = blobs(120)
+    params = dict(hidden_layer_sizes=(8,), batch_size=4, learning_rate_init=0.01, early_stopping=True,
+                  validation_fraction=0.3, n_iter_no_change=3, random_state=0)
+    full = DenseNetClassifier(max_iter=50, **params).fit(X, y)
+    best = int(np.argmax(full.validation_scores_))  # (the first of them)
+    assert full.validation_scores_.count(full.best_validation_score_) > 1 and best < full.n_iter_ - 1
+    with pytest.warns(Warning):  # (max_iter reached)
+        cut = DenseNetClassifier(max_iter=best + 1, **params).fit(X, y)
+    assert_array_equal(full.model_.params, cut.model_.params)
+
+
 def test_the_invscaling_rate_is_the_mlp_s():
     """``learning_rate_init / (t_ + 1) ** power_t`` after each epoch, t_ the rows seen."""
     X, y = blobs(40)
@@ -556,6 +570,8 @@ def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     clf = DenseNetClassifier(**params)  # scikit-learn's rule: constructors only store
     with pytest.raises((ValueError, TypeError), match=message):
         clf.fit(X, y)
+    with pytest.raises((ValueError, TypeError), match=message):  # before the data (scikit-learn's order)
+        clf.fit(np.full_like(X, np.nan), y)
     assert vars(clf).keys() == clf.get_params().keys()  # no attribute set (not n_features_in_ either)
     with pytest.raises((ValueError, TypeError), match=message):
         clf.partial_fit(X, y, classes=[0, 1, 2])

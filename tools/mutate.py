@@ -365,6 +365,9 @@ EQUIVALENT: dict[str, str] = {
     "sklearn.py:425:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
+    "sklearn.py:430:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+                                        "every fit of a stochastic solver, and only those read it (an "
+                                        "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:677:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:779:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
