@@ -184,7 +184,7 @@ class _DenseNetEstimator(BaseEstimator):
                 or isinstance(self.verbose, (int, np.integer)) and self.verbose >= 0):
             raise TypeError(f"{owner}: verbose must be True, False or an integer >= 0, got {self.verbose!r}")
         hyperparameter(self.validation_fraction, owner, "validation_fraction", high=1.0, high_open=True)
-        if self.early_stopping and not 0 < self.validation_fraction < 1:
+        if self.early_stopping and self.validation_fraction == 0:  # (in [0, 1) by now)
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         hyperparameter(self.learning_rate_init, owner, "learning_rate_init", low_open=True)
         hyperparameter(self.alpha, owner, "alpha")
