@@ -125,8 +125,11 @@ def worst(mode: str) -> float:
 
 
 def callback_list(value: object, owner: str, name: str) -> tuple[Any, ...]:
-    """``value``, an argument ``name`` that takes a list of callbacks, as a tuple;
-    ``TypeError`` naming ``owner`` for a callback alone or what is no list."""
+    """``value``, an argument ``name`` that takes a list of callbacks, as a tuple (None as
+    none: what a wrapper passes on for "not given"); ``TypeError`` naming ``owner`` for a
+    callback alone or what is no list."""
+    if value is None:
+        return ()
     if isinstance(value, Callback):
         raise TypeError(f"{owner}: {name} must be a list of callbacks, got one {type(value).__name__}: "
                         f"pass it in a list, {name}=[...]")
@@ -139,7 +142,7 @@ def checked_schedules(owner: str, schedules: object) -> tuple[Any, ...]:
     """``schedules`` as a tuple, each a callback that can say where it is (a ``state_dict``:
     the learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``), None as none;
     ``TypeError`` naming ``owner`` otherwise."""
-    schedules = callback_list(() if schedules is None else schedules, owner, "schedules")
+    schedules = callback_list(schedules, owner, "schedules")
     for schedule in schedules:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "

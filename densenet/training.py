@@ -535,7 +535,7 @@ def fit(
     _check_outputs(model, loss)
     optimizer.prepare(model.trainable_params)
 
-    callbacks = callback_list(() if callbacks is None else callbacks, "fit", "callbacks") + (
+    callbacks = callback_list(callbacks, "fit", "callbacks") + (
         (Progress(),) if flag(verbose, "fit", "verbose") else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):

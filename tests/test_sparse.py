@@ -85,30 +85,19 @@ class DenseOnDenseRows(dn.Dense):
     takes_sparse_input = False
 
 
-@pytest.mark.parametrize("first", [(dn.Tanh(),), (dn.Dropout(0.3),), (dn.BatchNorm1d(30),),
-                                   (DenseOnDenseRows(30, 30),)],
-                         ids=lambda first: type(first[0]).__name__)
-def test_a_first_module_that_takes_dense_rows_computes_exactly_what_it_does_on_dense_data(first):
+@pytest.mark.parametrize("first, batch_size", [
+    ((dn.Tanh(),), 10), ((dn.Dropout(0.3),), 10), ((dn.BatchNorm1d(30),), 10),
+    ((DenseOnDenseRows(30, 30),), 10),
+    ((DenseOnDenseRows(30, 30),), 1),  # (its input the X of [X, 1]: one row, which SciPy writes into)
+], ids=lambda value: type(value[0]).__name__ if isinstance(value, tuple) else f"batch {value}")
+def test_a_first_module_that_takes_dense_rows_computes_exactly_what_it_does_on_dense_data(first, batch_size):
     X, y, _ = data()
     dense, sparse_model = network(first=first), network(first=copy_of(first))
-    dense.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=10)
-    sparse_model.fit(sparse.csr_matrix(X), y, optimizer=dn.Adam(0.01), epochs=3, batch_size=10)
+    dense.fit(X, y, optimizer=dn.Adam(0.01), epochs=3, batch_size=batch_size)
+    sparse_model.fit(sparse.csr_matrix(X), y, optimizer=dn.Adam(0.01), epochs=3, batch_size=batch_size)
     assert_array_equal(sparse_model.params, dense.params)
     assert_array_equal(sparse_model.predict(sparse.csr_matrix(X)), dense.predict(X))
     assert_array_equal(sparse_model.forward(sparse.csr_matrix(X[:5])), dense.forward(X[:5]))
-
-
-def test_a_first_module_with_a_ones_column_that_takes_dense_rows_gets_each_single_row_dense():
-    """At batch size 1 a Dense layer's input is the ``X`` of ``[X, 1]`` (one row of it, which
-    SciPy writes into as it is)."""
-    X, y, _ = data()
-    first = (DenseOnDenseRows(30, 30),)
-    dense, sparse_model = network(first=first), network(first=copy_of(first))
-    dense.fit(X[:12], y[:12], optimizer=dn.Adam(0.01), epochs=2, batch_size=1)
-    sparse_model.fit(sparse.csr_matrix(X[:12]), y[:12], optimizer=dn.Adam(0.01), epochs=2, batch_size=1)
-    assert_array_equal(sparse_model.params, dense.params)
-    for i in range(3):
-        assert_array_equal(sparse_model.forward(sparse.csr_matrix(X[i:i + 1])), dense.forward(X[i:i + 1]))
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "inside [X, 1]"])
