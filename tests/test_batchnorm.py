@@ -580,6 +580,36 @@ def test_a_diverging_lbfgs_puts_back_the_last_good_iterates_running_statistics()
     assert_array_equal(model.state, record.state)
 
 
+def test_scoring_a_full_batch_iterate_leaves_the_running_statistics_as_they_were():
+    """Where the optimiser last evaluated another point than its iterate (a line search),
+    fit evaluates the iterate once more for its metrics, a training pass: the running
+    statistics stay as the optimiser's own evaluations left them, as without metrics."""
+
+    class LookAround(dn.Optimizer):
+        full_batch = True
+
+        def minimize(self, objective, params, iterations, callback=None):
+            w = params.astype(np.float64)
+            for _ in range(iterations):
+                w = w - self.lr * objective(w)[1]
+                value = objective(w)[0]
+                objective(w + 0.1)  # a point it looks at and leaves
+                callback(w, value)
+            params[...] = w
+            return type("Result", (), {"fun": value})()
+
+    X, y = data(16)
+    states, weights = [], []
+    for metrics in ((), ["mae"]):
+        model = normalised()
+        model.fit(X, y, optimizer=LookAround(0.05), epochs=4, batch_size=16, metrics=metrics)
+        states.append(model.state.copy())
+        weights.append(model.params.copy())
+    assert_array_equal(states[1], states[0])
+    assert_array_equal(weights[1], weights[0])
+    assert not np.array_equal(states[0], normalised().state)  # (the passes moved them)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_a_folded_fit_follows_the_unfolded_one_to_rounding(dtype, momentum, monkeypatch):

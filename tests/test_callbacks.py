@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -296,6 +297,22 @@ def test_progress_bar_refreshes_the_running_loss_20_times_an_epoch():
     X, y = np.zeros((200, 1)), np.zeros((200, 1))
     mlp((1, 4, 1)).fit(X, y, epochs=1, batch_size=2, callbacks=[Progress(stream=stream)])  # 100 steps
     assert stream.getvalue().count("epoch 1 running loss") == 20  # after batches 5, 10, ..., 100
+
+
+def test_progress_bar_refreshes_after_every_twentieth_of_the_steps_the_last_included():
+    """Over 100 steps the bar shows the running loss after batches 5, 10, ..., 100 (1-based):
+    batch b's loss b makes each shown mean name the batch it was shown after."""
+    pytest.importorskip("tqdm")
+    stream = FakeTerminal()
+    progress = Progress(stream=stream)
+    progress.set_params({"epochs": 1, "steps": 100, "metrics": ("loss",), "blas_threads": None})
+    progress.on_train_begin({})
+    for batch in range(100):
+        progress.on_batch_end(batch, {"loss": float(batch + 1)})
+    progress.on_epoch_end(0, {"loss": 50.5})
+    progress.on_train_end({})
+    shown = [float(value) for value in re.findall(r"epoch 1 running loss ([0-9.]+)\]", stream.getvalue())]
+    assert shown == [(b + 1) / 2 for b in range(5, 101, 5)]  # the mean of 1, ..., b
 
 
 def test_silent_by_default(capsys):
