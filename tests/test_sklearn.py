@@ -1106,3 +1106,25 @@ def test_a_bad_class_weight_is_refused_by_name(class_weight, message):
     with pytest.raises(ValueError, match="class_weight weighs the classes of a multiclass y"):
         indicators = np.eye(2, dtype=int)[(y == "rare") * 1]
         DenseNetClassifier(class_weight="balanced", max_iter=2).fit(X, indicators)
+
+
+def test_a_multilabel_validation_score_takes_a_probability_of_one_half_as_no():
+    """Early stopping scores a label as ``predict`` does: yes only above 0.5. Outputs of
+    ~1e-300 (zero weights, a rate of 1e-300) are probabilities of 0.5 exactly, so every
+    label is predicted no, and the score is the share of validation rows with no label:
+    at most 4 of the 20 when 4 of the 40 rows have none."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    Y = np.ones((40, 2), dtype=np.int64)
+    Y[rng.permutation(40)[:4]] = 0  # four rows without a label
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.5,
+                             max_iter=1, warm_start=True, learning_rate_init=1e-300, solver="sgd",
+                             momentum=0.0, random_state=0)
+    with pytest.warns(Warning):  # (one epoch does not converge)
+        clf.fit(X, Y)
+    clf.model_.params[...] = 0.0
+    with pytest.warns(Warning):
+        clf.fit(X, Y)
+    assert_array_equal(clf.predict_proba(X), 0.5)
+    assert not clf.predict(X).any()
+    assert clf.validation_scores_[-1] <= 0.2

@@ -145,7 +145,7 @@ OWN_TESTS = {
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
-    "gradcheck.py": ["test_gradcheck.py", "densenet/gradcheck.py"],
+    "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
     "onnx.py": ["test_onnx.py", "densenet/onnx.py"],
     "datasets.py": ["test_datasets.py", "densenet/datasets.py", "test_examples.py"],
