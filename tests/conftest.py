@@ -101,6 +101,27 @@ def diverge_beside_a_recording_copy(model: dn.Sequential, X: np.ndarray, y: np.n
 COPIES = ("deepcopy", "pickle", "clone", "save")
 
 
+
+class LookAround(dn.Optimizer):
+    """A full-batch optimiser that, as a line search may, evaluates another point (``aside``
+    away) after each iterate it reports: gradient descent at rate ``lr``."""
+
+    full_batch = True
+
+    def __init__(self, lr: float, aside: float = 1.0) -> None:
+        super().__init__(lr)
+        self.aside = aside
+
+    def minimize(self, objective, params, iterations, callback=None):
+        w = params.astype(np.float64)
+        for _ in range(iterations):
+            w = w - self.lr * objective(w)[1]
+            value = objective(w)[0]
+            objective(w + self.aside)  # a point it looks at and leaves
+            callback(w, value)
+        params[...] = w
+        return type("Result", (), {"fun": value})()
+
 def copied(model: dn.Sequential, how: str, folder) -> dn.Sequential:
     """A copy of ``model`` made ``how`` (one of ``COPIES``; "save" saves and loads in ``folder``)."""
     if how == "save":

@@ -12,7 +12,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
-from .conftest import COPIES, copied, diverge_beside_a_recording_copy, forward_into_a_strided_output
+from .conftest import (
+    COPIES,
+    LookAround,
+    copied,
+    diverge_beside_a_recording_copy,
+    forward_into_a_strided_output,
+)
 from .torch_twin import (
     assert_mse_gradients_equal_pytorch,
     torch_fit,
@@ -585,24 +591,11 @@ def test_scoring_a_full_batch_iterate_leaves_the_running_statistics_as_they_were
     fit evaluates the iterate once more for its metrics, a training pass: the running
     statistics stay as the optimiser's own evaluations left them, as without metrics."""
 
-    class LookAround(dn.Optimizer):
-        full_batch = True
-
-        def minimize(self, objective, params, iterations, callback=None):
-            w = params.astype(np.float64)
-            for _ in range(iterations):
-                w = w - self.lr * objective(w)[1]
-                value = objective(w)[0]
-                objective(w + 0.1)  # a point it looks at and leaves
-                callback(w, value)
-            params[...] = w
-            return type("Result", (), {"fun": value})()
-
     X, y = data(16)
     states, weights = [], []
     for metrics in ((), ["mae"]):
         model = normalised()
-        model.fit(X, y, optimizer=LookAround(0.05), epochs=4, batch_size=16, metrics=metrics)
+        model.fit(X, y, optimizer=LookAround(0.05, aside=0.1), epochs=4, batch_size=16, metrics=metrics)
         states.append(model.state.copy())
         weights.append(model.params.copy())
     assert_array_equal(states[1], states[0])

@@ -15,7 +15,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
-from tests.conftest import snapshot
+from tests.conftest import LookAround, snapshot
 
 rng = np.random.default_rng(0)
 
@@ -712,19 +712,6 @@ def test_a_full_batch_optimiser_s_metrics_are_its_iterates():
 def test_a_full_batch_iterate_is_scored_even_when_its_optimiser_last_looked_elsewhere():
     """An optimiser may evaluate other points after its iterate (a line search): the metrics
     are still the iterate's."""
-
-    class LookAround(dn.Optimizer):
-        full_batch = True
-
-        def minimize(self, objective, params, iterations, callback=None):
-            w = params.astype(np.float64)
-            for _ in range(iterations):
-                w = w - self.lr * objective(w)[1]
-                value = objective(w)[0]
-                objective(w + 1.0)  # a point it looks at and leaves
-                callback(w, value)
-            params[...] = w
-            return type("Result", (), {"fun": value})()
 
     X, labels = blobs()
     seen = []
