@@ -897,6 +897,27 @@ def test_early_stopping_on_a_multilabel_target_watches_the_subset_accuracy():
     assert clf.score(X, Y) == accuracy_score(Y, clf.predict(X))
 
 
+def test_a_multilabel_best_validation_score_is_the_subset_accuracy_of_predict_on_the_held_out_rows():
+    """Early stopping ends with the weights of its best epoch, so ``predict`` then scores the
+    held-out rows ``best_validation_score_``: whichever 30 of the 120 rows they were, at least
+    as many of them are right as there are right rows less the 90 trained on. (Three labels a
+    line apart, a third of the rows without any: a score blind to yes would stay near 1/3.)"""
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 2))
+    X = X[np.all(np.abs(X) > 0.3, axis=1) & (np.abs(X.sum(axis=1)) > 0.3)][:120]
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X.sum(axis=1) > 0]).astype(np.int64)
+    clf = DenseNetClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.05, early_stopping=True,
+                             validation_fraction=0.25, max_iter=60, n_iter_no_change=60,
+                             random_state=0)
+    clf.fit(X, Y)
+    right = round(accuracy_score(Y, clf.predict(X)) * 120)
+    assert right >= 110  # (trained well enough for the bound below to tell)
+    assert clf.best_validation_score_ >= (right - 90) / 30
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
 def test_alpha_shrinks_the_weights_with_every_solver(solver):
     """``alpha`` regularises whichever solver trains: a large one leaves smaller weights (60
