@@ -570,7 +570,8 @@ def set_num_threads(n: int | None) -> None:
     global _num_threads, _original, _sensed
     integer = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
     if n is not None and not (integer and 1 <= n <= 2**31 - 1):
-        raise ValueError(f"set_num_threads: n must be an integer from 1 to 2147483647 or None, got {n!r}")
+        raise (ValueError if integer else TypeError)(
+            f"set_num_threads: n must be an integer from 1 to 2147483647 or None, got {n!r}")
     n = None if n is None else int(n)  # (a C int for each library)
     libraries = _blas_libraries()
     if n is None:

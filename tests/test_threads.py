@@ -286,9 +286,12 @@ def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
 
 
 def test_set_num_threads_checks_its_argument():
-    for bad in (0, -1, 1.5, True, "2", 2**31):
-        with pytest.raises(ValueError, match="n must be an integer from 1 to 2147483647 or None"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2**31, ValueError),
+                       (1.5, TypeError), (2.0, TypeError), (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match="n must be an integer from 1 to 2147483647 or None"):
             dn.set_num_threads(bad)
+        with pytest.raises(error, match="n must be an integer from 1 to 2147483647 or None"), dn.threads(bad):
+            pass
     assert dn.get_num_threads() is None
     dn.set_num_threads(np.int64(1))  # (NumPy's integers too, as Python ints)
     try:

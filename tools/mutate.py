@@ -283,13 +283,13 @@ EQUIVALENT: dict[str, str] = {
     "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:769:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:770:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:772:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:773:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:809:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:810:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:860:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:861:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:137:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -329,7 +329,7 @@ EQUIVALENT: dict[str, str] = {
                                        "constant, tested through its name",
     "callbacks.py:388:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:728:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:729:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
