@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import count, flag, hyperparameter
+from ._validation import count, flag, hyperparameter, positive_int
 from .backend import scaled_add
 from .callbacks import Callback, check_loaded, loaded_vectors
 
@@ -75,9 +75,8 @@ class WeightAveraging(Callback):
     def __init__(self, decay: float | None = 0.999, start: int = 0, apply: bool = True) -> None:
         self.decay = None if decay is None else hyperparameter(decay, "WeightAveraging", "decay", high=1.0,
                                                                high_open=True)
-        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-            raise ValueError(f"WeightAveraging: start must be an epoch, an integer >= 0, got {start!r}")
-        self.start, self.apply = int(start), flag(apply, "WeightAveraging", "apply")
+        self.start = positive_int(start, "WeightAveraging: start", "an epoch, an integer >= 0", low=0)
+        self.apply = flag(apply, "WeightAveraging", "apply")
         self._restart()
 
     def _restart(self) -> None:

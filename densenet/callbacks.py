@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import count, flag
+from ._validation import count, flag, positive_int
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -229,11 +229,10 @@ class EarlyStopping(Callback):
                  restore_best_weights: bool = True, mode: str = "auto") -> None:
         checked_monitor("EarlyStopping", monitor)
         self.mode = checked_mode("EarlyStopping", mode)
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
+        self.patience = positive_int(patience, "EarlyStopping: patience")
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.monitor, self.min_delta = monitor, float(min_delta)
         self.restore_best_weights = flag(restore_best_weights, "EarlyStopping", "restore_best_weights")
         self.best, self.best_epoch = math.inf, -1
         self.stopped_epoch: int | None = None

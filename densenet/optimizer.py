@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter, learning_rate
+from ._validation import hyperparameter, learning_rate, positive_int
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
@@ -411,9 +411,7 @@ class Optimizer:
         if "steps" not in state:
             raise ValueError(f"{type(self).__name__}: the state has no 'steps' "
                              "(state_dict() always holds it)")
-        steps = state["steps"]
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"{type(self).__name__}: steps must be an integer >= 0, got {steps!r}")
+        steps = positive_int(state["steps"], f"{type(self).__name__}: steps", "an integer >= 0", low=0)
         scalars = {name: hyperparameter(state[name], type(self).__name__, name, low=-math.inf)
                    if name in state else self.initial_state(name) for name in self.SCALARS}
         vectors = {name: np.asarray(state[name]) for name in self.STATE if name in state}

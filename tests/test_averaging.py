@@ -371,8 +371,8 @@ def test_lbfgs_is_refused_before_any_change():
     (dict(decay=float("nan")), ValueError, r"invalid decay nan"),
     (dict(decay="0.9"), TypeError, r"decay must be a real number"),
     (dict(start=-1), ValueError, r"start must be an epoch, an integer >= 0, got -1"),
-    (dict(start=1.5), ValueError, r"got 1.5"),
-    (dict(start=True), ValueError, r"got True"),
+    (dict(start=1.5), TypeError, r"start must be an epoch, an integer >= 0, got 1.5"),
+    (dict(start=True), TypeError, r"got True"),
     (dict(apply="yes"), TypeError, r"apply"),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):

@@ -222,15 +222,16 @@ def test_early_stopping_called_without_logs_watches_nothing():
     assert stop.best == 0.5
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(mode="best"), "mode must be 'auto', 'min' or 'max', got 'best'"),
-    (dict(patience=0), "patience must be an integer >= 1, got 0"),
-    (dict(patience=1.5), "patience must be an integer >= 1, got 1.5"),
-    (dict(min_delta=-1.0), "min_delta must be a finite number >= 0, got -1.0"),
-    (dict(min_delta=float("nan")), "min_delta must be a finite number >= 0, got nan"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(mode="best"), ValueError, "mode must be 'auto', 'min' or 'max', got 'best'"),
+    (dict(patience=0), ValueError, "patience must be an integer >= 1, got 0"),
+    (dict(patience=1.5), TypeError, "patience must be an integer >= 1, got 1.5"),
+    (dict(patience=True), TypeError, "patience must be an integer >= 1, got True"),
+    (dict(min_delta=-1.0), ValueError, "min_delta must be a finite number >= 0, got -1.0"),
+    (dict(min_delta=float("nan")), ValueError, "min_delta must be a finite number >= 0, got nan"),
 ])
-def test_early_stopping_checks_its_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=f"EarlyStopping: {message}"):
+def test_early_stopping_checks_its_arguments(kwargs, error, message):
+    with pytest.raises(error, match=f"EarlyStopping: {message}"):
         dn.EarlyStopping(**kwargs)
 
 

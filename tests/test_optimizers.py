@@ -493,8 +493,10 @@ def test_load_state_dict_checks_what_it_is_given():
     opt = dn.Adam()
     with pytest.raises(ValueError, match=r"Adam has no state \['momentum_buffer'\]"):
         opt.load_state_dict({"momentum_buffer": np.zeros(3)})
-    with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="Adam: steps must be an integer >= 0, got -1"):
         opt.load_state_dict({"steps": -1})
+    with pytest.raises(TypeError, match="Adam: steps must be an integer >= 0, got 1.5"):
+        opt.load_state_dict({"steps": 1.5})
     with pytest.raises(ValueError, match="1-D float arrays of one size"):
         opt.load_state_dict({"steps": 1, "exp_avg": np.zeros(3), "exp_avg_sq": np.zeros(4)})
     model = mlp((3, 4, 2))

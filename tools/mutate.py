@@ -209,11 +209,11 @@ EQUIVALENT: dict[str, str] = {
     "training.py:700:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:345:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:344:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:345:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:344:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:345:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:344:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:176:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -327,7 +327,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:293:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:554:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:388:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:387:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:729:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
