@@ -64,6 +64,7 @@ class Adagrad(Optimizer):
         return self.initial_accumulator_value
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        self.check_arrays(params, grads)
         total = self.state(params)["sum"]
         work = self._work
         decays = bool(self.weight_decay)

@@ -43,6 +43,9 @@ declares ``lr_scale = setting("lr_scale", scale_vector)``.
 An optimiser with state keeps it for one model's parameters: the array it
 first steps (or the first one after ``load_state_dict`` or unpickling) is its
 model, and stepping another array with that state is an error, not a silent mix.
+A step first asks ``check_arrays(params, grads)`` (once for a pair of arrays), so that
+arrays it cannot update (of two shapes, not floats, ``params`` read-only) are refused
+with the optimiser's name before anything changes.
 """
 
 from __future__ import annotations
@@ -232,6 +235,28 @@ class Optimizer:
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
+
+    #: the arrays ``check_arrays`` last passed; not pickled
+    _checked: tuple[NDArray[Any], NDArray[Any]] | None = None
+
+    def check_arrays(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        """``TypeError`` or ``ValueError`` naming the optimiser unless a step can update
+        ``params`` from ``grads``: NumPy arrays of floats of one shape, ``params`` writeable.
+        A step calls it before it changes anything; it looks once at a pair of arrays (a
+        model passes the same two at every step)."""
+        checked = self._checked
+        if checked is not None and params is checked[0] and grads is checked[1]:
+            return
+        owner = f"{type(self).__name__}.step"
+        for name, array in (("params", params), ("grads", grads)):
+            if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+                got = array.dtype.name if isinstance(array, np.ndarray) else type(array).__name__
+                raise TypeError(f"{owner}: {name} must be a NumPy array of floats, got {got}")
+        if grads.shape != params.shape:
+            raise ValueError(f"{owner}: grads has shape {grads.shape}, but params has shape {params.shape}")
+        if not params.flags.writeable:
+            raise ValueError(f"{owner}: params is read-only (a step updates it in place)")
+        self._checked = params, grads
 
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
                  callback: Callable[[NDArray[Any], float], None] | None = None) -> Any:
@@ -439,6 +464,7 @@ class Optimizer:
         state["_model"] = None  # the state follows the optimiser to its next model
         state.pop("_spare", None)  # a copy of the state, for fit's next epoch only
         state.pop("_per", None)  # (made for the model's arrays)
+        state.pop("_checked", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

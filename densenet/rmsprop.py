@@ -69,6 +69,7 @@ class RMSprop(Optimizer):
                 + (("grad_avg",) if self.centered else ()))
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
+        self.check_arrays(params, grads)
         state = self.state(params)
         work = self._work
         if work is None or not work.made_for(params, grads, state, bool(self.weight_decay)):

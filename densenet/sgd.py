@@ -90,6 +90,7 @@ class SGD(Optimizer):
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         pair = self._pair
         if pair is None or params is not pair[0] or grads is not pair[1] or pair[2] != self.settings_version:
+            self.check_arrays(params, grads)
             pair = self._prepare(params, grads)  # once per pair of arrays and settings: a model
         momentum, weight_decay, nesterov = pair[3]  # passes the same two every step
         g = self._g

@@ -790,3 +790,55 @@ def test_reduce_on_plateau_checks_its_arguments():
             dn.ReduceLROnPlateau(sgd, **settings)
     with pytest.raises(TypeError, match="ReduceLROnPlateau: optimizer must be a densenet Optimizer, got "):
         dn.ReduceLROnPlateau(0.1)
+
+
+STEPPING = {"sgd": lambda: dn.SGD(0.1), **STATEFUL}
+
+
+def read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+@pytest.mark.parametrize("name", STEPPING)
+@pytest.mark.parametrize("params, grads, error, message", [
+    pytest.param(np.zeros(13), np.zeros(3), ValueError,
+                 r"grads has shape \(3,\), but params has shape \(13,\)", id="sizes"),
+    pytest.param(np.zeros(13), np.zeros((13, 1)), ValueError,
+                 r"grads has shape \(13, 1\), but params has shape \(13,\)", id="shapes"),
+    pytest.param([0.0] * 13, np.zeros(13), TypeError, "params must be a NumPy array of floats, got list",
+                 id="list"),
+    pytest.param(np.zeros(13), [0.0] * 13, TypeError, "grads must be a NumPy array of floats, got list",
+                 id="grads-list"),
+    pytest.param(np.zeros(13, dtype=np.int64), np.zeros(13), TypeError,
+                 "params must be a NumPy array of floats, got int64", id="integers"),
+    pytest.param(np.zeros(13), np.zeros(13, dtype=bool), TypeError,
+                 "grads must be a NumPy array of floats, got bool", id="booleans"),
+    pytest.param(read_only(np.zeros(13)), np.zeros(13), ValueError, "params is read-only", id="read-only"),
+])
+def test_a_step_on_arrays_it_cannot_update_is_refused_and_changes_nothing(name, params, grads, error,
+                                                                         message):
+    """A hand-written step given arrays of two sizes, lists, integers or a read-only vector:
+    an error naming the optimiser, with the optimiser (its state, its count of steps) and
+    the arrays as they were; its next step on the model's arrays is the one it would have
+    taken."""
+    model, (X, Y), loss = mlp((3, 4, 2)), data(), dn.MSELoss()
+    optimizer = STEPPING[name]()
+    for _ in range(2):  # a state to keep
+        loss.forward(model.forward(X), Y)
+        model.backward(loss.backward())
+        optimizer.step(model.params, model.grads)
+    before, twin = copy.deepcopy(optimizer.state_dict()), copy.deepcopy(optimizer)
+    given = [np.array(a, copy=True) for a in (params, grads)]
+    with pytest.raises(error, match=rf"^{type(optimizer).__name__}\.step: {message}"):
+        optimizer.step(params, grads)
+    after = optimizer.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert_array_equal(after[key], value)
+    for array, copied in zip((params, grads), given):
+        assert_array_equal(array, copied)
+    mirror = model.params.copy()
+    optimizer.step(model.params, model.grads)
+    twin.step(mirror, model.grads)
+    assert_array_equal(model.params, mirror)

@@ -302,16 +302,16 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:180:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:118:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:121:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:123:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:126:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:151:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:154:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:168:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:171:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:194:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:197:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
