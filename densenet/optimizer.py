@@ -255,7 +255,7 @@ class Optimizer:
         if grads.shape != params.shape:
             raise ValueError(f"{owner}: grads has shape {grads.shape}, but params has shape {params.shape}")
         if not params.flags.writeable:
-            raise ValueError(f"{owner}: params is read-only (a step updates it in place)")
+            raise TypeError(f"{owner}: params is read-only (a step updates it in place)")
         self._checked = params, grads
 
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
