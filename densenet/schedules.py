@@ -82,11 +82,23 @@ class LRSchedule(_Scheduler):
     def set_rate(self) -> None:
         """Set the rate of the epoch the schedule is at (``rate(0)`` for a new one: a
         schedule whose first rate is not the base rate sets it when it is made)."""
-        self.optimizer.lr = self.rate(self.epoch)
+        self.optimizer.lr = self._finite_rate(self.epoch)
+
+    def _finite_rate(self, epoch: int) -> float:
+        """``rate(epoch)``; ``ValueError`` naming the schedule where it is past a float's
+        range (a gamma above 1 grows the rate without bound)."""
+        try:
+            rate = self.rate(epoch)
+        except OverflowError:  # (a float's power past its range)
+            rate = math.inf
+        if not math.isfinite(rate):
+            raise ValueError(f"{type(self).__name__}: its learning rate for epoch {epoch} overflows a float "
+                             f"(base rate {self.base_lr!r})")
+        return rate
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.optimizer.lr = self._finite_rate(self.epoch + 1)
         self.epoch += 1
-        self.set_rate()
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "base_lr": self.base_lr}
@@ -94,8 +106,13 @@ class LRSchedule(_Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         epoch, base_lr = self._fields(state, ("epoch", "base_lr"))
         name = type(self).__name__
+        kept = self.epoch, self.base_lr
         self.epoch, self.base_lr = count(epoch, f"{name} epoch"), learning_rate(base_lr, name)
-        self.set_rate()
+        try:
+            self.set_rate()
+        except ValueError:  # (a rate past a float's range)
+            self.epoch, self.base_lr = kept
+            raise
 
 
 class StepLR(LRSchedule):

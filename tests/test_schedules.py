@@ -5,6 +5,7 @@ trainings); their states. ``test_optimizers`` has ReduceLROnPlateau's and the ol
 from __future__ import annotations
 
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -408,6 +409,8 @@ def _cycle(optimizer):
     (_cycle, {"step": 11, "total_steps": 10}, ValueError, "a state of 11 steps is past the cycle's 10"),
     (_cycle, {"step": 0, "total_steps": 2}, ValueError, "leaves a phase of the cycle without steps"),
     (_cycle, {"step": 0, "total_steps": 0}, ValueError, "total_steps must be an integer >= 1"),
+    (lambda o: dn.ExponentialLR(o, gamma=2.0), {"epoch": 1100, "base_lr": 0.1}, ValueError,
+     "ExponentialLR: its learning rate for epoch 1100 overflows a float"),
 ])
 def test_a_bad_state_is_refused_by_name_and_changes_nothing(make, state, error, match):
     sgd = dn.SGD(0.1)
@@ -452,3 +455,27 @@ def test_a_finished_cycle_loads_and_leaves_the_last_steps_rate():
     again.lr, again.momentum = sgd.lr, sgd.momentum  # (what loading the optimiser's state does)
     fresh.load_state_dict(cycle.state_dict())
     assert fresh.step == 10 and (again.lr, again.momentum) == cycle.values(9)
+
+
+@pytest.mark.parametrize("make, base, epoch", [
+    (lambda o: dn.ExponentialLR(o, gamma=2.0), 1e-300, 1023),  # then 2.0 ** 1024: past a float
+    (lambda o: dn.StepLR(o, 1, gamma=1e10), 1e300, 0),  # then 1e300 * 1e10: inf
+    (lambda o: dn.MultiStepLR(o, [1, 2], gamma=1e200), 1e-300, 1),  # then 1e200 ** 2: past a float
+])
+def test_a_rate_that_overflows_is_refused_by_name_and_leaves_the_schedule_where_it_was(make, base, epoch):
+    """A gamma above 1 grows the rate without bound: the epoch whose rate is past a float's
+    range is refused, naming the schedule, with the schedule and the optimiser's rate those
+    of the epoch before; in a fit too."""
+    sgd = dn.SGD(base)
+    schedule = make(sgd)
+    schedule.load_state_dict({"epoch": epoch, "base_lr": base})
+    before = schedule.state_dict(), sgd.lr
+    assert 0 < sgd.lr < math.inf
+    name = type(schedule).__name__
+    with pytest.raises(ValueError, match=rf"^{name}: its learning rate for epoch {epoch + 1} overflows a "):
+        schedule.on_epoch_end(epoch)
+    assert (schedule.state_dict(), sgd.lr) == before
+    model = mlp()
+    with pytest.raises(ValueError, match=rf"^{name}: its learning rate for epoch {epoch + 1} overflows"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 2)), optimizer=sgd, epochs=3, callbacks=[schedule])
+    assert (schedule.state_dict(), sgd.lr) == before
