@@ -48,8 +48,12 @@ def clip_grad_norm(grads: NDArray[Any], max_norm: float) -> float:
     """
     if not (isinstance(grads, np.ndarray) and grads.dtype in (np.float32, np.float64)
             and grads.flags.c_contiguous and grads.flags.writeable):
+        got = (type(grads).__name__ if not isinstance(grads, np.ndarray)
+               else f"{grads.dtype} array" if grads.dtype not in (np.float32, np.float64)
+               else f"non-contiguous {grads.dtype} array" if not grads.flags.c_contiguous
+               else f"read-only {grads.dtype} array")
         raise TypeError(f"clip_grad_norm: grads must be a writeable, contiguous float32 or float64 array "
-                        f"(such as model.grads), got {type(grads).__name__} {getattr(grads, 'dtype', '')}")
+                        f"(such as model.grads), got {got}")
     return clipper(grads, norm_bound(max_norm, "clip_grad_norm"))()
 
 

@@ -118,13 +118,14 @@ def test_clipping_is_refused_for_a_full_batch_optimiser_and_for_arrays_it_cannot
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
     with pytest.raises(ValueError, match=r"fit: max_grad_norm clips each step's gradient, but LBFGS\("):
         model.fit(np.ones((4, 2)), np.ones(4), optimizer=dn.LBFGS(), max_grad_norm=1.0)
-    for bad in ([1.0, 2.0], np.arange(3), np.ones((4, 2))[:, 0], np.ones(3, np.float16)):
-        with pytest.raises(TypeError, match="clip_grad_norm: grads must be a writeable, contiguous float32"):
-            dn.clip_grad_norm(bad, 1.0)
     frozen = np.ones(3)
     frozen.flags.writeable = False
-    with pytest.raises(TypeError, match="writeable"):
-        dn.clip_grad_norm(frozen, 1.0)
+    for bad, got in (([1.0, 2.0], "list"), (np.arange(3), "int64 array"),
+                     (np.ones((4, 2))[:, 0], "non-contiguous float64 array"),
+                     (np.ones(3, np.float16), "float16 array"), (frozen, "read-only float64 array")):
+        with pytest.raises(TypeError, match=r"^clip_grad_norm: grads must be a writeable, contiguous "
+                                            rf"float32 or float64 array \(such as model.grads\), got {got}$"):
+            dn.clip_grad_norm(bad, 1.0)
 
 
 def test_a_clipping_step_allocates_nothing():

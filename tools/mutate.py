@@ -188,7 +188,7 @@ EQUIVALENT: dict[str, str] = {
     "checkpoint.py:209:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
     "checkpoint.py:209:66:change-number": "(the same trial values)",
-    "clipping.py:65:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
+    "clipping.py:69:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
