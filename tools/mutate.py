@@ -313,6 +313,10 @@ EQUIVALENT: dict[str, str] = {
                                         "changes it as well",
     "optimizer.py:197:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
+    "optimizer.py:259:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+                                          "arrays again at every step: the same arrays pass or are refused",
+    "sgd.py:92:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
+                                  "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:198:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
