@@ -801,27 +801,26 @@ def read_only(array):
 
 
 @pytest.mark.parametrize("name", STEPPING)
-@pytest.mark.parametrize("params, grads, error, message", [
-    pytest.param(np.zeros(13), np.zeros(3), ValueError,
-                 r"grads has shape \(3,\), but params has shape \(13,\)", id="sizes"),
-    pytest.param(np.zeros(13), np.zeros((13, 1)), ValueError,
-                 r"grads has shape \(13, 1\), but params has shape \(13,\)", id="shapes"),
-    pytest.param([0.0] * 13, np.zeros(13), TypeError, "params must be a NumPy array of floats, got list",
+@pytest.mark.parametrize("arrays, error, message", [
+    pytest.param(lambda p, g: (p, np.zeros(3)), ValueError,
+                 r"grads has shape \(3,\), but params has shape \(26,\)", id="sizes"),
+    pytest.param(lambda p, g: (p, g[:, None]), ValueError,
+                 r"grads has shape \(26, 1\), but params has shape \(26,\)", id="shapes"),
+    pytest.param(lambda p, g: (p.tolist(), g), TypeError, "params must be a NumPy array of floats, got list",
                  id="list"),
-    pytest.param(np.zeros(13), [0.0] * 13, TypeError, "grads must be a NumPy array of floats, got list",
+    pytest.param(lambda p, g: (p, g.tolist()), TypeError, "grads must be a NumPy array of floats, got list",
                  id="grads-list"),
-    pytest.param(np.zeros(13, dtype=np.int64), np.zeros(13), TypeError,
+    pytest.param(lambda p, g: (p.astype(np.int64), g), TypeError,
                  "params must be a NumPy array of floats, got int64", id="integers"),
-    pytest.param(np.zeros(13), np.zeros(13, dtype=bool), TypeError,
-                 "grads must be a NumPy array of floats, got bool", id="booleans"),
-    pytest.param(read_only(np.zeros(13)), np.zeros(13), TypeError, "params is read-only", id="read-only"),
+    pytest.param(lambda p, g: (p, g > 0), TypeError, "grads must be a NumPy array of floats, got bool",
+                 id="booleans"),
+    pytest.param(lambda p, g: (read_only(p.copy()), g), TypeError, "params is read-only", id="read-only"),
 ])
-def test_a_step_on_arrays_it_cannot_update_is_refused_and_changes_nothing(name, params, grads, error,
-                                                                         message):
-    """A hand-written step given arrays of two sizes, lists, integers or a read-only vector:
-    an error naming the optimiser, with the optimiser (its state, its count of steps) and
-    the arrays as they were; its next step on the model's arrays is the one it would have
-    taken."""
+def test_a_step_on_arrays_it_cannot_update_is_refused_and_changes_nothing(name, arrays, error, message):
+    """A hand-written step given arrays of two sizes, lists, integers or a read-only vector
+    beside one of the model's, after steps on the model's two: an error naming the
+    optimiser, with the optimiser (its state, its count of steps) and the arrays as they
+    were; its next step on the model's arrays is the one it would have taken."""
     model, (X, Y), loss = mlp((3, 4, 2)), data(), dn.MSELoss()
     optimizer = STEPPING[name]()
     for _ in range(2):  # a state to keep
@@ -829,14 +828,15 @@ def test_a_step_on_arrays_it_cannot_update_is_refused_and_changes_nothing(name, 
         model.backward(loss.backward())
         optimizer.step(model.params, model.grads)
     before, twin = copy.deepcopy(optimizer.state_dict()), copy.deepcopy(optimizer)
-    given = [np.array(a, copy=True) for a in (params, grads)]
+    params, grads = arrays(model.params, model.grads)
+    given = [np.array(a, copy=True) for a in (params, grads, model.params, model.grads)]
     with pytest.raises(error, match=rf"^{type(optimizer).__name__}\.step: {message}"):
         optimizer.step(params, grads)
     after = optimizer.state_dict()
     assert after.keys() == before.keys()
     for key, value in before.items():
         assert_array_equal(after[key], value)
-    for array, copied in zip((params, grads), given):
+    for array, copied in zip((params, grads, model.params, model.grads), given):
         assert_array_equal(array, copied)
     mirror = model.params.copy()
     optimizer.step(model.params, model.grads)
