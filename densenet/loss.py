@@ -24,9 +24,11 @@ tells the training loop, ``evaluate`` and ``gradcheck`` what they need:
 
 ``forward(y_pred, y_true, sample_weight=None) -> float`` and ``backward() ->
 dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop and
-``fit`` agree bit for bit; ``evaluate(y_pred, y_true, sample_weight=None)`` is
-``forward``'s value alone, computed on a plan lent for the call, so that the
-gradient ``backward`` returns stays that of this thread's last ``forward``;
+``fit`` agree bit for bit (a loss may instead define ``forward(y_pred, y_true)`` and
+``backward()`` itself, as a module may: the default ``plan`` then wraps them);
+``evaluate(y_pred, y_true, sample_weight=None)`` is ``forward``'s value alone,
+computed on a plan lent for the call, so that the gradient ``backward`` returns stays
+that of this thread's last ``forward``;
 ``of_outputs`` is ``evaluate`` for a model's own outputs (``Sequential.evaluate``'s),
 which are not checked as input is: NaN or inf there makes a NaN or infinite loss. With
 sample weights ``w`` each sample's loss is multiplied by its weight before the mean,
@@ -137,8 +139,30 @@ class Loss(KeepsPlans):
         return Accuracy(threshold=0.5) if n_outputs == 1 else Accuracy()
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
-        """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``."""
-        raise TypeError(f"{self!r} does not define plan(): a Loss must")
+        """The loss of ``y_pred`` against ``y_true`` and its gradient into ``grad``.
+
+        This default wraps a ``forward(y_pred, y_true) -> float`` and a ``backward() ->
+        dL/dy_pred`` the subclass defines (caching what backward needs), at the cost of a
+        copy of the gradient per step; such a loss cannot weight its samples (no ``rows``).
+        """
+        if not (self._defines("forward") and self._defines("backward")):
+            raise TypeError(f"{self!r} defines neither plan() nor forward() and backward(): a Loss must "
+                            "define one or the other")
+        forward, backward, value = self.forward, self.backward, [0.0]
+
+        def run_forward() -> None:
+            value[0] = float(forward(y_pred, y_true))
+
+        def run_backward() -> None:
+            dY = backward()
+            if np.shape(dY) != grad.shape:
+                raise ValueError(f"{self!r}.backward returned shape {np.shape(dY)}, expected {grad.shape}")
+            np.copyto(grad, dY)
+
+        return LossPlan([run_forward], lambda: value[0], [run_backward])
+
+    def _defines(self, name: str) -> bool:
+        return getattr(type(self), name) is not getattr(Loss, name)
 
     def forward(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The loss of ``y_pred`` against ``y_true``, as a Python float; with

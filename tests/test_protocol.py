@@ -89,6 +89,55 @@ def test_a_forward_only_module_predicts_but_cannot_train():
     assert_array_equal(model.grads, before[1])
 
 
+class ForwardBackwardMSE(dn.Loss):
+    """The mean squared error written the generic way: forward and backward, no plan."""
+
+    def forward(self, y_pred, y_true):
+        self.difference = y_pred - y_true
+        return np.mean(self.difference ** 2)
+
+    def backward(self):
+        return 2.0 / self.difference.size * self.difference
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_a_loss_written_as_forward_and_backward_trains_as_the_planned_one(batch_size):
+    """A loss that defines ``forward`` and ``backward`` (caching what backward needs) is
+    wrapped in a plan, as a module's are: it trains, evaluates and passes gradcheck as
+    ``MSELoss`` does (the same sums, in another order: to the last few bits)."""
+    X, y = regression(23)
+    planned, generic = mlp((2, 4, 1), seed=3), mlp((2, 4, 1), seed=3)
+    histories = [model.fit(X, y, loss=loss, optimizer=dn.Adam(0.05), epochs=4, batch_size=batch_size,
+                           seed=1, validation_data=(X[:5], y[:5]))
+                 for model, loss in ((planned, dn.MSELoss()), (generic, ForwardBackwardMSE()))]
+    assert_allclose(generic.params, planned.params, rtol=1e-12, atol=1e-14)
+    assert_allclose(histories[1].loss, histories[0].loss, rtol=1e-12)
+    assert_allclose(histories[1].val_loss, histories[0].val_loss, rtol=1e-12)
+    assert_allclose(generic.evaluate(X, y, loss=ForwardBackwardMSE()),
+                    planned.evaluate(X, y, loss=dn.MSELoss()), rtol=1e-12)
+    assert dn.gradcheck(generic, X[:4], y[:4], loss=ForwardBackwardMSE()).ok
+    with pytest.raises(TypeError, match=r"ForwardBackwardMSE\(\) cannot weight its samples"):
+        generic.fit(X, y, loss=ForwardBackwardMSE(), sample_weight=np.ones(len(X)))
+
+
+def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_by_name():
+    class Nothing(dn.Loss):
+        pass
+
+    class Column(ForwardBackwardMSE):
+        def backward(self):
+            return super().backward()[:, :1]
+
+    model, X = mlp((2, 3, 2)), regression(6)[0]
+    before = snapshot(model)
+    with pytest.raises(TypeError, match=r"Nothing\(\) defines neither plan\(\) nor forward\(\) and "
+                                        r"backward\(\): a Loss must define one or the other"):
+        model.fit(X, np.zeros((6, 2)), loss=Nothing())
+    with pytest.raises(ValueError, match=r"Column\(\)\.backward returned shape \(6, 1\), expected \(6, 2\)"):
+        model.fit(X, np.zeros((6, 2)), loss=Column(), batch_size=6)
+    assert_array_equal(model.params, before[0])
+
+
 def test_a_module_that_defines_nothing_is_refused_not_recursed():
     class Nothing(dn.Module):
         pass

@@ -221,14 +221,14 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:278:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:302:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:273:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:266:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:297:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:290:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:185:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:209:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:106:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:108:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "backend.py:411:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
