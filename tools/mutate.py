@@ -108,7 +108,7 @@ OWN_TESTS = {
     "precision.py": ["test_metrics.py"],
     "recall.py": ["test_metrics.py"],
     "metric_names.py": ["test_metrics.py"],
-    "loss.py": ["test_sample_weight.py", "test_losses.py", "test_metrics.py"],
+    "loss.py": ["test_sample_weight.py", "test_losses.py", "test_metrics.py", "test_protocol.py"],
     "mse.py": ["test_sample_weight.py", "test_losses.py"],
     "class_loss.py": ["test_sample_weight.py", "test_classification_losses.py", "test_nll.py"],
     "cross_entropy.py": ["test_sample_weight.py", "test_classification_losses.py"],
