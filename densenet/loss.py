@@ -148,10 +148,11 @@ class Loss(KeepsPlans):
         if not (self._defines("forward") and self._defines("backward")):
             raise TypeError(f"{self!r} defines neither plan() nor forward() and backward(): a Loss must "
                             "define one or the other")
-        forward, backward, value = self.forward, self.backward, [0.0]
+        forward, backward = self.forward, self.backward
+        value: list[float] = []  # (the last forward's)
 
         def run_forward() -> None:
-            value[0] = float(forward(y_pred, y_true))
+            value[:] = [float(forward(y_pred, y_true))]
 
         def run_backward() -> None:
             dY = backward()

@@ -124,6 +124,10 @@ def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_b
     class Nothing(dn.Loss):
         pass
 
+    class ForwardOnly(dn.Loss):
+        def forward(self, y_pred, y_true):
+            return 0.0
+
     class Column(ForwardBackwardMSE):
         def backward(self):
             return super().backward()[:, :1]
@@ -133,6 +137,8 @@ def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_b
     with pytest.raises(TypeError, match=r"Nothing\(\) defines neither plan\(\) nor forward\(\) and "
                                         r"backward\(\): a Loss must define one or the other"):
         model.fit(X, np.zeros((6, 2)), loss=Nothing())
+    with pytest.raises(TypeError, match=r"ForwardOnly\(\) defines neither plan\(\) nor forward\(\) and "):
+        model.fit(X, np.zeros((6, 2)), loss=ForwardOnly())
     with pytest.raises(ValueError, match=r"Column\(\)\.backward returned shape \(6, 1\), expected \(6, 2\)"):
         model.fit(X, np.zeros((6, 2)), loss=Column(), batch_size=6)
     assert_array_equal(model.params, before[0])
