@@ -248,6 +248,8 @@ class Loss(KeepsPlans):
         return weighted(self.plan(y_pred, y_true, grad), grad, weight, self)
 
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        if sample_weight is None:  # (a loss's own forward may take two arguments)
+            return self.forward(y_pred, y_true)
         return self.forward(y_pred, y_true, sample_weight)
 
     def __getstate__(self) -> dict[str, Any]:

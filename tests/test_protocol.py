@@ -116,6 +116,7 @@ def test_a_loss_written_as_forward_and_backward_trains_as_the_planned_one(batch_
     assert_allclose(generic.evaluate(X, y, loss=ForwardBackwardMSE()),
                     planned.evaluate(X, y, loss=dn.MSELoss()), rtol=1e-12)
     assert dn.gradcheck(generic, X[:4], y[:4], loss=ForwardBackwardMSE()).ok
+    assert_allclose(ForwardBackwardMSE()(X[:, :1], y), dn.MSELoss()(X[:, :1], y), rtol=1e-12)  # (a call)
     with pytest.raises(TypeError, match=r"ForwardBackwardMSE\(\) cannot weight its samples"):
         generic.fit(X, y, loss=ForwardBackwardMSE(), sample_weight=np.ones(len(X)))
 
