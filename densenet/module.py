@@ -238,6 +238,9 @@ class Module(KeepsPlans):
         def run_backward() -> None:
             dX = backward(b.dY)
             if b.dX is not None:
+                if np.shape(dX) != b.dX.shape:  # (copyto would broadcast a column)
+                    raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
+                                     f"expected {b.dX.shape}")
                 np.copyto(b.dX, dX)
 
         return Passes([run_forward], [run_backward])

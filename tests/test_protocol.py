@@ -165,6 +165,28 @@ def test_a_forward_returning_the_wrong_shape_is_an_error():
         model.predict(np.ones((5, 2)))
 
 
+def test_a_backward_returning_the_wrong_shape_is_an_error_and_trains_nothing():
+    """A gradient of another shape would broadcast into the input gradient (a column
+    into two) and train on a wrong gradient without a word: it is refused by name, in
+    ``fit`` before the first update and in a backward pass by hand."""
+    class Column(dn.Module):
+        def forward(self, X):
+            return X.copy()
+
+        def backward(self, dY):
+            return dY[:, :1]
+
+    model = dn.Sequential(dn.Dense(2, 2), Column(), dn.Dense(2, 1), seed=0)
+    X, y = regression(6)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"Column\(\)\.backward returned shape \(6, 1\), expected \(6, 2\)"):
+        model.fit(X, y, batch_size=6)
+    assert_array_equal(model.params, before[0])
+    model.forward(X)
+    with pytest.raises(ValueError, match=r"Column\(\)\.backward returned shape \(6, 1\), expected \(6, 2\)"):
+        model.backward(np.ones((6, 1)))
+
+
 def test_modules_of_another_model_are_refused_and_that_model_is_unchanged():
     owner = mlp((2, 3, 1), seed=0)
     X = np.ones((4, 2))
