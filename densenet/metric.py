@@ -29,6 +29,7 @@ labels as integers for ``CrossEntropyLoss``), unchecked.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,19 @@ def quiet() -> np.errstate:
     errors of 1e200), whose value is then what it makes (inf, or NaN from inf - inf), as in
     ``fit``'s steps, without a warning."""
     return np.errstate(over="ignore", invalid="ignore")
+
+
+def reported(metric: Metric) -> float:
+    """``metric.result()`` as a Python float, what ``fit`` records and ``evaluate``
+    returns: a real number of Python's or NumPy's (a 0-d array too); ``TypeError``
+    naming the metric for anything else (a metric of one's own returning None or a
+    string), which would be recorded as NaN or fail a conversion without its name."""
+    value = metric.result()
+    if isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.shape == ()
+                                           and value.dtype.kind in "biuf"):
+        return float(value)
+    raise TypeError(f"metric {metric.name!r} ({type(metric).__name__}) gave {value!r} as its result, "
+                    "not a real number: value(totals) (or result()) must return a float")
 
 
 class Metric:

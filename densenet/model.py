@@ -33,6 +33,7 @@ from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .kept import Kept
 from .loss import Loss, relative
+from .metric import reported
 from .metric_names import MetricLike, check_targets, resolved
 from .module import Module, build, describe, split
 from .mse import MSELoss
@@ -830,7 +831,7 @@ class Sequential:
             return {**results, **dict.fromkeys((metric.name for metric in measured), math.nan)}
         for metric in measured:
             metric.add(Y, target, w)
-            results[metric.name] = metric.result()
+            results[metric.name] = reported(metric)
         return results
 
     def _default_loss(self) -> MSELoss:

@@ -29,7 +29,7 @@ from .backend import all_finite, blas_threads, gemm_library, thread_choice, thre
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
 from .loss import Loss, relative
-from .metric import Metric
+from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
 from .mse import MSELoss
 from .optimizer import Optimizer
@@ -618,7 +618,7 @@ class _Record:
         True when a callback stops training."""
         logs = {"loss": loss}
         for metric in self.metrics:
-            logs[metric.name] = metric.result()
+            logs[metric.name] = reported(metric)
         if self.validation is not None:
             X_val, y_val, w_val = self.validation
             if self.metrics:
