@@ -21,6 +21,7 @@ from . import io
 from ._validation import (
     as_bounded_matrix,
     as_sparse_rows,
+    count,
     flag,
     hyperparameter,
     is_sparse,
@@ -1113,12 +1114,30 @@ def _check_modules(modules: Sequence[object]) -> None:
                 kind = f"a {kind} of modules: pass them as arguments, Sequential(*modules)"
             raise TypeError(f"Sequential: module {i} must be a densenet Module instance, got {kind}")
         module.check_defined()
+        _check_declarations(module, i)
         if module.in_model or any(m is module for m in modules[:i]):
             raise ValueError(
                 f"Sequential: {module!r} at index {i} already belongs to a model; every model needs "
                 "its own module objects (copy.deepcopy(module) gives one; the new model draws its "
                 "parameters from its seed: to carry trained ones, assign them after, new[i].W = old[j].W)"
             )
+
+
+def _check_declarations(module: Module, i: int) -> None:
+    """Raise, naming ``module`` and its index ``i``, unless its ``param_shapes()`` and
+    ``state_shapes()`` are shapes (tuples of integers >= 0) and its ``input_width`` is None
+    or an integer >= 1 (a module of one's own; ``_widths`` checks ``output_width``)."""
+    where = f"of {module!r} at index {i}"
+    for name, shapes in (("param_shapes", module.param_shapes()), ("state_shapes", module.state_shapes())):
+        if not (isinstance(shapes, (tuple, list))
+                and all(isinstance(shape, (tuple, list)) for shape in shapes)):
+            raise TypeError(f"Sequential: {name}() {where} must be a tuple of shapes (tuples of integers), "
+                            f"got {shapes!r}")
+        for shape in shapes:
+            for n in shape:
+                count(n, f"Sequential: a dimension in {name}() {shapes!r} {where}")
+    if module.input_width is not None:
+        positive_int(module.input_width, f"Sequential: input_width {where}", "None or an integer >= 1")
 
 
 def _widths(modules: Sequence[Module]) -> tuple[int, int]:
@@ -1128,6 +1147,7 @@ def _widths(modules: Sequence[Module]) -> tuple[int, int]:
     for i, module in enumerate(modules):
         wanted = module.input_width
         if wanted is not None:
+            wanted = int(wanted)  # (an integer: ``_check_declarations``)
             if fixed is None:
                 n_in = wanted
             elif wanted != fixed[0]:
@@ -1138,7 +1158,8 @@ def _widths(modules: Sequence[Module]) -> tuple[int, int]:
                 )
             fixed = (wanted, i, module)
         if fixed is not None:
-            out = module.output_width(fixed[0])
+            out = positive_int(module.output_width(fixed[0]),
+                               f"Sequential: output_width({fixed[0]}) of {module!r} at index {i}")
             if out != fixed[0]:
                 fixed = (out, i, module)
     if n_in is None or fixed is None:

@@ -145,6 +145,56 @@ def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_b
     assert_array_equal(model.params, before[0])
 
 
+def declaring(**declarations):
+    """A pass-through module of a class of its own with ``declarations`` as attributes."""
+    class Declared(dn.Module):
+        def forward(self, X):
+            return X.copy()
+
+        def backward(self, dY):
+            return dY.copy()
+
+    for name, value in declarations.items():
+        setattr(Declared, name, value)
+    return Declared()
+
+
+@pytest.mark.parametrize("declarations, error, match", [
+    ({"output_width": lambda self, width: 2.0}, TypeError,
+     r"output_width\(2\) of Declared\(\) at index 1 must be an integer >= 1, got 2\.0"),
+    ({"output_width": lambda self, width: None}, TypeError, r"output_width\(2\) .* got None"),
+    ({"output_width": lambda self, width: 0}, ValueError, r"output_width\(2\) .* got 0"),
+    ({"output_width": lambda self, width: -1}, ValueError, r"output_width\(2\) .* got -1"),
+    ({"input_width": property(lambda self: "2")}, TypeError,
+     r"input_width of Declared\(\) at index 1 must be None or an integer >= 1, got '2'"),
+    ({"input_width": property(lambda self: 0)}, ValueError, r"input_width of .* got 0"),
+    ({"param_shapes": lambda self: ((-2, 2),)}, ValueError,
+     r"a dimension in param_shapes\(\) \(\(-2, 2\),\) of Declared\(\) at index 1 must be an integer "
+     r">= 0, got -2"),
+    ({"param_shapes": lambda self: ((2.5,),)}, TypeError, r"a dimension in param_shapes\(\) .* got 2\.5"),
+    ({"param_shapes": lambda self: (2, 2)}, TypeError,
+     r"param_shapes\(\) of Declared\(\) at index 1 must be a tuple of shapes \(tuples of integers\), "
+     r"got \(2, 2\)"),
+    ({"state_shapes": lambda self: ((3, -1),)}, ValueError, r"a dimension in state_shapes\(\) .* got -1"),
+    ({"state_shapes": lambda self: None}, TypeError, r"state_shapes\(\) of .* got None"),
+])
+def test_a_module_s_declarations_that_are_not_widths_or_shapes_are_refused_by_name(declarations, error,
+                                                                                   match):
+    """Each failed with NumPy's or Python's words (``negative dimensions are not allowed``),
+    a negative block in the name of the Dense before it, or a string width as a mismatch
+    of ``2`` with ``2``: a module of one's own is named, with its index, when the model
+    is made."""
+    with pytest.raises(error, match="Sequential: " + match):
+        dn.Sequential(dn.Dense(3, 2), declaring(**declarations), dn.Dense(2, 1))
+
+
+def test_a_module_may_declare_numpy_s_integers():
+    model = dn.Sequential(declaring(input_width=property(lambda self: np.int32(3))), dn.Dense(3, 2),
+                          declaring(output_width=lambda self, width: np.int64(width)), seed=0)
+    assert model.predict(np.ones((4, 3))).shape == (4, 2)
+    assert type(model.in_features) is int and type(model.out_features) is int
+
+
 def test_a_module_that_defines_nothing_is_refused_not_recursed():
     class Nothing(dn.Module):
         pass

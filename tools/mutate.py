@@ -194,17 +194,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:366:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:671:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:672:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:622:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:623:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:673:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:674:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:745:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:746:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:700:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -215,7 +215,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:344:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:177:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:178:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:697:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
@@ -253,15 +253,15 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:272:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:48:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:49:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:52:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:53:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:52:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:53:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:55:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:56:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:58:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:59:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "backend.py:98:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
