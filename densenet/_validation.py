@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import operator
 import os
 import warnings
@@ -233,6 +234,15 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1", lo
     if n < low:
         raise ValueError(f"{what} must be {expected}, got {n}")
     return n
+
+
+def real_number(value: object) -> float | None:
+    """``value`` as a float if it is a real number of Python's or NumPy's (a 0-d array of
+    one too), else None: what a user's own loss or metric returned, checked."""
+    if isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.shape == ()
+                                           and value.dtype.kind in "biuf"):
+        return float(value)
+    return None
 
 
 def count(value: object, what: str) -> int:

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, sample_weights
+from ._validation import as_numeric, real_number, sample_weights
 from .accuracy import Accuracy
 from .backend import all_finite
 from .chain import Call
@@ -152,7 +152,12 @@ class Loss(KeepsPlans):
         value: list[float] = []  # (the last forward's)
 
         def run_forward() -> None:
-            value[:] = [float(forward(y_pred, y_true))]
+            given = forward(y_pred, y_true)
+            number = real_number(given)
+            if number is None:
+                raise TypeError(f"{self!r}.forward returned {given!r}, not a real number: a Loss's "
+                                "forward must return its value as a float")
+            value[:] = [number]
 
         def run_backward() -> None:
             dY = backward()

@@ -29,13 +29,12 @@ labels as integers for ``CrossEntropyLoss``), unchecked.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_numeric, sample_weights
+from ._validation import as_numeric, real_number, sample_weights
 
 
 def quiet() -> np.errstate:
@@ -51,9 +50,9 @@ def reported(metric: Metric) -> float:
     naming the metric for anything else (a metric of one's own returning None or a
     string), which would be recorded as NaN or fail a conversion without its name."""
     value = metric.result()
-    if isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.shape == ()
-                                           and value.dtype.kind in "biuf"):
-        return float(value)
+    number = real_number(value)
+    if number is not None:
+        return number
     raise TypeError(f"metric {metric.name!r} ({type(metric).__name__}) gave {value!r} as its result, "
                     "not a real number: value(totals) (or result()) must return a float")
 

@@ -121,6 +121,35 @@ def test_a_loss_written_as_forward_and_backward_trains_as_the_planned_one(batch_
         generic.fit(X, y, loss=ForwardBackwardMSE(), sample_weight=np.ones(len(X)))
 
 
+@pytest.mark.parametrize("given", [None, "x", np.ones(2), np.ones(1), 1j])
+def test_a_loss_whose_forward_gives_no_real_number_is_refused_by_name(given):
+    """Each failed in float() with Python's or NumPy's words (``only 0-dimensional arrays
+    can be converted``), naming nothing, before any update."""
+    class Odd(ForwardBackwardMSE):
+        def forward(self, y_pred, y_true):
+            super().forward(y_pred, y_true)
+            return given
+
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    before = snapshot(model)
+    match = r"Odd\(\)\.forward returned .*, not a real number"
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y, loss=Odd())
+    with pytest.raises(TypeError, match=match):
+        model.evaluate(X, y, loss=Odd())
+    assert_array_equal(model.params, before[0])
+
+
+def test_a_loss_s_forward_may_give_numpy_s_numbers():
+    class Single(ForwardBackwardMSE):
+        def forward(self, y_pred, y_true):
+            return np.float32(super().forward(y_pred, y_true))
+
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    value = model.evaluate(X, y, loss=Single())
+    assert type(value) is float and value == float(np.float32(model.evaluate(X, y)))
+
+
 def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_by_name():
     class Nothing(dn.Loss):
         pass

@@ -221,12 +221,12 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:305:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:310:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:300:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:293:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:305:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:298:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:210:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:215:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
     "loss.py:108:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
@@ -292,7 +292,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:861:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:137:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:138:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:136:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
