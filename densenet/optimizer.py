@@ -180,8 +180,9 @@ class Optimizer:
         lr: the learning rate, finite and >= 0 (checked whenever it is set; 0 moves
             nothing).
 
-    A subclass with state lists its flat vectors in ``STATE`` and allocates them
-    in ``allocate_state``; the base class then gives ``state_dict``,
+    A subclass with state lists its flat vectors in ``STATE`` and gets them from
+    ``state(params)`` in its step (allocated on the first, each at
+    ``initial_state(name)``); the base class then gives ``state_dict``,
     ``load_state_dict``, pickling and the one-model check.
     """
 

@@ -150,6 +150,51 @@ def test_a_loss_s_forward_may_give_numpy_s_numbers():
     assert type(value) is float and value == float(np.float32(model.evaluate(X, y)))
 
 
+class HeavyBall(dn.Optimizer):
+    """Momentum written by the optimiser protocol: a state vector from ``state(params)``."""
+
+    STATE = ("velocity",)
+
+    def __init__(self, lr=0.1, momentum=0.9):
+        super().__init__(lr)
+        self.momentum = momentum
+
+    def step(self, params, grads):
+        self.check_arrays(params, grads)
+        velocity = self.state(params)["velocity"]  # (zeros at first: the first step is grads)
+        velocity *= self.momentum
+        velocity += grads
+        params -= self.lr * velocity
+        self.steps += 1
+
+
+def test_an_optimiser_of_one_s_own_with_state_trains_saves_and_resumes(tmp_path):
+    """What the README's protocol promises such an optimiser: it steps as SGD's momentum
+    does, its state is saved with the model and put back so that the rest of a training
+    ends bit-identical to one that never stopped, and a copy carries its state."""
+    X, y = regression(40)
+    ours, sgd = mlp((2, 5, 1), seed=2), mlp((2, 5, 1), seed=2)
+    ours.fit(X, y, optimizer=HeavyBall(0.5, 0.9), epochs=3, batch_size=8, seed=0)
+    sgd.fit(X, y, optimizer=dn.SGD(0.5, momentum=0.9), epochs=3, batch_size=8, seed=0)
+    assert_allclose(ours.params, sgd.params, rtol=1e-12, atol=1e-15)
+
+    whole, first = mlp((2, 5, 1), seed=3), mlp((2, 5, 1), seed=3)
+    steady = HeavyBall()
+    whole.fit(X, y, optimizer=steady, epochs=4, batch_size=8, seed=0, shuffle=False)
+    stopped = HeavyBall()
+    first.fit(X, y, optimizer=stopped, epochs=2, batch_size=8, seed=0, shuffle=False)
+    first.save(tmp_path / "half.npz", optimizer=stopped)
+    resumed = HeavyBall()
+    second = dn.load(tmp_path / "half.npz", optimizer=resumed)
+    assert resumed.steps == stopped.steps == 10
+    assert_array_equal(resumed.state_dict()["velocity"], stopped.state_dict()["velocity"])
+    twin = copy.deepcopy((second, resumed))
+    for model, optimizer in ((second, resumed), twin):
+        model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, seed=0, shuffle=False)
+        assert_array_equal(model.params, whole.params)
+        assert optimizer.steps == steady.steps == 20
+
+
 def test_a_loss_that_defines_nothing_or_a_gradient_of_another_shape_is_refused_by_name():
     class Nothing(dn.Loss):
         pass
