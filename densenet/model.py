@@ -1127,17 +1127,19 @@ def _check_declarations(module: Module, i: int) -> None:
     """Raise, naming ``module`` and its index ``i``, unless its ``param_shapes()`` and
     ``state_shapes()`` are shapes (tuples of integers >= 0) and its ``input_width`` is None
     or an integer >= 1 (a module of one's own; ``_widths`` checks ``output_width``)."""
-    where = f"of {module!r} at index {i}"
+    # (the messages, whose reprs cost microseconds, are made for a refusal only)
     for name, shapes in (("param_shapes", module.param_shapes()), ("state_shapes", module.state_shapes())):
         if not (isinstance(shapes, (tuple, list))
                 and all(isinstance(shape, (tuple, list)) for shape in shapes)):
-            raise TypeError(f"Sequential: {name}() {where} must be a tuple of shapes (tuples of integers), "
-                            f"got {shapes!r}")
+            raise TypeError(f"Sequential: {name}() of {module!r} at index {i} must be a tuple of shapes "
+                            f"(tuples of integers), got {shapes!r}")
         for shape in shapes:
             for n in shape:
-                count(n, f"Sequential: a dimension in {name}() {shapes!r} {where}")
-    if module.input_width is not None:
-        positive_int(module.input_width, f"Sequential: input_width {where}", "None or an integer >= 1")
+                if type(n) is not int or n < 0:
+                    count(n, f"Sequential: a dimension in {name}() {shapes!r} of {module!r} at index {i}")
+    width = module.input_width
+    if width is not None and (type(width) is not int or width < 1):
+        positive_int(width, f"Sequential: input_width of {module!r} at index {i}", "None or an integer >= 1")
 
 
 def _widths(modules: Sequence[Module]) -> tuple[int, int]:
@@ -1158,8 +1160,9 @@ def _widths(modules: Sequence[Module]) -> tuple[int, int]:
                 )
             fixed = (wanted, i, module)
         if fixed is not None:
-            out = positive_int(module.output_width(fixed[0]),
-                               f"Sequential: output_width({fixed[0]}) of {module!r} at index {i}")
+            out = module.output_width(fixed[0])
+            if type(out) is not int or out < 1:
+                out = positive_int(out, f"Sequential: output_width({fixed[0]}) of {module!r} at index {i}")
             if out != fixed[0]:
                 fixed = (out, i, module)
     if n_in is None or fixed is None:
