@@ -143,7 +143,8 @@ OWN_TESTS = {
     "reference.py": ["test_reference.py", "test_tutorial.py"],
     "tutorial.py": ["test_tutorial.py", "test_reference.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
-                 "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py"],
+                 "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py",
+                 "test_protocol.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
@@ -163,6 +164,24 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "model.py:1138:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+                                "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
+                                " the same refusals",
+    "model.py:1138:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+                                      "dimension that is not an int >= 0; this one gives it 0 too, which it "
+                                      "takes: the same refusals",
+    "model.py:1141:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+                                " is not an int >= 1; this one gives it 1 too, which it takes: the same "
+                                "refusals",
+    "model.py:1141:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+                                      "one that is not an int >= 1; this one gives it 1 too, which it takes:"
+                                      " the same refusals",
+    "model.py:1164:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+                                "that is not an int >= 1; this one gives it 1 too, which it takes and "
+                                "returns: the same widths",
+    "model.py:1164:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+                                      "one that is not an int >= 1; this one gives it 1 too, which it takes "
+                                      "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
