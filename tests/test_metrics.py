@@ -509,22 +509,29 @@ def test_a_metric_of_its_own_in_fit():
     assert 0 < history["worst"][0] < 1
 
 
+class Giving(dn.Metric):
+    """A metric of one's own whose value is ``given``, whatever it scores."""
+
+    NAME = "giving"
+
+    def __init__(self, given):
+        super().__init__()
+        self.given = given
+
+    def totals(self, y_pred, y_true, weight):
+        return np.ones(1)
+
+    def value(self, totals):
+        return self.given
+
+
 @pytest.mark.parametrize("given, want", [(np.float32(0.25), 0.25), (np.array(0.5), 0.5), (2, 2.0),
                                          (np.int64(3), 3.0)])
 def test_a_metric_of_its_own_may_give_any_real_number(given, want):
-    class Constant(dn.Metric):
-        NAME = "constant"
-
-        def totals(self, y_pred, y_true, weight):
-            return np.ones(1)
-
-        def value(self, totals):
-            return given
-
     X, y = dn.tutorial.X, dn.tutorial.y
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
-    assert model.fit(X, y, epochs=2, metrics=[Constant()])["constant"].tolist() == [want, want]
-    measured = model.evaluate(X, y, metrics=[Constant()])["constant"]
+    assert model.fit(X, y, epochs=2, metrics=[Giving(given)])["giving"].tolist() == [want, want]
+    measured = model.evaluate(X, y, metrics=[Giving(given)])["giving"]
     assert type(measured) is float and measured == want
 
 
@@ -532,22 +539,13 @@ def test_a_metric_of_its_own_may_give_any_real_number(given, want):
 def test_a_metric_of_its_own_giving_no_real_number_is_named(given):
     """fit recorded None as NaN, evaluate returned it as it was, and a string failed
     NumPy's conversion without naming the metric: each is a TypeError that names it."""
-    class Odd(dn.Metric):
-        NAME = "odd"
-
-        def totals(self, y_pred, y_true, weight):
-            return np.ones(1)
-
-        def value(self, totals):
-            return given
-
     X, y = dn.tutorial.X, dn.tutorial.y
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
-    match = r"metric 'odd' \(Odd\) gave .* as its result, not a real number"
+    match = r"metric 'giving' \(Giving\) gave .* as its result, not a real number"
     with pytest.raises(TypeError, match=match):
-        model.fit(X, y, epochs=2, metrics=[Odd()])
+        model.fit(X, y, epochs=2, metrics=[Giving(given)])
     with pytest.raises(TypeError, match=match):
-        model.evaluate(X, y, metrics=[Odd()])
+        model.evaluate(X, y, metrics=[Giving(given)])
 
 
 # -- in fit and evaluate --------------------------------------------------------------------------
