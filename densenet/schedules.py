@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._validation import count, flag, hyperparameter, learning_rate, positive_int
+from ._validation import count, flag, hyperparameter, learning_rate, positive_int, real_number
 from .callbacks import Callback, callback_list, checked_mode, checked_monitor, monitored_mode, worst
 from .optimizer import Optimizer
 
@@ -67,8 +67,19 @@ class _Scheduler(Callback):
 class LRSchedule(_Scheduler):
     """Base class: ``rate(epoch)`` is the learning rate for epoch ``epoch`` (0-based).
 
+    A schedule of one's own defines ``rate`` (``fit`` sets it when it starts and after
+    each epoch; ``state_dict`` keeps the epoch and the base rate).
+
     Args:
         optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.
+
+    Example:
+        >>> import densenet as dn
+        >>> class WarmUp(dn.LRSchedule):
+        ...     def rate(self, epoch):
+        ...         return self.base_lr * min(1.0, (epoch + 1) / 3)
+        >>> [round(WarmUp(dn.SGD(lr=0.3)).rate(e), 2) for e in range(4)]
+        [0.1, 0.2, 0.3, 0.3]
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -81,23 +92,35 @@ class LRSchedule(_Scheduler):
 
     def set_rate(self) -> None:
         """Set the rate of the epoch the schedule is at (``rate(0)`` for a new one: a
-        schedule whose first rate is not the base rate sets it when it is made)."""
-        self.optimizer.lr = self._finite_rate(self.epoch)
+        schedule whose first rate is not the base rate sets it when it is made, and
+        ``fit`` sets it when it starts)."""
+        self.optimizer.lr = self._checked_rate(self.epoch)
 
-    def _finite_rate(self, epoch: int) -> float:
-        """``rate(epoch)``; ``ValueError`` naming the schedule where it is past a float's
-        range (a gamma above 1 grows the rate without bound)."""
+    def _checked_rate(self, epoch: int) -> float:
+        """``rate(epoch)`` as a float; ``TypeError`` or ``ValueError`` naming the schedule
+        and the epoch where it is no learning rate: not a real number, negative or NaN, or
+        past a float's range (a gamma above 1 grows the rate without bound)."""
+        name = type(self).__name__
         try:
             rate = self.rate(epoch)
-        except OverflowError:  # (a float's power past its range)
-            rate = math.inf
-        if not math.isfinite(rate):
-            raise ValueError(f"{type(self).__name__}: its learning rate for epoch {epoch} overflows a float "
+            value = real_number(rate)
+        except OverflowError:  # (a float's power, or an int, past its range)
+            value = math.inf
+        if value is None:
+            raise TypeError(f"{name}: rate({epoch}) gave {rate!r}, not a real number")
+        if math.isinf(value):
+            raise ValueError(f"{name}: its learning rate for epoch {epoch} overflows a float "
                              f"(base rate {self.base_lr!r})")
-        return rate
+        if not value >= 0:
+            raise ValueError(f"{name}: its learning rate for epoch {epoch} is {value!r}; "
+                             "a rate must be finite and >= 0")
+        return value
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.set_rate()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self.optimizer.lr = self._finite_rate(self.epoch + 1)
+        self.optimizer.lr = self._checked_rate(self.epoch + 1)
         self.epoch += 1
 
     def state_dict(self) -> dict[str, Any]:

@@ -479,3 +479,64 @@ def test_a_rate_that_overflows_is_refused_by_name_and_leaves_the_schedule_where_
     with pytest.raises(ValueError, match=rf"^{name}: its learning rate for epoch {epoch + 1} overflows"):
         model.fit(np.zeros((4, 3)), np.zeros((4, 2)), optimizer=sgd, epochs=3, callbacks=[schedule])
     assert (schedule.state_dict(), sgd.lr) == before
+
+
+class WarmUp(dn.LRSchedule):
+    """A schedule of one's own, as a user writes it: ``rate`` alone, no ``set_rate`` when made."""
+
+    def __init__(self, optimizer, epochs, give=None):
+        super().__init__(optimizer)
+        self.epochs, self.give = epochs, give
+
+    def rate(self, epoch):
+        if self.give is not None and epoch >= self.give[0]:
+            return self.give[1]
+        return self.base_lr * min(1.0, (epoch + 1) / self.epochs)
+
+
+def test_a_schedule_of_one_s_own_sets_its_rate_from_the_first_epoch_of_every_fit():
+    """``fit`` trains each epoch at ``rate(epoch)``, the first included, for a schedule that
+    defines ``rate`` alone (its first rate is not the base rate), over two fits and through a
+    state loaded by another one."""
+    X, T = data()
+    sgd = dn.SGD(lr=0.4)
+    warm_up = WarmUp(sgd, epochs=4)
+    rates = Rates(sgd)
+    model = mlp()
+    model.fit(X, T, optimizer=sgd, epochs=2, batch_size=10, callbacks=[warm_up, rates])
+    model.fit(X, T, optimizer=sgd, epochs=3, batch_size=10, callbacks=[warm_up, rates])
+    expected = [0.4 * min(1.0, (e + 1) / 4) for e in range(5)]
+    assert rates.rates == [expected[0]] * 4 + [expected[1]] * 3 + [expected[2]] * 4 + [expected[3]] * 3 * 2
+    other = dn.SGD(lr=0.4)
+    resumed = WarmUp(other, epochs=4)
+    resumed.load_state_dict({"epoch": 1, "base_lr": 0.4})
+    other.lr = 1.0  # (set by hand since: the schedule puts its epoch's rate back when fit starts)
+    seen = Rates(other)
+    mlp().fit(X, T, optimizer=other, epochs=1, batch_size=30, callbacks=[resumed, seen])
+    assert seen.rates == [expected[1], expected[1]]
+
+
+@pytest.mark.parametrize("give, error, match", [
+    ("0.1", TypeError, r"rate\(E\) gave '0.1', not a real number"),
+    (None, TypeError, r"rate\(E\) gave None, not a real number"),
+    (np.array([0.1]), TypeError, r"rate\(E\) gave array\(\[0.1\]\), not a real number"),
+    (-0.1, ValueError, r"its learning rate for epoch E is -0.1; a rate must be finite and >= 0"),
+    (math.nan, ValueError, r"its learning rate for epoch E is nan; a rate must be finite and >= 0"),
+    (math.inf, ValueError, r"its learning rate for epoch E overflows a float \(base rate 0.5\)"),
+    (10 ** 400, ValueError, r"its learning rate for epoch E overflows a float \(base rate 0.5\)"),
+], ids=["str", "none", "array", "negative", "nan", "inf", "int-past-a-float"])
+@pytest.mark.parametrize("first", [0, 1])
+def test_a_rate_of_one_s_own_that_is_not_a_rate_is_refused_by_the_schedule_s_name(give, error, match, first):
+    """A schedule's ``rate`` that gives no learning rate is refused naming the schedule and the
+    epoch: from the first epoch, before any step; later, after the epoch before it, with the
+    schedule and the optimiser's rate those of that epoch."""
+    X, T = data()
+    sgd = dn.SGD(lr=0.5)
+    warm_up = WarmUp(sgd, epochs=2, give=(first, give))
+    model = mlp()
+    before = model.params.copy()
+    with pytest.raises(error, match="^WarmUp: " + match.replace("E", str(first))):
+        model.fit(X, T, optimizer=sgd, epochs=3, batch_size=10, callbacks=[warm_up])
+    assert warm_up.epoch == 0
+    assert sgd.lr == (0.5 if first == 0 else 0.25)
+    assert (model.params == before).all() == (first == 0)
