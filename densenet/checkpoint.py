@@ -19,7 +19,7 @@ from .callbacks import (
     require_monitored,
     worst,
 )
-from .io import try_writing_in
+from .io import split_state, try_writing_in
 
 
 class ModelCheckpoint(Callback):
@@ -154,6 +154,11 @@ class ModelCheckpoint(Callback):
         for field in self.fields:
             if field != "epoch":
                 require_monitored("ModelCheckpoint", field, self.params)
+        for i, schedule in enumerate(self.schedules):
+            try:  # (a state of one's own that no file could give back)
+                split_state(schedule.state_dict(), f"schedules[{i}], {type(schedule).__name__},")
+            except TypeError as error:
+                raise TypeError(f"ModelCheckpoint: {error}") from None
         if self.save_best_only:
             self._sense = monitored_mode("ModelCheckpoint", self.monitor, self.mode, self.params)
             if not self.best_epoch:  # nothing written yet

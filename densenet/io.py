@@ -37,7 +37,7 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any, TypeAlias
 
 import numpy as np
@@ -86,6 +86,47 @@ def write(file: File, config: dict[str, Any], params: NDArray[Any],
             raise ValueError(f"save: {name!r} is a reserved entry name")
         arrays[name] = array
     write_file(file, lambda f: np.savez(f, **arrays))
+
+
+_HELD = ("a file holds numbers, strings, None, lists and dicts of them (string keys), and arrays of "
+         "numbers at the top level")
+
+
+def split_state(state: object, owner: str) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """A callback's ``state_dict()`` as a file holds it: its JSON values (NumPy's numbers
+    as Python's, tuples as lists: ``load`` gives back equal values) and, apart, its
+    arrays of numbers at the top level. ``TypeError`` naming ``owner`` (the state's
+    owner) and the place of what a file could not give back equal."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"the state of {owner} is a {type(state).__name__}, not a dict (state_dict() must "
+                        "return one)")
+    _string_keys(state, owner, "")
+    arrays = {name: value for name, value in state.items() if isinstance(value, np.ndarray)}
+    for name, array in arrays.items():
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"the state of {owner} holds an array of Python objects at [{name!r}]; {_HELD}")
+    return {name: _json_value(value, owner, f"[{name!r}]") for name, value in state.items()
+            if name not in arrays}, arrays
+
+
+def _json_value(value: object, owner: str, place: str) -> Any:
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item, owner, f"{place}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        _string_keys(value, owner, place)
+        return {key: _json_value(item, owner, f"{place}[{key!r}]") for key, item in value.items()}
+    raise TypeError(f"the state of {owner} holds a value of type {type(value).__name__} at {place}; {_HELD}")
+
+
+def _string_keys(mapping: Mapping[Any, Any], owner: str, place: str) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise TypeError(f"the state of {owner} holds the key {key!r} ({type(key).__name__}) at "
+                            f"{place or 'the top level'}; a file's keys are strings")
 
 
 def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "save",

@@ -914,7 +914,9 @@ class Sequential:
         ``densenet.load(path, optimizer=...)`` resumes training exactly. With
         ``schedules`` (learning-rate schedules, ``WeightAveraging``, ``EarlyStopping``,
         ``ModelCheckpoint``: callbacks with a ``state_dict``), each one's place (its
-        numbers, and its arrays beside ``params``) is saved too, for ``load``'s ``schedules``.
+        numbers, and its arrays beside ``params``) is saved too, for ``load``'s ``schedules``;
+        a state a file could not give back equal (``io.split_state``) is refused, ``TypeError``
+        naming the callback and the place, before anything is written.
         """
         try:
             config = self.config()
@@ -925,12 +927,12 @@ class Sequential:
         if schedules:
             config["schedules"] = []
             for i, schedule in enumerate(schedules):
-                numbers = {}  # (JSON; the arrays, WeightAveraging's average, beside params)
-                for name, value in schedule.state_dict().items():
-                    if isinstance(value, np.ndarray):
-                        extra[f"schedules.{i}.{name}"] = value
-                    else:
-                        numbers[name] = value
+                try:  # (JSON values; the arrays, WeightAveraging's average, beside params)
+                    numbers, arrays = io.split_state(schedule.state_dict(), f"schedules[{i}], "
+                                                     f"{type(schedule).__name__},")
+                except TypeError as error:
+                    raise TypeError(f"save: {error}") from None
+                extra.update({f"schedules.{i}.{name}": array for name, array in arrays.items()})
                 config["schedules"].append({"type": type(schedule).__name__, "state": numbers})
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):

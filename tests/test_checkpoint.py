@@ -438,3 +438,65 @@ def test_repr_names_the_settings():
     adam = dn.Adam(0.01)
     scheduled = dn.ModelCheckpoint("r.npz", schedules=[dn.StepLR(adam, 2)])
     assert repr(scheduled).endswith("save_optimizer=True, schedules=[" + repr(scheduled.schedules[0]) + "])")
+
+
+class _Kept(dn.Callback):
+    """A callback of one's own that keeps a place: ``state_dict`` gives ``state``."""
+
+    def __init__(self, state):
+        self.state, self.loaded = state, None
+
+    def state_dict(self):
+        return self.state
+
+    def load_state_dict(self, state):
+        self.loaded = state
+
+
+def test_a_callback_of_one_s_own_gets_its_state_back_from_a_file(tmp_path):
+    """What a state may hold comes back equal: NumPy's numbers as Python's (a float32 the
+    same value), tuples as lists, arrays as arrays of their dtype and shape."""
+    state = {"epochs": 3, "best": np.float32(0.1), "count": np.int64(7), "flag": np.bool_(True),
+             "history": (1.0, 2.5), "nested": {"name": "run", "none": None, "values": [np.float64(2.0)]},
+             "weights": np.arange(6.0).reshape(2, 3), "counts": np.arange(3, dtype=np.int32)}
+    X, y = _data()
+    mine = _Kept(state)
+    _model().fit(X, y, optimizer=dn.SGD(0.01), epochs=1, batch_size=8,
+                 callbacks=[dn.ModelCheckpoint(tmp_path / "run.npz", schedules=[mine])])
+    again = _Kept(None)
+    dn.load(tmp_path / "run.npz", optimizer=dn.SGD(0.01), schedules=[again])
+    loaded = again.loaded
+    assert set(loaded) == set(state)
+    numbers = loaded["epochs"], loaded["best"], loaded["count"], loaded["flag"]
+    assert numbers == (3, float(np.float32(0.1)), 7, True)
+    assert [type(number) for number in numbers] == [int, float, int, bool]
+    assert loaded["history"] == [1.0, 2.5]
+    assert loaded["nested"] == {"name": "run", "none": None, "values": [2.0]}
+    for name in ("weights", "counts"):
+        assert loaded[name].dtype == state[name].dtype and np.array_equal(loaded[name], state[name])
+
+
+@pytest.mark.parametrize("state, match", [
+    ("run", r"is a str, not a dict"),
+    ({"seen": {1, 2}}, r"holds a value of type set at \['seen'\]; a file holds numbers, "),
+    ({"per_class": {1: 0.5}}, r"holds the key 1 \(int\) at \['per_class'\]; a file's keys are strings"),
+    ({"history": [np.arange(2.0)]}, r"holds a value of type ndarray at \['history'\]\[0\]; a file holds "),
+    ({"z": np.complex128(1j)}, r"holds a value of type complex128 at \['z'\]; a file holds "),
+    ({"objects": np.array([None, 1], dtype=object)}, r"holds an array of Python objects at \['objects'\]; "),
+], ids=["str", "set", "int-key", "nested-array", "complex", "object-array"])
+def test_a_state_a_file_cannot_hold_is_refused_by_name_and_the_file_is_kept(tmp_path, state, match):
+    """``save`` refuses a callback's state it could not give back equal, naming the callback
+    and the place, and leaves the file there; a checkpoint refuses it before the first step."""
+    model, path = _model(), tmp_path / "run.npz"
+    model.save(path)
+    kept = path.read_bytes()
+    match = r"the state of schedules\[0\], _Kept, " + match
+    with pytest.raises(TypeError, match="^save: " + match):
+        model.save(path, schedules=[_Kept(state)])
+    assert path.read_bytes() == kept
+    X, y = _data()
+    before = model.params.copy()
+    with pytest.raises(TypeError, match="^ModelCheckpoint: " + match):
+        model.fit(X, y, optimizer=dn.SGD(0.01), epochs=1, batch_size=8,
+                  callbacks=[dn.ModelCheckpoint(path, schedules=[_Kept(state)])])
+    assert np.array_equal(model.params, before) and path.read_bytes() == kept

@@ -164,22 +164,22 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:1138:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1140:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1138:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1140:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1141:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1143:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1141:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1143:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1164:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1166:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1164:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1166:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -204,9 +204,9 @@ EQUIVALENT: dict[str, str] = {
                                   "values, one pass more",
     "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
-    "checkpoint.py:209:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
+    "checkpoint.py:214:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
-    "checkpoint.py:209:66:change-number": "(the same trial values)",
+    "checkpoint.py:214:66:change-number": "(the same trial values)",
     "clipping.py:69:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
@@ -299,7 +299,7 @@ EQUIVALENT: dict[str, str] = {
                                        "results (the tests take the bound by the name)",
     "module.py:78:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:119:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
     "backend.py:770:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
