@@ -18,8 +18,9 @@ What a user calls:
 
 What a subclass defines: ``totals(y_pred, y_true, weight)``, a batch's sums as a short
 float64 vector (for a mean of per-sample scores, ``mean_totals``: the weighted sum of
-the scores and the sum of the weights); ``value(totals)``, the metric of added-up
-totals; and, if its totals do not simply add, ``combine(a, b)``. A metric that needs
+the scores and the sum of the weights; of one shape for every batch); ``value(totals)``,
+the metric of added-up totals; and, if its totals do not simply add, ``combine(a, b)``,
+which returns the totals of both. A metric that needs
 every sample at once (``AUC``: it sorts them) keeps its batches itself, in place of
 totals (``add_totals``, ``result``, ``reset``). ``check`` says which targets it takes;
 ``fit`` and ``evaluate`` pass the targets the loss checked (``Loss.target``: class
@@ -126,17 +127,44 @@ class Metric:
         """The metric of this batch alone; what ``update`` added is left as it was."""
         checked = self.checked(y_pred, y_true, sample_weight)
         with quiet():
-            return self.value(self.totals(*checked))
+            return self.value(self._numbers(self.totals(*checked), "totals"))
 
     def add(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> None:
         """``update`` for arrays already checked (``fit``'s and ``evaluate``'s)."""
         with quiet():
-            self.add_totals(self.totals(y_pred, y_true, weight))
+            self.add_totals(self._numbers(self.totals(y_pred, y_true, weight), "totals"))
 
     def add_totals(self, totals: NDArray[Any]) -> None:
-        """Add a batch's ``totals`` (``totals``'s result; not kept: it may be reused)."""
-        self._totals = (np.array(totals, np.float64) if self._totals is None
-                        else self.combine(self._totals, totals))
+        """Add a batch's ``totals`` (``totals``'s result; not kept: it may be reused), of
+        the running totals' shape; ``combine`` must return the totals of both."""
+        running = self._totals
+        if running is None:
+            self._totals = np.array(totals, np.float64)
+            return
+        self._same_shape(totals, running, "totals")
+        combined = self._numbers(self.combine(running, totals), "combine")
+        self._totals = self._same_shape(combined, running, "combine")
+
+    def _numbers(self, totals: object, method: str) -> NDArray[Any]:
+        """What a subclass's ``method`` returned, as an array of real numbers; ``TypeError``
+        naming the metric for anything else (a metric of one's own returning None, a
+        string, ragged lists; a ``combine`` that adds into ``a`` and returns nothing)."""
+        try:
+            array = np.asarray(totals)
+        except ValueError:  # (ragged lists)
+            array = np.empty(0, object)
+        if array.dtype.kind not in "biuf":
+            hint = " (write them into a and return it)" if method == "combine" else ""
+            raise TypeError(f"metric {self.name!r} ({type(self).__name__}): {method}() returned {totals!r}, "
+                            f"not {'the totals of both' if hint else 'an array of numbers'}{hint}")
+        return array
+
+    def _same_shape(self, totals: NDArray[Any], running: NDArray[Any], method: str) -> NDArray[Any]:
+        if totals.shape != running.shape:
+            raise ValueError(f"metric {self.name!r} ({type(self).__name__}): {method}() returned shape "
+                             f"{totals.shape}, but the totals so far have shape {running.shape}: "
+                             "a metric's totals keep one shape")
+        return totals
 
     def checked(self, y_pred: ArrayLike, y_true: ArrayLike,
                 sample_weight: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:

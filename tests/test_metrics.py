@@ -548,6 +548,69 @@ def test_a_metric_of_its_own_giving_no_real_number_is_named(given):
         model.evaluate(X, y, metrics=[Giving(given)])
 
 
+class Wrong(dn.Metric):
+    """A share of wrong answers whose ``totals`` and ``combine`` are replaced by ``totals``
+    and ``combine`` if given: a metric of one's own with a mistake in it."""
+
+    NAME = "wrong"
+
+    def __init__(self, totals=None, combine=None):
+        super().__init__()
+        self.given_totals, self.given_combine = totals, combine
+
+    def totals(self, y_pred, y_true, weight):
+        counts = np.array([(y_pred.argmax(1) != y_true.reshape(-1)).sum(), len(y_true)], np.float64)
+        return counts if self.given_totals is None else self.given_totals(counts)
+
+    def combine(self, a, b):
+        return np.add(a, b, out=a) if self.given_combine is None else self.given_combine(a, b)
+
+    def value(self, totals):
+        return totals[0] / totals[1]
+
+    def check(self, y_pred, y_true):
+        return np.asarray(y_pred, np.float64), np.asarray(y_true).reshape(-1, 1)
+
+
+def test_a_metric_of_its_own_adds_its_batches():
+    """Three batches of 2, 2 and 3 rows with 1, 0 and 2 wrong answers: 3 of 7."""
+    metric = Wrong(combine=lambda a, b: a + b)  # (a new array: as good as written into a)
+    for outputs, labels in [([0, 1], [0, 0]), ([0, 0], [0, 0]), ([1, 1, 0], [0, 0, 0])]:
+        metric.update(np.eye(2)[outputs], np.array(labels))
+    assert metric.result() == 3 / 7
+
+
+def in_place_without_return(a, b):
+    a += b  # (and no return: the running totals would be None)
+
+
+@pytest.mark.parametrize("totals, combine, error, match", [
+    (lambda counts: None, None, TypeError, r"totals\(\) returned None, not an array of numbers"),
+    (lambda counts: "2 of 7", None, TypeError, r"totals\(\) returned '2 of 7', not an array of numbers"),
+    (lambda counts: [counts[0], [counts[1]]], None, TypeError, r"totals\(\) returned \[.*\], not an array "),
+    (lambda counts: np.resize(counts, int(counts[1])), None, ValueError,
+     r"totals\(\) returned shape \(\d+,\), but the totals so far have shape \(\d+,\): a metric's totals "),
+    (None, in_place_without_return, TypeError,
+     r"combine\(\) returned None, not the totals of both \(write them into a and return it\)"),
+    (None, lambda a, b: np.concatenate([a, b]), ValueError, r"combine\(\) returned shape \(4,\), but the "),
+], ids=["none", "str", "ragged", "another-shape", "combine-in-place-without-return", "combine-another-shape"])
+def test_a_metric_of_its_own_whose_totals_do_not_add_up_is_named(totals, combine, error, match):
+    """A batch's totals that are no array of numbers, or not of the shape the running totals
+    have, and a ``combine`` that returns something else (None: the next batch would start the
+    totals again, and the result count the last batches alone) are refused naming the metric,
+    standalone and in ``fit``."""
+    metric = Wrong(totals, combine)
+    match = r"^metric 'wrong' \(Wrong\): " + match
+    with pytest.raises(error, match=match):
+        for outputs, labels in [([0, 1], [0, 0]), ([1, 1, 0], [0, 0, 0])]:
+            metric.update(np.eye(2)[outputs], np.array(labels))
+    X = np.random.default_rng(0).standard_normal((1030, 2))  # (fit adds batches, up to 512 rows at once)
+    labels = (X[:, 0] > 0).astype(np.int64)
+    with pytest.raises(error, match=match):
+        dn.Sequential(dn.Dense(2, 2), seed=0).fit(X, labels, loss=dn.CrossEntropyLoss(), batch_size=103,
+                                                  metrics=[Wrong(totals, combine)])
+
+
 # -- in fit and evaluate --------------------------------------------------------------------------
 
 
