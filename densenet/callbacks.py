@@ -35,8 +35,8 @@ class Callback:
     the large products, or None (``backend.gemm_library``), "optimizer": the optimiser
     it trains with}``).
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
-    from ``on_epoch_end``). Callbacks are called in the order given, those with
-    ``runs_last`` after the others.
+    from ``on_epoch_end``; a return other than True, False or None is refused).
+    Callbacks are called in the order given, those with ``runs_last`` after the others.
     ``on_batch_end`` is called only for callbacks that override it, so the step
     loop pays nothing for the others.
 
@@ -74,7 +74,8 @@ class Callback:
         """Called after each optimiser step with the batch's index and ``logs["loss"]``."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> bool | None:
-        """Called after each epoch with ``logs["loss"]`` (and ``"val_loss"``)."""
+        """Called after each epoch with ``logs["loss"]`` (and ``"val_loss"``); True stops
+        the fit after it."""
         return None
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:

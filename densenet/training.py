@@ -634,7 +634,7 @@ class _Record:
             self.history.val_loss = self.recorded["val_loss"][: epoch + 1]
         self.history.metrics = {name: values[: epoch + 1] for name, values in self.recorded.items()
                                 if name not in ("loss", "val_loss")}
-        stop = any([callback.on_epoch_end(epoch, logs) for callback in self.callbacks])
+        stop = any([_stops(callback, callback.on_epoch_end(epoch, logs)) for callback in self.callbacks])
         if stop or self.model.stop_training:
             self.history.stopped_early = epoch + 1 < self.epochs
             return True
@@ -651,6 +651,17 @@ class _Record:
         """Tell the callbacks that training stops with ``error``."""
         for callback in self.callbacks:
             callback.on_train_error(error)
+
+
+def _stops(callback: Callback, said: object) -> bool:
+    """Whether ``callback``'s ``on_epoch_end`` returned True (stop after this epoch);
+    ``TypeError`` naming it for a return that is not True, False or None (a ``return
+    logs`` would otherwise stop the fit as if it were meant)."""
+    if said is None or isinstance(said, (bool, np.bool_)):
+        return bool(said)
+    shown = repr(said) if len(repr(said)) <= 60 else repr(said)[:57] + "..."
+    raise TypeError(f"{type(callback).__name__}.on_epoch_end returned {shown}; return True to stop the fit "
+                    "after this epoch, or None (or False) to go on")
 
 
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,

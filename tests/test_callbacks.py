@@ -453,3 +453,31 @@ def test_a_run_resumed_from_a_state_whose_best_epoch_is_the_first_restores_that_
     resumed.fit(X, y, epochs=3, callbacks=[again], **kwargs)
     assert again.best_epoch == 0 and again.state_dict()["epochs"] == 5
     assert_array_equal(resumed.params, whole.params)
+
+
+class Saying(dn.Callback):
+    """Returns ``said`` from each ``on_epoch_end``; counts the epochs it saw."""
+
+    def __init__(self, said):
+        self.said, self.seen = said, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen += 1
+        return self.said
+
+
+@pytest.mark.parametrize("said, epochs", [(None, 4), (False, 4), (np.False_, 4), (True, 1), (np.True_, 1)])
+def test_an_epoch_s_end_stops_the_fit_on_true_alone_and_every_callback_sees_it(said, epochs):
+    model = mlp((1, 1))
+    after = Saying(None)
+    history = model.fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Saying(said), after])
+    assert history.epochs == after.seen == epochs and history.stopped_early is (epochs < 4)
+
+
+@pytest.mark.parametrize("said", [{"loss": 0.1}, 0.5, 1, "stop", np.array([True])])
+def test_an_epoch_s_end_that_returns_what_is_no_answer_is_refused_by_the_callback_s_name(said):
+    """A truthy return stopped the fit after its first epoch as if the callback meant it (a
+    ``return logs``, a value returned by habit): only True or False (or None) is an answer."""
+    with pytest.raises(TypeError, match=r"^Saying\.on_epoch_end returned .*; return True to stop "
+                                        r"the fit after this epoch, or None \(or False\) to go on$"):
+        mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Saying(said)])
