@@ -236,6 +236,12 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1", lo
     return n
 
 
+def shown(value: object, width: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``width`` characters (ending in "...")."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def real_number(value: object) -> float | None:
     """``value`` as a float if it is a real number of Python's or NumPy's (a 0-d array of
     one too), else None: what a user's own loss or metric returned, checked."""

@@ -150,10 +150,10 @@ class Metric:
         naming the metric for anything else (a metric of one's own returning None, a
         string, ragged lists; a ``combine`` that adds into ``a`` and returns nothing)."""
         try:
-            array = np.asarray(totals)
+            array: NDArray[Any] | None = np.asarray(totals)
         except ValueError:  # (ragged lists)
-            array = np.empty(0, object)
-        if array.dtype.kind not in "biuf":
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
             hint = " (write them into a and return it)" if method == "combine" else ""
             raise TypeError(f"metric {self.name!r} ({type(self).__name__}): {method}() returned {totals!r}, "
                             f"not {'the totals of both' if hint else 'an array of numbers'}{hint}")

@@ -28,6 +28,7 @@ from ._validation import (
     learning_rate,
     positive_int,
     sample_weights,
+    shown,
 )
 from .backend import all_finite, blas_threads, magnitude_at_most, thread_count
 from .callbacks import Callback, checked_schedules
@@ -955,12 +956,10 @@ def as_model(model: object, owner: str) -> Sequential:
     """``model`` if it is a ``Sequential``, else ``TypeError`` naming ``owner`` (a function
     that takes a model: ``gradcheck``, ``lr_find``, ``update_bn``, ``onnx.export``)."""
     if not isinstance(model, Sequential):
-        shown = repr(model)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
         fitted = isinstance(getattr(model, "model_", None), Sequential)  # (densenet.sklearn's estimators)
         hint = "; a fitted estimator's network is its model_: pass estimator.model_" if fitted else ""
         raise TypeError(f"{owner}: model must be a densenet Sequential, got {type(model).__name__} "
-                        f"{shown}{hint}")
+                        f"{shown(model)}{hint}")
     return model
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights, warn
+from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights, shown, warn
 from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
@@ -659,9 +659,8 @@ def _stops(callback: Callback, said: object) -> bool:
     logs`` would otherwise stop the fit as if it were meant)."""
     if said is None or isinstance(said, (bool, np.bool_)):
         return bool(said)
-    shown = repr(said) if len(repr(said)) <= 60 else repr(said)[:57] + "..."
-    raise TypeError(f"{type(callback).__name__}.on_epoch_end returned {shown}; return True to stop the fit "
-                    "after this epoch, or None (or False) to go on")
+    raise TypeError(f"{type(callback).__name__}.on_epoch_end returned {shown(said)}; return True to stop "
+                    "the fit after this epoch, or None (or False) to go on")
 
 
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,

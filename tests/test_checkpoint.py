@@ -480,10 +480,11 @@ def test_a_callback_of_one_s_own_gets_its_state_back_from_a_file(tmp_path):
     ("run", r"is a str, not a dict"),
     ({"seen": {1, 2}}, r"holds a value of type set at \['seen'\]; a file holds numbers, "),
     ({"per_class": {1: 0.5}}, r"holds the key 1 \(int\) at \['per_class'\]; a file's keys are strings"),
+    ({0: "first"}, r"holds the key 0 \(int\) at the top level; a file's keys are strings"),
     ({"history": [np.arange(2.0)]}, r"holds a value of type ndarray at \['history'\]\[0\]; a file holds "),
     ({"z": np.complex128(1j)}, r"holds a value of type complex128 at \['z'\]; a file holds "),
     ({"objects": np.array([None, 1], dtype=object)}, r"holds an array of Python objects at \['objects'\]; "),
-], ids=["str", "set", "int-key", "nested-array", "complex", "object-array"])
+], ids=["str", "set", "int-key", "int-key-at-the-top", "nested-array", "complex", "object-array"])
 def test_a_state_a_file_cannot_hold_is_refused_by_name_and_the_file_is_kept(tmp_path, state, match):
     """``save`` refuses a callback's state it could not give back equal, naming the callback
     and the place, and leaves the file there; a checkpoint refuses it before the first step."""

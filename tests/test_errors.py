@@ -201,3 +201,13 @@ def test_masked_class_labels_are_named():
     with pytest.raises(ValueError, match=r"y_true is a masked array with 1 masked value"):
         dn.Accuracy()(logits, labels)
     assert dn.Accuracy()(logits, np.ma.array([0, 1], mask=False)) == 1.0
+
+
+@pytest.mark.parametrize("width", [59, 60, 61])
+def test_a_value_shown_in_a_message_is_cut_to_60_characters(width):
+    """``repr`` up to 60 characters as it is; a longer one cut to 57 and "..."."""
+    from densenet._validation import shown
+
+    value = "x" * (width - 2)  # (its repr adds the quotes)
+    assert shown(value) == (repr(value) if width <= 60 else repr(value)[:57] + "...")
+    assert len(shown(value)) == min(width, 60)

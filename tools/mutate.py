@@ -164,22 +164,22 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:1140:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1139:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1140:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1139:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1143:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1142:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1143:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1142:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1166:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1165:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1166:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1165:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -213,19 +213,19 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:366:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:672:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:673:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:623:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:624:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:674:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:675:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:746:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:747:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:711:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:710:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:345:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -234,9 +234,9 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:345:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:178:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:179:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:708:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:707:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -272,15 +272,15 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:272:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:49:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:50:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:53:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:54:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:53:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:54:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:56:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:57:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:59:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:60:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "backend.py:98:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -377,7 +377,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:324:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:720:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:719:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
