@@ -1155,9 +1155,11 @@ def _widths(modules: Sequence[Module]) -> tuple[int, int]:
                 n_in = wanted
             elif wanted != fixed[0]:
                 width, j, before = fixed
+                kept = (", which the modules between keep (a module that changes the width says so in "
+                        "output_width(width))") if i > j + 1 else ""
                 raise ValueError(
                     f"Sequential: {module!r} at index {i} expects {wanted} input "
-                    f"features, but {before!r} at index {j} gives {width}"
+                    f"features, but {before!r} at index {j} gives {width}{kept}"
                 )
             fixed = (wanted, i, module)
         if fixed is not None:

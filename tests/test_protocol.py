@@ -635,3 +635,31 @@ def test_modules_of_one_name_from_two_packages_load_as_their_own_class(tmp_path)
         assert type(loaded[1]) is cls
         assert_array_equal(loaded.predict(X), factor * model[0].forward(X))
     assert [module["type"] for module in loaded.config()["modules"]] == ["Dense", "two.layers.Scale"]
+
+
+class Doubling(dn.Module):
+    """Its input twice, side by side: twice the width, which it does not declare."""
+
+    def forward(self, X):
+        return np.concatenate([X, X], axis=1)
+
+    def backward(self, dY):
+        half = dY.shape[1] // 2
+        return dY[:, :half] + dY[:, half:]
+
+
+def test_a_module_that_changes_the_width_without_saying_so_is_told_how():
+    told = (r"^Sequential: Dense\(in_features=6, out_features=1\) at index 2 expects 6 input features, but "
+            r"Dense\(in_features=2, out_features=3\) at index 0 gives 3, which the modules between keep \(a "
+            r"module that changes the width says so in output_width\(width\)\)$")
+    with pytest.raises(ValueError, match=told):
+        dn.Sequential(dn.Dense(2, 3), Doubling(), dn.Dense(6, 1))
+
+    class Declared(Doubling):
+        def output_width(self, width):
+            return 2 * width
+
+    model = dn.Sequential(dn.Dense(2, 3), Declared(), dn.Dense(6, 1), seed=0)
+    assert model.forward(np.ones((4, 2))).shape == (4, 1)
+    with pytest.raises(ValueError, match=r"at index 0 gives 3$"):  # (no module between: nothing to say)
+        dn.Sequential(dn.Dense(2, 3), dn.Dense(6, 1))

@@ -176,10 +176,10 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1142:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1165:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1167:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1165:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1167:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
