@@ -1149,3 +1149,24 @@ def test_a_multilabel_validation_score_takes_a_probability_of_one_half_as_no():
     assert_array_equal(clf.predict_proba(X), 0.5)
     assert not clf.predict(X).any()
     assert clf.validation_scores_[-1] <= 0.2
+
+
+def test_the_regressor_s_own_loss_is_checked_before_the_shared_parameters():
+    X, y = counts(40)
+    with pytest.raises(ValueError, match=r"^loss must be one of"):
+        DenseNetRegressor(loss="huber", activation="softsign").fit(X, y)
+    with pytest.raises(ValueError, match=r"^activation must be one of"):
+        DenseNetRegressor(activation="softsign").fit(X, y)
+
+
+def test_a_classifier_pickled_before_multilabel_targets_predicts_its_classes():
+    """One pickled by a version without ``multilabel_`` lacks the attribute: the class's
+    default says its targets were classes, as they were then."""
+    import pickle
+
+    X, y = blobs()
+    clf = DenseNetClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    old = pickle.loads(pickle.dumps(clf))
+    del old.__dict__["multilabel_"]
+    assert_array_equal(old.predict(X), clf.predict(X))
+    assert old.predict(X).ndim == 1 and set(old.predict(X)) <= set(clf.classes_)
