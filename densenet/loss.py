@@ -50,7 +50,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from ._validation import as_numeric, real_number, sample_weights
 from .accuracy import Accuracy
 from .backend import all_finite
-from .chain import Call
+from .chain import Call, check_overrides
 from .kept import KeepsPlans
 
 #: A standalone loss keeps its plans for this many shapes.
@@ -86,6 +86,10 @@ class Loss(KeepsPlans):
 
     #: The kinds of model outputs the loss is meant for, or None: any real numbers.
     takes: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_overrides(cls, Loss)
 
     def pred_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         """``values`` (outputs named ``name``) if the loss can compute on every one, else

@@ -69,7 +69,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_matrix, as_numeric, reworded
-from .chain import Buffers, Passes, plan_chain
+from .chain import Buffers, Passes, check_overrides, plan_chain
 from .kept import KeepsPlans
 
 _TYPES: dict[str, type[Module]] = {}
@@ -168,6 +168,7 @@ class Module(KeepsPlans):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        check_overrides(cls, Module)
         _TYPES[type_name(cls)] = cls
 
     # -- what a module declares ------------------------------------------------

@@ -50,7 +50,8 @@ class SGD(Optimizer):
     ``fold=False``. With momentum (not Nesterov, no weight decay) ``fit`` folds
     likewise: the gradient products accumulate into ``b`` (``heavy_ball``). Both
     fold under an ``lr_scale`` too where each module's parameters share one scale (as
-    ``model.lr_scales`` makes), each module at its own rate.
+    ``model.lr_scales`` makes), each module at its own rate. A subclass that redefines
+    ``step`` is never folded: ``fit`` calls its step.
     The momentum buffer ``b`` is a flat vector beside ``params`` (``state_dict``);
     a step allocates nothing after the first.
 
@@ -136,12 +137,17 @@ class SGD(Optimizer):
 
     @property
     def plain_descent(self) -> bool:
-        return self.fold and not (self.momentum or self.weight_decay)
+        return self._folds() and not (self.momentum or self.weight_decay)
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
-        if not self.fold or not self.momentum or self.nesterov or self.weight_decay:
+        if not self._folds() or not self.momentum or self.nesterov or self.weight_decay:
             return None
         return self.momentum, self.state(params)["momentum_buffer"]
+
+    def _folds(self) -> bool:
+        """Whether a plan may apply the step in its place: ``fold``, and the step is this
+        class's (a subclass's own ``step``, which may do more, would be skipped)."""
+        return self.fold and type(self).step is SGD.step
 
     def _update(self, params: NDArray[Any], direction: NDArray[Any]) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it

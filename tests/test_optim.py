@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
 
@@ -84,3 +84,40 @@ def test_sgd_learning_rate_is_checked_when_changed():
     with pytest.raises(ValueError, match="learning rate"):
         sgd.lr = -1.0
     assert sgd.lr == 0.1
+
+
+class ClippingSGD(dn.SGD):
+    """SGD on gradients clipped to [-0.01, 0.01]: a subclass with a step of its own."""
+
+    def step(self, params, grads):
+        np.clip(grads, -0.01, 0.01, out=grads)
+        super().step(params, grads)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_subclass_with_a_step_of_its_own_is_stepped_where_sgd_would_be_folded(momentum):
+    """``fit`` folds SGD's update into the products of a large step (``plain_descent``,
+    ``heavy_ball``); a subclass whose ``step`` does more is not folded (its step was skipped
+    there): its weights are a hand-written loop's to rounding."""
+    from densenet.backend import GEMM_MIN_PRODUCT
+
+    width = int(np.sqrt(GEMM_MIN_PRODUCT / 64)) + 8
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((128, width)), rng.standard_normal((128, width))
+
+    def make():
+        return dn.Sequential(dn.Dense(width, width), dn.Tanh(), dn.Dense(width, width), seed=0)
+
+    model, twin, loss = make(), make(), dn.MSELoss()
+    assert model.train_step(loss, dn.SGD(0.1, momentum=momentum), 64, y).folded  # (SGD itself would fold)
+    clipping = ClippingSGD(0.1, momentum=momentum)
+    assert not clipping.plain_descent and clipping.heavy_ball(model.params) is None
+    model.fit(X, y, optimizer=clipping, epochs=2, batch_size=64, shuffle=False)
+    by_hand = ClippingSGD(0.1, momentum=momentum)
+    for _ in range(2):
+        for start in (0, 64):
+            loss.forward(twin.forward(X[start:start + 64]), y[start:start + 64])
+            twin.backward(loss.backward(), input_grad=False)
+            by_hand.step(twin.params, twin.grads)
+    assert clipping.steps == by_hand.steps == 4
+    assert_allclose(model.params, twin.params, rtol=1e-10, atol=1e-12)

@@ -663,3 +663,67 @@ def test_a_module_that_changes_the_width_without_saying_so_is_told_how():
     assert model.forward(np.ones((4, 2))).shape == (4, 1)
     with pytest.raises(ValueError, match=r"at index 0 gives 3$"):  # (no module between: nothing to say)
         dn.Sequential(dn.Dense(2, 3), dn.Dense(6, 1))
+
+
+# -- a subclass of a built-in block whose plan would ignore its forward or backward ---------------
+
+
+def test_overriding_forward_or_backward_below_an_inherited_plan_is_refused_when_the_class_is_made():
+    """A model and ``fit`` run a module's ``plan``; a subclass of ``Sigmoid`` that redefines
+    ``forward`` had its own ``forward`` on its own and Sigmoid's in every model (and a
+    subclass of ``MSELoss`` its value alone standalone, MSE's in ``fit``)."""
+    told = (r"^Hard redefines forward\(\) but inherits Sigmoid's plan\(\), which models and fit run in "
+            r"its place: define plan\(\) too, or subclass dn\.Module and define forward\(\) and "
+            r"backward\(\) alone$")
+    with pytest.raises(TypeError, match=told):
+        class Hard(dn.Sigmoid):
+            def forward(self, X):
+                return np.clip(0.25 * X + 0.5, 0.0, 1.0)
+
+    with pytest.raises(TypeError, match=r"^Sloped redefines backward\(\) but inherits ReLU's plan\(\)"):
+        class Sloped(dn.ReLU):
+            def backward(self, dY):
+                return dY
+
+    class Logging:
+        def forward(self, X):
+            return X
+
+    with pytest.raises(TypeError, match=r"^Logged redefines forward\(\) but inherits Tanh's plan\(\)"):
+        class Logged(Logging, dn.Tanh):  # (a mixin's forward comes first too)
+            pass
+
+    told = (r"^Doubled redefines forward\(\) but inherits MSELoss's plan\(\), which models and fit run "
+            r"in its place: define plan\(\) too, or subclass dn\.Loss and define forward\(\) and "
+            r"backward\(\) alone$")
+    with pytest.raises(TypeError, match=told):
+        class Doubled(dn.MSELoss):
+            def forward(self, y_pred, y_true, sample_weight=None):
+                return 2 * super().forward(y_pred, y_true, sample_weight)
+
+
+def test_a_subclass_may_redefine_its_passes_with_its_plan_or_below_a_plan_of_its_own():
+    class Planned(dn.Sigmoid):  # (its plan is its own: what models run)
+        def plan(self, buffers):
+            return super().plan(buffers)
+
+        def forward(self, X):
+            return super().forward(X)
+
+    class Scaled(dn.Module):  # the simpler way, subclassed
+        def forward(self, X):
+            return 2.0 * X
+
+        def backward(self, dY):
+            return 2.0 * dY
+
+    class Tripled(Scaled):
+        def forward(self, X):
+            return 3.0 * X
+
+        def backward(self, dY):
+            return 3.0 * dY
+
+    model = dn.Sequential(dn.Dense(2, 2), Planned(), Tripled(), seed=0)
+    X = np.array([[1.0, -2.0]])
+    assert_allclose(model.forward(X), 3.0 / (1.0 + np.exp(-(X @ model[0].W + model[0].b))), rtol=1e-15)
