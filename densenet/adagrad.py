@@ -89,7 +89,7 @@ class Adagrad(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in (
             "lr_decay", "weight_decay", "initial_accumulator_value") if getattr(self, name))
-        return f"Adagrad(lr={self.lr}{extra}, eps={self.eps}{self.per_parameter_repr()})"
+        return f"{type(self).__name__}(lr={self.lr}{extra}, eps={self.eps}{self.per_parameter_repr()})"
 
 
 class _Work:

@@ -57,5 +57,5 @@ class Adamax(MomentOptimizer):
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 
     def __repr__(self) -> str:
-        return (f"Adamax(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
-                f"{self.per_parameter_repr()})")
+        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay}{self.per_parameter_repr()})")

@@ -182,7 +182,7 @@ class WeightAveraging(Callback):
     def __repr__(self) -> str:
         decay = "None" if self.decay is None else f"{self.decay:g}"
         extra = (f", start={self.start}" if self.start else "") + ("" if self.apply else ", apply=False")
-        return f"WeightAveraging(decay={decay}{extra})"
+        return f"{type(self).__name__}(decay={decay}{extra})"
 
 
 def _updaters(pairs: tuple[tuple[NDArray[Any], NDArray[Any]], ...]) -> list[tuple[NDArray[Any],

@@ -272,7 +272,7 @@ class BatchNorm1d(Module):
         extra = "".join(f", {name}={value!r}" for name, value, default in
                         (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1),
                          ("affine", self.affine, True)) if value != default)
-        return f"BatchNorm1d(num_features={self.num_features}{extra})"
+        return f"{type(self).__name__}(num_features={self.num_features}{extra})"
 
 
 def _scale(A: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[Any]) -> list[Call]:

@@ -119,5 +119,5 @@ class BCEWithLogitsLoss(Loss):
         return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))
 
     def __repr__(self) -> str:
-        return ("BCEWithLogitsLoss()" if self.pos_weight is None
-                else f"BCEWithLogitsLoss(pos_weight={self.pos_weight.tolist()})")
+        weights = "" if self.pos_weight is None else f"pos_weight={self.pos_weight.tolist()}"
+        return f"{type(self).__name__}({weights})"

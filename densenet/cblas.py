@@ -107,7 +107,7 @@ class Cblas:
                                                          (np.dtype(np.float32), ctypes.c_float, "s"))}
 
     def __repr__(self) -> str:
-        return f"Cblas({self.path!r})"
+        return f"{type(self).__name__}({self.path!r})"
 
     def vector_math(self, dtype: np.dtype[Any]) -> VectorMath | None:
         """The library's passes over whole vectors of ``dtype``; None if it lacks one of

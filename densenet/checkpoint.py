@@ -195,7 +195,7 @@ class ModelCheckpoint(Callback):
                     f"save_optimizer={self.save_optimizer}")
         settings += "" if self.mode == "auto" else f", mode={self.mode!r}"
         scheduled = f", schedules={list(self.schedules)!r}" if self.schedules else ""
-        return f"ModelCheckpoint({self.path!r}, {settings}{scheduled})"
+        return f"{type(self).__name__}({self.path!r}, {settings}{scheduled})"
 
 
 def _template(path: Any) -> tuple[str, tuple[str, ...]]:

@@ -178,7 +178,8 @@ class Dense(Module):
 
     def __repr__(self) -> str:
         init = "" if self.init == _init.DEFAULT else f", init={self.init!r}"
-        return f"Dense(in_features={self.in_features}, out_features={self.out_features}{init})"
+        sizes = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{type(self).__name__}({sizes}{init})"
 
 
 def _sparse_passes(batch: SparseBatch, W: NDArray[Any], b: NDArray[Any], gblock: NDArray[Any],

@@ -62,7 +62,7 @@ class ELU(Module):
         return exponential_linear(buffers, self.alpha)
 
     def __repr__(self) -> str:
-        return "ELU()" if self.alpha == 1.0 else f"ELU(alpha={self.alpha!r})"
+        return f"{type(self).__name__}({'' if self.alpha == 1.0 else f'alpha={self.alpha!r}'})"
 
 
 def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Passes:

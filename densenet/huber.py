@@ -52,7 +52,7 @@ class HuberLoss(Loss):
         return huber_plan(y_pred, y_true, grad, self.delta)
 
     def __repr__(self) -> str:
-        return "HuberLoss()" if self.delta == 1.0 else f"HuberLoss(delta={self.delta!r})"
+        return f"{type(self).__name__}({'' if self.delta == 1.0 else f'delta={self.delta!r}'})"
 
 
 def huber_plan(y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any], delta: float,

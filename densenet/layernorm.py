@@ -178,7 +178,7 @@ class LayerNorm(Module):
         extra = "".join(f", {name}={value!r}" for name, value, default in
                         (("eps", self.eps, 1e-5), ("elementwise_affine", self.elementwise_affine, True),
                          ("bias", self.bias, True)) if value != default)
-        return f"LayerNorm(normalized_shape={self.normalized_shape}{extra})"
+        return f"{type(self).__name__}(normalized_shape={self.normalized_shape}{extra})"
 
 
 def _add_outer(column: NDArray[Any], row: NDArray[Any], out: NDArray[Any], sign: float) -> Call:

@@ -137,4 +137,4 @@ class LBFGS(Optimizer):
 
     def __repr__(self) -> str:
         decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
-        return f"LBFGS(history_size={self.history_size}{decay}{self.per_parameter_repr()})"
+        return f"{type(self).__name__}(history_size={self.history_size}{decay}{self.per_parameter_repr()})"

@@ -73,4 +73,4 @@ class LeakyReLU(Module):
 
     def __repr__(self) -> str:
         slope = "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope!r}"
-        return f"LeakyReLU({slope})"
+        return f"{type(self).__name__}({slope})"

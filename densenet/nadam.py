@@ -90,5 +90,6 @@ class NAdam(MomentOptimizer):
 
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
-        return (f"NAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}, "
-                f"momentum_decay={self.momentum_decay}{extra}{self.per_parameter_repr()})")
+        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay}, momentum_decay={self.momentum_decay}{extra}"
+                f"{self.per_parameter_repr()})")

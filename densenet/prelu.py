@@ -122,7 +122,7 @@ class PReLU(Module):
     def __repr__(self) -> str:
         args = [f"{name}={value!r}" for name, value, default in
                 (("num_parameters", self.num_parameters, 1), ("init", self.init, 0.25)) if value != default]
-        return f"PReLU({', '.join(args)})"
+        return f"{type(self).__name__}({', '.join(args)})"
 
 
 def _dot(x: NDArray[Any], y: NDArray[Any], out: NDArray[Any]) -> None:

@@ -73,5 +73,5 @@ class RAdam(MomentOptimizer):
 
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
-        return (f"RAdam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
                 f"weight_decay={self.weight_decay}{extra}{self.per_parameter_repr()})")

@@ -108,7 +108,8 @@ class RMSprop(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("weight_decay", "momentum", "centered")
                         if getattr(self, name))
-        return f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra}{self.per_parameter_repr()})"
+        settings = f"lr={self.lr}, alpha={self.alpha}, eps={self.eps}{extra}"
+        return f"{type(self).__name__}({settings}{self.per_parameter_repr()})"
 
 
 class _Work:

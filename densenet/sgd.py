@@ -170,4 +170,5 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         extra = "".join(f", {name}={getattr(self, name)}" for name in ("momentum", "nesterov", "weight_decay")
                         if getattr(self, name))
-        return f"SGD(lr={self.lr}{extra}{'' if self.fold else ', fold=False'}{self.per_parameter_repr()})"
+        extra += "" if self.fold else ", fold=False"
+        return f"{type(self).__name__}(lr={self.lr}{extra}{self.per_parameter_repr()})"

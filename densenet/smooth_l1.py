@@ -51,4 +51,4 @@ class SmoothL1Loss(Loss):
         return huber_plan(y_pred, y_true, grad, self.beta, 1.0 / self.beta)
 
     def __repr__(self) -> str:
-        return "SmoothL1Loss()" if self.beta == 1.0 else f"SmoothL1Loss(beta={self.beta!r})"
+        return f"{type(self).__name__}({'' if self.beta == 1.0 else f'beta={self.beta!r}'})"

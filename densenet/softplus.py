@@ -114,7 +114,7 @@ class Softplus(Module):
     def __repr__(self) -> str:
         args = [f"{name}={value!r}" for name, value, default in
                 (("beta", self.beta, 1.0), ("threshold", self.threshold, 20.0)) if value != default]
-        return f"Softplus({', '.join(args)})"
+        return f"{type(self).__name__}({', '.join(args)})"
 
 
 def _times(X: NDArray[Any], factor: NDArray[Any], out: NDArray[Any]) -> None:

@@ -113,3 +113,25 @@ def test_arguments_and_defaults_are_pytorch_s(name):
     ours_differ = {(loss, "ignore_index"): (None, -100) for loss in ("CrossEntropyLoss", "NLLLoss")}
     for p in ours:
         assert (ours[p].default, theirs[p].default) == ours_differ.get((name, p), (theirs[p].default,) * 2), p
+
+
+def _arguments(sgd):
+    """What each public class that needs arguments is made with (a new one fails the test
+    below until it is listed)."""
+    return {"BatchNorm1d": (4,), "Dense": (2, 3), "LayerNorm": (4,), "ModelCheckpoint": ("model.npz",),
+            "CosineLR": (sgd, 5), "CosineRestartsLR": (sgd, 5), "ExponentialLR": (sgd, 0.9),
+            "LinearLR": (sgd,), "MultiStepLR": (sgd, [2]), "OneCycleLR": (sgd, 1.0, 10),
+            "ReduceLROnPlateau": (sgd,), "StepLR": (sgd, 2), "LRSchedule": (sgd,),
+            "SequentialLR": (sgd, [dn.StepLR(sgd, 2)], []), "Optimizer": (0.1,)}
+
+
+@pytest.mark.parametrize("name", sorted(
+    name for name in dn.__all__ if inspect.isclass(getattr(dn, name))
+    and issubclass(getattr(dn, name), (dn.Module, dn.Loss, dn.Optimizer, dn.Callback, dn.Metric))))
+def test_a_subclass_is_shown_by_its_own_name(name):
+    """Errors name an object by its ``repr``: a subclass's says the subclass, not its parent."""
+    parent = getattr(dn, name)
+    own = type(f"Own{name}", (parent,), {})
+    sgd = dn.SGD(0.1)
+    shown = repr(own(*_arguments(sgd).get(name, ())))
+    assert f"Own{name}" in shown and not shown.startswith(f"{name}(")
