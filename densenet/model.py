@@ -1063,6 +1063,11 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArr
             schedule.load_state_dict(state)
         except (TypeError, ValueError) as error:
             raise ValueError(f"load: {where} holds an invalid schedule state: {error}") from None
+        except KeyError as error:  # (a callback of one's own reading a key an older state lacks)
+            held = sorted(state) if isinstance(state, dict) else state
+            raise ValueError(f"load: {where} holds an invalid schedule state: {type(schedule).__name__}"
+                             f".load_state_dict looked for {error}, which the state does not hold (it holds "
+                             f"{held!r})") from None
 
 
 def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:

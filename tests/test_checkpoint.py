@@ -501,3 +501,28 @@ def test_a_state_a_file_cannot_hold_is_refused_by_name_and_the_file_is_kept(tmp_
         model.fit(X, y, optimizer=dn.SGD(0.01), epochs=1, batch_size=8,
                   callbacks=[dn.ModelCheckpoint(path, schedules=[_Kept(state)])])
     assert np.array_equal(model.params, before) and path.read_bytes() == kept
+
+
+class _Counting(dn.Callback):
+    """A later version of ``_Kept`` whose state is named otherwise: it looks for ``count``."""
+
+    def state_dict(self):
+        return {"count": 1}
+
+    def load_state_dict(self, state):
+        self.count = state["count"]
+
+
+def test_a_state_without_what_a_callback_looks_for_is_named(tmp_path):
+    """A callback of one's own whose ``load_state_dict`` reads a key the file's state lacks
+    (a file of an earlier version of it) raised a bare ``KeyError: 'count'``."""
+    path = tmp_path / "run.npz"
+    _model().save(path, schedules=[_Kept({"n": 1})])
+    _Counting.__name__ = "_Kept"  # (the same class, a version later)
+    told = (r"^load: .*run\.npz' holds an invalid schedule state: _Kept\.load_state_dict looked for 'count', "
+            r"which the state does not hold \(it holds \['n'\]\)$")
+    try:
+        with pytest.raises(ValueError, match=told):
+            dn.load(path, schedules=[_Counting()])
+    finally:
+        _Counting.__name__ = "_Counting"
