@@ -190,7 +190,8 @@ class Optimizer:
     STATE: tuple[str, ...] = ()
 
     #: The names of the state's numbers besides ``steps`` (float attributes of the
-    #: optimiser, each starting at ``initial_state(name)``): ``state_dict`` holds them too.
+    #: optimiser, each set to ``initial_state(name)`` when it is made): ``state_dict``
+    #: holds them too.
     SCALARS: tuple[str, ...] = ()
 
     #: How many times a setting (a hyperparameter other than ``lr``, see ``setting``) was
@@ -223,6 +224,8 @@ class Optimizer:
         self.steps = 0
         self._state: dict[str, NDArray[Any]] = {}
         self._model: NDArray[Any] | None = None
+        for name in self.SCALARS:  # (a step may read them at once, and fit's snapshot save them)
+            setattr(self, name, float(self.initial_state(name)))
 
     @property
     def lr(self) -> float:

@@ -168,6 +168,38 @@ class HeavyBall(dn.Optimizer):
         self.steps += 1
 
 
+class Damped(dn.Optimizer):
+    """Steps whose size shrinks by ``damping`` each step, a number of its state (``SCALARS``)
+    starting at ``initial_state``: the step never sets it before reading it."""
+
+    SCALARS = ("size",)
+
+    def initial_state(self, name):
+        return 1.0 if name == "size" else 0.0
+
+    def step(self, params, grads):
+        self.check_arrays(params, grads)
+        params -= self.lr * self.size * grads
+        self.size *= 0.5
+        self.steps += 1
+
+
+def test_an_optimiser_s_numbers_start_at_their_initial_state_and_are_saved(tmp_path):
+    """``SCALARS`` are numbers each starting at ``initial_state(name)``: a step may read one
+    at once, and ``fit``'s snapshot before the first step may save it (it was an
+    ``AttributeError`` unless the optimiser's own ``__init__`` set it)."""
+    X, y = regression(40)
+    damped = Damped(0.1)
+    assert damped.size == 1.0 and damped.state_dict() == {"steps": 0, "size": 1.0}
+    model = dn.Sequential(dn.Dense(2, 1), seed=0)
+    model.fit(X, y, optimizer=damped, epochs=1, batch_size=10)
+    assert (damped.steps, damped.size) == (4, 1.0 / 16)
+    model.save(tmp_path / "damped.npz", optimizer=damped)
+    resumed = Damped(0.1)
+    dn.load(tmp_path / "damped.npz", optimizer=resumed)
+    assert (resumed.steps, resumed.size) == (4, 1.0 / 16)
+
+
 def test_an_optimiser_of_one_s_own_with_state_trains_saves_and_resumes(tmp_path):
     """What the README's protocol promises such an optimiser: it steps as SGD's momentum
     does, its state is saved with the model and put back so that the rest of a training
