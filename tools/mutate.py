@@ -121,7 +121,7 @@ OWN_TESTS = {
     "l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "huber.py": ["test_regression_losses.py", "test_sample_weight.py"],
     "smooth_l1.py": ["test_regression_losses.py", "test_sample_weight.py"],
-    "optimizer.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
+    "optimizer.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py", "test_protocol.py"],
     "sgd.py": ["test_lr_scale.py", "test_optim.py", "test_optimizers.py", "test_decay_mask.py"],
     "adam.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
     "rmsprop.py": ["test_lr_scale.py", "test_optimizers.py", "test_memory.py", "test_decay_mask.py"],
