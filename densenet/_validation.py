@@ -236,6 +236,18 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1", lo
     return n
 
 
+def redefined_before(cls: type, names: tuple[str, ...], method: str) -> tuple[str, type] | None:
+    """The first of ``names`` that ``cls`` redefines where it comes before the class whose
+    ``method`` it inherits (in its method resolution order, mixins included), and that class;
+    None if there is none: a subclass whose own code ``method`` would not know of."""
+    order = cls.__mro__
+    owner = next(k for k in order if method in vars(k))
+    for name in names:
+        if order.index(next(k for k in order if name in vars(k))) < order.index(owner):
+            return name, owner
+    return None
+
+
 def shown(value: object, width: int = 60) -> str:
     """``repr(value)`` for a message, cut to ``width`` characters (ending in "...")."""
     text = repr(value)

@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import backend
+from ._validation import redefined_before
 
 if TYPE_CHECKING:
     from .module import Module
@@ -63,16 +64,12 @@ def check_overrides(cls: type, base: type) -> None:
     the ``plan`` it inherits from a class other than ``base`` (whose default ``plan`` wraps
     them): models and ``fit`` run that plan, which would ignore them (a subclass of
     ``Sigmoid`` with a ``forward`` of its own). Called when such a class is made."""
-    order = cls.__mro__
-    planner = next(k for k in order if "plan" in vars(k))
-    if planner is base:
-        return
-    for name in ("forward", "backward"):
-        definer = next(k for k in order if name in vars(k))
-        if order.index(definer) < order.index(planner):
-            raise TypeError(f"{cls.__name__} redefines {name}() but inherits {planner.__name__}'s plan(), "
-                            "which models and fit run in its place: define plan() too, or subclass "
-                            f"dn.{base.__name__} and define forward() and backward() alone")
+    redefined = redefined_before(cls, ("forward", "backward"), "plan")
+    if redefined is not None and redefined[1] is not base:
+        name, planner = redefined
+        raise TypeError(f"{cls.__name__} redefines {name}() but inherits {planner.__name__}'s plan(), "
+                        "which models and fit run in its place: define plan() too, or subclass "
+                        f"dn.{base.__name__} and define forward() and backward() alone")
 
 
 class Descent:

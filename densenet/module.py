@@ -221,13 +221,21 @@ class Module(KeepsPlans):
     def plan(self, buffers: Buffers) -> Passes:
         """The forward and backward passes on ``buffers`` (see ``densenet.chain``).
 
-        This default wraps a ``forward`` and ``backward`` the subclass defines.
+        This default wraps a ``forward`` and ``backward`` the subclass defines. Below a
+        block whose declarations it inherits (``Dense``'s ``takes_sparse_input`` and
+        ``folds_descent``, ``Sigmoid``'s ``takes_negated_input``), it honours them: its
+        ``forward`` gets its input as it is, dense, and its gradients reach the descent.
         """
         self.check_defined()
         forward, b = self.forward, buffers
 
+        def given() -> NDArray[Any]:
+            if b.sparse is not None:
+                return b.sparse.rows.toarray()
+            return np.negative(b.X) if b.negated_input else b.X
+
         def run_forward() -> None:
-            Y = forward(b.X)
+            Y = forward(given())
             if np.shape(Y) != b.Y.shape:
                 raise ValueError(f"{self!r}.forward returned shape {np.shape(Y)}, expected {b.Y.shape}")
             np.copyto(b.Y, Y)
@@ -243,6 +251,10 @@ class Module(KeepsPlans):
                     raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
                                      f"expected {b.dX.shape}")
                 np.copyto(b.dX, dX)
+            if b.descent is not None:  # grads = alpha * gradient + beta * grads, from its own
+                for gradient, target in zip(self.blocks()[1], b.grads):
+                    target *= b.descent.beta
+                    target += b.descent.alpha * gradient
 
         return Passes([run_forward], [run_backward])
 

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validation import redefined_before
 from .io import File, write_file
 from .model import Sequential, as_model
+from .module import Module
 from .sigmoid import Sigmoid
 from .softmax import Softmax
 
@@ -120,6 +122,12 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
     graph = Graph(onnx, model.dtype)
     name = "X"
     for i, module in enumerate(model):
+        redefined = redefined_before(type(module), ("plan", "forward", "backward"), "to_onnx")
+        if redefined is not None and redefined[1] is not Module:  # (Module's: "cannot be exported")
+            written = redefined[1].__name__
+            raise TypeError(f"export: {module!r} at index {i} redefines {redefined[0]}() but inherits "
+                            f"{written}'s to_onnx(), which would write {written}'s function: define "
+                            "to_onnx(graph, x) too")
         try:
             name = module.to_onnx(graph, name)
         except NotImplementedError:

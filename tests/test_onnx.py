@@ -179,6 +179,40 @@ def test_a_module_without_an_onnx_form_is_named():
         export(dn.Dense(2, 2))
 
 
+def test_a_subclass_whose_passes_are_its_own_but_whose_onnx_form_is_its_parent_s_is_named():
+    """A subclass of ``Sigmoid`` with a plan of its own (a hard sigmoid) inherits Sigmoid's
+    ``to_onnx``: the file would compute a sigmoid. Refused, where a subclass that
+    redefines ``to_onnx`` too, or only what the graph does not see, exports."""
+
+    class Hard(dn.Sigmoid):
+        def plan(self, buffers):
+            return dn.Module.plan(self, buffers)
+
+        def forward(self, X):
+            return np.clip(0.25 * X + 0.5, 0.0, 1.0)
+
+    model = dn.Sequential(dn.Dense(2, 2), Hard(), seed=0)
+    with pytest.raises(TypeError, match=r"^export: Hard\(\) at index 1 redefines plan\(\) but inherits "
+                                        r"Sigmoid's to_onnx\(\), which would write Sigmoid's function: "
+                                        r"define to_onnx\(graph, x\) too$"):
+        export(model)
+
+    class Exported(Hard):
+        def to_onnx(self, graph, x):
+            return dn.Module.to_onnx(self, graph, x)
+
+    with pytest.raises(TypeError, match=r"Exported\(\) at index 1 cannot be exported to ONNX"):
+        export(dn.Sequential(dn.Dense(2, 2), Exported(), seed=0))
+
+    class Named(dn.Sigmoid):  # (its repr alone is its own: the passes are Sigmoid's)
+        def __repr__(self):
+            return "Named()"
+
+    X = np.random.default_rng(0).standard_normal((5, 2))
+    named = dn.Sequential(dn.Dense(2, 2), Named(), seed=0)
+    assert_allclose(run(export(named), X), named.predict(X), rtol=1e-12)
+
+
 @pytest.mark.parametrize("opset, error", [(12, ValueError), (1, ValueError), (10_000, ValueError),
                                           (17.0, TypeError), ("17", TypeError), (True, TypeError)])
 def test_an_opset_outside_what_the_export_and_onnx_know_is_refused(opset, error):

@@ -765,3 +765,69 @@ def test_a_subclass_may_redefine_its_passes_with_its_plan_or_below_a_plan_of_its
 def test_a_class_keyword_no_base_takes_is_refused_as_python_refuses_it(base):
     with pytest.raises(TypeError, match="takes no keyword arguments"):
         type("Flavoured", (base,), {}, flavour="mint")
+
+
+def test_the_simpler_way_below_a_block_that_takes_negated_input_gets_its_input_as_it_is():
+    """A subclass of ``Sigmoid`` that plans the simpler way (``Module.plan`` over its own
+    ``forward`` and ``backward``) inherits ``takes_negated_input``: at 2,048 elements and
+    more the ``Dense`` before it writes minus its output, which its ``forward`` was given."""
+
+    class Hard(dn.Sigmoid):
+        def plan(self, buffers):
+            return dn.Module.plan(self, buffers)
+
+        def forward(self, X):
+            self.X = np.asarray(X).copy()
+            return np.clip(0.25 * X + 0.5, 0.0, 1.0)
+
+        def backward(self, dY):
+            return 0.25 * dY * (np.abs(self.X) < 2)
+
+    for n in (4, 64):
+        model = dn.Sequential(dn.Dense(64, 64), Hard(), seed=0)
+        X = np.random.default_rng(0).standard_normal((n, 64))
+        Z = X @ model[0].W + model[0].b
+        assert_allclose(model.forward(X), np.clip(0.25 * Z + 0.5, 0.0, 1.0), rtol=1e-14, atol=1e-15)
+        dY = np.ones((n, 64))
+        assert_allclose(model.backward(dY), (0.25 * dY * (np.abs(Z) < 2)) @ model[0].W.T, rtol=1e-12)
+
+
+class PlainDense(dn.Dense):
+    """``Dense`` planned the simpler way: its parameters and declarations, its own passes."""
+
+    plan = dn.Module.plan
+
+    def forward(self, X):
+        self.X = np.array(X, dtype=self.W.dtype)
+        return self.X @ self.W + self.b
+
+    def backward(self, dY):
+        self.dW, self.db = self.X.T @ dY, dY.sum(axis=0)
+        return dY @ self.W.T
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_the_simpler_way_below_dense_trains_where_sgd_folds_as_dense_does(momentum):
+    """It inherits ``folds_descent``: where ``fit`` folds SGD into the products, its gradients
+    reach the descent (they were left in ``grads``, and the weights never moved)."""
+    from densenet.backend import GEMM_MIN_PRODUCT
+
+    width = int(np.sqrt(GEMM_MIN_PRODUCT / 64)) + 8
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((128, width)), rng.standard_normal((128, width))
+    ours = dn.Sequential(PlainDense(width, width), dn.Tanh(), PlainDense(width, width), seed=0)
+    theirs = dn.Sequential(dn.Dense(width, width), dn.Tanh(), dn.Dense(width, width), seed=0)
+    assert ours.train_step(dn.MSELoss(), dn.SGD(0.01, momentum=momentum), 64, y).folded
+    before = ours.params.copy()
+    for model in (ours, theirs):
+        model.fit(X, y, optimizer=dn.SGD(0.01, momentum=momentum), epochs=2, batch_size=64, shuffle=False)
+    assert not np.array_equal(ours.params, before)
+    assert_allclose(ours.params, theirs.params, rtol=1e-10, atol=1e-12)
+
+
+def test_the_simpler_way_below_dense_gets_sparse_rows_dense():
+    from scipy import sparse
+
+    X = sparse.random(20, 5, density=0.3, format="csr", random_state=0)
+    model = dn.Sequential(PlainDense(5, 3), seed=0)
+    assert_allclose(model.predict(X), X.toarray() @ model[0].W + model[0].b, rtol=1e-14)

@@ -262,7 +262,7 @@ EQUIVALENT: dict[str, str] = {
                                        "return a C int gives an int that is dropped",
     "cblas.py:326:8:drop-assignment": "the vector math's results are never read either: a void function "
                                       "taken to return a C int gives an int that is dropped",
-    "chain.py:328:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:325:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:519:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -270,7 +270,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:519:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:289:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:286:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:50:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -313,11 +313,11 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:138:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:153:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:150:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:154:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:151:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:310:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:307:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:180:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
@@ -362,11 +362,11 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "gradcheck.py:190:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "onnx.py:53:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:56:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:144:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
+    "onnx.py:58:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:152:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:144:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:152:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
