@@ -1101,3 +1101,12 @@ def test_a_metric_too_large_for_float64_is_its_arithmetic_without_a_warning(name
     model.params[...] = 0.0
     model[0].b[...] = 1e200
     assert model.evaluate(np.zeros((4, 1)), y_true, metrics=[name])[name] == expected
+
+
+@pytest.mark.parametrize("given, dtype", [(np.ones((2, 1), np.float32), np.float32),
+                                          (np.ones((2, 1), np.float64), np.float64),
+                                          (np.ones((2, 1), np.int64), np.float64), ([[1], [0]], np.float64)])
+def test_a_metric_takes_outputs_as_floats_and_keeps_float32(given, dtype):
+    from densenet.metric import outputs
+
+    assert outputs(given, "Metric").dtype == dtype
