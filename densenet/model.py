@@ -75,6 +75,14 @@ def model_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     return dt
 
 
+#: The attributes ``Sequential``'s own code sets (``__setstate__`` rebuilds them): a copy
+#: or pickle carries every other one, a subclass's (``self.hidden = ...`` in its ``__init__``).
+OWN_ATTRIBUTES = frozenset({
+    "_draws", "_dtype", "_frozen", "_grads", "_in_features", "_largest_block", "_lent", "_modules", "_mse",
+    "_out_features", "_params", "_plans", "_rng", "_sgd", "_snapshot", "_span", "_state", "_steps", "_stiff",
+    "_trainable", "_training", "stop_training"})
+
+
 class Sequential:
     r"""Modules applied in order, with all parameters in one flat vector.
 
@@ -412,7 +420,7 @@ class Sequential:
         tail = f"dtype={self.dtype.name}, params={self.params.size}"
         if self._frozen:
             tail += f", frozen={self.frozen}"
-        return "Sequential(\n" + "\n".join(lines) + f"\n)  # {tail}"
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + f"\n)  # {tail}"
 
     def decay_mask(self) -> NDArray[np.bool_]:
         """A boolean vector, one entry a parameter the optimiser steps (``trainable_params``:
@@ -863,6 +871,9 @@ class Sequential:
         twin.rng.bit_generator.state = self._rng.bit_generator.state
         if self._frozen:
             twin.freeze(*self._frozen)
+        twin.__class__ = type(self)  # (a subclass's, with its own attributes, its modules the twin's)
+        memo = {id(module): copied for module, copied in zip(self._modules, twin)}
+        twin.__dict__.update(copy.deepcopy(self.__getstate__()["attributes"], memo))
         return twin.train(self._training)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -870,7 +881,8 @@ class Sequential:
         # plans and views into them, are rebuilt by __setstate__.
         return {"modules": self._modules, "dtype": self.dtype, "rng": self._rng,
                 "widths": (self.in_features, self.out_features), "training": self._training,
-                "frozen": self.frozen}
+                "frozen": self.frozen,
+                "attributes": {k: v for k, v in vars(self).items() if k not in OWN_ATTRIBUTES}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]
@@ -882,6 +894,7 @@ class Sequential:
         self._grads = np.concatenate([empty, *(m.flat_grads for m in self._modules)], dtype=self.dtype)
         self._state = np.concatenate([empty, *(m.flat_state for m in self._modules)], dtype=self.dtype)
         self._attach()
+        self.__dict__.update(state.get("attributes", {}))  # (a subclass's own)
 
     def __copy__(self) -> Sequential:
         raise TypeError("copy.copy(model): a shallow copy would share the parameters and the "

@@ -295,3 +295,39 @@ def test_a_fit_that_diverges_in_a_joblib_worker_raises_its_divergence_error():
     assert str(caught.value) == str(expected)
     assert (caught.value.epoch, caught.value.batch) == (expected.epoch, expected.batch)
     assert_array_equal(caught.value.history.loss, expected.history.loss)
+
+
+class Net(dn.Sequential):
+    """A model made as a subclass, PyTorch's way: its own attributes, one of them a module."""
+
+    def __init__(self, hidden=4, seed=0):
+        super().__init__(dn.Dense(2, hidden), dn.ReLU(), dn.Dense(hidden, 1), seed=seed)
+        self.hidden, self._note, self.head = hidden, "mine", self[2]
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle", "clone", "clone-float32"])
+def test_a_subclass_s_copy_keeps_its_class_and_its_own_attributes(how):
+    """Its attributes were dropped from copies and pickles (``__getstate__`` kept the model's
+    own alone): ``copy.deepcopy(net).hidden`` raised ``AttributeError``."""
+    net = Net(hidden=5)
+    twin = {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
+            "clone": lambda m: m.clone(), "clone-float32": lambda m: m.clone(np.float32)}[how](net)
+    assert type(twin) is Net and (twin.hidden, twin._note) == (5, "mine")
+    assert twin.head is twin[2] and twin.head is not net.head
+    assert repr(twin).startswith("Net(\n")
+    assert_array_equal(twin.params, net.params.astype(twin.dtype))
+
+
+def test_a_model_holds_no_attribute_a_copy_would_take_for_a_subclass_s():
+    """A copy carries every attribute but those ``Sequential`` makes itself (rebuilt by
+    ``__setstate__``): one it sets and that list does not name would be copied, its arrays
+    and plans with it."""
+    from densenet.model import OWN_ATTRIBUTES
+
+    X, y = np.ones((4, 2)), np.ones((4, 1))
+    model = dn.Sequential(dn.Dense(2, 3), dn.Dropout(0.1), dn.Dense(3, 1), seed=0)
+    model.fit(X, y, epochs=2, batch_size=2, validation_data=(X, y), metrics=["mae"])
+    model.predict(X), model.evaluate(X, y), model.forward(X), model.backward(np.ones((4, 1)))
+    model.freeze(0).eval().train()
+    assert set(vars(model)) <= OWN_ATTRIBUTES
+    assert set(vars(copy.deepcopy(model))) <= OWN_ATTRIBUTES
