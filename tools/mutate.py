@@ -144,7 +144,7 @@ OWN_TESTS = {
     "tutorial.py": ["test_tutorial.py", "test_reference.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py",
-                 "test_protocol.py"],
+                 "test_protocol.py", "test_copies.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
