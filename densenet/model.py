@@ -415,6 +415,14 @@ class Sequential:
         self._replan()
         return self
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            if getattr(cls, name) is not getattr(Sequential, name):  # (a mixin's too)
+                raise TypeError(f"{cls.__name__} redefines {name}(), which fit, predict and evaluate do not "
+                                "call (they run the modules' plans): a Sequential is its modules in order; "
+                                "write a module of your own (dn.Module) for another computation")
+
     def __repr__(self) -> str:
         lines = [f"  ({i}): {m!r}" for i, m in enumerate(self._modules)]
         tail = f"dtype={self.dtype.name}, params={self.params.size}"

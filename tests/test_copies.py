@@ -331,3 +331,15 @@ def test_a_model_holds_no_attribute_a_copy_would_take_for_a_subclass_s():
     model.freeze(0).eval().train()
     assert set(vars(model)) <= OWN_ATTRIBUTES
     assert set(vars(copy.deepcopy(model))) <= OWN_ATTRIBUTES
+
+
+def test_a_subclass_that_redefines_the_passes_is_refused_when_it_is_made():
+    """``fit``, ``predict`` and ``evaluate`` run the modules' plans, not ``forward``: a
+    subclass's own ``forward`` (a skip connection, PyTorch's way) was used when called and
+    ignored by the rest."""
+    for name in ("forward", "backward"):
+        with pytest.raises(TypeError, match=rf"^Skip redefines {name}\(\), which fit, predict and evaluate "
+                                            r"do not call \(they run the modules' plans\)"):
+            type("Skip", (dn.Sequential,), {name: lambda self, X: X})
+        with pytest.raises(TypeError, match=rf"^Skip redefines {name}\(\)"):
+            type("Skip", (type("Mixin", (), {name: lambda self, X: X}), dn.Sequential), {})
