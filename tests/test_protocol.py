@@ -761,7 +761,7 @@ def test_a_subclass_may_redefine_its_passes_with_its_plan_or_below_a_plan_of_its
     assert_allclose(model.forward(X), 3.0 / (1.0 + np.exp(-(X @ model[0].W + model[0].b))), rtol=1e-15)
 
 
-@pytest.mark.parametrize("base", [dn.Module, dn.Loss])
+@pytest.mark.parametrize("base", [dn.Module, dn.Loss, dn.Sequential])
 def test_a_class_keyword_no_base_takes_is_refused_as_python_refuses_it(base):
     with pytest.raises(TypeError, match="takes no keyword arguments"):
         type("Flavoured", (base,), {}, flavour="mint")
