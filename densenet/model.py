@@ -881,7 +881,7 @@ class Sequential:
             twin.freeze(*self._frozen)
         twin.__class__ = type(self)  # (a subclass's, with its own attributes, its modules the twin's)
         memo = {id(module): copied for module, copied in zip(self._modules, twin)}
-        twin.__dict__.update(copy.deepcopy(self.__getstate__()["attributes"], memo))
+        twin.__dict__.update(copy.deepcopy(self._attributes(), memo))
         return twin.train(self._training)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -890,7 +890,11 @@ class Sequential:
         return {"modules": self._modules, "dtype": self.dtype, "rng": self._rng,
                 "widths": (self.in_features, self.out_features), "training": self._training,
                 "frozen": self.frozen,
-                "attributes": {k: v for k, v in vars(self).items() if k not in OWN_ATTRIBUTES}}
+                "attributes": self._attributes()}
+
+    def _attributes(self) -> dict[str, Any]:
+        """A subclass's own attributes: those ``OWN_ATTRIBUTES`` does not name."""
+        return {k: v for k, v in vars(self).items() if k not in OWN_ATTRIBUTES}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._modules, self._dtype, self._rng = state["modules"], state["dtype"], state["rng"]

@@ -243,6 +243,11 @@ class Module(KeepsPlans):
         if not self._defines("backward"):
             return Passes([run_forward], None)
         backward = self.backward
+        # folded descent: grads = alpha * gradient + beta * grads, from the gradients its own
+        # backward writes (the module's gradient views, made once for the plan)
+        descent = b.descent
+        descended = (() if descent is None
+                     else tuple((descent, g, t) for g, t in zip(self.blocks()[1], b.grads)))
 
         def run_backward() -> None:
             dX = backward(b.dY)
@@ -251,10 +256,9 @@ class Module(KeepsPlans):
                     raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
                                      f"expected {b.dX.shape}")
                 np.copyto(b.dX, dX)
-            if b.descent is not None:  # grads = alpha * gradient + beta * grads, from its own
-                for gradient, target in zip(self.blocks()[1], b.grads):
-                    target *= b.descent.beta
-                    target += b.descent.alpha * gradient
+            for coefficients, gradient, target in descended:
+                target *= coefficients.beta
+                target += coefficients.alpha * gradient
 
         return Passes([run_forward], [run_backward])
 

@@ -164,22 +164,22 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "model.py:1165:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1169:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1165:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1169:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1168:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1172:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1168:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1172:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1193:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1197:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1193:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1197:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
