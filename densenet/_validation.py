@@ -254,6 +254,21 @@ def shown(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def described(value: object) -> str:
+    """What ``value`` is, for a message: a number, string or None as ``shown``, an array by
+    its shape, anything else by its type (``a list``, ``a tuple``)."""
+    if value is None or isinstance(value, (str, numbers.Number)):
+        return shown(value)
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+#: What a model's outputs may be (``Module.outputs``) and a loss may be meant for (``Loss.takes``).
+OUTPUT_KINDS = ("logits", "probabilities", "log-probabilities")
+
+
 def real_number(value: object) -> float | None:
     """``value`` as a float if it is a real number of Python's or NumPy's (a 0-d array of
     one too), else None: what a user's own loss or metric returned, checked."""

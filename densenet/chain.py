@@ -43,15 +43,15 @@ makes the batch dense in ``X``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import backend
-from ._validation import redefined_before
+from ._validation import described, redefined_before
 
 if TYPE_CHECKING:
     from .module import Module
@@ -70,6 +70,30 @@ def check_overrides(cls: type, base: type) -> None:
         raise TypeError(f"{cls.__name__} redefines {name}() but inherits {planner.__name__}'s plan(), "
                         "which models and fit run in its place: define plan() too, or subclass "
                         f"dn.{base.__name__} and define forward() and backward() alone")
+
+
+def checked_passes(passes: object, module: object) -> Passes:
+    """``passes``, what ``module.plan`` returned, with its calls read into tuples (once: a
+    generator's too), unless it is not ``Passes`` of calls: ``TypeError`` naming the module."""
+    if not isinstance(passes, Passes):
+        raise TypeError(f"{module!r}.plan() returned {described(passes)}, not densenet.Passes")
+    backward = None if passes.backward is None else _calls(passes.backward, "backward", module)
+    return replace(passes, forward=_calls(passes.forward, "forward", module), backward=backward,
+                   input_grad=_calls(passes.input_grad, "input_grad", module))
+
+
+def _calls(given: object, name: str, module: object) -> tuple[Call, ...]:
+    """``given``, the ``Passes`` field ``name`` of ``module``'s plan, as a tuple of calls."""
+    if not isinstance(given, Iterable):
+        kind = type(given)
+        raise TypeError(f"{module!r}.plan(): Passes.{name} must be a sequence of calls, got "
+                        f"{kind.__module__}.{kind.__qualname__}")
+    calls = tuple(given)
+    for j, call in enumerate(calls):
+        if not callable(call):
+            raise TypeError(f"{module!r}.plan(): Passes.{name}[{j}] is {described(call)}, not a call: each "
+                            "is a call to make at every pass, partial(np.add, a, b, out), not its result")
+    return calls
 
 
 class Descent:
@@ -311,7 +335,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[An
                           negate_output=negate, negated_input=negated, training=training and not stiff[i],
                           rng=rng if training and not stiff[i] else None, state=module.state_blocks(),
                           sparse=rows if i == 0 else None, frozen=stiff[i])
-        passes = module.plan(buffers)
+        passes = checked_passes(module.plan(buffers), module)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward
         if i < first:

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter, is_sparse, sample_weights, warn
-from .loss import Loss
+from .loss import Loss, checked_value, loss_plan
 from .model import Sequential, as_model
 from .module import split
 from .mse import MSELoss
@@ -142,8 +142,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     # small network), and predict and the loss's forward would check their inputs at each
     # (about 3x the time)
     plan = model.plan(len(inputs), input_grad=True, sparse=sparse)
-    planned = (loss.plan(plan.Y, target.copy(), plan.dY) if weight is None
-               else loss.weighted_plan(plan.Y, target.copy(), plan.dY, weight.copy()))
+    planned = loss_plan(loss, plan.Y, target.copy(), plan.dY, None if weight is None else weight.copy())
     forward = (*plan.forward, *planned.forward)
     # a ``random`` module (Dropout) draws the same numbers at every evaluation (the
     # gradient checked is that of the loss for one draw), and running statistics start
@@ -157,7 +156,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
             call()
         return planned.value()
 
-    value()
+    checked_value(loss, value())
     for call in planned.backward:
         call()
     dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import as_numeric, real_number, sample_weights
+from ._validation import OUTPUT_KINDS, as_numeric, described, real_number, sample_weights, shown
 from .accuracy import Accuracy
 from .backend import all_finite
 from .chain import Call, check_overrides
@@ -90,6 +90,19 @@ class Loss(KeepsPlans):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         check_overrides(cls, Loss)
+        takes = cls.takes
+        if takes is None:
+            return
+        if not isinstance(takes, (tuple, list)):
+            raise TypeError(f"{cls.__name__}.takes must be None or a tuple of kinds of outputs, such as "
+                            f"('probabilities',); got {shown(takes)}")
+        if not takes:
+            raise ValueError(f"{cls.__name__}.takes is empty: None says a loss takes any real numbers")
+        for kind in takes:
+            if kind not in OUTPUT_KINDS:
+                raise ValueError(f"{cls.__name__}.takes names {shown(kind)}, not one of "
+                                 f"{', '.join(map(repr, OUTPUT_KINDS))}")
+        cls.takes = tuple(takes)
 
     def pred_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         """``values`` (outputs named ``name``) if the loss can compute on every one, else
@@ -222,7 +235,7 @@ class Loss(KeepsPlans):
         if kept is None:
             P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
             W = None if weight is None else np.zeros_like(weight)
-            kept = (P, T, G, self.plan(P, T, G) if W is None else self.weighted_plan(P, T, G, W), W)
+            kept = (P, T, G, loss_plan(self, P, T, G, W), W)
         P, T, G, plan, W = kept
         P[...], T[...] = y_pred, y_true
         if W is not None:
@@ -232,7 +245,7 @@ class Loss(KeepsPlans):
                 call()
             # (read before another thread can take the plan; + 0.0: a negated sum of
             # zeros, a perfect prediction's, is 0.0, not -0.0)
-            value = plan.value() + 0.0
+            value = checked_value(self, plan.value()) + 0.0
         if for_backward:
             plans.hold(key, kept)
         else:
@@ -254,7 +267,7 @@ class Loss(KeepsPlans):
                       weight: NDArray[Any]) -> LossPlan:
         """``plan`` with each sample's loss multiplied by its weight in ``weight``
         ``(N,)``, filled before each forward pass: ``mean(w_i l_i)`` and its gradient."""
-        return weighted(self.plan(y_pred, y_true, grad), grad, weight, self)
+        return weighted(loss_plan(self, y_pred, y_true, grad), grad, weight, self)
 
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         if sample_weight is None:  # (a loss's own forward may take two arguments)
@@ -268,6 +281,27 @@ class Loss(KeepsPlans):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def loss_plan(loss: Loss, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any],
+              weight: NDArray[Any] | None = None) -> LossPlan:
+    """``loss.plan``, or ``loss.weighted_plan`` with ``weight``, unless it gives no
+    ``LossPlan``: ``TypeError`` naming the loss (a loss of one's own)."""
+    plan = (loss.plan(y_pred, y_true, grad) if weight is None
+            else loss.weighted_plan(y_pred, y_true, grad, weight))
+    if not isinstance(plan, LossPlan):
+        raise TypeError(f"{loss!r}.plan() returned {described(plan)}, not densenet.loss.LossPlan")
+    return plan
+
+
+def checked_value(loss: Loss, value: object) -> float:
+    """``value``, what ``loss``'s plan's ``value()`` gave, as a float, unless it is no real
+    number: ``TypeError`` naming the loss (an array, a string: a loss of one's own)."""
+    number = real_number(value)
+    if number is None:
+        raise TypeError(f"{loss!r}.plan()'s value() gave {described(value)}, not a real number: it must "
+                        "return the batch's loss as a float")
+    return number
 
 
 def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Loss) -> LossPlan:
@@ -285,7 +319,14 @@ def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Los
     # with several outputs per sample, spread over grad's shape before the product: a
     # product broadcasting the column into grad itself copies grad on every call
     spread = column if column.shape == grad.shape else np.zeros_like(grad)
-    forward: list[Call] = [*plan.forward, partial(rows, losses)]
+
+    def write_rows() -> None:
+        written = rows(losses)
+        if written is not None and written is not losses:  # (NumPy's functions return their out)
+            raise TypeError(f"{loss!r}.plan()'s rows(out) returned {described(written)}: it must write each "
+                            "sample's loss into out")
+
+    forward: list[Call] = [*plan.forward, write_rows]
     if spread is not column:
         forward.append(partial(np.copyto, spread, column))
 

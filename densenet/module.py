@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_matrix, as_numeric, reworded
+from ._validation import OUTPUT_KINDS, as_matrix, as_numeric, described, reworded, shown
 from .chain import Buffers, Passes, check_overrides, plan_chain
 from .kept import KeepsPlans
 
@@ -169,6 +169,10 @@ class Module(KeepsPlans):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         check_overrides(cls, Module)
+        kinds = (*OUTPUT_KINDS, "inputs")
+        if not (cls.outputs is None or (isinstance(cls.outputs, str) and cls.outputs in kinds)):
+            raise ValueError(f"{cls.__name__}.outputs must be None or one of {', '.join(map(repr, kinds))}; "
+                             f"got {shown(cls.outputs)}")
         _TYPES[type_name(cls)] = cls
 
     # -- what a module declares ------------------------------------------------
@@ -236,8 +240,11 @@ class Module(KeepsPlans):
 
         def run_forward() -> None:
             Y = forward(given())
-            if np.shape(Y) != b.Y.shape:
-                raise ValueError(f"{self!r}.forward returned shape {np.shape(Y)}, expected {b.Y.shape}")
+            if np.shape(Y) != b.Y.shape:  # (anything NumPy reads as an array of the shape goes)
+                if not isinstance(Y, np.ndarray):
+                    raise ValueError(f"{self!r}.forward returned {described(Y)}, not an array of shape "
+                                     f"{b.Y.shape}")
+                raise ValueError(f"{self!r}.forward returned shape {Y.shape}, expected {b.Y.shape}")
             np.copyto(b.Y, Y)
 
         if not self._defines("backward"):
@@ -317,15 +324,32 @@ class Module(KeepsPlans):
             raise ValueError(f"{self!r} has {size} parameters and {state_size} state values; cannot bind "
                              f"it to vectors of shapes {params.shape}, {grads.shape} and {state.shape}")
         shapes = self.param_shapes()
-        views = self.param_views(split(params, shapes))
-        views.update({f"d{name}": view for name, view in self.param_views(split(grads, shapes)).items()})
-        views.update(self.state_views(split(state, self.state_shapes())))
+        views = self._views("param_views", params, shapes)
+        views.update({f"d{name}": view for name, view in self._views("param_views", grads, shapes).items()})
+        views.update(self._views("state_views", state, self.state_shapes()))
         for name, view in views.items():  # (``__setattr__`` copies into the views once they exist)
             super().__setattr__(name, view)
         if self._flat is not None:
             self._plans = None  # they hold the old views
         self._flat, self._view_names = (params, grads, state), tuple(views)
         return self._flat
+
+    def _views(self, method: str, flat: NDArray[Any], shapes: Sequence[tuple[int, ...]]) -> dict[str, Any]:
+        """``param_views`` or ``state_views`` (``method``) of ``flat``'s blocks, unless they are
+        not a dict of names to views of them: ``TypeError``/``ValueError`` naming the module
+        (a copy would be a parameter the model's vector never reaches)."""
+        views = getattr(self, method)(split(flat, shapes))
+        if not isinstance(views, dict):
+            raise TypeError(f"{self!r}.{method}() must return a dict of names to views of the blocks it "
+                            f"is given, got {described(views)}")
+        for name, view in views.items():
+            if not isinstance(name, str):
+                raise TypeError(f"{self!r}.{method}() names a view {shown(name)}, not a string")
+            if not (isinstance(view, np.ndarray) and np.may_share_memory(view, flat)):
+                raise ValueError(f"{self!r}.{method}()[{name!r}] is not a view of the blocks it is given: a "
+                                 "copy, which the model's parameters would never reach (slice or reshape "
+                                 "the block, as Dense's W = block[:-1])")
+        return views
 
     def __setattr__(self, name: str, value: Any) -> None:
         """``module.W = values`` (a parameter, gradient or state view's name) copies ``values``

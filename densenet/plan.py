@@ -37,6 +37,7 @@ import numpy as np
 
 from .backend import GEMM_MIN_PRODUCT, scaled_add
 from .clipping import clipper
+from .loss import checked_value, loss_plan
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -101,10 +102,10 @@ class TrainStep:
         self.y = np.zeros((n, *target.shape[1:]), target.dtype)
         #: the batch's sample weights (``Loss.weighted_plan``), or None: unweighted
         self.w = np.zeros(n, model.dtype) if weighted else None
-        planned = loss.plan(plan.Y, self.y, plan.dY) if self.w is None else loss.weighted_plan(
-            plan.Y, self.y, plan.dY, self.w)
+        planned = loss_plan(loss, plan.Y, self.y, plan.dY, self.w)
         self.forward = plan.forward + tuple(planned.forward)
-        self.value = planned.value
+        # (the loss's first value checked, then the value read as it is: ``_first_value``)
+        self.value: Callable[[], float] = partial(self._first_value, loss, planned.value)
         #: what the batch's value is a mean over, for an epoch's mean (``LossPlan.share``); None: its rows
         self.share = planned.share
         self.backward = tuple(planned.backward) + plan.backward
@@ -142,6 +143,11 @@ class TrainStep:
                        module_shares(model, optimizer))
         return (id(loss), id(optimizer), n, target.dtype, target.shape[1:], folding, weighted, sparse,
                 max_grad_norm)
+
+    def _first_value(self, loss: Loss, value: Callable[[], float]) -> float:
+        """The loss's first value, checked (a loss of one's own); then ``value`` is read unchecked."""
+        self.value = value
+        return checked_value(loss, value())
 
     def __call__(self) -> float:
         for call in self.forward:

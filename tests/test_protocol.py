@@ -831,3 +831,260 @@ def test_the_simpler_way_below_dense_gets_sparse_rows_dense():
     X = sparse.random(20, 5, density=0.3, format="csr", random_state=0)
     model = dn.Sequential(PlainDense(5, 3), seed=0)
     assert_allclose(model.predict(X), X.toarray() @ model[0].W + model[0].b, rtol=1e-14)
+
+
+# -- what a module's or loss's own plan returns ----------------------------------------------------
+
+
+class Copy(dn.Module):
+    """A pass-through module whose plan returns ``passes(b)``."""
+
+    passes = staticmethod(lambda b: dn.Passes([partial(np.copyto, b.Y, b.X)],
+                                              [partial(np.copyto, b.dX, b.dY)]))
+
+    def plan(self, b):
+        return type(self).passes(b)
+
+
+@pytest.mark.parametrize("passes, match", [
+    (lambda b: ([partial(np.copyto, b.Y, b.X)], [partial(np.copyto, b.dX, b.dY)]),
+     r"Odd\(\)\.plan\(\) returned a tuple, not densenet\.Passes"),
+    (lambda b: None, r"Odd\(\)\.plan\(\) returned None, not densenet\.Passes"),
+    (lambda b: dn.Passes([np.copyto(b.Y, b.X)], []),
+     r"Odd\(\)\.plan\(\): Passes\.forward\[0\] is None, not a call: .*partial\(np\.add, a, b, out\)"),
+    (lambda b: dn.Passes([partial(np.copyto, b.Y, b.X)], [partial(np.copyto, b.dX, b.dY), 2]),
+     r"Odd\(\)\.plan\(\): Passes\.backward\[1\] is 2, not a call"),
+    (lambda b: dn.Passes([partial(np.copyto, b.Y, b.X)], [], input_grad="x"),
+     r"Odd\(\)\.plan\(\): Passes\.input_grad\[0\] is 'x', not a call"),
+    (lambda b: dn.Passes(partial(np.copyto, b.Y, b.X), []),
+     r"Odd\(\)\.plan\(\): Passes\.forward must be a sequence of calls, got functools\.partial"),
+])
+def test_a_module_s_plan_that_gives_no_passes_of_calls_is_refused_by_name(passes, match):
+    """Each failed unnamed (``'tuple' object has no attribute 'negated'``, ``'NoneType'
+    object is not callable`` at the first pass), before any update: now refused by the
+    module's name where it is planned, the model unchanged."""
+    class Odd(Copy):
+        pass
+
+    Odd.passes = staticmethod(passes)
+    model, (X, y) = dn.Sequential(dn.Dense(2, 3), Odd(), dn.Dense(3, 1), seed=0), regression(6)
+    before = snapshot(model)
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y)
+    with pytest.raises(TypeError, match=match):
+        model.predict(X)
+    assert_array_equal(model.params, before[0])
+
+
+def test_a_module_s_passes_may_be_any_iterable_of_calls():
+    """A generator, a tuple or a list: each is read once, when planned."""
+    class Generated(dn.Module):
+        def plan(self, b):
+            return dn.Passes((call for call in [partial(np.copyto, b.Y, b.X)]),
+                             (call for call in [partial(np.copyto, b.dX, b.dY)]))
+
+    X, y = regression(6)
+    models = [dn.Sequential(dn.Dense(2, 3), module, dn.Dense(3, 1), seed=0)
+              for module in (Generated(), Copy())]
+    for model in models:
+        model.fit(X, y, epochs=3, batch_size=2, seed=0)
+    assert_array_equal(models[0].params, models[1].params)
+    assert not np.array_equal(models[0].params, mlp((2, 3, 1)).params)
+
+
+class Scaled(dn.Module):
+    """``Y = s X`` with one parameter ``s``, whose ``param_views`` is ``views(blocks)``."""
+
+    views = staticmethod(lambda blocks: {"s": blocks[0]})
+
+    def param_shapes(self):
+        return ((1,),)
+
+    def param_views(self, blocks):
+        return type(self).views(blocks)
+
+    def reset_parameters(self, rng):
+        self.s = 1.5
+
+    def forward(self, X):
+        self.X = X
+        return self.s * X
+
+    def backward(self, dY):
+        self.ds = np.array([np.sum(dY * self.X)])
+        return self.s * dY
+
+
+@pytest.mark.parametrize("views, error, match", [
+    (lambda blocks: [blocks[0]], TypeError,
+     r"Odd\(\)\.param_views\(\) must return a dict of names to views of the blocks it is given, got a list"),
+    (lambda blocks: {"s": blocks[0].copy()}, ValueError,
+     r"Odd\(\)\.param_views\(\)\['s'\] is not a view of the blocks it is given: a copy, which the model's "
+     r"parameters would never reach"),
+    (lambda blocks: {"s": blocks[0].tolist()}, ValueError, r"\['s'\] is not a view of the blocks"),
+    (lambda blocks: {1: blocks[0]}, TypeError, r"Odd\(\)\.param_views\(\) names a view 1, not a string"),
+])
+def test_parameter_views_that_are_not_views_are_refused_by_name(views, error, match):
+    """A copy trained nothing without a word (the optimiser moved the model's vector, the
+    module computed with its copy); a list failed in ``dict.update``: each is refused when
+    the module is bound, in a model or on its own, by the module's name."""
+    class Odd(Scaled):
+        pass
+
+    Odd.views = staticmethod(views)
+    with pytest.raises(error, match=match):
+        dn.Sequential(dn.Dense(2, 3), Odd(), dn.Dense(3, 1), seed=0)
+    with pytest.raises(error, match=match):
+        Odd().bind()
+
+
+def test_a_module_with_parameter_views_trains_them():
+    X, y = regression(12)
+    model = dn.Sequential(dn.Dense(2, 3), Scaled(), dn.Dense(3, 1), seed=0)
+    assert model[1].s[0] == 1.5
+    model.fit(X, y, optimizer=dn.SGD(0.1), epochs=3, batch_size=4, seed=0)
+    assert model[1].s[0] != 1.5 and model[1].s[0] == model.params[model[0].n_params]
+
+
+@pytest.mark.parametrize("declared, error, match", [
+    ({"outputs": "probability"}, ValueError,
+     r"Odd\.outputs must be None or one of 'logits', 'probabilities', 'log-probabilities', 'inputs'; "
+     r"got 'probability'"),
+    ({"outputs": ("logits",)}, ValueError, r"Odd\.outputs must be None or one of .*; got \('logits',\)"),
+])
+def test_a_module_s_outputs_must_be_a_kind_fit_knows(declared, error, match):
+    """A misspelt kind was never compared with a loss's, and the warning it stands for was
+    never given: refused when the class is made."""
+    with pytest.raises(error, match=match):
+        type("Odd", (Copy,), declared)
+
+
+@pytest.mark.parametrize("takes, error, match", [
+    ("probabilities", TypeError,
+     r"Odd\.takes must be None or a tuple of kinds of outputs, such as \('probabilities',\); got "
+     r"'probabilities'"),
+    (("probabilty",), ValueError,
+     r"Odd\.takes names 'probabilty', not one of 'logits', 'probabilities', 'log-probabilities'"),
+    (("logits", None), ValueError, r"Odd\.takes names None, not one of"),
+    ((), ValueError, r"Odd\.takes is empty: None says a loss takes any real numbers"),
+])
+def test_a_loss_s_takes_must_name_kinds_fit_knows(takes, error, match):
+    """A string was read letter by letter (``meant for p or r or o or b...``) and a
+    misspelt kind warned of every model: refused when the class is made."""
+    with pytest.raises(error, match=match):
+        type("Odd", (dn.MSELoss,), {"takes": takes})
+
+
+def test_a_loss_s_takes_may_be_a_list_and_is_then_kept_as_a_tuple():
+    Listed = type("Listed", (dn.MSELoss,), {"takes": ["probabilities"]})
+    assert Listed.takes == ("probabilities",)
+    X, y = regression(6)
+    model = dn.Sequential(dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, (y > 0).astype(float), loss=Listed(), epochs=1)
+    with pytest.warns(UserWarning, match=r"Listed\(\) is meant for probabilities"):
+        dn.Sequential(dn.Dense(2, 1), seed=0).fit(X, y, loss=Listed(), epochs=1)
+
+
+class PlannedMSE(dn.Loss):
+    """The mean squared error with a plan whose ``value`` and ``rows`` are given."""
+
+    value = staticmethod(lambda square: float(square.mean()))
+    rows = staticmethod(lambda square: lambda out: np.mean(square, axis=1, out=out))
+
+    def plan(self, y_pred, y_true, grad):
+        difference, square = np.zeros_like(y_pred), np.zeros_like(y_pred)
+        forward = [partial(np.subtract, y_pred, y_true, difference),
+                   partial(np.multiply, difference, difference, square)]
+        backward = [partial(np.multiply, difference, 2.0 / difference.size, grad)]
+        kind = type(self)
+        return dn.loss.LossPlan(forward, partial(kind.value, square), backward, kind.rows(square))
+
+
+def test_a_planned_loss_of_one_s_own_trains_and_weighs_as_mse_does():
+    X, y = regression(12)
+    weight = np.linspace(0.5, 2.0, 12)
+    models = [mlp((2, 3, 1), seed=1) for _ in range(2)]
+    for model, loss in zip(models, (dn.MSELoss(), PlannedMSE())):
+        model.fit(X, y, loss=loss, epochs=3, batch_size=4, seed=0, sample_weight=weight)
+    assert_allclose(models[1].params, models[0].params, rtol=1e-13)
+    assert PlannedMSE()(X[:, :1], y, np.ones(12)) == pytest.approx(dn.MSELoss()(X[:, :1], y), rel=1e-15)
+
+
+@pytest.mark.parametrize("value", [
+    lambda square: square.mean(axis=0), lambda square: "0.5", lambda square: None, lambda square: 1j,
+])
+def test_a_planned_loss_whose_value_is_no_real_number_is_refused_by_name(value):
+    """Each failed unnamed in fit (``only 0-dimensional arrays can be converted``, ``must be
+    real number, not str``), and ``evaluate`` and ``forward`` returned the array: refused by
+    the loss's name, in ``fit`` before the first update."""
+    class Odd(PlannedMSE):
+        pass
+
+    Odd.value = staticmethod(value)
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    before = snapshot(model)
+    match = r"Odd\(\)\.plan\(\)'s value\(\) gave .*, not a real number"
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y, loss=Odd(), epochs=2)
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y, loss=Odd(), epochs=2, optimizer=dn.LBFGS())
+    with pytest.raises(TypeError, match=match):
+        model.evaluate(X, y, loss=Odd())
+    with pytest.raises(TypeError, match=match):
+        Odd()(X[:, :1], y)
+    with pytest.raises(TypeError, match=match):
+        dn.gradcheck(model, X, y, loss=Odd())
+    assert_array_equal(model.params, before[0])
+
+
+def test_a_planned_loss_whose_rows_return_what_they_should_write_is_refused_by_name():
+    """``rows(out)`` that returned each sample's loss rather than writing it left the
+    weighted losses zero: the fit trained on nothing and reported a loss of 0."""
+    class Returning(PlannedMSE):
+        rows = staticmethod(lambda square: lambda out: square.mean(axis=1))
+
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    before = snapshot(model)
+    match = (r"Returning\(\)\.plan\(\)'s rows\(out\) returned an array .*: it must write each sample's loss "
+             r"into out")
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y, loss=Returning(), sample_weight=np.ones(6))
+    with pytest.raises(TypeError, match=match):
+        model.evaluate(X, y, loss=Returning(), sample_weight=np.ones(6))
+    assert_array_equal(model.params, before[0])
+    # (one that returns ``out`` itself, as NumPy's functions with ``out=`` do, writes it)
+    assert model.evaluate(X, y, loss=PlannedMSE(), sample_weight=np.ones(6)) == model.evaluate(X, y)
+
+
+@pytest.mark.parametrize("plan, match", [
+    (lambda y_pred, y_true, grad: ([], lambda: 0.0, []), r"Odd\(\)\.plan\(\) returned a tuple, not "
+                                                         r"densenet\.loss\.LossPlan"),
+    (lambda y_pred, y_true, grad: None, r"Odd\(\)\.plan\(\) returned None, not densenet\.loss\.LossPlan"),
+])
+def test_a_loss_s_plan_that_gives_no_loss_plan_is_refused_by_name(plan, match):
+    class Odd(dn.Loss):
+        pass
+
+    Odd.plan = staticmethod(plan)
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    before = snapshot(model)
+    for call in (partial(model.fit, X, y, loss=Odd()), partial(model.evaluate, X, y, loss=Odd()),
+                 partial(model.fit, X, y, loss=Odd(), sample_weight=np.ones(6)),
+                 partial(Odd(), X[:, :1], y), partial(dn.gradcheck, model, X, y, loss=Odd())):
+        with pytest.raises(TypeError, match=match):
+            call()
+    assert_array_equal(model.params, before[0])
+
+
+@pytest.mark.parametrize("given, shown", [(None, "None"), ("x", "'x'"), ([[1.0]] * 5, "a list")])
+def test_a_forward_returning_no_array_says_what_it_returned(given, shown):
+    class Odd(dn.Module):
+        def forward(self, X):
+            return given
+
+    model = dn.Sequential(dn.Dense(2, 2), Odd(), seed=0)
+    match = rf"Odd\(\)\.forward returned {shown}, not an array of shape \(5, 2\)"
+    with pytest.raises(ValueError, match=match):
+        model.predict(np.ones((5, 2)))

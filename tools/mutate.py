@@ -240,14 +240,14 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:314:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:355:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:309:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:302:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:350:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:343:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:219:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:232:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:112:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:125:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "backend.py:411:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
@@ -262,7 +262,7 @@ EQUIVALENT: dict[str, str] = {
                                        "return a C int gives an int that is dropped",
     "cblas.py:326:8:drop-assignment": "the vector math's results are never read either: a void function "
                                       "taken to return a C int gives an int that is dropped",
-    "chain.py:325:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:349:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:519:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -270,7 +270,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:519:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:286:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
+    "chain.py:310:84:change-number": "in_place(n * widths[-2]): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:50:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -313,13 +313,13 @@ EQUIVALENT: dict[str, str] = {
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:138:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "chain.py:150:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:174:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
-    "chain.py:151:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:175:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
-    "chain.py:307:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:331:86:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "plan.py:180:33:change-number": "module_shares never finding its last answer reads the vector again: "
+    "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
     "optimizer.py:121:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
@@ -361,7 +361,7 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:190:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "gradcheck.py:189:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:58:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:152:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
