@@ -515,8 +515,9 @@ def describe(module: Module) -> dict[str, Any]:
     except Exception as error:
         raise TypeError(f"{what} cannot be rebuilt from its config {config!r}: {error}; "
                         "define config() to return its constructor arguments") from None
-    if json.dumps(rebuilt.config()) != text or rebuilt.param_shapes() != module.param_shapes():
-        raise TypeError(f"{what} is not rebuilt by its config {config!r} (the rebuilt module is "
+    if (type(rebuilt) is not cls or json.dumps(rebuilt.config()) != text
+            or rebuilt.param_shapes() != module.param_shapes()):
+        raise TypeError(f"{what} is not rebuilt by its config {config!r} (from_config gave "
                         f"{rebuilt!r}); define config() to return its constructor arguments")
     if module_type(type_name(cls)) is not cls:
         raise TypeError(f"{what}: another class has since been registered under the same name")

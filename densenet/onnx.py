@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import redefined_before
+from ._validation import described, redefined_before
 from .io import File, write_file
 from .model import Sequential, as_model
 from .module import Module
@@ -48,15 +48,21 @@ OPSET_MIN = 13
 class Graph:
     """What a module writes its part of the graph with (``Module.to_onnx``)."""
 
-    def __init__(self, onnx: Any, dtype: np.dtype[Any]) -> None:
+    def __init__(self, onnx: Any, dtype: np.dtype[Any], inputs: tuple[str, ...] = ("X",)) -> None:
         self._onnx, self.dtype = onnx, dtype
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        #: the names of the graph's tensors so far: its inputs, constants and nodes' outputs
+        self.tensors = set(inputs)
+        #: what the nodes written now are named after (the module writing them: ``"Dense_0"``)
+        self.writer = "densenet"
 
     def _name(self, hint: str) -> str:
         self._count += 1
-        return f"{hint}_{self._count}"
+        name = f"{hint}_{self._count}"
+        self.tensors.add(name)
+        return name
 
     def constant(self, array: NDArray[Any], hint: str = "c") -> str:
         """A constant input (a copy of ``array``, in the model's dtype); returns its name."""
@@ -66,9 +72,11 @@ class Graph:
         return name
 
     def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
-        """An operator node on ``inputs``; returns the name of its output."""
+        """An operator node on ``inputs``; returns the name of its output. The node is named
+        after its writer and output (``Dense_0/gemm_1``), as onnx's errors show it."""
         output = self._name(op_type.lower())
-        self.nodes.append(self._onnx.helper.make_node(op_type, inputs, [output], **attributes))
+        self.nodes.append(self._onnx.helper.make_node(op_type, inputs, [output],
+                                                      name=f"{self.writer}/{output}", **attributes))
         return output
 
 
@@ -128,11 +136,17 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
             raise TypeError(f"export: {module!r} at index {i} redefines {redefined[0]}() but inherits "
                             f"{written}'s to_onnx(), which would write {written}'s function: define "
                             "to_onnx(graph, x) too")
+        graph.writer = f"{type(module).__name__}_{i}"
         try:
             name = module.to_onnx(graph, name)
         except NotImplementedError:
             raise TypeError(f"export: {module!r} at index {i} cannot be exported to ONNX "
                             "(it defines no to_onnx(graph, x))") from None
+        if not (isinstance(name, str) and name in graph.tensors):
+            raise TypeError(f"export: {module!r} at index {i}: to_onnx(graph, x) returned "
+                            f"{described(name)}, not the name of a tensor of the graph (the output's, as "
+                            "graph.node() returns it)")
+    graph.writer = "densenet"
     if head is not None:
         name = head(graph, name)
     elem = onnx.helper.np_dtype_to_tensor_dtype(model.dtype)

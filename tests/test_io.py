@@ -227,8 +227,27 @@ class Listed(Scaled):
         return [self.factor]
 
 
+class Configured(Scaled):
+    def config(self):
+        return {"factor": self.factor}
+
+
+class Unbuilt(Configured):
+    @classmethod
+    def from_config(cls, config):
+        return None  # (a forgotten return)
+
+
+class Reparented(Configured):
+    @classmethod
+    def from_config(cls, config):
+        return Configured(**config)  # the same config, another class: load would give it
+
+
 @pytest.mark.parametrize("module, message", [
     (Scaled(2.0), r"cannot be rebuilt from its config \{\}"),
+    (Unbuilt(2.0), r"not rebuilt by its config \{'factor': 2\.0\} \(from_config gave None\)"),
+    (Reparented(2.0), r"not rebuilt by its config .* \(from_config gave Configured\(factor=2\.0\)\)"),
     (Opaque(2.0), "JSON values only"),
     (Narrowing(2, 2), "not rebuilt by its config"),
     (Typed(2.0), "a dict of constructor arguments without a 'type' key"),

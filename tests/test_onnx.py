@@ -179,6 +179,53 @@ def test_a_module_without_an_onnx_form_is_named():
         export(dn.Dense(2, 2))
 
 
+class Doubled(dn.Module):
+    """``2 X``, exported by ``write(graph, x)``."""
+
+    write = staticmethod(lambda graph, x: graph.node("Mul", [x, graph.constant(np.array(2.0))]))
+
+    def forward(self, X):
+        return 2 * X
+
+    def to_onnx(self, graph, x):
+        return type(self).write(graph, x)
+
+
+def test_a_module_s_own_onnx_form_exports_with_its_nodes_named_after_it():
+    X = np.random.default_rng(0).standard_normal((5, 2))
+    model = dn.Sequential(dn.Dense(2, 3), Doubled(), dn.Dense(3, 1), seed=0)
+    proto = export(model)
+    assert_allclose(run(proto, X), model.predict(X), rtol=1e-12)
+    names = [node.name for node in proto.graph.node[:3]]
+    assert names == ["Dense_0/gemm_3", "Doubled_1/mul_5", "Dense_2/gemm_8"]
+
+
+@pytest.mark.parametrize("write, match", [
+    (lambda graph, x: None, r"to_onnx\(graph, x\) returned None, not the name of a tensor of the graph"),
+    (lambda graph, x: "nowhere", r"to_onnx\(graph, x\) returned 'nowhere', not the name of a tensor"),
+    (lambda graph, x: graph.node, r"to_onnx\(graph, x\) returned a method, not the name"),
+])
+def test_a_module_whose_onnx_form_returns_no_tensor_of_the_graph_is_named(write, match):
+    """A forgotten ``return`` failed in onnx (``bad argument type for built-in operation``),
+    an unknown name in its checker (``Nodes in a graph must be topologically sorted``),
+    naming no module."""
+    class Odd(Doubled):
+        pass
+
+    Odd.write = staticmethod(write)
+    for model in (dn.Sequential(dn.Dense(2, 3), Odd(), dn.Dense(3, 1)), dn.Sequential(dn.Dense(2, 3), Odd())):
+        with pytest.raises(TypeError, match=r"^export: Odd\(\) at index 1: " + match):
+            export(model)
+
+
+def test_onnx_s_refusal_of_a_module_s_node_names_the_module():
+    class Misspelt(Doubled):
+        write = staticmethod(lambda graph, x: graph.node("Mull", [x, graph.constant(np.array(2.0))]))
+
+    with pytest.raises(Exception, match=r"Mull(.|\n)*Misspelt_1/mull_"):
+        export(dn.Sequential(dn.Dense(2, 3), Misspelt(), dn.Dense(3, 1)))
+
+
 def test_a_subclass_whose_passes_are_its_own_but_whose_onnx_form_is_its_parent_s_is_named():
     """A subclass of ``Sigmoid`` with a plan of its own (a hard sigmoid) inherits Sigmoid's
     ``to_onnx``: the file would compute a sigmoid. Refused, where a subclass that
