@@ -347,8 +347,8 @@ class Module(KeepsPlans):
                 raise TypeError(f"{self!r}.{method}() names a view {shown(name)}, not a string")
             if not (isinstance(view, np.ndarray) and np.may_share_memory(view, flat)):
                 raise ValueError(f"{self!r}.{method}()[{name!r}] is not a view of the blocks it is given: a "
-                                 "copy, which the model's parameters would never reach (slice or reshape "
-                                 "the block, as Dense's W = block[:-1])")
+                                 "copy, which the model's vector would never reach (slice or reshape the "
+                                 "block, as Dense's W = block[:-1])")
         return views
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -48,13 +48,13 @@ OPSET_MIN = 13
 class Graph:
     """What a module writes its part of the graph with (``Module.to_onnx``)."""
 
-    def __init__(self, onnx: Any, dtype: np.dtype[Any], inputs: tuple[str, ...] = ("X",)) -> None:
+    def __init__(self, onnx: Any, dtype: np.dtype[Any]) -> None:
         self._onnx, self.dtype = onnx, dtype
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
-        #: the names of the graph's tensors so far: its inputs, constants and nodes' outputs
-        self.tensors = set(inputs)
+        #: the names of the graph's tensors so far: its input, constants and nodes' outputs
+        self.tensors = {"X"}
         #: what the nodes written now are named after (the module writing them: ``"Dense_0"``)
         self.writer = "densenet"
 

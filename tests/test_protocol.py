@@ -920,7 +920,7 @@ class Scaled(dn.Module):
      r"Odd\(\)\.param_views\(\) must return a dict of names to views of the blocks it is given, got a list"),
     (lambda blocks: {"s": blocks[0].copy()}, ValueError,
      r"Odd\(\)\.param_views\(\)\['s'\] is not a view of the blocks it is given: a copy, which the model's "
-     r"parameters would never reach"),
+     r"vector would never reach"),
     (lambda blocks: {"s": blocks[0].tolist()}, ValueError, r"\['s'\] is not a view of the blocks"),
     (lambda blocks: {1: blocks[0]}, TypeError, r"Odd\(\)\.param_views\(\) names a view 1, not a string"),
 ])

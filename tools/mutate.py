@@ -70,7 +70,8 @@ TESTS = ["tests", "README.md", "densenet",
 
 #: A file's own tests run first, so that most mutants are killed in seconds.
 OWN_TESTS = {
-    "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py"],
+    "_validation.py": ["test_sample_weight.py", "test_errors.py", "test_checks.py", "test_sparse.py",
+                       "test_protocol.py"],
     "cblas.py": ["test_cblas.py"],
     "vector_ops.py": ["test_vector_ops.py", "test_optimizers.py", "test_cblas.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py",
@@ -132,7 +133,8 @@ OWN_TESTS = {
     "nadam.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
     "adamax.py": ["test_lr_scale.py", "test_optimizers.py", "test_decay_mask.py"],
     "lbfgs.py": ["test_lr_scale.py", "test_lbfgs.py", "test_decay_mask.py"],
-    "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py", "test_lr_scale.py"],
+    "plan.py": ["test_sample_weight.py", "test_training.py", "test_products.py", "test_lr_scale.py",
+                "test_protocol.py"],
     "callbacks.py": ["test_callbacks.py", "test_metrics.py", "test_checkpoint.py"],
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
     "checkpoint.py": ["test_checkpoint.py", "test_metrics.py"],
@@ -146,7 +148,7 @@ OWN_TESTS = {
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py",
                  "test_protocol.py", "test_copies.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
-    "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "densenet/gradcheck.py"],
+    "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "test_protocol.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py"],
     "onnx.py": ["test_onnx.py", "densenet/onnx.py"],
     "datasets.py": ["test_datasets.py", "densenet/datasets.py", "test_examples.py"],
