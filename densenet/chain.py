@@ -161,6 +161,9 @@ class Buffers:
             trained, so its backward pass need only write ``dX``; ``grads`` are then
             blocks of the plan's own that nothing reads (a pass may skip writing them).
             A frozen module's plan is for inference (``training`` is False).
+        at_scale: make the choices the module makes by its arrays' size as for a large
+            batch, whatever ``n`` (``Dense``: its products on gemm, which can write ``-Y``):
+            ``gradcheck`` checks a large batch's passes on a few rows so.
     """
 
     X: NDArray[Any]
@@ -178,6 +181,7 @@ class Buffers:
     state: tuple[NDArray[Any], ...] = ()
     sparse: SparseBatch | None = None
     frozen: bool = False
+    at_scale: bool = False
 
 
 @dataclass(frozen=True)
@@ -257,10 +261,14 @@ class Plan:
         return self.dX
 
 
+#: The size of each array an ``at_scale`` plan makes its choices by (``plan_chain``).
+AT_SCALE_SIZE = 2 ** 31
+
+
 def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[Any],
                input_grad: bool, descent: Sequence[tuple[NDArray[Any], ...]] | None = None,
                training: bool = False, rng: np.random.Generator | None = None, sparse: bool = False,
-               frozen: Sequence[bool] = ()) -> Plan:
+               frozen: Sequence[bool] = (), at_scale: bool = False) -> Plan:
     """Plan ``modules`` applied in order to batches of ``n`` rows of ``width`` features.
 
     ``training`` makes a plan for training (``Buffers.training``), whose ``random``
@@ -277,14 +285,21 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[An
     modules whose parameters are not trained (``Buffers.frozen``): they run their inference
     passes, write no gradients the plan's caller sees and take no descent, and the
     backward pass starts at the first module with parameters that is not frozen.
+    ``at_scale`` makes the choices the planner makes by the arrays' size as for a large
+    batch (``AT_SCALE_SIZE`` elements an array), whatever ``n``: no ones column, modules in
+    place wherever they may be, inputs negated wherever a module takes them so; and asks
+    the modules to make theirs so (``Buffers.at_scale``): ``gradcheck`` checks these passes too.
     """
     if training and rng is None and any(m.random for m in modules):
         raise TypeError("plan_chain: a plan for training a random module needs a generator (rng)")
-    ones = backend.ones_column(n)
+    ones = backend.ones_column(n) and not at_scale
     stiff = tuple(frozen) or (False,) * len(modules)
     trained = [bool(m.n_params) and not stiff[i] for i, m in enumerate(modules)]
     folds = descent is not None and all(m.folds_descent for i, m in enumerate(modules) if trained[i])
     folded = tuple(Descent() if trained[i] else None for i in range(len(modules))) if folds else None
+
+    def size(cols: int) -> int:  # an array's size, for the planner's choices by size
+        return max(n * cols, AT_SCALE_SIZE) if at_scale else n * cols
 
     def gets_ones(consumer: Module | None) -> bool:
         return ones and consumer is not None and consumer.wants_ones_column
@@ -307,7 +322,7 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[An
         widths.append(module.output_width(widths[-1]))
         consumer = modules[i + 1] if i + 1 < count else None
         shared.append(i > 0 and module.in_place and not modules[i - 1].reads_output
-                      and widths[-1] == widths[-2] and backend.in_place(n * widths[-1])
+                      and widths[-1] == widths[-2] and backend.in_place(size(widths[-1]))
                       and inputs[i][1] is None and not gets_ones(consumer))
         inputs.append(inputs[i] if shared[i] else output_for(consumer, widths[-1]))
     grads = [np.zeros((n, widths[-1]), dtype)]  # dL/d(input of module i), built from the last: dL/dY
@@ -328,13 +343,13 @@ def plan_chain(modules: Sequence[Module], n: int, width: int, dtype: np.dtype[An
         elif folded is not None and module.n_params:
             param_grads = descent[i]  # type: ignore[index]  # (folded implies descent)
         consumer = modules[i + 1] if i + 1 < count else None
-        negate = consumer is not None and consumer.takes_negated_input(n * widths[i + 1])
+        negate = consumer is not None and consumer.takes_negated_input(size(widths[i + 1]))
         buffers = Buffers(X=inputs[i][0], X1=inputs[i][1], Y=inputs[i + 1][0], dY=grads[i + 1],
                           dX=grads[i] if input_grad or i > first else None,
                           params=params, grads=param_grads, descent=None if folded is None else folded[i],
                           negate_output=negate, negated_input=negated, training=training and not stiff[i],
                           rng=rng if training and not stiff[i] else None, state=module.state_blocks(),
-                          sparse=rows if i == 0 else None, frozen=stiff[i])
+                          sparse=rows if i == 0 else None, frozen=stiff[i], at_scale=at_scale)
         passes = checked_passes(module.plan(buffers), module)
         negated = passes.negated and buffers.negate_output
         forward += passes.forward

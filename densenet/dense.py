@@ -129,7 +129,7 @@ class Dense(Module):
         # gemm's beta, and so do forward and input-gradient products with many outputs
         # (densenet.backend); an output BLAS cannot write in place (strided: the
         # planner makes none without a ones column) keeps np.dot
-        large = n * W.size >= backend.GEMM_MIN_PRODUCT
+        large = buffers.at_scale or n * W.size >= backend.GEMM_MIN_PRODUCT
         input_grad: list[Call] = []
         if dX is not None:
             input_grad = [partial(_required(backend.product(dY, W.T, dX)), 1.0)

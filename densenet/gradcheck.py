@@ -106,7 +106,11 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     Returns:
         A ``GradcheckReport``: per parameter block (``0: Dense.W``, ``0: Dense.b``, ...) of
         each module that trains (not of frozen ones: ``Sequential.freeze``), the largest
-        absolute and relative errors, and those of the input gradient.
+        absolute and relative errors, and those of the input gradient. The passes a large
+        batch runs (``Sequential.plan(..., at_scale=True)``: products on gemm, modules in
+        place, negated inputs) are checked on the same rows too; where they fail (a module
+        of one's own that declares ``in_place`` or ``takes_negated_input`` and does not
+        honour it), their rows follow, named ``... (large batches' passes)``.
 
     Example:
         >>> import densenet as dn
@@ -141,30 +145,54 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     # loss is evaluated twice per parameter and input element (thousands of times for a
     # small network), and predict and the loss's forward would check their inputs at each
     # (about 3x the time)
-    plan = model.plan(len(inputs), input_grad=True, sparse=sparse)
-    planned = loss_plan(loss, plan.Y, target.copy(), plan.dY, None if weight is None else weight.copy())
-    forward = (*plan.forward, *planned.forward)
     # a ``random`` module (Dropout) draws the same numbers at every evaluation (the
     # gradient checked is that of the loss for one draw), and running statistics start
     # from the same values
     side = model.side_state()
 
-    def value() -> float:
-        model.set_side_state(side)
-        plan.feed(inputs if rows is None else rows)
-        for call in forward:
+    def backpropagated(at_scale: bool) -> tuple[Callable[[], float], NDArray[Any], NDArray[Any]]:
+        """The loss of the plan for the batch (``at_scale``: of a large batch's passes), and
+        the gradients it backpropagates, of the parameters that train and of the input."""
+        plan = model.plan(len(inputs), input_grad=True, sparse=sparse, at_scale=at_scale)
+        planned = loss_plan(loss, plan.Y, target.copy(), plan.dY, None if weight is None else weight.copy())
+        forward = (*plan.forward, *planned.forward)
+
+        def value() -> float:
+            model.set_side_state(side)
+            plan.feed(inputs if rows is None else rows)
+            for call in forward:
+                call()
+            return planned.value()
+
+        checked_value(loss, value())
+        for call in planned.backward:
             call()
-        return planned.value()
+        dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
+        return value, model.trainable_grads.copy(), dX.copy()  # (a frozen module's are not computed)
 
-    checked_value(loss, value())
-    for call in planned.backward:
-        call()
-    dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
-    analytic = model.trainable_grads.copy()  # (a frozen module's gradients are not computed)
-
+    value, analytic, dX = backpropagated(at_scale=False)
+    # the passes of a large batch (products on gemm, in place, negated inputs) give the same
+    # gradients to rounding, unless a module declares what its passes do not honour: they are
+    # checked too, and reported where they fail, named so
+    _, analytic_at_scale, dX_at_scale = backpropagated(at_scale=True)
     numeric = _central_differences(model.trainable_params, value, eps)
     numeric_dX = _central_differences(inputs, value, eps)
 
+    checks = _checks(model, analytic, dX, numeric, numeric_dX, atol, rtol)
+    at_scale = _checks(model, analytic_at_scale, dX_at_scale, numeric, numeric_dX, atol, rtol,
+                       " (large batches' passes)")
+    if not all(check.ok for check in at_scale):
+        checks += at_scale
+    report = GradcheckReport(tuple(checks))
+    if raise_exception and not report.ok:
+        raise GradcheckError(report)
+    return report
+
+
+def _checks(model: Sequential, analytic: NDArray[Any], dX: NDArray[Any], numeric: NDArray[Any],
+            numeric_dX: NDArray[Any], atol: float, rtol: float, suffix: str = "") -> list[Check]:
+    """One ``Check`` per parameter block of each module that trains and one of the input,
+    the backpropagated gradients against the numeric ones; ``suffix`` ends their names."""
     checks: list[Check] = []
     start = 0
     for i, module in enumerate(model):
@@ -175,13 +203,10 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         a = module.param_views(split(analytic[start:stop], shapes))
         n = module.param_views(split(numeric[start:stop], shapes))
         for name in a:
-            checks.append(Check(f"{i}: {type(module).__name__}.{name}", a[name], n[name], atol, rtol))
+            checks.append(Check(f"{i}: {type(module).__name__}.{name}{suffix}", a[name], n[name], atol, rtol))
         start = stop
-    checks.append(Check("input X", dX, numeric_dX, atol, rtol))
-    report = GradcheckReport(tuple(checks))
-    if raise_exception and not report.ok:
-        raise GradcheckError(report)
-    return report
+    checks.append(Check(f"input X{suffix}", dX, numeric_dX, atol, rtol))
+    return checks
 
 
 def _central_differences(v: NDArray[Any], value: Callable[[], float], eps: float) -> NDArray[Any]:

@@ -174,7 +174,8 @@ class Sequential:
         whole = (start, stop) == (0, self._params.size)
         self._trainable = ((self._params, self._grads) if whole
                            else (self._params[start:stop], self._grads[start:stop]))
-        self._plans: dict[tuple[int, bool, int, bool], tuple[NDArray[Any] | None, Plan]] = {}  # ``plan``'s
+        # ``plan``'s plans, by its arguments
+        self._plans: dict[tuple[int, bool, int, bool, bool], tuple[NDArray[Any] | None, Plan]] = {}
         self._steps: dict[tuple[Any, ...], tuple[Loss, Optimizer | None, TrainStep]] = {}
         # the plans of forward and predict, lent to one call at a time, and what each
         # Python thread's last forward ran (for its backward)
@@ -568,7 +569,7 @@ class Sequential:
     # -- forward and backward --------------------------------------------------
 
     def plan(self, n: int, input_grad: bool = False, descent: NDArray[Any] | None = None,
-             sparse: bool = False) -> Plan:
+             sparse: bool = False, at_scale: bool = False) -> Plan:
         """The planned training passes for batches of ``n`` rows (``densenet.chain``), kept
         for reuse (whatever the mode: ``random`` modules draw from ``rng``).
 
@@ -576,12 +577,13 @@ class Sequential:
         without. ``descent``, a flat vector laid out like ``trainable_params`` (that
         itself, or an optimiser's momentum buffer), asks for folded descent into it
         (``Plan.descent``). Frozen modules (``freeze``) run their inference passes.
-        ``sparse``: batches come as SciPy CSR rows (``Plan.feed``).
+        ``sparse``: batches come as SciPy CSR rows (``Plan.feed``). ``at_scale`` plans the
+        passes of a large batch on ``n`` rows (``plan_chain``'s: what ``gradcheck`` checks too).
         A fit uses at most two batch sizes (full and last); a few plans are kept.
         (``forward`` and ``predict`` run plans of their own, lent to one call at a
         time: ``densenet.kept``.)
         """
-        key = (n, input_grad, id(descent), sparse)
+        key = (n, input_grad, id(descent), sparse, at_scale)
         kept = self._plans.get(key)
         if kept is None or kept[0] is not descent:  # (a kept target cannot lend its id to another)
             if len(self._plans) >= KEPT_PLANS:
@@ -589,7 +591,8 @@ class Sequential:
             blocks = None if descent is None else self._blocks_of(descent)
             kept = self._plans[key] = (descent, plan_chain(self._modules, n, self.in_features, self.dtype,
                                                            input_grad, blocks, training=True, rng=self._rng,
-                                                           sparse=sparse, frozen=self._stiff))
+                                                           sparse=sparse, frozen=self._stiff,
+                                                           at_scale=at_scale))
         return kept[1]
 
     def train_step(self, loss: Loss, optimizer: Optimizer | None, n: int, target: NDArray[Any],

@@ -56,7 +56,7 @@ class Graph:
         #: the names of the graph's tensors so far: its input, constants and nodes' outputs
         self.tensors = {"X"}
         #: what the nodes written now are named after (the module writing them: ``"Dense_0"``)
-        self.writer = "densenet"
+        self.writer = "graph"
 
     def _name(self, hint: str) -> str:
         self._count += 1
@@ -146,7 +146,7 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
             raise TypeError(f"export: {module!r} at index {i}: to_onnx(graph, x) returned "
                             f"{described(name)}, not the name of a tensor of the graph (the output's, as "
                             "graph.node() returns it)")
-    graph.writer = "densenet"
+    graph.writer = "estimator"  # (what its predictions make of the outputs)
     if head is not None:
         name = head(graph, name)
     elem = onnx.helper.np_dtype_to_tensor_dtype(model.dtype)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import expit
 
 import densenet as dn
 from densenet.chain import Passes
 from densenet.gradcheck import Check, GradcheckReport
 
+from .conftest import ACTIVATIONS as ALL
 from .conftest import mlp
 
 
@@ -59,6 +62,72 @@ def test_a_wrong_backward_is_caught_and_located():
     assert all(not c.ok for c in report.checks)  # the error enters at the output
     report = dn.gradcheck(model, X, y, raise_exception=False)
     assert not report.ok and "NO" in str(report)
+
+
+class Softplus(dn.Module):
+    """The README's softplus, whose backward pass reads its input ``X``."""
+
+    def plan(self, b):
+        forward = [partial(np.logaddexp, 0.0, b.X, b.Y)]
+        if b.dX is None:
+            return Passes(forward, [])
+        slope = np.zeros_like(b.dX)
+        return Passes(forward, [partial(expit, b.X, slope), partial(np.multiply, slope, b.dY, b.dX)])
+
+
+class InPlaceSoftplus(Softplus):
+    in_place = True  # (wrongly: in place, its output is written over the X its backward reads)
+
+
+class NegatedSoftplus(Softplus):
+    def takes_negated_input(self, size):
+        return size >= 4096  # (wrongly: its passes never read b.negated_input)
+
+
+@pytest.mark.parametrize("declaring", [InPlaceSoftplus, NegatedSoftplus])
+def test_passes_a_large_batch_runs_are_checked_too(declaring):
+    """A module that declares ``in_place`` or ``takes_negated_input`` and does not honour it
+    backpropagates wrong gradients from 16,384 or 4,096 elements on (a batch of 256 of this
+    64-wide layer), where the planner takes it at its word; a batch of a few rows, whose
+    passes never do, passed. The passes of a large batch are checked too, and named so."""
+    sizes = (8, 64, 1)
+    X, y = batch(sizes, n=256)
+
+    def gradients(module, n):
+        model = dn.Sequential(dn.Dense(8, 64), module, dn.Dense(64, 1), seed=0)
+        model.backward(model.forward(X[:n]) - y[:n])
+        return model.grads
+
+    assert np.array_equal(gradients(declaring(), 4), gradients(Softplus(), 4))
+    assert not np.allclose(gradients(declaring(), 256), gradients(Softplus(), 256), rtol=0.01)
+    model = dn.Sequential(dn.Dense(8, 64), declaring(), dn.Dense(64, 1), seed=0)
+    with pytest.raises(dn.GradcheckError, match=r"0: Dense\.W \(large batches' passes\) .* NO"):
+        dn.gradcheck(model, X[:4], y[:4])
+    report = dn.gradcheck(model, X[:4], y[:4], raise_exception=False)
+    names = [check.name for check in report.checks if not check.ok]
+    assert "0: Dense.W (large batches' passes)" in names and "input X (large batches' passes)" in names
+    assert all(name.endswith(" (large batches' passes)") for name in names)
+    plain = dn.gradcheck(dn.Sequential(dn.Dense(8, 64), Softplus(), dn.Dense(64, 1), seed=0), X[:4], y[:4])
+    assert [check.name for check in plain.checks] == [check.name for check in report.checks[:5]]
+    assert len(plain.checks) == 5
+
+
+@pytest.mark.parametrize("activation", ALL)
+def test_the_built_in_blocks_large_batches_passes_give_their_gradients_to_rounding(activation):
+    """Products on gemm, in place, negated inputs, no ones column: the gradients of a small
+    batch's passes to rounding (so that ``gradcheck`` reports no rows more)."""
+    model = dn.Sequential(dn.Dense(3, 5), activation(), dn.Dense(5, 5), activation(), dn.Dense(5, 2), seed=0)
+    for n in (1, 4):
+        X, y = batch((3, 5, 2), n=n)
+        gradients = []
+        for at_scale in (False, True):
+            plan = model.plan(n, input_grad=True, at_scale=at_scale)
+            plan.X[...] = X
+            plan.run_forward()
+            plan.dY[...] = plan.Y - y
+            dX = plan.run_backward().copy()
+            gradients.append(np.concatenate([model.grads, dX.ravel()]))
+        assert_allclose(gradients[1], gradients[0], rtol=1e-13, atol=1e-15)
 
 
 def test_a_model_with_dropout_is_checked_for_one_draw_of_its_masks():

@@ -16,7 +16,7 @@ from .conftest import assert_within_rounding, error_bound
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from densenet.onnx import export  # noqa: E402
+from densenet.onnx import Graph, export  # noqa: E402
 
 RUNS = {np.float32: ALL, np.float64: ALL}
 
@@ -70,7 +70,10 @@ def test_a_fitted_estimator_exports_what_it_predicts(kind, dtype):
                  if kind in ("regressor", "two-outputs", "poisson") else DenseNetClassifier(**params))
     with short_fits():
         estimator.fit(X, targets)
-    Y = run(export(estimator), X)
+    proto = export(estimator)
+    Y = run(proto, X)
+    heads = [node.name for node in proto.graph.node if not node.name.startswith(("Dense_", "ReLU_"))]
+    assert heads[:-1] == [f"estimator/{node.output[0]}" for node in proto.graph.node[-len(heads):-1]]
     classifier = isinstance(estimator, DenseNetClassifier)
     expected = estimator.predict_proba(X) if classifier else estimator.predict(X)
     assert Y.dtype == dtype and Y.shape == (60, estimator.model_.out_features)
@@ -198,6 +201,14 @@ def test_a_module_s_own_onnx_form_exports_with_its_nodes_named_after_it():
     assert_allclose(run(proto, X), model.predict(X), rtol=1e-12)
     names = [node.name for node in proto.graph.node[:3]]
     assert names == ["Dense_0/gemm_3", "Doubled_1/mul_5", "Dense_2/gemm_8"]
+
+
+def test_a_graph_s_nodes_are_named_after_their_writer():
+    graph = Graph(onnx, np.dtype(np.float64))
+    assert graph.node("Neg", ["X"]) == "neg_1" and graph.nodes[-1].name == "graph/neg_1"
+    graph.writer = "Doubled_3"
+    assert graph.node("Neg", ["neg_1"]) == "neg_2" and graph.nodes[-1].name == "Doubled_3/neg_2"
+    assert graph.tensors == {"X", "neg_1", "neg_2"}
 
 
 @pytest.mark.parametrize("write, match", [
