@@ -108,9 +108,11 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         each module that trains (not of frozen ones: ``Sequential.freeze``), the largest
         absolute and relative errors, and those of the input gradient. The passes a large
         batch runs (``Sequential.plan(..., at_scale=True)``: products on gemm, modules in
-        place, negated inputs) are checked on the same rows too; where they fail (a module
-        of one's own that declares ``in_place`` or ``takes_negated_input`` and does not
-        honour it), their rows follow, named ``... (large batches' passes)``.
+        place, negated inputs), and those that fold plain SGD's update into them (where
+        every module with parameters ``folds_descent``), are checked on the same rows too;
+        where they fail (a module of one's own that declares ``in_place``,
+        ``takes_negated_input`` or ``folds_descent`` and does not honour it), their rows
+        follow, named ``... (large batches' passes)`` or ``... (folded descent)``.
 
     Example:
         >>> import densenet as dn
@@ -150,10 +152,22 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     # from the same values
     side = model.side_state()
 
-    def backpropagated(at_scale: bool) -> tuple[Callable[[], float], NDArray[Any], NDArray[Any]]:
+    def backpropagated(at_scale: bool, folded: bool = False) -> tuple[
+            Callable[[], float], NDArray[Any], NDArray[Any]] | None:
         """The loss of the plan for the batch (``at_scale``: of a large batch's passes), and
-        the gradients it backpropagates, of the parameters that train and of the input."""
-        plan = model.plan(len(inputs), input_grad=True, sparse=sparse, at_scale=at_scale)
+        the gradients it backpropagates, of the parameters that train and of the input.
+        ``folded``: the plan's backward pass accumulates them into the parameters themselves,
+        as plain SGD's folded step does (``params = 1 * gradient + 1 * params``: they are then
+        what the parameters gained, and the parameters are put back); None if the model does
+        not fold."""
+        params = model.trainable_params
+        plan = model.plan(len(inputs), input_grad=True, descent=params if folded else None, sparse=sparse,
+                          at_scale=at_scale)
+        if folded and plan.descent is None:  # (a module with parameters does not fold: fit never does)
+            return None
+        for coefficients in plan.descent or ():
+            if coefficients is not None:
+                coefficients.alpha, coefficients.beta = 1.0, 1.0
         planned = loss_plan(loss, plan.Y, target.copy(), plan.dY, None if weight is None else weight.copy())
         forward = (*plan.forward, *planned.forward)
 
@@ -167,22 +181,27 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         checked_value(loss, value())
         for call in planned.backward:
             call()
+        before = params.copy()
         dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
-        return value, model.trainable_grads.copy(), dX.copy()  # (a frozen module's are not computed)
+        gradients = params - before if folded else model.trainable_grads.copy()  # (a frozen module's: none)
+        params[...] = before
+        return value, gradients, dX.copy()
 
-    value, analytic, dX = backpropagated(at_scale=False)
-    # the passes of a large batch (products on gemm, in place, negated inputs) give the same
-    # gradients to rounding, unless a module declares what its passes do not honour: they are
-    # checked too, and reported where they fail, named so
-    _, analytic_at_scale, dX_at_scale = backpropagated(at_scale=True)
+    value, analytic, dX = backpropagated(at_scale=False)  # type: ignore[misc]  # (unfolded: never None)
     numeric = _central_differences(model.trainable_params, value, eps)
     numeric_dX = _central_differences(inputs, value, eps)
-
     checks = _checks(model, analytic, dX, numeric, numeric_dX, atol, rtol)
-    at_scale = _checks(model, analytic_at_scale, dX_at_scale, numeric, numeric_dX, atol, rtol,
-                       " (large batches' passes)")
-    if not all(check.ok for check in at_scale):
-        checks += at_scale
+    # the passes of a large batch (products on gemm, in place, negated inputs), and those that
+    # fold plain SGD's update into the products, give the same gradients to rounding, unless a
+    # module declares what its passes do not honour: they are checked too, and reported where
+    # they fail (the first of the two that does), named so
+    for folded, suffix in ((False, " (large batches' passes)"), (True, " (folded descent)")):
+        found = backpropagated(at_scale=True, folded=folded)
+        more = [] if found is None else _checks(model, found[1], found[2], numeric, numeric_dX, atol, rtol,
+                                                suffix)
+        if not all(check.ok for check in more):
+            checks += more
+            break
     report = GradcheckReport(tuple(checks))
     if raise_exception and not report.ok:
         raise GradcheckError(report)

@@ -112,6 +112,70 @@ def test_passes_a_large_batch_runs_are_checked_too(declaring):
     assert len(plain.checks) == 5
 
 
+class Scaling(dn.Module):
+    """``Y = s X``, one factor a feature, that folds descent (``Buffers.descent``) as a
+    module of one's own may: ``order`` says when its backward pass writes dX."""
+
+    folds_descent = True
+    order = "dX first"
+
+    def __init__(self, width):
+        self.width = width
+
+    def config(self):
+        return {"width": self.width}
+
+    def param_shapes(self):
+        return ((self.width,),)
+
+    def param_views(self, blocks):
+        return {"s": blocks[0]}
+
+    def reset_parameters(self, rng):
+        self.s = rng.uniform(0.5, 1.5, self.width)
+
+    def plan(self, b):
+        (s,), (target,), descent = b.params, b.grads, b.descent
+        gradient = np.zeros_like(s)
+
+        def gradients():
+            np.sum(b.dY * b.X, axis=0, out=gradient)
+            if descent is None or self.order == "ignores descent":
+                target[...] = gradient
+            else:
+                target[...] = descent.alpha * gradient + descent.beta * target
+
+        input_grad = [] if b.dX is None else [partial(np.multiply, b.dY, s, b.dX)]
+        late = self.order == "dX after its update"
+        return Passes([partial(np.multiply, b.X, s, b.Y)],
+                      [gradients, *input_grad] if late else [*input_grad, gradients])
+
+
+@pytest.mark.parametrize("order, failing", [
+    ("dX first", []),
+    ("ignores descent", ["1: Odd.s (folded descent)"]),
+    ("dX after its update", ["0: Dense.W (folded descent)", "0: Dense.b (folded descent)",
+                             "input X (folded descent)"]),
+])
+def test_the_passes_that_fold_plain_sgd_into_the_products_are_checked_too(order, failing):
+    """A module that declares ``folds_descent`` and writes its gradient over its target wrote
+    it over its parameters where ``fit`` folds plain SGD (products of 2**18 multiply-adds:
+    a batch of 256 here), and one that writes dX after its update computed it with the
+    updated factors; on a few rows both passed."""
+    class Odd(Scaling):
+        pass
+
+    Odd.order = order
+    X, y = batch((20, 64, 1), n=256)
+    model = dn.Sequential(dn.Dense(20, 64), Odd(64), dn.Sigmoid(), dn.Dense(64, 1), seed=0)
+    report = dn.gradcheck(model, X[:4], y[:4], raise_exception=False)
+    assert [check.name for check in report.checks if not check.ok] == failing
+    assert len(report.checks) == (12 if failing else 6)  # (three modules' five blocks and X, twice)
+    before = model[1].s.copy()
+    model.fit(X, y, optimizer=dn.SGD(0.1), epochs=1, batch_size=256)
+    assert (np.abs(model[1].s - before).max() > 0.5) == (order == "ignores descent")
+
+
 @pytest.mark.parametrize("activation", ALL)
 def test_the_built_in_blocks_large_batches_passes_give_their_gradients_to_rounding(activation):
     """Products on gemm, in place, negated inputs, no ones column: the gradients of a small
