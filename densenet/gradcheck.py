@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -24,6 +24,9 @@ from .loss import Loss, checked_value, loss_plan
 from .model import Sequential, as_model
 from .module import split
 from .mse import MSELoss
+
+if TYPE_CHECKING:
+    from .chain import Plan
 
 
 class GradcheckError(AssertionError):
@@ -143,28 +146,22 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
         inputs = rows.data.reshape(n, k)  # nudging an entry below nudges the rows
     else:
         inputs = inputs.copy()  # nudged in place below
-    # on the planned passes that fit and forward/backward run, the data validated once: the
-    # loss is evaluated twice per parameter and input element (thousands of times for a
-    # small network), and predict and the loss's forward would check their inputs at each
-    # (about 3x the time)
     # a ``random`` module (Dropout) draws the same numbers at every evaluation (the
     # gradient checked is that of the loss for one draw), and running statistics start
     # from the same values
     side = model.side_state()
+    params = model.trainable_params
 
-    def backpropagated(at_scale: bool, folded: bool = False) -> tuple[
-            Callable[[], float], NDArray[Any], NDArray[Any]] | None:
-        """The loss of the plan for the batch (``at_scale``: of a large batch's passes), and
-        the gradients it backpropagates, of the parameters that train and of the input.
-        ``folded``: the plan's backward pass accumulates them into the parameters themselves,
-        as plain SGD's folded step does (``params = 1 * gradient + 1 * params``: they are then
-        what the parameters gained, and the parameters are put back); None if the model does
-        not fold."""
-        params = model.trainable_params
-        plan = model.plan(len(inputs), input_grad=True, descent=params if folded else None, sparse=sparse,
-                          at_scale=at_scale)
-        if folded and plan.descent is None:  # (a module with parameters does not fold: fit never does)
-            return None
+    # on the planned passes that fit and forward/backward run, the data validated once: the
+    # loss is evaluated twice per parameter and input element (thousands of times for a
+    # small network), and predict and the loss's forward would check their inputs at each
+    # (about 3x the time)
+    def backpropagated(plan: Plan) -> tuple[Callable[[], float], NDArray[Any], NDArray[Any]]:
+        """The loss of ``plan`` for the batch, and the gradients it backpropagates, of the
+        parameters that train and of the input. A plan with folded descent accumulates them
+        into the parameters themselves, as plain SGD's folded step does (``params = 1 *
+        gradient + 1 * params``: they are then what the parameters gained, and the parameters
+        are put back)."""
         for coefficients in plan.descent or ():
             if coefficients is not None:
                 coefficients.alpha, coefficients.beta = 1.0, 1.0
@@ -183,12 +180,14 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
             call()
         before = params.copy()
         dX = cast(NDArray[Any], plan.run_backward())  # planned with input_grad: not None
-        gradients = params - before if folded else model.trainable_grads.copy()  # (a frozen module's: none)
+        # (a frozen module's gradients are not computed)
+        gradients = model.trainable_grads.copy() if plan.descent is None else params - before
         params[...] = before
         return value, gradients, dX.copy()
 
-    value, analytic, dX = backpropagated(at_scale=False)  # type: ignore[misc]  # (unfolded: never None)
-    numeric = _central_differences(model.trainable_params, value, eps)
+    n = len(inputs)
+    value, analytic, dX = backpropagated(model.plan(n, input_grad=True, sparse=sparse))
+    numeric = _central_differences(params, value, eps)
     numeric_dX = _central_differences(inputs, value, eps)
     checks = _checks(model, analytic, dX, numeric, numeric_dX, atol, rtol)
     # the passes of a large batch (products on gemm, in place, negated inputs), and those that
@@ -196,9 +195,12 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     # module declares what its passes do not honour: they are checked too, and reported where
     # they fail (the first of the two that does), named so
     for folded, suffix in ((False, " (large batches' passes)"), (True, " (folded descent)")):
-        found = backpropagated(at_scale=True, folded=folded)
-        more = [] if found is None else _checks(model, found[1], found[2], numeric, numeric_dX, atol, rtol,
-                                                suffix)
+        plan = model.plan(n, input_grad=True, descent=params if folded else None, sparse=sparse,
+                          at_scale=True)
+        if folded and plan.descent is None:  # (a module with parameters does not fold: fit never does)
+            break
+        _, at_scale, dX_at_scale = backpropagated(plan)
+        more = _checks(model, at_scale, dX_at_scale, numeric, numeric_dX, atol, rtol, suffix)
         if not all(check.ok for check in more):
             checks += more
             break

@@ -366,7 +366,7 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:233:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "gradcheck.py:235:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:62:23:change-number": "node names counted in twos: as unique, the same graph",
     "onnx.py:166:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
