@@ -326,8 +326,6 @@ EQUIVALENT: dict[str, str] = {
                                      "choose by (2**18 multiply-adds at most): 3**31 does",
     "chain.py:265:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 2**32 does",
-    "chain.py:302:19:Mult->Div": "an at-scale plan's sizes are AT_SCALE_SIZE whenever n * cols is below it, "
-                                 "as n / cols is too: the same choices",
     "chain.py:178:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                 "by hand",
     "chain.py:346:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
