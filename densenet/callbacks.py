@@ -37,7 +37,8 @@ class Callback:
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
     from ``on_epoch_end``; a return other than True, False or None is refused).
     Callbacks are called in the order given, those with ``runs_last`` after the others.
-    ``on_batch_end`` is called only for callbacks that override it, so the step
+    ``on_batch_end`` is called only for callbacks that have one of their own (their
+    class's, or one set on the object: ``callback.on_batch_end = function``), so the step
     loop pays nothing for the others.
 
     Example:

@@ -481,3 +481,17 @@ def test_an_epoch_s_end_that_returns_what_is_no_answer_is_refused_by_the_callbac
     with pytest.raises(TypeError, match=r"^Saying\.on_epoch_end returned .*; return True to stop "
                                         r"the fit after this epoch, or None \(or False\) to go on$"):
         mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Saying(said)])
+
+
+def test_hooks_set_on_a_callback_object_are_called_as_a_subclass_s_are():
+    """A hook given to an object (``cb.on_batch_end = ...``, as Keras's ``LambdaCallback``
+    sets them) was never called for the batches: ``fit`` asked the class whether it
+    overrides ``on_batch_end``, and the epochs' hooks were called."""
+    seen = []
+    callback = dn.Callback()
+    callback.on_batch_end = lambda batch, logs=None: seen.append(("batch", batch, logs["loss"] > 0))
+    callback.on_epoch_end = lambda epoch, logs=None: seen.append(("epoch", epoch))
+    X = np.random.default_rng(0).standard_normal((12, 1))
+    mlp((1, 2, 1)).fit(X, X > 0, epochs=2, batch_size=6, shuffle=False, callbacks=[callback])
+    assert seen == [("batch", 0, True), ("batch", 1, True), ("epoch", 0),
+                    ("batch", 0, True), ("batch", 1, True), ("epoch", 1)]

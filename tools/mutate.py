@@ -233,18 +233,18 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:766:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:710:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:716:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:345:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:346:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:345:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:346:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:345:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:346:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:188:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:707:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:713:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -366,7 +366,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:293:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:554:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:388:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:389:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:729:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
@@ -391,7 +391,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:324:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:719:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:725:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
