@@ -146,8 +146,9 @@ class SGD(Optimizer):
 
     def _folds(self) -> bool:
         """Whether a plan may apply the step in its place: ``fold``, and the step is this
-        class's (a subclass's own ``step``, which may do more, would be skipped)."""
-        return self.fold and type(self).step is SGD.step
+        class's (a subclass's own ``step``, or one set on the object, which may do more,
+        would be skipped)."""
+        return self.fold and getattr(self.step, "__func__", None) is SGD.step
 
     def _update(self, params: NDArray[Any], direction: NDArray[Any]) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it

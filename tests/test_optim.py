@@ -94,11 +94,26 @@ class ClippingSGD(dn.SGD):
         super().step(params, grads)
 
 
+def clipped(lr, momentum):
+    """SGD with the same clipping as a step set on the object (``optimizer.step = ...``)."""
+    optimizer = dn.SGD(lr, momentum=momentum)
+    plain = optimizer.step
+
+    def step(params, grads):
+        np.clip(grads, -0.01, 0.01, out=grads)
+        plain(params, grads)
+
+    optimizer.step = step
+    return optimizer
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_a_subclass_with_a_step_of_its_own_is_stepped_where_sgd_would_be_folded(momentum):
+@pytest.mark.parametrize("clipping_sgd", [ClippingSGD, clipped])
+def test_a_subclass_with_a_step_of_its_own_is_stepped_where_sgd_would_be_folded(momentum, clipping_sgd):
     """``fit`` folds SGD's update into the products of a large step (``plain_descent``,
-    ``heavy_ball``); a subclass whose ``step`` does more is not folded (its step was skipped
-    there): its weights are a hand-written loop's to rounding."""
+    ``heavy_ball``); a subclass whose ``step`` does more, or an SGD given a step of its own
+    on the object, is not folded (its step was skipped there): its weights are a
+    hand-written loop's to rounding."""
     from densenet.backend import GEMM_MIN_PRODUCT
 
     width = int(np.sqrt(GEMM_MIN_PRODUCT / 64)) + 8
@@ -110,10 +125,10 @@ def test_a_subclass_with_a_step_of_its_own_is_stepped_where_sgd_would_be_folded(
 
     model, twin, loss = make(), make(), dn.MSELoss()
     assert model.train_step(loss, dn.SGD(0.1, momentum=momentum), 64, y).folded  # (SGD itself would fold)
-    clipping = ClippingSGD(0.1, momentum=momentum)
+    clipping = clipping_sgd(0.1, momentum=momentum)
     assert not clipping.plain_descent and clipping.heavy_ball(model.params) is None
     model.fit(X, y, optimizer=clipping, epochs=2, batch_size=64, shuffle=False)
-    by_hand = ClippingSGD(0.1, momentum=momentum)
+    by_hand = clipping_sgd(0.1, momentum=momentum)
     for _ in range(2):
         for start in (0, 64):
             loss.forward(twin.forward(X[start:start + 64]), y[start:start + 64])
