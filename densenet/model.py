@@ -37,7 +37,7 @@ from .kept import Kept
 from .loss import Loss, relative
 from .metric import reported
 from .metric_names import MetricLike, check_targets, resolved
-from .module import Module, build, describe, split
+from .module import Module, build, check_outputs, describe, split
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .plan import TrainStep
@@ -1159,8 +1159,9 @@ def _check_modules(modules: Sequence[object]) -> None:
 
 def _check_declarations(module: Module, i: int) -> None:
     """Raise, naming ``module`` and its index ``i``, unless its ``param_shapes()`` and
-    ``state_shapes()`` are shapes (tuples of integers >= 0) and its ``input_width`` is None
-    or an integer >= 1 (a module of one's own; ``_widths`` checks ``output_width``)."""
+    ``state_shapes()`` are shapes (tuples of integers >= 0), its ``input_width`` is None
+    or an integer >= 1 and its ``outputs`` a kind ``fit`` knows, or None (a module of one's
+    own; ``_widths`` checks ``output_width``)."""
     # (the messages, whose reprs cost microseconds, are made for a refusal only)
     for name, shapes in (("param_shapes", module.param_shapes()), ("state_shapes", module.state_shapes())):
         if not (isinstance(shapes, (tuple, list))
@@ -1174,6 +1175,8 @@ def _check_declarations(module: Module, i: int) -> None:
     width = module.input_width
     if width is not None and (type(width) is not int or width < 1):
         positive_int(width, f"Sequential: input_width of {module!r} at index {i}", "None or an integer >= 1")
+    if module.outputs is not type(module).outputs:  # (set on the object: the class's is checked when made)
+        check_outputs(module.outputs, f"Sequential: outputs of {module!r} at index {i}")
 
 
 def _widths(modules: Sequence[Module]) -> tuple[int, int]:

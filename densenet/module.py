@@ -169,10 +169,7 @@ class Module(KeepsPlans):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         check_overrides(cls, Module)
-        kinds = (*OUTPUT_KINDS, "inputs")
-        if not (cls.outputs is None or (isinstance(cls.outputs, str) and cls.outputs in kinds)):
-            raise ValueError(f"{cls.__name__}.outputs must be None or one of {', '.join(map(repr, kinds))}; "
-                             f"got {shown(cls.outputs)}")
+        check_outputs(cls.outputs, f"{cls.__name__}.outputs")
         _TYPES[type_name(cls)] = cls
 
     # -- what a module declares ------------------------------------------------
@@ -494,6 +491,14 @@ class Module(KeepsPlans):
             return f"{type(self).__name__}(...)"
         args = ", ".join(f"{key}={value!r}" for key, value in config.items())
         return f"{type(self).__name__}({args})"
+
+
+def check_outputs(kind: object, what: str) -> None:
+    """``ValueError`` naming ``what`` unless ``kind`` is what ``Module.outputs`` may be: None
+    or one of the kinds of outputs ``fit`` knows, or ``"inputs"``."""
+    kinds = (*OUTPUT_KINDS, "inputs")
+    if not (kind is None or (isinstance(kind, str) and kind in kinds)):
+        raise ValueError(f"{what} must be None or one of {', '.join(map(repr, kinds))}; got {shown(kind)}")
 
 
 def describe(module: Module) -> dict[str, Any]:

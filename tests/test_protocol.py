@@ -959,6 +959,24 @@ def test_a_module_s_outputs_must_be_a_kind_fit_knows(declared, error, match):
         type("Odd", (Copy,), declared)
 
 
+def test_a_module_s_outputs_set_on_the_object_must_be_a_kind_fit_knows_too():
+    """A module whose kind of outputs depends on its arguments sets ``outputs`` on the object:
+    a kind ``fit`` knows is taken, another refused when the model is made."""
+    class Chosen(Copy):
+        def __init__(self, outputs):
+            self.outputs = outputs
+
+    with pytest.raises(ValueError, match=r"^Sequential: outputs of Chosen\(\) at index 1 must be None or "
+                                         r"one of .*; got 'probability'$"):
+        dn.Sequential(dn.Dense(2, 2), Chosen("probability"))
+    X, y = regression(6)
+    meant = (r"CrossEntropyLoss\(\) is meant for logits or log-probabilities, but the model ends in "
+             r"Chosen\(\), whose outputs are probabilities")
+    with pytest.warns(UserWarning, match=meant):
+        dn.Sequential(dn.Dense(2, 2), Chosen("probabilities"), seed=0).fit(
+            X, (y[:, 0] > 0).astype(int), loss=dn.CrossEntropyLoss(), epochs=1)
+
+
 @pytest.mark.parametrize("takes, error, match", [
     ("probabilities", TypeError,
      r"Odd\.takes must be None or a tuple of kinds of outputs, such as \('probabilities',\); got "
