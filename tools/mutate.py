@@ -166,6 +166,9 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "callbacks.py:381:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+                                     "update(1) next draws it (within tqdm's interval, later): the same "
+                                     "text, drawn once more",
     "gradcheck.py:185:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
                                           "model: nothing reads its parameters after (put back in case "
                                           "another check follows)",
