@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -423,6 +423,16 @@ class Sequential:
                 raise TypeError(f"{cls.__name__} redefines {name}(), which fit, predict and evaluate do not "
                                 "call (they run the modules' plans): a Sequential is its modules in order; "
                                 "write a module of your own (dn.Module) for another computation")
+
+    if not TYPE_CHECKING:  # (a type checker would take any attribute of a model for one)
+        def __getattr__(self, name: str) -> Any:
+            """Called for a name not found (a property's too, whose getter found none): without
+            the modules, ``Sequential.__init__`` never ran (a subclass's ``__init__`` that does
+            not call it)."""
+            if "_modules" not in vars(self) and not name.startswith("__"):
+                raise AttributeError(f"{type(self).__name__} has no {name}: its __init__ did not call "
+                                     "super().__init__(*modules), Sequential's, which makes the model")
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         lines = [f"  ({i}): {m!r}" for i, m in enumerate(self._modules)]

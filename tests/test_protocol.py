@@ -1106,3 +1106,24 @@ def test_a_forward_returning_no_array_says_what_it_returned(given, shown):
     match = rf"Odd\(\)\.forward returned {shown}, not an array of shape \(5, 2\)"
     with pytest.raises(ValueError, match=match):
         model.predict(np.ones((5, 2)))
+
+
+def test_a_sequential_subclass_whose_init_does_not_call_sequential_s_is_told_so():
+    """``class Net(dn.Sequential)`` whose ``__init__`` sets its own attributes and forgets
+    ``super().__init__(...)`` failed at its first use with ``'Net' object has no attribute
+    '_sgd'`` (or ``'dtype'``), words about densenet's insides."""
+    class Net(dn.Sequential):
+        def __init__(self):
+            self.hidden = 8
+
+    net = Net()
+    X, y = regression(4)
+    for use in (repr, partial(Net.fit, X=X, y=y), partial(Net.predict, X=X), lambda net: net.params):
+        with pytest.raises(AttributeError, match=r"^Net has no \w+: its __init__ did not call "
+                                                 r"super\(\)\.__init__\(\*modules\), Sequential's"):
+            use(net)
+    assert net.hidden == 8 and not hasattr(net, "width")
+    model = mlp((2, 3, 1))
+    with pytest.raises(AttributeError, match=r"^'Sequential' object has no attribute 'width'$"):
+        _ = model.width
+    assert copy.deepcopy(model).params.size == model.params.size
