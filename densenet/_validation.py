@@ -248,6 +248,12 @@ def redefined_before(cls: type, names: tuple[str, ...], method: str) -> tuple[st
     return None
 
 
+def own_method(obj: object, name: str, base: type) -> bool:
+    """Whether ``obj``'s method ``name`` is not ``base``'s: its class redefines it, or one is
+    set on the object (``callback.on_batch_end = function``)."""
+    return getattr(getattr(obj, name), "__func__", None) is not getattr(base, name)
+
+
 def shown(value: object, width: int = 60) -> str:
     """``repr(value)`` for a message, cut to ``width`` characters (ending in "...")."""
     text = repr(value)

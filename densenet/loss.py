@@ -319,14 +319,14 @@ def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Los
     # with several outputs per sample, spread over grad's shape before the product: a
     # product broadcasting the column into grad itself copies grad on every call
     spread = column if column.shape == grad.shape else np.zeros_like(grad)
-
-    def write_rows() -> None:
+    # rows called once now, on the plan's arrays as they are (not yet run), to check that it
+    # writes into out rather than returns (NumPy's functions return their out): not at each step
+    with np.errstate(all="ignore"):
         written = rows(losses)
-        if written is not None and written is not losses:  # (NumPy's functions return their out)
-            raise TypeError(f"{loss!r}.plan()'s rows(out) returned {described(written)}: it must write each "
-                            "sample's loss into out")
-
-    forward: list[Call] = [*plan.forward, write_rows]
+    if written is not None and written is not losses:
+        raise TypeError(f"{loss!r}.plan()'s rows(out) returned {described(written)}: it must write each "
+                        "sample's loss into out")
+    forward: list[Call] = [*plan.forward, partial(rows, losses)]
     if spread is not column:
         forward.append(partial(np.copyto, spread, column))
 

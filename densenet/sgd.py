@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import flag, hyperparameter
+from ._validation import flag, hyperparameter, own_method
 from .backend import scaled_add
 from .optimizer import Optimizer, scale_vector, setting
 
@@ -148,7 +148,7 @@ class SGD(Optimizer):
         """Whether a plan may apply the step in its place: ``fold``, and the step is this
         class's (a subclass's own ``step``, or one set on the object, which may do more,
         would be skipped)."""
-        return self.fold and getattr(self.step, "__func__", None) is SGD.step
+        return self.fold and not own_method(self, "step", SGD)
 
     def _update(self, params: NDArray[Any], direction: NDArray[Any]) -> None:
         """``params -= lr * direction``: chunked BLAS axpy where the arrays allow it

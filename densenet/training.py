@@ -24,7 +24,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import init as _init
-from ._validation import flag, hyperparameter, is_sparse, positive_int, sample_weights, shown, warn
+from ._validation import (
+    flag,
+    hyperparameter,
+    is_sparse,
+    own_method,
+    positive_int,
+    sample_weights,
+    shown,
+    warn,
+)
 from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
@@ -663,19 +672,15 @@ def _stops(callback: Callback, said: object) -> bool:
                     "the fit after this epoch, or None (or False) to go on")
 
 
-def _hooks_batches(callback: Callback) -> bool:
-    """Whether ``callback`` has an ``on_batch_end`` of its own: its class's, or one set on
-    the object (as Keras's ``LambdaCallback`` sets them); the base class's does nothing."""
-    return getattr(callback.on_batch_end, "__func__", None) is not Callback.on_batch_end
-
-
 def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
                  optimizer: Optimizer, epochs: int, batch_size: int, shuffle: bool, rng: np.random.Generator,
                  record: _Record, threads: int | None, drop_last: bool,
                  max_grad_norm: float | None) -> None:
     """Mini-batch training, one optimiser step per batch, on the BLAS thread count that
     ``threads`` (the thread policy's) or one thread makes faster (``ThreadChoice``)."""
-    on_batch = [c for c in record.callbacks if _hooks_batches(c)]
+    # (an on_batch_end of their own: their class's, or one set on the object, as Keras's
+    # LambdaCallback sets them; the base class's does nothing)
+    on_batch = [c for c in record.callbacks if own_method(c, "on_batch_end", Callback)]
     epoch_run = _Epoch(model, X, y, w, batch_size, shuffle, loss, optimizer, drop_last, max_grad_norm,
                        record.metrics)
     full = epoch_run.full  # keeps its choice for the next fit

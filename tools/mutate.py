@@ -236,7 +236,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:776:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:716:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:721:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:346:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -247,7 +247,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:188:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:713:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:718:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -357,7 +357,7 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:198:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:207:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:485:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:208:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -391,10 +391,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:45:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:54:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:324:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:725:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:333:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:730:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
