@@ -51,16 +51,21 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   core stalls every product it takes part in: with two busy-loop processes, a
   digits-shaped 64-256-256-10 batch-16 epoch took 2.7-15.5x its idle time on
   BLAS's own two threads. So a plan whose largest product is under
-  ``PARALLEL_MIN_PRODUCT`` runs on one thread, and a larger one on the
-  configured count cut to the CPUs other processes leave free
-  (``busy_cpus``, looked at once a second at most): beside two busy processes
-  a 784-512-512-10 epoch then takes 2.3-2.7x its idle time instead of 3.9-13x.
-  The CPUs counted are those the process may run on, or fewer where its control
-  group's quota allows fewer (``cpu_quota``: a container's CPU limit).
-  The policy sets counts from the main Python thread only (``on_main_thread``).
+  ``PARALLEL_MIN_PRODUCT`` runs on one thread, and a larger one on BLAS's own
+  count cut to the CPUs other processes leave free (``busy_cpus``, looked at
+  once a second at most): beside two busy processes a 784-512-512-10 epoch then
+  takes 2.3-2.7x its idle time instead of 3.9-13x. The CPUs counted are those
+  the process may run on, or fewer where its control group's quota allows fewer
+  (``cpu_quota``: a container's CPU limit). A count set with ``set_num_threads``
+  is the one large plans run on, as set: OpenBLAS sums a product of inner size
+  over 384 (float64; 448 in float32, SkylakeX kernels) in another order on one
+  thread than on two, and a 784-512-512-10 float32 fit of 20 epochs ended with
+  weights up to 5e-3 apart on the two counts. The policy sets counts from the
+  main Python thread only (``on_main_thread``).
 - ``ThreadChoice``: what the load the kernel reports does not show (a virtual
   machine's host giving its CPUs to other guests, two virtual CPUs far apart in
-  the host's caches) a fit finds out by timing its own steps on both counts.
+  the host's caches) a fit finds out by timing its own steps on both counts
+  (where no count is set).
 """
 
 from __future__ import annotations
@@ -563,10 +568,14 @@ def set_num_threads(n: int | None) -> None:
     """Run BLAS (NumPy's and SciPy's) on ``n`` threads from now on; ``None`` puts back the
     counts it had before (before the first call with a number since the last ``None``:
     other code may set counts between). ``fit``, ``predict`` and ``evaluate`` still run
-    small plans on one thread (``thread_count``) and use at most ``n`` for large ones (``fit`` one
-    thread while its steps time faster on one: ``ThreadChoice``). Call it from the main
-    Python thread: the count is the whole process's, and OpenBLAS may ignore one set from
-    another thread (``on_main_thread``)."""
+    small plans on one thread (``thread_count``) and large ones on ``n``, whatever the load
+    and the steps' timings: OpenBLAS sums a product of a large inner size in another order
+    on one thread than on two, so a count that followed the load would make the weights a
+    fit trains depend on what else the machine runs. Unset (``None``), large plans run on
+    BLAS's own count cut to the CPUs left free, and ``fit`` one thread while its steps time
+    faster on one (``ThreadChoice``). Call it from the main Python thread: the count is the
+    whole process's, and OpenBLAS may ignore one set from another thread
+    (``on_main_thread``)."""
     global _num_threads, _original, _sensed
     integer = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
     if n is not None and not (integer and 1 <= n <= 2**31 - 1):
@@ -621,22 +630,24 @@ def threads(n: int | None) -> Iterator[None]:
 
 def thread_count(largest_product: int) -> int | None:
     """The BLAS threads a plan whose largest product has ``largest_product``
-    multiply-adds runs on: 1 below ``PARALLEL_MIN_PRODUCT``; else the configured
-    count (BLAS's own when none is), cut to the CPUs (``cpu_quota``'s, if fewer)
-    other processes leave free right now (``busy_cpus``), at least 1. ``None``
+    multiply-adds runs on: 1 below ``PARALLEL_MIN_PRODUCT``; else the count
+    ``set_num_threads`` set, as set (the weights a fit trains then do not depend on the
+    load), or where none is, BLAS's own count cut to the CPUs (``cpu_quota``'s, if
+    fewer) other processes leave free right now (``busy_cpus``), at least 1. ``None``
     means no limit is set (BLAS decides): below ``SERIAL_BELOW``, and in every
     Python thread but the main one (``on_main_thread``)."""
     if largest_product < SERIAL_BELOW or not on_main_thread():
         return None
     if largest_product < PARALLEL_MIN_PRODUCT:
         return 1
+    if _num_threads is not None:
+        return _num_threads
     global _sensed
     now = time.monotonic()
     if _sensed is None or now - _sensed[0] >= SENSE_EVERY:
         _sensed = (now, _cpus() - busy_cpus(), max(lib.get_num_threads() for lib in _blas_libraries()))
     _, free, blas_count = _sensed
-    wanted = _num_threads or blas_count
-    return max(1, free) if free < wanted else _num_threads
+    return max(1, free) if free < blas_count else None
 
 
 
@@ -856,9 +867,11 @@ def trial_count(largest_product: int, count: int | None) -> int | None:
     """The count a fit times against one thread (``ThreadChoice``) when its plan's
     largest product has ``largest_product`` multiply-adds and the thread policy runs it
     on ``count`` threads (``thread_count``'s answer); None where only one count is in
-    question (a plan under ``PARALLEL_MIN_PRODUCT``, one thread, or a fit in another
-    Python thread than the main one: ``on_main_thread``)."""
-    if largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW or not on_main_thread():
+    question (a plan under ``PARALLEL_MIN_PRODUCT``, one thread, a count set with
+    ``set_num_threads``, or a fit in another Python thread than the main one:
+    ``on_main_thread``)."""
+    if (largest_product < PARALLEL_MIN_PRODUCT or largest_product < SERIAL_BELOW or not on_main_thread()
+            or _num_threads is not None):
         return None
     if count is None:  # no limit set: BLAS's own count, as thread_count has just looked it up
         count = _sensed[2] if _sensed is not None else max(lib.get_num_threads() for lib in _blas_libraries())

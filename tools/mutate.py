@@ -222,7 +222,7 @@ EQUIVALENT: dict[str, str] = {
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:366:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+    "backend.py:371:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
     "model.py:702:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
@@ -249,7 +249,7 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:718:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:489:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:494:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:355:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
@@ -261,9 +261,9 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:125:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:411:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:416:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:139:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:144:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
@@ -276,9 +276,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:519:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:524:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:519:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:524:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
@@ -293,7 +293,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:60:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "backend.py:98:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:103:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
     "normal.py:53:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
@@ -305,7 +305,7 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:63:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:546:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:551:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "module.py:78:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
@@ -313,13 +313,13 @@ EQUIVALENT: dict[str, str] = {
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:770:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:781:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:773:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:784:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:810:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:821:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:861:49:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:873:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:138:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -359,19 +359,19 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:207:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:485:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:208:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:209:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:209:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:208:53:change-number": "library_call's arrays have thousands of elements by then: a least "
+    "backend.py:490:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:213:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:214:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:214:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:213:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:293:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:293:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:554:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:298:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:298:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:559:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:389:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:729:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:740:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
