@@ -154,6 +154,27 @@ def test_fitted_estimators_go_on_training_in_worker_processes():
         assert_array_equal(trained.model_.params, net.model_.params)
 
 
+def _fitted_wide(seed, X, y):
+    return DenseNetClassifier(hidden_layer_sizes=(256,), max_iter=3, random_state=seed).fit(X, y)
+
+
+def test_worker_processes_train_the_models_of_the_same_thread_count_here():
+    """A product of inner size 400 (the inputs) is summed in another order on one BLAS
+    thread than on two (OpenBLAS), so the README's way to the workers' models here:
+    their one thread each, and one here."""
+    import densenet as dn
+
+    joblib = pytest.importorskip("joblib")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((300, 400)), rng.integers(0, 3, 300)
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        there = joblib.Parallel(n_jobs=2)(joblib.delayed(_fitted_wide)(seed, X, y) for seed in (0, 1))
+    with dn.threads(1):
+        here = [_fitted_wide(seed, X, y) for seed in (0, 1)]
+    for a, b in zip(there, here):
+        assert_array_equal(a.model_.params, b.model_.params)
+
+
 @pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
                                            ("DenseNetRegressor", "MLPRegressor")])
 def test_the_shared_parameters_default_to_scikit_learn_s_mlp(ours, theirs):
