@@ -69,9 +69,12 @@ def as_array(data: ArrayLike, name: str) -> NDArray[Any]:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
-    if isinstance(data, np.ma.MaskedArray) and (masked := np.argwhere(np.ma.getmaskarray(data))).size:
-        raise ValueError(f"{name} is a masked array with {len(masked)} masked value(s), the first at index "
-                         f"{tuple(int(i) for i in masked[0])}; fill them ({name}.filled(value)) or drop them")
+    if isinstance(data, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(data)  # type: ignore[no-untyped-call, unused-ignore]  # (NumPy 1's stubs)
+        if (masked := np.argwhere(mask)).size:
+            raise ValueError(f"{name} is a masked array with {len(masked)} masked value(s), the first at "
+                             f"index {tuple(int(i) for i in masked[0])}; fill them ({name}.filled(value)) or "
+                             "drop them")
     return array
 
 

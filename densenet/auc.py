@@ -102,5 +102,5 @@ def _area(scores: NDArray[Any], truth: NDArray[Any], weight: NDArray[Any]) -> fl
     tps, fps = np.r_[0.0, np.cumsum(yes)[ends]], np.r_[0.0, np.cumsum(no)[ends]]
     pairs = tps[-1] * fps[-1]  # the weight of the (yes, no) pairs: 0 without both
     # the trapezoid rule: the sum np.trapezoid computes, which NumPy 1 has by another name
-    area = np.add.reduce(np.diff(fps) * (tps[1:] + tps[:-1]) / 2.0)
+    area = np.sum(np.diff(fps) * (tps[1:] + tps[:-1]) / 2.0)
     return float(area / pairs) if pairs else math.nan

@@ -30,6 +30,7 @@ labels as integers for ``CrossEntropyLoss``), unchecked.
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import as_numeric, real_number, sample_weights
 
 
-def quiet() -> np.errstate:
+def quiet() -> AbstractContextManager[Any]:  # (np.errstate is generic in NumPy 1's stubs only)
     """Where a metric computes: finite outputs may still overflow its arithmetic (squared
     errors of 1e200), whose value is then what it makes (inf, or NaN from inf - inf), as in
     ``fit``'s steps, without a warning."""
