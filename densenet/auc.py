@@ -1,4 +1,5 @@
-"""``AUC``: the area under the ROC curve of yes-or-no labels, exact, over every batch."""
+"""``AUC``: the area under the ROC curve of yes-or-no labels, or of each class against the
+others, exact, over every batch."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
+from .accuracy import Accuracy
+from .backend import log_softmax
 from .metric import Metric
 
 AVERAGES = ("macro", "micro", "weighted")
+
+#: What ``AUC(classes=...)`` takes the outputs for: of the first two, the softmax is the
+#: classes' probabilities (a softmax of log-probabilities gives them back).
+CLASS_OUTPUTS = ("logits", "log-probabilities", "probabilities")
 
 
 class AUC(Metric):
@@ -26,16 +33,31 @@ class AUC(Metric):
             ``"weighted"``: the labels' areas weighted by their (weighted) yes samples.
         name: default ``"auc"``.
 
+        classes: None (default): the outputs are yes-or-no labels' scores, as above. With
+            a kind, ``"logits"``, ``"log-probabilities"`` or ``"probabilities"``, they are
+            scores of classes, a column each (a classifier's, as ``CrossEntropyLoss``
+            trains it), against class labels ``(N,)`` or rows of class probabilities (the
+            class their largest entry's), as ``Accuracy``'s; each class's area is that of
+            its probability (the outputs' softmax, or the outputs themselves) against the
+            others: scikit-learn's ``roc_auc_score(..., multi_class="ovr")`` of
+            ``predict_proba``, and with two classes its binary area of the second class's
+            probability, whatever ``average``.
+        ignore_index: with class labels, a label that counts for nothing.
+        name: default ``"auc"``.
+
     The area is exact: the metric keeps each sample's scores, targets and weight (``2k + 1``
-    numbers for ``k`` labels) until ``reset``, and sorts them when asked for its result,
-    rather than counting them at fixed thresholds. A label whose samples are all yes or
-    all no has no area: it is left out of the average (scikit-learn's raises an error),
-    and the result is NaN when no label has one.
+    numbers for ``k`` labels or classes) until ``reset``, and sorts them when asked for its
+    result, rather than counting them at fixed thresholds. A label whose samples are all
+    yes or all no (a class no sample, or every sample, is) has no area: it is left out of
+    the average (scikit-learn's raises an error), and the result is NaN when none has one.
 
     Example:
         >>> import numpy as np, densenet as dn
         >>> dn.AUC()(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0.0, 0.0, 1.0, 1.0]))
         0.75
+        >>> logits = np.array([[2.0, 0.5, 0.1], [0.2, 1.5, 0.3], [0.1, 0.4, 2.2], [1.0, 1.1, 0.2]])
+        >>> dn.AUC(classes="logits")(logits, np.array([0, 1, 2, 0]))
+        1.0
     """
 
     NAME = "auc"
@@ -44,17 +66,44 @@ class AUC(Metric):
     #: the batches added since the last reset: each a ``totals`` array
     _batches: list[NDArray[Any]] | None = None
 
-    def __init__(self, average: str = "macro", name: str | None = None) -> None:
+    def __init__(self, average: str = "macro", classes: str | None = None, ignore_index: int | None = None,
+                 name: str | None = None) -> None:
         if average not in AVERAGES:
             raise ValueError(f"AUC: average must be one of {AVERAGES}, got {average!r}")
-        self.average = average
+        if classes is not None and classes not in CLASS_OUTPUTS:
+            raise ValueError(f"AUC: classes must be None (yes-or-no labels) or what the outputs are, one of "
+                             f"{CLASS_OUTPUTS}; got {classes!r}")
+        if ignore_index is not None and classes is None:
+            raise ValueError(f"AUC: ignore_index={ignore_index!r} names a class label, but without classes "
+                             "the targets are yes-or-no labels; give classes (what the outputs are)")
+        self.average, self.classes = average, classes
+        #: with classes, what the outputs and targets are and their checks: an ``Accuracy``'s
+        self.kind = None if classes is None else Accuracy(ignore_index=ignore_index)
+        self.ignore_index = ignore_index
         super().__init__(name)
+
+    def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Without classes, ``Metric.check``'s: targets of the outputs' shape; with classes,
+        ``Accuracy.check``'s: ``(N, C)`` scores, ``C >= 2``, with labels or rows."""
+        if self.kind is None:
+            return super().check(y_pred, y_true)
+        return self.kind.check_for(type(self).__name__, y_pred, y_true)
 
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         """The batch itself, ``(N, 2k + 1)``: each row's ``k`` scores, its ``k`` targets (1
-        for yes, 0 for no) and its weight (AUC's totals are its samples: they do not add)."""
+        for yes, 0 for no) and its weight (AUC's totals are its samples: they do not add).
+        With classes, the scores are the classes' probabilities and the targets one-hot; a
+        sample of the ignored label is left out."""
         w = np.ones(len(y_pred)) if weight is None else weight
-        return np.column_stack([y_pred.astype(np.float64), y_true > 0.5, w])
+        if self.classes is None:
+            return np.column_stack([y_pred.astype(np.float64), y_true > 0.5, w])
+        scores = y_pred.astype(np.float64)
+        if self.classes != "probabilities":
+            scores = np.exp(log_softmax(scores, axis=1))
+        labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
+        kept = slice(None) if self.ignore_index is None else labels != self.ignore_index
+        truth = labels[kept, None] == np.arange(scores.shape[1])
+        return np.column_stack([scores[kept], truth, w[kept]])
 
     def reset(self) -> None:
         self._batches = None  # (the base class's totals are not used)
@@ -74,6 +123,8 @@ class AUC(Metric):
     def value(self, totals: NDArray[Any]) -> float:
         labels = (totals.shape[1] - 1) // 2
         scores, truth, w = totals[:, :labels], totals[:, labels:-1], totals[:, -1]
+        if self.classes is not None and labels == 2:  # the second class against the first
+            return _area(scores[:, 1], truth[:, 1], w)
         if self.average == "micro":
             return _area(scores.ravel(), truth.ravel(), np.repeat(w, labels))
         areas = np.array([_area(scores[:, j], truth[:, j], w) for j in range(labels)])
@@ -86,7 +137,9 @@ class AUC(Metric):
         return float(areas[defined].mean())
 
     def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {} if self.average == "macro" else {"average": self.average}
+        given = {"average": self.average, "classes": self.classes, "ignore_index": self.ignore_index}
+        defaults = {"average": "macro", "classes": None, "ignore_index": None}
+        config: dict[str, Any] = {key: value for key, value in given.items() if value != defaults[key]}
         return config if self.name == self.NAME else {**config, "name": self.name}
 
 

@@ -39,11 +39,15 @@ NAMES: dict[str, Callable[[Loss, int], Metric]] = {
 
 def _auc(loss: Loss, n_outputs: int) -> AUC:
     """``AUC()`` for a loss whose outputs are yes-or-no labels (``Loss.accuracy`` with a
-    threshold); ``ValueError`` for one whose outputs are classes."""
-    if loss.accuracy(n_outputs).threshold is None:
-        raise ValueError(f"'auc' scores yes-or-no outputs (each a label's score), but the {n_outputs} "
-                         f"outputs {loss!r} trains are scores of classes; use 'f1' or 'accuracy'")
-    return AUC()
+    threshold); for one whose outputs are scores of classes, each class's area against the
+    others, of the outputs' softmax where the loss takes logits or log-probabilities
+    (``Loss.takes``), of the outputs themselves otherwise (a regression loss on one-hot rows)."""
+    accuracy = loss.accuracy(n_outputs)
+    if accuracy.threshold is not None:
+        return AUC()
+    takes = loss.takes or ("probabilities",)
+    kind = next((kind for kind in ("logits", "log-probabilities") if kind in takes), "probabilities")
+    return AUC(classes=kind, ignore_index=accuracy.ignore_index)
 
 
 def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: str) -> tuple[Metric, ...]:

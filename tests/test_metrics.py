@@ -236,6 +236,84 @@ def test_a_label_all_yes_or_all_no_is_left_out_of_auc_s_average():
                                                           rel=1e-14)
 
 
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_auc_of_classes_is_scikit_learn_s_one_vs_rest_of_the_probabilities(average, weighted):
+    metrics = pytest.importorskip("sklearn.metrics")
+    from scipy.special import softmax
+
+    r = np.random.default_rng(15)
+    Z, labels = r.standard_normal((80, 4)), r.integers(0, 4, 80)
+    w = r.random(80) if weighted else None
+    P = softmax(Z, axis=1)
+    want = metrics.roc_auc_score(labels, P, multi_class="ovr", average=average, sample_weight=w)
+    for kind, outputs in (("logits", Z), ("log-probabilities", np.log(P)), ("probabilities", P)):
+        assert dn.AUC(average, classes=kind)(outputs, labels, w) == pytest.approx(want, rel=1e-14)
+    assert dn.AUC(average, classes="logits")(Z, np.eye(4)[labels] * 0.7 + 0.05, w) == pytest.approx(
+        want, rel=1e-14)  # rows of class probabilities: the class of their largest entry
+    # two classes: scikit-learn's binary area of the second class's probability, whatever average
+    binary = metrics.roc_auc_score(labels % 2, P[:, 1] / (P[:, 0] + P[:, 1]), sample_weight=w)
+    assert dn.AUC(average, classes="logits")(Z[:, :2], labels % 2, w) == pytest.approx(binary, rel=1e-14)
+    # probabilities are ranked as they are: their softmax would rank otherwise
+    assert dn.AUC(average, classes="probabilities")(P, labels, w) != dn.AUC(average, classes="logits")(
+        P, labels, w)
+
+
+def test_auc_of_classes_leaves_out_a_class_no_sample_is_and_the_ignored_label():
+    metrics = pytest.importorskip("sklearn.metrics")
+    r = np.random.default_rng(16)
+    P, labels = r.dirichlet(np.ones(3), 60), r.integers(0, 2, 60)  # class 2 never a target
+
+    def areas(P, labels):  # of classes 0 and 1, each against the rest
+        return np.mean([metrics.roc_auc_score(labels == k, P[:, k]) for k in (0, 1)])
+
+    assert dn.AUC(classes="probabilities")(P, labels) == pytest.approx(areas(P, labels), rel=1e-14)
+    ignored = np.where(r.random(60) < 0.3, 2, labels)
+    kept = ignored != 2
+    assert dn.AUC(classes="probabilities", ignore_index=2)(P, ignored) == pytest.approx(
+        areas(P[kept], labels[kept]), rel=1e-14)
+    assert math.isnan(dn.AUC(classes="logits")(P, np.zeros(60, int)))  # one class: no pair
+
+
+def test_auc_by_name_in_fit_scores_a_classifier_s_classes():
+    """``"auc"`` with ``CrossEntropyLoss``: each class's area of the outputs' softmax (it
+    was refused); with a regression loss on one-hot rows, of the outputs as they are."""
+    X, labels = blobs()
+    model = classifier()
+    history = model.fit(X[:90], labels[:90], loss=dn.CrossEntropyLoss(), optimizer=dn.Adam(0.01), epochs=2,
+                        metrics=["auc"], validation_data=(X[90:], labels[90:]))
+    want = dn.AUC(classes="logits")(model.predict(X[90:]), labels[90:])
+    assert history["val_auc"][-1] == pytest.approx(want, rel=1e-14)
+    assert 0.5 < want <= 1
+    one_hot = np.eye(3)[labels]
+    scores = model.evaluate(X, one_hot, loss=dn.MSELoss(), metrics=["auc"])["auc"]
+    assert scores == pytest.approx(dn.AUC(classes="probabilities")(model.predict(X), labels), rel=1e-14)
+    ignoring = model.evaluate(X, labels, loss=dn.CrossEntropyLoss(ignore_index=2), metrics=["auc"])["auc"]
+    kept = labels != 2
+    assert ignoring == pytest.approx(dn.AUC(classes="logits")(model.predict(X)[kept], labels[kept]),
+                                     rel=1e-14)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: dn.AUC(classes="probability"), ValueError,
+     r"AUC: classes must be None \(yes-or-no labels\) or what the outputs are, one of \('logits', "),
+    (lambda: dn.AUC(ignore_index=0), ValueError, "ignore_index=0 names a class label, but without classes"),
+])
+def test_auc_refuses_what_it_cannot_mean(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_auc_of_classes_checks_the_outputs_and_labels_as_accuracy_does():
+    auc = dn.AUC(classes="logits")
+    with pytest.raises(ValueError, match=r"AUC: y_pred has shape \(4, 1\): one score per sample"):
+        auc(np.zeros((4, 1)), np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"AUC: class label 3 in y_true is outside \[0, 3\)"):
+        auc(np.zeros((4, 3)), np.array([0, 1, 2, 3]))
+    with pytest.raises(TypeError, match="AUC: class labels y_true must be integers"):
+        auc(np.zeros((4, 3)), np.array([0.0, 1.0, 2.0, 1.0]))
+
+
 def test_auc_in_fit_scores_each_epoch_s_outputs_alone():
     """One batch an epoch: the training area is that of the outputs before the epoch's
     step, the validation area that of the predictions after it; each epoch afresh."""
@@ -351,13 +429,17 @@ EVERY = [
     lambda: dn.AUC(),
     lambda: dn.AUC(average="micro"),
     lambda: dn.AUC(average="weighted", name="area"),
+    lambda: dn.AUC(classes="logits"),
+    lambda: dn.AUC(average="micro", classes="probabilities"),
+    lambda: dn.AUC(average="weighted", classes="log-probabilities", ignore_index=3),
 ]
 
 
 def targets_for(metric, n=50, seed=6):
     r = np.random.default_rng(seed)
     Y = r.standard_normal((n, 4))
-    if isinstance(metric, (dn.Accuracy, dn.ClassCounts)) and metric.threshold is None:
+    if isinstance(metric, (dn.Accuracy, dn.ClassCounts)) and metric.threshold is None or (
+            isinstance(metric, dn.AUC) and metric.classes is not None):
         return Y, r.integers(0, 4, n)
     if isinstance(metric, (dn.Accuracy, dn.ClassCounts, dn.AUC)):
         return Y, (r.random((n, 4)) > 0.5).astype(float)
@@ -844,8 +926,6 @@ def test_sparse_rows_and_float32_models_are_scored_alike():
     ("accuracy", TypeError, "metrics must be a list of metrics"),
     (["acc"], ValueError, r"unknown metric 'acc'; the names are \['accuracy', 'auc', 'f1', 'mae', 'mse', "
                           r"'precision', 'r2', 'recall', 'rmse'\]"),
-    (["auc"], ValueError, r"'auc' scores yes-or-no outputs \(each a label's score\), but the 3 outputs "
-                          r"CrossEntropyLoss\(\) trains are scores of classes; use 'f1' or 'accuracy'"),
     ([dn.AUC()], ValueError, r"fit: metric AUC\(\) cannot score the targets CrossEntropyLoss\(\) takes"),
     ([len], TypeError, "a metric must be a name such as 'accuracy' or a densenet Metric"),
     (["accuracy", dn.Accuracy()], ValueError, "metric name 'accuracy' is named twice"),
