@@ -650,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         workdirs = []
         for j in range(args.jobs):
             workdir = Path(scratch) / f"work{j}"
-            for part in ("densenet", "tests", "examples", "tools"):
+            for part in ("densenet", "tests", "examples", "tools", ".ci"):
                 shutil.copytree(ROOT / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__"))
             for part in ("README.md", "pyproject.toml"):
                 shutil.copy(ROOT / part, workdir / part)
