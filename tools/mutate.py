@@ -166,6 +166,10 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "metric.py:191:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
+                                "column is the same number (a sum of one divided by 1)",
+    "model.py:889:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+                                     "and the generator's state are copied over it next",
     "callbacks.py:381:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
