@@ -359,8 +359,9 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
 
 def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sample_weight",
                    some: bool = True) -> NDArray[Any]:
-    """``weights`` as a 1-D array of ``n`` finite values >= 0 in ``dtype``, not all 0
-    unless ``some`` is False (a weighted mean divides by their sum)."""
+    """``weights`` as a 1-D array of ``n`` finite values >= 0 in ``dtype``, whose sum is
+    finite in float64, not all 0 unless ``some`` is False (a weighted mean divides by their
+    sum: one of inf made every weight 0, and the loss 0)."""
     array = as_numeric(weights, name, dtype)
     if array.shape != (n,):
         raise ValueError(f"{name} must be 1-D with one weight per sample, shape ({n},), "
@@ -369,6 +370,12 @@ def sample_weights(weights: ArrayLike, n: int, dtype: DTypeLike, name: str = "sa
         first = int(np.argmax(array < 0))
         raise ValueError(f"{name} must be >= 0; {int((array < 0).sum())} weight(s) are not, "
                          f"the first {float(array[first])!r} at index {first}")
+    with np.errstate(over="ignore"):
+        total = np.sum(array, dtype=np.float64)
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to more than a float64 holds (its largest weight is "
+                         f"{float(array.max())!r}): only the weights' ratios count; divide them by "
+                         "their largest")
     if some and not array.any():
         raise ValueError(f"{name} is all zeros: a weighted mean needs some weight")
     return array

@@ -253,6 +253,9 @@ BAD = [
                                                             r"not, the first -2.0 at index 2"),
     (np.r_[np.ones(23), np.nan], ValueError, r"sample_weight holds 1 non-finite value"),
     (np.zeros(24), ValueError, r"sample_weight is all zeros"),
+    (np.r_[1e308, 1e308, np.ones(22)], ValueError,  # (their mean was inf: every weight 0, the loss 0)
+     r"sample_weight sums to more than a float64 holds \(its largest weight is 1e\+308\): only the "
+     r"weights' ratios count"),
     (["a"] * 24, TypeError, r"sample_weight must hold real numbers"),
 ]
 
