@@ -31,8 +31,6 @@ class AUC(Metric):
         average: with several labels, ``"macro"`` (default): the mean of the labels'
             areas; ``"micro"``: the area of every label's samples together;
             ``"weighted"``: the labels' areas weighted by their (weighted) yes samples.
-        name: default ``"auc"``.
-
         classes: None (default): the outputs are yes-or-no labels' scores, as above. With
             a kind, ``"logits"``, ``"log-probabilities"`` or ``"probabilities"``, they are
             scores of classes, a column each (a classifier's, as ``CrossEntropyLoss``

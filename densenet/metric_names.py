@@ -45,7 +45,7 @@ def _auc(loss: Loss, n_outputs: int) -> AUC:
     accuracy = loss.accuracy(n_outputs)
     if accuracy.threshold is not None:
         return AUC()
-    takes = loss.takes or ("probabilities",)
+    takes = loss.takes or ()  # (None: any real numbers, taken as they are)
     kind = next((kind for kind in ("logits", "log-probabilities") if kind in takes), "probabilities")
     return AUC(classes=kind, ignore_index=accuracy.ignore_index)
 
