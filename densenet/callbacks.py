@@ -29,7 +29,8 @@ class Callback:
     Before training, ``fit`` sets ``self.model`` (the model it trains) and
     ``self.params`` (``{"epochs": ..., "steps": batches per epoch, "metrics":
     ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
-    sets, or None when BLAS chooses, "thread_trial": whether the steps are timed on
+    sets, or None when BLAS chooses, "blas_threads_set": whether that count is the one
+    ``dn.set_num_threads`` set, "thread_trial": whether the steps are timed on
     that count and on one thread, to run on the faster (``backend.ThreadChoice``),
     "gemm_library": the file of the BLAS library ``DENSENET_BLAS`` names, which runs
     the large products, or None (``backend.gemm_library``), "optimizer": the optimiser
@@ -352,7 +353,8 @@ class Progress(Callback):
         self._epoch, self._sum, self._count = 0, 0.0, 0
         threads = self.params["blas_threads"]
         print(f"fit: {self.epochs} epochs of {self.params['steps']} steps, BLAS threads: "
-              + ("BLAS's own choice" if threads is None else f"{threads} (densenet's thread policy)")
+              + ("BLAS's own choice" if threads is None else f"{threads} (set: dn.set_num_threads)"
+                 if self.params.get("blas_threads_set") else f"{threads} (densenet's thread policy)")
               + (", or 1 while its steps time faster" if self.params.get("thread_trial") else "")
               + (f"; large products on {library} (DENSENET_BLAS)"
                  if (library := self.params.get("gemm_library")) else ""),

@@ -34,7 +34,15 @@ from ._validation import (
     shown,
     warn,
 )
-from .backend import all_finite, blas_threads, gemm_library, thread_choice, thread_count, trial_count
+from .backend import (
+    all_finite,
+    blas_threads,
+    gemm_library,
+    get_num_threads,
+    thread_choice,
+    thread_count,
+    trial_count,
+)
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
 from .loss import Loss, relative
@@ -558,6 +566,7 @@ def fit(
     trial = not optimizer.full_batch and trial_count(largest, threads) is not None
     library = gemm_library()
     params = {"epochs": epochs, "steps": steps, "metrics": tuple(record.recorded), "blas_threads": threads,
+              "blas_threads_set": threads is not None and threads == get_num_threads(),
               "thread_trial": trial, "gemm_library": None if library is None else library.path,
               "optimizer": optimizer, "greater_is_better": record.greater_is_better}
     model.stop_training = False

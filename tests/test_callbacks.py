@@ -277,7 +277,7 @@ def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys
     assert lines == ["fit: 1 epochs of 1 steps, BLAS threads: BLAS's own choice, "
                      "or 1 while its steps time faster",
                      "fit: 1 epochs of 1 steps, BLAS threads: BLAS's own choice",  # L-BFGS
-                     "fit: 1 epochs of 1 steps, BLAS threads: 2 (densenet's thread policy)"]
+                     "fit: 1 epochs of 1 steps, BLAS threads: 2 (set: dn.set_num_threads)"]
 
 
 class FakeTerminal(io.StringIO):

@@ -170,7 +170,7 @@ EQUIVALENT: dict[str, str] = {
                                 "column is the same number (a sum of one divided by 1)",
     "model.py:889:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
-    "callbacks.py:381:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+    "callbacks.py:383:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
     "gradcheck.py:185:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
@@ -240,18 +240,18 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:776:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:721:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:730:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:346:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:347:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:346:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:347:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:346:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:347:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:188:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:718:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:727:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:494:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
@@ -361,7 +361,7 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:207:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:215:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:490:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:213:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -373,7 +373,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:298:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:559:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:389:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:391:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:740:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
@@ -395,10 +395,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:54:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:62:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:333:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:730:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:341:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:739:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
