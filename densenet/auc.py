@@ -9,15 +9,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import OUTPUT_KINDS
 from .accuracy import Accuracy
 from .backend import log_softmax
 from .metric import Metric
 
 AVERAGES = ("macro", "micro", "weighted")
-
-#: What ``AUC(classes=...)`` takes the outputs for: of the first two, the softmax is the
-#: classes' probabilities (a softmax of log-probabilities gives them back).
-CLASS_OUTPUTS = ("logits", "log-probabilities", "probabilities")
 
 
 class AUC(Metric):
@@ -68,9 +65,9 @@ class AUC(Metric):
                  name: str | None = None) -> None:
         if average not in AVERAGES:
             raise ValueError(f"AUC: average must be one of {AVERAGES}, got {average!r}")
-        if classes is not None and classes not in CLASS_OUTPUTS:
+        if classes is not None and classes not in OUTPUT_KINDS:
             raise ValueError(f"AUC: classes must be None (yes-or-no labels) or what the outputs are, one of "
-                             f"{CLASS_OUTPUTS}; got {classes!r}")
+                             f"{OUTPUT_KINDS}; got {classes!r}")
         if ignore_index is not None and classes is None:
             raise ValueError(f"AUC: ignore_index={ignore_index!r} names a class label, but without classes "
                              "the targets are yes-or-no labels; give classes (what the outputs are)")
@@ -96,7 +93,7 @@ class AUC(Metric):
         if self.classes is None:
             return np.column_stack([y_pred.astype(np.float64), y_true > 0.5, w])
         scores = y_pred.astype(np.float64)
-        if self.classes != "probabilities":
+        if self.classes != "probabilities":  # (a softmax of log-probabilities gives them back)
             scores = np.exp(log_softmax(scores, axis=1))
         labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
         kept = slice(None) if self.ignore_index is None else labels != self.ignore_index
