@@ -92,8 +92,8 @@ def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
         raise TypeError(f"{name} must hold real numbers, got {kind}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    if array.dtype != dtype:
-        with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
+    if array.dtype != dtype:  # an overflowing cast is reported below as inf; one that underflows
+        with np.errstate(over="ignore", under="ignore"):  # is 0 or subnormal (backend.underflow_ignored)
             array = array.astype(dtype)
     return array
 
@@ -158,8 +158,8 @@ def as_sparse_rows(data: Any, name: str, dtype: DTypeLike, bound: float) -> tupl
     if 0 in data.shape:
         raise ValueError(f"{name} is empty (shape {data.shape})")
     rows = data.tocsr()
-    if rows.dtype != dtype:
-        with np.errstate(over="ignore"):  # an overflowing cast is reported below as inf
+    if rows.dtype != dtype:  # (as as_numeric's cast)
+        with np.errstate(over="ignore", under="ignore"):
             rows = rows.astype(dtype)
     values = rows.data
     if not all_finite(values):

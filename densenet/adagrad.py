@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
+from .backend import underflow_ignored
 from .optimizer import Optimizer, scale_vector, setting
 from .vector_ops import vector_ops
 
@@ -63,6 +64,7 @@ class Adagrad(Optimizer):
     def initial_state(self, name: str) -> float:
         return self.initial_accumulator_value
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)
         total = self.state(params)["sum"]

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag
+from .backend import underflow_ignored
 from .moments import MomentOptimizer
 from .optimizer import setting
 
@@ -60,6 +61,7 @@ class Adam(MomentOptimizer):
     def STATE(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the protocol's name)
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg", "exp_avg_sq")
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads)
         b1, b2 = self.betas

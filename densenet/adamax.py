@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .backend import underflow_ignored
 from .moments import MomentOptimizer
 
 
@@ -43,6 +44,7 @@ class Adamax(MomentOptimizer):
                  lr_scale: ArrayLike | None = None) -> None:
         super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads, second=False)  # (the second estimate: u, below)
         g, m, u, tmp = work.g, work.m, work.v, work.tmp

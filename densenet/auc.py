@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import OUTPUT_KINDS
 from .accuracy import Accuracy
-from .backend import log_softmax
+from .backend import log_softmax, underflow_ignored
 from .metric import Metric
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -109,6 +109,7 @@ class AUC(Metric):
             self._batches = []
         self._batches.append(np.array(totals, np.float64))
 
+    @underflow_ignored
     def result(self) -> float:
         if not self._batches:
             return math.nan

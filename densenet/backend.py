@@ -39,6 +39,8 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   ``expm1``, ``log1p`` and ``tanh`` of a large array are one call on its threads, where NumPy's
   loop is not an AVX-512 one (without AVX-512 its float64 loops of these are scalar ones:
   VML's calls took 0.31-0.57x their time on two threads, 0.51-0.95x on one).
+- ``underflow_ignored``: every public call that computes runs with NumPy's underflow
+  unreported, whatever ``np.seterr`` says.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
   product (``[X, 1] @ [W; b]``) pays.
 - The thread policy (``thread_count``, ``blas_threads``, ``set_num_threads``, ``threads``).
@@ -77,8 +79,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import cache, partial
-from typing import Any
+from functools import cache, partial, wraps
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,7 +98,7 @@ __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZ
            "log_expit", "log_softmax", "logistic", "magnitude_at_most", "numpy_loop", "on_main_thread",
            "ones_column", "product", "quota_from", "scaled_add", "set_num_threads", "sparse_gradient",
            "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads", "trial_count",
-           "use_gemm_library", "vector_math", "wide_simd_loop"]
+           "underflow_ignored", "use_gemm_library", "vector_math", "wide_simd_loop"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling
 #: thread and beat NumPy's ufuncs; above it they would wake a second thread pool.
@@ -462,8 +464,9 @@ def scaled_add(y: NDArray[Any], x: NDArray[Any]) -> Callable[[float], object]:
         scaled = np.empty_like(x)
 
         def by_ufuncs(a: float) -> None:
-            np.multiply(x, a, out=scaled)
-            np.add(y, scaled, out=y)
+            with np.errstate(under="ignore"):  # (as BLAS's axpy: underflow_ignored)
+                np.multiply(x, a, out=scaled)
+                np.add(y, scaled, out=y)
 
         return by_ufuncs
     axpy, pieces = chunks
@@ -527,6 +530,34 @@ def abs_sum(v: NDArray[Any]) -> float | None:
     for start in range(0, flat.size, BLAS_SMALL):
         total += asum(flat[start:start + BLAS_SMALL])
     return total
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def underflow_ignored(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` run with NumPy's underflow unreported, whatever ``np.seterr`` says.
+
+    densenet's arithmetic underflows by design: a saturated sigmoid's ``exp(-800)`` is 0,
+    the second moments of small gradients are subnormal, a float64 input of 1e-42 is
+    float32's 0 or a subnormal. Under ``np.seterr(all="raise")`` (set by a user hunting a
+    NaN of their own) each would raise ``FloatingPointError`` in the middle of a step, so
+    every public call that computes runs so: through this decorator where a call is made
+    once for much work (``fit``, ``evaluate``, a module or a metric on its own, the moment
+    optimisers' ``step``), and through ``under="ignore"`` in the ``np.errstate`` that a
+    hand-written step's calls enter anyway (``forward``, a loss's ``forward`` and
+    ``backward``, the input casts) or enter for it (``backward``; ``SGD.step`` where it
+    runs ufuncs: BLAS's axpy of a plain step is not checked). Overflow and invalid results
+    are left to the checks each call makes (its ``DivergenceError``, its refused input, its
+    NaN) and to the settings where a call does not expect them. About 1 us a call (a new
+    ``np.errstate`` each time: one kept and entered again would give an inner call's
+    saved settings to the outer one on NumPy 1)."""
+    @wraps(function)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(under="ignore"):
+            return function(*args, **kwargs)
+    return run
 
 
 def all_finite(v: NDArray[Any]) -> bool:

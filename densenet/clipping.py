@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
-from .backend import sum_of_squares
+from .backend import sum_of_squares, underflow_ignored
 
 __all__ = ["EPSILON", "clip_grad_norm", "clipper", "norm_bound"]
 
@@ -33,6 +33,7 @@ def norm_bound(value: object, owner: str, name: str = "max_norm") -> float:
     return hyperparameter(value, owner, name, low_open=True)
 
 
+@underflow_ignored
 def clip_grad_norm(grads: NDArray[Any], max_norm: float) -> float:
     """Scale ``grads`` in place by ``max_norm / (norm + 1e-6)`` when its 2-norm ``norm``
     exceeds ``max_norm`` (finite, > 0); returns ``norm``, the norm before clipping.

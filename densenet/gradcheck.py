@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter, is_sparse, sample_weights, warn
+from .backend import underflow_ignored
 from .loss import Loss, checked_value, loss_plan
 from .model import Sequential, as_model
 from .module import split
@@ -89,6 +90,7 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
+@underflow_ignored
 def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None = None, *,
               sample_weight: ArrayLike | None = None, eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, raise_exception: bool = True) -> GradcheckReport:

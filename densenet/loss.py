@@ -240,7 +240,8 @@ class Loss(KeepsPlans):
         P[...], T[...] = y_pred, y_true
         if W is not None:
             W[...] = weight
-        with np.errstate(over="ignore"):  # an overflow is an infinite loss, as in fit's steps
+        # an overflow is an infinite loss, as in fit's steps (and backend.underflow_ignored)
+        with np.errstate(over="ignore", under="ignore"):
             for call in plan.forward:
                 call()
             # (read before another thread can take the plan; + 0.0: a negated sum of
@@ -258,7 +259,7 @@ class Loss(KeepsPlans):
         if held is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
         G, plan = held[1][2:4]
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", under="ignore"):
             for call in plan.backward:
                 call()
         return G.copy()

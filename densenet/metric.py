@@ -37,13 +37,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_numeric, real_number, sample_weights
+from .backend import underflow_ignored
 
 
 def quiet() -> AbstractContextManager[Any]:  # (np.errstate is generic in NumPy 1's stubs only)
     """Where a metric computes: finite outputs may still overflow its arithmetic (squared
     errors of 1e200), whose value is then what it makes (inf, or NaN from inf - inf), as in
-    ``fit``'s steps, without a warning."""
-    return np.errstate(over="ignore", invalid="ignore")
+    ``fit``'s steps, without a warning; what underflows is 0 or subnormal, whatever
+    ``np.seterr`` says (``backend.underflow_ignored``)."""
+    return np.errstate(over="ignore", invalid="ignore", under="ignore")
 
 
 def reported(metric: Metric) -> float:
@@ -111,6 +113,7 @@ class Metric:
         """Forget every batch added."""
         self._totals = None
 
+    @underflow_ignored
     def update(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> None:
         """Add a batch: outputs ``y_pred``, targets ``y_true`` (see ``check``) and, if given,
         ``sample_weight`` ``(N,)`` (finite, >= 0: sample ``i`` counts ``w_i`` times)."""
@@ -124,6 +127,7 @@ class Metric:
         with quiet():
             return self.value(self._totals)
 
+    @underflow_ignored
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The metric of this batch alone; what ``update`` added is left as it was."""
         checked = self.checked(y_pred, y_true, sample_weight)

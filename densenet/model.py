@@ -30,7 +30,7 @@ from ._validation import (
     sample_weights,
     shown,
 )
-from .backend import all_finite, blas_threads, magnitude_at_most, thread_count
+from .backend import all_finite, blas_threads, magnitude_at_most, thread_count, underflow_ignored
 from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .kept import Kept
@@ -735,21 +735,22 @@ class Sequential:
         if plan is None:
             raise RuntimeError("Sequential.backward called before forward (or after a forward "
                                "on inputs so large that they were rescaled, or since a freeze or unfreeze)")
-        dY = np.asarray(dY, dtype=self.dtype)
-        if dY.shape != plan.Y.shape:
-            raise ValueError(
-                f"backward: dY has shape {dY.shape}, but the last forward output "
-                f"has shape {plan.Y.shape}"
-            )
-        plan.dY[...] = dY
-        dX = plan.run_backward(bool(input_grad))
+        with np.errstate(under="ignore"):  # (backend.underflow_ignored)
+            dY = np.asarray(dY, dtype=self.dtype)
+            if dY.shape != plan.Y.shape:
+                raise ValueError(
+                    f"backward: dY has shape {dY.shape}, but the last forward output "
+                    f"has shape {plan.Y.shape}"
+                )
+            plan.dY[...] = dY
+            dX = plan.run_backward(bool(input_grad))
         return None if dX is None else dX.copy()
 
     def _run(self, plan: Plan, X: Any, bounded: bool, training: bool) -> tuple[NDArray[Any], bool]:
         """Run ``plan``'s forward pass on ``X`` (dense, or SciPy CSR rows), or ``_rescaled``
         for huge inputs (``bounded``: ``X`` is known not to hold any) for ``training`` (the
         plan's)."""
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # (backend.underflow_ignored)
             if not bounded:
                 values = X if isinstance(X, np.ndarray) else X.data  # (sparse rows: those stored)
                 if not magnitude_at_most(values, _HUGE[self.dtype]):
@@ -788,6 +789,7 @@ class Sequential:
 
     # -- training ----------------------------------------------------------------
 
+    @underflow_ignored
     def fit(
         self,
         X: ArrayLike,
@@ -830,6 +832,7 @@ class Sequential:
                  sample_weight: ArrayLike | None = None, *,
                  metrics: Sequence[MetricLike]) -> dict[str, float]: ...
 
+    @underflow_ignored
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
                  sample_weight: ArrayLike | None = None,
                  metrics: Sequence[MetricLike] | None = None) -> float | dict[str, float]:
@@ -881,6 +884,7 @@ class Sequential:
 
     # -- copies ----------------------------------------------------------------------
 
+    @underflow_ignored
     def clone(self, dtype: DTypeLike | None = None) -> Sequential:
         """An independent copy: same modules, parameters, state and random-generator state
         (in ``dtype``, if given). ``copy.deepcopy(model)`` is ``model.clone()``."""

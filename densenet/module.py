@@ -69,6 +69,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import OUTPUT_KINDS, as_matrix, as_numeric, described, reworded, shown
+from .backend import underflow_ignored
 from .chain import Buffers, Passes, check_overrides, plan_chain
 from .kept import KeepsPlans
 
@@ -430,6 +431,7 @@ class Module(KeepsPlans):
                              f"expects {width} features as input")
         return X
 
+    @underflow_ignored
     def forward(self, X: ArrayLike) -> NDArray[Any]:
         """The output for a batch ``X``, as a new array; the input is validated. A module
         on its own runs its training passes (``Buffers.training``)."""
@@ -443,6 +445,7 @@ class Module(KeepsPlans):
         plans.hold(key, plan)  # for this thread's backward
         return Y
 
+    @underflow_ignored
     def backward(self, dY: ArrayLike) -> NDArray[Any]:
         """Given dL/dY for the last ``forward`` in this Python thread, write the parameter
         gradients (overwriting them) and return dL/dX as a new array."""

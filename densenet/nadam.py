@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
+from .backend import underflow_ignored
 from .moments import MomentOptimizer, Moments
 from .optimizer import setting
 
@@ -63,6 +64,7 @@ class NAdam(MomentOptimizer):
     def initial_state(self, name: str) -> float:
         return 1.0 if name == "mu_product" else 0.0
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads)
         if self._share is None or self._share[1] is not work:  # (new work vectors: new arrays)

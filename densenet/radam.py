@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag
+from .backend import underflow_ignored
 from .moments import MomentOptimizer
 from .optimizer import setting
 
@@ -52,6 +53,7 @@ class RAdam(MomentOptimizer):
         super().__init__(lr, betas, eps, weight_decay, decay_mask, lr_scale)
         self.decoupled_weight_decay = decoupled_weight_decay
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         work = self.moments(params, grads)
         m, v, lr, t = work.m, work.v, self._lr, self.steps

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import flag, hyperparameter
+from .backend import underflow_ignored
 from .optimizer import Optimizer, scale_vector, setting
 from .vector_ops import vector_ops
 
@@ -68,6 +69,7 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if self.momentum else ())
                 + (("grad_avg",) if self.centered else ()))
 
+    @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)
         state = self.state(params)

@@ -94,6 +94,17 @@ class SGD(Optimizer):
             self.check_arrays(params, grads)
             pair = self._prepare(params, grads)  # once per pair of arrays and settings: a model
         momentum, weight_decay, nesterov = pair[3]  # passes the same two every step
+        direction = grads
+        if momentum or weight_decay or self._scaled is not None:  # (a plain step is one BLAS axpy, which
+            with np.errstate(under="ignore"):  # NumPy's error settings do not reach: underflow_ignored)
+                direction = self._direction(params, grads, momentum, weight_decay, nesterov)
+        self.steps += 1
+        self._update(params, direction)
+
+    def _direction(self, params: NDArray[Any], grads: NDArray[Any], momentum: float, weight_decay: float,
+                   nesterov: bool) -> NDArray[Any]:
+        """The step's direction (its update is ``-lr`` times it): the gradient with weight
+        decay, momentum and each parameter's share of the rate, as set."""
         g = self._g
         if weight_decay:
             self.add_decay(params, grads, g)
@@ -111,8 +122,7 @@ class SGD(Optimizer):
                 np.add(g, direction, out=direction)
         if self._scaled is not None:  # each parameter's share of lr, into a vector of its own
             direction = self.scale_step(params, direction, out=self._scaled)
-        self.steps += 1
-        self._update(params, direction)
+        return direction
 
     def _prepare(self, params: NDArray[Any], grads: NDArray[Any]) -> _Pair:
         """Read the settings for the steps to come and make their work arrays (kept for the

@@ -36,7 +36,7 @@ except ImportError as error:
 
 from ._validation import flag, hyperparameter, non_negative, positive_int, sample_weights, warn
 from .adam import Adam
-from .backend import expit, log_expit, log_softmax
+from .backend import expit, log_expit, log_softmax, underflow_ignored
 from .bce_with_logits import BCEWithLogitsLoss
 from .callbacks import Callback
 from .cross_entropy import CrossEntropyLoss
@@ -244,6 +244,7 @@ class _DenseNetEstimator(BaseEstimator):
                 raise ValueError(f"{type(self).__name__}: {mode}: {name} {value!r} is not the fitted "
                                  f"network's {self._built[name]!r}; fit with warm_start=False for a new one")
 
+    @underflow_ignored
     def _fit(self, data: ArrayLike, target: ArrayLike, mode: str, epochs: int,
              incremental: bool = False, sample_weight: ArrayLike | None = None,
              given: dict[str, Any] | None = None) -> Self:
@@ -391,6 +392,7 @@ class _DenseNetEstimator(BaseEstimator):
         return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter),
                          sample_weight=sample_weight)
 
+    @underflow_ignored
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype), accept_sparse=SPARSE)
@@ -679,6 +681,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
             right = np.argmax(outputs, axis=1) == targets
         return float(np.average(right, weights=weights))
 
+    @underflow_ignored
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``;
         for a multilabel network each label's probability (the sigmoid of its logit),
@@ -686,6 +689,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         logits = self._outputs(X).astype(np.float64)
         return expit(logits) if self.multilabel_ else Softmax().forward(logits)
 
+    @underflow_ignored
     def predict_log_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The logarithms of ``predict_proba``, from the logits: finite where a
         probability underflows to 0 (log-softmax, or each label's log-sigmoid)."""

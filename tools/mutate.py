@@ -166,35 +166,35 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "metric.py:191:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
+    "metric.py:195:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:889:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:893:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:383:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
-    "gradcheck.py:185:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
+    "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
                                           "model: nothing reads its parameters after (put back in case "
                                           "another check follows)",
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1183:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1187:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1183:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1187:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1186:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1190:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1186:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1190:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1213:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1217:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1213:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1217:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -222,11 +222,11 @@ EQUIVALENT: dict[str, str] = {
     "checkpoint.py:214:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
     "checkpoint.py:214:66:change-number": "(the same trial values)",
-    "clipping.py:69:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
+    "clipping.py:70:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:371:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+    "backend.py:373:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
     "model.py:702:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
@@ -238,7 +238,7 @@ EQUIVALENT: dict[str, str] = {
                                             "whatever a (0 only keeps 1 / 0 out of it)",
     "model.py:704:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:776:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:777:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:730:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -253,21 +253,21 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:727:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:494:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:497:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:355:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:356:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:350:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:343:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:351:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:344:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
     "loss.py:232:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
     "loss.py:125:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:416:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:418:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:144:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:146:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
@@ -280,9 +280,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:524:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:527:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:524:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:527:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
@@ -297,7 +297,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:60:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "backend.py:103:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:105:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
     "normal.py:53:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
@@ -309,21 +309,21 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:63:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:551:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:582:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
-    "module.py:78:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:781:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:812:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:784:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:815:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:821:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:852:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:873:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:904:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:141:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -363,33 +363,33 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:215:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:490:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:213:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:214:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:214:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:213:53:change-number": "library_call's arrays have thousands of elements by then: a least "
+    "backend.py:493:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:215:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:216:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:216:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:215:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:298:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:298:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:559:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:300:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:300:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:590:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:391:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:740:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:771:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "gradcheck.py:235:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:62:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:166:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "gradcheck.py:237:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "onnx.py:56:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
+    "onnx.py:63:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:168:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:166:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:168:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
-    "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
+    "lr_find.py:96:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
     "plot.py:19:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
@@ -400,22 +400,22 @@ EQUIVALENT: dict[str, str] = {
     "training.py:341:23:change-number": "(the same: at least two batches a buffer, not one)",
     "training.py:739:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
-    "radam.py:63:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
+    "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:300:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:301:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:300:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:301:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:318:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:319:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:425:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:427:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:430:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:432:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:677:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:779:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:679:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:783:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
