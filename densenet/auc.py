@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import OUTPUT_KINDS
 from .accuracy import Accuracy
-from .backend import log_softmax, underflow_ignored
+from .backend import log_softmax
 from .metric import Metric
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -109,7 +109,6 @@ class AUC(Metric):
             self._batches = []
         self._batches.append(np.array(totals, np.float64))
 
-    @underflow_ignored
     def result(self) -> float:
         if not self._batches:
             return math.nan
@@ -149,7 +148,10 @@ def _area(scores: NDArray[Any], truth: NDArray[Any], weight: NDArray[Any]) -> fl
     no = weight[order] - yes
     ends = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last sample of each score
     tps, fps = np.r_[0.0, np.cumsum(yes)[ends]], np.r_[0.0, np.cumsum(no)[ends]]
-    pairs = tps[-1] * fps[-1]  # the weight of the (yes, no) pairs: 0 without both
-    # the trapezoid rule: the sum np.trapezoid computes, which NumPy 1 has by another name
-    area = np.sum(np.diff(fps) * (tps[1:] + tps[:-1]) / 2.0)
-    return float(area / pairs) if pairs else math.nan
+    if not (tps[-1] and fps[-1]):
+        return math.nan
+    # the rates, whatever the weights' scale (the product of weights of 1e300 overflowed, of
+    # 1e-300 underflowed); the trapezoid rule: the sum np.trapezoid computes, which NumPy 1 has
+    # by another name
+    tpr, fpr = tps / tps[-1], fps / fps[-1]
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))

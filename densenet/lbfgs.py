@@ -9,7 +9,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter, learning_rate, positive_int
-from .backend import underflow_ignored
 from .optimizer import Objective, Optimizer, setting
 
 if TYPE_CHECKING:
@@ -103,7 +102,6 @@ class LBFGS(Optimizer):
         raise TypeError("LBFGS minimises the whole objective at once: use it through fit(...) "
                         "or LBFGS.minimize, not step()")
 
-    @underflow_ignored
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
                  callback: Callable[[NDArray[Any], float], None] | None = None) -> OptimizeResult:
         """Minimise ``objective`` from ``params`` for at most ``iterations`` iterations;

@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter, positive_int
-from .backend import underflow_ignored
 from .callbacks import Callback
 from .model import Sequential, as_model
 from .optimizer import Optimizer
@@ -101,7 +100,6 @@ class _RangeTest(Callback):
         self.optimizer.lr = float(self.rates[len(self.losses)])
 
 
-@underflow_ignored
 def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimizer | None = None,
             loss: Loss | None = None, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
             batch_size: int = 32, smoothing: float = 0.98, diverge: float = 4.0,

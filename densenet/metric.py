@@ -37,7 +37,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import as_numeric, real_number, sample_weights
-from .backend import underflow_ignored
 
 
 def quiet() -> AbstractContextManager[Any]:  # (np.errstate is generic in NumPy 1's stubs only)
@@ -113,7 +112,6 @@ class Metric:
         """Forget every batch added."""
         self._totals = None
 
-    @underflow_ignored
     def update(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> None:
         """Add a batch: outputs ``y_pred``, targets ``y_true`` (see ``check``) and, if given,
         ``sample_weight`` ``(N,)`` (finite, >= 0: sample ``i`` counts ``w_i`` times)."""
@@ -127,7 +125,6 @@ class Metric:
         with quiet():
             return self.value(self._totals)
 
-    @underflow_ignored
     def __call__(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The metric of this batch alone; what ``update`` added is left as it was."""
         checked = self.checked(y_pred, y_true, sample_weight)

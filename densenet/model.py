@@ -832,7 +832,6 @@ class Sequential:
                  sample_weight: ArrayLike | None = None, *,
                  metrics: Sequence[MetricLike]) -> dict[str, float]: ...
 
-    @underflow_ignored
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
                  sample_weight: ArrayLike | None = None,
                  metrics: Sequence[MetricLike] | None = None) -> float | dict[str, float]:

@@ -23,7 +23,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import described, redefined_before
-from .backend import underflow_ignored
 from .io import File, write_file
 from .model import Sequential, as_model
 from .module import Module
@@ -81,7 +80,6 @@ class Graph:
         return output
 
 
-@underflow_ignored
 def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -> Any:
     """``model`` as an ONNX graph: input ``X`` ``(N, in_features)``, output ``Y``
     ``(N, out_features)``, N dynamic, in the model's dtype (float32 or float64).

@@ -400,8 +400,11 @@ class _DenseNetEstimator(BaseEstimator):
 
 
 def _stratifiable(labels: NDArray[Any], fraction: float) -> bool:
-    """Whether a stratified split can hold out ``fraction`` of ``labels``: every class
-    has two members, and each side of the split has room for one of every class."""
+    """Whether a stratified split can hold out ``fraction`` of ``labels``: class labels
+    (a multilabel indicator row is not a class, as for the MLP), every class has two
+    members, and each side of the split has room for one of every class."""
+    if labels.ndim != 1:
+        return False
     counts = np.unique(labels, return_counts=True)[1]
     held_out = math.ceil(fraction * len(labels))  # as train_test_split counts it
     return bool(np.min(counts) >= 2 and len(counts) <= min(held_out, len(labels) - held_out))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ._validation import positive_int
-from .backend import underflow_ignored
 from .model import Sequential, as_model
 
 if TYPE_CHECKING:
@@ -21,7 +20,6 @@ class RunningStatistics(Protocol):
     def reset_running_stats(self) -> None: ...
 
 
-@underflow_ignored
 def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Sequential:
     """Estimate the running statistics of ``model``'s batch normalisation afresh: each
     ``BatchNorm1d`` that is not frozen (each module whose training passes compute

@@ -140,7 +140,9 @@ def test_a_loss_on_its_own_computes_the_same_under_raise(name, dtype):
 def test_an_optimiser_on_its_own_steps_the_same_under_raise(make, dtype):
     rng = np.random.default_rng(2)
     start = rng.standard_normal(4096).astype(dtype)
-    grads = (rng.standard_normal(4096) * 1e-25).astype(dtype)  # their squares underflow
+    # their squares underflow, and the smallest a step's products of them (Adamax's)
+    tiny = np.finfo(dtype).tiny
+    grads = (rng.standard_normal(4096) * tiny ** rng.uniform(0.5, 1.0, 4096)).astype(dtype)
 
     def work():
         params, optimizer = start.copy(), make()
@@ -157,18 +159,20 @@ def test_metrics_copies_and_the_tools_compute_the_same_under_raise():
     small, close = rng.uniform(size=(200, 2)) * 1e-160, rng.uniform(size=(200, 2)) * 1e-160
     X, y = saturating(np.float64, rows=48)
     start = rng.standard_normal(1000) * 1e-170
+    weights = rng.uniform(size=200) * 1e-310
 
     def work():
         scores = [dn.AUC(classes="logits")(logits, labels), dn.Accuracy()(logits, np.eye(3)[labels]),
                   dn.R2Score()(small, close), dn.MeanSquaredError()(small, close),
                   dn.MeanAbsoluteError()(small, close)]
         for metric in (dn.R2Score(), dn.AUC(classes="logits")):
-            metric.update(*((small, close) if isinstance(metric, dn.R2Score) else (logits, labels)))
+            metric.update(*((small, close) if isinstance(metric, dn.R2Score) else (logits, labels)),
+                          sample_weight=weights)
             scores.append(metric.result())
         grads = start.copy()
         norm = dn.clip_grad_norm(grads, 1e-300)
         model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 10), dn.Softmax(), seed=0)
-        report = dn.gradcheck(model, X[:4] * 1e-3, y[:4])
+        report = dn.gradcheck(model, X[:4], y[:4], raise_exception=False)  # (saturated: its exp underflow)
         found = dn.lr_find(model, X, y, steps=20, batch_size=8)
         analytic = np.concatenate([check.analytic.ravel() for check in report.checks])
         model.params[::7] = 1e-42  # (float32's subnormals, or 0)
@@ -185,14 +189,20 @@ def test_the_estimators_are_the_same_under_raise():
     from densenet.sklearn import DenseNetClassifier, DenseNetRegressor
 
     X, targets = saturating(np.float64, rows=90)
-    labels = np.argmax(targets, axis=1) % 3
+    labels, indicators = np.argmax(targets, axis=1) % 3, (targets > 0.5).astype(int)
 
     def work():  # (score is scikit-learn's: its r2_score of targets of 1e-160 would raise)
-        classifier = DenseNetClassifier((16,), activation="logistic", max_iter=3, random_state=0)
-        regressor = DenseNetRegressor((16,), max_iter=3, random_state=0).fit(X, targets * 1e-160)
-        classifier.fit(X, labels)
-        return (classifier.predict_proba(X), classifier.predict_log_proba(X),
-                np.array(classifier.score(X, labels)), regressor.predict(X))
+        results = []
+        for dtype in ("float32", "float64"):  # (X's 1e-42 cast to float32 underflows)
+            classifier = DenseNetClassifier((16,), max_iter=3, random_state=0, dtype=dtype).fit(X, labels)
+            labeller = DenseNetClassifier((16,), max_iter=3, random_state=0, dtype=dtype, early_stopping=True)
+            labeller.fit(X, indicators)  # (multilabel: each label's sigmoid of saturated logits)
+            regressor = DenseNetRegressor((16,), max_iter=3, random_state=0, dtype=dtype)
+            results += [classifier.predict_proba(X), classifier.predict_log_proba(X), classifier.predict(X),
+                        np.array(classifier.score(X, labels)), labeller.predict_proba(X),
+                        labeller.predict_log_proba(X), np.array(labeller.validation_scores_),
+                        regressor.fit(X, targets * 1e-160).predict(X)]
+        return results
 
     with pytest.warns(Warning):  # (not converged in 3 iterations)
         same_under_raise(work)

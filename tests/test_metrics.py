@@ -208,6 +208,22 @@ def test_auc_is_scikit_learn_s_roc_auc_with_ties_and_weights(average, weighted, 
         assert dn.AUC()(Y[:, [column]], T[:, [column]], w) == pytest.approx(binary, rel=1e-14)
 
 
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_auc_does_not_depend_on_the_scale_of_the_weights(average):
+    """A weighted AUC divided the area by the product of the yes and no weights: of
+    weights of 1e300 it overflowed (a warning, then NaN), of 1e-300 it underflowed to
+    0 (NaN); and classes' AUC as well."""
+    r = np.random.default_rng(14)
+    Y, T, w = r.standard_normal((80, 3)), (r.random((80, 3)) > 0.6).astype(float), r.uniform(0, 2, 80)
+    labels = r.integers(0, 3, 80)
+    want = dn.AUC(average=average)(Y, T, w)
+    of_classes = dn.AUC(average=average, classes="logits")(Y, labels, w)
+    for scale in (1e300, 1e-300):
+        assert dn.AUC(average=average)(Y, T, w * scale) == pytest.approx(want, rel=1e-13)
+        assert dn.AUC(average=average, classes="logits")(Y, labels, w * scale) == pytest.approx(of_classes,
+                                                                                               rel=1e-13)
+
+
 def test_auc_counts_a_tie_as_half_and_goes_by_order_alone():
     T = np.array([0.0, 1.0, 0.0, 1.0])
     assert dn.AUC()(np.array([0.1, 0.9, 0.2, 0.8]), T) == 1.0

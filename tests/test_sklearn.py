@@ -452,6 +452,10 @@ def test_batches_of_200_rows_at_most_by_default(n, batch_size, steps):
     (DenseNetClassifier, [0, 0, 1, 1, 2, 2, 2, 2, 2, 2], 0.2, False),  # 2 held out: no room for 3 classes
     (DenseNetClassifier, [0, 0, 1, 1, 2, 2, 2, 2, 2, 2], 0.8, False),  # 2 left to train on: none either
     (DenseNetRegressor, [0.0, 1.0] * 10, 0.2, False),  # a regressor's targets are not classes
+    # multilabel rows are not classes (as the MLP: each of these 16 is alone, which
+    # train_test_split refused; and four of five each split, which was stratified)
+    (DenseNetClassifier, [[int(bit) for bit in f"{i:04b}"] for i in range(16)], 0.25, False),
+    (DenseNetClassifier, [[0, 1], [1, 0], [1, 1], [0, 0]] * 5, 0.2, False),
 ])
 def test_the_validation_split_is_stratified_when_every_class_can_be(monkeypatch, estimator, y, fraction,
                                                                     stratified):
