@@ -544,11 +544,13 @@ def underflow_ignored(function: Callable[_P, _R]) -> Callable[_P, _R]:
     float32's 0 or a subnormal. Under ``np.seterr(all="raise")`` (set by a user hunting a
     NaN of their own) each would raise ``FloatingPointError`` in the middle of a step, so
     every public call that computes runs so: through this decorator where a call is made
-    once for much work (``fit``, ``evaluate``, a module or a metric on its own, the moment
-    optimisers' ``step``), and through ``under="ignore"`` in the ``np.errstate`` that a
-    hand-written step's calls enter anyway (``forward``, a loss's ``forward`` and
-    ``backward``, the input casts) or enter for it (``backward``; ``SGD.step`` where it
-    runs ufuncs: BLAS's axpy of a plain step is not checked). Overflow and invalid results
+    once for much work (``fit``, ``clone``, a module on its own, the moment optimisers'
+    ``step``, ``clip_grad_norm``, ``gradcheck``, the estimators' fits and predictions), and
+    through ``under="ignore"`` in the ``np.errstate`` that the other calls enter anyway
+    (``forward`` and ``predict``, a loss's ``forward`` and ``backward``, a metric, the input
+    casts) or enter for it (``backward``; ``SGD.step`` where it runs ufuncs: BLAS's axpy of a
+    plain step is not checked); ``evaluate``, ``lr_find`` and ``update_bn`` compute through
+    those. Overflow and invalid results
     are left to the checks each call makes (its ``DivergenceError``, its refused input, its
     NaN) and to the settings where a call does not expect them. About 1 us a call (a new
     ``np.errstate`` each time: one kept and entered again would give an inner call's

@@ -684,7 +684,6 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
             right = np.argmax(outputs, axis=1) == targets
         return float(np.average(right, weights=weights))
 
-    @underflow_ignored
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """The class probabilities (softmax of the logits), ``(n_samples, n_classes)``;
         for a multilabel network each label's probability (the sigmoid of its logit),

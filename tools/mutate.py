@@ -166,9 +166,9 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "metric.py:195:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
+    "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:893:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:892:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:383:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -179,22 +179,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1187:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1186:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1187:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1186:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1190:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1189:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1190:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1189:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1217:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1216:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1217:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1216:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -309,7 +309,7 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:63:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:582:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:584:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
@@ -317,13 +317,13 @@ EQUIVALENT: dict[str, str] = {
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:812:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:814:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:815:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:817:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:852:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:854:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:904:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:906:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:141:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -371,11 +371,11 @@ EQUIVALENT: dict[str, str] = {
                                        "byte count of 1 instead of 0 asks the same",
     "backend.py:300:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:300:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:590:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:592:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:391:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:771:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:773:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
@@ -383,13 +383,13 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "gradcheck.py:237:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "onnx.py:56:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:63:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:168:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
+    "onnx.py:62:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:166:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:168:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:166:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
-    "lr_find.py:96:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
+    "lr_find.py:95:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
     "plot.py:19:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
@@ -408,14 +408,14 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:319:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:427:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:430:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:432:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:435:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:679:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:783:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:682:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:785:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
