@@ -3,6 +3,7 @@ their class weights, ignored label, target checks, and the calls their plans sha
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -65,6 +66,20 @@ class ClassLoss(Loss):
     def weight(self) -> NDArray[Any] | None:
         """The class weights ``(C,)`` (a read-only float64 array), or None (fixed: plans read them)."""
         return self._weight
+
+    def label_weights_in(self, dtype: DTypeLike) -> NDArray[Any] | None:
+        """The class weights for a mean over the labels' weights, in ``dtype``, or None: times
+        the power of two that brings the largest to [0.5, 1). Such a mean depends on their
+        ratios alone and the scaling is exact, so it computes the same bits as the weights as
+        given wherever these fit the dtype, and weights that do not (1e300 or 1e-300 in
+        float32, which overflowed to inf, a divergence blamed on the learning rate, or
+        underflowed to 0, as if no label weighed anything) weigh as their ratios say."""
+        if self._weight is None:
+            return None
+        largest = float(self._weight.max())
+        with np.errstate(under="ignore"):  # (a weight 2**1022 times below the largest: subnormal)
+            unit = self._weight if largest == 0.0 else np.ldexp(self._weight, -math.frexp(largest)[1])
+            return unit.astype(dtype)
 
     def target(self, y: ArrayLike, n_outputs: int, dtype: DTypeLike, name: str = "y") -> NDArray[Any]:
         """Integer labels ``(N,)`` in ``[0, n_outputs)`` or equal to ``ignore_index`` (as

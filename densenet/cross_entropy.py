@@ -89,10 +89,13 @@ class CrossEntropyLoss(ClassLoss):
         logp, exp, row = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros((n, 1), dtype)
         forward: list[Call] = [partial(log_softmax, y_pred, logp, exp, row)]
         scale = np.array(1.0 / n, dtype)
-        weight = None if self.weight is None else self.weight.astype(dtype)
+        smoothing, labels = self.label_smoothing, y_true if y_true.ndim == 1 else None
+        # over labels a mean over their weights (``label_weights_in``); over class
+        # probabilities PyTorch's mean over n, whose value the weights' scale is part of
+        weight = (self.label_weights_in(dtype) if labels is not None
+                  else None if self.weight is None else self.weight.astype(dtype))
         # the gradient: softmax - T, over n; softmax = exp(log p)
         backward: list[Call] = [partial(np.exp, logp, grad)]
-        smoothing, labels = self.label_smoothing, y_true if y_true.ndim == 1 else None
         ignored = None
         if labels is not None and self.ignore_index is not None:
             ignored = np.zeros(n, bool)

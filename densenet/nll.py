@@ -69,7 +69,7 @@ class NLLLoss(ClassLoss):
         at_labels = partial(np.put, grad.reshape(-1), index)
         # what the mean is over: the labels' class weights, or while labels may be ignored,
         # the labels not ignored (each weighing 1)
-        weight = self.weight.astype(dtype) if self.weight is not None else (
+        weight = self.label_weights_in(dtype) if self.weight is not None else (
             None if ignored is None else np.ones(classes, dtype))
         if weight is None:
             backward.append(partial(at_labels, np.array(-1.0 / n, dtype)))

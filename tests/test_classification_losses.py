@@ -305,6 +305,43 @@ def test_class_weights_train_and_pass_gradcheck():
     assert (weighted.predict(X).argmax(1) == 3).sum() > (plain.predict(X).argmax(1) == 3).sum()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [
+    lambda weight: dn.CrossEntropyLoss(weight=weight),
+    lambda weight: dn.CrossEntropyLoss(weight=weight, label_smoothing=0.1, ignore_index=0),
+    lambda weight: dn.NLLLoss(weight=weight),
+])
+def test_a_mean_over_class_weights_does_not_depend_on_their_scale(make, dtype):
+    """Over labels the loss is a mean over the labels' weights, which depends on their
+    ratios alone: weights of 1e300 or 1e-300 train, evaluate and differentiate as weights
+    of 1 do (in float32 they overflowed to inf, a divergence blamed on the learning rate,
+    or underflowed to 0, refused as if every label weighed nothing), and times a power of
+    two in the same bits."""
+    rng = np.random.default_rng(7)
+    X, labels = rng.standard_normal((48, 3)), rng.integers(0, 4, 48)
+    outputs = rng.standard_normal((48, 4)).astype(dtype)
+    nll = isinstance(make(CLASS_WEIGHTS), dn.NLLLoss)
+    if nll:
+        outputs = dn.LogSoftmax().forward(outputs)
+
+    def trained(scale):
+        last = [dn.LogSoftmax()] if nll else []
+        model = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dn.Dense(8, 4), *last, dtype=dtype, seed=0)
+        loss = make(np.asarray(CLASS_WEIGHTS) * scale)
+        history = model.fit(X, labels, loss=loss, optimizer=dn.SGD(0.1), epochs=3, batch_size=8, seed=0)
+        value = loss.forward(outputs, labels)
+        return (model.params, np.array(history.loss), np.array(model.evaluate(X, labels, loss=loss)),
+                np.array(value), loss.backward())
+
+    plain = trained(1.0)
+    for scale in (2.0 ** 1000, 2.0 ** -1000):
+        for got, want in zip(trained(scale), plain):
+            assert_array_equal(got, want, strict=True)
+    for scale in (1e300, 1e-300):
+        for got, want in zip(trained(scale), plain):
+            assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-7)
+
+
 @pytest.mark.parametrize("weight, error, message", [
     ([[1.0, 2.0]], ValueError, r"one weight per class, a 1-D array \(C,\), got shape \(1, 2\)"),
     ([], ValueError, "weight is empty"),
