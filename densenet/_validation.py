@@ -340,6 +340,15 @@ def flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
+def nonzero_in(dtype: DTypeLike, value: float, owner: str, name: str, why: str) -> None:
+    """``ValueError`` if the positive ``value`` (an ``eps``) is 0 in ``dtype``, the model's
+    (1e-50 in float32): ``why`` says what would then be divided by 0."""
+    kind = np.dtype(dtype)
+    if np.array(value, kind) == 0:  # (an array made from a number: its cast reports no underflow)
+        raise ValueError(f"{owner}: {name}={value!r} is 0 in {kind} (the model's dtype): {why}; use "
+                         f"{name} >= {np.finfo(kind).tiny:.3g} (np.finfo({kind}).tiny)")
+
+
 def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
                    high: float = math.inf, high_open: bool = False, low_open: bool = False) -> float:
     """``value`` as a finite float in the interval from ``low`` to ``high`` (closed unless

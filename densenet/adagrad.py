@@ -64,6 +64,9 @@ class Adagrad(Optimizer):
     def initial_state(self, name: str) -> float:
         return self.initial_accumulator_value
 
+    def denominator_eps(self) -> tuple[float, float] | None:
+        return self.eps, 1.0
+
     @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)

@@ -58,6 +58,9 @@ class Adamax(MomentOptimizer):
         self.scale_step(params, tmp)
         work.tmp_to_params(-self._lr / (1.0 - b1 ** self.steps))
 
+    def denominator_eps(self) -> tuple[float, float] | None:
+        return self.eps, 1.0  # (added as it is)
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
                 f"weight_decay={self.weight_decay}{self.per_parameter_repr()})")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter, positive_int
+from ._validation import flag, hyperparameter, nonzero_in, positive_int
 from .backend import add_outer
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
@@ -199,6 +199,8 @@ class BatchNorm1d(Module):
             raise ValueError(f"{self!r}: a training batch needs at least 2 samples to normalise by its "
                              f"statistics, got an input of shape {X.shape}; use larger batches, or "
                              "model.eval() to normalise by the running statistics")
+        nonzero_in(dtype, self.eps, repr(self), "eps", "a feature of one value in a batch would be divided "
+                   "by 0")
         eps, weight, keep = self._constants[dtype]
         # Y = (X - mean) * scale + beta with scale = gamma / std: the centred input is what
         # the backward pass keeps. Per-feature vectors are copied out to full rows before

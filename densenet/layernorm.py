@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter, positive_int
+from ._validation import flag, hyperparameter, nonzero_in, positive_int
 from .backend import add_outer, product
 from .chain import Buffers, Call, Passes
 from .module import Module
@@ -126,6 +126,7 @@ class LayerNorm(Module):
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
+        nonzero_in(dtype, self.eps, repr(self), "eps", "a row of one value would be divided by 0")
         params, grads = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
         # With C = X - mean and r = 1 / std per row: Y = C * S + beta, S = r gamma (an outer
         # product, one BLAS call). Row statistics are each row's own sums (add.reduce's axis,

@@ -12,6 +12,7 @@ calling thread, or a library's vector math on its threads).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
@@ -110,6 +111,11 @@ class MomentOptimizer(Optimizer):
         self.betas, self.eps, self.weight_decay, self.decay_mask = betas, eps, weight_decay, decay_mask
         self.lr_scale = lr_scale
         self._work: Moments | None = None
+
+    def denominator_eps(self) -> tuple[float, float] | None:
+        """``eps`` times ``sqrt(1 - b2**t)``, at least ``sqrt(1 - b2)`` (Adam's, AdamW's and
+        NAdam's: they add ``eps`` to ``sqrt(v)`` over that correction, in one pass fewer)."""
+        return self.eps, math.sqrt(1.0 - self.betas[1])
 
     def moments(self, params: NDArray[Any], grads: NDArray[Any], second: bool = True) -> Moments:
         """Start a step: count it, apply the weight decay, and update the first estimate

@@ -45,7 +45,8 @@ first steps (or the first one after ``load_state_dict`` or unpickling) is its
 model, and stepping another array with that state is an error, not a silent mix.
 A step first asks ``check_arrays(params, grads)`` (once for a pair of arrays), so that
 arrays it cannot update (of two shapes, not floats, ``params`` read-only) are refused
-with the optimiser's name before anything changes.
+with the optimiser's name before anything changes; so is an ``eps`` that the parameters'
+dtype holds as 0, for an optimiser that adds one to a denominator (``denominator_eps``).
 """
 
 from __future__ import annotations
@@ -260,7 +261,29 @@ class Optimizer:
             raise ValueError(f"{owner}: grads has shape {grads.shape}, but params has shape {params.shape}")
         if not params.flags.writeable:
             raise TypeError(f"{owner}: params is read-only (a step updates it in place)")
+        self.check_shift(params.dtype)
         self._checked = params, grads
+
+    def denominator_eps(self) -> tuple[float, float] | None:
+        """``(eps, factor)``: a step adds at least ``eps * factor`` to a denominator (Adam's
+        ``eps sqrt(1 - b2**t)``), or None (by default: no step divides). ``check_shift``
+        asks it."""
+        return None
+
+    def check_shift(self, dtype: np.dtype[Any]) -> None:
+        """``ValueError`` if ``denominator_eps``'s least shift is 0 in ``dtype``, the parameters': a
+        parameter whose gradient is 0 would then step by 0 / 0 (``eps=1e-50`` for a float32
+        model; a fit diverged at its first batch, with an error that blamed the learning
+        rate). ``prepare`` and ``check_arrays`` ask it, before anything changes."""
+        given = self.denominator_eps()
+        if given is None:
+            return
+        eps, factor = given
+        if np.array(eps * factor, dtype) == 0:  # (made from a number: the cast reports no underflow)
+            added = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
+            raise ValueError(f"{type(self).__name__}: eps={eps!r} is 0 in {dtype} (the parameters' dtype)"
+                             f"{added}: a parameter whose gradient is 0 would step by 0 / 0; use an eps of "
+                             f"at least {np.finfo(dtype).tiny:.3g} (np.finfo({dtype}).tiny)")
 
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
                  callback: Callable[[NDArray[Any], float], None] | None = None) -> Any:
@@ -296,6 +319,7 @@ class Optimizer:
         ``lr_scale`` another size) fails before any change."""
         self.state(params)
         self.check_sizes(params)
+        self.check_shift(params.dtype)
 
     # -- per-parameter settings: weight decay, learning-rate scale ---------------------
 

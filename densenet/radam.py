@@ -73,6 +73,9 @@ class RAdam(MomentOptimizer):
         self.scale_step(params, tmp)
         work.tmp_to_params(-lr * rectified * c / (1.0 - b1 ** t))
 
+    def denominator_eps(self) -> tuple[float, float] | None:
+        return self.eps, 1.0  # (added as it is)
+
     def __repr__(self) -> str:
         extra = ", decoupled_weight_decay=True" if self.decoupled_weight_decay else ""
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "

@@ -69,6 +69,9 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if self.momentum else ())
                 + (("grad_avg",) if self.centered else ()))
 
+    def denominator_eps(self) -> tuple[float, float] | None:
+        return self.eps, 1.0
+
     @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)

@@ -640,3 +640,25 @@ def test_sample_weights_weigh_the_loss_not_the_statistics():
     X, y = np.array([[0.0, 1.0], [2.0, 5.0], [10.0, -3.0]]), np.zeros((3, 1))
     model.fit(X, y, epochs=1, batch_size=3, sample_weight=[1.0, 1.0, 0.0])
     assert_allclose(model[0].running_mean, 0.1 * X.mean(axis=0))  # the row of weight 0 counts
+
+
+@pytest.mark.parametrize("make", [lambda: dn.BatchNorm1d(4, eps=1e-50), lambda: dn.LayerNorm(4, eps=1e-50)])
+def test_an_eps_that_is_zero_in_the_model_s_dtype_is_refused_before_any_change(make):
+    """A feature (BatchNorm1d) or a row (LayerNorm) of one value was divided by 0: a fit
+    diverged with an error that blamed the learning rate, or warned of a division by 0."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 4))
+    model = dn.Sequential(dn.Dense(4, 4), make(), dn.Dense(4, 1), dtype=np.float32, seed=0)
+    model[0].W[:, 0], model[0].b[0] = 0.0, 0.0  # (the first feature is 0 for every sample)
+    before = model.params.copy(), model.state.copy()
+    for run in (lambda: model.fit(X, np.ones((32, 1)), epochs=1), lambda: model.forward(X),
+                lambda: model.predict(X)):
+        # (refused, not a FloatingPointError of the cast that finds it, whatever np.seterr says)
+        with np.errstate(all="raise"), pytest.raises(ValueError, match=r"eps=1e-50 is 0 in float32 \(the"):
+            run()
+        assert_array_equal(model.params, before[0])
+        assert_array_equal(model.state, before[1])
+    twin = dn.Sequential(dn.Dense(4, 4), make(), dn.Dense(4, 1), seed=0)  # float64 holds it
+    twin[0].W[:, 0], twin[0].b[0] = 0.0, 0.0
+    twin.fit(X, np.ones((32, 1)), epochs=1)
+    assert np.isfinite(twin.predict(X)).all()

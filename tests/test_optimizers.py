@@ -191,6 +191,38 @@ def test_momentum_or_weight_decay_set_between_steps_steps_like_a_new_sgd_with_th
     assert_array_equal(changed_params, fresh_params)
 
 
+#: each optimiser with an eps, and an eps it adds to a denominator as 0 in float32 (Adam, AdamW
+#: and NAdam add eps sqrt(1 - b2**t): 1e-44 is 3e-46 at the first step, below float32's least)
+TINY_EPS = [(dn.Adam, 1e-44), (dn.AdamW, 1e-44), (dn.NAdam, 1e-44), (dn.RAdam, 1e-50), (dn.Adamax, 1e-50),
+            (dn.Adagrad, 1e-50), (dn.RMSprop, 1e-50), (lambda eps: dn.Adam(amsgrad=True, eps=eps), 1e-44)]
+
+
+@pytest.mark.parametrize("make, eps", TINY_EPS)
+def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_before_any_change(make, eps):
+    """A parameter whose gradient is 0 would step by 0 / 0: the fit diverged at its first
+    batch, with an error that blamed the learning rate."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 4))
+    X[:, 3] = 0.0  # (its weights' gradients are 0)
+    y = rng.integers(0, 2, 32)
+    model = dn.Sequential(dn.Dense(4, 8), dn.ReLU(), dn.Dense(8, 2), dtype=np.float32, seed=0)
+    before = snapshot(model)
+    optimizer = make(eps=eps)
+    with pytest.raises(ValueError, match=rf"{type(optimizer).__name__}: eps={eps!r} is 0 in float32"):
+        model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1)
+    params, grads = model.params.copy(), np.ones_like(model.params)
+    with pytest.raises(ValueError, match="is 0 in float32"):
+        optimizer.step(params, grads)
+    assert_array_equal(params, model.params)
+    assert_array_equal(snapshot(model)[0], before[0])
+    assert optimizer.steps == 0 and not optimizer.state_dict().get("state")
+    # float64 holds it, and float32 a larger one
+    dn.Sequential(dn.Dense(4, 8), dn.ReLU(), dn.Dense(8, 2), seed=0).fit(
+        X, y, loss=dn.CrossEntropyLoss(), optimizer=make(eps=eps), epochs=1)
+    history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=make(eps=1e-8), epochs=1)
+    assert np.isfinite(history.loss[-1])
+
+
 def test_adam_step_written_out_by_hand():
     params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
     adam = dn.Adam(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)

@@ -200,7 +200,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1216:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
-    "batchnorm.py:243:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:245:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
@@ -345,20 +345,20 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:121:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:122:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:126:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:127:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:154:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:155:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:171:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:172:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:199:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:200:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "optimizer.py:252:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:253:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:263:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:265:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
