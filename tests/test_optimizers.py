@@ -213,9 +213,16 @@ def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_before_any_chang
     optimizer = make(eps=eps)
     name = type(optimizer).__name__
     added = ADDED.get(name, "")
+    begun = []
+
+    class Begun(dn.Callback):
+        def on_train_begin(self, logs=None):
+            begun.append(True)
+
     with pytest.raises(ValueError, match=rf"^{name}: eps={eps!r} is 0 in float32 \(the parameters' dtype\)"
                                          rf"{added}: a parameter whose gradient is 0 would step by 0 / 0"):
-        model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1)
+        model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1, callbacks=[Begun()])
+    assert not begun  # (refused before the fit began)
     params, grads = model.params.copy(), np.ones_like(model.params)
     with pytest.raises(ValueError, match="is 0 in float32"):
         optimizer.step(params, grads)
