@@ -340,13 +340,12 @@ def flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
-def nonzero_in(dtype: DTypeLike, value: float, owner: str, name: str, why: str) -> None:
+def nonzero_in(dtype: np.dtype[Any], value: float, owner: str, name: str, why: str) -> None:
     """``ValueError`` if the positive ``value`` (an ``eps``) is 0 in ``dtype``, the model's
     (1e-50 in float32): ``why`` says what would then be divided by 0."""
-    kind = np.dtype(dtype)
-    if np.array(value, kind) == 0:  # (an array made from a number: its cast reports no underflow)
-        raise ValueError(f"{owner}: {name}={value!r} is 0 in {kind} (the model's dtype): {why}; use "
-                         f"{name} >= {np.finfo(kind).tiny:.3g} (np.finfo({kind}).tiny)")
+    if np.array(value, dtype) == 0:  # (an array made from a number: its cast reports no underflow)
+        raise ValueError(f"{owner}: {name}={value!r} is 0 in {dtype} (the model's dtype): {why}; use "
+                         f"{name} >= {np.finfo(dtype).tiny:.3g} (np.finfo({dtype}).tiny)")
 
 
 def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
