@@ -340,11 +340,14 @@ def flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
-def nonzero_in(dtype: np.dtype[Any], value: float, owner: str, name: str, why: str) -> None:
-    """``ValueError`` if the positive ``value`` (an ``eps``) is 0 in ``dtype``, the model's
-    (1e-50 in float32): ``why`` says what would then be divided by 0."""
-    if np.array(value, dtype) == 0:  # (an array made from a number: its cast reports no underflow)
-        raise ValueError(f"{owner}: {name}={value!r} is 0 in {dtype} (the model's dtype): {why}; use "
+def nonzero_in(dtype: np.dtype[Any], value: float, owner: str, name: str, why: str, *,
+               factor: float = 1.0, whose: str = "the model's") -> None:
+    """``ValueError`` if the positive ``value`` (an ``eps``), times the ``factor`` it is
+    used with, is 0 in ``dtype`` (``whose`` dtype: 1e-50 in float32): ``why`` says what
+    would then be divided by 0."""
+    if np.array(value * factor, dtype) == 0:  # (an array made from a number: its cast reports no underflow)
+        used = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
+        raise ValueError(f"{owner}: {name}={value!r} is 0 in {dtype} ({whose} dtype){used}: {why}; use "
                          f"{name} >= {np.finfo(dtype).tiny:.3g} (np.finfo({dtype}).tiny)")
 
 

@@ -550,11 +550,10 @@ def underflow_ignored(function: Callable[_P, _R]) -> Callable[_P, _R]:
     (``forward`` and ``predict``, a loss's ``forward`` and ``backward``, a metric, the input
     casts) or enter for it (``backward``; ``SGD.step`` where it runs ufuncs: BLAS's axpy of a
     plain step is not checked); ``evaluate``, ``lr_find`` and ``update_bn`` compute through
-    those. Overflow and invalid results
-    are left to the checks each call makes (its ``DivergenceError``, its refused input, its
-    NaN) and to the settings where a call does not expect them. About 1 us a call (a new
-    ``np.errstate`` each time: one kept and entered again would give an inner call's
-    saved settings to the outer one on NumPy 1)."""
+    those. Overflow and invalid results are left to the checks each call makes (its
+    ``DivergenceError``, its refused input, its NaN) and to the settings where a call does
+    not expect them. About 1 us a call (a new ``np.errstate`` each time: one kept and
+    entered again would give an inner call's saved settings to the outer one on NumPy 1)."""
     @wraps(function)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with np.errstate(under="ignore"):

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter, learning_rate, positive_int
+from ._validation import hyperparameter, learning_rate, nonzero_in, positive_int
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
@@ -276,14 +276,10 @@ class Optimizer:
         model; a fit diverged at its first batch, with an error that blamed the learning
         rate). ``prepare`` and ``check_arrays`` ask it, before anything changes."""
         given = self.denominator_eps()
-        if given is None:
-            return
-        eps, factor = given
-        if np.array(eps * factor, dtype) == 0:  # (made from a number: the cast reports no underflow)
-            added = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
-            raise ValueError(f"{type(self).__name__}: eps={eps!r} is 0 in {dtype} (the parameters' dtype)"
-                             f"{added}: a parameter whose gradient is 0 would step by 0 / 0; use an eps of "
-                             f"at least {np.finfo(dtype).tiny:.3g} (np.finfo({dtype}).tiny)")
+        if given is not None:
+            nonzero_in(dtype, given[0], type(self).__name__, "eps",
+                       "a parameter whose gradient is 0 would step by 0 / 0", factor=given[1],
+                       whose="the parameters'")
 
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
                  callback: Callable[[NDArray[Any], float], None] | None = None) -> Any:
