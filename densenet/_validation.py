@@ -78,8 +78,8 @@ def as_array(data: ArrayLike, name: str) -> NDArray[Any]:
     return array
 
 
-def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
-    """``as_numeric`` without the check for NaN/inf."""
+def _converted(data: ArrayLike, name: str, dtype: DTypeLike, cast: bool = True) -> NDArray[Any]:
+    """``as_numeric`` without the check for NaN/inf (and, without ``cast``, in its own dtype)."""
     if is_sparse(data):  # (NumPy would make it a 0-d object array)
         shape = getattr(data, "shape", "?")
         raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
@@ -92,20 +92,42 @@ def _converted(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
         raise TypeError(f"{name} must hold real numbers, got {kind}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    if array.dtype != dtype:  # an overflowing cast is reported below as inf; one that underflows
-        with np.errstate(over="ignore", under="ignore"):  # is 0 or subnormal (backend.underflow_ignored)
-            array = array.astype(dtype)
+    if cast and array.dtype != dtype:
+        array = _cast(array, dtype)
     return array
+
+
+def _cast(array: NDArray[Any], dtype: DTypeLike, out: NDArray[Any] | None = None) -> NDArray[Any]:
+    """``array`` in ``dtype`` (into ``out``, if given): an overflowing cast is reported by the
+    checks as inf; one that underflows is 0 or subnormal (``backend.underflow_ignored``)."""
+    with np.errstate(over="ignore", under="ignore"):
+        if out is None:
+            return array.astype(dtype)
+        np.copyto(out, array, casting="unsafe")
+        return out
 
 
 def _require_finite(array: NDArray[Any], name: str, dtype: DTypeLike) -> None:
     if not all_finite(array):
-        bad = np.argwhere(~np.isfinite(array))
-        first = tuple(int(i) for i in bad[0])
-        raise ValueError(
-            f"{name} holds {len(bad)} non-finite value(s) (NaN or inf) as {np.dtype(dtype).name}, "
-            f"the first at index {first}"
-        )
+        _refuse_non_finite(array, name, dtype)
+
+
+def _refuse_non_finite(array: NDArray[Any], name: str, dtype: DTypeLike, rows: int | None = None,
+                       after: int = 0) -> None:
+    """``ValueError`` naming the first of ``array``'s values that are not finite in
+    ``dtype``, and how many there are; with ``rows``, none in its first ``after`` rows,
+    looked for ``rows`` at a time, each slice converted on its own."""
+    count, first = 0, None
+    parts = ([(0, array)] if rows is None
+             else [(start, array[start:start + rows]) for start in range(after, len(array), rows)])
+    for start, part in parts:
+        bad = np.argwhere(~np.isfinite(part if part.dtype == dtype else _cast(part, dtype)))
+        if first is None and len(bad):
+            first = tuple(int(i) + (start if axis == 0 else 0) for axis, i in enumerate(bad[0]))
+        count += len(bad)
+    if first is not None:
+        raise ValueError(f"{name} holds {count} non-finite value(s) (NaN or inf) as {np.dtype(dtype).name}, "
+                         f"the first at index {first}")
 
 
 def _from_nullable_columns(table: Any, name: str) -> NDArray[Any]:
@@ -132,16 +154,38 @@ def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
 
 
 def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike,
-                      bound: float) -> tuple[NDArray[Any], bool]:
+                      bound: float, whole: bool = True) -> tuple[NDArray[Any], bool]:
     """``as_matrix(data, name, dtype)``, and whether every ``|x|`` is at most ``bound``:
     both from one read pass (``backend.abs_sum``) when the data are small, as they
-    nearly always are; the exact checks only when that sum is not."""
-    array = _converted(data, name, dtype)
+    nearly always are; the exact checks only when that sum is not.
+
+    Without ``whole``, an array of another dtype is not converted: it comes back 2-D, as
+    it is and unchecked (False for the bound), and ``cast_rows`` converts and checks it a
+    slice at a time (a pass over it in batches then never holds a whole copy)."""
+    array = _converted(data, name, dtype, cast=whole)
+    if array.dtype != dtype:
+        return _two_d(array, name), False
     total = abs_sum(array)
     bounded = total is not None and total <= bound  # so finite too
     if not bounded:
         _require_finite(array, name, dtype)
     return _two_d(array, name), bounded or magnitude_at_most(array, bound)
+
+
+def cast_rows(array: NDArray[Any], start: int, stop: int, name: str, dtype: DTypeLike, bound: float,
+              out: NDArray[Any]) -> tuple[NDArray[Any], bool]:
+    """Rows ``start:stop`` of ``array`` (``as_bounded_matrix``'s, not converted) converted
+    into ``out`` (of ``dtype``, at least as many rows) and checked as ``as_bounded_matrix``
+    checks a whole array, a value that is not finite named by its index in ``array``; and
+    whether every ``|x|`` of them is at most ``bound``."""
+    rows = array[start:stop]
+    part = _cast(rows, dtype, out[:len(rows)])
+    total = abs_sum(part)
+    if total is not None and total <= bound:
+        return part, True
+    if not all_finite(part):
+        _refuse_non_finite(array, name, dtype, len(out), after=start)  # (the rows before passed)
+    return part, magnitude_at_most(part, bound)
 
 
 def as_sparse_rows(data: Any, name: str, dtype: DTypeLike, bound: float) -> tuple[Any, bool]:

@@ -21,6 +21,7 @@ from . import io
 from ._validation import (
     as_bounded_matrix,
     as_sparse_rows,
+    cast_rows,
     count,
     flag,
     hyperparameter,
@@ -534,21 +535,25 @@ class Sequential:
 
     # -- checks at the boundary -------------------------------------------------
 
-    def check_input(self, X: ArrayLike, name: str = "X") -> Any:
+    def check_input(self, X: ArrayLike, name: str = "X", whole: bool = True) -> Any:
         """``X`` validated and converted to the model's dtype (a copy only if needed); a
         SciPy sparse ``X`` as a CSR matrix, which ``fit``, ``predict`` and ``evaluate`` feed
         a batch of rows at a time to the first module (``Plan.feed``: as they are to a
-        ``Dense``, made dense for any other)."""
-        return self._checked(X, name)[0]
+        ``Dense``, made dense for any other). ``whole=False`` leaves a dense ``X`` of another
+        dtype in its own, its values unchecked, for a pass that converts and checks it a
+        batch at a time (``_validation.cast_rows``) and so never holds a whole copy."""
+        return self._checked(X, name, flag(whole, "check_input", "whole"))[0]
 
-    def _checked(self, X: ArrayLike, name: str = "X") -> tuple[Any, bool]:
+    def _checked(self, X: ArrayLike, name: str = "X", whole: bool = True) -> tuple[Any, bool]:
         """``check_input``'s ``X``, and whether no ``|x|`` is above what the planned passes
-        take (``_run``), from the same read pass."""
+        take (``_run``), from the same read pass. Without ``whole``, a dense ``X`` of another
+        dtype is left in its own, its values unchecked: ``_predict`` converts and checks
+        it a batch at a time (``as_bounded_matrix``)."""
         rows: Any
         if is_sparse(X):
             rows, bounded = as_sparse_rows(X, name, self.dtype, _HUGE[self.dtype])
         else:
-            rows, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype])
+            rows, bounded = as_bounded_matrix(X, name, self.dtype, _HUGE[self.dtype], whole)
         if rows.shape[1] != self.in_features:
             index, first = next((i, m) for i, m in enumerate(self._modules) if m.input_width is not None)
             raise ValueError(
@@ -564,10 +569,11 @@ class Sequential:
         return self._checked_data(X, y, loss, names)[:2]
 
     def _checked_data(self, X: ArrayLike, y: ArrayLike, loss: Loss | None = None,
-                      names: tuple[str, str] = ("X", "y")) -> tuple[Any, NDArray[Any], bool]:
+                      names: tuple[str, str] = ("X", "y"),
+                      whole: bool = True) -> tuple[Any, NDArray[Any], bool]:
         """``check_data``'s ``X`` and ``y``, and ``_checked``'s bound of ``X``."""
         x_name, y_name = names
-        rows, bounded = self._checked(X, x_name)
+        rows, bounded = self._checked(X, x_name, whole)
         y = (MSELoss() if loss is None else loss).target(y, self.out_features, self.dtype, y_name)
         if y.shape[0] != rows.shape[0]:
             raise ValueError(
@@ -670,7 +676,7 @@ class Sequential:
         as make ``SPARSE_CHUNK`` values dense), so the memory it takes does not grow with
         N; rows are independent, so the result is the same as one batch to rounding.
         """
-        rows, bounded = self._checked(X)
+        rows, bounded = self._checked(X, whole=False)
         size = self._chunk(rows) if batch_size is None else positive_int(batch_size, "batch_size")
         return self._predict(rows, size, bounded)
 
@@ -680,19 +686,27 @@ class Sequential:
             return PREDICT_BATCH
         return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features))
 
-    def _predict(self, X: Any, batch_size: int, bounded: bool) -> NDArray[Any]:
+    def _predict(self, X: Any, batch_size: int, bounded: bool, name: str = "X") -> NDArray[Any]:
         """The output for a checked ``X`` (dense, or SciPy CSR rows), ``batch_size`` rows at
         a time; ``bounded``: no ``|x|`` is above what the planned passes take (else ``_run``
-        checks each batch)."""
+        checks each batch). A dense ``X`` of another dtype (``_checked`` without ``whole``)
+        is converted and checked a batch at a time, into one batch's array."""
         n = X.shape[0]
         size = min(n, batch_size)
+        Y = np.empty((n, self.out_features), self.dtype)
         with blas_threads(thread_count(self.largest_product(size))):
-            if size == n:  # (the common case, in the fewest calls)
-                return self._output(X, np.empty((n, self.out_features), self.dtype), bounded)
-            Y = np.empty((n, self.out_features), self.dtype)
-            for start in range(0, n, size):
-                self._output(X[start:start + size], Y[start:start + size], bounded)
-            return Y
+            if isinstance(X, np.ndarray) and X.dtype != self.dtype:
+                converted = np.empty((size, X.shape[1]), self.dtype)
+                for start in range(0, n, size):
+                    rows, bounded = cast_rows(X, start, start + size, name, self.dtype, _HUGE[self.dtype],
+                                              converted)
+                    self._output(rows, Y[start:start + size], bounded)
+            elif size == n:  # (the common case, in the fewest calls)
+                self._output(X, Y, bounded)
+            else:
+                for start in range(0, n, size):
+                    self._output(X[start:start + size], Y[start:start + size], bounded)
+        return Y
 
     def _output(self, X: Any, out: NDArray[Any], bounded: bool) -> NDArray[Any]:
         """The output for ``X`` (dense, or SciPy CSR rows), computed on a plan lent for the
@@ -850,7 +864,7 @@ class Sequential:
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
                             f"got {type(loss).__name__} {loss!r}")
         measured = None if metrics is None else resolved(metrics, loss, self.out_features, "evaluate")
-        rows, target, bounded = self._checked_data(X, y, loss)
+        rows, target, bounded = self._checked_data(X, y, loss, whole=False)
         w = (None if sample_weight is None
              else relative(sample_weights(sample_weight, rows.shape[0], np.float64), self.dtype))
         if measured is not None:

@@ -66,6 +66,9 @@ REGRESSION_LOSSES = ("squared_error", "poisson")
 #: the network's first layer multiplies a batch of rows as they are (``Sequential.fit``, ``predict``).
 SPARSE = ("csr", "csc", "coo")
 
+#: The dtypes ``predict`` takes as they are, by the network's (the first: what others become).
+_FLOATS = {np.dtype(np.float64): (np.float64, np.float32), np.dtype(np.float32): (np.float32, np.float64)}
+
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -395,7 +398,8 @@ class _DenseNetEstimator(BaseEstimator):
     @underflow_ignored
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype), accept_sparse=SPARSE)
+        # (the other float dtype kept: the model converts it a batch at a time, never whole)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS[np.dtype(self.dtype)], accept_sparse=SPARSE)
         return self.model_.predict(X)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
-from ._validation import positive_int
+import numpy as np
+
+from ._validation import cast_rows, positive_int
 from .model import Sequential, as_model
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     """
     model = as_model(model, "update_bn")
     batch_size = positive_int(batch_size, "update_bn: batch_size")
-    rows = model.check_input(X)
+    rows = model.check_input(X, whole=False)  # (data of another dtype: converted a batch at a time)
     norms: list[int] = []
     for i, module in enumerate(model):
         if module.batch_statistics and i not in model.frozen:
@@ -82,9 +84,15 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     chosen = [cast(RunningStatistics, work[i]) for i in norms]
     for norm in chosen:
         norm.reset_running_stats()
+    largest = float(np.finfo(model.dtype).max)
+    converted = (np.empty((full, rows.shape[1]), model.dtype)
+                 if isinstance(rows, np.ndarray) and rows.dtype != model.dtype else None)
     for k, start in enumerate(range(0, n, full), 1):
         for norm in chosen:
             norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k
-        work.forward(rows[start:start + full])
+        batch = rows[start:start + full]
+        if converted is not None:  # (checked finite here, to name a value by its row in X)
+            batch = cast_rows(rows, start, start + full, "X", model.dtype, largest, converted)[0]
+        work.forward(batch)
     model.state[...] = work.state
     return model

@@ -370,3 +370,66 @@ def test_what_a_step_allocates_does_not_grow_with_the_batch(block):
         traced_peak(two_steps)  # a process's first measurement reads 2 KiB lower than the next ones
         peaks.append(traced_peak(two_steps)[0])
     assert peaks[1] - peaks[0] <= 256 + (NUMPY_REDUCTION_BUFFER if block in REDUCING else 0), peaks
+
+
+def grown_peak(work, X) -> int:
+    """The peak traced while ``work(X)`` runs less that of ``work`` on the first half of ``X``."""
+    return traced_peak(lambda: work(X))[0] - traced_peak(lambda: work(X[:len(X) // 2]))[0]
+
+
+#: Data dtypes beside a model's: another float, the integers of images and counts.
+SOURCES = [np.float32, np.float64, np.uint8]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
+def test_predict_and_evaluate_never_copy_data_of_another_dtype_whole(dtype, source):
+    """``predict`` and ``evaluate`` work through ``X`` 4096 rows at a time, so that their
+    memory does not grow with the data: data of another dtype than the model's (float64
+    rows for a float32 model, uint8 images) is converted a chunk at a time too. Doubling
+    the rows adds the outputs' (and the targets') bytes, not a copy of ``X``; the results
+    are those of the data converted first."""
+    model = mlp((64, 16, 2), dtype=dtype)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (16_384, 64)).astype(source)
+    y = rng.uniform(size=(16_384, 2)).astype(dtype)
+    converted = X.astype(dtype)
+    assert np.array_equal(model.predict(X), model.predict(converted))
+    assert model.evaluate(X, y) == model.evaluate(converted, y)
+    outputs = 8_192 * 2 * model.dtype.itemsize  # (those of the rows added; half a copy: 2 MiB or more)
+    assert grown_peak(model.predict, X) <= outputs + 64 * KIB
+    assert grown_peak(lambda X: model.evaluate(X, y[:len(X)]), X) <= outputs + 64 * KIB
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
+def test_update_bn_never_copies_data_of_another_dtype_whole(source):
+    model = dn.Sequential(dn.Dense(64, 16), dn.BatchNorm1d(16), dn.ReLU(), dn.Dense(16, 2), seed=0,
+                          dtype=np.float32)
+    X = np.random.default_rng(0).integers(0, 256, (16_384, 64)).astype(source)
+    twin = model.clone()
+    dn.update_bn(model, X)
+    dn.update_bn(twin, X.astype(np.float32))
+    assert np.array_equal(model.state, twin.state)
+    assert grown_peak(lambda X: dn.update_bn(model, X), X) <= 64 * KIB
+
+
+def test_a_float32_estimator_predicts_float64_rows_without_a_whole_copy():
+    """scikit-learn's ``validate_data`` would convert ``X`` to the estimator's dtype whole:
+    the other float dtype is passed on as it is, for the network to convert a batch at a
+    time (and a value beyond float32 is refused by its place in ``X``)."""
+    import warnings
+
+    pytest.importorskip("sklearn")
+    from densenet.sklearn import DenseNetRegressor
+
+    X = np.random.default_rng(0).standard_normal((16_384, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (not converged, after an epoch)
+        estimator = DenseNetRegressor(hidden_layer_sizes=(16,), max_iter=1, dtype="float32",
+                                      random_state=0).fit(X[:256], X[:256, 0])
+    assert np.array_equal(estimator.predict(X), estimator.predict(X.astype(np.float32)))
+    assert grown_peak(estimator.predict, X) <= 8_192 * 4 + 64 * KIB  # (the outputs; half a copy: 2 MiB)
+    X[9_000, 3] = 1e39
+    with pytest.raises(ValueError, match=r"^X holds 1 non-finite value\(s\) \(NaN or inf\) as float32, the "
+                                         r"first at index \(9000, 3\)$"):
+        estimator.predict(X)

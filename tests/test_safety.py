@@ -44,3 +44,22 @@ def test_float32_models_reject_values_beyond_float32():
     model = mlp((2, 3, 1), dtype=np.float32)
     with pytest.raises(ValueError, match="non-finite value.*as float32"):
         model.predict([[1e300, 0.0]])
+
+
+@pytest.mark.parametrize("call", ["predict", "evaluate", "update_bn"])
+def test_values_beyond_float32_in_later_batches_are_named_by_their_place_in_X(call):
+    """``predict``, ``evaluate`` and ``update_bn`` convert data of another dtype a batch at
+    a time (never a whole copy): a value that is inf in float32 is still named by its row
+    and column in ``X``, all of them counted, and the model is left as it was."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), dn.Dense(3, 1), dtype=np.float32, seed=0)
+    X = np.ones((10_000, 2))
+    X[[7_000, 9_999], [1, 0]] = [1e39, -1e300]
+    before = model.params.copy(), model.state.copy()
+    run = {"predict": lambda: model.predict(X), "evaluate": lambda: model.evaluate(X, np.ones(10_000)),
+           "update_bn": lambda: dn.update_bn(model, X)}[call]
+    with pytest.raises(ValueError, match=r"^X holds 2 non-finite value\(s\) \(NaN or inf\) as float32, "
+                                         r"the first at index \(7000, 1\)$"):
+        run()
+    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    X[[7_000, 9_999], [1, 0]] = 3e38  # finite in float32: taken (the first layer's sums rescued)
+    assert np.isfinite(model.predict(X)).all()

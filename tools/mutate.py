@@ -171,7 +171,7 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:892:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:906:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:383:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -182,22 +182,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1186:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1200:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1186:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1200:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1189:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1203:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1189:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1203:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1216:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1230:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1216:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1230:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:245:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -231,17 +231,17 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:373:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:702:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:716:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:653:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:659:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:704:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:718:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:777:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:791:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:730:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -252,7 +252,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:347:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:188:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:189:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:727:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
@@ -290,15 +290,15 @@ EQUIVALENT: dict[str, str] = {
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:50:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:51:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:54:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:55:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:54:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:55:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:57:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:58:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:60:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:61:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
     "backend.py:105:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
@@ -329,7 +329,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:905:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:141:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:169:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
@@ -405,20 +405,20 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:301:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:304:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:301:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:304:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:319:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:322:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:430:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:434:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:435:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:439:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:682:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:785:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:686:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:789:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
