@@ -8,6 +8,7 @@ import numbers
 import operator
 import os
 import warnings
+from collections.abc import Iterable
 from typing import Any, SupportsIndex, cast
 
 import numpy as np
@@ -109,17 +110,14 @@ def _cast(array: NDArray[Any], dtype: DTypeLike, out: NDArray[Any] | None = None
 
 def _require_finite(array: NDArray[Any], name: str, dtype: DTypeLike) -> None:
     if not all_finite(array):
-        _refuse_non_finite(array, name, dtype)
+        _refuse_non_finite(name, dtype, [(0, array)])
 
 
-def _refuse_non_finite(array: NDArray[Any], name: str, dtype: DTypeLike, rows: int | None = None,
-                       after: int = 0) -> None:
-    """``ValueError`` naming the first of ``array``'s values that are not finite in
-    ``dtype``, and how many there are; with ``rows``, none in its first ``after`` rows,
-    looked for ``rows`` at a time, each slice converted on its own."""
+def _refuse_non_finite(name: str, dtype: DTypeLike, parts: Iterable[tuple[int, NDArray[Any]]]) -> None:
+    """``ValueError`` naming the first of the values of an array's ``parts`` (each of them
+    its first row's index and rows, converted on its own) that are not finite in ``dtype``,
+    and how many there are."""
     count, first = 0, None
-    parts = ([(0, array)] if rows is None
-             else [(start, array[start:start + rows]) for start in range(after, len(array), rows)])
     for start, part in parts:
         bad = np.argwhere(~np.isfinite(part if part.dtype == dtype else _cast(part, dtype)))
         if first is None and len(bad):
@@ -184,7 +182,8 @@ def cast_rows(array: NDArray[Any], start: int, stop: int, name: str, dtype: DTyp
     if total is not None and total <= bound:
         return part, True
     if not all_finite(part):
-        _refuse_non_finite(array, name, dtype, len(out), after=start)  # (the rows before passed)
+        size = len(out)  # (the rows before passed: the first and the count are in those after)
+        _refuse_non_finite(name, dtype, ((i, array[i:i + size]) for i in range(start, len(array), size)))
     return part, magnitude_at_most(part, bound)
 
 

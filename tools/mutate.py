@@ -329,7 +329,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:905:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:169:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:167:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
