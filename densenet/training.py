@@ -4,7 +4,8 @@ Data is validated once, before training starts. The loop then runs planned
 steps (``densenet.plan``) on the model's flat buffers: a step allocates
 nothing (no copy of ``X`` when it already has the model's dtype, batches
 copied or gathered with ``np.take(out=)`` into the step's input arrays, one
-in-place optimiser update). The model keeps its steps (``train_step``), so a
+in-place optimiser update; shuffled data that is not C-ordered is copied
+once, as ``np.take`` would copy it at every batch). The model keeps its steps (``train_step``), so a
 fit called again with the same loss and optimiser builds none.
 
 The loop works on any model through its public interface (``check_data``,
@@ -176,9 +177,12 @@ class _Epoch:
                  batch_size: int, shuffle: bool, loss: Loss, optimizer: Optimizer | None,
                  drop_last: bool = False, max_grad_norm: float | None = None,
                  metrics: Sequence[Metric] = ()) -> None:
+        self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
+        if shuffle and not self.sparse:  # (np.take copies a source that is not one C-ordered block,
+            # whole, at every batch: a DataFrame's values, data[:, :-1]. Once here instead.)
+            X, y, w = (None if a is None else np.ascontiguousarray(a) for a in (X, y, w))
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         self.max_grad_norm = max_grad_norm
-        self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
         #: the rows an epoch trains on: all, or (``drop_last``) those of its full batches

@@ -433,3 +433,42 @@ def test_a_float32_estimator_predicts_float64_rows_without_a_whole_copy():
     with pytest.raises(ValueError, match=r"^X holds 1 non-finite value\(s\) \(NaN or inf\) as float32, the "
                                          r"first at index \(9000, 3\)$"):
         estimator.predict(X)
+
+
+class PeakPerStep(dn.Callback):
+    """The bytes tracemalloc traced at most between one batch's end and the next's, above
+    what was allocated at the first (tracing when fit starts)."""
+
+    def on_train_begin(self, logs=None):
+        self.peaks, self.held = [], tracemalloc.get_traced_memory()[0]
+
+    def on_batch_end(self, batch, logs=None):
+        held, peak = tracemalloc.get_traced_memory()
+        self.peaks.append(peak - self.held)
+        tracemalloc.reset_peak()
+        self.held = held
+
+
+@pytest.mark.parametrize("layout", ["fortran", "column-slice", "dataframe"])
+def test_shuffled_steps_gather_rows_without_copying_data_of_any_layout(layout):
+    """``np.take`` copies a source that is not one C-ordered block whole before it gathers
+    rows from it: a fit on a DataFrame's values (Fortran-ordered), or on ``data[:, :-1]``
+    and ``data[:, -1]``, copied ``X`` and ``y`` at every shuffled step (20x the time of the
+    same fit on C-ordered data). The fit makes a C-ordered copy once, and then trains as on
+    C-ordered data: no step allocates, and the weights are the same bits."""
+    data = np.random.default_rng(0).standard_normal((4096, 65))
+    X, y = data[:, :-1], data[:, -1]
+    if layout == "fortran":
+        X = np.asfortranarray(X)
+    elif layout == "dataframe":
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(X)
+    ordered, model, peaks = mlp((64, 16, 1)), mlp((64, 16, 1)), PeakPerStep()
+    ordered.fit(np.ascontiguousarray(X), np.ascontiguousarray(y), epochs=2, batch_size=64, seed=0)
+    tracemalloc.start()
+    try:
+        model.fit(X, y, epochs=2, batch_size=64, seed=0, callbacks=[peaks])
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(model.params, ordered.params)
+    assert len(peaks.peaks) == 128 and max(peaks.peaks[1:]) < 16 * KIB, max(peaks.peaks[1:])  # (X: 2 MiB)
