@@ -180,7 +180,8 @@ class _Epoch:
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         if shuffle and not self.sparse:  # (np.take copies a source that is not one C-ordered block,
             # whole, at every batch: a DataFrame's values, data[:, :-1]. Once here instead.)
-            X, y, w = (None if a is None else np.ascontiguousarray(a) for a in (X, y, w))
+            X, y = np.ascontiguousarray(X), np.ascontiguousarray(y)
+            w = None if w is None else np.ascontiguousarray(w)
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         self.max_grad_norm = max_grad_norm
         n = X.shape[0]
