@@ -179,9 +179,9 @@ class _Epoch:
                  metrics: Sequence[Metric] = ()) -> None:
         self.sparse = is_sparse(X)  # (a batch of its rows is fed to the step: ``Plan.feed``)
         if shuffle and not self.sparse:  # (np.take copies a source that is not one C-ordered block,
-            # whole, at every batch: a DataFrame's values, data[:, :-1]. Once here instead.)
+            # whole, at every batch: a DataFrame's values, data[:, :-1]. Once here instead; the
+            # weights are a new array already, ``relative``'s)
             X, y = np.ascontiguousarray(X), np.ascontiguousarray(y)
-            w = None if w is None else np.ascontiguousarray(w)
         self.model, self.X, self.y, self.w, self.optimizer = model, X, y, w, optimizer
         self.max_grad_norm = max_grad_norm
         n = X.shape[0]

@@ -456,7 +456,7 @@ def test_shuffled_steps_gather_rows_without_copying_data_of_any_layout(layout):
     and ``data[:, -1]``, copied ``X`` and ``y`` at every shuffled step (20x the time of the
     same fit on C-ordered data). The fit makes a C-ordered copy once, and then trains as on
     C-ordered data: no step allocates, and the weights are the same bits."""
-    data = np.random.default_rng(0).standard_normal((4096, 65))
+    data = np.random.default_rng(0).standard_normal((4096, 65))  # (and a column of weights)
     X, y = data[:, :-1], data[:, -1]
     if layout == "fortran":
         X = np.asfortranarray(X)
@@ -464,10 +464,11 @@ def test_shuffled_steps_gather_rows_without_copying_data_of_any_layout(layout):
         pd = pytest.importorskip("pandas")
         X = pd.DataFrame(X)
     ordered, model, peaks = mlp((64, 16, 1)), mlp((64, 16, 1)), PeakPerStep()
-    ordered.fit(np.ascontiguousarray(X), np.ascontiguousarray(y), epochs=2, batch_size=64, seed=0)
+    ordered.fit(np.ascontiguousarray(X), np.ascontiguousarray(y), epochs=2, batch_size=64, seed=0,
+                sample_weight=np.abs(data)[:, 0])
     tracemalloc.start()
     try:
-        model.fit(X, y, epochs=2, batch_size=64, seed=0, callbacks=[peaks])
+        model.fit(X, y, epochs=2, batch_size=64, seed=0, callbacks=[peaks], sample_weight=np.abs(data)[:, 0])
     finally:
         tracemalloc.stop()
     assert np.array_equal(model.params, ordered.params)
