@@ -564,9 +564,16 @@ def underflow_ignored(function: Callable[_P, _R]) -> Callable[_P, _R]:
 def all_finite(v: NDArray[Any]) -> bool:
     """True when every element of ``v`` is finite: ``abs_sum`` where it applies, the
     exact check only when that sum is not finite (an element is not, or the sum
-    overflowed) or ``v`` is not a contiguous float array."""
+    overflowed) or ``v`` is not a contiguous float array; that check in slices of rows
+    of about ``BLAS_SMALL`` elements, so that its temporary does not grow with ``v``
+    (a column slice ``data[:, :-1]`` given to ``predict``)."""
     total = abs_sum(v)
-    return (total is not None and math.isfinite(total)) or bool(np.isfinite(v).all())
+    if total is not None and math.isfinite(total):
+        return True
+    if v.ndim < 2:
+        return bool(np.isfinite(v).all())
+    rows = max(1, BLAS_SMALL // max(1, v[0].size))
+    return all(np.isfinite(v[start:start + rows]).all() for start in range(0, len(v), rows))
 
 
 def magnitude_at_most(v: NDArray[Any], bound: float) -> bool:

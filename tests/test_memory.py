@@ -401,6 +401,22 @@ def test_predict_and_evaluate_never_copy_data_of_another_dtype_whole(dtype, sour
     assert grown_peak(lambda X: model.evaluate(X, y[:len(X)]), X) <= outputs + 64 * KIB
 
 
+def test_predict_and_evaluate_check_a_column_slice_without_a_temporary_of_its_size():
+    """``data[:, :-1]`` is no contiguous block, which ``abs_sum`` reads in one pass: the exact
+    check of its values takes slices of its rows (``np.isfinite`` of the whole made a boolean
+    array an eighth of its size)."""
+    model = mlp((64, 16, 2))
+    data = np.random.default_rng(0).standard_normal((16_384, 66))
+    X, y = data[:, :-2], data[:, -2:]
+    outputs = 8_192 * 2 * 8  # (those of the rows added; an eighth of half of X: 512 KiB)
+    assert grown_peak(model.predict, X) <= outputs + 64 * KIB
+    assert grown_peak(lambda X: model.evaluate(X, y[:len(X)]), X) <= outputs + 64 * KIB
+    X[9_000, 5] = np.nan
+    with pytest.raises(ValueError, match=r"^X holds 1 non-finite value\(s\) \(NaN or inf\) as float64, "
+                                         r"the first at index \(9000, 5\)$"):
+        model.predict(X)
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
 def test_update_bn_never_copies_data_of_another_dtype_whole(source):
     model = dn.Sequential(dn.Dense(64, 16), dn.BatchNorm1d(16), dn.ReLU(), dn.Dense(16, 2), seed=0,

@@ -312,7 +312,7 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:63:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:583:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:590:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
@@ -320,13 +320,13 @@ EQUIVALENT: dict[str, str] = {
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:813:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:820:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:816:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:823:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "backend.py:853:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:860:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:905:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:912:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:167:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
@@ -374,11 +374,11 @@ EQUIVALENT: dict[str, str] = {
                                        "byte count of 1 instead of 0 asks the same",
     "backend.py:300:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:300:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:591:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:598:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:391:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:772:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:779:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
