@@ -63,3 +63,22 @@ def test_values_beyond_float32_in_later_batches_are_named_by_their_place_in_X(ca
     assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
     X[[7_000, 9_999], [1, 0]] = 3e38  # finite in float32: taken (the first layer's sums rescued)
     assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("call", ["forward", "fit", "check_input"])
+def test_what_takes_data_whole_converts_it_whole_and_refuses_values_beyond_float32(call):
+    """``forward`` (a batch), ``fit`` (which trains on a copy in the model's dtype) and
+    ``check_input`` convert data of another dtype whole, and refuse what is not finite in
+    the model's dtype, naming it, with the model left as it was."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), dn.Dense(3, 1), dtype=np.float32, seed=0)
+    X = np.ones((100, 2))
+    X[[70, 99], [1, 0]] = [1e39, -1e300]
+    before = model.params.copy(), model.state.copy()
+    run = {"forward": lambda: model.forward(X), "fit": lambda: model.fit(X, np.ones(100)),
+           "check_input": lambda: model.check_input(X)}[call]
+    with pytest.raises(ValueError, match=r"^X holds 2 non-finite value\(s\) \(NaN or inf\) as float32, "
+                                         r"the first at index \(70, 1\)$"):
+        run()
+    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    checked = model.check_input(np.ones((4, 2), np.uint8))
+    assert checked.dtype == np.float32 and np.array_equal(checked, np.ones((4, 2)))
