@@ -695,7 +695,7 @@ class Sequential:
         size = min(n, batch_size)
         Y = np.empty((n, self.out_features), self.dtype)
         with blas_threads(thread_count(self.largest_product(size))):
-            if isinstance(X, np.ndarray) and X.dtype != self.dtype:
+            if X.dtype != self.dtype:  # (dense rows: sparse ones come converted)
                 converted = np.empty((size, X.shape[1]), self.dtype)
                 for start in range(0, n, size):
                     rows, bounded = cast_rows(X, start, start + size, name, self.dtype, _HUGE[self.dtype],

@@ -85,8 +85,8 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
     for norm in chosen:
         norm.reset_running_stats()
     largest = float(np.finfo(model.dtype).max)
-    converted = (np.empty((full, rows.shape[1]), model.dtype)
-                 if isinstance(rows, np.ndarray) and rows.dtype != model.dtype else None)
+    # (dense rows of another dtype; sparse ones come converted)
+    converted = np.empty((full, rows.shape[1]), model.dtype) if rows.dtype != model.dtype else None
     for k, start in enumerate(range(0, n, full), 1):
         for norm in chosen:
             norm.momentum = 1.0 / k  # the running average: (1 - 1/k) running + batch / k

@@ -166,6 +166,22 @@ def test_as_bounded_matrix_says_whether_every_magnitude_is_within_the_bound(dtyp
             as_bounded_matrix(bad, "X", np.dtype(dtype), 1e3)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cast_rows_converts_a_slice_and_says_whether_it_is_within_the_bound(dtype):
+    """Data of another dtype, a slice of rows at a time (``predict``'s): converted into the
+    array given, and checked by the sum of magnitudes where it decides, as ``as_bounded_matrix``."""
+    from densenet._validation import cast_rows
+
+    X = np.arange(-32, 32).reshape(16, 4)
+    out = np.empty((8, 4), dtype)
+    part, bounded = cast_rows(X, 8, 16, "X", np.dtype(dtype), 1000.0, out.view(ExactChecksRefused))
+    assert bounded and np.array_equal(part, X[8:]) and part.dtype == dtype  # the sum (528) decided it
+    assert np.shares_memory(part, out)
+    assert np.array_equal(cast_rows(X, 12, 20, "X", np.dtype(dtype), 1000.0, out)[0], X[12:])  # the last 4
+    assert cast_rows(X, 0, 8, "X", np.dtype(dtype), 32.0, out)[1]  # the sum is not: max and min are
+    assert not cast_rows(X, 0, 8, "X", np.dtype(dtype), 31.0, out)[1]
+
+
 @pytest.mark.parametrize("call", ["forward", "predict in one batch", "predict in batches", "evaluate"])
 def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypatch):
     """The finiteness check and the huge-input check (``Sequential._run``) share one
@@ -190,3 +206,22 @@ def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypa
     assert_allclose(run(X), expected, rtol=0)
     assert reads.count(X.shape) == 1, reads
     assert call == "evaluate" or len(reads) == 1, reads  # (evaluate and its loss check y too)
+
+
+def test_data_of_another_dtype_is_read_once_a_batch_to_check_it(monkeypatch):
+    """Converted a batch at a time (``_validation.cast_rows``), each batch is read once by
+    the checks, as data of the model's dtype is read once whole."""
+    model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((600, 64)).astype(np.float32)
+    expected = model.predict(X.astype(np.float64), batch_size=256)
+    reads = []
+    original = backend.abs_sum
+
+    def counted(v):
+        reads.append(v.shape)
+        return original(v)
+
+    monkeypatch.setattr(backend, "abs_sum", counted)
+    monkeypatch.setattr("densenet._validation.abs_sum", counted)
+    assert_allclose(model.predict(X, batch_size=256), expected, rtol=0)
+    assert reads == [(256, 64), (256, 64), (88, 64)]
