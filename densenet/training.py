@@ -5,8 +5,9 @@ steps (``densenet.plan``) on the model's flat buffers: a step allocates
 nothing (no copy of ``X`` when it already has the model's dtype, batches
 copied or gathered with ``np.take(out=)`` into the step's input arrays, one
 in-place optimiser update; shuffled data that is not C-ordered is copied
-once, as ``np.take`` would copy it at every batch). The model keeps its steps (``train_step``), so a
-fit called again with the same loss and optimiser builds none.
+once, as ``np.take`` would copy it at every batch). The model keeps its
+steps (``train_step``), so a fit called again with the same loss and
+optimiser builds none.
 
 The loop works on any model through its public interface (``check_data``,
 ``train_step``, ``params``, ``grads``, ``rng``, ``evaluate``, ``snapshot_buffer``):
