@@ -686,7 +686,7 @@ class Sequential:
             return PREDICT_BATCH
         return min(PREDICT_BATCH, max(1, SPARSE_CHUNK // self.in_features))
 
-    def _predict(self, X: Any, batch_size: int, bounded: bool, name: str = "X") -> NDArray[Any]:
+    def _predict(self, X: Any, batch_size: int, bounded: bool) -> NDArray[Any]:
         """The output for a checked ``X`` (dense, or SciPy CSR rows), ``batch_size`` rows at
         a time; ``bounded``: no ``|x|`` is above what the planned passes take (else ``_run``
         checks each batch). A dense ``X`` of another dtype (``_checked`` without ``whole``)
@@ -698,7 +698,7 @@ class Sequential:
             if X.dtype != self.dtype:  # (dense rows: sparse ones come converted)
                 converted = np.empty((size, X.shape[1]), self.dtype)
                 for start in range(0, n, size):
-                    rows, bounded = cast_rows(X, start, start + size, name, self.dtype, _HUGE[self.dtype],
+                    rows, bounded = cast_rows(X, start, start + size, "X", self.dtype, _HUGE[self.dtype],
                                               converted)
                     self._output(rows, Y[start:start + size], bounded)
             elif size == n:  # (the common case, in the fewest calls)
