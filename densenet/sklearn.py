@@ -66,9 +66,6 @@ REGRESSION_LOSSES = ("squared_error", "poisson")
 #: the network's first layer multiplies a batch of rows as they are (``Sequential.fit``, ``predict``).
 SPARSE = ("csr", "csc", "coo")
 
-#: The dtypes ``predict`` takes as they are, by the network's (the first: what others become).
-_FLOATS = {np.dtype(np.float64): (np.float64, np.float32), np.dtype(np.float32): (np.float32, np.float64)}
-
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -398,8 +395,9 @@ class _DenseNetEstimator(BaseEstimator):
     @underflow_ignored
     def _outputs(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
-        # (the other float dtype kept: the model converts it a batch at a time, never whole)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS[np.dtype(self.dtype)], accept_sparse=SPARSE)
+        # (either float dtype kept, others made the network's: it converts a batch at a time)
+        floats = (np.dtype(self.dtype), np.float32, np.float64)
+        X = validate_data(self, X, reset=False, dtype=floats, accept_sparse=SPARSE)
         return self.model_.predict(X)
 
 

@@ -182,6 +182,20 @@ def test_cast_rows_converts_a_slice_and_says_whether_it_is_within_the_bound(dtyp
     assert not cast_rows(X, 0, 8, "X", np.dtype(dtype), 31.0, out)[1]
 
 
+def counted_reads(monkeypatch) -> list:
+    """The shapes of the arrays ``backend.abs_sum`` reads from now on (the checks' read
+    pass, wherever it is called from), in order."""
+    reads, original = [], backend.abs_sum
+
+    def counted(v):
+        reads.append(v.shape)
+        return original(v)
+
+    monkeypatch.setattr(backend, "abs_sum", counted)
+    monkeypatch.setattr("densenet._validation.abs_sum", counted)
+    return reads
+
+
 @pytest.mark.parametrize("call", ["forward", "predict in one batch", "predict in batches", "evaluate"])
 def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypatch):
     """The finiteness check and the huge-input check (``Sequential._run``) share one
@@ -194,15 +208,7 @@ def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypa
            "predict in batches": lambda X: model.predict(X, batch_size=256),
            "evaluate": lambda X: model.evaluate(X, y)}[call]
     expected = run(X)
-    reads = []
-    original = backend.abs_sum
-
-    def counted(v):
-        reads.append(v.shape)
-        return original(v)
-
-    monkeypatch.setattr(backend, "abs_sum", counted)
-    monkeypatch.setattr("densenet._validation.abs_sum", counted, raising=False)
+    reads = counted_reads(monkeypatch)
     assert_allclose(run(X), expected, rtol=0)
     assert reads.count(X.shape) == 1, reads
     assert call == "evaluate" or len(reads) == 1, reads  # (evaluate and its loss check y too)
@@ -214,14 +220,6 @@ def test_data_of_another_dtype_is_read_once_a_batch_to_check_it(monkeypatch):
     model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 1), seed=0)
     X = np.random.default_rng(0).standard_normal((600, 64)).astype(np.float32)
     expected = model.predict(X.astype(np.float64), batch_size=256)
-    reads = []
-    original = backend.abs_sum
-
-    def counted(v):
-        reads.append(v.shape)
-        return original(v)
-
-    monkeypatch.setattr(backend, "abs_sum", counted)
-    monkeypatch.setattr("densenet._validation.abs_sum", counted)
+    reads = counted_reads(monkeypatch)
     assert_allclose(model.predict(X, batch_size=256), expected, rtol=0)
     assert reads == [(256, 64), (256, 64), (88, 64)]
