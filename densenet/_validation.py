@@ -85,9 +85,10 @@ def _converted(data: ArrayLike, name: str, dtype: DTypeLike, cast: bool = True) 
         shape = getattr(data, "shape", "?")
         raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
                         f"dense arrays here: pass {name}.toarray()")
-    array = as_array(data, name)
     if hasattr(data, "isna") and hasattr(data, "to_numpy"):  # a pandas table: name what is missing
-        array = _from_nullable_columns(data, name)
+        array = _from_table(data, name)
+    else:
+        array = as_array(data, name)
     if array.dtype.kind not in _NUMERIC_KINDS:
         kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
         raise TypeError(f"{name} must hold real numbers, got {kind}")
@@ -102,8 +103,8 @@ def _cast(array: NDArray[Any], dtype: DTypeLike, out: NDArray[Any] | None = None
     """``array`` in ``dtype`` (into ``out``, if given): an overflowing cast is reported by the
     checks as inf; one that underflows is 0 or subnormal (``backend.underflow_ignored``)."""
     with np.errstate(over="ignore", under="ignore"):
-        if out is None:
-            return array.astype(dtype)
+        if out is None:  # (in rows' order: the batches are rows, a shuffled fit's gathered rows)
+            return array.astype(dtype, order="C")
         np.copyto(out, array, casting="unsafe")
         return out
 
@@ -128,10 +129,23 @@ def _refuse_non_finite(name: str, dtype: DTypeLike, parts: Iterable[tuple[int, N
                          f"the first at index {first}")
 
 
-def _from_nullable_columns(table: Any, name: str) -> NDArray[Any]:
-    """A pandas DataFrame or Series (nullable columns such as ``Int64`` included, which
-    NumPy alone sees as objects) as floats when nothing is missing, else a ``ValueError``
-    naming the columns with missing values. (Duck-typed: pandas is never imported.)"""
+def _from_table(table: Any, name: str) -> NDArray[Any]:
+    """A pandas DataFrame or Series as a NumPy array, or a ``ValueError`` naming the columns
+    with missing values (NA; NaN in a column of floats). Columns that all hold numbers
+    (NumPy's dtypes, or pandas' nullable ``Int64``, ``Float32``, ``boolean``...) come in the
+    dtype they have in common: a table of one dtype as its own block, not copied (uint8
+    images stay uint8, which ``predict`` converts a batch at a time, where float64 would
+    be 8 times their bytes); any other table as floats. (Duck-typed: pandas is never
+    imported.)"""
+    common = _common_dtype(table)
+    if common is not None:
+        try:
+            array = table.to_numpy(dtype=common)
+        except (TypeError, ValueError):  # (NA in a nullable column)
+            pass
+        else:
+            if common.kind != "f" or all_finite(array):
+                return array
     missing = table.isna()
     columns = getattr(table, "columns", None)
     if columns is not None:
@@ -144,6 +158,16 @@ def _from_nullable_columns(table: Any, name: str) -> NDArray[Any]:
         return table.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         return np.asarray(table)  # not numbers: reported by the caller
+
+
+def _common_dtype(table: Any) -> np.dtype[Any] | None:
+    """The NumPy dtype that holds every column of a pandas ``table`` (a nullable column's
+    ``numpy_dtype``), or None when a column holds no real numbers (or there is none)."""
+    dtypes = list(table.dtypes) if hasattr(table, "columns") else [table.dtype]
+    numeric = [getattr(dtype, "numpy_dtype", dtype) for dtype in dtypes]
+    if not numeric or not all(isinstance(d, np.dtype) and d.kind in _NUMERIC_KINDS for d in numeric):
+        return None
+    return np.result_type(*numeric)
 
 
 def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:

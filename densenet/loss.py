@@ -233,8 +233,11 @@ class Loss(KeepsPlans):
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key) if for_backward else plans.take(key)
         if kept is None:
-            P, T, G = np.zeros_like(y_pred), np.zeros_like(y_true), np.zeros_like(y_pred)
-            W = None if weight is None else np.zeros_like(weight)
+            # (C-ordered whatever the arrays' layout: the key has none, and the plan's
+            # passes over arrays of two layouts would go through NumPy's buffers)
+            P, T, G = np.zeros(y_pred.shape, y_pred.dtype), np.zeros(y_true.shape, y_true.dtype), \
+                np.zeros(y_pred.shape, y_pred.dtype)
+            W = None if weight is None else np.zeros(weight.shape, weight.dtype)
             kept = (P, T, G, loss_plan(self, P, T, G, W), W)
         P, T, G, plan, W = kept
         P[...], T[...] = y_pred, y_true

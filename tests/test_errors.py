@@ -168,6 +168,13 @@ def test_pandas_nullable_columns_are_taken_when_complete_and_named_when_not():
         model.predict(holes)
     with pytest.raises(ValueError, match=r"y has missing values \(NA\) in column\(s\) \['sex'\]"):
         model.fit(complete, y.where(y > 0, pd.NA))
+    nan = complete.astype(float)
+    nan.loc[1, "height"] = np.nan
+    for given in (nan, nan.astype(np.float32), nan[["height"]]):  # (a float column's NaN is NA too)
+        with pytest.raises(ValueError, match=r"X has missing values \(NA\) in column\(s\) \['height'\]"):
+            model.predict(given)
+    with pytest.raises(ValueError, match=r"y has missing values \(NA\) in column\(s\) \['sex'\]"):
+        model.fit(complete, y.astype(float).where(y > 0))
     assert_array_equal(model.params, before)
 
 

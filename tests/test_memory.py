@@ -417,6 +417,60 @@ def test_predict_and_evaluate_check_a_column_slice_without_a_temporary_of_its_si
         model.predict(X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
+def test_predict_and_evaluate_never_copy_a_dataframe_whole(dtype, source):
+    """A DataFrame of one dtype is one block of NumPy's (Fortran-ordered): ``predict`` reads
+    it as it is, converting a batch at a time as it would the array. (It became float64
+    first, beside a boolean table of its missing values: 9 times a uint8 frame's bytes.)"""
+    pd = pytest.importorskip("pandas")
+    model = mlp((64, 16, 2), dtype=dtype)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (16_384, 64)).astype(source)
+    y = rng.uniform(size=(16_384, 2)).astype(dtype)
+    frame, half = pd.DataFrame(X), pd.DataFrame(X[:8_192])
+    assert np.array_equal(model.predict(frame), model.predict(X))
+    assert model.evaluate(frame, pd.DataFrame(y)) == model.evaluate(X, y)
+    outputs = 8_192 * 2 * model.dtype.itemsize  # (those of the rows added; a boolean table of them: 512 KiB)
+    assert traced_peak(lambda: model.predict(frame))[0] - traced_peak(lambda: model.predict(half))[0] \
+        <= outputs + 64 * KIB
+    assert traced_peak(lambda: model.evaluate(frame, y))[0] \
+        - traced_peak(lambda: model.evaluate(half, y[:8_192]))[0] <= outputs + 64 * KIB
+
+
+def test_a_loss_keeps_its_plans_in_row_order_whatever_the_targets_layout():
+    """A loss keeps a plan per shape and dtype: one made for Fortran-ordered targets (a
+    DataFrame's two columns) ran its passes over arrays of two layouts ever after, through
+    NumPy's buffers (64 KiB more for every later ``evaluate``)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16_384, 64)), rng.uniform(size=(16_384, 2))
+    model, fresh = mlp((64, 16, 2)), mlp((64, 16, 2))
+    assert model.evaluate(X, np.asfortranarray(y)) == fresh.evaluate(X, y)
+    assert traced_peak(lambda: model.evaluate(X, y))[0] <= traced_peak(lambda: fresh.evaluate(X, y))[0] + KIB
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
+def test_fit_on_a_dataframe_holds_one_copy_of_it(source):
+    """``fit`` converts data whole, once: a DataFrame into one C-ordered array of the
+    model's dtype, which its shuffled steps gather rows from (it was converted to float64,
+    then to the model's dtype in Fortran order, then copied into C order: three copies at
+    once, and a boolean table of its missing values)."""
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).integers(0, 256, (16_384, 64)).astype(source)
+    y = X[:, :2] / 256.0
+    models = {data: mlp((64, 16, 2), dtype=np.float32) for data in ("ordered", "frame")}
+    peaks = {}
+    for data, given in [("ordered", X.astype(np.float32)), ("frame", pd.DataFrame(X))]:
+        tracemalloc.start()
+        try:
+            models[data].fit(given, y, epochs=1, batch_size=256, seed=0)
+            peaks[data] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert np.array_equal(models["frame"].params, models["ordered"].params)
+    assert peaks["frame"] - peaks["ordered"] <= X.size * 4 + 64 * KIB, peaks  # (one float32 copy: 4 MiB)
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
 def test_update_bn_never_copies_data_of_another_dtype_whole(source):
     model = dn.Sequential(dn.Dense(64, 16), dn.BatchNorm1d(16), dn.ReLU(), dn.Dense(16, 2), seed=0,

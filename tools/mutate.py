@@ -259,10 +259,10 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:497:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
-    "loss.py:356:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:359:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:351:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:344:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:354:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:347:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
     "loss.py:232:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
@@ -330,11 +330,11 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:912:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:165:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
+    "_validation.py:189:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
                                        "converts and checks them a batch at a time (cast_rows)",
-    "_validation.py:167:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:191:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "_validation.py:182:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
+    "_validation.py:206:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                     "exact check (max and min), which gives the same answer",
     "backend.py:575:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
