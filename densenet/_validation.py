@@ -325,8 +325,9 @@ def own_method(obj: object, name: str, base: type) -> bool:
 
 
 def shown(value: object, width: int = 60) -> str:
-    """``repr(value)`` for a message, cut to ``width`` characters (ending in "...")."""
-    text = repr(value)
+    """``repr(value)`` for a message, cut to ``width`` characters (ending in "..."); a NumPy
+    number as its value (``1.5``, where NumPy 2's repr is ``np.float64(1.5)``)."""
+    text = str(value) if isinstance(value, (np.number, np.bool_)) else repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -431,7 +432,7 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
     if not ok:
         closed = not high_open and math.isfinite(high)  # (finite values only: never inf itself)
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if closed else ')'}"
-        raise ValueError(f"{owner}: invalid {name} {value!r}; it must lie in {interval}")
+        raise ValueError(f"{owner}: invalid {name} {shown(value)}; it must lie in {interval}")
     return v
 
 

@@ -118,27 +118,41 @@ class DivergenceError(FloatingPointError):
         epoch, batch: where (0-based) the first bad step happened.
         history: the ``History`` of the epochs completed before it.
 
+        at_start: True when the loss of that batch was not finite at the weights the fit
+            started from, before any step: the data (targets whose squared errors overflow)
+            or those weights made it so, not a learning rate.
+
     The model keeps the weights from before that step. When the loss was given outputs it
     cannot compute on (``Loss.pred_values``: ``BCELoss`` after a ``Dense`` layer), the
-    message says so, and the loss's ``ValueError`` is the ``__cause__``.
+    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``,
+    it says that.
     """
 
-    def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None) -> None:
+    def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None,
+                 at_start: bool = False) -> None:
         where = f"training diverged at epoch {epoch}, batch {batch}"
-        super().__init__(
-            f"{where}: the loss or the weights became non-finite (NaN or inf); the model keeps the "
-            "weights from before that step. Try a smaller learning rate or scaled inputs." if refusal is None
-            else f"{where}: the loss became non-finite on outputs it does not take ({refusal}); the model "
-            "keeps the weights from before that step. End the model in a module whose outputs the loss "
-            f"takes, or choose the loss for the model's outputs ({LOSS_CHOICES})"
-        )
-        self.epoch, self.batch, self.history = epoch, batch, history
+        kept = "the model keeps the weights from before that step"
+        if refusal is not None:
+            message = (f"{where}: the loss became non-finite on outputs it does not take ({refusal}); "
+                       f"{kept}. End the model in a module whose outputs the loss takes, or choose the loss "
+                       f"for the model's outputs ({LOSS_CHOICES})")
+        elif at_start:
+            message = (f"{where}: the loss of that batch is non-finite (NaN or inf) at the weights the fit "
+                       "started from, before any step, so no learning rate makes it finite: the batch's "
+                       "inputs or targets are too large for the loss in the model's dtype (the squared "
+                       "errors of targets near 1e155 overflow float64, near 1e19 float32), or those weights "
+                       f"are; {kept}. Scale the data (standardise the targets)")
+        else:
+            message = (f"{where}: the loss or the weights became non-finite (NaN or inf); {kept}. Try a "
+                       "smaller learning rate or scaled inputs.")
+        super().__init__(message)
+        self.epoch, self.batch, self.history, self.at_start = epoch, batch, history, at_start
         self.__cause__ = self._refusal = refusal
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt from what made it (a copy, or a pickle that a worker process sends back):
         # the default rebuilds an exception from its message alone
-        return type(self), (self.epoch, self.batch, self.history, self._refusal), self.__dict__
+        return type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start), self.__dict__
 
 
 def _check_outputs(model: Sequential, loss: Loss) -> None:
@@ -313,6 +327,21 @@ class _Epoch:
         optimizer.load_state_dict(epoch_state)
         model.set_side_state(epoch_side)
         return len(self.starts) - 1
+
+    def finite_at(self, i: int, weights: NDArray[Any]) -> bool:
+        """Whether batch ``i``'s loss is finite with ``weights`` as the model's parameters:
+        its forward pass at them, the parameters and the side state put back."""
+        model = self.model
+        params, side = model.params.copy(), model.side_state()
+        model.params[...] = weights
+        try:
+            step = self.batch(i, self.starts[i])
+            for call in step.forward:
+                call()
+            return math.isfinite(step.value())
+        finally:
+            model.params[...] = params
+            model.set_side_state(side)
 
     def refusal(self, batches: Sequence[int]) -> ValueError | None:
         """Why the loss cannot compute on the model's outputs for the first of ``batches``
@@ -664,10 +693,11 @@ class _Record:
             return True
         return False
 
-    def diverged(self, epoch: int, batch: int, refusal: ValueError | None = None) -> DivergenceError:
+    def diverged(self, epoch: int, batch: int, refusal: ValueError | None = None,
+                 at_start: bool = False) -> DivergenceError:
         """The error to raise, once the callbacks have been told (``refusal``: the loss's
-        refusal of the outputs, ``_Epoch.refusal``)."""
-        error = DivergenceError(epoch, batch, self.history, refusal)
+        refusal of the outputs, ``_Epoch.refusal``; ``at_start``: ``DivergenceError``'s)."""
+        error = DivergenceError(epoch, batch, self.history, refusal, at_start)
         self.stopped(error)
         return error
 
@@ -716,7 +746,10 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
                 bad = epoch_run.find_bad_step(optimizer)
-                raise record.diverged(epoch, bad, epoch_run.refusal([bad]))
+                refusal = epoch_run.refusal([bad])
+                # (in the first epoch: every row has been in a batch then)
+                at_start = refusal is None and epoch == 0 and not epoch_run.finite_at(bad, start_weights)
+                raise record.diverged(epoch, bad, refusal, at_start)
             if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
@@ -801,4 +834,7 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
         model.params[...] = good
         model.set_side_state(good_side)
         batches = objective.batches
-        raise record.diverged(iteration, 0, batches.refusal(range(len(batches.starts))))
+        refusal = batches.refusal(range(len(batches.starts)))
+        at_start = refusal is None and not iteration and not math.isfinite(objective(params.copy())[0])
+        model.set_side_state(good_side)  # (the objective's pass at the start ran in training mode)
+        raise record.diverged(iteration, 0, refusal, at_start)

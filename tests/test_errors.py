@@ -115,6 +115,10 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
      "gradcheck: invalid atol -1e-05"),
     (lambda: dn.gradcheck(mlp((2, 3, 1)), X_OK, Y_OK, rtol="0.1"), TypeError,
      "gradcheck: rtol must be a real number, got str '0.1'"),
+    # a NumPy number by its value (NumPy 2's repr is np.float64(...))
+    (lambda: dn.Adam(betas=(np.float32(1.5), 0.9)), ValueError,
+     r"^Adam: invalid beta1 1\.5; it must lie in \[0, 1\)$"),
+    (lambda: dn.Dropout(np.int64(3)), ValueError, r"^Dropout: invalid p 3; it must lie in \[0, 1\]$"),
     # one callback where a list of them is taken
     (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=dn.EarlyStopping()), TypeError,
      r"fit: callbacks must be a list of callbacks, got one EarlyStopping: pass it in a list, "

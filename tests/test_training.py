@@ -264,6 +264,45 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
         twin.backward(loss.backward())
         sgd.step(twin.params, twin.grads)
     assert_array_equal(twin.params, model.params)
+    assert not error.at_start and "smaller learning rate" in str(error)
+
+
+AT_START = r"non-finite \(NaN or inf\) at the weights the fit started from, before any step, so no learning"
+
+
+@pytest.mark.parametrize("dtype, huge", [(np.float64, 1e160), (np.float32, 1e20)])
+@pytest.mark.parametrize("normalised", [False, True], ids=["dense", "batchnorm"])
+def test_a_loss_that_overflows_at_the_starting_weights_is_laid_to_the_data(dtype, huge, normalised):
+    """A target whose squared error overflows makes the loss infinite before any step: the
+    error says that no learning rate helps (it said to try a smaller one). The steps
+    before the bad batch stand, running statistics included, as a fit of those alone."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 2)), rng.standard_normal((8, 1))
+    y[5] = huge  # (in the third batch of two)
+
+    def model():
+        modules = (dn.Dense(2, 3), dn.BatchNorm1d(3), dn.Dense(3, 1)) if normalised else (dn.Dense(2, 1),)
+        return dn.Sequential(*modules, seed=0, dtype=dtype)
+
+    diverging, twin = model(), model()
+    with pytest.raises(dn.DivergenceError, match=r"^training diverged at epoch 0, batch 2: the loss of that "
+                                                 r"batch is " + AT_START) as caught:
+        diverging.fit(X, y, epochs=3, batch_size=2, shuffle=False)
+    twin.fit(X[:4], y[:4], epochs=1, batch_size=2, shuffle=False)
+    assert caught.value.at_start and pickle.loads(pickle.dumps(caught.value)).at_start
+    assert_array_equal(diverging.params, twin.params)
+    assert_array_equal(diverging.state, twin.state)
+
+
+def test_a_full_batch_fit_whose_loss_overflows_at_its_start_is_laid_to_the_data():
+    X, y = np.array([[1.0], [2.0]]), np.array([[1e200], [1.0]])
+    model = dn.Sequential(dn.Dense(1, 2), dn.BatchNorm1d(2), dn.Dense(2, 1), seed=0)
+    params, state = model.params.copy(), model.state.copy()
+    with pytest.raises(dn.DivergenceError, match=AT_START) as caught:
+        model.fit(X, y, optimizer=dn.LBFGS(), epochs=10)
+    assert caught.value.at_start
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.state, state)
 
 
 def test_integer_labels_with_a_regression_loss_point_to_cross_entropy():
