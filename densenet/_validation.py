@@ -130,15 +130,22 @@ def _refuse_non_finite(name: str, dtype: DTypeLike, parts: Iterable[tuple[int, N
 
 
 def _from_table(table: Any, name: str) -> NDArray[Any]:
-    """A pandas DataFrame or Series as a NumPy array, or a ``ValueError`` naming the columns
-    with missing values (NA; NaN in a column of floats). Columns that all hold numbers
-    (NumPy's dtypes, or pandas' nullable ``Int64``, ``Float32``, ``boolean``...) come in the
-    dtype they have in common: a table of one dtype as its own block, not copied (uint8
-    images stay uint8, which ``predict`` converts a batch at a time, where float64 would
-    be 8 times their bytes); any other table as floats. (Duck-typed: pandas is never
-    imported.)"""
-    common = _common_dtype(table)
-    if common is not None:
+    """A pandas DataFrame or Series as a NumPy array; a ``ValueError`` naming the columns
+    with missing values (NA; NaN in a column of floats), a ``TypeError`` naming those that
+    hold no numbers, and those of dates or durations (which pandas gives as nanoseconds).
+    Columns that all hold numbers (NumPy's dtypes, or pandas' nullable ``Int64``,
+    ``Float32``, ``boolean``...) come in the dtype they have in common: a table of one dtype
+    as its own block, not copied (uint8 images stay uint8, which ``predict`` converts a batch
+    at a time, where float64 would be 8 times their bytes); any other table as floats.
+    (Duck-typed: pandas is never imported.)"""
+    columns = list(table.dtypes.items()) if hasattr(table, "columns") else [(table.name, table.dtype)]
+    times = [label for label, dtype in columns if getattr(dtype, "kind", None) in ("m", "M")]
+    if times:
+        raise TypeError(f"{name} must hold real numbers, got dates or durations in column(s) {times}; "
+                        "convert them to numbers first")
+    numeric = [_numeric(dtype) for _, dtype in columns]
+    if numeric and all(dtype is not None for dtype in numeric):
+        common = np.result_type(*cast(list[np.dtype[Any]], numeric))
         try:
             array = table.to_numpy(dtype=common)
         except (TypeError, ValueError):  # (NA in a nullable column)
@@ -147,27 +154,31 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
             if common.kind != "f" or all_finite(array):
                 return array
     missing = table.isna()
-    columns = getattr(table, "columns", None)
-    if columns is not None:
-        holes = [column for column in columns if bool(missing[column].any())]
+    if hasattr(table, "columns"):
+        holes = [label for label in table.columns if bool(missing[label].any())]
     else:
         holes = [table.name] if bool(missing.any()) else []
+        if holes and table.name is None:  # (a Series of no column: its rows named)
+            rows = np.flatnonzero(missing.to_numpy())
+            raise ValueError(f"{name} has {len(rows)} missing value(s) (NA), the first at index {rows[0]}; "
+                             "fill or drop them first")
     if holes:
         raise ValueError(f"{name} has missing values (NA) in column(s) {holes}; fill or drop them first")
     try:
         return table.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
-        return np.asarray(table)  # not numbers: reported by the caller
+        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
+        if table.ndim == 1 and table.name is None:
+            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}") from None
+        raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
+                        f"{', '.join(sorted(set(others.values())))}") from None
 
 
-def _common_dtype(table: Any) -> np.dtype[Any] | None:
-    """The NumPy dtype that holds every column of a pandas ``table`` (a nullable column's
-    ``numpy_dtype``), or None when a column holds no real numbers (or there is none)."""
-    dtypes = list(table.dtypes) if hasattr(table, "columns") else [table.dtype]
-    numeric = [getattr(dtype, "numpy_dtype", dtype) for dtype in dtypes]
-    if not numeric or not all(isinstance(d, np.dtype) and d.kind in _NUMERIC_KINDS for d in numeric):
-        return None
-    return np.result_type(*numeric)
+def _numeric(dtype: Any) -> np.dtype[Any] | None:
+    """The NumPy dtype of a pandas column's ``dtype`` (a nullable one's ``numpy_dtype``) if
+    it holds real numbers, else None."""
+    dtype = getattr(dtype, "numpy_dtype", dtype)
+    return dtype if isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS else None
 
 
 def as_matrix(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:

@@ -182,6 +182,39 @@ def test_pandas_nullable_columns_are_taken_when_complete_and_named_when_not():
     assert_array_equal(model.params, before)
 
 
+def test_pandas_columns_of_dates_or_of_no_numbers_are_named():
+    """pandas gives dates and durations as nanoseconds (2020 as 1.6e18), which a model would
+    read silently: they are refused by column, as are columns of strings."""
+    pd = pytest.importorskip("pandas")
+    model = mlp((3, 3, 1))
+    table = pd.DataFrame({"weight": [1.0, 2.0], "height": [3.0, 4.0]})
+    before = model.params.copy()
+    dated = r"must hold real numbers, got dates or durations in column\(s\) \['when'\]"
+    for column in (pd.Timestamp("2020"), pd.Timestamp("2020", tz="UTC"), pd.Timedelta("1s")):
+        with pytest.raises(TypeError, match=rf"^X {dated}; convert them to numbers first$"):
+            model.predict(table.assign(when=column))
+        with pytest.raises(TypeError, match=rf"^y {dated}"):
+            model.fit(table.assign(more=0.0), pd.Series([column] * 2, name="when"))
+    with pytest.raises(TypeError, match=r"^X must hold real numbers, got column\(s\) \['sex', 'when'\] of "
+                                        r"dtype category, (object|str)$"):
+        model.predict(table.assign(sex=pd.Categorical(["f", "m"]), when=["now", "then"]))
+    with pytest.raises(TypeError, match=r"^y must hold real numbers, got dtype (object|str)$"):
+        model.fit(table.assign(more=0.0), pd.Series(["f", "m"]))
+    assert_array_equal(model.params, before)
+
+
+def test_an_unnamed_pandas_series_names_its_first_missing_value():
+    pd = pytest.importorskip("pandas")
+    model, X, y = mlp((2, 3, 1)), np.ones((4, 2)), np.zeros(4)
+    before = model.params.copy()
+    for weights in (pd.Series([1.0, 1.0, np.nan, np.nan]),
+                    pd.Series(pd.array([1, 1, None, None], dtype="Int64"))):
+        with pytest.raises(ValueError, match=r"^sample_weight has 2 missing value\(s\) \(NA\), the first at "
+                                             r"index 2; fill or drop them first$"):
+            model.fit(X, y, sample_weight=weights)
+    assert_array_equal(model.params, before)
+
+
 def test_masked_values_are_named_and_a_masked_array_without_them_is_taken():
     """A masked array's masked values are missing values, as pandas' NA are: NumPy's view
     of it holds whatever lies under the mask, which no model should read silently."""
