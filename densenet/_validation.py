@@ -167,9 +167,9 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
     try:
         return table.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
-        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
         if table.ndim == 1 and table.name is None:
             raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}") from None
+        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
         raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
                         f"{', '.join(sorted(set(others.values())))}") from None
 

@@ -747,7 +747,7 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                                      "or of a class that weighs 0): there is nothing to train on")
                 bad = epoch_run.find_bad_step(optimizer)
                 refusal = epoch_run.refusal([bad])
-                # (in the first epoch: every row has been in a batch then)
+                # (asked in the first epoch alone, whose start is the fit's)
                 at_start = refusal is None and epoch == 0 and not epoch_run.finite_at(bad, start_weights)
                 raise record.diverged(epoch, bad, refusal, at_start)
             if record.end_epoch(epoch, total / shares):
