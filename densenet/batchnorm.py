@@ -13,6 +13,9 @@ from .backend import add_outer
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
+#: What an ``eps`` that is 0 in the model's dtype would do
+_DIVIDED = "a feature of one value in a batch would be divided by 0"
+
 
 class BatchNorm1d(Module):
     r"""Each feature normalised, then scaled and shifted:
@@ -118,6 +121,9 @@ class BatchNorm1d(Module):
     @eps.setter
     def eps(self, eps: float) -> None:
         eps = hyperparameter(eps, "BatchNorm1d", "eps", low_open=True)
+        statistics = getattr(self, "running_mean", None)  # (none while it is made: plans check then)
+        if statistics is not None:  # (set between steps, as by a callback: the plans read it)
+            nonzero_in(statistics.dtype, eps, "BatchNorm1d", "eps", _DIVIDED)
         self._eps = eps
         for constant, _, _ in self._constants.values():
             constant[...] = eps
@@ -199,8 +205,7 @@ class BatchNorm1d(Module):
             raise ValueError(f"{self!r}: a training batch needs at least 2 samples to normalise by its "
                              f"statistics, got an input of shape {X.shape}; use larger batches, or "
                              "model.eval() to normalise by the running statistics")
-        nonzero_in(dtype, self.eps, repr(self), "eps", "a feature of one value in a batch would be divided "
-                   "by 0")
+        nonzero_in(dtype, self.eps, repr(self), "eps", _DIVIDED)
         eps, weight, keep = self._constants[dtype]
         # Y = (X - mean) * scale + beta with scale = gamma / std: the centred input is what
         # the backward pass keeps. Per-feature vectors are copied out to full rows before

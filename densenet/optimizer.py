@@ -241,16 +241,18 @@ class Optimizer:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""
         raise TypeError(f"{type(self).__name__} does not define step(params, grads): an Optimizer must")
 
-    #: the arrays ``check_arrays`` last passed; not pickled
-    _checked: tuple[NDArray[Any], NDArray[Any]] | None = None
+    #: the arrays ``check_arrays`` last passed, and ``settings_version`` then; not pickled
+    _checked: tuple[NDArray[Any], NDArray[Any], int] | None = None
 
     def check_arrays(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         """``TypeError`` or ``ValueError`` naming the optimiser unless a step can update
         ``params`` from ``grads``: NumPy arrays of floats of one shape, ``params`` writeable.
         A step calls it before it changes anything; it looks once at a pair of arrays (a
-        model passes the same two at every step)."""
+        model passes the same two at every step), and again after a setting has changed
+        (an ``eps`` set between steps, which ``check_shift`` asks about)."""
         checked = self._checked
-        if checked is not None and params is checked[0] and grads is checked[1]:
+        if (checked is not None and params is checked[0] and grads is checked[1]
+                and checked[2] == self.settings_version):
             return
         owner = f"{type(self).__name__}.step"
         for name, array in (("params", params), ("grads", grads)):
@@ -262,7 +264,7 @@ class Optimizer:
         if not params.flags.writeable:
             raise TypeError(f"{owner}: params is read-only (a step updates it in place)")
         self.check_shift(params.dtype)
-        self._checked = params, grads
+        self._checked = params, grads, self.settings_version
 
     def denominator_eps(self) -> tuple[float, float] | None:
         """``(eps, factor)``: a step adds at least ``eps * factor`` to a denominator (Adam's

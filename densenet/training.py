@@ -693,8 +693,8 @@ class _Record:
             return True
         return False
 
-    def diverged(self, epoch: int, batch: int, refusal: ValueError | None = None,
-                 at_start: bool = False) -> DivergenceError:
+    def diverged(self, epoch: int, batch: int, refusal: ValueError | None,
+                 at_start: bool) -> DivergenceError:
         """The error to raise, once the callbacks have been told (``refusal``: the loss's
         refusal of the outputs, ``_Epoch.refusal``; ``at_start``: ``DivergenceError``'s)."""
         error = DivergenceError(epoch, batch, self.history, refusal, at_start)

@@ -663,3 +663,29 @@ def test_an_eps_that_is_zero_in_the_model_s_dtype_is_refused_before_any_change(m
     twin[0].W[:, 0], twin[0].b[0] = 0.0, 0.0
     twin.fit(X, np.ones((32, 1)), epochs=1)
     assert np.isfinite(twin.predict(X)).all()
+
+
+class SetsEps(dn.Callback):
+    def __init__(self, module, eps):
+        self.module, self.eps = module, eps
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.module.eps = self.eps
+
+
+def test_an_eps_set_between_steps_that_is_zero_in_the_model_s_dtype_is_refused():
+    """The planned passes read ``eps`` at every call, so a callback may change it; one that
+    is 0 in float32 divided a constant feature by 0 (a warning, then a divergence that blamed
+    the learning rate): the setter refuses it, in the dtype of the model the module is in."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 4))
+    X[:, 0] = 1.0
+    model = dn.Sequential(dn.BatchNorm1d(4), dn.Dense(4, 1), dtype=np.float32, seed=0)
+    with pytest.raises(ValueError, match=r"^BatchNorm1d: eps=1e-50 is 0 in float32 \(the model's dtype\): a "
+                                         r"feature of one value in a batch would be divided by 0"):
+        model.fit(X, np.ones((32, 1)), epochs=3, callbacks=[SetsEps(model[0], 1e-50)])
+    assert model[0].eps == 1e-5 and np.isfinite(model.predict(X)).all()
+    model[0].eps = 1e-30  # (a float32 number)
+    float64 = dn.Sequential(dn.BatchNorm1d(4), dn.Dense(4, 1), seed=0)
+    float64.fit(X, np.ones((32, 1)), epochs=3, callbacks=[SetsEps(float64[0], 1e-50)])
+    assert float64[0].eps == 1e-50 and np.isfinite(float64.params).all()

@@ -203,6 +203,15 @@ def test_pandas_columns_of_dates_or_of_no_numbers_are_named():
     assert_array_equal(model.params, before)
 
 
+def test_pandas_sparse_columns_are_taken_as_their_values():
+    """A sparse column's dtype has a kind of number but no NumPy dtype: it is read through
+    pandas' conversion to floats."""
+    pd = pytest.importorskip("pandas")
+    model = mlp((2, 3, 1))
+    table = pd.DataFrame({"rare": pd.arrays.SparseArray([0.0, 1.0, 0.0]), "often": [1.0, 2.0, 3.0]})
+    assert_array_equal(model.predict(table), model.predict(table.to_numpy(dtype=float)))
+
+
 def test_an_unnamed_pandas_series_names_its_first_missing_value():
     pd = pytest.importorskip("pandas")
     model, X, y = mlp((2, 3, 1)), np.ones((4, 2)), np.zeros(4)

@@ -236,6 +236,21 @@ def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_before_any_chang
     assert np.isfinite(history.loss[-1])
 
 
+@pytest.mark.parametrize("make, eps", TINY_EPS)
+def test_an_eps_set_between_steps_by_hand_is_checked_at_the_next_step(make, eps):
+    """A step checks its arrays once, not at every call: a setting changed since (an ``eps``
+    that is 0 in the parameters' dtype, set in a loop written by hand) is checked again."""
+    params, grads = np.ones(4, np.float32), np.array([0.5, 0.0, -1.0, 0.0], np.float32)
+    optimizer = make(eps=1e-8)
+    optimizer.step(params, grads)
+    optimizer.eps = eps
+    before = params.copy()
+    with pytest.raises(ValueError, match=rf"^{type(optimizer).__name__}: eps={eps!r} is 0 in float32"):
+        optimizer.step(params, grads)
+    assert_array_equal(params, before)
+    assert optimizer.steps == 1
+
+
 def test_adam_step_written_out_by_hand():
     params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
     adam = dn.Adam(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)

@@ -265,6 +265,8 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
         sgd.step(twin.params, twin.grads)
     assert_array_equal(twin.params, model.params)
     assert not error.at_start and "smaller learning rate" in str(error)
+    made = dn.DivergenceError(1, 2, error.history)  # (as a callback or a test of one's own makes one)
+    assert not made.at_start and str(made).endswith("Try a smaller learning rate or scaled inputs.")
 
 
 AT_START = r"non-finite \(NaN or inf\) at the weights the fit started from, before any step, so no learning"
@@ -292,6 +294,17 @@ def test_a_loss_that_overflows_at_the_starting_weights_is_laid_to_the_data(dtype
     assert caught.value.at_start and pickle.loads(pickle.dumps(caught.value)).at_start
     assert_array_equal(diverging.params, twin.params)
     assert_array_equal(diverging.state, twin.state)
+
+
+def test_a_loss_that_overflows_after_steps_of_the_first_epoch_is_laid_to_the_learning_rate():
+    """The second batch's loss is finite at the starting weights (2e119) and infinite at
+    those the first step of a huge learning rate made: that is the rate's doing."""
+    X, y = np.array([[1e60], [1e60], [1.0]]), np.array([[0.0], [1.0], [0.0]])
+    model = dn.Sequential(dn.Dense(1, 1), seed=0)
+    assert np.isfinite(dn.MSELoss().forward(model.forward(X[1:2]), y[1:2]))
+    with pytest.raises(dn.DivergenceError, match=r"epoch 0, batch 1: .*smaller learning rate") as caught:
+        model.fit(X, y, optimizer=dn.SGD(1e10), epochs=2, batch_size=1, shuffle=False)
+    assert not caught.value.at_start
 
 
 def test_a_full_batch_fit_whose_loss_overflows_at_its_start_is_laid_to_the_data():

@@ -201,7 +201,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1230:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
-    "batchnorm.py:245:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
@@ -365,9 +365,9 @@ EQUIVALENT: dict[str, str] = {
                                         "changes it as well",
     "optimizer.py:200:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "optimizer.py:253:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:254:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:265:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:267:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
