@@ -69,6 +69,7 @@ def test_divergence_keeps_the_last_finite_weights():
     with pytest.raises(dn.DivergenceError, match="epoch 0, batch 0") as caught:
         model.fit(X, y, optimizer=dn.LBFGS(), epochs=10)
     assert caught.value.history.epochs == 0
+    assert not caught.value.at_start  # (its loss at the start is finite: 1e298 at most)
     assert_array_equal(model.params, before[0])
 
 
@@ -89,7 +90,7 @@ def test_an_iterate_with_a_finite_loss_but_infinite_weights_is_a_divergence():
     first = model.params + 0.5
     with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0") as caught:
         model.fit(np.array([[1.0], [2.0]]), np.array([[0.0], [1.0]]), optimizer=Wild(), epochs=5)
-    assert caught.value.history.epochs == 1
+    assert caught.value.history.epochs == 1 and not caught.value.at_start
     assert_array_equal(model.params, first)
 
 
