@@ -307,11 +307,11 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1", lo
     # operator.index raising is the integer test: ``isinstance(value, SupportsIndex)``, a
     # runtime protocol check, takes about 7 us, and every fit checks two integers.
     if isinstance(value, bool):
-        raise TypeError(f"{what} must be {expected}, got {value!r}")
+        raise TypeError(f"{what} must be {expected}, got {shown(value)}")
     try:
         n = operator.index(cast(SupportsIndex, value))
     except TypeError:
-        raise TypeError(f"{what} must be {expected}, got {value!r}") from None
+        raise TypeError(f"{what} must be {expected}, got {shown(value)}") from None
     if n < low:
         raise ValueError(f"{what} must be {expected}, got {n}")
     return n
@@ -436,7 +436,7 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
     ``*_open``, or infinite); ``TypeError`` for non-numbers, ``ValueError`` outside, naming
     ``owner``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {shown(value)}")
     v = float(value)
     ok = (math.isfinite(v) and (v > low if low_open else v >= low)
           and (v < high if high_open else v <= high))

@@ -119,6 +119,10 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
     (lambda: dn.Adam(betas=(np.float32(1.5), 0.9)), ValueError,
      r"^Adam: invalid beta1 1\.5; it must lie in \[0, 1\)$"),
     (lambda: dn.Dropout(np.int64(3)), ValueError, r"^Dropout: invalid p 3; it must lie in \[0, 1\]$"),
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, epochs=np.float64(1.5)), TypeError,
+     r"^epochs must be an integer >= 1, got 1\.5$"),
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, shuffle=np.int64(1)), TypeError,
+     r"^shuffle must be True or False, got np\.int64\(1\)$"),
     # one callback where a list of them is taken
     (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=dn.EarlyStopping()), TypeError,
      r"fit: callbacks must be a list of callbacks, got one EarlyStopping: pass it in a list, "
