@@ -335,13 +335,18 @@ class _Epoch:
         params, side = model.params.copy(), model.side_state()
         model.params[...] = weights
         try:
-            step = self.batch(i, self.starts[i])
-            for call in step.forward:
-                call()
-            return math.isfinite(step.value())
+            return math.isfinite(self._forward(i).value())
         finally:
             model.params[...] = params
             model.set_side_state(side)
+
+    def _forward(self, i: int) -> TrainStep:
+        """Batch ``i``'s step with its forward pass (the loss's included) run at the weights
+        now: its ``Y`` and ``value()`` are the batch's (the side state is the caller's to keep)."""
+        step = self.batch(i, self.starts[i])
+        for call in step.forward:
+            call()
+        return step
 
     def refusal(self, batches: Sequence[int]) -> ValueError | None:
         """Why the loss cannot compute on the model's outputs for the first of ``batches``
@@ -350,11 +355,9 @@ class _Epoch:
         side = self.model.side_state()
         try:
             for i in batches:
-                step = self.batch(i, self.starts[i])
-                for call in step.forward:
-                    call()
+                outputs = self._forward(i).Y
                 try:
-                    self.loss.pred_values(step.Y, "the model's outputs")
+                    self.loss.pred_values(outputs, "the model's outputs")
                 except ValueError as error:
                     return error
             return None
