@@ -91,7 +91,7 @@ class ClassCounts(Metric):
     def value(self, totals: NDArray[Any]) -> float:
         if self.threshold is not None:
             tp, fp, fn = np.split(totals, 3)
-            averaged = np.ones(len(tp), bool)
+            averaged: NDArray[np.bool_] = np.ones(len(tp), bool)
         else:
             tp, fp, fn, present = np.split(totals, 4)
             averaged = present > 0
