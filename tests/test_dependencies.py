@@ -1,5 +1,6 @@
 """What the project states it runs on: the lowest versions CI runs the suite on are those
-``pyproject.toml`` allows (``.ci/lowest.txt``)."""
+``pyproject.toml`` allows (``.ci/lowest.txt``), and the Pythons its classifiers name (CI runs
+the oldest and the newest) are those ``requires-python`` admits."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ def test_ci_runs_the_suite_on_the_lowest_versions_pyproject_allows():
         release = bound.split(".")
         assert pinned[name].split(".")[:len(release)] == release, (name, bound, pinned[name])
     assert "-c .ci/lowest.txt" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_classifiers_name_the_pythons_requires_python_admits():
+    """CI runs the suite on the oldest and newest Python of the classifiers (``.ci/run``):
+    the oldest is the lowest that ``requires-python`` admits, and none is left out between."""
+    text = (ROOT / "pyproject.toml").read_text()
+    lowest = re.search(r'^requires-python = ">=3\.(\d+)"$', text, re.MULTILINE)
+    assert lowest is not None, "requires-python is not a plain lower bound"
+    named = sorted(int(minor) for minor in re.findall(r'"Programming Language :: Python :: 3\.(\d+)"', text))
+    assert named == list(range(int(lowest.group(1)), named[-1] + 1)), named
+    assert "Python :: 3\\.[0-9]*" in (ROOT / ".ci" / "run").read_text()
