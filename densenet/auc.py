@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import OUTPUT_KINDS
+from ._validation import OUTPUT_KINDS, shown
 from .accuracy import Accuracy
 from .backend import log_softmax
 from .metric import Metric
@@ -69,8 +69,8 @@ class AUC(Metric):
             raise ValueError(f"AUC: classes must be None (yes-or-no labels) or what the outputs are, one of "
                              f"{OUTPUT_KINDS}; got {classes!r}")
         if ignore_index is not None and classes is None:
-            raise ValueError(f"AUC: ignore_index={ignore_index!r} names a class label, but without classes "
-                             "the targets are yes-or-no labels; give classes (what the outputs are)")
+            raise ValueError(f"AUC: ignore_index={shown(ignore_index)} names a class label, but without "
+                             "classes the targets are yes-or-no labels; give classes (what the outputs are)")
         self.average, self.classes = average, classes
         #: with classes, what the outputs and targets are and their checks: an ``Accuracy``'s
         self.kind = None if classes is None else Accuracy(ignore_index=ignore_index)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import count, flag, positive_int
+from ._validation import count, flag, hyperparameter, positive_int, shown
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -233,9 +233,7 @@ class EarlyStopping(Callback):
         checked_monitor("EarlyStopping", monitor)
         self.mode = checked_mode("EarlyStopping", mode)
         self.patience = positive_int(patience, "EarlyStopping: patience")
-        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
-        self.monitor, self.min_delta = monitor, float(min_delta)
+        self.monitor, self.min_delta = monitor, hyperparameter(min_delta, "EarlyStopping", "min_delta")
         self.restore_best_weights = flag(restore_best_weights, "EarlyStopping", "restore_best_weights")
         self.best, self.best_epoch = math.inf, -1
         self.stopped_epoch: int | None = None
@@ -271,11 +269,11 @@ class EarlyStopping(Callback):
         if isinstance(best_epoch, bool) or not isinstance(best_epoch, (int, np.integer)) or not (
                 -1 <= best_epoch < epochs):
             raise ValueError(f"EarlyStopping: best_epoch must be an epoch seen (of {epochs}), or -1, got "
-                             f"{best_epoch!r}")
+                             f"{shown(best_epoch)}")
         if isinstance(best, bool) or not isinstance(best, (int, float, np.floating, np.integer)) or (
                 math.isnan(best) or (best_epoch >= 0) != math.isfinite(best)):
             raise ValueError(f"EarlyStopping: best must be a finite number once an epoch was best, infinite "
-                             f"before, got {best!r} with best_epoch {best_epoch}")
+                             f"before, got {shown(best)} with best_epoch {shown(best_epoch)}")
         given = [name for name in names[4:] if name in state]
         kept = self.restore_best_weights and best_epoch >= 0
         if len(given) != (2 if kept else 0):

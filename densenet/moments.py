@@ -25,8 +25,10 @@ from .vector_ops import vector_ops
 
 
 def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
-    """``value`` as a pair of decay rates ``(b1, b2)``, each in [0, 1) (a ``setting`` check)."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
+    """``value`` as a pair of decay rates ``(b1, b2)``, each in [0, 1) (a ``setting`` check):
+    a tuple, a list or a 1-D NumPy array of two."""
+    if not (isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1)) or (
+            len(value) != 2):
         raise TypeError(f"{owner}: {name} must be a pair (b1, b2), got {value!r}")
     b1, b2 = (hyperparameter(b, owner, f"beta{i + 1}", high=1.0, high_open=True) for i, b in enumerate(value))
     return b1, b2

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import described, redefined_before
+from ._validation import described, redefined_before, shown
 from .io import File, write_file
 from .model import Sequential, as_model
 from .module import Module
@@ -118,7 +118,7 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
     if not (integer and OPSET_MIN <= opset <= newest):
         raise (ValueError if integer else TypeError)(
             f"export: opset must be an integer from {OPSET_MIN} to {newest} (the newest this onnx "
-            f"{onnx.__version__} knows), got {opset!r}")
+            f"{onnx.__version__} knows), got {shown(opset)}")
     head = None
     if not isinstance(model, Sequential) and hasattr(model, "get_params"):  # a scikit-learn estimator
         network, head = getattr(model, "model_", None), _HEADS.get(getattr(model, "out_activation_", None))

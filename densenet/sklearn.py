@@ -34,7 +34,7 @@ except ImportError as error:
     raise ImportError(f"densenet.sklearn could not import what it needs from scikit-learn {found} "
                       "(it needs 1.6 or newer: pip install 'densenet[sklearn]')") from error
 
-from ._validation import flag, hyperparameter, non_negative, positive_int, sample_weights, warn
+from ._validation import flag, hyperparameter, non_negative, positive_int, sample_weights, shown, warn
 from .adam import Adam
 from .backend import expit, log_expit, log_softmax, underflow_ignored
 from .bce_with_logits import BCEWithLogitsLoss
@@ -182,10 +182,11 @@ class _DenseNetEstimator(BaseEstimator):
             flag(getattr(self, name), owner, name)
         if not (isinstance(self.verbose, (bool, np.bool_))
                 or isinstance(self.verbose, (int, np.integer)) and self.verbose >= 0):
-            raise TypeError(f"{owner}: verbose must be True, False or an integer >= 0, got {self.verbose!r}")
+            raise TypeError(f"{owner}: verbose must be True, False or an integer >= 0, "
+                            f"got {shown(self.verbose)}")
         hyperparameter(self.validation_fraction, owner, "validation_fraction", high=1.0, high_open=True)
         if self.early_stopping and self.validation_fraction == 0:  # (in [0, 1) by now)
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+            raise ValueError(f"validation_fraction must be in (0, 1), got {shown(self.validation_fraction)}")
         hyperparameter(self.learning_rate_init, owner, "learning_rate_init", low_open=True)
         hyperparameter(self.alpha, owner, "alpha")
         hyperparameter(self.tol, owner, "tol")

@@ -179,6 +179,8 @@ GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.
     ({"best": np.inf}, ValueError, r"best must be a finite number .* got inf with best_epoch 1"),
     ({"best_epoch": 2}, ValueError, r"best_epoch must be an epoch seen \(of 2\), or -1, got 2"),
     ({"best_epoch": -2}, ValueError, r"got -2"),
+    ({"best_epoch": np.int64(2)}, ValueError, r"or -1, got 2$"),  # (NumPy 2's repr: np.int64(2))
+    ({"best": np.float64(np.inf)}, ValueError, r"best must be a finite number .* got inf with best_epoch 1$"),
     ({"wait": -1}, ValueError, r"EarlyStopping wait must be an integer >= 0, got -1"),
     ({"epochs": 1.5}, TypeError, r"EarlyStopping epochs must be an integer >= 0, got 1.5"),
     ({"best_state": None}, ValueError, r"a state with best weights to restore .* holds both"),
@@ -228,12 +230,23 @@ def test_early_stopping_called_without_logs_watches_nothing():
     (dict(patience=0), ValueError, "patience must be an integer >= 1, got 0"),
     (dict(patience=1.5), TypeError, "patience must be an integer >= 1, got 1.5"),
     (dict(patience=True), TypeError, "patience must be an integer >= 1, got True"),
-    (dict(min_delta=-1.0), ValueError, "min_delta must be a finite number >= 0, got -1.0"),
-    (dict(min_delta=float("nan")), ValueError, "min_delta must be a finite number >= 0, got nan"),
+    (dict(min_delta=-1.0), ValueError, re.escape("invalid min_delta -1.0; it must lie in [0, inf)")),
+    (dict(min_delta=float("nan")), ValueError, re.escape("invalid min_delta nan; it must lie in [0, inf)")),
+    (dict(min_delta=np.float32(-1)), ValueError,
+     re.escape("invalid min_delta -1.0; it must lie in [0, inf)")),
+    (dict(min_delta=True), TypeError, "min_delta must be a real number, got bool True"),
+    (dict(min_delta="0.1"), TypeError, "min_delta must be a real number, got str '0.1'"),
 ])
 def test_early_stopping_checks_its_arguments(kwargs, error, message):
     with pytest.raises(error, match=f"EarlyStopping: {message}"):
         dn.EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("min_delta", [np.float32(0.25), np.float64(0.25), np.int64(1), 1])
+def test_early_stopping_takes_numpy_numbers(min_delta):
+    # (a NumPy float32 is no Python float: it was refused as "not a finite number >= 0")
+    stop = dn.EarlyStopping(monitor="loss", min_delta=min_delta)
+    assert stop.min_delta == float(min_delta) and type(stop.min_delta) is float
 
 
 def test_non_callbacks_are_rejected():

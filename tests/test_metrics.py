@@ -317,6 +317,7 @@ def test_auc_by_name_in_fit_scores_a_classifier_s_classes():
     (lambda: dn.AUC(classes="probability"), ValueError,
      r"AUC: classes must be None \(yes-or-no labels\) or what the outputs are, one of \('logits', "),
     (lambda: dn.AUC(ignore_index=0), ValueError, "ignore_index=0 names a class label, but without classes"),
+    (lambda: dn.AUC(ignore_index=np.int64(0)), ValueError, "AUC: ignore_index=0 names a class label"),
 ])
 def test_auc_refuses_what_it_cannot_mean(make, error, match):
     with pytest.raises(error, match=match):

@@ -283,6 +283,13 @@ def test_an_opset_outside_what_the_export_and_onnx_know_is_refused(opset, error)
         export(model, opset=opset)
 
 
+def test_an_opset_is_shown_by_its_value():
+    model = dn.Sequential(dn.Dense(2, 2), seed=0)
+    with pytest.raises(ValueError, match=r"\), got 12$"):  # (NumPy 2's repr: np.int64(12))
+        export(model, opset=np.int64(12))
+    assert export(model, opset=np.int64(17)).opset_import[0].version == 17
+
+
 @pytest.mark.parametrize("opset, ir_version", [(13, 7), (17, 8)])
 def test_the_file_is_of_the_oldest_ir_version_its_opset_allows(opset, ir_version):
     """ONNX's versioning table: opset 13 came with IR version 7, opsets 14-18 with 8.

@@ -101,11 +101,21 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     (lambda: dn.RAdam(eps=0.0), ValueError, r"RAdam: invalid eps 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.Adamax(eps=0), ValueError, r"Adamax: invalid eps 0; it must lie in \(0, inf\)"),
     (lambda: dn.Adamax(betas=[0.9]), TypeError, r"Adamax: betas must be a pair \(b1, b2\), got \[0\.9\]"),
+    (lambda: dn.Adam(betas=np.array([[0.9, 0.999]])), TypeError, r"Adam: betas must be a pair \(b1, b2\)"),
+    (lambda: dn.Adam(betas=np.array([0.9, 0.99, 0.999])), TypeError, r"Adam: betas must be a pair"),
     (lambda: dn.Adamax(lr=float("inf")), ValueError, "Adamax: invalid learning rate inf"),
 ])
 def test_bad_hyperparameters_are_refused(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_betas_may_be_a_numpy_pair(name):
+    # (a 1-D array of two, as a search's grid may hold them, was refused as "not a pair")
+    given = getattr(dn, name)(betas=np.array([0.8, 0.99], np.float32))
+    assert given.betas == (float(np.float32(0.8)), float(np.float32(0.99)))
+    assert all(type(b) is float for b in given.betas)
 
 
 @pytest.mark.parametrize("make, name, value, error, message", [

@@ -565,6 +565,7 @@ def test_verbose_is_a_flag_or_a_level_as_the_mlp_s(verbose, prints, capsys):
     (dict(max_iter=0), "max_iter must be an integer >= 1"),
     (dict(max_iter=True), "max_iter must be an integer >= 1, got True"),
     (dict(early_stopping=True, validation_fraction=0.0), r"validation_fraction must be in \(0, 1\), got 0.0"),
+    (dict(early_stopping=True, validation_fraction=np.float32(0)), r"must be in \(0, 1\), got 0.0$"),
     (dict(learning_rate_init=0.0),
      r"DenseNetClassifier: invalid learning_rate_init 0.0; it must lie in \(0, inf\)"),
     (dict(alpha=-1.0), r"DenseNetClassifier: invalid alpha -1.0; it must lie in \[0, inf\)"),
@@ -589,6 +590,7 @@ def test_verbose_is_a_flag_or_a_level_as_the_mlp_s(verbose, prints, capsys):
     (dict(validation_fraction=float("nan")), "DenseNetClassifier: invalid validation_fraction nan"),
     (dict(verbose="x"), "DenseNetClassifier: verbose must be True, False or an integer >= 0, got 'x'"),
     (dict(verbose=-1), "DenseNetClassifier: verbose must be True, False or an integer >= 0, got -1"),
+    (dict(verbose=np.int64(-1)), "verbose must be True, False or an integer >= 0, got -1$"),
 ])
 def test_bad_parameters_are_named_at_fit_and_nothing_is_fitted(params, message):
     X, y = blobs(30)
