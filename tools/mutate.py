@@ -174,7 +174,7 @@ EQUIVALENT: dict[str, str] = {
                                 "column is the same number (a sum of one divided by 1)",
     "model.py:906:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
-    "callbacks.py:383:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+    "callbacks.py:381:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
     "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
@@ -247,11 +247,11 @@ EQUIVALENT: dict[str, str] = {
     "training.py:772:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:347:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:345:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:347:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:345:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:347:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:345:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:189:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -385,7 +385,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:300:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:598:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
-    "callbacks.py:391:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:389:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "backend.py:779:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
@@ -414,20 +414,20 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:301:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:302:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:301:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:302:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:319:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:320:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:432:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:433:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:437:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:438:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:684:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:787:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:685:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:788:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
 }
 
 SECONDS = 300  # a mutant whose tests run longer than this is counted killed (a hang)
