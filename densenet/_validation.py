@@ -208,18 +208,38 @@ def as_bounded_matrix(data: ArrayLike, name: str, dtype: DTypeLike,
 def cast_rows(array: NDArray[Any], start: int, stop: int, name: str, dtype: DTypeLike, bound: float,
               out: NDArray[Any]) -> tuple[NDArray[Any], bool]:
     """Rows ``start:stop`` of ``array`` (``as_bounded_matrix``'s, not converted) converted
-    into ``out`` (of ``dtype``, at least as many rows) and checked as ``as_bounded_matrix``
-    checks a whole array, a value that is not finite named by its index in ``array``; and
-    whether every ``|x|`` of them is at most ``bound``."""
+    into ``out`` (of ``dtype``, at least as many rows, in any layout: a plan's input) and
+    checked as ``as_bounded_matrix`` checks a whole array, a value that is not finite named
+    by its index in ``array``; and whether every ``|x|`` of them is at most ``bound``.
+
+    Integers of a type whose every value is within ``bound`` (uint8 pixels) need no check;
+    where ``out`` is not one block (which ``abs_sum`` does not take) floats are checked as
+    they are: those whose magnitudes sum to ``bound`` at most are so once converted too
+    (``bound`` is a value of ``dtype``: rounding does not carry one past it)."""
     rows = array[start:stop]
     part = _cast(rows, dtype, out[:len(rows)])
+    if _within(rows.dtype, bound):
+        return part, True
     total = abs_sum(part)
+    if total is None:
+        total = abs_sum(rows)
     if total is not None and total <= bound:
         return part, True
     if not all_finite(part):
         size = len(out)  # (the rows before passed: the first and the count are in those after)
         _refuse_non_finite(name, dtype, ((i, array[i:i + size]) for i in range(start, len(array), size)))
     return part, magnitude_at_most(part, bound)
+
+
+def _within(dtype: np.dtype[Any], bound: float) -> bool:
+    """Whether every value of ``dtype`` is finite and at most ``bound`` in magnitude: bool,
+    and the integers whose range is within it."""
+    if dtype.kind == "b":
+        return bound >= 1
+    if dtype.kind not in "iu":
+        return False
+    info = np.iinfo(dtype)
+    return max(-int(info.min), int(info.max)) <= bound
 
 
 def as_sparse_rows(data: Any, name: str, dtype: DTypeLike, bound: float) -> tuple[Any, bool]:

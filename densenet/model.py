@@ -690,17 +690,14 @@ class Sequential:
         """The output for a checked ``X`` (dense, or SciPy CSR rows), ``batch_size`` rows at
         a time; ``bounded``: no ``|x|`` is above what the planned passes take (else ``_run``
         checks each batch). A dense ``X`` of another dtype (``_checked`` without ``whole``)
-        is converted and checked a batch at a time, into one batch's array."""
+        is converted and checked a batch at a time, into the plan's input."""
         n = X.shape[0]
         size = min(n, batch_size)
         Y = np.empty((n, self.out_features), self.dtype)
         with blas_threads(thread_count(self.largest_product(size))):
             if X.dtype != self.dtype:  # (dense rows: sparse ones come converted)
-                converted = np.empty((size, X.shape[1]), self.dtype)
                 for start in range(0, n, size):
-                    rows, bounded = cast_rows(X, start, start + size, "X", self.dtype, _HUGE[self.dtype],
-                                              converted)
-                    self._output(rows, Y[start:start + size], bounded)
+                    self._output(X, Y[start:start + size], bounded, start)
             elif size == n:  # (the common case, in the fewest calls)
                 self._output(X, Y, bounded)
             else:
@@ -708,15 +705,20 @@ class Sequential:
                     self._output(X[start:start + size], Y[start:start + size], bounded)
         return Y
 
-    def _output(self, X: Any, out: NDArray[Any], bounded: bool) -> NDArray[Any]:
+    def _output(self, X: Any, out: NDArray[Any], bounded: bool, start: int | None = None) -> NDArray[Any]:
         """The output for ``X`` (dense, or SciPy CSR rows), computed on a plan lent for the
         call (``densenet.kept``) and copied into ``out`` before the plan is given back;
-        returns ``out``."""
-        n, sparse = X.shape[0], not isinstance(X, np.ndarray)  # (checked: else CSR rows)
+        returns ``out``. With ``start``, the rows are those of a dense ``X`` of another
+        dtype from ``start`` on, as many as ``out`` has: converted and checked into the
+        plan's input (``cast_rows``), which they then are."""
+        n, sparse = len(out), not isinstance(X, np.ndarray)  # (checked: else CSR rows)
         key = (n, False, sparse)
         plan = self._lent.take(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
                                                   input_grad=False, sparse=sparse)
         try:
+            if start is not None:
+                bounded = cast_rows(X, start, start + n, "X", self.dtype, _HUGE[self.dtype], plan.X)[1]
+                X = plan.X
             out[...] = self._run(plan, X, bounded, False)[0]
         finally:
             self._lent.give(key, plan)
@@ -763,13 +765,14 @@ class Sequential:
     def _run(self, plan: Plan, X: Any, bounded: bool, training: bool) -> tuple[NDArray[Any], bool]:
         """Run ``plan``'s forward pass on ``X`` (dense, or SciPy CSR rows), or ``_rescaled``
         for huge inputs (``bounded``: ``X`` is known not to hold any) for ``training`` (the
-        plan's)."""
+        plan's). ``X`` may be the plan's input itself, filled already."""
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # (backend.underflow_ignored)
             if not bounded:
                 values = X if isinstance(X, np.ndarray) else X.data  # (sparse rows: those stored)
                 if not magnitude_at_most(values, _HUGE[self.dtype]):
                     return self._rescaled(X if values is X else X.toarray(), training), True
-            plan.feed(X)
+            if X is not plan.X:
+                plan.feed(X)
             return plan.run_forward(), False
 
     def _rescaled(self, X: NDArray[Any], training: bool) -> NDArray[Any]:

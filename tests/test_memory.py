@@ -401,6 +401,21 @@ def test_predict_and_evaluate_never_copy_data_of_another_dtype_whole(dtype, sour
     assert grown_peak(lambda X: model.evaluate(X, y[:len(X)]), X) <= outputs + 64 * KIB
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", SOURCES, ids=lambda t: np.dtype(t).name)
+def test_data_of_another_dtype_is_converted_straight_into_the_plans_input(dtype, source):
+    """Each batch of such data is converted into the input of the plan that runs it, as the
+    model's own dtype is copied there: ``predict`` holds what it holds for the converted
+    data (a batch's array more before, and a copy of each batch from it into the plan)."""
+    if source == dtype:
+        pytest.skip("the model's own dtype")
+    model = mlp((64, 16, 2), dtype=dtype)
+    X = np.random.default_rng(0).integers(0, 256, (16_384, 64)).astype(source)
+    converted = X.astype(dtype)
+    assert np.array_equal(model.predict(X), model.predict(converted))
+    assert traced_peak(lambda: model.predict(X))[0] <= traced_peak(lambda: model.predict(converted))[0] + KIB
+
+
 def test_predict_and_evaluate_check_a_column_slice_without_a_temporary_of_its_size():
     """``data[:, :-1]`` is no contiguous block, which ``abs_sum`` reads in one pass: the exact
     check of its values takes slices of its rows (``np.isfinite`` of the whole made a boolean

@@ -86,6 +86,33 @@ def test_huge_float64_inputs_above_the_rescue_threshold_give_the_exact_answer(bi
     assert_allclose(Y, np.tile(hidden @ model[2].W + model[2].b, (2, 1)), rtol=1e-15)
 
 
+@pytest.mark.parametrize("source, big", [(np.float64, 1e30), (np.float64, 2.0 ** 63 * 1.5),
+                                         (np.float64, 1e39), (np.uint64, 2 ** 64 - 2 ** 40),
+                                         (np.int64, -2 ** 63)])
+def test_huge_inputs_of_another_dtype_give_the_converted_inputs_answer(source, big):
+    """Rows of another dtype are converted into the input of the plan that runs them and
+    checked there, or as they are (``cast_rows``): those past the rescue threshold once
+    converted (1e39 is inf in float32: refused) are rescued as the converted rows are,
+    whichever batch they are in, and the integers of a type within it (int64's -2**63) run
+    on the plan."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), dtype=np.float32, seed=0)
+    model[0].W[...] = [[2.0 ** 100, 1.0, 0.5], [-2.0 ** 100, 1.0, -0.5]]  # big * 2**100 overflows float32
+    X = np.array([[1, 2], [big, big], [3, 4], [big, big], [5, 6]], dtype=source)
+    with np.errstate(over="ignore"):
+        converted = X.astype(np.float32)
+    if not np.isfinite(converted).all():
+        with pytest.raises(ValueError, match=r"^X holds 4 non-finite value\(s\) .* as float32, the first at "
+                                             r"index \(1, 0\)$"):
+            model.predict(X, batch_size=2)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for batch_size in (2, 5):
+            Y = model.predict(X, batch_size=batch_size)
+            assert_array_equal(Y, model.predict(converted, batch_size=batch_size))
+            assert np.isfinite(Y).all()
+
+
 @pytest.mark.parametrize("dtype, big", [(np.float32, 1e30), (np.float64, 1e300)])
 def test_evaluate_rescues_huge_inputs_as_predict_does(dtype, big):
     """``evaluate`` checks each batch of ``X`` for huge values as ``predict`` does (its
