@@ -172,7 +172,7 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:906:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:909:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:381:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -183,22 +183,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1200:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1203:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1200:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1203:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1203:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1206:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1203:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1206:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1230:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1233:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1230:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1233:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -232,7 +232,7 @@ EQUIVALENT: dict[str, str] = {
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:373:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:716:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:715:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
     "model.py:659:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
@@ -240,9 +240,9 @@ EQUIVALENT: dict[str, str] = {
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:718:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:717:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:791:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:794:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:772:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -334,7 +334,7 @@ EQUIVALENT: dict[str, str] = {
                                        "converts and checks them a batch at a time (cast_rows)",
     "_validation.py:202:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "_validation.py:217:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
+    "_validation.py:226:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                     "exact check (max and min), which gives the same answer",
     "backend.py:575:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
