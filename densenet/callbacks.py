@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,6 +62,9 @@ class Callback:
     #: what it writes after an epoch is then what the schedules made of that epoch)
     runs_last: ClassVar[bool] = False
 
+    #: constructor arguments its ``repr`` leaves out (a schedule's optimiser)
+    unshown: ClassVar[tuple[str, ...]] = ()
+
     def set_model(self, model: Sequential) -> None:
         """Called by ``fit`` before training: the model it trains."""
         self.model = model
@@ -87,6 +91,38 @@ class Callback:
         """Called instead of ``on_train_end`` when training stops with ``error`` (a
         ``DivergenceError``, a ``KeyboardInterrupt``, a callback's ``on_train_begin`` that
         raised: every callback is told, begun or not): release what the callback holds."""
+
+    def __repr__(self) -> str:
+        """The class and its constructor's arguments that are not their defaults, as it
+        keeps them (``StepLR(step_size=10, gamma=0.5)``): those it keeps under their own
+        names, but ``unshown``."""
+        return f"{type(self).__name__}({', '.join(settings(self, self.unshown))})"
+
+
+def settings(kept: object, unshown: tuple[str, ...] = ()) -> list[str]:
+    """``name=value`` for each argument of ``type(kept).__init__`` (but ``unshown``) that
+    ``kept`` holds as an attribute of that name, unless it is the argument's default."""
+    try:
+        parameters = list(inspect.signature(type(kept).__init__).parameters.values())[1:]
+    except (TypeError, ValueError):  # (no signature to read: a C type's)
+        return []
+    missing = object()
+    args = []
+    for parameter in parameters:
+        value = getattr(kept, parameter.name, missing)
+        if (parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in unshown
+                or value is missing or _same(value, parameter.default)):
+            continue
+        args.append(f"{parameter.name}={value!r}")
+    return args
+
+
+def _same(value: object, default: object) -> bool:
+    """Whether ``value`` is ``default`` (False for an array's comparison, which is no bool)."""
+    try:
+        return value is default or bool(value == default)
+    except (TypeError, ValueError):
+        return False
 
 
 def checked_monitor(owner: str, monitor: object) -> str:

@@ -25,6 +25,8 @@ from .optimizer import Optimizer
 class _Scheduler(Callback):
     """What every schedule is: a callback that sets one optimiser's ``lr``."""
 
+    unshown = ("optimizer",)
+
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be a densenet Optimizer, "

@@ -438,6 +438,8 @@ def test_repr_names_the_settings():
     adam = dn.Adam(0.01)
     scheduled = dn.ModelCheckpoint("r.npz", schedules=[dn.StepLR(adam, 2)])
     assert repr(scheduled).endswith("save_optimizer=True, schedules=[" + repr(scheduled.schedules[0]) + "])")
+    stopping = dn.ModelCheckpoint("r.npz", schedules=[dn.StepLR(adam, 2), dn.EarlyStopping(patience=2)])
+    assert repr(stopping).endswith("schedules=[StepLR(step_size=2), EarlyStopping(patience=2)])")
 
 
 class _Kept(dn.Callback):

@@ -540,3 +540,49 @@ def test_a_rate_of_one_s_own_that_is_not_a_rate_is_refused_by_the_schedule_s_nam
     assert warm_up.epoch == 0
     assert sgd.lr == (0.5 if first == 0 else 0.25)
     assert (model.params == before).all() == (first == 0)
+
+
+def test_each_schedule_shows_its_settings_that_are_not_the_defaults():
+    """(They showed as ``<densenet.schedules.StepLR object at 0x...>``, in a checkpoint's repr too.)"""
+    sgd, momentum = dn.SGD(lr=1.0), dn.SGD(lr=1.0, momentum=0.9)
+    warm_up, decay = dn.LinearLR(sgd, start_factor=0.25, total_iters=3), dn.CosineLR(sgd, epochs=4)
+    shown = {
+        dn.StepLR(sgd, 5): "StepLR(step_size=5)",
+        dn.StepLR(sgd, 5, gamma=0.5): "StepLR(step_size=5, gamma=0.5)",
+        dn.MultiStepLR(sgd, [3, 1]): "MultiStepLR(milestones=(1, 3))",
+        dn.ExponentialLR(sgd, np.float32(0.5)): "ExponentialLR(gamma=0.5)",
+        warm_up: "LinearLR(start_factor=0.25, total_iters=3)",
+        dn.CosineRestartsLR(sgd, 4, mult=2, min_lr=0.125): "CosineRestartsLR(epochs=4, mult=2, min_lr=0.125)",
+        dn.SequentialLR(sgd, [warm_up, decay], [3]):
+            "SequentialLR(schedules=(LinearLR(start_factor=0.25, total_iters=3), CosineLR(epochs=4)), "
+            "milestones=(3,))",
+        dn.ReduceLROnPlateau(sgd, monitor="loss", patience=3, mode="max"):
+            "ReduceLROnPlateau(monitor='loss', patience=3, mode='max')",
+        dn.OneCycleLR(momentum, max_lr=0.5, epochs=2, steps_per_epoch=5, three_phase=True):
+            "OneCycleLR(max_lr=0.5, total_steps=10, three_phase=True)",
+    }
+    for schedule, text in shown.items():
+        assert repr(schedule) == text
+
+
+def test_a_callback_of_ones_own_shows_the_arguments_it_keeps_by_name():
+    class Keeps(dn.Callback):
+        def __init__(self, path, every=1, *args, limit=None, **options):
+            self.path, self.every, self.kept_limit, self.args = path, every, limit, args
+
+    class Bare(dn.Callback):
+        pass
+
+    class Array(dn.Callback):
+        def __init__(self, weights=None):
+            self.weights = np.ones(3)
+
+    assert repr(Keeps("run.npz", every=2, limit=3)) == "Keeps(path='run.npz', every=2)"
+    assert repr(Keeps("run.npz")) == "Keeps(path='run.npz')"
+    assert repr(Bare()) == "Bare()"
+    assert repr(Array()) == "Array(weights=array([1., 1., 1.]))"  # (an array's == is no bool)
+    assert repr(dn.EarlyStopping()) == "EarlyStopping()"
+    assert repr(dn.EarlyStopping(monitor="val_accuracy", patience=3, min_delta=0.01, mode="max",
+                                 restore_best_weights=False)) == \
+        ("EarlyStopping(monitor='val_accuracy', patience=3, min_delta=0.01, restore_best_weights=False, "
+         "mode='max')")
