@@ -30,7 +30,7 @@ LeCun, SELU (whose self-normalisation assumes it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,13 +114,26 @@ def initialise(name: str, W: NDArray[Any], b: NDArray[Any], rng: np.random.Gener
     get(name)(W, b, rng)
 
 
-def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a seed, a Generator (used as is) or None (fresh entropy)."""
+#: What a ``seed`` argument takes: an integer >= 0 or a ``numpy.random.SeedSequence`` (the
+#: children of ``SeedSequence.spawn`` give parallel work independent streams), a
+#: ``numpy.random.Generator`` or bit generator (drawn from as it is), or None (fresh entropy).
+Seed: TypeAlias = (int | np.integer[Any] | np.random.SeedSequence | np.random.BitGenerator
+                   | np.random.Generator | None)
+
+_SEEDS = "an integer >= 0, a numpy.random.SeedSequence, Generator or bit generator, or None"
+
+
+def as_generator(seed: Seed) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a ``Seed``: a Generator is used as it is, and one
+    made on a bit generator draws from it."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(seed)
     if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
         if seed is not None and seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, a numpy.random.Generator or None, "
-                             f"got {seed}")
+            raise ValueError(f"seed must be {_SEEDS}, got {seed}")
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
+    hint = "; a RandomState is NumPy's legacy generator: give its seed" if isinstance(
+        seed, np.random.RandomState) else ""
+    raise TypeError(f"seed must be {_SEEDS}, got {type(seed).__name__}{hint}")

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter, positive_int
 from .callbacks import Callback
+from .init import Seed
 from .model import Sequential, as_model
 from .optimizer import Optimizer
 from .sgd import SGD
@@ -103,7 +104,7 @@ class _RangeTest(Callback):
 def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimizer | None = None,
             loss: Loss | None = None, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
             batch_size: int = 32, smoothing: float = 0.98, diverge: float = 4.0,
-            seed: int | np.random.Generator | None = None, sample_weight: ArrayLike | None = None) -> LRFind:
+            seed: Seed = None, sample_weight: ArrayLike | None = None) -> LRFind:
     """The learning-rate range test: train copies of ``model`` and ``optimizer`` for up
     to ``steps`` mini-batch steps on ``(X, y)``, the rate rising exponentially from
     ``start_lr`` to ``end_lr``, and record each batch's loss (``LRFind``).

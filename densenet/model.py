@@ -34,6 +34,7 @@ from ._validation import (
 from .backend import all_finite, blas_threads, magnitude_at_most, thread_count, underflow_ignored
 from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
+from .init import Seed
 from .kept import Kept
 from .loss import Loss, relative
 from .metric import reported
@@ -137,7 +138,7 @@ class Sequential:
         self,
         *modules: Module,
         dtype: DTypeLike = np.float64,
-        seed: int | np.random.Generator | None = None,
+        seed: Seed = None,
     ) -> None:
         _check_modules(modules)
         self._dtype = model_dtype(dtype)
@@ -283,7 +284,7 @@ class Sequential:
         runs (``Dropout`` passes its input through); returns the model."""
         return self.train(False)
 
-    def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
+    def reset_parameters(self, seed: Seed = None) -> None:
         """Draw every parameter afresh, layer by layer, each with its own initialiser; the
         modules' state starts again too (``BatchNorm1d``'s running statistics)."""
         rng = _init.as_generator(seed)
@@ -817,7 +818,7 @@ class Sequential:
         epochs: int = 1,
         batch_size: int = 32,
         shuffle: bool = True,
-        seed: int | np.random.Generator | None = None,
+        seed: Seed = None,
         validation_data: tuple[ArrayLike, ...] | None = None,
         callbacks: Sequence[Callback] | None = (),
         verbose: bool = False,

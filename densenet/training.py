@@ -47,6 +47,7 @@ from .backend import (
 )
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
+from .init import Seed
 from .loss import Loss, relative
 from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
@@ -438,7 +439,7 @@ def fit(
     epochs: int = 1,
     batch_size: int = 32,
     shuffle: bool = True,
-    seed: int | np.random.Generator | None = None,
+    seed: Seed = None,
     validation_data: tuple[ArrayLike, ...] | None = None,
     callbacks: Sequence[Callback] | None = (),
     verbose: bool = False,

@@ -26,6 +26,7 @@ from numpy.typing import DTypeLike
 
 from .callbacks import Callback
 from .dense import Dense
+from .init import Seed
 from .model import Sequential
 from .sigmoid import Sigmoid
 
@@ -87,7 +88,7 @@ def named_params(model: Sequential) -> dict[str, float]:
     return {n: flat[n] for n in NAMES}
 
 
-def initial_params(seed: int | np.random.Generator | None = None) -> dict[str, float]:
+def initial_params(seed: Seed = None) -> dict[str, float]:
     """The tutorial's random start: nine standard normals, drawn in ``NAMES`` order."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return dict(zip(NAMES, rng.standard_normal(len(NAMES)).tolist()))

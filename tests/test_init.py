@@ -68,8 +68,37 @@ def test_bad_seeds(seed):
         init.as_generator(seed)
 
 
+def test_a_legacy_random_state_is_refused_with_what_to_give():
+    with pytest.raises(TypeError, match=r"seed must be an integer >= 0, a numpy.random.SeedSequence, "
+                                        r"Generator or bit generator, or None, got RandomState; a "
+                                        r"RandomState is NumPy's legacy generator: give its seed$"):
+        dn.Sequential(dn.Dense(2, 1), seed=np.random.RandomState(0))
+
+
+def test_a_seed_sequence_or_a_bit_generator_seeds_as_numpy_does():
+    """``SeedSequence.spawn`` is NumPy's way to give parallel work independent streams: its
+    children seed a model and a fit as ``np.random.default_rng`` of them does (they were
+    refused as not an int)."""
+    X, y = np.random.default_rng(0).standard_normal((20, 2)), np.zeros((20, 1))
+    children = np.random.SeedSequence(2026).spawn(2)
+
+    def trained(seed, fit_seed):
+        model = dn.Sequential(dn.Dense(2, 4), dn.Tanh(), dn.Dense(4, 1), seed=seed)
+        model.fit(X, y, epochs=2, batch_size=4, seed=fit_seed)
+        return model.params
+
+    alike = trained(np.random.default_rng(children[0]), np.random.default_rng(children[1]))
+    assert np.array_equal(trained(children[0], children[1]), alike)
+    assert not np.array_equal(trained(children[1], children[0]), alike)
+    assert np.array_equal(trained(np.random.PCG64(7), np.random.PCG64(8)), trained(7, 8))
+    sequence = np.random.SeedSequence(5)
+    model = dn.Sequential(dn.Dense(2, 1), seed=sequence)
+    model.reset_parameters(sequence)
+    assert np.array_equal(model.params, dn.Sequential(dn.Dense(2, 1), seed=5).params)
+
+
 def test_a_negative_seed_is_named():
-    with pytest.raises(ValueError, match="seed must be a non-negative integer, .* got -1"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, .* got -1"):
         init.as_generator(-1)
     with pytest.raises(ValueError, match="got -3"):
         dn.Sequential(dn.Dense(2, 1), seed=np.int64(-3))
