@@ -234,11 +234,9 @@ def cast_rows(array: NDArray[Any], start: int, stop: int, name: str, dtype: DTyp
 def _within(dtype: np.dtype[Any], bound: float) -> bool:
     """Whether every value of ``dtype`` is finite and at most ``bound`` in magnitude: bool,
     and the integers whose range is within it."""
-    if dtype.kind == "b":
-        return bound >= 1
-    if dtype.kind not in "iu":
+    if dtype.kind not in "biu":
         return False
-    info = np.iinfo(dtype)
+    info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)  # (False and True: within uint8's)
     return max(-int(info.min), int(info.max)) <= bound
 
 

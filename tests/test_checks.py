@@ -214,6 +214,20 @@ def test_a_forward_or_prediction_reads_its_input_once_to_check_it(call, monkeypa
     assert call == "evaluate" or len(reads) == 1, reads  # (evaluate and its loss check y too)
 
 
+@pytest.mark.parametrize("source", [np.uint8, np.int32, np.int64, np.bool_])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integers_of_a_type_within_the_bound_are_not_read_to_check_them(source, dtype, monkeypatch):
+    """Every value of these types is finite and within the magnitude the planned passes take
+    (2**63 in float32: int64's -2**63 too): ``predict`` converts them and runs, unread."""
+    model = dn.Sequential(dn.Dense(64, 8), dn.Sigmoid(), dn.Dense(8, 1), seed=0, dtype=dtype)
+    X = np.random.default_rng(0).integers(0, 2, (600, 64)).astype(source)
+    X[5, 3] = np.iinfo(source).min if source is not np.bool_ else True
+    expected = model.predict(X.astype(dtype), batch_size=256)
+    reads = counted_reads(monkeypatch)  # (bounding them otherwise reads them: magnitude_at_most)
+    assert_allclose(model.predict(X, batch_size=256), expected, rtol=0)
+    assert reads == []
+
+
 def test_data_of_another_dtype_is_read_once_a_batch_to_check_it(monkeypatch):
     """Converted a batch at a time (``_validation.cast_rows``), each batch is read once by
     the checks, as data of the model's dtype is read once whole."""
