@@ -581,7 +581,10 @@ def test_a_callback_of_ones_own_shows_the_arguments_it_keeps_by_name():
     assert repr(Keeps("run.npz")) == "Keeps(path='run.npz')"
     assert repr(Bare()) == "Bare()"
     assert repr(Array()) == "Array(weights=array([1., 1., 1.]))"  # (an array's == is no bool)
-    assert repr(dn.EarlyStopping()) == "EarlyStopping()"
+    # (defaults given again: equal to them, not the same objects)
+    assert repr(dn.EarlyStopping()) == repr(dn.EarlyStopping(min_delta=0, patience=np.int64(5))) \
+        == "EarlyStopping()"
+    assert repr(dn.StepLR(dn.SGD(0.1), 2, gamma=np.float64(0.1))) == "StepLR(step_size=2)"
     assert repr(dn.EarlyStopping(monitor="val_accuracy", patience=3, min_delta=0.01, mode="max",
                                  restore_best_weights=False)) == \
         ("EarlyStopping(monitor='val_accuracy', patience=3, min_delta=0.01, restore_best_weights=False, "
