@@ -95,7 +95,8 @@ class Sequential:
             model's module) do not carry over; assign them after (``model[i].W = W``).
         dtype: ``numpy.float64`` (default) or ``numpy.float32``, for every
             parameter, gradient and activation of the model.
-        seed: an int, a ``numpy.random.Generator`` or None (fresh entropy); it
+        seed: an int >= 0, a ``numpy.random.SeedSequence``, a ``numpy.random.Generator``
+            or bit generator, or None (fresh entropy: ``densenet.init.Seed``); it
             initialises the parameters and is the default for shuffling in ``fit``.
 
     Shape:

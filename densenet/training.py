@@ -474,7 +474,8 @@ def fit(
             ``backward`` and ``step`` (``densenet.clip_grad_norm``, for a loop written by
             hand). ``model.grads`` then holds the clipped gradient (plain gradient descent
             is not folded into the backward pass). Mini-batch optimisers only.
-        seed: the shuffling Generator or its seed; None uses the model's own
+        seed: the shuffling Generator or its seed (``densenet.init.Seed``: an int, a
+            ``SeedSequence``...); None uses the model's own
             Generator (seeded by ``Sequential(seed=...)``), so the same model
             seed and calls give bit-identical weights. (A ``Dropout`` draws its
             masks from the model's Generator, whatever the seed.)
