@@ -29,8 +29,9 @@ dL/dy_pred`` derive from ``plan``, with the same calls, so a hand-written loop a
 ``evaluate(y_pred, y_true, sample_weight=None)`` is ``forward``'s value alone,
 computed on a plan lent for the call, so that the gradient ``backward`` returns stays
 that of this thread's last ``forward``;
-``of_outputs`` is ``evaluate`` for a model's own outputs (``Sequential.evaluate``'s),
-which are not checked as input is: NaN or inf there makes a NaN or infinite loss. With
+``of_outputs`` is ``evaluate`` for a chunk of a model's own outputs (``Sequential.evaluate``
+counts each chunk's value by its share), which are not checked as input is: NaN or inf
+there makes a NaN or infinite loss. With
 sample weights ``w`` each sample's loss is multiplied by its weight before the mean,
 ``mean(w_i l_i)`` (``weighted``; in PyTorch, ``(losses * w).mean()``): the weights
 as given. ``fit`` and ``evaluate`` divide a data set's weights by their mean first
@@ -65,9 +66,9 @@ class LossPlan:
 
     ``share()``, for a loss whose value is a mean over other than the batch's rows, is
     what it is over (``CrossEntropyLoss``'s labels: their class weights' sum, the labels
-    ignored left out): ``fit``'s epoch loss and its full-batch objective weigh each batch's
-    value by it, so that they are the loss of the whole data set (``evaluate``'s). None:
-    the batch's rows."""
+    ignored left out): ``fit``'s epoch loss, its full-batch objective and ``evaluate`` weigh
+    each batch's (chunk's) value by it, so that they are the loss of the whole data set.
+    None: the batch's rows."""
 
     forward: Sequence[Call]
     value: Callable[[], float]
@@ -200,13 +201,15 @@ class Loss(KeepsPlans):
         return self._computed(y_pred, y_true, sample_weight, for_backward=False)
 
     def of_outputs(self, outputs: NDArray[Any], target: NDArray[Any],
-                   weight: NDArray[Any] | None = None) -> float:
+                   weight: NDArray[Any] | None = None) -> tuple[float, float]:
         """``evaluate``'s value for a model's ``outputs`` ``(N, n_outputs)`` of its dtype,
         ``target`` as ``target`` returned it for them and ``weight`` ``(N,)`` checked (or
-        None): the outputs are the model's, not input to refuse, so they may hold NaN or
-        inf (parameters that are NaN, products that overflowed), whose loss is what the
-        arithmetic makes of them, NaN or inf as PyTorch's losses give, without a warning;
-        outputs the loss cannot compute on are still refused (``pred_values``)."""
+        None), and what it is a mean over (``LossPlan.share``, else N): the value of a data
+        set is its chunks' values, each counted by its share. The outputs are the model's,
+        not input to refuse, so they may hold NaN or inf (parameters that are NaN, products
+        that overflowed), whose loss is what the arithmetic makes of them, NaN or inf as
+        PyTorch's losses give, without a warning; outputs the loss cannot compute on are
+        still refused (``pred_values``)."""
         outputs = self.pred_values(outputs, "the model's outputs")
         if all_finite(outputs):
             return self._value(outputs, target, weight, for_backward=False)
@@ -223,12 +226,13 @@ class Loss(KeepsPlans):
                 raise ValueError(f"{type(self).__name__}: sample_weight weighs the samples along y_pred's "
                                  f"first axis, but y_pred is a single number (shape ())")
             weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype, some=False)
-        return self._value(y_pred, y_true, weight, for_backward)
+        return self._value(y_pred, y_true, weight, for_backward)[0]
 
     def _value(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None,
-               for_backward: bool) -> float:
+               for_backward: bool) -> tuple[float, float]:
         """The loss's value of checked arrays on a kept plan: one held for this thread's
-        ``backward`` after (``for_backward``), or one lent for the call and given back."""
+        ``backward`` after (``for_backward``; share 0), or one lent for the call and given
+        back, with its share (``of_outputs``)."""
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key) if for_backward else plans.take(key)
@@ -250,11 +254,14 @@ class Loss(KeepsPlans):
             # (read before another thread can take the plan; + 0.0: a negated sum of
             # zeros, a perfect prediction's, is 0.0, not -0.0)
             value = checked_value(self, plan.value()) + 0.0
+            share = 0.0  # (read for a lent plan only: forward has no use for it)
+            if not for_backward:
+                share = (float(P.shape[0]) if P.ndim else 1.0) if plan.share is None else float(plan.share())
         if for_backward:
             plans.hold(key, kept)
         else:
             plans.give(key, kept)
-        return value
+        return value, share
 
     def backward(self) -> NDArray[Any]:
         """dL/dy_pred for the last ``forward`` in this Python thread, as a new array."""

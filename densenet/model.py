@@ -37,7 +37,7 @@ from .chain import Plan, plan_chain
 from .init import Seed
 from .kept import Kept
 from .loss import Loss, relative
-from .metric import reported
+from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
 from .module import Module, build, check_outputs, describe, split
 from .mse import MSELoss
@@ -697,30 +697,26 @@ class Sequential:
         size = min(n, batch_size)
         Y = np.empty((n, self.out_features), self.dtype)
         with blas_threads(thread_count(self.largest_product(size))):
-            if X.dtype != self.dtype:  # (dense rows: sparse ones come converted)
-                for start in range(0, n, size):
-                    self._output(X, Y[start:start + size], bounded, start)
-            elif size == n:  # (the common case, in the fewest calls)
-                self._output(X, Y, bounded)
-            else:
-                for start in range(0, n, size):
-                    self._output(X[start:start + size], Y[start:start + size], bounded)
+            for start in range(0, n, size):
+                self._output(X, start, Y[start:start + size], bounded)
         return Y
 
-    def _output(self, X: Any, out: NDArray[Any], bounded: bool, start: int | None = None) -> NDArray[Any]:
-        """The output for ``X`` (dense, or SciPy CSR rows), computed on a plan lent for the
-        call (``densenet.kept``) and copied into ``out`` before the plan is given back;
-        returns ``out``. With ``start``, the rows are those of a dense ``X`` of another
-        dtype from ``start`` on, as many as ``out`` has: converted and checked into the
-        plan's input (``cast_rows``), which they then are."""
+    def _output(self, X: Any, start: int, out: NDArray[Any], bounded: bool) -> NDArray[Any]:
+        """The output for the rows of ``X`` (dense, or SciPy CSR rows) from ``start`` on, as
+        many as ``out`` has, computed on a plan lent for the call (``densenet.kept``) and
+        copied into ``out`` before the plan is given back; returns ``out``. Dense rows of
+        another dtype are converted and checked into the plan's input (``cast_rows``),
+        which they then are."""
         n, sparse = len(out), not isinstance(X, np.ndarray)  # (checked: else CSR rows)
         key = (n, False, sparse)
         plan = self._lent.take(key) or plan_chain(self._modules, n, self.in_features, self.dtype,
                                                   input_grad=False, sparse=sparse)
         try:
-            if start is not None:
+            if X.dtype != self.dtype:  # (dense rows: sparse ones come converted)
                 bounded = cast_rows(X, start, start + n, "X", self.dtype, _HUGE[self.dtype], plan.X)[1]
                 X = plan.X
+            elif n != X.shape[0]:  # (all of X, the common case, as it is)
+                X = X[start:start + n]
             out[...] = self._run(plan, X, bounded, False)[0]
         finally:
             self._lent.give(key, plan)
@@ -858,12 +854,18 @@ class Sequential:
         with ``sample_weight`` ``(N,)`` (>= 0, not all 0), the weighted mean of the samples'
         losses, ``sum(w l) / sum(w)``. With ``metrics`` (names or ``Metric`` objects, as
         ``fit`` takes them), a dict of ``"loss"`` and each metric by name, of the same
-        predictions and weights. Predictions that are not finite (NaN parameters, products
-        that overflow) are the model's, not bad input: their loss is NaN or inf, as the
-        loss's arithmetic makes it (``Loss.of_outputs``), and so is ``fit``'s validation
-        loss; each metric of outputs holding a NaN is NaN (a NaN output has no class, rank
-        or error), of infinite ones what its arithmetic makes. ``X`` and ``y`` are checked
-        as ``fit`` checks them."""
+        predictions and weights. Computed as ``predict`` computes, ``PREDICT_BATCH`` rows at
+        a time, the loss and metrics too: the loss is the chunks' losses each counted by
+        what it is a mean over (its rows, or for ``CrossEntropyLoss`` on labels with class
+        weights or ``ignore_index`` its labels' weights' sum), as ``fit``'s epoch loss counts
+        its batches, and of up to ``PREDICT_BATCH`` rows the loss's own value for the
+        outputs; the memory it takes grows with neither the rows nor the outputs.
+
+        Predictions that are not finite (NaN parameters, products that overflow) are the
+        model's, not bad input: their loss is NaN or inf, as the loss's arithmetic makes it
+        (``Loss.of_outputs``), and so is ``fit``'s validation loss; each metric of outputs
+        holding a NaN is NaN (a NaN output has no class, rank or error), of infinite ones
+        what its arithmetic makes. ``X`` and ``y`` are checked as ``fit`` checks them."""
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
@@ -874,17 +876,42 @@ class Sequential:
              else relative(sample_weights(sample_weight, rows.shape[0], np.float64), self.dtype))
         if measured is not None:
             check_targets(measured, target, self.out_features, self.dtype, loss, "evaluate")
-        Y = self._predict(rows, self._chunk(rows), bounded)
-        value = loss.of_outputs(Y, target, w)
+        value, nan = self._evaluated(rows, target, w, loss, measured or (), bounded)
         if measured is None:
             return value
         results = {"loss": value}
-        if not all_finite(Y) and np.isnan(Y).any():  # (a NaN output has no class, rank or error)
-            return {**results, **dict.fromkeys((metric.name for metric in measured), math.nan)}
-        for metric in measured:
-            metric.add(Y, target, w)
-            results[metric.name] = reported(metric)
+        for metric in measured:  # (a NaN output has no class, rank or error)
+            results[metric.name] = math.nan if nan else reported(metric)
         return results
+
+    def _evaluated(self, X: Any, target: NDArray[Any], w: NDArray[Any] | None, loss: Loss,
+                   metrics: Sequence[Metric], bounded: bool) -> tuple[float, bool]:
+        """``evaluate``'s loss of checked data, and whether an output was NaN, computed as
+        ``predict``'s outputs are, a chunk of rows at a time into one array: the loss of
+        each chunk (``Loss.of_outputs``) counted by its share, as ``fit``'s epoch loss
+        counts its batches, and the ``metrics`` given each chunk (until an output is NaN).
+        Neither the outputs nor the loss's plans grow with the data (a loss of all the
+        outputs at once, of 1M rows of 10 classes, held 352 MiB in its kept plan)."""
+        n = X.shape[0]
+        size = min(n, self._chunk(X))
+        out = np.empty((size, self.out_features), self.dtype)
+        with blas_threads(thread_count(self.largest_product(size))):
+            if size == n:  # (one chunk, the common case: the loss as the loss gives it)
+                Y = self._output(X, 0, out, bounded)
+                return loss.of_outputs(Y, target, w)[0], _measured(metrics, Y, target, w)
+            total = shares = values = 0.0
+            nan = False
+            for start in range(0, n, size):
+                rows = slice(start, start + size)
+                y, w_rows = target[rows], None if w is None else w[rows]
+                Y = self._output(X, start, out[:len(y)], bounded)
+                value, share = loss.of_outputs(Y, y, w_rows)
+                total += value * share
+                shares += share
+                values += value
+                nan = nan or _measured(metrics, Y, y, w_rows)
+        # where nothing counts (every label ignored), each chunk's value is that of nothing
+        return (total / shares if shares else values / math.ceil(n / size)), nan
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss
@@ -1021,6 +1048,19 @@ def as_model(model: object, owner: str) -> Sequential:
         raise TypeError(f"{owner}: model must be a densenet Sequential, got {type(model).__name__} "
                         f"{shown(model)}{hint}")
     return model
+
+
+def _measured(metrics: Sequence[Metric], Y: NDArray[Any], y: NDArray[Any], w: NDArray[Any] | None) -> bool:
+    """Give ``metrics`` a chunk of outputs ``Y`` with its targets and weights, unless an
+    output is NaN (which has no class, rank or error: ``evaluate``'s metrics are then NaN
+    and no chunk is given them); returns whether one is."""
+    if not metrics:
+        return False
+    if not all_finite(Y) and np.isnan(Y).any():
+        return True
+    for metric in metrics:
+        metric.add(Y, y, w)
+    return False
 
 
 def load(path: io.File, optimizer: Optimizer | None = None,

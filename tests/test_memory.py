@@ -229,6 +229,56 @@ def test_evaluating_again_costs_only_its_result(data):
     assert twin.evaluate(X, y) == model.evaluate(X, y) == first
 
 
+def first_call(work) -> tuple[int, int]:
+    """(peak, still allocated) bytes traced while ``work()`` runs for the first time (what
+    it builds and keeps counts): the smallest of three runs, each of a fresh ``work``
+    (``work`` makes its model and loss anew)."""
+    import gc
+
+    runs = []
+    for _ in range(3):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            kept = work()
+            _, peak = tracemalloc.get_traced_memory()
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        del kept
+        runs.append((peak, held))
+    return min(peak for peak, _ in runs), min(held for _, held in runs)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "sample-weights"])
+@pytest.mark.parametrize("loss", ["mse", "ce", "ce-weighted-ignoring", "bce-logits"])
+def test_evaluate_holds_neither_the_outputs_nor_a_plan_of_the_datas_size(loss, weighted):
+    """``evaluate`` computes its loss a chunk of rows at a time as it computes the outputs:
+    twice the rows, in a first call on a new model and loss, take no more memory at the
+    peak nor after (the loss keeps its plans). Computed on all the outputs at once, 1M rows
+    of 10 classes (76 MiB of outputs) took 429 MiB at the peak and left 352 MiB in the loss's
+    kept plan; here the rows added added 4.5-8.0 MiB at the peak and 3.8-7.0 MiB kept."""
+    from .test_evaluate import LOSSES, data, model_for
+
+    make, outputs, kind = LOSSES[loss]
+    X, y = data(kind, outputs, n=2 * 8 * 4096)
+    w = np.random.default_rng(1).uniform(0.0, 2.0, len(X)) if weighted else None
+
+    def evaluated(n):
+        def work():
+            model, made = model_for(loss, outputs), make()
+            made.evaluate(np.zeros((1, outputs)), y[:1])  # (what a loss makes once, whatever the rows)
+            model.evaluate(X[:n], y[:n], made, sample_weight=None if w is None else w[:n])
+            return model, made
+        return first_call(work)
+
+    half, whole = evaluated(len(X) // 2), evaluated(len(X))
+    weights = 0 if w is None else w.nbytes // 2  # (the added rows' weights over their mean, float64)
+    assert whole[0] - half[0] <= weights + 64 * KIB, (half, whole)
+    assert whole[1] - half[1] <= 16 * KIB, (half, whole)
+
+
 #: NumPy before 2.3 takes an iterator buffer on every call of a reduction over a 2-D
 #: array (a row's maximum or sum, ``np.max(X, axis=1, out=row)``; a whole array's sum): up
 #: to 64 KiB, freed when the call returns (measured at 256 x 128: 66 KiB on NumPy 1.26.4 and
