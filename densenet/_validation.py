@@ -62,10 +62,19 @@ def is_sparse(data: object) -> bool:
     return not isinstance(data, np.ndarray) and type(data).__module__.startswith("scipy.sparse")
 
 
+def is_table(data: object) -> bool:
+    """Whether ``data`` is a pandas DataFrame or Series (duck-typed: pandas is never
+    imported)."""
+    return hasattr(data, "isna") and hasattr(data, "to_numpy")
+
+
 def as_array(data: ArrayLike, name: str) -> NDArray[Any]:
-    """``np.asarray(data)``, refusing what it would misread: ragged rows, and a masked
-    array's masked values (missing values, as pandas' NA are; NumPy's array holds
-    whatever lies under the mask)."""
+    """``np.asarray(data)``, refusing what it would misread: ragged rows, a masked array's
+    masked values (missing values, as pandas' NA are; NumPy's array holds whatever lies
+    under the mask) and a pandas table's missing values (NumPy's array holds NaN or
+    pandas' NA objects there: class labels that read as floats or objects)."""
+    if is_table(data):
+        refuse_missing(data, name)
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as error:
@@ -85,10 +94,7 @@ def _converted(data: ArrayLike, name: str, dtype: DTypeLike, cast: bool = True) 
         shape = getattr(data, "shape", "?")
         raise TypeError(f"{name} is a SciPy sparse {type(data).__name__} of shape {shape}; densenet takes "
                         f"dense arrays here: pass {name}.toarray()")
-    if hasattr(data, "isna") and hasattr(data, "to_numpy"):  # a pandas table: name what is missing
-        array = _from_table(data, name)
-    else:
-        array = as_array(data, name)
+    array = _from_table(data, name) if is_table(data) else as_array(data, name)  # (tables: NA by column)
     if array.dtype.kind not in _NUMERIC_KINDS:
         kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
         raise TypeError(f"{name} must hold real numbers, got {kind}")
@@ -153,6 +159,21 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
         else:
             if common.kind != "f" or all_finite(array):
                 return array
+    refuse_missing(table, name)
+    try:
+        return table.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        if table.ndim == 1 and table.name is None:
+            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}") from None
+        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
+        raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
+                        f"{', '.join(sorted(set(others.values())))}") from None
+
+
+def refuse_missing(table: Any, name: str) -> None:
+    """A ``ValueError`` naming the columns of a pandas table (named ``name``) that hold
+    missing values (NA; NaN in a column of floats), or for a Series of no column the
+    first of its rows that does, if any does."""
     missing = table.isna()
     if hasattr(table, "columns"):
         holes = [label for label in table.columns if bool(missing[label].any())]
@@ -164,14 +185,6 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
                              "fill or drop them first")
     if holes:
         raise ValueError(f"{name} has missing values (NA) in column(s) {holes}; fill or drop them first")
-    try:
-        return table.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError):
-        if table.ndim == 1 and table.name is None:
-            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}") from None
-        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
-        raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
-                        f"{', '.join(sorted(set(others.values())))}") from None
 
 
 def _numeric(dtype: Any) -> np.dtype[Any] | None:
@@ -285,6 +298,8 @@ def not_integer_labels(array: NDArray[Any], name: str, owner: str, classes: int 
     where class probabilities are targets too (``classes`` not None), their shape."""
     whole = _whole(array)
     hints = [f"they are whole numbers: {name}.astype(int)"] if whole else []
+    if array.dtype.kind == "f" and (nan := np.flatnonzero(np.isnan(array))).size:
+        hints.append(f"{len(nan)} NaN, the first at index {nan[0]}: missing labels? fill or drop them")
     if whole is None:
         hints.append(f"labels of another kind: number them, np.unique({name}, return_inverse=True)[1], "
                      "or use densenet.sklearn.DenseNetClassifier, which takes any")

@@ -228,6 +228,37 @@ def test_an_unnamed_pandas_series_names_its_first_missing_value():
     assert_array_equal(model.params, before)
 
 
+@pytest.mark.parametrize("loss", [dn.CrossEntropyLoss(), dn.NLLLoss()], ids=["ce", "nll"])
+def test_missing_class_labels_are_named_as_missing(loss):
+    """pandas gives a column of labels with NA as floats with NaN (or objects), which were
+    refused as labels that are not integers (``got dtype float64``), with a hint that did not
+    fit (``labels of another kind``), naming no missing value; the same for evaluate, for a
+    metric's labels and for NumPy labels holding NaN (a row left out of a CSV file)."""
+    pd = pytest.importorskip("pandas")
+    last = [dn.LogSoftmax()] if isinstance(loss, dn.NLLLoss) else []
+    model = dn.Sequential(dn.Dense(2, 3), *last, seed=0)
+    X, before = np.zeros((4, 2)), model.params.copy()
+    unnamed = r"^y has 2 missing value\(s\) \(NA\), the first at index 1; fill or drop them first$"
+    for labels in (pd.Series(pd.array([0, None, 2, None], dtype="Int64")),
+                   pd.Series([0.0, np.nan, 2.0, np.nan]), pd.Series([0, None, 2, None], dtype=object)):
+        with pytest.raises(ValueError, match=unnamed):
+            model.fit(X, labels, loss=loss)
+        with pytest.raises(ValueError, match=unnamed):
+            model.evaluate(X, labels, loss)
+    named = pd.Series(pd.array([0, 1, None, 2], dtype="Int64"), name="species")
+    with pytest.raises(ValueError, match=r"^y has missing values \(NA\) in column\(s\) \['species'\]; fill"):
+        model.fit(X, named, loss=loss)
+    with pytest.raises(ValueError, match=r"^y_true has missing values \(NA\) in column\(s\) \['species'\]"):
+        loss.forward(np.zeros((4, 3)), named)
+    with pytest.raises(ValueError, match=r"^y_true has missing values \(NA\) in column\(s\) \['species'\]"):
+        dn.Accuracy().update(np.zeros((4, 3)), named)
+    with pytest.raises(TypeError, match=r"class labels y must be integers, got dtype float64 \(2 NaN, the "
+                                        r"first at index 1: missing labels\? fill or drop them"):
+        model.fit(X, np.array([0.0, np.nan, 2.0, np.nan]), loss=loss)
+    assert_array_equal(model.params, before)
+    model.fit(X, pd.Series(pd.array([0, 1, 2, 1], dtype="Int64"), name="species"), loss=loss)  # complete
+
+
 def test_masked_values_are_named_and_a_masked_array_without_them_is_taken():
     """A masked array's masked values are missing values, as pandas' NA are: NumPy's view
     of it holds whatever lies under the mask, which no model should read silently."""

@@ -330,11 +330,11 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:912:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
-    "_validation.py:200:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
+    "_validation.py:213:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
                                        "converts and checks them a batch at a time (cast_rows)",
-    "_validation.py:202:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:215:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                     "(max and min), which gives the same answer",
-    "_validation.py:226:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
+    "_validation.py:239:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                     "exact check (max and min), which gives the same answer",
     "backend.py:575:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
