@@ -212,9 +212,11 @@ class Loss(KeepsPlans):
         still refused (``pred_values``)."""
         outputs = self.pred_values(outputs, "the model's outputs")
         if all_finite(outputs):
-            return self._value(outputs, target, weight, for_backward=False)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self._value(outputs, target, weight, for_backward=False)
+            value, share = self._value(outputs, target, weight, for_backward=False)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value, share = self._value(outputs, target, weight, for_backward=False)
+        return value, float(len(outputs)) if share is None else share
 
     def _computed(self, y_pred: ArrayLike, y_true: ArrayLike, sample_weight: ArrayLike | None,
                   for_backward: bool) -> float:
@@ -229,10 +231,10 @@ class Loss(KeepsPlans):
         return self._value(y_pred, y_true, weight, for_backward)[0]
 
     def _value(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None,
-               for_backward: bool) -> tuple[float, float]:
+               for_backward: bool) -> tuple[float, float | None]:
         """The loss's value of checked arrays on a kept plan: one held for this thread's
-        ``backward`` after (``for_backward``; share 0), or one lent for the call and given
-        back, with its share (``of_outputs``)."""
+        ``backward`` after (``for_backward``), or one lent for the call and given back, with
+        its ``LossPlan.share`` (None for the rows, or held: ``of_outputs``'s)."""
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key) if for_backward else plans.take(key)
@@ -254,9 +256,8 @@ class Loss(KeepsPlans):
             # (read before another thread can take the plan; + 0.0: a negated sum of
             # zeros, a perfect prediction's, is 0.0, not -0.0)
             value = checked_value(self, plan.value()) + 0.0
-            share = 0.0  # (read for a lent plan only: forward has no use for it)
-            if not for_backward:
-                share = (float(P.shape[0]) if P.ndim else 1.0) if plan.share is None else float(plan.share())
+            # (read for a lent plan only: forward has no use for it)
+            share = None if for_backward or plan.share is None else float(plan.share())
         if for_backward:
             plans.hold(key, kept)
         else:

@@ -115,6 +115,18 @@ def test_data_of_one_chunk_gives_the_loss_of_its_outputs_bit_for_bit(name):
     assert model.evaluate(X, y, loss) == loss.evaluate(model.predict(X), y)
 
 
+@pytest.mark.parametrize("rows", [100, ROWS])
+@pytest.mark.parametrize("source", [np.float64, np.uint8, np.int32])
+def test_data_of_another_dtype_gives_the_loss_of_the_converted_data(source, rows):
+    """Converted a chunk at a time into the plans' input, in one chunk or several."""
+    X, y = data("labels", 4, n=rows)
+    X = (np.abs(X) * 50).astype(source)
+    model, loss = model_for("ce", 4, np.float32), dn.CrossEntropyLoss()
+    converted = X.astype(np.float32)
+    assert model.evaluate(X, y, loss, metrics=["accuracy"]) == model.evaluate(converted, y, loss,
+                                                                              metrics=["accuracy"])
+
+
 def test_the_validation_loss_is_evaluate_s_of_many_chunks():
     make, outputs, kind = LOSSES["ce-weighted-ignoring"]
     X, y = data(kind, outputs)
