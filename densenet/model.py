@@ -899,7 +899,7 @@ class Sequential:
             if size == n:  # (one chunk, the common case: the loss as the loss gives it)
                 Y = self._output(X, 0, out, bounded)
                 return loss.of_outputs(Y, target, w)[0], _measured(metrics, Y, target, w)
-            total = shares = values = 0.0
+            total = shares = 0.0
             nan = False
             for start in range(0, n, size):
                 rows = slice(start, start + size)
@@ -908,10 +908,9 @@ class Sequential:
                 value, share = loss.of_outputs(Y, y, w_rows)
                 total += value * share
                 shares += share
-                values += value
                 nan = nan or _measured(metrics, Y, y, w_rows)
         # where nothing counts (every label ignored), each chunk's value is that of nothing
-        return (total / shares if shares else values / math.ceil(n / size)), nan
+        return (total / shares if shares else value), nan
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss
