@@ -717,6 +717,7 @@ def test_evaluate_of_outputs_that_overflow_is_the_loss_s_arithmetic_not_an_error
         both = model.evaluate(HUGE_ROWS, target, loss, metrics=["accuracy"])
     assert value == expected or (math.isnan(expected) and math.isnan(value))
     assert both["loss"] == value or (math.isnan(value) and math.isnan(both["loss"]))
+    assert math.isfinite(both["accuracy"])  # (infinite outputs have classes: what argmax makes of them)
     assert_array_equal(model.params, before)
     assert_array_equal(loss.backward(), gradient)  # still the gradient of this thread's last forward
     with pytest.raises(ValueError, match=rf"^{type(loss).__name__}: y_pred holds 6 non-finite value"):

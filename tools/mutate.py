@@ -172,6 +172,8 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
+    "model.py:1057:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+                                  "whether an output is NaN is then never read, True or False",
     "model.py:937:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:417:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
