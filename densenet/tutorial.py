@@ -26,7 +26,7 @@ from numpy.typing import DTypeLike
 
 from .callbacks import Callback
 from .dense import Dense
-from .init import Seed
+from .init import Seed, as_generator
 from .model import Sequential
 from .sigmoid import Sigmoid
 
@@ -89,9 +89,9 @@ def named_params(model: Sequential) -> dict[str, float]:
 
 
 def initial_params(seed: Seed = None) -> dict[str, float]:
-    """The tutorial's random start: nine standard normals, drawn in ``NAMES`` order."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return dict(zip(NAMES, rng.standard_normal(len(NAMES)).tolist()))
+    """The tutorial's random start: nine standard normals, drawn in ``NAMES`` order from
+    ``seed`` as a model takes it (``densenet.init.as_generator``)."""
+    return dict(zip(NAMES, as_generator(seed).standard_normal(len(NAMES)).tolist()))
 
 
 class EveryTenEpochs(Callback):

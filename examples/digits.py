@@ -40,6 +40,7 @@ Needs scikit-learn for the data: pip install -e ".[examples]".
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -146,10 +147,21 @@ def main() -> None:
     sizes, epochs, batch_size, lr = RECIPES[args.recipe]
     if args.recipe == "modern":
         lr = OPTIMIZERS[args.optimizer][1]
-    sizes, epochs = args.sizes or sizes, args.epochs or epochs
-    batch_size, lr = args.batch_size or batch_size, args.lr or lr
+    sizes = sizes if args.sizes is None else args.sizes
+    epochs = epochs if args.epochs is None else args.epochs
+    batch_size = batch_size if args.batch_size is None else args.batch_size
+    lr = lr if args.lr is None else args.lr
     if sizes[0] != 64 or sizes[-1] != 10:
         parser.error("--sizes must start with 64 (pixels) and end with 10 (digits)")
+    for name, values in (("--sizes", sizes), ("--epochs", [epochs]), ("--batch-size", [batch_size])):
+        if min(values) < 1:
+            parser.error(f"{name} must be at least 1")
+    if min(args.seeds) < 0:
+        parser.error("--seeds must be integers >= 0")
+    if not 0.0 <= lr < math.inf:
+        parser.error("--lr must be a finite number >= 0")
+    if args.one_cycle is not None and not 0.0 < args.one_cycle < math.inf:
+        parser.error("--one-cycle must be a finite number > 0")
     if not 0.0 <= args.dropout < 1.0:
         parser.error("--dropout must be from 0 to below 1")
     if args.activation != "relu" and args.recipe != "modern":

@@ -71,6 +71,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         parser.error("--sizes must start with 784 (pixels) and end with 10 (digits)")
+    if min(args.sizes) < 1:
+        parser.error("--sizes must be at least 1")
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if args.seed < 0:
+        parser.error("--seed must be an integer >= 0")
     try:
         data = load_mnist(args.data, download=args.download)
     except FileNotFoundError as error:

@@ -13,6 +13,7 @@ epochs, then classifies Emily and Frank.
 from __future__ import annotations
 
 import argparse
+import math
 
 import densenet as dn
 from densenet import tutorial
@@ -34,6 +35,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--plot", metavar="PNG", help="write the loss curve to this file")
     args = parser.parse_args()
+    if args.seed < 0:
+        parser.error("--seed must be an integer >= 0")
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if not 0.0 <= args.lr < math.inf:
+        parser.error("--lr must be a finite number >= 0")
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (before the training, not after it)

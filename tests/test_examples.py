@@ -44,6 +44,31 @@ def run_fresh(script: str, *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.parametrize("script, args, message", [
+    ("tutorial.py", ["--seed", "-1"], "--seed must be an integer >= 0"),
+    ("tutorial.py", ["--epochs", "0"], "--epochs must be at least 1"),
+    ("tutorial.py", ["--lr", "-1"], "--lr must be a finite number >= 0"),
+    ("tutorial.py", ["--lr", "nan"], "--lr must be a finite number >= 0"),
+    ("digits.py", ["--seeds", "0", "-1"], "--seeds must be integers >= 0"),
+    ("digits.py", ["--epochs", "0"], "--epochs must be at least 1"),
+    ("digits.py", ["--batch-size", "0"], "--batch-size must be at least 1"),
+    ("digits.py", ["--lr", "-2"], "--lr must be a finite number >= 0"),
+    ("digits.py", ["--one-cycle", "inf"], "--one-cycle must be a finite number > 0"),
+    ("digits.py", ["--sizes", "64", "0", "10"], "--sizes must be at least 1"),
+    ("mnist.py", ["--data", ".", "--epochs", "0"], "--epochs must be at least 1"),
+    ("mnist.py", ["--data", ".", "--seed", "-3"], "--seed must be an integer >= 0"),
+    ("mnist.py", ["--data", ".", "--sizes", "784", "0", "10"], "--sizes must be at least 1"),
+])
+def test_examples_refuse_bad_arguments_by_name_before_any_work(script, args, message, capsys):
+    """A usage error (exit status 2) naming the argument: ``digits.py --epochs 0`` and
+    ``--batch-size 0`` ran the recipe's defaults (100 epochs) silently, and a negative seed or
+    rate ended in a traceback from deep in NumPy or the optimiser."""
+    with mock.patch.object(sys, "argv", [str(EXAMPLES / script), *args]), pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    assert exited.value.code == 2
+    assert f"error: {message}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_describes_itself_in_whole_sentences_under_help(script, monkeypatch, capsys):
     doc = ast.get_docstring(ast.parse((EXAMPLES / script).read_text()))

@@ -142,6 +142,19 @@ def test_initial_params_are_standard_normals_in_tutorial_order():
     assert list(start.values()) == np.random.default_rng(7).standard_normal(9).tolist()
 
 
+def test_initial_params_take_the_seeds_a_model_takes_and_refuse_the_others_by_name():
+    """A negative seed went to NumPy, whose ``expected non-negative integer`` named no seed."""
+    sequence = np.random.SeedSequence(7)
+    assert dn.tutorial.initial_params(sequence) == dn.tutorial.initial_params(np.random.SeedSequence(7))
+    assert dn.tutorial.initial_params(np.int64(7)) == dn.tutorial.initial_params(7)
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, .* got -1$"):
+        dn.tutorial.initial_params(-1)
+    with pytest.raises(TypeError, match=r"^seed must be .* got RandomState; a RandomState is NumPy's legacy"):
+        dn.tutorial.initial_params(np.random.RandomState(0))
+    with pytest.raises(TypeError, match=r"^seed must be .* got float"):
+        dn.tutorial.initial_params(1.5)
+
+
 @pytest.mark.parametrize("bad", [[1.0] * 8, dict(w1=1.0)])
 def test_network_rejects_wrong_parameter_sets(bad):
     with pytest.raises(ValueError, match="w1"):
