@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--scheduler", help="a Dask scheduler's address (default: a LocalCluster)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the LocalCluster")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     searcher = search(args.scheduler, args.workers)
     for params, score in zip(searcher.cv_results_["params"], searcher.cv_results_["mean_test_score"]):
         print(f"  {params}: {score:.2%}")

@@ -26,6 +26,7 @@ move more slowly. Every figure is the mean over --repeats draws of the labelled 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any
 
@@ -35,6 +36,8 @@ from numpy.typing import NDArray
 import densenet as dn
 
 LR = 1e-2
+#: The images the digit classifier is trained on; the others are for the new question.
+PRETRAINING = 1000
 
 
 def classifier() -> list[dn.Module]:
@@ -74,9 +77,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="the copied layers' share of the learning rate in the last fine-tuning")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if not 0.0 <= args.body_scale < math.inf:
+        parser.error("--body-scale must be a finite number >= 0")
+    if args.seed < 0:
+        parser.error("--seed must be an integer >= 0")
     X, y = digits()
+    if not 1 <= args.labels < len(y) - PRETRAINING:
+        parser.error(f"--labels must be from 1 to {len(y) - PRETRAINING - 1} (of the {len(y) - PRETRAINING} "
+                     "images the digit classifier is not trained on, one at least is left to test on)")
     order = np.random.default_rng(args.seed).permutation(len(y))
-    first, other = order[:1000], order[1000:]
+    first, other = order[:PRETRAINING], order[PRETRAINING:]
     pretrained = dn.Sequential(*classifier(), seed=args.seed)
     fit(pretrained, X[first], y[first], 1e-3, 30, args.seed)
     print(f"digit classifier trained on {len(first)} images: test accuracy on the other {len(other)} "

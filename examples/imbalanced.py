@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.samples < 200:
+        parser.error("--samples must be at least 200 (a twentieth are positive: 10, split 6/2/2)")
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if args.seed < 0:
+        parser.error("--seed must be an integer >= 0")
     X, y, X_val, y_val, X_test, y_test = data(args.samples, args.seed)
     weight = float((y == 0).sum() / (y == 1).sum())
     print(f"{len(y)} training rows, {int(y.sum())} positive ({y.mean():.1%}); pos_weight {weight:.1f}")

@@ -57,6 +57,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.samples < 3:
+        parser.error("--samples must be at least 3 (a third is held out)")
+    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            parser.error(f"{name} must be at least 1")
+    if args.seed < 0:
+        parser.error("--seed must be an integer >= 0")
 
     X, y = two_moons(args.samples, seed=args.seed)
     n_train = 2 * args.samples // 3

@@ -58,15 +58,39 @@ def run_fresh(script: str, *args: str) -> str:
     ("mnist.py", ["--data", ".", "--epochs", "0"], "--epochs must be at least 1"),
     ("mnist.py", ["--data", ".", "--seed", "-3"], "--seed must be an integer >= 0"),
     ("mnist.py", ["--data", ".", "--sizes", "784", "0", "10"], "--sizes must be at least 1"),
+    ("finetune.py", ["--repeats", "0"], "--repeats must be at least 1"),
+    ("finetune.py", ["--body-scale", "-1"], "--body-scale must be a finite number >= 0"),
+    ("finetune.py", ["--seed", "-1"], "--seed must be an integer >= 0"),
+    ("imbalanced.py", ["--samples", "5"], "--samples must be at least 200"),
+    ("imbalanced.py", ["--epochs", "0"], "--epochs must be at least 1"),
+    ("imbalanced.py", ["--seed", "-1"], "--seed must be an integer >= 0"),
+    ("scaling.py", ["--samples", "2"], "--samples must be at least 3"),
+    ("scaling.py", ["--batch-size", "0"], "--batch-size must be at least 1"),
+    ("scaling.py", ["--seed", "-2"], "--seed must be an integer >= 0"),
+    ("dask_search.py", ["--workers", "0"], "--workers must be at least 1"),
 ])
 def test_examples_refuse_bad_arguments_by_name_before_any_work(script, args, message, capsys):
     """A usage error (exit status 2) naming the argument: ``digits.py --epochs 0`` and
     ``--batch-size 0`` ran the recipe's defaults (100 epochs) silently, and a negative seed or
     rate ended in a traceback from deep in NumPy or the optimiser."""
+    assert f"error: {message}" in usage_error(script, *args, capsys=capsys)
+
+
+@pytest.mark.parametrize("labels", ["0", "797"])
+def test_finetune_refuses_more_labelled_images_than_it_has_to_give(labels, capsys):
+    """``rng.choice`` refused 100,000 in NumPy's words; 0 failed in ``fit`` (an empty X)."""
+    pytest.importorskip("sklearn")
+    message = "error: --labels must be from 1 to 796 (of the 797 images"
+    assert message in usage_error("finetune.py", "--labels", labels, capsys=capsys)
+
+
+def usage_error(script: str, *args: str, capsys) -> str:
+    """What ``python examples/<script> args`` writes to stderr, exiting with argparse's
+    status for a usage error (2)."""
     with mock.patch.object(sys, "argv", [str(EXAMPLES / script), *args]), pytest.raises(SystemExit) as exited:
         runpy.run_path(str(EXAMPLES / script), run_name="__main__")
     assert exited.value.code == 2
-    assert f"error: {message}" in capsys.readouterr().err
+    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
