@@ -31,11 +31,11 @@ computed on a plan lent for the call, so that the gradient ``backward`` returns 
 that of this thread's last ``forward``;
 ``of_outputs`` is ``evaluate`` for a chunk of a model's own outputs (``Sequential.evaluate``
 counts each chunk's value by its share), which are not checked as input is: NaN or inf
-there makes a NaN or infinite loss. With
-sample weights ``w`` each sample's loss is multiplied by its weight before the mean,
-``mean(w_i l_i)`` (``weighted``; in PyTorch, ``(losses * w).mean()``): the weights
-as given. ``fit`` and ``evaluate`` divide a data set's weights by their mean first
-(``relative``), so that what they report is the weighted mean ``sum(w l) / sum(w)``.
+there makes a NaN or infinite loss. With sample weights ``w`` each sample's loss is
+multiplied by its weight before the mean, ``mean(w_i l_i)`` (``weighted``; in PyTorch,
+``(losses * w).mean()``): the weights as given. ``fit`` and ``evaluate`` divide a data
+set's weights by their mean first (``relative``), so that what they report is the
+weighted mean ``sum(w l) / sum(w)``.
 """
 
 from __future__ import annotations
@@ -232,9 +232,10 @@ class Loss(KeepsPlans):
 
     def _value(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None,
                for_backward: bool) -> tuple[float, float | None]:
-        """The loss's value of checked arrays on a kept plan: one held for this thread's
-        ``backward`` after (``for_backward``), or one lent for the call and given back, with
-        its ``LossPlan.share`` (None for the rows, or held: ``of_outputs``'s)."""
+        """The loss's value of checked arrays on a kept plan, one held for this thread's
+        ``backward`` after (``for_backward``) or one lent for the call and given back; and
+        a lent plan's ``LossPlan.share()`` (None where it has none, and for a held plan:
+        ``of_outputs`` then counts the rows)."""
         key = (y_pred.shape, y_pred.dtype, y_true.shape, y_true.dtype, weight is None)
         plans = self._kept(KEPT_PLANS)  # (P, T, G, plan, W) by shapes, dtypes and weighting
         kept = plans.borrow(key) if for_backward else plans.take(key)
