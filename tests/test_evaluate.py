@@ -173,7 +173,6 @@ def test_outputs_holding_nan_in_a_later_chunk_make_every_metric_nan():
     model = dn.Sequential(dn.Dense(5, 2), dn.ReLU(), dn.Dense(2, 4), seed=0)
     model[0].W, model[0].b = 1e6, 0.0
     model[2].W = np.vstack([np.ones(4), -np.ones(4)])
-    X[:-1] = np.abs(X[:-1])
     X[-1] = 1e303
     Y = model.predict(X)
     assert np.isnan(Y[-1]).all() and np.isfinite(Y[:-1]).all()
