@@ -23,8 +23,10 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import densenet as dn
 from densenet.datasets import load_mnist
@@ -42,14 +44,16 @@ CLASSIC_LR = NIELSEN_ETA * 10 / 2
 class Accuracy(dn.Callback):
     """Prints validation and test accuracy and the time after every epoch."""
 
-    def __init__(self, X_val, labels_val, X_test, labels_test, done=0):
+    def __init__(self, X_val: NDArray[Any], labels_val: NDArray[Any], X_test: NDArray[Any],
+                 labels_test: NDArray[Any], done: int = 0) -> None:
         self.data = (X_val, labels_val, X_test, labels_test)
         self.start = time.perf_counter()
         self.best = 0.0
         self.done = done  # epochs run before this fit (a resumed run's)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         X_val, labels_val, X_test, labels_test = self.data
+        assert logs is not None and self.model is not None  # (fit gives both)
         val = np.mean(self.model.predict(X_val).argmax(axis=1) == labels_val)
         test = np.mean(self.model.predict(X_test).argmax(axis=1) == labels_test)
         self.best = max(self.best, val)
