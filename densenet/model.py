@@ -895,12 +895,9 @@ class Sequential:
         n = X.shape[0]
         size = min(n, self._chunk(X))
         out = np.empty((size, self.out_features), self.dtype)
+        total = shares = 0.0
+        nan = False
         with blas_threads(thread_count(self.largest_product(size))):
-            if size == n:  # (one chunk, the common case: the loss as the loss gives it)
-                Y = self._output(X, 0, out, bounded)
-                return loss.of_outputs(Y, target, w)[0], _measured(metrics, Y, target, w)
-            total = shares = 0.0
-            nan = False
             for start in range(0, n, size):
                 rows = slice(start, start + size)
                 y, w_rows = target[rows], None if w is None else w[rows]
@@ -909,8 +906,9 @@ class Sequential:
                 total += value * share
                 shares += share
                 nan = nan or _measured(metrics, Y, y, w_rows)
-        # where nothing counts (every label ignored), each chunk's value is that of nothing
-        return (total / shares if shares else value), nan
+        # one chunk: the loss's own value (v * s / s may round away from v); where nothing
+        # counts (every label ignored), each chunk's value is that of nothing
+        return (value if size == n or not shares else total / shares), nan
 
     def _default_loss(self) -> MSELoss:
         """The ``MSELoss`` of ``fit`` and ``evaluate`` called without one, kept: a loss

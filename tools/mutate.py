@@ -172,9 +172,9 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:1057:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+    "model.py:1055:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
-    "model.py:937:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:935:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:417:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -185,22 +185,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1244:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1242:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1244:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1242:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1247:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1245:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1247:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1245:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1274:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1272:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1274:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1272:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
