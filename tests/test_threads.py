@@ -39,6 +39,15 @@ class Watch(dn.Callback):
         self.seen |= blas_threads_now()
 
 
+@pytest.fixture(autouse=True)
+def own_look_at_the_load(monkeypatch):
+    """Each test starts with no look at the load taken and leaves none behind: a look
+    taken on a test's fake clock (at 1000 s, say) would otherwise be taken for a fresh
+    one by the next tests wherever the machine has been up for less than that, since
+    the real clock is then behind it."""
+    monkeypatch.setattr(backend, "_sensed", None)
+
+
 @pytest.fixture
 def two_threads():
     """BLAS set to 2 threads before the test, whatever earlier tests left: a count
