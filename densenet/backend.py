@@ -94,7 +94,8 @@ __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZ
            "SENSE_EVERY", "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice",
            "TRANSCENDENTAL_MIN_SIZE", "VECTOR_MATH_MIN_BYTES",
            "abs_sum", "add_outer", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
-           "column_sums", "cpu_quota", "expit", "gemm_library", "get_num_threads", "in_place", "library_call",
+           "column_sums", "cpu_quota", "expit", "gemm_library", "generic_kernels", "get_num_threads",
+           "in_place", "library_call",
            "log_expit", "log_softmax", "logistic", "magnitude_at_most", "numpy_loop", "on_main_thread",
            "ones_column", "product", "quota_from", "scaled_add", "set_num_threads", "sparse_gradient",
            "sparse_product", "sum_of_squares", "thread_choice", "thread_count", "threads", "trial_count",
@@ -787,6 +788,18 @@ def blas_threads(count: int | None) -> AbstractContextManager[None]:
     NumPy's and SciPy's alike; the counts are put back after it (about 4 us). ``None``:
     nothing is set."""
     return nullcontext() if count is None else _limited(count)
+
+
+def generic_kernels() -> list[str]:
+    """The BLAS libraries loaded (NumPy's, SciPy's) that run OpenBLAS's generic kernels,
+    each as ``"OpenBLAS 0.3.21 (numpy.libs)"``: those OpenBLAS chooses on a processor it
+    does not know, the one it reports as ``Prescott`` (an x86-64 of 2004, with neither
+    AVX2 nor FMA). NumPy 1's and SciPy 1.11-1.12's OpenBLAS (0.3.21 and 0.3.23) run them on
+    Intel's Xeons of 2023 (family 6, model 207), where the 784-512-512-10 step took 4.5x
+    its time on the kernels ``OPENBLAS_CORETYPE=SkylakeX`` chooses (README, "Which
+    kernel OpenBLAS runs")."""
+    return [f"OpenBLAS {lib.version} ({os.path.basename(os.path.dirname(lib.filepath))})"
+            for lib in _blas_libraries() if getattr(lib, "architecture", None) == "Prescott"]
 
 
 def _blas_libraries() -> list[Any]:

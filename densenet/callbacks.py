@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import count, flag, hyperparameter, positive_int, shown
+from .backend import generic_kernels
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -367,7 +368,8 @@ class EarlyStopping(Callback):
 class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
-    First a line stating the epochs, the steps and the BLAS threads the fit runs on.
+    First a line stating the epochs, the steps and the BLAS threads the fit runs on (and
+    the BLAS libraries that run OpenBLAS's generic kernels: ``backend.generic_kernels``).
     When tqdm is installed (``pip install densenet[progress]``) and ``stream``
     is a terminal: a bar over the epochs showing the running mean of the
     current epoch's batch losses (refreshed about 20 times an epoch), then each
@@ -391,7 +393,10 @@ class Progress(Callback):
                  if self.params.get("blas_threads_set") else f"{threads} (densenet's thread policy)")
               + (", or 1 while its steps time faster" if self.params.get("thread_trial") else "")
               + (f"; large products on {library} (DENSENET_BLAS)"
-                 if (library := self.params.get("gemm_library")) else ""),
+                 if (library := self.params.get("gemm_library")) else "")
+              + (f"; {' and '.join(generic)}: OpenBLAS's generic kernels, several times slower (it "
+                 "does not know this processor: set OPENBLAS_CORETYPE before Python starts, or install "
+                 "NumPy >= 2 and SciPy >= 1.13)" if (generic := generic_kernels()) else ""),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():

@@ -254,7 +254,27 @@ def test_non_callbacks_are_rejected():
         mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[print])
 
 
-def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through):
+@pytest.fixture
+def known_processor(monkeypatch):
+    """BLAS on kernels made for the processor, whatever runs the test (NumPy 1's OpenBLAS
+    does not know some: then the first line says so, as tested below)."""
+    monkeypatch.setattr(dn.callbacks, "generic_kernels", lambda: [])
+
+
+def test_verbose_names_the_blas_libraries_on_openblas_s_generic_kernels(capsys, monkeypatch):
+    X, y = np.zeros((8, 1)), np.zeros((8, 1))
+    hint = ("; OpenBLAS 0.3.21 (numpy.libs) and OpenBLAS 0.3.21.dev (scipy.libs): OpenBLAS's generic "
+            "kernels, several times slower (it does not know this processor: set OPENBLAS_CORETYPE "
+            "before Python starts, or install NumPy >= 2 and SciPy >= 1.13)")
+    for generic in ([], ["OpenBLAS 0.3.21 (numpy.libs)", "OpenBLAS 0.3.21.dev (scipy.libs)"]):
+        monkeypatch.setattr(dn.callbacks, "generic_kernels", lambda generic=generic: generic)
+        mlp((1, 4, 1)).fit(X, y, verbose=True)
+        first = capsys.readouterr().err.splitlines()[0]
+        assert first.startswith("fit: 1 epochs of 1 steps, BLAS threads")
+        assert first.endswith(hint) == bool(generic)
+
+
+def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through, known_processor):
     through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     X, y, Xv, yv = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=40, validation_data=(Xv, yv), verbose=True)
@@ -266,7 +286,7 @@ def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through):
     assert lines[-1].startswith("epoch 40/40")
 
 
-def test_verbose_states_the_threads_the_policy_chose(capsys, through):
+def test_verbose_states_the_threads_the_policy_chose(capsys, through, known_processor):
     through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     X, y = np.zeros((64, 64)), np.zeros((64, 10))
     mlp((64, 256, 10)).fit(X, y, epochs=1, batch_size=32, verbose=True)
@@ -274,7 +294,8 @@ def test_verbose_states_the_threads_the_policy_chose(capsys, through):
         "fit: 1 epochs of 2 steps, BLAS threads: 1 (densenet's thread policy)"
 
 
-def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch, through):
+def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch, through,
+                                                                          known_processor):
     through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
     from densenet import backend
 

@@ -210,6 +210,32 @@ def test_a_large_plan_in_a_container_takes_no_more_threads_than_its_quota(monkey
         assert backend.thread_count(2 ** 26) == 8  # a count set is used as set
 
 
+class FakeOpenBlas:
+    def __init__(self, version, filepath, architecture=None):
+        self.version, self.filepath = version, filepath
+        if architecture is not None:  # (threadpoolctl's other libraries' controllers have none)
+            self.architecture = architecture
+
+
+def test_generic_kernels_are_the_libraries_openblas_runs_as_on_a_prescott(monkeypatch):
+    libraries = [FakeOpenBlas("0.3.21", "/venv/numpy.libs/libopenblas64_p-r0-15028c96.3.21.so", "Prescott"),
+                 FakeOpenBlas("0.3.31", "/venv/scipy.libs/libscipy_openblas-6cdc3b4a.so", "SkylakeX"),
+                 FakeOpenBlas("2026.2", "/venv/lib/libmkl_rt.so.2")]
+    monkeypatch.setattr(backend, "_blas_libraries", lambda: libraries)
+    assert backend.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)"]
+    libraries[1].architecture = "Prescott"
+    assert backend.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)", "OpenBLAS 0.3.31 (scipy.libs)"]
+
+
+def test_generic_kernels_reads_the_libraries_loaded():
+    """Each library threadpoolctl finds says which kernels it runs (OpenBLAS's
+    ``architecture``): the names listed are of the libraries loaded."""
+    generic = [info for info in threadpool_info() if info.get("architecture") == "Prescott"]
+    assert backend.generic_kernels() == [
+        f"OpenBLAS {info['version']} ({os.path.basename(os.path.dirname(info['filepath']))})"
+        for info in generic]
+
+
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     loadavg = b"2.10 1.50 0.80 5/250 12345\n"
     ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]
