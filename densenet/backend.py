@@ -794,10 +794,10 @@ def generic_kernels() -> list[str]:
     """The BLAS libraries loaded (NumPy's, SciPy's) that run OpenBLAS's generic kernels,
     each as ``"OpenBLAS 0.3.21 (numpy.libs)"``: those OpenBLAS chooses on a processor it
     does not know, the one it reports as ``Prescott`` (an x86-64 of 2004, with neither
-    AVX2 nor FMA). NumPy 1's and SciPy 1.11-1.12's OpenBLAS (0.3.21 and 0.3.23) run them on
-    Intel's Xeons of 2023 (family 6, model 207), where the 784-512-512-10 step took 4.5x
-    its time on the kernels ``OPENBLAS_CORETYPE=SkylakeX`` chooses (README, "Which
-    kernel OpenBLAS runs")."""
+    AVX2 nor FMA). NumPy 1's OpenBLAS (0.3.21-0.3.23) and SciPy 1.11-1.12's (0.3.21) run
+    them on Intel's Xeons of 2023 (family 6, model 207), where the 784-512-512-10 step
+    took 4.5x its time on the kernels ``OPENBLAS_CORETYPE=SkylakeX`` chooses (README,
+    "Which kernels OpenBLAS runs")."""
     return [f"OpenBLAS {lib.version} ({os.path.basename(os.path.dirname(lib.filepath))})"
             for lib in _blas_libraries() if getattr(lib, "architecture", None) == "Prescott"]
 
