@@ -258,11 +258,11 @@ def test_evaluate_holds_neither_the_outputs_nor_a_plan_of_the_datas_size(loss, w
     twice the rows, in a first call on a new model and loss, take no more memory at the
     peak nor after (the loss keeps its plans). Computed on all the outputs at once, 1M rows
     of 10 classes (76 MiB of outputs) took 429 MiB at the peak and left 352 MiB in the loss's
-    kept plan; here the rows added added 4.5-8.0 MiB at the peak and 3.8-7.0 MiB kept."""
+    kept plan; here the 8,192 rows added added 1.1-2.4 MiB at the peak and 0.9-2.1 MiB kept."""
     from .test_evaluate import LOSSES, data, model_for
 
     make, outputs, kind = LOSSES[loss]
-    X, y = data(kind, outputs, n=2 * 8 * 4096)
+    X, y = data(kind, outputs, n=2 * 2 * 4096)  # (chunks of 4,096 rows: 2, then 4)
     w = np.random.default_rng(1).uniform(0.0, 2.0, len(X)) if weighted else None
 
     def evaluated(n):
@@ -542,10 +542,10 @@ def test_update_bn_never_copies_data_of_another_dtype_whole(source):
                           dtype=np.float32)
     X = np.random.default_rng(0).integers(0, 256, (16_384, 64)).astype(source)
     twin = model.clone()
-    dn.update_bn(model, X)
-    dn.update_bn(twin, X.astype(np.float32))
+    dn.update_bn(model, X, batch_size=256)
+    dn.update_bn(twin, X.astype(np.float32), batch_size=256)
     assert np.array_equal(model.state, twin.state)
-    assert grown_peak(lambda X: dn.update_bn(model, X), X) <= 64 * KIB
+    assert grown_peak(lambda X: dn.update_bn(model, X, batch_size=256), X) <= 64 * KIB
 
 
 def test_a_float32_estimator_predicts_float64_rows_without_a_whole_copy():
