@@ -704,6 +704,17 @@ def plots(out: Path, data: dict[str, object]) -> list[str]:
     return written
 
 
+def blas_line() -> str:
+    """The BLAS libraries loaded and their kernels, the library of the large products, and
+    which libraries run OpenBLAS's generic kernels (``backend.generic_kernels``)."""
+    generic = dn.backend.generic_kernels()
+    return ("BLAS: `" + json.dumps(workloads.blas_info()) + "`; the large products on "
+            + workloads.gemm_library()
+            + (f". {' and '.join(generic)}: OpenBLAS's generic kernels (it does not know this processor), "
+               "slower than this processor's own on every product (README, \"Which kernels OpenBLAS "
+               "runs\")" if generic else ""))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -723,8 +734,7 @@ def main(argv: list[str] | None = None) -> None:
             f"densenet {dn.__version__}; every figure is a ratio of medians measured side by side "
             f"in this run, median (min-max) over {reps} repetitions.", "")
     rep.add("Machine: `" + json.dumps(workloads.machine()) + "`", "")
-    rep.add("BLAS: `" + json.dumps(workloads.blas_info()) + "`; the large products on "
-            + workloads.gemm_library(), "")
+    rep.add(blas_line(), "")
     # a smoke run checks that every section runs, on smaller work where a section's takes seconds
     tutorial(rep, reps, epochs=100 if args.smoke else 1000)
     p2(rep, reps, 128 if args.smoke else 1024)
