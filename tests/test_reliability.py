@@ -110,12 +110,13 @@ def test_huge_inputs_of_another_dtype_give_the_converted_inputs_answer(source, b
         for batch_size in (2, 5):
             Y = model.predict(X, batch_size=batch_size)
             assert_array_equal(Y, model.predict(converted, batch_size=batch_size))
-            if np.abs(converted).max() > 2.0 ** 63:  # rescued: the scaled rows' sums cannot overflow
-                assert np.isfinite(Y).all()
-            # Rows within it (int64's) run on the plan, whose sum -2**163 + 2**163 overflows with
+            # Rows past the threshold are rescued: the scaled rows' sums cannot overflow. Rows
+            # within it (int64's) run on the plan, whose sum -2**163 + 2**163 overflows with
             # these weights: -inf where BLAS fuses each multiply-add, NaN where it rounds each
-            # product first (NumPy 1.24's OpenBLAS 0.3.21 on a processor it does not know
-            # runs its generic kernel); either way the converted rows' answer, as asserted.
+            # product first (NumPy 1.24's OpenBLAS 0.3.21 on a processor it does not know runs
+            # its generic kernels); either way the converted rows' answer, as asserted above.
+            if np.abs(converted).max() > 2.0 ** 63:
+                assert np.isfinite(Y).all()
 
 
 @pytest.mark.parametrize("dtype, big", [(np.float32, 1e30), (np.float64, 1e300)])
