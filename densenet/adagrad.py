@@ -70,6 +70,7 @@ class Adagrad(Optimizer):
     @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)
+        self.before_step()
         total = self.state(params)["sum"]
         work = self._work
         decays = bool(self.weight_decay)

@@ -124,6 +124,7 @@ class MomentOptimizer(Optimizer):
         (and the second, the decaying mean of ``g * g``, unless ``second`` is False);
         returns the work vectors (``g`` the gradient stepped by, ``tmp`` free)."""
         self.check_arrays(params, grads)
+        self.before_step()
         state = self.state(params)
         decays, decoupled = bool(self.weight_decay), self.decoupled_weight_decay
         self._work = work = Moments.started(self._work, params, grads, state[self.STATE[0]],

@@ -217,6 +217,7 @@ def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int
     descend = _shared_descent(params, buffer, shares)
 
     def accumulate(descents: tuple[Descent, ...]) -> None:  # the first step takes the gradient alone;
+        optimizer.before_step()
         now = optimizer.heavy_ball(params)  # a schedule may have changed the momentum since
         beta = now[0] if optimizer.steps and now is not None else 0.0
         for descent in descents:

@@ -75,6 +75,7 @@ class RMSprop(Optimizer):
     @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         self.check_arrays(params, grads)
+        self.before_step()
         state = self.state(params)
         work = self._work
         if work is None or not work.made_for(params, grads, state, bool(self.weight_decay)):

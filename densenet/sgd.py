@@ -110,6 +110,7 @@ class SGD(Optimizer):
             self.add_decay(params, grads, g)
         direction = g
         if momentum:
+            self.before_step()
             direction = buffer = self.state(params)["momentum_buffer"]
             if self.steps == 0:
                 np.copyto(buffer, g)

@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
+from densenet.optimizer import FLUSH_EVERY
 
 from .conftest import mlp, snapshot
 
@@ -587,16 +588,17 @@ def test_steps_allocate_nothing_for_every_optimizer(name, dtype):
     model = mlp((64, 128, 10), dtype=dtype)
     loss = dn.MSELoss()
     X, y = model.check_data(rng.standard_normal((32, 64)), rng.uniform(size=(32, 10)), loss)
-    step = TrainStep(model, loss, STATEFUL[name](), 32, y)
+    optimizer = STATEFUL[name]()
+    step = TrainStep(model, loss, optimizer, 32, y)
     step.X[...], step.y[...] = X, y
     for _ in range(3):
         step()  # warm-up: the state and work vectors are allocated here
 
-    def fifty_steps():
-        for _ in range(50):
+    def steps_and_a_flush():  # every run flushes the state once (the first run, untraced,
+        for _ in range(FLUSH_EVERY):  # makes the flush's scratch: traced_peak)
             step()
 
-    peak, _ = traced_peak(fifty_steps)
+    peak, _ = traced_peak(steps_and_a_flush)
     assert peak < SMALLEST_ARRAY  # no array: Python's bookkeeping alone
 
 
@@ -910,3 +912,95 @@ def test_a_step_on_arrays_it_cannot_update_is_refused_and_changes_nothing(name, 
     optimizer.step(model.params, model.grads)
     twin.step(mirror, model.grads)
     assert_array_equal(model.params, mirror)
+
+
+def subnormal(vector):
+    return (vector != 0) & (np.abs(vector) < np.finfo(vector.dtype).tiny)
+
+
+def stuck_state(optimizer, params, grads):
+    """``optimizer``'s state after a step, with the state of a third of the parameters (those
+    whose gradient is 0) at four of the smallest subnormal numbers, where ``0.9 x`` and
+    ``0.999 x`` round back to ``x``: the state of a dead unit's weights."""
+    optimizer.step(params.copy(), grads)
+    state = optimizer.state_dict()
+    dead = grads == 0
+    for name in optimizer.STATE:
+        state[name][dead] = 4 * np.finfo(params.dtype).smallest_subnormal
+    return state
+
+
+@pytest.mark.parametrize("steps", [0, FLUSH_EVERY - 1, FLUSH_EVERY, FLUSH_EVERY + 1, 3 * FLUSH_EVERY])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_every_flush_every_steps_the_states_subnormal_numbers_become_zero(name, dtype, steps, monkeypatch):
+    """A step that finds ``steps`` a positive multiple of ``FLUSH_EVERY`` first sets the
+    state's subnormal numbers to 0 and changes nothing else: its state is the unflushed
+    step's with those numbers at 0, and its parameters are within a subnormal number of the
+    unflushed step's (the same where they are not 0: here the biases start at 0); any other
+    step is the unflushed one, bit for bit."""
+    rng = np.random.default_rng(1)
+    params = mlp((3, 4, 2), dtype=dtype).params
+    grads = rng.standard_normal(params.size).astype(dtype)
+    grads[::3] = 0
+    state = stuck_state(STATEFUL[name](), params, grads)
+    state["steps"] = steps
+    results = []
+    for every in (10**9, FLUSH_EVERY):  # (the flush switched off, then as it is)
+        monkeypatch.setattr("densenet.optimizer.FLUSH_EVERY", every)
+        optimizer, stepped = STATEFUL[name](), params.copy()
+        optimizer.step(stepped, grads)  # (its model, and its work vectors made)
+        optimizer.load_state_dict(state)
+        optimizer.step(stepped, grads)
+        results.append((stepped, optimizer.state_dict()))
+    (unflushed, before), (flushed, after) = results
+    flushes = steps > 0 and steps % FLUSH_EVERY == 0
+    if flushes:
+        assert np.abs(flushed - unflushed).max() < np.finfo(dtype).tiny
+        assert_array_equal(flushed[params != 0], unflushed[params != 0])
+    else:
+        assert_array_equal(flushed, unflushed)
+    if steps:  # (stuck there; SGD's first step sets its buffer to the gradient)
+        assert any(subnormal(before[name]).any() for name in STATEFUL[name]().STATE)
+    for vector in STATEFUL[name]().STATE:
+        expected = np.where(subnormal(before[vector]), 0, before[vector]) if flushes else before[vector]
+        assert_array_equal(after[vector], expected)
+        assert after[vector].dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_folded_momentum_step_flushes_its_buffer_too(dtype, monkeypatch):
+    """Where ``fit`` folds heavy-ball SGD into its backward pass, the buffer is flushed
+    at the same steps: a first layer's row whose input is always 0 gets no gradient, and
+    its stuck buffer becomes 0 at the step after the 64th, not before."""
+    from densenet.plan import TrainStep
+
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((16, 64)).astype(dtype), rng.uniform(size=(16, 4)).astype(dtype)
+    X[:, 0] = 0  # (the first row of the first weights gets no gradient)
+    model = dn.Sequential(dn.Dense(64, 512), dn.Sigmoid(), dn.Dense(512, 4), dn.Sigmoid(), dtype=dtype,
+                          seed=0)
+    start = model.params.copy()
+    model.params[...] = np.arange(model.params.size)
+    row = model[0].W[0].astype(np.int64)  # (where that row lies in params)
+    results = []
+    for every in (10**9, FLUSH_EVERY):
+        monkeypatch.setattr("densenet.optimizer.FLUSH_EVERY", every)
+        model.params[...] = start
+        optimizer = dn.SGD(0.1, momentum=0.9)
+        assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
+        model.fit(X[:8], y[:8], optimizer=optimizer, batch_size=8, shuffle=False)  # (its state made)
+        state = optimizer.state_dict()
+        state["momentum_buffer"][row] = 4 * np.finfo(dtype).smallest_subnormal
+        state["steps"] = FLUSH_EVERY - 1
+        optimizer.load_state_dict(state)
+        buffers = []
+        for _ in range(2):  # the 64th step, then one that flushes first
+            model.fit(X, y, optimizer=optimizer, batch_size=16, shuffle=False)
+            buffers.append(optimizer.state_dict()["momentum_buffer"])
+        results.append(buffers)
+    (unflushed_64, unflushed_65), (flushed_64, flushed_65) = results
+    assert subnormal(unflushed_65[row]).all()  # (stuck there)
+    assert_array_equal(flushed_64, unflushed_64)
+    assert_array_equal(flushed_65[row], 0)
+    assert not subnormal(flushed_65).any()

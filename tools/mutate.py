@@ -356,20 +356,20 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:122:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:147:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:127:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:152:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:155:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:180:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:172:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:232:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:200:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:260:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "optimizer.py:254:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:329:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:267:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:342:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
