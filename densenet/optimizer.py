@@ -27,17 +27,17 @@ densenet knows which optimiser it is; what it needs goes through:
   it sets the state's subnormal numbers to zero (below).
 
 Subnormal numbers are flushed because the decaying state of a parameter whose gradient
-stays 0 (a dead ReLU unit's weights, a pixel that is always blank) does not decay to 0:
+has become 0 (the weights of a ReLU unit that died during training) does not decay to 0:
 ``0.9 * m`` rounds back to ``m`` once ``m`` is a few of the smallest subnormal numbers,
-so momentum and first moments stick there, and every later step multiplies them, which
+so momenta and moment estimates stick there, and every later step multiplies them, which
 x86 processors do in microcode, some hundred times slower than a normal multiplication.
-After 40 epochs of a ReLU network on scikit-learn's digits (64-256-256-10, batch 32)
-a tenth of Adam's first moments were stuck so, and its step took 5.5x (float32) the time
-of the same step with them at 0; SGD's momentum step 8.7x (``benchmarks/NOTES.md``).
-A flush changes a parameter's update by less than the smallest normal number times the
-learning rate over ``eps`` (Adam) or times it alone (momentum); it sets no normal
-number, and every step count is a positive multiple of ``FLUSH_EVERY`` at the same
-place in a run, so a resumed run still flushes where the uninterrupted one did.
+After 40 epochs of a ReLU network on scikit-learn's digits (64-256-256-10, batch 32,
+float32) a tenth of Adam's first moments were stuck so, and Adam's update took 5.5x the
+time of the same update with them at 0, SGD's momentum update 8.7x; the last epochs took
+2-2.9x the first ones' time (``benchmarks/NOTES.md``). A flush writes no normal number, and moves a
+parameter by less than the smallest normal number times the learning rate (over ``eps``,
+for Adam's kin): in those trainings not one weight came out otherwise. Which steps flush
+depends on the step count alone, so a resumed run flushes where an uninterrupted one does.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
 constructor: a schedule or callback may change them between steps (``fit`` plans its
@@ -77,13 +77,13 @@ from numpy.typing import NDArray
 from ._validation import hyperparameter, learning_rate, nonzero_in, positive_int
 
 #: Every this many steps an optimiser's ``before_step`` sets the subnormal numbers of its
-#: state vectors to zero (the module docstring): three passes over each vector, 1-2% of
-#: a step's update once in 64 steps.
+#: state vectors to zero (the module docstring).
 FLUSH_EVERY = 64
 
 #: A flush goes over a vector in slices of this many numbers, through scratch of that
-#: size (36 KiB for float64), so that it allocates nothing of the model's size.
-FLUSH_SLICE = 4096
+#: size (144 KiB for float64, within a core's L2), so that it allocates nothing of the
+#: model's size.
+FLUSH_SLICE = 16384
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
@@ -181,39 +181,54 @@ class _PerParameter:
         return self.factors
 
 
+#: The unsigned integers a flush reads IEEE floats of each size as.
+_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
 class SubnormalFlush:
     """Sets the subnormal numbers of some vectors (an optimiser's state) to 0, in place,
-    leaving every other number as it is (but -0, which becomes 0): each slice of
-    ``FLUSH_SLICE`` numbers through scratch of that size, by three passes (magnitudes, their
-    mask, the masked write of 0) planned once for the vectors, so that a flush allocates
-    nothing. (``np.multiply(..., where=mask)`` would keep the zeros' signs, but allocates
-    1.3-1.5 KiB a call.)"""
+    leaving every other number as it is (zeros keep their sign): a slice of ``FLUSH_SLICE``
+    numbers at a time, through scratch of that size. Its passes read a slice's magnitudes
+    as unsigned integers ``u``, so that one comparison, ``u - 1 < bits(tiny) - 1`` (0 wraps
+    around), finds the subnormal numbers and not the zeros, and write 0 only where one is
+    (NumPy's masked write costs 2-6x a pass). Its views of the vectors are made once: a
+    flush allocates nothing. A vector of floats of another size (``np.longdouble``) is
+    left as it is."""
 
     def __init__(self, vectors: tuple[NDArray[Any], ...]) -> None:
         self.vectors = vectors
-        # (slice, its magnitudes, its mask, the smallest normal number): the views made once;
-        # calls made from them in a loop, as partial objects with keywords would allocate
-        # (80 B a call, though NumPy's calls themselves do not)
-        self.slices: list[tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_], Any]] = []
+        # (a slice, its magnitudes as floats and as unsigned integers, its mask, 1 and the bits
+        # of the dtype's smallest normal number less 1 as such integers): calls made from these
+        # in a loop (partial objects with keywords would allocate 80 B a call, and NumPy 1 a
+        # Python int's conversion 1 KiB)
+        self.slices: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.bool_], Any, Any]] = []
         scratch: dict[np.dtype[Any], tuple[NDArray[Any], NDArray[np.bool_]]] = {}
         for vector in vectors:
+            bits = _BITS.get(vector.dtype.itemsize)
+            if bits is None:
+                continue
             if vector.dtype not in scratch:
-                scratch[vector.dtype] = (np.empty(FLUSH_SLICE, vector.dtype), np.empty(FLUSH_SLICE, np.bool_))
+                size = min(FLUSH_SLICE, vector.size)
+                scratch[vector.dtype] = (np.empty(size, vector.dtype), np.empty(size, np.bool_))
             magnitudes, mask = scratch[vector.dtype]
-            tiny = vector.dtype.type(np.finfo(vector.dtype).tiny)
+            one = bits(1)
+            limit = np.array(np.finfo(vector.dtype).tiny, vector.dtype).view(bits) - one
             for start in range(0, vector.size, FLUSH_SLICE):
                 part = vector[start:start + FLUSH_SLICE]
-                self.slices.append((part, magnitudes[:part.size], mask[:part.size], tiny))
+                floats, small = magnitudes[:part.size], mask[:part.size]
+                self.slices.append((part, floats, floats.view(bits), small, one, limit))
 
     def made_for(self, vectors: tuple[NDArray[Any], ...]) -> bool:
         """Whether it was made for these vectors (by identity)."""
         return len(vectors) == len(self.vectors) and all(a is b for a, b in zip(vectors, self.vectors))
 
     def __call__(self) -> None:
-        for part, magnitudes, small, tiny in self.slices:
-            np.absolute(part, out=magnitudes)
-            np.less(magnitudes, tiny, out=small)
-            np.putmask(part, small, 0)
+        for part, floats, ints, small, one, limit in self.slices:
+            np.absolute(part, out=floats)
+            np.subtract(ints, one, out=ints)
+            np.less(ints, limit, out=small)
+            if np.count_nonzero(small):  # (ndarray.any allocates 0.9 KiB a call)
+                np.copyto(part, 0, where=small)
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
@@ -309,9 +324,9 @@ class Optimizer:
 
     def before_step(self) -> None:
         """What a step with state does before it reads the state: where ``steps`` is a
-        positive multiple of ``FLUSH_EVERY``, set the subnormal numbers of the state vectors
-        to zero (the module docstring says why), allocating nothing after the first time."""
-        if self.steps % FLUSH_EVERY or not self.steps:
+        multiple of ``FLUSH_EVERY``, set the subnormal numbers of the state vectors to zero
+        (the module docstring says why), allocating nothing after the first time."""
+        if self.steps % FLUSH_EVERY or not self._state:
             return
         vectors = tuple(self._state.values())
         flush = self._flush

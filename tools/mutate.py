@@ -363,13 +363,13 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:180:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:232:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:247:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:260:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:275:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "optimizer.py:329:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:344:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:342:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:357:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
