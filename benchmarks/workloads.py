@@ -459,6 +459,111 @@ def torch_freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256
     return torch_train_step(net, opt, torch.nn.CrossEntropyLoss(), X, y)
 
 
+# -- subnormal state: the steps after a network's units died --------------------------------
+
+#: The subnormal group's network (digits-sized), batch size, and the steps a timed run takes:
+#: ``FLUSH_EVERY``, so that a run flushes once, at its first step.
+DEAD_SIZES, DEAD_BATCH = (64, 256, 256, 10), 32
+
+
+def dead_units(sizes: tuple[int, ...], biases: list[np.ndarray]) -> None:
+    """Kill every tenth unit of each hidden layer: its bias so low that the ReLU after it
+    never passes anything (its weights' gradients are then 0)."""
+    for bias in biases[:len(sizes) - 2]:
+        bias[::10] = -1e4
+
+
+def stuck(state: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """``state`` with its ``dead`` entries at four times the smallest subnormal number, where
+    a decay by 0.9 or 0.999 leaves them: a unit's momenta after it died."""
+    state = state.copy()
+    state[dead] = 4 * np.finfo(state.dtype).smallest_subnormal
+    return state
+
+
+def stuck_steps(optimizer: str, stuck_state: bool, dtype: type = np.float32) -> tuple[Work, Work]:
+    """(setup, run): ``run`` makes ``FLUSH_EVERY`` planned steps (as ``fit`` runs them) of a
+    ReLU network a tenth of whose hidden units are dead, from the optimiser state ``setup``
+    puts back, the dead units' parameters at stuck subnormal numbers if ``stuck_state``, else
+    0; it returns the optimiser's state after them. ``optimizer``: "adam" or "momentum"."""
+    from densenet.optimizer import FLUSH_EVERY
+    from densenet.plan import TrainStep
+
+    model, loss = relu_mlp(DEAD_SIZES, dtype), dn.CrossEntropyLoss()
+    dead_units(DEAD_SIZES, [module.b for module in model if module.n_params])
+    X, y = regression_data(DEAD_BATCH, DEAD_SIZES, dtype)
+    X, y = model.check_data(X, np.random.default_rng(2).integers(0, DEAD_SIZES[-1], DEAD_BATCH), loss)
+    opt = dn.Adam(1e-4) if optimizer == "adam" else dn.SGD(0.01, momentum=0.9)
+    step = TrainStep(model, loss, opt, DEAD_BATCH, y)
+    step.X[...], step.y[...] = X, y
+    start = model.params.copy()
+    for _ in range(3):
+        step()  # (a state of normal numbers for the units alive)
+    state = opt.state_dict()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    dead = model.grads == 0
+    for name in opt.STATE:
+        state[name] = stuck(state[name], dead) if stuck_state else np.where(dead, 0, state[name])
+    state["steps"] = FLUSH_EVERY
+
+    def setup() -> None:
+        model.params[...] = start
+        opt.load_state_dict(state)
+
+    def run() -> object:
+        for _ in range(FLUSH_EVERY):
+            step()
+        return opt.state_dict()
+
+    return setup, run
+
+
+def torch_stuck_steps(optimizer: str, stuck_state: bool, dtype: type = np.float32) -> tuple[Work, Work]:
+    """The same in PyTorch (CPU), the usual way: its own start, the same dead units, its
+    state's dead entries stuck or 0 as asked; ``run`` returns the optimiser's state."""
+    import torch
+
+    from densenet.optimizer import FLUSH_EVERY
+
+    kind = torch.float64 if dtype == np.float64 else torch.float32
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(DEAD_SIZES, DEAD_SIZES[1:])):
+        layers += [torch.nn.Linear(n_in, n_out)] + ([torch.nn.ReLU()] if i < len(DEAD_SIZES) - 2 else [])
+    net = torch.nn.Sequential(*layers).to(kind)
+    with torch.no_grad():
+        dead_units(DEAD_SIZES, [layer.bias.numpy() for layer in net if isinstance(layer, torch.nn.Linear)])
+    params = list(net.parameters())
+    opt = (torch.optim.Adam(params, lr=1e-4) if optimizer == "adam"
+           else torch.optim.SGD(params, lr=0.01, momentum=0.9))
+    X = torch.from_numpy(regression_data(DEAD_BATCH, DEAD_SIZES, dtype)[0])
+    y = torch.from_numpy(np.random.default_rng(2).integers(0, DEAD_SIZES[-1], DEAD_BATCH))
+    step = torch_train_step(net, opt, torch.nn.CrossEntropyLoss(), X, y)
+    start = [p.detach().clone() for p in params]
+    for _ in range(3):
+        step()
+    dead = [p.grad == 0 for p in params]
+    state = {p: {name: (torch.from_numpy(stuck(value.numpy(), d.numpy())) if stuck_state
+                        else torch.where(d, 0, value)) if value.shape == p.shape else value.clone()
+                 for name, value in opt.state[p].items()} for p, d in zip(params, dead)}
+
+    def setup() -> None:
+        with torch.no_grad():
+            for p, value in zip(params, start):
+                p.copy_(value)
+        for p in params:
+            for name, value in state[p].items():
+                opt.state[p][name] = value.clone()
+
+    def run() -> object:
+        for _ in range(FLUSH_EVERY):
+            step()
+        return opt.state
+
+    return setup, run
+
+
 # -- per-parameter learning rates: what a scale costs ---------------------------------------
 
 #: The lr-scale group's optimisers: densenet's and PyTorch's, each made from ``(params or
