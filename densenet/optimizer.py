@@ -17,7 +17,7 @@ densenet knows which optimiser it is; what it needs goes through:
   ``buffer = momentum * buffer + grads`` (``buffer = grads`` at the first step)
   then ``params -= lr * s * buffer``: a planned step may then accumulate the
   gradient into ``buffer`` inside its backward pass, update ``params`` itself
-  and only ``count_step()``;
+  and only call ``before_step()`` before and ``count_step()`` after;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``; a step count
   and any running numbers), copied out and put back, so that ``fit`` can
@@ -392,9 +392,10 @@ class Optimizer:
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
         """``(momentum, buffer)`` when ``step`` is exactly ``buffer = momentum * buffer +
         grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * s *
-        buffer`` (``s`` the ``lr_scale``, 1 without one), and changes nothing else but
-        ``steps``; ``buffer`` is the optimiser's own state vector for ``params``. A planned
-        step may then do that itself and call ``count_step``. None (the default) otherwise."""
+        buffer`` (``s`` the ``lr_scale``, 1 without one), after ``before_step``, and changes
+        nothing else but ``steps``; ``buffer`` is the optimiser's own state vector for
+        ``params``. A planned step may then do that itself, calling ``before_step`` first and
+        ``count_step`` after. None (the default) otherwise."""
         return None
 
     def count_step(self) -> None:

@@ -327,6 +327,10 @@ EQUIVALENT: dict[str, str] = {
                                        "choose the same (the tests take the trial's length by the name)",
     "backend.py:836:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
+    "optimizer.py:81:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
+                                        "of 64 (the tests take the interval by the name)",
+    "optimizer.py:86:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
+                                        "(the tests cross a slice's end by the name)",
     "backend.py:873:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
     "backend.py:925:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
