@@ -33,10 +33,11 @@ so momenta and moment estimates stick there, and every later step multiplies the
 x86 processors do in microcode, some hundred times slower than a normal multiplication.
 After 40 epochs of a ReLU network on scikit-learn's digits (64-256-256-10, batch 32,
 float32) a tenth of Adam's first moments were stuck so, and Adam's update took 5.5x the
-time of the same update with them at 0, SGD's momentum update 8.7x; the last epochs took
-2-2.9x the first ones' time (``benchmarks/NOTES.md``). A flush writes no normal number, and moves a
-parameter by less than the smallest normal number times the learning rate (over ``eps``,
-for Adam's kin): in those trainings not one weight came out otherwise. Which steps flush
+time of the same update with them at 0, SGD's momentum update 8.7x, and the last epochs of
+60 took 2.0-2.5x the time of the same epochs flushed (``benchmarks/NOTES.md``). A flush
+writes no normal number (``densenet.subnormal``), and moves a parameter by less than the
+smallest normal number times the learning rate (over ``eps``, for Adam's kin): in those
+trainings not one weight came out otherwise. Which steps flush
 depends on the step count alone, so a resumed run flushes where an uninterrupted one does.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
@@ -75,15 +76,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter, learning_rate, nonzero_in, positive_int
+from .subnormal import SubnormalFlush
 
 #: Every this many steps an optimiser's ``before_step`` sets the subnormal numbers of its
 #: state vectors to zero (the module docstring).
 FLUSH_EVERY = 64
-
-#: A flush goes over a vector in slices of this many numbers, through scratch of that
-#: size (144 KiB for float64, within a core's L2), so that it allocates nothing of the
-#: model's size.
-FLUSH_SLICE = 16384
 
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
@@ -179,56 +176,6 @@ class _PerParameter:
                 np.copyto(self.factors, self.work)
             self.rate = lr
         return self.factors
-
-
-#: The unsigned integers a flush reads IEEE floats of each size as.
-_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
-class SubnormalFlush:
-    """Sets the subnormal numbers of some vectors (an optimiser's state) to 0, in place,
-    leaving every other number as it is (zeros keep their sign): a slice of ``FLUSH_SLICE``
-    numbers at a time, through scratch of that size. Its passes read a slice's magnitudes
-    as unsigned integers ``u``, so that one comparison, ``u - 1 < bits(tiny) - 1`` (0 wraps
-    around), finds the subnormal numbers and not the zeros, and write 0 only where one is
-    (NumPy's masked write costs 2-6x a pass). Its views of the vectors are made once: a
-    flush allocates nothing. A vector of floats of another size (``np.longdouble``) is
-    left as it is."""
-
-    def __init__(self, vectors: tuple[NDArray[Any], ...]) -> None:
-        self.vectors = vectors
-        # (a slice, its magnitudes as floats and as unsigned integers, its mask, 1 and the bits
-        # of the dtype's smallest normal number less 1 as such integers): calls made from these
-        # in a loop (partial objects with keywords would allocate 80 B a call, and NumPy 1 a
-        # Python int's conversion 1 KiB)
-        self.slices: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.bool_], Any, Any]] = []
-        scratch: dict[np.dtype[Any], tuple[NDArray[Any], NDArray[np.bool_]]] = {}
-        for vector in vectors:
-            bits = _BITS.get(vector.dtype.itemsize)
-            if bits is None:
-                continue
-            if vector.dtype not in scratch:
-                size = min(FLUSH_SLICE, vector.size)
-                scratch[vector.dtype] = (np.empty(size, vector.dtype), np.empty(size, np.bool_))
-            magnitudes, mask = scratch[vector.dtype]
-            one = bits(1)
-            limit = np.array(np.finfo(vector.dtype).tiny, vector.dtype).view(bits) - one
-            for start in range(0, vector.size, FLUSH_SLICE):
-                part = vector[start:start + FLUSH_SLICE]
-                floats, small = magnitudes[:part.size], mask[:part.size]
-                self.slices.append((part, floats, floats.view(bits), small, one, limit))
-
-    def made_for(self, vectors: tuple[NDArray[Any], ...]) -> bool:
-        """Whether it was made for these vectors (by identity)."""
-        return len(vectors) == len(self.vectors) and all(a is b for a, b in zip(vectors, self.vectors))
-
-    def __call__(self) -> None:
-        for part, floats, ints, small, one, limit in self.slices:
-            np.absolute(part, out=floats)
-            np.subtract(ints, one, out=ints)
-            np.less(ints, limit, out=small)
-            if np.count_nonzero(small):  # (ndarray.any allocates 0.9 KiB a call)
-                np.copyto(part, 0, where=small)
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:

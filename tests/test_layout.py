@@ -20,7 +20,7 @@ LAYERS = [
     ("backend", {"backend"}),
     ("the activations' elementary functions", {"elementary"}),
     ("the normal distribution", {"normal"}),
-    ("an optimiser's passes", {"vector_ops"}),
+    ("an optimiser's passes", {"vector_ops", "subnormal"}),
     ("base", {"_validation", "init", "version"}),
     ("file format", {"io"}),  # (writing and reading files safely: what the model and a checkpoint use)
     ("gradient clipping", {"clipping"}),

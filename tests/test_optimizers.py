@@ -1024,7 +1024,7 @@ def test_a_flush_sets_exactly_the_subnormal_numbers_to_zero(dtype):
     ``FLUSH_SLICE`` and in a vector of another dtype flushed with it; every other number
     (zeros of either sign, the smallest normal numbers, infinities, NaN) is left as it was,
     bit for bit; a flush made for the vectors runs again on what they hold then."""
-    from densenet.optimizer import FLUSH_SLICE, SubnormalFlush
+    from densenet.subnormal import FLUSH_SLICE, SubnormalFlush
 
     rng = np.random.default_rng(3)
     other = np.float32 if dtype == np.float64 else np.float64
@@ -1046,7 +1046,7 @@ def test_a_flush_sets_exactly_the_subnormal_numbers_to_zero(dtype):
 def test_a_flush_leaves_floats_of_other_sizes_alone():
     """``np.longdouble`` (which an optimiser steps, though no model holds it) has no
     unsigned integer of its size to be read as: its vectors are left as they are."""
-    from densenet.optimizer import SubnormalFlush
+    from densenet.subnormal import SubnormalFlush
 
     vector = np.full(3, np.finfo(np.longdouble).smallest_subnormal)
     if vector.dtype.itemsize in (2, 4, 8):

@@ -48,8 +48,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "cblas.py", "backend.py", "normal.py", "elementary.py", "vector_ops.py", "init.py",
-        "clipping.py", "chain.py", "kept.py", "module.py", "dense.py", "sigmoid.py", "relu.py",
+CORE = ["_validation.py", "cblas.py", "backend.py", "normal.py", "elementary.py", "vector_ops.py",
+        "subnormal.py", "init.py", "clipping.py", "chain.py", "kept.py", "module.py", "dense.py",
+        "sigmoid.py", "relu.py",
         "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py",
         "softmax.py", "log_softmax.py", "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py",
         "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py",
@@ -74,6 +75,7 @@ OWN_TESTS = {
                        "test_protocol.py", "test_safety.py", "test_memory.py"],
     "cblas.py": ["test_cblas.py"],
     "vector_ops.py": ["test_vector_ops.py", "test_optimizers.py", "test_cblas.py"],
+    "subnormal.py": ["test_optimizers.py", "test_memory.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py",
                    "test_cblas.py", "test_sparse.py", "test_memory.py"],
     "normal.py": ["test_normal.py", "test_activations.py", "test_onnx.py"],
@@ -327,10 +329,10 @@ EQUIVALENT: dict[str, str] = {
                                        "choose the same (the tests take the trial's length by the name)",
     "backend.py:836:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
-    "optimizer.py:81:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
+    "optimizer.py:83:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
-    "optimizer.py:86:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
-                                        "(the tests cross a slice's end by the name)",
+    "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
+                                           "(the tests cross a slice's end by the name)",
     "backend.py:873:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
     "backend.py:925:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
@@ -360,20 +362,20 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:147:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:144:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:152:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:149:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:180:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:177:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:247:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:194:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                         "changes it as well",
-    "optimizer.py:275:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:222:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                         "changes nothing",
-    "optimizer.py:344:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:291:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:357:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:304:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
