@@ -46,8 +46,8 @@ class SubnormalFlush:
             bits = _BITS.get(vector.dtype.itemsize)
             if bits is None:
                 continue
-            if vector.dtype not in scratch:
-                size = min(FLUSH_SLICE, vector.size)
+            if vector.dtype not in scratch:  # (as long as the longest slice of that dtype)
+                size = min(FLUSH_SLICE, max(v.size for v in vectors if v.dtype == vector.dtype))
                 scratch[vector.dtype] = (np.empty(size, vector.dtype), np.empty(size, np.bool_))
             magnitudes, mask = scratch[vector.dtype]
             one = bits(1)

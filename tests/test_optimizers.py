@@ -1023,16 +1023,17 @@ def edge_numbers(dtype):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_a_flush_sets_exactly_the_subnormal_numbers_to_zero(dtype):
     """Every subnormal number becomes 0, in every slice of a vector longer than
-    ``FLUSH_SLICE`` and in a vector of another dtype flushed with it; every other number
-    (zeros of either sign, the smallest normal numbers, infinities, NaN) is left as it was,
-    bit for bit; a flush made for the vectors runs again on what they hold then."""
+    ``FLUSH_SLICE`` (after a shorter one of its dtype) and in a vector of another dtype
+    flushed with them; every other number (zeros of either sign, the smallest normal numbers,
+    infinities, NaN) is left as it was, bit for bit; a flush made for the vectors runs again
+    on what they hold then."""
     from densenet.subnormal import FLUSH_SLICE, SubnormalFlush
 
     rng = np.random.default_rng(3)
     other = np.float32 if dtype == np.float64 else np.float64
     first = rng.choice(np.concatenate(edge_numbers(dtype)), FLUSH_SLICE + 7)
     second = rng.choice(np.concatenate(edge_numbers(other)), 5)
-    vectors = (first, second)
+    vectors = (first[:9].copy(), first, second)
     flush = SubnormalFlush(vectors)
     for _ in range(2):  # (the second time on what the vectors hold then)
         expected = [np.where((v != 0) & (np.abs(v) < np.finfo(v.dtype).tiny), v.dtype.type(0), v)
@@ -1041,8 +1042,9 @@ def test_a_flush_sets_exactly_the_subnormal_numbers_to_zero(dtype):
         flush()
         for vector, wanted in zip(vectors, expected):
             assert_array_equal(vector.view(f"u{vector.itemsize}"), wanted.view(f"u{vector.itemsize}"))
-        assert flush.made_for(vectors) and not flush.made_for((first.copy(), second))
-        first[::3], second[::2] = edge_numbers(dtype)[1][0], edge_numbers(other)[1][-1]
+        assert flush.made_for(vectors) and not flush.made_for((vectors[0], first.copy(), second))
+        for vector in vectors:
+            vector[::3] = edge_numbers(vector.dtype.type)[1][vector.size % 6]
 
 
 def test_a_flush_leaves_floats_of_other_sizes_alone():
