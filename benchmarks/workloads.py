@@ -461,8 +461,8 @@ def torch_freeze_step(side: str, dtype: type = np.float32, batch_size: int = 256
 
 # -- subnormal state: the steps after a network's units died --------------------------------
 
-#: The subnormal group's network (digits-sized), batch size, and the steps a timed run takes:
-#: ``FLUSH_EVERY``, so that a run flushes once, at its first step.
+#: The subnormal group's network (digits-sized) and batch size; a timed run makes
+#: ``FLUSH_EVERY`` steps, so that it flushes once, at its first step.
 DEAD_SIZES, DEAD_BATCH = (64, 256, 256, 10), 32
 
 

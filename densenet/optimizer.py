@@ -37,8 +37,8 @@ time of the same update with them at 0, SGD's momentum update 8.7x, and the last
 60 took 2.0-2.5x the time of the same epochs flushed (``benchmarks/NOTES.md``). A flush
 writes no normal number (``densenet.subnormal``), and moves a parameter by less than the
 smallest normal number times the learning rate (over ``eps``, for Adam's kin): in those
-trainings not one weight came out otherwise. Which steps flush
-depends on the step count alone, so a resumed run flushes where an uninterrupted one does.
+trainings not one weight came out otherwise. Which steps flush depends on the step count
+alone, so a resumed run flushes where an uninterrupted one does.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
 constructor: a schedule or callback may change them between steps (``fit`` plans its
