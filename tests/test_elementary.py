@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+import densenet as dn
 from densenet import elementary
 from densenet.backend import numpy_loop, wide_simd_loop
 from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
@@ -153,6 +154,43 @@ def test_where_numpy_s_loops_are_vectorised_its_own_calls_are_made_at_every_size
     run(calls)
     assert w is None and len(calls) == 1
     assert_array_equal(out, np.log1p(-X))
+
+
+
+#: The modules whose plans take what the passes leave besides their result (ELU's and SELU's
+#: ``exp(min(X, 0))`` in float32, Softplus's ``1 + e``) for their backward pass: on a
+#: processor with AVX-512 NumPy's loops are vectorised and the suite would not run them
+#: otherwise. (dtype, module factory) pairs where the passes are taken.
+THROUGH_THE_PASSES = [
+    pytest.param(np.float32, lambda: dn.ELU(), id="ELU-float32"),
+    pytest.param(np.float32, lambda: dn.ELU(alpha=0.5), id="ELU(alpha=0.5)-float32"),
+    pytest.param(np.float32, lambda: dn.SELU(), id="SELU-float32"),
+    pytest.param(np.float64, lambda: dn.Softplus(), id="Softplus-float64"),
+    pytest.param(np.float32, lambda: dn.Softplus(), id="Softplus-float32"),
+    pytest.param(np.float64, lambda: dn.Softplus(beta=2.0), id="Softplus(beta=2)-float64"),
+    pytest.param(np.float32, lambda: dn.Softplus(beta=0.5, threshold=5.0), id="Softplus(beta=0.5)-float32"),
+]
+
+
+@pytest.mark.parametrize("dtype, make", THROUGH_THE_PASSES)
+def test_modules_on_the_passes_compute_what_they_compute_on_numpy_s_calls(dtype, make, monkeypatch):
+    """Outputs and input gradients of a 64 x 64 batch (values across 0 and Softplus's
+    threshold) on the passes within a few ulp of the same module's on NumPy's ``expm1``
+    and ``log1p``, and the plans on the passes do take them (more calls)."""
+    rng = np.random.default_rng(7)
+    X = (8 * rng.standard_normal((64, 64))).astype(dtype)
+    dY = rng.uniform(0.5, 2.0, X.shape).astype(dtype)
+    results, calls = {}, {}
+    for scalar in (True, False):
+        monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype, scalar=scalar: not scalar)
+        module = make()
+        plan = module.plan(dn.Buffers(X=np.zeros_like(X), X1=None, Y=np.zeros_like(X), dY=np.zeros_like(X),
+                                      dX=np.zeros_like(X), params=(), grads=()))
+        calls[scalar] = len(plan.forward) + len(plan.backward)
+        results[scalar] = module.forward(X), module.backward(dY)
+    assert calls[True] > calls[False]
+    for on_passes, on_numpy in zip(results[True], results[False]):
+        assert ulps(on_passes, on_numpy, dtype).max() <= 4
 
 
 def fake_dispatch(monkeypatch, current):

@@ -91,11 +91,11 @@ OWN_TESTS = {
     "tanh.py": ["test_activations.py", "test_in_place.py"],
     "leaky_relu.py": ["test_activations.py", "test_in_place.py"],
     "gelu.py": ["test_activations.py", "test_in_place.py", "test_onnx.py"],
-    "elu.py": ["test_activations.py", "test_in_place.py"],
-    "selu.py": ["test_activations.py", "test_in_place.py"],
+    "elu.py": ["test_activations.py", "test_in_place.py", "test_elementary.py"],
+    "selu.py": ["test_activations.py", "test_in_place.py", "test_elementary.py"],
     "prelu.py": ["test_prelu.py", "test_activations.py"],
     "silu.py": ["test_activations.py", "test_in_place.py"],
-    "softplus.py": ["test_activations.py", "test_in_place.py"],
+    "softplus.py": ["test_activations.py", "test_in_place.py", "test_elementary.py"],
     "softmax.py": ["test_activations.py"],
     "dropout.py": ["test_dropout.py", "test_in_place.py"],
     "batchnorm.py": ["test_batchnorm.py", "test_products.py", "test_in_place.py"],
@@ -273,6 +273,8 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:126:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
+    "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
+    "cross_entropy.py:111:67:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "backend.py:419:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:147:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
