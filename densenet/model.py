@@ -1081,7 +1081,9 @@ def load(path: io.File, optimizer: Optimizer | None = None,
         TypeError: ``path`` is neither a file name nor a binary file object.
         ValueError: the file is truncated or corrupted, is not a densenet model
             file, has another format version, or describes an invalid model;
-            or it holds no state for ``optimizer``.
+            or it holds no state for ``optimizer``, or an invalid one; or an invalid
+            state for one of ``schedules``. ``optimizer`` is then as it was (its state
+            and rate); the schedules before a refused one hold the file's states.
 
     Example:
         >>> import os, tempfile
@@ -1135,8 +1137,19 @@ def load(path: io.File, optimizer: Optimizer | None = None,
         except (TypeError, ValueError, KeyError):
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
     if optimizer is not None:
+        # (a state refused part-way, a schedule's, puts the optimiser back as it was, as fit
+        # undoes a diverging epoch: a half-restored optimiser would train on silently)
+        before = optimizer.state_dict(), optimizer.lr
         _load_optimizer(optimizer, config.get("optimizer"), extra, where)
-    if schedules:
+        if schedules:
+            try:
+                _load_schedules(schedules, config.get("schedules"), extra, where)
+            except ValueError:
+                optimizer.load_state_dict(before[0])
+                if not optimizer.full_batch:
+                    optimizer.lr = before[1]
+                raise
+    elif schedules:
         _load_schedules(schedules, config.get("schedules"), extra, where)
     return model
 
@@ -1179,15 +1192,13 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     state = {"steps": saved.get("steps"),  # and any numbers the optimiser keeps, then its vectors
              **{name: v for name, v in saved.items() if name not in ("type", "lr")},
              **{name[len(prefix):]: v for name, v in extra.items() if name.startswith(prefix)}}
-    lr: Any = saved.get("lr")  # whatever the file holds: the setter checks it
-    try:
+    try:  # the rate checked before the state goes in: a refused file leaves the optimiser as it was
+        lr = learning_rate(saved.get("lr"), type(optimizer).__name__)
         optimizer.load_state_dict(state)
-        if optimizer.full_batch:  # it has no rate: one that an earlier version let a schedule set is left out
-            learning_rate(lr, type(optimizer).__name__)
-        else:
-            optimizer.lr = lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
+    if not optimizer.full_batch:  # (one without a rate: what an older version let a schedule set is left out)
+        optimizer.lr = lr
 
 def _load_state(model: Sequential, state: NDArray[Any] | None, where: str) -> None:
     """Put the saved ``state`` vector (None: the file has none) into ``model``."""

@@ -516,8 +516,10 @@ class Optimizer:
                 self._state[name][...] = vector
             else:
                 self._state[name] = np.array(vector)
-        for name in set(self.STATE) - set(vectors):  # no state yet: it starts afresh
-            if name in self._state:
+        for name in set(self.STATE) - set(vectors):  # no state yet: it starts afresh, as none (the
+            if self._model is None:  # vectors of one that steps a model are kept, for its plans)
+                self._state.pop(name, None)
+            elif name in self._state:
                 self._state[name][...] = self.initial_state(name)
         for name, value in scalars.items():
             setattr(self, name, value)

@@ -345,6 +345,37 @@ def test_an_optimiser_of_one_s_own_has_no_decay_until_it_sets_one():
     assert_array_equal(params, [0.75 - 0.5 * (0.5 + 0.75), 3.0])
 
 
+
+def test_an_optimiser_of_one_s_own_shrinks_by_its_decoupled_decay():
+    """``shrink(params, lr)`` (no ``by``): nothing without a decay, every parameter times
+    ``1 - lr wd`` with one, a masked one spared; the same bits as AdamW's own shrinking."""
+    class Decoupled(dn.Optimizer):
+        def step(self, params, grads):
+            self.shrink(params, self.lr)
+            params -= self.lr * grads
+
+    start, grads = np.array([1.0, -2.0, 3.0]), np.array([0.5, -1.0, 0.25])
+    own = Decoupled(0.1)
+    params = start.copy()
+    own.step(params, grads)
+    assert_array_equal(params, start - 0.1 * grads)
+    own.weight_decay = 0.5
+    params = start.copy()
+    own.step(params, grads)
+    assert_array_equal(params, start * (1.0 - 0.1 * 0.5) - 0.1 * grads)
+    own.decay_mask = [True, False, True]
+    params = start.copy()
+    own.step(params, grads)
+    factor = 1.0 - 0.1 * 0.5
+    assert_array_equal(params, start * [factor, 1.0, factor] - 0.1 * grads)
+    model = dn.Sequential(dn.Dense(40, 30), seed=0)
+    adamw, mine = dn.AdamW(0.01, weight_decay=0.3), Decoupled(0.01)
+    mine.weight_decay = 0.3
+    shrunk = model.params.copy()
+    mine.shrink(shrunk, 0.01)
+    adamw.shrink(model.params, 0.01, by=lambda params, factor: np.multiply(params, factor, out=params))
+    assert_array_equal(shrunk, model.params)
+
 def test_a_pickled_optimiser_carries_its_state_not_its_decay_vectors():
     model = dn.Sequential(dn.Dense(200, 200), seed=0)
     adamw = dn.AdamW(0.01, decay_mask=model.decay_mask())

@@ -185,6 +185,50 @@ def test_invalid_descriptions(tmp_path, config, params, message):
         dn.load(tmp_path / "bad.npz")
 
 
+
+def _rewritten(path, **entries):
+    """The .npz file at ``path`` written again with ``entries`` in place of its own (None:
+    left out)."""
+    with np.load(path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays.update(entries)
+    with open(path, "wb") as f:
+        np.savez(f, **{name: array for name, array in arrays.items() if array is not None})
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"version": np.array("one")}, "has no valid format version"),
+    ({"version": None}, "has no valid format version"),
+    ({"config": np.array("{'modules': [")}, "has an invalid model description: Expecting property name"),
+    ({"config": np.array("[1, 2]")}, "has an invalid model description: not a JSON object"),
+    ({"params": None}, "has an invalid model description: 'params'"),
+])
+def test_malformed_entries_are_named(tmp_path, entries, message):
+    path = tmp_path / "m.npz"
+    mlp((2, 3, 1)).save(path)
+    _rewritten(path, **entries)
+    with pytest.raises(ValueError, match=message):
+        dn.load(path)
+
+
+@pytest.mark.parametrize("state", [{"bit_generator": "PCG64", "state": "none"}, {"bit_generator": "MT19937"},
+                                   ["PCG64"]])
+def test_an_invalid_random_generator_state_is_named(tmp_path, state):
+    path = tmp_path / "m.npz"
+    mlp((2, 3, 1)).save(path)
+    with np.load(path) as saved:
+        config = json.loads(str(saved["config"]))
+    assert config["rng_state"]["bit_generator"] == "PCG64"
+    config["rng_state"] = state
+    _rewritten(path, config=np.array(json.dumps(config)))
+    with pytest.raises(ValueError, match=r"m\.npz' has an invalid random-generator state$"):
+        dn.load(path)
+
+
+def test_a_folder_s_path_is_no_model_file(tmp_path):
+    with pytest.raises(ValueError, match=r"is not a readable densenet \.npz file: .*[Ii]s a directory"):
+        dn.load(tmp_path)
+
 def test_corrupted_member(tmp_path):
     path = tmp_path / "m.npz"
     mlp((2, 3, 1)).save(path)

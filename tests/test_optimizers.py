@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import pickle
 import tracemalloc
 
@@ -670,6 +671,63 @@ def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
                                        "params", "version"]
     assert_array_equal(dn.load(tmp_path / "adam.npz").params, model.params)  # the model alone loads too
 
+
+
+@pytest.mark.parametrize("change, told", [
+    ({"optimizer.exp_avg": np.zeros(3)}, "exp_avg"),
+    ({"lr": -1.0}, "learning rate"),
+    ({"steps": -2}, "steps"),
+])
+def test_an_invalid_optimizer_state_is_named_and_leaves_the_optimizer_as_it_was(tmp_path, change, told):
+    model, adam = mlp((3, 4, 2)), dn.Adam()
+    X, y = data()
+    model.fit(X, y, optimizer=adam)
+    path = tmp_path / "adam.npz"
+    model.save(path, optimizer=adam)
+    with np.load(path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    config = json.loads(str(arrays["config"]))
+    for name, value in change.items():
+        if name.startswith("optimizer."):
+            arrays[name] = value
+        else:
+            config["optimizer"][name] = value
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(path, **{name: array for name, array in arrays.items() if array is not None})
+    fresh = dn.Adam(0.01)
+    with pytest.raises(ValueError, match=f"adam\\.npz' holds an invalid optimiser state: .*{told}"):
+        dn.load(path, optimizer=fresh)
+    assert fresh.lr == 0.01 and fresh.state_dict() == {"steps": 0}
+
+
+def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
+    """The optimiser's state goes in before the schedules': one of theirs refused, the
+    optimiser is as it was, fresh (no state vectors) or part-way through a training."""
+    model, adam = mlp((3, 4, 2)), dn.Adam()
+    X, y = data()
+    callbacks = [dn.StepLR(adam, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss", patience=3)]
+    model.fit(X, y, optimizer=adam, epochs=2, callbacks=callbacks)
+    path = tmp_path / "run.npz"
+    model.save(path, optimizer=adam, schedules=callbacks)
+    with np.load(path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    config = json.loads(str(arrays["config"]))
+    config["schedules"][1]["state"]["wait"] = -1
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(path, **arrays)
+    fresh, trained = dn.Adam(0.01), dn.Adam(0.02)
+    mlp((3, 4, 2), seed=5).fit(X, y, optimizer=trained, epochs=1)
+    before = trained.state_dict()
+    for optimizer, state in ((fresh, {"steps": 0}), (trained, before)):
+        lr = optimizer.lr
+        with pytest.raises(ValueError, match="holds an invalid schedule state: EarlyStopping"):
+            dn.load(path, optimizer=optimizer,
+                    schedules=[dn.StepLR(optimizer, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss")])
+        assert optimizer.lr == lr
+        now = optimizer.state_dict()
+        assert sorted(now) == sorted(state)
+        for name, value in state.items():
+            assert_array_equal(now[name], value)
 
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_strided_vectors_step_like_contiguous_ones(name):

@@ -187,22 +187,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1242:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1253:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1242:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1253:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1245:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1256:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1245:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1256:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1272:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1283:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1272:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1283:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
