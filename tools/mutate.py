@@ -148,7 +148,8 @@ OWN_TESTS = {
     "tutorial.py": ["test_tutorial.py", "test_reference.py"],
     "model.py": ["test_sample_weight.py", "test_model.py", "test_checks.py", "test_decay_mask.py",
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py",
-                 "test_protocol.py", "test_copies.py", "test_safety.py", "test_memory.py"],
+                 "test_protocol.py", "test_copies.py", "test_safety.py", "test_memory.py",
+                 "test_io.py", "test_optimizers.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "test_protocol.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py", "test_memory.py"],
