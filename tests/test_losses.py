@@ -138,3 +138,14 @@ def test_a_loss_evaluated_between_forward_and_backward_leaves_forward_s_gradient
     assert loss.forward(y_pred, y_true) == value
     assert loss.evaluate(-y_pred, y_true) == other
     assert_array_equal(loss.backward(), alone)
+
+
+def test_a_loss_s_backward_before_any_forward_says_so():
+    """And ``evaluate`` alone (which holds no plan for ``backward``) leaves none to run."""
+    for loss in (dn.MSELoss(), dn.CrossEntropyLoss()):
+        with pytest.raises(RuntimeError, match=r"\)\.backward called before forward$"):
+            loss.backward()
+    loss = dn.MSELoss()
+    loss.evaluate(np.zeros((2, 1)), np.ones((2, 1)))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        loss.backward()

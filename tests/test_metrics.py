@@ -556,6 +556,7 @@ def test_a_name_of_its_own():
     (lambda: dn.R2Score(name=""), TypeError, "name must be a non-empty string"),
     (lambda: dn.F1Score(average="binary"), ValueError, "F1Score: average must be one of"),
     (lambda: dn.Precision(average="samples"), ValueError, "Precision: average must be one of"),
+    (lambda: dn.AUC(average="samples"), ValueError, "AUC: average must be one of"),
     (lambda: dn.Recall()(np.zeros((3, 2)), np.array([0.0, 1.0, 1.0])), TypeError,
      "class labels y_true must be integers"),
     (lambda: dn.F1Score(top_k=2), TypeError, "top_k"),

@@ -721,8 +721,8 @@ def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
     for optimizer, state in ((fresh, {"steps": 0}), (trained, before)):
         lr = optimizer.lr
         with pytest.raises(ValueError, match="holds an invalid schedule state: EarlyStopping"):
-            dn.load(path, optimizer=optimizer,
-                    schedules=[dn.StepLR(optimizer, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss")])
+            schedules = [dn.StepLR(optimizer, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss")]
+            dn.load(path, optimizer=optimizer, schedules=schedules)
         assert optimizer.lr == lr
         now = optimizer.state_dict()
         assert sorted(now) == sorted(state)
