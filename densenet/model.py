@@ -1137,18 +1137,20 @@ def load(path: io.File, optimizer: Optimizer | None = None,
         except (TypeError, ValueError, KeyError):
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
     if optimizer is not None:
-        # (a state refused part-way, a schedule's, puts the optimiser back as it was, as fit
-        # undoes a diverging epoch: a half-restored optimiser would train on silently)
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"load: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")
+        # a state refused part-way (the optimiser's rate, a schedule's) puts the optimiser back
+        # as it was, as fit undoes a diverging epoch: a half-restored one would train on silently
         before = optimizer.state_dict(), optimizer.lr
-        _load_optimizer(optimizer, config.get("optimizer"), extra, where)
-        if schedules:
-            try:
+        try:
+            _load_optimizer(optimizer, config.get("optimizer"), extra, where)
+            if schedules:
                 _load_schedules(schedules, config.get("schedules"), extra, where)
-            except ValueError:
-                optimizer.load_state_dict(before[0])
-                if not optimizer.full_batch:
-                    optimizer.lr = before[1]
-                raise
+        except ValueError:
+            optimizer.load_state_dict(before[0])
+            if not optimizer.full_batch:
+                optimizer.lr = before[1]
+            raise
     elif schedules:
         _load_schedules(schedules, config.get("schedules"), extra, where)
     return model
@@ -1181,9 +1183,7 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArr
 
 
 def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:
-    """Put the optimiser state saved beside a model into ``optimizer``."""
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"load: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")
+    """Put the optimiser state saved beside a model into ``optimizer`` (a densenet ``Optimizer``)."""
     if not isinstance(saved, dict):
         raise ValueError(f"load: {where} holds no optimiser state (save it with model.save(path, optimizer))")
     if saved.get("type") != type(optimizer).__name__:
@@ -1192,13 +1192,13 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     state = {"steps": saved.get("steps"),  # and any numbers the optimiser keeps, then its vectors
              **{name: v for name, v in saved.items() if name not in ("type", "lr")},
              **{name[len(prefix):]: v for name, v in extra.items() if name.startswith(prefix)}}
-    try:  # the rate checked before the state goes in: a refused file leaves the optimiser as it was
+    try:  # (the rate checked before the state goes in)
         lr = learning_rate(saved.get("lr"), type(optimizer).__name__)
         optimizer.load_state_dict(state)
+        if not optimizer.full_batch:  # (without a rate: one an older version let a schedule set is left out)
+            optimizer.lr = lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
-    if not optimizer.full_batch:  # (one without a rate: what an older version let a schedule set is left out)
-        optimizer.lr = lr
 
 def _load_state(model: Sequential, state: NDArray[Any] | None, where: str) -> None:
     """Put the saved ``state`` vector (None: the file has none) into ``model``."""

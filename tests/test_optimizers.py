@@ -729,6 +729,36 @@ def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
         for name, value in state.items():
             assert_array_equal(now[name], value)
 
+
+class Capped(dn.Adam):
+    """An Adam whose rate may not pass its ``cap`` (a setter of one's own, stricter than the file's check)."""
+
+    def __init__(self, lr, cap):
+        self.cap = cap
+        super().__init__(lr)
+
+    @dn.Adam.lr.setter
+    def lr(self, value):
+        if value > self.cap:
+            raise ValueError(f"Capped: lr {value} is above its cap {self.cap}")
+        dn.Adam.lr.fset(self, value)
+
+
+def test_a_rate_the_optimizer_refuses_leaves_it_as_it_was_and_a_wrong_kind_is_named(tmp_path):
+    model, capped = mlp((3, 4, 2)), Capped(0.5, cap=1.0)
+    X, y = data()
+    model.fit(X, y, optimizer=capped, epochs=2)
+    model.save(tmp_path / "run.npz", optimizer=capped)
+    strict = Capped(0.01, cap=0.1)
+    with pytest.raises(ValueError, match="invalid optimiser state: Capped: lr 0.5 is above its cap 0.1"):
+        dn.load(tmp_path / "run.npz", optimizer=strict)
+    assert strict.lr == 0.01 and strict.state_dict() == {"steps": 0}
+    resumed = Capped(0.01, cap=1.0)
+    dn.load(tmp_path / "run.npz", optimizer=resumed)
+    assert resumed.lr == 0.5 and resumed.steps == capped.steps
+    with pytest.raises(TypeError, match="load: optimizer must be a densenet Optimizer, got float"):
+        dn.load(tmp_path / "run.npz", optimizer=0.1)
+
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_strided_vectors_step_like_contiguous_ones(name):
     """Arrays BLAS axpy cannot take (strided) go through NumPy ufuncs: the same steps."""
