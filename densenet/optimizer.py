@@ -492,7 +492,10 @@ class Optimizer:
         return self._spare
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Put back a state that ``state_dict`` returned (or a saved file held)."""
+        """Put back a state that ``state_dict`` returned (or a saved file held); checked
+        whole before anything changes. A vector the state lacks starts afresh: an optimiser
+        that has not stepped a model then has none (``state_dict()`` gives back the state
+        given), one that has keeps it, set to its ``initial_state``, for the plans that hold it."""
         unknown = set(state) - {"steps", *self.SCALARS, *self.STATE}
         if unknown:
             raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}; "
