@@ -345,7 +345,6 @@ def test_an_optimiser_of_one_s_own_has_no_decay_until_it_sets_one():
     assert_array_equal(params, [0.75 - 0.5 * (0.5 + 0.75), 3.0])
 
 
-
 def test_an_optimiser_of_one_s_own_shrinks_by_its_decoupled_decay():
     """``shrink(params, lr)`` (no ``by``): nothing without a decay, every parameter times
     ``1 - lr wd`` with one, a masked one spared; the same bits as AdamW's own shrinking."""
@@ -375,6 +374,7 @@ def test_an_optimiser_of_one_s_own_shrinks_by_its_decoupled_decay():
     mine.shrink(shrunk, 0.01)
     adamw.shrink(model.params, 0.01, by=lambda params, factor: np.multiply(params, factor, out=params))
     assert_array_equal(shrunk, model.params)
+
 
 def test_a_pickled_optimiser_carries_its_state_not_its_decay_vectors():
     model = dn.Sequential(dn.Dense(200, 200), seed=0)

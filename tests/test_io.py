@@ -185,7 +185,6 @@ def test_invalid_descriptions(tmp_path, config, params, message):
         dn.load(tmp_path / "bad.npz")
 
 
-
 def _rewritten(path, **entries):
     """The .npz file at ``path`` written again with ``entries`` in place of its own (None:
     left out)."""
@@ -228,6 +227,7 @@ def test_an_invalid_random_generator_state_is_named(tmp_path, state):
 def test_a_folder_s_path_is_no_model_file(tmp_path):
     with pytest.raises(ValueError, match=r"is not a readable densenet \.npz file: .*[Ii]s a directory"):
         dn.load(tmp_path)
+
 
 def test_corrupted_member(tmp_path):
     path = tmp_path / "m.npz"

@@ -672,7 +672,6 @@ def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
     assert_array_equal(dn.load(tmp_path / "adam.npz").params, model.params)  # the model alone loads too
 
 
-
 @pytest.mark.parametrize("change, told", [
     ({"optimizer.exp_avg": np.zeros(3)}, "exp_avg"),
     ({"lr": -1.0}, "learning rate"),
@@ -758,6 +757,7 @@ def test_a_rate_the_optimizer_refuses_leaves_it_as_it_was_and_a_wrong_kind_is_na
     assert resumed.lr == 0.5 and resumed.steps == capped.steps
     with pytest.raises(TypeError, match="load: optimizer must be a densenet Optimizer, got float"):
         dn.load(tmp_path / "run.npz", optimizer=0.1)
+
 
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_strided_vectors_step_like_contiguous_ones(name):
