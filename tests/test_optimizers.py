@@ -718,9 +718,9 @@ def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
     mlp((3, 4, 2), seed=5).fit(X, y, optimizer=trained, epochs=1)
     before = trained.state_dict()
     for optimizer, state in ((fresh, {"steps": 0}), (trained, before)):
+        schedules = [dn.StepLR(optimizer, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss")]
         lr = optimizer.lr
         with pytest.raises(ValueError, match="holds an invalid schedule state: EarlyStopping"):
-            schedules = [dn.StepLR(optimizer, step_size=1, gamma=0.5), dn.EarlyStopping(monitor="loss")]
             dn.load(path, optimizer=optimizer, schedules=schedules)
         assert optimizer.lr == lr
         now = optimizer.state_dict()
