@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import pickle
 import warnings
@@ -74,6 +75,24 @@ def mlp(sizes, *, dtype=np.float64, seed=0, init="glorot_uniform") -> dn.Sequent
 
 def snapshot(model: dn.Sequential) -> tuple[np.ndarray, np.ndarray]:
     return model.params.copy(), model.grads.copy()
+
+
+def saved_config(path) -> dict:
+    """The model description (parsed JSON) of the model file at ``path``."""
+    with np.load(path) as saved:
+        return json.loads(str(saved["config"]))
+
+
+def rewrite_saved(path, **entries) -> None:
+    """Write the model file at ``path`` again with ``entries`` in place of its own: arrays,
+    None (the entry left out), or for ``config`` a dict (written as JSON)."""
+    with np.load(path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    if isinstance(entries.get("config"), dict):
+        entries["config"] = np.array(json.dumps(entries["config"]))
+    arrays.update(entries)
+    with open(path, "wb") as f:
+        np.savez(f, **{name: array for name, array in arrays.items() if array is not None})
 
 
 def diverge_beside_a_recording_copy(model: dn.Sequential, X: np.ndarray, y: np.ndarray,

@@ -12,7 +12,7 @@ from numpy.testing import assert_array_equal
 
 import densenet as dn
 
-from .conftest import mlp
+from .conftest import mlp, rewrite_saved, saved_config
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -185,16 +185,6 @@ def test_invalid_descriptions(tmp_path, config, params, message):
         dn.load(tmp_path / "bad.npz")
 
 
-def _rewritten(path, **entries):
-    """The .npz file at ``path`` written again with ``entries`` in place of its own (None:
-    left out)."""
-    with np.load(path) as saved:
-        arrays = {name: saved[name] for name in saved.files}
-    arrays.update(entries)
-    with open(path, "wb") as f:
-        np.savez(f, **{name: array for name, array in arrays.items() if array is not None})
-
-
 @pytest.mark.parametrize("entries, message", [
     ({"version": np.array("one")}, "has no valid format version"),
     ({"version": None}, "has no valid format version"),
@@ -205,7 +195,7 @@ def _rewritten(path, **entries):
 def test_malformed_entries_are_named(tmp_path, entries, message):
     path = tmp_path / "m.npz"
     mlp((2, 3, 1)).save(path)
-    _rewritten(path, **entries)
+    rewrite_saved(path, **entries)
     with pytest.raises(ValueError, match=message):
         dn.load(path)
 
@@ -215,11 +205,10 @@ def test_malformed_entries_are_named(tmp_path, entries, message):
 def test_an_invalid_random_generator_state_is_named(tmp_path, state):
     path = tmp_path / "m.npz"
     mlp((2, 3, 1)).save(path)
-    with np.load(path) as saved:
-        config = json.loads(str(saved["config"]))
+    config = saved_config(path)
     assert config["rng_state"]["bit_generator"] == "PCG64"
     config["rng_state"] = state
-    _rewritten(path, config=np.array(json.dumps(config)))
+    rewrite_saved(path, config=config)
     with pytest.raises(ValueError, match=r"m\.npz' has an invalid random-generator state$"):
         dn.load(path)
 

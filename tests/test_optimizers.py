@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import pickle
 import tracemalloc
 
@@ -15,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import densenet as dn
 from densenet.optimizer import FLUSH_EVERY
 
-from .conftest import mlp, snapshot
+from .conftest import mlp, rewrite_saved, saved_config, snapshot
 
 STATEFUL = {
     "momentum": lambda: dn.SGD(0.1, momentum=0.9),
@@ -683,16 +682,13 @@ def test_an_invalid_optimizer_state_is_named_and_leaves_the_optimizer_as_it_was(
     model.fit(X, y, optimizer=adam)
     path = tmp_path / "adam.npz"
     model.save(path, optimizer=adam)
-    with np.load(path) as saved:
-        arrays = {name: saved[name] for name in saved.files}
-    config = json.loads(str(arrays["config"]))
+    config, vectors = saved_config(path), {}
     for name, value in change.items():
         if name.startswith("optimizer."):
-            arrays[name] = value
+            vectors[name] = value
         else:
             config["optimizer"][name] = value
-    arrays["config"] = np.array(json.dumps(config))
-    np.savez(path, **{name: array for name, array in arrays.items() if array is not None})
+    rewrite_saved(path, config=config, **vectors)
     fresh = dn.Adam(0.01)
     with pytest.raises(ValueError, match=f"adam\\.npz' holds an invalid optimiser state: .*{told}"):
         dn.load(path, optimizer=fresh)
@@ -708,12 +704,9 @@ def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
     model.fit(X, y, optimizer=adam, epochs=2, callbacks=callbacks)
     path = tmp_path / "run.npz"
     model.save(path, optimizer=adam, schedules=callbacks)
-    with np.load(path) as saved:
-        arrays = {name: saved[name] for name in saved.files}
-    config = json.loads(str(arrays["config"]))
+    config = saved_config(path)
     config["schedules"][1]["state"]["wait"] = -1
-    arrays["config"] = np.array(json.dumps(config))
-    np.savez(path, **arrays)
+    rewrite_saved(path, config=config)
     fresh, trained = dn.Adam(0.01), dn.Adam(0.02)
     mlp((3, 4, 2), seed=5).fit(X, y, optimizer=trained, epochs=1)
     before = trained.state_dict()
