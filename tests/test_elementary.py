@@ -2,6 +2,11 @@
 where NumPy's own loop is a scalar one, within a few ulp of the exact values, NumPy's own
 calls on small arrays and where its loop is vectorised; the step ``[x > 0]``."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -229,6 +234,44 @@ def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected, wide):
         assert len(asked) == 2
     finally:
         numpy_loop.cache_clear()
+
+
+#: Run in a fresh interpreter: what ``simd_loop`` says of NumPy's ``expm1`` and ``log1p`` there,
+#: and how many calls a float32 ELU's plan of a 64 x 64 batch makes.
+REPORT_LOOPS = """
+import json
+import numpy as np
+import densenet as dn
+from densenet.elementary import simd_loop
+X = np.zeros((64, 64), np.float32)
+plan = dn.ELU().plan(dn.Buffers(X=X, X1=None, Y=X.copy(), dY=X.copy(), dX=X.copy(), params=(), grads=()))
+print(json.dumps({"loops": [simd_loop(f, np.dtype(t)) for f in (np.expm1, np.log1p)
+                            for t in (np.float32, np.float64)],
+                  "calls": len(plan.forward) + len(plan.backward)}))
+"""
+
+
+def test_simd_loop_follows_numpy_s_own_dispatch_when_it_is_held_to_avx2():
+    """NumPy's real dispatch, not a stand-in: held to its AVX2 loops (``NPY_ENABLE_CPU_FEATURES=
+    X86_V3``, as on a processor without AVX-512) it runs its baseline ``expm1`` and ``log1p``,
+    ``simd_loop`` says so and the plans take the passes; on this processor's own AVX-512 loops
+    they do not. (NumPy 2.4 and newer on an x86-64 processor with AVX-512: NumPy names its
+    targets so from 2.4 on; CI also runs the whole suite so held, ``.ci/run``.)"""
+    loop = numpy_loop(np.expm1, np.dtype(np.float32))
+    if loop is None or "X86_V4" not in loop:
+        pytest.skip(f"NumPy's expm1 here runs its {loop} loop, not X86_V4 (AVX-512 and NumPy 2.4 or newer)")
+    reports = {}
+    for held in (False, True):
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("NPY_") and key != "DENSENET_BLAS"}  # (NumPy's own calls)
+        if held:
+            env["NPY_ENABLE_CPU_FEATURES"] = "X86_V3"
+        done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
+                              check=True)
+        reports[held] = json.loads(done.stdout)
+    assert reports[False]["loops"] == [True, True, True, True]
+    assert reports[True]["loops"] == [False, False, False, False]
+    assert reports[True]["calls"] > reports[False]["calls"]
 
 
 def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
