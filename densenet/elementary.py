@@ -32,7 +32,13 @@ float32) and 0.25x (``log1p`` float32) or 0.58x (float64) the time of NumPy's ca
 there; below ``PASSES_MIN_SIZE`` elements the one call is cheaper. With AVX-512 NumPy's
 own ``expm1`` and ``log1p`` are vectorised too, and there the passes took 1.5-1.8x their
 time (an Intel Xeon with AVX-512 and AMX): the passes are planned only where NumPy's
-dispatch says its loop is its baseline one (``simd_loop``).
+dispatch says its loop is its baseline one (``simd_loop``). And the passes of ``expm1`` are
+made of ``exp`` and ``tanh``, which NumPy vectorises on x86-64 only from AVX2 on: held to its
+baseline loops (``NPY_ENABLE_CPU_FEATURES=X86_V2``, as on a processor without AVX2) those are
+scalar loops too, and a float32 ELU's and SELU's forward and backward passes of a 256 x 512
+batch took 1.24x and 1.21x their time on NumPy's ``expm1`` (Softplus's on the ``log1p``
+passes, made of ``log``, 0.54x and 0.72x): ``expm1``'s are planned only where NumPy's
+``exp`` and ``tanh`` are beyond its baseline (``passes_pay``).
 
 Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
 instead its vector math's calls (``densenet.backend.library_call``: faster than the passes and
@@ -54,8 +60,8 @@ from .backend import library_call, numpy_loop
 #: A planned call (as ``densenet.chain.Call``, which sits above this file).
 Call = Callable[[], object]
 
-__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative", "simd_loop",
-           "transcendental"]
+__all__ = ["PASSES_MIN_SIZE", "above_zero", "expm1_nonpositive", "log1p_nonnegative", "passes_pay",
+           "simd_loop", "transcendental"]
 
 #: From this many elements on, the passes are faster than NumPy's one call where that
 #: call is a scalar loop (at 1,024 elements: 0.70x ``expm1`` and ``exp`` in float32,
@@ -72,6 +78,18 @@ def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     return loop is not None and not loop.startswith("baseline")
 
 
+def passes_pay(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
+    """Whether the passes for ``ufunc`` (``np.expm1`` or ``np.log1p``) on ``dtype`` are faster
+    here than NumPy's one call (from ``PASSES_MIN_SIZE`` elements on): where NumPy's loop for it
+    is not vectorised (``simd_loop``) and, for ``expm1``, its ``exp`` and ``tanh``, of which
+    those passes are made, are not its baseline loops (on x86-64, scalar ones without AVX2).
+    Where NumPy cannot say (NumPy 1), the passes."""
+    if simd_loop(ufunc, dtype):
+        return False
+    parts = (numpy_loop(part, np.dtype(dtype)) for part in ((np.exp, np.tanh) if ufunc is np.expm1 else ()))
+    return not any(loop is not None and loop.startswith("baseline") for loop in parts)
+
+
 def transcendental(ufunc: np.ufunc, X: NDArray[Any], out: NDArray[Any]) -> Call:
     """The call writing ``out = ufunc(X)`` for an activation's ``exp``, ``expm1``, ``log1p``
     or ``tanh``: the vector math library's where it takes the arrays
@@ -84,11 +102,11 @@ def expm1_nonpositive(X: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], N
     dtype, not ``X`` itself), and the array in which they also leave ``exp(X)``: the vector
     math library's call where it takes the arrays, else by the passes above in float32 from
     ``PASSES_MIN_SIZE`` elements on where NumPy's ``expm1`` is a scalar loop, else NumPy's
-    ``expm1`` (and None)."""
+    ``expm1`` (and None). Where the passes pay: ``passes_pay``."""
     library = library_call(np.expm1, X, out)
     if library is not None:
         return [library], None
-    if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE or simd_loop(np.expm1, X.dtype):
+    if X.dtype != np.float32 or X.size < PASSES_MIN_SIZE or not passes_pay(np.expm1, X.dtype):
         return [partial(np.expm1, X, out)], None
     half, one = np.full((), 0.5, X.dtype), np.ones((), X.dtype)  # (0-d: no conversion per call)
     exp, work = np.zeros_like(X), np.zeros_like(X)
@@ -106,7 +124,7 @@ def log1p_nonnegative(U: NDArray[Any], out: NDArray[Any]) -> tuple[list[Call], N
     library = library_call(np.log1p, U, out)
     if library is not None:
         return [library], None
-    if U.size < PASSES_MIN_SIZE or simd_loop(np.log1p, U.dtype):
+    if U.size < PASSES_MIN_SIZE or not passes_pay(np.log1p, U.dtype):
         return [partial(np.log1p, U, out)], None
     one = np.ones((), U.dtype)
     w, work = np.zeros_like(U), np.zeros_like(U)

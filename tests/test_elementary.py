@@ -26,15 +26,16 @@ def numpys_functions(through):
 
 @pytest.fixture
 def scalar_loops(monkeypatch):
-    """NumPy's ``expm1`` and ``log1p`` taken for scalar loops, as on a processor without
-    AVX-512: the passes are tested on every machine."""
-    monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype: False)
+    """The passes taken for faster than NumPy's ``expm1`` and ``log1p``, as where those are
+    scalar loops and ``exp``, ``tanh`` and ``log`` vectorised ones (a processor with AVX2 but
+    not AVX-512): the passes are tested on every machine."""
+    monkeypatch.setattr(elementary, "passes_pay", lambda ufunc, dtype: True)
 
 
 @pytest.fixture
 def simd_loops(monkeypatch):
-    """NumPy's ``expm1`` and ``log1p`` taken for vectorised loops, as with AVX-512."""
-    monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype: True)
+    """NumPy's ``expm1`` and ``log1p`` taken for faster than the passes, as with AVX-512."""
+    monkeypatch.setattr(elementary, "passes_pay", lambda ufunc, dtype: False)
 
 
 def run(calls):
@@ -187,7 +188,7 @@ def test_modules_on_the_passes_compute_what_they_compute_on_numpy_s_calls(dtype,
     dY = rng.uniform(0.5, 2.0, X.shape).astype(dtype)
     results, calls = {}, {}
     for scalar in (True, False):
-        monkeypatch.setattr(elementary, "simd_loop", lambda ufunc, dtype, scalar=scalar: not scalar)
+        monkeypatch.setattr(elementary, "passes_pay", lambda ufunc, dtype, scalar=scalar: scalar)
         module = make()
         plan = module.plan(dn.Buffers(X=np.zeros_like(X), X1=None, Y=np.zeros_like(X), dY=np.zeros_like(X),
                                       dX=np.zeros_like(X), params=(), grads=()))
@@ -200,17 +201,19 @@ def test_modules_on_the_passes_compute_what_they_compute_on_numpy_s_calls(dtype,
 
 def fake_dispatch(monkeypatch, current):
     """NumPy's dispatch report (``numpy.lib.introspect.opt_func_info``) made to name
-    ``current`` as the loop of every function asked about (None: no loop named at all)."""
+    ``current`` as the loop of every function asked about (None: no loop named at all; a
+    dict: each function's, by name)."""
     introspect = pytest.importorskip("numpy.lib.introspect")
     asked = []
 
     def opt_func_info(func_name=None, signature=None):
         asked.append((func_name, signature))
-        if current is None:
-            return {}
         name = func_name.strip("^$")
-        return {name: {"ff": {"current": current, "available": f"{current} baseline(X86_V2)"},
-                       "dd": {"current": current, "available": f"{current} baseline(X86_V2)"}}}
+        loop = current.get(name) if isinstance(current, dict) else current
+        if loop is None:
+            return {}
+        return {name: {"ff": {"current": loop, "available": f"{loop} baseline(X86_V2)"},
+                       "dd": {"current": loop, "available": f"{loop} baseline(X86_V2)"}}}
 
     monkeypatch.setattr(introspect, "opt_func_info", opt_func_info)
     numpy_loop.cache_clear()
@@ -236,42 +239,80 @@ def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected, wide):
         numpy_loop.cache_clear()
 
 
+BASELINE, AVX2, AVX512 = "baseline(X86_V2)", "X86_V3", "X86_V4"
+
+
+@pytest.mark.parametrize(("own", "exp", "tanh", "expm1", "log1p"), [
+    pytest.param(AVX512, AVX512, AVX512, False, False, id="AVX-512"),
+    pytest.param(BASELINE, AVX2, AVX2, True, True, id="AVX2"),
+    pytest.param(BASELINE, BASELINE, BASELINE, False, True, id="baseline"),
+    pytest.param(BASELINE, BASELINE, AVX2, False, True, id="exp-baseline"),
+    pytest.param(BASELINE, AVX2, BASELINE, False, True, id="tanh-baseline"),
+    pytest.param(BASELINE, None, None, True, True, id="exp-and-tanh-unnamed"),
+    pytest.param(None, None, None, True, True, id="none-named"),
+])
+def test_the_passes_pay_where_numpy_s_loop_is_scalar_and_theirs_are_not(monkeypatch, own, exp, tanh,
+                                                                       expm1, log1p):
+    """``log1p``'s passes where NumPy's ``log1p`` is its baseline loop (a scalar one on
+    x86-64); ``expm1``'s only where its ``exp`` and ``tanh``, of which they are made, are not
+    baseline loops too (those are scalar without AVX2). Where NumPy names none: the passes."""
+    fake_dispatch(monkeypatch, dict(expm1=own, log1p=own, exp=exp, tanh=tanh, log=exp))
+    try:
+        for dtype in (np.float32, np.float64):
+            assert elementary.passes_pay(np.expm1, np.dtype(dtype)) is expm1
+            assert elementary.passes_pay(np.log1p, np.dtype(dtype)) is log1p
+        X = np.zeros(PASSES_MIN_SIZE, np.float32)
+        assert len(expm1_nonpositive(X, np.zeros_like(X))[0]) == (5 if expm1 else 1)
+        assert len(log1p_nonnegative(X, np.zeros_like(X))[0]) == (6 if log1p else 1)
+    finally:
+        numpy_loop.cache_clear()
+
+
 #: Run in a fresh interpreter: what ``simd_loop`` says of NumPy's ``expm1`` and ``log1p`` there,
-#: and how many calls a float32 ELU's plan of a 64 x 64 batch makes.
+#: and how many calls the plans of a 64 x 64 batch of a float32 ELU (``expm1``) and Softplus
+#: (``log1p``) make.
 REPORT_LOOPS = """
 import json
 import numpy as np
 import densenet as dn
 from densenet.elementary import simd_loop
 X = np.zeros((64, 64), np.float32)
-plan = dn.ELU().plan(dn.Buffers(X=X, X1=None, Y=X.copy(), dY=X.copy(), dX=X.copy(), params=(), grads=()))
+calls = {}
+for module in (dn.ELU(), dn.Softplus()):
+    plan = module.plan(dn.Buffers(X=X, X1=None, Y=X.copy(), dY=X.copy(), dX=X.copy(), params=(), grads=()))
+    calls[type(module).__name__] = len(plan.forward) + len(plan.backward)
 print(json.dumps({"loops": [simd_loop(f, np.dtype(t)) for f in (np.expm1, np.log1p)
-                            for t in (np.float32, np.float64)],
-                  "calls": len(plan.forward) + len(plan.backward)}))
+                            for t in (np.float32, np.float64)], "calls": calls}))
 """
 
 
-def test_simd_loop_follows_numpy_s_own_dispatch_when_it_is_held_to_avx2():
-    """NumPy's real dispatch, not a stand-in: held to its AVX2 loops (``NPY_ENABLE_CPU_FEATURES=
+def test_the_passes_follow_numpy_s_own_dispatch_when_it_is_held_to_fewer_features():
+    """NumPy's real dispatch, not a stand-in. Held to its AVX2 loops (``NPY_ENABLE_CPU_FEATURES=
     X86_V3``, as on a processor without AVX-512) it runs its baseline ``expm1`` and ``log1p``,
-    ``simd_loop`` says so and the plans take the passes; on this processor's own AVX-512 loops
-    they do not. (NumPy 2.4 and newer on an x86-64 processor with AVX-512: NumPy names its
-    targets so from 2.4 on; CI also runs the whole suite so held, ``.ci/run``.)"""
+    ``simd_loop`` says so and the plans take the passes; held to its baseline loops (``X86_V2``,
+    as on one without AVX2), where its ``exp`` and ``tanh`` are scalar loops too, the passes
+    for ``expm1`` would cost more than its call (ELU keeps NumPy's), those for ``log1p`` still
+    less (Softplus takes them); on this processor's own AVX-512 loops neither. (NumPy 2.4 and
+    newer on an x86-64 processor with AVX-512: NumPy names its targets so from 2.4 on; CI also
+    runs the whole suite held to X86_V3, ``.ci/run``.)"""
     loop = numpy_loop(np.expm1, np.dtype(np.float32))
     if loop is None or "X86_V4" not in loop:
         pytest.skip(f"NumPy's expm1 here runs its {loop} loop, not X86_V4 (AVX-512 and NumPy 2.4 or newer)")
     reports = {}
-    for held in (False, True):
+    for held in (None, "X86_V3", "X86_V2"):
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("NPY_") and key != "DENSENET_BLAS"}  # (NumPy's own calls)
         if held:
-            env["NPY_ENABLE_CPU_FEATURES"] = "X86_V3"
+            env["NPY_ENABLE_CPU_FEATURES"] = held
         done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
                               check=True)
         reports[held] = json.loads(done.stdout)
-    assert reports[False]["loops"] == [True, True, True, True]
-    assert reports[True]["loops"] == [False, False, False, False]
-    assert reports[True]["calls"] > reports[False]["calls"]
+    own, avx2, baseline = reports[None], reports["X86_V3"], reports["X86_V2"]
+    assert own["loops"] == [True, True, True, True]
+    assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
+    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
+    assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
+    assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
 
 
 def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):

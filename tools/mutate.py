@@ -317,7 +317,7 @@ EQUIVALENT: dict[str, str] = {
     "normal.py:53:69:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 2,048 float32 elements ndtr "
                                      "instead of the passes, both within a few ulp (the tests take the bound "
                                      "by the name)",
-    "elementary.py:63:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
+    "elementary.py:69:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
     "backend.py:591:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
