@@ -300,6 +300,7 @@ def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys
     from densenet import backend
 
     monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine, looked at afresh
+    monkeypatch.setattr(backend, "_cpus", lambda: 2)  # of two CPUs (on one, every plan runs on one thread)
     monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
     X, y = np.zeros((256, 512)), np.zeros((256, 10))
     with threadpool_limits(limits=2, user_api="blas"):  # BLAS's own count: densenet's policy adapts

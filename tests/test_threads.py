@@ -58,6 +58,14 @@ def two_threads():
 
 
 @pytest.fixture
+def idle_two_cpus(monkeypatch):
+    """The policy's look at the machine: two CPUs, none busy, whatever this one has (on one
+    CPU, or a container's quota of one, it would run every plan on one thread)."""
+    monkeypatch.setattr(backend, "_cpus", lambda: 2)
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+
+
+@pytest.fixture
 def sense_always(monkeypatch):
     """Look at the machine's load on every plan (not once a second), so that a patched
     ``busy_cpus`` is seen at once."""
@@ -517,8 +525,7 @@ def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fa
     assert backend.thread_choice(large, 2, None) is None  # the policy switched off
 
 
-def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads, monkeypatch, sense_always):
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads, idle_two_cpus, sense_always):
     before = blas_threads_now()
     model = mlp((512, 512, 10), seed=0)
     X, y = np.random.default_rng(0).standard_normal((512, 512)), np.full((512, 10), 0.5)
@@ -540,10 +547,9 @@ def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads,
     assert blas_threads_now() == before
 
 
-def test_fit_times_its_full_batches_only(two_threads, monkeypatch, sense_always):
+def test_fit_times_its_full_batches_only(two_threads, idle_two_cpus, monkeypatch, sense_always):
     """The last, smaller batch of an epoch is another plan: timing it beside full
     batches would hold its shorter steps against whichever count it ran on."""
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
     calls = []
     run = backend.ThreadChoice.__call__
 
@@ -641,6 +647,10 @@ def test_fits_in_two_python_threads_leave_blas_as_it_was():
     threads than the main one the policy now leaves BLAS alone. In a fresh process,
     whose main thread never set a count."""
     import json
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cpus < 2:
+        pytest.skip("one CPU: OpenBLAS starts one thread whatever OPENBLAS_NUM_THREADS asks")
 
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
     env.pop("DENSENET_BLAS", None)  # (NumPy's and SciPy's BLAS: no third library loaded during the fits)
