@@ -36,9 +36,9 @@ dispatch says its loop is its baseline one (``simd_loop``). And the passes of ``
 made of ``exp`` and ``tanh``, which NumPy vectorises on x86-64 only from AVX2 on: held to its
 baseline loops (``NPY_ENABLE_CPU_FEATURES=X86_V2``, as on a processor without AVX2) those are
 scalar loops too, and a float32 ELU's and SELU's forward and backward passes of a 256 x 512
-batch took 1.24x and 1.21x their time on NumPy's ``expm1`` (Softplus's on the ``log1p``
-passes, made of ``log``, 0.54x and 0.72x): ``expm1``'s are planned only where NumPy's
-``exp`` and ``tanh`` are beyond its baseline (``passes_pay``).
+batch took 1.24x and 1.21x their time on NumPy's ``expm1`` (the Xeon, held so; Softplus's on
+the ``log1p`` passes, made of ``log``, 0.54x in float32 and 0.72x in float64): ``expm1``'s
+are planned only where NumPy's ``exp`` and ``tanh`` are beyond its baseline (``passes_pay``).
 
 Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
 instead its vector math's calls (``densenet.backend.library_call``: faster than the passes and
