@@ -86,8 +86,10 @@ def passes_pay(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     Where NumPy cannot say (NumPy 1), the passes."""
     if simd_loop(ufunc, dtype):
         return False
-    parts = (numpy_loop(part, np.dtype(dtype)) for part in ((np.exp, np.tanh) if ufunc is np.expm1 else ()))
-    return not any(loop is not None and loop.startswith("baseline") for loop in parts)
+    if ufunc is not np.expm1:
+        return True
+    loops = [numpy_loop(part, np.dtype(dtype)) for part in (np.exp, np.tanh)]
+    return not any(loop is not None and loop.startswith("baseline") for loop in loops)
 
 
 def transcendental(ufunc: np.ufunc, X: NDArray[Any], out: NDArray[Any]) -> Call:

@@ -196,6 +196,14 @@ def through():
 
 
 @pytest.fixture
+def idle_two_cpus(monkeypatch):
+    """The policy's look at the machine: two CPUs, none busy, whatever this one has (on one
+    CPU, or a container's quota of one, it would run every plan on one thread)."""
+    monkeypatch.setattr(backend, "_cpus", lambda: 2)
+    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+
+
+@pytest.fixture
 def tutorial_start() -> dict[str, float]:
     return dn.tutorial.initial_params(0)
 

@@ -58,14 +58,6 @@ def two_threads():
 
 
 @pytest.fixture
-def idle_two_cpus(monkeypatch):
-    """The policy's look at the machine: two CPUs, none busy, whatever this one has (on one
-    CPU, or a container's quota of one, it would run every plan on one thread)."""
-    monkeypatch.setattr(backend, "_cpus", lambda: 2)
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
-
-
-@pytest.fixture
 def sense_always(monkeypatch):
     """Look at the machine's load on every plan (not once a second), so that a patched
     ``busy_cpus`` is seen at once."""
