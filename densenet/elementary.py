@@ -39,6 +39,10 @@ scalar loops too, and a float32 ELU's and SELU's forward and backward passes of 
 batch took 1.24x and 1.21x their time on NumPy's ``expm1`` (the Xeon, held so; Softplus's on
 the ``log1p`` passes, made of ``log``, 0.54x in float32 and 0.72x in float64): ``expm1``'s
 are planned only where NumPy's ``exp`` and ``tanh`` are beyond its baseline (``passes_pay``).
+NumPy 1 cannot report its loops; its ``expm1`` and ``log1p`` are SVML's AVX-512 loops where it
+links SVML (Linux), and there the passes made ELU's, SELU's and Softplus's steps 1.13-1.28x as
+slow (NumPy 1.26, float32 and float64): for it ``densenet.backend.numpy1_loop`` infers the loops
+from the processor's features.
 
 Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
 instead its vector math's calls (``densenet.backend.library_call``: faster than the passes and
@@ -73,7 +77,8 @@ def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     """Whether NumPy runs ``ufunc`` on ``dtype`` here with a loop beyond its baseline: what
     its dispatch chose for this processor (``densenet.backend.numpy_loop``). For ``expm1``
     and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a scalar loop;
-    False where NumPy names no loop or cannot say (NumPy 1: the passes)."""
+    False where NumPy names no loop or cannot say (a NumPy 1 on a processor other than an
+    x86-64: the passes)."""
     loop = numpy_loop(ufunc, np.dtype(dtype))
     return loop is not None and not loop.startswith("baseline")
 
@@ -83,7 +88,7 @@ def passes_pay(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     here than NumPy's one call (from ``PASSES_MIN_SIZE`` elements on): where NumPy's loop for it
     is not vectorised (``simd_loop``) and, for ``expm1``, its ``exp`` and ``tanh``, of which
     those passes are made, are not its baseline loops (on x86-64, scalar ones without AVX2).
-    Where NumPy cannot say (NumPy 1), the passes."""
+    Where NumPy cannot say, the passes."""
     if simd_loop(ufunc, dtype):
         return False
     if ufunc is not np.expm1:

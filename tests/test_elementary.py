@@ -12,8 +12,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import densenet as dn
-from densenet import elementary
-from densenet.backend import numpy_loop, wide_simd_loop
+from densenet import backend, elementary
+from densenet.backend import numpy1_features, numpy_loop, wide_simd_loop
 from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
 
 
@@ -315,8 +315,11 @@ def test_the_passes_follow_numpy_s_own_dispatch_when_it_is_held_to_fewer_feature
     assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
 
 
-def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
-    """NumPy before 2.0 has no ``numpy.lib.introspect``: the passes, as before it."""
+@pytest.fixture
+def numpy_1(monkeypatch):
+    """NumPy 1 stood in for: no ``numpy.lib.introspect``; ``numpy_1(features, machine)``
+    sets the processor features its record holds (``backend.numpy1_features``) and
+    ``platform.machine()``."""
     import builtins
 
     real_import = builtins.__import__
@@ -326,12 +329,90 @@ def test_simd_loop_is_false_where_numpy_cannot_say(monkeypatch):
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", without_introspect)
-    numpy_loop.cache_clear()
-    try:
-        assert simd_loop(np.expm1, np.dtype(np.float32)) is False
-    finally:
+    def numpy_1(features, machine="x86_64"):
+        monkeypatch.setattr(builtins, "__import__", without_introspect)
+        monkeypatch.setattr(backend, "numpy1_features", lambda: features)
+        monkeypatch.setattr(backend.platform, "machine", lambda: machine)
         numpy_loop.cache_clear()
+
+    yield numpy_1
+    monkeypatch.undo()
+    numpy_loop.cache_clear()
+
+
+AVX512_LINUX = dict(SVML=True, AVX512_SKX=True, AVX512F=True, AVX2=True, FMA3=True)
+
+
+@pytest.mark.parametrize(("features", "machine", "loops", "expm1", "log1p"), [
+    pytest.param(AVX512_LINUX, "x86_64", ("AVX512_SKX", "AVX512_SKX", "AVX512F", "AVX512_SKX"),
+                 False, False, id="AVX-512-Linux"),
+    pytest.param({**AVX512_LINUX, "SVML": False}, "AMD64", ("baseline", "baseline", "AVX512F", "AVX512_SKX"),
+                 True, True, id="AVX-512-without-SVML"),
+    pytest.param({**AVX512_LINUX, "AVX512_SKX": False, "AVX512F": False}, "x86_64",
+                 ("baseline", "baseline", "AVX2", "AVX2"), True, True, id="AVX2"),
+    pytest.param({**AVX512_LINUX, "AVX512_SKX": False, "AVX512F": False, "FMA3": False}, "x86_64",
+                 ("baseline", "baseline", "baseline", "baseline"), False, True, id="AVX2-without-FMA3"),
+    pytest.param({}, "x86_64", ("baseline", "baseline", "baseline", "baseline"), False, True, id="no-record"),
+    pytest.param(AVX512_LINUX, "aarch64", (None, None, None, None), True, True, id="not-x86-64"),
+])
+def test_numpy_1_s_loops_are_inferred_from_the_processor_s_features(numpy_1, features, machine, loops,
+                                                                    expm1, log1p):
+    """NumPy 1 names no loops: ``numpy1_loop`` infers them (SVML's AVX-512 ``expm1`` and
+    ``log1p`` where NumPy links SVML, its own AVX-512 and AVX2 float32 ``exp`` and ``tanh``);
+    the passes then pay as on NumPy 2 (``passes_pay``). A function it does not list, or a
+    processor other than an x86-64: None, and the passes."""
+    numpy_1(features, machine)
+    float32, float64 = np.dtype(np.float32), np.dtype(np.float64)
+    assert (numpy_loop(np.expm1, float32), numpy_loop(np.log1p, float64), numpy_loop(np.exp, float32),
+            numpy_loop(np.tanh, float32)) == loops
+    assert numpy_loop(np.expm1, float64) == numpy_loop(np.expm1, float32)
+    assert numpy_loop(np.log, float32) is numpy_loop(np.exp, float64) is numpy_loop(np.tanh, float64) is None
+    assert wide_simd_loop(np.expm1, float64) is (loops[0] == "AVX512_SKX")
+    assert elementary.passes_pay(np.expm1, float32) is expm1
+    assert elementary.passes_pay(np.log1p, float32) is elementary.passes_pay(np.log1p, float64) is log1p
+
+
+def test_numpy_1_s_record_of_the_processor_s_features():
+    """What ``numpy1_features`` reads is NumPy 1's own record (with SVML's link, on Linux);
+    NumPy 2 keeps its record elsewhere and is never asked (it names its loops)."""
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        pytest.skip("NumPy 2 names its loops (numpy.lib.introspect)")
+    from numpy.core._multiarray_umath import __cpu_features__
+
+    assert numpy1_features() == {**__cpu_features__, "SVML": sys.platform.startswith("linux")}
+
+
+#: The AVX-512 features NumPy 1 dispatches on, which ``NPY_DISABLE_CPU_FEATURES`` turns off.
+NUMPY1_AVX512 = ("AVX512F", "AVX512CD", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_ICL")
+
+
+def test_the_passes_follow_numpy_1_s_features_when_it_is_held_to_fewer():
+    """NumPy 1's real dispatch, held by ``NPY_DISABLE_CPU_FEATURES``, the features read in fresh
+    interpreters: on AVX-512 its ``expm1`` and ``log1p`` are SVML's (on Linux), and the plans
+    take NumPy's calls; held to AVX2 they are scalar loops, the plans take the passes; held to
+    neither, its float32 ``exp`` and ``tanh`` are scalar too, and only ``log1p``'s passes pay.
+    (NumPy 1 on an x86-64 Linux processor with AVX-512: CI's run on the oldest releases.)"""
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        pytest.skip("NumPy 2 names its loops: the test above holds those")
+    features = numpy1_features()
+    if not (features.get("SVML") and features.get("AVX512_SKX")):
+        pytest.skip("NumPy 1 here runs no SVML loops (an x86-64 Linux processor with AVX-512)")
+    on = [name for name in NUMPY1_AVX512 if features.get(name)]
+    reports = {}
+    for held in ((), on, on + ["AVX2", "FMA3"]):
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("NPY_") and key != "DENSENET_BLAS"}  # (NumPy's own calls)
+        if held:
+            env["NPY_DISABLE_CPU_FEATURES"] = " ".join(held)
+        done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
+                              check=True)
+        reports[len(held)] = json.loads(done.stdout)
+    own, avx2, baseline = reports[0], reports[len(on)], reports[len(on) + 2]
+    assert own["loops"] == [True, True, True, True]
+    assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
+    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
+    assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
+    assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
 
 
 def test_simd_loop_on_this_machine_is_what_numpy_reports():
