@@ -266,7 +266,9 @@ def numpy1_features() -> dict[str, bool]:
     less those ``NPY_DISABLE_CPU_FEATURES`` names), and ``"SVML"``: whether it links SVML's
     loops (on Linux). Empty where NumPy keeps no such record."""
     try:
-        from numpy.core._multiarray_umath import __cpu_features__  # type: ignore[attr-defined, unused-ignore]
+        from numpy.core._multiarray_umath import (  # type: ignore[import-not-found, attr-defined, unused-ignore]
+            __cpu_features__,
+        )
     except ImportError:
         return {}
     return {**__cpu_features__, "SVML": sys.platform.startswith("linux")}
