@@ -72,11 +72,11 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import platform
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -97,7 +97,7 @@ __all__ = ["BLAS_SMALL", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "EXP_SIGMOID_MIN_SIZ
            "TRANSCENDENTAL_MIN_SIZE", "VECTOR_MATH_MIN_BYTES",
            "abs_sum", "add_outer", "all_finite", "axpy_chunks", "blas_threads", "busy_cpus", "busy_from",
            "column_sums", "cpu_quota", "expit", "gemm_library", "generic_kernels", "get_num_threads",
-           "in_place", "library_call",
+           "in_place", "library_call", "library_exports",
            "log_expit", "log_softmax", "logistic", "magnitude_at_most", "numpy1_features", "numpy1_loop",
            "numpy_loop", "on_main_thread",
            "ones_column", "product", "quota_from", "scaled_add", "set_num_threads", "sparse_gradient",
@@ -264,14 +264,24 @@ def numpy1_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> str | None:
 def numpy1_features() -> dict[str, bool]:
     """The processor features NumPy 1's dispatch runs loops of here (its ``__cpu_features__``,
     less those ``NPY_DISABLE_CPU_FEATURES`` names), and ``"SVML"``: whether it links SVML's
-    loops (on Linux). Empty where NumPy keeps no such record."""
+    loops (its module exports them, as its x86-64 Linux builds do). Empty where NumPy keeps no
+    such record."""
     try:
-        from numpy.core._multiarray_umath import (  # type: ignore[import-not-found, attr-defined, unused-ignore]
-            __cpu_features__,
-        )
+        from numpy.core import _multiarray_umath  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         return {}
-    return {**__cpu_features__, "SVML": sys.platform.startswith("linux")}
+    features = getattr(_multiarray_umath, "__cpu_features__", None)
+    if features is None:
+        return {}
+    return {**features, "SVML": library_exports(_multiarray_umath.__file__, "__svml_expm1f16")}
+
+
+def library_exports(path: str, symbol: str) -> bool:
+    """Whether the shared library at ``path`` (loaded, or loadable) exports ``symbol``."""
+    try:
+        return hasattr(ctypes.CDLL(path), symbol)
+    except OSError:
+        return False
 
 
 def wide_simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:

@@ -2,8 +2,10 @@
 where NumPy's own loop is a scalar one, within a few ulp of the exact values, NumPy's own
 calls on small arrays and where its loop is vectorised; the step ``[x > 0]``."""
 
+import ctypes.util
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -13,7 +15,7 @@ from numpy.testing import assert_array_equal
 
 import densenet as dn
 from densenet import backend, elementary
-from densenet.backend import numpy1_features, numpy_loop, wide_simd_loop
+from densenet.backend import library_exports, numpy1_features, numpy_loop, wide_simd_loop
 from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
 
 
@@ -373,13 +375,26 @@ def test_numpy_1_s_loops_are_inferred_from_the_processor_s_features(numpy_1, fea
 
 
 def test_numpy_1_s_record_of_the_processor_s_features():
-    """What ``numpy1_features`` reads is NumPy 1's own record (with SVML's link, on Linux);
-    NumPy 2 keeps its record elsewhere and is never asked (it names its loops)."""
+    """What ``numpy1_features`` reads is NumPy 1's own record, and SVML's link where its
+    module exports SVML's loops (as the x86-64 Linux wheels CI installs do); NumPy 2 keeps its
+    record elsewhere and is never asked (it names its loops)."""
     if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
         pytest.skip("NumPy 2 names its loops (numpy.lib.introspect)")
     from numpy.core._multiarray_umath import __cpu_features__
 
-    assert numpy1_features() == {**__cpu_features__, "SVML": sys.platform.startswith("linux")}
+    wheel = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+    assert numpy1_features() == {**__cpu_features__, "SVML": wheel}
+
+
+def test_a_library_s_exports_are_read_by_name():
+    """``library_exports``, which tells whether NumPy 1 links SVML: the C maths library exports
+    ``expm1`` and not SVML's loop; a path that is no library exports nothing."""
+    libm = ctypes.util.find_library("m")
+    if libm is None:
+        pytest.skip("no C maths library found by name here")
+    assert library_exports(libm, "expm1") is True
+    assert library_exports(libm, "__svml_expm1f16") is False
+    assert library_exports(os.devnull, "expm1") is False
 
 
 #: The AVX-512 features NumPy 1 dispatches on, which ``NPY_DISABLE_CPU_FEATURES`` turns off.
