@@ -238,8 +238,8 @@ def numpy_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> str | None:
 #: NumPy 1's loops beyond its baseline (SSE3 on x86-64) for the functions whose loops the
 #: activations' plans ask about, which NumPy 1 cannot report (``opt_func_info`` is NumPy 2's):
 #: (function, dtype character) -> its loops, widest first, each named by the features it needs
-#: (``numpy1_features``). Its ``expm1`` and ``log1p`` are SVML's AVX-512 loops, which NumPy 1
-#: links on Linux only; its float32 ``exp`` and ``tanh`` its own AVX-512 and AVX2 loops. NumPy
+#: (``numpy1_features``). Its ``expm1`` and ``log1p`` are SVML's AVX-512 loops where it links
+#: SVML (its x86-64 Linux builds); its float32 ``exp`` and ``tanh`` its own AVX-512 and AVX2 loops. NumPy
 #: 1.24 and 1.26, a 256 x 512 array here, microseconds (best of 7 rounds of 20), on AVX-512, held
 #: to AVX2 (``NPY_DISABLE_CPU_FEATURES``) and to neither: float32 ``expm1`` 45-66, 1,360, 1,360;
 #: ``log1p`` 92-102, 1,750-1,780, 1,770-2,380; ``exp`` 66-81, 137-168, 529-535; ``tanh`` 55-74,
