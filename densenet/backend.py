@@ -270,14 +270,17 @@ def numpy1_features() -> dict[str, bool]:
         from numpy.core import _multiarray_umath  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         return {}
-    features = getattr(_multiarray_umath, "__cpu_features__", None)
+    features, path = getattr(_multiarray_umath, "__cpu_features__", None), _multiarray_umath.__file__
     if features is None:
         return {}
-    return {**features, "SVML": library_exports(_multiarray_umath.__file__, "__svml_expm1f16")}
+    return {**features, "SVML": library_exports(path, "__svml_expm1f16")}
 
 
-def library_exports(path: str, symbol: str) -> bool:
-    """Whether the shared library at ``path`` (loaded, or loadable) exports ``symbol``."""
+def library_exports(path: str | None, symbol: str) -> bool:
+    """Whether the shared library at ``path`` (loaded, or loadable) exports ``symbol``; False
+    for no path (a module's ``__file__`` may be None)."""
+    if path is None:
+        return False
     try:
         return hasattr(ctypes.CDLL(path), symbol)
     except OSError:

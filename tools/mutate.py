@@ -235,7 +235,7 @@ EQUIVALENT: dict[str, str] = {
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                    "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:427:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+    "backend.py:430:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
     "model.py:711:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
@@ -262,7 +262,7 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:771:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:551:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:554:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                "with one slice: the same dot call, plus 0",
     "loss.py:368:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
@@ -276,7 +276,7 @@ EQUIVALENT: dict[str, str] = {
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:67:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:472:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:475:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
     "backend.py:150:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
@@ -291,9 +291,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:581:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:584:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:581:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:584:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
@@ -320,7 +320,7 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:73:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:644:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "backend.py:647:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                        "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                        "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
@@ -328,17 +328,17 @@ EQUIVALENT: dict[str, str] = {
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                              "written out before the fsync either way (tested with a spy on os.fsync); "
                              "the explicit flush does not lean on that",
-    "backend.py:886:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
+    "backend.py:889:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
                                        "choose the same (the tests take the trial's length by the name)",
-    "backend.py:889:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
+    "backend.py:892:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
                                        "(the tests take the interval by the name)",
     "optimizer.py:83:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
                                            "(the tests cross a slice's end by the name)",
-    "backend.py:926:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
+    "backend.py:929:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
                                         "before any step runs",
-    "backend.py:978:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
+    "backend.py:981:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
                                  "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
                                  "the second only switches the choice off with the policy (math.inf)",
     "_validation.py:213:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
@@ -347,9 +347,9 @@ EQUIVALENT: dict[str, str] = {
                                     "(max and min), which gives the same answer",
     "_validation.py:239:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                     "exact check (max and min), which gives the same answer",
-    "backend.py:629:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
+    "backend.py:632:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
-    "backend.py:629:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
+    "backend.py:632:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                 "by hand",
@@ -386,19 +386,19 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:236:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:547:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:550:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:219:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:220:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:220:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:219:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:354:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:354:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:652:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "backend.py:357:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:357:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:655:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                        "constant, tested through its name",
     "callbacks.py:430:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:833:63:change-number": "cgroup files give two fields: reading the first three of them reads "
+    "backend.py:836:63:change-number": "cgroup files give two fields: reading the first three of them reads "
                                        "the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
