@@ -288,6 +288,28 @@ print(json.dumps({"loops": [simd_loop(f, np.dtype(t)) for f in (np.expm1, np.log
 """
 
 
+def held_report(variable, held):
+    """``REPORT_LOOPS``'s report from a fresh interpreter with NumPy held by ``variable`` to
+    ``held`` ("": its own loops), NumPy's own calls (no vector math library)."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("NPY_") and key != "DENSENET_BLAS"}
+    if held:
+        env[variable] = held
+    done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout)
+
+
+def assert_the_plans_follow(own, avx2, baseline):
+    """On NumPy's AVX-512 loops its own ``expm1`` and ``log1p``; held to AVX2 the passes of
+    both; held to its baseline only ``log1p``'s (ELU as on its own loops, Softplus as on AVX2)."""
+    assert own["loops"] == [True, True, True, True]
+    assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
+    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
+    assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
+    assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
+
+
 def test_the_passes_follow_numpy_s_own_dispatch_when_it_is_held_to_fewer_features():
     """NumPy's real dispatch, not a stand-in. Held to its AVX2 loops (``NPY_ENABLE_CPU_FEATURES=
     X86_V3``, as on a processor without AVX-512) it runs its baseline ``expm1`` and ``log1p``,
@@ -300,21 +322,8 @@ def test_the_passes_follow_numpy_s_own_dispatch_when_it_is_held_to_fewer_feature
     loop = numpy_loop(np.expm1, np.dtype(np.float32))
     if loop is None or "X86_V4" not in loop:
         pytest.skip(f"NumPy's expm1 here runs its {loop} loop, not X86_V4 (AVX-512 and NumPy 2.4 or newer)")
-    reports = {}
-    for held in (None, "X86_V3", "X86_V2"):
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("NPY_") and key != "DENSENET_BLAS"}  # (NumPy's own calls)
-        if held:
-            env["NPY_ENABLE_CPU_FEATURES"] = held
-        done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
-                              check=True)
-        reports[held] = json.loads(done.stdout)
-    own, avx2, baseline = reports[None], reports["X86_V3"], reports["X86_V2"]
-    assert own["loops"] == [True, True, True, True]
-    assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
-    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
-    assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
-    assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
+    assert_the_plans_follow(*(held_report("NPY_ENABLE_CPU_FEATURES", held)
+                              for held in ("", "X86_V3", "X86_V2")))
 
 
 @pytest.fixture
@@ -413,21 +422,8 @@ def test_the_passes_follow_numpy_1_s_features_when_it_is_held_to_fewer():
     if not (features.get("SVML") and features.get("AVX512_SKX")):
         pytest.skip("NumPy 1 here runs no SVML loops (an x86-64 Linux processor with AVX-512)")
     on = [name for name in NUMPY1_AVX512 if features.get(name)]
-    reports = {}
-    for held in ((), on, on + ["AVX2", "FMA3"]):
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("NPY_") and key != "DENSENET_BLAS"}  # (NumPy's own calls)
-        if held:
-            env["NPY_DISABLE_CPU_FEATURES"] = " ".join(held)
-        done = subprocess.run([sys.executable, "-c", REPORT_LOOPS], env=env, capture_output=True, text=True,
-                              check=True)
-        reports[len(held)] = json.loads(done.stdout)
-    own, avx2, baseline = reports[0], reports[len(on)], reports[len(on) + 2]
-    assert own["loops"] == [True, True, True, True]
-    assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
-    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
-    assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
-    assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
+    assert_the_plans_follow(*(held_report("NPY_DISABLE_CPU_FEATURES", " ".join(held))
+                              for held in ((), on, on + ["AVX2", "FMA3"])))
 
 
 def test_simd_loop_on_this_machine_is_what_numpy_reports():
