@@ -554,7 +554,7 @@ def lr_scale(rep: Report, reps: int, batch_size: int = 256, sizes: tuple[int, ..
 def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None = None) -> None:
     """P6: each fit idle, then beside two busy processes (started here, always stopped);
     ``steps``: that many batches of each fit instead of a whole epoch."""
-    from densenet import backend
+    from densenet import thread_policy
 
     rep.add("## Under load: two busy processes beside the fit (P6)", "",
             "One epoch of each fit (`workloads.LOAD_FITS`), timed idle and then with two busy-loop processes "
@@ -576,11 +576,11 @@ def load(rep: Report, reps: int, busy_seconds: float = 300.0, steps: int | None 
                 for side in sides:
                     time.sleep(PAUSE)
                     if side == "no policy":  # no limit set for any plan: BLAS's own count
-                        saved, backend.SERIAL_BELOW = backend.SERIAL_BELOW, math.inf
+                        saved, thread_policy.SERIAL_BELOW = thread_policy.SERIAL_BELOW, math.inf
                         try:
                             out[name][side].append(block_time(work[side], 1))
                         finally:
-                            backend.SERIAL_BELOW = saved
+                            thread_policy.SERIAL_BELOW = saved
                     else:
                         out[name][side].append(block_time(work[side], 1))
         return out
@@ -706,8 +706,8 @@ def plots(out: Path, data: dict[str, object]) -> list[str]:
 
 def blas_line() -> str:
     """The BLAS libraries loaded and their kernels, the library of the large products, and
-    which libraries run OpenBLAS's generic kernels (``backend.generic_kernels``)."""
-    generic = dn.backend.generic_kernels()
+    which libraries run OpenBLAS's generic kernels (``thread_policy.generic_kernels``)."""
+    generic = dn.thread_policy.generic_kernels()
     return ("BLAS: `" + json.dumps(workloads.blas_info()) + "`; the large products on "
             + workloads.gemm_library()
             + (f". {' and '.join(generic)}: OpenBLAS's generic kernels (it does not know this processor), "

@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")  # the report's plots
 
 def test_the_blas_line_names_the_libraries_on_openblas_s_generic_kernels(monkeypatch):
     for generic in ([], ["OpenBLAS 0.3.21 (numpy.libs)"]):
-        monkeypatch.setattr(report.dn.backend, "generic_kernels", lambda generic=generic: generic)
+        monkeypatch.setattr(report.dn.thread_policy, "generic_kernels", lambda generic=generic: generic)
         line = report.blas_line()
         assert line.startswith("BLAS: `[{") and '"architecture": ' in line
         said = "OpenBLAS 0.3.21 (numpy.libs): OpenBLAS's generic kernels (it does not know this processor)"

@@ -34,7 +34,6 @@ from .adamw import AdamW
 from .alpha_dropout import AlphaDropout
 from .auc import AUC
 from .averaging import WeightAveraging
-from .backend import get_num_threads, set_num_threads, threads
 from .batchnorm import BatchNorm1d
 from .bce import BCELoss
 from .bce_with_logits import BCEWithLogitsLoss
@@ -94,6 +93,7 @@ from .softmax import Softmax
 from .softplus import Softplus
 from .squared_error import MeanSquaredError
 from .tanh import Tanh
+from .thread_policy import get_num_threads, set_num_threads, threads
 from .training import DivergenceError, History
 from .update_bn import update_bn
 from .version import __version__ as __version__

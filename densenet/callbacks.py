@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import count, flag, hyperparameter, positive_int, shown
-from .backend import generic_kernels
+from .thread_policy import generic_kernels
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -33,7 +33,7 @@ class Callback:
     ("loss",) or ("loss", "val_loss"), "blas_threads": the count the thread policy
     sets, or None when BLAS chooses, "blas_threads_set": whether that count is the one
     ``dn.set_num_threads`` set, "thread_trial": whether the steps are timed on
-    that count and on one thread, to run on the faster (``backend.ThreadChoice``),
+    that count and on one thread, to run on the faster (``thread_policy.ThreadChoice``),
     "gemm_library": the file of the BLAS library ``DENSENET_BLAS`` names, which runs
     the large products, or None (``backend.gemm_library``), "optimizer": the optimiser
     it trains with}``).
@@ -369,7 +369,7 @@ class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
     First a line stating the epochs, the steps and the BLAS threads the fit runs on (and
-    the BLAS libraries that run OpenBLAS's generic kernels: ``backend.generic_kernels``).
+    the BLAS libraries that run OpenBLAS's generic kernels: ``thread_policy.generic_kernels``).
     When tqdm is installed (``pip install densenet[progress]``) and ``stream``
     is a terminal: a bar over the epochs showing the running mean of the
     current epoch's batch losses (refreshed about 20 times an epoch), then each

@@ -31,7 +31,7 @@ from ._validation import (
     sample_weights,
     shown,
 )
-from .backend import all_finite, blas_threads, magnitude_at_most, thread_count, underflow_ignored
+from .backend import all_finite, magnitude_at_most, underflow_ignored
 from .callbacks import Callback, checked_schedules
 from .chain import Plan, plan_chain
 from .init import Seed
@@ -44,6 +44,7 @@ from .mse import MSELoss
 from .optimizer import Optimizer
 from .plan import TrainStep
 from .sgd import SGD
+from .thread_policy import blas_threads, thread_count
 from .training import History, fit
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -42,11 +42,11 @@ from .loss import checked_value, loss_plan
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from .backend import ThreadChoice
     from .chain import Descent
     from .loss import Loss
     from .model import Sequential
     from .optimizer import Optimizer
+    from .thread_policy import ThreadChoice
 
 
 #: A step folds its update into the backward pass (the module docstring) also where the

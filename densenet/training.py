@@ -36,15 +36,7 @@ from ._validation import (
     shown,
     warn,
 )
-from .backend import (
-    all_finite,
-    blas_threads,
-    gemm_library,
-    get_num_threads,
-    thread_choice,
-    thread_count,
-    trial_count,
-)
+from .backend import all_finite, gemm_library
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
 from .init import Seed
@@ -54,11 +46,12 @@ from .metric_names import MetricLike, check_targets, resolved
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .sgd import SGD
+from .thread_policy import blas_threads, get_num_threads, thread_choice, thread_count, trial_count
 
 if TYPE_CHECKING:
-    from .backend import ThreadChoice
     from .model import Sequential
     from .plan import TrainStep
+    from .thread_policy import ThreadChoice
 
 
 #: The rows of outputs kept for a fit's metrics before they are added to them (``_Kept``).

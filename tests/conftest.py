@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 import densenet as dn
-from densenet import backend, cblas
+from densenet import backend, cblas, thread_policy
 
 # Property tests: 200 examples; under CI the same 200 every run (derandomised, no example
 # database), so a run fails for a reason in the code, not for a draw; HYPOTHESIS_PROFILE=
@@ -199,8 +199,8 @@ def through():
 def idle_two_cpus(monkeypatch):
     """The policy's look at the machine: two CPUs, none busy, whatever this one has (on one
     CPU, or a container's quota of one, it would run every plan on one thread)."""
-    monkeypatch.setattr(backend, "_cpus", lambda: 2)
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
+    monkeypatch.setattr(thread_policy, "_cpus", lambda: 2)
+    monkeypatch.setattr(thread_policy, "busy_cpus", lambda: 0)
 
 
 @pytest.fixture

@@ -297,9 +297,9 @@ def test_verbose_states_the_threads_the_policy_chose(capsys, through, known_proc
 def test_verbose_says_when_a_large_plan_times_its_steps_on_one_thread_too(capsys, monkeypatch, through,
                                                                           known_processor, idle_two_cpus):
     through(None)  # (the lines of SciPy's BLAS: another library's is named in them)
-    from densenet import backend
+    from densenet import thread_policy
 
-    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)  # (an idle machine of two CPUs) looked at afresh
+    monkeypatch.setattr(thread_policy, "SENSE_EVERY", 0.0)  # (an idle machine of two CPUs) looked at afresh
     X, y = np.zeros((256, 512)), np.zeros((256, 10))
     with threadpool_limits(limits=2, user_api="blas"):  # BLAS's own count: densenet's policy adapts
         mlp((512, 512, 10)).fit(X, y, epochs=1, batch_size=256, verbose=True)

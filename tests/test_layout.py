@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 LAYERS = [
     ("another BLAS", {"cblas"}),
     ("backend", {"backend"}),
+    ("the thread policy", {"thread_policy"}),
     ("the activations' elementary functions", {"elementary"}),
     ("the normal distribution", {"normal"}),
     ("an optimiser's passes", {"vector_ops", "subnormal"}),

@@ -13,7 +13,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import densenet as dn
-from densenet import backend
+from densenet import thread_policy as policy
 
 from .conftest import mlp
 
@@ -45,7 +45,7 @@ def own_look_at_the_load(monkeypatch):
     taken on a test's fake clock (at 1000 s, say) would otherwise be taken for a fresh
     one by the next tests wherever the machine has been up for less than that, since
     the real clock is then behind it."""
-    monkeypatch.setattr(backend, "_sensed", None)
+    monkeypatch.setattr(policy, "_sensed", None)
 
 
 @pytest.fixture
@@ -61,30 +61,30 @@ def two_threads():
 def sense_always(monkeypatch):
     """Look at the machine's load on every plan (not once a second), so that a patched
     ``busy_cpus`` is seen at once."""
-    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
+    monkeypatch.setattr(policy, "SENSE_EVERY", 0.0)
 
 
 def test_the_policy_by_the_largest_product(monkeypatch, sense_always):
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)  # an idle machine
-    assert backend.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
-    assert backend.thread_count(2 ** 18 - 1) is None and backend.thread_count(2 ** 18) == 1
-    assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(backend.PARALLEL_MIN_PRODUCT - 1) == 1
-    assert backend.thread_count(2 ** 26) is None  # BLAS's default
+    monkeypatch.setattr(policy, "busy_cpus", lambda: 0)  # an idle machine
+    assert policy.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
+    assert policy.thread_count(2 ** 18 - 1) is None and policy.thread_count(2 ** 18) == 1
+    assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
+    assert policy.thread_count(2 ** 26) is None  # BLAS's default
     with dn.threads(2):
         assert dn.get_num_threads() == 2
-        assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(2 ** 26) == 2
+        assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(2 ** 26) == 2
     assert dn.get_num_threads() is None
 
 
 @pytest.mark.parametrize("busy", [1, 2, 5])
 def test_a_large_plan_takes_no_more_threads_than_the_busy_machine_leaves(monkeypatch, sense_always, busy):
-    monkeypatch.setattr(backend, "busy_cpus", lambda: busy)
-    monkeypatch.setattr(backend, "_cpus", lambda: 4)
+    monkeypatch.setattr(policy, "busy_cpus", lambda: busy)
+    monkeypatch.setattr(policy, "_cpus", lambda: 4)
     with threadpool_limits(limits=4, user_api="blas"):  # BLAS's own count, densenet's unset
-        assert backend.thread_count(2 ** 26) == max(1, 4 - busy)
-        assert backend.thread_count(2 ** 20) == 1
+        assert policy.thread_count(2 ** 26) == max(1, 4 - busy)
+        assert policy.thread_count(2 ** 20) == 1
     with threadpool_limits(limits=2, user_api="blas"):
-        assert backend.thread_count(2 ** 26) == (None if busy <= 2 else 1)  # None: BLAS's own 2
+        assert policy.thread_count(2 ** 26) == (None if busy <= 2 else 1)  # None: BLAS's own 2
 
 
 @pytest.mark.parametrize("busy", [0, 1, 5])
@@ -92,15 +92,15 @@ def test_a_count_set_is_the_count_large_plans_run_on_whatever_the_load(monkeypat
     """OpenBLAS sums a product of a large inner size (784 here) in another order on one
     thread than on two: a count that followed the load would make a fit's weights depend
     on what else the machine runs. A count set is the one large plans run on, untimed."""
-    monkeypatch.setattr(backend, "busy_cpus", lambda: busy)
-    monkeypatch.setattr(backend, "_cpus", lambda: 4)
-    large = backend.PARALLEL_MIN_PRODUCT
+    monkeypatch.setattr(policy, "busy_cpus", lambda: busy)
+    monkeypatch.setattr(policy, "_cpus", lambda: 4)
+    large = policy.PARALLEL_MIN_PRODUCT
     for count in (3, 8):  # more than the CPUs too: as set
         with dn.threads(count):
-            assert backend.thread_count(2 ** 26) == count
-            assert backend.trial_count(2 ** 26, count) is None
-            assert backend.thread_choice(large, count, None) is None
-            assert backend.thread_count(2 ** 20) == 1 and backend.thread_count(1000) is None  # the size rule
+            assert policy.thread_count(2 ** 26) == count
+            assert policy.trial_count(2 ** 26, count) is None
+            assert policy.thread_choice(large, count, None) is None
+            assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(1000) is None  # the size rule
 
 
 def test_a_fit_on_a_count_set_trains_the_same_weights_on_a_busy_machine(two_threads, monkeypatch,
@@ -108,7 +108,7 @@ def test_a_fit_on_a_count_set_trains_the_same_weights_on_a_busy_machine(two_thre
     X, y = np.random.default_rng(0).standard_normal((256, 784)), np.random.default_rng(1).random((256, 10))
 
     def trained(busy):
-        monkeypatch.setattr(backend, "busy_cpus", lambda: busy)
+        monkeypatch.setattr(policy, "busy_cpus", lambda: busy)
         model = mlp((784, 512, 10), seed=0)
         watch, loss, optimizer = Watch(), dn.MSELoss(), dn.SGD(1.0)
         with dn.threads(2):
@@ -123,46 +123,46 @@ def test_a_fit_on_a_count_set_trains_the_same_weights_on_a_busy_machine(two_thre
 
 def test_the_load_is_looked_at_once_a_second(monkeypatch):
     looks = []
-    monkeypatch.setattr(backend, "busy_cpus", lambda: looks.append(1) or 0)
-    backend.set_num_threads(None)  # forgets the last look
+    monkeypatch.setattr(policy, "busy_cpus", lambda: looks.append(1) or 0)
+    policy.set_num_threads(None)  # forgets the last look
     for _ in range(5):
-        backend.thread_count(2 ** 26)
+        policy.thread_count(2 ** 26)
     assert len(looks) == 1
-    monkeypatch.setattr(backend, "SENSE_EVERY", 0.0)
-    backend.thread_count(2 ** 26)
+    monkeypatch.setattr(policy, "SENSE_EVERY", 0.0)
+    policy.thread_count(2 ** 26)
     assert len(looks) == 2
 
 
 def test_the_load_is_looked_at_again_from_exactly_sense_every_seconds_on(monkeypatch):
     looks, now = [], [1000.0]
-    monkeypatch.setattr(backend, "busy_cpus", lambda: looks.append(now[0]) or 0)
-    monkeypatch.setattr(backend.time, "monotonic", lambda: now[0])
-    backend.set_num_threads(None)
-    backend.thread_count(2 ** 26)
-    now[0] += backend.SENSE_EVERY / 2
-    backend.thread_count(2 ** 26)
+    monkeypatch.setattr(policy, "busy_cpus", lambda: looks.append(now[0]) or 0)
+    monkeypatch.setattr(policy.time, "monotonic", lambda: now[0])
+    policy.set_num_threads(None)
+    policy.thread_count(2 ** 26)
+    now[0] += policy.SENSE_EVERY / 2
+    policy.thread_count(2 ** 26)
     assert looks == [1000.0]
-    now[0] = 1000.0 + backend.SENSE_EVERY
-    backend.thread_count(2 ** 26)
-    assert looks == [1000.0, 1000.0 + backend.SENSE_EVERY]
+    now[0] = 1000.0 + policy.SENSE_EVERY
+    policy.thread_count(2 ** 26)
+    assert looks == [1000.0, 1000.0 + policy.SENSE_EVERY]
 
 
 def test_busy_cpus_is_0_where_the_kernel_does_not_say(monkeypatch):
     def refused(*args, **kwargs):
         raise OSError("no /proc here")
 
-    monkeypatch.setattr(backend.os, "listdir", refused)
-    assert backend.busy_cpus() == 0
+    monkeypatch.setattr(policy.os, "listdir", refused)
+    assert policy.busy_cpus() == 0
 
 
 def test_cpus_falls_back_to_the_count_and_to_1_where_affinity_is_unknown(monkeypatch, tmp_path):
-    monkeypatch.delattr(backend.os, "sched_getaffinity", raising=False)
-    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "none"))  # and no quota stated
-    monkeypatch.setattr(backend, "CGROUP_V1_CPU", (str(tmp_path / "none"), str(tmp_path / "none")))
-    monkeypatch.setattr(backend.os, "cpu_count", lambda: 3)
-    assert backend._cpus() == 3
-    monkeypatch.setattr(backend.os, "cpu_count", lambda: None)
-    assert backend._cpus() == 1
+    monkeypatch.delattr(policy.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(policy, "CGROUP_CPU_MAX", str(tmp_path / "none"))  # and no quota stated
+    monkeypatch.setattr(policy, "CGROUP_V1_CPU", (str(tmp_path / "none"), str(tmp_path / "none")))
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 3)
+    assert policy._cpus() == 3
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: None)
+    assert policy._cpus() == 1
 
 
 @pytest.mark.parametrize("text, quota", [
@@ -171,7 +171,7 @@ def test_cpus_falls_back_to_the_count_and_to_1_where_affinity_is_unknown(monkeyp
     ("1 100000", 1e-5), ("3 1", 3.0),  # any positive quota and period count
 ])
 def test_a_control_group_s_cpu_quota_is_read_as_cpus(text, quota):
-    assert backend.quota_from(text) == quota
+    assert policy.quota_from(text) == quota
 
 
 @pytest.mark.parametrize("v2, v1, cpus", [
@@ -186,28 +186,28 @@ def test_a_control_group_s_cpu_quota_is_read_as_cpus(text, quota):
 ])
 def test_the_cpus_counted_are_those_the_quota_allows(monkeypatch, tmp_path, v2, v1, cpus):
     # this process's affinity (pid 0), 64 CPUs
-    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: set(range(64 if pid == 0 else 1)),
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: set(range(64 if pid == 0 else 1)),
                         raising=False)
     files = {"cpu.max": v2, "quota": v1 and v1[0], "period": v1 and v1[1]}
     for name, text in files.items():
         if text is not None:
             (tmp_path / name).write_text(text + "\n")
-    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
-    monkeypatch.setattr(backend, "CGROUP_V1_CPU", (str(tmp_path / "quota"), str(tmp_path / "period")))
-    assert backend._cpus() == cpus
+    monkeypatch.setattr(policy, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(policy, "CGROUP_V1_CPU", (str(tmp_path / "quota"), str(tmp_path / "period")))
+    assert policy._cpus() == cpus
 
 
 def test_a_large_plan_in_a_container_takes_no_more_threads_than_its_quota(monkeypatch, tmp_path,
                                                                           sense_always):
     """64 CPUs to run on and BLAS configured for 8 threads, but a quota of 2 CPUs: 2 threads."""
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
-    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(policy, "busy_cpus", lambda: 0)
+    monkeypatch.setattr(policy.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     (tmp_path / "cpu.max").write_text("200000 100000\n")
-    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(policy, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
     with threadpool_limits(limits=8, user_api="blas"):
-        assert backend.thread_count(2 ** 26) == 2
+        assert policy.thread_count(2 ** 26) == 2
     with dn.threads(8):
-        assert backend.thread_count(2 ** 26) == 8  # a count set is used as set
+        assert policy.thread_count(2 ** 26) == 8  # a count set is used as set
 
 
 class FakeOpenBlas:
@@ -221,17 +221,17 @@ def test_generic_kernels_are_the_libraries_openblas_runs_as_on_a_prescott(monkey
     libraries = [FakeOpenBlas("0.3.21", "/venv/numpy.libs/libopenblas64_p-r0-15028c96.3.21.so", "Prescott"),
                  FakeOpenBlas("0.3.31", "/venv/scipy.libs/libscipy_openblas-6cdc3b4a.so", "SkylakeX"),
                  FakeOpenBlas("2026.2", "/venv/lib/libmkl_rt.so.2")]
-    monkeypatch.setattr(backend, "_blas_libraries", lambda: libraries)
-    assert backend.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)"]
+    monkeypatch.setattr(policy, "_blas_libraries", lambda: libraries)
+    assert policy.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)"]
     libraries[1].architecture = "Prescott"
-    assert backend.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)", "OpenBLAS 0.3.31 (scipy.libs)"]
+    assert policy.generic_kernels() == ["OpenBLAS 0.3.21 (numpy.libs)", "OpenBLAS 0.3.31 (scipy.libs)"]
 
 
 def test_generic_kernels_reads_the_libraries_loaded():
     """Each library threadpoolctl finds says which kernels it runs (OpenBLAS's
     ``architecture``): the names listed are of the libraries loaded."""
     generic = [info for info in threadpool_info() if info.get("architecture") == "Prescott"]
-    assert backend.generic_kernels() == [
+    assert policy.generic_kernels() == [
         f"OpenBLAS {info['version']} ({os.path.basename(os.path.dirname(info['filepath']))})"
         for info in generic]
 
@@ -239,18 +239,18 @@ def test_generic_kernels_reads_the_libraries_loaded():
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     loadavg = b"2.10 1.50 0.80 5/250 12345\n"
     ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]
-    assert backend.busy_from(loadavg, ours) == 3  # 5 running, 2 of them ours (101 and 104)
-    assert backend.busy_from(loadavg, []) == 5
-    assert backend.busy_from(b"0.1 0.1 0.1 1/90 7", ours) == 0  # never negative
-    assert backend.busy_from(b"", ours) == 0 and backend.busy_from(b"a b c x/y z", ours) == 0
+    assert policy.busy_from(loadavg, ours) == 3  # 5 running, 2 of them ours (101 and 104)
+    assert policy.busy_from(loadavg, []) == 5
+    assert policy.busy_from(b"0.1 0.1 0.1 1/90 7", ours) == 0  # never negative
+    assert policy.busy_from(b"", ours) == 0 and policy.busy_from(b"a b c x/y z", ours) == 0
 
 
 def test_busy_cpus_leaves_out_this_processs_own_running_threads(monkeypatch):
     if not os.path.exists("/proc/self/task"):
         pytest.skip("the kernel does not list a process's threads here")
-    seen, busy_from = [], backend.busy_from
-    monkeypatch.setattr(backend, "busy_from", lambda loadavg, stats: seen.append(stats) or 0)
-    backend.busy_cpus()
+    seen, busy_from = [], policy.busy_from
+    monkeypatch.setattr(policy, "busy_from", lambda loadavg, stats: seen.append(stats) or 0)
+    policy.busy_cpus()
     (stats,) = seen
     assert len(stats) == len(os.listdir("/proc/self/task"))
     # the calling thread is running while it reads its own stat: one running task is ours
@@ -264,7 +264,7 @@ def test_busy_cpus_sees_a_busy_neighbour():
     neighbour = subprocess.Popen([sys.executable, "-c", code])
     try:
         time.sleep(0.3)
-        assert max(backend.busy_cpus() for _ in range(20)) >= 1
+        assert max(policy.busy_cpus() for _ in range(20)) >= 1
     finally:
         neighbour.kill()
         neighbour.wait()
@@ -273,7 +273,7 @@ def test_busy_cpus_sees_a_busy_neighbour():
 def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count(two_threads):
     before = blas_threads_now()
     model = mlp((64, 256, 10), seed=0)
-    assert backend.thread_count(model.largest_product(32)) == 1
+    assert policy.thread_count(model.largest_product(32)) == 1
     X, y = np.random.default_rng(0).standard_normal((64, 64)), np.full((64, 10), 0.5)
     watch = Watch()
     model.fit(X, y, epochs=2, batch_size=32, callbacks=[watch])
@@ -286,7 +286,7 @@ def test_fit_and_predict_run_a_medium_plan_on_one_thread_and_restore_the_count(t
 def test_a_large_plan_uses_the_configured_count():
     model = mlp((512, 512, 10), seed=0)
     X, y = np.random.default_rng(0).standard_normal((256, 512)), np.full((256, 10), 0.5)
-    assert model.largest_product(256) >= backend.PARALLEL_MIN_PRODUCT
+    assert model.largest_product(256) >= policy.PARALLEL_MIN_PRODUCT
     with dn.threads(1):
         watch = Watch()
         model.fit(X, y, epochs=1, batch_size=256, callbacks=[watch])
@@ -392,9 +392,9 @@ def fake_machine(monkeypatch):
     a step takes ``cost[count]`` seconds on the count BLAS runs on."""
     libs = [FakeBlas(), FakeBlas()]
     clock = {"now": 100.0}
-    monkeypatch.setattr(backend, "_blas_libraries", lambda: libs)
-    monkeypatch.setattr(backend.time, "perf_counter", lambda: clock["now"])
-    monkeypatch.setattr(backend.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(policy, "_blas_libraries", lambda: libs)
+    monkeypatch.setattr(policy.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(policy.time, "monotonic", lambda: clock["now"])
 
     def make_step(cost):
         ran = []
@@ -412,18 +412,18 @@ def fake_machine(monkeypatch):
     return libs, clock, make_step
 
 
-TRIAL = 4 * backend.TRIAL_STEPS  # steps of a trial: (untimed, timed) on each count, per round
+TRIAL = 4 * policy.TRIAL_STEPS  # steps of a trial: (untimed, timed) on each count, per round
 
 
 @pytest.mark.parametrize("one, chosen", [(1.0, 1), (1.94, 2), (2.0, 2), (3.0, 2)])
 def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chosen):
     libs, _, make_step = fake_machine
     step = make_step({2: 2.0, 1: one})
-    fresh = backend.ThreadChoice(2)
+    fresh = policy.ThreadChoice(2)
     assert fresh.best == 2  # before its first trial, the policy's count
     with fresh as choice:
         values = [choice(step) for _ in range(TRIAL)]
-        assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
+        assert step.ran == [2, 2, 1, 1] * policy.TRIAL_STEPS
         assert values == [0.5] * TRIAL  # trial steps are ordinary steps
         assert choice.best == chosen  # one thread only when clearly faster (TRIAL_MARGIN)
         for _ in range(5):
@@ -440,9 +440,9 @@ def test_a_trial_times_both_counts_and_keeps_the_faster(fake_machine, one, chose
 
 def test_one_thread_is_chosen_at_exactly_the_margin(fake_machine, monkeypatch):
     _, _, make_step = fake_machine
-    monkeypatch.setattr(backend, "TRIAL_MARGIN", 0.75)  # times exact in binary
+    monkeypatch.setattr(policy, "TRIAL_MARGIN", 0.75)  # times exact in binary
     step = make_step({2: 2.0, 1: 1.5})
-    with backend.ThreadChoice(2) as choice:
+    with policy.ThreadChoice(2) as choice:
         for _ in range(TRIAL):
             choice(step)
     assert choice.best == 1
@@ -461,7 +461,7 @@ def test_the_first_step_after_a_switch_is_not_timed(fake_machine):
         last.append(libs[0].count)
         return inner()
 
-    with backend.ThreadChoice(2) as choice:
+    with policy.ThreadChoice(2) as choice:
         for _ in range(TRIAL):
             choice(step)
     assert choice.best == 1
@@ -471,26 +471,26 @@ def test_a_new_trial_starts_trial_every_seconds_after_the_last(fake_machine):
     libs, clock, make_step = fake_machine
     cost = {2: 1.0, 1: 0.5}
     step = make_step(cost)
-    with backend.ThreadChoice(2) as choice:
+    with policy.ThreadChoice(2) as choice:
         for _ in range(TRIAL):
             choice(step)
         ended = clock["now"]
         assert choice.best == 1
-        cost[1] = backend.TRIAL_EVERY / 4  # one thread now the slow one; four steps take TRIAL_EVERY
-        while clock["now"] < ended + backend.TRIAL_EVERY:
+        cost[1] = policy.TRIAL_EVERY / 4  # one thread now the slow one; four steps take TRIAL_EVERY
+        while clock["now"] < ended + policy.TRIAL_EVERY:
             choice(step)
         assert step.ran[TRIAL:] == [1] * 4  # no trial before TRIAL_EVERY seconds, one from exactly then
         before = len(step.ran)
         for _ in range(TRIAL):
             choice(step)
-        assert step.ran[before:] == [2, 2, 1, 1] * backend.TRIAL_STEPS
+        assert step.ran[before:] == [2, 2, 1, 1] * policy.TRIAL_STEPS
         assert choice.best == 2
 
 
 def test_steps_of_another_batch_size_are_not_timed_and_keep_the_count(fake_machine):
     libs, _, make_step = fake_machine
     step, last = make_step({2: 1.0, 1: 0.5}), make_step({2: 50.0, 1: 50.0})
-    with backend.ThreadChoice(2) as choice:
+    with policy.ThreadChoice(2) as choice:
         choice(step)  # the trial's first step: on 2 threads
         choice(last, timed=False)
         assert last.ran == [2]
@@ -498,30 +498,30 @@ def test_steps_of_another_batch_size_are_not_timed_and_keep_the_count(fake_machi
             choice(step)
             choice(last, timed=False)
         assert choice.best == 1  # the last batches' 50 s did not count
-        assert step.ran == [2, 2, 1, 1] * backend.TRIAL_STEPS
+        assert step.ran == [2, 2, 1, 1] * policy.TRIAL_STEPS
 
 
 def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fake_machine, monkeypatch):
     libs, _, _ = fake_machine
-    monkeypatch.setattr(backend, "_sensed", None)  # BLAS's count not looked up yet
-    large = backend.PARALLEL_MIN_PRODUCT
-    assert backend.thread_choice(large - 1, 2, None) is None  # a plan the policy runs on one thread
-    assert backend.thread_choice(large, 1, None) is None  # one thread set or left free
-    first = backend.thread_choice(large, 2, None)
-    assert first.count == 2 and backend.thread_choice(large, 2, first) is first
-    assert backend.thread_choice(large, 3, first).count == 3  # another count: a new trial
+    monkeypatch.setattr(policy, "_sensed", None)  # BLAS's count not looked up yet
+    large = policy.PARALLEL_MIN_PRODUCT
+    assert policy.thread_choice(large - 1, 2, None) is None  # a plan the policy runs on one thread
+    assert policy.thread_choice(large, 1, None) is None  # one thread set or left free
+    first = policy.thread_choice(large, 2, None)
+    assert first.count == 2 and policy.thread_choice(large, 2, first) is first
+    assert policy.thread_choice(large, 3, first).count == 3  # another count: a new trial
     for lib in libs:
         lib.count = 4
-    assert backend.thread_choice(large, None, first).count == 4  # no limit set: BLAS's own count
-    monkeypatch.setattr(backend, "SERIAL_BELOW", math.inf)
-    assert backend.thread_choice(large, 2, None) is None  # the policy switched off
+    assert policy.thread_choice(large, None, first).count == 4  # no limit set: BLAS's own count
+    monkeypatch.setattr(policy, "SERIAL_BELOW", math.inf)
+    assert policy.thread_choice(large, 2, None) is None  # the policy switched off
 
 
 def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads, idle_two_cpus, sense_always):
     before = blas_threads_now()
     model = mlp((512, 512, 10), seed=0)
     X, y = np.random.default_rng(0).standard_normal((512, 512)), np.full((512, 10), 0.5)
-    assert backend.thread_count(model.largest_product(256)) is None  # BLAS's own count: 2
+    assert policy.thread_count(model.largest_product(256)) is None  # BLAS's own count: 2
     watch, loss, optimizer = Watch(), dn.MSELoss(), dn.SGD(0.1)
     history = model.fit(X, y, epochs=8, batch_size=256, loss=loss, optimizer=optimizer, callbacks=[watch])
     assert len(history.loss) == 8 and history.loss[-1] < history.loss[0]
@@ -543,13 +543,13 @@ def test_fit_times_its_full_batches_only(two_threads, idle_two_cpus, monkeypatch
     """The last, smaller batch of an epoch is another plan: timing it beside full
     batches would hold its shorter steps against whichever count it ran on."""
     calls = []
-    run = backend.ThreadChoice.__call__
+    run = policy.ThreadChoice.__call__
 
     def spy(self, step, timed=True):
         calls.append((step.n, timed))
         return run(self, step, timed)
 
-    monkeypatch.setattr(backend.ThreadChoice, "__call__", spy)
+    monkeypatch.setattr(policy.ThreadChoice, "__call__", spy)
     model = mlp((512, 512, 10), seed=0)
     X, y = np.random.default_rng(0).standard_normal((640, 512)), np.full((640, 10), 0.5)
     model.fit(X, y, epochs=2, batch_size=256)
@@ -580,15 +580,15 @@ def in_a_thread(function):
 
 def test_the_policy_sets_no_count_in_other_python_threads(monkeypatch, sense_always):
     libs = [FakeBlas(), FakeBlas()]
-    monkeypatch.setattr(backend, "_blas_libraries", lambda: libs)
-    monkeypatch.setattr(backend, "busy_cpus", lambda: 0)
-    medium, large = backend.PARALLEL_MIN_PRODUCT // 2, 4 * backend.PARALLEL_MIN_PRODUCT
-    assert (backend.thread_count(medium), backend.trial_count(large, None)) == (1, 2)  # the main thread
-    assert in_a_thread(lambda: (backend.thread_count(medium), backend.thread_count(large),
-                                backend.trial_count(large, None), backend.trial_count(large, 2))) == (
+    monkeypatch.setattr(policy, "_blas_libraries", lambda: libs)
+    monkeypatch.setattr(policy, "busy_cpus", lambda: 0)
+    medium, large = policy.PARALLEL_MIN_PRODUCT // 2, 4 * policy.PARALLEL_MIN_PRODUCT
+    assert (policy.thread_count(medium), policy.trial_count(large, None)) == (1, 2)  # the main thread
+    assert in_a_thread(lambda: (policy.thread_count(medium), policy.thread_count(large),
+                                policy.trial_count(large, None), policy.trial_count(large, 2))) == (
         None, None, None, None)
     model = mlp((64, 256, 10), seed=0)
-    assert backend.thread_count(model.largest_product(32)) == 1
+    assert policy.thread_count(model.largest_product(32)) == 1
     history = in_a_thread(lambda: model.fit(np.zeros((64, 64)), np.zeros((64, 10)), batch_size=32))
     in_a_thread(lambda: model.predict(np.zeros((64, 64))))
     assert len(history.loss) == 1

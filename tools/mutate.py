@@ -48,9 +48,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "cblas.py", "backend.py", "normal.py", "elementary.py", "vector_ops.py",
-        "subnormal.py", "init.py", "clipping.py", "chain.py", "kept.py", "module.py", "dense.py",
-        "sigmoid.py", "relu.py",
+CORE = ["_validation.py", "cblas.py", "backend.py", "thread_policy.py", "normal.py", "elementary.py",
+        "vector_ops.py", "subnormal.py", "init.py", "clipping.py", "chain.py", "kept.py", "module.py",
+        "dense.py", "sigmoid.py", "relu.py",
         "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py",
         "softmax.py", "log_softmax.py", "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py",
         "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py",
@@ -78,6 +78,7 @@ OWN_TESTS = {
     "subnormal.py": ["test_optimizers.py", "test_memory.py"],
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py",
                    "test_cblas.py", "test_sparse.py", "test_memory.py", "test_elementary.py"],
+    "thread_policy.py": ["test_threads.py", "test_cblas.py", "test_callbacks.py"],
     "normal.py": ["test_normal.py", "test_activations.py", "test_onnx.py"],
     "elementary.py": ["test_elementary.py", "test_activations.py"],
     "init.py": ["test_init.py"],
@@ -175,9 +176,9 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "model.py:1055:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+    "model.py:1056:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
-    "model.py:935:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:936:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:422:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -188,22 +189,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1253:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1254:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1253:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1254:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1256:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1257:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1256:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1257:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1283:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1284:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1283:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1284:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -234,22 +235,22 @@ EQUIVALENT: dict[str, str] = {
     "clipping.py:70:11:GtE->Gt": "a gradient whose clipping coefficient is exactly 1 multiplied by 1: "
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
-                                   "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:430:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+                                     "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
+    "backend.py:399:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:711:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:712:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:661:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:662:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:713:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:714:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:792:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:793:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:774:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:767:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:383:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -258,12 +259,12 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:383:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:191:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:192:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:771:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:764:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:554:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
-                               "with one slice: the same dot call, plus 0",
+    "backend.py:523:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+                                "with one slice: the same dot call, plus 0",
     "loss.py:368:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
     "loss.py:363:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
@@ -276,9 +277,9 @@ EQUIVALENT: dict[str, str] = {
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:67:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:475:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:444:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:150:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:119:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
@@ -291,24 +292,24 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:584:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:553:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:584:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:553:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
-    "model.py:52:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
+    "model.py:53:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
-    "model.py:56:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:57:15:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 3 ** 22 gives the same predictions",
-    "model.py:56:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
+    "model.py:57:20:change-number": "SPARSE_CHUNK only sets how many values predict makes dense at a "
                                     "time; rows are independent, so 2 ** 23 gives the same predictions",
-    "model.py:59:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
+    "model.py:60:13:change-number": "KEPT_PLANS only bounds the plan cache (a fit needs two plans, the "
                                     "tests bound the cache by the name): 7 plans train the same",
-    "model.py:62:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
+    "model.py:63:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "backend.py:109:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:78:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
     "normal.py:53:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
@@ -320,47 +321,49 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:73:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "backend.py:647:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
-                                       "runs products of 2-4 Mi multiply-adds on one thread, the same "
-                                       "results (the tests take the bound by the name)",
+    "thread_policy.py:57:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+                                            "runs products of 2-4 Mi multiply-adds on one thread, the same "
+                                            "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
-                             "written out before the fsync either way (tested with a spy on os.fsync); "
-                             "the explicit flush does not lean on that",
-    "backend.py:889:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count "
-                                       "choose the same (the tests take the trial's length by the name)",
-    "backend.py:892:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of 10 "
-                                       "(the tests take the interval by the name)",
+                              "written out before the fsync either way (tested with a spy on os.fsync); "
+                              "the explicit flush does not lean on that",
+    "thread_policy.py:299:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
+                                             " choose the same (the tests take the trial's length by the "
+                                             "name)",
+    "thread_policy.py:302:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
+                                             "10 (the tests take the interval by the name)",
     "optimizer.py:83:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
-                                           "(the tests cross a slice's end by the name)",
-    "backend.py:929:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by __enter__, "
-                                        "before any step runs",
-    "backend.py:981:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the first "
-                                 "comparison already refuses a plan of exactly SERIAL_BELOW multiply-adds; "
-                                 "the second only switches the choice off with the policy (math.inf)",
+                                        "(the tests cross a slice's end by the name)",
+    "thread_policy.py:339:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
+                                              "__enter__, before any step runs",
+    "thread_policy.py:391:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
+                                       "first comparison already refuses a plan of exactly SERIAL_BELOW "
+                                       "multiply-adds; the second only switches the choice off with the "
+                                       "policy (math.inf)",
     "_validation.py:213:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
                                        "converts and checks them a batch at a time (cast_rows)",
     "_validation.py:215:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
-                                    "(max and min), which gives the same answer",
+                                     "(max and min), which gives the same answer",
     "_validation.py:239:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
-                                    "exact check (max and min), which gives the same answer",
-    "backend.py:632:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
+                                     "exact check (max and min), which gives the same answer",
+    "backend.py:601:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
-    "backend.py:632:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
+    "backend.py:601:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
-                                "by hand",
+                                 "by hand",
     "chain.py:184:21:swap-bool": "the planner always sets at_scale: the default serves Buffers made by "
-                                "hand, whose passes as at scale compute the same values to rounding",
+                                 "hand, whose passes as at scale compute the same values to rounding",
     "chain.py:265:16:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 3**31 does",
     "chain.py:265:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 2**32 does",
     "chain.py:178:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
-                                "by hand",
+                                 "by hand",
     "chain.py:346:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
@@ -373,9 +376,9 @@ EQUIVALENT: dict[str, str] = {
     "optimizer.py:177:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
     "optimizer.py:194:33:change-number": "settings_version is only compared for a change: counting by 2 "
-                                        "changes it as well",
+                                         "changes it as well",
     "optimizer.py:222:28:change-number": "settings_version is only compared for a change: starting at 1 "
-                                        "changes nothing",
+                                         "changes nothing",
     "optimizer.py:291:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
     "optimizer.py:304:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
@@ -384,22 +387,22 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:236:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:229:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:550:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:219:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:220:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:220:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:219:53:change-number": "library_call's arrays have thousands of elements by then: a least "
+    "backend.py:519:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:189:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:189:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:188:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:357:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:357:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:655:14:change-number": "how long one look at the machine's load is reused: a tuning "
-                                       "constant, tested through its name",
+    "backend.py:326:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:326:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "thread_policy.py:65:14:change-number": "how long one look at the machine's load is reused: a tuning "
+                                            "constant, tested through its name",
     "callbacks.py:430:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "backend.py:836:63:change-number": "cgroup files give two fields: reading the first three of them reads "
-                                       "the same two",
+    "thread_policy.py:246:63:change-number": "cgroup files give two fields: reading the first three of them "
+                                             "reads the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
@@ -418,10 +421,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:65:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:58:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:380:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:783:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:373:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:776:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
