@@ -1201,6 +1201,7 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
 
+
 def _load_state(model: Sequential, state: NDArray[Any] | None, where: str) -> None:
     """Put the saved ``state`` vector (None: the file has none) into ``model``."""
     if state is None and not model.state.size:

@@ -1,6 +1,8 @@
 """The thread policy: how many threads BLAS (NumPy's, SciPy's and
 ``backend.gemm_library``'s) runs a plan's matrix products on (``thread_count``,
-``blas_threads``), and the counts users set (``set_num_threads``, ``threads``).
+``blas_threads``), and the counts users set (``set_num_threads``, ``threads``). The BLAS
+libraries it sets are those threadpoolctl finds in the process, which also tell which of
+them run OpenBLAS's generic kernels (``generic_kernels``, for ``fit``'s verbose report).
 
 OpenBLAS threads a product as soon as it is a few hundred thousand
 multiply-adds. On an idle machine (2 cores) a second thread pays from about

@@ -189,22 +189,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1254:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1255:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1254:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1255:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1257:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1258:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1257:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1258:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1284:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1285:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1284:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1285:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -321,7 +321,7 @@ EQUIVALENT: dict[str, str] = {
     "elementary.py:73:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
-    "thread_policy.py:57:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
+    "thread_policy.py:59:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                             "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                             "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
@@ -329,18 +329,18 @@ EQUIVALENT: dict[str, str] = {
     "io.py:160:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                               "written out before the fsync either way (tested with a spy on os.fsync); "
                               "the explicit flush does not lean on that",
-    "thread_policy.py:299:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
+    "thread_policy.py:301:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
                                              " choose the same (the tests take the trial's length by the "
                                              "name)",
-    "thread_policy.py:302:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
+    "thread_policy.py:304:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
                                              "10 (the tests take the interval by the name)",
     "optimizer.py:83:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
                                         "(the tests cross a slice's end by the name)",
-    "thread_policy.py:339:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
+    "thread_policy.py:341:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
                                               "__enter__, before any step runs",
-    "thread_policy.py:391:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
+    "thread_policy.py:393:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
                                        "first comparison already refuses a plan of exactly SERIAL_BELOW "
                                        "multiply-adds; the second only switches the choice off with the "
                                        "policy (math.inf)",
@@ -397,11 +397,11 @@ EQUIVALENT: dict[str, str] = {
                                        "byte count of 1 instead of 0 asks the same",
     "backend.py:326:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:326:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "thread_policy.py:65:14:change-number": "how long one look at the machine's load is reused: a tuning "
+    "thread_policy.py:67:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
     "callbacks.py:430:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
-    "thread_policy.py:246:63:change-number": "cgroup files give two fields: reading the first three of them "
+    "thread_policy.py:248:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
