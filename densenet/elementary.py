@@ -41,7 +41,7 @@ the ``log1p`` passes, made of ``log``, 0.54x in float32 and 0.72x in float64): `
 are planned only where NumPy's ``exp`` and ``tanh`` are beyond its baseline (``passes_pay``).
 NumPy 1 cannot report its loops; its ``expm1`` and ``log1p`` are SVML's AVX-512 loops where it
 links SVML (Linux), and there the passes made ELU's, SELU's and Softplus's steps 1.13-1.28x as
-slow (NumPy 1.26, float32 and float64): for it ``densenet.backend.numpy1_loop`` infers the loops
+slow (NumPy 1.26, float32 and float64): for it ``densenet.numpy_loops.numpy1_loop`` infers the loops
 from the processor's features.
 
 Where ``DENSENET_BLAS`` names MKL, the float64 ``expm1`` and ``log1p`` of large arrays are
@@ -59,7 +59,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .backend import library_call, numpy_loop
+from .backend import library_call
+from .numpy_loops import numpy_loop
 
 #: A planned call (as ``densenet.chain.Call``, which sits above this file).
 Call = Callable[[], object]
@@ -75,7 +76,7 @@ PASSES_MIN_SIZE = 1024
 
 def simd_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> bool:
     """Whether NumPy runs ``ufunc`` on ``dtype`` here with a loop beyond its baseline: what
-    its dispatch chose for this processor (``densenet.backend.numpy_loop``). For ``expm1``
+    its dispatch chose for this processor (``densenet.numpy_loops.numpy_loop``). For ``expm1``
     and ``log1p`` those loops are its AVX-512 ones and the baseline loop is a scalar loop;
     False where NumPy names no loop or cannot say (a NumPy 1 on a processor other than an
     x86-64: the passes)."""

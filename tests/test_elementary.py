@@ -14,9 +14,9 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import densenet as dn
-from densenet import backend, elementary
-from densenet.backend import library_exports, numpy1_features, numpy_loop, wide_simd_loop
+from densenet import elementary, numpy_loops
 from densenet.elementary import PASSES_MIN_SIZE, above_zero, expm1_nonpositive, log1p_nonnegative, simd_loop
+from densenet.numpy_loops import library_exports, numpy1_features, numpy_loop, wide_simd_loop
 
 
 @pytest.fixture(autouse=True)
@@ -228,7 +228,7 @@ def fake_dispatch(monkeypatch, current):
 def test_simd_loop_reads_numpy_s_dispatch(monkeypatch, current, expected, wide):
     """A loop beyond NumPy's baseline is a vectorised one (for ``expm1`` and ``log1p`` its
     AVX-512 loops); its baseline loop, or none named, a scalar one. An AVX-512 loop is a
-    wide one (``backend.wide_simd_loop``: NumPy's, not the vector math library's)."""
+    wide one (``numpy_loops.wide_simd_loop``: NumPy's, not the vector math library's)."""
     asked = fake_dispatch(monkeypatch, current)
     try:
         assert simd_loop(np.expm1, np.dtype(np.float32)) is expected
@@ -329,7 +329,7 @@ def test_the_passes_follow_numpy_s_own_dispatch_when_it_is_held_to_fewer_feature
 @pytest.fixture
 def numpy_1(monkeypatch):
     """NumPy 1 stood in for: no ``numpy.lib.introspect``; ``numpy_1(features, machine)``
-    sets the processor features its record holds (``backend.numpy1_features``) and
+    sets the processor features its record holds (``numpy_loops.numpy1_features``) and
     ``platform.machine()``."""
     import builtins
 
@@ -342,8 +342,8 @@ def numpy_1(monkeypatch):
 
     def numpy_1(features, machine="x86_64"):
         monkeypatch.setattr(builtins, "__import__", without_introspect)
-        monkeypatch.setattr(backend, "numpy1_features", lambda: features)
-        monkeypatch.setattr(backend.platform, "machine", lambda: machine)
+        monkeypatch.setattr(numpy_loops, "numpy1_features", lambda: features)
+        monkeypatch.setattr(numpy_loops.platform, "machine", lambda: machine)
         numpy_loop.cache_clear()
 
     yield numpy_1

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "densenet"
 #: lower layers (``__init__`` is the top; ``tutorial`` and ``reference`` stand aside).
 LAYERS = [
     ("another BLAS", {"cblas"}),
+    ("NumPy's loops", {"numpy_loops"}),
     ("backend", {"backend"}),
     ("the thread policy", {"thread_policy"}),
     ("the activations' elementary functions", {"elementary"}),

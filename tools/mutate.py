@@ -48,9 +48,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The core: everything below the edges of DESIGN.md's layering.
-CORE = ["_validation.py", "cblas.py", "backend.py", "thread_policy.py", "normal.py", "elementary.py",
-        "vector_ops.py", "subnormal.py", "init.py", "clipping.py", "chain.py", "kept.py", "module.py",
-        "dense.py", "sigmoid.py", "relu.py",
+CORE = ["_validation.py", "cblas.py", "numpy_loops.py", "backend.py", "thread_policy.py", "normal.py",
+        "elementary.py", "vector_ops.py", "subnormal.py", "init.py", "clipping.py", "chain.py", "kept.py",
+        "module.py", "dense.py", "sigmoid.py", "relu.py",
         "leaky_relu.py", "prelu.py", "elu.py", "selu.py", "tanh.py", "gelu.py", "silu.py", "softplus.py",
         "softmax.py", "log_softmax.py", "dropout.py", "alpha_dropout.py", "batchnorm.py", "layernorm.py",
         "metric.py", "accuracy.py", "absolute_error.py", "squared_error.py", "r2.py", "auc.py", "counts.py",
@@ -79,6 +79,7 @@ OWN_TESTS = {
     "backend.py": ["test_threads.py", "test_products.py", "test_in_place.py", "test_checks.py",
                    "test_cblas.py", "test_sparse.py", "test_memory.py", "test_elementary.py"],
     "thread_policy.py": ["test_threads.py", "test_cblas.py", "test_callbacks.py"],
+    "numpy_loops.py": ["test_elementary.py", "test_cblas.py"],
     "normal.py": ["test_normal.py", "test_activations.py", "test_onnx.py"],
     "elementary.py": ["test_elementary.py", "test_activations.py"],
     "init.py": ["test_init.py"],
@@ -236,7 +237,7 @@ EQUIVALENT: dict[str, str] = {
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                      "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:399:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+    "backend.py:324:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
     "model.py:712:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
@@ -263,7 +264,7 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:764:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:523:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:448:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
     "loss.py:368:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
@@ -277,9 +278,9 @@ EQUIVALENT: dict[str, str] = {
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:67:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:444:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:369:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:119:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:117:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
@@ -292,9 +293,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:553:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:478:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:553:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:478:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
@@ -309,7 +310,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:63:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "backend.py:78:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:76:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
     "normal.py:53:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
@@ -318,7 +319,7 @@ EQUIVALENT: dict[str, str] = {
     "normal.py:53:69:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 2,048 float32 elements ndtr "
                                      "instead of the passes, both within a few ulp (the tests take the bound "
                                      "by the name)",
-    "elementary.py:73:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
+    "elementary.py:74:18:change-number": "PASSES_MIN_SIZE, a measured crossover: NumPy's expm1 and log1p "
                                          "instead of the passes at 1,025 elements, both within a few ulp "
                                          "(the tests take the bound by the name)",
     "thread_policy.py:59:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
@@ -350,9 +351,9 @@ EQUIVALENT: dict[str, str] = {
                                      "(max and min), which gives the same answer",
     "_validation.py:239:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                      "exact check (max and min), which gives the same answer",
-    "backend.py:601:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
+    "backend.py:526:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
-    "backend.py:601:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
+    "backend.py:526:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                  "by hand",
@@ -389,14 +390,14 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:229:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:519:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:189:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:189:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:188:53:change-number": "library_call's arrays have thousands of elements by then: a least "
+    "backend.py:444:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:186:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:187:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:187:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:186:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:326:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:326:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:251:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:251:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "thread_policy.py:67:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
     "callbacks.py:430:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
