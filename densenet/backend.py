@@ -37,7 +37,7 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   function underflows.
 - ``library_call``: on ``gemm_library``'s vector math (MKL's), an activation's ``exp``,
   ``expm1``, ``log1p`` and ``tanh`` of a large array are one call on its threads, where NumPy's
-  loop is not an AVX-512 one (without AVX-512 its float64 loops of these are scalar ones:
+  loop is not an AVX-512 one (``densenet.numpy_loops``; without AVX-512 its float64 loops of these are scalar ones:
   VML's calls took 0.31-0.57x their time on two threads, 0.51-0.95x on one).
 - ``underflow_ignored``: every public call that computes runs with NumPy's underflow
   unreported, whatever ``np.seterr`` says.
