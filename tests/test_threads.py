@@ -70,9 +70,12 @@ def test_the_policy_by_the_largest_product(monkeypatch, sense_always):
     assert policy.thread_count(2 ** 18 - 1) is None and policy.thread_count(2 ** 18) == 1
     assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
     assert policy.thread_count(2 ** 26) is None  # BLAS's default
+    assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT) is None  # from the bound on, a large plan
     with dn.threads(2):
         assert dn.get_num_threads() == 2
         assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(2 ** 26) == 2
+        assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
+        assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT) == 2
     assert dn.get_num_threads() is None
 
 
@@ -356,6 +359,20 @@ def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
         assert blas_threads_now() == {2} and dn.get_num_threads() is None
 
 
+class FakeBlas:
+    """A BLAS library as threadpoolctl shows it, recording the counts set."""
+
+    def __init__(self, count=2):
+        self.count, self.set = count, []
+
+    def get_num_threads(self):
+        return self.count
+
+    def set_num_threads(self, count):
+        self.count = count
+        self.set.append(count)
+
+
 def test_set_num_threads_checks_its_argument():
     for bad, error in ((0, ValueError), (-1, ValueError), (2**31, ValueError),
                        (1.5, TypeError), (2.0, TypeError), (True, TypeError), ("2", TypeError)):
@@ -372,18 +389,18 @@ def test_set_num_threads_checks_its_argument():
     assert dn.get_num_threads() is None
 
 
-class FakeBlas:
-    """A BLAS library as threadpoolctl shows it, recording the counts set."""
-
-    def __init__(self, count=2):
-        self.count, self.set = count, []
-
-    def get_num_threads(self):
-        return self.count
-
-    def set_num_threads(self, count):
-        self.count = count
-        self.set.append(count)
+def test_the_largest_count_a_c_int_holds_is_set(monkeypatch):
+    """2**31 - 1, the largest count each library's C ``int`` holds, is set as it is (on fake
+    libraries: a real one would start that many threads); ``None`` puts back what they had."""
+    libs = [FakeBlas(), FakeBlas(3)]
+    monkeypatch.setattr(policy, "_blas_libraries", lambda: libs)
+    dn.set_num_threads(2**31 - 1)
+    try:
+        assert [lib.set for lib in libs] == [[2**31 - 1], [2**31 - 1]]
+        assert dn.get_num_threads() == 2**31 - 1
+    finally:
+        dn.set_num_threads(None)
+    assert [lib.count for lib in libs] == [2, 3] and dn.get_num_threads() is None
 
 
 @pytest.fixture
