@@ -37,8 +37,9 @@ Everything else calls NumPy ufuncs and, for small products, ``np.dot`` with
   function underflows.
 - ``library_call``: on ``gemm_library``'s vector math (MKL's), an activation's ``exp``,
   ``expm1``, ``log1p`` and ``tanh`` of a large array are one call on its threads, where NumPy's
-  loop is not an AVX-512 one (``densenet.numpy_loops``; without AVX-512 its float64 loops of these are scalar ones:
-  VML's calls took 0.31-0.57x their time on two threads, 0.51-0.95x on one).
+  loop is not an AVX-512 one (``densenet.numpy_loops``; without AVX-512 its float64 loops of
+  these are scalar ones: VML's calls took 0.31-0.57x their time on two threads, 0.51-0.95x on
+  one).
 - ``underflow_ignored``: every public call that computes runs with NumPy's underflow
   unreported, whatever ``np.seterr`` says.
 - ``ones_column``: at which batch sizes folding a bias into its matrix
@@ -66,7 +67,8 @@ from .numpy_loops import wide_simd_loop
 __all__ = ["BLAS_SMALL", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT", "GEMM_MIN_PRODUCT",
            "IN_PLACE_MIN_SIZE", "RANK_ONE_MIN_SIZE", "TRANSCENDENTAL_MIN_SIZE",
            "VECTOR_MATH_MIN_BYTES", "abs_sum", "add_outer", "all_finite", "axpy_chunks",
-           "column_sums", "expit", "gemm_library", "in_place", "library_call", "log_expit",
+           "column_sums", "expit", "gemm_library", "gemm_library_choices", "in_place", "library_call",
+           "log_expit",
            "log_softmax", "logistic", "magnitude_at_most", "ones_column", "product", "scaled_add",
            "sparse_gradient", "sparse_product", "sum_of_squares", "underflow_ignored",
            "use_gemm_library", "vector_math"]
@@ -121,6 +123,7 @@ def _fortran(M: NDArray[Any]) -> tuple[NDArray[Any], int] | None:
 #: The library ``DENSENET_BLAS`` names, once loaded (``gemm_library``); None: SciPy's BLAS.
 _gemm_library: Cblas | None = None
 _gemm_library_read = False
+_gemm_library_choices = 0  # how many times use_gemm_library has chosen one (gemm_library_choices)
 
 
 def gemm_library() -> Cblas | None:
@@ -191,10 +194,17 @@ def use_gemm_library(name: str | None) -> Cblas | None:
     """Run large products through the library ``name`` names (as ``DENSENET_BLAS``
     would; None: SciPy's BLAS) in the plans built from now on (those built before keep
     their calls), and count its threads in the thread policy; returns it."""
-    global _gemm_library, _gemm_library_read
+    global _gemm_library, _gemm_library_read, _gemm_library_choices
     library = None if name is None else Cblas(name)  # (the one before stays if this fails)
     _gemm_library, _gemm_library_read = library, True
+    _gemm_library_choices += 1
     return library
+
+
+def gemm_library_choices() -> int:
+    """How many times ``use_gemm_library`` has chosen the library for the products: after
+    each, the thread policy looks again for the BLAS libraries loaded (``thread_policy``)."""
+    return _gemm_library_choices
 
 
 def product(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any],

@@ -44,8 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import gemm_library
-from .cblas import Cblas
+from .backend import gemm_library, gemm_library_choices
 
 __all__ = ["CGROUP_CPU_MAX", "CGROUP_V1_CPU", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
            "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "blas_threads", "busy_cpus",
@@ -67,7 +66,7 @@ SERIAL_BELOW = 2 ** 18
 SENSE_EVERY = 1.0
 
 _num_threads: int | None = None
-_libraries: tuple[Cblas | None, list[Any]] | None = None  # (gemm_library then, the BLAS libraries found)
+_libraries: tuple[int, list[Any]] | None = None  # (gemm_library_choices then, the BLAS libraries found)
 _original: list[int] | None = None  # the counts BLAS had when set_num_threads took over (None: it has not)
 _sensed: tuple[float, int, int] | None = None  # (when, free CPUs, BLAS's own count)
 
@@ -272,14 +271,15 @@ def generic_kernels() -> list[str]:
 
 def _blas_libraries() -> list[Any]:
     """NumPy's and SciPy's BLAS (and ``gemm_library``'s, loaded first), found through
-    threadpoolctl once for each library ``gemm_library`` names."""
+    threadpoolctl once, and again after each choice of ``backend.use_gemm_library``."""
     global _libraries
-    library = gemm_library()
-    if _libraries is None or _libraries[0] is not library:
+    gemm_library()
+    choices = gemm_library_choices()
+    if _libraries is None or _libraries[0] != choices:
         from threadpoolctl import ThreadpoolController
 
         found = ThreadpoolController().lib_controllers
-        _libraries = library, [lib for lib in found if lib.user_api == "blas"]
+        _libraries = choices, [lib for lib in found if lib.user_api == "blas"]
     return _libraries[1]
 
 

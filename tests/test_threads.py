@@ -389,6 +389,32 @@ def test_set_num_threads_checks_its_argument():
     assert dn.get_num_threads() is None
 
 
+def test_the_blas_libraries_are_looked_for_again_after_each_choice_of_the_products_library(
+        monkeypatch, through):
+    """The policy finds the BLAS libraries loaded once, and again after each
+    ``backend.use_gemm_library`` (the same library chosen again included): one loaded since
+    (MKL, by a ``densenet.cblas.Cblas`` made directly) is then set too. Fake libraries, as
+    threadpoolctl would find them."""
+    import threadpoolctl
+
+    first, later = FakeBlas(), FakeBlas()
+    first.user_api = later.user_api = "blas"
+    loaded = [first]
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController",
+                        lambda: type("Found", (), {"lib_controllers": list(loaded)})())
+    through(None)
+    with dn.threads(1):
+        pass
+    loaded.append(later)
+    with dn.threads(1):  # (found once: the library loaded since is not looked for on every call)
+        pass
+    assert (first.set, later.set) == ([1, 2, 1, 2], [])
+    through(None)  # (SciPy's BLAS again: no other library, but a choice)
+    with dn.threads(1):
+        pass
+    assert (first.set, later.set) == ([1, 2, 1, 2, 1, 2], [1, 2])
+
+
 def test_the_largest_count_a_c_int_holds_is_set(monkeypatch):
     """2**31 - 1, the largest count each library's C ``int`` holds, is set as it is (on fake
     libraries: a real one would start that many threads); ``None`` puts back what they had."""
