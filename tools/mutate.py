@@ -404,6 +404,12 @@ EQUIVALENT: dict[str, str] = {
                                      "when it is collected: the same output",
     "thread_policy.py:247:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
+    "backend.py:126:24:change-number": "the count of use_gemm_library's choices only has to change at each "
+                                       "choice (the thread policy compares it with the one it last saw): "
+                                       "counting from 1 changes the same",
+    "backend.py:200:29:change-number": "the count of use_gemm_library's choices only has to change at each "
+                                       "choice (the thread policy compares it with the one it last saw): "
+                                       "counting by 2 changes the same",
     # the edges
     "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
     "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
