@@ -68,9 +68,8 @@ __all__ = ["BLAS_SMALL", "EXP_SIGMOID_MIN_SIZE", "GEMM_MIN_OUTPUT", "GEMM_MIN_PR
            "IN_PLACE_MIN_SIZE", "RANK_ONE_MIN_SIZE", "TRANSCENDENTAL_MIN_SIZE",
            "VECTOR_MATH_MIN_BYTES", "abs_sum", "add_outer", "all_finite", "axpy_chunks",
            "column_sums", "expit", "gemm_library", "gemm_library_choices", "in_place", "library_call",
-           "log_expit",
-           "log_softmax", "logistic", "magnitude_at_most", "ones_column", "product", "scaled_add",
-           "sparse_gradient", "sparse_product", "sum_of_squares", "underflow_ignored",
+           "log_expit", "log_softmax", "logistic", "magnitude_at_most", "ones_column", "product",
+           "scaled_add", "sparse_gradient", "sparse_product", "sum_of_squares", "underflow_ignored",
            "use_gemm_library", "vector_math"]
 
 #: Up to this many elements SciPy's BLAS level-1 calls run on the calling

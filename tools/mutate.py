@@ -237,7 +237,7 @@ EQUIVALENT: dict[str, str] = {
                                  "the same values",
     "normal.py:61:16:change-number": "the density bound 80 for 40: the density is 0 beyond 38.6 either way, "
                                      "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
-    "backend.py:334:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
+    "backend.py:333:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
     "model.py:712:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
@@ -264,7 +264,7 @@ EQUIVALENT: dict[str, str] = {
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:764:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
-    "backend.py:458:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
+    "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
     "loss.py:368:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
@@ -278,9 +278,9 @@ EQUIVALENT: dict[str, str] = {
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:67:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
-    "backend.py:379:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
+    "backend.py:378:7:Lt->LtE": "at exactly EXP_SIGMOID_MIN_SIZE elements logistic takes expit instead of "
                                 "the exp path: both are tested to a few ulp of the exact value",
-    "backend.py:119:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
+    "backend.py:118:20:change-number": "BLAS's transpose flag 2 is the conjugate transpose, the transpose "
                                        "for real matrices: the flag 1 and 2 give the same product",
     "cblas.py:48:39:change-number": "CBLAS's 113 (TRANS + 1) is the conjugate transpose, the transpose "
                                     "for real matrices: the same product",
@@ -293,9 +293,9 @@ EQUIVALENT: dict[str, str] = {
     "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
-    "backend.py:488:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
+    "backend.py:487:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
                                 "slice: the same asum call, plus 0",
-    "backend.py:488:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
+    "backend.py:487:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
     "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
@@ -310,7 +310,7 @@ EQUIVALENT: dict[str, str] = {
                                     "tests bound the cache by the name): 7 plans train the same",
     "model.py:63:13:change-number": "KEPT_STEPS only bounds the step cache (a fit needs two steps, the "
                                     "tests bound the cache by the name): 5 steps train the same",
-    "backend.py:78:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
+    "backend.py:77:13:change-number": "BLAS_SMALL only sets where level-1 calls slice their vectors "
                                       "(8,193 elements: the same sums and updates, one slice boundary moved; "
                                       "the tests take the bound by the name)",
     "normal.py:53:41:change-number": "NORMAL_MIN_SIZE, a measured crossover: at 8,192 float64 elements ndtr "
@@ -351,9 +351,9 @@ EQUIVALENT: dict[str, str] = {
                                      "(max and min), which gives the same answer",
     "_validation.py:239:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                      "exact check (max and min), which gives the same answer",
-    "backend.py:536:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
+    "backend.py:535:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
-    "backend.py:536:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
+    "backend.py:535:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                  "by hand",
@@ -390,24 +390,24 @@ EQUIVALENT: dict[str, str] = {
                                 "negated negates it itself: the same exp path, the same bits",
     "training.py:229:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
-    "backend.py:454:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:189:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:190:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:190:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:189:53:change-number": "library_call's arrays have thousands of elements by then: a least "
+    "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:189:83:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:189:100:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:188:53:change-number": "library_call's arrays have thousands of elements by then: a least "
                                        "byte count of 1 instead of 0 asks the same",
-    "backend.py:261:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "backend.py:261:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:260:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "backend.py:260:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "thread_policy.py:66:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
     "callbacks.py:430:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "thread_policy.py:247:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
-    "backend.py:126:24:change-number": "the count of use_gemm_library's choices only has to change at each "
+    "backend.py:125:24:change-number": "the count of use_gemm_library's choices only has to change at each "
                                        "choice (the thread policy compares it with the one it last saw): "
                                        "counting from 1 changes the same",
-    "backend.py:200:29:change-number": "the count of use_gemm_library's choices only has to change at each "
+    "backend.py:199:29:change-number": "the count of use_gemm_library's choices only has to change at each "
                                        "choice (the thread policy compares it with the one it last saw): "
                                        "counting by 2 changes the same",
     # the edges
