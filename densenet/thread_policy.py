@@ -273,11 +273,11 @@ def _blas_libraries() -> list[Any]:
     """NumPy's and SciPy's BLAS (and ``gemm_library``'s, loaded first), found through
     threadpoolctl once, and again after each choice of ``backend.use_gemm_library``."""
     global _libraries
-    gemm_library()
     choices = gemm_library_choices()
     if _libraries is None or _libraries[0] != choices:
         from threadpoolctl import ThreadpoolController
 
+        gemm_library()  # (DENSENET_BLAS's library loaded, so that threadpoolctl finds it)
         found = ThreadpoolController().lib_controllers
         _libraries = choices, [lib for lib in found if lib.user_api == "blas"]
     return _libraries[1]
