@@ -54,11 +54,12 @@ from .l1 import L1Loss
 from .layernorm import LayerNorm
 from .lbfgs import LBFGS
 from .leaky_relu import LeakyReLU
+from .loading import load
 from .log_softmax import LogSoftmax
 from .loss import Loss
 from .lr_find import LRFind, lr_find
 from .metric import Metric
-from .model import Sequential, load
+from .model import Sequential
 from .module import Module
 from .mse import MSELoss
 from .nadam import NAdam

@@ -51,6 +51,7 @@ LAYERS = [
     ("weight averaging", {"averaging"}),
     ("training loop", {"training"}),
     ("model", {"model"}),
+    ("loading a model file", {"loading"}),
     ("edges", {"gradcheck", "plot", "onnx", "datasets", "sklearn", "lr_find", "update_bn"}),
     ("aside", {"tutorial", "reference"}),
 ]

@@ -58,7 +58,8 @@ CORE = ["_validation.py", "cblas.py", "numpy_loops.py", "backend.py", "thread_po
         "class_loss.py", "cross_entropy.py", "nll.py", "bce.py", "bce_with_logits.py", "poisson.py",
         "metric_names.py", "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py",
         "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py",
-        "schedules.py", "checkpoint.py", "averaging.py", "training.py", "io.py", "model.py"]
+        "schedules.py", "checkpoint.py", "averaging.py", "training.py", "io.py", "model.py",
+        "loading.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
 #: (the ONNX tests stay: each module's ``to_onnx`` is core code).
@@ -152,6 +153,8 @@ OWN_TESTS = {
                  "test_freeze.py", "test_checkpoint.py", "test_averaging.py", "test_reliability.py",
                  "test_protocol.py", "test_copies.py", "test_safety.py", "test_memory.py",
                  "test_io.py", "test_optimizers.py"],
+    "loading.py": ["test_io.py", "test_saved_files.py", "test_checkpoint.py", "test_optimizers.py",
+                   "test_averaging.py", "test_freeze.py", "test_schedules.py", "test_protocol.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "test_protocol.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py", "test_memory.py"],
@@ -190,22 +193,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1255:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1103:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1255:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1103:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1258:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1106:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1258:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1106:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1285:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1133:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1285:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1133:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:250:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
