@@ -235,7 +235,18 @@ def _source(file: File, where: str) -> IO[bytes]:
     if not isinstance(contents, (bytes, bytearray, memoryview)):
         raise TypeError(f"load: {where}.read() gave {type(contents).__name__}, not bytes; open the "
                         f"file with 'rb'")
+    if not contents and _position(file):  # (saved to and not rewound: say so)
+        raise ValueError(f"load: {where} is not a readable densenet .npz file: it gave no bytes, read "
+                         f"from where it stands (byte {_position(file)}); after writing to it, seek(0) first")
     return io.BytesIO(contents)
+
+
+def _position(file: object) -> int:
+    """Where a file object stands (``tell()``), or 0 where it cannot say (a pipe, a stream)."""
+    try:
+        return int(file.tell())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError, TypeError):  # (no tell; unseekable; closed; not a number)
+        return 0
 
 
 def _check_archive(f: IO[bytes], where: str) -> None:

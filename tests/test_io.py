@@ -379,6 +379,30 @@ def test_a_file_object_holds_the_bytes_a_path_would(tmp_path):
     assert_array_equal(dn.load(tmp_path / "opened.npz").params, model.params)
 
 
+def test_a_file_object_read_at_its_end_is_named_so():
+    """Saved to, then loaded from without ``seek(0)``: the file object gives no bytes, and the
+    error says why, not only that the file is empty."""
+    model = mlp((2, 3, 1))
+    buffer = io.BytesIO()
+    model.save(buffer)
+    with pytest.raises(ValueError, match=r"densenet .npz file: it gave no bytes, read from where it stands "
+                                         rf"\(byte {buffer.tell()}\); after writing to it, seek\(0\) first$"):
+        dn.load(buffer)
+    buffer.seek(0)
+    assert_array_equal(dn.load(buffer).params, model.params)
+
+
+def test_an_empty_stream_is_named_so():
+    """Without a position to name (a stream has no ``tell``, an empty file stands at 0), it is empty."""
+    class Stream:
+        def read(self, size=-1):
+            return b""
+
+    for empty in (Stream(), io.BytesIO()):
+        with pytest.raises(ValueError, match=r"densenet .npz file: not a zip archive \(it is empty\)$"):
+            dn.load(empty)
+
+
 def test_a_stream_that_cannot_seek_loads():
     """Only ``read`` is needed: a pipe or a network stream has no ``seek``."""
     model, _, X, _ = trained_with_adam()
