@@ -154,7 +154,8 @@ OWN_TESTS = {
                  "test_protocol.py", "test_copies.py", "test_safety.py", "test_memory.py",
                  "test_io.py", "test_optimizers.py"],
     "loading.py": ["test_io.py", "test_saved_files.py", "test_checkpoint.py", "test_optimizers.py",
-                   "test_averaging.py", "test_freeze.py", "test_schedules.py", "test_protocol.py"],
+                   "test_averaging.py", "test_freeze.py", "test_schedules.py", "test_protocol.py",
+                   "test_batchnorm.py"],
     # the edges (``--files``): their own tests and doctests, which the core's run leaves out
     "gradcheck.py": ["test_gradcheck.py", "test_sparse.py", "test_protocol.py", "densenet/gradcheck.py"],
     "sklearn.py": ["test_sklearn.py", "densenet/sklearn.py", "test_examples.py", "test_memory.py"],
@@ -180,6 +181,9 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
+    "loading.py:78:55:change-number": "load makes the model from a fixed seed, then puts the file's "
+                                      "parameters, state and generator in: a file that holds no generator "
+                                      "(not PCG64) gets the same one on every load from any fixed seed",
     "model.py:1056:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
     "model.py:936:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
