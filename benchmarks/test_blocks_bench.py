@@ -29,6 +29,9 @@ def test_block_step(benchmark, block, side, dtype):
     first = float(work())
     last = float(benchmark.pedantic(work, rounds=5, warmup_rounds=1))
     if "dropout" in workloads.BLOCKS[block][0]:  # each step's loss is of other masks: it may rise
-        assert np.isfinite(first) and np.isfinite(last) and last > 0
+        assert np.isfinite(first)
+        assert np.isfinite(last)
+        assert last > 0
     else:
-        assert np.isfinite(first) and 0 < last <= first * 1.01  # the steps train: the loss does not rise
+        assert np.isfinite(first)
+        assert 0 < last <= first * 1.01  # the steps train: the loss does not rise

@@ -25,7 +25,8 @@ def test_fit(benchmark, fit, side, condition):
     with busy:
         result = benchmark.pedantic(work, rounds=5, warmup_rounds=1)
     loss = result.loss[-1] if side == "densenet" else float(result)
-    assert np.isfinite(loss) and loss > 0
+    assert np.isfinite(loss)
+    assert loss > 0
 
 
 def test_busy_processes_always_stop():

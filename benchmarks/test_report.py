@@ -14,7 +14,8 @@ def test_the_blas_line_names_the_libraries_on_openblas_s_generic_kernels(monkeyp
     for generic in ([], ["OpenBLAS 0.3.21 (numpy.libs)"]):
         monkeypatch.setattr(report.dn.thread_policy, "generic_kernels", lambda generic=generic: generic)
         line = report.blas_line()
-        assert line.startswith("BLAS: `[{") and '"architecture": ' in line
+        assert line.startswith("BLAS: `[{")
+        assert '"architecture": ' in line
         said = "OpenBLAS 0.3.21 (numpy.libs): OpenBLAS's generic kernels (it does not know this processor)"
         assert (said in line) == bool(generic)
 
@@ -31,7 +32,8 @@ def test_report_smoke_run(tmp_path, capsys):
                     "Frozen modules: a fine-tuning step (64-32-32-10 ReLU, batch 8, Adam)",
                     "Per-parameter learning rates: a step with an lr_scale (64-32-32-10 ReLU, batch 8)"):
         assert f"## {heading}" in text
-    assert "BLAS:" in text and "Crossover" in text
+    assert "BLAS:" in text
+    assert "Crossover" in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["P1"]["min"] <= data["P1"]["median"] <= data["P1"]["max"]
     assert data["P5_batch1"] > 0
@@ -72,6 +74,7 @@ def test_report_smoke_run(tmp_path, capsys):
                                      for dtype in ("float32", "float64")}
     assert all(entry["none"]["median"] > 0 for entry in data["lr_scale"].values())
     for problem in data["lbfgs_vs_sgd"].values():
-        assert problem["seconds"] > 0 and problem["sgd_epochs"] >= 1
+        assert problem["seconds"] > 0
+        assert problem["sgd_epochs"] >= 1
     for name in ("speedup_vs_width.png", "samples_per_second.png", "big_step.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

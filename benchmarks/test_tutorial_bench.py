@@ -30,7 +30,8 @@ def test_scalar(benchmark, pair):
     densenet, scalar = pair
     benchmark.extra_info.update(network="2-2-1", batch_size=1, epochs=1000, dtype="float64")
     losses = benchmark(scalar)
-    assert len(losses) == 100 and losses[-1] < losses[0]
+    assert len(losses) == 100
+    assert losses[-1] < losses[0]
 
 
 def test_pytorch(benchmark):

@@ -108,11 +108,13 @@ def check_epoch(result: object, sizes: tuple[int, ...]) -> None:
     densenet's one-epoch ``History`` with a loss in (0, 1) (sigmoid outputs,
     targets in (0.05, 0.95)), or the scalar network's finite parameters."""
     if isinstance(result, dn.History):
-        assert result.loss.shape == (1,) and 0 < result.loss[0] < 1
+        assert result.loss.shape == (1,)
+        assert 0 < result.loss[0] < 1
     else:
         params = np.asarray(result)
         n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-        assert params.shape == (n_params,) and np.isfinite(params).all()
+        assert params.shape == (n_params,)
+        assert np.isfinite(params).all()
 
 
 # -- big layers: a planned SGD step vs its matrix products alone ------------------------

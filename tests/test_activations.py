@@ -31,7 +31,8 @@ def test_stable_for_every_finite_input(kind, dtype):
             dn.Sequential(dn.Dense(X.shape[1], X.shape[1]), act, dtype=dtype)
         Y = act.forward(X)
         dX = act.backward(np.ones_like(X))
-    assert Y.dtype == dtype and dX.dtype == dtype
+    assert Y.dtype == dtype
+    assert dX.dtype == dtype
     # SELU scales its positive side by 1.0507: beyond the float range its value is inf
     limit = np.finfo(dtype).max / (1.0507009873554804934193349852946 if kind is dn.SELU else 1.0)
     overflows = np.greater(X, limit)
@@ -52,8 +53,10 @@ def test_leaky_relu_values_slope_and_gradient_at_zero():
     act = dn.LeakyReLU(0.2)
     assert_allclose(act.forward([[-2.0, -0.0, 0.0, 3.0]]), [[-0.4, 0.0, 0.0, 3.0]], rtol=1e-15)
     assert_allclose(act.backward([[5.0, 5.0, 5.0, 5.0]]), [[1.0, 1.0, 1.0, 5.0]], rtol=1e-15)
-    assert dn.LeakyReLU().negative_slope == 0.01 and repr(dn.LeakyReLU()) == "LeakyReLU()"
-    assert repr(act) == "LeakyReLU(negative_slope=0.2)" and act.config() == {"negative_slope": 0.2}
+    assert dn.LeakyReLU().negative_slope == 0.01
+    assert repr(dn.LeakyReLU()) == "LeakyReLU()"
+    assert repr(act) == "LeakyReLU(negative_slope=0.2)"
+    assert act.config() == {"negative_slope": 0.2}
     assert_array_equal(dn.LeakyReLU(0.0).forward([[-2.0, 3.0]]), dn.ReLU().forward([[-2.0, 3.0]]))
 
 
@@ -99,7 +102,8 @@ def test_selu_keeps_a_deep_network_s_activations_normalised():
         for i in range(0, len(model), 2):
             Z = model[i + 1].forward(model[i].forward(Z))
             if kept:
-                assert abs(Z.mean()) < 0.1 and 0.85 < Z.var() < 1.15, (i // 2, Z.mean(), Z.var())
+                assert abs(Z.mean()) < 0.1, (i // 2, Z.mean(), Z.var())
+                assert 0.85 < Z.var() < 1.15, (i // 2, Z.mean(), Z.var())
         assert (Z.var() > 0.85) == kept, Z.var()
 
 
@@ -110,7 +114,8 @@ def test_selu_is_scaled_elu():
     scale = 1.0507009873554804934193349852946
     assert_allclose(selu.forward(X), scale * elu.forward(X), rtol=1e-15, atol=0)
     assert_allclose(selu.backward(dY), scale * elu.backward(dY), rtol=1e-15, atol=0)
-    assert repr(selu) == "SELU()" and selu.config() == {}
+    assert repr(selu) == "SELU()"
+    assert selu.config() == {}
 
 
 def test_silu_values_and_slope():
@@ -145,7 +150,8 @@ def test_elu_values_alpha_and_slope_at_zero(alpha):
 
 
 def test_elu_repr():
-    assert dn.ELU().alpha == 1.0 and repr(dn.ELU()) == "ELU()"
+    assert dn.ELU().alpha == 1.0
+    assert repr(dn.ELU()) == "ELU()"
     assert repr(dn.ELU(0.5)) == "ELU(alpha=0.5)"
 
 
@@ -234,7 +240,8 @@ def test_softplus_with_a_threshold_beyond_the_float_range_of_exp_stays_finite(dt
     spacing = np.spacing(np.maximum(exact, np.finfo(dtype).tiny).astype(dtype))
     assert np.all(np.abs(Y - exact) <= 2 * spacing)
     assert np.all(np.abs(slope - sigmoid) <= 2 * np.spacing(sigmoid.astype(dtype)))
-    assert np.all(Y[:, x > edge] == X[:, x > edge]) and np.all(slope[:, x > edge] == 1)
+    assert np.all(Y[:, x > edge] == X[:, x > edge])
+    assert np.all(slope[:, x > edge] == 1)
 
 
 @pytest.mark.parametrize("arguments, error", [({"beta": 0.0}, ValueError), ({"beta": -1.0}, ValueError),
@@ -324,7 +331,8 @@ def test_activations_keep_their_arguments_in_copies_and_files(how, tmp_path):
                           seed=0)
     twin = copied(model, how, tmp_path)
     assert [repr(m) for m in twin] == [repr(m) for m in model]
-    assert twin[1].negative_slope == 0.2 and twin[3].alpha == 0.5
+    assert twin[1].negative_slope == 0.2
+    assert twin[3].alpha == 0.5
     X = np.random.default_rng(5).standard_normal((6, 3)) * 3
     assert_array_equal(twin.predict(X), model.predict(X))
 

@@ -34,7 +34,8 @@ def test_training_drops_each_element_with_probability_p_to_its_value_and_shifts_
     Y = model.forward(X)
     a, low, shift = constants(p)
     dropped = np.equal(Y, np.asarray(low, dtype))
-    assert abs(dropped.mean() - p) < 0.02 and Y.dtype == dtype
+    assert abs(dropped.mean() - p) < 0.02
+    assert Y.dtype == dtype
     assert_allclose(Y[~dropped], a * H[~dropped] + shift, rtol=1e-6 if dtype == np.float32 else 1e-14,
                     atol=1e-6 if dtype == np.float32 else 1e-14)
 
@@ -60,8 +61,10 @@ def test_selu_s_mean_and_variance_are_kept():
     model = dn.Sequential(dn.Dense(200, 200, init="lecun_normal"), dn.SELU(), dn.AlphaDropout(0.1), seed=1)
     X = np.random.default_rng(1).standard_normal((2000, 200))
     Y, H = model.forward(X), model.eval().forward(X)
-    assert abs(Y.mean() - H.mean()) < 0.01 and abs(Y.std() - H.std()) < 0.01
-    assert abs(Y.mean()) < 0.02 and abs(Y.std() - 1) < 0.02
+    assert abs(Y.mean() - H.mean()) < 0.01
+    assert abs(Y.std() - H.std()) < 0.01
+    assert abs(Y.mean()) < 0.02
+    assert abs(Y.std() - 1) < 0.02
 
 
 def test_the_gradient_is_a_on_the_kept_elements_and_0_on_the_dropped():

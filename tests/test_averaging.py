@@ -103,7 +103,9 @@ def test_the_plain_mean_is_the_mean_of_the_weights_after_each_step():
 
 def test_before_a_fit_there_is_no_average():
     averaging = dn.WeightAveraging()
-    assert averaging.count == 0 and averaging.average_params is None and averaging.average_state is None
+    assert averaging.count == 0
+    assert averaging.average_params is None
+    assert averaging.average_state is None
 
 
 def test_each_fit_starts_a_new_average():
@@ -116,7 +118,8 @@ def test_each_fit_starts_a_new_average():
     late = dn.WeightAveraging(0.5, start=5)
     trained = fitted(network(), epochs=3)
     model = fitted(network(), [late], epochs=3)
-    assert late.count == 0 and late.average_params is None
+    assert late.count == 0
+    assert late.average_params is None
     assert_array_equal(model.params, trained.params)
 
 
@@ -168,7 +171,8 @@ def test_the_averaging_survives_a_pickle_and_a_copy():
     averaging = dn.WeightAveraging(None, start=1)
     model = fitted(network(), [averaging], epochs=3)
     for other in (copy.deepcopy(averaging), pickle.loads(pickle.dumps(averaging))):
-        assert repr(other) == "WeightAveraging(decay=None, start=1)" and other.count == 8
+        assert repr(other) == "WeightAveraging(decay=None, start=1)"
+        assert other.count == 8
         assert_array_equal(other.average_params, model.params)
         fitted(network(), [other], epochs=3)
         assert_array_equal(other.average_params, model.params)
@@ -201,7 +205,8 @@ def test_a_fit_resumed_from_its_checkpoint_goes_on_with_its_average(tmp_path, de
         fitted(network(), [*listed, _Interrupt(3)], optimizer=adam, epochs=7)
     adam, again = dn.Adam(0.01), dn.WeightAveraging(decay, start=start)
     resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=[again])
-    assert again.count == 4 * max(0, 3 - start) and checkpoint.epoch == 3
+    assert again.count == 4 * max(0, 3 - start)
+    assert checkpoint.epoch == 3
     fitted(resumed, [again], optimizer=adam, epochs=4)
     assert again.count == averaging.count == 4 * (7 - start)
     assert_array_equal(again.average_params, averaging.average_params)
@@ -231,7 +236,8 @@ def test_a_loaded_average_serves_one_fit_and_the_next_starts_anew():
     model = fitted(network(), [averaging], epochs=2)
     again = dn.WeightAveraging(0.5)
     again.load_state_dict(averaging.state_dict())
-    assert again.count == 8 and again.average_params is not averaging.average_params
+    assert again.count == 8
+    assert again.average_params is not averaging.average_params
     assert_array_equal(again.average_params, averaging.average_params)
     fitted(model.clone(), [again], epochs=1)
     assert again.count == 12
@@ -248,7 +254,8 @@ def test_a_loaded_state_is_the_callback_s_own_and_one_of_no_steps_drops_an_avera
     state["average_params"][0] += 1.0
     assert again.average_params[0] == averaging.average_params[0]
     again.load_state_dict({"count": 0, "epochs": 2})
-    assert again.average_params is None and again.state_dict() == {"count": 0, "epochs": 2}
+    assert again.average_params is None
+    assert again.state_dict() == {"count": 0, "epochs": 2}
 
 
 def test_a_callback_pickled_before_averages_were_resumed_starts_each_fit_anew():
@@ -295,7 +302,8 @@ def test_the_state_holds_the_average_and_what_was_counted():
     model = fitted(network(), [averaging], epochs=3)
     state = averaging.state_dict()
     assert sorted(state) == ["average_params", "average_state", "count", "epochs"]
-    assert state["count"] == 8 and state["epochs"] == 3
+    assert state["count"] == 8
+    assert state["epochs"] == 3
     assert_array_equal(state["average_params"], model.params)
     assert_array_equal(state["average_state"], model.state)
     state["average_params"][0] += 1.0  # (a copy: the callback's average is its own)

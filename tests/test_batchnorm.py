@@ -139,11 +139,15 @@ def test_the_defaults_and_parameters_are_pytorchs():
     assert repr(norm) == "BatchNorm1d(num_features=4)"
     other = dn.BatchNorm1d(2, eps=1e-3, momentum=0.5)
     assert repr(other) == "BatchNorm1d(num_features=2, eps=0.001, momentum=0.5)"
-    assert norm.batch_statistics and not norm.random
+    assert norm.batch_statistics
+    assert not norm.random
     plain = dn.BatchNorm1d(3, affine=False)
-    assert plain.param_shapes() == () and plain.n_params == 0 and plain.state_shapes() == ((3,), (3,))
+    assert plain.param_shapes() == ()
+    assert plain.n_params == 0
+    assert plain.state_shapes() == ((3,), (3,))
     assert repr(plain) == "BatchNorm1d(num_features=3, affine=False)"
-    assert not hasattr(plain, "gamma") and not hasattr(plain, "dbeta")
+    assert not hasattr(plain, "gamma")
+    assert not hasattr(plain, "dbeta")
     assert type(plain)(**plain.config()).affine is False
 
 
@@ -204,8 +208,10 @@ def test_setting_eps_and_momentum_changes_the_plans_already_made():
 def test_momentum_none_averages_every_training_batch(dtype):
     norm = dn.BatchNorm1d(3, momentum=None)
     model = dn.Sequential(norm, dtype=dtype, seed=0)
-    assert norm.state_shapes() == ((3,), (3,), ()) and norm.num_batches_tracked.shape == ()
-    assert np.shares_memory(norm.num_batches_tracked, model.state) and norm.num_batches_tracked == 0
+    assert norm.state_shapes() == ((3,), (3,), ())
+    assert norm.num_batches_tracked.shape == ()
+    assert np.shares_memory(norm.num_batches_tracked, model.state)
+    assert norm.num_batches_tracked == 0
     rng = np.random.default_rng(0)
     batches = [(rng.standard_normal((n, 3)) * [1, 2, 3] + [0, 1, -1]).astype(dtype) for n in (4, 9, 2, 6)]
     for k, X in enumerate(batches, start=1):
@@ -233,7 +239,8 @@ def test_a_counting_module_switches_between_momentum_and_the_average():
     assert_allclose(norm.running_mean, 0.5 * X1.mean(axis=0) + 0.5 * X2.mean(axis=0))
     norm.momentum = None  # the third batch weighs a third
     model.forward(X3)
-    assert norm.num_batches_tracked == 3 and norm.momentum is None
+    assert norm.num_batches_tracked == 3
+    assert norm.momentum is None
     before = (X1.mean(axis=0) + X2.mean(axis=0)) / 2
     assert_allclose(norm.running_mean, (2 / 3) * before + X3.mean(axis=0) / 3)
     assert repr(norm) == "BatchNorm1d(num_features=2, momentum=None)"
@@ -246,7 +253,8 @@ def test_momentum_none_on_a_module_made_with_a_number_is_refused_by_name():
     with pytest.raises(TypeError, match=r"BatchNorm1d\(num_features=2, momentum=0.2\): momentum None .* "
                                         r"BatchNorm1d\(\.\.\., momentum=None\)"):
         model[0].momentum = None
-    assert model[0].momentum == 0.2 and not hasattr(model[0], "num_batches_tracked")
+    assert model[0].momentum == 0.2
+    assert not hasattr(model[0], "num_batches_tracked")
     model.forward(np.array([[0.0, 1.0], [2.0, 5.0]]))
     assert_allclose(model[0].running_mean, 0.2 * np.array([1.0, 3.0]))
     assert model.state.shape == state.shape
@@ -261,7 +269,8 @@ def test_running_statistics_estimated_again_after_training():
     model.fit(X, y, optimizer=dn.Adam(1e-2), epochs=3, batch_size=16)
     params = model.params.copy()
     norm = model[1]
-    assert norm.num_batches_tracked == 12 and not np.array_equal(norm.gamma, 1.0)
+    assert norm.num_batches_tracked == 12
+    assert not np.array_equal(norm.gamma, 1.0)
     norm.reset_running_stats()
     assert_array_equal(norm.running_mean, 0.0)
     assert_array_equal(norm.running_var, 1.0)
@@ -427,7 +436,8 @@ def test_early_stopping_restores_the_best_epochs_running_statistics():
     X_val, y_val = data(32, seed=5)
     model.fit(X, y, optimizer=dn.Adam(0.05), epochs=60, batch_size=16, validation_data=(X_val, y_val),
               callbacks=[record, stop])
-    assert stop.stopped_epoch is not None and stop.best_epoch < stop.stopped_epoch
+    assert stop.stopped_epoch is not None
+    assert stop.best_epoch < stop.stopped_epoch
     assert_array_equal(model.state, record.states[stop.best_epoch])
 
 
@@ -684,8 +694,10 @@ def test_an_eps_set_between_steps_that_is_zero_in_the_model_s_dtype_is_refused()
     with pytest.raises(ValueError, match=r"^BatchNorm1d: eps=1e-50 is 0 in float32 \(the model's dtype\): a "
                                          r"feature of one value in a batch would be divided by 0"):
         model.fit(X, np.ones((32, 1)), epochs=3, callbacks=[SetsEps(model[0], 1e-50)])
-    assert model[0].eps == 1e-5 and np.isfinite(model.predict(X)).all()
+    assert model[0].eps == 1e-5
+    assert np.isfinite(model.predict(X)).all()
     model[0].eps = 1e-30  # (a float32 number)
     float64 = dn.Sequential(dn.BatchNorm1d(4), dn.Dense(4, 1), seed=0)
     float64.fit(X, np.ones((32, 1)), epochs=3, callbacks=[SetsEps(float64[0], 1e-50)])
-    assert float64[0].eps == 1e-50 and np.isfinite(float64.params).all()
+    assert float64[0].eps == 1e-50
+    assert np.isfinite(float64.params).all()

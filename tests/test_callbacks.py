@@ -67,10 +67,12 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     stop = dn.EarlyStopping(monitor="val_loss", patience=3)
     history = model.fit(X, y, optimizer=dn.SGD(5.0), epochs=2000, batch_size=2,
                         validation_data=(Xv, yv), callbacks=[spy, stop])
-    assert history.stopped_early and history.epochs < 2000
+    assert history.stopped_early
+    assert history.epochs < 2000
     assert stop.stopped_epoch == history.epochs - 1
     best = int(np.argmin(history.val_loss))
-    assert stop.best_epoch == best and stop.best == history.val_loss[best]
+    assert stop.best_epoch == best
+    assert stop.best == history.val_loss[best]
     assert stop.stopped_epoch - best == 3
     assert_array_equal(model.params, spy.snapshots[best])
     assert model.evaluate(Xv, yv) == history.val_loss[best]
@@ -106,9 +108,11 @@ def test_a_loaded_early_stopping_serves_one_fit_and_the_next_starts_afresh():
     X, y, Xv, yv = noisy_regression()
     kwargs = dict(optimizer=dn.SGD(0.5), epochs=2, batch_size=4, validation_data=(Xv, yv), callbacks=[again])
     model.fit(X, y, **kwargs)
-    assert again.state_dict()["epochs"] == 8 and again.best <= stop.best
+    assert again.state_dict()["epochs"] == 8
+    assert again.best <= stop.best
     model.fit(X, y, **kwargs)
-    assert again.state_dict()["epochs"] == 2 and again.best_epoch in (0, 1)
+    assert again.state_dict()["epochs"] == 2
+    assert again.best_epoch in (0, 1)
 
 
 def test_a_loaded_early_stopping_keeps_its_own_weights_and_one_that_saw_nothing_yet_still_restores():
@@ -127,7 +131,8 @@ def test_a_loaded_early_stopping_keeps_its_own_weights_and_one_that_saw_nothing_
         history = model.fit(X, y, optimizer=dn.SGD(5.0), epochs=12, batch_size=2, validation_data=(Xv, yv),
                             callbacks=[stop])
         ends.append(model.params.copy())
-    assert stop.best_epoch < 11 and history.val_loss[-1] > stop.best  # (a best to restore, not the last)
+    assert stop.best_epoch < 11
+    assert history.val_loss[-1] > stop.best  # (a best to restore, not the last)
     assert_array_equal(ends[1], ends[0])
 
 
@@ -167,7 +172,8 @@ def test_an_early_stopping_pickled_before_it_could_be_resumed_starts_each_fit_af
     X, y, Xv, yv = noisy_regression()
     other = mlp((1, 4, 1), seed=0)  # (not the weights it kept: nothing of them is read)
     other.fit(X, y, epochs=2, validation_data=(Xv, yv), callbacks=[unpickled])
-    assert unpickled.state_dict()["epochs"] == 2 and unpickled.state_dict()["best_params"].size == 13
+    assert unpickled.state_dict()["epochs"] == 2
+    assert unpickled.state_dict()["best_params"].size == 13
 
 
 GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.zeros(3),
@@ -196,7 +202,8 @@ def test_a_bad_early_stopping_state_is_refused_and_changes_nothing(change, error
     stop.load_state_dict(GOOD)
     with pytest.raises(error, match=match):
         stop.load_state_dict(state)
-    assert stop.best == 0.5 and stop.state_dict()["epochs"] == 2
+    assert stop.best == 0.5
+    assert stop.state_dict()["epochs"] == 2
 
 
 def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():
@@ -204,7 +211,8 @@ def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():
     model, spy = mlp((1, 4, 1), seed=0), Snapshots()
     stop = dn.EarlyStopping(monitor="loss", patience=1, min_delta=10.0, restore_best_weights=False)
     history = model.fit(X, y, epochs=50, callbacks=[spy, stop])
-    assert history.epochs == 2 and stop.best_epoch == 0
+    assert history.epochs == 2
+    assert stop.best_epoch == 0
     assert_array_equal(model.params, spy.snapshots[-1])
 
 
@@ -246,7 +254,8 @@ def test_early_stopping_checks_its_arguments(kwargs, error, message):
 def test_early_stopping_takes_numpy_numbers(min_delta):
     # (a NumPy float32 is no Python float: it was refused as "not a finite number >= 0")
     stop = dn.EarlyStopping(monitor="loss", min_delta=min_delta)
-    assert stop.min_delta == float(min_delta) and type(stop.min_delta) is float
+    assert stop.min_delta == float(min_delta)
+    assert type(stop.min_delta) is float
 
 
 def test_non_callbacks_are_rejected():
@@ -281,8 +290,10 @@ def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through, known_p
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 22
     assert lines[0] == "fit: 40 epochs of 1 steps, BLAS threads: BLAS's own choice"  # too small to limit
-    assert lines[1].startswith("epoch  1/40  loss ") and "val_loss" in lines[1]
-    assert lines[2].startswith("epoch  2/40") and lines[3].startswith("epoch  4/40")
+    assert lines[1].startswith("epoch  1/40  loss ")
+    assert "val_loss" in lines[1]
+    assert lines[2].startswith("epoch  2/40")
+    assert lines[3].startswith("epoch  4/40")
     assert lines[-1].startswith("epoch 40/40")
 
 
@@ -325,7 +336,9 @@ def test_progress_bar_on_a_terminal_shows_the_running_loss():
     X, y, _, _ = noisy_regression()
     mlp((1, 4, 1)).fit(X, y, epochs=5, batch_size=2, callbacks=[progress])
     text = stream.getvalue()
-    assert "5/5" in text and "epoch 5 running loss" in text and "loss" in text
+    assert "5/5" in text
+    assert "epoch 5 running loss" in text
+    assert "loss" in text
     assert progress._bar is None
 
 
@@ -409,7 +422,8 @@ def test_callbacks_that_began_are_told_when_a_later_one_fails_to_begin():
     before = model.params.copy()
     with pytest.raises(RuntimeError, match="not today"):
         model.fit(X, y, epochs=3, callbacks=[Spy(), progress, Refuses()])
-    assert progress._bar is None and [str(e) for e in told] == ["not today"]
+    assert progress._bar is None
+    assert [str(e) for e in told] == ["not today"]
     np.testing.assert_array_equal(model.params, before)
 
 
@@ -425,7 +439,8 @@ def test_a_progress_bar_reused_across_fits_starts_afresh():
     model.fit(X, y, epochs=1, batch_size=2, callbacks=[progress])
     running = [float(part.split("running loss ")[1].split("]")[0]) for part in
                stream.getvalue().split("\r") if "epoch 1 running loss" in part]
-    assert running and running[-1] > 0.5 * model.evaluate(X, y)
+    assert running
+    assert running[-1] > 0.5 * model.evaluate(X, y)
 
 
 def test_every_plain_progress_line_is_flushed_when_written():
@@ -453,9 +468,11 @@ def test_every_plain_progress_line_is_flushed_when_written():
 
     X, y = np.zeros((8, 1)), np.zeros((8, 1))
     mlp((1, 2, 1)).fit(X, y, epochs=2, batch_size=8, callbacks=[progress, Watch()])
-    assert seen[0].startswith("fit: 2 epochs of 1 steps") and seen[0].count("\n") == 1  # the first step's end
+    assert seen[0].startswith("fit: 2 epochs of 1 steps")
+    assert seen[0].count("\n") == 1  # the first step's end
     assert seen[1].splitlines()[-1].startswith("epoch 1/2  loss ")
-    assert seen[3].splitlines()[-1].startswith("epoch 2/2  loss ") and seen[3] == stream.getvalue()
+    assert seen[3].splitlines()[-1].startswith("epoch 2/2  loss ")
+    assert seen[3] == stream.getvalue()
 
 
 def test_a_run_resumed_from_a_state_whose_best_epoch_is_the_first_restores_that_epoch():
@@ -477,7 +494,8 @@ def test_a_run_resumed_from_a_state_whose_best_epoch_is_the_first_restores_that_
     spy = Snapshots()
     stop = stopping()
     whole.fit(X, y, epochs=5, callbacks=[stop, spy], **kwargs)
-    assert stop.best_epoch == 0 and not np.array_equal(spy.snapshots[-1], spy.snapshots[0])
+    assert stop.best_epoch == 0
+    assert not np.array_equal(spy.snapshots[-1], spy.snapshots[0])
     assert_array_equal(whole.params, spy.snapshots[0])  # restored at the end
     stop = stopping()
     saved = Save(stop)
@@ -488,7 +506,8 @@ def test_a_run_resumed_from_a_state_whose_best_epoch_is_the_first_restores_that_
     resumed.params[...] = saved.params
     again.load_state_dict(saved.state)
     resumed.fit(X, y, epochs=3, callbacks=[again], **kwargs)
-    assert again.best_epoch == 0 and again.state_dict()["epochs"] == 5
+    assert again.best_epoch == 0
+    assert again.state_dict()["epochs"] == 5
     assert_array_equal(resumed.params, whole.params)
 
 
@@ -508,7 +527,8 @@ def test_an_epoch_s_end_stops_the_fit_on_true_alone_and_every_callback_sees_it(s
     model = mlp((1, 1))
     after = Saying(None)
     history = model.fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Saying(said), after])
-    assert history.epochs == after.seen == epochs and history.stopped_early is (epochs < 4)
+    assert history.epochs == after.seen == epochs
+    assert history.stopped_early is (epochs < 4)
 
 
 @pytest.mark.parametrize("said", [{"loss": 0.1}, 0.5, 1, "stop", np.array([True])])

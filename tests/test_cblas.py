@@ -289,8 +289,10 @@ def test_training_through_scipys_openblas_by_cblas_is_bit_identical(monkeypatch,
     through(scipy_openblas())
     planned = counted(monkeypatch)
     model, history, predicted = training(dtype, optimizer())
-    assert planned["gemm"] and min(planned["gemm"]) >= backend.GEMM_MIN_PRODUCT  # (the large ones only)
-    assert planned["column_sums"] and min(planned["column_sums"]) > backend.BLAS_SMALL  # (the bias gradients)
+    assert planned["gemm"]
+    assert min(planned["gemm"]) >= backend.GEMM_MIN_PRODUCT  # (the large ones only)
+    assert planned["column_sums"]
+    assert min(planned["column_sums"]) > backend.BLAS_SMALL  # (the bias gradients)
     assert_array_equal(model.params, expected[0].params)
     assert_array_equal(history["loss"], expected[1]["loss"])
     assert_array_equal(predicted, expected[2])
@@ -339,7 +341,8 @@ def test_normalisation_and_batch_one_steps_through_the_library_are_bit_identical
     through(scipy_openblas())
     planned = counted(monkeypatch)
     trained = train()
-    assert len(planned["ger"]) >= 5 and min(planned["ger"]) >= backend.RANK_ONE_MIN_SIZE
+    assert len(planned["ger"]) >= 5
+    assert min(planned["ger"]) >= backend.RANK_ONE_MIN_SIZE
     for array, before in zip(trained, expected):
         assert_array_equal(array, before)
 
@@ -350,7 +353,8 @@ def test_a_library_that_fails_to_load_leaves_the_one_in_use(through):
     with pytest.raises(OSError):
         backend.use_gemm_library("/nowhere/libblas.so")
     assert backend.gemm_library() is first
-    assert through(None) is None and backend.gemm_library() is None
+    assert through(None) is None
+    assert backend.gemm_library() is None
 
 
 def test_a_verbose_fit_says_where_its_large_products_run(through, capsys):
@@ -437,14 +441,16 @@ def test_mkls_vector_math_agrees_with_numpy(dtype):
     math.divide(x, d, out)
     with np.errstate(divide="ignore"):
         assert_allclose(out, x / d, rtol=ulp, atol=0)
-    assert out[1] == 0.0 and np.isinf(out[0])  # (x / inf and x / 0)
+    assert out[1] == 0.0
+    assert np.isinf(out[0])  # (x / inf and x / 0)
     d[3:6] = 1e30, 3e38, 1e300 if dtype == np.float64 else 3e38  # (quotients below 2**-126)
     expected, twice = x / (d + dtype(1e-3)), x * 2 / (d + dtype(1e-3))
     shifted = d.copy()
     math.ratios(shifted, 1e-3, (x * 2, out), (x, shifted))
     assert_allclose(shifted, expected, rtol=ulp, atol=0)
     assert_allclose(out, twice, rtol=ulp, atol=0)
-    assert shifted[1] == 0.0 and out[1] == 0.0  # (an infinite denominator: 0, not NaN)
+    assert shifted[1] == 0.0
+    assert out[1] == 0.0  # (an infinite denominator: 0, not NaN)
     assert_array_equal(shifted[3:6], expected[3:6])
     if dtype == np.float64:
         assert_array_equal(shifted, expected)
@@ -463,7 +469,8 @@ def test_mkls_vector_math_agrees_with_numpy(dtype):
 
 def test_vector_math_is_for_long_contiguous_vectors_on_a_library_with_it(through):
     smallest = np.zeros(backend.VECTOR_MATH_MIN_BYTES // 8)
-    assert backend.gemm_library() is None and backend.vector_math(smallest) is None  # (SciPy's BLAS: NumPy's)
+    assert backend.gemm_library() is None
+    assert backend.vector_math(smallest) is None  # (SciPy's BLAS: NumPy's)
     through(scipy_openblas())
     assert backend.vector_math(smallest) is None  # (OpenBLAS has no vector math)
     library = through(mkl_or_skip())
@@ -729,7 +736,8 @@ def test_library_calls_start_at_their_thresholds_on_arrays_the_library_can_read(
         ufunc = TRANSCENDENTALS[name]
         X, out = np.ones((least // 8, 8), dtype), np.zeros((least // 8, 8), dtype)
         call = backend.library_call(ufunc, X, out)
-        assert call.name == name and call.vectors[1].base is out  # (a flat view of it)
+        assert call.name == name
+        assert call.vectors[1].base is out  # (a flat view of it)
         assert library.vector_math(dtype) is not None
         call()
         assert_allclose(out, ufunc(X), rtol=np.finfo(dtype).eps, atol=0)
@@ -823,7 +831,8 @@ def test_a_fit_with_exponential_units_on_the_librarys_vector_math_follows_numpys
     through(mkl)
     calls = library_functions_called(monkeypatch)
     got = trained()
-    assert calls["exp"] > 0 and (dtype == np.float32 or min(calls.values()) > 0)
+    assert calls["exp"] > 0
+    assert dtype == np.float32 or min(calls.values()) > 0
     assert_allclose(got, expected, rtol=1e-10 if dtype == np.float64 else 1e-4,
                     atol=1e-12 if dtype == np.float64 else 1e-5)
 

@@ -60,7 +60,8 @@ def test_each_epoch_writes_the_model_as_it_is_then(tmp_path):
         loaded = dn.load(tmp_path / f"run-{i + 1:02d}.npz")
         assert np.array_equal(loaded.params, snapshots.weights[i])
         assert np.array_equal(loaded.state, snapshots.state[i])
-    assert checkpoint.last_path == str(tmp_path / "run-03.npz") and checkpoint.epoch == 3
+    assert checkpoint.last_path == str(tmp_path / "run-03.npz")
+    assert checkpoint.epoch == 3
     assert not any(name.startswith(".") or name.endswith(".tmp") for name in os.listdir(tmp_path))
 
 
@@ -80,7 +81,8 @@ def test_a_fit_stopped_and_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_
     optimizer = make()
     resumed = dn.load(tmp_path / "run.npz", optimizer=optimizer)
     # (the checkpoint runs last: the Ctrl-C at the end of the fourth epoch came before its write)
-    assert checkpoint.epoch == 3 and optimizer.steps == 3 * 7  # (7 batches an epoch)
+    assert checkpoint.epoch == 3
+    assert optimizer.steps == 3 * 7  # (7 batches an epoch)
     resumed.fit(X, y, optimizer=optimizer, epochs=4, batch_size=6)
     assert np.array_equal(resumed.params, whole.params)
     assert np.array_equal(resumed.state, whole.state)
@@ -121,7 +123,8 @@ def test_a_scheduled_fit_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_pa
     del rates[checkpoint.epoch:]  # (the epoch the Ctrl-C cut off, not in the file)
     resumed.fit(X, y, optimizer=optimizer, epochs=7 - checkpoint.epoch, batch_size=6,
                 callbacks=[again, _Rates(rates)])
-    assert rates == whole_rates and len(set(rates)) > 1
+    assert rates == whole_rates
+    assert len(set(rates)) > 1
     assert np.array_equal(resumed.params, whole.params)
 
 
@@ -144,7 +147,8 @@ def test_a_fit_with_early_stopping_resumed_from_its_last_file_stops_where_the_wh
                     **kwargs)
     adam, again = dn.Adam(0.2), dn.EarlyStopping(patience=4, restore_best_weights=restore)
     resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=[again])
-    assert again.state_dict()["wait"] == 1 and again.state_dict()["epochs"] == interrupted
+    assert again.state_dict()["wait"] == 1
+    assert again.state_dict()["epochs"] == interrupted
     kwargs["epochs"] = 30 - interrupted
     rest = resumed.fit(X[:40], y[:40], optimizer=adam, callbacks=[again], **kwargs)
     assert (again.best_epoch, again.stopped_epoch, rest.epochs) == (7, 11, 12 - interrupted)
@@ -219,7 +223,8 @@ def test_save_best_only_keeps_the_lowest_validation_loss(tmp_path):
     val = np.asarray(history.val_loss)
     assert (np.diff(val) > 0).any()  # (else nothing is being tested)
     best = int(np.argmin(val))
-    assert checkpoint.best == val[best] and checkpoint.best_epoch == best + 1
+    assert checkpoint.best == val[best]
+    assert checkpoint.best_epoch == best + 1
     loaded = dn.load(tmp_path / "best.npz")
     assert np.array_equal(loaded.params, snapshots.weights[best])
     assert np.array_equal(loaded.state, snapshots.state[best])
@@ -294,7 +299,8 @@ def test_save_best_only_writes_only_improvements_and_remembers_them_across_fits(
     checkpoint.on_train_begin({})  # a second fit: only a better model replaces the best
     assert checkpoint.runs_last
     checkpoint.on_epoch_end(0, {"loss": 0.7})
-    assert checkpoint.last_path == str(tmp_path / "best-7.npz") and checkpoint.epoch == 8
+    assert checkpoint.last_path == str(tmp_path / "best-7.npz")
+    assert checkpoint.epoch == 8
 
 
 def test_every_and_the_epoch_count_go_on_across_fits(tmp_path):
@@ -376,7 +382,8 @@ def test_a_fit_it_could_not_write_is_refused_before_any_step(tmp_path, path, arg
     before = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
     with pytest.raises(error, match=match):
         model.fit(X, y, epochs=2, batch_size=8, callbacks=[dn.ModelCheckpoint(tmp_path / path, **arguments)])
-    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert np.array_equal(model.params, before[0])
+    assert np.array_equal(model.state, before[1])
     assert model.rng.bit_generator.state == before[2]
     assert not os.listdir(tmp_path)
 
@@ -388,7 +395,8 @@ def _refused_before_any_step(path, error, match):
     before = model.params.copy(), model.state.copy(), model.rng.bit_generator.state
     with pytest.raises(error, match=match):
         model.fit(X, y, epochs=2, batch_size=8, callbacks=[dn.ModelCheckpoint(path)])
-    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert np.array_equal(model.params, before[0])
+    assert np.array_equal(model.state, before[1])
     assert model.rng.bit_generator.state == before[2]
 
 
@@ -475,7 +483,8 @@ def test_a_callback_of_one_s_own_gets_its_state_back_from_a_file(tmp_path):
     assert loaded["history"] == [1.0, 2.5]
     assert loaded["nested"] == {"name": "run", "none": None, "values": [2.0]}
     for name in ("weights", "counts"):
-        assert loaded[name].dtype == state[name].dtype and np.array_equal(loaded[name], state[name])
+        assert loaded[name].dtype == state[name].dtype
+        assert np.array_equal(loaded[name], state[name])
 
 
 @pytest.mark.parametrize("state, match", [
@@ -502,7 +511,8 @@ def test_a_state_a_file_cannot_hold_is_refused_by_name_and_the_file_is_kept(tmp_
     with pytest.raises(TypeError, match="^ModelCheckpoint: " + match):
         model.fit(X, y, optimizer=dn.SGD(0.01), epochs=1, batch_size=8,
                   callbacks=[dn.ModelCheckpoint(path, schedules=[_Kept(state)])])
-    assert np.array_equal(model.params, before) and path.read_bytes() == kept
+    assert np.array_equal(model.params, before)
+    assert path.read_bytes() == kept
 
 
 class _Counting(dn.Callback):

@@ -150,7 +150,8 @@ def test_as_bounded_matrix_says_whether_every_magnitude_is_within_the_bound(dtyp
 
     X = np.linspace(-1.0, 1.0, 64, dtype=dtype).reshape(16, 4)
     checked, bounded = as_bounded_matrix(X.view(ExactChecksRefused), "X", np.dtype(dtype), 100.0)
-    assert bounded and np.array_equal(checked, X)  # the sum of magnitudes (32) decided it
+    assert bounded
+    assert np.array_equal(checked, X)  # the sum of magnitudes (32) decided it
     assert as_bounded_matrix(X, "X", np.dtype(dtype), 1.0)[1]  # the sum is not: max and min are
     assert not as_bounded_matrix(X, "X", np.dtype(dtype), 0.99)[1]
     for view in (X, X[:, ::2]):  # one block, and strided (no sum of magnitudes)
@@ -175,7 +176,9 @@ def test_cast_rows_converts_a_slice_and_says_whether_it_is_within_the_bound(dtyp
     X = np.arange(-32, 32).reshape(16, 4)
     out = np.empty((8, 4), dtype)
     part, bounded = cast_rows(X, 8, 16, "X", np.dtype(dtype), 1000.0, out.view(ExactChecksRefused))
-    assert bounded and np.array_equal(part, X[8:]) and part.dtype == dtype  # the sum (528) decided it
+    assert bounded
+    assert np.array_equal(part, X[8:])
+    assert part.dtype == dtype  # the sum (528) decided it
     assert np.shares_memory(part, out)
     assert np.array_equal(cast_rows(X, 12, 20, "X", np.dtype(dtype), 1000.0, out)[0], X[12:])  # the last 4
     assert cast_rows(X, 0, 8, "X", np.dtype(dtype), 32.0, out)[1]  # the sum is not: max and min are

@@ -496,7 +496,8 @@ def test_ignore_index_may_be_any_index_value_and_an_ignored_row_s_infinite_log_p
     labels = np.array([2, -100, 0])
     loss = dn.CrossEntropyLoss(ignore_index=-100)
     value = loss.forward(logits, labels)
-    assert np.isfinite(value) and np.isfinite(loss.backward()).all()
+    assert np.isfinite(value)
+    assert np.isfinite(loss.backward()).all()
     assert value == dn.CrossEntropyLoss().forward(logits[[0, 2]], labels[[0, 2]])
 
 
@@ -513,7 +514,8 @@ def test_labels_neither_classes_nor_ignored_are_refused_by_name_with_pytorch_s_d
                                          r"ignore_index 255 for a model with 4 outputs$"):  # (no hint)
         dn.CrossEntropyLoss(ignore_index=255).forward(logits, np.array([0, -100, 255]))
     loss = dn.CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)
-    assert repr(loss) == "CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)" and loss.ignore_index == 7
+    assert repr(loss) == "CrossEntropyLoss(ignore_index=7, label_smoothing=0.1)"
+    assert loss.ignore_index == 7
     import pickle
 
     assert pickle.loads(pickle.dumps(loss)).ignore_index == 7
@@ -526,7 +528,8 @@ def test_a_loss_pickled_before_ignore_index_existed_ignores_nothing():
     old = dn.CrossEntropyLoss.__new__(dn.CrossEntropyLoss)
     old.__dict__.update(state)  # (what unpickling does: a loss defines no __setstate__)
     logits, labels, _ = cases()
-    assert old.ignore_index is None and old.forward(logits, labels) == loss.forward(logits, labels)
+    assert old.ignore_index is None
+    assert old.forward(logits, labels) == loss.forward(logits, labels)
 
 
 
@@ -654,9 +657,10 @@ def test_pos_weight_must_match_the_outputs_and_is_kept_apart_from_the_callers_ar
     with pytest.raises(ValueError, match=r"pos_weight has 3 weights, but y_pred has 2 columns \(shape"):
         loss.forward(np.zeros((4, 2)), np.ones((4, 2)))
     weights[0] = 9.0
-    assert loss.pos_weight.tolist() == [1.0, 2.0, 3.0] and not loss.pos_weight.flags.writeable
-    assert repr(loss) == "BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0])" and repr(dn.BCEWithLogitsLoss()) == \
-        "BCEWithLogitsLoss()"
+    assert loss.pos_weight.tolist() == [1.0, 2.0, 3.0]
+    assert not loss.pos_weight.flags.writeable
+    assert repr(loss) == "BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0])"
+    assert repr(dn.BCEWithLogitsLoss()) == "BCEWithLogitsLoss()"
     for again in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
         assert repr(again) == repr(loss)
     state = dn.BCEWithLogitsLoss().__dict__.copy()

@@ -19,7 +19,8 @@ def test_the_public_contract(tmp_path):
     dn.Sequential(dn.Dense(2, 1), seed=np.random.default_rng(0))
 
     assert model.params.ndim == model.grads.ndim == 1
-    assert model.params.size == model.grads.size and model.params.dtype == model.grads.dtype
+    assert model.params.size == model.grads.size
+    assert model.params.dtype == model.grads.dtype
     for view, flat in ((model[0].W, model.params), (model[0].b, model.params),
                        (model[0].dW, model.grads), (model[0].db, model.grads)):
         assert np.shares_memory(view, flat)
@@ -44,7 +45,8 @@ def test_the_public_contract(tmp_path):
     model.save(tmp_path / "m.npz")
     np.testing.assert_array_equal(dn.load(tmp_path / "m.npz").predict(X), P)
 
-    assert dn.tutorial.X.shape == (4, 2) and dn.tutorial.y.shape == (4, 1)
+    assert dn.tutorial.X.shape == (4, 2)
+    assert dn.tutorial.y.shape == (4, 1)
     start = dn.tutorial.initial_params(0)
     net = dn.tutorial.network(start)
     assert dn.tutorial.network(list(start.values())).params.tolist() == net.params.tolist()
@@ -134,4 +136,5 @@ def test_a_subclass_is_shown_by_its_own_name(name):
     own = type(f"Own{name}", (parent,), {})
     sgd = dn.SGD(0.1)
     shown = repr(own(*_arguments(sgd).get(name, ())))
-    assert f"Own{name}" in shown and not shown.startswith(f"{name}(")
+    assert f"Own{name}" in shown
+    assert not shown.startswith(f"{name}(")

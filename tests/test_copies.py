@@ -79,7 +79,8 @@ def test_a_copy_trains_bit_identically_to_the_original_and_apart_from_it(how, dt
     model.forward(X[:2])
     twin = COPIES[how](model)
 
-    assert twin is not model and twin.dtype == model.dtype
+    assert twin is not model
+    assert twin.dtype == model.dtype
     assert_views_into(twin)
     assert not np.shares_memory(twin.params, model.params)
     assert not np.shares_memory(twin.grads, model.grads)
@@ -117,7 +118,8 @@ def test_joblib_memory_maps_become_writeable_parameters(kind, tmp_path):
     joblib.dump(model, tmp_path / "m.joblib")
     twin = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
     for vector in (twin.params, twin.state):
-        assert vector.flags.writeable and vector.flags.owndata
+        assert vector.flags.writeable
+        assert vector.flags.owndata
     twin.fit(X, y, epochs=2, batch_size=5, seed=0)
     model.fit(X, y, epochs=2, batch_size=5, seed=0)
     assert_array_equal(twin.params, model.params)
@@ -146,7 +148,8 @@ def test_models_trained_in_joblib_worker_processes_come_back_trained(kind):
 def test_clone_to_another_dtype_keeps_the_values_and_the_generator():
     model = model_of_every_module(np.float32)
     twin = model.clone(dtype=np.float64)
-    assert twin.dtype == np.float64 and twin.params.dtype == np.float64
+    assert twin.dtype == np.float64
+    assert twin.params.dtype == np.float64
     assert_array_equal(twin.params, model.params.astype(np.float64))
     assert twin.rng.bit_generator.state == model.rng.bit_generator.state
     assert_views_into(twin)
@@ -163,7 +166,8 @@ def test_a_shallow_copy_is_refused():
 def test_a_module_copied_out_of_a_model_is_its_own_and_can_join_another():
     model = model_of_every_module(np.float64)
     layer = copy.deepcopy(model[0])
-    assert not layer.in_model and not np.shares_memory(layer.W, model.params)
+    assert not layer.in_model
+    assert not np.shares_memory(layer.W, model.params)
     assert_array_equal(layer.W, model[0].W)
     X = np.random.default_rng(0).standard_normal((4, 3))
     assert_array_equal(layer.forward(X), model[0].forward(X))
@@ -182,7 +186,8 @@ def test_standalone_modules_copy_with_their_parameters(how):
     twin = COPIES[how](layer)
     assert_array_equal(twin.forward(X), layer.forward(X))
     twin.backward(np.ones((4, 3)))
-    assert np.shares_memory(twin.dW, twin.flat_grads) and twin.dW.any()
+    assert np.shares_memory(twin.dW, twin.flat_grads)
+    assert twin.dW.any()
     assert not layer.dW.any()  # the original's gradients untouched
 
 
@@ -262,13 +267,15 @@ def test_a_divergence_error_copies_and_pickles_whole(how, refused):
     assert error.epoch > 0 if not refused else "outputs it does not take" in str(error)
     error.fold = 3  # (what a caller adds travels too: attributes, add_note's notes)
     twin = copy.deepcopy(error) if how == "deepcopy" else pickle.loads(pickle.dumps(error))
-    assert type(twin) is dn.DivergenceError and str(twin) == str(error)
+    assert type(twin) is dn.DivergenceError
+    assert str(twin) == str(error)
     assert (twin.epoch, twin.batch) == (error.epoch, error.batch)
     assert_array_equal(twin.history.loss, error.history.loss)
     assert twin.history.epochs == error.history.epochs
     assert twin.fold == 3
     if refused:
-        assert type(twin.__cause__) is ValueError and str(twin.__cause__) == str(error.__cause__)
+        assert type(twin.__cause__) is ValueError
+        assert str(twin.__cause__) == str(error.__cause__)
     else:
         assert twin.__cause__ is None
 
@@ -279,7 +286,8 @@ def test_a_gradcheck_error_copies_and_pickles_whole(how):
     report = dn.gradcheck(model, dn.tutorial.X, dn.tutorial.y)
     error = dn.GradcheckError(report)
     twin = copy.deepcopy(error) if how == "deepcopy" else pickle.loads(pickle.dumps(error))
-    assert type(twin) is dn.GradcheckError and str(twin) == str(error)
+    assert type(twin) is dn.GradcheckError
+    assert str(twin) == str(error)
     assert [c.name for c in twin.report.checks] == [c.name for c in report.checks]
     for ours, theirs in zip(twin.report.checks, report.checks):
         assert_array_equal(ours.analytic, theirs.analytic)
@@ -312,8 +320,10 @@ def test_a_subclass_s_copy_keeps_its_class_and_its_own_attributes(how):
     net = Net(hidden=5)
     twin = {"deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m)),
             "clone": lambda m: m.clone(), "clone-float32": lambda m: m.clone(np.float32)}[how](net)
-    assert type(twin) is Net and (twin.hidden, twin._note) == (5, "mine")
-    assert twin.head is twin[2] and twin.head is not net.head
+    assert type(twin) is Net
+    assert (twin.hidden, twin._note) == (5, "mine")
+    assert twin.head is twin[2]
+    assert twin.head is not net.head
     assert repr(twin).startswith("Net(\n")
     assert_array_equal(twin.params, net.params.astype(twin.dtype))
 

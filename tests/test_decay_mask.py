@@ -76,14 +76,17 @@ def steps(model, optimizer, count=6, seed=1):
 def test_the_mask_marks_the_dense_weights_alone():
     model = network()
     mask = model.decay_mask()
-    assert mask.dtype == np.bool_ and mask.shape == model.params.shape
+    assert mask.dtype == np.bool_
+    assert mask.shape == model.params.shape
     marked = np.zeros_like(model.params)
     marked[mask] = 1.0
     ones = copy.deepcopy(model)
     ones.params[...] = marked  # (its layers' views: 1 where the mask is True)
     dense = [ones[i] for i in (0, 3, 5)]
     assert all((layer.W == 1).all() and (layer.b == 0).all() for layer in dense)
-    assert (ones[1].gamma == 0).all() and (ones[1].beta == 0).all() and (ones[2].a == 0).all()
+    assert (ones[1].gamma == 0).all()
+    assert (ones[1].beta == 0).all()
+    assert (ones[2].a == 0).all()
     assert mask.sum() == 3 * 8 + 8 * 6 + 6 * 4
 
 
@@ -105,7 +108,8 @@ def test_a_module_naming_no_parameter_of_its_own_is_refused():
 
 def test_a_model_without_weights_has_an_all_false_mask():
     model = dn.Sequential(dn.BatchNorm1d(3), dn.PReLU(3), dn.Sigmoid(), seed=0)
-    assert model.decay_mask().shape == model.params.shape and not model.decay_mask().any()
+    assert model.decay_mask().shape == model.params.shape
+    assert not model.decay_mask().any()
 
 
 # -- against PyTorch's parameter groups ---------------------------------------------------
@@ -131,7 +135,8 @@ def test_trajectories_equal_pytorch_s_with_a_group_without_decay(name):
     history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=25, batch_size=16,
                         shuffle=False)
     torch_fit(net, theirs, X, y, epochs=25, batch_size=16, loss=torch.nn.CrossEntropyLoss())
-    assert optimizer.steps == 100 and history.loss[-1] < history.loss[0]
+    assert optimizer.steps == 100
+    assert history.loss[-1] < history.loss[0]
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-12)
 
 
@@ -285,7 +290,8 @@ def test_a_mask_of_another_size_is_refused_before_any_change(name):
                                          r"parameters \(model.decay_mask\(\) makes one for a model, "
                                          r"after any freeze\)"):
         model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=optimizer, epochs=1)
-    assert unchanged(model, before) and optimizer.steps == 0
+    assert unchanged(model, before)
+    assert optimizer.steps == 0
     loss = dn.CrossEntropyLoss()
     loss.forward(model.forward(X), y)
     model.backward(loss.backward())
@@ -336,7 +342,9 @@ def test_an_optimiser_of_one_s_own_has_no_decay_until_it_sets_one():
             params -= self.lr * g
 
     plain = Plain(0.5)
-    assert plain.weight_decay == 0.0 and plain.decay_mask is None and plain.decays(np.ones(3)) == 0.0
+    assert plain.weight_decay == 0.0
+    assert plain.decay_mask is None
+    assert plain.decays(np.ones(3)) == 0.0
     params, grads = np.array([1.0, 2.0]), np.array([0.5, -1.0])
     plain.step(params, grads)
     assert_array_equal(params, [0.75, 2.5])
@@ -391,7 +399,8 @@ def test_an_optimiser_pickled_before_masks_existed_has_none():
     del state["_decay_mask"]
     old = dn.SGD.__new__(dn.SGD)
     old.__setstate__(state)
-    assert old.decay_mask is None and repr(old) == "SGD(lr=0.1, weight_decay=0.1)"
+    assert old.decay_mask is None
+    assert repr(old) == "SGD(lr=0.1, weight_decay=0.1)"
 
 
 @pytest.mark.parametrize("name", ["momentum", "adamw", "nadam_decoupled", "rmsprop", "adagrad"])

@@ -89,7 +89,8 @@ def test_a_generator_set_later_replaces_the_one_the_plans_were_made_with():
 
 def test_by_default_half_is_dropped_as_in_pytorch():
     layer = dn.Dropout()
-    assert layer.p == 0.5 and repr(layer) == "Dropout(p=0.5)"
+    assert layer.p == 0.5
+    assert repr(layer) == "Dropout(p=0.5)"
 
 
 def test_p_0_is_the_identity_and_p_1_zeroes_everything_in_training():
@@ -142,13 +143,15 @@ def test_inference_is_the_network_without_dropout_bit_for_bit(dtype):
     assert model.training
     assert_array_equal(model.predict(X), twin.predict(X))
     assert_array_equal(model.predict(X), model.predict(X))
-    assert model.eval() is model and not model.training
+    assert model.eval() is model
+    assert not model.training
     assert_array_equal(model.forward(X), twin.forward(X))
     dY = np.cos(model.forward(X))
     assert_array_equal(model.backward(dY), twin.backward(dY))
     assert_array_equal(model.grads, twin.grads)
     y = np.sin(X[:, :3])
-    assert model.train() is model and model.training
+    assert model.train() is model
+    assert model.training
     assert model.evaluate(X, y) == twin.evaluate(X, y) == model.evaluate(X, y)
 
 
@@ -228,7 +231,8 @@ def test_fit_trains_with_dropout_in_either_mode_and_keeps_the_mode():
     for model in (trained, evaluated):
         model.fit(X, y, optimizer=dn.SGD(0.05), epochs=2, batch_size=8)
     assert_array_equal(evaluated.params, trained.params)
-    assert not evaluated.training and trained.training
+    assert not evaluated.training
+    assert trained.training
 
 
 def test_dropout_regularises_a_wide_network_on_few_samples():

@@ -66,12 +66,14 @@ def test_expm1_passes_are_within_3_ulp_in_float32_and_leave_exp(scalar_loops):
     out = np.full_like(X, np.nan)
     calls, exp = expm1_nonpositive(X, out)
     run(calls)
-    assert exp is not None and len(calls) > 1
+    assert exp is not None
+    assert len(calls) > 1
     assert_array_equal(exp, np.exp(X))
     worst = ulps(out, np.expm1(X.astype(np.longdouble)), np.float32).max()
     assert worst <= 3, f"{worst:.2f} ulp"
     assert_array_equal(np.signbit(out[-8:-6]), [False, True])  # expm1(0) = 0, expm1(-0) = -0
-    assert out[-1] == -1.0 and out[-2] == -1.0
+    assert out[-1] == -1.0
+    assert out[-2] == -1.0
     run(calls)  # the same again: nothing is accumulated
     assert_array_equal(exp, np.exp(X))
 
@@ -83,7 +85,8 @@ def test_expm1_is_numpy_s_own_in_float64_and_on_small_arrays(dtype, size, scalar
     out = np.zeros_like(X)
     calls, exp = expm1_nonpositive(X, out)
     run(calls)
-    assert exp is None and len(calls) == 1
+    assert exp is None
+    assert len(calls) == 1
     assert_array_equal(out, np.expm1(X))
 
 
@@ -103,11 +106,14 @@ def test_log1p_passes_are_within_a_few_ulp_and_leave_one_plus_u(dtype, bound, sc
     calls, w = log1p_nonnegative(U, out)
     with np.errstate(all="raise"):
         run(calls)
-    assert w is not None and len(calls) > 1
+    assert w is not None
+    assert len(calls) > 1
     assert_array_equal(w, U + dtype(1))
     worst = ulps(out, np.log1p(U.astype(np.longdouble)), dtype).max()
     assert worst <= bound, f"{worst:.2f} ulp"
-    assert out[-4] == 0 and not np.signbit(out[-4]) and out[-3] == U[-3]  # log1p(u) = u as u -> 0
+    assert out[-4] == 0
+    assert not np.signbit(out[-4])
+    assert out[-3] == U[-3]  # log1p(u) = u as u -> 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -116,7 +122,8 @@ def test_log1p_is_numpy_s_own_on_small_arrays(dtype, scalar_loops):
     out = np.zeros_like(U)
     calls, w = log1p_nonnegative(U, out)
     run(calls)
-    assert w is None and len(calls) == 1
+    assert w is None
+    assert len(calls) == 1
     assert_array_equal(out, np.log1p(U))
 
 
@@ -145,9 +152,11 @@ def test_above_zero_is_one_above_zero_and_zero_elsewhere(dtype):
 def test_the_passes_start_at_passes_min_size(dtype, scalar_loops):
     X = -np.abs(np.random.default_rng(5).standard_normal(PASSES_MIN_SIZE)).astype(dtype)
     calls, exp = expm1_nonpositive(X, np.zeros_like(X))
-    assert (exp is not None) == (dtype == np.float32) and len(calls) == (5 if dtype == np.float32 else 1)
+    assert (exp is not None) == (dtype == np.float32)
+    assert len(calls) == (5 if dtype == np.float32 else 1)
     calls, w = log1p_nonnegative(-X, np.zeros_like(X))
-    assert w is not None and len(calls) == 6
+    assert w is not None
+    assert len(calls) == 6
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -156,11 +165,13 @@ def test_where_numpy_s_loops_are_vectorised_its_own_calls_are_made_at_every_size
     out = np.zeros_like(X)
     calls, exp = expm1_nonpositive(X, out)
     run(calls)
-    assert exp is None and len(calls) == 1
+    assert exp is None
+    assert len(calls) == 1
     assert_array_equal(out, np.expm1(X))
     calls, w = log1p_nonnegative(-X, out)
     run(calls)
-    assert w is None and len(calls) == 1
+    assert w is None
+    assert len(calls) == 1
     assert_array_equal(out, np.log1p(-X))
 
 
@@ -305,7 +316,8 @@ def assert_the_plans_follow(own, avx2, baseline):
     both; held to its baseline only ``log1p``'s (ELU as on its own loops, Softplus as on AVX2)."""
     assert own["loops"] == [True, True, True, True]
     assert avx2["loops"] == baseline["loops"] == [False, False, False, False]
-    assert avx2["calls"]["ELU"] > own["calls"]["ELU"] and avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
+    assert avx2["calls"]["ELU"] > own["calls"]["ELU"]
+    assert avx2["calls"]["Softplus"] > own["calls"]["Softplus"]
     assert baseline["calls"]["ELU"] == own["calls"]["ELU"]
     assert baseline["calls"]["Softplus"] == avx2["calls"]["Softplus"]
 

@@ -130,8 +130,10 @@ def test_imbalanced_example_finds_more_positives_with_pos_weight():
             for line in out.splitlines() if line.startswith("BCEWithLogitsLoss(")}
     plain, weighted = rows[")"], rows[next(key for key in rows if key.startswith("pos_weight"))]
     accuracy, precision, recall, f1, auc = range(5)
-    assert plain[accuracy] > 0.9 and weighted[recall] > plain[recall] + 0.1
-    assert weighted[precision] < plain[precision] and min(plain[auc], weighted[auc]) > 0.7
+    assert plain[accuracy] > 0.9
+    assert weighted[recall] > plain[recall] + 0.1
+    assert weighted[precision] < plain[precision]
+    assert min(plain[auc], weighted[auc]) > 0.7
 
 
 def test_finetune_example_answers_a_new_question_with_a_frozen_classifier():
@@ -141,7 +143,8 @@ def test_finetune_example_answers_a_new_question_with_a_frozen_classifier():
             and line.split()[0] in ("from", "frozen", "then")}
     scratch, frozen, tuned = rows["from scratch"], rows["frozen"], rows["then fine-tuned"]
     slower = rows["then body slower"]
-    assert float(frozen[0]) > 0.95 and float(frozen[0]) > float(scratch[0]) + 0.05
+    assert float(frozen[0]) > 0.95
+    assert float(frozen[0]) > float(scratch[0]) + 0.05
     assert float(tuned[0]) > float(scratch[0])
     assert float(slower[0]) > float(tuned[0])  # the copied layers at a tenth of the rate keep more
     assert (int(scratch[2]), int(frozen[2]), int(tuned[2]), int(slower[2])) == (26144, 22, 26144, 26144)
@@ -168,12 +171,14 @@ def accuracies_in(out: str) -> list[float]:
 
 def test_digits_example_reaches_its_target_with_the_tutorials_recipe():
     accuracies = digits_accuracies("--seeds", "0", "1")
-    assert len(accuracies) == 2 and min(accuracies) >= 95.0
+    assert len(accuracies) == 2
+    assert min(accuracies) >= 95.0
 
 
 def test_digits_example_reaches_97_percent_with_six_relu_layers_cross_entropy_and_adam():
     accuracies = digits_accuracies("--recipe", "modern", "--seeds", "0", "1", "2")
-    assert len(accuracies) == 3 and min(accuracies) >= 97.0
+    assert len(accuracies) == 3
+    assert min(accuracies) >= 97.0
 
 
 @pytest.mark.parametrize(("optimizer", "seeds"), [("radam", ["0"]), ("nadam", ["0", "1", "2"]),
@@ -190,7 +195,8 @@ def test_digits_example_s_modern_recipe_reaches_97_percent_with_another_optimize
     assert f"CrossEntropyLoss, {dict(radam='RAdam', nadam='NAdam', adamax='Adamax')[optimizer]}(" in out
     assert ", float32, " in out.splitlines()[0]
     accuracies = accuracies_in(out)
-    assert len(accuracies) == len(seeds) and sorted(accuracies)[len(seeds) // 2] >= 97.0
+    assert len(accuracies) == len(seeds)
+    assert sorted(accuracies)[len(seeds) // 2] >= 97.0
 
 
 def test_digits_example_chooses_its_rate_by_the_range_test():
@@ -199,7 +205,8 @@ def test_digits_example_chooses_its_rate_by_the_range_test():
     pytest.importorskip("sklearn")
     out = run("digits.py", "--recipe", "modern", "--lr-find", "--seeds", "0", "--sizes", "64", "128", "128",
               "10", "--epochs", "10")
-    assert "the rate by lr_find" in out.splitlines()[0] and " by lr_find" in out.splitlines()[1]
+    assert "the rate by lr_find" in out.splitlines()[0]
+    assert " by lr_find" in out.splitlines()[1]
     assert accuracies_in(out)[0] >= 96.0
 
 
@@ -210,7 +217,8 @@ def test_digits_example_with_one_cycle_reaches_in_20_epochs_what_a_constant_rate
     out = run("digits.py", "--epochs", "20", "--one-cycle", "2.0", "--seeds", "0", "1", "2")
     assert "SGD, one cycle up to lr 2.0" in out.splitlines()[0]
     accuracies = accuracies_in(out)
-    assert len(accuracies) == 3 and min(accuracies) >= 96.0
+    assert len(accuracies) == 3
+    assert min(accuracies) >= 96.0
 
 
 def test_digits_example_learns_at_depth_with_batchnorm():
@@ -222,7 +230,8 @@ def test_digits_example_learns_at_depth_with_batchnorm():
               "--seeds", "0", "1", "--batchnorm")
     assert "BatchNorm1d before each hidden activation" in out.splitlines()[0]
     accuracies = accuracies_in(out)
-    assert len(accuracies) == 2 and min(accuracies) >= 92.0
+    assert len(accuracies) == 2
+    assert min(accuracies) >= 92.0
 
 
 def test_digits_example_takes_another_activation_and_layer_normalisation():
@@ -231,9 +240,11 @@ def test_digits_example_takes_another_activation_and_layer_normalisation():
     pytest.importorskip("sklearn")
     out = run("digits.py", "--recipe", "modern", "--sizes", "64", "128", "128", "128", "10", "--epochs", "8",
               "--seeds", "0", "1", "--activation", "selu", "--layernorm")
-    assert "SELU, CrossEntropyLoss" in out.splitlines()[0] and "LayerNorm before each" in out.splitlines()[0]
+    assert "SELU, CrossEntropyLoss" in out.splitlines()[0]
+    assert "LayerNorm before each" in out.splitlines()[0]
     accuracies = accuracies_in(out)
-    assert len(accuracies) == 2 and min(accuracies) >= 94.0
+    assert len(accuracies) == 2
+    assert min(accuracies) >= 94.0
 
 
 def test_digits_example_takes_tanh_with_glorot_initialisation():
@@ -243,7 +254,8 @@ def test_digits_example_takes_tanh_with_glorot_initialisation():
               "--seeds", "0", "1", "--activation", "tanh")
     assert "64-128-128-10, Tanh, CrossEntropyLoss" in out.splitlines()[0]
     accuracies = accuracies_in(out)
-    assert len(accuracies) == 2 and min(accuracies) >= 94.0
+    assert len(accuracies) == 2
+    assert min(accuracies) >= 94.0
 
 
 def test_mnist_example_runs_both_recipes_on_small_files(tmp_path):
@@ -281,8 +293,10 @@ def test_mnist_example_stopped_and_started_again_ends_as_one_that_never_stopped(
     _, whole = mnist("--epochs", "3")
     _, first = mnist("--epochs", "2", "--checkpoint", checkpoint)
     out, rest = mnist("--epochs", "3", "--checkpoint", checkpoint)
-    assert "going on from" in out and "after epoch 2" in out
-    assert first + rest == whole and len(whole) == 3
+    assert "going on from" in out
+    assert "after epoch 2" in out
+    assert first + rest == whole
+    assert len(whole) == 3
     with pytest.raises(SystemExit):
         mnist("--epochs", "4", "--sizes", "784", "12", "10", "--checkpoint", checkpoint)
     assert "holds another network" in capsys.readouterr().err
@@ -292,7 +306,8 @@ def test_mnist_example_says_which_files_to_put_where(tmp_path):
     result = subprocess.run([sys.executable, str(EXAMPLES / "mnist.py"), "--data", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "lacks train-images-idx3-ubyte.gz" in result.stderr and "run with --download" in result.stderr
+    assert "lacks train-images-idx3-ubyte.gz" in result.stderr
+    assert "run with --download" in result.stderr
 
 
 def test_the_grid_search_on_a_dask_cluster_finds_what_a_local_one_finds():

@@ -91,7 +91,8 @@ def test_frozen_lists_the_modules_with_parameters_or_state():
 
 def test_trainable_params_are_a_view_of_the_modules_that_train():
     model = network()
-    assert model.trainable_params is model.params and model.trainable_grads is model.grads
+    assert model.trainable_params is model.params
+    assert model.trainable_grads is model.grads
     model.freeze(0, 1, 2)
     start = sum(model[i].n_params for i in range(3))
     assert model.trainable_params.size == model.params.size - start
@@ -109,7 +110,8 @@ def test_the_gradients_of_frozen_modules_are_not_written():
     model.grads[...] = 7.0
     fitted(model, dn.Adam(0.01))
     frozen = sum(model[i].n_params for i in range(3))
-    assert (model.grads[:frozen] == 7.0).all() and (model.grads[frozen:] != 7.0).all()
+    assert (model.grads[:frozen] == 7.0).all()
+    assert (model.grads[frozen:] != 7.0).all()
     X, y = data()
     loss = dn.CrossEntropyLoss()
     loss.forward(model.forward(X), y)
@@ -496,7 +498,8 @@ def test_copies_stay_frozen_and_train_like_the_original(how):
 
 def test_a_float32_clone_stays_frozen():
     twin = network().freeze(0).clone(dtype=np.float32)
-    assert twin.frozen == (0,) and twin.trainable_params.dtype == np.float32
+    assert twin.frozen == (0,)
+    assert twin.trainable_params.dtype == np.float32
     before = twin[0].flat_params.copy()
     fitted(twin, dn.Adam(0.01))
     assert_array_equal(twin[0].flat_params, before)

@@ -29,9 +29,11 @@ def batch(sizes, n=5, seed=0):
 def test_correct_gradients_pass_with_a_per_layer_report(sizes):
     model = mlp(sizes, seed=1)
     report = dn.gradcheck(model, *batch(sizes))
-    assert report.ok and bool(report)
+    assert report.ok
+    assert bool(report)
     names = [c.name for c in report.checks]
-    assert names[:2] == ["0: Dense.W", "0: Dense.b"] and names[-1] == "input X"
+    assert names[:2] == ["0: Dense.W", "0: Dense.b"]
+    assert names[-1] == "input X"
     assert len(names) == 2 * (len(sizes) - 1) + 1
     assert all(c.max_abs_error < 1e-8 for c in report.checks)
     assert "max abs err" in str(report)
@@ -61,7 +63,8 @@ def test_a_wrong_backward_is_caught_and_located():
     assert not report.ok
     assert all(not c.ok for c in report.checks)  # the error enters at the output
     report = dn.gradcheck(model, X, y, raise_exception=False)
-    assert not report.ok and "NO" in str(report)
+    assert not report.ok
+    assert "NO" in str(report)
 
 
 class Softplus(dn.Module):
@@ -105,7 +108,8 @@ def test_passes_a_large_batch_runs_are_checked_too(declaring):
         dn.gradcheck(model, X[:4], y[:4])
     report = dn.gradcheck(model, X[:4], y[:4], raise_exception=False)
     names = [check.name for check in report.checks if not check.ok]
-    assert "0: Dense.W (large batches' passes)" in names and "input X (large batches' passes)" in names
+    assert "0: Dense.W (large batches' passes)" in names
+    assert "input X (large batches' passes)" in names
     assert all(name.endswith(" (large batches' passes)") for name in names)
     plain = dn.gradcheck(dn.Sequential(dn.Dense(8, 64), Softplus(), dn.Dense(64, 1), seed=0), X[:4], y[:4])
     assert [check.name for check in plain.checks] == [check.name for check in report.checks[:5]]

@@ -50,7 +50,8 @@ def test_initialisation_fills_views_in_place_and_respects_dtype():
                           dtype=np.float32, seed=0)
     assert model.params.dtype == np.float32
     assert np.shares_memory(model[0].W, model.params)
-    assert model[0].b.tolist() == [0.0] * 3 and model[2].b.any()
+    assert model[0].b.tolist() == [0.0] * 3
+    assert model[2].b.any()
 
 
 def test_reset_parameters_draws_again_reproducibly():
@@ -59,7 +60,8 @@ def test_reset_parameters_draws_again_reproducibly():
     model.reset_parameters(1)
     second = model.params.copy()
     model.reset_parameters(1)
-    assert not np.array_equal(first, second) and np.array_equal(second, model.params)
+    assert not np.array_equal(first, second)
+    assert np.array_equal(second, model.params)
 
 
 @pytest.mark.parametrize("seed", [1.5, "1", True])

@@ -23,7 +23,8 @@ def test_round_trip_is_bit_exact(tmp_path, dtype):
     path = tmp_path / "model.npz"
     model.save(path)
     loaded = dn.load(path)
-    assert loaded.dtype == dtype and loaded.params.dtype == dtype
+    assert loaded.dtype == dtype
+    assert loaded.params.dtype == dtype
     assert_array_equal(loaded.params, model.params)
     assert_array_equal(loaded.predict(X), model.predict(X))
     assert repr(loaded) == repr(model)
@@ -93,7 +94,8 @@ def test_failed_fsync_keeps_the_earlier_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="I/O error"):
         mlp((2, 3, 1), seed=2).save(path)
-    assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.npz"]
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
 
 
 def test_missing_file(tmp_path):
@@ -332,7 +334,8 @@ def test_save_to_a_folder_s_path_says_so_and_leaves_the_folder_as_it_was(tmp_pat
     (folder / "kept.txt").write_text("mine")
     with pytest.raises(IsADirectoryError, match=r"save: .*models'? is a folder; give a file name"):
         mlp((2, 2, 1)).save(folder)
-    assert sorted(os.listdir(tmp_path)) == ["models"] and os.listdir(folder) == ["kept.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["models"]
+    assert os.listdir(folder) == ["kept.txt"]
 
 
 def test_save_into_a_missing_folder_names_the_path_and_the_folder(tmp_path):

@@ -20,8 +20,10 @@ def _dense(n_in, n_out, seed=0):
 
 def test_dense_shapes_and_layout():
     layer = dn.Dense(3, 4)
-    assert layer.W.shape == (3, 4) and layer.b.shape == (4,)
-    assert layer.dW.shape == (3, 4) and layer.db.shape == (4,)
+    assert layer.W.shape == (3, 4)
+    assert layer.b.shape == (4,)
+    assert layer.dW.shape == (3, 4)
+    assert layer.db.shape == (4,)
     assert layer.n_params == 16
     assert repr(layer) == "Dense(in_features=3, out_features=4)"
 
@@ -84,8 +86,11 @@ def test_sigmoid_is_stable_for_every_finite_input(dtype, rows):
         warnings.simplefilter("error")
         Y = dn.Sigmoid().forward(X)
     assert Y.dtype == dtype
-    assert np.all(np.isfinite(Y)) and np.all((Y >= 0) & (Y <= 1))
-    assert np.all(Y[:, 0] == 0) and np.all(Y[:, -1] == 1) and np.all(Y[:, 5] == 0.5)
+    assert np.all(np.isfinite(Y))
+    assert np.all((Y >= 0) & (Y <= 1))
+    assert np.all(Y[:, 0] == 0)
+    assert np.all(Y[:, -1] == 1)
+    assert np.all(Y[:, 5] == 0.5)
     assert np.all(np.diff(Y, axis=1) >= 0)
 
 

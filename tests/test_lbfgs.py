@@ -29,7 +29,8 @@ def test_lbfgs_fits_the_tutorial_with_one_history_entry_per_iteration():
 
     model, lbfgs = tutorial_network(), dn.LBFGS()
     history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=lbfgs, epochs=200, callbacks=[Spy()])
-    assert 1 < history.epochs < 200 and lbfgs.steps == history.epochs  # converged early
+    assert 1 < history.epochs < 200
+    assert lbfgs.steps == history.epochs  # converged early
     assert history.loss[-1] < 1e-6 < history.loss[0]
     assert [e[0] for e in epochs_seen] == list(range(history.epochs))
     for _, logged, at_the_iterate in epochs_seen:  # each entry is the loss at that iterate
@@ -57,7 +58,8 @@ def test_early_stopping_and_validation_work_with_lbfgs():
     stop = dn.EarlyStopping(patience=3)
     history = model.fit(X[:30], y[:30], optimizer=dn.LBFGS(), epochs=500, loss=dn.MSELoss(),
                         validation_data=(X[30:], y[30:]), callbacks=[stop])
-    assert history.stopped_early and history.epochs < 500
+    assert history.stopped_early
+    assert history.epochs < 500
     assert history.val_loss.shape == history.loss.shape
     assert_allclose(model.evaluate(X[30:], y[30:]), history.val_loss.min(), rtol=1e-12)  # best restored
 
@@ -90,7 +92,8 @@ def test_an_iterate_with_a_finite_loss_but_infinite_weights_is_a_divergence():
     first = model.params + 0.5
     with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0") as caught:
         model.fit(np.array([[1.0], [2.0]]), np.array([[0.0], [1.0]]), optimizer=Wild(), epochs=5)
-    assert caught.value.history.epochs == 1 and not caught.value.at_start
+    assert caught.value.history.epochs == 1
+    assert not caught.value.at_start
     assert_array_equal(model.params, first)
 
 
@@ -98,7 +101,8 @@ def test_an_iterate_with_a_finite_loss_but_infinite_weights_is_a_divergence():
 def test_lbfgs_trains_float32_and_float64_models(dtype):
     model = dn.Sequential(dn.Dense(2, 4), dn.Tanh(), dn.Dense(4, 1), dtype=dtype, seed=0)
     history = model.fit(dn.tutorial.X, dn.tutorial.y, optimizer=dn.LBFGS(), epochs=50)
-    assert model.params.dtype == dtype and history.loss[-1] < 1e-4
+    assert model.params.dtype == dtype
+    assert history.loss[-1] < 1e-4
 
 
 def test_lbfgs_is_not_stepped_and_checks_its_arguments():
@@ -149,7 +153,8 @@ def test_a_file_holding_a_rate_that_an_earlier_version_let_a_schedule_set_still_
     resumed = dn.LBFGS()
     loaded = dn.load(older, optimizer=resumed)
     assert_array_equal(loaded.params, model.params)
-    assert resumed.steps == 3 and resumed.lr == 1.0
+    assert resumed.steps == 3
+    assert resumed.lr == 1.0
 
 
 SCHEDULES = {
@@ -190,10 +195,12 @@ def test_the_result_says_how_the_last_minimisation_ended():
     model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), seed=0)
     model.fit(X, y, optimizer=lbfgs, epochs=3)
     assert (lbfgs.result.status, lbfgs.result.nit, lbfgs.result.success) == (1, 3, False)
-    assert "ITERATIONS" in lbfgs.result.message and lbfgs.result.nfev >= 3
+    assert "ITERATIONS" in lbfgs.result.message
+    assert lbfgs.result.nfev >= 3
     assert set(lbfgs.result) == {"success", "status", "message", "nit", "nfev", "fun"}
     model.fit(X, y, optimizer=lbfgs, epochs=10_000)
-    assert (lbfgs.result.status, lbfgs.result.success) == (0, True) and lbfgs.result.nit < 10_000
+    assert (lbfgs.result.status, lbfgs.result.success) == (0, True)
+    assert lbfgs.result.nit < 10_000
     assert lbfgs.result.fun == pytest.approx(model.evaluate(X, y), rel=1e-9)
     assert copy.deepcopy(lbfgs).result == lbfgs.result
 
@@ -224,7 +231,8 @@ def test_max_eval_bounds_the_evaluations():
     for max_eval in (None, 10):
         counts.append(0)
         result = dn.LBFGS(max_eval=max_eval).minimize(rosenbrock, np.array([-1.2, 1.0]), 1000)
-    assert result.success is False and counts[1] <= 12 < counts[0]
+    assert result.success is False
+    assert counts[1] <= 12 < counts[0]
     assert "EVALUATIONS EXCEEDS LIMIT" in str(result.message)
 
 
@@ -265,4 +273,5 @@ def test_a_loss_refusing_the_outputs_of_any_chunk_is_named_in_the_divergence_err
     with pytest.warns(UserWarning, match="is meant for probabilities"), \
             pytest.raises(dn.DivergenceError, match=refused):
         model.fit(X, y, loss=dn.BCELoss(), optimizer=dn.LBFGS(), epochs=5, batch_size=1)
-    assert model[0].W == 1.0 and model[0].b == 0.0
+    assert model[0].W == 1.0
+    assert model[0].b == 0.0

@@ -102,12 +102,14 @@ def test_a_perfect_prediction_loses_plus_zero(case, weighted):
     y_pred, y_true = np.array(y_pred), np.array(y_true)
     weight = [2.0] if weighted else None
     for value in (loss.forward(y_pred, y_true, weight), loss.evaluate(y_pred, y_true, weight)):
-        assert value == 0.0 and not np.signbit(value)
+        assert value == 0.0
+        assert not np.signbit(value)
     model = dn.Sequential(dn.Dense(2, 2), seed=0)
     model.params[...] = 0.0
     model[0].b[...] = y_pred[0]
     value = model.evaluate(np.zeros((1, 2)), y_true, loss, sample_weight=weight)
-    assert value == 0.0 and not np.signbit(value)
+    assert value == 0.0
+    assert not np.signbit(value)
 
 
 @pytest.mark.parametrize("loss", [dn.L1Loss(), dn.HuberLoss(), dn.SmoothL1Loss(), dn.MSELoss()],

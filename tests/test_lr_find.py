@@ -42,7 +42,8 @@ def test_the_model_and_the_optimizer_are_left_exactly_as_they_were():
     assert_array_equal(model.params, params)
     assert_array_equal(model.state, state)
     assert model.rng.bit_generator.state == rng
-    assert adam.lr == 0.01 and adam.steps == kept["steps"]
+    assert adam.lr == 0.01
+    assert adam.steps == kept["steps"]
     for name, vector in adam.state_dict().items():
         assert_array_equal(vector, kept[name])
     model.fit(X, labels, optimizer=adam, loss=dn.CrossEntropyLoss(), epochs=1)  # still its model's
@@ -56,8 +57,10 @@ def test_the_rates_rise_exponentially_and_the_losses_are_those_of_training_at_th
     X, y = dn.tutorial.X, dn.tutorial.y
     model = dn.Sequential(dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), dn.Sigmoid(), seed=0)
     found = dn.lr_find(model, X, y, start_lr=1e-3, end_lr=10.0, steps=50, batch_size=4)
-    assert len(found.rates) == 50 and not found.diverged
-    assert found.rates[0] == 1e-3 and found.rates[-1] == 10.0
+    assert len(found.rates) == 50
+    assert not found.diverged
+    assert found.rates[0] == 1e-3
+    assert found.rates[-1] == 10.0
     assert_allclose(found.rates[1:] / found.rates[:-1], (1e4) ** (1 / 49), rtol=1e-12)
     by_hand, losses = copy.deepcopy(model), []
     for rate in found.rates:
@@ -69,18 +72,21 @@ def test_the_rates_rise_exponentially_and_the_losses_are_those_of_training_at_th
         average = 0.98 * average + 0.02 * value
         smoothed.append(average / (1 - 0.98 ** k))
     assert_allclose(found.smoothed, smoothed, rtol=1e-12)
-    assert found.suggestion is None and found.lowest == 10.0  # still falling at the end: no suggestion
+    assert found.suggestion is None
+    assert found.lowest == 10.0  # still falling at the end: no suggestion
 
 
 def test_a_loss_that_rises_past_diverge_times_its_lowest_stops_the_test():
     X = np.linspace(-3, 3, 64).reshape(-1, 1)
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     found = dn.lr_find(model, X, 3 * X, start_lr=1e-4, end_lr=1e4, steps=100, batch_size=16, smoothing=0.5)
-    assert found.diverged and 10 < len(found.rates) < 100
+    assert found.diverged
+    assert 10 < len(found.rates) < 100
     lowest_so_far = np.minimum.accumulate(found.smoothed)
     assert found.smoothed[-1] > 4 * lowest_so_far[-1]
     assert (found.smoothed[:-1] <= 4 * lowest_so_far[:-1]).all()  # (it stopped at the first rise past 4x)
-    assert found.suggestion == found.lowest / 10 and found.lowest < found.rates[-1]
+    assert found.suggestion == found.lowest / 10
+    assert found.lowest < found.rates[-1]
     assert len(found.losses) == len(found.smoothed) == len(found.rates)
 
 
@@ -88,8 +94,10 @@ def test_a_loss_that_becomes_non_finite_stops_the_test_with_the_steps_before_it(
     X = np.linspace(-3, 3, 64).reshape(-1, 1)
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     found = dn.lr_find(model, X, 3 * X, start_lr=1e-3, end_lr=1e30, steps=100, batch_size=64, diverge=1e300)
-    assert found.diverged and len(found.rates) < 100
-    assert np.isfinite(found.losses).all() and found.losses[-1] > 1e100
+    assert found.diverged
+    assert len(found.rates) < 100
+    assert np.isfinite(found.losses).all()
+    assert found.losses[-1] > 1e100
     with pytest.raises(ValueError, match=r"lr_find: the loss was not finite at the first step \(at start_lr"):
         dn.lr_find(model, X, 1e200 * X, batch_size=64)  # (its square overflows)
 
@@ -113,7 +121,8 @@ def test_the_suggestion_trains_about_as_well_as_the_best_rate_of_a_grid(make):
     X, labels = blobs()
     for seed in range(3):
         found = dn.lr_find(relu_net(seed), X, labels, optimizer=make(), loss=dn.CrossEntropyLoss())
-        assert found.suggestion is not None and found.diverged
+        assert found.suggestion is not None
+        assert found.diverged
         suggested = final_loss(seed, X, labels, make(found.suggestion))
         best = min(final_loss(seed, X, labels, make(rate)) for rate in 10.0 ** np.arange(-5, 2))
         assert suggested <= 4 * best
@@ -127,7 +136,8 @@ def test_no_suggestion_when_the_loss_never_falls():
     X = np.linspace(-3, 3, 64).reshape(-1, 1)
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     found = dn.lr_find(model, X, 3 * X, start_lr=1.0, end_lr=1e3, batch_size=16)
-    assert found.diverged and np.argmin(found.smoothed) == 0
+    assert found.diverged
+    assert np.argmin(found.smoothed) == 0
     assert found.suggestion is None
 
 
@@ -139,17 +149,21 @@ def test_divergence_is_judged_after_the_first_tenth_of_the_steps():
     model = dn.Sequential(dn.Dense(1, 1), seed=0)
     found = dn.lr_find(model, X, 3 * X, start_lr=10.0, end_lr=1e3, batch_size=64, smoothing=0.0)
     assert found.losses[1] > 4 * found.losses[0]  # (past 4x from the second step on)
-    assert len(found.rates) == 11 and found.diverged
+    assert len(found.rates) == 11
+    assert found.diverged
     assert_array_equal(found.smoothed, found.losses)
     both = dn.lr_find(model, X, 3 * X, start_lr=10.0, end_lr=20.0, steps=2, batch_size=64, smoothing=0.0)
-    assert both.losses[1] > 4 * both.losses[0] and len(both.rates) == 2 and not both.diverged
+    assert both.losses[1] > 4 * both.losses[0]
+    assert len(both.rates) == 2
+    assert not both.diverged
 
 
 def test_every_step_is_taken_with_fewer_rows_than_features():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 64)), rng.standard_normal((8, 1))
     found = dn.lr_find(dn.Sequential(dn.Dense(64, 1), seed=0), X, y, start_lr=1e-6, end_lr=1e-3, batch_size=2)
-    assert len(found.rates) == 100 and not found.diverged
+    assert len(found.rates) == 100
+    assert not found.diverged
 
 
 def test_the_defaults_and_the_result_s_immutability():
@@ -187,7 +201,9 @@ def test_sparse_rows_and_a_float32_model():
     params = model.params.copy()
     found = dn.lr_find(model, rows.astype(np.float32), labels, optimizer=dn.NAdam(),
                        loss=dn.CrossEntropyLoss())
-    assert found.diverged and found.suggestion is not None and np.isfinite(found.losses).all()
+    assert found.diverged
+    assert found.suggestion is not None
+    assert np.isfinite(found.losses).all()
     assert found.rates.dtype == np.float64
     assert_array_equal(model.params, params)
 

@@ -192,7 +192,8 @@ def test_each_parameter_s_first_step_is_its_scale_times_the_unscaled_one(name):
         optimiser(name, lr_scale=vector).step(p, grads)
         moved.append(p - params)
     assert_allclose(moved[1], scale * moved[0], rtol=1e-12, atol=1e-15)
-    assert (moved[1][:5] == 0.0).all() and (moved[0] != 0.0).all()
+    assert (moved[1][:5] == 0.0).all()
+    assert (moved[0] != 0.0).all()
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -391,7 +392,8 @@ def test_a_schedule_setting_the_rate_and_betas_every_step_allocates_nothing():
 def test_lr_scales_is_laid_out_like_the_parameters_that_train():
     model = network()
     vector = model.lr_scales(0.5, 3, default=2.0)
-    assert vector.dtype == np.float64 and vector.shape == model.params.shape
+    assert vector.dtype == np.float64
+    assert vector.shape == model.params.shape
     start = 0
     for i, module in enumerate(model):
         assert (vector[start:start + module.n_params] == (0.5 if i == 3 else 2.0)).all()
@@ -409,7 +411,8 @@ def test_copies_and_pickles_keep_the_scales():
     for other in (copy.deepcopy(adam), pickle.loads(pickle.dumps(adam))):
         assert_array_equal(other.lr_scale, adam.lr_scale)
         assert_array_equal(other.decay_mask, adam.decay_mask)
-        assert not other.lr_scale.flags.writeable and not other.decay_mask.flags.writeable
+        assert not other.lr_scale.flags.writeable
+        assert not other.decay_mask.flags.writeable
         twin, original = copy.deepcopy(model), copy.deepcopy(model)
         fitted(twin, other, epochs=2)
         fitted(original, copy.deepcopy(adam), epochs=2)
@@ -421,14 +424,16 @@ def test_the_optimiser_keeps_a_read_only_copy_and_its_repr_says_so():
     vector = model.lr_scales(0.1, 0)
     adam = dn.Adam(0.01, lr_scale=vector)
     vector[:] = 5.0
-    assert adam.lr_scale.max() == 1.0 and adam.lr_scale.min() == 0.1
+    assert adam.lr_scale.max() == 1.0
+    assert adam.lr_scale.min() == 0.1
     with pytest.raises(ValueError):
         adam.lr_scale[0] = 1.0
     assert repr(adam).endswith(", lr_scale=<0.1 to 1>)")
     assert repr(dn.SGD(0.1, lr_scale=[0.5, 2])) == "SGD(lr=0.1, lr_scale=<0.5 to 2>)"
     version = adam.settings_version
     adam.lr_scale = None
-    assert adam.settings_version == version + 1 and "lr_scale" not in repr(adam)
+    assert adam.settings_version == version + 1
+    assert "lr_scale" not in repr(adam)
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -607,4 +607,5 @@ def test_shuffled_steps_gather_rows_without_copying_data_of_any_layout(layout):
     finally:
         tracemalloc.stop()
     assert np.array_equal(model.params, ordered.params)
-    assert len(peaks.peaks) == 128 and max(peaks.peaks[1:]) < 16 * KIB, max(peaks.peaks[1:])  # (X: 2 MiB)
+    assert len(peaks.peaks) == 128, max(peaks.peaks[1:])
+    assert max(peaks.peaks[1:]) < 16 * KIB, max(peaks.peaks[1:])  # (X: 2 MiB)

@@ -112,7 +112,8 @@ def test_scores_of_classes_are_scikit_learn_s(make, theirs, average, weighted):
     w = w if weighted else None
     labels = labels % 4  # class 4 is never a target: still one when it is predicted
     Y[:, 3] -= 10  # class 3 is a target never predicted (0/0 precision: 0)
-    assert set(Y.argmax(1)) == {0, 1, 2, 4} and set(labels) == {0, 1, 2, 3}
+    assert set(Y.argmax(1)) == {0, 1, 2, 4}
+    assert set(labels) == {0, 1, 2, 3}
     want = score(labels, Y.argmax(1), average=average, sample_weight=w, zero_division=0)
     assert make(average=average)(Y, labels, w) == pytest.approx(want, rel=1e-14)
     rows = np.eye(5)[labels]
@@ -188,7 +189,8 @@ def test_a_score_of_counts_says_what_it_lacks():
             return tp  # (the counts themselves, class by class)
 
     assert Hits(average="micro")(np.eye(3)[[0, 1, 1]], np.array([0, 1, 2])) == 2.0
-    assert Hits().greater_is_better and repr(Hits(average="weighted")) == "Hits(average='weighted')"
+    assert Hits().greater_is_better
+    assert repr(Hits(average="weighted")) == "Hits(average='weighted')"
 
 
 @pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
@@ -249,7 +251,8 @@ def test_a_label_all_yes_or_all_no_is_left_out_of_auc_s_average():
         assert dn.AUC(average=average)(Y, T) == pytest.approx(want, rel=1e-14)
     with pytest.warns(UserWarning, match="Only one class is present"):  # (scikit-learn's: NaN for all)
         assert math.isnan(metrics.roc_auc_score(T, Y, average="macro"))
-    assert math.isnan(dn.AUC()(Y[:, 1], T[:, 1])) and math.isnan(dn.AUC()(Y, np.zeros_like(T)))
+    assert math.isnan(dn.AUC()(Y[:, 1], T[:, 1]))
+    assert math.isnan(dn.AUC()(Y, np.zeros_like(T)))
     assert math.isnan(dn.AUC()(Y, T, np.r_[1.0, np.zeros(39)]))  # one sample weighs: no pair
     assert dn.AUC(average="micro")(Y, T) == pytest.approx(metrics.roc_auc_score(T.ravel(), Y.ravel()),
                                                           rel=1e-14)
@@ -514,14 +517,16 @@ def test_float32_outputs_are_scored_as_float64_ones_to_float32_rounding():
 
 def test_a_name_of_its_own():
     metric = dn.Accuracy(top_k=3, name="top3")
-    assert metric.name == "top3" and repr(metric) == "Accuracy(top_k=3, name='top3')"
-    assert repr(dn.R2Score()) == "R2Score()" and repr(dn.MeanSquaredError(squared=False)) == \
-        "MeanSquaredError(squared=False)"
+    assert metric.name == "top3"
+    assert repr(metric) == "Accuracy(top_k=3, name='top3')"
+    assert repr(dn.R2Score()) == "R2Score()"
+    assert repr(dn.MeanSquaredError(squared=False)) == "MeanSquaredError(squared=False)"
     assert repr(dn.Accuracy(threshold=0.0, ignore_index=-1)) == "Accuracy(threshold=0.0, ignore_index=-1)"
     assert (repr(dn.Accuracy()), repr(dn.Accuracy(top_k=2))) == ("Accuracy()", "Accuracy(top_k=2)")
     assert repr(dn.F1Score(threshold=0.5, average="micro")) == "F1Score(threshold=0.5, average='micro')"
     assert repr(dn.Precision(ignore_index=0)) == "Precision(ignore_index=0)"
-    assert repr(dn.Recall(name="r")) == "Recall(name='r')" and dn.Recall().name == "recall"
+    assert repr(dn.Recall(name="r")) == "Recall(name='r')"
+    assert dn.Recall().name == "recall"
     assert repr(dn.MeanSquaredError(name="loss2")) == "MeanSquaredError(name='loss2')"
 
 
@@ -635,7 +640,8 @@ def test_a_metric_of_its_own_may_give_any_real_number(given, want):
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
     assert model.fit(X, y, epochs=2, metrics=[Giving(given)])["giving"].tolist() == [want, want]
     measured = model.evaluate(X, y, metrics=[Giving(given)])["giving"]
-    assert type(measured) is float and measured == want
+    assert type(measured) is float
+    assert measured == want
 
 
 @pytest.mark.parametrize("given", ["high", None, np.ones(2), 1 + 2j])
@@ -866,7 +872,8 @@ def test_accuracy_by_name_is_what_the_loss_s_outputs_mean(loss, outputs, targets
     counted = model.evaluate(X, y, loss, metrics=["f1", "precision", "recall"])
     for name, make in (("f1", dn.F1Score), ("precision", dn.Precision), ("recall", dn.Recall)):
         metric = make.like(want)
-        assert type(metric) is make and repr(metric) == repr(want).replace("Accuracy", make.__name__)
+        assert type(metric) is make
+        assert repr(metric) == repr(want).replace("Accuracy", make.__name__)
         assert counted[name] == metric(model.predict(X), target)
 
 
@@ -874,7 +881,8 @@ def test_the_tutorial_s_network_classifies_its_four_people():
     model = dn.tutorial.network(dn.tutorial.initial_params(0))
     history = model.fit(dn.tutorial.X, dn.tutorial.y, epochs=1000, batch_size=1, shuffle=False,
                         metrics=["accuracy"])
-    assert history["accuracy"][-1] == 1.0 and history["accuracy"][0] < 1.0
+    assert history["accuracy"][-1] == 1.0
+    assert history["accuracy"][0] < 1.0
 
 
 def test_poisson_has_no_accuracy():
@@ -1004,7 +1012,8 @@ def test_an_ignore_index_the_metric_does_not_know_is_refused_in_the_validation_l
 def test_history_by_name():
     X, labels = blobs()
     history = classifier().fit(X, labels, loss=dn.CrossEntropyLoss(), epochs=2, metrics=["accuracy"])
-    assert history["accuracy"] is history.metrics["accuracy"] and history["loss"] is history.loss
+    assert history["accuracy"] is history.metrics["accuracy"]
+    assert history["loss"] is history.loss
     with pytest.raises(KeyError, match=r"History has no 'val_accuracy'; it recorded \['loss', 'accuracy'\]"):
         history["val_accuracy"]
 
@@ -1045,7 +1054,9 @@ def test_early_stopping_on_accuracy_keeps_the_most_accurate_weights(mode):
     history = model.fit(X, labels, optimizer=dn.SGD(0.5), loss=dn.CrossEntropyLoss(), epochs=300,
                         metrics=["accuracy"], validation_data=(Xv, yv), callbacks=[Keep(), stop])
     best = int(np.argmax(history["val_accuracy"]))  # the first of the highest
-    assert history.stopped_early and stop.best_epoch == best and stop.best == max(history["val_accuracy"])
+    assert history.stopped_early
+    assert stop.best_epoch == best
+    assert stop.best == max(history["val_accuracy"])
     assert history.epochs == best + 4
     assert_array_equal(model.params, kept[best][1])
 
@@ -1056,19 +1067,22 @@ def test_early_stopping_in_min_mode_on_an_error():
     stop.model = dn.Sequential(dn.Dense(1, 1), seed=0)
     stop.on_train_begin()
     assert stop.best == math.inf
-    assert not stop.on_epoch_end(0, {"val_mae": 0.5}) and stop.on_epoch_end(1, {"val_mae": 0.6})
+    assert not stop.on_epoch_end(0, {"val_mae": 0.5})
+    assert stop.on_epoch_end(1, {"val_mae": 0.6})
     maximise = dn.EarlyStopping(monitor="val_mae", patience=1, mode="max")
     maximise.set_params(stop.params)
     maximise.model = stop.model
     maximise.on_train_begin()
     assert maximise.best == -math.inf
-    assert not maximise.on_epoch_end(0, {"val_mae": 0.5}) and not maximise.on_epoch_end(1, {"val_mae": 0.6})
+    assert not maximise.on_epoch_end(0, {"val_mae": 0.5})
+    assert not maximise.on_epoch_end(1, {"val_mae": 0.6})
     by_a_tenth = dn.EarlyStopping(monitor="val_mae", patience=1, mode="max", min_delta=0.1)
     by_a_tenth.set_params(stop.params)
     by_a_tenth.model = stop.model
     by_a_tenth.on_train_begin()
     assert not by_a_tenth.on_epoch_end(0, {"val_mae": 0.5})
-    assert by_a_tenth.on_epoch_end(1, {"val_mae": 0.55}) and by_a_tenth.best == 0.5  # not by more than 0.1
+    assert by_a_tenth.on_epoch_end(1, {"val_mae": 0.55})
+    assert by_a_tenth.best == 0.5  # not by more than 0.1
 
 
 def test_early_stopping_restores_nothing_when_no_epoch_improved():
@@ -1080,7 +1094,8 @@ def test_early_stopping_restores_nothing_when_no_epoch_improved():
     trained = stop.model.params.copy()
     stop.on_train_begin()
     assert not stop.on_epoch_end(0, {"val_accuracy": math.nan})
-    assert stop.on_epoch_end(1, {"val_accuracy": math.nan}) and stop.best_epoch == -1
+    assert stop.on_epoch_end(1, {"val_accuracy": math.nan})
+    assert stop.best_epoch == -1
     stop.on_train_end()
     assert_array_equal(stop.model.params, trained)
 
@@ -1108,7 +1123,8 @@ def test_a_checkpoint_keeps_the_most_accurate_model_and_names_files_by_metrics(t
     history = model.fit(X, labels, optimizer=dn.SGD(0.5), loss=dn.CrossEntropyLoss(), epochs=20,
                         metrics=["accuracy"], validation_data=(Xv, yv), callbacks=[best, named])
     top = int(np.argmax(history["val_accuracy"]))
-    assert best.best == history["val_accuracy"][top] and best.best_epoch == top + 1
+    assert best.best == history["val_accuracy"][top]
+    assert best.best_epoch == top + 1
     assert dn.load(tmp_path / "best.npz").evaluate(Xv, yv, dn.CrossEntropyLoss(),
                                                    metrics=["accuracy"])["accuracy"] == best.best
     assert sorted(os.listdir(tmp_path)) == sorted(
@@ -1126,7 +1142,8 @@ def test_a_plateau_schedule_in_max_mode_works_outside_fit_too():
     assert (plateau.sense, plateau.best) == ("max", -math.inf)
     for epoch, accuracy in enumerate([0.5, 0.6, 0.55]):
         plateau.on_epoch_end(epoch, {"accuracy": accuracy})
-    assert sgd.lr == 0.5 and plateau.best == 0.6
+    assert sgd.lr == 0.5
+    assert plateau.best == 0.6
 
 
 def test_a_plateau_schedule_on_accuracy_cuts_the_rate_when_it_stops_rising():
@@ -1135,10 +1152,12 @@ def test_a_plateau_schedule_on_accuracy_cuts_the_rate_when_it_stops_rising():
     plateau.set_params({"metrics": ("loss", "val_loss", "val_accuracy"),
                         "greater_is_better": ("val_accuracy",)})
     plateau.on_train_begin()
-    assert plateau.sense == "max" and plateau.best == -math.inf
+    assert plateau.sense == "max"
+    assert plateau.best == -math.inf
     for epoch, accuracy in enumerate([0.5, 0.6, 0.6, 0.7, 0.65]):
         plateau.on_epoch_end(epoch, {"val_accuracy": accuracy})
-    assert sgd.lr == 0.25 and plateau.best == 0.7
+    assert sgd.lr == 0.25
+    assert plateau.best == 0.7
     state = plateau.state_dict()
     again = dn.ReduceLROnPlateau(dn.SGD(1.0), monitor="val_accuracy", mode="max")
     again.load_state_dict(state)

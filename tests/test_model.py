@@ -19,10 +19,15 @@ from .conftest import analytic_grads, mlp, numerical_grads, snapshot
 def test_container_protocol_and_repr():
     layers = [dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1)]
     model = dn.Sequential(*layers, seed=0)
-    assert len(model) == 3 and list(model) == layers and model[2] is layers[2]
-    assert model[-1] is layers[2] and model.layers == tuple(layers)
-    assert model[1:] == tuple(layers[1:]) and model[1:][1] is layers[2]  # its own modules, not a copy
-    assert model.in_features == 2 and model.out_features == 1
+    assert len(model) == 3
+    assert list(model) == layers
+    assert model[2] is layers[2]
+    assert model[-1] is layers[2]
+    assert model.layers == tuple(layers)
+    assert model[1:] == tuple(layers[1:])
+    assert model[1:][1] is layers[2]  # its own modules, not a copy
+    assert model.in_features == 2
+    assert model.out_features == 1
     assert repr(model).splitlines() == [
         "Sequential(",
         "  (0): Dense(in_features=2, out_features=3)",
@@ -34,7 +39,8 @@ def test_container_protocol_and_repr():
 
 def test_parameters_are_views_into_one_flat_buffer():
     model = mlp((3, 4, 2))
-    assert model.params.ndim == 1 and model.params.shape == model.grads.shape
+    assert model.params.ndim == 1
+    assert model.params.shape == model.grads.shape
     assert model.params.size == (3 + 1) * 4 + (4 + 1) * 2
     for layer in (model[0], model[2]):
         for view in (layer.W, layer.b):
@@ -102,7 +108,8 @@ def test_a_copied_module_is_drawn_afresh_and_its_trained_values_assigned_after()
     new[0].W, new[0].b = old[0].W, old[0].b
     assert_array_equal(new[0].W, old[0].W)
     assert_array_equal(new[0].b, old[0].b)
-    assert np.shares_memory(new[0].W, new.params) and not np.shares_memory(new[0].W, old.params)
+    assert np.shares_memory(new[0].W, new.params)
+    assert not np.shares_memory(new[0].W, old.params)
 
 
 @pytest.mark.parametrize("dtype, error",
@@ -169,15 +176,18 @@ def test_float32_model_stays_float32():
     assert model.predict(X).dtype == np.float32
     model.fit(X, y, epochs=3, batch_size=3)
     assert model.params.dtype == model.grads.dtype == np.float32
-    assert model[0].W.dtype == np.float32 and np.shares_memory(model[0].W, model.params)
+    assert model[0].W.dtype == np.float32
+    assert np.shares_memory(model[0].W, model.params)
 
 
 def test_views_stay_views_after_training():
     model = mlp((2, 4, 1))
     model.fit(dn.tutorial.X, dn.tutorial.y, epochs=5, batch_size=2)
     for layer in (model[0], model[2]):
-        assert np.shares_memory(layer.W, model.params) and np.shares_memory(layer.b, model.params)
-        assert np.shares_memory(layer.dW, model.grads) and np.shares_memory(layer.db, model.grads)
+        assert np.shares_memory(layer.W, model.params)
+        assert np.shares_memory(layer.b, model.params)
+        assert np.shares_memory(layer.dW, model.grads)
+        assert np.shares_memory(layer.db, model.grads)
 
 
 @pytest.mark.parametrize("X, error, message", [
@@ -290,9 +300,11 @@ def test_training_plans_skip_the_input_gradient_and_everything_before_the_first_
     and the backward pass of a parameterless module before it."""
     model = dn.Sequential(dn.Sigmoid(), dn.Dense(2, 3), dn.Sigmoid(), dn.Dense(3, 1), seed=0)
     training, full = model.plan(4), model.plan(4, input_grad=True)
-    assert training.dX is None and full.dX.shape == (4, 2)
+    assert training.dX is None
+    assert full.dX.shape == (4, 2)
     sigmoid_backward = 3  # (1 - Y), times Y, times dY
-    assert len(full.backward) == len(training.backward) and not training.input_backward
+    assert len(full.backward) == len(training.backward)
+    assert not training.input_backward
     assert len(full.input_backward) == 1 + sigmoid_backward  # run only when dL/dX is asked for
 
 

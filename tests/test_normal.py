@@ -92,7 +92,8 @@ def test_phi_is_one_half_at_zero_and_on_its_side_of_it_nearby(dtype):
     near = np.geomspace(np.finfo(dtype).smallest_subnormal, 0.5, 20000)
     x = np.concatenate([-near[::-1], [-0.0, 0.0], near]).astype(dtype)
     cdf = phi(x, passes=True)[0]
-    assert (cdf[x < 0] <= 0.5).all() and (cdf[x > 0] >= 0.5).all()
+    assert (cdf[x < 0] <= 0.5).all()
+    assert (cdf[x > 0] >= 0.5).all()
     assert_array_equal(cdf[x == 0], 0.5)
     assert (np.diff(cdf) >= 0).all()  # (non-decreasing through zero)
 
@@ -143,7 +144,8 @@ def test_phi_by_the_vector_math_library_is_within_an_ulp_of_the_exact_value(dtyp
     lower = (x <= 0) & (reference > tiny)
     assert np.max(np.abs(cdf[lower] / reference[lower] - 1)) <= eps
     below = (x <= 0) & (reference <= tiny)
-    assert below.any() and np.max(np.abs(cdf[below] - reference[below])) <= np.finfo(dtype).smallest_subnormal
+    assert below.any()
+    assert np.max(np.abs(cdf[below] - reference[below])) <= np.finfo(dtype).smallest_subnormal
     assert np.max(np.abs(cdf[x > 0] - reference[x > 0])) <= eps
     assert_array_equal(cdf[x == 0], 0.5)
     order = np.argsort(x, kind="stable")

@@ -43,7 +43,8 @@ def test_onnxruntime_gives_what_predict_gives(seed, dtype):
     for rows in (1, 9):  # the batch dimension is dynamic
         X = rng.standard_normal((rows, widths[0])).astype(dtype)
         Y = run(proto, X)
-        assert Y.dtype == dtype and Y.shape == (rows, widths[-1])
+        assert Y.dtype == dtype
+        assert Y.shape == (rows, widths[-1])
         # onnxruntime's products sum in another order than OpenBLAS's: the two agree
         # within the rounding the arithmetic allows (tests/conftest.py, error_bound)
         assert_within_rounding(Y, model.predict(X), error_bound(model, X))
@@ -77,7 +78,8 @@ def test_a_fitted_estimator_exports_what_it_predicts(kind, dtype):
     assert bool(heads) == (kind not in ("regressor", "two-outputs"))  # (their predictions: the outputs)
     classifier = isinstance(estimator, DenseNetClassifier)
     expected = estimator.predict_proba(X) if classifier else estimator.predict(X)
-    assert Y.dtype == dtype and Y.shape == (60, estimator.model_.out_features)
+    assert Y.dtype == dtype
+    assert Y.shape == (60, estimator.model_.out_features)
     assert_allclose(Y, expected.reshape(Y.shape), rtol=1e-5 if dtype == "float32" else 1e-12,
                     atol=1e-6 if dtype == "float32" else 1e-14)
 
@@ -131,8 +133,10 @@ def test_the_graph_has_named_dynamic_input_and_output_and_is_written_to_a_file(t
     model = dn.Sequential(dn.Dense(4, 3), dn.Tanh(), dn.Dense(3, 2), dn.Softmax(), seed=0)
     proto = export(model, tmp_path / "model.onnx")
     (x,), (y,) = proto.graph.input, proto.graph.output
-    assert x.name == "X" and [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["N", 4]
-    assert y.name == "Y" and [d.dim_param or d.dim_value for d in y.type.tensor_type.shape.dim] == ["N", 2]
+    assert x.name == "X"
+    assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["N", 4]
+    assert y.name == "Y"
+    assert [d.dim_param or d.dim_value for d in y.type.tensor_type.shape.dim] == ["N", 2]
     assert [n.op_type for n in proto.graph.node] == ["Gemm", "Tanh", "Gemm", "Softmax", "Identity"]
     assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]  # the documented default
     loaded = onnx.load(tmp_path / "model.onnx")
@@ -164,7 +168,8 @@ def test_a_failed_export_keeps_the_earlier_file_and_leaves_no_temporary_file(tmp
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="I/O error"):
         export(dn.Sequential(dn.Dense(4, 2), seed=1), path)
-    assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.onnx"]
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.onnx"]
     with pytest.raises(FileNotFoundError, match="export: cannot write .*the folder .*missing"):
         export(dn.Sequential(dn.Dense(4, 1), seed=0), tmp_path / "missing" / "model.onnx")
     with pytest.raises(IsADirectoryError, match="export: .* is a folder; give a file name .*model.onnx"):
@@ -206,9 +211,11 @@ def test_a_module_s_own_onnx_form_exports_with_its_nodes_named_after_it():
 
 def test_a_graph_s_nodes_are_named_after_their_writer():
     graph = Graph(onnx, np.dtype(np.float64))
-    assert graph.node("Neg", ["X"]) == "neg_1" and graph.nodes[-1].name == "graph/neg_1"
+    assert graph.node("Neg", ["X"]) == "neg_1"
+    assert graph.nodes[-1].name == "graph/neg_1"
     graph.writer = "Doubled_3"
-    assert graph.node("Neg", ["neg_1"]) == "neg_2" and graph.nodes[-1].name == "Doubled_3/neg_2"
+    assert graph.node("Neg", ["neg_1"]) == "neg_2"
+    assert graph.nodes[-1].name == "Doubled_3/neg_2"
     assert graph.tensors == {"X", "neg_1", "neg_2"}
 
 

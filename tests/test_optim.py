@@ -17,14 +17,16 @@ def test_sgd_step_written_out_by_hand():
     view = params[:2]
     dn.SGD(lr=0.1).step(params, grads)
     assert_array_equal(params, [1.0 - 0.1 * 0.25, -2.0 - 0.1 * 1.0, 0.5 + 0.1 * 4.0])
-    assert np.shares_memory(view, params) and view[0] == params[0]
+    assert np.shares_memory(view, params)
+    assert view[0] == params[0]
     assert_array_equal(grads, [0.25, 1.0, -4.0])
 
 
 def test_sgd_keeps_float32():
     params, grads = np.ones(3, np.float32), np.ones(3, np.float32)
     dn.SGD(lr=0.5).step(params, grads)
-    assert params.dtype == np.float32 and params[0] == np.float32(0.5)
+    assert params.dtype == np.float32
+    assert params[0] == np.float32(0.5)
 
 
 @pytest.mark.parametrize("lr", [-1e-300, -0.1, float("nan"), float("inf"), -float("inf")])
@@ -39,7 +41,8 @@ def test_a_learning_rate_of_0_is_taken_and_moves_nothing(lr):
     sgd = dn.SGD(lr=lr)
     sgd.step(params, np.array([5.0, 1e300, -7.0]))
     assert_array_equal(params, [1.0, -2.0, 3.0])
-    assert sgd.lr == 0.0 and math.copysign(1.0, sgd.lr) == 1.0
+    assert sgd.lr == 0.0
+    assert math.copysign(1.0, sgd.lr) == 1.0
 
 
 @pytest.mark.parametrize("lr", ["0.1", None, True, 1j])
@@ -65,7 +68,8 @@ def test_sgd_updates_vectors_of_any_size_in_place(size, dtype):
     sgd = dn.SGD(lr=0.25)
     sgd.step(params, grads)
     np.testing.assert_allclose(params, want, rtol=4 * np.finfo(dtype).eps, atol=0)
-    assert np.shares_memory(view, params) and view[-1] == params[-1]
+    assert np.shares_memory(view, params)
+    assert view[-1] == params[-1]
     sgd.lr = 0.5  # changing the rate between steps takes effect
     before = params.copy()
     sgd.step(params, grads)
@@ -126,7 +130,8 @@ def test_a_subclass_with_a_step_of_its_own_is_stepped_where_sgd_would_be_folded(
     model, twin, loss = make(), make(), dn.MSELoss()
     assert model.train_step(loss, dn.SGD(0.1, momentum=momentum), 64, y).folded  # (SGD itself would fold)
     clipping = clipping_sgd(0.1, momentum=momentum)
-    assert not clipping.plain_descent and clipping.heavy_ball(model.params) is None
+    assert not clipping.plain_descent
+    assert clipping.heavy_ball(model.params) is None
     model.fit(X, y, optimizer=clipping, epochs=2, batch_size=64, shuffle=False)
     by_hand = clipping_sgd(0.1, momentum=momentum)
     for _ in range(2):

@@ -51,7 +51,8 @@ def test_the_defaults_are_pytorch_s(name):
     ours, theirs = (inspect.signature(getattr(module, name)).parameters for module in (dn, torch.optim))
     groups = ("decay_mask", "lr_scale")
     for group in groups:
-        assert ours[group].default is None and ours[group].kind is inspect.Parameter.KEYWORD_ONLY
+        assert ours[group].default is None
+        assert ours[group].kind is inspect.Parameter.KEYWORD_ONLY
     ours = {p: v for p, v in ours.items() if p not in groups}
     assert set(ours) <= set(theirs)
     assert {p: ours[p].default for p in ours} == {p: theirs[p].default for p in ours}
@@ -65,7 +66,8 @@ def test_the_plateau_schedule_s_defaults_are_pytorch_s():
     assert shared == set(ours) - {"monitor"}  # which loss: PyTorch's step is given it
     # mode: "auto" is PyTorch's "min" for a loss (the monitor's default) and "max" for a metric
     # whose greater_is_better (accuracy), which PyTorch cannot know from the number it is given
-    assert ours["mode"].default == "auto" and theirs["mode"].default == "min"
+    assert ours["mode"].default == "auto"
+    assert theirs["mode"].default == "min"
     shared -= {"mode"}
     assert {p: ours[p].default for p in shared} == {p: theirs[p].default for p in shared}
 
@@ -239,7 +241,8 @@ def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_before_any_chang
         optimizer.step(params, grads)
     assert_array_equal(params, model.params)
     assert_array_equal(snapshot(model)[0], before[0])
-    assert optimizer.steps == 0 and not optimizer.state_dict().get("state")
+    assert optimizer.steps == 0
+    assert not optimizer.state_dict().get("state")
     # float64 holds it, and float32 a larger one
     dn.Sequential(dn.Dense(4, 8), dn.ReLU(), dn.Dense(8, 2), seed=0).fit(
         X, y, loss=dn.CrossEntropyLoss(), optimizer=make(eps=eps), epochs=1)
@@ -296,8 +299,9 @@ def test_rmsprop_step_written_out_by_hand(momentum, centered):
         rmsprop.step(params, grads)
     assert_allclose(params, want, rtol=1e-14)  # (BLAS axpy rounds -0.0393 = 1 - 1.0393 its own way)
     state = rmsprop.state_dict()
-    assert state["steps"] == 3 and set(state) == {"steps", "square_avg"} | (
-        {"momentum_buffer"} if momentum else set()) | ({"grad_avg"} if centered else set())
+    assert state["steps"] == 3
+    assert set(state) == {"steps", "square_avg"} | ({"momentum_buffer"} if momentum else set()) | (
+        {"grad_avg"} if centered else set())
     assert_allclose(state["square_avg"], v, rtol=1e-15)
     if centered:
         assert_allclose(state["grad_avg"], a, rtol=1e-15)
@@ -343,7 +347,8 @@ def test_adagrad_step_written_out_by_hand(weight_decay):
         adagrad.step(params, grads)
     assert_allclose(params, want, rtol=1e-15)
     state = adagrad.state_dict()
-    assert set(state) == {"steps", "sum"} and state["steps"] == 3
+    assert set(state) == {"steps", "sum"}
+    assert state["steps"] == 3
     assert_allclose(state["sum"], total, rtol=1e-15)
 
 
@@ -430,7 +435,8 @@ def test_a_scalar_state_is_checked_and_starts_afresh_when_missing():
     for bad, error in ((float("nan"), ValueError), ("0.5", TypeError), (None, TypeError)):
         with pytest.raises(error, match="NAdam: .*mu_product"):
             nadam.load_state_dict({**kept, "mu_product": bad})
-        assert nadam.mu_product == kept["mu_product"] < 1 and nadam.steps == 1
+        assert nadam.mu_product == kept["mu_product"] < 1
+        assert nadam.steps == 1
     with pytest.raises(ValueError, match=r"NAdam has no state \['mu'\]; its state is \['steps', 'mu_prod"):
         nadam.load_state_dict({**kept, "mu": 0.5})
     nadam.load_state_dict({"steps": 0})
@@ -646,7 +652,8 @@ def test_saved_with_its_optimizer_training_resumes_bit_identically(name, tmp_pat
     first.save(tmp_path / "run.npz", optimizer=first_opt)
     resumed_opt = STATEFUL[name]()
     resumed = dn.load(tmp_path / "run.npz", optimizer=resumed_opt)
-    assert resumed_opt.lr == first_opt.lr and resumed_opt.steps == first_opt.steps
+    assert resumed_opt.lr == first_opt.lr
+    assert resumed_opt.steps == first_opt.steps
     schedule = dn.StepLR(resumed_opt, step_size=1, gamma=0.5)  # rates from the restored one on
     resumed.fit(X, y, optimizer=resumed_opt, epochs=2, batch_size=7, callbacks=[schedule])
     assert_array_equal(resumed.params, straight.params)
@@ -664,7 +671,8 @@ def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
     sgd = dn.SGD(0.1, momentum=0.9)
     with pytest.raises(ValueError, match="holds the state of 'Adam', not of SGD"):
         dn.load(tmp_path / "adam.npz", optimizer=sgd)
-    assert sgd.steps == 0 and sgd.state_dict() == {"steps": 0}
+    assert sgd.steps == 0
+    assert sgd.state_dict() == {"steps": 0}
     with np.load(tmp_path / "adam.npz") as saved:
         assert sorted(saved.files) == ["config", "format", "optimizer.exp_avg", "optimizer.exp_avg_sq",
                                        "params", "version"]
@@ -692,7 +700,8 @@ def test_an_invalid_optimizer_state_is_named_and_leaves_the_optimizer_as_it_was(
     fresh = dn.Adam(0.01)
     with pytest.raises(ValueError, match=f"adam\\.npz' holds an invalid optimiser state: .*{told}"):
         dn.load(path, optimizer=fresh)
-    assert fresh.lr == 0.01 and fresh.state_dict() == {"steps": 0}
+    assert fresh.lr == 0.01
+    assert fresh.state_dict() == {"steps": 0}
 
 
 def test_a_refused_schedule_state_puts_the_optimizer_back_as_it_was(tmp_path):
@@ -744,10 +753,12 @@ def test_a_rate_the_optimizer_refuses_leaves_it_as_it_was_and_a_wrong_kind_is_na
     strict = Capped(0.01, cap=0.1)
     with pytest.raises(ValueError, match="invalid optimiser state: Capped: lr 0.5 is above its cap 0.1"):
         dn.load(tmp_path / "run.npz", optimizer=strict)
-    assert strict.lr == 0.01 and strict.state_dict() == {"steps": 0}
+    assert strict.lr == 0.01
+    assert strict.state_dict() == {"steps": 0}
     resumed = Capped(0.01, cap=1.0)
     dn.load(tmp_path / "run.npz", optimizer=resumed)
-    assert resumed.lr == 0.5 and resumed.steps == capped.steps
+    assert resumed.lr == 0.5
+    assert resumed.steps == capped.steps
     with pytest.raises(TypeError, match="load: optimizer must be a densenet Optimizer, got float"):
         dn.load(tmp_path / "run.npz", optimizer=0.1)
 
@@ -775,7 +786,8 @@ def test_an_sgd_pickled_with_its_settings_as_plain_attributes_comes_back_with_th
     sgd = dn.SGD.__new__(dn.SGD)
     sgd.__setstate__(old)
     assert (sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov, sgd.fold) == (0.1, 0.9, 0.0, True, False)
-    assert sgd.STATE == ("momentum_buffer",) and sgd.steps == 4
+    assert sgd.STATE == ("momentum_buffer",)
+    assert sgd.steps == 4
     assert_array_equal(sgd.state_dict()["momentum_buffer"], buffer)
     params = np.zeros(3)
     sgd.step(params, np.ones(3))
@@ -799,11 +811,13 @@ def test_a_schedule_of_another_optimizer_than_fit_s_is_refused_before_training(m
                                          r"with another optimiser"):
         model.fit(X, y, optimizer=trained, epochs=3, callbacks=[make(scheduled)])
     assert_array_equal(model.params, before)
-    assert scheduled.lr == trained.lr == 0.1 and trained.steps == 0
+    assert scheduled.lr == trained.lr == 0.1
+    assert trained.steps == 0
     schedule = make(scheduled)
     model.fit(X, y, optimizer=scheduled, epochs=3, callbacks=[schedule])  # its own: fine
     assert scheduled.lr < 0.1
-    assert schedule.params["optimizer"] is scheduled and schedule.params["epochs"] == 3
+    assert schedule.params["optimizer"] is scheduled
+    assert schedule.params["epochs"] == 3
 
 
 @pytest.mark.parametrize("settings", [
@@ -843,7 +857,9 @@ def test_reduce_on_plateau_with_factor_0_drops_to_its_floor_as_pytorch_s_does(se
         theirs.step(value)
         rates.append(sgd.lr)
         want.append(theirs_opt.param_groups[0]["lr"])
-    assert rates == want and rates[0] == 0.1 and rates[-1] == settings.get("min_lr", 0.0)
+    assert rates == want
+    assert rates[0] == 0.1
+    assert rates[-1] == settings.get("min_lr", 0.0)
     assert (ours.best, ours.num_bad_epochs) == (theirs.best, theirs.num_bad_epochs)
 
 
@@ -918,7 +934,8 @@ def test_reduce_on_plateau_rounds_a_rate_to_zero_as_pytorch_does():
     for epoch, loss in enumerate([1.0, 1.0, 1.0, 1.0]):
         plateau.on_epoch_end(epoch, {"loss": loss})
         rates.append(sgd.lr)
-    assert rates == [5e-324, 0.0, 0.0, 0.0] and plateau.num_bad_epochs == 0
+    assert rates == [5e-324, 0.0, 0.0, 0.0]
+    assert plateau.num_bad_epochs == 0
 
 
 def test_reduce_on_plateau_checks_its_arguments():
@@ -1123,7 +1140,8 @@ def test_a_flush_sets_exactly_the_subnormal_numbers_to_zero(dtype):
         flush()
         for vector, wanted in zip(vectors, expected):
             assert_array_equal(vector.view(f"u{vector.itemsize}"), wanted.view(f"u{vector.itemsize}"))
-        assert flush.made_for(vectors) and not flush.made_for((vectors[0], first.copy(), second))
+        assert flush.made_for(vectors)
+        assert not flush.made_for((vectors[0], first.copy(), second))
         for vector in vectors:
             vector[::3] = edge_numbers(vector.dtype.type)[1][vector.size % 6]
 

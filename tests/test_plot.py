@@ -23,7 +23,8 @@ def test_loss_curve_returns_a_figure_and_saves_headless(tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["training loss", "validation loss"]
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), np.arange(1, 16))  # epochs from 1
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), history.loss)
-    assert ax.get_yscale() == "log" and ax.get_title() == "demo"
+    assert ax.get_yscale() == "log"
+    assert ax.get_title() == "demo"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "loss")
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["training loss", "validation loss"]
     assert ax.xaxis.get_gridlines()[0].get_visible()
@@ -61,7 +62,8 @@ def test_loss_curve_draws_on_a_given_axes():
     ax = fig.add_subplot()
     history = dn.History(loss=np.array([0.5, 0.25, 0.0]))
     assert loss_curve(history, ax=ax) is fig
-    assert ax.get_yscale() == "linear" and len(ax.get_lines()) == 1
+    assert ax.get_yscale() == "linear"
+    assert len(ax.get_lines()) == 1
 
 
 def test_lr_curve_draws_the_losses_against_the_rates_and_the_suggestion(tmp_path):
@@ -80,7 +82,8 @@ def test_lr_curve_draws_the_losses_against_the_rates_and_the_suggestion(tmp_path
     np.testing.assert_array_equal(lines[0].get_ydata(), found.losses)
     np.testing.assert_array_equal(lines[1].get_ydata(), found.smoothed)
     assert list(lines[2].get_xdata()) == [found.suggestion] * 2
-    assert ax.get_xscale() == "log" and ax.get_title() == "range test"
+    assert ax.get_xscale() == "log"
+    assert ax.get_title() == "range test"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("learning rate", "loss")
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

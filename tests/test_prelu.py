@@ -77,7 +77,8 @@ def test_the_defaults_and_reset_are_pytorch_s():
     model[1].a = [1.0, 2.0, 3.0]
     model.reset_parameters(1)
     assert_array_equal(model[1].a, [-0.5] * 3)
-    assert repr(act) == "PReLU()" and repr(model[1]) == "PReLU(num_parameters=3, init=-0.5)"
+    assert repr(act) == "PReLU()"
+    assert repr(model[1]) == "PReLU(num_parameters=3, init=-0.5)"
 
 
 @pytest.mark.parametrize("how", COPIES)

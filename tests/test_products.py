@@ -85,7 +85,8 @@ def test_an_outer_product_is_one_rank_1_update_with_gemm_s_alpha_and_beta(dtype,
     exact = alpha * (column.astype(np.float64) @ row) + (0.0 if beta == 0.0 else beta * C.astype(np.float64))
     memory = C.__array_interface__["data"][0]
     backend.product(column, row, C, beta=beta)(alpha)
-    assert called == [1] and C.__array_interface__["data"][0] == memory
+    assert called == [1]
+    assert C.__array_interface__["data"][0] == memory
     bound = 3 * np.finfo(dtype).eps * (np.abs(exact) + np.abs(alpha * column @ row))
     assert (np.abs(C - exact) <= bound).all()
     if (alpha, beta) == (1.0, 0.0):
@@ -103,7 +104,8 @@ def test_an_outer_product_below_rank_one_min_size_is_a_gemm(monkeypatch, through
         column, row = rng.standard_normal((rows, 1)), rng.standard_normal((1, columns))
         C = np.zeros((rows, columns))
         backend.product(column, row, C)(1.0)
-        assert len(called) == through_ger and rows * columns - backend.RANK_ONE_MIN_SIZE in (-1, 0)
+        assert len(called) == through_ger
+        assert rows * columns - backend.RANK_ONE_MIN_SIZE in (-1, 0)
         assert_array_equal(C, np.multiply(column, row))
 
 
@@ -197,7 +199,8 @@ def test_fit_folds_plain_sgd_into_the_products_and_leaves_grads_alone():
     model.grads[...] = 7.0
     optimizer = dn.SGD(0.05)
     step = TrainStep(model, dn.MSELoss(), optimizer, 8, y)
-    assert step.folded and step.written == (model.params,)
+    assert step.folded
+    assert step.written == (model.params,)
     model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
     assert (model.grads == 7.0).all()
     assert optimizer.steps == 2 * 64 // 8
@@ -214,13 +217,15 @@ def test_an_optimiser_with_more_than_plain_descent_or_momentum_is_not_folded(opt
     model.grads[...] = 7.0
     assert not TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
     model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=8, shuffle=False)
-    assert np.isfinite(model.grads).all() and not (model.grads == 7.0).any()  # the last gradient
+    assert np.isfinite(model.grads).all()
+    assert not (model.grads == 7.0).any()  # the last gradient
 
 
 def test_sgd_checks_fold():
     with pytest.raises(TypeError, match="fold must be True or False"):
         dn.SGD(0.1, fold=1)
-    assert repr(dn.SGD(0.1, fold=False)) == "SGD(lr=0.1, fold=False)" and repr(dn.SGD(0.1)) == "SGD(lr=0.1)"
+    assert repr(dn.SGD(0.1, fold=False)) == "SGD(lr=0.1, fold=False)"
+    assert repr(dn.SGD(0.1)) == "SGD(lr=0.1)"
 
 
 def test_small_models_and_modules_that_cannot_fold_keep_the_optimisers_step():
@@ -233,7 +238,8 @@ def test_small_models_and_modules_that_cannot_fold_keep_the_optimisers_step():
 
     model = dn.Sequential(Unfolding(64, 512), dn.Sigmoid(), dn.Dense(512, 4), seed=0)
     step = TrainStep(model, dn.MSELoss(), dn.SGD(0.1), 8, y)
-    assert not step.folded and step.written == (model.grads, model.params)
+    assert not step.folded
+    assert step.written == (model.grads, model.params)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -297,7 +303,8 @@ def test_small_products_fold_where_the_modules_average_fold_min_block_parameters
         return TrainStep(model, dn.MSELoss(), dn.SGD(0.1, momentum=momentum), n, np.zeros((n, sizes[-1])))
 
     assert plan.FOLD_MIN_BLOCK == 8192
-    assert step(127, 64, n=1).folded and not step(126, 64, n=1).folded  # 128 * 64 = 8,192 parameters
+    assert step(127, 64, n=1).folded
+    assert not step(126, 64, n=1).folded  # 128 * 64 = 8,192 parameters
     assert step(784, 30, 10, n=10).folded  # 23,550 and 310: 11,930 a module
     assert step(32, 512, 10, n=1).folded  # 16,896 and 5,130: 11,013 a module
     assert not step(784, 20, 10, n=10).folded  # 15,700 and 210: 7,955 a module
@@ -411,10 +418,12 @@ def test_fit_folds_momentum_into_the_products_and_leaves_grads_alone():
     optimizer = dn.SGD(0.05, momentum=0.9)
     step = TrainStep(model, dn.MSELoss(), optimizer, 8, y)
     buffer = optimizer.state(model.params)["momentum_buffer"]
-    assert step.folded and step.written == (buffer, model.params)
+    assert step.folded
+    assert step.written == (buffer, model.params)
     model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
     assert (model.grads == 7.0).all()
-    assert optimizer.steps == 2 * 64 // 8 and np.abs(buffer).max() > 0
+    assert optimizer.steps == 2 * 64 // 8
+    assert np.abs(buffer).max() > 0
 
 
 @pytest.mark.parametrize("batch_size", [8, 1])

@@ -53,7 +53,8 @@ def test_a_custom_activation_trains_saves_loads_and_passes_gradcheck(tmp_path, d
     assert history.loss[-1] < history.loss[0] / 10
     model.save(tmp_path / "softplus.npz")
     loaded = dn.load(tmp_path / "softplus.npz")
-    assert type(loaded[1]) is Softplus and loaded.dtype == dtype
+    assert type(loaded[1]) is Softplus
+    assert loaded.dtype == dtype
     assert_array_equal(loaded.predict(X), model.predict(X))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "gradcheck: the model is float32", UserWarning)
@@ -147,7 +148,8 @@ def test_a_loss_s_forward_may_give_numpy_s_numbers():
 
     model, (X, y) = mlp((2, 3, 1)), regression(6)
     value = model.evaluate(X, y, loss=Single())
-    assert type(value) is float and value == float(np.float32(model.evaluate(X, y)))
+    assert type(value) is float
+    assert value == float(np.float32(model.evaluate(X, y)))
 
 
 class HeavyBall(dn.Optimizer):
@@ -190,7 +192,8 @@ def test_an_optimiser_s_numbers_start_at_their_initial_state_and_are_saved(tmp_p
     ``AttributeError`` unless the optimiser's own ``__init__`` set it)."""
     X, y = regression(40)
     damped = Damped(0.1)
-    assert damped.size == 1.0 and damped.state_dict() == {"steps": 0, "size": 1.0}
+    assert damped.size == 1.0
+    assert damped.state_dict() == {"steps": 0, "size": 1.0}
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
     model.fit(X, y, optimizer=damped, epochs=1, batch_size=10)
     assert (damped.steps, damped.size) == (4, 1.0 / 16)
@@ -298,7 +301,8 @@ def test_a_module_may_declare_numpy_s_integers():
     model = dn.Sequential(declaring(input_width=property(lambda self: np.int32(3))), dn.Dense(3, 2),
                           declaring(output_width=lambda self, width: np.int64(width)), seed=0)
     assert model.predict(np.ones((4, 3))).shape == (4, 2)
-    assert type(model.in_features) is int and type(model.out_features) is int
+    assert type(model.in_features) is int
+    assert type(model.out_features) is int
 
 
 def test_a_module_that_defines_nothing_is_refused_not_recursed():
@@ -459,7 +463,8 @@ def test_divergence_rolls_the_optimizer_state_back_with_the_weights():
     with pytest.raises(dn.DivergenceError) as caught:
         model.fit(X, y, optimizer=sgd, epochs=1000, batch_size=1, shuffle=False)
     error = caught.value
-    assert error.batch > 0 and error.epoch > 0  # in the middle of an epoch, after some epochs
+    assert error.batch > 0
+    assert error.epoch > 0  # in the middle of an epoch, after some epochs
     assert sgd.steps == 3 * error.epoch + error.batch  # the steps before the bad one
     twin, twin_sgd = run()  # the same steps, taken by hand
     twin.fit(X, y, optimizer=twin_sgd, epochs=error.epoch, batch_size=1, shuffle=False)
@@ -611,9 +616,12 @@ def test_assigning_a_parameter_attribute_writes_into_the_models_vector():
     model[0].W = values
     model[0].b = 0.5  # a scalar fills the view
     model[0].dW = 0
-    assert model[0].W is W and model[0].b is b and model[0].dW is dW
+    assert model[0].W is W
+    assert model[0].b is b
+    assert model[0].dW is dW
     assert_array_equal(W, values)
-    assert (b == 0.5).all() and (dW == 0).all()
+    assert (b == 0.5).all()
+    assert (dW == 0).all()
     twin = dn.Sequential(dn.Dense(3, 2), dn.Sigmoid(), dn.Dense(2, 1), seed=0)
     twin[0].W[...], twin[0].b[...] = values, 0.5
     assert_array_equal(model.params, twin.params)
@@ -642,10 +650,12 @@ def test_a_module_that_assigns_its_parameter_attributes_trains_in_a_model(tmp_pa
     assert_array_equal(model.params, [3.0])  # reset_parameters' assignment reached the model
     X = np.linspace(-1, 1, 8).reshape(8, 1)
     model.fit(X, 2 * X, optimizer=dn.SGD(0.2), epochs=60, batch_size=8)
-    assert abs(model[0].a[0] - 2.0) < 1e-3 and np.shares_memory(model[0].a, model.params)
+    assert abs(model[0].a[0] - 2.0) < 1e-3
+    assert np.shares_memory(model[0].a, model.params)
     copy_ = copy.deepcopy(model)
     copy_[0].a = [5.0]
-    assert copy_.params[0] == 5.0 and model.params[0] != 5.0
+    assert copy_.params[0] == 5.0
+    assert model.params[0] != 5.0
 
 
 def test_modules_of_one_name_from_two_packages_load_as_their_own_class(tmp_path):
@@ -943,7 +953,8 @@ def test_a_module_with_parameter_views_trains_them():
     model = dn.Sequential(dn.Dense(2, 3), Scaled(), dn.Dense(3, 1), seed=0)
     assert model[1].s[0] == 1.5
     model.fit(X, y, optimizer=dn.SGD(0.1), epochs=3, batch_size=4, seed=0)
-    assert model[1].s[0] != 1.5 and model[1].s[0] == model.params[model[0].n_params]
+    assert model[1].s[0] != 1.5
+    assert model[1].s[0] == model.params[model[0].n_params]
 
 
 @pytest.mark.parametrize("declared, error, match", [
@@ -1124,7 +1135,8 @@ def test_a_sequential_subclass_whose_init_does_not_call_sequential_s_is_told_so(
         with pytest.raises(AttributeError, match=r"^Net has no \w+: its __init__ did not call "
                                                  r"super\(\)\.__init__\(\*modules\), Sequential's"):
             use(net)
-    assert net.hidden == 8 and not hasattr(net, "width")
+    assert net.hidden == 8
+    assert not hasattr(net, "width")
     model = mlp((2, 3, 1))
     with pytest.raises(AttributeError, match=r"^'Sequential' object has no attribute 'width'$"):
         _ = model.width

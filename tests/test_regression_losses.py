@@ -69,7 +69,8 @@ def test_a_gradient_is_zero_where_the_prediction_is_exact_and_bounded_far_from_i
     for loss in (dn.L1Loss(), dn.HuberLoss(0.5), dn.SmoothL1Loss(0.5)):
         loss.forward(y_pred, y_true)
         grad = loss.backward()
-        assert grad[0, 0] == 0 and grad.dtype == dtype
+        assert grad[0, 0] == 0
+        assert grad.dtype == dtype
         assert_allclose(np.abs(grad[0, 1:]) * 3, 0.5 if isinstance(loss, dn.HuberLoss) else 1.0, rtol=1e-6)
 
 
@@ -97,7 +98,8 @@ def test_reprs_show_what_differs_from_the_defaults():
     assert [repr(loss) for loss in (dn.L1Loss(), dn.HuberLoss(), dn.HuberLoss(0.5), dn.SmoothL1Loss(),
                                     dn.SmoothL1Loss(beta=0))] == [
         "L1Loss()", "HuberLoss()", "HuberLoss(delta=0.5)", "SmoothL1Loss()", "SmoothL1Loss(beta=0.0)"]
-    assert dn.HuberLoss().delta == 1.0 and dn.SmoothL1Loss().beta == 1.0
+    assert dn.HuberLoss().delta == 1.0
+    assert dn.SmoothL1Loss().beta == 1.0
 
 
 def test_shapes_must_match_exactly():
@@ -123,7 +125,8 @@ def test_outliers_do_not_pull_the_fit_away(loss):
         return model[0].W[0, 0], model[0].b[0]
 
     w, b = fitted(loss)
-    assert abs(w - 2.0) < 0.1 and abs(b - 1.0) < 0.1, (w, b)
+    assert abs(w - 2.0) < 0.1, (w, b)
+    assert abs(b - 1.0) < 0.1, (w, b)
     w_mse, b_mse = fitted(dn.MSELoss())
     assert b_mse > 8.0, (w_mse, b_mse)
 

@@ -33,7 +33,8 @@ def test_a_weight_overflowing_mid_epoch_with_a_finite_loss_is_divergence_at_that
     model = linear()
     with pytest.raises(dn.DivergenceError, match="epoch 0, batch 1") as caught:
         model.fit(X, y, optimizer=dn.SGD(0.1), epochs=3, batch_size=1, shuffle=False)
-    assert caught.value.epoch == 0 and caught.value.batch == 1
+    assert caught.value.epoch == 0
+    assert caught.value.batch == 1
     twin = linear()  # the one good step, by hand
     loss = dn.MSELoss()
     loss.forward(twin.forward(X[:1]), y[:1])
@@ -49,7 +50,8 @@ def test_huge_but_finite_weights_are_not_divergence():
     history = model.fit(X, np.ones((4, 1)), epochs=3, batch_size=2)
     assert history.epochs == 3
     assert_array_equal(model[0].W, [[1e308], [-1e308]])
-    assert np.isfinite(model.params).all() and abs(model[0].b[0] - 1) < abs(0 - 1)
+    assert np.isfinite(model.params).all()
+    assert abs(model[0].b[0] - 1) < abs(0 - 1)
 
 
 @pytest.mark.parametrize("big", [2.0 ** 63 * 1.5, 1e20, 1e30, 1e37, 3.4e38])
@@ -141,10 +143,13 @@ def test_callbacks_reused_across_fits_start_afresh():
     stop = dn.EarlyStopping(monitor="loss", patience=2, min_delta=1.0)  # stops after 2 epochs
     model = mlp((1, 4, 1), seed=0)
     first = model.fit(X, y, epochs=50, callbacks=[stop])
-    assert first.epochs == 3 and stop.stopped_epoch == 2
+    assert first.epochs == 3
+    assert stop.stopped_epoch == 2
     model.params[...] += 5.0  # a much worse start: a stale best would stop at once
     second = model.fit(X, y, epochs=50, callbacks=[stop])
-    assert second.epochs == 3 and stop.best_epoch == 0 and stop.best == second.loss[0]
+    assert second.epochs == 3
+    assert stop.best_epoch == 0
+    assert stop.best == second.loss[0]
 
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
@@ -176,7 +181,8 @@ def test_early_stopping_counts_an_equal_value_as_no_improvement():
     stopper.set_params({"metrics": ("loss",)})
     stopper.on_train_begin({})
     assert [stopper.on_epoch_end(epoch, {"loss": 1.0}) for epoch in range(3)] == [False, False, True]
-    assert stopper.best_epoch == 0 and stopper.stopped_epoch == 2
+    assert stopper.best_epoch == 0
+    assert stopper.stopped_epoch == 2
 
 
 def test_the_progress_bar_shows_the_mean_of_the_epochs_batch_losses():
@@ -377,7 +383,8 @@ def test_a_modules_gradient_view_binds_the_module_on_first_use():
             return X * self.flat_params[0]
 
     module = Scale()
-    assert module.flat_grads.shape == (1,) and module.flat_params.shape == (1,)
+    assert module.flat_grads.shape == (1,)
+    assert module.flat_params.shape == (1,)
 
 
 def test_state_dict_into_an_earlier_result_reuses_its_arrays():
@@ -388,7 +395,8 @@ def test_state_dict_into_an_earlier_result_reuses_its_arrays():
     arrays = {name: id(value) for name, value in out.items() if isinstance(value, np.ndarray)}
     adam.step(model.params, model.grads)
     again = adam.state_dict(out)
-    assert again is out and {name: id(out[name]) for name in arrays} == arrays
+    assert again is out
+    assert {name: id(out[name]) for name in arrays} == arrays
     assert out["steps"] == 2
 
 
@@ -484,14 +492,17 @@ def test_lbfgs_diverging_after_an_iteration_keeps_that_iterate():
 
     with pytest.raises(dn.DivergenceError, match="epoch 1") as caught:
         model.fit(np.ones((4, 1)), np.full((4, 1), 3.0), optimizer=dn.LBFGS(), epochs=20, callbacks=[Spy()])
-    assert len(seen) == 1 and caught.value.history.epochs == 1
-    assert model.params[0] == seen[0] and abs(seen[0]) <= 2
+    assert len(seen) == 1
+    assert caught.value.history.epochs == 1
+    assert model.params[0] == seen[0]
+    assert abs(seen[0]) <= 2
 
 
 def test_a_fresh_history_is_empty_and_fit_trains_one_epoch_by_default():
     from densenet.training import fit
 
-    assert dn.History().epochs == 0 and dn.History().stopped_early is False
+    assert dn.History().epochs == 0
+    assert dn.History().stopped_early is False
     assert mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
     assert fit(mlp((1, 1)), np.ones((2, 1)), np.full((2, 1), 0.3)).epochs == 1
 
@@ -585,7 +596,8 @@ def test_stopped_early_only_when_epochs_were_left(stop_at, early):
             return epoch == stop_at
 
     history = mlp((1, 1)).fit(np.ones((2, 1)), np.full((2, 1), 0.3), epochs=4, callbacks=[Stop()])
-    assert history.epochs == stop_at + 1 and history.stopped_early is early
+    assert history.epochs == stop_at + 1
+    assert history.stopped_early is early
 
 
 def test_an_upper_bound_that_is_closed_admits_its_value():
@@ -748,7 +760,8 @@ def test_a_validation_set_whose_outputs_overflow_is_an_infinite_val_loss():
     X = np.random.default_rng(0).uniform(-1e-3, 1e-3, (8, 2))
     history = model.fit(X, np.zeros((8, 2)), optimizer=dn.SGD(1e-9), epochs=2,
                         validation_data=(HUGE_ROWS, np.zeros((3, 2))))
-    assert np.isfinite(history.loss).all() and (history.val_loss == math.inf).all()
+    assert np.isfinite(history.loss).all()
+    assert (history.val_loss == math.inf).all()
 
 
 def half_nan(outputs):
@@ -776,7 +789,8 @@ def test_the_metrics_of_outputs_holding_nan_are_nan(loss, outputs, target, metri
     outputs are NaN or every row's; the same rows without it give finite metrics."""
     model = half_nan(outputs)
     small = np.where(NAN_ROWS > 1.0, 0.7, NAN_ROWS)
-    assert np.isnan(model.predict(NAN_ROWS)[1]).all() and np.isfinite(model.predict(small)).all()
+    assert np.isnan(model.predict(NAN_ROWS)[1]).all()
+    assert np.isfinite(model.predict(small)).all()
     objects = [dn.Accuracy(name="mine")] if loss.__class__ is dn.CrossEntropyLoss else []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -798,8 +812,10 @@ def test_a_validation_set_with_nan_outputs_records_nan_metrics_and_training_goes
     y = np.arange(12) % 3
     history = model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=dn.SGD(1e-15), epochs=2,
                         validation_data=(NAN_ROWS, np.array([0, 1, 2, 1])), metrics=["accuracy"])
-    assert np.isfinite(history.loss).all() and np.isfinite(history.metrics["accuracy"]).all()
-    assert np.isnan(history.val_loss).all() and np.isnan(history.metrics["val_accuracy"]).all()
+    assert np.isfinite(history.loss).all()
+    assert np.isfinite(history.metrics["accuracy"]).all()
+    assert np.isnan(history.val_loss).all()
+    assert np.isnan(history.metrics["val_accuracy"]).all()
 
 
 def test_evaluate_still_refuses_outputs_outside_what_the_loss_takes():

@@ -23,7 +23,9 @@ def test_extreme_inputs_give_finite_outputs_without_warnings(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Y = model.predict(X)
-    assert Y.dtype == dtype and np.all(np.isfinite(Y)) and np.all((Y >= 0) & (Y <= 1))
+    assert Y.dtype == dtype
+    assert np.all(np.isfinite(Y))
+    assert np.all((Y >= 0) & (Y <= 1))
 
 
 @pytest.mark.parametrize("dtype, big, w", [(np.float32, 3e38, 4.0), (np.float64, 1e300, 2.0 ** 40)])
@@ -37,7 +39,8 @@ def test_overflowing_first_layer_sums_are_rescued(dtype, big, w):
         warnings.simplefilter("error")
         Y = model.predict(np.array([[big, big], [big, -big], [-big, big]]))
     np.testing.assert_allclose(Y[0], [1 / (1 + np.exp(-0.5))], rtol=1e-6)
-    assert Y[1, 0] == 1.0 and Y[2, 0] == 0.0
+    assert Y[1, 0] == 1.0
+    assert Y[2, 0] == 0.0
 
 
 def test_float32_models_reject_values_beyond_float32():
@@ -60,7 +63,8 @@ def test_values_beyond_float32_in_later_batches_are_named_by_their_place_in_X(ca
     with pytest.raises(ValueError, match=r"^X holds 2 non-finite value\(s\) \(NaN or inf\) as float32, "
                                          r"the first at index \(7000, 1\)$"):
         run()
-    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert np.array_equal(model.params, before[0])
+    assert np.array_equal(model.state, before[1])
     X[[7_000, 9_999], [1, 0]] = 3e38  # finite in float32: taken (the first layer's sums rescued)
     assert np.isfinite(model.predict(X)).all()
 
@@ -79,6 +83,8 @@ def test_what_takes_data_whole_converts_it_whole_and_refuses_values_beyond_float
     with pytest.raises(ValueError, match=r"^X holds 2 non-finite value\(s\) \(NaN or inf\) as float32, "
                                          r"the first at index \(70, 1\)$"):
         run()
-    assert np.array_equal(model.params, before[0]) and np.array_equal(model.state, before[1])
+    assert np.array_equal(model.params, before[0])
+    assert np.array_equal(model.state, before[1])
     checked = model.check_input(np.ones((4, 2), np.uint8))
-    assert checked.dtype == np.float32 and np.array_equal(checked, np.ones((4, 2)))
+    assert checked.dtype == np.float32
+    assert np.array_equal(checked, np.ones((4, 2)))

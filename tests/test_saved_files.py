@@ -39,7 +39,8 @@ def test_a_saved_model_loads_its_numbers_bit_for_bit(name):
                         (best["best_state"], "best_state")]:
         assert got.dtype == expected[stored].dtype
         assert_array_equal(got, expected[stored])
-    assert moments["steps"] == expected["steps"] and adam.lr == expected["lr"]
+    assert moments["steps"] == expected["steps"]
+    assert adam.lr == expected["lr"]
     assert step.state_dict() == {"epoch": int(expected["step_epoch"]), "base_lr": 0.01}
     assert (stop.best, stop.best_epoch) == (float(expected["best"]), int(expected["best_epoch"]))
     # (predicted by another processor or BLAS, the sums may round otherwise: float32's rounding)

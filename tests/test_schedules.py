@@ -109,7 +109,8 @@ def test_epoch_schedules_set_the_rates_of_pytorch_s_schedulers_across_fits(name)
             theirs_opt.step()
             theirs.step()
     assert_allclose(rates, want, rtol=1e-14)
-    assert ours.epoch == 10 and len(set(rates)) > 1
+    assert ours.epoch == 10
+    assert len(set(rates)) > 1
 
 
 @pytest.mark.parametrize("settings", [
@@ -178,7 +179,8 @@ def test_a_fit_with_one_cycle_follows_pytorch_s_training_loop(optimizer):
     with float64_default():
         torch_fit(net, theirs_opt, X, y, 6, 8, scheduler=theirs)
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
-    assert len(set(rates.rates)) > 20 and len(set(rates.momenta)) > 20
+    assert len(set(rates.rates)) > 20
+    assert len(set(rates.momenta)) > 20
 
 
 def test_the_first_fit_sets_the_cycle_and_a_fit_past_its_end_is_refused_before_any_step():
@@ -188,7 +190,9 @@ def test_the_first_fit_sets_the_cycle_and_a_fit_past_its_end_is_refused_before_a
     whole.fit(X, y, optimizer=whole_opt, epochs=6, batch_size=10,
               callbacks=[dn.OneCycleLR(whole_opt, max_lr=0.5, total_steps=18)])
     cycle = dn.OneCycleLR(split_opt, max_lr=0.5)
-    assert cycle.total_steps is None and split_opt.lr == pytest.approx(0.02) and split_opt.momentum == 0.95
+    assert cycle.total_steps is None
+    assert split_opt.lr == pytest.approx(0.02)
+    assert split_opt.momentum == 0.95
     split.fit(X, y, optimizer=split_opt, epochs=6, batch_size=10, callbacks=[cycle])
     assert cycle.total_steps == cycle.step == 18
     assert_array_equal(split.params, whole.params)  # one cycle of 18 steps either way
@@ -322,12 +326,14 @@ def test_sequential_gives_every_schedule_the_first_one_s_base_rate():
     decay = dn.StepLR(sgd, step_size=1, gamma=0.5)
     assert decay.base_lr == 0.1  # (made after the warm-up lowered the rate)
     both = dn.SequentialLR(sgd, [warm_up, decay], milestones=[2])
-    assert both.base_lr == decay.base_lr == 1.0 and sgd.lr == 0.1
+    assert both.base_lr == decay.base_lr == 1.0
+    assert sgd.lr == 0.1
     assert [both.rate(e) for e in range(5)] == [0.1, 0.55, 1.0, 0.5, 0.25]
     other = dn.SGD(0.2)  # made with another rate, then put at epoch 3 of the one above
     again = dn.SequentialLR(other, [dn.LinearLR(other, 0.1, total_iters=2), dn.StepLR(other, 1, 0.5)], [2])
     again.load_state_dict(both.state_dict() | {"epoch": 3})
-    assert [again.rate(e) for e in range(5)] == [both.rate(e) for e in range(5)] and other.lr == 0.5
+    assert [again.rate(e) for e in range(5)] == [both.rate(e) for e in range(5)]
+    assert other.lr == 0.5
 
 
 @pytest.mark.parametrize("arguments, error, match", [
@@ -381,7 +387,8 @@ def test_epochs_at_a_rate_of_0_leave_the_parameters_and_follow_pytorch(name):
     model.fit(X, y, optimizer=optimizer, epochs=6, batch_size=len(X), shuffle=False,
               callbacks=[schedule, Spy()])
     assert_array_equal(params[3], params[2])  # the step at 0 moved nothing
-    assert not np.array_equal(params[4], params[3]) and not np.array_equal(params[2], params[1])
+    assert not np.array_equal(params[4], params[3])
+    assert not np.array_equal(params[2], params[1])
     with float64_default():
         theirs = theirs_of(torch, net.parameters())
     torch_fit(net, theirs, X, y, epochs=6, batch_size=len(X),
@@ -449,12 +456,14 @@ def test_a_finished_cycle_loads_and_leaves_the_last_steps_rate():
     cycle = _cycle(sgd)
     for step in range(cycle.total_steps):
         cycle.on_batch_end(step)
-    assert cycle.step == 10 and (sgd.lr, sgd.momentum) == cycle.values(9)
+    assert cycle.step == 10
+    assert (sgd.lr, sgd.momentum) == cycle.values(9)
     again = dn.SGD(0.1)
     fresh = _cycle(again)
     again.lr, again.momentum = sgd.lr, sgd.momentum  # (what loading the optimiser's state does)
     fresh.load_state_dict(cycle.state_dict())
-    assert fresh.step == 10 and (again.lr, again.momentum) == cycle.values(9)
+    assert fresh.step == 10
+    assert (again.lr, again.momentum) == cycle.values(9)
 
 
 @pytest.mark.parametrize("make, base, epoch", [

@@ -52,12 +52,15 @@ def test_the_classifier_learns_and_reports_what_it_did():
     clf = DenseNetClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
     clf.fit(X, labels)
     assert clf.score(X, labels) > 0.95
-    assert clf.classes_.tolist() == ["blue", "green", "red"] and clf.n_features_in_ == 2
+    assert clf.classes_.tolist() == ["blue", "green", "red"]
+    assert clf.n_features_in_ == 2
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
-    assert isinstance(clf.model_, dn.Sequential) and clf.model_.out_features == 3
-    assert len(clf.loss_curve_) == clf.n_iter_ and clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert isinstance(clf.model_, dn.Sequential)
+    assert clf.model_.out_features == 3
+    assert len(clf.loss_curve_) == clf.n_iter_
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
 def test_the_same_random_state_gives_bit_identical_results():
@@ -83,7 +86,8 @@ def test_early_stopping_holds_out_a_stratified_validation_set():
     clf = DenseNetClassifier(hidden_layer_sizes=(16,), early_stopping=True, validation_fraction=0.2,
                              n_iter_no_change=3, learning_rate_init=0.05, max_iter=500, random_state=0)
     clf.fit(X, y)
-    assert clf.n_iter_ < 500 and clf.score(X, y) > 0.95
+    assert clf.n_iter_ < 500
+    assert clf.score(X, y) > 0.95
 
 
 def test_partial_fit_trains_one_epoch_at_a_time():
@@ -93,26 +97,31 @@ def test_partial_fit_trains_one_epoch_at_a_time():
         clf.partial_fit(X, y)
     for _ in range(20):
         clf.partial_fit(X[:60], y[:60], classes=[0, 1, 2])
-    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 20 and clf.classes_.tolist() == [0, 1, 2]
+    assert clf.n_iter_ == 1
+    assert len(clf.loss_curve_) == 20
+    assert clf.classes_.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="X has 3 features, but DenseNetClassifier is expecting 2"):
         clf.partial_fit(np.ones((4, 3)), y[:4])
     reg = DenseNetRegressor(hidden_layer_sizes=(8,), random_state=0)
     for _ in range(3):
         reg.partial_fit(X, X[:, :1] * 2)
-    assert reg.predict(X).shape == (len(X), 1) and len(reg.loss_curve_) == 3
+    assert reg.predict(X).shape == (len(X), 1)
+    assert len(reg.loss_curve_) == 3
 
 
 def test_the_regressor_answers_in_the_shape_of_its_targets():
     X, _ = blobs()
     one = DenseNetRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, X[:, 0])
     two = DenseNetRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, X)
-    assert one.predict(X).shape == (len(X),) and two.predict(X).shape == X.shape
+    assert one.predict(X).shape == (len(X),)
+    assert two.predict(X).shape == X.shape
 
 
 def test_float32_estimators_train_in_float32():
     X, y = blobs()
     clf = DenseNetClassifier(hidden_layer_sizes=(8,), max_iter=20, dtype="float32", random_state=0).fit(X, y)
-    assert clf.model_.dtype == np.float32 and clf.model_.params.dtype == np.float32
+    assert clf.model_.dtype == np.float32
+    assert clf.model_.params.dtype == np.float32
 
 
 def test_pipelines_cross_validation_and_a_grid_search_in_worker_processes():
@@ -125,7 +134,8 @@ def test_pipelines_cross_validation_and_a_grid_search_in_worker_processes():
     net = DenseNetClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=60, random_state=0)
     pipe = make_pipeline(StandardScaler(), net)
     scores = cross_val_score(pipe, X, y, cv=3)
-    assert scores.shape == (3,) and scores.min() > 0.9
+    assert scores.shape == (3,)
+    assert scores.min() > 0.9
     search = GridSearchCV(pipe, {"densenetclassifier__hidden_layer_sizes": [(4,), (8,)],
                                  "densenetclassifier__alpha": [0.0, 1e-3]}, cv=3, n_jobs=2)
     search.fit(X, y)
@@ -249,7 +259,8 @@ def test_partial_fit_is_there_for_the_stochastic_solvers_alone(ours, theirs):
     compared = [getattr(sklearn.neural_network, theirs)] if theirs == "MLPClassifier" else []
     for estimator in (getattr(densenet.sklearn, ours), *compared):
         assert not hasattr(estimator(solver="lbfgs"), "partial_fit")
-        assert hasattr(estimator(solver="sgd"), "partial_fit") and hasattr(estimator(), "partial_fit")
+        assert hasattr(estimator(solver="sgd"), "partial_fit")
+        assert hasattr(estimator(), "partial_fit")
         lbfgs = estimator(solver="lbfgs")
         with pytest.raises(AttributeError, match="partial_fit"):
             getattr(lbfgs, "partial_fit")  # noqa: B009 (the attribute's own lookup is what is tested)
@@ -310,7 +321,8 @@ def test_training_stops_after_the_epochs_the_mlp_stops_after(solver, learning_ra
         assert len(mine.validation_scores_) == mine.n_iter_
         assert mine.best_validation_score_ == max(mine.validation_scores_)
     else:
-        assert mine.validation_scores_ is None and mine.best_validation_score_ is None
+        assert mine.validation_scores_ is None
+        assert mine.best_validation_score_ is None
 
 
 def _convergence_warnings(fit):
@@ -407,7 +419,8 @@ def test_early_stopping_ends_with_the_weights_of_the_best_validation_score():
                   validation_fraction=0.3, tol=1e9, n_iter_no_change=6, random_state=0)
     full = DenseNetClassifier(max_iter=50, **params).fit(X, y)
     best = int(np.argmax(full.validation_scores_))
-    assert best < full.n_iter_ - 1 and full.validation_scores_[-1] < full.best_validation_score_
+    assert best < full.n_iter_ - 1
+    assert full.validation_scores_[-1] < full.best_validation_score_
     cut = DenseNetClassifier(max_iter=best + 1, **params).fit(X, y)
     assert cut.best_validation_score_ == full.best_validation_score_
     assert_array_equal(full.model_.params, cut.model_.params)
@@ -421,7 +434,8 @@ def test_early_stopping_keeps_the_first_of_the_epochs_that_tie_for_the_best_scor
                   validation_fraction=0.3, n_iter_no_change=3, random_state=0)
     full = DenseNetClassifier(max_iter=50, **params).fit(X, y)
     best = int(np.argmax(full.validation_scores_))  # (the first of them)
-    assert full.validation_scores_.count(full.best_validation_score_) > 1 and best < full.n_iter_ - 1
+    assert full.validation_scores_.count(full.best_validation_score_) > 1
+    assert best < full.n_iter_ - 1
     with pytest.warns(Warning):  # (max_iter reached)
         cut = DenseNetClassifier(max_iter=best + 1, **params).fit(X, y)
     assert_array_equal(full.model_.params, cut.model_.params)
@@ -531,11 +545,13 @@ def test_no_hidden_layer_and_a_stopping_rule_turned_off_are_taken_as_by_the_mlp(
     for params in (dict(hidden_layer_sizes=()), dict(hidden_layer_sizes=[])):
         mine, reference = fit_both(ours, theirs, X, y, max_iter=300, tol=0.0, n_iter_no_change=np.inf,
                                    learning_rate_init=0.05, random_state=0, **params)
-        assert len(mine.model_) == 1 and isinstance(mine.model_[0], dn.Dense)
+        assert len(mine.model_) == 1
+        assert isinstance(mine.model_[0], dn.Dense)
         assert mine.n_layers_ == reference.n_layers_ == 2
         assert [W.shape for W in mine.coefs_] == [W.shape for W in reference.coefs_]
         assert mine.n_iter_ == reference.n_iter_ == 300
-        assert mine.score(X, y) > 0.95 and reference.score(X, y) > 0.95
+        assert mine.score(X, y) > 0.95
+        assert reference.score(X, y) > 0.95
 
 
 def test_a_fitted_estimator_given_where_a_model_goes_is_pointed_to_its_model():
@@ -637,7 +653,8 @@ def test_a_refused_fit_leaves_the_estimator_exactly_as_it_was(refused):
     fresh = DenseNetClassifier(**clf.get_params())
     with pytest.raises((ValueError, TypeError)):
         _REFUSED_DATA[refused](clf, X, y)
-    assert vars(clf).keys() == before.keys() and all(vars(clf)[name] is before[name] for name in before)
+    assert vars(clf).keys() == before.keys()
+    assert all(vars(clf)[name] is before[name] for name in before)
     assert_array_equal(clf.model_.params, params)
     assert_array_equal(clf.predict(X), predicted)
     with pytest.raises((ValueError, TypeError)):
@@ -671,7 +688,8 @@ def test_the_fitted_attributes_named_as_in_scikit_learn_s_mlp_mean_the_same(ours
         reference = getattr(sklearn.neural_network, theirs)(**params).fit(X, y)
 
     for fitted in (mine, reference):
-        assert isinstance(fitted.loss_, float) and fitted.loss_ == fitted.loss_curve_[-1]
+        assert isinstance(fitted.loss_, float)
+        assert fitted.loss_ == fitted.loss_curve_[-1]
         assert fitted.best_loss_ == (None if early_stopping else min(fitted.loss_curve_))
     assert [W.shape for W in mine.coefs_] == [W.shape for W in reference.coefs_]
     assert [b.shape for b in mine.intercepts_] == [b.shape for b in reference.intercepts_]
@@ -711,7 +729,8 @@ def test_warm_start_trains_on_from_the_last_fit_s_weights(estimator):
         after_first = first.model_.params.copy()
         first.set_params(**params).fit(X, y)
         np.testing.assert_allclose(first.model_.params, after_first if warm else start, rtol=0, atol=1e-9)
-        assert first.n_iter_ == 2 and len(first.loss_curve_) == (5 if warm else 2)  # (as the MLP's)
+        assert first.n_iter_ == 2
+        assert len(first.loss_curve_) == (5 if warm else 2)  # (as the MLP's)
         assert first.t_ == len(first.loss_curve_) * len(X)
     assert not np.allclose(after_first, start)
 
@@ -856,13 +875,15 @@ def test_a_multilabel_target_gets_one_logistic_output_per_label_as_in_the_mlp():
     assert_array_equal(clf.classes_, mlp.classes_)
     assert isinstance(clf.loss_function_, dn.BCEWithLogitsLoss)
     proba, predicted = clf.predict_proba(X), clf.predict(X)
-    assert proba.shape == Y.shape and predicted.shape == Y.shape
+    assert proba.shape == Y.shape
+    assert predicted.shape == Y.shape
     assert predicted.dtype == mlp.predict(X).dtype
     assert_array_equal(predicted, (proba > 0.5).astype(int))
     assert not np.allclose(proba.sum(axis=1), 1.0)  # not a softmax over the labels
     assert clf.score(X, Y) == accuracy_score(Y, predicted)
     _, counts = np.unique(Y, axis=0, return_counts=True)  # guessing the most common set of labels
-    assert clf.score(X, Y) > 3 * counts.max() / len(Y) and clf.score(X, Y) >= mlp.score(X, Y) - 0.05
+    assert clf.score(X, Y) > 3 * counts.max() / len(Y)
+    assert clf.score(X, Y) >= mlp.score(X, Y) - 0.05
     assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 2
 
 
@@ -886,7 +907,8 @@ def test_multiclass_multioutput_targets_are_refused_by_name_and_nothing_is_fitte
     with pytest.raises(ValueError, match=r"DenseNetClassifier: y of shape \(40, 3\) holds values other "
                                          r"than 0 and 1: .*multilabel"):
         clf.fit(X, Y * 2)
-    assert not hasattr(clf, "model_") and not hasattr(clf, "classes_")
+    assert not hasattr(clf, "model_")
+    assert not hasattr(clf, "classes_")
 
 
 def test_warm_start_and_partial_fit_keep_a_multilabel_network_s_labels():
@@ -906,7 +928,8 @@ def test_warm_start_and_partial_fit_keep_a_multilabel_network_s_labels():
         online.partial_fit(X, Y, classes=[0, 1])
     assert not hasattr(online, "model_")
     online.partial_fit(X[:40], Y[:40], classes=[0, 1, 2]).partial_fit(X[40:], Y[40:])
-    assert len(online.loss_curve_) == 2 and online.classes_.tolist() == [0, 1, 2]
+    assert len(online.loss_curve_) == 2
+    assert online.classes_.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match=r"partial_fit: the fitted network's labels \[0, 1, 2\] are not y's"):
         online.partial_fit(X, Y[:, 0])
 
@@ -1046,7 +1069,8 @@ def test_a_poisson_regressor_predicts_rates_as_the_mlp_s_does():
     deviance = mean_poisson_deviance(y, reg.predict(X))
     assert deviance <= 1.1 * mean_poisson_deviance(y, mlp.predict(X))
     squared = DenseNetRegressor(**{**params, "loss": "squared_error"}).fit(X, y)
-    assert squared.out_activation_ == "identity" and squared.get_params()["loss"] == "squared_error"
+    assert squared.out_activation_ == "identity"
+    assert squared.get_params()["loss"] == "squared_error"
     residuals = ((y - reg.predict(X)) ** 2).sum()
     assert reg.score(X, y) == pytest.approx(1 - residuals / ((y - y.mean()) ** 2).sum())
 
@@ -1055,7 +1079,8 @@ def test_early_stopping_of_a_poisson_regressor_scores_its_rates():
     X, y = counts(200)
     reg = DenseNetRegressor(loss="poisson", hidden_layer_sizes=(8,), learning_rate_init=0.01,
                             early_stopping=True, max_iter=40, tol=0.0, random_state=0).fit(X, y)
-    assert len(reg.validation_scores_) == reg.n_iter_ and reg.best_validation_score_ > 0.5
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ > 0.5
 
 
 def test_the_regressor_s_loss_and_its_targets_are_checked_before_anything_is_built():
@@ -1078,7 +1103,8 @@ def test_a_new_fit_on_class_labels_after_a_multilabel_one_is_a_multiclass_networ
     X, Y = multilabel(60, 3)
     clf = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, Y)
     clf.fit(X, Y.argmax(axis=1))
-    assert not clf.multilabel_ and clf.out_activation_ == "softmax"
+    assert not clf.multilabel_
+    assert clf.out_activation_ == "softmax"
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
     assert clf.predict(X).shape == (60,)
 
@@ -1196,4 +1222,5 @@ def test_a_classifier_pickled_before_multilabel_targets_predicts_its_classes():
     old = pickle.loads(pickle.dumps(clf))
     del old.__dict__["multilabel_"]
     assert_array_equal(old.predict(X), clf.predict(X))
-    assert old.predict(X).ndim == 1 and set(old.predict(X)) <= set(clf.classes_)
+    assert old.predict(X).ndim == 1
+    assert set(old.predict(X)) <= set(clf.classes_)

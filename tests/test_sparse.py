@@ -183,7 +183,8 @@ def test_folded_descent_on_sparse_rows_leaves_the_weights_of_unused_features_alo
     sparse_model.fit(X, y, optimizer=dn.SGD(**sgd), epochs=5, batch_size=32)
     close(sparse_model.params, dense.params)
     unused = np.setdiff1d(np.arange(4000), X.indices)
-    assert 0 < len(unused) < 4000 and np.any(sparse_model[0].W[X.indices] != start[X.indices])
+    assert 0 < len(unused) < 4000
+    assert np.any(sparse_model[0].W[X.indices] != start[X.indices])
     assert_array_equal(sparse_model[0].W[unused], start[unused])
 
 
@@ -222,7 +223,8 @@ def test_a_wide_sparse_input_is_never_made_dense():
     assert history.loss[-1] < 0.5 * history.loss[0]  # (it learns the rows by heart)
     assert model.evaluate(X, y, loss=dn.CrossEntropyLoss()) < 0.5 * history.loss[0]
     plan = model.plan(64, sparse=True)
-    assert plan.sparse is not None and plan.X.strides == (0, 0)  # the input takes no memory
+    assert plan.sparse is not None
+    assert plan.X.strides == (0, 0)  # the input takes no memory
 
 
 def test_predict_densifies_a_bounded_number_of_values_at_a_time(monkeypatch):
@@ -319,7 +321,8 @@ def test_gradcheck_takes_sparse_inputs_and_checks_the_sparse_passes(monkeypatch)
     model = network()
     report = dn.gradcheck(model, sparse.csr_matrix(X), y)
     assert report.ok
-    assert report.checks[-1].name == "input X" and report.checks[-1].analytic.shape == X.shape
+    assert report.checks[-1].name == "input X"
+    assert report.checks[-1].analytic.shape == X.shape
     run = backend.sparse_gradient
 
     def doubled(rows, dY, out, alpha, beta):  # a wrong weight gradient on sparse rows only

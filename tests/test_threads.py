@@ -67,13 +67,16 @@ def sense_always(monkeypatch):
 def test_the_policy_by_the_largest_product(monkeypatch, sense_always):
     monkeypatch.setattr(policy, "busy_cpus", lambda: 0)  # an idle machine
     assert policy.thread_count(1000) is None  # BLAS runs it on one thread anyway: no limit, no cost
-    assert policy.thread_count(2 ** 18 - 1) is None and policy.thread_count(2 ** 18) == 1
-    assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
+    assert policy.thread_count(2 ** 18 - 1) is None
+    assert policy.thread_count(2 ** 18) == 1
+    assert policy.thread_count(2 ** 20) == 1
+    assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
     assert policy.thread_count(2 ** 26) is None  # BLAS's default
     assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT) is None  # from the bound on, a large plan
     with dn.threads(2):
         assert dn.get_num_threads() == 2
-        assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(2 ** 26) == 2
+        assert policy.thread_count(2 ** 20) == 1
+        assert policy.thread_count(2 ** 26) == 2
         assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT - 1) == 1
         assert policy.thread_count(policy.PARALLEL_MIN_PRODUCT) == 2
     assert dn.get_num_threads() is None
@@ -103,7 +106,8 @@ def test_a_count_set_is_the_count_large_plans_run_on_whatever_the_load(monkeypat
             assert policy.thread_count(2 ** 26) == count
             assert policy.trial_count(2 ** 26, count) is None
             assert policy.thread_choice(large, count, None) is None
-            assert policy.thread_count(2 ** 20) == 1 and policy.thread_count(1000) is None  # the size rule
+            assert policy.thread_count(2 ** 20) == 1
+            assert policy.thread_count(1000) is None  # the size rule
 
 
 def test_a_fit_on_a_count_set_trains_the_same_weights_on_a_busy_machine(two_threads, monkeypatch,
@@ -245,7 +249,8 @@ def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     assert policy.busy_from(loadavg, ours) == 3  # 5 running, 2 of them ours (101 and 104)
     assert policy.busy_from(loadavg, []) == 5
     assert policy.busy_from(b"0.1 0.1 0.1 1/90 7", ours) == 0  # never negative
-    assert policy.busy_from(b"", ours) == 0 and policy.busy_from(b"a b c x/y z", ours) == 0
+    assert policy.busy_from(b"", ours) == 0
+    assert policy.busy_from(b"a b c x/y z", ours) == 0
 
 
 def test_busy_cpus_leaves_out_this_processs_own_running_threads(monkeypatch):
@@ -317,7 +322,8 @@ def test_threads_limits_blas_for_any_code_in_the_block_and_puts_it_back(two_thre
         model = mlp((3, 4, 1))
         model.forward(np.ones((5, 3)))  # a hand-written pass runs on one thread too
         assert blas_threads_now() == {1}
-    assert blas_threads_now() == before and dn.get_num_threads() is None
+    assert blas_threads_now() == before
+    assert dn.get_num_threads() is None
     dn.set_num_threads(1)
     try:
         assert blas_threads_now() == {1}
@@ -340,7 +346,8 @@ def test_none_puts_back_the_counts_blas_had_when_densenet_last_set_one():
             dn.set_num_threads(None)
             assert blas_threads_now() == {1}
             dn.set_num_threads(None)  # densenet set none since: nothing to put back
-            assert blas_threads_now() == {1} and dn.get_num_threads() is None
+            assert blas_threads_now() == {1}
+            assert dn.get_num_threads() is None
 
 
 def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
@@ -348,15 +355,20 @@ def test_threads_puts_back_the_counts_blas_had_when_the_block_began():
     with threadpool_limits(limits=2, user_api="blas"):
         with dn.threads(1), threadpool_limits(limits=3, user_api="blas"):
             with dn.threads(2):
-                assert blas_threads_now() == {2} and dn.get_num_threads() == 2
-            assert blas_threads_now() == three and dn.get_num_threads() == 1
+                assert blas_threads_now() == {2}
+                assert dn.get_num_threads() == 2
+            assert blas_threads_now() == three
+            assert dn.get_num_threads() == 1
             with dn.threads(None):
                 assert dn.get_num_threads() is None
-            assert blas_threads_now() == three and dn.get_num_threads() == 1
-        assert blas_threads_now() == {2} and dn.get_num_threads() is None
+            assert blas_threads_now() == three
+            assert dn.get_num_threads() == 1
+        assert blas_threads_now() == {2}
+        assert dn.get_num_threads() is None
         with pytest.raises(KeyboardInterrupt), dn.threads(1):
             raise KeyboardInterrupt
-        assert blas_threads_now() == {2} and dn.get_num_threads() is None
+        assert blas_threads_now() == {2}
+        assert dn.get_num_threads() is None
 
 
 class FakeBlas:
@@ -383,7 +395,8 @@ def test_set_num_threads_checks_its_argument():
     assert dn.get_num_threads() is None
     dn.set_num_threads(np.int64(1))  # (NumPy's integers too, as Python ints)
     try:
-        assert dn.get_num_threads() == 1 and type(dn.get_num_threads()) is int
+        assert dn.get_num_threads() == 1
+        assert type(dn.get_num_threads()) is int
     finally:
         dn.set_num_threads(None)
     assert dn.get_num_threads() is None
@@ -426,7 +439,8 @@ def test_the_largest_count_a_c_int_holds_is_set(monkeypatch):
         assert dn.get_num_threads() == 2**31 - 1
     finally:
         dn.set_num_threads(None)
-    assert [lib.count for lib in libs] == [2, 3] and dn.get_num_threads() is None
+    assert [lib.count for lib in libs] == [2, 3]
+    assert dn.get_num_threads() is None
 
 
 @pytest.fixture
@@ -551,7 +565,8 @@ def test_the_choice_is_made_only_between_two_counts_and_kept_for_the_next_fit(fa
     assert policy.thread_choice(large - 1, 2, None) is None  # a plan the policy runs on one thread
     assert policy.thread_choice(large, 1, None) is None  # one thread set or left free
     first = policy.thread_choice(large, 2, None)
-    assert first.count == 2 and policy.thread_choice(large, 2, first) is first
+    assert first.count == 2
+    assert policy.thread_choice(large, 2, first) is first
     assert policy.thread_choice(large, 3, first).count == 3  # another count: a new trial
     for lib in libs:
         lib.count = 4
@@ -567,9 +582,12 @@ def test_a_fit_on_a_large_plan_chooses_its_count_and_puts_blas_back(two_threads,
     assert policy.thread_count(model.largest_product(256)) is None  # BLAS's own count: 2
     watch, loss, optimizer = Watch(), dn.MSELoss(), dn.SGD(0.1)
     history = model.fit(X, y, epochs=8, batch_size=256, loss=loss, optimizer=optimizer, callbacks=[watch])
-    assert len(history.loss) == 8 and history.loss[-1] < history.loss[0]
+    assert len(history.loss) == 8
+    assert history.loss[-1] < history.loss[0]
     choice = model.train_step(loss, optimizer, 256, y).thread_choice
-    assert choice is not None and choice.count == 2 and choice.best in (1, 2)
+    assert choice is not None
+    assert choice.count == 2
+    assert choice.best in (1, 2)
     assert watch.seen <= {1, 2}
     assert blas_threads_now() == before
 

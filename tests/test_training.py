@@ -49,7 +49,8 @@ def test_fit_equals_hand_written_sgd_bit_for_bit(batch_size, dtype):
     history = a.fit(X, y, optimizer=dn.SGD(0.5), epochs=3, batch_size=batch_size, shuffle=False)
     manual_training(b, X.astype(dtype), y.astype(dtype), 0.5, 3, batch_size)
     assert_array_equal(a.params, b.params)
-    assert history.loss.shape == (3,) and history.epochs == 3
+    assert history.loss.shape == (3,)
+    assert history.epochs == 3
 
 
 def test_history_loss_is_the_sample_weighted_mean_of_batch_losses():
@@ -183,9 +184,11 @@ def test_callbacks_see_every_epoch_and_can_stop():
     assert events[-1] == ("end", {"loss": history.loss[-1]})
     assert [e[0] for e in events[1:-1]] == [0, 1, 2]
     assert [e[1] for e in events[1:-1]] == [round(v, 12) for v in history.loss]
-    assert history.epochs == 3 and history.stopped_early
+    assert history.epochs == 3
+    assert history.stopped_early
     again = model.fit(X, y, epochs=2, callbacks=[Recorder()])  # stop_training is cleared
-    assert again.epochs == 2 and [e[0] for e in events[6:8]] == [0, 1]
+    assert again.epochs == 2
+    assert [e[0] for e in events[6:8]] == [0, 1]
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -229,7 +232,8 @@ def test_divergence_stops_with_epoch_and_batch_and_keeps_finite_weights():
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
     with pytest.raises(dn.DivergenceError, match=r"epoch 0, batch 0") as caught:
         model.fit(X, y, epochs=3, batch_size=1, shuffle=False)
-    assert caught.value.epoch == 0 and caught.value.batch == 0
+    assert caught.value.epoch == 0
+    assert caught.value.batch == 0
     assert np.isfinite(model.params).all()
 
 
@@ -252,7 +256,8 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
     with pytest.raises(dn.DivergenceError) as caught:
         model.fit(X, y, optimizer=dn.SGD(lr=50.0), epochs=1000, batch_size=1, shuffle=False)
     error = caught.value
-    assert error.epoch > 0 and error.history.epochs == error.epoch
+    assert error.epoch > 0
+    assert error.history.epochs == error.epoch
     assert np.isfinite(model.params).all()
     # replaying from the same start, one more step from the kept weights is the bad one
     twin = dn.Sequential(dn.Dense(1, 1), seed=0)
@@ -264,9 +269,11 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
         twin.backward(loss.backward())
         sgd.step(twin.params, twin.grads)
     assert_array_equal(twin.params, model.params)
-    assert not error.at_start and "smaller learning rate" in str(error)
+    assert not error.at_start
+    assert "smaller learning rate" in str(error)
     made = dn.DivergenceError(1, 2, error.history)  # (as a callback or a test of one's own makes one)
-    assert not made.at_start and str(made).endswith("Try a smaller learning rate or scaled inputs.")
+    assert not made.at_start
+    assert str(made).endswith("Try a smaller learning rate or scaled inputs.")
 
 
 AT_START = r"non-finite \(NaN or inf\) at the weights the fit started from, before any step, so no learning"
@@ -291,7 +298,8 @@ def test_a_loss_that_overflows_at_the_starting_weights_is_laid_to_the_data(dtype
                                                  r"batch is " + AT_START) as caught:
         diverging.fit(X, y, epochs=3, batch_size=2, shuffle=False)
     twin.fit(X[:4], y[:4], epochs=1, batch_size=2, shuffle=False)
-    assert caught.value.at_start and pickle.loads(pickle.dumps(caught.value)).at_start
+    assert caught.value.at_start
+    assert pickle.loads(pickle.dumps(caught.value)).at_start
     assert_array_equal(diverging.params, twin.params)
     assert_array_equal(diverging.state, twin.state)
 
@@ -489,7 +497,9 @@ def test_drop_last_trains_on_the_full_batches_only(sparse):
     history = dropping.fit(rows, y, optimizer=optimizer, epochs=3, batch_size=4, shuffle=False,
                            drop_last=True, callbacks=[batches])
     reference.fit(X[:8], y[:8], optimizer=dn.SGD(0.5, momentum=0.5), epochs=3, batch_size=4, shuffle=False)
-    assert optimizer.steps == 6 and len(batches.losses) == 6 and batches.params["steps"] == 2
+    assert optimizer.steps == 6
+    assert len(batches.losses) == 6
+    assert batches.params["steps"] == 2
     assert_allclose(dropping.params, reference.params, rtol=1e-12)
     assert_allclose(history.loss, np.mean(np.reshape(batches.losses, (3, 2)), axis=1), rtol=1e-12)
 
@@ -625,9 +635,11 @@ def test_a_loss_meant_for_other_outputs_than_the_model_ends_in_is_warned_of(end,
     with pytest.warns(UserWarning, match=rf"fit: {type(loss).__name__}\(\) is meant for .*but the model ends "
                                          rf"in {name}\(.*\), whose outputs are {kind}") as caught:
         history = model.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8)
-    assert len(caught) == 1 and caught[0].filename == __file__  # (once, at the caller's line)
+    assert len(caught) == 1
+    assert caught[0].filename == __file__  # (once, at the caller's line)
     message = str(caught[0].message)
-    assert "BCEWithLogitsLoss" in message and "NLLLoss after LogSoftmax" in message
+    assert "BCEWithLogitsLoss" in message
+    assert "NLLLoss after LogSoftmax" in message
     with pytest.warns(UserWarning):
         assert_array_equal(twin.fit(X, y, loss=loss, optimizer=dn.SGD(0.1), epochs=2, batch_size=8).loss,
                            history.loss)
@@ -712,7 +724,8 @@ def test_outputs_outside_what_the_loss_takes_are_named_as_the_divergence_s_cause
     with pytest.raises(dn.DivergenceError, match=cause) as caught, warned:  # (warned of first)
         model.fit(X, y, loss=dn.BCELoss(), optimizer=optimizer, epochs=3, batch_size=8, shuffle=False)
     message = str(caught.value)
-    assert "smaller learning rate" not in message and "BCEWithLogitsLoss" in message
+    assert "smaller learning rate" not in message
+    assert "BCEWithLogitsLoss" in message
     assert isinstance(caught.value.__cause__, ValueError)
     assert_array_equal(model.params, before[0])
     assert_array_equal(model.state, state)

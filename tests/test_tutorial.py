@@ -41,7 +41,8 @@ def test_section3_named_parameters_layout():
 
 
 def test_section4_data():
-    assert dn.tutorial.X.shape == (4, 2) and dn.tutorial.y.shape == (4, 1)
+    assert dn.tutorial.X.shape == (4, 2)
+    assert dn.tutorial.y.shape == (4, 1)
     raw = np.array([[133, 65], [160, 72], [152, 70], [120, 60]], dtype=float)
     assert_allclose(dn.tutorial.X, raw - [135, 66])
     assert dn.tutorial.y.ravel().tolist() == [1.0, 0.0, 0.0, 1.0]
@@ -106,7 +107,8 @@ def test_section7_training_follows_scalar_version(seed):
     assert losses[-1] < losses[0]
     # section 8: both new people classified right
     emily, frank = model.predict([dn.tutorial.NEW_PEOPLE["Emily"], dn.tutorial.NEW_PEOPLE["Frank"]])
-    assert emily[0] > 0.5 and frank[0] < 0.5
+    assert emily[0] > 0.5
+    assert frank[0] < 0.5
     assert float(scalar.feedforward(np.array(dn.tutorial.NEW_PEOPLE["Emily"]))) > 0.5
 
 

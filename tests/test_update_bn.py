@@ -77,7 +77,8 @@ def test_only_the_running_statistics_change():
     params, rng = model.params.copy(), model.rng.bit_generator.state
     dn.update_bn(model, X, batch_size=25)
     assert_array_equal(model.params, params)
-    assert model.rng.bit_generator.state == rng and not model.training
+    assert model.rng.bit_generator.state == rng
+    assert not model.training
     assert momenta(model) == [0.1, None]
 
 
@@ -118,7 +119,8 @@ def unchanged(model, call, error, match):
         call()
     assert_array_equal(model.state, state)
     assert momenta(model) == before
-    assert model.rng.bit_generator.state == rng and model.training
+    assert model.rng.bit_generator.state == rng
+    assert model.training
 
 
 @pytest.mark.parametrize(("n", "batch_size"), [(49, 16), (1, 32), (10, 1)])
