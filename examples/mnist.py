@@ -53,7 +53,8 @@ class Accuracy(dn.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         X_val, labels_val, X_test, labels_test = self.data
-        assert logs is not None and self.model is not None  # (fit gives both)
+        assert logs is not None  # (fit gives both)
+        assert self.model is not None
         val = np.mean(self.model.predict(X_val).argmax(axis=1) == labels_val)
         test = np.mean(self.model.predict(X_test).argmax(axis=1) == labels_test)
         self.best = max(self.best, val)
