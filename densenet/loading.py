@@ -3,7 +3,7 @@ schedules' states saved beside the model put back into new ones.
 
 ``Sequential.save`` describes the model (``Sequential.config``) and ``densenet.io``
 writes and reads the file safely; this file checks what a file describes before it
-trusts it: every refusal is a ``ValueError`` naming the file, and an optimiser given to
+trusts it: a file refused is a ``ValueError`` naming it, and an optimiser given to
 ``load`` is left as it was when its state, or a schedule's, is refused.
 """
 
