@@ -492,6 +492,25 @@ def test_the_validation_split_is_stratified_when_every_class_can_be(monkeypatch,
     assert (calls[0] is not None) == stratified
 
 
+def test_early_stopping_without_a_validation_set_watches_nothing():
+    """``partial_fit`` holds no rows out, nor does ``fit`` on under 4 rows: no epoch then counts
+    as one that did not improve, so the "adaptive" rate is never lowered and ``fit`` runs
+    ``max_iter`` epochs, however large ``tol``."""
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+                             early_stopping=True, n_iter_no_change=1, learning_rate_init=0.1, tol=1e9,
+                             random_state=0)
+    for _ in range(5):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.optimizer_.lr == 0.1
+    assert clf.best_loss_ is None
+    reg = DenseNetRegressor(hidden_layer_sizes=(4,), early_stopping=True, n_iter_no_change=1, max_iter=6,
+                            tol=1e9, random_state=0)
+    reg.fit(X[:3], X[:3, 0])
+    assert reg.n_iter_ == 6
+    assert reg.validation_scores_ == []
+
+
 def test_class_probabilities_for_any_finite_logits():
     X, y = blobs(30)
     clf = DenseNetClassifier(hidden_layer_sizes=(2,), max_iter=1, random_state=0).fit(X, y)
