@@ -26,7 +26,8 @@ from .optimizer import Optimizer
 def load(path: io.File, optimizer: Optimizer | None = None,
          schedules: Sequence[Any] | None = ()) -> Sequential:
     """Rebuild the model saved at ``path``: predictions are bit-identical. ``path``
-    may also be a binary file object, read to its end (``seek`` is not needed).
+    may also be a binary file object, read from where it stands to its end (``seek`` is
+    not needed; an object just saved into stands at its end: ``seek(0)`` it first).
 
     Modules are found by the name they were saved under (``densenet.module.type_name``);
     a custom module's class must be defined (imported) before loading. Given a
