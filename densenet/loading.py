@@ -98,7 +98,7 @@ def load(path: io.File, optimizer: Optimizer | None = None,
     if state is not None:
         try:
             model.rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, OverflowError):  # (a number out of its C type's range)
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
     if optimizer is not None:
         if not isinstance(optimizer, Optimizer):

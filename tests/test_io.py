@@ -203,12 +203,18 @@ def test_malformed_entries_are_named(tmp_path, entries, message):
 
 
 @pytest.mark.parametrize("state", [{"bit_generator": "PCG64", "state": "none"}, {"bit_generator": "MT19937"},
-                                   ["PCG64"]])
+                                   ["PCG64"], {"state": {"state": 1, "inc": -1}}, {"uinteger": 2 ** 70},
+                                   {"uinteger": -1}, {"has_uint32": 1e308}, {"state": {"state": -1e308}}])
 def test_an_invalid_random_generator_state_is_named(tmp_path, state):
+    """A whole state of another kind, or one number of it out of its C type's range (NumPy
+    raises ``OverflowError`` for those)."""
     path = tmp_path / "m.npz"
     mlp((2, 3, 1)).save(path)
     config = saved_config(path)
     assert config["rng_state"]["bit_generator"] == "PCG64"
+    if isinstance(state, dict) and "bit_generator" not in state:  # one number changed
+        saved = config["rng_state"]
+        state = {**saved, **state, "state": {**saved["state"], **state.get("state", {})}}
     config["rng_state"] = state
     rewrite_saved(path, config=config)
     with pytest.raises(ValueError, match=r"m\.npz' has an invalid random-generator state$"):
