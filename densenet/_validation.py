@@ -452,11 +452,26 @@ def flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
+def finite_in(dtype: np.dtype[Any], value: float, owner: str, name: str, *, factor: float = 1.0,
+              whose: str = "the model's") -> None:
+    """``ValueError`` if ``value`` (a setting a block holds as a number of ``whose`` dtype),
+    times the ``factor`` it is used with, is beyond ``dtype``'s range (1e39 in float32),
+    where NumPy's cast would warn of an overflow and give inf."""
+    largest = float(np.finfo(dtype).max)
+    if abs(value * factor) > largest:
+        used = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
+        kind = np.dtype(dtype)
+        raise ValueError(f"{owner}: {name}={value!r} is beyond {kind}'s range ({whose} dtype){used}; "
+                         f"its size must be at most {largest / factor:.4g} (np.finfo({kind}).max"
+                         f"{'' if factor == 1.0 else f' / {factor:.3g}'})")
+
+
 def nonzero_in(dtype: np.dtype[Any], value: float, owner: str, name: str, why: str, *,
                factor: float = 1.0, whose: str = "the model's") -> None:
     """``ValueError`` if the positive ``value`` (an ``eps``), times the ``factor`` it is
     used with, is 0 in ``dtype`` (``whose`` dtype: 1e-50 in float32): ``why`` says what
-    would then be divided by 0."""
+    would then be divided by 0; or beyond its range (``finite_in``)."""
+    finite_in(dtype, value, owner, name, factor=factor, whose=whose)
     if np.array(value * factor, dtype) == 0:  # (an array made from a number: its cast reports no underflow)
         used = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
         raise ValueError(f"{owner}: {name}={value!r} is 0 in {dtype} ({whose} dtype){used}: {why}; use "

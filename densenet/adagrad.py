@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import hyperparameter
+from ._validation import finite_in, hyperparameter
 from .backend import underflow_ignored
 from .optimizer import Optimizer, scale_vector, setting
 from .vector_ops import vector_ops
@@ -66,6 +66,13 @@ class Adagrad(Optimizer):
 
     def denominator_eps(self) -> tuple[float, float] | None:
         return self.eps, 1.0
+
+    def check_shift(self, dtype: np.dtype[Any]) -> None:
+        """``eps`` (``Optimizer.check_shift``), and the sums' start, which the state holds in
+        the parameters' dtype: beyond its range, refused by name."""
+        super().check_shift(dtype)
+        finite_in(dtype, self.initial_accumulator_value, "Adagrad", "initial_accumulator_value",
+                  whose="the parameters'")
 
     @underflow_ignored
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:

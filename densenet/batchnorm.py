@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import flag, hyperparameter, nonzero_in, positive_int
+from ._validation import finite_in, flag, hyperparameter, nonzero_in, positive_int
 from .backend import add_outer
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
@@ -125,8 +125,9 @@ class BatchNorm1d(Module):
         if statistics is not None:  # (set between steps, as by a callback: the plans read it)
             nonzero_in(statistics.dtype, eps, "BatchNorm1d", "eps", _DIVIDED)
         self._eps = eps
-        for constant, _, _ in self._constants.values():
-            constant[...] = eps
+        with np.errstate(over="ignore"):  # (inf in a dtype it is beyond: a plan in that dtype refuses it)
+            for constant, _, _ in self._constants.values():
+                constant[...] = eps
 
     @property
     def momentum(self) -> float | None:
@@ -190,6 +191,8 @@ class BatchNorm1d(Module):
         self.reset_running_stats()
 
     def to_onnx(self, graph: Any, x: str) -> str:
+        finite_in(np.dtype(np.float32), self.eps, f"export: {self!r}", "eps",
+                  whose="ONNX's float attribute's")
         size, dtype = self.num_features, self.running_mean.dtype
         gamma, beta = ((self.gamma, self.beta) if self.affine
                        else (np.ones(size, dtype), np.zeros(size, dtype)))

@@ -153,8 +153,14 @@ class Sequential:
         self._grads = np.zeros(sum(sizes), self.dtype)
         self._state = np.zeros(sum(m.n_state for m in modules), self.dtype)
         self._frozen: tuple[int, ...] = ()  # the frozen modules' indices, in order
-        self._attach()
-        self.reset_parameters(self._rng)
+        held = [(m.flat_params, m.flat_grads, m.flat_state) for m in modules]
+        try:
+            self._attach()
+            self.reset_parameters(self._rng)
+        except BaseException:  # (a module's draw or views refused: the modules are theirs again)
+            for module, vectors in zip(modules, held):
+                module.detach(*vectors)
+            raise
 
     def _attach(self) -> None:
         """Bind every module to its slices of ``params``, ``grads`` and ``state``."""

@@ -372,6 +372,12 @@ class Module(KeepsPlans):
         self.bind(params, grads, state)
         self._in_model = True
 
+    def detach(self, params: NDArray[Any], grads: NDArray[Any], state: NDArray[Any]) -> None:
+        """Undo ``attach`` for a model that could not be made: bind to the vectors held
+        before (``flat_params``, ``flat_grads``, ``flat_state``), belonging to no model."""
+        self._in_model = False
+        self.bind(params, grads, state)
+
     def blocks(self) -> tuple[tuple[NDArray[Any], ...], tuple[NDArray[Any], ...]]:
         """The parameter blocks and the gradient blocks, shaped as ``param_shapes()``."""
         params, grads = self.flat_params, self.flat_grads

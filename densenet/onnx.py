@@ -67,7 +67,13 @@ class Graph:
     def constant(self, array: NDArray[Any], hint: str = "c") -> str:
         """A constant input (a copy of ``array``, in the model's dtype); returns its name."""
         name = self._name(hint)
-        values = np.ascontiguousarray(array, dtype=self.dtype)
+        with np.errstate(over="ignore"):  # (a number beyond the dtype's range is refused below)
+            values = np.ascontiguousarray(array, dtype=self.dtype)
+        given = np.asarray(array).reshape(values.shape)  # (ascontiguousarray makes a 0-d array 1-d)
+        lost = ~np.isfinite(values) & np.isfinite(given)
+        if lost.any():
+            raise ValueError(f"export: {self.writer}'s constant {hint!r} holds {given[lost][0].item()!r}, "
+                             f"beyond {self.dtype}'s range (the model's dtype)")
         self.initializers.append(self._onnx.numpy_helper.from_array(values, name))
         return name
 

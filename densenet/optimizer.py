@@ -353,9 +353,9 @@ class Optimizer:
         """Get ready to step ``params``: ``fit`` calls this before training, so that an
         optimiser that cannot (its state is another model's, its ``decay_mask`` or
         ``lr_scale`` another size) fails before any change."""
+        self.check_shift(params.dtype)  # (first: the state is made in the parameters' dtype)
         self.state(params)
         self.check_sizes(params)
-        self.check_shift(params.dtype)
 
     # -- per-parameter settings: weight decay, learning-rate scale ---------------------
 

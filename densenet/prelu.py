@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter, positive_int
+from ._validation import finite_in, hyperparameter, positive_int
 from .chain import Buffers, Call, Passes
 from .elementary import above_zero
 from .module import Module
@@ -80,6 +80,7 @@ class PReLU(Module):
         self._start()
 
     def _start(self) -> None:
+        finite_in(self.a.dtype, self.init, "PReLU", "init")
         self.a[...] = self.init
 
     def to_onnx(self, graph: Any, x: str) -> str:

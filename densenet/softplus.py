@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter
+from ._validation import finite_in, hyperparameter, nonzero_in
 from .chain import Buffers, Call, Passes
 from .elementary import above_zero, log1p_nonnegative, transcendental
 from .module import Module
@@ -82,6 +82,8 @@ class Softplus(Module):
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         dtype = Y.dtype
+        nonzero_in(dtype, self.beta, repr(self), "beta", "the output would be divided by 0")
+        finite_in(dtype, self.threshold, repr(self), "threshold")
         # 0-d constants: no Python-scalar conversion per call
         edge = min(self.threshold, SATURATED[dtype])
         beta, threshold, one = (np.full((), value, dtype) for value in (self.beta, edge, 1.0))

@@ -299,3 +299,92 @@ def test_a_value_shown_in_a_message_is_cut_to_60_characters(width):
     value = "x" * (width - 2)  # (its repr adds the quotes)
     assert shown(value) == (repr(value) if width <= 60 else repr(value)[:57] + "...")
     assert len(shown(value)) == min(width, 60)
+
+
+class DrawsNothing(dn.Module):
+    """A module whose ``reset_parameters`` fails: the model it is in cannot be made."""
+
+    def param_shapes(self):
+        return ((3,),)
+
+    def param_views(self, blocks):
+        return {"w": blocks[0]}
+
+    def reset_parameters(self, rng):
+        raise RuntimeError("no draw")
+
+    def forward(self, X):
+        return X
+
+
+def test_a_model_that_cannot_be_made_leaves_its_modules_as_they_were():
+    """A module's ``reset_parameters`` (or a view) failing while the model is made: the
+    modules belong to no model, hold their own values again, and join the next one."""
+    dense = dn.Dense(2, 3)
+    dense.W = np.arange(6.0).reshape(2, 3)
+    W, flat = dense.W.copy(), dense.flat_params
+    with pytest.raises(RuntimeError, match="no draw"):
+        dn.Sequential(dense, DrawsNothing(), dtype=np.float32)
+    assert not dense.in_model
+    assert_array_equal(dense.W, W)
+    assert dense.flat_params is flat
+    model = dn.Sequential(dense, dn.ReLU(), seed=0)
+    assert dense.in_model
+    assert np.shares_memory(dense.W, model.params)
+
+
+#: a setting that a model in float32 holds as a float32 number, beyond its range (or, for
+#: Softplus's beta, 0 in it): refused by the block's name, with no warning of the cast
+BEYOND_FLOAT32 = {
+    "BatchNorm1d eps": (lambda: [dn.BatchNorm1d(4, eps=1e39)], None, r"eps=1e\+39 is beyond float32's range"),
+    "LayerNorm eps": (lambda: [dn.LayerNorm(4, eps=1e39)], None, r"eps=1e\+39 is beyond float32's range"),
+    "Softplus beta": (lambda: [dn.Softplus(beta=1e39)], None,
+                      r"Softplus\(beta=1e\+39\): beta=1e\+39 is beyond"),
+    "Softplus small beta": (lambda: [dn.Softplus(beta=1e-50)], None, r"beta=1e-50 is 0 in float32"),
+    "Softplus threshold": (lambda: [dn.Softplus(threshold=-1e39)], None,
+                           r"threshold=-1e\+39 is beyond float32"),
+    "Adam eps": (lambda: [dn.ReLU()], lambda: dn.Adam(eps=1e300),
+                 r"^Adam: eps=1e\+300 is beyond float32's range \(the parameters' dtype\) as a step adds it"),
+    "RMSprop eps": (lambda: [dn.ReLU()], lambda: dn.RMSprop(eps=1e39), r"^RMSprop: eps=1e\+39 is beyond"),
+    "Adagrad start": (lambda: [dn.ReLU()], lambda: dn.Adagrad(initial_accumulator_value=1e39),
+                      r"^Adagrad: initial_accumulator_value=1e\+39 is beyond float32's range"),
+}
+
+
+@pytest.mark.parametrize("case", BEYOND_FLOAT32)
+def test_a_setting_beyond_the_range_of_the_model_s_dtype_is_refused_before_any_change(case):
+    """NumPy warned of an overflow in a cast (an error, under ``-W error``) and the block then
+    held inf; float64 holds the same setting."""
+    make, optimizer, message = BEYOND_FLOAT32[case]
+    X, y = np.random.default_rng(0).standard_normal((8, 4)), np.ones((8, 1))
+    model = dn.Sequential(dn.Dense(4, 4), *make(), dn.Dense(4, 1), dtype=np.float32, seed=0)
+    before = model.params.copy(), model.state.copy()
+    runs = [lambda: model.fit(X, y, optimizer=None if optimizer is None else optimizer(), epochs=1)]
+    if optimizer is None:
+        runs += [lambda: model.predict(X), lambda: model.forward(X)]
+    for run in runs:
+        with np.errstate(all="raise"), pytest.raises(ValueError, match=message):
+            run()
+        assert_array_equal(model.params, before[0])
+        assert_array_equal(model.state, before[1])
+    twin = dn.Sequential(dn.Dense(4, 4), *make(), dn.Dense(4, 1), seed=0)
+    twin.fit(X, y, optimizer=None if optimizer is None else optimizer(), epochs=1)
+    assert np.isfinite(twin.params).all()
+
+
+def test_a_batchnorm_eps_beyond_float32_leaves_a_float64_model_unwarned():
+    """The module keeps its eps in both dtypes; float32's copy of 1e39 is inf, unused here."""
+    with np.errstate(all="raise"):
+        model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3, eps=1e39), seed=0)
+        model[1].eps = 1e300
+    assert np.isfinite(model.predict(np.ones((2, 2)))).all()
+
+
+def test_a_prelu_start_beyond_the_range_of_the_model_s_dtype_is_refused_when_the_model_is_made():
+    prelu = dn.PReLU(init=-1e39)
+    with np.errstate(all="raise"), pytest.raises(ValueError, match=r"^PReLU: init=-1e\+39 is beyond "
+                                                                      r"float32's "
+                                                                      r"range \(the model's dtype\)"):
+        dn.Sequential(dn.Dense(2, 3), prelu, dtype=np.float32)
+    assert not prelu.in_model
+    assert dn.Sequential(dn.Dense(2, 3), prelu).params[-1] == -1e39

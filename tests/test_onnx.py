@@ -245,6 +245,35 @@ def test_onnx_s_refusal_of_a_module_s_node_names_the_module():
         export(dn.Sequential(dn.Dense(2, 3), Misspelt(), dn.Dense(3, 1)))
 
 
+@pytest.mark.parametrize("make, constant", [(lambda: dn.Softplus(beta=1e39), "beta"),
+                                             (lambda: dn.LayerNorm(3, eps=1e39), "eps")])
+def test_a_constant_beyond_the_range_of_the_model_s_dtype_is_refused(tmp_path, make, constant):
+    """A setting the float32 model itself refuses when it runs (``test_errors.py``) was
+    written as inf, with a warning of the cast; float64 holds it."""
+    model = dn.Sequential(dn.Dense(2, 3), make(), dtype=np.float32, seed=0)
+    path = tmp_path / "m.onnx"
+    name = type(model[1]).__name__
+    with np.errstate(all="raise"), pytest.raises(ValueError, match=rf"^export: {name}_1's constant "
+                                                                     rf"'{constant}' "
+                                                                     r"holds 1e\+39, beyond float32's range "
+                                                                     r"\(the model's dtype\)$"):
+        export(model, path)
+    assert not path.exists()
+    assert export(dn.Sequential(dn.Dense(2, 3), make(), seed=0)) is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_batchnorm_eps_beyond_what_onnx_s_attribute_holds_is_refused(dtype):
+    """BatchNormalization's epsilon is a float attribute, a float32 in the file whatever the
+    model's dtype: 1e39 was written as inf."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3, eps=1e39), dtype=dtype, seed=0)
+    with np.errstate(all="raise"), pytest.raises(ValueError, match=r"^export: BatchNorm1d\(num_features=3, "
+                                                                     r"eps=1e\+39\): "
+                                                                     r"eps=1e\+39 is beyond float32's range "
+                                                                     r"\(ONNX's float attribute's dtype\)"):
+        export(model)
+
+
 def test_a_subclass_whose_passes_are_its_own_but_whose_onnx_form_is_its_parent_s_is_named():
     """A subclass of ``Sigmoid`` with a plan of its own (a hard sigmoid) inherits Sigmoid's
     ``to_onnx``: the file would compute a sigmoid. Refused, where a subclass that

@@ -268,7 +268,9 @@ def networks_with_normalisation(draw, kind="batch"):
         if module.batch_statistics:
             assume(np.all(Z.std(axis=0) > 1e-3))
         if isinstance(module, dn.LayerNorm):
-            assume(np.all(Z.std(axis=1) > 1e-3))
+            # (a row's std of 0.006, over a Dense of one input, put the finite differences'
+            # own error at 1.2e-3 of the slope: gradcheck could not tell it from a wrong one)
+            assume(np.all(Z.std(axis=1) > 0.05))
         Z = module.forward(Z)
     # targets within 1 of the outputs: with weights up to 2 and unbounded activations (ELU,
     # SiLU, GELU) outputs reach 100s, and so would a loss against targets in [0, 1], whose
