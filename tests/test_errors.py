@@ -388,3 +388,16 @@ def test_a_prelu_start_beyond_the_range_of_the_model_s_dtype_is_refused_when_the
         dn.Sequential(dn.Dense(2, 3), prelu, dtype=np.float32)
     assert not prelu.in_model
     assert dn.Sequential(dn.Dense(2, 3), prelu).params[-1] == -1e39
+
+
+def test_the_largest_number_of_the_model_s_dtype_is_held():
+    """The range's end is in it: float32's largest number is a setting a float32 model keeps."""
+    largest = float(np.finfo(np.float32).max)
+    X = np.random.default_rng(0).standard_normal((8, 4))
+    with np.errstate(all="raise"):
+        model = dn.Sequential(dn.Dense(4, 4), dn.LayerNorm(4, eps=largest), dn.Softplus(threshold=-largest),
+                              dn.Dense(4, 1), dtype=np.float32, seed=0)
+        model.fit(X, np.ones((8, 1)), optimizer=dn.Adagrad(initial_accumulator_value=largest), epochs=1)
+        prelu = dn.Sequential(dn.Dense(4, 4), dn.PReLU(init=-largest), dtype=np.float32, seed=0)[1]
+    assert np.isfinite(model.params).all()
+    assert prelu.a[0] == -largest
