@@ -452,26 +452,25 @@ def flag(value: object, owner: str, name: str) -> bool:
     return bool(value)
 
 
-def finite_in(dtype: np.dtype[Any], value: float, owner: str, name: str, *, factor: float = 1.0,
+def finite_in(dtype: np.dtype[Any], value: float, owner: str, name: str, *,
               whose: str = "the model's") -> None:
-    """``ValueError`` if ``value`` (a setting a block holds as a number of ``whose`` dtype),
-    times the ``factor`` it is used with, is beyond ``dtype``'s range (1e39 in float32),
-    where NumPy's cast would warn of an overflow and give inf."""
+    """``ValueError`` if ``value`` (a setting a block holds as a number of ``whose`` dtype) is
+    beyond ``dtype``'s range (1e39 in float32), where NumPy's cast would warn of an overflow
+    and give inf."""
     largest = float(np.finfo(dtype).max)
-    if abs(value * factor) > largest:
-        used = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
+    if abs(value) > largest:
         kind = np.dtype(dtype)
-        raise ValueError(f"{owner}: {name}={value!r} is beyond {kind}'s range ({whose} dtype){used}; "
-                         f"its size must be at most {largest / factor:.4g} (np.finfo({kind}).max"
-                         f"{'' if factor == 1.0 else f' / {factor:.3g}'})")
+        raise ValueError(f"{owner}: {name}={value!r} is beyond {kind}'s range ({whose} dtype); its size "
+                         f"must be at most {largest:.4g} (np.finfo({kind}).max)")
 
 
 def nonzero_in(dtype: np.dtype[Any], value: float, owner: str, name: str, why: str, *,
                factor: float = 1.0, whose: str = "the model's") -> None:
     """``ValueError`` if the positive ``value`` (an ``eps``), times the ``factor`` it is
     used with, is 0 in ``dtype`` (``whose`` dtype: 1e-50 in float32): ``why`` says what
-    would then be divided by 0; or beyond its range (``finite_in``)."""
-    finite_in(dtype, value, owner, name, factor=factor, whose=whose)
+    would then be divided by 0; or, itself, beyond its range (``finite_in``: a factor is at
+    most 1, and Adam's ``sqrt(1 - b2**t)`` tends to 1 as the steps go on)."""
+    finite_in(dtype, value, owner, name, whose=whose)
     if np.array(value * factor, dtype) == 0:  # (an array made from a number: its cast reports no underflow)
         used = "" if factor == 1.0 else f" as a step adds it (times {factor:.3g})"
         raise ValueError(f"{owner}: {name}={value!r} is 0 in {dtype} ({whose} dtype){used}: {why}; use "
