@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 import densenet as dn
@@ -514,3 +516,72 @@ def test_bytes_that_are_no_model_file_are_named_after_the_stream():
         dn.load(buffer)
     with pytest.raises(ValueError, match="is not a readable densenet .npz file"):
         dn.load(io.BytesIO())
+
+
+#: what a saved description may hold in place of any of its values: JSON of every kind, and
+#: numbers beyond every range a value has (a C integer's, a float's, a count's)
+ODD_VALUES = [None, True, False, -1, 0, 2, 3.5, 1e308, -1e308, float("nan"), float("inf"), 2 ** 70, -2 ** 63,
+              "", "x", "Dense", "float16", [], {}, [1, 2], [[1]], {"a": 1}, {"type": "Dense"}, [None]]
+
+
+def _places(node, at=()):
+    """Where each value of a JSON tree is: a tuple of keys and indices."""
+    yield at
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield from _places(value, (*at, key))
+
+
+def _schedules(optimizer):
+    return [dn.StepLR(optimizer, 2), dn.EarlyStopping(patience=3)]
+
+
+@pytest.fixture(scope="module")
+def saved_everything():
+    """A file of every kind of entry: modules with settings, parameters of their own and state,
+    a frozen module, a random generator, an optimiser's state and two schedules' states."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
+    model = dn.Sequential(dn.Dense(4, 8), dn.BatchNorm1d(8), dn.ReLU(), dn.Dropout(0.1), dn.Dense(8, 6),
+                          dn.PReLU(), dn.LayerNorm(6), dn.Dense(6, 3), seed=0).freeze(0)
+    adam = dn.Adam(0.01)
+    schedules = _schedules(adam)
+    model.fit(X, y, loss=dn.CrossEntropyLoss(), optimizer=adam, epochs=3, batch_size=8, callbacks=schedules,
+              validation_data=(X, y))
+    buffer = io.BytesIO()
+    model.save(buffer, optimizer=adam, schedules=schedules)
+    with np.load(io.BytesIO(buffer.getvalue())) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    return arrays, json.loads(str(arrays["config"])), X
+
+
+@settings(deadline=None, max_examples=150)
+@given(data=st.data())
+def test_any_value_of_a_saved_description_changed_is_loaded_or_refused_by_name(saved_everything, data):
+    """One value anywhere in the description replaced (or left out): ``load`` gives a model
+    that predicts, or a ``ValueError`` naming the file with the optimiser as it was, never
+    another error (a random-generator state's number beyond its C type gave NumPy's
+    ``OverflowError``)."""
+    arrays, config, X = saved_everything
+    config = json.loads(json.dumps(config))
+    place = data.draw(st.sampled_from(list(_places(config))[1:]))
+    *path, last = place
+    parent = config
+    for key in path:
+        parent = parent[key]
+    if data.draw(st.booleans()) or not isinstance(parent, dict):
+        parent[last] = data.draw(st.sampled_from(ODD_VALUES))
+    else:
+        del parent[last]
+    buffer = io.BytesIO()
+    np.savez(buffer, **{**arrays, "config": np.array(json.dumps(config))})
+    adam = dn.Adam(0.01)
+    before = adam.state_dict(), adam.lr
+    try:
+        model = dn.load(io.BytesIO(buffer.getvalue()), optimizer=adam, schedules=_schedules(adam))
+    except ValueError as error:
+        assert str(error).startswith("load: <_io.BytesIO object")
+        assert adam.state_dict() == before[0]
+        assert adam.lr == before[1]
+    else:
+        assert model.predict(X).shape == (32, 3)
