@@ -555,7 +555,7 @@ def saved_everything():
     return arrays, json.loads(str(arrays["config"])), X
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None)
 @given(data=st.data())
 def test_any_value_of_a_saved_description_changed_is_loaded_or_refused_by_name(saved_everything, data):
     """One value anywhere in the description replaced (or left out): ``load`` gives a model
