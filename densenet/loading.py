@@ -97,6 +97,8 @@ def load(path: io.File, optimizer: Optimizer | None = None,
     state = config.get("rng_state")
     if state is not None:
         try:
+            if _negative(state):  # (NumPy 1 takes one as its two's complement, with a DeprecationWarning)
+                raise ValueError(state)
             model.rng.bit_generator.state = state
         except (TypeError, ValueError, KeyError, OverflowError):  # (a number out of its C type's range)
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
@@ -118,6 +120,15 @@ def load(path: io.File, optimizer: Optimizer | None = None,
     elif schedules:
         _load_schedules(schedules, config.get("schedules"), extra, where)
     return model
+
+
+def _negative(value: object) -> bool:
+    """Whether a JSON value holds a negative integer (a generator's state holds none)."""
+    if isinstance(value, dict):
+        return any(_negative(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_negative(v) for v in value)
+    return isinstance(value, int) and value < 0
 
 
 def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:
