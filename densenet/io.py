@@ -235,9 +235,10 @@ def _source(file: File, where: str) -> IO[bytes]:
     if not isinstance(contents, (bytes, bytearray, memoryview)):
         raise TypeError(f"load: {where}.read() gave {type(contents).__name__}, not bytes; open the "
                         f"file with 'rb'")
-    if not contents and _position(file):  # (saved to and not rewound: say so)
+    at = 0 if contents else _position(file)
+    if at:  # (no bytes, from a file object saved to and not rewound: say so)
         raise ValueError(f"load: {where} is not a readable densenet .npz file: it gave no bytes, read "
-                         f"from where it stands (byte {_position(file)}); after writing to it, seek(0) first")
+                         f"from where it stands (byte {at}); after writing to it, seek(0) first")
     return io.BytesIO(contents)
 
 
