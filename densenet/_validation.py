@@ -17,6 +17,8 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .backend import abs_sum, all_finite, magnitude_at_most
 
 _NUMERIC_KINDS = "biuf"
+#: the largest count taken (of epochs, steps, features...): NumPy's largest int64
+_LARGEST_COUNT = int(np.iinfo(np.int64).max)
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -336,7 +338,9 @@ def _whole(array: NDArray[Any]) -> bool | None:
 
 def positive_int(value: object, what: str, expected: str = "an integer >= 1", low: int = 1) -> int:
     """``value`` as an int >= ``low`` (1); ``TypeError`` for non-integers (bools included),
-    ``ValueError`` below ``low``, both saying ``{what} must be {expected}``."""
+    ``ValueError`` below ``low`` or beyond NumPy's int64 (no count is that large, and a
+    Python int beyond float's range raises ``OverflowError`` where a rate is computed from
+    it), both saying ``{what} must be {expected}``."""
     # operator.index raising is the integer test: ``isinstance(value, SupportsIndex)``, a
     # runtime protocol check, takes about 7 us, and every fit checks two integers.
     if isinstance(value, bool):
@@ -346,7 +350,9 @@ def positive_int(value: object, what: str, expected: str = "an integer >= 1", lo
     except TypeError:
         raise TypeError(f"{what} must be {expected}, got {shown(value)}") from None
     if n < low:
-        raise ValueError(f"{what} must be {expected}, got {n}")
+        raise ValueError(f"{what} must be {expected}, got {shown(n)}")
+    if n > _LARGEST_COUNT:
+        raise ValueError(f"{what} must be {expected} of at most 2**63 - 1 (NumPy's int64), got {shown(n)}")
     return n
 
 
@@ -371,7 +377,10 @@ def own_method(obj: object, name: str, base: type) -> bool:
 def shown(value: object, width: int = 60) -> str:
     """``repr(value)`` for a message, cut to ``width`` characters (ending in "..."); a NumPy
     number as its value (``1.5``, where NumPy 2's repr is ``np.float64(1.5)``)."""
-    text = str(value) if isinstance(value, (np.number, np.bool_)) else repr(value)
+    try:
+        text = str(value) if isinstance(value, (np.number, np.bool_)) else repr(value)
+    except ValueError:  # (an int of more digits than Python converts to text: 4,300)
+        text = f"an integer of {cast(int, value).bit_length()} bits"
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -395,8 +404,17 @@ def real_number(value: object) -> float | None:
     one too), else None: what a user's own loss or metric returned, checked."""
     if isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.shape == ()
                                            and value.dtype.kind in "biuf"):
-        return float(value)
+        return as_float(value)
     return None
+
+
+def as_float(value: Any) -> float:
+    """``float(value)``; a Python int beyond float's range, whose ``float`` raises
+    ``OverflowError``, as inf of its sign, which no check of a finite setting takes."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def count(value: object, what: str) -> int:
@@ -410,9 +428,10 @@ def learning_rate(lr: object, owner: str) -> float:
     ``owner``."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: learning rate must be a real number, got {type(lr).__name__}")
-    if not (math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"{owner}: invalid learning rate {lr}; it must be finite and >= 0")
-    return float(lr) + 0.0  # (-0.0 is 0.0)
+    rate = as_float(lr)
+    if not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"{owner}: invalid learning rate {shown(lr)}; it must be finite and >= 0")
+    return rate + 0.0  # (-0.0 is 0.0)
 
 
 def unit_interval(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
@@ -484,12 +503,13 @@ def hyperparameter(value: object, owner: str, name: str, *, low: float = 0.0,
     ``owner``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {shown(value)}")
-    v = float(value)
+    v = as_float(value)
     ok = (math.isfinite(v) and (v > low if low_open else v >= low)
           and (v < high if high_open else v <= high))
     if not ok:
-        closed = not high_open and math.isfinite(high)  # (finite values only: never inf itself)
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if closed else ')'}"
+        # (an infinite end is open: the value is finite)
+        opened, closed = low_open or math.isinf(low), not high_open and math.isfinite(high)
+        interval = f"{'(' if opened else '['}{low:g}, {high:g}{']' if closed else ')'}"
         raise ValueError(f"{owner}: invalid {name} {shown(value)}; it must lie in {interval}")
     return v
 

@@ -60,17 +60,8 @@ class Accuracy(Metric):
 
     def __init__(self, threshold: float | None = None, top_k: int = 1, ignore_index: int | None = None,
                  name: str | None = None) -> None:
-        owner = type(self).__name__
-        self.threshold = None if threshold is None else hyperparameter(threshold, owner, "threshold",
-                                                                        low=-np.inf)
-        self.top_k = positive_int(top_k, f"{owner} top_k")
-        if self.threshold is not None and self.top_k != 1:
-            raise ValueError(f"{owner}: top_k ranks classes, but threshold={threshold!r} makes each output a "
-                             "label of its own; leave top_k 1 with a threshold")
-        if ignore_index is not None:
-            ignore_index = positive_int(ignore_index, f"{owner} ignore_index", "an integer or None",
-                                        low=-sys.maxsize - 1)
-        self.ignore_index = ignore_index
+        self.threshold, self.top_k, self.ignore_index = settings(type(self).__name__, threshold, top_k,
+                                                                 ignore_index)
         super().__init__(name if name is not None or self.top_k == 1 else f"top{self.top_k}_accuracy")
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -138,3 +129,19 @@ class Accuracy(Metric):
             config["ignore_index"] = self.ignore_index
         default = self.NAME if self.top_k == 1 else f"top{self.top_k}_accuracy"
         return config if self.name == default else {**config, "name": self.name}
+
+
+def settings(owner: str, threshold: object, top_k: object,
+             ignore_index: object) -> tuple[float | None, int, int | None]:
+    """An ``Accuracy``'s ``threshold``, ``top_k`` and ``ignore_index``, checked; the errors
+    name ``owner``, the metric being made (``F1Score``, ``AUC``... take the settings of the
+    ``Accuracy`` they hold)."""
+    cut = None if threshold is None else hyperparameter(threshold, owner, "threshold", low=-np.inf)
+    k = positive_int(top_k, f"{owner} top_k")
+    if cut is not None and k != 1:
+        raise ValueError(f"{owner}: top_k ranks classes, but threshold={threshold!r} makes each output a "
+                         "label of its own; leave top_k 1 with a threshold")
+    if ignore_index is not None:
+        ignore_index = positive_int(ignore_index, f"{owner} ignore_index", "an integer or None",
+                                    low=-sys.maxsize - 1)
+    return cut, k, ignore_index

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import OUTPUT_KINDS, shown
-from .accuracy import Accuracy
+from .accuracy import Accuracy, settings
 from .backend import log_softmax
 from .metric import Metric
 
@@ -73,8 +73,8 @@ class AUC(Metric):
                              "classes the targets are yes-or-no labels; give classes (what the outputs are)")
         self.average, self.classes = average, classes
         #: with classes, what the outputs and targets are and their checks: an ``Accuracy``'s
-        self.kind = None if classes is None else Accuracy(ignore_index=ignore_index)
-        self.ignore_index = ignore_index
+        self.ignore_index = settings("AUC", None, 1, ignore_index)[2]
+        self.kind = None if classes is None else Accuracy(ignore_index=self.ignore_index)
         super().__init__(name)
 
     def check(self, y_pred: ArrayLike, y_true: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:

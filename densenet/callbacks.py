@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import count, flag, hyperparameter, positive_int, shown
+from ._validation import as_float, count, flag, hyperparameter, positive_int, shown
 from .thread_policy import generic_kernels
 
 if TYPE_CHECKING:
@@ -307,8 +307,10 @@ class EarlyStopping(Callback):
                 -1 <= best_epoch < epochs):
             raise ValueError(f"EarlyStopping: best_epoch must be an epoch seen (of {epochs}), or -1, got "
                              f"{shown(best_epoch)}")
-        if isinstance(best, bool) or not isinstance(best, (int, float, np.floating, np.integer)) or (
-                math.isnan(best) or (best_epoch >= 0) != math.isfinite(best)):
+        number = not isinstance(best, bool) and isinstance(best, (int, float, np.floating, np.integer))
+        value = as_float(best) if number else math.nan  # (an int beyond float's range: inf, refused)
+        if math.isnan(value) or (best_epoch >= 0) != math.isfinite(value) or (
+                best_epoch < 0 and not isinstance(best, (float, np.floating))):
             raise ValueError(f"EarlyStopping: best must be a finite number once an epoch was best, infinite "
                              f"before, got {shown(best)} with best_epoch {shown(best_epoch)}")
         given = [name for name in names[4:] if name in state]
@@ -319,7 +321,7 @@ class EarlyStopping(Callback):
                              f"{best_epoch}) holds {'both' if kept else 'neither'} of best_params and "
                              f"best_state, got {given}")
         weights = loaded_vectors("EarlyStopping", state, given)
-        self.best, self.best_epoch, self._wait, self._epochs = float(best), int(best_epoch), wait, epochs
+        self.best, self.best_epoch, self._wait, self._epochs = value, int(best_epoch), wait, epochs
         self._best = (weights[0], weights[1]) if weights else None
         self.stopped_epoch, self._resumed = None, True
 

@@ -313,7 +313,10 @@ class Module(KeepsPlans):
         on its own; ``state`` zeros of the parameters' dtype); returns the three vectors."""
         size, state_size = self.n_params, self.n_state
         if params is None and grads is None:
-            params, grads = np.zeros(size), np.zeros(size)
+            try:
+                params, grads = np.zeros(size), np.zeros(size)
+            except (ValueError, MemoryError) as error:  # (NumPy's words, naming no module)
+                raise reworded(error, f"{self!r}: cannot hold its {size:,} parameters: {error}") from None
         elif params is None or grads is None:
             raise TypeError(f"{self!r}.bind: give both params and grads, or neither")
         if state is None:

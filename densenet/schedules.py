@@ -418,7 +418,7 @@ class ReduceLROnPlateau(_Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         best, bad, cooldown = self._fields(state, ("best", "num_bad_epochs", "cooldown_counter"))
         name = type(self).__name__
-        if not math.isinf(best):  # (inf or -inf: nothing seen yet)
+        if not (isinstance(best, float) and math.isinf(best)):  # (inf or -inf: nothing seen yet)
             best = hyperparameter(best, name, "best", low=-math.inf)
         self.best, self.num_bad_epochs, self.cooldown_counter = (
             float(best), count(bad, f"{name} num_bad_epochs"), count(cooldown, f"{name} cooldown_counter"))
@@ -518,8 +518,9 @@ class OneCycleLR(_Scheduler):
         if total_steps is not None:
             self.total_steps: int | None = positive_int(total_steps, f"{name} total_steps")
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = (positive_int(epochs, f"{name} epochs")
-                                * positive_int(steps_per_epoch, f"{name} steps_per_epoch"))
+            self.total_steps = positive_int(positive_int(epochs, f"{name} epochs")
+                                            * positive_int(steps_per_epoch, f"{name} steps_per_epoch"),
+                                            f"{name}: epochs times steps_per_epoch")
         elif epochs is None and steps_per_epoch is None:
             self.total_steps = None  # the first fit's
         else:
@@ -588,8 +589,10 @@ class OneCycleLR(_Scheduler):
         name = type(self).__name__
         planned = self.params["epochs"] * self.params["steps"]
         if self.total_steps is None:
-            self._check(self.step + planned)
-            self.total_steps = self.step + planned
+            total = positive_int(self.step + planned, f"{name}: the cycle's steps (fit's epochs times "
+                                 "batches)")
+            self._check(total)
+            self.total_steps = total
         left = self.total_steps - self.step
         if planned > left:
             epochs, steps = self.params["epochs"], self.params["steps"]

@@ -643,6 +643,10 @@ def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool) 
                          "choose another batch_size")
 
 
+#: the epochs ``fit`` first makes room for in what it records: the room doubles as more run
+_FIRST_ROOM = 64
+
+
 class _Record:
     """What happens after each epoch: the metrics, the validation loss and metrics, the
     ``History``, the callbacks."""
@@ -656,7 +660,10 @@ class _Record:
         self.metrics = tuple(metrics)
         names = [metric.name for metric in self.metrics]
         validated = [] if validation is None else ["val_loss", *(f"val_{name}" for name in names)]
-        self.recorded = {name: np.full(epochs, np.nan) for name in ("loss", *names, *validated)}
+        #: what each epoch logged, by name: room for fit's epochs, made as they run (a fit of
+        #: ``epochs=10**9`` that ``EarlyStopping`` ends takes the room of the epochs it ran)
+        self.recorded = {name: np.full(min(epochs, _FIRST_ROOM), np.nan)
+                         for name in ("loss", *names, *validated)}
         #: the names whose higher values are better (the monitors' ``mode="auto"``)
         prefixes = ("",) if validation is None else ("", "val_")
         self.greater_is_better = tuple(prefix + metric.name for metric in self.metrics
@@ -678,6 +685,11 @@ class _Record:
                 logs.update((f"val_{name}", value) for name, value in measured.items())
             else:
                 logs["val_loss"] = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val)
+        room = len(self.recorded["loss"])
+        if epoch >= room:  # twice the room (at most fit's epochs): a copy per doubling
+            room = max(epoch + 1, min(2 * room, self.epochs))
+            self.recorded = {name: np.concatenate([values, np.full(room - len(values), np.nan)])
+                             for name, values in self.recorded.items()}
         for name, value in logs.items():
             self.recorded[name][epoch] = value
         self.history.loss = self.recorded["loss"][: epoch + 1]

@@ -194,6 +194,10 @@ GOOD = {"best": 0.5, "best_epoch": 1, "wait": 0, "epochs": 2, "best_params": np.
     ({"best_state": np.zeros(2, np.float32)}, ValueError, r"best_state must be a 1-D float64 vector, got "
                                                           r"float32"),
     ({"best_epoch": -1, "best": np.inf}, ValueError, r"a state without best weights .* holds neither"),
+    # an int beyond float's range is no inf (float() raised OverflowError)
+    ({"best_epoch": -1, "best": 10**400}, ValueError,
+     r"infinite before, got 1000.*\.\.\. with best_epoch -1$"),
+    ({"best": -10**400}, ValueError, r"finite number once an epoch was best, .* got -1000"),
     ({"extra": 1}, ValueError, r"EarlyStopping: a state must hold best, best_epoch, wait, epochs"),
 ])
 def test_a_bad_early_stopping_state_is_refused_and_changes_nothing(change, error, match):
@@ -204,6 +208,29 @@ def test_a_bad_early_stopping_state_is_refused_and_changes_nothing(change, error
         stop.load_state_dict(state)
     assert stop.best == 0.5
     assert stop.state_dict()["epochs"] == 2
+
+
+def test_a_fit_of_countless_epochs_that_stops_early_takes_the_memory_of_the_epochs_it_ran():
+    """``epochs=10**7`` (or 10**9) with ``EarlyStopping``, "until it stops": the records grow
+    as epochs run. Made for every epoch first, they took 80 MB a name (8 GB at 10**9)."""
+    import tracemalloc
+
+    X, y, Xv, yv = noisy_regression()
+    model = mlp((1, 4, 1), seed=0)
+    stop = dn.EarlyStopping(patience=5, min_delta=1e-4)  # (1,130 epochs)
+    tracemalloc.start()
+    try:
+        history = model.fit(X, y, epochs=10**7, validation_data=(Xv, yv), metrics=["mae"], callbacks=[stop])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert history.stopped_early
+    assert 100 < history.epochs < 10**4  # (past the first room made, 64 epochs: it grew)
+    assert peak < 2**20
+    twin = mlp((1, 4, 1), seed=0)  # the same run, with fit's epochs its own
+    same = twin.fit(X, y, epochs=history.epochs, validation_data=(Xv, yv), metrics=["mae"])
+    for name, values in history.logs().items():
+        assert_array_equal(values, same[name])
 
 
 def test_early_stopping_can_keep_the_last_weights_and_watch_the_training_loss():

@@ -272,6 +272,7 @@ def test_a_checkpoint_s_state_is_refused_by_another_monitor_and_when_it_is_not_o
             ({"best_epoch": 4}, ValueError, r"best_epoch must be an epoch written \(of 3\)"),
             ({"epoch": -1}, ValueError, r"ModelCheckpoint epoch must be an integer >= 0"),
             ({"best": "0.1"}, TypeError, r"best must be a real number"),
+            ({"best": 10**400}, ValueError, r"invalid best 1000"),  # (float() raised OverflowError)
             ({"extra": 1}, ValueError, r"a state must hold monitor, epoch, best, best_epoch")]:
         with pytest.raises(error, match=match):
             checkpoint.load_state_dict({**state, **bad})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -403,3 +405,62 @@ def test_the_largest_number_of_the_model_s_dtype_is_held():
         prelu = dn.Sequential(dn.Dense(4, 4), dn.PReLU(init=-largest), dtype=np.float32, seed=0)[1]
     assert np.isfinite(model.params).all()
     assert prelu.a[0] == -largest
+
+
+#: what each public class needs to be made, beside the setting tried
+NEEDED = {"in_features": 3, "out_features": 4, "num_features": 3, "normalized_shape": 3, "epochs": 3,
+          "step_size": 1, "milestones": [1, 2], "max_lr": 0.1, "total_steps": 16, "path": NOWHERE}
+
+
+def _settings():
+    """(class, setting, kind) for every number a public class is made with: its annotation
+    names ``float`` or ``int``."""
+    for name in dn.__all__:
+        cls = getattr(dn, name)
+        if not isinstance(cls, type) or issubclass(cls, BaseException) or name in ("History", "LRFind"):
+            continue
+        for parameter in inspect.signature(cls).parameters.values():
+            kinds = {"float", "int"} & set(str(parameter.annotation).split(" | "))
+            if kinds and parameter.name != "optimizer":
+                yield pytest.param(cls, parameter.name, kinds.pop(), id=f"{name}.{parameter.name}")
+
+
+def _made(cls, setting, value):
+    arguments = {p.name: NEEDED.get(p.name, 1) for p in inspect.signature(cls).parameters.values()
+                 if p.default is p.empty and p.name != setting}
+    if "optimizer" in arguments:
+        arguments["optimizer"] = dn.SGD(0.1, momentum=0.5)
+    return cls(**arguments, **{setting: value})
+
+
+@pytest.mark.parametrize("cls, setting, kind", list(_settings()))
+def test_a_setting_no_number_type_holds_is_refused_by_the_class_s_name(cls, setting, kind):
+    """A Python int beyond float's range (``float()`` raises ``OverflowError``) where a real
+    number is taken; one beyond NumPy's int64 where a count is; nan and a fraction: each a
+    ``ValueError`` or ``TypeError`` naming the class made (``F1Score``'s settings named
+    ``Accuracy``, whose checks they share)."""
+    values = [10**400, -10**400, float("nan")] if kind == "float" else [2**63, -2**63 - 1, 1.5]
+    for value in values:
+        with pytest.raises((ValueError, TypeError), match=rf"^{cls.__name__}\b"):
+            _made(cls, setting, value)
+
+
+def test_a_module_too_large_for_numpy_is_named():
+    """NumPy's own words ("Maximum allowed dimension exceeded") named no module."""
+    with pytest.raises(ValueError, match=r"^Dense\(in_features=4611686018427387904, out_features=4\): cannot "
+                                         r"hold its 18,446,744,073,709,551,620 parameters: "):
+        dn.Dense(2**62, 4)
+
+
+def test_numbers_beyond_every_range_are_shown_and_taken_as_infinite():
+    """An int of more digits than Python turns into text (4,300) is shown by its size; one
+    beyond float's range is inf (of its sign) to the checks, where ``float()`` raises."""
+    from densenet._validation import as_float, real_number, shown
+
+    if hasattr(sys, "get_int_max_str_digits"):  # (Python 3.10.7 and later limit an int's text)
+        assert shown(10**5000) == "an integer of 16610 bits"
+    assert shown(10**400).endswith("...")
+    assert (as_float(10**400), as_float(-10**400), as_float(3)) == (np.inf, -np.inf, 3.0)
+    assert real_number(-10**400) == -np.inf
+    with pytest.raises(ValueError, match=r"^Accuracy: invalid threshold inf; it must lie in \(-inf, inf\)$"):
+        dn.Accuracy(threshold=np.inf)

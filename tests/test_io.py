@@ -521,6 +521,7 @@ def test_bytes_that_are_no_model_file_are_named_after_the_stream():
 #: what a saved description may hold in place of any of its values: JSON of every kind, and
 #: numbers beyond every range a value has (a C integer's, a float's, a count's)
 ODD_VALUES = [None, True, False, -1, 0, 2, 3.5, 1e308, -1e308, float("nan"), float("inf"), 2 ** 70, -2 ** 63,
+              10 ** 400, -10 ** 400,
               "", "x", "Dense", "float16", [], {}, [1, 2], [[1]], {"a": 1}, {"type": "Dense"}, [None]]
 
 

@@ -683,6 +683,9 @@ def test_loading_an_optimizer_state_checks_the_file_and_the_kind(tmp_path):
     ({"optimizer.exp_avg": np.zeros(3)}, "exp_avg"),
     ({"lr": -1.0}, "learning rate"),
     ({"steps": -2}, "steps"),
+    # numbers no number type holds (the file's JSON can say them; float() raised OverflowError)
+    ({"lr": 10**400}, r"invalid learning rate 1000.*\.\.\.; it must be finite"),
+    ({"steps": 2**63}, r"steps must be an integer >= 0 of at most 2\*\*63 - 1 \(NumPy's int64\)"),
 ])
 def test_an_invalid_optimizer_state_is_named_and_leaves_the_optimizer_as_it_was(tmp_path, change, told):
     model, adam = mlp((3, 4, 2)), dn.Adam()

@@ -205,6 +205,20 @@ def test_the_first_fit_sets_the_cycle_and_a_fit_past_its_end_is_refused_before_a
     assert (split_opt.lr, split_opt.steps) == before[1:]
 
 
+def test_a_cycle_of_more_steps_than_an_int64_holds_is_refused_before_any_step():
+    """The first fit sets the cycle's length (its epochs times its batches): one that the
+    file it is saved in could not give back is refused before a step."""
+    X, y = data()
+    model, sgd = mlp(), dn.SGD(0.1, momentum=0.9)
+    cycle = dn.OneCycleLR(sgd, max_lr=0.5)
+    before = model.params.copy(), sgd.lr
+    with pytest.raises(ValueError, match=r"^OneCycleLR: the cycle's steps \(fit's epochs times batches\) "
+                                         r"must be an integer >= 1 of at most 2\*\*63 - 1"):
+        model.fit(X, y, optimizer=sgd, epochs=2**62, batch_size=10, callbacks=[cycle])
+    assert_array_equal(model.params, before[0])
+    assert (sgd.lr, cycle.total_steps) == (before[1], None)
+
+
 def test_a_cycle_split_over_two_fits_is_one_cycle():
     X, y = data()
     whole, split = mlp(), mlp()
@@ -225,6 +239,11 @@ def test_a_cycle_split_over_two_fits_is_one_cycle():
     (dict(max_lr=1.0, steps_per_epoch=3), ValueError, "or both epochs and steps_per_epoch"),
     (dict(max_lr=1.0, total_steps=0), ValueError, "total_steps must be an integer >= 1"),
     (dict(max_lr=1.0, total_steps=2.5), TypeError, "total_steps must be an integer"),
+    # (a count no int64 holds: 10**400 gave an OverflowError where the phases are placed)
+    (dict(max_lr=1.0, total_steps=10**400), ValueError, r"total_steps must be an integer >= 1 of at most"),
+    (dict(max_lr=1.0, epochs=2**62, steps_per_epoch=2), ValueError,
+     r"^OneCycleLR: epochs times steps_per_epoch must be an integer >= 1 of at most 2\*\*63 - 1 \(NumPy's "
+     r"int64\), got 9223372036854775808$"),
     (dict(max_lr=1.0, max_momentum=1.0), ValueError, "max_momentum"),
     (dict(max_lr=1.0, base_momentum=-0.1), ValueError, "base_momentum"),
     (dict(max_lr=1.0, div_factor=0), ValueError, "div_factor"),
@@ -416,6 +435,12 @@ def _cycle(optimizer):
     (_cycle, {"step": 11, "total_steps": 10}, ValueError, "a state of 11 steps is past the cycle's 10"),
     (_cycle, {"step": 0, "total_steps": 2}, ValueError, "leaves a phase of the cycle without steps"),
     (_cycle, {"step": 0, "total_steps": 0}, ValueError, "total_steps must be an integer >= 1"),
+    # numbers no number type holds (float() raised OverflowError; a count beyond int64 gave one later)
+    (lambda o: dn.StepLR(o, 2), {"epoch": 1, "base_lr": 10**400}, ValueError, "invalid learning rate 1000"),
+    (lambda o: dn.StepLR(o, 2), {"epoch": 2**63, "base_lr": 0.1}, ValueError, r"of at most 2\*\*63 - 1"),
+    (_plateau, {"best": 10**400, "num_bad_epochs": 0, "cooldown_counter": 0}, ValueError, "invalid best 10"),
+    (_plateau, {"best": -10**400, "num_bad_epochs": 0, "cooldown_counter": 0}, ValueError, "invalid best -1"),
+    (_cycle, {"step": 0, "total_steps": 10**400}, ValueError, r"total_steps must be an integer >= 1 of at "),
     (lambda o: dn.ExponentialLR(o, gamma=2.0), {"epoch": 1100, "base_lr": 0.1}, ValueError,
      "ExponentialLR: its learning rate for epoch 1100 overflows a float"),
 ])
