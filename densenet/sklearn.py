@@ -175,9 +175,9 @@ class _DenseNetEstimator(BaseEstimator):
         if self.learning_rate not in RATES:
             raise ValueError(f"learning_rate must be one of {list(RATES)}, got {self.learning_rate!r}")
         self._sizes()
-        positive_int(self.max_iter, "max_iter")
         # checked here, under the estimator's names, before anything is built
         owner = type(self).__name__
+        positive_int(self.max_iter, f"{owner}: max_iter")
         for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start"):
             flag(getattr(self, name), owner, name)
         if not (isinstance(self.verbose, (bool, np.bool_))
@@ -195,11 +195,12 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.beta_2, owner, "beta_2", high=1.0, high_open=True)
         hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
         hyperparameter(self.power_t, owner, "power_t")
-        positive_int(self.max_fun, "max_fun")
+        positive_int(self.max_fun, f"{owner}: max_fun")
         if self.n_iter_no_change != math.inf:  # (inf: the stopping rule never stops, as the MLP's)
-            positive_int(self.n_iter_no_change, "n_iter_no_change", "an integer >= 1 or inf (never stop)")
+            positive_int(self.n_iter_no_change, f"{owner}: n_iter_no_change",
+                         "an integer >= 1 or inf (never stop)")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            positive_int(self.batch_size, "batch_size", "'auto' or an integer >= 1")
+            positive_int(self.batch_size, f"{owner}: batch_size", "'auto' or an integer >= 1")
 
     def _sizes(self) -> tuple[int, ...]:
         """``hidden_layer_sizes`` as a tuple (a single int is one layer; an empty one none,
@@ -390,7 +391,7 @@ class _DenseNetEstimator(BaseEstimator):
         own weights instead: the same in full-batch training), and with
         ``early_stopping`` the held-out rows keep their weights for the score."""
         warm = bool(self.warm_start) and hasattr(self, "model_")
-        return self._fit(X, y, mode="warm_start" if warm else "new", epochs=int(self.max_iter),
+        return self._fit(X, y, mode="warm_start" if warm else "new", epochs=self.max_iter,
                          sample_weight=sample_weight)
 
     @underflow_ignored
