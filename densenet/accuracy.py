@@ -131,8 +131,8 @@ class Accuracy(Metric):
         return config if self.name == default else {**config, "name": self.name}
 
 
-def settings(owner: str, threshold: object, top_k: object,
-             ignore_index: object) -> tuple[float | None, int, int | None]:
+def settings(owner: str, threshold: object = None, top_k: object = 1,
+             ignore_index: object = None) -> tuple[float | None, int, int | None]:
     """An ``Accuracy``'s ``threshold``, ``top_k`` and ``ignore_index``, checked; the errors
     name ``owner``, the metric being made (``F1Score``, ``AUC``... take the settings of the
     ``Accuracy`` they hold)."""

@@ -73,7 +73,7 @@ class AUC(Metric):
                              "classes the targets are yes-or-no labels; give classes (what the outputs are)")
         self.average, self.classes = average, classes
         #: with classes, what the outputs and targets are and their checks: an ``Accuracy``'s
-        self.ignore_index = settings("AUC", None, 1, ignore_index)[2]
+        self.ignore_index = settings("AUC", ignore_index=ignore_index)[2]
         self.kind = None if classes is None else Accuracy(ignore_index=self.ignore_index)
         super().__init__(name)
 

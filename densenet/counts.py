@@ -44,7 +44,7 @@ class ClassCounts(Metric):
     def __init__(self, threshold: float | None = None, average: str = "macro",
                  ignore_index: int | None = None, name: str | None = None) -> None:
         #: what the outputs and targets are, and their checks: an ``Accuracy``'s
-        threshold, _, ignore_index = settings(type(self).__name__, threshold, 1, ignore_index)
+        threshold, _, ignore_index = settings(type(self).__name__, threshold, ignore_index=ignore_index)
         self.kind = Accuracy(threshold=threshold, ignore_index=ignore_index)
         if average not in AVERAGES:
             raise ValueError(f"{type(self).__name__}: average must be one of {AVERAGES}, got {average!r}")

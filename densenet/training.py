@@ -647,6 +647,13 @@ def _check_batches(model: Sequential, n: int, batch_size: int, drop_last: bool) 
 _FIRST_ROOM = 64
 
 
+def _grown(values: NDArray[Any], size: int) -> NDArray[Any]:
+    """``values`` followed by NaN up to ``size``."""
+    grown = np.full(size, np.nan)
+    grown[: len(values)] = values
+    return grown
+
+
 class _Record:
     """What happens after each epoch: the metrics, the validation loss and metrics, the
     ``History``, the callbacks."""
@@ -686,10 +693,9 @@ class _Record:
             else:
                 logs["val_loss"] = self.model.evaluate(X_val, y_val, self.loss, sample_weight=w_val)
         room = len(self.recorded["loss"])
-        if epoch >= room:  # twice the room (at most fit's epochs): a copy per doubling
-            room = max(epoch + 1, min(2 * room, self.epochs))
-            self.recorded = {name: np.concatenate([values, np.full(room - len(values), np.nan)])
-                             for name, values in self.recorded.items()}
+        if epoch == room:  # (the epochs come in order) twice the room, at most fit's epochs
+            room = min(2 * room, self.epochs)
+            self.recorded = {name: _grown(values, room) for name, values in self.recorded.items()}
         for name, value in logs.items():
             self.recorded[name][epoch] = value
         self.history.loss = self.recorded["loss"][: epoch + 1]

@@ -210,6 +210,17 @@ def test_a_bad_early_stopping_state_is_refused_and_changes_nothing(change, error
     assert stop.state_dict()["epochs"] == 2
 
 
+@pytest.mark.parametrize("best_epoch", [0, 1])
+def test_an_early_stopping_state_s_best_may_be_a_whole_number(best_epoch):
+    """JSON, or a hand, may write the best as an integer (2 for 2.0): a finite best, taken
+    at every epoch seen; only inf and -inf, floats, mean none was seen yet."""
+    stop = dn.EarlyStopping()
+    stop.load_state_dict({**GOOD, "best": 2, "best_epoch": best_epoch})
+    assert stop.best == 2.0
+    assert isinstance(stop.best, float)
+    assert stop.best_epoch == best_epoch
+
+
 def test_a_fit_of_countless_epochs_that_stops_early_takes_the_memory_of_the_epochs_it_ran():
     """``epochs=10**7`` (or 10**9) with ``EarlyStopping``, "until it stops": the records grow
     as epochs run. Made for every epoch first, they took 80 MB a name (8 GB at 10**9)."""
