@@ -459,6 +459,8 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:417:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:417:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
+    "training.py:697:23:change-number": "the factor fit's records grow by: another grows them at other "
+                                        "epochs, to the same values",
     "training.py:647:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
