@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import math
 import os
 import tempfile
 import urllib.request
+import zlib
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -65,7 +67,7 @@ def read_idx(path: str | os.PathLike[str], magic: int | None = None, ndim: int |
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError; zlib's, a bad stream
         if isinstance(error, FileNotFoundError):
             raise
         kind = "gzip file" if path.endswith(".gz") else "file"
@@ -82,7 +84,7 @@ def read_idx(path: str | os.PathLike[str], magic: int | None = None, ndim: int |
     if len(data) < header:
         raise ValueError(f"{path}: truncated header ({len(data)} bytes)")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # (exact: NumPy's int64 product wrapped, (2**31, 2**31, 4) to 0)
     if len(data) - header != size:
         state = "truncated" if len(data) - header < size else "longer than its header says"
         raise ValueError(f"{path}: {state}: the header gives shape {shape} ({size} bytes of data), "

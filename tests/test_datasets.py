@@ -84,6 +84,38 @@ def test_a_corrupt_gzip_stream_is_named(tmp_path):
         datasets.load_mnist(tmp_path)
 
 
+def test_any_byte_of_a_gzip_file_changed_is_named_or_read_as_written(tmp_path):
+    """Every byte of a small gzipped file flipped in turn: read as written (the bytes gzip
+    reads past: its time, its flags' extras), or a ``ValueError`` naming the file; a bad
+    deflate stream gave zlib's own ``error``, naming no file."""
+    array = np.arange(240, dtype=np.uint8).reshape(2, 3, 40)
+    raw = gzip.compress(idx_bytes(array), mtime=0)
+    path = tmp_path / "images.gz"
+    outcomes = set()
+    for i in range(len(raw)):
+        path.write_bytes(raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1:])
+        try:
+            read = datasets.read_idx(path)
+        except ValueError as error:
+            assert str(error).startswith(f"{path}: ")
+            outcomes.add("named")
+        else:
+            assert_array_equal(read, array)
+            outcomes.add("read")
+    assert outcomes == {"named", "read"}
+
+
+def test_a_header_whose_size_no_int64_holds_is_truncated(tmp_path):
+    """(2**31, 2**31, 4) is 2**64 bytes, which NumPy's int64 product wrapped to 0: a file of
+    the header alone then reached a reshape, whose error named no file."""
+    path = tmp_path / "images"
+    path.write_bytes(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (2**31, 2**31, 4)))
+    with pytest.raises(ValueError, match=r"images: truncated: the header gives shape \(2147483648, "
+                                         r"2147483648, 4\) \(18446744073709551616 bytes of data\), the file "
+                                         r"holds 0$"):
+        datasets.read_idx(path)
+
+
 def test_read_idx_checks_what_it_is_asked_to(tmp_path):
     path = tmp_path / "images"
     path.write_bytes(idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4)))

@@ -418,10 +418,10 @@ EQUIVALENT: dict[str, str] = {
                                        "choice (the thread policy compares it with the one it last saw): "
                                        "counting by 2 changes the same",
     # the edges
-    "datasets.py:87:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
-    "datasets.py:145:93:change-number": "a download's timeout: 61 s instead of 60",
-    "datasets.py:146:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
-    "datasets.py:146:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "datasets.py:89:31:Lt->LtE": "reached only when the sizes differ, so never with them equal",
+    "datasets.py:147:93:change-number": "a download's timeout: 61 s instead of 60",
+    "datasets.py:148:45:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
+    "datasets.py:148:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "gradcheck.py:237:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:62:23:change-number": "node names counted in twos: as unique, the same graph",
