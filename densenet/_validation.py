@@ -22,14 +22,16 @@ _LARGEST_COUNT = int(np.iinfo(np.int64).max)
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[Any]:
+def as_numeric(data: ArrayLike, name: str, dtype: DTypeLike, finite: bool = True) -> NDArray[Any]:
     """``data`` as an array of ``dtype``; copies only when the dtype differs.
 
     Raises ``TypeError`` for data that is not real numbers (strings, objects,
-    complex) and ``ValueError`` for ragged data, empty data or NaN/inf.
+    complex) and ``ValueError`` for ragged data, empty data or (unless not ``finite``)
+    NaN/inf, a value beyond ``dtype``'s range included.
     """
     array = _converted(data, name, dtype)
-    _require_finite(array, name, dtype)
+    if finite:
+        _require_finite(array, name, dtype)
     return array
 
 

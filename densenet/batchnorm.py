@@ -97,7 +97,7 @@ class BatchNorm1d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True) -> None:
-        self.num_features = positive_int(num_features, "BatchNorm1d: num_features")
+        self._num_features = positive_int(num_features, "BatchNorm1d: num_features")
         self._affine = flag(affine, "BatchNorm1d", "affine")
         self._counted = momentum is None  # (fixed: the count is a block of the model's state)
         # eps, momentum and 1 - momentum as 0-d arrays of each float dtype, read by the
@@ -107,6 +107,11 @@ class BatchNorm1d(Module):
         self.eps, self.momentum = eps, momentum
         self.bind()
         self._start()
+
+    @property
+    def num_features(self) -> int:
+        """The number of features (fixed: it shapes the parameters and the state)."""
+        return self._num_features
 
     @property
     def affine(self) -> bool:

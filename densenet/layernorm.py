@@ -60,7 +60,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape: int, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True) -> None:
-        self.normalized_shape = positive_int(normalized_shape, "LayerNorm: normalized_shape")
+        self._normalized_shape = positive_int(normalized_shape, "LayerNorm: normalized_shape")
         self._eps = hyperparameter(eps, "LayerNorm", "eps", low_open=True)
         self._affine = flag(elementwise_affine, "LayerNorm", "elementwise_affine")
         self._bias = flag(bias, "LayerNorm", "bias")
@@ -71,6 +71,11 @@ class LayerNorm(Module):
     def eps(self) -> float:
         """Added to the variance before its square root, > 0 (fixed: plans read it)."""
         return self._eps
+
+    @property
+    def normalized_shape(self) -> int:
+        """The number of features (fixed: it shapes the parameters)."""
+        return self._normalized_shape
 
     @property
     def elementwise_affine(self) -> bool:

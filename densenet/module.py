@@ -356,12 +356,17 @@ class Module(KeepsPlans):
         """``module.W = values`` (a parameter, gradient or state view's name) copies ``values``
         into the view, which stays a view of the model's vectors: rebinding the name
         would leave the model computing with weights nobody sees. ``values`` must have
-        the view's shape, or be a scalar."""
+        the view's shape, or be a scalar, and be real numbers, finite in the view's dtype
+        but for a gradient's (what a backward of one's own writes: fit's divergence
+        handling answers those)."""
         if name not in self._view_names:
             super().__setattr__(name, value)
             return
         view = getattr(self, name)
-        array = np.asarray(value)
+        # (an empty view takes nothing: NumPy's assignment, of an empty array or a scalar)
+        gradient = self._flat is not None and np.may_share_memory(view, self._flat[1])
+        array = as_numeric(value, f"{self!r}.{name}", view.dtype, finite=not gradient) if view.size else \
+            np.asarray(value)
         if array.shape not in ((), view.shape):
             raise ValueError(f"{self!r}.{name} has shape {view.shape}; cannot set it to an array of "
                              f"shape {array.shape} (it is a view into the model's flat vector: its "

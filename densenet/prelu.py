@@ -52,10 +52,15 @@ class PReLU(Module):
     da: NDArray[Any]
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
-        self.num_parameters = positive_int(num_parameters, "PReLU: num_parameters")
+        self._num_parameters = positive_int(num_parameters, "PReLU: num_parameters")
         self._init = hyperparameter(init, "PReLU", "init", low=-math.inf)
         self.bind()
         self._start()
+
+    @property
+    def num_parameters(self) -> int:
+        """The number of slopes, 1 or the features' (fixed: it shapes the parameters)."""
+        return self._num_parameters
 
     @property
     def init(self) -> float:

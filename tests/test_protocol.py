@@ -1141,3 +1141,57 @@ def test_a_sequential_subclass_whose_init_does_not_call_sequential_s_is_told_so(
     with pytest.raises(AttributeError, match=r"^'Sequential' object has no attribute 'width'$"):
         _ = model.width
     assert copy.deepcopy(model).params.size == model.params.size
+
+
+@pytest.mark.parametrize("name, value, error, match", [
+    ("W", "x", TypeError, r"\.W must hold real numbers, got dtype <U1"),
+    ("W", None, TypeError, r"\.W must hold real numbers, got dtype object"),
+    ("b", 1 + 1j, TypeError, r"\.b must hold real numbers, got complex numbers"),
+    ("W", 10**400, TypeError, r"\.W must hold real numbers, got dtype object"),
+    ("W", np.nan, ValueError, r"\.W holds 1 non-finite value\(s\) \(NaN or inf\) as float32, the first at"),
+    ("b", [1.0, np.inf], ValueError, r"\.b holds 1 non-finite value\(s\) .* the first at index \(1,\)"),
+    ("W", 1e39, ValueError, r"\.W holds 1 non-finite value\(s\) \(NaN or inf\) as float32"),  # (cast: inf)
+    ("dW", "x", TypeError, r"\.dW must hold real numbers"),
+    ("running_mean", -np.inf, ValueError, r"BatchNorm1d\(num_features=2\)\.running_mean holds 1 non-finite"),
+])
+def test_a_view_attribute_takes_real_finite_numbers_and_names_what_it_does_not(name, value, error, match):
+    """``layer.W = values`` went to NumPy's assignment: a string, None or an int beyond float's
+    range raised NumPy's (or Python's ``OverflowError``) naming no module, a complex number
+    lost its imaginary part with a warning, and a value beyond float32's range was written
+    as inf with one."""
+    model = dn.Sequential(dn.Dense(3, 2), dn.BatchNorm1d(2), dtype=np.float32, seed=0)
+    before = model.params.copy(), model.grads.copy(), model.state.copy()
+    module = model[1] if name == "running_mean" else model[0]
+    with np.errstate(all="raise"), pytest.raises(error, match=match):
+        setattr(module, name, value)
+    assert_array_equal(model.params, before[0])
+    assert_array_equal(model.grads, before[1])
+    assert_array_equal(model.state, before[2])
+
+
+def test_a_gradient_attribute_may_be_set_to_what_training_handles():
+    """A gradient view takes non-finite values: a module of one's own may write its gradient
+    so in its backward, and fit's divergence handling (not the assignment) answers them."""
+    model = dn.Sequential(dn.Dense(3, 2), seed=0)
+    model[0].dW = np.nan
+    assert np.isnan(model[0].dW).all()
+    model[0].db = [np.inf, 1.0]
+    assert_array_equal(model[0].db, [np.inf, 1.0])
+
+
+@pytest.mark.parametrize("make, name, value", [
+    (lambda: dn.BatchNorm1d(4), "num_features", 5),
+    (lambda: dn.LayerNorm(4), "normalized_shape", 3),
+    (lambda: dn.PReLU(4), "num_parameters", 1),
+])
+def test_the_sizes_that_shape_a_module_s_parameters_are_fixed(make, name, value):
+    """As ``Dense``'s ``in_features``: set after the module was made, such a size gave NumPy's
+    errors at the next pass (a reshape, a product's dimensions), or, for ``PReLU``, a model
+    that ran with one slope of its four."""
+    model = dn.Sequential(dn.Dense(4, 4), make(), dn.Dense(4, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((8, 4))
+    before = model.predict(X)
+    with pytest.raises(AttributeError):
+        setattr(model[1], name, value)
+    assert getattr(model[1], name) == 4
+    assert_array_equal(model.predict(X), before)
