@@ -237,6 +237,26 @@ def test_a_model_pickled_before_there_was_state_unpickles_and_trains():
     assert_array_equal(older.params, model.params)
 
 
+@pytest.mark.parametrize("make, size", [(lambda: dn.BatchNorm1d(4), "num_features"),
+                                         (lambda: dn.LayerNorm(4), "normalized_shape"),
+                                         (lambda: dn.PReLU(4), "num_parameters")])
+def test_a_module_pickled_when_its_size_was_a_plain_attribute_unpickles_with_it(make, size):
+    """Such a pickle holds ``num_features`` where the module now keeps ``_num_features``
+    behind a read-only property: it unpickles to the same module."""
+    model = dn.Sequential(dn.Dense(3, 4), make(), seed=0)
+    old = model[1].__getstate__()
+    old[size] = old.pop(f"_{size}")  # what such a pickle holds
+    module = type(model[1]).__new__(type(model[1]))
+    module.__setstate__(old)
+    assert getattr(module, size) == 4
+    assert f"_{size}" in vars(module)
+    assert size not in vars(module)
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    twin = dn.Sequential(dn.Dense(3, 4), module, seed=0)
+    twin.params[...] = model.params
+    assert_array_equal(twin.predict(X), model.predict(X))
+
+
 def diverging_fit(refused=False):
     """Fit until ``DivergenceError``: weights that overflow (``refused``: a loss given
     outputs it does not take, the loss's ``ValueError`` the error's cause)."""
