@@ -669,8 +669,8 @@ class _Record:
         validated = [] if validation is None else ["val_loss", *(f"val_{name}" for name in names)]
         #: what each epoch logged, by name: room for fit's epochs, made as they run (a fit of
         #: ``epochs=10**9`` that ``EarlyStopping`` ends takes the room of the epochs it ran)
-        self.recorded = {name: np.full(min(epochs, _FIRST_ROOM), np.nan)
-                         for name in ("loss", *names, *validated)}
+        self.recorded: dict[str, NDArray[Any]] = {name: np.full(min(epochs, _FIRST_ROOM), np.nan)
+                                                  for name in ("loss", *names, *validated)}
         #: the names whose higher values are better (the monitors' ``mode="auto"``)
         prefixes = ("",) if validation is None else ("", "val_")
         self.greater_is_better = tuple(prefix + metric.name for metric in self.metrics
