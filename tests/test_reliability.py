@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -544,6 +545,35 @@ def test_a_full_batch_optimizer_that_ends_on_non_finite_weights_is_undone():
     start = model.params.copy()
     with pytest.raises(dn.DivergenceError, match="epoch 1"):
         model.fit(np.ones((4, 2)), np.full((4, 1), 0.3), optimizer=Wild(), epochs=5)
+    assert_array_equal(model.params, start * 0.5)
+
+
+def test_a_full_batch_optimizer_that_reports_a_non_finite_iterate_and_returns_its_best_diverged():
+    """An optimiser may stop on an iterate fit refused (``StopIteration``) and return the best
+    point it saw, finite: the divergence is the iterate's, told by fit itself, not read off
+    the optimiser's result."""
+
+    class KeepsBest(dn.Optimizer):
+        full_batch = True
+
+        def __init__(self):
+            super().__init__(lr=1.0)
+
+        def minimize(self, objective, params, iterations, callback=None):
+            from scipy.optimize import OptimizeResult
+
+            w = params.astype(np.float64) * 0.5
+            value, _ = objective(w)
+            callback(w, value)  # one good iteration
+            with contextlib.suppress(StopIteration):  # (fit refuses the iterate)
+                callback(np.full_like(w, np.inf), np.inf)
+            params[...] = w  # its best point, finite
+            return OptimizeResult(x=w, fun=value)
+
+    model = mlp((2, 1))
+    start = model.params.copy()
+    with pytest.raises(dn.DivergenceError, match="epoch 1"):
+        model.fit(np.ones((4, 2)), np.full((4, 1), 0.3), optimizer=KeepsBest(), epochs=5)
     assert_array_equal(model.params, start * 0.5)
 
 
