@@ -325,6 +325,18 @@ def test_training_stops_after_the_epochs_the_mlp_stops_after(solver, learning_ra
         assert mine.best_validation_score_ is None
 
 
+def test_a_validation_score_equal_to_the_best_plus_tol_counts_as_improving_as_the_mlp_s():
+    """scikit-learn's MLP counts an epoch as not improving when its validation score is below
+    the best plus ``tol``: with ``tol=0`` and a score that stays the same (a rate too small to
+    move an accuracy), no epoch counts, and both fits run every epoch."""
+    X, y = blobs(40)
+    mine, reference = fit_both("DenseNetClassifier", "MLPClassifier", X, y, hidden_layer_sizes=(4,),
+                               solver="sgd", learning_rate_init=1e-12, early_stopping=True, tol=0.0,
+                               n_iter_no_change=2, max_iter=8, random_state=0)
+    assert len(set(mine.validation_scores_)) == 1
+    assert mine.n_iter_ == reference.n_iter_ == 8
+
+
 def _convergence_warnings(fit):
     """The ``ConvergenceWarning`` messages ``fit()`` gives (any other warning an error)."""
     import warnings
