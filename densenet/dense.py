@@ -113,12 +113,13 @@ class Dense(Module):
     def to_onnx(self, graph: Any, x: str) -> str:
         return graph.node("Gemm", [x, graph.constant(self.W, "W"), graph.constant(self.b, "b")])
 
-    def forward_scaled(self, X: NDArray[Any], exponent: int) -> NDArray[Any]:
-        """``2**exponent * (X @ W) + b``: exact as far as it is representable, else a
-        signed infinity, where ``(2**exponent * X) @ W`` could overflow or give NaN."""
+    def forward_scaled(self, X: NDArray[Any], exponents: NDArray[np.integer[Any]]) -> NDArray[Any]:
+        """``2**exponents * (X @ W) + b``, each row scaled by its own power: exact as far as
+        it is representable, else a signed infinity, where ``(2**exponents * X) @ W`` could
+        overflow or give NaN."""
         X = self.check_input(X)
         with np.errstate(over="ignore"):
-            return np.ldexp(np.dot(X, self.W), exponent) + self.b
+            return np.ldexp(np.dot(X, self.W), exponents) + self.b
 
     def plan(self, buffers: Buffers) -> Passes:
         X, X1, Y, dY, dX = buffers.X, buffers.X1, buffers.Y, buffers.dY, buffers.dX

@@ -272,12 +272,13 @@ class Module(KeepsPlans):
         that compute its output from the tensor named ``x``; returns the output's name."""
         raise NotImplementedError
 
-    def forward_scaled(self, X: NDArray[Any], exponent: int) -> NDArray[Any] | None:
-        """The output for the input ``X * 2**exponent`` (``|X| <= 1``), computed so
-        that sums of huge inputs do not overflow where the module can (``Dense``
-        does); ``Sequential`` uses it for inputs near the float range. This
-        default returns None: the module has no better way than its own passes on
-        ``X * 2**exponent``, which the model then runs, in the model's mode."""
+    def forward_scaled(self, X: NDArray[Any], exponents: NDArray[np.integer[Any]]) -> NDArray[Any] | None:
+        """The output for the input ``X * 2**exponents`` (``|X| <= 1``; ``exponents`` a
+        column, a power of two for each row), computed so that sums of huge inputs do
+        not overflow where the module can (``Dense`` does); ``Sequential`` uses it for
+        inputs near the float range. This default returns None: the module has no better
+        way than its own passes on ``X * 2**exponents``, which the model then runs, in
+        the model's mode."""
         return None
 
     def check_defined(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import densenet as dn
 
-from .conftest import mlp
+from .conftest import assert_within_rounding, error_bound, mlp
 
 EXTREMES = {np.float64: 1e300, np.float32: 3e38}
 
@@ -41,6 +41,25 @@ def test_overflowing_first_layer_sums_are_rescued(dtype, big, w):
     np.testing.assert_allclose(Y[0], [1 / (1 + np.exp(-0.5))], rtol=1e-6)
     assert Y[1, 0] == 1.0
     assert Y[2, 0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_row_s_output_does_not_depend_on_a_huge_row_beside_it(dtype):
+    """A batch that holds a huge row goes through the rescaled first layer; the other rows
+    come out as they do without it, within rounding: each row is scaled by its own power of
+    two (one for the whole batch made 1e-300 beside 1e300 a 0, and 1.0 beside 3e38 a float32
+    subnormal)."""
+    big, tiny = EXTREMES[dtype], float(np.finfo(dtype).tiny)
+    model = dn.Sequential(dn.Dense(3, 4), dn.Tanh(), dn.Dense(4, 2), dtype=dtype, seed=0)
+    model[0].b, model[2].b = 0.0, 0.0  # (outputs as small as the inputs)
+    scales = np.array([[1.0], [1e-6], [1e-12], [1e-20], [1e4 * tiny], [tiny]])
+    rows = (np.random.default_rng(0).standard_normal((6, 3)) * scales).astype(dtype)
+    alone = model.predict(rows)
+    for huge in ([big, -big, 1.0], [0.0, 0.0, big]):
+        beside = model.predict(np.vstack([rows, np.array([huge], dtype)]))
+        assert_within_rounding(beside[:-1], alone, error_bound(model, rows))
+        np.testing.assert_allclose(beside[-1], model.predict(np.array([huge], dtype))[0], rtol=1e-6)
+        assert np.all(beside[:-1] != 0)
 
 
 def test_float32_models_reject_values_beyond_float32():
