@@ -141,12 +141,14 @@ def _refuse_non_finite(name: str, dtype: DTypeLike, parts: Iterable[tuple[int, N
 
 def _from_table(table: Any, name: str) -> NDArray[Any]:
     """A pandas DataFrame or Series as a NumPy array; a ``ValueError`` naming the columns
-    with missing values (NA; NaN in a column of floats), a ``TypeError`` naming those that
-    hold no numbers, and those of dates or durations (which pandas gives as nanoseconds).
-    Columns that all hold numbers (NumPy's dtypes, or pandas' nullable ``Int64``,
-    ``Float32``, ``boolean``...) come in the dtype they have in common: a table of one dtype
-    as its own block, not copied (uint8 images stay uint8, which ``predict`` converts a batch
-    at a time, where float64 would be 8 times their bytes); any other table as floats.
+    with missing values (NA; NaN in a column of floats) or an integer no float holds, a
+    ``TypeError`` naming those that hold no numbers (text, even "1.5", which pandas would
+    parse and NumPy's arrays of text do not), and those of dates or durations (which pandas
+    gives as nanoseconds). Columns that all hold numbers (NumPy's dtypes, or pandas'
+    nullable ``Int64``, ``Float32``, ``boolean``...) come in the dtype they have in common: a
+    table of one dtype as its own block, not copied (uint8 images stay uint8, which
+    ``predict`` converts a batch at a time, where float64 would be 8 times their bytes); any
+    other table (columns of objects or categories that are numbers) as floats.
     (Duck-typed: pandas is never imported.)"""
     columns = list(table.dtypes.items()) if hasattr(table, "columns") else [(table.name, table.dtype)]
     times = [label for label, dtype in columns if getattr(dtype, "kind", None) in ("m", "M")]
@@ -164,14 +166,40 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
             if common.kind != "f" or all_finite(array):
                 return array
     refuse_missing(table, name)
-    try:
-        return table.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError):
-        if table.ndim == 1 and table.name is None:
-            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}") from None
-        others = {label: str(dtype) for (label, dtype), kind in zip(columns, numeric) if kind is None}
+    unread: dict[str, dict[Any, str]] = {}  # (what keeps a column from being read: its label and dtype)
+    for index, ((label, dtype), kind) in enumerate(zip(columns, numeric)):
+        if kind is None:
+            why = _unreadable(table.iloc[:, index] if table.ndim == 2 else table)
+            if why is not None:
+                unread.setdefault(why, {})[label] = str(dtype)
+    unnamed = table.ndim == 1 and table.name is None
+    if "not numbers" in unread:
+        if unnamed:
+            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}")
+        others = unread["not numbers"]
         raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
-                        f"{', '.join(sorted(set(others.values())))}") from None
+                        f"{', '.join(sorted(set(others.values())))}")
+    if "beyond" in unread:
+        where = "" if unnamed else f" in column(s) {list(unread['beyond'])}"
+        raise ValueError(f"{name} holds an integer beyond float64's range{where}")
+    return table.to_numpy(dtype=np.float64)
+
+
+def _unreadable(column: Any) -> str | None:
+    """What keeps a pandas column of no numeric dtype (objects, categories, text) from
+    being read as floats: ``"not numbers"`` (text among them, or what is no number),
+    ``"beyond"`` (an integer no float holds), or None."""
+    values = np.asarray(column.to_numpy())  # (a categorical column: its categories' values)
+    if values.dtype.kind in "SUT" or (values.dtype.kind == "O"
+                                     and any(isinstance(value, (str, bytes)) for value in values)):
+        return "not numbers"
+    try:
+        values.astype(np.float64)
+    except OverflowError:
+        return "beyond"
+    except (TypeError, ValueError):
+        return "not numbers"
+    return None
 
 
 def refuse_missing(table: Any, name: str) -> None:

@@ -209,6 +209,47 @@ def test_pandas_columns_of_dates_or_of_no_numbers_are_named():
     assert_array_equal(model.params, before)
 
 
+def test_pandas_columns_of_text_are_refused_even_when_it_reads_as_numbers():
+    """pandas converts text to floats where it can ("1.5" to 1.5), which NumPy's arrays of
+    text do not: a column of text is refused by name whatever it holds, while a column of
+    objects or of categories that are numbers is read as those numbers."""
+    pd = pytest.importorskip("pandas")
+    model = mlp((2, 3, 1))
+    numbers = pd.DataFrame({"weight": [1.0, 2.0], "height": [3.0, 4.0]})
+    before = model.params.copy()
+    for text in (["1.5", "2"], pd.array(["1.5", "2"], dtype="string"), pd.Series(["1.5", "2"], dtype=object),
+                 pd.Series([1.5, b"2"], dtype=object), pd.Categorical(["1.5", "2"])):
+        refused = r"must hold real numbers, got column\(s\) \['{}'\] of dtype "
+        with pytest.raises(TypeError, match="^X " + refused.format("height")):
+            model.predict(numbers.assign(height=text))
+        with pytest.raises(TypeError, match="^y " + refused.format("sex")):
+            model.fit(numbers, pd.Series(text, name="sex"))
+        with pytest.raises(TypeError, match=r"^y must hold real numbers, got dtype "):
+            model.fit(numbers, pd.Series(text))
+    assert_array_equal(model.params, before)
+    expected = model.predict(numbers)
+    for same in (pd.Series([3.0, 4], dtype=object), pd.Categorical([3.0, 4.0]),
+                 pd.Series([3, np.float32(4)], dtype=object)):
+        assert_array_equal(model.predict(numbers.assign(height=same)), expected)
+
+
+def test_a_pandas_column_of_an_integer_beyond_float64_is_named():
+    """An object column may hold a Python int no float holds, which pandas' conversion
+    refuses with an ``OverflowError`` naming nothing."""
+    pd = pytest.importorskip("pandas")
+    model = mlp((2, 3, 1))
+    table = pd.DataFrame({"weight": [1.0, 2.0], "height": pd.Series([3, 10**400], dtype=object)})
+    before = model.params.copy()
+    beyond = r"holds an integer beyond float64's range"
+    with pytest.raises(ValueError, match=rf"^X {beyond} in column\(s\) \['height'\]$"):
+        model.predict(table)
+    with pytest.raises(ValueError, match=rf"^y {beyond} in column\(s\) \['height'\]$"):
+        model.fit(np.ones((2, 2)), table["height"])
+    with pytest.raises(ValueError, match=rf"^y {beyond}$"):
+        model.fit(np.ones((2, 2)), table["height"].rename(None))
+    assert_array_equal(model.params, before)
+
+
 def test_pandas_sparse_columns_are_taken_as_their_values():
     """A sparse column's dtype has a kind of number but no NumPy dtype: it is read through
     pandas' conversion to floats."""
