@@ -10,6 +10,7 @@ model and optimiser given are left exactly as they were.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -151,7 +152,12 @@ def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimiz
                          "minimises the whole objective itself")
     trial_model = copy.deepcopy(model)
     trial = SGD(start) if optimizer is None else copy.deepcopy(optimizer)
-    rates = start * (end / start) ** (np.arange(count) / (count - 1))
+    # start * (end / start)**t, by logarithms: the ratio may be beyond float's range (a
+    # subnormal start, an end near the largest float); the last rate, which could round
+    # up to inf, is the end itself
+    low, high = math.log(start), math.log(end)
+    with np.errstate(over="ignore"):
+        rates = np.exp(low + np.arange(count) / (count - 1) * (high - low))
     rates[0], rates[-1] = start, end  # (exactly, whatever the rounding of the powers)
     trial.lr = float(rates[0])
     test = _RangeTest(trial, rates, weight, limit)

@@ -76,6 +76,18 @@ def test_the_rates_rise_exponentially_and_the_losses_are_those_of_training_at_th
     assert found.lowest == 10.0  # still falling at the end: no suggestion
 
 
+
+@pytest.mark.parametrize("start_lr, end_lr", [(1e-320, 1.0), (1e-7, 1e308), (1e-310, 1.7e308)])
+def test_a_range_whose_ratio_no_float_holds_still_rises_exponentially(start_lr, end_lr):
+    """``end_lr / start_lr`` beyond float's range (a subnormal start, or an end near the
+    largest float) made every rate after the first inf, refused by SGD's name."""
+    model = dn.Sequential(dn.Dense(2, 1), dn.Sigmoid(), seed=0)
+    found = dn.lr_find(model, dn.tutorial.X, dn.tutorial.y, start_lr=start_lr, end_lr=end_lr, steps=40,
+                       batch_size=4, diverge=1e300)
+    rates = found.rates
+    assert rates[0] == start_lr and np.all(np.isfinite(rates)) and np.all(rates > 0)
+    assert_allclose(np.log(rates[1:] / rates[:-1]), (np.log(end_lr) - np.log(start_lr)) / 39, rtol=1e-12)
+
 def test_a_loss_that_rises_past_diverge_times_its_lowest_stops_the_test():
     X = np.linspace(-3, 3, 64).reshape(-1, 1)
     model = dn.Sequential(dn.Dense(1, 1), seed=0)

@@ -429,7 +429,7 @@ EQUIVALENT: dict[str, str] = {
                                "without it, the same graph",
     "onnx.py:172:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
-    "lr_find.py:96:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
+    "lr_find.py:97:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
     "plot.py:19:44:change-number": "the new figure's size (7 x 4 inches): a style, not what is drawn",
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
