@@ -511,6 +511,14 @@ class OneCycleLR(_Scheduler):
         self.three_phase = flag(three_phase, name, "three_phase")
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor
+        settings = {"max_lr": self.max_lr, "div_factor": self.div_factor,
+                    "final_div_factor": self.final_div_factor}
+        for which, rate, terms in (("first rate", self.initial_lr, ["max_lr", "div_factor"]),
+                                   ("last rate", self.min_lr, list(settings))):
+            if not math.isfinite(rate):  # (an inf, or NaN in the fall from max_lr to inf)
+                quotient = " / ".join(repr(settings[term]) for term in terms)
+                raise ValueError(f"{name}: the {which}, {' / '.join(terms)} = {quotient}, "
+                                 "is beyond float's range")
         self._kept: list[tuple[float, float, float, float, float]] | None = None
         if self.cycle_momentum and not any(hasattr(optimizer, a) for a in ("betas", "momentum")):
             raise ValueError(f"{name}: cycle_momentum needs an optimiser with a momentum or betas, and "

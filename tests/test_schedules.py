@@ -250,6 +250,12 @@ def test_a_cycle_split_over_two_fits_is_one_cycle():
     (dict(max_lr=1.0, final_div_factor=-1.0), ValueError, "final_div_factor"),
     (dict(max_lr=1.0, final_div_factor=0.0), ValueError, r"final_div_factor 0\.0; it must lie in \(0"),
     (dict(max_lr=1.0, three_phase="no"), TypeError, "three_phase"),
+    # (a first or last rate beyond float's range was the optimiser's inf, or NaN in the fall)
+    (dict(max_lr=1e300, div_factor=1e-300), ValueError,
+     r"^OneCycleLR: the first rate, max_lr / div_factor = 1e\+300 / 1e-300, is beyond float's range$"),
+    (dict(max_lr=1e300, div_factor=1.0, final_div_factor=1e-300), ValueError,
+     r"^OneCycleLR: the last rate, max_lr / div_factor / final_div_factor = 1e\+300 / 1\.0 / 1e-300, is "
+     r"beyond float's range$"),
     (dict(max_lr=1.0, total_steps=10, pct_start=0.1), ValueError,
      r"pct_start=0\.1 of 10 steps leaves a phase of the cycle without steps"),
     (dict(max_lr=1.0, total_steps=5, pct_start=0.2, three_phase=True), ValueError, "without steps"),
