@@ -256,7 +256,7 @@ class CosineLR(LRSchedule):
         self.min_lr = hyperparameter(min_lr, "CosineLR", "min_lr", high=self.base_lr)
 
     def rate(self, epoch: int) -> float:
-        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
+        return _cosine(self.min_lr, self.base_lr, epoch / self.epochs)
 
 
 class CosineRestartsLR(LRSchedule):
@@ -282,7 +282,7 @@ class CosineRestartsLR(LRSchedule):
         done, period = epoch, self.epochs  # the epochs into the current period, and its length
         while done >= period:
             done, period = done - period, period * self.mult
-        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * done / period)) / 2
+        return _cosine(self.min_lr, self.base_lr, done / period)
 
 
 class SequentialLR(LRSchedule):
@@ -630,6 +630,13 @@ class OneCycleLR(_Scheduler):
         self.step, self.total_steps, self._kept = step, total, None
         if total is None or step < total:  # (after the last step: the optimiser's are that step's)
             self._set(*self.values(step))
+
+
+def _cosine(low: float, high: float, share: float) -> float:
+    """``low + (high - low) (1 + cos(pi share)) / 2``, the factor in [0, 1] taken first: the
+    product of ``high - low`` and ``1 + cos`` overflows for ``high`` above half the largest
+    float."""
+    return low + (high - low) * ((1 + math.cos(math.pi * share)) / 2)
 
 
 def _anneal(strategy: str, start: float, end: float, share: float) -> float:

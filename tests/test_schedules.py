@@ -421,6 +421,20 @@ def test_epochs_at_a_rate_of_0_leave_the_parameters_and_follow_pytorch(name):
     assert_allclose(model.params, torch_flat_params(net), rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("make", [lambda o: dn.CosineLR(o, 4), lambda o: dn.CosineLR(o, 4, min_lr=1e300),
+                                  lambda o: dn.CosineRestartsLR(o, 2, mult=2)])
+def test_the_cosine_schedules_take_any_finite_base_rate(make):
+    """``(base - min) * (1 + cos)`` overflowed for a base rate above half the largest float,
+    and the schedule refused a rate it never reaches (``overflows a float``): the factor in
+    [0, 1] is taken first."""
+    largest = float(np.finfo(np.float64).max)
+    schedule = make(dn.SGD(largest))
+    rates = [schedule.rate(epoch) for epoch in range(10)]
+    assert rates[0] == largest
+    assert all(schedule.min_lr <= rate <= largest for rate in rates)
+    assert len(set(rates)) > 3
+
+
 def _plateau(optimizer):
     return dn.ReduceLROnPlateau(optimizer, monitor="loss")
 
