@@ -350,10 +350,22 @@ def weighted(plan: LossPlan, grad: NDArray[Any], weight: NDArray[Any], loss: Los
                     plan.share)
 
 
+#: The power of two that weights whose mean is not a normal float64 are first scaled by:
+#: their mean, at least the smallest subnormal number over 2**63 samples (2**-1137), is then
+#: normal, and their largest, below 2**63 * 2**-1022, stays far below float64's largest.
+_SMALL_WEIGHTS_SCALE = 1000
+
+
 def relative(weights: NDArray[Any], dtype: DTypeLike) -> NDArray[Any]:
     """``weights`` (float64) divided by their mean, in ``dtype``: what a data set's
-    sample weights count for in a mean over its samples (unit weights stay exactly 1)."""
-    return (weights / np.mean(weights)).astype(dtype, copy=False)
+    sample weights count for in a mean over its samples (unit weights stay exactly 1).
+    Weights whose mean is below the smallest normal float64 (it would round to a subnormal
+    number, or to 0) are first scaled up by an exact power of two, which their ratios keep."""
+    mean = np.mean(weights)
+    if mean < np.finfo(np.float64).tiny:  # (the largest weight is then below n * 2**-1022)
+        weights = np.ldexp(weights, _SMALL_WEIGHTS_SCALE)
+        mean = np.mean(weights)
+    return (weights / mean).astype(dtype, copy=False)
 
 
 def row_means(terms: NDArray[Any], scale: float = 1.0) -> Callable[[NDArray[Any]], None]:

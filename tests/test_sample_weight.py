@@ -191,6 +191,27 @@ def test_scaling_every_weight_changes_nothing(make_optimizer):
                     rtol=1e-14)
 
 
+def test_weights_so_small_that_their_mean_is_subnormal_count_as_their_ratios():
+    """Weights that are multiples of the smallest subnormal number have a mean that rounds
+    to a subnormal number (its ratios off) or to 0 (a division by zero): they count as the
+    integers they are multiples of."""
+    X, y, _ = regression()
+    counts = np.random.default_rng(12).integers(0, 8, len(X)).astype(np.float64)
+    tiny = float(np.finfo(np.float64).smallest_subnormal)
+    for scale in (tiny, 2.0 ** -1060):
+        whole, small = mlp((3, 8, 2)), mlp((3, 8, 2))
+        h_whole = whole.fit(X, y, optimizer=dn.SGD(0.5), epochs=2, batch_size=5, seed=0, sample_weight=counts)
+        h_small = small.fit(X, y, optimizer=dn.SGD(0.5), epochs=2, batch_size=5, seed=0,
+                            sample_weight=counts * scale)
+        assert_array_equal(small.params, whole.params)
+        assert_array_equal(h_small.loss, h_whole.loss)
+        evaluated = whole.evaluate(X, y, sample_weight=counts * scale)
+        assert evaluated == whole.evaluate(X, y, sample_weight=counts)
+    one = np.zeros(len(X))
+    one[3] = tiny  # (its mean is 0)
+    assert whole.evaluate(X, y, sample_weight=one) == whole.evaluate(X[3:4], y[3:4])
+
+
 def test_the_epoch_loss_and_evaluate_are_weighted_means():
     X, y, _ = regression()
     w = np.random.default_rng(8).uniform(0.0, 2.0, len(X))

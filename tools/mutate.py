@@ -273,10 +273,10 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
-    "loss.py:368:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:380:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:363:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:356:59:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:375:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:368:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
     "loss.py:239:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
