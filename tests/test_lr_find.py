@@ -85,7 +85,9 @@ def test_a_range_whose_ratio_no_float_holds_still_rises_exponentially(start_lr, 
     found = dn.lr_find(model, dn.tutorial.X, dn.tutorial.y, start_lr=start_lr, end_lr=end_lr, steps=40,
                        batch_size=4, diverge=1e300)
     rates = found.rates
-    assert rates[0] == start_lr and np.all(np.isfinite(rates)) and np.all(rates > 0)
+    assert rates[0] == start_lr
+    assert np.all(np.isfinite(rates))
+    assert np.all(rates > 0)
     assert_allclose(np.log(rates[1:] / rates[:-1]), (np.log(end_lr) - np.log(start_lr)) / 39, rtol=1e-12)
 
 def test_a_loss_that_rises_past_diverge_times_its_lowest_stops_the_test():
