@@ -784,16 +784,15 @@ class Sequential:
         """The output for inputs so large that the first module's sums could overflow.
 
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, ``k`` a column of powers of two, one
-        for each huge row (0 for the others, which stay as they are: a power for the
-        whole batch would make their small values subnormal or 0), the first module
-        computes its output from ``Xs`` and ``k`` (``Module.forward_scaled``): a
-        ``Dense`` gives ``2**k * (Xs @ W) + b``, exact as far as it is representable
-        and otherwise a signed infinity, which a following sigmoid makes 0 or 1. A
-        module without such a way (``forward_scaled`` returns None) runs its passes
-        on ``X`` with the others.
+        for each row (its largest magnitude's: a power for the whole batch would make
+        the small values of the other rows subnormal or 0), the first module computes
+        its output from ``Xs`` and ``k`` (``Module.forward_scaled``): a ``Dense``
+        gives ``2**k * (Xs @ W) + b``, exact as far as it is representable and
+        otherwise a signed infinity, which a following sigmoid makes 0 or 1. A module
+        without such a way (``forward_scaled`` returns None) runs its passes on ``X``
+        with the others.
         """
-        largest = np.abs(X).max(axis=1, keepdims=True)
-        k = np.where(largest > _HUGE[self.dtype], np.frexp(largest)[1], 0)
+        k = np.frexp(np.abs(X).max(axis=1, keepdims=True))[1]
         Z = self._modules[0].forward_scaled(np.ldexp(X, -k), k)
         rest = self._modules if Z is None else self._modules[1:]
         Z = X if Z is None else Z
