@@ -276,6 +276,10 @@ EQUIVALENT: dict[str, str] = {
     "loss.py:380:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
     "loss.py:375:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:356:23:change-number": "relative scales weights of a mean below the smallest normal number by "
+                                    "a power of two: any other (2**1001) keeps their ratios exactly too",
+    "loss.py:365:7:Lt->LtE": "relative: weights whose mean is exactly the smallest normal number, scaled "
+                             "by a power of two, keep their ratios exactly",
     "loss.py:368:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
     "loss.py:239:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
