@@ -128,6 +128,25 @@ class LayerNorm(Module):
             y = graph.node(op, [y, graph.constant(getattr(self, name), name)])
         return y
 
+    def forward_scaled(self, X: NDArray[Any], exponents: NDArray[np.integer[Any]]) -> NDArray[Any]:
+        """The output for ``X * 2**exponents``: each row normalised by the statistics of
+        ``X``, whose squares do not overflow as those of huge rows do, with ``eps`` scaled
+        as the variance is (``eps * 4**-k``, at least the smallest normal number, which a
+        constant row's 0 / 0 needs), in the arithmetic of the passes: a row of power 0
+        gives the same bits as they do, and so does any other whose scaled values stay
+        normal numbers."""
+        X = self.check_input(X)
+        dtype, inverse_size = X.dtype, np.asarray(1.0 / self.normalized_shape, X.dtype)
+        with np.errstate(under="ignore"):
+            centred = X - np.add.reduce(X, 1, keepdims=True) * inverse_size
+            var = np.add.reduce(centred * centred, 1, keepdims=True) * inverse_size
+            eps = np.maximum(np.ldexp(np.asarray(self.eps, dtype), -2 * exponents), np.finfo(dtype).tiny)
+            scale = np.reciprocal(np.sqrt(var + eps))
+            if self.elementwise_affine:
+                scale = scale * self.gamma
+            Y = centred * scale
+            return Y + self.beta if self.elementwise_affine and self.bias else Y
+
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype

@@ -784,15 +784,16 @@ class Sequential:
         """The output for inputs so large that the first module's sums could overflow.
 
         With ``X = 2**k * Xs``, ``|Xs| <= 1``, ``k`` a column of powers of two, one
-        for each row (its largest magnitude's: a power for the whole batch would make
-        the small values of the other rows subnormal or 0), the first module computes
-        its output from ``Xs`` and ``k`` (``Module.forward_scaled``): a ``Dense``
-        gives ``2**k * (Xs @ W) + b``, exact as far as it is representable and
-        otherwise a signed infinity, which a following sigmoid makes 0 or 1. A module
-        without such a way (``forward_scaled`` returns None) runs its passes on ``X``
-        with the others.
+        for each row (its largest magnitude's, or 0 for a row within [-1, 1]: a power
+        for the whole batch would make the small values of the other rows subnormal or
+        0), the first module computes its output from ``Xs`` and ``k``
+        (``Module.forward_scaled``): a ``Dense`` gives ``2**k * (Xs @ W) + b``, exact as
+        far as it is representable and otherwise a signed infinity, which a following
+        sigmoid makes 0 or 1; a ``LayerNorm`` normalises ``Xs`` with ``eps`` scaled as
+        the variance is. A module without such a way (``forward_scaled`` returns None)
+        runs its passes on ``X`` with the others.
         """
-        k = np.frexp(np.abs(X).max(axis=1, keepdims=True))[1]
+        k = np.maximum(np.frexp(np.abs(X).max(axis=1, keepdims=True))[1], 0)
         Z = self._modules[0].forward_scaled(np.ldexp(X, -k), k)
         rest = self._modules if Z is None else self._modules[1:]
         Z = X if Z is None else Z

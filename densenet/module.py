@@ -274,7 +274,7 @@ class Module(KeepsPlans):
 
     def forward_scaled(self, X: NDArray[Any], exponents: NDArray[np.integer[Any]]) -> NDArray[Any] | None:
         """The output for the input ``X * 2**exponents`` (``|X| <= 1``; ``exponents`` a
-        column, a power of two for each row), computed so that sums of huge inputs do
+        column, a power of two >= 0 for each row), computed so that sums of huge inputs do
         not overflow where the module can (``Dense`` does); ``Sequential`` uses it for
         inputs near the float range. This default returns None: the module has no better
         way than its own passes on ``X * 2**exponents``, which the model then runs, in

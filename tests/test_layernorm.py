@@ -165,6 +165,36 @@ def test_the_onnx_export_gives_what_predict_gives(dtype, affine, bias):
     assert_allclose(Y, model.predict(X), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("affine, bias", KINDS)
+@pytest.mark.parametrize("dtype, bigs", [(np.float64, [1e155, 1e300, 1.7e308]),
+                                         (np.float32, [2e19, 1e30, 3e38])])
+def test_a_first_layernorm_normalises_huge_rows(dtype, bigs, affine, bias):
+    """Rows beyond the rescue threshold (2**511, 2**63 in float32) reach a first LayerNorm
+    scaled, each by its own power of two (``forward_scaled``), with ``eps`` scaled alike:
+    their squares overflowed, and the rows came out as 0 (or NaN beside the largest float)
+    where their normalised values are those of the row divided by its size. A constant
+    row comes out as it does at a scale that does not overflow (where ``eps`` is nothing
+    beside the rounding of its mean: a row of 2**300, or 2**61 in float32), and the rows
+    beside them as they do alone."""
+    model = dn.Sequential(dn.LayerNorm(3, elementwise_affine=affine, bias=bias), dtype=dtype, seed=0)
+    norm = model[0]
+    for name, values in (("gamma", [1.5, -0.5, 2.0]), ("beta", [0.25, -1.0, 0.5])):
+        if hasattr(norm, name):
+            setattr(norm, name, values)
+    gamma, beta = getattr(norm, "gamma", 1.0), getattr(norm, "beta", 0.0)
+    pattern = np.array([1.0, 0.5, -1.0])
+    ordinary = np.array([[3.0, -1.0, 0.5], [1e-30, 0.0, 2e-30]], dtype)
+    for big in bigs:
+        X = np.vstack([np.array([big * pattern, [big, big, big]], dtype), ordinary])
+        Y = model.predict(X)
+        centred = pattern - pattern.mean()
+        exact = centred / np.sqrt((centred ** 2).mean()) * gamma + beta  # (eps / big**2 is nothing)
+        assert_allclose(Y[0], exact, rtol=8 * np.finfo(dtype).eps)
+        moderate = np.ldexp(X[1], (301 if dtype == np.float64 else 62) - int(np.frexp(big)[1]))
+        assert_array_equal(Y[1], model.predict(moderate[None])[0])
+        assert_array_equal(Y[2:], model.predict(ordinary))
+
+
 def test_it_plans_into_a_strided_output():
     """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
     next module's ``[X, 1]``): every row is written, nothing beside it."""

@@ -184,9 +184,9 @@ EQUIVALENT: dict[str, str] = {
     "loading.py:79:55:change-number": "load makes the model from a fixed seed, then puts the file's "
                                       "parameters, state and generator in: a file that holds no generator "
                                       "(not PCG64) gets the same one on every load from any fixed seed",
-    "model.py:1064:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+    "model.py:1065:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
-    "model.py:944:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:945:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:424:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -197,22 +197,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1111:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1112:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1111:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1112:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1114:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1115:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1114:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1115:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1141:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1142:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1141:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1142:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:258:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -256,7 +256,7 @@ EQUIVALENT: dict[str, str] = {
                                             "whatever a (0 only keeps 1 / 0 out of it)",
     "model.py:720:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:801:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:802:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:785:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
