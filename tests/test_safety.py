@@ -60,6 +60,10 @@ def test_a_row_s_output_does_not_depend_on_a_huge_row_beside_it(dtype):
         assert_within_rounding(beside[:-1], alone, error_bound(model, rows))
         np.testing.assert_allclose(beside[-1], model.predict(np.array([huge], dtype))[0], rtol=1e-6)
         assert np.all(beside[:-1] != 0)
+    identity = dn.Sequential(dn.Dense(2, 1), dtype=dtype, seed=0)
+    identity[0].W, identity[0].b = [[1.0], [0.0]], 0.0
+    odd = 3 * float(np.finfo(dtype).smallest_subnormal)  # (a halving would round its last bit away)
+    assert identity.predict(np.array([[odd, 0.0], [big, 0.0]], dtype))[0, 0] == odd
 
 
 def test_float32_models_reject_values_beyond_float32():
