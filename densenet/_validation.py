@@ -166,33 +166,49 @@ def _from_table(table: Any, name: str) -> NDArray[Any]:
             if common.kind != "f" or all_finite(array):
                 return array
     refuse_missing(table, name)
+    others = [(index, label, dtype) for index, ((label, dtype), kind) in enumerate(zip(columns, numeric))
+              if kind is None]
     unread: dict[str, dict[Any, str]] = {}  # (what keeps a column from being read: its label and dtype)
-    for index, ((label, dtype), kind) in enumerate(zip(columns, numeric)):
-        if kind is None:
-            why = _unreadable(table.iloc[:, index] if table.ndim == 2 else table)
-            if why is not None:
-                unread.setdefault(why, {})[label] = str(dtype)
+    for index, label, dtype in others:  # (text first: pandas would parse "1.5")
+        if _holds_text(_column(table, index)):
+            unread.setdefault("not numbers", {})[label] = str(dtype)
+    if not unread:
+        try:
+            return table.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):  # (which columns, and why: below)
+            for index, label, dtype in others:
+                why = _unread(_column(table, index))
+                if why is not None:
+                    unread.setdefault(why, {})[label] = str(dtype)
     unnamed = table.ndim == 1 and table.name is None
-    if "not numbers" in unread:
-        if unnamed:
-            raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}")
-        others = unread["not numbers"]
-        raise TypeError(f"{name} must hold real numbers, got column(s) {list(others)} of dtype "
-                        f"{', '.join(sorted(set(others.values())))}")
-    if "beyond" in unread:
+    if "beyond" in unread and "not numbers" not in unread:
         where = "" if unnamed else f" in column(s) {list(unread['beyond'])}"
         raise ValueError(f"{name} holds an integer beyond float64's range{where}")
-    return table.to_numpy(dtype=np.float64)
+    if unnamed:
+        raise TypeError(f"{name} must hold real numbers, got dtype {table.dtype}")
+    refused = unread.get("not numbers") or {label: str(dtype) for _, label, dtype in others}
+    raise TypeError(f"{name} must hold real numbers, got column(s) {list(refused)} of dtype "
+                    f"{', '.join(sorted(set(refused.values())))}")
 
 
-def _unreadable(column: Any) -> str | None:
-    """What keeps a pandas column of no numeric dtype (objects, categories, text) from
-    being read as floats: ``"not numbers"`` (text among them, or what is no number),
-    ``"beyond"`` (an integer no float holds), or None."""
-    values = np.asarray(column.to_numpy())  # (a categorical column: its categories' values)
-    if values.dtype.kind in "SUT" or (values.dtype.kind == "O"
-                                     and any(isinstance(value, (str, bytes)) for value in values)):
-        return "not numbers"
+def _column(table: Any, index: int) -> NDArray[Any]:
+    """The values of a pandas table's column ``index`` (a Series: its own) as a NumPy
+    array (a categorical column: its categories' values)."""
+    return np.asarray((table.iloc[:, index] if table.ndim == 2 else table).to_numpy())
+
+
+def _holds_text(values: NDArray[Any]) -> bool:
+    """Whether a column's values hold text (str or bytes), which pandas' conversion to
+    floats would parse. (Their types are gathered by ``map``, not tested one by one in
+    Python: a 100,000-row column of objects in 2 ms, not 8.)"""
+    if values.dtype.kind in "SUT":
+        return True
+    return values.dtype.kind == "O" and any(issubclass(kind, (str, bytes)) for kind in set(map(type, values)))
+
+
+def _unread(values: NDArray[Any]) -> str | None:
+    """What keeps a column of no numeric dtype (objects, categories) from being read as
+    floats: ``"beyond"`` (an integer no float holds), ``"not numbers"``, or None."""
     try:
         values.astype(np.float64)
     except OverflowError:

@@ -356,11 +356,11 @@ EQUIVALENT: dict[str, str] = {
                                        "first comparison already refuses a plan of exactly SERIAL_BELOW "
                                        "multiply-adds; the second only switches the choice off with the "
                                        "policy (math.inf)",
-    "_validation.py:245:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
+    "_validation.py:261:36:swap-bool": "the bound of rows left in another dtype is never read: predict "
                                        "converts and checks them a batch at a time (cast_rows)",
-    "_validation.py:247:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
+    "_validation.py:263:36:LtE->Lt": "a sum of magnitudes exactly at the bound leaves it to the exact check "
                                      "(max and min), which gives the same answer",
-    "_validation.py:271:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
+    "_validation.py:287:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                      "exact check (max and min), which gives the same answer",
     "backend.py:535:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
@@ -460,8 +460,8 @@ EQUIVALENT: dict[str, str] = {
                                         "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:686:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:789:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "_validation.py:447:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
-    "_validation.py:447:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
+    "_validation.py:463:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
+    "_validation.py:463:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
     "training.py:697:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
