@@ -218,7 +218,8 @@ def test_pandas_columns_of_text_are_refused_even_when_it_reads_as_numbers():
     numbers = pd.DataFrame({"weight": [1.0, 2.0], "height": [3.0, 4.0]})
     before = model.params.copy()
     for text in (["1.5", "2"], pd.array(["1.5", "2"], dtype="string"), pd.Series(["1.5", "2"], dtype=object),
-                 pd.Series([1.5, b"2"], dtype=object), pd.Categorical(["1.5", "2"])):
+                 pd.Series([1.5, b"2"], dtype=object), pd.Categorical(["1.5", "2"]),
+                 np.array([b"1.5", b"2"])):  # (a Series of bytes keeps NumPy's dtype S3)
         refused = r"must hold real numbers, got column\(s\) \['{}'\] of dtype "
         with pytest.raises(TypeError, match="^X " + refused.format("height")):
             model.predict(numbers.assign(height=text))
@@ -247,6 +248,9 @@ def test_a_pandas_column_of_an_integer_beyond_float64_is_named():
         model.fit(np.ones((2, 2)), table["height"])
     with pytest.raises(ValueError, match=rf"^y {beyond}$"):
         model.fit(np.ones((2, 2)), table["height"].rename(None))
+    with pytest.raises(TypeError, match=r"^X must hold real numbers, got column\(s\) \['weight'\] of dtype "
+                                        r"object$"):  # (beside a column of no numbers: that one named)
+        model.predict(table.assign(weight=pd.Series([1.0, 2j], dtype=object)))
     assert_array_equal(model.params, before)
 
 
