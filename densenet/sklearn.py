@@ -293,7 +293,10 @@ class _DenseNetEstimator(BaseEstimator):
         w = None if sample_weight is None else sample_weights(sample_weight, X.shape[0], X.dtype)
         weighted = self._sample_weights(targets, mode)
         if weighted is not None:  # times sample_weight, as scikit-learn's classifiers
-            w = sample_weights(weighted if w is None else w * weighted, X.shape[0], X.dtype, "class_weight")
+            with np.errstate(over="ignore"):  # (a product beyond the float range: refused by name)
+                product = weighted if w is None else w * weighted
+            named = "class_weight" if w is None else "sample_weight times class_weight"
+            w = sample_weights(product, X.shape[0], X.dtype, named)
         if mode == "warm_start":  # a new optimiser, as the MLP's; the epochs and curves go on
             self.optimizer_ = self._optimizer()
         if first:

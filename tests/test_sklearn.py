@@ -1219,6 +1219,19 @@ def test_a_bad_class_weight_is_refused_by_name(class_weight, message):
         DenseNetClassifier(class_weight="balanced", max_iter=2).fit(X, indicators)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sample_weights_times_class_weights_beyond_float_are_named(dtype):
+    """Each sample's weight is its sample_weight times its class's weight: a product beyond
+    the float range (each of the two finite) was NumPy's overflow warning, then refused as
+    a class_weight holding non-finite values."""
+    X, y = imbalanced()
+    big = 1e300 if dtype == "float64" else 1e30
+    clf = DenseNetClassifier(class_weight={"rare": big}, max_iter=2, dtype=dtype)
+    with pytest.raises(ValueError, match=r"^sample_weight times class_weight holds \d+ non-finite value"):
+        clf.fit(X, y, sample_weight=np.full(len(X), big))  # (the suite's warnings are errors)
+    assert not hasattr(clf, "model_")
+
+
 def test_a_multilabel_validation_score_takes_a_probability_of_one_half_as_no():
     """Early stopping scores a label as ``predict`` does: yes only above 0.5. Outputs of
     ~1e-300 (zero weights, a rate of 1e-300) are probabilities of 0.5 exactly, so every
