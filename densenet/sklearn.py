@@ -338,6 +338,10 @@ class _DenseNetEstimator(BaseEstimator):
         rows = X.shape[0] if self.optimizer_.full_batch else batch
         mean = 1.0 if w is None else float(np.mean(w))
         decay = self._loss_scale * self.alpha / (rows * mean if mean > 0 else rows)
+        if not math.isfinite(decay):
+            raise ValueError(f"{type(self).__name__}: alpha={self.alpha!r} over a batch's sample weights "
+                             f"(their mean {mean!r}, the MLP's penalty) is beyond float's range; scale the "
+                             "weights up")
         if self.optimizer_.weight_decay != decay:  # (a setting changed replans fit's steps)
             self.optimizer_.weight_decay = decay
         return X, targets, w, callbacks, batch

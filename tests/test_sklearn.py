@@ -1232,6 +1232,18 @@ def test_sample_weights_times_class_weights_beyond_float_are_named(dtype):
     assert not hasattr(clf, "model_")
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_penalty_over_weights_so_small_it_is_beyond_float_is_named(solver):
+    """The MLP's penalty is alpha/2 |W|^2 over the sum of a batch's sample weights: over
+    weights of 5e-324 it is inf, which the optimiser refused by its own name."""
+    X, y = imbalanced()
+    clf = DenseNetClassifier(max_iter=2, solver=solver)
+    with pytest.raises(ValueError, match=r"^DenseNetClassifier: alpha=0\.0001 over a batch's sample weights "
+                                         r"\(their mean 5e-324, the MLP's penalty\) is beyond float's range"):
+        clf.fit(X, y, sample_weight=np.full(len(X), 5e-324))
+    assert not hasattr(clf, "model_")
+
+
 def test_a_multilabel_validation_score_takes_a_probability_of_one_half_as_no():
     """Early stopping scores a label as ``predict`` does: yes only above 0.5. Outputs of
     ~1e-300 (zero weights, a rate of 1e-300) are probabilities of 0.5 exactly, so every
