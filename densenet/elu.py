@@ -105,10 +105,15 @@ def exponential_linear(buffers: Buffers, alpha: float, scale: float = 1.0) -> Pa
 
 
 def exponential_linear_onnx(graph: Any, x: str, alpha: float, scale: float = 1.0) -> str:
-    """``scale * (Max(x, 0) + alpha * (Exp(Min(x, 0)) - 1))`` with the constants in the model's
-    dtype, not ONNX's Elu and Selu, whose are float32 attributes."""
+    """``scale * (Max(x, 0) + alpha * expm1(Min(x, 0)))`` with the constants in the model's
+    dtype, not ONNX's Elu and Selu, whose are float32 attributes. ONNX has no ``Expm1``, and
+    ``Exp(m) - 1`` loses every digit near 0: ``expm1(m) = t / ((1 - t) / 2)``, ``t =
+    Tanh(m / 2)``, stays within a few ulp of it in onnxruntime (halving is exact, and
+    ``1 - t`` lies in [1, 2])."""
     zero, one = graph.constant(np.zeros(()), "zero"), graph.constant(np.ones(()), "one")
-    below = graph.node("Sub", [graph.node("Exp", [graph.node("Min", [x, zero])]), one])
+    half = graph.constant(np.array(0.5), "half")
+    t = graph.node("Tanh", [graph.node("Mul", [graph.node("Min", [x, zero]), half])])
+    below = graph.node("Div", [t, graph.node("Mul", [graph.node("Sub", [one, t]), half])])
     below = graph.node("Mul", [below, graph.constant(np.array(scale * alpha), "alpha")])
     above = graph.node("Max", [x, zero])
     if scale != 1.0:

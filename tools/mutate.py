@@ -235,7 +235,7 @@ EQUIVALENT: dict[str, str] = {
                                "values, one pass more",
     "elu.py:90:16:change-number": "ELU's passes multiply by a scale of 1 when the skip is mutated: the same "
                                   "values, one pass more",
-    "elu.py:114:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
+    "elu.py:119:16:change-number": "ELU's export multiplies by a scale of 1 when the skip is mutated: the "
                                    "same values, one node more",
     "checkpoint.py:214:51:change-number": "a checkpoint name's trial values need only be an int and floats: "
                                           "a format spec refuses another type, not another value",
