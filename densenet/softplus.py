@@ -68,15 +68,19 @@ class Softplus(Module):
         return {"beta": self.beta, "threshold": self.threshold}
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        # Where(beta x > threshold, x, log(1 + exp(min(beta x, threshold))) / beta), the
-        # constants in the model's dtype (ONNX's Softplus has no beta and no threshold; ONNX has
-        # no Log1p: Log(1 + e) rounds e below 1e-16 away, where the output is that small)
+        # Where(beta x > threshold, x, log1p(exp(min(beta x, threshold))) / beta), the
+        # constants in the model's dtype (ONNX's Softplus has no beta and no threshold). ONNX
+        # has no Log1p, and Log(1 + e) rounds e below an ulp of 1 away, where the output is
+        # that small: log1p(e) = Log(u) - ((u - 1) - e) / u, u = 1 + e, the rounding of u
+        # taken back to first order (e itself where u is 1), within a few ulp of it
         beta, one = graph.constant(np.array(self.beta), "beta"), graph.constant(np.ones(()), "one")
         edge = min(self.threshold, SATURATED[np.dtype(graph.dtype)])  # (as the passes)
         threshold = graph.constant(np.array(edge), "threshold")
         scaled = graph.node("Mul", [x, beta])
         e = graph.node("Exp", [graph.node("Min", [scaled, threshold])])
-        soft = graph.node("Div", [graph.node("Log", [graph.node("Add", [e, one])]), beta])
+        u = graph.node("Add", [e, one])
+        rounding = graph.node("Div", [graph.node("Sub", [graph.node("Sub", [u, one]), e]), u])
+        soft = graph.node("Div", [graph.node("Sub", [graph.node("Log", [u]), rounding]), beta])
         return graph.node("Where", [graph.node("Greater", [scaled, threshold]), x, soft])
 
     def plan(self, buffers: Buffers) -> Passes:

@@ -411,3 +411,29 @@ def test_the_exported_exponential_units_keep_their_accuracy_near_zero(dtype, mak
     for Y in (model.predict(X), run(export(model), X)):
         worst = np.argmax(np.abs(Y - truth) / bound)
         assert np.all(np.abs(Y - truth) <= bound), (X[worst], Y[worst], truth[worst])
+
+
+@pytest.mark.parametrize("make", [lambda: dn.Softplus(), lambda: dn.Softplus(beta=2.0, threshold=5.0)],
+                         ids=["default", "beta-2"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_exported_softplus_keeps_its_accuracy_in_its_far_tail(dtype, make):
+    """ONNX has no ``Log1p``, and ``Log(1 + e)`` rounds ``e`` below an ulp of 1 away (the
+    output was 0 from x = -37 in float64, where it is 1e-16): the export's
+    ``log1p(e) = Log(u) - ((u - 1) - e) / u``, ``u = 1 + e`` (the rounding of ``u`` taken back),
+    stays within a few ulp of the exact value wherever that is a normal number, as
+    ``predict``'s."""
+    from scipy.special import log1p
+
+    module = make()
+    model = dn.Sequential(dn.Dense(1, 1), module, dtype=dtype, seed=0)
+    model[0].W, model[0].b = 1.0, 0.0
+    low = np.log(np.finfo(dtype).tiny) / module.beta  # (below it the exact value is subnormal)
+    X = np.linspace(low, 2 * module.threshold / module.beta, 4001).astype(dtype)[:, None]
+    x = X.astype(np.float64)
+    scaled = module.beta * x
+    soft = log1p(np.exp(np.minimum(scaled, module.threshold))) / module.beta
+    truth = np.where(scaled > module.threshold, x, soft)
+    bound = 4 * np.spacing(truth.astype(dtype)).astype(np.float64)
+    for Y in (model.predict(X), run(export(model), X)):
+        worst = np.argmax(np.abs(Y - truth) / bound)
+        assert np.all(np.abs(Y - truth) <= bound), (X[worst], Y[worst], truth[worst])
