@@ -679,7 +679,10 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
                              "partial_fit (each call's weights would be its own); pass a dict of weights")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
-        labels = np.unique(np.asarray(classes)) if first else None
+        labels = None if classes is None else np.unique(np.asarray(classes))
+        if not first and labels is not None and not np.array_equal(labels, self.classes_):
+            raise ValueError(f"{type(self).__name__}: partial_fit: classes={labels.tolist()} are not the "
+                             f"fitted network's classes_ {self.classes_.tolist()}; fit anew for others")
         try:
             return self._fit(X, y, mode="new" if first else "partial_fit", epochs=1, incremental=True,
                              sample_weight=sample_weight,

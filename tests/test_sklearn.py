@@ -561,6 +561,39 @@ def test_partial_fit_keeps_the_classes_it_was_given():
     assert clf.model_.out_features == 2
 
 
+@pytest.mark.parametrize("classes", [[0, 1], [0, 1, 2, 3], ["0", "1", "2"]])
+def test_partial_fit_refuses_classes_other_than_the_fitted_ones_and_keeps_the_model(classes):
+    """``classes`` on a later call must be the fitted network's (as in scikit-learn's
+    incremental estimators), after ``partial_fit`` or ``fit``: other classes are refused
+    by name, and the estimator is left as it was."""
+    import pickle
+
+    X, y = blobs()
+    online = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    fitted = DenseNetClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    for clf in (online, fitted):
+        before = pickle.dumps(clf)
+        with pytest.raises(ValueError, match=r"partial_fit: classes=\[.*\] are not the fitted network's "
+                                             r"classes_ \[0, 1, 2\]"):
+            clf.partial_fit(X[y < 2], y[y < 2], classes=classes)
+        assert pickle.dumps(clf) == before
+        clf.partial_fit(X[y < 2], y[y < 2], classes=[2, 1, 0, 1])  # the same classes, in any order
+        assert clf.classes_.tolist() == [0, 1, 2]
+
+
+def test_partial_fit_of_a_multilabel_network_refuses_other_label_indices():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=40, n_classes=3, random_state=0)
+    clf = DenseNetClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, Y, classes=[0, 1, 2])
+    before = clf.model_.params.copy()
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] are not the fitted network's classes_ \[0, 1, 2"):
+        clf.partial_fit(X, Y, classes=[0, 1])
+    assert_array_equal(clf.model_.params, before)
+    clf.partial_fit(X, Y, classes=[0, 1, 2])
+    assert len(clf.loss_curve_) == 2
+
+
 @pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
                                            ("DenseNetRegressor", "MLPRegressor")])
 def test_no_hidden_layer_and_a_stopping_rule_turned_off_are_taken_as_by_the_mlp(ours, theirs):
