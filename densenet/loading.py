@@ -109,9 +109,11 @@ def load(path: io.File, optimizer: Optimizer | None = None,
         # as it was, as fit undoes a diverging epoch: a half-restored one would train on silently
         before = optimizer.state_dict(), optimizer.lr
         try:
-            _load_optimizer(optimizer, config.get("optimizer"), extra, where)
+            rate = _load_optimizer(optimizer, config.get("optimizer"), extra, where)
             if schedules:
                 _load_schedules(schedules, config.get("schedules"), extra, where)
+                if rate is not None:  # the rate the run was at: an epoch schedule's place alone
+                    optimizer.lr = rate  # lacks a plateau's drops (or a rate set by hand)
         except ValueError:
             optimizer.load_state_dict(before[0])
             if not optimizer.full_batch:
@@ -157,8 +159,10 @@ def _load_schedules(schedules: Sequence[Any], saved: Any, extra: dict[str, NDArr
                              f"{held!r})") from None
 
 
-def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]], where: str) -> None:
-    """Put the optimiser state saved beside a model into ``optimizer`` (a densenet ``Optimizer``)."""
+def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[Any]],
+                    where: str) -> float | None:
+    """Put the optimiser state saved beside a model into ``optimizer`` (a densenet ``Optimizer``);
+    the rate it was given (None for one that has none)."""
     if not isinstance(saved, dict):
         raise ValueError(f"load: {where} holds no optimiser state (save it with model.save(path, optimizer))")
     if saved.get("type") != type(optimizer).__name__:
@@ -170,8 +174,10 @@ def _load_optimizer(optimizer: Optimizer, saved: Any, extra: dict[str, NDArray[A
     try:  # (the rate checked before the state goes in)
         lr = learning_rate(saved.get("lr"), type(optimizer).__name__)
         optimizer.load_state_dict(state)
-        if not optimizer.full_batch:  # (without a rate: one an older version let a schedule set is left out)
-            optimizer.lr = lr
+        if optimizer.full_batch:  # (without a rate: one an older version let a schedule set is left out)
+            return None
+        optimizer.lr = lr
+        return lr
     except (TypeError, ValueError) as error:
         raise ValueError(f"load: {where} holds an invalid optimiser state: {error}") from None
 

@@ -70,7 +70,10 @@ class LRSchedule(_Scheduler):
     """Base class: ``rate(epoch)`` is the learning rate for epoch ``epoch`` (0-based).
 
     A schedule of one's own defines ``rate`` (``fit`` sets it when it starts and after
-    each epoch; ``state_dict`` keeps the epoch and the base rate).
+    each epoch; ``state_dict`` keeps the epoch and the base rate). A rate changed since
+    the schedule set it (by a ``ReduceLROnPlateau`` beside it, or by hand) goes on from
+    there: after epoch ``e`` the schedule multiplies it by ``rate(e + 1) / rate(e)``, as
+    PyTorch's schedulers chain.
 
     Args:
         optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.
@@ -95,7 +98,7 @@ class LRSchedule(_Scheduler):
     def set_rate(self) -> None:
         """Set the rate of the epoch the schedule is at (``rate(0)`` for a new one: a
         schedule whose first rate is not the base rate sets it when it is made, and
-        ``fit`` sets it when it starts)."""
+        ``fit`` sets it when it starts the first epoch; ``load_state_dict`` sets it too)."""
         self.optimizer.lr = self._checked_rate(self.epoch)
 
     def _checked_rate(self, epoch: int) -> float:
@@ -119,11 +122,28 @@ class LRSchedule(_Scheduler):
         return value
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        self.set_rate()
+        if self.epoch == 0:  # (later, the rate is the one the last epoch left)
+            self.set_rate()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self.optimizer.lr = self._checked_rate(self.epoch + 1)
+        self.optimizer.lr = self._next_rate()
         self.epoch += 1
+
+    def _next_rate(self) -> float:
+        """``rate(epoch + 1)``; or, where the optimiser's rate is no longer ``rate(epoch)``
+        (another schedule, a plateau's drop, or a hand changed it), that rate times
+        ``rate(epoch + 1) / rate(epoch)``: the change holds on, as with PyTorch's
+        schedulers stepped one after another."""
+        following, current = self._checked_rate(self.epoch + 1), self._checked_rate(self.epoch)
+        rate = self.optimizer.lr
+        if rate == current or current == 0:  # (from a rate of 0 no ratio says where to go)
+            return following
+        chained = rate * (following / current)
+        if not math.isfinite(chained):
+            raise ValueError(f"{type(self).__name__}: its learning rate for epoch {self.epoch + 1}, the "
+                             f"optimiser's {rate!r} times rate({self.epoch + 1}) / rate({self.epoch}) = "
+                             f"{following!r} / {current!r}, overflows a float")
+        return chained
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "base_lr": self.base_lr}

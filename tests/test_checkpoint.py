@@ -128,6 +128,52 @@ def test_a_scheduled_fit_resumed_from_its_last_file_ends_as_the_whole_fit(tmp_pa
     assert np.array_equal(resumed.params, whole.params)
 
 
+@pytest.mark.parametrize("order", ["warm-up-first", "plateau-first"])
+def test_a_warm_up_beside_a_plateau_schedule_keeps_its_drops_over_fits_and_files(tmp_path, order):
+    """A ``LinearLR`` warm-up and a ``ReduceLROnPlateau`` on one optimiser: a drop the plateau
+    made holds on (the warm-up multiplies the rate it finds), and a fit split in two, or
+    resumed from its last file, takes the rates and ends with the weights of the whole fit."""
+    X, y = _data()
+
+    def schedules(optimizer):
+        made = [dn.LinearLR(optimizer, start_factor=0.2, total_iters=6),
+                dn.ReduceLROnPlateau(optimizer, monitor="loss", factor=0.5, patience=0, threshold=0.2)]
+        return made if order == "warm-up-first" else made[::-1]
+
+    kwargs = dict(batch_size=6)
+    whole, adam, whole_rates = _model(), dn.Adam(0.01), []
+    made = schedules(adam)
+    whole.fit(X, y, optimizer=adam, epochs=10, callbacks=[*made, _Rates(whole_rates)], **kwargs)
+    warm_up = next(s for s in made if isinstance(s, dn.LinearLR))
+    own = [warm_up.rate(epoch) for epoch in range(1, 11)]
+    lowered = [i for i, ((rate, _), mine) in enumerate(zip(whole_rates, own)) if rate < mine]
+    assert lowered  # a drop in the warm-up, before the fits below are cut
+    assert lowered[0] < 3
+    assert all(rate < mine for (rate, _), mine in zip(whole_rates[lowered[0]:], own[lowered[0]:]))
+
+    twice, adam, rates = _model(), dn.Adam(0.01), []
+    made = schedules(adam)
+    for epochs in (3, 7):
+        twice.fit(X, y, optimizer=adam, epochs=epochs, callbacks=[*made, _Rates(rates)], **kwargs)
+    assert rates == whole_rates
+    assert np.array_equal(twice.params, whole.params)
+
+    stopped, adam, rates = _model(), dn.Adam(0.01), []
+    made = schedules(adam)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz", monitor="loss", schedules=made)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, optimizer=adam, epochs=10,
+                    callbacks=[*made, checkpoint, _Rates(rates), _Interrupt(3)], **kwargs)
+    adam = dn.Adam(0.01)
+    again = schedules(adam)  # made as before, then put where the file says
+    resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=again)
+    del rates[checkpoint.epoch:]
+    resumed.fit(X, y, optimizer=adam, epochs=10 - checkpoint.epoch, callbacks=[*again, _Rates(rates)],
+                **kwargs)
+    assert rates == whole_rates
+    assert np.array_equal(resumed.params, whole.params)
+
+
 @pytest.mark.parametrize("interrupted", [4, 9])  # (files of epochs 3 and 8: each one epoch without improving)
 @pytest.mark.parametrize("restore", [True, False])
 def test_a_fit_with_early_stopping_resumed_from_its_last_file_stops_where_the_whole_fit_stops(

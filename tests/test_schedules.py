@@ -535,6 +535,70 @@ def test_a_rate_that_overflows_is_refused_by_name_and_leaves_the_schedule_where_
     assert (schedule.state_dict(), sgd.lr) == before
 
 
+CHAINED = {
+    "warm-up": (lambda o: dn.LinearLR(o, start_factor=0.25, total_iters=8),
+                lambda t, o: t.LinearLR(o, start_factor=0.25, total_iters=8)),
+    "step": (lambda o: dn.StepLR(o, step_size=3, gamma=0.5), lambda t, o: t.StepLR(o, 3, 0.5)),
+    "multistep": (lambda o: dn.MultiStepLR(o, milestones=[4, 9], gamma=0.3),
+                  lambda t, o: t.MultiStepLR(o, milestones=[4, 9], gamma=0.3)),
+    "exponential": (lambda o: dn.ExponentialLR(o, gamma=0.9), lambda t, o: t.ExponentialLR(o, gamma=0.9)),
+    "cosine": (lambda o: dn.CosineLR(o, epochs=30), lambda t, o: t.CosineAnnealingLR(o, T_max=30)),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAINED))
+@pytest.mark.parametrize("plateau_first", [False, True])
+def test_an_epoch_schedule_beside_a_plateau_one_chains_as_pytorch_s_schedulers_do(name, plateau_first):
+    """An epoch schedule and a ``ReduceLROnPlateau`` on one optimiser: each drop the plateau
+    makes holds on, the schedule multiplying the rate it finds by ``rate(e + 1) / rate(e)``,
+    as PyTorch's schedulers stepped one after the other do (in either order)."""
+    torch = pytest.importorskip("torch")
+    losses = [1.0, 0.9, 0.9, 0.8, 0.8, 0.8, 0.7, 0.7, 0.7, 0.7,
+              0.6, 0.6, 0.5, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.4]
+    sgd = dn.SGD(lr=0.1)
+    schedule = CHAINED[name][0](sgd)
+    plateau = dn.ReduceLROnPlateau(sgd, monitor="loss", factor=0.5, patience=0)
+    callbacks = [plateau, schedule] if plateau_first else [schedule, plateau]
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    theirs = CHAINED[name][1](torch.optim.lr_scheduler, theirs_opt)
+    theirs_plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, factor=0.5, patience=0)
+    rates, want = [sgd.lr], [theirs_opt.param_groups[0]["lr"]]
+    for epoch, loss in enumerate(losses):
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, {"loss": loss})
+        theirs_opt.step()
+        theirs.step()
+        theirs_plateau.step(loss)
+        rates.append(sgd.lr)
+        want.append(theirs_opt.param_groups[0]["lr"])
+    assert_allclose(rates, want, rtol=1e-14, atol=0)
+    own = [schedule.rate(epoch) for epoch in range(len(rates))]
+    assert rates[-1] < own[-1] / 8  # (three drops or more, all kept)
+
+
+def test_a_rate_set_by_hand_is_carried_on_by_the_schedule_s_ratios_but_not_from_a_rate_of_0():
+    sgd = dn.SGD(lr=1.0)
+    cosine = dn.CosineLR(sgd, epochs=2)  # 1, 0.5, 0, 0.5, 1...
+    cosine.on_epoch_end(0)
+    sgd.lr = 0.2  # (by hand, at epoch 1: rate(1) is 0.5)
+    cosine.on_epoch_end(1)
+    assert sgd.lr == 0.2 * (cosine.rate(2) / cosine.rate(1))
+    sgd.lr = 0.3  # at epoch 2, where rate(2) is 0: no ratio from there, rate(3) it is
+    cosine.on_epoch_end(2)
+    assert sgd.lr == cosine.rate(3)
+
+
+def test_a_chained_rate_that_overflows_is_refused_by_name_and_leaves_the_schedule_where_it_was():
+    sgd = dn.SGD(lr=1.0)
+    grow = dn.ExponentialLR(sgd, gamma=1e10)
+    sgd.lr = 1e300
+    with pytest.raises(ValueError, match=r"^ExponentialLR: its learning rate for epoch 1, the optimiser's "
+                                         r"1e\+300 times rate\(1\) / rate\(0\) = 10000000000.0 / 1.0, "
+                                         "overflows"):
+        grow.on_epoch_end(0)
+    assert (grow.epoch, sgd.lr) == (0, 1e300)
+
+
 class WarmUp(dn.LRSchedule):
     """A schedule of one's own, as a user writes it: ``rate`` alone, no ``set_rate`` when made."""
 
@@ -551,7 +615,7 @@ class WarmUp(dn.LRSchedule):
 def test_a_schedule_of_one_s_own_sets_its_rate_from_the_first_epoch_of_every_fit():
     """``fit`` trains each epoch at ``rate(epoch)``, the first included, for a schedule that
     defines ``rate`` alone (its first rate is not the base rate), over two fits and through a
-    state loaded by another one."""
+    state loaded by another one; a rate set by hand after that is trained at, then carried on."""
     X, T = data()
     sgd = dn.SGD(lr=0.4)
     warm_up = WarmUp(sgd, epochs=4)
@@ -564,10 +628,12 @@ def test_a_schedule_of_one_s_own_sets_its_rate_from_the_first_epoch_of_every_fit
     other = dn.SGD(lr=0.4)
     resumed = WarmUp(other, epochs=4)
     resumed.load_state_dict({"epoch": 1, "base_lr": 0.4})
-    other.lr = 1.0  # (set by hand since: the schedule puts its epoch's rate back when fit starts)
+    assert other.lr == expected[1]
+    other.lr = 1.0  # (set by hand since: kept, and carried on by the schedule's ratio)
     seen = Rates(other)
     mlp().fit(X, T, optimizer=other, epochs=1, batch_size=30, callbacks=[resumed, seen])
-    assert seen.rates == [expected[1], expected[1]]
+    assert seen.rates == [1.0, 1.0]
+    assert other.lr == 1.0 * (expected[2] / expected[1])
 
 
 @pytest.mark.parametrize("give, error, match", [
