@@ -680,7 +680,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         labels = None if classes is None else np.unique(np.asarray(classes))
-        if not first and labels is not None and not np.array_equal(labels, self.classes_):
+        if not first and labels is not None and labels.tolist() != self.classes_.tolist():
             raise ValueError(f"{type(self).__name__}: partial_fit: classes={labels.tolist()} are not the "
                              f"fitted network's classes_ {self.classes_.tolist()}; fit anew for others")
         try:
