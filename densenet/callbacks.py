@@ -38,7 +38,8 @@ class Callback:
     the large products, or None (``backend.gemm_library``), "optimizer": the optimiser
     it trains with}``).
     To stop after an epoch, set ``self.model.stop_training = True`` (or return True
-    from ``on_epoch_end``; a return other than True, False or None is refused).
+    from ``on_epoch_end``; a return other than True, False or None is refused); set in
+    ``on_train_begin``, the fit trains no epoch (``on_train_end`` is still called).
     Callbacks are called in the order given, those with ``runs_last`` after the others.
     ``on_batch_end`` is called only for callbacks that have one of their own (their
     class's, or one set on the object: ``callback.on_batch_end = function``), so the step
@@ -337,6 +338,9 @@ class EarlyStopping(Callback):
             # another callback's on_train_begin, leaves it for the next one)
             if self.restore_best_weights and best is None:  # (nothing was best yet)
                 self._best = (np.empty_like(params), np.empty_like(state))
+            if self._wait >= self.patience:  # the run stopped at the loaded place: no epoch more
+                self.stopped_epoch, self._resumed = self._epochs - 1, False
+                self.model.stop_training = True
             return
         self.best, self.best_epoch, self.stopped_epoch, self._wait = worst(self._sense), -1, None, 0
         self._epochs = 0

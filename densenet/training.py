@@ -609,13 +609,15 @@ def fit(
     try:  # a callback that fails to begin stops the fit: those that began are told, as for any error
         for callback in callbacks:
             callback.on_train_begin({})
-        # divergence is detected and reported below
-        with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
-            if optimizer.full_batch:
-                _train_full_batch(model, rows, target, w, loss, optimizer, epochs, batch_size, record)
-            else:
-                _train_steps(model, rows, target, w, loss, optimizer, epochs, batch_size, bool(shuffle), rng,
-                             record, threads, drop_last, max_grad_norm)
+        if model.stop_training:  # stopped before the first epoch (a resumed run that had stopped)
+            record.history.stopped_early = epochs > 0
+        else:  # divergence is detected and reported below
+            with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
+                if optimizer.full_batch:
+                    _train_full_batch(model, rows, target, w, loss, optimizer, epochs, batch_size, record)
+                else:
+                    _train_steps(model, rows, target, w, loss, optimizer, epochs, batch_size, bool(shuffle),
+                                 rng, record, threads, drop_last, max_grad_norm)
     except BaseException as error:  # Ctrl-C included: a progress bar is closed on every way out
         if not isinstance(error, DivergenceError):
             record.stopped(error)

@@ -101,6 +101,30 @@ def test_early_stopping_s_state_is_where_it_is_and_its_own():
     assert dn.EarlyStopping().state_dict() == {"best": np.inf, "best_epoch": -1, "wait": 0, "epochs": 0}
 
 
+class StopAtOnce(dn.Callback):
+    """Stops the fit when it begins; counts the ends it is told of."""
+
+    def __init__(self):
+        self.ends = 0
+
+    def on_train_begin(self, logs=None):
+        self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.ends += 1
+
+
+@pytest.mark.parametrize("optimizer", [dn.SGD(0.5), dn.LBFGS()], ids=["steps", "full-batch"])
+def test_a_fit_stopped_as_it_begins_trains_no_epoch_and_ends(optimizer):
+    X, y, _, _ = noisy_regression()
+    model, stop, spy = mlp((1, 4, 1), seed=0), StopAtOnce(), Snapshots()
+    before = model.params.copy()
+    history = model.fit(X, y, optimizer=optimizer, epochs=3, callbacks=[stop, spy])
+    assert (history.epochs, history.stopped_early, stop.ends, spy.logs) == (0, True, 1, [])
+    assert_array_equal(model.params, before)
+    assert model.fit(X, y, optimizer=optimizer, epochs=3, callbacks=[spy]).epochs > 0  # (the next one trains)
+
+
 def test_a_loaded_early_stopping_serves_one_fit_and_the_next_starts_afresh():
     stop, model = stopped()
     again = dn.EarlyStopping(patience=100)

@@ -203,6 +203,28 @@ def test_a_fit_with_early_stopping_resumed_from_its_last_file_stops_where_the_wh
     assert np.array_equal(resumed.state, whole.state)
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_fit_resumed_from_the_file_of_the_epoch_it_stopped_after_trains_no_epoch(tmp_path, restore):
+    """The last file of a fit that early stopping ended (a run that stopped, or a crash
+    before ``fit`` returned): the resumed fit trains no epoch, as the whole run went no
+    further, and ends with the weights that run ended with; the fit after it starts afresh."""
+    X, y = _data(60)
+    kwargs = dict(epochs=30, batch_size=6, validation_data=(X[40:], y[40:]))
+    whole, adam, stop = _model(), dn.Adam(0.2), dn.EarlyStopping(patience=4, restore_best_weights=restore)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run.npz", schedules=[stop])
+    history = whole.fit(X[:40], y[:40], optimizer=adam, callbacks=[stop, checkpoint], **kwargs)
+    assert (stop.stopped_epoch, history.epochs) == (11, 12)
+    adam, again = dn.Adam(0.2), dn.EarlyStopping(patience=4, restore_best_weights=restore)
+    resumed = dn.load(tmp_path / "run.npz", optimizer=adam, schedules=[again])
+    steps = adam.steps
+    rest = resumed.fit(X[:40], y[:40], optimizer=adam, callbacks=[again], **kwargs)
+    assert (rest.epochs, rest.stopped_early, again.stopped_epoch, adam.steps) == (0, True, 11, steps)
+    assert np.array_equal(resumed.params, whole.params)
+    assert np.array_equal(resumed.state, whole.state)
+    afresh = resumed.fit(X[:40], y[:40], optimizer=adam, callbacks=[again], **kwargs)
+    assert afresh.epochs > 0
+
+
 class _Rates(dn.Callback):
     """The rate and momentum each epoch ended with."""
 

@@ -188,7 +188,7 @@ EQUIVALENT: dict[str, str] = {
                                   "whether an output is NaN is then never read, True or False",
     "model.py:945:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
-    "callbacks.py:424:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+    "callbacks.py:428:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
     "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
@@ -258,18 +258,18 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:802:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:785:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:787:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:385:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:389:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:385:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:389:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:385:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:389:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:198:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:782:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:784:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -411,7 +411,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:260:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "thread_policy.py:66:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
-    "callbacks.py:432:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:436:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "thread_policy.py:247:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
@@ -442,7 +442,7 @@ EQUIVALENT: dict[str, str] = {
     "training.py:58:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
     "training.py:373:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:794:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:796:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -463,9 +463,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:463:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:463:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:697:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:699:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:647:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:649:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
