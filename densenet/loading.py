@@ -36,7 +36,8 @@ def load(path: io.File, optimizer: Optimizer | None = None,
     new ``schedules`` of the types saved (``save(path, optimizer, schedules)``, in the
     same order, made for ``optimizer``; the first ones of those saved: a
     ``ModelCheckpoint``'s file holds its own place after them), each goes on from where it was
-    (``load_state_dict``): a schedule sets the optimiser's rate for that place, a
+    (``load_state_dict``): a schedule sets its rate for that place (then ``optimizer``'s
+    is put back to the file's, a plateau's drops kept), a
     ``WeightAveraging`` hands its average to the next fit, an ``EarlyStopping`` its best
     value, epochs without improvement and best weights.
 
