@@ -181,7 +181,7 @@ EQUIVALENT: dict[str, str] = {
                                          "give the same bits where the largest is that number",
     "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
-    "loading.py:79:55:change-number": "load makes the model from a fixed seed, then puts the file's "
+    "loading.py:80:55:change-number": "load makes the model from a fixed seed, then puts the file's "
                                       "parameters, state and generator in: a file that holds no generator "
                                       "(not PCG64) gets the same one on every load from any fixed seed",
     "model.py:1065:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
