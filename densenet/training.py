@@ -610,7 +610,7 @@ def fit(
         for callback in callbacks:
             callback.on_train_begin({})
         if model.stop_training:  # stopped before the first epoch (a resumed run that had stopped)
-            record.history.stopped_early = epochs > 0
+            record.history.stopped_early = True  # (of epochs >= 1)
         else:  # divergence is detected and reported below
             with blas_threads(threads), np.errstate(over="ignore", invalid="ignore"):
                 if optimizer.full_batch:
