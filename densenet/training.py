@@ -678,7 +678,9 @@ class _Record:
         self.greater_is_better = tuple(prefix + metric.name for metric in self.metrics
                                        if metric.greater_is_better for prefix in prefixes)
         self.history = History(self.recorded["loss"][:0],
-                               None if validation is None else self.recorded["val_loss"][:0])
+                               None if validation is None else self.recorded["val_loss"][:0],
+                               metrics={name: values[:0] for name, values in self.recorded.items()
+                                        if name not in ("loss", "val_loss")})
 
     def end_epoch(self, epoch: int, loss: float) -> bool:
         """Record epoch ``epoch`` with its training ``loss`` (and the metrics of its batches);

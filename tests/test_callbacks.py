@@ -125,6 +125,14 @@ def test_a_fit_stopped_as_it_begins_trains_no_epoch_and_ends(optimizer):
     assert model.fit(X, y, optimizer=optimizer, epochs=3, callbacks=[spy]).epochs > 0  # (the next one trains)
 
 
+def test_a_fit_stopped_as_it_begins_records_every_name_with_no_epoch():
+    X, y, Xv, yv = noisy_regression()
+    model = mlp((1, 4, 1), seed=0)
+    history = model.fit(X, y, epochs=3, validation_data=(Xv, yv), metrics=["mae"], callbacks=[StopAtOnce()])
+    assert {name: values.size for name, values in history.logs().items()} == dict.fromkeys(
+        ["loss", "mae", "val_loss", "val_mae"], 0)
+
+
 def test_a_loaded_early_stopping_serves_one_fit_and_the_next_starts_afresh():
     stop, model = stopped()
     again = dn.EarlyStopping(patience=100)
