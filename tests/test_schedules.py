@@ -576,6 +576,34 @@ def test_an_epoch_schedule_beside_a_plateau_one_chains_as_pytorch_s_schedulers_d
     assert rates[-1] < own[-1] / 8  # (three drops or more, all kept)
 
 
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda o: [dn.LinearLR(o, 0.25, 1.0, 4), dn.StepLR(o, 3, 0.5)],
+     lambda t, o: [t.LinearLR(o, 0.25, 1.0, 4), t.StepLR(o, 3, 0.5)]),
+    (lambda o: [dn.LinearLR(o, 0.25, 1.0, 4), dn.ExponentialLR(o, 0.9)],
+     lambda t, o: [t.LinearLR(o, 0.25, 1.0, 4), t.ExponentialLR(o, 0.9)]),
+    (lambda o: [dn.StepLR(o, 3, 0.5), dn.MultiStepLR(o, [2, 5], 0.1)],
+     lambda t, o: [t.StepLR(o, 3, 0.5), t.MultiStepLR(o, [2, 5], 0.1)]),
+], ids=["warm-up-and-step", "warm-up-and-exponential", "step-and-multistep"])
+def test_two_epoch_schedules_on_one_optimiser_chain_as_pytorch_s_do(ours, theirs):
+    """Two epoch schedules given to ``fit`` for one optimiser: the rate is the product of
+    their factors (the warm-up warms what the decay decays), as PyTorch's schedulers stepped
+    one after the other give, where the last one's closed form used to win."""
+    torch = pytest.importorskip("torch")
+    X, T = data()
+    sgd = dn.SGD(lr=0.1)
+    schedules, rates = ours(sgd), Rates(sgd)
+    mlp().fit(X, T, optimizer=sgd, epochs=12, batch_size=30, callbacks=[*schedules, rates])
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    stepped = theirs(torch.optim.lr_scheduler, theirs_opt)
+    want = []
+    for _ in range(12):
+        want.append(theirs_opt.param_groups[0]["lr"])
+        theirs_opt.step()
+        for scheduler in stepped:
+            scheduler.step()
+    assert_allclose(rates.rates[1:], want, rtol=1e-15, atol=0)
+
+
 def test_a_rate_set_by_hand_is_carried_on_by_the_schedule_s_ratios_but_not_from_a_rate_of_0():
     sgd = dn.SGD(lr=1.0)
     cosine = dn.CosineLR(sgd, epochs=2)  # 1, 0.5, 0, 0.5, 1...
