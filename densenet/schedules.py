@@ -70,10 +70,10 @@ class LRSchedule(_Scheduler):
     """Base class: ``rate(epoch)`` is the learning rate for epoch ``epoch`` (0-based).
 
     A schedule of one's own defines ``rate`` (``fit`` sets it when it starts the first
-    epoch and after each epoch; ``state_dict`` keeps the epoch and the base rate). A rate changed since
-    the schedule set it (by a ``ReduceLROnPlateau`` beside it, or by hand) goes on from
-    there: after epoch ``e`` the schedule multiplies it by ``rate(e + 1) / rate(e)``, as
-    PyTorch's schedulers chain.
+    epoch and after each epoch; ``state_dict`` keeps the epoch and the base rate). A rate
+    changed since the schedule set it (by a ``ReduceLROnPlateau`` beside it, or by hand)
+    goes on from there: after epoch ``e`` the schedule multiplies it by ``rate(e + 1) /
+    rate(e)``, as PyTorch's schedulers chain.
 
     Args:
         optimizer: the optimiser whose ``lr`` is set; its ``lr`` now is the base rate.

@@ -677,10 +677,17 @@ class _Record:
         prefixes = ("",) if validation is None else ("", "val_")
         self.greater_is_better = tuple(prefix + metric.name for metric in self.metrics
                                        if metric.greater_is_better for prefix in prefixes)
-        self.history = History(self.recorded["loss"][:0],
-                               None if validation is None else self.recorded["val_loss"][:0],
-                               metrics={name: values[:0] for name, values in self.recorded.items()
-                                        if name not in ("loss", "val_loss")})
+        self.history = History()
+        self._show(0)
+
+    def _show(self, epochs: int) -> None:
+        """Make the ``History`` show the first ``epochs`` epochs recorded (views, every name
+        present from the start)."""
+        self.history.loss = self.recorded["loss"][:epochs]
+        if self.validation is not None:
+            self.history.val_loss = self.recorded["val_loss"][:epochs]
+        self.history.metrics = {name: values[:epochs] for name, values in self.recorded.items()
+                                if name not in ("loss", "val_loss")}
 
     def end_epoch(self, epoch: int, loss: float) -> bool:
         """Record epoch ``epoch`` with its training ``loss`` (and the metrics of its batches);
@@ -702,11 +709,7 @@ class _Record:
             self.recorded = {name: _grown(values, room) for name, values in self.recorded.items()}
         for name, value in logs.items():
             self.recorded[name][epoch] = value
-        self.history.loss = self.recorded["loss"][: epoch + 1]
-        if self.validation is not None:
-            self.history.val_loss = self.recorded["val_loss"][: epoch + 1]
-        self.history.metrics = {name: values[: epoch + 1] for name, values in self.recorded.items()
-                                if name not in ("loss", "val_loss")}
+        self._show(epoch + 1)
         stop = any([_stops(callback, callback.on_epoch_end(epoch, logs)) for callback in self.callbacks])
         if stop or self.model.stop_training:
             self.history.stopped_early = epoch + 1 < self.epochs
