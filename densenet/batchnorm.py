@@ -196,14 +196,19 @@ class BatchNorm1d(Module):
         self.reset_running_stats()
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        finite_in(np.dtype(np.float32), self.eps, f"export: {self!r}", "eps",
-                  whose="ONNX's float attribute's")
-        size, dtype = self.num_features, self.running_mean.dtype
+        # an exported model infers. BatchNormalization's epsilon is a float32 attribute
+        # whatever the graph's dtype (1e-3 in it is 1.0000000474974513e-3): the variance
+        # constant is running_var + eps as the passes add them, in the model's dtype, and
+        # the epsilon 0
+        dtype = graph.dtype
+        finite_in(dtype, self.eps, f"export: {self!r}", "eps")
+        size = self.num_features
         gamma, beta = ((self.gamma, self.beta) if self.affine
                        else (np.ones(size, dtype), np.zeros(size, dtype)))
+        var = self.running_var.astype(dtype) + np.asarray(self.eps, dtype)
         inputs = [graph.constant(array, name) for array, name in
-                  ((gamma, "gamma"), (beta, "beta"), (self.running_mean, "mean"), (self.running_var, "var"))]
-        return graph.node("BatchNormalization", [x, *inputs], epsilon=self.eps)  # an exported model infers
+                  ((gamma, "gamma"), (beta, "beta"), (self.running_mean, "mean"), (var, "var_eps"))]
+        return graph.node("BatchNormalization", [x, *inputs], epsilon=0.0)
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX

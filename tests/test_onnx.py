@@ -262,16 +262,48 @@ def test_a_constant_beyond_the_range_of_the_model_s_dtype_is_refused(tmp_path, m
     assert export(dn.Sequential(dn.Dense(2, 3), make(), seed=0)) is not None
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_batchnorm_eps_beyond_what_onnx_s_attribute_holds_is_refused(dtype):
-    """BatchNormalization's epsilon is a float attribute, a float32 in the file whatever the
-    model's dtype: 1e39 was written as inf."""
-    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3, eps=1e39), dtype=dtype, seed=0)
+def batchnorm_model(dtype, eps, running_var):
+    """Dense(2, 3) then a BatchNorm1d of ``eps`` with the running statistics given (in eval mode)."""
+    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3, eps=eps), dtype=dtype, seed=0)
+    norm = model[1]
+    norm.running_mean[...] = [0.5, -1.0, 2.0]
+    norm.running_var[...] = running_var
+    norm.gamma[...], norm.beta[...] = [1.5, -0.5, 2.0], [0.1, 0.2, -0.3]
+    return model.eval()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("eps, running_var", [(1e-3, [1e-4, 3e-3, 2e-4]), (1e-5, [2e-6, 1.0, 0.0]),
+                                              (0.1, [1e-8, 0.5, 3.0]), (1e-30, [0.0, 1e-25, 4.0])])
+def test_a_batchnorm_exports_its_eps_in_the_model_s_dtype(dtype, eps, running_var):
+    """BatchNormalization's epsilon is a float attribute, a float32 whatever the model's
+    dtype: 1e-3 in it is 1.0000000474974513e-3, which moved a float64 model's outputs by up
+    to 2e-8 of themselves where its variances are small (millions of times the rounding),
+    and 1e-30 was written as 0, dividing a feature of variance 0 by 0. The graph holds
+    ``running_var + eps`` as the model adds them, and an epsilon of 0."""
+    model = batchnorm_model(dtype, eps, running_var)
+    X = np.random.default_rng(0).standard_normal((9, 2)).astype(dtype)
+    proto = export(model)
+    norms = [node for node in proto.graph.node if node.op_type == "BatchNormalization"]
+    assert len(norms) == 1
+    assert onnx.helper.get_node_attr_value(norms[0], "epsilon") == 0.0
+    Y, P = run(proto, X), model.predict(X)
+    assert np.isfinite(P).all()
+    assert_within_rounding(Y, P, error_bound(model, X))
+
+
+def test_a_batchnorm_eps_beyond_the_model_s_dtype_is_refused():
+    """An eps the float32 model refuses when it runs (1e39: inf in float32) is refused by
+    name; a float64 model holds it, and its graph gives what it predicts."""
+    model = batchnorm_model(np.float32, 1e39, 1.0)
     with np.errstate(all="raise"), pytest.raises(ValueError, match=r"^export: BatchNorm1d\(num_features=3, "
                                                                      r"eps=1e\+39\): "
                                                                      r"eps=1e\+39 is beyond float32's range "
-                                                                     r"\(ONNX's float attribute's dtype\)"):
+                                                                     r"\(the model's dtype\)"):
         export(model)
+    model = batchnorm_model(np.float64, 1e39, 1.0)
+    X = np.random.default_rng(0).standard_normal((4, 2))
+    assert_within_rounding(run(export(model), X), model.predict(X), error_bound(model, X))
 
 
 def test_a_subclass_whose_passes_are_its_own_but_whose_onnx_form_is_its_parent_s_is_named():
