@@ -116,13 +116,27 @@ class LayerNorm(Module):
             getattr(self, name)[...] = value
 
     def to_onnx(self, graph: Any, x: str) -> str:
-        # the row means as products with a constant column (every opset has MatMul, and its
-        # constants are in the model's dtype, where LayerNormalization's epsilon is float32)
-        size = self.normalized_shape
-        average = graph.constant(np.full((size, 1), 1.0 / size), "average")
+        # The row means as products with a constant column (every opset has MatMul, and
+        # its constants are in the model's dtype, where LayerNormalization's epsilon is
+        # float32). On the graph's input, forward_scaled's arithmetic, as the model's
+        # for huge inputs: each row 2**k xs (k its largest magnitude's power of two, at
+        # least 0), whose squares do not overflow, normalised with eps scaled as the
+        # variance is (the same bits as the unscaled rows' wherever no number underflows)
+        size, const = self.normalized_shape, graph.constant
+        eps = const(np.array(self.eps), "eps")
+        if x == graph.input:
+            peak = graph.row_max(graph.node("Abs", [x]))
+            log2 = graph.node("Mul", [graph.node("Log", [peak]), const(np.array(1 / np.log(2)), "log2e")])
+            k = graph.node("Max", [graph.node("Floor", [log2]), const(np.array(0.0), "zero")])
+            power = graph.node("Pow", [const(np.array(0.5), "half"), k])  # 2**-k
+            x = graph.node("Mul", [x, power])
+            scaled = graph.node("Mul", [graph.node("Mul", [eps, power]), power])
+            tiny = const(np.array(np.finfo(graph.dtype).tiny), "tiny")
+            eps = graph.node("Min", [eps, graph.node("Max", [scaled, tiny])])
+        average = const(np.full((size, 1), 1.0 / size), "average")
         centred = graph.node("Sub", [x, graph.node("MatMul", [x, average])])
         var = graph.node("MatMul", [graph.node("Mul", [centred, centred]), average])
-        std = graph.node("Sqrt", [graph.node("Add", [var, graph.constant(np.array(self.eps), "eps")])])
+        std = graph.node("Sqrt", [graph.node("Add", [var, eps])])
         y = graph.node("Div", [centred, std])
         for name, op in zip(self._blocks(), ("Mul", "Add")):
             y = graph.node(op, [y, graph.constant(getattr(self, name), name)])
@@ -132,15 +146,16 @@ class LayerNorm(Module):
         """The output for ``X * 2**exponents``: each row normalised by the statistics of
         ``X``, whose squares do not overflow as those of huge rows do, with ``eps`` scaled
         as the variance is (``eps * 4**-k``, at least the smallest normal number, which a
-        constant row's 0 / 0 needs), in the arithmetic of the passes: a row of power 0
-        gives the same bits as they do, and so does any other whose scaled values stay
-        normal numbers."""
+        constant row's 0 / 0 needs, or ``eps`` if smaller), in the arithmetic of the
+        passes: a row of power 0 gives the same bits as they do, and so does any other
+        whose scaled values stay normal numbers."""
         X = self.check_input(X)
         dtype, inverse_size = X.dtype, np.asarray(1.0 / self.normalized_shape, X.dtype)
         with np.errstate(under="ignore"):
             centred = X - np.add.reduce(X, 1, keepdims=True) * inverse_size
             var = np.add.reduce(centred * centred, 1, keepdims=True) * inverse_size
-            eps = np.maximum(np.ldexp(np.asarray(self.eps, dtype), -2 * exponents), np.finfo(dtype).tiny)
+            eps = np.asarray(self.eps, dtype)
+            eps = np.minimum(eps, np.maximum(np.ldexp(eps, -2 * exponents), np.finfo(dtype).tiny))
             scale = np.reciprocal(np.sqrt(var + eps))
             if self.elementwise_affine:
                 scale = scale * self.gamma

@@ -269,7 +269,9 @@ class Module(KeepsPlans):
 
     def to_onnx(self, graph: Any, x: str) -> str:
         """Write this module's part of an ONNX graph (``densenet.onnx.Graph``): nodes
-        that compute its output from the tensor named ``x``; returns the output's name."""
+        that compute its output from the tensor named ``x``; returns the output's name.
+        ``x`` is ``graph.input`` for the model's first module, where ``predict`` may use
+        ``forward_scaled`` (``LayerNorm`` writes that arithmetic there)."""
         raise NotImplementedError
 
     def forward_scaled(self, X: NDArray[Any], exponents: NDArray[np.integer[Any]]) -> NDArray[Any] | None:

@@ -48,13 +48,15 @@ OPSET_MIN = 13
 class Graph:
     """What a module writes its part of the graph with (``Module.to_onnx``)."""
 
-    def __init__(self, onnx: Any, dtype: np.dtype[Any]) -> None:
-        self._onnx, self.dtype = onnx, dtype
+    def __init__(self, onnx: Any, dtype: np.dtype[Any], opset: int = OPSET) -> None:
+        self._onnx, self.dtype, self.opset = onnx, dtype, opset
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        #: the name of the graph's input, what the first module writes its part on
+        self.input = "X"
         #: the names of the graph's tensors so far: its input, constants and nodes' outputs
-        self.tensors = {"X"}
+        self.tensors = {self.input}
         #: what the nodes written now are named after (the module writing them: ``"Dense_0"``)
         self.writer = "graph"
 
@@ -76,6 +78,15 @@ class Graph:
                              f"beyond {self.dtype}'s range (the model's dtype)")
         self.initializers.append(self._onnx.numpy_helper.from_array(values, name))
         return name
+
+    def row_max(self, x: str) -> str:
+        """The largest value of each row of the 2-d ``x``, a column (``ReduceMax`` over axis
+        1, kept: its axes an attribute before opset 18, an input from it)."""
+        if self.opset < 18:
+            return self.node("ReduceMax", [x], axes=[1], keepdims=1)
+        axes = self._name("axes")
+        self.initializers.append(self._onnx.numpy_helper.from_array(np.array([1], np.int64), axes))
+        return self.node("ReduceMax", [x, axes], keepdims=1)
 
     def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
         """An operator node on ``inputs``; returns the name of its output. The node is named
@@ -133,8 +144,8 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
                             "(DenseNetClassifier or DenseNetRegressor, after fit)")
         model = network
     model = as_model(model, "export")
-    graph = Graph(onnx, model.dtype)
-    name = "X"
+    graph = Graph(onnx, model.dtype, opset)
+    name = graph.input
     for i, module in enumerate(model):
         redefined = redefined_before(type(module), ("plan", "forward", "backward"), "to_onnx")
         if redefined is not None and redefined[1] is not Module:  # (Module's: "cannot be exported")
@@ -164,7 +175,7 @@ def export(model: Sequential, path: File | None = None, *, opset: int = OPSET) -
     proto = onnx.helper.make_model(
         onnx.helper.make_graph(
             graph.nodes, "densenet",
-            [onnx.helper.make_tensor_value_info("X", elem, ["N", model.in_features])],
+            [onnx.helper.make_tensor_value_info(graph.input, elem, ["N", model.in_features])],
             [onnx.helper.make_tensor_value_info("Y", elem, ["N", model.out_features])],
             graph.initializers),
         opset_imports=opsets, ir_version=onnx.helper.find_min_ir_version_for(opsets),

@@ -195,6 +195,19 @@ def test_a_first_layernorm_normalises_huge_rows(dtype, bigs, affine, bias):
         assert_array_equal(Y[2:], model.predict(ordinary))
 
 
+@pytest.mark.parametrize("dtype, eps, big", [(np.float32, 1e-40, 1e30), (np.float64, 1e-310, 1e300)])
+def test_rows_beside_a_huge_one_keep_their_bits_with_a_subnormal_eps(dtype, eps, big):
+    """An ``eps`` below the smallest normal number is taken as it is by the passes; the
+    rescaled rows' ``eps * 4**-k`` is at least that normal number where it would be 0, and a
+    row of power 0 (within [-1, 1]) keeps ``eps``: the rows beside a huge one are as alone
+    (they got the smallest normal number instead: a row of a tiny spread another value)."""
+    model = dn.Sequential(dn.LayerNorm(3, eps=eps), dtype=dtype, seed=0)
+    spread = np.sqrt(eps)  # (a variance beside eps, and below the smallest normal number)
+    ordinary = np.array([[0.0, spread, -spread], [0.5, 0.25, -1.0]], dtype)
+    Y = model.predict(np.vstack([np.array([[big, -big, 0.5 * big]], dtype), ordinary]))
+    assert_array_equal(Y[1:], model.predict(ordinary))
+
+
 def test_it_plans_into_a_strided_output():
     """The planner may hand a module any output view (``Buffers.Y`` may be strided, as the
     next module's ``[X, 1]``): every row is written, nothing beside it."""

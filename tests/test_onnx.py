@@ -306,6 +306,36 @@ def test_a_batchnorm_eps_beyond_the_model_s_dtype_is_refused():
     assert_within_rounding(run(export(model), X), model.predict(X), error_bound(model, X))
 
 
+@pytest.mark.parametrize("opset", [13, 17, 18])
+@pytest.mark.parametrize("dtype, peak, subnormal", [(np.float32, 1e20, 1e-40), (np.float32, 3e38, 1e-40),
+                                                    (np.float64, 1e160, 1e-310), (np.float64, 1e300, 1e-310)])
+@pytest.mark.parametrize("subnormal_eps", [False, True])
+def test_an_exported_layernorm_normalises_huge_rows_as_predict_does(dtype, peak, subnormal, subnormal_eps,
+                                                                     opset):
+    """A first LayerNorm's squares of rows beyond 1.8e19 (float32) or 1e154 (float64)
+    overflowed in the graph, which gave 0 for every feature where predict normalises them
+    (each row scaled by a power of two, ``eps`` with it). The graph scales each row the same
+    way (its largest magnitude's power of two; the row max is a ReduceMax, whose axes are an
+    attribute before opset 18 and an input from it); rows within [-1, 1] and the rows
+    beside huge ones are computed as before, with an ``eps`` below the smallest normal
+    number too. A LayerNorm after the first module sees its inputs as they are, as in predict."""
+    eps = subnormal if subnormal_eps else 1e-5
+    model = dn.Sequential(dn.LayerNorm(4, eps=eps), dn.Dense(4, 3), dn.LayerNorm(3, elementwise_affine=False),
+                          dtype=dtype, seed=0)
+    model[0].gamma[...], model[0].beta[...] = [1.5, -0.5, 2.0, 1.0], [0.1, 0.2, -0.3, 0.0]
+    rng = np.random.default_rng(0)
+    rows = rng.uniform(-1, 1, (6, 4))
+    rows[3] = 0.0  # a row of one value: 0 / sqrt(eps), with eps scaled as its variance
+    rows[5] = [0.0, np.sqrt(eps), -np.sqrt(eps), 0.0]  # a variance beside eps
+    powers = np.array([0, 3, np.frexp(peak)[1] - 1, np.frexp(peak)[1] - 1, -2, 0])[:, None]
+    X = np.ldexp(rows, powers).astype(dtype)
+    Y, P = run(export(model, opset=opset), X), model.predict(X)
+    assert np.isfinite(P).all()
+    # both compute the model on each row scaled to within [-1, 1]: the rounding of that
+    assert_within_rounding(Y, P, error_bound(model, np.ldexp(X.astype(np.float64), -np.maximum(powers, 0))))
+    assert np.abs(Y[2]).max() > 0.1  # (was 0)
+
+
 def test_a_subclass_whose_passes_are_its_own_but_whose_onnx_form_is_its_parent_s_is_named():
     """A subclass of ``Sigmoid`` with a plan of its own (a hard sigmoid) inherits Sigmoid's
     ``to_onnx``: the file would compute a sigmoid. Refused, where a subclass that

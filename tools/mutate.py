@@ -428,10 +428,10 @@ EQUIVALENT: dict[str, str] = {
     "datasets.py:148:50:change-number": "a download's chunks of 2 MiB, not 1: any size writes the same file",
     "gradcheck.py:237:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
-    "onnx.py:62:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:172:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:64:23:change-number": "node names counted in twos: as unique, the same graph",
+    "onnx.py:183:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:172:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:183:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:97:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
