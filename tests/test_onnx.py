@@ -329,7 +329,10 @@ def test_an_exported_layernorm_normalises_huge_rows_as_predict_does(dtype, peak,
     rows[5] = [0.0, np.sqrt(eps), -np.sqrt(eps), 0.0]  # a variance beside eps
     powers = np.array([0, 3, np.frexp(peak)[1] - 1, np.frexp(peak)[1] - 1, -2, 0])[:, None]
     X = np.ldexp(rows, powers).astype(dtype)
-    Y, P = run(export(model, opset=opset), X), model.predict(X)
+    proto = export(model, opset=opset)
+    scaling = [node.name.split("/")[0] for node in proto.graph.node if node.op_type == "ReduceMax"]
+    assert scaling == ["LayerNorm_0"]
+    Y, P = run(proto, X), model.predict(X)
     assert np.isfinite(P).all()
     # both compute the model on each row scaled to within [-1, 1]: the rounding of that
     assert_within_rounding(Y, P, error_bound(model, np.ldexp(X.astype(np.float64), -np.maximum(powers, 0))))
