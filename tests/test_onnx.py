@@ -411,6 +411,38 @@ def test_the_oldest_and_the_default_opset_run(opset):
     assert_allclose(run(export(model, opset=opset), X), model.predict(X), rtol=1e-12)
 
 
+def every_module_model(dtype):
+    """A first LayerNorm, a BatchNorm1d of trained statistics, then each activation between
+    Dense layers, ending in a Softmax: every module kind that infers (Dropout is an Identity)."""
+    modules: list[dn.Module] = [dn.LayerNorm(3), dn.Dense(3, 5, init="he_normal"), dn.BatchNorm1d(5)]
+    for make in ALL:
+        if make not in (dn.Softmax, dn.LogSoftmax):
+            modules += [make(), dn.Dense(5, 5, init="he_normal")]
+    model = dn.Sequential(*modules, dn.LogSoftmax(), dn.Dense(5, 2), dn.Softmax(), dtype=dtype, seed=0)
+    rng = np.random.default_rng(1)
+    model.params[...] += rng.normal(0, 0.1, model.params.size).astype(dtype)
+    model[2].running_mean[...], model[2].running_var[...] = rng.normal(0, 1, 5), rng.uniform(0.1, 2, 5)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("opset", range(13, onnx.defs.onnx_opset_version() + 1))
+def test_every_module_exports_at_every_opset_the_runtime_runs(opset, dtype):
+    """Each operator set from 13 to onnx's newest: the graph is checked against its
+    definitions, and where the installed onnxruntime runs it, gives what predict gives."""
+    model = every_module_model(dtype)
+    X = np.random.default_rng(0).standard_normal((7, 3)).astype(dtype)
+    proto = export(model, opset=opset)
+    try:
+        Y = run(proto, X)
+    except Exception as error:  # onnxruntime's own Fail, which it does not export
+        if "Unsupported model IR version" not in str(error):
+            raise
+        pytest.skip(f"onnxruntime {ort.__version__} does not run opset {opset}: "
+                    f"{str(error).splitlines()[0][-60:]}")
+    assert_within_rounding(Y, model.predict(X), error_bound(model.eval(), X))
+
+
 def test_the_newest_opset_runs_where_the_runtime_knows_it():
     """onnx's newest opset may be newer than what the installed onnxruntime runs (onnx
     1.23's opset 28, IR 14, against onnxruntime 1.23's IR 11 on Python 3.10): then the
