@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import finite_in, flag, hyperparameter, nonzero_in, positive_int
+from ._validation import flag, hyperparameter, nonzero_in, positive_int
 from .backend import add_outer
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
@@ -201,7 +201,7 @@ class BatchNorm1d(Module):
         # constant is running_var + eps as the passes add them, in the model's dtype, and
         # the epsilon 0
         dtype = graph.dtype
-        finite_in(dtype, self.eps, f"export: {self!r}", "eps")
+        nonzero_in(dtype, self.eps, f"export: {self!r}", "eps", _DIVIDED)  # (as the passes refuse it)
         size = self.num_features
         gamma, beta = ((self.gamma, self.beta) if self.affine
                        else (np.ones(size, dtype), np.zeros(size, dtype)))

@@ -292,16 +292,19 @@ def test_a_batchnorm_exports_its_eps_in_the_model_s_dtype(dtype, eps, running_va
     assert_within_rounding(Y, P, error_bound(model, X))
 
 
-def test_a_batchnorm_eps_beyond_the_model_s_dtype_is_refused():
-    """An eps the float32 model refuses when it runs (1e39: inf in float32) is refused by
-    name; a float64 model holds it, and its graph gives what it predicts."""
-    model = batchnorm_model(np.float32, 1e39, 1.0)
+@pytest.mark.parametrize("eps, match", [
+    (1e39, r"eps=1e\+39\): eps=1e\+39 is beyond float32's range \(the model's dtype\)"),
+    (1e-50, r"eps=1e-50\): eps=1e-50 is 0 in float32 \(the model's dtype\): a feature of one value")])
+def test_a_batchnorm_eps_the_model_s_dtype_cannot_hold_is_refused(eps, match):
+    """An eps the float32 model refuses when it runs (1e39: inf in float32; 1e-50: 0) is
+    refused by name; a float64 model holds it, and its graph gives what it predicts."""
+    model = batchnorm_model(np.float32, eps, 1.0)
     with np.errstate(all="raise"), pytest.raises(ValueError, match=r"^export: BatchNorm1d\(num_features=3, "
-                                                                     r"eps=1e\+39\): "
-                                                                     r"eps=1e\+39 is beyond float32's range "
-                                                                     r"\(the model's dtype\)"):
+                                                                     + match):
         export(model)
-    model = batchnorm_model(np.float64, 1e39, 1.0)
+    with pytest.raises(ValueError, match=match):  # (what its passes say)
+        model.predict(np.zeros((1, 2), np.float32))
+    model = batchnorm_model(np.float64, eps, 1.0)
     X = np.random.default_rng(0).standard_normal((4, 2))
     assert_within_rounding(run(export(model), X), model.predict(X), error_bound(model, X))
 

@@ -176,10 +176,10 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "layernorm.py:129:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by 4**-k: "
-                                         "any k that keeps the squares finite gives the same bits (powers of "
-                                         "two scale exactly); log base 3 makes k 0.63 of log2's, whose rows "
-                                         "stay below 2**378 (float64), 2**48 (float32)",
+    "layernorm.py:129:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
+                                         "4**-k: any k that keeps the squares finite gives the same bits "
+                                         "(powers of two scale exactly); log base 3 makes k 0.63 of log2's, "
+                                         "whose rows stay below 2**378 (float64), 2**48 (float32)",
     "class_loss.py:81:46:change-number": "label_weights_in leaves the weights unscaled when their largest is "
                                          "0 (or, mutated, 1): scaling by a power of two is exact, so both "
                                          "give the same bits where the largest is that number",
