@@ -939,12 +939,16 @@ class Sequential:
     @underflow_ignored
     def clone(self, dtype: DTypeLike | None = None) -> Sequential:
         """An independent copy: same modules, parameters, state and random-generator state
-        (in ``dtype``, if given). ``copy.deepcopy(model)`` is ``model.clone()``."""
+        (in ``dtype``, if given: ``ValueError`` naming a finite value beyond its range, whose
+        copy would be inf). ``copy.deepcopy(model)`` is ``model.clone()``."""
         if dtype is None or model_dtype(dtype) == self.dtype:
             return copy.deepcopy(self)
         twin = Sequential(*(copy.deepcopy(m) for m in self._modules), dtype=dtype, seed=0)
-        twin.params[...] = self.params
-        twin.state[...] = self.state
+        with np.errstate(over="ignore"):  # (a value beyond the dtype's range is refused below)
+            twin.params[...] = self.params
+            twin.state[...] = self.state
+        if not (all_finite(twin.params) and all_finite(twin.state)):
+            _check_held(self, twin)
         twin.rng.bit_generator.state = self._rng.bit_generator.state
         if self._frozen:
             twin.freeze(*self._frozen)
@@ -1068,6 +1072,29 @@ def _measured(metrics: Sequence[Metric], Y: NDArray[Any], y: NDArray[Any], w: ND
     for metric in metrics:
         metric.add(Y, y, w)
     return False
+
+
+def _check_held(model: Sequential, twin: Sequential) -> None:
+    """``ValueError`` naming the first parameter or state value of ``model`` that is finite
+    but beyond the range of ``twin``'s dtype, where its copy (``clone``'s) became inf: a
+    model whose weights are inf would fail its first step as a divergence."""
+    kind = twin.dtype
+    for i, (mine, copied) in enumerate(zip(model, twin)):
+        for (name, values), (_, copies) in zip(_named_values(mine), _named_values(copied)):
+            lost = np.argwhere(np.isfinite(values) & ~np.isfinite(copies))
+            if len(lost):
+                at = tuple(int(k) for k in lost[0])
+                raise ValueError(f"clone(dtype={kind}): {name}[{', '.join(map(str, at))}] of {mine!r} "
+                                 f"(module {i}) is {float(values[at]):g}, beyond {kind}'s range (its size "
+                                 f"must be at most {float(np.finfo(kind).max):.4g}, np.finfo({kind}).max): "
+                                 "its copy would be inf; scale it down first")
+
+
+def _named_values(module: Module) -> list[tuple[str, NDArray[Any]]]:
+    """A module's parameter and state views with their names, then both flat vectors (for
+    a module that names none)."""
+    params, state = module.param_views(module.blocks()[0]), module.state_views(module.state_blocks())
+    return [*params.items(), *state.items(), ("parameters", module.flat_params), ("state", module.flat_state)]
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:

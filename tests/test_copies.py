@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -153,6 +154,53 @@ def test_clone_to_another_dtype_keeps_the_values_and_the_generator():
     assert_array_equal(twin.params, model.params.astype(np.float64))
     assert twin.rng.bit_generator.state == model.rng.bit_generator.state
     assert_views_into(twin)
+
+
+@pytest.mark.parametrize("module, name, value", [(0, "W", 1e39), (0, "b", -4e38), (1, "running_var", 1e300)])
+def test_a_clone_into_a_dtype_that_cannot_hold_a_value_is_refused_by_name(module, name, value):
+    model = dn.Sequential(dn.Dense(2, 3), dn.BatchNorm1d(3), dn.Tanh(), dn.Dense(3, 1),
+                          dtype=np.float64, seed=0)
+    getattr(model[module], name).flat[1] = value
+    kept = model.params.copy(), model.state.copy()
+    match = (rf"clone\(dtype=float32\): {name}\[.*\] of .*\(module {module}\) is {re.escape(f'{value:g}')}, "
+             "beyond float32's range")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (refused, not warned of: its copy would be inf)
+        with pytest.raises(ValueError, match=match):
+            model.clone(np.float32)
+    assert_array_equal(model.params, kept[0])
+    assert_array_equal(model.state, kept[1])
+
+
+class Unnamed(dn.Module):
+    """``Y = X + c``, its one parameter ``c`` in no named view."""
+
+    def param_shapes(self):
+        return ((1,),)
+
+    def forward(self, X):
+        return X + self.flat_params[0]
+
+    def backward(self, dY):
+        self.flat_grads[0] = dY.sum()
+        return dY
+
+
+def test_a_value_of_a_module_that_names_no_views_is_refused_by_its_place():
+    model = dn.Sequential(dn.Dense(2, 1), Unnamed(), dtype=np.float64, seed=0)
+    model[1].flat_params[0] = 1e40
+    with pytest.raises(ValueError, match=r"clone\(dtype=float32\): parameters\[0\] of Unnamed\(\) \(mod"):
+        model.clone(np.float32)
+
+
+def test_a_clone_keeps_the_largest_value_its_dtype_holds_and_what_was_not_finite():
+    model = dn.Sequential(dn.Dense(2, 3), dn.Tanh(), dn.Dense(3, 1), dtype=np.float64, seed=0)
+    largest = float(np.finfo(np.float32).max)
+    model[0].W[0, 0], model[0].W[0, 1], model[2].b[0] = -largest, largest * (1 + 2.0**-25), np.nan
+    twin = model.clone(np.float32)
+    assert_array_equal(twin.params, model.params.astype(np.float32))
+    assert twin[0].W[0, 1] == largest  # (rounded to it: within half a unit of the largest)
+    assert np.isnan(twin[2].b[0])
 
 
 def test_a_shallow_copy_is_refused():
