@@ -188,7 +188,7 @@ EQUIVALENT: dict[str, str] = {
     "loading.py:80:55:change-number": "load makes the model from a fixed seed, then puts the file's "
                                       "parameters, state and generator in: a file that holds no generator "
                                       "(not PCG64) gets the same one on every load from any fixed seed",
-    "model.py:1072:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+    "model.py:1069:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
     "model.py:946:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
@@ -201,22 +201,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1165:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1139:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1165:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1139:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1168:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1142:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1168:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1142:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1168:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1169:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1168:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1169:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:263:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
