@@ -64,7 +64,10 @@ def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: s
             if metric not in NAMES:
                 raise ValueError(f"{owner}: unknown metric {metric!r}; the names are {sorted(NAMES)}, "
                                  "or pass a densenet Metric (such as dn.Accuracy(top_k=5))")
-            made.append(NAMES[metric](loss, n_outputs))
+            try:
+                made.append(NAMES[metric](loss, n_outputs))
+            except (TypeError, ValueError) as error:  # (a loss with no such meaning: named by what was asked)
+                raise reworded(error, f"{owner}: metric {metric!r}: {error}") from None
         elif isinstance(metric, Metric):
             fresh = copy.deepcopy(metric)
             fresh.reset()

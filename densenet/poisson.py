@@ -37,8 +37,9 @@ class PoissonNLLLoss(Loss):
 
     def accuracy(self, n_outputs: int) -> Accuracy:
         """None: its outputs are log-rates of counts, which are not classified."""
-        raise ValueError("PoissonNLLLoss predicts log-rates of counts: 'accuracy' has no meaning for them; "
-                         "use a regression metric such as 'mae'")
+        raise ValueError("PoissonNLLLoss predicts log-rates of counts, which are not classified: accuracy "
+                         "(and auc, f1, precision, recall) has no meaning for them; use a regression metric "
+                         "such as 'mae'")
 
     def target_values(self, values: NDArray[Any], name: str) -> NDArray[Any]:
         return non_negative(values, name, "PoissonNLLLoss")

@@ -885,10 +885,11 @@ def test_the_tutorial_s_network_classifies_its_four_people():
     assert history["accuracy"][0] < 1.0
 
 
-def test_poisson_has_no_accuracy():
+@pytest.mark.parametrize("name", ["accuracy", "auc", "f1", "precision", "recall"])
+def test_poisson_has_no_accuracy(name):
     model = dn.Sequential(dn.Dense(2, 1), seed=0)
-    with pytest.raises(ValueError, match="PoissonNLLLoss predicts log-rates of counts"):
-        model.fit(np.ones((4, 2)), np.ones(4), loss=dn.PoissonNLLLoss(), metrics=["accuracy"])
+    with pytest.raises(ValueError, match=rf"fit: metric '{name}': PoissonNLLLoss predicts log-rates of co"):
+        model.fit(np.ones((4, 2)), np.ones(4), loss=dn.PoissonNLLLoss(), metrics=[name])
     assert model.evaluate(np.ones((4, 2)), np.ones(4), dn.PoissonNLLLoss(), metrics=["mae"])["mae"] >= 0
 
 
