@@ -106,7 +106,8 @@ LOSS_CHOICES = ("logits: CrossEntropyLoss, or BCEWithLogitsLoss, on a Dense laye
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or non-finite weights.
+    """Training produced a non-finite loss, non-finite weights or non-finite running
+    statistics.
 
     Attributes:
         epoch, batch: where (0-based) the first bad step happened.
@@ -115,15 +116,19 @@ class DivergenceError(FloatingPointError):
         at_start: True when the loss of that batch was not finite at the weights the fit
             started from, before any step: the data (targets whose squared errors overflow)
             or those weights made it so, not a learning rate.
+        state: where the step made the model's ``state`` non-finite while its loss and the
+            weights stayed finite (``"BatchNorm1d(num_features=4) at index 1 (its
+            running_var)"``: a batch's variance beyond the dtype's range, which would leave
+            the running variance inf for good), or None.
 
     The model keeps the weights from before that step. When the loss was given outputs it
     cannot compute on (``Loss.pred_values``: ``BCELoss`` after a ``Dense`` layer), the
-    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``,
-    it says that.
+    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``
+    or ``state``, it says that.
     """
 
     def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None,
-                 at_start: bool = False) -> None:
+                 at_start: bool = False, state: str | None = None) -> None:
         where = f"training diverged at epoch {epoch}, batch {batch}"
         kept = "the model keeps the weights from before that step"
         if refusal is not None:
@@ -136,17 +141,24 @@ class DivergenceError(FloatingPointError):
                        "inputs or targets are too large for the loss in the model's dtype (the squared "
                        "errors of targets near 1e155 overflow float64, near 1e19 float32), or those weights "
                        f"are; {kept}. Scale the data (standardise the targets)")
+        elif state is not None:
+            message = (f"{where}: the running statistics of {state} became non-finite (NaN or inf) while the "
+                       "loss and the weights stayed finite: the batch's values before that module are too "
+                       "large for its statistics in the model's dtype (a variance overflows float32 near "
+                       f"1.8e19, float64 near 1.3e154); {kept}. Scale the inputs (standardise them)")
         else:
             message = (f"{where}: the loss or the weights became non-finite (NaN or inf); {kept}. Try a "
                        "smaller learning rate or scaled inputs.")
         super().__init__(message)
-        self.epoch, self.batch, self.history, self.at_start = epoch, batch, history, at_start
+        self.epoch, self.batch, self.history = epoch, batch, history
+        self.at_start, self.state = at_start, state
         self.__cause__ = self._refusal = refusal
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt from what made it (a copy, or a pickle that a worker process sends back):
         # the default rebuilds an exception from its message alone
-        return type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start), self.__dict__
+        return (type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start, self.state),
+                self.__dict__)
 
 
 def _check_outputs(model: Sequential, loss: Loss) -> None:
@@ -167,6 +179,18 @@ def _check_outputs(model: Sequential, loss: Loss) -> None:
     warn(f"fit: {loss!r} is meant for {' or '.join(takes)}, but the model ends in {last!r}, whose outputs "
          f"are {kind}{after}: the loss then computes another function than it means, and training learns "
          f"slowly or not at all. Give the loss what it takes ({LOSS_CHOICES})")
+
+
+def non_finite_state(model: Sequential) -> str | None:
+    """Which module's state holds a value that is not finite, ``"{module!r} at index {i}
+    (its {name})"`` (``DivergenceError.state``), or None if none does."""
+    for i, module in enumerate(model):
+        for name, values in module.state_views(module.state_blocks()).items():
+            if not all_finite(values):
+                return f"{module!r} at index {i} (its {name})"
+        if not all_finite(module.flat_state):  # (a module that names none)
+            return f"{module!r} at index {i}"
+    return None
 
 
 def _check_frozen(model: Sequential, frozen: tuple[int, ...]) -> None:
@@ -297,12 +321,14 @@ class _Epoch:
                     full = self.full
         return total, shares, None
 
-    def find_bad_step(self, optimizer: Optimizer) -> int:
+    def find_bad_step(self, optimizer: Optimizer) -> tuple[int, str | None]:
         """Replay the epoch one checked step at a time from the current weights, state
         of ``optimizer`` and ``model.side_state()`` (the epoch's); stop before the first
-        step with a non-finite loss, gradient or result, with the weights and states from
-        before it. If no step fails again (a loss or module that is not deterministic),
-        they are those of the epoch's start, and the last batch is blamed."""
+        step with a non-finite loss, gradient, result or model state, with the weights and
+        states from before it, and return its index and, where only the model's state went
+        non-finite, which (``non_finite_state``). If no step fails again (a loss or module
+        that is not deterministic), they are those of the epoch's start, and the last
+        batch is blamed."""
         model = self.model
         params = model.params
         epoch_start, epoch_state, epoch_side = params.copy(), optimizer.state_dict(), model.side_state()
@@ -312,15 +338,17 @@ class _Epoch:
             state, side = optimizer.state_dict(), model.side_state()
             step = self.batch(i, start)
             value = step()
-            if not (math.isfinite(value) and all(all_finite(array) for array in step.written)):
+            finite = math.isfinite(value) and all(all_finite(array) for array in step.written)
+            if not (finite and all_finite(model.state)):
+                where = None if not finite else non_finite_state(model)
                 params[...] = before
                 optimizer.load_state_dict(state)
                 model.set_side_state(side)
-                return i
+                return i, where
         params[...] = epoch_start
         optimizer.load_state_dict(epoch_state)
         model.set_side_state(epoch_side)
-        return len(self.starts) - 1
+        return len(self.starts) - 1, None
 
     def finite_at(self, i: int, weights: NDArray[Any]) -> bool:
         """Whether batch ``i``'s loss is finite with ``weights`` as the model's parameters:
@@ -519,9 +547,9 @@ def fit(
             ``batch_size`` that leaves a batch of one row for a module that computes
             statistics over its training batches (``BatchNorm1d``; for ``LBFGS``, whose
             chunks of ``batch_size`` rows are then the batches it normalises by).
-        DivergenceError: when a step makes the loss or the weights non-finite;
-            the model (its weights and ``state``, and the optimiser's state) keep the
-            values from before that step.
+        DivergenceError: when a step makes the loss, the weights or the running statistics
+            non-finite; the model (its weights and ``state``, and the optimiser's state)
+            keep the values from before that step.
         ValueError: when no sample of the data counts in the loss (every label ignored,
             or of a class that weighs 0): found by the first epoch, whose changes are undone.
 
@@ -717,10 +745,11 @@ class _Record:
         return False
 
     def diverged(self, epoch: int, batch: int, refusal: ValueError | None,
-                 at_start: bool) -> DivergenceError:
+                 at_start: bool, state: str | None = None) -> DivergenceError:
         """The error to raise, once the callbacks have been told (``refusal``: the loss's
-        refusal of the outputs, ``_Epoch.refusal``; ``at_start``: ``DivergenceError``'s)."""
-        error = DivergenceError(epoch, batch, self.history, refusal, at_start)
+        refusal of the outputs, ``_Epoch.refusal``; ``at_start`` and ``state``:
+        ``DivergenceError``'s)."""
+        error = DivergenceError(epoch, batch, self.history, refusal, at_start, state)
         self.stopped(error)
         return error
 
@@ -761,18 +790,19 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
             start_state = optimizer.snapshot()
             start_side = model.side_state()  # a replay then draws what the epoch drew
             total, shares, bad = epoch_run.run(on_batch, choice)
-            if bad is not None or not all_finite(model.params) or not shares:
+            if bad is not None or not (all_finite(model.params) and all_finite(model.state)) or not shares:
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
                 model.set_side_state(start_side)
                 if bad is None and not shares:
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
-                bad = epoch_run.find_bad_step(optimizer)
+                bad, state = epoch_run.find_bad_step(optimizer)
                 refusal = epoch_run.refusal([bad])
                 # (asked in the first epoch alone, whose start is the fit's)
-                at_start = refusal is None and epoch == 0 and not epoch_run.finite_at(bad, start_weights)
-                raise record.diverged(epoch, bad, refusal, at_start)
+                at_start = (refusal is None and state is None and epoch == 0
+                            and not epoch_run.finite_at(bad, start_weights))
+                raise record.diverged(epoch, bad, refusal, at_start, state)
             if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew
@@ -831,16 +861,17 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
     objective = _FullBatch(model, X, y, w, loss, batch_size, record.metrics)
     params = model.trainable_params  # (the iterates; frozen modules' parameters stay as they are)
     frozen = model.frozen
-    good = model.snapshot_buffer()  # the last iterate with a finite loss and weights
+    good = model.snapshot_buffer()  # the last iterate with a finite loss, weights and state
     good[...] = model.params
     good_side = model.side_state()  # and its running statistics, if any
-    iteration, diverged = 0, False
+    iteration, diverged, state = 0, False, None
 
     def each(w: NDArray[Any], value: float) -> None:
-        nonlocal iteration, diverged, good_side
+        nonlocal iteration, diverged, good_side, state
         params[...] = w
-        if not (math.isfinite(value) and all_finite(params)):
+        if not (math.isfinite(value) and all_finite(params) and all_finite(model.state)):
             diverged = True
+            state = non_finite_state(model) if math.isfinite(value) and all_finite(params) else None
             raise StopIteration
         good[...] = model.params
         good_side = model.side_state()
@@ -853,11 +884,14 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
         _check_frozen(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
 
     result = optimizer.minimize(objective, params, epochs, each)
-    if diverged or not (math.isfinite(result.fun) and all_finite(params)):
+    if diverged or not (math.isfinite(result.fun) and all_finite(params) and all_finite(model.state)):
+        if not diverged and math.isfinite(result.fun) and all_finite(params):
+            state = non_finite_state(model)
         model.params[...] = good
         model.set_side_state(good_side)
         batches = objective.batches
         refusal = batches.refusal(range(len(batches.starts)))
-        at_start = refusal is None and not iteration and not math.isfinite(objective(params.copy())[0])
+        at_start = (refusal is None and state is None and not iteration
+                    and not math.isfinite(objective(params.copy())[0]))
         model.set_side_state(good_side)  # (the objective's pass at the start ran in training mode)
-        raise record.diverged(iteration, 0, refusal, at_start)
+        raise record.diverged(iteration, 0, refusal, at_start, state)

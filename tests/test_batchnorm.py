@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import pickle
 
 import numpy as np
 import pytest
@@ -594,6 +595,78 @@ def test_a_diverging_lbfgs_puts_back_the_last_good_iterates_running_statistics()
     with pytest.raises(dn.DivergenceError, match="epoch 1, batch 0"):
         model.fit(X, y, optimizer=Wild(), epochs=5, batch_size=16, callbacks=[record])
     assert_array_equal(model.state, record.state)
+
+
+#: where a batch's variance overflows: hidden values of 1e20 in float32, 1e160 in float64
+HUGE = {np.float32: 1e20, np.float64: 1e160}
+STATE_GONE = (r"the running statistics of BatchNorm1d\(num_features=4\) at index 1 \(its running_var\) "
+              r"became non-finite")
+
+
+def _trained_on_sane_data(dtype):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), rng.normal(size=(64, 1))
+    model = dn.Sequential(dn.Dense(3, 4), dn.BatchNorm1d(4), dn.Tanh(), dn.Dense(4, 1), dtype=dtype, seed=0)
+    model.fit(X, y, optimizer=dn.Adam(0.01), epochs=2, batch_size=16, seed=0)
+    return model, X, y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [lambda: dn.Adam(0.01), dn.LBFGS], ids=["adam", "lbfgs"])
+def test_a_batch_variance_beyond_the_dtype_s_range_is_a_divergence_not_an_infinite_running_variance(
+        dtype, optimizer):
+    """A batch's variance that overflows (its features normalised to 0) would make the running
+    variance inf for good, every later prediction a constant: a divergence, named."""
+    model, X, y = _trained_on_sane_data(dtype)
+    params, state = model.params.copy(), model.state.copy()
+    with pytest.raises(dn.DivergenceError, match=rf"epoch 0, batch 0: {STATE_GONE}.*Scale the in") as caught:
+        model.fit(X * HUGE[dtype], y, optimizer=optimizer(), epochs=3, batch_size=64)
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.state, state)
+    where = "BatchNorm1d(num_features=4) at index 1 (its running_var)"
+    assert caught.value.state == where
+    assert pickle.loads(pickle.dumps(caught.value)).state == where
+    assert not caught.value.at_start
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_step_whose_batch_variance_overflows_is_named_and_the_steps_before_it_kept(dtype):
+    model, X, y = _trained_on_sane_data(dtype)
+    twin = model.clone()
+    huge = X.copy()
+    huge[48:] *= HUGE[dtype]
+    with pytest.raises(dn.DivergenceError, match=rf"epoch 0, batch 3: {STATE_GONE}"):
+        model.fit(huge, y, optimizer=dn.Adam(0.01), epochs=2, batch_size=16, shuffle=False)
+    twin.fit(X[:48], y[:48], optimizer=dn.Adam(0.01), epochs=1, batch_size=16, shuffle=False)
+    assert_array_equal(model.params, twin.params)
+    assert_array_equal(model.state, twin.state)
+
+
+def test_running_statistics_a_last_trial_point_makes_non_finite_are_a_divergence():
+    """A line search's evaluation after the last iterate whose batch variance overflows: the
+    iterate's weights and running statistics are kept, and the divergence named."""
+    from scipy.optimize import OptimizeResult
+
+    class TrialBeyond(dn.LBFGS):
+        def minimize(self, objective, params, iterations, callback=None):
+            start = params.copy()
+            objective(start)
+            callback(start, 0.25)  # a good iterate
+            objective(start * 1e25)  # a trial point: hidden values of 1e25 in float32
+            params[...] = start
+            return OptimizeResult(fun=0.25)
+
+    class Record(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.state = self.model.state.copy()
+
+    model, X, y = _trained_on_sane_data(np.float32)
+    params, record = model.params.copy(), Record()
+    with pytest.raises(dn.DivergenceError, match=rf"epoch 1, batch 0: {STATE_GONE}"):
+        model.fit(X, y, optimizer=TrialBeyond(), epochs=5, batch_size=64, callbacks=[record])
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.state, record.state)
+    assert np.isfinite(record.state).all()
 
 
 def test_scoring_a_full_batch_iterate_leaves_the_running_statistics_as_they_were():

@@ -273,6 +273,7 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
     assert "smaller learning rate" in str(error)
     made = dn.DivergenceError(1, 2, error.history)  # (as a callback or a test of one's own makes one)
     assert not made.at_start
+    assert made.state is None
     assert str(made).endswith("Try a smaller learning rate or scaled inputs.")
 
 
