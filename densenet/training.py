@@ -783,6 +783,7 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
+    running = model.state if model.state.size else None  # (checked after each epoch, as the weights)
     with nullcontext() if choice is None else choice:
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
@@ -790,7 +791,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
             start_state = optimizer.snapshot()
             start_side = model.side_state()  # a replay then draws what the epoch drew
             total, shares, bad = epoch_run.run(on_batch, choice)
-            if bad is not None or not (all_finite(model.params) and all_finite(model.state)) or not shares:
+            finite = all_finite(model.params) and (running is None or all_finite(running))
+            if bad is not None or not finite or not shares:
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
                 model.set_side_state(start_side)
