@@ -184,6 +184,8 @@ def _check_outputs(model: Sequential, loss: Loss) -> None:
 def non_finite_state(model: Sequential) -> str | None:
     """Which module's state holds a value that is not finite, ``"{module!r} at index {i}
     (its {name})"`` (``DivergenceError.state``), or None if none does."""
+    if all_finite(model.state):
+        return None
     for i, module in enumerate(model):
         for name, values in module.state_views(module.state_blocks()).items():
             if not all_finite(values):
@@ -546,7 +548,8 @@ def fit(
             a full-batch optimiser (``LBFGS``) for a model with a ``random`` module; a
             ``batch_size`` that leaves a batch of one row for a module that computes
             statistics over its training batches (``BatchNorm1d``; for ``LBFGS``, whose
-            chunks of ``batch_size`` rows are then the batches it normalises by).
+            chunks of ``batch_size`` rows are then the batches it normalises by); a model
+            whose running statistics (``state``) are not finite.
         DivergenceError: when a step makes the loss, the weights or the running statistics
             non-finite; the model (its weights and ``state``, and the optimiser's state)
             keep the values from before that step.
@@ -597,6 +600,11 @@ def fit(
     if not model.trainable_params.size:
         raise ValueError(f"fit: every module with parameters is frozen (modules {model.frozen}): there is "
                          "nothing to train; model.unfreeze(...) the ones to train")
+    broken = non_finite_state(model)
+    if broken is not None:  # ((1 - m) inf + m v is inf: a step would be blamed for it)
+        raise ValueError(f"fit: the running statistics of {broken} are not finite before any step (NaN or "
+                         "inf); no training makes them finite again: reset them (a BatchNorm1d's "
+                         "reset_running_stats()) or write finite values into model.state")
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -871,9 +879,10 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
     def each(w: NDArray[Any], value: float) -> None:
         nonlocal iteration, diverged, good_side, state
         params[...] = w
-        if not (math.isfinite(value) and all_finite(params) and all_finite(model.state)):
+        finite = math.isfinite(value) and all_finite(params)
+        if not (finite and all_finite(model.state)):
             diverged = True
-            state = non_finite_state(model) if math.isfinite(value) and all_finite(params) else None
+            state = non_finite_state(model) if finite else None  # (only the state: named)
             raise StopIteration
         good[...] = model.params
         good_side = model.side_state()
@@ -886,8 +895,9 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
         _check_frozen(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
 
     result = optimizer.minimize(objective, params, epochs, each)
-    if diverged or not (math.isfinite(result.fun) and all_finite(params) and all_finite(model.state)):
-        if not diverged and math.isfinite(result.fun) and all_finite(params):
+    finite = math.isfinite(result.fun) and all_finite(params)
+    if diverged or not (finite and all_finite(model.state)):
+        if not diverged and finite:  # (an evaluation after the last iterate: only the state)
             state = non_finite_state(model)
         model.params[...] = good
         model.set_side_state(good_side)

@@ -642,6 +642,46 @@ def test_the_step_whose_batch_variance_overflows_is_named_and_the_steps_before_i
     assert_array_equal(model.state, twin.state)
 
 
+def test_an_iterate_whose_weights_are_not_finite_is_laid_to_the_weights_whatever_the_state():
+    from scipy.optimize import OptimizeResult
+
+    class Gone(dn.LBFGS):
+        def minimize(self, objective, params, iterations, callback=None):
+            start = params.copy()
+            objective(start * 1e25)  # (its running variance inf)
+            try:
+                callback(np.full_like(start, np.inf), 0.25)
+            except StopIteration:
+                return OptimizeResult(fun=0.25)
+            raise AssertionError("fit did not stop at the iterate")
+
+    model, X, y = _trained_on_sane_data(np.float32)
+    state = model.state.copy()
+    with pytest.raises(dn.DivergenceError, match="epoch 0, batch 0: the loss or the weights bec") as caught:
+        model.fit(X, y, optimizer=Gone(), epochs=5, batch_size=64)
+    assert caught.value.state is None
+    assert_array_equal(model.state, state)
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+@pytest.mark.parametrize("optimizer", [lambda: dn.Adam(0.01), dn.LBFGS], ids=["adam", "lbfgs"])
+def test_running_statistics_that_are_not_finite_before_a_fit_are_refused_by_name(value, optimizer):
+    """No training makes them finite again (the running variance (1 - m) inf + m v stays
+    inf): refused before any change, with the way out, not laid to a step."""
+    model, X, y = _trained_on_sane_data(np.float64)
+    model[1].running_var[2] = value
+    params, state = model.params.copy(), model.state.copy()
+    match = (r"fit: the running statistics of BatchNorm1d\(num_features=4\) at index 1 \(its running_var\) "
+             r"are not finite before any step.*reset_running_stats")
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, optimizer=optimizer(), epochs=2, batch_size=64)
+    assert_array_equal(model.params, params)
+    assert_array_equal(model.state, state)
+    model[1].reset_running_stats()
+    model.fit(X, y, optimizer=optimizer(), epochs=2, batch_size=64)
+    assert np.isfinite(model.state).all()
+
+
 def test_running_statistics_a_last_trial_point_makes_non_finite_are_a_divergence():
     """A line search's evaluation after the last iterate whose batch variance overflows: the
     iterate's weights and running statistics are kept, and the divergence named."""
