@@ -39,7 +39,7 @@ from .kept import Kept
 from .loss import Loss, relative
 from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
-from .module import Module, check_outputs, describe, split
+from .module import Module, check_outputs, describe, param_arrays, split, state_arrays
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .plan import TrainStep
@@ -1080,7 +1080,8 @@ def _check_held(model: Sequential, twin: Sequential) -> None:
     model whose weights are inf would fail its first step as a divergence."""
     kind = twin.dtype
     for i, (mine, copied) in enumerate(zip(model, twin)):
-        for (name, values), (_, copies) in zip(_named_values(mine), _named_values(copied)):
+        arrays = (param_arrays(module) + state_arrays(module) for module in (mine, copied))
+        for (name, values), (_, copies) in zip(*arrays):
             lost = np.argwhere(np.isfinite(values) & ~np.isfinite(copies))
             if len(lost):
                 at = tuple(int(k) for k in lost[0])
@@ -1088,13 +1089,6 @@ def _check_held(model: Sequential, twin: Sequential) -> None:
                                  f"(module {i}) is {float(values[at]):g}, beyond {kind}'s range (its size "
                                  f"must be at most {float(np.finfo(kind).max):.4g}, np.finfo({kind}).max): "
                                  "its copy would be inf; scale it down first")
-
-
-def _named_values(module: Module) -> list[tuple[str, NDArray[Any]]]:
-    """A module's parameter and state views with their names, then both flat vectors (for
-    a module that names none)."""
-    params, state = module.param_views(module.blocks()[0]), module.state_views(module.state_blocks())
-    return [*params.items(), *state.items(), ("parameters", module.flat_params), ("state", module.flat_state)]
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any] | None:

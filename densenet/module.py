@@ -513,6 +513,17 @@ class Module(KeepsPlans):
         return f"{type(self).__name__}({args})"
 
 
+def param_arrays(module: Module) -> list[tuple[str, NDArray[Any]]]:
+    """A module's parameter views with their names, then all its parameters as one flat
+    vector, ``"parameters"`` (for a module that names none): what a message names a value by."""
+    return [*module.param_views(module.blocks()[0]).items(), ("parameters", module.flat_params)]
+
+
+def state_arrays(module: Module) -> list[tuple[str, NDArray[Any]]]:
+    """``param_arrays`` for the state: its named views, then ``"state"``, the flat vector."""
+    return [*module.state_views(module.state_blocks()).items(), ("state", module.flat_state)]
+
+
 def check_outputs(kind: object, what: str) -> None:
     """``ValueError`` naming ``what`` unless ``kind`` is what ``Module.outputs`` may be: None
     or one of the kinds of outputs ``fit`` knows, or ``"inputs"``."""

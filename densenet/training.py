@@ -43,6 +43,7 @@ from .init import Seed
 from .loss import Loss, relative
 from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
+from .module import state_arrays
 from .mse import MSELoss
 from .optimizer import Optimizer
 from .sgd import SGD
@@ -187,11 +188,9 @@ def non_finite_state(model: Sequential) -> str | None:
     if all_finite(model.state):
         return None
     for i, module in enumerate(model):
-        for name, values in module.state_views(module.state_blocks()).items():
+        for name, values in state_arrays(module):
             if not all_finite(values):
                 return f"{module!r} at index {i} (its {name})"
-        if not all_finite(module.flat_state):  # (a module that names none)
-            return f"{module!r} at index {i}"
     return None
 
 

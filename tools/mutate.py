@@ -201,22 +201,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1139:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1133:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1139:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1133:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1142:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1136:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1142:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1136:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1169:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1163:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1169:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1163:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "batchnorm.py:263:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
@@ -262,7 +262,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:802:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:832:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:831:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:389:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -273,7 +273,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:198:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:829:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:828:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -403,7 +403,7 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:255:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:254:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -443,10 +443,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:58:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:59:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:403:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:841:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:402:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:840:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -471,9 +471,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:463:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:463:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:744:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:743:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:685:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:684:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
