@@ -272,7 +272,9 @@ class _DenseNetEstimator(BaseEstimator):
         self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
         self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
         self.t_ += history.epochs * X.shape[0]
-        self.loss_ = self.loss_curve_[-1]
+        # (no epoch: L-BFGS's start met its tolerance; the loss where the weights stand)
+        self.loss_ = (self.loss_curve_[-1] if history.epochs else
+                      float(self.model_.evaluate(X, targets, loss=self.loss_function_, sample_weight=w)))
         if not incremental:
             self._warn_unconverged()
         return self
@@ -537,7 +539,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
 
     Attributes:
         classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (the training
-        loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value) and
+        loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value, or the loss
+        where the weights stand if L-BFGS's start met its tolerance: no iteration) and
         ``best_loss_`` (its lowest; None with ``early_stopping``); ``validation_scores_``
         and ``best_validation_score_`` (with ``early_stopping``, else None);
         ``n_iter_`` (the epochs the last ``fit`` ran, 1 after ``partial_fit``); ``t_``

@@ -393,6 +393,49 @@ def test_the_convergence_warning_points_at_the_caller_s_line(solver):
     assert [warning.filename for warning in caught] == [__file__]
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_lbfgs_converged_before_its_first_iteration_reports_the_loss_at_the_start(ours, theirs, warm_start):
+    """A tolerance the start already meets: L-BFGS takes no iteration (``n_iter_`` 0, as the
+    MLP's), the weights stay, no warning, and ``loss_`` is the training loss at them (an empty
+    fit has no last epoch to take it from; a warm start's last one was of other data)."""
+    import sklearn.neural_network
+
+    import densenet.sklearn
+
+    X, y = blobs(40)
+    if ours == "DenseNetRegressor":
+        y = X @ np.array([1.0, -2.0])
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    estimator = getattr(densenet.sklearn, ours)(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+    if warm_start:  # trained on other rows first
+        estimator.set_params(warm_start=True, max_iter=20)
+        _convergence_warnings(lambda: estimator.fit(X[::-1] * 2.0, y[::-1]))
+    params = estimator.set_params(tol=1e9).get_params()
+    before = None if not warm_start else estimator.model_.params.copy()
+    curve = [] if not warm_start else list(estimator.loss_curve_)
+    assert _convergence_warnings(lambda: estimator.fit(X, y, sample_weight=w)) == []
+    assert _convergence_warnings(
+        lambda: getattr(sklearn.neural_network, theirs)(**mlp_params(params)).fit(X, y)) == []
+
+    assert estimator.n_iter_ == 0
+    assert estimator.loss_curve_ == curve
+    if before is not None:
+        assert_array_equal(estimator.model_.params, before)
+    targets = np.searchsorted(estimator.classes_, y) if ours == "DenseNetClassifier" else y.reshape(-1, 1)
+    expected = estimator.model_.evaluate(X, targets, loss=estimator.loss_function_, sample_weight=w)
+    assert isinstance(estimator.loss_, float)
+    assert estimator.loss_ == pytest.approx(expected, rel=1e-12)
+
+
+def mlp_params(params):
+    """Of an estimator's ``params``, those a fresh scikit-learn MLP takes (not ``dtype``,
+    ``class_weight``, ``loss``, ``warm_start``)."""
+    return {name: value for name, value in params.items()
+            if name not in ("dtype", "class_weight", "loss", "warm_start")}
+
+
 def test_a_warm_start_and_partial_fit_count_and_warn_as_the_mlp_s():
     """Each fit counts its own epochs (n_iter_; loss_curve_ and t_ go on over the fits) and
     warns when they reach max_iter; partial_fit runs one epoch, and never warns."""
