@@ -8,6 +8,7 @@ import numpy as np
 
 from ._validation import cast_rows, positive_int
 from .model import Sequential, as_model
+from .training import non_finite_state
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -46,7 +47,10 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
 
     ``ValueError`` before anything changes for an ``X`` the model does not take or a
     ``batch_size`` that leaves a batch of one row (the statistics of one row have no
-    variance); a pass that fails on the way leaves the model as it was.
+    variance), and one naming the module and statistic, the model as it was, where the
+    statistics come out non-finite (values before the module whose variance overflows the
+    dtype, or weights that are not finite: as ``fit`` refuses them); a pass that fails on
+    the way leaves the model as it was.
 
     Example:
         >>> import numpy as np, densenet as dn
@@ -94,5 +98,14 @@ def update_bn(model: Sequential, X: ArrayLike | Any, batch_size: int = 32) -> Se
         if converted is not None:  # (checked finite here, to name a value by its row in X)
             batch = cast_rows(rows, start, start + full, "X", model.dtype, largest, converted)[0]
         work.forward(batch)
+    for i, norm in zip(norms, chosen):  # (the copy's modules named as the model's)
+        norm.momentum = cast(RunningStatistics, model[i]).momentum
+    broken = non_finite_state(work)
+    if broken is not None:  # (as fit refuses them: every prediction after would be a constant)
+        raise ValueError(f"update_bn: the running statistics of {broken} came out non-finite (NaN or inf): "
+                         "X's values before that module are too large for its statistics in the model's "
+                         "dtype (a variance overflows float32 near 1.8e19, float64 near 1.3e154), or are "
+                         "not finite (the weights before it); the model keeps its own. Scale the inputs "
+                         "(standardise them)")
     model.state[...] = work.state
     return model

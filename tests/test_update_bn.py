@@ -10,7 +10,7 @@ from scipy import sparse
 
 import densenet as dn
 
-from .test_batchnorm import randomised
+from .test_batchnorm import HUGE, randomised
 from .torch_twin import torch_twin
 
 
@@ -139,6 +139,24 @@ def test_bad_input_is_refused_and_the_model_is_as_it_was():
     unchanged(model, lambda: dn.update_bn(model, data(), batch_size=0), ValueError, "batch_size")
     unchanged(model, lambda: dn.update_bn(model, data(), batch_size=2.5), TypeError, "batch_size")
     unchanged(model, lambda: dn.update_bn(model, np.ones((0, 4))), ValueError, "empty")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_that_come_out_non_finite_are_refused_by_name_and_not_written(dtype):
+    """Values before a BatchNorm1d whose variance overflows the dtype (rows of 1e20 in
+    float32, 1e160 in float64) make its running variance inf, and every prediction after it
+    a constant; as ``fit`` refuses such statistics (``DivergenceError.state``), ``update_bn``
+    names the module and statistic, and the model keeps its own."""
+    model = network().clone(dtype)
+    unchanged(model, lambda: dn.update_bn(model, data() * HUGE[dtype]), ValueError,
+              r"update_bn: the running statistics of BatchNorm1d\(num_features=8\) at index 1 \(its "
+              r"running_var\) came out non-finite .* Scale the inputs")
+    model[0].W[0, 0] = np.nan  # weights gone NaN: the statistics after them
+    unchanged(model, lambda: dn.update_bn(model, data()), ValueError,
+              r"BatchNorm1d\(num_features=8\) at index 1 \(its running_mean\) came out non-finite")
+    model[0].W[0, 0] = 1.0  # the model is fine again: estimated
+    dn.update_bn(model, data())
+    assert np.isfinite(model.state).all()
 
 
 class Centred(dn.Module):
