@@ -35,8 +35,10 @@ import io
 import json
 import os
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, Any, TypeAlias
 
@@ -265,6 +267,41 @@ def _check_archive(f: IO[bytes], where: str) -> None:
     raise ValueError(f"load: {where} is not a readable densenet .npz file: not a zip archive ({begins})")
 
 
+def _check_directory(archive: zipfile.ZipFile, f: IO[bytes]) -> None:
+    """``ValueError`` unless ``archive`` (read from ``f``) lists every entry its end record
+    counts, none with a comment (``write`` writes none): a comment length corrupted makes
+    the entries after it that entry's comment, and zipfile reads the archive without them."""
+    entries = archive.infolist()
+    for entry in entries:
+        if entry.comment:
+            raise ValueError(f"entry {entry.filename!r} has a comment of {len(entry.comment)} bytes "
+                             "(densenet writes none): its directory is corrupted")
+    f.seek(-_END_RECORD.size, os.SEEK_END)  # (the end record's place with no archive comment)
+    fields = _END_RECORD.unpack(f.read(_END_RECORD.size))
+    counted = fields[4]
+    if archive.comment or fields[0] != b"PK\x05\x06":
+        raise ValueError("the archive has a comment (densenet writes none)")
+    if counted not in (len(entries), 0xFFFF):  # (0xFFFF: counted in a ZIP64 record instead)
+        raise ValueError(f"its end record counts {counted} entries, its directory lists {len(entries)}")
+
+
+#: What reading a corrupted archive raises (RuntimeError: an entry flagged encrypted, or of a
+#: compression method zipfile lacks; zlib.error: deflated data that is not)
+_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, RuntimeError, zlib.error)
+
+#: A zip archive's end of central directory record: signature, disk numbers, entries on
+#: this disk and in all, the directory's size and offset, the comment's length.
+_END_RECORD = struct.Struct("<4s4H2IH")
+
+
+def _array(name: str, value: Any) -> NDArray[Any]:
+    """``value``, NumPy's reading of entry ``name``, if it is an array: NumPy gives an entry
+    without an array's header as its raw bytes."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"entry {name!r} is not an array ({len(value)} bytes)")
+    return value
+
+
 def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[Any]]]:
     """The ``config``, ``params`` and ``extra`` arrays that ``write`` wrote to ``file``
     (a file name, or a binary file object, read to its end).
@@ -272,8 +309,10 @@ def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[An
     Raises:
         FileNotFoundError: no file at ``file``.
         TypeError: ``file`` is neither a name nor a binary file object.
-        ValueError: the file is truncated or corrupted, is not a densenet model
-            file, has another format version, or its entries are malformed.
+        ValueError: the file is truncated or corrupted (a checksum; an entry that is no
+            array; a directory that lists other entries than its end record counts, or holds
+            comments, which ``write`` never writes), is not a densenet model file, has
+            another format version, or its entries are malformed.
     """
     where = describe(file)
     with _source(file, where) as f:
@@ -281,8 +320,9 @@ def read(file: File) -> tuple[dict[str, Any], NDArray[Any], dict[str, NDArray[An
         try:
             data = np.load(f, allow_pickle=False)
             with data:
-                arrays = {key: data[key] for key in data.files}
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+                _check_directory(data.zip, f)
+                arrays = {key: _array(key, data[key]) for key in data.files}
+        except _UNREADABLE as error:
             raise ValueError(
                 f"load: {where} is not a readable densenet .npz file (truncated, corrupted "
                 f"or holding pickled objects): {error}"

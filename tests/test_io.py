@@ -240,6 +240,95 @@ def test_corrupted_member(tmp_path):
         dn.load(path)
 
 
+def central_entry(data, name):
+    """Where the zip archive ``data``'s central directory entry for ``name`` begins."""
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        length = int.from_bytes(data[at + 28:at + 30], "little")
+        if data[at + 46:at + 46 + length] == name.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(f"no entry {name}")
+
+
+def saved_with_adam(path):
+    model, adam = mlp((2, 3, 1)), dn.Adam(0.01)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), optimizer=adam, epochs=2, batch_size=2)
+    model.save(path, optimizer=adam)
+    return bytearray(path.read_bytes())
+
+
+def test_entries_hidden_by_a_corrupted_comment_length_are_refused_not_left_out(tmp_path):
+    """A directory entry's comment length gone from 0 to 118 makes the entries after it its
+    comment: zipfile and NumPy then read an archive without them (here Adam's second moments,
+    which the optimiser would take as a fresh start). densenet writes no comments, and the
+    end record counts the entries: refused, the optimiser as it was."""
+    path = tmp_path / "m.npz"
+    data = saved_with_adam(path)
+    names = np.load(path).files
+    assert names[-1] == "optimizer.exp_avg_sq"  # (the entry hidden)
+    at = central_entry(data, names[-2] + ".npy")
+    data[at + 32:at + 34] = (118).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    assert "optimizer.exp_avg_sq" not in np.load(path).files  # what a reader without the check sees
+    resumed = dn.Adam(0.01)
+    with pytest.raises(ValueError, match=r"not a readable densenet \.npz file .*corrupted.*: entry "
+                                         r"'optimizer\.exp_avg\.npy' has a comment"):
+        dn.load(path, optimizer=resumed)
+    assert resumed.state_dict() == {"steps": 0}
+
+
+def test_an_archive_whose_end_record_counts_more_entries_than_it_lists_is_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    data = saved_with_adam(path)
+    end = data.rfind(b"PK\x05\x06")
+    count = int.from_bytes(data[end + 10:end + 12], "little")
+    data[end + 8:end + 12] = (count + 1).to_bytes(2, "little") * 2
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"corrupted.*: its end record counts {count + 1} entries, its "
+                                         rf"directory lists {count}"):
+        dn.load(path)
+
+
+def test_an_archive_with_a_comment_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    saved_with_adam(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = b"written elsewhere"
+    with pytest.raises(ValueError, match=r"corrupted.*: the archive has a comment \(densenet writes none\)"):
+        dn.load(path)
+
+
+def test_an_entry_emptied_in_the_directory_is_no_array(tmp_path):
+    """Its sizes and checksum zeroed: an empty entry passes the checksum, and NumPy gives an
+    entry without an array's header as raw bytes."""
+    path = tmp_path / "m.npz"
+    data = saved_with_adam(path)
+    at = central_entry(data, "params.npy")
+    data[at + 16:at + 28] = bytes(12)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"corrupted.*: entry 'params' is not an array \(0 bytes\)"):
+        dn.load(path)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    (10, 99, "compression method is not supported"),  # the compression method
+    (8, 1, "encrypted"),  # the flags: encrypted
+])
+def test_an_entry_of_an_unknown_method_or_encrypted_is_refused(tmp_path, field, value, message):
+    path = tmp_path / "m.npz"
+    data = saved_with_adam(path)
+    at = central_entry(data, "params.npy")
+    data[at + field:at + field + 2] = value.to_bytes(2, "little")
+    local = np.load(path).zip.getinfo("params.npy").header_offset  # (the entry's own header, alike)
+    data[local + field - 2:local + field] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"not a readable densenet \.npz file .*{message}"):
+        dn.load(path)
+
+
 class Scaled(dn.Module):
     """A custom module with a constructor argument but no config(): it cannot be rebuilt."""
 
