@@ -267,6 +267,15 @@ def _check_archive(f: IO[bytes], where: str) -> None:
     raise ValueError(f"load: {where} is not a readable densenet .npz file: not a zip archive ({begins})")
 
 
+#: What reading a corrupted archive raises (RuntimeError: an entry flagged encrypted, or of a
+#: compression method zipfile lacks; zlib.error: deflated data that is not)
+_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, RuntimeError, zlib.error)
+
+#: A zip archive's end of central directory record: signature, disk numbers, entries on
+#: this disk and in all, the directory's size and offset, the comment's length.
+_END_RECORD = struct.Struct("<4s4H2IH")
+
+
 def _check_directory(archive: zipfile.ZipFile, f: IO[bytes]) -> None:
     """``ValueError`` unless ``archive`` (read from ``f``) lists every entry its end record
     counts, none with a comment (``write`` writes none): a comment length corrupted makes
@@ -276,22 +285,14 @@ def _check_directory(archive: zipfile.ZipFile, f: IO[bytes]) -> None:
         if entry.comment:
             raise ValueError(f"entry {entry.filename!r} has a comment of {len(entry.comment)} bytes "
                              "(densenet writes none): its directory is corrupted")
-    f.seek(-_END_RECORD.size, os.SEEK_END)  # (the end record's place with no archive comment)
+    f.seek(-_END_RECORD.size, os.SEEK_END)  # (the end record's place, with nothing after it)
     fields = _END_RECORD.unpack(f.read(_END_RECORD.size))
     counted = fields[4]
     if archive.comment or fields[0] != b"PK\x05\x06":
-        raise ValueError("the archive has a comment (densenet writes none)")
+        raise ValueError("the archive has a comment or other bytes after its end record (densenet writes "
+                         "none)")
     if counted not in (len(entries), 0xFFFF):  # (0xFFFF: counted in a ZIP64 record instead)
         raise ValueError(f"its end record counts {counted} entries, its directory lists {len(entries)}")
-
-
-#: What reading a corrupted archive raises (RuntimeError: an entry flagged encrypted, or of a
-#: compression method zipfile lacks; zlib.error: deflated data that is not)
-_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, RuntimeError, zlib.error)
-
-#: A zip archive's end of central directory record: signature, disk numbers, entries on
-#: this disk and in all, the directory's size and offset, the comment's length.
-_END_RECORD = struct.Struct("<4s4H2IH")
 
 
 def _array(name: str, value: Any) -> NDArray[Any]:

@@ -297,7 +297,17 @@ def test_an_archive_with_a_comment_is_refused(tmp_path):
     saved_with_adam(path)
     with zipfile.ZipFile(path, "a") as archive:
         archive.comment = b"written elsewhere"
-    with pytest.raises(ValueError, match=r"corrupted.*: the archive has a comment \(densenet writes none\)"):
+    with pytest.raises(ValueError, match=r"corrupted.*: the archive has a comment or other bytes after its "
+                                         r"end record \(densenet writes none\)"):
+        dn.load(path)
+
+
+def test_bytes_after_the_archive_are_refused(tmp_path):
+    """zipfile finds an end record with bytes after it by searching back for it; a file
+    densenet wrote ends at its end record."""
+    path = tmp_path / "m.npz"
+    path.write_bytes(bytes(saved_with_adam(path)) + b"\x00" * 7)
+    with pytest.raises(ValueError, match=r"corrupted.*: the archive has a comment or other bytes after"):
         dn.load(path)
 
 
