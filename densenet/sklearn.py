@@ -52,6 +52,7 @@ from .sgd import SGD
 from .sigmoid import Sigmoid
 from .softmax import Softmax
 from .tanh import Tanh
+from .training import DivergenceError, History
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # (typing's own from Python 3.11)
@@ -265,19 +266,28 @@ class _DenseNetEstimator(BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(kept)
             raise
-        history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
-                                  epochs=epochs, batch_size=batch,
-                                  shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
-                                  verbose=bool(self.verbose), sample_weight=w)
-        self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
-        self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
-        self.t_ += history.epochs * X.shape[0]
-        # (no epoch: L-BFGS's start met its tolerance; the loss where the weights stand)
-        self.loss_ = (self.loss_curve_[-1] if history.epochs else
-                      float(self.model_.evaluate(X, targets, loss=self.loss_function_, sample_weight=w)))
+        try:
+            history = self.model_.fit(X, targets, optimizer=self.optimizer_, loss=self.loss_function_,
+                                      epochs=epochs, batch_size=batch,
+                                      shuffle=bool(self.shuffle), seed=self.rng_, callbacks=callbacks,
+                                      verbose=bool(self.verbose), sample_weight=w)
+        except DivergenceError as error:  # the network keeps the epochs before it: counted
+            self._count(error.history, X.shape[0])
+            raise
+        self._count(history, X.shape[0])
+        if not history.epochs:  # L-BFGS's start met its tolerance: the loss where the weights stand
+            self.loss_ = float(self.model_.evaluate(X, targets, loss=self.loss_function_, sample_weight=w))
         if not incremental:
             self._warn_unconverged()
         return self
+
+    def _count(self, history: History, rows: int) -> None:
+        """Add a fit's epochs of ``rows`` training rows, ``history``, to the estimator's counts."""
+        self.loss_curve_ = [*self.loss_curve_, *history.loss.tolist()]
+        self.n_iter_ = history.epochs  # (this call's, as the MLP's since scikit-learn 1.6)
+        self.t_ += history.epochs * rows
+        if history.epochs:
+            self.loss_ = self.loss_curve_[-1]
 
     def _ready(self, data: ArrayLike, target: ArrayLike, mode: str, incremental: bool,
                sample_weight: ArrayLike | None,

@@ -436,6 +436,35 @@ def mlp_params(params):
             if name not in ("dtype", "class_weight", "loss", "warm_start")}
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_fit_that_diverges_counts_the_epochs_it_completed(warm_start):
+    """SGD above its stable rate: the loss grows each epoch until float32 overflows, and
+    ``DivergenceError`` ends the fit after dozens of epochs. The network holds them (and
+    the steps before the bad one, as ``Sequential.fit`` keeps them): ``n_iter_``,
+    ``loss_curve_``, ``loss_`` and ``t_`` count them too (after a warm start's earlier
+    fits), as ``best_loss_`` does."""
+    import densenet as dn
+
+    X, y = blobs(20)
+    y = X @ np.array([1.0, -1.0])
+    regressor = DenseNetRegressor(hidden_layer_sizes=(), solver="sgd", momentum=0.0, batch_size=20,
+                                  tol=0.0, n_iter_no_change=np.inf, dtype="float32", random_state=0)
+    before = []
+    if warm_start:  # a stable fit first
+        regressor.set_params(warm_start=True, learning_rate_init=0.1, max_iter=3).fit(X, y)
+        before = list(regressor.loss_curve_)
+    regressor.set_params(learning_rate_init=2.0, max_iter=500)
+    with pytest.raises(dn.DivergenceError) as caught:
+        regressor.fit(X, y)
+    completed = caught.value.history.loss.tolist()
+    assert len(completed) == caught.value.epoch > 10
+    assert regressor.n_iter_ == len(completed)
+    assert regressor.loss_curve_ == before + completed
+    assert regressor.loss_ == completed[-1]
+    assert regressor.t_ == len(before + completed) * len(X)
+    assert regressor.best_loss_ == min(before + completed)
+
+
 def test_a_warm_start_and_partial_fit_count_and_warn_as_the_mlp_s():
     """Each fit counts its own epochs (n_iter_; loss_curve_ and t_ go on over the fits) and
     warns when they reach max_iter; partial_fit runs one epoch, and never warns."""
