@@ -93,6 +93,10 @@ class _DenseNetEstimator(BaseEstimator):
     #: the training loss of each epoch, and the samples seen, over every fit (set by the first)
     loss_curve_: list[float]
     t_: int
+    #: the lowest training loss, and the validation scores and their best (set by the first fit)
+    best_loss_: float | None
+    validation_scores_: list[float] | None
+    best_validation_score_: float | None
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -288,6 +292,8 @@ class _DenseNetEstimator(BaseEstimator):
         self.t_ += history.epochs * rows
         if history.epochs:
             self.loss_ = self.loss_curve_[-1]
+            if self.optimizer_.full_batch and self.best_loss_ is not None:  # (no epoch end watches it)
+                self.best_loss_ = min(self.best_loss_, *self.loss_curve_[-history.epochs:])
 
     def _ready(self, data: ArrayLike, target: ArrayLike, mode: str, incremental: bool,
                sample_weight: ArrayLike | None,
@@ -323,12 +329,14 @@ class _DenseNetEstimator(BaseEstimator):
             self.n_layers_ = len(self._sizes()) + 2
             self.n_outputs_ = self.model_.out_features
             self.out_activation_ = self._out_activation
-            self.best_loss_: float | None = None if self.early_stopping else math.inf
-            self.validation_scores_: list[float] | None = [] if self.early_stopping else None
-            self.best_validation_score_: float | None = -math.inf if self.early_stopping else None
+            # (L-BFGS stops by its own tolerances: it watches no validation score, as the MLP's)
+            watched = bool(self.early_stopping) and not self.optimizer_.full_batch
+            self.best_loss_ = None if watched else math.inf
+            self.validation_scores_ = [] if watched else None
+            self.best_validation_score_ = -math.inf if watched else None
             self._epoch_end = _MLPEpochEnd(self, self._score)  # its counts carry on over later fits
         validation = None
-        if self.early_stopping and not incremental and X.shape[0] >= 4:
+        if self.early_stopping and not self.optimizer_.full_batch and not incremental and X.shape[0] >= 4:
             stratify = (targets if isinstance(self, ClassifierMixin)
                         and _stratifiable(targets, self.validation_fraction) else None)
             split = train_test_split(X, targets, *(() if w is None else (w,)),
@@ -524,7 +532,7 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     ``n_iter_no_change`` epochs in a row that do not improve the training loss by
     ``tol``, or with ``early_stopping`` the accuracy on a held-out
     ``validation_fraction`` (stratified; from 4 samples on, and not in
-    ``partial_fit``), ending with the weights of its best epoch. With ``warm_start``,
+    ``partial_fit`` nor for L-BFGS), ending with the weights of its best epoch. With ``warm_start``,
     ``fit`` trains the fitted network on (with a new optimiser, as the MLP does)
     instead of a new one; it refuses other classes, features, layer sizes,
     activation or dtype. The same ``random_state`` gives bit-identical results;

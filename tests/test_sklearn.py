@@ -278,6 +278,22 @@ def test_partial_fit_trains_on_every_row_even_with_early_stopping(estimator):
     assert_array_equal(models[0], models[1])
 
 
+@pytest.mark.parametrize("estimator", [DenseNetClassifier, DenseNetRegressor])
+def test_lbfgs_trains_on_every_row_even_with_early_stopping(estimator):
+    """L-BFGS stops by its own tolerances and watches no validation score, so early
+    stopping is nothing to it, as to the MLP's: no rows held out (they were, and left
+    unused), nothing watched, and ``best_loss_`` the lowest of its ``loss_curve_``."""
+    X, y = blobs(40)
+    fits = [estimator(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=20, early_stopping=early_stopping,
+                      random_state=0).fit(X, y) for early_stopping in (False, True)]
+    assert_array_equal(fits[0].model_.params, fits[1].model_.params)
+    for fitted in fits:
+        assert fitted.t_ == fitted.n_iter_ * len(X)
+        assert fitted.validation_scores_ is None
+        assert fitted.best_validation_score_ is None
+        assert fitted.best_loss_ == min(fitted.loss_curve_)
+
+
 @pytest.mark.parametrize("n, held_out", [(3, False), (4, True)])
 def test_early_stopping_holds_out_rows_from_four_samples_on(n, held_out):
     X, y = blobs(40)
