@@ -290,6 +290,18 @@ def test_an_archive_whose_end_record_counts_more_entries_than_it_lists_is_refuse
         dn.load(path)
 
 
+def test_an_end_record_that_leaves_its_count_to_a_zip64_record_is_taken(tmp_path):
+    """0xFFFF entries: the count is in a ZIP64 record (archives of 65,535 entries or more),
+    which zipfile reads; the directory is not held against it."""
+    path = tmp_path / "m.npz"
+    data = saved_with_adam(path)
+    model = dn.load(path)
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8:end + 12] = b"\xff\xff" * 2
+    path.write_bytes(bytes(data))
+    assert_array_equal(dn.load(path).params, model.params)
+
+
 def test_an_archive_with_a_comment_is_refused(tmp_path):
     import zipfile
 
