@@ -292,7 +292,7 @@ class _DenseNetEstimator(BaseEstimator):
         self.t_ += history.epochs * rows
         if history.epochs:
             self.loss_ = self.loss_curve_[-1]
-            if self.optimizer_.full_batch and self.best_loss_ is not None:  # (no epoch end watches it)
+            if self.best_loss_ is not None:  # (the stopping rule's already; L-BFGS has none)
                 self.best_loss_ = min(self.best_loss_, *self.loss_curve_[-history.epochs:])
 
     def _ready(self, data: ArrayLike, target: ArrayLike, mode: str, incremental: bool,
