@@ -560,7 +560,8 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
         loss per epoch, without ``alpha``'s decay); ``loss_`` (its last value, or the loss
         where the weights stand if L-BFGS's start met its tolerance: no iteration) and
         ``best_loss_`` (its lowest; None with ``early_stopping``); ``validation_scores_``
-        and ``best_validation_score_`` (with ``early_stopping``, else None);
+        and ``best_validation_score_`` (with ``early_stopping``, else None; with L-BFGS,
+        which watches no score, as without ``early_stopping``);
         ``n_iter_`` (the epochs the last ``fit`` ran, 1 after ``partial_fit``); ``t_``
         (training rows seen, over every fit); ``coefs_`` and
         ``intercepts_`` (each Dense layer's ``W`` and ``b``, views into the model's
