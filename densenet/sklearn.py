@@ -149,6 +149,13 @@ class _DenseNetEstimator(BaseEstimator):
         here a mean over both (and the MLP's squared error is half of it)."""
         raise NotImplementedError
 
+    @property
+    def _loss_ratio(self) -> float:
+        """``model_``'s loss over the loss the MLP reports (against which the MLP's ``tol``
+        weighs): ``_loss_scale``, but for the squared error, which the MLP reports as half
+        its mean over every output while it steps by half its sum over them."""
+        return self._loss_scale
+
     def _targets(self, y: NDArray[Any], mode: str) -> NDArray[Any]:
         raise NotImplementedError
 
@@ -502,7 +509,7 @@ class _MLPEpochEnd(Callback):
             return True
         loss, best = logs["loss"], est.best_loss_
         est.best_loss_ = min(best, loss)
-        return not loss > best - est.tol
+        return not loss > best - est.tol * est._loss_ratio  # (the MLP's tol, for its loss)
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.best_params is not None:
@@ -553,7 +560,9 @@ class DenseNetClassifier(ClassifierMixin, _DenseNetEstimator):
     trained by binary cross-entropy on the logits (``BCEWithLogitsLoss``); ``predict``
     gives the indicator matrix of the labels whose probability is above 0.5, ``score``
     the subset accuracy (every label of a sample right), and ``classes_`` are the label
-    indices ``0 .. n_labels - 1``.
+    indices ``0 .. n_labels - 1``. Its loss is a mean over the labels where the MLP's is
+    a sum: ``tol`` weighs against the MLP's (an epoch improves when the loss here falls by
+    ``tol / n_labels``).
 
     Attributes:
         classes_: the class labels; ``n_features_in_``; ``loss_curve_`` (the training
@@ -765,7 +774,9 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     the MLP's over the rows of a sum over the targets, and its squared error half: with
     ``n_targets`` targets the gradient here is ``2 / n_targets`` times the MLP's
     (``1 / n_targets`` for Poisson). ``alpha`` weighs as much against it as the MLP's;
-    SGD takes the same steps at ``learning_rate_init`` times ``n_targets / 2``.
+    SGD takes the same steps at ``learning_rate_init`` times ``n_targets / 2``. ``tol`` is the
+    MLP's, against its loss: an epoch improves when the loss here falls by ``2 tol`` (``tol /
+    n_targets`` for Poisson).
 
     Example:
         >>> import numpy as np
@@ -808,6 +819,10 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
     @property
     def _loss_scale(self) -> float:
         return (1.0 if self.loss == "poisson" else 2.0) / self.model_.out_features
+
+    @property
+    def _loss_ratio(self) -> float:
+        return 1.0 / self.model_.out_features if self.loss == "poisson" else 2.0
 
     def _n_outputs(self, y: NDArray[Any]) -> int:
         return y.shape[1]

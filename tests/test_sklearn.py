@@ -1181,6 +1181,52 @@ def test_alpha_decays_as_the_mlp_s(kind, batch_size):
         np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["classifier", "multilabel", "regressor", "regressor 3", "poisson 2"])
+def test_tol_weighs_against_the_loss_as_the_mlp_reports_it(kind):
+    """The stopping rule counts the epochs whose loss does not fall by ``tol`` below the
+    best, the MLP's loss: ours is twice its squared error (a mean where it reports half of
+    one, however many outputs), its Poisson deviance and multilabel log-loss over the
+    outputs (sums over them there). The same start and steps: the same epoch stops both."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    X, y = blobs(60)
+    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, learning_rate_init=0.02,
+                    batch_size=20, shuffle=False, max_iter=1, warm_start=True, tol=2e-3, n_iter_no_change=2,
+                    random_state=0)
+    if kind == "classifier":
+        ours, theirs = DenseNetClassifier(**settings).fit(X, y), MLPClassifier(**settings)
+    elif kind == "multilabel":
+        y = np.c_[y == 0, y == 1, X[:, 0] > 0].astype(int)
+        ours = DenseNetClassifier(**{**settings, "learning_rate_init": 0.06}).fit(X, y)
+        theirs = MLPClassifier(**settings)
+    else:
+        outputs = int(kind[-1]) if kind[-1].isdigit() else 1
+        y = np.exp(np.c_[X[:, 0] * X[:, 1], np.sin(X[:, 0]), X[:, 1]][:, :outputs] / 2)
+        y = y.ravel() if outputs == 1 else y
+        poisson = kind.startswith("poisson")
+        rate = 0.02 * outputs / (1 if poisson else 2)
+        ours = DenseNetRegressor(**{**settings, "learning_rate_init": rate},
+                                 loss="poisson" if poisson else "squared_error").fit(X, y)
+        theirs = MLPRegressor(**settings, loss="poisson" if poisson else "squared_error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)  # (an epoch, for its arrays: the start is ours, below)
+        for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
+            its[...] = mine
+        theirs.best_loss_, theirs._no_improvement_count = np.inf, 0  # (counted from other weights)
+        ours.best_loss_ = np.inf
+        ours.max_iter = theirs.max_iter = 300
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    assert 5 < theirs.n_iter_ < 300
+    assert ours.n_iter_ == theirs.n_iter_
+    for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
+        np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
+
+
 def test_training_rows_of_no_weight_are_refused_by_name_whatever_alpha():
     """The one weighted row held out for early stopping (row 6, for this seed): the rows
     left weigh nothing, which fit refuses by name (no division by their mean weight first)."""
