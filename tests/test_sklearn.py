@@ -353,6 +353,22 @@ def test_a_validation_score_equal_to_the_best_plus_tol_counts_as_improving_as_th
     assert mine.n_iter_ == reference.n_iter_ == 8
 
 
+@pytest.mark.parametrize("ours, theirs", [("DenseNetClassifier", "MLPClassifier"),
+                                           ("DenseNetRegressor", "MLPRegressor")])
+def test_a_training_loss_equal_to_the_best_less_tol_counts_as_improving_as_the_mlp_s(ours, theirs):
+    """The MLP counts an epoch as not improving when its loss is above the best less ``tol``:
+    with ``tol=0`` and a loss that stays the same to the last bit (a rate too small to move
+    a weight), no epoch counts, and both fits run every epoch."""
+    X, y = blobs(40)
+    if ours == "DenseNetRegressor":
+        y = X @ np.array([1.0, -2.0])
+    mine, reference = fit_both(ours, theirs, X, y, hidden_layer_sizes=(4,), solver="sgd", momentum=0.0,
+                               learning_rate_init=1e-300, shuffle=False, batch_size=40, tol=0.0,
+                               n_iter_no_change=2, max_iter=8, random_state=0)
+    assert len(set(mine.loss_curve_)) == 1
+    assert mine.n_iter_ == reference.n_iter_ == 8
+
+
 def _convergence_warnings(fit):
     """The ``ConvergenceWarning`` messages ``fit()`` gives (any other warning an error)."""
     import warnings
