@@ -356,7 +356,7 @@ class _DenseNetEstimator(BaseEstimator):
             validation = (X_val, y_val, w_val)
         callbacks: list[Callback] = []
         if not self.optimizer_.full_batch:  # L-BFGS stops by its own tolerances, as the MLP's
-            callbacks.append(self._epoch_end.begin(X.shape[0], validation))
+            callbacks.append(self._epoch_end.begin(X.shape[0], validation, self.tol * self._loss_ratio))
         batch = max(1, min(min(200, X.shape[0]) if self.batch_size == "auto" else int(self.batch_size),
                            X.shape[0]))
         # the MLP's penalty is alpha/2 |W|^2 over the sum of a batch's sample weights (its rows,
@@ -466,15 +466,17 @@ class _MLPEpochEnd(Callback):
                  score: Callable[[NDArray[Any], NDArray[Any], NDArray[Any] | None], float]) -> None:
         self.estimator, self.score = estimator, score
         self.no_improvement_count = 0
-        self.rows, self.seen = 0, 0
+        self.rows, self.seen, self.loss_tol = 0, 0, 0.0
         self.validation: Validation | None = None
         self.best_params: NDArray[Any] | None = None
         #: whether the stopping rule stopped the last fit
         self.stopped = False
 
-    def begin(self, rows: int, validation: Validation | None) -> _MLPEpochEnd:
-        """Ready for a fit on ``rows`` training rows, scored on ``validation`` if given."""
+    def begin(self, rows: int, validation: Validation | None, loss_tol: float) -> _MLPEpochEnd:
+        """Ready for a fit on ``rows`` training rows, scored on ``validation`` if given;
+        ``loss_tol``: what the training loss must fall by (the MLP's ``tol`` for its loss)."""
         self.rows, self.validation, self.seen, self.best_params = rows, validation, self.estimator.t_, None
+        self.loss_tol = loss_tol
         self.stopped = False
         return self
 
@@ -509,7 +511,7 @@ class _MLPEpochEnd(Callback):
             return True
         loss, best = logs["loss"], est.best_loss_
         est.best_loss_ = min(best, loss)
-        return not loss > best - est.tol * est._loss_ratio  # (the MLP's tol, for its loss)
+        return not loss > best - self.loss_tol
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.best_params is not None:

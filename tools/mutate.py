@@ -466,8 +466,8 @@ EQUIVALENT: dict[str, str] = {
     "sklearn.py:473:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:727:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:836:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:729:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:838:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "_validation.py:463:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:463:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
