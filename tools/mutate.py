@@ -459,10 +459,12 @@ EQUIVALENT: dict[str, str] = {
     "sklearn.py:468:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:469:31:change-number": "the stopping rule's training rows when made: begin() sets them "
+    "sklearn.py:469:46:change-number": "the stopping rule's training rows when made: begin() sets them "
                                        "before every fit, and only a fit reads them",
-    "sklearn.py:469:34:change-number": "the stopping rule's samples seen when made: begin() sets them to "
+    "sklearn.py:469:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
                                        "the estimator's t_ before every fit, and only a fit reads them",
+    "sklearn.py:469:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
+                                       "before every fit, and only a fit reads it",
     "sklearn.py:473:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
