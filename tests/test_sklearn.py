@@ -1161,69 +1161,39 @@ def test_alpha_decays_as_the_mlp_s(kind, batch_size):
     where the MLP's do (its penalty ``alpha/2 |W|^2`` divided by the batch's rows). The
     MLP's loss is a mean over the rows of a sum over the outputs, and its squared error half
     of it: ours, a mean over both, steps at the rate that makes the steps the same."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    X, y = blobs(60)
-    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, learning_rate_init=0.1, alpha=0.5,
-                    batch_size=batch_size, shuffle=False, max_iter=1, warm_start=True, tol=0.0,
-                    n_iter_no_change=1000, random_state=0)
-    if kind == "classifier":
-        ours, theirs = DenseNetClassifier(**settings).fit(X, y), MLPClassifier(**settings)
-    elif kind == "multilabel":
-        y = np.c_[y == 0, y == 1, X[:, 0] > 0].astype(int)
-        ours = DenseNetClassifier(**{**settings, "learning_rate_init": 0.3}).fit(X, y)
-        theirs = MLPClassifier(**settings)
-    else:
-        outputs = int(kind[-1]) if kind[-1].isdigit() else 1
-        y = np.exp(np.c_[X[:, 0] * X[:, 1], np.sin(X[:, 0])][:, :outputs] / 2)
-        y = y.ravel() if outputs == 1 else y
-        poisson = kind.startswith("poisson")
-        rate = 0.1 * outputs / (1 if poisson else 2)
-        ours = DenseNetRegressor(**{**settings, "learning_rate_init": rate},
-                                 loss="poisson" if poisson else "squared_error").fit(X, y)
-        theirs = MLPRegressor(**settings, loss="poisson" if poisson else "squared_error")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs.fit(X, y)  # (an epoch, for its arrays: the start is ours, below)
-        for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
-            its[...] = mine
-        ours.max_iter = theirs.max_iter = 10
-        ours.fit(X, y)
-        theirs.fit(X, y)
+    ours, theirs = fitted_alike(kind, 10, learning_rate_init=0.1, alpha=0.5, batch_size=batch_size, tol=0.0,
+                                n_iter_no_change=1000)
     for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
         np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["classifier", "multilabel", "regressor", "regressor 3", "poisson 2"])
-def test_tol_weighs_against_the_loss_as_the_mlp_reports_it(kind):
-    """The stopping rule counts the epochs whose loss does not fall by ``tol`` below the
-    best, the MLP's loss: ours is twice its squared error (a mean where it reports half of
-    one, however many outputs), its Poisson deviance and multilabel log-loss over the
-    outputs (sums over them there). The same start and steps: the same epoch stops both."""
+def fitted_alike(kind, epochs, learning_rate_init, **settings):
+    """Our estimator and scikit-learn's MLP of ``kind`` ("classifier", "multilabel",
+    "regressor", "regressor 3", "poisson 2": the number of targets last) on the same data,
+    from the same start (the MLP's weights set to ours after an epoch each, both stopping
+    rules begun afresh), then fitted on for at most ``epochs`` epochs of unshuffled SGD
+    without momentum at rates that make the steps the same (``learning_rate_init`` the
+    MLP's: ours times the number of labels, or ``n_targets / 2``, ``n_targets`` for Poisson)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     X, y = blobs(60)
-    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, learning_rate_init=0.02,
-                    batch_size=20, shuffle=False, max_iter=1, warm_start=True, tol=2e-3, n_iter_no_change=2,
-                    random_state=0)
+    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, shuffle=False, max_iter=1,
+                    warm_start=True, random_state=0, learning_rate_init=learning_rate_init, **settings)
     if kind == "classifier":
         ours, theirs = DenseNetClassifier(**settings).fit(X, y), MLPClassifier(**settings)
     elif kind == "multilabel":
         y = np.c_[y == 0, y == 1, X[:, 0] > 0].astype(int)
-        ours = DenseNetClassifier(**{**settings, "learning_rate_init": 0.06}).fit(X, y)
+        ours = DenseNetClassifier(**{**settings, "learning_rate_init": 3 * learning_rate_init}).fit(X, y)
         theirs = MLPClassifier(**settings)
     else:
         outputs = int(kind[-1]) if kind[-1].isdigit() else 1
         y = np.exp(np.c_[X[:, 0] * X[:, 1], np.sin(X[:, 0]), X[:, 1]][:, :outputs] / 2)
         y = y.ravel() if outputs == 1 else y
         poisson = kind.startswith("poisson")
-        rate = 0.02 * outputs / (1 if poisson else 2)
+        rate = learning_rate_init * outputs / (1 if poisson else 2)
         ours = DenseNetRegressor(**{**settings, "learning_rate_init": rate},
                                  loss="poisson" if poisson else "squared_error").fit(X, y)
         theirs = MLPRegressor(**settings, loss="poisson" if poisson else "squared_error")
@@ -1234,9 +1204,20 @@ def test_tol_weighs_against_the_loss_as_the_mlp_reports_it(kind):
             its[...] = mine
         theirs.best_loss_, theirs._no_improvement_count = np.inf, 0  # (counted from other weights)
         ours.best_loss_ = np.inf
-        ours.max_iter = theirs.max_iter = 300
+        ours.max_iter = theirs.max_iter = epochs
         ours.fit(X, y)
         theirs.fit(X, y)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("kind", ["classifier", "multilabel", "regressor", "regressor 3", "poisson 2"])
+def test_tol_weighs_against_the_loss_as_the_mlp_reports_it(kind):
+    """The stopping rule counts the epochs whose loss does not fall by ``tol`` below the
+    best, the MLP's loss: ours is twice its squared error (a mean where it reports half of
+    one, however many outputs), its Poisson deviance and multilabel log-loss over the
+    outputs (sums over them there). The same start and steps: the same epoch stops both."""
+    ours, theirs = fitted_alike(kind, 300, learning_rate_init=0.02, batch_size=20, tol=2e-3,
+                                n_iter_no_change=2)
     assert 5 < theirs.n_iter_ < 300
     assert ours.n_iter_ == theirs.n_iter_
     for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
