@@ -142,7 +142,9 @@ def _area(scores: NDArray[Any], truth: NDArray[Any], weight: NDArray[Any]) -> fl
     """The area under the ROC curve of one label's ``scores`` against ``truth`` (1 or 0),
     each sample counted ``weight`` times: the curve's points at each distinct score, from
     the highest down, joined by straight lines (a tie: a diagonal, half its pairs). NaN
-    without both yes and no weight."""
+    without both yes and no weight (or without a sample: every one's label ignored)."""
+    if not scores.size:
+        return math.nan
     order = np.argsort(-scores)  # (the order within a tie does not matter: ties are grouped)
     scores, yes = scores[order], truth[order] * weight[order]
     no = weight[order] - yes

@@ -36,7 +36,8 @@ class ClassCounts(Metric):
         name: default the class's ``NAME``.
 
     The counts add up over batches, so the score of an epoch's batches is that of the
-    epoch's rows at once.
+    epoch's rows at once. Of samples of no weight (every one 0), or of none, the score
+    is NaN, as every metric's (scikit-learn's refuse such weights).
     """
 
     greater_is_better = True
@@ -70,11 +71,12 @@ class ClassCounts(Metric):
     def totals(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None) -> NDArray[Any]:
         """Per class (or label): the true positives, the false positives and the false
         negatives (weighted), ``[tp..., fp..., fn...]``; with classes also how often each is
-        a target or a prediction (unweighted: which classes the average is over)."""
+        a target or a prediction (unweighted: which classes the average is over), with
+        labels the samples' weight (with classes, the sum of ``tp`` and ``fn``)."""
         if self.threshold is not None:
             said, truth = y_pred > self.threshold, y_true.reshape(y_pred.shape) > 0.5
             w = np.ones(len(y_pred)) if weight is None else weight.astype(np.float64)
-            return np.concatenate([w @ (said & truth), w @ (said & ~truth), w @ (~said & truth)])
+            return np.concatenate([w @ (said & truth), w @ (said & ~truth), w @ (~said & truth), [w.sum()]])
         classes = y_pred.shape[1]
         labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
         w = np.ones(len(labels)) if weight is None else weight.astype(np.float64)
@@ -91,12 +93,13 @@ class ClassCounts(Metric):
 
     def value(self, totals: NDArray[Any]) -> float:
         if self.threshold is not None:
-            tp, fp, fn = np.split(totals, 3)
+            tp, fp, fn = np.split(totals[:-1], 3)
             averaged: NDArray[np.bool_] = np.ones(len(tp), bool)
+            weight = totals[-1]
         else:
             tp, fp, fn, present = np.split(totals, 4)
-            averaged = present > 0
-        if not averaged.any():
+            averaged, weight = present > 0, (tp + fn).sum()
+        if not (averaged.any() and weight > 0):  # (no sample, or none of any weight: no score)
             return math.nan
         tp, fp, fn = tp[averaged], fp[averaged], fn[averaged]
         if self.average == "micro":  # the score of the summed counts

@@ -51,7 +51,7 @@ class R2Score(Metric):
             return a
         delta = (shift_b - shift) + (offset_b - offset_a)  # (shifts alike: their difference is exact)
         offset = offset_a + delta * (nb / n)
-        squares = m2_a + m2_b + delta * delta * (na * nb / n)
+        squares = m2_a + m2_b + delta * delta * (na * (nb / n))  # (na nb under- or overflows)
         return np.concatenate(([n], shift, offset, squares, res_a + res_b))
 
     def value(self, totals: NDArray[Any]) -> float:

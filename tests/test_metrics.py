@@ -297,6 +297,19 @@ def test_auc_of_classes_leaves_out_a_class_no_sample_is_and_the_ignored_label():
     assert math.isnan(dn.AUC(classes="logits")(P, np.zeros(60, int)))  # one class: no pair
 
 
+@pytest.mark.parametrize("average", ["macro", "weighted"])
+def test_auc_of_a_batch_of_ignored_labels_alone_is_nan_and_added_adds_nothing(average):
+    """A batch whose every label is ignored raised IndexError (an area of no sample)."""
+    r = np.random.default_rng(15)
+    Y, labels = r.standard_normal((12, 3)), r.integers(0, 3, 12)
+    metric = dn.AUC(average=average, classes="logits", ignore_index=-100)
+    assert math.isnan(metric(Y[:4], np.full(4, -100)))
+    metric.update(Y[:4], np.full(4, -100))
+    assert math.isnan(metric.result())
+    metric.update(Y[4:], labels[4:])
+    assert metric.result() == dn.AUC(average=average, classes="logits")(Y[4:], labels[4:])
+
+
 def test_auc_by_name_in_fit_scores_a_classifier_s_classes():
     """``"auc"`` with ``CrossEntropyLoss``: each class's area of the outputs' softmax (it
     was refused); with a regression loss on one-hot rows, of the outputs as they are."""
@@ -396,6 +409,22 @@ def test_a_batch_of_zero_weights_adds_nothing():
         assert metric.result() == pytest.approx(make()(Y_[10:], T_[10:]), rel=1e-14)
 
 
+@pytest.mark.parametrize("make", [dn.F1Score, dn.Precision, dn.Recall])
+@pytest.mark.parametrize("threshold", [None, 0.0])
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_scores_of_counts_of_no_weight_are_nan_as_every_metric_s(make, threshold, average):
+    """They were 0, where every other metric of samples of no weight (and scikit-learn's
+    scores, which refuse such weights) has no value."""
+    Y, labels = np.eye(3)[[0, 1, 2, 1]], np.array([0, 1, 1, 2])
+    T = labels if threshold is None else np.eye(3)[labels]
+    metric = make(threshold=threshold, average=average)
+    assert math.isnan(metric(Y, T, np.zeros(4)))
+    assert math.isnan(dn.Accuracy(threshold=threshold)(Y, T, np.zeros(4)))
+    metric.update(Y[:2], T[:2], np.zeros(2))
+    metric.update(Y[2:], T[2:], np.ones(2))
+    assert metric.result() == make(threshold=threshold, average=average)(Y, T, np.r_[0.0, 0.0, 1.0, 1.0])
+
+
 def test_r2_of_one_sample_is_forced_finite_and_of_no_weight_nan():
     assert dn.R2Score()(np.array([1.0]), np.array([1.0])) == 1.0  # targets all equal, predicted
     assert dn.R2Score()(np.array([2.0]), np.array([1.0])) == 0.0
@@ -485,6 +514,22 @@ def test_batches_added_up_give_the_metric_of_all_at_once(make, weighted):
     assert math.isnan(metric.result())
     metric.update(Y, T, w)
     assert metric.result() == pytest.approx(whole, rel=1e-13)
+
+
+@pytest.mark.parametrize("make", EVERY)
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_batches_added_up_do_not_depend_on_the_scale_of_the_weights(make, scale):
+    """R2Score's batches were combined by the product of their weight sums: of weights
+    of 1e-300 it underflowed to 0 (the spread between the batches' means lost), of
+    1e300 it overflowed (inf, every output then scored 1)."""
+    metric = make()
+    Y, T = targets_for(metric)
+    Y = Y + np.arange(len(Y))[:, None] / 10  # (batches of other means: the spread between them counts)
+    w = np.random.default_rng(7).uniform(0.5, 2, len(Y))
+    whole = make()(Y, T, w)
+    for start, stop in [(0, 1), (1, 17), (17, 18), (18, 50)]:
+        metric.update(Y[start:stop], T[start:stop], w[start:stop] * scale)
+    assert metric.result() == pytest.approx(whole, rel=1e-12)
 
 
 @pytest.mark.parametrize("make", EVERY)
