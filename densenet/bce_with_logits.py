@@ -76,15 +76,16 @@ class BCEWithLogitsLoss(Loss):
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
         if self.pos_weight is not None:
             return self._weighted_plan(y_pred, y_true, grad, self.pos_weight)
-        term, soft = np.zeros_like(y_pred), np.zeros_like(y_pred)
+        term, soft, product = np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_pred)
         zero = np.zeros((), y_pred.dtype)
         size = y_pred.size
         scale = np.array(1.0 / size, y_pred.dtype)
-        # log(1 + exp(-|z|)) + max(z, 0) - z t
+        # (max(z, 0) - z t) + log(1 + exp(-|z|)): the first part 0 for a right label (z of
+        # 200, t = 1) before the small second one (exp(-200)) is added to it
         forward = [partial(np.abs, y_pred, soft), partial(np.negative, soft, soft),
                    partial(np.exp, soft, soft), partial(np.log1p, soft, soft),
-                   partial(np.multiply, y_pred, y_true, term), partial(np.subtract, soft, term, term),
-                   partial(np.maximum, y_pred, zero, out=soft), partial(np.add, term, soft, term)]
+                   partial(np.maximum, y_pred, zero, out=term), partial(np.multiply, y_pred, y_true, product),
+                   partial(np.subtract, term, product, term), partial(np.add, term, soft, term)]
         backward = [partial(expit, y_pred, grad), partial(np.subtract, grad, y_true, grad),
                     partial(np.multiply, grad, scale, grad)]
         return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))

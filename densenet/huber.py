@@ -56,19 +56,23 @@ class HuberLoss(Loss):
 
 
 def huber_plan(y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any], delta: float,
-               factor: float = 1.0) -> LossPlan:
-    """The plan of ``factor`` times the Huber loss with ``delta`` (``SmoothL1Loss``: ``1 / beta``):
+               divided: bool = False) -> LossPlan:
+    """The plan of the Huber loss with ``delta``, or with ``divided`` of that loss over
+    ``delta`` (``SmoothL1Loss``'s, ``beta = delta``, which must be above 0 in the dtype):
     the value from ``m (|d| - m / 2)``, ``m = min(|d|, delta)``, and the gradient
-    ``factor * copysign(m, d) / size``, which is ``factor * clip(d, -delta, delta) / size``."""
+    ``copysign(m, d) / size``, which is ``clip(d, -delta, delta) / size``; divided, ``m /
+    delta`` in place of the second ``m`` and in the gradient (at most 1: ``|d| delta``
+    would overflow where the loss over ``delta`` does not, and ``1 / delta`` may)."""
     dtype = y_pred.dtype
     diff, absolute, bounded, term = (np.zeros_like(y_pred) for _ in range(4))
     size = diff.size
     # 0-d constants: no Python-scalar conversion per call
-    edge, half, scale = (np.array(value, dtype) for value in (delta, 0.5, factor / size))
+    edge, half, scale = (np.array(value, dtype) for value in (delta, 0.5, 1.0 / size))
     forward = [partial(np.subtract, y_pred, y_true, diff), partial(np.absolute, diff, absolute),
                partial(np.minimum, absolute, edge, out=bounded), partial(np.multiply, bounded, half, term),
-               partial(np.subtract, absolute, term, term), partial(np.multiply, term, bounded, term)]
-    if factor != 1.0:
-        forward.append(partial(np.multiply, term, np.array(factor, dtype), term))
+               partial(np.subtract, absolute, term, term)]
+    if divided:
+        forward.append(partial(np.divide, bounded, edge, bounded))
+    forward.append(partial(np.multiply, term, bounded, term))
     backward = [partial(np.copysign, bounded, diff, grad), partial(np.multiply, grad, scale, grad)]
     return LossPlan(forward, lambda: float(term.sum()) / size, backward, row_means(term))

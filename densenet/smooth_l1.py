@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter
@@ -19,7 +20,8 @@ class SmoothL1Loss(Loss):
 
     Args:
         beta: where the loss turns from squared to absolute error; finite and >= 0
-            (default 1.0, PyTorch's). ``beta = 0`` is ``L1Loss``.
+            (default 1.0, PyTorch's). ``beta = 0`` is ``L1Loss`` (and so is a beta that
+            the outputs' dtype rounds to 0: 1e-50 in float32).
 
     The gradient is ``clip(d / beta, -1, 1) / size``: slope 1 far from the target, as
     ``L1Loss``'s, whatever ``beta``.
@@ -46,9 +48,9 @@ class SmoothL1Loss(Loss):
         return self._beta
 
     def plan(self, y_pred: NDArray[Any], y_true: NDArray[Any], grad: NDArray[Any]) -> LossPlan:
-        if self.beta == 0.0:
+        if not np.array(self.beta, y_pred.dtype):  # (0, or a beta the dtype rounds to 0: L1Loss's)
             return L1Loss().plan(y_pred, y_true, grad)
-        return huber_plan(y_pred, y_true, grad, self.beta, 1.0 / self.beta)
+        return huber_plan(y_pred, y_true, grad, self.beta, divided=True)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({'' if self.beta == 1.0 else f'beta={self.beta!r}'})"

@@ -155,6 +155,16 @@ def test_bce_with_logits_is_stable_and_equals_bce_of_the_sigmoid():
                     dn.BCELoss().forward(p, t[middle]), rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype, far", [(np.float64, 200.0), (np.float32, 60.0)])
+def test_bce_with_logits_keeps_the_small_loss_of_confident_right_answers(dtype, far):
+    """It summed log1p(exp(-|z|)) - z t before max(z, 0): a right answer of logit 200
+    lost its loss of exp(-200) to the cancellation (0, where PyTorch gives 1.4e-87)."""
+    z, t = np.array([[far], [-1.5 * far]], dtype), np.array([[1.0], [0.0]], dtype)
+    want = (np.log1p(np.exp(-far)) + np.log1p(np.exp(-1.5 * far))) / 2
+    rel = 1e-6 if dtype == np.float32 else 1e-15
+    assert dn.BCEWithLogitsLoss().forward(z, t) == pytest.approx(want, rel=rel, abs=0)
+
+
 @pytest.mark.parametrize("kind", LOSSES)
 def test_gradients_match_finite_differences(kind):
     logits, labels, probs = cases(1, classes=3)

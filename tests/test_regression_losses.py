@@ -74,6 +74,31 @@ def test_a_gradient_is_zero_where_the_prediction_is_exact_and_bounded_far_from_i
         assert_allclose(np.abs(grad[0, 1:]) * 3, 0.5 if isinstance(loss, dn.HuberLoss) else 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype, beta, error", [(np.float32, 1e3, 1e37), (np.float64, 1e10, 1e300),
+                                               (np.float64, 5e-324, 1.0), (np.float32, 1e-45, 1.0)])
+def test_smooth_l1_is_finite_wherever_its_value_is(dtype, beta, error):
+    """Computed as beta times the Huber loss over beta, SmoothL1Loss overflowed where
+    |d| beta does (inf for an error of 1e37 in float32 with beta 1e3, where PyTorch gives
+    1e37), and a beta whose inverse is inf gave an infinite loss for an error of 1."""
+    y_pred, y_true = np.array([[error, 0.0], [0.0, -error]], dtype), np.zeros((2, 2), dtype)
+    loss = dn.SmoothL1Loss(beta=beta)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # (a subnormal beta underflows)
+        value = loss.forward(y_pred, y_true)
+        grad = loss.backward()
+    want = 2 * (np.float64(dtype(error)) - beta / 2) / 4  # |d| >= beta: |d| - beta / 2, mean of 4
+    assert value == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-15)
+    assert_array_equal(grad, np.array([[0.25, 0.0], [0.0, -0.25]], dtype))
+
+
+def test_a_smooth_l1_beta_that_float32_rounds_to_0_is_l1_loss():
+    """Its inverse was inf: every loss inf, or NaN for an exact output."""
+    y_pred = np.array([[2.0, 0.0], [-1e30, 3.0]], np.float32)
+    y_true = np.array([[0.0, 0.0], [0.0, 1.0]], np.float32)
+    smooth, l1 = dn.SmoothL1Loss(beta=1e-50), dn.L1Loss()
+    assert smooth.forward(y_pred, y_true) == l1.forward(y_pred, y_true)
+    assert_array_equal(smooth.backward(), l1.backward())
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: dn.HuberLoss(0.0), r"HuberLoss: invalid delta 0\.0; it must lie in \(0, inf\)"),
     (lambda: dn.HuberLoss(-1), r"HuberLoss: invalid delta -1"),
