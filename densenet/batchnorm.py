@@ -228,8 +228,13 @@ class BatchNorm1d(Module):
         mean, var, inv_std, scale, spare = (np.zeros(size, dtype) for _ in range(5))
         forward: list[Call]
         if buffers.training:  # the batch's statistics, then the running ones updated
-            forward = [partial(np.dot, ones, X, mean), partial(np.multiply, mean, 1.0 / n, mean),
-                       *_centre(X, mean, rows, centred),
+            # the mean as the first row plus the mean of the rows less it: a feature of equal
+            # values is centred to 0 exactly (its mean, summed and scaled, would round), and
+            # one of values far from 0 keeps its spread's digits
+            first = X[0]
+            forward = [*_centre(X, first, rows, centred), partial(np.dot, ones, centred, mean),
+                       partial(np.multiply, mean, 1.0 / n, mean), *_centre(centred, mean, rows, centred),
+                       partial(np.add, mean, first, mean),
                        partial(np.multiply, centred, centred, rows), partial(np.dot, ones, rows, var),
                        partial(np.multiply, var, 1.0 / n, var),
                        *[partial(self._count, count, weight, keep) for count in counted],

@@ -74,6 +74,28 @@ def test_training_normalises_by_the_batch_and_updates_the_running_statistics(dty
     assert Y.dtype == norm.running_mean.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype, value", [(np.float32, 1e5), (np.float32, 1e8), (np.float64, 0.1),
+                                          (np.float64, 1e15 + 0.5)])
+def test_a_feature_of_equal_values_in_a_batch_normalises_to_beta_exactly(dtype, value):
+    """The batch's mean was summed and scaled with rounding, so a feature of equal values
+    was centred to rounding noise, which dividing by the root of a small variance then
+    magnified (0.4 for a float32 feature of 1e5; PyTorch's output is beta, its variance 0)."""
+    norm = dn.BatchNorm1d(2)
+    model = dn.Sequential(norm, dtype=dtype, seed=0)
+    randomised(model)
+    var0 = norm.running_var.copy()
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.full(7, value), rng.standard_normal(7)]).astype(dtype)
+    G = rng.standard_normal((7, 2)).astype(dtype)
+    Y = model.forward(X)
+    dX = model.backward(G)
+    assert_array_equal(Y[:, 0], np.full(7, norm.beta[0]))
+    assert norm.running_var[0] == dtype(0.9) * var0[0]  # a variance of 0 blended in
+    inv = 1 / np.sqrt(np.float64(dtype(1e-5)))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    assert_allclose(dX[:, 0], norm.gamma[0] * inv * (G[:, 0] - G[:, 0].mean()), rtol=tol, atol=0)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inference_normalises_by_the_running_statistics_and_changes_nothing(dtype):
     model = randomised(normalised(dtype))
