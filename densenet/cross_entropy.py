@@ -180,8 +180,9 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
     def value() -> float:
         return -float(picked.sum()) * float(scale)
 
-    def rows(out: NDArray[Any]) -> None:
-        np.multiply(picked, -n * float(scale), out=out)
+    def rows(out: NDArray[Any]) -> None:  # (n / sum, applied apart: of no weight, 1 / tiny times n overflows)
+        np.multiply(picked, -float(scale), out=out)
+        np.multiply(out, n, out=out)
 
     return value, rows
 
@@ -221,8 +222,9 @@ def _overlabel_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDAr
     def value() -> float:
         return -float(product.sum()) * float(scale)
 
-    def rows(out: NDArray[Any]) -> None:
+    def rows(out: NDArray[Any]) -> None:  # (as _weigh_labels's)
         np.add.reduce(product, 1, out=out)
-        np.multiply(out, -n * float(scale), out=out)
+        np.multiply(out, -float(scale), out=out)
+        np.multiply(out, n, out=out)
 
     return value, rows

@@ -90,7 +90,8 @@ class NLLLoss(ClassLoss):
         def weighted() -> float:
             return -float(picked.sum()) * float(scale)
 
-        def rows(out: NDArray[Any]) -> None:
-            np.multiply(picked, -n * float(scale), out=out)
+        def rows(out: NDArray[Any]) -> None:  # (n / sum apart: of no weight, 1 / tiny times n overflows)
+            np.multiply(picked, -float(scale), out=out)
+            np.multiply(out, n, out=out)
 
         return LossPlan(forward, weighted, backward, rows, partial(float, total))

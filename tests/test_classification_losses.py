@@ -490,6 +490,37 @@ def test_labels_all_ignored_have_a_loss_of_zero_and_fit_refuses_data_with_nothin
         assert_array_equal(model.params, before)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: dn.CrossEntropyLoss(ignore_index=0),
+    lambda: dn.CrossEntropyLoss(ignore_index=0, label_smoothing=0.1),
+    lambda: dn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0, 4.0], ignore_index=0),
+    lambda: dn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0, 4.0], ignore_index=0, label_smoothing=0.1),
+    lambda: dn.NLLLoss(ignore_index=0), lambda: dn.NLLLoss(weight=[1.0, 2.0, 3.0, 4.0], ignore_index=0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_labels_all_ignored_weigh_nothing_with_sample_weights_too(make, dtype):
+    """With sample weights, each sample's share of the mean was scaled by n over the
+    labels' weights' sum, taken as the smallest normal number when it is 0: for 5 rows or
+    more that factor overflowed, and 0 times it gave a NaN loss (a fit then failed with a
+    DivergenceError laid to the data, an evaluate in chunks gave NaN)."""
+    loss = make()
+    rng = np.random.default_rng(4)
+    outputs = np.log(rng.dirichlet(np.ones(4), 8)).astype(dtype)  # (log-probabilities for NLLLoss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss.forward(outputs, np.zeros(8, int), sample_weight=rng.uniform(0.5, 2, 8)) == 0.0
+        assert_array_equal(loss.backward(), 0.0)
+    model = dn.Sequential(dn.Dense(3, 4), *([dn.LogSoftmax()] if isinstance(loss, dn.NLLLoss) else []),
+                          seed=0, dtype=dtype)
+    X, y = rng.standard_normal((16, 3)), np.r_[np.zeros(8, int), rng.integers(1, 4, 8)]
+    w = np.tile([0.5, 1.5], 8)  # (a mean of 1 in both fits below: fit weighs by the weights' ratios)
+    history = model.fit(X, y, loss=loss, sample_weight=w, batch_size=8, epochs=2, shuffle=False)
+    assert np.isfinite(history.loss).all()
+    twin = dn.Sequential(dn.Dense(3, 4), *([dn.LogSoftmax()] if isinstance(loss, dn.NLLLoss) else []),
+                         seed=0, dtype=dtype)
+    twin.fit(X[8:], y[8:], loss=loss, sample_weight=w[8:], batch_size=8, epochs=2, shuffle=False)
+    assert_array_equal(model.params, twin.params)  # (plain SGD: the batch of ignored labels steps by 0)
+
+
 @pytest.mark.parametrize("ignore_index, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError),
                                                  (2**70, ValueError), (sys.maxsize + 1, ValueError),
                                                  (-sys.maxsize - 2, ValueError)])
