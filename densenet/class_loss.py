@@ -155,6 +155,16 @@ def ignoring(labels: NDArray[Any], ignored: NDArray[np.bool_], ignore_index: int
     return kept
 
 
+def minus_rows(values: NDArray[Any], scale: NDArray[Any], out: NDArray[Any]) -> None:
+    """``out = -n * values * scale`` (``n`` the rows of ``out``, ``scale`` ``label_weights``'s
+    1 over the labels' weights' sum): each sample's share of the mean over that sum, the
+    ``LossPlan.rows`` of the losses weighted by label. The two factors are applied apart: of
+    labels that weigh nothing the sum is taken as the smallest normal number, and ``n`` over
+    it overflows (0 times it would be NaN) where each factor alone does not."""
+    np.multiply(values, -float(scale), out=out)
+    np.multiply(out, len(out), out=out)
+
+
 def label_weights(weight: NDArray[Any], labels: NDArray[Any], mean: tuple[NDArray[Any], NDArray[Any]],
                   forward: list[Call], ignored: NDArray[np.bool_] | None) -> NDArray[Any]:
     """Add to ``forward`` the calls that gather each label's class weight into an array (returned;

@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
 from .chain import Call
-from .class_loss import ClassLoss, ValueAndRows, ignoring, label_weights
+from .class_loss import ClassLoss, ValueAndRows, ignoring, label_weights, minus_rows
 from .log_softmax import log_softmax
 from .loss import LossPlan, row_means
 
@@ -180,11 +180,7 @@ def _weigh_labels(weight: NDArray[Any], labels: NDArray[Any], picked: NDArray[An
     def value() -> float:
         return -float(picked.sum()) * float(scale)
 
-    def rows(out: NDArray[Any]) -> None:  # (n / sum, applied apart: of no weight, 1 / tiny times n overflows)
-        np.multiply(picked, -float(scale), out=out)
-        np.multiply(out, n, out=out)
-
-    return value, rows
+    return value, partial(minus_rows, picked, scale)
 
 
 def _smoothed(target: NDArray[Any], classes: int, smoothing: float, forward: list[Call],
@@ -216,15 +212,14 @@ def _overlabel_weights(weight: NDArray[Any], labels: NDArray[Any], product: NDAr
     """For smoothed labels with class weights (or some ``ignored``): the mean over the labels'
     weights' sum instead of ``n`` (``mean``: see ``label_weights``); returns the value and
     the rows (``n`` times each row's loss over that sum)."""
-    n, scale = len(labels), mean[0]
+    scale = mean[0]
     label_weights(weight, labels, mean, forward, ignored)
 
     def value() -> float:
         return -float(product.sum()) * float(scale)
 
-    def rows(out: NDArray[Any]) -> None:  # (as _weigh_labels's)
+    def rows(out: NDArray[Any]) -> None:
         np.add.reduce(product, 1, out=out)
-        np.multiply(out, -float(scale), out=out)
-        np.multiply(out, n, out=out)
+        minus_rows(out, scale, out)
 
     return value, rows

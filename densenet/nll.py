@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .chain import Call
-from .class_loss import ClassLoss, ignoring, label_weights
+from .class_loss import ClassLoss, ignoring, label_weights, minus_rows
 from .loss import LossPlan
 
 
@@ -90,8 +90,5 @@ class NLLLoss(ClassLoss):
         def weighted() -> float:
             return -float(picked.sum()) * float(scale)
 
-        def rows(out: NDArray[Any]) -> None:  # (n / sum apart: of no weight, 1 / tiny times n overflows)
-            np.multiply(picked, -float(scale), out=out)
-            np.multiply(out, n, out=out)
-
+        rows = partial(minus_rows, picked, scale)
         return LossPlan(forward, weighted, backward, rows, partial(float, total))
