@@ -22,7 +22,9 @@ class LayerNorm(Module):
 
     Unlike ``BatchNorm1d`` it keeps no running statistics and a row's output depends on
     that row alone: training and inference compute the same thing, at any batch size,
-    one row included.
+    one row included. Each row is shifted by its first value before its mean is taken:
+    a row of equal values normalises to ``beta`` exactly, its variance 0 (as in
+    PyTorch), and a row far from 0 keeps its spread's digits.
 
     Args:
         normalized_shape: ``C``, the number of features, >= 1.
@@ -134,7 +136,8 @@ class LayerNorm(Module):
             tiny = const(np.array(np.finfo(graph.dtype).tiny), "tiny")
             eps = graph.node("Min", [eps, graph.node("Max", [scaled, tiny])])
         average = const(np.full((size, 1), 1.0 / size), "average")
-        centred = graph.node("Sub", [x, graph.node("MatMul", [x, average])])
+        shifted = graph.node("Sub", [x, graph.first_column(x)])  # (as the passes: less the first value)
+        centred = graph.node("Sub", [shifted, graph.node("MatMul", [shifted, average])])
         var = graph.node("MatMul", [graph.node("Mul", [centred, centred]), average])
         std = graph.node("Sqrt", [graph.node("Add", [var, eps])])
         y = graph.node("Div", [centred, std])
@@ -152,7 +155,8 @@ class LayerNorm(Module):
         X = self.check_input(X)
         dtype, inverse_size = X.dtype, np.asarray(1.0 / self.normalized_shape, X.dtype)
         with np.errstate(under="ignore"):
-            centred = X - np.add.reduce(X, 1, keepdims=True) * inverse_size
+            shifted = X - X[:, :1]
+            centred = shifted - np.add.reduce(shifted, 1, keepdims=True) * inverse_size
             var = np.add.reduce(centred * centred, 1, keepdims=True) * inverse_size
             eps = np.asarray(self.eps, dtype)
             eps = np.minimum(eps, np.maximum(np.ldexp(eps, -2 * exponents), np.finfo(dtype).tiny))
@@ -177,9 +181,15 @@ class LayerNorm(Module):
         mean, r = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
         rows, centred, S = (np.zeros(X.shape, dtype) for _ in range(3))
         gamma, inverse_size = params.get("gamma"), np.full((), 1.0 / size, dtype)
+        # C = (X - X[:, :1]) - mean(X - X[:, :1]): each row shifted by its first value, then
+        # centred. A row's mean, summed and scaled, rounds; its values shifted by one of
+        # them, a row of equal values is 0 exactly (its output beta, its variance 0), and a
+        # row far from 0 keeps its spread's digits.
         forward: list[Call] = [
-            partial(np.add.reduce, X, 1, None, mean, True), partial(np.multiply, mean, inverse_size, mean),
-            partial(np.copyto, rows, mean), partial(np.subtract, X, rows, centred),
+            partial(np.copyto, rows, X[:, :1]), partial(np.subtract, X, rows, centred),
+            partial(np.add.reduce, centred, 1, None, mean, True),
+            partial(np.multiply, mean, inverse_size, mean),
+            _add_outer(mean[:, 0], np.ones(size, dtype), centred, -1.0),
             partial(np.multiply, centred, centred, rows), partial(np.add.reduce, rows, 1, None, r, True),
             partial(np.multiply, r, inverse_size, r), partial(np.add, r, np.full((), self.eps, dtype), r),
             partial(np.sqrt, r, r), partial(np.reciprocal, r, r),

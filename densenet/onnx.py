@@ -88,6 +88,16 @@ class Graph:
         self.initializers.append(self._onnx.numpy_helper.from_array(np.array([1], np.int64), axes))
         return self.node("ReduceMax", [x, axes], keepdims=1)
 
+    def first_column(self, x: str) -> str:
+        """The first value of each row of the 2-d ``x``, a column (``Slice``, its bounds
+        int64 inputs)."""
+        bounds = []
+        for hint in ("start", "end", "axis"):
+            bounds.append(self._name(hint))
+            value = np.array([0 if hint == "start" else 1], np.int64)
+            self.initializers.append(self._onnx.numpy_helper.from_array(value, bounds[-1]))
+        return self.node("Slice", [x, *bounds])
+
     def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
         """An operator node on ``inputs``; returns the name of its output. The node is named
         after its writer and output (``Dense_0/gemm_1``), as onnx's errors show it."""

@@ -60,6 +60,63 @@ def test_each_row_is_normalised_by_its_own_statistics(affine, bias, dtype):
         assert_allclose(Y, expected, rtol=tol, atol=tol)
 
 
+def equal_values_model(dtype, affine=True, bias=True, eps=1e-5):
+    """A LayerNorm of 7 features with scales and shifts that are not their starts."""
+    model = dn.Sequential(dn.LayerNorm(7, eps=eps, elementwise_affine=affine, bias=bias), dtype=dtype, seed=0)
+    for name, values in (("gamma", [1.5, -0.5, 2.0, 0.75, -3.0, 1.0, 0.5]),
+                         ("beta", [0.25, -1.0, 0.5, 0.0, 2.0, -0.5, 1.0])):
+        if name in named(model[0]):
+            setattr(model[0], name, values)
+    return model
+
+
+@pytest.mark.parametrize("affine, bias", KINDS)
+@pytest.mark.parametrize("dtype, value", [(np.float32, 1e5), (np.float32, 1e8), (np.float32, 255.0),
+                                          (np.float64, 0.1), (np.float64, 1e15 + 0.5)])
+def test_a_row_of_equal_values_normalises_to_beta_exactly(dtype, value, affine, bias):
+    """The row's mean was summed and scaled with rounding, so a row of equal values was
+    centred to rounding noise, which dividing by the root of a small variance then
+    magnified: a float32 row of 1e5 normalised to -0.93 and one of 255 (a white pixel) to
+    0.0048, where PyTorch's output is beta, its variance 0. Its gradient is that of a
+    variance of 0, ``dX = (G - mean(G)) / sqrt(eps)`` (``G = dY gamma``), and it adds
+    nothing to ``dgamma``."""
+    model = equal_values_model(dtype, affine, bias)
+    norm = model[0]
+    gamma, beta = named(norm).get("gamma", np.ones(7)), named(norm).get("beta", np.zeros(7))
+    rng = np.random.default_rng(4)
+    X = np.array([np.full(7, value), value + rng.standard_normal(7) * value / 100], dtype)
+    G = rng.standard_normal((2, 7)).astype(dtype)
+    for Y in (model.forward(X), model.predict(X), model.predict(X[:1])):
+        assert_array_equal(Y[0], beta.astype(dtype))
+    model.train().forward(X[:1])
+    dX = model.backward(G[:1])
+    inv = 1 / np.sqrt(np.float64(dtype(1e-5)))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    expected = inv * (G[0] * gamma - (G[0] * gamma).mean())
+    assert_allclose(dX[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
+    if affine:
+        assert not norm.dgamma.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_far_from_zero_keep_their_spread_s_digits(dtype):
+    """Rows of spread 1 offset by up to 1e4: the rounding of the mean was 1e4 times the
+    dtype's precision, which the normalisation carries into every output (4.4e-3 off in
+    float32); each row shifted by its first value, the outputs are within a few units of
+    the last place of a long-double reference."""
+    rng = np.random.default_rng(5)
+    for size in (3, 16, 300):
+        for offset in (1e2, -1e3, 1e4):
+            X = (rng.standard_normal((8, size)) + offset).astype(dtype)
+            exact = X.astype(np.longdouble)
+            centred = exact - exact.mean(axis=1, keepdims=True)
+            var = (centred * centred).mean(axis=1, keepdims=True)
+            exact = centred / np.sqrt(var + np.longdouble(dtype(1e-5)))
+            Y = dn.Sequential(dn.LayerNorm(size), dtype=dtype, seed=0).predict(X)
+            assert_allclose(Y, exact.astype(np.float64), rtol=0,
+                            atol=8 * np.finfo(dtype).eps * float(np.abs(exact).max()))
+
+
 @pytest.mark.parametrize("affine, bias", KINDS)
 def test_its_parameters_are_pytorch_s(affine, bias):
     torch = pytest.importorskip("torch")
@@ -163,6 +220,23 @@ def test_the_onnx_export_gives_what_predict_gives(dtype, affine, bias):
     (Y,) = session.run(None, {"X": X})
     tol = 1e-12 if dtype == np.float64 else 1e-5  # (about 100 ulps of the outputs)
     assert_allclose(Y, model.predict(X), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, values", [(np.float32, [255.0, 1e5, 1e30]),
+                                           (np.float64, [0.1, 1e15 + 0.5, 1e300])])
+def test_the_onnx_export_normalises_a_row_of_equal_values_to_beta_exactly(dtype, values):
+    """As the passes (a first LayerNorm's huge rows scaled first): each row less its first
+    value, then centred."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from densenet.onnx import export
+
+    model = equal_values_model(dtype)
+    X = np.array([np.full(7, value) for value in values], dtype)
+    session = ort.InferenceSession(export(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    (Y,) = session.run(None, {"X": X})
+    assert_array_equal(Y, np.tile(model[0].beta, (len(values), 1)))
+    assert_array_equal(model.predict(X), Y)
 
 
 @pytest.mark.parametrize("affine, bias", KINDS)

@@ -176,7 +176,7 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "layernorm.py:129:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
+    "layernorm.py:131:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
                                          "4**-k: any k that keeps the squares finite gives the same bits "
                                          "(powers of two scale exactly); log base 3 makes k 0.63 of log2's, "
                                          "whose rows stay below 2**378 (float64), 2**48 (float32)",
@@ -436,9 +436,9 @@ EQUIVALENT: dict[str, str] = {
     "gradcheck.py:237:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "onnx.py:55:22:change-number": "node names counted from 1, not 0: as unique, the same graph",
     "onnx.py:64:23:change-number": "node names counted in twos: as unique, the same graph",
-    "onnx.py:183:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:193:4:drop-call": "onnx's checker finds nothing to object to in the graphs export writes: "
                                "without it, the same graph",
-    "onnx.py:183:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
+    "onnx.py:193:47:swap-bool": "onnx's checker finds nothing to object to in the graphs export writes: "
                                 "without its full check (shape inference), the same graph",
     "lr_find.py:97:56:Gt->GtE": "a smoothed loss exactly diverge times the lowest so far needs a coincidence "
                                 "of rounding: no test can put a step on the boundary",
