@@ -76,6 +76,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import hyperparameter, learning_rate, nonzero_in, positive_int
+from .backend import all_finite
 from .subnormal import SubnormalFlush
 
 #: Every this many steps an optimiser's ``before_step`` sets the subnormal numbers of its
@@ -467,6 +468,18 @@ class Optimizer:
                     self._state[name] = kept.astype(params.dtype, copy=False)
             self._model, self._names = (params if names else None), names
         return self._state
+
+    def non_finite_state(self) -> str | None:
+        """The name of the first of its state vectors that holds a value that is not finite
+        (NaN or inf), or None (no state yet included). ``fit`` asks it after each epoch: an
+        inf in a running mean of squared gradients, say, makes every later step of its
+        parameters 0, silently. A vector that starts at a value that is not finite
+        (``initial_state``) is not asked about."""
+        for name in self.STATE:
+            vector = self._state.get(name)
+            if vector is not None and math.isfinite(self.initial_state(name)) and not all_finite(vector):
+                return name
+        return None
 
     def state_dict(self, out: dict[str, Any] | None = None) -> dict[str, Any]:
         """A copy of the optimiser's state: ``steps``, its ``SCALARS`` and its state vectors.

@@ -121,15 +121,20 @@ class DivergenceError(FloatingPointError):
             weights stayed finite (``"BatchNorm1d(num_features=4) at index 1 (its
             running_var)"``: a batch's variance beyond the dtype's range, which would leave
             the running variance inf for good), or None.
+        optimizer_state: the optimiser's state vector the step made non-finite while the
+            loss, the weights and the model's state stayed finite (``"exp_avg_sq"``: the
+            square of a gradient beyond the dtype's range, which would stop the parameters
+            it holds for good), or None.
 
     The model keeps the weights from before that step. When the loss was given outputs it
     cannot compute on (``Loss.pred_values``: ``BCELoss`` after a ``Dense`` layer), the
-    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``
-    or ``state``, it says that.
+    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``,
+    ``state`` or ``optimizer_state``, it says that.
     """
 
     def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None,
-                 at_start: bool = False, state: str | None = None) -> None:
+                 at_start: bool = False, state: str | None = None, optimizer_state: str | None = None,
+                 optimizer: str = "the optimiser") -> None:
         where = f"training diverged at epoch {epoch}, batch {batch}"
         kept = "the model keeps the weights from before that step"
         if refusal is not None:
@@ -147,19 +152,26 @@ class DivergenceError(FloatingPointError):
                        "loss and the weights stayed finite: the batch's values before that module are too "
                        "large for its statistics in the model's dtype (a variance overflows float32 near "
                        f"1.8e19, float64 near 1.3e154); {kept}. Scale the inputs (standardise them)")
+        elif optimizer_state is not None:
+            message = (f"{where}: the optimiser's state ({optimizer}'s {optimizer_state}) became non-finite "
+                       "(NaN or inf) while the loss and the weights stayed finite: a gradient too large for "
+                       "it in the model's dtype (a square overflows float32 beyond 1.8e19, float64 beyond "
+                       f"1.3e154), which would stop the parameters it holds for good; {kept}. Clip the "
+                       "gradients (fit's max_grad_norm), or scale the data or the loss")
         else:
             message = (f"{where}: the loss or the weights became non-finite (NaN or inf); {kept}. Try a "
                        "smaller learning rate or scaled inputs.")
         super().__init__(message)
         self.epoch, self.batch, self.history = epoch, batch, history
-        self.at_start, self.state = at_start, state
+        self.at_start, self.state, self.optimizer_state = at_start, state, optimizer_state
+        self._optimizer = optimizer
         self.__cause__ = self._refusal = refusal
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt from what made it (a copy, or a pickle that a worker process sends back):
         # the default rebuilds an exception from its message alone
-        return (type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start, self.state),
-                self.__dict__)
+        return (type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start, self.state,
+                             self.optimizer_state, self._optimizer), self.__dict__)
 
 
 def _check_outputs(model: Sequential, loss: Loss) -> None:
@@ -322,12 +334,13 @@ class _Epoch:
                     full = self.full
         return total, shares, None
 
-    def find_bad_step(self, optimizer: Optimizer) -> tuple[int, str | None]:
+    def find_bad_step(self, optimizer: Optimizer) -> tuple[int, str | None, str | None]:
         """Replay the epoch one checked step at a time from the current weights, state
         of ``optimizer`` and ``model.side_state()`` (the epoch's); stop before the first
-        step with a non-finite loss, gradient, result or model state, with the weights and
-        states from before it, and return its index and, where only the model's state went
-        non-finite, which (``non_finite_state``). If no step fails again (a loss or module
+        step with a non-finite loss, gradient, result, model state or optimiser state, with
+        the weights and states from before it, and return its index and, where only the
+        model's state went non-finite, which (``non_finite_state``), or, where only the
+        optimiser's did, which of its vectors. If no step fails again (a loss or module
         that is not deterministic), they are those of the epoch's start, and the last
         batch is blamed."""
         model = self.model
@@ -340,16 +353,17 @@ class _Epoch:
             step = self.batch(i, start)
             value = step()
             finite = math.isfinite(value) and all(all_finite(array) for array in step.written)
-            if not (finite and all_finite(model.state)):
-                where = None if not finite else non_finite_state(model)
+            where = None if not finite else non_finite_state(model)
+            vector = None if not finite or where is not None else optimizer.non_finite_state()
+            if not finite or where is not None or vector is not None:
                 params[...] = before
                 optimizer.load_state_dict(state)
                 model.set_side_state(side)
-                return i, where
+                return i, where, vector
         params[...] = epoch_start
         optimizer.load_state_dict(epoch_state)
         model.set_side_state(epoch_side)
-        return len(self.starts) - 1, None
+        return len(self.starts) - 1, None, None
 
     def finite_at(self, i: int, weights: NDArray[Any]) -> bool:
         """Whether batch ``i``'s loss is finite with ``weights`` as the model's parameters:
@@ -751,12 +765,13 @@ class _Record:
             return True
         return False
 
-    def diverged(self, epoch: int, batch: int, refusal: ValueError | None,
-                 at_start: bool, state: str | None = None) -> DivergenceError:
+    def diverged(self, epoch: int, batch: int, refusal: ValueError | None, at_start: bool,
+                 state: str | None = None, optimizer_state: str | None = None,
+                 optimizer: str = "the optimiser") -> DivergenceError:
         """The error to raise, once the callbacks have been told (``refusal``: the loss's
-        refusal of the outputs, ``_Epoch.refusal``; ``at_start`` and ``state``:
-        ``DivergenceError``'s)."""
-        error = DivergenceError(epoch, batch, self.history, refusal, at_start, state)
+        refusal of the outputs, ``_Epoch.refusal``; the others ``DivergenceError``'s)."""
+        error = DivergenceError(epoch, batch, self.history, refusal, at_start, state, optimizer_state,
+                                optimizer)
         self.stopped(error)
         return error
 
@@ -798,7 +813,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
             start_state = optimizer.snapshot()
             start_side = model.side_state()  # a replay then draws what the epoch drew
             total, shares, bad = epoch_run.run(on_batch, choice)
-            finite = all_finite(model.params) and (running is None or all_finite(running))
+            finite = (all_finite(model.params) and (running is None or all_finite(running))
+                      and optimizer.non_finite_state() is None)
             if bad is not None or not finite or not shares:
                 model.params[...] = start_weights
                 optimizer.load_state_dict(start_state)
@@ -806,12 +822,12 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                 if bad is None and not shares:
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
-                bad, state = epoch_run.find_bad_step(optimizer)
+                bad, state, vector = epoch_run.find_bad_step(optimizer)
                 refusal = epoch_run.refusal([bad])
                 # (asked in the first epoch alone, whose start is the fit's)
-                at_start = (refusal is None and state is None and epoch == 0
+                at_start = (refusal is None and state is None and vector is None and epoch == 0
                             and not epoch_run.finite_at(bad, start_weights))
-                raise record.diverged(epoch, bad, refusal, at_start, state)
+                raise record.diverged(epoch, bad, refusal, at_start, state, vector, type(optimizer).__name__)
             if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew

@@ -1160,3 +1160,64 @@ def test_a_flush_leaves_floats_of_other_sizes_alone():
     before = vector.copy()
     SubnormalFlush((vector,))()
     assert_array_equal(vector, before)
+
+
+#: the optimisers whose state holds the squares of the gradients (or their running sum)
+SQUARING = ["adam", "adamw", "amsgrad", "rmsprop", "rmsprop_centered", "radam", "nadam", "adagrad"]
+
+
+def overflowing_squares(dtype):
+    """Data whose third batch of 8 (of one huge target) gives gradients whose squares
+    overflow ``dtype`` (beyond 1.8e19 in float32, 1.3e154 in float64), at a finite loss."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)) * 10
+    target = 1e19 if dtype == np.float32 else 1e154
+    y = (X @ [1.0, 2.0, 3.0])[:, None]
+    y[20] = target
+    model = dn.Sequential(dn.Dense(3, 8), dn.ReLU(), dn.Dense(8, 1), seed=0, dtype=dtype)
+    return model, X.astype(dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", SQUARING)
+def test_a_gradient_whose_square_overflows_the_state_is_a_divergence_at_that_batch(name, dtype):
+    """An inf in such a state makes every later step of its parameters 0 (a gradient over
+    an infinite root): the fit went on at a finite loss, those parameters stopped for good.
+    It is a divergence at the batch that made it, named by the vector, and the model and
+    optimiser keep what the batches before it made."""
+    model, X, y = overflowing_squares(dtype)
+    twin, optimizer, again = model.clone(), STATEFUL[name](), STATEFUL[name]()
+    with pytest.raises(dn.DivergenceError, match=r"epoch 0, batch 2: the optimiser's state \(\w+'s \w+\) "
+                                                 r"became non-finite .*max_grad_norm") as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=3, batch_size=8, shuffle=False)
+    vector = caught.value.optimizer_state
+    assert vector in optimizer.STATE
+    assert pickle.loads(pickle.dumps(caught.value)).optimizer_state == vector
+    assert caught.value.state is None
+    assert not caught.value.at_start
+    twin.fit(X[:16], y[:16], optimizer=again, epochs=1, batch_size=8, shuffle=False)
+    assert_array_equal(model.params, twin.params)
+    mine, theirs = optimizer.state_dict(), again.state_dict()
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        assert_array_equal(mine[key], theirs[key])
+    clipped = model.clone()  # (what the message advises)
+    clipped.fit(X, y, optimizer=STATEFUL[name](), epochs=3, batch_size=8, shuffle=False, max_grad_norm=1.0)
+    assert np.isfinite(clipped.params).all()
+
+
+@pytest.mark.parametrize("name", SQUARING)
+def test_a_state_that_is_not_finite_is_named_by_its_vector(name):
+    optimizer = STATEFUL[name]()
+    assert optimizer.non_finite_state() is None  # (no state before a step)
+    model, (X, y) = mlp([3, 4, 2]), data()
+    model.fit(X, y, optimizer=optimizer, epochs=1, batch_size=10)
+    assert optimizer.non_finite_state() is None
+    vectors = optimizer.state_dict()
+    last = optimizer.STATE[-1]
+    vectors[last][3] = np.inf
+    optimizer.load_state_dict(vectors)
+    assert optimizer.non_finite_state() == last
+    vectors[last][3] = np.nan
+    optimizer.load_state_dict(vectors)
+    assert optimizer.non_finite_state() == last
