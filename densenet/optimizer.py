@@ -22,6 +22,9 @@ densenet knows which optimiser it is; what it needs goes through:
   (momentum, moment estimates: flat vectors beside ``params``; a step count
   and any running numbers), copied out and put back, so that ``fit`` can
   undo a diverging epoch and a saved run can resume exactly;
+- ``non_finite_state()``: the name of a state vector that is no longer finite, or
+  None: ``fit`` asks it after each epoch, and undoes the epoch up to the step that
+  made it so (a divergence);
 - ``before_step()``: every step with state calls it before it reads the state (and
   a plan that folds a ``heavy_ball`` step, before each): every ``FLUSH_EVERY`` steps
   it sets the state's subnormal numbers to zero (below).

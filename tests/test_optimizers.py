@@ -1221,3 +1221,59 @@ def test_a_state_that_is_not_finite_is_named_by_its_vector(name):
     vectors[last][3] = np.nan
     optimizer.load_state_dict(vectors)
     assert optimizer.non_finite_state() == last
+
+
+
+class Breaking(dn.Optimizer):
+    """Plain descent whose step number ``at`` writes NaN into its state and, with
+    ``weights``, into a weight too; its state starts at ``initial``."""
+
+    STATE = ("velocity",)
+
+    def __init__(self, at=None, weights=False, initial=0.0):
+        super().__init__(0.1)
+        self.at, self.weights, self.initial = at, weights, initial
+
+    def initial_state(self, name):
+        return self.initial
+
+    def step(self, params, grads):
+        self.check_arrays(params, grads)
+        velocity = self.state(params)["velocity"]
+        params -= self.lr * grads
+        if self.steps == self.at:
+            velocity[0] = np.nan
+            if self.weights:
+                params[0] = np.nan
+        self.steps += 1
+
+
+def test_a_step_that_makes_the_weights_and_the_state_non_finite_is_laid_to_the_weights():
+    model, (X, y) = mlp([3, 4, 2]), data()
+    with pytest.raises(dn.DivergenceError, match=r"epoch 1, batch 2: the loss or the weights became "
+                                                 r"non-finite .*smaller learning rate") as caught:
+        model.fit(X, y, optimizer=Breaking(at=5, weights=True), epochs=3, batch_size=10, shuffle=False)
+    assert caught.value.optimizer_state is None
+    with pytest.raises(dn.DivergenceError, match=r"epoch 1, batch 2: the optimiser's state \(Breaking's "
+                                                 r"velocity\) became non-finite") as caught:
+        mlp([3, 4, 2]).fit(X, y, optimizer=Breaking(at=5), epochs=3, batch_size=10, shuffle=False)
+    assert caught.value.optimizer_state == "velocity"
+
+
+def test_a_step_that_makes_the_running_statistics_and_the_state_non_finite_is_laid_to_the_statistics():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)) * 1e160, rng.normal(size=(32, 1))
+    model = dn.Sequential(dn.Dense(3, 4), dn.BatchNorm1d(4), dn.Tanh(), dn.Dense(4, 1), seed=0)
+    with pytest.raises(dn.DivergenceError, match=r"epoch 0, batch 0: the running statistics of "
+                                                 r"BatchNorm1d\(num_features=4\)") as caught:
+        model.fit(X, y, optimizer=Breaking(at=0), epochs=2, batch_size=16, shuffle=False)
+    assert caught.value.optimizer_state is None
+
+
+def test_a_state_vector_that_starts_non_finite_is_not_asked_about():
+    """(A running minimum starts at inf, say.)"""
+    model, (X, y) = mlp([3, 4, 2]), data()
+    optimizer = Breaking(initial=np.inf)
+    model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=10)
+    assert optimizer.steps == 6
+    assert optimizer.non_finite_state() is None
