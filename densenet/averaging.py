@@ -22,7 +22,8 @@ class WeightAveraging(Callback):
     parameters and state then, and ``a`` their average:
 
     - ``decay`` a number in [0, 1) (default 0.999): an exponential moving average,
-      ``a = decay * a + (1 - decay) * w``;
+      ``a = decay * a + (1 - decay) * w`` (``decay`` as the model's dtype holds it, and 1
+      less that: weights that stop moving are their own average);
     - ``decay=None``: the plain mean of every ``w`` averaged (stochastic weight averaging:
       a schedule that keeps the rate up, and averaging from a late ``start``, go with it).
 
@@ -157,10 +158,15 @@ class WeightAveraging(Callback):
             self.count = 1
             return
         self.count += 1
-        keep = (self.count - 1) / self.count if self.decay is None else self.decay
+        # keep as the average's dtype holds it, and 1 less that in the dtype: the two add up
+        # to 1, so that weights that stop moving are their own average (float32's 0.99999 and
+        # 1 - 0.99999 rounded apart made a constant's average drift 1.3e-3 of it off)
+        dtype = self.average_params.dtype.type
+        keep = dtype((self.count - 1) / self.count if self.decay is None else self.decay)
+        part = float(dtype(1.0) - keep)
         for average, add in self._updates:
             np.multiply(average, keep, out=average)
-            add(1.0 - keep)  # a = keep a + (1 - keep) w
+            add(part)  # a = keep a + (1 - keep) w
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.apply and self.average_params is not None and self.average_state is not None:
