@@ -219,10 +219,10 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1163:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
-    "batchnorm.py:234:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
+    "batchnorm.py:233:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
                                          "any row of the batch (two at least) centres a feature of equal "
                                          "values to 0 exactly and gives its mean to rounding",
-    "batchnorm.py:268:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:267:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
