@@ -219,6 +219,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1163:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
+    "batchnorm.py:307:40:LtE->Lt": "_shares at momentum 0.5: both branches set both shares to 0.5",
     "batchnorm.py:233:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
                                          "any row of the batch (two at least) centres a feature of equal "
                                          "values to 0 exactly and gives its mean to rounding",
