@@ -286,7 +286,7 @@ class BatchNorm1d(Module):
 
     def _count(self, count: NDArray[Any], weight: NDArray[Any], keep: NDArray[Any]) -> None:
         """A training pass counted; with momentum None, the running statistics' ``weight``
-        for its batch ``1 / count`` and ``keep`` the rest (as PyTorch's, in float64)."""
+        for its batch ``1 / count`` (as PyTorch's, in float64) and ``keep`` the rest (``_shares``)."""
         count += 1
         if self._momentum is None:
             _shares(1.0 / float(count), weight, keep)
