@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import count, flag, hyperparameter, positive_int
-from .backend import scaled_add
+from .backend import scaled_add, shares
 from .callbacks import Callback, check_loaded, loaded_vectors
 
 
@@ -22,8 +22,8 @@ class WeightAveraging(Callback):
     parameters and state then, and ``a`` their average:
 
     - ``decay`` a number in [0, 1) (default 0.999): an exponential moving average,
-      ``a = decay * a + (1 - decay) * w`` (``decay`` as the model's dtype holds it, and 1
-      less that: weights that stop moving are their own average);
+      ``a = decay * a + (1 - decay) * w`` (the two shares as the model's dtype holds them,
+      adding up to 1: weights that stop moving are their own average);
     - ``decay=None``: the plain mean of every ``w`` averaged (stochastic weight averaging:
       a schedule that keeps the rate up, and averaging from a late ``start``, go with it).
 
@@ -158,12 +158,9 @@ class WeightAveraging(Callback):
             self.count = 1
             return
         self.count += 1
-        # keep as the average's dtype holds it, and 1 less that in the dtype: the two add up
-        # to 1, so that weights that stop moving are their own average (float32's 0.99999 and
-        # 1 - 0.99999 rounded apart made a constant's average drift 1.3e-3 of it off)
-        dtype = self.average_params.dtype.type
-        keep = dtype((self.count - 1) / self.count if self.decay is None else self.decay)
-        part = float(dtype(1.0) - keep)
+        # (two shares of the dtype that add up to 1: weights that stop moving are their own average)
+        keep, part = shares((self.count - 1) / self.count if self.decay is None else self.decay,
+                            self.average_params.dtype)
         for average, add in self._updates:
             np.multiply(average, keep, out=average)
             add(part)  # a = keep a + (1 - keep) w

@@ -521,6 +521,18 @@ def underflow_ignored(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return run
 
 
+def shares(share: float, dtype: np.dtype[Any]) -> tuple[float, float]:
+    """``share`` and ``1 - share`` (``share`` in [0, 1]) as two numbers of ``dtype`` that add
+    up to 1 exactly: the larger as the dtype holds it, the other 1 less that (exact). The
+    weights of a running average ``keep * a + (1 - keep) * x`` (``BatchNorm1d``'s running
+    statistics, ``WeightAveraging``): rounded to float32 apart, they do not add up to 1, and
+    the average of values that no longer change drifted off them (1.3e-3 at 0.99999)."""
+    kind = np.dtype(dtype).type
+    larger = kind(max(share, 1.0 - share))
+    smaller = float(kind(1.0) - larger)
+    return (float(larger), smaller) if share >= 0.5 else (smaller, float(larger))
+
+
 def all_finite(v: NDArray[Any]) -> bool:
     """True when every element of ``v`` is finite: ``abs_sum`` where it applies, the
     exact check only when that sum is not finite (an element is not, or the sum

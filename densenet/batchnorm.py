@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter, nonzero_in, positive_int
-from .backend import add_outer
+from .backend import add_outer, shares
 from .chain import Buffers, Call, Descent, Passes
 from .module import Module
 
@@ -152,7 +152,7 @@ class BatchNorm1d(Module):
         momentum = hyperparameter(momentum, "BatchNorm1d", "momentum", high=1.0)
         self._momentum = momentum
         for _, weight, keep in self._constants.values():
-            _shares(momentum, weight, keep)
+            weight[...], keep[...] = shares(momentum, weight.dtype)
 
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
         return ((self.num_features,), (self.num_features,)) if self.affine else ()
@@ -286,27 +286,16 @@ class BatchNorm1d(Module):
 
     def _count(self, count: NDArray[Any], weight: NDArray[Any], keep: NDArray[Any]) -> None:
         """A training pass counted; with momentum None, the running statistics' ``weight``
-        for its batch ``1 / count`` (as PyTorch's, in float64) and ``keep`` the rest (``_shares``)."""
+        for its batch ``1 / count`` (as PyTorch's, in float64) and ``keep`` the rest (``shares``)."""
         count += 1
         if self._momentum is None:
-            _shares(1.0 / float(count), weight, keep)
+            weight[...], keep[...] = shares(1.0 / float(count), weight.dtype)
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value, default in
                         (("eps", self.eps, 1e-5), ("momentum", self.momentum, 0.1),
                          ("affine", self.affine, True)) if value != default)
         return f"{type(self).__name__}(num_features={self.num_features}{extra})"
-
-
-def _shares(momentum: float, weight: NDArray[Any], keep: NDArray[Any]) -> None:
-    """``weight = momentum`` and ``keep = 1 - momentum``, 0-d arrays of a float dtype: the
-    larger of the two as the dtype holds it and the other 1 less that, exactly, so that they
-    add up to 1 and batches of one statistic leave it as it is in the running one (float32's
-    0.001 and 0.999, rounded apart, drifted it 1e-5 off; the plain average of 20,000 batches,
-    by shares 1 / k, 8e-5 off)."""
-    larger, smaller = (keep, weight) if momentum <= 0.5 else (weight, keep)
-    larger[...] = max(momentum, 1.0 - momentum)
-    np.subtract(1.0, larger, out=smaller)
 
 
 def _scale(A: NDArray[Any], v: NDArray[Any], rows: NDArray[Any], out: NDArray[Any]) -> list[Call]:

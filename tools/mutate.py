@@ -219,7 +219,7 @@ EQUIVALENT: dict[str, str] = {
     "model.py:1163:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
-    "batchnorm.py:307:40:LtE->Lt": "_shares at momentum 0.5: both branches set both shares to 0.5",
+    "backend.py:533:39:GtE->Gt": "shares of 0.5: both branches give (0.5, 0.5)",
     "batchnorm.py:233:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
                                          "any row of the batch (two at least) centres a feature of equal "
                                          "values to 0 exactly and gives its mean to rounding",
@@ -370,9 +370,9 @@ EQUIVALENT: dict[str, str] = {
                                      "(max and min), which gives the same answer",
     "_validation.py:287:29:LtE->Lt": "cast_rows: a sum of magnitudes exactly at the bound leaves it to the "
                                      "exact check (max and min), which gives the same answer",
-    "backend.py:535:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
+    "backend.py:547:15:change-number": "all_finite's slices of rows: at least 2 rows instead of 1 changes "
                                        "only the size of the check's temporary (for rows over 4,096 values)",
-    "backend.py:535:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
+    "backend.py:547:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
     "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                  "by hand",
