@@ -441,6 +441,19 @@ def described(value: object) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
+def copy_result(out: NDArray[Any], result: Any, method: str) -> None:
+    """Copy what a user's ``method`` (``"Odd().forward"``) returned, of ``out``'s shape,
+    into ``out``: booleans, integers and floats are numbers there; anything else (complex
+    numbers, strings, objects) is refused by a ``TypeError`` naming the method, in place of
+    NumPy's words on casting."""
+    try:
+        np.copyto(out, result)
+    except TypeError:
+        kind = np.asarray(result).dtype
+        raise TypeError(f"{method} returned an array of {kind}, not of real numbers: its result is "
+                        f"written into the pass's {out.dtype} array") from None
+
+
 #: What a model's outputs may be (``Module.outputs``) and a loss may be meant for (``Loss.takes``).
 OUTPUT_KINDS = ("logits", "probabilities", "log-probabilities")
 

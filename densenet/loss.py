@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import OUTPUT_KINDS, as_numeric, described, real_number, sample_weights, shown
+from ._validation import OUTPUT_KINDS, as_numeric, copy_result, described, real_number, sample_weights, shown
 from .accuracy import Accuracy
 from .backend import all_finite
 from .chain import Call, check_overrides
@@ -181,7 +181,7 @@ class Loss(KeepsPlans):
             dY = backward()
             if np.shape(dY) != grad.shape:
                 raise ValueError(f"{self!r}.backward returned shape {np.shape(dY)}, expected {grad.shape}")
-            np.copyto(grad, dY)
+            copy_result(grad, dY, f"{self!r}.backward")
 
         return LossPlan([run_forward], lambda: value[0], [run_backward])
 

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import OUTPUT_KINDS, as_matrix, as_numeric, described, reworded, shown
+from ._validation import OUTPUT_KINDS, as_matrix, as_numeric, copy_result, described, reworded, shown
 from .backend import underflow_ignored
 from .chain import Buffers, Passes, check_overrides, plan_chain
 from .kept import KeepsPlans
@@ -243,7 +243,7 @@ class Module(KeepsPlans):
                     raise ValueError(f"{self!r}.forward returned {described(Y)}, not an array of shape "
                                      f"{b.Y.shape}")
                 raise ValueError(f"{self!r}.forward returned shape {Y.shape}, expected {b.Y.shape}")
-            np.copyto(b.Y, Y)
+            copy_result(b.Y, Y, f"{self!r}.forward")
 
         if not self._defines("backward"):
             return Passes([run_forward], None)
@@ -260,7 +260,7 @@ class Module(KeepsPlans):
                 if np.shape(dX) != b.dX.shape:  # (copyto would broadcast a column)
                     raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
                                      f"expected {b.dX.shape}")
-                np.copyto(b.dX, dX)
+                copy_result(b.dX, dX, f"{self!r}.backward")
             for coefficients, gradient, target in descended:
                 target *= coefficients.beta
                 target += coefficients.alpha * gradient

@@ -1121,6 +1121,63 @@ def test_a_forward_returning_no_array_says_what_it_returned(given, shown):
         model.predict(np.ones((5, 2)))
 
 
+@pytest.mark.parametrize("kind, shown", [(complex, "complex128"), (str, r"<U\d+"), (object, "object")])
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_a_module_s_result_of_no_real_numbers_is_refused_by_name_and_trains_nothing(method, kind, shown):
+    """NumPy's own words, "Cannot cast array data from dtype('complex128') to
+    dtype('float64')", named neither the module nor the method; integers and booleans
+    are real numbers, and go."""
+    class Odd(dn.Module):
+        def forward(self, X):
+            return X.astype(kind) if method == "forward" else X.copy()
+
+        def backward(self, dY):
+            return dY.astype(kind) if method == "backward" else dY.copy()
+
+    model, (X, y) = dn.Sequential(dn.Dense(2, 3), Odd(), dn.Dense(3, 1), seed=0), regression(6)
+    before = snapshot(model)
+    match = rf"Odd\(\)\.{method} returned an array of {shown}, not of real numbers"
+    with pytest.raises(TypeError, match=match):
+        model.fit(X, y, batch_size=3)
+    assert_array_equal(model.params, before[0])
+    if method == "forward":
+        with pytest.raises(TypeError, match=match):
+            model.predict(X)
+    else:
+        model.forward(X)
+        with pytest.raises(TypeError, match=match):
+            model.backward(np.ones((6, 1)))
+
+
+@pytest.mark.parametrize("kind", [bool, np.int64, np.float16])
+def test_a_module_s_result_of_integers_or_booleans_is_taken_as_its_numbers(kind):
+    class Rounded(dn.Module):
+        def forward(self, X):
+            return (X > 0).astype(kind)
+
+        def backward(self, dY):
+            return np.round(dY).astype(kind)
+
+    model, X = dn.Sequential(dn.Dense(2, 3), Rounded(), dn.Dense(3, 1), seed=0), regression(6)[0]
+    hidden = (X @ model[0].W + model[0].b > 0).astype(kind)
+    assert_array_equal(model.predict(X), hidden @ model[2].W + model[2].b)
+    model.forward(X)
+    assert_array_equal(model.backward(np.full((6, 1), 2.0)),
+                       np.round(2.0 * np.tile(model[2].W.T, (6, 1))).astype(kind) @ model[0].W.T)
+
+
+def test_a_loss_s_gradient_of_no_real_numbers_is_refused_by_name_and_trains_nothing():
+    class Complex(ForwardBackwardMSE):
+        def backward(self):
+            return super().backward().astype(complex)
+
+    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    before = snapshot(model)
+    with pytest.raises(TypeError, match=r"Complex\(\)\.backward returned an array of complex128, not of"):
+        model.fit(X, y, loss=Complex(), batch_size=6)
+    assert_array_equal(model.params, before[0])
+
+
 def test_a_sequential_subclass_whose_init_does_not_call_sequential_s_is_told_so():
     """``class Net(dn.Sequential)`` whose ``__init__`` sets its own attributes and forgets
     ``super().__init__(...)`` failed at its first use with ``'Net' object has no attribute

@@ -474,8 +474,8 @@ EQUIVALENT: dict[str, str] = {
                                         "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:729:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:838:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "_validation.py:463:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
-    "_validation.py:463:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
+    "_validation.py:476:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
+    "_validation.py:476:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
     "training.py:757:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
