@@ -74,6 +74,9 @@ def model_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dt not in _DTYPES:
+        if dt.newbyteorder() in _DTYPES:  # (a big-endian float64 is named float64 too)
+            raise ValueError(f"dtype must be float32 or float64 in this machine's byte order, got {dt.str!r} "
+                             f"({dt.name} in the other byte order)")
         raise ValueError(f"dtype must be float32 or float64, got {dt.name}")
     return dt
 

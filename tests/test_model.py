@@ -119,6 +119,17 @@ def test_only_float32_and_float64(dtype, error):
         dn.Sequential(dn.Dense(2, 2), dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", [">f8", "<f4", np.dtype(np.float64).newbyteorder()])
+def test_a_float_dtype_in_the_other_byte_order_is_refused_as_that_not_as_its_name(dtype):
+    """A big-endian float64 was refused as "must be float32 or float64, got float64"."""
+    dt = np.dtype(dtype)
+    if dt.isnative:
+        dt = dt.newbyteorder()
+    match = rf"^dtype must be float32 or float64 in this machine's byte order, got '{dt.str}' \({dt.name} in "
+    with pytest.raises(ValueError, match=match + r"the other byte order\)$"):
+        dn.Sequential(dn.Dense(2, 2), dtype=dt)
+
+
 def test_forward_and_predict_return_new_arrays():
     model = mlp((2, 3, 1))
     X = np.random.default_rng(0).standard_normal((4, 2))

@@ -188,9 +188,9 @@ EQUIVALENT: dict[str, str] = {
     "loading.py:80:55:change-number": "load makes the model from a fixed seed, then puts the file's "
                                       "parameters, state and generator in: a file that holds no generator "
                                       "(not PCG64) gets the same one on every load from any fixed seed",
-    "model.py:1069:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
+    "model.py:1072:15:swap-bool": "evaluate's _measured returns at once where there are no metrics: "
                                   "whether an output is NaN is then never read, True or False",
-    "model.py:946:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
+    "model.py:949:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
     "callbacks.py:428:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
@@ -201,22 +201,22 @@ EQUIVALENT: dict[str, str] = {
     "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
-    "model.py:1133:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1136:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
                                 "dimension that is not an int >= 0; this one gives it 0 too, which it takes:"
                                 " the same refusals",
-    "model.py:1133:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
+    "model.py:1136:45:change-number": "Sequential's check of a block's dimensions calls count() only for a "
                                       "dimension that is not an int >= 0; this one gives it 0 too, which it "
                                       "takes: the same refusals",
-    "model.py:1136:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
+    "model.py:1139:56:Lt->LtE": "Sequential's check of an input_width calls positive_int() only for one that"
                                 " is not an int >= 1; this one gives it 1 too, which it takes: the same "
                                 "refusals",
-    "model.py:1136:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
+    "model.py:1139:64:change-number": "Sequential's check of an input_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes:"
                                       " the same refusals",
-    "model.py:1163:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
+    "model.py:1166:39:Lt->LtE": "Sequential's check of an output_width calls positive_int() only for one "
                                 "that is not an int >= 1; this one gives it 1 too, which it takes and "
                                 "returns: the same widths",
-    "model.py:1163:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
+    "model.py:1166:45:change-number": "Sequential's check of an output_width calls positive_int() only for "
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "backend.py:533:39:GtE->Gt": "shares of 0.5: both branches give (0.5, 0.5)",
@@ -254,17 +254,17 @@ EQUIVALENT: dict[str, str] = {
                                      "and no finite x**2 overflows below 1e154 (float64) or 1.8e19 (float32)",
     "backend.py:333:19:change-number": "sparse_gradient's out *= beta where beta is 1 changes nothing: the "
                                        "test only spares that pass",
-    "model.py:718:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
+    "model.py:721:18:swap-bool": "predict's key for its lent plans only has to differ from forward's "
                                  "four-item keys, which a three-item key does whatever its items",
-    "model.py:668:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
+    "model.py:671:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
     "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
-    "model.py:720:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
+    "model.py:723:61:swap-bool": "a prediction's plan built with dL/dX as well computes the same outputs: it "
                                  "only allocates a dX array and plans calls that predict never runs",
-    "model.py:802:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
+    "model.py:805:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
     "training.py:847:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
@@ -275,7 +275,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "callbacks.py:389:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
-    "model.py:198:50:change-number": "a model without parameters counts its largest product as n * 1, "
+    "model.py:201:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
     "training.py:844:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
