@@ -156,6 +156,7 @@ def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "s
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{caller}: cannot write {path!r}: the folder {folder!r} does not exist")
+    existed = os.path.exists(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -164,10 +165,17 @@ def write_file(file: File, fill: Callable[[IO[bytes]], object], caller: str = "s
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the saved file private
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+        if not isinstance(error, OSError) or error.filename is not None:
+            raise
+        # a write's own error (a full disk: "[Errno 28] No space left on device") names
+        # no file; the same kind and errno, saying which and that nothing was lost
+        before = "the file there before is untouched" if existed else "no file was there before"
+        named = type(error)(f"{caller}: could not write {path!r}: {error.strerror or error}; {before}")
+        named.errno = error.errno
+        raise named from error
     _fsync_folder(folder)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -98,6 +100,47 @@ def test_failed_fsync_keeps_the_earlier_file(tmp_path, monkeypatch):
         mlp((2, 3, 1), seed=2).save(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def full_disk(monkeypatch):
+    """Make every densenet file write fail as a full disk fails it (``np.savez`` writing part
+    of its bytes, then ``ENOSPC``), as ``OSError`` gives it: no file name."""
+    def failing_savez(file, **arrays):
+        file.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+
+
+def test_a_full_disk_is_named_with_the_file_and_keeps_the_earlier_file(tmp_path, monkeypatch):
+    """The bare "[Errno 28] No space left on device" named no file: in a fit writing
+    checkpoints, which one, or whether the last good one was hurt, was left to guess."""
+    path = tmp_path / "model.npz"
+    old = mlp((2, 3, 1), seed=1)
+    old.save(path)
+    before = path.read_bytes()
+    full_disk(monkeypatch)
+    name = re.escape(repr(str(path)))
+    with pytest.raises(OSError, match=rf"^save: could not write {name}: No space left on device; the file "
+                                      r"there before is untouched$") as caught:
+        mlp((2, 3, 1), seed=2).save(path)
+    assert caught.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_a_checkpoint_on_a_full_disk_names_its_file(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    model, X = mlp((2, 3, 1), seed=1), rng.standard_normal((8, 2))
+    y = X.sum(axis=1, keepdims=True)
+    checkpoint = dn.ModelCheckpoint(tmp_path / "run-{epoch}.npz")
+    full_disk(monkeypatch)
+    name = repr(str(tmp_path / "run-1.npz"))
+    with pytest.raises(OSError, match=rf"^save: could not write {re.escape(name)}: No space left on device; "
+                                      r"no file was there before$") as caught:
+        model.fit(X, y, epochs=2, callbacks=[checkpoint])
+    assert caught.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
 
 
 def test_missing_file(tmp_path):

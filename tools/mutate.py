@@ -346,7 +346,7 @@ EQUIVALENT: dict[str, str] = {
                                             "results (the tests take the bound by the name)",
     "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
-    "io.py:162:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
+    "io.py:163:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                               "written out before the fsync either way (tested with a spy on os.fsync); "
                               "the explicit flush does not lean on that",
     "thread_policy.py:301:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
