@@ -441,17 +441,29 @@ def described(value: object) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
-def copy_result(out: NDArray[Any], result: Any, method: str) -> None:
-    """Copy what a user's ``method`` (``"Odd().forward"``) returned, of ``out``'s shape,
-    into ``out``: booleans, integers and floats are numbers there; anything else (complex
-    numbers, strings, objects) is refused by a ``TypeError`` naming the method, in place of
-    NumPy's words on casting."""
+def result_shape(result: Any, owner: object, method: str) -> tuple[int, ...]:
+    """The shape of what ``owner``'s ``method`` (a module's or loss's own ``forward`` or
+    ``backward``) returned, as NumPy reads it; a ``ValueError`` naming the method where
+    NumPy cannot read it as an array (rows of different lengths), in place of NumPy's
+    words on inhomogeneous shapes."""
+    try:
+        return np.shape(result)
+    except ValueError:
+        raise ValueError(f"{owner!r}.{method} returned {described(result)} that is not an array: its rows "
+                         "differ in length") from None
+
+
+def copy_result(out: NDArray[Any], result: Any, owner: object, method: str) -> None:
+    """Copy what ``owner``'s ``method`` returned, of ``out``'s shape, into ``out``:
+    booleans, integers and floats are numbers there; anything else (complex numbers,
+    strings, objects) is refused by a ``TypeError`` naming the method, in place of NumPy's
+    words on casting."""
     try:
         np.copyto(out, result)
     except TypeError:
         kind = np.asarray(result).dtype
-        raise TypeError(f"{method} returned an array of {kind}, not of real numbers: its result is "
-                        f"written into the pass's {out.dtype} array") from None
+        raise TypeError(f"{owner!r}.{method} returned an array of {kind}, not of real numbers: its result "
+                        f"is written into the pass's {out.dtype} array") from None
 
 
 #: What a model's outputs may be (``Module.outputs``) and a loss may be meant for (``Loss.takes``).

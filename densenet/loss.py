@@ -48,7 +48,16 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validation import OUTPUT_KINDS, as_numeric, copy_result, described, real_number, sample_weights, shown
+from ._validation import (
+    OUTPUT_KINDS,
+    as_numeric,
+    copy_result,
+    described,
+    real_number,
+    result_shape,
+    sample_weights,
+    shown,
+)
 from .accuracy import Accuracy
 from .backend import all_finite
 from .chain import Call, check_overrides
@@ -179,9 +188,9 @@ class Loss(KeepsPlans):
 
         def run_backward() -> None:
             dY = backward()
-            if np.shape(dY) != grad.shape:
+            if result_shape(dY, self, "backward") != grad.shape:
                 raise ValueError(f"{self!r}.backward returned shape {np.shape(dY)}, expected {grad.shape}")
-            copy_result(grad, dY, f"{self!r}.backward")
+            copy_result(grad, dY, self, "backward")
 
         return LossPlan([run_forward], lambda: value[0], [run_backward])
 

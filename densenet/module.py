@@ -68,7 +68,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import OUTPUT_KINDS, as_matrix, as_numeric, copy_result, described, reworded, shown
+from ._validation import (
+    OUTPUT_KINDS,
+    as_matrix,
+    as_numeric,
+    copy_result,
+    described,
+    result_shape,
+    reworded,
+    shown,
+)
 from .backend import underflow_ignored
 from .chain import Buffers, Passes, check_overrides, plan_chain
 from .kept import KeepsPlans
@@ -238,12 +247,13 @@ class Module(KeepsPlans):
 
         def run_forward() -> None:
             Y = forward(given())
-            if np.shape(Y) != b.Y.shape:  # (anything NumPy reads as an array of the shape goes)
+            # (anything NumPy reads as an array of the shape goes)
+            if result_shape(Y, self, "forward") != b.Y.shape:
                 if not isinstance(Y, np.ndarray):
                     raise ValueError(f"{self!r}.forward returned {described(Y)}, not an array of shape "
                                      f"{b.Y.shape}")
                 raise ValueError(f"{self!r}.forward returned shape {Y.shape}, expected {b.Y.shape}")
-            copy_result(b.Y, Y, f"{self!r}.forward")
+            copy_result(b.Y, Y, self, "forward")
 
         if not self._defines("backward"):
             return Passes([run_forward], None)
@@ -257,10 +267,10 @@ class Module(KeepsPlans):
         def run_backward() -> None:
             dX = backward(b.dY)
             if b.dX is not None:
-                if np.shape(dX) != b.dX.shape:  # (copyto would broadcast a column)
+                if result_shape(dX, self, "backward") != b.dX.shape:  # (copyto would broadcast a column)
                     raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
                                      f"expected {b.dX.shape}")
-                copy_result(b.dX, dX, f"{self!r}.backward")
+                copy_result(b.dX, dX, self, "backward")
             for coefficients, gradient, target in descended:
                 target *= coefficients.beta
                 target += coefficients.alpha * gradient

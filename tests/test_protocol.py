@@ -1121,31 +1121,42 @@ def test_a_forward_returning_no_array_says_what_it_returned(given, shown):
         model.predict(np.ones((5, 2)))
 
 
-@pytest.mark.parametrize("kind, shown", [(complex, "complex128"), (str, r"<U\d+"), (object, "object")])
+def ragged(array):
+    """``array``'s rows as lists, the last cut to one value."""
+    return [list(row) for row in array[:-1]] + [[1.0]]
+
+
+@pytest.mark.parametrize("broken, error, words", [
+    (lambda A: A.astype(complex), TypeError, "an array of complex128, not of real numbers"),
+    (lambda A: A.astype(str), TypeError, r"an array of <U\d+, not of real numbers"),
+    (lambda A: A.astype(object), TypeError, "an array of object, not of real numbers"),
+    (ragged, ValueError, "a list that is not an array: its rows differ in length")])
 @pytest.mark.parametrize("method", ["forward", "backward"])
-def test_a_module_s_result_of_no_real_numbers_is_refused_by_name_and_trains_nothing(method, kind, shown):
+def test_a_module_s_result_that_is_no_array_of_real_numbers_is_refused_by_name_and_trains_nothing(
+        method, broken, error, words):
     """NumPy's own words, "Cannot cast array data from dtype('complex128') to
-    dtype('float64')", named neither the module nor the method; integers and booleans
-    are real numbers, and go."""
+    dtype('float64')" or "setting an array element with a sequence. The requested array
+    has an inhomogeneous shape", named neither the module nor the method; integers and
+    booleans are real numbers, and go."""
     class Odd(dn.Module):
         def forward(self, X):
-            return X.astype(kind) if method == "forward" else X.copy()
+            return broken(X) if method == "forward" else X.copy()
 
         def backward(self, dY):
-            return dY.astype(kind) if method == "backward" else dY.copy()
+            return broken(dY) if method == "backward" else dY.copy()
 
     model, (X, y) = dn.Sequential(dn.Dense(2, 3), Odd(), dn.Dense(3, 1), seed=0), regression(6)
     before = snapshot(model)
-    match = rf"Odd\(\)\.{method} returned an array of {shown}, not of real numbers"
-    with pytest.raises(TypeError, match=match):
+    match = rf"^Odd\(\)\.{method} returned {words}"
+    with pytest.raises(error, match=match):
         model.fit(X, y, batch_size=3)
     assert_array_equal(model.params, before[0])
     if method == "forward":
-        with pytest.raises(TypeError, match=match):
+        with pytest.raises(error, match=match):
             model.predict(X)
     else:
         model.forward(X)
-        with pytest.raises(TypeError, match=match):
+        with pytest.raises(error, match=match):
             model.backward(np.ones((6, 1)))
 
 
@@ -1166,15 +1177,20 @@ def test_a_module_s_result_of_integers_or_booleans_is_taken_as_its_numbers(kind)
                        np.round(2.0 * np.tile(model[2].W.T, (6, 1))).astype(kind) @ model[0].W.T)
 
 
-def test_a_loss_s_gradient_of_no_real_numbers_is_refused_by_name_and_trains_nothing():
-    class Complex(ForwardBackwardMSE):
+@pytest.mark.parametrize("broken, error, words", [
+    (lambda A: A.astype(complex), TypeError, "an array of complex128, not of real numbers"),
+    (ragged, ValueError, "a list that is not an array: its rows differ in length")])
+def test_a_loss_s_gradient_that_is_no_array_of_real_numbers_is_refused_by_name_and_trains_nothing(
+        broken, error, words):
+    class Odd(ForwardBackwardMSE):
         def backward(self):
-            return super().backward().astype(complex)
+            return broken(super().backward())
 
-    model, (X, y) = mlp((2, 3, 1)), regression(6)
+    model, (X, y) = mlp((2, 3, 2)), regression(6)
+    y = np.hstack([y, y])
     before = snapshot(model)
-    with pytest.raises(TypeError, match=r"Complex\(\)\.backward returned an array of complex128, not of"):
-        model.fit(X, y, loss=Complex(), batch_size=6)
+    with pytest.raises(error, match=rf"^Odd\(\)\.backward returned {words}"):
+        model.fit(X, y, loss=Odd(), batch_size=6)
     assert_array_equal(model.params, before[0])
 
 

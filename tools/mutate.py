@@ -281,18 +281,18 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
-    "loss.py:380:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:389:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:375:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:356:23:change-number": "relative scales weights of a mean below the smallest normal number by "
+    "loss.py:384:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:365:23:change-number": "relative scales weights of a mean below the smallest normal number by "
                                     "a power of two: any other (2**1001) keeps their ratios exactly too",
-    "loss.py:365:7:Lt->LtE": "relative: weights whose mean is exactly the smallest normal number, scaled "
+    "loss.py:374:7:Lt->LtE": "relative: weights whose mean is exactly the smallest normal number, scaled "
                              "by a power of two, keep their ratios exactly",
-    "loss.py:368:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:377:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:239:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:248:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
-    "loss.py:126:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
+    "loss.py:135:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "nll.py:69:50:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
     "cross_entropy.py:111:49:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
@@ -344,7 +344,7 @@ EQUIVALENT: dict[str, str] = {
     "thread_policy.py:58:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                             "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                             "results (the tests take the bound by the name)",
-    "module.py:79:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:88:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:163:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                               "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -474,8 +474,8 @@ EQUIVALENT: dict[str, str] = {
                                         "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:729:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:838:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "_validation.py:476:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
-    "_validation.py:476:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
+    "_validation.py:488:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
+    "_validation.py:488:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
     "training.py:757:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
