@@ -519,7 +519,7 @@ def non_negative(values: NDArray[Any], name: str, owner: str) -> NDArray[Any]:
 def weight_vector(values: ArrayLike, name: str, owner: str, what: str) -> NDArray[Any]:
     """``values`` as a read-only float64 copy, checked: 1-D, not empty, finite, >= 0 (a
     loss's weights: ``what`` says of what, for the error)."""
-    array = as_numeric(values, name, np.float64)
+    array = as_numeric(values, f"{owner}: {name}", np.float64)
     if array.ndim != 1 or not array.size:
         raise ValueError(f"{owner}: {name} must be {what}, got shape {array.shape}")
     array = non_negative(array.copy(), name, owner)

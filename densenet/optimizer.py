@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import hyperparameter, learning_rate, nonzero_in, positive_int
+from ._validation import described, hyperparameter, learning_rate, nonzero_in, positive_int
 from .backend import all_finite
 from .subnormal import SubnormalFlush
 
@@ -89,15 +89,32 @@ FLUSH_EVERY = 64
 #: ``objective(w) -> (loss, gradient)`` for a float64 parameter vector ``w``.
 Objective = Callable[[NDArray[Any]], tuple[float, NDArray[Any]]]
 
+def _vector(value: object) -> NDArray[Any] | None:
+    """A copy of ``value`` as an array, or None where NumPy cannot read it as one (rows of
+    different lengths)."""
+    try:
+        return np.array(value, copy=True)
+    except ValueError:
+        return None
+
+
+def _described(value: object, array: NDArray[Any] | None) -> str:
+    """What a vector setting was given, for a message: ``array`` (``value`` read by
+    ``_vector``) by its dtype and shape."""
+    if array is None:
+        return f"{described(value)} whose rows differ in length"
+    return f"a {array.dtype.name} array of shape {array.shape}"
+
+
 def boolean_vector(value: object, owner: str, name: str) -> NDArray[np.bool_] | None:
     """``value`` as a read-only copy of a 1-D boolean array, or None (a ``setting`` check);
     its size is checked against the parameters at the first step (``Optimizer.decays``)."""
     if value is None:
         return None
-    mask = np.array(value, copy=True)
-    if mask.dtype != np.bool_ or mask.ndim != 1:
+    mask = _vector(value)
+    if mask is None or mask.dtype != np.bool_ or mask.ndim != 1:
         raise TypeError(f"{owner}: {name} must be None or a 1-D boolean array, one entry a parameter "
-                        f"(model.decay_mask()), got a {mask.dtype.name} array of shape {mask.shape}")
+                        f"(model.decay_mask()), got {_described(value, mask)}")
     mask.flags.writeable = False
     return mask
 
@@ -108,12 +125,12 @@ def scale_vector(value: object, owner: str, name: str) -> NDArray[np.float64] | 
     step (``Optimizer.prepare``)."""
     if value is None:
         return None
-    vector = np.array(value, copy=True)
-    if vector.dtype.kind not in "iuf" or vector.ndim != 1:
-        hint = " (a boolean array: decay_mask takes those)" if vector.dtype.kind == "b" else ""
+    vector = _vector(value)
+    if vector is None or vector.dtype.kind not in "iuf" or vector.ndim != 1:
+        boolean = vector is not None and vector.dtype.kind == "b"
+        hint = " (a boolean array: decay_mask takes those)" if boolean else ""
         raise TypeError(f"{owner}: {name} must be None or a 1-D array of numbers, one entry a parameter "
-                        f"(model.lr_scales(...)), got a {vector.dtype.name} array of shape "
-                        f"{vector.shape}{hint}")
+                        f"(model.lr_scales(...)), got {_described(value, vector)}{hint}")
     vector = vector.astype(np.float64)
     bad = np.flatnonzero(~(np.isfinite(vector) & (vector >= 0)))
     if bad.size:

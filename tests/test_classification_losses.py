@@ -354,10 +354,12 @@ def test_a_mean_over_class_weights_does_not_depend_on_their_scale(make, dtype):
 
 @pytest.mark.parametrize("weight, error, message", [
     ([[1.0, 2.0]], ValueError, r"one weight per class, a 1-D array \(C,\), got shape \(1, 2\)"),
-    ([], ValueError, "weight is empty"),
-    ([1.0, -0.5, 1.0, 1.0], ValueError, r"weight must be >= 0; 1 value\(s\) do not, the first -0.5"),
-    ([1.0, np.nan, 1.0, 1.0], ValueError, "non-finite"),
-    (["a", "b", "c", "d"], TypeError, "weight"),
+    ([], ValueError, "^CrossEntropyLoss: weight is empty"),
+    ([1.0, -0.5, 1.0, 1.0], ValueError, r"^CrossEntropyLoss: weight must be >= 0; 1 value\(s\) do not, the "
+                                        r"first -0.5"),
+    ([1.0, np.nan, 1.0, 1.0], ValueError, "^CrossEntropyLoss: weight holds 1 non-finite"),
+    (["a", "b", "c", "d"], TypeError, "^CrossEntropyLoss: weight"),
+    ([[1.0, 2.0], [3.0]], ValueError, "^CrossEntropyLoss: weight is not a rectangular array of numbers"),
 ])
 def test_bad_class_weights_are_refused_by_name(weight, error, message):
     with pytest.raises(error, match=message):
@@ -677,10 +679,12 @@ def test_pos_weight_trains_passes_gradcheck_and_says_yes_more():
 @pytest.mark.parametrize("pos_weight, error, message", [
     ([[1.0, 2.0]], ValueError, r"one weight per output, a 1-D array \(n_outputs,\), got shape \(1, 2\)"),
     (2.0, ValueError, r"one weight per output, a 1-D array \(n_outputs,\), got shape \(\)"),
-    ([], ValueError, "pos_weight is empty"),
-    ([1.0, -0.5], ValueError, r"pos_weight must be >= 0; 1 value\(s\) do not, the first -0.5"),
-    ([1.0, np.inf], ValueError, "non-finite"),
-    (["a"], TypeError, "pos_weight"),
+    ([], ValueError, "^BCEWithLogitsLoss: pos_weight is empty"),
+    ([1.0, -0.5], ValueError, r"^BCEWithLogitsLoss: pos_weight must be >= 0; 1 value\(s\) do not, the "
+                              r"first -0.5"),
+    ([1.0, np.inf], ValueError, "^BCEWithLogitsLoss: pos_weight holds 1 non-finite"),
+    (["a"], TypeError, "^BCEWithLogitsLoss: pos_weight"),
+    ([[1.0], [2.0, 3.0]], ValueError, "^BCEWithLogitsLoss: pos_weight is not a rectangular array of numbers"),
 ])
 def test_bad_pos_weights_are_refused_by_name(pos_weight, error, message):
     with pytest.raises(error, match=message):

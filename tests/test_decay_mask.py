@@ -267,6 +267,7 @@ def test_the_repr_counts_the_decaying_parameters():
     (np.ones((2, 3), bool), "a bool array of shape (2, 3)"),
     ([0, 1], "a int64 array of shape (2,)"),
     (True, "a bool array of shape ()"),
+    ([[True, False], [True]], "a list whose rows differ in length"),
 ])
 def test_a_mask_that_is_not_a_boolean_vector_is_refused(bad, shown):
     message = f"AdamW: decay_mask must be None or a 1-D boolean array, one entry a parameter " \

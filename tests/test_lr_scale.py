@@ -447,6 +447,9 @@ def test_the_optimiser_keeps_a_read_only_copy_and_its_repr_says_so():
     ([[1.0, 2.0]], TypeError, r"must be None or a 1-D array of numbers.*shape \(1, 2\)"),
     (["a", "b"], TypeError, r"a 1-D array of numbers"),
     (0.5, TypeError, r"shape \(\)"),
+    ([[1.0, 2.0], [3.0]], TypeError, r"^Adam: lr_scale must be None or a 1-D array of numbers, one entry a "
+                                     r"parameter \(model.lr_scales\(...\)\), got a list whose rows differ in "
+                                     r"length$"),
 ])
 def test_bad_scales_are_refused_and_the_setting_kept(bad, error, match):
     adam = dn.Adam(0.01, lr_scale=[1.0, 2.0])
