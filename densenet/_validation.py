@@ -535,6 +535,14 @@ def _refuse(values: NDArray[Any], outside: NDArray[Any], rule: str, name: str, o
     return values
 
 
+def one_of(value: object, options: Iterable[object]) -> bool:
+    """Whether ``value`` is one of ``options`` (names, or None): a string equal to one, or
+    the option itself. Anything else is none of them, where ``value in options`` would
+    compare an array elementwise (NumPy's "truth value of an array ... is ambiguous") or
+    fail to hash a list or a dict."""
+    return any(value is option or (isinstance(value, str) and value == option) for option in options)
+
+
 def flag(value: object, owner: str, name: str) -> bool:
     """``value``, which must be True or False (NumPy's too), as a bool."""
     if not isinstance(value, (bool, np.bool_)):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import OUTPUT_KINDS, shown
+from ._validation import OUTPUT_KINDS, one_of, shown
 from .accuracy import Accuracy, settings
 from .backend import log_softmax
 from .metric import Metric
@@ -63,9 +63,9 @@ class AUC(Metric):
 
     def __init__(self, average: str = "macro", classes: str | None = None, ignore_index: int | None = None,
                  name: str | None = None) -> None:
-        if average not in AVERAGES:
+        if not one_of(average, AVERAGES):
             raise ValueError(f"AUC: average must be one of {AVERAGES}, got {average!r}")
-        if classes is not None and classes not in OUTPUT_KINDS:
+        if not one_of(classes, (None, *OUTPUT_KINDS)):
             raise ValueError(f"AUC: classes must be None (yes-or-no labels) or what the outputs are, one of "
                              f"{OUTPUT_KINDS}; got {classes!r}")
         if ignore_index is not None and classes is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float, count, flag, hyperparameter, positive_int, shown
+from ._validation import as_float, count, flag, hyperparameter, one_of, positive_int, shown
 from .thread_policy import generic_kernels
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def checked_monitor(owner: str, monitor: object) -> str:
 
 def checked_mode(owner: str, mode: object) -> str:
     """``mode`` if it is ``"auto"``, ``"min"`` or ``"max"``, else ``ValueError`` naming ``owner``."""
-    if mode not in ("auto", "min", "max"):
+    if not one_of(mode, ("auto", "min", "max")):
         raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
     return str(mode)
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import one_of
 from .accuracy import Accuracy, settings
 from .metric import Metric
 
@@ -47,7 +48,7 @@ class ClassCounts(Metric):
         #: what the outputs and targets are, and their checks: an ``Accuracy``'s
         threshold, _, ignore_index = settings(type(self).__name__, threshold, ignore_index=ignore_index)
         self.kind = Accuracy(threshold=threshold, ignore_index=ignore_index)
-        if average not in AVERAGES:
+        if not one_of(average, AVERAGES):
             raise ValueError(f"{type(self).__name__}: average must be one of {AVERAGES}, got {average!r}")
         self.threshold, self.ignore_index, self.average = self.kind.threshold, self.kind.ignore_index, average
         super().__init__(name)

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._validation import count, flag, hyperparameter, learning_rate, positive_int, real_number
+from ._validation import count, flag, hyperparameter, learning_rate, one_of, positive_int, real_number
 from .callbacks import Callback, callback_list, checked_mode, checked_monitor, monitored_mode, worst
 from .optimizer import Optimizer
 
@@ -412,7 +412,7 @@ class ReduceLROnPlateau(_Scheduler):
                  min_lr: float = 0.0, eps: float = 1e-8, mode: str = "auto") -> None:
         super().__init__(optimizer)
         name = type(self).__name__
-        if threshold_mode not in ("rel", "abs"):
+        if not one_of(threshold_mode, ("rel", "abs")):
             raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.threshold_mode = checked_monitor(name, monitor), threshold_mode
         self.mode = checked_mode(name, mode)
@@ -519,7 +519,7 @@ class OneCycleLR(_Scheduler):
         name = type(self).__name__
         self.max_lr = hyperparameter(max_lr, name, "max_lr", low_open=True)
         self.pct_start = hyperparameter(pct_start, name, "pct_start", high=1.0)
-        if anneal_strategy not in ("cos", "linear"):
+        if not one_of(anneal_strategy, ("cos", "linear")):
             raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
         self.cycle_momentum = flag(cycle_momentum, name, "cycle_momentum")

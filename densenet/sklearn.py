@@ -34,7 +34,7 @@ except ImportError as error:
     raise ImportError(f"densenet.sklearn could not import what it needs from scikit-learn {found} "
                       "(it needs 1.6 or newer: pip install 'densenet[sklearn]')") from error
 
-from ._validation import flag, hyperparameter, non_negative, positive_int, sample_weights, shown, warn
+from ._validation import flag, hyperparameter, non_negative, one_of, positive_int, sample_weights, shown, warn
 from .adam import Adam
 from .backend import expit, log_expit, log_softmax, underflow_ignored
 from .bce_with_logits import BCEWithLogitsLoss
@@ -180,11 +180,11 @@ class _DenseNetEstimator(BaseEstimator):
     def _check_parameters(self) -> None:
         self._own_parameters()
         self._check_weighting()
-        if self.activation not in ACTIVATIONS:
+        if not one_of(self.activation, ACTIVATIONS):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.solver not in SOLVERS:
+        if not one_of(self.solver, SOLVERS):
             raise ValueError(f"solver must be one of {list(SOLVERS)}, got {self.solver!r}")
-        if self.learning_rate not in RATES:
+        if not one_of(self.learning_rate, RATES):
             raise ValueError(f"learning_rate must be one of {list(RATES)}, got {self.learning_rate!r}")
         self._sizes()
         # checked here, under the estimator's names, before anything is built
@@ -208,7 +208,8 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
         hyperparameter(self.power_t, owner, "power_t")
         positive_int(self.max_fun, f"{owner}: max_fun")
-        if self.n_iter_no_change != math.inf:  # (inf: the stopping rule never stops, as the MLP's)
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            # (inf: the stopping rule never stops, as the MLP's)
             positive_int(self.n_iter_no_change, f"{owner}: n_iter_no_change",
                          "an integer >= 1 or inf (never stop)")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
@@ -424,7 +425,7 @@ class _DenseNetEstimator(BaseEstimator):
         is the weighted mean ``sum(w l) / sum(w)``; the MLP normalises each batch by its
         own weights instead: the same in full-batch training), and with
         ``early_stopping`` the held-out rows keep their weights for the score."""
-        warm = bool(self.warm_start) and hasattr(self, "model_")
+        warm = flag(self.warm_start, type(self).__name__, "warm_start") and hasattr(self, "model_")
         return self._fit(X, y, mode="warm_start" if warm else "new", epochs=self.max_iter,
                          sample_weight=sample_weight)
 
@@ -811,7 +812,7 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _own_parameters(self) -> dict[str, Any]:
-        if self.loss not in REGRESSION_LOSSES:
+        if not one_of(self.loss, REGRESSION_LOSSES):
             raise ValueError(f"loss must be one of {list(REGRESSION_LOSSES)}, got {self.loss!r}")
         return {"loss": self.loss}
 

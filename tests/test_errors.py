@@ -509,3 +509,23 @@ def test_numbers_beyond_every_range_are_shown_and_taken_as_infinite():
     assert real_number(-10**400) == -np.inf
     with pytest.raises(ValueError, match=r"^Accuracy: invalid threshold inf; it must lie in \(-inf, inf\)$"):
         dn.Accuracy(threshold=np.inf)
+
+
+@pytest.mark.parametrize("given", [np.array(["min", "max"]), [], {}], ids=["array", "list", "dict"])
+@pytest.mark.parametrize("make, message", [
+    (lambda v: dn.AUC(average=v), r"^AUC: average must be one of"),
+    (lambda v: dn.AUC(classes=v), r"^AUC: classes must be None"),
+    (lambda v: dn.F1Score(average=v), r"^F1Score: average must be one of"),
+    (lambda v: dn.EarlyStopping(mode=v), r"^EarlyStopping: mode must be 'auto', 'min' or 'max', got"),
+    (lambda v: dn.ModelCheckpoint("model.npz", mode=v), r"^ModelCheckpoint: mode must be"),
+    (lambda v: dn.ReduceLROnPlateau(dn.SGD(0.1), mode=v), r"^ReduceLROnPlateau: mode must be"),
+    (lambda v: dn.ReduceLROnPlateau(dn.SGD(0.1), threshold_mode=v),
+     r"^ReduceLROnPlateau: threshold_mode must be"),
+    (lambda v: dn.OneCycleLR(dn.SGD(0.1), 0.1, 10, anneal_strategy=v),
+     r"^OneCycleLR: anneal_strategy must be"),
+])
+def test_a_choice_given_an_array_a_list_or_a_dict_is_refused_by_name(make, message, given):
+    """``value not in options`` compared an array elementwise ("The truth value of an array
+    with more than one element is ambiguous") and could not hash a list or a dict."""
+    with pytest.raises(ValueError, match=message):
+        make(given)

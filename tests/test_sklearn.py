@@ -745,6 +745,14 @@ def test_verbose_is_a_flag_or_a_level_as_the_mlp_s(verbose, prints, capsys):
 @pytest.mark.parametrize("params, message", [
     (dict(activation="softplus"), "activation must be one of"),
     (dict(solver="rmsprop"), "solver must be one of"),
+    # (an array, a list or a dict, compared elementwise or hashed: NumPy's "truth value of an
+    # array ... is ambiguous", or "unhashable type: 'list'", before)
+    (dict(activation=np.array(["relu", "tanh"])), "activation must be one of"),
+    (dict(activation=[]), "activation must be one of"),
+    (dict(solver={}), "solver must be one of"),
+    (dict(learning_rate=np.array(["constant", "adaptive"])), "learning_rate must be one of"),
+    (dict(n_iter_no_change=np.array([1.0, 2.0])), r"n_iter_no_change must be an integer >= 1 or inf"),
+    (dict(warm_start=np.array([True, False])), "DenseNetClassifier: warm_start must be True or False, got "),
     (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes must be positive integers"),
     (dict(max_iter=0), "max_iter must be an integer >= 1"),
     (dict(max_iter=True), "DenseNetClassifier: max_iter must be an integer >= 1, got True"),
@@ -1434,6 +1442,8 @@ def test_the_regressor_s_own_loss_is_checked_before_the_shared_parameters():
     X, y = counts(40)
     with pytest.raises(ValueError, match=r"^loss must be one of"):
         DenseNetRegressor(loss="huber", activation="softsign").fit(X, y)
+    with pytest.raises(ValueError, match=r"^loss must be one of"):
+        DenseNetRegressor(loss=np.array(["poisson", "squared_error"])).fit(X, y)
     with pytest.raises(ValueError, match=r"^activation must be one of"):
         DenseNetRegressor(activation="softsign").fit(X, y)
 
