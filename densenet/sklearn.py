@@ -208,7 +208,8 @@ class _DenseNetEstimator(BaseEstimator):
         hyperparameter(self.epsilon, owner, "epsilon", low_open=True)
         hyperparameter(self.power_t, owner, "power_t")
         positive_int(self.max_fun, f"{owner}: max_fun")
-        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+        stops = self.n_iter_no_change
+        if not (isinstance(stops, (float, np.floating)) and stops == math.inf):
             # (inf: the stopping rule never stops, as the MLP's)
             positive_int(self.n_iter_no_change, f"{owner}: n_iter_no_change",
                          "an integer >= 1 or inf (never stop)")
@@ -425,7 +426,8 @@ class _DenseNetEstimator(BaseEstimator):
         is the weighted mean ``sum(w l) / sum(w)``; the MLP normalises each batch by its
         own weights instead: the same in full-batch training), and with
         ``early_stopping`` the held-out rows keep their weights for the score."""
-        warm = flag(self.warm_start, type(self).__name__, "warm_start") and hasattr(self, "model_")
+        # (a warm_start that is no flag is refused with the other parameters, in their order)
+        warm = isinstance(self.warm_start, (bool, np.bool_)) and self.warm_start and hasattr(self, "model_")
         return self._fit(X, y, mode="warm_start" if warm else "new", epochs=self.max_iter,
                          sample_weight=sample_weight)
 

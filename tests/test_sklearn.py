@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -1444,8 +1446,18 @@ def test_the_regressor_s_own_loss_is_checked_before_the_shared_parameters():
         DenseNetRegressor(loss="huber", activation="softsign").fit(X, y)
     with pytest.raises(ValueError, match=r"^loss must be one of"):
         DenseNetRegressor(loss=np.array(["poisson", "squared_error"])).fit(X, y)
+    with pytest.raises(ValueError, match=r"^loss must be one of"):
+        DenseNetRegressor(loss="huber", warm_start=np.array([True, False])).fit(X, y)
     with pytest.raises(ValueError, match=r"^activation must be one of"):
         DenseNetRegressor(activation="softsign").fit(X, y)
+
+
+@pytest.mark.parametrize("inf", [math.inf, np.float64(np.inf), np.float32(np.inf)], ids=repr)
+def test_n_iter_no_change_of_inf_in_any_float_type_turns_the_stopping_rule_off(inf):
+    X, y = blobs(30)
+    clf = DenseNetClassifier(hidden_layer_sizes=(3,), max_iter=12, tol=0.0, n_iter_no_change=inf,
+                             random_state=0)
+    assert clf.fit(X, y).n_iter_ == 12
 
 
 def test_a_classifier_pickled_before_multilabel_targets_predicts_its_classes():

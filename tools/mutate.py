@@ -454,26 +454,26 @@ EQUIVALENT: dict[str, str] = {
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
-    "sklearn.py:332:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
+    "sklearn.py:333:101:change-number": "the network's seed drawn below 3**31, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:332:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
+    "sklearn.py:333:104:change-number": "the network's seed drawn below 2**32, not 2**31: another seed, "
                                         "as reproducible",
-    "sklearn.py:352:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
+    "sklearn.py:353:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:469:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:471:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:470:46:change-number": "the stopping rule's training rows when made: begin() sets them "
+    "sklearn.py:472:46:change-number": "the stopping rule's training rows when made: begin() sets them "
                                        "before every fit, and only a fit reads them",
-    "sklearn.py:470:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
+    "sklearn.py:472:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
                                        "the estimator's t_ before every fit, and only a fit reads them",
-    "sklearn.py:470:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
+    "sklearn.py:472:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
                                        "before every fit, and only a fit reads it",
-    "sklearn.py:474:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:476:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:730:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:839:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:732:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:841:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "_validation.py:488:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:488:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
