@@ -85,7 +85,7 @@ class Accuracy(Metric):
         if self.top_k >= classes:
             warn(f"{owner}: top_k={self.top_k} with {classes} classes: every label is among the top "
                  f"{self.top_k}, and every sample right")
-        array = as_array(y_true, "y_true")
+        array = as_array(y_true, f"{owner}: y_true")
         if array.shape == (n,):
             if array.dtype.kind not in "iu":
                 raise not_integer_labels(array, "y_true", owner, classes)

@@ -106,6 +106,7 @@ class ClassLoss(Loss):
         if y_pred.ndim != 2:
             raise ValueError(f"{owner}: y_pred must be 2-D {self.what} (n_samples, n_classes), "
                              f"got shape {y_pred.shape}")
+        y_true = as_array(y_true, f"{owner}: y_true")  # (forward is what the user called: it names the loss)
         y_true = self.target(y_true, y_pred.shape[1], y_pred.dtype, "y_true")
         if len(y_true) != len(y_pred):
             raise ValueError(f"{owner}: y_pred has {len(y_pred)} rows but y_true has {len(y_true)}")

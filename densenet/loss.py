@@ -236,7 +236,8 @@ class Loss(KeepsPlans):
             if not y_pred.ndim:
                 raise ValueError(f"{type(self).__name__}: sample_weight weighs the samples along y_pred's "
                                  f"first axis, but y_pred is a single number (shape ())")
-            weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype, some=False)
+            weight = sample_weights(sample_weight, len(y_pred), y_pred.dtype,
+                                    f"{type(self).__name__}: sample_weight", some=False)
         return self._value(y_pred, y_true, weight, for_backward)[0]
 
     def _value(self, y_pred: NDArray[Any], y_true: NDArray[Any], weight: NDArray[Any] | None,

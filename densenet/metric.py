@@ -173,7 +173,8 @@ class Metric:
         """``check``'s arrays and the weights checked against their rows."""
         y_pred, y_true = self.check(y_pred, y_true)
         weight = (None if sample_weight is None
-                  else sample_weights(sample_weight, y_pred.shape[0], np.float64, some=False))
+                  else sample_weights(sample_weight, y_pred.shape[0], np.float64,
+                                      f"{type(self).__name__}: sample_weight", some=False))
         return y_pred, y_true, weight
 
     def config(self) -> dict[str, Any]:

@@ -295,9 +295,11 @@ def test_missing_class_labels_are_named_as_missing(loss):
     named = pd.Series(pd.array([0, 1, None, 2], dtype="Int64"), name="species")
     with pytest.raises(ValueError, match=r"^y has missing values \(NA\) in column\(s\) \['species'\]; fill"):
         model.fit(X, named, loss=loss)
-    with pytest.raises(ValueError, match=r"^y_true has missing values \(NA\) in column\(s\) \['species'\]"):
+    with pytest.raises(ValueError, match=rf"^{type(loss).__name__}: y_true has missing values \(NA\) in "
+                                         r"column\(s\) \['species'\]"):
         loss.forward(np.zeros((4, 3)), named)
-    with pytest.raises(ValueError, match=r"^y_true has missing values \(NA\) in column\(s\) \['species'\]"):
+    with pytest.raises(ValueError, match=r"^Accuracy: y_true has missing values \(NA\) in column\(s\) "
+                                         r"\['species'\]"):
         dn.Accuracy().update(np.zeros((4, 3)), named)
     with pytest.raises(TypeError, match=r"class labels y must be integers, got dtype float64 \(2 NaN, the "
                                         r"first at index 1: missing labels\? fill or drop them"):
@@ -529,3 +531,59 @@ def test_a_choice_given_an_array_a_list_or_a_dict_is_refused_by_name(make, messa
     with more than one element is ambiguous") and could not hash a list or a dict."""
     with pytest.raises(ValueError, match=message):
         make(given)
+
+
+def _named(kind):
+    """The public subclasses of ``kind``."""
+    found = [getattr(dn, n) for n in dn.__all__]
+    return [cls for cls in found if inspect.isclass(cls) and issubclass(cls, kind) and cls is not kind]
+
+
+def _called_pair(cls):
+    """Outputs and targets ``cls()`` takes: class scores with labels, or numbers of one shape."""
+    scores = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4]])
+    if cls in (dn.CrossEntropyLoss, dn.NLLLoss, dn.Accuracy, dn.ClassCounts, dn.F1Score, dn.Precision,
+               dn.Recall):
+        return scores, np.array([0, 1, 2, 0])
+    return scores, np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+
+
+def _scorer(cls):
+    return cls(classes="probabilities") if cls is dn.AUC else cls()
+
+
+METRICS = [cls for cls in _named(dn.Metric) if cls is not dn.ClassCounts]  # (a base: its subclasses score)
+SCORERS = _named(dn.Loss) + METRICS
+
+
+@pytest.mark.parametrize("weight, error, message", [
+    (-np.ones(4), ValueError, r"sample_weight must be >= 0"),
+    (np.ones(3), ValueError, r"sample_weight must be 1-D with one weight per sample"),
+    (["a"] * 4, TypeError, r"sample_weight must hold real numbers"),
+    ([[1.0], [1.0, 2.0], [1.0], [1.0]], ValueError, r"sample_weight is not a rectangular array"),
+], ids=["negative", "length", "strings", "ragged"])
+@pytest.mark.parametrize("cls", SCORERS, ids=lambda c: c.__name__)
+def test_a_loss_or_metric_called_with_bad_weights_names_itself(cls, weight, error, message):
+    scorer = _scorer(cls)
+    y_pred, y_true = _called_pair(cls)
+    with pytest.raises(error, match=f"^{cls.__name__}: {message}"):
+        scorer(y_pred, y_true, sample_weight=weight)
+
+
+@pytest.mark.parametrize("cls", SCORERS, ids=lambda c: c.__name__)
+def test_a_loss_or_metric_called_with_ragged_targets_names_itself(cls):
+    scorer = _scorer(cls)
+    y_pred, _ = _called_pair(cls)
+    with pytest.raises(ValueError, match=f"^{cls.__name__}: y_true is not a rectangular array"):
+        scorer(y_pred, [[0, 1], [1], [2], [0]])
+
+
+@pytest.mark.parametrize("cls", METRICS, ids=lambda c: c.__name__)
+def test_a_metric_s_refused_update_leaves_its_totals(cls):
+    metric = _scorer(cls)
+    y_pred, y_true = _called_pair(cls)
+    metric.update(y_pred, y_true)
+    before = metric.result()
+    with pytest.raises(ValueError):
+        metric.update(y_pred, y_true, sample_weight=-np.ones(4))
+    assert metric.result() == before

@@ -183,7 +183,7 @@ EQUIVALENT: dict[str, str] = {
     "class_loss.py:81:46:change-number": "label_weights_in leaves the weights unscaled when their largest is "
                                          "0 (or, mutated, 1): scaling by a power of two is exact, so both "
                                          "give the same bits where the largest is that number",
-    "metric.py:192:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
+    "metric.py:193:40:Gt->GtE": "mean_totals takes one column's scores as they are: their mean over one "
                                 "column is the same number (a sum of one divided by 1)",
     "loading.py:80:55:change-number": "load makes the model from a fixed seed, then puts the file's "
                                       "parameters, state and generator in: a file that holds no generator "
@@ -281,16 +281,16 @@ EQUIVALENT: dict[str, str] = {
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
-    "loss.py:389:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
+    "loss.py:390:21:change-number": "row_means skips multiplying by a factor of 2.0, not 1.0: the factor "
                                     "is never 2, and multiplying by 1.0 changes no bit",
-    "loss.py:384:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
-    "loss.py:365:23:change-number": "relative scales weights of a mean below the smallest normal number by "
+    "loss.py:385:40:change-number": "reshape(n, -2): NumPy takes any negative size as the one to infer",
+    "loss.py:366:23:change-number": "relative scales weights of a mean below the smallest normal number by "
                                     "a power of two: any other (2**1001) keeps their ratios exactly too",
-    "loss.py:374:7:Lt->LtE": "relative: weights whose mean is exactly the smallest normal number, scaled "
+    "loss.py:375:7:Lt->LtE": "relative: weights whose mean is exactly the smallest normal number, scaled "
                              "by a power of two, keep their ratios exactly",
-    "loss.py:377:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
+    "loss.py:378:47:swap-bool": "relative's astype copies the quotient, a new array already, once more: the "
                                 "same values",
-    "loss.py:248:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
+    "loss.py:249:71:Is->IsNot": "the kept plans' key says 'unweighted' with the opposite bool: weighted and "
                                 "unweighted plans are still kept apart",
     "loss.py:135:27:change-number": "reshape(-2, 1): NumPy takes any negative size as the one to infer",
     "nll.py:67:53:change-number": "reshape(-2): NumPy takes any negative size as the one to infer",
