@@ -136,7 +136,7 @@ class ModelCheckpoint(Callback):
         if not isinstance(state, Mapping) or set(state) != set(names):
             raise ValueError(f"ModelCheckpoint: a state must hold {', '.join(names)} (a state_dict()), "
                              f"got {state!r}")
-        if state["monitor"] != self.monitor:
+        if not isinstance(state["monitor"], str) or state["monitor"] != self.monitor:
             raise ValueError(f"ModelCheckpoint: a state of monitor {state['monitor']!r} given to one of "
                              f"{self.monitor!r}: its best is not a value of what this one compares")
         epoch = count(state["epoch"], "ModelCheckpoint epoch")

@@ -72,7 +72,7 @@ dtype holds as 0, for an optimiser that adds one to a denominator (``denominator
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -529,6 +529,9 @@ class Optimizer:
         whole before anything changes. A vector the state lacks starts afresh: an optimiser
         that has not stepped a model then has none (``state_dict()`` gives back the state
         given), one that has keeps it, set to its ``initial_state``, for the plans that hold it."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{type(self).__name__}: a state must be a mapping of names to values (a "
+                            f"state_dict()), got {described(state)}")
         unknown = set(state) - {"steps", *self.SCALARS, *self.STATE}
         if unknown:
             raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}; "

@@ -337,6 +337,8 @@ def test_a_checkpoint_s_state_is_refused_by_another_monitor_and_when_it_is_not_o
     for bad, error, match in [
             ({"monitor": "val_loss"}, ValueError, r"ModelCheckpoint: a state of monitor 'val_loss' given to "
                                                   r"one of 'loss'"),
+            ({"monitor": np.array(["loss", "loss"])}, ValueError,  # (was NumPy's "truth value ... ambiguous")
+             r"ModelCheckpoint: a state of monitor array\(\['loss', 'loss'\].* given to one of 'loss'"),
             ({"best_epoch": 4}, ValueError, r"best_epoch must be an epoch written \(of 3\)"),
             ({"epoch": -1}, ValueError, r"ModelCheckpoint epoch must be an integer >= 0"),
             ({"best": "0.1"}, TypeError, r"best must be a real number"),

@@ -568,6 +568,10 @@ def test_plain_sgd_serves_any_arrays():
 
 def test_load_state_dict_checks_what_it_is_given():
     opt = dn.Adam()
+    for odd in (None, [("steps", 1)], "steps"):  # (None was "'NoneType' object is not iterable")
+        with pytest.raises(TypeError, match=r"^Adam: a state must be a mapping of names to values \(a "
+                                            r"state_dict\(\)\), got "):
+            opt.load_state_dict(odd)
     with pytest.raises(ValueError, match=r"Adam has no state \['momentum_buffer'\]"):
         opt.load_state_dict({"momentum_buffer": np.zeros(3)})
     with pytest.raises(ValueError, match="Adam: steps must be an integer >= 0, got -1"):
