@@ -838,6 +838,10 @@ class DenseNetRegressor(RegressorMixin, _DenseNetEstimator):
             non_negative(y, "y", f"{type(self).__name__} with loss='poisson'")
         if mode == "new":
             self.y_1d_ = y.ndim == 1
+        elif (columns := 1 if y.ndim == 1 else y.shape[1]) != self.n_outputs_:  # (before fit sets anything)
+            raise ValueError(f"{type(self).__name__}: {mode}: the fitted network has {self.n_outputs_} "
+                             f"outputs, but y has {columns} column(s); fit with warm_start=False for a new "
+                             "network")
         return y.reshape(len(y), -1)
 
     def _predictions(self, outputs: NDArray[Any]) -> NDArray[Any]:

@@ -947,6 +947,25 @@ def test_warm_start_refuses_other_classes_or_features():
     assert clf.n_iter_ == 2
 
 
+@pytest.mark.parametrize("columns", [1, 3])
+@pytest.mark.parametrize("mode", ["warm_start", "partial_fit"])
+def test_the_regressor_refuses_targets_of_other_outputs_and_keeps_everything(mode, columns):
+    """A network of two outputs given y of one or three columns: refused by name before its
+    optimiser is set for the call (its weight decay was set for the refused call's rows, and
+    after a warm start a fresh optimiser took the fitted one's place)."""
+    import pickle
+
+    X, _ = blobs(40)
+    Y = np.column_stack([X[:, 0], X[:, 0] - X[:, 1]])
+    reg = DenseNetRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0).fit(X, Y)
+    before = pickle.dumps(reg)
+    other = np.tile(X[:, :1], columns)
+    with pytest.raises(ValueError, match=rf"^DenseNetRegressor: {mode}: the fitted network has 2 outputs, "
+                                         rf"but y has {columns} column"):
+        reg.partial_fit(X[:10], other[:10]) if mode == "partial_fit" else reg.fit(X, other)
+    assert pickle.dumps(reg) == before
+
+
 def test_unit_sample_weights_fit_exactly_as_none():
     X, y = blobs()
     for make in (lambda: DenseNetClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0),

@@ -473,7 +473,7 @@ EQUIVALENT: dict[str, str] = {
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:732:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:841:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:845:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "_validation.py:488:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:488:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
