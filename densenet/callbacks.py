@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -19,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import as_float, count, flag, hyperparameter, one_of, positive_int, shown
-from .thread_policy import generic_kernels
+from .thread_policy import generic_kernels, held_back_kernels
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -371,11 +372,21 @@ class EarlyStopping(Callback):
             self.model.state[...] = self._best[1]
 
 
+def _kernels_chosen() -> str:
+    """What chose OpenBLAS's kernels below the processor's (``held_back_kernels``), and what to do."""
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    if coretype:
+        return f"OPENBLAS_CORETYPE={coretype} chose them: unset it before Python starts"
+    return ("this OpenBLAS does not know the processor: set OPENBLAS_CORETYPE=SkylakeX before Python starts, "
+            "or install a newer NumPy and SciPy")
+
+
 class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
     First a line stating the epochs, the steps and the BLAS threads the fit runs on (and
-    the BLAS libraries that run OpenBLAS's generic kernels: ``thread_policy.generic_kernels``).
+    the BLAS libraries that run OpenBLAS's generic kernels, or its AVX2 kernels on a processor with
+    AVX-512: ``thread_policy.generic_kernels``, ``held_back_kernels``).
     When tqdm is installed (``pip install densenet[progress]``) and ``stream``
     is a terminal: a bar over the epochs showing the running mean of the
     current epoch's batch losses (refreshed about 20 times an epoch), then each
@@ -402,7 +413,9 @@ class Progress(Callback):
                  if (library := self.params.get("gemm_library")) else "")
               + (f"; {' and '.join(generic)}: OpenBLAS's generic kernels, several times slower (it "
                  "does not know this processor: set OPENBLAS_CORETYPE before Python starts, or install "
-                 "NumPy >= 2 and SciPy >= 1.13)" if (generic := generic_kernels()) else ""),
+                 "NumPy >= 2 and SciPy >= 1.13)" if (generic := generic_kernels()) else "")
+              + (f"; {' and '.join(held)}: OpenBLAS's AVX2 kernels on a processor with AVX-512, slower "
+                 f"than its own choice ({_kernels_chosen()})" if (held := held_back_kernels()) else ""),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():

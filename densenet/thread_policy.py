@@ -2,7 +2,8 @@
 ``backend.gemm_library``'s) runs a plan's matrix products on (``thread_count``,
 ``blas_threads``), and the counts users set (``set_num_threads``, ``threads``). The BLAS
 libraries it sets are those threadpoolctl finds in the process, which also tell which of
-them run OpenBLAS's generic kernels (``generic_kernels``, for ``fit``'s verbose report).
+them run OpenBLAS's generic kernels (``generic_kernels``), or its AVX2 kernels on a processor
+with AVX-512 (``held_back_kernels``), for ``fit``'s verbose report.
 
 OpenBLAS threads a product as soon as it is a few hundred thousand
 multiply-adds. On an idle machine (2 cores) a second thread pays from about
@@ -45,11 +46,13 @@ from typing import Any
 import numpy as np
 
 from .backend import gemm_library, gemm_library_choices
+from .numpy_loops import wide_simd_loop
 
-__all__ = ["CGROUP_CPU_MAX", "CGROUP_V1_CPU", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY", "SERIAL_BELOW",
-           "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "blas_threads", "busy_cpus",
-           "busy_from", "cpu_quota", "generic_kernels", "get_num_threads", "on_main_thread", "quota_from",
-           "set_num_threads", "thread_choice", "thread_count", "threads", "trial_count"]
+__all__ = ["AVX2_KERNELS", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY",
+           "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "blas_threads",
+           "busy_cpus", "busy_from", "cpu_quota", "generic_kernels", "get_num_threads", "held_back_kernels",
+           "on_main_thread", "quota_from", "set_num_threads", "thread_choice", "thread_count", "threads",
+           "trial_count"]
 
 
 #: A plan whose largest matrix product has fewer multiply-adds than this runs on one
@@ -265,8 +268,28 @@ def generic_kernels() -> list[str]:
     them on Intel's Xeons of 2023 (family 6, model 207), where the 784-512-512-10 step
     took 4.5x its time on the kernels ``OPENBLAS_CORETYPE=SkylakeX`` chooses (README,
     "Which kernels OpenBLAS runs")."""
+    return _running({"Prescott"})
+
+
+#: OpenBLAS's kernels for x86-64 processors with AVX2 and FMA but no AVX-512 (its ``architecture``)
+AVX2_KERNELS = frozenset({"Haswell", "Zen"})
+
+
+def held_back_kernels() -> list[str]:
+    """The BLAS libraries loaded that run OpenBLAS's AVX2 kernels (``AVX2_KERNELS``) on a
+    processor with AVX-512 (where NumPy's dispatch runs its AVX-512 loops), named as
+    ``generic_kernels`` names them: ``OPENBLAS_CORETYPE=Haswell`` in the environment chooses
+    them there, or an OpenBLAS that does not know the processor's AVX-512. On an AMD EPYC of
+    the Zen 5 kind the 784-512-512-10 step took 1.4-1.6x its time on the kernels OpenBLAS
+    chose without it, ``SkylakeX`` (README, "Which kernels OpenBLAS runs")."""
+    return _running(AVX2_KERNELS) if wide_simd_loop(np.exp, np.dtype(np.float32)) else []
+
+
+def _running(kernels: frozenset[str] | set[str]) -> list[str]:
+    """The BLAS libraries loaded whose OpenBLAS runs one of ``kernels``, each as
+    ``"OpenBLAS 0.3.21 (numpy.libs)"``."""
     return [f"OpenBLAS {lib.version} ({os.path.basename(os.path.dirname(lib.filepath))})"
-            for lib in _blas_libraries() if getattr(lib, "architecture", None) == "Prescott"]
+            for lib in _blas_libraries() if getattr(lib, "architecture", None) in kernels]
 
 
 def _blas_libraries() -> list[Any]:

@@ -338,9 +338,11 @@ def known_processor(monkeypatch):
     """BLAS on kernels made for the processor, whatever runs the test (NumPy 1's OpenBLAS
     does not know some: then the first line says so, as tested below)."""
     monkeypatch.setattr(dn.callbacks, "generic_kernels", lambda: [])
+    monkeypatch.setattr(dn.callbacks, "held_back_kernels", lambda: [])
 
 
 def test_verbose_names_the_blas_libraries_on_openblas_s_generic_kernels(capsys, monkeypatch):
+    monkeypatch.setattr(dn.callbacks, "held_back_kernels", lambda: [])
     X, y = np.zeros((8, 1)), np.zeros((8, 1))
     hint = ("; OpenBLAS 0.3.21 (numpy.libs) and OpenBLAS 0.3.21.dev (scipy.libs): OpenBLAS's generic "
             "kernels, several times slower (it does not know this processor: set OPENBLAS_CORETYPE "
@@ -351,6 +353,26 @@ def test_verbose_names_the_blas_libraries_on_openblas_s_generic_kernels(capsys, 
         first = capsys.readouterr().err.splitlines()[0]
         assert first.startswith("fit: 1 epochs of 1 steps, BLAS threads")
         assert first.endswith(hint) == bool(generic)
+
+
+@pytest.mark.parametrize("coretype", ["Haswell", None])
+def test_verbose_names_the_blas_libraries_on_avx2_kernels_on_avx512(capsys, monkeypatch, coretype):
+    """``OPENBLAS_CORETYPE=Haswell`` set on a processor with AVX-512 held the 784-512-512-10
+    step to 1.4-1.6x its time on OpenBLAS's own kernels (an AMD EPYC, Zen 5): the first line
+    names the libraries, and what chose their kernels."""
+    monkeypatch.setattr(dn.callbacks, "generic_kernels", lambda: [])
+    monkeypatch.setattr(dn.callbacks, "held_back_kernels", lambda: ["OpenBLAS 0.3.30 (scipy.libs)"])
+    if coretype is None:
+        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", coretype)
+    mlp((1, 4, 1)).fit(np.zeros((8, 1)), np.zeros((8, 1)), verbose=True)
+    first = capsys.readouterr().err.splitlines()[0]
+    chosen = ("OPENBLAS_CORETYPE=Haswell chose them: unset it before Python starts" if coretype else
+              "this OpenBLAS does not know the processor: set OPENBLAS_CORETYPE=SkylakeX before Python "
+              "starts, or install a newer NumPy and SciPy")
+    assert first.endswith(f"; OpenBLAS 0.3.30 (scipy.libs): OpenBLAS's AVX2 kernels on a processor with "
+                          f"AVX-512, slower than its own choice ({chosen})")
 
 
 def test_verbose_prints_plain_lines_when_not_a_terminal(capsys, through, known_processor):

@@ -243,6 +243,31 @@ def test_generic_kernels_reads_the_libraries_loaded():
         for info in generic]
 
 
+@pytest.mark.parametrize("wide", [True, False], ids=["avx512", "avx2"])
+def test_held_back_kernels_are_openblas_s_avx2_kernels_on_a_processor_with_avx512(monkeypatch, wide):
+    """OpenBLAS's Haswell and Zen kernels (AVX2) are named where NumPy runs its AVX-512 loops:
+    there ``OPENBLAS_CORETYPE=Haswell`` (or an OpenBLAS that does not know the processor)
+    holds the products back; SkylakeX, generic (``generic_kernels``) and other libraries never."""
+    libraries = [FakeOpenBlas("0.3.31", "/venv/numpy.libs/libscipy_openblas64_-32a4b2a6.so", "Haswell"),
+                 FakeOpenBlas("0.3.30", "/venv/scipy.libs/libscipy_openblas-6cdc3b4a.so", "Zen"),
+                 FakeOpenBlas("0.3.21", "/venv/other.libs/libopenblas.so", "Prescott"),
+                 FakeOpenBlas("0.3.31", "/venv/torch/lib/libopenblas.so", "SkylakeX"),
+                 FakeOpenBlas("2026.2", "/venv/lib/libmkl_rt.so.2")]
+    monkeypatch.setattr(policy, "_blas_libraries", lambda: libraries)
+    monkeypatch.setattr(policy, "wide_simd_loop", lambda ufunc, dtype: wide)
+    expected = ["OpenBLAS 0.3.31 (numpy.libs)", "OpenBLAS 0.3.30 (scipy.libs)"] if wide else []
+    assert policy.held_back_kernels() == expected
+
+
+def test_held_back_kernels_reads_the_libraries_loaded_and_numpy_s_loops():
+    from densenet.numpy_loops import wide_simd_loop
+
+    held = [info for info in threadpool_info() if info.get("architecture") in ("Haswell", "Zen")]
+    names = [f"OpenBLAS {info['version']} ({os.path.basename(os.path.dirname(info['filepath']))})"
+             for info in held]
+    assert policy.held_back_kernels() == (names if wide_simd_loop(np.exp, np.float32) else [])
+
+
 def test_busy_from_counts_the_running_tasks_that_are_not_ours():
     loadavg = b"2.10 1.50 0.80 5/250 12345\n"
     ours = [b"101 (python3) R 1 101 0", b"102 (odd) R name) S 1 101", b"103 (worker) S 101", b"104 (w) R 101"]
