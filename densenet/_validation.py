@@ -430,6 +430,15 @@ def shown(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def kind_given(value: object, with_repr: bool = False) -> str:
+    """What ``value``, given where an instance is taken, is, for a message: its type's name
+    (and, ``with_repr``, its ``repr``), or for a class given in place of an instance
+    (``optimizer=dn.SGD``), the class and the fix."""
+    if isinstance(value, type):
+        return f"the class {value.__name__}: pass an instance, {value.__name__}(...)"
+    return f"{type(value).__name__} {value!r}" if with_repr else type(value).__name__
+
+
 def described(value: object) -> str:
     """What ``value`` is, for a message: a number, string or None as ``shown``, an array by
     its shape, anything else by its type (``a list``, ``a tuple``)."""

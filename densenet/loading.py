@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import io
-from ._validation import learning_rate
+from ._validation import kind_given, learning_rate
 from .callbacks import checked_schedules
 from .model import Sequential
 from .module import build
@@ -105,7 +105,7 @@ def load(path: io.File, optimizer: Optimizer | None = None,
             raise ValueError(f"load: {where} has an invalid random-generator state") from None
     if optimizer is not None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"load: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")
+            raise TypeError(f"load: optimizer must be a densenet Optimizer, got {kind_given(optimizer)}")
         # a state refused part-way (the optimiser's rate, a schedule's) puts the optimiser back
         # as it was, as fit undoes a diverging epoch: a half-restored one would train on silently
         before = optimizer.state_dict(), optimizer.lr

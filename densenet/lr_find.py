@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import hyperparameter, positive_int
+from ._validation import hyperparameter, kind_given, positive_int
 from .callbacks import Callback
 from .init import Seed
 from .model import Sequential, as_model
@@ -146,7 +146,7 @@ def lr_find(model: Sequential, X: ArrayLike, y: ArrayLike, *, optimizer: Optimiz
     limit = hyperparameter(diverge, "lr_find", "diverge", low=1.0, low_open=True)
     size = positive_int(batch_size, "lr_find: batch_size")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
-        raise TypeError(f"lr_find: optimizer must be a densenet Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(f"lr_find: optimizer must be a densenet Optimizer, got {kind_given(optimizer)}")
     if optimizer is not None and optimizer.full_batch:
         raise ValueError(f"lr_find needs an optimiser that steps batch by batch with a rate; {optimizer!r} "
                          "minimises the whole objective itself")

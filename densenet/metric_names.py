@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ._validation import reworded
+from ._validation import kind_given, reworded
 from .absolute_error import MeanAbsoluteError
 from .auc import AUC
 from .f1 import F1Score
@@ -74,7 +74,7 @@ def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: s
             made.append(fresh)
         else:
             raise TypeError(f"{owner}: a metric must be a name such as 'accuracy' or a densenet Metric, "
-                            f"got {type(metric).__name__} {metric!r}")
+                            f"got {kind_given(metric, with_repr=True)}")
     names = [metric.name for metric in made]
     for name in names:
         if name == "loss" or name.startswith("val_") or names.count(name) > 1:

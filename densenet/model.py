@@ -27,6 +27,7 @@ from ._validation import (
     flag,
     hyperparameter,
     is_sparse,
+    kind_given,
     positive_int,
     sample_weights,
     shown,
@@ -882,7 +883,7 @@ class Sequential:
         loss = self._default_loss() if loss is None else loss
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
-                            f"got {type(loss).__name__} {loss!r}")
+                            f"got {kind_given(loss, with_repr=True)}")
         measured = None if metrics is None else resolved(metrics, loss, self.out_features, "evaluate")
         rows, target, bounded = self._checked_data(X, y, loss, whole=False)
         w = (None if sample_weight is None
@@ -1038,8 +1039,7 @@ class Sequential:
                 config["schedules"].append({"type": type(schedule).__name__, "state": numbers})
         if optimizer is not None:
             if not isinstance(optimizer, Optimizer):
-                raise TypeError(f"save: optimizer must be a densenet Optimizer, "
-                                f"got {type(optimizer).__name__}")
+                raise TypeError(f"save: optimizer must be a densenet Optimizer, got {kind_given(optimizer)}")
             state = optimizer.state_dict()
             config["optimizer"] = {"type": type(optimizer).__name__, "lr": optimizer.lr}
             for name, vector in state.items():

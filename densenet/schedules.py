@@ -17,7 +17,16 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._validation import count, flag, hyperparameter, learning_rate, one_of, positive_int, real_number
+from ._validation import (
+    count,
+    flag,
+    hyperparameter,
+    kind_given,
+    learning_rate,
+    one_of,
+    positive_int,
+    real_number,
+)
 from .callbacks import Callback, callback_list, checked_mode, checked_monitor, monitored_mode, worst
 from .optimizer import Optimizer
 
@@ -30,7 +39,7 @@ class _Scheduler(Callback):
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be a densenet Optimizer, "
-                            f"got {type(optimizer).__name__}")
+                            f"got {kind_given(optimizer)}")
         if optimizer.full_batch:  # (its rates would change nothing: refused before any training)
             raise ValueError(f"{type(self).__name__} sets the learning rate of {optimizer!r}, which has "
                              "none: it minimises the whole objective itself (full_batch); schedule an "

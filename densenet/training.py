@@ -30,6 +30,7 @@ from ._validation import (
     flag,
     hyperparameter,
     is_sparse,
+    kind_given,
     own_method,
     positive_int,
     sample_weights,
@@ -575,10 +576,10 @@ def fit(
     loss = MSELoss() if loss is None else loss
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a densenet Optimizer (such as dn.SGD(lr=0.1)), "
-                        f"got {type(optimizer).__name__} {optimizer!r}")
+                        f"got {kind_given(optimizer, with_repr=True)}")
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a densenet Loss (such as dn.MSELoss()), "
-                        f"got {type(loss).__name__} {loss!r}")
+                        f"got {kind_given(loss, with_repr=True)}")
     if optimizer.full_batch:
         drawing = next(((i, m) for i, m in enumerate(model) if m.random), None)
         if drawing is not None:
@@ -638,7 +639,7 @@ def fit(
         (Progress(),) if flag(verbose, "fit", "verbose") else ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
-            raise TypeError(f"callbacks must be densenet Callback objects, got {type(callback).__name__}")
+            raise TypeError(f"fit: callbacks must be densenet Callback objects, got {kind_given(callback)}")
     callbacks = tuple(sorted(callbacks, key=lambda callback: callback.runs_last))  # (a stable sort)
     record = _Record(model, epochs, callbacks, loss, validation, measured)
     size = min(batch_size, n)

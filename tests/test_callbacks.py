@@ -331,6 +331,9 @@ def test_early_stopping_takes_numpy_numbers(min_delta):
 def test_non_callbacks_are_rejected():
     with pytest.raises(TypeError, match="callbacks must be densenet Callback objects, got builtin_function"):
         mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[print])
+    with pytest.raises(TypeError, match=r"^fit: callbacks must be densenet Callback objects, got the class "
+                                        r"EarlyStopping: pass an instance, EarlyStopping\(\.\.\.\)$"):
+        mlp((1, 2, 1)).fit(np.ones((2, 1)), np.ones((2, 1)), callbacks=[dn.EarlyStopping])  # (was "got type")
 
 
 @pytest.fixture

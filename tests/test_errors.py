@@ -587,3 +587,32 @@ def test_a_metric_s_refused_update_leaves_its_totals(cls):
     with pytest.raises(ValueError):
         metric.update(y_pred, y_true, sample_weight=-np.ones(4))
     assert metric.result() == before
+
+
+def _saved(tmp_path):
+    path = tmp_path / "m.npz"
+    mlp((2, 3, 1)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, tmp: m.fit(X_OK, Y_OK, optimizer=dn.SGD), "SGD"),
+    (lambda m, tmp: m.fit(X_OK, Y_OK, loss=dn.MSELoss), "MSELoss"),
+    (lambda m, tmp: m.evaluate(X_OK, Y_OK, loss=dn.MSELoss), "MSELoss"),
+    (lambda m, tmp: m.fit(X_OK, Y_OK, metrics=[dn.MeanAbsoluteError]), "MeanAbsoluteError"),
+    (lambda m, tmp: m.fit(X_OK, Y_OK, callbacks=[dn.EarlyStopping]), "EarlyStopping"),
+    (lambda m, tmp: dn.StepLR(dn.SGD, 1), "SGD"),
+    (lambda m, tmp: dn.lr_find(m, X_OK, Y_OK, optimizer=dn.Adam), "Adam"),
+    (lambda m, tmp: m.save(tmp / "unused.npz", optimizer=dn.SGD), "SGD"),
+    (lambda m, tmp: dn.load(_saved(tmp), optimizer=dn.SGD), "SGD"),
+], ids=["fit optimizer", "fit loss", "evaluate loss", "fit metric", "fit callback", "schedule optimizer",
+        "lr_find optimizer", "save optimizer", "load optimizer"])
+def test_a_class_given_for_an_instance_is_named_with_the_fix(call, name, tmp_path):
+    """``optimizer=dn.SGD`` for ``dn.SGD(0.1)``: was "got type" or "got type <class
+    'densenet.sgd.SGD'>"; ``Sequential`` already said "got the class Sigmoid"."""
+    model = mlp((2, 3, 1))
+    before = state(model)
+    with pytest.raises(TypeError, match=rf"got the class {name}: pass an instance, {name}\(\.\.\.\)"):
+        call(model, tmp_path)
+    assert_array_equal(state(model)[0], before[0])
+    assert not (tmp_path / "unused.npz").exists()
