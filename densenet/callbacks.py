@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float, count, flag, hyperparameter, one_of, positive_int, shown
+from ._validation import as_float, count, flag, hyperparameter, kind_given, one_of, positive_int, shown
 from .thread_policy import generic_kernels, held_back_kernels
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def checked_schedules(owner: str, schedules: object) -> tuple[Any, ...]:
         if not (isinstance(schedule, Callback) and callable(getattr(schedule, "state_dict", None))):
             raise TypeError(f"{owner}: schedules must be callbacks that keep a place (learning-rate "
                             "schedules, WeightAveraging, EarlyStopping, ModelCheckpoint: with a state_dict), "
-                            f"got {type(schedule).__name__}")
+                            f"got {kind_given(schedule)}")
     return schedules
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import flag, hyperparameter, is_sparse, sample_weights, warn
+from ._validation import flag, hyperparameter, is_sparse, kind_given, sample_weights, warn
 from .backend import underflow_ignored
 from .loss import Loss, checked_value, loss_plan
 from .model import Sequential, as_model
@@ -131,7 +131,7 @@ def gradcheck(model: Sequential, X: ArrayLike, y: ArrayLike, loss: Loss | None =
     eps = hyperparameter(eps, "gradcheck", "eps", low_open=True)
     atol, rtol = hyperparameter(atol, "gradcheck", "atol"), hyperparameter(rtol, "gradcheck", "rtol")
     if not isinstance(loss, Loss):
-        raise TypeError(f"gradcheck: loss must be a densenet Loss, got {type(loss).__name__} {loss!r}")
+        raise TypeError(f"gradcheck: loss must be a densenet Loss, got {kind_given(loss, with_repr=True)}")
     X_checked, _ = model.check_data(X, y, loss)
     weight = None if sample_weight is None else sample_weights(sample_weight, X_checked.shape[0], np.float64)
     if model.dtype != np.float64:

@@ -605,8 +605,12 @@ def _saved(tmp_path):
     (lambda m, tmp: dn.lr_find(m, X_OK, Y_OK, optimizer=dn.Adam), "Adam"),
     (lambda m, tmp: m.save(tmp / "unused.npz", optimizer=dn.SGD), "SGD"),
     (lambda m, tmp: dn.load(_saved(tmp), optimizer=dn.SGD), "SGD"),
+    (lambda m, tmp: dn.gradcheck(m, X_OK, Y_OK, loss=dn.MSELoss), "MSELoss"),
+    (lambda m, tmp: dn.ModelCheckpoint(tmp / "unused.npz", schedules=[dn.StepLR]), "StepLR"),
+    (lambda m, tmp: m.save(tmp / "unused.npz", schedules=[dn.EarlyStopping]), "EarlyStopping"),
 ], ids=["fit optimizer", "fit loss", "evaluate loss", "fit metric", "fit callback", "schedule optimizer",
-        "lr_find optimizer", "save optimizer", "load optimizer"])
+        "lr_find optimizer", "save optimizer", "load optimizer", "gradcheck loss", "checkpoint schedule",
+        "save schedule"])
 def test_a_class_given_for_an_instance_is_named_with_the_fix(call, name, tmp_path):
     """``optimizer=dn.SGD`` for ``dn.SGD(0.1)``: was "got type" or "got type <class
     'densenet.sgd.SGD'>"; ``Sequential`` already said "got the class Sigmoid"."""
