@@ -439,6 +439,17 @@ def kind_given(value: object, with_repr: bool = False) -> str:
     return f"{type(value).__name__} {value!r}" if with_repr else type(value).__name__
 
 
+def not_a_list(value: object, name: str, kind: type) -> str:
+    """What ``value``, given for the argument ``name`` that takes a list of ``kind``
+    instances, is, for a message: one of them alone, or a class, with the fix; else its type
+    and ``repr``."""
+    if isinstance(value, kind):
+        return f"one {type(value).__name__}: pass it in a list, {name}=[...]"
+    if isinstance(value, type):
+        return f"the class {value.__name__}: pass an instance in a list, {name}=[{value.__name__}(...)]"
+    return f"{type(value).__name__} {value!r}"
+
+
 def described(value: object) -> str:
     """What ``value`` is, for a message: a number, string or None as ``shown``, an array by
     its shape, anything else by its type (``a list``, ``a tuple``)."""

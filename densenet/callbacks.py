@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float, count, flag, hyperparameter, kind_given, one_of, positive_int, shown
+from ._validation import (
+    as_float,
+    count,
+    flag,
+    hyperparameter,
+    kind_given,
+    not_a_list,
+    one_of,
+    positive_int,
+    shown,
+)
 from .thread_policy import generic_kernels, held_back_kernels
 
 if TYPE_CHECKING:
@@ -172,11 +182,9 @@ def callback_list(value: object, owner: str, name: str) -> tuple[Any, ...]:
     callback alone or what is no list."""
     if value is None:
         return ()
-    if isinstance(value, Callback):
-        raise TypeError(f"{owner}: {name} must be a list of callbacks, got one {type(value).__name__}: "
-                        f"pass it in a list, {name}=[...]")
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"{owner}: {name} must be a list of callbacks, got {type(value).__name__} {value!r}")
+    if isinstance(value, (str, bytes, Callback)) or not isinstance(value, Iterable):
+        raise TypeError(f"{owner}: {name} must be a list of callbacks, "
+                        f"got {not_a_list(value, name, Callback)}")
     return tuple(value)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ._validation import kind_given, reworded
+from ._validation import kind_given, not_a_list, reworded
 from .absolute_error import MeanAbsoluteError
 from .auc import AUC
 from .f1 import F1Score
@@ -57,7 +57,7 @@ def resolved(metrics: Sequence[MetricLike], loss: Loss, n_outputs: int, owner: s
     anything else, an unknown name, or two metrics of one name (or named ``loss``)."""
     if isinstance(metrics, (str, Metric)) or not isinstance(metrics, Sequence):
         raise TypeError(f"{owner}: metrics must be a list of metrics (names such as 'accuracy', or "
-                        f"densenet Metric objects), got {metrics!r}")
+                        f"densenet Metric objects), got {not_a_list(metrics, 'metrics', Metric)}")
     made = []
     for metric in metrics:
         if isinstance(metric, str):

@@ -139,6 +139,16 @@ def test_bad_calls_raise_clearly_and_change_nothing(name):
      "ModelCheckpoint: schedules must be a list of callbacks, got one StepLR"),
     (lambda: dn.SequentialLR(dn.SGD(0.1), dn.StepLR(dn.SGD(0.1), 2), milestones=[]), TypeError,
      "SequentialLR: schedules must be a list of callbacks, got one StepLR"),
+    # a class where a list of instances is taken (was "got type <class '...'>"), and one metric
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, callbacks=dn.EarlyStopping), TypeError,
+     r"^fit: callbacks must be a list of callbacks, got the class EarlyStopping: pass an instance in a "
+     r"list, callbacks=\[EarlyStopping\(\.\.\.\)\]$"),
+    (lambda: mlp((2, 3, 1)).fit(X_OK, Y_OK, metrics=dn.MeanAbsoluteError), TypeError,
+     r"^fit: metrics must be a list of metrics \(names such as 'accuracy', or densenet Metric objects\), got "
+     r"the class MeanAbsoluteError: pass an instance in a list, metrics=\[MeanAbsoluteError\(\.\.\.\)\]$"),
+    (lambda: mlp((2, 3, 1)).evaluate(X_OK, Y_OK, metrics=dn.MeanAbsoluteError()), TypeError,
+     r"^evaluate: metrics must be a list of metrics \(names such as 'accuracy', or densenet Metric "
+     r"objects\), got one MeanAbsoluteError: pass it in a list, metrics=\[\.\.\.\]$"),
     # a thread count is a C int
     (lambda: dn.set_num_threads(2**40), ValueError,
      r"set_num_threads: n must be an integer from 1 to 2147483647 or None, got 1099511627776"),

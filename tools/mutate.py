@@ -192,7 +192,7 @@ EQUIVALENT: dict[str, str] = {
                                   "whether an output is NaN is then never read, True or False",
     "model.py:950:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
-    "callbacks.py:441:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+    "callbacks.py:449:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
     "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
@@ -269,11 +269,11 @@ EQUIVALENT: dict[str, str] = {
     "training.py:848:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:400:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:408:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:400:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:408:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:400:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:408:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -419,7 +419,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:260:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "thread_policy.py:69:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
-    "callbacks.py:449:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:457:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "thread_policy.py:250:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
@@ -474,8 +474,8 @@ EQUIVALENT: dict[str, str] = {
                                         "L-BFGS fit's warning reads LBFGS.result)",
     "sklearn.py:732:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
     "sklearn.py:845:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
-    "_validation.py:497:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
-    "_validation.py:497:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
+    "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
+    "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
     "training.py:758:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
