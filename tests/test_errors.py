@@ -630,3 +630,11 @@ def test_a_class_given_for_an_instance_is_named_with_the_fix(call, name, tmp_pat
         call(model, tmp_path)
     assert_array_equal(state(model)[0], before[0])
     assert not (tmp_path / "unused.npz").exists()
+
+
+def test_an_object_given_for_an_instance_is_named_by_its_type():
+    with pytest.raises(TypeError, match=r"^StepLR: optimizer must be a densenet Optimizer, got str$"):
+        dn.StepLR("sgd", 1)
+    with pytest.raises(TypeError, match=r"^optimizer must be a densenet Optimizer \(such as "
+                                        r"dn.SGD\(lr=0.1\)\), got str 'sgd'$"):
+        mlp((2, 3, 1)).fit(X_OK, Y_OK, optimizer="sgd")
