@@ -1106,7 +1106,7 @@ def _check_modules(modules: Sequence[object]) -> None:
         raise ValueError("Sequential needs at least one module")
     for i, module in enumerate(modules):
         if not isinstance(module, Module):
-            kind = f"the class {module.__name__}" if isinstance(module, type) else type(module).__name__
+            kind = kind_given(module)
             if isinstance(module, (list, tuple)) and module and all(isinstance(m, Module) for m in module):
                 kind = f"a {kind} of modules: pass them as arguments, Sequential(*modules)"
             raise TypeError(f"Sequential: module {i} must be a densenet Module instance, got {kind}")

@@ -71,7 +71,8 @@ def test_layers_that_do_not_chain_are_rejected():
 @pytest.mark.parametrize("bad, error, message", [
     ([], ValueError, "Sequential needs at least one module"),
     (["dense"], TypeError, "Sequential: module 0 must be a densenet Module instance, got str"),
-    ([dn.Dense], TypeError, "Sequential: module 0 must be a densenet Module instance, got the class Dense"),
+    ([dn.Dense], TypeError, r"Sequential: module 0 must be a densenet Module instance, got the class Dense: "
+                            r"pass an instance, Dense\(\.\.\.\)$"),
     ([dn.Sigmoid()], ValueError, "Sequential needs a module that fixes the input width"),
     ([[dn.Dense(2, 2), dn.Sigmoid()]], TypeError,
      r"module 0 must be a densenet Module instance, got a list of modules: pass them as arguments, "
