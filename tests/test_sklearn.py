@@ -417,6 +417,21 @@ def test_a_fit_that_ends_before_it_converges_warns_as_the_mlp_s(ours, theirs, se
         assert watched in mine[0]
 
 
+def test_a_warm_start_after_a_fit_the_rule_stopped_warns_when_it_runs_out():
+    """The stopping rule's verdict is the last fit's: a warm start that runs its max_iter
+    epochs out after a fit the rule stopped warns, as scikit-learn's MLP does."""
+    import sklearn.neural_network
+
+    X, y = blobs(40)
+    counts = []
+    for make in (DenseNetRegressor, sklearn.neural_network.MLPRegressor):
+        reg = make(hidden_layer_sizes=(4,), tol=1e3, n_iter_no_change=1, max_iter=50, random_state=0)
+        stopped = _convergence_warnings(lambda reg=reg: reg.fit(X, y))  # no epoch improves by 1e3
+        reg.set_params(warm_start=True, tol=0.0, max_iter=2, n_iter_no_change=10)
+        counts.append((len(stopped), len(_convergence_warnings(lambda reg=reg: reg.fit(X, y)))))
+    assert counts[0] == counts[1] == (0, 1)
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_the_convergence_warning_points_at_the_caller_s_line(solver):
     from sklearn.exceptions import ConvergenceWarning

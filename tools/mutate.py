@@ -176,6 +176,9 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
+    "sklearn.py:471:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
+                                       "improves on the best loss (inf) or score (-inf) and sets it to 0 "
+                                       "before it is read (a NaN loss ends the fit first)",
     "layernorm.py:131:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
                                          "4**-k: any k that keeps the squares finite gives the same bits "
                                          "(powers of two scale exactly); log base 3 makes k 0.63 of log2's, "
