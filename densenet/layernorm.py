@@ -209,6 +209,9 @@ class LayerNorm(Module):
             backward.append(partial(np.dot, ones, dY, grads["beta"]))
         if dX is None:
             return Passes(forward, backward)
+        if size == 1:  # every row a row of one value: Y is beta whatever X, so dX is 0 (the
+            # formula below gives it as two products that round apart, times 1/sqrt(eps))
+            return Passes(forward, [*backward, partial(np.copyto, dX, np.zeros((), dtype))])
         # dX = r (G - mean(G) - Xh mean(G Xh)) with G = dY gamma, Xh = C r:
         # dX = dY * S - r m1 - C r**3 m2, m1 = dY @ (gamma / size), m2 = (dY * C) @ (gamma / size)
         weights = average if gamma is None else np.zeros(size, dtype)

@@ -98,6 +98,27 @@ def test_a_row_of_equal_values_normalises_to_beta_exactly(dtype, value, affine, 
         assert not norm.dgamma.any()
 
 
+@pytest.mark.parametrize("affine, bias", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_layernorm_of_one_feature_passes_back_no_gradient(dtype, affine, bias):
+    """Over one feature each row is a row of equal values: the output is beta whatever the
+    input, so the input gradient is 0 and the layers before it learn nothing. It was
+    computed as ``dY * (r gamma) - r * (dY gamma)``, which round apart: times ``r =
+    1/sqrt(eps)`` (316), 6.9e-5 in float32 for inputs of 10, which trained the layers
+    before it on noise."""
+    model = dn.Sequential(dn.Dense(3, 1), dn.LayerNorm(1, elementwise_affine=affine, bias=bias),
+                          dn.Dense(1, 2), dtype=dtype, seed=0)
+    rng = np.random.default_rng(6)
+    for name in ("gamma", "beta"):
+        if name in named(model[1]):
+            setattr(model[1], name, rng.uniform(0.5, 2.0, 1))
+    X = (10 * rng.standard_normal((16, 3))).astype(dtype)
+    model.train().forward(X)
+    dX = model.backward(rng.standard_normal((16, 2)).astype(dtype))
+    assert not dX.any()
+    assert not model[0].dW.any()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_far_from_zero_keep_their_spread_s_digits(dtype):
     """Rows of spread 1 offset by up to 1e4: the rounding of the mean was 1e4 times the
