@@ -309,7 +309,9 @@ class CosineRestartsLR(LRSchedule):
 
     def rate(self, epoch: int) -> float:
         done, period = epoch, self.epochs  # the epochs into the current period, and its length
-        while done >= period:
+        if self.mult == 1:  # (periods of one length: a remainder, not a turn for each period)
+            done %= period
+        while done >= period:  # (periods that grow: a turn for each, as many as a log of epoch)
             done, period = done - period, period * self.mult
         return _cosine(self.min_lr, self.base_lr, done / period)
 

@@ -372,6 +372,40 @@ def test_restarts_refuse_bad_arguments_by_name(arguments, error, match):
         dn.CosineRestartsLR(dn.SGD(0.1), **arguments)
 
 
+@pytest.mark.parametrize("mult", [1, 2, 3])
+def test_restarts_find_an_epoch_s_place_in_its_period_at_once(mult):
+    """The rate of epoch ``e`` counted its way through the periods before it, one turn a
+    period: with periods of one length, ``e / epochs`` turns twice an epoch (a fit's
+    1000th epoch of periods of 5 took 400 of them); a run resumed at epoch 7 * 10**17 never
+    set its rate. Now periods of one length take a remainder, growing ones as many turns
+    as periods, a logarithm of the epoch (each in a thread here, bounded in time, so that
+    the counting one fails rather than hangs)."""
+    import threading
+
+    sgd = dn.SGD(1.0)
+    restarts = dn.CosineRestartsLR(sgd, epochs=7, mult=mult, min_lr=0.1)
+    start = 7 * (mult ** 30 - 1) // (mult - 1) if mult > 1 else 7 * 10 ** 17  # a period begins there
+    answers = {}
+
+    def find():
+        try:
+            answers["far"] = [restarts.rate(start + e) for e in (0, 3)]
+            restarts.load_state_dict({"epoch": start + 3, "base_lr": 1.0})
+            answers["loaded"] = sgd.lr
+        except Exception as error:  # (raised below, in the test's own thread)
+            answers["error"] = error
+
+    found = threading.Thread(target=find, daemon=True)
+    found.start()
+    found.join(timeout=60)
+    if "error" in answers:
+        raise answers["error"]
+    assert "loaded" in answers
+    period = 7 * mult ** (30 if mult > 1 else 0)
+    assert answers["far"] == [1.0, 0.1 + (1.0 - 0.1) * ((1 + math.cos(math.pi * (3 / period))) / 2)]
+    assert answers["loaded"] == answers["far"][1]
+
+
 def test_a_linear_decay_to_0_ends_at_a_rate_of_0():
     sgd = dn.SGD(1.0)
     decay = dn.LinearLR(sgd, start_factor=1.0, end_factor=0.0, total_iters=2)
