@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import hyperparameter
-from .optimizer import Optimizer, scale_vector, setting
+from .optimizer import Optimizer, scale_vector, setting, unplanned
 from .vector_ops import vector_ops
 
 
@@ -103,7 +103,7 @@ class MomentOptimizer(Optimizer):
     #: Weight decay shrinks the parameters directly (AdamW) rather than joining the gradient.
     decoupled_weight_decay = False
 
-    betas = setting("betas", beta_pair)
+    betas = setting("betas", beta_pair, plans=unplanned)  # (a one-cycle schedule sets them every step)
     lr_scale = setting("lr_scale", scale_vector)
     eps = setting("eps", partial(hyperparameter, low_open=True))
 

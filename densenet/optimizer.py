@@ -45,7 +45,7 @@ alone, so a resumed run flushes where an uninterrupted one does.
 
 Hyperparameters are ``setting`` properties, checked whenever they are set, as in the
 constructor: a schedule or callback may change them between steps (``fit`` plans its
-steps anew when one changes; ``settings_version`` tells it).
+steps anew when one changes what they are built on; ``plans_version`` tells it).
 
 Every optimiser here has a weight decay ``weight_decay`` (0: none) and a ``decay_mask``
 (None: every parameter decays; else a boolean vector, one entry a parameter, True where
@@ -199,22 +199,38 @@ class _PerParameter:
         return self.factors
 
 
-def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None) -> property:
+def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None,
+            plans: Callable[[Any], Any] | None = None) -> property:
     """An optimiser's hyperparameter ``name`` as a property, checked whenever it is set
     (the constructor's setting included) by ``check(value, owner, name)``, which returns
     the value kept (``_validation.hyperparameter`` is one) in ``_name``. Setting it counts
-    in ``settings_version``. ``default`` answers for an optimiser pickled before the
-    setting existed (``Optimizer.__setstate__`` renames one pickled as a plain attribute)."""
+    in ``settings_version`` (the optimiser's own step reads its settings again), and in
+    ``plans_version`` when ``plans(value)`` changes with it: what of the value ``fit``'s
+    planned steps are built on (the value itself when None; ``bool`` for a momentum whose
+    being 0 alone shapes them; ``unplanned`` for one they never depend on). A schedule
+    that sets a momentum at every step then plans nothing. ``default`` answers for an
+    optimiser pickled before the setting existed (``Optimizer.__setstate__`` renames one
+    pickled as a plain attribute)."""
     private = "_" + name
 
     def get(self: Any) -> Any:
         return getattr(self, private, default)
 
     def set_(self: Any, value: Any) -> None:
-        setattr(self, private, check(value, type(self).__name__, name))
+        before = getattr(self, private, default)
+        kept = check(value, type(self).__name__, name)
+        setattr(self, private, kept)
         self.settings_version += 1
+        if plans is None or plans(kept) != plans(before):
+            self.plans_version += 1
 
     return property(get, set_, doc=f"The {name} (checked whenever it is set).")
+
+
+def unplanned(value: Any) -> None:
+    """``setting``'s ``plans`` for a value no planned step is built on: the optimiser's
+    own step reads it (Adam's betas), or the steps read it at every call."""
+    return None
 
 
 class Optimizer:
@@ -239,8 +255,12 @@ class Optimizer:
     SCALARS: tuple[str, ...] = ()
 
     #: How many times a setting (a hyperparameter other than ``lr``, see ``setting``) was
-    #: set: ``fit`` rebuilds its planned steps when it changes during training.
+    #: set: the optimiser's own step reads its settings again when it changes.
     settings_version: int = 0
+
+    #: How many times a setting changed what ``fit``'s planned steps are built on
+    #: (``setting``'s ``plans``): ``fit`` plans its steps anew when it changes during training.
+    plans_version: int = 0
 
     #: A full-batch optimiser (``LBFGS``) runs its own iterations on the whole data
     #: set through ``minimize(objective, params, iterations, callback)``; ``fit``

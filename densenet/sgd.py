@@ -63,8 +63,9 @@ class SGD(Optimizer):
         array([0.95, 2.1 ])
     """
 
-    # each step reads them; fit rebuilds its planned steps when one changes
-    momentum = setting("momentum", hyperparameter)
+    # each step reads them; fit rebuilds its planned steps when one changes what they are
+    # built on: a momentum's value a folded step reads at every call, so only its being 0
+    momentum = setting("momentum", hyperparameter, plans=bool)
     lr_scale = setting("lr_scale", scale_vector)
     nesterov = setting("nesterov", flag)
     fold = setting("fold", flag, default=True)  # (an SGD pickled before fold existed folds)

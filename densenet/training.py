@@ -245,11 +245,11 @@ class _Epoch:
 
     def plan_steps(self) -> None:
         """The steps for full batches and the last one, for the optimiser's settings now
-        (``Optimizer.settings_version``: a callback may change them); kept by the model,
-        so that unchanged settings build nothing."""
+        (``Optimizer.plans_version``: a callback may change what they are built on); kept
+        by the model, so that unchanged settings build nothing."""
         model, loss, optimizer, y = self.model, self.loss, self.optimizer, self.y
         weighted = self.w is not None
-        self.version = None if optimizer is None else optimizer.settings_version
+        self.version = None if optimizer is None else optimizer.plans_version
         self.frozen = model.frozen  # (what the steps are planned for: ``unchanged`` checks it)
         clip = self.max_grad_norm
         self.full = model.train_step(loss, optimizer, self.batch_size, y, weighted, self.sparse, clip)
@@ -263,8 +263,9 @@ class _Epoch:
         _check_frozen(self.model, self.frozen)
 
     def settings_changed(self) -> bool:
-        """Whether a setting of the optimiser has changed since ``plan_steps``."""
-        return self.optimizer is not None and self.optimizer.settings_version != self.version
+        """Whether a setting of the optimiser has changed what the steps are built on since
+        ``plan_steps`` (a momentum set to another value than 0 has not: ``setting``'s ``plans``)."""
+        return self.optimizer is not None and self.optimizer.plans_version != self.version
 
     def reshuffle(self, rng: np.random.Generator) -> None:
         """Draw this epoch's order afresh (when shuffling): a permutation of 0..n-1 that

@@ -472,6 +472,51 @@ def test_a_setting_changed_by_a_callback_during_fit_takes_effect_in_its_folded_s
     assert optimizer.steps == twin_optimizer.steps == 12
 
 
+@pytest.mark.parametrize("start, later", [(0.9, 0.5), (0.9, 0.0), (0.5, 0.9)])
+@pytest.mark.parametrize("batch", [None, 1])
+def test_a_momentum_changed_by_a_callback_during_fit_takes_effect_in_its_folded_steps(start, later, batch):
+    """A folded momentum step reads the momentum's value at every call, so a change from
+    one value to another plans nothing, and one to 0 plans the plain step: from the next
+    step on, the fit trains like a second fit with the new momentum (same bits)."""
+    model = dn.Sequential(dn.Dense(512, 512), dn.Sigmoid(), dn.Dense(512, 1), seed=0)
+    X, y = np.random.default_rng(0).standard_normal((32, 512)) / 10, np.full((32, 1), 0.25)
+    twin = copy.deepcopy(model)
+    optimizer, twin_optimizer = dn.SGD(0.05, momentum=start), dn.SGD(0.05, momentum=start)
+    assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded
+    callback = SetsOnEpoch(optimizer, {"momentum": later}, 1, batch)
+    model.fit(X, y, optimizer=optimizer, epochs=3, batch_size=8, shuffle=False, callbacks=[callback])
+    switch = 2 * 4 if batch is None else 4 + batch + 1  # the steps before the change
+    twin.fit(np.tile(X, (2, 1))[:switch * 8], np.tile(y, (2, 1))[:switch * 8], optimizer=twin_optimizer,
+             epochs=1, batch_size=8, shuffle=False)
+    twin_optimizer.momentum = later
+    rest = 3 * 4 - switch
+    twin.fit(np.tile(X, (2, 1))[switch * 8 % 32:][:rest * 8], np.tile(y, (2, 1))[:rest * 8],
+             optimizer=twin_optimizer, epochs=1, batch_size=8, shuffle=False)
+    assert_array_equal(model.params, twin.params)
+    assert optimizer.steps == twin_optimizer.steps == 12
+
+
+@pytest.mark.parametrize("make", [lambda: dn.SGD(0.1, momentum=0.9),
+                                  lambda: dn.SGD(0.1, momentum=0.9, nesterov=True),
+                                  lambda: dn.Adam(0.01), lambda: dn.RMSprop(0.01, momentum=0.9)],
+                         ids=["sgd", "nesterov", "adam", "rmsprop"])
+def test_a_schedule_that_sets_the_momentum_at_every_step_plans_the_steps_once(monkeypatch, make):
+    """``OneCycleLR`` sets the momentum (Adam's first beta) at every step; each time,
+    ``fit`` looked up its planned steps again, which added 10 us to a step of the tutorial's
+    network (12 us) and 20 us, 40%, to a 64-64-10 step at batch 16. The steps read the
+    value at every call: they are planned once a fit."""
+    looked_up = []
+    train_step = dn.Sequential.train_step
+    monkeypatch.setattr(dn.Sequential, "train_step",
+                        lambda *args, **kwargs: looked_up.append(args[3]) or train_step(*args, **kwargs))
+    model, optimizer = mlp((3, 8, 2)), make()
+    X, y = np.random.default_rng(0).standard_normal((30, 3)), np.zeros((30, 2))
+    cycle = dn.OneCycleLR(optimizer, max_lr=0.1, total_steps=12)
+    model.fit(X, y, optimizer=optimizer, epochs=3, batch_size=8, shuffle=False, callbacks=[cycle])
+    assert sorted(looked_up) == [6, 8]  # the full batches' step and the last one's
+    assert cycle.step == 12
+
+
 # -- drop_last --------------------------------------------------------------------------------------
 
 class BatchLosses(dn.Callback):

@@ -269,7 +269,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:806:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:848:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:849:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:408:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -280,7 +280,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:845:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:846:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -398,19 +398,19 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:198:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:215:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:223:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:243:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:259:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:312:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:332:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:325:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:345:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
-    "sgd.py:93:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
+    "sgd.py:94:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:267:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:268:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -452,8 +452,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:60:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:417:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:857:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:418:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:858:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -480,9 +480,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:758:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:759:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:699:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:700:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
