@@ -398,6 +398,15 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:198:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
+    "optimizer.py:225:34:change-number": "plans_version is only compared for a change: counting by 2 "
+                                         "changes it as well",
+    "optimizer.py:263:25:change-number": "plans_version is only compared for a change: starting at 1 "
+                                         "changes nothing",
+    "layernorm.py:214:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
+                                               "planner makes it of zeros, and only an in-place module "
+                                               "before it shares it, writing its own dX from it (0 times "
+                                               "its derivative); written at every pass as Module's "
+                                               "contract asks, whatever the planner shares",
     "optimizer.py:223:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
     "optimizer.py:259:28:change-number": "settings_version is only compared for a change: starting at 1 "
