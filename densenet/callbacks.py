@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -30,7 +29,7 @@ from ._validation import (
     positive_int,
     shown,
 )
-from .thread_policy import generic_kernels, held_back_kernels
+from .thread_policy import generic_kernels, held_back_by, held_back_kernels
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -380,15 +379,6 @@ class EarlyStopping(Callback):
             self.model.state[...] = self._best[1]
 
 
-def _kernels_chosen() -> str:
-    """What chose OpenBLAS's kernels below the processor's (``held_back_kernels``), and what to do."""
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    if coretype:
-        return f"OPENBLAS_CORETYPE={coretype} chose them: unset it before Python starts"
-    return ("this OpenBLAS does not know the processor: set OPENBLAS_CORETYPE=SkylakeX before Python starts, "
-            "or install a newer NumPy and SciPy")
-
-
 class Progress(Callback):
     """Progress for ``fit(verbose=True)``.
 
@@ -423,7 +413,7 @@ class Progress(Callback):
                  "does not know this processor: set OPENBLAS_CORETYPE before Python starts, or install "
                  "NumPy >= 2 and SciPy >= 1.13)" if (generic := generic_kernels()) else "")
               + (f"; {' and '.join(held)}: OpenBLAS's AVX2 kernels on a processor with AVX-512, slower "
-                 f"than its own choice ({_kernels_chosen()})" if (held := held_back_kernels()) else ""),
+                 f"than its own choice ({held_back_by()})" if (held := held_back_kernels()) else ""),
               file=self.stream, flush=True)
         isatty = getattr(self.stream, "isatty", None)
         if isatty is not None and isatty():

@@ -50,9 +50,9 @@ from .numpy_loops import wide_simd_loop
 
 __all__ = ["AVX2_KERNELS", "CGROUP_CPU_MAX", "CGROUP_V1_CPU", "PARALLEL_MIN_PRODUCT", "SENSE_EVERY",
            "SERIAL_BELOW", "TRIAL_EVERY", "TRIAL_MARGIN", "TRIAL_STEPS", "ThreadChoice", "blas_threads",
-           "busy_cpus", "busy_from", "cpu_quota", "generic_kernels", "get_num_threads", "held_back_kernels",
-           "on_main_thread", "quota_from", "set_num_threads", "thread_choice", "thread_count", "threads",
-           "trial_count"]
+           "busy_cpus", "busy_from", "cpu_quota", "generic_kernels", "get_num_threads", "held_back_by",
+           "held_back_kernels", "on_main_thread", "quota_from", "set_num_threads", "thread_choice",
+           "thread_count", "threads", "trial_count"]
 
 
 #: A plan whose largest matrix product has fewer multiply-adds than this runs on one
@@ -283,6 +283,15 @@ def held_back_kernels() -> list[str]:
     the Zen 5 kind the 784-512-512-10 step took 1.4-1.6x its time on the kernels OpenBLAS
     chose without it, ``SkylakeX`` (README, "Which kernels OpenBLAS runs")."""
     return _running(AVX2_KERNELS) if wide_simd_loop(np.exp, np.dtype(np.float32)) else []
+
+
+def held_back_by() -> str:
+    """What chose OpenBLAS's kernels below the processor's (``held_back_kernels``), and what to do."""
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    if coretype:
+        return f"OPENBLAS_CORETYPE={coretype} chose them: unset it before Python starts"
+    return ("this OpenBLAS does not know the processor: set OPENBLAS_CORETYPE=SkylakeX before Python starts, "
+            "or install a newer NumPy and SciPy")
 
 
 def _running(kernels: frozenset[str] | set[str]) -> list[str]:

@@ -195,7 +195,7 @@ EQUIVALENT: dict[str, str] = {
                                   "whether an output is NaN is then never read, True or False",
     "model.py:950:88:change-number": "clone(dtype) makes its twin from any seed: the parameters, the state "
                                      "and the generator's state are copied over it next",
-    "callbacks.py:449:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
+    "callbacks.py:439:52:swap-bool": "the progress bar's epoch text set with a redraw of its own: the bar's "
                                      "update(1) next draws it (within tqdm's interval, later): the same "
                                      "text, drawn once more",
     "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
@@ -272,11 +272,11 @@ EQUIVALENT: dict[str, str] = {
     "training.py:849:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
-    "callbacks.py:408:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
+    "callbacks.py:398:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:408:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
+    "callbacks.py:398:54:change-number": "Progress.__init__'s batch count is set again by on_train_begin "
                                          "before anything reads it",
-    "callbacks.py:408:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
+    "callbacks.py:398:46:change-number": "Progress.__init__'s epoch is set again by on_train_begin "
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
@@ -352,18 +352,18 @@ EQUIVALENT: dict[str, str] = {
     "io.py:163:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                               "written out before the fsync either way (tested with a spy on os.fsync); "
                               "the explicit flush does not lean on that",
-    "thread_policy.py:324:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
+    "thread_policy.py:333:14:change-number": "TRIAL_STEPS, a tuning constant: four timed steps on each count"
                                              " choose the same (the tests take the trial's length by the "
                                              "name)",
-    "thread_policy.py:327:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
+    "thread_policy.py:336:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
                                              "10 (the tests take the interval by the name)",
     "optimizer.py:87:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
                                         "(the tests cross a slice's end by the name)",
-    "thread_policy.py:364:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
+    "thread_policy.py:373:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
                                               "__enter__, before any step runs",
-    "thread_policy.py:416:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
+    "thread_policy.py:425:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
                                        "first comparison already refuses a plan of exactly SERIAL_BELOW "
                                        "multiply-adds; the second only switches the choice off with the "
                                        "policy (math.inf)",
@@ -431,7 +431,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:260:57:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "thread_policy.py:69:14:change-number": "how long one look at the machine's load is reused: a tuning "
                                             "constant, tested through its name",
-    "callbacks.py:457:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
+    "callbacks.py:447:12:drop-call": "the next line drops the bar's last reference, and tqdm closes a bar "
                                      "when it is collected: the same output",
     "thread_policy.py:250:63:change-number": "cgroup files give two fields: reading the first three of them "
                                              "reads the same two",
