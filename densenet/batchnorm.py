@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from ._validation import flag, hyperparameter, nonzero_in, positive_int
 from .backend import add_outer, shares
-from .chain import Buffers, Call, Descent, Passes
+from .chain import Buffers, Call, Passes
 from .module import Module
 
 #: What an ``eps`` that is 0 in the model's dtype would do
@@ -280,8 +280,7 @@ class BatchNorm1d(Module):
         if folded is None:
             return Passes(forward, backward, input_grad, buffers.negate_output)
         # (dX reads scale, made from gamma by the forward pass: the update may come after it)
-        descent = [partial(_accumulate, dgamma, g_gamma, folded, spare),
-                   partial(_accumulate, dbeta, g_beta, folded, spare)]
+        descent = [folded.accumulation(g_gamma, dgamma), folded.accumulation(g_beta, dbeta)]
         return Passes(forward, [*backward, *input_grad, *descent], (), buffers.negate_output)
 
     def _count(self, count: NDArray[Any], weight: NDArray[Any], keep: NDArray[Any]) -> None:
@@ -320,13 +319,6 @@ def _affine(xhat: NDArray[Any], gamma: NDArray[Any], beta: NDArray[Any] | None, 
             raise TypeError("BatchNorm1d: the planned arrays do not allow a BLAS product without copies")
         calls.append(shift)
     return calls if out is Y else [*calls, partial(np.copyto, Y, out)]
-
-
-def _accumulate(target: NDArray[Any], gradient: NDArray[Any], descent: Descent, spare: NDArray[Any]) -> None:
-    """``target = alpha * gradient + beta * target`` with ``descent``'s coefficients now."""
-    np.multiply(target, descent.beta, target)
-    np.multiply(gradient, descent.alpha, spare)
-    np.add(target, spare, target)
 
 
 def _blend(running: NDArray[Any], batch: NDArray[Any], factor: float | None, weight: NDArray[Any],

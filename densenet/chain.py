@@ -108,6 +108,20 @@ class Descent:
     def __init__(self) -> None:
         self.alpha, self.beta = 0.0, 1.0
 
+    def accumulation(self, gradient: NDArray[Any], target: NDArray[Any]) -> Call:
+        """The call that accumulates ``gradient`` into ``target`` with the coefficients
+        as they are when it runs: ``target = alpha * gradient + beta * target`` (through a
+        spare array of its own), for a module whose backward pass writes a gradient first
+        (into an array of its own, not ``target``, which may be the parameters it reads)."""
+        spare = np.zeros(gradient.shape, gradient.dtype)
+
+        def accumulate() -> None:
+            np.multiply(target, self.beta, target)
+            np.multiply(gradient, self.alpha, spare)
+            np.add(target, spare, target)
+
+        return accumulate
+
 
 class SparseBatch:
     """The input of a plan whose first module takes SciPy sparse rows: ``rows``, the

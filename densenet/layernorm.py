@@ -52,6 +52,7 @@ class LayerNorm(Module):
         (True, True)
     """
 
+    folds_descent = True
     reads_output = False  # (its backward pass reads the normalised input it keeps)
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``)
@@ -170,7 +171,13 @@ class LayerNorm(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
         nonzero_in(dtype, self.eps, repr(self), "eps", "a row of one value would be divided by 0")
-        params, grads = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
+        params, targets = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
+        # folded descent: the gradients into vectors of their own, accumulated into their
+        # targets (the parameters themselves, for plain descent) once dX, which reads gamma, is
+        # written
+        folded = buffers.descent
+        grads = targets if folded is None else {name: np.zeros(size, dtype) for name in targets}
+        descent = [] if folded is None else [folded.accumulation(grads[k], targets[k]) for k in targets]
         # With C = X - mean and r = 1 / std per row: Y = C * S + beta, S = r gamma (an outer
         # product, one BLAS call). Row statistics are each row's own sums (add.reduce's axis,
         # dtype, out, keepdims), the same bits whatever rows share its batch, as a BLAS product
@@ -208,10 +215,10 @@ class LayerNorm(Module):
         if "beta" in grads:
             backward.append(partial(np.dot, ones, dY, grads["beta"]))
         if dX is None:
-            return Passes(forward, backward)
+            return Passes(forward, [*backward, *descent])
         if size == 1:  # every row a row of one value: Y is beta whatever X, so dX is 0 (the
             # formula below gives it as two products that round apart, times 1/sqrt(eps))
-            return Passes(forward, [*backward, partial(np.copyto, dX, np.zeros((), dtype))])
+            return Passes(forward, [*backward, partial(np.copyto, dX, np.zeros((), dtype)), *descent])
         # dX = r (G - mean(G) - Xh mean(G Xh)) with G = dY gamma, Xh = C r:
         # dX = dY * S - r m1 - C r**3 m2, m1 = dY @ (gamma / size), m2 = (dY * C) @ (gamma / size)
         weights = average if gamma is None else np.zeros(size, dtype)
@@ -225,7 +232,7 @@ class LayerNorm(Module):
                      partial(np.multiply, dY, S, dX), partial(np.copyto, rows, scale),
                      partial(np.multiply, centred, rows, rows), partial(np.subtract, dX, rows, dX),
                      _add_outer(shift[:, 0], np.ones(size, dtype), dX, -1.0)]
-        return Passes(forward, backward)
+        return Passes(forward, [*backward, *descent])
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value, default in

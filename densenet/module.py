@@ -262,7 +262,7 @@ class Module(KeepsPlans):
         # backward writes (the module's gradient views, made once for the plan)
         descent = b.descent
         descended = (() if descent is None
-                     else tuple((descent, g, t) for g, t in zip(self.blocks()[1], b.grads)))
+                     else tuple(descent.accumulation(g, t) for g, t in zip(self.blocks()[1], b.grads)))
 
         def run_backward() -> None:
             dX = backward(b.dY)
@@ -271,9 +271,8 @@ class Module(KeepsPlans):
                     raise ValueError(f"{self!r}.backward returned shape {np.shape(dX)}, "
                                      f"expected {b.dX.shape}")
                 copy_result(b.dX, dX, self, "backward")
-            for coefficients, gradient, target in descended:
-                target *= coefficients.beta
-                target += coefficients.alpha * gradient
+            for accumulate in descended:
+                accumulate()
 
         return Passes([run_forward], [run_backward])
 

@@ -45,6 +45,7 @@ class PReLU(Module):
         array([[-0.5,  0. ,  3. ]])
     """
 
+    folds_descent = True
     reads_output = False  # (its backward pass reads min(X, 0) and the input's sign)
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``)
@@ -97,8 +98,12 @@ class PReLU(Module):
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        (a,), (da,) = buffers.params, buffers.grads
+        (a,), (target,), folded = buffers.params, buffers.grads, buffers.descent
         n, dtype = X.shape[0], Y.dtype
+        # folded descent: the gradient into a vector of its own, accumulated into its target
+        # (the slopes themselves, for plain descent) once dX, which reads them, is written
+        da = target if folded is None else np.zeros(a.shape, dtype)
+        descent = [] if folded is None else [folded.accumulation(da, target)]
         zeros, one = np.zeros(X.shape, dtype), np.ones((), dtype)  # (a 0-d bound: a scalar loop on AVX2)
         # min(X, 0), kept; the slopes are spread over full rows before each elementwise pass
         # (a ufunc broadcasting them would take an iterator buffer per call)
@@ -117,13 +122,13 @@ class PReLU(Module):
         else:
             backward.append(partial(_dot, np.ones(n, dtype), product, da))
         if dX is None:
-            return Passes(forward, backward)
+            return Passes(forward, [*backward, *descent])
         # the slope a + (1 - a) [X > 0] (see ``LeakyReLU``)
         above = np.zeros(X.shape, dtype)
         backward += [*above_zero(X, above), partial(np.copyto, slopes, a),
                      partial(np.subtract, one, slopes, product), partial(np.multiply, above, product, above),
                      partial(np.add, above, slopes, above), partial(np.multiply, dY, above, dX)]
-        return Passes(forward, backward)
+        return Passes(forward, [*backward, *descent])
 
     def __repr__(self) -> str:
         args = [f"{name}={value!r}" for name, value, default in

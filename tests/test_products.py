@@ -599,3 +599,48 @@ def test_a_sigmoid_fed_minus_its_input_trains_bit_identically(network, dtype, mo
     assert results[0][0] == results[1][0] + more
     for negated, plain in zip(results[0][1:], results[1][1:]):
         assert_array_equal(negated, plain)
+
+
+#: the modules with parameters other than ``Dense`` that fold descent (``BatchNorm1d``'s own
+#: test is in test_batchnorm.py), made for 512 features
+FOLDING = {"LayerNorm": lambda: dn.LayerNorm(512),
+           "LayerNorm(bias=False)": lambda: dn.LayerNorm(512, bias=False),
+           "PReLU": dn.PReLU, "PReLU(512)": lambda: dn.PReLU(512)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("block", FOLDING.values(), ids=FOLDING.keys())
+def test_a_folded_fit_with_another_trained_module_follows_the_unfolded_one_to_rounding(
+        block, momentum, dtype, monkeypatch):
+    """A ``LayerNorm`` or ``PReLU`` among large products: the step folds plain (or heavy-ball)
+    SGD into the backward pass, the module accumulating its gradients into what the descent
+    updates (after its dL/dX, which reads its parameters), and the weights follow the
+    unfolded fit's to rounding: at this rate the steps are smooth, and 1e-13 (float64) and
+    2e-6 (float32) of the weights' scale are a few hundred and a few dozen ulp."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((64, 64)).astype(dtype), rng.uniform(size=(64, 4)).astype(dtype)
+    results, moved = {}, {}
+    for folds in (True, False):
+        if not folds:
+            monkeypatch.setattr("densenet.plan.GEMM_MIN_PRODUCT", np.inf)
+            monkeypatch.setattr("densenet.plan.FOLD_MIN_BLOCK", np.inf)  # (the product decides)
+        model = dn.Sequential(dn.Dense(64, 512), block(), dn.Sigmoid(), dn.Dense(512, 4), dtype=dtype, seed=0)
+        model[1].flat_params[...] = np.random.default_rng(5).uniform(0.5, 1.5, model[1].n_params)
+        optimizer = dn.SGD(0.02, momentum=momentum)
+        assert TrainStep(model, dn.MSELoss(), optimizer, 8, y).folded == folds
+        start = model[1].flat_params.copy()
+        model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=8, shuffle=False)
+        results[folds], moved[folds] = model.params.copy(), np.abs(model[1].flat_params - start).max()
+    scale, tol = np.abs(results[False]).max(), (1e-13 if dtype == np.float64 else 2e-6)
+    assert np.abs(results[True] - results[False]).max() <= tol * scale
+    assert moved[True] > 1e-4  # (the module's parameters trained: 2.6e-4 to 1.2)
+
+
+def test_every_built_in_module_with_parameters_folds_descent():
+    """A model folds only where each module with parameters does: one built-in block that
+    did not would cost every model with it SGD's own pass over every parameter."""
+    classes = [cls for cls in vars(dn).values() if isinstance(cls, type) and issubclass(cls, dn.Module)]
+    trained = [cls for cls in classes if cls.param_shapes is not dn.Module.param_shapes]
+    assert {cls.__name__ for cls in trained} >= {"Dense", "BatchNorm1d", "LayerNorm", "PReLU"}
+    assert [cls.__name__ for cls in trained if not cls.folds_descent] == []

@@ -179,7 +179,7 @@ EQUIVALENT: dict[str, str] = {
     "sklearn.py:471:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
                                        "improves on the best loss (inf) or score (-inf) and sets it to 0 "
                                        "before it is read (a NaN loss ends the fit first)",
-    "layernorm.py:131:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
+    "layernorm.py:132:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
                                          "4**-k: any k that keeps the squares finite gives the same bits "
                                          "(powers of two scale exactly); log base 3 makes k 0.63 of log2's, "
                                          "whose rows stay below 2**378 (float64), 2**48 (float32)",
@@ -312,7 +312,7 @@ EQUIVALENT: dict[str, str] = {
                                        "return a C int gives an int that is dropped",
     "cblas.py:326:8:drop-assignment": "the vector math's results are never read either: a void function "
                                       "taken to return a C int gives an int that is dropped",
-    "chain.py:364:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:378:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:487:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -320,7 +320,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:487:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:325:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
+    "chain.py:339:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:54:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -377,17 +377,17 @@ EQUIVALENT: dict[str, str] = {
                                        "only the size of the check's temporary (for rows over 4,096 values)",
     "backend.py:547:36:change-number": "all_finite's slices of rows: a width taken as at least 2 halves the "
                                        "slices of one-column arrays, the temporary's size alone",
-    "chain.py:177:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
+    "chain.py:191:26:swap-bool": "the planner always sets negate_output: the default serves Buffers made "
                                  "by hand",
-    "chain.py:184:21:swap-bool": "the planner always sets at_scale: the default serves Buffers made by "
+    "chain.py:198:21:swap-bool": "the planner always sets at_scale: the default serves Buffers made by "
                                  "hand, whose passes as at scale compute the same values to rounding",
-    "chain.py:265:16:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
+    "chain.py:279:16:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 3**31 does",
-    "chain.py:265:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
+    "chain.py:279:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 2**32 does",
-    "chain.py:178:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
+    "chain.py:192:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                  "by hand",
-    "chain.py:346:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:360:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
@@ -402,7 +402,7 @@ EQUIVALENT: dict[str, str] = {
                                          "changes it as well",
     "optimizer.py:263:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "layernorm.py:214:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
+    "layernorm.py:221:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
