@@ -14,10 +14,11 @@ densenet knows which optimiser it is; what it needs goes through:
   apply it inside its backward pass (``densenet.plan.TrainStep``, where each
   module's parameters share one ``s``) and only ``count_step()``;
 - ``heavy_ball(params)``: ``(momentum, buffer)`` when a step is exactly
-  ``buffer = momentum * buffer + grads`` (``buffer = grads`` at the first step)
+  ``buffer = momentum * buffer + grads + wd * params`` (without the first term at
+  the first step; ``wd`` the weight decay, as ``add_decay`` adds it: ``decays``)
   then ``params -= lr * s * buffer``: a planned step may then accumulate the
-  gradient into ``buffer`` inside its backward pass, update ``params`` itself
-  and only call ``before_step()`` before and ``count_step()`` after;
+  gradient into ``buffer`` inside its backward pass, add the decay and update
+  ``params`` itself, and only call ``before_step()`` before and ``count_step()`` after;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``; a step count
   and any running numbers), copied out and put back, so that ``fit`` can
@@ -379,11 +380,13 @@ class Optimizer:
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
         """``(momentum, buffer)`` when ``step`` is exactly ``buffer = momentum * buffer +
-        grads`` (``buffer = grads`` when ``steps`` is 0), then ``params -= lr * s *
-        buffer`` (``s`` the ``lr_scale``, 1 without one), after ``before_step``, and changes
-        nothing else but ``steps``; ``buffer`` is the optimiser's own state vector for
-        ``params``. A planned step may then do that itself, calling ``before_step`` first and
-        ``count_step`` after. None (the default) otherwise."""
+        grads + wd * params`` (without ``momentum * buffer`` when ``steps`` is 0; ``wd``
+        each parameter's weight decay, ``decays(params)``, as ``add_decay`` adds it: none
+        at 0), then ``params -= lr * s * buffer`` (``s`` the ``lr_scale``, 1 without one),
+        after ``before_step``, and changes nothing else but ``steps``; ``buffer`` is the
+        optimiser's own state vector for ``params``. A planned step may then do that
+        itself, calling ``before_step`` first and ``count_step`` after. None (the default)
+        otherwise."""
         return None
 
     def count_step(self) -> None:

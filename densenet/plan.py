@@ -213,8 +213,8 @@ def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int
     heavy = optimizer.heavy_ball(params)
     if heavy is None:
         return None
-    buffer = heavy[1]  # buffer = momentum * buffer + grads, then params -= lr * scale * buffer
-    descend = _shared_descent(params, buffer, shares)
+    buffer = heavy[1]  # buffer = momentum * buffer + grads + wd * params, then params -= lr * scale * buffer
+    descend, decay = _shared_descent(params, buffer, shares), _decay(optimizer, params, buffer)
 
     def accumulate(descents: tuple[Descent, ...]) -> None:  # the first step takes the gradient alone;
         optimizer.before_step()
@@ -224,10 +224,34 @@ def _folding(optimizer: Optimizer, params: NDArray[Any], shares: tuple[tuple[int
             descent.alpha, descent.beta = 1.0, beta
 
     def update() -> None:
+        decay()
         descend(-optimizer.lr)
         optimizer.count_step()
 
     return buffer, accumulate, update
+
+
+def _decay(optimizer: Optimizer, params: NDArray[Any], buffer: NDArray[Any]) -> Callable[[], None]:
+    """A call adding the optimiser's weight decay as it is when it runs (a callback may set
+    it) to ``buffer``: ``buffer += wd * params`` (``Optimizer.decays``: one number, one axpy
+    in slices; a ``decay_mask``'s vector, a product into a spare made at its first use and a
+    sum); nothing at 0."""
+    add = scaled_add(buffer, params)
+    spares: list[NDArray[Any]] = []
+
+    def run() -> None:
+        decays = optimizer.decays(params)
+        if not isinstance(decays, np.ndarray):
+            if decays:
+                add(decays)
+            return
+        if not spares:
+            spares.append(np.empty_like(params))
+        with np.errstate(under="ignore"):  # (as the optimiser's own step)
+            np.multiply(params, decays, out=spares[0])
+            np.add(buffer, spares[0], out=buffer)
+
+    return run
 
 
 def _shared_descent(params: NDArray[Any], buffer: NDArray[Any],

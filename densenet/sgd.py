@@ -32,9 +32,10 @@ class SGD(Optimizer):
             parameter, True where it decays (``model.decay_mask()``: the weights alone).
         lr_scale: None (every parameter steps at ``lr``) or a vector of numbers >= 0, one
             entry a parameter, each its share of ``lr`` (``model.lr_scales(...)``: per module).
-        fold: without weight decay and Nesterov, let ``fit`` fold the update into
-            the gradient products of a model with large products or large layers (below); False keeps
-            ``model.grads`` written at every step, for code that reads it.
+        fold: without Nesterov momentum (and, without momentum, without weight decay), let
+            ``fit`` fold the update into the gradient products of a model with large products
+            or large layers (below); False keeps ``model.grads`` written at every step, for
+            code that reads it.
 
     Each step, with ``g = grads + wd * params``::
 
@@ -47,8 +48,9 @@ class SGD(Optimizer):
     ``fit`` then folds the update into the gradient products where they are large
     or the modules that train hold 8,192 parameters each on average
     (``densenet.plan.TrainStep``) and does not write ``model.grads``, unless
-    ``fold=False``. With momentum (not Nesterov, no weight decay) ``fit`` folds
-    likewise: the gradient products accumulate into ``b`` (``heavy_ball``). Both
+    ``fold=False``. With momentum (not Nesterov) ``fit`` folds likewise: the gradient
+    products accumulate into ``b`` (``heavy_ball``), and one pass adds the weight decay
+    ``wd * params`` to it, if any, before the update. Both
     fold under an ``lr_scale`` too where each module's parameters share one scale (as
     ``model.lr_scales`` makes), each module at its own rate. A subclass that redefines
     ``step`` is never folded: ``fit`` calls its step.
@@ -152,7 +154,7 @@ class SGD(Optimizer):
         return self._folds() and not (self.momentum or self.weight_decay)
 
     def heavy_ball(self, params: NDArray[Any]) -> tuple[float, NDArray[Any]] | None:
-        if not self._folds() or not self.momentum or self.nesterov or self.weight_decay:
+        if not self._folds() or not self.momentum or self.nesterov:
             return None
         return self.momentum, self.state(params)["momentum_buffer"]
 

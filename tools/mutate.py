@@ -357,7 +357,7 @@ EQUIVALENT: dict[str, str] = {
                                              "name)",
     "thread_policy.py:336:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
                                              "10 (the tests take the interval by the name)",
-    "optimizer.py:87:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
+    "optimizer.py:88:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
                                         "(the tests cross a slice's end by the name)",
@@ -391,31 +391,31 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:165:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:166:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:170:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:171:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:198:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:199:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:225:34:change-number": "plans_version is only compared for a change: counting by 2 "
+    "optimizer.py:226:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:263:25:change-number": "plans_version is only compared for a change: starting at 1 "
+    "optimizer.py:264:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
     "layernorm.py:221:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
                                                "contract asks, whatever the planner shares",
-    "optimizer.py:223:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:224:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:259:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:260:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:332:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:333:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:345:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:346:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
-    "sgd.py:94:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
+    "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
