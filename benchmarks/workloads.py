@@ -282,6 +282,7 @@ BLOCKS = {
     "l1": ("sigmoid", None, "l1", "sgd"),
     "huber": ("sigmoid", None, "huber", "sgd"),
     "momentum": ("sigmoid", "sigmoid", "mse", "momentum"),
+    "momentum_wd": ("sigmoid", "sigmoid", "mse", "momentum_wd"),
     "adam": ("sigmoid", "sigmoid", "mse", "adam"),
     "adamw": ("sigmoid", "sigmoid", "mse", "adamw"),
     "rmsprop": ("sigmoid", "sigmoid", "mse", "rmsprop"),
@@ -309,6 +310,7 @@ _DN_LOSSES = {"mse": dn.MSELoss, "cross_entropy": dn.CrossEntropyLoss, "nll": dn
               "bce_with_logits": dn.BCEWithLogitsLoss, "poisson": dn.PoissonNLLLoss, "l1": dn.L1Loss,
               "huber": dn.HuberLoss}
 _DN_OPTIMIZERS = {"sgd": lambda: dn.SGD(0.01), "momentum": lambda: dn.SGD(0.01, momentum=0.9),
+                  "momentum_wd": lambda: dn.SGD(0.01, momentum=0.9, weight_decay=1e-4),
                   "adam": lambda: dn.Adam(1e-4), "adamw": lambda: dn.AdamW(1e-4),
                   "rmsprop": lambda: dn.RMSprop(1e-5), "adagrad": lambda: dn.Adagrad(1e-4),
                   "amsgrad": lambda: dn.Adam(1e-4, amsgrad=True), "radam": lambda: dn.RAdam(1e-4),
@@ -384,6 +386,7 @@ def torch_block_step(name: str, dtype: type = np.float64, batch_size: int = 256,
               "l1": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
     optimizers = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
                   "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+                  "momentum_wd": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, weight_decay=1e-4),
                   "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
                   "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4),
                   "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-5),

@@ -338,6 +338,8 @@ BLOCKS = {
     "huber": (dn.Sigmoid, None, dn.HuberLoss, lambda: dn.SGD(0.1)),
     "smooth_l1": (dn.Sigmoid, None, lambda: dn.SmoothL1Loss(0.5), lambda: dn.SGD(0.1)),
     "momentum": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.SGD(0.1, momentum=0.9, nesterov=True)),
+    "momentum_weight_decay": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss,
+                              lambda: dn.SGD(0.1, momentum=0.9, weight_decay=1e-3)),  # (folded at 256)
     "adam": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.Adam(weight_decay=1e-3)),
     "adamw": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, dn.AdamW),
     "rmsprop": (dn.Sigmoid, dn.Sigmoid, dn.MSELoss, lambda: dn.RMSprop(momentum=0.9, centered=True)),
