@@ -201,7 +201,7 @@ EQUIVALENT: dict[str, str] = {
     "gradcheck.py:187:8:drop-assignment": "the folded plan is checked last, on gradcheck's own copy of the "
                                           "model: nothing reads its parameters after (put back in case "
                                           "another check follows)",
-    "plan.py:149:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
+    "plan.py:151:8:drop-assignment": "a step checks its loss's first value, then reads the value unchecked; "
                                      "without the assignment it checks every value: the same results, "
                                      "a call more a step",
     "model.py:1136:41:Lt->LtE": "Sequential's check of a block's dimensions calls count() only for a "
@@ -389,7 +389,7 @@ EQUIVALENT: dict[str, str] = {
                                  "by hand",
     "chain.py:360:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
-    "plan.py:186:33:change-number": "module_shares never finding its last answer reads the vector again: "
+    "plan.py:188:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
     "optimizer.py:166:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
