@@ -53,8 +53,8 @@ def test_report_smoke_run(tmp_path, capsys):
         assert set(data["batch_one"]) == {"64-256-256-10_float64", "64-256-256-10_float32"}
     names = ("sigmoid", "relu", "leaky_relu", "gelu", "elu", "silu", "selu", "prelu", "softplus", "tanh",
              "softmax", "cross_entropy", "nll", "bce", "bce_with_logits", "poisson", "l1", "huber",
-             "momentum", "adam", "adamw", "rmsprop", "adagrad", "amsgrad", "radam", "nadam", "adamax",
-             "sample_weight", "dropout", "alpha_dropout", "batchnorm", "layernorm")
+             "momentum", "momentum_wd", "adam", "adamw", "rmsprop", "adagrad", "amsgrad", "radam", "nadam",
+             "adamax", "sample_weight", "dropout", "alpha_dropout", "batchnorm", "layernorm")
     assert set(data["blocks"]) == {f"{b}_{d}" for b in names for d in ("float64", "float32")}
     assert data["P7"]["median"] > 1  # the per-sample loop is slower, whatever the machine
     assert data["sparse_densenet-dense_256"]["median"] > 0
