@@ -245,7 +245,7 @@ class BatchNorm1d(Module):
         forward += [partial(np.add, var, eps, inv_std), partial(np.sqrt, inv_std, inv_std),
                     partial(np.reciprocal, inv_std, inv_std)]
         if self.affine:
-            (gamma, beta), (dgamma, dbeta) = buffers.params, buffers.grads
+            gamma, beta = buffers.params
             forward.append(partial(np.multiply, gamma, inv_std, scale))
         else:  # gamma 1 and beta 0
             scale, beta = inv_std, None
@@ -259,8 +259,11 @@ class BatchNorm1d(Module):
         # dbeta = sum(dY), dgamma = sum(dY * (X - mean)) / std, over the rows (what dX is
         # made of in training too); into spare vectors when the descent is folded (the
         # gradient blocks are then what it updates) or there are no parameters
-        folded = buffers.descent
-        g_gamma, g_beta = (dgamma, dbeta) if self.affine and folded is None else np.zeros((2, size), dtype)
+        descent: list[Call] = []
+        if self.affine:
+            (g_gamma, g_beta), descent = buffers.gradients()
+        else:
+            g_gamma, g_beta = np.zeros((2, size), dtype)
         sums: list[Call] = [partial(np.dot, ones, dY, g_beta), partial(np.multiply, dY, centred, rows),
                             partial(np.dot, ones, rows, g_gamma),
                             partial(np.multiply, g_gamma, inv_std, g_gamma)]
@@ -277,10 +280,9 @@ class BatchNorm1d(Module):
                           partial(np.multiply, g_beta, scale_n, share), *_centre(dX, share, rows, dX)]
         elif dX is not None:  # the running statistics are constants: dX = scale * dY
             input_grad = _scale(dY, scale, rows, dX)
-        if folded is None:
+        if not descent:
             return Passes(forward, backward, input_grad, buffers.negate_output)
         # (dX reads scale, made from gamma by the forward pass: the update may come after it)
-        descent = [folded.accumulation(g_gamma, dgamma), folded.accumulation(g_beta, dbeta)]
         return Passes(forward, [*backward, *input_grad, *descent], (), buffers.negate_output)
 
     def _count(self, count: NDArray[Any], weight: NDArray[Any], keep: NDArray[Any]) -> None:

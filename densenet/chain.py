@@ -197,6 +197,16 @@ class Buffers:
     frozen: bool = False
     at_scale: bool = False
 
+    def gradients(self) -> tuple[tuple[NDArray[Any], ...], list[Call]]:
+        """Where a backward pass writes its parameter gradients, and the calls it ends with
+        (after dX, which may read the parameters): ``grads`` and none; with folded descent,
+        vectors of the plan's own and their accumulation into ``grads``
+        (``Descent.accumulation``)."""
+        if self.descent is None:
+            return self.grads, []
+        own = tuple(np.zeros(g.shape, g.dtype) for g in self.grads)
+        return own, [self.descent.accumulation(g, target) for g, target in zip(own, self.grads)]
+
 
 @dataclass(frozen=True)
 class Passes:

@@ -171,13 +171,9 @@ class LayerNorm(Module):
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
         n, size, dtype = X.shape[0], self.normalized_shape, Y.dtype
         nonzero_in(dtype, self.eps, repr(self), "eps", "a row of one value would be divided by 0")
-        params, targets = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), buffers.grads))
-        # folded descent: the gradients into vectors of their own, accumulated into their
-        # targets (the parameters themselves, for plain descent) once dX, which reads gamma, is
-        # written
-        folded = buffers.descent
-        grads = targets if folded is None else {name: np.zeros(size, dtype) for name in targets}
-        descent = [] if folded is None else [folded.accumulation(grads[k], targets[k]) for k in targets]
+        # (folded descent: the gradients' accumulation once dX, which reads gamma, is written)
+        written, descent = buffers.gradients()
+        params, grads = dict(zip(self._blocks(), buffers.params)), dict(zip(self._blocks(), written))
         # With C = X - mean and r = 1 / std per row: Y = C * S + beta, S = r gamma (an outer
         # product, one BLAS call). Row statistics are each row's own sums (add.reduce's axis,
         # dtype, out, keepdims), the same bits whatever rows share its batch, as a BLAS product

@@ -98,12 +98,9 @@ class PReLU(Module):
 
     def plan(self, buffers: Buffers) -> Passes:
         X, Y, dY, dX = buffers.X, buffers.Y, buffers.dY, buffers.dX
-        (a,), (target,), folded = buffers.params, buffers.grads, buffers.descent
+        # (folded descent: the gradient's accumulation once dX, which reads the slopes, is written)
+        ((a,), ((da,), descent)) = buffers.params, buffers.gradients()
         n, dtype = X.shape[0], Y.dtype
-        # folded descent: the gradient into a vector of its own, accumulated into its target
-        # (the slopes themselves, for plain descent) once dX, which reads them, is written
-        da = target if folded is None else np.zeros(a.shape, dtype)
-        descent = [] if folded is None else [folded.accumulation(da, target)]
         zeros, one = np.zeros(X.shape, dtype), np.ones((), dtype)  # (a 0-d bound: a scalar loop on AVX2)
         # min(X, 0), kept; the slopes are spread over full rows before each elementwise pass
         # (a ufunc broadcasting them would take an iterator buffer per call)

@@ -226,7 +226,7 @@ EQUIVALENT: dict[str, str] = {
     "batchnorm.py:233:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
                                          "any row of the batch (two at least) centres a feature of equal "
                                          "values to 0 exactly and gives its mean to rounding",
-    "batchnorm.py:267:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:270:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
@@ -312,7 +312,7 @@ EQUIVALENT: dict[str, str] = {
                                        "return a C int gives an int that is dropped",
     "cblas.py:326:8:drop-assignment": "the vector math's results are never read either: a void function "
                                       "taken to return a C int gives an int that is dropped",
-    "chain.py:378:22:change-number": "at the first module with parameters the backward list is still empty "
+    "chain.py:388:22:change-number": "at the first module with parameters the backward list is still empty "
                                      "(later modules are planned after it, earlier ones go to "
                                      "input_backward): backward[:1] = and backward[:0] = insert alike",
     "backend.py:487:7:LtE->Lt": "at exactly BLAS_SMALL elements abs_sum takes the sliced path with one "
@@ -320,7 +320,7 @@ EQUIVALENT: dict[str, str] = {
     "backend.py:487:4:negate-condition": "abs_sum's one call and its slices give the same sum to rounding "
                                          "(one call on a large vector may use BLAS's threads); the fast "
                                          "path only spares the loop on small vectors",
-    "chain.py:339:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
+    "chain.py:349:85:change-number": "in_place(size(widths[-2])): the same condition has just checked "
                                      "that the output width widths[-1] equals the input width widths[-2]",
     "model.py:54:16:change-number": "PREDICT_BATCH only sets how many rows predict computes at a time; "
                                     "rows are independent, so 4097 gives the same predictions",
@@ -381,13 +381,13 @@ EQUIVALENT: dict[str, str] = {
                                  "by hand",
     "chain.py:198:21:swap-bool": "the planner always sets at_scale: the default serves Buffers made by "
                                  "hand, whose passes as at scale compute the same values to rounding",
-    "chain.py:279:16:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
+    "chain.py:289:16:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 3**31 does",
-    "chain.py:279:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
+    "chain.py:289:21:change-number": "AT_SCALE_SIZE need only exceed every size the planner and the modules "
                                      "choose by (2**18 multiply-adds at most): 2**32 does",
     "chain.py:192:26:swap-bool": "the planner always sets negated_input: the default serves Buffers made "
                                  "by hand",
-    "chain.py:360:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
+    "chain.py:370:87:change-number": "widths[i + 2] is the consumer's output width, equal to its input width "
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:188:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
@@ -402,7 +402,7 @@ EQUIVALENT: dict[str, str] = {
                                          "changes it as well",
     "optimizer.py:264:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "layernorm.py:221:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
+    "layernorm.py:217:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
