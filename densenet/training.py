@@ -41,6 +41,7 @@ from .backend import all_finite, gemm_library
 from .callbacks import Callback, Progress, callback_list
 from .clipping import norm_bound
 from .init import Seed
+from .interrupt import StepInterrupts
 from .loss import Loss, relative
 from .metric import Metric, reported
 from .metric_names import MetricLike, check_targets, resolved
@@ -570,6 +571,10 @@ def fit(
             keep the values from before that step.
         ValueError: when no sample of the data counts in the loss (every label ignored,
             or of a class that weighs 0): found by the first epoch, whose changes are undone.
+        KeyboardInterrupt: at a Ctrl-C, after the step it came in and that batch's
+            callbacks, never inside a step (``densenet.interrupt``): the model, the
+            optimiser and the schedules hold whole steps; elsewhere, and at a second
+            Ctrl-C, at once. A full-batch optimiser's fit keeps its last iterate.
 
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
@@ -808,7 +813,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
     start_weights = model.snapshot_buffer()
     running = model.state if model.state.size else None  # (checked after each epoch, as the weights)
-    with nullcontext() if choice is None else choice:
+    # (a Ctrl-C in a step comes after it and its callbacks: the model holds whole steps)
+    with nullcontext() if choice is None else choice, StepInterrupts(on_batch, _Epoch.run.__code__):
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
             start_weights[...] = model.params
@@ -911,7 +917,12 @@ def _train_full_batch(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any
             raise StopIteration
         _check_frozen(model, frozen)  # (after the callbacks: the iterate is kept, the error raised)
 
-    result = optimizer.minimize(objective, params, epochs, each)
+    try:
+        result = optimizer.minimize(objective, params, epochs, each)
+    except BaseException:  # (a Ctrl-C, a callback's error) the weights of the last iterate, not a trial's
+        model.params[...] = good
+        model.set_side_state(good_side)
+        raise
     finite = math.isfinite(result.fun) and all_finite(params)
     if diverged or not (finite and all_finite(model.state)):
         if not diverged and finite:  # (an evaluation after the last iterate: only the state)

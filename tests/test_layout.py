@@ -49,6 +49,7 @@ LAYERS = [
     ("schedules", {"schedules"}),
     ("checkpoints", {"checkpoint"}),
     ("weight averaging", {"averaging"}),
+    ("a Ctrl-C in the steps", {"interrupt"}),
     ("training loop", {"training"}),
     ("model", {"model"}),
     ("loading a model file", {"loading"}),

@@ -58,7 +58,8 @@ CORE = ["_validation.py", "cblas.py", "numpy_loops.py", "backend.py", "thread_po
         "class_loss.py", "cross_entropy.py", "nll.py", "bce.py", "bce_with_logits.py", "poisson.py",
         "metric_names.py", "optimizer.py", "moments.py", "sgd.py", "adam.py", "rmsprop.py", "adagrad.py",
         "radam.py", "nadam.py", "adamax.py", "adamw.py", "lbfgs.py", "plan.py", "callbacks.py",
-        "schedules.py", "checkpoint.py", "averaging.py", "training.py", "io.py", "model.py",
+        "schedules.py", "checkpoint.py", "averaging.py", "interrupt.py", "training.py", "io.py",
+        "model.py",
         "loading.py"]
 
 #: The tests a mutant of the core must fail: all but those of the edges and the layout
@@ -144,8 +145,9 @@ OWN_TESTS = {
     "schedules.py": ["test_schedules.py", "test_optimizers.py"],
     "checkpoint.py": ["test_checkpoint.py", "test_metrics.py"],
     "averaging.py": ["test_averaging.py", "test_callbacks.py"],
+    "interrupt.py": ["test_interrupt.py"],
     "training.py": ["test_sample_weight.py", "test_training.py", "test_reliability.py", "test_products.py",
-                    "test_metrics.py", "test_memory.py"],
+                    "test_metrics.py", "test_memory.py", "test_interrupt.py"],
     "io.py": ["test_io.py", "test_safety.py"],
     "reference.py": ["test_reference.py", "test_tutorial.py"],
     "tutorial.py": ["test_tutorial.py", "test_reference.py"],
@@ -269,7 +271,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:806:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:849:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:855:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:398:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -280,7 +282,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:846:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:852:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -419,7 +421,7 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:268:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:269:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -459,10 +461,10 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:19:47:change-number": "the new figure's size (6 x 5 inches): a style, not what is drawn",
     "plot.py:28:24:change-number": "the grid's opacity (0.6): a style, not what is drawn",
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
-    "training.py:60:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
+    "training.py:61:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:418:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:858:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:419:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:864:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -489,9 +491,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:759:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:764:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:700:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:705:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }

@@ -1,0 +1,234 @@
+"""A Ctrl-C during ``fit``: raised after the step it comes in and that batch's callbacks,
+never inside a step, so that the model, its optimiser and its schedules hold whole steps;
+elsewhere in a fit, and at a second Ctrl-C, at once."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+import densenet as dn
+from densenet import plan
+from densenet.interrupt import StepInterrupts
+
+EPOCHS, BATCH = 3, 8  # 40 rows: 5 steps an epoch, 15 in all
+AT = 7  # the step (counted from 1) whose backward pass sends the Ctrl-C: epoch 1, batch 1
+
+
+@pytest.fixture(autouse=True)
+def python_handler():
+    """SIGINT handled by Python's own handler in each test (as in a script; a test runner's
+    worker may ignore it), and put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+class CtrlC(dn.Module):
+    """The identity, whose backward pass (or forward pass) sends this process SIGINT
+    ``times`` times in its ``at``-th call (counted from 1), and counts the calls it finished."""
+
+    def __init__(self, at: int | None = None, times: int = 1, where: str = "backward"):
+        self.at, self.times, self.where = at, times, where
+        self.calls = self.finished = 0
+
+    def _call(self, where: str, array: np.ndarray) -> np.ndarray:
+        if where == self.where:
+            self.calls += 1
+            if self.calls == self.at:
+                for _ in range(self.times):
+                    signal.raise_signal(signal.SIGINT)
+            self.finished += 1
+        return array.copy()
+
+    def forward(self, X):
+        return self._call("forward", X)
+
+    def backward(self, dY):
+        return self._call("backward", dY)
+
+
+class Steps(dn.Callback):
+    """The weights, running statistics and optimiser's state after each step."""
+
+    def __init__(self, optimizer: dn.Optimizer | None = None):
+        self.optimizer = optimizer
+        self.weights: list[np.ndarray] = []
+        self.states: list[dict] = []
+
+    def on_batch_end(self, batch, logs=None):
+        self.weights.append(self.model.params.copy())
+        self.states.append({} if self.optimizer is None else self.optimizer.state_dict())
+
+
+def data(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(n, 3))
+    return X, np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+
+
+def model(ctrl_c: CtrlC) -> dn.Sequential:
+    """Between two layers: a folded descent updates the last before the Ctrl-C and the
+    first after it."""
+    return dn.Sequential(dn.Dense(3, 8), dn.Tanh(), ctrl_c, dn.Dense(8, 1), seed=2)
+
+
+def assert_same_state(state: dict, expected: dict) -> None:
+    assert sorted(state) == sorted(expected)
+    for name, value in expected.items():
+        assert np.array_equal(state[name], value), name
+
+
+OPTIMIZERS = {
+    "sgd": lambda: dn.SGD(0.1),
+    "sgd, folded": lambda: dn.SGD(0.1),
+    "momentum, folded": lambda: dn.SGD(0.1, momentum=0.9),
+    "adam": lambda: dn.Adam(0.01),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_ctrl_c_inside_a_step_comes_after_it_and_its_callbacks(name, monkeypatch):
+    monkeypatch.setattr(plan, "FOLD_MIN_BLOCK", 0 if "folded" in name else 10**9)
+    X, y = data()
+    whole_optimizer = OPTIMIZERS[name]()
+    whole = Steps(whole_optimizer)
+    model(CtrlC()).fit(X, y, optimizer=whole_optimizer, epochs=EPOCHS, batch_size=BATCH, callbacks=[whole])
+    ctrl_c, optimizer = CtrlC(at=AT), OPTIMIZERS[name]()
+    stopped, steps = model(ctrl_c), Steps()
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, optimizer=optimizer, epochs=EPOCHS, batch_size=BATCH, callbacks=[steps])
+    assert ctrl_c.finished == AT
+    assert len(steps.weights) == AT  # the batch's callbacks ran
+    assert np.array_equal(stopped.params, whole.weights[AT - 1])
+    assert_same_state(optimizer.state_dict(), whole.states[AT - 1])
+
+
+def test_a_schedule_stepping_each_batch_holds_the_steps_taken():
+    X, y = data()
+    sgd = dn.SGD(0.1)
+    cycle = dn.OneCycleLR(sgd, max_lr=0.5, total_steps=EPOCHS * 5)
+    with pytest.raises(KeyboardInterrupt):
+        model(CtrlC(at=AT)).fit(X, y, optimizer=sgd, epochs=EPOCHS, batch_size=BATCH, callbacks=[cycle])
+    assert cycle.step == AT
+    assert sgd.lr == cycle.values(AT)[0]
+    assert sgd.steps == AT
+
+
+def test_a_ctrl_c_between_the_steps_comes_at_once():
+    """In ``on_epoch_end`` (as in validation, or a checkpoint's writing) nothing is half made:
+    Python's own handler raises it where it comes."""
+    after = []
+
+    class CtrlCAtEpochEnd(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            signal.raise_signal(signal.SIGINT)
+            after.append(epoch)
+
+    X, y = data()
+    twice = model(CtrlC())
+    twice.fit(X, y, epochs=1, batch_size=BATCH, shuffle=False)
+    stopped = model(CtrlC())
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, callbacks=[CtrlCAtEpochEnd()])
+    assert after == []
+    assert np.array_equal(stopped.params, twice.params)
+
+
+def test_a_second_ctrl_c_in_the_same_step_comes_at_once():
+    X, y = data()
+    ctrl_c = CtrlC(at=AT, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        model(ctrl_c).fit(X, y, epochs=EPOCHS, batch_size=BATCH)
+    assert ctrl_c.finished == AT - 1
+
+
+@pytest.mark.parametrize("at", [None, AT], ids=["a whole fit", "a fit stopped"])
+def test_python_s_handler_is_put_back(at):
+    X, y = data()
+    with contextlib.suppress(KeyboardInterrupt):
+        model(CtrlC(at=at)).fit(X, y, epochs=EPOCHS, batch_size=BATCH)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_of_the_user_s_own_is_left_to_act():
+    seen = []
+
+    def mine(signum, frame):
+        seen.append(signum)
+
+    signal.signal(signal.SIGINT, mine)
+    X, y = data()
+    history = model(CtrlC(at=AT)).fit(X, y, epochs=EPOCHS, batch_size=BATCH)
+    assert len(history.loss) == EPOCHS
+    assert seen == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is mine
+
+
+def test_a_fit_in_another_thread_leaves_sigint_alone():
+    """Only the main thread may set a handler (``signal.signal`` raises ``ValueError``
+    elsewhere); Ctrl-C interrupts the main thread alone, so a fit in another has none to take."""
+    X, y = data()
+    results: list[object] = []
+
+    def train():
+        try:
+            results.append(len(model(CtrlC()).fit(X, y, epochs=EPOCHS, batch_size=BATCH).loss))
+        except BaseException as error:  # (reported below, in the main thread)
+            results.append(error)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join()
+    assert results == [EPOCHS]
+
+
+def test_a_full_batch_fit_stopped_keeps_the_last_iterate():
+    """L-BFGS evaluates trial points that are not iterates: a Ctrl-C in one leaves the model
+    at the last iterate, the one ``History`` ends with."""
+
+    class Iterates(dn.Callback):
+        def __init__(self):
+            self.weights = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append(self.model.params.copy())
+
+    X, y = data()
+    iterates = Iterates()
+    stopped = model(CtrlC(at=12, where="forward"))
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, y, optimizer=dn.LBFGS(), epochs=50, callbacks=[iterates])
+    assert len(iterates.weights) >= 2
+    assert np.array_equal(stopped.params, iterates.weights[-1])
+
+
+def steps_code():
+    """Stands for the epoch's loop of steps: a Ctrl-C while it runs is noted."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def test_a_ctrl_c_noted_after_the_last_callbacks_comes_when_the_fit_ends():
+    went_on = []
+    with pytest.raises(KeyboardInterrupt), StepInterrupts([], steps_code.__code__):
+        steps_code()
+        went_on.append(True)
+    assert went_on == [True]
+
+
+def test_an_error_on_its_way_goes_before_a_noted_ctrl_c():
+    with pytest.raises(ValueError, match="on its way"), StepInterrupts([], steps_code.__code__):
+        steps_code()
+        raise ValueError("on its way")
+
+
+def test_a_noted_ctrl_c_joins_the_batch_s_callbacks_once():
+    on_batch: list = []
+    with pytest.raises(KeyboardInterrupt), StepInterrupts(on_batch, steps_code.__code__):
+        steps_code()
+        on_batch[0].on_batch_end(0, {"loss": 1.0})
+    assert len(on_batch) == 1
