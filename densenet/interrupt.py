@@ -6,13 +6,16 @@ raised between two of them would leave the model half stepped: some layers updat
 others, an optimiser's step count ahead of its moments. ``StepInterrupts`` takes SIGINT for
 the length of a fit and, while one of its steps runs, only notes it; the
 ``KeyboardInterrupt`` comes after that step and its batch's callbacks, so that the model,
-the optimiser and the schedules hold whole steps. Elsewhere (validation, ``on_epoch_end``)
-and at a second Ctrl-C it comes at once, as Python's own handler raises it.
+the optimiser and the schedules hold whole steps. While a diverging epoch is replayed to find
+its bad step, it comes after the replay, whose ``DivergenceError`` goes before it (the weights
+back where the error says). Elsewhere (validation, ``on_epoch_end``) and at a second Ctrl-C it
+comes at once, as Python's own handler raises it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from signal import SIGINT, default_int_handler
 from types import CodeType, FrameType, TracebackType
 from typing import Any
@@ -33,17 +36,18 @@ class _Raise:
 
 
 class StepInterrupts:
-    """A context for a fit's epochs: a Ctrl-C that comes while a frame of ``steps`` (the
-    epoch's loop of steps) runs is raised by a callback appended to ``on_batch`` (the list
-    that loop calls after each step); one that comes elsewhere, or a second one, at once.
-    One still noted when the context ends (it came after the last batch's callbacks) is
-    raised then, unless another error is on its way.
+    """A context for a fit's epochs: a Ctrl-C that comes while a frame runs one of
+    ``steps`` (the code of the epoch's loop of steps, and of its replay) is noted, and raised
+    by a callback appended to ``on_batch`` (the list that loop calls after each step); one
+    that comes elsewhere, or a second one, at once. One still noted when the context ends
+    (it came after the last batch's callbacks, or in the replay) is raised then, unless
+    another error is on its way.
 
     SIGINT is taken only where it can be and is Python's: in the main thread, from
     ``signal.default_int_handler``. A handler of the user's own, or a fit in another
     thread (which Ctrl-C does not interrupt), is left as it is."""
 
-    def __init__(self, on_batch: list[Any], steps: CodeType) -> None:
+    def __init__(self, on_batch: list[Any], steps: Collection[CodeType]) -> None:
         self.on_batch, self.steps = on_batch, steps
         self.noted = False
         self._previous: Any = None
@@ -58,7 +62,6 @@ class StepInterrupts:
                  traceback: TracebackType | None) -> None:
         if self._previous is not None:
             signal(SIGINT, self._previous)
-            self._previous = None
         if self.noted and kind is None:
             raise KeyboardInterrupt
 
@@ -69,10 +72,10 @@ class StepInterrupts:
         self.on_batch.append(_Raise())
 
 
-def _running(frame: FrameType | None, code: CodeType) -> bool:
-    """Whether ``frame`` or one of its callers runs ``code``."""
+def _running(frame: FrameType | None, codes: Collection[CodeType]) -> bool:
+    """Whether ``frame`` or one of its callers runs one of ``codes``."""
     while frame is not None:
-        if frame.f_code is code:
+        if frame.f_code in codes:
             return True
         frame = frame.f_back
     return False

@@ -814,7 +814,8 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
     start_weights = model.snapshot_buffer()
     running = model.state if model.state.size else None  # (checked after each epoch, as the weights)
     # (a Ctrl-C in a step comes after it and its callbacks: the model holds whole steps)
-    with nullcontext() if choice is None else choice, StepInterrupts(on_batch, _Epoch.run.__code__):
+    interrupts = StepInterrupts(on_batch, {_Epoch.run.__code__, _Epoch.find_bad_step.__code__})
+    with nullcontext() if choice is None else choice, interrupts:
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
             start_weights[...] = model.params

@@ -147,6 +147,35 @@ def test_a_second_ctrl_c_in_the_same_step_comes_at_once():
     assert ctrl_c.finished == AT - 1
 
 
+class NaNOnce(dn.Module):
+    """The identity, whose backward pass gives NaN in its ``at``-th call alone."""
+
+    def __init__(self, at: int):
+        self.at, self.calls = at, 0
+
+    def forward(self, X):
+        return X.copy()
+
+    def backward(self, dY):
+        self.calls += 1
+        return dY * np.nan if self.calls == self.at else dY.copy()
+
+
+def test_a_ctrl_c_in_the_replay_of_a_diverging_epoch_comes_after_its_divergence_error():
+    """The epoch's third step makes the weights NaN, and its fourth's loss is NaN: the
+    epoch stops there (4 backward passes). Its replay, which finds no bad step (the NaN came
+    once), runs the epoch's 5 steps, puts back the epoch's start and raises
+    ``DivergenceError``, which goes before a Ctrl-C that came in the replay's second step."""
+    X, y = data()
+    ctrl_c = CtrlC(at=4 + 2)
+    diverging = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), NaNOnce(3), ctrl_c, dn.Dense(8, 1), seed=2)
+    start = diverging.params.copy()
+    with pytest.raises(dn.DivergenceError):
+        diverging.fit(X, y, epochs=EPOCHS, batch_size=BATCH)
+    assert ctrl_c.finished == 4 + 5
+    assert np.array_equal(diverging.params, start)
+
+
 @pytest.mark.parametrize("at", [None, AT], ids=["a whole fit", "a fit stopped"])
 def test_python_s_handler_is_put_back(at):
     X, y = data()
@@ -189,22 +218,25 @@ def test_a_fit_in_another_thread_leaves_sigint_alone():
 
 def test_a_full_batch_fit_stopped_keeps_the_last_iterate():
     """L-BFGS evaluates trial points that are not iterates: a Ctrl-C in one leaves the model
-    at the last iterate, the one ``History`` ends with."""
+    at the last iterate, the one ``History`` ends with, its running statistics too."""
 
     class Iterates(dn.Callback):
         def __init__(self):
-            self.weights = []
+            self.weights, self.state = [], []
 
         def on_epoch_end(self, epoch, logs=None):
             self.weights.append(self.model.params.copy())
+            self.state.append(self.model.state.copy())
 
     X, y = data()
     iterates = Iterates()
-    stopped = model(CtrlC(at=12, where="forward"))
+    stopped = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), CtrlC(at=12, where="forward"),
+                            dn.Dense(8, 1), seed=2)
     with pytest.raises(KeyboardInterrupt):
         stopped.fit(X, y, optimizer=dn.LBFGS(), epochs=50, callbacks=[iterates])
     assert len(iterates.weights) >= 2
     assert np.array_equal(stopped.params, iterates.weights[-1])
+    assert np.array_equal(stopped.state, iterates.state[-1])
 
 
 def steps_code():
@@ -214,21 +246,21 @@ def steps_code():
 
 def test_a_ctrl_c_noted_after_the_last_callbacks_comes_when_the_fit_ends():
     went_on = []
-    with pytest.raises(KeyboardInterrupt), StepInterrupts([], steps_code.__code__):
+    with pytest.raises(KeyboardInterrupt), StepInterrupts([], {steps_code.__code__}):
         steps_code()
         went_on.append(True)
     assert went_on == [True]
 
 
 def test_an_error_on_its_way_goes_before_a_noted_ctrl_c():
-    with pytest.raises(ValueError, match="on its way"), StepInterrupts([], steps_code.__code__):
+    with pytest.raises(ValueError, match="on its way"), StepInterrupts([], {steps_code.__code__}):
         steps_code()
         raise ValueError("on its way")
 
 
 def test_a_noted_ctrl_c_joins_the_batch_s_callbacks_once():
     on_batch: list = []
-    with pytest.raises(KeyboardInterrupt), StepInterrupts(on_batch, steps_code.__code__):
+    with pytest.raises(KeyboardInterrupt), StepInterrupts(on_batch, {steps_code.__code__}):
         steps_code()
         on_batch[0].on_batch_end(0, {"loss": 1.0})
     assert len(on_batch) == 1
