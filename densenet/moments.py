@@ -30,8 +30,8 @@ def beta_pair(value: object, owner: str, name: str) -> tuple[float, float]:
     if not (isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1)) or (
             len(value) != 2):
         raise TypeError(f"{owner}: {name} must be a pair (b1, b2), got {value!r}")
-    b1, b2 = (hyperparameter(b, owner, f"beta{i + 1}", high=1.0, high_open=True) for i, b in enumerate(value))
-    return b1, b2
+    return (hyperparameter(value[0], owner, "beta1", high=1.0, high_open=True),
+            hyperparameter(value[1], owner, "beta2", high=1.0, high_open=True))
 
 
 class Moments:

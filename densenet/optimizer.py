@@ -308,6 +308,9 @@ class Optimizer:
     #: the arrays ``check_arrays`` last passed, and ``settings_version`` then; not pickled
     _checked: tuple[NDArray[Any], NDArray[Any], int] | None = None
 
+    #: the dtype and ``denominator_eps()`` that ``check_shift`` last passed
+    _shift_checked: tuple[np.dtype[Any], tuple[float, float]] | None = None
+
     #: the flush of the state vectors (made for them at the first); not pickled
     _flush: SubnormalFlush | None = None
 
@@ -330,8 +333,10 @@ class Optimizer:
         model passes the same two at every step), and again after a setting has changed
         (an ``eps`` set between steps, which ``check_shift`` asks about)."""
         checked = self._checked
-        if (checked is not None and params is checked[0] and grads is checked[1]
-                and checked[2] == self.settings_version):
+        if checked is not None and params is checked[0] and grads is checked[1]:
+            if checked[2] != self.settings_version:  # (the arrays checked: a setting changed since)
+                self.check_shift(params.dtype)
+                self._checked = params, grads, self.settings_version
             return
         owner = f"{type(self).__name__}.step"
         for name, array in (("params", params), ("grads", grads)):
@@ -355,12 +360,16 @@ class Optimizer:
         """``ValueError`` if ``denominator_eps``'s least shift is 0 in ``dtype``, the parameters': a
         parameter whose gradient is 0 would then step by 0 / 0 (``eps=1e-50`` for a float32
         model; a fit diverged at its first batch, with an error that blamed the learning
-        rate). ``prepare`` and ``check_arrays`` ask it, before anything changes."""
+        rate). ``prepare`` and ``check_arrays`` ask it, before anything changes; it looks
+        again only when the least shift or the dtype has changed (a one-cycle schedule sets
+        Adam's first beta at every step, not the second)."""
         given = self.denominator_eps()
-        if given is not None:
-            nonzero_in(dtype, given[0], type(self).__name__, "eps",
-                       "a parameter whose gradient is 0 would step by 0 / 0", factor=given[1],
-                       whose="the parameters'")
+        if given is None or (dtype, given) == self._shift_checked:
+            return
+        nonzero_in(dtype, given[0], type(self).__name__, "eps",
+                   "a parameter whose gradient is 0 would step by 0 / 0", factor=given[1],
+                   whose="the parameters'")
+        self._shift_checked = dtype, given
 
     def minimize(self, objective: Objective, params: NDArray[Any], iterations: int,
                  callback: Callable[[NDArray[Any], float], None] | None = None) -> Any:

@@ -265,6 +265,33 @@ def test_an_eps_set_between_steps_by_hand_is_checked_at_the_next_step(make, eps)
     assert optimizer.steps == 1
 
 
+@pytest.mark.parametrize("make, eps", TINY_EPS)
+def test_an_eps_that_float64_holds_is_checked_again_for_float32_arrays(make, eps):
+    """``check_shift`` looks again when the dtype changes, not only the settings."""
+    optimizer = make(eps=eps)
+    optimizer.step(np.ones(4), np.array([0.5, 0.0, -1.0, 0.0]))
+    params = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=rf"^{type(optimizer).__name__}: eps={eps!r} is 0 in float32"):
+        optimizer.step(params, np.array([0.5, 0.0, -1.0, 0.0], np.float32))
+    assert_array_equal(params, np.ones(4, np.float32))
+
+
+def test_a_second_beta_set_between_steps_is_checked_at_the_next_step():
+    """Adam adds ``eps sqrt(1 - b2)`` at least: a ``b2`` of ``1 - 2**-53`` makes an ``eps``
+    of 1e-38 add 1e-46, which is 0 in float32 (a first beta set at every step, as a one-cycle
+    schedule sets it, leaves that check as it was)."""
+    params, grads = np.ones(4, np.float32), np.array([0.5, 0.0, -1.0, 0.0], np.float32)
+    adam = dn.Adam(eps=1e-38)
+    adam.step(params, grads)
+    adam.betas = (0.85, 0.999)
+    adam.step(params, grads)
+    adam.betas = (0.85, 1 - 2**-53)
+    before = params.copy()
+    with pytest.raises(ValueError, match=r"^Adam: eps=1e-38 is 0 in float32"):
+        adam.step(params, grads)
+    assert_array_equal(params, before)
+
+
 def test_adam_step_written_out_by_hand():
     params, grads = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.25, -4.0])
     adam = dn.Adam(lr=0.1, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)

@@ -413,9 +413,15 @@ EQUIVALENT: dict[str, str] = {
                                          "changes it as well",
     "optimizer.py:260:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:333:54:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:336:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:346:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:336:77:change-number": "grads is never the settings' version (checked[2]): the same "
+                                         "arrays checked again at every step pass or are refused as before",
+    "optimizer.py:339:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
+                                           "again at every step, which its own memo answers the same",
+    "optimizer.py:372:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
+                                          "a pure check of dtype and shift passes or refuses the same",
+    "optimizer.py:351:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
