@@ -415,8 +415,6 @@ EQUIVALENT: dict[str, str] = {
                                          "changes nothing",
     "optimizer.py:336:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:336:77:change-number": "grads is never the settings' version (checked[2]): the same "
-                                         "arrays checked again at every step pass or are refused as before",
     "optimizer.py:339:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
                                            "again at every step, which its own memo answers the same",
     "optimizer.py:372:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
