@@ -53,7 +53,7 @@ class CtrlC(dn.Module):
 
 
 class Steps(dn.Callback):
-    """The weights, running statistics and optimiser's state after each step."""
+    """The weights and the optimiser's state after each step."""
 
     def __init__(self, optimizer: dn.Optimizer | None = None):
         self.optimizer = optimizer
