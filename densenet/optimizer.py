@@ -330,8 +330,8 @@ class Optimizer:
         """``TypeError`` or ``ValueError`` naming the optimiser unless a step can update
         ``params`` from ``grads``: NumPy arrays of floats of one shape, ``params`` writeable.
         A step calls it before it changes anything; it looks once at a pair of arrays (a
-        model passes the same two at every step), and again after a setting has changed
-        (an ``eps`` set between steps, which ``check_shift`` asks about)."""
+        model passes the same two at every step), and after a setting has changed asks
+        ``check_shift`` again (an ``eps`` set between steps), not the arrays."""
         checked = self._checked
         if checked is not None and params is checked[0] and grads is checked[1]:
             if checked[2] != self.settings_version:  # (the arrays checked: a setting changed since)
