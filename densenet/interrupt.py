@@ -9,7 +9,8 @@ the length of a fit and, while one of its steps runs, only notes it; the
 the optimiser and the schedules hold whole steps. While a diverging epoch is replayed to find
 its bad step, it comes after the replay, whose ``DivergenceError`` goes before it (the weights
 back where the error says). Elsewhere (validation, ``on_epoch_end``) and at a second Ctrl-C it
-comes at once, as Python's own handler raises it.
+comes at once, as Python's own handler raises it (``fit`` then puts back the epoch's start if
+it stopped a step, as for any error raised inside one).
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ densenet knows which optimiser it is; what it needs goes through:
   then ``params -= lr * s * buffer``: a planned step may then accumulate the
   gradient into ``buffer`` inside its backward pass, add the decay and update
   ``params`` itself, and only call ``before_step()`` before and ``count_step()`` after;
+- ``settings()`` / ``set_settings(settings)``: the learning rate and every ``setting``
+  by name, as they are and put back: a callback may change them between steps, and
+  ``fit`` keeps those each step of an epoch ran with, so that the replay of a diverging
+  epoch takes each step as it was taken;
 - ``state_dict()`` / ``load_state_dict(state)``: the optimiser's memory
   (momentum, moment estimates: flat vectors beside ``params``; a step count
   and any running numbers), copied out and put back, so that ``fit`` can
@@ -234,6 +238,21 @@ def unplanned(value: Any) -> None:
     return None
 
 
+#: ``_settable``'s answers, by class
+_SETTABLE: dict[type, tuple[str, ...]] = {}
+
+
+def _settable(kind: type) -> tuple[str, ...]:
+    """The names of the properties that can be set of optimiser class ``kind``: ``lr``, and
+    its settings (``setting``), the base classes' first."""
+    names = _SETTABLE.get(kind)
+    if names is None:
+        names = _SETTABLE[kind] = tuple({name: None for klass in reversed(kind.__mro__)
+                                         for name, value in vars(klass).items()
+                                         if isinstance(value, property) and value.fset is not None})
+    return names
+
+
 class Optimizer:
     """Base class of the optimisers: see the module docstring for the protocol.
 
@@ -300,6 +319,19 @@ class Optimizer:
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = learning_rate(value, type(self).__name__)
+
+    def settings(self) -> dict[str, Any]:
+        """The learning rate and every setting (``setting``: each property that can be set),
+        by name: what a callback may change between steps."""
+        return {name: getattr(self, name) for name in _settable(type(self))}
+
+    def set_settings(self, settings: Mapping[str, Any]) -> None:
+        """Put back what ``settings()`` returned: each value that is not the one held now is
+        set again (checked, and counted in ``settings_version`` and ``plans_version`` as any
+        setting is); the others are left alone."""
+        for name, value in settings.items():
+            if getattr(self, name) is not value:
+                setattr(self, name, value)
 
     def step(self, params: NDArray[Any], grads: NDArray[Any]) -> None:
         """Update ``params`` in place from ``grads`` (same shape and dtype)."""

@@ -243,6 +243,16 @@ class _Epoch:
         self.plan_steps()
         #: the batches' outputs kept for the metrics (reset by ``run``), or None: no metrics
         self.kept = _Kept(self, metrics) if metrics else None
+        #: ``run``'s record of the optimiser's settings: (0, those the epoch began with) and
+        #: (i, those of step i) for each step a callback changed them before; empty when no
+        #: callback can (``find_bad_step`` takes each step with its own)
+        self.settings: list[tuple[int, dict[str, Any]]] = []
+        #: the index of the step ``run`` stopped in with an error of its own, or None
+        self.halted: int | None = None
+        #: the model's weights and the optimiser's state as the epoch began (``keep_start``)
+        self.start_weights: NDArray[Any] | None = None
+        self.start_state: dict[str, Any] = {}
+        self.start_side: Any = None
 
     def plan_steps(self) -> None:
         """The steps for full batches and the last one, for the optimiser's settings now
@@ -267,6 +277,37 @@ class _Epoch:
         """Whether a setting of the optimiser has changed what the steps are built on since
         ``plan_steps`` (a momentum set to another value than 0 has not: ``setting``'s ``plans``)."""
         return self.optimizer is not None and self.optimizer.plans_version != self.version
+
+    def keep_start(self) -> None:
+        """Keep the weights, the running statistics (and generator) and the optimiser's state
+        as they are, as the epoch's start (``back_to_start``), allocating nothing after the
+        first epoch; ``run`` keeps the optimiser's settings."""
+        model = self.model
+        if self.start_weights is None:
+            self.start_weights = model.snapshot_buffer()
+        self.start_weights[...] = model.params
+        self.start_state = self.optimizer.snapshot() if self.optimizer is not None else {}
+        self.start_side = model.side_state()  # a replay then draws what the epoch drew
+
+    def back_to_start(self) -> None:
+        """Put back the weights, running statistics and optimiser's state and settings of the
+        epoch's start (``keep_start``)."""
+        model, optimizer = self.model, self.optimizer
+        assert self.start_weights is not None, "keep_start() first"
+        assert optimizer is not None
+        model.params[...] = self.start_weights
+        optimizer.load_state_dict(self.start_state)
+        model.set_side_state(self.start_side)
+        if self.settings:
+            self.take_settings(self.settings[0][1])
+
+    def take_settings(self, settings: dict[str, Any]) -> None:
+        """Give the optimiser ``settings`` (``run``'s record), and plan the steps anew if
+        they change what the steps are built on."""
+        assert self.optimizer is not None
+        self.optimizer.set_settings(settings)
+        if self.settings_changed():
+            self.plan_steps()
 
     def reshuffle(self, rng: np.random.Generator) -> None:
         """Draw this epoch's order afresh (when shuffling): a permutation of 0..n-1 that
@@ -312,15 +353,27 @@ class _Epoch:
         losses x their shares, sum of the shares, None), or stops at the first non-finite
         loss with (partial sums, that batch's index). A batch's share is what its loss is
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
-        batch's outputs are kept for the metrics (``_Kept``), reset first."""
+        batch's outputs are kept for the metrics (``_Kept``), reset first. The optimiser's
+        settings that callbacks give the steps are recorded (``settings``); a step that
+        raises is noted (``halted``): it may have written part of its update."""
         batch, isfinite, full, kept = self.batch, math.isfinite, self.full, self.kept
+        optimizer = self.optimizer
         self.unchanged()
         if kept is not None:
             kept.reset()
+        self.halted = None
+        self.settings = []
+        if on_batch and optimizer is not None:  # (callbacks may change the settings between steps)
+            self.settings.append((0, optimizer.settings()))
+            lr, version = optimizer.lr, optimizer.settings_version
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
-            value = step() if threads is None else threads(step, step is full)
+            try:
+                value = step() if threads is None else threads(step, step is full)
+            except BaseException:
+                self.halted = i
+                raise
             if not isfinite(value):
                 return total, shares, i
             if kept is not None:
@@ -332,48 +385,57 @@ class _Epoch:
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
                 self.unchanged()
-                if self.settings_changed():  # the next steps take the new settings
-                    self.plan_steps()
-                    full = self.full
+                if optimizer is not None and (optimizer.lr != lr or optimizer.settings_version != version):
+                    lr, version = optimizer.lr, optimizer.settings_version
+                    self.settings.append((i + 1, optimizer.settings()))  # (for a replay)
+                    if self.settings_changed():  # the next steps take the new settings
+                        self.plan_steps()
+                        full = self.full
         return total, shares, None
 
-    def find_bad_step(self, optimizer: Optimizer) -> tuple[int, str | None, str | None]:
-        """Replay the epoch one checked step at a time from the current weights, state
-        of ``optimizer`` and ``model.side_state()`` (the epoch's); stop before the first
-        step with a non-finite loss, gradient, result, model state or optimiser state, with
-        the weights and states from before it, and return its index and, where only the
-        model's state went non-finite, which (``non_finite_state``), or, where only the
-        optimiser's did, which of its vectors. If no step fails again (a loss or module
-        that is not deterministic), they are those of the epoch's start, and the last
-        batch is blamed."""
-        model = self.model
+    def find_bad_step(self) -> tuple[int, str | None, str | None]:
+        """Replay the epoch one checked step at a time from its start (``back_to_start``),
+        each step with the optimiser's settings it ran with (``settings``); stop before the
+        first step with a non-finite loss, gradient, result, model state or optimiser
+        state, with the weights, states and settings from before it, and return its index
+        and, where only the model's state went non-finite, which (``non_finite_state``),
+        or, where only the optimiser's did, which of its vectors. If no step fails again
+        (a loss or module that is not deterministic), they are those of the epoch's start,
+        and the last batch is blamed; so they are if the replay raises."""
+        model, optimizer, changed = self.model, self.optimizer, dict(self.settings)
+        assert optimizer is not None
         params = model.params
-        epoch_start, epoch_state, epoch_side = params.copy(), optimizer.state_dict(), model.side_state()
+        self.back_to_start()
         before = np.empty_like(params)
-        for i, start in enumerate(self.starts):
-            before[...] = params
-            state, side = optimizer.state_dict(), model.side_state()
-            step = self.batch(i, start)
-            value = step()
-            finite = math.isfinite(value) and all(all_finite(array) for array in step.written)
-            where = None if not finite else non_finite_state(model)
-            vector = None if not finite or where is not None else optimizer.non_finite_state()
-            if not finite or where is not None or vector is not None:
-                params[...] = before
-                optimizer.load_state_dict(state)
-                model.set_side_state(side)
-                return i, where, vector
-        params[...] = epoch_start
-        optimizer.load_state_dict(epoch_state)
-        model.set_side_state(epoch_side)
+        try:
+            for i, start in enumerate(self.starts):
+                if i and i in changed:
+                    self.take_settings(changed[i])
+                before[...] = params
+                state, side = optimizer.state_dict(), model.side_state()
+                step = self.batch(i, start)
+                value = step()
+                finite = math.isfinite(value) and all(all_finite(array) for array in step.written)
+                where = None if not finite else non_finite_state(model)
+                vector = None if not finite or where is not None else optimizer.non_finite_state()
+                if not finite or where is not None or vector is not None:
+                    params[...] = before
+                    optimizer.load_state_dict(state)
+                    model.set_side_state(side)
+                    return i, where, vector
+        except BaseException:  # (a module's error, a second Ctrl-C) nothing half made
+            self.back_to_start()
+            raise
+        self.back_to_start()
         return len(self.starts) - 1, None, None
 
-    def finite_at(self, i: int, weights: NDArray[Any]) -> bool:
-        """Whether batch ``i``'s loss is finite with ``weights`` as the model's parameters:
+    def finite_at_start(self, i: int) -> bool:
+        """Whether batch ``i``'s loss is finite at the epoch's start weights (``keep_start``):
         its forward pass at them, the parameters and the side state put back."""
         model = self.model
+        assert self.start_weights is not None, "keep_start() first"
         params, side = model.params.copy(), model.side_state()
-        model.params[...] = weights
+        model.params[...] = self.start_weights
         try:
             return math.isfinite(self._forward(i).value())
         finally:
@@ -575,6 +637,10 @@ def fit(
             callbacks, never inside a step (``densenet.interrupt``): the model, the
             optimiser and the schedules hold whole steps; elsewhere, and at a second
             Ctrl-C, at once. A full-batch optimiser's fit keeps its last iterate.
+
+    An error raised inside a step (by a module or loss of the user's own, or a second
+    Ctrl-C) leaves nothing of it: the weights, running statistics and the optimiser's state
+    and settings go back to the epoch's start (the callbacks keep what they saw).
 
     ``fit`` never modifies ``X`` or ``y`` and can be called again to continue.
     """
@@ -811,31 +877,31 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                        record.metrics)
     full = epoch_run.full  # keeps its choice for the next fit
     choice = full.thread_choice = thread_choice(model.largest_product(full.n), threads, full.thread_choice)
-    start_weights = model.snapshot_buffer()
     running = model.state if model.state.size else None  # (checked after each epoch, as the weights)
     # (a Ctrl-C in a step comes after it and its callbacks: the model holds whole steps)
     interrupts = StepInterrupts(on_batch, {_Epoch.run.__code__, _Epoch.find_bad_step.__code__})
     with nullcontext() if choice is None else choice, interrupts:
         for epoch in range(epochs):
             epoch_run.reshuffle(rng)
-            start_weights[...] = model.params
-            start_state = optimizer.snapshot()
-            start_side = model.side_state()  # a replay then draws what the epoch drew
-            total, shares, bad = epoch_run.run(on_batch, choice)
+            epoch_run.keep_start()
+            try:
+                total, shares, bad = epoch_run.run(on_batch, choice)
+            except BaseException:
+                if epoch_run.halted is not None:  # a step stopped half made: none of it is kept
+                    epoch_run.back_to_start()
+                raise
             finite = (all_finite(model.params) and (running is None or all_finite(running))
                       and optimizer.non_finite_state() is None)
             if bad is not None or not finite or not shares:
-                model.params[...] = start_weights
-                optimizer.load_state_dict(start_state)
-                model.set_side_state(start_side)
                 if bad is None and not shares:
+                    epoch_run.back_to_start()
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
-                bad, state, vector = epoch_run.find_bad_step(optimizer)
+                bad, state, vector = epoch_run.find_bad_step()
                 refusal = epoch_run.refusal([bad])
                 # (asked in the first epoch alone, whose start is the fit's)
                 at_start = (refusal is None and state is None and vector is None and epoch == 0
-                            and not epoch_run.finite_at(bad, start_weights))
+                            and not epoch_run.finite_at_start(bad))
                 raise record.diverged(epoch, bad, refusal, at_start, state, vector, type(optimizer).__name__)
             if record.end_epoch(epoch, total / shares):
                 return

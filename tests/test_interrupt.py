@@ -1,6 +1,8 @@
 """A Ctrl-C during ``fit``: raised after the step it comes in and that batch's callbacks,
 never inside a step, so that the model, its optimiser and its schedules hold whole steps;
-elsewhere in a fit, and at a second Ctrl-C, at once."""
+elsewhere in a fit, and at a second Ctrl-C, at once. An error raised inside a step (a
+second Ctrl-C, a module's own) leaves nothing of it: the model and its optimiser go back
+to the epoch's start."""
 
 from __future__ import annotations
 
@@ -139,12 +141,86 @@ def test_a_ctrl_c_between_the_steps_comes_at_once():
     assert np.array_equal(stopped.params, twice.params)
 
 
-def test_a_second_ctrl_c_in_the_same_step_comes_at_once():
+def test_a_second_ctrl_c_in_the_same_step_comes_at_once_and_leaves_the_epoch_s_start(monkeypatch):
+    """Folded, the step had updated the last layer and not the first when it stopped."""
+    monkeypatch.setattr(plan, "FOLD_MIN_BLOCK", 0)
     X, y = data()
+    whole = Steps()
+    model(CtrlC()).fit(X, y, epochs=EPOCHS, batch_size=BATCH, callbacks=[whole])
     ctrl_c = CtrlC(at=AT, times=2)
+    stopped = model(ctrl_c)
     with pytest.raises(KeyboardInterrupt):
-        model(ctrl_c).fit(X, y, epochs=EPOCHS, batch_size=BATCH)
+        stopped.fit(X, y, epochs=EPOCHS, batch_size=BATCH)
     assert ctrl_c.finished == AT - 1
+    assert np.array_equal(stopped.params, whole.weights[EPOCH_START - 1])
+
+
+EPOCH_START = 5  # the steps before the epoch ``AT`` is in: 40 rows in batches of 8
+
+
+class Fails(dn.Module):
+    """The identity, whose backward pass (or forward pass) raises ``RuntimeError`` in its
+    ``at``-th call (counted from 1)."""
+
+    def __init__(self, at: int | None = None, where: str = "backward"):
+        self.at, self.where, self.calls = at, where, 0
+
+    def _call(self, where: str, array: np.ndarray) -> np.ndarray:
+        if where == self.where:
+            self.calls += 1
+            if self.calls == self.at:
+                raise RuntimeError("a module's own error")
+        return array.copy()
+
+    def forward(self, X):
+        return self._call("forward", X)
+
+    def backward(self, dY):
+        return self._call("backward", dY)
+
+
+class Everything(Steps):
+    """``Steps``, with the running statistics and the learning rate after each step."""
+
+    def __init__(self, optimizer: dn.Optimizer):
+        super().__init__(optimizer)
+        self.running: list[np.ndarray] = []
+        self.rates: list[float] = []
+
+    def on_batch_end(self, batch, logs=None):
+        super().on_batch_end(batch, logs)
+        self.running.append(self.model.state.copy())
+        self.rates.append(self.optimizer.lr)
+
+
+@pytest.mark.parametrize("where", ["backward", "forward"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_an_error_inside_a_step_leaves_the_epoch_s_start(name, where, monkeypatch):
+    """The weights, the running statistics, the optimiser's state and its settings (a
+    schedule's rate) go back to where the epoch began (where ``History`` ends); before,
+    a folded step stopped in the backward pass had updated the last layer alone."""
+    monkeypatch.setattr(plan, "FOLD_MIN_BLOCK", 0 if "folded" in name else 10**9)
+    X, y = data()
+
+    def setup(fails: Fails) -> tuple[dn.Sequential, dict]:
+        net = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), fails, dn.Dense(8, 1), seed=2)
+        optimizer = OPTIMIZERS[name]()
+        schedule = dn.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * 5, cycle_momentum=False)
+        return net, {"optimizer": optimizer, "callbacks": [schedule, Everything(optimizer)],
+                     "epochs": EPOCHS, "batch_size": BATCH}
+
+    net, arguments = setup(Fails())
+    net.fit(X, y, **arguments)
+    whole = arguments["callbacks"][1]
+    stopped, arguments = setup(Fails(at=AT, where=where))
+    with pytest.raises(RuntimeError, match="a module's own error"):
+        stopped.fit(X, y, **arguments)
+    seen = arguments["callbacks"][1]
+    assert len(seen.weights) == AT - 1
+    assert np.array_equal(stopped.params, whole.weights[EPOCH_START - 1])
+    assert np.array_equal(stopped.state, whole.running[EPOCH_START - 1])
+    assert_same_state(seen.optimizer.state_dict(), whole.states[EPOCH_START - 1])
+    assert seen.optimizer.lr == whole.rates[EPOCH_START - 1]
 
 
 class NaNOnce(dn.Module):

@@ -839,3 +839,53 @@ def test_evaluate_still_refuses_outputs_outside_what_the_loss_takes():
     model.params[...] = [np.inf, 0.0, 0.0]  # +inf lies outside too
     with pytest.raises(ValueError, match=r"BCELoss: the model's outputs must lie in \[0, 1\]"):
         model.evaluate(np.ones((3, 2)), np.ones((3, 1)), dn.BCELoss())
+
+
+class Trajectory(dn.Callback):
+    """After each step (and the callbacks before this one): the weights, the optimiser's
+    state and learning rate, and the batch's loss."""
+
+    def __init__(self, optimizer: dn.Optimizer):
+        self.optimizer = optimizer
+        self.weights: list[np.ndarray] = []
+        self.states: list[dict] = []
+        self.rates: list[float] = []
+
+    def on_batch_end(self, batch, logs=None):
+        self.weights.append(self.model.params.copy())
+        self.states.append(self.optimizer.state_dict())
+        self.rates.append(self.optimizer.lr)
+
+
+SCHEDULED = {  # (an optimiser, the one-cycle schedule's peak rate, whose steps diverge mid-epoch)
+    "sgd": (lambda: dn.SGD(0.1), {"max_lr": 40.0, "cycle_momentum": False}),
+    "sgd, momentum cycled": (lambda: dn.SGD(0.1, momentum=0.9), {"max_lr": 40.0}),
+    "sgd, momentum cycled, later": (lambda: dn.SGD(0.1, momentum=0.9), {"max_lr": 20.0}),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULED))
+def test_a_diverging_epoch_s_replay_takes_each_step_s_settings(name):
+    """A schedule that sets the rate (and momentum) at each batch: the replay that finds the
+    bad step must take each step with the settings it ran with, not the last ones. It took
+    them all at the last (the rate of the step that diverged) and left weights that no step
+    of the fit had made, or found no bad step and blamed the epoch's last batch."""
+    make, cycle = SCHEDULED[name]
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
+    optimizer = make()
+    schedule = dn.OneCycleLR(optimizer, total_steps=80, **cycle)
+    seen = Trajectory(optimizer)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=10, batch_size=8, callbacks=[schedule, seen])
+    bad = caught.value.epoch * 8 + caught.value.batch
+    assert caught.value.batch > 0
+    assert bad == len(seen.weights)  # the step whose loss the fit saw was NaN
+    assert_array_equal(model.params, seen.weights[bad - 1])
+    state = optimizer.state_dict()
+    assert sorted(state) == sorted(seen.states[bad - 1])
+    for key, value in seen.states[bad - 1].items():
+        assert_array_equal(state[key], value)
+    assert optimizer.lr == seen.rates[bad - 1]  # the rate the bad step ran with
