@@ -243,10 +243,11 @@ class _Epoch:
         self.plan_steps()
         #: the batches' outputs kept for the metrics (reset by ``run``), or None: no metrics
         self.kept = _Kept(self, metrics) if metrics else None
-        #: ``run``'s record of the optimiser's settings: (0, those the epoch began with) and
-        #: (i, those of step i) for each step a callback changed them before; empty when no
-        #: callback can (``find_bad_step`` takes each step with its own)
-        self.settings: list[tuple[int, dict[str, Any]]] = []
+        #: ``run``'s record of the optimiser's settings (``Optimizer.setting_values``): (0,
+        #: those the epoch began with) and (i, those of step i) for each step a callback
+        #: changed them before; empty when no callback can (``find_bad_step`` takes each
+        #: step with its own)
+        self.settings: list[tuple[int, tuple[Any, ...]]] = []
         #: the index of the step ``run`` stopped in with an error of its own, or None
         self.halted: int | None = None
         #: the model's weights and the optimiser's state as the epoch began (``keep_start``)
@@ -301,11 +302,12 @@ class _Epoch:
         if self.settings:
             self.take_settings(self.settings[0][1])
 
-    def take_settings(self, settings: dict[str, Any]) -> None:
-        """Give the optimiser ``settings`` (``run``'s record), and plan the steps anew if
+    def take_settings(self, values: tuple[Any, ...]) -> None:
+        """Give the optimiser the settings of ``run``'s record, and plan the steps anew if
         they change what the steps are built on."""
-        assert self.optimizer is not None
-        self.optimizer.set_settings(settings)
+        optimizer = self.optimizer
+        assert optimizer is not None
+        optimizer.set_settings(dict(zip(optimizer.settings(), values)))
         if self.settings_changed():
             self.plan_steps()
 
@@ -364,7 +366,7 @@ class _Epoch:
         self.halted = None
         self.settings = []
         if on_batch and optimizer is not None:  # (callbacks may change the settings between steps)
-            self.settings.append((0, optimizer.settings()))
+            self.settings.append((0, optimizer.setting_values()))
             lr, version = optimizer.lr, optimizer.settings_version
         total = shares = 0.0
         for i, start in enumerate(self.starts):
@@ -387,7 +389,7 @@ class _Epoch:
                 self.unchanged()
                 if optimizer is not None and (optimizer.lr != lr or optimizer.settings_version != version):
                     lr, version = optimizer.lr, optimizer.settings_version
-                    self.settings.append((i + 1, optimizer.settings()))  # (for a replay)
+                    self.settings.append((i + 1, optimizer.setting_values()))  # (for a replay)
                     if self.settings_changed():  # the next steps take the new settings
                         self.plan_steps()
                         full = self.full

@@ -1308,3 +1308,57 @@ def test_a_state_vector_that_starts_non_finite_is_not_asked_about():
     model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=10)
     assert optimizer.steps == 6
     assert optimizer.non_finite_state() is None
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_settings_hold_the_rate_and_every_hyperparameter_given(name):
+    optimizer = STATEFUL[name]()
+    settings = optimizer.settings()
+    given = set(inspect.signature(type(optimizer)).parameters)  # the learning rate among them
+    assert given | {"decay_mask", "lr_scale"} <= set(settings)
+    assert settings["lr"] == optimizer.lr
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_set_settings_puts_back_those_changed_and_counts_them_alone(name):
+    """As a diverging epoch's replay sets each step's: a setting left as it was is not set
+    again, so that nothing is planned anew for it."""
+    optimizer = STATEFUL[name]()
+    taken = optimizer.settings()
+    version, plans = optimizer.settings_version, optimizer.plans_version
+    optimizer.set_settings(taken)
+    assert (optimizer.settings_version, optimizer.plans_version) == (version, plans)
+    optimizer.lr = 0.5
+    optimizer.weight_decay = 0.25
+    optimizer.set_settings(taken)
+    assert optimizer.settings() == taken
+    assert optimizer.settings_version == version + 2  # weight_decay set, then set back
+
+
+def test_setting_values_are_the_settings_values_for_old_pickles_and_properties_of_one_s_own():
+    """``setting_values`` reads the attributes behind the settings where it can: an optimiser
+    pickled before a setting existed lacks one (the property gives its default), and a
+    subclass's own property may keep its value elsewhere (and its name's attribute may hold
+    something else)."""
+    state = dn.SGD(0.1, momentum=0.9).__getstate__()
+    del state["_fold"]  # (as pickled before fold existed: it folds)
+    old = dn.SGD.__new__(dn.SGD)
+    old.__setstate__(state)
+    assert old.setting_values() == tuple(old.settings().values())
+    assert old.settings()["fold"] is True
+
+    class Warm(dn.SGD):
+        _warmth = "not the setting"
+
+        @property
+        def warmth(self):
+            return self._kept_warmth
+
+        @warmth.setter
+        def warmth(self, value):
+            self._kept_warmth = float(value)
+
+    warm = Warm(0.1)
+    warm.warmth = 3
+    assert warm.setting_values() == tuple(warm.settings().values())
+    assert warm.settings()["warmth"] == 3.0

@@ -271,7 +271,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:806:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:922:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:924:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:398:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -282,7 +282,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:919:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:921:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -359,7 +359,7 @@ EQUIVALENT: dict[str, str] = {
                                              "name)",
     "thread_policy.py:336:14:change-number": "TRIAL_EVERY, a tuning constant: a trial every 11 s instead of "
                                              "10 (the tests take the interval by the name)",
-    "optimizer.py:92:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
+    "optimizer.py:93:14:change-number": "FLUSH_EVERY, a tuning constant: a flush every 65 steps instead "
                                         "of 64 (the tests take the interval by the name)",
     "subnormal.py:21:14:change-number": "FLUSH_SLICE only sets the slices a flush goes over its vectors in "
                                         "(the tests cross a slice's end by the name)",
@@ -393,39 +393,39 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:188:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:170:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:171:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:175:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:176:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:203:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:204:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:230:34:change-number": "plans_version is only compared for a change: counting by 2 "
+    "optimizer.py:235:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:283:25:change-number": "plans_version is only compared for a change: starting at 1 "
+    "optimizer.py:298:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
     "layernorm.py:217:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
                                                "contract asks, whatever the planner shares",
-    "optimizer.py:228:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:233:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:279:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:294:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:368:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:393:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:371:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
+    "optimizer.py:396:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
                                            "again at every step, which its own memo answers the same",
-    "optimizer.py:404:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
+    "optimizer.py:429:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
                                           "a pure check of dtype and shift passes or refuses the same",
-    "optimizer.py:383:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:408:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:279:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:280:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -467,8 +467,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:61:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:481:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:931:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:483:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:933:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -495,9 +495,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:830:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:832:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:771:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:773:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
