@@ -209,6 +209,7 @@ class _PerParameter:
 #: (each ``setting``, and ``Optimizer.lr``), which ``_settable`` may read without them
 _STORED_AS_PRIVATE: set[property] = set()
 
+
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None,
             plans: Callable[[Any], Any] | None = None) -> property:
     """An optimiser's hyperparameter ``name`` as a property, checked whenever it is set
@@ -218,9 +219,11 @@ def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = Non
     ``plans_version`` when ``plans(value)`` changes with it: what of the value ``fit``'s
     planned steps are built on (the value itself when None; ``bool`` for a momentum whose
     being 0 alone shapes them; ``unplanned`` for one they never depend on). A schedule
-    that sets a momentum at every step then plans nothing. ``default`` answers for an
-    optimiser pickled before the setting existed (``Optimizer.__setstate__`` renames one
-    pickled as a plain attribute)."""
+    that sets a momentum at every step then plans nothing. A change of plans drops the
+    state vectors the value takes out of ``STATE`` (``drop_unused_state``): a setting that
+    shapes ``STATE`` changes its plans with it, or is read by a step that asks ``state`` at
+    every call (RMSprop's momentum). ``default`` answers for an optimiser pickled before the
+    setting existed (``Optimizer.__setstate__`` renames one pickled as a plain attribute)."""
     private = "_" + name
 
     def get(self: Any) -> Any:
@@ -233,6 +236,7 @@ def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = Non
         self.settings_version += 1
         if plans is None or plans(kept) != plans(before):
             self.plans_version += 1
+            self.drop_unused_state()
 
     made = property(get, set_, doc=f"The {name} (checked whenever it is set).")
     _STORED_AS_PRIVATE.add(made)
@@ -245,16 +249,16 @@ def unplanned(value: Any) -> None:
     return None
 
 
-Getter = Callable[[Any], tuple[Any, ...]]
+_Getter = Callable[[Any], tuple[Any, ...]]
 
 #: ``_settable``'s answers, by class
-_SETTABLE: dict[type, tuple[tuple[str, ...], Getter, Getter]] = {}
+_SETTABLE: dict[type, tuple[tuple[str, ...], _Getter, _Getter]] = {}
 
 
-def _settable(kind: type) -> tuple[tuple[str, ...], Getter, Getter]:
+def _settable(kind: type) -> tuple[tuple[str, ...], _Getter, _Getter]:
     """The names of the properties that can be set of optimiser class ``kind`` (``lr`` and
     its settings, ``setting``; the base classes' first), a getter of their values, and one
-    that reads the attributes that hold them where all are ``_STORED_AS_PRIVATE`` (a third
+    that reads the attributes that hold them where all are ``_STORED_AS_PRIVATE`` (a quarter
     of the time: no property's function called), else the same."""
     found = _SETTABLE.get(kind)
     if found is None:
@@ -577,6 +581,21 @@ class Optimizer:
                     self._state[name] = kept.astype(params.dtype, copy=False)
             self._model, self._names = (params if names else None), names
         return self._state
+
+    def drop_unused_state(self) -> None:
+        """Drop the state vectors that ``STATE`` no longer names (a setting took them out),
+        as ``state`` does at the next step that asks it: SGD's step without momentum asks
+        none, and kept the buffer to take up again when the momentum came back, where a
+        ``state_dict()`` taken in between holds none."""
+        vectors = getattr(self, "_state", None)  # (none yet while the constructor sets them)
+        if not vectors:
+            return
+        names = self.STATE
+        for name in vectors.keys() - set(names):
+            del vectors[name]
+        if not names:
+            self._model = None  # (as ``state`` leaves an optimiser with no state: tied to no model)
+        self._names = tuple(name for name in self._names if name in names)
 
     def non_finite_state(self) -> str | None:
         """The name of the first of its state vectors that holds a value that is not finite

@@ -1362,3 +1362,20 @@ def test_setting_values_are_the_settings_values_for_old_pickles_and_properties_o
     warm.warmth = 3
     assert warm.setting_values() == tuple(warm.settings().values())
     assert warm.settings()["warmth"] == 3.0
+
+
+def test_a_momentum_set_to_0_and_back_starts_its_buffer_afresh():
+    """As documented (``Optimizer.state``): a setting that takes a vector out of ``STATE``
+    drops it, and a state_dict() then holds none. SGD's step without momentum reads no
+    state, so the old buffer was kept, and taken up again when the momentum came back,
+    where a state_dict() saved in between (or a fit's snapshot of an epoch) started afresh."""
+    sgd = dn.SGD(0.1, momentum=0.9)
+    params, grads = np.ones(4), np.arange(4.0)
+    for _ in range(3):
+        sgd.step(params, grads)
+    sgd.momentum = 0.0
+    assert "momentum_buffer" not in sgd.state_dict()
+    sgd.step(params, grads)
+    sgd.momentum = 0.9
+    sgd.step(params, grads)
+    assert_array_equal(sgd.state_dict()["momentum_buffer"], grads)  # 0.9 * 0 + grads

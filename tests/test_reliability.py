@@ -889,3 +889,43 @@ def test_a_diverging_epoch_s_replay_takes_each_step_s_settings(name):
     for key, value in seen.states[bad - 1].items():
         assert_array_equal(state[key], value)
     assert optimizer.lr == seen.rates[bad - 1]  # the rate the bad step ran with
+
+
+class MomentumOnAndOff(dn.Callback):
+    """Sets the momentum to 0.9 after batch 3 of each epoch and to 0 after batch 6, and
+    the learning rate up by ``grow`` at each batch: the epochs then diverge."""
+
+    def __init__(self, optimizer: dn.Optimizer, grow: float):
+        self.optimizer, self.grow = optimizer, grow
+
+    def on_batch_end(self, batch, logs=None):
+        if batch in (3, 6):
+            self.optimizer.momentum = 0.9 if batch == 3 else 0.0
+        self.optimizer.lr *= self.grow
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+@pytest.mark.parametrize("grow", [1.05, 1.2, 1.3])
+def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow, fold):
+    """A momentum set to 0 drops its buffer (as documented); SGD's step without momentum
+    kept it, and took it up again when the momentum came back, where the replay, from the
+    epoch's snapshot (which holds no buffer while the momentum is 0), started afresh: it
+    left other weights and state, or blamed another step."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
+    optimizer = dn.SGD(0.1, fold=fold)
+    seen = Trajectory(optimizer)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=30, batch_size=8,
+                  callbacks=[MomentumOnAndOff(optimizer, grow), seen])
+    bad = caught.value.epoch * 8 + caught.value.batch
+    assert bad == len(seen.weights)  # the step whose loss the fit saw was NaN
+    assert_array_equal(model.params, seen.weights[bad - 1])
+    state, expected = optimizer.state_dict(), seen.states[bad - 1]
+    assert state["steps"] == expected["steps"]
+    # (where the bad step is the first after the momentum came back, its buffer not made
+    # yet, the replay, which puts back the state from before that step, holds one at its
+    # initial 0, as load_state_dict makes a vector the state lacks: the next step is the same)
+    assert_array_equal(state.get("momentum_buffer", 0.0), expected.get("momentum_buffer", 0.0))

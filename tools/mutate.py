@@ -400,26 +400,26 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:204:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:235:34:change-number": "plans_version is only compared for a change: counting by 2 "
+    "optimizer.py:238:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:298:25:change-number": "plans_version is only compared for a change: starting at 1 "
+    "optimizer.py:302:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
     "layernorm.py:217:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
                                                "contract asks, whatever the planner shares",
-    "optimizer.py:233:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:236:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:294:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:298:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:393:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:397:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:396:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
+    "optimizer.py:400:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
                                            "again at every step, which its own memo answers the same",
-    "optimizer.py:429:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
+    "optimizer.py:433:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
                                           "a pure check of dtype and shift passes or refuses the same",
-    "optimizer.py:408:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:412:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
