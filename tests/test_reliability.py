@@ -929,3 +929,28 @@ def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow,
     # yet, the replay, which puts back the state from before that step, holds one at its
     # initial 0, as load_state_dict makes a vector the state lacks: the next step is the same)
     assert_array_equal(state.get("momentum_buffer", 0.0), expected.get("momentum_buffer", 0.0))
+
+
+def test_a_run_resumed_from_a_state_saved_while_the_momentum_is_0_ends_as_the_whole_run():
+    """As a checkpoint saved at the end of an epoch (the momentum 0 there) and resumed."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+
+    class Save(dn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.state, self.params = self.params["optimizer"].state_dict(), self.model.params.copy()
+
+    def fit(model, optimizer, epochs, *callbacks):
+        model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=8, shuffle=False,
+                  callbacks=[MomentumOnAndOff(optimizer, 1.0), *callbacks])
+
+    whole, whole_sgd = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2), dn.SGD(0.1)
+    saved = Save()
+    fit(whole, whole_sgd, 2, saved)
+    resumed, resumed_sgd = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2), dn.SGD(0.1)
+    resumed.params[...] = saved.params
+    resumed_sgd.load_state_dict(saved.state)
+    fit(resumed, resumed_sgd, 1)
+    assert_array_equal(resumed.params, whole.params)
