@@ -616,13 +616,19 @@ class Optimizer:
         result["steps"] = self.steps
         for name in self.SCALARS:
             result[name] = float(getattr(self, name))
+        held = 1 + len(self.SCALARS)
         for name in self.STATE:
             if name not in self._state:
                 result.pop(name, None)
-            elif name in result and result[name].shape == self._state[name].shape:
+                continue
+            held += 1
+            if name in result and result[name].shape == self._state[name].shape:
                 result[name][...] = self._state[name]
             else:
                 result[name] = self._state[name].copy()
+        if len(result) > held:  # ``out``'s vector that a setting has since taken out of STATE
+            for name in result.keys() - {"steps", *self.SCALARS, *self.STATE}:
+                del result[name]
         return result
 
     def snapshot(self) -> dict[str, Any]:

@@ -296,11 +296,11 @@ class _Epoch:
         model, optimizer = self.model, self.optimizer
         assert self.start_weights is not None, "keep_start() first"
         assert optimizer is not None
+        if self.settings:  # (first: the state's vectors are those of the settings then)
+            self.take_settings(self.settings[0][1])
         model.params[...] = self.start_weights
         optimizer.load_state_dict(self.start_state)
         model.set_side_state(self.start_side)
-        if self.settings:
-            self.take_settings(self.settings[0][1])
 
     def take_settings(self, values: tuple[Any, ...]) -> None:
         """Give the optimiser the settings of ``run``'s record, and plan the steps anew if
@@ -365,9 +365,10 @@ class _Epoch:
             kept.reset()
         self.halted = None
         self.settings = []
-        if on_batch and optimizer is not None:  # (callbacks may change the settings between steps)
-            self.settings.append((0, optimizer.setting_values()))
+        if optimizer is not None:
             lr, version = optimizer.lr, optimizer.settings_version
+            if on_batch:  # (callbacks may change the settings between steps)
+                self.settings.append((0, optimizer.setting_values()))
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)

@@ -931,6 +931,53 @@ def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow,
     assert_array_equal(state.get("momentum_buffer", 0.0), expected.get("momentum_buffer", 0.0))
 
 
+class MomentumToggled(dn.Callback):
+    """Switches the momentum between 0 and 0.9 every ``every`` steps, counted across the
+    epochs (so that epochs begin with either), and the learning rate up by 1.3 at each."""
+
+    def __init__(self, optimizer: dn.Optimizer, every: int):
+        self.optimizer, self.every, self.steps = optimizer, every, 0
+
+    def on_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps % self.every == 0:
+            self.optimizer.momentum = 0.0 if self.optimizer.momentum else 0.9
+        self.optimizer.lr *= 1.3
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+@pytest.mark.parametrize("every", [3, 5, 7])
+def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_error(every, fold):
+    """The epoch's snapshot of the optimiser's state is put back under the settings it was
+    taken with (a buffer, and no momentum now, was a ``ValueError`` of load_state_dict);
+    and a snapshot taken while the momentum is 0 holds no buffer, though the spare dict it
+    is copied into held one from an earlier epoch (a ``ValueError`` too)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
+    optimizer = dn.SGD(0.05, fold=fold)
+    seen = Trajectory(optimizer)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=40, batch_size=8,
+                  callbacks=[MomentumToggled(optimizer, every), seen])
+    bad = caught.value.epoch * 8 + caught.value.batch
+    assert_array_equal(model.params, seen.weights[bad - 1])
+    state, expected = optimizer.state_dict(), seen.states[bad - 1]
+    assert state["steps"] == expected["steps"]
+    assert np.all(state.get("momentum_buffer", 0.0) == expected.get("momentum_buffer", 0.0))
+
+
+def test_a_snapshot_taken_while_the_momentum_is_0_holds_no_buffer():
+    sgd = dn.SGD(0.1, momentum=0.9)
+    sgd.step(np.ones(3), np.ones(3))
+    assert "momentum_buffer" in sgd.snapshot()
+    sgd.momentum = 0.0
+    snapshot = sgd.snapshot()  # (the same dict, reused)
+    assert sorted(snapshot) == ["steps"]
+    sgd.load_state_dict(snapshot)
+
+
 def test_a_run_resumed_from_a_state_saved_while_the_momentum_is_0_ends_as_the_whole_run():
     """As a checkpoint saved at the end of an epoch (the momentum 0 there) and resumed."""
     rng = np.random.default_rng(5)

@@ -271,7 +271,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:806:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:924:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:925:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:398:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -282,7 +282,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:921:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:922:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -467,8 +467,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:61:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:483:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:933:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:484:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:934:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -495,9 +495,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:832:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:833:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:773:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:774:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
