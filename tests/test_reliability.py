@@ -857,6 +857,34 @@ class Trajectory(dn.Callback):
         self.rates.append(self.optimizer.lr)
 
 
+def diverging(optimizer: dn.Optimizer, *callbacks: dn.Callback, epochs: int = 10):
+    """A fit of a small network that diverges mid-epoch, driven by ``callbacks`` (which
+    raise the rate): the model, the ``Trajectory`` the fit's steps made, and its
+    ``DivergenceError``."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
+    seen = Trajectory(optimizer)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=8, callbacks=[*callbacks, seen])
+    return model, seen, caught.value
+
+
+def assert_before_the_bad_step(model: dn.Sequential, optimizer: dn.Optimizer, seen: Trajectory, bad: int):
+    """The weights and the optimiser's state are those the fit's steps left before step
+    ``bad`` (counted over the fit). A vector the state lacks is one at its initial value:
+    where the bad step is the first after the momentum came back, its buffer not made yet,
+    the replay, which puts back the state taken before that step, holds one at its initial
+    0, as ``load_state_dict`` makes a vector the state lacks, and the next step is the same."""
+    assert_array_equal(model.params, seen.weights[bad - 1])
+    state, expected = optimizer.state_dict(), seen.states[bad - 1]
+    assert state["steps"] == expected["steps"]
+    for name in (set(state) | set(expected)) - {"steps"}:
+        initial = optimizer.initial_state(name)
+        assert np.all(state.get(name, initial) == expected.get(name, initial)), name
+
+
 SCHEDULED = {  # (an optimiser, the one-cycle schedule's peak rate, whose steps diverge mid-epoch)
     "sgd": (lambda: dn.SGD(0.1), {"max_lr": 40.0, "cycle_momentum": False}),
     "sgd, momentum cycled": (lambda: dn.SGD(0.1, momentum=0.9), {"max_lr": 40.0}),
@@ -871,23 +899,13 @@ def test_a_diverging_epoch_s_replay_takes_each_step_s_settings(name):
     them all at the last (the rate of the step that diverged) and left weights that no step
     of the fit had made, or found no bad step and blamed the epoch's last batch."""
     make, cycle = SCHEDULED[name]
-    rng = np.random.default_rng(5)
-    X = rng.normal(size=(64, 3))
-    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
-    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
     optimizer = make()
-    schedule = dn.OneCycleLR(optimizer, total_steps=80, **cycle)
-    seen = Trajectory(optimizer)
-    with pytest.raises(dn.DivergenceError) as caught:
-        model.fit(X, y, optimizer=optimizer, epochs=10, batch_size=8, callbacks=[schedule, seen])
-    bad = caught.value.epoch * 8 + caught.value.batch
-    assert caught.value.batch > 0
+    model, seen, error = diverging(optimizer, dn.OneCycleLR(optimizer, total_steps=80, **cycle))
+    bad = error.epoch * 8 + error.batch
+    assert error.batch > 0
     assert bad == len(seen.weights)  # the step whose loss the fit saw was NaN
-    assert_array_equal(model.params, seen.weights[bad - 1])
-    state = optimizer.state_dict()
-    assert sorted(state) == sorted(seen.states[bad - 1])
-    for key, value in seen.states[bad - 1].items():
-        assert_array_equal(state[key], value)
+    assert_before_the_bad_step(model, optimizer, seen, bad)
+    assert sorted(optimizer.state_dict()) == sorted(seen.states[bad - 1])
     assert optimizer.lr == seen.rates[bad - 1]  # the rate the bad step ran with
 
 
@@ -911,24 +929,11 @@ def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow,
     kept it, and took it up again when the momentum came back, where the replay, from the
     epoch's snapshot (which holds no buffer while the momentum is 0), started afresh: it
     left other weights and state, or blamed another step."""
-    rng = np.random.default_rng(5)
-    X = rng.normal(size=(64, 3))
-    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
-    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
     optimizer = dn.SGD(0.1, fold=fold)
-    seen = Trajectory(optimizer)
-    with pytest.raises(dn.DivergenceError) as caught:
-        model.fit(X, y, optimizer=optimizer, epochs=30, batch_size=8,
-                  callbacks=[MomentumOnAndOff(optimizer, grow), seen])
-    bad = caught.value.epoch * 8 + caught.value.batch
+    model, seen, error = diverging(optimizer, MomentumOnAndOff(optimizer, grow), epochs=30)
+    bad = error.epoch * 8 + error.batch
     assert bad == len(seen.weights)  # the step whose loss the fit saw was NaN
-    assert_array_equal(model.params, seen.weights[bad - 1])
-    state, expected = optimizer.state_dict(), seen.states[bad - 1]
-    assert state["steps"] == expected["steps"]
-    # (where the bad step is the first after the momentum came back, its buffer not made
-    # yet, the replay, which puts back the state from before that step, holds one at its
-    # initial 0, as load_state_dict makes a vector the state lacks: the next step is the same)
-    assert_array_equal(state.get("momentum_buffer", 0.0), expected.get("momentum_buffer", 0.0))
+    assert_before_the_bad_step(model, optimizer, seen, bad)
 
 
 class MomentumToggled(dn.Callback):
@@ -952,20 +957,9 @@ def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_er
     taken with (a buffer, and no momentum now, was a ``ValueError`` of load_state_dict);
     and a snapshot taken while the momentum is 0 holds no buffer, though the spare dict it
     is copied into held one from an earlier epoch (a ``ValueError`` too)."""
-    rng = np.random.default_rng(5)
-    X = rng.normal(size=(64, 3))
-    y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
-    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
     optimizer = dn.SGD(0.05, fold=fold)
-    seen = Trajectory(optimizer)
-    with pytest.raises(dn.DivergenceError) as caught:
-        model.fit(X, y, optimizer=optimizer, epochs=40, batch_size=8,
-                  callbacks=[MomentumToggled(optimizer, every), seen])
-    bad = caught.value.epoch * 8 + caught.value.batch
-    assert_array_equal(model.params, seen.weights[bad - 1])
-    state, expected = optimizer.state_dict(), seen.states[bad - 1]
-    assert state["steps"] == expected["steps"]
-    assert np.all(state.get("momentum_buffer", 0.0) == expected.get("momentum_buffer", 0.0))
+    model, seen, error = diverging(optimizer, MomentumToggled(optimizer, every), epochs=40)
+    assert_before_the_bad_step(model, optimizer, seen, error.epoch * 8 + error.batch)
 
 
 def test_a_snapshot_taken_while_the_momentum_is_0_holds_no_buffer():
