@@ -400,6 +400,12 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:204:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
+    "optimizer.py:242:4:drop-call": "a setting not listed as kept in its '_' attribute: setting_values "
+                                    "reads it through its property, the same value, more slowly",
+    "optimizer.py:270:23:In->NotIn": "setting_values' attribute getter never chosen: it reads the settings "
+                                     "through their properties, the same values, more slowly",
+    "optimizer.py:710:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
+                                    "setting through its property, the same values, more slowly",
     "optimizer.py:238:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
     "optimizer.py:302:25:change-number": "plans_version is only compared for a change: starting at 1 "
