@@ -243,11 +243,12 @@ class _Epoch:
         self.plan_steps()
         #: the batches' outputs kept for the metrics (reset by ``run``), or None: no metrics
         self.kept = _Kept(self, metrics) if metrics else None
-        #: ``run``'s record of the optimiser's settings (``Optimizer.setting_values``): (0,
-        #: those the epoch began with) and (i, those of step i) for each step a callback
-        #: changed them before; empty when no callback can (``find_bad_step`` takes each
-        #: step with its own)
-        self.settings: list[tuple[int, tuple[Any, ...]]] = []
+        #: ``run``'s record of the optimiser's settings (``Optimizer.setting_values``): those
+        #: the epoch began with, or None where no callback can change them, and (i, those of
+        #: step i) for each step a callback changed them before (``find_bad_step`` takes
+        #: each step with its own)
+        self.start_settings: tuple[Any, ...] | None = None
+        self.changes: list[tuple[int, tuple[Any, ...]]] = []
         #: the index of the step ``run`` stopped in with an error of its own, or None
         self.halted: int | None = None
         #: the model's weights and the optimiser's state as the epoch began (``keep_start``)
@@ -296,8 +297,8 @@ class _Epoch:
         model, optimizer = self.model, self.optimizer
         assert self.start_weights is not None, "keep_start() first"
         assert optimizer is not None
-        if self.settings:  # (first: the state's vectors are those of the settings then)
-            self.take_settings(self.settings[0][1])
+        if self.start_settings is not None:  # (first: the state's vectors are those of the settings then)
+            self.take_settings(self.start_settings)
         model.params[...] = self.start_weights
         optimizer.load_state_dict(self.start_state)
         model.set_side_state(self.start_side)
@@ -356,19 +357,18 @@ class _Epoch:
         loss with (partial sums, that batch's index). A batch's share is what its loss is
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
         batch's outputs are kept for the metrics (``_Kept``), reset first. The optimiser's
-        settings that callbacks give the steps are recorded (``settings``); a step that
+        settings that callbacks give the steps are recorded (``changes``); a step that
         raises is noted (``halted``): it may have written part of its update."""
         batch, isfinite, full, kept = self.batch, math.isfinite, self.full, self.kept
         optimizer = self.optimizer
         self.unchanged()
         if kept is not None:
             kept.reset()
-        self.halted = None
-        self.settings = []
+        self.changes = []
         if optimizer is not None:
             lr, version = optimizer.lr, optimizer.settings_version
-            if on_batch:  # (callbacks may change the settings between steps)
-                self.settings.append((0, optimizer.setting_values()))
+            # (only callbacks change them between steps)
+            self.start_settings = optimizer.setting_values() if on_batch else None
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
@@ -390,7 +390,7 @@ class _Epoch:
                 self.unchanged()
                 if optimizer is not None and (optimizer.lr != lr or optimizer.settings_version != version):
                     lr, version = optimizer.lr, optimizer.settings_version
-                    self.settings.append((i + 1, optimizer.setting_values()))  # (for a replay)
+                    self.changes.append((i + 1, optimizer.setting_values()))  # (for a replay)
                     if self.settings_changed():  # the next steps take the new settings
                         self.plan_steps()
                         full = self.full
@@ -398,21 +398,21 @@ class _Epoch:
 
     def find_bad_step(self) -> tuple[int, str | None, str | None]:
         """Replay the epoch one checked step at a time from its start (``back_to_start``),
-        each step with the optimiser's settings it ran with (``settings``); stop before the
+        each step with the optimiser's settings it ran with (``changes``); stop before the
         first step with a non-finite loss, gradient, result, model state or optimiser
         state, with the weights, states and settings from before it, and return its index
         and, where only the model's state went non-finite, which (``non_finite_state``),
         or, where only the optimiser's did, which of its vectors. If no step fails again
         (a loss or module that is not deterministic), they are those of the epoch's start,
         and the last batch is blamed; so they are if the replay raises."""
-        model, optimizer, changed = self.model, self.optimizer, dict(self.settings)
+        model, optimizer, changed = self.model, self.optimizer, dict(self.changes)
         assert optimizer is not None
         params = model.params
         self.back_to_start()
         before = np.empty_like(params)
         try:
             for i, start in enumerate(self.starts):
-                if i and i in changed:
+                if i in changed:
                     self.take_settings(changed[i])
                 before[...] = params
                 state, side = optimizer.state_dict(), model.side_state()

@@ -340,3 +340,22 @@ def test_a_noted_ctrl_c_joins_the_batch_s_callbacks_once():
         steps_code()
         on_batch[0].on_batch_end(0, {"loss": 1.0})
     assert len(on_batch) == 1
+
+
+def test_an_error_inside_the_replay_of_a_diverging_epoch_leaves_the_epoch_s_start():
+    """The epoch's third step makes the weights NaN, and its fourth's loss is NaN: the
+    epoch stops there (4 backward passes), and its replay begins; a module raises in the
+    replay's second step. The model and its optimiser go back to the epoch's start, the
+    fit's here, and the error goes on its way."""
+    X, y = data()
+    net = dn.Sequential(dn.Dense(3, 8), dn.BatchNorm1d(8), dn.Tanh(), NaNOnce(3), Fails(at=4 + 2),
+                        dn.Dense(8, 1), seed=2)
+    start, running = net.params.copy(), net.state.copy()
+    optimizer = dn.SGD(0.1, momentum=0.9)
+    with pytest.raises(RuntimeError, match="a module's own error"):
+        net.fit(X, y, optimizer=optimizer, epochs=EPOCHS, batch_size=BATCH)
+    assert np.array_equal(net.params, start)
+    assert np.array_equal(net.state, running)
+    state = optimizer.state_dict()  # (a vector a state put back lacks is at its initial 0)
+    assert state["steps"] == 0
+    assert not state.get("momentum_buffer", np.zeros(1)).any()
