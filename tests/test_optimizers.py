@@ -1379,3 +1379,15 @@ def test_a_momentum_set_to_0_and_back_starts_its_buffer_afresh():
     sgd.momentum = 0.9
     sgd.step(params, grads)
     assert_array_equal(sgd.state_dict()["momentum_buffer"], grads)  # 0.9 * 0 + grads
+
+
+def test_an_sgd_whose_momentum_was_set_to_0_holds_no_state_and_takes_another_model():
+    """As ``Optimizer.state`` leaves an optimiser with no state: tied to no model."""
+    sgd = dn.SGD(0.1, momentum=0.9)
+    sgd.step(np.ones(3), np.ones(3))
+    sgd.momentum = 0.0
+    other, grads = np.ones(5), np.arange(5.0)
+    sgd.step(other, grads)
+    sgd.momentum = 0.9
+    sgd.step(other, grads)
+    assert_array_equal(sgd.state_dict()["momentum_buffer"], grads)
