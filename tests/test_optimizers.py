@@ -1391,3 +1391,15 @@ def test_an_sgd_whose_momentum_was_set_to_0_holds_no_state_and_takes_another_mod
     sgd.momentum = 0.9
     sgd.step(other, grads)
     assert_array_equal(sgd.state_dict()["momentum_buffer"], grads)
+
+
+def test_a_state_vector_switched_off_and_on_between_two_steps_starts_afresh():
+    rmsprop = dn.RMSprop(0.01, centered=True)
+    params, grads = np.ones(3), np.arange(3.0)
+    rmsprop.step(params, grads)
+    rmsprop.centered = False
+    rmsprop.centered = True
+    rmsprop.step(params, grads)
+    twin = dn.RMSprop(0.01, centered=True)  # its grad_avg from this step alone
+    twin.step(np.ones(3), grads)
+    assert_array_equal(rmsprop.state_dict()["grad_avg"], twin.state_dict()["grad_avg"])
