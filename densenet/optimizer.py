@@ -211,7 +211,7 @@ _STORED_AS_PRIVATE: set[property] = set()
 
 
 def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = None,
-            plans: Callable[[Any], Any] | None = None) -> property:
+            plans: Callable[[Any], Any] | None = None, holds: Callable[[Any], Any] | None = None) -> property:
     """An optimiser's hyperparameter ``name`` as a property, checked whenever it is set
     (the constructor's setting included) by ``check(value, owner, name)``, which returns
     the value kept (``_validation.hyperparameter`` is one) in ``_name``. Setting it counts
@@ -219,11 +219,12 @@ def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = Non
     ``plans_version`` when ``plans(value)`` changes with it: what of the value ``fit``'s
     planned steps are built on (the value itself when None; ``bool`` for a momentum whose
     being 0 alone shapes them; ``unplanned`` for one they never depend on). A schedule
-    that sets a momentum at every step then plans nothing. A change of plans drops the
-    state vectors the value takes out of ``STATE`` (``drop_unused_state``): a setting that
-    shapes ``STATE`` changes its plans with it, or is read by a step that asks ``state`` at
-    every call (RMSprop's momentum). ``default`` answers for an optimiser pickled before the
-    setting existed (``Optimizer.__setstate__`` renames one pickled as a plain attribute)."""
+    that sets a momentum at every step then plans nothing. A change of plans, or of
+    ``holds(value)`` (what of the value decides the state vectors held, ``STATE``, for a
+    setting whose plans do not: RMSprop's momentum), drops the vectors the value takes out
+    of ``STATE`` (``drop_unused_state``), so that they start afresh if they come back.
+    ``default`` answers for an optimiser pickled before the setting existed
+    (``Optimizer.__setstate__`` renames one pickled as a plain attribute)."""
     private = "_" + name
 
     def get(self: Any) -> Any:
@@ -236,6 +237,8 @@ def setting(name: str, check: Callable[[Any, str, str], Any], default: Any = Non
         self.settings_version += 1
         if plans is None or plans(kept) != plans(before):
             self.plans_version += 1
+            self.drop_unused_state()
+        elif holds is not None and holds(kept) != holds(before):
             self.drop_unused_state()
 
     made = property(get, set_, doc=f"The {name} (checked whenever it is set).")

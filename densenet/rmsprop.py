@@ -52,7 +52,7 @@ class RMSprop(Optimizer):
     # read at every step: a schedule may change them between steps (fit plans anew)
     alpha = setting("alpha", partial(hyperparameter, high=1.0, high_open=True))
     eps = setting("eps", partial(hyperparameter, low_open=True))
-    momentum = setting("momentum", hyperparameter, plans=unplanned)  # (a one-cycle schedule: every step)
+    momentum = setting("momentum", hyperparameter, plans=unplanned, holds=bool)  # (one-cycle: every step)
     centered = setting("centered", flag)
     lr_scale = setting("lr_scale", scale_vector)
 

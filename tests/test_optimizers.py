@@ -1393,13 +1393,21 @@ def test_an_sgd_whose_momentum_was_set_to_0_holds_no_state_and_takes_another_mod
     assert_array_equal(sgd.state_dict()["momentum_buffer"], grads)
 
 
-def test_a_state_vector_switched_off_and_on_between_two_steps_starts_afresh():
-    rmsprop = dn.RMSprop(0.01, centered=True)
+@pytest.mark.parametrize("setting, off, on", [("centered", False, True), ("momentum", 0.0, 0.9)])
+def test_an_rmsprop_vector_switched_off_and_on_between_two_steps_starts_afresh(setting, off, on):
+    """As documented: the vector is dropped when the setting takes it away (RMSprop's step
+    asks its state at every call, but none came between), and starts afresh: as in an
+    optimiser given the state of the first step without it."""
+    name = "grad_avg" if setting == "centered" else "momentum_buffer"
+    rmsprop = dn.RMSprop(0.01, **{setting: on})
     params, grads = np.ones(3), np.arange(3.0)
     rmsprop.step(params, grads)
-    rmsprop.centered = False
-    rmsprop.centered = True
+    first = {key: value for key, value in rmsprop.state_dict().items() if key != name}
+    setattr(rmsprop, setting, off)
+    setattr(rmsprop, setting, on)
     rmsprop.step(params, grads)
-    twin = dn.RMSprop(0.01, centered=True)  # its grad_avg from this step alone
-    twin.step(np.ones(3), grads)
-    assert_array_equal(rmsprop.state_dict()["grad_avg"], twin.state_dict()["grad_avg"])
+    twin, twin_params = dn.RMSprop(0.01, **{setting: on}), np.ones(3)
+    twin.step(twin_params, grads)
+    twin.load_state_dict(first)  # (the vector it lacks starts afresh)
+    twin.step(twin_params, grads)
+    assert_array_equal(rmsprop.state_dict()[name], twin.state_dict()[name])

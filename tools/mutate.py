@@ -400,32 +400,32 @@ EQUIVALENT: dict[str, str] = {
                                    "or returns first)",
     "optimizer.py:204:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:242:4:drop-call": "a setting not listed as kept in its '_' attribute: setting_values "
+    "optimizer.py:245:4:drop-call": "a setting not listed as kept in its '_' attribute: setting_values "
                                     "reads it through its property, the same value, more slowly",
-    "optimizer.py:270:23:In->NotIn": "setting_values' attribute getter never chosen: it reads the settings "
+    "optimizer.py:273:23:In->NotIn": "setting_values' attribute getter never chosen: it reads the settings "
                                      "through their properties, the same values, more slowly",
-    "optimizer.py:710:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
+    "optimizer.py:713:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
                                     "setting through its property, the same values, more slowly",
-    "optimizer.py:238:34:change-number": "plans_version is only compared for a change: counting by 2 "
+    "optimizer.py:239:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:302:25:change-number": "plans_version is only compared for a change: starting at 1 "
+    "optimizer.py:305:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
     "layernorm.py:217:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
                                                "contract asks, whatever the planner shares",
-    "optimizer.py:236:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:237:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:298:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:301:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:397:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:400:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:400:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
+    "optimizer.py:403:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
                                            "again at every step, which its own memo answers the same",
-    "optimizer.py:433:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
+    "optimizer.py:436:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
                                           "a pure check of dtype and shift passes or refuses the same",
-    "optimizer.py:412:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:415:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
