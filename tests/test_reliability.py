@@ -15,7 +15,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import densenet as dn
-from densenet import backend
+from densenet import backend, plan
 
 from .conftest import mlp
 
@@ -924,11 +924,12 @@ class MomentumOnAndOff(dn.Callback):
 
 @pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
 @pytest.mark.parametrize("grow", [1.05, 1.2, 1.3])
-def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow, fold):
+def test_a_diverging_epoch_s_replay_follows_a_momentum_switched_off_and_on(grow, fold, monkeypatch):
     """A momentum set to 0 drops its buffer (as documented); SGD's step without momentum
     kept it, and took it up again when the momentum came back, where the replay, from the
     epoch's snapshot (which holds no buffer while the momentum is 0), started afresh: it
     left other weights and state, or blamed another step."""
+    monkeypatch.setattr(plan, "FOLD_MIN_BLOCK", 0 if fold else 10**9)  # (the net is small)
     optimizer = dn.SGD(0.1, fold=fold)
     model, seen, error = diverging(optimizer, MomentumOnAndOff(optimizer, grow), epochs=30)
     bad = error.epoch * 8 + error.batch
@@ -952,11 +953,13 @@ class MomentumToggled(dn.Callback):
 
 @pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
 @pytest.mark.parametrize("every", [3, 5, 7])
-def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_error(every, fold):
+def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_error(every, fold, monkeypatch):
     """The epoch's snapshot of the optimiser's state is put back under the settings it was
     taken with (a buffer, and no momentum now, was a ``ValueError`` of load_state_dict);
     and a snapshot taken while the momentum is 0 holds no buffer, though the spare dict it
-    is copied into held one from an earlier epoch (a ``ValueError`` too)."""
+    is copied into held one from an earlier epoch (a ``ValueError`` too). Folded, the replay
+    plans its steps anew where a momentum comes or goes."""
+    monkeypatch.setattr(plan, "FOLD_MIN_BLOCK", 0 if fold else 10**9)  # (the net is small)
     optimizer = dn.SGD(0.05, fold=fold)
     model, seen, error = diverging(optimizer, MomentumToggled(optimizer, every), epochs=40)
     assert_before_the_bad_step(model, optimizer, seen, error.epoch * 8 + error.batch)
