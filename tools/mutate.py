@@ -406,6 +406,9 @@ EQUIVALENT: dict[str, str] = {
                                      "through their properties, the same values, more slowly",
     "optimizer.py:713:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
                                     "setting through its property, the same values, more slowly",
+    "optimizer.py:601:60:In->NotIn": "drop_unused_state's _names then differs from STATE whenever a "
+                                     "vector was dropped, as it must, and otherwise too: state() looks at "
+                                     "the vectors again at the next step, finds them right, only slower",
     "optimizer.py:239:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
     "optimizer.py:305:25:change-number": "plans_version is only compared for a change: starting at 1 "
