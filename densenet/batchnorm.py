@@ -82,6 +82,7 @@ class BatchNorm1d(Module):
     batch_statistics = True
     folds_descent = True
     reads_output = False  # (its backward pass reads the normalised input it keeps)
+    settable = ("eps", "momentum")
 
     # views into the model's flat vectors, made by ``bind`` (``param_views``, ``state_views``)
     gamma: NDArray[Any]

@@ -53,6 +53,7 @@ class Dropout(Module):
     reads_output = False
     random = True
     outputs = "inputs"  # (scaled in training, the identity at inference: a loss takes them as its inputs)
+    settable = ("p",)
 
     _p: float
     #: how many 0-d constants of each float dtype the passes read (``constants``)

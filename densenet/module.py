@@ -37,6 +37,9 @@ from it through these, never through its class or its private attributes:
 ``batch_statistics``        whether its training passes compute statistics over the rows
                             of the batch (``BatchNorm1d``): a training batch then needs
                             at least two rows (``Buffers.training``)
+``settable``                the names of its settings that may be set between steps, as
+                            by a callback (``Dropout``: ``("p",)``): ``fit`` records them
+                            for the replay of a diverging epoch
 ``outputs``                 what its outputs are, where a loss may be meant for other ones:
                             ``"logits"`` (``Dense``: real numbers, scores),
                             ``"probabilities"`` (``Sigmoid``, ``Softmax``) or
@@ -168,6 +171,11 @@ class Module(KeepsPlans):
     #: default: weights that multiply the input (``Dense``'s ``W``), not biases,
     #: normalisation scales and shifts or slopes (``Sequential.decay_mask``).
     decayed_params: ClassVar[tuple[str, ...]] = ()
+
+    #: The names of the settings (public attributes) that may be set between training
+    #: steps, as by a callback (``Dropout``'s ``p``): a diverging epoch's replay, which
+    #: finds the bad step, takes each step with the values it ran with.
+    settable: ClassVar[tuple[str, ...]] = ()
 
     _flat: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
     _view_names: tuple[str, ...] = ()

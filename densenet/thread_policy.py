@@ -405,6 +405,17 @@ class ThreadChoice:
             self._due = time.monotonic() + TRIAL_EVERY
         return value
 
+    @property
+    def current(self) -> int:
+        """The count BLAS runs on now: the last step's."""
+        return self._current
+
+    def run_on(self, step: Callable[[], float], count: int) -> float:
+        """Run ``step`` on ``count`` threads, untimed (again, as a step that ran on them:
+        a product of a large inner size sums in another order on one thread than on two)."""
+        self._use(count)
+        return step()
+
     def _use(self, count: int) -> None:
         if count != self._current:
             libraries = _blas_libraries()

@@ -127,18 +127,29 @@ class DivergenceError(FloatingPointError):
             loss, the weights and the model's state stayed finite (``"exp_avg_sq"``: the
             square of a gradient beyond the dtype's range, which would stop the parameters
             it holds for good), or None.
+        epoch_start: True when the model keeps the weights of the epoch's start rather
+            than those from before the bad step: the replay of the epoch that finds that
+            step could not follow the fit's steps (a callback changed the weights between
+            steps, or a module or loss gave another result for the same weights), and
+            ``batch`` is the last the fit took.
 
-    The model keeps the weights from before that step. When the loss was given outputs it
-    cannot compute on (``Loss.pred_values``: ``BCELoss`` after a ``Dense`` layer), the
-    message says so, and the loss's ``ValueError`` is the ``__cause__``; when ``at_start``,
-    ``state`` or ``optimizer_state``, it says that.
+    The model keeps the weights from before that step (or, ``epoch_start``, the epoch's).
+    When the loss was given outputs it cannot compute on (``Loss.pred_values``: ``BCELoss``
+    after a ``Dense`` layer), the message says so, and the loss's ``ValueError`` is the
+    ``__cause__``; when ``at_start``, ``state``, ``optimizer_state`` or ``epoch_start``, it
+    says that.
     """
 
     def __init__(self, epoch: int, batch: int, history: History, refusal: ValueError | None = None,
                  at_start: bool = False, state: str | None = None, optimizer_state: str | None = None,
-                 optimizer: str = "the optimiser") -> None:
+                 optimizer: str = "the optimiser", epoch_start: bool = False) -> None:
         where = f"training diverged at epoch {epoch}, batch {batch}"
         kept = "the model keeps the weights from before that step"
+        if epoch_start:
+            kept = (f"the model keeps the weights from the start of epoch {epoch}: the replay of the epoch "
+                    "that finds the bad step could not follow the fit's steps (a callback changed the "
+                    "weights between steps, or a module or loss gave another result for the same weights), "
+                    "and the batch named is the last the fit took")
         if refusal is not None:
             message = (f"{where}: the loss became non-finite on outputs it does not take ({refusal}); "
                        f"{kept}. End the model in a module whose outputs the loss takes, or choose the loss "
@@ -166,6 +177,7 @@ class DivergenceError(FloatingPointError):
         super().__init__(message)
         self.epoch, self.batch, self.history = epoch, batch, history
         self.at_start, self.state, self.optimizer_state = at_start, state, optimizer_state
+        self.epoch_start = epoch_start
         self._optimizer = optimizer
         self.__cause__ = self._refusal = refusal
 
@@ -173,7 +185,7 @@ class DivergenceError(FloatingPointError):
         # rebuilt from what made it (a copy, or a pickle that a worker process sends back):
         # the default rebuilds an exception from its message alone
         return (type(self), (self.epoch, self.batch, self.history, self._refusal, self.at_start, self.state,
-                             self.optimizer_state, self._optimizer), self.__dict__)
+                             self.optimizer_state, self._optimizer, self.epoch_start), self.__dict__)
 
 
 def _check_outputs(model: Sequential, loss: Loss) -> None:
@@ -218,6 +230,11 @@ def _check_frozen(model: Sequential, frozen: tuple[int, ...]) -> None:
                            "new optimiser")
 
 
+#: A record of the settings a step ran with: the optimiser's (``Optimizer.setting_values``)
+#: and its modules' (``Module.settable``)
+Settings = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+
 class _Epoch:
     """One epoch's batches, fed through planned steps (``densenet.plan``)."""
 
@@ -243,12 +260,18 @@ class _Epoch:
         self.plan_steps()
         #: the batches' outputs kept for the metrics (reset by ``run``), or None: no metrics
         self.kept = _Kept(self, metrics) if metrics else None
-        #: ``run``'s record of the optimiser's settings (``Optimizer.setting_values``): those
-        #: the epoch began with, or None where no callback can change them, and (i, those of
-        #: step i) for each step a callback changed them before (``find_bad_step`` takes
-        #: each step with its own)
-        self.start_settings: tuple[Any, ...] | None = None
-        self.changes: list[tuple[int, tuple[Any, ...]]] = []
+        #: the modules' settings a callback may change between steps (``Module.settable``)
+        self.module_settings = [(module, name) for module in model for name in module.settable]
+        #: ``run``'s record of the settings (``settings_now``): those the epoch began with,
+        #: or None where no callback can change them, and (i, those of step i) for each step
+        #: a callback changed them before (``find_bad_step`` takes each step with its own)
+        self.start_settings: Settings | None = None
+        self.changes: list[tuple[int, Settings]] = []
+        #: ``run``'s record of each step's loss (where callbacks run between steps: they
+        #: may change what a replay cannot repeat) and BLAS thread count (``ThreadChoice``)
+        self.losses: list[float] = []
+        self.counts: list[int] = []
+        self.threads: ThreadChoice | None = None
         #: the index of the step ``run`` stopped in with an error of its own, or None
         self.halted: int | None = None
         #: the model's weights and the optimiser's state as the epoch began (``keep_start``)
@@ -303,12 +326,25 @@ class _Epoch:
         optimizer.load_state_dict(self.start_state)
         model.set_side_state(self.start_side)
 
-    def take_settings(self, values: tuple[Any, ...]) -> None:
-        """Give the optimiser the settings of ``run``'s record, and plan the steps anew if
-        they change what the steps are built on."""
+    def settings_now(self) -> Settings:
+        """The optimiser's settings (``Optimizer.setting_values``) and the modules'
+        (``module_settings``), as they are."""
+        assert self.optimizer is not None
+        return self.optimizer.setting_values(), self.module_values()
+
+    def module_values(self) -> tuple[Any, ...]:
+        """The values of ``module_settings``."""
+        return tuple([getattr(module, name) for module, name in self.module_settings])
+
+    def take_settings(self, values: Settings) -> None:
+        """Give the optimiser and the modules the settings of ``run``'s record, and plan the
+        steps anew if they change what the steps are built on."""
         optimizer = self.optimizer
         assert optimizer is not None
-        optimizer.set_settings(dict(zip(optimizer.settings(), values)))
+        optimizer.set_settings(dict(zip(optimizer.settings(), values[0])))
+        for (module, name), value in zip(self.module_settings, values[1]):
+            if getattr(module, name) != value:
+                setattr(module, name, value)
         if self.settings_changed():
             self.plan_steps()
 
@@ -356,24 +392,34 @@ class _Epoch:
         losses x their shares, sum of the shares, None), or stops at the first non-finite
         loss with (partial sums, that batch's index). A batch's share is what its loss is
         a mean over (``TrainStep.share``): its rows, unless the loss says otherwise. Each
-        batch's outputs are kept for the metrics (``_Kept``), reset first. The optimiser's
-        settings that callbacks give the steps are recorded (``changes``); a step that
-        raises is noted (``halted``): it may have written part of its update."""
+        batch's outputs are kept for the metrics (``_Kept``), reset first. The settings
+        that callbacks give the steps are recorded (``changes``), and so are the steps'
+        losses where callbacks run and their thread counts (``losses``, ``counts``), for a
+        replay (``find_bad_step``); a step that raises is noted (``halted``): it may have
+        written part of its update."""
         batch, isfinite, full, kept = self.batch, math.isfinite, self.full, self.kept
-        optimizer = self.optimizer
+        optimizer, losses, counts, settable = self.optimizer, self.losses, self.counts, self.module_settings
         self.unchanged()
         if kept is not None:
             kept.reset()
         self.changes = []
+        losses.clear()
+        counts.clear()
+        self.threads = threads
         if optimizer is not None:
             lr, version = optimizer.lr, optimizer.settings_version
             # (only callbacks change them between steps)
-            self.start_settings = optimizer.setting_values() if on_batch else None
+            self.start_settings = self.settings_now() if on_batch else None
+            modules = self.start_settings[1] if self.start_settings is not None else ()
         total = shares = 0.0
         for i, start in enumerate(self.starts):
             step = batch(i, start)
             try:
-                value = step() if threads is None else threads(step, step is full)
+                if threads is None:
+                    value = step()
+                else:
+                    value = threads(step, step is full)
+                    counts.append(threads.current)
             except BaseException:
                 self.halted = i
                 raise
@@ -385,39 +431,52 @@ class _Epoch:
             total += value * share
             shares += share
             if on_batch:
+                losses.append(value)
                 for callback in on_batch:
                     callback.on_batch_end(i, {"loss": value})
                 self.unchanged()
-                if optimizer is not None and (optimizer.lr != lr or optimizer.settings_version != version):
-                    lr, version = optimizer.lr, optimizer.settings_version
-                    self.changes.append((i + 1, optimizer.setting_values()))  # (for a replay)
-                    if self.settings_changed():  # the next steps take the new settings
-                        self.plan_steps()
-                        full = self.full
+                if optimizer is not None:
+                    now = self.module_values() if settable else ()
+                    if optimizer.lr != lr or optimizer.settings_version != version or now != modules:
+                        lr, version, modules = optimizer.lr, optimizer.settings_version, now
+                        self.changes.append((i + 1, (optimizer.setting_values(), now)))  # (for a replay)
+                        if self.settings_changed():  # the next steps take the new settings
+                            self.plan_steps()
+                            full = self.full
         return total, shares, None
 
-    def find_bad_step(self) -> tuple[int, str | None, str | None]:
-        """Replay the epoch one checked step at a time from its start (``back_to_start``),
-        each step with the optimiser's settings it ran with (``changes``); stop before the
-        first step with a non-finite loss, gradient, result, model state or optimiser
-        state, with the weights, states and settings from before it, and return its index
-        and, where only the model's state went non-finite, which (``non_finite_state``),
-        or, where only the optimiser's did, which of its vectors. If no step fails again
-        (a loss or module that is not deterministic), they are those of the epoch's start,
-        and the last batch is blamed; so they are if the replay raises."""
+    def find_bad_step(self, stop: int | None) -> tuple[int, str | None, str | None, bool]:
+        """Replay the epoch's steps up to ``stop`` (the batch whose loss ``run`` found
+        non-finite; None: all) one checked step at a time from the epoch's start
+        (``back_to_start``), each with the settings and thread count it ran with
+        (``changes``, ``counts``); stop before the first step with a non-finite loss,
+        gradient, result, model state or optimiser state, with the weights, states and
+        settings from before it, and return its index, where only the model's state went
+        non-finite which (``non_finite_state``), where only the optimiser's did which of
+        its vectors, and False.
+
+        A replay that does not follow the fit puts back the epoch's start and returns
+        ``stop`` (or the last batch), None, None and True: one whose step's loss is not the
+        one ``run`` recorded (a callback changed the weights between steps, or a module or
+        loss gave another result for the same weights), or in which no step fails; so
+        does one that raises."""
         model, optimizer, changed = self.model, self.optimizer, dict(self.changes)
         assert optimizer is not None
+        losses, counts, threads = self.losses, self.counts, self.threads
         params = model.params
+        last = len(self.starts) - 1 if stop is None else stop
         self.back_to_start()
         before = np.empty_like(params)
         try:
-            for i, start in enumerate(self.starts):
+            for i in range(last + 1):
                 if i in changed:
                     self.take_settings(changed[i])
                 before[...] = params
                 state, side = optimizer.state_dict(), model.side_state()
-                step = self.batch(i, start)
-                value = step()
+                step = self.batch(i, self.starts[i])
+                value = step() if threads is None else threads.run_on(step, counts[i])
+                if i < len(losses) and value != losses[i]:  # (a finite loss, recorded)
+                    break
                 finite = math.isfinite(value) and all(all_finite(array) for array in step.written)
                 where = None if not finite else non_finite_state(model)
                 vector = None if not finite or where is not None else optimizer.non_finite_state()
@@ -425,12 +484,12 @@ class _Epoch:
                     params[...] = before
                     optimizer.load_state_dict(state)
                     model.set_side_state(side)
-                    return i, where, vector
+                    return i, where, vector, False
         except BaseException:  # (a module's error, a second Ctrl-C) nothing half made
             self.back_to_start()
             raise
         self.back_to_start()
-        return len(self.starts) - 1, None, None
+        return last, None, None, True
 
     def finite_at_start(self, i: int) -> bool:
         """Whether batch ``i``'s loss is finite at the epoch's start weights (``keep_start``):
@@ -843,11 +902,11 @@ class _Record:
 
     def diverged(self, epoch: int, batch: int, refusal: ValueError | None, at_start: bool,
                  state: str | None = None, optimizer_state: str | None = None,
-                 optimizer: str = "the optimiser") -> DivergenceError:
+                 optimizer: str = "the optimiser", epoch_start: bool = False) -> DivergenceError:
         """The error to raise, once the callbacks have been told (``refusal``: the loss's
         refusal of the outputs, ``_Epoch.refusal``; the others ``DivergenceError``'s)."""
         error = DivergenceError(epoch, batch, self.history, refusal, at_start, state, optimizer_state,
-                                optimizer)
+                                optimizer, epoch_start)
         self.stopped(error)
         return error
 
@@ -900,12 +959,13 @@ def _train_steps(model: Sequential, X: Any, y: NDArray[Any], w: NDArray[Any] | N
                     epoch_run.back_to_start()
                     raise ValueError(f"fit: no sample of the data counts in {loss!r} (every label ignored, "
                                      "or of a class that weighs 0): there is nothing to train on")
-                bad, state, vector = epoch_run.find_bad_step()
+                bad, state, vector, epoch_start = epoch_run.find_bad_step(bad)
                 refusal = epoch_run.refusal([bad])
                 # (asked in the first epoch alone, whose start is the fit's)
                 at_start = (refusal is None and state is None and vector is None and epoch == 0
                             and not epoch_run.finite_at_start(bad))
-                raise record.diverged(epoch, bad, refusal, at_start, state, vector, type(optimizer).__name__)
+                raise record.diverged(epoch, bad, refusal, at_start, state, vector, type(optimizer).__name__,
+                                      epoch_start)
             if record.end_epoch(epoch, total / shares):
                 return
             if epoch_run.settings_changed():  # a callback changed a setting: plan the steps anew

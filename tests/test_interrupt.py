@@ -240,15 +240,16 @@ class NaNOnce(dn.Module):
 def test_a_ctrl_c_in_the_replay_of_a_diverging_epoch_comes_after_its_divergence_error():
     """The epoch's third step makes the weights NaN, and its fourth's loss is NaN: the
     epoch stops there (4 backward passes). Its replay, which finds no bad step (the NaN came
-    once), runs the epoch's 5 steps, puts back the epoch's start and raises
+    once), runs the epoch's steps up to that one (4), puts back the epoch's start and raises
     ``DivergenceError``, which goes before a Ctrl-C that came in the replay's second step."""
     X, y = data()
     ctrl_c = CtrlC(at=4 + 2)
     diverging = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), NaNOnce(3), ctrl_c, dn.Dense(8, 1), seed=2)
     start = diverging.params.copy()
-    with pytest.raises(dn.DivergenceError):
+    with pytest.raises(dn.DivergenceError) as caught:
         diverging.fit(X, y, epochs=EPOCHS, batch_size=BATCH)
-    assert ctrl_c.finished == 4 + 5
+    assert caught.value.epoch_start
+    assert ctrl_c.finished == 4 + 4
     assert np.array_equal(diverging.params, start)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import math
 import os
+import pickle
 import re
 import stat
 import warnings
@@ -680,7 +681,8 @@ def test_the_steps_callbacks_are_told_of():
 def test_a_divergence_the_replay_does_not_meet_again_keeps_the_epochs_start(normalised):
     """A loss that is NaN once only (not deterministic): the epoch fails, its replay does
     not; the model (its running statistics too) and the optimiser are put back to the
-    epoch's start and the epoch's last batch is named."""
+    epoch's start, and the batch named is the one whose loss the fit found NaN (the
+    epoch's last was, whatever the batch: the replay ran on past the fit's last step)."""
     from densenet.loss import LossPlan
 
     class OnceNaN(dn.MSELoss):
@@ -704,10 +706,11 @@ def test_a_divergence_the_replay_does_not_meet_again_keeps_the_epochs_start(norm
     start, state, running = model.params.copy(), optimizer.state_dict(), model.state.copy()
     loss = OnceNaN()
     # its 7th value is a batch's of the next fit's first epoch (the third of one-row
-    # batches, the second of two-row ones); the replay then finds none, and blames the last
+    # batches, the second of two-row ones); the replay then finds none
     loss.calls = 5 if normalised else 4
-    with pytest.raises(dn.DivergenceError, match=f"epoch 0, batch {1 if normalised else 3}"):
+    with pytest.raises(dn.DivergenceError, match=f"epoch 0, batch {1 if normalised else 2}") as caught:
         model.fit(X, y, optimizer=optimizer, loss=loss, epochs=2, batch_size=batch_size, shuffle=False)
+    assert caught.value.epoch_start
     assert_array_equal(model.params, start)
     assert_array_equal(model.state, running)
     assert optimizer.steps == state["steps"]
@@ -842,30 +845,37 @@ def test_evaluate_still_refuses_outputs_outside_what_the_loss_takes():
 
 
 class Trajectory(dn.Callback):
-    """After each step (and the callbacks before this one): the weights, the optimiser's
-    state and learning rate, and the batch's loss."""
+    """After each step (and the callbacks before this one): the weights, the model's
+    state, the optimiser's state and learning rate, and ``watched``'s setting."""
 
-    def __init__(self, optimizer: dn.Optimizer):
-        self.optimizer = optimizer
+    def __init__(self, optimizer: dn.Optimizer, watched: tuple[object, str] | None = None):
+        self.optimizer, self.watched = optimizer, watched
         self.weights: list[np.ndarray] = []
+        self.model_states: list[np.ndarray] = []
         self.states: list[dict] = []
         self.rates: list[float] = []
+        self.settings: list[object] = []
 
     def on_batch_end(self, batch, logs=None):
         self.weights.append(self.model.params.copy())
+        self.model_states.append(self.model.state.copy())
         self.states.append(self.optimizer.state_dict())
         self.rates.append(self.optimizer.lr)
+        if self.watched is not None:
+            self.settings.append(getattr(*self.watched))
 
 
-def diverging(optimizer: dn.Optimizer, *callbacks: dn.Callback, epochs: int = 10):
-    """A fit of a small network that diverges mid-epoch, driven by ``callbacks`` (which
-    raise the rate): the model, the ``Trajectory`` the fit's steps made, and its
-    ``DivergenceError``."""
+def diverging(optimizer: dn.Optimizer, *callbacks: dn.Callback, epochs: int = 10,
+              model: dn.Sequential | None = None, watched: tuple[object, str] | None = None):
+    """A fit of a small network (``model``, or 3-16-1 tanh) that diverges mid-epoch,
+    driven by ``callbacks`` (which raise the rate): the model, the ``Trajectory`` the
+    fit's steps made, and its ``DivergenceError``."""
     rng = np.random.default_rng(5)
     X = rng.normal(size=(64, 3))
     y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
-    model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
-    seen = Trajectory(optimizer)
+    if model is None:
+        model = dn.Sequential(dn.Dense(3, 16), dn.Tanh(), dn.Dense(16, 1), seed=2)
+    seen = Trajectory(optimizer, watched)
     with pytest.raises(dn.DivergenceError) as caught:
         model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=8, callbacks=[*callbacks, seen])
     return model, seen, caught.value
@@ -878,6 +888,7 @@ def assert_before_the_bad_step(model: dn.Sequential, optimizer: dn.Optimizer, se
     the replay, which puts back the state taken before that step, holds one at its initial
     0, as ``load_state_dict`` makes a vector the state lacks, and the next step is the same."""
     assert_array_equal(model.params, seen.weights[bad - 1])
+    assert_array_equal(model.state, seen.model_states[bad - 1])
     state, expected = optimizer.state_dict(), seen.states[bad - 1]
     assert state["steps"] == expected["steps"]
     for name in (set(state) | set(expected)) - {"steps"}:
@@ -963,6 +974,78 @@ def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_er
     optimizer = dn.SGD(0.05, fold=fold)
     model, seen, error = diverging(optimizer, MomentumToggled(optimizer, every), epochs=40)
     assert_before_the_bad_step(model, optimizer, seen, error.epoch * 8 + error.batch)
+
+
+class Scheduled(dn.Callback):
+    """Sets ``module``'s setting ``name`` after each step to the next of ``values`` (in
+    turn, counted across the epochs), and the learning rate up by 1.15."""
+
+    def __init__(self, optimizer: dn.Optimizer, module: dn.Module, name: str, values: tuple):
+        self.optimizer, self.module, self.name, self.values, self.steps = optimizer, module, name, values, 0
+
+    def on_batch_end(self, batch, logs=None):
+        self.steps += 1
+        setattr(self.module, self.name, self.values[self.steps % len(self.values)])
+        self.optimizer.lr *= 1.15
+
+
+MODULE_SETTINGS = {  # (the module, its setting, the values a callback sets in turn)
+    "Dropout.p": (lambda: dn.Dropout(0.2), "p", (0.1, 0.3, 0.2, 0.0)),
+    "AlphaDropout.p": (lambda: dn.AlphaDropout(0.2), "p", (0.1, 0.3, 0.2, 0.0)),
+    "BatchNorm1d.momentum": (lambda: dn.BatchNorm1d(16), "momentum", (0.05, 0.3, 0.6)),
+    "BatchNorm1d.eps": (lambda: dn.BatchNorm1d(16), "eps", (1e-5, 0.1, 1.0)),
+}
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("name", list(MODULE_SETTINGS))
+def test_a_diverging_epoch_s_replay_takes_each_step_s_module_settings(name, seed):
+    """A callback that sets a module's setting at each batch (a dropout schedule): the
+    replay must take each step with the value it ran with. It took them all with the
+    last, drew other masks' scales or running statistics, and left weights (or running
+    statistics) that no step of the fit had made."""
+    make, setting, values = MODULE_SETTINGS[name]
+    module = make()
+    model = dn.Sequential(dn.Dense(3, 16), module, dn.Tanh(), dn.Dense(16, 1), seed=seed)
+    optimizer = dn.SGD(0.05)
+    model, seen, error = diverging(optimizer, Scheduled(optimizer, module, setting, values), epochs=60,
+                                   model=model, watched=(module, setting))
+    bad = error.epoch * 8 + error.batch
+    assert not error.epoch_start
+    assert_before_the_bad_step(model, optimizer, seen, bad)
+    assert getattr(module, setting) == seen.settings[bad - 1]  # the value the bad step ran with
+    assert optimizer.lr == seen.rates[bad - 1]
+
+
+class Shrink(dn.Callback):
+    """Scales the weights by 0.999 after each step (a constraint of one's own), and the
+    learning rate up by 1.15."""
+
+    def __init__(self, optimizer: dn.Optimizer):
+        self.optimizer = optimizer
+
+    def on_batch_end(self, batch, logs=None):
+        self.model.params[...] *= 0.999
+        self.optimizer.lr *= 1.15
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_replay_that_cannot_follow_the_fit_puts_back_the_epoch_s_start_and_says_so(momentum):
+    """A callback that changes the weights between steps: the replay, which runs no
+    callbacks, cannot make the fit's steps again. It found a bad step on a way of its own
+    and left weights no step of the fit had made; now its first loss that is not the
+    fit's stops it, the model goes back to the epoch's start, and the error says so and
+    names the batch whose loss the fit found non-finite."""
+    optimizer = dn.SGD(0.05, momentum=momentum)
+    model, seen, error = diverging(optimizer, Shrink(optimizer), epochs=60)
+    assert error.epoch_start
+    assert f"from the start of epoch {error.epoch}: the replay" in str(error)
+    start = error.epoch * 8 - 1  # (the step before the epoch's first, and its callbacks)
+    assert_array_equal(model.params, seen.weights[start])
+    assert optimizer.state_dict()["steps"] == seen.states[start]["steps"]
+    assert optimizer.lr == seen.rates[start]
+    assert error.epoch * 8 + error.batch in (len(seen.weights), len(seen.weights) - 1)
+    assert pickle.loads(pickle.dumps(error)).epoch_start
 
 
 def test_a_snapshot_taken_while_the_momentum_is_0_holds_no_buffer():

@@ -736,3 +736,40 @@ def test_fits_in_two_python_threads_leave_blas_as_it_was():
         result = subprocess.run([sys.executable, "-c", TWO_FITS], capture_output=True, text=True, env=env,
                                 timeout=120, check=True)
         assert json.loads(result.stdout) == {"before": [2, 2], "second": [2, 2], "after": [2, 2]}
+
+
+def test_a_diverging_epoch_s_replay_runs_each_step_on_the_count_it_ran_on(two_threads, monkeypatch):
+    """A fit whose steps alternate between two threads and one (a trial at every step): its
+    products of inner size 784 sum in another order on one thread than on two, so a replay
+    on one count made other steps than the fit's. Each replayed step's loss is compared
+    with the fit's: the replay took them for another way, and put back the epoch's start."""
+    monkeypatch.setattr(policy, "busy_cpus", lambda: 0)
+    monkeypatch.setattr(policy, "TRIAL_EVERY", 0.0)  # (a trial at every step: 2, 2, 1, 1, 2, ...)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((512, 784))
+    y = np.tanh(X[:, :1])
+
+    class Grow(dn.Callback):
+        def __init__(self, optimizer, grow):
+            self.optimizer, self.grow, self.weights, self.counts = optimizer, grow, [], []
+
+        def on_batch_end(self, batch, logs=None):
+            self.weights.append(self.model.params.copy())
+            self.counts.append(blas_threads_now())
+            self.optimizer.lr *= self.grow
+
+    both = 0  # the fits whose diverging epoch ran steps on either count before its bad one
+    for lr, grow in ((1e-3, 1.05), (1e-3, 1.1), (1e-2, 1.1), (1e-2, 1.2)):
+        model = dn.Sequential(dn.Dense(784, 64), dn.ReLU(), dn.Dense(64, 1), seed=0)
+        assert model.largest_product(64) >= policy.PARALLEL_MIN_PRODUCT
+        optimizer = dn.SGD(lr)
+        seen = Grow(optimizer, grow)
+        with pytest.raises(dn.DivergenceError) as caught:
+            model.fit(X, y, optimizer=optimizer, epochs=60, batch_size=64, callbacks=[seen])
+        error = caught.value
+        first = error.epoch * 8
+        assert not error.epoch_start
+        if error.batch:
+            np.testing.assert_array_equal(model.params, seen.weights[first + error.batch - 1])
+        both += {1} in seen.counts[first:] and {2} in seen.counts[first:]
+    assert both

@@ -225,10 +225,10 @@ EQUIVALENT: dict[str, str] = {
                                       "one that is not an int >= 1; this one gives it 1 too, which it takes "
                                       "and returns: the same widths",
     "backend.py:533:39:GtE->Gt": "shares of 0.5: both branches give (0.5, 0.5)",
-    "batchnorm.py:233:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
+    "batchnorm.py:234:22:change-number": "the row a training batch's mean is shifted by (X[1] for X[0]): "
                                          "any row of the batch (two at least) centres a feature of equal "
                                          "values to 0 exactly and gives its mean to rounding",
-    "batchnorm.py:270:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
+    "batchnorm.py:271:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
     "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
@@ -263,7 +263,7 @@ EQUIVALENT: dict[str, str] = {
                                  "four-item keys, which a three-item key does whatever its items",
     "model.py:672:18:swap-bool": "forward's key for its lent plans only has to differ from predict's "
                                  "three-item keys, which a four-item key does whatever its items",
-    "dropout.py:84:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
+    "dropout.py:85:24:change-number": "with p = 1 no element is kept: the mask is 0 times the scale, "
                                       "whatever the scale (0 only keeps 1 / 0 out of it)",
     "alpha_dropout.py:57:12:change-number": "with p = 1 no element is kept: the mask and the shift are 0 "
                                             "whatever a (0 only keeps 1 / 0 out of it)",
@@ -271,7 +271,7 @@ EQUIVALENT: dict[str, str] = {
                                  "only allocates a dX array and plans calls that predict never runs",
     "model.py:806:75:swap-bool": "the huge-input path's plan for the modules after the first, built with "
                                  "dL/dX as well, computes the same outputs (its dX calls never run)",
-    "training.py:925:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
+    "training.py:985:18:Gt->GtE": "with one chunk the summing path multiplies that chunk's gradient by its "
                                   "share and then by 1 / share: the plain path's gradient to an ulp (two "
                                   "passes more), which no test of the objective's tolerance can tell",
     "callbacks.py:398:49:change-number": "Progress.__init__'s running sum is set again by on_train_begin "
@@ -282,7 +282,7 @@ EQUIVALENT: dict[str, str] = {
                                          "before anything reads it",
     "model.py:202:50:change-number": "a model without parameters counts its largest product as n * 1, "
                                      "not 0: under 2**18 at every batch predict runs, no limit either way",
-    "training.py:922:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
+    "training.py:982:58:swap-bool": "the full-batch objective's chunks with shuffle on: nothing permutes "
                                     "their order array, so the same rows in the same order",
     "backend.py:457:7:LtE->Lt": "at exactly BLAS_SMALL elements the squared sum takes the sliced path "
                                 "with one slice: the same dot call, plus 0",
@@ -349,7 +349,7 @@ EQUIVALENT: dict[str, str] = {
     "thread_policy.py:61:28:change-number": "PARALLEL_MIN_PRODUCT, a measured performance threshold: 2**22 "
                                             "runs products of 2-4 Mi multiply-adds on one thread, the same "
                                             "results (the tests take the bound by the name)",
-    "module.py:88:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
+    "module.py:91:13:change-number": "a standalone module's KEPT_PLANS only bounds its plan cache (the "
                                      "tests bound it by the name): 5 plans compute the same",
     "io.py:163:12:drop-call": "np.savez's ZipFile flushes the file when it closes it, so the bytes are "
                               "written out before the fsync either way (tested with a spy on os.fsync); "
@@ -365,7 +365,7 @@ EQUIVALENT: dict[str, str] = {
                                         "(the tests cross a slice's end by the name)",
     "thread_policy.py:373:8:drop-assignment": "ThreadChoice.__init__'s current count is set again by "
                                               "__enter__, before any step runs",
-    "thread_policy.py:425:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
+    "thread_policy.py:436:50:Lt->LtE": "SERIAL_BELOW (2**18) is below PARALLEL_MIN_PRODUCT (2**21), so the "
                                        "first comparison already refuses a plan of exactly SERIAL_BELOW "
                                        "multiply-adds; the second only switches the choice off with the "
                                        "policy (math.inf)",
@@ -434,7 +434,7 @@ EQUIVALENT: dict[str, str] = {
                                   "settings and work vectors (kept for the pair), only slower",
     "sigmoid.py:44:15:GtE->Gt": "at exactly EXP_SIGMOID_MIN_SIZE elements a sigmoid not told its input is "
                                 "negated negates it itself: the same exp path, the same bits",
-    "training.py:281:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
+    "training.py:304:15:and->or": "only _train_steps asks, whose epochs have an optimiser: 'or' then plans "
                                   "the steps anew after every epoch and gets the same kept steps",
     "backend.py:453:22:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "backend.py:188:39:change-number": "NumPy's reshape takes any negative size as the one it works out",
@@ -476,8 +476,8 @@ EQUIVALENT: dict[str, str] = {
     "plot.py:109:45:change-number": "the batch losses' opacity (0.6): a style, not what is drawn",
     "training.py:61:12:change-number": "the metrics' buffer's rows (KEPT_ROWS): a speed and memory choice; "
                                        "the metrics add the same rows in the same order at any size",
-    "training.py:484:23:change-number": "(the same: at least two batches a buffer, not one)",
-    "training.py:934:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
+    "training.py:543:23:change-number": "(the same: at least two batches a buffer, not one)",
+    "training.py:994:12:drop-assignment": "without the last point evaluated, a full-batch fit evaluates "
                                           "its iterate again for the metrics: the same values, one more call",
     "radam.py:65:11:LtE->Lt": "r_t equal to 5.0 exactly needs a coincidence of rounding (it is 1 at t = 1, "
                               "and 5 at t = 2 only for b2 = 1): no test can put a step on the boundary",
@@ -504,9 +504,9 @@ EQUIVALENT: dict[str, str] = {
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
-    "training.py:833:23:change-number": "the factor fit's records grow by: another grows them at other "
+    "training.py:892:23:change-number": "the factor fit's records grow by: another grows them at other "
                                         "epochs, to the same values",
-    "training.py:774:14:change-number": "the epochs fit first makes room for in its records: another number "
+    "training.py:833:14:change-number": "the epochs fit first makes room for in its records: another number "
                                         "grows them at other epochs, to the same values (the room's size is "
                                         "memory, which the test of 10**7 epochs bounds at 1 MiB)",
 }
