@@ -94,6 +94,7 @@ def test_an_iterate_with_a_finite_loss_but_infinite_weights_is_a_divergence():
         model.fit(np.array([[1.0], [2.0]]), np.array([[0.0], [1.0]]), optimizer=Wild(), epochs=5)
     assert caught.value.history.epochs == 1
     assert not caught.value.at_start
+    assert not caught.value.epoch_start  # (the last iterate, not a start of its own)
     assert_array_equal(model.params, first)
 
 

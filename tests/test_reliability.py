@@ -717,6 +717,39 @@ def test_a_divergence_the_replay_does_not_meet_again_keeps_the_epochs_start(norm
     assert_array_equal(optimizer.state_dict()["momentum_buffer"], state["momentum_buffer"])
 
 
+def test_weights_made_non_finite_once_in_an_epoch_s_last_step_keep_the_epoch_s_start():
+    """A module whose backward pass gives NaN once, in an epoch's last step: the weights are
+    NaN at the epoch's end, every loss finite. The replay of the epoch meets no bad step:
+    the model goes back to the epoch's start, and the epoch's last batch is named."""
+
+    class NaNOnce(dn.Module):
+        def __init__(self, at):
+            self.at, self.calls = at, 0
+
+        def forward(self, X):
+            return X.copy()
+
+        def backward(self, dY):
+            self.calls += 1
+            return dY * np.nan if self.calls == self.at else dY.copy()
+
+    class Ends(dn.Callback):
+        def __init__(self):
+            self.weights = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append(self.model.params.copy())
+
+    X, y = np.linspace(-1, 1, 8).reshape(4, 2), np.full((4, 1), 0.25)
+    model = dn.Sequential(dn.Dense(2, 3), NaNOnce(at=4 + 4), dn.Dense(3, 1), seed=0)  # (epoch 1's last step)
+    ends = Ends()
+    with pytest.raises(dn.DivergenceError, match="epoch 1, batch 3") as caught:
+        model.fit(X, y, optimizer=dn.SGD(0.1), epochs=3, batch_size=1, shuffle=False, callbacks=[ends])
+    assert caught.value.epoch_start
+    assert len(ends.weights) == 1
+    assert_array_equal(model.params, ends.weights[0])
+
+
 def overflowing(seed=0):
     """A ReLU network whose outputs for the rows of ``HUGE_ROWS`` are +inf (finite weights,
     finite inputs: the products overflow), and ordinary outputs for small rows."""
@@ -978,7 +1011,8 @@ def test_a_divergence_in_an_epoch_whose_momentum_was_switched_is_a_divergence_er
 
 class Scheduled(dn.Callback):
     """Sets ``module``'s setting ``name`` after each step to the next of ``values`` (in
-    turn, counted across the epochs), and the learning rate up by 1.15."""
+    turn, counted across the epochs), and the learning rate up by 1.3 after every other
+    (the steps between change the module's setting alone)."""
 
     def __init__(self, optimizer: dn.Optimizer, module: dn.Module, name: str, values: tuple):
         self.optimizer, self.module, self.name, self.values, self.steps = optimizer, module, name, values, 0
@@ -986,7 +1020,8 @@ class Scheduled(dn.Callback):
     def on_batch_end(self, batch, logs=None):
         self.steps += 1
         setattr(self.module, self.name, self.values[self.steps % len(self.values)])
-        self.optimizer.lr *= 1.15
+        if self.steps % 2:
+            self.optimizer.lr *= 1.3
 
 
 MODULE_SETTINGS = {  # (the module, its setting, the values a callback sets in turn)

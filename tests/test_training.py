@@ -274,7 +274,10 @@ def test_divergence_later_in_training_names_the_step_and_keeps_the_weights_befor
     made = dn.DivergenceError(1, 2, error.history)  # (as a callback or a test of one's own makes one)
     assert not made.at_start
     assert made.state is None
+    assert not made.epoch_start
+    assert "the model keeps the weights from before that step" in str(made)
     assert str(made).endswith("Try a smaller learning rate or scaled inputs.")
+    assert not error.epoch_start  # (no callback: nothing the replay cannot repeat)
 
 
 AT_START = r"non-finite \(NaN or inf\) at the weights the fit started from, before any step, so no learning"
