@@ -360,3 +360,27 @@ def test_an_error_inside_the_replay_of_a_diverging_epoch_leaves_the_epoch_s_star
     state = optimizer.state_dict()  # (a vector a state put back lacks is at its initial 0)
     assert state["steps"] == 0
     assert not state.get("momentum_buffer", np.zeros(1)).any()
+
+
+def test_an_error_inside_a_step_gives_back_the_module_settings_of_the_epoch_s_start():
+    """A callback that sets a ``Dropout``'s ``p`` after each step: after an error inside a
+    step, ``p`` is the one the epoch began with, as the weights and the rate are."""
+    X, y = data()
+
+    class Drops(dn.Callback):
+        def __init__(self, dropout):
+            self.dropout, self.ps, self.weights = dropout, [], []
+
+        def on_batch_end(self, batch, logs=None):
+            self.dropout.p = 0.05 * (len(self.ps) % 7)
+            self.ps.append(self.dropout.p)
+            self.weights.append(self.model.params.copy())
+
+    dropout = dn.Dropout(0.5)
+    net = dn.Sequential(dn.Dense(3, 8), dn.Tanh(), dropout, Fails(at=AT), dn.Dense(8, 1), seed=2)
+    seen = Drops(dropout)
+    with pytest.raises(RuntimeError, match="a module's own error"):
+        net.fit(X, y, epochs=EPOCHS, batch_size=BATCH, callbacks=[seen])
+    assert len(seen.ps) == AT - 1
+    assert dropout.p == seen.ps[EPOCH_START - 1] != seen.ps[-1]
+    assert np.array_equal(net.params, seen.weights[EPOCH_START - 1])
