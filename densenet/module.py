@@ -188,6 +188,7 @@ class Module(KeepsPlans):
         super().__init_subclass__(**kwargs)
         check_overrides(cls, Module)
         check_outputs(cls.outputs, f"{cls.__name__}.outputs")
+        check_settable(cls.settable, f"{cls.__name__}.settable")
         _TYPES[type_name(cls)] = cls
 
     # -- what a module declares ------------------------------------------------
@@ -547,6 +548,13 @@ def check_outputs(kind: object, what: str) -> None:
     kinds = (*OUTPUT_KINDS, "inputs")
     if not (kind is None or (isinstance(kind, str) and kind in kinds)):
         raise ValueError(f"{what} must be None or one of {', '.join(map(repr, kinds))}; got {shown(kind)}")
+
+
+def check_settable(names: object, what: str) -> None:
+    """``TypeError`` naming ``what`` unless ``names`` is what ``Module.settable`` may be: a
+    tuple of attribute names (a lone string would be read letter by letter)."""
+    if not (isinstance(names, tuple) and all(isinstance(n, str) and n.isidentifier() for n in names)):
+        raise TypeError(f"{what} must be a tuple of attribute names (('p',), not 'p'); got {shown(names)}")
 
 
 def describe(module: Module) -> dict[str, Any]:

@@ -970,6 +970,53 @@ def test_a_module_s_outputs_must_be_a_kind_fit_knows(declared, error, match):
         type("Odd", (Copy,), declared)
 
 
+@pytest.mark.parametrize("settable", ["p", ["p"], ("p", 1), ("not a name",)])
+def test_a_module_s_settable_must_be_a_tuple_of_attribute_names(settable):
+    """A lone string would be read letter by letter when a fit records the settings."""
+    with pytest.raises(TypeError, match=r"^Odd\.settable must be a tuple of attribute names \(\('p',\), not "
+                                        r"'p'\); got "):
+        type("Odd", (Copy,), {"settable": settable})
+
+
+def test_a_setting_a_module_declares_settable_is_replayed_as_it_ran():
+    """A module of one's own whose ``scale`` a callback sets after each step: a diverging
+    epoch's replay takes each step with the scale it ran with."""
+    class Scale(dn.Module):
+        settable = ("scale",)
+
+        def __init__(self):
+            self.scale = 1.0
+
+        def forward(self, X):
+            return X * self.scale
+
+        def backward(self, dY):
+            return dY * self.scale
+
+    class Rescale(dn.Callback):
+        def __init__(self, module, optimizer):
+            self.module, self.optimizer, self.weights, self.scales = module, optimizer, [], []
+
+        def on_batch_end(self, batch, logs=None):
+            self.module.scale = 1.0 + 0.25 * (len(self.weights) % 3)
+            self.optimizer.lr *= 1.2
+            self.weights.append(self.model.params.copy())
+            self.scales.append(self.module.scale)
+
+    X, y = regression(64)
+    scale, optimizer = Scale(), dn.SGD(0.01)
+    model = dn.Sequential(dn.Dense(2, 8), scale, dn.ReLU(), dn.Dense(8, 1), seed=0)
+    seen = Rescale(scale, optimizer)
+    with pytest.raises(dn.DivergenceError) as caught:
+        model.fit(X, y, optimizer=optimizer, epochs=100, batch_size=8, shuffle=False, callbacks=[seen])
+    error = caught.value
+    bad = error.epoch * 8 + error.batch
+    assert not error.epoch_start
+    assert error.batch
+    assert np.array_equal(model.params, seen.weights[bad - 1])
+    assert scale.scale == seen.scales[bad - 1]
+
+
 def test_a_module_s_outputs_set_on_the_object_must_be_a_kind_fit_knows_too():
     """A module whose kind of outputs depends on its arguments sets ``outputs`` on the object:
     a kind ``fit`` knows is taken, another refused when the model is made."""
