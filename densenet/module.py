@@ -174,7 +174,9 @@ class Module(KeepsPlans):
 
     #: The names of the settings (public attributes) that may be set between training
     #: steps, as by a callback (``Dropout``'s ``p``): a diverging epoch's replay, which
-    #: finds the bad step, takes each step with the values it ran with.
+    #: finds the bad step, takes each step with the values it ran with. Their values are
+    #: kept as they are and compared with ``==``: numbers, strings, None or tuples of
+    #: them, not arrays (changed in place, one would be recorded as unchanged).
     settable: ClassVar[tuple[str, ...]] = ()
 
     _flat: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
