@@ -65,6 +65,20 @@ def analytic_grads(model: dn.Sequential, X: np.ndarray, y: np.ndarray) -> np.nda
     return model.grads.copy()
 
 
+class NaNOnce(dn.Module):
+    """The identity, whose backward pass gives NaN in its ``at``-th call alone."""
+
+    def __init__(self, at: int):
+        self.at, self.calls = at, 0
+
+    def forward(self, X):
+        return X.copy()
+
+    def backward(self, dY):
+        self.calls += 1
+        return dY * np.nan if self.calls == self.at else dY.copy()
+
+
 def mlp(sizes, *, dtype=np.float64, seed=0, init="glorot_uniform") -> dn.Sequential:
     """A sigmoid MLP of the given widths."""
     modules = []

@@ -17,6 +17,8 @@ import densenet as dn
 from densenet import plan
 from densenet.interrupt import StepInterrupts
 
+from .conftest import NaNOnce
+
 EPOCHS, BATCH = 3, 8  # 40 rows: 5 steps an epoch, 15 in all
 AT = 7  # the step (counted from 1) whose backward pass sends the Ctrl-C: epoch 1, batch 1
 
@@ -221,20 +223,6 @@ def test_an_error_inside_a_step_leaves_the_epoch_s_start(name, where, monkeypatc
     assert np.array_equal(stopped.state, whole.running[EPOCH_START - 1])
     assert_same_state(seen.optimizer.state_dict(), whole.states[EPOCH_START - 1])
     assert seen.optimizer.lr == whole.rates[EPOCH_START - 1]
-
-
-class NaNOnce(dn.Module):
-    """The identity, whose backward pass gives NaN in its ``at``-th call alone."""
-
-    def __init__(self, at: int):
-        self.at, self.calls = at, 0
-
-    def forward(self, X):
-        return X.copy()
-
-    def backward(self, dY):
-        self.calls += 1
-        return dY * np.nan if self.calls == self.at else dY.copy()
 
 
 def test_a_ctrl_c_in_the_replay_of_a_diverging_epoch_comes_after_its_divergence_error():

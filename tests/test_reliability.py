@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import densenet as dn
 from densenet import backend, plan
 
-from .conftest import mlp
+from .conftest import NaNOnce, mlp
 
 
 def linear(w=0.0, b=0.0):
@@ -721,17 +721,6 @@ def test_weights_made_non_finite_once_in_an_epoch_s_last_step_keep_the_epoch_s_s
     """A module whose backward pass gives NaN once, in an epoch's last step: the weights are
     NaN at the epoch's end, every loss finite. The replay of the epoch meets no bad step:
     the model goes back to the epoch's start, and the epoch's last batch is named."""
-
-    class NaNOnce(dn.Module):
-        def __init__(self, at):
-            self.at, self.calls = at, 0
-
-        def forward(self, X):
-            return X.copy()
-
-        def backward(self, dY):
-            self.calls += 1
-            return dY * np.nan if self.calls == self.at else dY.copy()
 
     class Ends(dn.Callback):
         def __init__(self):
