@@ -178,7 +178,7 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "sklearn.py:471:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
+    "sklearn.py:485:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
                                        "improves on the best loss (inf) or score (-inf) and sets it to 0 "
                                        "before it is read (a NaN loss ends the fit first)",
     "layernorm.py:132:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
@@ -487,20 +487,20 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:353:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:471:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:485:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:472:46:change-number": "the stopping rule's training rows when made: begin() sets them "
+    "sklearn.py:486:46:change-number": "the stopping rule's training rows when made: begin() sets them "
                                        "before every fit, and only a fit reads them",
-    "sklearn.py:472:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
+    "sklearn.py:486:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
                                        "the estimator's t_ before every fit, and only a fit reads them",
-    "sklearn.py:472:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
+    "sklearn.py:486:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
                                        "before every fit, and only a fit reads it",
-    "sklearn.py:476:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:490:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:732:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:845:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:749:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:862:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
