@@ -1212,17 +1212,19 @@ def test_alpha_decays_as_the_mlp_s(kind, batch_size):
 
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
-@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+@pytest.mark.parametrize("momentum, nesterov", [(0.9, False), (0.9, True), (0.0, False)],
+                         ids=["momentum", "nesterov", "none"])
 @pytest.mark.parametrize("learning_rate, stopping", [
     ("invscaling", {"tol": 0.0, "n_iter_no_change": 1000}), ("adaptive", {"tol": 0.5, "n_iter_no_change": 1}),
 ], ids=["invscaling", "adaptive"])
-def test_momentum_carries_over_a_change_of_rate_as_the_mlp_s(kind, nesterov, learning_rate, stopping):
+def test_momentum_carries_over_a_change_of_rate_as_the_mlp_s(kind, momentum, nesterov, learning_rate,
+                                                             stopping):
     """The MLP's velocity is a sum of steps, each gradient times the rate of its own step,
     where SGD's momentum buffer sums gradients that the rate multiplies at each step: when
     the rate changes between epochs ("invscaling", or "adaptive" dividing it by 5) the
     velocity carries on the steps taken at the old rate. The same start and ten epochs end
-    where the MLP's do (before, 30% to 76% of the weights' norm apart)."""
-    ours, theirs = fitted_alike(kind, 10, learning_rate_init=0.1, batch_size=20, momentum=0.9,
+    where the MLP's do (before, 30% to 76% of the weights' norm apart); without momentum too."""
+    ours, theirs = fitted_alike(kind, 10, learning_rate_init=0.1, batch_size=20, momentum=momentum,
                                 nesterovs_momentum=nesterov, learning_rate=learning_rate, **stopping)
     assert ours.n_iter_ == theirs.n_iter_ == 10
     assert ours.optimizer_.lr < ours.learning_rate_init / 10  # (the rate did change)
