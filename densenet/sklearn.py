@@ -461,7 +461,7 @@ def _set_rate(optimizer: Optimizer, lr: float) -> None:
     each gradient times the rate of its own step; SGD's momentum buffer is a sum of gradients,
     which the rate multiplies at each step: scaled by the old rate over the new, it makes the
     steps to come those of the MLP's velocity. (Not scaled, all the momentum took the new rate
-    at once: ten epochs ended 30% to 76% of the weights' norm away from the MLP's.)"""
+    at once: ten epochs ended 31% to 76% of the weights' norm away from the MLP's.)"""
     before, optimizer.lr = optimizer.lr, lr
     state = optimizer.state_dict()
     if "momentum_buffer" in state and lr != before:  # (an epoch's end: a copy of the state is cheap)
