@@ -34,7 +34,9 @@ class Accuracy(Metric):
             yes above 0.5; a sample scores the share of its labels that are right (1 for
             all, 0 for none: Keras's binary accuracy, one minus the Hamming loss).
         top_k: with classes, a sample is right when its class is among its ``top_k``
-            highest scores (ties ranked as ``argmax`` ranks them); 1 by default.
+            highest scores (ties ranked as ``argmax`` ranks them, the first column first;
+            scikit-learn's ``top_k_accuracy_score`` ranks the last first, and so differs
+            from ``argmax`` and from this on tied scores); 1 by default.
         ignore_index: with class labels, a label that counts for nothing
             (``CrossEntropyLoss``'s ``ignore_index``); None by default.
         name: default ``"accuracy"``, or ``"top{k}_accuracy"`` for ``top_k`` k > 1.

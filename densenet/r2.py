@@ -20,9 +20,11 @@ class R2Score(Metric):
     The batches' sums are combined as counts, means and sums of squared deviations
     (Chan, Golub and LeVeque's pairwise update, each mean kept as a first target plus an
     offset from it), so that a large offset in the targets costs no precision; the result
-    equals ``r2_score`` of all the batches at once to rounding. NaN while no sample (with
-    weight) has been added; unlike ``r2_score``, which gives NaN for one sample, a single
-    sample counts as targets all equal.
+    equals ``r2_score`` of all the batches at once to rounding. Targets all equal are found
+    exactly, whatever their value: three of 0.1 predicted 0.1, 0.1 and 0.2 score 0, where
+    ``r2_score``, whose mean of them rounds off 0.1, divides by that rounding (-1.7e31). NaN
+    while no sample (with weight) has been added; unlike ``r2_score``, which gives NaN for one
+    sample, a single sample counts as targets all equal.
 
     Example:
         >>> import numpy as np, densenet as dn

@@ -446,6 +446,19 @@ def test_r2_of_constant_targets_is_scikit_learn_s_forced_finite_score():
         assert dn.R2Score()(Y, T) == pytest.approx(metrics.r2_score(T, Y), rel=1e-15)
 
 
+def test_r2_finds_targets_all_equal_whatever_their_value():
+    """Three targets of 0.1, whose mean rounds off 0.1 (``r2_score`` gives -1.7e31 for the
+    first, dividing by that rounding): forced finite, 0, and 1 where predicted exactly."""
+    T = np.array([[0.1, 1.0], [0.1, 2.0], [0.1, 3.0]])
+    assert np.mean(T[:, 0]) != 0.1
+    assert dn.R2Score()(T + [[0.0, 0.0], [0.0, 0.0], [0.1, 0.0]], T) == 0.5  # (0 and 1, averaged)
+    assert dn.R2Score()(T.copy(), T) == 1.0
+    metric = dn.R2Score()
+    for row in range(3):  # (added up over batches of one row)
+        metric.update(T[row:row + 1] + [[0.0, 1.0]], T[row:row + 1])
+    assert metric.result() == pytest.approx((1.0 + (1 - 3 / 2)) / 2, rel=1e-15)
+
+
 def test_r2_added_up_keeps_its_precision_beside_a_large_offset():
     """Means and squared deviations are combined pairwise: sums of y and y^2 would lose
     every digit of a spread of 1 beside an offset of 1e9."""

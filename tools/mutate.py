@@ -231,7 +231,7 @@ EQUIVALENT: dict[str, str] = {
     "batchnorm.py:271:27:and->or": "a BatchNorm1d's backward computing its scale's and shift's gradients "
                                    "when frozen (into the plan's blocks, which nothing reads) or without "
                                    "them (into spare vectors): the same values, passes more",
-    "r2.py:61:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
+    "r2.py:63:86:change-number": "R2's inner denominator stands in where the squares are 0, where the "
                                  "outer np.where takes the other branch: any non-zero number is the same",
     "elu.py:83:11:and->or": "an exponential unit keeping max(X, 0) apart at inference too (never read) "
                             "or computing its [X > 0] term for alpha = 1 (times 0): the same values, "
