@@ -167,26 +167,36 @@ class _PerParameter:
     def __init__(self, optimizer: Optimizer, params: NDArray[Any]) -> None:
         mask, wd, scale = optimizer.decay_mask, optimizer.weight_decay, optimizer.lr_scale
         self.params, self.made_of = params, (mask, wd, scale)
-        self.decays: NDArray[Any] | None = None
-        if mask is not None and wd:
-            self.decays = np.zeros_like(params)
-            self.decays[mask] = wd
+        self.decays: NDArray[Any] | None = np.empty_like(params) if mask is not None and wd else None
         self.scale = None if scale is None else scale.astype(params.dtype)
-        self.shrinkage: NDArray[np.float64] | None = None
-        if (mask is not None or scale is not None) and wd:
-            self.shrinkage = np.full(params.shape, wd) if mask is None else np.where(mask, wd, 0.0)
-            if scale is not None:
-                np.multiply(self.shrinkage, scale, out=self.shrinkage)
+        self.shrinkage: NDArray[np.float64] | None = (
+            np.empty(params.shape) if (mask is not None or scale is not None) and wd else None)
         self.factors: NDArray[Any] | None = None
         self.work: NDArray[np.float64] | None = None
         self.rate: float | None = None
+        self.refill(wd)
+
+    def refill(self, wd: float) -> None:
+        """Fill the vectors with the weight decay ``wd``, in place: a decay set between
+        steps allocates nothing. (``wd`` is not 0 where they exist: a decay set to 0 or
+        from 0 makes them anew, ``made_for``.)"""
+        mask, _, scale = self.made_of
+        self.made_of = (mask, wd, scale)
+        for vector in (self.decays, self.shrinkage):  # wd where the mask is True (or everywhere), 0
+            if vector is not None:  # elsewhere: a cast, then a product (a mixed product would buffer)
+                np.copyto(vector, True if mask is None else mask)
+                np.multiply(vector, wd, out=vector)
+        if self.shrinkage is not None and scale is not None:
+            np.multiply(self.shrinkage, scale, out=self.shrinkage)
+        self.rate = None  # (``shrink_factors`` makes its factors again)
 
     def made_for(self, optimizer: Optimizer, params: NDArray[Any]) -> bool:
-        """Whether these are the vectors for ``params`` and the optimiser's settings now
-        (the vectors by identity: a setting keeps a read-only copy, replaced when set)."""
+        """Whether these are the vectors for ``params`` and the optimiser's settings now, or
+        for another weight decay that ``refill`` makes them for (the vectors by identity: a
+        setting keeps a read-only copy, replaced when set)."""
         mask, wd, scale = self.made_of
         return (params is self.params and optimizer.decay_mask is mask and optimizer.lr_scale is scale
-                and optimizer.weight_decay == wd)
+                and bool(optimizer.weight_decay) == bool(wd))
 
     def shrink_factors(self, lr: float) -> NDArray[Any]:
         """``1 - lr * scale * wd`` for each parameter, in the parameters' dtype (computed in
@@ -320,7 +330,8 @@ class Optimizer:
     #: last stepped and the settings then; not pickled
     _per: _PerParameter | None = None
 
-    weight_decay = setting("weight_decay", hyperparameter, default=0.0)
+    # a planned step reads the decay as it is when it runs: only its being 0 shapes the plans
+    weight_decay = setting("weight_decay", hyperparameter, default=0.0, plans=bool)
     decay_mask = setting("decay_mask", boolean_vector)
     # an optimiser whose step applies one says so (``setting("lr_scale", scale_vector)``)
     lr_scale = setting("lr_scale", no_scale)
@@ -550,6 +561,8 @@ class Optimizer:
         if kept is None or not kept.made_for(self, params):
             self.check_sizes(params)
             kept = self._per = _PerParameter(self, params)
+        elif kept.made_of[1] != self.weight_decay:  # (set between steps: nothing allocated)
+            kept.refill(self.weight_decay)
         return kept
 
     # -- state ----------------------------------------------------------------------

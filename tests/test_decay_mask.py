@@ -213,6 +213,39 @@ def test_a_mask_set_between_steps_takes_effect_at_once(name):
     assert np.abs(after[0] - after[2]).max() > 1e-6
 
 
+@pytest.mark.parametrize("name", list(DECAYING))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_decay_set_between_steps_steps_as_one_made_with_it(name, dtype):
+    """Three masked steps (with learning-rate scales where the optimiser takes them), then
+    another weight decay: the next steps are those of an optimiser made with it that takes
+    the first's state (its vectors of decays made afresh), bit for bit."""
+    make, model = DECAYING[name][0], network(dtype=dtype)
+    scales = {"lr_scale": model.lr_scales(0.5, 0)} if name in ("adam", "adamw", "sgd", "momentum") else {}
+    changed, first = (make(decay_mask=model.decay_mask(), **scales) for _ in range(2))
+    models = network(dtype=dtype), network(dtype=dtype)
+    for each, optimizer in zip(models, (changed, first)):
+        steps(each, optimizer, 3)
+    changed.weight_decay = 0.25
+    fresh = make(decay_mask=model.decay_mask(), **scales)
+    fresh.weight_decay = 0.25
+    fresh.load_state_dict(first.state_dict())
+    after = [steps(each, optimizer, 3) for each, optimizer in zip(models, (changed, fresh))]
+    assert_array_equal(after[0], after[1])
+
+
+def test_a_decay_set_to_another_plans_nothing_and_to_or_from_0_plans_again():
+    """A planned step reads the decay as it is when it runs: only whether it is 0 shapes
+    the plans (plain gradient descent folds into the backward pass without one)."""
+    sgd = dn.SGD(0.1, weight_decay=0.1)
+    plans = sgd.plans_version
+    sgd.weight_decay = 0.2
+    assert sgd.plans_version == plans
+    sgd.weight_decay = 0.0
+    assert sgd.plans_version == plans + 1
+    sgd.weight_decay = 0.3
+    assert sgd.plans_version == plans + 2
+
+
 def test_a_mask_set_in_a_callback_reaches_fit_s_planned_steps():
     """``fit`` plans its SGD steps once; setting the mask counts as a setting changed."""
     X, y = data()
@@ -402,6 +435,31 @@ def test_an_optimiser_pickled_before_masks_existed_has_none():
     old.__setstate__(state)
     assert old.decay_mask is None
     assert repr(old) == "SGD(lr=0.1, weight_decay=0.1)"
+
+
+@pytest.mark.parametrize("name", ["momentum", "adamw", "nadam_decoupled", "rmsprop", "adagrad"])
+def test_a_decay_set_at_every_step_of_a_fit_allocates_nothing(name):
+    """A callback setting another weight decay after every batch (the scikit-learn
+    estimators set one for an epoch's smaller last batch): the masked decays are written
+    again in place, and nothing is planned again."""
+    model = dn.Sequential(dn.Dense(60, 100), dn.Tanh(), dn.Dense(100, 4), seed=0)
+    optimizer = DECAYING[name][0](decay_mask=model.decay_mask())
+    X, y = np.random.default_rng(0).standard_normal((64, 60)), np.arange(64) % 4
+    loss = dn.CrossEntropyLoss()
+
+    class Decays(dn.Callback):
+        def on_batch_end(self, batch, logs=None):
+            optimizer.weight_decay = 0.1 + 0.01 * (batch % 3)
+
+    def fit():
+        model.fit(X, y, optimizer=optimizer, loss=loss, epochs=2, batch_size=8, callbacks=[Decays()])
+
+    fit()
+    tracemalloc.start()
+    fit()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < model.params.nbytes / 4
 
 
 @pytest.mark.parametrize("name", ["momentum", "adamw", "nadam_decoupled", "rmsprop", "adagrad"])

@@ -1199,14 +1199,16 @@ def test_alpha_shrinks_the_weights_with_every_solver(solver):
 
 
 @pytest.mark.parametrize("kind", ["classifier", "multilabel", "regressor", "regressor 2", "poisson 2"])
-@pytest.mark.parametrize("batch_size", [20, 60])
-def test_alpha_decays_as_the_mlp_s(kind, batch_size):
-    """The same start, SGD without momentum, batches in order: ten epochs with ``alpha`` end
-    where the MLP's do (its penalty ``alpha/2 |W|^2`` divided by the batch's rows). The
+@pytest.mark.parametrize("batch_size, momentum", [(20, 0.0), (60, 0.0), (16, 0.0), (16, 0.9), (1, 0.0)])
+def test_alpha_decays_as_the_mlp_s(kind, batch_size, momentum):
+    """The same start, SGD, batches in order: ten epochs with ``alpha`` end where the MLP's
+    do (its penalty ``alpha/2 |W|^2`` divided by the batch's rows: by 12 for an epoch's last
+    batch of the 60 rows in batches of 16, where the others are divided by 16). The
     MLP's loss is a mean over the rows of a sum over the outputs, and its squared error half
     of it: ours, a mean over both, steps at the rate that makes the steps the same."""
-    ours, theirs = fitted_alike(kind, 10, learning_rate_init=0.1, alpha=0.5, batch_size=batch_size, tol=0.0,
-                                n_iter_no_change=1000)
+    ours, theirs = fitted_alike(kind, 10, learning_rate_init=0.1 if batch_size > 1 else 0.01, alpha=0.5,
+                                batch_size=batch_size, momentum=momentum, tol=0.0, n_iter_no_change=1000)
+    assert ours.n_iter_ == theirs.n_iter_ == 10
     for mine, its in zip([*ours.coefs_, *ours.intercepts_], [*theirs.coefs_, *theirs.intercepts_]):
         np.testing.assert_allclose(mine, its, rtol=1e-10, atol=1e-12)
 

@@ -178,7 +178,7 @@ def own_tests(file: str) -> list[str]:
 
 #: Mutants no test can tell from the original: "file:line:column:operator" -> why.
 EQUIVALENT: dict[str, str] = {
-    "sklearn.py:485:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
+    "sklearn.py:511:36:change-number": "the stopping rule's count before any epoch: the first epoch always "
                                        "improves on the best loss (inf) or score (-inf) and sets it to 0 "
                                        "before it is read (a NaN loss ends the fit first)",
     "layernorm.py:132:91:change-number": "the exported first LayerNorm scales each row by 2**-k, eps by "
@@ -395,42 +395,42 @@ EQUIVALENT: dict[str, str] = {
                                      "for the elementwise module that takes a negated input (Sigmoid)",
     "plan.py:188:33:change-number": "module_shares never finding its last answer reads the vector again: "
                                     "the same shares, a pass over the vector more",
-    "optimizer.py:171:11:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
+    "optimizer.py:170:68:and->or": "the per-parameter weight decays made without a mask or a decay too: a "
                                    "vector nothing reads (decays() answers the scalar then)",
-    "optimizer.py:176:11:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
+    "optimizer.py:173:38:and->or": "shrink's per-parameter factors' source made without a mask or scale, or "
                                    "without a decay: a vector nothing reads (shrink takes its scalar path "
                                    "or returns first)",
-    "optimizer.py:204:12:drop-assignment": "shrink's factors made again at every step rather than when the "
+    "optimizer.py:214:12:drop-assignment": "shrink's factors made again at every step rather than when the "
                                            "rate changes: the same values, three passes more",
-    "optimizer.py:245:4:drop-call": "a setting not listed as kept in its '_' attribute: setting_values "
+    "optimizer.py:255:4:drop-call": "a setting not listed as kept in its '_' attribute: setting_values "
                                     "reads it through its property, the same value, more slowly",
-    "optimizer.py:273:23:In->NotIn": "setting_values' attribute getter never chosen: it reads the settings "
+    "optimizer.py:283:23:In->NotIn": "setting_values' attribute getter never chosen: it reads the settings "
                                      "through their properties, the same values, more slowly",
-    "optimizer.py:713:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
+    "optimizer.py:726:0:drop-call": "Optimizer.lr not listed as kept in _lr: setting_values reads every "
                                     "setting through its property, the same values, more slowly",
-    "optimizer.py:601:60:In->NotIn": "drop_unused_state's _names then differs from STATE whenever a "
+    "optimizer.py:614:60:In->NotIn": "drop_unused_state's _names then differs from STATE whenever a "
                                      "vector was dropped, as it must, and otherwise too: state() looks at "
                                      "the vectors again at the next step, finds them right, only slower",
-    "optimizer.py:239:34:change-number": "plans_version is only compared for a change: counting by 2 "
+    "optimizer.py:249:34:change-number": "plans_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:305:25:change-number": "plans_version is only compared for a change: starting at 1 "
+    "optimizer.py:315:25:change-number": "plans_version is only compared for a change: starting at 1 "
                                          "changes nothing",
     "layernorm.py:217:35:drop-planned-call-1": "LayerNorm(1)'s dX of zeros at every backward pass: the "
                                                "planner makes it of zeros, and only an in-place module "
                                                "before it shares it, writing its own dX from it (0 times "
                                                "its derivative); written at every pass as Module's "
                                                "contract asks, whatever the planner shares",
-    "optimizer.py:237:33:change-number": "settings_version is only compared for a change: counting by 2 "
+    "optimizer.py:247:33:change-number": "settings_version is only compared for a change: counting by 2 "
                                          "changes it as well",
-    "optimizer.py:301:28:change-number": "settings_version is only compared for a change: starting at 1 "
+    "optimizer.py:311:28:change-number": "settings_version is only compared for a change: starting at 1 "
                                          "changes nothing",
-    "optimizer.py:400:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
+    "optimizer.py:411:53:change-number": "params is never grads (checked[1]), so check_arrays checks the "
                                          "arrays at every step: the same arrays pass or are refused",
-    "optimizer.py:403:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
+    "optimizer.py:414:16:drop-assignment": "the version not kept after a setting changed: check_shift asked "
                                            "again at every step, which its own memo answers the same",
-    "optimizer.py:436:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
+    "optimizer.py:447:8:drop-assignment": "check_shift's memo never kept: the check runs at every call, and "
                                           "a pure check of dtype and shift passes or refuses the same",
-    "optimizer.py:415:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
+    "optimizer.py:426:8:drop-assignment": "check_arrays not remembering the pair it passed checks the same "
                                           "arrays again at every step: the same arrays pass or are refused",
     "sgd.py:96:46:change-number": "params is never grads (pair[1]), so SGD prepares at every step: the same "
                                   "settings and work vectors (kept for the pair), only slower",
@@ -489,20 +489,20 @@ EQUIVALENT: dict[str, str] = {
                                         "as reproducible",
     "sklearn.py:353:76:change-number": "the validation split's seed drawn below 2**32, not 2**31: another "
                                        "seed, as reproducible",
-    "sklearn.py:485:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
+    "sklearn.py:511:8:drop-assignment": "the stopping rule's count set before any fit: the first epoch it "
                                         "sees improves on a best loss of inf (or a score of -inf, or none "
                                         "watched), which sets the count before it is read",
-    "sklearn.py:486:46:change-number": "the stopping rule's training rows when made: begin() sets them "
+    "sklearn.py:512:46:change-number": "the stopping rule's training rows when made: begin() sets them "
                                        "before every fit, and only a fit reads them",
-    "sklearn.py:486:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
+    "sklearn.py:512:49:change-number": "the stopping rule's samples seen when made: begin() sets them to "
                                        "the estimator's t_ before every fit, and only a fit reads them",
-    "sklearn.py:486:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
+    "sklearn.py:512:52:change-number": "the stopping rule's loss tolerance when made: begin() sets it "
                                        "before every fit, and only a fit reads it",
-    "sklearn.py:490:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
+    "sklearn.py:516:8:drop-assignment": "the stopping rule's flag set when made: begin() sets it before "
                                         "every fit of a stochastic solver, and only those read it (an "
                                         "L-BFGS fit's warning reads LBFGS.result)",
-    "sklearn.py:749:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
-    "sklearn.py:862:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
+    "sklearn.py:775:73:Gt->GtE": "a multilabel target is 0 or 1 (checked when fitted), never 0.5",
+    "sklearn.py:888:34:change-number": "NumPy's reshape takes any negative size as the one it works out",
     "_validation.py:508:27:Gt->GtE": "only an int beyond float's range reaches as_float's sign test: never 0",
     "_validation.py:508:35:change-number": "only an int beyond float's range reaches as_float's sign test: "
                                            "never between 0 and 1 either",
