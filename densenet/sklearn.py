@@ -11,7 +11,7 @@ and pickle whole). ``model_`` is the trained ``densenet.Sequential``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
@@ -482,13 +482,14 @@ class _LastBatchDecay(Callback):
     ``full``. (Decayed as a full batch, ten epochs of 60 rows in batches of 16 ended 1% of the
     weights' norm from the MLP's with ``alpha=0.5``, 2e-6 with its default 1e-4.)"""
 
+    #: the index of the batch before the last (set as each fit begins)
+    before_last: int
+
     def __init__(self, optimizer: Optimizer, full: float, last: float) -> None:
         self.optimizer, self.full, self.last = optimizer, full, last
-        self.before_last = -1
 
-    def set_params(self, params: Mapping[str, Any]) -> None:
-        super().set_params(params)
-        self.before_last = params["steps"] - 2
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.before_last = self.params["steps"] - 2
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if batch >= self.before_last:  # (the decay read by the step that follows)
