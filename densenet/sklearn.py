@@ -363,7 +363,7 @@ class _DenseNetEstimator(BaseEstimator):
                            X.shape[0]))
         rows = X.shape[0] if self.optimizer_.full_batch else batch  # (L-BFGS: a batch of every row)
         decay = self._decay(rows, w)
-        if self.optimizer_.weight_decay != decay:  # (a setting changed replans fit's steps)
+        if self.optimizer_.weight_decay != decay:  # (a setting set counts as changed, even to its value)
             self.optimizer_.weight_decay = decay
         rest = X.shape[0] % rows
         if rest and decay:
