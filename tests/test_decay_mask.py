@@ -216,17 +216,17 @@ def test_a_mask_set_between_steps_takes_effect_at_once(name):
 @pytest.mark.parametrize("name", list(DECAYING))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_decay_set_between_steps_steps_as_one_made_with_it(name, dtype):
-    """Three masked steps (with learning-rate scales where the optimiser takes them), then
-    another weight decay: the next steps are those of an optimiser made with it that takes
-    the first's state (its vectors of decays made afresh), bit for bit."""
+    """Three masked steps with learning-rate scales, then another weight decay: the next
+    steps are those of an optimiser made with it that takes the first's state (its vectors
+    of decays made afresh), bit for bit."""
     make, model = DECAYING[name][0], network(dtype=dtype)
-    scales = {"lr_scale": model.lr_scales(0.5, 0)} if name in ("adam", "adamw", "sgd", "momentum") else {}
-    changed, first = (make(decay_mask=model.decay_mask(), **scales) for _ in range(2))
+    settings = {"decay_mask": model.decay_mask(), "lr_scale": model.lr_scales(0.5, 0)}
+    changed, first = (make(**settings) for _ in range(2))
     models = network(dtype=dtype), network(dtype=dtype)
     for each, optimizer in zip(models, (changed, first)):
         steps(each, optimizer, 3)
     changed.weight_decay = 0.25
-    fresh = make(decay_mask=model.decay_mask(), **scales)
+    fresh = make(**settings)
     fresh.weight_decay = 0.25
     fresh.load_state_dict(first.state_dict())
     after = [steps(each, optimizer, 3) for each, optimizer in zip(models, (changed, fresh))]
